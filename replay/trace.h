@@ -1,0 +1,155 @@
+/* trace.h - ahasd trace format v1: records, streaming reader, writer.
+ *
+ * The on-disk format is documented in traces/FORMAT.md. This library is the
+ * only code that touches msgpack; everything above it sees plain structs.
+ *
+ * Conventions: functions return 0 on success or a negative errno-style code;
+ * on failure a message naming the file, the byte offset and the field is
+ * written to the caller's err buffer.
+ */
+#ifndef AHASD_TRACE_H
+#define AHASD_TRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TRACE_FORMAT_VERSION 1
+#define TRACE_MAGIC "ahasd-trace"
+#define TRACE_NAME_MAX 64
+
+enum trace_op_kind {
+	TRACE_OP_GEMM = 0,      /* [M x k] x [k x n] weights; MACs M*k*n */
+	TRACE_OP_ATTENTION,     /* M queries over L keys: heads, kv_heads, head_dim */
+	TRACE_OP_NONLINEAR,     /* M*n elements: activation, softmax */
+	TRACE_OP_NORM,          /* M*n elements: rmsnorm/layernorm */
+	TRACE_OP_ELEMENTWISE,   /* M*n elements: residual add, rope, gating */
+	TRACE_OP_EMBED,         /* M rows of n read from a k x n table */
+	TRACE_OP_KIND_COUNT
+};
+
+const char *trace_op_kind_name(enum trace_op_kind kind);
+/** @return the kind for a name, or -1 if unknown. */
+int trace_op_kind_parse(const char *name);
+
+struct trace_op {
+	char name[TRACE_NAME_MAX];
+	enum trace_op_kind kind;
+	uint32_t k, n;                     /* gemm/embed: k x n; others: n */
+	uint32_t heads, kv_heads, head_dim; /* attention only */
+	uint32_t repeat;                   /* times per forward pass (layers) */
+};
+
+struct trace_model {
+	char name[TRACE_NAME_MAX];
+	uint32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads;
+	uint32_t vocab_size, seq_len;
+	uint32_t weight_bits;   /* bits per weight as captured (32 fp32, 8, 4) */
+	uint64_t weight_bytes;  /* bytes of weights as captured */
+	uint32_t n_ops;
+	struct trace_op *ops;
+};
+
+struct trace_kv {
+	char *key;
+	char *value;
+};
+
+struct trace_header {
+	uint32_t version;
+	uint32_t lookahead;      /* K: continuation entropies per rejection */
+	int sampled;             /* 0 greedy, 1 sampled */
+	double temperature;
+	double top_p;
+	uint64_t seed;
+	int synthetic;           /* 1 if generated, not captured */
+	struct trace_model draft, target;
+	size_t n_prov;           /* provenance: free-form string pairs */
+	struct trace_kv *prov;
+};
+
+/* One generated sequence. Arrays are owned by whoever filled the struct:
+ * the reader owns what trace_reader_next() returns (valid until the next
+ * call); a writer's caller owns what it passes in. */
+struct trace_seq {
+	uint32_t id;
+	uint32_t prompt_len;
+	uint32_t n;              /* generated tokens */
+	float *entropy;          /* [n] draft entropy given the true prefix, nats */
+	float *top1;             /* [n] draft top-1 probability */
+	float *accept;           /* [n] acceptance probability a_p in [0,1] */
+	uint32_t *tokens;        /* [n] target token ids, or NULL */
+	uint32_t n_cont;         /* positions with a continuation */
+	uint32_t *cont_pos;      /* [n_cont] ascending positions with a_p < 1 */
+	float *cont_entropy;     /* [n_cont * lookahead] row per cont_pos */
+	int32_t *cont_index;     /* reader only: [n] row in cont_entropy or -1 */
+};
+
+/** Entropy of chain token drafted j steps (j >= 1) after a rejected
+ * position p: the draft's free-running continuation; clamps to the last
+ * recorded step when j > lookahead. Requires cont_index (reader output). */
+static inline float trace_seq_cont_entropy(const struct trace_seq *s,
+                                           uint32_t lookahead, uint32_t p,
+                                           uint32_t j)
+{
+	int32_t row = s->cont_index[p];
+	uint32_t col = (j > lookahead ? lookahead : j) - 1;
+	return s->cont_entropy[(size_t)row * lookahead + col];
+}
+
+/* ---- reading ---- */
+struct trace_reader;
+
+/** Open a trace and read its header. @return 0 or -errno / -EINVAL. */
+int trace_reader_open(struct trace_reader **out, const char *path,
+                      char *err, size_t errlen);
+const struct trace_header *trace_reader_header(const struct trace_reader *r);
+/** Next sequence into *seq (arrays owned by the reader until the next call).
+ * @return 1 for a sequence, 0 at the end marker, negative on error. */
+int trace_reader_next(struct trace_reader *r, struct trace_seq *seq,
+                      char *err, size_t errlen);
+/** Counts from the end marker (valid after next() returned 0). */
+void trace_reader_totals(const struct trace_reader *r, uint64_t *n_seq,
+                         uint64_t *n_tokens);
+/** Byte offset of the start of the last object returned. */
+uint64_t trace_reader_offset(const struct trace_reader *r);
+void trace_reader_close(struct trace_reader **r);
+
+/** Rewind to the first sequence (re-reads from the file). */
+int trace_reader_rewind(struct trace_reader *r, char *err, size_t errlen);
+
+/* ---- writing ---- */
+struct trace_writer;
+
+/** Create path (written to path.tmp, renamed on close). */
+int trace_writer_open(struct trace_writer **out, const char *path,
+                      const struct trace_header *h, char *err, size_t errlen);
+/** Validate and append one sequence. */
+int trace_writer_add(struct trace_writer *w, const struct trace_seq *s,
+                     char *err, size_t errlen);
+/** Write the end marker, flush, fsync and rename into place. */
+int trace_writer_close(struct trace_writer **w, char *err, size_t errlen);
+/** Abandon: remove the temporary file. Accepts NULL. */
+void trace_writer_abort(struct trace_writer **w);
+
+/* ---- helpers ---- */
+/** Check a sequence against the header (ranges, continuation coverage).
+ * Used by both reader and writer. */
+int trace_seq_check(const struct trace_header *h, const struct trace_seq *s,
+                    char *err, size_t errlen);
+/** Check a model description (op kinds, dims non-zero where needed). */
+int trace_model_check(const struct trace_model *m, const char *which,
+                      char *err, size_t errlen);
+/** Append a provenance pair (copies strings). */
+int trace_header_add_prov(struct trace_header *h, const char *key,
+                          const char *value);
+const char *trace_header_prov(const struct trace_header *h, const char *key);
+/** Free what the header owns (ops, provenance); not the header itself. */
+void trace_header_clear(struct trace_header *h);
+/** Deep copy of a model (ops array). */
+int trace_model_copy(struct trace_model *dst, const struct trace_model *src);
+/** Fill a model's op list for a llama-style decoder (rmsnorm, q/k/v/o,
+ * rope, attention, swiglu ffn, final norm, classifier) from its dims.
+ * Used by synthetic traces, presets and capture alike. */
+int trace_model_llama_ops(struct trace_model *m);
+
+#endif
