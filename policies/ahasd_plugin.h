@@ -137,6 +137,11 @@ struct ahasd_host_view {
 	uint32_t queue_capacity;  /* max unverified tokens */
 	uint32_t committed;       /* tokens committed so far in this sequence */
 	uint32_t kv_len;          /* prompt + committed */
+	/* offline profile of this platform and model pair (the hardware
+	 * model's cost at KV length 1024), for time-aware policies */
+	double prof_verify_s_per_kv;     /* verify (4 drafts) time / KV length */
+	double prof_draft_s;             /* one draft step */
+	double prof_preverify_s_per_token; /* pre-verify of 4 tokens / 4 */
 };
 
 /* A batch the drafter just closed (already queued for verification). */
@@ -152,7 +157,8 @@ struct ahasd_verify_info {
 	uint64_t batch_id;
 	uint32_t length;
 	uint32_t accepted;        /* leading accepted run */
-	int full;                 /* accepted == length */
+	int full;                 /* accepted == length and no pre-verify
+	                           * correction shortened the batch */
 	uint32_t kv_len;          /* KV length the verification ran at */
 	double duration_s;        /* its time on the verify device */
 	uint32_t discarded_batches; /* look-ahead batches dropped by it */
@@ -162,6 +168,7 @@ struct ahasd_verify_info {
 struct ahasd_task_info {
 	uint32_t tokens;
 	double duration_s;
+	uint32_t discarded_batches; /* pre-verify: batches dropped after it */
 };
 
 struct ahasd_policy_hooks {

@@ -88,7 +88,8 @@ int hw_platform_describe(const struct hw_platform *p, char *buf, size_t len);
 struct hw_cost {
 	double time_s;
 	double busy_s[HW_MAX_DEV];
-	double energy_j;         /* dynamic only */
+	double energy_j;         /* dynamic only, all devices */
+	double energy_dev_j[HW_MAX_DEV]; /* dynamic, per device it is spent on */
 };
 
 struct hw_plan;
@@ -106,7 +107,12 @@ const struct hw_platform *hw_plan_platform(const struct hw_plan *plan);
 /** Device index a whole task runs on in task-level (async) execution. */
 int hw_task_device(const struct hw_plan *plan, enum hw_task t);
 
-/** Whole-task cost on its device (async mode). m in [1, HW_MAX_M]. */
+/** Whole-task cost on its device (async mode). m in [1, HW_MAX_M].
+ * kv_len is the number of keys the last of the m tokens attends to
+ * (prompt + committed + m). Without the AAU a PIM draft ships its
+ * nonlinear/norm/softmax work to the compute device: the transfers and that
+ * work lengthen time_s (the PIM waits) and their energy is charged to the
+ * compute device in energy_dev_j; busy_s counts only the task's device. */
 void hw_task_cost(const struct hw_plan *plan, enum hw_task t, unsigned m,
                   unsigned kv_len, struct hw_cost *out);
 

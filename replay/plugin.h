@@ -34,6 +34,16 @@ int plugin_load(struct plugin *p, const char *name_or_path, uint32_t kind,
                 char *err, size_t errlen);
 void plugin_unload(struct plugin *p);
 
+/** The two halves of plugin_load: dlopen and check the descriptor ... */
+int plugin_open(struct plugin *p, const char *name_or_path, uint32_t kind,
+                char *err, size_t errlen);
+/** ... then validate parameters and create the state (unloads on error). */
+int plugin_create(struct plugin *p, const char *const *keys,
+                  const char *const *values, size_t n, char *err,
+                  size_t errlen);
+/** 1 if the plugin declares parameter key. */
+int plugin_declares(const struct plugin *p, const char *key);
+
 /** Directory of built-in plugins for this executable (build tree or
  * installed), or NULL. */
 const char *plugin_builtin_dir(void);

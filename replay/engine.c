@@ -1,0 +1,901 @@
+/* engine.c - discrete-event replay of one sequence at a time.
+ *
+ * Positions are generated-token indices 0..N-1 of a trace sequence. C is the
+ * number of committed positions. The draft chain holds drafted positions
+ * [C, D) grouped into batches (oldest first: verifying, queued, open). F is
+ * the first chain position whose draft is off the target's path (INF if
+ * none): at p == F the draft's token is rejected (greedy: a_p == 0; sampled:
+ * the coin for (seed, seq, p) >= a_p), and every chain token after F is off
+ * path too, drafted with the entropies of the continuation recorded at F.
+ *
+ * A verification of batch [s, e) accepts the leading on-path run, r =
+ * min(F, e), and commits up to r + 1 (the correction at r, or the bonus at
+ * e). A rejection discards every chain token after it; a bonus that differs
+ * from the look-ahead token at e discards the look-ahead. A pre-verification
+ * on the draft device settles the earliest queued drafts early: a wrong one
+ * is replaced by the target's token and the chain after it is dropped.
+ *
+ * Accounting (checked at the end of every sequence): every draft step ends
+ * up accepted (its position committed with it) or wasted; committed == N;
+ * per device busy + idle == simulated time.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INF_POS UINT32_MAX
+#define POS_TARGET 1u  /* chain token is the target's (pre-verify fix) */
+#define POS_SETTLED 2u /* pre-verified */
+#define STUCK_LIMIT 100000000ull
+
+enum batch_state { B_OPEN = 0, B_QUEUED, B_VERIFYING };
+
+struct batch {
+	uint64_t id;
+	uint32_t start, len, max_len;
+	double open_s, ready_s, entropy_sum;
+	uint8_t state, lookahead, corrected;
+};
+
+enum agent { AG_DRAFT = 0, AG_WAIT, AG_PREVERIFY };
+enum task_kind { T_NONE = 0, T_DRAFT, T_VERIFY, T_PREVERIFY };
+
+struct task {
+	enum task_kind kind;
+	double start_s, end_s, busy_s;
+	uint64_t epoch;
+	uint32_t pos, count;   /* draft: pos; preverify: [pos, pos+count) */
+	struct hw_cost cost;
+};
+
+struct replay {
+	struct replay_config cfg;
+	const struct ahasd_plugin *pol, *dr;
+	void *pol_st, *dr_st;
+	uint32_t mode;
+	int dd, vd, shared;     /* draft and verify device indices */
+	unsigned n_dev;
+	double qlat, switch_s, switch_j;
+	double prof_verify, prof_draft, prof_preverify;
+	double clock;           /* absolute simulated time */
+	struct replay_metrics m;
+
+	/* per sequence */
+	const struct trace_seq *seq;
+	uint32_t N, P, C, D, F;
+	uint64_t epoch, next_batch_id;
+	uint8_t *flags;
+	size_t flags_cap;
+	struct batch *bq;       /* ring of batches */
+	uint32_t bq_cap, bq_head, bq_count;
+	enum agent agent;
+	uint32_t agent_count;
+	struct task run[HW_MAX_DEV];
+	double last_end[HW_MAX_DEV];
+	double seq_busy[HW_MAX_DEV];
+	struct replay_seq_result sr;
+	double seq_dyn_j;
+};
+
+const char *replay_event_kind_name(enum replay_event_kind k)
+{
+	static const char *const names[] = { "draft", "verify", "preverify",
+	                                     "switch", "transfer", "idle" };
+	return (unsigned)k < REPLAY_EV_KIND_COUNT ? names[k] : "?";
+}
+
+const char *replay_outcome_name(enum replay_outcome o)
+{
+	static const char *const names[] = { "none", "accepted", "rejected",
+	                                     "wasted" };
+	return (unsigned)o <= REPLAY_OUT_WASTED ? names[o] : "?";
+}
+
+static uint64_t splitmix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+double replay_coin(uint64_t seed, uint32_t seq, uint32_t pos)
+{
+	uint64_t h = splitmix64(seed ^ splitmix64(((uint64_t)seq << 32) | pos));
+	return (double)(h >> 11) * 0x1.0p-53;
+}
+
+/* ---- small helpers ---- */
+
+static void emit(struct replay *r, int dev, enum replay_event_kind kind,
+                 double start, double end, uint32_t tokens, uint64_t batch,
+                 enum replay_outcome out)
+{
+	if (!r->cfg.on_event)
+		return;
+	struct replay_event ev = { dev, kind, start, end, tokens, r->seq->id,
+	                           batch, out };
+	r->cfg.on_event(r->cfg.event_user, &ev);
+}
+
+/* A device starts `busy` seconds of work at `start`. */
+static void account_busy(struct replay *r, int dev, double start,
+                         double busy)
+{
+	if (start > r->last_end[dev] + 1e-15)
+		emit(r, dev, REPLAY_EV_IDLE, r->last_end[dev], start, 0, 0,
+		     REPLAY_OUT_NONE);
+	r->seq_busy[dev] += busy;
+	r->last_end[dev] = start + busy;
+}
+
+static void account_energy(struct replay *r, const struct hw_cost *c)
+{
+	for (unsigned i = 0; i < r->n_dev; i++) {
+		r->m.dev_energy_j[i] += c->energy_dev_j[i];
+		r->seq_dyn_j += c->energy_dev_j[i];
+	}
+}
+
+/* Events of whole tasks; operator-level sync mode draws its own. */
+static void task_event(struct replay *r, int dev, enum replay_event_kind kind,
+                       double start, double end, uint32_t tokens,
+                       uint64_t batch, enum replay_outcome out)
+{
+	if (r->mode == AHASD_EXEC_TASK_ASYNC)
+		emit(r, dev, kind, start, end, tokens, batch, out);
+}
+
+static int on_path(const struct replay *r, uint32_t p)
+{
+	const float a = r->seq->accept[p];
+	if (a >= 1.0f)
+		return 1;
+	if (a <= 0.0f)
+		return 0;
+	return replay_coin(r->cfg.seed, r->seq->id, p) < (double)a;
+}
+
+static struct batch *bq_at(struct replay *r, uint32_t i)
+{
+	return &r->bq[(r->bq_head + i) % r->bq_cap];
+}
+
+static struct batch *bq_open(struct replay *r)
+{
+	if (!r->bq_count)
+		return NULL;
+	struct batch *b = bq_at(r, r->bq_count - 1);
+	return b->state == B_OPEN ? b : NULL;
+}
+
+static uint32_t unverified_batches(struct replay *r)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < r->bq_count; i++)
+		n += bq_at(r, i)->state != B_OPEN;
+	return n;
+}
+
+/* Count drafted (non-target) positions in [from, to) and clear flags. */
+static uint64_t drop_positions(struct replay *r, uint32_t from, uint32_t to)
+{
+	uint64_t n = 0;
+	for (uint32_t p = from; p < to; p++) {
+		n += !(r->flags[p] & POS_TARGET);
+		r->flags[p] = 0;
+	}
+	return n;
+}
+
+static void drafter_result(struct replay *r, const struct batch *b,
+                           uint32_t accepted, uint32_t committed,
+                           int discarded, double now)
+{
+	const struct ahasd_drafter_hooks *h = r->dr->drafter;
+	if (!h->batch_result)
+		return;
+	struct ahasd_batch_result res = { b->id, b->len, accepted, committed,
+	                                  discarded, now - b->open_s, now };
+	h->batch_result(r->dr_st, &res);
+}
+
+/* Discard every batch after index keep-1 (keep batches [0, keep)) and
+ * every chain position from `from` on. @return closed batches dropped. */
+static uint32_t discard_after(struct replay *r, uint32_t keep, uint32_t from,
+                              double now)
+{
+	uint32_t closed = 0;
+	while (r->bq_count > keep) {
+		struct batch *b = bq_at(r, r->bq_count - 1);
+		closed += b->state != B_OPEN;
+		drafter_result(r, b, 0, 0, 1, now);
+		r->bq_count--;
+	}
+	if (r->D > from)
+		r->m.wasted += drop_positions(r, from, r->D);
+	r->D = from;
+	r->F = INF_POS;
+	r->epoch++;
+	if (r->agent != AG_DRAFT)
+		r->agent = AG_DRAFT;
+	return closed;
+}
+
+static void fill_view(struct replay *r, double now, struct ahasd_host_view *v)
+{
+	memset(v, 0, sizeof *v);
+	const struct hw_platform *p = hw_plan_platform(r->cfg.plan);
+	v->now_s = now;
+	v->verify_freq_hz = p->dev[r->vd].freq_hz;
+	v->draft_freq_hz = p->dev[r->dd].freq_hz;
+	v->shared_device = r->shared;
+	const struct task *vt = &r->run[r->vd];
+	if (vt->kind == T_VERIFY) {
+		const struct batch *b = bq_at(r, 0);
+		v->verify_busy = 1;
+		v->verify_start_s = vt->start_s;
+		v->verify_kv_len = r->P + b->start + b->len;
+		v->verify_tokens = b->len + 1;
+	}
+	for (uint32_t i = 0; i < r->bq_count; i++) {
+		const struct batch *b = bq_at(r, i);
+		if (b->state == B_QUEUED) {
+			v->queued_batches++;
+			v->queued_tokens += b->len;
+			for (uint32_t q = b->start; q < b->start + b->len; q++)
+				v->preverifiable += !(r->flags[q] & POS_SETTLED);
+		}
+		if (b->state != B_OPEN)
+			v->unverified_batches++;
+	}
+	v->queue_capacity = r->cfg.queue_capacity;
+	v->committed = r->C;
+	v->kv_len = r->P + r->C;
+	v->prof_verify_s_per_kv = r->prof_verify;
+	v->prof_draft_s = r->prof_draft;
+	v->prof_preverify_s_per_token = r->prof_preverify;
+}
+
+/* ---- task starts ---- */
+
+static void start_verify(struct replay *r, double now)
+{
+	struct batch *b = bq_at(r, 0);
+	struct task *t = &r->run[r->vd];
+	double start = now > b->ready_s ? now : b->ready_s;
+	b->state = B_VERIFYING;
+	hw_task_cost(r->cfg.plan, HW_TASK_VERIFY, b->len + 1,
+	             r->P + b->start + b->len, &t->cost);
+	t->kind = T_VERIFY;
+	t->start_s = start;
+	t->busy_s = t->cost.time_s + (r->shared ? 0.0 : r->qlat);
+	t->end_s = start + t->busy_s;
+	t->epoch = r->epoch;
+	account_busy(r, r->vd, start, t->busy_s);
+	account_energy(r, &t->cost);
+}
+
+static void try_start_verify(struct replay *r, double now)
+{
+	if (r->run[r->vd].kind != T_NONE || !r->bq_count)
+		return;
+	if (bq_at(r, 0)->state == B_QUEUED)
+		start_verify(r, now);
+}
+
+static uint32_t next_pos(const struct replay *r)
+{
+	return r->D > r->C ? r->D : r->C;
+}
+
+/* The open batch the next draft step extends, opened if needed; NULL when
+ * no draft may start (end of sequence, queue full). */
+static struct batch *open_batch(struct replay *r, double now)
+{
+	uint32_t p = next_pos(r);
+	uint32_t outstanding = p - r->C;
+	if (p >= r->N || outstanding >= r->cfg.queue_capacity)
+		return NULL;
+	struct batch *b = bq_open(r);
+	if (!b) {
+		if (r->bq_count == r->bq_cap)
+			return NULL;
+		uint32_t unverified = unverified_batches(r);
+		b = bq_at(r, r->bq_count++);
+		memset(b, 0, sizeof *b);
+		b->id = ++r->next_batch_id;
+		b->start = p;
+		b->state = B_OPEN;
+		b->open_s = now;
+		b->lookahead = unverified > 0;
+		uint32_t cap = r->cfg.max_draft;
+		if (r->N - p < cap)
+			cap = r->N - p;
+		if (r->cfg.queue_capacity - outstanding < cap)
+			cap = r->cfg.queue_capacity - outstanding;
+		b->max_len = cap;
+		if (r->dr->drafter->begin_batch)
+			r->dr->drafter->begin_batch(r->dr_st, b->id, cap);
+	}
+	return b;
+}
+
+static int start_draft(struct replay *r, double now)
+{
+	if (!open_batch(r, now))
+		return 0;
+	uint32_t p = next_pos(r);
+	struct task *t = &r->run[r->dd];
+	hw_task_cost(r->cfg.plan, HW_TASK_DRAFT, 1, r->P + p, &t->cost);
+	t->kind = T_DRAFT;
+	t->start_s = now;
+	t->busy_s = t->cost.time_s;
+	t->end_s = now + t->busy_s;
+	t->epoch = r->epoch;
+	t->pos = p;
+	account_busy(r, r->dd, now, t->busy_s);
+	account_energy(r, &t->cost);
+	return 1;
+}
+
+static int start_preverify(struct replay *r, double now)
+{
+	/* earliest queued, not yet settled positions, contiguous */
+	uint32_t a = INF_POS, m = 0;
+	for (uint32_t i = 0; i < r->bq_count && m < r->agent_count; i++) {
+		const struct batch *b = bq_at(r, i);
+		if (b->state != B_QUEUED)
+			continue;
+		for (uint32_t q = b->start; q < b->start + b->len; q++) {
+			if (a == INF_POS) {
+				if (!(r->flags[q] & POS_SETTLED))
+					a = q, m = 1;
+			} else if (m < r->agent_count &&
+			           !(r->flags[q] & POS_SETTLED) && q == a + m) {
+				m++;
+			}
+		}
+	}
+	r->agent = AG_DRAFT;
+	if (!m)
+		return 0;
+	struct task *t = &r->run[r->dd];
+	hw_task_cost(r->cfg.plan, HW_TASK_PREVERIFY, m, r->P + a + m, &t->cost);
+	double sw = r->switch_s;
+	t->kind = T_PREVERIFY;
+	t->start_s = now;
+	t->busy_s = t->cost.time_s + 2.0 * sw;
+	t->end_s = now + t->busy_s;
+	t->epoch = r->epoch;
+	t->pos = a;
+	t->count = m;
+	t->cost.energy_dev_j[r->dd] += 2.0 * r->switch_j;
+	account_busy(r, r->dd, now, t->busy_s);
+	account_energy(r, &t->cost);
+	r->m.preverified += m;
+	r->sr.preverified += m;
+	r->m.preverify_tasks++;
+	if (sw > 0) {
+		r->m.switches += 2;
+		emit(r, r->dd, REPLAY_EV_SWITCH, now, now + sw, 0, 0,
+		     REPLAY_OUT_NONE);
+	}
+	return 1;
+}
+
+static void dispatch(struct replay *r, double now)
+{
+	try_start_verify(r, now);
+	if (r->run[r->dd].kind != T_NONE)
+		return;
+	if (r->agent == AG_PREVERIFY && start_preverify(r, now))
+		return;
+	if (r->agent == AG_DRAFT)
+		start_draft(r, now);
+}
+
+/* ---- completions ---- */
+
+static void close_batch(struct replay *r, struct batch *b, double now)
+{
+	b->state = B_QUEUED;
+	b->ready_s = now + (r->shared ? 0.0 : r->qlat);
+	r->m.batches++;
+	r->sr.batches++;
+	r->m.lookahead_batches += b->lookahead;
+	if (r->mode != AHASD_EXEC_TASK_ASYNC)
+		return;
+	try_start_verify(r, now);
+	const struct ahasd_policy_hooks *h = r->pol->policy;
+	struct ahasd_decision d = { AHASD_NEXT_DRAFT, 0 };
+	if (h->after_batch) {
+		struct ahasd_host_view v;
+		fill_view(r, now, &v);
+		struct ahasd_batch_info bi = {
+			b->id, b->len, (float)(b->entropy_sum / b->len),
+			b->lookahead
+		};
+		h->after_batch(r->pol_st, &v, &bi, &d);
+	}
+	switch (d.next) {
+	case AHASD_NEXT_WAIT:
+		r->agent = AG_WAIT;
+		r->m.waits++;
+		break;
+	case AHASD_NEXT_PREVERIFY:
+		if (d.count > 0) {
+			r->agent = AG_PREVERIFY;
+			r->agent_count = d.count;
+			break;
+		}
+		/* fall through */
+	default:
+		r->agent = AG_DRAFT;
+	}
+}
+
+static void finish_draft(struct replay *r, const struct task *t, double now)
+{
+	const uint32_t p = t->pos;
+	const struct trace_seq *s = r->seq;
+	r->m.drafted++;
+	r->sr.drafted++;
+	struct batch *b = bq_open(r);
+	enum replay_outcome out;
+
+	if (t->epoch != r->epoch || !b) {
+		/* the chain it extended was discarded while it ran */
+		r->m.wasted++;
+		task_event(r, r->dd, REPLAY_EV_DRAFT, t->start_s, now, 1, 0,
+		           REPLAY_OUT_WASTED);
+		goto policy;
+	}
+	int ok = r->F == INF_POS ? on_path(r, p) : 0;
+	if (p < r->C) {
+		/* a bonus committed this position while it was drafted */
+		if (!ok) {
+			r->m.wasted++;
+			task_event(r, r->dd, REPLAY_EV_DRAFT, t->start_s, now, 1,
+			           b->id, REPLAY_OUT_WASTED);
+			if (b->len == 0)
+				b->start = r->C;
+			goto policy;
+		}
+		r->m.accepted++;
+	}
+	float h, top1;
+	if (r->F == INF_POS || p <= r->F) {
+		h = s->entropy[p];
+		top1 = s->top1[p];
+	} else {
+		h = trace_seq_cont_entropy(s, r->cfg.lookahead, r->F, p - r->F);
+		top1 = expf(-h); /* max prob >= e^-H: the bound stands in */
+	}
+	if (r->F == INF_POS && !ok)
+		r->F = p;
+	out = (r->F == INF_POS || p < r->F) ? REPLAY_OUT_ACCEPTED
+	                                    : REPLAY_OUT_WASTED;
+	if (b->len == 0)
+		b->start = p;
+	r->flags[p] = 0;
+	r->D = p + 1;
+	b->len++;
+	b->entropy_sum += h;
+	task_event(r, r->dd, REPLAY_EV_DRAFT, t->start_s, now, 1, b->id, out);
+
+	struct ahasd_draft_token tok = { b->id, b->len - 1, h, top1, now };
+	int stop = r->dr->drafter->draft_token(r->dr_st, &tok);
+	if (stop || b->len >= b->max_len || r->D >= r->N)
+		close_batch(r, b, now);
+policy:
+	if (r->pol->policy->on_draft_step) {
+		struct ahasd_task_info ti = { 1, t->busy_s, 0 };
+		r->pol->policy->on_draft_step(r->pol_st, &ti);
+	}
+}
+
+static void finish_verify(struct replay *r, const struct task *t, double now)
+{
+	struct batch *b = bq_at(r, 0);
+	const uint32_t s = b->start, e = b->start + b->len;
+	const uint32_t c0 = r->C;
+	uint32_t rpos = (r->F != INF_POS && r->F < e) ? r->F : e;
+	uint32_t accepted_run = rpos - s;
+	uint32_t closed_dropped = 0;
+
+	for (uint32_t p = s > c0 ? s : c0; p < rpos; p++)
+		r->m.accepted += !(r->flags[p] & POS_TARGET);
+	r->C = rpos + 1 < r->N ? rpos + 1 : r->N;
+	r->m.verifications++;
+	r->sr.verifications++;
+	int full = rpos == e && !b->corrected;
+	task_event(r, r->vd, REPLAY_EV_VERIFY, t->start_s, now, b->len + 1,
+	           b->id, rpos == e ? REPLAY_OUT_ACCEPTED : REPLAY_OUT_REJECTED);
+
+	struct batch done = *b;
+	r->bq_head = (r->bq_head + 1) % r->bq_cap;
+	r->bq_count--;
+
+	if (rpos < e) {
+		/* rejection at rpos: it and everything after are wasted */
+		closed_dropped = discard_after(r, 0, rpos, now);
+		r->D = r->C;
+	} else if (r->D > e) {
+		if (r->F == e) {
+			/* the bonus differs from the look-ahead token at e */
+			closed_dropped = discard_after(r, 0, e, now);
+			r->D = r->C;
+		} else if (e < r->N) {
+			r->m.accepted += !(r->flags[e] & POS_TARGET);
+		}
+	}
+	drafter_result(r, &done, accepted_run, r->C - c0, 0, now);
+	const struct ahasd_policy_hooks *h = r->pol->policy;
+	if (h->on_verify) {
+		struct ahasd_host_view v;
+		fill_view(r, now, &v);
+		struct ahasd_verify_info vi = {
+			done.id, done.len, accepted_run, full, r->P + e,
+			t->busy_s, closed_dropped
+		};
+		h->on_verify(r->pol_st, &v, &vi);
+	}
+	if (r->agent == AG_WAIT)
+		r->agent = AG_DRAFT;
+}
+
+static void finish_preverify(struct replay *r, const struct task *t,
+                             double now)
+{
+	double sw = r->switch_s;
+	int rejected = 0;
+	uint32_t dropped = 0;
+	enum replay_outcome out = REPLAY_OUT_NONE;
+
+	if (t->epoch == r->epoch) {
+		/* clip to positions still queued (the NPU may have taken some) */
+		uint32_t lo = t->pos, hi = t->pos + t->count, q0 = INF_POS;
+		uint32_t qi = 0;
+		for (uint32_t i = 0; i < r->bq_count; i++) {
+			const struct batch *b = bq_at(r, i);
+			if (b->state == B_QUEUED) {
+				q0 = b->start;
+				qi = i;
+				break;
+			}
+		}
+		if (q0 != INF_POS && lo < q0)
+			lo = q0;
+		if (hi > r->D)
+			hi = r->D;
+		if (q0 != INF_POS && lo < hi &&
+		    (r->F == INF_POS || r->F >= lo)) {
+			if (r->F != INF_POS && r->F < hi) {
+				uint32_t f = r->F;
+				uint32_t i = qi;
+				while (bq_at(r, i)->start + bq_at(r, i)->len <= f)
+					i++;
+				struct batch *bf = bq_at(r, i);
+				for (uint32_t q = lo; q < f; q++)
+					r->flags[q] |= POS_SETTLED;
+				dropped = discard_after(r, i + 1, f + 1, now);
+				/* the draft at f is replaced by the target's token */
+				r->m.wasted += !(r->flags[f] & POS_TARGET);
+				r->flags[f] = POS_TARGET | POS_SETTLED;
+				bf->len = f + 1 - bf->start;
+				bf->corrected = 1;
+				r->m.preverify_rejections++;
+				rejected = 1;
+				out = REPLAY_OUT_REJECTED;
+			} else {
+				for (uint32_t q = lo; q < hi; q++)
+					r->flags[q] |= POS_SETTLED;
+				out = REPLAY_OUT_ACCEPTED;
+			}
+		}
+	}
+	emit(r, r->dd, REPLAY_EV_PREVERIFY, t->start_s + sw, now - sw,
+	     t->count, 0, out);
+	if (sw > 0)
+		emit(r, r->dd, REPLAY_EV_SWITCH, now - sw, now, 0, 0,
+		     REPLAY_OUT_NONE);
+	if (r->pol->policy->on_preverify) {
+		struct ahasd_task_info ti = { t->count, t->busy_s - 2.0 * sw,
+		                              dropped };
+		r->pol->policy->on_preverify(r->pol_st, &ti, rejected);
+	}
+	if (r->agent == AG_WAIT || r->agent == AG_PREVERIFY)
+		r->agent = AG_DRAFT;
+}
+
+static void dump_state(struct replay *r, char *err, size_t errlen,
+                       const char *why)
+{
+	size_t off = (size_t)snprintf(err, errlen,
+	        "replay stuck (%s) in sequence %u: C=%u D=%u F=%u N=%u "
+	        "agent=%d batches=%u; devices:", why, r->seq->id, r->C, r->D,
+	        r->F == INF_POS ? 0 : r->F, r->N, (int)r->agent, r->bq_count);
+	for (unsigned i = 0; i < r->n_dev && off < errlen; i++)
+		off += (size_t)snprintf(err + off, errlen - off,
+		                        " [%u: task %d until %.9g]", i,
+		                        (int)r->run[i].kind, r->run[i].end_s);
+	for (uint32_t i = 0; i < r->bq_count && off < errlen; i++) {
+		const struct batch *b = bq_at(r, i);
+		off += (size_t)snprintf(err + off, errlen - off,
+		                        " {batch %llu [%u,+%u) state %d}",
+		                        (unsigned long long)b->id, b->start,
+		                        b->len, (int)b->state);
+	}
+}
+
+/* ---- the loops ---- */
+
+static int run_async(struct replay *r, char *err, size_t errlen)
+{
+	double now = r->clock;
+	uint64_t steps = 0;
+	for (;;) {
+		if (r->C < r->N)
+			dispatch(r, now);
+		int next = -1;
+		for (unsigned i = 0; i < r->n_dev; i++)
+			if (r->run[i].kind != T_NONE &&
+			    (next < 0 || r->run[i].end_s < r->run[next].end_s))
+				next = (int)i;
+		if (next < 0) {
+			if (r->C >= r->N)
+				break;
+			dump_state(r, err, errlen, "no task can run");
+			return -EDEADLK;
+		}
+		if (++steps > STUCK_LIMIT) {
+			dump_state(r, err, errlen, "no progress");
+			return -EDEADLK;
+		}
+		struct task t = r->run[next];
+		r->run[next].kind = T_NONE;
+		now = t.end_s;
+		r->last_end[next] = now;
+		switch (t.kind) {
+		case T_DRAFT: finish_draft(r, &t, now); break;
+		case T_VERIFY: finish_verify(r, &t, now); break;
+		case T_PREVERIFY: finish_preverify(r, &t, now); break;
+		default: break;
+		}
+	}
+	r->clock = now;
+	return 0;
+}
+
+/* Operator-level synchronous: draft a batch, verify it, repeat; each step's
+ * operators run across the devices, which wait on each other. The timeline
+ * draws a step's share on each device one after the other, then its
+ * transfers (the real order interleaves per operator). */
+static double sync_step(struct replay *r, enum hw_task kind, unsigned m,
+                        unsigned kv, double now, uint64_t batch,
+                        enum replay_outcome out, enum replay_event_kind ek)
+{
+	struct hw_cost c;
+	hw_step_cost_split(r->cfg.plan, kind, m, kv, &c);
+	account_energy(r, &c);
+	double t = now;
+	for (unsigned i = 0; i < r->n_dev; i++) {
+		if (c.busy_s[i] <= 0)
+			continue;
+		account_busy(r, (int)i, t, c.busy_s[i]);
+		emit(r, (int)i, ek, t, t + c.busy_s[i], m, batch, out);
+		t += c.busy_s[i];
+	}
+	if (now + c.time_s > t + 1e-15)
+		emit(r, r->vd, REPLAY_EV_TRANSFER, t, now + c.time_s, 0, batch,
+		     REPLAY_OUT_NONE);
+	return c.time_s;
+}
+
+static int run_sync(struct replay *r, char *err, size_t errlen)
+{
+	double now = r->clock;
+	while (r->C < r->N) {
+		struct batch *b = open_batch(r, now);
+		if (!b) {
+			dump_state(r, err, errlen, "cannot draft");
+			return -EDEADLK;
+		}
+		uint32_t p = next_pos(r);
+		int off = r->F != INF_POS || !on_path(r, p);
+		struct task t = { .kind = T_DRAFT, .start_s = now,
+		                  .epoch = r->epoch, .pos = p };
+		t.busy_s = sync_step(r, HW_TASK_DRAFT, 1, r->P + p, now, b->id,
+		                     off ? REPLAY_OUT_WASTED : REPLAY_OUT_ACCEPTED,
+		                     REPLAY_EV_DRAFT);
+		now += t.busy_s;
+		finish_draft(r, &t, now);
+		if (r->bq_count && bq_at(r, 0)->state == B_QUEUED) {
+			struct batch *vb = bq_at(r, 0);
+			uint32_t e = vb->start + vb->len;
+			int rej = r->F != INF_POS && r->F < e;
+			struct task vt = { .kind = T_VERIFY, .start_s = now,
+			                   .epoch = r->epoch };
+			vb->state = B_VERIFYING;
+			vt.busy_s = sync_step(r, HW_TASK_VERIFY, vb->len + 1,
+			                      r->P + e, now, vb->id,
+			                      rej ? REPLAY_OUT_REJECTED
+			                          : REPLAY_OUT_ACCEPTED,
+			                      REPLAY_EV_VERIFY);
+			now += vt.busy_s;
+			finish_verify(r, &vt, now);
+		}
+	}
+	r->clock = now;
+	return 0;
+}
+
+/* ---- public ---- */
+
+int replay_create(struct replay **out, const struct replay_config *cfg,
+                  char *err, size_t errlen)
+{
+	struct replay *r = calloc(1, sizeof *r);
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r->cfg = *cfg;
+	if (!r->cfg.queue_capacity)
+		r->cfg.queue_capacity = 32;
+	if (!r->cfg.max_draft)
+		r->cfg.max_draft = 64;
+	if (r->cfg.max_draft + 1 > HW_MAX_M)
+		r->cfg.max_draft = HW_MAX_M - 1;
+	r->pol = cfg->policy->desc;
+	r->pol_st = cfg->policy->state;
+	r->dr = cfg->drafter->desc;
+	r->dr_st = cfg->drafter->state;
+	r->mode = r->pol->policy->exec_mode(r->pol_st);
+	if (r->mode != AHASD_EXEC_OPERATOR_SYNC &&
+	    r->mode != AHASD_EXEC_TASK_ASYNC) {
+		snprintf(err, errlen, "policy %s: unknown execution mode %u",
+		         r->pol->name, r->mode);
+		free(r);
+		return -EINVAL;
+	}
+	const struct hw_platform *p = hw_plan_platform(cfg->plan);
+	r->n_dev = p->n_dev;
+	r->dd = hw_task_device(cfg->plan, HW_TASK_DRAFT);
+	r->vd = hw_task_device(cfg->plan, HW_TASK_VERIFY);
+	r->shared = r->dd == r->vd;
+	r->qlat = p->queue_latency_s;
+	r->switch_s = hw_switch_cost(cfg->plan, &r->switch_j);
+	if (r->shared)
+		r->switch_s = 0, r->switch_j = 0;
+	struct hw_cost c;
+	hw_task_cost(cfg->plan, HW_TASK_VERIFY, 5, 1024, &c);
+	r->prof_verify = c.time_s / 1024.0;
+	hw_task_cost(cfg->plan, HW_TASK_DRAFT, 1, 1024, &c);
+	r->prof_draft = c.time_s;
+	hw_task_cost(cfg->plan, HW_TASK_PREVERIFY, 4, 1024, &c);
+	r->prof_preverify = c.time_s / 4.0;
+	/* every batch holds >= 1 token, so capacity + the open one suffice */
+	r->bq_cap = r->cfg.queue_capacity + 2;
+	r->bq = calloc(r->bq_cap, sizeof *r->bq);
+	if (!r->bq) {
+		free(r);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	*out = r;
+	return 0;
+}
+
+int replay_sequence(struct replay *r, const struct trace_seq *seq,
+                    struct replay_seq_result *out, char *err, size_t errlen)
+{
+	if (seq->n > r->flags_cap) {
+		uint8_t *f = realloc(r->flags, seq->n);
+		if (!f) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		r->flags = f;
+		r->flags_cap = seq->n;
+	}
+	memset(r->flags, 0, seq->n);
+	r->seq = seq;
+	r->N = seq->n;
+	r->P = seq->prompt_len;
+	r->C = r->D = 0;
+	r->F = INF_POS;
+	r->epoch++;
+	r->bq_head = r->bq_count = 0;
+	r->agent = AG_DRAFT;
+	memset(r->run, 0, sizeof r->run);
+	memset(r->seq_busy, 0, sizeof r->seq_busy);
+	memset(&r->sr, 0, sizeof r->sr);
+	r->seq_dyn_j = 0;
+	for (unsigned i = 0; i < r->n_dev; i++)
+		r->last_end[i] = r->clock;
+
+	struct ahasd_seq_info si = { seq->id, seq->prompt_len, seq->n,
+	                             r->cfg.seed };
+	if (r->pol->policy->begin_sequence)
+		r->pol->policy->begin_sequence(r->pol_st, &si);
+	if (r->dr->drafter->begin_sequence)
+		r->dr->drafter->begin_sequence(r->dr_st, &si);
+
+	const double t0 = r->clock;
+	const uint64_t drafted0 = r->m.drafted, accepted0 = r->m.accepted,
+	               wasted0 = r->m.wasted;
+	int rc = r->mode == AHASD_EXEC_OPERATOR_SYNC
+	                 ? run_sync(r, err, errlen)
+	                 : run_async(r, err, errlen);
+	if (rc < 0)
+		return rc;
+	const double dt = r->clock - t0;
+	const struct hw_platform *p = hw_plan_platform(r->cfg.plan);
+	double static_j = 0;
+	for (unsigned i = 0; i < r->n_dev; i++) {
+		if (r->clock > r->last_end[i] + 1e-15)
+			emit(r, (int)i, REPLAY_EV_IDLE, r->last_end[i], r->clock,
+			     0, 0, REPLAY_OUT_NONE);
+		r->m.busy_s[i] += r->seq_busy[i];
+		static_j += p->dev[i].static_w * dt;
+	}
+	r->sr.seq = seq->id;
+	r->sr.prompt_len = seq->prompt_len;
+	r->sr.committed = r->C;
+	r->sr.time_s = dt;
+	r->sr.energy_j = r->seq_dyn_j + static_j;
+	r->sr.drafted = r->m.drafted - drafted0;
+	r->sr.accepted = r->m.accepted - accepted0;
+	r->sr.wasted = r->m.wasted - wasted0;
+	r->m.sequences++;
+	r->m.committed += r->C;
+	r->m.dynamic_j += r->seq_dyn_j;
+	if (r->C != r->N || r->sr.drafted != r->sr.accepted + r->sr.wasted) {
+		snprintf(err, errlen,
+		         "sequence %u: accounting broken: committed %u of %u, "
+		         "drafted %llu != accepted %llu + wasted %llu",
+		         seq->id, r->C, r->N,
+		         (unsigned long long)r->sr.drafted,
+		         (unsigned long long)r->sr.accepted,
+		         (unsigned long long)r->sr.wasted);
+		return -EPROTO;
+	}
+	if (out)
+		*out = r->sr;
+	return 0;
+}
+
+void replay_finish(struct replay *r)
+{
+	const struct hw_platform *p = hw_plan_platform(r->cfg.plan);
+	r->m.time_s = r->clock;
+	r->m.static_j = 0;
+	for (unsigned i = 0; i < r->n_dev; i++) {
+		double st = p->dev[i].static_w * r->m.time_s;
+		r->m.idle_s[i] = r->m.time_s - r->m.busy_s[i];
+		r->m.static_j += st;
+		r->m.dev_energy_j[i] += st;
+	}
+	r->m.energy_j = r->m.dynamic_j + r->m.static_j;
+}
+
+const struct replay_metrics *replay_metrics(const struct replay *r)
+{
+	return &r->m;
+}
+
+void replay_free(struct replay **rp)
+{
+	if (!rp || !*rp)
+		return;
+	free((*rp)->flags);
+	free((*rp)->bq);
+	free(*rp);
+	*rp = NULL;
+}

@@ -1,0 +1,270 @@
+/* plugin.c - find, dlopen and check plugins before calling any of their code. */
+#include "plugin.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static int file_exists(const char *path)
+{
+	return access(path, R_OK) == 0;
+}
+
+const char *plugin_builtin_dir(void)
+{
+	static char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		size_t root = strlen(AHASD_BUILD_ROOT);
+		if (strncmp(exe, AHASD_BUILD_ROOT, root) == 0 && exe[root] == '/')
+			return AHASD_BUILD_PLUGIN_DIR;
+	}
+	return AHASD_PLUGIN_DIR;
+}
+
+/* Try dir/name and dir/name.so; on success copy into out. */
+static int try_dir(const char *dir, size_t dirlen, const char *name,
+                   int has_so, char *out, size_t outlen)
+{
+	char buf[PATH_MAX];
+	int n = snprintf(buf, sizeof buf, "%.*s/%s%s", (int)dirlen, dir, name,
+	                 has_so ? "" : ".so");
+	if (n < 0 || (size_t)n >= sizeof buf || !file_exists(buf))
+		return 0;
+	if ((size_t)n >= outlen)
+		return 0;
+	memcpy(out, buf, (size_t)n + 1);
+	return 1;
+}
+
+int plugin_resolve(const char *name, char *out, size_t outlen, char *err,
+                   size_t errlen)
+{
+	if (!name || !*name) {
+		snprintf(err, errlen, "empty plugin name");
+		return -EINVAL;
+	}
+	if (strchr(name, '/')) {
+		if (!file_exists(name)) {
+			snprintf(err, errlen, "plugin '%s': %s", name,
+			         strerror(errno));
+			return -ENOENT;
+		}
+		if (strlen(name) >= outlen)
+			return -ENAMETOOLONG;
+		strcpy(out, name);
+		return 0;
+	}
+	size_t len = strlen(name);
+	int has_so = len > 3 && strcmp(name + len - 3, ".so") == 0;
+
+	const char *env = getenv("AHASD_PLUGIN_PATH");
+	if (env && *env) {
+		const char *p = env;
+		while (*p) {
+			const char *colon = strchr(p, ':');
+			size_t dl = colon ? (size_t)(colon - p) : strlen(p);
+			if (dl && try_dir(p, dl, name, has_so, out, outlen))
+				return 0;
+			p += dl + (colon ? 1 : 0);
+		}
+	}
+	const char *builtin = plugin_builtin_dir();
+	if (try_dir(builtin, strlen(builtin), name, has_so, out, outlen))
+		return 0;
+	snprintf(err, errlen,
+	         "plugin '%s' not found (looked in AHASD_PLUGIN_PATH=%s, %s)",
+	         name, env ? env : "(unset)", builtin);
+	return -ENOENT;
+}
+
+static const char *kind_name(uint32_t kind)
+{
+	switch (kind) {
+	case AHASD_PLUGIN_POLICY: return "scheduling policy";
+	case AHASD_PLUGIN_DRAFTER: return "drafting algorithm";
+	default: return "unknown kind";
+	}
+}
+
+/* Check everything the host relies on before calling plugin code. */
+static int check_descriptor(const struct ahasd_plugin *d, const char *path,
+                            uint32_t kind, char *err, size_t errlen)
+{
+	if (d->abi_version != AHASD_PLUGIN_ABI_VERSION) {
+		snprintf(err, errlen,
+		         "%s: plugin ABI version %u, this host supports %u "
+		         "(rebuild the plugin against this ahasd_plugin.h)",
+		         path, d->abi_version, AHASD_PLUGIN_ABI_VERSION);
+		return -EPROTO;
+	}
+	if (d->struct_size < sizeof(struct ahasd_plugin)) {
+		snprintf(err, errlen,
+		         "%s: descriptor is %u bytes, expected at least %zu",
+		         path, d->struct_size, sizeof(struct ahasd_plugin));
+		return -EPROTO;
+	}
+	if (d->kind != kind) {
+		snprintf(err, errlen, "%s: is a %s, expected a %s", path,
+		         kind_name(d->kind), kind_name(kind));
+		return -EINVAL;
+	}
+	if (!d->name || !d->version || !d->create || !d->destroy) {
+		snprintf(err, errlen,
+		         "%s: descriptor lacks name, version, create or destroy",
+		         path);
+		return -EINVAL;
+	}
+	if (kind == AHASD_PLUGIN_POLICY) {
+		const struct ahasd_policy_hooks *h = d->policy;
+		if (!h || h->struct_size < offsetof(struct ahasd_policy_hooks,
+		                                    exec_mode) +
+		                               sizeof h->exec_mode ||
+		    !h->exec_mode) {
+			snprintf(err, errlen,
+			         "%s: policy hook table missing or lacks exec_mode",
+			         path);
+			return -EINVAL;
+		}
+	} else {
+		const struct ahasd_drafter_hooks *h = d->drafter;
+		if (!h || h->struct_size < offsetof(struct ahasd_drafter_hooks,
+		                                    draft_token) +
+		                               sizeof h->draft_token ||
+		    !h->draft_token) {
+			snprintf(err, errlen,
+			         "%s: drafter hook table missing or lacks draft_token",
+			         path);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static const struct ahasd_param *find_param(const struct ahasd_plugin *d,
+                                            const char *key)
+{
+	for (const struct ahasd_param *p = d->params; p && p->key; p++)
+		if (strcmp(p->key, key) == 0)
+			return p;
+	return NULL;
+}
+
+/* Append "k=v" for every declared parameter, user value or default. */
+static void format_params(struct plugin *p, const char *const *keys,
+                          const char *const *values, size_t n)
+{
+	size_t off = 0;
+	p->params[0] = '\0';
+	for (const struct ahasd_param *d = p->desc->params; d && d->key; d++) {
+		const char *v = d->default_value ? d->default_value : "";
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(keys[i], d->key) == 0)
+				v = values[i];
+		int w = snprintf(p->params + off, sizeof p->params - off,
+		                 "%s%s=%s", off ? "," : "", d->key, v);
+		if (w < 0 || (size_t)w >= sizeof p->params - off)
+			break;
+		off += (size_t)w;
+	}
+}
+
+int plugin_open(struct plugin *p, const char *name_or_path, uint32_t kind,
+                char *err, size_t errlen)
+{
+	int rc;
+	memset(p, 0, sizeof *p);
+	rc = plugin_resolve(name_or_path, p->path, sizeof p->path, err, errlen);
+	if (rc < 0)
+		return rc;
+
+	p->dl = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
+	if (!p->dl) {
+		snprintf(err, errlen, "%s: cannot load: %s", p->path, dlerror());
+		rc = -ENOEXEC;
+		goto error;
+	}
+	p->desc = dlsym(p->dl, AHASD_PLUGIN_SYMBOL);
+	if (!p->desc) {
+		snprintf(err, errlen,
+		         "%s: not an ahasd-replay plugin (no '%s' symbol)",
+		         p->path, AHASD_PLUGIN_SYMBOL);
+		rc = -ENOEXEC;
+		goto error;
+	}
+	rc = check_descriptor(p->desc, p->path, kind, err, errlen);
+	if (rc < 0)
+		goto error;
+	return 0;
+error:
+	plugin_unload(p);
+	return rc;
+}
+
+int plugin_declares(const struct plugin *p, const char *key)
+{
+	return find_param(p->desc, key) != NULL;
+}
+
+int plugin_create(struct plugin *p, const char *const *keys,
+                  const char *const *values, size_t n, char *err,
+                  size_t errlen)
+{
+	int rc;
+	for (size_t i = 0; i < n; i++) {
+		if (!find_param(p->desc, keys[i])) {
+			size_t off = (size_t)snprintf(err, errlen,
+			        "%s: unknown parameter '%s' for %s (known:",
+			        p->path, keys[i], p->desc->name);
+			for (const struct ahasd_param *d = p->desc->params;
+			     d && d->key && off < errlen; d++)
+				off += (size_t)snprintf(err + off, errlen - off,
+				                        " %s", d->key);
+			if (off < errlen)
+				snprintf(err + off, errlen - off, ")");
+			rc = -EINVAL;
+			goto error;
+		}
+	}
+	char perr[512] = "";
+	if (p->desc->create(&p->state, keys, values, n, perr, sizeof perr)) {
+		snprintf(err, errlen, "%s: %s", p->desc->name,
+		         *perr ? perr : "create failed");
+		p->state = NULL;
+		rc = -EINVAL;
+		goto error;
+	}
+	format_params(p, keys, values, n);
+	return 0;
+error:
+	plugin_unload(p);
+	return rc;
+}
+
+int plugin_load(struct plugin *p, const char *name_or_path, uint32_t kind,
+                const char *const *keys, const char *const *values, size_t n,
+                char *err, size_t errlen)
+{
+	int rc = plugin_open(p, name_or_path, kind, err, errlen);
+	if (rc < 0)
+		return rc;
+	return plugin_create(p, keys, values, n, err, errlen);
+}
+
+void plugin_unload(struct plugin *p)
+{
+	if (!p)
+		return;
+	if (p->desc && p->state)
+		p->desc->destroy(p->state);
+	if (p->dl)
+		dlclose(p->dl);
+	memset(p, 0, sizeof *p);
+}
