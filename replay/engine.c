@@ -75,6 +75,8 @@ struct replay {
 	enum agent agent;
 	uint32_t agent_count;
 	struct task run[HW_MAX_DEV];
+	struct batch *grp;      /* batches of the finishing verification */
+	uint32_t v_kv, v_tokens; /* the running verification's shape */
 	double last_end[HW_MAX_DEV];
 	double seq_busy[HW_MAX_DEV];
 	struct replay_seq_result sr;
@@ -236,11 +238,10 @@ static void fill_view(struct replay *r, double now, struct ahasd_host_view *v)
 	v->shared_device = r->shared;
 	const struct task *vt = &r->run[r->vd];
 	if (vt->kind == T_VERIFY) {
-		const struct batch *b = bq_at(r, 0);
 		v->verify_busy = 1;
 		v->verify_start_s = vt->start_s;
-		v->verify_kv_len = r->P + b->start + b->len;
-		v->verify_tokens = b->len + 1;
+		v->verify_kv_len = r->v_kv;
+		v->verify_tokens = r->v_tokens;
 	}
 	for (uint32_t i = 0; i < r->bq_count; i++) {
 		const struct batch *b = bq_at(r, i);
@@ -263,15 +264,32 @@ static void fill_view(struct replay *r, double now, struct ahasd_host_view *v)
 
 /* ---- task starts ---- */
 
+/* The verify device takes every queued batch that is ready (up to the
+ * largest step the plan supports) as one verification: the target's pass
+ * is weight-bound, so checking all available drafts at once is what a
+ * decoupled verifier does. Each batch still gets its own outcome. */
 static void start_verify(struct replay *r, double now)
 {
 	struct batch *b = bq_at(r, 0);
 	struct task *t = &r->run[r->vd];
 	double start = now > b->ready_s ? now : b->ready_s;
-	b->state = B_VERIFYING;
-	hw_task_cost(r->cfg.plan, HW_TASK_VERIFY, b->len + 1,
-	             r->P + b->start + b->len, &t->cost);
+	uint32_t nb = 0, tokens = 0;
+	for (uint32_t i = 0; i < r->bq_count; i++) {
+		struct batch *x = bq_at(r, i);
+		if (x->state != B_QUEUED || x->ready_s > start ||
+		    (nb && tokens + x->len + 1 > HW_MAX_M))
+			break;
+		x->state = B_VERIFYING;
+		tokens += x->len;
+		nb++;
+	}
+	const struct batch *last = bq_at(r, nb - 1);
+	r->v_kv = r->P + last->start + last->len;
+	r->v_tokens = tokens + 1;
+	hw_task_cost(r->cfg.plan, HW_TASK_VERIFY, r->v_tokens, r->v_kv,
+	             &t->cost);
 	t->kind = T_VERIFY;
+	t->count = nb;
 	t->start_s = start;
 	t->busy_s = t->cost.time_s + (r->shared ? 0.0 : r->qlat);
 	t->end_s = start + t->busy_s;
@@ -499,51 +517,75 @@ policy:
 	}
 }
 
+/* A verification of t->count batches [s, e) finished: accept the leading
+ * on-path run, commit it plus the correction or bonus, drop what follows a
+ * rejection, and give each batch its own feedback. */
 static void finish_verify(struct replay *r, const struct task *t, double now)
 {
-	struct batch *b = bq_at(r, 0);
-	const uint32_t s = b->start, e = b->start + b->len;
+	const uint32_t nb = t->count;
+	const uint32_t s = bq_at(r, 0)->start;
+	const uint32_t e = bq_at(r, nb - 1)->start + bq_at(r, nb - 1)->len;
 	const uint32_t c0 = r->C;
-	uint32_t rpos = (r->F != INF_POS && r->F < e) ? r->F : e;
-	uint32_t accepted_run = rpos - s;
-	uint32_t closed_dropped = 0;
+	const uint32_t rpos = (r->F != INF_POS && r->F < e) ? r->F : e;
+	uint32_t dropped = 0;
 
 	for (uint32_t p = s > c0 ? s : c0; p < rpos; p++)
 		r->m.accepted += !(r->flags[p] & POS_TARGET);
 	r->C = rpos + 1 < r->N ? rpos + 1 : r->N;
 	r->m.verifications++;
 	r->sr.verifications++;
-	int full = rpos == e && !b->corrected;
-	task_event(r, r->vd, REPLAY_EV_VERIFY, t->start_s, now, b->len + 1,
-	           b->id, rpos == e ? REPLAY_OUT_ACCEPTED : REPLAY_OUT_REJECTED);
+	task_event(r, r->vd, REPLAY_EV_VERIFY, t->start_s, now, e - s + 1,
+	           bq_at(r, 0)->id,
+	           rpos == e ? REPLAY_OUT_ACCEPTED : REPLAY_OUT_REJECTED);
 
-	struct batch done = *b;
-	r->bq_head = (r->bq_head + 1) % r->bq_cap;
-	r->bq_count--;
+	for (uint32_t i = 0; i < nb; i++)
+		r->grp[i] = *bq_at(r, i);
+	r->bq_head = (r->bq_head + nb) % r->bq_cap;
+	r->bq_count -= nb;
 
 	if (rpos < e) {
 		/* rejection at rpos: it and everything after are wasted */
-		closed_dropped = discard_after(r, 0, rpos, now);
+		dropped = discard_after(r, 0, rpos, now);
 		r->D = r->C;
 	} else if (r->D > e) {
 		if (r->F == e) {
 			/* the bonus differs from the look-ahead token at e */
-			closed_dropped = discard_after(r, 0, e, now);
+			dropped = discard_after(r, 0, e, now);
 			r->D = r->C;
 		} else if (e < r->N) {
 			r->m.accepted += !(r->flags[e] & POS_TARGET);
 		}
 	}
-	drafter_result(r, &done, accepted_run, r->C - c0, 0, now);
+	for (uint32_t i = 0; i < nb; i++)
+		dropped += rpos < r->grp[i].start;
+
 	const struct ahasd_policy_hooks *h = r->pol->policy;
-	if (h->on_verify) {
-		struct ahasd_host_view v;
+	struct ahasd_host_view v;
+	if (h->on_verify)
 		fill_view(r, now, &v);
-		struct ahasd_verify_info vi = {
-			done.id, done.len, accepted_run, full, r->P + e,
-			t->busy_s, closed_dropped
-		};
-		h->on_verify(r->pol_st, &v, &vi);
+	for (uint32_t i = 0; i < nb; i++) {
+		const struct batch *b = &r->grp[i];
+		const uint32_t bs = b->start, be = b->start + b->len;
+		if (rpos < bs) {
+			drafter_result(r, b, 0, 0, 1, now);
+			continue;
+		}
+		uint32_t lo = bs > c0 ? bs : c0;
+		uint32_t hi = be < rpos ? be : rpos;
+		int settles = (rpos >= bs && rpos < be) ||
+		              (i == nb - 1 && rpos == e);
+		uint32_t committed = (hi > lo ? hi - lo : 0) +
+		                     (settles && rpos < r->N);
+		uint32_t acc = (rpos < be ? rpos : be) - bs;
+		drafter_result(r, b, acc, committed, 0, now);
+		if (h->on_verify) {
+			struct ahasd_verify_info vi = {
+				b->id, b->len, acc,
+				rpos >= be && !b->corrected, r->P + e,
+				t->busy_s, settles ? dropped : 0
+			};
+			h->on_verify(r->pol_st, &v, &vi);
+		}
 	}
 	if (r->agent == AG_WAIT)
 		r->agent = AG_DRAFT;
@@ -691,9 +733,15 @@ static double sync_step(struct replay *r, enum hw_task kind, unsigned m,
 		emit(r, (int)i, ek, t, t + c.busy_s[i], m, batch, out);
 		t += c.busy_s[i];
 	}
-	if (now + c.time_s > t + 1e-15)
+	if (now + c.time_s > t + 1e-15) {
+		/* activations crossing devices: both wait; drawn on the verify
+		 * lane, counted as busy on neither */
+		if (t < r->last_end[r->vd])
+			t = r->last_end[r->vd];
 		emit(r, r->vd, REPLAY_EV_TRANSFER, t, now + c.time_s, 0, batch,
 		     REPLAY_OUT_NONE);
+		r->last_end[r->vd] = now + c.time_s;
+	}
 	return c.time_s;
 }
 
@@ -720,7 +768,7 @@ static int run_sync(struct replay *r, char *err, size_t errlen)
 			uint32_t e = vb->start + vb->len;
 			int rej = r->F != INF_POS && r->F < e;
 			struct task vt = { .kind = T_VERIFY, .start_s = now,
-			                   .epoch = r->epoch };
+			                   .epoch = r->epoch, .count = 1 };
 			vb->state = B_VERIFYING;
 			vt.busy_s = sync_step(r, HW_TASK_VERIFY, vb->len + 1,
 			                      r->P + e, now, vb->id,
@@ -783,7 +831,10 @@ int replay_create(struct replay **out, const struct replay_config *cfg,
 	/* every batch holds >= 1 token, so capacity + the open one suffice */
 	r->bq_cap = r->cfg.queue_capacity + 2;
 	r->bq = calloc(r->bq_cap, sizeof *r->bq);
-	if (!r->bq) {
+	r->grp = calloc(r->bq_cap, sizeof *r->grp);
+	if (!r->bq || !r->grp) {
+		free(r->bq);
+		free(r->grp);
 		free(r);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
@@ -896,6 +947,7 @@ void replay_free(struct replay **rp)
 		return;
 	free((*rp)->flags);
 	free((*rp)->bq);
+	free((*rp)->grp);
 	free(*rp);
 	*rp = NULL;
 }

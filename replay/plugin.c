@@ -169,7 +169,7 @@ static void format_params(struct plugin *p, const char *const *keys,
 			if (strcmp(keys[i], d->key) == 0)
 				v = values[i];
 		int w = snprintf(p->params + off, sizeof p->params - off,
-		                 "%s%s=%s", off ? "," : "", d->key, v);
+		                 "%s%s=%s", off ? ";" : "", d->key, v);
 		if (w < 0 || (size_t)w >= sizeof p->params - off)
 			break;
 		off += (size_t)w;

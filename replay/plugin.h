@@ -15,7 +15,7 @@ struct plugin {
 	const struct ahasd_plugin *desc;
 	void *state;
 	char path[1024];
-	/* effective parameters, defaults filled in: "k=v,k=v" in declared order */
+	/* effective parameters, defaults filled in: "k=v;k=v" in declared order */
 	char params[1024];
 };
 
