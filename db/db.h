@@ -3,6 +3,9 @@
  * Knows nothing of msgpack or of the engine's internals beyond the plain
  * result structs in replay/engine.h. One run is written in one transaction:
  * db_run_begin() .. db_run_commit(); db_run_rollback() leaves no trace of it.
+ * Any error from db_run_sequence/_event/_commit rolls the open run back, and
+ * db_close() rolls back a run still open. Busy timeout: AHASD_DB_BUSY_MS
+ * (milliseconds) overrides the 10 s default.
  */
 #ifndef AHASD_DB_H
 #define AHASD_DB_H
@@ -52,6 +55,10 @@ int db_run_begin(struct db *d, const struct db_run_info *info,
 int db_run_sequence(struct db *d, int64_t run_id,
                     const struct replay_seq_result *s, char *err,
                     size_t errlen);
+/** Bound on events stored per run (default 1,000,000); events past it are
+ * counted, not stored, and the count is kept as metric events_dropped.
+ * @return 0 or -EINVAL. */
+int db_set_max_events(struct db *d, uint64_t max_events);
 /** Record one event; returns 1 when stored, 0 when past max_events. */
 int db_run_event(struct db *d, int64_t run_id, const struct replay_event *ev,
                  char *err, size_t errlen);

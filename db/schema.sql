@@ -9,7 +9,7 @@ CREATE TABLE runs (
   label           TEXT,               -- optional configuration name
   policy          TEXT NOT NULL,
   policy_version  TEXT NOT NULL,
-  policy_params   TEXT NOT NULL,      -- "k=v,k=v", defaults filled in
+  policy_params   TEXT NOT NULL,      -- "k=v;k=v", defaults filled in
   policy_path     TEXT NOT NULL,
   drafter         TEXT NOT NULL,
   drafter_version TEXT NOT NULL,

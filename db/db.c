@@ -1,0 +1,1132 @@
+/* db.c - results database (SQLite). See db.h and db/SCHEMA.md.
+ *
+ * Opening checks the file before anything is written to it: not SQLite,
+ * another application's database and a newer schema are refused with the
+ * file left byte-for-byte unchanged. Only then is WAL switched on and the
+ * migrations applied, each in its own BEGIN IMMEDIATE transaction together
+ * with PRAGMA user_version. A run is one write transaction from
+ * db_run_begin() to db_run_commit(); any error inside rolls it back.
+ */
+#include "db.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#define DB_DEFAULT_BUSY_MS 10000
+#define DB_DEFAULT_MAX_EVENTS 1000000u
+#define DB_MAX_DEV_NAME 63
+
+/* Migration 1 is db/schema.sql verbatim, split in parts only because ISO C
+ * limits a string literal to 4095 characters (tests/test_db.c checks that a
+ * database made here has exactly the objects schema.sql creates). */
+static const char *const schema_v1[] = {
+	"-- ahasd-replay results schema, version 1 (PRAGMA user_version = 1,\n"
+	"-- PRAGMA application_id = 0x41485344). db.c applies this as migration 1.\n"
+	"-- Times in simulated seconds, energy in joules.\n"
+	"\n"
+	"CREATE TABLE runs (\n"
+	"  id              INTEGER PRIMARY KEY,\n"
+	"  created         TEXT NOT NULL,      -- ISO-8601 UTC\n"
+	"  tool_version    TEXT NOT NULL,\n"
+	"  label           TEXT,               -- optional configuration name\n"
+	"  policy          TEXT NOT NULL,\n"
+	"  policy_version  TEXT NOT NULL,\n"
+	"  policy_params   TEXT NOT NULL,      -- \"k=v;k=v\", defaults filled in\n"
+	"  policy_path     TEXT NOT NULL,\n"
+	"  drafter         TEXT NOT NULL,\n"
+	"  drafter_version TEXT NOT NULL,\n"
+	"  drafter_params  TEXT NOT NULL,\n"
+	"  drafter_path    TEXT NOT NULL,\n"
+	"  hw_preset       TEXT NOT NULL,\n"
+	"  hw_config       TEXT NOT NULL,      -- every constant, \"key = value\" lines\n"
+	"  trace_path      TEXT NOT NULL,\n"
+	"  trace_sha256    TEXT NOT NULL,\n"
+	"  draft_model     TEXT NOT NULL,\n"
+	"  target_model    TEXT NOT NULL,\n"
+	"  retargeted_from TEXT,               -- \"draft:target\" of the trace, or NULL\n"
+	"  sampled         INTEGER NOT NULL,\n"
+	"  seed            INTEGER NOT NULL,\n"
+	"  queue_capacity  INTEGER NOT NULL,\n"
+	"  max_draft       INTEGER NOT NULL,\n"
+	"  wall_s          REAL                -- wall-clock seconds of the replay\n"
+	");\n"
+	"\n"
+	"-- Every metric of a run by name (standard ones and plugin counters).\n"
+	"CREATE TABLE metrics (\n"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+	"  name   TEXT NOT NULL,\n"
+	"  value  REAL NOT NULL,\n"
+	"  PRIMARY KEY (run_id, name)\n"
+	") WITHOUT ROWID;\n"
+	"\n"
+	,
+	"CREATE TABLE devices (\n"
+	"  run_id   INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+	"  idx      INTEGER NOT NULL,\n"
+	"  name     TEXT NOT NULL,\n"
+	"  busy_s   REAL NOT NULL,\n"
+	"  idle_s   REAL NOT NULL,\n"
+	"  energy_j REAL NOT NULL,\n"
+	"  PRIMARY KEY (run_id, idx)\n"
+	") WITHOUT ROWID;\n"
+	"\n"
+	"CREATE TABLE sequences (\n"
+	"  run_id        INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+	"  seq           INTEGER NOT NULL,\n"
+	"  prompt_len    INTEGER NOT NULL,\n"
+	"  committed     INTEGER NOT NULL,\n"
+	"  time_s        REAL NOT NULL,\n"
+	"  energy_j      REAL NOT NULL,\n"
+	"  drafted       INTEGER NOT NULL,\n"
+	"  accepted      INTEGER NOT NULL,\n"
+	"  wasted        INTEGER NOT NULL,\n"
+	"  preverified   INTEGER NOT NULL,\n"
+	"  batches       INTEGER NOT NULL,\n"
+	"  verifications INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (run_id, seq)\n"
+	") WITHOUT ROWID;\n"
+	"\n"
+	"-- Optional per-task events (ahasd-replay --events), for timelines.\n"
+	"CREATE TABLE events (\n"
+	"  run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+	"  idx     INTEGER NOT NULL,           -- order of recording\n"
+	"  device  INTEGER NOT NULL,           -- devices.idx\n"
+	"  kind    TEXT NOT NULL,              -- draft|verify|preverify|switch|transfer|idle\n"
+	"  start_s REAL NOT NULL,\n"
+	"  end_s   REAL NOT NULL,\n"
+	"  tokens  INTEGER NOT NULL,\n"
+	"  seq     INTEGER NOT NULL,\n"
+	"  batch   INTEGER NOT NULL,\n"
+	"  outcome TEXT NOT NULL,              -- none|accepted|rejected|wasted\n"
+	"  PRIMARY KEY (run_id, idx)\n"
+	") WITHOUT ROWID;\n"
+	"\n"
+	,
+	"-- One row per run with the headline metrics as columns.\n"
+	"CREATE VIEW run_summary AS\n"
+	"SELECT r.id AS run_id, r.label, r.policy, r.drafter, r.hw_preset,\n"
+	"       r.draft_model || ':' || r.target_model AS models, r.trace_path,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'committed')    AS committed,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'time_s')       AS time_s,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'tokens_per_s') AS tokens_per_s,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'energy_j')     AS energy_j,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'tokens_per_j') AS tokens_per_j,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'acceptance_rate') AS acceptance_rate,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'mean_draft_len')  AS mean_draft_len\n"
+	"FROM runs r;\n"
+	"\n"
+	"-- Throughput and energy efficiency of each run relative to the sync-policy\n"
+	"-- run on the same trace, drafter, models and hardware preset (most recent).\n"
+	"CREATE VIEW speedup_vs_sync AS\n"
+	"SELECT s.run_id, s.policy, s.drafter, s.hw_preset, s.models,\n"
+	"       s.tokens_per_s / b.tokens_per_s AS speedup,\n"
+	"       s.tokens_per_j / b.tokens_per_j AS energy_gain\n"
+	"FROM run_summary s\n"
+	"JOIN run_summary b\n"
+	"  ON b.run_id = (SELECT max(run_id) FROM run_summary x\n"
+	"                 WHERE x.policy = 'sync' AND x.drafter = s.drafter\n"
+	"                   AND x.hw_preset = s.hw_preset AND x.models = s.models\n"
+	"                   AND x.trace_path = s.trace_path);\n"
+	"\n"
+	"-- Mean per policy x drafter x preset.\n"
+	"CREATE VIEW policy_summary AS\n"
+	"SELECT policy, drafter, hw_preset, count(*) AS runs,\n"
+	"       avg(tokens_per_s) AS tokens_per_s, avg(tokens_per_j) AS tokens_per_j,\n"
+	"       avg(acceptance_rate) AS acceptance_rate\n"
+	"FROM run_summary GROUP BY policy, drafter, hw_preset;\n",
+	NULL
+};
+
+static const struct migration {
+	int version;
+	const char *const *sql; /* parts, NULL-terminated, run in order */
+} migrations[] = {
+	{ 1, schema_v1 },
+};
+_Static_assert(sizeof migrations / sizeof migrations[0] == DB_SCHEMA_VERSION,
+               "one migration per schema version, in order");
+
+/* Event kinds and outcomes as stored, in the enum order of engine.h. */
+static const char *const kind_names[] = {
+	"draft", "verify", "preverify", "switch", "transfer", "idle",
+};
+_Static_assert(sizeof kind_names / sizeof kind_names[0] == REPLAY_EV_KIND_COUNT,
+               "one name per replay_event_kind");
+static const char *const outcome_names[] = {
+	"none", "accepted", "rejected", "wasted",
+};
+_Static_assert(sizeof outcome_names / sizeof outcome_names[0] ==
+                       REPLAY_OUT_WASTED + 1,
+               "one name per replay_outcome");
+
+enum stmt {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_RUN,
+	ST_SEQUENCE,
+	ST_EVENT,
+	ST_METRIC,
+	ST_DEVICE,
+	ST_WALL,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_RUN] =
+		"INSERT INTO runs (created, tool_version, label, policy, "
+		"policy_version, policy_params, policy_path, drafter, "
+		"drafter_version, drafter_params, drafter_path, hw_preset, "
+		"hw_config, trace_path, trace_sha256, draft_model, target_model, "
+		"retargeted_from, sampled, seed, queue_capacity, max_draft) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+		"?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+	[ST_SEQUENCE] =
+		"INSERT INTO sequences (run_id, seq, prompt_len, committed, "
+		"time_s, energy_j, drafted, accepted, wasted, preverified, "
+		"batches, verifications) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	[ST_EVENT] =
+		"INSERT INTO events (run_id, idx, device, kind, start_s, end_s, "
+		"tokens, seq, batch, outcome) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[ST_METRIC] =
+		"INSERT INTO metrics (run_id, name, value) VALUES (?1, ?2, ?3)",
+	[ST_DEVICE] =
+		"INSERT INTO devices (run_id, idx, name, busy_s, idle_s, energy_j) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_WALL] = "UPDATE runs SET wall_s = ?2 WHERE id = ?1",
+};
+
+struct db {
+	sqlite3 *h;
+	char *path;
+	int readonly;
+	int busy_ms;
+	sqlite3_stmt *st[ST_COUNT];
+	uint64_t max_events;
+	/* the run being written, run_id 0 when none */
+	int64_t run_id;
+	uint64_t n_events, dropped;
+	unsigned n_dev;
+	char dev_name[HW_MAX_DEV][DB_MAX_DEV_NAME + 1];
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int errno_of(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	case SQLITE_NOTADB:
+	case SQLITE_CORRUPT:
+	case SQLITE_CONSTRAINT:
+	case SQLITE_MISMATCH:
+		return -EINVAL;
+	default:
+		return -EIO;
+	}
+}
+
+/* "PATH: WHAT: sqlite message" with a hint for the cases users meet. */
+static int sql_err(const struct db *d, int rc, const char *what, char *err,
+                   size_t errlen)
+{
+	const char *msg = d->h ? sqlite3_errmsg(d->h) : sqlite3_errstr(rc);
+
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		set_err(err, errlen,
+		        "%s: %s: database is locked by another connection "
+		        "(busy for longer than the %d ms busy timeout)",
+		        d->path, what, d->busy_ms);
+		break;
+	case SQLITE_READONLY:
+		set_err(err, errlen, "%s: %s: database is read-only (%s)",
+		        d->path, what, msg);
+		break;
+	case SQLITE_CANTOPEN:
+	case SQLITE_IOERR: {
+		const int sys = d->h ? sqlite3_system_errno(d->h) : 0;
+
+		set_err(err, errlen, "%s: %s: %s (%s)", d->path, what, msg,
+		        sys ? strerror(sys) : "no system error");
+		break;
+	}
+	default:
+		set_err(err, errlen, "%s: %s: %s", d->path, what, msg);
+		break;
+	}
+	return errno_of(rc);
+}
+
+static int exec_sql(struct db *d, const char *sql, const char *what, char *err,
+                    size_t errlen)
+{
+	const int rc = sqlite3_exec(d->h, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : sql_err(d, rc, what, err, errlen);
+}
+
+/* Run a one-integer-result query such as "PRAGMA user_version". */
+static int query_int(struct db *d, const char *sql, int64_t *out, char *err,
+                     size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(d->h, sql, -1, &s, NULL);
+
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			*out = sqlite3_column_int64(s, 0);
+			rc = SQLITE_OK;
+		}
+	}
+	if (rc != SQLITE_OK) {
+		if ((rc & 0xff) == SQLITE_NOTADB) {
+			set_err(err, errlen,
+			        "%s: not an SQLite database (file is not a "
+			        "database)", d->path);
+			rc = -EINVAL;
+		} else {
+			rc = sql_err(d, rc, "reading the database header", err,
+			             errlen);
+		}
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+struct header {
+	int64_t app_id, user_version, objects;
+};
+
+static int read_header(struct db *d, struct header *hd, char *err,
+                       size_t errlen)
+{
+	int r = query_int(d, "PRAGMA application_id", &hd->app_id, err, errlen);
+
+	if (r == 0)
+		r = query_int(d, "PRAGMA user_version", &hd->user_version, err,
+		              errlen);
+	if (r == 0)
+		r = query_int(d, "SELECT count(*) FROM sqlite_master", &hd->objects,
+		              err, errlen);
+	return r;
+}
+
+/* Refuse another application's database or a newer schema. */
+static int check_header(const struct db *d, const struct header *hd,
+                        char *err, size_t errlen)
+{
+	if (hd->app_id != 0 && hd->app_id != DB_APPLICATION_ID) {
+		set_err(err, errlen,
+		        "%s: not an ahasd-replay database (application_id "
+		        "0x%08llx, expected 0x%08x)",
+		        d->path, (unsigned long long)(uint32_t)hd->app_id,
+		        (unsigned)DB_APPLICATION_ID);
+		return -EINVAL;
+	}
+	if (hd->app_id == 0 && (hd->user_version != 0 || hd->objects != 0)) {
+		set_err(err, errlen,
+		        "%s: not an ahasd-replay database (application_id 0, "
+		        "user_version %lld, %lld schema objects)",
+		        d->path, (long long)hd->user_version,
+		        (long long)hd->objects);
+		return -EINVAL;
+	}
+	if (hd->user_version > DB_SCHEMA_VERSION) {
+		set_err(err, errlen,
+		        "%s: schema version %lld is newer than this tool's (%d); "
+		        "upgrade ahasd-replay",
+		        d->path, (long long)hd->user_version, DB_SCHEMA_VERSION);
+		return -EPROTONOSUPPORT;
+	}
+	return 0;
+}
+
+static int apply_migrations(struct db *d, int64_t from, char *err,
+                            size_t errlen)
+{
+	char sql[96], what[64];
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++) {
+		const struct migration *m = &migrations[i];
+		struct header hd;
+
+		if (m->version <= from)
+			continue;
+		snprintf(what, sizeof what, "migration to schema version %d",
+		         m->version);
+		r = exec_sql(d, "BEGIN IMMEDIATE", what, err, errlen);
+		if (r < 0)
+			return r;
+		/* Another process may have migrated since we looked. */
+		r = read_header(d, &hd, err, errlen);
+		if (r == 0)
+			r = check_header(d, &hd, err, errlen);
+		if (r < 0)
+			goto error;
+		from = hd.user_version;
+		if (m->version <= from) {
+			r = exec_sql(d, "COMMIT", what, err, errlen);
+			if (r < 0)
+				goto error;
+			continue;
+		}
+		for (const char *const *part = m->sql; *part; part++) {
+			r = exec_sql(d, *part, what, err, errlen);
+			if (r < 0)
+				goto error;
+		}
+		snprintf(sql, sizeof sql,
+		         "PRAGMA user_version = %d; PRAGMA application_id = %d",
+		         m->version, DB_APPLICATION_ID);
+		r = exec_sql(d, sql, what, err, errlen);
+		if (r < 0)
+			goto error;
+		r = exec_sql(d, "COMMIT", what, err, errlen);
+		if (r < 0)
+			goto error;
+		from = m->version;
+	}
+	return 0;
+
+error:
+	if (!sqlite3_get_autocommit(d->h))
+		sqlite3_exec(d->h, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+static int busy_ms_from_env(int *out, char *err, size_t errlen)
+{
+	const char *s = getenv("AHASD_DB_BUSY_MS");
+	char *end = NULL;
+	long v;
+
+	*out = DB_DEFAULT_BUSY_MS;
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < 0 || v > INT_MAX) {
+		set_err(err, errlen,
+		        "AHASD_DB_BUSY_MS: '%s' is not a time in milliseconds",
+		        s);
+		return -EINVAL;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+/* Checks on the file system for a clearer message than SQLite's
+ * "unable to open database file". */
+static int check_path(const char *path, int readonly, char *err, size_t errlen)
+{
+	struct stat st;
+	char *dir = NULL;
+	char *slash;
+	int r = 0;
+
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			set_err(err, errlen, "%s: is a directory", path);
+			return -EISDIR;
+		}
+		if (!readonly && access(path, R_OK | W_OK) != 0) {
+			r = -errno;
+			set_err(err, errlen, "%s: cannot open for writing: %s",
+			        path, strerror(errno));
+			return r;
+		}
+		if (readonly && access(path, R_OK) != 0) {
+			r = -errno;
+			set_err(err, errlen, "%s: cannot open for reading: %s",
+			        path, strerror(errno));
+			return r;
+		}
+	} else if (errno != ENOENT || readonly) {
+		r = -errno;
+		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		return r;
+	}
+
+	if (readonly)
+		return 0;
+	/* The directory must exist and be writable: the database is created
+	 * there, and WAL mode keeps PATH-wal and PATH-shm beside it. */
+	dir = strdup(path);
+	if (!dir) {
+		set_err(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	slash = strrchr(dir, '/');
+	if (!slash)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	if (stat(dir, &st) != 0) {
+		r = -errno;
+		if (errno == ENOENT)
+			set_err(err, errlen,
+			        "%s: cannot create database: directory '%s' "
+			        "does not exist", path, dir);
+		else
+			set_err(err, errlen,
+			        "%s: cannot create database: directory '%s': %s",
+			        path, dir, strerror(errno));
+		goto error;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		set_err(err, errlen,
+		        "%s: cannot create database: '%s' is not a directory",
+		        path, dir);
+		r = -ENOTDIR;
+		goto error;
+	}
+	if (access(dir, W_OK | X_OK) != 0) {
+		r = -errno;
+		set_err(err, errlen,
+		        "%s: cannot write: directory '%s' is not writable (%s)",
+		        path, dir, strerror(errno));
+		goto error;
+	}
+
+error:
+	free(dir);
+	return r;
+}
+
+static int prepare_all(struct db *d, char *err, size_t errlen)
+{
+	for (int i = 0; i < ST_COUNT; i++) {
+		const int rc = sqlite3_prepare_v3(d->h, stmt_sql[i], -1,
+		                                  SQLITE_PREPARE_PERSISTENT,
+		                                  &d->st[i], NULL);
+
+		if (rc != SQLITE_OK)
+			return sql_err(d, rc, "preparing statements", err,
+			               errlen);
+	}
+	return 0;
+}
+
+static int open_common(struct db **out, const char *path, int readonly,
+                       char *err, size_t errlen)
+{
+	struct db *d = NULL;
+	struct header hd;
+	int r, rc;
+
+	if (!out || !path || !*path) {
+		set_err(err, errlen, "db_open: no path given");
+		return -EINVAL;
+	}
+	*out = NULL;
+	r = check_path(path, readonly, err, errlen);
+	if (r < 0)
+		return r;
+	d = calloc(1, sizeof *d);
+	if (!d || !(d->path = strdup(path))) {
+		set_err(err, errlen, "%s: out of memory", path);
+		r = -ENOMEM;
+		goto error;
+	}
+	d->readonly = readonly;
+	d->max_events = DB_DEFAULT_MAX_EVENTS;
+	r = busy_ms_from_env(&d->busy_ms, err, errlen);
+	if (r < 0)
+		goto error;
+
+	rc = sqlite3_open_v2(path, &d->h,
+	                     readonly ? SQLITE_OPEN_READONLY
+	                              : SQLITE_OPEN_READWRITE |
+	                                        SQLITE_OPEN_CREATE,
+	                     NULL);
+	if (rc != SQLITE_OK) {
+		const int sys = d->h ? sqlite3_system_errno(d->h) : 0;
+
+		set_err(err, errlen, "%s: cannot %s database: %s%s%s%s", path,
+		        access(path, F_OK) == 0 ? "open" : "create",
+		        d->h ? sqlite3_errmsg(d->h) : sqlite3_errstr(rc),
+		        sys ? " (" : "", sys ? strerror(sys) : "",
+		        sys ? ")" : "");
+		r = sys ? -sys : errno_of(rc);
+		goto error;
+	}
+	sqlite3_extended_result_codes(d->h, 1);
+	sqlite3_busy_timeout(d->h, d->busy_ms);
+	if (!readonly && sqlite3_db_readonly(d->h, "main") == 1) {
+		set_err(err, errlen, "%s: database can only be opened read-only",
+		        path);
+		r = -EROFS;
+		goto error;
+	}
+
+	/* Nothing below writes before these checks pass. */
+	r = read_header(d, &hd, err, errlen);
+	if (r == 0)
+		r = check_header(d, &hd, err, errlen);
+	if (r < 0)
+		goto error;
+
+	if (readonly) {
+		if (hd.user_version == 0) {
+			set_err(err, errlen,
+			        "%s: empty database, no ahasd-replay results",
+			        path);
+			r = -EINVAL;
+			goto error;
+		}
+		if (hd.user_version < DB_SCHEMA_VERSION) {
+			set_err(err, errlen,
+			        "%s: schema version %lld is older than this "
+			        "tool's (%d); open it once read-write with "
+			        "ahasd-replay to upgrade",
+			        path, (long long)hd.user_version,
+			        DB_SCHEMA_VERSION);
+			r = -EPROTONOSUPPORT;
+			goto error;
+		}
+		r = exec_sql(d, "PRAGMA foreign_keys = ON", "setting pragmas",
+		             err, errlen);
+		if (r < 0)
+			goto error;
+		*out = d;
+		return 0;
+	}
+
+	r = exec_sql(d,
+	             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+	             "PRAGMA foreign_keys = ON",
+	             "setting pragmas", err, errlen);
+	if (r < 0)
+		goto error;
+	r = apply_migrations(d, hd.user_version, err, errlen);
+	if (r < 0)
+		goto error;
+	r = prepare_all(d, err, errlen);
+	if (r < 0)
+		goto error;
+	*out = d;
+	return 0;
+
+error:
+	db_close(&d);
+	return r;
+}
+
+int db_open(struct db **out, const char *path, char *err, size_t errlen)
+{
+	return open_common(out, path, 0, err, errlen);
+}
+
+int db_open_readonly(struct db **out, const char *path, char *err,
+                     size_t errlen)
+{
+	return open_common(out, path, 1, err, errlen);
+}
+
+static void run_clear(struct db *d)
+{
+	d->run_id = 0;
+	d->n_events = 0;
+	d->dropped = 0;
+	d->n_dev = 0;
+	memset(d->dev_name, 0, sizeof d->dev_name);
+}
+
+void db_run_rollback(struct db *d)
+{
+	if (!d || !d->h)
+		return;
+	if (!sqlite3_get_autocommit(d->h)) {
+		if (d->st[ST_ROLLBACK]) {
+			sqlite3_step(d->st[ST_ROLLBACK]);
+			sqlite3_reset(d->st[ST_ROLLBACK]);
+		} else {
+			sqlite3_exec(d->h, "ROLLBACK", NULL, NULL, NULL);
+		}
+	}
+	run_clear(d);
+}
+
+void db_close(struct db **pd)
+{
+	struct db *d;
+
+	if (!pd || !*pd)
+		return;
+	d = *pd;
+	db_run_rollback(d); /* an unfinished run leaves no trace */
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(d->st[i]);
+	/* _v2: statements the viewer still holds keep the handle alive. */
+	sqlite3_close_v2(d->h);
+	free(d->path);
+	free(d);
+	*pd = NULL;
+}
+
+struct sqlite3 *db_handle(struct db *d)
+{
+	return d ? d->h : NULL;
+}
+
+int db_set_max_events(struct db *d, uint64_t max_events)
+{
+	if (!d)
+		return -EINVAL;
+	d->max_events = max_events;
+	return 0;
+}
+
+/* Step a prepared write statement to completion, then reset it. */
+static int step_done(struct db *d, enum stmt which, const char *what,
+                     char *err, size_t errlen)
+{
+	sqlite3_stmt *s = d->st[which];
+	const int rc = sqlite3_step(s);
+	int r = 0;
+
+	if (rc != SQLITE_DONE)
+		r = sql_err(d, rc, what, err, errlen);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return r;
+}
+
+static int bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT)
+	         : sqlite3_bind_null(s, i);
+}
+
+/* Refuse a call on a run that is not the one open. */
+static int check_run(struct db *d, int64_t run_id, const char *fn, char *err,
+                     size_t errlen)
+{
+	if (!d) {
+		set_err(err, errlen, "%s: no database", fn);
+		return -EINVAL;
+	}
+	if (d->run_id == 0) {
+		set_err(err, errlen, "%s: %s: no run open (db_run_begin first)",
+		        d->path, fn);
+		return -EINVAL;
+	}
+	if (run_id != d->run_id) {
+		set_err(err, errlen, "%s: %s: run %lld is not the open run %lld",
+		        d->path, fn, (long long)run_id, (long long)d->run_id);
+		db_run_rollback(d);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_info(const struct db *d, const struct db_run_info *in,
+                      char *err, size_t errlen)
+{
+	const struct {
+		const char *name, *value;
+	} req[] = {
+		{ "tool_version", in->tool_version },
+		{ "policy", in->policy },
+		{ "policy_version", in->policy_version },
+		{ "policy_params", in->policy_params },
+		{ "policy_path", in->policy_path },
+		{ "drafter", in->drafter },
+		{ "drafter_version", in->drafter_version },
+		{ "drafter_params", in->drafter_params },
+		{ "drafter_path", in->drafter_path },
+		{ "hw_preset", in->hw_preset },
+		{ "hw_config", in->hw_config },
+		{ "trace_path", in->trace_path },
+		{ "trace_sha256", in->trace_sha256 },
+		{ "draft_model", in->draft_model },
+		{ "target_model", in->target_model },
+	};
+
+	for (size_t i = 0; i < sizeof req / sizeof req[0]; i++) {
+		if (!req[i].value) {
+			set_err(err, errlen, "%s: run info: %s is missing",
+			        d->path, req[i].name);
+			return -EINVAL;
+		}
+	}
+	if (in->n_dev > HW_MAX_DEV) {
+		set_err(err, errlen, "%s: run info: %u devices (at most %d)",
+		        d->path, in->n_dev, HW_MAX_DEV);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < in->n_dev; i++) {
+		const char *n = in->device_names[i];
+
+		if (!n || !*n || strlen(n) > DB_MAX_DEV_NAME) {
+			set_err(err, errlen,
+			        "%s: run info: device %u needs a name of 1..%d "
+			        "characters", d->path, i, DB_MAX_DEV_NAME);
+			return -EINVAL;
+		}
+		for (unsigned j = 0; j < i; j++) {
+			if (strcmp(n, in->device_names[j]) == 0) {
+				set_err(err, errlen,
+				        "%s: run info: device name '%s' used "
+				        "twice", d->path, n);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+static void utc_now(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char sec[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(sec, sizeof sec, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%03ldZ", sec, ts.tv_nsec / 1000000L);
+}
+
+int db_run_begin(struct db *d, const struct db_run_info *info,
+                 int64_t *run_id, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	char created[48];
+	int r;
+
+	if (!d || !info || !run_id) {
+		set_err(err, errlen, "db_run_begin: invalid arguments");
+		return -EINVAL;
+	}
+	if (d->readonly) {
+		set_err(err, errlen, "%s: opened read-only", d->path);
+		return -EROFS;
+	}
+	if (d->run_id != 0) {
+		set_err(err, errlen, "%s: run %lld is still open", d->path,
+		        (long long)d->run_id);
+		return -EBUSY;
+	}
+	r = check_info(d, info, err, errlen);
+	if (r < 0)
+		return r;
+
+	r = step_done(d, ST_BEGIN, "starting a run", err, errlen);
+	if (r < 0)
+		return r;
+	utc_now(created, sizeof created);
+	s = d->st[ST_RUN];
+	bind_text(s, 1, created);
+	bind_text(s, 2, info->tool_version);
+	bind_text(s, 3, info->label);
+	bind_text(s, 4, info->policy);
+	bind_text(s, 5, info->policy_version);
+	bind_text(s, 6, info->policy_params);
+	bind_text(s, 7, info->policy_path);
+	bind_text(s, 8, info->drafter);
+	bind_text(s, 9, info->drafter_version);
+	bind_text(s, 10, info->drafter_params);
+	bind_text(s, 11, info->drafter_path);
+	bind_text(s, 12, info->hw_preset);
+	bind_text(s, 13, info->hw_config);
+	bind_text(s, 14, info->trace_path);
+	bind_text(s, 15, info->trace_sha256);
+	bind_text(s, 16, info->draft_model);
+	bind_text(s, 17, info->target_model);
+	bind_text(s, 18, info->retargeted_from);
+	sqlite3_bind_int(s, 19, info->sampled != 0);
+	/* INTEGER is signed 64-bit: seeds >= 2^63 read back negative. */
+	sqlite3_bind_int64(s, 20, (sqlite3_int64)info->seed);
+	sqlite3_bind_int64(s, 21, info->queue_capacity);
+	sqlite3_bind_int64(s, 22, info->max_draft);
+	r = step_done(d, ST_RUN, "inserting the run", err, errlen);
+	if (r < 0)
+		goto error;
+
+	run_clear(d);
+	d->run_id = sqlite3_last_insert_rowid(d->h);
+	d->n_dev = info->n_dev;
+	for (unsigned i = 0; i < info->n_dev; i++)
+		strcpy(d->dev_name[i], info->device_names[i]);
+	*run_id = d->run_id;
+	return 0;
+
+error:
+	db_run_rollback(d);
+	return r;
+}
+
+int db_run_sequence(struct db *d, int64_t run_id,
+                    const struct replay_seq_result *q, char *err,
+                    size_t errlen)
+{
+	sqlite3_stmt *s;
+	int r = check_run(d, run_id, "db_run_sequence", err, errlen);
+
+	if (r < 0)
+		return r;
+	if (!q) {
+		set_err(err, errlen, "%s: db_run_sequence: no result", d->path);
+		r = -EINVAL;
+		goto error;
+	}
+	s = d->st[ST_SEQUENCE];
+	sqlite3_bind_int64(s, 1, run_id);
+	sqlite3_bind_int64(s, 2, q->seq);
+	sqlite3_bind_int64(s, 3, q->prompt_len);
+	sqlite3_bind_int64(s, 4, q->committed);
+	sqlite3_bind_double(s, 5, q->time_s);
+	sqlite3_bind_double(s, 6, q->energy_j);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)q->drafted);
+	sqlite3_bind_int64(s, 8, (sqlite3_int64)q->accepted);
+	sqlite3_bind_int64(s, 9, (sqlite3_int64)q->wasted);
+	sqlite3_bind_int64(s, 10, (sqlite3_int64)q->preverified);
+	sqlite3_bind_int64(s, 11, (sqlite3_int64)q->batches);
+	sqlite3_bind_int64(s, 12, (sqlite3_int64)q->verifications);
+	r = step_done(d, ST_SEQUENCE, "inserting a sequence", err, errlen);
+	if (r < 0)
+		goto error;
+	return 0;
+
+error:
+	db_run_rollback(d);
+	return r;
+}
+
+int db_run_event(struct db *d, int64_t run_id, const struct replay_event *ev,
+                 char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	int r = check_run(d, run_id, "db_run_event", err, errlen);
+
+	if (r < 0)
+		return r;
+	if (!ev) {
+		set_err(err, errlen, "%s: db_run_event: no event", d->path);
+		r = -EINVAL;
+		goto error;
+	}
+	if (d->n_events >= d->max_events) {
+		d->dropped++;
+		return 0;
+	}
+	if ((unsigned)ev->kind >= REPLAY_EV_KIND_COUNT ||
+	    (unsigned)ev->outcome > REPLAY_OUT_WASTED || ev->device < 0 ||
+	    (unsigned)ev->device >= d->n_dev) {
+		set_err(err, errlen,
+		        "%s: db_run_event: invalid event (kind %d, outcome %d, "
+		        "device %d of %u)",
+		        d->path, (int)ev->kind, (int)ev->outcome, ev->device,
+		        d->n_dev);
+		r = -EINVAL;
+		goto error;
+	}
+	s = d->st[ST_EVENT];
+	sqlite3_bind_int64(s, 1, run_id);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)d->n_events);
+	sqlite3_bind_int(s, 3, ev->device);
+	sqlite3_bind_text(s, 4, kind_names[ev->kind], -1, SQLITE_STATIC);
+	sqlite3_bind_double(s, 5, ev->start_s);
+	sqlite3_bind_double(s, 6, ev->end_s);
+	sqlite3_bind_int64(s, 7, ev->tokens);
+	sqlite3_bind_int64(s, 8, ev->seq);
+	sqlite3_bind_int64(s, 9, (sqlite3_int64)ev->batch);
+	sqlite3_bind_text(s, 10, outcome_names[ev->outcome], -1, SQLITE_STATIC);
+	r = step_done(d, ST_EVENT, "inserting an event", err, errlen);
+	if (r < 0)
+		goto error;
+	d->n_events++;
+	return 1;
+
+error:
+	db_run_rollback(d);
+	return r;
+}
+
+static int put_metric(struct db *d, int64_t run_id, const char *name,
+                      double value, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = d->st[ST_METRIC];
+	int rc, r = 0;
+
+	if (!name || !*name) {
+		set_err(err, errlen, "%s: a metric has no name", d->path);
+		return -EINVAL;
+	}
+	if (isnan(value)) {
+		/* SQLite would store NULL and fail the NOT NULL constraint. */
+		set_err(err, errlen, "%s: metric '%s' is NaN", d->path, name);
+		return -EINVAL;
+	}
+	sqlite3_bind_int64(s, 1, run_id);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_double(s, 3, value);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+		set_err(err, errlen, "%s: metric '%s' given twice", d->path,
+		        name);
+		r = -EINVAL;
+	} else if (rc != SQLITE_DONE) {
+		r = sql_err(d, rc, "storing a metric", err, errlen);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return r;
+}
+
+static double ratio(double num, double den)
+{
+	return den > 0.0 ? num / den : 0.0;
+}
+
+int db_run_commit(struct db *d, int64_t run_id,
+                  const struct replay_metrics *m, double wall_s,
+                  const char *const *extra_names, const double *extra_values,
+                  size_t n_extra, char *err, size_t errlen)
+{
+	int r = check_run(d, run_id, "db_run_commit", err, errlen);
+
+	if (r < 0)
+		return r;
+	if (!m || (n_extra && (!extra_names || !extra_values))) {
+		set_err(err, errlen, "%s: db_run_commit: invalid arguments",
+		        d->path);
+		r = -EINVAL;
+		goto error;
+	}
+
+	{
+		const double committed = (double)m->committed;
+		const uint64_t dropped = m->events_dropped > d->dropped
+		                                 ? m->events_dropped
+		                                 : d->dropped;
+		const struct {
+			const char *name;
+			double value;
+		} std[] = {
+			{ "sequences", (double)m->sequences },
+			{ "committed", committed },
+			{ "time_s", m->time_s },
+			{ "tokens_per_s", ratio(committed, m->time_s) },
+			{ "energy_j", m->energy_j },
+			{ "dynamic_j", m->dynamic_j },
+			{ "static_j", m->static_j },
+			{ "tokens_per_j", ratio(committed, m->energy_j) },
+			{ "energy_per_token_j", ratio(m->energy_j, committed) },
+			{ "drafted", (double)m->drafted },
+			{ "accepted", (double)m->accepted },
+			{ "wasted", (double)m->wasted },
+			{ "preverified", (double)m->preverified },
+			{ "preverify_tasks", (double)m->preverify_tasks },
+			{ "preverify_rejections",
+			  (double)m->preverify_rejections },
+			{ "batches", (double)m->batches },
+			{ "lookahead_batches", (double)m->lookahead_batches },
+			{ "verifications", (double)m->verifications },
+			{ "switches", (double)m->switches },
+			{ "waits", (double)m->waits },
+			{ "events_dropped", (double)dropped },
+			{ "acceptance_rate",
+			  ratio((double)m->accepted, (double)m->drafted) },
+			{ "mean_draft_len",
+			  ratio((double)m->drafted, (double)m->batches) },
+		};
+
+		for (size_t i = 0; i < sizeof std / sizeof std[0]; i++) {
+			r = put_metric(d, run_id, std[i].name, std[i].value,
+			               err, errlen);
+			if (r < 0)
+				goto error;
+		}
+	}
+	for (unsigned i = 0; i < d->n_dev; i++) {
+		static const char *const suffix[] = { "busy_s", "idle_s",
+		                                      "utilisation" };
+		const double v[] = { m->busy_s[i], m->idle_s[i],
+		                     ratio(m->busy_s[i], m->time_s) };
+		sqlite3_stmt *s = d->st[ST_DEVICE];
+		char name[DB_MAX_DEV_NAME + 16];
+
+		for (size_t k = 0; k < 3; k++) {
+			snprintf(name, sizeof name, "%s.%s", d->dev_name[i],
+			         suffix[k]);
+			r = put_metric(d, run_id, name, v[k], err, errlen);
+			if (r < 0)
+				goto error;
+		}
+		sqlite3_bind_int64(s, 1, run_id);
+		sqlite3_bind_int(s, 2, (int)i);
+		sqlite3_bind_text(s, 3, d->dev_name[i], -1, SQLITE_TRANSIENT);
+		sqlite3_bind_double(s, 4, m->busy_s[i]);
+		sqlite3_bind_double(s, 5, m->idle_s[i]);
+		sqlite3_bind_double(s, 6, m->dev_energy_j[i]);
+		r = step_done(d, ST_DEVICE, "inserting a device", err, errlen);
+		if (r < 0)
+			goto error;
+	}
+	for (size_t i = 0; i < n_extra; i++) {
+		r = put_metric(d, run_id, extra_names[i], extra_values[i], err,
+		               errlen);
+		if (r < 0)
+			goto error;
+	}
+	sqlite3_bind_int64(d->st[ST_WALL], 1, run_id);
+	sqlite3_bind_double(d->st[ST_WALL], 2, wall_s);
+	r = step_done(d, ST_WALL, "storing wall_s", err, errlen);
+	if (r < 0)
+		goto error;
+	r = step_done(d, ST_COMMIT, "committing the run", err, errlen);
+	if (r < 0)
+		goto error;
+	run_clear(d);
+	return 0;
+
+error:
+	db_run_rollback(d);
+	return r;
+}

@@ -1,0 +1,487 @@
+/* drafter_banditspec.c - BanditSpec: the draft length as a multi-armed
+ * bandit, solved with UCB.
+ *
+ * Each arm is a draft length (default 1,2,3,4). begin_batch picks the arm
+ * for that batch; draft_token ends the batch at the arm's length (or the
+ * host's cap if lower); batch_result rewards the arm that batch was drafted
+ * with:
+ *
+ *     reward = committed / round_s   (tokens per second of round time;
+ *                                      0 for a discarded batch)
+ *
+ * Choice: the first `warmup` batches go round-robin over the arms in
+ * ascending length. After that, an arm without any result yet is tried
+ * first; otherwise the arm with the highest
+ *
+ *     score_i = (mean_i / r_max) + sqrt(c * ln t / n_i)
+ *
+ * wins, with mean_i the arm's mean raw reward, r_max the largest single
+ * reward seen so far (so the mean term lies in [0, 1] like the exploration
+ * term), n_i the arm's results and t the results of all arms. Ties go to
+ * the shorter length. No randomness.
+ *
+ * Several batches can be in flight (task-level asynchronous execution), so
+ * the arm of each open batch is remembered in a small ring keyed by
+ * batch_id. The arm statistics persist across sequences for the whole run,
+ * as a server would keep them; begin_sequence only forgets open batches.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ahasd_plugin.h"
+
+#define BANDIT_MAX_ARMS 16u
+#define BANDIT_LEN_MAX 4096u
+#define BANDIT_RING 64u          /* in-flight batches remembered */
+#define BANDIT_ARM_COUNTERS 3u   /* per arm: pulls, results, mean reward */
+#define BANDIT_FIXED_COUNTERS 9u
+
+struct bandit_slot {
+	uint64_t batch_id;
+	uint32_t arm;
+	int used;
+};
+
+struct bandit_state {
+	uint32_t arms[BANDIT_MAX_ARMS];   /* draft lengths, ascending */
+	uint32_t n_arms;
+	uint32_t warmup;
+	double c;
+
+	uint64_t pulls[BANDIT_MAX_ARMS];  /* batches drafted with the arm */
+	uint64_t n[BANDIT_MAX_ARMS];      /* results credited to the arm */
+	double sum[BANDIT_MAX_ARMS];      /* sum of raw rewards */
+	uint64_t t;                       /* results of all arms */
+	double r_max;                     /* largest reward seen */
+	uint64_t rounds;                  /* arms chosen so far */
+
+	struct bandit_slot ring[BANDIT_RING];
+	uint64_t cur_id;                  /* batch being drafted */
+	uint32_t cur_len;                 /* its length (arm, host-capped) */
+	int cur_valid;
+
+	uint64_t tokens;
+	uint64_t unknown_results;         /* results for no remembered batch */
+	uint64_t ring_overwrites;         /* open batch forgotten: ring full */
+	uint64_t bad_results;             /* round_s <= 0: ignored */
+
+	char names[BANDIT_MAX_ARMS * BANDIT_ARM_COUNTERS][32];
+};
+
+static int bandit_parse_double(const char *key, const char *val, double lo,
+                               double hi, double *out, char *err,
+                               size_t errlen)
+{
+	char *end = NULL;
+	double v;
+
+	if (val == NULL || val[0] == '\0' || isspace((unsigned char)val[0]))
+		goto error;
+	errno = 0;
+	v = strtod(val, &end);
+	if (errno != 0 || end == val || *end != '\0' || !isfinite(v))
+		goto error;
+	if (v < lo || v > hi) {
+		snprintf(err, errlen, "%s=%s out of range [%g, %g]",
+		         key, val, lo, hi);
+		return -ERANGE;
+	}
+	*out = v;
+	return 0;
+error:
+	snprintf(err, errlen, "%s=%s is not a number", key,
+	         val != NULL ? val : "(null)");
+	return -EINVAL;
+}
+
+static int bandit_parse_u32(const char *key, const char *val, uint32_t lo,
+                            uint32_t hi, uint32_t *out, char *err,
+                            size_t errlen)
+{
+	char *end = NULL;
+	unsigned long long v;
+
+	if (val == NULL || val[0] < '0' || val[0] > '9')
+		goto error;
+	errno = 0;
+	v = strtoull(val, &end, 10);
+	if (errno != 0 || end == val || *end != '\0')
+		goto error;
+	if (v < lo || v > hi) {
+		snprintf(err, errlen, "%s=%s out of range [%u, %u]",
+		         key, val, (unsigned)lo, (unsigned)hi);
+		return -ERANGE;
+	}
+	*out = (uint32_t)v;
+	return 0;
+error:
+	snprintf(err, errlen, "%s=%s is not an unsigned integer",
+	         key, val != NULL ? val : "(null)");
+	return -EINVAL;
+}
+
+static int bandit_cmp_u32(const void *a, const void *b)
+{
+	const uint32_t x = *(const uint32_t *)a;
+	const uint32_t y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Parse "1,2,3,4" (or "1:2:3:4", for command lines that split parameters
+ * on commas): 1..BANDIT_MAX_ARMS distinct lengths in [1, BANDIT_LEN_MAX],
+ * stored ascending. */
+static int bandit_parse_arms(struct bandit_state *s, const char *val,
+                             char *err, size_t errlen)
+{
+	const char *p = val;
+	uint32_t k = 0;
+
+	if (val == NULL || *val == '\0')
+		goto error;
+	for (;;) {
+		unsigned long long v = 0;
+		const char *start = p;
+
+		while (*p >= '0' && *p <= '9') {
+			v = v * 10u + (unsigned)(*p - '0');
+			if (v > BANDIT_LEN_MAX)
+				goto range;
+			p++;
+		}
+		if (p == start || (*p != ',' && *p != ':' && *p != '\0'))
+			goto error;
+		if (v < 1)
+			goto range;
+		if (k == BANDIT_MAX_ARMS) {
+			snprintf(err, errlen,
+			         "arms=%s has more than %u arms", val,
+			         (unsigned)BANDIT_MAX_ARMS);
+			return -EINVAL;
+		}
+		s->arms[k++] = (uint32_t)v;
+		if (*p == '\0')
+			break;
+		p++;
+	}
+	qsort(s->arms, k, sizeof(s->arms[0]), bandit_cmp_u32);
+	for (uint32_t i = 1; i < k; i++) {
+		if (s->arms[i] == s->arms[i - 1]) {
+			snprintf(err, errlen,
+			         "arms=%s repeats length %u", val,
+			         (unsigned)s->arms[i]);
+			return -EINVAL;
+		}
+	}
+	s->n_arms = k;
+	return 0;
+range:
+	snprintf(err, errlen,
+	         "arms=%s has a length outside [1, %u]", val,
+	         (unsigned)BANDIT_LEN_MAX);
+	return -ERANGE;
+error:
+	snprintf(err, errlen,
+	         "arms=%s is not a list of lengths",
+	         val != NULL ? val : "(null)");
+	return -EINVAL;
+}
+
+static int bandit_create(void **st, const char *const *keys,
+                         const char *const *values, size_t n, char *err,
+                         size_t errlen)
+{
+	struct bandit_state *s = calloc(1, sizeof(*s));
+	int rc = 0;
+
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto error;
+	}
+	rc = bandit_parse_arms(s, "1,2,3,4", err, errlen);
+	if (rc != 0)
+		goto error;
+	s->warmup = 8;
+	s->c = 6.0;
+	for (size_t i = 0; i < n; i++) {
+		const char *k = keys[i];
+		const char *v = values[i];
+
+		if (strcmp(k, "arms") == 0)
+			rc = bandit_parse_arms(s, v, err, errlen);
+		else if (strcmp(k, "warmup") == 0)
+			rc = bandit_parse_u32(k, v, 0, 1000000, &s->warmup, err,
+			                      errlen);
+		else if (strcmp(k, "c") == 0)
+			rc = bandit_parse_double(k, v, 0.0, 1e9, &s->c, err,
+			                         errlen);
+		else {
+			snprintf(err, errlen,
+			         "unknown parameter %s", k);
+			rc = -EINVAL;
+		}
+		if (rc != 0)
+			goto error;
+	}
+	for (uint32_t a = 0; a < s->n_arms; a++) {
+		snprintf(s->names[a * 3 + 0], sizeof(s->names[0]),
+		         "arm%u_pulls", (unsigned)s->arms[a]);
+		snprintf(s->names[a * 3 + 1], sizeof(s->names[0]),
+		         "arm%u_results", (unsigned)s->arms[a]);
+		snprintf(s->names[a * 3 + 2], sizeof(s->names[0]),
+		         "arm%u_mean_reward", (unsigned)s->arms[a]);
+	}
+	*st = s;
+	return 0;
+error:
+	free(s);
+	return rc;
+}
+
+static void bandit_destroy(void *st)
+{
+	free(st);
+}
+
+/* Pick the arm for the next batch (see the rule at the top). */
+static uint32_t bandit_choose(struct bandit_state *s)
+{
+	uint32_t best = 0;
+	double best_score = -(double)INFINITY;
+
+	if (s->rounds < s->warmup) {
+		best = (uint32_t)(s->rounds % s->n_arms);
+		goto done;
+	}
+	for (uint32_t a = 0; a < s->n_arms; a++) {
+		double score;
+
+		if (s->n[a] == 0) {   /* never rewarded: try it first */
+			best = a;
+			goto done;
+		}
+		score = s->r_max > 0.0 ? s->sum[a] / (double)s->n[a] / s->r_max
+		                       : 0.0;
+		score += sqrt(s->c * log((double)s->t) / (double)s->n[a]);
+		if (score > best_score) {
+			best_score = score;
+			best = a;
+		}
+	}
+done:
+	s->rounds++;
+	s->pulls[best]++;
+	return best;
+}
+
+static void bandit_remember(struct bandit_state *s, uint64_t batch_id,
+                            uint32_t arm)
+{
+	struct bandit_slot *slot = &s->ring[batch_id % BANDIT_RING];
+
+	if (slot->used && slot->batch_id != batch_id)
+		s->ring_overwrites++;
+	slot->batch_id = batch_id;
+	slot->arm = arm;
+	slot->used = 1;
+}
+
+static struct bandit_slot *bandit_lookup(struct bandit_state *s,
+                                         uint64_t batch_id)
+{
+	struct bandit_slot *slot = &s->ring[batch_id % BANDIT_RING];
+
+	return slot->used && slot->batch_id == batch_id ? slot : NULL;
+}
+
+static void bandit_begin_sequence(void *st, const struct ahasd_seq_info *seq)
+{
+	struct bandit_state *s = st;
+
+	(void)seq;
+	memset(s->ring, 0, sizeof(s->ring));
+	s->cur_valid = 0;
+}
+
+static void bandit_begin_batch(void *st, uint64_t batch_id, uint32_t max_len)
+{
+	struct bandit_state *s = st;
+	const uint32_t arm = bandit_choose(s);
+
+	bandit_remember(s, batch_id, arm);
+	s->cur_id = batch_id;
+	s->cur_len = s->arms[arm];
+	if (max_len != 0 && max_len < s->cur_len)
+		s->cur_len = max_len;
+	s->cur_valid = 1;
+}
+
+static int bandit_draft_token(void *st, const struct ahasd_draft_token *tok)
+{
+	struct bandit_state *s = st;
+
+	if (!s->cur_valid || s->cur_id != tok->batch_id) {
+		/* no begin_batch for this batch: choose now, uncapped */
+		const struct bandit_slot *slot = bandit_lookup(s, tok->batch_id);
+		uint32_t arm;
+
+		if (slot != NULL) {
+			arm = slot->arm;
+		} else {
+			arm = bandit_choose(s);
+			bandit_remember(s, tok->batch_id, arm);
+		}
+		s->cur_id = tok->batch_id;
+		s->cur_len = s->arms[arm];
+		s->cur_valid = 1;
+	}
+	s->tokens++;
+	return tok->index + 1 >= s->cur_len;
+}
+
+static void bandit_batch_result(void *st, const struct ahasd_batch_result *res)
+{
+	struct bandit_state *s = st;
+	struct bandit_slot *slot = bandit_lookup(s, res->batch_id);
+	double reward = 0.0;
+	uint32_t arm;
+
+	if (slot == NULL) {
+		s->unknown_results++;
+		return;
+	}
+	arm = slot->arm;
+	slot->used = 0;
+	if (!res->discarded) {
+		if (!(res->round_s > 0.0) || !isfinite(res->round_s)) {
+			s->bad_results++;
+			return;
+		}
+		reward = (double)res->committed / res->round_s;
+	}
+	s->n[arm]++;
+	s->sum[arm] += reward;
+	s->t++;
+	if (reward > s->r_max)
+		s->r_max = reward;
+}
+
+static int bandit_counter(void *st, uint32_t i, const char **name,
+                          double *value)
+{
+	const struct bandit_state *s = st;
+
+	switch (i) {
+	case 0:
+		*name = "batches";
+		*value = (double)s->rounds;
+		return 1;
+	case 1:
+		*name = "drafted_tokens";
+		*value = (double)s->tokens;
+		return 1;
+	case 2:
+		*name = "mean_length";
+		*value = s->rounds ? (double)s->tokens / (double)s->rounds
+		                   : 0.0;
+		return 1;
+	case 3:
+		*name = "results";
+		*value = (double)s->t;
+		return 1;
+	case 4: {
+		/* arm with the highest mean reward so far, 0 if none */
+		double best = -1.0;
+
+		*name = "best_arm";
+		*value = 0.0;
+		for (uint32_t a = 0; a < s->n_arms; a++) {
+			const double m =
+			    s->n[a] ? s->sum[a] / (double)s->n[a] : -1.0;
+
+			if (s->n[a] && m > best) {
+				best = m;
+				*value = (double)s->arms[a];
+			}
+		}
+		return 1;
+	}
+	case 5:
+		*name = "max_reward";
+		*value = s->r_max;
+		return 1;
+	case 6:
+		*name = "unknown_results";
+		*value = (double)s->unknown_results;
+		return 1;
+	case 7:
+		*name = "ring_overwrites";
+		*value = (double)s->ring_overwrites;
+		return 1;
+	case 8:
+		*name = "bad_results";
+		*value = (double)s->bad_results;
+		return 1;
+	default:
+		break;
+	}
+	i -= BANDIT_FIXED_COUNTERS;
+	if (i >= s->n_arms * BANDIT_ARM_COUNTERS)
+		return 0;
+	*name = s->names[i];
+	{
+		const uint32_t a = i / BANDIT_ARM_COUNTERS;
+
+		switch (i % BANDIT_ARM_COUNTERS) {
+		case 0:
+			*value = (double)s->pulls[a];
+			break;
+		case 1:
+			*value = (double)s->n[a];
+			break;
+		default:
+			*value = s->n[a] ? s->sum[a] / (double)s->n[a] : 0.0;
+			break;
+		}
+	}
+	return 1;
+}
+
+static const struct ahasd_param bandit_params[] = {
+	{"arms", "1,2,3,4",
+	 "draft lengths to choose from, separated by ',' or ':' (up to 16, "
+	 "distinct)"},
+	{"warmup", "8", "batches drafted round-robin over the arms first"},
+	{"c", "6", "UCB exploration: sqrt(c * ln t / n), >= 0"},
+	{NULL, NULL, NULL},
+};
+
+static const struct ahasd_drafter_hooks bandit_hooks = {
+	.struct_size = sizeof(struct ahasd_drafter_hooks),
+	.begin_sequence = bandit_begin_sequence,
+	.begin_batch = bandit_begin_batch,
+	.draft_token = bandit_draft_token,
+	.batch_result = bandit_batch_result,
+};
+
+AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
+	.abi_version = AHASD_PLUGIN_ABI_VERSION,
+	.struct_size = sizeof(struct ahasd_plugin),
+	.kind = AHASD_PLUGIN_DRAFTER,
+	.name = "banditspec",
+	.version = "1.0",
+	.description = "BanditSpec: UCB over draft lengths, reward = committed "
+	               "tokens per second of round time",
+	.params = bandit_params,
+	.create = bandit_create,
+	.destroy = bandit_destroy,
+	.counter = bandit_counter,
+	.policy = NULL,
+	.drafter = &bandit_hooks,
+};

@@ -1,0 +1,165 @@
+/* drafter_fixed.c - fixed draft length: every batch has exactly k tokens
+ * (or fewer when the host's cap is lower). The non-adaptive baseline.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ahasd_plugin.h"
+
+#define FIXED_K_MAX 4096u
+
+struct fixed_state {
+	uint32_t k;
+	uint32_t max_len;      /* host cap of the current batch */
+	uint64_t batches;
+	uint64_t tokens;
+	uint64_t host_capped;  /* batches ended by the host cap before k */
+};
+
+/* Parse a whole decimal unsigned integer in [lo, hi]. */
+static int fixed_parse_u32(const char *key, const char *val, uint32_t lo,
+                           uint32_t hi, uint32_t *out, char *err,
+                           size_t errlen)
+{
+	char *end = NULL;
+	unsigned long long v;
+
+	if (val == NULL || val[0] < '0' || val[0] > '9')
+		goto error;
+	errno = 0;
+	v = strtoull(val, &end, 10);
+	if (errno != 0 || end == val || *end != '\0')
+		goto error;
+	if (v < lo || v > hi) {
+		snprintf(err, errlen, "%s=%s out of range [%u, %u]", key,
+		         val, (unsigned)lo, (unsigned)hi);
+		return -ERANGE;
+	}
+	*out = (uint32_t)v;
+	return 0;
+error:
+	snprintf(err, errlen, "%s=%s is not an unsigned integer", key,
+	         val != NULL ? val : "(null)");
+	return -EINVAL;
+}
+
+static int fixed_create(void **st, const char *const *keys,
+                        const char *const *values, size_t n, char *err,
+                        size_t errlen)
+{
+	struct fixed_state *s = calloc(1, sizeof(*s));
+	int rc = 0;
+
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto error;
+	}
+	s->k = 4;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(keys[i], "k") == 0) {
+			rc = fixed_parse_u32(keys[i], values[i], 1, FIXED_K_MAX,
+			                     &s->k, err, errlen);
+			if (rc != 0)
+				goto error;
+		} else {
+			snprintf(err, errlen, "unknown parameter %s",
+			         keys[i]);
+			rc = -EINVAL;
+			goto error;
+		}
+	}
+	*st = s;
+	return 0;
+error:
+	free(s);
+	return rc;
+}
+
+static void fixed_destroy(void *st)
+{
+	free(st);
+}
+
+static void fixed_begin_batch(void *st, uint64_t batch_id, uint32_t max_len)
+{
+	struct fixed_state *s = st;
+
+	(void)batch_id;
+	s->max_len = max_len;
+	s->batches++;
+}
+
+static int fixed_draft_token(void *st, const struct ahasd_draft_token *tok)
+{
+	struct fixed_state *s = st;
+	const uint32_t n = tok->index + 1;
+
+	s->tokens++;
+	if (n >= s->k)
+		return 1;
+	if (s->max_len != 0 && n >= s->max_len) {
+		s->host_capped++;
+		return 1;
+	}
+	return 0;
+}
+
+static int fixed_counter(void *st, uint32_t i, const char **name,
+                         double *value)
+{
+	const struct fixed_state *s = st;
+
+	switch (i) {
+	case 0:
+		*name = "batches";
+		*value = (double)s->batches;
+		return 1;
+	case 1:
+		*name = "drafted_tokens";
+		*value = (double)s->tokens;
+		return 1;
+	case 2:
+		*name = "mean_length";
+		*value = s->batches ? (double)s->tokens / (double)s->batches
+		                    : 0.0;
+		return 1;
+	case 3:
+		*name = "host_capped";
+		*value = (double)s->host_capped;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static const struct ahasd_param fixed_params[] = {
+	{"k", "4", "draft length of every batch (>= 1)"},
+	{NULL, NULL, NULL},
+};
+
+static const struct ahasd_drafter_hooks fixed_hooks = {
+	.struct_size = sizeof(struct ahasd_drafter_hooks),
+	.begin_sequence = NULL,
+	.begin_batch = fixed_begin_batch,
+	.draft_token = fixed_draft_token,
+	.batch_result = NULL,
+};
+
+AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
+	.abi_version = AHASD_PLUGIN_ABI_VERSION,
+	.struct_size = sizeof(struct ahasd_plugin),
+	.kind = AHASD_PLUGIN_DRAFTER,
+	.name = "fixed",
+	.version = "1.0",
+	.description = "fixed draft length k per batch (non-adaptive baseline)",
+	.params = fixed_params,
+	.create = fixed_create,
+	.destroy = fixed_destroy,
+	.counter = fixed_counter,
+	.policy = NULL,
+	.drafter = &fixed_hooks,
+};

@@ -1,0 +1,281 @@
+/* drafter_specdecpp.c - SpecDec++ stopping rule.
+ *
+ * SpecDec++ ends a draft batch once the probability that at least one of
+ * its tokens is rejected exceeds h:
+ *
+ *     stop after token i  iff  1 - prod_{j<=i} p_j > h
+ *
+ * where p_j is the predicted acceptance probability of token j. The paper
+ * trains an acceptance head on the draft model; a replay has only the draft
+ * distribution, so p_j is the draft's top-1 probability (predictor=top1) or
+ * exp(-H_j) (predictor=entropy). The batch length is kept in
+ * [min_len, max_len], and never beyond the host's cap.
+ * All state is per batch; nothing persists across batches or sequences
+ * besides the counters.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ahasd_plugin.h"
+
+#define SDPP_LEN_MAX 4096u
+
+enum sdpp_predictor {
+	SDPP_TOP1 = 0,
+	SDPP_ENTROPY = 1,
+};
+
+struct sdpp_state {
+	double h;
+	uint32_t min_len;
+	uint32_t max_len;
+	int predictor;         /* enum sdpp_predictor */
+
+	double prod;           /* product of p_j so far in this batch */
+	uint32_t cap;          /* min(max_len, host cap) for this batch */
+
+	uint64_t batches;
+	uint64_t tokens;
+	uint64_t rule_stops;   /* batches ended by 1 - prod > h */
+	uint64_t cap_stops;    /* batches ended by max_len or the host cap */
+};
+
+static int sdpp_parse_double(const char *key, const char *val, double lo,
+                             double hi, double *out, char *err, size_t errlen)
+{
+	char *end = NULL;
+	double v;
+
+	if (val == NULL || val[0] == '\0' || isspace((unsigned char)val[0]))
+		goto error;
+	errno = 0;
+	v = strtod(val, &end);
+	if (errno != 0 || end == val || *end != '\0' || !isfinite(v))
+		goto error;
+	if (v < lo || v > hi) {
+		snprintf(err, errlen, "%s=%s out of range [%g, %g]",
+		         key, val, lo, hi);
+		return -ERANGE;
+	}
+	*out = v;
+	return 0;
+error:
+	snprintf(err, errlen, "%s=%s is not a number", key,
+	         val != NULL ? val : "(null)");
+	return -EINVAL;
+}
+
+static int sdpp_parse_u32(const char *key, const char *val, uint32_t lo,
+                          uint32_t hi, uint32_t *out, char *err, size_t errlen)
+{
+	char *end = NULL;
+	unsigned long long v;
+
+	if (val == NULL || val[0] < '0' || val[0] > '9')
+		goto error;
+	errno = 0;
+	v = strtoull(val, &end, 10);
+	if (errno != 0 || end == val || *end != '\0')
+		goto error;
+	if (v < lo || v > hi) {
+		snprintf(err, errlen, "%s=%s out of range [%u, %u]",
+		         key, val, (unsigned)lo, (unsigned)hi);
+		return -ERANGE;
+	}
+	*out = (uint32_t)v;
+	return 0;
+error:
+	snprintf(err, errlen, "%s=%s is not an unsigned integer",
+	         key, val != NULL ? val : "(null)");
+	return -EINVAL;
+}
+
+static int sdpp_create(void **st, const char *const *keys,
+                       const char *const *values, size_t n, char *err,
+                       size_t errlen)
+{
+	struct sdpp_state *s = calloc(1, sizeof(*s));
+	int rc = 0;
+
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto error;
+	}
+	s->h = 0.3;
+	s->min_len = 2;
+	s->max_len = 20;
+	s->predictor = SDPP_TOP1;
+	for (size_t i = 0; i < n; i++) {
+		const char *k = keys[i];
+		const char *v = values[i];
+
+		if (strcmp(k, "h") == 0) {
+			rc = sdpp_parse_double(k, v, 0.0, 1.0, &s->h, err,
+			                       errlen);
+		} else if (strcmp(k, "min_len") == 0) {
+			rc = sdpp_parse_u32(k, v, 1, SDPP_LEN_MAX, &s->min_len,
+			                    err, errlen);
+		} else if (strcmp(k, "max_len") == 0) {
+			rc = sdpp_parse_u32(k, v, 1, SDPP_LEN_MAX, &s->max_len,
+			                    err, errlen);
+		} else if (strcmp(k, "predictor") == 0) {
+			if (v != NULL && strcmp(v, "top1") == 0) {
+				s->predictor = SDPP_TOP1;
+			} else if (v != NULL && strcmp(v, "entropy") == 0) {
+				s->predictor = SDPP_ENTROPY;
+			} else {
+				snprintf(err, errlen,
+				         "predictor=%s is not one of "
+				         "top1, entropy",
+				         v != NULL ? v : "(null)");
+				rc = -EINVAL;
+			}
+		} else {
+			snprintf(err, errlen, "unknown parameter %s",
+			         k);
+			rc = -EINVAL;
+		}
+		if (rc != 0)
+			goto error;
+	}
+	if (s->min_len > s->max_len) {
+		snprintf(err, errlen,
+		         "min_len=%u is larger than max_len=%u",
+		         (unsigned)s->min_len, (unsigned)s->max_len);
+		rc = -EINVAL;
+		goto error;
+	}
+	s->prod = 1.0;
+	s->cap = s->max_len;
+	*st = s;
+	return 0;
+error:
+	free(s);
+	return rc;
+}
+
+static void sdpp_destroy(void *st)
+{
+	free(st);
+}
+
+static void sdpp_begin_batch(void *st, uint64_t batch_id, uint32_t max_len)
+{
+	struct sdpp_state *s = st;
+
+	(void)batch_id;
+	s->prod = 1.0;
+	s->cap = s->max_len;
+	if (max_len != 0 && max_len < s->cap)
+		s->cap = max_len;
+	s->batches++;
+}
+
+/* Predicted acceptance of one token, clamped to [0, 1]. */
+static double sdpp_accept_prob(const struct sdpp_state *s,
+                               const struct ahasd_draft_token *tok)
+{
+	double p;
+
+	if (s->predictor == SDPP_ENTROPY)
+		p = exp(-(double)tok->entropy);
+	else
+		p = (double)tok->top1;
+	if (!(p > 0.0))   /* also catches NaN */
+		return 0.0;
+	return p > 1.0 ? 1.0 : p;
+}
+
+static int sdpp_draft_token(void *st, const struct ahasd_draft_token *tok)
+{
+	struct sdpp_state *s = st;
+	const uint32_t n = tok->index + 1;
+
+	if (tok->index == 0)
+		s->prod = 1.0;   /* robust even without begin_batch */
+	s->tokens++;
+	s->prod *= sdpp_accept_prob(s, tok);
+	if (n >= s->cap) {
+		s->cap_stops++;
+		return 1;
+	}
+	if (n < s->min_len)
+		return 0;
+	if (1.0 - s->prod > s->h) {
+		s->rule_stops++;
+		return 1;
+	}
+	return 0;
+}
+
+static int sdpp_counter(void *st, uint32_t i, const char **name,
+                        double *value)
+{
+	const struct sdpp_state *s = st;
+
+	switch (i) {
+	case 0:
+		*name = "batches";
+		*value = (double)s->batches;
+		return 1;
+	case 1:
+		*name = "drafted_tokens";
+		*value = (double)s->tokens;
+		return 1;
+	case 2:
+		*name = "mean_length";
+		*value = s->batches ? (double)s->tokens / (double)s->batches
+		                    : 0.0;
+		return 1;
+	case 3:
+		*name = "rule_stops";
+		*value = (double)s->rule_stops;
+		return 1;
+	case 4:
+		*name = "cap_stops";
+		*value = (double)s->cap_stops;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static const struct ahasd_param sdpp_params[] = {
+	{"h", "0.3", "stop once 1 - prod(p_i) exceeds h, in [0, 1]"},
+	{"predictor", "top1",
+	 "acceptance predictor p_i: top1 (draft top-1 probability) or "
+	 "entropy (exp(-H))"},
+	{"min_len", "2", "never stop before this many tokens (>= 1)"},
+	{"max_len", "20", "always stop at this many tokens (>= min_len)"},
+	{NULL, NULL, NULL},
+};
+
+static const struct ahasd_drafter_hooks sdpp_hooks = {
+	.struct_size = sizeof(struct ahasd_drafter_hooks),
+	.begin_sequence = NULL,
+	.begin_batch = sdpp_begin_batch,
+	.draft_token = sdpp_draft_token,
+	.batch_result = NULL,
+};
+
+AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
+	.abi_version = AHASD_PLUGIN_ABI_VERSION,
+	.struct_size = sizeof(struct ahasd_plugin),
+	.kind = AHASD_PLUGIN_DRAFTER,
+	.name = "specdecpp",
+	.version = "1.0",
+	.description = "SpecDec++: stop when the predicted chance of a "
+	               "rejection in the batch, 1 - prod(p_i), exceeds h",
+	.params = sdpp_params,
+	.create = sdpp_create,
+	.destroy = sdpp_destroy,
+	.counter = sdpp_counter,
+	.policy = NULL,
+	.drafter = &sdpp_hooks,
+};

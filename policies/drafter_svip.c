@@ -1,0 +1,243 @@
+/* drafter_svip.c - SVIP stopping rule (self-verification length policy).
+ *
+ * SVIP bounds a token's rejection chance by sqrt(c * H), H the draft
+ * entropy in nats, and ends the batch after the first token where
+ *
+ *     sqrt(c * H) > threshold
+ *
+ * With the public code's c = 0.15 and threshold = 0.3 this is H > 0.6 nats.
+ * A batch is at least min_len and at most max_len tokens (SVIP caps a round
+ * at 40), and never longer than the host's cap. No state persists across
+ * batches or sequences besides the counters.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ahasd_plugin.h"
+
+#define SVIP_LEN_MAX 4096u
+
+struct svip_state {
+	double c;
+	double threshold;
+	uint32_t min_len;
+	uint32_t max_len;
+
+	uint32_t cap;          /* min(max_len, host cap) for this batch */
+
+	uint64_t batches;
+	uint64_t tokens;
+	uint64_t rule_stops;
+	uint64_t cap_stops;
+};
+
+static int svip_parse_double(const char *key, const char *val, double lo,
+                             double hi, double *out, char *err, size_t errlen)
+{
+	char *end = NULL;
+	double v;
+
+	if (val == NULL || val[0] == '\0' || isspace((unsigned char)val[0]))
+		goto error;
+	errno = 0;
+	v = strtod(val, &end);
+	if (errno != 0 || end == val || *end != '\0' || !isfinite(v))
+		goto error;
+	if (v < lo || v > hi) {
+		snprintf(err, errlen, "%s=%s out of range [%g, %g]", key,
+		         val, lo, hi);
+		return -ERANGE;
+	}
+	*out = v;
+	return 0;
+error:
+	snprintf(err, errlen, "%s=%s is not a number", key,
+	         val != NULL ? val : "(null)");
+	return -EINVAL;
+}
+
+static int svip_parse_u32(const char *key, const char *val, uint32_t lo,
+                          uint32_t hi, uint32_t *out, char *err, size_t errlen)
+{
+	char *end = NULL;
+	unsigned long long v;
+
+	if (val == NULL || val[0] < '0' || val[0] > '9')
+		goto error;
+	errno = 0;
+	v = strtoull(val, &end, 10);
+	if (errno != 0 || end == val || *end != '\0')
+		goto error;
+	if (v < lo || v > hi) {
+		snprintf(err, errlen, "%s=%s out of range [%u, %u]", key,
+		         val, (unsigned)lo, (unsigned)hi);
+		return -ERANGE;
+	}
+	*out = (uint32_t)v;
+	return 0;
+error:
+	snprintf(err, errlen, "%s=%s is not an unsigned integer", key,
+	         val != NULL ? val : "(null)");
+	return -EINVAL;
+}
+
+static int svip_create(void **st, const char *const *keys,
+                       const char *const *values, size_t n, char *err,
+                       size_t errlen)
+{
+	struct svip_state *s = calloc(1, sizeof(*s));
+	int rc = 0;
+
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto error;
+	}
+	s->c = 0.15;
+	s->threshold = 0.3;
+	s->min_len = 1;
+	s->max_len = 40;
+	for (size_t i = 0; i < n; i++) {
+		const char *k = keys[i];
+		const char *v = values[i];
+
+		if (strcmp(k, "c") == 0) {
+			rc = svip_parse_double(k, v, 1e-9, 1e9, &s->c, err,
+			                       errlen);
+		} else if (strcmp(k, "threshold") == 0) {
+			rc = svip_parse_double(k, v, 0.0, 1e9, &s->threshold,
+			                       err, errlen);
+		} else if (strcmp(k, "min_len") == 0) {
+			rc = svip_parse_u32(k, v, 1, SVIP_LEN_MAX, &s->min_len,
+			                    err, errlen);
+		} else if (strcmp(k, "max_len") == 0) {
+			rc = svip_parse_u32(k, v, 1, SVIP_LEN_MAX, &s->max_len,
+			                    err, errlen);
+		} else {
+			snprintf(err, errlen, "unknown parameter %s", k);
+			rc = -EINVAL;
+		}
+		if (rc != 0)
+			goto error;
+	}
+	if (s->min_len > s->max_len) {
+		snprintf(err, errlen,
+		         "min_len=%u is larger than max_len=%u",
+		         (unsigned)s->min_len, (unsigned)s->max_len);
+		rc = -EINVAL;
+		goto error;
+	}
+	s->cap = s->max_len;
+	*st = s;
+	return 0;
+error:
+	free(s);
+	return rc;
+}
+
+static void svip_destroy(void *st)
+{
+	free(st);
+}
+
+static void svip_begin_batch(void *st, uint64_t batch_id, uint32_t max_len)
+{
+	struct svip_state *s = st;
+
+	(void)batch_id;
+	s->cap = s->max_len;
+	if (max_len != 0 && max_len < s->cap)
+		s->cap = max_len;
+	s->batches++;
+}
+
+static int svip_draft_token(void *st, const struct ahasd_draft_token *tok)
+{
+	struct svip_state *s = st;
+	const uint32_t n = tok->index + 1;
+	double h = (double)tok->entropy;
+
+	s->tokens++;
+	if (n >= s->cap) {
+		s->cap_stops++;
+		return 1;
+	}
+	if (n < s->min_len)
+		return 0;
+	if (!(h > 0.0))   /* negative rounding noise or NaN: fully confident */
+		h = 0.0;
+	if (sqrt(s->c * h) > s->threshold) {
+		s->rule_stops++;
+		return 1;
+	}
+	return 0;
+}
+
+static int svip_counter(void *st, uint32_t i, const char **name,
+                        double *value)
+{
+	const struct svip_state *s = st;
+
+	switch (i) {
+	case 0:
+		*name = "batches";
+		*value = (double)s->batches;
+		return 1;
+	case 1:
+		*name = "drafted_tokens";
+		*value = (double)s->tokens;
+		return 1;
+	case 2:
+		*name = "mean_length";
+		*value = s->batches ? (double)s->tokens / (double)s->batches
+		                    : 0.0;
+		return 1;
+	case 3:
+		*name = "rule_stops";
+		*value = (double)s->rule_stops;
+		return 1;
+	case 4:
+		*name = "cap_stops";
+		*value = (double)s->cap_stops;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static const struct ahasd_param svip_params[] = {
+	{"c", "0.15", "entropy scale in the bound sqrt(c * H), > 0"},
+	{"threshold", "0.3", "stop once sqrt(c * H) exceeds this, >= 0"},
+	{"min_len", "1", "never stop before this many tokens (>= 1)"},
+	{"max_len", "40", "always stop at this many tokens (>= min_len)"},
+	{NULL, NULL, NULL},
+};
+
+static const struct ahasd_drafter_hooks svip_hooks = {
+	.struct_size = sizeof(struct ahasd_drafter_hooks),
+	.begin_sequence = NULL,
+	.begin_batch = svip_begin_batch,
+	.draft_token = svip_draft_token,
+	.batch_result = NULL,
+};
+
+AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
+	.abi_version = AHASD_PLUGIN_ABI_VERSION,
+	.struct_size = sizeof(struct ahasd_plugin),
+	.kind = AHASD_PLUGIN_DRAFTER,
+	.name = "svip",
+	.version = "1.0",
+	.description = "SVIP: stop after the first token with "
+	               "sqrt(c * H) > threshold (H > 0.6 nats by default)",
+	.params = svip_params,
+	.create = svip_create,
+	.destroy = svip_destroy,
+	.counter = svip_counter,
+	.policy = NULL,
+	.drafter = &svip_hooks,
+};
