@@ -48,8 +48,8 @@ struct task {
 	enum task_kind kind;
 	double start_s, end_s, busy_s;
 	uint64_t epoch;
-	uint32_t pos, count;   /* draft: pos; preverify: [pos, pos+count) */
-	struct hw_cost cost;
+	uint32_t pos, count;   /* draft: pos; preverify: [pos, pos+count);
+	                        * verify: count batches */
 };
 
 struct replay {
@@ -286,16 +286,16 @@ static void start_verify(struct replay *r, double now)
 	const struct batch *last = bq_at(r, nb - 1);
 	r->v_kv = r->P + last->start + last->len;
 	r->v_tokens = tokens + 1;
-	hw_task_cost(r->cfg.plan, HW_TASK_VERIFY, r->v_tokens, r->v_kv,
-	             &t->cost);
+	struct hw_cost c;
+	hw_task_cost(r->cfg.plan, HW_TASK_VERIFY, r->v_tokens, r->v_kv, &c);
 	t->kind = T_VERIFY;
 	t->count = nb;
 	t->start_s = start;
-	t->busy_s = t->cost.time_s + (r->shared ? 0.0 : r->qlat);
+	t->busy_s = c.time_s + (r->shared ? 0.0 : r->qlat);
 	t->end_s = start + t->busy_s;
 	t->epoch = r->epoch;
 	account_busy(r, r->vd, start, t->busy_s);
-	account_energy(r, &t->cost);
+	account_energy(r, &c);
 }
 
 static void try_start_verify(struct replay *r, double now)
@@ -349,15 +349,16 @@ static int start_draft(struct replay *r, double now)
 		return 0;
 	uint32_t p = next_pos(r);
 	struct task *t = &r->run[r->dd];
-	hw_task_cost(r->cfg.plan, HW_TASK_DRAFT, 1, r->P + p, &t->cost);
+	struct hw_cost c;
+	hw_task_cost(r->cfg.plan, HW_TASK_DRAFT, 1, r->P + p, &c);
 	t->kind = T_DRAFT;
 	t->start_s = now;
-	t->busy_s = t->cost.time_s;
+	t->busy_s = c.time_s;
 	t->end_s = now + t->busy_s;
 	t->epoch = r->epoch;
 	t->pos = p;
 	account_busy(r, r->dd, now, t->busy_s);
-	account_energy(r, &t->cost);
+	account_energy(r, &c);
 	return 1;
 }
 
@@ -383,18 +384,19 @@ static int start_preverify(struct replay *r, double now)
 	if (!m)
 		return 0;
 	struct task *t = &r->run[r->dd];
-	hw_task_cost(r->cfg.plan, HW_TASK_PREVERIFY, m, r->P + a + m, &t->cost);
+	struct hw_cost c;
+	hw_task_cost(r->cfg.plan, HW_TASK_PREVERIFY, m, r->P + a + m, &c);
 	double sw = r->switch_s;
 	t->kind = T_PREVERIFY;
 	t->start_s = now;
-	t->busy_s = t->cost.time_s + 2.0 * sw;
+	t->busy_s = c.time_s + 2.0 * sw;
 	t->end_s = now + t->busy_s;
 	t->epoch = r->epoch;
 	t->pos = a;
 	t->count = m;
-	t->cost.energy_dev_j[r->dd] += 2.0 * r->switch_j;
+	c.energy_dev_j[r->dd] += 2.0 * r->switch_j;
 	account_busy(r, r->dd, now, t->busy_s);
-	account_energy(r, &t->cost);
+	account_energy(r, &c);
 	r->m.preverified += m;
 	r->sr.preverified += m;
 	r->m.preverify_tasks++;
