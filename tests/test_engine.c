@@ -381,7 +381,7 @@ static void log_event(void *user, const struct replay_event *ev)
 static const char *default_trace(void)
 {
 	static char path[1024];
-	snprintf(path, sizeof path, "%s/traces/default-synthetic.msgpack",
+	snprintf(path, sizeof path, "%s/traces/stories260K-skip3-greedy.msgpack",
 	         getenv("AHASD_SOURCE_ROOT"));
 	return path;
 }
@@ -484,4 +484,67 @@ Test(engine, coins_are_counter_based)
 		sum += c;
 	}
 	cr_assert(fabs(sum / 100000 - 0.5) < 0.01);
+}
+
+/* Greedy captures, sync policy, fixed k: the replay must walk the trace as
+ * speculative decoding does. From committed position t the batch drafts
+ * positions t..min(t+k, N)-1; a = the run of a_p = 1 starting at t inside
+ * it; the verification commits a + 1 tokens (the bonus past the end of the
+ * sequence is dropped), so t += a + 1. Accepted = sum of a, verifications
+ * = number of steps, committed = N. A bonus never lands on a drafted
+ * position, so accepted is not simply the count of a_p = 1 positions. */
+static void greedy_walk(const struct trace_seq *s, uint32_t k,
+                        uint64_t *accepted, uint64_t *verifications)
+{
+	uint32_t t = 0;
+	while (t < s->n) {
+		uint32_t end = t + k < s->n ? t + k : s->n, a = 0;
+		while (t + a < end && s->accept[t + a] == 1.0f)
+			a++;
+		*accepted += a;
+		(*verifications)++;
+		t += a + 1;
+	}
+}
+
+Test(engine, greedy_captures_follow_the_walk, .timeout = 120)
+{
+	static const char *const traces[] = {
+		"stories260K-skip3-greedy.msgpack",
+		"stories260K-int4-greedy.msgpack",
+		"aidreams260K-skip2-greedy.msgpack",
+	};
+	char path[1024], err[512], kv[8];
+	for (size_t i = 0; i < sizeof traces / sizeof *traces; i++) {
+		snprintf(path, sizeof path, "%s/traces/%s",
+		         getenv("AHASD_SOURCE_ROOT"), traces[i]);
+		for (uint32_t k = 1; k <= 4; k++) {
+			uint64_t acc = 0, ver = 0, n = 0;
+			struct trace_reader *rd = NULL;
+			cr_assert_eq(trace_reader_open(&rd, path, err, sizeof err),
+			             0, "%s", err);
+			cr_assert_eq(trace_reader_header(rd)->sampled, 0);
+			struct trace_seq s;
+			while (trace_reader_next(rd, &s, err, sizeof err) == 1) {
+				greedy_walk(&s, k, &acc, &ver);
+				n += s.n;
+			}
+			trace_reader_close(&rd);
+
+			snprintf(kv, sizeof kv, "%u", k);
+			struct rig g;
+			rig_open(&g, path, "npu-pim", "sync", "fixed", "k", kv, 32,
+			         NULL, NULL);
+			rig_run(&g);
+			const struct replay_metrics *m = replay_metrics(g.r);
+			cr_assert_eq(m->committed, n, "%s k=%u", traces[i], k);
+			cr_assert_eq(m->accepted, acc, "%s k=%u: accepted %llu, "
+			             "walk %llu", traces[i], k,
+			             (unsigned long long)m->accepted,
+			             (unsigned long long)acc);
+			cr_assert_eq(m->verifications, ver, "%s k=%u", traces[i],
+			             k);
+			rig_close(&g);
+		}
+	}
 }

@@ -1,0 +1,699 @@
+/* capture.c - the capture loop: target and draft both follow the target's
+ * true token stream; per generated position record the draft's entropy,
+ * top-1 probability and acceptance probability, and where a_p < 1 the
+ * entropies of the draft's own free-running continuation. */
+#include "capture.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "json.h"
+#include "sha256.h"
+#include "trace.h"
+
+void capture_opts_init(struct capture_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->top_p = 1.0;
+	o->lookahead = CAPTURE_DEFAULT_LOOKAHEAD;
+	o->max_new = CAPTURE_DEFAULT_MAX_NEW;
+}
+
+/* ---- paths ---- */
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+static void stem(char *out, size_t n, const char *path)
+{
+	const char *b = base_name(path);
+	const char *dot = strrchr(b, '.');
+	size_t len = dot && dot != b ? (size_t)(dot - b) : strlen(b);
+
+	if (len >= n)
+		len = n - 1;
+	memcpy(out, b, len);
+	out[len] = '\0';
+}
+
+static int file_exists(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+
+	if (!f)
+		return 0;
+	fclose(f);
+	return 1;
+}
+
+/* dir of path + "/" + name into out (truncated to n - 1 bytes) */
+static void sibling(char *out, size_t n, const char *path, const char *name)
+{
+	const char *s = strrchr(path, '/');
+	size_t dl = s ? (size_t)(s - path) + 1 : 0, nl = strlen(name);
+
+	if (dl > n - 1)
+		dl = n - 1;
+	memcpy(out, path, dl);
+	if (nl > n - 1 - dl)
+		nl = n - 1 - dl;
+	memcpy(out + dl, name, nl);
+	out[dl + nl] = '\0';
+}
+
+/* ---- pair ---- */
+
+int capture_pair_open(struct capture_pair *p, const struct capture_opts *o,
+                      char *err, size_t errlen)
+{
+	int ret;
+	const char *draft_path = o->draft ? o->draft : o->model;
+	char suffix[96] = "";
+
+	memset(p, 0, sizeof *p);
+	if (!o->model) {
+		snprintf(err, errlen, "no target model: give -m MODEL.bin");
+		return -EINVAL;
+	}
+	if (!o->draft && !o->skip_layers && !o->quant_bits) {
+		snprintf(err, errlen, "no draft model: give --draft FILE, "
+		         "--draft-skip-layers LIST or --draft-quant int8|int4");
+		return -EINVAL;
+	}
+	ret = llm_load(&p->target, o->model, err, errlen);
+	if (ret)
+		goto error;
+	if (o->tokenizer) {
+		snprintf(p->tokenizer_path, sizeof p->tokenizer_path, "%s", o->tokenizer);
+	} else {
+		sibling(p->tokenizer_path, sizeof p->tokenizer_path, o->model, "tok512.bin");
+		if (!file_exists(p->tokenizer_path))
+			sibling(p->tokenizer_path, sizeof p->tokenizer_path, o->model,
+			        "tokenizer.bin");
+		if (!file_exists(p->tokenizer_path)) {
+			ret = -ENOENT;
+			snprintf(err, errlen, "%s: no tok512.bin or tokenizer.bin beside "
+			         "the model; give -z TOKENIZER", o->model);
+			goto error;
+		}
+	}
+	ret = llm_tokenizer_load(&p->tok, p->tokenizer_path, p->target->cfg.vocab_size,
+	                         err, errlen);
+	if (ret)
+		goto error;
+	ret = llm_load(&p->draft, draft_path, err, errlen);
+	if (ret)
+		goto error;
+	if (p->draft->cfg.vocab_size != p->target->cfg.vocab_size) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "draft %s has vocab_size %d but target %s has "
+		         "%d: a speculative pair must share one vocabulary", draft_path,
+		         p->draft->cfg.vocab_size, o->model, p->target->cfg.vocab_size);
+		goto error;
+	}
+	/* tokenizer of the draft: explicit, or the same-named file beside it */
+	if (o->draft_tokenizer) {
+		snprintf(p->draft_tokenizer_path, sizeof p->draft_tokenizer_path, "%s",
+		         o->draft_tokenizer);
+	} else {
+		sibling(p->draft_tokenizer_path, sizeof p->draft_tokenizer_path,
+		        draft_path, base_name(p->tokenizer_path));
+		if (!file_exists(p->draft_tokenizer_path))
+			snprintf(p->draft_tokenizer_path, sizeof p->draft_tokenizer_path,
+			         "%s", p->tokenizer_path);
+	}
+	if ((ret = sha256_file_hex(o->model, p->target_sha)) != 0 ||
+	    (ret = sha256_file_hex(draft_path, p->draft_sha)) != 0 ||
+	    (ret = sha256_file_hex(p->tokenizer_path, p->tok_sha)) != 0 ||
+	    (ret = sha256_file_hex(p->draft_tokenizer_path, p->draft_tok_sha)) != 0) {
+		snprintf(err, errlen, "cannot hash the model files: %s", strerror(-ret));
+		goto error;
+	}
+	if (strcmp(p->tok_sha, p->draft_tok_sha) != 0) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "draft tokenizer %s (sha256 %.12s...) differs "
+		         "from the target tokenizer %s (sha256 %.12s...): a speculative "
+		         "pair must share one tokenizer", p->draft_tokenizer_path,
+		         p->draft_tok_sha, p->tokenizer_path, p->tok_sha);
+		goto error;
+	}
+	if (o->skip_layers) {
+		ret = llm_skip_layers(p->draft, o->skip_layers, err, errlen);
+		if (ret)
+			goto error;
+		snprintf(suffix, sizeof suffix, "-skip%s", o->skip_layers);
+		for (char *c = suffix; *c; c++)
+			if (*c == ',')
+				*c = '_';
+	}
+	if (o->quant_bits) {
+		size_t l = strlen(suffix);
+		ret = llm_quantize(p->draft, o->quant_bits, err, errlen);
+		if (ret)
+			goto error;
+		snprintf(suffix + l, sizeof suffix - l, "-int%d", o->quant_bits);
+	}
+	stem(p->target_name, sizeof p->target_name, o->model);
+	{
+		char dstem[TRACE_NAME_MAX];
+		stem(dstem, sizeof dstem, draft_path);
+		snprintf(p->draft_name, sizeof p->draft_name, "%.30s%.32s", dstem, suffix);
+	}
+	p->seq_len = p->target->cfg.seq_len < p->draft->cfg.seq_len ?
+	             p->target->cfg.seq_len : p->draft->cfg.seq_len;
+	return 0;
+error:
+	capture_pair_close(p);
+	return ret;
+}
+
+void capture_pair_close(struct capture_pair *p)
+{
+	llm_free(&p->target);
+	llm_free(&p->draft);
+	llm_tokenizer_free(&p->tok);
+}
+
+/* ---- prompts ---- */
+
+void capture_free_prompts(char ***prompts, size_t n)
+{
+	if (!prompts || !*prompts)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free((*prompts)[i]);
+	free(*prompts);
+	*prompts = NULL;
+}
+
+int capture_read_prompts(const char *path, char ***out, size_t *nout,
+                         char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL, **v = NULL;
+	size_t cap = 0, n = 0, vcap = 0, lineno = 0;
+	ssize_t got;
+	int ret = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (!f) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: cannot open prompt file: %s", path,
+		         strerror(errno));
+		return ret;
+	}
+	while ((got = getline(&line, &cap, f)) >= 0) {
+		char *text;
+		size_t len = (size_t)got;
+
+		lineno++;
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len == 0)
+			continue;
+		if (line[0] == '{') {
+			struct json_value *j = NULL;
+			const struct json_value *pv;
+			char jerr[256];
+
+			ret = json_parse(line, len, &j, jerr, sizeof jerr);
+			if (ret) {
+				snprintf(err, errlen, "%s:%zu: bad JSON line: %s", path,
+				         lineno, jerr);
+				goto error;
+			}
+			pv = json_get(j, "prompt");
+			if (!pv || pv->type != JSON_STRING || strlen(pv->str) != pv->len) {
+				json_free(&j);
+				ret = -EINVAL;
+				snprintf(err, errlen, "%s:%zu: field 'prompt': expected a "
+				         "string without NUL bytes", path, lineno);
+				goto error;
+			}
+			text = strdup(pv->str);
+			json_free(&j);
+		} else {
+			text = strdup(line);
+		}
+		if (!text) {
+			ret = -ENOMEM;
+			snprintf(err, errlen, "out of memory");
+			goto error;
+		}
+		if (n == vcap) {
+			size_t nc = vcap ? vcap * 2 : 16;
+			char **nv = realloc(v, nc * sizeof *nv);
+			if (!nv) {
+				free(text);
+				ret = -ENOMEM;
+				snprintf(err, errlen, "out of memory");
+				goto error;
+			}
+			v = nv;
+			vcap = nc;
+		}
+		v[n++] = text;
+	}
+	if (n == 0) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "%s: prompt file holds no prompts (one per "
+		         "line, or JSON lines {\"prompt\": \"...\"})", path);
+		goto error;
+	}
+	*out = v;
+	*nout = n;
+	v = NULL;
+error:
+	capture_free_prompts(&v, n);
+	free(line);
+	fclose(f);
+	return ret;
+}
+
+/* ---- distributions ---- */
+
+void capture_dist(float *probs, const float *logits, int n, double temperature,
+                  double top_p, int *idx)
+{
+	if (temperature <= 0.0) {
+		llm_softmax(probs, logits, n, 1.0);
+		return;
+	}
+	llm_softmax(probs, logits, n, temperature);
+	llm_top_p(probs, n, top_p, idx);
+}
+
+double capture_overlap(const float *p, const float *q, int n)
+{
+	double s = 0.0;
+
+	for (int i = 0; i < n; i++)
+		s += p[i] < q[i] ? p[i] : q[i];
+	return s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s;
+}
+
+/* ---- provenance helpers ---- */
+
+static int prov(struct trace_header *h, const char *k, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int prov(struct trace_header *h, const char *k, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	return trace_header_add_prov(h, k, buf);
+}
+
+static int capture_date(const struct capture_opts *o, char *out, size_t n,
+                        char *err, size_t errlen)
+{
+	const char *sde = getenv("SOURCE_DATE_EPOCH");
+	time_t t;
+	struct tm tm;
+
+	if (o->date) {
+		snprintf(out, n, "%s", o->date);
+		return 0;
+	}
+	if (sde && *sde) {
+		char *end;
+		long long v = strtoll(sde, &end, 10);
+		if (*end || v < 0) {
+			snprintf(err, errlen, "SOURCE_DATE_EPOCH=\"%s\": expected seconds "
+			         "since the epoch", sde);
+			return -EINVAL;
+		}
+		t = (time_t)v;
+	} else {
+		t = time(NULL);
+	}
+	if (!gmtime_r(&t, &tm)) {
+		snprintf(err, errlen, "cannot format the date");
+		return -EINVAL;
+	}
+	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- the loop ---- */
+
+struct seqbuf {
+	float *entropy, *top1, *accept, *cont;
+	uint32_t *tokens, *cont_pos;
+};
+
+static void seqbuf_free(struct seqbuf *b)
+{
+	free(b->entropy);
+	free(b->top1);
+	free(b->accept);
+	free(b->cont);
+	free(b->tokens);
+	free(b->cont_pos);
+	memset(b, 0, sizeof *b);
+}
+
+static int seqbuf_alloc(struct seqbuf *b, size_t n, size_t k)
+{
+	memset(b, 0, sizeof *b);
+	b->entropy = calloc(n, sizeof(float));
+	b->top1 = calloc(n, sizeof(float));
+	b->accept = calloc(n, sizeof(float));
+	b->tokens = calloc(n, sizeof(uint32_t));
+	b->cont_pos = calloc(n, sizeof(uint32_t));
+	b->cont = calloc(n * k, sizeof(float));
+	if (!b->entropy || !b->top1 || !b->accept || !b->tokens || !b->cont_pos ||
+	    !b->cont) {
+		seqbuf_free(b);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* RNG streams of one position */
+enum { RNG_TARGET = 0, RNG_DRAFT = 1, RNG_CONT = 2 };
+
+static int build_header(struct trace_header *h, struct capture_pair *pair,
+                        const struct capture_opts *o, size_t n_prompts,
+                        size_t n_capped, const char *date, char *err,
+                        size_t errlen)
+{
+	int ret;
+	char psha[65];
+
+	memset(h, 0, sizeof *h);
+	h->version = TRACE_FORMAT_VERSION;
+	h->lookahead = o->lookahead;
+	h->sampled = o->temperature > 0.0;
+	h->temperature = h->sampled ? o->temperature : 0.0;
+	h->top_p = h->sampled ? o->top_p : 1.0;
+	h->seed = o->seed;
+	h->synthetic = 0;
+	ret = llm_describe(pair->target, pair->target_name, &h->target, err, errlen);
+	if (ret)
+		return ret;
+	ret = llm_describe(pair->draft, pair->draft_name, &h->draft, err, errlen);
+	if (ret)
+		return ret;
+	ret = sha256_file_hex(o->prompts, psha);
+	if (ret) {
+		snprintf(err, errlen, "%s: cannot hash: %s", o->prompts, strerror(-ret));
+		return ret;
+	}
+	ret = prov(h, "tool", "ahasd-capture") ||
+	      prov(h, "tool_version", "%s", AHASD_VERSION) ||
+	      prov(h, "runtime", "%s", CAPTURE_RUNTIME) ||
+	      prov(h, "date", "%s", date) ||
+	      prov(h, "target_model", "%s", base_name(o->model)) ||
+	      prov(h, "target_model_sha256", "%s", pair->target_sha) ||
+	      prov(h, "tokenizer", "%s", base_name(pair->tokenizer_path)) ||
+	      prov(h, "tokenizer_sha256", "%s", pair->tok_sha) ||
+	      prov(h, "draft_model", "%s", base_name(o->draft ? o->draft : o->model)) ||
+	      prov(h, "draft_model_sha256", "%s", pair->draft_sha) ||
+	      prov(h, "draft_kind", "%s", o->draft ? "separate checkpoint" :
+	           "self-speculative (derived from the target)") ||
+	      prov(h, "draft_skip_layers", "%s", o->skip_layers ? o->skip_layers : "none") ||
+	      prov(h, "draft_skip_layers_base", "1-based layer numbers") ||
+	      prov(h, "draft_quant", "%s", o->quant_bits == 8 ? "int8" :
+	           o->quant_bits == 4 ? "int4" : "none") ||
+	      prov(h, "draft_quant_scheme", "%s", o->quant_bits ?
+	           "symmetric per group of 32 along rows, fp32 scale, dequantized "
+	           "to fp32; embedding, q/k/v/o, ffn and classifier; norms fp32" :
+	           "none") ||
+	      prov(h, "sampling", "%s", h->sampled ? "sampled" : "greedy") ||
+	      prov(h, "temperature", "%g", h->temperature) ||
+	      prov(h, "top_p", "%g", h->top_p) ||
+	      prov(h, "seed", "%" PRIu64, o->seed) ||
+	      prov(h, "entropy", "%s", h->sampled ?
+	           "nats, draft distribution after temperature and top-p, given "
+	           "the true prefix" :
+	           "nats, draft softmax (T=1) given the true prefix") ||
+	      prov(h, "prompt_source", "%s", o->prompts) ||
+	      prov(h, "prompt_source_sha256", "%s", psha) ||
+	      prov(h, "prompts", "%zu", n_prompts) ||
+	      prov(h, "prompt_len", "tokens including BOS") ||
+	      prov(h, "max_new_tokens", "%" PRIu32, o->max_new) ||
+	      prov(h, "generation_cap", "min(max_new_tokens, seq_len - prompt_len "
+	           "- lookahead + 1) with seq_len %d", pair->seq_len) ||
+	      prov(h, "capped_sequences", "%zu", n_capped) ||
+	      prov(h, "stop", "%s", o->no_stop ? "none (max_new_tokens)" :
+	           "after the target emits BOS (1) or EOS (2)");
+	if (ret) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int capture_run(const struct capture_opts *o, struct capture_stats *st,
+                char *err, size_t errlen)
+{
+	int ret = 0;
+	struct capture_pair pair;
+	struct trace_header h;
+	struct trace_writer *w = NULL;
+	char **prompts = NULL;
+	size_t n_prompts = 0, n_read = 0, n_capped = 0;
+	int **ptoks = NULL;
+	int *plen = NULL;
+	float *pt = NULL, *pd = NULL;
+	int *idx = NULL;
+	struct seqbuf b;
+	char date[64];
+	int V, pair_open = 0;
+	const int sampled = o->temperature > 0.0;
+	const uint32_t K = o->lookahead;
+	double t0 = now_s();
+
+	memset(&h, 0, sizeof h);
+	memset(&b, 0, sizeof b);
+	memset(st, 0, sizeof *st);
+	if (K < 1 || K > 4096) {
+		snprintf(err, errlen, "--lookahead %" PRIu32 ": expected 1..4096", K);
+		return -EINVAL;
+	}
+	if (o->max_new < 1) {
+		snprintf(err, errlen, "--max-new-tokens: expected >= 1");
+		return -EINVAL;
+	}
+	if (sampled && (o->top_p <= 0.0 || o->top_p > 1.0)) {
+		snprintf(err, errlen, "--top-p %g: expected a value in (0, 1]", o->top_p);
+		return -EINVAL;
+	}
+	if (!o->prompts || !o->out) {
+		snprintf(err, errlen, "need a prompt file (-p) and an output (-o)");
+		return -EINVAL;
+	}
+	ret = capture_date(o, date, sizeof date, err, errlen);
+	if (ret)
+		return ret;
+	ret = capture_pair_open(&pair, o, err, errlen);
+	if (ret)
+		return ret;
+	pair_open = 1;
+	V = pair.target->cfg.vocab_size;
+	ret = capture_read_prompts(o->prompts, &prompts, &n_read, err, errlen);
+	if (ret)
+		goto error;
+	n_prompts = n_read;
+	if (o->max_prompts && n_prompts > o->max_prompts)
+		n_prompts = o->max_prompts;
+	/* encode every prompt first: length errors before any output */
+	ptoks = calloc(n_prompts, sizeof *ptoks);
+	plen = calloc(n_prompts, sizeof *plen);
+	if (!ptoks || !plen) {
+		ret = -ENOMEM;
+		goto nomem;
+	}
+	for (size_t s = 0; s < n_prompts; s++) {
+		size_t cap = strlen(prompts[s]) + 3;
+		int n;
+		ptoks[s] = malloc(cap * sizeof(int));
+		if (!ptoks[s]) {
+			ret = -ENOMEM;
+			goto nomem;
+		}
+		n = llm_encode(pair.tok, prompts[s], ptoks[s], cap);
+		if (n < 0) {
+			ret = n;
+			goto nomem;
+		}
+		plen[s] = n;
+		if (n > pair.seq_len) {
+			ret = -EINVAL;
+			snprintf(err, errlen, "%s: prompt %zu is %d tokens, longer than "
+			         "the model's context (seq_len %d)", o->prompts, s + 1, n,
+			         pair.seq_len);
+			goto error;
+		}
+		if ((int64_t)n + (int64_t)K > pair.seq_len) {
+			ret = -EINVAL;
+			snprintf(err, errlen, "%s: prompt %zu is %d tokens: with lookahead "
+			         "%" PRIu32 " it leaves no room to generate within the "
+			         "model's context (seq_len %d)", o->prompts, s + 1, n, K,
+			         pair.seq_len);
+			goto error;
+		}
+		if ((int64_t)pair.seq_len - n - K + 1 < (int64_t)o->max_new)
+			n_capped++;
+	}
+	ret = build_header(&h, &pair, o, n_prompts, n_capped, date, err, errlen);
+	if (ret)
+		goto error;
+	pt = malloc((size_t)V * sizeof *pt);
+	pd = malloc((size_t)V * sizeof *pd);
+	idx = malloc((size_t)V * sizeof *idx);
+	if (!pt || !pd || !idx) {
+		ret = -ENOMEM;
+		goto nomem;
+	}
+	ret = seqbuf_alloc(&b, o->max_new, K);
+	if (ret)
+		goto nomem;
+	ret = trace_writer_open(&w, o->out, &h, err, errlen);
+	if (ret)
+		goto error;
+
+	for (size_t s = 0; s < n_prompts; s++) {
+		const int P = plen[s];
+		int64_t cap64 = (int64_t)pair.seq_len - P - K + 1;
+		uint32_t N = cap64 < (int64_t)o->max_new ? (uint32_t)cap64 : o->max_new;
+		uint32_t n = 0, n_cont = 0;
+		int tok;
+		struct trace_seq seq;
+
+		for (int a = 0; a + 1 < P; a++) {
+			(void)llm_forward(pair.target, ptoks[s][a], a);
+			(void)llm_forward(pair.draft, ptoks[s][a], a);
+			st->forwards += 2;
+		}
+		tok = ptoks[s][P - 1];
+		if (o->text)
+			fprintf(o->text, "[%zu] %s", s, prompts[s]);
+		for (uint32_t i = 0; i < N; i++) {
+			const int a = P + (int)i; /* absolute position generated */
+			const float *lt = llm_forward(pair.target, tok, a - 1);
+			const float *ld;
+			int y, d;
+			double acc;
+
+			capture_dist(pt, lt, V, o->temperature, o->top_p, idx);
+			ld = llm_forward(pair.draft, tok, a - 1);
+			st->forwards += 2;
+			capture_dist(pd, ld, V, o->temperature, o->top_p, idx);
+			if (sampled) {
+				y = llm_sample(pt, V, llm_rng_uniform(o->seed, s, i, RNG_TARGET));
+				d = llm_sample(pd, V, llm_rng_uniform(o->seed, s, i, RNG_DRAFT));
+				acc = capture_overlap(pt, pd, V);
+			} else {
+				y = llm_argmax(pt, V);
+				d = llm_argmax(pd, V);
+				acc = y == d ? 1.0 : 0.0;
+			}
+			b.entropy[i] = (float)llm_entropy(pd, V);
+			b.top1[i] = pd[llm_argmax(pd, V)];
+			b.accept[i] = (float)acc;
+			b.tokens[i] = (uint32_t)y;
+			st->sum_accept += b.accept[i];
+			if (b.accept[i] >= 1.0f) {
+				st->accepted_positions++;
+			} else {
+				/* the draft continues from its own token d at position a;
+				 * it overwrites draft KV rows a..a+K-1, which the main pass
+				 * rewrites before it reads them (attention reads rows <= pos
+				 * and row pos is written first), so no copy is needed */
+				int c = d;
+				float *row = b.cont + (size_t)n_cont * K;
+				for (uint32_t j = 0; j < K; j++) {
+					const float *lc = llm_forward(pair.draft, c, a + (int)j);
+					st->forwards++;
+					capture_dist(pd, lc, V, o->temperature, o->top_p, idx);
+					row[j] = (float)llm_entropy(pd, V);
+					c = sampled ? llm_sample(pd, V, llm_rng_uniform(o->seed, s, i,
+					                                                RNG_CONT + j)) :
+					              llm_argmax(pd, V);
+				}
+				b.cont_pos[n_cont++] = i;
+			}
+			if (o->text)
+				fputs(llm_decode(pair.tok, tok, y), o->text);
+			tok = y;
+			n = i + 1;
+			if (!o->no_stop && (y == 1 || y == 2))
+				break;
+		}
+		if (o->text)
+			fputc('\n', o->text);
+		memset(&seq, 0, sizeof seq);
+		seq.id = (uint32_t)s;
+		seq.prompt_len = (uint32_t)P;
+		seq.n = n;
+		seq.entropy = b.entropy;
+		seq.top1 = b.top1;
+		seq.accept = b.accept;
+		seq.tokens = b.tokens;
+		seq.n_cont = n_cont;
+		seq.cont_pos = b.cont_pos;
+		seq.cont_entropy = b.cont;
+		ret = trace_writer_add(w, &seq, err, errlen);
+		if (ret)
+			goto error;
+		st->sequences++;
+		st->tokens += n;
+		if (o->progress) {
+			double el = now_s() - t0;
+			double rate = el > 0 ? (double)st->tokens / el : 0.0;
+			double eta = (double)(n_prompts - s - 1) * el / (double)(s + 1);
+			fprintf(stderr, "\rcapture: %zu/%zu prompts, %" PRIu64 " tokens, "
+			        "%.0f tok/s, ETA %.0f s   ", s + 1, n_prompts, st->tokens,
+			        rate, eta);
+		}
+	}
+	if (o->progress)
+		fputc('\n', stderr);
+	ret = trace_writer_close(&w, err, errlen);
+	if (ret)
+		goto error;
+	st->seconds = now_s() - t0;
+	goto error;
+nomem:
+	snprintf(err, errlen, "out of memory");
+error:
+	trace_writer_abort(&w);
+	seqbuf_free(&b);
+	free(pt);
+	free(pd);
+	free(idx);
+	if (ptoks)
+		for (size_t s = 0; s < n_prompts; s++)
+			free(ptoks[s]);
+	free(ptoks);
+	free(plen);
+	capture_free_prompts(&prompts, n_read);
+	trace_header_clear(&h);
+	if (pair_open)
+		capture_pair_close(&pair);
+	return ret;
+}

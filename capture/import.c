@@ -1,0 +1,593 @@
+/* import.c - JSON-lines trace (capture/IMPORT.md) -> version-1 msgpack trace.
+ * Strict: unknown fields, wrong types, out-of-range values and mismatched
+ * array lengths are errors naming the line and the field. */
+#include "capture.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "json.h"
+#include "sha256.h"
+#include "trace.h"
+
+struct ictx {
+	const char *path;
+	size_t line;
+	char *err;
+	size_t errlen;
+};
+
+static int ierr(const struct ictx *c, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int ierr(const struct ictx *c, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(c->err, c->errlen, "%s:%zu: field '%s': ", c->path,
+	                 c->line, field);
+
+	if (n >= 0 && (size_t)n < c->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static void join(char *out, size_t n, const char *pre, const char *key)
+{
+	snprintf(out, n, "%s%s%s", pre, *pre ? "." : "", key);
+}
+
+/* every member key must be in allowed (NULL-terminated) */
+static int check_keys(const struct ictx *c, const struct json_value *o,
+                      const char *pre, const char *const *allowed)
+{
+	for (size_t i = 0; i < o->len; i++) {
+		const char *k = o->members[i].key;
+		int ok = 0;
+		for (const char *const *a = allowed; *a; a++)
+			if (strcmp(*a, k) == 0)
+				ok = 1;
+		if (!ok) {
+			char f[160];
+			join(f, sizeof f, pre, k);
+			return ierr(c, f, "unknown field (see capture/IMPORT.md)");
+		}
+	}
+	return 0;
+}
+
+static int get_u64(const struct ictx *c, const struct json_value *o,
+                   const char *pre, const char *key, int required,
+                   uint64_t def, uint64_t max, uint64_t *out)
+{
+	const struct json_value *v = json_get(o, key);
+	char f[160];
+
+	join(f, sizeof f, pre, key);
+	if (!v) {
+		if (required)
+			return ierr(c, f, "missing (expected an integer)");
+		*out = def;
+		return 0;
+	}
+	if (v->type != JSON_NUMBER || !v->is_uint)
+		return ierr(c, f, "expected a non-negative integer, got a %s",
+		            json_type_name(v->type));
+	if (v->u64 > max)
+		return ierr(c, f, "expected at most %" PRIu64 ", got %" PRIu64, max,
+		            v->u64);
+	*out = v->u64;
+	return 0;
+}
+
+static int get_u32(const struct ictx *c, const struct json_value *o,
+                   const char *pre, const char *key, int required,
+                   uint32_t def, uint32_t *out)
+{
+	uint64_t v;
+	int ret = get_u64(c, o, pre, key, required, def, UINT32_MAX, &v);
+
+	if (ret == 0)
+		*out = (uint32_t)v;
+	return ret;
+}
+
+static int get_num(const struct ictx *c, const struct json_value *o,
+                   const char *pre, const char *key, int required, double def,
+                   double lo, double hi, double *out)
+{
+	const struct json_value *v = json_get(o, key);
+	char f[160];
+
+	join(f, sizeof f, pre, key);
+	if (!v) {
+		if (required)
+			return ierr(c, f, "missing (expected a number)");
+		*out = def;
+		return 0;
+	}
+	if (v->type != JSON_NUMBER)
+		return ierr(c, f, "expected a number, got a %s", json_type_name(v->type));
+	if (v->num < lo || v->num > hi)
+		return ierr(c, f, "expected a value in [%g, %g], got %g", lo, hi, v->num);
+	*out = v->num;
+	return 0;
+}
+
+static int get_bool(const struct ictx *c, const struct json_value *o,
+                    const char *pre, const char *key, int required, int def,
+                    int *out)
+{
+	const struct json_value *v = json_get(o, key);
+	char f[160];
+
+	join(f, sizeof f, pre, key);
+	if (!v) {
+		if (required)
+			return ierr(c, f, "missing (expected true or false)");
+		*out = def;
+		return 0;
+	}
+	if (v->type != JSON_BOOL)
+		return ierr(c, f, "expected true or false, got a %s",
+		            json_type_name(v->type));
+	*out = v->boolean;
+	return 0;
+}
+
+static int get_name(const struct ictx *c, const struct json_value *o,
+                    const char *pre, const char *key, char *out, size_t n)
+{
+	const struct json_value *v = json_get(o, key);
+	char f[160];
+
+	join(f, sizeof f, pre, key);
+	if (!v)
+		return ierr(c, f, "missing (expected a string)");
+	if (v->type != JSON_STRING)
+		return ierr(c, f, "expected a string, got a %s", json_type_name(v->type));
+	if (v->len == 0 || v->len >= n || strlen(v->str) != v->len)
+		return ierr(c, f, "expected 1..%zu characters without NUL, got %zu",
+		            n - 1, v->len);
+	memcpy(out, v->str, v->len + 1);
+	return 0;
+}
+
+static int parse_model(const struct ictx *c, const struct json_value *o,
+                       const char *which, struct trace_model *m)
+{
+	static const char *const keys[] = {
+		"name", "dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads",
+		"vocab_size", "seq_len", "weight_bits", "weight_bytes", "ops", NULL,
+	};
+	static const char *const op_keys[] = {
+		"name", "kind", "k", "n", "heads", "kv_heads", "head_dim", "repeat",
+		NULL,
+	};
+	char pre[64];
+	const struct json_value *ops;
+	uint64_t wb;
+	int ret;
+
+	snprintf(pre, sizeof pre, "models.%s", which);
+	if (!o)
+		return ierr(c, pre, "missing (expected a model object)");
+	if (o->type != JSON_OBJECT)
+		return ierr(c, pre, "expected an object, got a %s", json_type_name(o->type));
+	if ((ret = check_keys(c, o, pre, keys)) ||
+	    (ret = get_name(c, o, pre, "name", m->name, sizeof m->name)) ||
+	    (ret = get_u32(c, o, pre, "dim", 1, 0, &m->dim)) ||
+	    (ret = get_u32(c, o, pre, "hidden_dim", 1, 0, &m->hidden_dim)) ||
+	    (ret = get_u32(c, o, pre, "n_layers", 1, 0, &m->n_layers)) ||
+	    (ret = get_u32(c, o, pre, "n_heads", 1, 0, &m->n_heads)) ||
+	    (ret = get_u32(c, o, pre, "n_kv_heads", 1, 0, &m->n_kv_heads)) ||
+	    (ret = get_u32(c, o, pre, "vocab_size", 1, 0, &m->vocab_size)) ||
+	    (ret = get_u32(c, o, pre, "seq_len", 1, 0, &m->seq_len)) ||
+	    (ret = get_u32(c, o, pre, "weight_bits", 1, 0, &m->weight_bits)) ||
+	    (ret = get_u64(c, o, pre, "weight_bytes", 0, 0, UINT64_MAX, &wb)))
+		return ret;
+	ops = json_get(o, "ops");
+	if (!ops)
+		return ierr(c, pre, "field 'ops' missing (an array of ops, or "
+		            "\"llama\")");
+	if (ops->type == JSON_STRING && strcmp(ops->str, "llama") == 0) {
+		/* standard llama decoder ops from the dims */
+		ret = trace_model_llama_ops(m);
+		if (ret)
+			return ierr(c, pre, "cannot derive llama ops from these dims "
+			            "(dim divisible by n_heads, n_heads by n_kv_heads)");
+	} else if (ops->type == JSON_ARRAY) {
+		if (ops->len == 0 || ops->len > 4096)
+			return ierr(c, pre, "'ops': expected 1..4096 ops, got %zu", ops->len);
+		m->ops = calloc(ops->len, sizeof *m->ops);
+		if (!m->ops)
+			return -ENOMEM;
+		m->n_ops = (uint32_t)ops->len;
+		for (size_t i = 0; i < ops->len; i++) {
+			const struct json_value *op = &ops->items[i];
+			struct trace_op *t = &m->ops[i];
+			char opre[96], kind[32];
+			int k;
+
+			snprintf(opre, sizeof opre, "%s.ops[%zu]", pre, i);
+			if (op->type != JSON_OBJECT)
+				return ierr(c, opre, "expected an op object, got a %s",
+				            json_type_name(op->type));
+			if ((ret = check_keys(c, op, opre, op_keys)) ||
+			    (ret = get_name(c, op, opre, "name", t->name, sizeof t->name)) ||
+			    (ret = get_name(c, op, opre, "kind", kind, sizeof kind)) ||
+			    (ret = get_u32(c, op, opre, "k", 0, 0, &t->k)) ||
+			    (ret = get_u32(c, op, opre, "n", 0, 0, &t->n)) ||
+			    (ret = get_u32(c, op, opre, "heads", 0, 0, &t->heads)) ||
+			    (ret = get_u32(c, op, opre, "kv_heads", 0, 0, &t->kv_heads)) ||
+			    (ret = get_u32(c, op, opre, "head_dim", 0, 0, &t->head_dim)) ||
+			    (ret = get_u32(c, op, opre, "repeat", 0, 1, &t->repeat)))
+				return ret;
+			k = trace_op_kind_parse(kind);
+			if (k < 0) {
+				char f[128];
+				snprintf(f, sizeof f, "%s.kind", opre);
+				return ierr(c, f, "expected one of gemm, attention, "
+				            "nonlinear, norm, elementwise, embed, got \"%s\"",
+				            kind);
+			}
+			t->kind = (enum trace_op_kind)k;
+		}
+	} else {
+		char f[96];
+		snprintf(f, sizeof f, "%s.ops", pre);
+		return ierr(c, f, "expected an array of op objects or \"llama\", got "
+		            "a %s", json_type_name(ops->type));
+	}
+	if (json_get(o, "weight_bytes")) {
+		m->weight_bytes = wb;
+	} else if (ops->type == JSON_ARRAY) {
+		/* weights read by gemm/embed ops at weight_bits */
+		uint64_t w = 0;
+		for (uint32_t i = 0; i < m->n_ops; i++)
+			if (m->ops[i].kind == TRACE_OP_GEMM || m->ops[i].kind == TRACE_OP_EMBED)
+				w += (uint64_t)m->ops[i].k * m->ops[i].n * m->ops[i].repeat;
+		m->weight_bytes = (w * m->weight_bits + 7) / 8;
+	}
+	ret = trace_model_check(m, which, c->err, c->errlen);
+	if (ret) {
+		char tmp[512];
+		snprintf(tmp, sizeof tmp, "%s", c->err);
+		snprintf(c->err, c->errlen, "%s:%zu: %s", c->path, c->line, tmp);
+	}
+	return ret;
+}
+
+static int parse_header(const struct ictx *c, const struct json_value *o,
+                        struct trace_header *h)
+{
+	static const char *const keys[] = {
+		"version", "lookahead", "sampled", "temperature", "top_p", "seed",
+		"synthetic", "models", "provenance", NULL,
+	};
+	static const char *const model_keys[] = { "draft", "target", NULL };
+	const struct json_value *models, *prov;
+	int ret;
+
+	if (o->type != JSON_OBJECT)
+		return ierr(c, "(header)", "expected the header object on the first "
+		            "line, got a %s", json_type_name(o->type));
+	if ((ret = check_keys(c, o, "", keys)) ||
+	    (ret = get_u32(c, o, "", "version", 1, 0, &h->version)))
+		return ret;
+	if (h->version != TRACE_FORMAT_VERSION)
+		return ierr(c, "version", "expected %d, got %" PRIu32,
+		            TRACE_FORMAT_VERSION, h->version);
+	if ((ret = get_u32(c, o, "", "lookahead", 1, 0, &h->lookahead)) ||
+	    (ret = get_bool(c, o, "", "sampled", 1, 0, &h->sampled)) ||
+	    (ret = get_num(c, o, "", "temperature", h->sampled, 0.0, 0.0, 1e6,
+	                   &h->temperature)) ||
+	    (ret = get_num(c, o, "", "top_p", 0, 1.0, 0.0, 1.0, &h->top_p)) ||
+	    (ret = get_u64(c, o, "", "seed", 0, 0, UINT64_MAX, &h->seed)) ||
+	    (ret = get_bool(c, o, "", "synthetic", 0, 0, &h->synthetic)))
+		return ret;
+	if (h->lookahead < 1)
+		return ierr(c, "lookahead", "expected >= 1, got 0");
+	models = json_get(o, "models");
+	if (!models)
+		return ierr(c, "models", "missing (expected {\"draft\": ..., "
+		            "\"target\": ...})");
+	if (models->type != JSON_OBJECT)
+		return ierr(c, "models", "expected an object, got a %s",
+		            json_type_name(models->type));
+	if ((ret = check_keys(c, models, "models", model_keys)) ||
+	    (ret = parse_model(c, json_get(models, "draft"), "draft", &h->draft)) ||
+	    (ret = parse_model(c, json_get(models, "target"), "target", &h->target)))
+		return ret;
+	prov = json_get(o, "provenance");
+	if (prov) {
+		if (prov->type != JSON_OBJECT)
+			return ierr(c, "provenance", "expected an object of strings, "
+			            "got a %s", json_type_name(prov->type));
+		for (size_t i = 0; i < prov->len; i++) {
+			const struct json_value *v = &prov->members[i].val;
+			char f[160];
+			join(f, sizeof f, "provenance", prov->members[i].key);
+			if (v->type != JSON_STRING || strlen(v->str) != v->len)
+				return ierr(c, f, "expected a string without NUL, got a %s",
+				            json_type_name(v->type));
+			if (trace_header_add_prov(h, prov->members[i].key, v->str))
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int float_array(const struct ictx *c, const struct json_value *o,
+                       const char *key, int required, double lo, double hi,
+                       float **out, size_t *n)
+{
+	const struct json_value *v = json_get(o, key);
+
+	*out = NULL;
+	if (!v) {
+		if (required)
+			return ierr(c, key, "missing (expected an array of numbers)");
+		return 0;
+	}
+	if (v->type != JSON_ARRAY)
+		return ierr(c, key, "expected an array of numbers, got a %s",
+		            json_type_name(v->type));
+	*out = calloc(v->len ? v->len : 1, sizeof(float));
+	if (!*out)
+		return -ENOMEM;
+	for (size_t i = 0; i < v->len; i++) {
+		const struct json_value *e = &v->items[i];
+		char f[64];
+		snprintf(f, sizeof f, "%s[%zu]", key, i);
+		if (e->type != JSON_NUMBER)
+			return ierr(c, f, "expected a number, got a %s",
+			            json_type_name(e->type));
+		if (e->num < lo || e->num > hi)
+			return ierr(c, f, "expected a value in [%g, %g], got %g", lo, hi,
+			            e->num);
+		(*out)[i] = (float)e->num;
+	}
+	*n = v->len;
+	return 0;
+}
+
+struct iseq {
+	float *entropy, *top1, *accept, *cont;
+	uint32_t *tokens, *cont_pos;
+};
+
+static void iseq_free(struct iseq *s)
+{
+	free(s->entropy);
+	free(s->top1);
+	free(s->accept);
+	free(s->cont);
+	free(s->tokens);
+	free(s->cont_pos);
+	memset(s, 0, sizeof *s);
+}
+
+static int parse_seq(const struct ictx *c, const struct json_value *o,
+                     const struct trace_header *h, uint32_t index,
+                     struct trace_seq *seq, struct iseq *b)
+{
+	static const char *const keys[] = {
+		"id", "prompt_len", "entropy", "top1", "accept", "tokens", "cont", NULL,
+	};
+	const struct json_value *tv, *cv;
+	size_t n = 0, n2 = 0, n3 = 0;
+	const uint32_t K = h->lookahead;
+	int ret;
+
+	memset(seq, 0, sizeof *seq);
+	if (o->type != JSON_OBJECT)
+		return ierr(c, "(sequence)", "expected a sequence object, got a %s",
+		            json_type_name(o->type));
+	if ((ret = check_keys(c, o, "", keys)) ||
+	    (ret = get_u32(c, o, "", "id", 0, index, &seq->id)) ||
+	    (ret = get_u32(c, o, "", "prompt_len", 1, 0, &seq->prompt_len)) ||
+	    (ret = float_array(c, o, "entropy", 1, 0.0, 1e6, &b->entropy, &n)) ||
+	    (ret = float_array(c, o, "top1", 1, 0.0, 1.0, &b->top1, &n2)) ||
+	    (ret = float_array(c, o, "accept", 1, 0.0, 1.0, &b->accept, &n3)))
+		return ret;
+	if (n2 != n)
+		return ierr(c, "top1", "expected %zu entries (as 'entropy'), got %zu",
+		            n, n2);
+	if (n3 != n)
+		return ierr(c, "accept", "expected %zu entries (as 'entropy'), got %zu",
+		            n, n3);
+	if (n > UINT32_MAX)
+		return ierr(c, "entropy", "too many positions");
+	seq->n = (uint32_t)n;
+	tv = json_get(o, "tokens");
+	if (tv) {
+		if (tv->type != JSON_ARRAY || tv->len != n)
+			return ierr(c, "tokens", "expected an array of %zu token ids", n);
+		b->tokens = calloc(n ? n : 1, sizeof *b->tokens);
+		if (!b->tokens)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			const struct json_value *e = &tv->items[i];
+			char f[64];
+			snprintf(f, sizeof f, "tokens[%zu]", i);
+			if (e->type != JSON_NUMBER || !e->is_uint ||
+			    e->u64 >= h->target.vocab_size)
+				return ierr(c, f, "expected a token id below vocab_size %"
+				            PRIu32, h->target.vocab_size);
+			b->tokens[i] = (uint32_t)e->u64;
+		}
+	}
+	cv = json_get(o, "cont");
+	if (cv) {
+		if (cv->type != JSON_ARRAY)
+			return ierr(c, "cont", "expected an array of [pos, [%" PRIu32
+			            " entropies]] pairs, got a %s", K,
+			            json_type_name(cv->type));
+		b->cont_pos = calloc(cv->len ? cv->len : 1, sizeof *b->cont_pos);
+		b->cont = calloc(cv->len ? cv->len * K : 1, sizeof *b->cont);
+		if (!b->cont_pos || !b->cont)
+			return -ENOMEM;
+		for (size_t i = 0; i < cv->len; i++) {
+			const struct json_value *e = &cv->items[i], *row;
+			char f[64];
+			snprintf(f, sizeof f, "cont[%zu]", i);
+			if (e->type != JSON_ARRAY || e->len != 2 ||
+			    e->items[0].type != JSON_NUMBER || !e->items[0].is_uint ||
+			    e->items[1].type != JSON_ARRAY)
+				return ierr(c, f, "expected [pos, [%" PRIu32 " entropies]]", K);
+			if (e->items[0].u64 >= n)
+				return ierr(c, f, "position %" PRIu64 " is beyond the %zu "
+				            "generated positions", e->items[0].u64, n);
+			if (i > 0 && e->items[0].u64 <= b->cont_pos[i - 1])
+				return ierr(c, f, "positions must be strictly ascending "
+				            "(%" PRIu64 " after %" PRIu32 ")", e->items[0].u64,
+				            b->cont_pos[i - 1]);
+			b->cont_pos[i] = (uint32_t)e->items[0].u64;
+			row = &e->items[1];
+			if (row->len != K)
+				return ierr(c, f, "expected %" PRIu32 " entropies (lookahead), "
+				            "got %zu", K, row->len);
+			for (uint32_t j = 0; j < K; j++) {
+				const struct json_value *x = &row->items[j];
+				if (x->type != JSON_NUMBER || x->num < 0.0) {
+					snprintf(f, sizeof f, "cont[%zu][1][%" PRIu32 "]", i, j);
+					return ierr(c, f, "expected an entropy >= 0");
+				}
+				b->cont[i * K + j] = (float)x->num;
+			}
+		}
+		seq->n_cont = (uint32_t)cv->len;
+	}
+	seq->entropy = b->entropy;
+	seq->top1 = b->top1;
+	seq->accept = b->accept;
+	seq->tokens = b->tokens;
+	seq->cont_pos = b->cont_pos;
+	seq->cont_entropy = b->cont;
+	/* rows must exist exactly for positions with a_p < 1 */
+	for (uint32_t i = 0, r = 0; i < seq->n; i++) {
+		int has = r < seq->n_cont && seq->cont_pos[r] == i;
+		char f[64];
+		if (seq->accept[i] < 1.0f && !has) {
+			snprintf(f, sizeof f, "cont");
+			return ierr(c, f, "position %" PRIu32 " has accept %g < 1 but no "
+			            "continuation row", i, (double)seq->accept[i]);
+		}
+		if (seq->accept[i] >= 1.0f && has) {
+			snprintf(f, sizeof f, "cont");
+			return ierr(c, f, "position %" PRIu32 " has accept 1 but a "
+			            "continuation row", i);
+		}
+		r += has;
+	}
+	ret = trace_seq_check(h, seq, c->err, c->errlen);
+	if (ret) {
+		char tmp[512];
+		snprintf(tmp, sizeof tmp, "%s", c->err);
+		snprintf(c->err, c->errlen, "%s:%zu: %s", c->path, c->line, tmp);
+	}
+	return ret;
+}
+
+int capture_import(const char *in, const char *out, char *err, size_t errlen)
+{
+	struct ictx c = { .path = in, .err = err, .errlen = errlen };
+	struct trace_header h;
+	struct trace_writer *w = NULL;
+	struct json_value *j = NULL;
+	struct iseq b;
+	FILE *f = NULL;
+	char *line = NULL, sha[65], jerr[256];
+	size_t cap = 0;
+	ssize_t got;
+	int ret = 0, have_header = 0;
+	uint32_t n_seq = 0;
+
+	memset(&h, 0, sizeof h);
+	memset(&b, 0, sizeof b);
+	ret = sha256_file_hex(in, sha);
+	if (ret) {
+		snprintf(err, errlen, "%s: cannot open: %s", in, strerror(-ret));
+		return ret;
+	}
+	f = fopen(in, "r");
+	if (!f) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: cannot open: %s", in, strerror(errno));
+		return ret;
+	}
+	while ((got = getline(&line, &cap, f)) >= 0) {
+		size_t len = (size_t)got;
+		struct trace_seq seq;
+
+		c.line++;
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' ||
+		                   line[len - 1] == ' ' || line[len - 1] == '\t'))
+			len--;
+		if (len == 0)
+			continue;
+		ret = json_parse(line, len, &j, jerr, sizeof jerr);
+		if (ret) {
+			snprintf(err, errlen, "%s:%zu: invalid JSON: %s", in, c.line, jerr);
+			goto error;
+		}
+		if (!have_header) {
+			ret = parse_header(&c, j, &h);
+			if (ret)
+				goto error;
+			if (!trace_header_prov(&h, "import_source") &&
+			    (trace_header_add_prov(&h, "import_source", in) ||
+			     trace_header_add_prov(&h, "import_source_sha256", sha) ||
+			     trace_header_add_prov(&h, "import_tool", "ahasd-capture "
+			                           "import " AHASD_VERSION))) {
+				ret = -ENOMEM;
+				snprintf(err, errlen, "out of memory");
+				goto error;
+			}
+			ret = trace_writer_open(&w, out, &h, err, errlen);
+			if (ret)
+				goto error;
+			have_header = 1;
+		} else {
+			ret = parse_seq(&c, j, &h, n_seq, &seq, &b);
+			if (ret == -ENOMEM)
+				snprintf(err, errlen, "out of memory");
+			if (ret)
+				goto error;
+			ret = trace_writer_add(w, &seq, err, errlen);
+			if (ret)
+				goto error;
+			iseq_free(&b);
+			n_seq++;
+		}
+		json_free(&j);
+	}
+	if (!have_header) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "%s: empty: expected a header object on the "
+		         "first line", in);
+		goto error;
+	}
+	if (n_seq == 0) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "%s: no sequence objects after the header", in);
+		goto error;
+	}
+	ret = trace_writer_close(&w, err, errlen);
+error:
+	trace_writer_abort(&w);
+	json_free(&j);
+	iseq_free(&b);
+	free(line);
+	fclose(f);
+	trace_header_clear(&h);
+	return ret;
+}

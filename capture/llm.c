@@ -1,0 +1,922 @@
+/* llm.c - llama2.c checkpoint inference (fp32, one thread), tokenizer,
+ * self-speculative draft variants. Follows the reference run.c of the
+ * llama2.c project: rmsnorm, RoPE on q and k, grouped-query attention,
+ * SwiGLU feed-forward, optional unshared classifier. */
+#include "llm.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LLM_AK42_MAGIC 0x616b3432u /* "ak42": llama2.c export version >= 1 */
+
+/* ------------------------------------------------------------------ */
+/* file helpers */
+
+static int read_file(const char *path, unsigned char **buf, size_t *len,
+                     char *err, size_t errlen)
+{
+	int ret = 0;
+	unsigned char *data = NULL;
+	FILE *f = fopen(path, "rb");
+	long size;
+
+	if (!f) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		goto error;
+	}
+	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) != 0) {
+		ret = -EIO;
+		snprintf(err, errlen, "%s: cannot determine file size", path);
+		goto error;
+	}
+	data = malloc(size > 0 ? (size_t)size : 1);
+	if (!data) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto error;
+	}
+	if (size > 0 && fread(data, 1, (size_t)size, f) != (size_t)size) {
+		ret = -EIO;
+		snprintf(err, errlen, "%s: read error", path);
+		goto error;
+	}
+	*buf = data;
+	*len = (size_t)size;
+	data = NULL;
+error:
+	free(data);
+	if (f)
+		fclose(f);
+	return ret;
+}
+
+static int32_t rd_i32(const unsigned char *p)
+{
+	uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	             (uint32_t)p[3] << 24;
+	int32_t r;
+	memcpy(&r, &v, sizeof r);
+	return r;
+}
+
+static float rd_f32(const unsigned char *p)
+{
+	uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	             (uint32_t)p[3] << 24;
+	float r;
+	memcpy(&r, &v, sizeof r);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* model */
+
+static size_t kv_dim_of(const struct llm_config *c)
+{
+	return (size_t)c->dim * (size_t)c->n_kv_heads / (size_t)c->n_heads;
+}
+
+/* floats in the file after the header, excluding nothing */
+static size_t checkpoint_floats(const struct llm_config *c)
+{
+	size_t dim = (size_t)c->dim, hid = (size_t)c->hidden_dim;
+	size_t L = (size_t)c->n_layers, V = (size_t)c->vocab_size;
+	size_t kvd = kv_dim_of(c), hs = dim / (size_t)c->n_heads;
+	size_t n = V * dim;                     /* token embedding */
+	n += L * dim;                           /* rms_att */
+	n += L * dim * dim * 2;                 /* wq, wo */
+	n += L * dim * kvd * 2;                 /* wk, wv */
+	n += L * dim;                           /* rms_ffn */
+	n += L * hid * dim * 3;                 /* w1, w2, w3 */
+	n += dim;                               /* rms_final */
+	n += (size_t)c->seq_len * hs;           /* freq_cis real + imag (unused) */
+	if (!c->shared_classifier)
+		n += V * dim;
+	return n;
+}
+
+static void map_weights(struct llm_model *m)
+{
+	const struct llm_config *c = &m->cfg;
+	size_t dim = (size_t)c->dim, hid = (size_t)c->hidden_dim;
+	size_t L = (size_t)c->n_layers, kvd = kv_dim_of(c);
+	size_t hs = dim / (size_t)c->n_heads;
+	const float *p = m->data;
+
+	m->w.tok_emb = p; p += (size_t)c->vocab_size * dim;
+	m->w.rms_att = p; p += L * dim;
+	m->w.wq = p; p += L * dim * dim;
+	m->w.wk = p; p += L * dim * kvd;
+	m->w.wv = p; p += L * dim * kvd;
+	m->w.wo = p; p += L * dim * dim;
+	m->w.rms_ffn = p; p += L * dim;
+	m->w.w1 = p; p += L * dim * hid;
+	m->w.w2 = p; p += L * hid * dim;
+	m->w.w3 = p; p += L * dim * hid;
+	m->w.rms_final = p; p += dim;
+	p += (size_t)c->seq_len * hs; /* skip freq_cis_real and freq_cis_imag */
+	m->w.wcls = c->shared_classifier ? m->w.tok_emb : p;
+}
+
+static int alloc_state(struct llm_model *m)
+{
+	const struct llm_config *c = &m->cfg;
+	size_t kvd = kv_dim_of(c);
+	size_t cache = (size_t)c->n_layers * (size_t)c->seq_len * kvd;
+
+	m->x = calloc((size_t)c->dim, sizeof(float));
+	m->xb = calloc((size_t)c->dim, sizeof(float));
+	m->xb2 = calloc((size_t)c->dim, sizeof(float));
+	m->hb = calloc((size_t)c->hidden_dim, sizeof(float));
+	m->hb2 = calloc((size_t)c->hidden_dim, sizeof(float));
+	m->q = calloc((size_t)c->dim, sizeof(float));
+	m->att = calloc((size_t)c->n_heads * (size_t)c->seq_len, sizeof(float));
+	m->logits = calloc((size_t)c->vocab_size, sizeof(float));
+	m->key_cache = calloc(cache, sizeof(float));
+	m->value_cache = calloc(cache, sizeof(float));
+	if (!m->x || !m->xb || !m->xb2 || !m->hb || !m->hb2 || !m->q ||
+	    !m->att || !m->logits || !m->key_cache || !m->value_cache)
+		return -ENOMEM;
+	return 0;
+}
+
+int llm_load(struct llm_model **out, const char *path, char *err, size_t errlen)
+{
+	int ret = 0;
+	unsigned char *buf = NULL;
+	size_t len = 0, need;
+	struct llm_model *m = NULL;
+	struct llm_config c;
+	int32_t h[7];
+
+	*out = NULL;
+	ret = read_file(path, &buf, &len, err, errlen);
+	if (ret)
+		goto error;
+	if (len >= 4 && (uint32_t)rd_i32(buf) == LLM_AK42_MAGIC) {
+		ret = -EINVAL;
+		snprintf(err, errlen,
+		         "%s: llama2.c checkpoint version %d (magic \"ak42\") is not "
+		         "supported; only the legacy version-0 header (7 int32, fp32 "
+		         "weights) is: re-export with llama2.c export.py --version 0",
+		         path, len >= 8 ? rd_i32(buf + 4) : -1);
+		goto error;
+	}
+	if (len < sizeof h) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "%s: truncated checkpoint: %zu bytes, the "
+		         "header alone needs 28", path, len);
+		goto error;
+	}
+	for (int i = 0; i < 7; i++)
+		h[i] = rd_i32(buf + 4 * i);
+	c.dim = h[0];
+	c.hidden_dim = h[1];
+	c.n_layers = h[2];
+	c.n_heads = h[3];
+	c.n_kv_heads = h[4];
+	c.shared_classifier = h[5] > 0;
+	c.vocab_size = h[5] > 0 ? h[5] : (h[5] == INT32_MIN ? 0 : -h[5]);
+	c.seq_len = h[6];
+	if (c.dim <= 0 || c.dim > 65536 || c.hidden_dim <= 0 ||
+	    c.hidden_dim > 1 << 20 || c.n_layers <= 0 ||
+	    c.n_layers > LLM_MAX_LAYERS || c.n_heads <= 0 || c.n_kv_heads <= 0 ||
+	    c.n_kv_heads > c.n_heads || c.n_heads % c.n_kv_heads != 0 ||
+	    c.dim % c.n_heads != 0 || (c.dim / c.n_heads) % 2 != 0 ||
+	    c.vocab_size <= 0 || c.vocab_size > 1 << 20 || c.seq_len <= 0 ||
+	    c.seq_len > 1 << 20) {
+		ret = -EINVAL;
+		snprintf(err, errlen,
+		         "%s: unknown checkpoint header version or corrupt header "
+		         "(dim=%d hidden_dim=%d n_layers=%d n_heads=%d n_kv_heads=%d "
+		         "vocab_size=%d seq_len=%d); expected a llama2.c legacy "
+		         "version-0 checkpoint", path, h[0], h[1], h[2], h[3], h[4],
+		         h[5], h[6]);
+		goto error;
+	}
+	need = checkpoint_floats(&c);
+	if (len - sizeof h < need * sizeof(float)) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "%s: truncated checkpoint: header (dim %d, %d "
+		         "layers, vocab %d) needs %zu bytes, file has %zu", path,
+		         c.dim, c.n_layers, c.vocab_size, sizeof h + need * sizeof(float),
+		         len);
+		goto error;
+	}
+	if (len - sizeof h > need * sizeof(float)) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "%s: %zu bytes more than a legacy version-0 "
+		         "checkpoint with this header holds (unknown header version?)",
+		         path, len - sizeof h - need * sizeof(float));
+		goto error;
+	}
+	m = calloc(1, sizeof *m);
+	if (!m) {
+		ret = -ENOMEM;
+		goto nomem;
+	}
+	m->cfg = c;
+	m->n_floats = need;
+	m->data = malloc(need * sizeof(float));
+	if (!m->data) {
+		ret = -ENOMEM;
+		goto nomem;
+	}
+	for (size_t i = 0; i < need; i++)
+		m->data[i] = rd_f32(buf + sizeof h + 4 * i);
+	map_weights(m);
+	for (int l = 0; l < c.n_layers; l++)
+		m->active[l] = 1;
+	m->n_active = c.n_layers;
+	m->weight_bits = 32;
+	ret = alloc_state(m);
+	if (ret)
+		goto nomem;
+	*out = m;
+	m = NULL;
+	goto error;
+nomem:
+	snprintf(err, errlen, "%s: out of memory", path);
+error:
+	llm_free(&m);
+	free(buf);
+	return ret;
+}
+
+void llm_free(struct llm_model **pm)
+{
+	struct llm_model *m;
+
+	if (!pm || !*pm)
+		return;
+	m = *pm;
+	free(m->data);
+	free(m->x);
+	free(m->xb);
+	free(m->xb2);
+	free(m->hb);
+	free(m->hb2);
+	free(m->q);
+	free(m->att);
+	free(m->logits);
+	free(m->key_cache);
+	free(m->value_cache);
+	free(m);
+	*pm = NULL;
+}
+
+int llm_skip_layers(struct llm_model *m, const char *list, char *err,
+                    size_t errlen)
+{
+	const char *p = list;
+	int n = 0;
+
+	if (!list || !*list) {
+		snprintf(err, errlen, "--draft-skip-layers: empty layer list");
+		return -EINVAL;
+	}
+	while (*p) {
+		char *end;
+		long v = strtol(p, &end, 10);
+
+		if (end == p || v < 1 || v > m->cfg.n_layers) {
+			snprintf(err, errlen, "--draft-skip-layers \"%s\": layers are "
+			         "1-based numbers from 1 to %d, comma-separated", list,
+			         m->cfg.n_layers);
+			return -EINVAL;
+		}
+		if (m->active[v - 1]) {
+			m->active[v - 1] = 0;
+			n++;
+		}
+		p = end;
+		if (*p == ',')
+			p++;
+		else if (*p) {
+			snprintf(err, errlen, "--draft-skip-layers \"%s\": unexpected "
+			         "'%c'", list, *p);
+			return -EINVAL;
+		}
+	}
+	if (m->n_active - n <= 0) {
+		snprintf(err, errlen, "--draft-skip-layers \"%s\": skips every layer",
+		         list);
+		return -EINVAL;
+	}
+	m->n_active -= n;
+	return 0;
+}
+
+/* quantize rows x cols row-major matrix in place: groups along each row */
+static void quantize_matrix(float *w, size_t rows, size_t cols, int bits)
+{
+	const float qmax = bits == 8 ? 127.0f : 7.0f;
+
+	for (size_t r = 0; r < rows; r++) {
+		float *row = w + r * cols;
+		for (size_t g = 0; g < cols; g += LLM_QUANT_GROUP) {
+			size_t end = g + LLM_QUANT_GROUP < cols ? g + LLM_QUANT_GROUP : cols;
+			float amax = 0.0f, scale;
+			for (size_t i = g; i < end; i++)
+				amax = fmaxf(amax, fabsf(row[i]));
+			scale = amax / qmax;
+			for (size_t i = g; i < end; i++) {
+				float q = scale > 0.0f ? roundf(row[i] / scale) : 0.0f;
+				q = fminf(qmax, fmaxf(-qmax, q));
+				row[i] = q * scale;
+			}
+		}
+	}
+}
+
+int llm_quantize(struct llm_model *m, int bits, char *err, size_t errlen)
+{
+	const struct llm_config *c = &m->cfg;
+	size_t dim = (size_t)c->dim, hid = (size_t)c->hidden_dim;
+	size_t L = (size_t)c->n_layers, kvd = kv_dim_of(c);
+	size_t V = (size_t)c->vocab_size;
+
+	if (bits != 8 && bits != 4) {
+		snprintf(err, errlen, "--draft-quant: %d bits unsupported (int8 or "
+		         "int4)", bits);
+		return -EINVAL;
+	}
+	if (m->weight_bits != 32) {
+		snprintf(err, errlen, "model already quantized");
+		return -EINVAL;
+	}
+	/* the const views point into m->data: cast back for the in-place pass */
+	quantize_matrix((float *)(uintptr_t)m->w.tok_emb, V, dim, bits);
+	quantize_matrix((float *)(uintptr_t)m->w.wq, L * dim, dim, bits);
+	quantize_matrix((float *)(uintptr_t)m->w.wk, L * kvd, dim, bits);
+	quantize_matrix((float *)(uintptr_t)m->w.wv, L * kvd, dim, bits);
+	quantize_matrix((float *)(uintptr_t)m->w.wo, L * dim, dim, bits);
+	quantize_matrix((float *)(uintptr_t)m->w.w1, L * hid, dim, bits);
+	quantize_matrix((float *)(uintptr_t)m->w.w2, L * dim, hid, bits);
+	quantize_matrix((float *)(uintptr_t)m->w.w3, L * hid, dim, bits);
+	if (!c->shared_classifier)
+		quantize_matrix((float *)(uintptr_t)m->w.wcls, V, dim, bits);
+	m->weight_bits = bits;
+	return 0;
+}
+
+static uint64_t matrix_bytes(uint64_t rows, uint64_t cols, int bits)
+{
+	uint64_t groups;
+
+	if (bits == 32)
+		return rows * cols * 4;
+	groups = rows * ((cols + LLM_QUANT_GROUP - 1) / LLM_QUANT_GROUP);
+	return (rows * cols * (uint64_t)bits + 7) / 8 + groups * 4;
+}
+
+uint64_t llm_weight_bytes(const struct llm_model *m)
+{
+	const struct llm_config *c = &m->cfg;
+	uint64_t dim = (uint64_t)c->dim, hid = (uint64_t)c->hidden_dim;
+	uint64_t kvd = kv_dim_of(c), V = (uint64_t)c->vocab_size;
+	uint64_t La = (uint64_t)m->n_active;
+	int b = m->weight_bits;
+	uint64_t n = matrix_bytes(V, dim, b);                 /* embedding */
+	n += La * (2 * dim * 4);                              /* two norms */
+	n += La * (2 * matrix_bytes(dim, dim, b) + 2 * matrix_bytes(kvd, dim, b));
+	n += La * (2 * matrix_bytes(hid, dim, b) + matrix_bytes(dim, hid, b));
+	n += dim * 4;                                         /* final norm */
+	if (!c->shared_classifier)
+		n += matrix_bytes(V, dim, b);
+	return n;
+}
+
+/* ---- op recording ---- */
+static void rec_op(struct llm_model *m, const char *name,
+                   enum trace_op_kind kind, uint32_t k, uint32_t n,
+                   uint32_t heads, uint32_t kv_heads, uint32_t head_dim)
+{
+	struct llm_oprec *r = m->rec;
+	struct trace_op *op;
+
+	if (!r)
+		return;
+	for (uint32_t i = 0; i < r->n; i++) {
+		if (strcmp(r->ops[i].name, name) == 0) {
+			r->ops[i].repeat++;
+			return;
+		}
+	}
+	if (r->n == sizeof r->ops / sizeof r->ops[0]) {
+		r->overflow = 1;
+		return;
+	}
+	op = &r->ops[r->n++];
+	memset(op, 0, sizeof *op);
+	snprintf(op->name, sizeof op->name, "%s", name);
+	op->kind = kind;
+	op->k = k;
+	op->n = n;
+	op->heads = heads;
+	op->kv_heads = kv_heads;
+	op->head_dim = head_dim;
+	op->repeat = 1;
+}
+
+static void rmsnorm(float *o, const float *x, const float *w, int n)
+{
+	float ss = 0.0f;
+
+	for (int j = 0; j < n; j++)
+		ss += x[j] * x[j];
+	ss /= (float)n;
+	ss += 1e-5f;
+	ss = 1.0f / sqrtf(ss);
+	for (int j = 0; j < n; j++)
+		o[j] = w[j] * (ss * x[j]);
+}
+
+static void softmax_inplace(float *x, int n)
+{
+	float max = x[0], sum = 0.0f;
+
+	for (int i = 1; i < n; i++)
+		if (x[i] > max)
+			max = x[i];
+	for (int i = 0; i < n; i++) {
+		x[i] = expf(x[i] - max);
+		sum += x[i];
+	}
+	for (int i = 0; i < n; i++)
+		x[i] /= sum;
+}
+
+/* W (d, n) @ x (n) -> xout (d) */
+static void matmul(float *xout, const float *x, const float *w, int n, int d)
+{
+	for (int i = 0; i < d; i++) {
+		const float *row = w + (size_t)i * (size_t)n;
+		float val = 0.0f;
+		for (int j = 0; j < n; j++)
+			val += row[j] * x[j];
+		xout[i] = val;
+	}
+}
+
+const float *llm_forward(struct llm_model *m, int token, int pos)
+{
+	const struct llm_config *p = &m->cfg;
+	const struct llm_weights *w = &m->w;
+	int dim = p->dim, hid = p->hidden_dim;
+	int kv_dim = (int)kv_dim_of(p);
+	int kv_mul = p->n_heads / p->n_kv_heads;
+	int head_size = dim / p->n_heads;
+	float *x = m->x;
+
+	memcpy(x, w->tok_emb + (size_t)token * (size_t)dim, (size_t)dim * sizeof(float));
+	rec_op(m, "tok_embedding", TRACE_OP_EMBED, (uint32_t)p->vocab_size, (uint32_t)dim, 0, 0, 0);
+
+	for (int l = 0; l < p->n_layers; l++) {
+		size_t loff = (size_t)l * (size_t)p->seq_len * (size_t)kv_dim;
+		size_t ld = (size_t)l * (size_t)dim;
+		float *kc = m->key_cache + loff + (size_t)pos * (size_t)kv_dim;
+		float *vc = m->value_cache + loff + (size_t)pos * (size_t)kv_dim;
+
+		if (!m->active[l])
+			continue;
+		rmsnorm(m->xb, x, w->rms_att + ld, dim);
+		rec_op(m, "attn_norm", TRACE_OP_NORM, 0, (uint32_t)dim, 0, 0, 0);
+		matmul(m->q, m->xb, w->wq + ld * (size_t)dim, dim, dim);
+		rec_op(m, "wq", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)dim, 0, 0, 0);
+		matmul(kc, m->xb, w->wk + (size_t)l * (size_t)dim * (size_t)kv_dim, dim, kv_dim);
+		rec_op(m, "wk", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)kv_dim, 0, 0, 0);
+		matmul(vc, m->xb, w->wv + (size_t)l * (size_t)dim * (size_t)kv_dim, dim, kv_dim);
+		rec_op(m, "wv", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)kv_dim, 0, 0, 0);
+
+		for (int i = 0; i < dim; i += 2) {
+			int hd = i % head_size;
+			float freq = 1.0f / powf(10000.0f, (float)hd / (float)head_size);
+			float val = (float)pos * freq;
+			float fcr = cosf(val), fci = sinf(val);
+			int rotn = i < kv_dim ? 2 : 1;
+			for (int v = 0; v < rotn; v++) {
+				float *vec = v == 0 ? m->q : kc;
+				float v0 = vec[i], v1 = vec[i + 1];
+				vec[i] = v0 * fcr - v1 * fci;
+				vec[i + 1] = v0 * fci + v1 * fcr;
+			}
+		}
+		rec_op(m, "rope", TRACE_OP_ELEMENTWISE, 0, (uint32_t)(dim + kv_dim), 0, 0, 0);
+
+		for (int h = 0; h < p->n_heads; h++) {
+			const float *q = m->q + h * head_size;
+			float *att = m->att + (size_t)h * (size_t)p->seq_len;
+			float *xb = m->xb + h * head_size;
+			size_t hoff = (size_t)(h / kv_mul) * (size_t)head_size;
+
+			for (int t = 0; t <= pos; t++) {
+				const float *k = m->key_cache + loff + (size_t)t * (size_t)kv_dim + hoff;
+				float score = 0.0f;
+				for (int i = 0; i < head_size; i++)
+					score += q[i] * k[i];
+				att[t] = score / sqrtf((float)head_size);
+			}
+			softmax_inplace(att, pos + 1);
+			memset(xb, 0, (size_t)head_size * sizeof(float));
+			for (int t = 0; t <= pos; t++) {
+				const float *v = m->value_cache + loff + (size_t)t * (size_t)kv_dim + hoff;
+				float a = att[t];
+				for (int i = 0; i < head_size; i++)
+					xb[i] += a * v[i];
+			}
+		}
+		rec_op(m, "attention", TRACE_OP_ATTENTION, 0, 0,
+		       (uint32_t)p->n_heads, (uint32_t)p->n_kv_heads, (uint32_t)head_size);
+
+		matmul(m->xb2, m->xb, w->wo + ld * (size_t)dim, dim, dim);
+		rec_op(m, "wo", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)dim, 0, 0, 0);
+		for (int i = 0; i < dim; i++)
+			x[i] += m->xb2[i];
+		rec_op(m, "attn_residual", TRACE_OP_ELEMENTWISE, 0, (uint32_t)dim, 0, 0, 0);
+
+		rmsnorm(m->xb, x, w->rms_ffn + ld, dim);
+		rec_op(m, "ffn_norm", TRACE_OP_NORM, 0, (uint32_t)dim, 0, 0, 0);
+		matmul(m->hb, m->xb, w->w1 + (size_t)l * (size_t)dim * (size_t)hid, dim, hid);
+		rec_op(m, "w1", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)hid, 0, 0, 0);
+		matmul(m->hb2, m->xb, w->w3 + (size_t)l * (size_t)dim * (size_t)hid, dim, hid);
+		rec_op(m, "w3", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)hid, 0, 0, 0);
+		for (int i = 0; i < hid; i++) {
+			float val = m->hb[i];
+			val *= 1.0f / (1.0f + expf(-val));
+			m->hb[i] = val;
+		}
+		rec_op(m, "silu", TRACE_OP_NONLINEAR, 0, (uint32_t)hid, 0, 0, 0);
+		for (int i = 0; i < hid; i++)
+			m->hb[i] *= m->hb2[i];
+		rec_op(m, "gate_mul", TRACE_OP_ELEMENTWISE, 0, (uint32_t)hid, 0, 0, 0);
+		matmul(m->xb, m->hb, w->w2 + (size_t)l * (size_t)dim * (size_t)hid, hid, dim);
+		rec_op(m, "w2", TRACE_OP_GEMM, (uint32_t)hid, (uint32_t)dim, 0, 0, 0);
+		for (int i = 0; i < dim; i++)
+			x[i] += m->xb[i];
+		rec_op(m, "ffn_residual", TRACE_OP_ELEMENTWISE, 0, (uint32_t)dim, 0, 0, 0);
+	}
+
+	rmsnorm(x, x, w->rms_final, dim);
+	rec_op(m, "final_norm", TRACE_OP_NORM, 0, (uint32_t)dim, 0, 0, 0);
+	matmul(m->logits, x, w->wcls, dim, p->vocab_size);
+	rec_op(m, "classifier", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)p->vocab_size, 0, 0, 0);
+	/* the capture turns logits into a distribution after every step */
+	rec_op(m, "softmax_vocab", TRACE_OP_NONLINEAR, 0, (uint32_t)p->vocab_size, 0, 0, 0);
+	return m->logits;
+}
+
+int llm_describe(struct llm_model *m, const char *name, struct trace_model *tm,
+                 char *err, size_t errlen)
+{
+	struct llm_oprec rec;
+
+	memset(&rec, 0, sizeof rec);
+	memset(tm, 0, sizeof *tm);
+	m->rec = &rec;
+	(void)llm_forward(m, LLM_BOS, 0);
+	m->rec = NULL;
+	if (rec.overflow) {
+		snprintf(err, errlen, "%s: too many operators", name);
+		return -EOVERFLOW;
+	}
+	snprintf(tm->name, sizeof tm->name, "%s", name);
+	tm->dim = (uint32_t)m->cfg.dim;
+	tm->hidden_dim = (uint32_t)m->cfg.hidden_dim;
+	tm->n_layers = (uint32_t)m->n_active;
+	tm->n_heads = (uint32_t)m->cfg.n_heads;
+	tm->n_kv_heads = (uint32_t)m->cfg.n_kv_heads;
+	tm->vocab_size = (uint32_t)m->cfg.vocab_size;
+	tm->seq_len = (uint32_t)m->cfg.seq_len;
+	tm->weight_bits = (uint32_t)m->weight_bits;
+	tm->weight_bytes = llm_weight_bytes(m);
+	tm->ops = calloc(rec.n, sizeof *tm->ops);
+	if (!tm->ops) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(tm->ops, rec.ops, rec.n * sizeof *tm->ops);
+	tm->n_ops = rec.n;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* tokenizer */
+
+struct tok_index {
+	const char *str;
+	int id;
+};
+
+static int cmp_tok(const void *a, const void *b)
+{
+	return strcmp(((const struct tok_index *)a)->str,
+	              ((const struct tok_index *)b)->str);
+}
+
+int llm_tokenizer_load(struct llm_tokenizer **out, const char *path,
+                       int vocab_size, char *err, size_t errlen)
+{
+	int ret = 0;
+	unsigned char *buf = NULL;
+	size_t len = 0, off, count = 0;
+	struct llm_tokenizer *t = NULL;
+
+	*out = NULL;
+	ret = read_file(path, &buf, &len, err, errlen);
+	if (ret)
+		goto error;
+	if (len < 4) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "%s: truncated tokenizer (%zu bytes)", path, len);
+		goto error;
+	}
+	/* count entries: float score, int32 length, bytes */
+	for (off = 4; off < len; count++) {
+		int32_t l;
+		if (len - off < 8) {
+			ret = -EINVAL;
+			snprintf(err, errlen, "%s: truncated tokenizer entry %zu at byte "
+			         "%zu", path, count, off);
+			goto error;
+		}
+		l = rd_i32(buf + off + 4);
+		if (l < 0 || (size_t)l > len - off - 8) {
+			ret = -EINVAL;
+			snprintf(err, errlen, "%s: tokenizer entry %zu at byte %zu has "
+			         "bad length %d (truncated or not a llama2.c tokenizer)",
+			         path, count, off, l);
+			goto error;
+		}
+		off += 8 + (size_t)l;
+	}
+	if (count != (size_t)vocab_size) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "%s: tokenizer holds %zu tokens but the model's "
+		         "vocab_size is %d (tokenizer of another model?)", path, count,
+		         vocab_size);
+		goto error;
+	}
+	t = calloc(1, sizeof *t);
+	if (!t) {
+		ret = -ENOMEM;
+		goto nomem;
+	}
+	t->vocab_size = vocab_size;
+	t->vocab = calloc((size_t)vocab_size, sizeof *t->vocab);
+	t->scores = calloc((size_t)vocab_size, sizeof *t->scores);
+	t->sorted = calloc((size_t)vocab_size, sizeof *t->sorted);
+	if (!t->vocab || !t->scores || !t->sorted) {
+		ret = -ENOMEM;
+		goto nomem;
+	}
+	off = 4;
+	for (int i = 0; i < vocab_size; i++) {
+		size_t l = (size_t)rd_i32(buf + off + 4);
+		t->scores[i] = rd_f32(buf + off);
+		t->vocab[i] = malloc(l + 1);
+		if (!t->vocab[i]) {
+			ret = -ENOMEM;
+			goto nomem;
+		}
+		memcpy(t->vocab[i], buf + off + 8, l);
+		t->vocab[i][l] = '\0';
+		if (strlen(t->vocab[i]) > t->max_token_length)
+			t->max_token_length = (unsigned)strlen(t->vocab[i]);
+		t->sorted[i].str = t->vocab[i];
+		t->sorted[i].id = i;
+		off += 8 + l;
+	}
+	qsort(t->sorted, (size_t)vocab_size, sizeof *t->sorted, cmp_tok);
+	for (int i = 0; i < 256; i++) {
+		t->byte_pieces[i * 2] = (char)i;
+		t->byte_pieces[i * 2 + 1] = '\0';
+	}
+	*out = t;
+	t = NULL;
+	goto error;
+nomem:
+	snprintf(err, errlen, "%s: out of memory", path);
+error:
+	llm_tokenizer_free(&t);
+	free(buf);
+	return ret;
+}
+
+void llm_tokenizer_free(struct llm_tokenizer **pt)
+{
+	struct llm_tokenizer *t;
+
+	if (!pt || !*pt)
+		return;
+	t = *pt;
+	if (t->vocab)
+		for (int i = 0; i < t->vocab_size; i++)
+			free(t->vocab[i]);
+	free(t->vocab);
+	free(t->scores);
+	free(t->sorted);
+	free(t);
+	*pt = NULL;
+}
+
+static int lookup(const struct llm_tokenizer *t, const char *s)
+{
+	struct tok_index key = { .str = s, .id = 0 };
+	const struct tok_index *r = bsearch(&key, t->sorted, (size_t)t->vocab_size,
+	                                    sizeof *t->sorted, cmp_tok);
+	return r ? r->id : -1;
+}
+
+static int byte_token(const struct llm_tokenizer *t, unsigned char b)
+{
+	int id = (int)b + 3; /* llama2.c byte fallback: <0x00> is token 3 */
+	return id < t->vocab_size ? id : 0;
+}
+
+int llm_encode(const struct llm_tokenizer *t, const char *text, int *tokens,
+               size_t cap)
+{
+	size_t n = 0, slen = 0, tl = strlen(text);
+	char *sb = malloc(2 * (size_t)t->max_token_length + 8);
+
+	if (!sb)
+		return -ENOMEM;
+	if (cap < tl + 3) {
+		free(sb);
+		return -ENOSPC;
+	}
+	tokens[n++] = LLM_BOS;
+	if (text[0] != '\0') {
+		int id = lookup(t, " ");
+		tokens[n++] = id >= 0 ? id : byte_token(t, ' ');
+	}
+	for (const char *c = text; *c; c++) {
+		int id;
+		if (((unsigned char)*c & 0xC0) != 0x80)
+			slen = 0;
+		sb[slen++] = *c;
+		sb[slen] = '\0';
+		if (((unsigned char)c[1] & 0xC0) == 0x80 && slen < 4)
+			continue;
+		id = lookup(t, sb);
+		if (id >= 0)
+			tokens[n++] = id;
+		else
+			for (size_t i = 0; i < slen; i++)
+				tokens[n++] = byte_token(t, (unsigned char)sb[i]);
+		slen = 0;
+	}
+	for (;;) {
+		float best = -1e10f;
+		int best_id = -1;
+		size_t best_i = 0;
+		for (size_t i = 0; i + 1 < n; i++) {
+			int id;
+			snprintf(sb, 2 * (size_t)t->max_token_length + 8, "%s%s",
+			         t->vocab[tokens[i]], t->vocab[tokens[i + 1]]);
+			id = lookup(t, sb);
+			if (id >= 0 && t->scores[id] > best) {
+				best = t->scores[id];
+				best_id = id;
+				best_i = i;
+			}
+		}
+		if (best_id < 0)
+			break;
+		tokens[best_i] = best_id;
+		for (size_t i = best_i + 1; i + 1 < n; i++)
+			tokens[i] = tokens[i + 1];
+		n--;
+	}
+	free(sb);
+	return (int)n;
+}
+
+const char *llm_decode(const struct llm_tokenizer *t, int prev, int token)
+{
+	const char *piece = t->vocab[token];
+	unsigned char b;
+
+	if (prev == LLM_BOS && piece[0] == ' ')
+		piece++;
+	if (sscanf(piece, "<0x%02hhX>", &b) == 1)
+		piece = t->byte_pieces + b * 2;
+	return piece;
+}
+
+/* ------------------------------------------------------------------ */
+/* distributions */
+
+void llm_softmax(float *probs, const float *logits, int n, double temperature)
+{
+	double max = logits[0], sum = 0.0;
+
+	for (int i = 1; i < n; i++)
+		if (logits[i] > max)
+			max = logits[i];
+	for (int i = 0; i < n; i++) {
+		double e = exp(((double)logits[i] - max) / temperature);
+		probs[i] = (float)e;
+		sum += e;
+	}
+	for (int i = 0; i < n; i++)
+		probs[i] = (float)((double)probs[i] / sum);
+}
+
+static const float *g_sort_probs; /* qsort has no context argument */
+
+static int cmp_prob_desc(const void *a, const void *b)
+{
+	int ia = *(const int *)a, ib = *(const int *)b;
+	float pa = g_sort_probs[ia], pb = g_sort_probs[ib];
+
+	if (pa != pb)
+		return pa > pb ? -1 : 1;
+	return ia < ib ? -1 : ia > ib;
+}
+
+void llm_top_p(float *probs, int n, double top_p, int *idx)
+{
+	double cum = 0.0, sum = 0.0;
+	int keep = n;
+
+	if (top_p >= 1.0)
+		return;
+	for (int i = 0; i < n; i++)
+		idx[i] = i;
+	g_sort_probs = probs;
+	qsort(idx, (size_t)n, sizeof *idx, cmp_prob_desc);
+	g_sort_probs = NULL;
+	for (int i = 0; i < n; i++) {
+		cum += probs[idx[i]];
+		if (cum >= top_p) {
+			keep = i + 1;
+			break;
+		}
+	}
+	for (int i = keep; i < n; i++)
+		probs[idx[i]] = 0.0f;
+	for (int i = 0; i < keep; i++)
+		sum += probs[idx[i]];
+	for (int i = 0; i < keep; i++)
+		probs[idx[i]] = (float)((double)probs[idx[i]] / sum);
+}
+
+int llm_argmax(const float *v, int n)
+{
+	int best = 0;
+
+	for (int i = 1; i < n; i++)
+		if (v[i] > v[best])
+			best = i;
+	return best;
+}
+
+double llm_entropy(const float *p, int n)
+{
+	double h = 0.0;
+
+	for (int i = 0; i < n; i++)
+		if (p[i] > 0.0f)
+			h -= (double)p[i] * log((double)p[i]);
+	return h;
+}
+
+int llm_sample(const float *p, int n, double u)
+{
+	double cdf = 0.0;
+	int last = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (p[i] <= 0.0f)
+			continue;
+		cdf += p[i];
+		last = i;
+		if (u < cdf)
+			return i;
+	}
+	return last; /* rounding: u beyond the accumulated mass */
+}
+
+static uint64_t splitmix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+double llm_rng_uniform(uint64_t seed, uint64_t a, uint64_t b, uint64_t stream)
+{
+	uint64_t h = splitmix64(seed);
+	h = splitmix64(h ^ a);
+	h = splitmix64(h ^ (b * 0x100000001b3ull));
+	h = splitmix64(h ^ (stream + 0x51ed27u));
+	return (double)(h >> 11) * (1.0 / 9007199254740992.0);
+}

@@ -1,0 +1,125 @@
+/* llm.h - fp32 inference for llama2.c checkpoints (legacy version-0 header),
+ * the llama2.c tokenizer, and self-speculative draft variants (skipped layers,
+ * group-wise int8/int4 quantized weights).
+ *
+ * Errors: functions return 0 or a negative errno-style code and write a
+ * message naming the file into err.
+ */
+#ifndef AHASD_LLM_H
+#define AHASD_LLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace.h"
+
+#define LLM_MAX_LAYERS 256
+#define LLM_QUANT_GROUP 32   /* elements per quantization group (along rows) */
+#define LLM_BOS 1
+
+struct llm_config {
+	int32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
+	int shared_classifier;
+};
+
+/* Weights point into one owned fp32 buffer (file copy, or dequantized copy). */
+struct llm_weights {
+	const float *tok_emb;   /* vocab x dim */
+	const float *rms_att;   /* L x dim */
+	const float *wq, *wk, *wv, *wo;
+	const float *rms_ffn;
+	const float *w1, *w2, *w3;
+	const float *rms_final;
+	const float *wcls;      /* vocab x dim */
+};
+
+/* Operator recorder: ops are registered by name while a forward pass runs;
+ * each call of a named op in one pass adds 1 to its repeat count. */
+struct llm_oprec {
+	struct trace_op ops[64];
+	uint32_t n;
+	int overflow;
+};
+
+struct llm_model {
+	struct llm_config cfg;
+	struct llm_weights w;
+	float *data;            /* owned: all weights (fp32) */
+	size_t n_floats;
+	unsigned char active[LLM_MAX_LAYERS]; /* 1 = layer executed */
+	int n_active;
+	int weight_bits;        /* 32, 8 or 4 */
+	/* run state */
+	float *x, *xb, *xb2, *hb, *hb2, *q, *att, *logits;
+	float *key_cache, *value_cache;   /* n_layers x seq_len x kv_dim */
+	struct llm_oprec *rec;  /* when non-NULL, the next forward records ops */
+};
+
+/** Load a llama2.c checkpoint (legacy 7-int32 header only).
+ * @return 0, -ENOENT/-EIO for file errors, -EINVAL for a bad or unsupported
+ * header or a truncated/oversized file. */
+int llm_load(struct llm_model **out, const char *path, char *err, size_t errlen);
+void llm_free(struct llm_model **m);
+
+/** Skip layers: list of 1-based layer numbers, e.g. "3" or "2,4".
+ * @return 0 or -EINVAL (bad list, out-of-range layer, all layers skipped). */
+int llm_skip_layers(struct llm_model *m, const char *list, char *err,
+                    size_t errlen);
+/** Quantize every matrix (embedding, q/k/v/o, ffn, classifier) group-wise
+ * symmetric to bits (8 or 4) and replace it by its dequantized fp32 values.
+ * Norm weights stay fp32. */
+int llm_quantize(struct llm_model *m, int bits, char *err, size_t errlen);
+
+/** One decoder step: feed token at pos, return logits (vocab_size floats,
+ * owned by the model, valid until the next call). */
+const float *llm_forward(struct llm_model *m, int token, int pos);
+
+/** Bytes of weights the executed forward reads as stored (quantized weights
+ * at their bit width plus one fp32 scale per group; norms fp32). */
+uint64_t llm_weight_bytes(const struct llm_model *m);
+
+/** Run one forward at pos 0 recording ops, and fill a trace_model. The KV
+ * cache row 0 is overwritten (harmless before a capture). */
+int llm_describe(struct llm_model *m, const char *name, struct trace_model *tm,
+                 char *err, size_t errlen);
+
+/* ---- tokenizer (llama2.c tokenizer.bin format) ---- */
+struct llm_tokenizer {
+	char **vocab;
+	float *scores;
+	int vocab_size;
+	unsigned max_token_length;
+	struct tok_index *sorted; /* for encoding */
+	char byte_pieces[512];
+};
+
+/** Load a tokenizer; it must hold exactly vocab_size tokens.
+ * @return 0, -ENOENT/-EIO, or -EINVAL (truncated, vocab mismatch). */
+int llm_tokenizer_load(struct llm_tokenizer **out, const char *path,
+                       int vocab_size, char *err, size_t errlen);
+void llm_tokenizer_free(struct llm_tokenizer **t);
+/** BPE-encode text with a leading BOS into tokens (capacity strlen(text)+3).
+ * @return number of tokens or negative errno. */
+int llm_encode(const struct llm_tokenizer *t, const char *text, int *tokens,
+               size_t cap);
+/** Piece for token after prev (strips the space after BOS, decodes <0xXX>). */
+const char *llm_decode(const struct llm_tokenizer *t, int prev, int token);
+
+/* ---- distributions ---- */
+/** probs = softmax(logits / T) (T > 0), in place-safe (probs may == logits
+ * copy); n entries. */
+void llm_softmax(float *probs, const float *logits, int n, double temperature);
+/** Keep the smallest set of most likely tokens whose mass reaches top_p
+ * (ties broken by lower token id), zero the rest and renormalize.
+ * idx: scratch of n ints. No-op when top_p >= 1. */
+void llm_top_p(float *probs, int n, double top_p, int *idx);
+int llm_argmax(const float *v, int n);
+/** Entropy in nats. */
+double llm_entropy(const float *p, int n);
+/** Sample index from probs with u in [0,1). */
+int llm_sample(const float *p, int n, double u);
+
+/* counter-based RNG: uniform in [0,1) from (seed, a, b, stream) */
+double llm_rng_uniform(uint64_t seed, uint64_t a, uint64_t b, uint64_t stream);
+
+#endif
