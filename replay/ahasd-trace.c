@@ -1,0 +1,654 @@
+/* ahasd-trace - inspect, validate and synthesise ahasd trace files.
+ *
+ *   ahasd-trace info [--ops] FILE
+ *   ahasd-trace validate FILE...
+ *   ahasd-trace synth [options] -o OUT
+ *
+ * Exit status: 0 success, 1 invalid trace or I/O error, 2 usage error.
+ */
+#include "config.h"
+#include "trace.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define EXIT_INVALID 1
+#define EXIT_USAGE 2
+
+/* ------------------------------------------------------------------------ */
+/* info                                                                      */
+
+static void print_model(const char *role, const struct trace_model *m,
+                        bool list_ops)
+{
+	unsigned kinds[TRACE_OP_KIND_COUNT] = { 0 };
+	uint64_t macs = 0;
+
+	for (uint32_t i = 0; i < m->n_ops; i++) {
+		const struct trace_op *op = &m->ops[i];
+
+		kinds[op->kind]++;
+		if (op->kind == TRACE_OP_GEMM)
+			macs += (uint64_t)op->k * op->n * op->repeat;
+	}
+	printf("model %s: %s\n", role, m->name);
+	printf("  dim %" PRIu32 ", hidden_dim %" PRIu32 ", n_layers %" PRIu32
+	       ", n_heads %" PRIu32 ", n_kv_heads %" PRIu32 ", vocab_size %"
+	       PRIu32 ", seq_len %" PRIu32 "\n", m->dim, m->hidden_dim,
+	       m->n_layers, m->n_heads, m->n_kv_heads, m->vocab_size,
+	       m->seq_len);
+	printf("  weights: %" PRIu64 " bytes (%.1f MiB) at %" PRIu32
+	       " bits\n", m->weight_bytes, (double)m->weight_bytes / 1048576.0,
+	       m->weight_bits);
+	printf("  ops: %" PRIu32 " (", m->n_ops);
+	for (int k = 0; k < TRACE_OP_KIND_COUNT; k++)
+		printf("%s%s %u", k ? ", " : "",
+		       trace_op_kind_name((enum trace_op_kind)k), kinds[k]);
+	printf("); gemm MACs per token %" PRIu64 "\n", macs);
+	if (!list_ops)
+		return;
+	for (uint32_t i = 0; i < m->n_ops; i++) {
+		const struct trace_op *op = &m->ops[i];
+
+		printf("    %-16s %-11s k %-6" PRIu32 " n %-6" PRIu32 " heads %"
+		       PRIu32 "/%" PRIu32 " head_dim %" PRIu32 " x%" PRIu32 "\n",
+		       op->name, trace_op_kind_name(op->kind), op->k, op->n,
+		       op->heads, op->kv_heads, op->head_dim, op->repeat);
+	}
+}
+
+struct mean {
+	double sum;
+	uint64_t n;
+};
+
+static void mean_add(struct mean *m, double v)
+{
+	m->sum += v;
+	m->n++;
+}
+
+static double mean_get(const struct mean *m)
+{
+	return m->n ? m->sum / (double)m->n : NAN;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "ops", no_argument, NULL, 'O' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct trace_reader *r = NULL;
+	const struct trace_header *h;
+	struct trace_seq s;
+	struct mean acc = { 0 }, ent = { 0 }, ent_hi = { 0 }, ent_lo = { 0 };
+	struct mean len = { 0 }, plen = { 0 }, cent = { 0 }, top1 = { 0 };
+	uint64_t n_seq = 0, n_tok = 0, n_cont = 0;
+	bool list_ops = false;
+	char err[1024];
+	int c, ret;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'O':
+			list_ops = true;
+			break;
+		case 'h':
+			printf("usage: ahasd-trace info [--ops] FILE\n"
+			       "Print a trace's header (provenance, models) and "
+			       "statistics over its sequences.\n"
+			       "  --ops   list every operator of both models\n");
+			return 0;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		fprintf(stderr, "usage: ahasd-trace info [--ops] FILE\n");
+		return EXIT_USAGE;
+	}
+	ret = trace_reader_open(&r, argv[optind], err, sizeof err);
+	if (ret < 0) {
+		fprintf(stderr, "ahasd-trace: %s\n", err);
+		return EXIT_INVALID;
+	}
+	h = trace_reader_header(r);
+	printf("file: %s\n", argv[optind]);
+	printf("format version %" PRIu32 ", %s%s, temperature %g, top_p %g, "
+	       "seed %" PRIu64 ", lookahead K %" PRIu32 "\n", h->version,
+	       h->sampled ? "sampled" : "greedy",
+	       h->synthetic ? " (SYNTHETIC, not a model run)" : "",
+	       h->temperature, h->top_p, h->seed, h->lookahead);
+	printf("provenance:\n");
+	for (size_t i = 0; i < h->n_prov; i++)
+		printf("  %s: %s\n", h->prov[i].key, h->prov[i].value);
+	print_model("draft", &h->draft, list_ops);
+	print_model("target", &h->target, list_ops);
+
+	while ((ret = trace_reader_next(r, &s, err, sizeof err)) > 0) {
+		n_seq++;
+		n_tok += s.n;
+		n_cont += s.n_cont;
+		mean_add(&len, s.n);
+		mean_add(&plen, s.prompt_len);
+		for (uint32_t p = 0; p < s.n; p++) {
+			const bool hi = h->sampled ? s.accept[p] >= 0.5f
+			                           : s.accept[p] >= 1.0f;
+
+			mean_add(&acc, s.accept[p]);
+			mean_add(&ent, s.entropy[p]);
+			mean_add(&top1, s.top1[p]);
+			mean_add(hi ? &ent_hi : &ent_lo, s.entropy[p]);
+		}
+		for (size_t i = 0; i < (size_t)s.n_cont * h->lookahead; i++)
+			mean_add(&cent, s.cont_entropy[i]);
+	}
+	if (ret < 0) {
+		fprintf(stderr, "ahasd-trace: %s\n", err);
+		trace_reader_close(&r);
+		return EXIT_INVALID;
+	}
+	printf("sequences: %" PRIu64 "\n", n_seq);
+	printf("tokens: %" PRIu64 "\n", n_tok);
+	printf("mean generated length: %.2f tokens (mean prompt length %.2f)\n",
+	       mean_get(&len), mean_get(&plen));
+	printf("mean acceptance: %.4f\n", mean_get(&acc));
+	printf("mean draft top-1 probability: %.4f\n", mean_get(&top1));
+	printf("mean entropy: %.4f nats\n", mean_get(&ent));
+	printf("mean entropy where %s: %.4f nats (%" PRIu64 " positions)\n",
+	       h->sampled ? "a_p >= 0.5" : "a_p = 1", mean_get(&ent_hi),
+	       ent_hi.n);
+	printf("mean entropy where %s: %.4f nats (%" PRIu64 " positions)\n",
+	       h->sampled ? "a_p < 0.5" : "a_p = 0", mean_get(&ent_lo),
+	       ent_lo.n);
+	printf("continuations: %" PRIu64 " (mean continuation entropy %.4f "
+	       "nats)\n", n_cont, mean_get(&cent));
+	trace_reader_close(&r);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* validate                                                                  */
+
+static int validate_one(const char *path)
+{
+	struct trace_reader *r = NULL;
+	struct trace_seq s;
+	uint64_t n_seq = 0, n_tok = 0;
+	char err[1024];
+	int ret;
+
+	ret = trace_reader_open(&r, path, err, sizeof err);
+	if (ret < 0)
+		goto error;
+	while ((ret = trace_reader_next(r, &s, err, sizeof err)) > 0)
+		;
+	if (ret < 0)
+		goto error;
+	trace_reader_totals(r, &n_seq, &n_tok);
+	printf("%s: ok (%" PRIu64 " sequences, %" PRIu64 " tokens)\n", path,
+	       n_seq, n_tok);
+	trace_reader_close(&r);
+	return 0;
+error:
+	fprintf(stderr, "%s\n", err);
+	trace_reader_close(&r);
+	return ret;
+}
+
+static int cmd_validate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, status = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			printf("usage: ahasd-trace validate FILE...\n"
+			       "Check every structural and range rule of format "
+			       "v1; print \"FILE: ok (N sequences, T tokens)\"\n"
+			       "or the first error of each file. Exit 0 if all "
+			       "are valid, 1 otherwise.\n");
+			return 0;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "usage: ahasd-trace validate FILE...\n");
+		return EXIT_USAGE;
+	}
+	for (int i = optind; i < argc; i++)
+		if (validate_one(argv[i]) < 0)
+			status = EXIT_INVALID;
+	return status;
+}
+
+/* ------------------------------------------------------------------------ */
+/* synth                                                                     */
+
+struct synth_model {
+	const char *name;
+	uint32_t dim, hidden, layers, heads, kv_heads, vocab, seq_len;
+};
+
+static const struct synth_model synth_models[] = {
+	{ "llama2-7b", 4096, 11008, 32, 32, 32, 32000, 4096 },
+	{ "llama2-13b", 5120, 13824, 40, 40, 40, 32000, 4096 },
+	{ "tiny", 64, 172, 5, 8, 4, 512, 512 },
+};
+
+/* splitmix64 to seed, xoshiro256** to draw */
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+struct rng {
+	uint64_t s[4];
+};
+
+static uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t rng_next(struct rng *r)
+{
+	const uint64_t result = rotl(r->s[1] * 5, 7) * 9;
+	const uint64_t t = r->s[1] << 17;
+
+	r->s[2] ^= r->s[0];
+	r->s[3] ^= r->s[1];
+	r->s[1] ^= r->s[2];
+	r->s[0] ^= r->s[3];
+	r->s[2] ^= t;
+	r->s[3] = rotl(r->s[3], 45);
+	return result;
+}
+
+static void rng_seed(struct rng *r, uint64_t seed, uint64_t stream)
+{
+	uint64_t x = seed ^ (stream * 0xd1342543de82ef95ull);
+
+	for (int i = 0; i < 4; i++)
+		r->s[i] = splitmix64(&x);
+}
+
+/* uniform in (0, 1) */
+static double rng_unit(struct rng *r)
+{
+	return ((double)(rng_next(r) >> 11) + 0.5) * 0x1.0p-53;
+}
+
+/* Gamma(shape, mean/shape) for integer shape: sum of exponentials. */
+static double rng_gamma(struct rng *r, int shape, double mean)
+{
+	double s = 0.0;
+
+	for (int i = 0; i < shape; i++)
+		s -= log(rng_unit(r));
+	return s * mean / shape;
+}
+
+struct synth_params {
+	uint32_t sequences, tokens, prompt_len, lookahead;
+	uint64_t seed;
+	bool sampled;
+	const struct synth_model *draft, *target;
+};
+
+/* Generator constants (documented in traces/FORMAT.md). */
+#define SYN_P_EASY_TO_HARD 0.15
+#define SYN_P_HARD_TO_EASY 0.35
+#define SYN_H_EASY 0.8      /* mean entropy, nats */
+#define SYN_H_HARD 2.4
+#define SYN_ACC_MID 1.7     /* logistic midpoint, nats */
+#define SYN_ACC_SCALE 0.35  /* logistic width, nats */
+#define SYN_ACC_MAX 0.97
+
+static float synth_entropy(struct rng *r, bool hard, double h_max)
+{
+	double h = hard ? rng_gamma(r, 4, SYN_H_HARD) : rng_gamma(r, 3, SYN_H_EASY);
+
+	return (float)(h > h_max ? h_max : h);
+}
+
+static void synth_seq(const struct synth_params *P, uint32_t id,
+                      struct trace_seq *s, double h_max)
+{
+	struct rng r;
+	bool hard;
+
+	rng_seed(&r, P->seed, id + 1);
+	hard = rng_unit(&r) < SYN_P_EASY_TO_HARD /
+	                      (SYN_P_EASY_TO_HARD + SYN_P_HARD_TO_EASY);
+	s->id = id;
+	s->prompt_len = P->prompt_len;
+	s->n = P->tokens;
+	s->tokens = NULL;
+	s->n_cont = 0;
+	for (uint32_t p = 0; p < s->n; p++) {
+		const float h = synth_entropy(&r, hard, h_max);
+		double top1 = exp(-0.9 * h) * (0.85 + 0.3 * rng_unit(&r));
+		const double pa = SYN_ACC_MAX /
+		                  (1.0 + exp((h - SYN_ACC_MID) / SYN_ACC_SCALE));
+		float a;
+
+		if (top1 > 1.0)
+			top1 = 1.0;
+		s->entropy[p] = h;
+		s->top1[p] = (float)top1;
+		a = P->sampled ? (float)pa : (rng_unit(&r) < pa ? 1.0f : 0.0f);
+		s->accept[p] = a;
+		if (a < 1.0f) {
+			float *row = &s->cont_entropy[(size_t)s->n_cont *
+			                              P->lookahead];
+
+			/* off the true path the draft is confused: hard-state
+			 * entropies, slowly relaxing over the look-ahead */
+			for (uint32_t j = 0; j < P->lookahead; j++)
+				row[j] = synth_entropy(&r, rng_unit(&r) <
+				                       0.9 - 0.01 * j, h_max);
+			s->cont_pos[s->n_cont++] = p;
+		}
+		if (hard)
+			hard = rng_unit(&r) >= SYN_P_HARD_TO_EASY;
+		else
+			hard = rng_unit(&r) < SYN_P_EASY_TO_HARD;
+	}
+}
+
+static int synth_model_fill(struct trace_model *m,
+                            const struct synth_model *sm)
+{
+	memset(m, 0, sizeof *m);
+	snprintf(m->name, sizeof m->name, "%s", sm->name);
+	m->dim = sm->dim;
+	m->hidden_dim = sm->hidden;
+	m->n_layers = sm->layers;
+	m->n_heads = sm->heads;
+	m->n_kv_heads = sm->kv_heads;
+	m->vocab_size = sm->vocab;
+	m->seq_len = sm->seq_len;
+	m->weight_bits = 8;
+	return trace_model_llama_ops(m);
+}
+
+static const struct synth_model *synth_model_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof synth_models / sizeof synth_models[0]; i++)
+		if (strcmp(synth_models[i].name, name) == 0)
+			return &synth_models[i];
+	return NULL;
+}
+
+static int parse_u64(const char *opt, const char *s, uint64_t min,
+                     uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
+		fprintf(stderr, "ahasd-trace synth: %s: expected an integer in "
+		        "[%" PRIu64 ", %" PRIu64 "], got '%s'\n", opt, min, max, s);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static void synth_usage(FILE *f)
+{
+	fprintf(f,
+	  "usage: ahasd-trace synth [options] -o OUT\n"
+	  "Write a SYNTHETIC trace (marked synthetic in its header): a two-state\n"
+	  "easy/hard Markov chain drives draft entropies and acceptance.\n"
+	  "  -o, --output FILE      output trace (required)\n"
+	  "  --sequences N          sequences (default 32)\n"
+	  "  --tokens N             generated tokens per sequence (default 256)\n"
+	  "  --prompt-len N         prompt length (default 32)\n"
+	  "  --seed N               generator seed (default 1)\n"
+	  "  --sampled              sampled acceptance probabilities a_p "
+	  "(default greedy 0/1)\n"
+	  "  --lookahead K          continuation entropies per rejection "
+	  "(default 16)\n"
+	  "  --draft-model NAME     draft model dims (default llama2-7b)\n"
+	  "  --target-model NAME    target model dims (default llama2-13b)\n"
+	  "models: llama2-7b, llama2-13b, tiny\n");
+}
+
+static int cmd_synth(int argc, char **argv)
+{
+	enum { O_SEQ = 256, O_TOK, O_PROMPT, O_SEED, O_SAMPLED, O_K, O_DRAFT,
+	       O_TARGET };
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "sequences", required_argument, NULL, O_SEQ },
+		{ "tokens", required_argument, NULL, O_TOK },
+		{ "prompt-len", required_argument, NULL, O_PROMPT },
+		{ "seed", required_argument, NULL, O_SEED },
+		{ "sampled", no_argument, NULL, O_SAMPLED },
+		{ "lookahead", required_argument, NULL, O_K },
+		{ "draft-model", required_argument, NULL, O_DRAFT },
+		{ "target-model", required_argument, NULL, O_TARGET },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct synth_params P = {
+		.sequences = 32, .tokens = 256, .prompt_len = 32, .lookahead = 16,
+		.seed = 1, .sampled = false,
+		.draft = &synth_models[0], .target = &synth_models[1],
+	};
+	struct trace_header h = { 0 };
+	struct trace_writer *w = NULL;
+	struct trace_seq s = { 0 };
+	const char *out = NULL;
+	char err[1024], buf[512], date[64];
+	uint64_t v;
+	int c, ret, status = EXIT_INVALID;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			out = optarg;
+			break;
+		case O_SEQ:
+		case O_TOK:
+		case O_PROMPT:
+		case O_K:
+			if (parse_u64(c == O_SEQ ? "--sequences" :
+			              c == O_TOK ? "--tokens" :
+			              c == O_PROMPT ? "--prompt-len" : "--lookahead",
+			              optarg,
+			              c == O_PROMPT ? 0 : 1,
+			              c == O_K ? 1024 : 1u << 24, &v) < 0)
+				return EXIT_USAGE;
+			if (c == O_SEQ)
+				P.sequences = (uint32_t)v;
+			else if (c == O_TOK)
+				P.tokens = (uint32_t)v;
+			else if (c == O_PROMPT)
+				P.prompt_len = (uint32_t)v;
+			else
+				P.lookahead = (uint32_t)v;
+			break;
+		case O_SEED:
+			if (parse_u64("--seed", optarg, 0, UINT64_MAX, &P.seed) < 0)
+				return EXIT_USAGE;
+			break;
+		case O_SAMPLED:
+			P.sampled = true;
+			break;
+		case O_DRAFT:
+		case O_TARGET: {
+			const struct synth_model *m = synth_model_find(optarg);
+
+			if (!m) {
+				fprintf(stderr, "ahasd-trace synth: unknown model "
+				        "'%s' (known: llama2-7b, llama2-13b, tiny)\n",
+				        optarg);
+				return EXIT_USAGE;
+			}
+			if (c == O_DRAFT)
+				P.draft = m;
+			else
+				P.target = m;
+			break;
+		}
+		case 'h':
+			synth_usage(stdout);
+			return 0;
+		default:
+			synth_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (!out || optind != argc) {
+		fprintf(stderr, "ahasd-trace synth: %s\n", !out ?
+		        "missing -o OUT" : "unexpected argument");
+		synth_usage(stderr);
+		return EXIT_USAGE;
+	}
+
+	h.version = TRACE_FORMAT_VERSION;
+	h.lookahead = P.lookahead;
+	h.sampled = P.sampled;
+	h.temperature = P.sampled ? 1.0 : 0.0;
+	h.top_p = 1.0;
+	h.seed = P.seed;
+	h.synthetic = 1;
+	if (synth_model_fill(&h.draft, P.draft) < 0 ||
+	    synth_model_fill(&h.target, P.target) < 0) {
+		fprintf(stderr, "ahasd-trace synth: cannot build model ops\n");
+		goto out;
+	}
+	{
+		const char *sde = getenv("SOURCE_DATE_EPOCH");
+		time_t now = sde ? (time_t)strtoll(sde, NULL, 10) : time(NULL);
+		struct tm tm;
+
+		gmtime_r(&now, &tm);
+		strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	snprintf(buf, sizeof buf, "sequences=%" PRIu32 " tokens=%" PRIu32
+	         " prompt_len=%" PRIu32 " lookahead=%" PRIu32 " seed=%" PRIu64
+	         " %s", P.sequences, P.tokens, P.prompt_len, P.lookahead,
+	         P.seed, P.sampled ? "sampled" : "greedy");
+	if (trace_header_add_prov(&h, "tool", "ahasd-trace synth") < 0 ||
+	    trace_header_add_prov(&h, "tool_version", AHASD_VERSION) < 0 ||
+	    trace_header_add_prov(&h, "date", date) < 0 ||
+	    trace_header_add_prov(&h, "note", "synthetic: generated by "
+	                          "ahasd-trace synth, not a model run") < 0 ||
+	    trace_header_add_prov(&h, "runtime", "none (synthetic)") < 0 ||
+	    trace_header_add_prov(&h, "prompt_source", "none (synthetic)") < 0 ||
+	    trace_header_add_prov(&h, "draft_model", P.draft->name) < 0 ||
+	    trace_header_add_prov(&h, "target_model", P.target->name) < 0 ||
+	    trace_header_add_prov(&h, "synth_params", buf) < 0 ||
+	    trace_header_add_prov(&h, "synth_generator", "two-state Markov "
+	                          "easy/hard; entropy gamma(3, mean 0.8) easy, "
+	                          "gamma(4, mean 2.4) hard; P(accept) = 0.97 / "
+	                          "(1 + exp((H - 1.7) / 0.35)); xoshiro256** "
+	                          "seeded by splitmix64(seed, sequence)") < 0) {
+		fprintf(stderr, "ahasd-trace synth: out of memory\n");
+		goto out;
+	}
+	s.entropy = malloc(P.tokens * sizeof(float));
+	s.top1 = malloc(P.tokens * sizeof(float));
+	s.accept = malloc(P.tokens * sizeof(float));
+	s.cont_pos = malloc(P.tokens * sizeof(uint32_t));
+	s.cont_entropy = malloc((size_t)P.tokens * P.lookahead * sizeof(float));
+	if (!s.entropy || !s.top1 || !s.accept || !s.cont_pos ||
+	    !s.cont_entropy) {
+		fprintf(stderr, "ahasd-trace synth: out of memory\n");
+		goto out;
+	}
+	ret = trace_writer_open(&w, out, &h, err, sizeof err);
+	if (ret < 0) {
+		fprintf(stderr, "ahasd-trace synth: %s\n", err);
+		goto out;
+	}
+	for (uint32_t i = 0; i < P.sequences; i++) {
+		synth_seq(&P, i, &s, log((double)P.draft->vocab));
+		ret = trace_writer_add(w, &s, err, sizeof err);
+		if (ret < 0) {
+			fprintf(stderr, "ahasd-trace synth: %s\n", err);
+			trace_writer_abort(&w);
+			goto out;
+		}
+	}
+	ret = trace_writer_close(&w, err, sizeof err);
+	if (ret < 0) {
+		fprintf(stderr, "ahasd-trace synth: %s\n", err);
+		goto out;
+	}
+	status = 0;
+out:
+	free(s.entropy);
+	free(s.top1);
+	free(s.accept);
+	free(s.cont_pos);
+	free(s.cont_entropy);
+	trace_header_clear(&h);
+	return status;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	  "usage: ahasd-trace COMMAND [options]\n"
+	  "  info [--ops] FILE        header, provenance, models, statistics\n"
+	  "  validate FILE...         check every structural and range rule\n"
+	  "  synth [options] -o OUT   write a synthetic trace\n"
+	  "  --version                print the version\n"
+	  "Run 'ahasd-trace COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("ahasd-trace %s (trace format v%d)\n", AHASD_VERSION,
+		       TRACE_FORMAT_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "info") == 0)
+		return cmd_info(argc - 1, argv + 1);
+	if (strcmp(argv[1], "validate") == 0)
+		return cmd_validate(argc - 1, argv + 1);
+	if (strcmp(argv[1], "synth") == 0)
+		return cmd_synth(argc - 1, argv + 1);
+	fprintf(stderr, "ahasd-trace: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,297 @@
+/* test_trace_cli.c - the built ahasd-trace binary: validate, info, synth.
+ *
+ * Runs $AHASD_BUILD_ROOT/replay/ahasd-trace as a child process and checks
+ * exit status (0 ok, 1 invalid trace, 2 usage) and its stdout/stderr text.
+ */
+#include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <msgpack.h>
+
+#include "trace.h"
+
+static char tdir[64];
+static char out_text[1 << 16], err_text[1 << 16];
+
+static void setup(void)
+{
+	snprintf(tdir, sizeof tdir, "/tmp/ahasd-test-trace-cli-XXXXXX");
+	cr_assert_not_null(mkdtemp(tdir));
+}
+
+static void teardown(void)
+{
+	DIR *d = opendir(tdir);
+	struct dirent *e;
+	char p[512];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof p, "%s/%s", tdir, e->d_name);
+		unlink(p);
+	}
+	closedir(d);
+	rmdir(tdir);
+}
+
+static const char *tpath(const char *name)
+{
+	static char bufs[4][512];
+	static int i;
+	char *b = bufs[i++ % 4];
+
+	snprintf(b, 512, "%s/%s", tdir, name);
+	return b;
+}
+
+static void read_text(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	cr_assert_not_null(f);
+	n = fread(buf, 1, cap - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+}
+
+/* Run ahasd-trace with args (NULL-terminated); stdout/stderr land in
+ * out_text/err_text. @return the exit status. */
+static int run(const char *const *args)
+{
+	const char *root = getenv("AHASD_BUILD_ROOT");
+	char bin[1024], opath[600], epath[600];
+	const char *argv[32];
+	int n = 0, status;
+	pid_t pid;
+
+	cr_assert_not_null(root, "AHASD_BUILD_ROOT not set");
+	snprintf(bin, sizeof bin, "%s/replay/ahasd-trace", root);
+	snprintf(opath, sizeof opath, "%s/stdout.txt", tdir);
+	snprintf(epath, sizeof epath, "%s/stderr.txt", tdir);
+	argv[n++] = bin;
+	while (*args && n < 31)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int o = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int e = open(epath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
+			_exit(127);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status), "ahasd-trace did not exit normally");
+	read_text(opath, out_text, sizeof out_text);
+	read_text(epath, err_text, sizeof err_text);
+	return WEXITSTATUS(status);
+}
+
+#define RUN(...) run((const char *const[]){ __VA_ARGS__, NULL })
+
+/* The synthetic trace with synth's defaults (32 x 256, seed 1, greedy,
+ * llama2-7b -> llama2-13b), made fresh in the test's directory. */
+static const char *default_trace(void)
+{
+	static char p[1024];
+	snprintf(p, sizeof p, "%s", tpath("synthetic.msgpack"));
+	if (access(p, R_OK) != 0)
+		cr_assert_eq(RUN("synth", "-o", p), 0, "%s", err_text);
+	return p;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+	int ca, cb;
+	bool same = true;
+
+	cr_assert(fa && fb);
+	do {
+		ca = fgetc(fa);
+		cb = fgetc(fb);
+		same = ca == cb;
+	} while (same && ca != EOF);
+	fclose(fa);
+	fclose(fb);
+	return same;
+}
+
+TestSuite(cli, .init = setup, .fini = teardown);
+
+Test(cli, validate_default_trace)
+{
+	char want[1200];
+
+	cr_assert_eq(RUN("validate", default_trace()), 0, "%s", err_text);
+	snprintf(want, sizeof want, "%s: ok (32 sequences, 8192 tokens)\n",
+	         default_trace());
+	cr_assert_str_eq(out_text, want);
+	cr_assert_str_empty(err_text);
+}
+
+Test(cli, validate_bad_files)
+{
+	const char *bad = tpath("magic.msgpack");
+	FILE *f = fopen(bad, "wb");
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	char want[1200];
+
+	/* {"type": "header", "magic": "nope", "version": 1} */
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 3);
+	msgpack_pack_str_with_body(&pk, "type", 4);
+	msgpack_pack_str_with_body(&pk, "header", 6);
+	msgpack_pack_str_with_body(&pk, "magic", 5);
+	msgpack_pack_str_with_body(&pk, "nope", 4);
+	msgpack_pack_str_with_body(&pk, "version", 7);
+	msgpack_pack_uint32(&pk, 1);
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(sb.data, 1, sb.size, f), sb.size);
+	fclose(f);
+	msgpack_sbuffer_destroy(&sb);
+
+	/* one good, one bad: both reported, exit 1 */
+	cr_assert_eq(RUN("validate", default_trace(), bad), 1);
+	snprintf(want, sizeof want, "%s: ok (32 sequences, 8192 tokens)\n",
+	         default_trace());
+	cr_assert_str_eq(out_text, want);
+	snprintf(want, sizeof want, "%s: offset 0: field 'magic': expected "
+	         "\"ahasd-trace\", got str \"nope\"\n", bad);
+	cr_assert_str_eq(err_text, want);
+}
+
+Test(cli, validate_truncated)
+{
+	const char *full = tpath("full.msgpack"), *cut = tpath("cut.msgpack");
+	struct stat st;
+
+	cr_assert_eq(RUN("synth", "--sequences", "3", "--tokens", "50",
+	                 "--draft-model", "tiny", "--target-model", "tiny",
+	                 "-o", full), 0, "%s", err_text);
+	cr_assert_eq(stat(full, &st), 0);
+	cr_assert_eq(truncate(full, st.st_size - 3), 0);  /* cut the end marker */
+	cr_assert_eq(rename(full, cut), 0);
+	cr_assert_eq(RUN("validate", cut), 1);
+	cr_assert_str_empty(out_text);
+	cr_assert(strstr(err_text, "truncated: the record starting here is "
+	                 "incomplete"), "%s", err_text);
+}
+
+Test(cli, usage_errors)
+{
+	cr_assert_eq(RUN("validate"), 2);
+	cr_assert(strstr(err_text, "usage: ahasd-trace validate"));
+	cr_assert_eq(RUN("frobnicate"), 2);
+	cr_assert(strstr(err_text, "unknown command 'frobnicate'"));
+	cr_assert_eq(RUN("synth", "--sequences", "3"), 2);
+	cr_assert(strstr(err_text, "missing -o OUT"), "%s", err_text);
+	cr_assert_eq(RUN("synth", "--tokens", "0", "-o", tpath("x")), 2);
+	cr_assert(strstr(err_text, "--tokens: expected an integer in [1, "),
+	          "%s", err_text);
+	cr_assert_eq(RUN("synth", "--draft-model", "gpt5", "-o", tpath("x")), 2);
+	cr_assert(strstr(err_text, "unknown model 'gpt5'"), "%s", err_text);
+	cr_assert_eq(RUN("synth", "--bogus", "-o", tpath("x")), 2);
+	cr_assert_eq(RUN("info"), 2);
+	cr_assert_eq(RUN("info", tpath("missing.msgpack")), 1);
+	cr_assert(strstr(err_text, "No such file"), "%s", err_text);
+	cr_assert_eq(RUN("info", "--help"), 0);
+	cr_assert(strstr(out_text, "usage: ahasd-trace info"));
+	cr_assert_eq(RUN("validate", "--help"), 0);
+	cr_assert_eq(RUN("synth", "--help"), 0);
+	cr_assert(strstr(out_text, "--lookahead K"));
+}
+
+Test(cli, info_default_trace)
+{
+	const char *p;
+	double acc, hi, lo;
+
+	cr_assert_eq(RUN("info", default_trace()), 0, "%s", err_text);
+	cr_assert(strstr(out_text, "greedy (SYNTHETIC, not a model run)"));
+	cr_assert(strstr(out_text, "lookahead K 16"));
+	cr_assert(strstr(out_text, "note: synthetic: generated by ahasd-trace "
+	                 "synth, not a model run"));
+	cr_assert(strstr(out_text, "model draft: llama2-7b"));
+	cr_assert(strstr(out_text, "model target: llama2-13b"));
+	/* llama2-7b at 8 bits: 6738149376 bytes (hand sum of the op list:
+	 * 32 * (4*4096^2 + 3*4096*11008) + 2*4096*32000) */
+	cr_assert(strstr(out_text, "weights: 6738149376 bytes"), "%s", out_text);
+	cr_assert(strstr(out_text, "ops: 18 (gemm 8, attention 1, nonlinear 1, "
+	                 "norm 3, elementwise 4, embed 1)"));
+	cr_assert(strstr(out_text, "sequences: 32\n"));
+	cr_assert(strstr(out_text, "tokens: 8192\n"));
+	cr_assert(strstr(out_text, "mean generated length: 256.00 tokens "
+	                 "(mean prompt length 32.00)"));
+	p = strstr(out_text, "mean acceptance: ");
+	cr_assert_not_null(p);
+	acc = strtod(p + strlen("mean acceptance: "), NULL);
+	cr_assert(acc >= 0.65 && acc <= 0.75, "mean acceptance %g", acc);
+	p = strstr(out_text, "where a_p = 1: ");
+	cr_assert_not_null(p);
+	hi = strtod(p + strlen("where a_p = 1: "), NULL);
+	p = strstr(out_text, "where a_p = 0: ");
+	cr_assert_not_null(p);
+	lo = strtod(p + strlen("where a_p = 0: "), NULL);
+	cr_assert_lt(hi, lo, "accepted positions must have lower entropy");
+}
+
+Test(cli, synth_is_deterministic_and_valid)
+{
+	const char *a = tpath("a.msgpack"), *b = tpath("b.msgpack");
+	const char *c = tpath("c.msgpack"), *s = tpath("s.msgpack");
+	struct trace_reader *r = NULL;
+	struct trace_seq seq;
+	char err[512];
+	int ret;
+
+	setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
+	cr_assert_eq(RUN("synth", "--seed", "5", "--sequences", "4", "--tokens",
+	                 "64", "--lookahead", "4", "-o", a), 0, "%s", err_text);
+	cr_assert_eq(RUN("synth", "--seed", "5", "--sequences", "4", "--tokens",
+	                 "64", "--lookahead", "4", "-o", b), 0, "%s", err_text);
+	cr_assert_eq(RUN("synth", "--seed", "6", "--sequences", "4", "--tokens",
+	                 "64", "--lookahead", "4", "-o", c), 0, "%s", err_text);
+	cr_assert(same_file(a, b), "same seed must give the same bytes");
+	cr_assert(!same_file(a, c), "another seed must differ");
+	cr_assert_eq(RUN("validate", a, c), 0, "%s", err_text);
+	cr_assert(strstr(out_text, "ok (4 sequences, 256 tokens)"));
+
+	cr_assert_eq(RUN("synth", "--sampled", "--sequences", "2", "--tokens",
+	                 "100", "--prompt-len", "7", "-o", s), 0, "%s",
+	             err_text);
+	cr_assert_eq(trace_reader_open(&r, s, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_reader_header(r)->sampled, 1);
+	cr_assert_eq(trace_reader_header(r)->synthetic, 1);
+	cr_assert_eq(trace_reader_header(r)->lookahead, 16);
+	cr_assert_str_eq(trace_header_prov(trace_reader_header(r), "date"),
+	                 "2023-11-14T22:13:20Z");
+	while ((ret = trace_reader_next(r, &seq, err, sizeof err)) > 0) {
+		bool fractional = false;
+
+		cr_assert_eq(seq.prompt_len, 7);
+		for (uint32_t p = 0; p < seq.n; p++)
+			fractional |= seq.accept[p] > 0.0f && seq.accept[p] < 1.0f;
+		cr_assert(fractional, "sampled traces carry probabilities");
+	}
+	cr_assert_eq(ret, 0, "%s", err);
+	trace_reader_close(&r);
+}
