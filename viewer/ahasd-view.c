@@ -1,0 +1,339 @@
+/* ahasd-view - results database -> HTML report or Perfetto trace JSON.
+ *
+ *   ahasd-view DB [-o report.html] [--run ID ...]
+ *   ahasd-view DB --perfetto RUN [-o run.json]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "db.h"
+#include "view.h"
+
+#define MAX_RUN_IDS 4096
+
+static void usage(FILE *f)
+{
+	fputs("usage: ahasd-view DB [-o report.html] [--run ID[,ID...]]...\n"
+	      "       ahasd-view DB --perfetto RUN [-o run.json]\n"
+	      "\n"
+	      "Writes a self-contained HTML report of the runs in the results\n"
+	      "database DB (comparison charts, per-run timelines, run table),\n"
+	      "or one run's recorded events as Chrome trace-event JSON for\n"
+	      "ui.perfetto.dev and chrome://tracing.\n"
+	      "\n"
+	      "  -o, --output FILE      output file ('-' for stdout); default\n"
+	      "                         report.html, or runRUN.json\n"
+	      "  -r, --run ID[,ID...]   only these runs (repeatable)\n"
+	      "  -p, --perfetto RUN     export RUN's events as trace JSON\n"
+	      "      --windows N        timeline windows per run (default 4)\n"
+	      "      --window-s SEC     window length in simulated seconds\n"
+	      "                         (default: about 90 tasks per lane)\n"
+	      "      --max-tasks N      rectangles drawn per window (1500)\n"
+	      "      --max-timelines N  runs drawn with a timeline (6)\n"
+	      "  -h, --help             this text\n"
+	      "  -V, --version          print the version\n",
+	      f);
+}
+
+static int parse_i64(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned min, unsigned *out)
+{
+	int64_t v;
+
+	if (parse_i64(s, &v) < 0 || v < min || v > 1000000)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int add_run_ids(const char *arg, int64_t *ids, size_t *n)
+{
+	char buf[1024];
+	char *save = NULL, *tok;
+
+	if (snprintf(buf, sizeof buf, "%s", arg) >= (int)sizeof buf)
+		return -EINVAL;
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		int64_t v;
+		size_t i;
+
+		if (parse_i64(tok, &v) < 0)
+			return -EINVAL;
+		for (i = 0; i < *n && ids[i] != v; i++)
+			;
+		if (i < *n)
+			continue; /* duplicate */
+		if (*n == MAX_RUN_IDS)
+			return -E2BIG;
+		ids[(*n)++] = v;
+	}
+	return 0;
+}
+
+/* Write through path.tmp and rename, so a failure never leaves a partial
+ * report in place. */
+struct out_file {
+	FILE *f;
+	char *tmp;
+	const char *path;
+};
+
+static int out_open(struct out_file *o, const char *path, char *err,
+                    size_t errlen)
+{
+	o->path = path;
+	o->tmp = NULL;
+	if (strcmp(path, "-") == 0) {
+		o->f = stdout;
+		return 0;
+	}
+	if (asprintf(&o->tmp, "%s.tmp", path) < 0) {
+		o->tmp = NULL;
+		view_set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	o->f = fopen(o->tmp, "w");
+	if (!o->f) {
+		const int e = errno;
+
+		view_set_err(err, errlen, "%s: cannot create: %s", o->tmp,
+		             strerror(e));
+		free(o->tmp);
+		o->tmp = NULL;
+		return -e;
+	}
+	return 0;
+}
+
+static int out_close(struct out_file *o, int ok, char *err, size_t errlen)
+{
+	int ret = 0;
+
+	if (!o->f)
+		return 0;
+	if (o->f == stdout) {
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			view_set_err(err, errlen, "writing stdout: %s",
+			             strerror(errno));
+			ret = -EIO;
+		}
+		o->f = NULL;
+		return ret;
+	}
+	if (ferror(o->f) && ok) {
+		view_set_err(err, errlen, "%s: write error", o->tmp);
+		ret = -EIO;
+	}
+	if (fclose(o->f) != 0 && ok && ret == 0) {
+		view_set_err(err, errlen, "%s: %s", o->tmp, strerror(errno));
+		ret = -EIO;
+	}
+	o->f = NULL;
+	if (ok && ret == 0 && rename(o->tmp, o->path) != 0) {
+		view_set_err(err, errlen, "renaming %s to %s: %s", o->tmp,
+		             o->path, strerror(errno));
+		ret = -errno;
+	}
+	if (!ok || ret < 0)
+		unlink(o->tmp);
+	free(o->tmp);
+	o->tmp = NULL;
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "run", required_argument, NULL, 'r' },
+		{ "perfetto", required_argument, NULL, 'p' },
+		{ "windows", required_argument, NULL, 1 },
+		{ "window-s", required_argument, NULL, 2 },
+		{ "max-tasks", required_argument, NULL, 3 },
+		{ "max-timelines", required_argument, NULL, 4 },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct view_html_opts ho = {
+		.windows = 4, .window_s = 0, .max_tasks = 1500,
+		.max_timelines = 6,
+	};
+	static int64_t ids[MAX_RUN_IDS];
+	size_t n_ids = 0;
+	const char *out_path = NULL, *db_path;
+	int64_t perfetto_run = 0;
+	int perfetto = 0, c, ret = 0;
+	struct db *db = NULL;
+	struct view_runs runs = { NULL, 0 };
+	struct out_file out = { NULL, NULL, NULL };
+	char err[1024] = "", pathbuf[64];
+
+	while ((c = getopt_long(argc, argv, "o:r:p:hV", longopts, NULL)) !=
+	       -1) {
+		switch (c) {
+		case 'o':
+			out_path = optarg;
+			break;
+		case 'r':
+			if (add_run_ids(optarg, ids, &n_ids) < 0) {
+				fprintf(stderr, "ahasd-view: bad --run '%s': "
+				        "expected run ids like 3 or 3,4,7\n",
+				        optarg);
+				return 2;
+			}
+			break;
+		case 'p':
+			if (parse_i64(optarg, &perfetto_run) < 0) {
+				fprintf(stderr, "ahasd-view: bad --perfetto "
+				        "'%s': expected a run id\n", optarg);
+				return 2;
+			}
+			perfetto = 1;
+			break;
+		case 1:
+			if (parse_uint(optarg, 1, &ho.windows) < 0) {
+				fprintf(stderr, "ahasd-view: bad --windows "
+				        "'%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 2: {
+			char *end;
+
+			errno = 0;
+			ho.window_s = strtod(optarg, &end);
+			if (errno || end == optarg || *end ||
+			    !(ho.window_s > 0) || ho.window_s > 1e9) {
+				fprintf(stderr, "ahasd-view: bad --window-s "
+				        "'%s': expected seconds > 0\n", optarg);
+				return 2;
+			}
+			break;
+		}
+		case 3:
+			if (parse_uint(optarg, 1, &ho.max_tasks) < 0) {
+				fprintf(stderr, "ahasd-view: bad --max-tasks "
+				        "'%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 4:
+			if (parse_uint(optarg, 0, &ho.max_timelines) < 0) {
+				fprintf(stderr, "ahasd-view: bad "
+				        "--max-timelines '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			puts("ahasd-view " AHASD_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		fputs(optind >= argc ? "ahasd-view: no database given\n"
+		                     : "ahasd-view: one database only\n",
+		      stderr);
+		usage(stderr);
+		return 2;
+	}
+	if (perfetto && n_ids) {
+		fputs("ahasd-view: --perfetto takes one run; drop --run\n",
+		      stderr);
+		return 2;
+	}
+	db_path = argv[optind];
+	if (perfetto) {
+		ids[0] = perfetto_run;
+		n_ids = 1;
+		if (!out_path) {
+			snprintf(pathbuf, sizeof pathbuf, "run%" PRId64 ".json",
+			         perfetto_run);
+			out_path = pathbuf;
+		}
+	} else if (!out_path) {
+		out_path = "report.html";
+	}
+
+	ret = db_open_readonly(&db, db_path, err, sizeof err);
+	if (ret < 0)
+		goto error;
+	ret = view_runs_load(db_handle(db), ids, n_ids, &runs, err,
+	                     sizeof err);
+	if (ret < 0)
+		goto error;
+	if (perfetto && runs.v[0].n_events == 0) {
+		ret = view_write_perfetto(db_handle(db), &runs.v[0], stdout,
+		                          err, sizeof err);
+		goto error; /* -ENODATA with the message, nothing written */
+	}
+	ret = out_open(&out, out_path, err, sizeof err);
+	if (ret < 0)
+		goto error;
+	if (perfetto) {
+		ret = view_write_perfetto(db_handle(db), &runs.v[0], out.f,
+		                          err, sizeof err);
+	} else {
+		const char *slash = strrchr(db_path, '/');
+
+		ho.db_name = slash ? slash + 1 : db_path;
+		ret = view_write_html(db_handle(db), &runs, &ho, out.f, err,
+		                      sizeof err);
+	}
+	{
+		const int r2 = out_close(&out, ret == 0, ret ? NULL : err,
+		                         ret ? 0 : sizeof err);
+
+		if (ret == 0)
+			ret = r2;
+	}
+	if (ret < 0)
+		goto error;
+	if (strcmp(out_path, "-") != 0) {
+		if (perfetto)
+			fprintf(stderr, "ahasd-view: run %" PRId64 ": %" PRId64
+			        " events -> %s\n", runs.v[0].id,
+			        runs.v[0].n_events, out_path);
+		else
+			fprintf(stderr, "ahasd-view: %zu run%s -> %s\n",
+			        runs.n, runs.n == 1 ? "" : "s", out_path);
+	}
+	if (perfetto && runs.v[0].events_dropped > 0)
+		fprintf(stderr, "ahasd-view: warning: run %" PRId64 " dropped "
+		        "%.0f events past the recording bound; the trace "
+		        "stops early\n", runs.v[0].id,
+		        runs.v[0].events_dropped);
+
+error:
+	if (ret < 0)
+		fprintf(stderr, "ahasd-view: %s\n", err);
+	view_runs_clear(&runs);
+	db_close(&db);
+	return ret < 0 ? 1 : 0;
+}

@@ -1,0 +1,99 @@
+/* view.h - ahasd-view internals: read runs from a results database and
+ * write them out as a self-contained HTML report or as Chrome trace-event
+ * JSON (Perfetto, chrome://tracing).
+ *
+ * Reads through the plain SQLite handle of db_handle(); it never writes.
+ * Functions return 0 or a negative errno-style code with a message in the
+ * caller's err buffer.
+ */
+#ifndef AHASD_VIEW_H
+#define AHASD_VIEW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct sqlite3;
+
+#define VIEW_MAX_DEV 8          /* lanes per run; more are reported, not drawn */
+
+/* Event kinds in legend order; anything else is drawn grey as "other". */
+enum view_kind {
+	VIEW_KIND_DRAFT = 0,
+	VIEW_KIND_VERIFY,
+	VIEW_KIND_PREVERIFY,
+	VIEW_KIND_SWITCH,
+	VIEW_KIND_TRANSFER,
+	VIEW_KIND_IDLE,
+	VIEW_KIND_OTHER,
+	VIEW_KIND_COUNT
+};
+
+struct view_dev {
+	char *name;
+	double busy_s, idle_s, energy_j;
+};
+
+struct view_run {
+	int64_t id;
+	char *created, *tool_version, *label;
+	char *policy, *policy_params, *drafter, *drafter_params;
+	char *hw_preset, *draft_model, *target_model, *retargeted_from;
+	char *trace_path;
+	int sampled;
+	int64_t seed, queue_capacity, max_draft;
+	double wall_s;                 /* NAN when not stored */
+	/* Headline metrics; NAN when the run has no such metric. */
+	double committed, time_s, tokens_per_s, energy_j, tokens_per_j;
+	double acceptance_rate, mean_draft_len, events_dropped;
+	double speedup, energy_gain;   /* vs the matching sync run, or NAN */
+	unsigned n_dev;                /* rows of the devices table */
+	struct view_dev dev[VIEW_MAX_DEV];
+	int64_t n_events;
+	int64_t n_seq;
+};
+
+struct view_runs {
+	struct view_run *v;
+	size_t n;
+};
+
+/** Load runs (all of them when n_ids is 0, else exactly those ids in the
+ * order given). @return 0, -ENOENT naming the first missing id, or another
+ * negative code. */
+int view_runs_load(struct sqlite3 *h, const int64_t *ids, size_t n_ids,
+                   struct view_runs *out, char *err, size_t errlen);
+void view_runs_clear(struct view_runs *r);
+
+enum view_kind view_kind_parse(const char *name);
+const char *view_kind_name(enum view_kind k);
+
+struct view_html_opts {
+	const char *db_name;       /* shown in the title */
+	unsigned windows;          /* detail windows per timeline (default 4) */
+	double window_s;           /* window length; 0 = chosen from the data */
+	unsigned max_tasks;        /* rectangles per window (default 1500) */
+	unsigned max_timelines;    /* runs with a timeline (default 6) */
+};
+
+/** Write the whole report for the runs given. */
+int view_write_html(struct sqlite3 *h, const struct view_runs *runs,
+                    const struct view_html_opts *o, FILE *out, char *err,
+                    size_t errlen);
+
+/** Write one run's events as trace-event JSON. -ENODATA when the run has
+ * no events. */
+int view_write_perfetto(struct sqlite3 *h, const struct view_run *run,
+                        FILE *out, char *err, size_t errlen);
+
+/* ---- helpers shared by the writers (view_util.c) ---- */
+void view_put_html(FILE *f, const char *s);   /* escapes & < > " ' */
+void view_put_json(FILE *f, const char *s);   /* quoted JSON string */
+/** Round up to 1, 2 or 5 times a power of ten. */
+double view_nice_ceil(double x);
+/** Format seconds with a unit fitting the scale ("1.25 ms"). */
+void view_fmt_time(char *buf, size_t len, double s, double scale);
+void view_set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif
