@@ -37,6 +37,7 @@ enum batch_state { B_OPEN = 0, B_QUEUED, B_VERIFYING };
 struct batch {
 	uint64_t id;
 	uint32_t start, len, max_len;
+	uint32_t settled;       /* positions pre-verified */
 	double open_s, ready_s, entropy_sum;
 	uint8_t state, lookahead, corrected;
 };
@@ -70,6 +71,7 @@ struct replay {
 	uint64_t epoch, next_batch_id;
 	uint8_t *flags;
 	size_t flags_cap;
+	struct hw_cost *draft_cost; /* [N] async draft step at each position */
 	struct batch *bq;       /* ring of batches */
 	uint32_t bq_cap, bq_head, bq_count;
 	enum agent agent;
@@ -164,7 +166,8 @@ static int on_path(const struct replay *r, uint32_t p)
 
 static struct batch *bq_at(struct replay *r, uint32_t i)
 {
-	return &r->bq[(r->bq_head + i) % r->bq_cap];
+	uint32_t k = r->bq_head + i; /* i < bq_cap: one wrap at most */
+	return &r->bq[k >= r->bq_cap ? k - r->bq_cap : k];
 }
 
 static struct batch *bq_open(struct replay *r)
@@ -173,14 +176,6 @@ static struct batch *bq_open(struct replay *r)
 		return NULL;
 	struct batch *b = bq_at(r, r->bq_count - 1);
 	return b->state == B_OPEN ? b : NULL;
-}
-
-static uint32_t unverified_batches(struct replay *r)
-{
-	uint32_t n = 0;
-	for (uint32_t i = 0; i < r->bq_count; i++)
-		n += bq_at(r, i)->state != B_OPEN;
-	return n;
 }
 
 /* Count drafted (non-target) positions in [from, to) and clear flags. */
@@ -248,8 +243,7 @@ static void fill_view(struct replay *r, double now, struct ahasd_host_view *v)
 		if (b->state == B_QUEUED) {
 			v->queued_batches++;
 			v->queued_tokens += b->len;
-			for (uint32_t q = b->start; q < b->start + b->len; q++)
-				v->preverifiable += !(r->flags[q] & POS_SETTLED);
+			v->preverifiable += b->len - b->settled;
 		}
 		if (b->state != B_OPEN)
 			v->unverified_batches++;
@@ -323,7 +317,7 @@ static struct batch *open_batch(struct replay *r, double now)
 	if (!b) {
 		if (r->bq_count == r->bq_cap)
 			return NULL;
-		uint32_t unverified = unverified_batches(r);
+		uint32_t unverified = r->bq_count; /* none open: all closed */
 		b = bq_at(r, r->bq_count++);
 		memset(b, 0, sizeof *b);
 		b->id = ++r->next_batch_id;
@@ -349,8 +343,7 @@ static int start_draft(struct replay *r, double now)
 		return 0;
 	uint32_t p = next_pos(r);
 	struct task *t = &r->run[r->dd];
-	struct hw_cost c;
-	hw_task_cost(r->cfg.plan, HW_TASK_DRAFT, 1, r->P + p, &c);
+	const struct hw_cost c = r->draft_cost[p];
 	t->kind = T_DRAFT;
 	t->start_s = now;
 	t->busy_s = c.time_s;
@@ -593,6 +586,24 @@ static void finish_verify(struct replay *r, const struct task *t, double now)
 		r->agent = AG_DRAFT;
 }
 
+/* Mark queued positions [lo, hi) pre-verified, counting per batch. */
+static void settle(struct replay *r, uint32_t qi, uint32_t lo, uint32_t hi)
+{
+	for (uint32_t i = qi; i < r->bq_count; i++) {
+		struct batch *b = bq_at(r, i);
+		const uint32_t be = b->start + b->len;
+		if (b->start >= hi)
+			break;
+		for (uint32_t q = lo > b->start ? lo : b->start; q < be && q < hi;
+		     q++) {
+			if (!(r->flags[q] & POS_SETTLED)) {
+				r->flags[q] |= POS_SETTLED;
+				b->settled++;
+			}
+		}
+	}
+}
+
 static void finish_preverify(struct replay *r, const struct task *t,
                              double now)
 {
@@ -625,8 +636,7 @@ static void finish_preverify(struct replay *r, const struct task *t,
 				while (bq_at(r, i)->start + bq_at(r, i)->len <= f)
 					i++;
 				struct batch *bf = bq_at(r, i);
-				for (uint32_t q = lo; q < f; q++)
-					r->flags[q] |= POS_SETTLED;
+				settle(r, qi, lo, f + 1);
 				dropped = discard_after(r, i + 1, f + 1, now);
 				/* the draft at f is replaced by the target's token */
 				r->m.wasted += !(r->flags[f] & POS_TARGET);
@@ -637,8 +647,7 @@ static void finish_preverify(struct replay *r, const struct task *t,
 				rejected = 1;
 				out = REPLAY_OUT_REJECTED;
 			} else {
-				for (uint32_t q = lo; q < hi; q++)
-					r->flags[q] |= POS_SETTLED;
+				settle(r, qi, lo, hi);
 				out = REPLAY_OUT_ACCEPTED;
 			}
 		}
@@ -850,13 +859,24 @@ int replay_sequence(struct replay *r, const struct trace_seq *seq,
 {
 	if (seq->n > r->flags_cap) {
 		uint8_t *f = realloc(r->flags, seq->n);
-		if (!f) {
+		if (f)
+			r->flags = f;
+		struct hw_cost *dc = realloc(r->draft_cost,
+		                             seq->n * sizeof *dc);
+		if (dc)
+			r->draft_cost = dc;
+		if (!f || !dc) {
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
-		r->flags = f;
 		r->flags_cap = seq->n;
 	}
+	/* a draft at position p always runs at KV length P + p: its cost is
+	 * computed once per sequence, however often p is redrafted */
+	if (r->mode == AHASD_EXEC_TASK_ASYNC)
+		for (uint32_t p = 0; p < seq->n; p++)
+			hw_task_cost(r->cfg.plan, HW_TASK_DRAFT, 1,
+			             seq->prompt_len + p, &r->draft_cost[p]);
 	memset(r->flags, 0, seq->n);
 	r->seq = seq;
 	r->N = seq->n;
@@ -948,6 +968,7 @@ void replay_free(struct replay **rp)
 	if (!rp || !*rp)
 		return;
 	free((*rp)->flags);
+	free((*rp)->draft_cost);
 	free((*rp)->bq);
 	free((*rp)->grp);
 	free(*rp);
