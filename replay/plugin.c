@@ -52,14 +52,15 @@ int plugin_resolve(const char *name, char *out, size_t outlen, char *err,
 		return -EINVAL;
 	}
 	if (strchr(name, '/')) {
-		if (!file_exists(name)) {
+		char real[PATH_MAX];
+		if (!file_exists(name) || !realpath(name, real)) {
 			snprintf(err, errlen, "plugin '%s': %s", name,
 			         strerror(errno));
 			return -ENOENT;
 		}
-		if (strlen(name) >= outlen)
+		if (strlen(real) >= outlen)
 			return -ENAMETOOLONG;
-		strcpy(out, name);
+		strcpy(out, real); /* the run record names the file itself */
 		return 0;
 	}
 	size_t len = strlen(name);
@@ -79,9 +80,16 @@ int plugin_resolve(const char *name, char *out, size_t outlen, char *err,
 	const char *builtin = plugin_builtin_dir();
 	if (try_dir(builtin, strlen(builtin), name, has_so, out, outlen))
 		return 0;
+	const char *installed = AHASD_PLUGIN_DIR;
+	if (strcmp(builtin, installed) == 0)
+		installed = NULL; /* not running from the build tree */
+	else if (try_dir(installed, strlen(installed), name, has_so, out,
+	                 outlen))
+		return 0;
 	snprintf(err, errlen,
-	         "plugin '%s' not found (looked in AHASD_PLUGIN_PATH=%s, %s)",
-	         name, env ? env : "(unset)", builtin);
+	         "plugin '%s' not found (looked in AHASD_PLUGIN_PATH=%s, %s%s%s)",
+	         name, env ? env : "(unset)", builtin, installed ? ", " : "",
+	         installed ? installed : "");
 	return -ENOENT;
 }
 

@@ -1,0 +1,107 @@
+#!/bin/sh
+# install-check.sh - meson install into a temporary DESTDIR and use the result
+# as a user and a plugin author would: the installed binaries, plugins,
+# presets, header and pkg-config file; build the example plugin with
+# `cc $(pkg-config --cflags ahasd-policy)`; run the INSTALLED ahasd-replay.
+# Needs AHASD_BUILD_ROOT and AHASD_SOURCE_ROOT (the meson test env).
+set -eu
+
+fail() { echo "install-check: FAIL: $*" >&2; exit 1; }
+
+: "${AHASD_BUILD_ROOT:?run through meson test}"
+: "${AHASD_SOURCE_ROOT:?run through meson test}"
+# The test env points these into the build tree; the installed binary must
+# find everything in the DESTDIR instead, so start from nothing.
+unset AHASD_PLUGIN_PATH AHASD_PRESET_PATH
+
+# Outside the build tree: a binary under it would look for plugins there.
+tmp=$(mktemp -d /tmp/ahasd-install-check-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+dest=$tmp/dest
+
+meson=${MESON:-meson}
+command -v "$meson" >/dev/null 2>&1 || fail "meson not on PATH (set MESON)"
+"$meson" install -C "$AHASD_BUILD_ROOT" --destdir "$dest" --no-rebuild \
+	--quiet >"$tmp/install.log" 2>&1 ||
+	{ cat "$tmp/install.log" >&2; fail "meson install"; }
+
+# Where things went: the .pc file knows the prefix and plugin dir.
+pc=$(find "$dest" -name ahasd-policy.pc | head -n 1)
+[ -n "$pc" ] || fail "no ahasd-policy.pc installed"
+pcdir=$(dirname "$pc")
+PKG_CONFIG_PATH=$pcdir
+export PKG_CONFIG_PATH
+prefix=$(pkg-config --variable=prefix ahasd-policy)
+plugindir=$(pkg-config --variable=plugindir ahasd-policy)
+root=$dest$prefix
+echo "prefix $prefix, plugins $plugindir (under $dest)"
+
+for f in "$root/bin/ahasd-replay" "$root/bin/ahasd-trace"; do
+	[ -x "$f" ] || fail "$f not installed"
+done
+for p in sync async ahasd fixed specdecpp svip adaedl banditspec; do
+	[ -f "$dest$plugindir/$p.so" ] || fail "plugin $p.so not in $dest$plugindir"
+done
+hdr=$(find "$root/include" -name ahasd_plugin.h | head -n 1)
+[ -n "$hdr" ] || fail "ahasd_plugin.h not installed"
+presetdir=$root/share/ahasd-replay/presets
+[ -f "$presetdir/npu-pim.ini" ] || fail "presets not in $presetdir"
+
+# The .pc file names the real prefix; point it at the DESTDIR.
+cflags=$(pkg-config --define-variable=prefix="$root" --cflags ahasd-policy)
+incdir=$(printf '%s\n' "$cflags" | sed -n 's/^-I\([^ ]*\) *$/\1/p')
+[ -f "$incdir/ahasd_plugin.h" ] ||
+	fail "pkg-config --cflags gave '$cflags', not -I<dir with ahasd_plugin.h>"
+case "$incdir" in
+	"$root/include"*) ;;
+	*) fail "pkg-config -I points outside the DESTDIR: $cflags" ;;
+esac
+
+# A plugin author's build: the example plugin, only the installed header.
+# shellcheck disable=SC2086 # cflags is a word list
+cc $cflags -std=c17 -Wall -Wextra -Werror -shared -fPIC \
+	"$AHASD_SOURCE_ROOT/tests/example_plugin/greedy_lookahead.c" \
+	-o "$tmp/greedy_lookahead.so" || fail "building the example plugin"
+
+"$root/bin/ahasd-trace" synth -o "$tmp/t.msgpack" --sequences 4 --tokens 64 \
+	>/dev/null || fail "installed ahasd-trace synth"
+
+# The prefix is not really installed, so tell the installed binary where
+# its plugins and presets are.
+AHASD_PLUGIN_PATH=$dest$plugindir
+AHASD_PRESET_PATH=$presetdir
+export AHASD_PLUGIN_PATH AHASD_PRESET_PATH
+
+"$root/bin/ahasd-replay" --list >"$tmp/list.txt" 2>&1 ||
+	{ cat "$tmp/list.txt" >&2; fail "installed ahasd-replay --list"; }
+grep -q "^ahasd .*$dest$plugindir/ahasd.so" "$tmp/list.txt" ||
+	{ cat "$tmp/list.txt" >&2; fail "--list does not show the installed plugins"; }
+
+# Two commands: --param is checked per run against that run's plugins, so
+# one command with both policies would refuse max_unverified on the ahasd run.
+cd "$tmp"
+: >"$tmp/out.txt"
+for args in "--policy ./greedy_lookahead.so --param max_unverified=3" \
+            "--policy ahasd.so"; do
+	# shellcheck disable=SC2086 # args is a word list
+	"$root/bin/ahasd-replay" $args --drafter fixed --db "$tmp/r.db" \
+		"$tmp/t.msgpack" >>"$tmp/out.txt" 2>"$tmp/err.txt" ||
+		{ cat "$tmp/out.txt" "$tmp/err.txt" >&2; fail "installed ahasd-replay $args"; }
+	[ ! -s "$tmp/err.txt" ] || { cat "$tmp/err.txt" >&2; fail "stderr not empty"; }
+done
+cat "$tmp/out.txt"
+grep -q "^run 1: greedy_lookahead/fixed on npu-pim, .*: 256 tokens" "$tmp/out.txt" ||
+	fail "no run 1 line"
+grep -q "^run 2: ahasd/fixed on npu-pim, .*: 256 tokens" "$tmp/out.txt" ||
+	fail "no run 2 line"
+
+if command -v sqlite3 >/dev/null 2>&1; then
+	got=$(sqlite3 "$tmp/r.db" "SELECT group_concat(policy || '|' || policy_path || '|' || drafter_path, ' ') FROM (SELECT * FROM runs ORDER BY id)")
+	want="greedy_lookahead|$tmp/greedy_lookahead.so|$dest$plugindir/fixed.so ahasd|$dest$plugindir/ahasd.so|$dest$plugindir/fixed.so"
+	[ "$got" = "$want" ] || fail "runs: got '$got', want '$want'"
+	got=$(sqlite3 "$tmp/r.db" "SELECT group_concat(value, ' ') FROM (SELECT value FROM metrics WHERE name IN ('committed', 'policy.max_unverified') ORDER BY run_id, name)")
+	[ "$got" = "256.0 3.0 256.0" ] || fail "metrics: got '$got'"
+else
+	echo "sqlite3 CLI not installed: checked the run lines only"
+fi
+echo "install-check: ok"
