@@ -11,6 +11,7 @@
 #include "db.h"
 #include "engine.h"
 #include "hw.h"
+#include "models.h"
 #include "plugin.h"
 #include "sha256.h"
 #include "trace.h"
@@ -36,6 +37,7 @@ struct options {
 	uint64_t seed;
 	uint32_t queue_capacity, max_draft;
 	uint64_t max_events;
+	const char *models;  /* --models DRAFT:TARGET or NULL */
 	int events, no_db, quiet;
 };
 
@@ -78,6 +80,9 @@ static void usage(FILE *f)
 "      --events          store every task of the run (for timelines)\n"
 "      --max-events N    bound on stored events per run (default 1000000)\n"
 "  -q, --quiet           no per-run lines or table\n"
+"      --models D:T      retarget: replay the trace's token stream with\n"
+"                        the operator lists of model presets D and T\n"
+"                        (replay/models/NAME.ini or paths)\n"
 "      --list            list built-in plugins and their parameters\n"
 "  -h, --help            this text\n"
 "\n"
@@ -119,7 +124,7 @@ static int add_list(const char **list, size_t *n, const char *v,
 static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 {
 	enum { O_DB = 256, O_NODB, O_LABEL, O_SEED, O_QCAP, O_MAXD, O_EVENTS,
-	       O_MAXEV, O_LIST };
+	       O_MAXEV, O_LIST, O_MODELS };
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "drafter", required_argument, NULL, 'd' },
@@ -135,6 +140,7 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 		{ "max-events", required_argument, NULL, O_MAXEV },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "list", no_argument, NULL, O_LIST },
+		{ "models", required_argument, NULL, O_MODELS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -198,6 +204,17 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 			break;
 		case 'q': o->quiet = 1; break;
 		case O_LIST: return 3;
+		case O_MODELS: {
+			const char *colon = strchr(optarg, ':');
+			if (!colon || colon == optarg || !colon[1] ||
+			    strchr(colon + 1, ':')) {
+				fprintf(stderr, "ahasd-replay: --models '%s': "
+				        "expected DRAFT:TARGET\n", optarg);
+				return 2;
+			}
+			o->models = optarg;
+			break;
+		}
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return 2;
 		}
@@ -255,6 +272,51 @@ static size_t params_for(const struct options *o, const struct plugin *p,
 		}
 	}
 	return n;
+}
+
+/* Every --param must reach at least one selected plugin or the hardware:
+ * checked once before any run, so a typo never leaves half a sweep in the
+ * database. @return 0, or 1 (a plugin does not load, an unknown key). */
+static int check_params(const struct options *o)
+{
+	int used[MAX_PARAMS] = { 0 };
+	const char *keys[MAX_PARAMS], *vals[MAX_PARAMS];
+	char err[ERRLEN];
+	for (size_t k = 0; k < 2; k++) {
+		const char *const *names = k ? o->drafters : o->policies;
+		size_t n = k ? o->n_drafters : o->n_policies;
+		for (size_t i = 0; i < n; i++) {
+			struct plugin p;
+			if (plugin_open(&p, names[i], k ? AHASD_PLUGIN_DRAFTER
+			                                : AHASD_PLUGIN_POLICY,
+			                err, sizeof err) < 0) {
+				fprintf(stderr, "ahasd-replay: %s\n", err);
+				return 1;
+			}
+			params_for(o, &p, keys, vals, used);
+			plugin_unload(&p);
+		}
+	}
+	for (size_t i = 0; i < o->n_params; i++) {
+		if (used[i] || !strncmp(o->param_key[i], "hw.", 3))
+			continue;
+		char sel[512];
+		size_t off = 0;
+		for (size_t k = 0; k < o->n_policies + o->n_drafters; k++) {
+			const char *n = k < o->n_policies
+			        ? o->policies[k] : o->drafters[k - o->n_policies];
+			int w = snprintf(sel + off, sizeof sel - off, "%s%s",
+			                 k ? ", " : "", n);
+			if (w < 0 || (size_t)w >= sizeof sel - off)
+				break;
+			off += (size_t)w;
+		}
+		fprintf(stderr, "ahasd-replay: unknown parameter '%s': no "
+		        "selected plugin (%s) declares it (see --list)\n",
+		        o->param_key[i], sel);
+		return 1;
+	}
+	return 0;
 }
 
 struct event_sink {
@@ -327,6 +389,8 @@ static int run_one(const struct options *o, struct db *db, const char *path,
 	int in_run = 0, ret = 1, rc;
 	const char *keys[MAX_PARAMS], *vals[MAX_PARAMS];
 	struct hw_platform plat;
+	struct trace_model rm[2] = { 0 }; /* --models presets */
+	char retarget[2 * TRACE_NAME_MAX + 2] = "";
 
 	rc = trace_reader_open(&rd, path, err, sizeof err);
 	if (rc < 0)
@@ -345,7 +409,25 @@ static int run_one(const struct options *o, struct db *db, const char *path,
 			goto fail;
 		param_used[i] = 1;
 	}
-	rc = hw_plan_create(&plan, &plat, &h->draft, &h->target, err,
+	const struct trace_model *md = &h->draft, *mt = &h->target;
+	if (o->models) {
+		/* retarget: the presets' operator lists, the trace's tokens */
+		char dname[512];
+		size_t dl = (size_t)(strchr(o->models, ':') - o->models);
+		snprintf(dname, sizeof dname, "%.*s", (int)dl, o->models);
+		rc = model_preset_load(&rm[0], dname, err, sizeof err);
+		if (rc < 0)
+			goto fail;
+		rc = model_preset_load(&rm[1], o->models + dl + 1, err,
+		                       sizeof err);
+		if (rc < 0)
+			goto fail;
+		snprintf(retarget, sizeof retarget, "%s:%s", h->draft.name,
+		         h->target.name);
+		md = &rm[0];
+		mt = &rm[1];
+	}
+	rc = hw_plan_create(&plan, &plat, md, mt, err,
 	                    sizeof err);
 	if (rc < 0)
 		goto fail;
@@ -365,20 +447,11 @@ static int run_one(const struct options *o, struct db *db, const char *path,
 	rc = plugin_create(&dr, keys, vals, n, err, sizeof err);
 	if (rc < 0)
 		goto fail;
-	for (size_t i = 0; i < o->n_params; i++) {
-		if (!param_used[i]) {
-			snprintf(err, sizeof err,
-			         "unknown parameter '%s': no selected plugin "
-			         "(%s, %s) declares it (see --list)",
-			         o->param_key[i], pol.desc->name, dr.desc->name);
-			goto fail;
-		}
-	}
 
 	char hwdesc[8192], dm[TRACE_NAME_MAX], tm[TRACE_NAME_MAX];
 	hw_platform_describe(&plat, hwdesc, sizeof hwdesc);
-	model_label(&h->draft, dm, sizeof dm);
-	model_label(&h->target, tm, sizeof tm);
+	model_label(md, dm, sizeof dm);
+	model_label(mt, tm, sizeof tm);
 	if (db) {
 		struct db_run_info info = {
 			.tool_version = AHASD_VERSION,
@@ -397,6 +470,7 @@ static int run_one(const struct options *o, struct db *db, const char *path,
 			.trace_sha256 = trace_sha,
 			.draft_model = dm,
 			.target_model = tm,
+			.retargeted_from = o->models ? retarget : NULL,
 			.sampled = h->sampled,
 			.seed = o->seed,
 			.queue_capacity = o->queue_capacity,
@@ -505,6 +579,8 @@ out:
 	plugin_unload(&dr);
 	plugin_unload(&pol);
 	hw_plan_free(&plan);
+	model_preset_clear(&rm[0]);
+	model_preset_clear(&rm[1]);
 	trace_reader_close(&rd);
 	return ret;
 }
@@ -557,6 +633,9 @@ int main(int argc, char **argv)
 	if (!o.n_presets)
 		o.presets[o.n_presets++] = "npu-pim";
 
+	rc = check_params(&o);
+	if (rc)
+		return rc;
 	char err[ERRLEN];
 	struct db *db = NULL;
 	if (!o.no_db && db_open(&db, o.db_path, err, sizeof err) < 0) {

@@ -1,0 +1,463 @@
+/* models.c - model-architecture presets: parse replay/models/NAME.ini and
+ * build the operator list of an OPT-, LLaMA- or PaLM-style decoder.
+ *
+ * Operator lists (per forward pass; repeat = n_layers for the layer ops):
+ *   llama: trace_model_llama_ops() (RMSNorm, q/k/v/o, RoPE, attention,
+ *          SwiGLU w1/w3/w2, untied classifier).
+ *   opt:   token + learned position embedding (max_positions + 2 rows, OPT
+ *          offsets positions by 2), pre-LayerNorm, q/k/v/o, attention, fc1
+ *          (dim x ffn_dim), ReLU, fc2, final LayerNorm, LM head (tied).
+ *   palm:  one LayerNorm feeding attention and FFN in parallel, q/k/v/o
+ *          with multi-query K/V (kv_heads = 1, head size 256), RoPE, SwiGLU
+ *          w1/w3/w2, one residual add of both branches, tied LM head.
+ * Biases and norm gains are not operators' weights here (< 0.2 % of any of
+ * these models); weight_bytes counts the stored matrices, a tied LM head
+ * once.
+ */
+#include "models.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+enum model_arch { ARCH_LLAMA = 0, ARCH_OPT, ARCH_PALM };
+
+struct model_spec {
+	char name[TRACE_NAME_MAX];
+	int arch;                  /* -1 until set */
+	uint32_t dim, ffn_dim, n_layers, n_heads, n_kv_heads, head_dim;
+	uint32_t vocab_size, max_positions, weight_bits;
+	int tied;                  /* -1 until set */
+};
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int exe_in_build_tree(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	size_t root = strlen(AHASD_BUILD_ROOT);
+	if (n <= 0)
+		return 0;
+	exe[n] = '\0';
+	return strncmp(exe, AHASD_BUILD_ROOT, root) == 0 && exe[root] == '/';
+}
+
+const char *model_preset_dir(void)
+{
+	return exe_in_build_tree() ? AHASD_BUILD_MODEL_DIR : AHASD_MODEL_DIR;
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	if (errno || end == v || *end || *v == '-' || x < lo || x > hi)
+		return -1;
+	*out = (uint32_t)x;
+	return 0;
+}
+
+static const struct {
+	const char *key;
+	size_t off;
+	uint32_t lo, hi;
+} u32_keys[] = {
+	{ "dim", offsetof(struct model_spec, dim), 1, 1u << 20 },
+	{ "ffn_dim", offsetof(struct model_spec, ffn_dim), 1, 1u << 22 },
+	{ "n_layers", offsetof(struct model_spec, n_layers), 1, 4096 },
+	{ "n_heads", offsetof(struct model_spec, n_heads), 1, 4096 },
+	{ "n_kv_heads", offsetof(struct model_spec, n_kv_heads), 1, 4096 },
+	{ "head_dim", offsetof(struct model_spec, head_dim), 1, 65536 },
+	{ "vocab_size", offsetof(struct model_spec, vocab_size), 1, 1u << 24 },
+	{ "max_positions", offsetof(struct model_spec, max_positions), 1,
+	  1u << 24 },
+	{ "weight_bits", offsetof(struct model_spec, weight_bits), 1, 32 },
+};
+
+static int set_key(struct model_spec *s, const char *k, const char *v,
+                   char *why, size_t whylen)
+{
+	if (!strcmp(k, "name")) {
+		if (!*v || strlen(v) >= sizeof s->name) {
+			snprintf(why, whylen, "expected a name of 1..%zu "
+			         "characters", sizeof s->name - 1);
+			return -1;
+		}
+		snprintf(s->name, sizeof s->name, "%s", v);
+		return 0;
+	}
+	if (!strcmp(k, "arch")) {
+		static const char *const names[] = { "llama", "opt", "palm" };
+		for (int i = 0; i < 3; i++)
+			if (!strcmp(v, names[i])) {
+				s->arch = i;
+				return 0;
+			}
+		snprintf(why, whylen, "expected llama, opt or palm");
+		return -1;
+	}
+	if (!strcmp(k, "tied_embeddings")) {
+		if (strcmp(v, "0") && strcmp(v, "1")) {
+			snprintf(why, whylen, "expected 0 or 1");
+			return -1;
+		}
+		s->tied = v[0] == '1';
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof u32_keys / sizeof *u32_keys; i++) {
+		if (strcmp(k, u32_keys[i].key))
+			continue;
+		uint32_t *dst = (uint32_t *)((char *)s + u32_keys[i].off);
+		if (parse_u32(v, u32_keys[i].lo, u32_keys[i].hi, dst)) {
+			snprintf(why, whylen, "expected an integer in [%u, %u]",
+			         u32_keys[i].lo, u32_keys[i].hi);
+			return -1;
+		}
+		return 0;
+	}
+	snprintf(why, whylen, "unknown key");
+	return -1;
+}
+
+static int parse_file(struct model_spec *s, const char *path, char *err,
+                      size_t errlen)
+{
+	char line[1024], why[128];
+	unsigned lineno = 0;
+	int in_model = 0, ret = 0;
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		int e = errno;
+		seterr(err, errlen, "model preset %s: %s", path, strerror(e));
+		return e == ENOENT ? -ENOENT : -e;
+	}
+	while (fgets(line, sizeof line, f)) {
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			seterr(err, errlen, "%s:%u: line too long", path, lineno);
+			ret = -EINVAL;
+			goto out;
+		}
+		char *t = trim(line);
+		if (!*t || *t == '#' || *t == ';')
+			continue;
+		if (*t == '[') {
+			in_model = !strcmp(t, "[model]");
+			if (!in_model) {
+				seterr(err, errlen, "%s:%u: unknown section %s "
+				       "(expected [model])", path, lineno, t);
+				ret = -EINVAL;
+				goto out;
+			}
+			continue;
+		}
+		char *eq = strchr(t, '=');
+		if (!eq || !in_model) {
+			seterr(err, errlen, "%s:%u: expected 'key = value' in "
+			       "[model]", path, lineno);
+			ret = -EINVAL;
+			goto out;
+		}
+		*eq = '\0';
+		char *k = trim(t), *v = trim(eq + 1);
+		if (set_key(s, k, v, why, sizeof why)) {
+			seterr(err, errlen, "%s:%u: key '%s' = '%s': %s", path,
+			       lineno, k, v, why);
+			ret = -EINVAL;
+			goto out;
+		}
+	}
+	if (ferror(f)) {
+		seterr(err, errlen, "%s: read error", path);
+		ret = -EIO;
+	}
+out:
+	fclose(f);
+	return ret;
+}
+
+static int check_spec(struct model_spec *s, const char *path, char *err,
+                      size_t errlen)
+{
+	static const char *const req[] = { "dim", "ffn_dim", "n_layers",
+	                                   "n_heads", "n_kv_heads",
+	                                   "vocab_size", "max_positions" };
+	const uint32_t vals[] = { s->dim, s->ffn_dim, s->n_layers, s->n_heads,
+	                          s->n_kv_heads, s->vocab_size,
+	                          s->max_positions };
+	if (!s->name[0]) {
+		seterr(err, errlen, "%s: missing key 'name'", path);
+		return -EINVAL;
+	}
+	if (s->arch < 0) {
+		seterr(err, errlen, "%s: missing key 'arch'", path);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < sizeof req / sizeof *req; i++)
+		if (!vals[i]) {
+			seterr(err, errlen, "%s: missing key '%s'", path, req[i]);
+			return -EINVAL;
+		}
+	if (s->tied < 0) {
+		seterr(err, errlen, "%s: missing key 'tied_embeddings'", path);
+		return -EINVAL;
+	}
+	if (!s->weight_bits)
+		s->weight_bits = 8;
+	if (!s->head_dim) {
+		if (s->dim % s->n_heads) {
+			seterr(err, errlen, "%s: dim %u is not a multiple of "
+			       "n_heads %u (give head_dim)", path, s->dim,
+			       s->n_heads);
+			return -EINVAL;
+		}
+		s->head_dim = s->dim / s->n_heads;
+	}
+	if (s->n_heads % s->n_kv_heads) {
+		seterr(err, errlen, "%s: n_heads %u is not a multiple of "
+		       "n_kv_heads %u", path, s->n_heads, s->n_kv_heads);
+		return -EINVAL;
+	}
+	if (s->arch == ARCH_LLAMA && s->head_dim * s->n_heads != s->dim) {
+		seterr(err, errlen, "%s: arch llama needs head_dim x n_heads "
+		       "== dim", path);
+		return -EINVAL;
+	}
+	if ((uint64_t)s->n_heads * s->head_dim > UINT32_MAX / 2) {
+		seterr(err, errlen, "%s: n_heads x head_dim too large", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void op_set(struct trace_op *op, const char *name,
+                   enum trace_op_kind kind, uint32_t k, uint32_t n,
+                   uint32_t repeat)
+{
+	memset(op, 0, sizeof *op);
+	snprintf(op->name, sizeof op->name, "%s", name);
+	op->kind = kind;
+	op->k = k;
+	op->n = n;
+	op->repeat = repeat;
+}
+
+static void op_attention(struct trace_op *op, const struct model_spec *s)
+{
+	op_set(op, "attention", TRACE_OP_ATTENTION, 0, 0, s->n_layers);
+	op->heads = s->n_heads;
+	op->kv_heads = s->n_kv_heads;
+	op->head_dim = s->head_dim;
+}
+
+/* OPT decoder (facebook/opt-*: do_layer_norm_before, relu). */
+static size_t build_opt(struct trace_op *o, const struct model_spec *s)
+{
+	const uint32_t d = s->dim, f = s->ffn_dim, L = s->n_layers;
+	const uint32_t q = s->n_heads * s->head_dim;
+	const uint32_t kv = s->n_kv_heads * s->head_dim;
+	struct trace_op *p = o;
+	op_set(p++, "tok_embedding", TRACE_OP_EMBED, s->vocab_size, d, 1);
+	op_set(p++, "pos_embedding", TRACE_OP_EMBED, s->max_positions + 2, d,
+	       1);
+	op_set(p++, "embed_add", TRACE_OP_ELEMENTWISE, 0, d, 1);
+	op_set(p++, "attn_layernorm", TRACE_OP_NORM, 0, d, L);
+	op_set(p++, "q_proj", TRACE_OP_GEMM, d, q, L);
+	op_set(p++, "k_proj", TRACE_OP_GEMM, d, kv, L);
+	op_set(p++, "v_proj", TRACE_OP_GEMM, d, kv, L);
+	op_attention(p++, s);
+	op_set(p++, "out_proj", TRACE_OP_GEMM, q, d, L);
+	op_set(p++, "attn_residual", TRACE_OP_ELEMENTWISE, 0, d, L);
+	op_set(p++, "ffn_layernorm", TRACE_OP_NORM, 0, d, L);
+	op_set(p++, "fc1", TRACE_OP_GEMM, d, f, L);
+	op_set(p++, "relu", TRACE_OP_NONLINEAR, 0, f, L);
+	op_set(p++, "fc2", TRACE_OP_GEMM, f, d, L);
+	op_set(p++, "ffn_residual", TRACE_OP_ELEMENTWISE, 0, d, L);
+	op_set(p++, "final_layernorm", TRACE_OP_NORM, 0, d, 1);
+	op_set(p++, "lm_head", TRACE_OP_GEMM, d, s->vocab_size, 1);
+	return (size_t)(p - o);
+}
+
+/* PaLM block (Chowdhery et al. 2022, Section 2): parallel attention and
+ * FFN from one LayerNorm, multi-query K/V, RoPE, SwiGLU, no biases. */
+static size_t build_palm(struct trace_op *o, const struct model_spec *s)
+{
+	const uint32_t d = s->dim, f = s->ffn_dim, L = s->n_layers;
+	const uint32_t q = s->n_heads * s->head_dim;
+	const uint32_t kv = s->n_kv_heads * s->head_dim;
+	struct trace_op *p = o;
+	op_set(p++, "tok_embedding", TRACE_OP_EMBED, s->vocab_size, d, 1);
+	op_set(p++, "layernorm", TRACE_OP_NORM, 0, d, L);
+	op_set(p++, "wq", TRACE_OP_GEMM, d, q, L);
+	op_set(p++, "wk", TRACE_OP_GEMM, d, kv, L);
+	op_set(p++, "wv", TRACE_OP_GEMM, d, kv, L);
+	op_set(p++, "rope", TRACE_OP_ELEMENTWISE, 0, q + kv, L);
+	op_attention(p++, s);
+	op_set(p++, "wo", TRACE_OP_GEMM, q, d, L);
+	op_set(p++, "w1_gate", TRACE_OP_GEMM, d, f, L);
+	op_set(p++, "w3_up", TRACE_OP_GEMM, d, f, L);
+	op_set(p++, "swish", TRACE_OP_NONLINEAR, 0, f, L);
+	op_set(p++, "gate_mul", TRACE_OP_ELEMENTWISE, 0, f, L);
+	op_set(p++, "w2_down", TRACE_OP_GEMM, f, d, L);
+	/* x + attn + mlp: two adds of width d */
+	op_set(p++, "residual", TRACE_OP_ELEMENTWISE, 0, 2 * d, L);
+	op_set(p++, "final_layernorm", TRACE_OP_NORM, 0, d, 1);
+	op_set(p++, "lm_head", TRACE_OP_GEMM, d, s->vocab_size, 1);
+	return (size_t)(p - o);
+}
+
+/* Stored weight elements: every gemm/embed matrix once per repeat; a tied
+ * LM head (the last op, reading the token embedding) is not stored again. */
+static uint64_t weight_elems(const struct trace_model *m, int tied)
+{
+	uint64_t w = 0;
+	for (uint32_t i = 0; i < m->n_ops; i++) {
+		const struct trace_op *op = &m->ops[i];
+		if (op->kind == TRACE_OP_GEMM || op->kind == TRACE_OP_EMBED)
+			w += (uint64_t)op->k * op->n * op->repeat;
+	}
+	if (tied && m->n_ops) {
+		const struct trace_op *head = &m->ops[m->n_ops - 1];
+		w -= (uint64_t)head->k * head->n * head->repeat;
+	}
+	return w;
+}
+
+static int build_model(struct trace_model *m, const struct model_spec *s)
+{
+	enum { MAX_OPS = 24 };
+	memset(m, 0, sizeof *m);
+	snprintf(m->name, sizeof m->name, "%s", s->name);
+	m->dim = s->dim;
+	m->hidden_dim = s->ffn_dim;
+	m->n_layers = s->n_layers;
+	m->n_heads = s->n_heads;
+	m->n_kv_heads = s->n_kv_heads;
+	m->vocab_size = s->vocab_size;
+	m->seq_len = s->max_positions;
+	m->weight_bits = s->weight_bits;
+	if (s->arch == ARCH_LLAMA) {
+		int rc = trace_model_llama_ops(m);
+		if (rc < 0)
+			return rc;
+	} else {
+		m->ops = calloc(MAX_OPS, sizeof *m->ops);
+		if (!m->ops)
+			return -ENOMEM;
+		m->n_ops = (uint32_t)(s->arch == ARCH_OPT ? build_opt(m->ops, s)
+		                                          : build_palm(m->ops, s));
+	}
+	m->weight_bytes = (weight_elems(m, s->tied) * m->weight_bits + 7) / 8;
+	return 0;
+}
+
+/* Find NAME.ini: each dir of $AHASD_MODEL_PATH, then model_preset_dir(). */
+static int find_preset(const char *name, char *out, size_t outlen, char *err,
+                       size_t errlen)
+{
+	const char *env = getenv("AHASD_MODEL_PATH");
+	const char *dflt = model_preset_dir();
+	if (env && *env) {
+		const char *d = env;
+		while (*d) {
+			size_t n = strcspn(d, ":");
+			if (n) {
+				int w = snprintf(out, outlen, "%.*s/%s.ini",
+				                 (int)n, d, name);
+				if (w > 0 && (size_t)w < outlen &&
+				    access(out, R_OK) == 0)
+					return 0;
+			}
+			d += n + (d[n] == ':');
+		}
+	}
+	int w = snprintf(out, outlen, "%s/%s.ini", dflt, name);
+	if (w > 0 && (size_t)w < outlen && access(out, R_OK) == 0)
+		return 0;
+	seterr(err, errlen, "model preset '%s' not found (looked in "
+	       "AHASD_MODEL_PATH=%s, %s)", name, env && *env ? env : "(unset)",
+	       dflt);
+	return -ENOENT;
+}
+
+int model_preset_load(struct trace_model *m, const char *name_or_path,
+                      char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	struct model_spec s = { .arch = -1, .tied = -1 };
+	size_t n = strlen(name_or_path);
+	int rc;
+
+	memset(m, 0, sizeof *m);
+	if (!n) {
+		seterr(err, errlen, "empty model preset name");
+		return -EINVAL;
+	}
+	if (strchr(name_or_path, '/') ||
+	    (n > 4 && !strcmp(name_or_path + n - 4, ".ini"))) {
+		if ((size_t)snprintf(path, sizeof path, "%s", name_or_path) >=
+		    sizeof path) {
+			seterr(err, errlen, "model preset path too long");
+			return -ENAMETOOLONG;
+		}
+	} else {
+		rc = find_preset(name_or_path, path, sizeof path, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	rc = parse_file(&s, path, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = check_spec(&s, path, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = build_model(m, &s);
+	if (rc < 0) {
+		seterr(err, errlen, "%s: cannot build the operator list: %s",
+		       path, strerror(-rc));
+		model_preset_clear(m);
+		return rc;
+	}
+	rc = trace_model_check(m, s.name, err, errlen);
+	if (rc < 0)
+		model_preset_clear(m);
+	return rc;
+}
+
+void model_preset_clear(struct trace_model *m)
+{
+	if (!m)
+		return;
+	free(m->ops);
+	memset(m, 0, sizeof *m);
+}

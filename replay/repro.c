@@ -1,0 +1,1216 @@
+/* ahasd-repro - reproduce the AHASD paper's study (Ma et al., DAC 2026).
+ *
+ * Runs the grid  traces x model pairs x drafters x configurations  through
+ * the replay engine (in-process, one trace read once into memory), the
+ * captured token streams retargeted to the paper's model presets
+ * (replay/models), stores every run in one results database through db.h,
+ * and prints the paper's tables with our value next to the paper's. With
+ * --sweep it re-runs the full-AHASD configuration over one constant at a
+ * time (sensitivity). docs/REPRODUCTION.md explains the numbers.
+ *
+ * Normalisation: every ratio is taken per cell (trace, pair, drafter)
+ * against the gpu-only run of the same cell; "mean" is the arithmetic mean
+ * over cells; "max" is the largest (pair, drafter) value after averaging
+ * over traces.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "db.h"
+#include "engine.h"
+#include "hw.h"
+#include "models.h"
+#include "plugin.h"
+#include "sha256.h"
+#include "trace.h"
+
+#define ERRLEN 1024
+#define MAX_TRACES 32
+#define MAX_PAIRS 8
+#define MAX_DRAFTERS 8
+#define MAX_SWEEP_VALUES 12
+#define MAX_KV 8
+#define DEFAULT_QCAP 32
+#define DEFAULT_MAXD 64
+#define SEED 1
+
+/* ---- the named configurations (issue 4, item 3) ---- */
+
+struct config {
+	const char *name;
+	const char *hw;        /* hardware preset */
+	const char *policy;    /* policy plugin */
+	const char *params;    /* policy parameters "k=v k=v" */
+	const char *hw_params; /* hardware overrides "k=v k=v" */
+	const char *what;      /* the paper's row */
+};
+
+static const struct config configs[] = {
+	{ "gpu-only", "gpu", "sync", "", "",
+	  "GPU-only: RTX 4090 Laptop, drafting and verification alternate" },
+	{ "npu-lpddr5", "npu-lpddr5", "sync", "", "",
+	  "NPU + plain LPDDR5: both models on the NPU, alternating" },
+	{ "specpim", "gpu-pim", "sync", "", "",
+	  "SpecPIM-like: GPU + GDDR6-AiM PIM, operator-level synchronous" },
+	{ "npu-pim-async", "npu-pim", "ahasd", "edc=0 tvc=0", "aau=0",
+	  "NPU + LPDDR5-PIM, task-level async (naive look-ahead), no AAU" },
+	{ "+aau", "npu-pim", "ahasd", "edc=0 tvc=0", "aau=1",
+	  "+ Attention Algorithm Unit in the PIM" },
+	{ "+edc", "npu-pim", "ahasd", "edc=1 tvc=0", "aau=1",
+	  "+ entropy-history-aware drafting control" },
+	{ "+tvc", "npu-pim", "ahasd", "edc=1 tvc=1", "aau=1",
+	  "+ time-aware pre-verification control (full AHASD)" },
+};
+#define N_CONFIGS (sizeof configs / sizeof *configs)
+enum { C_GPU = 0, C_LPDDR5, C_SPECPIM, C_ASYNC, C_AAU, C_EDC, C_TVC };
+
+/* The paper's ablation (GPU-only = 1.0): throughput, energy efficiency. */
+static const double paper_ablation[4][2] = {
+	{ 2.2, 1.9 }, { 2.7, 2.6 }, { 3.4, 4.5 }, { 3.8, 5.2 },
+};
+
+static const char *const default_pairs[] = {
+	"opt-1.3b:opt-6.7b", "llama2-7b:llama2-13b", "palm-8b:palm-30b",
+};
+static const char *const default_drafters[] = {
+	"specdecpp", "svip", "adaedl", "banditspec",
+};
+
+/* ---- sensitivity sweeps (issue 4, item 6): each re-runs +tvc ---- */
+
+enum sweep_kind { SW_HW, SW_POLICY, SW_QCAP };
+
+struct sweep {
+	const char *name;
+	enum sweep_kind kind;
+	const char *key;       /* hw key or policy parameter */
+	const char *values;    /* default values, comma-separated */
+	const char *what;
+};
+
+static const struct sweep sweeps[] = {
+	{ "pim-bw", SW_HW, "pim.mem_bw", "64e9,128e9,256e9,512e9,1024e9",
+	  "PIM internal bandwidth (bytes/s; paper 256 GB/s)" },
+	{ "npu-tops", SW_HW, "npu.matrix_ops", "4e12,8e12,16e12,32e12,64e12",
+	  "NPU INT8 matrix peak (ops/s; paper 16 TOPS)" },
+	{ "npu-bw", SW_HW, "npu.mem_bw",
+	  "51.2e9,102.4e9,204.8e9,409.6e9,819.2e9",
+	  "NPU weight bandwidth (bytes/s; paper: off-chip LPDDR5 51.2 GB/s)" },
+	{ "h-max", SW_POLICY, "h_max", "1,2,4,6,8",
+	  "EDC H_max, entropy at the top of the 8 bins (nats; default 4)" },
+	{ "tvc-size", SW_POLICY, "tvc_size", "1,2,4,8,16",
+	  "TVC table entries (paper 4)" },
+	{ "queue-cap", SW_QCAP, "queue_capacity", "4,8,16,32,64",
+	  "queue capacity, max unverified drafted tokens (default 32)" },
+};
+#define N_SWEEPS (sizeof sweeps / sizeof *sweeps)
+
+/* ---- in-memory traces ---- */
+
+struct trace_data {
+	char path[PATH_MAX];
+	char name[128];            /* file name without directory */
+	char sha[65];
+	char draft[TRACE_NAME_MAX], target[TRACE_NAME_MAX];
+	uint32_t lookahead;
+	int sampled;
+	size_t n_seq;
+	struct trace_seq *seq;     /* deep copies */
+	uint64_t tokens;
+};
+
+struct result {
+	int done;
+	double tok_s, tok_j, accept, time_s, energy_j;
+	double dev_w[HW_MAX_DEV];  /* mean power per device */
+	char dev[HW_MAX_DEV][16];
+	double preverified, drafted;
+	int64_t run_id;
+};
+
+struct repro {
+	struct db *db;
+	const char *db_path;
+	int quiet;
+	size_t n_traces, n_pairs, n_drafters;
+	struct trace_data traces[MAX_TRACES];
+	const char *pairs[MAX_PAIRS];
+	struct trace_model models[MAX_PAIRS][2];
+	const char *drafters[MAX_DRAFTERS];
+	struct result *grid;       /* [trace][pair][drafter][config] */
+	uint64_t runs;
+	FILE *md;                  /* markdown accumulates here */
+};
+
+static size_t cell(const struct repro *r, size_t t, size_t p, size_t d)
+{
+	return (t * r->n_pairs + p) * r->n_drafters + d;
+}
+
+static struct result *grid_at(struct repro *r, size_t t, size_t p, size_t d,
+                              size_t c)
+{
+	return &r->grid[cell(r, t, p, d) * N_CONFIGS + c];
+}
+
+static void seq_free(struct trace_seq *s)
+{
+	free(s->entropy);
+	free(s->top1);
+	free(s->accept);
+	free(s->cont_pos);
+	free(s->cont_entropy);
+	free(s->cont_index);
+	memset(s, 0, sizeof *s);
+}
+
+static void *dup_mem(const void *src, size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (p && n)
+		memcpy(p, src, n);
+	return p;
+}
+
+static int seq_copy(struct trace_seq *dst, const struct trace_seq *src,
+                    uint32_t lookahead)
+{
+	memset(dst, 0, sizeof *dst);
+	dst->id = src->id;
+	dst->prompt_len = src->prompt_len;
+	dst->n = src->n;
+	dst->n_cont = src->n_cont;
+	dst->entropy = dup_mem(src->entropy, src->n * sizeof(float));
+	dst->top1 = dup_mem(src->top1, src->n * sizeof(float));
+	dst->accept = dup_mem(src->accept, src->n * sizeof(float));
+	dst->cont_pos = dup_mem(src->cont_pos, src->n_cont * sizeof(uint32_t));
+	dst->cont_entropy = dup_mem(src->cont_entropy, (size_t)src->n_cont *
+	                            lookahead * sizeof(float));
+	dst->cont_index = dup_mem(src->cont_index, src->n * sizeof(int32_t));
+	if (!dst->entropy || !dst->top1 || !dst->accept || !dst->cont_pos ||
+	    !dst->cont_entropy || !dst->cont_index) {
+		seq_free(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void trace_data_free(struct trace_data *t)
+{
+	for (size_t i = 0; i < t->n_seq; i++)
+		seq_free(&t->seq[i]);
+	free(t->seq);
+	t->seq = NULL;
+	t->n_seq = 0;
+}
+
+/* Read a whole trace into memory. @return 0, 1 (synthetic: skipped when
+ * skip_synthetic) or negative. */
+static int trace_data_load(struct trace_data *t, const char *path,
+                           int skip_synthetic, char *err, size_t errlen)
+{
+	struct trace_reader *rd = NULL;
+	struct trace_seq s;
+	size_t cap = 0;
+	int rc;
+
+	memset(t, 0, sizeof *t);
+	snprintf(t->path, sizeof t->path, "%s", path);
+	const char *slash = strrchr(path, '/');
+	snprintf(t->name, sizeof t->name, "%s", slash ? slash + 1 : path);
+	rc = trace_reader_open(&rd, path, err, errlen);
+	if (rc < 0)
+		goto out;
+	const struct trace_header *h = trace_reader_header(rd);
+	if (h->synthetic && skip_synthetic) {
+		rc = 1;
+		goto out;
+	}
+	snprintf(t->draft, sizeof t->draft, "%s", h->draft.name);
+	snprintf(t->target, sizeof t->target, "%s", h->target.name);
+	t->lookahead = h->lookahead;
+	t->sampled = h->sampled;
+	while ((rc = trace_reader_next(rd, &s, err, errlen)) == 1) {
+		if (t->n_seq == cap) {
+			size_t nc = cap ? 2 * cap : 64;
+			struct trace_seq *ns = realloc(t->seq, nc * sizeof *ns);
+			if (!ns) {
+				rc = -ENOMEM;
+				snprintf(err, errlen, "out of memory");
+				goto out;
+			}
+			t->seq = ns;
+			cap = nc;
+		}
+		rc = seq_copy(&t->seq[t->n_seq], &s, t->lookahead);
+		if (rc < 0) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		t->tokens += s.n;
+		t->n_seq++;
+	}
+	if (rc < 0)
+		goto out;
+	if (sha256_file_hex(path, t->sha) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	}
+out:
+	trace_reader_close(&rd);
+	if (rc != 0)
+		trace_data_free(t);
+	return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every captured (non-synthetic) *.msgpack in dir, sorted by name. */
+static int discover_traces(struct repro *r, const char *dir, char *err,
+                           size_t errlen)
+{
+	char *names[MAX_TRACES * 4];
+	size_t n = 0;
+	int rc = 0;
+	DIR *d = opendir(dir);
+	if (!d) {
+		snprintf(err, errlen, "traces directory %.512s: %s", dir,
+		         strerror(errno));
+		return -errno;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) && n < sizeof names / sizeof *names) {
+		size_t l = strlen(e->d_name);
+		if (l > 8 && !strcmp(e->d_name + l - 8, ".msgpack"))
+			names[n++] = strdup(e->d_name);
+	}
+	closedir(d);
+	qsort(names, n, sizeof *names, cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		char path[PATH_MAX];
+		if (!names[i] || rc < 0)
+			continue;
+		int w = snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+		if (w < 0 || (size_t)w >= sizeof path)
+			continue;
+		if (r->n_traces == MAX_TRACES)
+			break;
+		int lr = trace_data_load(&r->traces[r->n_traces], path, 1, err,
+		                         errlen);
+		if (lr < 0)
+			rc = lr;
+		else if (lr == 0)
+			r->n_traces++;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	if (rc == 0 && r->n_traces == 0) {
+		snprintf(err, errlen, "no captured traces in %.512s", dir);
+		rc = -ENOENT;
+	}
+	return rc;
+}
+
+/* Split "k=v k=v" into up to max pairs in buf. */
+static size_t split_kv(const char *s, char *buf, size_t buflen,
+                       const char **keys, const char **vals, size_t max)
+{
+	size_t n = 0;
+	snprintf(buf, buflen, "%s", s);
+	for (char *tok = strtok(buf, " "); tok && n < max;
+	     tok = strtok(NULL, " ")) {
+		char *eq = strchr(tok, '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		keys[n] = tok;
+		vals[n++] = eq + 1;
+	}
+	return n;
+}
+
+/* The sweep point of a run, or NULL for the main grid. */
+struct point {
+	const struct sweep *sw;
+	const char *value;
+};
+
+static size_t collect_counters(const struct plugin *p, const char *prefix,
+                               char names[][96], double *vals, size_t at,
+                               size_t max)
+{
+	if (!p->desc->counter)
+		return at;
+	for (uint32_t i = 0; at < max; i++) {
+		const char *name = NULL;
+		double v = 0;
+		if (!p->desc->counter(p->state, i, &name, &v) || !name)
+			break;
+		snprintf(names[at], sizeof names[at], "%s.%s", prefix, name);
+		vals[at++] = v;
+	}
+	return at;
+}
+
+/* One run: trace x pair x drafter x configuration (x sweep point). */
+static int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
+                    const struct config *cf, const struct point *pt,
+                    struct result *res, char *err, size_t errlen)
+{
+	struct trace_data *t = &r->traces[ti];
+	struct hw_platform plat;
+	struct hw_plan *plan = NULL;
+	struct plugin pol = { 0 }, dr = { 0 };
+	struct replay *rp = NULL;
+	const char *keys[MAX_KV + 1], *vals[MAX_KV + 1];
+	char kvbuf[256], label[160], hwdesc[8192], retarget[160];
+	int64_t run_id = -1;
+	int in_run = 0, rc;
+	uint32_t qcap = DEFAULT_QCAP;
+
+	memset(res, 0, sizeof *res);
+	rc = hw_platform_load(&plat, cf->hw, err, errlen);
+	if (rc < 0)
+		goto out;
+	size_t n = split_kv(cf->hw_params, kvbuf, sizeof kvbuf, keys, vals,
+	                    MAX_KV);
+	if (pt && pt->sw->kind == SW_HW) {
+		keys[n] = pt->sw->key;
+		vals[n++] = pt->value;
+	}
+	for (size_t i = 0; i < n; i++) {
+		rc = hw_platform_set(&plat, keys[i], vals[i], err, errlen);
+		if (rc < 0)
+			goto out;
+	}
+	rc = hw_plan_create(&plan, &plat, &r->models[pi][0], &r->models[pi][1],
+	                    err, errlen);
+	if (rc < 0)
+		goto out;
+	n = split_kv(cf->params, kvbuf, sizeof kvbuf, keys, vals, MAX_KV);
+	if (pt && pt->sw->kind == SW_POLICY) {
+		keys[n] = pt->sw->key;
+		vals[n++] = pt->value;
+	}
+	if (pt && pt->sw->kind == SW_QCAP)
+		qcap = (uint32_t)strtoul(pt->value, NULL, 10);
+	rc = plugin_load(&pol, cf->policy, AHASD_PLUGIN_POLICY, keys, vals, n,
+	                 err, errlen);
+	if (rc < 0)
+		goto out;
+	rc = plugin_load(&dr, r->drafters[di], AHASD_PLUGIN_DRAFTER, NULL,
+	                 NULL, 0, err, errlen);
+	if (rc < 0)
+		goto out;
+
+	if (pt)
+		snprintf(label, sizeof label, "repro-sweep %s=%s %s",
+		         pt->sw->name, pt->value, cf->name);
+	else
+		snprintf(label, sizeof label, "repro %s", cf->name);
+	snprintf(retarget, sizeof retarget, "%s:%s", t->draft, t->target);
+	hw_platform_describe(&plat, hwdesc, sizeof hwdesc);
+	if (r->db) {
+		struct db_run_info info = {
+			.tool_version = AHASD_VERSION,
+			.label = label,
+			.policy = pol.desc->name,
+			.policy_version = pol.desc->version,
+			.policy_params = pol.params,
+			.policy_path = pol.path,
+			.drafter = dr.desc->name,
+			.drafter_version = dr.desc->version,
+			.drafter_params = dr.params,
+			.drafter_path = dr.path,
+			.hw_preset = plat.name,
+			.hw_config = hwdesc,
+			.trace_path = t->path,
+			.trace_sha256 = t->sha,
+			.draft_model = r->models[pi][0].name,
+			.target_model = r->models[pi][1].name,
+			.retargeted_from = retarget,
+			.sampled = t->sampled,
+			.seed = SEED,
+			.queue_capacity = qcap,
+			.max_draft = DEFAULT_MAXD,
+			.n_dev = plat.n_dev,
+		};
+		for (unsigned i = 0; i < plat.n_dev; i++)
+			info.device_names[i] = plat.dev[i].name;
+		rc = db_run_begin(r->db, &info, &run_id, err, errlen);
+		if (rc < 0)
+			goto out;
+		in_run = 1;
+	}
+	struct replay_config cfg = {
+		.plan = plan, .policy = &pol, .drafter = &dr, .seed = SEED,
+		.lookahead = t->lookahead, .queue_capacity = qcap,
+		.max_draft = DEFAULT_MAXD,
+	};
+	rc = replay_create(&rp, &cfg, err, errlen);
+	if (rc < 0)
+		goto out;
+	struct timespec w0, w1;
+	clock_gettime(CLOCK_MONOTONIC, &w0);
+	for (size_t i = 0; i < t->n_seq; i++) {
+		struct replay_seq_result sr;
+		rc = replay_sequence(rp, &t->seq[i], &sr, err, errlen);
+		if (rc < 0)
+			goto out;
+		if (r->db) {
+			rc = db_run_sequence(r->db, run_id, &sr, err, errlen);
+			if (rc < 0) {
+				in_run = 0;
+				goto out;
+			}
+		}
+	}
+	replay_finish(rp);
+	clock_gettime(CLOCK_MONOTONIC, &w1);
+	const struct replay_metrics *m = replay_metrics(rp);
+	if (r->db) {
+		char names[64][96];
+		const char *np[64];
+		double values[64];
+		size_t ne = collect_counters(&pol, "policy", names, values, 0, 64);
+		ne = collect_counters(&dr, "drafter", names, values, ne, 64);
+		for (size_t i = 0; i < ne; i++)
+			np[i] = names[i];
+		double wall = (double)(w1.tv_sec - w0.tv_sec) +
+		              (double)(w1.tv_nsec - w0.tv_nsec) * 1e-9;
+		in_run = 0;
+		rc = db_run_commit(r->db, run_id, m, wall, np, values, ne, err,
+		                   errlen);
+		if (rc < 0)
+			goto out;
+	}
+	res->done = 1;
+	res->time_s = m->time_s;
+	res->energy_j = m->energy_j;
+	res->tok_s = m->time_s > 0 ? (double)m->committed / m->time_s : 0;
+	res->tok_j = m->energy_j > 0 ? (double)m->committed / m->energy_j : 0;
+	res->accept = m->drafted ? (double)m->accepted / (double)m->drafted : 0;
+	res->drafted = (double)m->drafted;
+	res->preverified = (double)m->preverified;
+	for (unsigned i = 0; i < plat.n_dev; i++) {
+		res->dev_w[i] = m->time_s > 0 ? m->dev_energy_j[i] / m->time_s
+		                              : 0;
+		snprintf(res->dev[i], sizeof res->dev[i], "%s",
+		         plat.dev[i].name);
+	}
+	res->run_id = run_id;
+	r->runs++;
+	rc = 0;
+out:
+	if (in_run)
+		db_run_rollback(r->db);
+	replay_free(&rp);
+	plugin_unload(&dr);
+	plugin_unload(&pol);
+	hw_plan_free(&plan);
+	if (rc < 0) {
+		size_t l = strlen(err);
+		snprintf(err + l, errlen - l, " [%s, %s, %s, %s]", t->name,
+		         r->pairs[pi], r->drafters[di], cf->name);
+	}
+	return rc;
+}
+
+/* ---- statistics over cells ---- */
+
+enum metric { M_TOK_S = 0, M_TOK_J, M_ACCEPT };
+
+static double metric_of(const struct result *x, enum metric m)
+{
+	switch (m) {
+	case M_TOK_S: return x->tok_s;
+	case M_TOK_J: return x->tok_j;
+	default: return x->accept;
+	}
+}
+
+/* Ratio num/den of a metric for one cell; NaN if missing. */
+static double cell_ratio(const struct result *num, const struct result *den,
+                         enum metric m)
+{
+	if (!num->done || !den->done || metric_of(den, m) <= 0)
+		return NAN;
+	return metric_of(num, m) / metric_of(den, m);
+}
+
+struct agg {
+	double mean, max;
+	const char *max_pair, *max_drafter;
+};
+
+/* Mean over all cells of config c relative to config base (base < 0: the
+ * absolute metric); max over (pair, drafter) after averaging over traces.
+ * Only pair p (or all when p < 0). */
+static struct agg aggregate(struct repro *r, size_t c, int base,
+                            enum metric m, int p_only)
+{
+	struct agg a = { NAN, NAN, NULL, NULL };
+	double sum = 0;
+	size_t cnt = 0;
+	for (size_t p = 0; p < r->n_pairs; p++) {
+		if (p_only >= 0 && (size_t)p_only != p)
+			continue;
+		for (size_t d = 0; d < r->n_drafters; d++) {
+			double ps = 0;
+			size_t pc = 0;
+			for (size_t t = 0; t < r->n_traces; t++) {
+				const struct result *x = grid_at(r, t, p, d, c);
+				double v = base < 0
+				        ? (x->done ? metric_of(x, m) : NAN)
+				        : cell_ratio(x, grid_at(r, t, p, d,
+				                                (size_t)base), m);
+				if (isnan(v))
+					continue;
+				ps += v;
+				pc++;
+			}
+			if (!pc)
+				continue;
+			sum += ps;
+			cnt += pc;
+			double pm = ps / (double)pc;
+			if (isnan(a.max) || pm > a.max) {
+				a.max = pm;
+				a.max_pair = r->pairs[p];
+				a.max_drafter = r->drafters[d];
+			}
+		}
+	}
+	if (cnt)
+		a.mean = sum / (double)cnt;
+	return a;
+}
+
+/* ---- output ---- */
+
+static void out(struct repro *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void out(struct repro *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(r->md, fmt, ap);
+	va_end(ap);
+}
+
+static const char *fx(char *buf, size_t len, double v)
+{
+	if (isnan(v))
+		snprintf(buf, len, "n/a");
+	else
+		snprintf(buf, len, "%.2fx", v);
+	return buf;
+}
+
+/* "ours / paper (diff)" flag: ** when ours differs from the paper by more
+ * than 20 %. */
+static const char *flag(double ours, double paper)
+{
+	if (isnan(ours) || paper <= 0)
+		return "";
+	return fabs(ours / paper - 1.0) > 0.20 ? " **" : "";
+}
+
+static void table_setup(struct repro *r, double wall)
+{
+	out(r, "Grid: %zu traces x %zu model pairs x %zu drafters x %zu "
+	    "configurations = %llu runs in %.1f s (database %s).\n\n",
+	    r->n_traces, r->n_pairs, r->n_drafters, N_CONFIGS,
+	    (unsigned long long)r->runs, wall,
+	    !r->db_path ? "none"
+	    : strrchr(r->db_path, '/') ? strrchr(r->db_path, '/') + 1
+	                               : r->db_path);
+	out(r, "Traces (captured token streams, retargeted to the model "
+	    "presets with `--models`):\n\n| trace | captured pair | "
+	    "sequences | tokens | sampling |\n|---|---|--:|--:|---|\n");
+	for (size_t t = 0; t < r->n_traces; t++)
+		out(r, "| %s | %s:%s | %zu | %llu | %s |\n", r->traces[t].name,
+		    r->traces[t].draft, r->traces[t].target,
+		    r->traces[t].n_seq,
+		    (unsigned long long)r->traces[t].tokens,
+		    r->traces[t].sampled ? "sampled" : "greedy");
+	out(r, "\nConfigurations:\n\n| name | hw preset | policy | "
+	    "parameters | hw overrides | paper's row |\n"
+	    "|---|---|---|---|---|---|\n");
+	for (size_t c = 0; c < N_CONFIGS; c++)
+		out(r, "| %s | %s | %s | %s | %s | %s |\n", configs[c].name,
+		    configs[c].hw, configs[c].policy,
+		    *configs[c].params ? configs[c].params : "-",
+		    *configs[c].hw_params ? configs[c].hw_params : "-",
+		    configs[c].what);
+	out(r, "\nCells marked ** differ from the paper by more than 20 %%; "
+	    "docs/REPRODUCTION.md gives the reasons.\n\n");
+}
+
+static void table_ablation(struct repro *r)
+{
+	char a[16], b[16], c[16], d[16];
+	out(r, "## Ablation (GPU-only = 1.0, mean over all cells)\n\n"
+	    "| configuration | throughput (ours) | throughput (paper) | "
+	    "energy eff. (ours) | energy eff. (paper) |\n"
+	    "|---|--:|--:|--:|--:|\n");
+	for (size_t k = 0; k < N_CONFIGS; k++) {
+		struct agg ts = aggregate(r, k, C_GPU, M_TOK_S, -1);
+		struct agg tj = aggregate(r, k, C_GPU, M_TOK_J, -1);
+		double pt = NAN, pe = NAN;
+		if (k >= C_ASYNC) {
+			pt = paper_ablation[k - C_ASYNC][0];
+			pe = paper_ablation[k - C_ASYNC][1];
+		} else if (k == C_GPU) {
+			pt = pe = 1.0;
+		}
+		out(r, "| %s | %s%s | %s | %s%s | %s |\n", configs[k].name,
+		    fx(a, sizeof a, ts.mean), flag(ts.mean, pt),
+		    isnan(pt) ? "-" : fx(b, sizeof b, pt),
+		    fx(c, sizeof c, tj.mean), flag(tj.mean, pe),
+		    isnan(pe) ? "-" : fx(d, sizeof d, pe));
+	}
+	out(r, "\nPer model pair (throughput / energy efficiency vs "
+	    "GPU-only, mean over drafters and traces):\n\n| configuration |");
+	for (size_t p = 0; p < r->n_pairs; p++)
+		out(r, " %s |", r->pairs[p]);
+	out(r, "\n|---|");
+	for (size_t p = 0; p < r->n_pairs; p++)
+		out(r, "--:|");
+	out(r, "\n");
+	for (size_t k = 0; k < N_CONFIGS; k++) {
+		out(r, "| %s |", configs[k].name);
+		for (size_t p = 0; p < r->n_pairs; p++) {
+			struct agg ts = aggregate(r, k, C_GPU, M_TOK_S, (int)p);
+			struct agg tj = aggregate(r, k, C_GPU, M_TOK_J, (int)p);
+			out(r, " %s / %s |", fx(a, sizeof a, ts.mean),
+			    fx(b, sizeof b, tj.mean));
+		}
+		out(r, "\n");
+	}
+	out(r, "\nAbsolute throughput (tokens/s, mean over drafters and "
+	    "traces):\n\n| configuration |");
+	for (size_t p = 0; p < r->n_pairs; p++)
+		out(r, " %s |", r->pairs[p]);
+	out(r, "\n|---|");
+	for (size_t p = 0; p < r->n_pairs; p++)
+		out(r, "--:|");
+	out(r, "\n");
+	for (size_t k = 0; k < N_CONFIGS; k++) {
+		out(r, "| %s |", configs[k].name);
+		for (size_t p = 0; p < r->n_pairs; p++)
+			out(r, " %.2f |",
+			    aggregate(r, k, -1, M_TOK_S, (int)p).mean);
+		out(r, "\n");
+	}
+	out(r, "\n");
+}
+
+static void headline_row(struct repro *r, const char *what, size_t base,
+                         enum metric m, double paper, const char *pnote)
+{
+	char a[16], b[16], c[16];
+	struct agg g = aggregate(r, C_TVC, (int)base, m, -1);
+	out(r, "| %s | %s%s | %s | %s | %s (%s) |\n", what,
+	    fx(a, sizeof a, g.max), flag(g.max, paper),
+	    fx(b, sizeof b, g.mean), g.max_pair ? g.max_pair : "-",
+	    fx(c, sizeof c, paper), pnote);
+	(void)c;
+}
+
+static void table_headline(struct repro *r)
+{
+	out(r, "## AHASD (+tvc) against GPU-only and SpecPIM\n\n"
+	    "Max: the best (pair, drafter) after averaging over traces.\n\n"
+	    "| ratio | max (ours) | mean (ours) | max at | paper |\n"
+	    "|---|--:|--:|---|--:|\n");
+	headline_row(r, "throughput vs GPU-only", C_GPU, M_TOK_S, 4.2, "up to");
+	headline_row(r, "energy eff. vs GPU-only", C_GPU, M_TOK_J, 5.6, "up to");
+	headline_row(r, "throughput vs SpecPIM", C_SPECPIM, M_TOK_S, 1.5,
+	             "up to");
+	headline_row(r, "energy eff. vs SpecPIM", C_SPECPIM, M_TOK_J, 1.24,
+	             "about");
+	out(r, "\n");
+}
+
+/* Mean power of a device (by name) in config c over all cells, W. */
+static double mean_power(struct repro *r, size_t c, const char *dev)
+{
+	double s = 0;
+	size_t n = 0;
+	for (size_t t = 0; t < r->n_traces; t++)
+		for (size_t p = 0; p < r->n_pairs; p++)
+			for (size_t d = 0; d < r->n_drafters; d++) {
+				const struct result *x = grid_at(r, t, p, d, c);
+				for (int i = 0; i < HW_MAX_DEV && x->done; i++)
+					if (!strcmp(x->dev[i], dev)) {
+						s += x->dev_w[i];
+						n++;
+					}
+			}
+	return n ? s / (double)n : NAN;
+}
+
+static void table_lpddr5(struct repro *r)
+{
+	static const struct {
+		size_t c;
+		const char *name;
+		double tput, ept, mem, npu;
+	} rows[] = {
+		{ C_ASYNC, "NPU+LPDDR5-PIM (npu-pim-async)", 2.20, 0.64, 1.90,
+		  1.10 },
+		{ C_TVC, "AHASD (+tvc)", 3.10, 0.48, 2.00, 1.15 },
+	};
+	char a[16], b[16], c[16], e[16];
+	double base_npu = mean_power(r, C_LPDDR5, "npu");
+	out(r, "## Against NPU + plain LPDDR5 (= 1.0)\n\n"
+	    "Energy/token is the inverse of energy efficiency, per cell. "
+	    "Power: mean device power (dynamic + static over the run). The "
+	    "baseline's single `npu` device carries its LPDDR5 (background "
+	    "and access energy), so the paper's memory-power column has no "
+	    "counterpart; we show PIM-device power over the baseline's whole "
+	    "power instead. Baseline mean power: %.2f W.\n\n"
+	    "| configuration | throughput | paper | energy/token | paper | "
+	    "NPU device power | paper (NPU) | PIM power / baseline power | "
+	    "paper (memory) |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+	    base_npu);
+	for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+		struct agg ts = aggregate(r, rows[i].c, C_LPDDR5, M_TOK_S, -1);
+		struct agg tj = aggregate(r, rows[i].c, C_LPDDR5, M_TOK_J, -1);
+		/* energy/token ratio = mean over cells of 1 / (tok/J ratio) */
+		double ept = 0;
+		size_t n = 0;
+		for (size_t t = 0; t < r->n_traces; t++)
+			for (size_t p = 0; p < r->n_pairs; p++)
+				for (size_t d = 0; d < r->n_drafters; d++) {
+					double v = cell_ratio(
+					        grid_at(r, t, p, d, rows[i].c),
+					        grid_at(r, t, p, d, C_LPDDR5),
+					        M_TOK_J);
+					if (!isnan(v) && v > 0) {
+						ept += 1.0 / v;
+						n++;
+					}
+				}
+		ept = n ? ept / (double)n : NAN;
+		(void)tj;
+		double npu = mean_power(r, rows[i].c, "npu") / base_npu;
+		double pim = mean_power(r, rows[i].c, "pim") / base_npu;
+		out(r, "| %s | %s%s | %.2fx | %s%s | %.2fx | %s%s | %.2fx | "
+		    "%s | %.2fx |\n", rows[i].name,
+		    fx(a, sizeof a, ts.mean), flag(ts.mean, rows[i].tput),
+		    rows[i].tput, fx(b, sizeof b, ept), flag(ept, rows[i].ept),
+		    rows[i].ept, fx(c, sizeof c, npu), flag(npu, rows[i].npu),
+		    rows[i].npu, fx(e, sizeof e, pim), rows[i].mem);
+	}
+	out(r, "\n");
+}
+
+static void table_acceptance(struct repro *r)
+{
+	char a[16], b[16];
+	out(r, "## Acceptance rate (accepted / drafted tokens, mean over "
+	    "cells)\n\n| configuration | acceptance |\n|---|--:|\n");
+	for (size_t k = 0; k < N_CONFIGS; k++)
+		out(r, "| %s | %.3f |\n", configs[k].name,
+		    aggregate(r, k, -1, M_ACCEPT, -1).mean);
+	double sync = aggregate(r, C_GPU, -1, M_ACCEPT, -1).mean;
+	double naive = aggregate(r, C_AAU, -1, M_ACCEPT, -1).mean;
+	double edc = aggregate(r, C_EDC, -1, M_ACCEPT, -1).mean;
+	double d1 = (naive / sync - 1) * 100, d2 = (edc / naive - 1) * 100;
+	out(r, "\n| change | ours | paper |\n|---|--:|--:|\n"
+	    "| synchronous -> naive async (+aau) | %+.1f %%%s | -25.1 %% |\n"
+	    "| naive async (+aau) -> +EDC | %+.1f %%%s | +24.6 %% |\n",
+	    d1, flag(d1, -25.1), d2, flag(d2, 24.6));
+	/* EDC's throughput gain over +AAU by pair and for LLaMA2 + AdaEDL */
+	out(r, "\n+EDC throughput over +AAU (paper: LLaMA2 + AdaEDL +33 %%, "
+	    "OPT under 10 %%):\n\n| pair | all drafters | adaedl |\n"
+	    "|---|--:|--:|\n");
+	int ada = -1;
+	for (size_t d = 0; d < r->n_drafters; d++)
+		if (!strcmp(r->drafters[d], "adaedl"))
+			ada = (int)d;
+	for (size_t p = 0; p < r->n_pairs; p++) {
+		double all = aggregate(r, C_EDC, C_AAU, M_TOK_S, (int)p).mean;
+		double one = NAN;
+		if (ada >= 0) {
+			double s = 0;
+			size_t n = 0;
+			for (size_t t = 0; t < r->n_traces; t++) {
+				double v = cell_ratio(
+				        grid_at(r, t, p, (size_t)ada, C_EDC),
+				        grid_at(r, t, p, (size_t)ada, C_AAU),
+				        M_TOK_S);
+				if (!isnan(v)) {
+					s += v;
+					n++;
+				}
+			}
+			one = n ? s / (double)n : NAN;
+		}
+		snprintf(a, sizeof a, "%+.1f %%", (all - 1) * 100);
+		snprintf(b, sizeof b, "%+.1f %%", (one - 1) * 100);
+		out(r, "| %s | %s | %s |\n", r->pairs[p], a, b);
+	}
+	out(r, "\n");
+}
+
+/* ---- sweeps ---- */
+
+static int run_sweep(struct repro *r, const struct sweep *sw,
+                     const char *values, char *err, size_t errlen)
+{
+	char buf[512], *vals[MAX_SWEEP_VALUES];
+	size_t nv = 0;
+	snprintf(buf, sizeof buf, "%s", values);
+	for (char *tok = strtok(buf, ","); tok && nv < MAX_SWEEP_VALUES;
+	     tok = strtok(NULL, ","))
+		vals[nv++] = tok;
+	out(r, "## Sensitivity: %s\n\n%s. Configuration +tvc (full AHASD), "
+	    "every trace, pair and drafter; ratios against the grid's "
+	    "GPU-only runs.\n\n| %s | throughput vs GPU-only | energy eff. "
+	    "vs GPU-only | tokens/s |", sw->name, sw->what, sw->key);
+	for (size_t p = 0; p < r->n_pairs; p++)
+		out(r, " %s tput |", r->pairs[p]);
+	out(r, " acceptance | pre-verified / drafted |\n|---|--:|--:|--:|");
+	for (size_t p = 0; p < r->n_pairs; p++)
+		out(r, "--:|");
+	out(r, "--:|--:|\n");
+	size_t nc = r->n_traces * r->n_pairs * r->n_drafters;
+	struct result *res = calloc(nc, sizeof *res);
+	if (!res) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	int rc = 0;
+	for (size_t v = 0; v < nv && !rc; v++) {
+		struct point pt = { sw, vals[v] };
+		for (size_t t = 0; t < r->n_traces && !rc; t++)
+			for (size_t p = 0; p < r->n_pairs && !rc; p++)
+				for (size_t d = 0; d < r->n_drafters && !rc; d++)
+					rc = run_cell(r, t, p, d, &configs[C_TVC],
+					              &pt, &res[cell(r, t, p, d)],
+					              err, errlen);
+		if (rc)
+			break;
+		double ts = 0, tj = 0, tabs = 0, acc = 0, pv = 0, dr = 0;
+		double pp[MAX_PAIRS] = { 0 };
+		size_t n = 0, pn[MAX_PAIRS] = { 0 };
+		for (size_t t = 0; t < r->n_traces; t++)
+			for (size_t p = 0; p < r->n_pairs; p++)
+				for (size_t d = 0; d < r->n_drafters; d++) {
+					const struct result *x = &res[cell(r, t, p, d)];
+					const struct result *g = grid_at(r, t, p, d,
+					                                 C_GPU);
+					double a = cell_ratio(x, g, M_TOK_S);
+					double b = cell_ratio(x, g, M_TOK_J);
+					if (isnan(a) || isnan(b))
+						continue;
+					ts += a;
+					tj += b;
+					pp[p] += a;
+					pn[p]++;
+					tabs += x->tok_s;
+					acc += x->accept;
+					pv += x->preverified;
+					dr += x->drafted;
+					n++;
+				}
+		double dn = n ? (double)n : NAN;
+		out(r, "| %s | %.2fx | %.2fx | %.2f |", vals[v], ts / dn,
+		    tj / dn, tabs / dn);
+		for (size_t p = 0; p < r->n_pairs; p++)
+			out(r, " %.2fx |", pn[p] ? pp[p] / (double)pn[p] : NAN);
+		out(r, " %.3f | %.3f |\n", acc / dn, dr > 0 ? pv / dr : 0);
+	}
+	out(r, "\n");
+	free(res);
+	return rc;
+}
+
+/* ---- command line ---- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: ahasd-repro [options] [TRACE...]\n"
+"\n"
+"Reproduce the AHASD paper's study: every captured trace x model pair x\n"
+"drafter x configuration, each run stored in one results database; print\n"
+"the paper's tables with our values next to the paper's.\n"
+"\n"
+"  TRACE...             traces to use (default: every captured, non-\n"
+"                       synthetic *.msgpack in --traces-dir)\n"
+"      --traces-dir D   default: the source tree's traces/ when run from\n"
+"                       the build tree\n"
+"      --pair D:T       model-preset pair, repeatable (default:\n"
+"                       opt-1.3b:opt-6.7b, llama2-7b:llama2-13b,\n"
+"                       palm-8b:palm-30b)\n"
+"  -d, --drafter NAME   drafter plugin, repeatable (default: specdecpp,\n"
+"                       svip, adaedl, banditspec)\n"
+"      --sweep NAME[=V,V..]  also run a sensitivity sweep of +tvc\n"
+"                       (repeatable; 'all' for every sweep): pim-bw,\n"
+"                       npu-tops, npu-bw, h-max, tvc-size, queue-cap\n"
+"      --db FILE        results database (default ahasd-repro.db)\n"
+"      --no-db          do not store runs\n"
+"  -o, --out FILE       also write the tables as Markdown to FILE\n"
+"  -q, --quiet          do not print the tables\n"
+"      --list           list configurations and sweeps\n"
+"  -h, --help           this text\n");
+}
+
+static void list_all(void)
+{
+	printf("configurations:\n");
+	for (size_t c = 0; c < N_CONFIGS; c++)
+		printf("  %-14s hw=%-10s policy=%-5s %s%s%s%s\n    %s\n",
+		       configs[c].name, configs[c].hw, configs[c].policy,
+		       configs[c].params, *configs[c].params ? " " : "",
+		       *configs[c].hw_params ? "hw." : "",
+		       configs[c].hw_params, configs[c].what);
+	printf("sweeps (of +tvc):\n");
+	for (size_t s = 0; s < N_SWEEPS; s++)
+		printf("  %-10s %s = %s\n    %s\n", sweeps[s].name,
+		       sweeps[s].key, sweeps[s].values, sweeps[s].what);
+}
+
+static int exe_in_build_tree(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	size_t root = strlen(AHASD_BUILD_ROOT);
+	if (n <= 0)
+		return 0;
+	exe[n] = '\0';
+	return strncmp(exe, AHASD_BUILD_ROOT, root) == 0 && exe[root] == '/';
+}
+
+struct sweep_req {
+	const struct sweep *sw;
+	const char *values;
+};
+
+int main(int argc, char **argv)
+{
+	enum { O_DB = 256, O_NODB, O_PAIR, O_SWEEP, O_LIST, O_TDIR };
+	static const struct option longopts[] = {
+		{ "db", required_argument, NULL, O_DB },
+		{ "no-db", no_argument, NULL, O_NODB },
+		{ "pair", required_argument, NULL, O_PAIR },
+		{ "drafter", required_argument, NULL, 'd' },
+		{ "sweep", required_argument, NULL, O_SWEEP },
+		{ "traces-dir", required_argument, NULL, O_TDIR },
+		{ "out", required_argument, NULL, 'o' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "list", no_argument, NULL, O_LIST },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct repro r;
+	struct sweep_req req[N_SWEEPS * 4];
+	size_t n_req = 0;
+	const char *out_path = NULL, *tdir = NULL;
+	char err[ERRLEN], *mdbuf = NULL;
+	size_t mdlen = 0;
+	int status = 1, no_db = 0, c;
+
+	r.db_path = "ahasd-repro.db";
+	while ((c = getopt_long(argc, argv, "d:o:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_DB: r.db_path = optarg; break;
+		case O_NODB: no_db = 1; break;
+		case O_TDIR: tdir = optarg; break;
+		case O_PAIR:
+			if (r.n_pairs == MAX_PAIRS || !strchr(optarg, ':')) {
+				fprintf(stderr, "ahasd-repro: --pair '%s': "
+				        "expected DRAFT:TARGET (max %d)\n",
+				        optarg, MAX_PAIRS);
+				return 2;
+			}
+			r.pairs[r.n_pairs++] = optarg;
+			break;
+		case 'd':
+			if (r.n_drafters == MAX_DRAFTERS) {
+				fprintf(stderr, "ahasd-repro: too many drafters\n");
+				return 2;
+			}
+			r.drafters[r.n_drafters++] = optarg;
+			break;
+		case O_SWEEP: {
+			char *eq = strchr(optarg, '=');
+			size_t nl = eq ? (size_t)(eq - optarg) : strlen(optarg);
+			int all = !strcmp(optarg, "all"), found = 0;
+			for (size_t s = 0; s < N_SWEEPS; s++) {
+				if (!all && (strlen(sweeps[s].name) != nl ||
+				             strncmp(sweeps[s].name, optarg, nl)))
+					continue;
+				found = 1;
+				if (n_req < sizeof req / sizeof *req)
+					req[n_req++] = (struct sweep_req){
+						&sweeps[s],
+						eq ? eq + 1 : sweeps[s].values };
+			}
+			if (!found) {
+				fprintf(stderr, "ahasd-repro: unknown sweep "
+				        "'%s' (see --list)\n", optarg);
+				return 2;
+			}
+			break;
+		}
+		case 'o': out_path = optarg; break;
+		case 'q': r.quiet = 1; break;
+		case O_LIST: list_all(); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!r.n_pairs)
+		for (size_t i = 0; i < 3; i++)
+			r.pairs[r.n_pairs++] = default_pairs[i];
+	if (!r.n_drafters)
+		for (size_t i = 0; i < 4; i++)
+			r.drafters[r.n_drafters++] = default_drafters[i];
+
+	/* models */
+	for (size_t p = 0; p < r.n_pairs; p++) {
+		char name[256];
+		const char *colon = strchr(r.pairs[p], ':');
+		snprintf(name, sizeof name, "%.*s", (int)(colon - r.pairs[p]),
+		         r.pairs[p]);
+		if (model_preset_load(&r.models[p][0], name, err, sizeof err) < 0 ||
+		    model_preset_load(&r.models[p][1], colon + 1, err,
+		                      sizeof err) < 0) {
+			fprintf(stderr, "ahasd-repro: %s\n", err);
+			goto done;
+		}
+	}
+	/* traces */
+	if (optind < argc) {
+		for (int i = optind; i < argc; i++) {
+			if (r.n_traces == MAX_TRACES) {
+				fprintf(stderr, "ahasd-repro: too many traces\n");
+				goto done;
+			}
+			if (trace_data_load(&r.traces[r.n_traces], argv[i], 0,
+			                    err, sizeof err) < 0) {
+				fprintf(stderr, "ahasd-repro: %s\n", err);
+				goto done;
+			}
+			r.n_traces++;
+		}
+	} else {
+		char dir[PATH_MAX];
+		if (!tdir) {
+			if (!exe_in_build_tree()) {
+				fprintf(stderr, "ahasd-repro: give traces or "
+				        "--traces-dir\n");
+				goto done;
+			}
+			snprintf(dir, sizeof dir, "%s/traces", AHASD_SOURCE_ROOT);
+			tdir = dir;
+		}
+		if (discover_traces(&r, tdir, err, sizeof err) < 0) {
+			fprintf(stderr, "ahasd-repro: %s\n", err);
+			goto done;
+		}
+	}
+	if (!no_db && db_open(&r.db, r.db_path, err, sizeof err) < 0) {
+		fprintf(stderr, "ahasd-repro: %s\n", err);
+		goto done;
+	}
+	if (no_db)
+		r.db_path = NULL;
+	r.grid = calloc(r.n_traces * r.n_pairs * r.n_drafters * N_CONFIGS,
+	                sizeof *r.grid);
+	r.md = open_memstream(&mdbuf, &mdlen);
+	if (!r.grid || !r.md) {
+		fprintf(stderr, "ahasd-repro: out of memory\n");
+		goto done;
+	}
+
+	struct timespec w0, w1;
+	clock_gettime(CLOCK_MONOTONIC, &w0);
+	for (size_t t = 0; t < r.n_traces; t++)
+		for (size_t p = 0; p < r.n_pairs; p++)
+			for (size_t d = 0; d < r.n_drafters; d++)
+				for (size_t k = 0; k < N_CONFIGS; k++)
+					if (run_cell(&r, t, p, d, &configs[k],
+					             NULL, grid_at(&r, t, p, d, k),
+					             err, sizeof err) < 0) {
+						fprintf(stderr, "ahasd-repro: %s\n",
+						        err);
+						goto done;
+					}
+	clock_gettime(CLOCK_MONOTONIC, &w1);
+	double wall = (double)(w1.tv_sec - w0.tv_sec) +
+	              (double)(w1.tv_nsec - w0.tv_nsec) * 1e-9;
+
+	out(&r, "# AHASD reproduction: tables\n\n"
+	    "Generated by `ahasd-repro` (ahasd-replay %s); how the numbers "
+	    "are obtained and why they differ from the paper: "
+	    "[REPRODUCTION.md](REPRODUCTION.md).\n\n", AHASD_VERSION);
+	table_setup(&r, wall);
+	table_ablation(&r);
+	table_headline(&r);
+	table_lpddr5(&r);
+	table_acceptance(&r);
+	for (size_t i = 0; i < n_req; i++)
+		if (run_sweep(&r, req[i].sw, req[i].values, err, sizeof err) < 0) {
+			fprintf(stderr, "ahasd-repro: %s\n", err);
+			goto done;
+		}
+	clock_gettime(CLOCK_MONOTONIC, &w1);
+	double total = (double)(w1.tv_sec - w0.tv_sec) +
+	               (double)(w1.tv_nsec - w0.tv_nsec) * 1e-9;
+	out(&r, "Total: %llu runs in %.1f s.\n", (unsigned long long)r.runs,
+	    total);
+	if (fflush(r.md)) {
+		fprintf(stderr, "ahasd-repro: out of memory\n");
+		goto done;
+	}
+	if (!r.quiet)
+		fwrite(mdbuf, 1, mdlen, stdout);
+	if (out_path) {
+		FILE *f = fopen(out_path, "w");
+		if (!f || fwrite(mdbuf, 1, mdlen, f) != mdlen) {
+			fprintf(stderr, "ahasd-repro: %s: %s\n", out_path,
+			        strerror(errno));
+			if (f)
+				fclose(f);
+			goto done;
+		}
+		if (fclose(f)) {
+			fprintf(stderr, "ahasd-repro: %s: %s\n", out_path,
+			        strerror(errno));
+			goto done;
+		}
+	}
+	status = 0;
+done:
+	if (r.md)
+		fclose(r.md);
+	free(mdbuf);
+	free(r.grid);
+	db_close(&r.db);
+	for (size_t t = 0; t < r.n_traces; t++)
+		trace_data_free(&r.traces[t]);
+	for (size_t p = 0; p < r.n_pairs; p++) {
+		model_preset_clear(&r.models[p][0]);
+		model_preset_clear(&r.models[p][1]);
+	}
+	return status;
+}
