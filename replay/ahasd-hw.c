@@ -17,23 +17,10 @@
 
 #include "config.h"
 #include "hw.h"
+#include "models.h"
 #include "trace.h"
 
 #define MAX_SETS 64
-
-/* Llama-style models known by name for --models (published configs). */
-struct known_model {
-	const char *name;
-	uint32_t dim, hidden, layers, heads, kv_heads, vocab;
-};
-static const struct known_model known_models[] = {
-	/* Touvron et al. 2023, Llama 2 (HF config.json) */
-	{ "llama2-7b", 4096, 11008, 32, 32, 32, 32000 },
-	{ "llama2-13b", 5120, 13824, 40, 40, 40, 32000 },
-	{ "llama2-70b", 8192, 28672, 80, 64, 8, 32000 },
-	/* TinyLlama-1.1B (HF config.json) */
-	{ "tinyllama-1.1b", 2048, 5632, 22, 32, 4, 32000 },
-};
 
 static void usage(FILE *f)
 {
@@ -44,34 +31,9 @@ static void usage(FILE *f)
 	        "  --set key=value  override a constant: key or device.key (repeatable)\n"
 	        "  --m M            verification tokens per step (default 5)\n"
 	        "  --kv L           KV length the last token attends to (default 1024)\n"
-	        "  --models D:T     built-in llama-style models instead of a trace:\n"
-	        "                   ",
-	        hw_preset_dir());
-	for (size_t i = 0; i < sizeof known_models / sizeof known_models[0]; i++)
-		fprintf(f, "%s%s", i ? ", " : "", known_models[i].name);
-	fprintf(f, "\n");
-}
-
-static int model_by_name(const char *name, struct trace_model *m)
-{
-	for (size_t i = 0; i < sizeof known_models / sizeof known_models[0]; i++) {
-		const struct known_model *k = &known_models[i];
-
-		if (strcmp(k->name, name) != 0)
-			continue;
-		memset(m, 0, sizeof *m);
-		snprintf(m->name, sizeof m->name, "%s", k->name);
-		m->dim = k->dim;
-		m->hidden_dim = k->hidden;
-		m->n_layers = k->layers;
-		m->n_heads = k->heads;
-		m->n_kv_heads = k->kv_heads;
-		m->vocab_size = k->vocab;
-		m->seq_len = 4096;
-		m->weight_bits = 8;
-		return trace_model_llama_ops(m);
-	}
-	return -ENOENT;
+	        "  --models D:T     model presets (in %s) or .ini paths\n"
+	        "                   instead of a trace\n",
+	        hw_preset_dir(), model_preset_dir());
 }
 
 static void fmt_count(char *buf, size_t n, double v)
@@ -257,9 +219,9 @@ int main(int argc, char **argv)
 		}
 		memcpy(dname, models, (size_t)(colon - models));
 		dname[colon - models] = '\0';
-		if (model_by_name(dname, &draft) || model_by_name(colon + 1, &target)) {
-			fprintf(stderr, "ahasd-hw: unknown model in '%s'\n", models);
-			usage(stderr);
+		if (model_preset_load(&draft, dname, err, sizeof err) ||
+		    model_preset_load(&target, colon + 1, err, sizeof err)) {
+			fprintf(stderr, "ahasd-hw: %s\n", err);
 			goto out;
 		}
 		dm = &draft;
@@ -298,7 +260,7 @@ int main(int argc, char **argv)
 out:
 	hw_plan_free(&plan);
 	trace_reader_close(&rd);
-	free(draft.ops);
-	free(target.ops);
+	model_preset_clear(&draft);
+	model_preset_clear(&target);
 	return rc;
 }
