@@ -21,6 +21,7 @@
  */
 #include "engine.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -79,6 +80,9 @@ struct replay {
 	struct task run[HW_MAX_DEV];
 	struct batch *grp;      /* batches of the finishing verification */
 	uint32_t v_kv, v_tokens; /* the running verification's shape */
+	/* queue counters kept as batches change state (checked against a
+	 * scan of the queue in debug builds) */
+	uint32_t q_batches, q_tokens, q_settled, unv_batches;
 	double last_end[HW_MAX_DEV];
 	double seq_busy[HW_MAX_DEV];
 	struct replay_seq_result sr;
@@ -210,6 +214,12 @@ static uint32_t discard_after(struct replay *r, uint32_t keep, uint32_t from,
 	while (r->bq_count > keep) {
 		struct batch *b = bq_at(r, r->bq_count - 1);
 		closed += b->state != B_OPEN;
+		if (b->state == B_QUEUED) {
+			r->q_batches--;
+			r->q_tokens -= b->len;
+			r->q_settled -= b->settled;
+		}
+		r->unv_batches -= b->state != B_OPEN;
 		drafter_result(r, b, 0, 0, 1, now);
 		r->bq_count--;
 	}
@@ -238,16 +248,24 @@ static void fill_view(struct replay *r, double now, struct ahasd_host_view *v)
 		v->verify_kv_len = r->v_kv;
 		v->verify_tokens = r->v_tokens;
 	}
+	v->queued_batches = r->q_batches;
+	v->queued_tokens = r->q_tokens;
+	v->preverifiable = r->q_tokens - r->q_settled;
+	v->unverified_batches = r->unv_batches;
+#ifndef NDEBUG
+	uint32_t qb = 0, qt = 0, qs = 0, ub = 0;
 	for (uint32_t i = 0; i < r->bq_count; i++) {
 		const struct batch *b = bq_at(r, i);
 		if (b->state == B_QUEUED) {
-			v->queued_batches++;
-			v->queued_tokens += b->len;
-			v->preverifiable += b->len - b->settled;
+			qb++;
+			qt += b->len;
+			qs += b->settled;
 		}
-		if (b->state != B_OPEN)
-			v->unverified_batches++;
+		ub += b->state != B_OPEN;
 	}
+	assert(qb == r->q_batches && qt == r->q_tokens &&
+	       qs == r->q_settled && ub == r->unv_batches);
+#endif
 	v->queue_capacity = r->cfg.queue_capacity;
 	v->committed = r->C;
 	v->kv_len = r->P + r->C;
@@ -257,6 +275,14 @@ static void fill_view(struct replay *r, double now, struct ahasd_host_view *v)
 }
 
 /* ---- task starts ---- */
+
+static void mark_verifying(struct replay *r, struct batch *b)
+{
+	b->state = B_VERIFYING;
+	r->q_batches--;
+	r->q_tokens -= b->len;
+	r->q_settled -= b->settled;
+}
 
 /* The verify device takes every queued batch that is ready (up to the
  * largest step the plan supports) as one verification: the target's pass
@@ -273,7 +299,7 @@ static void start_verify(struct replay *r, double now)
 		if (x->state != B_QUEUED || x->ready_s > start ||
 		    (nb && tokens + x->len + 1 > HW_MAX_M))
 			break;
-		x->state = B_VERIFYING;
+		mark_verifying(r, x);
 		tokens += x->len;
 		nb++;
 	}
@@ -418,6 +444,9 @@ static void close_batch(struct replay *r, struct batch *b, double now)
 {
 	b->state = B_QUEUED;
 	b->ready_s = now + (r->shared ? 0.0 : r->qlat);
+	r->q_batches++;
+	r->q_tokens += b->len;
+	r->unv_batches++;
 	r->m.batches++;
 	r->sr.batches++;
 	r->m.lookahead_batches += b->lookahead;
@@ -537,6 +566,7 @@ static void finish_verify(struct replay *r, const struct task *t, double now)
 		r->grp[i] = *bq_at(r, i);
 	r->bq_head = (r->bq_head + nb) % r->bq_cap;
 	r->bq_count -= nb;
+	r->unv_batches -= nb;
 
 	if (rpos < e) {
 		/* rejection at rpos: it and everything after are wasted */
@@ -599,6 +629,7 @@ static void settle(struct replay *r, uint32_t qi, uint32_t lo, uint32_t hi)
 			if (!(r->flags[q] & POS_SETTLED)) {
 				r->flags[q] |= POS_SETTLED;
 				b->settled++;
+				r->q_settled += b->state == B_QUEUED;
 			}
 		}
 	}
@@ -641,6 +672,7 @@ static void finish_preverify(struct replay *r, const struct task *t,
 				/* the draft at f is replaced by the target's token */
 				r->m.wasted += !(r->flags[f] & POS_TARGET);
 				r->flags[f] = POS_TARGET | POS_SETTLED;
+				r->q_tokens -= bf->len - (f + 1 - bf->start);
 				bf->len = f + 1 - bf->start;
 				bf->corrected = 1;
 				r->m.preverify_rejections++;
@@ -780,7 +812,7 @@ static int run_sync(struct replay *r, char *err, size_t errlen)
 			int rej = r->F != INF_POS && r->F < e;
 			struct task vt = { .kind = T_VERIFY, .start_s = now,
 			                   .epoch = r->epoch, .count = 1 };
-			vb->state = B_VERIFYING;
+			mark_verifying(r, vb);
 			vt.busy_s = sync_step(r, HW_TASK_VERIFY, vb->len + 1,
 			                      r->P + e, now, vb->id,
 			                      rej ? REPLAY_OUT_REJECTED
@@ -885,6 +917,7 @@ int replay_sequence(struct replay *r, const struct trace_seq *seq,
 	r->F = INF_POS;
 	r->epoch++;
 	r->bq_head = r->bq_count = 0;
+	r->q_batches = r->q_tokens = r->q_settled = r->unv_batches = 0;
 	r->agent = AG_DRAFT;
 	memset(r->run, 0, sizeof r->run);
 	memset(r->seq_busy, 0, sizeof r->seq_busy);
