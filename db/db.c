@@ -8,6 +8,7 @@
  * db_run_begin() to db_run_commit(); any error inside rolls it back.
  */
 #include "db.h"
+#include "util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -225,19 +226,7 @@ struct db {
 	char dev_name[HW_MAX_DEV][DB_MAX_DEV_NAME + 1];
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int errno_of(int rc)
 {
@@ -273,25 +262,25 @@ static int sql_err(const struct db *d, int rc, const char *what, char *err,
 	switch (rc & 0xff) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
-		set_err(err, errlen,
+		util_set_err(err, errlen,
 		        "%s: %s: database is locked by another connection "
 		        "(busy for longer than the %d ms busy timeout)",
 		        d->path, what, d->busy_ms);
 		break;
 	case SQLITE_READONLY:
-		set_err(err, errlen, "%s: %s: database is read-only (%s)",
+		util_set_err(err, errlen, "%s: %s: database is read-only (%s)",
 		        d->path, what, msg);
 		break;
 	case SQLITE_CANTOPEN:
 	case SQLITE_IOERR: {
 		const int sys = d->h ? sqlite3_system_errno(d->h) : 0;
 
-		set_err(err, errlen, "%s: %s: %s (%s)", d->path, what, msg,
+		util_set_err(err, errlen, "%s: %s: %s (%s)", d->path, what, msg,
 		        sys ? strerror(sys) : "no system error");
 		break;
 	}
 	default:
-		set_err(err, errlen, "%s: %s: %s", d->path, what, msg);
+		util_set_err(err, errlen, "%s: %s: %s", d->path, what, msg);
 		break;
 	}
 	return errno_of(rc);
@@ -321,7 +310,7 @@ static int query_int(struct db *d, const char *sql, int64_t *out, char *err,
 	}
 	if (rc != SQLITE_OK) {
 		if ((rc & 0xff) == SQLITE_NOTADB) {
-			set_err(err, errlen,
+			util_set_err(err, errlen,
 			        "%s: not an SQLite database (file is not a "
 			        "database)", d->path);
 			rc = -EINVAL;
@@ -357,7 +346,7 @@ static int check_header(const struct db *d, const struct header *hd,
                         char *err, size_t errlen)
 {
 	if (hd->app_id != 0 && hd->app_id != DB_APPLICATION_ID) {
-		set_err(err, errlen,
+		util_set_err(err, errlen,
 		        "%s: not an ahasd-replay database (application_id "
 		        "0x%08llx, expected 0x%08x)",
 		        d->path, (unsigned long long)(uint32_t)hd->app_id,
@@ -365,7 +354,7 @@ static int check_header(const struct db *d, const struct header *hd,
 		return -EINVAL;
 	}
 	if (hd->app_id == 0 && (hd->user_version != 0 || hd->objects != 0)) {
-		set_err(err, errlen,
+		util_set_err(err, errlen,
 		        "%s: not an ahasd-replay database (application_id 0, "
 		        "user_version %lld, %lld schema objects)",
 		        d->path, (long long)hd->user_version,
@@ -373,7 +362,7 @@ static int check_header(const struct db *d, const struct header *hd,
 		return -EINVAL;
 	}
 	if (hd->user_version > DB_SCHEMA_VERSION) {
-		set_err(err, errlen,
+		util_set_err(err, errlen,
 		        "%s: schema version %lld is newer than this tool's (%d); "
 		        "upgrade ahasd-replay",
 		        d->path, (long long)hd->user_version, DB_SCHEMA_VERSION);
@@ -448,7 +437,7 @@ static int busy_ms_from_env(int *out, char *err, size_t errlen)
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno || *end || v < 0 || v > INT_MAX) {
-		set_err(err, errlen,
+		util_set_err(err, errlen,
 		        "AHASD_DB_BUSY_MS: '%s' is not a time in milliseconds",
 		        s);
 		return -EINVAL;
@@ -468,24 +457,24 @@ static int check_path(const char *path, int readonly, char *err, size_t errlen)
 
 	if (stat(path, &st) == 0) {
 		if (S_ISDIR(st.st_mode)) {
-			set_err(err, errlen, "%s: is a directory", path);
+			util_set_err(err, errlen, "%s: is a directory", path);
 			return -EISDIR;
 		}
 		if (!readonly && access(path, R_OK | W_OK) != 0) {
 			r = -errno;
-			set_err(err, errlen, "%s: cannot open for writing: %s",
+			util_set_err(err, errlen, "%s: cannot open for writing: %s",
 			        path, strerror(errno));
 			return r;
 		}
 		if (readonly && access(path, R_OK) != 0) {
 			r = -errno;
-			set_err(err, errlen, "%s: cannot open for reading: %s",
+			util_set_err(err, errlen, "%s: cannot open for reading: %s",
 			        path, strerror(errno));
 			return r;
 		}
 	} else if (errno != ENOENT || readonly) {
 		r = -errno;
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		util_set_err(err, errlen, "%s: %s", path, strerror(errno));
 		return r;
 	}
 
@@ -495,7 +484,7 @@ static int check_path(const char *path, int readonly, char *err, size_t errlen)
 	 * there, and WAL mode keeps PATH-wal and PATH-shm beside it. */
 	dir = strdup(path);
 	if (!dir) {
-		set_err(err, errlen, "%s: out of memory", path);
+		util_set_err(err, errlen, "%s: out of memory", path);
 		return -ENOMEM;
 	}
 	slash = strrchr(dir, '/');
@@ -508,17 +497,17 @@ static int check_path(const char *path, int readonly, char *err, size_t errlen)
 	if (stat(dir, &st) != 0) {
 		r = -errno;
 		if (errno == ENOENT)
-			set_err(err, errlen,
+			util_set_err(err, errlen,
 			        "%s: cannot create database: directory '%s' "
 			        "does not exist", path, dir);
 		else
-			set_err(err, errlen,
+			util_set_err(err, errlen,
 			        "%s: cannot create database: directory '%s': %s",
 			        path, dir, strerror(errno));
 		goto error;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		set_err(err, errlen,
+		util_set_err(err, errlen,
 		        "%s: cannot create database: '%s' is not a directory",
 		        path, dir);
 		r = -ENOTDIR;
@@ -526,7 +515,7 @@ static int check_path(const char *path, int readonly, char *err, size_t errlen)
 	}
 	if (access(dir, W_OK | X_OK) != 0) {
 		r = -errno;
-		set_err(err, errlen,
+		util_set_err(err, errlen,
 		        "%s: cannot write: directory '%s' is not writable (%s)",
 		        path, dir, strerror(errno));
 		goto error;
@@ -559,7 +548,7 @@ static int open_common(struct db **out, const char *path, int readonly,
 	int r, rc;
 
 	if (!out || !path || !*path) {
-		set_err(err, errlen, "db_open: no path given");
+		util_set_err(err, errlen, "db_open: no path given");
 		return -EINVAL;
 	}
 	*out = NULL;
@@ -568,7 +557,7 @@ static int open_common(struct db **out, const char *path, int readonly,
 		return r;
 	d = calloc(1, sizeof *d);
 	if (!d || !(d->path = strdup(path))) {
-		set_err(err, errlen, "%s: out of memory", path);
+		util_set_err(err, errlen, "%s: out of memory", path);
 		r = -ENOMEM;
 		goto error;
 	}
@@ -586,7 +575,7 @@ static int open_common(struct db **out, const char *path, int readonly,
 	if (rc != SQLITE_OK) {
 		const int sys = d->h ? sqlite3_system_errno(d->h) : 0;
 
-		set_err(err, errlen, "%s: cannot %s database: %s%s%s%s", path,
+		util_set_err(err, errlen, "%s: cannot %s database: %s%s%s%s", path,
 		        access(path, F_OK) == 0 ? "open" : "create",
 		        d->h ? sqlite3_errmsg(d->h) : sqlite3_errstr(rc),
 		        sys ? " (" : "", sys ? strerror(sys) : "",
@@ -597,7 +586,7 @@ static int open_common(struct db **out, const char *path, int readonly,
 	sqlite3_extended_result_codes(d->h, 1);
 	sqlite3_busy_timeout(d->h, d->busy_ms);
 	if (!readonly && sqlite3_db_readonly(d->h, "main") == 1) {
-		set_err(err, errlen, "%s: database can only be opened read-only",
+		util_set_err(err, errlen, "%s: database can only be opened read-only",
 		        path);
 		r = -EROFS;
 		goto error;
@@ -612,14 +601,14 @@ static int open_common(struct db **out, const char *path, int readonly,
 
 	if (readonly) {
 		if (hd.user_version == 0) {
-			set_err(err, errlen,
+			util_set_err(err, errlen,
 			        "%s: empty database, no ahasd-replay results",
 			        path);
 			r = -EINVAL;
 			goto error;
 		}
 		if (hd.user_version < DB_SCHEMA_VERSION) {
-			set_err(err, errlen,
+			util_set_err(err, errlen,
 			        "%s: schema version %lld is older than this "
 			        "tool's (%d); open it once read-write with "
 			        "ahasd-replay to upgrade",
@@ -747,16 +736,16 @@ static int check_run(struct db *d, int64_t run_id, const char *fn, char *err,
                      size_t errlen)
 {
 	if (!d) {
-		set_err(err, errlen, "%s: no database", fn);
+		util_set_err(err, errlen, "%s: no database", fn);
 		return -EINVAL;
 	}
 	if (d->run_id == 0) {
-		set_err(err, errlen, "%s: %s: no run open (db_run_begin first)",
+		util_set_err(err, errlen, "%s: %s: no run open (db_run_begin first)",
 		        d->path, fn);
 		return -EINVAL;
 	}
 	if (run_id != d->run_id) {
-		set_err(err, errlen, "%s: %s: run %lld is not the open run %lld",
+		util_set_err(err, errlen, "%s: %s: run %lld is not the open run %lld",
 		        d->path, fn, (long long)run_id, (long long)d->run_id);
 		db_run_rollback(d);
 		return -EINVAL;
@@ -789,13 +778,13 @@ static int check_info(const struct db *d, const struct db_run_info *in,
 
 	for (size_t i = 0; i < sizeof req / sizeof req[0]; i++) {
 		if (!req[i].value) {
-			set_err(err, errlen, "%s: run info: %s is missing",
+			util_set_err(err, errlen, "%s: run info: %s is missing",
 			        d->path, req[i].name);
 			return -EINVAL;
 		}
 	}
 	if (in->n_dev > HW_MAX_DEV) {
-		set_err(err, errlen, "%s: run info: %u devices (at most %d)",
+		util_set_err(err, errlen, "%s: run info: %u devices (at most %d)",
 		        d->path, in->n_dev, HW_MAX_DEV);
 		return -EINVAL;
 	}
@@ -803,14 +792,14 @@ static int check_info(const struct db *d, const struct db_run_info *in,
 		const char *n = in->device_names[i];
 
 		if (!n || !*n || strlen(n) > DB_MAX_DEV_NAME) {
-			set_err(err, errlen,
+			util_set_err(err, errlen,
 			        "%s: run info: device %u needs a name of 1..%d "
 			        "characters", d->path, i, DB_MAX_DEV_NAME);
 			return -EINVAL;
 		}
 		for (unsigned j = 0; j < i; j++) {
 			if (strcmp(n, in->device_names[j]) == 0) {
-				set_err(err, errlen,
+				util_set_err(err, errlen,
 				        "%s: run info: device name '%s' used "
 				        "twice", d->path, n);
 				return -EINVAL;
@@ -840,15 +829,15 @@ int db_run_begin(struct db *d, const struct db_run_info *info,
 	int r;
 
 	if (!d || !info || !run_id) {
-		set_err(err, errlen, "db_run_begin: invalid arguments");
+		util_set_err(err, errlen, "db_run_begin: invalid arguments");
 		return -EINVAL;
 	}
 	if (d->readonly) {
-		set_err(err, errlen, "%s: opened read-only", d->path);
+		util_set_err(err, errlen, "%s: opened read-only", d->path);
 		return -EROFS;
 	}
 	if (d->run_id != 0) {
-		set_err(err, errlen, "%s: run %lld is still open", d->path,
+		util_set_err(err, errlen, "%s: run %lld is still open", d->path,
 		        (long long)d->run_id);
 		return -EBUSY;
 	}
@@ -911,7 +900,7 @@ int db_run_sequence(struct db *d, int64_t run_id,
 	if (r < 0)
 		return r;
 	if (!q) {
-		set_err(err, errlen, "%s: db_run_sequence: no result", d->path);
+		util_set_err(err, errlen, "%s: db_run_sequence: no result", d->path);
 		r = -EINVAL;
 		goto error;
 	}
@@ -947,7 +936,7 @@ int db_run_event(struct db *d, int64_t run_id, const struct replay_event *ev,
 	if (r < 0)
 		return r;
 	if (!ev) {
-		set_err(err, errlen, "%s: db_run_event: no event", d->path);
+		util_set_err(err, errlen, "%s: db_run_event: no event", d->path);
 		r = -EINVAL;
 		goto error;
 	}
@@ -958,7 +947,7 @@ int db_run_event(struct db *d, int64_t run_id, const struct replay_event *ev,
 	if ((unsigned)ev->kind >= REPLAY_EV_KIND_COUNT ||
 	    (unsigned)ev->outcome > REPLAY_OUT_WASTED || ev->device < 0 ||
 	    (unsigned)ev->device >= d->n_dev) {
-		set_err(err, errlen,
+		util_set_err(err, errlen,
 		        "%s: db_run_event: invalid event (kind %d, outcome %d, "
 		        "device %d of %u)",
 		        d->path, (int)ev->kind, (int)ev->outcome, ev->device,
@@ -995,12 +984,12 @@ static int put_metric(struct db *d, int64_t run_id, const char *name,
 	int rc, r = 0;
 
 	if (!name || !*name) {
-		set_err(err, errlen, "%s: a metric has no name", d->path);
+		util_set_err(err, errlen, "%s: a metric has no name", d->path);
 		return -EINVAL;
 	}
 	if (isnan(value)) {
 		/* SQLite would store NULL and fail the NOT NULL constraint. */
-		set_err(err, errlen, "%s: metric '%s' is NaN", d->path, name);
+		util_set_err(err, errlen, "%s: metric '%s' is NaN", d->path, name);
 		return -EINVAL;
 	}
 	sqlite3_bind_int64(s, 1, run_id);
@@ -1008,7 +997,7 @@ static int put_metric(struct db *d, int64_t run_id, const char *name,
 	sqlite3_bind_double(s, 3, value);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
-		set_err(err, errlen, "%s: metric '%s' given twice", d->path,
+		util_set_err(err, errlen, "%s: metric '%s' given twice", d->path,
 		        name);
 		r = -EINVAL;
 	} else if (rc != SQLITE_DONE) {
@@ -1034,7 +1023,7 @@ int db_run_commit(struct db *d, int64_t run_id,
 	if (r < 0)
 		return r;
 	if (!m || (n_extra && (!extra_names || !extra_values))) {
-		set_err(err, errlen, "%s: db_run_commit: invalid arguments",
+		util_set_err(err, errlen, "%s: db_run_commit: invalid arguments",
 		        d->path);
 		r = -EINVAL;
 		goto error;

@@ -6,6 +6,7 @@
  * whose work grows with L (attention), so a task cost is a handful of flops.
  */
 #include "hw.h"
+#include "util.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -25,18 +26,6 @@
 #define HW_MAX_OPS 1024     /* operators per model a plan accepts */
 #define HW_MAX_LOPS 64      /* L-dependent operators per model */
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* ------------------------------------------------------------------ */
 /* Preset keys                                                         */
@@ -115,21 +104,21 @@ static int parse_value(const struct key_desc *kd, void *base, const char *s,
 				return 0;
 			}
 		}
-		seterr(why, whylen, "'%s' is not a device kind (npu, gpu, pim)", s);
+		util_set_err(why, whylen, "'%s' is not a device kind (npu, gpu, pim)", s);
 		return -EINVAL;
 	}
 	errno = 0;
 	v = strtod(s, &end);
 	if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v)) {
-		seterr(why, whylen, "'%s' is not a number", s);
+		util_set_err(why, whylen, "'%s' is not a number", s);
 		return -EINVAL;
 	}
 	if (v < kd->lo || v > kd->hi || (kd->lo_open && v == kd->lo)) {
 		if (kd->hi == HUGE_VAL)
-			seterr(why, whylen, "%s must be %s %g", s,
+			util_set_err(why, whylen, "%s must be %s %g", s,
 			       kd->lo_open ? ">" : ">=", kd->lo);
 		else
-			seterr(why, whylen, "%s must be in %c%g, %g]", s,
+			util_set_err(why, whylen, "%s must be in %c%g, %g]", s,
 			       kd->lo_open ? '(' : '[', kd->lo, kd->hi);
 		return -EINVAL;
 	}
@@ -139,14 +128,14 @@ static int parse_value(const struct key_desc *kd, void *base, const char *s,
 		break;
 	case KT_UINT:
 		if (v != floor(v)) {
-			seterr(why, whylen, "%s must be an integer", s);
+			util_set_err(why, whylen, "%s must be an integer", s);
 			return -EINVAL;
 		}
 		*(unsigned *)((char *)base + kd->off) = (unsigned)v;
 		break;
 	case KT_BOOL:
 		if (v != 0 && v != 1) {
-			seterr(why, whylen, "%s must be 0 or 1", s);
+			util_set_err(why, whylen, "%s must be 0 or 1", s);
 			return -EINVAL;
 		}
 		*(int *)((char *)base + kd->off) = (int)v;
@@ -163,20 +152,20 @@ static int platform_finish(struct hw_platform *p, char *why, size_t whylen)
 	p->compute = -1;
 	p->pim = -1;
 	if (p->n_dev < 1 || p->n_dev > HW_MAX_DEV) {
-		seterr(why, whylen, "need 1 or 2 [device NAME] sections, found %u",
+		util_set_err(why, whylen, "need 1 or 2 [device NAME] sections, found %u",
 		       p->n_dev);
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < p->n_dev; i++) {
 		if (p->dev[i].kind == HW_DEV_PIM) {
 			if (p->pim >= 0) {
-				seterr(why, whylen, "more than one pim device");
+				util_set_err(why, whylen, "more than one pim device");
 				return -EINVAL;
 			}
 			p->pim = (int)i;
 		} else {
 			if (p->compute >= 0) {
-				seterr(why, whylen,
+				util_set_err(why, whylen,
 				       "more than one compute (npu/gpu) device");
 				return -EINVAL;
 			}
@@ -184,7 +173,7 @@ static int platform_finish(struct hw_platform *p, char *why, size_t whylen)
 		}
 	}
 	if (p->compute < 0) {
-		seterr(why, whylen, "no compute (npu/gpu) device");
+		util_set_err(why, whylen, "no compute (npu/gpu) device");
 		return -EINVAL;
 	}
 	return 0;
@@ -221,7 +210,7 @@ static int load_file(struct hw_platform *p, const char *path, char *err,
 	p->compute = -1;
 	p->pim = -1;
 	if (strlen(path) >= sizeof p->path) {
-		seterr(err, errlen, "%s: path longer than %zu", path,
+		util_set_err(err, errlen, "%s: path longer than %zu", path,
 		       sizeof p->path - 1);
 		rc = -ENAMETOOLONG;
 		goto out;
@@ -230,7 +219,7 @@ static int load_file(struct hw_platform *p, const char *path, char *err,
 	f = fopen(path, "r");
 	if (!f) {
 		rc = -errno;
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		util_set_err(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 	while (fgets(line, sizeof line, f)) {
@@ -238,7 +227,7 @@ static int load_file(struct hw_platform *p, const char *path, char *err,
 
 		lineno++;
 		if (!strchr(line, '\n') && !feof(f)) {
-			seterr(err, errlen, "%s:%u: line too long", path, lineno);
+			util_set_err(err, errlen, "%s:%u: line too long", path, lineno);
 			rc = -EINVAL;
 			goto out;
 		}
@@ -250,7 +239,7 @@ static int load_file(struct hw_platform *p, const char *path, char *err,
 			char *name;
 
 			if (!close || *trim(close + 1) != '\0') {
-				seterr(err, errlen, "%s:%u: malformed section header",
+				util_set_err(err, errlen, "%s:%u: malformed section header",
 				       path, lineno);
 				rc = -EINVAL;
 				goto out;
@@ -259,7 +248,7 @@ static int load_file(struct hw_platform *p, const char *path, char *err,
 			name = trim(s + 1);
 			if (strcmp(name, "platform") == 0) {
 				if (have_platform) {
-					seterr(err, errlen,
+					util_set_err(err, errlen,
 					       "%s:%u: duplicate [platform]", path,
 					       lineno);
 					rc = -EINVAL;
@@ -274,14 +263,14 @@ static int load_file(struct hw_platform *p, const char *path, char *err,
 				struct hw_device *d;
 
 				if (*dn == '\0' || strlen(dn) >= sizeof d->name) {
-					seterr(err, errlen,
+					util_set_err(err, errlen,
 					       "%s:%u: device name empty or longer than %zu",
 					       path, lineno, sizeof d->name - 1);
 					rc = -EINVAL;
 					goto out;
 				}
 				if (p->n_dev == HW_MAX_DEV) {
-					seterr(err, errlen,
+					util_set_err(err, errlen,
 					       "%s:%u: more than %d devices", path,
 					       lineno, HW_MAX_DEV);
 					rc = -EINVAL;
@@ -289,7 +278,7 @@ static int load_file(struct hw_platform *p, const char *path, char *err,
 				}
 				for (unsigned i = 0; i < p->n_dev; i++) {
 					if (strcmp(p->dev[i].name, dn) == 0) {
-						seterr(err, errlen,
+						util_set_err(err, errlen,
 						       "%s:%u: duplicate device '%s'",
 						       path, lineno, dn);
 						rc = -EINVAL;
@@ -302,7 +291,7 @@ static int load_file(struct hw_platform *p, const char *path, char *err,
 				p->n_dev++;
 				sect = (int)p->n_dev;
 			} else {
-				seterr(err, errlen,
+				util_set_err(err, errlen,
 				       "%s:%u: unknown section [%s] (want [platform] or [device NAME])",
 				       path, lineno, name);
 				rc = -EINVAL;
@@ -312,7 +301,7 @@ static int load_file(struct hw_platform *p, const char *path, char *err,
 		}
 		eq = strchr(s, '=');
 		if (!eq) {
-			seterr(err, errlen, "%s:%u: expected key = value", path,
+			util_set_err(err, errlen, "%s:%u: expected key = value", path,
 			       lineno);
 			rc = -EINVAL;
 			goto out;
@@ -325,20 +314,20 @@ static int load_file(struct hw_platform *p, const char *path, char *err,
 			*hash = '\0';
 		val = trim(val);
 		if (sect < 0) {
-			seterr(err, errlen, "%s:%u:%s: key outside a section", path,
+			util_set_err(err, errlen, "%s:%u:%s: key outside a section", path,
 			       lineno, key);
 			rc = -EINVAL;
 			goto out;
 		}
 		if (strcmp(key, "name") == 0 && sect == 0) {
 			if (pset & (1u << 31)) {
-				seterr(err, errlen, "%s:%u:%s: duplicate key", path,
+				util_set_err(err, errlen, "%s:%u:%s: duplicate key", path,
 				       lineno, key);
 				rc = -EINVAL;
 				goto out;
 			}
 			if (*val == '\0' || strlen(val) >= sizeof p->name) {
-				seterr(err, errlen, "%s:%u:%s: empty or too long",
+				util_set_err(err, errlen, "%s:%u:%s: empty or too long",
 				       path, lineno, key);
 				rc = -EINVAL;
 				goto out;
@@ -356,7 +345,7 @@ static int load_file(struct hw_platform *p, const char *path, char *err,
 			uint32_t bit;
 
 			if (!kd) {
-				seterr(err, errlen, "%s:%u:%s: unknown key in [%s]",
+				util_set_err(err, errlen, "%s:%u:%s: unknown key in [%s]",
 				       path, lineno, key,
 				       sect == 0 ? "platform" : "device");
 				rc = -EINVAL;
@@ -364,20 +353,20 @@ static int load_file(struct hw_platform *p, const char *path, char *err,
 			}
 			bit = 1u << (kd - tab);
 			if (*set & bit) {
-				seterr(err, errlen, "%s:%u:%s: duplicate key", path,
+				util_set_err(err, errlen, "%s:%u:%s: duplicate key", path,
 				       lineno, key);
 				rc = -EINVAL;
 				goto out;
 			}
 			if (*val == '\0') {
-				seterr(err, errlen, "%s:%u:%s: missing value", path,
+				util_set_err(err, errlen, "%s:%u:%s: missing value", path,
 				       lineno, key);
 				rc = -EINVAL;
 				goto out;
 			}
 			rc = parse_value(kd, base, val, why, sizeof why);
 			if (rc) {
-				seterr(err, errlen, "%s:%u:%s: %s", path, lineno, key,
+				util_set_err(err, errlen, "%s:%u:%s: %s", path, lineno, key,
 				       why);
 				goto out;
 			}
@@ -386,23 +375,23 @@ static int load_file(struct hw_platform *p, const char *path, char *err,
 	}
 	if (ferror(f)) {
 		rc = -EIO;
-		seterr(err, errlen, "%s: read error", path);
+		util_set_err(err, errlen, "%s: read error", path);
 		goto out;
 	}
 	if (!have_platform) {
-		seterr(err, errlen, "%s:%u: no [platform] section", path, lineno);
+		util_set_err(err, errlen, "%s:%u: no [platform] section", path, lineno);
 		rc = -EINVAL;
 		goto out;
 	}
 	if (!(pset & (1u << 31))) {
-		seterr(err, errlen, "%s:%u:name: missing key in [platform]", path,
+		util_set_err(err, errlen, "%s:%u:name: missing key in [platform]", path,
 		       platform_line);
 		rc = -EINVAL;
 		goto out;
 	}
 	for (size_t i = 0; i < N_PKEYS; i++) {
 		if (!(pset & (1u << i))) {
-			seterr(err, errlen, "%s:%u:%s: missing key in [platform]",
+			util_set_err(err, errlen, "%s:%u:%s: missing key in [platform]",
 			       path, platform_line, platform_keys[i].name);
 			rc = -EINVAL;
 			goto out;
@@ -411,7 +400,7 @@ static int load_file(struct hw_platform *p, const char *path, char *err,
 	for (unsigned d = 0; d < p->n_dev; d++) {
 		for (size_t i = 0; i < N_DKEYS; i++) {
 			if (!(dset[d] & (1u << i))) {
-				seterr(err, errlen,
+				util_set_err(err, errlen,
 				       "%s:%u:%s: missing key in [device %s]", path,
 				       dev_line[d], device_keys[i].name,
 				       p->dev[d].name);
@@ -422,23 +411,13 @@ static int load_file(struct hw_platform *p, const char *path, char *err,
 	}
 	rc = platform_finish(p, why, sizeof why);
 	if (rc)
-		seterr(err, errlen, "%s:%u: %s", path, lineno, why);
+		util_set_err(err, errlen, "%s:%u: %s", path, lineno, why);
 out:
 	if (f)
 		fclose(f);
 	return rc;
 }
 
-static bool is_exe_in_build_tree(void)
-{
-	char exe[PATH_MAX], root[PATH_MAX];
-	size_t n;
-
-	if (!realpath("/proc/self/exe", exe) || !realpath(AHASD_BUILD_ROOT, root))
-		return false;
-	n = strlen(root);
-	return strncmp(exe, root, n) == 0 && exe[n] == '/';
-}
 
 const char *hw_preset_dir(void)
 {
@@ -446,7 +425,7 @@ const char *hw_preset_dir(void)
 
 	if (env && *env)
 		return env;
-	if (is_exe_in_build_tree())
+	if (util_exe_in_build_tree())
 		return AHASD_BUILD_PRESET_DIR;
 	return AHASD_PRESET_DIR;
 }
@@ -459,7 +438,7 @@ int hw_platform_load(struct hw_platform *p, const char *name_or_path,
 	int w;
 
 	if (n == 0) {
-		seterr(err, errlen, "empty preset name");
+		util_set_err(err, errlen, "empty preset name");
 		return -EINVAL;
 	}
 	if (strchr(name_or_path, '/') ||
@@ -469,13 +448,13 @@ int hw_platform_load(struct hw_platform *p, const char *name_or_path,
 		w = snprintf(path, sizeof path, "%s/%s.ini", hw_preset_dir(),
 		             name_or_path);
 	if (w < 0 || (size_t)w >= sizeof path) {
-		seterr(err, errlen, "preset path too long: %s", name_or_path);
+		util_set_err(err, errlen, "preset path too long: %s", name_or_path);
 		return -ENAMETOOLONG;
 	}
 	if (access(path, R_OK) != 0) {
 		int e = errno;
 
-		seterr(err, errlen, "preset '%s': %s: %s", name_or_path, path,
+		util_set_err(err, errlen, "preset '%s': %s: %s", name_or_path, path,
 		       strerror(e));
 		return e == ENOENT ? -ENOENT : -e;
 	}
@@ -495,7 +474,7 @@ int hw_platform_set(struct hw_platform *p, const char *key, const char *value,
 	if (!dot) {
 		if (strcmp(key, "name") == 0) {
 			if (strlen(value) >= sizeof p->name || !*value) {
-				seterr(err, errlen, "set name: empty or too long");
+				util_set_err(err, errlen, "set name: empty or too long");
 				return -EINVAL;
 			}
 			snprintf(p->name, sizeof p->name, "%s", value);
@@ -503,7 +482,7 @@ int hw_platform_set(struct hw_platform *p, const char *key, const char *value,
 		}
 		kd = find_key(platform_keys, N_PKEYS, key);
 		if (!kd) {
-			seterr(err, errlen, "set %s: unknown platform key", key);
+			util_set_err(err, errlen, "set %s: unknown platform key", key);
 			return -EINVAL;
 		}
 		base = &tmp;
@@ -516,13 +495,13 @@ int hw_platform_set(struct hw_platform *p, const char *key, const char *value,
 			    strncmp(tmp.dev[i].name, key, dl) == 0)
 				di = (int)i;
 		if (di < 0) {
-			seterr(err, errlen, "set %s: no device '%.*s' in preset %s",
+			util_set_err(err, errlen, "set %s: no device '%.*s' in preset %s",
 			       key, (int)dl, key, p->name);
 			return -EINVAL;
 		}
 		kd = find_key(device_keys, N_DKEYS, dot + 1);
 		if (!kd) {
-			seterr(err, errlen, "set %s: unknown device key '%s'", key,
+			util_set_err(err, errlen, "set %s: unknown device key '%s'", key,
 			       dot + 1);
 			return -EINVAL;
 		}
@@ -532,7 +511,7 @@ int hw_platform_set(struct hw_platform *p, const char *key, const char *value,
 	if (!rc)
 		rc = platform_finish(&tmp, why, sizeof why);
 	if (rc) {
-		seterr(err, errlen, "set %s: %s", key, why);
+		util_set_err(err, errlen, "set %s: %s", key, why);
 		return rc;
 	}
 	*p = tmp;
@@ -928,7 +907,7 @@ static int plan_task(struct hw_plan *plan, enum hw_task t, char *err,
 	count = malloc(sizeof *count * 2 * (n + 1));
 	if (!tp->op_slot || !tp->op_dev || !from || !to || !count) {
 		rc = -ENOMEM;
-		seterr(err, errlen, "out of memory");
+		util_set_err(err, errlen, "out of memory");
 		goto out;
 	}
 	for (uint32_t i = 0; i < n; i++) {
@@ -943,7 +922,7 @@ static int plan_task(struct hw_plan *plan, enum hw_task t, char *err,
 	}
 	if (nldep > HW_MAX_LOPS) {
 		rc = -E2BIG;
-		seterr(err, errlen, "model %s: more than %d attention ops",
+		util_set_err(err, errlen, "model %s: more than %d attention ops",
 		       mdl->name, HW_MAX_LOPS);
 		goto out;
 	}
@@ -957,7 +936,7 @@ static int plan_task(struct hw_plan *plan, enum hw_task t, char *err,
 	                 sizeof *tp->trs);
 	if (!tp->terms || !tp->lops || !tp->trs) {
 		rc = -ENOMEM;
-		seterr(err, errlen, "out of memory");
+		util_set_err(err, errlen, "out of memory");
 		goto out;
 	}
 
@@ -1120,12 +1099,12 @@ static int copy_model(struct trace_model *dst, const struct trace_model *src,
 	*dst = *src;
 	dst->ops = NULL;
 	if (src->n_ops == 0 || !src->ops) {
-		seterr(err, errlen, "%s model %s has no operators", which,
+		util_set_err(err, errlen, "%s model %s has no operators", which,
 		       src->name);
 		return -EINVAL;
 	}
 	if (src->n_ops > HW_MAX_OPS) {
-		seterr(err, errlen, "%s model %s: %u operators (max %d)", which,
+		util_set_err(err, errlen, "%s model %s: %u operators (max %d)", which,
 		       src->name, src->n_ops, HW_MAX_OPS);
 		return -E2BIG;
 	}
@@ -1133,27 +1112,27 @@ static int copy_model(struct trace_model *dst, const struct trace_model *src,
 		const struct trace_op *op = &src->ops[i];
 
 		if ((unsigned)op->kind >= TRACE_OP_KIND_COUNT) {
-			seterr(err, errlen, "%s model %s op %u (%s): bad kind %d",
+			util_set_err(err, errlen, "%s model %s op %u (%s): bad kind %d",
 			       which, src->name, i, op->name, (int)op->kind);
 			return -EINVAL;
 		}
 		if (op->kind == TRACE_OP_ATTENTION &&
 		    (!op->heads || !op->kv_heads || !op->head_dim)) {
-			seterr(err, errlen,
+			util_set_err(err, errlen,
 			       "%s model %s op %u (%s): attention needs heads, kv_heads, head_dim",
 			       which, src->name, i, op->name);
 			return -EINVAL;
 		}
 		if ((op->kind == TRACE_OP_GEMM || op->kind == TRACE_OP_EMBED) &&
 		    (!op->k || !op->n)) {
-			seterr(err, errlen, "%s model %s op %u (%s): needs k and n",
+			util_set_err(err, errlen, "%s model %s op %u (%s): needs k and n",
 			       which, src->name, i, op->name);
 			return -EINVAL;
 		}
 	}
 	dst->ops = malloc(sizeof *dst->ops * src->n_ops);
 	if (!dst->ops) {
-		seterr(err, errlen, "out of memory");
+		util_set_err(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	memcpy(dst->ops, src->ops, sizeof *dst->ops * src->n_ops);
@@ -1171,13 +1150,13 @@ int hw_plan_create(struct hw_plan **out, const struct hw_platform *p,
 	*out = NULL;
 	plan = calloc(1, sizeof *plan);
 	if (!plan) {
-		seterr(err, errlen, "out of memory");
+		util_set_err(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	plan->p = *p;
 	rc = platform_finish(&plan->p, why, sizeof why);
 	if (rc) {
-		seterr(err, errlen, "platform %s: %s", p->name, why);
+		util_set_err(err, errlen, "platform %s: %s", p->name, why);
 		goto error;
 	}
 	rc = copy_model(&plan->models[0], draft, "draft", err, errlen);

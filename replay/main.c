@@ -355,24 +355,6 @@ static void model_label(const struct trace_model *m, char *buf, size_t len)
 	snprintf(buf, len, "%s", m->name[0] ? m->name : "?");
 }
 
-/* Collect plugin counters as "policy.name" / "drafter.name" metrics. */
-static size_t collect_counters(const struct plugin *p, const char *prefix,
-                               char names[][96], double *vals, size_t at,
-                               size_t max)
-{
-	if (!p->desc->counter)
-		return at;
-	for (uint32_t i = 0; at < max; i++) {
-		const char *name = NULL;
-		double v = 0;
-		if (!p->desc->counter(p->state, i, &name, &v) || !name)
-			break;
-		snprintf(names[at], sizeof names[at], "%s.%s", prefix, name);
-		vals[at++] = v;
-	}
-	return at;
-}
-
 /* One run: trace x preset x policy x drafter. @return 0 or 1. */
 static int run_one(const struct options *o, struct db *db, const char *path,
                    const char *trace_sha, const char *preset,
@@ -530,8 +512,8 @@ static int run_one(const struct options *o, struct db *db, const char *path,
 	m.events_dropped = sink.dropped;
 	char names[64][96];
 	double values[64];
-	size_t ne = collect_counters(&pol, "policy", names, values, 0, 64);
-	ne = collect_counters(&dr, "drafter", names, values, ne, 64);
+	size_t ne = plugin_counters(&pol, "policy", names, values, 0, 64);
+	ne = plugin_counters(&dr, "drafter", names, values, ne, 64);
 	if (db) {
 		const char *np[64];
 		for (size_t i = 0; i < ne; i++)

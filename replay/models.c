@@ -15,6 +15,7 @@
  * once.
  */
 #include "models.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -37,33 +38,11 @@ struct model_spec {
 	int tied;                  /* -1 until set */
 };
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
-static int exe_in_build_tree(void)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	size_t root = strlen(AHASD_BUILD_ROOT);
-	if (n <= 0)
-		return 0;
-	exe[n] = '\0';
-	return strncmp(exe, AHASD_BUILD_ROOT, root) == 0 && exe[root] == '/';
-}
 
 const char *model_preset_dir(void)
 {
-	return exe_in_build_tree() ? AHASD_BUILD_MODEL_DIR : AHASD_MODEL_DIR;
+	return util_exe_in_build_tree() ? AHASD_BUILD_MODEL_DIR : AHASD_MODEL_DIR;
 }
 
 static char *trim(char *s)
@@ -158,13 +137,13 @@ static int parse_file(struct model_spec *s, const char *path, char *err,
 	FILE *f = fopen(path, "r");
 	if (!f) {
 		int e = errno;
-		seterr(err, errlen, "model preset %s: %s", path, strerror(e));
+		util_set_err(err, errlen, "model preset %s: %s", path, strerror(e));
 		return e == ENOENT ? -ENOENT : -e;
 	}
 	while (fgets(line, sizeof line, f)) {
 		lineno++;
 		if (!strchr(line, '\n') && !feof(f)) {
-			seterr(err, errlen, "%s:%u: line too long", path, lineno);
+			util_set_err(err, errlen, "%s:%u: line too long", path, lineno);
 			ret = -EINVAL;
 			goto out;
 		}
@@ -174,7 +153,7 @@ static int parse_file(struct model_spec *s, const char *path, char *err,
 		if (*t == '[') {
 			in_model = !strcmp(t, "[model]");
 			if (!in_model) {
-				seterr(err, errlen, "%s:%u: unknown section %s "
+				util_set_err(err, errlen, "%s:%u: unknown section %s "
 				       "(expected [model])", path, lineno, t);
 				ret = -EINVAL;
 				goto out;
@@ -183,7 +162,7 @@ static int parse_file(struct model_spec *s, const char *path, char *err,
 		}
 		char *eq = strchr(t, '=');
 		if (!eq || !in_model) {
-			seterr(err, errlen, "%s:%u: expected 'key = value' in "
+			util_set_err(err, errlen, "%s:%u: expected 'key = value' in "
 			       "[model]", path, lineno);
 			ret = -EINVAL;
 			goto out;
@@ -191,14 +170,14 @@ static int parse_file(struct model_spec *s, const char *path, char *err,
 		*eq = '\0';
 		char *k = trim(t), *v = trim(eq + 1);
 		if (set_key(s, k, v, why, sizeof why)) {
-			seterr(err, errlen, "%s:%u: key '%s' = '%s': %s", path,
+			util_set_err(err, errlen, "%s:%u: key '%s' = '%s': %s", path,
 			       lineno, k, v, why);
 			ret = -EINVAL;
 			goto out;
 		}
 	}
 	if (ferror(f)) {
-		seterr(err, errlen, "%s: read error", path);
+		util_set_err(err, errlen, "%s: read error", path);
 		ret = -EIO;
 	}
 out:
@@ -216,27 +195,27 @@ static int check_spec(struct model_spec *s, const char *path, char *err,
 	                          s->n_kv_heads, s->vocab_size,
 	                          s->max_positions };
 	if (!s->name[0]) {
-		seterr(err, errlen, "%s: missing key 'name'", path);
+		util_set_err(err, errlen, "%s: missing key 'name'", path);
 		return -EINVAL;
 	}
 	if (s->arch < 0) {
-		seterr(err, errlen, "%s: missing key 'arch'", path);
+		util_set_err(err, errlen, "%s: missing key 'arch'", path);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < sizeof req / sizeof *req; i++)
 		if (!vals[i]) {
-			seterr(err, errlen, "%s: missing key '%s'", path, req[i]);
+			util_set_err(err, errlen, "%s: missing key '%s'", path, req[i]);
 			return -EINVAL;
 		}
 	if (s->tied < 0) {
-		seterr(err, errlen, "%s: missing key 'tied_embeddings'", path);
+		util_set_err(err, errlen, "%s: missing key 'tied_embeddings'", path);
 		return -EINVAL;
 	}
 	if (!s->weight_bits)
 		s->weight_bits = 8;
 	if (!s->head_dim) {
 		if (s->dim % s->n_heads) {
-			seterr(err, errlen, "%s: dim %u is not a multiple of "
+			util_set_err(err, errlen, "%s: dim %u is not a multiple of "
 			       "n_heads %u (give head_dim)", path, s->dim,
 			       s->n_heads);
 			return -EINVAL;
@@ -244,17 +223,17 @@ static int check_spec(struct model_spec *s, const char *path, char *err,
 		s->head_dim = s->dim / s->n_heads;
 	}
 	if (s->n_heads % s->n_kv_heads) {
-		seterr(err, errlen, "%s: n_heads %u is not a multiple of "
+		util_set_err(err, errlen, "%s: n_heads %u is not a multiple of "
 		       "n_kv_heads %u", path, s->n_heads, s->n_kv_heads);
 		return -EINVAL;
 	}
 	if (s->arch == ARCH_LLAMA && s->head_dim * s->n_heads != s->dim) {
-		seterr(err, errlen, "%s: arch llama needs head_dim x n_heads "
+		util_set_err(err, errlen, "%s: arch llama needs head_dim x n_heads "
 		       "== dim", path);
 		return -EINVAL;
 	}
 	if ((uint64_t)s->n_heads * s->head_dim > UINT32_MAX / 2) {
-		seterr(err, errlen, "%s: n_heads x head_dim too large", path);
+		util_set_err(err, errlen, "%s: n_heads x head_dim too large", path);
 		return -EINVAL;
 	}
 	return 0;
@@ -404,7 +383,7 @@ static int find_preset(const char *name, char *out, size_t outlen, char *err,
 	int w = snprintf(out, outlen, "%s/%s.ini", dflt, name);
 	if (w > 0 && (size_t)w < outlen && access(out, R_OK) == 0)
 		return 0;
-	seterr(err, errlen, "model preset '%s' not found (looked in "
+	util_set_err(err, errlen, "model preset '%s' not found (looked in "
 	       "AHASD_MODEL_PATH=%s, %s)", name, env && *env ? env : "(unset)",
 	       dflt);
 	return -ENOENT;
@@ -420,14 +399,14 @@ int model_preset_load(struct trace_model *m, const char *name_or_path,
 
 	memset(m, 0, sizeof *m);
 	if (!n) {
-		seterr(err, errlen, "empty model preset name");
+		util_set_err(err, errlen, "empty model preset name");
 		return -EINVAL;
 	}
 	if (strchr(name_or_path, '/') ||
 	    (n > 4 && !strcmp(name_or_path + n - 4, ".ini"))) {
 		if ((size_t)snprintf(path, sizeof path, "%s", name_or_path) >=
 		    sizeof path) {
-			seterr(err, errlen, "model preset path too long");
+			util_set_err(err, errlen, "model preset path too long");
 			return -ENAMETOOLONG;
 		}
 	} else {
@@ -443,7 +422,7 @@ int model_preset_load(struct trace_model *m, const char *name_or_path,
 		return rc;
 	rc = build_model(m, &s);
 	if (rc < 0) {
-		seterr(err, errlen, "%s: cannot build the operator list: %s",
+		util_set_err(err, errlen, "%s: cannot build the operator list: %s",
 		       path, strerror(-rc));
 		model_preset_clear(m);
 		return rc;

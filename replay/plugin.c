@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "util.h"
 
 static int file_exists(const char *path)
 {
@@ -18,15 +19,8 @@ static int file_exists(const char *path)
 
 const char *plugin_builtin_dir(void)
 {
-	static char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		size_t root = strlen(AHASD_BUILD_ROOT);
-		if (strncmp(exe, AHASD_BUILD_ROOT, root) == 0 && exe[root] == '/')
-			return AHASD_BUILD_PLUGIN_DIR;
-	}
-	return AHASD_PLUGIN_DIR;
+	return util_exe_in_build_tree() ? AHASD_BUILD_PLUGIN_DIR
+	                                : AHASD_PLUGIN_DIR;
 }
 
 /* Try dir/name and dir/name.so; on success copy into out. */
@@ -275,4 +269,20 @@ void plugin_unload(struct plugin *p)
 	if (p->dl)
 		dlclose(p->dl);
 	memset(p, 0, sizeof *p);
+}
+
+size_t plugin_counters(const struct plugin *p, const char *prefix,
+                       char names[][96], double *vals, size_t at, size_t max)
+{
+	if (!p->desc->counter)
+		return at;
+	for (uint32_t i = 0; at < max; i++) {
+		const char *name = NULL;
+		double v = 0;
+		if (!p->desc->counter(p->state, i, &name, &v) || !name)
+			break;
+		snprintf(names[at], sizeof names[at], "%s.%s", prefix, name);
+		vals[at++] = v;
+	}
+	return at;
 }

@@ -41,6 +41,11 @@ int plugin_open(struct plugin *p, const char *name_or_path, uint32_t kind,
 int plugin_create(struct plugin *p, const char *const *keys,
                   const char *const *values, size_t n, char *err,
                   size_t errlen);
+/** Append the plugin's own counters as "PREFIX.name" into names/vals from
+ * index at, up to max. @return the new count. */
+size_t plugin_counters(const struct plugin *p, const char *prefix,
+                       char names[][96], double *vals, size_t at, size_t max);
+
 /** 1 if the plugin declares parameter key. */
 int plugin_declares(const struct plugin *p, const char *key);
 

@@ -31,6 +31,7 @@
 #include "hw.h"
 #include "models.h"
 #include "plugin.h"
+#include "util.h"
 #include "sha256.h"
 #include "trace.h"
 
@@ -348,22 +349,6 @@ struct point {
 	const char *value;
 };
 
-static size_t collect_counters(const struct plugin *p, const char *prefix,
-                               char names[][96], double *vals, size_t at,
-                               size_t max)
-{
-	if (!p->desc->counter)
-		return at;
-	for (uint32_t i = 0; at < max; i++) {
-		const char *name = NULL;
-		double v = 0;
-		if (!p->desc->counter(p->state, i, &name, &v) || !name)
-			break;
-		snprintf(names[at], sizeof names[at], "%s.%s", prefix, name);
-		vals[at++] = v;
-	}
-	return at;
-}
 
 /* One run: trace x pair x drafter x configuration (x sweep point). */
 static int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
@@ -485,8 +470,8 @@ static int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
 		char names[64][96];
 		const char *np[64];
 		double values[64];
-		size_t ne = collect_counters(&pol, "policy", names, values, 0, 64);
-		ne = collect_counters(&dr, "drafter", names, values, ne, 64);
+		size_t ne = plugin_counters(&pol, "policy", names, values, 0, 64);
+		ne = plugin_counters(&dr, "drafter", names, values, ne, 64);
 		for (size_t i = 0; i < ne; i++)
 			np[i] = names[i];
 		double wall = (double)(w1.tv_sec - w0.tv_sec) +
@@ -988,16 +973,6 @@ static void list_all(void)
 		       sweeps[s].key, sweeps[s].values, sweeps[s].what);
 }
 
-static int exe_in_build_tree(void)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	size_t root = strlen(AHASD_BUILD_ROOT);
-	if (n <= 0)
-		return 0;
-	exe[n] = '\0';
-	return strncmp(exe, AHASD_BUILD_ROOT, root) == 0 && exe[root] == '/';
-}
 
 struct sweep_req {
 	const struct sweep *sw;
@@ -1115,7 +1090,7 @@ int main(int argc, char **argv)
 	} else {
 		char dir[PATH_MAX];
 		if (!tdir) {
-			if (!exe_in_build_tree()) {
+			if (!util_exe_in_build_tree()) {
 				fprintf(stderr, "ahasd-repro: give traces or "
 				        "--traces-dir\n");
 				goto done;

@@ -6,6 +6,7 @@
  * (bins are memcpy'd) and never keeps a msgpack_object past the next call.
  */
 #include "trace.h"
+#include "util.h"
 
 #include <errno.h>
 #include <float.h>
@@ -40,19 +41,7 @@
 /* ------------------------------------------------------------------------ */
 /* small helpers                                                             */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	TRACE_PRINTF(3, 4);
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Prepend "prefix" to the message already in err. */
 static void prefix_err(char *err, size_t errlen, const char *prefix)
@@ -194,34 +183,34 @@ int trace_seq_check(const struct trace_header *h, const struct trace_seq *s,
 	uint32_t K, c = 0;
 
 	if (!h || !s) {
-		set_err(err, errlen, "trace_seq_check: NULL argument");
+		util_set_err(err, errlen, "trace_seq_check: NULL argument");
 		return -EINVAL;
 	}
 	K = h->lookahead;
 	if (K < 1) {
-		set_err(err, errlen, "field 'lookahead': expected >= 1, got 0");
+		util_set_err(err, errlen, "field 'lookahead': expected >= 1, got 0");
 		return -EINVAL;
 	}
 	if (s->n < 1) {
-		set_err(err, errlen, "field 'n' (sequence %" PRIu32 "): "
+		util_set_err(err, errlen, "field 'n' (sequence %" PRIu32 "): "
 		        "expected >= 1 generated tokens, got 0", s->id);
 		return -EINVAL;
 	}
 	if (!s->entropy || !s->top1 || !s->accept) {
-		set_err(err, errlen, "field '%s' (sequence %" PRIu32 "): "
+		util_set_err(err, errlen, "field '%s' (sequence %" PRIu32 "): "
 		        "expected an array of %" PRIu32 " floats, got NULL",
 		        !s->entropy ? "entropy" : !s->top1 ? "top1" : "accept",
 		        s->id, s->n);
 		return -EINVAL;
 	}
 	if (s->n_cont > s->n) {
-		set_err(err, errlen, "field 'cont_pos' (sequence %" PRIu32 "): "
+		util_set_err(err, errlen, "field 'cont_pos' (sequence %" PRIu32 "): "
 		        "expected at most n = %" PRIu32 " positions, got %" PRIu32,
 		        s->id, s->n, s->n_cont);
 		return -EINVAL;
 	}
 	if (s->n_cont > 0 && (!s->cont_pos || !s->cont_entropy)) {
-		set_err(err, errlen, "field '%s' (sequence %" PRIu32 "): "
+		util_set_err(err, errlen, "field '%s' (sequence %" PRIu32 "): "
 		        "expected an array for %" PRIu32 " continuations, got NULL",
 		        !s->cont_pos ? "cont_pos" : "cont_entropy", s->id,
 		        s->n_cont);
@@ -232,14 +221,14 @@ int trace_seq_check(const struct trace_header *h, const struct trace_seq *s,
 	/* something is wrong: find the first violation and describe it */
 	for (uint32_t i = 0; i < s->n_cont; i++) {
 		if (s->cont_pos[i] >= s->n) {
-			set_err(err, errlen, "field 'cont_pos[%" PRIu32 "]' "
+			util_set_err(err, errlen, "field 'cont_pos[%" PRIu32 "]' "
 			        "(sequence %" PRIu32 "): expected a position < n = "
 			        "%" PRIu32 ", got %" PRIu32, i, s->id, s->n,
 			        s->cont_pos[i]);
 			return -EINVAL;
 		}
 		if (i > 0 && s->cont_pos[i] <= s->cont_pos[i - 1]) {
-			set_err(err, errlen, "field 'cont_pos[%" PRIu32 "]' "
+			util_set_err(err, errlen, "field 'cont_pos[%" PRIu32 "]' "
 			        "(sequence %" PRIu32 "): expected strictly ascending "
 			        "positions (> %" PRIu32 "), got %" PRIu32, i, s->id,
 			        s->cont_pos[i - 1], s->cont_pos[i]);
@@ -251,37 +240,37 @@ int trace_seq_check(const struct trace_header *h, const struct trace_seq *s,
 		const bool has_cont = c < s->n_cont && s->cont_pos[c] == p;
 
 		if (!isfinite(e) || e < 0.0f) {
-			set_err(err, errlen, "field 'entropy[%" PRIu32 "]' (sequence "
+			util_set_err(err, errlen, "field 'entropy[%" PRIu32 "]' (sequence "
 			        "%" PRIu32 "): expected a finite value >= 0 nats, "
 			        "got %g", p, s->id, (double)e);
 			return -EINVAL;
 		}
 		if (!isfinite(t) || t < 0.0f || t > 1.0f) {
-			set_err(err, errlen, "field 'top1[%" PRIu32 "]' (sequence "
+			util_set_err(err, errlen, "field 'top1[%" PRIu32 "]' (sequence "
 			        "%" PRIu32 "): expected a probability in [0, 1], "
 			        "got %g", p, s->id, (double)t);
 			return -EINVAL;
 		}
 		if (!isfinite(a) || a < 0.0f || a > 1.0f) {
-			set_err(err, errlen, "field 'accept[%" PRIu32 "]' (sequence "
+			util_set_err(err, errlen, "field 'accept[%" PRIu32 "]' (sequence "
 			        "%" PRIu32 "): expected a probability in [0, 1], "
 			        "got %g", p, s->id, (double)a);
 			return -EINVAL;
 		}
 		if (!h->sampled && a != 0.0f && a != 1.0f) {
-			set_err(err, errlen, "field 'accept[%" PRIu32 "]' (sequence "
+			util_set_err(err, errlen, "field 'accept[%" PRIu32 "]' (sequence "
 			        "%" PRIu32 "): expected 0 or 1 in a greedy trace, "
 			        "got %g", p, s->id, (double)a);
 			return -EINVAL;
 		}
 		if (a < 1.0f && !has_cont) {
-			set_err(err, errlen, "field 'cont_pos' (sequence %" PRIu32
+			util_set_err(err, errlen, "field 'cont_pos' (sequence %" PRIu32
 			        "): expected a continuation for position %" PRIu32
 			        " (accept %g < 1), got none", s->id, p, (double)a);
 			return -EINVAL;
 		}
 		if (a >= 1.0f && has_cont) {
-			set_err(err, errlen, "field 'cont_pos[%" PRIu32 "]' (sequence "
+			util_set_err(err, errlen, "field 'cont_pos[%" PRIu32 "]' (sequence "
 			        "%" PRIu32 "): expected only positions with accept "
 			        "< 1, got position %" PRIu32 " with accept 1", c,
 			        s->id, p);
@@ -294,7 +283,7 @@ int trace_seq_check(const struct trace_header *h, const struct trace_seq *s,
 		const float e = s->cont_entropy[i];
 
 		if (!isfinite(e) || e < 0.0f) {
-			set_err(err, errlen, "field 'cont_entropy[%zu][%zu]' "
+			util_set_err(err, errlen, "field 'cont_entropy[%zu][%zu]' "
 			        "(sequence %" PRIu32 "): expected a finite value "
 			        ">= 0 nats, got %g", i / K, i % K, s->id, (double)e);
 			return -EINVAL;
@@ -315,24 +304,24 @@ int trace_model_check(const struct trace_model *m, const char *which,
 	};
 
 	if (m->name[0] == '\0') {
-		set_err(err, errlen, "field 'models.%s.name': expected a "
+		util_set_err(err, errlen, "field 'models.%s.name': expected a "
 		        "non-empty string, got \"\"", w);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
 		if (dims[i].v == 0) {
-			set_err(err, errlen, "field 'models.%s.%s': expected a "
+			util_set_err(err, errlen, "field 'models.%s.%s': expected a "
 			        "value > 0, got 0", w, dims[i].name);
 			return -EINVAL;
 		}
 	}
 	if (m->weight_bits < 1 || m->weight_bits > 64) {
-		set_err(err, errlen, "field 'models.%s.weight_bits': expected a "
+		util_set_err(err, errlen, "field 'models.%s.weight_bits': expected a "
 		        "value in [1, 64], got %" PRIu32, w, m->weight_bits);
 		return -EINVAL;
 	}
 	if (m->n_ops < 1 || !m->ops) {
-		set_err(err, errlen, "field 'models.%s.ops': expected at least "
+		util_set_err(err, errlen, "field 'models.%s.ops': expected at least "
 		        "one op, got none", w);
 		return -EINVAL;
 	}
@@ -341,7 +330,7 @@ int trace_model_check(const struct trace_model *m, const char *which,
 		const char *bad = NULL;
 
 		if ((unsigned)op->kind >= TRACE_OP_KIND_COUNT) {
-			set_err(err, errlen, "field 'models.%s.ops[%" PRIu32
+			util_set_err(err, errlen, "field 'models.%s.ops[%" PRIu32
 			        "].kind': expected one of gemm, attention, "
 			        "nonlinear, norm, elementwise, embed, got kind %d",
 			        w, i, (int)op->kind);
@@ -362,21 +351,21 @@ int trace_model_check(const struct trace_model *m, const char *which,
 			break;
 		}
 		if (bad) {
-			set_err(err, errlen, "field 'models.%s.ops[%" PRIu32 "].%s'"
+			util_set_err(err, errlen, "field 'models.%s.ops[%" PRIu32 "].%s'"
 			        ": expected a value > 0 for kind '%s', got 0", w, i,
 			        bad, kind_names[op->kind]);
 			return -EINVAL;
 		}
 		if (op->kind == TRACE_OP_ATTENTION &&
 		    op->heads % op->kv_heads != 0) {
-			set_err(err, errlen, "field 'models.%s.ops[%" PRIu32
+			util_set_err(err, errlen, "field 'models.%s.ops[%" PRIu32
 			        "].kv_heads': expected a divisor of heads = %"
 			        PRIu32 ", got %" PRIu32, w, i, op->heads,
 			        op->kv_heads);
 			return -EINVAL;
 		}
 		if (op->repeat < 1) {
-			set_err(err, errlen, "field 'models.%s.ops[%" PRIu32
+			util_set_err(err, errlen, "field 'models.%s.ops[%" PRIu32
 			        "].repeat': expected >= 1, got 0", w, i);
 			return -EINVAL;
 		}
@@ -390,22 +379,22 @@ static int header_check(const struct trace_header *h, char *err,
 	int ret;
 
 	if (h->lookahead < 1) {
-		set_err(err, errlen, "field 'lookahead': expected >= 1, got 0");
+		util_set_err(err, errlen, "field 'lookahead': expected >= 1, got 0");
 		return -EINVAL;
 	}
 	if (!isfinite(h->temperature) || h->temperature < 0.0) {
-		set_err(err, errlen, "field 'temperature': expected a finite "
+		util_set_err(err, errlen, "field 'temperature': expected a finite "
 		        "value >= 0, got %g", h->temperature);
 		return -EINVAL;
 	}
 	if (!isfinite(h->top_p) || h->top_p <= 0.0 || h->top_p > 1.0) {
-		set_err(err, errlen, "field 'top_p': expected a value in (0, 1], "
+		util_set_err(err, errlen, "field 'top_p': expected a value in (0, 1], "
 		        "got %g", h->top_p);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < h->n_prov; i++) {
 		if (!h->prov[i].key || !h->prov[i].value) {
-			set_err(err, errlen, "field 'provenance': expected string "
+			util_set_err(err, errlen, "field 'provenance': expected string "
 			        "pairs, got NULL at entry %zu", i);
 			return -EINVAL;
 		}
@@ -908,7 +897,7 @@ struct trace_reader {
 static int rd_unpacker_init(struct trace_reader *r, char *err, size_t errlen)
 {
 	if (!msgpack_unpacker_init(&r->up, TRACE_CHUNK)) {
-		set_err(err, errlen, "%s: out of memory", r->path);
+		util_set_err(err, errlen, "%s: out of memory", r->path);
 		return -ENOMEM;
 	}
 	r->up_init = true;
@@ -933,18 +922,18 @@ static int rd_object(struct trace_reader *r, char *err, size_t errlen)
 		case MSGPACK_UNPACK_CONTINUE:
 			break;
 		case MSGPACK_UNPACK_PARSE_ERROR:
-			set_err(err, errlen, "%s: offset %" PRIu64 ": malformed "
+			util_set_err(err, errlen, "%s: offset %" PRIu64 ": malformed "
 			        "msgpack: parse error in the object starting here "
 			        "(about %zu bytes in)", r->path, r->consumed,
 			        msgpack_unpacker_parsed_size(&r->up));
 			return -EINVAL;
 		case MSGPACK_UNPACK_NOMEM_ERROR:
-			set_err(err, errlen, "%s: offset %" PRIu64 ": out of memory "
+			util_set_err(err, errlen, "%s: offset %" PRIu64 ": out of memory "
 			        "while unpacking the object starting here", r->path,
 			        r->consumed);
 			return -ENOMEM;
 		default:
-			set_err(err, errlen, "%s: offset %" PRIu64 ": unexpected "
+			util_set_err(err, errlen, "%s: offset %" PRIu64 ": unexpected "
 			        "msgpack unpacker status %d", r->path, r->consumed,
 			        (int)ret);
 			return -EINVAL;
@@ -954,13 +943,13 @@ static int rd_object(struct trace_reader *r, char *err, size_t errlen)
 
 			if (pending == 0)
 				return 0;
-			set_err(err, errlen, "%s: offset %" PRIu64 ": truncated: the "
+			util_set_err(err, errlen, "%s: offset %" PRIu64 ": truncated: the "
 			        "record starting here is incomplete (file ends "
 			        "%zu bytes into it)", r->path, r->consumed, pending);
 			return -EINVAL;
 		}
 		if (!msgpack_unpacker_reserve_buffer(&r->up, TRACE_CHUNK)) {
-			set_err(err, errlen, "%s: offset %" PRIu64 ": out of memory "
+			util_set_err(err, errlen, "%s: offset %" PRIu64 ": out of memory "
 			        "reserving the read buffer", r->path, r->consumed);
 			return -ENOMEM;
 		}
@@ -971,7 +960,7 @@ static int rd_object(struct trace_reader *r, char *err, size_t errlen)
 		if (got < 0) {
 			const int e = errno;
 
-			set_err(err, errlen, "%s: read: %s", r->path, strerror(e));
+			util_set_err(err, errlen, "%s: read: %s", r->path, strerror(e));
 			return -e;
 		}
 		if (got == 0)
@@ -990,7 +979,7 @@ static int rd_record(struct trace_reader *r, const msgpack_object **map,
 	char d[256];
 
 	if (o->type != MSGPACK_OBJECT_MAP) {
-		set_err(err, errlen, "%s: offset %" PRIu64 ": expected a record "
+		util_set_err(err, errlen, "%s: offset %" PRIu64 ": expected a record "
 		        "map with a \"type\" key, got %s", r->path, r->obj_off,
 		        describe(o, d, sizeof d));
 		return -EINVAL;
@@ -1049,7 +1038,7 @@ static int parse_model(const struct pctx *c, const msgpack_object *models,
 	m->ops = calloc(ops->via.array.size ? ops->via.array.size : 1,
 	                sizeof *m->ops);
 	if (!m->ops) {
-		set_err(c->err, c->errlen, "%s: out of memory", c->path);
+		util_set_err(c->err, c->errlen, "%s: out of memory", c->path);
 		return -ENOMEM;
 	}
 	for (uint32_t i = 0; i < ops->via.array.size; i++) {
@@ -1170,7 +1159,7 @@ static int parse_header(struct trace_reader *r, const msgpack_object *o,
 		if (!k || !val || trace_header_add_prov(h, k, val) < 0) {
 			free(k);
 			free(val);
-			set_err(err, errlen, "%s: out of memory", r->path);
+			util_set_err(err, errlen, "%s: out of memory", r->path);
 			return -ENOMEM;
 		}
 		free(k);
@@ -1253,7 +1242,7 @@ static int parse_seq(struct trace_reader *r, const msgpack_object *o,
 	         sizeof(uint32_t)) ||
 	    grow((void **)&r->cont_entropy, &r->cap_cont_entropy,
 	         n_cont ? (size_t)n_cont * K : 1, sizeof(float))) {
-		set_err(err, errlen, "%s: offset %" PRIu64 ": out of memory for a "
+		util_set_err(err, errlen, "%s: offset %" PRIu64 ": out of memory for a "
 		        "sequence of %" PRIu32 " tokens", r->path, r->obj_off, n);
 		return -ENOMEM;
 	}
@@ -1321,7 +1310,7 @@ int trace_reader_open(struct trace_reader **out, const char *path,
 	int ret;
 
 	if (!out || !path) {
-		set_err(err, errlen, "trace_reader_open: NULL argument");
+		util_set_err(err, errlen, "trace_reader_open: NULL argument");
 		return -EINVAL;
 	}
 	*out = NULL;
@@ -1329,14 +1318,14 @@ int trace_reader_open(struct trace_reader **out, const char *path,
 	if (r)
 		r->fd = -1;
 	if (!r || !(r->path = dup_str(path))) {
-		set_err(err, errlen, "%s: out of memory", path);
+		util_set_err(err, errlen, "%s: out of memory", path);
 		ret = -ENOMEM;
 		goto error;
 	}
 	r->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0) {
 		ret = -errno;
-		set_err(err, errlen, "%s: %s", path, strerror(-ret));
+		util_set_err(err, errlen, "%s: %s", path, strerror(-ret));
 		goto error;
 	}
 	msgpack_unpacked_init(&r->res);
@@ -1345,7 +1334,7 @@ int trace_reader_open(struct trace_reader **out, const char *path,
 		goto error;
 	ret = rd_object(r, err, errlen);
 	if (ret == 0) {
-		set_err(err, errlen, "%s: offset 0: truncated: empty file, "
+		util_set_err(err, errlen, "%s: offset 0: truncated: empty file, "
 		        "expected a header record", path);
 		ret = -EINVAL;
 	}
@@ -1385,7 +1374,7 @@ int trace_reader_next(struct trace_reader *r, struct trace_seq *seq,
 	int ret;
 
 	if (!r || !seq) {
-		set_err(err, errlen, "trace_reader_next: NULL argument");
+		util_set_err(err, errlen, "trace_reader_next: NULL argument");
 		return -EINVAL;
 	}
 	if (r->done)
@@ -1393,7 +1382,7 @@ int trace_reader_next(struct trace_reader *r, struct trace_seq *seq,
 	for (;;) {
 		ret = rd_object(r, err, errlen);
 		if (ret == 0) {
-			set_err(err, errlen, "%s: offset %" PRIu64 ": truncated: "
+			util_set_err(err, errlen, "%s: offset %" PRIu64 ": truncated: "
 			        "file ends without an end marker (after %" PRIu64
 			        " sequences)", r->path, r->consumed, r->n_seq);
 			return -EINVAL;
@@ -1414,7 +1403,7 @@ int trace_reader_next(struct trace_reader *r, struct trace_seq *seq,
 		if (str_eq(type, "end"))
 			break;
 		if (str_eq(type, "header")) {
-			set_err(err, errlen, "%s: offset %" PRIu64 ": field 'type': "
+			util_set_err(err, errlen, "%s: offset %" PRIu64 ": field 'type': "
 			        "expected \"seq\" or \"end\", got a second \"header\"",
 			        r->path, r->obj_off);
 			return -EINVAL;
@@ -1429,7 +1418,7 @@ int trace_reader_next(struct trace_reader *r, struct trace_seq *seq,
 
 		ret = rd_object(r, err, errlen);
 		if (ret > 0) {
-			set_err(err, errlen, "%s: offset %" PRIu64 ": trailing data "
+			util_set_err(err, errlen, "%s: offset %" PRIu64 ": trailing data "
 			        "after the end marker", r->path, r->obj_off);
 			ret = -EINVAL;
 		}
@@ -1459,13 +1448,13 @@ uint64_t trace_reader_offset(const struct trace_reader *r)
 int trace_reader_rewind(struct trace_reader *r, char *err, size_t errlen)
 {
 	if (!r) {
-		set_err(err, errlen, "trace_reader_rewind: NULL argument");
+		util_set_err(err, errlen, "trace_reader_rewind: NULL argument");
 		return -EINVAL;
 	}
 	if (lseek(r->fd, (off_t)r->first_seq_off, SEEK_SET) < 0) {
 		const int e = errno;
 
-		set_err(err, errlen, "%s: seek: %s", r->path, strerror(e));
+		util_set_err(err, errlen, "%s: seek: %s", r->path, strerror(e));
 		return -e;
 	}
 	msgpack_unpacked_destroy(&r->res);
@@ -1619,7 +1608,7 @@ static int wr_status(struct trace_writer *w, char *err, size_t errlen)
 	if (w->io_err == 0 && ferror(w->f))
 		w->io_err = EIO;
 	if (w->io_err) {
-		set_err(err, errlen, "%s: write: %s", w->tmp,
+		util_set_err(err, errlen, "%s: write: %s", w->tmp,
 		        strerror(w->io_err));
 		return -w->io_err;
 	}
@@ -1635,7 +1624,7 @@ int trace_writer_open(struct trace_writer **out, const char *path,
 	int ret, fd;
 
 	if (!out || !path || !h) {
-		set_err(err, errlen, "trace_writer_open: NULL argument");
+		util_set_err(err, errlen, "trace_writer_open: NULL argument");
 		return -EINVAL;
 	}
 	*out = NULL;
@@ -1650,7 +1639,7 @@ int trace_writer_open(struct trace_writer **out, const char *path,
 	plen = strlen(path);
 	w = calloc(1, sizeof *w);
 	if (!w || !(w->path = dup_str(path)) || !(w->tmp = malloc(plen + 5))) {
-		set_err(err, errlen, "%s: out of memory", path);
+		util_set_err(err, errlen, "%s: out of memory", path);
 		ret = -ENOMEM;
 		goto error;
 	}
@@ -1659,7 +1648,7 @@ int trace_writer_open(struct trace_writer **out, const char *path,
 	fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		ret = -errno;
-		set_err(err, errlen, "%s: %s", w->tmp, strerror(-ret));
+		util_set_err(err, errlen, "%s: %s", w->tmp, strerror(-ret));
 		goto error;
 	}
 	w->f = fdopen(fd, "wb");
@@ -1667,7 +1656,7 @@ int trace_writer_open(struct trace_writer **out, const char *path,
 		ret = -errno;
 		close(fd);
 		unlink(w->tmp);
-		set_err(err, errlen, "%s: %s", w->tmp, strerror(-ret));
+		util_set_err(err, errlen, "%s: %s", w->tmp, strerror(-ret));
 		goto error;
 	}
 	setvbuf(w->f, NULL, _IOFBF, 256 * 1024);
@@ -1727,7 +1716,7 @@ int trace_writer_add(struct trace_writer *w, const struct trace_seq *s,
 	int ret;
 
 	if (!w || !s) {
-		set_err(err, errlen, "trace_writer_add: NULL argument");
+		util_set_err(err, errlen, "trace_writer_add: NULL argument");
 		return -EINVAL;
 	}
 	ret = wr_status(w, err, errlen);
@@ -1797,7 +1786,7 @@ int trace_writer_close(struct trace_writer **wp, char *err, size_t errlen)
 	int ret;
 
 	if (!wp || !*wp) {
-		set_err(err, errlen, "trace_writer_close: NULL writer");
+		util_set_err(err, errlen, "trace_writer_close: NULL writer");
 		return -EINVAL;
 	}
 	w = *wp;
@@ -1812,19 +1801,19 @@ int trace_writer_close(struct trace_writer **wp, char *err, size_t errlen)
 		goto error;
 	if (fsync(fileno(w->f)) != 0) {
 		ret = -errno;
-		set_err(err, errlen, "%s: fsync: %s", w->tmp, strerror(-ret));
+		util_set_err(err, errlen, "%s: fsync: %s", w->tmp, strerror(-ret));
 		goto error;
 	}
 	ret = fclose(w->f);
 	w->f = NULL;
 	if (ret != 0) {
 		ret = -errno;
-		set_err(err, errlen, "%s: close: %s", w->tmp, strerror(-ret));
+		util_set_err(err, errlen, "%s: close: %s", w->tmp, strerror(-ret));
 		goto error;
 	}
 	if (rename(w->tmp, w->path) != 0) {
 		ret = -errno;
-		set_err(err, errlen, "rename %s -> %s: %s", w->tmp, w->path,
+		util_set_err(err, errlen, "rename %s -> %s: %s", w->tmp, w->path,
 		        strerror(-ret));
 		goto error;
 	}
