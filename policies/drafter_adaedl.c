@@ -21,7 +21,6 @@
  * for the whole run, as they would in a serving process; per-batch there is
  * no other state.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -30,6 +29,7 @@
 #include <string.h>
 
 #include "ahasd_plugin.h"
+#include "ahasd_plugin_params.h"
 
 #define ADAEDL_LEN_MAX 4096u
 
@@ -59,58 +59,6 @@ struct adaedl_state {
 	double lambda_max;
 };
 
-static int adaedl_parse_double(const char *key, const char *val, double lo,
-                               double hi, double *out, char *err,
-                               size_t errlen)
-{
-	char *end = NULL;
-	double v;
-
-	if (val == NULL || val[0] == '\0' || isspace((unsigned char)val[0]))
-		goto error;
-	errno = 0;
-	v = strtod(val, &end);
-	if (errno != 0 || end == val || *end != '\0' || !isfinite(v))
-		goto error;
-	if (v < lo || v > hi) {
-		snprintf(err, errlen, "%s=%s out of range [%g, %g]",
-		         key, val, lo, hi);
-		return -ERANGE;
-	}
-	*out = v;
-	return 0;
-error:
-	snprintf(err, errlen, "%s=%s is not a number", key,
-	         val != NULL ? val : "(null)");
-	return -EINVAL;
-}
-
-static int adaedl_parse_u32(const char *key, const char *val, uint32_t lo,
-                            uint32_t hi, uint32_t *out, char *err,
-                            size_t errlen)
-{
-	char *end = NULL;
-	unsigned long long v;
-
-	if (val == NULL || val[0] < '0' || val[0] > '9')
-		goto error;
-	errno = 0;
-	v = strtoull(val, &end, 10);
-	if (errno != 0 || end == val || *end != '\0')
-		goto error;
-	if (v < lo || v > hi) {
-		snprintf(err, errlen, "%s=%s out of range [%u, %u]",
-		         key, val, (unsigned)lo, (unsigned)hi);
-		return -ERANGE;
-	}
-	*out = (uint32_t)v;
-	return 0;
-error:
-	snprintf(err, errlen, "%s=%s is not an unsigned integer", key,
-	         val != NULL ? val : "(null)");
-	return -EINVAL;
-}
-
 static int adaedl_create(void **st, const char *const *keys,
                          const char *const *values, size_t n, char *err,
                          size_t errlen)
@@ -136,29 +84,29 @@ static int adaedl_create(void **st, const char *const *keys,
 		const char *v = values[i];
 
 		if (strcmp(k, "gamma") == 0)
-			rc = adaedl_parse_double(k, v, 1e-9, 1e9, &s->gamma,
-			                         err, errlen);
+			rc = ahasd_parse_double(k, v, 1e-9, 1e9, &s->gamma,
+			                        err, errlen);
 		else if (strcmp(k, "lambda0") == 0)
-			rc = adaedl_parse_double(k, v, 0.0, 1.0, &s->lambda0,
-			                         err, errlen);
+			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->lambda0,
+			                        err, errlen);
 		else if (strcmp(k, "target") == 0)
-			rc = adaedl_parse_double(k, v, 0.0, 1.0, &s->target,
-			                         err, errlen);
+			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->target,
+			                        err, errlen);
 		else if (strcmp(k, "beta1") == 0)
-			rc = adaedl_parse_double(k, v, 0.0, 1.0, &s->beta1,
-			                         err, errlen);
+			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->beta1,
+			                        err, errlen);
 		else if (strcmp(k, "beta2") == 0)
-			rc = adaedl_parse_double(k, v, 0.0, 1.0, &s->beta2,
-			                         err, errlen);
+			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->beta2,
+			                        err, errlen);
 		else if (strcmp(k, "eps") == 0)
-			rc = adaedl_parse_double(k, v, 0.0, 1.0, &s->eps, err,
-			                         errlen);
+			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->eps, err,
+			                        errlen);
 		else if (strcmp(k, "min_len") == 0)
-			rc = adaedl_parse_u32(k, v, 1, ADAEDL_LEN_MAX,
-			                      &s->min_len, err, errlen);
+			rc = ahasd_parse_u32(k, v, 1, ADAEDL_LEN_MAX,
+			                     &s->min_len, err, errlen);
 		else if (strcmp(k, "max_len") == 0)
-			rc = adaedl_parse_u32(k, v, 1, ADAEDL_LEN_MAX,
-			                      &s->max_len, err, errlen);
+			rc = ahasd_parse_u32(k, v, 1, ADAEDL_LEN_MAX,
+			                     &s->max_len, err, errlen);
 		else {
 			snprintf(err, errlen, "unknown parameter %s",
 			         k);

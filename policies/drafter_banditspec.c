@@ -25,7 +25,6 @@
  * batch_id. The arm statistics persist across sequences for the whole run,
  * as a server would keep them; begin_sequence only forgets open batches.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -34,6 +33,7 @@
 #include <string.h>
 
 #include "ahasd_plugin.h"
+#include "ahasd_plugin_params.h"
 
 #define BANDIT_MAX_ARMS 16u
 #define BANDIT_LEN_MAX 4096u
@@ -72,58 +72,6 @@ struct bandit_state {
 
 	char names[BANDIT_MAX_ARMS * BANDIT_ARM_COUNTERS][32];
 };
-
-static int bandit_parse_double(const char *key, const char *val, double lo,
-                               double hi, double *out, char *err,
-                               size_t errlen)
-{
-	char *end = NULL;
-	double v;
-
-	if (val == NULL || val[0] == '\0' || isspace((unsigned char)val[0]))
-		goto error;
-	errno = 0;
-	v = strtod(val, &end);
-	if (errno != 0 || end == val || *end != '\0' || !isfinite(v))
-		goto error;
-	if (v < lo || v > hi) {
-		snprintf(err, errlen, "%s=%s out of range [%g, %g]",
-		         key, val, lo, hi);
-		return -ERANGE;
-	}
-	*out = v;
-	return 0;
-error:
-	snprintf(err, errlen, "%s=%s is not a number", key,
-	         val != NULL ? val : "(null)");
-	return -EINVAL;
-}
-
-static int bandit_parse_u32(const char *key, const char *val, uint32_t lo,
-                            uint32_t hi, uint32_t *out, char *err,
-                            size_t errlen)
-{
-	char *end = NULL;
-	unsigned long long v;
-
-	if (val == NULL || val[0] < '0' || val[0] > '9')
-		goto error;
-	errno = 0;
-	v = strtoull(val, &end, 10);
-	if (errno != 0 || end == val || *end != '\0')
-		goto error;
-	if (v < lo || v > hi) {
-		snprintf(err, errlen, "%s=%s out of range [%u, %u]",
-		         key, val, (unsigned)lo, (unsigned)hi);
-		return -ERANGE;
-	}
-	*out = (uint32_t)v;
-	return 0;
-error:
-	snprintf(err, errlen, "%s=%s is not an unsigned integer",
-	         key, val != NULL ? val : "(null)");
-	return -EINVAL;
-}
 
 static int bandit_cmp_u32(const void *a, const void *b)
 {
@@ -216,11 +164,11 @@ static int bandit_create(void **st, const char *const *keys,
 		if (strcmp(k, "arms") == 0)
 			rc = bandit_parse_arms(s, v, err, errlen);
 		else if (strcmp(k, "warmup") == 0)
-			rc = bandit_parse_u32(k, v, 0, 1000000, &s->warmup, err,
-			                      errlen);
+			rc = ahasd_parse_u32(k, v, 0, 1000000, &s->warmup, err,
+			                     errlen);
 		else if (strcmp(k, "c") == 0)
-			rc = bandit_parse_double(k, v, 0.0, 1e9, &s->c, err,
-			                         errlen);
+			rc = ahasd_parse_double(k, v, 0.0, 1e9, &s->c, err,
+			                        errlen);
 		else {
 			snprintf(err, errlen,
 			         "unknown parameter %s", k);

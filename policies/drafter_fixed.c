@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ahasd_plugin.h"
+#include "ahasd_plugin_params.h"
 
 #define FIXED_K_MAX 4096u
 
@@ -18,33 +19,6 @@ struct fixed_state {
 	uint64_t tokens;
 	uint64_t host_capped;  /* batches ended by the host cap before k */
 };
-
-/* Parse a whole decimal unsigned integer in [lo, hi]. */
-static int fixed_parse_u32(const char *key, const char *val, uint32_t lo,
-                           uint32_t hi, uint32_t *out, char *err,
-                           size_t errlen)
-{
-	char *end = NULL;
-	unsigned long long v;
-
-	if (val == NULL || val[0] < '0' || val[0] > '9')
-		goto error;
-	errno = 0;
-	v = strtoull(val, &end, 10);
-	if (errno != 0 || end == val || *end != '\0')
-		goto error;
-	if (v < lo || v > hi) {
-		snprintf(err, errlen, "%s=%s out of range [%u, %u]", key,
-		         val, (unsigned)lo, (unsigned)hi);
-		return -ERANGE;
-	}
-	*out = (uint32_t)v;
-	return 0;
-error:
-	snprintf(err, errlen, "%s=%s is not an unsigned integer", key,
-	         val != NULL ? val : "(null)");
-	return -EINVAL;
-}
 
 static int fixed_create(void **st, const char *const *keys,
                         const char *const *values, size_t n, char *err,
@@ -61,7 +35,7 @@ static int fixed_create(void **st, const char *const *keys,
 	s->k = 4;
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(keys[i], "k") == 0) {
-			rc = fixed_parse_u32(keys[i], values[i], 1, FIXED_K_MAX,
+			rc = ahasd_parse_u32(keys[i], values[i], 1, FIXED_K_MAX,
 			                     &s->k, err, errlen);
 			if (rc != 0)
 				goto error;

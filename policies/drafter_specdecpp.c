@@ -13,7 +13,6 @@
  * All state is per batch; nothing persists across batches or sequences
  * besides the counters.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -22,6 +21,7 @@
 #include <string.h>
 
 #include "ahasd_plugin.h"
+#include "ahasd_plugin_params.h"
 
 #define SDPP_LEN_MAX 4096u
 
@@ -45,56 +45,6 @@ struct sdpp_state {
 	uint64_t cap_stops;    /* batches ended by max_len or the host cap */
 };
 
-static int sdpp_parse_double(const char *key, const char *val, double lo,
-                             double hi, double *out, char *err, size_t errlen)
-{
-	char *end = NULL;
-	double v;
-
-	if (val == NULL || val[0] == '\0' || isspace((unsigned char)val[0]))
-		goto error;
-	errno = 0;
-	v = strtod(val, &end);
-	if (errno != 0 || end == val || *end != '\0' || !isfinite(v))
-		goto error;
-	if (v < lo || v > hi) {
-		snprintf(err, errlen, "%s=%s out of range [%g, %g]",
-		         key, val, lo, hi);
-		return -ERANGE;
-	}
-	*out = v;
-	return 0;
-error:
-	snprintf(err, errlen, "%s=%s is not a number", key,
-	         val != NULL ? val : "(null)");
-	return -EINVAL;
-}
-
-static int sdpp_parse_u32(const char *key, const char *val, uint32_t lo,
-                          uint32_t hi, uint32_t *out, char *err, size_t errlen)
-{
-	char *end = NULL;
-	unsigned long long v;
-
-	if (val == NULL || val[0] < '0' || val[0] > '9')
-		goto error;
-	errno = 0;
-	v = strtoull(val, &end, 10);
-	if (errno != 0 || end == val || *end != '\0')
-		goto error;
-	if (v < lo || v > hi) {
-		snprintf(err, errlen, "%s=%s out of range [%u, %u]",
-		         key, val, (unsigned)lo, (unsigned)hi);
-		return -ERANGE;
-	}
-	*out = (uint32_t)v;
-	return 0;
-error:
-	snprintf(err, errlen, "%s=%s is not an unsigned integer",
-	         key, val != NULL ? val : "(null)");
-	return -EINVAL;
-}
-
 static int sdpp_create(void **st, const char *const *keys,
                        const char *const *values, size_t n, char *err,
                        size_t errlen)
@@ -116,14 +66,14 @@ static int sdpp_create(void **st, const char *const *keys,
 		const char *v = values[i];
 
 		if (strcmp(k, "h") == 0) {
-			rc = sdpp_parse_double(k, v, 0.0, 1.0, &s->h, err,
-			                       errlen);
+			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->h, err,
+			                        errlen);
 		} else if (strcmp(k, "min_len") == 0) {
-			rc = sdpp_parse_u32(k, v, 1, SDPP_LEN_MAX, &s->min_len,
-			                    err, errlen);
+			rc = ahasd_parse_u32(k, v, 1, SDPP_LEN_MAX, &s->min_len,
+			                     err, errlen);
 		} else if (strcmp(k, "max_len") == 0) {
-			rc = sdpp_parse_u32(k, v, 1, SDPP_LEN_MAX, &s->max_len,
-			                    err, errlen);
+			rc = ahasd_parse_u32(k, v, 1, SDPP_LEN_MAX, &s->max_len,
+			                     err, errlen);
 		} else if (strcmp(k, "predictor") == 0) {
 			if (v != NULL && strcmp(v, "top1") == 0) {
 				s->predictor = SDPP_TOP1;

@@ -44,6 +44,8 @@ for p in sync async ahasd fixed specdecpp svip adaedl banditspec; do
 done
 hdr=$(find "$root/include" -name ahasd_plugin.h | head -n 1)
 [ -n "$hdr" ] || fail "ahasd_plugin.h not installed"
+[ -f "$(dirname "$hdr")/ahasd_plugin_params.h" ] ||
+	fail "ahasd_plugin_params.h not installed beside $hdr"
 presetdir=$root/share/ahasd-replay/presets
 [ -f "$presetdir/npu-pim.ini" ] || fail "presets not in $presetdir"
 
@@ -57,11 +59,33 @@ case "$incdir" in
 	*) fail "pkg-config -I points outside the DESTDIR: $cflags" ;;
 esac
 
-# A plugin author's build: the example plugin, only the installed header.
+# A plugin author's build: the example plugin (it parses its parameter
+# with ahasd_plugin_params.h), only the installed headers.
 # shellcheck disable=SC2086 # cflags is a word list
 cc $cflags -std=c17 -Wall -Wextra -Werror -shared -fPIC \
 	"$AHASD_SOURCE_ROOT/tests/example_plugin/greedy_lookahead.c" \
 	-o "$tmp/greedy_lookahead.so" || fail "building the example plugin"
+# Each header on its own as strict C11; the parsers are header-only
+# (static inline, libc only), so a program calling one links with no -l.
+printf '#include <ahasd_plugin.h>\nint main(void) { return 0; }\n' \
+	>"$tmp/abi.c"
+cat >"$tmp/params.c" <<'EOF'
+#include <ahasd_plugin_params.h>
+int main(void)
+{
+	uint32_t k = 0;
+	char err[64];
+
+	return ahasd_parse_u32("k", "7", 1, 9, &k, err, sizeof err) != 0 ||
+	       k != 7;
+}
+EOF
+for f in abi params; do
+	# shellcheck disable=SC2086 # cflags is a word list
+	cc $cflags -std=c11 -pedantic -Wall -Wextra -Werror "$tmp/$f.c" \
+		-o "$tmp/$f" || fail "$f.c: a header alone as C11"
+done
+"$tmp/params" || fail "ahasd_parse_u32 of k=7 in the installed header"
 
 "$root/bin/ahasd-trace" synth -o "$tmp/t.msgpack" --sequences 4 --tokens 64 \
 	>/dev/null || fail "installed ahasd-trace synth"

@@ -1,5 +1,6 @@
 /* greedy_lookahead.c - an example scheduling policy, built only against the
- * public header ahasd_plugin.h (see README in this folder).
+ * public headers ahasd_plugin.h and ahasd_plugin_params.h (see README in
+ * this folder).
  *
  * Task-level asynchronous execution like the built-in "async", but with a
  * bounded look-ahead: after a batch closes, the draft device drafts ahead
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "ahasd_plugin.h"
+#include "ahasd_plugin_params.h"
 
 struct greedy {
 	uint32_t max_unverified;
@@ -37,29 +39,25 @@ static int greedy_create(void **out, const char *const *keys,
                          const char *const *values, size_t n, char *err,
                          size_t errlen)
 {
-	unsigned long v = 2;
+	uint32_t max_unverified = 2;
 	struct greedy *g;
 
+	/* the host passes only the keys declared in greedy_params */
 	for (size_t i = 0; i < n; i++) {
-		char *end;
+		int rc = 0;
 
-		if (strcmp(keys[i], "max_unverified") != 0)
-			continue; /* the host only passes declared keys */
-		errno = 0;
-		v = strtoul(values[i], &end, 10);
-		if (errno || end == values[i] || *end || values[i][0] == '-' ||
-		    v < 1 || v > 4096) {
-			snprintf(err, errlen, "parameter max_unverified=%s: "
-			         "expected an integer in [1, 4096]", values[i]);
-			return -EINVAL;
-		}
+		if (strcmp(keys[i], "max_unverified") == 0)
+			rc = ahasd_parse_u32(keys[i], values[i], 1, 4096,
+			                     &max_unverified, err, errlen);
+		if (rc != 0)
+			return rc;
 	}
 	g = calloc(1, sizeof *g);
 	if (!g) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	g->max_unverified = (uint32_t)v;
+	g->max_unverified = max_unverified;
 	*out = g;
 	return 0;
 }
