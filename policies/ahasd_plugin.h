@@ -8,7 +8,9 @@
  * calling any of its code unless abi_version == AHASD_PLUGIN_ABI_VERSION,
  * struct_size is large enough and kind is known. Hook tables only grow at
  * the end; a hook added later is only called when the table's struct_size
- * covers it. Hooks marked optional may be NULL.
+ * covers it. Hooks marked optional may be NULL. The structs the host passes
+ * to hooks only change with the ABI version (2 added corrected and the pass
+ * fields to ahasd_verify_info).
  *
  * Plugins keep all their state in the object returned by create(); hooks
  * get it back as `st` with a read-only view of the host. No globals, no
@@ -28,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AHASD_PLUGIN_ABI_VERSION 1u
+#define AHASD_PLUGIN_ABI_VERSION 2u
 #define AHASD_PLUGIN_SYMBOL "ahasd_plugin"
 
 #if defined(__GNUC__)
@@ -156,12 +158,25 @@ struct ahasd_batch_info {
 struct ahasd_verify_info {
 	uint64_t batch_id;
 	uint32_t length;
-	uint32_t accepted;        /* leading accepted run */
+	uint32_t accepted;        /* leading run of the batch's drafts the
+	                           * target accepted (stops before a draft a
+	                           * pre-verification replaced) */
 	int full;                 /* accepted == length and no pre-verify
 	                           * correction shortened the batch */
 	uint32_t kv_len;          /* KV length the verification ran at */
-	double duration_s;        /* its time on the verify device */
-	uint32_t discarded_batches; /* look-ahead batches dropped by it */
+	double duration_s;        /* its time on the verify device (the whole
+	                           * pass's, the same for each of its batches) */
+	uint32_t discarded_batches; /* batches dropped unverified by this
+	                           * result: every closed batch after it */
+	/* since ABI 2 */
+	uint32_t corrected;       /* 1: a pre-verification replaced a draft of
+	                           * this batch (its later batches were dropped
+	                           * then, and reported by on_preverify) */
+	uint32_t pass_index;      /* one pass may verify several queued */
+	uint32_t pass_batches;    /* batches: index of this one, 0-based, and
+	                           * their number. Batches after a rejection get
+	                           * no on_verify; index 0 always does, so count
+	                           * per-pass figures there. */
 };
 
 /* A finished draft step or pre-verification, for time-aware policies. */
@@ -177,8 +192,9 @@ struct ahasd_policy_hooks {
 	uint32_t (*exec_mode)(void *st);
 	/* optional */
 	void (*begin_sequence)(void *st, const struct ahasd_seq_info *seq);
-	/* optional (default DRAFT): the drafter closed batch b while earlier
-	 * batches are unverified; decide what the draft device does next. */
+	/* optional (default DRAFT; task-level async mode only): the drafter
+	 * closed batch b and queued it for verification; decide what the
+	 * draft device does next. */
 	void (*after_batch)(void *st, const struct ahasd_host_view *v,
 	                    const struct ahasd_batch_info *b,
 	                    struct ahasd_decision *d);

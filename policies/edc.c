@@ -75,3 +75,12 @@ void edc_discard(struct edc *e, unsigned n)
 	e->llr = (uint8_t)(e->llr > n ? e->llr - n : 0);
 	e->leht = e->lceht;
 }
+
+void edc_verify_corrected(struct edc *e, unsigned index)
+{
+	uint8_t *c = &e->pht[index & (EDC_PHT_SIZE - 1)];
+	if (e->llr > 0)
+		e->llr--;
+	if (*c > 0)
+		(*c)--;
+}

@@ -48,6 +48,11 @@ int edc_predict(const struct edc *e, unsigned index);
  * goes into LCEHT; a rejection rolls LEHT back to LCEHT and clears LLR
  * (every look-ahead batch is discarded with it). */
 void edc_verify(struct edc *e, unsigned index, unsigned bin, int full);
+/** A batch a pre-verification corrected was verified: LLR -= 1 and the
+ * counter moves down (look-ahead past it was wrong), but LEHT is not rolled
+ * back again: edc_discard() did that when the batches after it were
+ * dropped, and the ones drafted since are live. */
+void edc_verify_corrected(struct edc *e, unsigned index);
 /** Batches discarded without verification (e.g. by pre-verification):
  * LLR -= n and LEHT rolls back to LCEHT. */
 void edc_discard(struct edc *e, unsigned n);

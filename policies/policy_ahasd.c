@@ -13,17 +13,17 @@
 #include <string.h>
 
 #include "ahasd_plugin.h"
+#include "ahasd_plugin_params.h"
 #include "edc.h"
 #include "tvc.h"
 
-#define INFLIGHT 1024 /* ring of closed-but-unverified batches */
-
+/* Closed, unverified batches in closing order: a FIFO, because the host
+ * verifies batches oldest first and always drops the newest ones. */
 struct inflight {
 	uint64_t batch_id;
 	uint16_t index;
 	uint8_t bin;
 	uint8_t predicted; /* EDC's prediction after this batch */
-	uint8_t used;
 };
 
 struct ahasd {
@@ -34,10 +34,13 @@ struct ahasd {
 	struct tvc tvc;
 	int tvc_ready;
 	double f_draft, f_verify; /* clocks, taken from the host at init */
-	struct inflight ring[INFLIGHT];
+	struct inflight *fifo;    /* ring, capacity a power of two */
+	uint32_t fifo_cap, fifo_head, fifo_n;
+	int oom;                  /* the FIFO could not grow: EDC off */
 	/* counters */
 	double n_predictions, n_continue, n_stop, n_correct, n_scored;
 	double n_insertions, n_tokens, n_keep_drafting, n_waits, n_rollbacks;
+	double llr_sum;           /* LLR at each prediction, for the mean */
 };
 
 static const struct ahasd_param ahasd_params[] = {
@@ -48,21 +51,6 @@ static const struct ahasd_param ahasd_params[] = {
 	{ "tvc_size", "4", "entries per TVC table (1..64)" },
 	{ NULL, NULL, NULL },
 };
-
-static int parse_num(const char *key, const char *v, double lo, double hi,
-                     double *out, char *err, size_t errlen)
-{
-	char *end;
-	errno = 0;
-	double d = strtod(v, &end);
-	if (errno || end == v || *end || !isfinite(d) || d < lo || d > hi) {
-		snprintf(err, errlen, "parameter %s=%s: expected a number in "
-		         "[%g, %g]", key, v, lo, hi);
-		return -1;
-	}
-	*out = d;
-	return 0;
-}
 
 static int ahasd_create(void **out, const char *const *keys,
                         const char *const *values, size_t n, char *err,
@@ -77,17 +65,17 @@ static int ahasd_create(void **out, const char *const *keys,
 	for (size_t i = 0; i < n; i++) {
 		int rc;
 		if (!strcmp(keys[i], "edc"))
-			rc = parse_num(keys[i], values[i], 0, 1, &edc, err, errlen);
+			rc = ahasd_parse_double(keys[i], values[i], 0, 1, &edc, err, errlen);
 		else if (!strcmp(keys[i], "tvc"))
-			rc = parse_num(keys[i], values[i], 0, 1, &tvc, err, errlen);
+			rc = ahasd_parse_double(keys[i], values[i], 0, 1, &tvc, err, errlen);
 		else if (!strcmp(keys[i], "h_max"))
-			rc = parse_num(keys[i], values[i], 1e-6, 1e3, &h_max, err,
+			rc = ahasd_parse_double(keys[i], values[i], 1e-6, 1e3, &h_max, err,
 			               errlen);
 		else if (!strcmp(keys[i], "pht_init"))
-			rc = parse_num(keys[i], values[i], 0, 3, &pht_init, err,
+			rc = ahasd_parse_double(keys[i], values[i], 0, 3, &pht_init, err,
 			               errlen);
 		else if (!strcmp(keys[i], "tvc_size"))
-			rc = parse_num(keys[i], values[i], 1, TVC_MAX_ENTRIES,
+			rc = ahasd_parse_double(keys[i], values[i], 1, TVC_MAX_ENTRIES,
 			               &tvc_size, err, errlen);
 		else {
 			snprintf(err, errlen, "unknown parameter '%s'", keys[i]);
@@ -95,7 +83,7 @@ static int ahasd_create(void **out, const char *const *keys,
 		}
 		if (rc) {
 			free(a);
-			return -1;
+			return rc;
 		}
 	}
 	a->use_edc = edc != 0;
@@ -108,7 +96,58 @@ static int ahasd_create(void **out, const char *const *keys,
 	return 0;
 }
 
-static void ahasd_destroy(void *st) { free(st); }
+static void ahasd_destroy(void *st)
+{
+	struct ahasd *a = st;
+	if (a)
+		free(a->fifo);
+	free(a);
+}
+
+static struct inflight *fifo_at(const struct ahasd *a, uint32_t i)
+{
+	return &a->fifo[(a->fifo_head + i) & (a->fifo_cap - 1)];
+}
+
+static int fifo_push(struct ahasd *a, struct inflight x)
+{
+	if (a->fifo_n == a->fifo_cap) {
+		uint32_t cap = a->fifo_cap ? 2 * a->fifo_cap : 64;
+		struct inflight *f = malloc(cap * sizeof *f);
+		if (!f)
+			return -1;
+		for (uint32_t i = 0; i < a->fifo_n; i++)
+			f[i] = *fifo_at(a, i);
+		free(a->fifo);
+		a->fifo = f;
+		a->fifo_cap = cap;
+		a->fifo_head = 0;
+	}
+	*fifo_at(a, a->fifo_n++) = x;
+	return 0;
+}
+
+/* The entry of batch id, dropping older ones (batches the host discarded
+ * without a verification reaching them); NULL if it was never pushed. */
+static struct inflight *fifo_take(struct ahasd *a, uint64_t id)
+{
+	while (a->fifo_n && fifo_at(a, 0)->batch_id < id) {
+		a->fifo_head = (a->fifo_head + 1) & (a->fifo_cap - 1);
+		a->fifo_n--;
+	}
+	if (!a->fifo_n || fifo_at(a, 0)->batch_id != id)
+		return NULL;
+	struct inflight *x = fifo_at(a, 0);
+	a->fifo_head = (a->fifo_head + 1) & (a->fifo_cap - 1);
+	a->fifo_n--;
+	return x;
+}
+
+/* The host dropped the n newest closed batches. */
+static void fifo_drop_newest(struct ahasd *a, uint32_t n)
+{
+	a->fifo_n = n < a->fifo_n ? a->fifo_n - n : 0;
+}
 
 static uint32_t ahasd_mode(void *st)
 {
@@ -122,7 +161,7 @@ static void ahasd_begin_sequence(void *st, const struct ahasd_seq_info *s)
 {
 	struct ahasd *a = st;
 	(void)s;
-	memset(a->ring, 0, sizeof a->ring);
+	a->fifo_n = 0;
 	a->edc.llr = 0;
 	a->edc.leht = a->edc.lceht;
 }
@@ -149,14 +188,15 @@ static void ahasd_after_batch(void *st, const struct ahasd_host_view *v,
 	unsigned index = edc_index(&a->edc);
 	int cont = edc_predict(&a->edc, index);
 
-	struct inflight *slot = &a->ring[b->batch_id % INFLIGHT];
-	*slot = (struct inflight){ b->batch_id, (uint16_t)index, (uint8_t)bin,
-	                           (uint8_t)cont, 1 };
+	if (fifo_push(a, (struct inflight){ b->batch_id, (uint16_t)index,
+	                                    (uint8_t)bin, (uint8_t)cont }))
+		a->oom = 1;
 	d->next = AHASD_NEXT_DRAFT;
 	d->count = 0;
-	if (!a->use_edc)
+	if (!a->use_edc || a->oom)
 		return;
 	a->n_predictions++;
+	a->llr_sum += a->edc.llr;
 	if (cont) {
 		a->n_continue++;
 		return;
@@ -196,20 +236,35 @@ static void ahasd_on_verify(void *st, const struct ahasd_host_view *v,
                             const struct ahasd_verify_info *r)
 {
 	struct ahasd *a = st;
-	struct inflight *slot = &a->ring[r->batch_id % INFLIGHT];
-	if (!slot->used || slot->batch_id != r->batch_id)
-		return; /* not closed through after_batch (e.g. sync mode) */
-	slot->used = 0;
+	/* one NVCT sample per verification pass, however many batches */
+	if (a->tvc_ready && r->kv_len > 0 && r->pass_index == 0)
+		tvc_record(&a->tvc.nvct, r->duration_s * a->f_verify, r->kv_len);
+	const struct inflight *slot = fifo_take(a, r->batch_id);
+	if (!slot)
+		return; /* not closed through after_batch */
 	if (a->use_edc) {
 		a->n_scored++;
 		if ((slot->predicted != 0) == (r->full != 0))
 			a->n_correct++;
 	}
-	edc_verify(&a->edc, slot->index, slot->bin, r->full);
-	if (!r->full)
-		a->n_rollbacks++;
-	if (a->tvc_ready && r->kv_len > 0)
-		tvc_record(&a->tvc.nvct, r->duration_s * a->f_verify, r->kv_len);
+	if (r->corrected) {
+		/* the rollback happened when pre-verification dropped the
+		 * batches after this one; those since drafted are live */
+		edc_verify_corrected(&a->edc, slot->index);
+	} else {
+		edc_verify(&a->edc, slot->index, slot->bin, r->full);
+		if (!r->full)
+			a->n_rollbacks++;
+	}
+	if (r->discarded_batches) {
+		/* every batch after this one is gone (a rejection, or a bonus
+		 * that differs from the look-ahead token) */
+		a->fifo_n = 0;
+		if (r->full) {
+			edc_discard(&a->edc, r->discarded_batches);
+			a->n_rollbacks++;
+		}
+	}
 }
 
 static void ahasd_on_draft_step(void *st, const struct ahasd_task_info *t)
@@ -225,8 +280,11 @@ static void ahasd_on_preverify(void *st, const struct ahasd_task_info *t,
 	struct ahasd *a = st;
 	if (a->tvc_ready)
 		tvc_record(&a->tvc.pvct, t->duration_s * a->f_draft, t->tokens);
-	if (rejected)
+	if (rejected) {
+		fifo_drop_newest(a, t->discarded_batches);
 		edc_discard(&a->edc, t->discarded_batches);
+		a->n_rollbacks++;
+	}
 }
 
 static int ahasd_counter(void *st, uint32_t i, const char **name,
@@ -246,6 +304,11 @@ static int ahasd_counter(void *st, uint32_t i, const char **name,
 	case 7: *name = "tvc_keep_drafting"; *value = a->n_keep_drafting;
 		return 1;
 	case 8: *name = "waits"; *value = a->n_waits; return 1;
+	case 9: *name = "edc_mean_llr";
+		*value = a->n_predictions > 0 ? a->llr_sum / a->n_predictions
+		                              : 0;
+		return 1;
+	case 10: *name = "edc_off_out_of_memory"; *value = a->oom; return 1;
 	default: return 0;
 	}
 }

@@ -39,6 +39,7 @@ struct batch {
 	uint64_t id;
 	uint32_t start, len, max_len;
 	uint32_t settled;       /* positions pre-verified */
+	uint32_t corrected_at;  /* if corrected: the position pre-verify fixed */
 	double open_s, ready_s, entropy_sum;
 	uint8_t state, lookahead, corrected;
 };
@@ -49,9 +50,16 @@ enum task_kind { T_NONE = 0, T_DRAFT, T_VERIFY, T_PREVERIFY };
 struct task {
 	enum task_kind kind;
 	double start_s, end_s, busy_s;
+	double energy_j;       /* dynamic energy of the task */
 	uint64_t epoch;
 	uint32_t pos, count;   /* draft: pos; preverify: [pos, pos+count);
 	                        * verify: count batches */
+};
+
+/* Time and dynamic energy of the draft step that produced a chain token,
+ * charged to wasted_draft_s/_j if the token is discarded. */
+struct pos_cost {
+	double s, j;
 };
 
 struct replay {
@@ -73,6 +81,7 @@ struct replay {
 	uint8_t *flags;
 	size_t flags_cap;
 	struct hw_cost *draft_cost; /* [N] async draft step at each position */
+	struct pos_cost *pcost; /* [N] the step that drafted each chain token */
 	struct batch *bq;       /* ring of batches */
 	uint32_t bq_cap, bq_head, bq_count;
 	enum agent agent;
@@ -141,12 +150,24 @@ static void account_busy(struct replay *r, int dev, double start,
 	r->last_end[dev] = start + busy;
 }
 
-static void account_energy(struct replay *r, const struct hw_cost *c)
+/* @return the cost's dynamic energy (J). */
+static double account_energy(struct replay *r, const struct hw_cost *c)
 {
+	double j = 0;
 	for (unsigned i = 0; i < r->n_dev; i++) {
 		r->m.dev_energy_j[i] += c->energy_dev_j[i];
-		r->seq_dyn_j += c->energy_dev_j[i];
+		j += c->energy_dev_j[i];
 	}
+	r->seq_dyn_j += j;
+	return j;
+}
+
+/* One draft step's work thrown away. */
+static void waste(struct replay *r, double s, double j)
+{
+	r->m.wasted++;
+	r->m.wasted_draft_s += s;
+	r->m.wasted_draft_j += j;
 }
 
 /* Events of whole tasks; operator-level sync mode draws its own. */
@@ -182,15 +203,15 @@ static struct batch *bq_open(struct replay *r)
 	return b->state == B_OPEN ? b : NULL;
 }
 
-/* Count drafted (non-target) positions in [from, to) and clear flags. */
-static uint64_t drop_positions(struct replay *r, uint32_t from, uint32_t to)
+/* Count drafted (non-target) positions in [from, to) as wasted and clear
+ * their flags. */
+static void drop_positions(struct replay *r, uint32_t from, uint32_t to)
 {
-	uint64_t n = 0;
 	for (uint32_t p = from; p < to; p++) {
-		n += !(r->flags[p] & POS_TARGET);
+		if (!(r->flags[p] & POS_TARGET))
+			waste(r, r->pcost[p].s, r->pcost[p].j);
 		r->flags[p] = 0;
 	}
-	return n;
 }
 
 static void drafter_result(struct replay *r, const struct batch *b,
@@ -224,7 +245,7 @@ static uint32_t discard_after(struct replay *r, uint32_t keep, uint32_t from,
 		r->bq_count--;
 	}
 	if (r->D > from)
-		r->m.wasted += drop_positions(r, from, r->D);
+		drop_positions(r, from, r->D);
 	r->D = from;
 	r->F = INF_POS;
 	r->epoch++;
@@ -304,8 +325,13 @@ static void start_verify(struct replay *r, double now)
 		nb++;
 	}
 	const struct batch *last = bq_at(r, nb - 1);
-	r->v_kv = r->P + last->start + last->len;
-	r->v_tokens = tokens + 1;
+	const uint32_t e = last->start + last->len;
+	/* the pass feeds the last committed token and the drafts after it: a
+	 * look-ahead batch whose first token a bonus already committed needs
+	 * one token fewer than its length + 1 */
+	const uint32_t s0 = b->start > r->C ? b->start : r->C;
+	r->v_kv = r->P + e;
+	r->v_tokens = e - s0 + 1;
 	struct hw_cost c;
 	hw_task_cost(r->cfg.plan, HW_TASK_VERIFY, r->v_tokens, r->v_kv, &c);
 	t->kind = T_VERIFY;
@@ -315,7 +341,7 @@ static void start_verify(struct replay *r, double now)
 	t->end_s = start + t->busy_s;
 	t->epoch = r->epoch;
 	account_busy(r, r->vd, start, t->busy_s);
-	account_energy(r, &c);
+	t->energy_j = account_energy(r, &c);
 }
 
 static void try_start_verify(struct replay *r, double now)
@@ -377,7 +403,7 @@ static int start_draft(struct replay *r, double now)
 	t->epoch = r->epoch;
 	t->pos = p;
 	account_busy(r, r->dd, now, t->busy_s);
-	account_energy(r, &c);
+	t->energy_j = account_energy(r, &c);
 	return 1;
 }
 
@@ -415,7 +441,7 @@ static int start_preverify(struct replay *r, double now)
 	t->count = m;
 	c.energy_dev_j[r->dd] += 2.0 * r->switch_j;
 	account_busy(r, r->dd, now, t->busy_s);
-	account_energy(r, &c);
+	t->energy_j = account_energy(r, &c);
 	r->m.preverified += m;
 	r->sr.preverified += m;
 	r->m.preverify_tasks++;
@@ -448,6 +474,7 @@ static void close_batch(struct replay *r, struct batch *b, double now)
 	r->q_tokens += b->len;
 	r->unv_batches++;
 	r->m.batches++;
+	r->m.batch_tokens += b->len;
 	r->sr.batches++;
 	r->m.lookahead_batches += b->lookahead;
 	if (r->mode != AHASD_EXEC_TASK_ASYNC)
@@ -492,7 +519,7 @@ static void finish_draft(struct replay *r, const struct task *t, double now)
 
 	if (t->epoch != r->epoch || !b) {
 		/* the chain it extended was discarded while it ran */
-		r->m.wasted++;
+		waste(r, t->busy_s, t->energy_j);
 		task_event(r, r->dd, REPLAY_EV_DRAFT, t->start_s, now, 1, 0,
 		           REPLAY_OUT_WASTED);
 		goto policy;
@@ -501,7 +528,7 @@ static void finish_draft(struct replay *r, const struct task *t, double now)
 	if (p < r->C) {
 		/* a bonus committed this position while it was drafted */
 		if (!ok) {
-			r->m.wasted++;
+			waste(r, t->busy_s, t->energy_j);
 			task_event(r, r->dd, REPLAY_EV_DRAFT, t->start_s, now, 1,
 			           b->id, REPLAY_OUT_WASTED);
 			if (b->len == 0)
@@ -525,6 +552,7 @@ static void finish_draft(struct replay *r, const struct task *t, double now)
 	if (b->len == 0)
 		b->start = p;
 	r->flags[p] = 0;
+	r->pcost[p] = (struct pos_cost){ t->busy_s, t->energy_j };
 	r->D = p + 1;
 	b->len++;
 	b->entropy_sum += h;
@@ -601,13 +629,18 @@ static void finish_verify(struct replay *r, const struct task *t, double now)
 		              (i == nb - 1 && rpos == e);
 		uint32_t committed = (hi > lo ? hi - lo : 0) +
 		                     (settles && rpos < r->N);
+		/* the leading run of the batch's own drafts the target
+		 * accepted; a draft pre-verification replaced ends it */
 		uint32_t acc = (rpos < be ? rpos : be) - bs;
+		if (b->corrected && b->corrected_at - bs < acc)
+			acc = b->corrected_at - bs;
 		drafter_result(r, b, acc, committed, 0, now);
 		if (h->on_verify) {
 			struct ahasd_verify_info vi = {
 				b->id, b->len, acc,
 				rpos >= be && !b->corrected, r->P + e,
-				t->busy_s, settles ? dropped : 0
+				t->busy_s, settles ? dropped : 0,
+				b->corrected, i, nb
 			};
 			h->on_verify(r->pol_st, &v, &vi);
 		}
@@ -670,11 +703,13 @@ static void finish_preverify(struct replay *r, const struct task *t,
 				settle(r, qi, lo, f + 1);
 				dropped = discard_after(r, i + 1, f + 1, now);
 				/* the draft at f is replaced by the target's token */
-				r->m.wasted += !(r->flags[f] & POS_TARGET);
+				if (!(r->flags[f] & POS_TARGET))
+					waste(r, r->pcost[f].s, r->pcost[f].j);
 				r->flags[f] = POS_TARGET | POS_SETTLED;
 				r->q_tokens -= bf->len - (f + 1 - bf->start);
 				bf->len = f + 1 - bf->start;
 				bf->corrected = 1;
+				bf->corrected_at = f;
 				r->m.preverify_rejections++;
 				rejected = 1;
 				out = REPLAY_OUT_REJECTED;
@@ -763,11 +798,12 @@ static int run_async(struct replay *r, char *err, size_t errlen)
  * transfers (the real order interleaves per operator). */
 static double sync_step(struct replay *r, enum hw_task kind, unsigned m,
                         unsigned kv, double now, uint64_t batch,
-                        enum replay_outcome out, enum replay_event_kind ek)
+                        enum replay_outcome out, enum replay_event_kind ek,
+                        double *energy_j)
 {
 	struct hw_cost c;
 	hw_step_cost_split(r->cfg.plan, kind, m, kv, &c);
-	account_energy(r, &c);
+	*energy_j = account_energy(r, &c);
 	double t = now;
 	for (unsigned i = 0; i < r->n_dev; i++) {
 		if (c.busy_s[i] <= 0)
@@ -778,9 +814,13 @@ static double sync_step(struct replay *r, enum hw_task kind, unsigned m,
 	}
 	if (now + c.time_s > t + 1e-15) {
 		/* activations crossing devices: both wait; drawn on the verify
-		 * lane, counted as busy on neither */
+		 * lane, counted as busy on neither. The verify lane is idle
+		 * while the other devices ran their shares. */
 		if (t < r->last_end[r->vd])
 			t = r->last_end[r->vd];
+		else if (t > r->last_end[r->vd] + 1e-15)
+			emit(r, r->vd, REPLAY_EV_IDLE, r->last_end[r->vd], t, 0,
+			     0, REPLAY_OUT_NONE);
 		emit(r, r->vd, REPLAY_EV_TRANSFER, t, now + c.time_s, 0, batch,
 		     REPLAY_OUT_NONE);
 		r->last_end[r->vd] = now + c.time_s;
@@ -803,7 +843,7 @@ static int run_sync(struct replay *r, char *err, size_t errlen)
 		                  .epoch = r->epoch, .pos = p };
 		t.busy_s = sync_step(r, HW_TASK_DRAFT, 1, r->P + p, now, b->id,
 		                     off ? REPLAY_OUT_WASTED : REPLAY_OUT_ACCEPTED,
-		                     REPLAY_EV_DRAFT);
+		                     REPLAY_EV_DRAFT, &t.energy_j);
 		now += t.busy_s;
 		finish_draft(r, &t, now);
 		if (r->bq_count && bq_at(r, 0)->state == B_QUEUED) {
@@ -817,7 +857,7 @@ static int run_sync(struct replay *r, char *err, size_t errlen)
 			                      r->P + e, now, vb->id,
 			                      rej ? REPLAY_OUT_REJECTED
 			                          : REPLAY_OUT_ACCEPTED,
-			                      REPLAY_EV_VERIFY);
+			                      REPLAY_EV_VERIFY, &vt.energy_j);
 			now += vt.busy_s;
 			finish_verify(r, &vt, now);
 		}
@@ -897,7 +937,10 @@ int replay_sequence(struct replay *r, const struct trace_seq *seq,
 		                             seq->n * sizeof *dc);
 		if (dc)
 			r->draft_cost = dc;
-		if (!f || !dc) {
+		struct pos_cost *pc = realloc(r->pcost, seq->n * sizeof *pc);
+		if (pc)
+			r->pcost = pc;
+		if (!f || !dc || !pc) {
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
@@ -1002,6 +1045,7 @@ void replay_free(struct replay **rp)
 		return;
 	free((*rp)->flags);
 	free((*rp)->draft_cost);
+	free((*rp)->pcost);
 	free((*rp)->bq);
 	free((*rp)->grp);
 	free(*rp);

@@ -69,10 +69,13 @@ struct replay_metrics {
 	uint64_t drafted;         /* draft steps executed */
 	uint64_t accepted;        /* drafted tokens later committed */
 	uint64_t wasted;          /* drafted tokens discarded */
+	double wasted_draft_s;    /* draft-device time of those draft steps */
+	double wasted_draft_j;    /* their dynamic energy */
 	uint64_t preverified;     /* tokens processed by pre-verification */
 	uint64_t preverify_tasks;
 	uint64_t preverify_rejections; /* wrong drafts found by pre-verify */
 	uint64_t batches;         /* draft batches closed */
+	uint64_t batch_tokens;    /* tokens in them when they closed */
 	uint64_t lookahead_batches; /* batches drafted over unverified ones */
 	uint64_t verifications;
 	uint64_t switches;

@@ -528,7 +528,8 @@ static int run_one(const struct options *o, struct db *db, const char *path,
 	double tok_s = m.time_s > 0 ? (double)m.committed / m.time_s : 0;
 	double tok_j = m.energy_j > 0 ? (double)m.committed / m.energy_j : 0;
 	double acc = m.drafted ? (double)m.accepted / (double)m.drafted : 0;
-	double dlen = m.batches ? (double)m.drafted / (double)m.batches : 0;
+	double dlen = m.batches ? (double)m.batch_tokens / (double)m.batches
+	                        : 0;
 	if (!o->quiet) {
 		printf("run %lld: %s/%s on %s, %s: %llu tokens in %.4f s "
 		       "simulated = %.1f tok/s, %.3f J = %.1f tok/J, accept "

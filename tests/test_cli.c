@@ -28,6 +28,8 @@
 
 #include <sqlite3.h>
 
+#include "ahasd_plugin.h"
+
 /* Synthetic traces: 4 sequences x 64 tokens = 256 tokens each. */
 #define TRACE_SEQS 4
 #define TRACE_TOKENS 256
@@ -705,8 +707,8 @@ Test(cli, abi_version_mismatch)
 	cr_assert_eq(REPLAY("-q", "--policy", so, "--drafter", "fixed",
 	                    "--db", db, trace), 1);
 	snprintf(want, sizeof want, "ahasd-replay: %s: plugin ABI version 99, "
-	         "this host supports 1 (rebuild the plugin against this "
-	         "ahasd_plugin.h)\n", so);
+	         "this host supports %u (rebuild the plugin against this "
+	         "ahasd_plugin.h)\n", so, AHASD_PLUGIN_ABI_VERSION);
 	cr_assert_str_eq(err_text, want);
 	assert_db_intact(db, 2);
 }
@@ -752,8 +754,8 @@ Test(cli, parameter_errors)
 
 	cr_assert_eq(REPLAY("-q", "--policy", "ahasd", "--drafter", "fixed",
 	                    "--param", "ahasd.edc=7", "--db", db, trace), 1);
-	cr_assert_str_eq(err_text, "ahasd-replay: ahasd: parameter edc=7: "
-	                 "expected a number in [0, 1]\n");
+	cr_assert_str_eq(err_text, "ahasd-replay: ahasd: edc=7 out of range "
+	                 "[0, 1]\n");
 
 	/* a parameter of a plugin that is not selected is unknown too */
 	cr_assert_eq(REPLAY("-q", "--policy", "sync", "--drafter", "fixed",

@@ -194,10 +194,13 @@ static struct replay_metrics make_metrics(void)
 		.drafted = 400,
 		.accepted = 240,
 		.wasted = 160,
+		.wasted_draft_s = 0.25,
+		.wasted_draft_j = 0.125,
 		.preverified = 50,
 		.preverify_tasks = 10,
 		.preverify_rejections = 4,
 		.batches = 80,
+		.batch_tokens = 360, /* 40 drafted in chains dropped while open */
 		.lookahead_batches = 20,
 		.verifications = 70,
 		.switches = 2,
@@ -413,8 +416,8 @@ Test(db, full_run_round_trip)
 	cr_assert_float_eq(q_dbl(h, "SELECT end_s FROM events WHERE idx = 2"),
 	                   0.4, 1e-12);
 
-	/* metrics: 23 standard + 3 per device x 2 + 2 extra = 31 */
-	cr_assert_eq(q_int(h, "SELECT count(*) FROM metrics"), 31);
+	/* metrics: 26 standard + 3 per device x 2 + 2 extra = 34 */
+	cr_assert_eq(q_int(h, "SELECT count(*) FROM metrics"), 34);
 #define METRIC(name, want)                                                   \
 	cr_assert_float_eq(q_dbl(h, "SELECT value FROM metrics WHERE name = '" \
 	                            name "'"),                                 \
@@ -431,17 +434,20 @@ Test(db, full_run_round_trip)
 	METRIC("drafted", 400.0);
 	METRIC("accepted", 240.0);
 	METRIC("wasted", 160.0);
+	METRIC("wasted_draft_s", 0.25);
+	METRIC("wasted_draft_j", 0.125);
 	METRIC("preverified", 50.0);
 	METRIC("preverify_tasks", 10.0);
 	METRIC("preverify_rejections", 4.0);
 	METRIC("batches", 80.0);
+	METRIC("batch_tokens", 360.0);
 	METRIC("lookahead_batches", 20.0);
 	METRIC("verifications", 70.0);
 	METRIC("switches", 2.0);
 	METRIC("waits", 5.0);
 	METRIC("events_dropped", 0.0);
 	METRIC("acceptance_rate", 0.6);       /* 240 / 400 */
-	METRIC("mean_draft_len", 5.0);        /* 400 / 80 */
+	METRIC("mean_draft_len", 4.5);        /* 360 / 80, not drafted */
 	METRIC("npu.busy_s", 1.5);
 	METRIC("npu.idle_s", 0.5);
 	METRIC("npu.utilisation", 0.75);      /* 1.5 / 2 */
@@ -822,7 +828,7 @@ Test(db, locked_database)
 	raw_exec(other, "ROLLBACK");
 	sqlite3_close(other);
 	cr_assert_eq(count_path(p, "runs"), 1);
-	cr_assert_eq(count_path(p, "metrics"), 29);
+	cr_assert_eq(count_path(p, "metrics"), 32); /* 26 + 3 x 2 */
 	add_run(d, "ahasd", "pld", 10, 1.0, 1.0);
 	db_close(&d);
 	cr_assert_eq(count_path(p, "runs"), 2);
@@ -1064,5 +1070,5 @@ Test(db, two_writers)
 	}
 	cr_assert_eq(count_path(p, "runs"), 40);
 	cr_assert_eq(count_path(p, "sequences"), 200);
-	cr_assert_eq(count_path(p, "metrics"), 40 * 29);
+	cr_assert_eq(count_path(p, "metrics"), 40 * 32);
 }

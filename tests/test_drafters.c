@@ -650,3 +650,94 @@ Test(drafters, banditspec_bad_params)
 	expect_bad("banditspec", "warmup", "-1", "warmup=-1");
 	expect_bad("banditspec", "c", "x", "c=x");
 }
+
+/* ---- the ahasd policy's EDC bookkeeping, driven by hand ---- */
+
+/* ahasd with tvc=0 and every PHT counter at 3 (always continue): the
+ * decisions stay DRAFT, and edc_mean_llr shows the LLR each prediction
+ * was made with. LLR must follow the closed, unverified batches. */
+static struct loaded open_ahasd_edc(void)
+{
+	static const char *const keys[] = { "tvc", "pht_init" };
+	static const char *const vals[] = { "0", "3" };
+	struct loaded l = open_with("ahasd", keys, vals, 2);
+	const struct ahasd_seq_info si = { 0, 16, 64, 1 };
+	l.p->policy->begin_sequence(l.st, &si);
+	return l;
+}
+
+static void closed(const struct loaded *l, uint64_t id)
+{
+	struct ahasd_host_view v;
+	memset(&v, 0, sizeof v);
+	v.verify_freq_hz = v.draft_freq_hz = 1e9;
+	const struct ahasd_batch_info b = { id, 2, 1.0f, id > 1 };
+	struct ahasd_decision d = { 99, 99 };
+	l->p->policy->after_batch(l->st, &v, &b, &d);
+	cr_assert_eq(d.next, AHASD_NEXT_DRAFT, "batch %llu",
+	             (unsigned long long)id);
+}
+
+static void verified(const struct loaded *l, uint64_t id, int full,
+                     uint32_t corrected, uint32_t discarded)
+{
+	struct ahasd_host_view v;
+	memset(&v, 0, sizeof v);
+	const struct ahasd_verify_info r = {
+		id, 2, full ? 2 : 1, full, 100, 1e-3, discarded, corrected, 0, 1
+	};
+	l->p->policy->on_verify(l->st, &v, &r);
+}
+
+/* A bonus that differs from the look-ahead token drops the look-ahead
+ * batches: they leave LLR. LLR at each prediction (edc_batch adds one
+ * before the index is formed):
+ *   close 1 -> 1;  close 2 -> 2;
+ *   verify 1 full, 1 batch (2) dropped -> 2 - 1 - 1 = 0;
+ *   close 3 -> 1;  verify 3 full -> 0;  close 4 -> 1.
+ * Mean (1 + 2 + 1 + 1) / 4 = 1.25. Had the dropped batch stayed counted:
+ * (1 + 2 + 2 + 2) / 4 = 1.75. */
+Test(ahasd_policy, llr_forgets_batches_a_bonus_dropped)
+{
+	struct loaded l = open_ahasd_edc();
+	closed(&l, 1);
+	closed(&l, 2);
+	verified(&l, 1, 1, 0, 1);
+	closed(&l, 3);
+	verified(&l, 3, 1, 0, 0);
+	closed(&l, 4);
+	cr_expect_float_eq(counter(&l, "edc_mean_llr"), 1.25, 1e-12);
+	cr_expect_eq(counter(&l, "edc_predictions"), 4.0);
+	/* the bonus discard rolled LEHT back once; no rejection */
+	cr_expect_eq(counter(&l, "edc_rollbacks"), 1.0);
+	close_loaded(&l);
+}
+
+/* Pre-verification corrects batch 1 and drops 2 and 3; batch 4 is drafted
+ * after the correction and is live when batch 1's verification arrives.
+ *   close 1, 2, 3 -> 1, 2, 3;  pre-verify drops 2 -> LLR 1;
+ *   close 4 -> 2;  verify 1 (corrected) -> 1, batch 4 still counted;
+ *   close 5 -> 2;  verify 4 full -> 1;  verify 5 full -> 0;  close 6 -> 1.
+ * Mean (1+2+3+2+2+1) / 6 = 11/6. Treating the corrected batch as a
+ * rejection (LLR cleared) would give (1+2+3+2+1+1) / 6 = 10/6. The
+ * verification of batch 2, dropped earlier, must be ignored. */
+Test(ahasd_policy, corrected_batch_keeps_later_batches)
+{
+	struct loaded l = open_ahasd_edc();
+	closed(&l, 1);
+	closed(&l, 2);
+	closed(&l, 3);
+	const struct ahasd_task_info pv = { 2, 1e-4, 2 };
+	l.p->policy->on_preverify(l.st, &pv, 1);
+	closed(&l, 4);
+	verified(&l, 1, 0, 1, 0);
+	closed(&l, 5);
+	verified(&l, 2, 1, 0, 0); /* stale: never counted */
+	verified(&l, 4, 1, 0, 0);
+	verified(&l, 5, 1, 0, 0);
+	closed(&l, 6);
+	cr_expect_float_eq(counter(&l, "edc_mean_llr"), 11.0 / 6.0, 1e-12);
+	/* scored: 1 (predicted continue, not full: wrong), 4 and 5 (right) */
+	cr_expect_float_eq(counter(&l, "edc_accuracy"), 2.0 / 3.0, 1e-12);
+	close_loaded(&l);
+}

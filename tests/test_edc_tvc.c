@@ -117,6 +117,40 @@ Test(edc, rollback_to_committed_history)
  *   C_now      = 20000 * 0.5               = 10000
  *   C_PIM_Left = 50000 - (10000 + 50 * 1)  = 39950
  *   length     = floor(39950 / 200)        = 199 */
+/* A batch corrected by pre-verification: edc_discard() rolled LEHT back
+ * and dropped the later batches when the correction happened; batches
+ * drafted since are live, so its verification only moves LLR and the
+ * counter. Here: committed bin 3; batch A (bin 5) closes, LLR 1; B (bin 6)
+ * closes, LLR 2; pre-verify corrects A and drops B: LLR 1, LEHT = {3};
+ * C (bin 4) closes: LLR 2, LEHT {4, 3}; A's verification: LLR 1, its
+ * counter 2 -> 1, LEHT still {4, 3}, LCEHT unchanged {3}. */
+Test(edc, corrected_batch_keeps_live_history)
+{
+	struct edc e;
+	edc_init(&e, 4.0, 2);
+	edc_batch(&e, 3);
+	edc_verify(&e, edc_index(&e), 3, 1);
+	edc_batch(&e, 5);
+	unsigned ia = edc_index(&e);
+	edc_batch(&e, 6);
+	edc_discard(&e, 1);
+	cr_assert_eq(e.llr, 1);
+	edc_batch(&e, 4);
+	cr_assert_eq(e.llr, 2);
+	edc_verify_corrected(&e, ia);
+	cr_assert_eq(e.llr, 1);
+	cr_assert_eq(e.pht[ia], 1);
+	cr_assert_eq(edc_hist_get(&e.leht, 0), 4);
+	cr_assert_eq(edc_hist_get(&e.leht, 1), 3);
+	cr_assert_eq(edc_hist_get(&e.lceht, 0), 3);
+	cr_assert_eq(edc_hist_get(&e.lceht, 1), 0);
+	/* saturation at the bottom */
+	edc_verify_corrected(&e, ia);
+	edc_verify_corrected(&e, ia);
+	cr_assert_eq(e.llr, 0);
+	cr_assert_eq(e.pht[ia], 0);
+}
+
 Test(tvc, pim_left_and_length)
 {
 	struct tvc t;

@@ -87,10 +87,13 @@ static void make_seq(struct seqbuf *b, uint32_t id, const int *accept,
 	                           .cont_entropy = b->cont };
 }
 
-static void write_trace(const char *path, struct seqbuf *seqs, size_t n)
+static void write_trace_mode(const char *path, struct seqbuf *seqs,
+                             size_t n, int sampled)
 {
 	struct trace_header h = { .version = TRACE_FORMAT_VERSION,
 	                          .lookahead = K, .top_p = 1.0,
+	                          .sampled = sampled,
+	                          .temperature = sampled ? 1.0 : 0.0,
 	                          .synthetic = 1 };
 	tiny_model(&h.draft, "tiny-draft", 3);
 	tiny_model(&h.target, "tiny-target", 5);
@@ -106,6 +109,35 @@ static void write_trace(const char *path, struct seqbuf *seqs, size_t n)
 	trace_header_clear(&h);
 }
 
+static void write_trace(const char *path, struct seqbuf *seqs, size_t n)
+{
+	write_trace_mode(path, seqs, n, 0);
+}
+
+/* A sampled sequence: a_p as given, continuation rows where a_p < 1. */
+static void make_sampled_seq(struct seqbuf *b, uint32_t id, const float *a,
+                             uint32_t n)
+{
+	memset(b, 0, sizeof *b);
+	uint32_t nc = 0;
+	for (uint32_t p = 0; p < n; p++) {
+		b->acc[p] = a[p];
+		b->ent[p] = 0.5f + 2.0f * (1.0f - a[p]);
+		b->top1[p] = 0.9f - 0.6f * (1.0f - a[p]);
+		if (a[p] < 1.0f) {
+			b->cpos[nc] = p;
+			for (uint32_t j = 0; j < K; j++)
+				b->cont[nc * K + j] = 3.0f + 0.1f * (float)j;
+			nc++;
+		}
+	}
+	b->s = (struct trace_seq){ .id = id, .prompt_len = P_LEN, .n = n,
+	                           .entropy = b->ent, .top1 = b->top1,
+	                           .accept = b->acc, .n_cont = nc,
+	                           .cont_pos = b->cpos,
+	                           .cont_entropy = b->cont };
+}
+
 /* A loaded run: trace, plan and plugins. */
 struct rig {
 	struct trace_reader *rd;
@@ -115,10 +147,11 @@ struct rig {
 	struct replay *r;
 };
 
-static void rig_open(struct rig *g, const char *trace, const char *preset,
-                     const char *policy, const char *drafter,
-                     const char *dkey, const char *dval, uint32_t qcap,
-                     replay_event_fn fn, void *user)
+static void rig_open_seed(struct rig *g, const char *trace,
+                          const char *preset, const char *policy,
+                          const char *drafter, const char *dkey,
+                          const char *dval, uint32_t qcap, uint64_t seed,
+                          replay_event_fn fn, void *user)
 {
 	char err[1024];
 	memset(g, 0, sizeof *g);
@@ -135,11 +168,26 @@ static void rig_open(struct rig *g, const char *trace, const char *preset,
 	cr_assert_eq(plugin_load(&g->dr, drafter, AHASD_PLUGIN_DRAFTER, k, v,
 	                         dkey ? 1 : 0, err, sizeof err), 0, "%s", err);
 	struct replay_config cfg = { .plan = g->plan, .policy = &g->pol,
-	                             .drafter = &g->dr, .seed = 1,
+	                             .drafter = &g->dr, .seed = seed,
 	                             .lookahead = h->lookahead,
 	                             .queue_capacity = qcap, .max_draft = 64,
 	                             .on_event = fn, .event_user = user };
 	cr_assert_eq(replay_create(&g->r, &cfg, err, sizeof err), 0, "%s", err);
+}
+
+static void rig_open(struct rig *g, const char *trace, const char *preset,
+                     const char *policy, const char *drafter,
+                     const char *dkey, const char *dval, uint32_t qcap,
+                     replay_event_fn fn, void *user)
+{
+	rig_open_seed(g, trace, preset, policy, drafter, dkey, dval, qcap, 1,
+	              fn, user);
+}
+
+static int rig_is_sync(const struct rig *g)
+{
+	return g->pol.desc->policy->exec_mode(g->pol.state) ==
+	       AHASD_EXEC_OPERATOR_SYNC;
 }
 
 static void rig_run(struct rig *g)
@@ -189,6 +237,127 @@ static void assert_close(double got, double want, const char *what)
 	assert_within(got, want, 1e-12, what);
 }
 
+/* Events, summed per device lane by kind. The engine's busy_s is summed
+ * from task durations as tasks start and idle_s is time - busy, so
+ * busy + idle == time holds by construction; what can fail is the
+ * agreement between the metrics and the timeline drawn by the events.
+ *   task-level (async) modes: draft, verify, pre-verify and switch events
+ *     are the busy time; idle events fill every gap, so busy events + idle
+ *     events tile [0, time] on every lane, with no transfer events.
+ *   operator-level sync (engine.c sync_step): each step's share on each
+ *     device is drawn one device after another, then the cross-device
+ *     transfer time on the verify device's lane; transfers count as busy
+ *     on no device (idle_s includes them). Lanes other than the verify
+ *     lane tile as in async. On the verify lane, once a transfer is drawn
+ *     the time its device waited while later devices drew their shares
+ *     gets no event (on gpu-pim about a quarter of the run), so there
+ *     only busy events == busy_s and idle + transfer events <= idle_s.
+ * Tolerances are relative to the run's time: each event's end - start is
+ * rounded at the magnitude of the absolute clock, thousands of them on a
+ * capture. */
+struct evsum {
+	double last_end[HW_MAX_DEV];
+	double busy[HW_MAX_DEV], idle[HW_MAX_DEV], xfer[HW_MAX_DEV];
+	double wasted_s;         /* draft events whose outcome is wasted */
+	uint64_t wasted_n;
+	unsigned n;
+	int overlap, bad_kind;
+};
+
+static void sum_event(void *user, const struct replay_event *ev)
+{
+	struct evsum *l = user;
+	const double len = ev->end_s - ev->start_s;
+	l->n++;
+	if (ev->device < 0 || ev->device >= HW_MAX_DEV || len < 0) {
+		l->bad_kind = 1;
+		return;
+	}
+	if (ev->start_s < l->last_end[ev->device] - 1e-12)
+		l->overlap = 1;
+	l->last_end[ev->device] = ev->end_s;
+	if (ev->kind == REPLAY_EV_DRAFT && ev->outcome == REPLAY_OUT_WASTED) {
+		l->wasted_s += len;
+		l->wasted_n++;
+	}
+	switch (ev->kind) {
+	case REPLAY_EV_DRAFT:
+	case REPLAY_EV_VERIFY:
+	case REPLAY_EV_PREVERIFY:
+	case REPLAY_EV_SWITCH:
+		l->busy[ev->device] += len;
+		break;
+	case REPLAY_EV_TRANSFER:
+		l->xfer[ev->device] += len;
+		break;
+	case REPLAY_EV_IDLE:
+		l->idle[ev->device] += len;
+		break;
+	default:
+		l->bad_kind = 1;
+	}
+}
+
+#define EV_REL 1e-9
+
+static void check_events(const struct rig *g, const struct evsum *l,
+                         const char *who)
+{
+	const struct replay_metrics *m = replay_metrics(g->r);
+	const int sync = rig_is_sync(g);
+	const int vd = hw_task_device(g->plan, HW_TASK_VERIFY);
+	const double tol = EV_REL * m->time_s;
+	cr_assert_gt(l->n, 0, "%s: no events", who);
+	cr_assert_not(l->bad_kind, "%s: event of unknown kind or device", who);
+	cr_assert_not(l->overlap, "%s: overlapping events", who);
+	/* A draft's outcome is final when its event is drawn (after F every
+	 * chain token is off path), so the wasted draft events are exactly
+	 * the wasted tokens, and their time is wasted_draft_s. (Sync draws a
+	 * step as one event per device share, without its transfer.) */
+	if (!sync) {
+		cr_assert_eq(l->wasted_n, m->wasted, "%s: wasted draft events "
+		             "%llu, wasted %llu", who,
+		             (unsigned long long)l->wasted_n,
+		             (unsigned long long)m->wasted);
+		cr_assert(fabs(l->wasted_s - m->wasted_draft_s) <= tol,
+		          "%s: wasted draft events %.17g s, wasted_draft_s "
+		          "%.17g", who, l->wasted_s, m->wasted_draft_s);
+	}
+	cr_assert_geq(m->wasted_draft_j, 0.0);
+	cr_assert((m->wasted > 0) == (m->wasted_draft_s > 0),
+	          "%s: %llu wasted, %.17g s", who,
+	          (unsigned long long)m->wasted, m->wasted_draft_s);
+	for (unsigned d = 0; d < g->plat.n_dev; d++) {
+		const double ev_time = l->busy[d] + l->idle[d] + l->xfer[d];
+		cr_assert_geq(m->idle_s[d], -tol, "%s dev %u: idle < 0", who, d);
+		cr_assert(fabs(l->busy[d] - m->busy_s[d]) <= tol,
+		          "%s dev %u: busy events %.17g, busy_s %.17g", who, d,
+		          l->busy[d], m->busy_s[d]);
+		cr_assert(fabs(l->last_end[d] - m->time_s) <= tol,
+		          "%s dev %u: last event ends at %.17g, time %.17g", who,
+		          d, l->last_end[d], m->time_s);
+		if (sync && d == (unsigned)vd) {
+			/* transfers are busy on no device: idle_s holds them */
+			cr_assert(fabs(l->idle[d] + l->xfer[d] - m->idle_s[d])
+			          <= tol, "%s dev %u: idle+transfer events "
+			          "%.17g, idle_s %.17g", who, d,
+			          l->idle[d] + l->xfer[d], m->idle_s[d]);
+			cr_assert(fabs(ev_time - m->time_s) <= tol,
+			          "%s dev %u: events cover %.17g of %.17g s", who,
+			          d, ev_time, m->time_s);
+			continue;
+		}
+		cr_assert(l->xfer[d] == 0, "%s dev %u: transfer event off the "
+		          "verify lane or in a task-level run", who, d);
+		cr_assert(fabs(l->idle[d] - m->idle_s[d]) <= tol,
+		          "%s dev %u: idle events %.17g, idle_s %.17g", who, d,
+		          l->idle[d], m->idle_s[d]);
+		cr_assert(fabs(ev_time - m->time_s) <= tol,
+		          "%s dev %u: events cover %.17g of %.17g s", who, d,
+		          ev_time, m->time_s);
+	}
+}
+
 /* fixed k=4, sync, 12 greedy tokens, a_6 = 0:
  *   batch 1 drafts p0..p3 (KV 16..19), all on path; verify M=5 at KV 20:
  *     commits p0..p3 + bonus p4 -> C = 5, accepted 4.
@@ -208,8 +377,9 @@ Test(engine, sync_fixed4_hand_computed)
 	write_trace(path, &b, 1);
 
 	struct rig g;
-	rig_open(&g, path, "npu-pim", "sync", "fixed", "k", "4", 32, NULL,
-	         NULL);
+	struct evsum l = { 0 };
+	rig_open(&g, path, "npu-pim", "sync", "fixed", "k", "4", 32, sum_event,
+	         &l);
 	rig_run(&g);
 	const struct replay_metrics *m = replay_metrics(g.r);
 	cr_assert_eq(m->committed, 12);
@@ -221,15 +391,29 @@ Test(engine, sync_fixed4_hand_computed)
 
 	static const unsigned drafted_at[12] = { 0, 1, 2, 3, 5, 6, 7, 8,
 	                                         7, 8, 9, 10 };
-	double want = 0;
-	for (int i = 0; i < 12; i++)
-		want += split(&g, HW_TASK_DRAFT, 1, P_LEN + drafted_at[i]);
-	want += split(&g, HW_TASK_VERIFY, 5, P_LEN + 4);
-	want += split(&g, HW_TASK_VERIFY, 5, P_LEN + 9);
-	want += split(&g, HW_TASK_VERIFY, 5, P_LEN + 11);
+	/* the same 15 steps give each device's busy time: its share of
+	 * every step (transfers are busy on neither device) */
+	static const unsigned verified_at[3] = { 4, 9, 11 };
+	double want = 0, busy[HW_MAX_DEV] = { 0 };
+	struct hw_cost c;
+	for (int i = 0; i < 15; i++) {
+		if (i < 12)
+			hw_step_cost_split(g.plan, HW_TASK_DRAFT, 1,
+			                   P_LEN + drafted_at[i], &c);
+		else
+			hw_step_cost_split(g.plan, HW_TASK_VERIFY, 5,
+			                   P_LEN + verified_at[i - 12], &c);
+		want += c.time_s;
+		for (unsigned d = 0; d < g.plat.n_dev; d++)
+			busy[d] += c.busy_s[d];
+	}
 	assert_close(m->time_s, want, "simulated time");
-	for (unsigned d = 0; d < g.plat.n_dev; d++)
-		assert_close(m->busy_s[d] + m->idle_s[d], m->time_s, "busy+idle");
+	for (unsigned d = 0; d < g.plat.n_dev; d++) {
+		cr_assert_gt(busy[d], 0, "both devices take part in a step");
+		assert_close(m->busy_s[d], busy[d], "busy per device");
+		assert_close(m->idle_s[d], want - busy[d], "idle per device");
+	}
+	check_events(&g, &l, "sync k=4");
 	rig_close(&g);
 }
 
@@ -284,8 +468,10 @@ Test(engine, async_capacity_and_bonus_hand_computed)
  *     then drafts look-ahead batch D p4, p5 (ends at N).
  *   NPU: C verified [2,4) from T3 + q, result E3 = T3 + q + v(3,P+4) + q:
  *     commits p2, p3 and bonus p4 (D's first token, on path: accepted).
- *   NPU: D verified [4,6) at M=3, KV P+6, result E4 = E3 + v(3,P+6) + q
- *     (D was ready long before): commits p5, bonus clipped at N.
+ *   NPU: D verified [4,6) at M=2, KV P+6: p4 is committed already, so
+ *     the pass feeds p4 and the draft p5 (not D's length + 1). Result
+ *     E4 = E3 + v(2,P+6) + q (D was ready long before): commits p5, bonus
+ *     clipped at N.
  * drafted 8 = accepted 5 (p0, p2, p3, p4, p5) + wasted 3; batches 4 of
  * which 2 look-ahead (B, D). The test checks the PIM is the faster side,
  * which the hand schedule assumes. */
@@ -309,7 +495,7 @@ Test(engine, async_lookahead_waste_hand_computed)
 		d[p] = task(&g, HW_TASK_DRAFT, 1, P_LEN + (unsigned)p);
 	double va = task(&g, HW_TASK_VERIFY, 3, P_LEN + 2);
 	double vc = task(&g, HW_TASK_VERIFY, 3, P_LEN + 4);
-	double vd = task(&g, HW_TASK_VERIFY, 3, P_LEN + 6);
+	double vd = task(&g, HW_TASK_VERIFY, 2, P_LEN + 6);
 	cr_assert_lt(d[2] + d[3], q + va + q, "schedule assumption");
 	cr_assert_lt(d[4] + d[5] + q, q + vc + q, "schedule assumption");
 	double t1 = d[0] + d[1];
@@ -358,26 +544,6 @@ Test(engine, single_device_serialises)
 	rig_close(&g);
 }
 
-/* Events: per device, tasks never overlap and busy time is the sum of
- * their lengths (idle events excluded). */
-struct evlog {
-	double last_end[HW_MAX_DEV];
-	double busy[HW_MAX_DEV];
-	unsigned n;
-	int overlap;
-};
-
-static void log_event(void *user, const struct replay_event *ev)
-{
-	struct evlog *l = user;
-	l->n++;
-	if (ev->start_s < l->last_end[ev->device] - 1e-12)
-		l->overlap = 1;
-	l->last_end[ev->device] = ev->end_s;
-	if (ev->kind != REPLAY_EV_IDLE && ev->kind != REPLAY_EV_TRANSFER)
-		l->busy[ev->device] += ev->end_s - ev->start_s;
-}
-
 static const char *default_trace(void)
 {
 	static char path[1024];
@@ -386,26 +552,59 @@ static const char *default_trace(void)
 	return path;
 }
 
+/* The event checks of check_events() on a capture, every policy. */
 Test(engine, events_tile_the_devices)
 {
 	static const char *const policies[] = { "sync", "async", "ahasd" };
 	for (int i = 0; i < 3; i++) {
-		struct evlog l = { 0 };
+		struct evsum l = { 0 };
 		struct rig g;
 		rig_open(&g, default_trace(), "npu-pim", policies[i], "adaedl",
-		         NULL, NULL, 32, log_event, &l);
+		         NULL, NULL, 32, sum_event, &l);
 		rig_run(&g);
-		const struct replay_metrics *m = replay_metrics(g.r);
-		cr_assert_gt(l.n, 0);
-		cr_assert_not(l.overlap, "%s: overlapping events", policies[i]);
-		for (unsigned d = 0; d < g.plat.n_dev; d++) {
-			/* a sum of (end - start) over thousands of events
-			 * rounds differently from a sum of durations */
-			assert_within(l.busy[d], m->busy_s[d], 1e-7,
-			              "event busy");
-			assert_close(l.last_end[d], m->time_s, "last event end");
-		}
+		check_events(&g, &l, policies[i]);
 		rig_close(&g);
+	}
+}
+
+/* Counters against each other. (drafted == accepted + wasted and
+ * committed == N are enforced by replay_sequence itself, which fails the
+ * run with -EPROTO otherwise; rig_run asserts success, so they need no
+ * assertion here.) Every committed token is a drafted token accepted by a
+ * verification, or the one correction/bonus a verification adds, or the
+ * target's token a pre-verification put in place of a wrong draft; a
+ * drafted token is accepted at most once and only at a committed
+ * position. So
+ *   accepted <= committed <= accepted + verifications + pv rejections,
+ * the upper bound reached exactly when no bonus is clipped at the end of a
+ * sequence nor a position committed twice. Each verification takes at
+ * least one closed batch, each closed batch is verified at most once:
+ * verifications <= batches; every verification commits at least one
+ * token: verifications <= committed. Operator-level sync verifies every
+ * batch alone as soon as it closes, drafts nothing ahead and never
+ * pre-verifies: verifications == batches, no look-ahead, no pre-verify.
+ * Pre-verify rejections need pre-verify tasks, which need tokens. */
+static void check_counts(const struct replay_metrics *m, int sync,
+                         const char *who)
+{
+	cr_assert_leq(m->accepted, m->committed, "%s", who);
+	cr_assert_leq(m->committed, m->accepted + m->verifications +
+	              m->preverify_rejections, "%s: committed %llu, accepted "
+	              "%llu, verifications %llu", who,
+	              (unsigned long long)m->committed,
+	              (unsigned long long)m->accepted,
+	              (unsigned long long)m->verifications);
+	cr_assert_leq(m->verifications, m->batches, "%s", who);
+	cr_assert_leq(m->verifications, m->committed, "%s", who);
+	cr_assert_geq(m->verifications, m->sequences, "%s", who);
+	cr_assert_leq(m->lookahead_batches, m->batches, "%s", who);
+	cr_assert_leq(m->preverify_rejections, m->preverify_tasks, "%s", who);
+	cr_assert_leq(m->preverify_tasks, m->preverified, "%s", who);
+	if (sync) {
+		cr_assert_eq(m->verifications, m->batches, "%s", who);
+		cr_assert_eq(m->lookahead_batches, 0, "%s", who);
+		cr_assert_eq(m->preverified, 0, "%s", who);
+		cr_assert_eq(m->switches, 0, "%s", who);
 	}
 }
 
@@ -434,27 +633,23 @@ Test(engine, invariants_all_policies_drafters_presets, .timeout = 120)
 				struct replay_metrics first = { 0 };
 				for (int rep = 0; rep < 2; rep++) {
 					struct rig g;
+					struct evsum l = { 0 };
+					char who[96];
+					snprintf(who, sizeof who, "%s/%s/%s",
+					         presets[w], policies[p],
+					         drafters[d]);
 					rig_open(&g, default_trace(), presets[w],
 					         policies[p], drafters[d], NULL, NULL,
-					         32, NULL, NULL);
+					         32, sum_event, &l);
 					rig_run(&g);
 					struct replay_metrics m =
 						*replay_metrics(g.r);
-					const char *who = drafters[d];
-					cr_assert_eq(m.committed, tokens, "%s/%s/%s",
-					             presets[w], policies[p], who);
-					cr_assert_leq(m.accepted, m.drafted);
-					cr_assert_eq(m.accepted + m.wasted, m.drafted);
+					cr_assert_eq(m.committed, tokens, "%s", who);
+					check_counts(&m, rig_is_sync(&g), who);
 					cr_assert_gt(m.energy_j, 0);
 					cr_assert_gt(m.time_s, 0);
-					for (unsigned i = 0; i < g.plat.n_dev; i++) {
-						/* rounding only: busy is summed per
-						 * task, time along the clock */
-						cr_assert_geq(m.idle_s[i],
-						              -1e-12 * m.time_s);
-						assert_close(m.busy_s[i] + m.idle_s[i],
-						             m.time_s, "busy+idle");
-					}
+					/* busy vs events, idle >= 0 */
+					check_events(&g, &l, who);
 					if (rep == 0)
 						first = m;
 					else
@@ -486,25 +681,48 @@ Test(engine, coins_are_counter_based)
 	cr_assert(fabs(sum / 100000 - 0.5) < 0.01);
 }
 
-/* Greedy captures, sync policy, fixed k: the replay must walk the trace as
- * speculative decoding does. From committed position t the batch drafts
- * positions t..min(t+k, N)-1; a = the run of a_p = 1 starting at t inside
- * it; the verification commits a + 1 tokens (the bonus past the end of the
- * sequence is dropped), so t += a + 1. Accepted = sum of a, verifications
- * = number of steps, committed = N. A bonus never lands on a drafted
- * position, so accepted is not simply the count of a_p = 1 positions. */
-static void greedy_walk(const struct trace_seq *s, uint32_t k,
-                        uint64_t *accepted, uint64_t *verifications)
+/* Captures, sync policy, fixed k: the replay must walk the trace as
+ * speculative decoding does. Position p is on the target's path when
+ * a_p == 1, never when a_p == 0, and otherwise when the counter coin
+ * replay_coin(seed, seq, p) < a_p (greedy traces hold only 0 and 1, so the
+ * seed does not matter there). From committed position t the batch drafts
+ * positions t..min(t+k, N)-1; a = the run of on-path positions starting at
+ * t inside it; the verification commits a + 1 tokens (the a drafts, then
+ * the correction or the bonus, dropped past the end of the sequence), so
+ * t += a + 1; the other drafts of the batch are wasted. Accepted = sum of
+ * a, verifications = batches = number of steps, committed = N. A bonus
+ * never lands on a drafted position, so accepted is not simply the count
+ * of on-path positions. Async with queue capacity 1 and k = 1 walks the
+ * same way: one draft at C, verified before the next may start. */
+struct walk {
+	uint64_t drafted, accepted, wasted, verifications, committed;
+};
+
+static int walk_on_path(const struct trace_seq *s, uint64_t seed,
+                        uint32_t p)
+{
+	if (s->accept[p] >= 1.0f)
+		return 1;
+	if (s->accept[p] <= 0.0f)
+		return 0;
+	return replay_coin(seed, s->id, p) < (double)s->accept[p];
+}
+
+static void walk(const struct trace_seq *s, uint32_t k, uint64_t seed,
+                 struct walk *w)
 {
 	uint32_t t = 0;
 	while (t < s->n) {
 		uint32_t end = t + k < s->n ? t + k : s->n, a = 0;
-		while (t + a < end && s->accept[t + a] == 1.0f)
+		while (t + a < end && walk_on_path(s, seed, t + a))
 			a++;
-		*accepted += a;
-		(*verifications)++;
+		w->drafted += end - t;
+		w->accepted += a;
+		w->wasted += end - t - a;
+		w->verifications++;
 		t += a + 1;
 	}
+	w->committed += s->n;
 }
 
 Test(engine, greedy_captures_follow_the_walk, .timeout = 120)
@@ -519,16 +737,14 @@ Test(engine, greedy_captures_follow_the_walk, .timeout = 120)
 		snprintf(path, sizeof path, "%s/traces/%s",
 		         getenv("AHASD_SOURCE_ROOT"), traces[i]);
 		for (uint32_t k = 1; k <= 4; k++) {
-			uint64_t acc = 0, ver = 0, n = 0;
+			struct walk w = { 0 };
 			struct trace_reader *rd = NULL;
 			cr_assert_eq(trace_reader_open(&rd, path, err, sizeof err),
 			             0, "%s", err);
 			cr_assert_eq(trace_reader_header(rd)->sampled, 0);
 			struct trace_seq s;
-			while (trace_reader_next(rd, &s, err, sizeof err) == 1) {
-				greedy_walk(&s, k, &acc, &ver);
-				n += s.n;
-			}
+			while (trace_reader_next(rd, &s, err, sizeof err) == 1)
+				walk(&s, k, 1, &w);
 			trace_reader_close(&rd);
 
 			snprintf(kv, sizeof kv, "%u", k);
@@ -537,14 +753,243 @@ Test(engine, greedy_captures_follow_the_walk, .timeout = 120)
 			         NULL, NULL);
 			rig_run(&g);
 			const struct replay_metrics *m = replay_metrics(g.r);
-			cr_assert_eq(m->committed, n, "%s k=%u", traces[i], k);
-			cr_assert_eq(m->accepted, acc, "%s k=%u: accepted %llu, "
-			             "walk %llu", traces[i], k,
+			cr_assert_eq(m->committed, w.committed, "%s k=%u",
+			             traces[i], k);
+			cr_assert_eq(m->accepted, w.accepted, "%s k=%u: accepted "
+			             "%llu, walk %llu", traces[i], k,
 			             (unsigned long long)m->accepted,
-			             (unsigned long long)acc);
-			cr_assert_eq(m->verifications, ver, "%s k=%u", traces[i],
+			             (unsigned long long)w.accepted);
+			cr_assert_eq(m->drafted, w.drafted, "%s k=%u", traces[i],
 			             k);
+			cr_assert_eq(m->verifications, w.verifications, "%s k=%u",
+			             traces[i], k);
 			rig_close(&g);
 		}
 	}
+}
+
+/* One replay of a capture checked sequence by sequence against walk():
+ * the per-sequence results must equal the walk's, and their digest (an
+ * FNV-1a fold of every sequence's counters) tells runs apart. */
+struct walk_run {
+	struct replay_metrics m;
+	uint64_t digest;
+	uint64_t fractional; /* positions with 0 < a_p < 1 */
+};
+
+static uint64_t fold(uint64_t h, uint64_t x)
+{
+	for (int i = 0; i < 8; i++) {
+		h ^= (x >> (8 * i)) & 0xff;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static void replay_against_walk(const char *path, const char *policy,
+                                uint32_t k, uint32_t qcap, uint64_t seed,
+                                struct walk_run *out)
+{
+	char err[1024], kv[8], who[1200];
+	snprintf(kv, sizeof kv, "%u", k);
+	snprintf(who, sizeof who, "%s %s k=%u cap=%u seed=%llu", path, policy,
+	         k, qcap, (unsigned long long)seed);
+	struct rig g;
+	rig_open_seed(&g, path, "npu-pim", policy, "fixed", "k", kv, qcap,
+	              seed, NULL, NULL);
+	cr_assert_eq(trace_reader_header(g.rd)->sampled, 1, "%s", who);
+	struct walk tot = { 0 };
+	struct trace_seq s;
+	int rc;
+	memset(out, 0, sizeof *out);
+	out->digest = 0xcbf29ce484222325ull;
+	while ((rc = trace_reader_next(g.rd, &s, err, sizeof err)) == 1) {
+		struct replay_seq_result res;
+		struct walk w = { 0 };
+		cr_assert_eq(replay_sequence(g.r, &s, &res, err, sizeof err), 0,
+		             "%s: %s", who, err);
+		walk(&s, k, seed, &w);
+		for (uint32_t p = 0; p < s.n; p++)
+			out->fractional += s.accept[p] > 0.0f &&
+			                   s.accept[p] < 1.0f;
+		cr_assert_eq(res.seq, s.id, "%s", who);
+		cr_assert_eq(res.committed, w.committed, "%s seq %u", who, s.id);
+		cr_assert_eq(res.drafted, w.drafted, "%s seq %u: drafted %llu, "
+		             "walk %llu", who, s.id,
+		             (unsigned long long)res.drafted,
+		             (unsigned long long)w.drafted);
+		cr_assert_eq(res.accepted, w.accepted, "%s seq %u: accepted "
+		             "%llu, walk %llu", who, s.id,
+		             (unsigned long long)res.accepted,
+		             (unsigned long long)w.accepted);
+		cr_assert_eq(res.wasted, w.wasted, "%s seq %u", who, s.id);
+		cr_assert_eq(res.verifications, w.verifications, "%s seq %u",
+		             who, s.id);
+		cr_assert_eq(res.batches, w.verifications, "%s seq %u", who,
+		             s.id);
+		tot.drafted += w.drafted;
+		tot.accepted += w.accepted;
+		tot.verifications += w.verifications;
+		tot.committed += w.committed;
+		out->digest = fold(out->digest, s.id);
+		out->digest = fold(out->digest, res.drafted);
+		out->digest = fold(out->digest, res.accepted);
+		out->digest = fold(out->digest, res.verifications);
+	}
+	cr_assert_eq(rc, 0, "%s", err);
+	replay_finish(g.r);
+	out->m = *replay_metrics(g.r);
+	cr_assert_eq(out->m.committed, tot.committed, "%s", who);
+	cr_assert_eq(out->m.drafted, tot.drafted, "%s", who);
+	cr_assert_eq(out->m.accepted, tot.accepted, "%s", who);
+	cr_assert_eq(out->m.verifications, tot.verifications, "%s", who);
+	rig_close(&g);
+}
+
+/* Sampled captures: sync with fixed k = 1 and k = 3, and async with queue
+ * capacity 1 and k = 1, follow the coin walk per sequence for seeds 1 and
+ * 2. The seeds must give different per-sequence results (the coin
+ * decides), the same seed twice bit-identical metrics. */
+Test(engine, sampled_captures_follow_the_coin_walk, .timeout = 120)
+{
+	static const char *const traces[] = {
+		"stories260K-skip3-sampled.msgpack",
+		"stories260K-int4-sampled.msgpack",
+		"aidreams260K-skip2-sampled.msgpack",
+	};
+	static const struct {
+		const char *policy;
+		uint32_t k, qcap;
+	} modes[] = { { "sync", 1, 32 }, { "async", 1, 1 }, { "sync", 3, 32 } };
+	char path[1024];
+	for (size_t i = 0; i < sizeof traces / sizeof *traces; i++) {
+		snprintf(path, sizeof path, "%s/traces/%s",
+		         getenv("AHASD_SOURCE_ROOT"), traces[i]);
+		for (size_t j = 0; j < sizeof modes / sizeof *modes; j++) {
+			struct walk_run s1, s2, again;
+			replay_against_walk(path, modes[j].policy, modes[j].k,
+			                    modes[j].qcap, 1, &s1);
+			replay_against_walk(path, modes[j].policy, modes[j].k,
+			                    modes[j].qcap, 2, &s2);
+			replay_against_walk(path, modes[j].policy, modes[j].k,
+			                    modes[j].qcap, 1, &again);
+			cr_assert_gt(s1.fractional, 0, "%s: no 0 < a_p < 1",
+			             traces[i]);
+			cr_assert_neq(s1.digest, s2.digest, "%s %s k=%u: seeds 1 "
+			              "and 2 replay alike", traces[i],
+			              modes[j].policy, modes[j].k);
+			cr_assert_neq(s1.m.time_s, s2.m.time_s, "%s %s k=%u",
+			              traces[i], modes[j].policy, modes[j].k);
+			cr_assert_eq(s1.digest, again.digest);
+			cr_assert_eq(memcmp(&s1.m, &again.m, sizeof s1.m), 0,
+			             "%s %s k=%u: seed 1 twice differs", traces[i],
+			             modes[j].policy, modes[j].k);
+		}
+	}
+}
+
+/* A hand-built sampled sequence, 8 positions, seq id 0, P = 16:
+ *   a_p        = .5   .75  .8   1    .7   .9   0    .3
+ *   coin(1,0,p)= .034 .914 .877 .923 .725 .881 .232 .239
+ *   coin(2,0,p)= .843 .738 .588 .138 .484 .142 .259 .276
+ * (printed once with replay_coin; the test asserts each comparison used
+ * below, so a change of the coin shows up as such). On path = coin < a_p,
+ * a_p = 1 always, a_p = 0 never (p6: coin .232 would pass any a > .232):
+ *   seed 1: on = 1 0 0 1 0 1 0 1
+ *   seed 2: on = 0 1 1 1 1 1 0 1
+ * sync, fixed k=2, seed 1 (walk: batch from t, accept the on-path run a,
+ * t += a + 1):
+ *   t=0 drafts p0,p1: a=1 (p1 off) -> commits p0 + correction p1, t=2
+ *   t=2 drafts p2,p3: a=0          -> correction p2, t=3
+ *   t=3 drafts p3,p4: a=1          -> p3 + correction p4, t=5
+ *   t=5 drafts p5,p6: a=1          -> p5 + correction p6, t=7
+ *   t=7 drafts p7 (N=8 caps it): a=1 -> p7, bonus clipped, t=8
+ *   drafted 9 = accepted 4 + wasted 5; 5 batches, 5 verifications.
+ *   Time: drafts at KV P + (0,1,2,3,3,4,5,6,7); verifications M=3 at KV
+ *   P+2, P+4, P+5, P+7 and M=2 at P+8 (operator-level step times).
+ * sync, fixed k=2, seed 2:
+ *   t=0 p0,p1: a=0 -> correction p0, t=1 (both drafts wasted)
+ *   t=1 p1,p2: a=2 -> bonus p3, t=4
+ *   t=4 p4,p5: a=2 -> bonus p6 (the target's token: a_6 = 0 is moot), t=7
+ *   t=7 p7: a=1 -> t=8
+ *   drafted 7 = accepted 5 + wasted 2; 4 verifications.
+ * async on npu-pim, fixed k=1, queue capacity 1, seed 1: one draft at C,
+ * verified (M=2 at KV P+C+1) before the next may start:
+ *   C=0: p0 on -> bonus p1, C=2; p2 off -> correction, C=3; p3 on -> C=5;
+ *   p5 on -> C=7; p7 on -> C=8 (bonus clipped).
+ *   drafted 5 = accepted 4 + wasted 1; 5 verifications. Each step is
+ *   d(p) + q + v(2, P+p+1) + q for p in {0, 2, 3, 5, 7}. */
+Test(engine, sampled_hand_computed)
+{
+	static const float a[8] = { 0.5f, 0.75f, 0.8f, 1.0f,
+	                            0.7f, 0.9f, 0.0f, 0.3f };
+	static const int on1[8] = { 1, 0, 0, 1, 0, 1, 0, 1 };
+	static const int on2[8] = { 0, 1, 1, 1, 1, 1, 0, 1 };
+	for (uint32_t p = 0; p < 8; p++) {
+		if (a[p] <= 0.0f || a[p] >= 1.0f)
+			continue;
+		cr_assert_eq(replay_coin(1, 0, p) < (double)a[p], on1[p],
+		             "seed 1 coin at p%u", p);
+		cr_assert_eq(replay_coin(2, 0, p) < (double)a[p], on2[p],
+		             "seed 2 coin at p%u", p);
+	}
+	cr_assert_gt(replay_coin(1, 0, 6), 0.2, "p6 would pass a_6 > .232");
+	struct seqbuf b;
+	make_sampled_seq(&b, 0, a, 8);
+	char path[300];
+	snprintf(path, sizeof path, "%s/s.msgpack", tmpdir);
+	write_trace_mode(path, &b, 1, 1);
+
+	struct rig g;
+	rig_open_seed(&g, path, "npu-pim", "sync", "fixed", "k", "2", 32, 1,
+	              NULL, NULL);
+	rig_run(&g);
+	const struct replay_metrics *m = replay_metrics(g.r);
+	cr_assert_eq(m->committed, 8);
+	cr_assert_eq(m->drafted, 9);
+	cr_assert_eq(m->accepted, 4);
+	cr_assert_eq(m->wasted, 5);
+	cr_assert_eq(m->batches, 5);
+	cr_assert_eq(m->verifications, 5);
+	static const unsigned drafted_at[9] = { 0, 1, 2, 3, 3, 4, 5, 6, 7 };
+	double want = 0;
+	for (int i = 0; i < 9; i++)
+		want += split(&g, HW_TASK_DRAFT, 1, P_LEN + drafted_at[i]);
+	want += split(&g, HW_TASK_VERIFY, 3, P_LEN + 2);
+	want += split(&g, HW_TASK_VERIFY, 3, P_LEN + 4);
+	want += split(&g, HW_TASK_VERIFY, 3, P_LEN + 5);
+	want += split(&g, HW_TASK_VERIFY, 3, P_LEN + 7);
+	want += split(&g, HW_TASK_VERIFY, 2, P_LEN + 8);
+	assert_close(m->time_s, want, "sync seed 1 time");
+	rig_close(&g);
+
+	rig_open_seed(&g, path, "npu-pim", "sync", "fixed", "k", "2", 32, 2,
+	              NULL, NULL);
+	rig_run(&g);
+	m = replay_metrics(g.r);
+	cr_assert_eq(m->committed, 8);
+	cr_assert_eq(m->drafted, 7);
+	cr_assert_eq(m->accepted, 5);
+	cr_assert_eq(m->wasted, 2);
+	cr_assert_eq(m->verifications, 4);
+	rig_close(&g);
+
+	rig_open_seed(&g, path, "npu-pim", "async", "fixed", "k", "1", 1, 1,
+	              NULL, NULL);
+	rig_run(&g);
+	m = replay_metrics(g.r);
+	cr_assert_eq(m->committed, 8);
+	cr_assert_eq(m->drafted, 5);
+	cr_assert_eq(m->accepted, 4);
+	cr_assert_eq(m->wasted, 1);
+	cr_assert_eq(m->verifications, 5);
+	cr_assert_eq(m->lookahead_batches, 0);
+	static const unsigned steps[5] = { 0, 2, 3, 5, 7 };
+	double q = g.plat.queue_latency_s;
+	want = 0;
+	for (int i = 0; i < 5; i++)
+		want += task(&g, HW_TASK_DRAFT, 1, P_LEN + steps[i]) + q +
+		        task(&g, HW_TASK_VERIFY, 2, P_LEN + steps[i] + 1) + q;
+	assert_close(m->time_s, want, "async seed 1 time");
+	rig_close(&g);
 }
