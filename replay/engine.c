@@ -788,6 +788,16 @@ static int run_async(struct replay *r, char *err, size_t errlen)
 		default: break;
 		}
 	}
+	/* Left queued: a look-ahead batch [N-1, N) whose token the last pass's
+	 * bonus committed. Nothing is left to verify; its drafter still hears
+	 * the outcome (accepted unless pre-verification replaced it). */
+	while (r->bq_count) {
+		const struct batch *b = bq_at(r, 0);
+		uint32_t acc = b->corrected ? b->corrected_at - b->start : b->len;
+		drafter_result(r, b, acc, 0, 0, now);
+		r->bq_head = (r->bq_head + 1) % r->bq_cap;
+		r->bq_count--;
+	}
 	r->clock = now;
 	return 0;
 }

@@ -55,66 +55,15 @@ static void tiny_model(struct trace_model *m, const char *name,
 	cr_assert_eq(trace_model_llama_ops(m), 0);
 }
 
-/* A greedy sequence from an acceptance pattern; entropies low where the
- * draft is right, high where it is wrong; continuation rows for every
- * rejected position. */
+/* The arrays of one hand-built sequence. */
 struct seqbuf {
 	float ent[64], top1[64], acc[64], cont[64 * K];
 	uint32_t cpos[64];
 	struct trace_seq s;
 };
 
-static void make_seq(struct seqbuf *b, uint32_t id, const int *accept,
-                     uint32_t n)
-{
-	memset(b, 0, sizeof *b);
-	uint32_t nc = 0;
-	for (uint32_t p = 0; p < n; p++) {
-		b->acc[p] = (float)accept[p];
-		b->ent[p] = accept[p] ? 0.5f : 2.5f;
-		b->top1[p] = accept[p] ? 0.9f : 0.3f;
-		if (!accept[p]) {
-			b->cpos[nc] = p;
-			for (uint32_t j = 0; j < K; j++)
-				b->cont[nc * K + j] = 3.0f + 0.1f * (float)j;
-			nc++;
-		}
-	}
-	b->s = (struct trace_seq){ .id = id, .prompt_len = P_LEN, .n = n,
-	                           .entropy = b->ent, .top1 = b->top1,
-	                           .accept = b->acc, .n_cont = nc,
-	                           .cont_pos = b->cpos,
-	                           .cont_entropy = b->cont };
-}
-
-static void write_trace_mode(const char *path, struct seqbuf *seqs,
-                             size_t n, int sampled)
-{
-	struct trace_header h = { .version = TRACE_FORMAT_VERSION,
-	                          .lookahead = K, .top_p = 1.0,
-	                          .sampled = sampled,
-	                          .temperature = sampled ? 1.0 : 0.0,
-	                          .synthetic = 1 };
-	tiny_model(&h.draft, "tiny-draft", 3);
-	tiny_model(&h.target, "tiny-target", 5);
-	trace_header_add_prov(&h, "tool", "test_engine");
-	char err[512];
-	struct trace_writer *w = NULL;
-	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), 0, "%s",
-	             err);
-	for (size_t i = 0; i < n; i++)
-		cr_assert_eq(trace_writer_add(w, &seqs[i].s, err, sizeof err), 0,
-		             "%s", err);
-	cr_assert_eq(trace_writer_close(&w, err, sizeof err), 0, "%s", err);
-	trace_header_clear(&h);
-}
-
-static void write_trace(const char *path, struct seqbuf *seqs, size_t n)
-{
-	write_trace_mode(path, seqs, n, 0);
-}
-
-/* A sampled sequence: a_p as given, continuation rows where a_p < 1. */
+/* A sequence with acceptance a_p as given: entropy and top-1 follow a_p
+ * (low entropy where the draft is right), continuation rows where a_p < 1. */
 static void make_sampled_seq(struct seqbuf *b, uint32_t id, const float *a,
                              uint32_t n)
 {
@@ -138,6 +87,53 @@ static void make_sampled_seq(struct seqbuf *b, uint32_t id, const float *a,
 	                           .cont_entropy = b->cont };
 }
 
+/* A greedy sequence: a_p = accept[p] (0 or 1); entropy 0.5 / 2.5 nats and
+ * top-1 0.9 / 0.3 on accepted / rejected positions. */
+static void make_seq(struct seqbuf *b, uint32_t id, const int *accept,
+                     uint32_t n)
+{
+	float a[64];
+	for (uint32_t p = 0; p < n; p++)
+		a[p] = (float)accept[p];
+	make_sampled_seq(b, id, a, n);
+}
+
+/* Write seqs as a trace of a tiny model pair with the given layer counts
+ * (the draft's and the target's), greedy or sampled. */
+static void write_trace_models(const char *path, struct seqbuf *seqs,
+                               size_t n, int sampled, unsigned draft_layers,
+                               unsigned target_layers)
+{
+	struct trace_header h = { .version = TRACE_FORMAT_VERSION,
+	                          .lookahead = K, .top_p = 1.0,
+	                          .sampled = sampled,
+	                          .temperature = sampled ? 1.0 : 0.0,
+	                          .synthetic = 1 };
+	tiny_model(&h.draft, "tiny-draft", draft_layers);
+	tiny_model(&h.target, "tiny-target", target_layers);
+	trace_header_add_prov(&h, "tool", "test_engine");
+	char err[512];
+	struct trace_writer *w = NULL;
+	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), 0, "%s",
+	             err);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(trace_writer_add(w, &seqs[i].s, err, sizeof err), 0,
+		             "%s", err);
+	cr_assert_eq(trace_writer_close(&w, err, sizeof err), 0, "%s", err);
+	trace_header_clear(&h);
+}
+
+static void write_trace_mode(const char *path, struct seqbuf *seqs,
+                             size_t n, int sampled)
+{
+	write_trace_models(path, seqs, n, sampled, 3, 5);
+}
+
+static void write_trace(const char *path, struct seqbuf *seqs, size_t n)
+{
+	write_trace_mode(path, seqs, n, 0);
+}
+
 /* A loaded run: trace, plan and plugins. */
 struct rig {
 	struct trace_reader *rd;
@@ -147,8 +143,14 @@ struct rig {
 	struct replay *r;
 };
 
-static void rig_open_seed(struct rig *g, const char *trace,
+/* The policy is loaded by name, or (pol_desc non-NULL) made from a
+ * descriptor in this file through the host's plugin_create with the np
+ * given parameters. The drafter is a name or a path. */
+static void rig_open_full(struct rig *g, const char *trace,
                           const char *preset, const char *policy,
+                          const struct ahasd_plugin *pol_desc,
+                          const char *const *pkeys,
+                          const char *const *pvals, size_t np,
                           const char *drafter, const char *dkey,
                           const char *dval, uint32_t qcap, uint64_t seed,
                           replay_event_fn fn, void *user)
@@ -162,8 +164,16 @@ static void rig_open_seed(struct rig *g, const char *trace,
 	             "%s", err);
 	cr_assert_eq(hw_plan_create(&g->plan, &g->plat, &h->draft, &h->target,
 	                            err, sizeof err), 0, "%s", err);
-	cr_assert_eq(plugin_load(&g->pol, policy, AHASD_PLUGIN_POLICY, NULL,
-	                         NULL, 0, err, sizeof err), 0, "%s", err);
+	if (pol_desc) {
+		g->pol.desc = pol_desc;
+		snprintf(g->pol.path, sizeof g->pol.path, "(test_engine.c)");
+		cr_assert_eq(plugin_create(&g->pol, pkeys, pvals, np, err,
+		                           sizeof err), 0, "%s", err);
+	} else {
+		cr_assert_eq(plugin_load(&g->pol, policy, AHASD_PLUGIN_POLICY,
+		                         NULL, NULL, 0, err, sizeof err), 0,
+		             "%s", err);
+	}
 	const char *k[1] = { dkey }, *v[1] = { dval };
 	cr_assert_eq(plugin_load(&g->dr, drafter, AHASD_PLUGIN_DRAFTER, k, v,
 	                         dkey ? 1 : 0, err, sizeof err), 0, "%s", err);
@@ -173,6 +183,16 @@ static void rig_open_seed(struct rig *g, const char *trace,
 	                             .queue_capacity = qcap, .max_draft = 64,
 	                             .on_event = fn, .event_user = user };
 	cr_assert_eq(replay_create(&g->r, &cfg, err, sizeof err), 0, "%s", err);
+}
+
+static void rig_open_seed(struct rig *g, const char *trace,
+                          const char *preset, const char *policy,
+                          const char *drafter, const char *dkey,
+                          const char *dval, uint32_t qcap, uint64_t seed,
+                          replay_event_fn fn, void *user)
+{
+	rig_open_full(g, trace, preset, policy, NULL, NULL, NULL, 0, drafter,
+	              dkey, dval, qcap, seed, fn, user);
 }
 
 static void rig_open(struct rig *g, const char *trace, const char *preset,
@@ -511,6 +531,328 @@ Test(engine, async_lookahead_waste_hand_computed)
 	cr_assert_eq(m->lookahead_batches, 2);
 	cr_assert_eq(m->verifications, 3);
 	assert_close(m->time_s, e4, "simulated time");
+	rig_close(&g);
+}
+
+/* A scheduling policy with fixed decisions, for hand-computed schedules of
+ * pre-verification (AHASD's TVC decides by timing, which a hand schedule
+ * cannot follow). Task-level async; after the closed batches number
+ * from .. from+times-1 of each sequence (1-based) it answers PREVERIFY
+ * with `count` tokens, after every other batch DRAFT. It lives in this
+ * file and is made through the host's plugin_create (parameter checks
+ * and create as for a loaded plugin); the engine sees only the
+ * descriptor and the state, as with a dlopen()ed one. */
+struct script_policy {
+	uint32_t count, from, times, closed;
+	uint64_t preverify_decisions;
+};
+
+static int script_create(void **st, const char *const *keys,
+                         const char *const *values, size_t n, char *err,
+                         size_t errlen)
+{
+	struct script_policy *s = calloc(1, sizeof *s);
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	s->count = 1;
+	s->from = 1;
+	s->times = UINT32_MAX;
+	for (size_t i = 0; i < n; i++) {
+		char *end = NULL;
+		unsigned long v = strtoul(values[i], &end, 10);
+		if (end == values[i] || *end || v > UINT32_MAX) {
+			snprintf(err, errlen, "%s: bad value '%s'", keys[i],
+			         values[i]);
+			free(s);
+			return -1;
+		}
+		if (!strcmp(keys[i], "count"))
+			s->count = (uint32_t)v;
+		else if (!strcmp(keys[i], "from"))
+			s->from = (uint32_t)v;
+		else
+			s->times = (uint32_t)v;
+	}
+	*st = s;
+	return 0;
+}
+
+static void script_destroy(void *st)
+{
+	free(st);
+}
+
+static int script_counter(void *st, uint32_t i, const char **name,
+                          double *value)
+{
+	const struct script_policy *s = st;
+	if (i > 0)
+		return 0;
+	*name = "preverify_decisions";
+	*value = (double)s->preverify_decisions;
+	return 1;
+}
+
+static uint32_t script_mode(void *st)
+{
+	(void)st;
+	return AHASD_EXEC_TASK_ASYNC;
+}
+
+static void script_begin_sequence(void *st, const struct ahasd_seq_info *q)
+{
+	struct script_policy *s = st;
+	(void)q;
+	s->closed = 0;
+}
+
+static void script_after_batch(void *st, const struct ahasd_host_view *v,
+                               const struct ahasd_batch_info *b,
+                               struct ahasd_decision *d)
+{
+	struct script_policy *s = st;
+	(void)v;
+	(void)b;
+	s->closed++;
+	if (s->closed >= s->from && s->closed - s->from < s->times) {
+		d->next = AHASD_NEXT_PREVERIFY;
+		d->count = s->count;
+		s->preverify_decisions++;
+	} else {
+		d->next = AHASD_NEXT_DRAFT;
+	}
+}
+
+static const struct ahasd_param script_params[] = {
+	{ "count", "1", "tokens per pre-verification" },
+	{ "from", "1", "first closed batch (1-based) followed by one" },
+	{ "times", "4294967295", "pre-verifications per sequence" },
+	{ NULL, NULL, NULL },
+};
+
+static const struct ahasd_policy_hooks script_hooks = {
+	.struct_size = sizeof(struct ahasd_policy_hooks),
+	.exec_mode = script_mode,
+	.begin_sequence = script_begin_sequence,
+	.after_batch = script_after_batch,
+};
+
+static const struct ahasd_plugin script_policy = {
+	.abi_version = AHASD_PLUGIN_ABI_VERSION,
+	.struct_size = sizeof(struct ahasd_plugin),
+	.kind = AHASD_PLUGIN_POLICY,
+	.name = "script",
+	.version = "1.0",
+	.description = "test policy: pre-verify after fixed batches",
+	.params = script_params,
+	.create = script_create,
+	.destroy = script_destroy,
+	.counter = script_counter,
+	.policy = &script_hooks,
+};
+
+/* The feedback drafter (tests/feedback_drafter.c) in the build tree. */
+static const char *feedback_drafter(void)
+{
+	static char path[1024];
+	snprintf(path, sizeof path, "%s/tests/feedback_drafter.so",
+	         getenv("AHASD_BUILD_ROOT"));
+	return path;
+}
+
+/* A plugin counter by name. */
+static double counter(const struct plugin *p, const char *name)
+{
+	for (uint32_t i = 0;; i++) {
+		const char *n = NULL;
+		double v = 0;
+		cr_assert(p->desc->counter(p->state, i, &n, &v),
+		          "%s: no counter %s", p->desc->name, name);
+		if (n && !strcmp(n, name))
+			return v;
+	}
+}
+
+/* Events of the pre-verify test: the sums of check_events plus every
+ * pre-verify event and the number of switch events. */
+struct pvlog {
+	struct evsum sum;
+	unsigned n_pv, n_switch;
+	double pv_start[4], pv_end[4];
+	uint32_t pv_tokens[4];
+	enum replay_outcome pv_out[4];
+};
+
+static void pv_event(void *user, const struct replay_event *ev)
+{
+	struct pvlog *l = user;
+	sum_event(&l->sum, ev);
+	if (ev->kind == REPLAY_EV_SWITCH)
+		l->n_switch++;
+	if (ev->kind != REPLAY_EV_PREVERIFY)
+		return;
+	if (l->n_pv < 4) {
+		l->pv_start[l->n_pv] = ev->start_s;
+		l->pv_end[l->n_pv] = ev->end_s;
+		l->pv_tokens[l->n_pv] = ev->tokens;
+		l->pv_out[l->n_pv] = ev->outcome;
+	}
+	l->n_pv++;
+}
+
+/* Pre-verification by hand. npu-pim (draft and pre-verify on the PIM,
+ * verify on the NPU), the script policy pre-verifying count=2 tokens after
+ * the 3rd and the 4th closed batch, the feedback drafter with k=2, queue
+ * capacity 6, eight greedy positions, p2 wrong (a_2 = 0), the rest right.
+ * A 1-layer draft model and an 8-layer target make the NPU slow enough
+ * for pre-verification to overtake it. d(p) = draft at KV P+p on the PIM,
+ * v(M, L) = verification on the NPU, pv(m, L) = pre-verification of m
+ * tokens on the PIM, q = queue latency, sw = switch time; a verification
+ * occupies the NPU for v + q, starting when its batches are ready (closed
+ * + q); a pre-verification occupies the PIM for sw + pv + sw, two
+ * switches, and runs at KV P + a + m for positions [a, a+m).
+ *   T1 = d0 + d1: batch A [0,2) closes; NPU verifies it (M=3, KV P+2)
+ *     from T1 + q: result E1 = T1 + q + v(3,P+2) + q. Policy: draft.
+ *   PIM drafts p2 (wrong: F = 2), p3 (off path): B [2,4) closes at
+ *     T2 = T1 + d2 + d3, queued; then p4, p5: C [4,6) closes at
+ *     T3 = T2 + d4 + d5; 6 unverified tokens = capacity.
+ *   PV1 after C (3rd batch): the earliest unsettled queued tokens p2, p3,
+ *     pv(2, P+4); ends T4 = T3 + sw + pv + sw < E1. It finds the wrong
+ *     draft at f = 2: settles p2 (replaced by the target's token), B is
+ *     truncated to [2,3), p3 dropped, C dropped (discarded unverified),
+ *     p3, p4, p5 wasted, and the replaced draft p2 wasted: 4 wasted.
+ *     D = f + 1 = 3. Outcome "rejected".
+ *   Drafting resumes after f: batch D' [3,5) (p3, p4, now on path)
+ *     closes at T5 = T4 + d3 + d4, ready T5 + q <= E1.
+ *   PV2 after D' (4th batch): p2 is settled, so it takes p3, p4:
+ *     pv(2, P+5), from T5 to T8 = T5 + sw + pv + sw > E1.
+ *   E1: A accepts p0, p1 (2 accepted) and commits the bonus at p2, the
+ *     target's token the pre-verification put there (not a drafted one:
+ *     not accepted) -> C = 3. The NPU takes B' [2,3) and D' [3,5) in one
+ *     pass: it feeds p2 (committed) and p3, p4: M = 3 at KV P+5, result
+ *     E2 = E1 + v(3,P+5) + q.
+ *   T8: PV2's tokens are verifying now, no batch is queued: it settles
+ *     nothing (clipped to the queued positions), outcome "none".
+ *   PIM drafts E [5,7) (p5, p6) closing at T9 = T8 + d5 + d6, then F
+ *     [7,8) (p7, capped at N) at T10 = T9 + d7; T10 + q <= E2.
+ *   E2: p3, p4 accepted (2) -> C = 6; the bonus at 5 is E's first draft
+ *     (on path): accepted (1), counted in E's own result later. The NPU
+ *     takes E and F: feeds p5 (committed) and p6, p7: M = 3 at KV P+8,
+ *     result E3 = E2 + v(3,P+8) + q: p6, p7 accepted (2), C = 8 = N.
+ * drafted 11 (p0..p5, p3, p4, p5, p6, p7) = accepted 7 + wasted 4;
+ * batches 6 (A B C D' E F) of 11 tokens, 5 of them look-ahead (all but
+ * A); 3 verifications; preverified 4 tokens in 2 tasks, 1 rejection,
+ * 4 switches; time E3. PIM busy: its 11 draft steps + both
+ * pre-verifications with their switches; NPU busy: 3 x (v + q). Wasted
+ * draft time: the first drafts of p2..p5.
+ * The drafter's feedback: verified A (2 drafted, 2 accepted, committed
+ * p0 p1 + bonus p2 = 3), B' (1 drafted: truncated from 2; accepted 0:
+ * its draft was replaced; committed 0: p2 was A's bonus), D' (2, 2, 3
+ * with bonus p5), E (2, 2: p5 and p6; committed p6 = 1), F (1, 1, 1: the
+ * bonus is past N); discarded C (2 tokens). Sum accepted 7, committed 8. */
+Test(engine, preverify_hand_computed)
+{
+	static const int acc[8] = { 1, 1, 0, 1, 1, 1, 1, 1 };
+	struct seqbuf b;
+	make_seq(&b, 0, acc, 8);
+	char path[300];
+	snprintf(path, sizeof path, "%s/pv.msgpack", tmpdir);
+	write_trace_models(path, &b, 1, 0, 1, 8);
+
+	static const char *const pk[3] = { "count", "from", "times" };
+	static const char *const pv[3] = { "2", "3", "2" };
+	struct rig g;
+	struct pvlog l;
+	memset(&l, 0, sizeof l);
+	rig_open_full(&g, path, "npu-pim", NULL, &script_policy, pk, pv, 3,
+	              feedback_drafter(), "k", "2", 6, 1, pv_event, &l);
+	rig_run(&g);
+	const struct replay_metrics *m = replay_metrics(g.r);
+
+	const double q = g.plat.queue_latency_s;
+	const double sw = hw_switch_cost(g.plan, NULL);
+	cr_assert_gt(sw, 0, "npu-pim has a switch time");
+	double d[8], dsum = 0;
+	for (unsigned p = 0; p < 8; p++)
+		d[p] = task(&g, HW_TASK_DRAFT, 1, P_LEN + p);
+	const double pv1 = task(&g, HW_TASK_PREVERIFY, 2, P_LEN + 4);
+	const double pv2 = task(&g, HW_TASK_PREVERIFY, 2, P_LEN + 5);
+	const double va = task(&g, HW_TASK_VERIFY, 3, P_LEN + 2);
+	const double vb = task(&g, HW_TASK_VERIFY, 3, P_LEN + 5);
+	const double vc = task(&g, HW_TASK_VERIFY, 3, P_LEN + 8);
+	const double t1 = d[0] + d[1];
+	const double e1 = t1 + q + va + q;
+	const double t2 = t1 + d[2] + d[3];
+	const double t3 = t2 + d[4] + d[5];
+	const double t4 = t3 + sw + pv1 + sw;
+	const double t5 = t4 + d[3] + d[4];
+	const double t8 = t5 + sw + pv2 + sw;
+	const double e2 = e1 + vb + q;
+	const double t9 = t8 + d[5] + d[6];
+	const double t10 = t9 + d[7];
+	const double e3 = e2 + vc + q;
+	/* the order the hand schedule assumes */
+	cr_assert_lt(t4, e1, "PV1 ends before A's result");
+	cr_assert_leq(t5 + q, e1, "D' is ready when A's result comes");
+	cr_assert_gt(t8, e1, "PV2 ends after the NPU took its tokens");
+	cr_assert_leq(t10 + q, e2, "E and F ready for the third pass");
+
+	cr_assert_eq(m->committed, 8);
+	cr_assert_eq(m->drafted, 11);
+	cr_assert_eq(m->accepted, 7);
+	cr_assert_eq(m->wasted, 4);
+	cr_assert_eq(m->batches, 6);
+	cr_assert_eq(m->batch_tokens, 11);
+	cr_assert_eq(m->lookahead_batches, 5);
+	cr_assert_eq(m->verifications, 3);
+	cr_assert_eq(m->preverified, 4);
+	cr_assert_eq(m->preverify_tasks, 2);
+	cr_assert_eq(m->preverify_rejections, 1);
+	cr_assert_eq(m->switches, 4);
+	cr_assert_eq(m->waits, 0);
+	assert_close(m->time_s, e3, "simulated time");
+
+	const int dd = hw_task_device(g.plan, HW_TASK_DRAFT);
+	const int vd = hw_task_device(g.plan, HW_TASK_VERIFY);
+	cr_assert_neq(dd, vd);
+	static const unsigned drafted_at[11] = { 0, 1, 2, 3, 4, 5,
+	                                         3, 4, 5, 6, 7 };
+	for (int i = 0; i < 11; i++)
+		dsum += d[drafted_at[i]];
+	assert_close(m->busy_s[dd], dsum + pv1 + pv2 + 4 * sw, "PIM busy");
+	assert_close(m->busy_s[vd], va + vb + vc + 3 * q, "NPU busy");
+	assert_close(m->wasted_draft_s, d[2] + d[3] + d[4] + d[5],
+	             "wasted draft time");
+
+	/* the timeline: PV1 rejected, PV2 clipped to nothing; each drawn
+	 * between its two switches */
+	cr_assert_eq(l.n_pv, 2);
+	cr_assert_eq(l.n_switch, 4);
+	assert_close(l.pv_start[0], t3 + sw, "PV1 start");
+	assert_close(l.pv_end[0], t4 - sw, "PV1 end");
+	assert_close(l.pv_start[1], t5 + sw, "PV2 start");
+	assert_close(l.pv_end[1], t8 - sw, "PV2 end");
+	cr_assert_eq(l.pv_tokens[0], 2);
+	cr_assert_eq(l.pv_tokens[1], 2);
+	cr_assert_eq(l.pv_out[0], REPLAY_OUT_REJECTED);
+	cr_assert_eq(l.pv_out[1], REPLAY_OUT_NONE);
+	check_events(&g, &l.sum, "preverify by hand");
+
+	/* the drafter's feedback, batch by batch as in the comment */
+	cr_assert_eq(counter(&g.pol, "preverify_decisions"), 2);
+	cr_assert_eq(counter(&g.dr, "verified"), 5);
+	cr_assert_eq(counter(&g.dr, "verified_drafted"), 8);
+	cr_assert_eq(counter(&g.dr, "verified_accepted"), 7);
+	cr_assert_eq(counter(&g.dr, "verified_committed"), 8);
+	cr_assert_eq(counter(&g.dr, "discarded_batches"), 1);
+	cr_assert_eq(counter(&g.dr, "discarded_tokens"), 2);
+	cr_assert_eq(counter(&g.dr, "discarded_open_batches"), 0);
+	cr_assert_eq(counter(&g.dr, "truncated_tokens"), 1);
+	cr_assert_eq(counter(&g.dr, "closed_batches"), 6);
+	cr_assert_eq(counter(&g.dr, "closed_tokens"), 11);
+	cr_assert_eq(counter(&g.dr, "unresolved_batches"), 0);
 	rig_close(&g);
 }
 
@@ -992,4 +1334,157 @@ Test(engine, sampled_hand_computed)
 		        task(&g, HW_TASK_VERIFY, 2, P_LEN + steps[i] + 1) + q;
 	assert_close(m->time_s, want, "async seed 1 time");
 	rig_close(&g);
+}
+
+/* The drafter's feedback against the engine's metrics, over every policy
+ * (the built-in three and the script policy pre-verifying one token after
+ * every batch, to have pre-verify corrections) x preset, on a greedy and a
+ * sampled capture, with the feedback drafter (fixed k=3). From engine.c:
+ *
+ * Where batch results come from. A closed batch ends in exactly one of:
+ *  - a verified result (finish_verify: the batch was in a pass and starts
+ *    at or before the pass's rejection/bonus position rpos), reporting its
+ *    length then (shortened if a pre-verification truncated it);
+ *  - a discarded result (in a pass but after rpos; or dropped by
+ *    discard_after on a rejection, a bonus differing from the look-ahead
+ *    token, or a pre-verify correction), also with its length then;
+ *  - a result without a pass: the last pass of a sequence commits its
+ *    bonus at N-1 and C reaches N while a look-ahead batch [N-1, N) is
+ *    still queued; the engine reports it verified, accepted unless
+ *    pre-verification replaced its token, committing nothing more.
+ *    No closed batch is left without a result ("unresolved" stays 0).
+ * discard_after also drops the open batch, whose tokens were never in a
+ * closed batch; the drafter tells those apart (feedback_drafter.c). So
+ *   batches      == verified + closed discarded + unresolved
+ *   batch_tokens == verified_drafted + closed discarded tokens
+ *                   + tokens pre-verification truncated + unresolved tokens
+ * (exactly; the tempting verified_drafted + discarded_tokens >=
+ * batch_tokens fails when a truncation or an unresolved batch outweighs
+ * the discarded open tokens, as in preverify_hand_computed: 8 + 2 < 11).
+ * Each pass gives at least batch 0 a verified result (rpos >= its start),
+ * so verified >= verifications; sync passes verify one batch each and
+ * never discard: verified == verifications == batches.
+ *
+ * Accepted. metrics.accepted counts a drafted position when a pass accepts
+ * it inside [max(s, C), rpos), when a pass's bonus lands on a drafted
+ * look-ahead token, or when a draft finishes at a position a bonus already
+ * committed; a token pre-verification replaced (POS_TARGET) never counts.
+ * A verified result's accepted is the batch's leading run from its own
+ * start, min(rpos, end) - start, cut at a pre-verify correction. The
+ * positions before C in that run are exactly the look-ahead tokens
+ * accepted as an earlier bonus, so every accepted token is counted in its
+ * own batch's result once, and replaced ones in none. The batch left
+ * queued at the end reports its token at N-1, accepted as the final bonus
+ * (0 if a pre-verification replaced it, which metrics do not count
+ * either). Per sequence therefore accepted == verified_accepted.
+ * Committed. A pass commits [C, rpos] (clipped at N); its batches' results
+ * split that range by batch (the bonus or correction to the batch holding
+ * rpos, or to the last batch when rpos == e), so the committed of the
+ * verified results sum to the sequence's length. */
+static double counter_delta(const struct plugin *p, const char *name,
+                            double *prev)
+{
+	double v = counter(p, name), d = v - *prev;
+	*prev = v;
+	return d;
+}
+
+Test(engine, drafter_feedback_matches_metrics, .timeout = 120)
+{
+	static const char *const policies[] = { "sync", "async", "ahasd",
+	                                        "script" };
+	static const char *const presets[] = { "npu-pim", "gpu", "npu-lpddr5",
+	                                       "gpu-pim" };
+	static const char *const traces[] = {
+		"stories260K-skip3-greedy.msgpack",
+		"stories260K-skip3-sampled.msgpack",
+	};
+	static const char *const pk[2] = { "count", "from" };
+	static const char *const pv[2] = { "1", "1" };
+	uint64_t rejections = 0;
+	char path[1024], err[1024], who[256];
+	for (int t = 0; t < 2; t++)
+	for (int w = 0; w < 4; w++)
+	for (int p = 0; p < 4; p++) {
+		snprintf(path, sizeof path, "%s/traces/%s",
+		         getenv("AHASD_SOURCE_ROOT"), traces[t]);
+		snprintf(who, sizeof who, "%s %s %s", traces[t], presets[w],
+		         policies[p]);
+		const int script = p == 3;
+		struct rig g;
+		rig_open_full(&g, path, presets[w], policies[p],
+		              script ? &script_policy : NULL, pk, pv,
+		              script ? 2 : 0, feedback_drafter(), "k", "3", 32,
+		              1, NULL, NULL);
+		struct replay_metrics m0 = *replay_metrics(g.r);
+		double vacc = 0, vcom = 0, ut = 0, ub = 0;
+		struct trace_seq s;
+		int rc;
+		while ((rc = trace_reader_next(g.rd, &s, err, sizeof err)) == 1) {
+			cr_assert_eq(replay_sequence(g.r, &s, NULL, err,
+			                             sizeof err), 0, "%s", err);
+			const struct replay_metrics *m = replay_metrics(g.r);
+			const double dacc = (double)(m->accepted - m0.accepted);
+			const double dcom = (double)(m->committed - m0.committed);
+			const uint64_t drej = m->preverify_rejections -
+			                      m0.preverify_rejections;
+			const double dvacc = counter_delta(&g.dr,
+			        "verified_accepted", &vacc);
+			const double dvcom = counter_delta(&g.dr,
+			        "verified_committed", &vcom);
+			const double dut = counter_delta(&g.dr,
+			        "unresolved_tokens", &ut);
+			const double dub = counter_delta(&g.dr,
+			        "unresolved_batches", &ub);
+			cr_assert_eq(dvcom, dcom, "%s seq %u: committed %g, in "
+			             "results %g", who, s.id, dcom, dvcom);
+			cr_assert(dub == 0 && dut == 0, "%s seq %u: %g "
+			          "unresolved batches, %g tokens", who, s.id,
+			          dub, dut);
+			cr_assert_eq(dacc, dvacc, "%s seq %u: accepted %g, in "
+			             "results %g (pre-verify rejections %llu)",
+			             who, s.id, dacc, dvacc,
+			             (unsigned long long)drej);
+			m0 = *m;
+		}
+		cr_assert_eq(rc, 0, "%s", err);
+		replay_finish(g.r);
+		const struct replay_metrics *m = replay_metrics(g.r);
+		const double verified = counter(&g.dr, "verified");
+		const double closed_disc = counter(&g.dr, "discarded_batches") -
+		        counter(&g.dr, "discarded_open_batches");
+		const double closed_disc_tok =
+		        counter(&g.dr, "discarded_tokens") -
+		        counter(&g.dr, "discarded_open_tokens");
+		const double trunc = counter(&g.dr, "truncated_tokens");
+		cr_assert_eq(counter(&g.dr, "unknown_results"), 0, "%s", who);
+		cr_assert_eq(counter(&g.dr, "oom"), 0, "%s", who);
+		cr_assert_eq(counter(&g.dr, "closed_batches"),
+		             (double)m->batches, "%s", who);
+		cr_assert_eq(counter(&g.dr, "closed_tokens"),
+		             (double)m->batch_tokens, "%s", who);
+		cr_assert_eq((double)m->batches, verified + closed_disc + ub,
+		             "%s: batches %llu, verified %g, discarded %g, "
+		             "unresolved %g", who,
+		             (unsigned long long)m->batches, verified,
+		             closed_disc, ub);
+		cr_assert_eq((double)m->batch_tokens,
+		             counter(&g.dr, "verified_drafted") +
+		             closed_disc_tok + trunc + ut, "%s", who);
+		cr_assert_geq(verified, (double)m->verifications, "%s", who);
+		cr_assert_leq(ub, (double)m->sequences, "%s", who);
+		if (rig_is_sync(&g)) {
+			cr_assert_eq(verified, (double)m->verifications, "%s",
+			             who);
+			cr_assert_eq(verified, (double)m->batches, "%s", who);
+			cr_assert_eq(counter(&g.dr, "discarded_batches"), 0,
+			             "%s", who);
+			cr_assert_eq(ub, 0, "%s", who);
+		}
+		rejections += m->preverify_rejections;
+		rig_close(&g);
+	}
+	/* pre-verify corrections do occur here (script policy, sampled);
+	 * truncated batches are checked by preverify_hand_computed */
+	cr_assert_gt(rejections, 0);
 }
