@@ -44,6 +44,7 @@ struct adaedl_state {
 	uint32_t max_len;
 
 	double lambda;         /* current threshold (persists across seqs) */
+	double stop_sq;        /* (1 - lambda)^2, kept with lambda */
 	double r;              /* smoothed acceptance estimate (persists) */
 	uint32_t cap;          /* min(max_len, host cap) for this batch */
 
@@ -123,6 +124,7 @@ static int adaedl_create(void **st, const char *const *keys,
 		goto error;
 	}
 	s->lambda = s->lambda0;
+	s->stop_sq = (1.0 - s->lambda) * (1.0 - s->lambda);
 	s->lambda_min = s->lambda0;
 	s->lambda_max = s->lambda0;
 	s->r = s->target;
@@ -165,7 +167,9 @@ static int adaedl_draft_token(void *st, const struct ahasd_draft_token *tok)
 		return 0;
 	if (!(h > 0.0))   /* negative rounding noise or NaN: fully confident */
 		h = 0.0;
-	if (1.0 - sqrt(s->gamma * h) < s->lambda) {
+	/* 1 - sqrt(gamma H) < lambda  <=>  gamma H > (1 - lambda)^2, as
+	 * gamma H >= 0 and 1 - lambda >= 0: no square root per token */
+	if (s->gamma * h > s->stop_sq) {
 		s->rule_stops++;
 		return 1;
 	}
@@ -200,6 +204,7 @@ static void adaedl_batch_result(void *st, const struct ahasd_batch_result *res)
 		s->lambda = 0.0;
 	if (s->lambda > 1.0)
 		s->lambda = 1.0;
+	s->stop_sq = (1.0 - s->lambda) * (1.0 - s->lambda);
 	if (s->lambda < s->lambda_min)
 		s->lambda_min = s->lambda;
 	if (s->lambda > s->lambda_max)

@@ -395,15 +395,15 @@ static int start_draft(struct replay *r, double now)
 		return 0;
 	uint32_t p = next_pos(r);
 	struct task *t = &r->run[r->dd];
-	const struct hw_cost c = r->draft_cost[p];
+	const struct hw_cost *c = &r->draft_cost[p];
 	t->kind = T_DRAFT;
 	t->start_s = now;
-	t->busy_s = c.time_s;
+	t->busy_s = c->time_s;
 	t->end_s = now + t->busy_s;
 	t->epoch = r->epoch;
 	t->pos = p;
 	account_busy(r, r->dd, now, t->busy_s);
-	t->energy_j = account_energy(r, &c);
+	t->energy_j = account_energy(r, c);
 	return 1;
 }
 
