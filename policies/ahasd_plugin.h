@@ -73,13 +73,19 @@ struct ahasd_draft_token {
 	double now_s;            /* simulated time after this draft step */
 };
 
-/* Feedback when a batch has been verified (or discarded unverified). */
+/* Feedback when a batch has been verified (or discarded unverified). A
+ * batch whose only token the previous pass's bonus already committed, left
+ * over at the end of a sequence, is reported as verified without a pass
+ * (committed 0). */
 struct ahasd_batch_result {
 	uint64_t batch_id;
 	uint32_t drafted;        /* tokens in the batch */
-	uint32_t accepted;       /* leading accepted run of the batch */
+	uint32_t accepted;       /* leading accepted run of the batch (stops
+	                          * before a draft pre-verification replaced) */
 	uint32_t committed;      /* tokens the verification committed */
-	int discarded;           /* 1: dropped unverified after a rejection */
+	int discarded;           /* 1: dropped unverified (after a rejection,
+	                          * a pre-verify correction, or a bonus that
+	                          * differs from the look-ahead token) */
 	double round_s;          /* batch start to verification result */
 	double now_s;
 };

@@ -24,8 +24,9 @@
 #include <stdlib.h>
 
 /* A finite decimal or hex floating-point number in [lo, hi], as strtod()
- * reads it, with no leading space and nothing after it ("nan", "inf", ""
- * and "1x" are not numbers). Return 0, -EINVAL (not a number) or -ERANGE
+ * reads it, with no leading space and nothing after it ("nan", "inf", "",
+ * "1x", and values strtod over- or underflows, such as "1e999" and
+ * "1e-320", are not numbers). Return 0, -EINVAL (not a number) or -ERANGE
  * (out of range). */
 static inline int ahasd_parse_double(const char *key, const char *val,
                                      double lo, double hi, double *out,

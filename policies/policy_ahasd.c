@@ -260,7 +260,8 @@ static void ahasd_on_verify(void *st, const struct ahasd_host_view *v,
 		/* every batch after this one is gone (a rejection, or a bonus
 		 * that differs from the look-ahead token) */
 		a->fifo_n = 0;
-		if (r->full) {
+		if (r->full || r->corrected) {
+			/* not a rejection (edc_verify rolled that back) */
 			edc_discard(&a->edc, r->discarded_batches);
 			a->n_rollbacks++;
 		}

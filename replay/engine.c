@@ -346,7 +346,9 @@ static void start_verify(struct replay *r, double now)
 
 static void try_start_verify(struct replay *r, double now)
 {
-	if (r->run[r->vd].kind != T_NONE || !r->bq_count)
+	/* once C reaches N nothing is left to verify: a draft still in
+	 * flight completes, and its batch is settled at the end */
+	if (r->run[r->vd].kind != T_NONE || !r->bq_count || r->C >= r->N)
 		return;
 	if (bq_at(r, 0)->state == B_QUEUED)
 		start_verify(r, now);
@@ -586,7 +588,7 @@ static void finish_verify(struct replay *r, const struct task *t, double now)
 	r->C = rpos + 1 < r->N ? rpos + 1 : r->N;
 	r->m.verifications++;
 	r->sr.verifications++;
-	task_event(r, r->vd, REPLAY_EV_VERIFY, t->start_s, now, e - s + 1,
+	task_event(r, r->vd, REPLAY_EV_VERIFY, t->start_s, now, r->v_tokens,
 	           bq_at(r, 0)->id,
 	           rpos == e ? REPLAY_OUT_ACCEPTED : REPLAY_OUT_REJECTED);
 
@@ -788,13 +790,17 @@ static int run_async(struct replay *r, char *err, size_t errlen)
 		default: break;
 		}
 	}
-	/* Left queued: a look-ahead batch [N-1, N) whose token the last pass's
-	 * bonus committed. Nothing is left to verify; its drafter still hears
-	 * the outcome (accepted unless pre-verification replaced it). */
+	/* Left over once C reached N: a look-ahead batch [N-1, N) whose token
+	 * the last pass's bonus committed (confirmed: accepted unless
+	 * pre-verification replaced it), or a batch a late, wasted draft
+	 * left open (discarded, as discard_after does with open batches). */
 	while (r->bq_count) {
 		const struct batch *b = bq_at(r, 0);
 		uint32_t acc = b->corrected ? b->corrected_at - b->start : b->len;
-		drafter_result(r, b, acc, 0, 0, now);
+		if (b->state == B_OPEN)
+			drafter_result(r, b, 0, 0, 1, now);
+		else
+			drafter_result(r, b, acc, 0, 0, now);
 		r->bq_head = (r->bq_head + 1) % r->bq_cap;
 		r->bq_count--;
 	}

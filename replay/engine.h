@@ -69,8 +69,8 @@ struct replay_metrics {
 	uint64_t drafted;         /* draft steps executed */
 	uint64_t accepted;        /* drafted tokens later committed */
 	uint64_t wasted;          /* drafted tokens discarded */
-	double wasted_draft_s;    /* draft-device time of those draft steps */
-	double wasted_draft_j;    /* their dynamic energy */
+	double wasted_draft_s;    /* time of those draft steps (task or step) */
+	double wasted_draft_j;    /* their dynamic energy, all devices */
 	uint64_t preverified;     /* tokens processed by pre-verification */
 	uint64_t preverify_tasks;
 	uint64_t preverify_rejections; /* wrong drafts found by pre-verify */

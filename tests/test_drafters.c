@@ -741,3 +741,27 @@ Test(ahasd_policy, corrected_batch_keeps_later_batches)
 	cr_expect_float_eq(counter(&l, "edc_accuracy"), 2.0 / 3.0, 1e-12);
 	close_loaded(&l);
 }
+
+/* A corrected batch whose verification also drops the batches after it
+ * (the bonus differs from the look-ahead token): they leave LLR and LEHT.
+ *   close 1, 2, 3 -> 1, 2, 3;  pre-verify corrects 1, drops 2 and 3 -> 1;
+ *   close 4, 5 -> 2, 3;  verify 1 (corrected, 2 dropped) -> 3 - 1 - 2 = 0;
+ *   close 6 -> 1.  Mean (1+2+3+2+3+1) / 6 = 2. Keeping the dropped two
+ *   in LLR would give close 6 -> 3 and a mean of 14/6. Rollbacks: the
+ *   pre-verify correction and the bonus discard. */
+Test(ahasd_policy, corrected_batch_that_drops_later_ones)
+{
+	struct loaded l = open_ahasd_edc();
+	closed(&l, 1);
+	closed(&l, 2);
+	closed(&l, 3);
+	const struct ahasd_task_info pv = { 2, 1e-4, 2 };
+	l.p->policy->on_preverify(l.st, &pv, 1);
+	closed(&l, 4);
+	closed(&l, 5);
+	verified(&l, 1, 0, 1, 2);
+	closed(&l, 6);
+	cr_expect_float_eq(counter(&l, "edc_mean_llr"), 2.0, 1e-12);
+	cr_expect_eq(counter(&l, "edc_rollbacks"), 2.0);
+	close_loaded(&l);
+}

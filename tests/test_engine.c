@@ -1336,6 +1336,60 @@ Test(engine, sampled_hand_computed)
 	rig_close(&g);
 }
 
+/* A draft step slower than a verification pass: a 24-layer draft for a
+ * 1-layer target, async on npu-pim, fixed k=4, N = 5, queue capacity 32.
+ *   PIM drafts p0..p3 -> batch A closes at T1 = d0+d1+d2+d3 and starts
+ *   look-ahead p4 (ends at T1 + d4). NPU verifies A from T1 + q at M=5, KV
+ *   P+4, result E1 = T1 + q + v(5,P+4) + q < T1 + d4 (asserted): commits
+ *   p0..p3 and the bonus p4, C = N = 5.
+ *   The draft of p4 is in flight; it completes at T1 + d4 and nothing more
+ *   is verified (C reached N). Simulated time T1 + d4.
+ *   a_4 = 1: the draft matches the bonus, accepted; its batch B [4,5)
+ *     closes and is reported verified (accepted 1, committed 0), no pass.
+ *     drafted 5 = accepted 5; batches 2; verifications 1.
+ *   a_4 = 0: the draft is wasted, its open batch stays empty and is
+ *     reported discarded. drafted 5 = accepted 4 + wasted 1; batches 1. */
+Test(engine, draft_slower_than_verification)
+{
+	for (int last = 1; last >= 0; last--) {
+		const int acc[5] = { 1, 1, 1, 1, last };
+		struct seqbuf b;
+		make_seq(&b, 0, acc, 5);
+		char path[300];
+		snprintf(path, sizeof path, "%s/slow%d.msgpack", tmpdir, last);
+		write_trace_models(path, &b, 1, 0, 24, 1);
+		struct rig g;
+		rig_open_full(&g, path, "npu-pim", "async", NULL, NULL, NULL, 0,
+		              feedback_drafter(), "k", "4", 32, 1, NULL, NULL);
+		rig_run(&g);
+		const struct replay_metrics *m = replay_metrics(g.r);
+		const double q = g.plat.queue_latency_s;
+		double d[5];
+		for (unsigned p = 0; p < 5; p++)
+			d[p] = task(&g, HW_TASK_DRAFT, 1, P_LEN + p);
+		const double t1 = d[0] + d[1] + d[2] + d[3];
+		const double e1 = t1 + q + task(&g, HW_TASK_VERIFY, 5,
+		                                P_LEN + 4) + q;
+		cr_assert_lt(e1, t1 + d[4], "schedule assumption");
+		cr_assert_eq(m->committed, 5);
+		cr_assert_eq(m->verifications, 1, "a_4 = %d", last);
+		cr_assert_eq(m->drafted, 5);
+		cr_assert_eq(m->accepted, last ? 5u : 4u);
+		cr_assert_eq(m->wasted, last ? 0u : 1u);
+		cr_assert_eq(m->batches, last ? 2u : 1u);
+		assert_close(m->time_s, t1 + d[4], "simulated time");
+		cr_assert_eq(counter(&g.dr, "verified"), last ? 2.0 : 1.0);
+		cr_assert_eq(counter(&g.dr, "verified_accepted"),
+		             last ? 5.0 : 4.0);
+		cr_assert_eq(counter(&g.dr, "discarded_batches"),
+		             last ? 0.0 : 1.0);
+		cr_assert_eq(counter(&g.dr, "discarded_open_batches"),
+		             last ? 0.0 : 1.0);
+		cr_assert_eq(counter(&g.dr, "unresolved_batches"), 0);
+		rig_close(&g);
+	}
+}
+
 /* The drafter's feedback against the engine's metrics, over every policy
  * (the built-in three and the script policy pre-verifying one token after
  * every batch, to have pre-verify corrections) x preset, on a greedy and a
