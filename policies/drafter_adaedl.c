@@ -30,6 +30,7 @@
 
 #include "ahasd_plugin.h"
 #include "ahasd_plugin_params.h"
+#include "drafter_counters.h"
 
 #define ADAEDL_LEN_MAX 4096u
 
@@ -217,57 +218,47 @@ static int adaedl_counter(void *st, uint32_t i, const char **name,
 {
 	const struct adaedl_state *s = st;
 
-	switch (i) {
+	if (i < DRAFTER_LEN_COUNTERS)
+		return drafter_len_counter(s->batches, s->tokens, i, name,
+		                           value);
+	switch (i - DRAFTER_LEN_COUNTERS) {
 	case 0:
-		*name = "batches";
-		*value = (double)s->batches;
-		return 1;
-	case 1:
-		*name = "drafted_tokens";
-		*value = (double)s->tokens;
-		return 1;
-	case 2:
-		*name = "mean_length";
-		*value = s->batches ? (double)s->tokens / (double)s->batches
-		                    : 0.0;
-		return 1;
-	case 3:
 		*name = "rule_stops";
 		*value = (double)s->rule_stops;
 		return 1;
-	case 4:
+	case 1:
 		*name = "cap_stops";
 		*value = (double)s->cap_stops;
 		return 1;
-	case 5:
+	case 2:
 		*name = "lambda";
 		*value = s->lambda;
 		return 1;
-	case 6:
+	case 3:
 		*name = "lambda_min";
 		*value = s->lambda_min;
 		return 1;
-	case 7:
+	case 4:
 		*name = "lambda_max";
 		*value = s->lambda_max;
 		return 1;
-	case 8:
+	case 5:
 		*name = "acceptance_estimate";
 		*value = s->r;
 		return 1;
-	case 9:
+	case 6:
 		*name = "updates";
 		*value = (double)s->updates;
 		return 1;
-	case 10:
+	case 7:
 		*name = "lambda_raises";
 		*value = (double)s->raises;
 		return 1;
-	case 11:
+	case 8:
 		*name = "lambda_lowers";
 		*value = (double)s->lowers;
 		return 1;
-	case 12:
+	case 9:
 		*name = "discarded_results";
 		*value = (double)s->discarded;
 		return 1;

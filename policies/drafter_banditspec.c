@@ -34,6 +34,7 @@
 
 #include "ahasd_plugin.h"
 #include "ahasd_plugin_params.h"
+#include "drafter_counters.h"
 
 #define BANDIT_MAX_ARMS 16u
 #define BANDIT_LEN_MAX 4096u
@@ -325,25 +326,15 @@ static int bandit_counter(void *st, uint32_t i, const char **name,
 {
 	const struct bandit_state *s = st;
 
-	switch (i) {
+	if (i < DRAFTER_LEN_COUNTERS)
+		return drafter_len_counter(s->rounds, s->tokens, i, name,
+		                           value);
+	switch (i - DRAFTER_LEN_COUNTERS) {
 	case 0:
-		*name = "batches";
-		*value = (double)s->rounds;
-		return 1;
-	case 1:
-		*name = "drafted_tokens";
-		*value = (double)s->tokens;
-		return 1;
-	case 2:
-		*name = "mean_length";
-		*value = s->rounds ? (double)s->tokens / (double)s->rounds
-		                   : 0.0;
-		return 1;
-	case 3:
 		*name = "results";
 		*value = (double)s->t;
 		return 1;
-	case 4: {
+	case 1: {
 		/* arm with the highest mean reward so far, 0 if none */
 		double best = -1.0;
 
@@ -360,19 +351,19 @@ static int bandit_counter(void *st, uint32_t i, const char **name,
 		}
 		return 1;
 	}
-	case 5:
+	case 2:
 		*name = "max_reward";
 		*value = s->r_max;
 		return 1;
-	case 6:
+	case 3:
 		*name = "unknown_results";
 		*value = (double)s->unknown_results;
 		return 1;
-	case 7:
+	case 4:
 		*name = "ring_overwrites";
 		*value = (double)s->ring_overwrites;
 		return 1;
-	case 8:
+	case 5:
 		*name = "bad_results";
 		*value = (double)s->bad_results;
 		return 1;

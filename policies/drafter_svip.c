@@ -19,6 +19,7 @@
 
 #include "ahasd_plugin.h"
 #include "ahasd_plugin_params.h"
+#include "drafter_counters.h"
 
 #define SVIP_LEN_MAX 4096u
 
@@ -133,25 +134,15 @@ static int svip_counter(void *st, uint32_t i, const char **name,
 {
 	const struct svip_state *s = st;
 
-	switch (i) {
+	if (i < DRAFTER_LEN_COUNTERS)
+		return drafter_len_counter(s->batches, s->tokens, i, name,
+		                           value);
+	switch (i - DRAFTER_LEN_COUNTERS) {
 	case 0:
-		*name = "batches";
-		*value = (double)s->batches;
-		return 1;
-	case 1:
-		*name = "drafted_tokens";
-		*value = (double)s->tokens;
-		return 1;
-	case 2:
-		*name = "mean_length";
-		*value = s->batches ? (double)s->tokens / (double)s->batches
-		                    : 0.0;
-		return 1;
-	case 3:
 		*name = "rule_stops";
 		*value = (double)s->rule_stops;
 		return 1;
-	case 4:
+	case 1:
 		*name = "cap_stops";
 		*value = (double)s->cap_stops;
 		return 1;
