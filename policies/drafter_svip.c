@@ -26,6 +26,7 @@
 struct svip_state {
 	double c;
 	double threshold;
+	double threshold_sq;   /* threshold^2, set at create */
 	uint32_t min_len;
 	uint32_t max_len;
 
@@ -84,6 +85,7 @@ static int svip_create(void **st, const char *const *keys,
 		goto error;
 	}
 	s->cap = s->max_len;
+	s->threshold_sq = s->threshold * s->threshold;
 	*st = s;
 	return 0;
 error:
@@ -122,7 +124,9 @@ static int svip_draft_token(void *st, const struct ahasd_draft_token *tok)
 		return 0;
 	if (!(h > 0.0))   /* negative rounding noise or NaN: fully confident */
 		h = 0.0;
-	if (sqrt(s->c * h) > s->threshold) {
+	/* sqrt(c H) > threshold  <=>  c H > threshold^2, both sides >= 0:
+	 * no square root per token (as AdaEDL) */
+	if (s->c * h > s->threshold_sq) {
 		s->rule_stops++;
 		return 1;
 	}
