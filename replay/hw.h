@@ -78,6 +78,9 @@ int hw_platform_load(struct hw_platform *p, const char *name_or_path,
  * "aau=0", "pim.mem_bw=512e9"). Unknown keys are an error. */
 int hw_platform_set(struct hw_platform *p, const char *key, const char *value,
                     char *err, size_t errlen);
+/** Check the device mix and set compute/pim indices (after any change of
+ * the devices). @return 0 or -EINVAL with a reason in why. */
+int hw_platform_finish(struct hw_platform *p, char *why, size_t whylen);
 /** Directory searched for presets by name: $AHASD_PRESET_PATH, then the
  * build tree, then the installed data dir. */
 const char *hw_preset_dir(void);

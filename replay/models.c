@@ -15,6 +15,7 @@
  * once.
  */
 #include "models.h"
+#include "ini.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -43,16 +44,6 @@ struct model_spec {
 const char *model_preset_dir(void)
 {
 	return util_exe_in_build_tree() ? AHASD_BUILD_MODEL_DIR : AHASD_MODEL_DIR;
-}
-
-static char *trim(char *s)
-{
-	while (isspace((unsigned char)*s))
-		s++;
-	char *e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
 }
 
 static int parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -128,61 +119,50 @@ static int set_key(struct model_spec *s, const char *k, const char *v,
 	return -1;
 }
 
+struct spec_reader {
+	struct model_spec *s;
+	int in_model;
+};
+
+static int on_item(void *user, const struct ini_item *it, char *why,
+                   size_t whylen)
+{
+	struct spec_reader *R = user;
+	if (!it->key) {
+		R->in_model = !strcmp(it->section, "model") && !*it->name;
+		if (!R->in_model) {
+			snprintf(why, whylen, "unknown section [%s%s%s] (expected "
+			         "[model])", it->section, *it->name ? " " : "",
+			         it->name);
+			return -1;
+		}
+		return 0;
+	}
+	if (!R->in_model) {
+		snprintf(why, whylen, "expected 'key = value' in [model]");
+		return -1;
+	}
+	char w[128];
+	if (set_key(R->s, it->key, it->value, w, sizeof w)) {
+		snprintf(why, whylen, "'%s': %s", it->value, w);
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_file(struct model_spec *s, const char *path, char *err,
                       size_t errlen)
 {
-	char line[1024], why[128];
-	unsigned lineno = 0;
-	int in_model = 0, ret = 0;
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		int e = errno;
-		util_set_err(err, errlen, "model preset %s: %s", path, strerror(e));
-		return e == ENOENT ? -ENOENT : -e;
+	struct spec_reader R = { s, 0 };
+	int rc = ini_parse_file(path, on_item, &R, err, errlen);
+	if (rc && rc != -EINVAL) {
+		/* name the file as a model preset */
+		char tmp[512];
+		snprintf(tmp, sizeof tmp, "model preset %s", err);
+		util_set_err(err, errlen, "%s", tmp);
+		return rc == -ENOENT ? -ENOENT : rc;
 	}
-	while (fgets(line, sizeof line, f)) {
-		lineno++;
-		if (!strchr(line, '\n') && !feof(f)) {
-			util_set_err(err, errlen, "%s:%u: line too long", path, lineno);
-			ret = -EINVAL;
-			goto out;
-		}
-		char *t = trim(line);
-		if (!*t || *t == '#' || *t == ';')
-			continue;
-		if (*t == '[') {
-			in_model = !strcmp(t, "[model]");
-			if (!in_model) {
-				util_set_err(err, errlen, "%s:%u: unknown section %s "
-				       "(expected [model])", path, lineno, t);
-				ret = -EINVAL;
-				goto out;
-			}
-			continue;
-		}
-		char *eq = strchr(t, '=');
-		if (!eq || !in_model) {
-			util_set_err(err, errlen, "%s:%u: expected 'key = value' in "
-			       "[model]", path, lineno);
-			ret = -EINVAL;
-			goto out;
-		}
-		*eq = '\0';
-		char *k = trim(t), *v = trim(eq + 1);
-		if (set_key(s, k, v, why, sizeof why)) {
-			util_set_err(err, errlen, "%s:%u: key '%s' = '%s': %s", path,
-			       lineno, k, v, why);
-			ret = -EINVAL;
-			goto out;
-		}
-	}
-	if (ferror(f)) {
-		util_set_err(err, errlen, "%s: read error", path);
-		ret = -EIO;
-	}
-out:
-	fclose(f);
-	return ret;
+	return rc;
 }
 
 static int check_spec(struct model_spec *s, const char *path, char *err,

@@ -569,6 +569,26 @@ Test(hw, preset_file_errors)
 	expect_load_error("section", GOOD_PLATFORM "[devices]\n", "14:");
 	expect_load_error("noeq", GOOD_PLATFORM "link_bw 5\n", "14:");
 	expect_load_error("nodevice", GOOD_PLATFORM, "");
+
+	/* inheritance: "base" loads another preset first; this file renames
+	 * it and overrides one key of a device the base defined. Line 3 is
+	 * the override. */
+	path = write_preset("derived", "[platform]\nbase = good\nname = d\n"
+	                    "[device npu]\nmem_bw = 102.4e9\n");
+	cr_assert_eq(hw_platform_load(&p, path, err, sizeof err), 0, "%s", err);
+	cr_expect_str_eq(p.name, "d");
+	cr_expect_str_eq(p.path, path);
+	cr_expect_eq(p.n_dev, 1);
+	cr_expect_eq(p.dev[0].mem_bw, 102.4e9);
+	cr_expect_eq(p.dev[0].freq_hz, 1e9);   /* inherited */
+	expect_load_error("late_base", "[platform]\nname = d\nbase = good\n",
+	                  "3:base");
+	expect_load_error("bad_base", "[platform]\nbase = absent\n",
+	                  "2:base: base preset");
+	expect_load_error("dup_override", "[platform]\nbase = good\nname = d\n"
+	                  "[device npu]\nutil = 0.4\nutil = 0.3\n", "6:util");
+	expect_load_error("self", "[platform]\nbase = self\n",
+	                  "2:base: preset");
 	unsetenv("AHASD_PRESET_PATH");
 	for (size_t i = 0; i < n_written; i++)
 		unlink(written[i]);

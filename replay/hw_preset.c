@@ -1,0 +1,567 @@
+/* hw_preset.c - hardware presets: the table of keys, reading a preset file
+ * (replay/presets/NAME.ini, through ini.c), overriding one key, and writing
+ * the resolved platform back as "key = value" lines.
+ *
+ * A key is required unless its table entry gives a default. A preset may
+ * start its [platform] section with "base = NAME" to inherit every key and
+ * device of another preset and override some of them.
+ */
+#include "hw.h"
+#include "ini.h"
+#include "util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define MAX_BASE_DEPTH 8
+
+enum key_type { KT_DOUBLE, KT_UINT, KT_BOOL, KT_KIND };
+
+struct key_desc {
+	const char *name;
+	enum key_type type;
+	size_t off;
+	double lo, hi;      /* valid range, inclusive unless lo_open */
+	bool lo_open;
+};
+
+#define PK(n, t, lo, hi, open) { #n, t, offsetof(struct hw_platform, n), lo, hi, open }
+static const struct key_desc platform_keys[] = {
+	PK(weight_bits, KT_UINT, 1, 32, false),
+	PK(kv_bits, KT_UINT, 1, 32, false),
+	PK(act_bits, KT_UINT, 1, 32, false),
+	PK(aau, KT_BOOL, 0, 1, false),
+	PK(gated_switch, KT_BOOL, 0, 1, false),
+	PK(switch_gated_s, KT_DOUBLE, 0, HUGE_VAL, false),
+	PK(switch_slow_s, KT_DOUBLE, 0, HUGE_VAL, false),
+	PK(link_bw, KT_DOUBLE, 0, HUGE_VAL, true),
+	PK(link_latency_s, KT_DOUBLE, 0, HUGE_VAL, false),
+	PK(link_pj_per_bit, KT_DOUBLE, 0, HUGE_VAL, false),
+	PK(queue_latency_s, KT_DOUBLE, 0, HUGE_VAL, false),
+};
+#undef PK
+
+#define DK(n, t, lo, hi, open) { #n, t, offsetof(struct hw_device, n), lo, hi, open }
+static const struct key_desc device_keys[] = {
+	DK(kind, KT_KIND, 0, 0, false),
+	DK(freq_hz, KT_DOUBLE, 0, HUGE_VAL, true),
+	DK(matrix_ops, KT_DOUBLE, 0, HUGE_VAL, true),
+	DK(vector_ops, KT_DOUBLE, 0, HUGE_VAL, true),
+	DK(util, KT_DOUBLE, 0, 1, true),
+	DK(mem_bw, KT_DOUBLE, 0, HUGE_VAL, true),
+	DK(bw_eff, KT_DOUBLE, 0, 1, true),
+	DK(op_overhead_s, KT_DOUBLE, 0, HUGE_VAL, false),
+	DK(task_overhead_s, KT_DOUBLE, 0, HUGE_VAL, false),
+	DK(pj_per_mac, KT_DOUBLE, 0, HUGE_VAL, false),
+	DK(pj_per_vec_op, KT_DOUBLE, 0, HUGE_VAL, false),
+	DK(pj_per_bit, KT_DOUBLE, 0, HUGE_VAL, false),
+	DK(static_w, KT_DOUBLE, 0, HUGE_VAL, false),
+};
+#undef DK
+
+#define N_PKEYS (sizeof platform_keys / sizeof platform_keys[0])
+#define N_DKEYS (sizeof device_keys / sizeof device_keys[0])
+
+static const char *const kind_names[] = { "npu", "gpu", "pim" };
+
+static const struct key_desc *find_key(const struct key_desc *tab, size_t n,
+                                       const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(tab[i].name, name) == 0)
+			return &tab[i];
+	return NULL;
+}
+
+/* Parse a value for key kd into base+kd->off. @return 0 or -EINVAL with a
+ * reason (no location) in why. */
+static int parse_value(const struct key_desc *kd, void *base, const char *s,
+                       char *why, size_t whylen)
+{
+	char *end;
+	double v;
+
+	if (kd->type == KT_KIND) {
+		for (size_t i = 0; i < 3; i++) {
+			if (strcmp(s, kind_names[i]) == 0) {
+				*(enum hw_dev_kind *)((char *)base + kd->off) =
+					(enum hw_dev_kind)i;
+				return 0;
+			}
+		}
+		util_set_err(why, whylen, "'%s' is not a device kind (npu, gpu, pim)", s);
+		return -EINVAL;
+	}
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v)) {
+		util_set_err(why, whylen, "'%s' is not a number", s);
+		return -EINVAL;
+	}
+	if (v < kd->lo || v > kd->hi || (kd->lo_open && v == kd->lo)) {
+		if (kd->hi == HUGE_VAL)
+			util_set_err(why, whylen, "%s must be %s %g", s,
+			       kd->lo_open ? ">" : ">=", kd->lo);
+		else
+			util_set_err(why, whylen, "%s must be in %c%g, %g]", s,
+			       kd->lo_open ? '(' : '[', kd->lo, kd->hi);
+		return -EINVAL;
+	}
+	switch (kd->type) {
+	case KT_DOUBLE:
+		*(double *)((char *)base + kd->off) = v;
+		break;
+	case KT_UINT:
+		if (v != floor(v)) {
+			util_set_err(why, whylen, "%s must be an integer", s);
+			return -EINVAL;
+		}
+		*(unsigned *)((char *)base + kd->off) = (unsigned)v;
+		break;
+	case KT_BOOL:
+		if (v != 0 && v != 1) {
+			util_set_err(why, whylen, "%s must be 0 or 1", s);
+			return -EINVAL;
+		}
+		*(int *)((char *)base + kd->off) = (int)v;
+		break;
+	case KT_KIND:
+		break;
+	}
+	return 0;
+}
+
+int hw_platform_finish(struct hw_platform *p, char *why, size_t whylen)
+{
+	p->compute = -1;
+	p->pim = -1;
+	if (p->n_dev < 1 || p->n_dev > HW_MAX_DEV) {
+		util_set_err(why, whylen, "need 1 or 2 [device NAME] sections, found %u",
+		       p->n_dev);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < p->n_dev; i++) {
+		if (p->dev[i].kind == HW_DEV_PIM) {
+			if (p->pim >= 0) {
+				util_set_err(why, whylen, "more than one pim device");
+				return -EINVAL;
+			}
+			p->pim = (int)i;
+		} else {
+			if (p->compute >= 0) {
+				util_set_err(why, whylen,
+				       "more than one compute (npu/gpu) device");
+				return -EINVAL;
+			}
+			p->compute = (int)i;
+		}
+	}
+	if (p->compute < 0) {
+		util_set_err(why, whylen, "no compute (npu/gpu) device");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading a preset file                                               */
+
+struct loader {
+	struct hw_platform *p;
+	struct chain *chain;
+	int sect;               /* -1 none, 0 platform, d + 1 device d */
+	bool have_platform, have_name, keys_seen;
+	unsigned platform_line;
+	unsigned dev_line[HW_MAX_DEV];
+	/* keys given so far (by this file or a base), and by this file */
+	uint32_t pset, dset[HW_MAX_DEV];
+	uint32_t pseen, dseen[HW_MAX_DEV];
+};
+
+/* The files being read, outermost first, to refuse an inheritance cycle. */
+struct chain {
+	const char *path[MAX_BASE_DEPTH + 1];
+	int depth;
+};
+
+static int load_preset(struct hw_platform *p, const char *name_or_path,
+                       struct chain *ch, char *err, size_t errlen);
+
+static int load_base(struct loader *L, const char *name, char *why,
+                     size_t whylen)
+{
+	struct hw_platform b;
+	char berr[512];
+	if (L->chain->depth >= MAX_BASE_DEPTH) {
+		util_set_err(why, whylen, "presets inherit more than %d levels deep",
+		             MAX_BASE_DEPTH);
+		return -1;
+	}
+	int rc = load_preset(&b, name, L->chain, berr, sizeof berr);
+	if (rc == -ELOOP) {
+		util_set_err(why, whylen, "%s", berr);
+		return -1;
+	}
+	if (rc) {
+		util_set_err(why, whylen, "base preset: %s", berr);
+		return -1;
+	}
+	/* keep this file's own identity */
+	memcpy(b.name, L->p->name, sizeof b.name);
+	memcpy(b.path, L->p->path, sizeof b.path);
+	*L->p = b;
+	L->pset = (1u << N_PKEYS) - 1;
+	for (unsigned d = 0; d < b.n_dev; d++)
+		L->dset[d] = (1u << N_DKEYS) - 1;
+	return 0;
+}
+
+static int on_item(void *user, const struct ini_item *it, char *why,
+                   size_t whylen)
+{
+	struct loader *L = user;
+	struct hw_platform *p = L->p;
+
+	if (!it->key) {
+		if (!strcmp(it->section, "platform") && !*it->name) {
+			if (L->have_platform) {
+				util_set_err(why, whylen, "duplicate [platform]");
+				return -1;
+			}
+			L->have_platform = true;
+			L->platform_line = it->line;
+			L->sect = 0;
+			return 0;
+		}
+		if (!strcmp(it->section, "device") && *it->name) {
+			if (strlen(it->name) >= sizeof p->dev[0].name) {
+				util_set_err(why, whylen, "device name longer than %zu",
+				             sizeof p->dev[0].name - 1);
+				return -1;
+			}
+			for (unsigned i = 0; i < p->n_dev; i++) {
+				if (strcmp(p->dev[i].name, it->name))
+					continue;
+				if (L->dev_line[i]) {
+					util_set_err(why, whylen, "duplicate device '%s'",
+					             it->name);
+					return -1;
+				}
+				/* a base's device, overridden here */
+				L->dev_line[i] = it->line;
+				L->sect = (int)i + 1;
+				return 0;
+			}
+			if (p->n_dev == HW_MAX_DEV) {
+				util_set_err(why, whylen, "more than %d devices",
+				             HW_MAX_DEV);
+				return -1;
+			}
+			struct hw_device *d = &p->dev[p->n_dev];
+			memset(d, 0, sizeof *d);
+			snprintf(d->name, sizeof d->name, "%s", it->name);
+			L->dev_line[p->n_dev] = it->line;
+			L->dset[p->n_dev] = L->dseen[p->n_dev] = 0;
+			p->n_dev++;
+			L->sect = (int)p->n_dev;
+			return 0;
+		}
+		util_set_err(why, whylen, "unknown section [%s%s%s] (want [platform] "
+		             "or [device NAME])", it->section, *it->name ? " " : "",
+		             it->name);
+		return -1;
+	}
+	if (L->sect < 0) {
+		util_set_err(why, whylen, "key outside a section");
+		return -1;
+	}
+	if (L->sect == 0 && !strcmp(it->key, "base")) {
+		if (L->keys_seen || p->n_dev) {
+			util_set_err(why, whylen, "base must be the first key of the "
+			             "file");
+			return -1;
+		}
+		L->keys_seen = true;
+		return load_base(L, it->value, why, whylen);
+	}
+	L->keys_seen = true;
+	if (L->sect == 0 && !strcmp(it->key, "name")) {
+		if (L->have_name) {
+			util_set_err(why, whylen, "duplicate key");
+			return -1;
+		}
+		if (!*it->value || strlen(it->value) >= sizeof p->name) {
+			util_set_err(why, whylen, "empty or too long");
+			return -1;
+		}
+		snprintf(p->name, sizeof p->name, "%s", it->value);
+		L->have_name = true;
+		return 0;
+	}
+	const struct key_desc *tab = L->sect == 0 ? platform_keys : device_keys;
+	size_t n = L->sect == 0 ? N_PKEYS : N_DKEYS;
+	const struct key_desc *kd = find_key(tab, n, it->key);
+	uint32_t *set = L->sect == 0 ? &L->pset : &L->dset[L->sect - 1];
+	uint32_t *seen = L->sect == 0 ? &L->pseen : &L->dseen[L->sect - 1];
+	void *base = L->sect == 0 ? (void *)p : (void *)&p->dev[L->sect - 1];
+	if (!kd) {
+		util_set_err(why, whylen, "unknown key in [%s]",
+		             L->sect == 0 ? "platform" : "device");
+		return -1;
+	}
+	uint32_t bit = 1u << (kd - tab);
+	if (*seen & bit) {
+		util_set_err(why, whylen, "duplicate key");
+		return -1;
+	}
+	if (!*it->value) {
+		util_set_err(why, whylen, "missing value");
+		return -1;
+	}
+	if (parse_value(kd, base, it->value, why, whylen))
+		return -1;
+	*set |= bit;
+	*seen |= bit;
+	return 0;
+}
+
+static int load_file(struct hw_platform *p, const char *path,
+                     struct chain *ch, char *err, size_t errlen)
+{
+	struct loader L = { .p = p, .chain = ch, .sect = -1 };
+	char why[256];
+	int rc;
+
+	memset(p, 0, sizeof *p);
+	p->compute = -1;
+	p->pim = -1;
+	if (strlen(path) >= sizeof p->path) {
+		util_set_err(err, errlen, "%s: path longer than %zu", path,
+		             sizeof p->path - 1);
+		return -ENAMETOOLONG;
+	}
+	memcpy(p->path, path, strlen(path) + 1);
+	rc = ini_parse_file(path, on_item, &L, err, errlen);
+	if (rc)
+		return rc;
+	if (!L.have_platform) {
+		util_set_err(err, errlen, "%s: no [platform] section", path);
+		return -EINVAL;
+	}
+	if (!L.have_name) {
+		util_set_err(err, errlen, "%s:%u:name: missing key in [platform]",
+		             path, L.platform_line);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < N_PKEYS; i++) {
+		if (!(L.pset & (1u << i))) {
+			util_set_err(err, errlen, "%s:%u:%s: missing key in [platform]",
+			             path, L.platform_line, platform_keys[i].name);
+			return -EINVAL;
+		}
+	}
+	for (unsigned d = 0; d < p->n_dev; d++) {
+		for (size_t i = 0; i < N_DKEYS; i++) {
+			if (!(L.dset[d] & (1u << i))) {
+				util_set_err(err, errlen,
+				             "%s:%u:%s: missing key in [device %s]", path,
+				             L.dev_line[d], device_keys[i].name,
+				             p->dev[d].name);
+				return -EINVAL;
+			}
+		}
+	}
+	rc = hw_platform_finish(p, why, sizeof why);
+	if (rc)
+		util_set_err(err, errlen, "%s: %s", path, why);
+	return rc;
+}
+
+const char *hw_preset_dir(void)
+{
+	const char *env = getenv("AHASD_PRESET_PATH");
+
+	if (env && *env)
+		return env;
+	if (util_exe_in_build_tree())
+		return AHASD_BUILD_PRESET_DIR;
+	return AHASD_PRESET_DIR;
+}
+
+static int load_preset(struct hw_platform *p, const char *name_or_path,
+                       struct chain *ch, char *err, size_t errlen)
+{
+	char real[PATH_MAX];
+	char path[PATH_MAX];
+	size_t n = strlen(name_or_path);
+	int w;
+
+	if (n == 0) {
+		util_set_err(err, errlen, "empty preset name");
+		return -EINVAL;
+	}
+	if (strchr(name_or_path, '/') ||
+	    (n > 4 && strcmp(name_or_path + n - 4, ".ini") == 0))
+		w = snprintf(path, sizeof path, "%s", name_or_path);
+	else
+		w = snprintf(path, sizeof path, "%s/%s.ini", hw_preset_dir(),
+		             name_or_path);
+	if (w < 0 || (size_t)w >= sizeof path) {
+		util_set_err(err, errlen, "preset path too long: %s", name_or_path);
+		return -ENAMETOOLONG;
+	}
+	if (access(path, R_OK) != 0) {
+		int e = errno;
+
+		util_set_err(err, errlen, "preset '%s': %s: %s", name_or_path, path,
+		       strerror(e));
+		return e == ENOENT ? -ENOENT : -e;
+	}
+	if (!realpath(path, real))
+		snprintf(real, sizeof real, "%s", path);
+	for (int i = 0; i < ch->depth; i++) {
+		if (strcmp(ch->path[i], real) == 0) {
+			util_set_err(err, errlen, "preset %s inherits from itself "
+			             "(base chain of %d files)", path, ch->depth);
+			return -ELOOP;
+		}
+	}
+	ch->path[ch->depth++] = real;
+	int rc = load_file(p, path, ch, err, errlen);
+	ch->depth--;
+	return rc;
+}
+
+int hw_platform_load(struct hw_platform *p, const char *name_or_path,
+                     char *err, size_t errlen)
+{
+	struct chain ch = { .depth = 0 };
+	return load_preset(p, name_or_path, &ch, err, errlen);
+}
+
+int hw_platform_set(struct hw_platform *p, const char *key, const char *value,
+                    char *err, size_t errlen)
+{
+	struct hw_platform tmp = *p;
+	const char *dot = strchr(key, '.');
+	const struct key_desc *kd;
+	void *base;
+	char why[256];
+	int rc;
+
+	if (!dot) {
+		if (strcmp(key, "name") == 0) {
+			if (strlen(value) >= sizeof p->name || !*value) {
+				util_set_err(err, errlen, "set name: empty or too long");
+				return -EINVAL;
+			}
+			snprintf(p->name, sizeof p->name, "%s", value);
+			return 0;
+		}
+		kd = find_key(platform_keys, N_PKEYS, key);
+		if (!kd) {
+			util_set_err(err, errlen, "set %s: unknown platform key", key);
+			return -EINVAL;
+		}
+		base = &tmp;
+	} else {
+		size_t dl = (size_t)(dot - key);
+		int di = -1;
+
+		for (unsigned i = 0; i < tmp.n_dev; i++)
+			if (strlen(tmp.dev[i].name) == dl &&
+			    strncmp(tmp.dev[i].name, key, dl) == 0)
+				di = (int)i;
+		if (di < 0) {
+			util_set_err(err, errlen, "set %s: no device '%.*s' in preset %s",
+			       key, (int)dl, key, p->name);
+			return -EINVAL;
+		}
+		kd = find_key(device_keys, N_DKEYS, dot + 1);
+		if (!kd) {
+			util_set_err(err, errlen, "set %s: unknown device key '%s'", key,
+			       dot + 1);
+			return -EINVAL;
+		}
+		base = &tmp.dev[di];
+	}
+	rc = parse_value(kd, base, value, why, sizeof why);
+	if (!rc)
+		rc = hw_platform_finish(&tmp, why, sizeof why);
+	if (rc) {
+		util_set_err(err, errlen, "set %s: %s", key, why);
+		return rc;
+	}
+	*p = tmp;
+	return 0;
+}
+
+static int describe_key(const struct key_desc *kd, const void *base,
+                        const char *prefix, char *buf, size_t len, size_t *pos)
+{
+	const char *b = base;
+	int w;
+
+	if (*pos >= len)
+		return -ENOSPC;
+	switch (kd->type) {
+	case KT_DOUBLE:
+		w = snprintf(buf + *pos, len - *pos, "%s%s = %.12g\n", prefix,
+		             kd->name, *(const double *)(b + kd->off));
+		break;
+	case KT_UINT:
+		w = snprintf(buf + *pos, len - *pos, "%s%s = %u\n", prefix,
+		             kd->name, *(const unsigned *)(b + kd->off));
+		break;
+	case KT_BOOL:
+		w = snprintf(buf + *pos, len - *pos, "%s%s = %d\n", prefix,
+		             kd->name, *(const int *)(b + kd->off));
+		break;
+	case KT_KIND:
+	default:
+		w = snprintf(buf + *pos, len - *pos, "%s%s = %s\n", prefix,
+		             kd->name,
+		             kind_names[*(const enum hw_dev_kind *)(b + kd->off)]);
+		break;
+	}
+	if (w < 0 || (size_t)w >= len - *pos)
+		return -ENOSPC;
+	*pos += (size_t)w;
+	return 0;
+}
+
+int hw_platform_describe(const struct hw_platform *p, char *buf, size_t len)
+{
+	size_t pos = 0;
+	char prefix[32];
+	int w;
+
+	if (len == 0)
+		return -ENOSPC;
+	buf[0] = '\0';
+	w = snprintf(buf, len, "name = %s\n", p->name);
+	if (w < 0 || (size_t)w >= len)
+		return -ENOSPC;
+	pos = (size_t)w;
+	for (size_t i = 0; i < N_PKEYS; i++)
+		if (describe_key(&platform_keys[i], p, "", buf, len, &pos))
+			return -ENOSPC;
+	for (unsigned d = 0; d < p->n_dev; d++) {
+		snprintf(prefix, sizeof prefix, "%s.", p->dev[d].name);
+		for (size_t i = 0; i < N_DKEYS; i++)
+			if (describe_key(&device_keys[i], &p->dev[d], prefix, buf,
+			                 len, &pos))
+				return -ENOSPC;
+	}
+	return 0;
+}
