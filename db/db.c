@@ -159,7 +159,7 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == DB_SCHEMA_VERSION,
 
 /* Event kinds and outcomes as stored, in the enum order of engine.h. */
 static const char *const kind_names[] = {
-	"draft", "verify", "preverify", "switch", "transfer", "idle",
+	"draft", "verify", "preverify", "switch", "transfer", "idle", "offload",
 };
 _Static_assert(sizeof kind_names / sizeof kind_names[0] == REPLAY_EV_KIND_COUNT,
                "one name per replay_event_kind");
@@ -1068,9 +1068,23 @@ int db_run_commit(struct db *d, int64_t run_id,
 			{ "mean_draft_len",
 			  ratio((double)m->batch_tokens,
 			        (double)m->batches) },
+			{ "offload_s", m->offload_s },
+			{ "contention_s", m->contention_s },
+			{ "offload_bytes", m->offload_bytes },
+			{ "offload_bytes_per_token",
+			  ratio(m->offload_bytes, committed) },
+			/* synchronous runs with a PIM only (NaN otherwise,
+			 * skipped below) */
+			{ "pim_share_min", m->share_batches ? m->pim_share_min : NAN },
+			{ "pim_share_mean",
+			  m->share_batches ? m->pim_share_sum / m->share_batches
+			                   : NAN },
+			{ "pim_share_max", m->share_batches ? m->pim_share_max : NAN },
 		};
 
 		for (size_t i = 0; i < sizeof std / sizeof std[0]; i++) {
+			if (isnan(std[i].value))
+				continue;
 			r = put_metric(d, run_id, std[i].name, std[i].value,
 			               err, errlen);
 			if (r < 0)

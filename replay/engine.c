@@ -45,7 +45,7 @@ struct batch {
 };
 
 enum agent { AG_DRAFT = 0, AG_WAIT, AG_PREVERIFY };
-enum task_kind { T_NONE = 0, T_DRAFT, T_VERIFY, T_PREVERIFY };
+enum task_kind { T_NONE = 0, T_DRAFT, T_VERIFY, T_PREVERIFY, T_OFFLOAD };
 
 struct task {
 	enum task_kind kind;
@@ -54,6 +54,11 @@ struct task {
 	uint64_t epoch;
 	uint32_t pos, count;   /* draft: pos; preverify: [pos, pos+count);
 	                        * verify: count batches */
+	/* compute-device tasks while a PIM shares its channels: the work
+	 * left, as fixed seconds and seconds of off-chip streaming at full
+	 * bandwidth, since t_upd; end_s follows from them and the bandwidth
+	 * share the PIM leaves (see set_pim_share) */
+	double rem_fix, rem_mem, t_upd, nominal_s;
 };
 
 /* Time and dynamic energy of the draft step that produced a chain token,
@@ -71,6 +76,10 @@ struct replay {
 	unsigned n_dev;
 	double qlat, switch_s, switch_j;
 	double prof_verify, prof_draft, prof_preverify;
+	int split_sync;         /* sync steps split operators across devices */
+	uint32_t verify_batches; /* batches per pass (0: all ready) */
+	double beta;            /* compute device's bandwidth share now */
+	double beta_draft, beta_preverify; /* ... while the PIM does these */
 	double clock;           /* absolute simulated time */
 	struct replay_metrics m;
 
@@ -80,7 +89,7 @@ struct replay {
 	uint64_t epoch, next_batch_id;
 	uint8_t *flags;
 	size_t flags_cap;
-	struct hw_cost *draft_cost; /* [N] async draft step at each position */
+	struct hw_cost *draft_cost; /* [N] draft step at each position */
 	struct pos_cost *pcost; /* [N] the step that drafted each chain token */
 	struct batch *bq;       /* ring of batches */
 	uint32_t bq_cap, bq_head, bq_count;
@@ -96,12 +105,14 @@ struct replay {
 	double seq_busy[HW_MAX_DEV];
 	struct replay_seq_result sr;
 	double seq_dyn_j;
+	double sb_pim, sb_total; /* sync: the open batch's PIM and step time */
 };
 
 const char *replay_event_kind_name(enum replay_event_kind k)
 {
 	static const char *const names[] = { "draft", "verify", "preverify",
-	                                     "switch", "transfer", "idle" };
+	                                     "switch", "transfer", "idle",
+	                                     "offload" };
 	return (unsigned)k < REPLAY_EV_KIND_COUNT ? names[k] : "?";
 }
 
@@ -160,6 +171,95 @@ static double account_energy(struct replay *r, const struct hw_cost *c)
 	}
 	r->seq_dyn_j += j;
 	return j;
+}
+
+/* ---- the compute device's task under a PIM that shares its channels ----
+ *
+ * A verification streams the target's weights over the off-chip channels.
+ * While the PIM works in ranks on some of those channels it holds them
+ * (hw_compute_bw_share gives the share left), so the streaming part of the
+ * verification slows down; its fixed part does not. The engine keeps the
+ * work left as fixed seconds plus streaming seconds at full bandwidth, and
+ * re-times the end whenever the share changes (a PIM task starts or ends)
+ * or shipped PIM work is added. With no share left the task pauses. */
+
+static double cd_remaining(const struct replay *r, const struct task *t)
+{
+	if (t->rem_mem <= 0)
+		return t->rem_fix;
+	return r->beta > 0 ? t->rem_fix + t->rem_mem / r->beta : INFINITY;
+}
+
+/* Bring the compute device's task to `now` at the current share. */
+static void cd_progress(struct replay *r, double now)
+{
+	struct task *t = &r->run[r->vd];
+	const double left = cd_remaining(r, t);
+	if (now > t->t_upd && isfinite(left) && left > 0) {
+		double f = (now - t->t_upd) / left;
+		if (f > 1)
+			f = 1;
+		t->rem_fix *= 1 - f;
+		t->rem_mem *= 1 - f;
+	}
+	if (now > t->t_upd)
+		t->t_upd = now;
+}
+
+static void cd_retime(struct replay *r)
+{
+	struct task *t = &r->run[r->vd];
+	t->end_s = t->t_upd + cd_remaining(r, t);
+}
+
+/* The PIM started (share < 1) or finished (1) a task. */
+static void set_pim_share(struct replay *r, double now, double beta)
+{
+	if (beta == r->beta)
+		return;
+	const int running = r->run[r->vd].kind != T_NONE;
+	if (running)
+		cd_progress(r, now);
+	r->beta = beta;
+	if (running)
+		cd_retime(r);
+}
+
+/* Work a PIM task without the AAU ships to the compute device. It runs
+ * between the operators of whatever that device is doing, which is
+ * delayed by as much; an idle device runs it at once. While the device is
+ * stalled on channels the PIM holds, it does the work in the stall. */
+static void cd_add_work(struct replay *r, double now, double aux)
+{
+	if (aux <= 0)
+		return;
+	r->m.offload_s += aux;
+	struct task *t = &r->run[r->vd];
+	if (t->kind != T_NONE) {
+		cd_progress(r, now);
+		if (r->beta == 0 && t->rem_mem > 0)
+			return;
+		t->rem_fix += aux;
+		t->nominal_s += aux;
+		cd_retime(r);
+		return;
+	}
+	memset(t, 0, sizeof *t);
+	t->kind = T_OFFLOAD;
+	t->start_s = t->t_upd = now;
+	t->rem_fix = t->nominal_s = aux;
+	t->epoch = r->epoch;
+	account_busy(r, r->vd, now, 0);
+	cd_retime(r);
+}
+
+/* A compute-device task ends: its busy time is known only now. */
+static void cd_finish(struct replay *r, struct task *t, double now)
+{
+	t->busy_s = now - t->start_s;
+	r->seq_busy[r->vd] += t->busy_s;
+	if (t->kind == T_VERIFY)
+		r->m.contention_s += t->busy_s - t->nominal_s;
 }
 
 /* One draft step's work thrown away. */
@@ -305,10 +405,10 @@ static void mark_verifying(struct replay *r, struct batch *b)
 	r->q_settled -= b->settled;
 }
 
-/* The verify device takes every queued batch that is ready (up to the
- * largest step the plan supports) as one verification: the target's pass
- * is weight-bound, so checking all available drafts at once is what a
- * decoupled verifier does. Each batch still gets its own outcome. */
+/* The verify device takes the oldest queued batch, or, when the platform's
+ * verify_batches allows, up to that many ready ones (0: every ready one, up
+ * to the largest step the plan supports) as one pass. Each batch gets its
+ * own outcome. */
 static void start_verify(struct replay *r, double now)
 {
 	struct batch *b = bq_at(r, 0);
@@ -318,7 +418,8 @@ static void start_verify(struct replay *r, double now)
 	for (uint32_t i = 0; i < r->bq_count; i++) {
 		struct batch *x = bq_at(r, i);
 		if (x->state != B_QUEUED || x->ready_s > start ||
-		    (nb && tokens + x->len + 1 > HW_MAX_M))
+		    (nb && tokens + x->len + 1 > HW_MAX_M) ||
+		    (r->verify_batches && nb == r->verify_batches))
 			break;
 		mark_verifying(r, x);
 		tokens += x->len;
@@ -336,12 +437,15 @@ static void start_verify(struct replay *r, double now)
 	hw_task_cost(r->cfg.plan, HW_TASK_VERIFY, r->v_tokens, r->v_kv, &c);
 	t->kind = T_VERIFY;
 	t->count = nb;
-	t->start_s = start;
-	t->busy_s = c.time_s + (r->shared ? 0.0 : r->qlat);
-	t->end_s = start + t->busy_s;
+	t->start_s = t->t_upd = start;
+	t->nominal_s = c.time_s + (r->shared ? 0.0 : r->qlat);
+	t->rem_mem = c.mem_s;
+	t->rem_fix = t->nominal_s - c.mem_s;
 	t->epoch = r->epoch;
-	account_busy(r, r->vd, start, t->busy_s);
+	account_busy(r, r->vd, start, 0);
+	cd_retime(r);
 	t->energy_j = account_energy(r, &c);
+	r->m.offload_bytes += c.offload_bytes;
 }
 
 static void try_start_verify(struct replay *r, double now)
@@ -406,6 +510,11 @@ static int start_draft(struct replay *r, double now)
 	t->pos = p;
 	account_busy(r, r->dd, now, t->busy_s);
 	t->energy_j = account_energy(r, c);
+	r->m.offload_bytes += c->offload_bytes;
+	if (!r->shared) {
+		set_pim_share(r, now, r->beta_draft);
+		cd_add_work(r, now, c->busy_s[r->vd]);
+	}
 	return 1;
 }
 
@@ -444,6 +553,10 @@ static int start_preverify(struct replay *r, double now)
 	c.energy_dev_j[r->dd] += 2.0 * r->switch_j;
 	account_busy(r, r->dd, now, t->busy_s);
 	t->energy_j = account_energy(r, &c);
+	if (!r->shared) {
+		set_pim_share(r, now, r->beta_preverify);
+		cd_add_work(r, now, c.busy_s[r->vd]);
+	}
 	r->m.preverified += m;
 	r->sr.preverified += m;
 	r->m.preverify_tasks++;
@@ -533,8 +646,14 @@ static void finish_draft(struct replay *r, const struct task *t, double now)
 			waste(r, t->busy_s, t->energy_j);
 			task_event(r, r->dd, REPLAY_EV_DRAFT, t->start_s, now, 1,
 			           b->id, REPLAY_OUT_WASTED);
-			if (b->len == 0)
-				b->start = r->C;
+			if (b->len == 0) {
+				/* the batch's only draft was overtaken: drop it, and
+				 * the next draft opens a batch at C with its own cap
+				 * (the drafter was given this one's for a start
+				 * before C) */
+				drafter_result(r, b, 0, 0, 1, now);
+				r->bq_count--;
+			}
 			goto policy;
 		}
 		r->m.accepted++;
@@ -779,14 +898,23 @@ static int run_async(struct replay *r, char *err, size_t errlen)
 			dump_state(r, err, errlen, "no progress");
 			return -EDEADLK;
 		}
+		now = r->run[next].end_s;
+		if (next == r->vd && (r->run[next].kind == T_VERIFY ||
+		                      r->run[next].kind == T_OFFLOAD))
+			cd_finish(r, &r->run[next], now);
 		struct task t = r->run[next];
 		r->run[next].kind = T_NONE;
-		now = t.end_s;
 		r->last_end[next] = now;
+		if (next != r->vd)
+			set_pim_share(r, now, 1.0);
 		switch (t.kind) {
 		case T_DRAFT: finish_draft(r, &t, now); break;
 		case T_VERIFY: finish_verify(r, &t, now); break;
 		case T_PREVERIFY: finish_preverify(r, &t, now); break;
+		case T_OFFLOAD:
+			emit(r, r->vd, REPLAY_EV_OFFLOAD, t.start_s, now, 0, 0,
+			     REPLAY_OUT_NONE);
+			break;
 		default: break;
 		}
 	}
@@ -808,18 +936,41 @@ static int run_async(struct replay *r, char *err, size_t errlen)
 	return 0;
 }
 
-/* Operator-level synchronous: draft a batch, verify it, repeat; each step's
- * operators run across the devices, which wait on each other. The timeline
- * draws a step's share on each device one after the other, then its
- * transfers (the real order interleaves per operator). */
+/* Synchronous: draft a batch, verify it, repeat; the devices wait on each
+ * other. With task placement a step runs on its device (a PIM draft
+ * without the AAU also occupies the compute device for the work it
+ * ships, drawn at the step's start); with a split placement each device
+ * draws its share one after the other, then the transfers (the real order
+ * interleaves per operator). */
 static double sync_step(struct replay *r, enum hw_task kind, unsigned m,
                         unsigned kv, double now, uint64_t batch,
                         enum replay_outcome out, enum replay_event_kind ek,
-                        double *energy_j)
+                        const struct hw_cost *cached, double *energy_j)
 {
 	struct hw_cost c;
-	hw_step_cost_split(r->cfg.plan, kind, m, kv, &c);
+	if (cached)
+		c = *cached;
+	else
+		hw_step_cost(r->cfg.plan, kind, m, kv, &c);
 	*energy_j = account_energy(r, &c);
+	r->m.offload_bytes += c.offload_bytes;
+	const int pim = hw_plan_platform(r->cfg.plan)->pim;
+	if (pim >= 0) {
+		r->sb_pim += c.busy_s[pim];
+		r->sb_total += c.time_s;
+	}
+	if (!r->split_sync) {
+		const int dev = hw_task_device(r->cfg.plan, kind);
+		account_busy(r, dev, now, c.time_s);
+		emit(r, dev, ek, now, now + c.time_s, m, batch, out);
+		if (dev != r->vd && c.busy_s[r->vd] > 0) {
+			account_busy(r, r->vd, now, c.busy_s[r->vd]);
+			emit(r, r->vd, REPLAY_EV_OFFLOAD, now,
+			     now + c.busy_s[r->vd], m, batch, REPLAY_OUT_NONE);
+			r->m.offload_s += c.busy_s[r->vd];
+		}
+		return c.time_s;
+	}
 	double t = now;
 	for (unsigned i = 0; i < r->n_dev; i++) {
 		if (c.busy_s[i] <= 0)
@@ -844,9 +995,25 @@ static double sync_step(struct replay *r, enum hw_task kind, unsigned m,
 	return c.time_s;
 }
 
+/* The PIM's share of a finished batch's latency (drafting + verifying). */
+static void record_share(struct replay *r)
+{
+	if (hw_plan_platform(r->cfg.plan)->pim < 0 || r->sb_total <= 0)
+		return;
+	const double f = r->sb_pim / r->sb_total;
+	if (!r->m.share_batches || f < r->m.pim_share_min)
+		r->m.pim_share_min = f;
+	if (!r->m.share_batches || f > r->m.pim_share_max)
+		r->m.pim_share_max = f;
+	r->m.pim_share_sum += f;
+	r->m.share_batches++;
+	r->sb_pim = r->sb_total = 0;
+}
+
 static int run_sync(struct replay *r, char *err, size_t errlen)
 {
 	double now = r->clock;
+	r->sb_pim = r->sb_total = 0;
 	while (r->C < r->N) {
 		struct batch *b = open_batch(r, now);
 		if (!b) {
@@ -859,7 +1026,8 @@ static int run_sync(struct replay *r, char *err, size_t errlen)
 		                  .epoch = r->epoch, .pos = p };
 		t.busy_s = sync_step(r, HW_TASK_DRAFT, 1, r->P + p, now, b->id,
 		                     off ? REPLAY_OUT_WASTED : REPLAY_OUT_ACCEPTED,
-		                     REPLAY_EV_DRAFT, &t.energy_j);
+		                     REPLAY_EV_DRAFT, &r->draft_cost[p],
+		                     &t.energy_j);
 		now += t.busy_s;
 		finish_draft(r, &t, now);
 		if (r->bq_count && bq_at(r, 0)->state == B_QUEUED) {
@@ -873,9 +1041,10 @@ static int run_sync(struct replay *r, char *err, size_t errlen)
 			                      r->P + e, now, vb->id,
 			                      rej ? REPLAY_OUT_REJECTED
 			                          : REPLAY_OUT_ACCEPTED,
-			                      REPLAY_EV_VERIFY, &vt.energy_j);
+			                      REPLAY_EV_VERIFY, NULL, &vt.energy_j);
 			now += vt.busy_s;
 			finish_verify(r, &vt, now);
+			record_share(r);
 		}
 	}
 	r->clock = now;
@@ -917,6 +1086,11 @@ int replay_create(struct replay **out, const struct replay_config *cfg,
 	r->vd = hw_task_device(cfg->plan, HW_TASK_VERIFY);
 	r->shared = r->dd == r->vd;
 	r->qlat = p->queue_latency_s;
+	r->verify_batches = p->verify_batches;
+	r->split_sync = p->sync_placement != HW_SYNC_TASK && p->n_dev > 1;
+	r->beta = 1.0;
+	r->beta_draft = hw_compute_bw_share(cfg->plan, HW_TASK_DRAFT);
+	r->beta_preverify = hw_compute_bw_share(cfg->plan, HW_TASK_PREVERIFY);
 	r->switch_s = hw_switch_cost(cfg->plan, &r->switch_j);
 	if (r->shared)
 		r->switch_s = 0, r->switch_j = 0;
@@ -964,10 +1138,14 @@ int replay_sequence(struct replay *r, const struct trace_seq *seq,
 	}
 	/* a draft at position p always runs at KV length P + p: its cost is
 	 * computed once per sequence, however often p is redrafted */
-	if (r->mode == AHASD_EXEC_TASK_ASYNC)
-		for (uint32_t p = 0; p < seq->n; p++)
+	for (uint32_t p = 0; p < seq->n; p++) {
+		if (r->mode == AHASD_EXEC_TASK_ASYNC)
 			hw_task_cost(r->cfg.plan, HW_TASK_DRAFT, 1,
 			             seq->prompt_len + p, &r->draft_cost[p]);
+		else
+			hw_step_cost(r->cfg.plan, HW_TASK_DRAFT, 1,
+			             seq->prompt_len + p, &r->draft_cost[p]);
+	}
 	memset(r->flags, 0, seq->n);
 	r->seq = seq;
 	r->N = seq->n;
@@ -1008,7 +1186,7 @@ int replay_sequence(struct replay *r, const struct trace_seq *seq,
 			emit(r, (int)i, REPLAY_EV_IDLE, r->last_end[i], r->clock,
 			     0, 0, REPLAY_OUT_NONE);
 		r->m.busy_s[i] += r->seq_busy[i];
-		static_j += p->dev[i].static_w * dt;
+		static_j += hw_device_static_w(&p->dev[i]) * dt;
 	}
 	r->sr.seq = seq->id;
 	r->sr.prompt_len = seq->prompt_len;
@@ -1042,7 +1220,7 @@ void replay_finish(struct replay *r)
 	r->m.time_s = r->clock;
 	r->m.static_j = 0;
 	for (unsigned i = 0; i < r->n_dev; i++) {
-		double st = p->dev[i].static_w * r->m.time_s;
+		double st = hw_device_static_w(&p->dev[i]) * r->m.time_s;
 		r->m.idle_s[i] = r->m.time_s - r->m.busy_s[i];
 		r->m.static_j += st;
 		r->m.dev_energy_j[i] += st;

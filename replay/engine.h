@@ -22,6 +22,7 @@ enum replay_event_kind {
 	REPLAY_EV_SWITCH,
 	REPLAY_EV_TRANSFER,
 	REPLAY_EV_IDLE,
+	REPLAY_EV_OFFLOAD,        /* PIM work the compute device does (no AAU) */
 	REPLAY_EV_KIND_COUNT
 };
 const char *replay_event_kind_name(enum replay_event_kind k);
@@ -81,6 +82,15 @@ struct replay_metrics {
 	uint64_t switches;
 	uint64_t waits;           /* policy chose WAIT */
 	uint64_t events_dropped;  /* events past the recording bound */
+	double offload_s;         /* compute-device time spent on PIM work
+	                           * shipped out (no AAU) */
+	double contention_s;      /* time verifications lost to the PIM
+	                           * holding shared channels */
+	double offload_bytes;     /* weights streamed over the host link */
+	/* synchronous schedules on a platform with a PIM: the PIM's share of
+	 * each batch's latency (its draft steps and verification) */
+	uint64_t share_batches;
+	double pim_share_min, pim_share_max, pim_share_sum;
 };
 
 struct replay_config {

@@ -10,6 +10,7 @@
 #include "ini.h"
 #include "util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -25,7 +26,13 @@
 
 #define MAX_BASE_DEPTH 8
 
-enum key_type { KT_DOUBLE, KT_UINT, KT_BOOL, KT_KIND };
+enum key_type { KT_DOUBLE, KT_UINT, KT_BOOL, KT_KIND, KT_ENUM };
+
+/* Device kinds a key applies to. */
+#define K_NPU (1u << HW_DEV_NPU)
+#define K_GPU (1u << HW_DEV_GPU)
+#define K_PIM (1u << HW_DEV_PIM)
+#define K_ALL (K_NPU | K_GPU | K_PIM)
 
 struct key_desc {
 	const char *name;
@@ -33,44 +40,107 @@ struct key_desc {
 	size_t off;
 	double lo, hi;      /* valid range, inclusive unless lo_open */
 	bool lo_open;
+	const char *def;    /* default value, NULL: required */
+	unsigned kinds;     /* device keys: kinds it applies to */
+	const char *const *names; /* KT_ENUM: value names, NULL-terminated */
 };
 
-#define PK(n, t, lo, hi, open) { #n, t, offsetof(struct hw_platform, n), lo, hi, open }
+static const char *const aau_offload_names[] = { "nonlinear", "attention",
+                                                 NULL };
+static const char *const pim_layout_names[] = { "partitioned", "striped",
+                                                NULL };
+static const char *const sync_placement_names[] = { "task", "specpim",
+                                                    "best", NULL };
+static const char *const capacity_names[] = { "stream", "error", NULL };
+static const char *const rank_alloc_names[] = { "capacity", "all", NULL };
+
+#define PK(n, t, lo, hi, open, def) \
+	{ #n, t, offsetof(struct hw_platform, n), lo, hi, open, def, 0, NULL }
+#define PE(n, names, def) \
+	{ #n, KT_ENUM, offsetof(struct hw_platform, n), 0, 0, false, def, 0, names }
 static const struct key_desc platform_keys[] = {
-	PK(weight_bits, KT_UINT, 1, 32, false),
-	PK(kv_bits, KT_UINT, 1, 32, false),
-	PK(act_bits, KT_UINT, 1, 32, false),
-	PK(aau, KT_BOOL, 0, 1, false),
-	PK(gated_switch, KT_BOOL, 0, 1, false),
-	PK(switch_gated_s, KT_DOUBLE, 0, HUGE_VAL, false),
-	PK(switch_slow_s, KT_DOUBLE, 0, HUGE_VAL, false),
-	PK(link_bw, KT_DOUBLE, 0, HUGE_VAL, true),
-	PK(link_latency_s, KT_DOUBLE, 0, HUGE_VAL, false),
-	PK(link_pj_per_bit, KT_DOUBLE, 0, HUGE_VAL, false),
-	PK(queue_latency_s, KT_DOUBLE, 0, HUGE_VAL, false),
+	PK(weight_bits, KT_UINT, 1, 32, false, NULL),
+	PK(kv_bits, KT_UINT, 1, 32, false, NULL),
+	PK(act_bits, KT_UINT, 1, 32, false, NULL),
+	PK(aau, KT_BOOL, 0, 1, false, NULL),
+	PE(aau_offload, aau_offload_names, "nonlinear"),
+	PK(gated_switch, KT_BOOL, 0, 1, false, NULL),
+	PK(switch_gated_s, KT_DOUBLE, 0, HUGE_VAL, false, NULL),
+	PK(switch_slow_s, KT_DOUBLE, 0, HUGE_VAL, false, NULL),
+	PK(link_bw, KT_DOUBLE, 0, HUGE_VAL, true, NULL),
+	PK(link_latency_s, KT_DOUBLE, 0, HUGE_VAL, false, NULL),
+	PK(link_pj_per_bit, KT_DOUBLE, 0, HUGE_VAL, false, NULL),
+	PK(queue_latency_s, KT_DOUBLE, 0, HUGE_VAL, false, NULL),
+	PK(verify_batches, KT_UINT, 0, HW_MAX_M, false, "1"),
+	PE(sync_placement, sync_placement_names, "task"),
+	PK(sync_ref_tokens, KT_UINT, 1, HW_MAX_M, false, "9"),
+	PK(sync_ref_kv, KT_UINT, 1, 1u << 24, false, "1024"),
+	PE(pim_layout, pim_layout_names, "partitioned"),
+	PK(pim_draft_ranks, KT_UINT, 0, 4096, false, "0"),
+	PE(pim_rank_alloc, rank_alloc_names, "capacity"),
+	PK(pim_bus_block, KT_DOUBLE, 0, 1, false, "1"),
+	PK(pim_blocking, KT_BOOL, 0, 1, false, "1"),
+	PK(memory_bytes, KT_DOUBLE, 0, HUGE_VAL, false, "0"),
+	PK(kv_reserve_tokens, KT_UINT, 0, 1u << 24, false, "0"),
+	PK(host_link_bw, KT_DOUBLE, 0, HUGE_VAL, false, "0"),
+	PK(host_link_latency_s, KT_DOUBLE, 0, HUGE_VAL, false, "0"),
+	PK(host_link_pj_per_bit, KT_DOUBLE, 0, HUGE_VAL, false, "0"),
+	PK(offload_overlap, KT_BOOL, 0, 1, false, "1"),
+	PE(capacity_policy, capacity_names, "stream"),
 };
 #undef PK
+#undef PE
 
-#define DK(n, t, lo, hi, open) { #n, t, offsetof(struct hw_device, n), lo, hi, open }
+#define DK(n, t, lo, hi, open, def, kinds) \
+	{ #n, t, offsetof(struct hw_device, n), lo, hi, open, def, kinds, NULL }
 static const struct key_desc device_keys[] = {
-	DK(kind, KT_KIND, 0, 0, false),
-	DK(freq_hz, KT_DOUBLE, 0, HUGE_VAL, true),
-	DK(matrix_ops, KT_DOUBLE, 0, HUGE_VAL, true),
-	DK(vector_ops, KT_DOUBLE, 0, HUGE_VAL, true),
-	DK(util, KT_DOUBLE, 0, 1, true),
-	DK(mem_bw, KT_DOUBLE, 0, HUGE_VAL, true),
-	DK(bw_eff, KT_DOUBLE, 0, 1, true),
-	DK(op_overhead_s, KT_DOUBLE, 0, HUGE_VAL, false),
-	DK(task_overhead_s, KT_DOUBLE, 0, HUGE_VAL, false),
-	DK(pj_per_mac, KT_DOUBLE, 0, HUGE_VAL, false),
-	DK(pj_per_vec_op, KT_DOUBLE, 0, HUGE_VAL, false),
-	DK(pj_per_bit, KT_DOUBLE, 0, HUGE_VAL, false),
-	DK(static_w, KT_DOUBLE, 0, HUGE_VAL, false),
+	DK(kind, KT_KIND, 0, 0, false, NULL, K_ALL),
+	DK(freq_hz, KT_DOUBLE, 0, HUGE_VAL, true, NULL, K_NPU | K_GPU),
+	DK(matrix_ops, KT_DOUBLE, 0, HUGE_VAL, true, NULL, K_ALL),
+	DK(vector_ops, KT_DOUBLE, 0, HUGE_VAL, true, NULL, K_ALL),
+	DK(util, KT_DOUBLE, 0, 1, true, NULL, K_NPU | K_GPU),
+	DK(mem_bw, KT_DOUBLE, 0, HUGE_VAL, true, NULL, K_ALL),
+	DK(bw_eff, KT_DOUBLE, 0, 1, true, NULL, K_NPU | K_GPU),
+	DK(op_overhead_s, KT_DOUBLE, 0, HUGE_VAL, false, NULL, K_ALL),
+	DK(task_overhead_s, KT_DOUBLE, 0, HUGE_VAL, false, NULL, K_ALL),
+	DK(pj_per_mac, KT_DOUBLE, 0, HUGE_VAL, false, NULL, K_ALL),
+	DK(pj_per_vec_op, KT_DOUBLE, 0, HUGE_VAL, false, NULL, K_ALL),
+	DK(pj_per_bit, KT_DOUBLE, 0, HUGE_VAL, false, NULL, K_ALL),
+	DK(static_w, KT_DOUBLE, 0, HUGE_VAL, false, NULL, K_ALL),
+	DK(count, KT_UINT, 1, 64, false, "1", K_GPU),
+	DK(tp_sync_s, KT_DOUBLE, 0, HUGE_VAL, false, "0", K_GPU),
+	DK(array_dim, KT_UINT, 1, 4096, false, NULL, K_NPU),
+	DK(accum_bytes, KT_DOUBLE, 1, HUGE_VAL, false, NULL, K_NPU),
+	DK(ranks, KT_UINT, 1, 4096, false, NULL, K_PIM),
+	DK(rank_bytes, KT_DOUBLE, 0, HUGE_VAL, true, NULL, K_PIM),
+	DK(channels, KT_UINT, 1, 4096, false, NULL, K_PIM),
+	DK(blocks, KT_UINT, 1, 1024, false, NULL, K_PIM),
+	DK(burst_bytes, KT_UINT, 1, 4096, false, NULL, K_PIM),
+	DK(row_bytes, KT_UINT, 1, 1u << 20, false, NULL, K_PIM),
+	DK(grf_a, KT_UINT, 1, 4096, false, NULL, K_PIM),
+	DK(grf_b, KT_UINT, 1, 4096, false, NULL, K_PIM),
+	DK(vector_buffers, KT_UINT, 1, HW_MAX_M, false, "1", K_PIM),
+	DK(mode_cycles, KT_UINT, 0, 1u << 24, false, NULL, K_PIM),
+	DK(t_ccd_l, KT_UINT, 1, 4096, false, NULL, K_PIM),
+	DK(t_bl, KT_UINT, 1, 4096, false, NULL, K_PIM),
+	DK(t_rl, KT_UINT, 0, 4096, false, NULL, K_PIM),
+	DK(t_wl, KT_UINT, 0, 4096, false, NULL, K_PIM),
+	DK(t_wtr_l, KT_UINT, 0, 4096, false, NULL, K_PIM),
+	DK(t_rtp_l, KT_UINT, 0, 4096, false, NULL, K_PIM),
+	DK(t_rtrs, KT_UINT, 0, 4096, false, NULL, K_PIM),
+	DK(t_wr, KT_UINT, 0, 4096, false, NULL, K_PIM),
+	DK(t_rp, KT_UINT, 0, 4096, false, NULL, K_PIM),
+	DK(t_rcd_rd, KT_UINT, 0, 4096, false, NULL, K_PIM),
+	DK(t_rcd_wr, KT_UINT, 0, 4096, false, NULL, K_PIM),
+	DK(t_ras, KT_UINT, 0, 4096, false, NULL, K_PIM),
+	DK(t_rfc, KT_UINT, 0, 1u << 20, false, NULL, K_PIM),
+	DK(t_refi, KT_UINT, 1, 1u << 24, false, NULL, K_PIM),
 };
 #undef DK
 
 #define N_PKEYS (sizeof platform_keys / sizeof platform_keys[0])
 #define N_DKEYS (sizeof device_keys / sizeof device_keys[0])
+_Static_assert(N_PKEYS <= 64 && N_DKEYS <= 64, "key bit masks are 64 bits");
 
 static const char *const kind_names[] = { "npu", "gpu", "pim" };
 
@@ -100,6 +170,20 @@ static int parse_value(const struct key_desc *kd, void *base, const char *s,
 			}
 		}
 		util_set_err(why, whylen, "'%s' is not a device kind (npu, gpu, pim)", s);
+		return -EINVAL;
+	}
+	if (kd->type == KT_ENUM) {
+		char list[256];
+		size_t pos = 0;
+		for (size_t i = 0; kd->names[i]; i++) {
+			if (strcmp(s, kd->names[i]) == 0) {
+				*(int *)((char *)base + kd->off) = (int)i;
+				return 0;
+			}
+			pos += (size_t)snprintf(list + pos, sizeof list - pos, "%s%s",
+			                        i ? ", " : "", kd->names[i]);
+		}
+		util_set_err(why, whylen, "'%s' is not one of %s", s, list);
 		return -EINVAL;
 	}
 	errno = 0;
@@ -136,6 +220,7 @@ static int parse_value(const struct key_desc *kd, void *base, const char *s,
 		*(int *)((char *)base + kd->off) = (int)v;
 		break;
 	case KT_KIND:
+	case KT_ENUM:
 		break;
 	}
 	return 0;
@@ -170,6 +255,30 @@ int hw_platform_finish(struct hw_platform *p, char *why, size_t whylen)
 		util_set_err(why, whylen, "no compute (npu/gpu) device");
 		return -EINVAL;
 	}
+	for (unsigned i = 0; i < p->n_dev; i++) {
+		struct hw_device *d = &p->dev[i];
+		if (d->kind != HW_DEV_PIM)
+			continue;
+		if (d->burst_bytes * 8 < p->weight_bits) {
+			util_set_err(why, whylen, "%s: a burst of %u bytes holds no "
+			             "%u-bit weight", d->name, d->burst_bytes,
+			             p->weight_bits);
+			return -EINVAL;
+		}
+		if (d->row_bytes < d->burst_bytes || d->channels > d->ranks ||
+		    d->channels > 64) {
+			util_set_err(why, whylen, "%s: need burst_bytes <= row_bytes "
+			             "and channels <= ranks, channels <= 64", d->name);
+			return -EINVAL;
+		}
+		/* the command clock that gives mem_bw: every rank's blocks read
+		 * one burst per column command, one command per max(tCCD_L,
+		 * BL/2) cycles */
+		const double tccd = d->t_ccd_l > d->t_bl / 2.0 ? d->t_ccd_l
+		                                               : d->t_bl / 2.0;
+		d->freq_hz = d->mem_bw * tccd /
+		             ((double)d->ranks * d->blocks * d->burst_bytes);
+	}
 	return 0;
 }
 
@@ -184,8 +293,8 @@ struct loader {
 	unsigned platform_line;
 	unsigned dev_line[HW_MAX_DEV];
 	/* keys given so far (by this file or a base), and by this file */
-	uint32_t pset, dset[HW_MAX_DEV];
-	uint32_t pseen, dseen[HW_MAX_DEV];
+	uint64_t pset, dset[HW_MAX_DEV];
+	uint64_t pseen, dseen[HW_MAX_DEV];
 };
 
 /* The files being read, outermost first, to refuse an inheritance cycle. */
@@ -220,9 +329,9 @@ static int load_base(struct loader *L, const char *name, char *why,
 	memcpy(b.name, L->p->name, sizeof b.name);
 	memcpy(b.path, L->p->path, sizeof b.path);
 	*L->p = b;
-	L->pset = (1u << N_PKEYS) - 1;
+	L->pset = ~0ull;
 	for (unsigned d = 0; d < b.n_dev; d++)
-		L->dset[d] = (1u << N_DKEYS) - 1;
+		L->dset[d] = ~0ull;
 	return 0;
 }
 
@@ -311,18 +420,37 @@ static int on_item(void *user, const struct ini_item *it, char *why,
 	const struct key_desc *tab = L->sect == 0 ? platform_keys : device_keys;
 	size_t n = L->sect == 0 ? N_PKEYS : N_DKEYS;
 	const struct key_desc *kd = find_key(tab, n, it->key);
-	uint32_t *set = L->sect == 0 ? &L->pset : &L->dset[L->sect - 1];
-	uint32_t *seen = L->sect == 0 ? &L->pseen : &L->dseen[L->sect - 1];
+	uint64_t *set = L->sect == 0 ? &L->pset : &L->dset[L->sect - 1];
+	uint64_t *seen = L->sect == 0 ? &L->pseen : &L->dseen[L->sect - 1];
 	void *base = L->sect == 0 ? (void *)p : (void *)&p->dev[L->sect - 1];
 	if (!kd) {
 		util_set_err(why, whylen, "unknown key in [%s]",
 		             L->sect == 0 ? "platform" : "device");
 		return -1;
 	}
-	uint32_t bit = 1u << (kd - tab);
+	uint64_t bit = 1ull << (kd - tab);
 	if (*seen & bit) {
 		util_set_err(why, whylen, "duplicate key");
 		return -1;
+	}
+	if (L->sect > 0) {
+		const struct hw_device *d = &p->dev[L->sect - 1];
+		const bool kind_set = (*set & 1ull) != 0;
+		if (kd->type == KT_KIND && kind_set) {
+			util_set_err(why, whylen, "the kind of inherited device '%s' "
+			             "cannot change", d->name);
+			return -1;
+		}
+		if (kd->type != KT_KIND && !kind_set) {
+			util_set_err(why, whylen, "kind must be the first key of "
+			             "[device %s]", d->name);
+			return -1;
+		}
+		if (kd->type != KT_KIND && !(kd->kinds & (1u << d->kind))) {
+			util_set_err(why, whylen, "not a key of %s devices",
+			             kind_names[d->kind]);
+			return -1;
+		}
 	}
 	if (!*it->value) {
 		util_set_err(why, whylen, "missing value");
@@ -364,21 +492,32 @@ static int load_file(struct hw_platform *p, const char *path,
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < N_PKEYS; i++) {
-		if (!(L.pset & (1u << i))) {
+		const struct key_desc *kd = &platform_keys[i];
+		if (L.pset & (1ull << i))
+			continue;
+		if (!kd->def) {
 			util_set_err(err, errlen, "%s:%u:%s: missing key in [platform]",
-			             path, L.platform_line, platform_keys[i].name);
+			             path, L.platform_line, kd->name);
 			return -EINVAL;
 		}
+		rc = parse_value(kd, p, kd->def, why, sizeof why);
+		assert(rc == 0);
 	}
 	for (unsigned d = 0; d < p->n_dev; d++) {
 		for (size_t i = 0; i < N_DKEYS; i++) {
-			if (!(L.dset[d] & (1u << i))) {
+			const struct key_desc *kd = &device_keys[i];
+			if (L.dset[d] & (1ull << i))
+				continue;
+			if (i > 0 && !(kd->kinds & (1u << p->dev[d].kind)))
+				continue;
+			if (!kd->def) {
 				util_set_err(err, errlen,
 				             "%s:%u:%s: missing key in [device %s]", path,
-				             L.dev_line[d], device_keys[i].name,
-				             p->dev[d].name);
+				             L.dev_line[d], kd->name, p->dev[d].name);
 				return -EINVAL;
 			}
+			rc = parse_value(kd, &p->dev[d], kd->def, why, sizeof why);
+			assert(rc == 0);
 		}
 	}
 	rc = hw_platform_finish(p, why, sizeof why);
@@ -493,6 +632,16 @@ int hw_platform_set(struct hw_platform *p, const char *key, const char *value,
 			       dot + 1);
 			return -EINVAL;
 		}
+		if (kd->type == KT_KIND) {
+			util_set_err(err, errlen, "set %s: a device's kind cannot be "
+			             "changed by an override", key);
+			return -EINVAL;
+		}
+		if (!(kd->kinds & (1u << tmp.dev[di].kind))) {
+			util_set_err(err, errlen, "set %s: not a key of %s devices",
+			             key, kind_names[tmp.dev[di].kind]);
+			return -EINVAL;
+		}
 		base = &tmp.dev[di];
 	}
 	rc = parse_value(kd, base, value, why, sizeof why);
@@ -527,6 +676,10 @@ static int describe_key(const struct key_desc *kd, const void *base,
 		w = snprintf(buf + *pos, len - *pos, "%s%s = %d\n", prefix,
 		             kd->name, *(const int *)(b + kd->off));
 		break;
+	case KT_ENUM:
+		w = snprintf(buf + *pos, len - *pos, "%s%s = %s\n", prefix,
+		             kd->name, kd->names[*(const int *)(b + kd->off)]);
+		break;
 	case KT_KIND:
 	default:
 		w = snprintf(buf + *pos, len - *pos, "%s%s = %s\n", prefix,
@@ -558,10 +711,13 @@ int hw_platform_describe(const struct hw_platform *p, char *buf, size_t len)
 			return -ENOSPC;
 	for (unsigned d = 0; d < p->n_dev; d++) {
 		snprintf(prefix, sizeof prefix, "%s.", p->dev[d].name);
-		for (size_t i = 0; i < N_DKEYS; i++)
+		for (size_t i = 0; i < N_DKEYS; i++) {
+			if (!(device_keys[i].kinds & (1u << p->dev[d].kind)))
+				continue;
 			if (describe_key(&device_keys[i], &p->dev[d], prefix, buf,
 			                 len, &pos))
 				return -ENOSPC;
+		}
 	}
 	return 0;
 }

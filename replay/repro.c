@@ -381,8 +381,7 @@ static int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
 		if (rc < 0)
 			goto out;
 	}
-	rc = hw_plan_create(&plan, &plat, &r->models[pi][0], &r->models[pi][1],
-	                    err, errlen);
+	rc = hw_plan_create(&plan, &plat, &r->models[pi][0], &r->models[pi][1], err, errlen);
 	if (rc < 0)
 		goto out;
 	n = split_kv(cf->params, kvbuf, sizeof kvbuf, keys, vals, MAX_KV);

@@ -35,7 +35,8 @@
 #define TRACE_TOKENS 256
 
 static char tdir[256];
-static char replay_bin[1024], trace_bin[1024], plugdir[1024], srcroot[1024];
+static char replay_bin[1024], trace_bin[1024], hw_bin[1024], plugdir[1024],
+            srcroot[1024];
 static char out_text[1 << 16], err_text[1 << 16];
 
 /* ---- fixture ----------------------------------------------------------- */
@@ -59,6 +60,7 @@ static void setup(void)
 	          "(run through meson test)");
 	snprintf(replay_bin, sizeof replay_bin, "%s/replay/ahasd-replay", b);
 	snprintf(trace_bin, sizeof trace_bin, "%s/replay/ahasd-trace", b);
+	snprintf(hw_bin, sizeof hw_bin, "%s/replay/ahasd-hw", b);
 	snprintf(plugdir, sizeof plugdir, "%s/policies", b);
 	snprintf(srcroot, sizeof srcroot, "%s", s);
 	strcpy(tdir, "/tmp/ahasd-test-cli-XXXXXX");
@@ -1090,4 +1092,134 @@ Test(cli, same_command_same_results)
 	 * could not pass by everything being equal) */
 	cr_assert_neq(metric(db, 1, "time_s"), metric(db, 2, "time_s"));
 	cr_assert_neq(metric(db, 2, "time_s"), metric(db, 3, "time_s"));
+}
+
+/* ---- ahasd-hw op, and the baselines of the paper end to end ---- */
+
+/* One line "name value" of ahasd-hw op's output. */
+static double op_value(const char *name)
+{
+	const char *p = out_text;
+	size_t n = strlen(name);
+	while ((p = strstr(p, name))) {
+		if ((p == out_text || p[-1] == '\n') && p[n] == ' ')
+			return strtod(p + n, NULL);
+		p += n;
+	}
+	cr_assert_fail("no '%s' in:\n%s", name, out_text);
+	return 0;
+}
+
+/* The numbers test_hw.c derives by hand, through the program:
+ *   NPU gemm 5 x 4096 x 11008 on npu-pim: 46,331,648 B / 43.52e9 B/s +
+ *     a 4.29 us drain = 1068.8959 us, memory-bound;
+ *   PIM gemm 4 x 4096 x 4096 on npu-pim (16 ranks): 4 passes per output
+ *     tile x 16 tiles x 8798 cycles x 1.1 / 1.5 GHz = 412.9195 us,
+ *     bound by the command rate;
+ *   the same with "102.4 GOPS" for the whole PIM (npu-pim-total), M = 1:
+ *     16 x 32990 x 1.1 / 1.5 GHz = 387.0827 us, bound by the ALUs. */
+Test(cli, hw_op_prints_one_operator)
+{
+	cr_assert_eq(run_prog(hw_bin, ARGS("op", "-w", "npu-pim", "--device",
+	                                   "npu", "gemm", "5", "4096", "11008"),
+	                      NULL), 0, "%s", err_text);
+	cr_assert_float_eq(op_value("time_us"),
+	                   46331648.0 / 43.52e9 * 1e6 + 4.290, 1e-5, "%s",
+	                   out_text);
+	cr_assert_not_null(strstr(out_text, "bound       memory"), "%s",
+	                   out_text);
+	cr_assert_float_eq(op_value("bytes"), 46331648.0, 0.5);
+	cr_assert_eq(run_prog(hw_bin, ARGS("op", "--hw", "npu-pim", "--device",
+	                                   "pim", "gemm", "4", "4096", "4096"),
+	                      NULL), 0, "%s", err_text);
+	cr_assert_float_eq(op_value("time_us"), 4 * 16 * 8798 * 1.1 / 1.5e3,
+	                   1e-5, "%s", out_text);
+	cr_assert_not_null(strstr(out_text, "bound       command"));
+	cr_assert_eq(run_prog(hw_bin, ARGS("op", "-w", "npu-pim-total",
+	                                   "--device", "pim", "gemm", "1",
+	                                   "4096", "4096"), NULL), 0, "%s",
+	             err_text);
+	cr_assert_float_eq(op_value("time_us"), 16 * 32990 * 1.1 / 1.5e3, 1e-5,
+	                   "%s", out_text);
+	cr_assert_not_null(strstr(out_text, "bound       compute"));
+	/* bad input: exit 2 with what was expected */
+	cr_assert_eq(run_prog(hw_bin, ARGS("op", "-w", "npu-pim", "--device",
+	                                   "tpu", "gemm", "1", "2", "3"), NULL),
+	             2);
+	assert_err_has("not a device of npu-pim (npu, pim)");
+	cr_assert_eq(run_prog(hw_bin, ARGS("op", "-w", "npu-pim", "--device",
+	                                   "pim", "gemm", "1", "2"), NULL), 2);
+	assert_err_has("gemm wants M K N");
+	cr_assert_eq(run_prog(hw_bin, ARGS("op", "-w", "npu-pim", "--device",
+	                                   "npu", "gemm", "0", "2", "3"), NULL),
+	             2);
+	assert_err_has("'0' is not a dimension");
+	cr_assert_eq(run_prog(hw_bin, ARGS("op", "-w", "npu-pim", "--device",
+	                                   "npu", "conv", "1", "2"), NULL), 2);
+	assert_err_has("unknown KIND 'conv'");
+}
+
+/* The paper's synchronous NPU+PIM schedule on the LLaMA2 pair: the draft
+ * model on the PIM, the 13B on the NPU, each waiting for the other. The
+ * NPU is busy with every verification (at least 20 % of the time with
+ * k = 4: a 0.31 s verification per four ~0.11 s draft steps), and the run
+ * records the PIM's share of each batch's latency, which varies with the
+ * KV length and with batches cut short at the end of a sequence. */
+Test(cli, paper_sync_baseline_on_npu_pim)
+{
+	char trace[1200];
+	snprintf(trace, sizeof trace, "%s/traces/stories260K-skip3-greedy.msgpack",
+	         srcroot);
+	const char *db = tpath("sync.db");
+	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-d", "fixed", "-P",
+	                    "k=4", "-w", "npu-pim", "--models",
+	                    "llama2-7b:llama2-13b", trace), 0, "%s", err_text);
+	const double npu = metric(db, 1, "npu.utilisation");
+	cr_assert_geq(npu, 0.20, "NPU busy %g", npu);
+	const double lo = metric(db, 1, "pim_share_min");
+	const double mean = metric(db, 1, "pim_share_mean");
+	const double hi = metric(db, 1, "pim_share_max");
+	cr_assert(lo > 0 && lo < mean && mean < hi && hi < 1,
+	          "PIM share min %g mean %g max %g", lo, mean, hi);
+	/* the NPU's share is its utilisation: 1 - mean PIM share, up to the
+	 * batch-weighted average */
+	cr_assert_float_eq(npu + mean, 1.0, 0.05);
+	/* the best split is a named alternative, and is faster */
+	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-d", "fixed", "-P",
+	                    "k=4", "-w", "npu-pim", "-P",
+	                    "hw.sync_placement=best", "--models",
+	                    "llama2-7b:llama2-13b", trace), 0, "%s", err_text);
+	cr_assert_gt(metric(db, 2, "tokens_per_s"), metric(db, 1, "tokens_per_s"));
+}
+
+/* Memory capacity on the GPU (16 GB): the PaLM-like 8B + 30B pair (39 GB)
+ * streams the target's overflow over PCIe on every verification and is
+ * slower than the same run with capacity ignored; the OPT pair (8 GB)
+ * fits and streams nothing. */
+Test(cli, gpu_capacity_offload)
+{
+	char trace[1200];
+	snprintf(trace, sizeof trace, "%s/traces/aidreams260K-skip2-greedy.msgpack",
+	         srcroot);
+	const char *db = tpath("cap.db");
+	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-d", "fixed", "-P",
+	                    "k=4", "-w", "gpu", "--models", "palm-8b:palm-30b",
+	                    trace), 0, "%s", err_text);
+	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-d", "fixed", "-P",
+	                    "k=4", "-w", "gpu", "-P", "hw.memory_bytes=0",
+	                    "--models", "palm-8b:palm-30b", trace), 0, "%s",
+	             err_text);
+	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-d", "fixed", "-P",
+	                    "k=4", "-w", "gpu", "--models", "opt-1.3b:opt-6.7b",
+	                    trace), 0, "%s", err_text);
+	cr_assert_gt(metric(db, 1, "offload_bytes_per_token"), 1e9);
+	cr_assert_eq(metric(db, 2, "offload_bytes"), 0);
+	cr_assert_lt(metric(db, 1, "tokens_per_s"),
+	             metric(db, 2, "tokens_per_s") / 2);
+	cr_assert_eq(metric(db, 3, "offload_bytes"), 0);
+	/* a hard error instead, when asked */
+	cr_assert_eq(REPLAY("-q", "--no-db", "-p", "sync", "-w", "gpu", "-P",
+	                    "hw.capacity_policy=error", "--models",
+	                    "palm-8b:palm-30b", trace), 1);
+	assert_err_has("memory_bytes");
 }

@@ -206,6 +206,9 @@ static struct replay_metrics make_metrics(void)
 		.switches = 2,
 		.waits = 5,
 		.events_dropped = 0,
+		.offload_s = 0.125,
+		.contention_s = 0.375,
+		.offload_bytes = 600,
 	};
 	return m;
 }
@@ -292,6 +295,33 @@ Test(db, migration_matches_schema_sql)
 	free(a);
 	free(b);
 	free(schema);
+}
+
+/* A synchronous run on a platform with a PIM records the PIM's share of
+ * each batch's latency: min, mean (sum / batches) and max. */
+Test(db, pim_share_metrics)
+{
+	const char *p = tpath(0, "share.db");
+	struct db_run_info in = make_info("sync", "fixed");
+	struct replay_metrics m = make_metrics();
+	struct db *d = NULL;
+	int64_t id = 0;
+	m.share_batches = 4;
+	m.pim_share_min = 0.125;
+	m.pim_share_max = 0.75;
+	m.pim_share_sum = 1.5;
+	cr_assert_eq(db_open(&d, p, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(db_run_begin(d, &in, &id, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(db_run_commit(d, id, &m, 0.01, NULL, NULL, 0, err,
+	                           sizeof err), 0, "%s", err);
+	sqlite3 *h = db_handle(d);
+	cr_assert_float_eq(q_dbl(h, "SELECT value FROM metrics WHERE name = "
+	                            "'pim_share_min'"), 0.125, 1e-15);
+	cr_assert_float_eq(q_dbl(h, "SELECT value FROM metrics WHERE name = "
+	                            "'pim_share_mean'"), 0.375, 1e-15);
+	cr_assert_float_eq(q_dbl(h, "SELECT value FROM metrics WHERE name = "
+	                            "'pim_share_max'"), 0.75, 1e-15);
+	db_close(&d);
 }
 
 Test(db, full_run_round_trip)
@@ -416,8 +446,12 @@ Test(db, full_run_round_trip)
 	cr_assert_float_eq(q_dbl(h, "SELECT end_s FROM events WHERE idx = 2"),
 	                   0.4, 1e-12);
 
-	/* metrics: 26 standard + 3 per device x 2 + 2 extra = 34 */
-	cr_assert_eq(q_int(h, "SELECT count(*) FROM metrics"), 34);
+	/* metrics: 30 standard + 3 per device x 2 + 2 extra = 38; the PIM's
+	 * share of step latency only for synchronous runs (share_batches > 0,
+	 * a case of its own below) */
+	cr_assert_eq(q_int(h, "SELECT count(*) FROM metrics"), 38);
+	cr_assert_eq(q_int(h, "SELECT count(*) FROM metrics WHERE name LIKE "
+	                      "'pim_share%'"), 0);
 #define METRIC(name, want)                                                   \
 	cr_assert_float_eq(q_dbl(h, "SELECT value FROM metrics WHERE name = '" \
 	                            name "'"),                                 \
@@ -448,6 +482,10 @@ Test(db, full_run_round_trip)
 	METRIC("events_dropped", 0.0);
 	METRIC("acceptance_rate", 0.6);       /* 240 / 400 */
 	METRIC("mean_draft_len", 4.5);        /* 360 / 80, not drafted */
+	METRIC("offload_s", 0.125);
+	METRIC("contention_s", 0.375);
+	METRIC("offload_bytes", 600.0);
+	METRIC("offload_bytes_per_token", 2.0);  /* 600 / 300 */
 	METRIC("npu.busy_s", 1.5);
 	METRIC("npu.idle_s", 0.5);
 	METRIC("npu.utilisation", 0.75);      /* 1.5 / 2 */
@@ -828,7 +866,7 @@ Test(db, locked_database)
 	raw_exec(other, "ROLLBACK");
 	sqlite3_close(other);
 	cr_assert_eq(count_path(p, "runs"), 1);
-	cr_assert_eq(count_path(p, "metrics"), 32); /* 26 + 3 x 2 */
+	cr_assert_eq(count_path(p, "metrics"), 36); /* 30 + 3 x 2 */
 	add_run(d, "ahasd", "pld", 10, 1.0, 1.0);
 	db_close(&d);
 	cr_assert_eq(count_path(p, "runs"), 2);
@@ -1070,5 +1108,5 @@ Test(db, two_writers)
 	}
 	cr_assert_eq(count_path(p, "runs"), 40);
 	cr_assert_eq(count_path(p, "sequences"), 200);
-	cr_assert_eq(count_path(p, "metrics"), 40 * 32);
+	cr_assert_eq(count_path(p, "metrics"), 40 * 36);
 }

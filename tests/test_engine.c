@@ -20,6 +20,10 @@
 #include "trace.h"
 
 #define P_LEN 16 /* prompt length of the hand-built sequences */
+/* npu-pim without bus contention (the PIM's ranks neither hold the NPU's
+ * channels nor block its reads): hand schedules of the scheduling logic.
+ * Contention has hand-worked tests of its own. */
+#define NPU_PIM_FREE "npu-pim?pim_blocking=0&pim_bus_block=0"
 #define K 4      /* continuation length */
 
 static char tmpdir[256];
@@ -160,10 +164,22 @@ static void rig_open_full(struct rig *g, const char *trace,
 	cr_assert_eq(trace_reader_open(&g->rd, trace, err, sizeof err), 0, "%s",
 	             err);
 	const struct trace_header *h = trace_reader_header(g->rd);
-	cr_assert_eq(hw_platform_load(&g->plat, preset, err, sizeof err), 0,
+	/* "NAME?key=value&key=value": a preset with overrides */
+	char pbuf[512];
+	snprintf(pbuf, sizeof pbuf, "%s", preset);
+	char *ovr = strchr(pbuf, '?');
+	if (ovr)
+		*ovr++ = '\0';
+	cr_assert_eq(hw_platform_load(&g->plat, pbuf, err, sizeof err), 0,
 	             "%s", err);
-	cr_assert_eq(hw_plan_create(&g->plan, &g->plat, &h->draft, &h->target,
-	                            err, sizeof err), 0, "%s", err);
+	for (char *kv = ovr ? strtok(ovr, "&") : NULL; kv; kv = strtok(NULL, "&")) {
+		char *eq = strchr(kv, '=');
+		cr_assert_not_null(eq, "%s", kv);
+		*eq = '\0';
+		cr_assert_eq(hw_platform_set(&g->plat, kv, eq + 1, err, sizeof err),
+		             0, "%s", err);
+	}
+	cr_assert_eq(hw_plan_create(&g->plan, &g->plat, &h->draft, &h->target, err, sizeof err), 0, "%s", err);
 	if (pol_desc) {
 		g->pol.desc = pol_desc;
 		snprintf(g->pol.path, sizeof g->pol.path, "(test_engine.c)");
@@ -234,7 +250,7 @@ static void rig_close(struct rig *g)
 static double split(struct rig *g, enum hw_task t, unsigned m, unsigned L)
 {
 	struct hw_cost c;
-	hw_step_cost_split(g->plan, t, m, L, &c);
+	hw_step_cost(g->plan, t, m, L, &c);
 	return c.time_s;
 }
 
@@ -305,6 +321,7 @@ static void sum_event(void *user, const struct replay_event *ev)
 	case REPLAY_EV_VERIFY:
 	case REPLAY_EV_PREVERIFY:
 	case REPLAY_EV_SWITCH:
+	case REPLAY_EV_OFFLOAD:
 		l->busy[ev->device] += len;
 		break;
 	case REPLAY_EV_TRANSFER:
@@ -418,10 +435,10 @@ Test(engine, sync_fixed4_hand_computed)
 	struct hw_cost c;
 	for (int i = 0; i < 15; i++) {
 		if (i < 12)
-			hw_step_cost_split(g.plan, HW_TASK_DRAFT, 1,
+			hw_step_cost(g.plan, HW_TASK_DRAFT, 1,
 			                   P_LEN + drafted_at[i], &c);
 		else
-			hw_step_cost_split(g.plan, HW_TASK_VERIFY, 5,
+			hw_step_cost(g.plan, HW_TASK_VERIFY, 5,
 			                   P_LEN + verified_at[i - 12], &c);
 		want += c.time_s;
 		for (unsigned d = 0; d < g.plat.n_dev; d++)
@@ -458,7 +475,7 @@ Test(engine, async_capacity_and_bonus_hand_computed)
 	write_trace(path, &b, 1);
 
 	struct rig g;
-	rig_open(&g, path, "npu-pim", "async", "fixed", "k", "2", 2, NULL,
+	rig_open(&g, path, NPU_PIM_FREE, "async", "fixed", "k", "2", 2, NULL,
 	         NULL);
 	rig_run(&g);
 	const struct replay_metrics *m = replay_metrics(g.r);
@@ -505,7 +522,8 @@ Test(engine, async_lookahead_waste_hand_computed)
 	write_trace(path, &b, 1);
 
 	struct rig g;
-	rig_open(&g, path, "npu-pim", "async", "fixed", "k", "2", 4, NULL,
+	rig_open(&g, path, NPU_PIM_FREE "&pim.mem_bw=4096e9", "async", "fixed",
+	         "k", "2", 4, NULL,
 	         NULL);
 	rig_run(&g);
 	const struct replay_metrics *m = replay_metrics(g.r);
@@ -531,6 +549,225 @@ Test(engine, async_lookahead_waste_hand_computed)
 	cr_assert_eq(m->lookahead_batches, 2);
 	cr_assert_eq(m->verifications, 3);
 	assert_close(m->time_s, e4, "simulated time");
+	rig_close(&g);
+}
+
+/* ---- the hardware mechanisms the engine carries out ---- */
+
+static double aux_of(struct rig *g, unsigned p)
+{
+	struct hw_cost c;
+	hw_task_cost(g->plan, HW_TASK_DRAFT, 1, P_LEN + p, &c);
+	return c.busy_s[hw_task_device(g->plan, HW_TASK_VERIFY)];
+}
+
+static double mem_of(struct rig *g, unsigned m, unsigned L)
+{
+	struct hw_cost c;
+	hw_task_cost(g->plan, HW_TASK_VERIFY, m, L, &c);
+	return c.mem_s;
+}
+
+/* Without the AAU the PIM's drafts ship work a_p to the NPU. async, fixed
+ * k=2, capacity 4, four greedy tokens on path, no bus contention, a fast
+ * PIM and a slow NPU (1 GB/s: the look-ahead batch is drafted inside the
+ * first verification):
+ *   T1 = d0 + d1: A [0,2) closes. Both drafts found the NPU idle: their
+ *     work ran at once (offload tasks of a0 and a1).
+ *   A is queued for the NPU from T1 + q. The PIM drafts p2, p3 (B, look-
+ *     ahead) from T1 while A waits or runs: their a2 + a3 run between
+ *     A's operators, so A's result comes at
+ *     E1 = T1 + q + v(3,P+2) + q + a2 + a3; it commits p0, p1 and the
+ *     bonus p2 (B's first draft, on path: accepted) -> C = 3.
+ *   The NPU takes B: it feeds p2 (committed) and p3: M = 2 at KV P+4,
+ *     E2 = E1 + v(2,P+4) + q; commits p3, the bonus clipped at N.
+ * NPU busy = a0 + a1 + (v(3) + q + a2 + a3) + (v(2) + q); offload_s is
+ * the sum of the a_p. With the AAU the same schedule has no a_p at all. */
+Test(engine, aau_offload_occupies_the_npu)
+{
+	static const int acc[4] = { 1, 1, 1, 1 };
+	struct seqbuf b;
+	make_seq(&b, 0, acc, 4);
+	char path[300];
+	snprintf(path, sizeof path, "%s/t.msgpack", tmpdir);
+	write_trace(path, &b, 1);
+
+	for (int aau = 0; aau < 2; aau++) {
+		struct rig g;
+		struct evsum l;
+		memset(&l, 0, sizeof l);
+		rig_open(&g, path, aau ? NPU_PIM_FREE "&pim.mem_bw=4096e9&npu.mem_bw=1e9"
+		                       : NPU_PIM_FREE "&pim.mem_bw=4096e9&npu.mem_bw=1e9"
+		                                      "&aau=0",
+		         "async", "fixed", "k", "2", 4, sum_event, &l);
+		rig_run(&g);
+		const struct replay_metrics *m = replay_metrics(g.r);
+		const double q = g.plat.queue_latency_s;
+		double d[4], a[4];
+		for (unsigned p = 0; p < 4; p++) {
+			d[p] = task(&g, HW_TASK_DRAFT, 1, P_LEN + p);
+			a[p] = aux_of(&g, p);
+			if (aau)
+				cr_assert_eq(a[p], 0);
+			else
+				cr_assert_gt(a[p], 0);
+		}
+		const double va = task(&g, HW_TASK_VERIFY, 3, P_LEN + 2);
+		const double vb = task(&g, HW_TASK_VERIFY, 2, P_LEN + 4);
+		const double t1 = d[0] + d[1];
+		const double e1 = t1 + q + va + q + a[2] + a[3];
+		const double e2 = e1 + vb + q;
+		cr_assert_lt(t1 + d[2] + d[3], e1, "schedule assumption");
+		cr_assert_lt(a[0], d[0], "schedule assumption");
+		cr_assert_eq(m->committed, 4);
+		cr_assert_eq(m->verifications, 2);
+		cr_assert_eq(m->drafted, 4);
+		cr_assert_eq(m->wasted, 0);
+		assert_close(m->time_s, e2, "simulated time");
+		const int vd = hw_task_device(g.plan, HW_TASK_VERIFY);
+		assert_close(m->busy_s[vd], a[0] + a[1] + a[2] + a[3] + va + vb +
+		             2 * q, "NPU busy");
+		assert_close(m->offload_s, a[0] + a[1] + a[2] + a[3], "offload_s");
+		check_events(&g, &l, aau ? "aau" : "no aau");
+		rig_close(&g);
+	}
+}
+
+/* Bus contention. The same schedule with the AAU, on npu-pim with its
+ * channels shared (a fast PIM): while the PIM drafts p2 and p3, the
+ * verification of A keeps a share beta of its bandwidth. Its work is
+ * f = v - mem + q fixed seconds and mem streaming seconds; consumed in
+ * proportion, over X seconds at share beta it does X / (f + mem / beta)
+ * of it, the rest at full speed:
+ *   s = T1 + q, X = T1 + d2 + d3 - s (the PIM works from T1 to T1 + d2 +
+ *   d3, back to back), E1 = s + X + (1 - X / (f + mem / beta)) (f + mem).
+ * B's verification runs with the PIM idle: E2 = E1 + v(2,P+4) + q. The
+ * verification lost E1 - (s + f + mem) to contention. */
+Test(engine, contention_slows_the_verification)
+{
+	static const int acc[4] = { 1, 1, 1, 1 };
+	struct seqbuf b;
+	make_seq(&b, 0, acc, 4);
+	char path[300];
+	snprintf(path, sizeof path, "%s/t.msgpack", tmpdir);
+	write_trace(path, &b, 1);
+
+	struct rig g;
+	rig_open(&g, path, "npu-pim?pim.mem_bw=4096e9", "async", "fixed", "k",
+	         "2", 4, NULL, NULL);
+	rig_run(&g);
+	const struct replay_metrics *m = replay_metrics(g.r);
+	const double q = g.plat.queue_latency_s;
+	const double beta = hw_compute_bw_share(g.plan, HW_TASK_DRAFT);
+	cr_assert(beta > 0 && beta < 1, "beta %g", beta);
+	double d[4];
+	for (unsigned p = 0; p < 4; p++)
+		d[p] = task(&g, HW_TASK_DRAFT, 1, P_LEN + p);
+	const double va = task(&g, HW_TASK_VERIFY, 3, P_LEN + 2);
+	const double ma = mem_of(&g, 3, P_LEN + 2);
+	const double vb = task(&g, HW_TASK_VERIFY, 2, P_LEN + 4);
+	cr_assert_gt(ma, 0);
+	const double t1 = d[0] + d[1], s = t1 + q;
+	const double f = va - ma + q;
+	const double x = t1 + d[2] + d[3] - s;
+	cr_assert_gt(x, 0, "schedule assumption");
+	cr_assert_lt(x, f + ma / beta, "schedule assumption");
+	const double e1 = s + x + (1 - x / (f + ma / beta)) * (f + ma);
+	const double e2 = e1 + vb + q;
+	assert_close(m->time_s, e2, "simulated time");
+	assert_close(m->contention_s, e1 - (s + f + ma), "contention_s");
+	rig_close(&g);
+}
+
+/* Verification grouping. async, fixed k=1, capacity 4, four greedy tokens
+ * on path, no contention, a fast PIM: A [0,1) closes at T1 = d0 and is
+ * verified (M = 2, KV P+1) while the PIM drafts B [1,2), C [2,3), D [3,4).
+ * E1 = T1 + q + v(2,P+1) + q commits p0 and the bonus p1 (B's draft) ->
+ * C = 2.
+ *   verify_batches = 1: B alone: it feeds p1 (committed) only, M = 1 at
+ *     KV P+2: E2 = E1 + v(1,P+2) + q, bonus p2 (C's draft) -> C = 3; then
+ *     C alone, M = 1 at KV P+3: E3 = E2 + v(1,P+3) + q, bonus p3 -> C = 4.
+ *     3 verifications; D is left queued and settled at the end.
+ *   verify_batches = 0: B, C, D in one pass: it feeds p1 and the drafts
+ *     p2, p3: M = 3 at KV P+4: E2 = E1 + v(3,P+4) + q -> C = 4.
+ *     2 verifications. */
+Test(engine, verify_grouping_option)
+{
+	static const int acc[4] = { 1, 1, 1, 1 };
+	struct seqbuf b;
+	make_seq(&b, 0, acc, 4);
+	char path[300];
+	snprintf(path, sizeof path, "%s/t.msgpack", tmpdir);
+	write_trace(path, &b, 1);
+	for (int all = 0; all < 2; all++) {
+		struct rig g;
+		rig_open(&g, path, all ? NPU_PIM_FREE "&pim.mem_bw=4096e9"
+		                                      "&verify_batches=0"
+		                       : NPU_PIM_FREE "&pim.mem_bw=4096e9",
+		         "async", "fixed", "k", "1", 4, NULL, NULL);
+		rig_run(&g);
+		const struct replay_metrics *m = replay_metrics(g.r);
+		const double q = g.plat.queue_latency_s;
+		const double t1 = task(&g, HW_TASK_DRAFT, 1, P_LEN);
+		const double e1 = t1 + q + task(&g, HW_TASK_VERIFY, 2, P_LEN + 1) +
+		                  q;
+		cr_assert_lt(t1 + task(&g, HW_TASK_DRAFT, 1, P_LEN + 1) +
+		             task(&g, HW_TASK_DRAFT, 1, P_LEN + 2) +
+		             task(&g, HW_TASK_DRAFT, 1, P_LEN + 3) + q, e1,
+		             "schedule assumption");
+		double want;
+		if (all)
+			want = e1 + task(&g, HW_TASK_VERIFY, 3, P_LEN + 4) + q;
+		else
+			want = e1 + task(&g, HW_TASK_VERIFY, 1, P_LEN + 2) + q +
+			       task(&g, HW_TASK_VERIFY, 1, P_LEN + 3) + q;
+		cr_assert_eq(m->committed, 4);
+		cr_assert_eq(m->verifications, all ? 2 : 3);
+		cr_assert_eq(m->accepted, 4);
+		assert_close(m->time_s, want, "simulated time");
+		rig_close(&g);
+	}
+}
+
+/* The synchronous baseline on npu-pim: the draft model on the PIM, the
+ * target on the NPU, each waiting for the other. fixed k=2 over six greedy
+ * tokens on path: batches [0,2) [3,5) (each verification commits a
+ * bonus), then [6,6)... N = 6: rounds (p0 p1 | v(3,P+2)), (p3 p4 |
+ * v(3,P+5)); the bonus at 5 ends it. Per round the PIM's share of the
+ * latency is (d_a + d_b) / (d_a + d_b + v); the run records the min,
+ * mean and max over rounds, and the NPU is busy exactly in its
+ * verifications. */
+Test(engine, sync_places_models_and_records_pim_share)
+{
+	static const int acc[6] = { 1, 1, 1, 1, 1, 1 };
+	struct seqbuf b;
+	make_seq(&b, 0, acc, 6);
+	char path[300];
+	snprintf(path, sizeof path, "%s/t.msgpack", tmpdir);
+	write_trace(path, &b, 1);
+	struct rig g;
+	rig_open(&g, path, "npu-pim", "sync", "fixed", "k", "2", 32, NULL, NULL);
+	rig_run(&g);
+	const struct replay_metrics *m = replay_metrics(g.r);
+	double d[6];
+	for (unsigned p = 0; p < 6; p++)
+		d[p] = task(&g, HW_TASK_DRAFT, 1, P_LEN + p);
+	const double v1 = task(&g, HW_TASK_VERIFY, 3, P_LEN + 2);
+	const double v2 = task(&g, HW_TASK_VERIFY, 3, P_LEN + 5);
+	const double s1 = (d[0] + d[1]) / (d[0] + d[1] + v1);
+	const double s2 = (d[3] + d[4]) / (d[3] + d[4] + v2);
+	cr_assert_eq(m->committed, 6);
+	cr_assert_eq(m->verifications, 2);
+	assert_close(m->time_s, d[0] + d[1] + v1 + d[3] + d[4] + v2, "time");
+	const int vd = hw_task_device(g.plan, HW_TASK_VERIFY);
+	const int dd = hw_task_device(g.plan, HW_TASK_DRAFT);
+	cr_assert_neq(vd, dd);
+	assert_close(m->busy_s[vd], v1 + v2, "NPU busy: verifications");
+	assert_close(m->busy_s[dd], d[0] + d[1] + d[3] + d[4], "PIM busy");
+	cr_assert_eq(m->share_batches, 2);
+	assert_close(m->pim_share_min, fmin(s1, s2), "share min");
+	assert_close(m->pim_share_max, fmax(s1, s2), "share max");
+	assert_close(m->pim_share_sum, s1 + s2, "share sum");
 	rig_close(&g);
 }
 
@@ -706,8 +943,11 @@ static void pv_event(void *user, const struct replay_event *ev)
  * verify on the NPU), the script policy pre-verifying count=2 tokens after
  * the 3rd and the 4th closed batch, the feedback drafter with k=2, queue
  * capacity 6, eight greedy positions, p2 wrong (a_2 = 0), the rest right.
- * A 1-layer draft model and an 8-layer target make the NPU slow enough
- * for pre-verification to overtake it. d(p) = draft at KV P+p on the PIM,
+ * A 1-layer draft model and an 8-layer target, an NPU whose operators
+ * cost 5.5 us each (in the window where the order below holds; the test
+ * asserts the order) and no bus contention (tested on its own) make the
+ * NPU slow enough for pre-verification to overtake it; one pass takes
+ * every ready batch (verify_batches = 0). d(p) = draft at KV P+p on the PIM,
  * v(M, L) = verification on the NPU, pv(m, L) = pre-verification of m
  * tokens on the PIM, q = queue latency, sw = switch time; a verification
  * occupies the NPU for v + q, starting when its batches are ready (closed
@@ -766,7 +1006,9 @@ Test(engine, preverify_hand_computed)
 	struct rig g;
 	struct pvlog l;
 	memset(&l, 0, sizeof l);
-	rig_open_full(&g, path, "npu-pim", NULL, &script_policy, pk, pv, 3,
+	rig_open_full(&g, path, NPU_PIM_FREE "&verify_batches=0"
+	              "&npu.op_overhead_s=5.5e-6", NULL,
+	              &script_policy, pk, pv, 3,
 	              feedback_drafter(), "k", "2", 6, 1, pv_event, &l);
 	rig_run(&g);
 	const struct replay_metrics *m = replay_metrics(g.r);

@@ -237,7 +237,7 @@ Test(golden, every_result_of_the_study_is_unchanged, .timeout = 600)
 		cr_assert_not_null(f, "%s: %s", path, strerror(errno));
 		cr_assert_eq(fwrite(now.p, 1, now.n, f), now.n);
 		cr_assert_eq(fclose(f), 0);
-		cr_log_warn("golden digest rewritten: %s", path);
+		fprintf(stderr, "golden digest rewritten: %s\n", path);
 		free(now.p);
 		return;
 	}

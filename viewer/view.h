@@ -25,6 +25,7 @@ enum view_kind {
 	VIEW_KIND_SWITCH,
 	VIEW_KIND_TRANSFER,
 	VIEW_KIND_IDLE,
+	VIEW_KIND_OFFLOAD,      /* PIM work done by the compute device */
 	VIEW_KIND_OTHER,
 	VIEW_KIND_COUNT
 };

@@ -9,7 +9,8 @@
 #include "view.h"
 
 static const char *const kind_names[VIEW_KIND_COUNT] = {
-	"draft", "verify", "preverify", "switch", "transfer", "idle", "other",
+	"draft", "verify", "preverify", "switch", "transfer", "idle", "offload",
+	"other",
 };
 
 enum view_kind view_kind_parse(const char *name)

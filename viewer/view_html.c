@@ -37,11 +37,13 @@ static const char *const kind_colour[VIEW_KIND_COUNT] = {
 	"#b07aa1", /* switch: purple */
 	"#e6b700", /* transfer: yellow */
 	"#c9ccd1", /* idle: light grey */
+	"#e15759", /* offload: red */
 	"#7f7f7f", /* other */
 };
 
 static const char *const kind_label[VIEW_KIND_COUNT] = {
-	"draft", "verify", "pre-verify", "switch", "transfer", "idle", "other",
+	"draft", "verify", "pre-verify", "switch", "transfer", "idle",
+	"offload", "other",
 };
 
 static const char *const policy_colour[] = {
