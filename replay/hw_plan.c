@@ -169,9 +169,7 @@ static int plan_memory(struct hw_plan *plan, char *err, size_t errlen)
 	in->target_bytes = model_weight_bytes(p, mt);
 	in->draft_kv_bytes = model_kv_bytes(p, md, tokens);
 	in->target_kv_bytes = model_kv_bytes(p, mt, tokens);
-	double mem = p->memory_bytes;
-	if (mem == 0 && pd)
-		mem = pd->ranks * pd->rank_bytes;
+	const double mem = p->memory_bytes;
 	const double need = in->draft_bytes + in->target_bytes +
 	                    in->draft_kv_bytes + in->target_kv_bytes;
 	double dres = in->draft_bytes, tres = in->target_bytes;

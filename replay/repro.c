@@ -45,35 +45,80 @@
 #define DEFAULT_MAXD 64
 #define SEED 1
 
-/* ---- the named configurations (issue 4, item 3) ---- */
+/* ---- hardware families: the paper's stated platform, and the AHASD
+ * authors' released configurations (main and edge; replay/presets/
+ * artifact-*.ini cite every value) ---- */
+
+enum { F_PAPER = 0, F_ARTIFACT, F_EDGE, N_FAMILIES };
+
+struct family {
+	const char *name;
+	const char *what;
+	uint32_t max_draft;        /* cap on a batch */
+	uint32_t max_draft_ahasd;  /* ... in the AHASD configurations */
+	const char *ahasd_params;  /* extra policy parameters of AHASD */
+};
+
+static const struct family families[N_FAMILIES] = {
+	{ "paper", "the paper's stated hardware (npu-pim, npu-lpddr5, gpu, "
+	  "gpu-pim)", DEFAULT_MAXD, DEFAULT_MAXD, "" },
+	{ "artifact", "the authors' released main-family configuration "
+	  "(artifact-*: a 4 x 128^2 NPU on HBM2, PIM on every second channel; "
+	  "max_draft_length 4)", 4, 4, "" },
+	{ "edge", "the authors' released edge family (artifact-edge-*: one "
+	  "NPU channel and one PIM channel; max_draft_length 4, 6 for AHASD; "
+	  "edc_h_max 6)", 4, 6, "h_max=6" },
+};
+
+/* ---- the named configurations ---- */
 
 struct config {
 	const char *name;
-	const char *hw;        /* hardware preset */
+	const char *hw[N_FAMILIES]; /* hardware preset per family */
 	const char *policy;    /* policy plugin */
 	const char *params;    /* policy parameters "k=v k=v" */
 	const char *hw_params; /* hardware overrides "k=v k=v" */
+	const char *drafter;   /* NULL: the cell's drafter */
+	const char *drafter_params[N_FAMILIES];
+	int ahasd;             /* gets the family's AHASD settings */
 	const char *what;      /* the paper's row */
 };
 
+#define PIM_HW { "npu-pim", "artifact-ahasd", "artifact-edge-ahasd" }
 static const struct config configs[] = {
-	{ "gpu-only", "gpu", "sync", "", "",
+	{ "gpu-only", { "gpu", "artifact-gpu-only", "artifact-edge-gpu" },
+	  "sync", "", "", NULL, { NULL }, 0,
 	  "GPU-only: RTX 4090 Laptop, drafting and verification alternate" },
-	{ "npu-lpddr5", "npu-lpddr5", "sync", "", "",
+	{ "npu-lpddr5", { "npu-lpddr5", "artifact-npu-only",
+	                  "artifact-edge-npu-only" },
+	  "sync", "", "", NULL, { NULL }, 0,
 	  "NPU + plain LPDDR5: both models on the NPU, alternating" },
-	{ "specpim", "gpu-pim", "sync", "", "",
-	  "SpecPIM-like: GPU + GDDR6-AiM PIM, operator-level synchronous" },
-	{ "npu-pim-async", "npu-pim", "ahasd", "edc=0 tvc=0", "aau=0",
+	{ "specpim", { "gpu-pim", "artifact-specpim", "artifact-edge-specpim" },
+	  "sync", "", "", "fixed", { "k=8", "k=4", "k=4" }, 0,
+	  "SpecPIM: GPU + PIM, each operator on one device (a fixed mapping), "
+	  "fixed draft length (8: the AHASD authors' SpecPIM; 4 in their "
+	  "released files)" },
+	{ "npu-pim-sync", PIM_HW, "sync", "", "", NULL, { NULL }, 0,
+	  "NPU + PIM operator-level synchronous (Fig. 3): draft model on the "
+	  "PIM, target on the NPU, each waiting" },
+	{ "best-case-split", PIM_HW, "sync", "", "sync_placement=best", NULL,
+	  { NULL }, 0,
+	  "best-case split (not the paper's): every operator where it is "
+	  "fastest at every step" },
+	{ "npu-pim-async", PIM_HW, "ahasd", "edc=0 tvc=0", "aau=0", NULL,
+	  { NULL }, 1,
 	  "NPU + LPDDR5-PIM, task-level async (naive look-ahead), no AAU" },
-	{ "+aau", "npu-pim", "ahasd", "edc=0 tvc=0", "aau=1",
+	{ "+aau", PIM_HW, "ahasd", "edc=0 tvc=0", "aau=1", NULL, { NULL }, 1,
 	  "+ Attention Algorithm Unit in the PIM" },
-	{ "+edc", "npu-pim", "ahasd", "edc=1 tvc=0", "aau=1",
+	{ "+edc", PIM_HW, "ahasd", "edc=1 tvc=0", "aau=1", NULL, { NULL }, 1,
 	  "+ entropy-history-aware drafting control" },
-	{ "+tvc", "npu-pim", "ahasd", "edc=1 tvc=1", "aau=1",
+	{ "+tvc", PIM_HW, "ahasd", "edc=1 tvc=1", "aau=1", NULL, { NULL }, 1,
 	  "+ time-aware pre-verification control (full AHASD)" },
 };
+#undef PIM_HW
 #define N_CONFIGS (sizeof configs / sizeof *configs)
-enum { C_GPU = 0, C_LPDDR5, C_SPECPIM, C_ASYNC, C_AAU, C_EDC, C_TVC };
+enum { C_GPU = 0, C_LPDDR5, C_SPECPIM, C_SYNC, C_BEST, C_ASYNC, C_AAU,
+       C_EDC, C_TVC };
 
 /* The paper's ablation (GPU-only = 1.0): throughput, energy efficiency. */
 static const double paper_ablation[4][2] = {
@@ -113,6 +158,15 @@ static const struct sweep sweeps[] = {
 	  "TVC table entries (paper 4)" },
 	{ "queue-cap", SW_QCAP, "queue_capacity", "4,8,16,32,64",
 	  "queue capacity, max unverified drafted tokens (default 32)" },
+	{ "bus-block", SW_HW, "pim_bus_block", "0,0.1667,0.3333,0.6667,1",
+	  "share of a channel's bandwidth the NPU loses while a PIM rank on "
+	  "it works (default 2/3: PIMSimulator times a MAC as a READ burst)" },
+	{ "rank-alloc", SW_HW, "pim_rank_alloc", "capacity,all",
+	  "ranks per model in the partitioned layout (default all)" },
+	{ "layout", SW_HW, "pim_layout", "partitioned,striped",
+	  "where the models' weights live among the PIM's ranks" },
+	{ "verify-batches", SW_HW, "verify_batches", "1,0",
+	  "queued batches one NPU pass verifies (0: every ready one)" },
 };
 #define N_SWEEPS (sizeof sweeps / sizeof *sweeps)
 
@@ -133,6 +187,7 @@ struct trace_data {
 struct result {
 	int done;
 	double tok_s, tok_j, accept, time_s, energy_j;
+	double share_min, share_mean, share_max; /* the PIM's share (sync) */
 	double dev_w[HW_MAX_DEV];  /* mean power per device */
 	char dev[HW_MAX_DEV][16];
 	double preverified, drafted;
@@ -148,7 +203,9 @@ struct repro {
 	const char *pairs[MAX_PAIRS];
 	struct trace_model models[MAX_PAIRS][2];
 	const char *drafters[MAX_DRAFTERS];
-	struct result *grid;       /* [trace][pair][drafter][config] */
+	struct result *grid;       /* [family][trace][pair][drafter][config] */
+	int fam;                   /* the family the tables below describe */
+	int n_fam;                 /* families run: [0, n_fam) */
 	uint64_t runs;
 	FILE *md;                  /* markdown accumulates here */
 };
@@ -158,10 +215,17 @@ static size_t cell(const struct repro *r, size_t t, size_t p, size_t d)
 	return (t * r->n_pairs + p) * r->n_drafters + d;
 }
 
+static size_t cells(const struct repro *r)
+{
+	return r->n_traces * r->n_pairs * r->n_drafters;
+}
+
+/* A result of the current family (r->fam). */
 static struct result *grid_at(struct repro *r, size_t t, size_t p, size_t d,
                               size_t c)
 {
-	return &r->grid[cell(r, t, p, d) * N_CONFIGS + c];
+	return &r->grid[((size_t)r->fam * cells(r) + cell(r, t, p, d)) *
+	                N_CONFIGS + c];
 }
 
 static void seq_free(struct trace_seq *s)
@@ -365,9 +429,12 @@ static int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
 	int64_t run_id = -1;
 	int in_run = 0, rc;
 	uint32_t qcap = DEFAULT_QCAP;
+	const struct family *fm = &families[r->fam];
+	const uint32_t maxd = cf->ahasd ? fm->max_draft_ahasd : fm->max_draft;
+	char pbuf[256];
 
 	memset(res, 0, sizeof *res);
-	rc = hw_platform_load(&plat, cf->hw, err, errlen);
+	rc = hw_platform_load(&plat, cf->hw[r->fam], err, errlen);
 	if (rc < 0)
 		goto out;
 	size_t n = split_kv(cf->hw_params, kvbuf, sizeof kvbuf, keys, vals,
@@ -384,7 +451,10 @@ static int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
 	rc = hw_plan_create(&plan, &plat, &r->models[pi][0], &r->models[pi][1], err, errlen);
 	if (rc < 0)
 		goto out;
-	n = split_kv(cf->params, kvbuf, sizeof kvbuf, keys, vals, MAX_KV);
+	snprintf(pbuf, sizeof pbuf, "%s%s%s", cf->params,
+	         cf->ahasd && *fm->ahasd_params ? " " : "",
+	         cf->ahasd ? fm->ahasd_params : "");
+	n = split_kv(pbuf, kvbuf, sizeof kvbuf, keys, vals, MAX_KV);
 	if (pt && pt->sw->kind == SW_POLICY) {
 		keys[n] = pt->sw->key;
 		vals[n++] = pt->value;
@@ -395,14 +465,22 @@ static int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
 	                 err, errlen);
 	if (rc < 0)
 		goto out;
-	rc = plugin_load(&dr, r->drafters[di], AHASD_PLUGIN_DRAFTER, NULL,
-	                 NULL, 0, err, errlen);
+	{
+		char dbuf[64];
+		const char *dk[2], *dv[2];
+		size_t dn = split_kv(cf->drafter ? cf->drafter_params[r->fam] : "",
+		                     dbuf, sizeof dbuf, dk, dv, 2);
+		rc = plugin_load(&dr, cf->drafter ? cf->drafter : r->drafters[di],
+		                 AHASD_PLUGIN_DRAFTER, dk, dv, dn, err, errlen);
+	}
 	if (rc < 0)
 		goto out;
 
 	if (pt)
 		snprintf(label, sizeof label, "repro-sweep %s=%s %s",
 		         pt->sw->name, pt->value, cf->name);
+	else if (r->fam != F_PAPER)
+		snprintf(label, sizeof label, "repro %s %s", fm->name, cf->name);
 	else
 		snprintf(label, sizeof label, "repro %s", cf->name);
 	snprintf(retarget, sizeof retarget, "%s:%s", t->draft, t->target);
@@ -429,7 +507,7 @@ static int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
 			.sampled = t->sampled,
 			.seed = SEED,
 			.queue_capacity = qcap,
-			.max_draft = DEFAULT_MAXD,
+			.max_draft = maxd,
 			.n_dev = plat.n_dev,
 		};
 		for (unsigned i = 0; i < plat.n_dev; i++)
@@ -442,7 +520,7 @@ static int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
 	struct replay_config cfg = {
 		.plan = plan, .policy = &pol, .drafter = &dr, .seed = SEED,
 		.lookahead = t->lookahead, .queue_capacity = qcap,
-		.max_draft = DEFAULT_MAXD,
+		.max_draft = maxd,
 	};
 	rc = replay_create(&rp, &cfg, err, errlen);
 	if (rc < 0)
@@ -489,6 +567,11 @@ static int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
 	res->accept = m->drafted ? (double)m->accepted / (double)m->drafted : 0;
 	res->drafted = (double)m->drafted;
 	res->preverified = (double)m->preverified;
+	res->share_min = m->share_batches ? m->pim_share_min : NAN;
+	res->share_max = m->share_batches ? m->pim_share_max : NAN;
+	res->share_mean = m->share_batches
+	                          ? m->pim_share_sum / (double)m->share_batches
+	                          : NAN;
 	for (unsigned i = 0; i < plat.n_dev; i++) {
 		res->dev_w[i] = m->time_s > 0 ? m->dev_energy_j[i] / m->time_s
 		                              : 0;
@@ -616,8 +699,9 @@ static const char *flag(double ours, double paper)
 static void table_setup(struct repro *r, double wall)
 {
 	out(r, "Grid: %zu traces x %zu model pairs x %zu drafters x %zu "
-	    "configurations = %llu runs in %.1f s (database %s).\n\n",
-	    r->n_traces, r->n_pairs, r->n_drafters, N_CONFIGS,
+	    "configurations x %d hardware families = %llu runs in %.1f s "
+	    "(database %s).\n\n",
+	    r->n_traces, r->n_pairs, r->n_drafters, N_CONFIGS, r->n_fam,
 	    (unsigned long long)r->runs, wall,
 	    !r->db_path ? "none"
 	    : strrchr(r->db_path, '/') ? strrchr(r->db_path, '/') + 1
@@ -631,15 +715,24 @@ static void table_setup(struct repro *r, double wall)
 		    r->traces[t].n_seq,
 		    (unsigned long long)r->traces[t].tokens,
 		    r->traces[t].sampled ? "sampled" : "greedy");
-	out(r, "\nConfigurations:\n\n| name | hw preset | policy | "
-	    "parameters | hw overrides | paper's row |\n"
-	    "|---|---|---|---|---|---|\n");
+	out(r, "\nConfigurations (hardware preset per family: paper / "
+	    "artifact / edge):\n\n| name | hw presets | policy | "
+	    "parameters | hw overrides | drafter | paper's row |\n"
+	    "|---|---|---|---|---|---|---|\n");
 	for (size_t c = 0; c < N_CONFIGS; c++)
-		out(r, "| %s | %s | %s | %s | %s | %s |\n", configs[c].name,
-		    configs[c].hw, configs[c].policy,
+		out(r, "| %s | %s / %s / %s | %s | %s | %s | %s%s%s | %s |\n",
+		    configs[c].name, configs[c].hw[F_PAPER],
+		    configs[c].hw[F_ARTIFACT], configs[c].hw[F_EDGE],
+		    configs[c].policy,
 		    *configs[c].params ? configs[c].params : "-",
 		    *configs[c].hw_params ? configs[c].hw_params : "-",
+		    configs[c].drafter ? configs[c].drafter : "the cell's",
+		    configs[c].drafter ? " " : "",
+		    configs[c].drafter ? configs[c].drafter_params[F_PAPER] : "",
 		    configs[c].what);
+	out(r, "\nFamilies:\n\n");
+	for (int f = 0; f < N_FAMILIES; f++)
+		out(r, "- **%s**: %s.\n", families[f].name, families[f].what);
 	out(r, "\nCells marked ** differ from the paper by more than 20 %%; "
 	    "docs/REPRODUCTION.md gives the reasons.\n\n");
 }
@@ -853,6 +946,116 @@ static void table_acceptance(struct repro *r)
 	out(r, "\n");
 }
 
+/* The study on each hardware family side by side (GPU-only of the same
+ * family = 1.0), with the paper's figures. */
+static void table_families(struct repro *r, unsigned mask)
+{
+	char a[16], b[16], pt[16], pe[16];
+	const int keep = r->fam;
+	out(r, "## The paper's hardware and the authors' released "
+	    "configurations, side by side\n\nThroughput / energy efficiency "
+	    "against the GPU-only run of the same family, mean over all "
+	    "cells.\n\n| configuration |");
+	for (int f = 0; f < N_FAMILIES; f++)
+		if (mask & (1u << f))
+			out(r, " %s |", families[f].name);
+	out(r, " paper |\n|---|");
+	for (int f = 0; f < N_FAMILIES; f++)
+		if (mask & (1u << f))
+			out(r, "--:|");
+	out(r, "--:|\n");
+	for (size_t k = 0; k < N_CONFIGS; k++) {
+		out(r, "| %s |", configs[k].name);
+		for (int f = 0; f < N_FAMILIES; f++) {
+			if (!(mask & (1u << f)))
+				continue;
+			r->fam = f;
+			struct agg ts = aggregate(r, k, C_GPU, M_TOK_S, -1);
+			struct agg tj = aggregate(r, k, C_GPU, M_TOK_J, -1);
+			out(r, " %s / %s |", fx(a, sizeof a, ts.mean),
+			    fx(b, sizeof b, tj.mean));
+		}
+		if (k >= C_ASYNC)
+			out(r, " %s / %s |",
+			    fx(pt, sizeof pt, paper_ablation[k - C_ASYNC][0]),
+			    fx(pe, sizeof pe, paper_ablation[k - C_ASYNC][1]));
+		else
+			out(r, " %s |", k == C_GPU ? "1.00x / 1.00x" : "-");
+		out(r, "\n");
+	}
+	out(r, "\n| headline (max over pair, drafter) |");
+	for (int f = 0; f < N_FAMILIES; f++)
+		if (mask & (1u << f))
+			out(r, " %s |", families[f].name);
+	out(r, " paper |\n|---|");
+	for (int f = 0; f < N_FAMILIES; f++)
+		if (mask & (1u << f))
+			out(r, "--:|");
+	out(r, "--:|\n");
+	static const struct {
+		const char *what;
+		size_t base;
+		enum metric m;
+		double paper;
+	} hl[] = {
+		{ "AHASD throughput vs GPU-only", C_GPU, M_TOK_S, 4.2 },
+		{ "AHASD energy eff. vs GPU-only", C_GPU, M_TOK_J, 5.6 },
+		{ "AHASD throughput vs SpecPIM", C_SPECPIM, M_TOK_S, 1.5 },
+		{ "AHASD energy eff. vs SpecPIM", C_SPECPIM, M_TOK_J, 1.24 },
+		{ "AHASD throughput vs NPU+LPDDR5 (mean)", C_LPDDR5, M_TOK_S,
+		  3.1 },
+		{ "AHASD throughput vs NPU+PIM sync (mean)", C_SYNC, M_TOK_S,
+		  NAN },
+	};
+	for (size_t i = 0; i < sizeof hl / sizeof *hl; i++) {
+		out(r, "| %s |", hl[i].what);
+		for (int f = 0; f < N_FAMILIES; f++) {
+			if (!(mask & (1u << f)))
+				continue;
+			r->fam = f;
+			struct agg g = aggregate(r, C_TVC, (int)hl[i].base, hl[i].m,
+			                         -1);
+			const double v = strstr(hl[i].what, "(mean)") ? g.mean
+			                                              : g.max;
+			out(r, " %s |", fx(a, sizeof a, v));
+		}
+		out(r, " %s |\n", isnan(hl[i].paper) ? "-"
+		                   : fx(pt, sizeof pt, hl[i].paper));
+	}
+	out(r, "\n");
+	r->fam = keep;
+}
+
+/* The PIM's share of each batch's latency in the synchronous NPU + PIM
+ * schedule (the paper's Fig. 3: 12.3 % to 84.2 % with AdaEDL on LLaMA2). */
+static void table_share(struct repro *r)
+{
+	out(r, "## PIM share of step latency, synchronous NPU + PIM "
+	    "(npu-pim-sync)\n\nPer cell the minimum, mean and maximum over "
+	    "its batches; here their extremes and mean over traces.\n\n"
+	    "| pair | drafter | min | mean | max |\n|---|---|--:|--:|--:|\n");
+	for (size_t p = 0; p < r->n_pairs; p++)
+		for (size_t d = 0; d < r->n_drafters; d++) {
+			double lo = INFINITY, hi = -INFINITY, sum = 0;
+			size_t n = 0;
+			for (size_t t = 0; t < r->n_traces; t++) {
+				const struct result *x = grid_at(r, t, p, d, C_SYNC);
+				if (!x->done || isnan(x->share_mean))
+					continue;
+				lo = fmin(lo, x->share_min);
+				hi = fmax(hi, x->share_max);
+				sum += x->share_mean;
+				n++;
+			}
+			if (!n)
+				continue;
+			out(r, "| %s | %s | %.1f %% | %.1f %% | %.1f %% |\n",
+			    r->pairs[p], r->drafters[d], 100 * lo,
+			    100 * sum / (double)n, 100 * hi);
+		}
+	out(r, "\nPaper (Fig. 3, LLaMA2, AdaEDL): 12.3 %% to 84.2 %%.\n\n");
+}
+
 /* ---- sweeps ---- */
 
 static int run_sweep(struct repro *r, const struct sweep *sw,
@@ -946,9 +1149,11 @@ static void usage(FILE *f)
 "                       palm-8b:palm-30b)\n"
 "  -d, --drafter NAME   drafter plugin, repeatable (default: specdecpp,\n"
 "                       svip, adaedl, banditspec)\n"
+"      --family F       paper, artifact or edge (repeatable; default all\n"
+"                       three): the hardware the grid runs on\n"
 "      --sweep NAME[=V,V..]  also run a sensitivity sweep of +tvc\n"
-"                       (repeatable; 'all' for every sweep): pim-bw,\n"
-"                       npu-tops, npu-bw, h-max, tvc-size, queue-cap\n"
+"                       (repeatable; 'all' for every sweep; --list\n"
+"                       names them)\n"
 "      --db FILE        results database (default ahasd-repro.db)\n"
 "      --no-db          do not store runs\n"
 "  -o, --out FILE       also write the tables as Markdown to FILE\n"
@@ -961,11 +1166,19 @@ static void list_all(void)
 {
 	printf("configurations:\n");
 	for (size_t c = 0; c < N_CONFIGS; c++)
-		printf("  %-14s hw=%-10s policy=%-5s %s%s%s%s\n    %s\n",
-		       configs[c].name, configs[c].hw, configs[c].policy,
-		       configs[c].params, *configs[c].params ? " " : "",
+		printf("  %-14s hw=%s|%s|%s policy=%s %s%s%s%s%s%s\n    %s\n",
+		       configs[c].name, configs[c].hw[F_PAPER],
+		       configs[c].hw[F_ARTIFACT], configs[c].hw[F_EDGE],
+		       configs[c].policy, configs[c].params,
+		       *configs[c].params ? " " : "",
 		       *configs[c].hw_params ? "hw." : "",
-		       configs[c].hw_params, configs[c].what);
+		       configs[c].hw_params,
+		       configs[c].drafter ? " drafter=" : "",
+		       configs[c].drafter ? configs[c].drafter : "",
+		       configs[c].what);
+	printf("hardware families (--family):\n");
+	for (int f = 0; f < N_FAMILIES; f++)
+		printf("  %-9s %s\n", families[f].name, families[f].what);
 	printf("sweeps (of +tvc):\n");
 	for (size_t s = 0; s < N_SWEEPS; s++)
 		printf("  %-10s %s = %s\n    %s\n", sweeps[s].name,
@@ -980,13 +1193,14 @@ struct sweep_req {
 
 int main(int argc, char **argv)
 {
-	enum { O_DB = 256, O_NODB, O_PAIR, O_SWEEP, O_LIST, O_TDIR };
+	enum { O_DB = 256, O_NODB, O_PAIR, O_SWEEP, O_LIST, O_TDIR, O_FAMILY };
 	static const struct option longopts[] = {
 		{ "db", required_argument, NULL, O_DB },
 		{ "no-db", no_argument, NULL, O_NODB },
 		{ "pair", required_argument, NULL, O_PAIR },
 		{ "drafter", required_argument, NULL, 'd' },
 		{ "sweep", required_argument, NULL, O_SWEEP },
+		{ "family", required_argument, NULL, O_FAMILY },
 		{ "traces-dir", required_argument, NULL, O_TDIR },
 		{ "out", required_argument, NULL, 'o' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -1001,6 +1215,7 @@ int main(int argc, char **argv)
 	char err[ERRLEN], *mdbuf = NULL;
 	size_t mdlen = 0;
 	int status = 1, no_db = 0, c;
+	unsigned fam_mask = 0;
 
 	r.db_path = "ahasd-repro.db";
 	while ((c = getopt_long(argc, argv, "d:o:qh", longopts, NULL)) != -1) {
@@ -1008,6 +1223,18 @@ int main(int argc, char **argv)
 		case O_DB: r.db_path = optarg; break;
 		case O_NODB: no_db = 1; break;
 		case O_TDIR: tdir = optarg; break;
+		case O_FAMILY: {
+			int f = 0;
+			while (f < N_FAMILIES && strcmp(families[f].name, optarg))
+				f++;
+			if (f == N_FAMILIES) {
+				fprintf(stderr, "ahasd-repro: --family '%s': expected "
+				        "paper, artifact or edge\n", optarg);
+				return 2;
+			}
+			fam_mask |= 1u << f;
+			break;
+		}
 		case O_PAIR:
 			if (r.n_pairs == MAX_PAIRS || !strchr(optarg, ':')) {
 				fprintf(stderr, "ahasd-repro: --pair '%s': "
@@ -1108,8 +1335,17 @@ int main(int argc, char **argv)
 	}
 	if (no_db)
 		r.db_path = NULL;
-	r.grid = calloc(r.n_traces * r.n_pairs * r.n_drafters * N_CONFIGS,
-	                sizeof *r.grid);
+	if (!fam_mask)
+		fam_mask = (1u << N_FAMILIES) - 1;
+	if (!(fam_mask & 1u)) {
+		fprintf(stderr, "ahasd-repro: the paper family is always run "
+		        "(the tables compare with it)\n");
+		fam_mask |= 1u;
+	}
+	r.n_fam = 0;
+	while (r.n_fam < N_FAMILIES && (fam_mask >> r.n_fam))
+		r.n_fam++;
+	r.grid = calloc(N_FAMILIES * cells(&r) * N_CONFIGS, sizeof *r.grid);
 	r.md = open_memstream(&mdbuf, &mdlen);
 	if (!r.grid || !r.md) {
 		fprintf(stderr, "ahasd-repro: out of memory\n");
@@ -1118,17 +1354,27 @@ int main(int argc, char **argv)
 
 	struct timespec w0, w1;
 	clock_gettime(CLOCK_MONOTONIC, &w0);
-	for (size_t t = 0; t < r.n_traces; t++)
+	for (r.fam = 0; r.fam < N_FAMILIES; r.fam++) {
+		if (!(fam_mask & (1u << r.fam)))
+			continue;
+		for (size_t t = 0; t < r.n_traces; t++)
 		for (size_t p = 0; p < r.n_pairs; p++)
-			for (size_t d = 0; d < r.n_drafters; d++)
-				for (size_t k = 0; k < N_CONFIGS; k++)
-					if (run_cell(&r, t, p, d, &configs[k],
-					             NULL, grid_at(&r, t, p, d, k),
-					             err, sizeof err) < 0) {
-						fprintf(stderr, "ahasd-repro: %s\n",
-						        err);
-						goto done;
-					}
+		for (size_t d = 0; d < r.n_drafters; d++)
+		for (size_t k = 0; k < N_CONFIGS; k++) {
+			/* a configuration with its own drafter is one run per
+			 * (trace, pair), shared by the cell's drafters */
+			if (configs[k].drafter && d > 0) {
+				*grid_at(&r, t, p, d, k) = *grid_at(&r, t, p, 0, k);
+				continue;
+			}
+			if (run_cell(&r, t, p, d, &configs[k], NULL,
+			             grid_at(&r, t, p, d, k), err,
+			             sizeof err) < 0) {
+				fprintf(stderr, "ahasd-repro: %s\n", err);
+				goto done;
+			}
+		}
+	}
 	clock_gettime(CLOCK_MONOTONIC, &w1);
 	double wall = (double)(w1.tv_sec - w0.tv_sec) +
 	              (double)(w1.tv_nsec - w0.tv_nsec) * 1e-9;
@@ -1138,10 +1384,21 @@ int main(int argc, char **argv)
 	    "are obtained and why they differ from the paper: "
 	    "[REPRODUCTION.md](REPRODUCTION.md).\n\n", AHASD_VERSION);
 	table_setup(&r, wall);
-	table_ablation(&r);
-	table_headline(&r);
-	table_lpddr5(&r);
-	table_acceptance(&r);
+	table_families(&r, fam_mask);
+	for (r.fam = 0; r.fam < N_FAMILIES; r.fam++) {
+		if (!(fam_mask & (1u << r.fam)))
+			continue;
+		out(&r, "# Hardware: %s\n\n%s.\n\n", families[r.fam].name,
+		    families[r.fam].what);
+		table_ablation(&r);
+		table_headline(&r);
+		table_lpddr5(&r);
+		table_acceptance(&r);
+		table_share(&r);
+	}
+	r.fam = F_PAPER;
+	if (n_req)
+		out(&r, "# Sensitivity (paper hardware)\n\n");
 	for (size_t i = 0; i < n_req; i++)
 		if (run_sweep(&r, req[i].sw, req[i].values, err, sizeof err) < 0) {
 			fprintf(stderr, "ahasd-repro: %s\n", err);

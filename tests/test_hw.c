@@ -12,8 +12,13 @@
 #include "hw.h"
 #include "trace.h"
 
-static const char *const presets[] = { "npu-pim", "npu-lpddr5", "gpu", "gpu-pim",
-                                       "npu-pim-total" };
+static const char *const presets[] = {
+	"npu-pim", "npu-lpddr5", "gpu", "gpu-pim", "npu-pim-total",
+	/* the AHASD authors' released configurations */
+	"artifact-npu-only", "artifact-gpu-only", "artifact-ahasd",
+	"artifact-specpim", "artifact-edge-npu-only", "artifact-edge-gpu",
+	"artifact-edge-ahasd", "artifact-edge-specpim",
+};
 #define N_PRESETS (sizeof presets / sizeof presets[0])
 
 static void expect_rel(double got, double want, double tol, const char *what)
@@ -119,6 +124,50 @@ Test(hw, all_presets_load)
 	load(&p, "gpu-pim");
 	cr_expect_eq(p.pim, 1);
 	cr_expect_eq(p.aau, 0);
+	/* the synchronous baseline each preset stands for */
+	cr_expect_eq(p.sync_placement, HW_SYNC_SPECPIM);
+	cr_expect_eq(p.dev[p.compute].count, 2);
+	load(&p, "npu-pim");
+	cr_expect_eq(p.sync_placement, HW_SYNC_TASK);
+	load(&p, "artifact-specpim");
+	cr_expect_eq(p.sync_placement, HW_SYNC_SPECPIM);
+	cr_expect_eq(p.weight_bits, 16);
+	/* inherited: the artifact's 409.6 GB/s PIM runs at its 800 MHz */
+	expect_rel(p.dev[p.pim].freq_hz, 0.8e9, 1e-12, "artifact PIM clock");
+	expect_rel(p.switch_gated_s, 55e-9, 1e-12, "GTSU 55 ns");
+}
+
+/* Where the synchronous schedule puts the models on each preset: with
+ * task placement the draft step runs on the draft device and the
+ * verification on the compute device; with one device both on it. */
+Test(hw, sync_placement_per_preset)
+{
+	struct trace_model d, t;
+	llama(&d, 512, 1376, 4, 8, 8);
+	llama(&t, 1024, 2752, 6, 16, 4);
+	for (size_t i = 0; i < N_PRESETS; i++) {
+		struct hw_platform p;
+		load(&p, presets[i]);
+		struct hw_plan *plan = plan_for(&p, &d, &t);
+		struct hw_cost s;
+		hw_step_cost(plan, HW_TASK_VERIFY, 5, 300, &s);
+		if (p.sync_placement == HW_SYNC_TASK) {
+			/* the target's step is the compute device's alone */
+			cr_expect_gt(s.busy_s[p.compute], 0, "%s", presets[i]);
+			if (p.pim >= 0)
+				cr_expect_eq(s.busy_s[p.pim], 0, "%s", presets[i]);
+			hw_step_cost(plan, HW_TASK_DRAFT, 1, 300, &s);
+			const int dd = p.pim >= 0 ? p.pim : p.compute;
+			expect_rel(s.busy_s[dd], s.time_s, 1e-12, presets[i]);
+		} else {
+			/* an operator split uses both devices */
+			cr_expect_gt(s.busy_s[p.compute], 0, "%s", presets[i]);
+			cr_expect_gt(s.busy_s[p.pim], 0, "%s", presets[i]);
+		}
+		hw_plan_free(&plan);
+	}
+	free(d.ops);
+	free(t.ops);
 }
 
 /* ---- PIM: PIMSimulator's all-bank GEMV (HWMODEL.md derives each term) ----
