@@ -54,11 +54,10 @@ struct task {
 	uint64_t epoch;
 	uint32_t pos, count;   /* draft: pos; preverify: [pos, pos+count);
 	                        * verify: count batches */
-	/* compute-device tasks while a PIM shares its channels: the work
-	 * left, as fixed seconds and seconds of off-chip streaming at full
-	 * bandwidth, since t_upd; end_s follows from them and the bandwidth
-	 * share the PIM leaves (see set_pim_share) */
-	double rem_fix, rem_mem, t_upd, nominal_s;
+	/* compute-device tasks while a PIM shares its channels: its whole
+	 * duration in each PIM state (idle, drafting, pre-verifying), the
+	 * fraction of it left at t_upd; end_s follows (see set_pim_state) */
+	double dur[3], rem, t_upd, nominal_s;
 };
 
 /* Time and dynamic energy of the draft step that produced a chain token,
@@ -78,8 +77,7 @@ struct replay {
 	double prof_verify, prof_draft, prof_preverify;
 	int split_sync;         /* sync steps split operators across devices */
 	uint32_t verify_batches; /* batches per pass (0: all ready) */
-	double beta;            /* compute device's bandwidth share now */
-	double beta_draft, beta_preverify; /* ... while the PIM does these */
+	int pim_state;          /* 0 idle, 1 drafting, 2 pre-verifying */
 	double clock;           /* absolute simulated time */
 	struct replay_metrics m;
 
@@ -177,30 +175,27 @@ static double account_energy(struct replay *r, const struct hw_cost *c)
  *
  * A verification streams the target's weights over the off-chip channels.
  * While the PIM works in ranks on some of those channels it holds them
- * (hw_compute_bw_share gives the share left), so the streaming part of the
- * verification slows down; its fixed part does not. The engine keeps the
- * work left as fixed seconds plus streaming seconds at full bandwidth, and
- * re-times the end whenever the share changes (a PIM task starts or ends)
- * or shipped PIM work is added. With no share left the task pauses. */
+ * (hw_compute_bw_share), so the verification would take longer: the
+ * hardware model gives its whole duration in each PIM state (dur[]). Its
+ * work is taken as evenly spread, so in state s it does 1 / dur[s] of
+ * itself per second; the engine keeps the fraction left and re-times the
+ * end whenever the state changes (a PIM task starts or ends). With no
+ * bandwidth left the duration is infinite and the task pauses. */
 
 static double cd_remaining(const struct replay *r, const struct task *t)
 {
-	if (t->rem_mem <= 0)
-		return t->rem_fix;
-	return r->beta > 0 ? t->rem_fix + t->rem_mem / r->beta : INFINITY;
+	return t->rem > 0 ? t->rem * t->dur[r->pim_state] : 0;
 }
 
-/* Bring the compute device's task to `now` at the current share. */
+/* Bring the compute device's task to `now` in the current state. */
 static void cd_progress(struct replay *r, double now)
 {
 	struct task *t = &r->run[r->vd];
-	const double left = cd_remaining(r, t);
-	if (now > t->t_upd && isfinite(left) && left > 0) {
-		double f = (now - t->t_upd) / left;
-		if (f > 1)
-			f = 1;
-		t->rem_fix *= 1 - f;
-		t->rem_mem *= 1 - f;
+	const double d = t->dur[r->pim_state];
+	if (now > t->t_upd && isfinite(d) && d > 0) {
+		t->rem -= (now - t->t_upd) / d;
+		if (t->rem < 0)
+			t->rem = 0;
 	}
 	if (now > t->t_upd)
 		t->t_upd = now;
@@ -212,15 +207,15 @@ static void cd_retime(struct replay *r)
 	t->end_s = t->t_upd + cd_remaining(r, t);
 }
 
-/* The PIM started (share < 1) or finished (1) a task. */
-static void set_pim_share(struct replay *r, double now, double beta)
+/* The PIM started drafting (1) or pre-verifying (2), or finished (0). */
+static void set_pim_state(struct replay *r, double now, int state)
 {
-	if (beta == r->beta)
+	if (state == r->pim_state)
 		return;
 	const int running = r->run[r->vd].kind != T_NONE;
 	if (running)
 		cd_progress(r, now);
-	r->beta = beta;
+	r->pim_state = state;
 	if (running)
 		cd_retime(r);
 }
@@ -237,9 +232,12 @@ static void cd_add_work(struct replay *r, double now, double aux)
 	struct task *t = &r->run[r->vd];
 	if (t->kind != T_NONE) {
 		cd_progress(r, now);
-		if (r->beta == 0 && t->rem_mem > 0)
+		if (!isfinite(t->dur[r->pim_state]) && t->rem > 0)
 			return;
-		t->rem_fix += aux;
+		/* the remaining work plus aux, in every state */
+		for (int s = 0; s < 3; s++)
+			t->dur[s] = (t->rem > 0 ? t->rem * t->dur[s] : 0) + aux;
+		t->rem = 1;
 		t->nominal_s += aux;
 		cd_retime(r);
 		return;
@@ -247,7 +245,8 @@ static void cd_add_work(struct replay *r, double now, double aux)
 	memset(t, 0, sizeof *t);
 	t->kind = T_OFFLOAD;
 	t->start_s = t->t_upd = now;
-	t->rem_fix = t->nominal_s = aux;
+	t->dur[0] = t->dur[1] = t->dur[2] = t->nominal_s = aux;
+	t->rem = 1;
 	t->epoch = r->epoch;
 	account_busy(r, r->vd, now, 0);
 	cd_retime(r);
@@ -438,9 +437,12 @@ static void start_verify(struct replay *r, double now)
 	t->kind = T_VERIFY;
 	t->count = nb;
 	t->start_s = t->t_upd = start;
-	t->nominal_s = c.time_s + (r->shared ? 0.0 : r->qlat);
-	t->rem_mem = c.mem_s;
-	t->rem_fix = t->nominal_s - c.mem_s;
+	const double q = r->shared ? 0.0 : r->qlat;
+	t->nominal_s = c.time_s + q;
+	t->dur[0] = t->nominal_s;
+	t->dur[1] = c.time_while_s[0] + q;
+	t->dur[2] = c.time_while_s[1] + q;
+	t->rem = 1;
 	t->epoch = r->epoch;
 	account_busy(r, r->vd, start, 0);
 	cd_retime(r);
@@ -512,7 +514,7 @@ static int start_draft(struct replay *r, double now)
 	t->energy_j = account_energy(r, c);
 	r->m.offload_bytes += c->offload_bytes;
 	if (!r->shared) {
-		set_pim_share(r, now, r->beta_draft);
+		set_pim_state(r, now, 1);
 		cd_add_work(r, now, c->busy_s[r->vd]);
 	}
 	return 1;
@@ -554,7 +556,7 @@ static int start_preverify(struct replay *r, double now)
 	account_busy(r, r->dd, now, t->busy_s);
 	t->energy_j = account_energy(r, &c);
 	if (!r->shared) {
-		set_pim_share(r, now, r->beta_preverify);
+		set_pim_state(r, now, 2);
 		cd_add_work(r, now, c.busy_s[r->vd]);
 	}
 	r->m.preverified += m;
@@ -906,7 +908,7 @@ static int run_async(struct replay *r, char *err, size_t errlen)
 		r->run[next].kind = T_NONE;
 		r->last_end[next] = now;
 		if (next != r->vd)
-			set_pim_share(r, now, 1.0);
+			set_pim_state(r, now, 0);
 		switch (t.kind) {
 		case T_DRAFT: finish_draft(r, &t, now); break;
 		case T_VERIFY: finish_verify(r, &t, now); break;
@@ -1088,9 +1090,7 @@ int replay_create(struct replay **out, const struct replay_config *cfg,
 	r->qlat = p->queue_latency_s;
 	r->verify_batches = p->verify_batches;
 	r->split_sync = p->sync_placement != HW_SYNC_TASK && p->n_dev > 1;
-	r->beta = 1.0;
-	r->beta_draft = hw_compute_bw_share(cfg->plan, HW_TASK_DRAFT);
-	r->beta_preverify = hw_compute_bw_share(cfg->plan, HW_TASK_PREVERIFY);
+	r->pim_state = 0;
 	r->switch_s = hw_switch_cost(cfg->plan, &r->switch_j);
 	if (r->shared)
 		r->switch_s = 0, r->switch_j = 0;

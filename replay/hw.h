@@ -183,9 +183,10 @@ struct hw_cost {
 	double busy_s[HW_MAX_DEV]; /* work per device inside it */
 	double energy_j;         /* dynamic only, all devices */
 	double energy_dev_j[HW_MAX_DEV]; /* dynamic, per device it is spent on */
-	double mem_s;            /* compute-device tasks: the part of time_s
-	                          * spent streaming off-chip (stretches when
-	                          * the PIM takes channels) */
+	double time_while_s[2];  /* a verification's time if the PIM drafts
+	                          * [0] or pre-verifies [1] all along: it then
+	                          * streams at hw_compute_bw_share (INFINITY
+	                          * if none is left); time_s otherwise */
 	double offload_bytes;    /* weights streamed over the host link */
 };
 

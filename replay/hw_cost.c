@@ -22,6 +22,12 @@ static double max2(double a, double b)
 	return a > b ? a : b;
 }
 
+/* a / b where nothing to move takes no time even without bandwidth */
+static double div0(double a, double b)
+{
+	return a > 0 ? a / b : 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* PIM: the all-bank GEMV kernel                                       */
 
@@ -182,7 +188,7 @@ static double npu_gemm(const struct hw_dctx *dc, double M, double K, double N,
 	const double b = mp.tile_i * K * N * wb + mp.tile_j * M * K * ab +
 	                 M * N * ab;
 	*bytes += b;
-	*mem += b / (dc->bw * d->bw_eff);
+	*mem += div0(b, dc->bw * d->bw_eff);
 	/* each D x D weight block is preloaded once per D-row token block,
 	 * D cycles apart; the cores share the blocks */
 	*comp += ceil(M / D) * ceil(K / D) * ceil(N / D) * D / (P * d->freq_hz);
@@ -335,7 +341,9 @@ static void op_on_device(const struct hw_dctx *dc, const struct trace_op *op,
 	                                       (d->kind == HW_DEV_GPU ? d->count : 1);
 	const double vbw = d->kind == HW_DEV_PIM ? d->mem_bw * share
 	                                         : dc->bw * d->bw_eff;
-	const double vt_c = elems / vrate, vt_m = vec_bytes / vbw;
+	/* (a task stalled on channels the PIM holds has no bandwidth at all:
+	 * no bytes take no time, any bytes forever) */
+	const double vt_c = elems / vrate, vt_m = div0(vec_bytes, vbw);
 	o->bytes += vec_bytes;
 
 	switch (d->kind) {
@@ -343,12 +351,10 @@ static void op_on_device(const struct hw_dctx *dc, const struct trace_op *op,
 		if (op->kind == TRACE_OP_GEMM || op->kind == TRACE_OP_ATTENTION) {
 			o->compute_s += vt_c;
 			o->time = max2(o->compute_s, o->memory_s) + tail;
-			o->mem = o->memory_s >= o->compute_s ? o->memory_s : 0;
 		} else {
 			o->compute_s = vt_c;
 			o->memory_s = vt_m;
 			o->time = max2(vt_c, vt_m) + d->op_overhead_s;
-			o->mem = vt_m >= vt_c ? vt_m : 0;
 		}
 		set_bound(o);
 		break;
@@ -365,9 +371,8 @@ static void op_on_device(const struct hw_dctx *dc, const struct trace_op *op,
 	default: {
 		const double n = d->count;
 		o->compute_s = 2.0 * o->macs / (d->matrix_ops * d->util * n) + vt_c;
-		o->memory_s = (o->bytes - vec_bytes) / (dc->bw * d->bw_eff) + vt_m;
+		o->memory_s = div0(o->bytes - vec_bytes, dc->bw * d->bw_eff) + vt_m;
 		o->time = max2(o->compute_s, o->memory_s) + d->op_overhead_s;
-		o->mem = o->memory_s >= o->compute_s ? o->memory_s : 0;
 		set_bound(o);
 		break;
 	}
@@ -380,7 +385,6 @@ static void op_on_device(const struct hw_dctx *dc, const struct trace_op *op,
 static void scale(struct hw_opc *o, double r)
 {
 	o->time *= r;
-	o->mem *= r;
 	o->compute_s *= r;
 	o->memory_s *= r;
 	o->macs *= r;
@@ -442,6 +446,5 @@ void hw_op_cost(const struct hw_dctx *dc, const struct hw_dctx *cc,
 	for (int i = 0; i < HW_MAX_DEV; i++)
 		out->e[i] += aux.e[i];
 	out->e[cc->dev] += xfer_bytes * 8.0 * p->link_pj_per_bit * 1e-12;
-	out->mem = 0;    /* the compute device's part is not its own task */
 	scale(out, rep);
 }

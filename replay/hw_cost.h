@@ -29,8 +29,6 @@ struct hw_opc {
 	double time;                 /* wall time of the operator */
 	double busy[HW_MAX_DEV];     /* work per device */
 	double e[HW_MAX_DEV];        /* dynamic energy per device */
-	double mem;                  /* part of time streaming off-chip on the
-	                              * compute device (stretchable) */
 	/* for the breakdown */
 	double compute_s, memory_s, macs, bytes;
 	enum hw_bound bound;

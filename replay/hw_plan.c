@@ -25,7 +25,7 @@
 
 /* Sums of the KV-independent part of a task at one M. */
 struct mconst {
-	double time, mem;
+	double time;
 	double busy[HW_MAX_DEV], e[HW_MAX_DEV];
 	double aux;              /* shipped work on the compute device */
 	unsigned devs;           /* devices whose task overhead is in time */
@@ -44,6 +44,9 @@ struct tplan {
 	int dev;                 /* task placement */
 	uint32_t lops[HW_MAX_LOPS], nlop;
 	struct mconst tc[HW_MAX_M + 1];  /* task placement */
+	/* verification on the compute device while the PIM drafts [0] or
+	 * pre-verifies [1]: the same at the bandwidth share left */
+	struct mconst (*tcw)[HW_MAX_M + 1];
 	/* synchronous split placement (specpim, best) */
 	struct mconst sc[HW_MAX_M + 1];
 	int8_t *op_dev;          /* [(HW_MAX_M + 1) * n_ops]; -1: chosen at L */
@@ -56,6 +59,8 @@ struct hw_plan {
 	struct trace_model models[2];    /* draft, target (ops copied) */
 	struct hw_plan_info info;
 	struct hw_dctx ctx[2][HW_MAX_DEV];
+	struct hw_dctx ctx_while[2];     /* the target on the compute device
+	                                  * while the PIM drafts / pre-verifies */
 	double stream_s[2], stream_j[2]; /* per pass of each model */
 	double tp_s[2];                  /* tensor-parallel syncs per pass */
 	double mode_s;                   /* PIM-mode entry and exit */
@@ -318,6 +323,11 @@ static int plan_memory(struct hw_plan *plan, char *err, size_t errlen)
 		}
 		plan->beta[t] = beta;
 	}
+	for (int k = 0; k < 2; k++) {
+		plan->ctx_while[k] = plan->ctx[1][p->compute];
+		plan->ctx_while[k].bw *= plan->beta[k ? HW_TASK_PREVERIFY
+		                                     : HW_TASK_DRAFT];
+	}
 	if (pd) {
 		struct hw_pim_tiles tl;
 		hw_pim_tiles(p, pd, &tl);
@@ -333,7 +343,6 @@ static void add_opc(struct mconst *c, const struct hw_opc *o, int compute,
                     int dev)
 {
 	c->time += o->time;
-	c->mem += o->mem;
 	for (int i = 0; i < HW_MAX_DEV; i++) {
 		c->busy[i] += o->busy[i];
 		c->e[i] += o->e[i];
@@ -463,6 +472,13 @@ static int plan_task(struct hw_plan *plan, enum hw_task t, char *err,
 		tp->lops[tp->nlop++] = i;
 	}
 	/* task placement: everything on tp->dev */
+	if (t == HW_TASK_VERIFY && p->pim >= 0) {
+		tp->tcw = calloc(2, sizeof *tp->tcw);
+		if (!tp->tcw) {
+			util_set_err(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+	}
 	for (unsigned m = 1; m <= HW_MAX_M; m++) {
 		struct mconst *c = &tp->tc[m];
 		memset(c, 0, sizeof *c);
@@ -474,7 +490,15 @@ static int plan_task(struct hw_plan *plan, enum hw_task t, char *err,
 				continue;
 			op_cost_at(plan, tp->model, tp->dev, op, m, 0, &o);
 			add_opc(c, &o, cd, tp->dev);
+			for (int k = 0; tp->tcw && k < 2; k++) {
+				hw_op_cost(&plan->ctx_while[k], &plan->ctx_while[k], op,
+				           m, 0, &o);
+				tp->tcw[k][m].time += o.time;
+			}
 		}
+		for (int k = 0; tp->tcw && k < 2; k++)
+			tp->tcw[k][m].time += p->dev[cd].task_overhead_s +
+			                      plan->tp_s[tp->model];
 	}
 	if (p->sync_placement == HW_SYNC_TASK || p->n_dev < 2)
 		return 0;
@@ -547,7 +571,6 @@ static void cost_from(const struct mconst *c, const struct hw_platform *p,
 {
 	memset(out, 0, sizeof *out);
 	out->time_s = c->time;
-	out->mem_s = c->mem;
 	for (unsigned d = 0; d < p->n_dev; d++) {
 		out->busy_s[d] = c->busy[d];
 		out->energy_dev_j[d] = c->e[d];
@@ -557,7 +580,6 @@ static void cost_from(const struct mconst *c, const struct hw_platform *p,
 static void add_op(struct hw_cost *out, const struct hw_opc *o)
 {
 	out->time_s += o->time;
-	out->mem_s += o->mem;
 	for (int d = 0; d < HW_MAX_DEV; d++) {
 		out->busy_s[d] += o->busy[d];
 		out->energy_dev_j[d] += o->e[d];
@@ -591,13 +613,32 @@ void hw_task_cost(const struct hw_plan *plan, enum hw_task t, unsigned m,
 	const struct trace_model *mdl = &plan->models[tp->model];
 	m = clamp_m(m);
 	cost_from(&tp->tc[m], &plan->p, out);
+	double tw[2] = { 0, 0 };
+	for (int k = 0; tp->tcw && k < 2; k++)
+		tw[k] = tp->tcw[k][m].time;
 	for (uint32_t i = 0; i < tp->nlop; i++) {
+		const struct trace_op *op = &mdl->ops[tp->lops[i]];
 		struct hw_opc o;
-		op_cost_at(plan, tp->model, tp->dev, &mdl->ops[tp->lops[i]], m,
-		           kv_len, &o);
+		op_cost_at(plan, tp->model, tp->dev, op, m, kv_len, &o);
 		add_op(out, &o);
+		for (int k = 0; tp->tcw && k < 2; k++) {
+			hw_op_cost(&plan->ctx_while[k], &plan->ctx_while[k], op, m,
+			           kv_len, &o);
+			tw[k] += o.time;
+		}
 	}
 	finish_cost(plan, tp->model, tp->dev, out);
+	for (int k = 0; k < 2; k++) {
+		if (!tp->tcw) {
+			out->time_while_s[k] = out->time_s;
+			continue;
+		}
+		/* the same overlap with host streaming as the full-speed pass */
+		const double s = plan->stream_s[tp->model];
+		out->time_while_s[k] = s <= 0 ? tw[k]
+		                       : plan->p.offload_overlap ? fmax(tw[k], s)
+		                                                 : tw[k] + s;
+	}
 }
 
 void hw_step_cost(const struct hw_plan *plan, enum hw_task t, unsigned m,
@@ -659,8 +700,9 @@ void hw_step_cost(const struct hw_plan *plan, enum hw_task t, unsigned m,
 	out->energy_j = 0;
 	for (unsigned d = 0; d < p->n_dev; d++)
 		out->energy_j += out->energy_dev_j[d];
-	out->mem_s = 0;   /* synchronous: nothing runs beside it */
 	task_stream(plan, tp->model, out);
+	/* synchronous: nothing runs beside it */
+	out->time_while_s[0] = out->time_while_s[1] = out->time_s;
 }
 
 /* ------------------------------------------------------------------ */
@@ -749,6 +791,7 @@ void hw_plan_free(struct hw_plan **planp)
 	for (int t = 0; t < HW_TASK_COUNT; t++) {
 		free(plan->task[t].op_dev);
 		free(plan->task[t].trs);
+		free(plan->task[t].tcw);
 	}
 	for (int i = 0; i < 2; i++)
 		free(plan->models[i].ops);

@@ -561,11 +561,12 @@ static double aux_of(struct rig *g, unsigned p)
 	return c.busy_s[hw_task_device(g->plan, HW_TASK_VERIFY)];
 }
 
-static double mem_of(struct rig *g, unsigned m, unsigned L)
+/* A verification's time if the PIM drafted all along. */
+static double while_drafting(struct rig *g, unsigned m, unsigned L)
 {
 	struct hw_cost c;
 	hw_task_cost(g->plan, HW_TASK_VERIFY, m, L, &c);
-	return c.mem_s;
+	return c.time_while_s[0];
 }
 
 /* Without the AAU the PIM's drafts ship work a_p to the NPU. async, fixed
@@ -634,15 +635,15 @@ Test(engine, aau_offload_occupies_the_npu)
 }
 
 /* Bus contention. The same schedule with the AAU, on npu-pim with its
- * channels shared (a fast PIM): while the PIM drafts p2 and p3, the
- * verification of A keeps a share beta of its bandwidth. Its work is
- * f = v - mem + q fixed seconds and mem streaming seconds; consumed in
- * proportion, over X seconds at share beta it does X / (f + mem / beta)
- * of it, the rest at full speed:
+ * channels shared (a fast PIM): while the PIM drafts p2 and p3 the
+ * verification of A would take T_d (the hardware model's time at the
+ * bandwidth share left, tested in test_hw.c) instead of T_1 = v(3,P+2),
+ * plus q either way. Its work taken as evenly spread, over X seconds of
+ * drafting it does X / T_d of itself, the rest at full speed:
  *   s = T1 + q, X = T1 + d2 + d3 - s (the PIM works from T1 to T1 + d2 +
- *   d3, back to back), E1 = s + X + (1 - X / (f + mem / beta)) (f + mem).
+ *   d3, back to back), E1 = s + X + (1 - X / T_d) T_1.
  * B's verification runs with the PIM idle: E2 = E1 + v(2,P+4) + q. The
- * verification lost E1 - (s + f + mem) to contention. */
+ * verification lost E1 - (s + T_1) to contention. */
 Test(engine, contention_slows_the_verification)
 {
 	static const int acc[4] = { 1, 1, 1, 1 };
@@ -658,24 +659,21 @@ Test(engine, contention_slows_the_verification)
 	rig_run(&g);
 	const struct replay_metrics *m = replay_metrics(g.r);
 	const double q = g.plat.queue_latency_s;
-	const double beta = hw_compute_bw_share(g.plan, HW_TASK_DRAFT);
-	cr_assert(beta > 0 && beta < 1, "beta %g", beta);
 	double d[4];
 	for (unsigned p = 0; p < 4; p++)
 		d[p] = task(&g, HW_TASK_DRAFT, 1, P_LEN + p);
-	const double va = task(&g, HW_TASK_VERIFY, 3, P_LEN + 2);
-	const double ma = mem_of(&g, 3, P_LEN + 2);
+	const double t_1 = task(&g, HW_TASK_VERIFY, 3, P_LEN + 2) + q;
+	const double t_d = while_drafting(&g, 3, P_LEN + 2) + q;
 	const double vb = task(&g, HW_TASK_VERIFY, 2, P_LEN + 4);
-	cr_assert_gt(ma, 0);
+	cr_assert_gt(t_d, t_1 * 1.01, "drafting slows the verification");
 	const double t1 = d[0] + d[1], s = t1 + q;
-	const double f = va - ma + q;
 	const double x = t1 + d[2] + d[3] - s;
 	cr_assert_gt(x, 0, "schedule assumption");
-	cr_assert_lt(x, f + ma / beta, "schedule assumption");
-	const double e1 = s + x + (1 - x / (f + ma / beta)) * (f + ma);
+	cr_assert_lt(x, t_d, "schedule assumption");
+	const double e1 = s + x + (1 - x / t_d) * t_1;
 	const double e2 = e1 + vb + q;
 	assert_close(m->time_s, e2, "simulated time");
-	assert_close(m->contention_s, e1 - (s + f + ma), "contention_s");
+	assert_close(m->contention_s, e1 - (s + t_1), "contention_s");
 	rig_close(&g);
 }
 

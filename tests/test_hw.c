@@ -648,6 +648,48 @@ Test(hw, pim_ranks_and_contention)
 	free(t.ops);
 }
 
+/* What a verification takes while the PIM works (npu-pim, a target of
+ * one 4096 x 4096 GEMM, memory-bound on the NPU: 16.78 MB / 43.52 GB/s,
+ * drain 4.29 us, plus 5 us per task): while the PIM drafts it streams at
+ * the share the draft's ranks leave, so T_mem / beta; while it
+ * pre-verifies the target's own ranks are in PIM mode: it cannot stream
+ * at all, unless the PIM is non-blocking. */
+Test(hw, verification_while_the_pim_works)
+{
+	struct trace_op top = mkop("g", TRACE_OP_GEMM, 4096, 4096, 1);
+	struct trace_op dop = mkop("d", TRACE_OP_GEMM, 1024, 1024, 1);
+	struct trace_model t = { .name = "t", .n_ops = 1, .ops = &top };
+	struct trace_model d = { .name = "d", .n_ops = 1, .ops = &dop };
+	struct hw_platform p;
+	char err[256];
+	load(&p, "npu-pim");
+	struct hw_plan *plan = plan_for(&p, &d, &t);
+	const double beta = hw_compute_bw_share(plan, HW_TASK_DRAFT);
+	cr_assert(beta > 0 && beta < 1, "%g", beta);
+	struct hw_op_cost r = op_on("npu-pim", "npu", top, 1, 1, 0);
+	cr_assert_eq(r.bound, HW_BOUND_MEMORY);
+	const double tail = (4096 + 192 + 4 - 3) * 1e-9;
+	struct hw_cost c;
+	hw_task_cost(plan, HW_TASK_VERIFY, 1, 1, &c);
+	expect_rel(c.time_s, 5e-6 + r.memory_s + tail, 1e-12, "full speed");
+	expect_rel(c.time_while_s[0], 5e-6 + r.memory_s / beta + tail, 1e-12,
+	           "while drafting");
+	cr_expect(isinf(c.time_while_s[1]), "while pre-verifying: %g",
+	          c.time_while_s[1]);
+	/* a PIM task itself is not slowed */
+	hw_task_cost(plan, HW_TASK_DRAFT, 1, 1, &c);
+	cr_expect_eq(c.time_while_s[0], c.time_s);
+	hw_plan_free(&plan);
+	cr_assert_eq(hw_platform_set(&p, "pim_blocking", "0", err, sizeof err),
+	             0);
+	plan = plan_for(&p, &d, &t);
+	hw_task_cost(plan, HW_TASK_VERIFY, 1, 1, &c);
+	const double b2 = hw_compute_bw_share(plan, HW_TASK_PREVERIFY);
+	expect_rel(c.time_while_s[1], 5e-6 + r.memory_s / b2 + tail, 1e-12,
+	           "non-blocking PIM");
+	hw_plan_free(&plan);
+}
+
 /* Memory capacity on gpu (16 GB, PCIe 4.0 x16 at 25 GB/s + 10 us): with
  * KV for 4096 tokens the LLaMA pair needs 6.738 + 13.016 + 1.074 + 1.678
  * = 22.506 GB; resident are both KV caches and the draft, then 16 - 2.752
