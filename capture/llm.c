@@ -123,6 +123,26 @@ static void map_weights(struct llm_model *m)
 	m->w.wcls = c->shared_classifier ? m->w.tok_emb : p;
 }
 
+/* RoPE rotates each pair (i, i + 1) of a head by pos * freq(i), the same
+ * angles in every layer and every forward: compute the cos/sin pairs once
+ * per position, with the reference's exact float expressions, instead of
+ * powf, cosf and sinf per pair per layer per forward. */
+static void rope_table_init(struct llm_model *m)
+{
+	const struct llm_config *c = &m->cfg;
+	const int head_size = c->dim / c->n_heads;
+	float *r = m->rope;
+
+	for (int pos = 0; pos < c->seq_len; pos++) {
+		for (int hd = 0; hd < head_size; hd += 2) {
+			float freq = 1.0f / powf(10000.0f, (float)hd / (float)head_size);
+			float val = (float)pos * freq;
+			*r++ = cosf(val);
+			*r++ = sinf(val);
+		}
+	}
+}
+
 static int alloc_state(struct llm_model *m)
 {
 	const struct llm_config *c = &m->cfg;
@@ -139,9 +159,12 @@ static int alloc_state(struct llm_model *m)
 	m->logits = calloc((size_t)c->vocab_size, sizeof(float));
 	m->key_cache = calloc(cache, sizeof(float));
 	m->value_cache = calloc(cache, sizeof(float));
+	m->rope = malloc((size_t)c->seq_len * (size_t)(c->dim / c->n_heads) *
+	                 sizeof(float));
 	if (!m->x || !m->xb || !m->xb2 || !m->hb || !m->hb2 || !m->q ||
-	    !m->att || !m->logits || !m->key_cache || !m->value_cache)
+	    !m->att || !m->logits || !m->key_cache || !m->value_cache || !m->rope)
 		return -ENOMEM;
+	rope_table_init(m);
 	return 0;
 }
 
@@ -266,6 +289,7 @@ void llm_free(struct llm_model **pm)
 	free(m->logits);
 	free(m->key_cache);
 	free(m->value_cache);
+	free(m->rope);
 	free(m);
 	*pm = NULL;
 }
@@ -472,6 +496,7 @@ const float *llm_forward(struct llm_model *m, int token, int pos)
 	int kv_dim = (int)kv_dim_of(p);
 	int kv_mul = p->n_heads / p->n_kv_heads;
 	int head_size = dim / p->n_heads;
+	const float *rope = m->rope + (size_t)pos * (size_t)head_size;
 	float *x = m->x;
 
 	memcpy(x, w->tok_emb + (size_t)token * (size_t)dim, (size_t)dim * sizeof(float));
@@ -495,10 +520,8 @@ const float *llm_forward(struct llm_model *m, int token, int pos)
 		rec_op(m, "wv", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)kv_dim, 0, 0, 0);
 
 		for (int i = 0; i < dim; i += 2) {
-			int hd = i % head_size;
-			float freq = 1.0f / powf(10000.0f, (float)hd / (float)head_size);
-			float val = (float)pos * freq;
-			float fcr = cosf(val), fci = sinf(val);
+			const float *cs = rope + i % head_size;
+			float fcr = cs[0], fci = cs[1];
 			int rotn = i < kv_dim ? 2 : 1;
 			for (int v = 0; v < rotn; v++) {
 				float *vec = v == 0 ? m->q : kc;

@@ -52,6 +52,7 @@ struct llm_model {
 	/* run state */
 	float *x, *xb, *xb2, *hb, *hb2, *q, *att, *logits;
 	float *key_cache, *value_cache;   /* n_layers x seq_len x kv_dim */
+	float *rope;            /* seq_len x head_size/2 x {cos, sin} */
 	struct llm_oprec *rec;  /* when non-NULL, the next forward records ops */
 };
 
