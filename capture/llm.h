@@ -16,6 +16,7 @@
 #define LLM_MAX_LAYERS 256
 #define LLM_QUANT_GROUP 32   /* elements per quantization group (along rows) */
 #define LLM_BOS 1
+#define LLM_BLOCK_ROWS 16    /* output rows a matmul computes side by side */
 
 struct llm_config {
 	int32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
@@ -33,6 +34,14 @@ struct llm_weights {
 	const float *wcls;      /* vocab x dim */
 };
 
+/* The matrices again, each as blocks of LLM_BLOCK_ROWS rows stored column
+ * by column (rows past the end zero), so that one pass over the input
+ * feeds that many dot products at once; layer l of a stack starts l times
+ * the padded matrix size further on. Rebuilt whenever the weights change. */
+struct llm_packed {
+	const float *wq, *wk, *wv, *wo, *w1, *w2, *w3, *wcls;
+};
+
 /* Operator recorder: ops are registered by name while a forward pass runs;
  * each call of a named op in one pass adds 1 to its repeat count. */
 struct llm_oprec {
@@ -46,12 +55,18 @@ struct llm_model {
 	struct llm_weights w;
 	float *data;            /* owned: all weights (fp32) */
 	size_t n_floats;
+	float *packed;          /* owned: the matrices of w as llm_packed */
+	struct llm_packed pk;
 	unsigned char active[LLM_MAX_LAYERS]; /* 1 = layer executed */
 	int n_active;
 	int weight_bits;        /* 32, 8 or 4 */
 	/* run state */
-	float *x, *xb, *xb2, *hb, *hb2, *q, *att, *logits;
-	float *key_cache, *value_cache;   /* n_layers x seq_len x kv_dim */
+	float *x, *xb, *xb2, *hb, *hb2, *q, *k, *att, *logits;
+	/* keys n_layers x n_kv_heads x head_size x kv_stride (transposed: one
+	 * column per position, kv_stride = seq_len rounded up to a whole
+	 * LLM_BLOCK_ROWS), values n_layers x seq_len x kv_dim */
+	float *key_cache, *value_cache;
+	size_t kv_stride;
 	float *rope;            /* seq_len x head_size/2 x {cos, sin} */
 	struct llm_oprec *rec;  /* when non-NULL, the next forward records ops */
 };
