@@ -528,13 +528,33 @@ static void rmsnorm(float *o, const float *x, const float *w, int n)
 		o[j] = w[j] * (ss * x[j]);
 }
 
+/* The largest of x[0 .. n), in four independent running maxima rather than
+ * one chain of dependent compares. A maximum does not depend on the order
+ * of the compares; only which of +0 and -0 wins a tie can differ, and
+ * softmax_inplace's x - max is the same either way (then expf(+-0) = 1).
+ * (With a NaN in x every output of softmax_inplace is NaN either way.) */
+static float max_of(const float *x, int n)
+{
+	float m0 = x[0], m1 = x[0], m2 = x[0], m3 = x[0];
+	int i = 1;
+
+	for (; i + 4 <= n; i += 4) {
+		m0 = x[i] > m0 ? x[i] : m0;
+		m1 = x[i + 1] > m1 ? x[i + 1] : m1;
+		m2 = x[i + 2] > m2 ? x[i + 2] : m2;
+		m3 = x[i + 3] > m3 ? x[i + 3] : m3;
+	}
+	for (; i < n; i++)
+		m0 = x[i] > m0 ? x[i] : m0;
+	m0 = m1 > m0 ? m1 : m0;
+	m0 = m2 > m0 ? m2 : m0;
+	return m3 > m0 ? m3 : m0;
+}
+
 static void softmax_inplace(float *x, int n)
 {
-	float max = x[0], sum = 0.0f;
+	float max = max_of(x, n), sum = 0.0f;
 
-	for (int i = 1; i < n; i++)
-		if (x[i] > max)
-			max = x[i];
 	for (int i = 0; i < n; i++) {
 		x[i] = expf(x[i] - max);
 		sum += x[i];
