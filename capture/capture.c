@@ -168,6 +168,8 @@ int capture_pair_open(struct capture_pair *p, const struct capture_opts *o,
 		stem(dstem, sizeof dstem, draft_path);
 		snprintf(p->draft_name, sizeof p->draft_name, "%.30s%.32s", dstem, suffix);
 	}
+	/* a skip-layer draft shares the layers before its first skipped one */
+	(void)llm_share_prefix(p->target, p->draft);
 	p->seq_len = p->target->cfg.seq_len < p->draft->cfg.seq_len ?
 	             p->target->cfg.seq_len : p->draft->cfg.seq_len;
 	return 0;
@@ -586,7 +588,7 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 
 		for (int a = 0; a + 1 < P; a++) {
 			(void)llm_forward(pair.target, ptoks[s][a], a);
-			(void)llm_forward(pair.draft, ptoks[s][a], a);
+			(void)llm_forward_after(pair.draft, pair.target);
 			st->forwards += 2;
 		}
 		tok = ptoks[s][P - 1];
@@ -600,7 +602,7 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 			double acc;
 
 			capture_dist(pt, lt, V, o->temperature, o->top_p, idx);
-			ld = llm_forward(pair.draft, tok, a - 1);
+			ld = llm_forward_after(pair.draft, pair.target);
 			st->forwards += 2;
 			capture_dist(pd, ld, V, o->temperature, o->top_p, idx);
 			if (sampled) {

@@ -4,6 +4,7 @@
  * SwiGLU feed-forward, optional unshared classifier. */
 #include "llm.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -208,6 +209,7 @@ static int alloc_state(struct llm_model *m)
 	size_t blocks = ((size_t)c->seq_len + LLM_BLOCK_ROWS - 1) / LLM_BLOCK_ROWS;
 
 	m->x = calloc((size_t)c->dim, sizeof(float));
+	m->x_snap = calloc((size_t)c->dim, sizeof(float));
 	m->xb = calloc((size_t)c->dim, sizeof(float));
 	m->xb2 = calloc((size_t)c->dim, sizeof(float));
 	m->hb = calloc((size_t)c->hidden_dim, sizeof(float));
@@ -223,7 +225,7 @@ static int alloc_state(struct llm_model *m)
 	m->value_cache = calloc(cache, sizeof(float));
 	m->rope = malloc((size_t)c->seq_len * (size_t)(c->dim / c->n_heads) *
 	                 sizeof(float));
-	if (!m->x || !m->xb || !m->xb2 || !m->hb || !m->hb2 || !m->q || !m->k ||
+	if (!m->x || !m->x_snap || !m->xb || !m->xb2 || !m->hb || !m->hb2 || !m->q || !m->k ||
 	    !m->att || !m->logits || !m->key_cache || !m->value_cache || !m->rope)
 		return -ENOMEM;
 	rope_table_init(m);
@@ -322,6 +324,7 @@ int llm_load(struct llm_model **out, const char *path, char *err, size_t errlen)
 		m->active[l] = 1;
 	m->n_active = c.n_layers;
 	m->weight_bits = 32;
+	m->last_pos = -1;
 	ret = alloc_state(m);
 	if (ret)
 		goto nomem;
@@ -346,6 +349,7 @@ void llm_free(struct llm_model **pm)
 	free(m->data);
 	free(m->packed);
 	free(m->x);
+	free(m->x_snap);
 	free(m->xb);
 	free(m->xb2);
 	free(m->hb);
@@ -862,10 +866,105 @@ const float *llm_forward(struct llm_model *m, int token, int pos)
 
 	memcpy(m->x, m->w.tok_emb + (size_t)token * dim, dim * sizeof(float));
 	rec_op(m, "tok_embedding", TRACE_OP_EMBED, (uint32_t)p->vocab_size, (uint32_t)dim, 0, 0, 0);
-	for (size_t l = 0; l < (size_t)p->n_layers; l++)
+	for (size_t l = 0; l < (size_t)p->n_layers; l++) {
 		if (m->active[l])
 			layer_forward(m, l, pos);
+		if (l + 1 == (size_t)m->snap_layers)
+			memcpy(m->x_snap, m->x, dim * sizeof(float));
+	}
+	m->last_token = token;
+	m->last_pos = pos;
 	return classify(m);
+}
+
+/* ---- a draft that reuses the target's leading layers ---- */
+
+static int same_floats(const float *a, const float *b, size_t n)
+{
+	return memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+/* layer l of a and b (same shapes) holds bit-identical weights */
+static int same_layer(const struct llm_model *a, const struct llm_model *b,
+                      size_t l)
+{
+	const struct llm_config *c = &a->cfg;
+	const size_t dim = (size_t)c->dim, hid = (size_t)c->hidden_dim;
+	const size_t kvd = kv_dim_of(c), dd = dim * dim, dk = dim * kvd;
+	const size_t dh = dim * hid;
+
+	return same_floats(a->w.rms_att + l * dim, b->w.rms_att + l * dim, dim) &&
+	       same_floats(a->w.wq + l * dd, b->w.wq + l * dd, dd) &&
+	       same_floats(a->w.wk + l * dk, b->w.wk + l * dk, dk) &&
+	       same_floats(a->w.wv + l * dk, b->w.wv + l * dk, dk) &&
+	       same_floats(a->w.wo + l * dd, b->w.wo + l * dd, dd) &&
+	       same_floats(a->w.rms_ffn + l * dim, b->w.rms_ffn + l * dim, dim) &&
+	       same_floats(a->w.w1 + l * dh, b->w.w1 + l * dh, dh) &&
+	       same_floats(a->w.w2 + l * dh, b->w.w2 + l * dh, dh) &&
+	       same_floats(a->w.w3 + l * dh, b->w.w3 + l * dh, dh);
+}
+
+int llm_share_prefix(struct llm_model *target, struct llm_model *draft)
+{
+	const struct llm_config *a = &target->cfg, *b = &draft->cfg;
+	const int layers = a->n_layers < b->n_layers ? a->n_layers : b->n_layers;
+	int n = 0;
+
+	if (a->dim == b->dim && a->hidden_dim == b->hidden_dim &&
+	    a->n_heads == b->n_heads && a->n_kv_heads == b->n_kv_heads &&
+	    a->vocab_size == b->vocab_size &&
+	    same_floats(target->w.tok_emb, draft->w.tok_emb,
+	                (size_t)a->vocab_size * (size_t)a->dim))
+		while (n < layers && target->active[n] && draft->active[n] &&
+		       same_layer(target, draft, (size_t)n))
+			n++;
+	target->snap_layers = n;
+	draft->n_shared = n;
+	return n;
+}
+
+/* copy the target's KV rows of layer l at pos into the draft's cache */
+static void kv_copy_row(struct llm_model *draft, const struct llm_model *target,
+                        size_t l, int pos)
+{
+	const struct llm_config *c = &draft->cfg;
+	const size_t kvd = kv_dim_of(c), hs = (size_t)(c->dim / c->n_heads);
+
+	for (int g = 0; g < c->n_kv_heads; g++) {
+		float *dst = key_rows(draft, l, g) + pos;
+		const float *src = key_rows(target, l, g) + pos;
+		for (size_t i = 0; i < hs; i++)
+			dst[i * draft->kv_stride] = src[i * target->kv_stride];
+	}
+	memcpy(draft->value_cache + (l * (size_t)c->seq_len + (size_t)pos) * kvd,
+	       target->value_cache + (l * (size_t)target->cfg.seq_len +
+	                              (size_t)pos) * kvd,
+	       kvd * sizeof(float));
+}
+
+const float *llm_forward_after(struct llm_model *draft,
+                               const struct llm_model *target)
+{
+	const int pos = target->last_pos;
+	const size_t n = (size_t)draft->n_shared;
+
+	assert(pos >= 0);
+	if (n == 0)
+		return llm_forward(draft, target->last_token, pos);
+	assert(target->snap_layers == draft->n_shared);
+	/* The shared layers saw the same token, weights and KV rows 0 .. pos - 1
+	 * (all copied here, step by step, or computed by the draft itself from
+	 * identical inputs), through the same code: their outputs are the
+	 * target's, bit for bit. */
+	memcpy(draft->x, target->x_snap, (size_t)draft->cfg.dim * sizeof(float));
+	for (size_t l = 0; l < n; l++)
+		kv_copy_row(draft, target, l, pos);
+	for (size_t l = n; l < (size_t)draft->cfg.n_layers; l++)
+		if (draft->active[l])
+			layer_forward(draft, l, pos);
+	draft->last_token = target->last_token;
+	draft->last_pos = pos;
+	return classify(draft);
 }
 
 int llm_describe(struct llm_model *m, const char *name, struct trace_model *tm,

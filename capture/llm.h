@@ -68,6 +68,11 @@ struct llm_model {
 	float *key_cache, *value_cache;
 	size_t kv_stride;
 	float *rope;            /* seq_len x head_size/2 x {cos, sin} */
+	/* teacher-forced reuse, see llm_share_prefix() */
+	int n_shared;           /* draft: leading layers taken from the target */
+	int snap_layers;        /* target: x is kept after this many layers */
+	float *x_snap;          /* target: ... here */
+	int last_token, last_pos; /* of the last forward (pos -1: none yet) */
 	struct llm_oprec *rec;  /* when non-NULL, the next forward records ops */
 };
 
@@ -89,6 +94,28 @@ int llm_quantize(struct llm_model *m, int bits, char *err, size_t errlen);
 /** One decoder step: feed token at pos, return logits (vocab_size floats,
  * owned by the model, valid until the next call). */
 const float *llm_forward(struct llm_model *m, int token, int pos);
+
+/** Let draft reuse target's work on the true prefix. A forward of the same
+ * token at the same position, over the same KV rows, through layers with
+ * bit-identical weights computes bit-identical activations and KV rows:
+ * for a draft derived from the target by skipping layers, every layer
+ * before the first skipped one. Counts those leading layers (both models
+ * run them, same shapes, same embedding and weights by memcmp) and links
+ * the two so that llm_forward_after() copies them instead.
+ * @return the number of shared layers; 0 (quantized or other weights)
+ * makes llm_forward_after() a plain llm_forward(). */
+int llm_share_prefix(struct llm_model *target, struct llm_model *draft);
+
+/** The draft's step for the token and position of the target's last
+ * llm_forward(), bit-identical to llm_forward(draft, token, pos): the
+ * shared layers' output and KV rows are copied from the target, the rest
+ * is computed. Only on the true prefix: every earlier position must have
+ * gone through llm_forward_after() (or an llm_forward() of the same
+ * token) since, so the draft's KV rows of the shared layers are the
+ * target's; rows a free-running draft wrote past pos are rewritten before
+ * they are read, as with llm_forward(). */
+const float *llm_forward_after(struct llm_model *draft,
+                               const struct llm_model *target);
 
 /** Bytes of weights the executed forward reads as stored (quantized weights
  * at their bit width plus one fp32 scale per group; norms fp32). */
