@@ -589,8 +589,9 @@ static void dot_block(float *out, const float *w, size_t stride,
                       const float *x, int n)
 {
 	llm_f4 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
+	llm_f4 a4 = { 0 }, a5 = { 0 }, a6 = { 0 }, a7 = { 0 };
 
-	_Static_assert(LLM_BLOCK_ROWS == 16, "dot_block keeps 4 x 4 lanes");
+	_Static_assert(LLM_BLOCK_ROWS == 32, "dot_block keeps 8 x 4 lanes");
 	for (int j = 0; j < n; j++) {
 		const float *wj = w + (size_t)j * stride;
 		const float xj = x[j];
@@ -599,11 +600,19 @@ static void dot_block(float *out, const float *w, size_t stride,
 		a1 += load_f4(wj + 4) * xj;
 		a2 += load_f4(wj + 8) * xj;
 		a3 += load_f4(wj + 12) * xj;
+		a4 += load_f4(wj + 16) * xj;
+		a5 += load_f4(wj + 20) * xj;
+		a6 += load_f4(wj + 24) * xj;
+		a7 += load_f4(wj + 28) * xj;
 	}
 	memcpy(out, &a0, sizeof a0);
 	memcpy(out + 4, &a1, sizeof a1);
 	memcpy(out + 8, &a2, sizeof a2);
 	memcpy(out + 12, &a3, sizeof a3);
+	memcpy(out + 16, &a4, sizeof a4);
+	memcpy(out + 20, &a5, sizeof a5);
+	memcpy(out + 24, &a6, sizeof a6);
+	memcpy(out + 28, &a7, sizeof a7);
 }
 
 /* W (d, n) @ x (n) -> xout (d), W packed (llm_packed); xout must not

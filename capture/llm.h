@@ -16,7 +16,7 @@
 #define LLM_MAX_LAYERS 256
 #define LLM_QUANT_GROUP 32   /* elements per quantization group (along rows) */
 #define LLM_BOS 1
-#define LLM_BLOCK_ROWS 16    /* output rows a matmul computes side by side */
+#define LLM_BLOCK_ROWS 32    /* output rows a matmul computes side by side */
 
 struct llm_config {
 	int32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
