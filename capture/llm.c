@@ -534,9 +534,10 @@ static void rmsnorm(float *o, const float *x, const float *w, int n)
 
 /* The largest of x[0 .. n), in four independent running maxima rather than
  * one chain of dependent compares. A maximum does not depend on the order
- * of the compares; only which of +0 and -0 wins a tie can differ, and
- * softmax_inplace's x - max is the same either way (then expf(+-0) = 1).
- * (With a NaN in x every output of softmax_inplace is NaN either way.) */
+ * of the compares (a NaN is skipped by every compare, as in the reference,
+ * unless it is x[0], which then wins in both); only which of +0 and -0 wins
+ * a tie can differ, and softmax_inplace's x - max then differs at most in
+ * the sign of a zero, which expf maps to 1 either way. */
 static float max_of(const float *x, int n)
 {
 	float m0 = x[0], m1 = x[0], m2 = x[0], m3 = x[0];
