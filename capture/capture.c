@@ -168,6 +168,8 @@ int capture_pair_open(struct capture_pair *p, const struct capture_opts *o,
 		stem(dstem, sizeof dstem, draft_path);
 		snprintf(p->draft_name, sizeof p->draft_name, "%.30s%.32s", dstem, suffix);
 	}
+	/* a skip-layer draft shares the layers before its first skipped one */
+	(void)llm_share_prefix(p->target, p->draft);
 	p->seq_len = p->target->cfg.seq_len < p->draft->cfg.seq_len ?
 	             p->target->cfg.seq_len : p->draft->cfg.seq_len;
 	return 0;
@@ -395,6 +397,50 @@ static int seqbuf_alloc(struct seqbuf *b, size_t n, size_t k)
 /* RNG streams of one position */
 enum { RNG_TARGET = 0, RNG_DRAFT = 1, RNG_CONT = 2 };
 
+/* Distributions and scratch of the capture loop, V entries each. */
+struct capture_work {
+	float *pt, *pd;
+	float *next_ld;   /* the draft's logits for the next position, kept by
+	                   * continuation() when valid (next_valid) */
+	int *idx;
+	int next_valid;
+};
+
+/* The draft's free-running continuation after a rejection at position i
+ * (absolute a): from its own token d it drafts K steps, recording the
+ * entropy of each step's distribution in row. Its forwards overwrite draft
+ * KV rows a .. a+K-1, which the main pass rewrites before it reads them
+ * (attention reads rows <= pos and row pos is written first), so no copy
+ * is needed. The first step feeds d at a after the true prefix: when d is
+ * the target's token y, that is exactly the draft's main step at the next
+ * position, so its logits are kept for it (sampled captures, where
+ * continuations run at almost every position). */
+static void continuation(struct capture_pair *pair, const struct capture_opts *o,
+                         struct capture_work *wk, size_t s, uint32_t i, int a,
+                         int d, int y, float *row, struct capture_stats *st)
+{
+	const int V = pair->target->cfg.vocab_size;
+	const int sampled = o->temperature > 0.0;
+	int c = d;
+
+	for (uint32_t j = 0; j < o->lookahead; j++) {
+		const float *lc = llm_forward(pair->draft, c, a + (int)j);
+
+		st->forwards++;
+		if (j == 0 && d == y) {
+			memcpy(wk->next_ld, lc, (size_t)V * sizeof *lc);
+			wk->next_valid = 1;
+		}
+		capture_dist(wk->pd, lc, V, o->temperature, o->top_p, wk->idx);
+		row[j] = (float)llm_entropy(wk->pd, V);
+		if (j + 1 == o->lookahead)
+			break; /* the last step's token is never fed */
+		c = sampled ? llm_sample(wk->pd, V, llm_rng_uniform(o->seed, s, i,
+		                                                    RNG_CONT + j)) :
+		              llm_argmax(wk->pd, V);
+	}
+}
+
 static int build_header(struct trace_header *h, struct capture_pair *pair,
                         const struct capture_opts *o, size_t n_prompts,
                         size_t n_capped, const char *date, char *err,
@@ -478,8 +524,7 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 	size_t n_prompts = 0, n_read = 0, n_capped = 0;
 	int **ptoks = NULL;
 	int *plen = NULL;
-	float *pt = NULL, *pd = NULL;
-	int *idx = NULL;
+	struct capture_work wk = { 0 };
 	struct seqbuf b;
 	char date[64];
 	int V, pair_open = 0;
@@ -562,10 +607,11 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 	ret = build_header(&h, &pair, o, n_prompts, n_capped, date, err, errlen);
 	if (ret)
 		goto error;
-	pt = malloc((size_t)V * sizeof *pt);
-	pd = malloc((size_t)V * sizeof *pd);
-	idx = malloc((size_t)V * sizeof *idx);
-	if (!pt || !pd || !idx) {
+	wk.pt = malloc((size_t)V * sizeof *wk.pt);
+	wk.pd = malloc((size_t)V * sizeof *wk.pd);
+	wk.next_ld = malloc((size_t)V * sizeof *wk.next_ld);
+	wk.idx = malloc((size_t)V * sizeof *wk.idx);
+	if (!wk.pt || !wk.pd || !wk.next_ld || !wk.idx) {
 		ret = -ENOMEM;
 		goto nomem;
 	}
@@ -586,55 +632,50 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 
 		for (int a = 0; a + 1 < P; a++) {
 			(void)llm_forward(pair.target, ptoks[s][a], a);
-			(void)llm_forward(pair.draft, ptoks[s][a], a);
+			(void)llm_forward_after(pair.draft, pair.target);
 			st->forwards += 2;
 		}
 		tok = ptoks[s][P - 1];
 		if (o->text)
 			fprintf(o->text, "[%zu] %s", s, prompts[s]);
+		wk.next_valid = 0;
 		for (uint32_t i = 0; i < N; i++) {
 			const int a = P + (int)i; /* absolute position generated */
 			const float *lt = llm_forward(pair.target, tok, a - 1);
 			const float *ld;
-			int y, d;
+			int y, d, top;
 			double acc;
 
-			capture_dist(pt, lt, V, o->temperature, o->top_p, idx);
-			ld = llm_forward(pair.draft, tok, a - 1);
-			st->forwards += 2;
-			capture_dist(pd, ld, V, o->temperature, o->top_p, idx);
-			if (sampled) {
-				y = llm_sample(pt, V, llm_rng_uniform(o->seed, s, i, RNG_TARGET));
-				d = llm_sample(pd, V, llm_rng_uniform(o->seed, s, i, RNG_DRAFT));
-				acc = capture_overlap(pt, pd, V);
+			capture_dist(wk.pt, lt, V, o->temperature, o->top_p, wk.idx);
+			if (wk.next_valid) {
+				ld = wk.next_ld;
+				wk.next_valid = 0;
 			} else {
-				y = llm_argmax(pt, V);
-				d = llm_argmax(pd, V);
+				ld = llm_forward_after(pair.draft, pair.target);
+				st->forwards++;
+			}
+			st->forwards++;
+			capture_dist(wk.pd, ld, V, o->temperature, o->top_p, wk.idx);
+			top = llm_argmax(wk.pd, V);
+			if (sampled) {
+				y = llm_sample(wk.pt, V, llm_rng_uniform(o->seed, s, i, RNG_TARGET));
+				d = llm_sample(wk.pd, V, llm_rng_uniform(o->seed, s, i, RNG_DRAFT));
+				acc = capture_overlap(wk.pt, wk.pd, V);
+			} else {
+				y = llm_argmax(wk.pt, V);
+				d = top;
 				acc = y == d ? 1.0 : 0.0;
 			}
-			b.entropy[i] = (float)llm_entropy(pd, V);
-			b.top1[i] = pd[llm_argmax(pd, V)];
+			b.entropy[i] = (float)llm_entropy(wk.pd, V);
+			b.top1[i] = wk.pd[top];
 			b.accept[i] = (float)acc;
 			b.tokens[i] = (uint32_t)y;
 			st->sum_accept += b.accept[i];
 			if (b.accept[i] >= 1.0f) {
 				st->accepted_positions++;
 			} else {
-				/* the draft continues from its own token d at position a;
-				 * it overwrites draft KV rows a..a+K-1, which the main pass
-				 * rewrites before it reads them (attention reads rows <= pos
-				 * and row pos is written first), so no copy is needed */
-				int c = d;
-				float *row = b.cont + (size_t)n_cont * K;
-				for (uint32_t j = 0; j < K; j++) {
-					const float *lc = llm_forward(pair.draft, c, a + (int)j);
-					st->forwards++;
-					capture_dist(pd, lc, V, o->temperature, o->top_p, idx);
-					row[j] = (float)llm_entropy(pd, V);
-					c = sampled ? llm_sample(pd, V, llm_rng_uniform(o->seed, s, i,
-					                                                RNG_CONT + j)) :
-					              llm_argmax(pd, V);
-				}
+				continuation(&pair, o, &wk, s, i, a, d, y,
+				             b.cont + (size_t)n_cont * K, st);
 				b.cont_pos[n_cont++] = i;
 			}
 			if (o->text)
@@ -683,9 +724,10 @@ nomem:
 error:
 	trace_writer_abort(&w);
 	seqbuf_free(&b);
-	free(pt);
-	free(pd);
-	free(idx);
+	free(wk.pt);
+	free(wk.pd);
+	free(wk.next_ld);
+	free(wk.idx);
 	if (ptoks)
 		for (size_t s = 0; s < n_prompts; s++)
 			free(ptoks[s]);

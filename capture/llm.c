@@ -4,6 +4,7 @@
  * SwiGLU feed-forward, optional unshared classifier. */
 #include "llm.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -123,25 +124,111 @@ static void map_weights(struct llm_model *m)
 	m->w.wcls = c->shared_classifier ? m->w.tok_emb : p;
 }
 
+static size_t packed_floats(size_t rows, size_t cols)
+{
+	size_t blocks = (rows + LLM_BLOCK_ROWS - 1) / LLM_BLOCK_ROWS;
+
+	return blocks * LLM_BLOCK_ROWS * cols;
+}
+
+/* rows x cols row-major -> blocks of LLM_BLOCK_ROWS rows, column by column */
+static void pack_matrix(float *dst, const float *w, size_t rows, size_t cols)
+{
+	for (size_t b = 0; b < rows; b += LLM_BLOCK_ROWS)
+		for (size_t j = 0; j < cols; j++)
+			for (size_t r = b; r < b + LLM_BLOCK_ROWS; r++)
+				*dst++ = r < rows ? w[r * cols + j] : 0.0f;
+}
+
+/* n stacked rows x cols matrices (one per layer); returns the end in dst */
+static float *pack_stack(float *dst, const float **out, const float *w,
+                         size_t n, size_t rows, size_t cols)
+{
+	*out = dst;
+	for (size_t l = 0; l < n; l++) {
+		pack_matrix(dst, w + l * rows * cols, rows, cols);
+		dst += packed_floats(rows, cols);
+	}
+	return dst;
+}
+
+/* (Re)build m->packed from the weights in m->w: after loading, and after
+ * anything that changes the weights (quantization). */
+static int pack_weights(struct llm_model *m)
+{
+	const struct llm_config *c = &m->cfg;
+	size_t dim = (size_t)c->dim, hid = (size_t)c->hidden_dim;
+	size_t L = (size_t)c->n_layers, kvd = kv_dim_of(c);
+	size_t V = (size_t)c->vocab_size;
+	size_t n = L * (2 * packed_floats(dim, dim) + 2 * packed_floats(kvd, dim) +
+	                2 * packed_floats(hid, dim) + packed_floats(dim, hid)) +
+	           packed_floats(V, dim);
+	float *p;
+
+	if (!m->packed)
+		m->packed = malloc(n * sizeof(float));
+	if (!m->packed)
+		return -ENOMEM;
+	p = m->packed;
+	p = pack_stack(p, &m->pk.wq, m->w.wq, L, dim, dim);
+	p = pack_stack(p, &m->pk.wk, m->w.wk, L, kvd, dim);
+	p = pack_stack(p, &m->pk.wv, m->w.wv, L, kvd, dim);
+	p = pack_stack(p, &m->pk.wo, m->w.wo, L, dim, dim);
+	p = pack_stack(p, &m->pk.w1, m->w.w1, L, hid, dim);
+	p = pack_stack(p, &m->pk.w2, m->w.w2, L, dim, hid);
+	p = pack_stack(p, &m->pk.w3, m->w.w3, L, hid, dim);
+	(void)pack_stack(p, &m->pk.wcls, m->w.wcls, 1, V, dim);
+	return 0;
+}
+
+/* RoPE rotates each pair (i, i + 1) of a head by pos * freq(i), the same
+ * angles in every layer and every forward: compute the cos/sin pairs once
+ * per position, with the reference's exact float expressions, instead of
+ * powf, cosf and sinf per pair per layer per forward. */
+static void rope_table_init(struct llm_model *m)
+{
+	const struct llm_config *c = &m->cfg;
+	const int head_size = c->dim / c->n_heads;
+	float *r = m->rope;
+
+	for (int pos = 0; pos < c->seq_len; pos++) {
+		for (int hd = 0; hd < head_size; hd += 2) {
+			float freq = 1.0f / powf(10000.0f, (float)hd / (float)head_size);
+			float val = (float)pos * freq;
+			*r++ = cosf(val);
+			*r++ = sinf(val);
+		}
+	}
+}
+
 static int alloc_state(struct llm_model *m)
 {
 	const struct llm_config *c = &m->cfg;
 	size_t kvd = kv_dim_of(c);
 	size_t cache = (size_t)c->n_layers * (size_t)c->seq_len * kvd;
+	size_t blocks = ((size_t)c->seq_len + LLM_BLOCK_ROWS - 1) / LLM_BLOCK_ROWS;
 
 	m->x = calloc((size_t)c->dim, sizeof(float));
+	m->x_snap = calloc((size_t)c->dim, sizeof(float));
 	m->xb = calloc((size_t)c->dim, sizeof(float));
 	m->xb2 = calloc((size_t)c->dim, sizeof(float));
 	m->hb = calloc((size_t)c->hidden_dim, sizeof(float));
 	m->hb2 = calloc((size_t)c->hidden_dim, sizeof(float));
 	m->q = calloc((size_t)c->dim, sizeof(float));
+	m->k = calloc(kvd, sizeof(float));
 	m->att = calloc((size_t)c->n_heads * (size_t)c->seq_len, sizeof(float));
 	m->logits = calloc((size_t)c->vocab_size, sizeof(float));
-	m->key_cache = calloc(cache, sizeof(float));
+	/* keys transposed, positions padded to whole blocks: see key_rows() */
+	m->kv_stride = blocks * LLM_BLOCK_ROWS;
+	m->key_cache = calloc((size_t)c->n_layers * kvd * m->kv_stride,
+	                      sizeof(float));
 	m->value_cache = calloc(cache, sizeof(float));
-	if (!m->x || !m->xb || !m->xb2 || !m->hb || !m->hb2 || !m->q ||
-	    !m->att || !m->logits || !m->key_cache || !m->value_cache)
+	m->rope = malloc((size_t)c->seq_len * (size_t)(c->dim / c->n_heads) *
+	                 sizeof(float));
+	if (!m->x || !m->x_snap || !m->xb || !m->xb2 || !m->hb || !m->hb2 || !m->q || !m->k ||
+	    !m->att || !m->logits || !m->key_cache || !m->value_cache || !m->rope)
 		return -ENOMEM;
+	rope_table_init(m);
 	return 0;
 }
 
@@ -230,10 +317,14 @@ int llm_load(struct llm_model **out, const char *path, char *err, size_t errlen)
 	for (size_t i = 0; i < need; i++)
 		m->data[i] = rd_f32(buf + sizeof h + 4 * i);
 	map_weights(m);
+	ret = pack_weights(m);
+	if (ret)
+		goto nomem;
 	for (int l = 0; l < c.n_layers; l++)
 		m->active[l] = 1;
 	m->n_active = c.n_layers;
 	m->weight_bits = 32;
+	m->last_pos = -1;
 	ret = alloc_state(m);
 	if (ret)
 		goto nomem;
@@ -256,16 +347,20 @@ void llm_free(struct llm_model **pm)
 		return;
 	m = *pm;
 	free(m->data);
+	free(m->packed);
 	free(m->x);
+	free(m->x_snap);
 	free(m->xb);
 	free(m->xb2);
 	free(m->hb);
 	free(m->hb2);
 	free(m->q);
+	free(m->k);
 	free(m->att);
 	free(m->logits);
 	free(m->key_cache);
 	free(m->value_cache);
+	free(m->rope);
 	free(m);
 	*pm = NULL;
 }
@@ -362,7 +457,7 @@ int llm_quantize(struct llm_model *m, int bits, char *err, size_t errlen)
 	if (!c->shared_classifier)
 		quantize_matrix((float *)(uintptr_t)m->w.wcls, V, dim, bits);
 	m->weight_bits = bits;
-	return 0;
+	return pack_weights(m); /* same size: reuses the buffer, cannot fail */
 }
 
 static uint64_t matrix_bytes(uint64_t rows, uint64_t cols, int bits)
@@ -437,13 +532,34 @@ static void rmsnorm(float *o, const float *x, const float *w, int n)
 		o[j] = w[j] * (ss * x[j]);
 }
 
+/* The largest of x[0 .. n), in four independent running maxima rather than
+ * one chain of dependent compares. A maximum does not depend on the order
+ * of the compares (a NaN is skipped by every compare, as in the reference,
+ * unless it is x[0], which then wins in both); only which of +0 and -0 wins
+ * a tie can differ, and softmax_inplace's x - max then differs at most in
+ * the sign of a zero, which expf maps to 1 either way. */
+static float max_of(const float *x, int n)
+{
+	float m0 = x[0], m1 = x[0], m2 = x[0], m3 = x[0];
+	int i = 1;
+
+	for (; i + 4 <= n; i += 4) {
+		m0 = x[i] > m0 ? x[i] : m0;
+		m1 = x[i + 1] > m1 ? x[i + 1] : m1;
+		m2 = x[i + 2] > m2 ? x[i + 2] : m2;
+		m3 = x[i + 3] > m3 ? x[i + 3] : m3;
+	}
+	for (; i < n; i++)
+		m0 = x[i] > m0 ? x[i] : m0;
+	m0 = m1 > m0 ? m1 : m0;
+	m0 = m2 > m0 ? m2 : m0;
+	return m3 > m0 ? m3 : m0;
+}
+
 static void softmax_inplace(float *x, int n)
 {
-	float max = x[0], sum = 0.0f;
+	float max = max_of(x, n), sum = 0.0f;
 
-	for (int i = 1; i < n; i++)
-		if (x[i] > max)
-			max = x[i];
 	for (int i = 0; i < n; i++) {
 		x[i] = expf(x[i] - max);
 		sum += x[i];
@@ -452,123 +568,413 @@ static void softmax_inplace(float *x, int n)
 		x[i] /= sum;
 }
 
-/* W (d, n) @ x (n) -> xout (d) */
-static void matmul(float *xout, const float *x, const float *w, int n, int d)
+/* Four floats side by side (GNU C vector extension: SSE on x86-64, NEON on
+ * arm64). Lane-wise + and * round each lane exactly as the scalar
+ * operators do; nothing is reassociated across lanes. */
+typedef float llm_f4 __attribute__((vector_size(4 * sizeof(float))));
+
+static llm_f4 load_f4(const float *p)
 {
-	for (int i = 0; i < d; i++) {
-		const float *row = w + (size_t)i * (size_t)n;
-		float val = 0.0f;
-		for (int j = 0; j < n; j++)
-			val += row[j] * x[j];
-		xout[i] = val;
+	llm_f4 v;
+
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+/* out[r] = sum_j w[j * stride + r] * x[j] for r < LLM_BLOCK_ROWS: that many
+ * dot products side by side, one per lane. Each is summed from 0.0f in
+ * the order j = 0 .. n - 1, one rounded product then one rounded add per
+ * term, as the reference's scalar loop does, so results are bit-identical;
+ * the lanes only remove the wait on one long chain of dependent adds. */
+static void dot_block(float *out, const float *w, size_t stride,
+                      const float *x, int n)
+{
+	llm_f4 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
+	llm_f4 a4 = { 0 }, a5 = { 0 }, a6 = { 0 }, a7 = { 0 };
+
+	_Static_assert(LLM_BLOCK_ROWS == 32, "dot_block keeps 8 x 4 lanes");
+	for (int j = 0; j < n; j++) {
+		const float *wj = w + (size_t)j * stride;
+		const float xj = x[j];
+
+		a0 += load_f4(wj) * xj;
+		a1 += load_f4(wj + 4) * xj;
+		a2 += load_f4(wj + 8) * xj;
+		a3 += load_f4(wj + 12) * xj;
+		a4 += load_f4(wj + 16) * xj;
+		a5 += load_f4(wj + 20) * xj;
+		a6 += load_f4(wj + 24) * xj;
+		a7 += load_f4(wj + 28) * xj;
 	}
+	memcpy(out, &a0, sizeof a0);
+	memcpy(out + 4, &a1, sizeof a1);
+	memcpy(out + 8, &a2, sizeof a2);
+	memcpy(out + 12, &a3, sizeof a3);
+	memcpy(out + 16, &a4, sizeof a4);
+	memcpy(out + 20, &a5, sizeof a5);
+	memcpy(out + 24, &a6, sizeof a6);
+	memcpy(out + 28, &a7, sizeof a7);
+}
+
+/* W (d, n) @ x (n) -> xout (d), W packed (llm_packed); xout must not
+ * overlap x */
+static void matmul(float *xout, const float *x, const float *wp, int n, int d)
+{
+	float acc[LLM_BLOCK_ROWS];
+
+	for (int b = 0; b < d; b += LLM_BLOCK_ROWS) {
+		int rows = d - b < LLM_BLOCK_ROWS ? d - b : LLM_BLOCK_ROWS;
+
+		dot_block(acc, wp + (size_t)b * (size_t)n, LLM_BLOCK_ROWS, x, n);
+		memcpy(xout + b, acc, (size_t)rows * sizeof(float));
+	}
+}
+
+/* ---- forward pass ---- */
+
+/* rotate the pairs (i, i + 1) of vec[0 .. n) by the angles of one position
+ * (cs: the rope table's row, head_size/2 {cos, sin} pairs) */
+static void rope_rotate(float *vec, int n, const float *cs, int head_size)
+{
+	for (int i = 0; i < n; i += 2) {
+		float fcr = cs[i % head_size], fci = cs[i % head_size + 1];
+		float v0 = vec[i], v1 = vec[i + 1];
+
+		vec[i] = v0 * fcr - v1 * fci;
+		vec[i + 1] = v0 * fci + v1 * fcr;
+	}
+}
+
+/* keys of layer l, kv head g: head_size rows of kv_stride floats, one
+ * column per position */
+static float *key_rows(const struct llm_model *m, size_t l, int g)
+{
+	const struct llm_config *c = &m->cfg;
+	size_t hs = (size_t)(c->dim / c->n_heads);
+
+	return m->key_cache + ((l * (size_t)c->n_kv_heads + (size_t)g) * hs) *
+	       m->kv_stride;
+}
+
+/* store m->k (kv_dim floats) as the keys of position pos in layer l */
+static void key_store(struct llm_model *m, size_t l, int pos)
+{
+	const int hs = m->cfg.dim / m->cfg.n_heads;
+
+	for (int g = 0; g < m->cfg.n_kv_heads; g++) {
+		float *kt = key_rows(m, l, g) + pos;
+		for (int i = 0; i < hs; i++)
+			kt[(size_t)i * m->kv_stride] = m->k[g * hs + i];
+	}
+}
+
+/* att[t] = (q . k_t) / sqrt(head_size) for t = 0 .. pos, kt: key_rows().
+ * dot_block scores LLM_BLOCK_ROWS positions at once, each summed over i in
+ * order like the reference's loop (kv_stride is a multiple of the block,
+ * so the last block stays inside the cache). */
+static void attention_scores(float *att, const float *kt, size_t stride,
+                             const float *q, int head_size, int pos)
+{
+	const float scale = sqrtf((float)head_size);
+	float acc[LLM_BLOCK_ROWS];
+
+	for (int t0 = 0; t0 <= pos; t0 += LLM_BLOCK_ROWS) {
+		int n = pos + 1 - t0 < LLM_BLOCK_ROWS ? pos + 1 - t0 : LLM_BLOCK_ROWS;
+
+		dot_block(acc, kt + t0, stride, q, head_size);
+		for (int r = 0; r < n; r++)
+			att[t0 + r] = acc[r] / scale;
+	}
+}
+
+/* Where the 4-float slice k of the attention output (floats 4k .. 4k+3,
+ * within one head as head_size % 4 == 0) takes its weights and values. */
+static void value_slice(const struct llm_model *m, int k, const float **att,
+                        size_t *voff)
+{
+	const struct llm_config *c = &m->cfg;
+	const int hs = c->dim / c->n_heads, h = 4 * k / hs;
+
+	*att = m->att + (size_t)h * (size_t)c->seq_len;
+	*voff = (size_t)(h / (c->n_heads / c->n_kv_heads)) * (size_t)hs +
+	        (size_t)(4 * k % hs);
+}
+
+/* m->xb[h * hs + i] = sum over t = 0 .. pos of att_h[t] * v_t[i] (v_t: the
+ * value row of head h's kv head), added in the order of t from 0.0f, as the
+ * reference does per output. Four slices, of any heads, advance together
+ * so that their chains of dependent adds overlap. Needs head_size % 4 == 0. */
+static void attention_values(struct llm_model *m, const float *vc, int pos)
+{
+	const size_t kv_dim = kv_dim_of(&m->cfg);
+	const int nv = m->cfg.dim / 4;
+	int k = 0;
+
+	for (; k + 4 <= nv; k += 4) {
+		const float *p0, *p1, *p2, *p3;
+		size_t o0, o1, o2, o3;
+		llm_f4 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
+
+		value_slice(m, k, &p0, &o0);
+		value_slice(m, k + 1, &p1, &o1);
+		value_slice(m, k + 2, &p2, &o2);
+		value_slice(m, k + 3, &p3, &o3);
+		for (int t = 0; t <= pos; t++) {
+			const float *v = vc + (size_t)t * kv_dim;
+			a0 += load_f4(v + o0) * p0[t];
+			a1 += load_f4(v + o1) * p1[t];
+			a2 += load_f4(v + o2) * p2[t];
+			a3 += load_f4(v + o3) * p3[t];
+		}
+		memcpy(m->xb + 4 * k, &a0, sizeof a0);
+		memcpy(m->xb + 4 * k + 4, &a1, sizeof a1);
+		memcpy(m->xb + 4 * k + 8, &a2, sizeof a2);
+		memcpy(m->xb + 4 * k + 12, &a3, sizeof a3);
+	}
+	for (; k < nv; k++) {
+		const float *p0;
+		size_t o0;
+		llm_f4 a0 = { 0 };
+
+		value_slice(m, k, &p0, &o0);
+		for (int t = 0; t <= pos; t++)
+			a0 += load_f4(vc + (size_t)t * kv_dim + o0) * p0[t];
+		memcpy(m->xb + 4 * k, &a0, sizeof a0);
+	}
+}
+
+/* the reference's loop, for head sizes that are not a multiple of 4 */
+static void attention_values_scalar(struct llm_model *m, const float *vc,
+                                    int pos)
+{
+	const struct llm_config *c = &m->cfg;
+	const size_t kv_dim = kv_dim_of(c);
+	const int hs = c->dim / c->n_heads, kv_mul = c->n_heads / c->n_kv_heads;
+
+	for (int h = 0; h < c->n_heads; h++) {
+		const float *att = m->att + (size_t)h * (size_t)c->seq_len;
+		float *xb = m->xb + h * hs;
+		size_t hoff = (size_t)(h / kv_mul) * (size_t)hs;
+
+		memset(xb, 0, (size_t)hs * sizeof(float));
+		for (int t = 0; t <= pos; t++) {
+			const float *v = vc + (size_t)t * kv_dim + hoff;
+			float a = att[t];
+			for (int i = 0; i < hs; i++)
+				xb[i] += a * v[i];
+		}
+	}
+}
+
+/* multi-head attention of m->q over the rows 0 .. pos of layer l -> m->xb */
+static void attention(struct llm_model *m, size_t l, int pos)
+{
+	const struct llm_config *c = &m->cfg;
+	const int hs = c->dim / c->n_heads, kv_mul = c->n_heads / c->n_kv_heads;
+	const float *vc = m->value_cache + l * (size_t)c->seq_len * kv_dim_of(c);
+
+	for (int h = 0; h < c->n_heads; h++) {
+		float *att = m->att + (size_t)h * (size_t)c->seq_len;
+
+		attention_scores(att, key_rows(m, l, h / kv_mul), m->kv_stride,
+		                 m->q + h * hs, hs, pos);
+		softmax_inplace(att, pos + 1);
+	}
+	if (hs % 4 == 0)
+		attention_values(m, vc, pos);
+	else
+		attention_values_scalar(m, vc, pos);
+}
+
+/* one decoder layer on m->x at pos: attention, then the SwiGLU FFN */
+static void layer_forward(struct llm_model *m, size_t l, int pos)
+{
+	const struct llm_config *p = &m->cfg;
+	const struct llm_weights *w = &m->w;
+	const struct llm_packed *pk = &m->pk;
+	const int dim = p->dim, hid = p->hidden_dim;
+	const int kv_dim = (int)kv_dim_of(p);
+	const int head_size = dim / p->n_heads;
+	const size_t ld = l * (size_t)dim;
+	const float *rope = m->rope + (size_t)pos * (size_t)head_size;
+	float *vc = m->value_cache + (l * (size_t)p->seq_len + (size_t)pos) *
+	            (size_t)kv_dim;
+	float *x = m->x;
+
+	rmsnorm(m->xb, x, w->rms_att + ld, dim);
+	rec_op(m, "attn_norm", TRACE_OP_NORM, 0, (uint32_t)dim, 0, 0, 0);
+	matmul(m->q, m->xb, pk->wq + l * packed_floats((size_t)dim, (size_t)dim),
+	       dim, dim);
+	rec_op(m, "wq", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)dim, 0, 0, 0);
+	matmul(m->k, m->xb, pk->wk + l * packed_floats((size_t)kv_dim, (size_t)dim),
+	       dim, kv_dim);
+	rec_op(m, "wk", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)kv_dim, 0, 0, 0);
+	matmul(vc, m->xb, pk->wv + l * packed_floats((size_t)kv_dim, (size_t)dim),
+	       dim, kv_dim);
+	rec_op(m, "wv", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)kv_dim, 0, 0, 0);
+
+	rope_rotate(m->q, dim, rope, head_size);
+	rope_rotate(m->k, kv_dim, rope, head_size);
+	key_store(m, l, pos);
+	rec_op(m, "rope", TRACE_OP_ELEMENTWISE, 0, (uint32_t)(dim + kv_dim), 0, 0, 0);
+
+	attention(m, l, pos);
+	rec_op(m, "attention", TRACE_OP_ATTENTION, 0, 0,
+	       (uint32_t)p->n_heads, (uint32_t)p->n_kv_heads, (uint32_t)head_size);
+
+	matmul(m->xb2, m->xb, pk->wo + l * packed_floats((size_t)dim, (size_t)dim),
+	       dim, dim);
+	rec_op(m, "wo", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)dim, 0, 0, 0);
+	for (int i = 0; i < dim; i++)
+		x[i] += m->xb2[i];
+	rec_op(m, "attn_residual", TRACE_OP_ELEMENTWISE, 0, (uint32_t)dim, 0, 0, 0);
+
+	rmsnorm(m->xb, x, w->rms_ffn + ld, dim);
+	rec_op(m, "ffn_norm", TRACE_OP_NORM, 0, (uint32_t)dim, 0, 0, 0);
+	matmul(m->hb, m->xb, pk->w1 + l * packed_floats((size_t)hid, (size_t)dim),
+	       dim, hid);
+	rec_op(m, "w1", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)hid, 0, 0, 0);
+	matmul(m->hb2, m->xb, pk->w3 + l * packed_floats((size_t)hid, (size_t)dim),
+	       dim, hid);
+	rec_op(m, "w3", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)hid, 0, 0, 0);
+	for (int i = 0; i < hid; i++) {
+		float val = m->hb[i];
+		val *= 1.0f / (1.0f + expf(-val));
+		m->hb[i] = val;
+	}
+	rec_op(m, "silu", TRACE_OP_NONLINEAR, 0, (uint32_t)hid, 0, 0, 0);
+	for (int i = 0; i < hid; i++)
+		m->hb[i] *= m->hb2[i];
+	rec_op(m, "gate_mul", TRACE_OP_ELEMENTWISE, 0, (uint32_t)hid, 0, 0, 0);
+	matmul(m->xb, m->hb, pk->w2 + l * packed_floats((size_t)dim, (size_t)hid),
+	       hid, dim);
+	rec_op(m, "w2", TRACE_OP_GEMM, (uint32_t)hid, (uint32_t)dim, 0, 0, 0);
+	for (int i = 0; i < dim; i++)
+		x[i] += m->xb[i];
+	rec_op(m, "ffn_residual", TRACE_OP_ELEMENTWISE, 0, (uint32_t)dim, 0, 0, 0);
+}
+
+/* final norm and classifier on m->x -> m->logits */
+static const float *classify(struct llm_model *m)
+{
+	const struct llm_config *p = &m->cfg;
+	const int dim = p->dim;
+
+	rmsnorm(m->x, m->x, m->w.rms_final, dim);
+	rec_op(m, "final_norm", TRACE_OP_NORM, 0, (uint32_t)dim, 0, 0, 0);
+	matmul(m->logits, m->x, m->pk.wcls, dim, p->vocab_size);
+	rec_op(m, "classifier", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)p->vocab_size, 0, 0, 0);
+	/* the capture turns logits into a distribution after every step */
+	rec_op(m, "softmax_vocab", TRACE_OP_NONLINEAR, 0, (uint32_t)p->vocab_size, 0, 0, 0);
+	return m->logits;
 }
 
 const float *llm_forward(struct llm_model *m, int token, int pos)
 {
 	const struct llm_config *p = &m->cfg;
-	const struct llm_weights *w = &m->w;
-	int dim = p->dim, hid = p->hidden_dim;
-	int kv_dim = (int)kv_dim_of(p);
-	int kv_mul = p->n_heads / p->n_kv_heads;
-	int head_size = dim / p->n_heads;
-	float *x = m->x;
+	const size_t dim = (size_t)p->dim;
 
-	memcpy(x, w->tok_emb + (size_t)token * (size_t)dim, (size_t)dim * sizeof(float));
+	memcpy(m->x, m->w.tok_emb + (size_t)token * dim, dim * sizeof(float));
 	rec_op(m, "tok_embedding", TRACE_OP_EMBED, (uint32_t)p->vocab_size, (uint32_t)dim, 0, 0, 0);
-
-	for (int l = 0; l < p->n_layers; l++) {
-		size_t loff = (size_t)l * (size_t)p->seq_len * (size_t)kv_dim;
-		size_t ld = (size_t)l * (size_t)dim;
-		float *kc = m->key_cache + loff + (size_t)pos * (size_t)kv_dim;
-		float *vc = m->value_cache + loff + (size_t)pos * (size_t)kv_dim;
-
-		if (!m->active[l])
-			continue;
-		rmsnorm(m->xb, x, w->rms_att + ld, dim);
-		rec_op(m, "attn_norm", TRACE_OP_NORM, 0, (uint32_t)dim, 0, 0, 0);
-		matmul(m->q, m->xb, w->wq + ld * (size_t)dim, dim, dim);
-		rec_op(m, "wq", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)dim, 0, 0, 0);
-		matmul(kc, m->xb, w->wk + (size_t)l * (size_t)dim * (size_t)kv_dim, dim, kv_dim);
-		rec_op(m, "wk", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)kv_dim, 0, 0, 0);
-		matmul(vc, m->xb, w->wv + (size_t)l * (size_t)dim * (size_t)kv_dim, dim, kv_dim);
-		rec_op(m, "wv", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)kv_dim, 0, 0, 0);
-
-		for (int i = 0; i < dim; i += 2) {
-			int hd = i % head_size;
-			float freq = 1.0f / powf(10000.0f, (float)hd / (float)head_size);
-			float val = (float)pos * freq;
-			float fcr = cosf(val), fci = sinf(val);
-			int rotn = i < kv_dim ? 2 : 1;
-			for (int v = 0; v < rotn; v++) {
-				float *vec = v == 0 ? m->q : kc;
-				float v0 = vec[i], v1 = vec[i + 1];
-				vec[i] = v0 * fcr - v1 * fci;
-				vec[i + 1] = v0 * fci + v1 * fcr;
-			}
-		}
-		rec_op(m, "rope", TRACE_OP_ELEMENTWISE, 0, (uint32_t)(dim + kv_dim), 0, 0, 0);
-
-		for (int h = 0; h < p->n_heads; h++) {
-			const float *q = m->q + h * head_size;
-			float *att = m->att + (size_t)h * (size_t)p->seq_len;
-			float *xb = m->xb + h * head_size;
-			size_t hoff = (size_t)(h / kv_mul) * (size_t)head_size;
-
-			for (int t = 0; t <= pos; t++) {
-				const float *k = m->key_cache + loff + (size_t)t * (size_t)kv_dim + hoff;
-				float score = 0.0f;
-				for (int i = 0; i < head_size; i++)
-					score += q[i] * k[i];
-				att[t] = score / sqrtf((float)head_size);
-			}
-			softmax_inplace(att, pos + 1);
-			memset(xb, 0, (size_t)head_size * sizeof(float));
-			for (int t = 0; t <= pos; t++) {
-				const float *v = m->value_cache + loff + (size_t)t * (size_t)kv_dim + hoff;
-				float a = att[t];
-				for (int i = 0; i < head_size; i++)
-					xb[i] += a * v[i];
-			}
-		}
-		rec_op(m, "attention", TRACE_OP_ATTENTION, 0, 0,
-		       (uint32_t)p->n_heads, (uint32_t)p->n_kv_heads, (uint32_t)head_size);
-
-		matmul(m->xb2, m->xb, w->wo + ld * (size_t)dim, dim, dim);
-		rec_op(m, "wo", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)dim, 0, 0, 0);
-		for (int i = 0; i < dim; i++)
-			x[i] += m->xb2[i];
-		rec_op(m, "attn_residual", TRACE_OP_ELEMENTWISE, 0, (uint32_t)dim, 0, 0, 0);
-
-		rmsnorm(m->xb, x, w->rms_ffn + ld, dim);
-		rec_op(m, "ffn_norm", TRACE_OP_NORM, 0, (uint32_t)dim, 0, 0, 0);
-		matmul(m->hb, m->xb, w->w1 + (size_t)l * (size_t)dim * (size_t)hid, dim, hid);
-		rec_op(m, "w1", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)hid, 0, 0, 0);
-		matmul(m->hb2, m->xb, w->w3 + (size_t)l * (size_t)dim * (size_t)hid, dim, hid);
-		rec_op(m, "w3", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)hid, 0, 0, 0);
-		for (int i = 0; i < hid; i++) {
-			float val = m->hb[i];
-			val *= 1.0f / (1.0f + expf(-val));
-			m->hb[i] = val;
-		}
-		rec_op(m, "silu", TRACE_OP_NONLINEAR, 0, (uint32_t)hid, 0, 0, 0);
-		for (int i = 0; i < hid; i++)
-			m->hb[i] *= m->hb2[i];
-		rec_op(m, "gate_mul", TRACE_OP_ELEMENTWISE, 0, (uint32_t)hid, 0, 0, 0);
-		matmul(m->xb, m->hb, w->w2 + (size_t)l * (size_t)dim * (size_t)hid, hid, dim);
-		rec_op(m, "w2", TRACE_OP_GEMM, (uint32_t)hid, (uint32_t)dim, 0, 0, 0);
-		for (int i = 0; i < dim; i++)
-			x[i] += m->xb[i];
-		rec_op(m, "ffn_residual", TRACE_OP_ELEMENTWISE, 0, (uint32_t)dim, 0, 0, 0);
+	for (size_t l = 0; l < (size_t)p->n_layers; l++) {
+		if (m->active[l])
+			layer_forward(m, l, pos);
+		if (l + 1 == (size_t)m->snap_layers)
+			memcpy(m->x_snap, m->x, dim * sizeof(float));
 	}
+	m->last_token = token;
+	m->last_pos = pos;
+	return classify(m);
+}
 
-	rmsnorm(x, x, w->rms_final, dim);
-	rec_op(m, "final_norm", TRACE_OP_NORM, 0, (uint32_t)dim, 0, 0, 0);
-	matmul(m->logits, x, w->wcls, dim, p->vocab_size);
-	rec_op(m, "classifier", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)p->vocab_size, 0, 0, 0);
-	/* the capture turns logits into a distribution after every step */
-	rec_op(m, "softmax_vocab", TRACE_OP_NONLINEAR, 0, (uint32_t)p->vocab_size, 0, 0, 0);
-	return m->logits;
+/* ---- a draft that reuses the target's leading layers ---- */
+
+static int same_floats(const float *a, const float *b, size_t n)
+{
+	return memcmp(a, b, n * sizeof(float)) == 0;
+}
+
+/* layer l of a and b (same shapes) holds bit-identical weights */
+static int same_layer(const struct llm_model *a, const struct llm_model *b,
+                      size_t l)
+{
+	const struct llm_config *c = &a->cfg;
+	const size_t dim = (size_t)c->dim, hid = (size_t)c->hidden_dim;
+	const size_t kvd = kv_dim_of(c), dd = dim * dim, dk = dim * kvd;
+	const size_t dh = dim * hid;
+
+	return same_floats(a->w.rms_att + l * dim, b->w.rms_att + l * dim, dim) &&
+	       same_floats(a->w.wq + l * dd, b->w.wq + l * dd, dd) &&
+	       same_floats(a->w.wk + l * dk, b->w.wk + l * dk, dk) &&
+	       same_floats(a->w.wv + l * dk, b->w.wv + l * dk, dk) &&
+	       same_floats(a->w.wo + l * dd, b->w.wo + l * dd, dd) &&
+	       same_floats(a->w.rms_ffn + l * dim, b->w.rms_ffn + l * dim, dim) &&
+	       same_floats(a->w.w1 + l * dh, b->w.w1 + l * dh, dh) &&
+	       same_floats(a->w.w2 + l * dh, b->w.w2 + l * dh, dh) &&
+	       same_floats(a->w.w3 + l * dh, b->w.w3 + l * dh, dh);
+}
+
+int llm_share_prefix(struct llm_model *target, struct llm_model *draft)
+{
+	const struct llm_config *a = &target->cfg, *b = &draft->cfg;
+	const int layers = a->n_layers < b->n_layers ? a->n_layers : b->n_layers;
+	int n = 0;
+
+	if (a->dim == b->dim && a->hidden_dim == b->hidden_dim &&
+	    a->n_heads == b->n_heads && a->n_kv_heads == b->n_kv_heads &&
+	    a->vocab_size == b->vocab_size &&
+	    same_floats(target->w.tok_emb, draft->w.tok_emb,
+	                (size_t)a->vocab_size * (size_t)a->dim))
+		while (n < layers && target->active[n] && draft->active[n] &&
+		       same_layer(target, draft, (size_t)n))
+			n++;
+	target->snap_layers = n;
+	draft->n_shared = n;
+	return n;
+}
+
+/* copy the target's KV rows of layer l at pos into the draft's cache */
+static void kv_copy_row(struct llm_model *draft, const struct llm_model *target,
+                        size_t l, int pos)
+{
+	const struct llm_config *c = &draft->cfg;
+	const size_t kvd = kv_dim_of(c), hs = (size_t)(c->dim / c->n_heads);
+
+	for (int g = 0; g < c->n_kv_heads; g++) {
+		float *dst = key_rows(draft, l, g) + pos;
+		const float *src = key_rows(target, l, g) + pos;
+		for (size_t i = 0; i < hs; i++)
+			dst[i * draft->kv_stride] = src[i * target->kv_stride];
+	}
+	memcpy(draft->value_cache + (l * (size_t)c->seq_len + (size_t)pos) * kvd,
+	       target->value_cache + (l * (size_t)target->cfg.seq_len +
+	                              (size_t)pos) * kvd,
+	       kvd * sizeof(float));
+}
+
+const float *llm_forward_after(struct llm_model *draft,
+                               const struct llm_model *target)
+{
+	const int pos = target->last_pos;
+	const size_t n = (size_t)draft->n_shared;
+
+	assert(pos >= 0);
+	if (n == 0)
+		return llm_forward(draft, target->last_token, pos);
+	assert(target->snap_layers == draft->n_shared);
+	/* The shared layers saw the same token, weights and KV rows 0 .. pos - 1
+	 * (all copied here, step by step, or computed by the draft itself from
+	 * identical inputs), through the same code: their outputs are the
+	 * target's, bit for bit. */
+	memcpy(draft->x, target->x_snap, (size_t)draft->cfg.dim * sizeof(float));
+	for (size_t l = 0; l < n; l++)
+		kv_copy_row(draft, target, l, pos);
+	for (size_t l = n; l < (size_t)draft->cfg.n_layers; l++)
+		if (draft->active[l])
+			layer_forward(draft, l, pos);
+	draft->last_token = target->last_token;
+	draft->last_pos = pos;
+	return classify(draft);
 }
 
 int llm_describe(struct llm_model *m, const char *name, struct trace_model *tm,

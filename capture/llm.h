@@ -16,6 +16,7 @@
 #define LLM_MAX_LAYERS 256
 #define LLM_QUANT_GROUP 32   /* elements per quantization group (along rows) */
 #define LLM_BOS 1
+#define LLM_BLOCK_ROWS 32    /* output rows a matmul computes side by side */
 
 struct llm_config {
 	int32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
@@ -33,6 +34,14 @@ struct llm_weights {
 	const float *wcls;      /* vocab x dim */
 };
 
+/* The matrices again, each as blocks of LLM_BLOCK_ROWS rows stored column
+ * by column (rows past the end zero), so that one pass over the input
+ * feeds that many dot products at once; layer l of a stack starts l times
+ * the padded matrix size further on. Rebuilt whenever the weights change. */
+struct llm_packed {
+	const float *wq, *wk, *wv, *wo, *w1, *w2, *w3, *wcls;
+};
+
 /* Operator recorder: ops are registered by name while a forward pass runs;
  * each call of a named op in one pass adds 1 to its repeat count. */
 struct llm_oprec {
@@ -46,12 +55,24 @@ struct llm_model {
 	struct llm_weights w;
 	float *data;            /* owned: all weights (fp32) */
 	size_t n_floats;
+	float *packed;          /* owned: the matrices of w as llm_packed */
+	struct llm_packed pk;
 	unsigned char active[LLM_MAX_LAYERS]; /* 1 = layer executed */
 	int n_active;
 	int weight_bits;        /* 32, 8 or 4 */
 	/* run state */
-	float *x, *xb, *xb2, *hb, *hb2, *q, *att, *logits;
-	float *key_cache, *value_cache;   /* n_layers x seq_len x kv_dim */
+	float *x, *xb, *xb2, *hb, *hb2, *q, *k, *att, *logits;
+	/* keys n_layers x n_kv_heads x head_size x kv_stride (transposed: one
+	 * column per position, kv_stride = seq_len rounded up to a whole
+	 * LLM_BLOCK_ROWS), values n_layers x seq_len x kv_dim */
+	float *key_cache, *value_cache;
+	size_t kv_stride;
+	float *rope;            /* seq_len x head_size/2 x {cos, sin} */
+	/* teacher-forced reuse, see llm_share_prefix() */
+	int n_shared;           /* draft: leading layers taken from the target */
+	int snap_layers;        /* target: x is kept after this many layers */
+	float *x_snap;          /* target: ... here */
+	int last_token, last_pos; /* of the last forward (pos -1: none yet) */
 	struct llm_oprec *rec;  /* when non-NULL, the next forward records ops */
 };
 
@@ -73,6 +94,28 @@ int llm_quantize(struct llm_model *m, int bits, char *err, size_t errlen);
 /** One decoder step: feed token at pos, return logits (vocab_size floats,
  * owned by the model, valid until the next call). */
 const float *llm_forward(struct llm_model *m, int token, int pos);
+
+/** Let draft reuse target's work on the true prefix. A forward of the same
+ * token at the same position, over the same KV rows, through layers with
+ * bit-identical weights computes bit-identical activations and KV rows:
+ * for a draft derived from the target by skipping layers, every layer
+ * before the first skipped one. Counts those leading layers (both models
+ * run them, same shapes, same embedding and weights by memcmp) and links
+ * the two so that llm_forward_after() copies them instead.
+ * @return the number of shared layers; 0 (quantized or other weights)
+ * makes llm_forward_after() a plain llm_forward(). */
+int llm_share_prefix(struct llm_model *target, struct llm_model *draft);
+
+/** The draft's step for the token and position of the target's last
+ * llm_forward(), bit-identical to llm_forward(draft, token, pos): the
+ * shared layers' output and KV rows are copied from the target, the rest
+ * is computed. Only on the true prefix: every earlier position must have
+ * gone through llm_forward_after() (or an llm_forward() of the same
+ * token) since, so the draft's KV rows of the shared layers are the
+ * target's; rows a free-running draft wrote past pos are rewritten before
+ * they are read, as with llm_forward(). */
+const float *llm_forward_after(struct llm_model *draft,
+                               const struct llm_model *target);
 
 /** Bytes of weights the executed forward reads as stored (quantized weights
  * at their bit width plus one fp32 scale per group; norms fp32). */

@@ -646,6 +646,269 @@ Test(capture, continuation_independent_and_exact)
 	free_trace(b, nb, &h2);
 }
 
+/* ---------------------------------------------------------------- */
+/* the forward pass, bit for bit
+ *
+ * llm_forward computes several rows of a matmul (and several attention
+ * positions) side by side, keeps keys transposed and RoPE angles in a
+ * table; none of that may change a single bit of the logits. The
+ * reference below is the plain scalar forward of llama2.c's run.c as this
+ * project first wrote it: row-major weights, one dot product at a time,
+ * one KV row per position, powf/cosf/sinf per pair. */
+
+struct ref_run {
+	float *x, *xb, *xb2, *hb, *hb2, *q, *att, *logits, *kc, *vc;
+};
+
+static void ref_alloc(struct ref_run *r, const struct llm_config *c)
+{
+	size_t kvd = (size_t)c->dim * c->n_kv_heads / c->n_heads;
+	size_t cache = (size_t)c->n_layers * c->seq_len * kvd;
+
+	r->x = calloc(c->dim, sizeof(float));
+	r->xb = calloc(c->dim, sizeof(float));
+	r->xb2 = calloc(c->dim, sizeof(float));
+	r->hb = calloc(c->hidden_dim, sizeof(float));
+	r->hb2 = calloc(c->hidden_dim, sizeof(float));
+	r->q = calloc(c->dim, sizeof(float));
+	r->att = calloc((size_t)c->n_heads * c->seq_len, sizeof(float));
+	r->logits = calloc(c->vocab_size, sizeof(float));
+	r->kc = calloc(cache, sizeof(float));
+	r->vc = calloc(cache, sizeof(float));
+	cr_assert(r->x && r->xb && r->xb2 && r->hb && r->hb2 && r->q && r->att &&
+	          r->logits && r->kc && r->vc);
+}
+
+static void ref_free(struct ref_run *r)
+{
+	free(r->x);
+	free(r->xb);
+	free(r->xb2);
+	free(r->hb);
+	free(r->hb2);
+	free(r->q);
+	free(r->att);
+	free(r->logits);
+	free(r->kc);
+	free(r->vc);
+}
+
+static void ref_rmsnorm(float *o, const float *x, const float *w, int n)
+{
+	float ss = 0.0f;
+
+	for (int j = 0; j < n; j++)
+		ss += x[j] * x[j];
+	ss /= (float)n;
+	ss += 1e-5f;
+	ss = 1.0f / sqrtf(ss);
+	for (int j = 0; j < n; j++)
+		o[j] = w[j] * (ss * x[j]);
+}
+
+static void ref_softmax(float *x, int n)
+{
+	float max = x[0], sum = 0.0f;
+
+	for (int i = 1; i < n; i++)
+		if (x[i] > max)
+			max = x[i];
+	for (int i = 0; i < n; i++) {
+		x[i] = expf(x[i] - max);
+		sum += x[i];
+	}
+	for (int i = 0; i < n; i++)
+		x[i] /= sum;
+}
+
+static void ref_matmul(float *xout, const float *x, const float *w, int n, int d)
+{
+	for (int i = 0; i < d; i++) {
+		float val = 0.0f;
+		for (int j = 0; j < n; j++)
+			val += w[(size_t)i * n + j] * x[j];
+		xout[i] = val;
+	}
+}
+
+static const float *ref_forward(struct ref_run *r, const struct llm_model *m,
+                                int token, int pos)
+{
+	const struct llm_config *p = &m->cfg;
+	const struct llm_weights *w = &m->w;
+	int dim = p->dim, hid = p->hidden_dim, hs = dim / p->n_heads;
+	int kv_dim = dim * p->n_kv_heads / p->n_heads;
+	int kv_mul = p->n_heads / p->n_kv_heads;
+	float *x = r->x;
+
+	memcpy(x, w->tok_emb + (size_t)token * dim, dim * sizeof(float));
+	for (int l = 0; l < p->n_layers; l++) {
+		size_t loff = (size_t)l * p->seq_len * kv_dim, ld = (size_t)l * dim;
+		float *kc = r->kc + loff + (size_t)pos * kv_dim;
+		float *vc = r->vc + loff + (size_t)pos * kv_dim;
+
+		if (!m->active[l])
+			continue;
+		ref_rmsnorm(r->xb, x, w->rms_att + ld, dim);
+		ref_matmul(r->q, r->xb, w->wq + ld * dim, dim, dim);
+		ref_matmul(kc, r->xb, w->wk + (size_t)l * dim * kv_dim, dim, kv_dim);
+		ref_matmul(vc, r->xb, w->wv + (size_t)l * dim * kv_dim, dim, kv_dim);
+		for (int i = 0; i < dim; i += 2) {
+			int hd = i % hs;
+			float freq = 1.0f / powf(10000.0f, (float)hd / (float)hs);
+			float val = (float)pos * freq;
+			float fcr = cosf(val), fci = sinf(val);
+			for (int v = 0; v < (i < kv_dim ? 2 : 1); v++) {
+				float *vec = v == 0 ? r->q : kc;
+				float v0 = vec[i], v1 = vec[i + 1];
+				vec[i] = v0 * fcr - v1 * fci;
+				vec[i + 1] = v0 * fci + v1 * fcr;
+			}
+		}
+		for (int h = 0; h < p->n_heads; h++) {
+			const float *q = r->q + h * hs;
+			float *att = r->att + (size_t)h * p->seq_len, *xb = r->xb + h * hs;
+			size_t hoff = (size_t)(h / kv_mul) * hs;
+			for (int t = 0; t <= pos; t++) {
+				const float *k = r->kc + loff + (size_t)t * kv_dim + hoff;
+				float score = 0.0f;
+				for (int i = 0; i < hs; i++)
+					score += q[i] * k[i];
+				att[t] = score / sqrtf((float)hs);
+			}
+			ref_softmax(att, pos + 1);
+			memset(xb, 0, hs * sizeof(float));
+			for (int t = 0; t <= pos; t++) {
+				const float *v = r->vc + loff + (size_t)t * kv_dim + hoff;
+				for (int i = 0; i < hs; i++)
+					xb[i] += att[t] * v[i];
+			}
+		}
+		ref_matmul(r->xb2, r->xb, w->wo + ld * dim, dim, dim);
+		for (int i = 0; i < dim; i++)
+			x[i] += r->xb2[i];
+		ref_rmsnorm(r->xb, x, w->rms_ffn + ld, dim);
+		ref_matmul(r->hb, r->xb, w->w1 + (size_t)l * dim * hid, dim, hid);
+		ref_matmul(r->hb2, r->xb, w->w3 + (size_t)l * dim * hid, dim, hid);
+		for (int i = 0; i < hid; i++) {
+			float val = r->hb[i];
+			val *= 1.0f / (1.0f + expf(-val));
+			r->hb[i] = val * r->hb2[i];
+		}
+		ref_matmul(r->xb, r->hb, w->w2 + (size_t)l * dim * hid, hid, dim);
+		for (int i = 0; i < dim; i++)
+			x[i] += r->xb[i];
+	}
+	ref_rmsnorm(x, x, w->rms_final, dim);
+	ref_matmul(r->logits, x, w->wcls, dim, p->vocab_size);
+	return r->logits;
+}
+
+/* token fed at pos: any deterministic walk over the vocabulary */
+static int walk_token(int pos, int vocab)
+{
+	return (pos * 37 + 11) % vocab;
+}
+
+struct fwd_case {
+	const char *what;
+	int32_t hdr[7];         /* dim hid layers heads kv vocab seq */
+	const char *skip;       /* NULL or a layer list */
+	int quant;              /* 0, 8 or 4 */
+};
+
+/* shapes that take every path: 16-, 32-row and ragged matmul blocks, head
+ * sizes 6 (no 4-float value slices), 8 and 16, GQA 2:1 and 3:1, contexts
+ * that are not a whole number of 32-position blocks, shared classifier */
+static const struct fwd_case fwd_cases[] = {
+	{ "random model", { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV, -R_VOCAB, R_SEQ }, NULL, 0 },
+	{ "skip layer 2", { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV, -R_VOCAB, R_SEQ }, "2", 0 },
+	{ "int8", { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV, -R_VOCAB, R_SEQ }, NULL, 8 },
+	{ "int4, skip 1,3", { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV, -R_VOCAB, R_SEQ }, "1,3", 4 },
+	{ "head size 6", { 24, 40, 2, 4, 2, -R_VOCAB, 50 }, NULL, 0 },
+	{ "head size 16, GQA 3:1", { 48, 72, 2, 3, 1, R_VOCAB, 41 }, NULL, 0 },
+};
+
+static void check_forward(const struct fwd_case *fc)
+{
+	char path[300], err[256];
+	struct llm_model *m = NULL;
+	struct ref_run r;
+
+	path_in(path, sizeof path, "shape.bin");
+	write_model(path, fc->hdr, 5);
+	cr_assert_eq(llm_load(&m, path, err, sizeof err), 0, "%s", err);
+	if (fc->skip)
+		cr_assert_eq(llm_skip_layers(m, fc->skip, err, sizeof err), 0, "%s", err);
+	if (fc->quant)
+		cr_assert_eq(llm_quantize(m, fc->quant, err, sizeof err), 0, "%s", err);
+	ref_alloc(&r, &m->cfg);
+	for (int pos = 0; pos < m->cfg.seq_len; pos++) {
+		int tok = walk_token(pos, m->cfg.vocab_size);
+		const float *want = ref_forward(&r, m, tok, pos);
+		const float *got = llm_forward(m, tok, pos);
+		cr_assert_eq(memcmp(got, want, m->cfg.vocab_size * sizeof(float)), 0,
+		             "%s: logits differ from the reference at position %d",
+		             fc->what, pos);
+	}
+	ref_free(&r);
+	llm_free(&m);
+}
+
+Test(capture, forward_bit_identical_to_reference)
+{
+	for (size_t i = 0; i < sizeof fwd_cases / sizeof fwd_cases[0]; i++)
+		check_forward(&fwd_cases[i]);
+}
+
+/* The draft of a capture takes its leading layers from the target
+ * (llm_forward_after) while free-running continuations scribble on its
+ * KV rows past the position: its logits must still equal a draft that
+ * computes everything itself on the true prefix, bit for bit. */
+static void check_shared_draft(const char *skip, int quant, int want_shared)
+{
+	char err[256];
+	struct llm_model *t = NULL, *d = NULL, *ref = NULL;
+	const int V = R_VOCAB;
+
+	cr_assert_eq(llm_load(&t, g_model, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(llm_load(&d, g_model, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(llm_load(&ref, g_model, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(llm_skip_layers(d, skip, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(llm_skip_layers(ref, skip, err, sizeof err), 0, "%s", err);
+	if (quant) {
+		cr_assert_eq(llm_quantize(d, quant, err, sizeof err), 0, "%s", err);
+		cr_assert_eq(llm_quantize(ref, quant, err, sizeof err), 0, "%s", err);
+	}
+	cr_assert_eq(llm_share_prefix(t, d), want_shared, "skip %s int%d", skip,
+	             quant);
+	for (int pos = 0; pos + 4 < R_SEQ; pos++) {
+		int tok = walk_token(pos, V);
+		const float *got, *want;
+
+		(void)llm_forward(t, tok, pos);
+		got = llm_forward_after(d, t);
+		want = llm_forward(ref, tok, pos);
+		cr_assert_eq(memcmp(got, want, V * sizeof(float)), 0,
+		             "skip %s: draft logits differ at position %d", skip, pos);
+		/* a continuation every third position: rows pos+1 .. pos+3 */
+		if (pos % 3 == 0)
+			for (int j = 1; j <= 3; j++)
+				(void)llm_forward(d, walk_token(pos + 100 * j, V), pos + j);
+	}
+	llm_free(&t);
+	llm_free(&d);
+	llm_free(&ref);
+}
+
+Test(capture, shared_draft_layers_bit_identical)
+{
+	check_shared_draft("2", 0, 1);   /* layer 1 shared */
+	check_shared_draft("3", 0, 2);   /* layers 1-2 */
+	check_shared_draft("1", 0, 0);   /* nothing before the first skip */
+	check_shared_draft("3", 8, 0);   /* quantized: other weights */
+}
+
 Test(capture, deterministic_byte_identical)
 {
 	char out1[300], out2[300], e[2048];
