@@ -8,6 +8,7 @@
  */
 #include "config.h"
 #include "trace.h"
+#include "workload.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -435,13 +436,19 @@ static void synth_usage(FILE *f)
 	  "(default 16)\n"
 	  "  --draft-model NAME     draft model dims (default llama2-7b)\n"
 	  "  --target-model NAME    target model dims (default llama2-13b)\n"
+	  "  --profile NAME         a workload profile's statistics instead of\n"
+	  "                         the easy/hard chain (traces/WORKLOADS.md);\n"
+	  "                         its sequences, tokens, prompts, lookahead and\n"
+	  "                         sampling unless given as options\n"
+	  "  --set KEY=VALUE        one of the profile's statistics (repeatable;\n"
+	  "                         `ahasd-trace fit` prints them)\n"
 	  "models: llama2-7b, llama2-13b, tiny\n");
 }
 
 static int cmd_synth(int argc, char **argv)
 {
 	enum { O_SEQ = 256, O_TOK, O_PROMPT, O_SEED, O_SAMPLED, O_K, O_DRAFT,
-	       O_TARGET };
+	       O_TARGET, O_PROFILE, O_SET };
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "sequences", required_argument, NULL, O_SEQ },
@@ -452,6 +459,8 @@ static int cmd_synth(int argc, char **argv)
 		{ "lookahead", required_argument, NULL, O_K },
 		{ "draft-model", required_argument, NULL, O_DRAFT },
 		{ "target-model", required_argument, NULL, O_TARGET },
+		{ "profile", required_argument, NULL, O_PROFILE },
+		{ "set", required_argument, NULL, O_SET },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -467,6 +476,11 @@ static int cmd_synth(int argc, char **argv)
 	char err[1024], buf[512], date[64];
 	uint64_t v;
 	int c, ret, status = EXIT_INVALID;
+	struct wl_profile prof;
+	int have_prof = 0;
+	const char *sets[64];
+	size_t nsets = 0;
+	unsigned given = 0;   /* options that override the profile */
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -493,6 +507,21 @@ static int cmd_synth(int argc, char **argv)
 				P.prompt_len = (uint32_t)v;
 			else
 				P.lookahead = (uint32_t)v;
+			given |= 1u << (c - O_SEQ);
+			break;
+		case O_PROFILE:
+			if (wl_profile_find(optarg, &prof, err, sizeof err) < 0) {
+				fprintf(stderr, "ahasd-trace synth: %s\n", err);
+				return EXIT_USAGE;
+			}
+			have_prof = 1;
+			break;
+		case O_SET:
+			if (nsets == sizeof sets / sizeof *sets) {
+				fprintf(stderr, "ahasd-trace synth: too many --set\n");
+				return EXIT_USAGE;
+			}
+			sets[nsets++] = optarg;
 			break;
 		case O_SEED:
 			if (parse_u64("--seed", optarg, 0, UINT64_MAX, &P.seed) < 0)
@@ -500,6 +529,7 @@ static int cmd_synth(int argc, char **argv)
 			break;
 		case O_SAMPLED:
 			P.sampled = true;
+			given |= 1u << (O_SAMPLED - O_SEQ);
 			break;
 		case O_DRAFT:
 		case O_TARGET: {
@@ -530,6 +560,46 @@ static int cmd_synth(int argc, char **argv)
 		        "missing -o OUT" : "unexpected argument");
 		synth_usage(stderr);
 		return EXIT_USAGE;
+	}
+	if (nsets && !have_prof) {
+		fprintf(stderr, "ahasd-trace synth: --set needs --profile\n");
+		return EXIT_USAGE;
+	}
+	if (have_prof) {
+		/* explicit options win over the profile's own */
+		if (given & (1u << (O_SEQ - O_SEQ)))
+			prof.sequences = P.sequences;
+		if (given & (1u << (O_TOK - O_SEQ)))
+			prof.tokens = P.tokens;
+		if (given & (1u << (O_PROMPT - O_SEQ)))
+			prof.prompt_min = prof.prompt_max = P.prompt_len;
+		if (given & (1u << (O_K - O_SEQ)))
+			prof.lookahead = P.lookahead;
+		if (given & (1u << (O_SAMPLED - O_SEQ)))
+			prof.sampled = 1;
+		for (size_t i = 0; i < nsets; i++) {
+			char key[64];
+			const char *eq = strchr(sets[i], '=');
+			if (!eq || (size_t)(eq - sets[i]) >= sizeof key) {
+				fprintf(stderr, "ahasd-trace synth: --set wants "
+				        "KEY=VALUE, got '%s'\n", sets[i]);
+				return EXIT_USAGE;
+			}
+			memcpy(key, sets[i], (size_t)(eq - sets[i]));
+			key[eq - sets[i]] = '\0';
+			if (wl_profile_set(&prof, key, eq + 1, err, sizeof err) < 0) {
+				fprintf(stderr, "ahasd-trace synth: %s\n", err);
+				return EXIT_USAGE;
+			}
+		}
+		if (wl_profile_finish(&prof, err, sizeof err) < 0) {
+			fprintf(stderr, "ahasd-trace synth: %s\n", err);
+			return EXIT_USAGE;
+		}
+		P.sequences = prof.sequences;
+		P.tokens = prof.tokens;
+		P.lookahead = prof.lookahead;
+		P.sampled = prof.sampled;
 	}
 
 	h.version = TRACE_FORMAT_VERSION;
@@ -565,12 +635,28 @@ static int cmd_synth(int argc, char **argv)
 	    trace_header_add_prov(&h, "prompt_source", "none (synthetic)") < 0 ||
 	    trace_header_add_prov(&h, "draft_model", P.draft->name) < 0 ||
 	    trace_header_add_prov(&h, "target_model", P.target->name) < 0 ||
-	    trace_header_add_prov(&h, "synth_params", buf) < 0 ||
-	    trace_header_add_prov(&h, "synth_generator", "two-state Markov "
-	                          "easy/hard; entropy gamma(3, mean 0.8) easy, "
-	                          "gamma(4, mean 2.4) hard; P(accept) = 0.97 / "
-	                          "(1 + exp((H - 1.7) / 0.35)); xoshiro256** "
-	                          "seeded by splitmix64(seed, sequence)") < 0) {
+	    trace_header_add_prov(&h, "synth_params", buf) < 0) {
+		fprintf(stderr, "ahasd-trace synth: out of memory\n");
+		goto out;
+	}
+	if (have_prof) {
+		char pd[512];
+		wl_profile_describe(&prof, pd, sizeof pd);
+		if (trace_header_add_prov(&h, "workload_profile", prof.name) < 0 ||
+		    trace_header_add_prov(&h, "workload_statistics", pd) < 0 ||
+		    trace_header_add_prov(&h, "synth_generator", "workload "
+		                          "profile (traces/WORKLOADS.md): ln H "
+		                          "AR(1) normal, logistic acceptance in "
+		                          "ln H") < 0) {
+			fprintf(stderr, "ahasd-trace synth: out of memory\n");
+			goto out;
+		}
+	} else if (trace_header_add_prov(&h, "synth_generator", "two-state "
+	                                 "Markov easy/hard; entropy gamma(3, "
+	                                 "mean 0.8) easy, gamma(4, mean 2.4) "
+	                                 "hard; P(accept) = 0.97 / (1 + exp((H "
+	                                 "- 1.7) / 0.35)); xoshiro256** seeded "
+	                                 "by splitmix64(seed, sequence)") < 0) {
 		fprintf(stderr, "ahasd-trace synth: out of memory\n");
 		goto out;
 	}
@@ -590,6 +676,22 @@ static int cmd_synth(int argc, char **argv)
 		goto out;
 	}
 	for (uint32_t i = 0; i < P.sequences; i++) {
+		struct trace_seq g;
+		if (have_prof) {
+			if (wl_generate(&prof, P.seed, i, &g) < 0) {
+				fprintf(stderr, "ahasd-trace synth: out of memory\n");
+				trace_writer_abort(&w);
+				goto out;
+			}
+			ret = trace_writer_add(w, &g, err, sizeof err);
+			wl_seq_free(&g);
+			if (ret < 0) {
+				fprintf(stderr, "ahasd-trace synth: %s\n", err);
+				trace_writer_abort(&w);
+				goto out;
+			}
+			continue;
+		}
 		synth_seq(&P, i, &s, log((double)P.draft->vocab));
 		ret = trace_writer_add(w, &s, err, sizeof err);
 		if (ret < 0) {
@@ -615,6 +717,70 @@ out:
 }
 
 /* ------------------------------------------------------------------------ */
+/* fit                                                                       */
+
+static int cmd_fit(int argc, char **argv)
+{
+	if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		FILE *f = argc == 2 ? stdout : stderr;
+		fprintf(f, "usage: ahasd-trace fit TRACE\n"
+		        "Estimate a workload profile's statistics from a trace "
+		        "(traces/WORKLOADS.md), with\nstandard errors, and print "
+		        "them as ahasd-trace synth --set options.\n");
+		return argc == 2 ? 0 : EXIT_USAGE;
+	}
+	struct trace_reader *rd = NULL;
+	struct wl_fit *f = NULL;
+	struct wl_profile est, se;
+	struct trace_seq s;
+	char err[1024];
+	int rc, status = EXIT_INVALID;
+	if (trace_reader_open(&rd, argv[1], err, sizeof err) < 0) {
+		fprintf(stderr, "ahasd-trace fit: %s\n", err);
+		return EXIT_INVALID;
+	}
+	const struct trace_header *h = trace_reader_header(rd);
+	if (wl_fit_new(&f) < 0) {
+		fprintf(stderr, "ahasd-trace fit: out of memory\n");
+		goto out;
+	}
+	while ((rc = trace_reader_next(rd, &s, err, sizeof err)) == 1)
+		wl_fit_add(f, &s, h->lookahead);
+	if (rc < 0) {
+		fprintf(stderr, "ahasd-trace fit: %s\n", err);
+		goto out;
+	}
+	if (wl_fit_result(f, h->sampled, h->lookahead, &est, &se, err,
+	                  sizeof err) < 0) {
+		fprintf(stderr, "ahasd-trace fit: %s: %s\n", argv[1], err);
+		goto out;
+	}
+	printf("# %s%s: %u sequences, %u tokens each on average\n", argv[1],
+	       h->synthetic ? " (synthetic)" : "", est.sequences, est.tokens);
+	printf("# statistic    estimate     standard error\n");
+	printf("acceptance     %-12.6g %.3g\n", est.acceptance, se.acceptance);
+	printf("h_median       %-12.6g %.3g\n", est.h_median, se.h_median);
+	printf("h_sigma        %-12.6g %.3g\n", est.h_sigma, se.h_sigma);
+	printf("coupling       %-12.6g %.3g\n", est.coupling, se.coupling);
+	printf("rho            %-12.6g %.3g\n", est.rho, se.rho);
+	printf("cont_shift     %-12.6g %.3g\n", est.cont_shift, se.cont_shift);
+	printf("top1_k         %-12.6g\n", est.top1_k);
+	printf("# as options:\n--profile 7b-instruct --set acceptance=%.6g "
+	       "--set h_median=%.6g --set h_sigma=%.6g --set coupling=%.6g "
+	       "--set rho=%.6g --set cont_shift=%.6g --set top1_k=%.6g "
+	       "--set sequences=%u --set tokens=%u --set prompt_min=%u "
+	       "--set prompt_max=%u --set lookahead=%u --set sampled=%d\n",
+	       est.acceptance, est.h_median, est.h_sigma, est.coupling, est.rho,
+	       est.cont_shift, est.top1_k, est.sequences, est.tokens,
+	       est.prompt_min, est.prompt_max, est.lookahead, est.sampled);
+	status = 0;
+out:
+	wl_fit_free(&f);
+	trace_reader_close(&rd);
+	return status;
+}
+
+/* ------------------------------------------------------------------------ */
 
 static void usage(FILE *f)
 {
@@ -623,6 +789,7 @@ static void usage(FILE *f)
 	  "  info [--ops] FILE        header, provenance, models, statistics\n"
 	  "  validate FILE...         check every structural and range rule\n"
 	  "  synth [options] -o OUT   write a synthetic trace\n"
+	  "  fit TRACE                a workload profile's statistics of a trace\n"
 	  "  --version                print the version\n"
 	  "Run 'ahasd-trace COMMAND --help' for a command's options.\n");
 }
@@ -648,6 +815,8 @@ int main(int argc, char **argv)
 		return cmd_validate(argc - 1, argv + 1);
 	if (strcmp(argv[1], "synth") == 0)
 		return cmd_synth(argc - 1, argv + 1);
+	if (strcmp(argv[1], "fit") == 0)
+		return cmd_fit(argc - 1, argv + 1);
 	fprintf(stderr, "ahasd-trace: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;

@@ -295,3 +295,41 @@ Test(cli, synth_is_deterministic_and_valid)
 	cr_assert_eq(ret, 0, "%s", err);
 	trace_reader_close(&r);
 }
+
+/* synth --profile writes a trace marked synthetic with the profile's
+ * statistics in its provenance; --set changes one; fit reads them back
+ * (the library's round trip, test_workload.c, bounds the error: here
+ * 16 x 512 positions, acceptance within 0.03 of 0.6). */
+Test(cli, synth_profile_and_fit)
+{
+	const char *p = tpath("p.msgpack");
+	struct trace_reader *r = NULL;
+	char err[512];
+	cr_assert_eq(RUN("synth", "--profile", "7b-instruct", "--set",
+	                 "acceptance=0.6", "--sequences", "16", "--tokens", "512",
+	                 "-o", p), 0, "%s", err_text);
+	cr_assert_eq(trace_reader_open(&r, p, err, sizeof err), 0, "%s", err);
+	const struct trace_header *h = trace_reader_header(r);
+	cr_assert_eq(h->synthetic, 1);
+	cr_assert_str_eq(trace_header_prov(h, "workload_profile"),
+	                 "7b-instruct");
+	cr_assert_not_null(strstr(trace_header_prov(h, "workload_statistics"),
+	                          "acceptance=0.6 "));
+	trace_reader_close(&r);
+	cr_assert_eq(RUN("fit", p), 0, "%s", err_text);
+	const char *a = strstr(out_text, "\nacceptance");
+	cr_assert_not_null(a, "%s", out_text);
+	double acc = strtod(a + strlen("\nacceptance"), NULL);
+	cr_assert_float_eq(acc, 0.6, 0.03, "%s", out_text);
+	cr_assert_not_null(strstr(out_text, "--set sequences=16 --set "
+	                          "tokens=512"), "%s", out_text);
+	/* errors: unknown profile, unknown statistic, --set alone, no file */
+	cr_assert_eq(RUN("synth", "--profile", "8b", "-o", p), 2);
+	cr_assert_not_null(strstr(err_text, "7b-instruct"), "%s", err_text);
+	cr_assert_eq(RUN("synth", "--profile", "7b-instruct", "--set", "rh=0.1",
+	                 "-o", p), 2);
+	cr_assert_not_null(strstr(err_text, "'rh'"), "%s", err_text);
+	cr_assert_eq(RUN("synth", "--set", "rho=0.1", "-o", p), 2);
+	cr_assert_not_null(strstr(err_text, "--profile"), "%s", err_text);
+	cr_assert_neq(RUN("fit", tpath("absent.msgpack")), 0);
+}
