@@ -34,6 +34,7 @@
 #include "util.h"
 #include "sha256.h"
 #include "trace.h"
+#include "workload.h"
 
 #define ERRLEN 1024
 #define MAX_TRACES 32
@@ -173,8 +174,9 @@ static const struct sweep sweeps[] = {
 /* ---- in-memory traces ---- */
 
 struct trace_data {
+	int group;                 /* 0: captured; g > 0: workload g - 1 */
 	char path[PATH_MAX];
-	char name[128];            /* file name without directory */
+	char name[192];            /* file name without directory */
 	char sha[65];
 	char draft[TRACE_NAME_MAX], target[TRACE_NAME_MAX];
 	uint32_t lookahead;
@@ -194,6 +196,14 @@ struct result {
 	int64_t run_id;
 };
 
+/* A synthetic workload: a profile's stream (traces/WORKLOADS.md). */
+struct workload {
+	char label[160];           /* "7b-instruct" or "7b-instruct acceptance=0.6" */
+	struct wl_profile prof;
+};
+#define MAX_WORKLOADS 4
+#define WL_SEED 1
+
 struct repro {
 	struct db *db;
 	const char *db_path;
@@ -206,9 +216,31 @@ struct repro {
 	struct result *grid;       /* [family][trace][pair][drafter][config] */
 	int fam;                   /* the family the tables below describe */
 	int n_fam;                 /* families run: [0, n_fam) */
+	int wgroup;                /* the trace group the tables describe */
+	const char *label_prefix;  /* runs of a workload sweep */
+	/* hardware constants the what-it-takes search sets on presets */
+	struct hw_override {
+		const char *preset;
+		const char *key;
+		char value[40];
+	} ovr[4];
+	size_t n_ovr;
+	size_t n_workloads;
+	struct workload workloads[MAX_WORKLOADS];
 	uint64_t runs;
 	FILE *md;                  /* markdown accumulates here */
 };
+
+/* Is trace t in the group the tables describe? */
+static int in_group(const struct repro *r, size_t t)
+{
+	return r->traces[t].group == r->wgroup;
+}
+
+static const char *group_name(const struct repro *r, int g)
+{
+	return g == 0 ? "captured" : r->workloads[g - 1].label;
+}
 
 static size_t cell(const struct repro *r, size_t t, size_t p, size_t d)
 {
@@ -281,6 +313,69 @@ static void trace_data_free(struct trace_data *t)
 
 /* Read a whole trace into memory. @return 0, 1 (synthetic: skipped when
  * skip_synthetic) or negative. */
+/* A workload's sequences, generated into memory. */
+static int trace_data_profile(struct trace_data *t, const struct workload *w,
+                              int group, char *err, size_t errlen)
+{
+	char desc[512];
+	memset(t, 0, sizeof *t);
+	t->group = group;
+	snprintf(t->path, sizeof t->path, "profile:%s", w->label);
+	snprintf(t->name, sizeof t->name, "%s (synthetic)", w->label);
+	wl_profile_describe(&w->prof, desc, sizeof desc);
+	sha256_hex(desc, strlen(desc), t->sha);
+	snprintf(t->draft, sizeof t->draft, "profile");
+	snprintf(t->target, sizeof t->target, "%s", w->prof.name);
+	t->lookahead = w->prof.lookahead;
+	t->sampled = w->prof.sampled;
+	t->seq = calloc(w->prof.sequences, sizeof *t->seq);
+	if (!t->seq) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < w->prof.sequences; i++) {
+		if (wl_generate(&w->prof, WL_SEED, i, &t->seq[i]) < 0) {
+			snprintf(err, errlen, "out of memory");
+			trace_data_free(t);
+			return -ENOMEM;
+		}
+		t->n_seq++;
+		t->tokens += t->seq[i].n;
+	}
+	return 0;
+}
+
+/* "NAME" or "NAME:key=value:key=value" */
+static int parse_workload(struct workload *w, const char *spec, char *err,
+                          size_t errlen)
+{
+	char buf[256], *save = NULL;
+	snprintf(buf, sizeof buf, "%s", spec);
+	char *name = strtok_r(buf, ":", &save);
+	if (!name || wl_profile_find(name, &w->prof, err, errlen) < 0) {
+		if (!name)
+			snprintf(err, errlen, "empty workload");
+		return -EINVAL;
+	}
+	size_t pos = (size_t)snprintf(w->label, sizeof w->label, "%s", name);
+	for (char *kv = strtok_r(NULL, ":", &save); kv;
+	     kv = strtok_r(NULL, ":", &save)) {
+		char *eq = strchr(kv, '=');
+		if (!eq) {
+			snprintf(err, errlen, "workload '%s': '%s' is not "
+			         "key=value", spec, kv);
+			return -EINVAL;
+		}
+		*eq = '\0';
+		if (wl_profile_set(&w->prof, kv, eq + 1, err, errlen) < 0)
+			return -EINVAL;
+		if (pos < sizeof w->label)
+			pos += (size_t)snprintf(w->label + pos, sizeof w->label - pos,
+			                        " %s=%s", kv, eq + 1);
+	}
+	return wl_profile_finish(&w->prof, err, errlen);
+}
+
 static int trace_data_load(struct trace_data *t, const char *path,
                            int skip_synthetic, char *err, size_t errlen)
 {
@@ -448,6 +543,14 @@ static int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
 		if (rc < 0)
 			goto out;
 	}
+	for (size_t i = 0; i < r->n_ovr; i++) {
+		if (strcmp(r->ovr[i].preset, cf->hw[r->fam]))
+			continue;
+		rc = hw_platform_set(&plat, r->ovr[i].key, r->ovr[i].value, err,
+		                     errlen);
+		if (rc < 0)
+			goto out;
+	}
 	rc = hw_plan_create(&plan, &plat, &r->models[pi][0], &r->models[pi][1], err, errlen);
 	if (rc < 0)
 		goto out;
@@ -479,6 +582,8 @@ static int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
 	if (pt)
 		snprintf(label, sizeof label, "repro-sweep %s=%s %s",
 		         pt->sw->name, pt->value, cf->name);
+	else if (r->label_prefix)
+		snprintf(label, sizeof label, "%s %s", r->label_prefix, cf->name);
 	else if (r->fam != F_PAPER)
 		snprintf(label, sizeof label, "repro %s %s", fm->name, cf->name);
 	else
@@ -639,6 +744,8 @@ static struct agg aggregate(struct repro *r, size_t c, int base,
 			double ps = 0;
 			size_t pc = 0;
 			for (size_t t = 0; t < r->n_traces; t++) {
+				if (!in_group(r, t))
+					continue;
 				const struct result *x = grid_at(r, t, p, d, c);
 				double v = base < 0
 				        ? (x->done ? metric_of(x, m) : NAN)
@@ -698,19 +805,21 @@ static const char *flag(double ours, double paper)
 
 static void table_setup(struct repro *r, double wall)
 {
-	out(r, "Grid: %zu traces x %zu model pairs x %zu drafters x %zu "
-	    "configurations x %d hardware families = %llu runs in %.1f s "
-	    "(database %s).\n\n",
+	out(r, "Grid: %zu traces (captured and synthetic) x %zu model pairs x "
+	    "%zu drafters x %zu configurations x %d hardware families = %llu "
+	    "runs in %.1f s (database %s).\n\n",
 	    r->n_traces, r->n_pairs, r->n_drafters, N_CONFIGS, r->n_fam,
 	    (unsigned long long)r->runs, wall,
 	    !r->db_path ? "none"
 	    : strrchr(r->db_path, '/') ? strrchr(r->db_path, '/') + 1
 	                               : r->db_path);
-	out(r, "Traces (captured token streams, retargeted to the model "
-	    "presets with `--models`):\n\n| trace | captured pair | "
-	    "sequences | tokens | sampling |\n|---|---|--:|--:|---|\n");
+	out(r, "Workloads: token streams of captured traces, and of workload "
+	    "profiles (synthetic, traces/WORKLOADS.md), retargeted to the "
+	    "model presets:\n\n| workload | trace | source | sequences | "
+	    "tokens | sampling |\n|---|---|---|--:|--:|---|\n");
 	for (size_t t = 0; t < r->n_traces; t++)
-		out(r, "| %s | %s:%s | %zu | %llu | %s |\n", r->traces[t].name,
+		out(r, "| %s | %s | %s:%s | %zu | %llu | %s |\n",
+		    group_name(r, r->traces[t].group), r->traces[t].name,
 		    r->traces[t].draft, r->traces[t].target,
 		    r->traces[t].n_seq,
 		    (unsigned long long)r->traces[t].tokens,
@@ -829,7 +938,7 @@ static double mean_power(struct repro *r, size_t c, const char *dev)
 	double s = 0;
 	size_t n = 0;
 	for (size_t t = 0; t < r->n_traces; t++)
-		for (size_t p = 0; p < r->n_pairs; p++)
+		for (size_t p = 0; p < r->n_pairs && in_group(r, t); p++)
 			for (size_t d = 0; d < r->n_drafters; d++) {
 				const struct result *x = grid_at(r, t, p, d, c);
 				for (int i = 0; i < HW_MAX_DEV && x->done; i++)
@@ -872,7 +981,7 @@ static void table_lpddr5(struct repro *r)
 		double ept = 0;
 		size_t n = 0;
 		for (size_t t = 0; t < r->n_traces; t++)
-			for (size_t p = 0; p < r->n_pairs; p++)
+			for (size_t p = 0; p < r->n_pairs && in_group(r, t); p++)
 				for (size_t d = 0; d < r->n_drafters; d++) {
 					double v = cell_ratio(
 					        grid_at(r, t, p, d, rows[i].c),
@@ -928,6 +1037,8 @@ static void table_acceptance(struct repro *r)
 			double s = 0;
 			size_t n = 0;
 			for (size_t t = 0; t < r->n_traces; t++) {
+				if (!in_group(r, t))
+					continue;
 				double v = cell_ratio(
 				        grid_at(r, t, p, (size_t)ada, C_EDC),
 				        grid_at(r, t, p, (size_t)ada, C_AAU),
@@ -946,35 +1057,49 @@ static void table_acceptance(struct repro *r)
 	out(r, "\n");
 }
 
-/* The study on each hardware family side by side (GPU-only of the same
- * family = 1.0), with the paper's figures. */
+/* Groups of traces present: bit g for group g. */
+static unsigned groups_present(const struct repro *r)
+{
+	unsigned m = 0;
+	for (size_t t = 0; t < r->n_traces; t++)
+		m |= 1u << r->traces[t].group;
+	return m;
+}
+
+/* The study on each hardware family and workload side by side (GPU-only
+ * of the same family = 1.0), with the paper's figures. */
 static void table_families(struct repro *r, unsigned mask)
 {
 	char a[16], b[16], pt[16], pe[16];
-	const int keep = r->fam;
+	const int keep = r->fam, keep_g = r->wgroup;
+	const unsigned gm = groups_present(r);
 	out(r, "## The paper's hardware and the authors' released "
-	    "configurations, side by side\n\nThroughput / energy efficiency "
-	    "against the GPU-only run of the same family, mean over all "
-	    "cells.\n\n| configuration |");
+	    "configurations, on each workload, side by side\n\nThroughput / "
+	    "energy efficiency against the GPU-only run of the same family "
+	    "and workload, mean over its cells.\n\n| configuration |");
 	for (int f = 0; f < N_FAMILIES; f++)
-		if (mask & (1u << f))
-			out(r, " %s |", families[f].name);
+		for (int g = 0; g < 32; g++)
+			if ((mask & (1u << f)) && (gm & (1u << g)))
+				out(r, " %s, %s |", families[f].name, group_name(r, g));
 	out(r, " paper |\n|---|");
 	for (int f = 0; f < N_FAMILIES; f++)
-		if (mask & (1u << f))
-			out(r, "--:|");
+		for (int g = 0; g < 32; g++)
+			if ((mask & (1u << f)) && (gm & (1u << g)))
+				out(r, "--:|");
 	out(r, "--:|\n");
 	for (size_t k = 0; k < N_CONFIGS; k++) {
 		out(r, "| %s |", configs[k].name);
-		for (int f = 0; f < N_FAMILIES; f++) {
-			if (!(mask & (1u << f)))
-				continue;
-			r->fam = f;
-			struct agg ts = aggregate(r, k, C_GPU, M_TOK_S, -1);
-			struct agg tj = aggregate(r, k, C_GPU, M_TOK_J, -1);
-			out(r, " %s / %s |", fx(a, sizeof a, ts.mean),
-			    fx(b, sizeof b, tj.mean));
-		}
+		for (int f = 0; f < N_FAMILIES; f++)
+			for (int g = 0; g < 32; g++) {
+				if (!(mask & (1u << f)) || !(gm & (1u << g)))
+					continue;
+				r->fam = f;
+				r->wgroup = g;
+				struct agg ts = aggregate(r, k, C_GPU, M_TOK_S, -1);
+				struct agg tj = aggregate(r, k, C_GPU, M_TOK_J, -1);
+				out(r, " %s / %s |", fx(a, sizeof a, ts.mean),
+				    fx(b, sizeof b, tj.mean));
+			}
 		if (k >= C_ASYNC)
 			out(r, " %s / %s |",
 			    fx(pt, sizeof pt, paper_ablation[k - C_ASYNC][0]),
@@ -985,12 +1110,14 @@ static void table_families(struct repro *r, unsigned mask)
 	}
 	out(r, "\n| headline (max over pair, drafter) |");
 	for (int f = 0; f < N_FAMILIES; f++)
-		if (mask & (1u << f))
-			out(r, " %s |", families[f].name);
+		for (int g = 0; g < 32; g++)
+			if ((mask & (1u << f)) && (gm & (1u << g)))
+				out(r, " %s, %s |", families[f].name, group_name(r, g));
 	out(r, " paper |\n|---|");
 	for (int f = 0; f < N_FAMILIES; f++)
-		if (mask & (1u << f))
-			out(r, "--:|");
+		for (int g = 0; g < 32; g++)
+			if ((mask & (1u << f)) && (gm & (1u << g)))
+				out(r, "--:|");
 	out(r, "--:|\n");
 	static const struct {
 		const char *what;
@@ -1006,24 +1133,29 @@ static void table_families(struct repro *r, unsigned mask)
 		  3.1 },
 		{ "AHASD throughput vs NPU+PIM sync (mean)", C_SYNC, M_TOK_S,
 		  NAN },
+		{ "+EDC throughput vs +AAU (mean)", C_AAU, M_TOK_S, 3.4 / 2.7 },
 	};
 	for (size_t i = 0; i < sizeof hl / sizeof *hl; i++) {
 		out(r, "| %s |", hl[i].what);
-		for (int f = 0; f < N_FAMILIES; f++) {
-			if (!(mask & (1u << f)))
-				continue;
-			r->fam = f;
-			struct agg g = aggregate(r, C_TVC, (int)hl[i].base, hl[i].m,
-			                         -1);
-			const double v = strstr(hl[i].what, "(mean)") ? g.mean
-			                                              : g.max;
-			out(r, " %s |", fx(a, sizeof a, v));
-		}
+		const size_t num = i == 6 ? C_EDC : C_TVC;
+		for (int f = 0; f < N_FAMILIES; f++)
+			for (int g = 0; g < 32; g++) {
+				if (!(mask & (1u << f)) || !(gm & (1u << g)))
+					continue;
+				r->fam = f;
+				r->wgroup = g;
+				struct agg ag = aggregate(r, num, (int)hl[i].base,
+				                          hl[i].m, -1);
+				const double v = strstr(hl[i].what, "(mean)") ? ag.mean
+				                                              : ag.max;
+				out(r, " %s |", fx(a, sizeof a, v));
+			}
 		out(r, " %s |\n", isnan(hl[i].paper) ? "-"
 		                   : fx(pt, sizeof pt, hl[i].paper));
 	}
 	out(r, "\n");
 	r->fam = keep;
+	r->wgroup = keep_g;
 }
 
 /* The PIM's share of each batch's latency in the synchronous NPU + PIM
@@ -1039,6 +1171,8 @@ static void table_share(struct repro *r)
 			double lo = INFINITY, hi = -INFINITY, sum = 0;
 			size_t n = 0;
 			for (size_t t = 0; t < r->n_traces; t++) {
+				if (!in_group(r, t))
+					continue;
 				const struct result *x = grid_at(r, t, p, d, C_SYNC);
 				if (!x->done || isnan(x->share_mean))
 					continue;
@@ -1067,10 +1201,11 @@ static int run_sweep(struct repro *r, const struct sweep *sw,
 	for (char *tok = strtok(buf, ","); tok && nv < MAX_SWEEP_VALUES;
 	     tok = strtok(NULL, ","))
 		vals[nv++] = tok;
-	out(r, "## Sensitivity: %s\n\n%s. Configuration +tvc (full AHASD), "
-	    "every trace, pair and drafter; ratios against the grid's "
-	    "GPU-only runs.\n\n| %s | throughput vs GPU-only | energy eff. "
-	    "vs GPU-only | tokens/s |", sw->name, sw->what, sw->key);
+	out(r, "## Sensitivity: %s\n\n%s. Configuration +tvc (full AHASD) on "
+	    "the %s workload, every pair and drafter; ratios against the "
+	    "grid's GPU-only runs.\n\n| %s | throughput vs GPU-only | energy "
+	    "eff. vs GPU-only | tokens/s |", sw->name, sw->what,
+	    group_name(r, r->wgroup), sw->key);
 	for (size_t p = 0; p < r->n_pairs; p++)
 		out(r, " %s tput |", r->pairs[p]);
 	out(r, " acceptance | pre-verified / drafted |\n|---|--:|--:|--:|");
@@ -1087,7 +1222,8 @@ static int run_sweep(struct repro *r, const struct sweep *sw,
 	for (size_t v = 0; v < nv && !rc; v++) {
 		struct point pt = { sw, vals[v] };
 		for (size_t t = 0; t < r->n_traces && !rc; t++)
-			for (size_t p = 0; p < r->n_pairs && !rc; p++)
+			for (size_t p = 0; p < r->n_pairs && !rc && in_group(r, t);
+			     p++)
 				for (size_t d = 0; d < r->n_drafters && !rc; d++)
 					rc = run_cell(r, t, p, d, &configs[C_TVC],
 					              &pt, &res[cell(r, t, p, d)],
@@ -1098,7 +1234,7 @@ static int run_sweep(struct repro *r, const struct sweep *sw,
 		double pp[MAX_PAIRS] = { 0 };
 		size_t n = 0, pn[MAX_PAIRS] = { 0 };
 		for (size_t t = 0; t < r->n_traces; t++)
-			for (size_t p = 0; p < r->n_pairs; p++)
+			for (size_t p = 0; p < r->n_pairs && in_group(r, t); p++)
 				for (size_t d = 0; d < r->n_drafters; d++) {
 					const struct result *x = &res[cell(r, t, p, d)];
 					const struct result *g = grid_at(r, t, p, d,
@@ -1129,6 +1265,423 @@ static int run_sweep(struct repro *r, const struct sweep *sw,
 	return rc;
 }
 
+/* ---- workload sweeps: the study on a profile whose statistic varies ---- */
+
+/* Append a workload's generated trace as trace r->n_traces (group g). */
+static int push_workload(struct repro *r, const struct workload *w, int g,
+                         char *err, size_t errlen)
+{
+	if (r->n_traces == MAX_TRACES) {
+		snprintf(err, errlen, "too many traces");
+		return -E2BIG;
+	}
+	int rc = trace_data_profile(&r->traces[r->n_traces], w, g, err, errlen);
+	if (rc == 0)
+		r->n_traces++;
+	return rc;
+}
+
+/* Every configuration on trace t (paper hardware), into res[p][d][k];
+ * SpecPIM's fixed drafter once per pair. */
+static int run_trace_all(struct repro *r, size_t t, struct result *res,
+                         const unsigned *only, size_t n_only, char *err,
+                         size_t errlen)
+{
+	for (size_t p = 0; p < r->n_pairs; p++)
+		for (size_t d = 0; d < r->n_drafters; d++)
+			for (size_t k = 0; k < N_CONFIGS; k++) {
+				int want = !n_only;
+				for (size_t i = 0; i < n_only; i++)
+					want |= only[i] == k;
+				struct result *x = &res[(p * r->n_drafters + d) *
+				                        N_CONFIGS + k];
+				if (!want)
+					continue;
+				if (configs[k].drafter && d > 0) {
+					*x = res[(p * r->n_drafters) * N_CONFIGS + k];
+					continue;
+				}
+				int rc = run_cell(r, t, p, d, &configs[k], NULL, x, err,
+				                  errlen);
+				if (rc < 0)
+					return rc;
+			}
+	return 0;
+}
+
+/* Mean over (pair, drafter) of res[num] / res[den] for a metric. */
+static double mean_ratio(const struct repro *r, const struct result *res,
+                         size_t num, size_t den, enum metric m)
+{
+	double s = 0;
+	size_t n = 0;
+	for (size_t c = 0; c < r->n_pairs * r->n_drafters; c++) {
+		double v = cell_ratio(&res[c * N_CONFIGS + num],
+		                      &res[c * N_CONFIGS + den], m);
+		if (!isnan(v)) {
+			s += v;
+			n++;
+		}
+	}
+	return n ? s / (double)n : NAN;
+}
+
+static int run_workload_sweep(struct repro *r, const char *spec, char *err,
+                              size_t errlen)
+{
+	char key[64], buf[256], *vals[MAX_SWEEP_VALUES];
+	const char *eq = strchr(spec, '=');
+	if (!eq || (size_t)(eq - spec) >= sizeof key) {
+		snprintf(err, errlen, "--workload-sweep %s: expected KEY=V,V,...",
+		         spec);
+		return -EINVAL;
+	}
+	memcpy(key, spec, (size_t)(eq - spec));
+	key[eq - spec] = '\0';
+	snprintf(buf, sizeof buf, "%s", eq + 1);
+	size_t nv = 0;
+	for (char *tok = strtok(buf, ","); tok && nv < MAX_SWEEP_VALUES;
+	     tok = strtok(NULL, ","))
+		vals[nv++] = tok;
+	const struct workload *base = r->n_workloads ? &r->workloads[0] : NULL;
+	struct workload bw;
+	if (!base) {
+		if (parse_workload(&bw, "7b-instruct", err, errlen) < 0)
+			return -EINVAL;
+		base = &bw;
+	}
+	/* every value is checked before the first run */
+	for (size_t v = 0; v < nv; v++) {
+		struct wl_profile p = base->prof;
+		if (wl_profile_set(&p, key, vals[v], err, errlen) < 0 ||
+		    wl_profile_finish(&p, err, errlen) < 0)
+			return -EINVAL;
+	}
+	out(r, "## Workload: %s from %s to %s\n\nThe %s profile, every "
+	    "configuration on the paper's hardware, every pair and drafter; "
+	    "throughput / energy efficiency against GPU-only on the same "
+	    "stream.\n\n| %s |", key, vals[0], vals[nv - 1], base->label, key);
+	for (size_t k = 1; k < N_CONFIGS; k++)
+		out(r, " %s |", configs[k].name);
+	out(r, " +tvc vs SpecPIM | +tvc vs npu-pim-sync |\n|---|");
+	for (size_t k = 1; k < N_CONFIGS + 2; k++)
+		out(r, "--:|");
+	out(r, "\n");
+	const size_t ncell = r->n_pairs * r->n_drafters * N_CONFIGS;
+	struct result *res = calloc(ncell, sizeof *res);
+	if (!res) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	int rc = 0;
+	const int keep_fam = r->fam;
+	r->fam = F_PAPER;
+	for (size_t v = 0; v < nv && !rc; v++) {
+		struct workload w = *base;
+		char label[160];
+		rc = wl_profile_set(&w.prof, key, vals[v], err, errlen);
+		if (!rc)
+			rc = wl_profile_finish(&w.prof, err, errlen);
+		if (!rc && (size_t)snprintf(w.label, sizeof w.label, "%.*s %s=%s",
+		                            (int)(sizeof w.label / 2), base->label,
+		                            key, vals[v]) >= sizeof w.label) {
+			snprintf(err, errlen, "--workload-sweep %s=%s: label too "
+			         "long", key, vals[v]);
+			rc = -EINVAL;
+		}
+		if (!rc)
+			rc = push_workload(r, &w, 0, err, errlen);
+		if (rc)
+			break;
+		snprintf(label, sizeof label, "repro-workload %s=%s", key,
+		         vals[v]);
+		r->label_prefix = label;
+		memset(res, 0, ncell * sizeof *res);
+		rc = run_trace_all(r, r->n_traces - 1, res, NULL, 0, err, errlen);
+		r->label_prefix = NULL;
+		r->n_traces--;
+		trace_data_free(&r->traces[r->n_traces]);
+		if (rc)
+			break;
+		char a[16], b[16];
+		out(r, "| %s |", vals[v]);
+		for (size_t k = 1; k < N_CONFIGS; k++)
+			out(r, " %s / %s |",
+			    fx(a, sizeof a, mean_ratio(r, res, k, C_GPU, M_TOK_S)),
+			    fx(b, sizeof b, mean_ratio(r, res, k, C_GPU, M_TOK_J)));
+		out(r, " %s | %s |\n",
+		    fx(a, sizeof a, mean_ratio(r, res, C_TVC, C_SPECPIM, M_TOK_S)),
+		    fx(b, sizeof b, mean_ratio(r, res, C_TVC, C_SYNC, M_TOK_S)));
+	}
+	r->fam = keep_fam;
+	out(r, "\n");
+	free(res);
+	return rc;
+}
+
+/* ---- what it would take: the hardware constant values at which the
+ * model reaches each of the paper's ratios ---- */
+
+struct wit_ratio {
+	const char *name;
+	size_t num, den;
+	enum metric m;
+	double paper;
+};
+
+static const struct wit_ratio wit_ratios[] = {
+	{ "AHASD vs GPU-only, throughput", C_TVC, C_GPU, M_TOK_S, 3.8 },
+	{ "AHASD vs GPU-only, energy eff.", C_TVC, C_GPU, M_TOK_J, 5.2 },
+	{ "AHASD vs SpecPIM, throughput", C_TVC, C_SPECPIM, M_TOK_S, 1.5 },
+	{ "AHASD vs NPU+LPDDR5, throughput", C_TVC, C_LPDDR5, M_TOK_S, 3.1 },
+	{ "+AAU vs async, throughput", C_AAU, C_ASYNC, M_TOK_S, 2.7 / 2.2 },
+	{ "+EDC vs +AAU, throughput", C_EDC, C_AAU, M_TOK_S, 3.4 / 2.7 },
+	{ "+TVC vs +EDC, throughput", C_TVC, C_EDC, M_TOK_S, 3.8 / 3.4 },
+};
+#define N_WIT_RATIOS (sizeof wit_ratios / sizeof *wit_ratios)
+
+/* A constant: up to two preset keys scaled together by one factor. */
+struct wit_const {
+	const char *name;
+	const char *what;
+	const char *preset[2], *key[2];
+};
+
+static const struct wit_const wit_consts[] = {
+	{ "pim-bw", "PIM in-bank bandwidth", { "npu-pim" }, { "pim.mem_bw" } },
+	{ "pim-ops", "PIM compute", { "npu-pim" }, { "pim.matrix_ops" } },
+	{ "npu-bw", "NPU off-chip bandwidth", { "npu-pim" }, { "npu.mem_bw" } },
+	{ "npu-ops", "NPU compute", { "npu-pim" }, { "npu.matrix_ops" } },
+	{ "gpu-bw", "GPU bandwidth (GPU-only)", { "gpu" }, { "gpu.mem_bw" } },
+	{ "host-link", "GPU host link (GPU-only)", { "gpu" },
+	  { "host_link_bw" } },
+	{ "static-w", "static power (NPU + PIM)", { "npu-pim", "npu-pim" },
+	  { "npu.static_w", "pim.static_w" } },
+	{ "pj-bit", "DRAM pJ/bit (NPU + PIM)", { "npu-pim", "npu-pim" },
+	  { "npu.pj_per_bit", "pim.pj_per_bit" } },
+	/* two constants at once */
+	{ "pim-bw+npu-bw", "PIM and NPU bandwidth together",
+	  { "npu-pim", "npu-pim" }, { "pim.mem_bw", "npu.mem_bw" } },
+	{ "pim-bw+pim-ops", "PIM bandwidth and compute together",
+	  { "npu-pim", "npu-pim" }, { "pim.mem_bw", "pim.matrix_ops" } },
+	{ "npu-bw+gpu-bw", "NPU bandwidth up, GPU's down by as much",
+	  { "npu-pim", "gpu" }, { "npu.mem_bw", "gpu.mem_bw" } },
+};
+#define N_WIT_CONSTS (sizeof wit_consts / sizeof *wit_consts)
+#define WIT_RANGE 64.0     /* factors searched: [1/64, 64] */
+#define WIT_SAMPLES 9
+#define WIT_STEPS 20
+
+/* A preset key's stated value. */
+static int stated_value(const char *preset, const char *key, double *v,
+                        char *err, size_t errlen)
+{
+	struct hw_platform p;
+	char desc[8192], want[96];
+	if (hw_platform_load(&p, preset, err, errlen) < 0 ||
+	    hw_platform_describe(&p, desc, sizeof desc) < 0)
+		return -EINVAL;
+	snprintf(want, sizeof want, "\n%s = ", key);
+	const char *at = strstr(desc, want);
+	if (!at) {
+		snprintf(err, errlen, "%s: no key %s", preset, key);
+		return -EINVAL;
+	}
+	*v = strtod(at + strlen(want), NULL);
+	return 0;
+}
+
+struct wit_eval {
+	struct repro *r;
+	size_t trace;
+	const struct wit_ratio *ra;
+	const struct wit_const *co;
+	double stated[2];
+	int inverse[2];            /* the second key moves the other way */
+	struct result *res;
+	int den_cached;
+	uint64_t runs;
+};
+
+/* The ratio with the constant at factor f. */
+static double wit_ratio_at(struct wit_eval *e, double f, char *err,
+                           size_t errlen)
+{
+	struct repro *r = e->r;
+	r->n_ovr = 0;
+	for (int i = 0; i < 2 && e->co->key[i]; i++) {
+		struct hw_override *o = &r->ovr[r->n_ovr++];
+		o->preset = e->co->preset[i];
+		o->key = e->co->key[i];
+		snprintf(o->value, sizeof o->value, "%.17g",
+		         e->stated[i] * (e->inverse[i] ? 1.0 / f : f));
+	}
+	/* the denominator's preset takes no override: run it once */
+	int den_moves = 0;
+	for (int i = 0; i < 2 && e->co->key[i]; i++)
+		den_moves |= !strcmp(e->co->preset[i],
+		                     configs[e->ra->den].hw[F_PAPER]);
+	unsigned only[2] = { (unsigned)e->ra->num, (unsigned)e->ra->den };
+	size_t n_only = den_moves || !e->den_cached ? 2 : 1;
+	const uint64_t runs0 = r->runs;
+	int rc = run_trace_all(r, e->trace, e->res, only, n_only, err, errlen);
+	r->n_ovr = 0;
+	e->runs += r->runs - runs0;
+	if (rc < 0)
+		return NAN;
+	e->den_cached = !den_moves;
+	return mean_ratio(r, e->res, e->ra->num, e->ra->den, e->ra->m);
+}
+
+static int run_what_it_takes(struct repro *r, const char *const *ratios,
+                             size_t n_ratios, const char *const *consts,
+                             size_t n_consts, char *err, size_t errlen)
+{
+	struct workload w;
+	if (parse_workload(&w, "7b-instruct:sequences=8:tokens=512", err,
+	                   errlen) < 0)
+		return -EINVAL;
+	if (r->n_workloads)
+		w = r->workloads[0];
+	struct db *keep_db = r->db;
+	r->db = NULL;            /* thousands of probes: not stored */
+	int rc = push_workload(r, &w, 0, err, errlen);
+	if (rc)
+		goto out_db;
+	const size_t t = r->n_traces - 1;
+	struct result *res = calloc(r->n_pairs * r->n_drafters * N_CONFIGS,
+	                            sizeof *res);
+	if (!res) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto out_trace;
+	}
+	struct timespec w0, w1;
+	clock_gettime(CLOCK_MONOTONIC, &w0);
+	uint64_t probes = 0;
+	out(r, "## What it would take\n\nFor each of the paper's ratios, the "
+	    "value each hardware constant of the paper's platform would need, "
+	    "changed alone (or two at once, last rows), for the model to reach "
+	    "the paper's figure. Workload: %s; pairs: ", w.label);
+	for (size_t p = 0; p < r->n_pairs; p++)
+		out(r, "%s%s", p ? ", " : "", r->pairs[p]);
+	out(r, "; every drafter; ratios are means over them. Factors searched "
+	    "in [1/%g, %g] of the stated value, %d log-spaced samples, then "
+	    "bisection where the response is monotone between the bracketing "
+	    "samples. Where two constants move, both scale by the factor "
+	    "(npu-bw+gpu-bw: the GPU's by its inverse); stated and needed "
+	    "are the first one's.\n\n| ratio | now | paper | constant | stated | needed | "
+	    "factor | note |\n|---|--:|--:|---|--:|--:|--:|---|\n",
+	    WIT_RANGE, WIT_RANGE, WIT_SAMPLES);
+	for (size_t i = 0; i < N_WIT_RATIOS && !rc; i++) {
+		const struct wit_ratio *ra = &wit_ratios[i];
+		int want = !n_ratios;
+		for (size_t k = 0; k < n_ratios; k++)
+			want |= strstr(ra->name, ratios[k]) != NULL;
+		if (!want)
+			continue;
+		for (size_t c = 0; c < N_WIT_CONSTS && !rc; c++) {
+			const struct wit_const *co = &wit_consts[c];
+			want = !n_consts;
+			for (size_t k = 0; k < n_consts; k++)
+				want |= !strcmp(co->name, consts[k]);
+			if (!want)
+				continue;
+			struct wit_eval e = { r, t, ra, co, { 0, 0 }, { 0, 0 }, res,
+			                      0, 0 };
+			for (int k = 0; k < 2 && co->key[k]; k++) {
+				rc = stated_value(co->preset[k], co->key[k],
+				                  &e.stated[k], err, errlen);
+				e.inverse[k] = k == 1 && !strcmp(co->name,
+				                                 "npu-bw+gpu-bw");
+			}
+			if (rc)
+				break;
+			double fs[WIT_SAMPLES], vs[WIT_SAMPLES];
+			for (int k = 0; k < WIT_SAMPLES && !rc; k++) {
+				fs[k] = pow(WIT_RANGE, 2.0 * k / (WIT_SAMPLES - 1) - 1);
+				vs[k] = wit_ratio_at(&e, fs[k], err, errlen);
+				if (isnan(vs[k]) && err[0])
+					rc = -EINVAL;
+			}
+			if (rc)
+				break;
+			const double now = wit_ratio_at(&e, 1.0, err, errlen);
+			int up = 0, down = 0;
+			for (int k = 1; k < WIT_SAMPLES; k++) {
+				up |= vs[k] > vs[k - 1] * (1 + 1e-9);
+				down |= vs[k] < vs[k - 1] * (1 - 1e-9);
+			}
+			/* the first bracket of the target */
+			int b = -1;
+			for (int k = 1; k < WIT_SAMPLES && b < 0; k++)
+				if ((vs[k - 1] - ra->paper) * (vs[k] - ra->paper) <= 0)
+					b = k;
+			char stated[32], needed[32] = "-", factor[32] = "-",
+			     note[160];
+			snprintf(stated, sizeof stated, "%.4g", e.stated[0]);
+			if (b < 0) {
+				double lo = vs[0], hi = vs[0];
+				for (int k = 1; k < WIT_SAMPLES; k++) {
+					lo = fmin(lo, vs[k]);
+					hi = fmax(hi, vs[k]);
+				}
+				if (!up && !down)
+					snprintf(note, sizeof note, "no effect (%.3g "
+					         "throughout)", now);
+				else
+					snprintf(note, sizeof note, "not reachable in "
+					         "[1/%g, %g]x: %.3g to %.3g", WIT_RANGE,
+					         WIT_RANGE, lo, hi);
+			} else {
+				/* bisect in log space between the samples */
+				double fl = fs[b - 1], fh = fs[b], vl = vs[b - 1];
+				for (int it = 0; it < WIT_STEPS && !rc; it++) {
+					const double fm = sqrt(fl * fh);
+					const double vm = wit_ratio_at(&e, fm, err,
+					                               errlen);
+					if (isnan(vm) && err[0]) {
+						rc = -EINVAL;
+						break;
+					}
+					if ((vl - ra->paper) * (vm - ra->paper) <= 0) {
+						fh = fm;
+					} else {
+						fl = fm;
+						vl = vm;
+					}
+				}
+				const double f = sqrt(fl * fh);
+				snprintf(needed, sizeof needed, "%.4g",
+				         e.stated[0] * f);
+				snprintf(factor, sizeof factor, "%.3gx", f);
+				snprintf(note, sizeof note, "%s",
+				         up && down ? "not monotone: first crossing"
+				                    : "monotone: bisection");
+			}
+			probes += e.runs;
+			char nw[24], pp[16];
+			snprintf(nw, sizeof nw, "%.4gx", now);
+			out(r, "| %s | %s | %s | %s (%s) | %s | %s | %s | %s |\n",
+			    ra->name, nw,
+			    fx(pp, sizeof pp, ra->paper), co->name, co->what, stated,
+			    needed, factor, note);
+			fflush(r->md);
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &w1);
+	out(r, "\n%llu probe runs in %.1f s.\n\n", (unsigned long long)probes,
+	    (double)(w1.tv_sec - w0.tv_sec) +
+	            (double)(w1.tv_nsec - w0.tv_nsec) * 1e-9);
+	free(res);
+out_trace:
+	r->n_traces--;
+	trace_data_free(&r->traces[r->n_traces]);
+out_db:
+	r->db = keep_db;
+	return rc;
+}
+
 /* ---- command line ---- */
 
 static void usage(FILE *f)
@@ -1149,6 +1702,15 @@ static void usage(FILE *f)
 "                       palm-8b:palm-30b)\n"
 "  -d, --drafter NAME   drafter plugin, repeatable (default: specdecpp,\n"
 "                       svip, adaedl, banditspec)\n"
+"      --workload P[:k=v...]  a workload profile's synthetic stream as\n"
+"                       traces of their own (repeatable; default, with\n"
+"                       discovered traces: 7b-instruct); --no-workload\n"
+"      --workload-sweep KEY=V,V..  also the study on the (first) workload\n"
+"                       with one statistic at each value (repeatable)\n"
+"      --what-it-takes  instead of the grid: for each of the paper's\n"
+"                       ratios, the value of each hardware constant at\n"
+"                       which the model reaches it (--wit-ratio TEXT,\n"
+"                       --wit-constant NAME narrow it; see --list)\n"
 "      --family F       paper, artifact or edge (repeatable; default all\n"
 "                       three): the hardware the grid runs on\n"
 "      --sweep NAME[=V,V..]  also run a sensitivity sweep of +tvc\n"
@@ -1176,6 +1738,13 @@ static void list_all(void)
 		       configs[c].drafter ? " drafter=" : "",
 		       configs[c].drafter ? configs[c].drafter : "",
 		       configs[c].what);
+	printf("what-it-takes constants (--wit-constant):\n");
+	for (size_t c = 0; c < N_WIT_CONSTS; c++)
+		printf("  %-15s %s\n", wit_consts[c].name, wit_consts[c].what);
+	printf("what-it-takes ratios (--wit-ratio matches a part):\n");
+	for (size_t c = 0; c < N_WIT_RATIOS; c++)
+		printf("  %s (paper %.3g)\n", wit_ratios[c].name,
+		       wit_ratios[c].paper);
 	printf("hardware families (--family):\n");
 	for (int f = 0; f < N_FAMILIES; f++)
 		printf("  %-9s %s\n", families[f].name, families[f].what);
@@ -1193,7 +1762,9 @@ struct sweep_req {
 
 int main(int argc, char **argv)
 {
-	enum { O_DB = 256, O_NODB, O_PAIR, O_SWEEP, O_LIST, O_TDIR, O_FAMILY };
+	enum { O_DB = 256, O_NODB, O_PAIR, O_SWEEP, O_LIST, O_TDIR, O_FAMILY,
+	       O_WORKLOAD, O_NO_WORKLOAD, O_WSWEEP, O_WIT, O_WIT_RATIO,
+	       O_WIT_CONST };
 	static const struct option longopts[] = {
 		{ "db", required_argument, NULL, O_DB },
 		{ "no-db", no_argument, NULL, O_NODB },
@@ -1201,6 +1772,12 @@ int main(int argc, char **argv)
 		{ "drafter", required_argument, NULL, 'd' },
 		{ "sweep", required_argument, NULL, O_SWEEP },
 		{ "family", required_argument, NULL, O_FAMILY },
+		{ "workload", required_argument, NULL, O_WORKLOAD },
+		{ "no-workload", no_argument, NULL, O_NO_WORKLOAD },
+		{ "workload-sweep", required_argument, NULL, O_WSWEEP },
+		{ "what-it-takes", no_argument, NULL, O_WIT },
+		{ "wit-ratio", required_argument, NULL, O_WIT_RATIO },
+		{ "wit-constant", required_argument, NULL, O_WIT_CONST },
 		{ "traces-dir", required_argument, NULL, O_TDIR },
 		{ "out", required_argument, NULL, 'o' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -1214,7 +1791,9 @@ int main(int argc, char **argv)
 	const char *out_path = NULL, *tdir = NULL;
 	char err[ERRLEN], *mdbuf = NULL;
 	size_t mdlen = 0;
-	int status = 1, no_db = 0, c;
+	int status = 1, no_db = 0, c, no_workload = 0, wit = 0;
+	const char *wsweep[MAX_SWEEP_VALUES], *wit_r[16], *wit_c[16];
+	size_t n_wsweep = 0, n_wit_r = 0, n_wit_c = 0;
 	unsigned fam_mask = 0;
 
 	r.db_path = "ahasd-repro.db";
@@ -1223,6 +1802,38 @@ int main(int argc, char **argv)
 		case O_DB: r.db_path = optarg; break;
 		case O_NODB: no_db = 1; break;
 		case O_TDIR: tdir = optarg; break;
+		case O_WORKLOAD:
+			if (r.n_workloads == MAX_WORKLOADS ||
+			    parse_workload(&r.workloads[r.n_workloads], optarg, err,
+			                   sizeof err) < 0) {
+				fprintf(stderr, "ahasd-repro: --workload %s: %s\n",
+				        optarg, r.n_workloads == MAX_WORKLOADS
+				                 ? "too many" : err);
+				return 2;
+			}
+			r.n_workloads++;
+			break;
+		case O_NO_WORKLOAD: no_workload = 1; break;
+		case O_WSWEEP:
+			if (n_wsweep == MAX_SWEEP_VALUES) {
+				fprintf(stderr, "ahasd-repro: too many "
+				        "--workload-sweep\n");
+				return 2;
+			}
+			wsweep[n_wsweep++] = optarg;
+			break;
+		case O_WIT: wit = 1; break;
+		case O_WIT_RATIO:
+		case O_WIT_CONST:
+			if ((c == O_WIT_RATIO ? n_wit_r : n_wit_c) == 16) {
+				fprintf(stderr, "ahasd-repro: too many filters\n");
+				return 2;
+			}
+			if (c == O_WIT_RATIO)
+				wit_r[n_wit_r++] = optarg;
+			else
+				wit_c[n_wit_c++] = optarg;
+			break;
 		case O_FAMILY: {
 			int f = 0;
 			while (f < N_FAMILIES && strcmp(families[f].name, optarg))
@@ -1329,6 +1940,34 @@ int main(int argc, char **argv)
 			goto done;
 		}
 	}
+	/* the synthetic workloads: by default, beside the discovered captures,
+	 * the 7B-class profile */
+	if (!r.n_workloads && !no_workload && optind >= argc) {
+		if (parse_workload(&r.workloads[0], "7b-instruct", err,
+		                   sizeof err) < 0) {
+			fprintf(stderr, "ahasd-repro: %s\n", err);
+			goto done;
+		}
+		r.n_workloads = 1;
+	}
+	if (no_workload)
+		r.n_workloads = 0;
+	for (size_t w = 0; w < r.n_workloads; w++) {
+		if (r.n_traces == MAX_TRACES) {
+			fprintf(stderr, "ahasd-repro: too many traces\n");
+			goto done;
+		}
+		if (trace_data_profile(&r.traces[r.n_traces], &r.workloads[w],
+		                       (int)w + 1, err, sizeof err) < 0) {
+			fprintf(stderr, "ahasd-repro: %s\n", err);
+			goto done;
+		}
+		r.n_traces++;
+	}
+	if (!r.n_traces) {
+		fprintf(stderr, "ahasd-repro: no traces and no workload\n");
+		goto done;
+	}
 	if (!no_db && db_open(&r.db, r.db_path, err, sizeof err) < 0) {
 		fprintf(stderr, "ahasd-repro: %s\n", err);
 		goto done;
@@ -1345,11 +1984,59 @@ int main(int argc, char **argv)
 	r.n_fam = 0;
 	while (r.n_fam < N_FAMILIES && (fam_mask >> r.n_fam))
 		r.n_fam++;
+	/* every filter and sweep value is checked before the first run */
+	for (size_t i = 0; i < n_wit_c; i++) {
+		size_t k = 0;
+		while (k < N_WIT_CONSTS && strcmp(wit_consts[k].name, wit_c[i]))
+			k++;
+		if (k == N_WIT_CONSTS) {
+			fprintf(stderr, "ahasd-repro: --wit-constant %s: unknown "
+			        "(see --list)\n", wit_c[i]);
+			goto done;
+		}
+	}
+	for (size_t i = 0; i < n_wsweep; i++) {
+		char key[64], vbuf[256];
+		const char *eq = strchr(wsweep[i], '=');
+		struct wl_profile pp = r.n_workloads ? r.workloads[0].prof
+		                                     : *wl_profile_at(0);
+		if (!eq || (size_t)(eq - wsweep[i]) >= sizeof key) {
+			fprintf(stderr, "ahasd-repro: --workload-sweep %s: expected "
+			        "KEY=V,V,...\n", wsweep[i]);
+			goto done;
+		}
+		memcpy(key, wsweep[i], (size_t)(eq - wsweep[i]));
+		key[eq - wsweep[i]] = '\0';
+		snprintf(vbuf, sizeof vbuf, "%s", eq + 1);
+		for (char *v = strtok(vbuf, ","); v; v = strtok(NULL, ",")) {
+			struct wl_profile q = pp;
+			if (wl_profile_set(&q, key, v, err, sizeof err) < 0 ||
+			    wl_profile_finish(&q, err, sizeof err) < 0) {
+				fprintf(stderr, "ahasd-repro: --workload-sweep: %s\n",
+				        err);
+				goto done;
+			}
+		}
+	}
 	r.grid = calloc(N_FAMILIES * cells(&r) * N_CONFIGS, sizeof *r.grid);
 	r.md = open_memstream(&mdbuf, &mdlen);
 	if (!r.grid || !r.md) {
 		fprintf(stderr, "ahasd-repro: out of memory\n");
 		goto done;
+	}
+	if (wit) {
+		/* the search alone */
+		out(&r, "# AHASD reproduction: what it would take\n\nGenerated "
+		    "by `ahasd-repro --what-it-takes` (ahasd-replay %s); read "
+		    "with [REPRODUCTION.md](REPRODUCTION.md).\n\n",
+		    AHASD_VERSION);
+		r.fam = F_PAPER;
+		if (run_what_it_takes(&r, wit_r, n_wit_r, wit_c, n_wit_c, err,
+		                      sizeof err) < 0) {
+			fprintf(stderr, "ahasd-repro: %s\n", err);
+			goto done;
+		}
+		goto write;
 	}
 
 	struct timespec w0, w1;
@@ -1385,22 +2072,38 @@ int main(int argc, char **argv)
 	    "[REPRODUCTION.md](REPRODUCTION.md).\n\n", AHASD_VERSION);
 	table_setup(&r, wall);
 	table_families(&r, fam_mask);
-	for (r.fam = 0; r.fam < N_FAMILIES; r.fam++) {
-		if (!(fam_mask & (1u << r.fam)))
+	const unsigned gm = groups_present(&r);
+	for (r.wgroup = 0; r.wgroup < 32; r.wgroup++) {
+		if (!(gm & (1u << r.wgroup)))
 			continue;
-		out(&r, "# Hardware: %s\n\n%s.\n\n", families[r.fam].name,
-		    families[r.fam].what);
-		table_ablation(&r);
-		table_headline(&r);
-		table_lpddr5(&r);
-		table_acceptance(&r);
-		table_share(&r);
+		for (r.fam = 0; r.fam < N_FAMILIES; r.fam++) {
+			if (!(fam_mask & (1u << r.fam)))
+				continue;
+			out(&r, "# Hardware: %s, workload: %s\n\n%s.\n\n",
+			    families[r.fam].name, group_name(&r, r.wgroup),
+			    families[r.fam].what);
+			table_ablation(&r);
+			table_headline(&r);
+			table_lpddr5(&r);
+			table_acceptance(&r);
+			table_share(&r);
+		}
 	}
 	r.fam = F_PAPER;
+	/* sensitivity on the first synthetic workload when there is one:
+	 * the 7B-class statistics are the closer to the paper's pairs */
+	r.wgroup = gm & 2u ? 1 : 0;
 	if (n_req)
 		out(&r, "# Sensitivity (paper hardware)\n\n");
 	for (size_t i = 0; i < n_req; i++)
 		if (run_sweep(&r, req[i].sw, req[i].values, err, sizeof err) < 0) {
+			fprintf(stderr, "ahasd-repro: %s\n", err);
+			goto done;
+		}
+	if (n_wsweep)
+		out(&r, "# Workload sweeps (paper hardware)\n\n");
+	for (size_t i = 0; i < n_wsweep; i++)
+		if (run_workload_sweep(&r, wsweep[i], err, sizeof err) < 0) {
 			fprintf(stderr, "ahasd-repro: %s\n", err);
 			goto done;
 		}
@@ -1409,6 +2112,7 @@ int main(int argc, char **argv)
 	               (double)(w1.tv_nsec - w0.tv_nsec) * 1e-9;
 	out(&r, "Total: %llu runs in %.1f s.\n", (unsigned long long)r.runs,
 	    total);
+write:
 	if (fflush(r.md)) {
 		fprintf(stderr, "ahasd-repro: out of memory\n");
 		goto done;
