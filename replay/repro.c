@@ -32,6 +32,7 @@
 #include "models.h"
 #include "plugin.h"
 #include "util.h"
+#include "outfile.h"
 #include "sha256.h"
 #include "trace.h"
 
@@ -1160,17 +1161,16 @@ int main(int argc, char **argv)
 	if (!r.quiet)
 		fwrite(mdbuf, 1, mdlen, stdout);
 	if (out_path) {
-		FILE *f = fopen(out_path, "w");
-		if (!f || fwrite(mdbuf, 1, mdlen, f) != mdlen) {
-			fprintf(stderr, "ahasd-repro: %s: %s\n", out_path,
-			        strerror(errno));
-			if (f)
-				fclose(f);
+		struct outfile *of = NULL;
+		char oerr[1024];
+
+		if (outfile_open(&of, out_path, oerr, sizeof oerr) < 0) {
+			fprintf(stderr, "ahasd-repro: %s\n", oerr);
 			goto done;
 		}
-		if (fclose(f)) {
-			fprintf(stderr, "ahasd-repro: %s: %s\n", out_path,
-			        strerror(errno));
+		fwrite(mdbuf, 1, mdlen, outfile_stream(of));
+		if (outfile_commit(&of, oerr, sizeof oerr) < 0) {
+			fprintf(stderr, "ahasd-repro: %s\n", oerr);
 			goto done;
 		}
 	}

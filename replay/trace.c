@@ -6,6 +6,7 @@
  * (bins are memcpy'd) and never keeps a msgpack_object past the next call.
  */
 #include "trace.h"
+#include "outfile.h"
 #include "util.h"
 
 #include <errno.h>
@@ -1501,7 +1502,7 @@ void trace_reader_close(struct trace_reader **rp)
 /* writer                                                                    */
 
 struct trace_writer {
-	char *path, *tmp;
+	struct outfile *out;       /* -o semantics: outfile.h */
 	FILE *f;
 	int io_err;                /* first write errno, 0 if none */
 	msgpack_packer pk;
@@ -1608,7 +1609,7 @@ static int wr_status(struct trace_writer *w, char *err, size_t errlen)
 	if (w->io_err == 0 && ferror(w->f))
 		w->io_err = EIO;
 	if (w->io_err) {
-		util_set_err(err, errlen, "%s: write: %s", w->tmp,
+		util_set_err(err, errlen, "%s: write: %s", outfile_path(w->out),
 		        strerror(w->io_err));
 		return -w->io_err;
 	}
@@ -1620,8 +1621,7 @@ int trace_writer_open(struct trace_writer **out, const char *path,
 {
 	struct trace_writer *w = NULL;
 	msgpack_packer *pk;
-	size_t plen;
-	int ret, fd;
+	int ret;
 
 	if (!out || !path || !h) {
 		util_set_err(err, errlen, "trace_writer_open: NULL argument");
@@ -1636,30 +1636,17 @@ int trace_writer_open(struct trace_writer **out, const char *path,
 		prefix_err(err, errlen, pre);
 		return ret;
 	}
-	plen = strlen(path);
 	w = calloc(1, sizeof *w);
-	if (!w || !(w->path = dup_str(path)) || !(w->tmp = malloc(plen + 5))) {
+	if (!w) {
 		util_set_err(err, errlen, "%s: out of memory", path);
-		ret = -ENOMEM;
-		goto error;
+		return -ENOMEM;
 	}
-	memcpy(w->tmp, path, plen);
-	memcpy(w->tmp + plen, ".tmp", 5);
-	fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		ret = -errno;
-		util_set_err(err, errlen, "%s: %s", w->tmp, strerror(-ret));
-		goto error;
+	ret = outfile_open(&w->out, path, err, errlen);
+	if (ret < 0) {
+		free(w);
+		return ret;
 	}
-	w->f = fdopen(fd, "wb");
-	if (!w->f) {
-		ret = -errno;
-		close(fd);
-		unlink(w->tmp);
-		util_set_err(err, errlen, "%s: %s", w->tmp, strerror(-ret));
-		goto error;
-	}
-	setvbuf(w->f, NULL, _IOFBF, 256 * 1024);
+	w->f = outfile_stream(w->out);
 	w->h = *h;
 	memset(&w->h.draft, 0, sizeof w->h.draft);
 	memset(&w->h.target, 0, sizeof w->h.target);
@@ -1700,13 +1687,6 @@ int trace_writer_open(struct trace_writer **out, const char *path,
 	}
 	*out = w;
 	return 0;
-error:
-	if (w) {
-		free(w->path);
-		free(w->tmp);
-		free(w);
-	}
-	return ret;
 }
 
 int trace_writer_add(struct trace_writer *w, const struct trace_seq *s,
@@ -1726,7 +1706,7 @@ int trace_writer_add(struct trace_writer *w, const struct trace_seq *s,
 	if (ret < 0) {
 		char pre[512];
 
-		snprintf(pre, sizeof pre, "%s: ", w->path);
+		snprintf(pre, sizeof pre, "%s: ", outfile_path(w->out));
 		prefix_err(err, errlen, pre);
 		return ret;
 	}
@@ -1752,34 +1732,6 @@ int trace_writer_add(struct trace_writer *w, const struct trace_seq *s,
 	return 0;
 }
 
-/* fsync the directory holding path so the rename is durable. */
-static void sync_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd;
-
-	if (!slash) {
-		dir = dup_str(".");
-	} else {
-		const size_t n = slash == path ? 1 : (size_t)(slash - path);
-
-		dir = malloc(n + 1);
-		if (dir) {
-			memcpy(dir, path, n);
-			dir[n] = '\0';
-		}
-	}
-	if (!dir)
-		return;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void)fsync(fd);  /* best effort */
-		close(fd);
-	}
-	free(dir);
-}
-
 int trace_writer_close(struct trace_writer **wp, char *err, size_t errlen)
 {
 	struct trace_writer *w;
@@ -1794,38 +1746,15 @@ int trace_writer_close(struct trace_writer **wp, char *err, size_t errlen)
 	pk_key_str(&w->pk, "type", "end");
 	pk_key_u64(&w->pk, "n_sequences", w->n_seq);
 	pk_key_u64(&w->pk, "n_tokens", w->n_tok);
-	if (fflush(w->f) != 0 && !w->io_err)
-		w->io_err = errno ? errno : EIO;
 	ret = wr_status(w, err, errlen);
-	if (ret < 0)
-		goto error;
-	if (fsync(fileno(w->f)) != 0) {
-		ret = -errno;
-		util_set_err(err, errlen, "%s: fsync: %s", w->tmp, strerror(-ret));
-		goto error;
+	if (ret < 0) {
+		trace_writer_abort(wp);
+		return ret;
 	}
-	ret = fclose(w->f);
-	w->f = NULL;
-	if (ret != 0) {
-		ret = -errno;
-		util_set_err(err, errlen, "%s: close: %s", w->tmp, strerror(-ret));
-		goto error;
-	}
-	if (rename(w->tmp, w->path) != 0) {
-		ret = -errno;
-		util_set_err(err, errlen, "rename %s -> %s: %s", w->tmp, w->path,
-		        strerror(-ret));
-		goto error;
-	}
-	sync_dir(w->path);
+	ret = outfile_commit(&w->out, err, errlen);
 	free(w->scratch);
-	free(w->path);
-	free(w->tmp);
 	free(w);
 	*wp = NULL;
-	return 0;
-error:
-	trace_writer_abort(wp);
 	return ret;
 }
 
@@ -1836,12 +1765,8 @@ void trace_writer_abort(struct trace_writer **wp)
 	if (!wp || !*wp)
 		return;
 	w = *wp;
-	if (w->f)
-		fclose(w->f);
-	unlink(w->tmp);
+	outfile_abort(&w->out);
 	free(w->scratch);
-	free(w->path);
-	free(w->tmp);
 	free(w);
 	*wp = NULL;
 }
