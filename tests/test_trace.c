@@ -719,9 +719,12 @@ struct edit {
 	const char *rtype;  /* record type: "header", "seq", "end" */
 	int index;          /* which record of that type */
 	const char *path;   /* dotted key path, array indices as numbers */
-	bool drop;          /* drop the key instead of setting it */
-	msgpack_object val; /* new value (set, or add when missing) */
+	int how;            /* false: set it (add when missing); true: drop
+	                       the key; EDIT_DUP: keep it and add it again
+	                       with val */
+	msgpack_object val; /* new value */
 };
+#define EDIT_DUP 2
 
 static bool key_is(const msgpack_object *k, const char *s, size_t n)
 {
@@ -756,9 +759,9 @@ static void pack_edited(msgpack_packer *pk, const msgpack_object *o,
 
 		for (uint32_t i = 0; i < o->via.map.size; i++)
 			found |= key_is(&o->via.map.ptr[i].key, path, n);
-		if (!dot && e->drop && found)
+		if (!dot && e->how == true && found)
 			count--;
-		if (!dot && !e->drop && !found)
+		if (!dot && e->how != true && (!found || e->how == EDIT_DUP))
 			count++;
 		msgpack_pack_map(pk, count);
 		for (uint32_t i = 0; i < o->via.map.size; i++) {
@@ -770,12 +773,17 @@ static void pack_edited(msgpack_packer *pk, const msgpack_object *o,
 			} else if (dot) {
 				msgpack_pack_object(pk, kv->key);
 				pack_edited(pk, &kv->val, dot + 1, e);
-			} else if (!e->drop) {
+			} else if (e->how == EDIT_DUP) {
+				msgpack_pack_object(pk, kv->key);
+				msgpack_pack_object(pk, kv->val);
+				msgpack_pack_object(pk, kv->key);
+				msgpack_pack_object(pk, e->val);
+			} else if (e->how != true) {
 				msgpack_pack_object(pk, kv->key);
 				msgpack_pack_object(pk, e->val);
 			}
 		}
-		if (!dot && !e->drop && !found) {
+		if (!dot && e->how != true && !found) {
 			msgpack_pack_str_with_body(pk, path, n);
 			msgpack_pack_object(pk, e->val);
 		}
@@ -1132,4 +1140,33 @@ Test(bad, unknown_keys_and_records_are_ignored)
 	mutate(good, ok, &e, false, NULL);
 	cr_assert_eq(read_all(ok, err, sizeof err, &n_ok), 0, "%s", err);
 	cr_assert_eq(n_ok, 3);
+}
+
+/* ------------------------------------------------------------------------ */
+/* issue 15, defect 8: a key given twice in one map is an error (before, the
+ * first won in records and the last in provenance)                         */
+
+Test(bad, duplicate_key_in_sequence)
+{
+	const struct edit e = { "seq", 1, "n", EDIT_DUP, o_uint(1) };
+
+	expect_bad(&e, false, 1, 2, "field 'n': duplicate key (the map gives "
+	           "it twice)");
+}
+
+Test(bad, duplicate_key_in_header_and_provenance)
+{
+	const struct edit e1 = { "header", 0, "lookahead", EDIT_DUP,
+	                         o_uint(3) };
+	const struct edit e2 = { "header", 0, "provenance.tool", EDIT_DUP,
+	                         o_str("other") };
+	const struct edit e3 = { "header", 0, "models.target.ops.2.k",
+	                         EDIT_DUP, o_uint(64) };
+	const struct edit e4 = { "end", 0, "n_tokens", EDIT_DUP, o_uint(9) };
+
+	expect_bad(&e1, false, 0, 0, "field 'lookahead': duplicate key");
+	expect_bad(&e2, false, 0, 0, "field 'provenance.tool': duplicate key");
+	expect_bad(&e3, false, 0, 0, "field 'models.target.ops[2].k': "
+	           "duplicate key");
+	expect_bad(&e4, false, 3, 4, "field 'n_tokens': duplicate key");
 }
