@@ -1170,3 +1170,73 @@ Test(bad, duplicate_key_in_header_and_provenance)
 	           "duplicate key");
 	expect_bad(&e4, false, 3, 4, "field 'n_tokens': duplicate key");
 }
+
+/* ------------------------------------------------------------------------ */
+/* issue 15, defect 7: a size claimed in a msgpack header is checked against
+ * the bytes that follow before anything is allocated for it (msgpack-c
+ * allocates the whole claim up front: "out of memory" for 5 bytes)        */
+
+static void expect_claim(const char *bytes, size_t len, const char *want1,
+                         const char *want2)
+{
+	const char *bad = tpath("claim.msgpack");
+	char err[1024];
+	int n_ok;
+
+	spit(bad, bytes, len);
+	cr_assert_eq(read_all(bad, err, sizeof err, &n_ok), -EINVAL, "%s", err);
+	cr_assert(strstr(err, bad) && strstr(err, want1) && strstr(err, want2),
+	          "want '%s' and '%s' in '%s'", want1, want2, err);
+	cr_assert_null(strstr(err, "out of memory"), "%s", err);
+}
+
+Test(bad, claimed_size_larger_than_file)
+{
+	/* map32 of 2^32 - 1 entries and nothing after it */
+	expect_claim("\xdf\xff\xff\xff\xff", 5, "offset 0: the map at byte 0 "
+	             "claims 4294967295 entries", "only 0 bytes follow");
+	/* array32 */
+	expect_claim("\xdd\x00\x10\x00\x00\x01\x02", 7, "the array at byte 0 "
+	             "claims 1048576 elements", "only 2 bytes follow");
+	/* a record whose bin claims 4 GiB, 3 bytes of it present */
+	expect_claim("\x81\xa4type\xc6\xff\xff\xff\xff" "abc", 14,
+	             "the bin at byte 6 claims 4294967295 bytes",
+	             "only 3 bytes follow");
+	/* str32 */
+	expect_claim("\x81\xdb\x7f\xff\xff\xff", 6, "the str at byte 1 claims "
+	             "2147483647 bytes", "only 0 bytes follow");
+}
+
+Test(bad, claimed_size_in_a_later_record)
+{
+	const char *good = tpath("good.msgpack"), *bad = tpath("bad.msgpack");
+	uint64_t offs[8];
+	size_t len;
+	char *buf, err[1024], want[600];
+	int n_ok;
+
+	write_abc(good);
+	cr_assert_eq(record_offsets(good, offs, 8), 5);
+	buf = slurp(good, &len);
+	/* header and sequence A, then a map claiming 2^31 entries */
+	memcpy(buf + offs[2], "\xdf\x80\x00\x00\x00\x00", 6);
+	spit(bad, buf, offs[2] + 6);
+	cr_assert_eq(read_all(bad, err, sizeof err, &n_ok), -EINVAL);
+	cr_assert_eq(n_ok, 1);
+	snprintf(want, sizeof want, "%s: offset %" PRIu64 ": the map at byte "
+	         "%" PRIu64 " claims 2147483648 entries", bad, offs[2], offs[2]);
+	cr_assert(strstr(err, want), "want '%s' in '%s'", want, err);
+	cr_assert(strstr(err, "only 1 bytes follow"), "%s", err);
+	free(buf);
+}
+
+/* issue 15, defect 7: values are printed with enough digits to tell them
+ * from the limit they broke */
+Test(bad, values_printed_with_enough_digits)
+{
+	static float acc[5] = { 1, 1.00000012f, 0, 1, 0 };
+	const struct edit e = { "seq", 0, "accept", false, o_bin(acc, 20) };
+
+	expect_bad(&e, false, 0, 1, "field 'accept[1]' (sequence 7): expected "
+	           "a probability in [0, 1], got 1.00000012");
+}
