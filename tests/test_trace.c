@@ -1240,3 +1240,41 @@ Test(bad, values_printed_with_enough_digits)
 	expect_bad(&e, false, 0, 1, "field 'accept[1]' (sequence 7): expected "
 	           "a probability in [0, 1], got 1.00000012");
 }
+
+/* ------------------------------------------------------------------------ */
+/* issue 15, defect 5: sequence ids are unique within a trace (replays key
+ * their coins and the database its rows on them)                         */
+
+Test(bad, duplicate_sequence_id)
+{
+	/* C (the third sequence) takes A's id 7 */
+	const struct edit e = { "seq", 2, "id", false, o_uint(7) };
+	uint64_t offs[8];
+
+	write_abc(tpath("good.msgpack"));
+	cr_assert_eq(record_offsets(tpath("good.msgpack"), offs, 8), 5);
+	expect_bad(&e, false, 2, 3, "field 'id': duplicate sequence id 7 "
+	           "(also the sequence at offset");
+}
+
+Test(trace, writer_rejects_duplicate_sequence_id)
+{
+	const char *path = tpath("dup.msgpack");
+	struct trace_header h;
+	struct trace_writer *w = NULL;
+	struct trace_seq s = seq_a();
+	char err[512] = "";
+
+	make_header(&h, 0);
+	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), 0, "%s",
+	             err);
+	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), 0, "%s", err);
+	s = seq_b();
+	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), 0, "%s", err);
+	s = seq_a();
+	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, path) && strstr(err, "field 'id': duplicate "
+	                 "sequence id 7"), "%s", err);
+	trace_writer_abort(&w);
+	trace_header_clear(&h);
+}
