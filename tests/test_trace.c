@@ -1278,3 +1278,84 @@ Test(trace, writer_rejects_duplicate_sequence_id)
 	trace_writer_abort(&w);
 	trace_header_clear(&h);
 }
+
+/* ------------------------------------------------------------------------ */
+/* issue 15, defect 10: model dimensions within documented bounds, and
+ * every sequence within the target's context                             */
+
+Test(trace, model_dimension_bounds)
+{
+	struct trace_model m;
+	char err[512];
+
+	tiny_model(&m, "m");
+	m.dim = UINT32_MAX;
+	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), -EINVAL);
+	cr_assert_str_eq(err, "field 'models.draft.dim': expected a value in "
+	                 "[1, 1048576], got 4294967295");
+	m.dim = 64;
+	m.seq_len = (1u << 24) + 1;
+	cr_assert_eq(trace_model_check(&m, "target", err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, "field 'models.target.seq_len': expected a value "
+	                 "in [1, 16777216], got 16777217"), "%s", err);
+	m.seq_len = 512;
+	m.n_kv_heads = 16;  /* more than n_heads = 8 */
+	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, "field 'models.draft.n_kv_heads': expected a "
+	                 "value in [1, 8] (n_heads), got 16"), "%s", err);
+	m.n_kv_heads = 4;
+	m.ops[2].k = UINT32_MAX;
+	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, "field 'models.draft.ops[2].k': expected at most "
+	                 "33554432, got 4294967295"), "%s", err);
+	m.ops[2].k = 64;
+	m.ops[2].repeat = 65537;
+	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, "field 'models.draft.ops[2].repeat': expected a "
+	                 "value in [1, 65536], got 65537"), "%s", err);
+	m.ops[2].repeat = 5;
+	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), 0, "%s",
+	             err);
+	free(m.ops);
+}
+
+Test(bad, model_dimension_too_large)
+{
+	const struct edit e = { "header", 0, "models.target.hidden_dim", false,
+	                        o_uint(UINT32_MAX) };
+
+	expect_bad(&e, false, 0, 0, "field 'models.target.hidden_dim': expected "
+	           "a value in [1, 4194304], got 4294967295");
+}
+
+Test(trace, sequence_within_context)
+{
+	const char *path = tpath("ctx.msgpack");
+	struct trace_header h;
+	struct trace_writer *w = NULL;
+	struct trace_seq s = seq_a();  /* n = 5 */
+	char err[512] = "";
+
+	make_header(&h, 0);  /* target seq_len 512 */
+	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), 0, "%s",
+	             err);
+	s.prompt_len = 507;  /* 507 + 5 = 512: fits exactly */
+	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), 0, "%s", err);
+	s = seq_b();
+	s.prompt_len = 512;  /* 512 + 1 */
+	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, "field 'prompt_len' (sequence 8): expected "
+	                 "prompt_len + n = 512 + 1 = 513 within the target "
+	                 "model's context (seq_len 512)"), "%s", err);
+	trace_writer_abort(&w);
+	trace_header_clear(&h);
+}
+
+Test(bad, sequence_beyond_context)
+{
+	const struct edit e = { "seq", 2, "prompt_len", false, o_uint(510) };
+
+	expect_bad(&e, false, 2, 3, "field 'prompt_len' (sequence 9): expected "
+	           "prompt_len + n = 510 + 3 = 513 within the target model's "
+	           "context (seq_len 512)");
+}
