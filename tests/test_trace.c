@@ -1359,3 +1359,44 @@ Test(bad, sequence_beyond_context)
 	           "prompt_len + n = 510 + 3 = 513 within the target model's "
 	           "context (seq_len 512)");
 }
+
+/* ------------------------------------------------------------------------ */
+/* issue 15, defect 4: the writer enforces the reader's limits, so nothing
+ * it writes is refused on reading                                        */
+
+Test(trace, writer_enforces_reader_limits)
+{
+	const char *path = tpath("limits.msgpack");
+	struct trace_header h;
+	struct trace_writer *w = NULL;
+	struct trace_kv *kv;
+	const size_t n = 65537;
+	char err[512] = "";
+
+	make_header(&h, 0);
+	kv = realloc(h.prov, n * sizeof *kv);
+	cr_assert_not_null(kv);
+	h.prov = kv;
+	for (size_t i = h.n_prov; i < n; i++) {
+		char k[32];
+
+		snprintf(k, sizeof k, "key%zu", i);
+		h.prov[i].key = strdup(k);
+		h.prov[i].value = strdup("v");
+	}
+	h.n_prov = n;
+	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, "field 'provenance': expected at most 65536 "
+	                 "entries, got 65537"), "%s", err);
+	cr_assert(!file_exists(path));
+
+	/* a key given twice */
+	free(h.prov[4].key);
+	h.prov[4].key = strdup("tool");
+	h.n_prov = 5;
+	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, "field 'provenance.tool': duplicate key"), "%s",
+	          err);
+	h.n_prov = n;
+	trace_header_clear(&h);
+}
