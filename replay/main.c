@@ -13,7 +13,6 @@
 #include "hw.h"
 #include "models.h"
 #include "plugin.h"
-#include "sha256.h"
 #include "trace.h"
 
 #define MAX_LIST 16
@@ -355,14 +354,15 @@ static void model_label(const struct trace_model *m, char *buf, size_t len)
 	snprintf(buf, len, "%s", m->name[0] ? m->name : "?");
 }
 
-/* One run: trace x preset x policy x drafter. @return 0 or 1. */
+/* One run: trace x preset x policy x drafter, on the open trace rd (checked
+ * and hashed by a first pass, rewound here). @return 0 or 1. */
 static int run_one(const struct options *o, struct db *db, const char *path,
-                   const char *trace_sha, const char *preset,
-                   const char *policy_name, const char *drafter_name,
-                   int *param_used, struct summary *sum)
+                   struct trace_reader *rd, const char *trace_sha,
+                   const char *preset, const char *policy_name,
+                   const char *drafter_name, int *param_used,
+                   struct summary *sum)
 {
 	char err[ERRLEN];
-	struct trace_reader *rd = NULL;
 	struct hw_plan *plan = NULL;
 	struct plugin pol = { 0 }, dr = { 0 };
 	struct replay *rp = NULL;
@@ -374,7 +374,7 @@ static int run_one(const struct options *o, struct db *db, const char *path,
 	struct trace_model rm[2] = { 0 }; /* --models presets */
 	char retarget[2 * TRACE_NAME_MAX + 2] = "";
 
-	rc = trace_reader_open(&rd, path, err, sizeof err);
+	rc = trace_reader_rewind(rd, err, sizeof err);
 	if (rc < 0)
 		goto fail;
 	const struct trace_header *h = trace_reader_header(rd);
@@ -564,8 +564,33 @@ out:
 	hw_plan_free(&plan);
 	model_preset_clear(&rm[0]);
 	model_preset_clear(&rm[1]);
-	trace_reader_close(&rd);
 	return ret;
+}
+
+/* Open a trace and read it once to the end: every record is checked and
+ * the file's SHA-256 is computed from the bytes as they are parsed (one
+ * pass; a stream that is not a trace fails at its first bytes). The runs
+ * then rewind it. @return 0 or 1 (message on stderr). */
+static int open_trace(const char *path, struct trace_reader **rd,
+                      char sha[65])
+{
+	char err[ERRLEN];
+	struct trace_seq seq;
+	int rc = trace_reader_open(rd, path, err, sizeof err);
+
+	while (rc == 0 && (rc = trace_reader_next(*rd, &seq, err,
+	                                          sizeof err)) == 1)
+		;
+	if (rc == 0 && trace_reader_sha256(*rd, sha) < 0) {
+		snprintf(err, sizeof err, "%s: no hash after reading it", path);
+		rc = -EIO;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "ahasd-replay: %s\n", err);
+		trace_reader_close(rd);
+		return 1;
+	}
+	return 0;
 }
 
 static void print_table(const struct summary *s, size_t n)
@@ -635,19 +660,16 @@ int main(int argc, char **argv)
 	size_t ns = 0;
 	int status = 0;
 	for (int t = first; t < argc && !status; t++) {
+		struct trace_reader *rd = NULL;
 		char sha[65];
-		if (sha256_file_hex(argv[t], sha) < 0) {
-			fprintf(stderr, "ahasd-replay: %s: %s\n", argv[t],
-			        strerror(errno));
-			status = 1;
-			break;
-		}
+
+		status = open_trace(argv[t], &rd, sha);
 		for (size_t w = 0; w < o.n_presets && !status; w++)
 			for (size_t p = 0; p < o.n_policies && !status; p++)
 				for (size_t d = 0; d < o.n_drafters && !status;
 				     d++) {
 					int used[MAX_PARAMS] = { 0 };
-					status = run_one(&o, db, argv[t], sha,
+					status = run_one(&o, db, argv[t], rd, sha,
 					                 o.presets[w],
 					                 o.policies[p],
 					                 o.drafters[d], used,
@@ -655,6 +677,7 @@ int main(int argc, char **argv)
 					if (!status)
 						ns++;
 				}
+		trace_reader_close(&rd);
 	}
 	if (!o.quiet && ns > 1)
 		print_table(sums, ns);

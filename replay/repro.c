@@ -33,7 +33,6 @@
 #include "plugin.h"
 #include "util.h"
 #include "outfile.h"
-#include "sha256.h"
 #include "trace.h"
 
 #define ERRLEN 1024
@@ -264,10 +263,10 @@ static int trace_data_load(struct trace_data *t, const char *path,
 	}
 	if (rc < 0)
 		goto out;
-	if (sha256_file_hex(path, t->sha) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-	}
+	/* hashed by the reader from the bytes it parsed, in the same pass */
+	rc = trace_reader_sha256(rd, t->sha);
+	if (rc < 0)
+		snprintf(err, errlen, "%s: no hash after reading it", path);
 out:
 	trace_reader_close(&rd);
 	if (rc != 0)
