@@ -1038,28 +1038,20 @@ static int get_bin(const struct pctx *c, const char *pre,
 /* ------------------------------------------------------------------------ */
 /* reader                                                                    */
 
-/* Sequence ids seen so far, with where each was seen (open addressing;
- * 16 bytes per sequence). Reader and writer refuse a second use. */
-struct idset {
-	struct idslot { uint64_t where_plus1; uint32_t id; } *slot;
-	size_t cap, n;      /* cap: 0 or a power of two */
-};
-
 static size_t id_hash(uint32_t id, size_t cap)
 {
 	return (size_t)(((uint64_t)id * 0x9e3779b97f4a7c15ull) >> 32) &
 	       (cap - 1);
 }
 
-/* Insert id; @return 0, 1 when already there (*where set), -ENOMEM. */
-static int idset_add(struct idset *s, uint32_t id, uint64_t where,
-                     uint64_t *first)
+int trace_idset_add(struct trace_idset *s, uint32_t id, uint64_t where,
+                    uint64_t *first)
 {
 	size_t i;
 
 	if (2 * (s->n + 1) > s->cap) {
 		const size_t nc = s->cap ? 2 * s->cap : 1024;
-		struct idslot *ns = calloc(nc, sizeof *ns);
+		struct trace_idslot *ns = calloc(nc, sizeof *ns);
 
 		if (!ns)
 			return -ENOMEM;
@@ -1088,8 +1080,10 @@ static int idset_add(struct idset *s, uint32_t id, uint64_t where,
 	return 0;
 }
 
-static void idset_clear(struct idset *s)
+void trace_idset_clear(struct trace_idset *s)
 {
+	if (!s)
+		return;
 	free(s->slot);
 	memset(s, 0, sizeof *s);
 }
@@ -1186,7 +1180,7 @@ struct trace_reader {
 	uint64_t n_seq, n_tok;     /* counted so far */
 	uint64_t end_seq, end_tok; /* from the end marker */
 	struct trace_header h;
-	struct idset ids;          /* sequence id -> offset of its record */
+	struct trace_idset ids;          /* sequence id -> offset of its record */
 	/* SHA-256 of every byte read, on the first pass only */
 	struct sha256_ctx sha;
 	bool hashing;
@@ -1799,7 +1793,7 @@ static int parse_seq(struct trace_reader *r, const msgpack_object *o,
 	{
 		uint64_t first;
 
-		ret = idset_add(&r->ids, id, r->obj_off, &first);
+		ret = trace_idset_add(&r->ids, id, r->obj_off, &first);
 		if (ret != 0) {
 			memset(s, 0, sizeof *s);
 			if (ret < 0) {
@@ -2024,7 +2018,7 @@ int trace_reader_rewind(struct trace_reader *r, char *err, size_t errlen)
 	r->done = false;
 	r->n_seq = r->n_tok = 0;
 	r->end_seq = r->end_tok = 0;
-	idset_clear(&r->ids);
+	trace_idset_clear(&r->ids);
 	return 0;
 }
 
@@ -2049,7 +2043,7 @@ void trace_reader_close(struct trace_reader **rp)
 	if (r->fd >= 0)
 		close(r->fd);
 	free(r->buf);
-	idset_clear(&r->ids);
+	trace_idset_clear(&r->ids);
 	trace_header_clear(&r->h);
 	free(r->entropy);
 	free(r->top1);
@@ -2073,7 +2067,7 @@ struct trace_writer {
 	msgpack_packer pk;
 	struct trace_header h;     /* scalars only (no ops, no provenance) */
 	uint64_t n_seq, n_tok;
-	struct idset ids;          /* sequence id -> its ordinal */
+	struct trace_idset ids;          /* sequence id -> its ordinal */
 	uint32_t *scratch;         /* byte-swap buffer on big-endian hosts */
 	size_t cap_scratch;
 };
@@ -2280,7 +2274,7 @@ int trace_writer_add(struct trace_writer *w, const struct trace_seq *s,
 	{
 		uint64_t first;
 
-		ret = idset_add(&w->ids, s->id, w->n_seq, &first);
+		ret = trace_idset_add(&w->ids, s->id, w->n_seq, &first);
 		if (ret < 0) {
 			util_set_err(err, errlen, "%s: out of memory remembering "
 			        "sequence ids", outfile_path(w->out));
@@ -2336,7 +2330,7 @@ int trace_writer_close(struct trace_writer **wp, char *err, size_t errlen)
 		return ret;
 	}
 	ret = outfile_commit(&w->out, err, errlen);
-	idset_clear(&w->ids);
+	trace_idset_clear(&w->ids);
 	free(w->scratch);
 	free(w);
 	*wp = NULL;
@@ -2351,7 +2345,7 @@ void trace_writer_abort(struct trace_writer **wp)
 		return;
 	w = *wp;
 	outfile_abort(&w->out);
-	idset_clear(&w->ids);
+	trace_idset_clear(&w->ids);
 	free(w->scratch);
 	free(w);
 	*wp = NULL;

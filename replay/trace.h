@@ -186,6 +186,19 @@ int trace_header_append_prov(struct trace_header *h, const char *key,
 const char *trace_header_prov(const struct trace_header *h, const char *key);
 /** Free what the header owns (ops, provenance); not the header itself. */
 void trace_header_clear(struct trace_header *h);
+/* Sequence ids seen so far, each with where it was first seen (a file
+ * offset, a line, an ordinal): the reader, the writer and importers refuse
+ * a second use of an id. Open addressing, 16 bytes per id. Zero-initialise;
+ * release with trace_idset_clear(). */
+struct trace_idset {
+	struct trace_idslot { uint64_t where_plus1; uint32_t id; } *slot;
+	size_t cap, n;
+};
+/** Add id seen at where. @return 0, 1 if already there (*first = where
+ * it was first seen), or -ENOMEM. */
+int trace_idset_add(struct trace_idset *s, uint32_t id, uint64_t where,
+                    uint64_t *first);
+void trace_idset_clear(struct trace_idset *s);
 /** Deep copy of a model (ops array). */
 int trace_model_copy(struct trace_model *dst, const struct trace_model *src);
 /** Fill a model's op list for a llama-style decoder (rmsnorm, q/k/v/o,

@@ -470,3 +470,24 @@ Test(inputs, import_bounds)
 	               "prompt_len + n = 63 + 2 = 65 within the target model's "
 	               "context (seq_len 64)");
 }
+
+/* Duplicate JSON keys in a large object (the hashed path of json.c). */
+Test(inputs, import_duplicate_key_in_large_object)
+{
+	char h[8192], prov[4096];
+	size_t o = 0;
+	const char *in;
+
+	for (int i = 0; i < 40; i++)
+		o += (size_t)snprintf(prov + o, sizeof prov - o, "%s\"k%d\": \"v\"",
+		                      i ? ", " : "", i == 33 ? 7 : i);
+	snprintf(h, sizeof h, "%s", jsonl_header(""));
+	snprintf(strstr(h, ", \"models\""), sizeof h - 200,
+	         ", \"provenance\": {%s}%s", prov,
+	         strstr(jsonl_header(""), ", \"models\""));
+	in = write_jsonl("dupkey.jsonl", h, "{\"prompt_len\": 1, \"entropy\": "
+	                 "[1], \"top1\": [0.5], \"accept\": [1]}\n");
+	cr_assert_neq(CAPTURE("import", in, "-o", tpath("dk.msgpack")), 0);
+	assert_err_has(":1: invalid JSON: column");
+	assert_err_has("duplicate key \"k7\"");
+}
