@@ -361,6 +361,19 @@ static int check_header(const struct db *d, const struct header *hd,
 		        (long long)hd->objects);
 		return -EINVAL;
 	}
+	if (hd->app_id == DB_APPLICATION_ID && hd->user_version == 0 &&
+	    hd->objects != 0) {
+		/* migration 1 would fail with "table runs already exists" */
+		util_set_err(err, errlen,
+		        "%s: an ahasd-replay database (application_id 0x%08x, "
+		        "%lld schema objects) with user_version 0: its schema "
+		        "version was reset, so its tables cannot be told apart "
+		        "from a half-made schema; set PRAGMA user_version to the "
+		        "version its tables have (%d for this tool's) or use a new "
+		        "file", d->path, (unsigned)DB_APPLICATION_ID,
+		        (long long)hd->objects, DB_SCHEMA_VERSION);
+		return -EINVAL;
+	}
 	if (hd->user_version > DB_SCHEMA_VERSION) {
 		util_set_err(err, errlen,
 		        "%s: schema version %lld is newer than this tool's (%d); "
