@@ -387,3 +387,63 @@ Test(outfile, dash_is_stdout)
 		unlink(p);
 	}
 }
+
+/* ------------------------------------------------------------------------ */
+/* the module itself (replay/outfile.h) */
+
+#include "outfile.h"
+
+Test(outfile, abort_keeps_the_old_file_and_commit_keeps_its_mode)
+{
+	const char *p = tpath("kept.txt");
+	struct outfile *o = NULL;
+	char err[512], buf[64];
+	struct stat st;
+	FILE *f = fopen(p, "w");
+
+	fputs("old", f);
+	fclose(f);
+	cr_assert_eq(chmod(p, 0640), 0);
+	cr_assert_eq(outfile_open(&o, p, err, sizeof err), 0, "%s", err);
+	fputs("new", outfile_stream(o));
+	outfile_abort(&o);
+	cr_assert_null(o);
+	outfile_abort(&o);  /* accepts NULL */
+	read_file(p, buf, sizeof buf);
+	cr_assert_str_eq(buf, "old");
+	cr_assert_eq(count_entries(tdir), 1, "the temporary file was left");
+
+	cr_assert_eq(outfile_open(&o, p, err, sizeof err), 0, "%s", err);
+	cr_assert(!outfile_is_stdout(o));
+	cr_assert_str_eq(outfile_path(o), p);
+	fputs("new", outfile_stream(o));
+	cr_assert_eq(outfile_commit(&o, err, sizeof err), 0, "%s", err);
+	cr_assert_null(o);
+	read_file(p, buf, sizeof buf);
+	cr_assert_str_eq(buf, "new");
+	cr_assert(stat(p, &st) == 0 && (st.st_mode & 07777) == 0640,
+	          "mode %o", st.st_mode & 07777);
+	cr_assert_eq(count_entries(tdir), 1);
+}
+
+Test(outfile, refused_nodes_and_missing_folder)
+{
+	const char *fifo = tpath("n.fifo");
+	struct outfile *o = NULL;
+	char err[512], missing[600];
+
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	cr_assert_eq(outfile_open(&o, fifo, err, sizeof err), -EINVAL);
+	cr_assert_null(o);
+	cr_assert(strstr(err, fifo) && strstr(err, "is a FIFO"), "%s", err);
+	cr_assert_eq(outfile_open(&o, tdir, err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, "is a directory"), "%s", err);
+	snprintf(missing, sizeof missing, "%s/no/such/file", tdir);
+	cr_assert_eq(outfile_open(&o, missing, err, sizeof err), -ENOENT);
+	cr_assert(strstr(err, missing), "%s", err);
+	/* a symlink loop */
+	cr_assert_eq(symlink("loop2", tpath("loop1")), 0);
+	cr_assert_eq(symlink("loop1", tpath("loop2")), 0);
+	cr_assert_eq(outfile_open(&o, tpath("loop1"), err, sizeof err), -ELOOP);
+	cr_assert_eq(count_entries(tdir), 3);  /* fifo, loop1, loop2 */
+}
