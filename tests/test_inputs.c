@@ -20,6 +20,9 @@
 #include <unistd.h>
 
 #include <msgpack.h>
+#include <sqlite3.h>
+
+#include "sha256.h"
 
 static char tdir[64];
 static char out_text[1 << 16], err_text[1 << 16];
@@ -225,6 +228,46 @@ Test(inputs, replay_trace_through_fifo_does_not_hang)
 	reap(w);
 	assert_err_has(p);
 	assert_err_has("pipe or FIFO");
+}
+
+/* The hash stored with each run is the file's, from the one pass. */
+Test(inputs, replay_stores_the_files_hash)
+{
+	const char *trace = tiny_trace("h.msgpack"), *db = tpath("h.db");
+	char want[65];
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	int rows = 0;
+
+	cr_assert_eq(sha256_file_hex(trace, want), 0);
+	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-p", "async",
+	                    trace), 0, "%s", err_text);
+	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(h, "SELECT trace_sha256 FROM runs", -1,
+	                                &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), want);
+		rows++;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	cr_assert_eq(rows, 2);
+}
+
+/* A bad last record fails the trace before any of its runs begins. */
+Test(inputs, replay_checks_the_whole_trace_first)
+{
+	const char *trace = tiny_trace("c.msgpack"), *cut = tpath("cut.msgpack");
+	static char buf[1 << 20];
+	const size_t n = read_file(trace, buf, sizeof buf);
+	FILE *f = fopen(cut, "wb");
+
+	cr_assert_not_null(f);
+	fwrite(buf, 1, n - 3, f);  /* inside the end record */
+	fclose(f);
+	cr_assert_eq(REPLAY("--db", tpath("c.db"), "-p", "sync", cut), 1);
+	assert_err_has("truncated");
+	cr_assert_str_empty(out_text);  /* no run line */
 }
 
 /* ------------------------------------------------------------------------ */
