@@ -578,9 +578,9 @@ static int open_trace(const char *path, struct trace_reader **rd,
 	struct trace_seq seq;
 	int rc = trace_reader_open(rd, path, err, sizeof err);
 
-	while (rc == 0 && (rc = trace_reader_next(*rd, &seq, err,
-	                                          sizeof err)) == 1)
-		;
+	if (rc == 0)
+		while ((rc = trace_reader_next(*rd, &seq, err, sizeof err)) == 1)
+			;
 	if (rc == 0 && trace_reader_sha256(*rd, sha) < 0) {
 		snprintf(err, sizeof err, "%s: no hash after reading it", path);
 		rc = -EIO;
