@@ -150,7 +150,10 @@ static pid_t fifo_writer(const char *fifo, const char *data, size_t len)
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		static char zeros[65536];
-		int fd = open(fifo, O_WRONLY);
+		int fd;
+
+		alarm(60);  /* never outlive a test that failed before reading */
+		fd = open(fifo, O_WRONLY);
 
 		if (fd < 0)
 			_exit(1);
