@@ -4,7 +4,8 @@
  * every sequence are written back with trace_writer_*, which must accept
  * them, and the copy must read back valid with the same counts. A valid
  * file is also rewound and read a second time (the path ahasd-replay takes
- * for every run after the first). */
+ * for every run after the first), and the hash the reader computed while
+ * reading must be the SHA-256 of the input. */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "fuzz.h"
 #include "fuzz_tmpdir.h"
 #include "fuzz_util.h"
+#include "sha256.h"
 #include "trace.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -67,6 +69,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	trace_reader_totals(r, &end_seq, &end_tok);
 	fuzz_check(end_seq == n_seq && end_tok == n_tok);
+	{
+		char got[65], want[65];
+
+		fuzz_check(trace_reader_sha256(r, got) == 0);
+		sha256_hex(data, size, want);
+		fuzz_check(strcmp(got, want) == 0);
+	}
 	fuzz_check(trace_writer_close(&w, err, sizeof err) == 0);
 
 	/* every run after the first rewinds */
