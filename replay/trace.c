@@ -361,6 +361,11 @@ int trace_model_check(const struct trace_model *m, const char *which,
 		        "non-empty string, got \"\"", w);
 		return -EINVAL;
 	}
+	if (memchr(m->name, '\0', sizeof m->name) == NULL) {
+		util_set_err(err, errlen, "field 'models.%s.name': expected at "
+		        "most %d bytes", w, TRACE_NAME_MAX - 1);
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
 		if (dims[i].v == 0) {
 			util_set_err(err, errlen, "field 'models.%s.%s': expected a "
