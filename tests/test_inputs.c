@@ -537,3 +537,30 @@ Test(inputs, import_duplicate_key_in_large_object)
 	assert_err_has(":1: invalid JSON: column");
 	assert_err_has("duplicate key \"k7\"");
 }
+
+/* defect 10 with --models: the retargeted target model's context must
+ * hold every sequence too (prompt 32 + 16 tokens = 48 > 40) */
+Test(inputs, retarget_beyond_the_models_context)
+{
+	const char *trace = tiny_trace("r.msgpack"), *ini = tpath("short.ini");
+	const char *src = getenv("AHASD_SOURCE_ROOT");
+	char path[600], models[1400], line[256];
+	FILE *in, *out;
+
+	cr_assert_not_null(src);
+	snprintf(path, sizeof path, "%s/replay/models/llama2-7b.ini", src);
+	in = fopen(path, "r");
+	out = fopen(ini, "w");
+	cr_assert(in && out);
+	while (fgets(line, sizeof line, in))
+		fputs(strncmp(line, "max_positions", 13) == 0
+		      ? "max_positions = 40\n" : line, out);
+	fclose(in);
+	fclose(out);
+	snprintf(models, sizeof models, "llama2-7b:%s", ini);
+	cr_assert_eq(REPLAY("--no-db", "-p", "sync", "--models", models,
+	                    trace), 1, "%s", out_text);
+	assert_err_has(trace);
+	assert_err_has("prompt_len + n = 48");
+	assert_err_has("seq_len 40");
+}
