@@ -207,8 +207,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_METRIC] =
 		"INSERT INTO metrics (run_id, name, value) VALUES (?1, ?2, ?3)",
 	[ST_DEVICE] =
-		"INSERT INTO devices (run_id, idx, name, busy_s, idle_s, energy_j) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+		("INSERT INTO devices (run_id, idx, name, busy_s, idle_s, "
+		 "energy_j) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
 	[ST_WALL] = "UPDATE runs SET wall_s = ?2 WHERE id = ?1",
 };
 
