@@ -9,11 +9,13 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "json.h"
 #include "sha256.h"
 #include "trace.h"
+#include "util.h"
 
 struct ictx {
 	const char *path;
@@ -37,6 +39,25 @@ static int ierr(const struct ictx *c, const char *field, const char *fmt, ...)
 		va_end(ap);
 	}
 	return -EINVAL;
+}
+
+/* "IN:LINE: out of memory reading field 'F'" (never a bare "out of
+ * memory"). */
+static int ienomem(const struct ictx *c, const char *field)
+{
+	snprintf(c->err, c->errlen, "%s:%zu: out of memory reading field '%s'",
+	         c->path, c->line, field);
+	return -ENOMEM;
+}
+
+/* Prefix a library message (trace_*_check) with "IN:LINE: ". */
+static int iprefix(const struct ictx *c, int ret)
+{
+	char tmp[1024];
+
+	snprintf(tmp, sizeof tmp, "%s", c->err);
+	snprintf(c->err, c->errlen, "%s:%zu: %s", c->path, c->line, tmp);
+	return ret;
 }
 
 static void join(char *out, size_t n, const char *pre, const char *key)
@@ -115,8 +136,12 @@ static int get_num(const struct ictx *c, const struct json_value *o,
 	}
 	if (v->type != JSON_NUMBER)
 		return ierr(c, f, "expected a number, got a %s", json_type_name(v->type));
-	if (v->num < lo || v->num > hi)
-		return ierr(c, f, "expected a value in [%g, %g], got %g", lo, hi, v->num);
+	if (v->num < lo || v->num > hi) {
+		char num[UTIL_NUM_LEN];
+
+		return ierr(c, f, "expected a value in [%g, %g], got %s", lo, hi,
+		            util_fmt_double(num, v->num));
+	}
 	*out = v->num;
 	return 0;
 }
@@ -208,7 +233,7 @@ static int parse_model(const struct ictx *c, const struct json_value *o,
 			return ierr(c, pre, "'ops': expected 1..4096 ops, got %zu", ops->len);
 		m->ops = calloc(ops->len, sizeof *m->ops);
 		if (!m->ops)
-			return -ENOMEM;
+			return ienomem(c, "ops");
 		m->n_ops = (uint32_t)ops->len;
 		for (size_t i = 0; i < ops->len; i++) {
 			const struct json_value *op = &ops->items[i];
@@ -257,12 +282,7 @@ static int parse_model(const struct ictx *c, const struct json_value *o,
 		m->weight_bytes = (w * m->weight_bits + 7) / 8;
 	}
 	ret = trace_model_check(m, which, c->err, c->errlen);
-	if (ret) {
-		char tmp[512];
-		snprintf(tmp, sizeof tmp, "%s", c->err);
-		snprintf(c->err, c->errlen, "%s:%zu: %s", c->path, c->line, tmp);
-	}
-	return ret;
+	return ret ? iprefix(c, ret) : 0;
 }
 
 static int parse_header(const struct ictx *c, const struct json_value *o,
@@ -311,15 +331,23 @@ static int parse_header(const struct ictx *c, const struct json_value *o,
 		if (prov->type != JSON_OBJECT)
 			return ierr(c, "provenance", "expected an object of strings, "
 			            "got a %s", json_type_name(prov->type));
+		/* the reader's limit, before anything is copied */
+		if (prov->len > TRACE_MAX_PROV)
+			return ierr(c, "provenance", "expected at most %u entries, "
+			            "got %zu", TRACE_MAX_PROV, prov->len);
 		for (size_t i = 0; i < prov->len; i++) {
 			const struct json_value *v = &prov->members[i].val;
+			const char *k = prov->members[i].key;
 			char f[160];
-			join(f, sizeof f, "provenance", prov->members[i].key);
+			join(f, sizeof f, "provenance", k);
+			if (strlen(k) == 0 || strchr(k, '\0') != k + strlen(k))
+				return ierr(c, f, "expected a non-empty key");
 			if (v->type != JSON_STRING || strlen(v->str) != v->len)
 				return ierr(c, f, "expected a string without NUL, got a %s",
 				            json_type_name(v->type));
-			if (trace_header_add_prov(h, prov->members[i].key, v->str))
-				return -ENOMEM;
+			/* json.c rejects duplicate keys: append, no lookup */
+			if (trace_header_append_prov(h, k, v->str))
+				return ienomem(c, f);
 		}
 	}
 	return 0;
@@ -342,17 +370,17 @@ static int float_array(const struct ictx *c, const struct json_value *o,
 		            json_type_name(v->type));
 	*out = calloc(v->len ? v->len : 1, sizeof(float));
 	if (!*out)
-		return -ENOMEM;
+		return ienomem(c, key);
 	for (size_t i = 0; i < v->len; i++) {
 		const struct json_value *e = &v->items[i];
-		char f[64];
+		char f[64], num[UTIL_NUM_LEN];
 		snprintf(f, sizeof f, "%s[%zu]", key, i);
 		if (e->type != JSON_NUMBER)
 			return ierr(c, f, "expected a number, got a %s",
 			            json_type_name(e->type));
 		if (e->num < lo || e->num > hi)
-			return ierr(c, f, "expected a value in [%g, %g], got %g", lo, hi,
-			            e->num);
+			return ierr(c, f, "expected a value in [%g, %g], got %s", lo,
+			            hi, util_fmt_double(num, e->num));
 		(*out)[i] = (float)e->num;
 	}
 	*n = v->len;
@@ -413,7 +441,7 @@ static int parse_seq(const struct ictx *c, const struct json_value *o,
 			return ierr(c, "tokens", "expected an array of %zu token ids", n);
 		b->tokens = calloc(n ? n : 1, sizeof *b->tokens);
 		if (!b->tokens)
-			return -ENOMEM;
+			return ienomem(c, "tokens");
 		for (size_t i = 0; i < n; i++) {
 			const struct json_value *e = &tv->items[i];
 			char f[64];
@@ -431,18 +459,31 @@ static int parse_seq(const struct ictx *c, const struct json_value *o,
 			return ierr(c, "cont", "expected an array of [pos, [%" PRIu32
 			            " entropies]] pairs, got a %s", K,
 			            json_type_name(cv->type));
-		b->cont_pos = calloc(cv->len ? cv->len : 1, sizeof *b->cont_pos);
-		b->cont = calloc(cv->len ? cv->len * K : 1, sizeof *b->cont);
-		if (!b->cont_pos || !b->cont)
-			return -ENOMEM;
+		if (cv->len > n)
+			return ierr(c, "cont", "expected at most one row per generated "
+			            "position (%zu), got %zu rows", n, cv->len);
+		/* every row's shape first: what is allocated below is then
+		 * bounded by the numbers actually on the line */
 		for (size_t i = 0; i < cv->len; i++) {
-			const struct json_value *e = &cv->items[i], *row;
+			const struct json_value *e = &cv->items[i];
 			char f[64];
 			snprintf(f, sizeof f, "cont[%zu]", i);
 			if (e->type != JSON_ARRAY || e->len != 2 ||
 			    e->items[0].type != JSON_NUMBER || !e->items[0].is_uint ||
 			    e->items[1].type != JSON_ARRAY)
 				return ierr(c, f, "expected [pos, [%" PRIu32 " entropies]]", K);
+			if (e->items[1].len != K)
+				return ierr(c, f, "expected %" PRIu32 " entropies (lookahead), "
+				            "got %zu", K, e->items[1].len);
+		}
+		b->cont_pos = calloc(cv->len ? cv->len : 1, sizeof *b->cont_pos);
+		b->cont = calloc(cv->len ? cv->len * K : 1, sizeof *b->cont);
+		if (!b->cont_pos || !b->cont)
+			return ienomem(c, "cont");
+		for (size_t i = 0; i < cv->len; i++) {
+			const struct json_value *e = &cv->items[i], *row;
+			char f[64];
+			snprintf(f, sizeof f, "cont[%zu]", i);
 			if (e->items[0].u64 >= n)
 				return ierr(c, f, "position %" PRIu64 " is beyond the %zu "
 				            "generated positions", e->items[0].u64, n);
@@ -452,9 +493,6 @@ static int parse_seq(const struct ictx *c, const struct json_value *o,
 				            b->cont_pos[i - 1]);
 			b->cont_pos[i] = (uint32_t)e->items[0].u64;
 			row = &e->items[1];
-			if (row->len != K)
-				return ierr(c, f, "expected %" PRIu32 " entropies (lookahead), "
-				            "got %zu", K, row->len);
 			for (uint32_t j = 0; j < K; j++) {
 				const struct json_value *x = &row->items[j];
 				if (x->type != JSON_NUMBER || x->num < 0.0) {
@@ -477,9 +515,11 @@ static int parse_seq(const struct ictx *c, const struct json_value *o,
 		int has = r < seq->n_cont && seq->cont_pos[r] == i;
 		char f[64];
 		if (seq->accept[i] < 1.0f && !has) {
+			char num[UTIL_NUM_LEN];
 			snprintf(f, sizeof f, "cont");
-			return ierr(c, f, "position %" PRIu32 " has accept %g < 1 but no "
-			            "continuation row", i, (double)seq->accept[i]);
+			return ierr(c, f, "position %" PRIu32 " has accept %s < 1 but no "
+			            "continuation row", i,
+			            util_fmt_float(num, seq->accept[i]));
 		}
 		if (seq->accept[i] >= 1.0f && has) {
 			snprintf(f, sizeof f, "cont");
@@ -489,12 +529,47 @@ static int parse_seq(const struct ictx *c, const struct json_value *o,
 		r += has;
 	}
 	ret = trace_seq_check(h, seq, c->err, c->errlen);
-	if (ret) {
-		char tmp[512];
-		snprintf(tmp, sizeof tmp, "%s", c->err);
-		snprintf(c->err, c->errlen, "%s:%zu: %s", c->path, c->line, tmp);
+	return ret ? iprefix(c, ret) : 0;
+}
+
+/* Hash f to its end and rewind it: the source's SHA-256 goes into the
+ * header, which is written before any sequence, so a regular file is
+ * hashed through the same open file before it is parsed (no second open
+ * that could see another file). A pipe, FIFO or device cannot be read
+ * twice and is refused with a message instead of being hashed for ever. */
+static int hash_source(const char *in, FILE *f, char sha[65], char *err,
+                       size_t errlen)
+{
+	struct sha256_ctx ctx;
+	unsigned char buf[65536], d[32];
+	struct stat st;
+	size_t got;
+
+	if (fstat(fileno(f), &st) != 0) {
+		snprintf(err, errlen, "%s: %s", in, strerror(errno));
+		return -errno;
 	}
-	return ret;
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file (%s): the importer "
+		         "reads its input twice, to hash it for the trace's "
+		         "header and to convert it; save it to a file first", in,
+		         S_ISFIFO(st.st_mode) ? "a pipe or FIFO" :
+		         S_ISDIR(st.st_mode) ? "a directory" :
+		         S_ISCHR(st.st_mode) ? "a character device" : "special");
+		return -EINVAL;
+	}
+	sha256_init(&ctx);
+	while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+		sha256_update(&ctx, buf, got);
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: read error", in);
+		return -EIO;
+	}
+	sha256_final(&ctx, d);
+	for (int i = 0; i < 32; i++)
+		snprintf(sha + 2 * i, 3, "%02x", d[i]);
+	rewind(f);
+	return 0;
 }
 
 int capture_import(const char *in, const char *out, char *err, size_t errlen)
@@ -502,6 +577,7 @@ int capture_import(const char *in, const char *out, char *err, size_t errlen)
 	struct ictx c = { .path = in, .err = err, .errlen = errlen };
 	struct trace_header h;
 	struct trace_writer *w = NULL;
+	struct trace_idset ids = { 0 };
 	struct json_value *j = NULL;
 	struct iseq b;
 	FILE *f = NULL;
@@ -513,17 +589,15 @@ int capture_import(const char *in, const char *out, char *err, size_t errlen)
 
 	memset(&h, 0, sizeof h);
 	memset(&b, 0, sizeof b);
-	ret = sha256_file_hex(in, sha);
-	if (ret) {
-		snprintf(err, errlen, "%s: cannot open: %s", in, strerror(-ret));
-		return ret;
-	}
 	f = fopen(in, "r");
 	if (!f) {
 		ret = -errno;
 		snprintf(err, errlen, "%s: cannot open: %s", in, strerror(errno));
 		return ret;
 	}
+	ret = hash_source(in, f, sha, err, errlen);
+	if (ret)
+		goto error;
 	while ((got = getline(&line, &cap, f)) >= 0) {
 		size_t len = (size_t)got;
 		struct trace_seq seq;
@@ -548,8 +622,13 @@ int capture_import(const char *in, const char *out, char *err, size_t errlen)
 			     trace_header_add_prov(&h, "import_source_sha256", sha) ||
 			     trace_header_add_prov(&h, "import_tool", "ahasd-capture "
 			                           "import " AHASD_VERSION))) {
-				ret = -ENOMEM;
-				snprintf(err, errlen, "out of memory");
+				ret = ienomem(&c, "provenance");
+				goto error;
+			}
+			/* the checks the writer makes, blamed on this line */
+			ret = trace_header_check(&h, err, errlen);
+			if (ret) {
+				iprefix(&c, ret);
 				goto error;
 			}
 			ret = trace_writer_open(&w, out, &h, err, errlen);
@@ -557,11 +636,22 @@ int capture_import(const char *in, const char *out, char *err, size_t errlen)
 				goto error;
 			have_header = 1;
 		} else {
+			uint64_t first;
+
 			ret = parse_seq(&c, j, &h, n_seq, &seq, &b);
-			if (ret == -ENOMEM)
-				snprintf(err, errlen, "out of memory");
 			if (ret)
 				goto error;
+			ret = trace_idset_add(&ids, seq.id, c.line, &first);
+			if (ret < 0) {
+				ienomem(&c, "id");
+				goto error;
+			}
+			if (ret > 0) {
+				ret = ierr(&c, "id", "duplicate sequence id %" PRIu32
+				           " (also on line %" PRIu64 ")", seq.id,
+				           first);
+				goto error;
+			}
 			ret = trace_writer_add(w, &seq, err, errlen);
 			if (ret)
 				goto error;
@@ -569,6 +659,11 @@ int capture_import(const char *in, const char *out, char *err, size_t errlen)
 			n_seq++;
 		}
 		json_free(&j);
+	}
+	if (ferror(f)) {
+		ret = -EIO;
+		snprintf(err, errlen, "%s:%zu: read error", in, c.line + 1);
+		goto error;
 	}
 	if (!have_header) {
 		ret = -EINVAL;
@@ -584,6 +679,7 @@ int capture_import(const char *in, const char *out, char *err, size_t errlen)
 	ret = trace_writer_close(&w, err, errlen);
 error:
 	trace_writer_abort(&w);
+	trace_idset_clear(&ids);
 	json_free(&j);
 	iseq_free(&b);
 	free(line);

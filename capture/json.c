@@ -241,6 +241,61 @@ static int parse_number(struct jp *p, struct json_value *v)
 
 static int parse_value(struct jp *p, struct json_value *v);
 
+/* Duplicate keys: a linear scan for small objects; past 16 members an
+ * open-addressing index of member numbers (an object of 200k keys took
+ * minutes with the scan alone). */
+struct key_index {
+	size_t *slot;   /* member number + 1, 0 = empty */
+	size_t cap;     /* 0 or a power of two */
+};
+
+static size_t key_hash(const char *k)
+{
+	size_t h = 1469598103934665603u;
+
+	for (; *k; k++)
+		h = (h ^ (unsigned char)*k) * 1099511628211u;
+	return h;
+}
+
+/* Insert member i of v; @return 1 if its key was already there, 0, or
+ * -ENOMEM. */
+static int key_index_add(struct key_index *ix, const struct json_value *v,
+                         size_t i)
+{
+	const char *key = v->members[i].key;
+	size_t s;
+
+	if (i < 16) {
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(v->members[j].key, key) == 0)
+				return 1;
+		return 0;
+	}
+	if (2 * (i + 1) > ix->cap) {
+		const size_t nc = ix->cap ? 2 * ix->cap : 64;
+		size_t *ns = calloc(nc, sizeof *ns);
+
+		if (!ns)
+			return -ENOMEM;
+		free(ix->slot);
+		ix->slot = ns;
+		ix->cap = nc;
+		for (size_t j = 0; j < i; j++) {  /* keys before i are unique */
+			for (s = key_hash(v->members[j].key) & (nc - 1); ns[s];
+			     s = (s + 1) & (nc - 1))
+				;
+			ns[s] = j + 1;
+		}
+	}
+	for (s = key_hash(key) & (ix->cap - 1); ix->slot[s];
+	     s = (s + 1) & (ix->cap - 1))
+		if (strcmp(v->members[ix->slot[s] - 1].key, key) == 0)
+			return 1;
+	ix->slot[s] = i + 1;
+	return 0;
+}
+
 static int parse_array(struct jp *p, struct json_value *v)
 {
 	size_t cap = 0;
@@ -282,9 +337,12 @@ static int parse_array(struct jp *p, struct json_value *v)
 	}
 }
 
+static int parse_object_members(struct jp *p, struct json_value *v,
+                                struct key_index *ix);
+
 static int parse_object(struct jp *p, struct json_value *v)
 {
-	size_t cap = 0;
+	struct key_index ix = { NULL, 0 };
 	int ret;
 
 	v->type = JSON_OBJECT;
@@ -294,6 +352,17 @@ static int parse_object(struct jp *p, struct json_value *v)
 		p->pos++;
 		return 0;
 	}
+	ret = parse_object_members(p, v, &ix);
+	free(ix.slot);
+	return ret;
+}
+
+static int parse_object_members(struct jp *p, struct json_value *v,
+                                struct key_index *ix)
+{
+	size_t cap = 0;
+	int ret;
+
 	for (;;) {
 		struct json_member *m;
 		size_t klen;
@@ -315,12 +384,13 @@ static int parse_object(struct jp *p, struct json_value *v)
 		if (ret)
 			return ret;
 		v->len++;
-		for (size_t i = 0; i + 1 < v->len; i++) {
-			if (strcmp(v->members[i].key, m->key) == 0) {
-				char msg[128];
-				snprintf(msg, sizeof msg, "duplicate key \"%.64s\"", m->key);
-				return fail(p, msg);
-			}
+		ret = key_index_add(ix, v, v->len - 1);
+		if (ret < 0)
+			return ret;
+		if (ret > 0) {
+			char msg[128];
+			snprintf(msg, sizeof msg, "duplicate key \"%.64s\"", m->key);
+			return fail(p, msg);
 		}
 		skip_ws(p);
 		if (p->pos >= p->len || p->s[p->pos] != ':')

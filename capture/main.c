@@ -283,6 +283,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (text && strcmp(o.out, "-") == 0) {
+		/* both would go to standard output, mixed */
+		fprintf(stderr, "ahasd-capture: --print-text and -o - both write "
+		        "to standard output; pick one\n");
+		return 2;
+	}
 	o.progress = !quiet && isatty(STDERR_FILENO);
 	o.text = text ? stdout : NULL;
 	if (capture_run(&o, &st, err, sizeof err)) {

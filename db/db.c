@@ -207,8 +207,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_METRIC] =
 		"INSERT INTO metrics (run_id, name, value) VALUES (?1, ?2, ?3)",
 	[ST_DEVICE] =
-		"INSERT INTO devices (run_id, idx, name, busy_s, idle_s, energy_j) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+		("INSERT INTO devices (run_id, idx, name, busy_s, idle_s, "
+		 "energy_j) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
 	[ST_WALL] = "UPDATE runs SET wall_s = ?2 WHERE id = ?1",
 };
 
@@ -359,6 +359,19 @@ static int check_header(const struct db *d, const struct header *hd,
 		        "user_version %lld, %lld schema objects)",
 		        d->path, (long long)hd->user_version,
 		        (long long)hd->objects);
+		return -EINVAL;
+	}
+	if (hd->app_id == DB_APPLICATION_ID && hd->user_version == 0 &&
+	    hd->objects != 0) {
+		/* migration 1 would fail with "table runs already exists" */
+		util_set_err(err, errlen,
+		        "%s: an ahasd-replay database (application_id 0x%08x, "
+		        "%lld schema objects) with user_version 0: its schema "
+		        "version was reset, so its tables cannot be told apart "
+		        "from a half-made schema; set PRAGMA user_version to the "
+		        "version its tables have (%d for this tool's) or use a new "
+		        "file", d->path, (unsigned)DB_APPLICATION_ID,
+		        (long long)hd->objects, DB_SCHEMA_VERSION);
 		return -EINVAL;
 	}
 	if (hd->user_version > DB_SCHEMA_VERSION) {

@@ -2,6 +2,7 @@
  * algorithms, store every run in SQLite, print a summary per run. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,6 @@
 #include "hw.h"
 #include "models.h"
 #include "plugin.h"
-#include "sha256.h"
 #include "trace.h"
 
 #define MAX_LIST 16
@@ -355,14 +355,22 @@ static void model_label(const struct trace_model *m, char *buf, size_t len)
 	snprintf(buf, len, "%s", m->name[0] ? m->name : "?");
 }
 
-/* One run: trace x preset x policy x drafter. @return 0 or 1. */
+/* What the check pass learnt of a trace. */
+struct trace_facts {
+	char sha[65];
+	uint64_t max_context;  /* largest prompt_len + n */
+	uint32_t max_context_id;
+};
+
+/* One run: trace x preset x policy x drafter, on the open trace rd (checked
+ * and hashed by a first pass, rewound here). @return 0 or 1. */
 static int run_one(const struct options *o, struct db *db, const char *path,
-                   const char *trace_sha, const char *preset,
-                   const char *policy_name, const char *drafter_name,
-                   int *param_used, struct summary *sum)
+                   struct trace_reader *rd, const struct trace_facts *tf,
+                   const char *preset, const char *policy_name,
+                   const char *drafter_name, int *param_used,
+                   struct summary *sum)
 {
 	char err[ERRLEN];
-	struct trace_reader *rd = NULL;
 	struct hw_plan *plan = NULL;
 	struct plugin pol = { 0 }, dr = { 0 };
 	struct replay *rp = NULL;
@@ -374,7 +382,7 @@ static int run_one(const struct options *o, struct db *db, const char *path,
 	struct trace_model rm[2] = { 0 }; /* --models presets */
 	char retarget[2 * TRACE_NAME_MAX + 2] = "";
 
-	rc = trace_reader_open(&rd, path, err, sizeof err);
+	rc = trace_reader_rewind(rd, err, sizeof err);
 	if (rc < 0)
 		goto fail;
 	const struct trace_header *h = trace_reader_header(rd);
@@ -406,6 +414,16 @@ static int run_one(const struct options *o, struct db *db, const char *path,
 			goto fail;
 		snprintf(retarget, sizeof retarget, "%s:%s", h->draft.name,
 		         h->target.name);
+		/* the reader checked the trace's own target; the replayed
+		 * target must hold every sequence too */
+		if (tf->max_context > rm[1].seq_len) {
+			snprintf(err, sizeof err, "%s: sequence %" PRIu32 ": "
+			         "prompt_len + n = %" PRIu64 " exceeds the context "
+			         "of the retargeted target model %s (seq_len %"
+			         PRIu32 ")", path, tf->max_context_id,
+			         tf->max_context, rm[1].name, rm[1].seq_len);
+			goto fail;
+		}
 		md = &rm[0];
 		mt = &rm[1];
 	}
@@ -449,7 +467,7 @@ static int run_one(const struct options *o, struct db *db, const char *path,
 			.hw_preset = plat.name,
 			.hw_config = hwdesc,
 			.trace_path = path,
-			.trace_sha256 = trace_sha,
+			.trace_sha256 = tf->sha,
 			.draft_model = dm,
 			.target_model = tm,
 			.retargeted_from = o->models ? retarget : NULL,
@@ -564,8 +582,37 @@ out:
 	hw_plan_free(&plan);
 	model_preset_clear(&rm[0]);
 	model_preset_clear(&rm[1]);
-	trace_reader_close(&rd);
 	return ret;
+}
+
+/* Open a trace and read it once to the end: every record is checked and
+ * the file's SHA-256 is computed from the bytes as they are parsed (one
+ * pass; a stream that is not a trace fails at its first bytes). The runs
+ * then rewind it. @return 0 or 1 (message on stderr). */
+static int open_trace(const char *path, struct trace_reader **rd,
+                      struct trace_facts *tf)
+{
+	char err[ERRLEN];
+	struct trace_seq seq;
+	int rc = trace_reader_open(rd, path, err, sizeof err);
+
+	memset(tf, 0, sizeof *tf);
+	if (rc == 0)
+		while ((rc = trace_reader_next(*rd, &seq, err, sizeof err)) == 1)
+			if ((uint64_t)seq.prompt_len + seq.n > tf->max_context) {
+				tf->max_context = (uint64_t)seq.prompt_len + seq.n;
+				tf->max_context_id = seq.id;
+			}
+	if (rc == 0 && trace_reader_sha256(*rd, tf->sha) < 0) {
+		snprintf(err, sizeof err, "%s: no hash after reading it", path);
+		rc = -EIO;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "ahasd-replay: %s\n", err);
+		trace_reader_close(rd);
+		return 1;
+	}
+	return 0;
 }
 
 static void print_table(const struct summary *s, size_t n)
@@ -635,19 +682,16 @@ int main(int argc, char **argv)
 	size_t ns = 0;
 	int status = 0;
 	for (int t = first; t < argc && !status; t++) {
-		char sha[65];
-		if (sha256_file_hex(argv[t], sha) < 0) {
-			fprintf(stderr, "ahasd-replay: %s: %s\n", argv[t],
-			        strerror(errno));
-			status = 1;
-			break;
-		}
+		struct trace_reader *rd = NULL;
+		struct trace_facts tf;
+
+		status = open_trace(argv[t], &rd, &tf);
 		for (size_t w = 0; w < o.n_presets && !status; w++)
 			for (size_t p = 0; p < o.n_policies && !status; p++)
 				for (size_t d = 0; d < o.n_drafters && !status;
 				     d++) {
 					int used[MAX_PARAMS] = { 0 };
-					status = run_one(&o, db, argv[t], sha,
+					status = run_one(&o, db, argv[t], rd, &tf,
 					                 o.presets[w],
 					                 o.policies[p],
 					                 o.drafters[d], used,
@@ -655,6 +699,7 @@ int main(int argc, char **argv)
 					if (!status)
 						ns++;
 				}
+		trace_reader_close(&rd);
 	}
 	if (!o.quiet && ns > 1)
 		print_table(sums, ns);

@@ -62,15 +62,21 @@ static const struct {
 	size_t off;
 	uint32_t lo, hi;
 } u32_keys[] = {
-	{ "dim", offsetof(struct model_spec, dim), 1, 1u << 20 },
-	{ "ffn_dim", offsetof(struct model_spec, ffn_dim), 1, 1u << 22 },
-	{ "n_layers", offsetof(struct model_spec, n_layers), 1, 4096 },
-	{ "n_heads", offsetof(struct model_spec, n_heads), 1, 4096 },
-	{ "n_kv_heads", offsetof(struct model_spec, n_kv_heads), 1, 4096 },
-	{ "head_dim", offsetof(struct model_spec, head_dim), 1, 65536 },
-	{ "vocab_size", offsetof(struct model_spec, vocab_size), 1, 1u << 24 },
+	{ "dim", offsetof(struct model_spec, dim), 1, TRACE_MAX_DIM },
+	{ "ffn_dim", offsetof(struct model_spec, ffn_dim), 1,
+	  TRACE_MAX_HIDDEN_DIM },
+	{ "n_layers", offsetof(struct model_spec, n_layers), 1,
+	  TRACE_MAX_LAYERS },
+	{ "n_heads", offsetof(struct model_spec, n_heads), 1,
+	  TRACE_MAX_HEADS },
+	{ "n_kv_heads", offsetof(struct model_spec, n_kv_heads), 1,
+	  TRACE_MAX_HEADS },
+	{ "head_dim", offsetof(struct model_spec, head_dim), 1,
+	  TRACE_MAX_HEAD_DIM },
+	{ "vocab_size", offsetof(struct model_spec, vocab_size), 1,
+	  TRACE_MAX_VOCAB },
 	{ "max_positions", offsetof(struct model_spec, max_positions), 1,
-	  1u << 24 },
+	  TRACE_MAX_SEQ_LEN },
 	{ "weight_bits", offsetof(struct model_spec, weight_bits), 1, 32 },
 };
 

@@ -31,8 +31,9 @@
 #include "hw.h"
 #include "models.h"
 #include "plugin.h"
-#include "util.h"
 #include "sha256.h"
+#include "util.h"
+#include "outfile.h"
 #include "trace.h"
 #include "workload.h"
 
@@ -311,8 +312,6 @@ static void trace_data_free(struct trace_data *t)
 	t->n_seq = 0;
 }
 
-/* Read a whole trace into memory. @return 0, 1 (synthetic: skipped when
- * skip_synthetic) or negative. */
 /* A workload's sequences, generated into memory. */
 static int trace_data_profile(struct trace_data *t, const struct workload *w,
                               int group, char *err, size_t errlen)
@@ -422,10 +421,10 @@ static int trace_data_load(struct trace_data *t, const char *path,
 	}
 	if (rc < 0)
 		goto out;
-	if (sha256_file_hex(path, t->sha) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-	}
+	/* hashed by the reader from the bytes it parsed, in the same pass */
+	rc = trace_reader_sha256(rd, t->sha);
+	if (rc < 0)
+		snprintf(err, errlen, "%s: no hash after reading it", path);
 out:
 	trace_reader_close(&rd);
 	if (rc != 0)
@@ -2120,17 +2119,16 @@ write:
 	if (!r.quiet)
 		fwrite(mdbuf, 1, mdlen, stdout);
 	if (out_path) {
-		FILE *f = fopen(out_path, "w");
-		if (!f || fwrite(mdbuf, 1, mdlen, f) != mdlen) {
-			fprintf(stderr, "ahasd-repro: %s: %s\n", out_path,
-			        strerror(errno));
-			if (f)
-				fclose(f);
+		struct outfile *of = NULL;
+		char oerr[1024];
+
+		if (outfile_open(&of, out_path, oerr, sizeof oerr) < 0) {
+			fprintf(stderr, "ahasd-repro: %s\n", oerr);
 			goto done;
 		}
-		if (fclose(f)) {
-			fprintf(stderr, "ahasd-repro: %s: %s\n", out_path,
-			        strerror(errno));
+		fwrite(mdbuf, 1, mdlen, outfile_stream(of));
+		if (outfile_commit(&of, oerr, sizeof oerr) < 0) {
+			fprintf(stderr, "ahasd-repro: %s\n", oerr);
 			goto done;
 		}
 	}

@@ -1,11 +1,17 @@
 /* trace.c - ahasd trace format v1: records, streaming reader, writer.
  *
  * The format is documented in traces/FORMAT.md. This is the only file that
- * touches msgpack. The reader feeds the file in 64 KiB chunks to a
- * msgpack_unpacker, copies every field it needs into its own growing arrays
- * (bins are memcpy'd) and never keeps a msgpack_object past the next call.
+ * touches msgpack. The reader reads the file in 64 KiB chunks into its own
+ * buffer, hashing every byte as it arrives (SHA-256, one pass), and walks
+ * each top-level object's headers (scan_object) before msgpack-c sees it:
+ * msgpack-c unpacks only objects whose bytes are all there, so what it
+ * allocates is bounded by bytes actually read, and a header claiming more
+ * than the file holds is reported as such. Every field needed is copied
+ * into the reader's own growing arrays (bins are memcpy'd); no
+ * msgpack_object is kept past the next call.
  */
 #include "trace.h"
+#include "outfile.h"
 #include "util.h"
 
 #include <errno.h>
@@ -18,13 +24,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <msgpack.h>
 
+#include "sha256.h"
+
 #define TRACE_CHUNK ((size_t)64 * 1024)
-#define TRACE_MAX_OPS 65536u
-#define TRACE_MAX_PROV 65536u
 
 #if defined(__GNUC__)
 #define TRACE_PRINTF(a, b) __attribute__((format(printf, a, b)))
@@ -102,6 +109,28 @@ static char *dup_str(const char *s)
 	return d;
 }
 
+/* Printable copy of untrusted bytes: ASCII as-is, others as \xNN; at most
+ * 40 input bytes, "..." when cut. */
+static const char *escape(const char *p, size_t n, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n && i < 40 && o + 5 < len; i++) {
+		const unsigned char ch = (unsigned char)p[i];
+
+		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+			buf[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", ch);
+	}
+	if (n > 40 && o + 4 < len) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o < len ? o : len - 1] = '\0';
+	return buf;
+}
+
 /* ------------------------------------------------------------------------ */
 /* op kinds                                                                  */
 
@@ -169,6 +198,8 @@ static bool seq_ok_fast(const struct trace_header *h, const struct trace_seq *s)
 		c += has;
 	}
 	bad |= c != n_cont;
+	bad |= (uint64_t)s->prompt_len + n > h->target.seq_len;
+	bad |= (uint64_t)n_ce * 4 > TRACE_MAX_BIN;
 	for (size_t i = 0; i < n_ce; i++) {
 		const float e = s->cont_entropy[i];
 
@@ -209,6 +240,21 @@ int trace_seq_check(const struct trace_header *h, const struct trace_seq *s,
 		        s->id, s->n, s->n_cont);
 		return -EINVAL;
 	}
+	if ((uint64_t)s->n_cont * K * 4 > TRACE_MAX_BIN) {
+		util_set_err(err, errlen, "field 'cont_entropy' (sequence %" PRIu32
+		        "): expected at most %u bytes (a msgpack bin), got n_cont "
+		        "%" PRIu32 " x lookahead %" PRIu32 " float32", s->id,
+		        TRACE_MAX_BIN, s->n_cont, K);
+		return -EINVAL;
+	}
+	if ((uint64_t)s->prompt_len + s->n > h->target.seq_len) {
+		util_set_err(err, errlen, "field 'prompt_len' (sequence %" PRIu32
+		        "): expected prompt_len + n = %" PRIu32 " + %" PRIu32
+		        " = %" PRIu64 " within the target model's context "
+		        "(seq_len %" PRIu32 ")", s->id, s->prompt_len, s->n,
+		        (uint64_t)s->prompt_len + s->n, h->target.seq_len);
+		return -EINVAL;
+	}
 	if (s->n_cont > 0 && (!s->cont_pos || !s->cont_entropy)) {
 		util_set_err(err, errlen, "field '%s' (sequence %" PRIu32 "): "
 		        "expected an array for %" PRIu32 " continuations, got NULL",
@@ -238,35 +284,37 @@ int trace_seq_check(const struct trace_header *h, const struct trace_seq *s,
 	for (uint32_t p = 0; p < s->n; p++) {
 		const float e = s->entropy[p], t = s->top1[p], a = s->accept[p];
 		const bool has_cont = c < s->n_cont && s->cont_pos[c] == p;
+		char num[UTIL_NUM_LEN];
 
 		if (!isfinite(e) || e < 0.0f) {
 			util_set_err(err, errlen, "field 'entropy[%" PRIu32 "]' (sequence "
 			        "%" PRIu32 "): expected a finite value >= 0 nats, "
-			        "got %g", p, s->id, (double)e);
+			        "got %s", p, s->id, util_fmt_float(num, e));
 			return -EINVAL;
 		}
 		if (!isfinite(t) || t < 0.0f || t > 1.0f) {
 			util_set_err(err, errlen, "field 'top1[%" PRIu32 "]' (sequence "
 			        "%" PRIu32 "): expected a probability in [0, 1], "
-			        "got %g", p, s->id, (double)t);
+			        "got %s", p, s->id, util_fmt_float(num, t));
 			return -EINVAL;
 		}
 		if (!isfinite(a) || a < 0.0f || a > 1.0f) {
 			util_set_err(err, errlen, "field 'accept[%" PRIu32 "]' (sequence "
 			        "%" PRIu32 "): expected a probability in [0, 1], "
-			        "got %g", p, s->id, (double)a);
+			        "got %s", p, s->id, util_fmt_float(num, a));
 			return -EINVAL;
 		}
 		if (!h->sampled && a != 0.0f && a != 1.0f) {
 			util_set_err(err, errlen, "field 'accept[%" PRIu32 "]' (sequence "
 			        "%" PRIu32 "): expected 0 or 1 in a greedy trace, "
-			        "got %g", p, s->id, (double)a);
+			        "got %s", p, s->id, util_fmt_float(num, a));
 			return -EINVAL;
 		}
 		if (a < 1.0f && !has_cont) {
 			util_set_err(err, errlen, "field 'cont_pos' (sequence %" PRIu32
 			        "): expected a continuation for position %" PRIu32
-			        " (accept %g < 1), got none", s->id, p, (double)a);
+			        " (accept %s < 1), got none", s->id, p,
+			        util_fmt_float(num, a));
 			return -EINVAL;
 		}
 		if (a >= 1.0f && has_cont) {
@@ -281,11 +329,13 @@ int trace_seq_check(const struct trace_header *h, const struct trace_seq *s,
 	}
 	for (size_t i = 0; i < (size_t)s->n_cont * K; i++) {
 		const float e = s->cont_entropy[i];
+		char num[UTIL_NUM_LEN];
 
 		if (!isfinite(e) || e < 0.0f) {
 			util_set_err(err, errlen, "field 'cont_entropy[%zu][%zu]' "
 			        "(sequence %" PRIu32 "): expected a finite value "
-			        ">= 0 nats, got %g", i / K, i % K, s->id, (double)e);
+			        ">= 0 nats, got %s", i / K, i % K, s->id,
+			        util_fmt_float(num, e));
 			return -EINVAL;
 		}
 	}
@@ -296,16 +346,24 @@ int trace_model_check(const struct trace_model *m, const char *which,
                       char *err, size_t errlen)
 {
 	const char *w = which ? which : "model";
-	const struct { const char *name; uint32_t v; } dims[] = {
-		{ "dim", m->dim }, { "hidden_dim", m->hidden_dim },
-		{ "n_layers", m->n_layers }, { "n_heads", m->n_heads },
-		{ "n_kv_heads", m->n_kv_heads }, { "vocab_size", m->vocab_size },
-		{ "seq_len", m->seq_len },
+	const struct { const char *name; uint32_t v, max; } dims[] = {
+		{ "dim", m->dim, TRACE_MAX_DIM },
+		{ "hidden_dim", m->hidden_dim, TRACE_MAX_HIDDEN_DIM },
+		{ "n_layers", m->n_layers, TRACE_MAX_LAYERS },
+		{ "n_heads", m->n_heads, TRACE_MAX_HEADS },
+		{ "n_kv_heads", m->n_kv_heads, m->n_heads },
+		{ "vocab_size", m->vocab_size, TRACE_MAX_VOCAB },
+		{ "seq_len", m->seq_len, TRACE_MAX_SEQ_LEN },
 	};
 
 	if (m->name[0] == '\0') {
 		util_set_err(err, errlen, "field 'models.%s.name': expected a "
 		        "non-empty string, got \"\"", w);
+		return -EINVAL;
+	}
+	if (memchr(m->name, '\0', sizeof m->name) == NULL) {
+		util_set_err(err, errlen, "field 'models.%s.name': expected at "
+		        "most %d bytes", w, TRACE_NAME_MAX - 1);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
@@ -314,10 +372,25 @@ int trace_model_check(const struct trace_model *m, const char *which,
 			        "value > 0, got 0", w, dims[i].name);
 			return -EINVAL;
 		}
+		if (dims[i].v > dims[i].max) {
+			util_set_err(err, errlen, "field 'models.%s.%s': expected a "
+			        "value in [1, %" PRIu32 "]%s, got %" PRIu32, w,
+			        dims[i].name, dims[i].max,
+			        dims[i].max == m->n_heads && i == 4 ? " (n_heads)"
+			                                            : "",
+			        dims[i].v);
+			return -EINVAL;
+		}
 	}
 	if (m->weight_bits < 1 || m->weight_bits > 64) {
 		util_set_err(err, errlen, "field 'models.%s.weight_bits': expected a "
 		        "value in [1, 64], got %" PRIu32, w, m->weight_bits);
+		return -EINVAL;
+	}
+	if (m->weight_bytes > TRACE_MAX_WEIGHT_BYTES) {
+		util_set_err(err, errlen, "field 'models.%s.weight_bytes': expected "
+		        "at most %llu, got %" PRIu64, w,
+		        (unsigned long long)TRACE_MAX_WEIGHT_BYTES, m->weight_bytes);
 		return -EINVAL;
 	}
 	if (m->n_ops < 1 || !m->ops) {
@@ -325,15 +398,33 @@ int trace_model_check(const struct trace_model *m, const char *which,
 		        "one op, got none", w);
 		return -EINVAL;
 	}
+	if (m->n_ops > TRACE_MAX_OPS) {
+		util_set_err(err, errlen, "field 'models.%s.ops': expected at most "
+		        "%u ops, got %" PRIu32, w, TRACE_MAX_OPS, m->n_ops);
+		return -EINVAL;
+	}
 	for (uint32_t i = 0; i < m->n_ops; i++) {
 		const struct trace_op *op = &m->ops[i];
 		const char *bad = NULL;
+		const struct { const char *name; uint32_t v, max; } od[] = {
+			{ "k", op->k, TRACE_MAX_OP_DIM },
+			{ "n", op->n, TRACE_MAX_OP_DIM },
+			{ "heads", op->heads, TRACE_MAX_HEADS },
+			{ "kv_heads", op->kv_heads, TRACE_MAX_HEADS },
+			{ "head_dim", op->head_dim, TRACE_MAX_HEAD_DIM },
+		};
 
 		if ((unsigned)op->kind >= TRACE_OP_KIND_COUNT) {
 			util_set_err(err, errlen, "field 'models.%s.ops[%" PRIu32
 			        "].kind': expected one of gemm, attention, "
 			        "nonlinear, norm, elementwise, embed, got kind %d",
 			        w, i, (int)op->kind);
+			return -EINVAL;
+		}
+		if (memchr(op->name, '\0', sizeof op->name) == NULL) {
+			util_set_err(err, errlen, "field 'models.%s.ops[%" PRIu32
+			        "].name': expected at most %d bytes", w, i,
+			        TRACE_NAME_MAX - 1);
 			return -EINVAL;
 		}
 		switch (op->kind) {
@@ -356,6 +447,15 @@ int trace_model_check(const struct trace_model *m, const char *which,
 			        bad, kind_names[op->kind]);
 			return -EINVAL;
 		}
+		for (size_t j = 0; j < sizeof od / sizeof od[0]; j++) {
+			if (od[j].v > od[j].max) {
+				util_set_err(err, errlen, "field 'models.%s.ops[%"
+				        PRIu32 "].%s': expected at most %" PRIu32
+				        ", got %" PRIu32, w, i, od[j].name,
+				        od[j].max, od[j].v);
+				return -EINVAL;
+			}
+		}
 		if (op->kind == TRACE_OP_ATTENTION &&
 		    op->heads % op->kv_heads != 0) {
 			util_set_err(err, errlen, "field 'models.%s.ops[%" PRIu32
@@ -369,27 +469,82 @@ int trace_model_check(const struct trace_model *m, const char *which,
 			        "].repeat': expected >= 1, got 0", w, i);
 			return -EINVAL;
 		}
+		if (op->repeat > TRACE_MAX_REPEAT) {
+			util_set_err(err, errlen, "field 'models.%s.ops[%" PRIu32
+			        "].repeat': expected a value in [1, %u], got %"
+			        PRIu32, w, i, TRACE_MAX_REPEAT, op->repeat);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
 
-static int header_check(const struct trace_header *h, char *err,
-                        size_t errlen)
+static int cmp_prov_key(const void *a, const void *b)
 {
+	const struct trace_kv *const *x = a, *const *y = b;
+
+	return strcmp((*x)->key, (*y)->key);
+}
+
+/* The first provenance key given twice, or NULL (-ENOMEM: *dup unset). */
+static int prov_find_dup(const struct trace_header *h, const char **dup)
+{
+	const struct trace_kv **v;
+
+	*dup = NULL;
+	if (h->n_prov < 2)
+		return 0;
+	if (h->n_prov <= 16) {
+		for (size_t i = 1; i < h->n_prov; i++)
+			for (size_t j = 0; j < i; j++)
+				if (strcmp(h->prov[i].key, h->prov[j].key) == 0) {
+					*dup = h->prov[i].key;
+					return 0;
+				}
+		return 0;
+	}
+	v = malloc(h->n_prov * sizeof *v);
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < h->n_prov; i++)
+		v[i] = &h->prov[i];
+	qsort(v, h->n_prov, sizeof *v, cmp_prov_key);
+	for (size_t i = 1; i < h->n_prov && !*dup; i++)
+		if (strcmp(v[i]->key, v[i - 1]->key) == 0)
+			*dup = v[i]->key;
+	free(v);
+	return 0;
+}
+
+int trace_header_check(const struct trace_header *h, char *err,
+                       size_t errlen)
+{
+	char num[UTIL_NUM_LEN];
+	const char *dup;
 	int ret;
 
 	if (h->lookahead < 1) {
 		util_set_err(err, errlen, "field 'lookahead': expected >= 1, got 0");
 		return -EINVAL;
 	}
+	if (h->lookahead > TRACE_MAX_LOOKAHEAD) {
+		util_set_err(err, errlen, "field 'lookahead': expected a value in "
+		        "[1, %u], got %" PRIu32, TRACE_MAX_LOOKAHEAD, h->lookahead);
+		return -EINVAL;
+	}
 	if (!isfinite(h->temperature) || h->temperature < 0.0) {
 		util_set_err(err, errlen, "field 'temperature': expected a finite "
-		        "value >= 0, got %g", h->temperature);
+		        "value >= 0, got %s", util_fmt_double(num, h->temperature));
 		return -EINVAL;
 	}
 	if (!isfinite(h->top_p) || h->top_p <= 0.0 || h->top_p > 1.0) {
 		util_set_err(err, errlen, "field 'top_p': expected a value in (0, 1], "
-		        "got %g", h->top_p);
+		        "got %s", util_fmt_double(num, h->top_p));
+		return -EINVAL;
+	}
+	if (h->n_prov > TRACE_MAX_PROV) {
+		util_set_err(err, errlen, "field 'provenance': expected at most %u "
+		        "entries, got %zu", TRACE_MAX_PROV, h->n_prov);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < h->n_prov; i++) {
@@ -398,6 +553,18 @@ static int header_check(const struct trace_header *h, char *err,
 			        "pairs, got NULL at entry %zu", i);
 			return -EINVAL;
 		}
+	}
+	if (prov_find_dup(h, &dup) < 0) {
+		util_set_err(err, errlen, "field 'provenance': out of memory "
+		        "checking %zu keys", h->n_prov);
+		return -ENOMEM;
+	}
+	if (dup) {
+		char e[200];
+
+		util_set_err(err, errlen, "field 'provenance.%s': duplicate key "
+		        "(given twice)", escape(dup, strlen(dup), e, sizeof e));
+		return -EINVAL;
 	}
 	ret = trace_model_check(&h->draft, "draft", err, errlen);
 	if (ret == 0)
@@ -431,6 +598,29 @@ int trace_header_add_prov(struct trace_header *h, const char *key,
 	if (!k || !np) {
 		if (np)
 			h->prov = np;
+		free(k);
+		free(v);
+		return -ENOMEM;
+	}
+	h->prov = np;
+	h->prov[h->n_prov].key = k;
+	h->prov[h->n_prov].value = v;
+	h->n_prov++;
+	return 0;
+}
+
+int trace_header_append_prov(struct trace_header *h, const char *key,
+                             const char *value)
+{
+	struct trace_kv *np;
+	char *k, *v;
+
+	if (!h || !key || !value)
+		return -EINVAL;
+	k = dup_str(key);
+	v = dup_str(value);
+	np = k && v ? realloc(h->prov, (h->n_prov + 1) * sizeof *np) : NULL;
+	if (!np) {
 		free(k);
 		free(v);
 		return -ENOMEM;
@@ -599,28 +789,6 @@ static void prefix_loc(const struct pctx *c)
 	prefix_err(c->err, c->errlen, pre);
 }
 
-/* Printable copy of untrusted bytes: ASCII as-is, others as \xNN; at most
- * 40 input bytes, "..." when cut. */
-static const char *escape(const char *p, size_t n, char *buf, size_t len)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n && i < 40 && o + 5 < len; i++) {
-		const unsigned char ch = (unsigned char)p[i];
-
-		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
-			buf[o++] = (char)ch;
-		else
-			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", ch);
-	}
-	if (n > 40 && o + 4 < len) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o < len ? o : len - 1] = '\0';
-	return buf;
-}
-
 /* "str \"abc\"", "unsigned integer 5", "bin of 12 bytes", ... */
 static const char *describe(const msgpack_object *o, char *buf, size_t len)
 {
@@ -638,9 +806,12 @@ static const char *describe(const msgpack_object *o, char *buf, size_t len)
 		snprintf(buf, len, "negative integer %" PRId64, o->via.i64);
 		break;
 	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64:
-		snprintf(buf, len, "float %g", o->via.f64);
+	case MSGPACK_OBJECT_FLOAT64: {
+		char num[UTIL_NUM_LEN];
+
+		snprintf(buf, len, "float %s", util_fmt_double(num, o->via.f64));
 		break;
+	}
 	case MSGPACK_OBJECT_STR: {
 		char e[200];
 
@@ -872,13 +1043,141 @@ static int get_bin(const struct pctx *c, const char *pre,
 /* ------------------------------------------------------------------------ */
 /* reader                                                                    */
 
+static size_t id_hash(uint32_t id, size_t cap)
+{
+	return (size_t)(((uint64_t)id * 0x9e3779b97f4a7c15ull) >> 32) &
+	       (cap - 1);
+}
+
+int trace_idset_add(struct trace_idset *s, uint32_t id, uint64_t where,
+                    uint64_t *first)
+{
+	size_t i;
+
+	if (2 * (s->n + 1) > s->cap) {
+		const size_t nc = s->cap ? 2 * s->cap : 1024;
+		struct trace_idslot *ns = calloc(nc, sizeof *ns);
+
+		if (!ns)
+			return -ENOMEM;
+		for (size_t j = 0; j < s->cap; j++) {
+			if (!s->slot[j].where_plus1)
+				continue;
+			for (i = id_hash(s->slot[j].id, nc); ns[i].where_plus1;
+			     i = (i + 1) & (nc - 1))
+				;
+			ns[i] = s->slot[j];
+		}
+		free(s->slot);
+		s->slot = ns;
+		s->cap = nc;
+	}
+	for (i = id_hash(id, s->cap); s->slot[i].where_plus1;
+	     i = (i + 1) & (s->cap - 1)) {
+		if (s->slot[i].id == id) {
+			*first = s->slot[i].where_plus1 - 1;
+			return 1;
+		}
+	}
+	s->slot[i].id = id;
+	s->slot[i].where_plus1 = where + 1;
+	s->n++;
+	return 0;
+}
+
+void trace_idset_clear(struct trace_idset *s)
+{
+	if (!s)
+		return;
+	free(s->slot);
+	memset(s, 0, sizeof *s);
+}
+
+/* The first string key a map gives twice, or NULL. Maps of records and
+ * models are small; provenance may hold TRACE_MAX_PROV entries, so larger
+ * maps are checked by sorting. @return 0 or -ENOMEM. */
+static int cmp_key_obj(const void *a, const void *b)
+{
+	const msgpack_object *const *x = a, *const *y = b;
+	const uint32_t lx = (*x)->via.str.size, ly = (*y)->via.str.size;
+	const int c = memcmp((*x)->via.str.ptr, (*y)->via.str.ptr,
+	                     lx < ly ? lx : ly);
+
+	return c ? c : (lx > ly) - (lx < ly);
+}
+
+static bool key_eq(const msgpack_object *a, const msgpack_object *b)
+{
+	return a->via.str.size == b->via.str.size &&
+	       memcmp(a->via.str.ptr, b->via.str.ptr, a->via.str.size) == 0;
+}
+
+static int map_find_dup(const msgpack_object *map, const msgpack_object **dup)
+{
+	const msgpack_object_kv *kv = map->via.map.ptr;
+	const uint32_t n = map->via.map.size;
+	const msgpack_object **keys;
+	size_t nk = 0;
+
+	*dup = NULL;
+	if (n <= 16) {
+		for (uint32_t i = 1; i < n; i++) {
+			if (kv[i].key.type != MSGPACK_OBJECT_STR)
+				continue;
+			for (uint32_t j = 0; j < i; j++)
+				if (kv[j].key.type == MSGPACK_OBJECT_STR &&
+				    key_eq(&kv[i].key, &kv[j].key)) {
+					*dup = &kv[i].key;
+					return 0;
+				}
+		}
+		return 0;
+	}
+	keys = malloc(n * sizeof *keys);
+	if (!keys)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		if (kv[i].key.type == MSGPACK_OBJECT_STR)
+			keys[nk++] = &kv[i].key;
+	qsort(keys, nk, sizeof *keys, cmp_key_obj);
+	for (size_t i = 1; i < nk && !*dup; i++)
+		if (key_eq(keys[i], keys[i - 1]))
+			*dup = keys[i];
+	free(keys);
+	return 0;
+}
+
+/* Refuse a map that gives a key twice: "field 'PRE KEY': duplicate key". */
+static int check_unique(const struct pctx *c, const char *pre,
+                        const msgpack_object *map)
+{
+	const msgpack_object *dup;
+	char e[200];
+
+	if (map_find_dup(map, &dup) < 0) {
+		util_set_err(c->err, c->errlen, "%s: offset %" PRIu64 ": out of "
+		        "memory checking a map of %" PRIu32 " entries", c->path,
+		        c->off, map->via.map.size);
+		return -ENOMEM;
+	}
+	if (!dup)
+		return 0;
+	return perr(c, pre, escape(dup->via.str.ptr, dup->via.str.size, e,
+	                           sizeof e),
+	            "duplicate key (the map gives it twice)");
+}
+
 struct trace_reader {
 	char *path;
 	int fd;
 	bool eof;           /* read() returned 0 */
 	bool done;          /* end marker seen and checked */
-	msgpack_unpacker up;
-	bool up_init;
+	bool size_known;    /* a regular file: file_size is its length */
+	uint64_t file_size;
+	/* bytes read and not yet consumed: buf[start, end) starts at file
+	 * offset `consumed`; msgpack-c only ever sees a complete object */
+	unsigned char *buf;
+	size_t cap, start, end;
 	msgpack_unpacked res;
 	uint64_t consumed;  /* file bytes of all completed objects */
 	uint64_t obj_off;   /* start of the current object */
@@ -886,6 +1185,11 @@ struct trace_reader {
 	uint64_t n_seq, n_tok;     /* counted so far */
 	uint64_t end_seq, end_tok; /* from the end marker */
 	struct trace_header h;
+	struct trace_idset ids;          /* sequence id -> offset of its record */
+	/* SHA-256 of every byte read, on the first pass only */
+	struct sha256_ctx sha;
+	bool hashing;
+	char sha_hex[65];          /* "" until the first pass reached EOF */
 
 	float *entropy, *top1, *accept, *cont_entropy;
 	uint32_t *tokens, *cont_pos;
@@ -894,13 +1198,207 @@ struct trace_reader {
 	size_t cap_cont_pos, cap_cont_entropy;
 };
 
-static int rd_unpacker_init(struct trace_reader *r, char *err, size_t errlen)
+/* ---- framing: the extent of the next object, before msgpack-c sees it */
+
+enum scan_status { SCAN_DONE, SCAN_MORE, SCAN_BAD, SCAN_CLAIM };
+
+struct scan {
+	/* in: bytes from p[0] to the end of the file, or UINT64_MAX when not
+	 * known yet (a stream not at its end) */
+	uint64_t limit;
+	/* out */
+	size_t size;        /* SCAN_DONE: bytes of the object */
+	size_t need;        /* SCAN_MORE: at least this many bytes */
+	size_t at;          /* SCAN_BAD, SCAN_CLAIM: offset in p */
+	const char *what;   /* SCAN_BAD: why; SCAN_CLAIM: "map", "bin", ... */
+	uint64_t claim;     /* SCAN_CLAIM: entries, elements or bytes claimed */
+	uint64_t left;      /* SCAN_CLAIM: bytes after the header */
+};
+
+static uint64_t be_uint(const unsigned char *p, int n)
 {
-	if (!msgpack_unpacker_init(&r->up, TRACE_CHUNK)) {
-		util_set_err(err, errlen, "%s: out of memory", r->path);
-		return -ENOMEM;
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Walk the msgpack object at p[0..n) without allocating: headers only,
+ * payloads skipped by length, nesting on a fixed stack. A header that
+ * claims more bytes than the file has left is reported (SCAN_CLAIM) when
+ * the claim is at least TRACE_CHUNK bytes, what the reader would buffer
+ * or allocate for it; a smaller shortfall is an ordinary truncation
+ * (SCAN_MORE at the end of the file). */
+static enum scan_status scan_object(const unsigned char *p, size_t n,
+                                    struct scan *sc)
+{
+	uint64_t stack[TRACE_MAX_DEPTH];
+	uint64_t pending = 1;  /* objects still to walk at this level */
+	int depth = 0;
+	size_t pos = 0;
+
+	for (;;) {
+		size_t hl;           /* header length */
+		uint64_t body = 0;   /* payload bytes after the header */
+		uint64_t items = 0;  /* child objects (arrays, maps) */
+		const char *kind = NULL;
+		unsigned b;
+
+		if (pos >= n) {
+			sc->need = pos + 1;
+			return SCAN_MORE;
+		}
+		b = p[pos];
+		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 ||
+		    b == 0xc3) {
+			hl = 1;
+		} else if (b <= 0x8f) {
+			hl = 1, items = 2 * (uint64_t)(b & 0x0f), kind = "map";
+		} else if (b <= 0x9f) {
+			hl = 1, items = b & 0x0f, kind = "array";
+		} else if (b <= 0xbf) {
+			hl = 1, body = b & 0x1f, kind = "str";
+		} else {
+			static const struct { unsigned char hl, len, fixed;
+			                      const char *kind; } t[32] = {
+				[0x04] = { 2, 1, 0, "bin" }, [0x05] = { 3, 2, 0, "bin" },
+				[0x06] = { 5, 4, 0, "bin" }, [0x07] = { 3, 1, 0, "ext" },
+				[0x08] = { 4, 2, 0, "ext" }, [0x09] = { 6, 4, 0, "ext" },
+				[0x0a] = { 1, 0, 4, NULL }, [0x0b] = { 1, 0, 8, NULL },
+				[0x0c] = { 1, 0, 1, NULL }, [0x0d] = { 1, 0, 2, NULL },
+				[0x0e] = { 1, 0, 4, NULL }, [0x0f] = { 1, 0, 8, NULL },
+				[0x10] = { 1, 0, 1, NULL }, [0x11] = { 1, 0, 2, NULL },
+				[0x12] = { 1, 0, 4, NULL }, [0x13] = { 1, 0, 8, NULL },
+				[0x14] = { 1, 0, 2, NULL }, [0x15] = { 1, 0, 3, NULL },
+				[0x16] = { 1, 0, 5, NULL }, [0x17] = { 1, 0, 9, NULL },
+				[0x18] = { 1, 0, 17, NULL }, [0x19] = { 2, 1, 0, "str" },
+				[0x1a] = { 3, 2, 0, "str" }, [0x1b] = { 5, 4, 0, "str" },
+				[0x1c] = { 3, 2, 0, "array" },
+				[0x1d] = { 5, 4, 0, "array" },
+				[0x1e] = { 3, 2, 0, "map" }, [0x1f] = { 5, 4, 0, "map" },
+			};
+			const unsigned x = b - 0xc0;
+
+			if (t[x].hl == 0) {  /* 0xc1: never used */
+				sc->at = pos;
+				sc->what = "byte 0xc1, which msgpack never uses";
+				return SCAN_BAD;
+			}
+			hl = t[x].hl;
+			body = t[x].fixed;
+			kind = t[x].kind;
+			if (t[x].len) {
+				if (pos + hl > n) {
+					sc->need = pos + hl;
+					return SCAN_MORE;
+				}
+				body = be_uint(p + pos + 1, t[x].len);
+				if (strcmp(kind, "array") == 0)
+					items = body, body = 0;
+				else if (strcmp(kind, "map") == 0)
+					items = 2 * body, body = 0;
+			}
+		}
+		if (pos + hl > n) {
+			sc->need = pos + hl;
+			return SCAN_MORE;
+		}
+		/* every child takes at least one byte */
+		if (kind && (body | items) >= TRACE_CHUNK &&
+		    sc->limit != UINT64_MAX &&
+		    body + items > (sc->limit > pos + hl ? sc->limit - pos - hl
+		                                         : 0)) {
+			sc->at = pos;
+			sc->what = kind;
+			sc->claim = items ? (kind[0] == 'm' ? items / 2 : items)
+			                  : body;
+			sc->left = sc->limit > pos + hl ? sc->limit - pos - hl : 0;
+			return SCAN_CLAIM;
+		}
+		if (items) {
+			if (depth == TRACE_MAX_DEPTH) {
+				sc->at = pos;
+				sc->what = "nesting deeper than 32 levels";
+				return SCAN_BAD;
+			}
+			stack[depth++] = pending - 1;
+			pending = items;
+			pos += hl;
+			continue;
+		}
+		if (body > n - pos - hl) {
+			sc->need = pos + hl + body < (uint64_t)SIZE_MAX
+			           ? (size_t)(pos + hl + body) : SIZE_MAX;
+			return SCAN_MORE;
+		}
+		pos += hl + (size_t)body;
+		pending--;
+		while (pending == 0) {
+			if (depth == 0) {
+				sc->size = pos;
+				return SCAN_DONE;
+			}
+			pending = stack[--depth];
+		}
 	}
-	r->up_init = true;
+}
+
+/* Read more bytes after buf[end]; at least up to `need` bytes of buffered
+ * data when the file has them. @return 0 (r->eof set at the end of the
+ * file) or -errno. */
+static int rd_fill(struct trace_reader *r, size_t need, char *err,
+                   size_t errlen)
+{
+	size_t want;
+	ssize_t got;
+
+	if (r->start > 0) {  /* keep only the unconsumed bytes */
+		memmove(r->buf, r->buf + r->start, r->end - r->start);
+		r->end -= r->start;
+		r->start = 0;
+	}
+	/* grow by what is needed, at most doubling per read: the buffer only
+	 * ever holds bytes that were actually read */
+	want = r->end + TRACE_CHUNK;
+	if (need > want)
+		want = need < 2 * r->cap ? need : 2 * r->cap;
+	if (want > r->cap) {
+		unsigned char *nb = realloc(r->buf, want);
+
+		if (!nb) {
+			util_set_err(err, errlen, "%s: offset %" PRIu64 ": out of "
+			        "memory buffering %zu bytes of the record starting "
+			        "here", r->path, r->consumed, want);
+			return -ENOMEM;
+		}
+		r->buf = nb;
+		r->cap = want;
+	}
+	do {
+		got = read(r->fd, r->buf + r->end, r->cap - r->end);
+	} while (got < 0 && errno == EINTR);
+	if (got < 0) {
+		const int e = errno;
+
+		util_set_err(err, errlen, "%s: read: %s", r->path, strerror(e));
+		return -e;
+	}
+	if (got == 0) {
+		r->eof = true;
+		if (r->hashing) {
+			unsigned char d[32];
+
+			sha256_final(&r->sha, d);
+			for (int i = 0; i < 32; i++)
+				snprintf(r->sha_hex + 2 * i, 3, "%02x", d[i]);
+			r->hashing = false;
+		}
+		return 0;
+	}
+	if (r->hashing)
+		sha256_update(&r->sha, r->buf + r->end, (size_t)got);
+	r->end += (size_t)got;
 	return 0;
 }
 
@@ -908,65 +1406,66 @@ static int rd_unpacker_init(struct trace_reader *r, char *err, size_t errlen)
  * @return 1 object, 0 clean end of file (no partial object), < 0 error. */
 static int rd_object(struct trace_reader *r, char *err, size_t errlen)
 {
-	for (;;) {
-		size_t size = 0;
-		msgpack_unpack_return ret;
-		ssize_t got;
+	size_t need = 0;
 
-		ret = msgpack_unpacker_next_with_size(&r->up, &r->res, &size);
-		switch (ret) {
-		case MSGPACK_UNPACK_SUCCESS:
+	for (;;) {
+		const size_t avail = r->end - r->start;
+		struct scan sc = { 0 };
+		size_t off = 0;
+		int ret;
+
+		sc.limit = r->eof ? avail
+		         : r->size_known && r->file_size >= r->consumed
+		           ? r->file_size - r->consumed : UINT64_MAX;
+		if (sc.limit < avail)  /* the file grew since it was opened */
+			sc.limit = r->eof ? avail : UINT64_MAX;
+		switch (avail ? scan_object(r->buf + r->start, avail, &sc)
+		              : SCAN_MORE) {
+		case SCAN_DONE:
+			if (msgpack_unpack_next(&r->res, (const char *)r->buf +
+			                        r->start, sc.size, &off) !=
+			        MSGPACK_UNPACK_SUCCESS || off != sc.size) {
+				util_set_err(err, errlen, "%s: offset %" PRIu64 ": "
+				        "malformed msgpack in the object starting "
+				        "here", r->path, r->consumed);
+				return -EINVAL;
+			}
 			r->obj_off = r->consumed;
-			r->consumed += size;
+			r->consumed += sc.size;
+			r->start += sc.size;
 			return 1;
-		case MSGPACK_UNPACK_CONTINUE:
-			break;
-		case MSGPACK_UNPACK_PARSE_ERROR:
+		case SCAN_BAD:
 			util_set_err(err, errlen, "%s: offset %" PRIu64 ": malformed "
-			        "msgpack: parse error in the object starting here "
-			        "(about %zu bytes in)", r->path, r->consumed,
-			        msgpack_unpacker_parsed_size(&r->up));
+			        "msgpack: %s at byte %" PRIu64, r->path,
+			        r->consumed, sc.what, r->consumed + sc.at);
 			return -EINVAL;
-		case MSGPACK_UNPACK_NOMEM_ERROR:
-			util_set_err(err, errlen, "%s: offset %" PRIu64 ": out of memory "
-			        "while unpacking the object starting here", r->path,
-			        r->consumed);
-			return -ENOMEM;
-		default:
-			util_set_err(err, errlen, "%s: offset %" PRIu64 ": unexpected "
-			        "msgpack unpacker status %d", r->path, r->consumed,
-			        (int)ret);
+		case SCAN_CLAIM: {
+			const bool bytes = sc.what[0] == 's' || sc.what[0] == 'b' ||
+			                   sc.what[0] == 'e';
+
+			util_set_err(err, errlen, "%s: offset %" PRIu64 ": the %s at "
+			        "byte %" PRIu64 " claims %" PRIu64 " %s, but only "
+			        "%" PRIu64 " bytes follow its header in the file",
+			        r->path, r->consumed, sc.what, r->consumed + sc.at,
+			        sc.claim, bytes ? "bytes" : sc.what[0] == 'm'
+			                  ? "entries" : "elements", sc.left);
 			return -EINVAL;
 		}
+		case SCAN_MORE:
+			need = sc.need;
+			break;
+		}
 		if (r->eof) {
-			const size_t pending = msgpack_unpacker_message_size(&r->up);
-
-			if (pending == 0)
+			if (avail == 0)
 				return 0;
 			util_set_err(err, errlen, "%s: offset %" PRIu64 ": truncated: the "
 			        "record starting here is incomplete (file ends "
-			        "%zu bytes into it)", r->path, r->consumed, pending);
+			        "%zu bytes into it)", r->path, r->consumed, avail);
 			return -EINVAL;
 		}
-		if (!msgpack_unpacker_reserve_buffer(&r->up, TRACE_CHUNK)) {
-			util_set_err(err, errlen, "%s: offset %" PRIu64 ": out of memory "
-			        "reserving the read buffer", r->path, r->consumed);
-			return -ENOMEM;
-		}
-		do {
-			got = read(r->fd, msgpack_unpacker_buffer(&r->up),
-			           msgpack_unpacker_buffer_capacity(&r->up));
-		} while (got < 0 && errno == EINTR);
-		if (got < 0) {
-			const int e = errno;
-
-			util_set_err(err, errlen, "%s: read: %s", r->path, strerror(e));
-			return -e;
-		}
-		if (got == 0)
-			r->eof = true;
-		else
-			msgpack_unpacker_buffer_consumed(&r->up, (size_t)got);
+		ret = rd_fill(r, need, err, errlen);
+		if (ret < 0)
+			return ret;
 	}
 }
 
@@ -1017,7 +1516,9 @@ static int parse_model(const struct pctx *c, const msgpack_object *models,
 		return perr(c, pre, which, "expected a model map, got %s",
 		            describe(mo, d, sizeof d));
 	snprintf(pre, sizeof pre, "models.%s.", which);
-	ret = get_str(c, pre, mo, "name", m->name, sizeof m->name);
+	ret = check_unique(c, pre, mo);
+	if (ret == 0)
+		ret = get_str(c, pre, mo, "name", m->name, sizeof m->name);
 	for (size_t i = 0; ret == 0 && i < sizeof dims / sizeof dims[0]; i++)
 		ret = get_u32(c, pre, mo, dims[i].key, dims[i].dst);
 	if (ret == 0)
@@ -1038,7 +1539,9 @@ static int parse_model(const struct pctx *c, const msgpack_object *models,
 	m->ops = calloc(ops->via.array.size ? ops->via.array.size : 1,
 	                sizeof *m->ops);
 	if (!m->ops) {
-		util_set_err(c->err, c->errlen, "%s: out of memory", c->path);
+		util_set_err(c->err, c->errlen, "%s: offset %" PRIu64 ": out of "
+		        "memory for %" PRIu32 " ops of models.%s", c->path, c->off,
+		        ops->via.array.size, which);
 		return -ENOMEM;
 	}
 	for (uint32_t i = 0; i < ops->via.array.size; i++) {
@@ -1058,7 +1561,10 @@ static int parse_model(const struct pctx *c, const msgpack_object *models,
 			            describe(oo, d, sizeof d));
 		snprintf(opre, sizeof opre, "models.%s.ops[%" PRIu32 "].", which,
 		         i);
-		ret = get_str(c, opre, oo, "name", op->name, sizeof op->name);
+		ret = check_unique(c, opre, oo);
+		if (ret == 0)
+			ret = get_str(c, opre, oo, "name", op->name,
+			              sizeof op->name);
 		if (ret == 0)
 			ret = get_str(c, opre, oo, "kind", kind, sizeof kind);
 		if (ret < 0)
@@ -1098,7 +1604,9 @@ static int parse_header(struct trace_reader *r, const msgpack_object *o,
 	int ret;
 
 	/* magic and version first: a newer file may differ in the rest */
-	ret = need(&c, "", o, "magic", "\"" TRACE_MAGIC "\"", &v);
+	ret = check_unique(&c, "", o);
+	if (ret == 0)
+		ret = need(&c, "", o, "magic", "\"" TRACE_MAGIC "\"", &v);
 	if (ret < 0)
 		return ret;
 	if (!str_eq(v, TRACE_MAGIC))
@@ -1142,6 +1650,9 @@ static int parse_header(struct trace_reader *r, const msgpack_object *o,
 	if (prov->via.map.size > TRACE_MAX_PROV)
 		return perr(&c, "", "provenance", "expected at most %u entries, "
 		            "got %" PRIu32, TRACE_MAX_PROV, prov->via.map.size);
+	ret = check_unique(&c, "provenance.", prov);
+	if (ret < 0)
+		return ret;
 	for (uint32_t i = 0; i < prov->via.map.size; i++) {
 		const msgpack_object_kv *kv = &prov->via.map.ptr[i];
 		char *k, *val;
@@ -1154,12 +1665,21 @@ static int parse_header(struct trace_reader *r, const msgpack_object *o,
 			            describe(kv->key.type != MSGPACK_OBJECT_STR ?
 			                     &kv->key : &kv->val, d, sizeof d));
 		}
+		if (memchr(kv->key.via.str.ptr, '\0', kv->key.via.str.size) ||
+		    memchr(kv->val.via.str.ptr, '\0', kv->val.via.str.size)) {
+			snprintf(buf, sizeof buf, "[%" PRIu32 "]", i);
+			return perr(&c, "provenance", buf, "expected strings "
+			            "without NUL bytes, got one with");
+		}
 		k = alloc_str(&kv->key);
 		val = alloc_str(&kv->val);
-		if (!k || !val || trace_header_add_prov(h, k, val) < 0) {
+		/* keys are unique (checked above): append, no lookup */
+		if (!k || !val || trace_header_append_prov(h, k, val) < 0) {
 			free(k);
 			free(val);
-			util_set_err(err, errlen, "%s: out of memory", r->path);
+			util_set_err(err, errlen, "%s: offset %" PRIu64 ": out of "
+			        "memory reading provenance entry %" PRIu32,
+			        r->path, r->obj_off, i);
 			return -ENOMEM;
 		}
 		free(k);
@@ -1171,11 +1691,13 @@ static int parse_header(struct trace_reader *r, const msgpack_object *o,
 	if (models->type != MSGPACK_OBJECT_MAP)
 		return perr(&c, "", "models", "expected a map with draft and "
 		            "target, got %s", describe(models, d, sizeof d));
-	ret = parse_model(&c, models, "draft", &h->draft);
+	ret = check_unique(&c, "models.", models);
+	if (ret == 0)
+		ret = parse_model(&c, models, "draft", &h->draft);
 	if (ret == 0)
 		ret = parse_model(&c, models, "target", &h->target);
 	if (ret == 0) {
-		ret = header_check(h, err, errlen);
+		ret = trace_header_check(h, err, errlen);
 		if (ret < 0)
 			prefix_loc(&c);
 	}
@@ -1200,7 +1722,9 @@ static int parse_seq(struct trace_reader *r, const msgpack_object *o,
 	uint32_t id = 0, prompt_len = 0, n = 0, n_cont;
 	int ret;
 
-	ret = get_u32(&c, "", o, "id", &id);
+	ret = check_unique(&c, "", o);
+	if (ret == 0)
+		ret = get_u32(&c, "", o, "id", &id);
 	if (ret == 0)
 		ret = get_u32(&c, "", o, "prompt_len", &prompt_len);
 	if (ret == 0)
@@ -1271,6 +1795,23 @@ static int parse_seq(struct trace_reader *r, const msgpack_object *o,
 		memset(s, 0, sizeof *s);
 		return ret;
 	}
+	{
+		uint64_t first;
+
+		ret = trace_idset_add(&r->ids, id, r->obj_off, &first);
+		if (ret != 0) {
+			memset(s, 0, sizeof *s);
+			if (ret < 0) {
+				util_set_err(err, errlen, "%s: offset %" PRIu64 ": out "
+				        "of memory remembering sequence ids",
+				        r->path, r->obj_off);
+				return ret;
+			}
+			return perr(&c, "", "id", "duplicate sequence id %" PRIu32
+			            " (also the sequence at offset %" PRIu64 ")", id,
+			            first);
+		}
+	}
 	/* valid cont_pos: ascending and < n */
 	for (uint32_t p = 0; p < n; p++)
 		r->cont_index[p] = -1;
@@ -1286,7 +1827,9 @@ static int parse_end(struct trace_reader *r, const msgpack_object *o,
 	const struct pctx c = { r->path, r->obj_off, err, errlen };
 	int ret;
 
-	ret = get_u64(&c, "", o, "n_sequences", UINT64_MAX, &r->end_seq);
+	ret = check_unique(&c, "", o);
+	if (ret == 0)
+		ret = get_u64(&c, "", o, "n_sequences", UINT64_MAX, &r->end_seq);
 	if (ret == 0)
 		ret = get_u64(&c, "", o, "n_tokens", UINT64_MAX, &r->end_tok);
 	if (ret < 0)
@@ -1328,10 +1871,17 @@ int trace_reader_open(struct trace_reader **out, const char *path,
 		util_set_err(err, errlen, "%s: %s", path, strerror(-ret));
 		goto error;
 	}
+	{
+		struct stat st;
+
+		if (fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode)) {
+			r->size_known = true;
+			r->file_size = (uint64_t)st.st_size;
+		}
+	}
 	msgpack_unpacked_init(&r->res);
-	ret = rd_unpacker_init(r, err, errlen);
-	if (ret < 0)
-		goto error;
+	sha256_init(&r->sha);
+	r->hashing = true;
 	ret = rd_object(r, err, errlen);
 	if (ret == 0) {
 		util_set_err(err, errlen, "%s: offset 0: truncated: empty file, "
@@ -1454,22 +2004,37 @@ int trace_reader_rewind(struct trace_reader *r, char *err, size_t errlen)
 	if (lseek(r->fd, (off_t)r->first_seq_off, SEEK_SET) < 0) {
 		const int e = errno;
 
-		util_set_err(err, errlen, "%s: seek: %s", r->path, strerror(e));
+		if (e == ESPIPE)
+			util_set_err(err, errlen, "%s: cannot read the trace again "
+			        "(%s): a pipe or FIFO can be read only once; write "
+			        "the trace to a file first", r->path, strerror(e));
+		else
+			util_set_err(err, errlen, "%s: seek: %s", r->path,
+			        strerror(e));
 		return -e;
 	}
 	msgpack_unpacked_destroy(&r->res);
 	msgpack_unpacked_init(&r->res);
-	if (r->up_init) {
-		msgpack_unpacker_destroy(&r->up);
-		r->up_init = false;
-	}
+	r->start = r->end = 0;
+	r->hashing = false;  /* the first pass hashed the file, or failed */
 	r->consumed = r->first_seq_off;
 	r->obj_off = r->first_seq_off;
 	r->eof = false;
 	r->done = false;
 	r->n_seq = r->n_tok = 0;
 	r->end_seq = r->end_tok = 0;
-	return rd_unpacker_init(r, err, errlen);
+	trace_idset_clear(&r->ids);
+	return 0;
+}
+
+int trace_reader_sha256(const struct trace_reader *r, char hex[65])
+{
+	if (!r->sha_hex[0]) {
+		hex[0] = '\0';
+		return -EAGAIN;
+	}
+	memcpy(hex, r->sha_hex, 65);
+	return 0;
 }
 
 void trace_reader_close(struct trace_reader **rp)
@@ -1480,10 +2045,10 @@ void trace_reader_close(struct trace_reader **rp)
 		return;
 	r = *rp;
 	msgpack_unpacked_destroy(&r->res);
-	if (r->up_init)
-		msgpack_unpacker_destroy(&r->up);
 	if (r->fd >= 0)
 		close(r->fd);
+	free(r->buf);
+	trace_idset_clear(&r->ids);
 	trace_header_clear(&r->h);
 	free(r->entropy);
 	free(r->top1);
@@ -1501,12 +2066,13 @@ void trace_reader_close(struct trace_reader **rp)
 /* writer                                                                    */
 
 struct trace_writer {
-	char *path, *tmp;
+	struct outfile *out;       /* -o semantics: outfile.h */
 	FILE *f;
 	int io_err;                /* first write errno, 0 if none */
 	msgpack_packer pk;
 	struct trace_header h;     /* scalars only (no ops, no provenance) */
 	uint64_t n_seq, n_tok;
+	struct trace_idset ids;          /* sequence id -> its ordinal */
 	uint32_t *scratch;         /* byte-swap buffer on big-endian hosts */
 	size_t cap_scratch;
 };
@@ -1608,7 +2174,7 @@ static int wr_status(struct trace_writer *w, char *err, size_t errlen)
 	if (w->io_err == 0 && ferror(w->f))
 		w->io_err = EIO;
 	if (w->io_err) {
-		util_set_err(err, errlen, "%s: write: %s", w->tmp,
+		util_set_err(err, errlen, "%s: write: %s", outfile_path(w->out),
 		        strerror(w->io_err));
 		return -w->io_err;
 	}
@@ -1620,15 +2186,14 @@ int trace_writer_open(struct trace_writer **out, const char *path,
 {
 	struct trace_writer *w = NULL;
 	msgpack_packer *pk;
-	size_t plen;
-	int ret, fd;
+	int ret;
 
 	if (!out || !path || !h) {
 		util_set_err(err, errlen, "trace_writer_open: NULL argument");
 		return -EINVAL;
 	}
 	*out = NULL;
-	ret = header_check(h, err, errlen);
+	ret = trace_header_check(h, err, errlen);
 	if (ret < 0) {
 		char pre[512];
 
@@ -1636,33 +2201,21 @@ int trace_writer_open(struct trace_writer **out, const char *path,
 		prefix_err(err, errlen, pre);
 		return ret;
 	}
-	plen = strlen(path);
 	w = calloc(1, sizeof *w);
-	if (!w || !(w->path = dup_str(path)) || !(w->tmp = malloc(plen + 5))) {
+	if (!w) {
 		util_set_err(err, errlen, "%s: out of memory", path);
-		ret = -ENOMEM;
-		goto error;
+		return -ENOMEM;
 	}
-	memcpy(w->tmp, path, plen);
-	memcpy(w->tmp + plen, ".tmp", 5);
-	fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		ret = -errno;
-		util_set_err(err, errlen, "%s: %s", w->tmp, strerror(-ret));
-		goto error;
+	ret = outfile_open(&w->out, path, err, errlen);
+	if (ret < 0) {
+		free(w);
+		return ret;
 	}
-	w->f = fdopen(fd, "wb");
-	if (!w->f) {
-		ret = -errno;
-		close(fd);
-		unlink(w->tmp);
-		util_set_err(err, errlen, "%s: %s", w->tmp, strerror(-ret));
-		goto error;
-	}
-	setvbuf(w->f, NULL, _IOFBF, 256 * 1024);
+	w->f = outfile_stream(w->out);
 	w->h = *h;
 	memset(&w->h.draft, 0, sizeof w->h.draft);
 	memset(&w->h.target, 0, sizeof w->h.target);
+	w->h.target.seq_len = h->target.seq_len;  /* trace_seq_check uses it */
 	w->h.n_prov = 0;
 	w->h.prov = NULL;
 	w->h.version = TRACE_FORMAT_VERSION;
@@ -1700,13 +2253,6 @@ int trace_writer_open(struct trace_writer **out, const char *path,
 	}
 	*out = w;
 	return 0;
-error:
-	if (w) {
-		free(w->path);
-		free(w->tmp);
-		free(w);
-	}
-	return ret;
 }
 
 int trace_writer_add(struct trace_writer *w, const struct trace_seq *s,
@@ -1726,9 +2272,26 @@ int trace_writer_add(struct trace_writer *w, const struct trace_seq *s,
 	if (ret < 0) {
 		char pre[512];
 
-		snprintf(pre, sizeof pre, "%s: ", w->path);
+		snprintf(pre, sizeof pre, "%s: ", outfile_path(w->out));
 		prefix_err(err, errlen, pre);
 		return ret;
+	}
+	{
+		uint64_t first;
+
+		ret = trace_idset_add(&w->ids, s->id, w->n_seq, &first);
+		if (ret < 0) {
+			util_set_err(err, errlen, "%s: out of memory remembering "
+			        "sequence ids", outfile_path(w->out));
+			return ret;
+		}
+		if (ret > 0) {
+			util_set_err(err, errlen, "%s: field 'id': duplicate "
+			        "sequence id %" PRIu32 " (also sequence number %"
+			        PRIu64 " written)", outfile_path(w->out), s->id,
+			        first + 1);
+			return -EINVAL;
+		}
 	}
 	pk = &w->pk;
 	msgpack_pack_map(pk, s->tokens ? 10 : 9);
@@ -1752,34 +2315,6 @@ int trace_writer_add(struct trace_writer *w, const struct trace_seq *s,
 	return 0;
 }
 
-/* fsync the directory holding path so the rename is durable. */
-static void sync_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd;
-
-	if (!slash) {
-		dir = dup_str(".");
-	} else {
-		const size_t n = slash == path ? 1 : (size_t)(slash - path);
-
-		dir = malloc(n + 1);
-		if (dir) {
-			memcpy(dir, path, n);
-			dir[n] = '\0';
-		}
-	}
-	if (!dir)
-		return;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void)fsync(fd);  /* best effort */
-		close(fd);
-	}
-	free(dir);
-}
-
 int trace_writer_close(struct trace_writer **wp, char *err, size_t errlen)
 {
 	struct trace_writer *w;
@@ -1794,38 +2329,16 @@ int trace_writer_close(struct trace_writer **wp, char *err, size_t errlen)
 	pk_key_str(&w->pk, "type", "end");
 	pk_key_u64(&w->pk, "n_sequences", w->n_seq);
 	pk_key_u64(&w->pk, "n_tokens", w->n_tok);
-	if (fflush(w->f) != 0 && !w->io_err)
-		w->io_err = errno ? errno : EIO;
 	ret = wr_status(w, err, errlen);
-	if (ret < 0)
-		goto error;
-	if (fsync(fileno(w->f)) != 0) {
-		ret = -errno;
-		util_set_err(err, errlen, "%s: fsync: %s", w->tmp, strerror(-ret));
-		goto error;
+	if (ret < 0) {
+		trace_writer_abort(wp);
+		return ret;
 	}
-	ret = fclose(w->f);
-	w->f = NULL;
-	if (ret != 0) {
-		ret = -errno;
-		util_set_err(err, errlen, "%s: close: %s", w->tmp, strerror(-ret));
-		goto error;
-	}
-	if (rename(w->tmp, w->path) != 0) {
-		ret = -errno;
-		util_set_err(err, errlen, "rename %s -> %s: %s", w->tmp, w->path,
-		        strerror(-ret));
-		goto error;
-	}
-	sync_dir(w->path);
+	ret = outfile_commit(&w->out, err, errlen);
+	trace_idset_clear(&w->ids);
 	free(w->scratch);
-	free(w->path);
-	free(w->tmp);
 	free(w);
 	*wp = NULL;
-	return 0;
-error:
-	trace_writer_abort(wp);
 	return ret;
 }
 
@@ -1836,12 +2349,9 @@ void trace_writer_abort(struct trace_writer **wp)
 	if (!wp || !*wp)
 		return;
 	w = *wp;
-	if (w->f)
-		fclose(w->f);
-	unlink(w->tmp);
+	outfile_abort(&w->out);
+	trace_idset_clear(&w->ids);
 	free(w->scratch);
-	free(w->path);
-	free(w->tmp);
 	free(w);
 	*wp = NULL;
 }

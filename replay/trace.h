@@ -17,6 +17,28 @@
 #define TRACE_MAGIC "ahasd-trace"
 #define TRACE_NAME_MAX 64
 
+/* Limits (traces/FORMAT.md, "Limits"). The reader refuses a file past any
+ * of them, and the writer refuses to write one, through the same checks
+ * (trace_header_check, trace_model_check, trace_seq_check), so nothing a
+ * writer produces is refused on reading. Model bounds are generous sanity
+ * bounds (several times the largest published models), the same as the
+ * model preset parser's (replay/models.c). */
+#define TRACE_MAX_OPS 65536u          /* ops per model */
+#define TRACE_MAX_PROV 65536u         /* provenance entries */
+#define TRACE_MAX_LOOKAHEAD 65536u    /* K */
+#define TRACE_MAX_DIM (1u << 20)      /* dim */
+#define TRACE_MAX_HIDDEN_DIM (1u << 22)
+#define TRACE_MAX_LAYERS 4096u
+#define TRACE_MAX_HEADS 4096u         /* n_heads (n_kv_heads <= n_heads) */
+#define TRACE_MAX_VOCAB (1u << 24)
+#define TRACE_MAX_SEQ_LEN (1u << 24)  /* context; prompt_len + n <= it */
+#define TRACE_MAX_OP_DIM (1u << 25)   /* op k and n */
+#define TRACE_MAX_HEAD_DIM 65536u
+#define TRACE_MAX_REPEAT 65536u
+#define TRACE_MAX_WEIGHT_BYTES (1ull << 56)
+#define TRACE_MAX_DEPTH 32            /* msgpack nesting */
+#define TRACE_MAX_BIN 0xffffffffu     /* msgpack bin32: bytes per array */
+
 enum trace_op_kind {
 	TRACE_OP_GEMM = 0,      /* [M x k] x [k x n] weights; MACs M*k*n */
 	TRACE_OP_ATTENTION,     /* M queries over L keys: heads, kv_heads, head_dim */
@@ -112,9 +134,16 @@ void trace_reader_totals(const struct trace_reader *r, uint64_t *n_seq,
                          uint64_t *n_tokens);
 /** Byte offset of the start of the last object returned. */
 uint64_t trace_reader_offset(const struct trace_reader *r);
+/** SHA-256 (hex) of every byte of the file, computed while it was read:
+ * valid once next() has returned 0 on the first pass (the end marker was
+ * read and nothing follows it). There is no separate hashing pass, so the
+ * hash is of exactly the bytes that were parsed.
+ * @return 0, or -EAGAIN when the file has not been read to its end. */
+int trace_reader_sha256(const struct trace_reader *r, char hex[65]);
 void trace_reader_close(struct trace_reader **r);
 
-/** Rewind to the first sequence (re-reads from the file). */
+/** Rewind to the first sequence (re-reads from the file). A pipe or FIFO
+ * cannot be rewound: -ESPIPE with a message saying so. */
 int trace_reader_rewind(struct trace_reader *r, char *err, size_t errlen);
 
 /* ---- writing ---- */
@@ -132,19 +161,44 @@ int trace_writer_close(struct trace_writer **w, char *err, size_t errlen);
 void trace_writer_abort(struct trace_writer **w);
 
 /* ---- helpers ---- */
-/** Check a sequence against the header (ranges, continuation coverage).
- * Used by both reader and writer. */
+/** Check a header: ranges, limits, unique provenance keys, both models.
+ * Used by the reader, the writer and importers. */
+int trace_header_check(const struct trace_header *h, char *err,
+                       size_t errlen);
+/** Check a sequence against the header (ranges, continuation coverage,
+ * prompt_len + n within the target's seq_len). Used by both reader and
+ * writer. Sequence ids are checked for uniqueness by the reader and the
+ * writer, which see every sequence. */
 int trace_seq_check(const struct trace_header *h, const struct trace_seq *s,
                     char *err, size_t errlen);
 /** Check a model description (op kinds, dims non-zero where needed). */
 int trace_model_check(const struct trace_model *m, const char *which,
                       char *err, size_t errlen);
-/** Append a provenance pair (copies strings). */
+/** Set a provenance pair (copies strings; replaces the value of an
+ * existing key: O(entries)). */
 int trace_header_add_prov(struct trace_header *h, const char *key,
                           const char *value);
+/** Append a provenance pair without looking for the key (O(1) amortised);
+ * for callers whose keys are known to be unique, such as a parser that
+ * rejects duplicates. trace_header_check() refuses a duplicate. */
+int trace_header_append_prov(struct trace_header *h, const char *key,
+                             const char *value);
 const char *trace_header_prov(const struct trace_header *h, const char *key);
 /** Free what the header owns (ops, provenance); not the header itself. */
 void trace_header_clear(struct trace_header *h);
+/* Sequence ids seen so far, each with where it was first seen (a file
+ * offset, a line, an ordinal): the reader, the writer and importers refuse
+ * a second use of an id. Open addressing, 16 bytes per id. Zero-initialise;
+ * release with trace_idset_clear(). */
+struct trace_idset {
+	struct trace_idslot { uint64_t where_plus1; uint32_t id; } *slot;
+	size_t cap, n;
+};
+/** Add id seen at where. @return 0, 1 if already there (*first = where
+ * it was first seen), or -ENOMEM. */
+int trace_idset_add(struct trace_idset *s, uint32_t id, uint64_t where,
+                    uint64_t *first);
+void trace_idset_clear(struct trace_idset *s);
 /** Deep copy of a model (ops array). */
 int trace_model_copy(struct trace_model *dst, const struct trace_model *src);
 /** Fill a model's op list for a llama-style decoder (rmsnorm, q/k/v/o,

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 /** printf into a caller's error buffer (ignored when err is NULL or
  * errlen is 0). Header-only so db/ can use it without linking replay/. */
@@ -18,6 +19,29 @@ static inline void util_set_err(char *err, size_t errlen, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+}
+
+/* Numbers in messages are printed with enough digits to read back as the
+ * same value, so a value just past a limit never shows as the limit
+ * ("1.0000001" was printed "1" by %g). */
+#define UTIL_NUM_LEN 32
+
+/** A double in the fewest digits (at most 17) that read back as v. */
+static inline const char *util_fmt_double(char buf[UTIL_NUM_LEN], double v)
+{
+	for (int digits = 1; digits <= 17; digits++) {
+		snprintf(buf, UTIL_NUM_LEN, "%.*g", digits, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	return buf;
+}
+
+/** A float32 as %.9g: every float32 reads back exactly from 9 digits. */
+static inline const char *util_fmt_float(char buf[UTIL_NUM_LEN], float v)
+{
+	snprintf(buf, UTIL_NUM_LEN, "%.9g", (double)v);
+	return buf;
 }
 
 /** 1 if this executable lives inside the build tree (AHASD_BUILD_ROOT),

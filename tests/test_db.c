@@ -738,7 +738,7 @@ Test(db, views)
 
 /* Files that must be refused, byte-for-byte unchanged. */
 enum foreign_kind { F_NOT_SQLITE, F_OTHER_TABLES, F_OTHER_APP_ID,
-                    F_USER_VERSION_ONLY, F_NEWER };
+                    F_USER_VERSION_ONLY, F_NEWER, F_OURS_VERSION_0 };
 struct foreign_case {
 	enum foreign_kind kind;
 	char want[96];
@@ -760,6 +760,9 @@ ParameterizedTestParameters(db, refuses_foreign_file)
 		{ F_NEWER,
 		  "schema version 2 is newer than this tool's (1); upgrade "
 		  "ahasd-replay", -EPROTONOSUPPORT },
+		/* issue 15, defect 7: was "table runs already exists" */
+		{ F_OURS_VERSION_0,
+		  "ahasd-replay database (application_id 0x41485344", -EINVAL },
 	};
 	return cr_make_param_array(struct foreign_case, cases,
 	                           sizeof cases / sizeof cases[0]);
@@ -807,6 +810,15 @@ ParameterizedTest(struct foreign_case *c, db, refuses_foreign_file)
 		raw_exec(h, "PRAGMA user_version = 2");
 		sqlite3_close(h);
 		break;
+	case F_OURS_VERSION_0:
+		/* our tables, schema version reset by hand */
+		cr_assert_eq(db_open(&d, p, err, sizeof err), 0, "%s", err);
+		add_run(d, "sync", "pld", 1, 1.0, 1.0);
+		db_close(&d);
+		h = raw_open(p);
+		raw_exec(h, "PRAGMA user_version = 0");
+		sqlite3_close(h);
+		break;
 	}
 	before = slurp(p, &nb);
 	cr_assert_gt(nb, 0);
@@ -815,6 +827,8 @@ ParameterizedTest(struct foreign_case *c, db, refuses_foreign_file)
 	cr_assert_null(d);
 	cr_assert(strstr(err, c->want), "'%s' lacks '%s'", err, c->want);
 	cr_assert(strstr(err, p), "'%s' does not name the file", err);
+	if (c->kind == F_OURS_VERSION_0)
+		cr_assert(strstr(err, "user_version 0"), "%s", err);
 
 	err[0] = '\0';
 	cr_assert_eq(db_open_readonly(&d, p, err, sizeof err), c->code, "%s",

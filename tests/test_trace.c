@@ -68,6 +68,26 @@ static bool file_exists(const char *p)
 	return stat(p, &st) == 0;
 }
 
+/* Temporary files of a writer of NAME in the test folder: NAME.*.tmp */
+static int count_tmp(const char *name)
+{
+	DIR *d = opendir(tdir);
+	struct dirent *e;
+	const size_t n = strlen(name);
+	int count = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d))) {
+		const size_t l = strlen(e->d_name);
+
+		count += l > n + 4 && strncmp(e->d_name, name, n) == 0 &&
+		         e->d_name[n] == '.' &&
+		         strcmp(e->d_name + l - 4, ".tmp") == 0;
+	}
+	closedir(d);
+	return count;
+}
+
 /* ------------------------------------------------------------------------ */
 /* hand-built trace                                                          */
 
@@ -255,7 +275,7 @@ Test(trace, round_trip_greedy)
 	char err[512] = "";
 
 	write_abc(path);
-	cr_assert(!file_exists(tpath("abc.msgpack.tmp")));
+	cr_assert_eq(count_tmp("abc.msgpack"), 0);
 	make_header(&want, 0);
 	cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0, "%s", err);
 	h = trace_reader_header(r);
@@ -572,7 +592,7 @@ Test(trace, writer_rejects_invalid_and_abort_cleans_up)
 	make_header(&h, 0);
 	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), 0, "%s",
 	             err);
-	cr_assert(file_exists(tpath("w.msgpack.tmp")));
+	cr_assert_eq(count_tmp("w.msgpack"), 1);
 	s.accept = acc;  /* 0.5 in a greedy trace */
 	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), -EINVAL);
 	cr_assert(strstr(err, "field 'accept[1]' (sequence 7): expected 0 or 1 "
@@ -587,13 +607,13 @@ Test(trace, writer_rejects_invalid_and_abort_cleans_up)
 	trace_writer_abort(&w);
 	cr_assert_null(w);
 	trace_writer_abort(&w);  /* accepts NULL */
-	cr_assert(!file_exists(tpath("w.msgpack.tmp")));
+	cr_assert_eq(count_tmp("w.msgpack"), 0);
 	cr_assert(!file_exists(path));
 
 	h.lookahead = 0;
 	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), -EINVAL);
 	cr_assert(strstr(err, "field 'lookahead': expected >= 1"), "%s", err);
-	cr_assert(!file_exists(tpath("w.msgpack.tmp")));
+	cr_assert_eq(count_tmp("w.msgpack"), 0);
 	trace_header_clear(&h);
 	cr_assert_null(h.prov);
 	cr_assert_null(h.draft.ops);
@@ -699,9 +719,12 @@ struct edit {
 	const char *rtype;  /* record type: "header", "seq", "end" */
 	int index;          /* which record of that type */
 	const char *path;   /* dotted key path, array indices as numbers */
-	bool drop;          /* drop the key instead of setting it */
-	msgpack_object val; /* new value (set, or add when missing) */
+	int how;            /* false: set it (add when missing); true: drop
+	                       the key; EDIT_DUP: keep it and add it again
+	                       with val */
+	msgpack_object val; /* new value */
 };
+#define EDIT_DUP 2
 
 static bool key_is(const msgpack_object *k, const char *s, size_t n)
 {
@@ -736,9 +759,9 @@ static void pack_edited(msgpack_packer *pk, const msgpack_object *o,
 
 		for (uint32_t i = 0; i < o->via.map.size; i++)
 			found |= key_is(&o->via.map.ptr[i].key, path, n);
-		if (!dot && e->drop && found)
+		if (!dot && e->how == true && found)
 			count--;
-		if (!dot && !e->drop && !found)
+		if (!dot && e->how != true && (!found || e->how == EDIT_DUP))
 			count++;
 		msgpack_pack_map(pk, count);
 		for (uint32_t i = 0; i < o->via.map.size; i++) {
@@ -750,12 +773,17 @@ static void pack_edited(msgpack_packer *pk, const msgpack_object *o,
 			} else if (dot) {
 				msgpack_pack_object(pk, kv->key);
 				pack_edited(pk, &kv->val, dot + 1, e);
-			} else if (!e->drop) {
+			} else if (e->how == EDIT_DUP) {
+				msgpack_pack_object(pk, kv->key);
+				msgpack_pack_object(pk, kv->val);
+				msgpack_pack_object(pk, kv->key);
+				msgpack_pack_object(pk, e->val);
+			} else if (e->how != true) {
 				msgpack_pack_object(pk, kv->key);
 				msgpack_pack_object(pk, e->val);
 			}
 		}
-		if (!dot && !e->drop && !found) {
+		if (!dot && e->how != true && !found) {
 			msgpack_pack_str_with_body(pk, path, n);
 			msgpack_pack_object(pk, e->val);
 		}
@@ -1112,4 +1140,263 @@ Test(bad, unknown_keys_and_records_are_ignored)
 	mutate(good, ok, &e, false, NULL);
 	cr_assert_eq(read_all(ok, err, sizeof err, &n_ok), 0, "%s", err);
 	cr_assert_eq(n_ok, 3);
+}
+
+/* ------------------------------------------------------------------------ */
+/* issue 15, defect 8: a key given twice in one map is an error (before, the
+ * first won in records and the last in provenance)                         */
+
+Test(bad, duplicate_key_in_sequence)
+{
+	const struct edit e = { "seq", 1, "n", EDIT_DUP, o_uint(1) };
+
+	expect_bad(&e, false, 1, 2, "field 'n': duplicate key (the map gives "
+	           "it twice)");
+}
+
+Test(bad, duplicate_key_in_header_and_provenance)
+{
+	const struct edit e1 = { "header", 0, "lookahead", EDIT_DUP,
+	                         o_uint(3) };
+	const struct edit e2 = { "header", 0, "provenance.tool", EDIT_DUP,
+	                         o_str("other") };
+	const struct edit e3 = { "header", 0, "models.target.ops.2.k",
+	                         EDIT_DUP, o_uint(64) };
+	const struct edit e4 = { "end", 0, "n_tokens", EDIT_DUP, o_uint(9) };
+
+	expect_bad(&e1, false, 0, 0, "field 'lookahead': duplicate key");
+	expect_bad(&e2, false, 0, 0, "field 'provenance.tool': duplicate key");
+	expect_bad(&e3, false, 0, 0, "field 'models.target.ops[2].k': "
+	           "duplicate key");
+	expect_bad(&e4, false, 3, 4, "field 'n_tokens': duplicate key");
+}
+
+/* ------------------------------------------------------------------------ */
+/* issue 15, defect 7: a size claimed in a msgpack header is checked against
+ * the bytes that follow before anything is allocated for it (msgpack-c
+ * allocates the whole claim up front: "out of memory" for 5 bytes)        */
+
+static void expect_claim(const char *bytes, size_t len, const char *want1,
+                         const char *want2)
+{
+	const char *bad = tpath("claim.msgpack");
+	char err[1024];
+	int n_ok;
+
+	spit(bad, bytes, len);
+	cr_assert_eq(read_all(bad, err, sizeof err, &n_ok), -EINVAL, "%s", err);
+	cr_assert(strstr(err, bad) && strstr(err, want1) && strstr(err, want2),
+	          "want '%s' and '%s' in '%s'", want1, want2, err);
+	cr_assert_null(strstr(err, "out of memory"), "%s", err);
+}
+
+Test(bad, claimed_size_larger_than_file)
+{
+	/* map32 of 2^32 - 1 entries and nothing after it */
+	expect_claim("\xdf\xff\xff\xff\xff", 5, "offset 0: the map at byte 0 "
+	             "claims 4294967295 entries", "only 0 bytes follow");
+	/* array32 */
+	expect_claim("\xdd\x00\x10\x00\x00\x01\x02", 7, "the array at byte 0 "
+	             "claims 1048576 elements", "only 2 bytes follow");
+	/* a record whose bin claims 4 GiB, 3 bytes of it present */
+	expect_claim("\x81\xa4type\xc6\xff\xff\xff\xff" "abc", 14,
+	             "the bin at byte 6 claims 4294967295 bytes",
+	             "only 3 bytes follow");
+	/* str32 */
+	expect_claim("\x81\xdb\x7f\xff\xff\xff", 6, "the str at byte 1 claims "
+	             "2147483647 bytes", "only 0 bytes follow");
+}
+
+Test(bad, claimed_size_in_a_later_record)
+{
+	const char *good = tpath("good.msgpack"), *bad = tpath("bad.msgpack");
+	uint64_t offs[8];
+	size_t len;
+	char *buf, err[1024], want[600];
+	int n_ok;
+
+	write_abc(good);
+	cr_assert_eq(record_offsets(good, offs, 8), 5);
+	buf = slurp(good, &len);
+	/* header and sequence A, then a map claiming 2^31 entries */
+	memcpy(buf + offs[2], "\xdf\x80\x00\x00\x00\x00", 6);
+	spit(bad, buf, offs[2] + 6);
+	cr_assert_eq(read_all(bad, err, sizeof err, &n_ok), -EINVAL);
+	cr_assert_eq(n_ok, 1);
+	snprintf(want, sizeof want, "%s: offset %" PRIu64 ": the map at byte "
+	         "%" PRIu64 " claims 2147483648 entries", bad, offs[2], offs[2]);
+	cr_assert(strstr(err, want), "want '%s' in '%s'", want, err);
+	cr_assert(strstr(err, "only 1 bytes follow"), "%s", err);
+	free(buf);
+}
+
+/* issue 15, defect 7: values are printed with enough digits to tell them
+ * from the limit they broke */
+Test(bad, values_printed_with_enough_digits)
+{
+	static float acc[5] = { 1, 1.00000012f, 0, 1, 0 };
+	const struct edit e = { "seq", 0, "accept", false, o_bin(acc, 20) };
+
+	expect_bad(&e, false, 0, 1, "field 'accept[1]' (sequence 7): expected "
+	           "a probability in [0, 1], got 1.00000012");
+}
+
+/* ------------------------------------------------------------------------ */
+/* issue 15, defect 5: sequence ids are unique within a trace (replays key
+ * their coins and the database its rows on them)                         */
+
+Test(bad, duplicate_sequence_id)
+{
+	/* C (the third sequence) takes A's id 7 */
+	const struct edit e = { "seq", 2, "id", false, o_uint(7) };
+	uint64_t offs[8];
+
+	write_abc(tpath("good.msgpack"));
+	cr_assert_eq(record_offsets(tpath("good.msgpack"), offs, 8), 5);
+	expect_bad(&e, false, 2, 3, "field 'id': duplicate sequence id 7 "
+	           "(also the sequence at offset");
+}
+
+Test(trace, writer_rejects_duplicate_sequence_id)
+{
+	const char *path = tpath("dup.msgpack");
+	struct trace_header h;
+	struct trace_writer *w = NULL;
+	struct trace_seq s = seq_a();
+	char err[512] = "";
+
+	make_header(&h, 0);
+	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), 0, "%s",
+	             err);
+	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), 0, "%s", err);
+	s = seq_b();
+	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), 0, "%s", err);
+	s = seq_a();
+	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, path) && strstr(err, "field 'id': duplicate "
+	                 "sequence id 7"), "%s", err);
+	trace_writer_abort(&w);
+	trace_header_clear(&h);
+}
+
+/* ------------------------------------------------------------------------ */
+/* issue 15, defect 10: model dimensions within documented bounds, and
+ * every sequence within the target's context                             */
+
+Test(trace, model_dimension_bounds)
+{
+	struct trace_model m;
+	char err[512];
+
+	tiny_model(&m, "m");
+	m.dim = UINT32_MAX;
+	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), -EINVAL);
+	cr_assert_str_eq(err, "field 'models.draft.dim': expected a value in "
+	                 "[1, 1048576], got 4294967295");
+	m.dim = 64;
+	m.seq_len = (1u << 24) + 1;
+	cr_assert_eq(trace_model_check(&m, "target", err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, "field 'models.target.seq_len': expected a value "
+	                 "in [1, 16777216], got 16777217"), "%s", err);
+	m.seq_len = 512;
+	m.n_kv_heads = 16;  /* more than n_heads = 8 */
+	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, "field 'models.draft.n_kv_heads': expected a "
+	                 "value in [1, 8] (n_heads), got 16"), "%s", err);
+	m.n_kv_heads = 4;
+	m.ops[2].k = UINT32_MAX;
+	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, "field 'models.draft.ops[2].k': expected at most "
+	                 "33554432, got 4294967295"), "%s", err);
+	m.ops[2].k = 64;
+	m.ops[2].repeat = 65537;
+	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, "field 'models.draft.ops[2].repeat': expected a "
+	                 "value in [1, 65536], got 65537"), "%s", err);
+	m.ops[2].repeat = 5;
+	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), 0, "%s",
+	             err);
+	free(m.ops);
+}
+
+Test(bad, model_dimension_too_large)
+{
+	const struct edit e = { "header", 0, "models.target.hidden_dim", false,
+	                        o_uint(UINT32_MAX) };
+
+	expect_bad(&e, false, 0, 0, "field 'models.target.hidden_dim': expected "
+	           "a value in [1, 4194304], got 4294967295");
+}
+
+Test(trace, sequence_within_context)
+{
+	const char *path = tpath("ctx.msgpack");
+	struct trace_header h;
+	struct trace_writer *w = NULL;
+	struct trace_seq s = seq_a();  /* n = 5 */
+	char err[512] = "";
+
+	make_header(&h, 0);  /* target seq_len 512 */
+	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), 0, "%s",
+	             err);
+	s.prompt_len = 507;  /* 507 + 5 = 512: fits exactly */
+	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), 0, "%s", err);
+	s = seq_b();
+	s.prompt_len = 512;  /* 512 + 1 */
+	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, "field 'prompt_len' (sequence 8): expected "
+	                 "prompt_len + n = 512 + 1 = 513 within the target "
+	                 "model's context (seq_len 512)"), "%s", err);
+	trace_writer_abort(&w);
+	trace_header_clear(&h);
+}
+
+Test(bad, sequence_beyond_context)
+{
+	const struct edit e = { "seq", 2, "prompt_len", false, o_uint(510) };
+
+	expect_bad(&e, false, 2, 3, "field 'prompt_len' (sequence 9): expected "
+	           "prompt_len + n = 510 + 3 = 513 within the target model's "
+	           "context (seq_len 512)");
+}
+
+/* ------------------------------------------------------------------------ */
+/* issue 15, defect 4: the writer enforces the reader's limits, so nothing
+ * it writes is refused on reading                                        */
+
+Test(trace, writer_enforces_reader_limits)
+{
+	const char *path = tpath("limits.msgpack");
+	struct trace_header h;
+	struct trace_writer *w = NULL;
+	struct trace_kv *kv;
+	const size_t n = 65537;
+	char err[512] = "";
+
+	make_header(&h, 0);
+	kv = realloc(h.prov, n * sizeof *kv);
+	cr_assert_not_null(kv);
+	h.prov = kv;
+	for (size_t i = h.n_prov; i < n; i++) {
+		char k[32];
+
+		snprintf(k, sizeof k, "key%zu", i);
+		h.prov[i].key = strdup(k);
+		h.prov[i].value = strdup("v");
+	}
+	h.n_prov = n;
+	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, "field 'provenance': expected at most 65536 "
+	                 "entries, got 65537"), "%s", err);
+	cr_assert(!file_exists(path));
+
+	/* a key given twice */
+	free(h.prov[4].key);
+	h.prov[4].key = strdup("tool");
+	h.n_prov = 5;
+	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), -EINVAL);
+	cr_assert(strstr(err, "field 'provenance.tool': duplicate key"), "%s",
+	          err);
+	h.n_prov = n;
+	trace_header_clear(&h);
 }

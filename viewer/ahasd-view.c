@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "outfile.h"
 #include "view.h"
 
 #define MAX_RUN_IDS 4096
@@ -90,77 +91,6 @@ static int add_run_ids(const char *arg, int64_t *ids, size_t *n)
 	return 0;
 }
 
-/* Write through path.tmp and rename, so a failure never leaves a partial
- * report in place. */
-struct out_file {
-	FILE *f;
-	char *tmp;
-	const char *path;
-};
-
-static int out_open(struct out_file *o, const char *path, char *err,
-                    size_t errlen)
-{
-	o->path = path;
-	o->tmp = NULL;
-	if (strcmp(path, "-") == 0) {
-		o->f = stdout;
-		return 0;
-	}
-	if (asprintf(&o->tmp, "%s.tmp", path) < 0) {
-		o->tmp = NULL;
-		view_set_err(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	o->f = fopen(o->tmp, "w");
-	if (!o->f) {
-		const int e = errno;
-
-		view_set_err(err, errlen, "%s: cannot create: %s", o->tmp,
-		             strerror(e));
-		free(o->tmp);
-		o->tmp = NULL;
-		return -e;
-	}
-	return 0;
-}
-
-static int out_close(struct out_file *o, int ok, char *err, size_t errlen)
-{
-	int ret = 0;
-
-	if (!o->f)
-		return 0;
-	if (o->f == stdout) {
-		if (fflush(stdout) != 0 || ferror(stdout)) {
-			view_set_err(err, errlen, "writing stdout: %s",
-			             strerror(errno));
-			ret = -EIO;
-		}
-		o->f = NULL;
-		return ret;
-	}
-	if (ferror(o->f) && ok) {
-		view_set_err(err, errlen, "%s: write error", o->tmp);
-		ret = -EIO;
-	}
-	if (fclose(o->f) != 0 && ok && ret == 0) {
-		view_set_err(err, errlen, "%s: %s", o->tmp, strerror(errno));
-		ret = -EIO;
-	}
-	o->f = NULL;
-	if (ok && ret == 0 && rename(o->tmp, o->path) != 0) {
-		view_set_err(err, errlen, "renaming %s to %s: %s", o->tmp,
-		             o->path, strerror(errno));
-		ret = -errno;
-	}
-	if (!ok || ret < 0)
-		unlink(o->tmp);
-	free(o->tmp);
-	o->tmp = NULL;
-	return ret;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -186,7 +116,7 @@ int main(int argc, char **argv)
 	int perfetto = 0, c, ret = 0;
 	struct db *db = NULL;
 	struct view_runs runs = { NULL, 0 };
-	struct out_file out = { NULL, NULL, NULL };
+	struct outfile *out = NULL;
 	char err[1024] = "", pathbuf[64];
 
 	while ((c = getopt_long(argc, argv, "o:r:p:hV", longopts, NULL)) !=
@@ -293,26 +223,24 @@ int main(int argc, char **argv)
 		                          err, sizeof err);
 		goto error; /* -ENODATA with the message, nothing written */
 	}
-	ret = out_open(&out, out_path, err, sizeof err);
+	/* a failure never leaves a partial report in place (outfile.h) */
+	ret = outfile_open(&out, out_path, err, sizeof err);
 	if (ret < 0)
 		goto error;
 	if (perfetto) {
-		ret = view_write_perfetto(db_handle(db), &runs.v[0], out.f,
-		                          err, sizeof err);
+		ret = view_write_perfetto(db_handle(db), &runs.v[0],
+		                          outfile_stream(out), err, sizeof err);
 	} else {
 		const char *slash = strrchr(db_path, '/');
 
 		ho.db_name = slash ? slash + 1 : db_path;
-		ret = view_write_html(db_handle(db), &runs, &ho, out.f, err,
-		                      sizeof err);
+		ret = view_write_html(db_handle(db), &runs, &ho,
+		                      outfile_stream(out), err, sizeof err);
 	}
-	{
-		const int r2 = out_close(&out, ret == 0, ret ? NULL : err,
-		                         ret ? 0 : sizeof err);
-
-		if (ret == 0)
-			ret = r2;
-	}
+	if (ret == 0)
+		ret = outfile_commit(&out, err, sizeof err);
+	else
+		outfile_abort(&out);
 	if (ret < 0)
 		goto error;
 	if (strcmp(out_path, "-") != 0) {
