@@ -171,8 +171,9 @@ int hw_platform_set(struct hw_platform *p, const char *key, const char *value,
 /** Check the device mix, set compute/pim indices and derived constants
  * (after any change). @return 0 or -EINVAL with a reason in why. */
 int hw_platform_finish(struct hw_platform *p, char *why, size_t whylen);
-/** Directory searched for presets by name: $AHASD_PRESET_PATH, then the
- * build tree, then the installed data dir. */
+/** Directory searched for presets by name after each directory of
+ * $AHASD_PRESET_PATH (colon-separated): the source tree's replay/presets
+ * when the executable is in the build tree, else the installed data dir. */
 const char *hw_preset_dir(void);
 /** Write the platform as "key = value" lines (for the run record). */
 int hw_platform_describe(const struct hw_platform *p, char *buf, size_t len);

@@ -528,10 +528,6 @@ static int load_file(struct hw_platform *p, const char *path,
 
 const char *hw_preset_dir(void)
 {
-	const char *env = getenv("AHASD_PRESET_PATH");
-
-	if (env && *env)
-		return env;
 	if (util_exe_in_build_tree())
 		return AHASD_BUILD_PRESET_DIR;
 	return AHASD_PRESET_DIR;
@@ -552,9 +548,16 @@ static int load_preset(struct hw_platform *p, const char *name_or_path,
 	if (strchr(name_or_path, '/') ||
 	    (n > 4 && strcmp(name_or_path + n - 4, ".ini") == 0))
 		w = snprintf(path, sizeof path, "%s", name_or_path);
-	else
-		w = snprintf(path, sizeof path, "%s/%s.ini", hw_preset_dir(),
-		             name_or_path);
+	else if (util_find_ini(getenv("AHASD_PRESET_PATH"), hw_preset_dir(),
+	                       name_or_path, path, sizeof path) == 0)
+		w = (int)strlen(path);
+	else {
+		const char *env = getenv("AHASD_PRESET_PATH");
+		util_set_err(err, errlen, "preset '%s' not found (looked in "
+		             "AHASD_PRESET_PATH=%s, %s)", name_or_path,
+		             env && *env ? env : "(unset)", hw_preset_dir());
+		return -ENOENT;
+	}
 	if (w < 0 || (size_t)w >= sizeof path) {
 		util_set_err(err, errlen, "preset path too long: %s", name_or_path);
 		return -ENAMETOOLONG;

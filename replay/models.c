@@ -352,22 +352,7 @@ static int find_preset(const char *name, char *out, size_t outlen, char *err,
 {
 	const char *env = getenv("AHASD_MODEL_PATH");
 	const char *dflt = model_preset_dir();
-	if (env && *env) {
-		const char *d = env;
-		while (*d) {
-			size_t n = strcspn(d, ":");
-			if (n) {
-				int w = snprintf(out, outlen, "%.*s/%s.ini",
-				                 (int)n, d, name);
-				if (w > 0 && (size_t)w < outlen &&
-				    access(out, R_OK) == 0)
-					return 0;
-			}
-			d += n + (d[n] == ':');
-		}
-	}
-	int w = snprintf(out, outlen, "%s/%s.ini", dflt, name);
-	if (w > 0 && (size_t)w < outlen && access(out, R_OK) == 0)
+	if (util_find_ini(env, dflt, name, out, outlen) == 0)
 		return 0;
 	util_set_err(err, errlen, "model preset '%s' not found (looked in "
 	       "AHASD_MODEL_PATH=%s, %s)", name, env && *env ? env : "(unset)",

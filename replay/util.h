@@ -49,4 +49,10 @@ static inline const char *util_fmt_float(char buf[UTIL_NUM_LEN], float v)
  * trees instead of the installed directories. */
 int util_exe_in_build_tree(void);
 
+/** Find NAME.ini: in each directory of the colon-separated search path
+ * (may be NULL or empty), then in dflt. Writes the path into out.
+ * @return 0, or -ENOENT when no directory has it. */
+int util_find_ini(const char *search_path, const char *dflt, const char *name,
+                  char *out, size_t outlen);
+
 #endif

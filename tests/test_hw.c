@@ -880,11 +880,23 @@ Test(hw, preset_file_errors)
 	cr_expect_eq(p.n_dev, 1);
 	cr_expect_eq(p.dev[0].mem_bw, 51.2e9);
 	cr_expect_str_eq(p.path, path);
-	setenv("AHASD_PRESET_PATH", tmpdir, 1);
-	cr_expect_str_eq(hw_preset_dir(), tmpdir);
+	/* a search path: each directory in order, then the built-in presets */
+	char search[600];
+	snprintf(search, sizeof search, "/nonexistent-ahasd:%s", tmpdir);
+	setenv("AHASD_PRESET_PATH", search, 1);
 	cr_assert_eq(hw_platform_load(&p, "good", err, sizeof err), 0, "%s", err);
+	cr_expect_str_eq(p.path, path);
+	/* a name only the built-in directory has falls through to it */
+	cr_assert_eq(hw_platform_load(&p, "gpu", err, sizeof err), 0, "%s", err);
+	cr_expect_not_null(strstr(p.path, hw_preset_dir()), "%s", p.path);
+	/* a file in the search path shadows the built-in one of that name */
+	const char *shadow = write_preset("gpu", GOOD_PLATFORM GOOD_DEVICE);
+	cr_assert_eq(hw_platform_load(&p, "gpu", err, sizeof err), 0, "%s", err);
+	cr_expect_str_eq(p.path, shadow);
+	cr_expect_eq(p.dev[0].mem_bw, 51.2e9);
 	cr_expect_eq(hw_platform_load(&p, "absent", err, sizeof err), -ENOENT);
-	cr_expect_not_null(strstr(err, "absent.ini"), "%s", err);
+	cr_expect_not_null(strstr(err, "'absent' not found"), "%s", err);
+	cr_expect_not_null(strstr(err, tmpdir), "%s", err);
 
 	/* GOOD_PLATFORM is 13 lines, so the next line is 14 */
 	expect_load_error("unknown", GOOD_PLATFORM "bogus = 1\n" GOOD_DEVICE,

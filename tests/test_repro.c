@@ -526,3 +526,72 @@ Test(cli, models_retargets_and_records_it, .timeout = 120)
 	snprintf(cmd, sizeof cmd, "rm -rf %s", db);
 	run_cmd(cmd);
 }
+
+/* ---- ahasd-repro --what-it-takes on a baseline worked out by hand ----
+ *
+ * A GPU preset with unbounded compute, no overheads and all memory on the
+ * card: every GPU-only pass costs its bytes / mem_bw, so GPU-only
+ * throughput is exactly proportional to the GPU's bandwidth, and each
+ * pair's AHASD / GPU-only ratio scales as 1/f when mem_bw is multiplied
+ * by f (the drafters see the same tokens; none of them looks at time).
+ * The mean over pairs and drafters then scales as 1/f too, so the factor
+ * that brings "AHASD vs GPU-only, throughput" from `now` to the paper's
+ * 3.8 is f = now / 3.8. The host link is never used: "no effect". */
+Test(cli, what_it_takes_inverts_a_bandwidth_bound_baseline, .timeout = 300)
+{
+	const char *build = getenv("AHASD_BUILD_ROOT");
+	cr_assert(build);
+	char dir[] = "/tmp/ahasd-wit-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char path[4200], cmd[8192];
+	snprintf(path, sizeof path, "%s/gpu.ini", dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("[platform]\nname = gpu\nweight_bits = 8\nkv_bits = 8\n"
+	      "act_bits = 8\naau = 0\ngated_switch = 0\nswitch_gated_s = 0\n"
+	      "switch_slow_s = 0\nlink_bw = 32e9\nlink_latency_s = 0\n"
+	      "link_pj_per_bit = 10\nqueue_latency_s = 0\nmemory_bytes = 1e15\n"
+	      "[device gpu]\nkind = gpu\nfreq_hz = 1e12\nmatrix_ops = 1e20\n"
+	      "vector_ops = 1e20\nutil = 1\nmem_bw = 100e9\nbw_eff = 1\n"
+	      "op_overhead_s = 0\ntask_overhead_s = 0\npj_per_mac = 0.4\n"
+	      "pj_per_vec_op = 3\npj_per_bit = 7.5\nstatic_w = 15\n", f);
+	cr_assert_eq(fclose(f), 0);
+	/* the other presets (npu-pim for AHASD) come from the source tree */
+	snprintf(cmd, sizeof cmd, "AHASD_PRESET_PATH=%s %s/replay/ahasd-repro "
+	         "--what-it-takes -q --no-db --workload "
+	         "7b-instruct:sequences=2:tokens=128 --pair llama2-7b:llama2-13b "
+	         "--pair opt-1.3b:opt-6.7b -d adaedl -d specdecpp "
+	         "--wit-ratio 'GPU-only, throughput' --wit-constant gpu-bw "
+	         "--wit-constant host-link -o %s/wit.md", dir, build, dir);
+	cr_assert_eq(run_cmd(cmd), 0, "%s", cmd);
+	snprintf(path, sizeof path, "%s/wit.md", dir);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	char line[1024];
+	int rows = 0;
+	while (fgets(line, sizeof line, f)) {
+		if (strncmp(line, "| AHASD vs GPU-only, throughput |", 33))
+			continue;
+		rows++;
+		double now, paper, stated, needed, factor;
+		if (strstr(line, "| gpu-bw ")) {
+			cr_assert_eq(sscanf(line, "| AHASD vs GPU-only, throughput | "
+			             "%lfx | %lfx | gpu-bw (%*[^)])) | %lf | %lf | "
+			             "%lfx |", &now, &paper, &stated, &needed,
+			             &factor), 5, "%s", line);
+			cr_expect_eq(paper, 3.8);
+			cr_expect_eq(stated, 100e9, "%s", line);
+			cr_assert_gt(now, 0.01, "%s", line);
+			/* now and needed are printed to 4 significant digits */
+			rel_eq(needed / stated, now / 3.8, 2e-3, "needed factor");
+			cr_expect(strstr(line, "monotone: bisection"), "%s", line);
+		} else {
+			cr_expect(strstr(line, "| host-link (") &&
+			          strstr(line, "no effect"), "%s", line);
+		}
+	}
+	fclose(f);
+	cr_expect_eq(rows, 2, "one row per constant");
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	run_cmd(cmd);
+}
