@@ -162,6 +162,11 @@ static void result(const struct loaded *l, uint64_t id, uint32_t drafted,
 static const char *const all_names[] = {
 	"fixed", "specdecpp", "svip", "adaedl", "banditspec",
 };
+/* plugin versions: the minor goes up when a drafter's behaviour changes
+ * (the run record keeps it, so old and new results stay apart) */
+static const char *const all_versions[] = {
+	"1.0", "1.1", "1.0", "1.0", "1.0",
+};
 
 Test(drafters, descriptors)
 {
@@ -180,7 +185,7 @@ Test(drafters, descriptors)
 		cr_expect_eq(p->struct_size, sizeof(struct ahasd_plugin));
 		cr_expect_eq(p->kind, AHASD_PLUGIN_DRAFTER);
 		cr_expect_str_eq(p->name, all_names[k]);
-		cr_expect_str_eq(p->version, "1.0");
+		cr_expect_str_eq(p->version, all_versions[k]);
 		cr_expect(p->description != NULL && p->description[0] != '\0');
 		cr_assert_not_null(p->create);
 		cr_assert_not_null(p->destroy);
@@ -268,23 +273,28 @@ Test(drafters, fixed_bad_params)
 /* SpecDec++                                                           */
 /* ------------------------------------------------------------------ */
 
+/* The product at token n covers tokens 1..n-1 (the authors' code,
+ * hf_generation.py:715-722: at draft step k the head predicts the
+ * acceptance of candidate k-1, and step 1 multiplies by 1). */
 Test(drafters, specdecpp_product_rule)
 {
 	struct loaded l = open_with("specdecpp", NULL, NULL, 0);
-	/* h = 0.3, predictor top1:
-	 *   n=1: 1 - 0.95             = 0.05
-	 *   n=2: 1 - 0.95*0.9 = 1-0.855 = 0.145
-	 *   n=3: 1 - 0.855*0.8 = 1-0.684 = 0.316 > 0.3  -> stop at index 2 */
+	/* h = 0.3, predictor top1, min_len 2:
+	 *   n=1: n < min_len (and the product is empty)  -> go on
+	 *   n=2: 1 - 0.95                  = 0.05        -> go on
+	 *   n=3: 1 - 0.95*0.9 = 1 - 0.855  = 0.145       -> go on
+	 *   n=4: 1 - 0.855*0.8 = 1 - 0.684 = 0.316 > 0.3 -> stop at index 3
+	 * (token 3's 0.8 decides at n=4; the old rule, with token n in its own
+	 * product, stopped one token earlier, at index 2) */
 	const float p1[] = {0.95f, 0.9f, 0.8f, 0.9f, 0.9f};
-	/* min_len = 2: n=1: 1-0.5 = 0.5 > 0.3 but n < 2, continue;
-	 *              n=2: 1-0.5*0.9 = 0.55 > 0.3 -> stop at index 1 */
+	/* n=1: go on; n=2: 1 - 0.5 = 0.5 > 0.3 -> stop at index 1 */
 	const float p2[] = {0.5f, 0.9f, 0.9f, 0.9f};
 	/* entropies are irrelevant with predictor=top1: very high ones */
 	const float hh[] = {5.0f, 5.0f, 5.0f, 5.0f, 5.0f};
 
-	cr_expect_eq(draft(&l, 0, 64, hh, p1, 5), 3u);
+	cr_expect_eq(draft(&l, 0, 64, hh, p1, 5), 4u);
 	/* a new batch starts from prod = 1 again: same answer */
-	cr_expect_eq(draft(&l, 1, 64, hh, p1, 5), 3u);
+	cr_expect_eq(draft(&l, 1, 64, hh, p1, 5), 4u);
 	cr_expect_eq(draft(&l, 2, 64, NULL, p2, 4), 2u);
 	/* all top1 = 1: 1 - prod = 0 never exceeds h -> max_len 20 */
 	cr_expect_eq(draft_const(&l, 3, 64, 0.0f, 1.0f, 64), 20u);
@@ -296,15 +306,32 @@ Test(drafters, specdecpp_product_rule)
 	cr_expect_eq(counter(&l, "cap_stops"), 3.0);
 	close_loaded(&l);
 
-	/* min_len = 1: p2 stops at once (0.5 > 0.3) */
+	/* min_len = 1: the first token still cannot stop the batch, since
+	 * its product is empty (1 - 1 = 0); p2 stops at n=2 as before */
 	{
 		const char *keys[] = {"min_len"};
 		const char *vals[] = {"1"};
 
 		l = open_with("specdecpp", keys, vals, 1);
-		cr_expect_eq(draft(&l, 0, 64, NULL, p2, 4), 1u);
+		cr_expect_eq(draft(&l, 0, 64, NULL, p2, 4), 2u);
 		close_loaded(&l);
 	}
+}
+
+/* The token whose own prediction is low is kept, and the batch ends after
+ * the next one: h = 0.3, min_len 2, p = 0.95, 0.2, 0.95, ...
+ *   n=2: 1 - 0.95        = 0.05 -> go on (token 2's 0.2 not yet in)
+ *   n=3: 1 - 0.95*0.2    = 0.81 -> stop at index 2.
+ * Had token n been in its own product, n=2 would give 1 - 0.19 = 0.81 and
+ * stop at index 1. */
+Test(drafters, specdecpp_current_token_not_in_product)
+{
+	struct loaded l = open_with("specdecpp", NULL, NULL, 0);
+	const float p[] = {0.95f, 0.2f, 0.95f, 0.95f, 0.95f};
+
+	cr_expect_eq(draft(&l, 0, 64, NULL, p, 5), 3u);
+	cr_expect_eq(counter(&l, "rule_stops"), 1.0);
+	close_loaded(&l);
 }
 
 Test(drafters, specdecpp_entropy_predictor)
@@ -312,14 +339,14 @@ Test(drafters, specdecpp_entropy_predictor)
 	const char *keys[] = {"predictor", "h"};
 	const char *vals[] = {"entropy", "0.3"};
 	struct loaded l = open_with("specdecpp", keys, vals, 2);
-	/* p_i = exp(-H_i), so 1 - prod = 1 - exp(-sum H):
-	 *   n=2: 1 - exp(-0.2) = 0.181
-	 *   n=3: 1 - exp(-0.4) = 0.3297 > 0.3 -> stop at index 2.
+	/* p_j = exp(-H_j), so at token n, 1 - prod = 1 - exp(-sum_{j<n} H_j):
+	 *   n=3: 1 - exp(-0.2) = 0.181
+	 *   n=4: 1 - exp(-0.4) = 0.3297 > 0.3 -> stop at index 3.
 	 * top1 = 1 everywhere, so predictor=top1 would never stop. */
 	const float h[] = {0.1f, 0.1f, 0.2f, 0.1f, 0.1f};
 	const float p[] = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
 
-	cr_expect_eq(draft(&l, 0, 64, h, p, 5), 3u);
+	cr_expect_eq(draft(&l, 0, 64, h, p, 5), 4u);
 	close_loaded(&l);
 
 	l = open_with("specdecpp", NULL, NULL, 0);
