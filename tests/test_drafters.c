@@ -166,7 +166,7 @@ static const char *const all_names[] = {
 /* plugin versions: the minor goes up when a drafter's behaviour changes
  * (the run record keeps it, so old and new results stay apart) */
 static const char *const all_versions[] = {
-	"1.0", "1.1", "1.0", "1.1", "1.0",
+	"1.0", "1.1", "1.0", "1.1", "1.1",
 };
 
 Test(drafters, descriptors)
@@ -687,9 +687,76 @@ static void bandit_feed(const struct loaded *l, uint64_t id, uint32_t len)
 		result(l, id, len, 0, 1, 0, 1.0);
 }
 
-Test(drafters, banditspec_warmup_then_best_arm)
+/* The authors' code (generate_utils.py:180-191): 7 warm-up rounds
+ * (out_index 1..7: lengths 1, 2, 3, 4, 1, 2, 3), then
+ * mean_i + sqrt(6 ln t / N) with t the round's index and N all results:
+ * the same bonus for every arm, so the choice is greedy on the mean.
+ * Rewards: arm 3 6 tok/s, the others 1 tok/s (bandit_feed).
+ *   round 8: t = 8, N = 7, bonus sqrt(6 ln 8 / 7) = 1.335 for all;
+ *            means 1, 1, 6, 1 -> arm 3.
+ * Arm 3 then earns 0.5 tok/s: after k such results its mean is
+ * (12 + 0.5 k) / (2 + k), above 1 for k <= 19 -> arm 3 for 20 rounds;
+ * at k = 20 it is exactly 1, tying arms 1, 2 and 4 -> arm 1 (ties go to
+ * the shorter length). (UCB1 with these numbers would explore again much
+ * sooner: see banditspec_ucb1_warmup_then_best_arm.) */
+Test(drafters, banditspec_code_index_by_hand)
 {
 	struct loaded l = open_with("banditspec", NULL, NULL, 0);
+	const uint32_t warm[7] = {1, 2, 3, 4, 1, 2, 3};
+	uint32_t threes = 0, got;
+
+	begin_seq(&l, 0);
+	for (uint32_t i = 0; i < 7; i++) {
+		got = draft_const(&l, i, 64, 0.1f, 0.9f, 64);
+		cr_expect_eq(got, warm[i], "warm-up batch %u", i);
+		bandit_feed(&l, i, got);
+	}
+	for (uint32_t i = 7; i < 27; i++) {
+		got = draft_const(&l, i, 64, 0.1f, 0.9f, 64);
+		threes += got == 3;
+		result(&l, i, 3, 1, 2, 0, 4.0);   /* 2 tokens in 4 s */
+	}
+	cr_expect_eq(threes, 20u);
+	cr_expect_float_eq(counter(&l, "arm3_mean_reward"), 22.0 / 22.0,
+	                   1e-12);
+	cr_expect_eq(draft_const(&l, 27, 64, 0.1f, 0.9f, 64), 1u);
+	close_loaded(&l);
+}
+
+/* persist=none (the default, as the code restarts its statistics with
+ * every generate call): a new sequence warms up again from length 1;
+ * persist=all keeps the statistics and goes on with the best arm. */
+Test(drafters, banditspec_persist)
+{
+	static const char *const modes[2] = {"none", "all"};
+	static const uint32_t next[2] = {1, 3};
+	const char *keys[] = {"persist"};
+
+	for (int m = 0; m < 2; m++) {
+		const char *vals[] = {modes[m]};
+		struct loaded l = open_with("banditspec", keys, vals, 1);
+
+		begin_seq(&l, 0);
+		for (uint32_t i = 0; i < 10; i++)
+			bandit_feed(&l, i,
+			            draft_const(&l, i, 64, 0.1f, 0.9f, 64));
+		cr_expect_eq(draft_const(&l, 10, 64, 0.1f, 0.9f, 64), 3u);
+		begin_seq(&l, 1);
+		cr_expect_eq(draft_const(&l, 11, 64, 0.1f, 0.9f, 64), next[m],
+		             "persist=%s", modes[m]);
+		/* the counters are run totals either way */
+		cr_expect_eq(counter(&l, "batches"), 12.0);
+		close_loaded(&l);
+	}
+}
+
+/* index=ucb1 with 8 warm-up rounds and persist=all: the plugin's earlier
+ * rule (mean / r_max + sqrt(c ln t / n_i), t = results). */
+Test(drafters, banditspec_ucb1_warmup_then_best_arm)
+{
+	const char *keys[] = {"index", "warmup", "persist"};
+	const char *vals[] = {"ucb1", "8", "all"};
+	struct loaded l = open_with("banditspec", keys, vals, 3);
 	const uint32_t warm[8] = {1, 2, 3, 4, 1, 2, 3, 4};
 	uint32_t len[8];
 
@@ -732,11 +799,11 @@ Test(drafters, banditspec_warmup_then_best_arm)
 	close_loaded(&l);
 }
 
-Test(drafters, banditspec_low_exploration_exploits)
+Test(drafters, banditspec_ucb1_low_exploration_exploits)
 {
-	const char *keys[] = {"c"};
-	const char *vals[] = {"0.5"};
-	struct loaded l = open_with("banditspec", keys, vals, 1);
+	const char *keys[] = {"c", "index", "warmup", "persist"};
+	const char *vals[] = {"0.5", "ucb1", "8", "all"};
+	struct loaded l = open_with("banditspec", keys, vals, 4);
 	uint32_t threes = 0;
 
 	for (uint32_t i = 0; i < 8; i++)
@@ -752,7 +819,8 @@ Test(drafters, banditspec_low_exploration_exploits)
 	}
 	cr_expect_eq(threes, 20u);
 
-	/* statistics persist across sequences: no second warm-up */
+	/* persist=all: statistics persist across sequences, no second
+	 * warm-up */
 	l.p->drafter->begin_sequence(l.st,
 	                             &(struct ahasd_seq_info){.seq_id = 2});
 	cr_expect_eq(draft_const(&l, 0, 64, 0.1f, 0.9f, 64), 3u);
@@ -788,9 +856,9 @@ Test(drafters, banditspec_inflight_and_feedback)
 	/* warm-up over; arm 4 (batch 41) has no result yet, so it goes
 	 * first, ahead of arm 6's better score */
 	cr_expect_eq(draft_const(&l, 43, 64, 0.1f, 0.9f, 64), 4u);
-	/* give 41 a result: 1 token in 1 s. t = 3, r_max = 14:
-	 * arm2 0 + sqrt(6 ln3/1) = 2.567, arm4 1/14 + 2.567 = 2.639,
-	 * arm6 1 + 2.567 = 3.567 -> arm 6 */
+	/* give 41 a result: 1 token in 1 s. Round t = 5, N = 3 results:
+	 * means arm2 0, arm4 1, arm6 14, each plus sqrt(6 ln 5 / 3) = 1.794
+	 * -> arm 6 */
 	result(&l, 41, 4, 0, 1, 0, 1.0);
 	cr_expect_eq(draft_const(&l, 44, 64, 0.1f, 0.9f, 64), 6u);
 	close_loaded(&l);
@@ -845,6 +913,8 @@ Test(drafters, banditspec_bad_params)
 	           "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", "arms=");
 	expect_bad("banditspec", "warmup", "-1", "warmup=-1");
 	expect_bad("banditspec", "c", "x", "c=x");
+	expect_bad("banditspec", "index", "ucb2", "index=ucb2");
+	expect_bad("banditspec", "persist", "lambda", "persist=lambda");
 }
 
 /* ---- the ahasd policy's EDC bookkeeping, driven by hand ---- */
