@@ -1,5 +1,8 @@
 /* drafter_fixed.c - fixed draft length: every batch has exactly k tokens
  * (or fewer when the host's cap is lower). The non-adaptive baseline.
+ * k = 4 is Eagle-1's draft length, the fixed baseline BanditSpec compares
+ * with (arXiv 2505.15141, section 6.2); SVIP's constant baseline is 5
+ * (eval_specbench.py:26).
  */
 #include <errno.h>
 #include <stdint.h>

@@ -1,17 +1,24 @@
 /* drafter_specdecpp.c - SpecDec++ stopping rule.
  *
- * SpecDec++ ends a draft batch once the probability that at least one of
- * its tokens is rejected exceeds h:
+ * SpecDec++ ends a draft batch once the predicted probability that at least
+ * one of its tokens is rejected exceeds h. The authors' code
+ * (github.com/Kaffaljidhmah2/SpecDec_pp @ 9c52edc, specdec_pp/
+ * hf_generation.py:715-722) multiplies in, at draft step k, the acceptance
+ * head's prediction for candidate k-1: the head reads the hidden state of
+ * the step's input token and is trained on the acceptance of that token
+ * (specdec_pp/train.py:176-184), and step 1 multiplies by 1. So after
+ * token n the rule is
  *
- *     stop after token i  iff  1 - prod_{j<=i} p_j > h
+ *     stop after token n  iff  1 - prod_{j<n} p_j > h
  *
- * where p_j is the predicted acceptance probability of token j. The paper
- * trains an acceptance head on the draft model; a replay has only the draft
+ * and token n itself is always kept: its prediction enters at step n+1.
+ * p_j is the predicted acceptance probability of token j. The paper trains
+ * an acceptance head on the draft model; a replay has only the draft
  * distribution, so p_j is the draft's top-1 probability (predictor=top1) or
  * exp(-H_j) (predictor=entropy). The batch length is kept in
- * [min_len, max_len], and never beyond the host's cap.
- * All state is per batch; nothing persists across batches or sequences
- * besides the counters.
+ * [min_len, max_len] (the code's bound, hf_generation.py:724-731), and
+ * never beyond the host's cap. All state is per batch; nothing persists
+ * across batches or sequences besides the counters.
  */
 #include <errno.h>
 #include <math.h>
@@ -37,7 +44,8 @@ struct sdpp_state {
 	uint32_t max_len;
 	int predictor;         /* enum sdpp_predictor */
 
-	double prod;           /* product of p_j so far in this batch */
+	double prod;           /* product of p_j over the batch's earlier
+	                        * tokens (j < n while token n is tested) */
 	uint32_t cap;          /* min(max_len, host cap) for this batch */
 
 	uint64_t batches;
@@ -148,21 +156,22 @@ static int sdpp_draft_token(void *st, const struct ahasd_draft_token *tok)
 	struct sdpp_state *s = st;
 	const uint32_t n = tok->index + 1;
 
+	int stop = 0;
+
 	if (tok->index == 0)
 		s->prod = 1.0;   /* robust even without begin_batch */
 	s->tokens++;
-	s->prod *= sdpp_accept_prob(s, tok);
 	if (n >= s->cap) {
 		s->cap_stops++;
-		return 1;
-	}
-	if (n < s->min_len)
-		return 0;
-	if (1.0 - s->prod > s->h) {
+		stop = 1;
+	} else if (n >= s->min_len && 1.0 - s->prod > s->h) {
+		/* prod covers tokens 1..n-1 here (hf_generation.py:715-722) */
 		s->rule_stops++;
-		return 1;
+		stop = 1;
 	}
-	return 0;
+	/* token n's prediction only enters the test of token n+1 */
+	s->prod *= sdpp_accept_prob(s, tok);
+	return stop;
 }
 
 static int sdpp_counter(void *st, uint32_t i, const char **name,
@@ -188,7 +197,8 @@ static int sdpp_counter(void *st, uint32_t i, const char **name,
 }
 
 static const struct ahasd_param sdpp_params[] = {
-	{"h", "0.3", "stop once 1 - prod(p_i) exceeds h, in [0, 1]"},
+	{"h", "0.3",
+	 "stop after token n once 1 - prod(p_j, j < n) exceeds h, in [0, 1]"},
 	{"predictor", "top1",
 	 "acceptance predictor p_i: top1 (draft top-1 probability) or "
 	 "entropy (exp(-H))"},
@@ -210,9 +220,10 @@ AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
 	.struct_size = sizeof(struct ahasd_plugin),
 	.kind = AHASD_PLUGIN_DRAFTER,
 	.name = "specdecpp",
-	.version = "1.0",
+	.version = "1.1",
 	.description = "SpecDec++: stop when the predicted chance of a "
-	               "rejection in the batch, 1 - prod(p_i), exceeds h",
+	               "rejection among the earlier tokens, 1 - prod(p_j), "
+	               "exceeds h",
 	.params = sdpp_params,
 	.create = sdpp_create,
 	.destroy = sdpp_destroy,

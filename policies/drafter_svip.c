@@ -1,14 +1,20 @@
-/* drafter_svip.c - SVIP stopping rule (self-verification length policy).
+/* drafter_svip.c - SVIP stopping rule (self-verification length policy;
+ * Zhang et al., "Draft Model Knows When to Stop", arXiv 2411.18462v2).
  *
- * SVIP bounds a token's rejection chance by sqrt(c * H), H the draft
- * entropy in nats, and ends the batch after the first token where
+ * SVIP bounds a token's acceptance below by 1 - sqrt(c * H), H the draft
+ * entropy in nats (eq. 6), and ends the batch after the first token where
  *
  *     sqrt(c * H) > threshold
  *
- * With the public code's c = 0.15 and threshold = 0.3 this is H > 0.6 nats.
- * A batch is at least min_len and at most max_len tokens (SVIP caps a round
- * at 40), and never longer than the host's cap. No state persists across
- * batches or sequences besides the counters.
+ * The token is kept (the rule is checked after the token is generated:
+ * section 2.2, Algorithm 1). This is the authors' code
+ * (github.com/Geralt-Targaryen/SVIP @ 0cd912e, vanilla-sd/eval_specbench.py:
+ * threshold 0.3 at :25, c = 0.15 at :164, the 40-token round cap at :138),
+ * which stops when H > 0.3^2 / 0.15 = 0.6 nats. The paper prints the rule
+ * as sqrt(H) > h with h = 0.3 (eq. 7, section 3.1), i.e. c = 1 here, which
+ * would stop at H > 0.09 nats. A batch is at least min_len and at most
+ * max_len tokens, and never longer than the host's cap. No state persists
+ * across batches or sequences besides the counters.
  */
 #include <errno.h>
 #include <math.h>
