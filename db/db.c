@@ -157,7 +157,7 @@ static const struct migration {
 _Static_assert(sizeof migrations / sizeof migrations[0] == DB_SCHEMA_VERSION,
                "one migration per schema version, in order");
 
-/* Event kinds and outcomes as stored, in the enum order of engine.h. */
+/* Event kinds and outcomes as stored, in the enum order of results.h. */
 static const char *const kind_names[] = {
 	"draft", "verify", "preverify", "switch", "transfer", "idle", "offload",
 };
@@ -223,7 +223,7 @@ struct db {
 	int64_t run_id;
 	uint64_t n_events, dropped;
 	unsigned n_dev;
-	char dev_name[HW_MAX_DEV][DB_MAX_DEV_NAME + 1];
+	char dev_name[RESULT_MAX_DEV][DB_MAX_DEV_NAME + 1];
 };
 
 
@@ -796,9 +796,9 @@ static int check_info(const struct db *d, const struct db_run_info *in,
 			return -EINVAL;
 		}
 	}
-	if (in->n_dev > HW_MAX_DEV) {
+	if (in->n_dev > RESULT_MAX_DEV) {
 		util_set_err(err, errlen, "%s: run info: %u devices (at most %d)",
-		        d->path, in->n_dev, HW_MAX_DEV);
+		        d->path, in->n_dev, RESULT_MAX_DEV);
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < in->n_dev; i++) {
@@ -1043,63 +1043,16 @@ int db_run_commit(struct db *d, int64_t run_id,
 	}
 
 	{
-		const double committed = (double)m->committed;
-		const uint64_t dropped = m->events_dropped > d->dropped
-		                                 ? m->events_dropped
-		                                 : d->dropped;
-		const struct {
-			const char *name;
-			double value;
-		} std[] = {
-			{ "sequences", (double)m->sequences },
-			{ "committed", committed },
-			{ "time_s", m->time_s },
-			{ "tokens_per_s", ratio(committed, m->time_s) },
-			{ "energy_j", m->energy_j },
-			{ "dynamic_j", m->dynamic_j },
-			{ "static_j", m->static_j },
-			{ "tokens_per_j", ratio(committed, m->energy_j) },
-			{ "energy_per_token_j", ratio(m->energy_j, committed) },
-			{ "drafted", (double)m->drafted },
-			{ "accepted", (double)m->accepted },
-			{ "wasted", (double)m->wasted },
-			{ "wasted_draft_s", m->wasted_draft_s },
-			{ "wasted_draft_j", m->wasted_draft_j },
-			{ "preverified", (double)m->preverified },
-			{ "preverify_tasks", (double)m->preverify_tasks },
-			{ "preverify_rejections",
-			  (double)m->preverify_rejections },
-			{ "batches", (double)m->batches },
-			{ "batch_tokens", (double)m->batch_tokens },
-			{ "lookahead_batches", (double)m->lookahead_batches },
-			{ "verifications", (double)m->verifications },
-			{ "switches", (double)m->switches },
-			{ "waits", (double)m->waits },
-			{ "events_dropped", (double)dropped },
-			{ "acceptance_rate",
-			  ratio((double)m->accepted, (double)m->drafted) },
-			{ "mean_draft_len",
-			  ratio((double)m->batch_tokens,
-			        (double)m->batches) },
-			{ "offload_s", m->offload_s },
-			{ "contention_s", m->contention_s },
-			{ "offload_bytes", m->offload_bytes },
-			{ "offload_bytes_per_token",
-			  ratio(m->offload_bytes, committed) },
-			/* synchronous runs with a PIM only (NaN otherwise,
-			 * skipped below) */
-			{ "pim_share_min", m->share_batches ? m->pim_share_min : NAN },
-			{ "pim_share_mean",
-			  m->share_batches ? m->pim_share_sum / m->share_batches
-			                   : NAN },
-			{ "pim_share_max", m->share_batches ? m->pim_share_max : NAN },
-		};
-
-		for (size_t i = 0; i < sizeof std / sizeof std[0]; i++) {
-			if (isnan(std[i].value))
-				continue;
-			r = put_metric(d, run_id, std[i].name, std[i].value,
-			               err, errlen);
+		/* the larger of the engine's count and ours */
+		struct replay_metrics mm = *m;
+		if (d->dropped > mm.events_dropped)
+			mm.events_dropped = d->dropped;
+		for (size_t i = 0; i < metric_defs_count; i++) {
+			const double v = metric_defs[i].value(&mm);
+			if (isnan(v))
+				continue;   /* does not apply to this run */
+			r = put_metric(d, run_id, metric_defs[i].name, v, err,
+			               errlen);
 			if (r < 0)
 				goto error;
 		}

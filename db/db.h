@@ -1,7 +1,7 @@
 /* db.h - results database (SQLite). Schema: db/SCHEMA.md.
  *
  * Knows nothing of msgpack or of the engine's internals beyond the plain
- * result structs in replay/engine.h. One run is written in one transaction:
+ * result structs in replay/results.h. One run is written in one transaction:
  * db_run_begin() .. db_run_commit(); db_run_rollback() leaves no trace of it.
  * Any error from db_run_sequence/_event/_commit rolls the open run back, and
  * db_close() rolls back a run still open. Busy timeout: AHASD_DB_BUSY_MS
@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine.h"
+#include "results.h"
 
 #define DB_SCHEMA_VERSION 1
 #define DB_APPLICATION_ID 0x41485344 /* "AHSD" */
@@ -33,7 +33,7 @@ struct db_run_info {
 	int sampled;
 	uint64_t seed;
 	uint32_t queue_capacity, max_draft;
-	const char *device_names[HW_MAX_DEV];
+	const char *device_names[RESULT_MAX_DEV];
 	unsigned n_dev;
 };
 

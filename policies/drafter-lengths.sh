@@ -21,8 +21,8 @@ db="$dir/drafter-lengths-$mode.db"
 p7="$dir/drafter-lengths-7b-instruct.msgpack"
 p7s="$dir/drafter-lengths-7b-instruct-sampled.msgpack"
 
-"$build/replay/ahasd-trace" synth --profile 7b-instruct -o "$p7" >/dev/null
-"$build/replay/ahasd-trace" synth --profile 7b-instruct-sampled \
+"$build/tools/ahasd-trace" synth --profile 7b-instruct -o "$p7" >/dev/null
+"$build/tools/ahasd-trace" synth --profile 7b-instruct-sampled \
 	-o "$p7s" >/dev/null
 rm -f "$db" "$db-wal" "$db-shm"
 
@@ -38,7 +38,7 @@ run() {
 	done
 	for t in "$@"; do
 		# shellcheck disable=SC2086
-		"$build/replay/ahasd-replay" -p sync -w npu-pim -d "$d" $params \
+		"$build/tools/ahasd-replay" -p sync -w npu-pim -d "$d" $params \
 			--label "$label" --db "$db" --events "$t" >/dev/null
 	done
 }

@@ -106,21 +106,6 @@ struct replay {
 	double sb_pim, sb_total; /* sync: the open batch's PIM and step time */
 };
 
-const char *replay_event_kind_name(enum replay_event_kind k)
-{
-	static const char *const names[] = { "draft", "verify", "preverify",
-	                                     "switch", "transfer", "idle",
-	                                     "offload" };
-	return (unsigned)k < REPLAY_EV_KIND_COUNT ? names[k] : "?";
-}
-
-const char *replay_outcome_name(enum replay_outcome o)
-{
-	static const char *const names[] = { "none", "accepted", "rejected",
-	                                     "wasted" };
-	return (unsigned)o <= REPLAY_OUT_WASTED ? names[o] : "?";
-}
-
 static uint64_t splitmix64(uint64_t x)
 {
 	x += 0x9e3779b97f4a7c15ull;

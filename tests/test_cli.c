@@ -1,6 +1,6 @@
 /* test_cli.c - the built ahasd-replay binary end to end.
  *
- * Every test runs the real $AHASD_BUILD_ROOT/replay/ahasd-replay (and
+ * Every test runs the real $AHASD_BUILD_ROOT/tools/ahasd-replay (and
  * ahasd-trace to make a small synthetic trace) as a child process with
  * stdout and stderr captured to files, checks the exit status and the
  * message text, and reads the results database back through the plain
@@ -58,9 +58,9 @@ static void setup(void)
 
 	cr_assert(b && s, "AHASD_BUILD_ROOT and AHASD_SOURCE_ROOT must be set "
 	          "(run through meson test)");
-	snprintf(replay_bin, sizeof replay_bin, "%s/replay/ahasd-replay", b);
-	snprintf(trace_bin, sizeof trace_bin, "%s/replay/ahasd-trace", b);
-	snprintf(hw_bin, sizeof hw_bin, "%s/replay/ahasd-hw", b);
+	snprintf(replay_bin, sizeof replay_bin, "%s/tools/ahasd-replay", b);
+	snprintf(trace_bin, sizeof trace_bin, "%s/tools/ahasd-trace", b);
+	snprintf(hw_bin, sizeof hw_bin, "%s/tools/ahasd-hw", b);
 	snprintf(plugdir, sizeof plugdir, "%s/policies", b);
 	snprintf(srcroot, sizeof srcroot, "%s", s);
 	strcpy(tdir, "/tmp/ahasd-test-cli-XXXXXX");

@@ -633,19 +633,19 @@ Test(drafters, adaedl_length_follows_entropy, .timeout = 120)
 		double acc;
 
 		snprintf(cmd, sizeof(cmd),
-		         "%s/replay/ahasd-trace synth --profile 7b-instruct "
+		         "%s/tools/ahasd-trace synth --profile 7b-instruct "
 		         "--set acceptance=0.7 --set h_median=%s "
 		         "--sequences 8 --tokens 512 -o %s/h%d.msgpack "
 		         ">/dev/null", root, hmed[i], dir, i);
 		cr_assert_eq(system(cmd), 0, "%s", cmd);
 		snprintf(cmd, sizeof(cmd),
-		         "%s/replay/ahasd-trace info %s/h%d.msgpack", root, dir,
+		         "%s/tools/ahasd-trace info %s/h%d.msgpack", root, dir,
 		         i);
 		acc = run_and_read(cmd, NULL, "mean acceptance:");
 		cr_assert(acc >= 0.6 && acc <= 0.8,
 		          "h_median %s: mean acceptance %g", hmed[i], acc);
 		snprintf(cmd, sizeof(cmd),
-		         "%s/replay/ahasd-replay --no-db -p sync -w npu-pim "
+		         "%s/tools/ahasd-replay --no-db -p sync -w npu-pim "
 		         "-d adaedl -d fixed %s/h%d.msgpack", root, dir, i);
 		ada[i] = run_and_read(cmd, "sync/adaedl", "draft len ");
 		fixed[i] = run_and_read(cmd, "sync/fixed", "draft len ");

@@ -213,13 +213,13 @@ Test(golden, every_result_of_the_study_is_unchanged, .timeout = 600)
 	cr_assert_not_null(mkdtemp(dir));
 	char cmd[8192], db[4200], path[4200];
 	snprintf(db, sizeof db, "%s/g.db", dir);
-	snprintf(cmd, sizeof cmd, "%s/replay/ahasd-repro -q --sweep all "
+	snprintf(cmd, sizeof cmd, "%s/tools/ahasd-repro -q --sweep all "
 	         /* as `ninja repro` (replay/meson.build) */
 	         "--workload-sweep acceptance=0.5,0.6,0.7,0.8,0.9 "
 	         "--workload-sweep h_sigma=0.75,1.5,3 "
 	         "--db %s --traces-dir %s/traces", build, db, src);
 	cr_assert_eq(run_cmd(cmd), 0, "%s", cmd);
-	snprintf(cmd, sizeof cmd, "%s/replay/ahasd-replay -q --db %s "
+	snprintf(cmd, sizeof cmd, "%s/tools/ahasd-replay -q --db %s "
 	         "-p sync -p async -p ahasd -d fixed -d specdecpp -d svip "
 	         "-d adaedl -d banditspec -w npu-pim -w npu-lpddr5 -w gpu "
 	         "-w gpu-pim %s/%s >/dev/null", build, db, src, NATIVE_TRACE);

@@ -123,8 +123,8 @@ static int run(const char *rel, const char *const *args)
 }
 
 #define RUN(rel, ...) run(rel, (const char *const[]){ __VA_ARGS__, NULL })
-#define REPLAY(...) RUN("replay/ahasd-replay", __VA_ARGS__)
-#define TRACE(...) RUN("replay/ahasd-trace", __VA_ARGS__)
+#define REPLAY(...) RUN("tools/ahasd-replay", __VA_ARGS__)
+#define TRACE(...) RUN("tools/ahasd-trace", __VA_ARGS__)
 #define CAPTURE(...) RUN("capture/ahasd-capture", __VA_ARGS__)
 
 #define assert_err_has(s) \

@@ -90,7 +90,7 @@ static size_t read_file(const char *path, char *buf, size_t cap)
 	return n;
 }
 
-/* Run build-tree binary rel (e.g. "replay/ahasd-trace") with args; stdout
+/* Run build-tree binary rel (e.g. "tools/ahasd-trace") with args; stdout
  * and stderr land in out_text/err_text. Killed after 30 s (a failure).
  * @return the exit status. */
 static int run(const char *rel, const char *const *args)
@@ -151,7 +151,7 @@ typedef int (*writer_fn)(const char *path);
 
 static int synth_to(const char *path)
 {
-	return RUN("replay/ahasd-trace", "synth", "--sequences", "2",
+	return RUN("tools/ahasd-trace", "synth", "--sequences", "2",
 	           "--tokens", "8", "--draft-model", "tiny", "--target-model",
 	           "tiny", "-o", path);
 }
@@ -194,7 +194,7 @@ static const char *results_db(void)
 	if (access(db, F_OK) == 0)
 		return db;
 	cr_assert_eq(synth_to(trace), 0, "%s", err_text);
-	cr_assert_eq(RUN("replay/ahasd-replay", "-q", "--db", db, "-p", "sync",
+	cr_assert_eq(RUN("tools/ahasd-replay", "-q", "--db", db, "-p", "sync",
 	                 trace), 0, "%s", err_text);
 	return db;
 }

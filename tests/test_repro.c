@@ -475,16 +475,16 @@ Test(cli, models_retargets_and_records_it, .timeout = 120)
 	char db[] = "/tmp/ahasd-repro-cli-XXXXXX";
 	cr_assert_not_null(mkdtemp(db));
 	char cmd[8192];
-	snprintf(cmd, sizeof cmd, "%s/replay/ahasd-replay -q --db %s/r.db "
+	snprintf(cmd, sizeof cmd, "%s/tools/ahasd-replay -q --db %s/r.db "
 	         "-w npu-pim -p ahasd -d adaedl --models llama2-7b:llama2-13b "
 	         "%s/%s", build, db, src, SHIPPED_TRACE);
 	cr_assert_eq(run_cmd(cmd), 0, "%s", cmd);
 	/* a bad pair and an unknown preset fail with a message */
-	snprintf(cmd, sizeof cmd, "%s/replay/ahasd-replay -q --no-db "
+	snprintf(cmd, sizeof cmd, "%s/tools/ahasd-replay -q --no-db "
 	         "--models llama2-7b %s/%s 2>%s/e1", build, src, SHIPPED_TRACE,
 	         db);
 	cr_assert_eq(run_cmd(cmd), 2);
-	snprintf(cmd, sizeof cmd, "%s/replay/ahasd-replay -q --no-db -p sync "
+	snprintf(cmd, sizeof cmd, "%s/tools/ahasd-replay -q --no-db -p sync "
 	         "--models llama2-7b:nonesuch %s/%s 2>%s/e2", build, src,
 	         SHIPPED_TRACE, db);
 	cr_assert_eq(run_cmd(cmd), 1);
@@ -557,7 +557,7 @@ Test(cli, what_it_takes_inverts_a_bandwidth_bound_baseline, .timeout = 300)
 	      "pj_per_vec_op = 3\npj_per_bit = 7.5\nstatic_w = 15\n", f);
 	cr_assert_eq(fclose(f), 0);
 	/* the other presets (npu-pim for AHASD) come from the source tree */
-	snprintf(cmd, sizeof cmd, "AHASD_PRESET_PATH=%s %s/replay/ahasd-repro "
+	snprintf(cmd, sizeof cmd, "AHASD_PRESET_PATH=%s %s/tools/ahasd-repro "
 	         "--what-it-takes -q --no-db --workload "
 	         "7b-instruct:sequences=2:tokens=128 --pair llama2-7b:llama2-13b "
 	         "--pair opt-1.3b:opt-6.7b -d adaedl -d specdecpp "

@@ -1,6 +1,6 @@
 /* test_trace_cli.c - the built ahasd-trace binary: validate, info, synth.
  *
- * Runs $AHASD_BUILD_ROOT/replay/ahasd-trace as a child process and checks
+ * Runs $AHASD_BUILD_ROOT/tools/ahasd-trace as a child process and checks
  * exit status (0 ok, 1 invalid trace, 2 usage) and its stdout/stderr text.
  */
 #include <criterion/criterion.h>
@@ -78,7 +78,7 @@ static int run(const char *const *args)
 	pid_t pid;
 
 	cr_assert_not_null(root, "AHASD_BUILD_ROOT not set");
-	snprintf(bin, sizeof bin, "%s/replay/ahasd-trace", root);
+	snprintf(bin, sizeof bin, "%s/tools/ahasd-trace", root);
 	snprintf(opath, sizeof opath, "%s/stdout.txt", tdir);
 	snprintf(epath, sizeof epath, "%s/stderr.txt", tdir);
 	argv[n++] = bin;
