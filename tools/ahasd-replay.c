@@ -6,15 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
 
 #include "config.h"
 #include "db.h"
-#include "engine.h"
 #include "hw.h"
 #include "models.h"
 #include "plugin.h"
+#include "results.h"
+#include "run.h"
 #include "trace.h"
+#include "trace_mem.h"
 
 #define MAX_LIST 16
 #define MAX_PARAMS 64
@@ -252,26 +254,31 @@ static int list_plugins(void)
 }
 
 /* Keys of --param that apply to this plugin: unprefixed keys it declares,
- * and "NAME.key" for its own name. Marks used keys. */
-static size_t params_for(const struct options *o, const struct plugin *p,
-                         const char **keys, const char **vals, int *used)
+ * and "NAME.key" for its own name. With used, marks the keys taken. */
+static size_t params_for_used(const struct options *o, const struct plugin *p,
+                              struct run_kv *kv, int *used)
 {
 	size_t n = 0, nl = strlen(p->desc->name);
 	for (size_t i = 0; i < o->n_params; i++) {
 		const char *k = o->param_key[i];
 		if (!strncmp(k, "hw.", 3))
 			continue;
-		if (!strncmp(k, p->desc->name, nl) && k[nl] == '.') {
-			keys[n] = k + nl + 1;
-			vals[n++] = o->param_val[i];
+		if (!strncmp(k, p->desc->name, nl) && k[nl] == '.')
+			kv[n++] = (struct run_kv){ k + nl + 1, o->param_val[i] };
+		else if (!strchr(k, '.') && plugin_declares(p, k))
+			kv[n++] = (struct run_kv){ k, o->param_val[i] };
+		else
+			continue;
+		if (used)
 			used[i] = 1;
-		} else if (!strchr(k, '.') && plugin_declares(p, k)) {
-			keys[n] = k;
-			vals[n++] = o->param_val[i];
-			used[i] = 1;
-		}
 	}
 	return n;
+}
+
+static size_t params_for(const struct options *o, const struct plugin *p,
+                         struct run_kv *kv)
+{
+	return params_for_used(o, p, kv, NULL);
 }
 
 /* Every --param must reach at least one selected plugin or the hardware:
@@ -280,7 +287,7 @@ static size_t params_for(const struct options *o, const struct plugin *p,
 static int check_params(const struct options *o)
 {
 	int used[MAX_PARAMS] = { 0 };
-	const char *keys[MAX_PARAMS], *vals[MAX_PARAMS];
+	struct run_kv kv[MAX_PARAMS];
 	char err[ERRLEN];
 	for (size_t k = 0; k < 2; k++) {
 		const char *const *names = k ? o->drafters : o->policies;
@@ -293,7 +300,7 @@ static int check_params(const struct options *o)
 				fprintf(stderr, "ahasd-replay: %s\n", err);
 				return 1;
 			}
-			params_for(o, &p, keys, vals, used);
+			params_for_used(o, &p, kv, used);
 			plugin_unload(&p);
 		}
 	}
@@ -319,299 +326,198 @@ static int check_params(const struct options *o)
 	return 0;
 }
 
-struct event_sink {
-	struct db *db;
-	int64_t run_id;
-	uint64_t stored, dropped, max;
-	int failed;
-	char err[ERRLEN];
-};
-
-static void on_event(void *user, const struct replay_event *ev)
-{
-	struct event_sink *s = user;
-	if (s->failed)
-		return;
-	if (s->stored >= s->max) {
-		if (!s->dropped++)
-			fprintf(stderr, "ahasd-replay: run %lld: event bound of "
-			        "%llu reached; further events are counted in "
-			        "the events_dropped metric, not stored (raise "
-			        "--max-events)\n", (long long)s->run_id,
-			        (unsigned long long)s->max);
-		return;
-	}
-	int rc = db_run_event(s->db, s->run_id, ev, s->err, sizeof s->err);
-	if (rc < 0)
-		s->failed = 1;
-	else if (rc == 0)
-		s->dropped++;
-	else
-		s->stored++;
-}
-
-static void model_label(const struct trace_model *m, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s", m->name[0] ? m->name : "?");
-}
-
-/* What the check pass learnt of a trace. */
-struct trace_facts {
+/* A trace opened for a sweep: checked, hashed and (when it is small enough)
+ * decoded once, then replayed by every run. */
+struct trace_src {
+	struct trace_reader *rd;     /* open: its header, or the stream */
+	struct trace_mem mem;        /* the sequences, when held */
+	int in_memory;
 	char sha[65];
-	uint64_t max_context;  /* largest prompt_len + n */
-	uint32_t max_context_id;
+	struct trace_model models[2]; /* --models presets */
+	char retarget[2 * TRACE_NAME_MAX + 2];
+	struct run_stream stream;
 };
 
-/* One run: trace x preset x policy x drafter, on the open trace rd (checked
- * and hashed by a first pass, rewound here). @return 0 or 1. */
-static int run_one(const struct options *o, struct db *db, const char *path,
-                   struct trace_reader *rd, const struct trace_facts *tf,
-                   const char *preset, const char *policy_name,
-                   const char *drafter_name, int *param_used,
-                   struct summary *sum)
+/* Traces up to this size are decoded once and replayed from memory; larger
+ * ones are read again by every run (AHASD_TRACE_MEM_MAX, bytes). */
+#define TRACE_MEM_MAX_DEFAULT (1ull << 30)
+
+static uint64_t trace_mem_max(void)
+{
+	const char *e = getenv("AHASD_TRACE_MEM_MAX");
+	char *end;
+	if (!e || !*e)
+		return TRACE_MEM_MAX_DEFAULT;
+	unsigned long long v = strtoull(e, &end, 10);
+	return *end ? TRACE_MEM_MAX_DEFAULT : v;
+}
+
+/* Open a trace and read it once to the end: every record is checked and
+ * the file's SHA-256 is computed from the bytes as they are parsed (one
+ * pass; a stream that is not a trace fails at its first bytes). Small
+ * traces stay in memory; others are rewound for each run.
+ * @return 0 or 1 (message on stderr). */
+static int open_trace(const struct options *o, const char *path,
+                      struct trace_src *t)
 {
 	char err[ERRLEN];
-	struct hw_plan *plan = NULL;
-	struct plugin pol = { 0 }, dr = { 0 };
-	struct replay *rp = NULL;
-	struct event_sink sink = { 0 };
-	int64_t run_id = -1;
-	int in_run = 0, ret = 1, rc;
-	const char *keys[MAX_PARAMS], *vals[MAX_PARAMS];
-	struct hw_platform plat;
-	struct trace_model rm[2] = { 0 }; /* --models presets */
-	char retarget[2 * TRACE_NAME_MAX + 2] = "";
+	struct stat st;
+	int rc = trace_reader_open(&t->rd, path, err, sizeof err);
 
-	rc = trace_reader_rewind(rd, err, sizeof err);
-	if (rc < 0)
-		goto fail;
-	const struct trace_header *h = trace_reader_header(rd);
-
-	rc = hw_platform_load(&plat, preset, err, sizeof err);
-	if (rc < 0)
-		goto fail;
-	for (size_t i = 0; i < o->n_params; i++) {
-		if (strncmp(o->param_key[i], "hw.", 3))
-			continue;
-		rc = hw_platform_set(&plat, o->param_key[i] + 3, o->param_val[i],
-		                     err, sizeof err);
-		if (rc < 0)
-			goto fail;
-		param_used[i] = 1;
+	if (rc == 0) {
+		const struct trace_header *h = trace_reader_header(t->rd);
+		trace_mem_init(&t->mem, h->lookahead);
+		t->in_memory = stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		               (uint64_t)st.st_size <= trace_mem_max();
+		if (t->in_memory) {
+			rc = trace_mem_read(&t->mem, t->rd, err, sizeof err);
+		} else {
+			/* only the facts: each sequence is dropped as read */
+			struct trace_seq seq;
+			while ((rc = trace_reader_next(t->rd, &seq, err,
+			                               sizeof err)) == 1)
+				if ((uint64_t)seq.prompt_len + seq.n >
+				    t->mem.max_context) {
+					t->mem.max_context =
+					        (uint64_t)seq.prompt_len + seq.n;
+					t->mem.max_context_id = seq.id;
+				}
+		}
 	}
-	const struct trace_model *md = &h->draft, *mt = &h->target;
-	if (o->models) {
+	if (rc == 0 && trace_reader_sha256(t->rd, t->sha) < 0) {
+		snprintf(err, sizeof err, "%s: no hash after reading it", path);
+		rc = -EIO;
+	}
+	const struct trace_header *h = rc == 0 ? trace_reader_header(t->rd)
+	                                      : NULL;
+	const struct trace_model *md = h ? &h->draft : NULL;
+	const struct trace_model *mt = h ? &h->target : NULL;
+	if (rc == 0 && o->models) {
 		/* retarget: the presets' operator lists, the trace's tokens */
 		char dname[512];
 		size_t dl = (size_t)(strchr(o->models, ':') - o->models);
 		snprintf(dname, sizeof dname, "%.*s", (int)dl, o->models);
-		rc = model_preset_load(&rm[0], dname, err, sizeof err);
-		if (rc < 0)
-			goto fail;
-		rc = model_preset_load(&rm[1], o->models + dl + 1, err,
-		                       sizeof err);
-		if (rc < 0)
-			goto fail;
-		snprintf(retarget, sizeof retarget, "%s:%s", h->draft.name,
-		         h->target.name);
-		/* the reader checked the trace's own target; the replayed
-		 * target must hold every sequence too */
-		if (tf->max_context > rm[1].seq_len) {
-			snprintf(err, sizeof err, "%s: sequence %" PRIu32 ": "
-			         "prompt_len + n = %" PRIu64 " exceeds the context "
-			         "of the retargeted target model %s (seq_len %"
-			         PRIu32 ")", path, tf->max_context_id,
-			         tf->max_context, rm[1].name, rm[1].seq_len);
-			goto fail;
-		}
-		md = &rm[0];
-		mt = &rm[1];
+		rc = model_preset_load(&t->models[0], dname, err, sizeof err);
+		if (rc == 0)
+			rc = model_preset_load(&t->models[1], o->models + dl + 1,
+			                       err, sizeof err);
+		snprintf(t->retarget, sizeof t->retarget, "%s:%s",
+		         h->draft.name, h->target.name);
+		md = &t->models[0];
+		mt = &t->models[1];
 	}
-	rc = hw_plan_create(&plan, &plat, md, mt, err,
-	                    sizeof err);
-	if (rc < 0)
-		goto fail;
+	if (rc < 0) {
+		fprintf(stderr, "ahasd-replay: %s\n", err);
+		return 1;
+	}
+	t->stream = (struct run_stream){
+		.path = path,
+		.sha256 = t->sha,
+		.sampled = h->sampled,
+		.lookahead = h->lookahead,
+		.draft = md,
+		.target = mt,
+		.retargeted_from = o->models ? t->retarget : NULL,
+		.mem = t->in_memory ? &t->mem : NULL,
+		.reader = t->in_memory ? NULL : t->rd,
+		.max_context = t->mem.max_context,
+		.max_context_id = t->mem.max_context_id,
+	};
+	return 0;
+}
 
-	rc = plugin_open(&pol, policy_name, AHASD_PLUGIN_POLICY, err, sizeof err);
-	if (rc < 0)
-		goto fail;
-	size_t n = params_for(o, &pol, keys, vals, param_used);
-	rc = plugin_create(&pol, keys, vals, n, err, sizeof err);
-	if (rc < 0)
-		goto fail;
-	rc = plugin_open(&dr, drafter_name, AHASD_PLUGIN_DRAFTER, err,
-	                 sizeof err);
-	if (rc < 0)
-		goto fail;
-	n = params_for(o, &dr, keys, vals, param_used);
-	rc = plugin_create(&dr, keys, vals, n, err, sizeof err);
-	if (rc < 0)
-		goto fail;
+static void close_trace(struct trace_src *t)
+{
+	trace_mem_free(&t->mem);
+	trace_reader_close(&t->rd);
+	model_preset_clear(&t->models[0]);
+	model_preset_clear(&t->models[1]);
+}
 
-	char hwdesc[8192], dm[TRACE_NAME_MAX], tm[TRACE_NAME_MAX];
-	hw_platform_describe(&plat, hwdesc, sizeof hwdesc);
-	model_label(md, dm, sizeof dm);
-	model_label(mt, tm, sizeof tm);
-	if (db) {
-		struct db_run_info info = {
-			.tool_version = AHASD_VERSION,
+/* One run: trace x preset x policy x drafter. @return 0 or 1. */
+static int run_one(const struct options *o, struct db *db,
+                   const struct trace_src *t, const char *preset,
+                   const char *policy_name, const char *drafter_name,
+                   struct summary *sum)
+{
+	char err[ERRLEN];
+	struct run_kv hw[MAX_PARAMS], pp[MAX_PARAMS], dp[MAX_PARAMS];
+	size_t n_hw = 0;
+	struct plugin pol = { 0 }, dr = { 0 };
+	struct run_result res;
+
+	for (size_t i = 0; i < o->n_params; i++)
+		if (!strncmp(o->param_key[i], "hw.", 3))
+			hw[n_hw++] = (struct run_kv){ o->param_key[i] + 3,
+			                              o->param_val[i] };
+	/* which --param keys go to which plugin needs their declarations */
+	int rc = plugin_open(&pol, policy_name, AHASD_PLUGIN_POLICY, err,
+	                     sizeof err);
+	if (rc == 0)
+		rc = plugin_open(&dr, drafter_name, AHASD_PLUGIN_DRAFTER, err,
+		                 sizeof err);
+	size_t np = 0, nd = 0;
+	if (rc == 0) {
+		np = params_for(o, &pol, pp);
+		nd = params_for(o, &dr, dp);
+	}
+	plugin_unload(&dr);
+	plugin_unload(&pol);
+	if (rc == 0) {
+		const struct run_spec spec = {
 			.label = o->label,
-			.policy = pol.desc->name,
-			.policy_version = pol.desc->version,
-			.policy_params = pol.params,
-			.policy_path = pol.path,
-			.drafter = dr.desc->name,
-			.drafter_version = dr.desc->version,
-			.drafter_params = dr.params,
-			.drafter_path = dr.path,
-			.hw_preset = plat.name,
-			.hw_config = hwdesc,
-			.trace_path = path,
-			.trace_sha256 = tf->sha,
-			.draft_model = dm,
-			.target_model = tm,
-			.retargeted_from = o->models ? retarget : NULL,
-			.sampled = h->sampled,
+			.preset = preset,
+			.hw = hw,
+			.n_hw = n_hw,
+			.policy = policy_name,
+			.drafter = drafter_name,
+			.policy_params = pp,
+			.n_policy_params = np,
+			.drafter_params = dp,
+			.n_drafter_params = nd,
 			.seed = o->seed,
 			.queue_capacity = o->queue_capacity,
 			.max_draft = o->max_draft,
-			.n_dev = plat.n_dev,
+			.record_events = o->events,
+			.max_events = o->max_events,
 		};
-		for (unsigned i = 0; i < plat.n_dev; i++)
-			info.device_names[i] = plat.dev[i].name;
-		rc = db_run_begin(db, &info, &run_id, err, sizeof err);
-		if (rc < 0)
-			goto fail;
-		in_run = 1;
-		if (o->max_events)
-			db_set_max_events(db, o->max_events);
+		rc = run_execute(&spec, &t->stream, db, &res, err, sizeof err);
 	}
-	sink.db = db;
-	sink.run_id = run_id;
-	sink.max = o->max_events ? o->max_events : 1000000;
-	struct replay_config cfg = {
-		.plan = plan,
-		.policy = &pol,
-		.drafter = &dr,
-		.seed = o->seed,
-		.lookahead = h->lookahead,
-		.queue_capacity = o->queue_capacity,
-		.max_draft = o->max_draft,
-		.on_event = (db && o->events) ? on_event : NULL,
-		.event_user = &sink,
-	};
-	rc = replay_create(&rp, &cfg, err, sizeof err);
-	if (rc < 0)
-		goto fail;
-
-	struct timespec w0, w1;
-	clock_gettime(CLOCK_MONOTONIC, &w0);
-	struct trace_seq seq;
-	while ((rc = trace_reader_next(rd, &seq, err, sizeof err)) == 1) {
-		struct replay_seq_result sr;
-		rc = replay_sequence(rp, &seq, &sr, err, sizeof err);
-		if (rc < 0)
-			goto fail;
-		if (sink.failed) {
-			snprintf(err, sizeof err, "%s", sink.err);
-			goto fail;
-		}
-		if (db && db_run_sequence(db, run_id, &sr, err, sizeof err) < 0)
-			goto fail;
+	if (rc < 0) {
+		fprintf(stderr, "ahasd-replay: %s\n", err);
+		return 1;
 	}
-	if (rc < 0)
-		goto fail;
-	replay_finish(rp);
-	clock_gettime(CLOCK_MONOTONIC, &w1);
-	double wall = (double)(w1.tv_sec - w0.tv_sec) +
-	              (double)(w1.tv_nsec - w0.tv_nsec) * 1e-9;
-
-	struct replay_metrics m = *replay_metrics(rp);
-	m.events_dropped = sink.dropped;
-	char names[64][96];
-	double values[64];
-	size_t ne = plugin_counters(&pol, "policy", names, values, 0, 64);
-	ne = plugin_counters(&dr, "drafter", names, values, ne, 64);
-	if (db) {
-		const char *np[64];
-		for (size_t i = 0; i < ne; i++)
-			np[i] = names[i];
-		rc = db_run_commit(db, run_id, &m, wall, np, values, ne, err,
-		                   sizeof err);
-		in_run = 0;
-		if (rc < 0)
-			goto fail;
-	}
-
-	double tok_s = m.time_s > 0 ? (double)m.committed / m.time_s : 0;
-	double tok_j = m.energy_j > 0 ? (double)m.committed / m.energy_j : 0;
-	double acc = m.drafted ? (double)m.accepted / (double)m.drafted : 0;
-	double dlen = m.batches ? (double)m.batch_tokens / (double)m.batches
-	                        : 0;
+	const struct replay_metrics *m = &res.m;
+	if (m->events_dropped)
+		fprintf(stderr, "ahasd-replay: run %lld: %llu events past the "
+		        "bound of %llu were not stored (metric events_dropped; "
+		        "raise --max-events)\n", (long long)res.run_id,
+		        (unsigned long long)m->events_dropped,
+		        (unsigned long long)(o->max_events
+		                                     ? o->max_events
+		                                     : RUN_DEFAULT_MAX_EVENTS));
+	sum->tok_s = metric_value(m, "tokens_per_s");
+	sum->tok_j = metric_value(m, "tokens_per_j");
+	sum->accept = metric_value(m, "acceptance_rate");
+	sum->draft_len = metric_value(m, "mean_draft_len");
 	if (!o->quiet) {
 		printf("run %lld: %s/%s on %s, %s: %llu tokens in %.4f s "
 		       "simulated = %.1f tok/s, %.3f J = %.1f tok/J, accept "
 		       "%.3f, draft len %.2f, wasted %llu, pre-verified %llu "
 		       "[%.3f s wall]\n",
-		       (long long)run_id, pol.desc->name, dr.desc->name,
-		       plat.name, path, (unsigned long long)m.committed,
-		       m.time_s, tok_s, m.energy_j, tok_j, acc, dlen,
-		       (unsigned long long)m.wasted,
-		       (unsigned long long)m.preverified, wall);
+		       (long long)res.run_id, res.policy, res.drafter,
+		       res.preset, t->stream.path,
+		       (unsigned long long)m->committed, m->time_s, sum->tok_s,
+		       m->energy_j, sum->tok_j, sum->accept, sum->draft_len,
+		       (unsigned long long)m->wasted,
+		       (unsigned long long)m->preverified, res.wall_s);
 		fflush(stdout);
 	}
-	snprintf(sum->policy, sizeof sum->policy, "%s", pol.desc->name);
-	snprintf(sum->drafter, sizeof sum->drafter, "%s", dr.desc->name);
-	snprintf(sum->preset, sizeof sum->preset, "%s", plat.name);
-	snprintf(sum->trace, sizeof sum->trace, "%s", path);
-	sum->tok_s = tok_s;
-	sum->tok_j = tok_j;
-	sum->accept = acc;
-	sum->draft_len = dlen;
-	sum->run_id = run_id;
-	ret = 0;
-	goto out;
-fail:
-	fprintf(stderr, "ahasd-replay: %s\n", err);
-	if (in_run)
-		db_run_rollback(db);
-out:
-	replay_free(&rp);
-	plugin_unload(&dr);
-	plugin_unload(&pol);
-	hw_plan_free(&plan);
-	model_preset_clear(&rm[0]);
-	model_preset_clear(&rm[1]);
-	return ret;
-}
-
-/* Open a trace and read it once to the end: every record is checked and
- * the file's SHA-256 is computed from the bytes as they are parsed (one
- * pass; a stream that is not a trace fails at its first bytes). The runs
- * then rewind it. @return 0 or 1 (message on stderr). */
-static int open_trace(const char *path, struct trace_reader **rd,
-                      struct trace_facts *tf)
-{
-	char err[ERRLEN];
-	struct trace_seq seq;
-	int rc = trace_reader_open(rd, path, err, sizeof err);
-
-	memset(tf, 0, sizeof *tf);
-	if (rc == 0)
-		while ((rc = trace_reader_next(*rd, &seq, err, sizeof err)) == 1)
-			if ((uint64_t)seq.prompt_len + seq.n > tf->max_context) {
-				tf->max_context = (uint64_t)seq.prompt_len + seq.n;
-				tf->max_context_id = seq.id;
-			}
-	if (rc == 0 && trace_reader_sha256(*rd, tf->sha) < 0) {
-		snprintf(err, sizeof err, "%s: no hash after reading it", path);
-		rc = -EIO;
-	}
-	if (rc < 0) {
-		fprintf(stderr, "ahasd-replay: %s\n", err);
-		trace_reader_close(rd);
-		return 1;
-	}
+	snprintf(sum->policy, sizeof sum->policy, "%s", res.policy);
+	snprintf(sum->drafter, sizeof sum->drafter, "%s", res.drafter);
+	snprintf(sum->preset, sizeof sum->preset, "%s", res.preset);
+	snprintf(sum->trace, sizeof sum->trace, "%s", t->stream.path);
+	sum->run_id = res.run_id;
 	return 0;
 }
 
@@ -682,24 +588,21 @@ int main(int argc, char **argv)
 	size_t ns = 0;
 	int status = 0;
 	for (int t = first; t < argc && !status; t++) {
-		struct trace_reader *rd = NULL;
-		struct trace_facts tf;
+		struct trace_src src = { 0 };
 
-		status = open_trace(argv[t], &rd, &tf);
+		status = open_trace(&o, argv[t], &src);
 		for (size_t w = 0; w < o.n_presets && !status; w++)
 			for (size_t p = 0; p < o.n_policies && !status; p++)
 				for (size_t d = 0; d < o.n_drafters && !status;
 				     d++) {
-					int used[MAX_PARAMS] = { 0 };
-					status = run_one(&o, db, argv[t], rd, &tf,
+					status = run_one(&o, db, &src,
 					                 o.presets[w],
 					                 o.policies[p],
-					                 o.drafters[d], used,
-					                 &sums[ns]);
+					                 o.drafters[d], &sums[ns]);
 					if (!status)
 						ns++;
 				}
-		trace_reader_close(&rd);
+		close_trace(&src);
 	}
 	if (!o.quiet && ns > 1)
 		print_table(sums, ns);

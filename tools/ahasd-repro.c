@@ -27,14 +27,15 @@
 
 #include "config.h"
 #include "db.h"
-#include "engine.h"
 #include "hw.h"
 #include "models.h"
-#include "plugin.h"
-#include "sha256.h"
-#include "util.h"
 #include "outfile.h"
+#include "results.h"
+#include "run.h"
+#include "sha256.h"
 #include "trace.h"
+#include "trace_mem.h"
+#include "util.h"
 #include "workload.h"
 
 #define ERRLEN 1024
@@ -43,6 +44,7 @@
 #define MAX_DRAFTERS 8
 #define MAX_SWEEP_VALUES 12
 #define MAX_KV 8
+#define MAX_OVR 4          /* --what-it-takes: constants probed at once */
 #define DEFAULT_QCAP 32
 #define DEFAULT_MAXD 64
 #define SEED 1
@@ -182,9 +184,7 @@ struct trace_data {
 	char draft[TRACE_NAME_MAX], target[TRACE_NAME_MAX];
 	uint32_t lookahead;
 	int sampled;
-	size_t n_seq;
-	struct trace_seq *seq;     /* deep copies */
-	uint64_t tokens;
+	struct trace_mem mem;      /* the sequences */
 };
 
 struct result {
@@ -224,7 +224,7 @@ struct repro {
 		const char *preset;
 		const char *key;
 		char value[40];
-	} ovr[4];
+	} ovr[MAX_OVR];
 	size_t n_ovr;
 	size_t n_workloads;
 	struct workload workloads[MAX_WORKLOADS];
@@ -261,55 +261,9 @@ static struct result *grid_at(struct repro *r, size_t t, size_t p, size_t d,
 	                N_CONFIGS + c];
 }
 
-static void seq_free(struct trace_seq *s)
-{
-	free(s->entropy);
-	free(s->top1);
-	free(s->accept);
-	free(s->cont_pos);
-	free(s->cont_entropy);
-	free(s->cont_index);
-	memset(s, 0, sizeof *s);
-}
-
-static void *dup_mem(const void *src, size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	if (p && n)
-		memcpy(p, src, n);
-	return p;
-}
-
-static int seq_copy(struct trace_seq *dst, const struct trace_seq *src,
-                    uint32_t lookahead)
-{
-	memset(dst, 0, sizeof *dst);
-	dst->id = src->id;
-	dst->prompt_len = src->prompt_len;
-	dst->n = src->n;
-	dst->n_cont = src->n_cont;
-	dst->entropy = dup_mem(src->entropy, src->n * sizeof(float));
-	dst->top1 = dup_mem(src->top1, src->n * sizeof(float));
-	dst->accept = dup_mem(src->accept, src->n * sizeof(float));
-	dst->cont_pos = dup_mem(src->cont_pos, src->n_cont * sizeof(uint32_t));
-	dst->cont_entropy = dup_mem(src->cont_entropy, (size_t)src->n_cont *
-	                            lookahead * sizeof(float));
-	dst->cont_index = dup_mem(src->cont_index, src->n * sizeof(int32_t));
-	if (!dst->entropy || !dst->top1 || !dst->accept || !dst->cont_pos ||
-	    !dst->cont_entropy || !dst->cont_index) {
-		seq_free(dst);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
 static void trace_data_free(struct trace_data *t)
 {
-	for (size_t i = 0; i < t->n_seq; i++)
-		seq_free(&t->seq[i]);
-	free(t->seq);
-	t->seq = NULL;
-	t->n_seq = 0;
+	trace_mem_free(&t->mem);
 }
 
 /* A workload's sequences, generated into memory. */
@@ -327,19 +281,19 @@ static int trace_data_profile(struct trace_data *t, const struct workload *w,
 	snprintf(t->target, sizeof t->target, "%s", w->prof.name);
 	t->lookahead = w->prof.lookahead;
 	t->sampled = w->prof.sampled;
-	t->seq = calloc(w->prof.sequences, sizeof *t->seq);
-	if (!t->seq) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	trace_mem_init(&t->mem, t->lookahead);
 	for (uint32_t i = 0; i < w->prof.sequences; i++) {
-		if (wl_generate(&w->prof, WL_SEED, i, &t->seq[i]) < 0) {
+		struct trace_seq s;
+		int rc = wl_generate(&w->prof, WL_SEED, i, &s);
+		if (rc == 0) {
+			rc = trace_mem_add(&t->mem, &s);
+			wl_seq_free(&s);
+		}
+		if (rc < 0) {
 			snprintf(err, errlen, "out of memory");
 			trace_data_free(t);
 			return -ENOMEM;
 		}
-		t->n_seq++;
-		t->tokens += t->seq[i].n;
 	}
 	return 0;
 }
@@ -379,8 +333,6 @@ static int trace_data_load(struct trace_data *t, const char *path,
                            int skip_synthetic, char *err, size_t errlen)
 {
 	struct trace_reader *rd = NULL;
-	struct trace_seq s;
-	size_t cap = 0;
 	int rc;
 
 	memset(t, 0, sizeof *t);
@@ -399,26 +351,8 @@ static int trace_data_load(struct trace_data *t, const char *path,
 	snprintf(t->target, sizeof t->target, "%s", h->target.name);
 	t->lookahead = h->lookahead;
 	t->sampled = h->sampled;
-	while ((rc = trace_reader_next(rd, &s, err, errlen)) == 1) {
-		if (t->n_seq == cap) {
-			size_t nc = cap ? 2 * cap : 64;
-			struct trace_seq *ns = realloc(t->seq, nc * sizeof *ns);
-			if (!ns) {
-				rc = -ENOMEM;
-				snprintf(err, errlen, "out of memory");
-				goto out;
-			}
-			t->seq = ns;
-			cap = nc;
-		}
-		rc = seq_copy(&t->seq[t->n_seq], &s, t->lookahead);
-		if (rc < 0) {
-			snprintf(err, errlen, "out of memory");
-			goto out;
-		}
-		t->tokens += s.n;
-		t->n_seq++;
-	}
+	trace_mem_init(&t->mem, t->lookahead);
+	rc = trace_mem_read(&t->mem, rd, err, errlen);
 	if (rc < 0)
 		goto out;
 	/* hashed by the reader from the bytes it parsed, in the same pass */
@@ -513,70 +447,43 @@ static int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
                     const struct config *cf, const struct point *pt,
                     struct result *res, char *err, size_t errlen)
 {
-	struct trace_data *t = &r->traces[ti];
-	struct hw_platform plat;
-	struct hw_plan *plan = NULL;
-	struct plugin pol = { 0 }, dr = { 0 };
-	struct replay *rp = NULL;
-	const char *keys[MAX_KV + 1], *vals[MAX_KV + 1];
-	char kvbuf[256], label[160], hwdesc[8192], retarget[160];
-	int64_t run_id = -1;
-	int in_run = 0, rc;
-	uint32_t qcap = DEFAULT_QCAP;
+	const struct trace_data *t = &r->traces[ti];
 	const struct family *fm = &families[r->fam];
-	const uint32_t maxd = cf->ahasd ? fm->max_draft_ahasd : fm->max_draft;
-	char pbuf[256];
+	struct run_kv hw[MAX_KV + 1 + MAX_OVR], pp[MAX_KV + 1], dp[2];
+	/* split_kv cuts each string in its own buffer: the pointers into it
+	 * must live until the run */
+	char hwbuf[256], pbuf[256], pkv[256], dbuf[64], label[160];
+	char retarget[160];
+	const char *keys[MAX_KV + 1], *vals[MAX_KV + 1];
+	uint32_t qcap = DEFAULT_QCAP;
 
 	memset(res, 0, sizeof *res);
-	rc = hw_platform_load(&plat, cf->hw[r->fam], err, errlen);
-	if (rc < 0)
-		goto out;
-	size_t n = split_kv(cf->hw_params, kvbuf, sizeof kvbuf, keys, vals,
-	                    MAX_KV);
-	if (pt && pt->sw->kind == SW_HW) {
-		keys[n] = pt->sw->key;
-		vals[n++] = pt->value;
-	}
-	for (size_t i = 0; i < n; i++) {
-		rc = hw_platform_set(&plat, keys[i], vals[i], err, errlen);
-		if (rc < 0)
-			goto out;
-	}
-	for (size_t i = 0; i < r->n_ovr; i++) {
-		if (strcmp(r->ovr[i].preset, cf->hw[r->fam]))
-			continue;
-		rc = hw_platform_set(&plat, r->ovr[i].key, r->ovr[i].value, err,
-		                     errlen);
-		if (rc < 0)
-			goto out;
-	}
-	rc = hw_plan_create(&plan, &plat, &r->models[pi][0], &r->models[pi][1], err, errlen);
-	if (rc < 0)
-		goto out;
+	/* hardware: the configuration's overrides, the sweep's point, then
+	 * --what-it-takes' probes of this preset */
+	size_t nh = split_kv(cf->hw_params, hwbuf, sizeof hwbuf, keys, vals,
+	                     MAX_KV);
+	for (size_t i = 0; i < nh; i++)
+		hw[i] = (struct run_kv){ keys[i], vals[i] };
+	if (pt && pt->sw->kind == SW_HW)
+		hw[nh++] = (struct run_kv){ pt->sw->key, pt->value };
+	for (size_t i = 0; i < r->n_ovr; i++)
+		if (!strcmp(r->ovr[i].preset, cf->hw[r->fam]))
+			hw[nh++] = (struct run_kv){ r->ovr[i].key,
+			                            r->ovr[i].value };
 	snprintf(pbuf, sizeof pbuf, "%s%s%s", cf->params,
 	         cf->ahasd && *fm->ahasd_params ? " " : "",
 	         cf->ahasd ? fm->ahasd_params : "");
-	n = split_kv(pbuf, kvbuf, sizeof kvbuf, keys, vals, MAX_KV);
-	if (pt && pt->sw->kind == SW_POLICY) {
-		keys[n] = pt->sw->key;
-		vals[n++] = pt->value;
-	}
+	size_t np = split_kv(pbuf, pkv, sizeof pkv, keys, vals, MAX_KV);
+	for (size_t i = 0; i < np; i++)
+		pp[i] = (struct run_kv){ keys[i], vals[i] };
+	if (pt && pt->sw->kind == SW_POLICY)
+		pp[np++] = (struct run_kv){ pt->sw->key, pt->value };
 	if (pt && pt->sw->kind == SW_QCAP)
 		qcap = (uint32_t)strtoul(pt->value, NULL, 10);
-	rc = plugin_load(&pol, cf->policy, AHASD_PLUGIN_POLICY, keys, vals, n,
-	                 err, errlen);
-	if (rc < 0)
-		goto out;
-	{
-		char dbuf[64];
-		const char *dk[2], *dv[2];
-		size_t dn = split_kv(cf->drafter ? cf->drafter_params[r->fam] : "",
-		                     dbuf, sizeof dbuf, dk, dv, 2);
-		rc = plugin_load(&dr, cf->drafter ? cf->drafter : r->drafters[di],
-		                 AHASD_PLUGIN_DRAFTER, dk, dv, dn, err, errlen);
-	}
-	if (rc < 0)
-		goto out;
+	size_t nd = split_kv(cf->drafter ? cf->drafter_params[r->fam] : "",
+	                     dbuf, sizeof dbuf, keys, vals, 2);
+	for (size_t i = 0; i < nd; i++)
+		dp[i] = (struct run_kv){ keys[i], vals[i] };
 
 	if (pt)
 		snprintf(label, sizeof label, "repro-sweep %s=%s %s",
@@ -588,116 +495,62 @@ static int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
 	else
 		snprintf(label, sizeof label, "repro %s", cf->name);
 	snprintf(retarget, sizeof retarget, "%s:%s", t->draft, t->target);
-	hw_platform_describe(&plat, hwdesc, sizeof hwdesc);
-	if (r->db) {
-		struct db_run_info info = {
-			.tool_version = AHASD_VERSION,
-			.label = label,
-			.policy = pol.desc->name,
-			.policy_version = pol.desc->version,
-			.policy_params = pol.params,
-			.policy_path = pol.path,
-			.drafter = dr.desc->name,
-			.drafter_version = dr.desc->version,
-			.drafter_params = dr.params,
-			.drafter_path = dr.path,
-			.hw_preset = plat.name,
-			.hw_config = hwdesc,
-			.trace_path = t->path,
-			.trace_sha256 = t->sha,
-			.draft_model = r->models[pi][0].name,
-			.target_model = r->models[pi][1].name,
-			.retargeted_from = retarget,
-			.sampled = t->sampled,
-			.seed = SEED,
-			.queue_capacity = qcap,
-			.max_draft = maxd,
-			.n_dev = plat.n_dev,
-		};
-		for (unsigned i = 0; i < plat.n_dev; i++)
-			info.device_names[i] = plat.dev[i].name;
-		rc = db_run_begin(r->db, &info, &run_id, err, errlen);
-		if (rc < 0)
-			goto out;
-		in_run = 1;
-	}
-	struct replay_config cfg = {
-		.plan = plan, .policy = &pol, .drafter = &dr, .seed = SEED,
-		.lookahead = t->lookahead, .queue_capacity = qcap,
-		.max_draft = maxd,
+
+	const struct run_spec spec = {
+		.label = label,
+		.preset = cf->hw[r->fam],
+		.hw = hw,
+		.n_hw = nh,
+		.policy = cf->policy,
+		.drafter = cf->drafter ? cf->drafter : r->drafters[di],
+		.policy_params = pp,
+		.n_policy_params = np,
+		.drafter_params = dp,
+		.n_drafter_params = nd,
+		.seed = SEED,
+		.queue_capacity = qcap,
+		.max_draft = cf->ahasd ? fm->max_draft_ahasd : fm->max_draft,
 	};
-	rc = replay_create(&rp, &cfg, err, errlen);
-	if (rc < 0)
-		goto out;
-	struct timespec w0, w1;
-	clock_gettime(CLOCK_MONOTONIC, &w0);
-	for (size_t i = 0; i < t->n_seq; i++) {
-		struct replay_seq_result sr;
-		rc = replay_sequence(rp, &t->seq[i], &sr, err, errlen);
-		if (rc < 0)
-			goto out;
-		if (r->db) {
-			rc = db_run_sequence(r->db, run_id, &sr, err, errlen);
-			if (rc < 0) {
-				in_run = 0;
-				goto out;
-			}
-		}
-	}
-	replay_finish(rp);
-	clock_gettime(CLOCK_MONOTONIC, &w1);
-	const struct replay_metrics *m = replay_metrics(rp);
-	if (r->db) {
-		char names[64][96];
-		const char *np[64];
-		double values[64];
-		size_t ne = plugin_counters(&pol, "policy", names, values, 0, 64);
-		ne = plugin_counters(&dr, "drafter", names, values, ne, 64);
-		for (size_t i = 0; i < ne; i++)
-			np[i] = names[i];
-		double wall = (double)(w1.tv_sec - w0.tv_sec) +
-		              (double)(w1.tv_nsec - w0.tv_nsec) * 1e-9;
-		in_run = 0;
-		rc = db_run_commit(r->db, run_id, m, wall, np, values, ne, err,
-		                   errlen);
-		if (rc < 0)
-			goto out;
-	}
-	res->done = 1;
-	res->time_s = m->time_s;
-	res->energy_j = m->energy_j;
-	res->tok_s = m->time_s > 0 ? (double)m->committed / m->time_s : 0;
-	res->tok_j = m->energy_j > 0 ? (double)m->committed / m->energy_j : 0;
-	res->accept = m->drafted ? (double)m->accepted / (double)m->drafted : 0;
-	res->drafted = (double)m->drafted;
-	res->preverified = (double)m->preverified;
-	res->share_min = m->share_batches ? m->pim_share_min : NAN;
-	res->share_max = m->share_batches ? m->pim_share_max : NAN;
-	res->share_mean = m->share_batches
-	                          ? m->pim_share_sum / (double)m->share_batches
-	                          : NAN;
-	for (unsigned i = 0; i < plat.n_dev; i++) {
-		res->dev_w[i] = m->time_s > 0 ? m->dev_energy_j[i] / m->time_s
-		                              : 0;
-		snprintf(res->dev[i], sizeof res->dev[i], "%s",
-		         plat.dev[i].name);
-	}
-	res->run_id = run_id;
-	r->runs++;
-	rc = 0;
-out:
-	if (in_run)
-		db_run_rollback(r->db);
-	replay_free(&rp);
-	plugin_unload(&dr);
-	plugin_unload(&pol);
-	hw_plan_free(&plan);
+	const struct run_stream src = {
+		.path = t->path,
+		.sha256 = t->sha,
+		.sampled = t->sampled,
+		.lookahead = t->lookahead,
+		.draft = &r->models[pi][0],
+		.target = &r->models[pi][1],
+		.retargeted_from = retarget,
+		.mem = &t->mem,
+		.max_context = t->mem.max_context,
+		.max_context_id = t->mem.max_context_id,
+	};
+	struct run_result rr;
+	int rc = run_execute(&spec, &src, r->db, &rr, err, errlen);
 	if (rc < 0) {
 		size_t l = strlen(err);
 		snprintf(err + l, errlen - l, " [%s, %s, %s, %s]", t->name,
 		         r->pairs[pi], r->drafters[di], cf->name);
+		return rc;
 	}
-	return rc;
+	const struct replay_metrics *m = &rr.m;
+	res->done = 1;
+	res->time_s = m->time_s;
+	res->energy_j = m->energy_j;
+	res->tok_s = metric_value(m, "tokens_per_s");
+	res->tok_j = metric_value(m, "tokens_per_j");
+	res->accept = metric_value(m, "acceptance_rate");
+	res->drafted = (double)m->drafted;
+	res->preverified = (double)m->preverified;
+	res->share_min = metric_value(m, "pim_share_min");
+	res->share_max = metric_value(m, "pim_share_max");
+	res->share_mean = metric_value(m, "pim_share_mean");
+	for (unsigned i = 0; i < rr.n_dev; i++) {
+		res->dev_w[i] = m->time_s > 0 ? m->dev_energy_j[i] / m->time_s
+		                              : 0;
+		snprintf(res->dev[i], sizeof res->dev[i], "%s", rr.dev_name[i]);
+	}
+	res->run_id = rr.run_id;
+	r->runs++;
+	return 0;
 }
 
 /* ---- statistics over cells ---- */
@@ -820,8 +673,8 @@ static void table_setup(struct repro *r, double wall)
 		out(r, "| %s | %s | %s:%s | %zu | %llu | %s |\n",
 		    group_name(r, r->traces[t].group), r->traces[t].name,
 		    r->traces[t].draft, r->traces[t].target,
-		    r->traces[t].n_seq,
-		    (unsigned long long)r->traces[t].tokens,
+		    r->traces[t].mem.n_seq,
+		    (unsigned long long)r->traces[t].mem.tokens,
 		    r->traces[t].sampled ? "sampled" : "greedy");
 	out(r, "\nConfigurations (hardware preset per family: paper / "
 	    "artifact / edge):\n\n| name | hw presets | policy | "

@@ -1,0 +1,258 @@
+/* run.c - see run.h. */
+#include "run.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "engine.h"
+#include "hw.h"
+#include "plugin.h"
+#include "util.h"
+
+#define RUN_MAX_PARAMS 64
+
+/* Events go to the database; the database keeps the bound and says when
+ * an event is past it. */
+struct sink {
+	struct db *db;
+	int64_t run_id;
+	uint64_t dropped;
+	int failed;
+	char err[512];
+};
+
+static void on_event(void *user, const struct replay_event *ev)
+{
+	struct sink *s = user;
+	if (s->failed)
+		return;
+	int rc = db_run_event(s->db, s->run_id, ev, s->err, sizeof s->err);
+	if (rc < 0)
+		s->failed = 1;
+	else if (rc == 0)
+		s->dropped++;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) +
+	       (double)(t1.tv_nsec - t0->tv_nsec) * 1e-9;
+}
+
+static int load_plugin(struct plugin *p, const char *name, uint32_t kind,
+                       const struct run_kv *kv, size_t n, char *err,
+                       size_t errlen)
+{
+	const char *keys[RUN_MAX_PARAMS], *vals[RUN_MAX_PARAMS];
+	if (n > RUN_MAX_PARAMS) {
+		util_set_err(err, errlen, "%s: %zu parameters (at most %d)",
+		             name, n, RUN_MAX_PARAMS);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		keys[i] = kv[i].key;
+		vals[i] = kv[i].value;
+	}
+	return plugin_load(p, name, kind, keys, vals, n, err, errlen);
+}
+
+/* Replay every sequence of the stream, storing each one's row. */
+static int replay_stream(struct replay *rp, const struct run_stream *src,
+                         struct db *db, int64_t run_id, struct sink *sink,
+                         char *err, size_t errlen)
+{
+	struct replay_seq_result sr;
+	int rc;
+
+	if (src->mem) {
+		for (size_t i = 0; i < src->mem->n_seq; i++) {
+			rc = replay_sequence(rp, &src->mem->seq[i], &sr, err,
+			                     errlen);
+			if (rc == 0 && sink->failed) {
+				util_set_err(err, errlen, "%s", sink->err);
+				rc = -EIO;
+			}
+			if (rc == 0 && db)
+				rc = db_run_sequence(db, run_id, &sr, err, errlen);
+			if (rc < 0)
+				return rc;
+		}
+		return 0;
+	}
+	rc = trace_reader_rewind(src->reader, err, errlen);
+	if (rc < 0)
+		return rc;
+	struct trace_seq seq;
+	while ((rc = trace_reader_next(src->reader, &seq, err, errlen)) == 1) {
+		rc = replay_sequence(rp, &seq, &sr, err, errlen);
+		if (rc == 0 && sink->failed) {
+			util_set_err(err, errlen, "%s", sink->err);
+			rc = -EIO;
+		}
+		if (rc == 0 && db)
+			rc = db_run_sequence(db, run_id, &sr, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	return rc;
+}
+
+int run_execute(const struct run_spec *spec, const struct run_stream *src,
+                struct db *db, struct run_result *out, char *err,
+                size_t errlen)
+{
+	struct hw_platform plat;
+	struct hw_plan *plan = NULL;
+	struct plugin pol = { 0 }, dr = { 0 };
+	struct replay *rp = NULL;
+	struct sink sink = { .db = db, .run_id = -1 };
+	int in_run = 0, rc;
+
+	memset(out, 0, sizeof *out);
+	out->run_id = -1;
+	if (!src->mem == !src->reader) {
+		util_set_err(err, errlen, "run: the stream needs exactly one "
+		             "of a trace in memory and a reader");
+		return -EINVAL;
+	}
+	rc = hw_platform_load(&plat, spec->preset, err, errlen);
+	for (size_t i = 0; rc == 0 && i < spec->n_hw; i++)
+		rc = hw_platform_set(&plat, spec->hw[i].key, spec->hw[i].value,
+		                     err, errlen);
+	if (rc < 0)
+		goto out;
+	if (src->max_context > src->target->seq_len) {
+		util_set_err(err, errlen, "%s: sequence %" PRIu32 ": prompt_len "
+		             "+ n = %" PRIu64 " exceeds the context of the target "
+		             "model %s (seq_len %" PRIu32 ")", src->path,
+		             src->max_context_id, src->max_context,
+		             src->target->name, src->target->seq_len);
+		rc = -EINVAL;
+		goto out;
+	}
+	rc = hw_plan_create(&plan, &plat, src->draft, src->target, err, errlen);
+	if (rc < 0)
+		goto out;
+	rc = load_plugin(&pol, spec->policy, AHASD_PLUGIN_POLICY,
+	                 spec->policy_params, spec->n_policy_params, err,
+	                 errlen);
+	if (rc < 0)
+		goto out;
+	rc = load_plugin(&dr, spec->drafter, AHASD_PLUGIN_DRAFTER,
+	                 spec->drafter_params, spec->n_drafter_params, err,
+	                 errlen);
+	if (rc < 0)
+		goto out;
+
+	snprintf(out->policy, sizeof out->policy, "%s", pol.desc->name);
+	snprintf(out->drafter, sizeof out->drafter, "%s", dr.desc->name);
+	snprintf(out->preset, sizeof out->preset, "%s", plat.name);
+	out->n_dev = plat.n_dev;
+	for (unsigned i = 0; i < plat.n_dev; i++)
+		snprintf(out->dev_name[i], sizeof out->dev_name[i], "%s",
+		         plat.dev[i].name);
+	if (db) {
+		char hwdesc[8192];
+		hw_platform_describe(&plat, hwdesc, sizeof hwdesc);
+		struct db_run_info info = {
+			.tool_version = AHASD_VERSION,
+			.label = spec->label,
+			.policy = pol.desc->name,
+			.policy_version = pol.desc->version,
+			.policy_params = pol.params,
+			.policy_path = pol.path,
+			.drafter = dr.desc->name,
+			.drafter_version = dr.desc->version,
+			.drafter_params = dr.params,
+			.drafter_path = dr.path,
+			.hw_preset = plat.name,
+			.hw_config = hwdesc,
+			.trace_path = src->path,
+			.trace_sha256 = src->sha256,
+			.draft_model = src->draft->name[0] ? src->draft->name : "?",
+			.target_model = src->target->name[0] ? src->target->name
+			                                     : "?",
+			.retargeted_from = src->retargeted_from,
+			.sampled = src->sampled,
+			.seed = spec->seed,
+			.queue_capacity = spec->queue_capacity,
+			.max_draft = spec->max_draft,
+			.n_dev = plat.n_dev,
+		};
+		for (unsigned i = 0; i < plat.n_dev; i++)
+			info.device_names[i] = plat.dev[i].name;
+		rc = db_set_max_events(db, spec->max_events
+		                                   ? spec->max_events
+		                                   : RUN_DEFAULT_MAX_EVENTS);
+		if (rc == 0)
+			rc = db_run_begin(db, &info, &out->run_id, err, errlen);
+		if (rc < 0)
+			goto out;
+		in_run = 1;
+		sink.run_id = out->run_id;
+	}
+	struct replay_config cfg = {
+		.plan = plan,
+		.policy = &pol,
+		.drafter = &dr,
+		.seed = spec->seed,
+		.lookahead = src->lookahead,
+		.queue_capacity = spec->queue_capacity,
+		.max_draft = spec->max_draft,
+		.on_event = db && spec->record_events ? on_event : NULL,
+		.event_user = &sink,
+	};
+	rc = replay_create(&rp, &cfg, err, errlen);
+	if (rc < 0)
+		goto out;
+
+	struct timespec w0;
+	clock_gettime(CLOCK_MONOTONIC, &w0);
+	rc = replay_stream(rp, src, db, out->run_id, &sink, err, errlen);
+	if (rc < 0)
+		goto out;
+	replay_finish(rp);
+	out->wall_s = seconds_since(&w0);
+	out->m = *replay_metrics(rp);
+	out->m.events_dropped = sink.dropped;
+
+	size_t nc = plugin_counters(&pol, "policy", out->counter_name,
+	                            out->counter, 0, RUN_MAX_COUNTERS);
+	out->n_counters = plugin_counters(&dr, "drafter", out->counter_name,
+	                                  out->counter, nc, RUN_MAX_COUNTERS);
+	if (db) {
+		const char *np[RUN_MAX_COUNTERS];
+		for (size_t i = 0; i < out->n_counters; i++)
+			np[i] = out->counter_name[i];
+		in_run = 0;   /* a failed commit rolls itself back */
+		rc = db_run_commit(db, out->run_id, &out->m, out->wall_s, np,
+		                   out->counter, out->n_counters, err, errlen);
+	}
+out:
+	if (in_run)
+		db_run_rollback(db);
+	if (rc < 0)
+		out->run_id = -1;
+	replay_free(&rp);
+	plugin_unload(&dr);
+	plugin_unload(&pol);
+	hw_plan_free(&plan);
+	return rc < 0 ? rc : 0;
+}
+
+double run_value(const struct run_result *r, const char *name)
+{
+	if (metric_find(name))
+		return metric_value(&r->m, name);
+	for (size_t i = 0; i < r->n_counters; i++)
+		if (!strcmp(r->counter_name[i], name))
+			return r->counter[i];
+	return NAN;
+}

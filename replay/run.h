@@ -1,0 +1,86 @@
+/* run.h - one run assembled: a resolved configuration and a token stream
+ * in; metrics, plugin counters and (optionally) stored rows out.
+ *
+ * Every program that replays (ahasd-replay, ahasd-repro, the bench) goes
+ * through run_execute(): load the preset and apply its overrides, build
+ * the plan, load and create both plugins, record the run, replay every
+ * sequence, collect the counters, commit. The module prints nothing.
+ */
+#ifndef AHASD_RUN_H
+#define AHASD_RUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "results.h"
+#include "trace.h"
+#include "trace_mem.h"
+
+struct run_kv {
+	const char *key, *value;
+};
+
+/* The token stream and what the run record says about it. */
+struct run_stream {
+	const char *path;            /* runs.trace_path */
+	const char *sha256;          /* runs.trace_sha256 */
+	int sampled;
+	uint32_t lookahead;
+	/* models whose operators are costed: the trace's own, or presets
+	 * it is retargeted to (then retargeted_from = "draft:target" of the
+	 * trace) */
+	const struct trace_model *draft, *target;
+	const char *retargeted_from;
+	/* the sequences: in memory (mem), or else a reader rewound before
+	 * the run and read to its end */
+	const struct trace_mem *mem;
+	struct trace_reader *reader;
+	/* largest prompt_len + n, checked against the target's context */
+	uint64_t max_context;
+	uint32_t max_context_id;
+};
+
+struct run_spec {
+	const char *label;           /* runs.label, or NULL */
+	const char *preset;          /* hardware preset: name or path */
+	const struct run_kv *hw;     /* preset overrides, applied in order */
+	size_t n_hw;
+	const char *policy, *drafter; /* plugins: name or path */
+	const struct run_kv *policy_params, *drafter_params;
+	size_t n_policy_params, n_drafter_params;
+	uint64_t seed;
+	uint32_t queue_capacity, max_draft;
+	int record_events;           /* store the timeline (with a db) */
+	uint64_t max_events;         /* bound on stored events; 0: default */
+};
+
+#define RUN_MAX_COUNTERS 64
+
+struct run_result {
+	int64_t run_id;              /* -1 when not stored */
+	struct replay_metrics m;     /* m.events_dropped: events past the bound */
+	double wall_s;               /* the replay loop's wall time */
+	char policy[64], drafter[64], preset[64];
+	unsigned n_dev;
+	char dev_name[RESULT_MAX_DEV][32];
+	size_t n_counters;           /* plugin counters, "policy.x"/"drafter.y" */
+	char counter_name[RUN_MAX_COUNTERS][96];
+	double counter[RUN_MAX_COUNTERS];
+};
+
+/** Default bound on stored events per run. */
+#define RUN_DEFAULT_MAX_EVENTS 1000000
+
+/** Replay the stream under spec; store the run in db unless db is NULL.
+ * On failure nothing of the run stays in db. @return 0, or negative with
+ * a message in err. */
+int run_execute(const struct run_spec *spec, const struct run_stream *src,
+                struct db *db, struct run_result *out, char *err,
+                size_t errlen);
+
+/** A named value of a finished run: a metric of results.h, or a plugin
+ * counter. NaN if it has neither. */
+double run_value(const struct run_result *r, const char *name);
+
+#endif
