@@ -1,0 +1,557 @@
+/* repro_study.c - the study's hardware families, configurations and
+ * sweeps; its traces and workloads; and its runs (each one through
+ * run_execute). */
+#include "repro.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "models.h"
+#include "run.h"
+#include "sha256.h"
+#include "util.h"
+
+const struct family families[N_FAMILIES] = {
+	{ "paper", "the paper's stated hardware (npu-pim, npu-lpddr5, gpu, "
+	  "gpu-pim)", DEFAULT_MAXD, DEFAULT_MAXD, "" },
+	{ "artifact", "the authors' released main-family configuration "
+	  "(artifact-*: a 4 x 128^2 NPU on HBM2, PIM on every second channel; "
+	  "max_draft_length 4)", 4, 4, "" },
+	{ "edge", "the authors' released edge family (artifact-edge-*: one "
+	  "NPU channel and one PIM channel; max_draft_length 4, 6 for AHASD; "
+	  "edc_h_max 6)", 4, 6, "h_max=6" },
+};
+
+
+#define PIM_HW { "npu-pim", "artifact-ahasd", "artifact-edge-ahasd" }
+#define PIM_HW { "npu-pim", "artifact-ahasd", "artifact-edge-ahasd" }
+const struct config configs[N_CONFIGS] = {
+	{ "gpu-only", { "gpu", "artifact-gpu-only", "artifact-edge-gpu" },
+	  "sync", "", "", NULL, { NULL }, 0,
+	  "GPU-only: RTX 4090 Laptop, drafting and verification alternate" },
+	{ "npu-lpddr5", { "npu-lpddr5", "artifact-npu-only",
+	                  "artifact-edge-npu-only" },
+	  "sync", "", "", NULL, { NULL }, 0,
+	  "NPU + plain LPDDR5: both models on the NPU, alternating" },
+	{ "specpim", { "gpu-pim", "artifact-specpim", "artifact-edge-specpim" },
+	  "sync", "", "", "fixed", { "k=8", "k=4", "k=4" }, 0,
+	  "SpecPIM: GPU + PIM, each operator on one device (a fixed mapping), "
+	  "fixed draft length (8: the AHASD authors' SpecPIM; 4 in their "
+	  "released files)" },
+	{ "npu-pim-sync", PIM_HW, "sync", "", "", NULL, { NULL }, 0,
+	  "NPU + PIM operator-level synchronous (Fig. 3): draft model on the "
+	  "PIM, target on the NPU, each waiting" },
+	{ "best-case-split", PIM_HW, "sync", "", "sync_placement=best", NULL,
+	  { NULL }, 0,
+	  "best-case split (not the paper's): every operator where it is "
+	  "fastest at every step" },
+	{ "npu-pim-async", PIM_HW, "ahasd", "edc=0 tvc=0", "aau=0", NULL,
+	  { NULL }, 1,
+	  "NPU + LPDDR5-PIM, task-level async (naive look-ahead), no AAU" },
+	{ "+aau", PIM_HW, "ahasd", "edc=0 tvc=0", "aau=1", NULL, { NULL }, 1,
+	  "+ Attention Algorithm Unit in the PIM" },
+	{ "+edc", PIM_HW, "ahasd", "edc=1 tvc=0", "aau=1", NULL, { NULL }, 1,
+	  "+ entropy-history-aware drafting control" },
+	{ "+tvc", PIM_HW, "ahasd", "edc=1 tvc=1", "aau=1", NULL, { NULL }, 1,
+	  "+ time-aware pre-verification control (full AHASD)" },
+};
+#undef PIM_HW
+
+/* The paper's ablation (GPU-only = 1.0): throughput, energy efficiency. */
+const double paper_ablation[4][2] = {
+	{ 2.2, 1.9 }, { 2.7, 2.6 }, { 3.4, 4.5 }, { 3.8, 5.2 },
+};
+
+const char *const default_pairs[3] = {
+	"opt-1.3b:opt-6.7b", "llama2-7b:llama2-13b", "palm-8b:palm-30b",
+};
+const char *const default_drafters[4] = {
+	"specdecpp", "svip", "adaedl", "banditspec",
+};
+
+const struct sweep sweeps[] = {
+	{ "pim-bw", SW_HW, "pim.mem_bw", "64e9,128e9,256e9,512e9,1024e9",
+	  "PIM internal bandwidth (bytes/s; paper 256 GB/s)" },
+	{ "npu-tops", SW_HW, "npu.matrix_ops", "4e12,8e12,16e12,32e12,64e12",
+	  "NPU INT8 matrix peak (ops/s; paper 16 TOPS)" },
+	{ "npu-bw", SW_HW, "npu.mem_bw",
+	  "51.2e9,102.4e9,204.8e9,409.6e9,819.2e9",
+	  "NPU weight bandwidth (bytes/s; paper: off-chip LPDDR5 51.2 GB/s)" },
+	{ "h-max", SW_POLICY, "h_max", "1,2,4,6,8",
+	  "EDC H_max, entropy at the top of the 8 bins (nats; default 4)" },
+	{ "tvc-size", SW_POLICY, "tvc_size", "1,2,4,8,16",
+	  "TVC table entries (paper 4)" },
+	{ "queue-cap", SW_QCAP, "queue_capacity", "4,8,16,32,64",
+	  "queue capacity, max unverified drafted tokens (default 32)" },
+	{ "bus-block", SW_HW, "pim_bus_block", "0,0.1667,0.3333,0.6667,1",
+	  "share of a channel's bandwidth the NPU loses while a PIM rank on "
+	  "it works (default 2/3: PIMSimulator times a MAC as a READ burst)" },
+	{ "rank-alloc", SW_HW, "pim_rank_alloc", "capacity,all",
+	  "ranks per model in the partitioned layout (default all)" },
+	{ "layout", SW_HW, "pim_layout", "partitioned,striped",
+	  "where the models' weights live among the PIM's ranks" },
+	{ "verify-batches", SW_HW, "verify_batches", "1,0",
+	  "queued batches one NPU pass verifies (0: every ready one)" },
+};
+const size_t n_sweeps = sizeof sweeps / sizeof *sweeps;
+_Static_assert(sizeof sweeps / sizeof *sweeps <= MAX_SWEEPS, "MAX_SWEEPS");
+
+int in_group(const struct repro *r, size_t t)
+{
+	return r->traces[t].group == r->wgroup;
+}
+
+const char *group_name(const struct repro *r, int g)
+{
+	return g == 0 ? "captured" : r->workloads[g - 1].label;
+}
+
+static size_t cell(const struct repro *r, size_t t, size_t p, size_t d)
+{
+	return (t * r->n_pairs + p) * r->n_drafters + d;
+}
+
+size_t cells(const struct repro *r)
+{
+	return r->n_traces * r->n_pairs * r->n_drafters;
+}
+
+/* A result of the current family (r->fam). */
+struct result *grid_at(struct repro *r, size_t t, size_t p, size_t d,
+                              size_t c)
+{
+	return &r->grid[((size_t)r->fam * cells(r) + cell(r, t, p, d)) *
+	                N_CONFIGS + c];
+}
+
+void trace_data_free(struct trace_data *t)
+{
+	trace_mem_free(&t->mem);
+}
+
+/* A workload's sequences, generated into memory. */
+int trace_data_profile(struct trace_data *t, const struct workload *w,
+                              int group, char *err, size_t errlen)
+{
+	char desc[512];
+	memset(t, 0, sizeof *t);
+	t->group = group;
+	snprintf(t->path, sizeof t->path, "profile:%s", w->label);
+	snprintf(t->name, sizeof t->name, "%s (synthetic)", w->label);
+	wl_profile_describe(&w->prof, desc, sizeof desc);
+	sha256_hex(desc, strlen(desc), t->sha);
+	snprintf(t->draft, sizeof t->draft, "profile");
+	snprintf(t->target, sizeof t->target, "%s", w->prof.name);
+	t->lookahead = w->prof.lookahead;
+	t->sampled = w->prof.sampled;
+	trace_mem_init(&t->mem, t->lookahead);
+	for (uint32_t i = 0; i < w->prof.sequences; i++) {
+		struct trace_seq s;
+		int rc = wl_generate(&w->prof, WL_SEED, i, &s);
+		if (rc == 0) {
+			rc = trace_mem_add(&t->mem, &s);
+			wl_seq_free(&s);
+		}
+		if (rc < 0) {
+			snprintf(err, errlen, "out of memory");
+			trace_data_free(t);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* "NAME" or "NAME:key=value:key=value" */
+int parse_workload(struct workload *w, const char *spec, char *err,
+                          size_t errlen)
+{
+	char buf[256], *save = NULL;
+	snprintf(buf, sizeof buf, "%s", spec);
+	char *name = strtok_r(buf, ":", &save);
+	if (!name || wl_profile_find(name, &w->prof, err, errlen) < 0) {
+		if (!name)
+			snprintf(err, errlen, "empty workload");
+		return -EINVAL;
+	}
+	size_t pos = (size_t)snprintf(w->label, sizeof w->label, "%s", name);
+	for (char *kv = strtok_r(NULL, ":", &save); kv;
+	     kv = strtok_r(NULL, ":", &save)) {
+		char *eq = strchr(kv, '=');
+		if (!eq) {
+			snprintf(err, errlen, "workload '%s': '%s' is not "
+			         "key=value", spec, kv);
+			return -EINVAL;
+		}
+		*eq = '\0';
+		if (wl_profile_set(&w->prof, kv, eq + 1, err, errlen) < 0)
+			return -EINVAL;
+		if (pos < sizeof w->label)
+			pos += (size_t)snprintf(w->label + pos, sizeof w->label - pos,
+			                        " %s=%s", kv, eq + 1);
+	}
+	return wl_profile_finish(&w->prof, err, errlen);
+}
+
+int trace_data_load(struct trace_data *t, const char *path,
+                           int skip_synthetic, char *err, size_t errlen)
+{
+	struct trace_reader *rd = NULL;
+	int rc;
+
+	memset(t, 0, sizeof *t);
+	snprintf(t->path, sizeof t->path, "%s", path);
+	const char *slash = strrchr(path, '/');
+	snprintf(t->name, sizeof t->name, "%s", slash ? slash + 1 : path);
+	rc = trace_reader_open(&rd, path, err, errlen);
+	if (rc < 0)
+		goto out;
+	const struct trace_header *h = trace_reader_header(rd);
+	if (h->synthetic && skip_synthetic) {
+		rc = 1;
+		goto out;
+	}
+	snprintf(t->draft, sizeof t->draft, "%s", h->draft.name);
+	snprintf(t->target, sizeof t->target, "%s", h->target.name);
+	t->lookahead = h->lookahead;
+	t->sampled = h->sampled;
+	trace_mem_init(&t->mem, t->lookahead);
+	rc = trace_mem_read(&t->mem, rd, err, errlen);
+	if (rc < 0)
+		goto out;
+	/* hashed by the reader from the bytes it parsed, in the same pass */
+	rc = trace_reader_sha256(rd, t->sha);
+	if (rc < 0)
+		snprintf(err, errlen, "%s: no hash after reading it", path);
+out:
+	trace_reader_close(&rd);
+	if (rc != 0)
+		trace_data_free(t);
+	return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every captured (non-synthetic) *.msgpack in dir, sorted by name. */
+int discover_traces(struct repro *r, const char *dir, char *err,
+                           size_t errlen)
+{
+	char *names[MAX_TRACES * 4];
+	size_t n = 0;
+	int rc = 0;
+	DIR *d = opendir(dir);
+	if (!d) {
+		snprintf(err, errlen, "traces directory %.512s: %s", dir,
+		         strerror(errno));
+		return -errno;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) && n < sizeof names / sizeof *names) {
+		size_t l = strlen(e->d_name);
+		if (l > 8 && !strcmp(e->d_name + l - 8, ".msgpack"))
+			names[n++] = strdup(e->d_name);
+	}
+	closedir(d);
+	qsort(names, n, sizeof *names, cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		char path[PATH_MAX];
+		if (!names[i] || rc < 0)
+			continue;
+		int w = snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+		if (w < 0 || (size_t)w >= sizeof path)
+			continue;
+		if (r->n_traces == MAX_TRACES)
+			break;
+		int lr = trace_data_load(&r->traces[r->n_traces], path, 1, err,
+		                         errlen);
+		if (lr < 0)
+			rc = lr;
+		else if (lr == 0)
+			r->n_traces++;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	if (rc == 0 && r->n_traces == 0) {
+		snprintf(err, errlen, "no captured traces in %.512s", dir);
+		rc = -ENOENT;
+	}
+	return rc;
+}
+
+/* Split "k=v k=v" into up to max pairs in buf. */
+static size_t split_kv(const char *s, char *buf, size_t buflen,
+                       const char **keys, const char **vals, size_t max)
+{
+	size_t n = 0;
+	snprintf(buf, buflen, "%s", s);
+	for (char *tok = strtok(buf, " "); tok && n < max;
+	     tok = strtok(NULL, " ")) {
+		char *eq = strchr(tok, '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		keys[n] = tok;
+		vals[n++] = eq + 1;
+	}
+	return n;
+}
+
+/* The sweep point of a run, or NULL for the main grid. */
+
+/* One run: trace x pair x drafter x configuration (x sweep point). */
+int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
+                    const struct config *cf, const struct point *pt,
+                    struct result *res, char *err, size_t errlen)
+{
+	const struct trace_data *t = &r->traces[ti];
+	const struct family *fm = &families[r->fam];
+	struct run_kv hw[MAX_KV + 1 + MAX_OVR], pp[MAX_KV + 1], dp[2];
+	/* split_kv cuts each string in its own buffer: the pointers into it
+	 * must live until the run */
+	char hwbuf[256], pbuf[256], pkv[256], dbuf[64], label[160];
+	char retarget[160];
+	const char *keys[MAX_KV + 1], *vals[MAX_KV + 1];
+	uint32_t qcap = DEFAULT_QCAP;
+
+	memset(res, 0, sizeof *res);
+	/* hardware: the configuration's overrides, the sweep's point, then
+	 * --what-it-takes' probes of this preset */
+	size_t nh = split_kv(cf->hw_params, hwbuf, sizeof hwbuf, keys, vals,
+	                     MAX_KV);
+	for (size_t i = 0; i < nh; i++)
+		hw[i] = (struct run_kv){ keys[i], vals[i] };
+	if (pt && pt->sw->kind == SW_HW)
+		hw[nh++] = (struct run_kv){ pt->sw->key, pt->value };
+	for (size_t i = 0; i < r->n_ovr; i++)
+		if (!strcmp(r->ovr[i].preset, cf->hw[r->fam]))
+			hw[nh++] = (struct run_kv){ r->ovr[i].key,
+			                            r->ovr[i].value };
+	snprintf(pbuf, sizeof pbuf, "%s%s%s", cf->params,
+	         cf->ahasd && *fm->ahasd_params ? " " : "",
+	         cf->ahasd ? fm->ahasd_params : "");
+	size_t np = split_kv(pbuf, pkv, sizeof pkv, keys, vals, MAX_KV);
+	for (size_t i = 0; i < np; i++)
+		pp[i] = (struct run_kv){ keys[i], vals[i] };
+	if (pt && pt->sw->kind == SW_POLICY)
+		pp[np++] = (struct run_kv){ pt->sw->key, pt->value };
+	if (pt && pt->sw->kind == SW_QCAP)
+		qcap = (uint32_t)strtoul(pt->value, NULL, 10);
+	size_t nd = split_kv(cf->drafter ? cf->drafter_params[r->fam] : "",
+	                     dbuf, sizeof dbuf, keys, vals, 2);
+	for (size_t i = 0; i < nd; i++)
+		dp[i] = (struct run_kv){ keys[i], vals[i] };
+
+	if (pt)
+		snprintf(label, sizeof label, "repro-sweep %s=%s %s",
+		         pt->sw->name, pt->value, cf->name);
+	else if (r->label_prefix)
+		snprintf(label, sizeof label, "%s %s", r->label_prefix, cf->name);
+	else if (r->fam != F_PAPER)
+		snprintf(label, sizeof label, "repro %s %s", fm->name, cf->name);
+	else
+		snprintf(label, sizeof label, "repro %s", cf->name);
+	snprintf(retarget, sizeof retarget, "%s:%s", t->draft, t->target);
+
+	const struct run_spec spec = {
+		.label = label,
+		.preset = cf->hw[r->fam],
+		.hw = hw,
+		.n_hw = nh,
+		.policy = cf->policy,
+		.drafter = cf->drafter ? cf->drafter : r->drafters[di],
+		.policy_params = pp,
+		.n_policy_params = np,
+		.drafter_params = dp,
+		.n_drafter_params = nd,
+		.seed = SEED,
+		.queue_capacity = qcap,
+		.max_draft = cf->ahasd ? fm->max_draft_ahasd : fm->max_draft,
+	};
+	const struct run_stream src = {
+		.path = t->path,
+		.sha256 = t->sha,
+		.sampled = t->sampled,
+		.lookahead = t->lookahead,
+		.draft = &r->models[pi][0],
+		.target = &r->models[pi][1],
+		.retargeted_from = retarget,
+		.mem = &t->mem,
+		.max_context = t->mem.max_context,
+		.max_context_id = t->mem.max_context_id,
+	};
+	struct run_result rr;
+	int rc = run_execute(&spec, &src, r->db, &rr, err, errlen);
+	if (rc < 0) {
+		size_t l = strlen(err);
+		snprintf(err + l, errlen - l, " [%s, %s, %s, %s]", t->name,
+		         r->pairs[pi], r->drafters[di], cf->name);
+		return rc;
+	}
+	const struct replay_metrics *m = &rr.m;
+	res->done = 1;
+	res->time_s = m->time_s;
+	res->energy_j = m->energy_j;
+	res->tok_s = metric_value(m, "tokens_per_s");
+	res->tok_j = metric_value(m, "tokens_per_j");
+	res->accept = metric_value(m, "acceptance_rate");
+	res->drafted = (double)m->drafted;
+	res->preverified = (double)m->preverified;
+	res->share_min = metric_value(m, "pim_share_min");
+	res->share_max = metric_value(m, "pim_share_max");
+	res->share_mean = metric_value(m, "pim_share_mean");
+	for (unsigned i = 0; i < rr.n_dev; i++) {
+		res->dev_w[i] = m->time_s > 0 ? m->dev_energy_j[i] / m->time_s
+		                              : 0;
+		snprintf(res->dev[i], sizeof res->dev[i], "%s", rr.dev_name[i]);
+	}
+	res->run_id = rr.run_id;
+	r->runs++;
+	return 0;
+}
+
+
+/* ---- sweeps ---- */
+
+int run_sweep(struct repro *r, const struct sweep *sw,
+                     const char *values, char *err, size_t errlen)
+{
+	char buf[512], *vals[MAX_SWEEP_VALUES];
+	size_t nv = 0;
+	snprintf(buf, sizeof buf, "%s", values);
+	for (char *tok = strtok(buf, ","); tok && nv < MAX_SWEEP_VALUES;
+	     tok = strtok(NULL, ","))
+		vals[nv++] = tok;
+	out(r, "## Sensitivity: %s\n\n%s. Configuration +tvc (full AHASD) on "
+	    "the %s workload, every pair and drafter; ratios against the "
+	    "grid's GPU-only runs.\n\n| %s | throughput vs GPU-only | energy "
+	    "eff. vs GPU-only | tokens/s |", sw->name, sw->what,
+	    group_name(r, r->wgroup), sw->key);
+	for (size_t p = 0; p < r->n_pairs; p++)
+		out(r, " %s tput |", r->pairs[p]);
+	out(r, " acceptance | pre-verified / drafted |\n|---|--:|--:|--:|");
+	for (size_t p = 0; p < r->n_pairs; p++)
+		out(r, "--:|");
+	out(r, "--:|--:|\n");
+	size_t nc = r->n_traces * r->n_pairs * r->n_drafters;
+	struct result *res = calloc(nc, sizeof *res);
+	if (!res) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	int rc = 0;
+	for (size_t v = 0; v < nv && !rc; v++) {
+		struct point pt = { sw, vals[v] };
+		for (size_t t = 0; t < r->n_traces && !rc; t++)
+			for (size_t p = 0; p < r->n_pairs && !rc && in_group(r, t);
+			     p++)
+				for (size_t d = 0; d < r->n_drafters && !rc; d++)
+					rc = run_cell(r, t, p, d, &configs[C_TVC],
+					              &pt, &res[cell(r, t, p, d)],
+					              err, errlen);
+		if (rc)
+			break;
+		double ts = 0, tj = 0, tabs = 0, acc = 0, pv = 0, dr = 0;
+		double pp[MAX_PAIRS] = { 0 };
+		size_t n = 0, pn[MAX_PAIRS] = { 0 };
+		for (size_t t = 0; t < r->n_traces; t++)
+			for (size_t p = 0; p < r->n_pairs && in_group(r, t); p++)
+				for (size_t d = 0; d < r->n_drafters; d++) {
+					const struct result *x = &res[cell(r, t, p, d)];
+					const struct result *g = grid_at(r, t, p, d,
+					                                 C_GPU);
+					double a = cell_ratio(x, g, M_TOK_S);
+					double b = cell_ratio(x, g, M_TOK_J);
+					if (isnan(a) || isnan(b))
+						continue;
+					ts += a;
+					tj += b;
+					pp[p] += a;
+					pn[p]++;
+					tabs += x->tok_s;
+					acc += x->accept;
+					pv += x->preverified;
+					dr += x->drafted;
+					n++;
+				}
+		double dn = n ? (double)n : NAN;
+		out(r, "| %s | %.2fx | %.2fx | %.2f |", vals[v], ts / dn,
+		    tj / dn, tabs / dn);
+		for (size_t p = 0; p < r->n_pairs; p++)
+			out(r, " %.2fx |", pn[p] ? pp[p] / (double)pn[p] : NAN);
+		out(r, " %.3f | %.3f |\n", acc / dn, dr > 0 ? pv / dr : 0);
+	}
+	out(r, "\n");
+	free(res);
+	return rc;
+}
+
+/* ---- workload sweeps: the study on a profile whose statistic varies ---- */
+
+/* Append a workload's generated trace as trace r->n_traces (group g). */
+int push_workload(struct repro *r, const struct workload *w, int g,
+                         char *err, size_t errlen)
+{
+	if (r->n_traces == MAX_TRACES) {
+		snprintf(err, errlen, "too many traces");
+		return -E2BIG;
+	}
+	int rc = trace_data_profile(&r->traces[r->n_traces], w, g, err, errlen);
+	if (rc == 0)
+		r->n_traces++;
+	return rc;
+}
+
+/* Every configuration on trace t (paper hardware), into res[p][d][k];
+ * SpecPIM's fixed drafter once per pair. */
+int run_trace_all(struct repro *r, size_t t, struct result *res,
+                         const unsigned *only, size_t n_only, char *err,
+                         size_t errlen)
+{
+	for (size_t p = 0; p < r->n_pairs; p++)
+		for (size_t d = 0; d < r->n_drafters; d++)
+			for (size_t k = 0; k < N_CONFIGS; k++) {
+				int want = !n_only;
+				for (size_t i = 0; i < n_only; i++)
+					want |= only[i] == k;
+				struct result *x = &res[(p * r->n_drafters + d) *
+				                        N_CONFIGS + k];
+				if (!want)
+					continue;
+				if (configs[k].drafter && d > 0) {
+					*x = res[(p * r->n_drafters) * N_CONFIGS + k];
+					continue;
+				}
+				int rc = run_cell(r, t, p, d, &configs[k], NULL, x, err,
+				                  errlen);
+				if (rc < 0)
+					return rc;
+			}
+	return 0;
+}
+
+/* Mean over (pair, drafter) of res[num] / res[den] for a metric. */
+double mean_ratio(const struct repro *r, const struct result *res,
+                         size_t num, size_t den, enum metric m)
+{
+	double s = 0;
+	size_t n = 0;
+	for (size_t c = 0; c < r->n_pairs * r->n_drafters; c++) {
+		double v = cell_ratio(&res[c * N_CONFIGS + num],
+		                      &res[c * N_CONFIGS + den], m);
+		if (!isnan(v)) {
+			s += v;
+			n++;
+		}
+	}
+	return n ? s / (double)n : NAN;
+}
+
