@@ -24,8 +24,6 @@
 #define TL_LANE_GAP 8.0
 #define TL_TOP 18.0             /* sequence labels */
 #define TL_AXIS 24.0
-#define TL_TARGET 90            /* tasks per lane in an automatic window */
-#define OV_BINS 550             /* overview columns */
 #define OV_LANE_H 14.0
 #define MAX_SEQ_MARKS 24        /* sequence boundary labels per window */
 #define MAX_CHART_ROWS 240
@@ -601,253 +599,7 @@ static void write_table(FILE *f, const struct view_runs *rs)
 
 /* ---- timelines ---- */
 
-struct tl_ev {
-	double t0, t1;
-	int64_t seq, batch;
-	uint32_t tokens;
-	unsigned lane;
-	enum view_kind kind;
-	char kind_name[16];
-	char outcome[12];
-};
-
-struct tl_win {
-	double a, b;
-	struct tl_ev *ev;
-	size_t n, cap;
-	int64_t total;           /* tasks overlapping the window */
-};
-
-struct timeline {
-	const struct view_run *run;
-	unsigned n_lanes;
-	int64_t lane_events[VIEW_MAX_DEV];
-	int64_t off_lane;        /* events of devices past VIEW_MAX_DEV */
-	double t_end;
-	double win_s;
-	unsigned n_win;
-	struct tl_win *win;
-	double *ov;              /* [lane][bin][kind] busy seconds */
-	double *seq_start;       /* sequence start times, ascending */
-	size_t n_seq;
-	int64_t *seq_id;
-};
-
-static void timeline_free(struct timeline *t)
-{
-	for (unsigned w = 0; t->win && w < t->n_win; w++)
-		free(t->win[w].ev);
-	free(t->win);
-	free(t->ov);
-	free(t->seq_start);
-	free(t->seq_id);
-	memset(t, 0, sizeof *t);
-}
-
-static int sql_fail(sqlite3 *h, const struct view_run *r, char *err,
-                    size_t errlen)
-{
-	view_set_err(err, errlen, "reading events of run %lld: %s",
-	             (long long)r->id, sqlite3_errmsg(h));
-	return -EIO;
-}
-
-static int timeline_scan(sqlite3 *h, struct timeline *t,
-                         const struct view_html_opts *o, char *err,
-                         size_t errlen)
-{
-	const struct view_run *r = t->run;
-	sqlite3_stmt *s = NULL;
-	int64_t n_max = 0;
-	int rc, ret = 0;
-
-	/* Lanes, per-lane counts and the end of the run. */
-	rc = sqlite3_prepare_v2(h,
-	                        "SELECT device, count(*), max(end_s), "
-	                        "max(start_s) FROM events WHERE run_id = ?1 "
-	                        "GROUP BY device ORDER BY device",
-	                        -1, &s, NULL);
-	if (rc != SQLITE_OK)
-		goto sql_error;
-	sqlite3_bind_int64(s, 1, r->id);
-	t->n_lanes = r->n_dev;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const int64_t dev = sqlite3_column_int64(s, 0);
-		const int64_t cnt = sqlite3_column_int64(s, 1);
-		const double e = fmax(sqlite3_column_double(s, 2),
-		                      sqlite3_column_double(s, 3));
-
-		if (dev < 0 || dev >= VIEW_MAX_DEV) {
-			t->off_lane += cnt;
-			continue;
-		}
-		if ((unsigned)dev + 1 > t->n_lanes)
-			t->n_lanes = (unsigned)dev + 1;
-		t->lane_events[dev] = cnt;
-		if (cnt > n_max)
-			n_max = cnt;
-		if (e > t->t_end)
-			t->t_end = e;
-	}
-	if (rc != SQLITE_DONE)
-		goto sql_error;
-	sqlite3_finalize(s);
-	s = NULL;
-
-	/* Window length: about TL_TARGET tasks on the busiest lane. */
-	if (!(t->t_end > 0))
-		t->t_end = 1e-9;
-	if (o->window_s > 0) {
-		t->win_s = o->window_s;
-	} else {
-		const double raw = t->t_end * TL_TARGET / (double)(n_max ? n_max : 1);
-
-		t->win_s = raw >= t->t_end ? t->t_end : view_nice_ceil(raw);
-		if (t->win_s >= t->t_end)
-			t->win_s = t->t_end;
-	}
-	{
-		const double nw = ceil(t->t_end / t->win_s - 1e-9);
-
-		t->n_win = nw < 1 ? 1 : nw > o->windows ? o->windows
-		                                        : (unsigned)nw;
-	}
-	t->win = calloc(t->n_win, sizeof *t->win);
-	t->ov = calloc((size_t)(t->n_lanes ? t->n_lanes : 1) * OV_BINS *
-	                       VIEW_KIND_COUNT,
-	               sizeof *t->ov);
-	if (!t->win || !t->ov)
-		goto oom;
-	for (unsigned w = 0; w < t->n_win; w++) {
-		t->win[w].a = w * t->win_s;
-		t->win[w].b = (w + 1) * t->win_s;
-		t->win[w].cap = o->max_tasks;
-		t->win[w].ev = malloc((o->max_tasks ? o->max_tasks : 1) *
-		                      sizeof *t->win[w].ev);
-		if (!t->win[w].ev)
-			goto oom;
-	}
-
-	/* Sequence boundaries: sequences run back to back from 0. */
-	rc = sqlite3_prepare_v2(h,
-	                        "SELECT seq, time_s FROM sequences "
-	                        "WHERE run_id = ?1 ORDER BY seq",
-	                        -1, &s, NULL);
-	if (rc != SQLITE_OK)
-		goto sql_error;
-	sqlite3_bind_int64(s, 1, r->id);
-	{
-		double at = 0;
-		size_t cap = 0;
-
-		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-			if (at > t->win[t->n_win - 1].b)
-				continue;
-			if (t->n_seq == cap) {
-				const size_t nc = cap ? 2 * cap : 64;
-				double *ns = realloc(t->seq_start,
-				                     nc * sizeof *ns);
-				int64_t *ni;
-
-				if (!ns)
-					goto oom;
-				t->seq_start = ns;
-				ni = realloc(t->seq_id, nc * sizeof *ni);
-				if (!ni)
-					goto oom;
-				t->seq_id = ni;
-				cap = nc;
-			}
-			t->seq_start[t->n_seq] = at;
-			t->seq_id[t->n_seq] = sqlite3_column_int64(s, 0);
-			t->n_seq++;
-			at += sqlite3_column_double(s, 1);
-		}
-	}
-	if (rc != SQLITE_DONE)
-		goto sql_error;
-	sqlite3_finalize(s);
-	s = NULL;
-
-	/* One pass over the events: overview bins and window buffers. */
-	rc = sqlite3_prepare_v2(h,
-	                        "SELECT device, kind, start_s, end_s, tokens, "
-	                        "seq, batch, outcome FROM events "
-	                        "WHERE run_id = ?1 ORDER BY idx",
-	                        -1, &s, NULL);
-	if (rc != SQLITE_OK)
-		goto sql_error;
-	sqlite3_bind_int64(s, 1, r->id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const int64_t dev = sqlite3_column_int64(s, 0);
-		const char *kind = (const char *)sqlite3_column_text(s, 1);
-		const double t0 = sqlite3_column_double(s, 2);
-		const double t1 = fmax(t0, sqlite3_column_double(s, 3));
-		const enum view_kind k = view_kind_parse(kind);
-		const char *outc = (const char *)sqlite3_column_text(s, 7);
-		const double bin_w = t->t_end / OV_BINS;
-
-		if (dev < 0 || dev >= VIEW_MAX_DEV)
-			continue;
-		if (k != VIEW_KIND_IDLE && t1 > t0) {
-			size_t b = (size_t)fmax(0, floor(t0 / bin_w));
-
-			for (; b < OV_BINS; b++) {
-				const double lo = fmax(t0, b * bin_w);
-				const double hi = fmin(t1, (b + 1) * bin_w);
-
-				if (hi <= lo) {
-					if (b * bin_w >= t1)
-						break;
-					continue;
-				}
-				t->ov[((size_t)dev * OV_BINS + b) *
-				              VIEW_KIND_COUNT + k] += hi - lo;
-			}
-		}
-		for (unsigned w = 0; w < t->n_win; w++) {
-			struct tl_win *win = &t->win[w];
-			const int in = t1 > t0 ? (t0 < win->b && t1 > win->a)
-			                       : (t0 >= win->a && t0 < win->b);
-			struct tl_ev *e;
-
-			if (!in)
-				continue;
-			win->total++;
-			if (win->n == win->cap)
-				continue;
-			e = &win->ev[win->n++];
-			e->t0 = t0;
-			e->t1 = t1;
-			e->lane = (unsigned)dev;
-			e->kind = k;
-			e->tokens = (uint32_t)sqlite3_column_int64(s, 4);
-			e->seq = sqlite3_column_int64(s, 5);
-			e->batch = sqlite3_column_int64(s, 6);
-			snprintf(e->kind_name, sizeof e->kind_name, "%s",
-			         kind ? kind : "");
-			snprintf(e->outcome, sizeof e->outcome, "%s",
-			         outc ? outc : "");
-		}
-	}
-	if (rc != SQLITE_DONE)
-		goto sql_error;
-	sqlite3_finalize(s);
-	return 0;
-
-oom:
-	view_set_err(err, errlen, "out of memory drawing run %lld",
-	             (long long)r->id);
-	ret = -ENOMEM;
-	sqlite3_finalize(s);
-	return ret;
-sql_error:
-	ret = sql_fail(h, r, err, errlen);
-	sqlite3_finalize(s);
-	return ret;
-}
-
-static void write_lane_labels(FILE *f, const struct timeline *t, double y0,
+static void write_lane_labels(FILE *f, const struct view_timeline *t, double y0,
                               double lane_h, double gap)
 {
 	for (unsigned l = 0; l < t->n_lanes; l++) {
@@ -862,13 +614,13 @@ static void write_lane_labels(FILE *f, const struct timeline *t, double y0,
 
 /* Whole run: per lane and column the dominant busy kind, shaded by how
  * busy the column is; detail windows outlined and numbered. */
-static void write_overview(FILE *f, const struct timeline *t)
+static void write_overview(FILE *f, const struct view_timeline *t)
 {
 	const double pw = TL_WIDTH - TL_GUTTER - TL_RIGHT;
 	const double gap = 4, top = 14;
 	const double h = top + t->n_lanes * (OV_LANE_H + gap) + 16;
-	const double bin_w = t->t_end / OV_BINS;
-	const double px = pw / OV_BINS;
+	const double bin_w = t->t_end / VIEW_OV_BINS;
+	const double px = pw / VIEW_OV_BINS;
 
 	fprintf(f, "<svg class=\"overview\" viewBox=\"0 0 %.0f %.0f\">",
 	        TL_WIDTH, h);
@@ -881,11 +633,11 @@ static void write_overview(FILE *f, const struct timeline *t)
 		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
 		        "height=\"%.0f\" fill=\"#f0f2f4\"/>", TL_GUTTER, y, pw,
 		        OV_LANE_H);
-		for (size_t b = 0; b <= OV_BINS; b++) {
+		for (size_t b = 0; b <= VIEW_OV_BINS; b++) {
 			int k = -1, q = 0;
 
-			if (b < OV_BINS) {
-				const double *v = &t->ov[((size_t)l * OV_BINS +
+			if (b < VIEW_OV_BINS) {
+				const double *v = &t->ov[((size_t)l * VIEW_OV_BINS +
 				                          b) * VIEW_KIND_COUNT];
 				double busy = 0, best = 0;
 
@@ -939,7 +691,7 @@ static void write_overview(FILE *f, const struct timeline *t)
 	        "</text></svg>\n", TL_GUTTER, h - 3);
 }
 
-static void put_task_title(FILE *f, const struct tl_ev *e, double scale)
+static void put_task_title(FILE *f, const struct view_tl_ev *e, double scale)
 {
 	fputs("<title>", f);
 	view_put_html(f, e->kind_name);
@@ -958,10 +710,10 @@ static void put_task_title(FILE *f, const struct tl_ev *e, double scale)
 	fputs("</title>", f);
 }
 
-static void write_window(FILE *f, const struct timeline *t, unsigned w,
+static void write_window(FILE *f, const struct view_timeline *t, unsigned w,
                          const struct view_html_opts *o)
 {
-	const struct tl_win *win = &t->win[w];
+	const struct view_tl_win *win = &t->win[w];
 	const double pw = TL_WIDTH - TL_GUTTER - TL_RIGHT;
 	const double span = win->b - win->a;
 	const double lanes_h = t->n_lanes * (TL_LANE_H + TL_LANE_GAP);
@@ -1027,7 +779,7 @@ static void write_window(FILE *f, const struct timeline *t, unsigned w,
 		        (long long)t->seq_id[i]);
 	}
 	for (size_t i = 0; i < win->n; i++) {
-		const struct tl_ev *e = &win->ev[i];
+		const struct view_tl_ev *e = &win->ev[i];
 		const double t0 = fmax(e->t0, win->a), t1 = fmin(e->t1, win->b);
 		const double x = TL_GUTTER + (t0 - win->a) / span * pw;
 		const double wd = fmax((t1 - t0) / span * pw, 0.8);
@@ -1114,7 +866,7 @@ static int write_timeline(sqlite3 *h, FILE *f, const struct view_run *r,
                           const struct policies *pol, char *err,
                           size_t errlen)
 {
-	struct timeline t;
+	struct view_timeline t;
 	int ret;
 
 	memset(&t, 0, sizeof t);
@@ -1128,7 +880,8 @@ static int write_timeline(sqlite3 *h, FILE *f, const struct view_run *r,
 		      "to see this run's timeline.</p></article>\n", f);
 		return 0;
 	}
-	ret = timeline_scan(h, &t, o, err, errlen);
+	ret = view_timeline_load(h, &t, o->windows, o->window_s, o->max_tasks,
+	                         err, errlen);
 	if (ret < 0)
 		goto error;
 	fputs("<p class=\"note\">Whole run (", f);
@@ -1162,7 +915,7 @@ static int write_timeline(sqlite3 *h, FILE *f, const struct view_run *r,
 		write_window(f, &t, w, o);
 	fputs("</article>\n", f);
 error:
-	timeline_free(&t);
+	view_timeline_free(&t);
 	return ret;
 }
 
