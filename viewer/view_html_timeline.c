@@ -10,7 +10,7 @@
 #include <sqlite3.h>
 
 #include "view.h"
-#include "view_html.h"
+#include "view_page.h"
 
 static void write_lane_labels(FILE *f, const struct view_timeline *t, double y0,
                               double lane_h, double gap)

@@ -1,7 +1,7 @@
 /* repro.h - ahasd-repro's parts: the study's tables of configurations
  * and sweeps and its runs (repro_study.c), the Markdown tables
- * (repro_tables.c), workload sweeps and what-it-takes (repro_wit.c), the
- * command line (ahasd-repro.c). Private to the program. */
+ * (repro_tables.c), sweeps, workload sweeps and what-it-takes
+ * (repro_sweeps.c), the command line (ahasd-repro.c). Private to the program. */
 #ifndef AHASD_REPRO_H
 #define AHASD_REPRO_H
 
@@ -176,6 +176,7 @@ void out(struct repro *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int in_group(const struct repro *r, size_t t);
 const char *group_name(const struct repro *r, int g);
+size_t cell(const struct repro *r, size_t t, size_t p, size_t d);
 size_t cells(const struct repro *r);
 struct result *grid_at(struct repro *r, size_t t, size_t p, size_t d,
                               size_t c);
@@ -201,6 +202,7 @@ int run_trace_all(struct repro *r, size_t t, struct result *res,
                          size_t errlen);
 double mean_ratio(const struct repro *r, const struct result *res,
                          size_t num, size_t den, enum metric m);
+double metric_of(const struct result *x, enum metric m);
 double cell_ratio(const struct result *num, const struct result *den,
                          enum metric m);
 const char *fx(char *buf, size_t len, double v);

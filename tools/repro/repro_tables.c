@@ -15,24 +15,6 @@
 
 /* ---- statistics over cells ---- */
 
-static double metric_of(const struct result *x, enum metric m)
-{
-	switch (m) {
-	case M_TOK_S: return x->tok_s;
-	case M_TOK_J: return x->tok_j;
-	default: return x->accept;
-	}
-}
-
-/* Ratio num/den of a metric for one cell; NaN if missing. */
-double cell_ratio(const struct result *num, const struct result *den,
-                         enum metric m)
-{
-	if (!num->done || !den->done || metric_of(den, m) <= 0)
-		return NAN;
-	return metric_of(num, m) / metric_of(den, m);
-}
-
 struct agg {
 	double mean, max;
 	const char *max_pair, *max_drafter;

@@ -1,7 +1,8 @@
-/* view_html.h - what the HTML report's two files share (view_html.c:
- * page, charts and run table; view_html_timeline.c: timelines). */
-#ifndef AHASD_VIEW_HTML_H
-#define AHASD_VIEW_HTML_H
+/* view_page.h - what the HTML report's files share: layout constants,
+ * colours and number formatting (view_page.c); the page, charts and run
+ * table (view_html.c) and timelines (view_html_timeline.c) use them. */
+#ifndef AHASD_VIEW_PAGE_H
+#define AHASD_VIEW_PAGE_H
 
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,10 @@
 #define MAX_SEQ_MARKS 24        /* sequence boundary labels per window */
 
 extern const char *const kind_colour[VIEW_KIND_COUNT];
+extern const char *const policy_colour[];
+extern const size_t n_policy_colours;
+#define N_POLICY_COLOURS n_policy_colours
+const char *base_name(const char *p);
 
 /* The policies of the runs shown, each with its colour. */
 struct policies {

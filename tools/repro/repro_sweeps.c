@@ -1,6 +1,7 @@
-/* repro_wit.c - the study on a workload profile whose statistic moves
- * (--workload-sweep), and the hardware constants each of the paper's
- * ratios would need (--what-it-takes). */
+/* repro_sweeps.c - sensitivity sweeps of +tvc (--sweep), the study on a
+ * workload profile whose statistic moves (--workload-sweep), and the
+ * hardware constants each of the paper's ratios would need
+ * (--what-it-takes). */
 #include "repro.h"
 
 #include <dirent.h>
@@ -15,6 +16,83 @@
 #include "config.h"
 #include "hw.h"
 #include "util.h"
+
+/* ---- sweeps ---- */
+
+int run_sweep(struct repro *r, const struct sweep *sw,
+                     const char *values, char *err, size_t errlen)
+{
+	char buf[512], *vals[MAX_SWEEP_VALUES];
+	size_t nv = 0;
+	snprintf(buf, sizeof buf, "%s", values);
+	for (char *tok = strtok(buf, ","); tok && nv < MAX_SWEEP_VALUES;
+	     tok = strtok(NULL, ","))
+		vals[nv++] = tok;
+	out(r, "## Sensitivity: %s\n\n%s. Configuration +tvc (full AHASD) on "
+	    "the %s workload, every pair and drafter; ratios against the "
+	    "grid's GPU-only runs.\n\n| %s | throughput vs GPU-only | energy "
+	    "eff. vs GPU-only | tokens/s |", sw->name, sw->what,
+	    group_name(r, r->wgroup), sw->key);
+	for (size_t p = 0; p < r->n_pairs; p++)
+		out(r, " %s tput |", r->pairs[p]);
+	out(r, " acceptance | pre-verified / drafted |\n|---|--:|--:|--:|");
+	for (size_t p = 0; p < r->n_pairs; p++)
+		out(r, "--:|");
+	out(r, "--:|--:|\n");
+	size_t nc = r->n_traces * r->n_pairs * r->n_drafters;
+	struct result *res = calloc(nc, sizeof *res);
+	if (!res) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	int rc = 0;
+	for (size_t v = 0; v < nv && !rc; v++) {
+		struct point pt = { sw, vals[v] };
+		for (size_t t = 0; t < r->n_traces && !rc; t++)
+			for (size_t p = 0; p < r->n_pairs && !rc && in_group(r, t);
+			     p++)
+				for (size_t d = 0; d < r->n_drafters && !rc; d++)
+					rc = run_cell(r, t, p, d, &configs[C_TVC],
+					              &pt, &res[cell(r, t, p, d)],
+					              err, errlen);
+		if (rc)
+			break;
+		double ts = 0, tj = 0, tabs = 0, acc = 0, pv = 0, dr = 0;
+		double pp[MAX_PAIRS] = { 0 };
+		size_t n = 0, pn[MAX_PAIRS] = { 0 };
+		for (size_t t = 0; t < r->n_traces; t++)
+			for (size_t p = 0; p < r->n_pairs && in_group(r, t); p++)
+				for (size_t d = 0; d < r->n_drafters; d++) {
+					const struct result *x = &res[cell(r, t, p, d)];
+					const struct result *g = grid_at(r, t, p, d,
+					                                 C_GPU);
+					double a = cell_ratio(x, g, M_TOK_S);
+					double b = cell_ratio(x, g, M_TOK_J);
+					if (isnan(a) || isnan(b))
+						continue;
+					ts += a;
+					tj += b;
+					pp[p] += a;
+					pn[p]++;
+					tabs += x->tok_s;
+					acc += x->accept;
+					pv += x->preverified;
+					dr += x->drafted;
+					n++;
+				}
+		double dn = n ? (double)n : NAN;
+		out(r, "| %s | %.2fx | %.2fx | %.2f |", vals[v], ts / dn,
+		    tj / dn, tabs / dn);
+		for (size_t p = 0; p < r->n_pairs; p++)
+			out(r, " %.2fx |", pn[p] ? pp[p] / (double)pn[p] : NAN);
+		out(r, " %.3f | %.3f |\n", acc / dn, dr > 0 ? pv / dr : 0);
+	}
+	out(r, "\n");
+	free(res);
+	return rc;
+}
+
+/* ---- workload sweeps: the study on a profile whose statistic varies ---- */
 
 int run_workload_sweep(struct repro *r, const char *spec, char *err,
                               size_t errlen)
