@@ -144,7 +144,7 @@ static int group_cmp(const struct view_run *a, const struct view_run *b)
 	if (!c)
 		c = strcmp(a->drafter, b->drafter);
 	if (!c)
-		c = strcmp(base_name(a->trace_path), base_name(b->trace_path));
+		c = strcmp(view_base_name(a->trace_path), view_base_name(b->trace_path));
 	return c;
 }
 
@@ -444,7 +444,7 @@ static void write_table(FILE *f, const struct view_runs *rs)
 		fputs("</td><td title=\"", f);
 		view_put_html(f, r->trace_path);
 		fputs("\">", f);
-		view_put_html(f, base_name(r->trace_path));
+		view_put_html(f, view_base_name(r->trace_path));
 		fprintf(f, "</td><td>%s<small>seed %lld</small></td>",
 		        r->sampled ? "sampled" : "greedy", (long long)r->seed);
 		fprintf(f, "<td class=\"n\">%lld</td><td class=\"n\">%lld</td>"

@@ -24,7 +24,7 @@ const char *const policy_colour[] = {
 };
 const size_t n_policy_colours = sizeof policy_colour / sizeof *policy_colour;
 
-const char *base_name(const char *p)
+const char *view_base_name(const char *p)
 {
 	const char *s = p ? strrchr(p, '/') : NULL;
 
@@ -115,5 +115,5 @@ void put_group_title(FILE *f, const struct view_run *r)
 	fputs("  \xc2\xb7  drafter ", f);
 	view_put_html(f, r->drafter);
 	fputs("  \xc2\xb7  trace ", f);
-	view_put_html(f, base_name(r->trace_path));
+	view_put_html(f, view_base_name(r->trace_path));
 }

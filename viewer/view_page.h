@@ -23,7 +23,7 @@ extern const char *const kind_colour[VIEW_KIND_COUNT];
 extern const char *const policy_colour[];
 extern const size_t n_policy_colours;
 #define N_POLICY_COLOURS n_policy_colours
-const char *base_name(const char *p);
+const char *view_base_name(const char *p);
 
 /* The policies of the runs shown, each with its colour. */
 struct policies {
