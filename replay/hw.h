@@ -175,6 +175,8 @@ int hw_platform_finish(struct hw_platform *p, char *why, size_t whylen);
  * $AHASD_PRESET_PATH (colon-separated): the source tree's replay/presets
  * when the executable is in the build tree, else the installed data dir. */
 const char *hw_preset_dir(void);
+/** 1 if a platform key only matters on a platform with a PIM device. */
+int hw_key_needs_pim(const char *key);
 /** Write the platform as "key = value" lines (for the run record). */
 int hw_platform_describe(const struct hw_platform *p, char *buf, size_t len);
 

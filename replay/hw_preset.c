@@ -153,6 +153,21 @@ static const struct key_desc *find_key(const struct key_desc *tab, size_t n,
 	return NULL;
 }
 
+/* " (did you mean 'X'?)" for a key not in tab, or "". */
+static const char *key_hint(const struct key_desc *tab, size_t n,
+                            const char *name, char *buf, size_t len)
+{
+	const char *cands[64];
+	for (size_t i = 0; i < n && i < 64; i++)
+		cands[i] = tab[i].name;
+	const char *c = util_closest(name, cands, n < 64 ? n : 64);
+	if (c)
+		snprintf(buf, len, " (did you mean '%s'?)", c);
+	else
+		buf[0] = '\0';
+	return buf;
+}
+
 /* Parse a value for key kd into base+kd->off. @return 0 or -EINVAL with a
  * reason (no location) in why. */
 static int parse_value(const struct key_desc *kd, void *base, const char *s,
@@ -424,8 +439,10 @@ static int on_item(void *user, const struct ini_item *it, char *why,
 	uint64_t *seen = L->sect == 0 ? &L->pseen : &L->dseen[L->sect - 1];
 	void *base = L->sect == 0 ? (void *)p : (void *)&p->dev[L->sect - 1];
 	if (!kd) {
-		util_set_err(why, whylen, "unknown key in [%s]",
-		             L->sect == 0 ? "platform" : "device");
+		char hint[96];
+		util_set_err(why, whylen, "unknown key in [%s]%s",
+		             L->sect == 0 ? "platform" : "device",
+		             key_hint(tab, n, it->key, hint, sizeof hint));
 		return -1;
 	}
 	uint64_t bit = 1ull << (kd - tab);
@@ -553,8 +570,12 @@ static int load_preset(struct hw_platform *p, const char *name_or_path,
 		w = (int)strlen(path);
 	else {
 		const char *env = getenv("AHASD_PRESET_PATH");
-		util_set_err(err, errlen, "preset '%s' not found (looked in "
-		             "AHASD_PRESET_PATH=%s, %s)", name_or_path,
+		char sug[64], hint[96] = "";
+		if (util_suggest_file(name_or_path, env, hw_preset_dir(), ".ini",
+		                      sug))
+			snprintf(hint, sizeof hint, " (did you mean '%s'?)", sug);
+		util_set_err(err, errlen, "preset '%s' not found%s (looked in "
+		             "AHASD_PRESET_PATH=%s, %s)", name_or_path, hint,
 		             env && *env ? env : "(unset)", hw_preset_dir());
 		return -ENOENT;
 	}
@@ -612,7 +633,10 @@ int hw_platform_set(struct hw_platform *p, const char *key, const char *value,
 		}
 		kd = find_key(platform_keys, N_PKEYS, key);
 		if (!kd) {
-			util_set_err(err, errlen, "set %s: unknown platform key", key);
+			char hint[96];
+			util_set_err(err, errlen, "set %s: unknown platform key%s",
+			             key, key_hint(platform_keys, N_PKEYS, key,
+			                           hint, sizeof hint));
 			return -EINVAL;
 		}
 		base = &tmp;
@@ -631,8 +655,11 @@ int hw_platform_set(struct hw_platform *p, const char *key, const char *value,
 		}
 		kd = find_key(device_keys, N_DKEYS, dot + 1);
 		if (!kd) {
-			util_set_err(err, errlen, "set %s: unknown device key '%s'", key,
-			       dot + 1);
+			char hint[96];
+			util_set_err(err, errlen, "set %s: unknown device key "
+			             "'%s'%s", key, dot + 1,
+			             key_hint(device_keys, N_DKEYS, dot + 1, hint,
+			                      sizeof hint));
 			return -EINVAL;
 		}
 		if (kd->type == KT_KIND) {
@@ -722,5 +749,18 @@ int hw_platform_describe(const struct hw_platform *p, char *buf, size_t len)
 				return -ENOSPC;
 		}
 	}
+	return 0;
+}
+
+int hw_key_needs_pim(const char *key)
+{
+	static const char *const pim_only[] = {
+		"aau", "aau_offload", "gated_switch", "switch_gated_s",
+		"switch_slow_s", "pim_layout", "pim_draft_ranks",
+		"pim_rank_alloc", "pim_bus_block", "pim_blocking",
+	};
+	for (size_t i = 0; i < sizeof pim_only / sizeof *pim_only; i++)
+		if (!strcmp(key, pim_only[i]))
+			return 1;
 	return 0;
 }

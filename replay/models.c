@@ -287,9 +287,12 @@ static int find_preset(const char *name, char *out, size_t outlen, char *err,
 	const char *dflt = model_preset_dir();
 	if (util_find_ini(env, dflt, name, out, outlen) == 0)
 		return 0;
-	util_set_err(err, errlen, "model preset '%s' not found (looked in "
-	       "AHASD_MODEL_PATH=%s, %s)", name, env && *env ? env : "(unset)",
-	       dflt);
+	char sug[64], hint[96] = "";
+	if (util_suggest_file(name, env, dflt, ".ini", sug))
+		snprintf(hint, sizeof hint, " (did you mean '%s'?)", sug);
+	util_set_err(err, errlen, "model preset '%s' not found%s (looked in "
+	       "AHASD_MODEL_PATH=%s, %s)", name, hint,
+	       env && *env ? env : "(unset)", dflt);
 	return -ENOENT;
 }
 

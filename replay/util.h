@@ -55,4 +55,21 @@ int util_exe_in_build_tree(void);
 int util_find_ini(const char *search_path, const char *dflt, const char *name,
                   char *out, size_t outlen);
 
+/** The candidate closest to word (edit distance at most a third of its
+ * length, and at least 2), or NULL: for "did you mean" in messages. */
+const char *util_closest(const char *word, const char *const *cands,
+                         size_t n);
+
+/** Names of the files in dir ending in suffix, suffix cut, at most max
+ * (names over 63 bytes skipped). @return how many. */
+size_t util_list_dir(const char *dir, const char *suffix, char names[][64],
+                     size_t max);
+
+/** util_closest over the NAMEsuffix files of each directory of a
+ * colon-separated search path and of dflt; the name (suffix cut) in out,
+ * or NULL. Not thread-safe. */
+const char *util_suggest_file(const char *word, const char *search_path,
+                              const char *dflt, const char *suffix,
+                              char out[64]);
+
 #endif

@@ -11,6 +11,7 @@
  * outside the main build would.
  */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 
 #include "config.h"
 
@@ -1253,4 +1254,82 @@ Test(cli, trace_in_memory_and_streamed_agree)
 	             2 * TRACE_SEQS);
 	cr_expect_eq(q_int(str, "SELECT count(*) FROM sequences"),
 	             2 * TRACE_SEQS);
+}
+
+/* Typos and contradictions fail before the first run, with the likely
+ * meaning: each case lists a second, valid choice first, so a check made
+ * run by run would have stored that run before failing. */
+struct typo_case {
+	const char *what;
+	const char *args[8];
+	int status;
+	const char *says;
+};
+
+static const struct typo_case typo_cases[] = {
+	{ "policy", { "-p", "sync", "-p", "ahsad" }, 1,
+	  "did you mean 'ahasd'?" },
+	{ "drafter", { "-p", "sync", "-d", "fixed", "-d", "adaedll" }, 1,
+	  "did you mean 'adaedl'?" },
+	{ "preset", { "-p", "sync", "-w", "npu-pim", "-w", "npu_pim" }, 1,
+	  "preset 'npu_pim' not found (did you mean 'npu-pim'?)" },
+	{ "hardware key", { "-p", "sync", "-P", "hw.pim.mem_bww=1e9" }, 1,
+	  "unknown device key 'mem_bww' (did you mean 'mem_bw'?)" },
+	{ "model preset", { "-p", "sync", "--models",
+	                    "llama2-7b:llama2-13B" }, 1,
+	  "model preset 'llama2-13B' not found (did you mean 'llama2-13b'?)" },
+	{ "option", { "-p", "sync", "--polcy", "async" }, 2,
+	  "did you mean --policy?" },
+	{ "repeated key", { "-p", "sync", "-d", "fixed", "-P", "k=4", "-P",
+	                    "k=5" }, 2,
+	  "--param k given twice (4 and 5)" },
+	{ "bad value", { "-p", "sync", "-d", "adaedl", "-d", "fixed", "-P",
+	                 "fixed.k=abc" }, 1,
+	  "k=abc is not an unsigned integer" },
+};
+
+/* Criterion passes parameters to a fresh process (another address
+ * space), so they are indices into the table, not pointers. */
+ParameterizedTestParameters(cli, typo_fails_before_any_run)
+{
+	static size_t idx[sizeof typo_cases / sizeof *typo_cases];
+	for (size_t i = 0; i < sizeof idx / sizeof *idx; i++)
+		idx[i] = i;
+	return cr_make_param_array(size_t, idx, sizeof idx / sizeof *idx);
+}
+
+ParameterizedTest(size_t *ci, cli, typo_fails_before_any_run,
+                  .init = setup, .fini = teardown)
+{
+	const struct typo_case *tc = &typo_cases[*ci];
+	const char *trace = make_trace("t.msgpack");
+	const char *db = tpath("r.db");
+	const char *argv[16];
+	size_t n = 0;
+	argv[n++] = "-q";
+	argv[n++] = "--db";
+	argv[n++] = db;
+	for (size_t i = 0; i < 8 && tc->args[i]; i++)
+		argv[n++] = tc->args[i];
+	argv[n++] = trace;
+	argv[n] = NULL;
+	cr_assert_eq(run_prog(replay_bin, argv, NULL), tc->status,
+	             "%s: %s", tc->what, err_text);
+	cr_expect_not_null(strstr(err_text, tc->says), "%s: stderr is\n%s",
+	                   tc->what, err_text);
+	/* no run stored: either no database at all, or an empty one */
+	if (access(db, F_OK) == 0)
+		cr_expect_eq(q_int(db, "SELECT count(*) FROM runs"), 0,
+		             "%s", tc->what);
+}
+
+/* A choice that cannot matter runs, and says so. */
+Test(cli, no_effect_is_warned)
+{
+	const char *trace = make_trace("t.msgpack");
+	cr_assert_eq(REPLAY("-q", "--no-db", "-p", "async", "-w", "gpu", "-P",
+	                    "hw.aau=1", trace), 0, "%s", err_text);
+	assert_err_has("warning: gpu has no PIM, so hw.aau has no effect");
+	assert_err_has("gpu has one device, so policy async runs every task "
+	               "on it in turn and cannot differ from sync");
 }

@@ -17,6 +17,7 @@
 #include "run.h"
 #include "trace.h"
 #include "trace_mem.h"
+#include "util.h"
 
 #define MAX_LIST 16
 #define MAX_PARAMS 64
@@ -177,6 +178,14 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 				return 2;
 			}
 			*eq = '\0';
+			for (size_t i = 0; i < o->n_params; i++)
+				if (!strcmp(o->param_key[i], optarg)) {
+					fprintf(stderr, "ahasd-replay: --param "
+					        "%s given twice (%s and %s); give "
+					        "each key once\n", optarg,
+					        o->param_val[i], eq + 1);
+					return 2;
+				}
 			o->param_key[o->n_params] = optarg;
 			o->param_val[o->n_params++] = eq + 1;
 			break;
@@ -218,7 +227,25 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 			break;
 		}
 		case 'h': usage(stdout); return 1;
-		default: usage(stderr); return 2;
+		default: {
+			const char *bad = argv[optind - 1];
+			const char *cands[32];
+			size_t nc = 0;
+			for (const struct option *lo = longopts; lo->name; lo++)
+				cands[nc++] = lo->name;
+			const char *near = NULL;
+			if (!strncmp(bad, "--", 2)) {
+				char word[64];
+				snprintf(word, sizeof word, "%.*s",
+				         (int)strcspn(bad + 2, "="), bad + 2);
+				near = util_closest(word, cands, nc);
+			}
+			if (near)
+				fprintf(stderr, "ahasd-replay: did you mean "
+				        "--%s?\n", near);
+			usage(stderr);
+			return 2;
+		}
 		}
 	}
 	*optind_out = optind;
@@ -297,10 +324,29 @@ static int check_params(const struct options *o)
 			if (plugin_open(&p, names[i], k ? AHASD_PLUGIN_DRAFTER
 			                                : AHASD_PLUGIN_POLICY,
 			                err, sizeof err) < 0) {
+				char sug[64];
+				fprintf(stderr, "ahasd-replay: %s\n", err);
+				if (!strchr(names[i], '/') &&
+				    util_suggest_file(names[i],
+				                      getenv("AHASD_PLUGIN_PATH"),
+				                      plugin_builtin_dir(), ".so",
+				                      sug))
+					fprintf(stderr, "ahasd-replay: did you "
+					        "mean '%s'?\n", sug);
+				return 1;
+			}
+			/* values too: a bad one fails here, before any run */
+			size_t np = params_for_used(o, &p, kv, used);
+			const char *keys[MAX_PARAMS], *vals[MAX_PARAMS];
+			for (size_t j = 0; j < np; j++) {
+				keys[j] = kv[j].key;
+				vals[j] = kv[j].value;
+			}
+			if (plugin_create(&p, keys, vals, np, err,
+			                  sizeof err) < 0) {
 				fprintf(stderr, "ahasd-replay: %s\n", err);
 				return 1;
 			}
-			params_for_used(o, &p, kv, used);
 			plugin_unload(&p);
 		}
 	}
@@ -322,6 +368,60 @@ static int check_params(const struct options *o)
 		        "selected plugin (%s) declares it (see --list)\n",
 		        o->param_key[i], sel);
 		return 1;
+	}
+	return 0;
+}
+
+/* Every preset loads and takes every hw.* parameter, and the model
+ * presets load, before any run; say when a choice cannot matter.
+ * @return 0 or 1. */
+static int check_setup(const struct options *o)
+{
+	char err[ERRLEN];
+	for (size_t w = 0; w < o->n_presets; w++) {
+		struct hw_platform plat;
+		if (hw_platform_load(&plat, o->presets[w], err, sizeof err) < 0) {
+			fprintf(stderr, "ahasd-replay: %s\n", err);
+			return 1;
+		}
+		int has_pim = 0;
+		for (unsigned d = 0; d < plat.n_dev; d++)
+			has_pim |= plat.dev[d].kind == HW_DEV_PIM;
+		for (size_t i = 0; i < o->n_params; i++) {
+			const char *k = o->param_key[i];
+			if (strncmp(k, "hw.", 3))
+				continue;
+			if (hw_platform_set(&plat, k + 3, o->param_val[i], err,
+			                    sizeof err) < 0) {
+				fprintf(stderr, "ahasd-replay: preset %s: %s\n",
+				        plat.name, err);
+				return 1;
+			}
+			if (!has_pim && hw_key_needs_pim(k + 3))
+				fprintf(stderr, "ahasd-replay: warning: %s has "
+				        "no PIM, so %s has no effect on it\n",
+				        plat.name, k);
+		}
+		for (size_t p = 0; p < o->n_policies && plat.n_dev == 1; p++)
+			if (strcmp(o->policies[p], "sync"))
+				fprintf(stderr, "ahasd-replay: warning: %s has one "
+				        "device, so policy %s runs every task "
+				        "on it in turn and cannot differ from "
+				        "sync\n", plat.name, o->policies[p]);
+	}
+	if (o->models) {
+		char dname[512];
+		struct trace_model m;
+		size_t dl = (size_t)(strchr(o->models, ':') - o->models);
+		snprintf(dname, sizeof dname, "%.*s", (int)dl, o->models);
+		for (int i = 0; i < 2; i++) {
+			if (model_preset_load(&m, i ? o->models + dl + 1 : dname,
+			                      err, sizeof err) < 0) {
+				fprintf(stderr, "ahasd-replay: %s\n", err);
+				return 1;
+			}
+			model_preset_clear(&m);
+		}
 	}
 	return 0;
 }
@@ -570,6 +670,8 @@ int main(int argc, char **argv)
 		o.presets[o.n_presets++] = "npu-pim";
 
 	rc = check_params(&o);
+	if (rc == 0)
+		rc = check_setup(&o);
 	if (rc)
 		return rc;
 	char err[ERRLEN];

@@ -225,7 +225,7 @@ const struct wit_const wit_consts[] = {
 const size_t n_wit_consts = sizeof wit_consts / sizeof *wit_consts;
 #define WIT_RANGE 64.0     /* factors searched: [1/64, 64] */
 #define WIT_SAMPLES 9
-#define WIT_STEPS 20
+#define WIT_STEPS 14
 
 /* A preset key's stated value. */
 static int stated_value(const char *preset, const char *key, double *v,
@@ -254,7 +254,7 @@ struct wit_eval {
 	double stated[2];
 	int inverse[2];            /* the second key moves the other way */
 	struct result *res;
-	int den_cached;
+	int cached[2];             /* numerator, denominator runs current */
 	uint64_t runs;
 };
 
@@ -271,20 +271,28 @@ static double wit_ratio_at(struct wit_eval *e, double f, char *err,
 		snprintf(o->value, sizeof o->value, "%.17g",
 		         e->stated[i] * (e->inverse[i] ? 1.0 / f : f));
 	}
-	/* the denominator's preset takes no override: run it once */
-	int den_moves = 0;
-	for (int i = 0; i < 2 && e->co->key[i]; i++)
-		den_moves |= !strcmp(e->co->preset[i],
-		                     configs[e->ra->den].hw[F_PAPER]);
-	unsigned only[2] = { (unsigned)e->ra->num, (unsigned)e->ra->den };
-	size_t n_only = den_moves || !e->den_cached ? 2 : 1;
+	/* a side whose preset takes no override is run once per search */
+	int moves[2] = { 0, 0 };
+	const size_t side[2] = { e->ra->num, e->ra->den };
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < 2 && e->co->key[i]; i++)
+			moves[k] |= !strcmp(e->co->preset[i],
+			                    configs[side[k]].hw[F_PAPER]);
+	unsigned only[2];
+	size_t n_only = 0;
+	for (int k = 0; k < 2; k++)
+		if (moves[k] || !e->cached[k])
+			only[n_only++] = (unsigned)side[k];
 	const uint64_t runs0 = r->runs;
-	int rc = run_trace_all(r, e->trace, e->res, only, n_only, err, errlen);
+	int rc = n_only ? run_trace_all(r, e->trace, e->res, only, n_only,
+	                                err, errlen)
+	                : 0;
 	r->n_ovr = 0;
 	e->runs += r->runs - runs0;
 	if (rc < 0)
 		return NAN;
-	e->den_cached = !den_moves;
+	for (int k = 0; k < 2; k++)
+		e->cached[k] = !moves[k];
 	return mean_ratio(r, e->res, e->ra->num, e->ra->den, e->ra->m);
 }
 
@@ -343,7 +351,7 @@ int run_what_it_takes(struct repro *r, const char *const *ratios,
 			if (!want)
 				continue;
 			struct wit_eval e = { r, t, ra, co, { 0, 0 }, { 0, 0 }, res,
-			                      0, 0 };
+			                      { 0, 0 }, 0 };
 			for (int k = 0; k < 2 && co->key[k]; k++) {
 				rc = stated_value(co->preset[k], co->key[k],
 				                  &e.stated[k], err, errlen);
