@@ -5,12 +5,13 @@
  *     AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = { ... };
  *
  * The host dlopen()s the file, reads the descriptor, and refuses it before
- * calling any of its code unless abi_version == AHASD_PLUGIN_ABI_VERSION,
- * struct_size is large enough and kind is known. Hook tables only grow at
- * the end; a hook added later is only called when the table's struct_size
- * covers it. Hooks marked optional may be NULL. The structs the host passes
- * to hooks only change with the ABI version (2 added corrected and the pass
- * fields to ahasd_verify_info).
+ * calling any of its code unless AHASD_PLUGIN_ABI_MIN <= abi_version <=
+ * AHASD_PLUGIN_ABI_VERSION, struct_size is large enough and kind is known.
+ * Hook tables only grow at the end; an optional hook is called only when
+ * AHASD_HAS_HOOK finds it within the table's struct_size and non-NULL. The
+ * structs the host passes to hooks only change with the ABI version (2
+ * appended corrected and the pass fields to ahasd_verify_info, so an ABI-1
+ * plugin reads the part it knows).
  *
  * Plugins keep all their state in the object returned by create(); hooks
  * get it back as `st` with a read-only view of the host. No globals, no
@@ -30,7 +31,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define AHASD_PLUGIN_ABI_VERSION 2u
+/* the oldest abi_version a host built from this header loads */
+#define AHASD_PLUGIN_ABI_MIN 1u
 #define AHASD_PLUGIN_SYMBOL "ahasd_plugin"
 
 #if defined(__GNUC__)
@@ -38,6 +45,16 @@
 #else
 #define AHASD_PLUGIN_EXPORT
 #endif
+
+/* 1 if the struct at p, which begins with uint32_t struct_size, is large
+ * enough to hold member m of type. */
+#define AHASD_HAS_FIELD(p, type, m) \
+	((p)->struct_size >= offsetof(type, m) + sizeof(((const type *)0)->m))
+/* 1 if optional hook m of the table p (a type) is present: within the
+ * table's struct_size and non-NULL. The host calls no optional hook
+ * without it. */
+#define AHASD_HAS_HOOK(p, type, m) \
+	(AHASD_HAS_FIELD(p, type, m) && (p)->m != NULL)
 
 enum ahasd_plugin_kind {
 	AHASD_PLUGIN_POLICY = 1,
@@ -243,5 +260,13 @@ struct ahasd_plugin {
 	const struct ahasd_policy_hooks *policy;   /* kind == POLICY */
 	const struct ahasd_drafter_hooks *drafter; /* kind == DRAFTER */
 };
+
+/* The one symbol a plugin defines (declared here so that a C++ plugin's
+ * definition has external, unmangled linkage). */
+AHASD_PLUGIN_EXPORT extern const struct ahasd_plugin ahasd_plugin;
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -318,7 +318,7 @@ static void drafter_result(struct replay *r, const struct batch *b,
                            int discarded, double now)
 {
 	const struct ahasd_drafter_hooks *h = r->dr->drafter;
-	if (!h->batch_result)
+	if (!AHASD_HAS_HOOK(h, struct ahasd_drafter_hooks, batch_result))
 		return;
 	struct ahasd_batch_result res = { b->id, b->len, accepted, committed,
 	                                  discarded, now - b->open_s, now };
@@ -491,7 +491,8 @@ static struct batch *open_batch(struct replay *r, double now)
 		if (r->cfg.queue_capacity - outstanding < cap)
 			cap = r->cfg.queue_capacity - outstanding;
 		b->max_len = cap;
-		if (r->dr->drafter->begin_batch)
+		if (AHASD_HAS_HOOK(r->dr->drafter, struct ahasd_drafter_hooks,
+		                   begin_batch))
 			r->dr->drafter->begin_batch(r->dr_st, b->id, cap);
 	}
 	return b;
@@ -599,7 +600,7 @@ static void close_batch(struct replay *r, struct batch *b, double now)
 	try_start_verify(r, now);
 	const struct ahasd_policy_hooks *h = r->pol->policy;
 	struct ahasd_decision d = { AHASD_NEXT_DRAFT, 0 };
-	if (h->after_batch) {
+	if (AHASD_HAS_HOOK(h, struct ahasd_policy_hooks, after_batch)) {
 		struct ahasd_host_view v;
 		fill_view(r, now, &v);
 		struct ahasd_batch_info bi = {
@@ -686,7 +687,8 @@ static void finish_draft(struct replay *r, const struct task *t, double now)
 	if (stop || b->len >= b->max_len || r->D >= r->N)
 		close_batch(r, b, now);
 policy:
-	if (r->pol->policy->on_draft_step) {
+	if (AHASD_HAS_HOOK(r->pol->policy, struct ahasd_policy_hooks,
+	                   on_draft_step)) {
 		struct ahasd_task_info ti = { 1, t->busy_s, 0 };
 		r->pol->policy->on_draft_step(r->pol_st, &ti);
 	}
@@ -736,8 +738,10 @@ static void finish_verify(struct replay *r, const struct task *t, double now)
 		dropped += rpos < r->grp[i].start;
 
 	const struct ahasd_policy_hooks *h = r->pol->policy;
+	const int on_verify = AHASD_HAS_HOOK(h, struct ahasd_policy_hooks,
+	                                     on_verify);
 	struct ahasd_host_view v;
-	if (h->on_verify)
+	if (on_verify)
 		fill_view(r, now, &v);
 	for (uint32_t i = 0; i < nb; i++) {
 		const struct batch *b = &r->grp[i];
@@ -758,7 +762,7 @@ static void finish_verify(struct replay *r, const struct task *t, double now)
 		if (b->corrected && b->corrected_at - bs < acc)
 			acc = b->corrected_at - bs;
 		drafter_result(r, b, acc, committed, 0, now);
-		if (h->on_verify) {
+		if (on_verify) {
 			struct ahasd_verify_info vi = {
 				b->id, b->len, acc,
 				rpos >= be && !b->corrected, r->P + e,
@@ -847,7 +851,8 @@ static void finish_preverify(struct replay *r, const struct task *t,
 	if (sw > 0)
 		emit(r, r->dd, REPLAY_EV_SWITCH, now - sw, now, 0, 0,
 		     REPLAY_OUT_NONE);
-	if (r->pol->policy->on_preverify) {
+	if (AHASD_HAS_HOOK(r->pol->policy, struct ahasd_policy_hooks,
+	                   on_preverify)) {
 		struct ahasd_task_info ti = { t->count, t->busy_s - 2.0 * sw,
 		                              dropped };
 		r->pol->policy->on_preverify(r->pol_st, &ti, rejected);
@@ -1165,9 +1170,11 @@ int replay_sequence(struct replay *r, const struct trace_seq *seq,
 
 	struct ahasd_seq_info si = { seq->id, seq->prompt_len, seq->n,
 	                             r->cfg.seed };
-	if (r->pol->policy->begin_sequence)
+	if (AHASD_HAS_HOOK(r->pol->policy, struct ahasd_policy_hooks,
+	                   begin_sequence))
 		r->pol->policy->begin_sequence(r->pol_st, &si);
-	if (r->dr->drafter->begin_sequence)
+	if (AHASD_HAS_HOOK(r->dr->drafter, struct ahasd_drafter_hooks,
+	                   begin_sequence))
 		r->dr->drafter->begin_sequence(r->dr_st, &si);
 
 	const double t0 = r->clock;

@@ -96,21 +96,27 @@ static const char *kind_name(uint32_t kind)
 	}
 }
 
-/* Check everything the host relies on before calling plugin code. */
+/* Check everything the host relies on before calling plugin code. The
+ * descriptor must hold every field of ABI 1 (the later ones are read only
+ * through AHASD_HAS_FIELD), and each required hook must be present. */
 static int check_descriptor(const struct ahasd_plugin *d, const char *path,
                             uint32_t kind, char *err, size_t errlen)
 {
-	if (d->abi_version != AHASD_PLUGIN_ABI_VERSION) {
+	if (d->abi_version < AHASD_PLUGIN_ABI_MIN ||
+	    d->abi_version > AHASD_PLUGIN_ABI_VERSION) {
 		snprintf(err, errlen,
-		         "%s: plugin ABI version %u, this host supports %u "
+		         "%s: plugin ABI version %u, this host supports %u to %u "
 		         "(rebuild the plugin against this ahasd_plugin.h)",
-		         path, d->abi_version, AHASD_PLUGIN_ABI_VERSION);
+		         path, d->abi_version, AHASD_PLUGIN_ABI_MIN,
+		         AHASD_PLUGIN_ABI_VERSION);
 		return -EPROTO;
 	}
-	if (d->struct_size < sizeof(struct ahasd_plugin)) {
+	if (!AHASD_HAS_FIELD(d, struct ahasd_plugin, drafter)) {
 		snprintf(err, errlen,
 		         "%s: descriptor is %u bytes, expected at least %zu",
-		         path, d->struct_size, sizeof(struct ahasd_plugin));
+		         path, d->struct_size,
+		         offsetof(struct ahasd_plugin, drafter) +
+		                 sizeof d->drafter);
 		return -EPROTO;
 	}
 	if (d->kind != kind) {
@@ -126,10 +132,8 @@ static int check_descriptor(const struct ahasd_plugin *d, const char *path,
 	}
 	if (kind == AHASD_PLUGIN_POLICY) {
 		const struct ahasd_policy_hooks *h = d->policy;
-		if (!h || h->struct_size < offsetof(struct ahasd_policy_hooks,
-		                                    exec_mode) +
-		                               sizeof h->exec_mode ||
-		    !h->exec_mode) {
+		if (!h || !AHASD_HAS_HOOK(h, struct ahasd_policy_hooks,
+		                          exec_mode)) {
 			snprintf(err, errlen,
 			         "%s: policy hook table missing or lacks exec_mode",
 			         path);
@@ -137,10 +141,8 @@ static int check_descriptor(const struct ahasd_plugin *d, const char *path,
 		}
 	} else {
 		const struct ahasd_drafter_hooks *h = d->drafter;
-		if (!h || h->struct_size < offsetof(struct ahasd_drafter_hooks,
-		                                    draft_token) +
-		                               sizeof h->draft_token ||
-		    !h->draft_token) {
+		if (!h || !AHASD_HAS_HOOK(h, struct ahasd_drafter_hooks,
+		                          draft_token)) {
 			snprintf(err, errlen,
 			         "%s: drafter hook table missing or lacks draft_token",
 			         path);
@@ -274,7 +276,7 @@ void plugin_unload(struct plugin *p)
 size_t plugin_counters(const struct plugin *p, const char *prefix,
                        char names[][96], double *vals, size_t at, size_t max)
 {
-	if (!p->desc->counter)
+	if (!AHASD_HAS_HOOK(p->desc, struct ahasd_plugin, counter))
 		return at;
 	for (uint32_t i = 0; at < max; i++) {
 		const char *name = NULL;

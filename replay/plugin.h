@@ -26,7 +26,8 @@ struct plugin {
 int plugin_resolve(const char *name, char *out, size_t outlen,
                    char *err, size_t errlen);
 
-/** Load, check the descriptor (ABI version, struct size, kind), validate
+/** Load, check the descriptor (ABI version within AHASD_PLUGIN_ABI_MIN to
+ * AHASD_PLUGIN_ABI_VERSION, struct size, kind, required hooks), validate
  * the key=value parameters against its declared list and create its state.
  * keys/values may be NULL when n == 0. On failure nothing stays loaded. */
 int plugin_load(struct plugin *p, const char *name_or_path, uint32_t kind,

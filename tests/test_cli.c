@@ -709,8 +709,9 @@ Test(cli, abi_version_mismatch)
 	cr_assert_eq(REPLAY("-q", "--policy", so, "--drafter", "fixed",
 	                    "--db", db, trace), 1);
 	snprintf(want, sizeof want, "ahasd-replay: %s: plugin ABI version 99, "
-	         "this host supports %u (rebuild the plugin against this "
-	         "ahasd_plugin.h)\n", so, AHASD_PLUGIN_ABI_VERSION);
+	         "this host supports %u to %u (rebuild the plugin against "
+	         "this ahasd_plugin.h)\n", so, AHASD_PLUGIN_ABI_MIN,
+	         AHASD_PLUGIN_ABI_VERSION);
 	cr_assert_str_eq(err_text, want);
 	assert_db_intact(db, 2);
 }
