@@ -42,9 +42,7 @@
 
 #include "ahasd_plugin.h"
 #include "ahasd_plugin_params.h"
-#include "drafter_counters.h"
-
-#define ADAEDL_LEN_MAX 4096u
+#include "drafter_common.h"
 
 /* what carries over from one sequence to the next */
 enum adaedl_persist {
@@ -67,8 +65,7 @@ struct adaedl_state {
 	double beta2;
 	double eps;
 	double ar0;
-	uint32_t min_len;
-	uint32_t max_len;
+	struct drafter_len len;
 	int persist;           /* enum adaedl_persist */
 	int hold;              /* enum adaedl_hold */
 
@@ -76,12 +73,8 @@ struct adaedl_state {
 	double margin;         /* 1 - lambda, kept with lambda */
 	double stop_sq;        /* margin^2 (if margin >= 0) */
 	double ar;             /* EMA of the per-batch acceptance rate */
-	uint32_t cap;          /* min(max_len, host cap) for this batch */
 
-	uint64_t batches;
-	uint64_t tokens;
 	uint64_t rule_stops;
-	uint64_t cap_stops;
 	uint64_t updates;      /* batch results used for adaptation */
 	uint64_t discarded;    /* discarded batch results (ignored) */
 	uint64_t raises;       /* updates that raised lambda */
@@ -102,24 +95,6 @@ static void adaedl_set_lambda(struct adaedl_state *s, double lambda)
 		s->lambda_min = lambda;
 	if (lambda > s->lambda_max)
 		s->lambda_max = lambda;
-}
-
-/* Parse one of `names` (n of them, listed in `list` for the error text)
- * into *out, its index. */
-static int adaedl_parse_choice(const char *key, const char *val,
-                               const char *const *names, int n,
-                               const char *list, int *out, char *err,
-                               size_t errlen)
-{
-	for (int i = 0; i < n; i++) {
-		if (val != NULL && strcmp(val, names[i]) == 0) {
-			*out = i;
-			return 0;
-		}
-	}
-	snprintf(err, errlen, "%s=%s is not one of %s", key,
-	         val != NULL ? val : "(null)", list);
-	return -EINVAL;
 }
 
 static const char *const adaedl_persist_names[] = {"none", "lambda", "all"};
@@ -144,8 +119,8 @@ static int adaedl_create(void **st, const char *const *keys,
 	s->beta2 = 0.9;           /* section 4.4, Algorithm 1 line 16 */
 	s->eps = 0.01;            /* section 4.4 */
 	s->ar0 = 0.0;             /* open: Draft & Verify starts at 0 */
-	s->min_len = 1;
-	s->max_len = 16;          /* largest of Table 1's 3, 7, 16 */
+	s->len.min_len = 1;
+	s->len.max_len = 16;      /* largest of Table 1's 3, 7, 16 */
 	s->persist = ADAEDL_PERSIST_NONE;
 	s->hold = ADAEDL_HOLD_ACCEPTED;
 	for (size_t i = 0; i < n; i++) {
@@ -174,39 +149,23 @@ static int adaedl_create(void **st, const char *const *keys,
 			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->ar0, err,
 			                        errlen);
 		else if (strcmp(k, "persist") == 0)
-			rc = adaedl_parse_choice(k, v, adaedl_persist_names, 3,
-			                         "none, lambda, all",
-			                         &s->persist, err, errlen);
+			rc = drafter_param_choice(k, v, adaedl_persist_names,
+			                          3, &s->persist, err, errlen);
 		else if (strcmp(k, "hold") == 0)
-			rc = adaedl_parse_choice(k, v, adaedl_hold_names, 2,
-			                         "accepted, drafted",
-			                         &s->hold, err, errlen);
-		else if (strcmp(k, "min_len") == 0)
-			rc = ahasd_parse_u32(k, v, 1, ADAEDL_LEN_MAX,
-			                     &s->min_len, err, errlen);
-		else if (strcmp(k, "max_len") == 0)
-			rc = ahasd_parse_u32(k, v, 1, ADAEDL_LEN_MAX,
-			                     &s->max_len, err, errlen);
-		else {
-			snprintf(err, errlen, "unknown parameter %s",
-			         k);
-			rc = -EINVAL;
-		}
+			rc = drafter_param_choice(k, v, adaedl_hold_names, 2,
+			                          &s->hold, err, errlen);
+		else
+			rc = drafter_len_param(&s->len, k, v, err, errlen);
 		if (rc != 0)
 			goto error;
 	}
-	if (s->min_len > s->max_len) {
-		snprintf(err, errlen,
-		         "min_len=%u is larger than max_len=%u",
-		         (unsigned)s->min_len, (unsigned)s->max_len);
-		rc = -EINVAL;
+	rc = drafter_len_check(&s->len, err, errlen);
+	if (rc != 0)
 		goto error;
-	}
 	s->lambda_min = s->lambda0;
 	s->lambda_max = s->lambda0;
 	adaedl_set_lambda(s, s->lambda0);
 	s->ar = s->ar0;
-	s->cap = s->max_len;
 	*st = s;
 	return 0;
 error:
@@ -236,26 +195,19 @@ static void adaedl_begin_batch(void *st, uint64_t batch_id, uint32_t max_len)
 	struct adaedl_state *s = st;
 
 	(void)batch_id;
-	s->cap = s->max_len;
-	if (max_len != 0 && max_len < s->cap)
-		s->cap = max_len;
-	s->batches++;
+	drafter_len_begin(&s->len, max_len);
 	s->lambda_sum += s->lambda;
 }
 
 static int adaedl_draft_token(void *st, const struct ahasd_draft_token *tok)
 {
 	struct adaedl_state *s = st;
-	const uint32_t n = tok->index + 1;
+	const enum drafter_step step = drafter_len_token(&s->len,
+	                                                 tok->index + 1);
 	double h = (double)tok->entropy;
 
-	s->tokens++;
-	if (n >= s->cap) {
-		s->cap_stops++;
-		return 1;
-	}
-	if (n < s->min_len)
-		return 0;
+	if (step != DRAFTER_RULE)
+		return step == DRAFTER_STOP;
 	if (!(h > 0.0))   /* negative rounding noise or NaN: fully confident */
 		h = 0.0;
 	/* 1 - sqrt(gamma H) < lambda  <=>  sqrt(gamma H) > 1 - lambda: always
@@ -289,7 +241,7 @@ static void adaedl_batch_result(void *st, const struct ahasd_batch_result *res)
 	if (s->ar < s->target) {
 		next = s->lambda + s->eps;
 		s->raises++;
-	} else if (n != s->max_len) {
+	} else if (n != s->len.max_len) {
 		next = s->lambda - s->eps;
 		s->lowers++;
 	} else {
@@ -306,8 +258,8 @@ static int adaedl_counter(void *st, uint32_t i, const char **name,
 	const struct adaedl_state *s = st;
 
 	if (i < DRAFTER_LEN_COUNTERS)
-		return drafter_len_counter(s->batches, s->tokens, i, name,
-		                           value);
+		return drafter_counter(s->len.batches, s->len.tokens, i, name,
+		                       value);
 	switch (i - DRAFTER_LEN_COUNTERS) {
 	case 0:
 		*name = "rule_stops";
@@ -315,7 +267,7 @@ static int adaedl_counter(void *st, uint32_t i, const char **name,
 		return 1;
 	case 1:
 		*name = "cap_stops";
-		*value = (double)s->cap_stops;
+		*value = (double)s->len.cap_stops;
 		return 1;
 	case 2:
 		*name = "lambda";
@@ -355,8 +307,8 @@ static int adaedl_counter(void *st, uint32_t i, const char **name,
 		return 1;
 	case 11:
 		*name = "lambda_mean";   /* over batches, at their start */
-		*value = s->batches ? s->lambda_sum / (double)s->batches
-		                    : s->lambda;
+		*value = s->len.batches
+		    ? s->lambda_sum / (double)s->len.batches : s->lambda;
 		return 1;
 	case 12:
 		*name = "sequences";

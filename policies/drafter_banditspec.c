@@ -40,10 +40,9 @@
 
 #include "ahasd_plugin.h"
 #include "ahasd_plugin_params.h"
-#include "drafter_counters.h"
+#include "drafter_common.h"
 
 #define BANDIT_MAX_ARMS 16u
-#define BANDIT_LEN_MAX 4096u
 #define BANDIT_RING 64u          /* in-flight batches remembered */
 #define BANDIT_ARM_COUNTERS 3u   /* per arm: pulls, results, mean reward */
 #define BANDIT_FIXED_COUNTERS 9u
@@ -105,7 +104,7 @@ static int bandit_cmp_u32(const void *a, const void *b)
 }
 
 /* Parse "1,2,3,4" (or "1:2:3:4", for command lines that split parameters
- * on commas): 1..BANDIT_MAX_ARMS distinct lengths in [1, BANDIT_LEN_MAX],
+ * on commas): 1..BANDIT_MAX_ARMS distinct lengths in [1, DRAFTER_LEN_MAX],
  * stored ascending. */
 static int bandit_parse_arms(struct bandit_state *s, const char *val,
                              char *err, size_t errlen)
@@ -121,7 +120,7 @@ static int bandit_parse_arms(struct bandit_state *s, const char *val,
 
 		while (*p >= '0' && *p <= '9') {
 			v = v * 10u + (unsigned)(*p - '0');
-			if (v > BANDIT_LEN_MAX)
+			if (v > DRAFTER_LEN_MAX)
 				goto range;
 			p++;
 		}
@@ -154,7 +153,7 @@ static int bandit_parse_arms(struct bandit_state *s, const char *val,
 range:
 	snprintf(err, errlen,
 	         "arms=%s has a length outside [1, %u]", val,
-	         (unsigned)BANDIT_LEN_MAX);
+	         (unsigned)DRAFTER_LEN_MAX);
 	return -ERANGE;
 error:
 	snprintf(err, errlen,
@@ -163,23 +162,8 @@ error:
 	return -EINVAL;
 }
 
-/* Parse one of two names into *out (0 for a, 1 for b). */
-static int bandit_parse_choice(const char *key, const char *val,
-                               const char *a, const char *b, int *out,
-                               char *err, size_t errlen)
-{
-	if (val != NULL && strcmp(val, a) == 0) {
-		*out = 0;
-		return 0;
-	}
-	if (val != NULL && strcmp(val, b) == 0) {
-		*out = 1;
-		return 0;
-	}
-	snprintf(err, errlen, "%s=%s is not one of %s, %s", key,
-	         val != NULL ? val : "(null)", a, b);
-	return -EINVAL;
-}
+static const char *const bandit_index_names[] = {"code", "ucb1"};
+static const char *const bandit_persist_names[] = {"none", "all"};
 
 static int bandit_create(void **st, const char *const *keys,
                          const char *const *values, size_t n, char *err,
@@ -213,16 +197,14 @@ static int bandit_create(void **st, const char *const *keys,
 			rc = ahasd_parse_double(k, v, 0.0, 1e9, &s->c, err,
 			                        errlen);
 		else if (strcmp(k, "index") == 0)
-			rc = bandit_parse_choice(k, v, "code", "ucb1",
-			                         &s->index, err, errlen);
+			rc = drafter_param_choice(k, v, bandit_index_names, 2,
+			                          &s->index, err, errlen);
 		else if (strcmp(k, "persist") == 0)
-			rc = bandit_parse_choice(k, v, "none", "all",
-			                         &s->persist_all, err, errlen);
-		else {
-			snprintf(err, errlen,
-			         "unknown parameter %s", k);
-			rc = -EINVAL;
-		}
+			rc = drafter_param_choice(k, v, bandit_persist_names,
+			                          2, &s->persist_all, err,
+			                          errlen);
+		else
+			rc = drafter_param_unknown(k, err, errlen);
 		if (rc != 0)
 			goto error;
 	}
@@ -334,9 +316,7 @@ static void bandit_begin_batch(void *st, uint64_t batch_id, uint32_t max_len)
 
 	bandit_remember(s, batch_id, arm);
 	s->cur_id = batch_id;
-	s->cur_len = s->arms[arm];
-	if (max_len != 0 && max_len < s->cur_len)
-		s->cur_len = max_len;
+	s->cur_len = drafter_cap(s->arms[arm], max_len);
 	s->cur_valid = 1;
 }
 
@@ -401,8 +381,8 @@ static int bandit_counter(void *st, uint32_t i, const char **name,
 	const struct bandit_state *s = st;
 
 	if (i < DRAFTER_LEN_COUNTERS)
-		return drafter_len_counter(s->run_rounds, s->tokens, i, name,
-		                           value);
+		return drafter_counter(s->run_rounds, s->tokens, i, name,
+		                       value);
 	switch (i - DRAFTER_LEN_COUNTERS) {
 	case 0:
 		*name = "results";

@@ -12,15 +12,11 @@
 
 #include "ahasd_plugin.h"
 #include "ahasd_plugin_params.h"
-#include "drafter_counters.h"
+#include "drafter_common.h"
 
-#define FIXED_K_MAX 4096u
-
+/* k is both bounds of len: every batch stops at min(k, host cap). */
 struct fixed_state {
-	uint32_t k;
-	uint32_t max_len;      /* host cap of the current batch */
-	uint64_t batches;
-	uint64_t tokens;
+	struct drafter_len len;
 	uint64_t host_capped;  /* batches ended by the host cap before k */
 };
 
@@ -36,20 +32,19 @@ static int fixed_create(void **st, const char *const *keys,
 		rc = -ENOMEM;
 		goto error;
 	}
-	s->k = 4;
+	s->len.max_len = 4;
 	for (size_t i = 0; i < n; i++) {
-		if (strcmp(keys[i], "k") == 0) {
-			rc = ahasd_parse_u32(keys[i], values[i], 1, FIXED_K_MAX,
-			                     &s->k, err, errlen);
-			if (rc != 0)
-				goto error;
-		} else {
-			snprintf(err, errlen, "unknown parameter %s",
-			         keys[i]);
-			rc = -EINVAL;
+		if (strcmp(keys[i], "k") == 0)
+			rc = ahasd_parse_u32(keys[i], values[i], 1,
+			                     DRAFTER_LEN_MAX, &s->len.max_len,
+			                     err, errlen);
+		else
+			rc = drafter_param_unknown(keys[i], err, errlen);
+		if (rc != 0)
 			goto error;
-		}
 	}
+	s->len.min_len = s->len.max_len;
+	s->len.cap = s->len.max_len;
 	*st = s;
 	return 0;
 error:
@@ -67,23 +62,18 @@ static void fixed_begin_batch(void *st, uint64_t batch_id, uint32_t max_len)
 	struct fixed_state *s = st;
 
 	(void)batch_id;
-	s->max_len = max_len;
-	s->batches++;
+	drafter_len_begin(&s->len, max_len);
 }
 
 static int fixed_draft_token(void *st, const struct ahasd_draft_token *tok)
 {
 	struct fixed_state *s = st;
-	const uint32_t n = tok->index + 1;
 
-	s->tokens++;
-	if (n >= s->k)
-		return 1;
-	if (s->max_len != 0 && n >= s->max_len) {
+	if (drafter_len_token(&s->len, tok->index + 1) != DRAFTER_STOP)
+		return 0;
+	if (s->len.cap < s->len.max_len)
 		s->host_capped++;
-		return 1;
-	}
-	return 0;
+	return 1;
 }
 
 static int fixed_counter(void *st, uint32_t i, const char **name,
@@ -92,8 +82,8 @@ static int fixed_counter(void *st, uint32_t i, const char **name,
 	const struct fixed_state *s = st;
 
 	if (i < DRAFTER_LEN_COUNTERS)
-		return drafter_len_counter(s->batches, s->tokens, i, name,
-		                           value);
+		return drafter_counter(s->len.batches, s->len.tokens, i, name,
+		                       value);
 	switch (i - DRAFTER_LEN_COUNTERS) {
 	case 0:
 		*name = "host_capped";
