@@ -100,77 +100,54 @@ static void adaedl_set_lambda(struct adaedl_state *s, double lambda)
 static const char *const adaedl_persist_names[] = {"none", "lambda", "all"};
 static const char *const adaedl_hold_names[] = {"accepted", "drafted"};
 
-static int adaedl_create(void **st, const char *const *keys,
-                         const char *const *values, size_t n, char *err,
-                         size_t errlen)
+static int adaedl_param(void *st, const char *k, const char *v, char *err,
+                        size_t errlen)
 {
-	struct adaedl_state *s = calloc(1, sizeof(*s));
-	int rc = 0;
+	struct adaedl_state *s = st;
+	double *unit = NULL;   /* the parameters in [0, 1] */
 
-	if (s == NULL) {
-		snprintf(err, errlen, "out of memory");
-		rc = -ENOMEM;
-		goto error;
-	}
-	s->gamma = 0.2;           /* section 4.4 */
-	s->lambda0 = 0.7;         /* open: Fig. 6 sweeps 0.3 to 0.9 */
-	s->target = 0.9;          /* alpha, section 4.4 */
-	s->beta1 = 0.5;           /* section 4.4, Algorithm 1 line 8 */
-	s->beta2 = 0.9;           /* section 4.4, Algorithm 1 line 16 */
-	s->eps = 0.01;            /* section 4.4 */
-	s->ar0 = 0.0;             /* open: Draft & Verify starts at 0 */
-	s->len.min_len = 1;
-	s->len.max_len = 16;      /* largest of Table 1's 3, 7, 16 */
-	s->persist = ADAEDL_PERSIST_NONE;
-	s->hold = ADAEDL_HOLD_ACCEPTED;
-	for (size_t i = 0; i < n; i++) {
-		const char *k = keys[i];
-		const char *v = values[i];
+	if (strcmp(k, "gamma") == 0)
+		return ahasd_parse_double(k, v, 1e-9, 1e9, &s->gamma, err,
+		                          errlen);
+	if (strcmp(k, "persist") == 0)
+		return drafter_param_choice(k, v, adaedl_persist_names, 3,
+		                            &s->persist, err, errlen);
+	if (strcmp(k, "hold") == 0)
+		return drafter_param_choice(k, v, adaedl_hold_names, 2,
+		                            &s->hold, err, errlen);
+	if (strcmp(k, "lambda0") == 0)
+		unit = &s->lambda0;
+	else if (strcmp(k, "target") == 0)
+		unit = &s->target;
+	else if (strcmp(k, "beta1") == 0)
+		unit = &s->beta1;
+	else if (strcmp(k, "beta2") == 0)
+		unit = &s->beta2;
+	else if (strcmp(k, "eps") == 0)
+		unit = &s->eps;
+	else if (strcmp(k, "ar0") == 0)
+		unit = &s->ar0;
+	if (unit != NULL)
+		return ahasd_parse_double(k, v, 0.0, 1.0, unit, err, errlen);
+	return drafter_len_param(&s->len, k, v, err, errlen);
+}
 
-		if (strcmp(k, "gamma") == 0)
-			rc = ahasd_parse_double(k, v, 1e-9, 1e9, &s->gamma,
-			                        err, errlen);
-		else if (strcmp(k, "lambda0") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->lambda0,
-			                        err, errlen);
-		else if (strcmp(k, "target") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->target,
-			                        err, errlen);
-		else if (strcmp(k, "beta1") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->beta1,
-			                        err, errlen);
-		else if (strcmp(k, "beta2") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->beta2,
-			                        err, errlen);
-		else if (strcmp(k, "eps") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->eps, err,
-			                        errlen);
-		else if (strcmp(k, "ar0") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->ar0, err,
-			                        errlen);
-		else if (strcmp(k, "persist") == 0)
-			rc = drafter_param_choice(k, v, adaedl_persist_names,
-			                          3, &s->persist, err, errlen);
-		else if (strcmp(k, "hold") == 0)
-			rc = drafter_param_choice(k, v, adaedl_hold_names, 2,
-			                          &s->hold, err, errlen);
-		else
-			rc = drafter_len_param(&s->len, k, v, err, errlen);
-		if (rc != 0)
-			goto error;
-	}
-	rc = drafter_len_check(&s->len, err, errlen);
-	if (rc != 0)
-		goto error;
+static int adaedl_ready(void *st, char *err, size_t errlen)
+{
+	struct adaedl_state *s = st;
+
 	s->lambda_min = s->lambda0;
 	s->lambda_max = s->lambda0;
 	adaedl_set_lambda(s, s->lambda0);
 	s->ar = s->ar0;
-	*st = s;
-	return 0;
-error:
-	free(s);
-	return rc;
+	return drafter_len_check(&s->len, err, errlen);
+}
+
+static int adaedl_create(void **st, const struct ahasd_create_args *args,
+                         char *err, size_t errlen)
+{
+	return drafter_create(st, sizeof(struct adaedl_state), args,
+	                      adaedl_param, adaedl_ready, err, errlen);
 }
 
 static void adaedl_destroy(void *st)
@@ -319,16 +296,24 @@ static int adaedl_counter(void *st, uint32_t i, const char **name,
 	}
 }
 
+/* The defaults, with their sources (the host passes them to create()). */
 static const struct ahasd_param adaedl_params[] = {
+	/* section 4.4 */
 	{"gamma", "0.2", "entropy scale in the bound 1 - sqrt(gamma * H), > 0"},
+	/* open: Fig. 6 sweeps 0.3 to 0.9 */
 	{"lambda0", "0.7",
 	 "initial stopping threshold lambda (not given by the paper), "
 	 "in [0, 1]"},
+	/* alpha, section 4.4 */
 	{"target", "0.9", "target acceptance rate alpha, in [0, 1]"},
+	/* section 4.4, Algorithm 1 line 8 */
 	{"beta1", "0.5", "EMA factor of the acceptance rate AR, in [0, 1]"},
+	/* section 4.4, Algorithm 1 line 16 */
 	{"beta2", "0.9", "EMA factor of lambda: it moves (1 - beta2) * eps "
 	 "per batch, in [0, 1]"},
+	/* section 4.4 */
 	{"eps", "0.01", "step of lambda' = lambda +- eps, in [0, 1]"},
+	/* open: Draft & Verify starts at 0 */
 	{"ar0", "0", "initial AR (not given by the paper), in [0, 1]"},
 	{"persist", "none",
 	 "what carries over between sequences: none, lambda (AR restarts) "
@@ -337,6 +322,7 @@ static const struct ahasd_param adaedl_params[] = {
 	 "hold lambda when AR >= target and this count of the batch equals "
 	 "max_len: accepted (Algorithm 1 as printed) or drafted"},
 	{"min_len", "1", "never stop before this many tokens (>= 1)"},
+	/* the largest of Table 1's 3, 7, 16 */
 	{"max_len", "16",
 	 "always stop at this many tokens (>= min_len); L of the hold branch"},
 	{NULL, NULL, NULL},

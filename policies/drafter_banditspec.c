@@ -165,49 +165,33 @@ error:
 static const char *const bandit_index_names[] = {"code", "ucb1"};
 static const char *const bandit_persist_names[] = {"none", "all"};
 
-static int bandit_create(void **st, const char *const *keys,
-                         const char *const *values, size_t n, char *err,
-                         size_t errlen)
+static int bandit_param(void *st, const char *k, const char *v, char *err,
+                        size_t errlen)
 {
-	struct bandit_state *s = calloc(1, sizeof(*s));
-	int rc = 0;
+	struct bandit_state *s = st;
 
-	if (s == NULL) {
-		snprintf(err, errlen, "out of memory");
-		rc = -ENOMEM;
-		goto error;
-	}
-	rc = bandit_parse_arms(s, "1,2,3,4", err, errlen);
-	if (rc != 0)
-		goto error;
-	s->warmup = 7;   /* generate_utils.py:187-188: out_index < 4 * 2 */
-	s->c = 6.0;      /* generate_utils.py:182 */
-	s->index = BANDIT_INDEX_CODE;
-	s->persist_all = 0;
-	for (size_t i = 0; i < n; i++) {
-		const char *k = keys[i];
-		const char *v = values[i];
+	if (strcmp(k, "arms") == 0)
+		return bandit_parse_arms(s, v, err, errlen);
+	if (strcmp(k, "warmup") == 0)
+		return ahasd_parse_u32(k, v, 0, 1000000, &s->warmup, err,
+		                       errlen);
+	if (strcmp(k, "c") == 0)
+		return ahasd_parse_double(k, v, 0.0, 1e9, &s->c, err, errlen);
+	if (strcmp(k, "index") == 0)
+		return drafter_param_choice(k, v, bandit_index_names, 2,
+		                            &s->index, err, errlen);
+	if (strcmp(k, "persist") == 0)
+		return drafter_param_choice(k, v, bandit_persist_names, 2,
+		                            &s->persist_all, err, errlen);
+	return drafter_param_unknown(k, err, errlen);
+}
 
-		if (strcmp(k, "arms") == 0)
-			rc = bandit_parse_arms(s, v, err, errlen);
-		else if (strcmp(k, "warmup") == 0)
-			rc = ahasd_parse_u32(k, v, 0, 1000000, &s->warmup, err,
-			                     errlen);
-		else if (strcmp(k, "c") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1e9, &s->c, err,
-			                        errlen);
-		else if (strcmp(k, "index") == 0)
-			rc = drafter_param_choice(k, v, bandit_index_names, 2,
-			                          &s->index, err, errlen);
-		else if (strcmp(k, "persist") == 0)
-			rc = drafter_param_choice(k, v, bandit_persist_names,
-			                          2, &s->persist_all, err,
-			                          errlen);
-		else
-			rc = drafter_param_unknown(k, err, errlen);
-		if (rc != 0)
-			goto error;
-	}
+static int bandit_ready(void *st, char *err, size_t errlen)
+{
+	struct bandit_state *s = st;
+
+	if (s->n_arms == 0)   /* arms never given: no arm to choose */
+		return bandit_parse_arms(s, NULL, err, errlen);
 	for (uint32_t a = 0; a < s->n_arms; a++) {
 		snprintf(s->names[a * 3 + 0], sizeof(s->names[0]),
 		         "arm%u_pulls", (unsigned)s->arms[a]);
@@ -216,11 +200,14 @@ static int bandit_create(void **st, const char *const *keys,
 		snprintf(s->names[a * 3 + 2], sizeof(s->names[0]),
 		         "arm%u_mean_reward", (unsigned)s->arms[a]);
 	}
-	*st = s;
 	return 0;
-error:
-	free(s);
-	return rc;
+}
+
+static int bandit_create(void **st, const struct ahasd_create_args *args,
+                         char *err, size_t errlen)
+{
+	return drafter_create(st, sizeof(struct bandit_state), args,
+	                      bandit_param, bandit_ready, err, errlen);
 }
 
 static void bandit_destroy(void *st)
@@ -447,11 +434,14 @@ static int bandit_counter(void *st, uint32_t i, const char **name,
 	return 1;
 }
 
+/* The defaults, with their sources (the host passes them to create()). */
 static const struct ahasd_param bandit_params[] = {
 	{"arms", "1,2,3,4",
 	 "draft lengths to choose from, separated by ',' or ':' (up to 16, "
 	 "distinct)"},
+	/* generate_utils.py:187-188: out_index < 4 * 2 */
 	{"warmup", "7", "batches drafted round-robin over the arms first"},
+	/* generate_utils.py:182 */
 	{"c", "6", "UCB exploration weight (sqrt(c * ln t / N)), >= 0"},
 	{"index", "code",
 	 "score: code (mean + sqrt(c ln t / N), the authors' code) or ucb1 "

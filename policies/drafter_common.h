@@ -2,16 +2,22 @@
  * not installed; static inline, so each drafter stays one shared object
  * built from the public headers and this one).
  *
- * Parameters. drafter_param_choice() reads a value that names one of a
- * few choices, with the error text of ahasd_plugin_params.h's parsers.
+ * create(). drafter_create() allocates a zeroed state, hands each
+ * parameter to the drafter's param() and then calls its ready(), which
+ * checks values against each other and derives what the hooks need. The
+ * host passes every declared parameter, defaults filled in
+ * (ahasd_plugin.h, rule 5), so no default is written in C: the params
+ * table of each drafter is the only place. drafter_param_choice() reads a
+ * value that names one of a few choices, with the error text of
+ * ahasd_plugin_params.h's parsers.
  *
  * Length bounds. A batch is at least min_len and at most max_len tokens,
  * and never longer than the host's cap for that batch (the max_len given
  * to begin_batch; 0 means none). The cap wins over min_len. In a drafter:
  *
- *     create       drafter_len_param() for the keys min_len and max_len
- *                  (and as the "unknown parameter" branch), then
- *                  drafter_len_check() once every key is read;
+ *     param()      drafter_len_param() for the keys min_len and max_len
+ *                  (and as the "unknown parameter" branch);
+ *     ready()      drafter_len_check();
  *     begin_batch  drafter_len_begin(&s->len, max_len);
  *     draft_token  step = drafter_len_token(&s->len, tok->index + 1):
  *                  DRAFTER_STOP  the cap is reached: end the batch
@@ -36,8 +42,10 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "ahasd_plugin.h"
 #include "ahasd_plugin_params.h"
 
 #define DRAFTER_LEN_MAX 4096u   /* largest min_len, max_len or k */
@@ -58,13 +66,46 @@ enum drafter_step {
 	DRAFTER_RULE = 2,       /* the drafter's own rule decides */
 };
 
+/* One parameter into the state s; return 0 or a negative code (message
+ * in err). */
+typedef int (*drafter_param_fn)(void *s, const char *key, const char *val,
+                                char *err, size_t errlen);
+/* After every parameter: check and derive; return 0 or a negative code. */
+typedef int (*drafter_ready_fn)(void *s, char *err, size_t errlen);
+
+/* create() of a drafter whose state is size bytes (see the top). */
+static inline int drafter_create(void **st, size_t size,
+                                 const struct ahasd_create_args *args,
+                                 drafter_param_fn param,
+                                 drafter_ready_fn ready, char *err,
+                                 size_t errlen)
+{
+	void *s = calloc(1, size);
+	int rc = 0;
+
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; rc == 0 && i < args->n; i++)
+		rc = param(s, args->keys[i], args->values[i], err, errlen);
+	if (rc == 0 && ready != NULL)
+		rc = ready(s, err, errlen);
+	if (rc != 0) {
+		free(s);
+		return rc;
+	}
+	*st = s;
+	return 0;
+}
+
 /* len, cut to the host's cap (0: no cap). */
 static inline uint32_t drafter_cap(uint32_t len, uint32_t host_cap)
 {
 	return host_cap != 0 && host_cap < len ? host_cap : len;
 }
 
-/* For create(): a key that is not the drafter's own. */
+/* For param(): a key that is not the drafter's own. */
 static inline int drafter_param_unknown(const char *key, char *err,
                                         size_t errlen)
 {
@@ -72,7 +113,7 @@ static inline int drafter_param_unknown(const char *key, char *err,
 	return -EINVAL;
 }
 
-/* For create(): val must be one of the n names; *out gets its index.
+/* For param(): val must be one of the n names; *out gets its index.
  * Return 0, or -EINVAL with "KEY=VAL is not one of a, b, c" in err. */
 static inline int drafter_param_choice(const char *key, const char *val,
                                        const char *const *names, int n,
@@ -94,7 +135,7 @@ static inline int drafter_param_choice(const char *key, const char *val,
 	return -EINVAL;
 }
 
-/* For create(): min_len or max_len, in [1, DRAFTER_LEN_MAX]; any other key
+/* For param(): min_len or max_len, in [1, DRAFTER_LEN_MAX]; any other key
  * is unknown. Return 0 or the parser's negative code (message in err). */
 static inline int drafter_len_param(struct drafter_len *l, const char *key,
                                     const char *val, char *err,
@@ -109,7 +150,7 @@ static inline int drafter_len_param(struct drafter_len *l, const char *key,
 	return drafter_param_unknown(key, err, errlen);
 }
 
-/* For create(), after every key: min_len <= max_len. Return 0 or -EINVAL
+/* For ready(): min_len <= max_len. Return 0 or -EINVAL
  * (message in err). */
 static inline int drafter_len_check(struct drafter_len *l, char *err,
                                     size_t errlen)

@@ -20,36 +20,30 @@ struct fixed_state {
 	uint64_t host_capped;  /* batches ended by the host cap before k */
 };
 
-static int fixed_create(void **st, const char *const *keys,
-                        const char *const *values, size_t n, char *err,
-                        size_t errlen)
+static int fixed_param(void *st, const char *k, const char *v, char *err,
+                       size_t errlen)
 {
-	struct fixed_state *s = calloc(1, sizeof(*s));
-	int rc = 0;
+	struct fixed_state *s = st;
 
-	if (s == NULL) {
-		snprintf(err, errlen, "out of memory");
-		rc = -ENOMEM;
-		goto error;
-	}
-	s->len.max_len = 4;
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(keys[i], "k") == 0)
-			rc = ahasd_parse_u32(keys[i], values[i], 1,
-			                     DRAFTER_LEN_MAX, &s->len.max_len,
-			                     err, errlen);
-		else
-			rc = drafter_param_unknown(keys[i], err, errlen);
-		if (rc != 0)
-			goto error;
-	}
+	if (strcmp(k, "k") == 0)
+		return ahasd_parse_u32(k, v, 1, DRAFTER_LEN_MAX,
+		                       &s->len.max_len, err, errlen);
+	return drafter_param_unknown(k, err, errlen);
+}
+
+static int fixed_ready(void *st, char *err, size_t errlen)
+{
+	struct fixed_state *s = st;
+
 	s->len.min_len = s->len.max_len;
-	s->len.cap = s->len.max_len;
-	*st = s;
-	return 0;
-error:
-	free(s);
-	return rc;
+	return drafter_len_check(&s->len, err, errlen);
+}
+
+static int fixed_create(void **st, const struct ahasd_create_args *args,
+                        char *err, size_t errlen)
+{
+	return drafter_create(st, sizeof(struct fixed_state), args,
+	                      fixed_param, fixed_ready, err, errlen);
 }
 
 static void fixed_destroy(void *st)

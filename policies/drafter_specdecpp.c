@@ -47,47 +47,32 @@ struct sdpp_state {
 	uint64_t rule_stops;   /* batches ended by 1 - prod > h */
 };
 
-static int sdpp_create(void **st, const char *const *keys,
-                       const char *const *values, size_t n, char *err,
-                       size_t errlen)
+static int sdpp_param(void *st, const char *k, const char *v, char *err,
+                      size_t errlen)
 {
-	struct sdpp_state *s = calloc(1, sizeof(*s));
-	int rc = 0;
+	struct sdpp_state *s = st;
 
-	if (s == NULL) {
-		snprintf(err, errlen, "out of memory");
-		rc = -ENOMEM;
-		goto error;
-	}
-	s->h = 0.3;
-	s->len.min_len = 2;
-	s->len.max_len = 20;
-	s->predictor = SDPP_TOP1;
-	for (size_t i = 0; i < n; i++) {
-		const char *k = keys[i];
-		const char *v = values[i];
+	if (strcmp(k, "h") == 0)
+		return ahasd_parse_double(k, v, 0.0, 1.0, &s->h, err, errlen);
+	if (strcmp(k, "predictor") == 0)
+		return drafter_param_choice(k, v, sdpp_predictors, 2,
+		                            &s->predictor, err, errlen);
+	return drafter_len_param(&s->len, k, v, err, errlen);
+}
 
-		if (strcmp(k, "h") == 0) {
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->h, err,
-			                        errlen);
-		} else if (strcmp(k, "predictor") == 0) {
-			rc = drafter_param_choice(k, v, sdpp_predictors, 2,
-			                          &s->predictor, err, errlen);
-		} else {
-			rc = drafter_len_param(&s->len, k, v, err, errlen);
-		}
-		if (rc != 0)
-			goto error;
-	}
-	rc = drafter_len_check(&s->len, err, errlen);
-	if (rc != 0)
-		goto error;
+static int sdpp_ready(void *st, char *err, size_t errlen)
+{
+	struct sdpp_state *s = st;
+
 	s->prod = 1.0;
-	*st = s;
-	return 0;
-error:
-	free(s);
-	return rc;
+	return drafter_len_check(&s->len, err, errlen);
+}
+
+static int sdpp_create(void **st, const struct ahasd_create_args *args,
+                       char *err, size_t errlen)
+{
+	return drafter_create(st, sizeof(struct sdpp_state), args, sdpp_param,
+	                      sdpp_ready, err, errlen);
 }
 
 static void sdpp_destroy(void *st)

@@ -35,47 +35,32 @@ struct svip_state {
 	uint64_t rule_stops;
 };
 
-static int svip_create(void **st, const char *const *keys,
-                       const char *const *values, size_t n, char *err,
-                       size_t errlen)
+static int svip_param(void *st, const char *k, const char *v, char *err,
+                      size_t errlen)
 {
-	struct svip_state *s = calloc(1, sizeof(*s));
-	int rc = 0;
+	struct svip_state *s = st;
 
-	if (s == NULL) {
-		snprintf(err, errlen, "out of memory");
-		rc = -ENOMEM;
-		goto error;
-	}
-	s->c = 0.15;
-	s->threshold = 0.3;
-	s->len.min_len = 1;
-	s->len.max_len = 40;
-	for (size_t i = 0; i < n; i++) {
-		const char *k = keys[i];
-		const char *v = values[i];
+	if (strcmp(k, "c") == 0)
+		return ahasd_parse_double(k, v, 1e-9, 1e9, &s->c, err, errlen);
+	if (strcmp(k, "threshold") == 0)
+		return ahasd_parse_double(k, v, 0.0, 1e9, &s->threshold, err,
+		                          errlen);
+	return drafter_len_param(&s->len, k, v, err, errlen);
+}
 
-		if (strcmp(k, "c") == 0) {
-			rc = ahasd_parse_double(k, v, 1e-9, 1e9, &s->c, err,
-			                        errlen);
-		} else if (strcmp(k, "threshold") == 0) {
-			rc = ahasd_parse_double(k, v, 0.0, 1e9, &s->threshold,
-			                        err, errlen);
-		} else {
-			rc = drafter_len_param(&s->len, k, v, err, errlen);
-		}
-		if (rc != 0)
-			goto error;
-	}
-	rc = drafter_len_check(&s->len, err, errlen);
-	if (rc != 0)
-		goto error;
+static int svip_ready(void *st, char *err, size_t errlen)
+{
+	struct svip_state *s = st;
+
 	s->threshold_sq = s->threshold * s->threshold;
-	*st = s;
-	return 0;
-error:
-	free(s);
-	return rc;
+	return drafter_len_check(&s->len, err, errlen);
+}
+
+static int svip_create(void **st, const struct ahasd_create_args *args,
+                       char *err, size_t errlen)
+{
+	return drafter_create(st, sizeof(struct svip_state), args, svip_param,
+	                      svip_ready, err, errlen);
 }
 
 static void svip_destroy(void *st)
