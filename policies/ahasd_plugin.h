@@ -86,9 +86,17 @@ extern "C" {
 #define AHASD_PLUGIN_SYMBOL "ahasd_plugin"
 
 #if defined(__GNUC__)
-#define AHASD_PLUGIN_EXPORT __attribute__((visibility("default")))
+#define AHASD_PLUGIN_VISIBLE __attribute__((visibility("default")))
 #else
+#define AHASD_PLUGIN_VISIBLE
+#endif
+/* Write it before the descriptor's definition. In C++ the declaration at
+ * the end of this header exports the symbol already (and g++ ignores, with
+ * a warning, a visibility attribute on a later declaration). */
+#ifdef __cplusplus
 #define AHASD_PLUGIN_EXPORT
+#else
+#define AHASD_PLUGIN_EXPORT AHASD_PLUGIN_VISIBLE
 #endif
 
 /* 1 if the struct at p, a type beginning with uint32_t struct_size, is
@@ -326,9 +334,10 @@ struct ahasd_plugin {
 	const struct ahasd_drafter_hooks *drafter; /* kind == DRAFTER */
 };
 
-/* The one symbol a plugin defines (declared here so that a C++ plugin's
- * definition has external, unmangled linkage). */
-AHASD_PLUGIN_EXPORT extern const struct ahasd_plugin ahasd_plugin;
+/* The one symbol a plugin defines, declared here so that a C++ plugin's
+ * definition (const, so otherwise internal) has external C linkage and
+ * stays visible under -fvisibility=hidden. */
+AHASD_PLUGIN_VISIBLE extern const struct ahasd_plugin ahasd_plugin;
 
 #ifdef __cplusplus
 }
