@@ -42,9 +42,7 @@
 
 #include "ahasd_plugin.h"
 #include "ahasd_plugin_params.h"
-#include "drafter_counters.h"
-
-#define ADAEDL_LEN_MAX 4096u
+#include "drafter_common.h"
 
 /* what carries over from one sequence to the next */
 enum adaedl_persist {
@@ -67,8 +65,7 @@ struct adaedl_state {
 	double beta2;
 	double eps;
 	double ar0;
-	uint32_t min_len;
-	uint32_t max_len;
+	struct drafter_len len;
 	int persist;           /* enum adaedl_persist */
 	int hold;              /* enum adaedl_hold */
 
@@ -76,12 +73,8 @@ struct adaedl_state {
 	double margin;         /* 1 - lambda, kept with lambda */
 	double stop_sq;        /* margin^2 (if margin >= 0) */
 	double ar;             /* EMA of the per-batch acceptance rate */
-	uint32_t cap;          /* min(max_len, host cap) for this batch */
 
-	uint64_t batches;
-	uint64_t tokens;
 	uint64_t rule_stops;
-	uint64_t cap_stops;
 	uint64_t updates;      /* batch results used for adaptation */
 	uint64_t discarded;    /* discarded batch results (ignored) */
 	uint64_t raises;       /* updates that raised lambda */
@@ -104,114 +97,57 @@ static void adaedl_set_lambda(struct adaedl_state *s, double lambda)
 		s->lambda_max = lambda;
 }
 
-/* Parse one of `names` (n of them, listed in `list` for the error text)
- * into *out, its index. */
-static int adaedl_parse_choice(const char *key, const char *val,
-                               const char *const *names, int n,
-                               const char *list, int *out, char *err,
-                               size_t errlen)
-{
-	for (int i = 0; i < n; i++) {
-		if (val != NULL && strcmp(val, names[i]) == 0) {
-			*out = i;
-			return 0;
-		}
-	}
-	snprintf(err, errlen, "%s=%s is not one of %s", key,
-	         val != NULL ? val : "(null)", list);
-	return -EINVAL;
-}
-
 static const char *const adaedl_persist_names[] = {"none", "lambda", "all"};
 static const char *const adaedl_hold_names[] = {"accepted", "drafted"};
 
-static int adaedl_create(void **st, const char *const *keys,
-                         const char *const *values, size_t n, char *err,
-                         size_t errlen)
+static int adaedl_param(void *st, const char *k, const char *v, char *err,
+                        size_t errlen)
 {
-	struct adaedl_state *s = calloc(1, sizeof(*s));
-	int rc = 0;
+	struct adaedl_state *s = st;
+	double *unit = NULL;   /* the parameters in [0, 1] */
 
-	if (s == NULL) {
-		snprintf(err, errlen, "out of memory");
-		rc = -ENOMEM;
-		goto error;
-	}
-	s->gamma = 0.2;           /* section 4.4 */
-	s->lambda0 = 0.7;         /* open: Fig. 6 sweeps 0.3 to 0.9 */
-	s->target = 0.9;          /* alpha, section 4.4 */
-	s->beta1 = 0.5;           /* section 4.4, Algorithm 1 line 8 */
-	s->beta2 = 0.9;           /* section 4.4, Algorithm 1 line 16 */
-	s->eps = 0.01;            /* section 4.4 */
-	s->ar0 = 0.0;             /* open: Draft & Verify starts at 0 */
-	s->min_len = 1;
-	s->max_len = 16;          /* largest of Table 1's 3, 7, 16 */
-	s->persist = ADAEDL_PERSIST_NONE;
-	s->hold = ADAEDL_HOLD_ACCEPTED;
-	for (size_t i = 0; i < n; i++) {
-		const char *k = keys[i];
-		const char *v = values[i];
+	if (strcmp(k, "gamma") == 0)
+		return ahasd_parse_double(k, v, 1e-9, 1e9, &s->gamma, err,
+		                          errlen);
+	if (strcmp(k, "persist") == 0)
+		return drafter_param_choice(k, v, adaedl_persist_names, 3,
+		                            &s->persist, err, errlen);
+	if (strcmp(k, "hold") == 0)
+		return drafter_param_choice(k, v, adaedl_hold_names, 2,
+		                            &s->hold, err, errlen);
+	if (strcmp(k, "lambda0") == 0)
+		unit = &s->lambda0;
+	else if (strcmp(k, "target") == 0)
+		unit = &s->target;
+	else if (strcmp(k, "beta1") == 0)
+		unit = &s->beta1;
+	else if (strcmp(k, "beta2") == 0)
+		unit = &s->beta2;
+	else if (strcmp(k, "eps") == 0)
+		unit = &s->eps;
+	else if (strcmp(k, "ar0") == 0)
+		unit = &s->ar0;
+	if (unit != NULL)
+		return ahasd_parse_double(k, v, 0.0, 1.0, unit, err, errlen);
+	return drafter_len_param(&s->len, k, v, err, errlen);
+}
 
-		if (strcmp(k, "gamma") == 0)
-			rc = ahasd_parse_double(k, v, 1e-9, 1e9, &s->gamma,
-			                        err, errlen);
-		else if (strcmp(k, "lambda0") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->lambda0,
-			                        err, errlen);
-		else if (strcmp(k, "target") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->target,
-			                        err, errlen);
-		else if (strcmp(k, "beta1") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->beta1,
-			                        err, errlen);
-		else if (strcmp(k, "beta2") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->beta2,
-			                        err, errlen);
-		else if (strcmp(k, "eps") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->eps, err,
-			                        errlen);
-		else if (strcmp(k, "ar0") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->ar0, err,
-			                        errlen);
-		else if (strcmp(k, "persist") == 0)
-			rc = adaedl_parse_choice(k, v, adaedl_persist_names, 3,
-			                         "none, lambda, all",
-			                         &s->persist, err, errlen);
-		else if (strcmp(k, "hold") == 0)
-			rc = adaedl_parse_choice(k, v, adaedl_hold_names, 2,
-			                         "accepted, drafted",
-			                         &s->hold, err, errlen);
-		else if (strcmp(k, "min_len") == 0)
-			rc = ahasd_parse_u32(k, v, 1, ADAEDL_LEN_MAX,
-			                     &s->min_len, err, errlen);
-		else if (strcmp(k, "max_len") == 0)
-			rc = ahasd_parse_u32(k, v, 1, ADAEDL_LEN_MAX,
-			                     &s->max_len, err, errlen);
-		else {
-			snprintf(err, errlen, "unknown parameter %s",
-			         k);
-			rc = -EINVAL;
-		}
-		if (rc != 0)
-			goto error;
-	}
-	if (s->min_len > s->max_len) {
-		snprintf(err, errlen,
-		         "min_len=%u is larger than max_len=%u",
-		         (unsigned)s->min_len, (unsigned)s->max_len);
-		rc = -EINVAL;
-		goto error;
-	}
+static int adaedl_ready(void *st, char *err, size_t errlen)
+{
+	struct adaedl_state *s = st;
+
 	s->lambda_min = s->lambda0;
 	s->lambda_max = s->lambda0;
 	adaedl_set_lambda(s, s->lambda0);
 	s->ar = s->ar0;
-	s->cap = s->max_len;
-	*st = s;
-	return 0;
-error:
-	free(s);
-	return rc;
+	return drafter_len_check(&s->len, err, errlen);
+}
+
+static int adaedl_create(void **st, const struct ahasd_create_args *args,
+                         char *err, size_t errlen)
+{
+	return drafter_create(st, sizeof(struct adaedl_state), args,
+	                      adaedl_param, adaedl_ready, err, errlen);
 }
 
 static void adaedl_destroy(void *st)
@@ -236,26 +172,19 @@ static void adaedl_begin_batch(void *st, uint64_t batch_id, uint32_t max_len)
 	struct adaedl_state *s = st;
 
 	(void)batch_id;
-	s->cap = s->max_len;
-	if (max_len != 0 && max_len < s->cap)
-		s->cap = max_len;
-	s->batches++;
+	drafter_len_begin(&s->len, max_len);
 	s->lambda_sum += s->lambda;
 }
 
 static int adaedl_draft_token(void *st, const struct ahasd_draft_token *tok)
 {
 	struct adaedl_state *s = st;
-	const uint32_t n = tok->index + 1;
+	const enum drafter_step step = drafter_len_token(&s->len,
+	                                                 tok->index + 1);
 	double h = (double)tok->entropy;
 
-	s->tokens++;
-	if (n >= s->cap) {
-		s->cap_stops++;
-		return 1;
-	}
-	if (n < s->min_len)
-		return 0;
+	if (step != DRAFTER_RULE)
+		return step == DRAFTER_STOP;
 	if (!(h > 0.0))   /* negative rounding noise or NaN: fully confident */
 		h = 0.0;
 	/* 1 - sqrt(gamma H) < lambda  <=>  sqrt(gamma H) > 1 - lambda: always
@@ -289,7 +218,7 @@ static void adaedl_batch_result(void *st, const struct ahasd_batch_result *res)
 	if (s->ar < s->target) {
 		next = s->lambda + s->eps;
 		s->raises++;
-	} else if (n != s->max_len) {
+	} else if (n != s->len.max_len) {
 		next = s->lambda - s->eps;
 		s->lowers++;
 	} else {
@@ -306,8 +235,8 @@ static int adaedl_counter(void *st, uint32_t i, const char **name,
 	const struct adaedl_state *s = st;
 
 	if (i < DRAFTER_LEN_COUNTERS)
-		return drafter_len_counter(s->batches, s->tokens, i, name,
-		                           value);
+		return drafter_counter(s->len.batches, s->len.tokens, i, name,
+		                       value);
 	switch (i - DRAFTER_LEN_COUNTERS) {
 	case 0:
 		*name = "rule_stops";
@@ -315,7 +244,7 @@ static int adaedl_counter(void *st, uint32_t i, const char **name,
 		return 1;
 	case 1:
 		*name = "cap_stops";
-		*value = (double)s->cap_stops;
+		*value = (double)s->len.cap_stops;
 		return 1;
 	case 2:
 		*name = "lambda";
@@ -355,8 +284,8 @@ static int adaedl_counter(void *st, uint32_t i, const char **name,
 		return 1;
 	case 11:
 		*name = "lambda_mean";   /* over batches, at their start */
-		*value = s->batches ? s->lambda_sum / (double)s->batches
-		                    : s->lambda;
+		*value = s->len.batches
+		    ? s->lambda_sum / (double)s->len.batches : s->lambda;
 		return 1;
 	case 12:
 		*name = "sequences";
@@ -367,16 +296,24 @@ static int adaedl_counter(void *st, uint32_t i, const char **name,
 	}
 }
 
+/* The defaults, with their sources (the host passes them to create()). */
 static const struct ahasd_param adaedl_params[] = {
+	/* section 4.4 */
 	{"gamma", "0.2", "entropy scale in the bound 1 - sqrt(gamma * H), > 0"},
+	/* open: Fig. 6 sweeps 0.3 to 0.9 */
 	{"lambda0", "0.7",
 	 "initial stopping threshold lambda (not given by the paper), "
 	 "in [0, 1]"},
+	/* alpha, section 4.4 */
 	{"target", "0.9", "target acceptance rate alpha, in [0, 1]"},
+	/* section 4.4, Algorithm 1 line 8 */
 	{"beta1", "0.5", "EMA factor of the acceptance rate AR, in [0, 1]"},
+	/* section 4.4, Algorithm 1 line 16 */
 	{"beta2", "0.9", "EMA factor of lambda: it moves (1 - beta2) * eps "
 	 "per batch, in [0, 1]"},
+	/* section 4.4 */
 	{"eps", "0.01", "step of lambda' = lambda +- eps, in [0, 1]"},
+	/* open: Draft & Verify starts at 0 */
 	{"ar0", "0", "initial AR (not given by the paper), in [0, 1]"},
 	{"persist", "none",
 	 "what carries over between sequences: none, lambda (AR restarts) "
@@ -385,6 +322,7 @@ static const struct ahasd_param adaedl_params[] = {
 	 "hold lambda when AR >= target and this count of the batch equals "
 	 "max_len: accepted (Algorithm 1 as printed) or drafted"},
 	{"min_len", "1", "never stop before this many tokens (>= 1)"},
+	/* the largest of Table 1's 3, 7, 16 */
 	{"max_len", "16",
 	 "always stop at this many tokens (>= min_len); L of the hold branch"},
 	{NULL, NULL, NULL},

@@ -40,10 +40,9 @@
 
 #include "ahasd_plugin.h"
 #include "ahasd_plugin_params.h"
-#include "drafter_counters.h"
+#include "drafter_common.h"
 
 #define BANDIT_MAX_ARMS 16u
-#define BANDIT_LEN_MAX 4096u
 #define BANDIT_RING 64u          /* in-flight batches remembered */
 #define BANDIT_ARM_COUNTERS 3u   /* per arm: pulls, results, mean reward */
 #define BANDIT_FIXED_COUNTERS 9u
@@ -105,7 +104,7 @@ static int bandit_cmp_u32(const void *a, const void *b)
 }
 
 /* Parse "1,2,3,4" (or "1:2:3:4", for command lines that split parameters
- * on commas): 1..BANDIT_MAX_ARMS distinct lengths in [1, BANDIT_LEN_MAX],
+ * on commas): 1..BANDIT_MAX_ARMS distinct lengths in [1, DRAFTER_LEN_MAX],
  * stored ascending. */
 static int bandit_parse_arms(struct bandit_state *s, const char *val,
                              char *err, size_t errlen)
@@ -121,7 +120,7 @@ static int bandit_parse_arms(struct bandit_state *s, const char *val,
 
 		while (*p >= '0' && *p <= '9') {
 			v = v * 10u + (unsigned)(*p - '0');
-			if (v > BANDIT_LEN_MAX)
+			if (v > DRAFTER_LEN_MAX)
 				goto range;
 			p++;
 		}
@@ -154,7 +153,7 @@ static int bandit_parse_arms(struct bandit_state *s, const char *val,
 range:
 	snprintf(err, errlen,
 	         "arms=%s has a length outside [1, %u]", val,
-	         (unsigned)BANDIT_LEN_MAX);
+	         (unsigned)DRAFTER_LEN_MAX);
 	return -ERANGE;
 error:
 	snprintf(err, errlen,
@@ -163,69 +162,36 @@ error:
 	return -EINVAL;
 }
 
-/* Parse one of two names into *out (0 for a, 1 for b). */
-static int bandit_parse_choice(const char *key, const char *val,
-                               const char *a, const char *b, int *out,
-                               char *err, size_t errlen)
+static const char *const bandit_index_names[] = {"code", "ucb1"};
+static const char *const bandit_persist_names[] = {"none", "all"};
+
+static int bandit_param(void *st, const char *k, const char *v, char *err,
+                        size_t errlen)
 {
-	if (val != NULL && strcmp(val, a) == 0) {
-		*out = 0;
-		return 0;
-	}
-	if (val != NULL && strcmp(val, b) == 0) {
-		*out = 1;
-		return 0;
-	}
-	snprintf(err, errlen, "%s=%s is not one of %s, %s", key,
-	         val != NULL ? val : "(null)", a, b);
-	return -EINVAL;
+	struct bandit_state *s = st;
+
+	if (strcmp(k, "arms") == 0)
+		return bandit_parse_arms(s, v, err, errlen);
+	if (strcmp(k, "warmup") == 0)
+		return ahasd_parse_u32(k, v, 0, 1000000, &s->warmup, err,
+		                       errlen);
+	if (strcmp(k, "c") == 0)
+		return ahasd_parse_double(k, v, 0.0, 1e9, &s->c, err, errlen);
+	if (strcmp(k, "index") == 0)
+		return drafter_param_choice(k, v, bandit_index_names, 2,
+		                            &s->index, err, errlen);
+	if (strcmp(k, "persist") == 0)
+		return drafter_param_choice(k, v, bandit_persist_names, 2,
+		                            &s->persist_all, err, errlen);
+	return drafter_param_unknown(k, err, errlen);
 }
 
-static int bandit_create(void **st, const char *const *keys,
-                         const char *const *values, size_t n, char *err,
-                         size_t errlen)
+static int bandit_ready(void *st, char *err, size_t errlen)
 {
-	struct bandit_state *s = calloc(1, sizeof(*s));
-	int rc = 0;
+	struct bandit_state *s = st;
 
-	if (s == NULL) {
-		snprintf(err, errlen, "out of memory");
-		rc = -ENOMEM;
-		goto error;
-	}
-	rc = bandit_parse_arms(s, "1,2,3,4", err, errlen);
-	if (rc != 0)
-		goto error;
-	s->warmup = 7;   /* generate_utils.py:187-188: out_index < 4 * 2 */
-	s->c = 6.0;      /* generate_utils.py:182 */
-	s->index = BANDIT_INDEX_CODE;
-	s->persist_all = 0;
-	for (size_t i = 0; i < n; i++) {
-		const char *k = keys[i];
-		const char *v = values[i];
-
-		if (strcmp(k, "arms") == 0)
-			rc = bandit_parse_arms(s, v, err, errlen);
-		else if (strcmp(k, "warmup") == 0)
-			rc = ahasd_parse_u32(k, v, 0, 1000000, &s->warmup, err,
-			                     errlen);
-		else if (strcmp(k, "c") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1e9, &s->c, err,
-			                        errlen);
-		else if (strcmp(k, "index") == 0)
-			rc = bandit_parse_choice(k, v, "code", "ucb1",
-			                         &s->index, err, errlen);
-		else if (strcmp(k, "persist") == 0)
-			rc = bandit_parse_choice(k, v, "none", "all",
-			                         &s->persist_all, err, errlen);
-		else {
-			snprintf(err, errlen,
-			         "unknown parameter %s", k);
-			rc = -EINVAL;
-		}
-		if (rc != 0)
-			goto error;
-	}
+	if (s->n_arms == 0)   /* arms never given: no arm to choose */
+		return bandit_parse_arms(s, NULL, err, errlen);
 	for (uint32_t a = 0; a < s->n_arms; a++) {
 		snprintf(s->names[a * 3 + 0], sizeof(s->names[0]),
 		         "arm%u_pulls", (unsigned)s->arms[a]);
@@ -234,11 +200,14 @@ static int bandit_create(void **st, const char *const *keys,
 		snprintf(s->names[a * 3 + 2], sizeof(s->names[0]),
 		         "arm%u_mean_reward", (unsigned)s->arms[a]);
 	}
-	*st = s;
 	return 0;
-error:
-	free(s);
-	return rc;
+}
+
+static int bandit_create(void **st, const struct ahasd_create_args *args,
+                         char *err, size_t errlen)
+{
+	return drafter_create(st, sizeof(struct bandit_state), args,
+	                      bandit_param, bandit_ready, err, errlen);
 }
 
 static void bandit_destroy(void *st)
@@ -334,9 +303,7 @@ static void bandit_begin_batch(void *st, uint64_t batch_id, uint32_t max_len)
 
 	bandit_remember(s, batch_id, arm);
 	s->cur_id = batch_id;
-	s->cur_len = s->arms[arm];
-	if (max_len != 0 && max_len < s->cur_len)
-		s->cur_len = max_len;
+	s->cur_len = drafter_cap(s->arms[arm], max_len);
 	s->cur_valid = 1;
 }
 
@@ -401,8 +368,8 @@ static int bandit_counter(void *st, uint32_t i, const char **name,
 	const struct bandit_state *s = st;
 
 	if (i < DRAFTER_LEN_COUNTERS)
-		return drafter_len_counter(s->run_rounds, s->tokens, i, name,
-		                           value);
+		return drafter_counter(s->run_rounds, s->tokens, i, name,
+		                       value);
 	switch (i - DRAFTER_LEN_COUNTERS) {
 	case 0:
 		*name = "results";
@@ -467,11 +434,14 @@ static int bandit_counter(void *st, uint32_t i, const char **name,
 	return 1;
 }
 
+/* The defaults, with their sources (the host passes them to create()). */
 static const struct ahasd_param bandit_params[] = {
 	{"arms", "1,2,3,4",
 	 "draft lengths to choose from, separated by ',' or ':' (up to 16, "
 	 "distinct)"},
+	/* generate_utils.py:187-188: out_index < 4 * 2 */
 	{"warmup", "7", "batches drafted round-robin over the arms first"},
+	/* generate_utils.py:182 */
 	{"c", "6", "UCB exploration weight (sqrt(c * ln t / N)), >= 0"},
 	{"index", "code",
 	 "score: code (mean + sqrt(c ln t / N), the authors' code) or ucb1 "

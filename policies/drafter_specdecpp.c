@@ -29,94 +29,50 @@
 
 #include "ahasd_plugin.h"
 #include "ahasd_plugin_params.h"
-#include "drafter_counters.h"
-
-#define SDPP_LEN_MAX 4096u
+#include "drafter_common.h"
 
 enum sdpp_predictor {
 	SDPP_TOP1 = 0,
 	SDPP_ENTROPY = 1,
 };
+static const char *const sdpp_predictors[] = {"top1", "entropy"};
 
 struct sdpp_state {
 	double h;
-	uint32_t min_len;
-	uint32_t max_len;
 	int predictor;         /* enum sdpp_predictor */
+	struct drafter_len len;
 
 	double prod;           /* product of p_j over the batch's earlier
 	                        * tokens (j < n while token n is tested) */
-	uint32_t cap;          /* min(max_len, host cap) for this batch */
-
-	uint64_t batches;
-	uint64_t tokens;
 	uint64_t rule_stops;   /* batches ended by 1 - prod > h */
-	uint64_t cap_stops;    /* batches ended by max_len or the host cap */
 };
 
-static int sdpp_create(void **st, const char *const *keys,
-                       const char *const *values, size_t n, char *err,
-                       size_t errlen)
+static int sdpp_param(void *st, const char *k, const char *v, char *err,
+                      size_t errlen)
 {
-	struct sdpp_state *s = calloc(1, sizeof(*s));
-	int rc = 0;
+	struct sdpp_state *s = st;
 
-	if (s == NULL) {
-		snprintf(err, errlen, "out of memory");
-		rc = -ENOMEM;
-		goto error;
-	}
-	s->h = 0.3;
-	s->min_len = 2;
-	s->max_len = 20;
-	s->predictor = SDPP_TOP1;
-	for (size_t i = 0; i < n; i++) {
-		const char *k = keys[i];
-		const char *v = values[i];
+	if (strcmp(k, "h") == 0)
+		return ahasd_parse_double(k, v, 0.0, 1.0, &s->h, err, errlen);
+	if (strcmp(k, "predictor") == 0)
+		return drafter_param_choice(k, v, sdpp_predictors, 2,
+		                            &s->predictor, err, errlen);
+	return drafter_len_param(&s->len, k, v, err, errlen);
+}
 
-		if (strcmp(k, "h") == 0) {
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->h, err,
-			                        errlen);
-		} else if (strcmp(k, "min_len") == 0) {
-			rc = ahasd_parse_u32(k, v, 1, SDPP_LEN_MAX, &s->min_len,
-			                     err, errlen);
-		} else if (strcmp(k, "max_len") == 0) {
-			rc = ahasd_parse_u32(k, v, 1, SDPP_LEN_MAX, &s->max_len,
-			                     err, errlen);
-		} else if (strcmp(k, "predictor") == 0) {
-			if (v != NULL && strcmp(v, "top1") == 0) {
-				s->predictor = SDPP_TOP1;
-			} else if (v != NULL && strcmp(v, "entropy") == 0) {
-				s->predictor = SDPP_ENTROPY;
-			} else {
-				snprintf(err, errlen,
-				         "predictor=%s is not one of "
-				         "top1, entropy",
-				         v != NULL ? v : "(null)");
-				rc = -EINVAL;
-			}
-		} else {
-			snprintf(err, errlen, "unknown parameter %s",
-			         k);
-			rc = -EINVAL;
-		}
-		if (rc != 0)
-			goto error;
-	}
-	if (s->min_len > s->max_len) {
-		snprintf(err, errlen,
-		         "min_len=%u is larger than max_len=%u",
-		         (unsigned)s->min_len, (unsigned)s->max_len);
-		rc = -EINVAL;
-		goto error;
-	}
+static int sdpp_ready(void *st, char *err, size_t errlen)
+{
+	struct sdpp_state *s = st;
+
 	s->prod = 1.0;
-	s->cap = s->max_len;
-	*st = s;
-	return 0;
-error:
-	free(s);
-	return rc;
+	return drafter_len_check(&s->len, err, errlen);
+}
+
+static int sdpp_create(void **st, const struct ahasd_create_args *args,
+                       char *err, size_t errlen)
+{
+	return drafter_create(st, sizeof(struct sdpp_state), args, sdpp_param,
+	                      sdpp_ready, err, errlen);
 }
 
 static void sdpp_destroy(void *st)
@@ -130,10 +86,7 @@ static void sdpp_begin_batch(void *st, uint64_t batch_id, uint32_t max_len)
 
 	(void)batch_id;
 	s->prod = 1.0;
-	s->cap = s->max_len;
-	if (max_len != 0 && max_len < s->cap)
-		s->cap = max_len;
-	s->batches++;
+	drafter_len_begin(&s->len, max_len);
 }
 
 /* Predicted acceptance of one token, clamped to [0, 1]. */
@@ -154,17 +107,15 @@ static double sdpp_accept_prob(const struct sdpp_state *s,
 static int sdpp_draft_token(void *st, const struct ahasd_draft_token *tok)
 {
 	struct sdpp_state *s = st;
-	const uint32_t n = tok->index + 1;
-
+	enum drafter_step step;
 	int stop = 0;
 
 	if (tok->index == 0)
 		s->prod = 1.0;   /* robust even without begin_batch */
-	s->tokens++;
-	if (n >= s->cap) {
-		s->cap_stops++;
+	step = drafter_len_token(&s->len, tok->index + 1);
+	if (step == DRAFTER_STOP) {
 		stop = 1;
-	} else if (n >= s->min_len && 1.0 - s->prod > s->h) {
+	} else if (step == DRAFTER_RULE && 1.0 - s->prod > s->h) {
 		/* prod covers tokens 1..n-1 here (hf_generation.py:715-722) */
 		s->rule_stops++;
 		stop = 1;
@@ -180,8 +131,8 @@ static int sdpp_counter(void *st, uint32_t i, const char **name,
 	const struct sdpp_state *s = st;
 
 	if (i < DRAFTER_LEN_COUNTERS)
-		return drafter_len_counter(s->batches, s->tokens, i, name,
-		                           value);
+		return drafter_counter(s->len.batches, s->len.tokens, i, name,
+		                       value);
 	switch (i - DRAFTER_LEN_COUNTERS) {
 	case 0:
 		*name = "rule_stops";
@@ -189,7 +140,7 @@ static int sdpp_counter(void *st, uint32_t i, const char **name,
 		return 1;
 	case 1:
 		*name = "cap_stops";
-		*value = (double)s->cap_stops;
+		*value = (double)s->len.cap_stops;
 		return 1;
 	default:
 		return 0;

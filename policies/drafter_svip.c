@@ -25,78 +25,42 @@
 
 #include "ahasd_plugin.h"
 #include "ahasd_plugin_params.h"
-#include "drafter_counters.h"
-
-#define SVIP_LEN_MAX 4096u
+#include "drafter_common.h"
 
 struct svip_state {
 	double c;
 	double threshold;
 	double threshold_sq;   /* threshold^2, set at create */
-	uint32_t min_len;
-	uint32_t max_len;
-
-	uint32_t cap;          /* min(max_len, host cap) for this batch */
-
-	uint64_t batches;
-	uint64_t tokens;
+	struct drafter_len len;
 	uint64_t rule_stops;
-	uint64_t cap_stops;
 };
 
-static int svip_create(void **st, const char *const *keys,
-                       const char *const *values, size_t n, char *err,
-                       size_t errlen)
+static int svip_param(void *st, const char *k, const char *v, char *err,
+                      size_t errlen)
 {
-	struct svip_state *s = calloc(1, sizeof(*s));
-	int rc = 0;
+	struct svip_state *s = st;
 
-	if (s == NULL) {
-		snprintf(err, errlen, "out of memory");
-		rc = -ENOMEM;
-		goto error;
-	}
-	s->c = 0.15;
-	s->threshold = 0.3;
-	s->min_len = 1;
-	s->max_len = 40;
-	for (size_t i = 0; i < n; i++) {
-		const char *k = keys[i];
-		const char *v = values[i];
+	if (strcmp(k, "c") == 0)
+		return ahasd_parse_double(k, v, 1e-9, 1e9, &s->c, err, errlen);
+	if (strcmp(k, "threshold") == 0)
+		return ahasd_parse_double(k, v, 0.0, 1e9, &s->threshold, err,
+		                          errlen);
+	return drafter_len_param(&s->len, k, v, err, errlen);
+}
 
-		if (strcmp(k, "c") == 0) {
-			rc = ahasd_parse_double(k, v, 1e-9, 1e9, &s->c, err,
-			                        errlen);
-		} else if (strcmp(k, "threshold") == 0) {
-			rc = ahasd_parse_double(k, v, 0.0, 1e9, &s->threshold,
-			                        err, errlen);
-		} else if (strcmp(k, "min_len") == 0) {
-			rc = ahasd_parse_u32(k, v, 1, SVIP_LEN_MAX, &s->min_len,
-			                     err, errlen);
-		} else if (strcmp(k, "max_len") == 0) {
-			rc = ahasd_parse_u32(k, v, 1, SVIP_LEN_MAX, &s->max_len,
-			                     err, errlen);
-		} else {
-			snprintf(err, errlen, "unknown parameter %s", k);
-			rc = -EINVAL;
-		}
-		if (rc != 0)
-			goto error;
-	}
-	if (s->min_len > s->max_len) {
-		snprintf(err, errlen,
-		         "min_len=%u is larger than max_len=%u",
-		         (unsigned)s->min_len, (unsigned)s->max_len);
-		rc = -EINVAL;
-		goto error;
-	}
-	s->cap = s->max_len;
+static int svip_ready(void *st, char *err, size_t errlen)
+{
+	struct svip_state *s = st;
+
 	s->threshold_sq = s->threshold * s->threshold;
-	*st = s;
-	return 0;
-error:
-	free(s);
-	return rc;
+	return drafter_len_check(&s->len, err, errlen);
+}
+
+static int svip_create(void **st, const struct ahasd_create_args *args,
+                       char *err, size_t errlen)
+{
+	return drafter_create(st, sizeof(struct svip_state), args, svip_param,
+	                      svip_ready, err, errlen);
 }
 
 static void svip_destroy(void *st)
@@ -109,25 +73,18 @@ static void svip_begin_batch(void *st, uint64_t batch_id, uint32_t max_len)
 	struct svip_state *s = st;
 
 	(void)batch_id;
-	s->cap = s->max_len;
-	if (max_len != 0 && max_len < s->cap)
-		s->cap = max_len;
-	s->batches++;
+	drafter_len_begin(&s->len, max_len);
 }
 
 static int svip_draft_token(void *st, const struct ahasd_draft_token *tok)
 {
 	struct svip_state *s = st;
-	const uint32_t n = tok->index + 1;
+	const enum drafter_step step = drafter_len_token(&s->len,
+	                                                 tok->index + 1);
 	double h = (double)tok->entropy;
 
-	s->tokens++;
-	if (n >= s->cap) {
-		s->cap_stops++;
-		return 1;
-	}
-	if (n < s->min_len)
-		return 0;
+	if (step != DRAFTER_RULE)
+		return step == DRAFTER_STOP;
 	if (!(h > 0.0))   /* negative rounding noise or NaN: fully confident */
 		h = 0.0;
 	/* sqrt(c H) > threshold  <=>  c H > threshold^2, both sides >= 0:
@@ -145,8 +102,8 @@ static int svip_counter(void *st, uint32_t i, const char **name,
 	const struct svip_state *s = st;
 
 	if (i < DRAFTER_LEN_COUNTERS)
-		return drafter_len_counter(s->batches, s->tokens, i, name,
-		                           value);
+		return drafter_counter(s->len.batches, s->len.tokens, i, name,
+		                       value);
 	switch (i - DRAFTER_LEN_COUNTERS) {
 	case 0:
 		*name = "rule_stops";
@@ -154,7 +111,7 @@ static int svip_counter(void *st, uint32_t i, const char **name,
 		return 1;
 	case 1:
 		*name = "cap_stops";
-		*value = (double)s->cap_stops;
+		*value = (double)s->len.cap_stops;
 		return 1;
 	default:
 		return 0;

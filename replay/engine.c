@@ -303,10 +303,11 @@ static void drafter_result(struct replay *r, const struct batch *b,
                            int discarded, double now)
 {
 	const struct ahasd_drafter_hooks *h = r->dr->drafter;
-	if (!h->batch_result)
+	if (!AHASD_HAS_HOOK(h, struct ahasd_drafter_hooks, batch_result))
 		return;
-	struct ahasd_batch_result res = { b->id, b->len, accepted, committed,
-	                                  discarded, now - b->open_s, now };
+	struct ahasd_batch_result res = { sizeof res, b->id, b->len, accepted,
+	                                  committed, discarded,
+	                                  now - b->open_s, now };
 	h->batch_result(r->dr_st, &res);
 }
 
@@ -341,6 +342,7 @@ static uint32_t discard_after(struct replay *r, uint32_t keep, uint32_t from,
 static void fill_view(struct replay *r, double now, struct ahasd_host_view *v)
 {
 	memset(v, 0, sizeof *v);
+	v->struct_size = sizeof *v;
 	const struct hw_platform *p = hw_plan_platform(r->cfg.plan);
 	v->now_s = now;
 	v->verify_freq_hz = p->dev[r->vd].freq_hz;
@@ -476,7 +478,8 @@ static struct batch *open_batch(struct replay *r, double now)
 		if (r->cfg.queue_capacity - outstanding < cap)
 			cap = r->cfg.queue_capacity - outstanding;
 		b->max_len = cap;
-		if (r->dr->drafter->begin_batch)
+		if (AHASD_HAS_HOOK(r->dr->drafter, struct ahasd_drafter_hooks,
+		                   begin_batch))
 			r->dr->drafter->begin_batch(r->dr_st, b->id, cap);
 	}
 	return b;
@@ -583,13 +586,13 @@ static void close_batch(struct replay *r, struct batch *b, double now)
 		return;
 	try_start_verify(r, now);
 	const struct ahasd_policy_hooks *h = r->pol->policy;
-	struct ahasd_decision d = { AHASD_NEXT_DRAFT, 0 };
-	if (h->after_batch) {
+	struct ahasd_decision d = { sizeof d, AHASD_NEXT_DRAFT, 0 };
+	if (AHASD_HAS_HOOK(h, struct ahasd_policy_hooks, after_batch)) {
 		struct ahasd_host_view v;
 		fill_view(r, now, &v);
 		struct ahasd_batch_info bi = {
-			b->id, b->len, (float)(b->entropy_sum / b->len),
-			b->lookahead
+			sizeof bi, b->id, b->len,
+			(float)(b->entropy_sum / b->len), b->lookahead
 		};
 		h->after_batch(r->pol_st, &v, &bi, &d);
 	}
@@ -666,13 +669,15 @@ static void finish_draft(struct replay *r, const struct task *t, double now)
 	b->entropy_sum += h;
 	task_event(r, r->dd, REPLAY_EV_DRAFT, t->start_s, now, 1, b->id, out);
 
-	struct ahasd_draft_token tok = { b->id, b->len - 1, h, top1, now };
+	struct ahasd_draft_token tok = { sizeof tok, b->id, b->len - 1, h,
+	                                 top1, now };
 	int stop = r->dr->drafter->draft_token(r->dr_st, &tok);
 	if (stop || b->len >= b->max_len || r->D >= r->N)
 		close_batch(r, b, now);
 policy:
-	if (r->pol->policy->on_draft_step) {
-		struct ahasd_task_info ti = { 1, t->busy_s, 0 };
+	if (AHASD_HAS_HOOK(r->pol->policy, struct ahasd_policy_hooks,
+	                   on_draft_step)) {
+		struct ahasd_task_info ti = { sizeof ti, 1, t->busy_s, 0 };
 		r->pol->policy->on_draft_step(r->pol_st, &ti);
 	}
 }
@@ -721,8 +726,10 @@ static void finish_verify(struct replay *r, const struct task *t, double now)
 		dropped += rpos < r->grp[i].start;
 
 	const struct ahasd_policy_hooks *h = r->pol->policy;
+	const int on_verify = AHASD_HAS_HOOK(h, struct ahasd_policy_hooks,
+	                                     on_verify);
 	struct ahasd_host_view v;
-	if (h->on_verify)
+	if (on_verify)
 		fill_view(r, now, &v);
 	for (uint32_t i = 0; i < nb; i++) {
 		const struct batch *b = &r->grp[i];
@@ -743,9 +750,9 @@ static void finish_verify(struct replay *r, const struct task *t, double now)
 		if (b->corrected && b->corrected_at - bs < acc)
 			acc = b->corrected_at - bs;
 		drafter_result(r, b, acc, committed, 0, now);
-		if (h->on_verify) {
+		if (on_verify) {
 			struct ahasd_verify_info vi = {
-				b->id, b->len, acc,
+				sizeof vi, b->id, b->len, acc,
 				rpos >= be && !b->corrected, r->P + e,
 				t->busy_s, settles ? dropped : 0,
 				b->corrected, i, nb
@@ -832,9 +839,10 @@ static void finish_preverify(struct replay *r, const struct task *t,
 	if (sw > 0)
 		emit(r, r->dd, REPLAY_EV_SWITCH, now - sw, now, 0, 0,
 		     REPLAY_OUT_NONE);
-	if (r->pol->policy->on_preverify) {
-		struct ahasd_task_info ti = { t->count, t->busy_s - 2.0 * sw,
-		                              dropped };
+	if (AHASD_HAS_HOOK(r->pol->policy, struct ahasd_policy_hooks,
+	                   on_preverify)) {
+		struct ahasd_task_info ti = { sizeof ti, t->count,
+		                              t->busy_s - 2.0 * sw, dropped };
 		r->pol->policy->on_preverify(r->pol_st, &ti, rejected);
 	}
 	if (r->agent == AG_WAIT || r->agent == AG_PREVERIFY)
@@ -1148,11 +1156,13 @@ int replay_sequence(struct replay *r, const struct trace_seq *seq,
 	for (unsigned i = 0; i < r->n_dev; i++)
 		r->last_end[i] = r->clock;
 
-	struct ahasd_seq_info si = { seq->id, seq->prompt_len, seq->n,
-	                             r->cfg.seed };
-	if (r->pol->policy->begin_sequence)
+	struct ahasd_seq_info si = { sizeof si, seq->id, seq->prompt_len,
+	                             seq->n, r->cfg.seed };
+	if (AHASD_HAS_HOOK(r->pol->policy, struct ahasd_policy_hooks,
+	                   begin_sequence))
 		r->pol->policy->begin_sequence(r->pol_st, &si);
-	if (r->dr->drafter->begin_sequence)
+	if (AHASD_HAS_HOOK(r->dr->drafter, struct ahasd_drafter_hooks,
+	                   begin_sequence))
 		r->dr->drafter->begin_sequence(r->dr_st, &si);
 
 	const double t0 = r->clock;

@@ -689,11 +689,9 @@ Test(cli, abi_version_mismatch)
 	static const char code[] =
 		"#include <stdlib.h>\n"
 		"#include \"ahasd_plugin.h\"\n"
-		"static int mk(void **st, const char *const *k,\n"
-		"              const char *const *v, size_t n, char *e,\n"
-		"              size_t el)\n"
-		"{ (void)st; (void)k; (void)v; (void)n; (void)e; (void)el;\n"
-		"  abort(); }\n"
+		"static int mk(void **st, const struct ahasd_create_args *a,\n"
+		"              char *e, size_t el)\n"
+		"{ (void)st; (void)a; (void)e; (void)el; abort(); }\n"
 		"static void rm(void *st) { (void)st; abort(); }\n"
 		"static uint32_t mode(void *st) { (void)st; abort(); }\n"
 		"static const struct ahasd_policy_hooks hooks = {\n"
@@ -710,8 +708,9 @@ Test(cli, abi_version_mismatch)
 	cr_assert_eq(REPLAY("-q", "--policy", so, "--drafter", "fixed",
 	                    "--db", db, trace), 1);
 	snprintf(want, sizeof want, "ahasd-replay: %s: plugin ABI version 99, "
-	         "this host supports %u (rebuild the plugin against this "
-	         "ahasd_plugin.h)\n", so, AHASD_PLUGIN_ABI_VERSION);
+	         "this host supports %u to %u (rebuild the plugin against "
+	         "this ahasd_plugin.h)\n", so, AHASD_PLUGIN_ABI_MIN,
+	         AHASD_PLUGIN_ABI_VERSION);
 	cr_assert_str_eq(err_text, want);
 	assert_db_intact(db, 2);
 }

@@ -34,14 +34,42 @@ static struct loaded load(const char *name)
 	return l;
 }
 
-/* Create with params; returns the create() result, error text in err. */
+/* Create with params; returns the create() result, error text in err.
+ * As the host does (plugin_args), create() gets every declared key, in
+ * the table's order, with the last value given here or its default; an
+ * undeclared key (which the host would refuse) follows them. */
 static int try_create(struct loaded *l, const char *const *keys,
                       const char *const *vals, size_t n, char *err,
                       size_t errlen)
 {
+	const char *ak[32], *av[32];
+	size_t m = 0;
+
+	for (const struct ahasd_param *q = l->p->params; q->key; q++, m++) {
+		cr_assert_lt(m, 32u);
+		ak[m] = q->key;
+		av[m] = q->default_value;
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(keys[i], q->key) == 0)
+				av[m] = vals[i];
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct ahasd_param *q = l->p->params;
+
+		while (q->key && strcmp(q->key, keys[i]) != 0)
+			q++;
+		if (q->key == NULL) {
+			cr_assert_lt(m, 32u);
+			ak[m] = keys[i];
+			av[m++] = vals[i];
+		}
+	}
+	const struct ahasd_create_args args = {
+		sizeof args, AHASD_PLUGIN_ABI_VERSION, m, ak, av
+	};
 	err[0] = '\0';
 	l->st = NULL;
-	return l->p->create(&l->st, keys, vals, n, err, errlen);
+	return l->p->create(&l->st, &args, err, errlen);
 }
 
 static struct loaded open_with(const char *name, const char *const *keys,
@@ -112,6 +140,7 @@ static uint32_t draft(const struct loaded *l, uint64_t id, uint32_t max_len,
 		d->begin_batch(l->st, id, max_len);
 	for (uint32_t i = 0; i < n; i++) {
 		const struct ahasd_draft_token tok = {
+			.struct_size = sizeof tok,
 			.batch_id = id,
 			.index = i,
 			.entropy = h != NULL ? h[i] : 0.5f,
@@ -143,6 +172,7 @@ static void result(const struct loaded *l, uint64_t id, uint32_t drafted,
                    double round_s)
 {
 	const struct ahasd_batch_result r = {
+		.struct_size = sizeof r,
 		.batch_id = id,
 		.drafted = drafted,
 		.accepted = accepted,
@@ -424,7 +454,8 @@ static const float adaedl_h[] = {0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f};
 
 static void begin_seq(const struct loaded *l, uint32_t id)
 {
-	const struct ahasd_seq_info seq = {.seq_id = id, .n_tokens = 256};
+	const struct ahasd_seq_info seq = {.struct_size = sizeof seq,
+	                                   .seq_id = id, .n_tokens = 256};
 
 	cr_assert_not_null(l->p->drafter->begin_sequence);
 	l->p->drafter->begin_sequence(l->st, &seq);
@@ -822,7 +853,8 @@ Test(drafters, banditspec_ucb1_low_exploration_exploits)
 	/* persist=all: statistics persist across sequences, no second
 	 * warm-up */
 	l.p->drafter->begin_sequence(l.st,
-	                             &(struct ahasd_seq_info){.seq_id = 2});
+	                             &(struct ahasd_seq_info){
+		.struct_size = sizeof(struct ahasd_seq_info), .seq_id = 2});
 	cr_expect_eq(draft_const(&l, 0, 64, 0.1f, 0.9f, 64), 3u);
 	close_loaded(&l);
 }
@@ -927,7 +959,7 @@ static struct loaded open_ahasd_edc(void)
 	static const char *const keys[] = { "tvc", "pht_init" };
 	static const char *const vals[] = { "0", "3" };
 	struct loaded l = open_with("ahasd", keys, vals, 2);
-	const struct ahasd_seq_info si = { 0, 16, 64, 1 };
+	const struct ahasd_seq_info si = { sizeof si, 0, 16, 64, 1 };
 	l.p->policy->begin_sequence(l.st, &si);
 	return l;
 }
@@ -936,9 +968,10 @@ static void closed(const struct loaded *l, uint64_t id)
 {
 	struct ahasd_host_view v;
 	memset(&v, 0, sizeof v);
+	v.struct_size = sizeof v;
 	v.verify_freq_hz = v.draft_freq_hz = 1e9;
-	const struct ahasd_batch_info b = { id, 2, 1.0f, id > 1 };
-	struct ahasd_decision d = { 99, 99 };
+	const struct ahasd_batch_info b = { sizeof b, id, 2, 1.0f, id > 1 };
+	struct ahasd_decision d = { sizeof d, 99, 99 };
 	l->p->policy->after_batch(l->st, &v, &b, &d);
 	cr_assert_eq(d.next, AHASD_NEXT_DRAFT, "batch %llu",
 	             (unsigned long long)id);
@@ -949,8 +982,10 @@ static void verified(const struct loaded *l, uint64_t id, int full,
 {
 	struct ahasd_host_view v;
 	memset(&v, 0, sizeof v);
+	v.struct_size = sizeof v;
 	const struct ahasd_verify_info r = {
-		id, 2, full ? 2 : 1, full, 100, 1e-3, discarded, corrected, 0, 1
+		sizeof r, id, 2, full ? 2 : 1, full, 100, 1e-3, discarded,
+		corrected, 0, 1
 	};
 	l->p->policy->on_verify(l->st, &v, &r);
 }
@@ -993,7 +1028,7 @@ Test(ahasd_policy, corrected_batch_keeps_later_batches)
 	closed(&l, 1);
 	closed(&l, 2);
 	closed(&l, 3);
-	const struct ahasd_task_info pv = { 2, 1e-4, 2 };
+	const struct ahasd_task_info pv = { sizeof pv, 2, 1e-4, 2 };
 	l.p->policy->on_preverify(l.st, &pv, 1);
 	closed(&l, 4);
 	verified(&l, 1, 0, 1, 0);
@@ -1021,7 +1056,7 @@ Test(ahasd_policy, corrected_batch_that_drops_later_ones)
 	closed(&l, 1);
 	closed(&l, 2);
 	closed(&l, 3);
-	const struct ahasd_task_info pv = { 2, 1e-4, 2 };
+	const struct ahasd_task_info pv = { sizeof pv, 2, 1e-4, 2 };
 	l.p->policy->on_preverify(l.st, &pv, 1);
 	closed(&l, 4);
 	closed(&l, 5);
