@@ -24,21 +24,6 @@ const char *plugin_builtin_dir(void)
 	                                : AHASD_PLUGIN_DIR;
 }
 
-/* Try dir/name and dir/name.so; on success copy into out. */
-static int try_dir(const char *dir, size_t dirlen, const char *name,
-                   int has_so, char *out, size_t outlen)
-{
-	char buf[PATH_MAX];
-	int n = snprintf(buf, sizeof buf, "%.*s/%s%s", (int)dirlen, dir, name,
-	                 has_so ? "" : ".so");
-	if (n < 0 || (size_t)n >= sizeof buf || !file_exists(buf))
-		return 0;
-	if ((size_t)n >= outlen)
-		return 0;
-	memcpy(out, buf, (size_t)n + 1);
-	return 1;
-}
-
 int plugin_resolve(const char *name, char *out, size_t outlen, char *err,
                    size_t errlen)
 {
@@ -58,28 +43,13 @@ int plugin_resolve(const char *name, char *out, size_t outlen, char *err,
 		strcpy(out, real); /* the run record names the file itself */
 		return 0;
 	}
-	size_t len = strlen(name);
-	int has_so = len > 3 && strcmp(name + len - 3, ".so") == 0;
-
 	const char *env = getenv("AHASD_PLUGIN_PATH");
-	if (env && *env) {
-		const char *p = env;
-		while (*p) {
-			const char *colon = strchr(p, ':');
-			size_t dl = colon ? (size_t)(colon - p) : strlen(p);
-			if (dl && try_dir(p, dl, name, has_so, out, outlen))
-				return 0;
-			p += dl + (colon ? 1 : 0);
-		}
-	}
 	const char *builtin = plugin_builtin_dir();
-	if (try_dir(builtin, strlen(builtin), name, has_so, out, outlen))
-		return 0;
 	const char *installed = AHASD_PLUGIN_DIR;
 	if (strcmp(builtin, installed) == 0)
 		installed = NULL; /* not running from the build tree */
-	else if (try_dir(installed, strlen(installed), name, has_so, out,
-	                 outlen))
+	const char *dirs[2] = { builtin, installed };
+	if (util_find_file(env, dirs, 2, name, ".so", out, outlen) == 0)
 		return 0;
 	snprintf(err, errlen,
 	         "plugin '%s' not found (looked in AHASD_PLUGIN_PATH=%s, %s%s%s)",

@@ -20,23 +20,39 @@ int util_exe_in_build_tree(void)
 	return strncmp(exe, root, n) == 0 && exe[n] == '/';
 }
 
-int util_find_ini(const char *search_path, const char *dflt, const char *name,
-                  char *out, size_t outlen)
+static int try_file(const char *dir, size_t dirlen, const char *name,
+                    const char *suffix, char *out, size_t outlen)
 {
+	int w = snprintf(out, outlen, "%.*s/%s%s", (int)dirlen, dir, name,
+	                 suffix);
+	return w > 0 && (size_t)w < outlen && access(out, R_OK) == 0;
+}
+
+int util_find_file(const char *search_path, const char *const *dirs,
+                   size_t n_dirs, const char *name, const char *suffix,
+                   char *out, size_t outlen)
+{
+	const size_t nl = strlen(name), sl = strlen(suffix);
+	if (nl > sl && !strcmp(name + nl - sl, suffix))
+		suffix = "";   /* the name already has it */
 	const char *d = search_path ? search_path : "";
 	while (*d) {
 		size_t n = strcspn(d, ":");
-		if (n) {
-			int w = snprintf(out, outlen, "%.*s/%s.ini", (int)n, d, name);
-			if (w > 0 && (size_t)w < outlen && access(out, R_OK) == 0)
-				return 0;
-		}
+		if (n && try_file(d, n, name, suffix, out, outlen))
+			return 0;
 		d += n + (d[n] == ':');
 	}
-	int w = snprintf(out, outlen, "%s/%s.ini", dflt, name);
-	if (w > 0 && (size_t)w < outlen && access(out, R_OK) == 0)
-		return 0;
+	for (size_t i = 0; i < n_dirs; i++)
+		if (dirs[i] && try_file(dirs[i], strlen(dirs[i]), name, suffix,
+		                        out, outlen))
+			return 0;
 	return -ENOENT;
+}
+
+int util_find_ini(const char *search_path, const char *dflt, const char *name,
+                  char *out, size_t outlen)
+{
+	return util_find_file(search_path, &dflt, 1, name, ".ini", out, outlen);
 }
 
 /* Levenshtein distance, capped: rows of at most 64 + 1 cells. */

@@ -49,9 +49,14 @@ static inline const char *util_fmt_float(char buf[UTIL_NUM_LEN], float v)
  * trees instead of the installed directories. */
 int util_exe_in_build_tree(void);
 
-/** Find NAME.ini: in each directory of the colon-separated search path
- * (may be NULL or empty), then in dflt. Writes the path into out.
- * @return 0, or -ENOENT when no directory has it. */
+/** The one lookup of data files by name: NAME+suffix (or NAME, when it
+ * already ends in suffix) in each directory of the colon-separated
+ * search path (may be NULL or empty), then in each of dirs (NULL entries
+ * skipped). Writes the path into out. @return 0, or -ENOENT. */
+int util_find_file(const char *search_path, const char *const *dirs,
+                   size_t n_dirs, const char *name, const char *suffix,
+                   char *out, size_t outlen);
+/** util_find_file for NAME.ini with one default directory. */
 int util_find_ini(const char *search_path, const char *dflt, const char *name,
                   char *out, size_t outlen);
 
