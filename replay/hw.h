@@ -175,6 +175,11 @@ int hw_platform_finish(struct hw_platform *p, char *why, size_t whylen);
  * $AHASD_PRESET_PATH (colon-separated): the source tree's replay/presets
  * when the executable is in the build tree, else the installed data dir. */
 const char *hw_preset_dir(void);
+/** The keys a preset may set: platform keys (device 0) or the keys of a
+ * [device NAME] section (device 1), with their defaults (NULL: required).
+ * @return how many, at most max. */
+size_t hw_key_names(int device, const char **names, const char **defaults,
+                    size_t max);
 /** 1 if a platform key only matters on a platform with a PIM device. */
 int hw_key_needs_pim(const char *key);
 /** Write the platform as "key = value" lines (for the run record). */

@@ -764,3 +764,16 @@ int hw_key_needs_pim(const char *key)
 			return 1;
 	return 0;
 }
+
+size_t hw_key_names(int device, const char **names, const char **defaults,
+                    size_t max)
+{
+	const struct key_desc *tab = device ? device_keys : platform_keys;
+	const size_t n = device ? N_DKEYS : N_PKEYS;
+	size_t i;
+	for (i = 0; i < n && i < max; i++) {
+		names[i] = tab[i].name;
+		defaults[i] = tab[i].def;
+	}
+	return i;
+}

@@ -380,6 +380,24 @@ Test(cli, help_and_list)
 		                   want, out_text);
 	}
 	cr_assert_not_null(strstr(out_text, "edc=1"));
+	/* presets, model presets and hardware keys too */
+	for (size_t i = 0; i < 5; i++) {
+		static const char *const more[] = {
+			" npu-pim ", " artifact-edge-ahasd ", " llama2-13b",
+			"pim_bus_block=", "mem_bw",
+		};
+		cr_assert_not_null(strstr(out_text, more[i]),
+		                   "--list lacks '%s':\n%s", more[i], out_text);
+	}
+	/* and a third-party plugin on AHASD_PLUGIN_PATH, with its kind */
+	const char *so = example_plugin();
+	char env[700];
+	snprintf(env, sizeof env, "AHASD_PLUGIN_PATH=%s", tdir);
+	const char *envs[] = { env, NULL };
+	cr_assert_eq(REPLAY_ENV(envs, "--list"), 0, "%s", err_text);
+	snprintf(want, sizeof want, "greedy_lookahead policy   %s", so);
+	cr_assert_not_null(strstr(out_text, want), "--list lacks %s:\n%s",
+	                   want, out_text);
 }
 
 Test(cli, usage_errors_exit_2)
@@ -400,7 +418,7 @@ Test(cli, usage_errors_exit_2)
 	assert_err_has("usage: ahasd-replay");
 	/* none of these touched a database */
 	cr_assert_neq(access(tpath("r.db"), F_OK), 0);
-	cr_assert_neq(access(tpath("ahasd-results.db"), F_OK), 0);
+	cr_assert_neq(access(tpath("results.db"), F_OK), 0);
 }
 
 /* ---- 1. the example plugin, built outside the main build --------------- */

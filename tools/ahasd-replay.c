@@ -73,7 +73,7 @@ static void usage(FILE *f)
 "                        it), NAME.K for one plugin (ahasd.edc=0), or\n"
 "                        hw.K / hw.DEV.K for a hardware constant\n"
 "                        (hw.aau=0, hw.pim.mem_bw=512e9); repeatable\n"
-"      --db FILE         results database (default: ahasd-results.db)\n"
+"      --db FILE         results database (default: results.db)\n"
 "      --no-db           do not write a database\n"
 "      --label TEXT      label stored with every run\n"
 "      --seed N          seed of the acceptance coins of sampled traces\n"
@@ -253,29 +253,99 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 }
 
 /* --list: every .so in the built-in directory, with its parameters. */
-static int list_plugins(void)
+static void list_one_plugin(const struct plugin *p, uint32_t kind)
 {
-	static const char *const names[] = { "sync", "async", "ahasd", "fixed",
-	                                     "specdecpp", "svip", "adaedl",
-	                                     "banditspec" };
-	char err[ERRLEN];
-	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-		struct plugin p;
-		int rc = plugin_open(&p, names[i], i < 3 ? AHASD_PLUGIN_POLICY
-		                                         : AHASD_PLUGIN_DRAFTER,
-		                     err, sizeof err);
-		if (rc < 0) {
-			fprintf(stderr, "%s\n", err);
-			continue;
+	printf("%-10s %-8s %s\n           %s\n", p->desc->name,
+	       kind == AHASD_PLUGIN_POLICY ? "policy" : "drafter", p->path,
+	       p->desc->description ? p->desc->description : "");
+	for (const struct ahasd_param *q = p->desc->params; q && q->key; q++)
+		printf("           %s=%s  %s\n", q->key,
+		       q->default_value ? q->default_value : "",
+		       q->help ? q->help : "");
+}
+
+/* Names of the files with suffix in each directory of a search path and
+ * in dflt, each once. */
+static size_t names_in(const char *search, const char *dflt,
+                       const char *suffix, char names[][64], size_t max)
+{
+	char dir[4096];
+	size_t n = 0;
+	const char *d = search ? search : "";
+	while (*d) {
+		size_t l = strcspn(d, ":");
+		if (l && l < sizeof dir) {
+			memcpy(dir, d, l);
+			dir[l] = '\0';
+			n += util_list_dir(dir, suffix, names + n, max - n);
 		}
-		printf("%-10s %-8s %s\n           %s\n", p.desc->name,
-		       i < 3 ? "policy" : "drafter", p.path,
-		       p.desc->description ? p.desc->description : "");
-		for (const struct ahasd_param *q = p.desc->params; q && q->key; q++)
-			printf("           %s=%s  %s\n", q->key,
-			       q->default_value ? q->default_value : "",
-			       q->help ? q->help : "");
-		plugin_unload(&p);
+		d += l + (d[l] == ':');
+	}
+	if (dflt)
+		n += util_list_dir(dflt, suffix, names + n, max - n);
+	/* keep the first of each name (the search path wins) */
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t j = 0;
+		while (j < k && strcmp(names[j], names[i]))
+			j++;
+		if (j == k)
+			memmove(names[k++], names[i], 64);
+	}
+	return k;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b);
+}
+
+/* --list: plugins (built-in and on AHASD_PLUGIN_PATH) with their
+ * parameters, hardware presets, model presets, hardware keys. */
+static int list_all(void)
+{
+	static char names[256][64];
+	char err[ERRLEN];
+	size_t n = names_in(getenv("AHASD_PLUGIN_PATH"), plugin_builtin_dir(),
+	                    ".so", names, 256);
+	qsort(names, n, sizeof names[0], cmp_name);
+	printf("plugins (-p, -d; AHASD_PLUGIN_PATH, then %s):\n",
+	       plugin_builtin_dir());
+	for (int pass = 0; pass < 2; pass++) {
+		const uint32_t kind = pass ? AHASD_PLUGIN_DRAFTER
+		                           : AHASD_PLUGIN_POLICY;
+		for (size_t i = 0; i < n; i++) {
+			struct plugin p;
+			if (plugin_open(&p, names[i], kind, err, sizeof err) < 0)
+				continue;   /* the other kind, or not a plugin */
+			list_one_plugin(&p, kind);
+			plugin_unload(&p);
+		}
+	}
+	n = names_in(getenv("AHASD_PRESET_PATH"), hw_preset_dir(), ".ini",
+	             names, 256);
+	qsort(names, n, sizeof names[0], cmp_name);
+	printf("\nhardware presets (-w; AHASD_PRESET_PATH, then %s):\n ",
+	       hw_preset_dir());
+	for (size_t i = 0; i < n; i++)
+		printf(" %s", names[i]);
+	n = names_in(getenv("AHASD_MODEL_PATH"), model_preset_dir(), ".ini",
+	             names, 256);
+	qsort(names, n, sizeof names[0], cmp_name);
+	printf("\n\nmodel presets (--models D:T; AHASD_MODEL_PATH, then %s):"
+	       "\n ", model_preset_dir());
+	for (size_t i = 0; i < n; i++)
+		printf(" %s", names[i]);
+	printf("\n\nhardware keys (-P hw.KEY=V, -P hw.DEVICE.KEY=V; "
+	       "replay/HWMODEL.md):\n");
+	for (int dev = 0; dev < 2; dev++) {
+		const char *keys[64], *defs[64];
+		size_t nk = hw_key_names(dev, keys, defs, 64);
+		printf("  %s:", dev ? "DEVICE.KEY" : "KEY");
+		for (size_t i = 0; i < nk; i++)
+			printf("%s%s%s%s", i % 4 ? "  " : "\n    ", keys[i],
+			       defs[i] ? "=" : "", defs[i] ? defs[i] : "");
+		printf("\n");
 	}
 	return 0;
 }
@@ -646,14 +716,14 @@ static void print_table(const struct summary *s, size_t n)
 
 int main(int argc, char **argv)
 {
-	struct options o = { .db_path = "ahasd-results.db", .seed = 1,
+	struct options o = { .db_path = "results.db", .seed = 1,
 	                     .queue_capacity = 32, .max_draft = 64 };
 	int first;
 	int rc = parse_args(argc, argv, &o, &first);
 	if (rc == 1)
 		return 0;
 	if (rc == 3)
-		return list_plugins();
+		return list_all();
 	if (rc)
 		return 2;
 	if (first >= argc) {

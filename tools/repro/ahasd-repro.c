@@ -73,7 +73,7 @@ static void usage(FILE *f)
 "      --sweep NAME[=V,V..]  also run a sensitivity sweep of +tvc\n"
 "                       (repeatable; 'all' for every sweep; --list\n"
 "                       names them)\n"
-"      --db FILE        results database (default ahasd-repro.db)\n"
+"      --db FILE        results database (default results.db)\n"
 "      --no-db          do not store runs\n"
 "  -o, --out FILE       also write the tables as Markdown to FILE\n"
 "  -q, --quiet          do not print the tables\n"
@@ -153,7 +153,7 @@ int main(int argc, char **argv)
 	size_t n_wsweep = 0, n_wit_r = 0, n_wit_c = 0;
 	unsigned fam_mask = 0;
 
-	r.db_path = "ahasd-repro.db";
+	r.db_path = "results.db";
 	while ((c = getopt_long(argc, argv, "d:o:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_DB: r.db_path = optarg; break;
