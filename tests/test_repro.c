@@ -595,3 +595,51 @@ Test(cli, what_it_takes_inverts_a_bandwidth_bound_baseline, .timeout = 300)
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	run_cmd(cmd);
 }
+
+/* A bad sweep value fails before the grid: nothing is stored, and the
+ * message names the sweep and the value. */
+Test(cli, repro_sweep_value_checked_first, .timeout = 60)
+{
+	const char *build = getenv("AHASD_BUILD_ROOT");
+	cr_assert(build);
+	char dir[] = "/tmp/ahasd-repro-sweep-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	static const char *const bad[][2] = {
+		{ "pim-bw=256e9,abc", "set pim.mem_bw: 'abc' is not a number" },
+		{ "tvc-size=4,0", "tvc_size=0 out of range [1, 64]" },
+		{ "queue-cap=x", "queue capacity 'x'" },
+	};
+	for (size_t i = 0; i < 3; i++) {
+		char cmd[8192], path[4200];
+		snprintf(cmd, sizeof cmd, "%s/tools/ahasd-repro -q --db %s/r.db "
+		         "--sweep %s 2>%s/err", build, dir, bad[i][0], dir);
+		cr_assert_eq(run_cmd(cmd), 1, "%s", cmd);
+		snprintf(path, sizeof path, "%s/err", dir);
+		FILE *f = fopen(path, "r");
+		cr_assert_not_null(f);
+		char msg[1024] = "";
+		size_t n = fread(msg, 1, sizeof msg - 1, f);
+		msg[n] = '\0';
+		fclose(f);
+		cr_expect_not_null(strstr(msg, bad[i][1]), "%s: %s", bad[i][0],
+		                   msg);
+		/* the database, if made at all, holds no run */
+		snprintf(path, sizeof path, "%s/r.db", dir);
+		sqlite3 *h;
+		if (access(path, F_OK) == 0 &&
+		    sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) ==
+		            SQLITE_OK) {
+			sqlite3_stmt *st;
+			if (sqlite3_prepare_v2(h, "SELECT count(*) FROM runs", -1,
+			                       &st, NULL) == SQLITE_OK) {
+				cr_expect_eq(sqlite3_step(st), SQLITE_ROW);
+				cr_expect_eq(sqlite3_column_int(st, 0), 0);
+				sqlite3_finalize(st);
+			}
+			sqlite3_close(h);
+		}
+	}
+	char cmd[4200];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	run_cmd(cmd);
+}

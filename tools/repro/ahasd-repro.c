@@ -375,6 +375,12 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	for (size_t i = 0; i < n_req; i++)
+		if (check_sweep(req[i].sw, req[i].values, err, sizeof err) < 0) {
+			fprintf(stderr, "ahasd-repro: --sweep %s: %s\n",
+			        req[i].sw->name, err);
+			goto done;
+		}
 	r.grid = calloc(N_FAMILIES * cells(&r) * N_CONFIGS, sizeof *r.grid);
 	r.md = open_memstream(&mdbuf, &mdlen);
 	if (!r.grid || !r.md) {

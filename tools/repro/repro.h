@@ -193,6 +193,8 @@ int discover_traces(struct repro *r, const char *dir, char *err,
 int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
                     const struct config *cf, const struct point *pt,
                     struct result *res, char *err, size_t errlen);
+int check_sweep(const struct sweep *sw, const char *values, char *err,
+                size_t errlen);
 int run_sweep(struct repro *r, const struct sweep *sw,
                      const char *values, char *err, size_t errlen);
 int push_workload(struct repro *r, const struct workload *w, int g,

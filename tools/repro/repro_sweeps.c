@@ -15,9 +15,56 @@
 
 #include "config.h"
 #include "hw.h"
+#include "plugin.h"
 #include "util.h"
 
 /* ---- sweeps ---- */
+
+/* Every value of a sweep takes, before any run: a hardware value on the
+ * preset of +tvc, a policy parameter on the policy, a queue capacity.
+ * @return 0 or -EINVAL with a message. */
+int check_sweep(const struct sweep *sw, const char *values, char *err,
+                size_t errlen)
+{
+	char buf[512];
+	size_t nv = 0;
+	int rc = 0;
+	snprintf(buf, sizeof buf, "%s", values);
+	for (char *v = strtok(buf, ","); v && !rc; v = strtok(NULL, ",")) {
+		if (++nv > MAX_SWEEP_VALUES) {
+			snprintf(err, errlen, "more than %d values",
+			         MAX_SWEEP_VALUES);
+			return -EINVAL;
+		}
+		if (sw->kind == SW_HW) {
+			struct hw_platform p;
+			rc = hw_platform_load(&p, configs[C_TVC].hw[F_PAPER],
+			                      err, errlen);
+			if (rc == 0)
+				rc = hw_platform_set(&p, sw->key, v, err, errlen);
+		} else if (sw->kind == SW_POLICY) {
+			struct plugin pl = { 0 };
+			const char *k = sw->key, *val = v;
+			rc = plugin_load(&pl, configs[C_TVC].policy,
+			                 AHASD_PLUGIN_POLICY, &k, &val, 1, err,
+			                 errlen);
+			plugin_unload(&pl);
+		} else {
+			char *end;
+			unsigned long q = strtoul(v, &end, 10);
+			if (*end || end == v || q < 1 || q > 4096) {
+				snprintf(err, errlen, "queue capacity '%s': "
+				         "expected an integer in [1, 4096]", v);
+				rc = -EINVAL;
+			}
+		}
+	}
+	if (!nv) {
+		snprintf(err, errlen, "no values");
+		rc = -EINVAL;
+	}
+	return rc < 0 ? -EINVAL : 0;
+}
 
 int run_sweep(struct repro *r, const struct sweep *sw,
                      const char *values, char *err, size_t errlen)
