@@ -44,9 +44,10 @@ struct batch {
 	uint8_t state, lookahead, corrected;
 };
 
-/* A cached task or step cost: key = (task << 1 | step) << 16 | m, 0 for
- * an empty slot. */
-#define CC_SLOTS 4096u
+/* A cached task or step cost (which of the two the engine's mode says):
+ * key = (task + 1) << 16 | m, 0 for an empty slot. */
+#define CC_BITS 14
+#define CC_SLOTS (1u << CC_BITS)
 struct cost_slot {
 	uint32_t key, kv;
 	struct hw_cost c;
@@ -180,8 +181,8 @@ static const struct hw_cost *cost_at(struct replay *r, enum hw_task kind,
 {
 	const uint32_t key = ((uint32_t)kind + 1) << 16 | m;
 	const uint32_t h = (kv * 0x9e3779b1u ^ m * 0x85ebca6bu ^
-	                    (uint32_t)kind * 0xc2b2ae35u) >> 20;
-	struct cost_slot *sl = &r->cc[h & (CC_SLOTS - 1)];
+	                    (uint32_t)kind * 0xc2b2ae35u) >> (32 - CC_BITS);
+	struct cost_slot *sl = &r->cc[h];
 	if (sl->key != key || sl->kv != kv) {
 		cost_compute(r, kind, m, kv, &sl->c);
 		sl->key = key;
