@@ -44,6 +44,15 @@ struct batch {
 	uint8_t state, lookahead, corrected;
 };
 
+/* A cached task or step cost (which of the two the engine's mode says):
+ * key = (task + 1) << 16 | m, 0 for an empty slot. */
+#define CC_BITS 14
+#define CC_SLOTS (1u << CC_BITS)
+struct cost_slot {
+	uint32_t key, kv;
+	struct hw_cost c;
+};
+
 enum agent { AG_DRAFT = 0, AG_WAIT, AG_PREVERIFY };
 enum task_kind { T_NONE = 0, T_DRAFT, T_VERIFY, T_PREVERIFY, T_OFFLOAD };
 
@@ -58,6 +67,13 @@ struct task {
 	 * duration in each PIM state (idle, drafting, pre-verifying), the
 	 * fraction of it left at t_upd; end_s follows (see set_pim_state) */
 	double dur[3], rem, t_upd, nominal_s;
+};
+
+/* A draft step that ended: what finish_draft() needs of its task. */
+struct draft_step {
+	double start_s, busy_s, energy_j;
+	uint64_t epoch;
+	uint32_t pos;
 };
 
 /* Time and dynamic energy of the draft step that produced a chain token,
@@ -87,7 +103,8 @@ struct replay {
 	uint64_t epoch, next_batch_id;
 	uint8_t *flags;
 	size_t flags_cap;
-	struct hw_cost *draft_cost; /* [N] draft step at each position */
+	const struct hw_cost *draft_cost; /* [N] draft step at each position:
+	                         * dcost + P */
 	struct pos_cost *pcost; /* [N] the step that drafted each chain token */
 	struct batch *bq;       /* ring of batches */
 	uint32_t bq_cap, bq_head, bq_count;
@@ -104,6 +121,11 @@ struct replay {
 	struct replay_seq_result sr;
 	double seq_dyn_j;
 	double sb_pim, sb_total; /* sync: the open batch's PIM and step time */
+
+	/* costs of the plan, kept across sequences (see cost_at) */
+	struct hw_cost *dcost;  /* [kv] a draft step at KV length kv */
+	uint32_t dcost_lo, dcost_hi, dcost_cap; /* [lo, hi) computed */
+	struct cost_slot *cc;   /* [CC_SLOTS] other tasks, direct-mapped */
 };
 
 static uint64_t splitmix64(uint64_t x)
@@ -118,6 +140,68 @@ double replay_coin(uint64_t seed, uint32_t seq, uint32_t pos)
 {
 	uint64_t h = splitmix64(seed ^ splitmix64(((uint64_t)seq << 32) | pos));
 	return (double)(h >> 11) * 0x1.0p-53;
+}
+
+/* ---- the plan's costs ----
+ *
+ * hw_task_cost() and hw_step_cost() are pure functions of the plan, the
+ * task, m and the KV length, and a replay asks for the same few thousand
+ * of them over and over: every sequence drafts at KV lengths P..P+N-1 and
+ * verifies at similar shapes. A draft step's cost is kept in a table by KV
+ * length, everything else in a direct-mapped table; a miss computes the
+ * cost and replaces the slot, so a hit returns the very bits a call would.
+ * Synchronous modes cost steps (hw_step_cost), asynchronous ones tasks. */
+
+static void cost_compute(const struct replay *r, enum hw_task kind,
+                         unsigned m, unsigned kv, struct hw_cost *c)
+{
+	if (r->mode == AHASD_EXEC_TASK_ASYNC)
+		hw_task_cost(r->cfg.plan, kind, m, kv, c);
+	else
+		hw_step_cost(r->cfg.plan, kind, m, kv, c);
+}
+
+static const struct hw_cost *cost_at(struct replay *r, enum hw_task kind,
+                                     unsigned m, unsigned kv)
+{
+	const uint32_t key = ((uint32_t)kind + 1) << 16 | m;
+	const uint32_t h = (kv * 0x9e3779b1u ^ m * 0x85ebca6bu ^
+	                    (uint32_t)kind * 0xc2b2ae35u) >> (32 - CC_BITS);
+	struct cost_slot *sl = &r->cc[h];
+	if (sl->key != key || sl->kv != kv) {
+		cost_compute(r, kind, m, kv, &sl->c);
+		sl->key = key;
+		sl->kv = kv;
+	}
+	return &sl->c;
+}
+
+/* Make draft costs for KV lengths [lo, hi) available in r->dcost.
+ * @return 0 or -ENOMEM. */
+static int dcost_cover(struct replay *r, uint32_t lo, uint32_t hi)
+{
+	if (hi > r->dcost_cap || !r->dcost) {
+		uint32_t cap = r->dcost_cap ? r->dcost_cap : 1024;
+		while (cap < hi)
+			cap = cap > UINT32_MAX / 2 ? hi : 2 * cap;
+		struct hw_cost *d = realloc(r->dcost, (size_t)cap * sizeof *d);
+		if (!d)
+			return -ENOMEM;
+		r->dcost = d;
+		r->dcost_cap = cap;
+	}
+	if (r->dcost_lo == r->dcost_hi)
+		r->dcost_lo = r->dcost_hi = lo;
+	/* keep [dcost_lo, dcost_hi) one computed range: fill the gaps */
+	for (uint32_t kv = lo; kv < r->dcost_lo; kv++)
+		cost_compute(r, HW_TASK_DRAFT, 1, kv, &r->dcost[kv]);
+	if (lo < r->dcost_lo)
+		r->dcost_lo = lo;
+	for (uint32_t kv = r->dcost_hi; kv < hi; kv++)
+		cost_compute(r, HW_TASK_DRAFT, 1, kv, &r->dcost[kv]);
+	if (hi > r->dcost_hi)
+		r->dcost_hi = hi;
+	return 0;
 }
 
 /* ---- small helpers ---- */
@@ -137,7 +221,7 @@ static void emit(struct replay *r, int dev, enum replay_event_kind kind,
 static void account_busy(struct replay *r, int dev, double start,
                          double busy)
 {
-	if (start > r->last_end[dev] + 1e-15)
+	if (r->cfg.on_event && start > r->last_end[dev] + 1e-15)
 		emit(r, dev, REPLAY_EV_IDLE, r->last_end[dev], start, 0, 0,
 		     REPLAY_OUT_NONE);
 	r->seq_busy[dev] += busy;
@@ -419,22 +503,22 @@ static void start_verify(struct replay *r, double now)
 	const uint32_t s0 = b->start > r->C ? b->start : r->C;
 	r->v_kv = r->P + e;
 	r->v_tokens = e - s0 + 1;
-	struct hw_cost c;
-	hw_task_cost(r->cfg.plan, HW_TASK_VERIFY, r->v_tokens, r->v_kv, &c);
+	const struct hw_cost *c = cost_at(r, HW_TASK_VERIFY, r->v_tokens,
+	                                  r->v_kv);
 	t->kind = T_VERIFY;
 	t->count = nb;
 	t->start_s = t->t_upd = start;
 	const double q = r->shared ? 0.0 : r->qlat;
-	t->nominal_s = c.time_s + q;
+	t->nominal_s = c->time_s + q;
 	t->dur[0] = t->nominal_s;
-	t->dur[1] = c.time_while_s[0] + q;
-	t->dur[2] = c.time_while_s[1] + q;
+	t->dur[1] = c->time_while_s[0] + q;
+	t->dur[2] = c->time_while_s[1] + q;
 	t->rem = 1;
 	t->epoch = r->epoch;
 	account_busy(r, r->vd, start, 0);
 	cd_retime(r);
-	t->energy_j = account_energy(r, &c);
-	r->m.offload_bytes += c.offload_bytes;
+	t->energy_j = account_energy(r, c);
+	r->m.offload_bytes += c->offload_bytes;
 }
 
 static void try_start_verify(struct replay *r, double now)
@@ -530,8 +614,7 @@ static int start_preverify(struct replay *r, double now)
 	if (!m)
 		return 0;
 	struct task *t = &r->run[r->dd];
-	struct hw_cost c;
-	hw_task_cost(r->cfg.plan, HW_TASK_PREVERIFY, m, r->P + a + m, &c);
+	struct hw_cost c = *cost_at(r, HW_TASK_PREVERIFY, m, r->P + a + m);
 	double sw = r->switch_s;
 	t->kind = T_PREVERIFY;
 	t->start_s = now;
@@ -613,7 +696,8 @@ static void close_batch(struct replay *r, struct batch *b, double now)
 	}
 }
 
-static void finish_draft(struct replay *r, const struct task *t, double now)
+static void finish_draft(struct replay *r, const struct draft_step *t,
+                         double now)
 {
 	const uint32_t p = t->pos;
 	const struct trace_seq *s = r->seq;
@@ -871,6 +955,28 @@ static void dump_state(struct replay *r, char *err, size_t errlen,
 
 /* ---- the loops ---- */
 
+/* The running task that ends first (the lowest index on a tie), or -1. */
+static int next_task(const struct replay *r)
+{
+	const struct task *a = &r->run[0], *b = &r->run[1];
+	if (r->n_dev < 2 || b->kind == T_NONE)
+		return a->kind != T_NONE ? 0 : -1;
+	return a->kind != T_NONE && !(b->end_s < a->end_s) ? 0 : 1;
+}
+
+/* The draft that just ended on the draft device, now T_NONE there. */
+static struct draft_step draft_done(struct replay *r, double now)
+{
+	struct task *rt = &r->run[r->dd];
+	const struct draft_step d = { rt->start_s, rt->busy_s, rt->energy_j,
+	                              rt->epoch, rt->pos };
+	rt->kind = T_NONE;
+	r->last_end[r->dd] = now;
+	if (!r->shared)
+		set_pim_state(r, now, 0);
+	return d;
+}
+
 static int run_async(struct replay *r, char *err, size_t errlen)
 {
 	double now = r->clock;
@@ -878,11 +984,7 @@ static int run_async(struct replay *r, char *err, size_t errlen)
 	for (;;) {
 		if (r->C < r->N)
 			dispatch(r, now);
-		int next = -1;
-		for (unsigned i = 0; i < r->n_dev; i++)
-			if (r->run[i].kind != T_NONE &&
-			    (next < 0 || r->run[i].end_s < r->run[next].end_s))
-				next = (int)i;
+		const int next = next_task(r);
 		if (next < 0) {
 			if (r->C >= r->N)
 				break;
@@ -894,6 +996,36 @@ static int run_async(struct replay *r, char *err, size_t errlen)
 			return -EDEADLK;
 		}
 		now = r->run[next].end_s;
+		if (next == r->dd && r->run[next].kind == T_DRAFT) {
+			/* A run of draft steps, each the next event: the draft
+			 * device drafts on while the other device's task ends
+			 * later. The same steps as the loop around it, without
+			 * its detours: dispatch() reduced to what can happen
+			 * after a draft, and the next event found by comparing
+			 * the two devices' ends (the lowest index on a tie). */
+			for (;;) {
+				const struct draft_step d = draft_done(r, now);
+				finish_draft(r, &d, now);
+				if (r->C >= r->N || r->agent != AG_DRAFT)
+					break;
+				try_start_verify(r, now);
+				if (r->run[r->dd].kind != T_NONE ||
+				    !start_draft(r, now))
+					break;
+				const struct task *o = &r->run[r->vd];
+				const double end = r->run[r->dd].end_s;
+				if (r->dd != r->vd && o->kind != T_NONE &&
+				    (r->vd < r->dd ? !(end < o->end_s)
+				                   : o->end_s < end))
+					break;
+				if (++steps > STUCK_LIMIT) {
+					dump_state(r, err, errlen, "no progress");
+					return -EDEADLK;
+				}
+				now = end;
+			}
+			continue;
+		}
 		if (next == r->vd && (r->run[next].kind == T_VERIFY ||
 		                      r->run[next].kind == T_OFFLOAD))
 			cd_finish(r, &r->run[next], now);
@@ -903,7 +1035,6 @@ static int run_async(struct replay *r, char *err, size_t errlen)
 		if (next != r->vd)
 			set_pim_state(r, now, 0);
 		switch (t.kind) {
-		case T_DRAFT: finish_draft(r, &t, now); break;
 		case T_VERIFY: finish_verify(r, &t, now); break;
 		case T_PREVERIFY: finish_preverify(r, &t, now); break;
 		case T_OFFLOAD:
@@ -942,39 +1073,35 @@ static double sync_step(struct replay *r, enum hw_task kind, unsigned m,
                         enum replay_outcome out, enum replay_event_kind ek,
                         const struct hw_cost *cached, double *energy_j)
 {
-	struct hw_cost c;
-	if (cached)
-		c = *cached;
-	else
-		hw_step_cost(r->cfg.plan, kind, m, kv, &c);
-	*energy_j = account_energy(r, &c);
-	r->m.offload_bytes += c.offload_bytes;
+	const struct hw_cost *c = cached ? cached : cost_at(r, kind, m, kv);
+	*energy_j = account_energy(r, c);
+	r->m.offload_bytes += c->offload_bytes;
 	const int pim = hw_plan_platform(r->cfg.plan)->pim;
 	if (pim >= 0) {
-		r->sb_pim += c.busy_s[pim];
-		r->sb_total += c.time_s;
+		r->sb_pim += c->busy_s[pim];
+		r->sb_total += c->time_s;
 	}
 	if (!r->split_sync) {
 		const int dev = hw_task_device(r->cfg.plan, kind);
-		account_busy(r, dev, now, c.time_s);
-		emit(r, dev, ek, now, now + c.time_s, m, batch, out);
-		if (dev != r->vd && c.busy_s[r->vd] > 0) {
-			account_busy(r, r->vd, now, c.busy_s[r->vd]);
+		account_busy(r, dev, now, c->time_s);
+		emit(r, dev, ek, now, now + c->time_s, m, batch, out);
+		if (dev != r->vd && c->busy_s[r->vd] > 0) {
+			account_busy(r, r->vd, now, c->busy_s[r->vd]);
 			emit(r, r->vd, REPLAY_EV_OFFLOAD, now,
-			     now + c.busy_s[r->vd], m, batch, REPLAY_OUT_NONE);
-			r->m.offload_s += c.busy_s[r->vd];
+			     now + c->busy_s[r->vd], m, batch, REPLAY_OUT_NONE);
+			r->m.offload_s += c->busy_s[r->vd];
 		}
-		return c.time_s;
+		return c->time_s;
 	}
 	double t = now;
 	for (unsigned i = 0; i < r->n_dev; i++) {
-		if (c.busy_s[i] <= 0)
+		if (c->busy_s[i] <= 0)
 			continue;
-		account_busy(r, (int)i, t, c.busy_s[i]);
-		emit(r, (int)i, ek, t, t + c.busy_s[i], m, batch, out);
-		t += c.busy_s[i];
+		account_busy(r, (int)i, t, c->busy_s[i]);
+		emit(r, (int)i, ek, t, t + c->busy_s[i], m, batch, out);
+		t += c->busy_s[i];
 	}
-	if (now + c.time_s > t + 1e-15) {
+	if (now + c->time_s > t + 1e-15) {
 		/* activations crossing devices: both wait; drawn on the verify
 		 * lane, counted as busy on neither. The verify lane is idle
 		 * while the other devices ran their shares. */
@@ -983,11 +1110,11 @@ static double sync_step(struct replay *r, enum hw_task kind, unsigned m,
 		else if (t > r->last_end[r->vd] + 1e-15)
 			emit(r, r->vd, REPLAY_EV_IDLE, r->last_end[r->vd], t, 0,
 			     0, REPLAY_OUT_NONE);
-		emit(r, r->vd, REPLAY_EV_TRANSFER, t, now + c.time_s, 0, batch,
+		emit(r, r->vd, REPLAY_EV_TRANSFER, t, now + c->time_s, 0, batch,
 		     REPLAY_OUT_NONE);
-		r->last_end[r->vd] = now + c.time_s;
+		r->last_end[r->vd] = now + c->time_s;
 	}
-	return c.time_s;
+	return c->time_s;
 }
 
 /* The PIM's share of a finished batch's latency (drafting + verifying). */
@@ -1017,8 +1144,8 @@ static int run_sync(struct replay *r, char *err, size_t errlen)
 		}
 		uint32_t p = next_pos(r);
 		int off = r->F != INF_POS || !on_path(r, p);
-		struct task t = { .kind = T_DRAFT, .start_s = now,
-		                  .epoch = r->epoch, .pos = p };
+		struct draft_step t = { .start_s = now, .epoch = r->epoch,
+		                        .pos = p };
 		t.busy_s = sync_step(r, HW_TASK_DRAFT, 1, r->P + p, now, b->id,
 		                     off ? REPLAY_OUT_WASTED : REPLAY_OUT_ACCEPTED,
 		                     REPLAY_EV_DRAFT, &r->draft_cost[p],
@@ -1098,9 +1225,11 @@ int replay_create(struct replay **out, const struct replay_config *cfg,
 	r->bq_cap = r->cfg.queue_capacity + 2;
 	r->bq = calloc(r->bq_cap, sizeof *r->bq);
 	r->grp = calloc(r->bq_cap, sizeof *r->grp);
-	if (!r->bq || !r->grp) {
+	r->cc = calloc(CC_SLOTS, sizeof *r->cc);
+	if (!r->bq || !r->grp || !r->cc) {
 		free(r->bq);
 		free(r->grp);
+		free(r->cc);
 		free(r);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
@@ -1116,29 +1245,23 @@ int replay_sequence(struct replay *r, const struct trace_seq *seq,
 		uint8_t *f = realloc(r->flags, seq->n);
 		if (f)
 			r->flags = f;
-		struct hw_cost *dc = realloc(r->draft_cost,
-		                             seq->n * sizeof *dc);
-		if (dc)
-			r->draft_cost = dc;
 		struct pos_cost *pc = realloc(r->pcost, seq->n * sizeof *pc);
 		if (pc)
 			r->pcost = pc;
-		if (!f || !dc || !pc) {
+		if (!f || !pc) {
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
 		r->flags_cap = seq->n;
 	}
 	/* a draft at position p always runs at KV length P + p: its cost is
-	 * computed once per sequence, however often p is redrafted */
-	for (uint32_t p = 0; p < seq->n; p++) {
-		if (r->mode == AHASD_EXEC_TASK_ASYNC)
-			hw_task_cost(r->cfg.plan, HW_TASK_DRAFT, 1,
-			             seq->prompt_len + p, &r->draft_cost[p]);
-		else
-			hw_step_cost(r->cfg.plan, HW_TASK_DRAFT, 1,
-			             seq->prompt_len + p, &r->draft_cost[p]);
+	 * computed once per run, however often p is redrafted */
+	if ((uint64_t)seq->prompt_len + seq->n > UINT32_MAX ||
+	    dcost_cover(r, seq->prompt_len, seq->prompt_len + seq->n) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
 	}
+	r->draft_cost = r->dcost + seq->prompt_len;
 	memset(r->flags, 0, seq->n);
 	r->seq = seq;
 	r->N = seq->n;
@@ -1233,7 +1356,8 @@ void replay_free(struct replay **rp)
 	if (!rp || !*rp)
 		return;
 	free((*rp)->flags);
-	free((*rp)->draft_cost);
+	free((*rp)->dcost);
+	free((*rp)->cc);
 	free((*rp)->pcost);
 	free((*rp)->bq);
 	free((*rp)->grp);

@@ -498,115 +498,9 @@ static int check_setup(const struct options *o)
 
 /* A trace opened for a sweep: checked, hashed and (when it is small enough)
  * decoded once, then replayed by every run. */
-struct trace_src {
-	struct trace_reader *rd;     /* open: its header, or the stream */
-	struct trace_mem mem;        /* the sequences, when held */
-	int in_memory;
-	char sha[65];
-	struct trace_model models[2]; /* --models presets */
-	char retarget[2 * TRACE_NAME_MAX + 2];
-	struct run_stream stream;
-};
-
-/* Traces up to this size are decoded once and replayed from memory; larger
- * ones are read again by every run (AHASD_TRACE_MEM_MAX, bytes). */
-#define TRACE_MEM_MAX_DEFAULT (1ull << 30)
-
-static uint64_t trace_mem_max(void)
-{
-	const char *e = getenv("AHASD_TRACE_MEM_MAX");
-	char *end;
-	if (!e || !*e)
-		return TRACE_MEM_MAX_DEFAULT;
-	unsigned long long v = strtoull(e, &end, 10);
-	return *end ? TRACE_MEM_MAX_DEFAULT : v;
-}
-
-/* Open a trace and read it once to the end: every record is checked and
- * the file's SHA-256 is computed from the bytes as they are parsed (one
- * pass; a stream that is not a trace fails at its first bytes). Small
- * traces stay in memory; others are rewound for each run.
- * @return 0 or 1 (message on stderr). */
-static int open_trace(const struct options *o, const char *path,
-                      struct trace_src *t)
-{
-	char err[ERRLEN];
-	struct stat st;
-	int rc = trace_reader_open(&t->rd, path, err, sizeof err);
-
-	if (rc == 0) {
-		const struct trace_header *h = trace_reader_header(t->rd);
-		trace_mem_init(&t->mem, h->lookahead);
-		t->in_memory = stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-		               (uint64_t)st.st_size <= trace_mem_max();
-		if (t->in_memory) {
-			rc = trace_mem_read(&t->mem, t->rd, err, sizeof err);
-		} else {
-			/* only the facts: each sequence is dropped as read */
-			struct trace_seq seq;
-			while ((rc = trace_reader_next(t->rd, &seq, err,
-			                               sizeof err)) == 1)
-				if ((uint64_t)seq.prompt_len + seq.n >
-				    t->mem.max_context) {
-					t->mem.max_context =
-					        (uint64_t)seq.prompt_len + seq.n;
-					t->mem.max_context_id = seq.id;
-				}
-		}
-	}
-	if (rc == 0 && trace_reader_sha256(t->rd, t->sha) < 0) {
-		snprintf(err, sizeof err, "%s: no hash after reading it", path);
-		rc = -EIO;
-	}
-	const struct trace_header *h = rc == 0 ? trace_reader_header(t->rd)
-	                                      : NULL;
-	const struct trace_model *md = h ? &h->draft : NULL;
-	const struct trace_model *mt = h ? &h->target : NULL;
-	if (rc == 0 && o->models) {
-		/* retarget: the presets' operator lists, the trace's tokens */
-		char dname[512];
-		size_t dl = (size_t)(strchr(o->models, ':') - o->models);
-		snprintf(dname, sizeof dname, "%.*s", (int)dl, o->models);
-		rc = model_preset_load(&t->models[0], dname, err, sizeof err);
-		if (rc == 0)
-			rc = model_preset_load(&t->models[1], o->models + dl + 1,
-			                       err, sizeof err);
-		snprintf(t->retarget, sizeof t->retarget, "%s:%s",
-		         h->draft.name, h->target.name);
-		md = &t->models[0];
-		mt = &t->models[1];
-	}
-	if (rc < 0) {
-		fprintf(stderr, "ahasd-replay: %s\n", err);
-		return 1;
-	}
-	t->stream = (struct run_stream){
-		.path = path,
-		.sha256 = t->sha,
-		.sampled = h->sampled,
-		.lookahead = h->lookahead,
-		.draft = md,
-		.target = mt,
-		.retargeted_from = o->models ? t->retarget : NULL,
-		.mem = t->in_memory ? &t->mem : NULL,
-		.reader = t->in_memory ? NULL : t->rd,
-		.max_context = t->mem.max_context,
-		.max_context_id = t->mem.max_context_id,
-	};
-	return 0;
-}
-
-static void close_trace(struct trace_src *t)
-{
-	trace_mem_free(&t->mem);
-	trace_reader_close(&t->rd);
-	model_preset_clear(&t->models[0]);
-	model_preset_clear(&t->models[1]);
-}
-
 /* One run: trace x preset x policy x drafter. @return 0 or 1. */
 static int run_one(const struct options *o, struct db *db,
-                   const struct trace_src *t, const char *preset,
+                   const struct run_source *t, const char *preset,
                    const char *policy_name, const char *drafter_name,
                    struct summary *sum)
 {
@@ -760,9 +654,13 @@ int main(int argc, char **argv)
 	size_t ns = 0;
 	int status = 0;
 	for (int t = first; t < argc && !status; t++) {
-		struct trace_src src = { 0 };
+		struct run_source src;
 
-		status = open_trace(&o, argv[t], &src);
+		if (run_source_open(&src, argv[t], run_mem_max(), o.models, err,
+		                    sizeof err) < 0) {
+			fprintf(stderr, "ahasd-replay: %s\n", err);
+			status = 1;
+		}
 		for (size_t w = 0; w < o.n_presets && !status; w++)
 			for (size_t p = 0; p < o.n_policies && !status; p++)
 				for (size_t d = 0; d < o.n_drafters && !status;
@@ -774,7 +672,7 @@ int main(int argc, char **argv)
 					if (!status)
 						ns++;
 				}
-		close_trace(&src);
+		run_source_close(&src);
 	}
 	if (!o.quiet && ns > 1)
 		print_table(sums, ns);

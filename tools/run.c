@@ -5,12 +5,15 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "config.h"
 #include "engine.h"
 #include "hw.h"
+#include "models.h"
 #include "plugin.h"
 #include "util.h"
 
@@ -255,4 +258,95 @@ double run_value(const struct run_result *r, const char *name)
 		if (!strcmp(r->counter_name[i], name))
 			return r->counter[i];
 	return NAN;
+}
+
+uint64_t run_mem_max(void)
+{
+	const char *e = getenv("AHASD_TRACE_MEM_MAX");
+	char *end;
+	if (!e || !*e)
+		return RUN_MEM_MAX_DEFAULT;
+	unsigned long long v = strtoull(e, &end, 10);
+	return *end ? RUN_MEM_MAX_DEFAULT : v;
+}
+
+void run_source_close(struct run_source *s)
+{
+	trace_mem_free(&s->mem);
+	trace_reader_close(&s->rd);
+	model_preset_clear(&s->models[0]);
+	model_preset_clear(&s->models[1]);
+}
+
+int run_source_open(struct run_source *s, const char *path,
+                    uint64_t mem_max, const char *models, char *err,
+                    size_t errlen)
+{
+	struct stat st;
+	memset(s, 0, sizeof *s);
+	int rc = trace_reader_open(&s->rd, path, err, errlen);
+	if (rc < 0)
+		return rc;
+	const struct trace_header *h = trace_reader_header(s->rd);
+	trace_mem_init(&s->mem, h->lookahead);
+	s->in_memory = stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	               (uint64_t)st.st_size <= mem_max;
+	if (s->in_memory) {
+		rc = trace_mem_read(&s->mem, s->rd, err, errlen);
+	} else {
+		/* only the facts: each sequence is dropped as read */
+		struct trace_seq seq;
+		while ((rc = trace_reader_next(s->rd, &seq, err, errlen)) == 1)
+			if ((uint64_t)seq.prompt_len + seq.n >
+			    s->mem.max_context) {
+				s->mem.max_context =
+				        (uint64_t)seq.prompt_len + seq.n;
+				s->mem.max_context_id = seq.id;
+			}
+	}
+	if (rc == 0 && trace_reader_sha256(s->rd, s->sha) < 0) {
+		util_set_err(err, errlen, "%s: no hash after reading it", path);
+		rc = -EIO;
+	}
+	const struct trace_model *md = &h->draft, *mt = &h->target;
+	if (rc == 0 && models) {
+		/* retarget: the presets' operator lists, the trace's tokens */
+		const char *colon = strchr(models, ':');
+		char dname[512];
+		if (!colon) {
+			util_set_err(err, errlen, "models '%s': expected "
+			             "DRAFT:TARGET", models);
+			rc = -EINVAL;
+		} else {
+			snprintf(dname, sizeof dname, "%.*s",
+			         (int)(colon - models), models);
+			rc = model_preset_load(&s->models[0], dname, err,
+			                       errlen);
+			if (rc == 0)
+				rc = model_preset_load(&s->models[1], colon + 1,
+				                       err, errlen);
+		}
+		snprintf(s->retarget, sizeof s->retarget, "%s:%s",
+		         h->draft.name, h->target.name);
+		md = &s->models[0];
+		mt = &s->models[1];
+	}
+	if (rc < 0) {
+		run_source_close(s);
+		return rc;
+	}
+	s->stream = (struct run_stream){
+		.path = path,
+		.sha256 = s->sha,
+		.sampled = h->sampled,
+		.lookahead = h->lookahead,
+		.draft = md,
+		.target = mt,
+		.retargeted_from = models ? s->retarget : NULL,
+		.mem = s->in_memory ? &s->mem : NULL,
+		.reader = s->in_memory ? NULL : s->rd,
+		.max_context = s->mem.max_context,
+		.max_context_id = s->mem.max_context_id,
+	};
+	return 0;
 }

@@ -69,6 +69,33 @@ struct run_result {
 	double counter[RUN_MAX_COUNTERS];
 };
 
+/* A trace file opened for a sweep: read once to its end (every record
+ * checked, the SHA-256 computed from the bytes as they are parsed), held
+ * in memory when the file is at most mem_max bytes, else read again by
+ * each run; optionally retargeted to model presets. */
+struct run_source {
+	struct trace_reader *rd;       /* its header, or the stream */
+	struct trace_mem mem;          /* the sequences, when held */
+	int in_memory;
+	char sha[65];
+	struct trace_model models[2];  /* retarget presets */
+	char retarget[2 * TRACE_NAME_MAX + 2];
+	struct run_stream stream;      /* what run_execute takes */
+};
+
+/** Traces up to this size are held in memory by default. */
+#define RUN_MEM_MAX_DEFAULT (1ull << 30)
+/** $AHASD_TRACE_MEM_MAX (bytes), or RUN_MEM_MAX_DEFAULT. */
+uint64_t run_mem_max(void);
+
+/** Open path; models is "DRAFT:TARGET" (model presets the token stream is
+ * costed on) or NULL. @return 0, or negative with a message (s is then
+ * closed). */
+int run_source_open(struct run_source *s, const char *path,
+                    uint64_t mem_max, const char *models, char *err,
+                    size_t errlen);
+void run_source_close(struct run_source *s);
+
 /** Default bound on stored events per run. */
 #define RUN_DEFAULT_MAX_EVENTS 1000000
 
