@@ -2,10 +2,12 @@
  *
  * Opening checks the file before anything is written to it: not SQLite,
  * another application's database and a newer schema are refused with the
- * file left byte-for-byte unchanged. Only then is WAL switched on and the
- * migrations applied, each in its own BEGIN IMMEDIATE transaction together
- * with PRAGMA user_version. A run is one write transaction from
- * db_run_begin() to db_run_commit(); any error inside rolls it back.
+ * file left byte-for-byte unchanged (the header is read in one statement,
+ * so from one snapshot). Only then is WAL switched on and the pending
+ * migrations applied, all in one BEGIN IMMEDIATE transaction together with
+ * PRAGMA user_version, after the header has been read and checked again
+ * under that lock. A run is one write transaction from db_run_begin() to
+ * db_run_commit(); any error inside rolls it back.
  */
 #include "db.h"
 #include "util.h"
@@ -294,51 +296,43 @@ static int exec_sql(struct db *d, const char *sql, const char *what, char *err,
 	return rc == SQLITE_OK ? 0 : sql_err(d, rc, what, err, errlen);
 }
 
-/* Run a one-integer-result query such as "PRAGMA user_version". */
-static int query_int(struct db *d, const char *sql, int64_t *out, char *err,
-                     size_t errlen)
+struct header {
+	int64_t app_id, user_version, objects;
+};
+
+/* The three header fields in one statement, so from one snapshot of the
+ * file: read in separate queries, a reader could see application_id from
+ * before another process's migration committed and the table list from
+ * after it (issue 15, defect 2). */
+static int read_header(struct db *d, struct header *hd, char *err,
+                       size_t errlen)
 {
+	static const char sql[] =
+		"SELECT (SELECT application_id FROM pragma_application_id), "
+		"(SELECT user_version FROM pragma_user_version), "
+		"(SELECT count(*) FROM sqlite_master)";
 	sqlite3_stmt *s = NULL;
 	int rc = sqlite3_prepare_v2(d->h, sql, -1, &s, NULL);
 
 	if (rc == SQLITE_OK) {
 		rc = sqlite3_step(s);
 		if (rc == SQLITE_ROW) {
-			*out = sqlite3_column_int64(s, 0);
+			hd->app_id = sqlite3_column_int64(s, 0);
+			hd->user_version = sqlite3_column_int64(s, 1);
+			hd->objects = sqlite3_column_int64(s, 2);
 			rc = SQLITE_OK;
 		}
 	}
-	if (rc != SQLITE_OK) {
-		if ((rc & 0xff) == SQLITE_NOTADB) {
-			util_set_err(err, errlen,
-			        "%s: not an SQLite database (file is not a "
-			        "database)", d->path);
-			rc = -EINVAL;
-		} else {
-			rc = sql_err(d, rc, "reading the database header", err,
-			             errlen);
-		}
-	}
 	sqlite3_finalize(s);
-	return rc;
-}
-
-struct header {
-	int64_t app_id, user_version, objects;
-};
-
-static int read_header(struct db *d, struct header *hd, char *err,
-                       size_t errlen)
-{
-	int r = query_int(d, "PRAGMA application_id", &hd->app_id, err, errlen);
-
-	if (r == 0)
-		r = query_int(d, "PRAGMA user_version", &hd->user_version, err,
-		              errlen);
-	if (r == 0)
-		r = query_int(d, "SELECT count(*) FROM sqlite_master", &hd->objects,
-		              err, errlen);
-	return r;
+	if (rc == SQLITE_OK)
+		return 0;
+	if ((rc & 0xff) == SQLITE_NOTADB) {
+		util_set_err(err, errlen,
+		        "%s: not an SQLite database (file is not a database)",
+		        d->path);
+		return -EINVAL;
+	}
+	return sql_err(d, rc, "reading the database header", err, errlen);
 }
 
 /* Refuse another application's database or a newer schema. */
@@ -384,58 +378,99 @@ static int check_header(const struct db *d, const struct header *hd,
 	return 0;
 }
 
-static int apply_migrations(struct db *d, int64_t from, char *err,
-                            size_t errlen)
+/* Bring the schema to DB_SCHEMA_VERSION in one BEGIN IMMEDIATE
+ * transaction. The header is read and checked again under that lock: two
+ * processes that found the same fresh file both get here, and the second
+ * finds the first one's whole schema, never a part of it. */
+static int apply_migrations(struct db *d, char *err, size_t errlen)
 {
-	char sql[96], what[64];
-	int r = 0;
+	const char *what = "creating or upgrading the schema";
+	struct header hd;
+	char sql[96];
+	int r;
 
+	r = exec_sql(d, "BEGIN IMMEDIATE", what, err, errlen);
+	if (r < 0)
+		return r;
+	r = read_header(d, &hd, err, errlen);
+	if (r == 0)
+		r = check_header(d, &hd, err, errlen);
+	if (r < 0)
+		goto error;
 	for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++) {
 		const struct migration *m = &migrations[i];
-		struct header hd;
 
-		if (m->version <= from)
+		if (m->version <= hd.user_version)
 			continue;
-		snprintf(what, sizeof what, "migration to schema version %d",
-		         m->version);
-		r = exec_sql(d, "BEGIN IMMEDIATE", what, err, errlen);
-		if (r < 0)
-			return r;
-		/* Another process may have migrated since we looked. */
-		r = read_header(d, &hd, err, errlen);
-		if (r == 0)
-			r = check_header(d, &hd, err, errlen);
-		if (r < 0)
-			goto error;
-		from = hd.user_version;
-		if (m->version <= from) {
-			r = exec_sql(d, "COMMIT", what, err, errlen);
-			if (r < 0)
-				goto error;
-			continue;
-		}
 		for (const char *const *part = m->sql; *part; part++) {
 			r = exec_sql(d, *part, what, err, errlen);
 			if (r < 0)
 				goto error;
 		}
+	}
+	if (hd.user_version < DB_SCHEMA_VERSION) {
 		snprintf(sql, sizeof sql,
 		         "PRAGMA user_version = %d; PRAGMA application_id = %d",
-		         m->version, DB_APPLICATION_ID);
+		         DB_SCHEMA_VERSION, DB_APPLICATION_ID);
 		r = exec_sql(d, sql, what, err, errlen);
 		if (r < 0)
 			goto error;
-		r = exec_sql(d, "COMMIT", what, err, errlen);
-		if (r < 0)
-			goto error;
-		from = m->version;
 	}
+	r = exec_sql(d, "COMMIT", what, err, errlen);
+	if (r < 0)
+		goto error;
 	return 0;
 
 error:
 	if (!sqlite3_get_autocommit(d->h))
 		sqlite3_exec(d->h, "ROLLBACK", NULL, NULL, NULL);
 	return r;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Switch the file to WAL. The switch needs the file to itself for a
+ * moment; SQLite answers SQLITE_BUSY at once (without the busy handler)
+ * or leaves the old mode when another process holds it, which happens
+ * when several processes open a new file together. Retry for up to the
+ * busy timeout. */
+static int set_wal(struct db *d, char *err, size_t errlen)
+{
+	const struct timespec nap = { 0, 10 * 1000000L };
+	const double until = mono_s() + d->busy_ms * 1e-3;
+	const char *what = "switching to WAL mode";
+
+	for (;;) {
+		sqlite3_stmt *s = NULL;
+		int rc = sqlite3_prepare_v2(d->h, "PRAGMA journal_mode = WAL", -1,
+		                            &s, NULL);
+		int wal = 0;
+
+		if (rc == SQLITE_OK) {
+			rc = sqlite3_step(s);
+			if (rc == SQLITE_ROW) {
+				const unsigned char *m = sqlite3_column_text(s, 0);
+
+				wal = m && strcmp((const char *)m, "wal") == 0;
+				rc = SQLITE_OK;
+			}
+		}
+		sqlite3_finalize(s);
+		if (rc == SQLITE_OK && wal)
+			return 0;
+		if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY &&
+		    (rc & 0xff) != SQLITE_LOCKED)
+			return sql_err(d, rc, what, err, errlen);
+		if (mono_s() >= until)
+			return sql_err(d, SQLITE_BUSY, what, err, errlen);
+		nanosleep(&nap, NULL);
+	}
 }
 
 static int busy_ms_from_env(int *out, char *err, size_t errlen)
@@ -638,15 +673,18 @@ static int open_common(struct db **out, const char *path, int readonly,
 		return 0;
 	}
 
-	r = exec_sql(d,
-	             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-	             "PRAGMA foreign_keys = ON",
+	r = set_wal(d, err, errlen);
+	if (r < 0)
+		goto error;
+	r = exec_sql(d, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",
 	             "setting pragmas", err, errlen);
 	if (r < 0)
 		goto error;
-	r = apply_migrations(d, hd.user_version, err, errlen);
-	if (r < 0)
-		goto error;
+	if (hd.user_version < DB_SCHEMA_VERSION) {
+		r = apply_migrations(d, err, errlen);
+		if (r < 0)
+			goto error;
+	}
 	r = prepare_all(d, err, errlen);
 	if (r < 0)
 		goto error;
