@@ -29,9 +29,11 @@
 #define DB_DEFAULT_MAX_EVENTS 1000000u
 #define DB_MAX_DEV_NAME 63
 
-/* Migration 1 is db/schema.sql verbatim, split in parts only because ISO C
- * limits a string literal to 4095 characters (tests/test_db.c checks that a
- * database made here has exactly the objects schema.sql creates). */
+/* Migrations 1 and 2 are db/schema.sql verbatim, migration 1 split in parts
+ * only because ISO C limits a string literal to 4095 characters
+ * (tests/test_db.c checks that a database made here, and one upgraded from
+ * version 1, have exactly the objects schema.sql creates). A released
+ * migration is never edited. */
 static const char *const schema_v1[] = {
 	"-- ahasd-replay results schema, version 1 (PRAGMA user_version = 1,\n"
 	"-- PRAGMA application_id = 0x41485344). db.c applies this as migration 1.\n"
@@ -150,11 +152,46 @@ static const char *const schema_v1[] = {
 	NULL
 };
 
+static const char *const schema_v2[] = {
+	"-- Schema version 2: run ids handed out before a run is written, and\n"
+	"-- the runs that failed.\n"
+	"\n"
+	"-- The last run id db_run_begin handed out (one row, id 1). A run's rows\n"
+	"-- are written in one transaction when it ends; its id is taken here when\n"
+	"-- it begins, so ids never repeat, even for runs that were rolled back.\n"
+	"CREATE TABLE run_ids (\n"
+	"  id   INTEGER PRIMARY KEY CHECK (id = 1),\n"
+	"  last INTEGER NOT NULL\n"
+	");\n"
+	"INSERT INTO run_ids (id, last) VALUES (1, (SELECT coalesce(max(id), 0) FROM runs));\n"
+	"\n"
+	"-- One row per run that failed (db_record_failure): a sweep records it and\n"
+	"-- goes on with the next configuration.\n"
+	"CREATE TABLE failures (\n"
+	"  id         INTEGER PRIMARY KEY,\n"
+	"  created    TEXT NOT NULL,         -- ISO-8601 UTC\n"
+	"  run_id     INTEGER,               -- id db_run_begin gave it, or NULL; never in runs\n"
+	"  label      TEXT,                  -- configuration name\n"
+	"  trace_path TEXT,\n"
+	"  hw_preset  TEXT,\n"
+	"  policy     TEXT,                  -- policy plugin (name or path)\n"
+	"  drafter    TEXT,                  -- drafter plugin (name or path)\n"
+	"  config     TEXT,                  -- the rest of the configuration, free text\n"
+	"  plugin     TEXT,                  -- the plugin at fault, or NULL\n"
+	"  hook       TEXT,                  -- the hook it was in, or NULL\n"
+	"  signal     INTEGER,               -- the signal that ended the run, or NULL\n"
+	"  message    TEXT NOT NULL\n"
+	");\n"
+	,
+	NULL
+};
+
 static const struct migration {
 	int version;
 	const char *const *sql; /* parts, NULL-terminated, run in order */
 } migrations[] = {
 	{ 1, schema_v1 },
+	{ 2, schema_v2 },
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == DB_SCHEMA_VERSION,
                "one migration per schema version, in order");

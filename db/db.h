@@ -15,7 +15,7 @@
 
 #include "results.h"
 
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 #define DB_APPLICATION_ID 0x41485344 /* "AHSD" */
 
 struct db;

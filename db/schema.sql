@@ -1,5 +1,7 @@
--- ahasd-replay results schema, version 1 (PRAGMA user_version = 1,
--- PRAGMA application_id = 0x41485344). db.c applies this as migration 1.
+-- ahasd-replay results schema, version 2 (PRAGMA user_version = 2,
+-- PRAGMA application_id = 0x41485344): what a new file holds. db.c makes
+-- it with migration 1 (everything up to the views) and migration 2 (from
+-- "Schema version 2" to the end), each verbatim.
 -- Times in simulated seconds, energy in joules.
 
 CREATE TABLE runs (
@@ -110,3 +112,33 @@ SELECT policy, drafter, hw_preset, count(*) AS runs,
        avg(tokens_per_s) AS tokens_per_s, avg(tokens_per_j) AS tokens_per_j,
        avg(acceptance_rate) AS acceptance_rate
 FROM run_summary GROUP BY policy, drafter, hw_preset;
+
+-- Schema version 2: run ids handed out before a run is written, and
+-- the runs that failed.
+
+-- The last run id db_run_begin handed out (one row, id 1). A run's rows
+-- are written in one transaction when it ends; its id is taken here when
+-- it begins, so ids never repeat, even for runs that were rolled back.
+CREATE TABLE run_ids (
+  id   INTEGER PRIMARY KEY CHECK (id = 1),
+  last INTEGER NOT NULL
+);
+INSERT INTO run_ids (id, last) VALUES (1, (SELECT coalesce(max(id), 0) FROM runs));
+
+-- One row per run that failed (db_record_failure): a sweep records it and
+-- goes on with the next configuration.
+CREATE TABLE failures (
+  id         INTEGER PRIMARY KEY,
+  created    TEXT NOT NULL,         -- ISO-8601 UTC
+  run_id     INTEGER,               -- id db_run_begin gave it, or NULL; never in runs
+  label      TEXT,                  -- configuration name
+  trace_path TEXT,
+  hw_preset  TEXT,
+  policy     TEXT,                  -- policy plugin (name or path)
+  drafter    TEXT,                  -- drafter plugin (name or path)
+  config     TEXT,                  -- the rest of the configuration, free text
+  plugin     TEXT,                  -- the plugin at fault, or NULL
+  hook       TEXT,                  -- the hook it was in, or NULL
+  signal     INTEGER,               -- the signal that ended the run, or NULL
+  message    TEXT NOT NULL
+);

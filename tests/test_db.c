@@ -263,38 +263,148 @@ Test(db, create_and_reopen_keeps_runs)
 	sqlite3_close(h);
 }
 
-/* The migration in db.c is db/schema.sql: a database made by db_open and
- * one made by executing schema.sql hold exactly the same objects. */
-Test(db, migration_matches_schema_sql)
+/* Every object of the file, one "type|name|table|sql" line each; malloc'd. */
+static char *schema_list(sqlite3 *h)
+{
+	sqlite3_stmt *s = NULL;
+	char *out;
+
+	cr_assert_eq(sqlite3_prepare_v2(h,
+	        "SELECT group_concat(type || '|' || name || '|' || tbl_name || "
+	        "'|' || ifnull(sql, ''), '\n') FROM (SELECT * FROM sqlite_master "
+	        "ORDER BY type, name)", -1, &s, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+	out = strdup((const char *)sqlite3_column_text(s, 0));
+	cr_assert_not_null(out);
+	sqlite3_finalize(s);
+	return out;
+}
+
+/* What executing db/schema.sql on an empty file makes. */
+static char *schema_sql_list(void)
 {
 	const char *root = getenv("AHASD_SOURCE_ROOT");
-	const char *list = "SELECT group_concat(type || '|' || name || '|' || "
-	                   "tbl_name || '|' || ifnull(sql, ''), '\n') FROM "
-	                   "(SELECT * FROM sqlite_master ORDER BY type, name)";
-	char sqlpath[512], *schema, *a, *b;
-	struct db *d = NULL;
+	char sqlpath[512], *schema, *list;
 	sqlite3 *h;
 	size_t len;
 
 	cr_assert_not_null(root, "AHASD_SOURCE_ROOT not set");
 	snprintf(sqlpath, sizeof sqlpath, "%s/db/schema.sql", root);
 	schema = slurp(sqlpath, &len);
+	h = raw_open(tpath(3, "schema-sql.db"));
+	raw_exec(h, schema);
+	list = schema_list(h);
+	sqlite3_close(h);
+	free(schema);
+	return list;
+}
+
+/* The migrations in db.c are db/schema.sql: a database made by db_open and
+ * one made by executing schema.sql hold exactly the same objects. */
+Test(db, migration_matches_schema_sql)
+{
+	struct db *d = NULL;
+	char *a, *b;
 
 	cr_assert_eq(db_open(&d, tpath(0, "a.db"), err, sizeof err), 0, "%s",
 	             err);
-	a = strdup(q_text(db_handle(d), list));
+	a = schema_list(db_handle(d));
 	db_close(&d);
+	b = schema_sql_list();
 
-	h = raw_open(tpath(1, "b.db"));
-	raw_exec(h, schema);
-	b = strdup(q_text(h, list));
-	sqlite3_close(h);
-
-	cr_assert_gt(strlen(a), 1000);
+	cr_assert_gt(strlen(a), 4000);
 	cr_assert_str_eq(a, b);
 	free(a);
 	free(b);
-	free(schema);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	size_t n;
+	char *buf = slurp(from, &n);
+	FILE *f = fopen(to, "wb");
+
+	cr_assert_not_null(f, "%s", to);
+	cr_assert_eq(fwrite(buf, 1, n, f), n);
+	cr_assert_eq(fclose(f), 0);
+	free(buf);
+}
+
+/* A file the tool wrote at schema version 1
+ * (tests/data/results-schema-v1.sqlite: ahasd-replay 0.1.0, two runs, sync
+ * and ahasd with adaedl on traces/stories260K-skip3-greedy.msgpack with
+ * --events --max-events 40, label v1-fixture, then taken out of WAL and
+ * VACUUMed)
+ * is upgraded the first time it is opened read-write: every row is kept
+ * as it was, the new tables are there, and the objects are those of
+ * schema.sql. Ids go on from the last run's. */
+Test(db, upgrade_from_version_1)
+{
+	static const char *const tables[] = { "runs", "metrics", "devices",
+	                                      "sequences", "events" };
+	const char *root = getenv("AHASD_SOURCE_ROOT");
+	const char *p = tpath(0, "v1.db"), *orig = tpath(1, "v1-orig.db");
+	char fixture[512], sql[768], *a, *b;
+	struct db *d = NULL;
+	sqlite3 *h;
+	int64_t id;
+
+	cr_assert_not_null(root, "AHASD_SOURCE_ROOT not set");
+	snprintf(fixture, sizeof fixture,
+	         "%s/tests/data/results-schema-v1.sqlite", root);
+	copy_file(fixture, p);
+	copy_file(fixture, orig);
+	h = raw_open(p);
+	cr_assert_eq(q_int(h, "PRAGMA user_version"), 1);
+	cr_assert_eq(q_int(h, "SELECT count(*) FROM runs"), 2);
+	sqlite3_close(h);
+
+	/* the viewer asks for the upgrade, and changes nothing */
+	cr_assert_eq(db_open_readonly(&d, p, err, sizeof err),
+	             -EPROTONOSUPPORT, "%s", err);
+	cr_assert(strstr(err, "schema version 1 is older than this tool's (2)"),
+	          "%s", err);
+
+	cr_assert_eq(db_open(&d, p, err, sizeof err), 0, "%s", err);
+	h = db_handle(d);
+	cr_assert_eq(q_int(h, "PRAGMA user_version"), DB_SCHEMA_VERSION);
+	cr_assert_eq(q_int(h, "PRAGMA application_id"), DB_APPLICATION_ID);
+	cr_assert_str_eq(q_text(h, "PRAGMA integrity_check"), "ok");
+	cr_assert_eq(q_int(h, "SELECT last FROM run_ids"), 2);
+	cr_assert_eq(q_int(h, "SELECT count(*) FROM failures"), 0);
+	id = add_run(d, "sync", "pld", 10, 1.0, 1.0);
+	cr_assert_eq(id, 3);
+
+	/* the version 1 rows, unchanged, both ways */
+	snprintf(sql, sizeof sql, "ATTACH '%s' AS old", orig);
+	raw_exec(h, sql);
+	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+		const char *key = i ? "run_id" : "id";
+
+		cr_assert_gt(q_int(h, (snprintf(sql, sizeof sql,
+		        "SELECT count(*) FROM old.%s", tables[i]), sql)), 0);
+		snprintf(sql, sizeof sql,
+		         "SELECT count(*) FROM (SELECT * FROM main.%s WHERE "
+		         "%s <= 2 EXCEPT SELECT * FROM old.%s)",
+		         tables[i], key, tables[i]);
+		cr_assert_eq(q_int(h, sql), 0, "%s", sql);
+		snprintf(sql, sizeof sql,
+		         "SELECT count(*) FROM (SELECT * FROM old.%s EXCEPT "
+		         "SELECT * FROM main.%s)", tables[i], tables[i]);
+		cr_assert_eq(q_int(h, sql), 0, "%s", sql);
+	}
+	raw_exec(h, "DETACH old");
+	a = schema_list(h);
+	db_close(&d);
+	b = schema_sql_list();
+	cr_assert_str_eq(a, b);
+	free(a);
+	free(b);
+
+	/* and the upgraded file opens as it is, read-only too */
+	cr_assert_eq(db_open_readonly(&d, p, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(q_int(db_handle(d), "SELECT count(*) FROM runs"), 3);
+	db_close(&d);
 }
 
 /* A synchronous run on a platform with a PIM records the PIM's share of
@@ -758,7 +868,7 @@ ParameterizedTestParameters(db, refuses_foreign_file)
 		  "not an ahasd-replay database (application_id 0, "
 		  "user_version 7", -EINVAL },
 		{ F_NEWER,
-		  "schema version 2 is newer than this tool's (1); upgrade "
+		  "schema version 3 is newer than this tool's (2); upgrade "
 		  "ahasd-replay", -EPROTONOSUPPORT },
 		/* issue 15, defect 7: was "table runs already exists" */
 		{ F_OURS_VERSION_0,
@@ -807,7 +917,7 @@ ParameterizedTest(struct foreign_case *c, db, refuses_foreign_file)
 		add_run(d, "sync", "pld", 1, 1.0, 1.0);
 		db_close(&d);
 		h = raw_open(p);
-		raw_exec(h, "PRAGMA user_version = 2");
+		raw_exec(h, "PRAGMA user_version = 3");
 		sqlite3_close(h);
 		break;
 	case F_OURS_VERSION_0:
@@ -1124,3 +1234,4 @@ Test(db, two_writers)
 	cr_assert_eq(count_path(p, "sequences"), 200);
 	cr_assert_eq(count_path(p, "metrics"), 40 * 36);
 }
+
