@@ -13,9 +13,11 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +27,9 @@
 
 #include <sqlite3.h>
 
-#define DB_DEFAULT_BUSY_MS 10000
+#define DB_DEFAULT_BUSY_MS 120000
 #define DB_DEFAULT_MAX_EVENTS 1000000u
+#define DB_DEFAULT_BUFFER_BYTES (4u << 20)
 #define DB_MAX_DEV_NAME 63
 
 /* Migrations 1 and 2 are db/schema.sql verbatim, migration 1 split in parts
@@ -213,12 +216,12 @@ enum stmt {
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
+	ST_RESERVE,
 	ST_RUN,
 	ST_SEQUENCE,
 	ST_EVENT,
 	ST_METRIC,
 	ST_DEVICE,
-	ST_WALL,
 	ST_COUNT
 };
 
@@ -226,14 +229,23 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
+	/* the next run id: one past the last handed out and past every run
+	 * stored (should a run have been inserted by other means) */
+	[ST_RESERVE] =
+		"INSERT INTO run_ids (id, last) "
+		"VALUES (1, (SELECT coalesce(max(id), 0) FROM runs) + 1) "
+		"ON CONFLICT (id) DO UPDATE SET last = "
+		"max(last, (SELECT coalesce(max(id), 0) FROM runs)) + 1 "
+		"RETURNING last",
 	[ST_RUN] =
-		"INSERT INTO runs (created, tool_version, label, policy, "
+		"INSERT INTO runs (id, created, tool_version, label, policy, "
 		"policy_version, policy_params, policy_path, drafter, "
 		"drafter_version, drafter_params, drafter_path, hw_preset, "
 		"hw_config, trace_path, trace_sha256, draft_model, target_model, "
-		"retargeted_from, sampled, seed, queue_capacity, max_draft) "
+		"retargeted_from, sampled, seed, queue_capacity, max_draft, "
+		"wall_s) "
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-		"?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+		"?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
 	[ST_SEQUENCE] =
 		"INSERT INTO sequences (run_id, seq, prompt_len, committed, "
 		"time_s, energy_j, drafted, accepted, wasted, preverified, "
@@ -248,7 +260,38 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_DEVICE] =
 		("INSERT INTO devices (run_id, idx, name, busy_s, idle_s, "
 		 "energy_j) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-	[ST_WALL] = "UPDATE runs SET wall_s = ?2 WHERE id = ?1",
+};
+
+/* One buffered row of the open run, a sequence or an event, in the order
+ * the caller gave them. Spilled as raw bytes and read back by the same
+ * process. */
+struct run_rec {
+	enum { REC_SEQUENCE, REC_EVENT } type;
+	union {
+		struct replay_seq_result seq;
+		struct replay_event ev;
+	} u;
+};
+
+/* The string members of struct db_run_info, copied at db_run_begin. */
+static const size_t info_strings[] = {
+	offsetof(struct db_run_info, tool_version),
+	offsetof(struct db_run_info, label),
+	offsetof(struct db_run_info, policy),
+	offsetof(struct db_run_info, policy_version),
+	offsetof(struct db_run_info, policy_params),
+	offsetof(struct db_run_info, policy_path),
+	offsetof(struct db_run_info, drafter),
+	offsetof(struct db_run_info, drafter_version),
+	offsetof(struct db_run_info, drafter_params),
+	offsetof(struct db_run_info, drafter_path),
+	offsetof(struct db_run_info, hw_preset),
+	offsetof(struct db_run_info, hw_config),
+	offsetof(struct db_run_info, trace_path),
+	offsetof(struct db_run_info, trace_sha256),
+	offsetof(struct db_run_info, draft_model),
+	offsetof(struct db_run_info, target_model),
+	offsetof(struct db_run_info, retargeted_from),
 };
 
 struct db {
@@ -258,14 +301,20 @@ struct db {
 	int busy_ms;
 	sqlite3_stmt *st[ST_COUNT];
 	uint64_t max_events;
-	/* the run being written, run_id 0 when none */
+	size_t rec_max;          /* records held in memory before a spill */
+	/* the open run, run_id 0 when none: nothing of it is in the file
+	 * until db_run_commit */
 	int64_t run_id;
+	char created[48];
+	struct db_run_info info; /* strings point into info_strs */
+	char *info_strs;
 	uint64_t n_events, dropped;
 	unsigned n_dev;
 	char dev_name[RESULT_MAX_DEV][DB_MAX_DEV_NAME + 1];
+	struct run_rec *rec;     /* newest records, n_rec of cap_rec */
+	size_t n_rec, cap_rec;
+	FILE *spill;             /* older records, oldest first, or NULL */
 };
-
-
 
 static int errno_of(int rc)
 {
@@ -648,6 +697,7 @@ static int open_common(struct db **out, const char *path, int readonly,
 	}
 	d->readonly = readonly;
 	d->max_events = DB_DEFAULT_MAX_EVENTS;
+	d->rec_max = DB_DEFAULT_BUFFER_BYTES / sizeof(struct run_rec);
 	r = busy_ms_from_env(&d->busy_ms, err, errlen);
 	if (r < 0)
 		goto error;
@@ -744,27 +794,42 @@ int db_open_readonly(struct db **out, const char *path, char *err,
 	return open_common(out, path, 1, err, errlen);
 }
 
+/* Forget the open run: its buffered rows, its spill file, its info. */
 static void run_clear(struct db *d)
 {
 	d->run_id = 0;
+	d->created[0] = '\0';
+	memset(&d->info, 0, sizeof d->info);
+	free(d->info_strs);
+	d->info_strs = NULL;
 	d->n_events = 0;
 	d->dropped = 0;
 	d->n_dev = 0;
 	memset(d->dev_name, 0, sizeof d->dev_name);
+	d->n_rec = 0;
+	if (d->spill)
+		fclose(d->spill);
+	d->spill = NULL;
+}
+
+/* End a write transaction that failed half-way, if one is open. */
+static void tx_rollback(struct db *d)
+{
+	if (!d->h || sqlite3_get_autocommit(d->h))
+		return;
+	if (d->st[ST_ROLLBACK]) {
+		sqlite3_step(d->st[ST_ROLLBACK]);
+		sqlite3_reset(d->st[ST_ROLLBACK]);
+	} else {
+		sqlite3_exec(d->h, "ROLLBACK", NULL, NULL, NULL);
+	}
 }
 
 void db_run_rollback(struct db *d)
 {
 	if (!d || !d->h)
 		return;
-	if (!sqlite3_get_autocommit(d->h)) {
-		if (d->st[ST_ROLLBACK]) {
-			sqlite3_step(d->st[ST_ROLLBACK]);
-			sqlite3_reset(d->st[ST_ROLLBACK]);
-		} else {
-			sqlite3_exec(d->h, "ROLLBACK", NULL, NULL, NULL);
-		}
-	}
+	tx_rollback(d);
 	run_clear(d);
 }
 
@@ -776,6 +841,7 @@ void db_close(struct db **pd)
 		return;
 	d = *pd;
 	db_run_rollback(d); /* an unfinished run leaves no trace */
+	free(d->rec);
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(d->st[i]);
 	/* _v2: statements the viewer still holds keep the handle alive. */
@@ -795,6 +861,21 @@ int db_set_max_events(struct db *d, uint64_t max_events)
 	if (!d)
 		return -EINVAL;
 	d->max_events = max_events;
+	return 0;
+}
+
+int db_set_buffer_bytes(struct db *d, size_t bytes)
+{
+	if (!d)
+		return -EINVAL;
+	if (d->run_id != 0)
+		return -EBUSY;
+	d->rec_max = bytes / sizeof(struct run_rec);
+	if (d->rec_max == 0)
+		d->rec_max = 1;
+	free(d->rec);
+	d->rec = NULL;
+	d->cap_rec = 0;
 	return 0;
 }
 
@@ -897,6 +978,44 @@ static int check_info(const struct db *d, const struct db_run_info *in,
 	return 0;
 }
 
+/* Keep a copy of the run info's strings until the commit: the caller's
+ * may be gone by then. */
+static int copy_info(struct db *d, const struct db_run_info *in, char *err,
+                     size_t errlen)
+{
+	const size_t n = sizeof info_strings / sizeof info_strings[0];
+	size_t total = 0;
+	char *p;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *v = *(const char *const *)((const char *)in +
+		                                       info_strings[i]);
+
+		if (v)
+			total += strlen(v) + 1;
+	}
+	d->info = *in;
+	d->info_strs = p = malloc(total ? total : 1);
+	if (!p) {
+		util_set_err(err, errlen, "%s: out of memory", d->path);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char **dst = (const char **)((char *)&d->info +
+		                                    info_strings[i]);
+		const size_t len = *dst ? strlen(*dst) + 1 : 0;
+
+		if (!*dst)
+			continue;
+		memcpy(p, *dst, len);
+		*dst = p;
+		p += len;
+	}
+	for (unsigned i = 0; i < RESULT_MAX_DEV; i++)
+		d->info.device_names[i] = NULL;
+	return 0;
+}
+
 static void utc_now(char *buf, size_t len)
 {
 	struct timespec ts;
@@ -909,11 +1028,36 @@ static void utc_now(char *buf, size_t len)
 	snprintf(buf, len, "%s.%03ldZ", sec, ts.tv_nsec / 1000000L);
 }
 
+/* Hand out the next run id in a transaction of its own: a moment's lock,
+ * and the id is the run's for good, whether it is committed or not. */
+static int reserve_run_id(struct db *d, int64_t *id, char *err,
+                          size_t errlen)
+{
+	sqlite3_stmt *s = d->st[ST_RESERVE];
+	int r, rc;
+
+	r = step_done(d, ST_BEGIN, "starting a run", err, errlen);
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(s, 0);
+		rc = sqlite3_step(s);
+	}
+	if (rc != SQLITE_DONE)
+		r = sql_err(d, rc, "taking a run id", err, errlen);
+	sqlite3_reset(s);
+	if (r == 0)
+		r = step_done(d, ST_COMMIT, "taking a run id", err, errlen);
+	if (r < 0)
+		tx_rollback(d);
+	return r;
+}
+
 int db_run_begin(struct db *d, const struct db_run_info *info,
                  int64_t *run_id, char *err, size_t errlen)
 {
-	sqlite3_stmt *s;
-	char created[48];
+	int64_t id = 0;
 	int r;
 
 	if (!d || !info || !run_id) {
@@ -932,57 +1076,139 @@ int db_run_begin(struct db *d, const struct db_run_info *info,
 	r = check_info(d, info, err, errlen);
 	if (r < 0)
 		return r;
-
-	r = step_done(d, ST_BEGIN, "starting a run", err, errlen);
+	r = reserve_run_id(d, &id, err, errlen);
 	if (r < 0)
 		return r;
-	utc_now(created, sizeof created);
-	s = d->st[ST_RUN];
-	bind_text(s, 1, created);
-	bind_text(s, 2, info->tool_version);
-	bind_text(s, 3, info->label);
-	bind_text(s, 4, info->policy);
-	bind_text(s, 5, info->policy_version);
-	bind_text(s, 6, info->policy_params);
-	bind_text(s, 7, info->policy_path);
-	bind_text(s, 8, info->drafter);
-	bind_text(s, 9, info->drafter_version);
-	bind_text(s, 10, info->drafter_params);
-	bind_text(s, 11, info->drafter_path);
-	bind_text(s, 12, info->hw_preset);
-	bind_text(s, 13, info->hw_config);
-	bind_text(s, 14, info->trace_path);
-	bind_text(s, 15, info->trace_sha256);
-	bind_text(s, 16, info->draft_model);
-	bind_text(s, 17, info->target_model);
-	bind_text(s, 18, info->retargeted_from);
-	sqlite3_bind_int(s, 19, info->sampled != 0);
-	/* INTEGER is signed 64-bit: seeds >= 2^63 read back negative. */
-	sqlite3_bind_int64(s, 20, (sqlite3_int64)info->seed);
-	sqlite3_bind_int64(s, 21, info->queue_capacity);
-	sqlite3_bind_int64(s, 22, info->max_draft);
-	r = step_done(d, ST_RUN, "inserting the run", err, errlen);
-	if (r < 0)
-		goto error;
 
 	run_clear(d);
-	d->run_id = sqlite3_last_insert_rowid(d->h);
+	r = copy_info(d, info, err, errlen);
+	if (r < 0) {
+		run_clear(d);
+		return r;
+	}
+	utc_now(d->created, sizeof d->created);
 	d->n_dev = info->n_dev;
 	for (unsigned i = 0; i < info->n_dev; i++)
 		strcpy(d->dev_name[i], info->device_names[i]);
-	*run_id = d->run_id;
+	d->run_id = id;
+	*run_id = id;
 	return 0;
+}
 
-error:
-	db_run_rollback(d);
+/* A temporary file for the rows past the memory bound, unlinked at once
+ * so that nothing is left behind, whatever ends the process: in $TMPDIR,
+ * else /tmp, else beside the database. */
+static int spill_open(struct db *d, char *err, size_t errlen)
+{
+	const char *tmpdir = getenv("TMPDIR");
+	char *dir = strdup(d->path);
+	const char *dirs[3];
+	char *slash;
+	char tmpl[4096];
+	int saved = 0, r = 0;
+
+	if (!dir) {
+		util_set_err(err, errlen, "%s: out of memory", d->path);
+		return -ENOMEM;
+	}
+	slash = strrchr(dir, '/');
+	if (!slash)
+		strcpy(dir, ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	dirs[0] = tmpdir && *tmpdir ? tmpdir : NULL;
+	dirs[1] = "/tmp";
+	dirs[2] = dir;
+	for (size_t i = 0; i < 3 && !d->spill; i++) {
+		int fd;
+
+		if (!dirs[i] || (size_t)snprintf(tmpl, sizeof tmpl,
+		                                 "%s/ahasd-db-spill-XXXXXX",
+		                                 dirs[i]) >= sizeof tmpl)
+			continue;
+		fd = mkostemp(tmpl, O_CLOEXEC);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		unlink(tmpl);
+		d->spill = fdopen(fd, "w+b");
+		if (!d->spill) {
+			saved = errno;
+			close(fd);
+		}
+	}
+	if (!d->spill) {
+		util_set_err(err, errlen,
+		        "%s: run %lld: cannot make a temporary file for the "
+		        "run's rows in $TMPDIR, /tmp or '%s': %s",
+		        d->path, (long long)d->run_id, dir,
+		        strerror(saved ? saved : EIO));
+		r = saved ? -saved : -EIO;
+	}
+	free(dir);
 	return r;
+}
+
+/* Move the records held in memory to the spill file. */
+static int spill_records(struct db *d, char *err, size_t errlen)
+{
+	int r;
+
+	if (!d->spill) {
+		r = spill_open(d, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	if (fwrite(d->rec, sizeof *d->rec, d->n_rec, d->spill) != d->n_rec) {
+		const int e = errno ? errno : EIO;
+
+		util_set_err(err, errlen,
+		        "%s: run %lld: writing the run's rows to a temporary "
+		        "file: %s", d->path, (long long)d->run_id, strerror(e));
+		return -e;
+	}
+	d->n_rec = 0;
+	return 0;
+}
+
+/* Keep one record of the open run: in memory up to rec_max records, the
+ * older ones in the spill file past that. */
+static int run_add(struct db *d, const struct run_rec *rec, char *err,
+                   size_t errlen)
+{
+	int r;
+
+	if (d->n_rec == d->rec_max) {
+		r = spill_records(d, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	if (d->n_rec == d->cap_rec) {
+		size_t cap = d->cap_rec ? 2 * d->cap_rec : 64;
+		struct run_rec *p;
+
+		if (cap > d->rec_max)
+			cap = d->rec_max;
+		p = realloc(d->rec, cap * sizeof *p);
+		if (!p) {
+			util_set_err(err, errlen, "%s: out of memory", d->path);
+			return -ENOMEM;
+		}
+		d->rec = p;
+		d->cap_rec = cap;
+	}
+	d->rec[d->n_rec++] = *rec;
+	return 0;
 }
 
 int db_run_sequence(struct db *d, int64_t run_id,
                     const struct replay_seq_result *q, char *err,
                     size_t errlen)
 {
-	sqlite3_stmt *s;
+	struct run_rec rec;
 	int r = check_run(d, run_id, "db_run_sequence", err, errlen);
 
 	if (r < 0)
@@ -992,20 +1218,10 @@ int db_run_sequence(struct db *d, int64_t run_id,
 		r = -EINVAL;
 		goto error;
 	}
-	s = d->st[ST_SEQUENCE];
-	sqlite3_bind_int64(s, 1, run_id);
-	sqlite3_bind_int64(s, 2, q->seq);
-	sqlite3_bind_int64(s, 3, q->prompt_len);
-	sqlite3_bind_int64(s, 4, q->committed);
-	sqlite3_bind_double(s, 5, q->time_s);
-	sqlite3_bind_double(s, 6, q->energy_j);
-	sqlite3_bind_int64(s, 7, (sqlite3_int64)q->drafted);
-	sqlite3_bind_int64(s, 8, (sqlite3_int64)q->accepted);
-	sqlite3_bind_int64(s, 9, (sqlite3_int64)q->wasted);
-	sqlite3_bind_int64(s, 10, (sqlite3_int64)q->preverified);
-	sqlite3_bind_int64(s, 11, (sqlite3_int64)q->batches);
-	sqlite3_bind_int64(s, 12, (sqlite3_int64)q->verifications);
-	r = step_done(d, ST_SEQUENCE, "inserting a sequence", err, errlen);
+	memset(&rec, 0, sizeof rec);
+	rec.type = REC_SEQUENCE;
+	rec.u.seq = *q;
+	r = run_add(d, &rec, err, errlen);
 	if (r < 0)
 		goto error;
 	return 0;
@@ -1018,7 +1234,7 @@ error:
 int db_run_event(struct db *d, int64_t run_id, const struct replay_event *ev,
                  char *err, size_t errlen)
 {
-	sqlite3_stmt *s;
+	struct run_rec rec;
 	int r = check_run(d, run_id, "db_run_event", err, errlen);
 
 	if (r < 0)
@@ -1043,9 +1259,58 @@ int db_run_event(struct db *d, int64_t run_id, const struct replay_event *ev,
 		r = -EINVAL;
 		goto error;
 	}
-	s = d->st[ST_EVENT];
-	sqlite3_bind_int64(s, 1, run_id);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)d->n_events);
+	memset(&rec, 0, sizeof rec);
+	rec.type = REC_EVENT;
+	rec.u.ev = *ev;
+	r = run_add(d, &rec, err, errlen);
+	if (r < 0)
+		goto error;
+	d->n_events++;
+	return 1;
+
+error:
+	db_run_rollback(d);
+	return r;
+}
+
+static int put_sequence(struct db *d, const struct replay_seq_result *q,
+                        char *err, size_t errlen)
+{
+	sqlite3_stmt *s = d->st[ST_SEQUENCE];
+	int rc, r = 0;
+
+	sqlite3_bind_int64(s, 1, d->run_id);
+	sqlite3_bind_int64(s, 2, q->seq);
+	sqlite3_bind_int64(s, 3, q->prompt_len);
+	sqlite3_bind_int64(s, 4, q->committed);
+	sqlite3_bind_double(s, 5, q->time_s);
+	sqlite3_bind_double(s, 6, q->energy_j);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)q->drafted);
+	sqlite3_bind_int64(s, 8, (sqlite3_int64)q->accepted);
+	sqlite3_bind_int64(s, 9, (sqlite3_int64)q->wasted);
+	sqlite3_bind_int64(s, 10, (sqlite3_int64)q->preverified);
+	sqlite3_bind_int64(s, 11, (sqlite3_int64)q->batches);
+	sqlite3_bind_int64(s, 12, (sqlite3_int64)q->verifications);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+		util_set_err(err, errlen,
+		        "%s: run %lld: sequence %u given twice", d->path,
+		        (long long)d->run_id, (unsigned)q->seq);
+		r = -EINVAL;
+	} else if (rc != SQLITE_DONE) {
+		r = sql_err(d, rc, "inserting a sequence", err, errlen);
+	}
+	sqlite3_reset(s);
+	return r;
+}
+
+static int put_event(struct db *d, uint64_t idx, const struct replay_event *ev,
+                     char *err, size_t errlen)
+{
+	sqlite3_stmt *s = d->st[ST_EVENT];
+
+	sqlite3_bind_int64(s, 1, d->run_id);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)idx);
 	sqlite3_bind_int(s, 3, ev->device);
 	sqlite3_bind_text(s, 4, kind_names[ev->kind], -1, SQLITE_STATIC);
 	sqlite3_bind_double(s, 5, ev->start_s);
@@ -1054,14 +1319,101 @@ int db_run_event(struct db *d, int64_t run_id, const struct replay_event *ev,
 	sqlite3_bind_int64(s, 8, ev->seq);
 	sqlite3_bind_int64(s, 9, (sqlite3_int64)ev->batch);
 	sqlite3_bind_text(s, 10, outcome_names[ev->outcome], -1, SQLITE_STATIC);
-	r = step_done(d, ST_EVENT, "inserting an event", err, errlen);
-	if (r < 0)
-		goto error;
-	d->n_events++;
-	return 1;
+	return step_done(d, ST_EVENT, "inserting an event", err, errlen);
+}
 
-error:
-	db_run_rollback(d);
+/* Insert n buffered records; events are numbered from *idx on, in the
+ * order they were recorded. */
+static int put_records(struct db *d, const struct run_rec *rec, size_t n,
+                       uint64_t *idx, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		const int r = rec[i].type == REC_SEQUENCE
+		                      ? put_sequence(d, &rec[i].u.seq, err, errlen)
+		                      : put_event(d, (*idx)++, &rec[i].u.ev, err,
+		                                  errlen);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Every buffered record, the spilled ones first. */
+static int put_all_records(struct db *d, char *err, size_t errlen)
+{
+	uint64_t idx = 0;
+	size_t got;
+	int r;
+
+	if (!d->spill)
+		return put_records(d, d->rec, d->n_rec, &idx, err, errlen);
+	/* the newest go after the rest; then read it all back in chunks of
+	 * the buffer's size (full, since it spilled) */
+	r = spill_records(d, err, errlen);
+	if (r < 0)
+		return r;
+	if (fflush(d->spill) != 0 || fseek(d->spill, 0, SEEK_SET) != 0)
+		goto io_error;
+	while ((got = fread(d->rec, sizeof *d->rec, d->cap_rec, d->spill)) > 0) {
+		r = put_records(d, d->rec, got, &idx, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	if (ferror(d->spill))
+		goto io_error;
+	return 0;
+
+io_error:
+	r = errno ? errno : EIO;
+	util_set_err(err, errlen,
+	        "%s: run %lld: reading the run's rows back from a temporary "
+	        "file: %s", d->path, (long long)d->run_id, strerror(r));
+	return -r;
+}
+
+static int put_run(struct db *d, double wall_s, char *err, size_t errlen)
+{
+	const struct db_run_info *info = &d->info;
+	sqlite3_stmt *s = d->st[ST_RUN];
+	int rc, r = 0;
+
+	sqlite3_bind_int64(s, 1, d->run_id);
+	bind_text(s, 2, d->created);
+	bind_text(s, 3, info->tool_version);
+	bind_text(s, 4, info->label);
+	bind_text(s, 5, info->policy);
+	bind_text(s, 6, info->policy_version);
+	bind_text(s, 7, info->policy_params);
+	bind_text(s, 8, info->policy_path);
+	bind_text(s, 9, info->drafter);
+	bind_text(s, 10, info->drafter_version);
+	bind_text(s, 11, info->drafter_params);
+	bind_text(s, 12, info->drafter_path);
+	bind_text(s, 13, info->hw_preset);
+	bind_text(s, 14, info->hw_config);
+	bind_text(s, 15, info->trace_path);
+	bind_text(s, 16, info->trace_sha256);
+	bind_text(s, 17, info->draft_model);
+	bind_text(s, 18, info->target_model);
+	bind_text(s, 19, info->retargeted_from);
+	sqlite3_bind_int(s, 20, info->sampled != 0);
+	/* INTEGER is signed 64-bit: seeds >= 2^63 read back negative. */
+	sqlite3_bind_int64(s, 21, (sqlite3_int64)info->seed);
+	sqlite3_bind_int64(s, 22, info->queue_capacity);
+	sqlite3_bind_int64(s, 23, info->max_draft);
+	sqlite3_bind_double(s, 24, wall_s);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+		util_set_err(err, errlen,
+		        "%s: run id %lld is taken by a run stored outside "
+		        "db_run_begin", d->path, (long long)d->run_id);
+		r = -EEXIST;
+	} else if (rc != SQLITE_DONE) {
+		r = sql_err(d, rc, "inserting the run", err, errlen);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
 	return r;
 }
 
@@ -1101,6 +1453,62 @@ static double ratio(double num, double den)
 	return den > 0.0 ? num / den : 0.0;
 }
 
+/* Metrics, per-device rows and the extra named values of the run. */
+static int put_metrics(struct db *d, int64_t run_id,
+                       const struct replay_metrics *m,
+                       const char *const *extra_names,
+                       const double *extra_values, size_t n_extra,
+                       char *err, size_t errlen)
+{
+	/* the larger of the engine's count and ours */
+	struct replay_metrics mm = *m;
+	int r;
+
+	if (d->dropped > mm.events_dropped)
+		mm.events_dropped = d->dropped;
+	for (size_t i = 0; i < metric_defs_count; i++) {
+		const double v = metric_defs[i].value(&mm);
+
+		if (isnan(v))
+			continue;   /* does not apply to this run */
+		r = put_metric(d, run_id, metric_defs[i].name, v, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	for (unsigned i = 0; i < d->n_dev; i++) {
+		static const char *const suffix[] = { "busy_s", "idle_s",
+		                                      "utilisation" };
+		const double v[] = { m->busy_s[i], m->idle_s[i],
+		                     ratio(m->busy_s[i], m->time_s) };
+		sqlite3_stmt *s = d->st[ST_DEVICE];
+		char name[DB_MAX_DEV_NAME + 16];
+
+		for (size_t k = 0; k < 3; k++) {
+			snprintf(name, sizeof name, "%s.%s", d->dev_name[i],
+			         suffix[k]);
+			r = put_metric(d, run_id, name, v[k], err, errlen);
+			if (r < 0)
+				return r;
+		}
+		sqlite3_bind_int64(s, 1, run_id);
+		sqlite3_bind_int(s, 2, (int)i);
+		sqlite3_bind_text(s, 3, d->dev_name[i], -1, SQLITE_TRANSIENT);
+		sqlite3_bind_double(s, 4, m->busy_s[i]);
+		sqlite3_bind_double(s, 5, m->idle_s[i]);
+		sqlite3_bind_double(s, 6, m->dev_energy_j[i]);
+		r = step_done(d, ST_DEVICE, "inserting a device", err, errlen);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < n_extra; i++) {
+		r = put_metric(d, run_id, extra_names[i], extra_values[i], err,
+		               errlen);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int db_run_commit(struct db *d, int64_t run_id,
                   const struct replay_metrics *m, double wall_s,
                   const char *const *extra_names, const double *extra_values,
@@ -1116,59 +1524,19 @@ int db_run_commit(struct db *d, int64_t run_id,
 		r = -EINVAL;
 		goto error;
 	}
-
-	{
-		/* the larger of the engine's count and ours */
-		struct replay_metrics mm = *m;
-		if (d->dropped > mm.events_dropped)
-			mm.events_dropped = d->dropped;
-		for (size_t i = 0; i < metric_defs_count; i++) {
-			const double v = metric_defs[i].value(&mm);
-			if (isnan(v))
-				continue;   /* does not apply to this run */
-			r = put_metric(d, run_id, metric_defs[i].name, v, err,
-			               errlen);
-			if (r < 0)
-				goto error;
-		}
-	}
-	for (unsigned i = 0; i < d->n_dev; i++) {
-		static const char *const suffix[] = { "busy_s", "idle_s",
-		                                      "utilisation" };
-		const double v[] = { m->busy_s[i], m->idle_s[i],
-		                     ratio(m->busy_s[i], m->time_s) };
-		sqlite3_stmt *s = d->st[ST_DEVICE];
-		char name[DB_MAX_DEV_NAME + 16];
-
-		for (size_t k = 0; k < 3; k++) {
-			snprintf(name, sizeof name, "%s.%s", d->dev_name[i],
-			         suffix[k]);
-			r = put_metric(d, run_id, name, v[k], err, errlen);
-			if (r < 0)
-				goto error;
-		}
-		sqlite3_bind_int64(s, 1, run_id);
-		sqlite3_bind_int(s, 2, (int)i);
-		sqlite3_bind_text(s, 3, d->dev_name[i], -1, SQLITE_TRANSIENT);
-		sqlite3_bind_double(s, 4, m->busy_s[i]);
-		sqlite3_bind_double(s, 5, m->idle_s[i]);
-		sqlite3_bind_double(s, 6, m->dev_energy_j[i]);
-		r = step_done(d, ST_DEVICE, "inserting a device", err, errlen);
-		if (r < 0)
-			goto error;
-	}
-	for (size_t i = 0; i < n_extra; i++) {
-		r = put_metric(d, run_id, extra_names[i], extra_values[i], err,
-		               errlen);
-		if (r < 0)
-			goto error;
-	}
-	sqlite3_bind_int64(d->st[ST_WALL], 1, run_id);
-	sqlite3_bind_double(d->st[ST_WALL], 2, wall_s);
-	r = step_done(d, ST_WALL, "storing wall_s", err, errlen);
+	/* The run's one write transaction: everything buffered since
+	 * db_run_begin, then the metrics. */
+	r = step_done(d, ST_BEGIN, "committing the run", err, errlen);
 	if (r < 0)
 		goto error;
-	r = step_done(d, ST_COMMIT, "committing the run", err, errlen);
+	r = put_run(d, wall_s, err, errlen);
+	if (r == 0)
+		r = put_all_records(d, err, errlen);
+	if (r == 0)
+		r = put_metrics(d, run_id, m, extra_names, extra_values, n_extra,
+		                err, errlen);
+	if (r == 0)
+		r = step_done(d, ST_COMMIT, "committing the run", err, errlen);
 	if (r < 0)
 		goto error;
 	run_clear(d);

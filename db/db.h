@@ -1,11 +1,21 @@
 /* db.h - results database (SQLite). Schema: db/SCHEMA.md.
  *
  * Knows nothing of msgpack or of the engine's internals beyond the plain
- * result structs in replay/results.h. One run is written in one transaction:
- * db_run_begin() .. db_run_commit(); db_run_rollback() leaves no trace of it.
- * Any error from db_run_sequence/_event/_commit rolls the open run back, and
- * db_close() rolls back a run still open. Busy timeout: AHASD_DB_BUSY_MS
- * (milliseconds) overrides the 10 s default.
+ * result structs in replay/results.h.
+ *
+ * A run is written in one short transaction at its end: db_run_begin()
+ * takes the run's id (a moment's lock) and keeps the run info;
+ * db_run_sequence() and db_run_event() keep rows in memory, up to a bound,
+ * and in an unlinked temporary file past it; db_run_commit() writes all of
+ * it and the metrics in one BEGIN IMMEDIATE transaction. The replay between
+ * them holds no lock, so parallel sweeps sharing a file wait for each
+ * other's commits only. Other connections see all of a run or none of it;
+ * db_run_rollback() leaves no trace of it but its id, which is never
+ * handed out again. Any error from db_run_sequence/_event/_commit rolls
+ * the open run back, and db_close() rolls back a run still open.
+ *
+ * Busy timeout: 120 s, or AHASD_DB_BUSY_MS (milliseconds); db/SCHEMA.md
+ * says why.
  */
 #ifndef AHASD_DB_H
 #define AHASD_DB_H
@@ -37,7 +47,8 @@ struct db_run_info {
 	unsigned n_dev;
 };
 
-/** Open or create; apply migrations; WAL, busy timeout 10 s.
+/** Open or create; apply migrations; WAL, busy timeout 120 s (see top).
+ * Safe against other processes opening the same new file at once.
  * Refuses a file that is not SQLite, a SQLite file of another application,
  * or a schema newer than DB_SCHEMA_VERSION. @return 0 or negative. */
 int db_open(struct db **out, const char *path, char *err, size_t errlen);
@@ -49,9 +60,15 @@ void db_close(struct db **d);
 /** Underlying handle, for readers such as the viewer. */
 struct sqlite3 *db_handle(struct db *d);
 
-/** BEGIN IMMEDIATE and insert the run row. */
+/** Open a run: take its id (final, unique in the file, increasing in the
+ * order runs begin) and copy the run info; nothing else is written until
+ * db_run_commit. One run at a time per handle. @return 0, -EBUSY when the
+ * file stays locked past the busy timeout or a run is already open,
+ * -EROFS, -EINVAL. */
 int db_run_begin(struct db *d, const struct db_run_info *info,
                  int64_t *run_id, char *err, size_t errlen);
+/** Keep one sequence's result; stored at db_run_commit (a sequence number
+ * given twice fails the commit). */
 int db_run_sequence(struct db *d, int64_t run_id,
                     const struct replay_seq_result *s, char *err,
                     size_t errlen);
@@ -59,7 +76,13 @@ int db_run_sequence(struct db *d, int64_t run_id,
  * counted, not stored, and the count is kept as metric events_dropped.
  * @return 0 or -EINVAL. */
 int db_set_max_events(struct db *d, uint64_t max_events);
-/** Record one event; returns 1 when stored, 0 when past max_events. */
+/** Memory for a run's buffered rows before they go to a temporary file
+ * (in $TMPDIR, else /tmp, else beside the database; unlinked at once).
+ * Default 4 MiB; at least one row is kept. Not while a run is open.
+ * @return 0, -EINVAL or -EBUSY. */
+int db_set_buffer_bytes(struct db *d, size_t bytes);
+/** Record one event; returns 1 when kept for the commit, 0 when past
+ * max_events (counted in events_dropped), negative on error. */
 int db_run_event(struct db *d, int64_t run_id, const struct replay_event *ev,
                  char *err, size_t errlen);
 /** Store metrics (standard ones, per-device rows, and extra named values

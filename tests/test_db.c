@@ -3,6 +3,8 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
+#include <dirent.h>
+
 #include <errno.h>
 #include <ftw.h>
 #include <math.h>
@@ -1233,5 +1235,173 @@ Test(db, two_writers)
 	cr_assert_eq(count_path(p, "runs"), 40);
 	cr_assert_eq(count_path(p, "sequences"), 200);
 	cr_assert_eq(count_path(p, "metrics"), 40 * 36);
+}
+
+/* Run ids are taken at db_run_begin and never handed out twice: not after
+ * a rollback, not after the last run was deleted; and a run stored by
+ * other means (id 100, by hand) moves the next id past it. */
+Test(db, run_ids_never_repeat)
+{
+	const struct db_run_info in = make_info("ahasd", "pld");
+	struct db *d = NULL;
+	int64_t a, b, c, e;
+	char sql[128];
+
+	cr_assert_eq(db_open(&d, tpath(0, "ids.db"), err, sizeof err), 0, "%s",
+	             err);
+	cr_assert_eq(db_run_begin(d, &in, &a, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(a, 1);
+	db_run_rollback(d);
+	b = add_run(d, "sync", "pld", 1, 1.0, 1.0);
+	cr_assert_eq(b, 2);
+	snprintf(sql, sizeof sql, "DELETE FROM runs WHERE id = %lld",
+	         (long long)b);
+	raw_exec(db_handle(d), sql);
+	c = add_run(d, "sync", "pld", 1, 1.0, 1.0);
+	cr_assert_eq(c, 3);
+	raw_exec(db_handle(d), "INSERT INTO runs SELECT 100, created, "
+	         "tool_version, label, policy, policy_version, policy_params, "
+	         "policy_path, drafter, drafter_version, drafter_params, "
+	         "drafter_path, hw_preset, hw_config, trace_path, trace_sha256, "
+	         "draft_model, target_model, retargeted_from, sampled, seed, "
+	         "queue_capacity, max_draft, wall_s FROM runs WHERE id = 3");
+	e = add_run(d, "sync", "pld", 1, 1.0, 1.0);
+	cr_assert_eq(e, 101);
+	cr_assert_eq(q_int(db_handle(d), "SELECT last FROM run_ids"), 101);
+	db_close(&d);
+}
+
+/* Readlink of every open descriptor: how many name a spill file. */
+static int open_spill_files(void)
+{
+	char fd_path[64], target[1024];
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++) {
+		ssize_t len;
+
+		snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fd);
+		len = readlink(fd_path, target, sizeof target - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		if (strstr(target, "ahasd-db-spill-")) {
+			cr_assert(strstr(target, "(deleted)"),
+			          "spill file %s not unlinked", target);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* The rows of a run wait in memory up to the buffer's bound (here 2 kB,
+ * a couple of dozen rows) and in an unlinked temporary file past it, in
+ * $TMPDIR, or /tmp when that cannot be used; the commit stores all of them
+ * in recording order, and the event bound holds across the spill (600 of
+ * 1000 events kept, 400 counted in events_dropped). */
+Test(db, rows_spill_past_the_buffer)
+{
+	const struct db_run_info in = make_info("ahasd", "pld");
+	const struct replay_metrics m = make_metrics();
+	const char *p = tpath(0, "spill.db");
+	struct db *d = NULL;
+	int64_t id;
+	sqlite3 *h;
+	int stored = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		/* pass 0: TMPDIR in the test's folder; pass 1: missing */
+		const char *dir = pass ? tpath(1, "no-such-dir")
+		                       : tpath(1, "tmp");
+
+		if (!pass)
+			cr_assert_eq(mkdir(dir, 0700), 0);
+		cr_assert_eq(setenv("TMPDIR", dir, 1), 0);
+		cr_assert_eq(db_open(&d, p, err, sizeof err), 0, "%s", err);
+		cr_assert_eq(db_set_buffer_bytes(d, 2048), 0);
+		cr_assert_eq(db_set_max_events(d, 600), 0);
+		cr_assert_eq(db_run_begin(d, &in, &id, err, sizeof err), 0, "%s",
+		             err);
+		cr_assert_eq(db_set_buffer_bytes(d, 1 << 20), -EBUSY);
+		cr_assert_eq(open_spill_files(), 0);
+		stored = 0;
+		for (uint32_t s = 0; s < 10; s++) {
+			const struct replay_seq_result q = {
+				.seq = s, .prompt_len = s, .committed = 10 + s };
+
+			cr_assert_eq(db_run_sequence(d, id, &q, err, sizeof err),
+			             0, "%s", err);
+			for (uint32_t e = 0; e < 100; e++) {
+				const struct replay_event ev = {
+					(int)(e % 2), REPLAY_EV_DRAFT, s + e * 1e-3,
+					s + e * 1e-3 + 1e-4, e, s, 100 * s + e,
+					REPLAY_OUT_NONE };
+				const int r = db_run_event(d, id, &ev, err,
+				                           sizeof err);
+
+				cr_assert(r == 0 || r == 1, "%d %s", r, err);
+				stored += r;
+			}
+		}
+		cr_assert_eq(stored, 600);
+		cr_assert_eq(open_spill_files(), 1);
+		if (!pass) {
+			/* the file was made in $TMPDIR (and unlinked) */
+			DIR *dd = opendir(dir);
+			struct dirent *de;
+			int n = 0;
+
+			cr_assert_not_null(dd);
+			while ((de = readdir(dd)))
+				n += de->d_name[0] != '.';
+			closedir(dd);
+			cr_assert_eq(n, 0, "a spill file is left in %s", dir);
+		}
+		cr_assert_eq(count_path(p, "events"), pass ? 600 : 0,
+		             "rows stored before the commit");
+		cr_assert_eq(db_run_commit(d, id, &m, 0.5, NULL, NULL, 0, err,
+		                           sizeof err), 0, "%s", err);
+		cr_assert_eq(open_spill_files(), 0);
+		h = db_handle(d);
+		cr_assert_eq(q_int(h, "SELECT count(*) FROM sequences WHERE "
+		                      "run_id = (SELECT max(id) FROM runs)"), 10);
+		/* event idx i is the i-th kept: sequence i / 100, event
+		 * i % 100, batch = 100 * seq + e = i */
+		cr_assert_eq(q_int(h, "SELECT count(*) FROM events WHERE "
+		                      "run_id = (SELECT max(id) FROM runs) AND "
+		                      "batch = idx AND seq = idx / 100 AND "
+		                      "tokens = idx % 100 AND device = idx % 2"),
+		             600);
+		cr_assert_float_eq(q_dbl(h, "SELECT value FROM metrics WHERE "
+		                            "name = 'events_dropped' AND run_id "
+		                            "= (SELECT max(id) FROM runs)"),
+		                   400.0, 0);
+		db_close(&d);
+	}
+	unsetenv("TMPDIR");
+}
+
+/* A sequence number given twice fails the commit with a message naming
+ * it, and nothing of the run is stored. */
+Test(db, duplicate_sequence_fails_the_commit)
+{
+	const struct db_run_info in = make_info("ahasd", "pld");
+	const struct replay_metrics m = make_metrics();
+	const struct replay_seq_result q = { .seq = 7, .committed = 1 };
+	const char *p = tpath(0, "dup.db");
+	struct db *d = NULL;
+	int64_t id;
+
+	cr_assert_eq(db_open(&d, p, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(db_run_begin(d, &in, &id, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(db_run_sequence(d, id, &q, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(db_run_sequence(d, id, &q, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(db_run_commit(d, id, &m, 0, NULL, NULL, 0, err,
+	                           sizeof err), -EINVAL);
+	cr_assert(strstr(err, "sequence 7 given twice"), "%s", err);
+	cr_assert(strstr(err, p), "%s", err);
+	assert_empty(p);
+	add_run(d, "sync", "pld", 1, 1.0, 1.0);
+	db_close(&d);
 }
 
