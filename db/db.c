@@ -222,6 +222,7 @@ enum stmt {
 	ST_EVENT,
 	ST_METRIC,
 	ST_DEVICE,
+	ST_FAILURE,
 	ST_COUNT
 };
 
@@ -260,6 +261,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_DEVICE] =
 		("INSERT INTO devices (run_id, idx, name, busy_s, idle_s, "
 		 "energy_j) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+	[ST_FAILURE] =
+		"INSERT INTO failures (created, run_id, label, trace_path, "
+		"hw_preset, policy, drafter, config, plugin, hook, signal, "
+		"message) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 };
 
 /* One buffered row of the open run, a sequence or an event, in the order
@@ -1544,5 +1550,53 @@ int db_run_commit(struct db *d, int64_t run_id,
 
 error:
 	db_run_rollback(d);
+	return r;
+}
+
+int db_record_failure(struct db *d, const struct db_failure *f, char *err,
+                      size_t errlen)
+{
+	sqlite3_stmt *s;
+	char created[48];
+	int r;
+
+	if (!d || !f || !f->message || !*f->message) {
+		util_set_err(err, errlen,
+		        "db_record_failure: invalid arguments (a message is "
+		        "required)");
+		return -EINVAL;
+	}
+	if (d->readonly) {
+		util_set_err(err, errlen, "%s: opened read-only", d->path);
+		return -EROFS;
+	}
+	utc_now(created, sizeof created);
+	r = step_done(d, ST_BEGIN, "recording a failure", err, errlen);
+	if (r < 0)
+		return r;
+	s = d->st[ST_FAILURE];
+	bind_text(s, 1, created);
+	if (f->run_id > 0)
+		sqlite3_bind_int64(s, 2, f->run_id);
+	else
+		sqlite3_bind_null(s, 2);
+	bind_text(s, 3, f->label);
+	bind_text(s, 4, f->trace_path);
+	bind_text(s, 5, f->hw_preset);
+	bind_text(s, 6, f->policy);
+	bind_text(s, 7, f->drafter);
+	bind_text(s, 8, f->config);
+	bind_text(s, 9, f->plugin);
+	bind_text(s, 10, f->hook);
+	if (f->signal > 0)
+		sqlite3_bind_int(s, 11, f->signal);
+	else
+		sqlite3_bind_null(s, 11);
+	bind_text(s, 12, f->message);
+	r = step_done(d, ST_FAILURE, "recording a failure", err, errlen);
+	if (r == 0)
+		r = step_done(d, ST_COMMIT, "recording a failure", err, errlen);
+	if (r < 0)
+		tx_rollback(d);
 	return r;
 }

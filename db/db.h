@@ -93,4 +93,25 @@ int db_run_commit(struct db *d, int64_t run_id,
                   size_t n_extra, char *err, size_t errlen);
 void db_run_rollback(struct db *d);
 
+/* A run that failed, for a sweep that records it and goes on. Every field
+ * but message may be NULL (0 for the numbers). */
+struct db_failure {
+	const char *label;       /* configuration name */
+	const char *trace_path;
+	const char *hw_preset;
+	const char *policy;      /* policy plugin, name or path */
+	const char *drafter;     /* drafter plugin, name or path */
+	const char *config;      /* the rest of the configuration, free text */
+	const char *plugin;      /* the plugin at fault */
+	const char *hook;        /* the hook it was in */
+	int signal;              /* the signal that ended the run, 0 if none */
+	const char *message;     /* what went wrong; required */
+	int64_t run_id;          /* the id db_run_begin gave it, 0 if none */
+};
+
+/** Add a row to the failures table, in a transaction of its own (a run
+ * open on the same handle is not touched). @return 0 or negative. */
+int db_record_failure(struct db *d, const struct db_failure *f, char *err,
+                      size_t errlen);
+
 #endif

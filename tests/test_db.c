@@ -1405,3 +1405,99 @@ Test(db, duplicate_sequence_fails_the_commit)
 	db_close(&d);
 }
 
+/* A sweep records a failed run and goes on: db_record_failure writes one
+ * failures row in a transaction of its own, also while another run is
+ * open on the same handle (which then commits as usual). The message is
+ * required; everything else may be left out. */
+Test(db, record_failure)
+{
+	const struct db_run_info in = make_info("ahasd", "pld");
+	const char *p = tpath(0, "fail.db");
+	struct db *d = NULL;
+	int64_t bad_id, good_id;
+	sqlite3 *h;
+
+	cr_assert_eq(db_open(&d, p, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(db_run_begin(d, &in, &bad_id, err, sizeof err), 0, "%s",
+	             err);
+	db_run_rollback(d);
+	{
+		const struct db_failure f = {
+			.label = "grid-7",
+			.trace_path = "traces/t.msgpack",
+			.hw_preset = "npu-pim",
+			.policy = "ahasd",
+			.drafter = "/plugins/crashy.so",
+			.config = "ahasd.edc=0 hw.aau=0",
+			.plugin = "crashy",
+			.hook = "drafter.next",
+			.signal = 11,
+			.message = "killed by signal 11 (Segmentation fault)",
+			.run_id = bad_id,
+		};
+
+		cr_assert_eq(db_record_failure(d, &f, err, sizeof err), 0, "%s",
+		             err);
+	}
+	/* a run open on the handle is not touched */
+	cr_assert_eq(db_run_begin(d, &in, &good_id, err, sizeof err), 0, "%s",
+	             err);
+	{
+		const struct db_failure f = { .message = "trace unreadable" };
+		const struct db_failure none = { .label = "x" };
+
+		cr_assert_eq(db_record_failure(d, &f, err, sizeof err), 0, "%s",
+		             err);
+		cr_assert_eq(db_record_failure(d, &none, err, sizeof err),
+		             -EINVAL);
+		cr_assert(strstr(err, "message"), "%s", err);
+		cr_assert_eq(db_record_failure(d, NULL, err, sizeof err),
+		             -EINVAL);
+		cr_assert_eq(db_record_failure(NULL, &f, err, sizeof err),
+		             -EINVAL);
+	}
+	{
+		const struct replay_metrics m = make_metrics();
+
+		cr_assert_eq(db_run_commit(d, good_id, &m, 0, NULL, NULL, 0, err,
+		                           sizeof err), 0, "%s", err);
+	}
+	h = db_handle(d);
+	cr_assert_eq(q_int(h, "SELECT count(*) FROM failures"), 2);
+	cr_assert_str_eq(q_text(h, "SELECT label || '|' || trace_path || '|' "
+	                           "|| hw_preset || '|' || policy || '|' || "
+	                           "drafter || '|' || config || '|' || plugin "
+	                           "|| '|' || hook || '|' || signal || '|' || "
+	                           "message FROM failures ORDER BY id"),
+	                 "grid-7|traces/t.msgpack|npu-pim|ahasd|"
+	                 "/plugins/crashy.so|ahasd.edc=0 hw.aau=0|crashy|"
+	                 "drafter.next|11|killed by signal 11 (Segmentation "
+	                 "fault)");
+	cr_assert_eq(q_int(h, "SELECT run_id FROM failures ORDER BY id"),
+	             bad_id);
+	cr_assert_str_eq(q_text(h, "SELECT coalesce(label, trace_path, "
+	                           "hw_preset, policy, drafter, config, plugin, "
+	                           "hook, signal, run_id, 'all null') || '|' || "
+	                           "message FROM failures ORDER BY id DESC"),
+	                 "all null|trace unreadable");
+	/* created: "YYYY-MM-DDTHH:MM:SS.mmmZ" */
+	cr_assert_eq(q_int(h, "SELECT count(*) FROM failures WHERE created "
+	                      "GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+	                      "T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]"
+	                      "Z'"), 2);
+	/* the failed run left no row; the good one is whole */
+	cr_assert_eq(q_int(h, "SELECT count(*) FROM runs"), 1);
+	cr_assert_eq(q_int(h, "SELECT id FROM runs"), good_id);
+	cr_assert_gt(good_id, bad_id);
+	db_close(&d);
+
+	/* read-only: refused */
+	cr_assert_eq(db_open_readonly(&d, p, err, sizeof err), 0, "%s", err);
+	{
+		const struct db_failure f = { .message = "m" };
+
+		cr_assert_eq(db_record_failure(d, &f, err, sizeof err), -EROFS);
+	}
+	db_close(&d);
+	cr_assert_eq(count_path(p, "failures"), 2);
+}
