@@ -6,8 +6,13 @@
  * so from one snapshot). Only then is WAL switched on and the pending
  * migrations applied, all in one BEGIN IMMEDIATE transaction together with
  * PRAGMA user_version, after the header has been read and checked again
- * under that lock. A run is one write transaction from db_run_begin() to
- * db_run_commit(); any error inside rolls it back.
+ * under that lock.
+ *
+ * A run takes its id at db_run_begin() (a moment's lock on run_ids), keeps
+ * its rows in struct db (memory up to rec_max records, an unlinked spill
+ * file past that) and writes them all at db_run_commit() in one BEGIN
+ * IMMEDIATE transaction; any error rolls it back. Between the two the
+ * file is not locked.
  */
 #include "db.h"
 #include "util.h"
