@@ -9,10 +9,11 @@
  *       and EVENTS events. The rows are those of db_stress.h.
  *
  * Both first read standard input to its end: the test holds every writer
- * there and closes the pipe to start them at the same moment. After each
- * commit the writer prints "done RUN_ID W R" on standard output, so the
- * test knows which runs finished before a kill. Exit 0, or 1 with the
- * error on standard error. */
+ * there and closes the pipe to start them at the same moment. Around each
+ * commit the writer prints "commit RUN_ID W R" and "done RUN_ID W R" on
+ * standard output, so the test knows which runs finished before a kill,
+ * and can aim one at a commit. Exit 0, or 1 with the error on standard
+ * error. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,8 @@ static int one_run(struct db *d, unsigned w, unsigned r, unsigned n_seq,
 	m.energy_j = 2.0 + r;
 	m.busy_s[0] = 0.5;
 	m.idle_s[1] = 0.25;
+	printf("commit %lld %u %u\n", (long long)id, w, r);
+	fflush(stdout);
 	rc = db_run_commit(d, id, &m, 0.001, names, values, STRESS_EXTRA, err,
 	                   errlen);
 	if (rc < 0)
