@@ -85,8 +85,9 @@ int db_set_buffer_bytes(struct db *d, size_t bytes);
  * max_events (counted in events_dropped), negative on error. */
 int db_run_event(struct db *d, int64_t run_id, const struct replay_event *ev,
                  char *err, size_t errlen);
-/** Store metrics (standard ones, per-device rows, and extra named values
- * such as plugin counters) and COMMIT. */
+/** Write the run: its row, the kept sequences and events, and metrics
+ * (standard ones, per-device rows and extra named values such as plugin
+ * counters), in one BEGIN IMMEDIATE transaction. */
 int db_run_commit(struct db *d, int64_t run_id,
                   const struct replay_metrics *m, double wall_s,
                   const char *const *extra_names, const double *extra_values,
