@@ -1241,6 +1241,12 @@ int replay_create(struct replay **out, const struct replay_config *cfg,
 int replay_sequence(struct replay *r, const struct trace_seq *seq,
                     struct replay_seq_result *out, char *err, size_t errlen)
 {
+	if (seq->accept_run || !seq->entropy) {
+		snprintf(err, errlen, "sequence %u: a format 1.1 sequence (%s) "
+		         "cannot be replayed by this engine yet", seq->id,
+		         seq->accept_run ? "accepted-run lengths" : "no entropies");
+		return -ENOTSUP;
+	}
 	if (seq->n > r->flags_cap) {
 		uint8_t *f = realloc(r->flags, seq->n);
 		if (f)

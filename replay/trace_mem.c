@@ -23,10 +23,14 @@ int trace_mem_add(struct trace_mem *t, const struct trace_seq *s)
 		t->seq = ns;
 		t->cap = nc;
 	}
-	/* every array is 4-byte elements: one block, in this order */
+	/* every array is 4-byte elements: one block, accept first (the one
+	 * array every sequence has; trace_mem_free frees it), then the
+	 * entropies and the runs when the trace has them */
 	const size_t n = s->n, nc = s->n_cont;
 	const size_t ncont = nc * t->lookahead;
-	const size_t words = 3 * n + nc + ncont + n;
+	const size_t ne = s->entropy && s->top1 ? n : 0;
+	const size_t nr = s->accept_run ? n : 0;
+	const size_t words = n + 2 * ne + nr + nc + ncont + n;
 	uint32_t *block = malloc((words ? words : 1) * 4);
 	if (!block)
 		return -ENOMEM;
@@ -36,18 +40,23 @@ int trace_mem_add(struct trace_mem *t, const struct trace_seq *s)
 	d->prompt_len = s->prompt_len;
 	d->n = s->n;
 	d->n_cont = s->n_cont;
-	d->entropy = (float *)block;
-	d->top1 = d->entropy + n;
-	d->accept = d->top1 + n;
-	d->cont_pos = (uint32_t *)(d->accept + n);
+	d->accept = (float *)block;
+	d->entropy = ne ? d->accept + n : NULL;
+	d->top1 = ne ? d->accept + 2 * n : NULL;
+	d->accept_run = nr ? (uint32_t *)(d->accept + n + 2 * ne) : NULL;
+	d->cont_pos = (uint32_t *)(d->accept + n + 2 * ne + nr);
 	d->cont_entropy = (float *)(d->cont_pos + nc);
 	d->cont_index = (int32_t *)(d->cont_entropy + ncont);
 	if (n) {
-		memcpy(d->entropy, s->entropy, n * sizeof(float));
-		memcpy(d->top1, s->top1, n * sizeof(float));
 		memcpy(d->accept, s->accept, n * sizeof(float));
 		memcpy(d->cont_index, s->cont_index, n * sizeof(int32_t));
 	}
+	if (ne) {
+		memcpy(d->entropy, s->entropy, n * sizeof(float));
+		memcpy(d->top1, s->top1, n * sizeof(float));
+	}
+	if (nr)
+		memcpy(d->accept_run, s->accept_run, n * sizeof(uint32_t));
 	if (nc)
 		memcpy(d->cont_pos, s->cont_pos, nc * sizeof(uint32_t));
 	if (ncont)
@@ -79,7 +88,7 @@ int trace_mem_read(struct trace_mem *t, struct trace_reader *rd, char *err,
 void trace_mem_free(struct trace_mem *t)
 {
 	for (size_t i = 0; i < t->n_seq; i++)
-		free(t->seq[i].entropy);
+		free(t->seq[i].accept);
 	free(t->seq);
 	memset(t, 0, sizeof *t);
 }

@@ -18,8 +18,9 @@ struct trace_mem {
 };
 
 void trace_mem_init(struct trace_mem *t, uint32_t lookahead);
-/** Append a deep copy of s (entropy, top1, accept, continuations and
- * cont_index; token ids are not kept). @return 0 or -ENOMEM. */
+/** Append a deep copy of s (accept, entropy and top1 when present,
+ * accept_run when present, continuations and cont_index; token ids are
+ * not kept). @return 0 or -ENOMEM. */
 int trace_mem_add(struct trace_mem *t, const struct trace_seq *s);
 /** Append every sequence rd has left. @return 0 or negative (message in
  * err). */

@@ -1,4 +1,4 @@
-/* trace_read.c - the streaming reader of trace format v1.
+/* trace_read.c - the streaming reader of trace format 1.0 and 1.1.
  *
  * The reader reads the file in 64 KiB chunks into its own buffer, hashing
  * every byte as it arrives (SHA-256, one pass), and walks each top-level
@@ -46,10 +46,10 @@ struct trace_reader {
 	char sha_hex[65];          /* "" until the first pass reached EOF */
 
 	float *entropy, *top1, *accept, *cont_entropy;
-	uint32_t *tokens, *cont_pos;
+	uint32_t *tokens, *cont_pos, *accept_run;
 	int32_t *cont_index;
 	size_t cap_entropy, cap_top1, cap_accept, cap_tokens, cap_index;
-	size_t cap_cont_pos, cap_cont_entropy;
+	size_t cap_cont_pos, cap_cont_entropy, cap_run;
 };
 
 /* Read more bytes after buf[end]; at least up to `need` bytes of buffered
@@ -301,6 +301,88 @@ static int parse_model(const struct pctx *c, const msgpack_object *models,
 	return ret;
 }
 
+/* The features array of a "1.1" header: known names, each once, at
+ * least one. */
+static int parse_features(const struct pctx *c, const msgpack_object *o,
+                          uint32_t *out)
+{
+	const msgpack_object *f;
+	char d[256], key[32];
+	uint32_t set = 0;
+	int ret = tf_need(c, "", o, "features", "an array of feature names "
+	                  "(version \"1.1\")", &f);
+
+	if (ret < 0)
+		return ret;
+	if (f->type != MSGPACK_OBJECT_ARRAY || f->via.array.size == 0)
+		return tf_perr(c, "", "features", "expected a non-empty array of "
+		            "feature names, got %s", tf_describe(f, d, sizeof d));
+	for (uint32_t i = 0; i < f->via.array.size; i++) {
+		const msgpack_object *e = &f->via.array.ptr[i];
+		uint32_t bit;
+
+		snprintf(key, sizeof key, "features[%" PRIu32 "]", i);
+		if (e->type != MSGPACK_OBJECT_STR)
+			return tf_perr(c, "", key, "expected a feature name, got %s",
+			            tf_describe(e, d, sizeof d));
+		bit = trace_feature_parse(e->via.str.ptr, e->via.str.size);
+		if (!bit)
+			return tf_perr(c, "", key, "feature %s is not known to this "
+			            "reader (it knows accept_runs, no_entropy, "
+			            "draft_lookup)", tf_describe(e, d, sizeof d) + 4);
+		if (set & bit)
+			return tf_perr(c, "", key, "feature %s is listed twice",
+			            tf_describe(e, d, sizeof d) + 4);
+		set |= bit;
+	}
+	*out = set;
+	return 0;
+}
+
+/* The header fields of the 1.1 features (none for a 1.0 header: keys of
+ * a feature the header does not list are refused). */
+static int parse_header11(const struct pctx *c, const msgpack_object *o,
+                          struct trace_header *h)
+{
+	static const struct { const char *key; uint32_t feature; } keys[] = {
+		{ "accept_run_max", TRACE_F_ACCEPT_RUNS },
+		{ "tree_tokens", TRACE_F_ACCEPT_RUNS },
+		{ "draft_lookup", TRACE_F_DRAFT_LOOKUP },
+	};
+	int ret;
+
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (!(h->features & keys[i].feature) &&
+		    tf_map_find(o, keys[i].key))
+			return tf_perr(c, "", keys[i].key, "expected none without "
+			            "feature %s", trace_feature_name(
+			                    (enum trace_feature)keys[i].feature));
+	if (h->features & TRACE_F_ACCEPT_RUNS) {
+		ret = tf_get_u32(c, "", o, "accept_run_max", &h->run_max);
+		if (ret < 0)
+			return ret;
+		if (tf_map_find(o, "tree_tokens")) {
+			ret = tf_get_u32(c, "", o, "tree_tokens", &h->tree_tokens);
+			if (ret < 0)
+				return ret;
+		} else {
+			/* FORMAT.md: a lookup proposes one chain; a model's runs
+			 * default to EAGLE-2's tree, 10 nodes per level */
+			const uint64_t t = h->features & TRACE_F_DRAFT_LOOKUP
+			                           ? h->run_max
+			                           : (uint64_t)h->run_max * 10;
+			h->tree_tokens = t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+		}
+	}
+	if (h->features & TRACE_F_DRAFT_LOOKUP) {
+		ret = tf_get_str(c, "", o, "draft_lookup", h->draft_lookup,
+		                 sizeof h->draft_lookup);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 static int parse_header(struct trace_reader *r, const msgpack_object *o,
                         char *err, size_t errlen)
 {
@@ -320,15 +402,41 @@ static int parse_header(struct trace_reader *r, const msgpack_object *o,
 	if (!tf_str_eq(v, TRACE_MAGIC))
 		return tf_perr(&c, "", "magic", "expected \"" TRACE_MAGIC "\", got %s",
 		            tf_describe(v, d, sizeof d));
-	ret = tf_get_u64(&c, "", o, "version", UINT64_MAX, &u);
-	if (ret < 0)
-		return ret;
-	if (u != TRACE_FORMAT_VERSION)
-		return tf_perr(&c, "", "version", "expected %d (the only version this "
-		            "reader supports), got %" PRIu64, TRACE_FORMAT_VERSION,
-		            u);
+	/* 1 (format 1.0) or "1.1"; a 1.0 reader takes only the integer */
+	v = tf_map_find(o, "version");
+	if (v && v->type == MSGPACK_OBJECT_STR) {
+		if (!tf_str_eq(v, "1.1"))
+			return tf_perr(&c, "", "version", "expected \"1.1\" (or the "
+			            "unsigned integer 1), got %s",
+			            tf_describe(v, d, sizeof d));
+		ret = parse_features(&c, o, &h->features);
+		if (ret < 0)
+			return ret;
+		u = TRACE_FORMAT_VERSION;
+	} else {
+		ret = tf_get_u64(&c, "", o, "version", UINT64_MAX, &u);
+		if (ret < 0)
+			return ret;
+		if (u != TRACE_FORMAT_VERSION)
+			return tf_perr(&c, "", "version", "expected %d (the only "
+			            "version this reader supports), got %" PRIu64,
+			            TRACE_FORMAT_VERSION, u);
+		if (tf_map_find(o, "features"))
+			return tf_perr(&c, "", "features", "expected none in a "
+			            "version 1 header (features need version "
+			            "\"1.1\"), got %s",
+			            tf_describe(tf_map_find(o, "features"), d,
+			                        sizeof d));
+	}
 	h->version = (uint32_t)u;
-	ret = tf_get_u32(&c, "", o, "lookahead", &h->lookahead);
+	ret = parse_header11(&c, o, h);
+	if (ret == 0 && trace_header_entropy_full(h))
+		ret = tf_get_u32(&c, "", o, "lookahead", &h->lookahead);
+	else if (ret == 0 && tf_map_find(o, "lookahead"))
+		ret = tf_perr(&c, "", "lookahead", "expected none in a trace "
+		           "without continuation rows (feature %s)",
+		           h->features & TRACE_F_ACCEPT_RUNS ? "accept_runs"
+		                                             : "no_entropy");
 	if (ret == 0)
 		ret = tf_get_str(&c, "", o, "sampling", buf, sizeof buf);
 	if (ret < 0)
@@ -400,8 +508,14 @@ static int parse_header(struct trace_reader *r, const msgpack_object *o,
 		return tf_perr(&c, "", "models", "expected a map with draft and "
 		            "target, got %s", tf_describe(models, d, sizeof d));
 	ret = tf_check_unique(&c, "models.", models);
-	if (ret == 0)
+	if (ret == 0 && (h->features & TRACE_F_DRAFT_LOOKUP)) {
+		if (tf_map_find(models, "draft"))
+			ret = tf_perr(&c, "models.", "draft", "not allowed with "
+			           "feature draft_lookup (the draft is the lookup "
+			           "\"%s\", it has no model)", h->draft_lookup);
+	} else if (ret == 0) {
 		ret = parse_model(&c, models, "draft", &h->draft);
+	}
 	if (ret == 0)
 		ret = parse_model(&c, models, "target", &h->target);
 	if (ret == 0) {
@@ -421,12 +535,63 @@ static void copy_le32(void *dst, const msgpack_object_bin *b)
 		swap32_array(dst, b->size / 4);
 }
 
+/* The per-token arrays of a sequence of a 1.1 trace: what its features
+ * require, and none of what they replace. */
+static int parse_seq11(const struct pctx *c, const struct trace_header *h,
+                       const msgpack_object *o, uint32_t n,
+                       const msgpack_object_bin **ent,
+                       const msgpack_object_bin **top1,
+                       const msgpack_object_bin **acc,
+                       const msgpack_object_bin **run)
+{
+	const int runs = (h->features & TRACE_F_ACCEPT_RUNS) != 0;
+	const int has_ent = trace_header_has_entropy(h);
+	const struct { const char *key; int allowed; const char *feature; }
+	no[] = {
+		{ "accept", !runs, "accept_runs" },
+		{ "accept_run", runs, "accept_runs" },
+		{ "entropy", has_ent, "no_entropy" },
+		{ "top1", has_ent, "no_entropy" },
+		{ "cont_pos", trace_header_entropy_full(h),
+		  runs ? "accept_runs" : "no_entropy" },
+		{ "cont_entropy", trace_header_entropy_full(h),
+		  runs ? "accept_runs" : "no_entropy" },
+	};
+	int ret = 0;
+
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+		const msgpack_object *v = tf_map_find(o, no[i].key);
+
+		if (!no[i].allowed && v && v->type != MSGPACK_OBJECT_NIL)
+			return tf_perr(c, "", no[i].key, "not allowed with feature "
+			            "%s%s", no[i].feature,
+			            !strcmp(no[i].key, "accept") ? " (accept_run "
+			            "replaces it)" : !strcmp(no[i].key, "accept_run")
+			            ? " (it needs feature accept_runs)" : "");
+	}
+	if (has_ent) {
+		ret = tf_get_bin(c, "", o, "entropy", (size_t)n * 4, BIN_F32_N, n, 0,
+		              false, ent);
+		if (ret == 0)
+			ret = tf_get_bin(c, "", o, "top1", (size_t)n * 4, BIN_F32_N, n,
+			              0, false, top1);
+	}
+	if (ret == 0 && runs)
+		ret = tf_get_bin(c, "", o, "accept_run", (size_t)n * 4, BIN_U32_N,
+		              n, 0, false, run);
+	else if (ret == 0)
+		ret = tf_get_bin(c, "", o, "accept", (size_t)n * 4, BIN_F32_N, n, 0,
+		              false, acc);
+	return ret;
+}
+
 static int parse_seq(struct trace_reader *r, const msgpack_object *o,
                      struct trace_seq *s, char *err, size_t errlen)
 {
 	const struct pctx c = { r->path, r->obj_off, err, errlen };
 	const uint32_t K = r->h.lookahead;
-	const msgpack_object_bin *ent, *top1, *acc, *tok, *cpos, *cent;
+	const msgpack_object_bin *ent = NULL, *top1 = NULL, *acc = NULL,
+	                         *run = NULL, *tok, *cpos = NULL, *cent = NULL;
 	uint32_t id = 0, prompt_len = 0, n = 0, n_cont;
 	int ret;
 
@@ -439,34 +604,53 @@ static int parse_seq(struct trace_reader *r, const msgpack_object *o,
 		ret = tf_get_u32(&c, "", o, "n", &n);
 	if (ret < 0)
 		return ret;
-	ret = tf_get_bin(&c, "", o, "entropy", (size_t)n * 4, BIN_F32_N, n, 0,
-	              false, &ent);
-	if (ret == 0)
-		ret = tf_get_bin(&c, "", o, "top1", (size_t)n * 4, BIN_F32_N, n, 0,
-		              false, &top1);
-	if (ret == 0)
-		ret = tf_get_bin(&c, "", o, "accept", (size_t)n * 4, BIN_F32_N, n, 0,
-		              false, &acc);
-	if (ret == 0)
-		ret = tf_get_bin(&c, "", o, "tokens", (size_t)n * 4, BIN_U32_N, n, 0,
-		              true, &tok);
-	if (ret == 0)
+	if (r->h.features) {
+		ret = parse_seq11(&c, &r->h, o, n, &ent, &top1, &acc, &run);
+		if (ret < 0)
+			return ret;
+	} else {
+		if (tf_map_find(o, "accept_run"))
+			return tf_perr(&c, "", "accept_run", "not allowed without "
+			            "feature accept_runs (a version \"1.1\" header "
+			            "lists it)");
+		ret = tf_get_bin(&c, "", o, "entropy", (size_t)n * 4, BIN_F32_N, n,
+		              0, false, &ent);
+		if (ret == 0)
+			ret = tf_get_bin(&c, "", o, "top1", (size_t)n * 4, BIN_F32_N,
+			              n, 0, false, &top1);
+		if (ret == 0)
+			ret = tf_get_bin(&c, "", o, "accept", (size_t)n * 4, BIN_F32_N,
+			              n, 0, false, &acc);
+		if (ret < 0)
+			return ret;
+	}
+	ret = tf_get_bin(&c, "", o, "tokens", (size_t)n * 4, BIN_U32_N, n, 0,
+	              true, &tok);
+	if (ret < 0)
+		return ret;
+	if (trace_header_entropy_full(&r->h)) {
 		ret = tf_get_bin(&c, "", o, "cont_pos", 0, BIN_U32_ANY, 0, 0, false,
 		              &cpos);
-	if (ret < 0)
-		return ret;
-	n_cont = cpos->size / 4;
-	if (n_cont > n)
-		return tf_perr(&c, "", "cont_pos", "expected at most n = %" PRIu32
-		            " positions, got %" PRIu32, n, n_cont);
-	ret = tf_get_bin(&c, "", o, "cont_entropy", (size_t)n_cont * K * 4,
-	              BIN_F32_CONT, n_cont, K, false, &cent);
-	if (ret < 0)
-		return ret;
+		if (ret < 0)
+			return ret;
+		n_cont = cpos->size / 4;
+		if (n_cont > n)
+			return tf_perr(&c, "", "cont_pos", "expected at most n = %"
+			            PRIu32 " positions, got %" PRIu32, n, n_cont);
+		ret = tf_get_bin(&c, "", o, "cont_entropy", (size_t)n_cont * K * 4,
+		              BIN_F32_CONT, n_cont, K, false, &cent);
+		if (ret < 0)
+			return ret;
+	} else {
+		n_cont = 0;
+	}
 
-	if (grow((void **)&r->entropy, &r->cap_entropy, n, sizeof(float)) ||
-	    grow((void **)&r->top1, &r->cap_top1, n, sizeof(float)) ||
+	if ((ent && grow((void **)&r->entropy, &r->cap_entropy, n,
+	                 sizeof(float))) ||
+	    (top1 && grow((void **)&r->top1, &r->cap_top1, n, sizeof(float))) ||
 	    grow((void **)&r->accept, &r->cap_accept, n, sizeof(float)) ||
+	    (run && grow((void **)&r->accept_run, &r->cap_run, n,
+	                 sizeof(uint32_t))) ||
 	    grow((void **)&r->cont_index, &r->cap_index, n, sizeof(int32_t)) ||
 	    (tok && grow((void **)&r->tokens, &r->cap_tokens, n,
 	                 sizeof(uint32_t))) ||
@@ -478,21 +662,33 @@ static int parse_seq(struct trace_reader *r, const msgpack_object *o,
 		        "sequence of %" PRIu32 " tokens", r->path, r->obj_off, n);
 		return -ENOMEM;
 	}
-	copy_le32(r->entropy, ent);
-	copy_le32(r->top1, top1);
-	copy_le32(r->accept, acc);
+	if (ent)
+		copy_le32(r->entropy, ent);
+	if (top1)
+		copy_le32(r->top1, top1);
+	if (acc)
+		copy_le32(r->accept, acc);
+	if (run) {
+		copy_le32(r->accept_run, run);
+		/* what a one-token speculation from p gets (FORMAT.md) */
+		for (uint32_t p = 0; p < n; p++)
+			r->accept[p] = r->accept_run[p] ? 1.0f : 0.0f;
+	}
 	if (tok)
 		copy_le32(r->tokens, tok);
-	copy_le32(r->cont_pos, cpos);
-	copy_le32(r->cont_entropy, cent);
+	if (cpos)
+		copy_le32(r->cont_pos, cpos);
+	if (cent)
+		copy_le32(r->cont_entropy, cent);
 
 	memset(s, 0, sizeof *s);
 	s->id = id;
 	s->prompt_len = prompt_len;
 	s->n = n;
-	s->entropy = r->entropy;
-	s->top1 = r->top1;
+	s->entropy = ent ? r->entropy : NULL;
+	s->top1 = top1 ? r->top1 : NULL;
 	s->accept = r->accept;
+	s->accept_run = run ? r->accept_run : NULL;
 	s->tokens = tok ? r->tokens : NULL;
 	s->n_cont = n_cont;
 	s->cont_pos = r->cont_pos;
@@ -761,6 +957,7 @@ void trace_reader_close(struct trace_reader **rp)
 	free(r->entropy);
 	free(r->top1);
 	free(r->accept);
+	free(r->accept_run);
 	free(r->tokens);
 	free(r->cont_pos);
 	free(r->cont_entropy);

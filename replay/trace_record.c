@@ -37,6 +37,37 @@ int trace_op_kind_parse(const char *name)
 }
 
 /* ------------------------------------------------------------------------ */
+/* format 1.1 features                                                       */
+
+static const struct {
+	enum trace_feature bit;
+	const char *name;
+} feature_names[] = {
+	{ TRACE_F_ACCEPT_RUNS, "accept_runs" },
+	{ TRACE_F_NO_ENTROPY, "no_entropy" },
+	{ TRACE_F_DRAFT_LOOKUP, "draft_lookup" },
+};
+
+const char *trace_feature_name(enum trace_feature f)
+{
+	for (size_t i = 0; i < sizeof feature_names / sizeof feature_names[0];
+	     i++)
+		if (feature_names[i].bit == f)
+			return feature_names[i].name;
+	return NULL;
+}
+
+uint32_t trace_feature_parse(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof feature_names / sizeof feature_names[0];
+	     i++)
+		if (strlen(feature_names[i].name) == len &&
+		    memcmp(feature_names[i].name, name, len) == 0)
+			return feature_names[i].bit;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
 /* checks                                                                    */
 
 /* Fast check without early exits (the reader calls this for every
@@ -77,6 +108,82 @@ static bool seq_ok_fast(const struct trace_header *h, const struct trace_seq *s)
 	return !bad;
 }
 
+/* The checks of a sequence of a trace without continuation rows (a 1.1
+ * trace with no_entropy or accept_runs): what it has instead of them. */
+static int seq_check_nocont(const struct trace_header *h,
+                            const struct trace_seq *s, char *err,
+                            size_t errlen)
+{
+	const int ent = trace_header_has_entropy(h);
+	const int runs = (h->features & TRACE_F_ACCEPT_RUNS) != 0;
+	char num[UTIL_NUM_LEN];
+
+	if (s->n_cont > 0) {
+		util_set_err(err, errlen, "field 'cont_pos' (sequence %" PRIu32 "): "
+		        "expected no continuations in a trace with feature %s, "
+		        "got %" PRIu32, s->id, runs ? "accept_runs" : "no_entropy",
+		        s->n_cont);
+		return -EINVAL;
+	}
+	if (ent && (!s->entropy || !s->top1)) {
+		util_set_err(err, errlen, "field '%s' (sequence %" PRIu32 "): "
+		        "expected an array of %" PRIu32 " floats, got NULL",
+		        !s->entropy ? "entropy" : "top1", s->id, s->n);
+		return -EINVAL;
+	}
+	if (runs ? !s->accept_run : !s->accept) {
+		util_set_err(err, errlen, "field '%s' (sequence %" PRIu32 "): "
+		        "expected an array of %" PRIu32 " %s, got NULL",
+		        runs ? "accept_run" : "accept", s->id, s->n,
+		        runs ? "uint32" : "floats");
+		return -EINVAL;
+	}
+	for (uint32_t p = 0; p < s->n; p++) {
+		if (ent) {
+			const float e = s->entropy[p], t = s->top1[p];
+
+			if (!isfinite(e) || e < 0.0f) {
+				util_set_err(err, errlen, "field 'entropy[%" PRIu32 "]' "
+				        "(sequence %" PRIu32 "): expected a finite "
+				        "value >= 0 nats, got %s", p, s->id,
+				        util_fmt_float(num, e));
+				return -EINVAL;
+			}
+			if (!isfinite(t) || t < 0.0f || t > 1.0f) {
+				util_set_err(err, errlen, "field 'top1[%" PRIu32 "]' "
+				        "(sequence %" PRIu32 "): expected a probability "
+				        "in [0, 1], got %s", p, s->id,
+				        util_fmt_float(num, t));
+				return -EINVAL;
+			}
+		}
+		if (runs) {
+			if (s->accept_run[p] > h->run_max) {
+				util_set_err(err, errlen, "field 'accept_run[%" PRIu32
+				        "]' (sequence %" PRIu32 "): expected at most "
+				        "accept_run_max = %" PRIu32 ", got %" PRIu32, p,
+				        s->id, h->run_max, s->accept_run[p]);
+				return -EINVAL;
+			}
+			continue;
+		}
+		const float a = s->accept[p];
+		if (!isfinite(a) || a < 0.0f || a > 1.0f) {
+			util_set_err(err, errlen, "field 'accept[%" PRIu32 "]' (sequence "
+			        "%" PRIu32 "): expected a probability in [0, 1], "
+			        "got %s", p, s->id, util_fmt_float(num, a));
+			return -EINVAL;
+		}
+		if (!h->sampled && a != 0.0f && a != 1.0f) {
+			util_set_err(err, errlen, "field 'accept[%" PRIu32 "]' (sequence "
+			        "%" PRIu32 "): expected 0 or 1 in a greedy trace, "
+			        "got %s", p, s->id, util_fmt_float(num, a));
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int trace_seq_check(const struct trace_header *h, const struct trace_seq *s,
                     char *err, size_t errlen)
 {
@@ -85,6 +192,23 @@ int trace_seq_check(const struct trace_header *h, const struct trace_seq *s,
 	if (!h || !s) {
 		util_set_err(err, errlen, "trace_seq_check: NULL argument");
 		return -EINVAL;
+	}
+	if (!trace_header_entropy_full(h)) {
+		if (s->n < 1) {
+			util_set_err(err, errlen, "field 'n' (sequence %" PRIu32 "): "
+			        "expected >= 1 generated tokens, got 0", s->id);
+			return -EINVAL;
+		}
+		if ((uint64_t)s->prompt_len + s->n > h->target.seq_len) {
+			util_set_err(err, errlen, "field 'prompt_len' (sequence %"
+			        PRIu32 "): expected prompt_len + n = %" PRIu32 " + %"
+			        PRIu32 " = %" PRIu64 " within the target model's "
+			        "context (seq_len %" PRIu32 ")", s->id, s->prompt_len,
+			        s->n, (uint64_t)s->prompt_len + s->n,
+			        h->target.seq_len);
+			return -EINVAL;
+		}
+		return seq_check_nocont(h, s, err, errlen);
 	}
 	K = h->lookahead;
 	if (K < 1) {
@@ -392,13 +516,64 @@ int trace_header_check(const struct trace_header *h, char *err,
 	const char *dup;
 	int ret;
 
-	if (h->lookahead < 1) {
-		util_set_err(err, errlen, "field 'lookahead': expected >= 1, got 0");
+	if (h->features & ~TRACE_F_ALL) {
+		util_set_err(err, errlen, "field 'features': expected a set of "
+		        "accept_runs, no_entropy, draft_lookup, got unknown bits "
+		        "0x%" PRIx32, h->features & ~TRACE_F_ALL);
 		return -EINVAL;
 	}
-	if (h->lookahead > TRACE_MAX_LOOKAHEAD) {
+	if (!trace_header_entropy_full(h)) {
+		if (h->lookahead != 0) {
+			util_set_err(err, errlen, "field 'lookahead': expected none "
+			        "in a trace without continuation rows (feature %s), "
+			        "got %" PRIu32, h->features & TRACE_F_ACCEPT_RUNS
+			                        ? "accept_runs" : "no_entropy",
+			        h->lookahead);
+			return -EINVAL;
+		}
+	} else if (h->lookahead < 1) {
+		util_set_err(err, errlen, "field 'lookahead': expected >= 1, got 0");
+		return -EINVAL;
+	} else if (h->lookahead > TRACE_MAX_LOOKAHEAD) {
 		util_set_err(err, errlen, "field 'lookahead': expected a value in "
 		        "[1, %u], got %" PRIu32, TRACE_MAX_LOOKAHEAD, h->lookahead);
+		return -EINVAL;
+	}
+	if (h->features & TRACE_F_ACCEPT_RUNS) {
+		if (h->run_max < 1 || h->run_max > TRACE_MAX_RUN) {
+			util_set_err(err, errlen, "field 'accept_run_max': expected a "
+			        "value in [1, %u], got %" PRIu32, TRACE_MAX_RUN,
+			        h->run_max);
+			return -EINVAL;
+		}
+		if (h->tree_tokens < h->run_max ||
+		    h->tree_tokens > TRACE_MAX_TREE_TOKENS) {
+			util_set_err(err, errlen, "field 'tree_tokens': expected a "
+			        "value in [accept_run_max = %" PRIu32 ", %u], got %"
+			        PRIu32, h->run_max, TRACE_MAX_TREE_TOKENS,
+			        h->tree_tokens);
+			return -EINVAL;
+		}
+	} else if (h->run_max || h->tree_tokens) {
+		util_set_err(err, errlen, "field '%s': expected none without "
+		        "feature accept_runs, got %" PRIu32,
+		        h->run_max ? "accept_run_max" : "tree_tokens",
+		        h->run_max ? h->run_max : h->tree_tokens);
+		return -EINVAL;
+	}
+	if (memchr(h->draft_lookup, '\0', sizeof h->draft_lookup) == NULL) {
+		util_set_err(err, errlen, "field 'draft_lookup': expected at most "
+		        "%d bytes", TRACE_NAME_MAX - 1);
+		return -EINVAL;
+	}
+	if ((h->features & TRACE_F_DRAFT_LOOKUP) && !h->draft_lookup[0]) {
+		util_set_err(err, errlen, "field 'draft_lookup': expected the "
+		        "method's name (feature draft_lookup), got \"\"");
+		return -EINVAL;
+	}
+	if (!(h->features & TRACE_F_DRAFT_LOOKUP) && h->draft_lookup[0]) {
+		util_set_err(err, errlen, "field 'draft_lookup': expected none "
+		        "without feature draft_lookup (the draft is a model)");
 		return -EINVAL;
 	}
 	if (!isfinite(h->temperature) || h->temperature < 0.0) {
@@ -435,7 +610,8 @@ int trace_header_check(const struct trace_header *h, char *err,
 		        "(given twice)", escape(dup, strlen(dup), e, sizeof e));
 		return -EINVAL;
 	}
-	ret = trace_model_check(&h->draft, "draft", err, errlen);
+	ret = h->features & TRACE_F_DRAFT_LOOKUP
+	              ? 0 : trace_model_check(&h->draft, "draft", err, errlen);
 	if (ret == 0)
 		ret = trace_model_check(&h->target, "target", err, errlen);
 	return ret;

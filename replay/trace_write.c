@@ -1,4 +1,5 @@
-/* trace_write.c - the writer of trace format v1: records are checked as
+/* trace_write.c - the writer of trace format 1.0 and 1.1 (1.1 only when
+ * the header uses a 1.1 feature): records are checked as
  * the reader would, then packed; the file appears only when complete. */
 #include "trace_impl.h"
 
@@ -169,11 +170,41 @@ int trace_writer_open(struct trace_writer **out, const char *path,
 
 	pk = &w->pk;
 	msgpack_packer_init(pk, w, wr_cb);
-	msgpack_pack_map(pk, 11);
-	pk_key_str(pk, "type", "header");
-	pk_key_str(pk, "magic", TRACE_MAGIC);
-	pk_key_u64(pk, "version", TRACE_FORMAT_VERSION);
-	pk_key_u64(pk, "lookahead", h->lookahead);
+	if (!h->features) {
+		/* format 1.0, byte for byte */
+		msgpack_pack_map(pk, 11);
+		pk_key_str(pk, "type", "header");
+		pk_key_str(pk, "magic", TRACE_MAGIC);
+		pk_key_u64(pk, "version", TRACE_FORMAT_VERSION);
+		pk_key_u64(pk, "lookahead", h->lookahead);
+	} else {
+		const int runs = (h->features & TRACE_F_ACCEPT_RUNS) != 0;
+		const int lookup = (h->features & TRACE_F_DRAFT_LOOKUP) != 0;
+		const int cont = trace_header_entropy_full(h);
+		uint32_t nf = 0;
+
+		for (uint32_t b = 1; b & TRACE_F_ALL; b <<= 1)
+			nf += (h->features & b) != 0;
+		/* the ten keys of every header, features, then each feature's */
+		msgpack_pack_map(pk, 11u + (cont ? 1u : 0u) + (runs ? 2u : 0u) +
+		                         (lookup ? 1u : 0u));
+		pk_key_str(pk, "type", "header");
+		pk_key_str(pk, "magic", TRACE_MAGIC);
+		pk_key_str(pk, "version", "1.1");
+		pk_str(pk, "features");
+		msgpack_pack_array(pk, nf);
+		for (uint32_t b = 1; b & TRACE_F_ALL; b <<= 1)
+			if (h->features & b)
+				pk_str(pk, trace_feature_name((enum trace_feature)b));
+		if (cont)
+			pk_key_u64(pk, "lookahead", h->lookahead);
+		if (runs) {
+			pk_key_u64(pk, "accept_run_max", h->run_max);
+			pk_key_u64(pk, "tree_tokens", h->tree_tokens);
+		}
+		if (lookup)
+			pk_key_str(pk, "draft_lookup", h->draft_lookup);
+	}
 	pk_key_str(pk, "sampling", h->sampled ? "sampled" : "greedy");
 	pk_key_f64(pk, "temperature", h->temperature);
 	pk_key_f64(pk, "top_p", h->top_p);
@@ -188,9 +219,13 @@ int trace_writer_open(struct trace_writer **out, const char *path,
 	for (size_t i = 0; i < h->n_prov; i++)
 		pk_key_str(pk, h->prov[i].key, h->prov[i].value);
 	pk_str(pk, "models");
-	msgpack_pack_map(pk, 2);
-	pk_str(pk, "draft");
-	pk_model(pk, &h->draft);
+	if (h->features & TRACE_F_DRAFT_LOOKUP) {
+		msgpack_pack_map(pk, 1);
+	} else {
+		msgpack_pack_map(pk, 2);
+		pk_str(pk, "draft");
+		pk_model(pk, &h->draft);
+	}
 	pk_str(pk, "target");
 	pk_model(pk, &h->target);
 	ret = wr_status(w, err, errlen);
@@ -241,19 +276,30 @@ int trace_writer_add(struct trace_writer *w, const struct trace_seq *s,
 		}
 	}
 	pk = &w->pk;
-	msgpack_pack_map(pk, s->tokens ? 10 : 9);
+	const int ent = trace_header_has_entropy(&w->h);
+	const int cont = trace_header_entropy_full(&w->h);
+	const int runs = (w->h.features & TRACE_F_ACCEPT_RUNS) != 0;
+	msgpack_pack_map(pk, 5 + (s->tokens ? 1u : 0u) + (ent ? 2u : 0u) +
+	                         (cont ? 2u : 0u));
 	pk_key_str(pk, "type", "seq");
 	pk_key_u64(pk, "id", s->id);
 	pk_key_u64(pk, "prompt_len", s->prompt_len);
 	pk_key_u64(pk, "n", s->n);
-	pk_key_le32(w, "entropy", s->entropy, s->n);
-	pk_key_le32(w, "top1", s->top1, s->n);
-	pk_key_le32(w, "accept", s->accept, s->n);
+	if (ent) {
+		pk_key_le32(w, "entropy", s->entropy, s->n);
+		pk_key_le32(w, "top1", s->top1, s->n);
+	}
+	if (runs)
+		pk_key_le32(w, "accept_run", s->accept_run, s->n);
+	else
+		pk_key_le32(w, "accept", s->accept, s->n);
 	if (s->tokens)
 		pk_key_le32(w, "tokens", s->tokens, s->n);
-	pk_key_le32(w, "cont_pos", s->cont_pos, s->n_cont);
-	pk_key_le32(w, "cont_entropy", s->cont_entropy,
-	            (size_t)s->n_cont * w->h.lookahead);
+	if (cont) {
+		pk_key_le32(w, "cont_pos", s->cont_pos, s->n_cont);
+		pk_key_le32(w, "cont_entropy", s->cont_entropy,
+		            (size_t)s->n_cont * w->h.lookahead);
+	}
 	ret = wr_status(w, err, errlen);
 	if (ret < 0)
 		return ret;

@@ -1,0 +1,772 @@
+/* test_format11.c - trace format 1.1 (traces/FORMAT.md, "Version 1.1"):
+ * accepted-run lengths, traces without entropies, drafts without a model.
+ *
+ * What each suite proves:
+ *  - format11: the library writes and reads every 1.1 feature (alone and
+ *    together), keeps them through trace_mem, fills the documented default
+ *    of tree_tokens, and refuses what a feature replaces, unknown
+ *    features and 1.1 keys in a 1.0 header, naming the field; a header
+ *    without features is written as 1.0, byte for byte what it was.
+ *  - oldreader: the previous release's reader (replay/trace.c at cf1ab2d,
+ *    taken from git and compiled here) refuses a 1.1 trace at its version
+ *    check, reads a 1.0 trace this release writes, and its writer writes
+ *    the same bytes as this release's for a 1.0 trace.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <msgpack.h>
+
+#include "trace.h"
+#include "trace_mem.h"
+
+/* ---- a temporary folder per test ------------------------------------- */
+
+static char tdir[64];
+
+static void setup(void)
+{
+	snprintf(tdir, sizeof tdir, "/tmp/ahasd-test-f11-XXXXXX");
+	cr_assert_not_null(mkdtemp(tdir));
+}
+
+static void rm_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[1024];
+	struct stat st;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+			rm_tree(p);
+		else
+			unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+static void teardown(void)
+{
+	rm_tree(tdir);
+}
+
+static const char *tpath(const char *name)
+{
+	static char bufs[8][512];
+	static int i;
+	char *b = bufs[i++ % 8];
+
+	snprintf(b, 512, "%s/%s", tdir, name);
+	return b;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	cr_assert_not_null(f, "%s", path);
+	cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	cr_assert_geq(n, 0);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	cr_assert_not_null(buf);
+	cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+/* ---- hand-built traces ------------------------------------------------ */
+
+static void tiny_model(struct trace_model *m, const char *name, uint32_t L)
+{
+	memset(m, 0, sizeof *m);
+	snprintf(m->name, sizeof m->name, "%s", name);
+	m->dim = 64;
+	m->hidden_dim = 172;
+	m->n_layers = L;
+	m->n_heads = 8;
+	m->n_kv_heads = 4;
+	m->vocab_size = 512;
+	m->seq_len = 512;
+	m->weight_bits = 8;
+	cr_assert_eq(trace_model_llama_ops(m), 0);
+}
+
+/* A header with the given 1.1 features (0: a 1.0 header, K = 2). */
+static void make_header(struct trace_header *h, uint32_t features)
+{
+	memset(h, 0, sizeof *h);
+	h->version = TRACE_FORMAT_VERSION;
+	h->features = features;
+	h->lookahead = trace_header_entropy_full(h) ? 2 : 0;
+	h->top_p = 1.0;
+	h->seed = 3;
+	if (features & TRACE_F_ACCEPT_RUNS) {
+		h->run_max = 4;
+		h->tree_tokens = 40;
+	}
+	if (features & TRACE_F_DRAFT_LOOKUP)
+		snprintf(h->draft_lookup, sizeof h->draft_lookup, "ngram");
+	else
+		tiny_model(&h->draft, "tiny-draft", 2);
+	tiny_model(&h->target, "tiny-target", 5);
+	cr_assert_eq(trace_header_add_prov(h, "tool", "test_format11"), 0);
+}
+
+/* Sequence 5: six positions. Runs 3 1 0 4 2 1 are not a chain: a chain
+ * would have run[1] = 2 after run[0] = 3. */
+static float s_ent[6] = { 0.5f, 1.0f, 2.0f, 0.25f, 0.75f, 3.0f };
+static float s_top1[6] = { 0.9f, 0.6f, 0.3f, 0.95f, 0.7f, 0.1f };
+static uint32_t s_run[6] = { 3, 1, 0, 4, 2, 1 };
+static float s_acc[6] = { 1, 1, 0, 1, 1, 1 };  /* chain a_p, greedy */
+static uint32_t s_cpos[1] = { 2 };
+static float s_cent[2] = { 1.5f, 2.5f };
+
+static struct trace_seq make_seq(const struct trace_header *h)
+{
+	struct trace_seq s = { .id = 5, .prompt_len = 7, .n = 6 };
+
+	if (trace_header_has_entropy(h)) {
+		s.entropy = s_ent;
+		s.top1 = s_top1;
+	}
+	if (h->features & TRACE_F_ACCEPT_RUNS)
+		s.accept_run = s_run;
+	else
+		s.accept = s_acc;
+	if (trace_header_entropy_full(h)) {
+		s.n_cont = 1;
+		s.cont_pos = s_cpos;
+		s.cont_entropy = s_cent;
+	}
+	return s;
+}
+
+static void write_trace(const char *path, uint32_t features)
+{
+	struct trace_header h;
+	struct trace_writer *w = NULL;
+	struct trace_seq s;
+	char err[512] = "";
+
+	make_header(&h, features);
+	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), 0, "%s",
+	             err);
+	s = make_seq(&h);
+	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), 0, "%s", err);
+	s.id = 6;
+	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_writer_close(&w, err, sizeof err), 0, "%s", err);
+	trace_header_clear(&h);
+}
+
+/* Read path back and check every field against what write_trace wrote. */
+static void check_trace(const char *path, uint32_t features)
+{
+	struct trace_reader *r = NULL;
+	struct trace_seq s;
+	char err[512] = "";
+	int n = 0, rc;
+
+	cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0, "%s", err);
+	const struct trace_header *h = trace_reader_header(r);
+	cr_assert_eq(h->features, features);
+	cr_assert_eq(h->version, 1u);
+	if (features & TRACE_F_ACCEPT_RUNS) {
+		cr_assert_eq(h->run_max, 4u);
+		cr_assert_eq(h->tree_tokens, 40u);
+	}
+	cr_assert_eq(h->lookahead, trace_header_entropy_full(h) ? 2u : 0u);
+	if (features & TRACE_F_DRAFT_LOOKUP) {
+		cr_assert_str_eq(h->draft_lookup, "ngram");
+		cr_assert_eq(h->draft.n_ops, 0u);
+	} else {
+		cr_assert_str_eq(h->draft.name, "tiny-draft");
+	}
+	cr_assert_str_eq(h->target.name, "tiny-target");
+	while ((rc = trace_reader_next(r, &s, err, sizeof err)) == 1) {
+		cr_assert_eq(s.n, 6u);
+		cr_assert_eq(s.prompt_len, 7u);
+		for (uint32_t p = 0; p < 6; p++) {
+			if (features & TRACE_F_ACCEPT_RUNS) {
+				cr_assert_not_null(s.accept_run);
+				cr_assert_eq(s.accept_run[p], s_run[p]);
+				/* derived: a one-token speculation from p */
+				cr_assert_eq(s.accept[p], s_run[p] ? 1.0f : 0.0f);
+			} else {
+				cr_assert_null(s.accept_run);
+				cr_assert_eq(s.accept[p], s_acc[p]);
+			}
+			if (trace_header_has_entropy(h)) {
+				cr_assert_eq(s.entropy[p], s_ent[p]);
+				cr_assert_eq(s.top1[p], s_top1[p]);
+			}
+		}
+		if (!trace_header_has_entropy(h)) {
+			cr_assert_null(s.entropy);
+			cr_assert_null(s.top1);
+		}
+		cr_assert_eq(s.n_cont, trace_header_entropy_full(h) ? 1u : 0u);
+		n++;
+	}
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_eq(n, 2);
+	trace_reader_close(&r);
+}
+
+TestSuite(format11, .init = setup, .fini = teardown);
+
+Test(format11, every_feature_round_trips)
+{
+	static const uint32_t sets[] = {
+		TRACE_F_ACCEPT_RUNS,
+		TRACE_F_NO_ENTROPY,
+		TRACE_F_DRAFT_LOOKUP,
+		TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY,
+		TRACE_F_ACCEPT_RUNS | TRACE_F_DRAFT_LOOKUP,
+		TRACE_F_NO_ENTROPY | TRACE_F_DRAFT_LOOKUP,
+		TRACE_F_ALL,
+	};
+
+	for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+		char name[32];
+
+		snprintf(name, sizeof name, "f%zu.msgpack", i);
+		write_trace(tpath(name), sets[i]);
+		check_trace(tpath(name), sets[i]);
+	}
+}
+
+/* The file says "1.1" and lists its features in a fixed order. */
+Test(format11, header_says_1_1)
+{
+	const char *p = tpath("h.msgpack");
+	msgpack_unpacked res;
+	size_t len, off = 0;
+	char *buf;
+
+	write_trace(p, TRACE_F_DRAFT_LOOKUP | TRACE_F_ACCEPT_RUNS);
+	buf = slurp(p, &len);
+	msgpack_unpacked_init(&res);
+	cr_assert_eq(msgpack_unpack_next(&res, buf, len, &off),
+	             MSGPACK_UNPACK_SUCCESS);
+	const msgpack_object_map *m = &res.data.via.map;
+	int seen = 0;
+	for (uint32_t i = 0; i < m->size; i++) {
+		const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
+
+		if (k->via.str.size == 7 && !memcmp(k->via.str.ptr, "version", 7)) {
+			cr_assert_eq(v->type, MSGPACK_OBJECT_STR);
+			cr_assert_eq(v->via.str.size, 3u);
+			cr_assert_eq(memcmp(v->via.str.ptr, "1.1", 3), 0);
+			seen |= 1;
+		}
+		if (k->via.str.size == 8 && !memcmp(k->via.str.ptr, "features", 8)) {
+			cr_assert_eq(v->type, MSGPACK_OBJECT_ARRAY);
+			cr_assert_eq(v->via.array.size, 2u);
+			cr_assert_eq(memcmp(v->via.array.ptr[0].via.str.ptr,
+			                    "accept_runs", 11), 0);
+			cr_assert_eq(memcmp(v->via.array.ptr[1].via.str.ptr,
+			                    "draft_lookup", 12), 0);
+			seen |= 2;
+		}
+		cr_assert(!(k->via.str.size == 9 &&
+		            !memcmp(k->via.str.ptr, "lookahead", 9)),
+		          "a trace without continuations has no lookahead");
+	}
+	cr_assert_eq(seen, 3);
+	msgpack_unpacked_destroy(&res);
+	free(buf);
+}
+
+Test(format11, trace_mem_keeps_the_new_arrays)
+{
+	const char *p = tpath("m.msgpack");
+	struct trace_reader *r = NULL;
+	struct trace_mem mem;
+	char err[512] = "";
+
+	write_trace(p, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY |
+	               TRACE_F_DRAFT_LOOKUP);
+	cr_assert_eq(trace_reader_open(&r, p, err, sizeof err), 0, "%s", err);
+	trace_mem_init(&mem, trace_reader_header(r)->lookahead);
+	cr_assert_eq(trace_mem_read(&mem, r, err, sizeof err), 0, "%s", err);
+	trace_reader_close(&r);
+	cr_assert_eq(mem.n_seq, 2u);
+	for (size_t i = 0; i < mem.n_seq; i++) {
+		const struct trace_seq *s = &mem.seq[i];
+
+		cr_assert_null(s->entropy);
+		cr_assert_null(s->top1);
+		cr_assert_not_null(s->accept_run);
+		for (uint32_t q = 0; q < s->n; q++) {
+			cr_assert_eq(s->accept_run[q], s_run[q]);
+			cr_assert_eq(s->accept[q], s_run[q] ? 1.0f : 0.0f);
+			cr_assert_eq(s->cont_index[q], -1);
+		}
+	}
+	trace_mem_free(&mem);
+
+	/* and with entropies */
+	write_trace(p, TRACE_F_ACCEPT_RUNS);
+	cr_assert_eq(trace_reader_open(&r, p, err, sizeof err), 0, "%s", err);
+	trace_mem_init(&mem, trace_reader_header(r)->lookahead);
+	cr_assert_eq(trace_mem_read(&mem, r, err, sizeof err), 0, "%s", err);
+	trace_reader_close(&r);
+	for (uint32_t q = 0; q < 6; q++) {
+		cr_assert_eq(mem.seq[1].entropy[q], s_ent[q]);
+		cr_assert_eq(mem.seq[1].top1[q], s_top1[q]);
+		cr_assert_eq(mem.seq[1].accept_run[q], s_run[q]);
+	}
+	trace_mem_free(&mem);
+}
+
+/* A header without features is a 1.0 header: version 1, lookahead, both
+ * models, and the reader gives features 0. */
+Test(format11, no_features_is_1_0)
+{
+	const char *p = tpath("v10.msgpack");
+	struct trace_reader *r = NULL;
+	char err[512] = "";
+
+	write_trace(p, 0);
+	check_trace(p, 0);
+	cr_assert_eq(trace_reader_open(&r, p, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_reader_header(r)->features, 0u);
+	trace_reader_close(&r);
+}
+
+/* ---- refusals: rewrite one key of the first header or seq record ------ */
+
+struct edit {
+	const char *rtype;       /* "header" or "seq" */
+	const char *key;         /* top-level key, or "models.draft" */
+	int drop;                /* 1: remove the key */
+	msgpack_object val;      /* else: set (or add) it to this */
+};
+
+static int key_is(const msgpack_object *k, const char *s)
+{
+	return k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(s) &&
+	       !memcmp(k->via.str.ptr, s, strlen(s));
+}
+
+static int file_write(void *data, const char *buf, size_t len)
+{
+	return len == 0 || fwrite(buf, 1, len, data) == len ? 0 : -1;
+}
+
+static void pack_map_edited(msgpack_packer *pk, const msgpack_object *o,
+                            const char *key, const struct edit *e)
+{
+	const char *dot = strchr(key, '.');
+	char head[64];
+	uint32_t count = o->via.map.size;
+	int found = 0;
+
+	snprintf(head, sizeof head, "%.*s", dot ? (int)(dot - key)
+	                                        : (int)strlen(key), key);
+	for (uint32_t i = 0; i < o->via.map.size; i++)
+		found |= key_is(&o->via.map.ptr[i].key, head);
+	if (!dot)
+		count += e->drop ? -(uint32_t)found : (uint32_t)!found;
+	msgpack_pack_map(pk, count);
+	for (uint32_t i = 0; i < o->via.map.size; i++) {
+		const msgpack_object_kv *kv = &o->via.map.ptr[i];
+
+		if (!key_is(&kv->key, head)) {
+			msgpack_pack_object(pk, kv->key);
+			msgpack_pack_object(pk, kv->val);
+		} else if (dot) {
+			msgpack_pack_object(pk, kv->key);
+			pack_map_edited(pk, &kv->val, dot + 1, e);
+		} else if (!e->drop) {
+			msgpack_pack_object(pk, kv->key);
+			msgpack_pack_object(pk, e->val);
+		}
+	}
+	if (!dot && !e->drop && !found) {
+		msgpack_pack_str_with_body(pk, head, strlen(head));
+		msgpack_pack_object(pk, e->val);
+	}
+}
+
+static void mutate(const char *src, const char *dst, const struct edit *e)
+{
+	size_t len, off = 0;
+	char *buf = slurp(src, &len);
+	FILE *f = fopen(dst, "wb");
+	msgpack_packer pk;
+	msgpack_unpacked res;
+	int done = 0;
+
+	cr_assert_not_null(f);
+	msgpack_packer_init(&pk, f, file_write);
+	msgpack_unpacked_init(&res);
+	while (msgpack_unpack_next(&res, buf, len, &off) ==
+	       MSGPACK_UNPACK_SUCCESS) {
+		const msgpack_object *o = &res.data;
+		int match = 0;
+
+		for (uint32_t i = 0; i < o->via.map.size; i++)
+			if (key_is(&o->via.map.ptr[i].key, "type") &&
+			    key_is(&o->via.map.ptr[i].val, e->rtype))
+				match = 1;
+		if (match && !done) {
+			pack_map_edited(&pk, o, e->key, e);
+			done = 1;
+		} else {
+			msgpack_pack_object(&pk, *o);
+		}
+	}
+	msgpack_unpacked_destroy(&res);
+	cr_assert_eq(fclose(f), 0);
+	free(buf);
+}
+
+static msgpack_object o_str(const char *s)
+{
+	msgpack_object o = { .type = MSGPACK_OBJECT_STR };
+
+	o.via.str.ptr = s;
+	o.via.str.size = (uint32_t)strlen(s);
+	return o;
+}
+
+static msgpack_object o_uint(uint64_t v)
+{
+	msgpack_object o = { .type = MSGPACK_OBJECT_POSITIVE_INTEGER };
+
+	o.via.u64 = v;
+	return o;
+}
+
+static msgpack_object o_bin(const void *p, uint32_t size)
+{
+	msgpack_object o = { .type = MSGPACK_OBJECT_BIN };
+
+	o.via.bin.ptr = p;
+	o.via.bin.size = size;
+	return o;
+}
+
+/* Read the whole file; the error must contain want. */
+static void expect_refused(const char *path, const char *want)
+{
+	struct trace_reader *r = NULL;
+	struct trace_seq s;
+	char err[1024] = "";
+	int rc = trace_reader_open(&r, path, err, sizeof err);
+
+	while (rc == 0 && (rc = trace_reader_next(r, &s, err, sizeof err)) == 1)
+		rc = 0;
+	trace_reader_close(&r);
+	cr_assert_lt(rc, 0, "read %s without error, wanted '%s'", path, want);
+	cr_assert(strstr(err, want), "want '%s' in '%s'", want, err);
+	cr_assert(strstr(err, path) == err, "the message names the file: %s",
+	          err);
+}
+
+static void edit_refused(uint32_t features, const struct edit *e,
+                         const char *want)
+{
+	const char *good = tpath("good.msgpack"), *bad = tpath("bad.msgpack");
+
+	write_trace(good, features);
+	mutate(good, bad, e);
+	expect_refused(bad, want);
+}
+
+Test(format11, unknown_feature_refused)
+{
+	msgpack_object arr = { .type = MSGPACK_OBJECT_ARRAY };
+	msgpack_object names[2] = { o_str("accept_runs"), o_str("tree_v2") };
+
+	arr.via.array.size = 2;
+	arr.via.array.ptr = names;
+	const struct edit e = { "header", "features", 0, arr };
+	edit_refused(TRACE_F_ACCEPT_RUNS, &e, "field 'features[1]': feature "
+	             "\"tree_v2\" is not known to this reader (it knows "
+	             "accept_runs, no_entropy, draft_lookup)");
+}
+
+Test(format11, repeated_or_empty_features_refused)
+{
+	msgpack_object arr = { .type = MSGPACK_OBJECT_ARRAY };
+	msgpack_object names[2] = { o_str("no_entropy"), o_str("no_entropy") };
+
+	arr.via.array.size = 2;
+	arr.via.array.ptr = names;
+	struct edit e = { "header", "features", 0, arr };
+	edit_refused(TRACE_F_NO_ENTROPY, &e, "field 'features[1]': feature "
+	             "\"no_entropy\" is listed twice");
+	e.val.via.array.size = 0;
+	edit_refused(TRACE_F_NO_ENTROPY, &e, "field 'features': expected a "
+	             "non-empty array of feature names, got array of 0");
+}
+
+Test(format11, other_versions_refused)
+{
+	struct edit e = { "header", "version", 0, o_str("1.2") };
+
+	edit_refused(TRACE_F_NO_ENTROPY, &e, "field 'version': expected "
+	             "\"1.1\" (or the unsigned integer 1), got str \"1.2\"");
+	/* a 1.1 header needs its features */
+	const struct edit drop = { "header", "features", 1, { 0 } };
+	edit_refused(TRACE_F_NO_ENTROPY, &drop, "field 'features': expected an "
+	             "array of feature names (version \"1.1\"), got nothing "
+	             "(missing)");
+	/* and version 1 cannot have any */
+	e.val = o_uint(1);
+	edit_refused(TRACE_F_NO_ENTROPY, &e, "field 'features': expected none "
+	             "in a version 1 header");
+}
+
+Test(format11, replaced_fields_refused)
+{
+	static float acc[6] = { 1, 1, 0, 1, 1, 1 };
+	static uint32_t run[6] = { 3, 1, 0, 5, 2, 1 };
+	struct edit e = { "seq", "accept", 0, o_bin(acc, sizeof acc) };
+
+	edit_refused(TRACE_F_ACCEPT_RUNS, &e, "field 'accept': not allowed with "
+	             "feature accept_runs (accept_run replaces it)");
+	e = (struct edit){ "seq", "accept_run", 1, { 0 } };
+	edit_refused(TRACE_F_ACCEPT_RUNS, &e, "field 'accept_run': expected a "
+	             "bin of 24 bytes (n = 6 uint32), got nothing (missing)");
+	e = (struct edit){ "seq", "accept_run", 0, o_bin(run, sizeof run) };
+	edit_refused(TRACE_F_ACCEPT_RUNS, &e, "field 'accept_run[3]' (sequence "
+	             "5): expected at most accept_run_max = 4, got 5");
+	e = (struct edit){ "seq", "accept_run", 0, o_bin(run, sizeof run) };
+	/* a 1.0 file must not carry runs a 1.0 reader would ignore */
+	edit_refused(0, &e, "field 'accept_run': not allowed without feature "
+	             "accept_runs (a version \"1.1\" header lists it)");
+	e = (struct edit){ "seq", "entropy", 0, o_bin(s_ent, sizeof s_ent) };
+	edit_refused(TRACE_F_NO_ENTROPY, &e, "field 'entropy': not allowed with "
+	             "feature no_entropy");
+	e = (struct edit){ "seq", "cont_pos", 0, o_bin(s_cpos, 4) };
+	edit_refused(TRACE_F_ACCEPT_RUNS, &e, "field 'cont_pos': not allowed "
+	             "with feature accept_runs");
+	e = (struct edit){ "header", "lookahead", 0, o_uint(2) };
+	edit_refused(TRACE_F_ACCEPT_RUNS, &e, "field 'lookahead': expected none "
+	             "in a trace without continuation rows (feature "
+	             "accept_runs)");
+	e = (struct edit){ "header", "accept_run_max", 0, o_uint(4) };
+	edit_refused(TRACE_F_NO_ENTROPY, &e, "field 'accept_run_max': expected "
+	             "none without feature accept_runs");
+	e = (struct edit){ "header", "tree_tokens", 0, o_uint(3) };
+	edit_refused(TRACE_F_ACCEPT_RUNS, &e, "field 'tree_tokens': expected a "
+	             "value in [accept_run_max = 4, 65536], got 3");
+}
+
+/* ---- the previous release's reader ------------------------------------ */
+
+#define OLD_COMMIT "cf1ab2d"
+
+/* Reads a trace with the library it is compiled with; with a second
+ * path, writes every record it read there (through that library's
+ * writer). Prints "ok N" or "refused: MESSAGE". */
+static const char old_driver[] =
+	"#include <stdio.h>\n"
+	"#include \"trace.h\"\n"
+	"int main(int argc, char **argv)\n"
+	"{\n"
+	"	char err[1024] = \"\";\n"
+	"	struct trace_reader *r = NULL;\n"
+	"	struct trace_writer *w = NULL;\n"
+	"	struct trace_seq s;\n"
+	"	int rc, n = 0;\n"
+	"	if (trace_reader_open(&r, argv[1], err, sizeof err) < 0) {\n"
+	"		printf(\"refused: %s\\n\", err);\n"
+	"		return 0;\n"
+	"	}\n"
+	"	if (argc > 2 && trace_writer_open(&w, argv[2],\n"
+	"	        trace_reader_header(r), err, sizeof err) < 0) {\n"
+	"		printf(\"write: %s\\n\", err);\n"
+	"		return 1;\n"
+	"	}\n"
+	"	while ((rc = trace_reader_next(r, &s, err, sizeof err)) == 1) {\n"
+	"		n++;\n"
+	"		if (w && trace_writer_add(w, &s, err, sizeof err) < 0) {\n"
+	"			printf(\"write: %s\\n\", err);\n"
+	"			return 1;\n"
+	"		}\n"
+	"	}\n"
+	"	if (rc < 0) {\n"
+	"		printf(\"refused: %s\\n\", err);\n"
+	"		return 0;\n"
+	"	}\n"
+	"	if (w && trace_writer_close(&w, err, sizeof err) < 0) {\n"
+	"		printf(\"write: %s\\n\", err);\n"
+	"		return 1;\n"
+	"	}\n"
+	"	printf(\"ok %d\\n\", n);\n"
+	"	trace_reader_close(&r);\n"
+	"	return 0;\n"
+	"}\n";
+
+static int run_cmd(const char *cmd)
+{
+	int st = system(cmd);
+
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Build the reader of OLD_COMMIT into dir/oldread; skip the test when
+ * the source tree is not a git checkout holding that commit, or no C
+ * compiler links msgpack-c here. */
+static void build_old_reader(const char *dir, char *exe, size_t len)
+{
+	const char *src = getenv("AHASD_SOURCE_ROOT");
+	char cmd[4096], path[1024];
+	FILE *f;
+
+	cr_assert_not_null(src, "AHASD_SOURCE_ROOT is not set (run through "
+	                   "meson test)");
+	snprintf(cmd, sizeof cmd, "git -C '%s' cat-file -e " OLD_COMMIT
+	         ":replay/trace.c 2>/dev/null", src);
+	if (run_cmd(cmd) != 0) {
+		fprintf(stderr, "oldreader: %s is not a git checkout with commit "
+		        OLD_COMMIT "; the previous reader's refusal is argued "
+		        "in traces/FORMAT.md instead\n", src);
+		cr_skip_test("no git history of " OLD_COMMIT);
+	}
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	for (int i = 0; i < 3; i++) {
+		static const char *const files[] = { "trace.c", "trace.h",
+		                                     "util.h" };
+
+		snprintf(cmd, sizeof cmd, "git -C '%s' show " OLD_COMMIT
+		         ":replay/%s > '%s/%s'", src, files[i], dir, files[i]);
+		cr_assert_eq(run_cmd(cmd), 0, "%s", cmd);
+	}
+	snprintf(path, sizeof path, "%s/driver.c", dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	cr_assert_eq(fputs(old_driver, f) >= 0, 1);
+	cr_assert_eq(fclose(f), 0);
+	snprintf(exe, len, "%s/oldread", dir);
+	for (int i = 0; i < 2; i++) {
+		static const char *const libs[] = { "-lmsgpackc", "-lmsgpack-c" };
+
+		snprintf(cmd, sizeof cmd, "cc -std=c17 -D_GNU_SOURCE -w -I'%s' "
+		         "'%s/trace.c' '%s/driver.c' -o '%s' %s -lm "
+		         "2>'%s/cc.log'", dir, dir, dir, exe, libs[i], dir);
+		if (run_cmd(cmd) == 0)
+			return;
+	}
+	fprintf(stderr, "oldreader: cannot compile the reader of " OLD_COMMIT
+	        " with cc and msgpack-c (see %s/cc.log)\n", dir);
+	cr_skip_test("no C compiler linking msgpack-c");
+}
+
+/* Run the old driver; its one line of output into out. */
+static void run_old(const char *exe, const char *in, const char *copy,
+                    char *out, size_t len)
+{
+	char cmd[4096];
+	FILE *p;
+
+	snprintf(cmd, sizeof cmd, "'%s' '%s'%s%s%s", exe, in,
+	         copy ? " '" : "", copy ? copy : "", copy ? "'" : "");
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	out[0] = '\0';
+	cr_assert_not_null(fgets(out, (int)len, p), "%s printed nothing", cmd);
+	cr_assert_eq(pclose(p), 0, "%s: %s", cmd, out);
+}
+
+/* The new library copies in to out through its reader and writer. */
+static void copy_new(const char *in, const char *out)
+{
+	struct trace_reader *r = NULL;
+	struct trace_writer *w = NULL;
+	struct trace_seq s;
+	char err[1024] = "";
+	int rc;
+
+	cr_assert_eq(trace_reader_open(&r, in, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_writer_open(&w, out, trace_reader_header(r), err,
+	                               sizeof err), 0, "%s", err);
+	while ((rc = trace_reader_next(r, &s, err, sizeof err)) == 1)
+		cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), 0, "%s",
+		             err);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_eq(trace_writer_close(&w, err, sizeof err), 0, "%s", err);
+	trace_reader_close(&r);
+}
+
+static void same_bytes(const char *a, const char *b)
+{
+	size_t la, lb;
+	char *x = slurp(a, &la), *y = slurp(b, &lb);
+
+	cr_assert_eq(la, lb, "%s: %zu bytes, %s: %zu", a, la, b, lb);
+	cr_assert_eq(memcmp(x, y, la), 0, "%s and %s differ", a, b);
+	free(x);
+	free(y);
+}
+
+TestSuite(oldreader, .init = setup, .fini = teardown);
+
+Test(oldreader, previous_release_refuses_1_1_and_reads_1_0)
+{
+	char exe[1024], out[2048];
+	const char *src = getenv("AHASD_SOURCE_ROOT");
+	char shipped[1024];
+
+	build_old_reader(tpath("old"), exe, sizeof exe);
+
+	/* every 1.1 feature is refused at the version check: the old reader
+	 * never reaches a sequence it would replay as a chain */
+	for (uint32_t f = 1; f <= TRACE_F_ALL; f++) {
+		char name[32];
+
+		snprintf(name, sizeof name, "v11-%u.msgpack", f);
+		write_trace(tpath(name), f);
+		run_old(exe, tpath(name), NULL, out, sizeof out);
+		cr_assert(strstr(out, "refused: ") == out, "%s", out);
+		cr_assert(strstr(out, ": offset 0: field 'version': expected an "
+		                      "unsigned integer, got str \"1.1\""),
+		          "features %u: %s", f, out);
+	}
+
+	/* a 1.0 trace written by this release reads there ... */
+	write_trace(tpath("v10.msgpack"), 0);
+	run_old(exe, tpath("v10.msgpack"), NULL, out, sizeof out);
+	cr_assert_str_eq(out, "ok 2\n");
+
+	/* ... and both writers give the same bytes, for a hand-built trace
+	 * and a shipped capture */
+	run_old(exe, tpath("v10.msgpack"), tpath("old-copy.msgpack"), out,
+	        sizeof out);
+	cr_assert_str_eq(out, "ok 2\n");
+	copy_new(tpath("v10.msgpack"), tpath("new-copy.msgpack"));
+	same_bytes(tpath("old-copy.msgpack"), tpath("new-copy.msgpack"));
+	same_bytes(tpath("v10.msgpack"), tpath("new-copy.msgpack"));
+
+	snprintf(shipped, sizeof shipped,
+	         "%s/traces/stories260K-skip3-sampled.msgpack", src);
+	run_old(exe, shipped, tpath("old-cap.msgpack"), out, sizeof out);
+	cr_assert_str_eq(out, "ok 64\n");
+	copy_new(shipped, tpath("new-cap.msgpack"));
+	same_bytes(tpath("old-cap.msgpack"), tpath("new-cap.msgpack"));
+}
