@@ -69,6 +69,10 @@
  *      in); AHASD_HAS_FIELD and AHASD_HAS_HOOK; extern "C". Plugins of ABI
  *      1 and 2 still load: the host passes them the layouts they were built
  *      with and, as before, only the parameters the user set.
+ *   4  the descriptor's needs and instance_needs (appended, rule 3): what
+ *      a plugin needs of a trace (AHASD_NEEDS_ENTROPY), so that the host
+ *      refuses it on a format 1.1 trace without entropies instead of
+ *      handing it NaN. A plugin of ABI 1 to 3 needs nothing.
  */
 #ifndef AHASD_PLUGIN_H
 #define AHASD_PLUGIN_H
@@ -80,7 +84,7 @@
 extern "C" {
 #endif
 
-#define AHASD_PLUGIN_ABI_VERSION 3u
+#define AHASD_PLUGIN_ABI_VERSION 4u
 /* the oldest abi_version a host built from this header loads (rule 1) */
 #define AHASD_PLUGIN_ABI_MIN 1u
 #define AHASD_PLUGIN_SYMBOL "ahasd_plugin"
@@ -113,6 +117,14 @@ enum ahasd_plugin_kind {
 	AHASD_PLUGIN_POLICY = 1,
 	AHASD_PLUGIN_DRAFTER = 2,
 };
+
+/* What a plugin may need of a trace (the descriptor's needs, since ABI 4).
+ * A trace in format 1.1 may lack entropies (traces/FORMAT.md): then every
+ * entropy and top-1 probability the host passes (ahasd_draft_token,
+ * ahasd_batch_info.mean_entropy) is NaN, and the host refuses, before the
+ * run, a plugin that declares AHASD_NEEDS_ENTROPY. */
+#define AHASD_NEEDS_ENTROPY 1u  /* the draft's entropy and top-1 probability
+                                 * of every drafted token */
 
 /* A parameter the plugin accepts, for --help, for create() and for the
  * run record. An array element, so frozen (rule 2); default_value must not
@@ -151,8 +163,9 @@ struct ahasd_draft_token {
 	uint32_t struct_size;
 	uint64_t batch_id;
 	uint32_t index;          /* 0-based position in the batch */
-	float entropy;           /* nats */
-	float top1;              /* draft's top-1 probability */
+	float entropy;           /* nats; NaN on a trace without entropies
+	                          * (see AHASD_NEEDS_ENTROPY) */
+	float top1;              /* draft's top-1 probability; NaN likewise */
 	double now_s;            /* simulated time after this draft step */
 };
 
@@ -245,7 +258,7 @@ struct ahasd_batch_info {
 	uint32_t struct_size;
 	uint64_t batch_id;
 	uint32_t length;
-	float mean_entropy;       /* nats */
+	float mean_entropy;       /* nats; NaN on a trace without entropies */
 	uint32_t lookahead;       /* 1 if drafted on top of unverified batches */
 };
 
@@ -332,6 +345,16 @@ struct ahasd_plugin {
 
 	const struct ahasd_policy_hooks *policy;   /* kind == POLICY */
 	const struct ahasd_drafter_hooks *drafter; /* kind == DRAFTER */
+
+	/* since ABI 4: AHASD_NEEDS_* flags, what the plugin needs of a trace
+	 * (0: nothing; it runs on every trace). The host refuses a run whose
+	 * trace lacks what a plugin needs, before any sequence, naming both. */
+	uint32_t needs;
+	/* since ABI 4, optional: the needs of this instance, given its
+	 * parameters (called once after create); when present the host uses
+	 * it instead of needs, which then says what some instance may need
+	 * (e.g. a policy whose entropy-driven part can be switched off). */
+	uint32_t (*instance_needs)(void *st);
 };
 
 /* The one symbol a plugin defines, declared here so that a C++ plugin's

@@ -350,4 +350,6 @@ AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
 	.counter = adaedl_counter,
 	.policy = NULL,
 	.drafter = &adaedl_hooks,
+	/* its stopping rule reads every draft's entropy (or top-1) */
+	.needs = AHASD_NEEDS_ENTROPY,
 };

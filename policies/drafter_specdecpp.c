@@ -181,4 +181,6 @@ AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
 	.counter = sdpp_counter,
 	.policy = NULL,
 	.drafter = &sdpp_hooks,
+	/* its stopping rule reads every draft's entropy (or top-1) */
+	.needs = AHASD_NEEDS_ENTROPY,
 };

@@ -148,4 +148,6 @@ AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
 	.counter = svip_counter,
 	.policy = NULL,
 	.drafter = &svip_hooks,
+	/* its stopping rule reads every draft's entropy (or top-1) */
+	.needs = AHASD_NEEDS_ENTROPY,
 };

@@ -331,6 +331,14 @@ static const struct ahasd_policy_hooks ahasd_hooks = {
 	.on_preverify = ahasd_on_preverify,
 };
 
+/* EDC bins batch entropies; TVC and the rest need none, so edc=0 runs on
+ * a trace without entropies (the no-EDC rows of the ablation). */
+static uint32_t ahasd_instance_needs(void *st)
+{
+	const struct ahasd *a = st;
+	return a->use_edc ? AHASD_NEEDS_ENTROPY : 0;
+}
+
 AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
 	.abi_version = AHASD_PLUGIN_ABI_VERSION,
 	.struct_size = sizeof(struct ahasd_plugin),
@@ -344,4 +352,6 @@ AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
 	.destroy = ahasd_destroy,
 	.counter = ahasd_counter,
 	.policy = &ahasd_hooks,
+	.needs = AHASD_NEEDS_ENTROPY,            /* with edc=1, the default */
+	.instance_needs = ahasd_instance_needs,
 };

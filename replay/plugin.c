@@ -58,6 +58,17 @@ int plugin_resolve(const char *name, char *out, size_t outlen, char *err,
 	return -ENOENT;
 }
 
+uint32_t plugin_needs(const struct plugin *p)
+{
+	const struct ahasd_plugin *d = p->desc;
+
+	if (AHASD_HAS_HOOK(d, struct ahasd_plugin, instance_needs))
+		return d->instance_needs(p->state);
+	if (AHASD_HAS_FIELD(d, struct ahasd_plugin, needs))
+		return d->needs;
+	return 0;
+}
+
 const char *plugin_kind_name(uint32_t kind)
 {
 	switch (kind) {

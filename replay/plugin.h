@@ -69,6 +69,11 @@ int plugin_args(const struct plugin *p, const char *const *keys,
 size_t plugin_counters(const struct plugin *p, const char *prefix,
                        char names[][96], double *vals, size_t at, size_t max);
 
+/** What the created plugin needs of a trace (AHASD_NEEDS_*): its
+ * instance_needs(state) when it has that hook, else its descriptor's
+ * needs; 0 for a plugin of ABI 1 to 3 (the fields came with ABI 4). */
+uint32_t plugin_needs(const struct plugin *p);
+
 /** "scheduling policy", "drafting algorithm" or "unknown kind". */
 const char *plugin_kind_name(uint32_t kind);
 

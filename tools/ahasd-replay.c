@@ -258,6 +258,13 @@ static void list_one_plugin(const struct plugin *p, uint32_t kind)
 	printf("%-10s %-8s %s\n           %s\n", p->desc->name,
 	       kind == AHASD_PLUGIN_POLICY ? "policy" : "drafter", p->path,
 	       p->desc->description ? p->desc->description : "");
+	if (AHASD_HAS_FIELD(p->desc, struct ahasd_plugin, needs) &&
+	    (p->desc->needs & AHASD_NEEDS_ENTROPY))
+		printf("           needs the draft's entropies%s (refused on a "
+		       "trace without them)\n",
+		       AHASD_HAS_HOOK(p->desc, struct ahasd_plugin,
+		                      instance_needs)
+		               ? " with some parameters" : "");
 	for (const struct ahasd_param *q = p->desc->params; q && q->key; q++)
 		printf("           %s=%s  %s\n", q->key,
 		       q->default_value ? q->default_value : "",

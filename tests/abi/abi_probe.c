@@ -424,4 +424,9 @@ AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
 	.policy = &probe_policy_hooks,
 	.drafter = NULL,
 #endif
+#if AHASD_PLUGIN_ABI_VERSION >= 4
+	/* runs on every trace (C++ warns about a member left out) */
+	.needs = 0,
+	.instance_needs = NULL,
+#endif
 };

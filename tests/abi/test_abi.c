@@ -2,14 +2,14 @@
  * (policies/ahasd_plugin.h, "HOW THIS ABI GROWS").
  *
  * What each test proves:
- *  - abi.old_builds_run_as_new: abi_probe.c built against the frozen ABI-1
- *    and ABI-2 headers (tests/abi/v1, v2) and against the current one loads
+ *  - abi.old_builds_run_as_new: abi_probe.c built against the frozen ABI-1,
+ *    2 and 3 headers (tests/abi/v1, v2, v3) and the current one loads
  *    under this host, in every pairing of policy and drafter builds, and
  *    every pairing gives the same results and counters, bit for bit: the
  *    host hands each build the same values in the layout it was built with
  *    (the probes hash every field of every hook call), takes its decisions
- *    back intact, and gives an ABI-3 build every default an old build sets
- *    in C. Rules 1, 5 and 6.
+ *    back intact, and gives an ABI-3 or 4 build every default an old build
+ *    sets in C. Rules 1, 5 and 6.
  *  - abi.old_builds_with_user_params: the same with parameters set by the
  *    user; an old build gets only those, as it was promised.
  *  - abi.old_example_plugin: the example plugin exactly as it was at ABI 2
@@ -28,6 +28,10 @@
  *    version and every declared key in table order, the user's last value
  *    or the default, and the run record shows the same (rule 5).
  *  - abi.structs_begin_with_their_size: layout checks of rule 2.
+ *  - abi.needs_since_abi_4: the descriptor field ABI 4 appended is read
+ *    only within struct_size: builds of ABI 1 to 3 need nothing, built-in
+ *    plugins declare AHASD_NEEDS_ENTROPY, and instance_needs follows a
+ *    plugin's parameters (ahasd edc=0 needs nothing).
  */
 #include <criterion/criterion.h>
 #include <stddef.h>
@@ -197,7 +201,7 @@ static void expect_same(const struct outcome *a, const struct outcome *b,
 
 /* ---- old builds under this host ---------------------------------------- */
 
-static const char *const builds[] = { "v1", "v2", "v3" };
+static const char *const builds[] = { "v1", "v2", "v3", "v4" };
 #define N_BUILDS (sizeof builds / sizeof builds[0])
 
 static const char *probe(const char *kind, const char *ver)
@@ -212,7 +216,8 @@ static const char *probe(const char *kind, const char *ver)
 static void expect_build(const struct outcome *o, const char *ver,
                          double policy_args, double drafter_args)
 {
-	const int v3 = strcmp(ver, "v3") == 0 || strcmp(ver, "cxx") == 0;
+	const int v3 = strcmp(ver, "v3") == 0 || strcmp(ver, "v4") == 0 ||
+	               strcmp(ver, "cxx") == 0;
 	static const char *const kinds[] = { "policy", "drafter" };
 
 	for (size_t k = 0; k < 2; k++) {
@@ -255,9 +260,9 @@ Test(abi, old_builds_run_as_new)
 {
 	static struct outcome ref, o;
 
-	run(probe("policy", "v3"), NULL, probe("drafter", "v3"), NULL, &ref);
+	run(probe("policy", "v4"), NULL, probe("drafter", "v4"), NULL, &ref);
 	expect_exercised(&ref);
-	expect_build(&ref, "v3", 0, 0);
+	expect_build(&ref, "v4", 0, 0);
 	for (size_t p = 0; p < N_BUILDS; p++) {
 		for (size_t d = 0; d < N_BUILDS; d++) {
 			char what[64];
@@ -289,7 +294,7 @@ Test(abi, old_builds_with_user_params)
 	static const struct params dp = { { "h_stop", "len", "len" },
 	                                   { "1.25", "9", "5" }, 3 };
 
-	run(probe("policy", "v3"), &pp, probe("drafter", "v3"), &dp, &ref);
+	run(probe("policy", "v4"), &pp, probe("drafter", "v4"), &dp, &ref);
 	expect_exercised(&ref);
 	for (size_t b = 0; b < N_BUILDS; b++) {
 		run(probe("policy", builds[b]), &pp, probe("drafter", builds[b]),
@@ -298,7 +303,7 @@ Test(abi, old_builds_with_user_params)
 		expect_build(&o, builds[b], 2, 3);
 	}
 	/* the parameters mattered: the defaults give other results */
-	run(probe("policy", "v3"), NULL, probe("drafter", "v3"), NULL, &o);
+	run(probe("policy", "v4"), NULL, probe("drafter", "v4"), NULL, &o);
 	cr_expect_neq(o.m.time_s, ref.m.time_s);
 	cr_expect_neq(o.m.batches, ref.m.batches);
 }
@@ -310,13 +315,13 @@ Test(abi, old_example_plugin)
 
 	/* defaults, then a parameter set by the user */
 	run(build_path("greedy_v2"), NULL, "adaedl", NULL, &a);
-	run(build_path("greedy_v3"), NULL, "adaedl", NULL, &b);
-	expect_same(&a, &b, 1, "greedy_lookahead ABI 2 vs 3");
+	run(build_path("greedy_v4"), NULL, "adaedl", NULL, &b);
+	expect_same(&a, &b, 1, "greedy_lookahead ABI 2 vs 4");
 	cr_expect_eq(counter(&a, "policy.max_unverified"), 2.0);
 	cr_expect_gt(counter(&a, "policy.waits"), 0.0);
 	run(build_path("greedy_v2"), &pp, "adaedl", NULL, &a);
-	run(build_path("greedy_v3"), &pp, "adaedl", NULL, &b);
-	expect_same(&a, &b, 1, "greedy_lookahead ABI 2 vs 3, max_unverified=3");
+	run(build_path("greedy_v4"), &pp, "adaedl", NULL, &b);
+	expect_same(&a, &b, 1, "greedy_lookahead ABI 2 vs 4, max_unverified=3");
 	cr_expect_eq(counter(&a, "policy.max_unverified"), 3.0);
 }
 
@@ -325,7 +330,7 @@ Test(abi, cxx_plugin)
 #if ABI_HAVE_CXX
 	static struct outcome ref, o;
 
-	run(probe("policy", "v3"), NULL, probe("drafter", "v3"), NULL, &ref);
+	run(probe("policy", "v4"), NULL, probe("drafter", "v4"), NULL, &ref);
 	run(probe("policy", "cxx"), NULL, probe("drafter", "cxx"), NULL, &o);
 	expect_same(&ref, &o, 1, "C++ build");
 	expect_build(&o, "cxx", 0, 0);
@@ -620,4 +625,55 @@ Test(abi, structs_begin_with_their_size)
 {
 	/* the checks are the _Static_asserts above; this names them */
 	cr_expect(1);
+}
+
+/* ---- ABI 4: what a plugin needs of a trace ------------------------------ */
+
+static uint32_t needs_of(const char *name, uint32_t kind, const char *key,
+                         const char *val)
+{
+	struct plugin p;
+	char err[1024];
+	const char *keys[1] = { key }, *vals[1] = { val };
+	uint32_t n;
+
+	cr_assert_eq(plugin_load(&p, name, kind, keys, vals, key ? 1 : 0, err,
+	                         sizeof err), 0, "%s", err);
+	n = plugin_needs(&p);
+	plugin_unload(&p);
+	return n;
+}
+
+Test(abi, needs_since_abi_4)
+{
+	for (size_t b = 0; b < N_BUILDS; b++) {
+		/* the probe declares nothing; an old descriptor ends before
+		 * the field, and the host must not read past it */
+		cr_expect_eq(needs_of(probe("policy", builds[b]),
+		                      AHASD_PLUGIN_POLICY, NULL, NULL), 0u, "%s",
+		             builds[b]);
+		cr_expect_eq(needs_of(probe("drafter", builds[b]),
+		                      AHASD_PLUGIN_DRAFTER, NULL, NULL), 0u, "%s",
+		             builds[b]);
+	}
+	cr_expect_eq(needs_of(build_path("greedy_v2"), AHASD_PLUGIN_POLICY,
+	                      NULL, NULL), 0u);
+	cr_expect_eq(needs_of("adaedl", AHASD_PLUGIN_DRAFTER, NULL, NULL),
+	             AHASD_NEEDS_ENTROPY);
+	cr_expect_eq(needs_of("svip", AHASD_PLUGIN_DRAFTER, NULL, NULL),
+	             AHASD_NEEDS_ENTROPY);
+	cr_expect_eq(needs_of("specdecpp", AHASD_PLUGIN_DRAFTER, NULL, NULL),
+	             AHASD_NEEDS_ENTROPY);
+	cr_expect_eq(needs_of("fixed", AHASD_PLUGIN_DRAFTER, NULL, NULL), 0u);
+	cr_expect_eq(needs_of("banditspec", AHASD_PLUGIN_DRAFTER, NULL, NULL),
+	             0u);
+	cr_expect_eq(needs_of("sync", AHASD_PLUGIN_POLICY, NULL, NULL), 0u);
+	cr_expect_eq(needs_of("async", AHASD_PLUGIN_POLICY, NULL, NULL), 0u);
+	cr_expect_eq(needs_of("ahasd", AHASD_PLUGIN_POLICY, NULL, NULL),
+	             AHASD_NEEDS_ENTROPY);
+	cr_expect_eq(needs_of("ahasd", AHASD_PLUGIN_POLICY, "edc", "0"), 0u);
+	/* the field sits after everything ABI 3 had */
+	cr_expect_geq(offsetof(struct ahasd_plugin, needs),
+	              offsetof(struct ahasd_plugin, drafter) +
+	                      sizeof(((struct ahasd_plugin *)0)->drafter));
 }
