@@ -87,6 +87,11 @@ static const struct key_desc platform_keys[] = {
 	PK(host_link_pj_per_bit, KT_DOUBLE, 0, HUGE_VAL, false, "0"),
 	PK(offload_overlap, KT_BOOL, 0, 1, false, "1"),
 	PE(capacity_policy, capacity_names, "stream"),
+	/* drafts without a model (HWMODEL.md, "Drafts without a model"):
+	 * 35 us per proposal is SpecDecode-Bench's fitted n-gram proposal
+	 * time, 0.5875 % of a 6.0 ms Llama-3.1-8B step on H100 */
+	PK(lookup_s, KT_DOUBLE, 0, HUGE_VAL, false, "35e-6"),
+	PK(lookup_token_s, KT_DOUBLE, 0, HUGE_VAL, false, "0"),
 };
 #undef PK
 #undef PE
