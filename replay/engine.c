@@ -15,6 +15,14 @@
  * on the draft device settles the earliest queued drafts early: a wrong one
  * is replaced by the target's token and the chain after it is dropped.
  *
+ * A format 1.1 trace with accepted-run lengths (traces/FORMAT.md) replaces
+ * the chain walk: a speculation is rooted where the drafter drafts on a
+ * prefix the target fixed (root, set by chain_root()), and its chain is on
+ * the path up to root_off, the first position its run leaves; F is found
+ * the same lazy way. A tree feeds the target ceil(d*T/R) draft tokens for
+ * d levels (levels_m). A lookup draft (no model) costs the plan's
+ * hw_lookup_cost per batch and leaves the PIM's state alone.
+ *
  * Accounting (checked at the end of every sequence): every draft step ends
  * up accepted (its position committed with it) or wasted; committed == N;
  * per device busy + idle == simulated time.
@@ -97,8 +105,19 @@ struct replay {
 	double clock;           /* absolute simulated time */
 	struct replay_metrics m;
 
+	/* format 1.1 */
+	int ent_full;           /* every draft has an entropy in the trace */
+	int tree;               /* T > R: levels_m scales tokens */
+	uint32_t run_r, run_t;  /* R and T of accept_runs */
+	unsigned draft_m;       /* tokens of one draft step (a tree level) */
+	int lookup;             /* the draft is a lookup: lk[] costs */
+	struct hw_cost lk[2];   /* a further token [0], a batch's first [1] */
+
 	/* per sequence */
 	const struct trace_seq *seq;
+	const uint32_t *runs;   /* accept_run, or NULL: the chain walk */
+	uint32_t root, root_off; /* runs: the speculation's first position
+	                         * and the first it leaves the path at */
 	uint32_t N, P, C, D, F;
 	uint64_t epoch, next_batch_id;
 	uint8_t *flags;
@@ -194,11 +213,11 @@ static int dcost_cover(struct replay *r, uint32_t lo, uint32_t hi)
 		r->dcost_lo = r->dcost_hi = lo;
 	/* keep [dcost_lo, dcost_hi) one computed range: fill the gaps */
 	for (uint32_t kv = lo; kv < r->dcost_lo; kv++)
-		cost_compute(r, HW_TASK_DRAFT, 1, kv, &r->dcost[kv]);
+		cost_compute(r, HW_TASK_DRAFT, r->draft_m, kv, &r->dcost[kv]);
 	if (lo < r->dcost_lo)
 		r->dcost_lo = lo;
 	for (uint32_t kv = r->dcost_hi; kv < hi; kv++)
-		cost_compute(r, HW_TASK_DRAFT, 1, kv, &r->dcost[kv]);
+		cost_compute(r, HW_TASK_DRAFT, r->draft_m, kv, &r->dcost[kv]);
 	if (hi > r->dcost_hi)
 		r->dcost_hi = hi;
 	return 0;
@@ -347,8 +366,45 @@ static void task_event(struct replay *r, int dev, enum replay_event_kind kind,
 		emit(r, dev, kind, start, end, tokens, batch, out);
 }
 
+/* Tokens a tree feeds for d draft levels: ceil(d*T/R), d for a chain. */
+static unsigned levels_m(const struct replay *r, uint32_t d)
+{
+	if (!r->tree)
+		return d;
+	const uint64_t m = ((uint64_t)d * r->run_t + r->run_r - 1) / r->run_r;
+	return m > HW_MAX_M ? HW_MAX_M : (unsigned)m;
+}
+
+/* Runs: the first position a speculation started at q leaves the path at
+ * (FORMAT.md: min(k, run) up to R; past R, a fresh speculation at q + R);
+ * N or more when it is on the path to the end. */
+static uint32_t run_leaves(const struct replay *r, uint32_t q)
+{
+	for (;;) {
+		const uint32_t a = r->runs[q];
+		if (a < r->run_r)
+			return q + a;
+		q += r->run_r;
+		if (q >= r->N)
+			return q;
+	}
+}
+
+/* Runs: a draft at p either continues the speculation of the chain it
+ * extends, or, when the chain was cut or the target fixed p - 1, starts a
+ * new one at p. */
+static void chain_root(struct replay *r, uint32_t p)
+{
+	if (r->runs && (r->root == INF_POS || p != r->D)) {
+		r->root = p;
+		r->root_off = run_leaves(r, p);
+	}
+}
+
 static int on_path(const struct replay *r, uint32_t p)
 {
+	if (r->runs)
+		return p < r->root_off;
 	const float a = r->seq->accept[p];
 	if (a >= 1.0f)
 		return 1;
@@ -417,6 +473,7 @@ static uint32_t discard_after(struct replay *r, uint32_t keep, uint32_t from,
 		drop_positions(r, from, r->D);
 	r->D = from;
 	r->F = INF_POS;
+	r->root = INF_POS;  /* the next draft starts a speculation */
 	r->epoch++;
 	if (r->agent != AG_DRAFT)
 		r->agent = AG_DRAFT;
@@ -488,7 +545,7 @@ static void start_verify(struct replay *r, double now)
 	for (uint32_t i = 0; i < r->bq_count; i++) {
 		struct batch *x = bq_at(r, i);
 		if (x->state != B_QUEUED || x->ready_s > start ||
-		    (nb && tokens + x->len + 1 > HW_MAX_M) ||
+		    (nb && levels_m(r, tokens + x->len) + 1 > HW_MAX_M) ||
 		    (r->verify_batches && nb == r->verify_batches))
 			break;
 		mark_verifying(r, x);
@@ -502,7 +559,7 @@ static void start_verify(struct replay *r, double now)
 	 * one token fewer than its length + 1 */
 	const uint32_t s0 = b->start > r->C ? b->start : r->C;
 	r->v_kv = r->P + e;
-	r->v_tokens = e - s0 + 1;
+	r->v_tokens = levels_m(r, e - s0) + 1;
 	const struct hw_cost *c = cost_at(r, HW_TASK_VERIFY, r->v_tokens,
 	                                  r->v_kv);
 	t->kind = T_VERIFY;
@@ -569,13 +626,25 @@ static struct batch *open_batch(struct replay *r, double now)
 	return b;
 }
 
+/* The cost of the draft step at p that extends batch b. */
+static const struct hw_cost *draft_step_cost(const struct replay *r,
+                                             const struct batch *b,
+                                             uint32_t p)
+{
+	if (r->lookup)
+		return &r->lk[b->len == 0];
+	return &r->draft_cost[p];
+}
+
 static int start_draft(struct replay *r, double now)
 {
-	if (!open_batch(r, now))
+	const struct batch *b = open_batch(r, now);
+	if (!b)
 		return 0;
 	uint32_t p = next_pos(r);
+	chain_root(r, p);
 	struct task *t = &r->run[r->dd];
-	const struct hw_cost *c = &r->draft_cost[p];
+	const struct hw_cost *c = draft_step_cost(r, b, p);
 	t->kind = T_DRAFT;
 	t->start_s = now;
 	t->busy_s = c->time_s;
@@ -585,7 +654,7 @@ static int start_draft(struct replay *r, double now)
 	account_busy(r, r->dd, now, t->busy_s);
 	t->energy_j = account_energy(r, c);
 	r->m.offload_bytes += c->offload_bytes;
-	if (!r->shared) {
+	if (!r->shared && !r->lookup) {
 		set_pim_state(r, now, 1);
 		cd_add_work(r, now, c->busy_s[r->vd]);
 	}
@@ -614,7 +683,8 @@ static int start_preverify(struct replay *r, double now)
 	if (!m)
 		return 0;
 	struct task *t = &r->run[r->dd];
-	struct hw_cost c = *cost_at(r, HW_TASK_PREVERIFY, m, r->P + a + m);
+	struct hw_cost c = *cost_at(r, HW_TASK_PREVERIFY, levels_m(r, m),
+	                            r->P + a + m);
 	double sw = r->switch_s;
 	t->kind = T_PREVERIFY;
 	t->start_s = now;
@@ -733,7 +803,11 @@ static void finish_draft(struct replay *r, const struct draft_step *t,
 		r->m.accepted++;
 	}
 	float h, top1;
-	if (r->F == INF_POS || p <= r->F) {
+	if (!r->ent_full) {
+		/* the trace has no entropy for every draft (FORMAT.md): a
+		 * plugin that reads them was refused in replay_create */
+		h = top1 = NAN;
+	} else if (r->F == INF_POS || p <= r->F) {
 		h = s->entropy[p];
 		top1 = s->top1[p];
 	} else {
@@ -1143,12 +1217,14 @@ static int run_sync(struct replay *r, char *err, size_t errlen)
 			return -EDEADLK;
 		}
 		uint32_t p = next_pos(r);
+		chain_root(r, p);
 		int off = r->F != INF_POS || !on_path(r, p);
 		struct draft_step t = { .start_s = now, .epoch = r->epoch,
 		                        .pos = p };
-		t.busy_s = sync_step(r, HW_TASK_DRAFT, 1, r->P + p, now, b->id,
+		t.busy_s = sync_step(r, HW_TASK_DRAFT, r->draft_m, r->P + p, now,
+		                     b->id,
 		                     off ? REPLAY_OUT_WASTED : REPLAY_OUT_ACCEPTED,
-		                     REPLAY_EV_DRAFT, &r->draft_cost[p],
+		                     REPLAY_EV_DRAFT, draft_step_cost(r, b, p),
 		                     &t.energy_j);
 		now += t.busy_s;
 		finish_draft(r, &t, now);
@@ -1159,7 +1235,8 @@ static int run_sync(struct replay *r, char *err, size_t errlen)
 			struct task vt = { .kind = T_VERIFY, .start_s = now,
 			                   .epoch = r->epoch, .count = 1 };
 			mark_verifying(r, vb);
-			vt.busy_s = sync_step(r, HW_TASK_VERIFY, vb->len + 1,
+			vt.busy_s = sync_step(r, HW_TASK_VERIFY,
+			                      levels_m(r, vb->len) + 1,
 			                      r->P + e, now, vb->id,
 			                      rej ? REPLAY_OUT_REJECTED
 			                          : REPLAY_OUT_ACCEPTED,
@@ -1194,6 +1271,55 @@ int replay_create(struct replay **out, const struct replay_config *cfg,
 	r->pol_st = cfg->policy->state;
 	r->dr = cfg->drafter->desc;
 	r->dr_st = cfg->drafter->state;
+	const struct trace_header fh = { .features = cfg->trace_features };
+	r->ent_full = trace_header_entropy_full(&fh);
+	if (!r->ent_full) {
+		/* FORMAT.md, "Traces without entropies" */
+		const struct plugin *pl[2] = { cfg->drafter, cfg->policy };
+		for (int i = 0; i < 2; i++) {
+			if (!(plugin_needs(pl[i]) & AHASD_NEEDS_ENTROPY))
+				continue;
+			snprintf(err, errlen, "%s %s needs the draft's entropy and "
+			         "top-1 probability of every drafted token "
+			         "(AHASD_NEEDS_ENTROPY), which this trace does not "
+			         "have (format 1.1, %s); fixed-length drafting, "
+			         "BanditSpec and the sync and async policies run on "
+			         "it%s", i ? "policy" : "drafter", pl[i]->desc->name,
+			         cfg->trace_features & TRACE_F_NO_ENTROPY
+			                 ? "no_entropy"
+			                 : "accept_runs: no entropies of rejected "
+			                   "drafts",
+			         i && !strcmp(pl[i]->desc->name, "ahasd")
+			                 ? ", and so does ahasd with edc=0" : "");
+			free(r);
+			return -EINVAL;
+		}
+	}
+	if (cfg->trace_features & TRACE_F_ACCEPT_RUNS) {
+		if (cfg->run_max < 1 || cfg->tree_tokens < cfg->run_max) {
+			snprintf(err, errlen, "accepted runs: accept_run_max %u and "
+			         "tree_tokens %u (expected 1 <= R <= T)",
+			         cfg->run_max, cfg->tree_tokens);
+			free(r);
+			return -EINVAL;
+		}
+		r->run_r = cfg->run_max;
+		r->run_t = cfg->tree_tokens;
+		r->tree = r->run_t != r->run_r;
+	}
+	r->draft_m = levels_m(r, 1);
+	if (r->tree) {
+		/* one verification of d levels feeds 1 + ceil(d*T/R) <= 256 */
+		const uint64_t cap = (uint64_t)(HW_MAX_M - 1) * r->run_r /
+		                     r->run_t;
+		if (r->cfg.max_draft > cap)
+			r->cfg.max_draft = cap ? (uint32_t)cap : 1;
+	}
+	r->lookup = hw_plan_lookup(cfg->plan);
+	if (r->lookup) {
+		hw_lookup_cost(cfg->plan, 0, &r->lk[0]);
+		hw_lookup_cost(cfg->plan, 1, &r->lk[1]);
+	}
 	r->mode = r->pol->policy->exec_mode(r->pol_st);
 	if (r->mode != AHASD_EXEC_OPERATOR_SYNC &&
 	    r->mode != AHASD_EXEC_TASK_ASYNC) {
@@ -1215,11 +1341,11 @@ int replay_create(struct replay **out, const struct replay_config *cfg,
 	if (r->shared)
 		r->switch_s = 0, r->switch_j = 0;
 	struct hw_cost c;
-	hw_task_cost(cfg->plan, HW_TASK_VERIFY, 5, 1024, &c);
+	hw_task_cost(cfg->plan, HW_TASK_VERIFY, levels_m(r, 4) + 1, 1024, &c);
 	r->prof_verify = c.time_s / 1024.0;
-	hw_task_cost(cfg->plan, HW_TASK_DRAFT, 1, 1024, &c);
+	hw_task_cost(cfg->plan, HW_TASK_DRAFT, r->draft_m, 1024, &c);
 	r->prof_draft = c.time_s;
-	hw_task_cost(cfg->plan, HW_TASK_PREVERIFY, 4, 1024, &c);
+	hw_task_cost(cfg->plan, HW_TASK_PREVERIFY, levels_m(r, 4), 1024, &c);
 	r->prof_preverify = c.time_s / 4.0;
 	/* every batch holds >= 1 token, so capacity + the open one suffice */
 	r->bq_cap = r->cfg.queue_capacity + 2;
@@ -1241,11 +1367,15 @@ int replay_create(struct replay **out, const struct replay_config *cfg,
 int replay_sequence(struct replay *r, const struct trace_seq *seq,
                     struct replay_seq_result *out, char *err, size_t errlen)
 {
-	if (seq->accept_run || !seq->entropy) {
-		snprintf(err, errlen, "sequence %u: a format 1.1 sequence (%s) "
-		         "cannot be replayed by this engine yet", seq->id,
-		         seq->accept_run ? "accepted-run lengths" : "no entropies");
-		return -ENOTSUP;
+	if (!seq->accept_run != !(r->cfg.trace_features & TRACE_F_ACCEPT_RUNS) ||
+	    (r->ent_full && (!seq->entropy || !seq->top1))) {
+		snprintf(err, errlen, "sequence %u: %s, but the run was set up "
+		         "for a trace %s", seq->id,
+		         seq->accept_run ? "accepted-run lengths"
+		         : !seq->entropy ? "no entropies" : "no accepted runs",
+		         seq->accept_run || !seq->entropy
+		                 ? "without them" : "with them");
+		return -EINVAL;
 	}
 	if (seq->n > r->flags_cap) {
 		uint8_t *f = realloc(r->flags, seq->n);
@@ -1270,6 +1400,8 @@ int replay_sequence(struct replay *r, const struct trace_seq *seq,
 	r->draft_cost = r->dcost + seq->prompt_len;
 	memset(r->flags, 0, seq->n);
 	r->seq = seq;
+	r->runs = seq->accept_run;
+	r->root = r->root_off = INF_POS;
 	r->N = seq->n;
 	r->P = seq->prompt_len;
 	r->C = r->D = 0;

@@ -25,6 +25,10 @@ struct replay_config {
 	const struct plugin *drafter;
 	uint64_t seed;                 /* counter RNG for sampled traces */
 	uint32_t lookahead;            /* trace K */
+	/* format 1.1 (traces/FORMAT.md): the trace's TRACE_F_* features, and
+	 * with accept_runs its R and T; 0 for a 1.0 trace */
+	uint32_t trace_features;
+	uint32_t run_max, tree_tokens;
 	uint32_t queue_capacity;       /* max unverified drafted tokens */
 	uint32_t max_draft;            /* hard cap on a batch */
 	replay_event_fn on_event;      /* optional */
@@ -33,6 +37,8 @@ struct replay_config {
 
 struct replay;
 
+/** Refuses a plugin that needs what the trace lacks (plugin_needs(),
+ * AHASD_NEEDS_ENTROPY on a trace without entropies), naming it. */
 int replay_create(struct replay **out, const struct replay_config *cfg,
                   char *err, size_t errlen);
 /** Replay one sequence; accumulate into the run's metrics.

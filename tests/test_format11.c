@@ -7,6 +7,12 @@
  *    of tree_tokens, and refuses what a feature replaces, unknown
  *    features and 1.1 keys in a 1.0 header, naming the field; a header
  *    without features is written as 1.0, byte for byte what it was.
+ *  - runs: the engine replays accepted-run lengths as FORMAT.md says, on
+ *    a worked example whose fixed-k counts under sync are computed by hand
+ *    below (and differ from the chain walk of the same trace as 1.0);
+ *    drafts longer than R renew at p + R; a tree feeds 1 + ceil(d*T/R)
+ *    tokens; a lookup draft costs lookup_s per batch; a plugin that needs
+ *    entropies is refused on a trace without them, by name.
  *  - oldreader: the previous release's reader (replay/trace.c at cf1ab2d,
  *    taken from git and compiled here) refuses a 1.1 trace at its version
  *    check, reads a 1.0 trace this release writes, and its writer writes
@@ -25,6 +31,9 @@
 
 #include <msgpack.h>
 
+#include "engine.h"
+#include "hw.h"
+#include "plugin.h"
 #include "trace.h"
 #include "trace_mem.h"
 
@@ -769,4 +778,393 @@ Test(oldreader, previous_release_refuses_1_1_and_reads_1_0)
 	cr_assert_str_eq(out, "ok 64\n");
 	copy_new(shipped, tpath("new-cap.msgpack"));
 	same_bytes(tpath("old-cap.msgpack"), tpath("new-cap.msgpack"));
+}
+
+/* ---- the engine on accepted-run lengths ------------------------------- */
+
+/* Write a one-sequence trace: runs (accept_runs, R, T), or with runs NULL
+ * the chain of acc with entropies and continuation rows (format 1.0). */
+static void write_runs(const char *path, uint32_t features, uint32_t R,
+                       uint32_t T, const uint32_t *runs, const float *acc,
+                       uint32_t n)
+{
+	struct trace_header h;
+	struct trace_writer *w = NULL;
+	struct trace_seq s = { .id = 1, .prompt_len = 16, .n = n };
+	float ent[64], top1[64], cent[64];
+	uint32_t cpos[64];
+	char err[512] = "";
+
+	cr_assert_leq(n, 64u);
+	make_header(&h, features);
+	h.run_max = R;
+	h.tree_tokens = T;
+	for (uint32_t p = 0; p < n; p++) {
+		ent[p] = 1.0f;
+		top1[p] = 0.5f;
+	}
+	if (trace_header_has_entropy(&h)) {
+		s.entropy = ent;
+		s.top1 = top1;
+	}
+	if (runs) {
+		s.accept_run = (uint32_t *)runs;
+	} else {
+		s.accept = (float *)acc;
+		for (uint32_t p = 0; trace_header_entropy_full(&h) && p < n; p++)
+			if (acc[p] < 1.0f) {
+				cpos[s.n_cont] = p;
+				cent[2 * s.n_cont] = cent[2 * s.n_cont + 1] = 2.0f;
+				s.n_cont++;
+			}
+		s.cont_pos = cpos;
+		s.cont_entropy = cent;
+	}
+	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), 0, "%s",
+	             err);
+	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_writer_close(&w, err, sizeof err), 0, "%s", err);
+	trace_header_clear(&h);
+}
+
+struct evlog {
+	uint32_t n_verify, verify_tokens[64];
+	uint32_t n_draft;
+	double draft_s[128];
+	uint32_t draft_tokens[128];
+};
+
+static void on_ev(void *user, const struct replay_event *ev)
+{
+	struct evlog *l = user;
+
+	if (ev->kind == REPLAY_EV_VERIFY && l->n_verify < 64)
+		l->verify_tokens[l->n_verify++] = ev->tokens;
+	if (ev->kind == REPLAY_EV_DRAFT && l->n_draft < 128) {
+		l->draft_s[l->n_draft] = ev->end_s - ev->start_s;
+		l->draft_tokens[l->n_draft++] = ev->tokens;
+	}
+}
+
+struct rp {
+	const char *policy, *pkey, *pval;  /* one policy parameter or NULL */
+	const char *drafter;
+	unsigned k;                        /* fixed: k */
+	const char *hw_key, *hw_val;       /* one preset override or NULL */
+	struct evlog *log;
+};
+
+/* Replay the trace at path on npu-pim. @return replay_create's status
+ * (the metrics are valid when 0; every sequence must replay). */
+static int replay_file(const char *path, const struct rp *o,
+                       struct replay_metrics *m, char *err, size_t errlen)
+{
+	struct trace_reader *rd = NULL;
+	struct hw_platform plat;
+	struct hw_plan *plan = NULL;
+	struct plugin pol, dr;
+	struct replay *r = NULL;
+	struct trace_seq s;
+	char kbuf[16];
+	const char *pk[1] = { o->pkey }, *pv[1] = { o->pval };
+	const char *dk[1] = { "k" }, *dv[1] = { kbuf };
+	int rc;
+
+	snprintf(kbuf, sizeof kbuf, "%u", o->k);
+	cr_assert_eq(trace_reader_open(&rd, path, err, errlen), 0, "%s", err);
+	const struct trace_header *h = trace_reader_header(rd);
+	cr_assert_eq(hw_platform_load(&plat, "npu-pim", err, errlen), 0, "%s",
+	             err);
+	if (o->hw_key)
+		cr_assert_eq(hw_platform_set(&plat, o->hw_key, o->hw_val, err,
+		                             errlen), 0, "%s", err);
+	cr_assert_eq(hw_plan_create(&plan, &plat,
+	                            h->features & TRACE_F_DRAFT_LOOKUP
+	                                    ? NULL : &h->draft,
+	                            &h->target, err, errlen), 0, "%s", err);
+	cr_assert_eq(plugin_load(&pol, o->policy, AHASD_PLUGIN_POLICY, pk, pv,
+	                         o->pkey ? 1 : 0, err, errlen), 0, "%s", err);
+	cr_assert_eq(plugin_load(&dr, o->drafter, AHASD_PLUGIN_DRAFTER, dk, dv,
+	                         strcmp(o->drafter, "fixed") ? 0 : 1, err,
+	                         errlen), 0, "%s", err);
+	const struct replay_config cfg = {
+		.plan = plan, .policy = &pol, .drafter = &dr, .seed = 1,
+		.lookahead = h->lookahead, .trace_features = h->features,
+		.run_max = h->run_max, .tree_tokens = h->tree_tokens,
+		.queue_capacity = 32, .max_draft = 64,
+		.on_event = o->log ? on_ev : NULL, .event_user = o->log,
+	};
+	rc = replay_create(&r, &cfg, err, errlen);
+	if (rc == 0) {
+		while ((rc = trace_reader_next(rd, &s, err, errlen)) == 1)
+			cr_assert_eq(replay_sequence(r, &s, NULL, err, errlen), 0,
+			             "%s", err);
+		cr_assert_eq(rc, 0, "%s", err);
+		replay_finish(r);
+		*m = *replay_metrics(r);
+		replay_free(&r);
+	}
+	plugin_unload(&dr);
+	plugin_unload(&pol);
+	hw_plan_free(&plan);
+	trace_reader_close(&rd);
+	return rc;
+}
+
+/* The worked example: the first 20 positions of request 134 of
+ * SpecDecode-Bench's GSM8K file for Llama-3.1-8B-Instruct with vLLM's
+ * EAGLE proposer (acc_eagle.acc_len 1 5 4 3 2 1 3 1 4 1 2 3 2 1 2 1 5 5 4 3,
+ * minus the bonus token; capture/IMPORT-RUNS.md converts the file). R = 20.
+ *
+ *   q     0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19
+ *   run   0 4 3 2 1 0 2 0 3 0  1  2  1  0  1  0  4  4  3  2
+ *
+ * Not a chain: run[6] = 2 but run[7] = 0. Fixed k under sync drafts k
+ * tokens at C (fewer near the end), accepts a = min(k, run[C]) (k <= R),
+ * and commits a + 1, or a alone when the batch reaches position 19.
+ *
+ * k = 1: C = 0 1 3 5 6 8 10 12 14 16 18, a = 0 1 1 0 1 1 1 1 1 1 1
+ *        (18 accepts 1 and the bonus is 19): 11 verifications,
+ *        11 drafted, 9 accepted, 2 wasted.
+ * k = 2: C = 0 1 4 6 9 10 12 14 16 19, a = 0 2 1 2 0 1 1 1 2 1
+ *        (19 drafts one token, the last; no bonus): 10 verifications,
+ *        19 drafted, 11 accepted, 8 wasted.
+ * k = 3: C = 0 1 5 6 9 10 12 14 16, a = 0 3 0 2 0 1 1 1 3
+ *        (16 accepts 16..18, the bonus is 19): 9 verifications,
+ *        27 drafted, 11 accepted, 16 wasted.
+ * k = 4: C = 0 1 6 9 10 12 14 16, a = 0 4 2 0 1 1 1 4
+ *        (16 drafts 16..19, all accepted, no bonus): 8 verifications,
+ *        32 drafted, 13 accepted, 19 wasted.
+ *
+ * The same trace as a 1.0 chain of a_p = min(1, run) walks, at k = 4,
+ * C = 0 1 6 8 10 14 16 with a = 0 4 1 1 3 1 4: 7 verifications, 28
+ * drafted, 14 accepted, 14 wasted. */
+static const uint32_t ex_run[20] = { 0, 4, 3, 2, 1, 0, 2, 0, 3, 0,
+                                     1, 2, 1, 0, 1, 0, 4, 4, 3, 2 };
+static const struct { unsigned k; uint64_t verif, drafted, accepted,
+                      wasted; } ex_oracle[] = {
+	{ 1, 11, 11, 9, 2 },
+	{ 2, 10, 19, 11, 8 },
+	{ 3, 9, 27, 11, 16 },
+	{ 4, 8, 32, 13, 19 },
+};
+
+static void expect_counts(const struct replay_metrics *m, uint64_t verif,
+                          uint64_t drafted, uint64_t accepted,
+                          uint64_t wasted, uint64_t n, const char *what)
+{
+	cr_expect_eq(m->committed, n, "%s: committed %llu", what,
+	             (unsigned long long)m->committed);
+	cr_expect_eq(m->verifications, verif, "%s: verifications %llu", what,
+	             (unsigned long long)m->verifications);
+	cr_expect_eq(m->drafted, drafted, "%s: drafted %llu", what,
+	             (unsigned long long)m->drafted);
+	cr_expect_eq(m->accepted, accepted, "%s: accepted %llu", what,
+	             (unsigned long long)m->accepted);
+	cr_expect_eq(m->wasted, wasted, "%s: wasted %llu", what,
+	             (unsigned long long)m->wasted);
+	cr_expect_eq(m->batches, verif, "%s: batches %llu", what,
+	             (unsigned long long)m->batches);
+}
+
+TestSuite(runs, .init = setup, .fini = teardown);
+
+Test(runs, fixed_k_sync_matches_the_hand_oracle)
+{
+	const char *p = tpath("ex.msgpack");
+	struct replay_metrics m;
+	char err[1024] = "", what[64];
+
+	write_runs(p, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY, 20, 20, ex_run,
+	           NULL, 20);
+	for (size_t i = 0; i < sizeof ex_oracle / sizeof ex_oracle[0]; i++) {
+		const struct rp o = { "sync", NULL, NULL, "fixed",
+		                      ex_oracle[i].k, NULL, NULL, NULL };
+
+		cr_assert_eq(replay_file(p, &o, &m, err, sizeof err), 0, "%s",
+		             err);
+		snprintf(what, sizeof what, "runs, k = %u", ex_oracle[i].k);
+		expect_counts(&m, ex_oracle[i].verif, ex_oracle[i].drafted,
+		              ex_oracle[i].accepted, ex_oracle[i].wasted, 20, what);
+	}
+}
+
+/* The chain semantics of 1.0 is untouched: the same positions as a chain
+ * give the chain walk's counts, not the runs'. */
+Test(runs, the_same_trace_as_a_chain_walks_the_chain)
+{
+	const char *p = tpath("chain.msgpack");
+	const struct rp o = { "sync", NULL, NULL, "fixed", 4, NULL, NULL, NULL };
+	struct replay_metrics m;
+	float acc[20];
+	char err[1024] = "";
+
+	for (int q = 0; q < 20; q++)
+		acc[q] = ex_run[q] ? 1.0f : 0.0f;
+	write_runs(p, 0, 0, 0, NULL, acc, 20);
+	cr_assert_eq(replay_file(p, &o, &m, err, sizeof err), 0, "%s", err);
+	expect_counts(&m, 7, 28, 14, 14, 20, "chain, k = 4");
+}
+
+/* Past R a full run renews at p + R; the end of the sequence caps a
+ * batch and takes no bonus. R = 2, n = 7:
+ *
+ *   q    0 1 2 3 4 5 6
+ *   run  2 2 1 0 2 2 2
+ *
+ * From 0 the speculation leaves the path at 3 (run[0] = R renews at 2,
+ * whose run 1 ends at 3); from 4 it never leaves (4 -> 6 -> past 7).
+ * k = 5: C = 0 drafts 0..4, accepts 3, commits 4 (correction at 3), wastes
+ *        2; C = 4 drafts 4..6 (the end), accepts 3, no bonus: 2
+ *        verifications, 8 drafted, 6 accepted, 2 wasted.
+ * k = 3: C = 0 accepts 0..2, bonus 3; C = 4 accepts 4..6: 2 verifications,
+ *        6 drafted, 6 accepted.
+ * k = 2 (= R): C = 0 accepts 2, bonus 2; C = 3 accepts 0 (run 0), commits
+ *        3; C = 4 accepts 2, bonus 6: 3 verifications, 6 drafted, 4
+ *        accepted, 2 wasted. */
+Test(runs, drafts_past_R_renew_and_the_end_takes_no_bonus)
+{
+	static const uint32_t run[7] = { 2, 2, 1, 0, 2, 2, 2 };
+	static const struct { unsigned k; uint64_t v, d, a, w; } want[] = {
+		{ 5, 2, 8, 6, 2 }, { 3, 2, 6, 6, 0 }, { 2, 3, 6, 4, 2 },
+	};
+	const char *p = tpath("renew.msgpack");
+	struct replay_metrics m;
+	char err[1024] = "", what[32];
+
+	write_runs(p, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY, 2, 2, run, NULL,
+	           7);
+	for (size_t i = 0; i < 3; i++) {
+		const struct rp o = { "sync", NULL, NULL, "fixed", want[i].k,
+		                      NULL, NULL, NULL };
+
+		cr_assert_eq(replay_file(p, &o, &m, err, sizeof err), 0, "%s",
+		             err);
+		snprintf(what, sizeof what, "k = %u", want[i].k);
+		expect_counts(&m, want[i].v, want[i].d, want[i].a, want[i].w, 7,
+		              what);
+	}
+}
+
+/* A tree of T = 60 nodes at depth R = 20 feeds 1 + ceil(4 * 60 / 20) = 13
+ * tokens to verify 4 levels and expands 3 nodes per draft step; the counts
+ * are those of the chain (T = R), the time is not. */
+Test(runs, a_tree_feeds_the_target_its_nodes)
+{
+	const char *chain = tpath("t20.msgpack"), *tree = tpath("t60.msgpack");
+	struct evlog lc = { 0 }, lt = { 0 };
+	struct replay_metrics mc, mt;
+	char err[1024] = "";
+
+	write_runs(chain, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY, 20, 20,
+	           ex_run, NULL, 20);
+	write_runs(tree, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY, 20, 60,
+	           ex_run, NULL, 20);
+	const struct rp oc = { "sync", NULL, NULL, "fixed", 4, NULL, NULL, &lc };
+	const struct rp ot = { "sync", NULL, NULL, "fixed", 4, NULL, NULL, &lt };
+	cr_assert_eq(replay_file(chain, &oc, &mc, err, sizeof err), 0, "%s",
+	             err);
+	cr_assert_eq(replay_file(tree, &ot, &mt, err, sizeof err), 0, "%s", err);
+	expect_counts(&mt, 8, 32, 13, 19, 20, "tree, k = 4");
+	cr_assert_eq(lc.n_verify, 8u);
+	cr_assert_eq(lt.n_verify, 8u);
+	for (uint32_t i = 0; i < 8; i++) {
+		cr_expect_eq(lc.verify_tokens[i], 5u, "chain pass %u", i);
+		cr_expect_eq(lt.verify_tokens[i], 13u, "tree pass %u", i);
+	}
+	for (uint32_t i = 0; i < lt.n_draft; i++)
+		cr_expect_eq(lt.draft_tokens[i], 3u, "tree step %u", i);
+	cr_expect_gt(mt.time_s, mc.time_s);
+}
+
+/* A lookup draft costs lookup_s for a batch's first token and
+ * lookup_token_s for the rest, whatever the preset's draft device is. */
+Test(runs, a_lookup_costs_the_presets_lookup)
+{
+	const char *p = tpath("lookup.msgpack");
+	struct evlog l = { 0 }, l2 = { 0 };
+	struct replay_metrics m;
+	char err[1024] = "";
+
+	write_runs(p, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY |
+	              TRACE_F_DRAFT_LOOKUP, 20, 20, ex_run, NULL, 20);
+	const struct rp o = { "sync", NULL, NULL, "fixed", 3, NULL, NULL, &l };
+	cr_assert_eq(replay_file(p, &o, &m, err, sizeof err), 0, "%s", err);
+	expect_counts(&m, 9, 27, 11, 16, 20, "lookup, k = 3");
+	cr_assert_eq(l.n_draft, 27u);
+	/* (durations are differences of absolute times: 1e-12 s slack) */
+	for (uint32_t i = 0; i < l.n_draft; i++)
+		cr_expect(fabs(l.draft_s[i] - (i % 3 == 0 ? 35e-6 : 0.0)) < 1e-12,
+		          "draft step %u: %.17g s", i, l.draft_s[i]);
+	const struct rp o2 = { "sync", NULL, NULL, "fixed", 3, "lookup_s",
+	                       "1e-4", &l2 };
+	cr_assert_eq(replay_file(p, &o2, &m, err, sizeof err), 0, "%s", err);
+	cr_expect(fabs(l2.draft_s[0] - 1e-4) < 1e-12);
+	cr_expect(fabs(l2.draft_s[3] - 1e-4) < 1e-12);
+	cr_expect(fabs(l2.draft_s[4]) < 1e-12);
+}
+
+/* The asynchronous schedule drafts ahead on the same runs: every token
+ * is committed and every draft accounted for (the engine's own check);
+ * look-ahead batches continue the speculation that started them. */
+Test(runs, async_and_ahasd_without_edc_run)
+{
+	const char *p = tpath("async.msgpack");
+	struct replay_metrics m;
+	char err[1024] = "";
+
+	write_runs(p, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY, 20, 20, ex_run,
+	           NULL, 20);
+	const struct rp a = { "async", NULL, NULL, "fixed", 4, NULL, NULL,
+	                      NULL };
+	cr_assert_eq(replay_file(p, &a, &m, err, sizeof err), 0, "%s", err);
+	cr_expect_eq(m.committed, 20u);
+	cr_expect_eq(m.drafted, m.accepted + m.wasted);
+	cr_expect_gt(m.lookahead_batches, 0u);
+	const struct rp b = { "ahasd", "edc", "0", "fixed", 4, NULL, NULL,
+	                      NULL };
+	cr_assert_eq(replay_file(p, &b, &m, err, sizeof err), 0, "%s", err);
+	cr_expect_eq(m.committed, 20u);
+	const struct rp c = { "sync", NULL, NULL, "banditspec", 0, NULL, NULL,
+	                      NULL };
+	cr_assert_eq(replay_file(p, &c, &m, err, sizeof err), 0, "%s", err);
+	cr_expect_eq(m.committed, 20u);
+}
+
+/* Entropy-driven plugins are refused, by name, before any sequence. */
+Test(runs, entropy_plugins_are_refused)
+{
+	static const struct { const char *policy, *pkey, *pval, *drafter,
+	                      *want; } cases[] = {
+		{ "sync", NULL, NULL, "adaedl", "drafter adaedl needs the "
+		  "draft's entropy" },
+		{ "sync", NULL, NULL, "svip", "drafter svip needs" },
+		{ "sync", NULL, NULL, "specdecpp", "drafter specdecpp needs" },
+		{ "ahasd", NULL, NULL, "fixed", "policy ahasd needs the draft's "
+		  "entropy and top-1 probability of every drafted token "
+		  "(AHASD_NEEDS_ENTROPY), which this trace does not have" },
+	};
+	const char *p = tpath("noent.msgpack"), *q = tpath("runsent.msgpack");
+	struct replay_metrics m;
+	char err[1024];
+
+	write_runs(p, TRACE_F_NO_ENTROPY, 0, 0, NULL, (const float[20]){ 1 },
+	           20);
+	/* with true-prefix entropies but runs: still no entropies of the
+	 * rejected drafts */
+	write_runs(q, TRACE_F_ACCEPT_RUNS, 20, 20, ex_run, NULL, 20);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const struct rp o = { cases[i].policy, cases[i].pkey,
+		                      cases[i].pval, cases[i].drafter, 4, NULL,
+		                      NULL, NULL };
+
+		err[0] = '\0';
+		cr_expect_eq(replay_file(p, &o, &m, err, sizeof err), -EINVAL);
+		cr_expect(strstr(err, cases[i].want), "want '%s' in '%s'",
+		          cases[i].want, err);
+		cr_expect(strstr(err, "no_entropy"), "%s", err);
+		err[0] = '\0';
+		cr_expect_eq(replay_file(q, &o, &m, err, sizeof err), -EINVAL);
+		cr_expect(strstr(err, "accept_runs"), "%s", err);
+	}
 }

@@ -85,7 +85,8 @@ static void usage(FILE *f)
 "  -q, --quiet           no per-run lines or table\n"
 "      --models D:T      retarget: replay the trace's token stream with\n"
 "                        the operator lists of model presets D and T\n"
-"                        (replay/models/NAME.ini or paths)\n"
+"                        (replay/models/NAME.ini or paths); :T for a\n"
+"                        trace whose draft is a lookup (no model)\n"
 "      --list            list built-in plugins and their parameters\n"
 "  -h, --help            this text\n"
 "\n"
@@ -217,10 +218,12 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 		case O_LIST: return 3;
 		case O_MODELS: {
 			const char *colon = strchr(optarg, ':');
-			if (!colon || colon == optarg || !colon[1] ||
-			    strchr(colon + 1, ':')) {
+			/* ":TARGET" for a trace whose draft is a lookup
+			 * (checked against the trace when it is opened) */
+			if (!colon || !colon[1] || strchr(colon + 1, ':')) {
 				fprintf(stderr, "ahasd-replay: --models '%s': "
-				        "expected DRAFT:TARGET\n", optarg);
+				        "expected DRAFT:TARGET (or :TARGET for a "
+				        "trace whose draft is a lookup)\n", optarg);
 				return 2;
 			}
 			o->models = optarg;
@@ -491,7 +494,7 @@ static int check_setup(const struct options *o)
 		struct trace_model m;
 		size_t dl = (size_t)(strchr(o->models, ':') - o->models);
 		snprintf(dname, sizeof dname, "%.*s", (int)dl, o->models);
-		for (int i = 0; i < 2; i++) {
+		for (int i = dl ? 0 : 1; i < 2; i++) {
 			if (model_preset_load(&m, i ? o->models + dl + 1 : dname,
 			                      err, sizeof err) < 0) {
 				fprintf(stderr, "ahasd-replay: %s\n", err);

@@ -141,6 +141,13 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 		goto out;
 	}
 	rc = hw_plan_create(&plan, &plat, src->draft, src->target, err, errlen);
+	char draft_name[TRACE_NAME_MAX + 16];
+	if (src->draft)
+		snprintf(draft_name, sizeof draft_name, "%s",
+		         src->draft->name[0] ? src->draft->name : "?");
+	else
+		snprintf(draft_name, sizeof draft_name, "lookup:%s",
+		         src->draft_lookup ? src->draft_lookup : "?");
 	if (rc < 0)
 		goto out;
 	rc = load_plugin(&pol, spec->policy, AHASD_PLUGIN_POLICY,
@@ -179,7 +186,7 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 			.hw_config = hwdesc,
 			.trace_path = src->path,
 			.trace_sha256 = src->sha256,
-			.draft_model = src->draft->name[0] ? src->draft->name : "?",
+			.draft_model = draft_name,
 			.target_model = src->target->name[0] ? src->target->name
 			                                     : "?",
 			.retargeted_from = src->retargeted_from,
@@ -207,14 +214,22 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 		.drafter = &dr,
 		.seed = spec->seed,
 		.lookahead = src->lookahead,
+		.trace_features = src->features,
+		.run_max = src->run_max,
+		.tree_tokens = src->tree_tokens,
 		.queue_capacity = spec->queue_capacity,
 		.max_draft = spec->max_draft,
 		.on_event = db && spec->record_events ? on_event : NULL,
 		.event_user = &sink,
 	};
 	rc = replay_create(&rp, &cfg, err, errlen);
-	if (rc < 0)
+	if (rc < 0) {
+		/* a plugin the trace cannot serve: say which trace */
+		char e2[1024];
+		snprintf(e2, sizeof e2, "%s", err);
+		util_set_err(err, errlen, "%s: %s", src->path, e2);
 		goto out;
+	}
 
 	struct timespec w0;
 	clock_gettime(CLOCK_MONOTONIC, &w0);
@@ -308,7 +323,9 @@ int run_source_open(struct run_source *s, const char *path,
 		util_set_err(err, errlen, "%s: no hash after reading it", path);
 		rc = -EIO;
 	}
-	const struct trace_model *md = &h->draft, *mt = &h->target;
+	const int lookup = (h->features & TRACE_F_DRAFT_LOOKUP) != 0;
+	const struct trace_model *md = lookup ? NULL : &h->draft;
+	const struct trace_model *mt = &h->target;
 	if (rc == 0 && models) {
 		/* retarget: the presets' operator lists, the trace's tokens */
 		const char *colon = strchr(models, ':');
@@ -320,15 +337,27 @@ int run_source_open(struct run_source *s, const char *path,
 		} else {
 			snprintf(dname, sizeof dname, "%.*s",
 			         (int)(colon - models), models);
-			rc = model_preset_load(&s->models[0], dname, err,
-			                       errlen);
+			if (lookup && dname[0]) {
+				util_set_err(err, errlen, "models '%s': the draft "
+				             "of %s is the lookup '%s', which has no "
+				             "model to retarget; give ':TARGET'",
+				             models, path, h->draft_lookup);
+				rc = -EINVAL;
+			} else if (!lookup && !dname[0]) {
+				util_set_err(err, errlen, "models '%s': expected "
+				             "DRAFT:TARGET", models);
+				rc = -EINVAL;
+			} else if (!lookup) {
+				rc = model_preset_load(&s->models[0], dname, err,
+				                       errlen);
+			}
 			if (rc == 0)
 				rc = model_preset_load(&s->models[1], colon + 1,
 				                       err, errlen);
 		}
 		snprintf(s->retarget, sizeof s->retarget, "%s:%s",
-		         h->draft.name, h->target.name);
-		md = &s->models[0];
+		         lookup ? "" : h->draft.name, h->target.name);
+		md = lookup ? NULL : &s->models[0];
 		mt = &s->models[1];
 	}
 	if (rc < 0) {
@@ -340,6 +369,10 @@ int run_source_open(struct run_source *s, const char *path,
 		.sha256 = s->sha,
 		.sampled = h->sampled,
 		.lookahead = h->lookahead,
+		.features = h->features,
+		.run_max = h->run_max,
+		.tree_tokens = h->tree_tokens,
+		.draft_lookup = lookup ? h->draft_lookup : NULL,
 		.draft = md,
 		.target = mt,
 		.retargeted_from = models ? s->retarget : NULL,

@@ -27,6 +27,10 @@ struct run_stream {
 	const char *sha256;          /* runs.trace_sha256 */
 	int sampled;
 	uint32_t lookahead;
+	/* format 1.1: TRACE_F_* of the trace; accept_runs' R and T; the
+	 * lookup's name when the draft has no model (then draft is NULL) */
+	uint32_t features, run_max, tree_tokens;
+	const char *draft_lookup;
 	/* models whose operators are costed: the trace's own, or presets
 	 * it is retargeted to (then retargeted_from = "draft:target" of the
 	 * trace) */
@@ -89,8 +93,8 @@ struct run_source {
 uint64_t run_mem_max(void);
 
 /** Open path; models is "DRAFT:TARGET" (model presets the token stream is
- * costed on) or NULL. @return 0, or negative with a message (s is then
- * closed). */
+ * costed on; ":TARGET" for a trace whose draft is a lookup) or NULL.
+ * @return 0, or negative with a message (s is then closed). */
 int run_source_open(struct run_source *s, const char *path,
                     uint64_t mem_max, const char *models, char *err,
                     size_t errlen);
