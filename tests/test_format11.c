@@ -13,6 +13,12 @@
  *    drafts longer than R renew at p + R; a tree feeds 1 + ceil(d*T/R)
  *    tokens; a lookup draft costs lookup_s per batch; a plugin that needs
  *    entropies is refused on a trace without them, by name.
+ *  - acclog: the importer of acceptance-length logs
+ *    (capture/IMPORT-RUNS.md) converts the worked example, the committed
+ *    excerpt of SpecDecode-Bench's published logs, into the trace whose
+ *    replay gives the hand oracle above; the converter reproduces the
+ *    committed files; the importer refuses, by line and field, what the
+ *    schema does not allow.
  *  - oldreader: the previous release's reader (replay/trace.c at cf1ab2d,
  *    taken from git and compiled here) refuses a 1.1 trace at its version
  *    check, reads a 1.0 trace this release writes, and its writer writes
@@ -31,6 +37,7 @@
 
 #include <msgpack.h>
 
+#include "capture.h"
 #include "engine.h"
 #include "hw.h"
 #include "plugin.h"
@@ -1167,4 +1174,217 @@ Test(runs, entropy_plugins_are_refused)
 		cr_expect_eq(replay_file(q, &o, &m, err, sizeof err), -EINVAL);
 		cr_expect(strstr(err, "accept_runs"), "%s", err);
 	}
+}
+
+/* ---- the importer of acceptance-length logs --------------------------- */
+
+static const char *src_file(const char *rel)
+{
+	static char bufs[4][1024];
+	static int i;
+	char *b = bufs[i++ % 4];
+	const char *src = getenv("AHASD_SOURCE_ROOT");
+
+	cr_assert_not_null(src, "AHASD_SOURCE_ROOT is not set");
+	snprintf(b, 1024, "%s/%s", src, rel);
+	return b;
+}
+
+TestSuite(acclog, .init = setup, .fini = teardown);
+
+/* The worked example of capture/IMPORT-RUNS.md: request 134 of
+ * SpecDecode-Bench's GSM8K logs, its first 21 EAGLE steps, converted by
+ * capture/acclogs/specbench_to_jsonl.py. Its replay is the hand oracle of
+ * the runs suite (ex_oracle). */
+Test(acclog, worked_example_replays_the_hand_oracle)
+{
+	const char *out = tpath("eagle.msgpack");
+	struct trace_reader *r = NULL;
+	struct trace_seq s;
+	struct replay_metrics m;
+	char err[1024] = "", what[32];
+
+	cr_assert_eq(capture_import(src_file("capture/acclogs/"
+	                                     "gsm8k-134-eagle.jsonl"),
+	                            out, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_reader_open(&r, out, err, sizeof err), 0, "%s", err);
+	const struct trace_header *h = trace_reader_header(r);
+	cr_assert_eq(h->features, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY);
+	cr_assert_eq(h->run_max, 20u);
+	cr_assert_eq(h->tree_tokens, 20u);
+	cr_assert_str_eq(h->draft.name, "eagle-llama3.1-instruct-8b");
+	cr_assert_str_eq(h->target.name, "llama-3.1-8b-instruct");
+	cr_assert_eq(trace_reader_next(r, &s, err, sizeof err), 1, "%s", err);
+	cr_assert_eq(s.id, 134u);
+	cr_assert_eq(s.prompt_len, 104u);  /* 103 prompt tokens + the first */
+	cr_assert_eq(s.n, 20u);
+	for (uint32_t q = 0; q < 20; q++)
+		cr_assert_eq(s.accept_run[q], ex_run[q], "position %u", q);
+	trace_reader_close(&r);
+
+	for (size_t i = 0; i < sizeof ex_oracle / sizeof ex_oracle[0]; i++) {
+		const struct rp o = { "sync", NULL, NULL, "fixed", ex_oracle[i].k,
+		                      NULL, NULL, NULL };
+
+		cr_assert_eq(replay_file(out, &o, &m, err, sizeof err), 0, "%s",
+		             err);
+		snprintf(what, sizeof what, "example, k = %u", ex_oracle[i].k);
+		expect_counts(&m, ex_oracle[i].verif, ex_oracle[i].drafted,
+		              ex_oracle[i].accepted, ex_oracle[i].wasted, 20, what);
+	}
+}
+
+/* The n-gram run of the same request: its first 20 steps all produced one
+ * token (acc_len 1), so every speculation is rejected at once. k = 3:
+ * C = 0..19, one verification each, drafting 3 tokens until the end caps
+ * it (2 at C = 18, 1 at C = 19): 20 verifications, 3 * 18 + 2 + 1 = 57
+ * drafted, none accepted; each batch costs one lookup (35 us). */
+Test(acclog, ngram_example_is_a_lookup)
+{
+	const char *out = tpath("ngram.msgpack");
+	struct evlog l = { 0 };
+	struct replay_metrics m;
+	char err[1024] = "";
+
+	cr_assert_eq(capture_import(src_file("capture/acclogs/"
+	                                     "gsm8k-134-ngram.jsonl"),
+	                            out, err, sizeof err), 0, "%s", err);
+	const struct rp o = { "sync", NULL, NULL, "fixed", 3, NULL, NULL, &l };
+	cr_assert_eq(replay_file(out, &o, &m, err, sizeof err), 0, "%s", err);
+	expect_counts(&m, 20, 57, 0, 57, 20, "ngram, k = 3");
+	double busy = 0;
+	for (uint32_t i = 0; i < l.n_draft; i++)
+		busy += l.draft_s[i];
+	cr_expect(fabs(busy - 20 * 35e-6) < 1e-9, "lookup time %.17g", busy);
+}
+
+/* The converter, run again, gives the committed files (skipped without
+ * python3). */
+Test(acclog, converter_reproduces_the_example)
+{
+	static const char *const methods[] = { "eagle", "ngram" };
+	char cmd[4096];
+
+	if (run_cmd("python3 -c 'import json' 2>/dev/null") != 0) {
+		fprintf(stderr, "acclog: no python3; the converter is not run\n");
+		cr_skip_test("no python3");
+	}
+	for (int i = 0; i < 2; i++) {
+		char name[64], rel[128];
+
+		snprintf(name, sizeof name, "%s.jsonl", methods[i]);
+		snprintf(cmd, sizeof cmd, "python3 '%s' '%s' --method %s > '%s'",
+		         src_file("capture/acclogs/specbench_to_jsonl.py"),
+		         src_file("capture/acclogs/"
+		                  "specdecode-bench-gsm8k-134.jsonl"),
+		         methods[i], tpath(name));
+		cr_assert_eq(run_cmd(cmd), 0, "%s", cmd);
+		snprintf(rel, sizeof rel, "capture/acclogs/gsm8k-134-%s.jsonl",
+		         methods[i]);
+		same_bytes(tpath(name), src_file(rel));
+	}
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f);
+	cr_assert_geq(fputs(text, f), 0);
+	cr_assert_eq(fclose(f), 0);
+}
+
+#define M_LLAMA(name) "{\"name\": \"" name "\", \"dim\": 64, " \
+	"\"hidden_dim\": 172, \"n_layers\": 2, \"n_heads\": 8, " \
+	"\"n_kv_heads\": 4, \"vocab_size\": 512, \"seq_len\": 512, " \
+	"\"weight_bits\": 8, \"ops\": \"llama\"}"
+#define H_RUNS "{\"version\": \"1.1\", \"accept_run_max\": 4, " \
+	"\"sampled\": false, \"models\": {\"draft\": " M_LLAMA("d") \
+	", \"target\": " M_LLAMA("t") "}}\n"
+
+Test(acclog, importer_refuses_what_the_schema_does_not_allow)
+{
+	static const struct { const char *text, *want; } cases[] = {
+		{ H_RUNS "{\"prompt_len\": 3, \"n\": 2, \"accept_run\": [1, 5]}\n",
+		  ":2: field 'accept_run[1]': expected at most accept_run_max = "
+		  "4, got 5" },
+		{ H_RUNS "{\"prompt_len\": 3, \"n\": 3, \"accept_run\": [1, 0]}\n",
+		  ":2: field 'accept_run': expected an array of n = 3 integers, "
+		  "got an array of 2" },
+		{ H_RUNS "{\"prompt_len\": 3, \"n\": 2, \"accept_run\": [1, 0], "
+		  "\"accept\": [1, 0]}\n",
+		  ":2: field 'accept': not allowed: accept_run_max is given" },
+		{ H_RUNS "{\"prompt_len\": 3, \"n\": 2, \"accept_run\": [1, 0], "
+		  "\"entropy\": [1, 1]}\n",
+		  ":2: field 'entropy': not allowed: the header's \"entropy\" is "
+		  "false" },
+		{ H_RUNS "{\"prompt_len\": 3, \"accept_run\": [1, 0]}\n",
+		  ":2: field 'n': missing" },
+		{ "{\"version\": \"1.1\", \"accept_run_max\": 4, \"lookahead\": 2, "
+		  "\"sampled\": false, \"models\": {\"target\": " M_LLAMA("t")
+		  "}, \"draft_lookup\": \"ngram\"}\n",
+		  ":1: field 'lookahead': not allowed without continuation rows" },
+		{ "{\"version\": \"1.1\", \"accept_run_max\": 4, \"sampled\": false, "
+		  "\"draft_lookup\": \"ngram\", \"models\": {\"draft\": "
+		  M_LLAMA("d") ", \"target\": " M_LLAMA("t") "}}\n",
+		  ":1: field 'models.draft': not allowed with draft_lookup "
+		  "\"ngram\"" },
+		{ "{\"version\": \"1.1\", \"accept_run_max\": 4, \"tree_tokens\": 3, "
+		  "\"sampled\": false, \"models\": {\"draft\": " M_LLAMA("d")
+		  ", \"target\": " M_LLAMA("t") "}}\n",
+		  ":1: field 'tree_tokens': expected at least accept_run_max = 4" },
+		{ "{\"version\": \"1.2\"}\n",
+		  ":1: field 'version': expected 1 or \"1.1\", got \"1.2\"" },
+		{ "{\"version\": 1, \"accept_run_max\": 4}\n",
+		  ":1: field 'accept_run_max': unknown field" },
+	};
+	const char *in = tpath("in.jsonl"), *out = tpath("out.msgpack");
+	char err[1024];
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		write_text(in, cases[i].text);
+		err[0] = '\0';
+		cr_expect_lt(capture_import(in, out, err, sizeof err), 0,
+		             "case %zu imported", i);
+		cr_expect(strstr(err, cases[i].want), "case %zu: want '%s' in "
+		          "'%s'", i, cases[i].want, err);
+		cr_expect(access(out, F_OK) != 0, "case %zu left a file", i);
+	}
+}
+
+/* Entropies are optional: a log that has them keeps them (true prefix,
+ * for ahasd-trace info and fitting); the replay still refuses plugins that
+ * need every draft's entropy. tree_tokens defaults to 10 R for a model's
+ * runs and to R for a lookup's. */
+Test(acclog, entropies_optional_and_tree_tokens_default)
+{
+	const char *in = tpath("in.jsonl"), *out = tpath("out.msgpack");
+	struct trace_reader *r = NULL;
+	struct trace_seq s;
+	char err[1024] = "";
+
+	write_text(in, "{\"version\": \"1.1\", \"accept_run_max\": 4, "
+	           "\"entropy\": true, \"sampled\": false, \"models\": "
+	           "{\"draft\": " M_LLAMA("d") ", \"target\": " M_LLAMA("t")
+	           "}}\n{\"prompt_len\": 3, \"n\": 2, \"accept_run\": [4, 0], "
+	           "\"entropy\": [0.5, 2], \"top1\": [0.9, 0.2]}\n");
+	cr_assert_eq(capture_import(in, out, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_reader_open(&r, out, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_reader_header(r)->features, TRACE_F_ACCEPT_RUNS);
+	cr_assert_eq(trace_reader_header(r)->tree_tokens, 40u);
+	cr_assert_eq(trace_reader_next(r, &s, err, sizeof err), 1, "%s", err);
+	cr_assert_eq(s.entropy[1], 2.0f);
+	cr_assert_eq(s.top1[0], 0.9f);
+	cr_assert_eq(s.accept_run[0], 4u);
+	trace_reader_close(&r);
+
+	write_text(in, "{\"version\": \"1.1\", \"accept_run_max\": 4, "
+	           "\"draft_lookup\": \"prompt_lookup\", \"sampled\": false, "
+	           "\"models\": {\"target\": " M_LLAMA("t") "}}\n"
+	           "{\"prompt_len\": 3, \"n\": 2, \"accept_run\": [4, 0]}\n");
+	cr_assert_eq(capture_import(in, out, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_reader_open(&r, out, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_reader_header(r)->tree_tokens, 4u);
+	cr_assert_str_eq(trace_reader_header(r)->draft_lookup, "prompt_lookup");
+	trace_reader_close(&r);
 }
