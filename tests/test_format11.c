@@ -1138,6 +1138,45 @@ Test(runs, async_and_ahasd_without_edc_run)
 	cr_expect_eq(m.committed, 20u);
 }
 
+/* Pre-verification on runs: a draft it replaces ends the speculation,
+ * and the next draft starts one at the position after it. The ABI probe
+ * policy (tests/abi, built with the tests) pre-verifies 2 tokens after
+ * every third batch while a verification runs. Every position is
+ * committed, every draft accounted for (the engine's own check), and
+ * pre-verifications find rejections. */
+Test(runs, preverification_restarts_the_speculation)
+{
+	const char *p = tpath("pv.msgpack");
+	char policy[1024], err[1024] = "";
+	struct replay_metrics m;
+	uint32_t run[64], x = 12345;
+
+	for (int q = 0; q < 64; q++) {
+		x = x * 1103515245u + 12345u;
+		run[q] = (x >> 16) % 7;  /* 0..6, R = 6 */
+	}
+	write_runs(p, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY, 6, 6, run, NULL,
+	           64);
+	snprintf(policy, sizeof policy, "%s/tests/abi/probe_policy_v4.so",
+	         getenv("AHASD_BUILD_ROOT"));
+	cr_assert_eq(access(policy, R_OK), 0, "%s (built with the tests)",
+	             policy);
+	uint64_t pv = 0, rej = 0;
+	for (unsigned k = 1; k <= 8; k++) {
+		const struct rp o = { policy, NULL, NULL, "fixed", k, NULL, NULL,
+		                      NULL };
+
+		cr_assert_eq(replay_file(p, &o, &m, err, sizeof err), 0, "%s",
+		             err);
+		cr_expect_eq(m.committed, 64u, "k = %u", k);
+		cr_expect_eq(m.drafted, m.accepted + m.wasted, "k = %u", k);
+		pv += m.preverified;
+		rej += m.preverify_rejections;
+	}
+	cr_expect_gt(pv, 0u);
+	cr_expect_gt(rej, 0u);
+}
+
 /* Entropy-driven plugins are refused, by name, before any sequence. */
 Test(runs, entropy_plugins_are_refused)
 {
