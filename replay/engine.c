@@ -375,6 +375,15 @@ static unsigned levels_m(const struct replay *r, uint32_t d)
 	return m > HW_MAX_M ? HW_MAX_M : (unsigned)m;
 }
 
+/* Tokens a verification of d draft levels feeds: the last committed
+ * token and levels_m(d), within the largest step the plan supports (a
+ * tree wider than 255 nodes a level is cut there). */
+static unsigned verify_m(const struct replay *r, uint32_t d)
+{
+	const unsigned m = levels_m(r, d) + 1;
+	return r->tree && m > HW_MAX_M ? HW_MAX_M : m;
+}
+
 /* Runs: the first position a speculation started at q leaves the path at
  * (FORMAT.md: min(k, run) up to R; past R, a fresh speculation at q + R);
  * N or more when it is on the path to the end. */
@@ -559,7 +568,7 @@ static void start_verify(struct replay *r, double now)
 	 * one token fewer than its length + 1 */
 	const uint32_t s0 = b->start > r->C ? b->start : r->C;
 	r->v_kv = r->P + e;
-	r->v_tokens = levels_m(r, e - s0) + 1;
+	r->v_tokens = verify_m(r, e - s0);
 	const struct hw_cost *c = cost_at(r, HW_TASK_VERIFY, r->v_tokens,
 	                                  r->v_kv);
 	t->kind = T_VERIFY;
@@ -1236,7 +1245,7 @@ static int run_sync(struct replay *r, char *err, size_t errlen)
 			                   .epoch = r->epoch, .count = 1 };
 			mark_verifying(r, vb);
 			vt.busy_s = sync_step(r, HW_TASK_VERIFY,
-			                      levels_m(r, vb->len) + 1,
+			                      verify_m(r, vb->len),
 			                      r->P + e, now, vb->id,
 			                      rej ? REPLAY_OUT_REJECTED
 			                          : REPLAY_OUT_ACCEPTED,
@@ -1341,7 +1350,7 @@ int replay_create(struct replay **out, const struct replay_config *cfg,
 	if (r->shared)
 		r->switch_s = 0, r->switch_j = 0;
 	struct hw_cost c;
-	hw_task_cost(cfg->plan, HW_TASK_VERIFY, levels_m(r, 4) + 1, 1024, &c);
+	hw_task_cost(cfg->plan, HW_TASK_VERIFY, verify_m(r, 4), 1024, &c);
 	r->prof_verify = c.time_s / 1024.0;
 	hw_task_cost(cfg->plan, HW_TASK_DRAFT, r->draft_m, 1024, &c);
 	r->prof_draft = c.time_s;

@@ -1082,6 +1082,23 @@ Test(runs, a_tree_feeds_the_target_its_nodes)
 	for (uint32_t i = 0; i < lt.n_draft; i++)
 		cr_expect_eq(lt.draft_tokens[i], 3u, "tree step %u", i);
 	cr_expect_gt(mt.time_s, mc.time_s);
+
+	/* a tree wider than the hardware's step: drafts capped at one
+	 * level, every pass cut to the 256-token step, in both schedules */
+	static const uint32_t wide[6] = { 1, 0, 1, 1, 0, 1 };
+	const char *w = tpath("wide.msgpack");
+	struct evlog lw = { 0 };
+	write_runs(w, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY, 1, 65536, wide,
+	           NULL, 6);
+	const struct rp ow = { "sync", NULL, NULL, "fixed", 4, NULL, NULL, &lw };
+	cr_assert_eq(replay_file(w, &ow, &mt, err, sizeof err), 0, "%s", err);
+	cr_expect_eq(mt.committed, 6u);
+	for (uint32_t i = 0; i < lw.n_verify; i++)
+		cr_expect_eq(lw.verify_tokens[i], 256u, "wide pass %u", i);
+	const struct rp oa = { "async", NULL, NULL, "fixed", 4, NULL, NULL,
+	                       NULL };
+	cr_assert_eq(replay_file(w, &oa, &mt, err, sizeof err), 0, "%s", err);
+	cr_expect_eq(mt.committed, 6u);
 }
 
 /* A lookup draft costs lookup_s for a batch's first token and
