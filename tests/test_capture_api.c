@@ -1,8 +1,8 @@
 /* test_capture_api.c - the C capture API (capture/ahasd_capture.h), linked
  * as the installed shared library: what it writes (read back with the
  * trace reader, and byte for byte against the trace writer fed the same
- * records), every error (message, sticky code, no file left), and
- * ahasd-capture on top of it reproducing a shipped
+ * records), every error (message, sticky code, no file left), the
+ * example runtime, and ahasd-capture on top of it reproducing a shipped
  * capture (needs ../shared/models, skips with a message without). */
 #include <criterion/criterion.h>
 
@@ -659,7 +659,7 @@ Test(capture_api, abort_and_null_are_harmless)
 }
 
 /* ---------------------------------------------------------------- */
-/* programs: ahasd-capture on top of the API */
+/* programs: the example runtime, and ahasd-capture on top of the API */
 
 static int run(const char *const *argv, char *out, size_t outlen)
 {
@@ -697,6 +697,48 @@ static const char *build_path(char *buf, size_t n, const char *rel)
 	cr_assert_not_null(root, "AHASD_BUILD_ROOT unset: run through meson test");
 	snprintf(buf, n, "%s/%s", root, rel);
 	return buf;
+}
+
+Test(capture_api, example_runtime_writes_valid_traces)
+{
+	char exe[512], trace_bin[512], out[300], log[2048], err[1024];
+	const char *mode[] = { NULL, "--sampled" };
+
+	build_path(exe, sizeof exe, "capture/examples/toy_runtime");
+	build_path(trace_bin, sizeof trace_bin, "tools/ahasd-trace");
+	for (int m = 0; m < 2; m++) {
+		const char *argv[] = { exe, out, mode[m], NULL };
+		const char *val[] = { trace_bin, "validate", out, NULL };
+		struct trace_reader *r = NULL;
+		struct trace_seq s;
+		uint64_t ns, nt;
+		double acc = 0;
+		int ret;
+
+		path_in(out, sizeof out, m ? "toy-sampled.msgpack" : "toy.msgpack");
+		cr_assert_eq(run(argv, log, sizeof log), 0, "%s", log);
+		cr_assert_eq(run(val, log, sizeof log), 0, "%s", log);
+		cr_assert_eq(trace_reader_open(&r, out, err, sizeof err), 0, "%s", err);
+		cr_assert_eq(trace_reader_header(r)->sampled, m);
+		cr_assert_str_eq(trace_header_prov(trace_reader_header(r), "runtime"),
+		                 "toy_runtime (capture/examples)");
+		while ((ret = trace_reader_next(r, &s, err, sizeof err)) == 1)
+			for (uint32_t i = 0; i < s.n; i++)
+				acc += s.accept[i];
+		cr_assert_eq(ret, 0, "%s", err);
+		trace_reader_totals(r, &ns, &nt);
+		cr_assert_eq(ns, 4);
+		/* the toy draft agrees with the target on most, not all, tokens */
+		cr_assert(nt > 100 && acc > 0.25 * (double)nt && acc < 0.9 * (double)nt,
+		          "mean a_p %g of %llu positions", acc / (double)nt,
+		          (unsigned long long)nt);
+		trace_reader_close(&r);
+	}
+	{
+		const char *argv[] = { exe, NULL };
+		cr_assert_eq(run(argv, log, sizeof log), 2, "%s", log);
+		cr_assert(strstr(log, "usage: toy_runtime"), "%s", log);
+	}
 }
 
 /* ahasd-capture writes through the API; with the settings of the shipped
