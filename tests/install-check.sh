@@ -112,6 +112,13 @@ esac
 exported=$(nm -D --defined-only "$caplibdir/libahasd-capture.so.1" |
 	awk '$2 == "T" { print $3 }' | grep -v '^ahasd_capture_' || true)
 [ -z "$exported" ] || fail "libahasd-capture exports more than the API: $exported"
+# A sanitizer build installs an instrumented library; a program that loads
+# it must be instrumented too (the sanitizer runtime has to come first).
+sans=
+libs=$(ldd "$caplibdir/libahasd-capture.so.1")
+case "$libs" in *libasan*) sans=address ;; esac
+case "$libs" in *libubsan*) sans=${sans:+$sans,}undefined ;; esac
+[ -z "$sans" ] || capflags="$capflags -fsanitize=$sans"
 # shellcheck disable=SC2086 # capflags is a word list
 cc -std=c17 -Wall -Wextra -Werror "$AHASD_SOURCE_ROOT/capture/examples/toy_runtime.c" \
 	$capflags -lm -o "$tmp/toy_runtime" || fail "building the capture example"
