@@ -171,8 +171,9 @@ AHASD_CAPTURE_API int ahasd_capture_open(struct ahasd_capture **out,
 /** Add (or replace) a free-form provenance pair: "runtime", "date" (UTC
  * ISO-8601), "target_model", "tokenizer", "prompt_source", each model
  * file with its "*_sha256", the draft's settings... Only before the first
- * ahasd_capture_begin(). "tool" defaults to "ahasd_capture",
- * "tool_version" to the library's version. */
+ * ahasd_capture_begin(). "tool" defaults to "libahasd-capture",
+ * "tool_version" to the library's version, "date" to the time of the
+ * first begin (or SOURCE_DATE_EPOCH). */
 AHASD_CAPTURE_API int ahasd_capture_provenance(struct ahasd_capture *c,
 		const char *key, const char *value);
 
