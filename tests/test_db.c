@@ -442,9 +442,9 @@ Test(db, full_run_round_trip)
 	struct db_run_info in = make_info("ahasd", "edc");
 	const struct replay_metrics m = make_metrics();
 	const struct replay_seq_result seqs[3] = {
-		{ 0, 10, 100, 0.5, 1.5, 130, 80, 50, 20, 26, 23 },
-		{ 1, 12, 120, 0.75, 2.5, 160, 100, 60, 20, 32, 28 },
-		{ 2, 14, 80, 0.75, 2.0, 110, 60, 50, 10, 22, 19 },
+		{ 0, 10, 100, 0.5, 1.5, 130, 80, 50, 20, 26, 23, 120 },
+		{ 1, 12, 120, 0.75, 2.5, 160, 100, 60, 20, 32, 28, 150 },
+		{ 2, 14, 80, 0.75, 2.0, 110, 60, 50, 10, 22, 19, 90 },
 	};
 	const struct replay_event evs[4] = {
 		{ 0, REPLAY_EV_DRAFT, 0.0, 0.1, 1, 0, 1, REPLAY_OUT_NONE },
@@ -663,7 +663,7 @@ static void write_partial_run(struct db *d, int64_t *id)
 {
 	const struct db_run_info in = make_info("ahasd", "pld");
 	const struct replay_seq_result q = { 0, 5, 50, 0.1, 0.2, 60, 40,
-		                             20, 0, 12, 11 };
+		                             20, 0, 12, 11, 55 };
 	const struct replay_event ev = { 0, REPLAY_EV_DRAFT, 0.0, 0.1, 1, 0,
 		                         1, REPLAY_OUT_NONE };
 
