@@ -25,7 +25,7 @@
 
 #include "results.h"
 
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 #define DB_APPLICATION_ID 0x41485344 /* "AHSD" */
 
 struct db;
@@ -85,9 +85,11 @@ int db_set_buffer_bytes(struct db *d, size_t bytes);
  * max_events (counted in events_dropped), negative on error. */
 int db_run_event(struct db *d, int64_t run_id, const struct replay_event *ev,
                  char *err, size_t errlen);
-/** Write the run: its row, the kept sequences and events, and metrics
+/** Write the run: its row, the kept sequences and events, metrics
  * (standard ones, per-device rows and extra named values such as plugin
- * counters), in one BEGIN IMMEDIATE transaction. */
+ * counters), and its configuration as rows with the hashes its baseline is
+ * matched on (made from the run info: db/SCHEMA.md, config), in one BEGIN
+ * IMMEDIATE transaction. */
 int db_run_commit(struct db *d, int64_t run_id,
                   const struct replay_metrics *m, double wall_s,
                   const char *const *extra_names, const double *extra_values,
