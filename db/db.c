@@ -1700,6 +1700,18 @@ static int put_metrics(struct db *d, int64_t run_id,
 	return 0;
 }
 
+int db_match_keys(const struct db_run_info *info, char match[65],
+                  char policy[65], char *err, size_t errlen)
+{
+	struct dbc_rows rows;
+	int r = dbc_rows_make(info, &rows, err, errlen);
+
+	if (r == 0)
+		dbc_match_keys(&rows, match, policy);
+	dbc_rows_free(&rows);
+	return r;
+}
+
 /* The run's configuration rows and match hashes; run_table again when
  * the run brings a key no run had. */
 static int put_config(struct db *d, char *err, size_t errlen)
@@ -1802,5 +1814,80 @@ int db_record_failure(struct db *d, const struct db_failure *f, char *err,
 		r = step_done(d, ST_COMMIT, "recording a failure", err, errlen);
 	if (r < 0)
 		tx_rollback(d);
+	return r;
+}
+
+int db_add_baseline(struct db *d, const char *policy, char *err,
+                    size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	int r, rc;
+
+	if (!d || !policy || !*policy) {
+		util_set_err(err, errlen, "db_add_baseline: invalid arguments");
+		return -EINVAL;
+	}
+	if (d->readonly) {
+		util_set_err(err, errlen, "%s: opened read-only", d->path);
+		return -EROFS;
+	}
+	r = step_done(d, ST_BEGIN, "adding a baseline", err, errlen);
+	if (r < 0)
+		return r;
+	rc = sqlite3_prepare_v2(d->h, "INSERT OR IGNORE INTO baselines "
+	                        "(policy) VALUES (?1)", -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, policy, -1, SQLITE_TRANSIENT);
+		rc = sqlite3_step(s);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_OK)
+		r = sql_err(d, rc, "adding a baseline", err, errlen);
+	if (r == 0)
+		r = step_done(d, ST_COMMIT, "adding a baseline", err, errlen);
+	if (r < 0)
+		tx_rollback(d);
+	return r;
+}
+
+int db_compare(struct db *d, int64_t run_id, const char *baseline,
+               struct db_comparison *out, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, r = 0;
+
+	if (!d || !baseline || !out) {
+		util_set_err(err, errlen, "db_compare: invalid arguments");
+		return -EINVAL;
+	}
+	rc = sqlite3_prepare_v2(d->h,
+	        "SELECT baseline_run_id, speedup, energy_gain, speedup_lo, "
+	        "speedup_hi, energy_gain_lo, energy_gain_hi FROM comparisons "
+	        "WHERE run_id = ?1 AND baseline_policy = ?2", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(d, rc, "reading a comparison", err, errlen);
+	sqlite3_bind_int64(s, 1, run_id);
+	sqlite3_bind_text(s, 2, baseline, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		double *const v[] = { &out->speedup, &out->energy_gain,
+		                      &out->speedup_lo, &out->speedup_hi,
+		                      &out->energy_gain_lo,
+		                      &out->energy_gain_hi };
+
+		out->baseline_run_id = sqlite3_column_int64(s, 0);
+		for (int i = 0; i < 6; i++)
+			*v[i] = sqlite3_column_type(s, i + 1) == SQLITE_NULL
+			                ? NAN
+			                : sqlite3_column_double(s, i + 1);
+	} else if (rc == SQLITE_DONE) {
+		util_set_err(err, errlen, "%s: run %lld has no comparison with "
+		             "'%s' (not a run, or not a baseline policy)",
+		             d->path, (long long)run_id, baseline);
+		r = -ENOENT;
+	} else {
+		r = sql_err(d, rc, "reading a comparison", err, errlen);
+	}
+	sqlite3_finalize(s);
 	return r;
 }

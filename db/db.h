@@ -47,6 +47,13 @@ struct db_run_info {
 	unsigned n_dev;
 };
 
+/** The two hashes of a run's configuration rows that db_run_commit stores
+ * (db/SCHEMA.md, run_match), without a database: runs with the same match
+ * differ only in the policy and its parameters. @return 0, or negative
+ * with a message. */
+int db_match_keys(const struct db_run_info *info, char match[65],
+                  char policy[65], char *err, size_t errlen);
+
 /** Open or create; apply migrations; WAL, busy timeout 120 s (see top).
  * Safe against other processes opening the same new file at once.
  * Refuses a file that is not SQLite, a SQLite file of another application,
@@ -95,6 +102,26 @@ int db_run_commit(struct db *d, int64_t run_id,
                   const char *const *extra_names, const double *extra_values,
                   size_t n_extra, char *err, size_t errlen);
 void db_run_rollback(struct db *d);
+
+/** Make policy a baseline (db/SCHEMA.md, Baselines): the comparisons
+ * view covers it from now on. sync always is one. @return 0 or negative. */
+int db_add_baseline(struct db *d, const char *policy, char *err,
+                    size_t errlen);
+
+/* A run against its baseline (the comparisons view). */
+struct db_comparison {
+	int64_t baseline_run_id;       /* 0: no baseline */
+	double speedup, energy_gain;   /* ratios of tokens/s, tokens/J; NAN
+	                                * without a baseline */
+	double speedup_lo, speedup_hi; /* paired 95% interval, NAN if none */
+	double energy_gain_lo, energy_gain_hi;
+};
+
+/** Run run_id against baseline policy baseline (one of the baselines
+ * table, or sync). @return 0, -ENOENT when the run or the baseline policy
+ * is unknown, or negative with a message. */
+int db_compare(struct db *d, int64_t run_id, const char *baseline,
+               struct db_comparison *out, char *err, size_t errlen);
 
 /* A run that failed, for a sweep that records it and goes on. Every field
  * but message may be NULL (0 for the numbers). */

@@ -161,9 +161,11 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 	for (unsigned i = 0; i < plat.n_dev; i++)
 		snprintf(out->dev_name[i], sizeof out->dev_name[i], "%s",
 		         plat.dev[i].name);
-	if (db) {
-		char hwdesc[8192];
-		hw_platform_describe(&plat, hwdesc, sizeof hwdesc);
+	/* the run record, and the hashes its baseline is matched on (with or
+	 * without a database) */
+	char hwdesc[8192];
+	hw_platform_describe(&plat, hwdesc, sizeof hwdesc);
+	{
 		struct db_run_info info = {
 			.tool_version = AHASD_VERSION,
 			.label = spec->label,
@@ -191,14 +193,17 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 		};
 		for (unsigned i = 0; i < plat.n_dev; i++)
 			info.device_names[i] = plat.dev[i].name;
-		rc = db_set_max_events(db, spec->max_events
-		                                   ? spec->max_events
-		                                   : RUN_DEFAULT_MAX_EVENTS);
-		if (rc == 0)
+		rc = db_match_keys(&info, out->match_key, out->policy_key, err,
+		                   errlen);
+		if (rc == 0 && db)
+			rc = db_set_max_events(db, spec->max_events
+			                                   ? spec->max_events
+			                                   : RUN_DEFAULT_MAX_EVENTS);
+		if (rc == 0 && db)
 			rc = db_run_begin(db, &info, &out->run_id, err, errlen);
 		if (rc < 0)
 			goto out;
-		in_run = 1;
+		in_run = db != NULL;
 		sink.run_id = out->run_id;
 	}
 	struct replay_config cfg = {

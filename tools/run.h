@@ -64,6 +64,9 @@ struct run_result {
 	char policy[64], drafter[64], preset[64];
 	unsigned n_dev;
 	char dev_name[RESULT_MAX_DEV][32];
+	/* what its baseline is matched on (db/SCHEMA.md, run_match): equal
+	 * match_key, the same configuration but for the policy */
+	char match_key[65], policy_key[65];
 	size_t n_counters;           /* plugin counters, "policy.x"/"drafter.y" */
 	char counter_name[RUN_MAX_COUNTERS][96];
 	double counter[RUN_MAX_COUNTERS];
