@@ -494,6 +494,8 @@ struct db {
 	struct run_rec *rec;     /* newest records, n_rec of cap_rec */
 	size_t n_rec, cap_rec;
 	FILE *spill;             /* older records, oldest first, or NULL */
+	struct stats_interval iv[STATS_N_METRICS]; /* db_run_intervals */
+	int has_iv;
 };
 
 static int errno_of(int rc)
@@ -1000,6 +1002,7 @@ static void run_clear(struct db *d)
 	if (d->spill)
 		fclose(d->spill);
 	d->spill = NULL;
+	d->has_iv = 0;
 }
 
 /* End a write transaction that failed half-way, if one is open. */
@@ -1712,6 +1715,57 @@ int db_match_keys(const struct db_run_info *info, char match[65],
 	return r;
 }
 
+int db_run_intervals(struct db *d, int64_t run_id,
+                     const struct stats_interval iv[STATS_N_METRICS],
+                     char *err, size_t errlen)
+{
+	int r = check_run(d, run_id, "db_run_intervals", err, errlen);
+
+	if (r < 0)
+		return r;
+	if (!iv) {
+		util_set_err(err, errlen, "%s: db_run_intervals: no intervals",
+		             d->path);
+		db_run_rollback(d);
+		return -EINVAL;
+	}
+	memcpy(d->iv, iv, sizeof d->iv);
+	d->has_iv = 1;
+	return 0;
+}
+
+/* The intervals db_run_intervals kept. */
+static int put_intervals(struct db *d, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	int r = 0;
+
+	if (!d->has_iv)
+		return 0;
+	if (sqlite3_prepare_v2(d->h, "INSERT INTO intervals (run_id, name, "
+	                       "lo, hi) VALUES (?1, ?2, ?3, ?4)", -1, &s,
+	                       NULL) != SQLITE_OK)
+		return sql_err(d, sqlite3_errcode(d->h), "storing intervals",
+		               err, errlen);
+	for (int m = 0; m < STATS_N_METRICS && r == 0; m++) {
+		int rc;
+
+		if (!isfinite(d->iv[m].lo) || !isfinite(d->iv[m].hi))
+			continue;
+		sqlite3_bind_int64(s, 1, d->run_id);
+		sqlite3_bind_text(s, 2, stats_metric_name[m], -1,
+		                  SQLITE_STATIC);
+		sqlite3_bind_double(s, 3, d->iv[m].lo);
+		sqlite3_bind_double(s, 4, d->iv[m].hi);
+		rc = sqlite3_step(s);
+		if (rc != SQLITE_DONE)
+			r = sql_err(d, rc, "storing intervals", err, errlen);
+		sqlite3_reset(s);
+	}
+	sqlite3_finalize(s);
+	return r;
+}
+
 /* The run's configuration rows and match hashes; run_table again when
  * the run brings a key no run had. */
 static int put_config(struct db *d, char *err, size_t errlen)
@@ -1757,6 +1811,11 @@ int db_run_commit(struct db *d, int64_t run_id,
 		                err, errlen);
 	if (r == 0)
 		r = put_config(d, err, errlen);
+	if (r == 0)
+		r = put_intervals(d, err, errlen);
+	if (r == 0)
+		r = dbc_compare_run(d->h, d->path, d->run_id, d->info.policy, err,
+		                    errlen);
 	if (r == 0)
 		r = step_done(d, ST_COMMIT, "committing the run", err, errlen);
 	if (r < 0)
@@ -1843,6 +1902,8 @@ int db_add_baseline(struct db *d, const char *policy, char *err,
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE && rc != SQLITE_OK)
 		r = sql_err(d, rc, "adding a baseline", err, errlen);
+	else if (sqlite3_changes(d->h) > 0)
+		r = dbc_add_baseline(d->h, d->path, policy, err, errlen);
 	if (r == 0)
 		r = step_done(d, ST_COMMIT, "adding a baseline", err, errlen);
 	if (r < 0)

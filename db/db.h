@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "results.h"
+#include "stats.h"
 
 #define DB_SCHEMA_VERSION 3
 #define DB_APPLICATION_ID 0x41485344 /* "AHSD" */
@@ -92,11 +93,19 @@ int db_set_buffer_bytes(struct db *d, size_t bytes);
  * max_events (counted in events_dropped), negative on error. */
 int db_run_event(struct db *d, int64_t run_id, const struct replay_event *ev,
                  char *err, size_t errlen);
+/** Keep the run's bootstrap intervals (stats.h: the headline metrics over
+ * its sequences) for db_run_commit; an interval with a NAN end is not
+ * stored. */
+int db_run_intervals(struct db *d, int64_t run_id,
+                     const struct stats_interval iv[STATS_N_METRICS],
+                     char *err, size_t errlen);
 /** Write the run: its row, the kept sequences and events, metrics
  * (standard ones, per-device rows and extra named values such as plugin
- * counters), and its configuration as rows with the hashes its baseline is
- * matched on (made from the run info: db/SCHEMA.md, config), in one BEGIN
- * IMMEDIATE transaction. */
+ * counters), its configuration as rows with the hashes its baseline is
+ * matched on (made from the run info: db/SCHEMA.md, config), the intervals
+ * kept by db_run_intervals, and paired intervals against its baselines
+ * (and of the runs it is the baseline of), in one BEGIN IMMEDIATE
+ * transaction. */
 int db_run_commit(struct db *d, int64_t run_id,
                   const struct replay_metrics *m, double wall_s,
                   const char *const *extra_names, const double *extra_values,
@@ -104,7 +113,8 @@ int db_run_commit(struct db *d, int64_t run_id,
 void db_run_rollback(struct db *d);
 
 /** Make policy a baseline (db/SCHEMA.md, Baselines): the comparisons
- * view covers it from now on. sync always is one. @return 0 or negative. */
+ * view covers it from now on, and the runs already stored get paired
+ * intervals against it. sync always is one. @return 0 or negative. */
 int db_add_baseline(struct db *d, const char *policy, char *err,
                     size_t errlen);
 

@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "sha256.h"
+#include "stats.h"
 #include "util.h"
 
 void dbc_rows_free(struct dbc_rows *r)
@@ -505,5 +506,275 @@ int dbc_backfill(sqlite3 *h, const char *path, char *err, size_t errlen)
 		ret = dbc_rebuild_run_table(h, path, err, errlen);
 out:
 	sqlite3_finalize(s);
+	return ret;
+}
+
+/* ---- paired intervals (db/SCHEMA.md, Intervals) ---- */
+
+/* A run's sequences in seq order, as the bootstrap takes them; *ids their
+ * numbers. A NULL batch_tokens (a row older than version 3) leaves the
+ * draft length unknown. */
+static int load_seqs(sqlite3 *h, const char *path, int64_t run_id,
+                     struct stats_seq **out, int64_t **ids, size_t *n,
+                     char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	size_t cap = 0;
+	int rc, ret = 0;
+
+	*out = NULL;
+	*ids = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(h,
+	        "SELECT seq, committed, time_s, energy_j, drafted, accepted, "
+	        "batches, batch_tokens FROM sequences WHERE run_id = ?1 "
+	        "ORDER BY seq", -1, &s, NULL) != SQLITE_OK)
+		return sql_fail(h, path, "reading sequences", err, errlen);
+	sqlite3_bind_int64(s, 1, run_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct replay_seq_result r = { 0 };
+
+		if (*n == cap) {
+			const size_t c = cap ? 2 * cap : 64;
+			struct stats_seq *p = realloc(*out, c * sizeof *p);
+			int64_t *q = p ? realloc(*ids, c * sizeof *q) : NULL;
+
+			if (p)
+				*out = p;
+			if (!p || !q) {
+				util_set_err(err, errlen, "%s: out of memory",
+				             path);
+				ret = -ENOMEM;
+				goto out;
+			}
+			*ids = q;
+			cap = c;
+		}
+		(*ids)[*n] = sqlite3_column_int64(s, 0);
+		r.committed = (uint32_t)sqlite3_column_int64(s, 1);
+		r.time_s = sqlite3_column_double(s, 2);
+		r.energy_j = sqlite3_column_double(s, 3);
+		r.drafted = (uint64_t)sqlite3_column_int64(s, 4);
+		r.accepted = (uint64_t)sqlite3_column_int64(s, 5);
+		r.batches = (uint64_t)sqlite3_column_int64(s, 6);
+		r.batch_tokens = (uint64_t)sqlite3_column_int64(s, 7);
+		stats_seq_from(&r, &(*out)[*n]);
+		if (sqlite3_column_type(s, 7) == SQLITE_NULL)
+			(*out)[*n].num[STATS_MEAN_DRAFT_LEN] = NAN;
+		(*n)++;
+	}
+	if (rc != SQLITE_DONE)
+		ret = sql_fail(h, path, "reading sequences", err, errlen);
+out:
+	sqlite3_finalize(s);
+	if (ret < 0) {
+		free(*out);
+		free(*ids);
+		*out = NULL;
+		*ids = NULL;
+		*n = 0;
+	}
+	return ret;
+}
+
+/* Paired intervals of run a over run b, when they replayed the same
+ * sequences (else none). */
+static int pair(sqlite3 *h, const char *path, int64_t a, int64_t b,
+                char *err, size_t errlen)
+{
+	struct stats_seq *sa = NULL, *sb = NULL;
+	int64_t *ia = NULL, *ib = NULL;
+	struct stats_interval iv[STATS_N_METRICS];
+	sqlite3_stmt *s = NULL;
+	size_t na = 0, nb = 0;
+	int ret;
+
+	ret = load_seqs(h, path, a, &sa, &ia, &na, err, errlen);
+	if (ret == 0)
+		ret = load_seqs(h, path, b, &sb, &ib, &nb, err, errlen);
+	if (ret < 0 || na == 0 || na != nb ||
+	    memcmp(ia, ib, na * sizeof *ia) != 0)
+		goto out;
+	ret = stats_paired(sa, sb, na, iv);
+	if (ret < 0) {
+		util_set_err(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	if (sqlite3_prepare_v2(h, "INSERT OR REPLACE INTO paired_intervals "
+	                       "(run_id, baseline_run_id, name, ratio, lo, hi) "
+	                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1, &s,
+	                       NULL) != SQLITE_OK) {
+		ret = sql_fail(h, path, "storing paired intervals", err,
+		               errlen);
+		goto out;
+	}
+	for (int m = 0; m < STATS_N_METRICS; m++) {
+		if (!isfinite(iv[m].value) || !isfinite(iv[m].lo) ||
+		    !isfinite(iv[m].hi))
+			continue;
+		sqlite3_bind_int64(s, 1, a);
+		sqlite3_bind_int64(s, 2, b);
+		sqlite3_bind_text(s, 3, stats_metric_name[m], -1,
+		                  SQLITE_STATIC);
+		sqlite3_bind_double(s, 4, iv[m].value);
+		sqlite3_bind_double(s, 5, iv[m].lo);
+		sqlite3_bind_double(s, 6, iv[m].hi);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			ret = sql_fail(h, path, "storing paired intervals", err,
+			               errlen);
+			goto out;
+		}
+		sqlite3_reset(s);
+	}
+out:
+	sqlite3_finalize(s);
+	free(sa);
+	free(sb);
+	free(ia);
+	free(ib);
+	return ret;
+}
+
+/* Run ids from a query, ?1 (text) and ?2 (integer) bound where it has
+ * them, in a malloc'd array. */
+static int query_ids(sqlite3 *h, const char *path, const char *sql,
+                     const char *t1, int64_t i2, int64_t **ids, size_t *n,
+                     char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	size_t cap = 0;
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) != SQLITE_OK)
+		return sql_fail(h, path, "finding baselines", err, errlen);
+	sqlite3_bind_text(s, 1, t1, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, i2);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			const size_t c = cap ? 2 * cap : 16;
+			int64_t *p = realloc(*ids, c * sizeof *p);
+
+			if (!p) {
+				sqlite3_finalize(s);
+				util_set_err(err, errlen, "%s: out of memory",
+				             path);
+				return -ENOMEM;
+			}
+			*ids = p;
+			cap = c;
+		}
+		(*ids)[(*n)++] = sqlite3_column_int64(s, 0);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return sql_fail(h, path, "finding baselines", err, errlen);
+	return 0;
+}
+
+/* The baseline of policy P for the runs with run ?2's match_key (the rule
+ * of baseline_runs): the latest run of P among them, none when such runs
+ * differ in P's own parameters. */
+#define BASELINE_OF \
+	"SELECT CASE WHEN count(DISTINCT x.policy_key) = 1 " \
+	"THEN max(x.run_id) END FROM run_match x WHERE x.policy = ?1 AND " \
+	"x.match_key = (SELECT match_key FROM run_match WHERE run_id = ?2)"
+
+int dbc_compare_run(sqlite3 *h, const char *path, int64_t run_id,
+                    const char *policy, char *err, size_t errlen)
+{
+	int64_t *ids = NULL, *base = NULL;
+	size_t n = 0, nb = 0;
+	char **pols = NULL;
+	size_t npols = 0;
+	sqlite3_stmt *s = NULL;
+	int rc, ret = 0;
+
+	/* the run against each baseline policy */
+	if (sqlite3_prepare_v2(h, "SELECT policy FROM baselines UNION "
+	                       "SELECT 'sync'", -1, &s, NULL) != SQLITE_OK)
+		return sql_fail(h, path, "finding baselines", err, errlen);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		char **p = realloc(pols, (npols + 1) * sizeof *p);
+
+		if (!p || !(p[npols] = strdup((const char *)
+		                              sqlite3_column_text(s, 0)))) {
+			if (p)
+				pols = p;
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		pols = p;
+		npols++;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		ret = rc == SQLITE_NOMEM
+		              ? (util_set_err(err, errlen, "%s: out of memory",
+		                              path), -ENOMEM)
+		              : sql_fail(h, path, "finding baselines", err,
+		                         errlen);
+		goto out;
+	}
+	for (size_t i = 0; i < npols && ret == 0; i++) {
+		ret = query_ids(h, path, BASELINE_OF, pols[i], run_id, &base,
+		                &nb, err, errlen);
+		if (ret == 0 && nb == 1 && base[0] > 0)
+			ret = pair(h, path, run_id, base[0], err, errlen);
+		free(base);
+		base = NULL;
+	}
+	if (ret < 0)
+		goto out;
+	/* the run as the baseline of the others of its configuration, when
+	 * its policy is a baseline policy and it is their baseline */
+	for (size_t i = 0; i < npols; i++) {
+		if (strcmp(pols[i], policy))
+			continue;
+		ret = query_ids(h, path, BASELINE_OF, policy, run_id, &base,
+		                &nb, err, errlen);
+		if (ret < 0 || nb != 1 || base[0] != run_id)
+			break;
+		ret = query_ids(h, path,
+		        "SELECT run_id FROM run_match WHERE run_id <> ?2 AND "
+		        "match_key = (SELECT match_key FROM run_match WHERE "
+		        "run_id = ?2)", policy, run_id, &ids,
+		        &n, err, errlen);
+		for (size_t j = 0; ret == 0 && j < n; j++)
+			ret = pair(h, path, ids[j], run_id, err, errlen);
+		break;
+	}
+out:
+	for (size_t i = 0; i < npols; i++)
+		free(pols[i]);
+	free(pols);
+	free(ids);
+	free(base);
+	return ret;
+}
+
+int dbc_add_baseline(sqlite3 *h, const char *path, const char *policy,
+                     char *err, size_t errlen)
+{
+	int64_t *ids = NULL, *base = NULL;
+	size_t n = 0, nb = 0;
+	int ret;
+
+	/* every run that has a run of policy in its configuration */
+	ret = query_ids(h, path,
+	        "SELECT x.run_id FROM run_match x WHERE EXISTS (SELECT 1 FROM "
+	        "run_match y WHERE y.match_key = x.match_key AND y.policy = ?1) "
+	        "ORDER BY x.run_id", policy, 0, &ids, &n, err,
+	        errlen);
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		ret = query_ids(h, path, BASELINE_OF, policy, ids[i], &base, &nb,
+		                err, errlen);
+		if (ret == 0 && nb == 1 && base[0] > 0)
+			ret = pair(h, path, ids[i], base[0], err, errlen);
+		free(base);
+		base = NULL;
+	}
+	free(ids);
 	return ret;
 }

@@ -57,6 +57,17 @@ int dbc_rebuild_run_table(struct sqlite3 *h, const char *path, char *err,
 int dbc_backfill(struct sqlite3 *h, const char *path, char *err,
                  size_t errlen);
 
+/** Paired intervals of run run_id (of policy policy, just stored) against
+ * its baseline under every baseline policy, and of the runs of its
+ * configuration against it when it is now their baseline. */
+int dbc_compare_run(struct sqlite3 *h, const char *path, int64_t run_id,
+                    const char *policy, char *err, size_t errlen);
+
+/** Paired intervals of every run against its baseline of policy policy
+ * (a policy just made a baseline). */
+int dbc_add_baseline(struct sqlite3 *h, const char *path, const char *policy,
+                     char *err, size_t errlen);
+
 /* The head and tail of run_table's definition; the config columns go
  * between them. Migration 3 creates it with none. */
 #define DBC_RUN_TABLE_HEAD \

@@ -23,6 +23,7 @@
 #include "plugin.h"
 #include "results.h"
 #include "run.h"
+#include "stats.h"
 #include "sweep.h"
 #include "trace.h"
 #include "trace_mem.h"
@@ -93,6 +94,7 @@ struct summary {
 	char policy[64], drafter[64], preset[64], trace[256];
 	char match_key[65], policy_key[65];
 	double tok_s, tok_j, accept, draft_len;
+	double tok_s_lo, tok_s_hi;   /* 95% interval, NAN if none */
 	int64_t run_id;
 };
 
@@ -774,6 +776,8 @@ static int run_one(const struct options *o, const struct plugins *pl,
 	sum->tok_j = metric_value(m, "tokens_per_j");
 	sum->accept = metric_value(m, "acceptance_rate");
 	sum->draft_len = metric_value(m, "mean_draft_len");
+	sum->tok_s_lo = res.ci[STATS_TOKENS_PER_S].lo;
+	sum->tok_s_hi = res.ci[STATS_TOKENS_PER_S].hi;
 	if (!o->quiet) {
 		printf("run %lld: %s/%s on %s, %s: %llu tokens in %.4f s "
 		       "simulated = %.1f tok/s, %.3f J = %.1f tok/J, accept "
@@ -824,17 +828,25 @@ static int decimals(double v)
 }
 
 /* The comparison table: one row per run, a column for each swept key,
- * the speed-up over the run's baseline matched on its whole
- * configuration (from the database when there is one: the comparisons
- * view). */
+ * the 95% interval of tokens/s, and the speed-up over the run's baseline
+ * matched on its whole configuration, with the paired 95% interval and
+ * '~' when that holds 1 (from the database when there is one: the
+ * comparisons view; without one, by the same rule over the sweep's runs,
+ * and no paired interval). */
 static void print_table(const struct options *o, const struct plugins *pl,
                         const struct plan *plan, struct db *db,
                         const struct summary *s, size_t n,
                         const char *baseline)
 {
 	size_t swept[MAX_PARAMS], n_swept = 0;
-	int width[MAX_PARAMS];
+	int width[MAX_PARAMS], w_tci = 6, w_sci = 6;
+	char (*tci)[48] = calloc(n, sizeof *tci);
+	char (*sp)[16] = calloc(n, sizeof *sp);
+	char (*sci)[48] = calloc(n, sizeof *sci);
+	int not_distinct = 0;
 
+	if (!tci || !sp || !sci)
+		goto out;
 	for (size_t i = 0; i < o->n_params; i++)
 		if (o->param[i].n_val > 1) {
 			width[n_swept] = (int)strlen(o->param[i].key);
@@ -845,25 +857,52 @@ static void print_table(const struct options *o, const struct plugins *pl,
 					        (int)strlen(o->param[i].val[v]);
 			swept[n_swept++] = i;
 		}
-	printf("\n%-8s %-10s %-10s", "policy", "drafter", "hw");
-	for (size_t k = 0; k < n_swept; k++)
-		printf(" %*s", width[k], o->param[swept[k]].key);
-	printf(" %12s %9s %10s %8s %7s\n", "tok/s", "speedup", "tok/J",
-	       "accept", "len");
 	for (size_t i = 0; i < n; i++) {
-		const struct planned *pr = &plan->run[s[i].planned];
-		double sp = NAN;
+		struct db_comparison c = { 0, NAN, NAN, NAN, NAN, NAN, NAN };
+		const int dt = decimals(s[i].tok_s);
 
+		if (isfinite(s[i].tok_s_lo))
+			snprintf(tci[i], sizeof tci[i], "[%.*f, %.*f]", dt,
+			         s[i].tok_s_lo, dt, s[i].tok_s_hi);
+		else
+			snprintf(tci[i], sizeof tci[i], "-");
 		if (db && s[i].run_id > 0) {
-			struct db_comparison c;
 			char err[ERRLEN];
 
 			if (db_compare(db, s[i].run_id, baseline, &c, err,
-			               sizeof err) == 0)
-				sp = c.speedup;
+			               sizeof err) < 0)
+				c.speedup = NAN;
 		} else {
-			sp = speedup_in_sweep(s, n, i, baseline);
+			c.speedup = speedup_in_sweep(s, n, i, baseline);
 		}
+		snprintf(sp[i], sizeof sp[i], "-");
+		snprintf(sci[i], sizeof sci[i], "%s", "");
+		if (isfinite(c.speedup))
+			snprintf(sp[i], sizeof sp[i], "%.2fx", c.speedup);
+		if (c.baseline_run_id != s[i].run_id &&
+		    isfinite(c.speedup_lo)) {
+			const struct stats_interval iv = { c.speedup,
+			                                   c.speedup_lo,
+			                                   c.speedup_hi };
+			const int same = stats_ratio_differs(&iv) == 0;
+
+			snprintf(sci[i], sizeof sci[i], "[%.3f, %.3f]%s",
+			         c.speedup_lo, c.speedup_hi, same ? " ~" : "");
+			not_distinct |= same;
+		}
+		if ((int)strlen(tci[i]) > w_tci)
+			w_tci = (int)strlen(tci[i]);
+		if ((int)strlen(sci[i]) > w_sci)
+			w_sci = (int)strlen(sci[i]);
+	}
+	printf("\n%-8s %-10s %-10s", "policy", "drafter", "hw");
+	for (size_t k = 0; k < n_swept; k++)
+		printf(" %*s", width[k], o->param[swept[k]].key);
+	printf(" %12s %-*s %9s %-*s %10s %8s %7s\n", "tok/s", w_tci, "95% CI",
+	       "speedup", w_sci, "95% CI", "tok/J", "accept", "len");
+	for (size_t i = 0; i < n; i++) {
+		const struct planned *pr = &plan->run[s[i].planned];
+
 		printf("%-8s %-10s %-10s", s[i].policy, s[i].drafter,
 		       s[i].preset);
 		for (size_t k = 0; k < n_swept; k++) {
@@ -875,13 +914,21 @@ static void print_table(const struct options *o, const struct plugins *pl,
 			printf(" %*s", width[k],
 			       applies ? o->param[q].val[pr->val[q]] : "-");
 		}
-		char sps[16] = "-";
-		if (isfinite(sp))
-			snprintf(sps, sizeof sps, "%.2fx", sp);
-		printf(" %12.*f %9s %10.*f %8.3f %7.2f\n", decimals(s[i].tok_s),
-		       s[i].tok_s, sps, decimals(s[i].tok_j), s[i].tok_j,
+		printf(" %12.*f %-*s %9s %-*s %10.*f %8.3f %7.2f\n",
+		       decimals(s[i].tok_s), s[i].tok_s, w_tci, tci[i], sp[i],
+		       w_sci, sci[i], decimals(s[i].tok_j), s[i].tok_j,
 		       s[i].accept, s[i].draft_len);
 	}
+	printf("\nspeedup: over the %s run of the same configuration; 95%% "
+	       "CI: bootstrap over sequences%s\n", baseline,
+	       db ? ", paired for the speed-up" : "");
+	if (not_distinct)
+		printf("~: the paired interval holds 1: not distinguishable from "
+		       "%s on these sequences\n", baseline);
+out:
+	free(tci);
+	free(sp);
+	free(sci);
 }
 
 int main(int argc, char **argv)

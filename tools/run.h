@@ -14,6 +14,7 @@
 
 #include "db.h"
 #include "results.h"
+#include "stats.h"
 #include "trace.h"
 #include "trace_mem.h"
 
@@ -67,6 +68,9 @@ struct run_result {
 	/* what its baseline is matched on (db/SCHEMA.md, run_match): equal
 	 * match_key, the same configuration but for the policy */
 	char match_key[65], policy_key[65];
+	/* 95% bootstrap intervals of the headline metrics over the run's
+	 * sequences (stats.h, in enum stats_metric order) */
+	struct stats_interval ci[STATS_N_METRICS];
 	size_t n_counters;           /* plugin counters, "policy.x"/"drafter.y" */
 	char counter_name[RUN_MAX_COUNTERS][96];
 	double counter[RUN_MAX_COUNTERS];
