@@ -89,9 +89,9 @@ static inline void prog_read_text(const char *path, char *buf, size_t cap)
 	fclose(f);
 }
 
-/* Run $AHASD_BUILD_ROOT/REL (tools/ahasd-replay, ...) with args
- * (NULL-terminated) in the temporary directory. @return its exit
- * status. */
+/* Run $AHASD_BUILD_ROOT/REL (tools/ahasd-replay, ...), or a program on
+ * PATH when REL has no '/' (python3), with args (NULL-terminated) in the
+ * temporary directory. @return its exit status. */
 static inline int prog_run(const char *rel, const char *const *args)
 {
 	char bin[1200], opath[600], epath[600];
@@ -99,7 +99,10 @@ static inline int prog_run(const char *rel, const char *const *args)
 	int n = 0, status;
 	pid_t pid;
 
-	snprintf(bin, sizeof bin, "%s/%s", prog_build, rel);
+	if (strchr(rel, '/'))
+		snprintf(bin, sizeof bin, "%s/%s", prog_build, rel);
+	else
+		snprintf(bin, sizeof bin, "%s", rel);
 	snprintf(opath, sizeof opath, "%s/.stdout", prog_dir);
 	snprintf(epath, sizeof epath, "%s/.stderr", prog_dir);
 	argv[n++] = bin;
@@ -116,7 +119,7 @@ static inline int prog_run(const char *rel, const char *const *args)
 		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0 ||
 		    chdir(prog_dir) < 0)
 			_exit(127);
-		execv(bin, (char *const *)argv);
+		execvp(bin, (char *const *)argv);
 		_exit(127);
 	}
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
