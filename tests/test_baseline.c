@@ -234,3 +234,61 @@ Test(baseline, upgrade_from_version_2)
 		free(b);
 	}
 }
+
+/* ---- one command, one query ------------------------------------------- */
+
+/* The question as the README asks it: one sweep, one query over the
+ * pivoted view. Each answer is checked against runs matched
+ * independently: every bandwidth replayed on its own into a database of
+ * its own, where the one sync run is the only possible baseline. */
+Test(baseline, pim_bandwidth_trend_of_one_sweep)
+{
+	const char *db = prog_path("sweep.db");
+	double view[N_BW], alone[N_BW];
+	sqlite3 *h;
+	sqlite3_stmt *s;
+	size_t n = 0;
+
+	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-p", "ahasd", "-d",
+	                    "adaedl", "--models", "llama2-7b:llama2-13b", "-P",
+	                    "hw.pim.mem_bw=128e9:512e9:x2", prog_src_path(TRACE)),
+	             0, "%s", prog_err);
+	h = prog_db(db);
+	s = prog_prep(h, "SELECT \"hw.pim.mem_bw\" / 1e9, speedup FROM run_table "
+	                 "WHERE policy = 'ahasd' ORDER BY 1");
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		cr_assert_lt(n, N_BW, "more ahasd runs than bandwidths");
+		cr_expect_eq(sqlite3_column_double(s, 0), 128.0 * (1 << n));
+		view[n++] = sqlite3_column_double(s, 1);
+	}
+	cr_assert_eq(rc, SQLITE_DONE);
+	sqlite3_finalize(s);
+	sqlite3_close(h);
+	cr_assert_eq(n, N_BW);
+
+	for (size_t i = 0; i < N_BW; i++) {
+		char param[64], name[32];
+		const char *one;
+
+		snprintf(param, sizeof param, "hw.pim.mem_bw=%s", bandwidths[i]);
+		snprintf(name, sizeof name, "alone%zu.db", i);
+		one = prog_path(name);
+		cr_assert_eq(REPLAY("-q", "--db", one, "-p", "sync", "-p",
+		                    "ahasd", "-d", "adaedl", "--models",
+		                    "llama2-7b:llama2-13b", "-P", param,
+		                    prog_src_path(TRACE)), 0, "%s", prog_err);
+		alone[i] = prog_q_dbl(one,
+		        "SELECT a.tokens_per_s / s.tokens_per_s FROM run_summary "
+		        "a, run_summary s WHERE a.policy = 'ahasd' AND s.policy = "
+		        "'sync'");
+		cr_expect_eq(view[i], alone[i], "%s GB/s: %.6f in the sweep, "
+		             "%.6f alone", bandwidths[i], view[i], alone[i]);
+	}
+	cr_assert_neq(sign(alone[N_BW - 1] - alone[0]), 0);
+	cr_assert_eq(sign(view[N_BW - 1] - view[0]),
+	             sign(alone[N_BW - 1] - alone[0]),
+	             "trend from 128 to 512 GB/s: %.3f -> %.3f in the sweep, "
+	             "%.3f -> %.3f alone", view[0], view[N_BW - 1], alone[0],
+	             alone[N_BW - 1]);
+}
