@@ -673,6 +673,37 @@ static int plan_add(struct plan *pl, size_t *cap, size_t n_params,
 	return 0;
 }
 
+/* The runs of trace t on preset w at the point hidx of the hw.* keys:
+ * every policy x drafter, at every point of the keys that reach one of
+ * the two. @return 0, -E2BIG or -ENOMEM. */
+static int plan_point(const struct options *o, const struct plugins *pl,
+                      struct plan *out, size_t *cap, size_t t, size_t w,
+                      const size_t *hidx)
+{
+	size_t nv[MAX_PARAMS], idx[MAX_PARAMS];
+	unsigned char pmask[MAX_PARAMS];
+	int rc = 0;
+
+	for (size_t i = 0; i < o->n_params; i++)
+		nv[i] = o->param[i].n_val;
+	for (size_t p = 0; p < o->n_policies && rc == 0; p++) {
+		for (size_t d = 0; d < o->n_drafters && rc == 0; d++) {
+			const size_t kd = o->n_policies + d;
+			const struct planned r = { t, w, p, d, NULL };
+
+			for (size_t i = 0; i < o->n_params; i++)
+				pmask[i] = !o->param[i].hw &&
+				           (pl->reach[p][i] || pl->reach[kd][i]);
+			memcpy(idx, hidx, o->n_params * sizeof *idx);
+			do {
+				rc = plan_add(out, cap, o->n_params, &r, idx);
+			} while (rc == 0 &&
+			         sweep_next(idx, nv, pmask, o->n_params));
+		}
+	}
+	return rc;
+}
+
 /* Every run of the sweep, in the order they run: trace, preset, point of
  * the hw.* keys, policy, drafter, point of the keys that reach that
  * policy or drafter. A key reaching neither does not multiply their runs.
@@ -680,8 +711,8 @@ static int plan_add(struct plan *pl, size_t *cap, size_t n_params,
 static int plan_runs(const struct options *o, const struct plugins *pl,
                      size_t n_traces, struct plan *out)
 {
-	size_t nv[MAX_PARAMS], hidx[MAX_PARAMS] = { 0 }, idx[MAX_PARAMS];
-	unsigned char hmask[MAX_PARAMS], pmask[MAX_PARAMS];
+	size_t nv[MAX_PARAMS], hidx[MAX_PARAMS];
+	unsigned char hmask[MAX_PARAMS];
 	size_t cap = 0;
 	int rc = 0;
 
@@ -690,27 +721,14 @@ static int plan_runs(const struct options *o, const struct plugins *pl,
 		nv[i] = o->param[i].n_val;
 		hmask[i] = (unsigned char)o->param[i].hw;
 	}
-	for (size_t t = 0; t < n_traces && rc == 0; t++)
-	for (size_t w = 0; w < o->n_presets && rc == 0; w++) {
-		memset(hidx, 0, sizeof hidx);
-		do {
-			for (size_t p = 0; p < o->n_policies && rc == 0; p++)
-			for (size_t d = 0; d < o->n_drafters && rc == 0; d++) {
-				const size_t kd = o->n_policies + d;
-				const struct planned r = { t, w, p, d, NULL };
-
-				for (size_t i = 0; i < o->n_params; i++)
-					pmask[i] = !o->param[i].hw &&
-					           (pl->reach[p][i] ||
-					            pl->reach[kd][i]);
-				memcpy(idx, hidx, sizeof idx);
-				do
-					rc = plan_add(out, &cap, o->n_params, &r,
-					              idx);
-				while (rc == 0 &&
-				       sweep_next(idx, nv, pmask, o->n_params));
-			}
-		} while (rc == 0 && sweep_next(hidx, nv, hmask, o->n_params));
+	for (size_t t = 0; t < n_traces && rc == 0; t++) {
+		for (size_t w = 0; w < o->n_presets && rc == 0; w++) {
+			memset(hidx, 0, sizeof hidx);
+			do {
+				rc = plan_point(o, pl, out, &cap, t, w, hidx);
+			} while (rc == 0 &&
+			         sweep_next(hidx, nv, hmask, o->n_params));
+		}
 	}
 	if (rc < 0) {
 		fprintf(stderr, "ahasd-replay: %s\n", rc == -E2BIG
