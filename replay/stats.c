@@ -39,20 +39,57 @@ static double ratio(double num, double den)
 	return den > 0.0 ? num / den : 0.0;
 }
 
-static int cmp_double(const void *a, const void *b)
+/* Rearrange x[0..n-1] so that x[k] is the k-th smallest, the ones
+ * before it no larger and the ones after no smaller (quickselect). */
+static void select_kth(double *x, size_t n, size_t k)
 {
-	const double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
+	size_t lo = 0, hi = n - 1;
+
+	while (lo < hi) {
+		const double pivot = x[lo + (hi - lo) / 2];
+		size_t i = lo, j = hi;
+
+		while (i <= j) {
+			while (x[i] < pivot)
+				i++;
+			while (x[j] > pivot)
+				j--;
+			if (i <= j) {
+				const double t = x[i];
+
+				x[i++] = x[j];
+				x[j] = t;
+				if (j == 0)
+					break;
+				j--;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			return;
+	}
 }
 
-/* The p-quantile of sorted x[0..n-1], interpolated between order
+/* The p-quantile of x[0..n-1] (reordered), interpolated between order
  * statistics (type 7). */
-static double quantile(const double *x, size_t n, double p)
+static double quantile(double *x, size_t n, double p)
 {
 	const double h = (double)(n - 1) * p;
 	const size_t i = (size_t)h;
+	double next = 0;
 
-	return i + 1 < n ? x[i] + (h - (double)i) * (x[i + 1] - x[i]) : x[i];
+	select_kth(x, n, i);
+	if (i + 1 >= n)
+		return x[i];
+	/* the next order statistic: the smallest of those after x[i] */
+	next = x[i + 1];
+	for (size_t j = i + 2; j < n; j++)
+		if (x[j] < next)
+			next = x[j];
+	return x[i] + (h - (double)i) * (next - x[i]);
 }
 
 /* The bootstrap for one run (b NULL) or a pair: dist[m * B + r] is metric
@@ -67,7 +104,10 @@ static void resample(const struct stats_seq *a, const struct stats_seq *b,
 		double nb[STATS_N_METRICS] = { 0 }, db[STATS_N_METRICS] = { 0 };
 
 		for (size_t j = 0; j < n; j++) {
-			const size_t k = (size_t)(splitmix64(&state) % n);
+			/* the top 32 bits scaled to [0, n): a multiply, not a
+			 * division (n < 2^32, bias below n / 2^32) */
+			const size_t k = (size_t)(((splitmix64(&state) >> 32) *
+			                           (uint64_t)n) >> 32);
 
 			for (int m = 0; m < STATS_N_METRICS; m++) {
 				na[m] += a[k].num[m];
@@ -108,7 +148,6 @@ static void percentiles(double *dist, struct stats_interval *out)
 			out[m].lo = out[m].hi = NAN;
 			continue;
 		}
-		qsort(x, STATS_RESAMPLES, sizeof *x, cmp_double);
 		out[m].lo = quantile(x, STATS_RESAMPLES, tail);
 		out[m].hi = quantile(x, STATS_RESAMPLES, 1.0 - tail);
 	}

@@ -6,8 +6,9 @@
  * sum committed / sum time_s, ...). A resample draws n sequences with
  * replacement; the interval is the 2.5th and 97.5th percentile of the
  * metric over STATS_RESAMPLES resamples. The draws come from splitmix64
- * seeded with STATS_SEED, the same for every run: the same n gives the
- * same resamples, which is what pairs two runs of one trace. A leaf
+ * seeded with STATS_SEED, the same for every run, its top 32 bits scaled
+ * to [0, n): the same n gives the same resamples, which is what pairs two
+ * runs of one trace. A leaf
  * module: libc and libm, and results.h for the sequence record.
  */
 #ifndef AHASD_STATS_H
