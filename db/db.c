@@ -15,6 +15,7 @@
  * file is not locked.
  */
 #include "db.h"
+#include "db_config.h"
 #include "util.h"
 
 #include <errno.h>
@@ -37,10 +38,11 @@
 #define DB_DEFAULT_BUFFER_BYTES (4u << 20)
 #define DB_MAX_DEV_NAME 63
 
-/* Migrations 1 and 2 are db/schema.sql verbatim, migration 1 split in parts
- * only because ISO C limits a string literal to 4095 characters
+/* Migrations 1 to 3 are db/schema.sql verbatim, migrations 1 and 3 split
+ * in parts only because ISO C limits a string literal to 4095 characters
  * (tests/test_db.c checks that a database made here, and one upgraded from
- * version 1, have exactly the objects schema.sql creates). A released
+ * version 1, have exactly the objects schema.sql creates; run_table aside,
+ * which db.c makes again as configuration keys appear). A released
  * migration is never edited. */
 static const char *const schema_v1[] = {
 	"-- ahasd-replay results schema, version 1 (PRAGMA user_version = 1,\n"
@@ -194,12 +196,178 @@ static const char *const schema_v2[] = {
 	NULL
 };
 
+/* Migration 3 ends with run_table as db_config.h defines it, with no
+ * configuration column; dbc_backfill then fills config and run_match for
+ * the runs already stored and makes run_table again. */
+static const char *const schema_v3[] = {
+	"\n"
+	"-- Schema version 3: every run's configuration as rows, each run's\n"
+	"-- baseline matched on all of it, and 95% bootstrap intervals\n"
+	"-- (db/SCHEMA.md: Configuration, Baselines, Intervals).\n"
+	"\n"
+	"-- A sequence's drafted tokens in the batches it closed; NULL in rows\n"
+	"-- written before version 3.\n"
+	"ALTER TABLE sequences ADD COLUMN batch_tokens INTEGER;\n"
+	"\n"
+	"-- A run's resolved configuration, one row per key: policy, policy.K,\n"
+	"-- drafter, drafter.K, hw.preset, hw.K, model.draft, model.target,\n"
+	"-- model.retargeted_from, trace.path, trace.sha256, seed, queue_capacity,\n"
+	"-- max_draft. The value is INTEGER, REAL or TEXT, as it reads.\n"
+	"CREATE TABLE config (\n"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+	"  key    TEXT NOT NULL,\n"
+	"  value,\n"
+	"  PRIMARY KEY (run_id, key)\n"
+	") WITHOUT ROWID;\n"
+	"\n"
+	"-- Every key a run has had: the configuration columns of run_table.\n"
+	"CREATE TABLE config_keys (\n"
+	"  key TEXT PRIMARY KEY\n"
+	") WITHOUT ROWID;\n"
+	"\n"
+	"-- What a baseline is matched on: SHA-256 of the run's \"key=value\" lines\n"
+	"-- in key order, of every row but policy and policy.* (match_key) and of\n"
+	"-- those (policy_key).\n"
+	"CREATE TABLE run_match (\n"
+	"  run_id     INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,\n"
+	"  policy     TEXT NOT NULL,\n"
+	"  match_key  TEXT NOT NULL,\n"
+	"  policy_key TEXT NOT NULL\n"
+	");\n"
+	"CREATE INDEX run_match_by_key ON run_match (match_key, policy);\n"
+	"\n"
+	"-- The policies runs are compared with (the comparisons view); sync always\n"
+	"-- is. A policy added here gets paired intervals from then on.\n"
+	"CREATE TABLE baselines (\n"
+	"  policy TEXT PRIMARY KEY\n"
+	") WITHOUT ROWID;\n"
+	"INSERT INTO baselines (policy) VALUES ('sync');\n"
+	"\n"
+	"-- 95% bootstrap intervals of a run's headline metrics (tokens_per_s,\n"
+	"-- tokens_per_j, acceptance_rate, mean_draft_len), over its sequences.\n"
+	"CREATE TABLE intervals (\n"
+	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+	"  name   TEXT NOT NULL,\n"
+	"  lo     REAL NOT NULL,\n"
+	"  hi     REAL NOT NULL,\n"
+	"  PRIMARY KEY (run_id, name)\n"
+	") WITHOUT ROWID;\n"
+	"\n"
+	"-- 95% paired bootstrap intervals of a run's metric over its baseline's,\n"
+	"-- the same sequences resampled for both.\n"
+	"CREATE TABLE paired_intervals (\n"
+	"  run_id          INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+	"  baseline_run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+	"  name            TEXT NOT NULL,\n"
+	"  ratio           REAL NOT NULL,\n"
+	"  lo              REAL NOT NULL,\n"
+	"  hi              REAL NOT NULL,\n"
+	"  PRIMARY KEY (run_id, baseline_run_id, name)\n"
+	") WITHOUT ROWID;\n"
+	"CREATE INDEX paired_intervals_by_baseline ON paired_intervals (baseline_run_id);\n"
+	"\n"
+	"DROP VIEW speedup_vs_sync;\n"
+	"DROP VIEW policy_summary;\n"
+	"DROP VIEW run_summary;\n"
+	,
+	"\n"
+	"-- One row per run with the headline metrics and their intervals.\n"
+	"CREATE VIEW run_summary AS\n"
+	"SELECT r.id AS run_id, r.label, r.policy, r.drafter, r.hw_preset,\n"
+	"       r.draft_model || ':' || r.target_model AS models, r.trace_path,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'committed')    AS committed,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'time_s')       AS time_s,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'tokens_per_s') AS tokens_per_s,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'energy_j')     AS energy_j,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'tokens_per_j') AS tokens_per_j,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'acceptance_rate') AS acceptance_rate,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'mean_draft_len')  AS mean_draft_len,\n"
+	"       (SELECT lo FROM intervals WHERE run_id = r.id AND name = 'tokens_per_s')    AS tokens_per_s_lo,\n"
+	"       (SELECT hi FROM intervals WHERE run_id = r.id AND name = 'tokens_per_s')    AS tokens_per_s_hi,\n"
+	"       (SELECT lo FROM intervals WHERE run_id = r.id AND name = 'tokens_per_j')    AS tokens_per_j_lo,\n"
+	"       (SELECT hi FROM intervals WHERE run_id = r.id AND name = 'tokens_per_j')    AS tokens_per_j_hi,\n"
+	"       (SELECT lo FROM intervals WHERE run_id = r.id AND name = 'acceptance_rate') AS acceptance_rate_lo,\n"
+	"       (SELECT hi FROM intervals WHERE run_id = r.id AND name = 'acceptance_rate') AS acceptance_rate_hi,\n"
+	"       (SELECT lo FROM intervals WHERE run_id = r.id AND name = 'mean_draft_len')  AS mean_draft_len_lo,\n"
+	"       (SELECT hi FROM intervals WHERE run_id = r.id AND name = 'mean_draft_len')  AS mean_draft_len_hi\n"
+	"FROM runs r;\n"
+	"\n"
+	"-- For every run and every baseline policy (the baselines table, and\n"
+	"-- sync), the run it is compared with: the latest run of that policy with\n"
+	"-- the same match_key, or NULL when there is none or when such runs differ\n"
+	"-- in the policy's own parameters (the answer would depend on which).\n"
+	"CREATE VIEW baseline_runs AS\n"
+	"SELECT m.run_id, b.policy AS baseline_policy,\n"
+	"       CASE WHEN (SELECT count(DISTINCT x.policy_key) FROM run_match x\n"
+	"                  WHERE x.match_key = m.match_key AND x.policy = b.policy) = 1\n"
+	"            THEN (SELECT max(x.run_id) FROM run_match x\n"
+	"                  WHERE x.match_key = m.match_key AND x.policy = b.policy)\n"
+	"       END AS baseline_run_id\n"
+	"FROM run_match m\n"
+	"CROSS JOIN (SELECT policy FROM baselines UNION SELECT 'sync') b;\n"
+	,
+	"\n"
+	"-- Every run against every baseline policy: ratios of tokens/s (speedup)\n"
+	"-- and tokens/J (energy_gain) with their paired 95% intervals; *_differs is\n"
+	"-- 1 when the interval excludes 1, 0 when the two are not distinguishable,\n"
+	"-- NULL without an interval. NULL throughout when there is no baseline.\n"
+	"CREATE VIEW comparisons AS\n"
+	"SELECT s.run_id, s.policy, s.drafter, s.hw_preset, s.models,\n"
+	"       bp.policy AS baseline_policy, m.baseline_run_id,\n"
+	"       s.tokens_per_s / b.tokens_per_s AS speedup,\n"
+	"       ps.lo AS speedup_lo, ps.hi AS speedup_hi,\n"
+	"       CASE WHEN ps.lo IS NULL THEN NULL\n"
+	"            WHEN ps.lo > 1 OR ps.hi < 1 THEN 1 ELSE 0 END AS speedup_differs,\n"
+	"       s.tokens_per_j / b.tokens_per_j AS energy_gain,\n"
+	"       pe.lo AS energy_gain_lo, pe.hi AS energy_gain_hi,\n"
+	"       CASE WHEN pe.lo IS NULL THEN NULL\n"
+	"            WHEN pe.lo > 1 OR pe.hi < 1 THEN 1 ELSE 0 END AS energy_gain_differs\n"
+	"FROM run_summary s\n"
+	"CROSS JOIN (SELECT policy FROM baselines UNION SELECT 'sync') bp\n"
+	"LEFT JOIN baseline_runs m\n"
+	"  ON m.run_id = s.run_id AND m.baseline_policy = bp.policy\n"
+	"LEFT JOIN run_summary b ON b.run_id = m.baseline_run_id\n"
+	"LEFT JOIN paired_intervals ps\n"
+	"  ON ps.run_id = s.run_id AND ps.baseline_run_id = m.baseline_run_id\n"
+	" AND ps.name = 'tokens_per_s'\n"
+	"LEFT JOIN paired_intervals pe\n"
+	"  ON pe.run_id = s.run_id AND pe.baseline_run_id = m.baseline_run_id\n"
+	" AND pe.name = 'tokens_per_j';\n"
+	"\n"
+	"-- Every run against the sync run of the same configuration.\n"
+	"CREATE VIEW speedup_vs_sync AS\n"
+	"SELECT run_id, policy, drafter, hw_preset, models, speedup, energy_gain,\n"
+	"       baseline_run_id, speedup_lo, speedup_hi, speedup_differs,\n"
+	"       energy_gain_lo, energy_gain_hi, energy_gain_differs\n"
+	"FROM comparisons WHERE baseline_policy = 'sync';\n"
+	"\n"
+	"-- Mean per policy x drafter x preset.\n"
+	"CREATE VIEW policy_summary AS\n"
+	"SELECT policy, drafter, hw_preset, count(*) AS runs,\n"
+	"       avg(tokens_per_s) AS tokens_per_s, avg(tokens_per_j) AS tokens_per_j,\n"
+	"       avg(acceptance_rate) AS acceptance_rate\n"
+	"FROM run_summary GROUP BY policy, drafter, hw_preset;\n"
+	"\n"
+	"-- One row per run: its configuration keys as columns (db.c makes this\n"
+	"-- view again, one column per key of config_keys, whenever a run brings a\n"
+	"-- new key; here, with none), headline metrics, intervals and the\n"
+	"-- comparison with sync.\n"
+	DBC_RUN_TABLE_HEAD DBC_RUN_TABLE_TAIL
+	,
+	NULL
+};
+
+static int migrate_v3(struct db *d, char *err, size_t errlen);
+
 static const struct migration {
 	int version;
 	const char *const *sql; /* parts, NULL-terminated, run in order */
+	/* then, in the same transaction, what SQL alone cannot do, or NULL */
+	int (*fn)(struct db *d, char *err, size_t errlen);
 } migrations[] = {
-	{ 1, schema_v1 },
-	{ 2, schema_v2 },
+	{ 1, schema_v1, NULL },
+	{ 2, schema_v2, NULL },
+	{ 3, schema_v3, migrate_v3 },
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == DB_SCHEMA_VERSION,
                "one migration per schema version, in order");
@@ -255,8 +423,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SEQUENCE] =
 		"INSERT INTO sequences (run_id, seq, prompt_len, committed, "
 		"time_s, energy_j, drafted, accepted, wasted, preverified, "
-		"batches, verifications) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+		"batches, verifications, batch_tokens) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+		"?13)",
 	[ST_EVENT] =
 		"INSERT INTO events (run_id, idx, device, kind, start_s, end_s, "
 		"tokens, seq, batch, outcome) "
@@ -325,6 +494,8 @@ struct db {
 	struct run_rec *rec;     /* newest records, n_rec of cap_rec */
 	size_t n_rec, cap_rec;
 	FILE *spill;             /* older records, oldest first, or NULL */
+	struct stats_interval iv[STATS_N_METRICS]; /* db_run_intervals */
+	int has_iv;
 };
 
 static int errno_of(int rc)
@@ -504,6 +675,11 @@ static int apply_migrations(struct db *d, char *err, size_t errlen)
 			if (r < 0)
 				goto error;
 		}
+		if (m->fn) {
+			r = m->fn(d, err, errlen);
+			if (r < 0)
+				goto error;
+		}
 	}
 	if (hd.user_version < DB_SCHEMA_VERSION) {
 		snprintf(sql, sizeof sql,
@@ -522,6 +698,11 @@ error:
 	if (!sqlite3_get_autocommit(d->h))
 		sqlite3_exec(d->h, "ROLLBACK", NULL, NULL, NULL);
 	return r;
+}
+
+static int migrate_v3(struct db *d, char *err, size_t errlen)
+{
+	return dbc_backfill(d->h, d->path, err, errlen);
 }
 
 static double mono_s(void)
@@ -821,6 +1002,7 @@ static void run_clear(struct db *d)
 	if (d->spill)
 		fclose(d->spill);
 	d->spill = NULL;
+	d->has_iv = 0;
 }
 
 /* End a write transaction that failed half-way, if one is open. */
@@ -1302,6 +1484,7 @@ static int put_sequence(struct db *d, const struct replay_seq_result *q,
 	sqlite3_bind_int64(s, 10, (sqlite3_int64)q->preverified);
 	sqlite3_bind_int64(s, 11, (sqlite3_int64)q->batches);
 	sqlite3_bind_int64(s, 12, (sqlite3_int64)q->verifications);
+	sqlite3_bind_int64(s, 13, (sqlite3_int64)q->batch_tokens);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
 		util_set_err(err, errlen,
@@ -1520,6 +1703,86 @@ static int put_metrics(struct db *d, int64_t run_id,
 	return 0;
 }
 
+int db_match_keys(const struct db_run_info *info, char match[65],
+                  char policy[65], char *err, size_t errlen)
+{
+	struct dbc_rows rows;
+	int r = dbc_rows_make(info, &rows, err, errlen);
+
+	if (r == 0)
+		dbc_match_keys(&rows, match, policy);
+	dbc_rows_free(&rows);
+	return r;
+}
+
+int db_run_intervals(struct db *d, int64_t run_id,
+                     const struct stats_interval iv[STATS_N_METRICS],
+                     char *err, size_t errlen)
+{
+	int r = check_run(d, run_id, "db_run_intervals", err, errlen);
+
+	if (r < 0)
+		return r;
+	if (!iv) {
+		util_set_err(err, errlen, "%s: db_run_intervals: no intervals",
+		             d->path);
+		db_run_rollback(d);
+		return -EINVAL;
+	}
+	memcpy(d->iv, iv, sizeof d->iv);
+	d->has_iv = 1;
+	return 0;
+}
+
+/* The intervals db_run_intervals kept. */
+static int put_intervals(struct db *d, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	int r = 0;
+
+	if (!d->has_iv)
+		return 0;
+	if (sqlite3_prepare_v2(d->h, "INSERT INTO intervals (run_id, name, "
+	                       "lo, hi) VALUES (?1, ?2, ?3, ?4)", -1, &s,
+	                       NULL) != SQLITE_OK)
+		return sql_err(d, sqlite3_errcode(d->h), "storing intervals",
+		               err, errlen);
+	for (int m = 0; m < STATS_N_METRICS && r == 0; m++) {
+		int rc;
+
+		if (!isfinite(d->iv[m].lo) || !isfinite(d->iv[m].hi))
+			continue;
+		sqlite3_bind_int64(s, 1, d->run_id);
+		sqlite3_bind_text(s, 2, stats_metric_name[m], -1,
+		                  SQLITE_STATIC);
+		sqlite3_bind_double(s, 3, d->iv[m].lo);
+		sqlite3_bind_double(s, 4, d->iv[m].hi);
+		rc = sqlite3_step(s);
+		if (rc != SQLITE_DONE)
+			r = sql_err(d, rc, "storing intervals", err, errlen);
+		sqlite3_reset(s);
+	}
+	sqlite3_finalize(s);
+	return r;
+}
+
+/* The run's configuration rows and match hashes; run_table again when
+ * the run brings a key no run had. */
+static int put_config(struct db *d, char *err, size_t errlen)
+{
+	struct dbc_rows rows;
+	unsigned added = 0;
+	int r = dbc_rows_make(&d->info, &rows, err, errlen);
+
+	if (r == 0)
+		r = dbc_store(d->h, d->path, d->run_id, d->info.policy, &rows,
+		              &added, err, errlen);
+	dbc_rows_free(&rows);
+	if (r == 0 && added)
+		r = dbc_rebuild_run_table(d->h, d->path, err, errlen);
+	return r;
+}
+
 int db_run_commit(struct db *d, int64_t run_id,
                   const struct replay_metrics *m, double wall_s,
                   const char *const *extra_names, const double *extra_values,
@@ -1546,6 +1809,13 @@ int db_run_commit(struct db *d, int64_t run_id,
 	if (r == 0)
 		r = put_metrics(d, run_id, m, extra_names, extra_values, n_extra,
 		                err, errlen);
+	if (r == 0)
+		r = put_config(d, err, errlen);
+	if (r == 0)
+		r = put_intervals(d, err, errlen);
+	if (r == 0)
+		r = dbc_compare_run(d->h, d->path, d->run_id, d->info.policy, err,
+		                    errlen);
 	if (r == 0)
 		r = step_done(d, ST_COMMIT, "committing the run", err, errlen);
 	if (r < 0)
@@ -1603,5 +1873,82 @@ int db_record_failure(struct db *d, const struct db_failure *f, char *err,
 		r = step_done(d, ST_COMMIT, "recording a failure", err, errlen);
 	if (r < 0)
 		tx_rollback(d);
+	return r;
+}
+
+int db_add_baseline(struct db *d, const char *policy, char *err,
+                    size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	int r, rc;
+
+	if (!d || !policy || !*policy) {
+		util_set_err(err, errlen, "db_add_baseline: invalid arguments");
+		return -EINVAL;
+	}
+	if (d->readonly) {
+		util_set_err(err, errlen, "%s: opened read-only", d->path);
+		return -EROFS;
+	}
+	r = step_done(d, ST_BEGIN, "adding a baseline", err, errlen);
+	if (r < 0)
+		return r;
+	rc = sqlite3_prepare_v2(d->h, "INSERT OR IGNORE INTO baselines "
+	                        "(policy) VALUES (?1)", -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, policy, -1, SQLITE_TRANSIENT);
+		rc = sqlite3_step(s);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_OK)
+		r = sql_err(d, rc, "adding a baseline", err, errlen);
+	else if (sqlite3_changes(d->h) > 0)
+		r = dbc_add_baseline(d->h, d->path, policy, err, errlen);
+	if (r == 0)
+		r = step_done(d, ST_COMMIT, "adding a baseline", err, errlen);
+	if (r < 0)
+		tx_rollback(d);
+	return r;
+}
+
+int db_compare(struct db *d, int64_t run_id, const char *baseline,
+               struct db_comparison *out, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, r = 0;
+
+	if (!d || !baseline || !out) {
+		util_set_err(err, errlen, "db_compare: invalid arguments");
+		return -EINVAL;
+	}
+	rc = sqlite3_prepare_v2(d->h,
+	        "SELECT baseline_run_id, speedup, energy_gain, speedup_lo, "
+	        "speedup_hi, energy_gain_lo, energy_gain_hi FROM comparisons "
+	        "WHERE run_id = ?1 AND baseline_policy = ?2", -1, &s, NULL);
+	if (rc != SQLITE_OK)
+		return sql_err(d, rc, "reading a comparison", err, errlen);
+	sqlite3_bind_int64(s, 1, run_id);
+	sqlite3_bind_text(s, 2, baseline, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		double *const v[] = { &out->speedup, &out->energy_gain,
+		                      &out->speedup_lo, &out->speedup_hi,
+		                      &out->energy_gain_lo,
+		                      &out->energy_gain_hi };
+
+		out->baseline_run_id = sqlite3_column_int64(s, 0);
+		for (int i = 0; i < 6; i++)
+			*v[i] = sqlite3_column_type(s, i + 1) == SQLITE_NULL
+			                ? NAN
+			                : sqlite3_column_double(s, i + 1);
+	} else if (rc == SQLITE_DONE) {
+		util_set_err(err, errlen, "%s: run %lld has no comparison with "
+		             "'%s' (not a run, or not a baseline policy)",
+		             d->path, (long long)run_id, baseline);
+		r = -ENOENT;
+	} else {
+		r = sql_err(d, rc, "reading a comparison", err, errlen);
+	}
+	sqlite3_finalize(s);
 	return r;
 }

@@ -24,8 +24,9 @@
 #include <stdint.h>
 
 #include "results.h"
+#include "stats.h"
 
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 #define DB_APPLICATION_ID 0x41485344 /* "AHSD" */
 
 struct db;
@@ -46,6 +47,13 @@ struct db_run_info {
 	const char *device_names[RESULT_MAX_DEV];
 	unsigned n_dev;
 };
+
+/** The two hashes of a run's configuration rows that db_run_commit stores
+ * (db/SCHEMA.md, run_match), without a database: runs with the same match
+ * differ only in the policy and its parameters. @return 0, or negative
+ * with a message. */
+int db_match_keys(const struct db_run_info *info, char match[65],
+                  char policy[65], char *err, size_t errlen);
 
 /** Open or create; apply migrations; WAL, busy timeout 120 s (see top).
  * Safe against other processes opening the same new file at once.
@@ -85,14 +93,45 @@ int db_set_buffer_bytes(struct db *d, size_t bytes);
  * max_events (counted in events_dropped), negative on error. */
 int db_run_event(struct db *d, int64_t run_id, const struct replay_event *ev,
                  char *err, size_t errlen);
-/** Write the run: its row, the kept sequences and events, and metrics
+/** Keep the run's bootstrap intervals (stats.h: the headline metrics over
+ * its sequences) for db_run_commit; an interval with a NAN end is not
+ * stored. */
+int db_run_intervals(struct db *d, int64_t run_id,
+                     const struct stats_interval iv[STATS_N_METRICS],
+                     char *err, size_t errlen);
+/** Write the run: its row, the kept sequences and events, metrics
  * (standard ones, per-device rows and extra named values such as plugin
- * counters), in one BEGIN IMMEDIATE transaction. */
+ * counters), its configuration as rows with the hashes its baseline is
+ * matched on (made from the run info: db/SCHEMA.md, config), the intervals
+ * kept by db_run_intervals, and paired intervals against its baselines
+ * (and of the runs it is the baseline of), in one BEGIN IMMEDIATE
+ * transaction. */
 int db_run_commit(struct db *d, int64_t run_id,
                   const struct replay_metrics *m, double wall_s,
                   const char *const *extra_names, const double *extra_values,
                   size_t n_extra, char *err, size_t errlen);
 void db_run_rollback(struct db *d);
+
+/** Make policy a baseline (db/SCHEMA.md, Baselines): the comparisons
+ * view covers it from now on, and the runs already stored get paired
+ * intervals against it. sync always is one. @return 0 or negative. */
+int db_add_baseline(struct db *d, const char *policy, char *err,
+                    size_t errlen);
+
+/* A run against its baseline (the comparisons view). */
+struct db_comparison {
+	int64_t baseline_run_id;       /* 0: no baseline */
+	double speedup, energy_gain;   /* ratios of tokens/s, tokens/J; NAN
+	                                * without a baseline */
+	double speedup_lo, speedup_hi; /* paired 95% interval, NAN if none */
+	double energy_gain_lo, energy_gain_hi;
+};
+
+/** Run run_id against baseline policy baseline (one of the baselines
+ * table, or sync). @return 0, -ENOENT when the run or the baseline policy
+ * is unknown, or negative with a message. */
+int db_compare(struct db *d, int64_t run_id, const char *baseline,
+               struct db_comparison *out, char *err, size_t errlen);
 
 /* A run that failed, for a sweep that records it and goes on. Every field
  * but message may be NULL (0 for the numbers). */

@@ -743,6 +743,7 @@ static void close_batch(struct replay *r, struct batch *b, double now)
 	r->m.batches++;
 	r->m.batch_tokens += b->len;
 	r->sr.batches++;
+	r->sr.batch_tokens += b->len;
 	r->m.lookahead_batches += b->lookahead;
 	if (r->mode != AHASD_EXEC_TASK_ASYNC)
 		return;

@@ -186,7 +186,8 @@ size_t hw_key_names(int device, const char **names, const char **defaults,
                     size_t max);
 /** 1 if a platform key only matters on a platform with a PIM device. */
 int hw_key_needs_pim(const char *key);
-/** Write the platform as "key = value" lines (for the run record). */
+/** Write the platform as "key = value" lines (for the run record); every
+ * number reads back as the value the platform holds. */
 int hw_platform_describe(const struct hw_platform *p, char *buf, size_t len);
 
 /* Cost of one task or synchronous step. */

@@ -699,10 +699,20 @@ static int describe_key(const struct key_desc *kd, const void *base,
 	if (*pos >= len)
 		return -ENOSPC;
 	switch (kd->type) {
-	case KT_DOUBLE:
-		w = snprintf(buf + *pos, len - *pos, "%s%s = %.12g\n", prefix,
-		             kd->name, *(const double *)(b + kd->off));
+	case KT_DOUBLE: {
+		/* 12 digits as the presets write them; all 17 when that would
+		 * not read back as the same double (a swept value such as
+		 * 1e11/3), so that the stored configuration is the one run */
+		const double v = *(const double *)(b + kd->off);
+		char num[32];
+
+		snprintf(num, sizeof num, "%.12g", v);
+		if (strtod(num, NULL) != v)
+			snprintf(num, sizeof num, "%.17g", v);
+		w = snprintf(buf + *pos, len - *pos, "%s%s = %s\n", prefix,
+		             kd->name, num);
 		break;
+	}
 	case KT_UINT:
 		w = snprintf(buf + *pos, len - *pos, "%s%s = %u\n", prefix,
 		             kd->name, *(const unsigned *)(b + kd->off));

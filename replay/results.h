@@ -56,6 +56,7 @@ struct replay_seq_result {
 	double energy_j;
 	uint64_t drafted, accepted, wasted, preverified;
 	uint64_t batches, verifications;
+	uint64_t batch_tokens;    /* tokens in its batches when they closed */
 };
 
 struct replay_metrics {

@@ -683,7 +683,9 @@ Test(db_conc, eight_writers_kill9, .timeout = 3600)
 
 /* kill -9 aimed at a commit: one writer, runs of 20,000 events (a commit of
  * some 80 ms), killed 0 to 120 ms after it says its second run's commit
- * (run id 2) begins: mostly inside the commit, at times just after it. The first run is whole; the second is absent, or whole if the
+ * (run id 2) begins: mostly inside the commit, at times just after it
+ * (the writer has 50 runs to do, so it is never done by then). The first
+ * run is whole; the second is absent, or whole if the
  * commit made it; integrity_check is ok; and the next writer on the file
  * (which recovers the WAL) stores a run as usual. Two kills a round. */
 Test(db_conc, kill9_during_commit)
@@ -694,7 +696,7 @@ Test(db_conc, kill9_during_commit)
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	for (unsigned i = 0; i < n; i++) {
 		char db[512];
-		char *argv[] = { writer_path, db, "0", "3", "10", "0", "2000",
+		char *argv[] = { writer_path, db, "0", "50", "10", "0", "2000",
 			         NULL };
 		char *argv2[] = { writer_path, db, "1", "1", "1", "0", "1",
 			          NULL };

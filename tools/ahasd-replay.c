@@ -1,8 +1,16 @@
 /* ahasd-replay - replay traces under scheduling policies and drafting
- * algorithms, store every run in SQLite, print a summary per run. */
+ * algorithms, store every run in SQLite, print a summary per run.
+ *
+ * A sweep is the cartesian product of the traces, presets, policies,
+ * drafters and the values of every -P key (tools/sweep.h), where a key
+ * multiplies only the runs of the plugins it reaches: a policy that does
+ * not take `k` runs once for all values of `-P k=1,2,4`, so a baseline
+ * policy in a sweep runs once at every point. Every run is planned, and
+ * every value of every key checked, before the first one starts. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +23,29 @@
 #include "plugin.h"
 #include "results.h"
 #include "run.h"
+#include "stats.h"
+#include "sweep.h"
 #include "trace.h"
 #include "trace_mem.h"
 #include "util.h"
 
 #define MAX_LIST 16
 #define MAX_PARAMS 64
+#define MAX_PLUGINS (2 * MAX_LIST)
 #define ERRLEN 1024
+/** Runs a sweep may have without --yes. */
+#define CONFIRM_RUNS 200
 
 static const char *const default_policies[] = { "sync", "async", "ahasd" };
+
+/* One -P KEY=SPEC: its values (one unless swept). */
+struct param {
+	const char *key;
+	const char *spec;
+	char **val;
+	size_t n_val;
+	int hw;              /* hw.KEY or hw.DEV.KEY */
+};
 
 struct options {
 	const char *policies[MAX_LIST];
@@ -32,22 +54,47 @@ struct options {
 	size_t n_drafters;
 	const char *presets[MAX_LIST];
 	size_t n_presets;
-	char *param_key[MAX_PARAMS];
-	char *param_val[MAX_PARAMS];
+	struct param param[MAX_PARAMS];
 	size_t n_params;
 	const char *db_path;
 	const char *label;
+	const char *baseline;  /* --baseline, default sync */
 	uint64_t seed;
 	uint32_t queue_capacity, max_draft;
 	uint64_t max_events;
 	const char *models;  /* --models DRAFT:TARGET or NULL */
-	int events, no_db, quiet;
+	int events, no_db, quiet, yes;
+};
+
+/* The plugins of a sweep, policies then drafters: their names and which
+ * -P keys reach each (reach[k][i]: 0 not, else 1 + the offset of the
+ * name the plugin sees in the key, so "ahasd.edc" reaches ahasd as
+ * "edc"). */
+struct plugins {
+	size_t n;
+	char name[MAX_PLUGINS][64];
+	unsigned char reach[MAX_PLUGINS][MAX_PARAMS];
+};
+
+/* One planned run: indices into the lists, and into each key's values. */
+struct planned {
+	size_t trace, preset, policy, drafter;
+	size_t *val;         /* n_params indices */
+};
+
+struct plan {
+	struct planned *run;
+	size_t n;
+	size_t *vals;        /* n x n_params */
 };
 
 /* One finished run, kept for the comparison table. */
 struct summary {
+	size_t planned;      /* its index in the plan */
 	char policy[64], drafter[64], preset[64], trace[256];
+	char match_key[65], policy_key[65];
 	double tok_s, tok_j, accept, draft_len;
+	double tok_s_lo, tok_s_hi;   /* 95% interval, NAN if none */
 	int64_t run_id;
 };
 
@@ -72,7 +119,15 @@ static void usage(FILE *f)
 "                        the selected plugins (given to each that declares\n"
 "                        it), NAME.K for one plugin (ahasd.edc=0), or\n"
 "                        hw.K / hw.DEV.K for a hardware constant\n"
-"                        (hw.aau=0, hw.pim.mem_bw=512e9); repeatable\n"
+"                        (hw.aau=0, hw.pim.mem_bw=512e9); each key once.\n"
+"                        V sweeps as a list (k=1,2,4), a range LO:HI:STEP\n"
+"                        (k=1:8:1) or a geometric range LO:HI:xF\n"
+"                        (hw.pim.mem_bw=128e9:512e9:x2), or a list of\n"
+"                        those; every list multiplies the runs of the\n"
+"                        plugins it reaches\n"
+"      --yes             start a sweep of more than %d runs\n"
+"      --baseline P      policy the summary compares with (default sync;\n"
+"                        also a baseline in the database from then on)\n"
 "      --db FILE         results database (default: results.db)\n"
 "      --no-db           do not write a database\n"
 "      --label TEXT      label stored with every run\n"
@@ -94,7 +149,7 @@ static void usage(FILE *f)
 "run from it), then %s.\n"
 "Presets are looked up in $AHASD_PRESET_PATH, then the source tree (when\n"
 "run from the build tree), then %s.\n",
-	        AHASD_PLUGIN_DIR, AHASD_PRESET_DIR);
+	        CONFIRM_RUNS, AHASD_PLUGIN_DIR, AHASD_PRESET_DIR);
 }
 
 static int parse_u64(const char *opt, const char *s, uint64_t min,
@@ -125,10 +180,55 @@ static int add_list(const char **list, size_t *n, const char *v,
 	return 0;
 }
 
+static void params_free(struct options *o)
+{
+	for (size_t i = 0; i < o->n_params; i++)
+		sweep_values_free(&o->param[i].val, &o->param[i].n_val);
+	o->n_params = 0;
+}
+
+/* -P KEY=SPEC: each key once, its values expanded (tools/sweep.h).
+ * @return 0 or 2 (usage). */
+static int add_param(struct options *o, char *arg)
+{
+	char *eq = strchr(arg, '=');
+	char err[ERRLEN];
+	struct param *p;
+
+	if (!eq || eq == arg) {
+		fprintf(stderr, "ahasd-replay: --param '%s': expected KEY=VALUE\n",
+		        arg);
+		return 2;
+	}
+	if (o->n_params == MAX_PARAMS) {
+		fprintf(stderr, "ahasd-replay: too many --param\n");
+		return 2;
+	}
+	*eq = '\0';
+	for (size_t i = 0; i < o->n_params; i++)
+		if (!strcmp(o->param[i].key, arg)) {
+			fprintf(stderr, "ahasd-replay: --param %s given twice (%s "
+			        "and %s); give each key once (a list sweeps it: "
+			        "%s=%s,%s)\n", arg, o->param[i].spec, eq + 1,
+			        arg, o->param[i].spec, eq + 1);
+			return 2;
+		}
+	p = &o->param[o->n_params];
+	p->key = arg;
+	p->spec = eq + 1;
+	p->hw = !strncmp(arg, "hw.", 3);
+	if (sweep_values(p->spec, &p->val, &p->n_val, err, sizeof err) < 0) {
+		fprintf(stderr, "ahasd-replay: --param %s: %s\n", arg, err);
+		return 2;
+	}
+	o->n_params++;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 {
 	enum { O_DB = 256, O_NODB, O_LABEL, O_SEED, O_QCAP, O_MAXD, O_EVENTS,
-	       O_MAXEV, O_LIST, O_MODELS };
+	       O_MAXEV, O_LIST, O_MODELS, O_YES, O_BASELINE };
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "drafter", required_argument, NULL, 'd' },
@@ -145,6 +245,8 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "list", no_argument, NULL, O_LIST },
 		{ "models", required_argument, NULL, O_MODELS },
+		{ "yes", no_argument, NULL, O_YES },
+		{ "baseline", required_argument, NULL, O_BASELINE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -167,30 +269,10 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 			             "presets"))
 				return 2;
 			break;
-		case 'P': {
-			char *eq = strchr(optarg, '=');
-			if (!eq || eq == optarg) {
-				fprintf(stderr, "ahasd-replay: --param '%s': "
-				        "expected KEY=VALUE\n", optarg);
+		case 'P':
+			if (add_param(o, optarg))
 				return 2;
-			}
-			if (o->n_params == MAX_PARAMS) {
-				fprintf(stderr, "ahasd-replay: too many --param\n");
-				return 2;
-			}
-			*eq = '\0';
-			for (size_t i = 0; i < o->n_params; i++)
-				if (!strcmp(o->param_key[i], optarg)) {
-					fprintf(stderr, "ahasd-replay: --param "
-					        "%s given twice (%s and %s); give "
-					        "each key once\n", optarg,
-					        o->param_val[i], eq + 1);
-					return 2;
-				}
-			o->param_key[o->n_params] = optarg;
-			o->param_val[o->n_params++] = eq + 1;
 			break;
-		}
 		case O_DB: o->db_path = optarg; break;
 		case O_NODB: o->no_db = 1; break;
 		case O_LABEL: o->label = optarg; break;
@@ -229,6 +311,8 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 			o->models = optarg;
 			break;
 		}
+		case O_YES: o->yes = 1; break;
+		case O_BASELINE: o->baseline = optarg; break;
 		case 'h': usage(stdout); return 1;
 		default: {
 			const char *bad = argv[optind - 1];
@@ -360,134 +444,191 @@ static int list_all(void)
 	return 0;
 }
 
-/* Keys of --param that apply to this plugin: unprefixed keys it declares,
- * and "NAME.key" for its own name. With used, marks the keys taken. */
-static size_t params_for_used(const struct options *o, const struct plugin *p,
-                              struct run_kv *kv, int *used)
+
+static uint32_t plugin_kind(const struct options *o, size_t k)
 {
-	size_t n = 0, nl = strlen(p->desc->name);
-	for (size_t i = 0; i < o->n_params; i++) {
-		const char *k = o->param_key[i];
-		if (!strncmp(k, "hw.", 3))
-			continue;
-		if (!strncmp(k, p->desc->name, nl) && k[nl] == '.')
-			kv[n++] = (struct run_kv){ k + nl + 1, o->param_val[i] };
-		else if (!strchr(k, '.') && plugin_declares(p, k))
-			kv[n++] = (struct run_kv){ k, o->param_val[i] };
-		else
-			continue;
-		if (used)
-			used[i] = 1;
-	}
-	return n;
+	return k < o->n_policies ? AHASD_PLUGIN_POLICY : AHASD_PLUGIN_DRAFTER;
 }
 
-static size_t params_for(const struct options *o, const struct plugin *p,
-                         struct run_kv *kv)
+static const char *plugin_arg(const struct options *o, size_t k)
 {
-	return params_for_used(o, p, kv, NULL);
+	return k < o->n_policies ? o->policies[k]
+	                         : o->drafters[k - o->n_policies];
 }
 
-/* Every --param must reach at least one selected plugin or the hardware:
- * checked once before any run, so a typo never leaves half a sweep in the
- * database. @return 0, or 1 (a plugin does not load, an unknown key). */
-static int check_params(const struct options *o)
+/* Open every selected plugin once: its name and which keys reach it;
+ * every key but hw.* must reach one of them. @return 0, or 1 (a plugin
+ * does not load, an unknown key). */
+static int plugins_load(const struct options *o, struct plugins *pl)
 {
-	int used[MAX_PARAMS] = { 0 };
-	struct run_kv kv[MAX_PARAMS];
 	char err[ERRLEN];
-	for (size_t k = 0; k < 2; k++) {
-		const char *const *names = k ? o->drafters : o->policies;
-		size_t n = k ? o->n_drafters : o->n_policies;
-		for (size_t i = 0; i < n; i++) {
-			struct plugin p;
-			if (plugin_open(&p, names[i], k ? AHASD_PLUGIN_DRAFTER
-			                                : AHASD_PLUGIN_POLICY,
-			                err, sizeof err) < 0) {
-				char sug[64];
-				fprintf(stderr, "ahasd-replay: %s\n", err);
-				if (!strchr(names[i], '/') &&
-				    util_suggest_file(names[i],
-				                      getenv("AHASD_PLUGIN_PATH"),
-				                      plugin_builtin_dir(), ".so",
-				                      sug))
-					fprintf(stderr, "ahasd-replay: did you "
-					        "mean '%s'?\n", sug);
-				return 1;
-			}
-			/* values too: a bad one fails here, before any run */
-			size_t np = params_for_used(o, &p, kv, used);
-			const char *keys[MAX_PARAMS], *vals[MAX_PARAMS];
-			for (size_t j = 0; j < np; j++) {
-				keys[j] = kv[j].key;
-				vals[j] = kv[j].value;
-			}
-			if (plugin_create(&p, keys, vals, np, err,
-			                  sizeof err) < 0) {
-				fprintf(stderr, "ahasd-replay: %s\n", err);
-				return 1;
-			}
-			plugin_unload(&p);
+	int used[MAX_PARAMS] = { 0 };
+
+	memset(pl, 0, sizeof *pl);
+	pl->n = o->n_policies + o->n_drafters;
+	for (size_t k = 0; k < pl->n; k++) {
+		const char *name = plugin_arg(o, k);
+		struct plugin p;
+
+		if (plugin_open(&p, name, plugin_kind(o, k), err,
+		                sizeof err) < 0) {
+			char sug[64];
+			fprintf(stderr, "ahasd-replay: %s\n", err);
+			if (!strchr(name, '/') &&
+			    util_suggest_file(name, getenv("AHASD_PLUGIN_PATH"),
+			                      plugin_builtin_dir(), ".so", sug))
+				fprintf(stderr, "ahasd-replay: did you mean "
+				        "'%s'?\n", sug);
+			return 1;
 		}
+		snprintf(pl->name[k], sizeof pl->name[k], "%s", p.desc->name);
+		const size_t nl = strlen(p.desc->name);
+		for (size_t i = 0; i < o->n_params; i++) {
+			const char *key = o->param[i].key;
+
+			if (o->param[i].hw)
+				continue;
+			if (!strncmp(key, p.desc->name, nl) && key[nl] == '.')
+				pl->reach[k][i] = (unsigned char)(nl + 2);
+			else if (!strchr(key, '.') && plugin_declares(&p, key))
+				pl->reach[k][i] = 1;
+			used[i] |= pl->reach[k][i] != 0;
+		}
+		plugin_unload(&p);
 	}
 	for (size_t i = 0; i < o->n_params; i++) {
-		if (used[i] || !strncmp(o->param_key[i], "hw.", 3))
+		if (used[i] || o->param[i].hw)
 			continue;
 		char sel[512];
 		size_t off = 0;
-		for (size_t k = 0; k < o->n_policies + o->n_drafters; k++) {
-			const char *n = k < o->n_policies
-			        ? o->policies[k] : o->drafters[k - o->n_policies];
+		for (size_t k = 0; k < pl->n; k++) {
 			int w = snprintf(sel + off, sizeof sel - off, "%s%s",
-			                 k ? ", " : "", n);
+			                 k ? ", " : "", plugin_arg(o, k));
 			if (w < 0 || (size_t)w >= sizeof sel - off)
 				break;
 			off += (size_t)w;
 		}
 		fprintf(stderr, "ahasd-replay: unknown parameter '%s': no "
 		        "selected plugin (%s) declares it (see --list)\n",
-		        o->param_key[i], sel);
+		        o->param[i].key, sel);
 		return 1;
 	}
 	return 0;
 }
 
-/* Every preset loads and takes every hw.* parameter, and the model
- * presets load, before any run; say when a choice cannot matter.
+/* The keys, as plugin k sees them, and their values at point idx.
+ * @return how many. */
+static size_t plugin_kv(const struct options *o, const struct plugins *pl,
+                        size_t k, const size_t *idx, struct run_kv *kv)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < o->n_params; i++)
+		if (pl->reach[k][i])
+			kv[n++] = (struct run_kv){
+				o->param[i].key + pl->reach[k][i] - 1,
+				o->param[i].val[idx[i]] };
+	return n;
+}
+
+/* Every value of every key a plugin takes, in every combination it will
+ * run with, creates the plugin: a bad one fails here, before any run.
  * @return 0 or 1. */
+static int check_plugin_values(const struct options *o,
+                               const struct plugins *pl)
+{
+	size_t nv[MAX_PARAMS], idx[MAX_PARAMS] = { 0 };
+	unsigned char mask[MAX_PARAMS];
+	struct run_kv kv[MAX_PARAMS];
+	const char *keys[MAX_PARAMS], *vals[MAX_PARAMS];
+	char err[ERRLEN];
+
+	for (size_t i = 0; i < o->n_params; i++)
+		nv[i] = o->param[i].n_val;
+	for (size_t k = 0; k < pl->n; k++) {
+		struct plugin held;
+
+		/* keeps the object loaded while each point loads it again */
+		if (plugin_open(&held, plugin_arg(o, k), plugin_kind(o, k), err,
+		                sizeof err) < 0) {
+			fprintf(stderr, "ahasd-replay: %s\n", err);
+			return 1;
+		}
+		for (size_t i = 0; i < o->n_params; i++)
+			mask[i] = pl->reach[k][i] != 0;
+		memset(idx, 0, sizeof idx);
+		do {
+			struct plugin p;
+			const size_t n = plugin_kv(o, pl, k, idx, kv);
+
+			for (size_t j = 0; j < n; j++) {
+				keys[j] = kv[j].key;
+				vals[j] = kv[j].value;
+			}
+			if (plugin_load(&p, plugin_arg(o, k), plugin_kind(o, k),
+			                keys, vals, n, err, sizeof err) < 0) {
+				fprintf(stderr, "ahasd-replay: %s\n", err);
+				plugin_unload(&held);
+				return 1;
+			}
+			plugin_unload(&p);
+		} while (sweep_next(idx, nv, mask, o->n_params));
+		plugin_unload(&held);
+	}
+	return 0;
+}
+
+/* Every preset loads and takes every value of every hw.* key (in every
+ * combination), and the model presets load, before any run; say when a
+ * choice cannot matter. @return 0 or 1. */
 static int check_setup(const struct options *o)
 {
+	size_t nv[MAX_PARAMS], idx[MAX_PARAMS] = { 0 };
+	unsigned char mask[MAX_PARAMS];
 	char err[ERRLEN];
+
+	for (size_t i = 0; i < o->n_params; i++) {
+		nv[i] = o->param[i].n_val;
+		mask[i] = (unsigned char)o->param[i].hw;
+	}
 	for (size_t w = 0; w < o->n_presets; w++) {
-		struct hw_platform plat;
-		if (hw_platform_load(&plat, o->presets[w], err, sizeof err) < 0) {
+		struct hw_platform base;
+		if (hw_platform_load(&base, o->presets[w], err, sizeof err) < 0) {
 			fprintf(stderr, "ahasd-replay: %s\n", err);
 			return 1;
 		}
 		int has_pim = 0;
-		for (unsigned d = 0; d < plat.n_dev; d++)
-			has_pim |= plat.dev[d].kind == HW_DEV_PIM;
-		for (size_t i = 0; i < o->n_params; i++) {
-			const char *k = o->param_key[i];
-			if (strncmp(k, "hw.", 3))
-				continue;
-			if (hw_platform_set(&plat, k + 3, o->param_val[i], err,
-			                    sizeof err) < 0) {
-				fprintf(stderr, "ahasd-replay: preset %s: %s\n",
-				        plat.name, err);
-				return 1;
+		for (unsigned d = 0; d < base.n_dev; d++)
+			has_pim |= base.dev[d].kind == HW_DEV_PIM;
+		memset(idx, 0, sizeof idx);
+		do {
+			struct hw_platform plat = base;
+
+			for (size_t i = 0; i < o->n_params; i++) {
+				const struct param *q = &o->param[i];
+
+				if (!q->hw)
+					continue;
+				if (hw_platform_set(&plat, q->key + 3,
+				                    q->val[idx[i]], err,
+				                    sizeof err) < 0) {
+					fprintf(stderr, "ahasd-replay: preset %s: "
+					        "%s\n", plat.name, err);
+					return 1;
+				}
 			}
-			if (!has_pim && hw_key_needs_pim(k + 3))
+		} while (sweep_next(idx, nv, mask, o->n_params));
+		for (size_t i = 0; i < o->n_params && !has_pim; i++)
+			if (o->param[i].hw && hw_key_needs_pim(o->param[i].key + 3))
 				fprintf(stderr, "ahasd-replay: warning: %s has "
 				        "no PIM, so %s has no effect on it\n",
-				        plat.name, k);
-		}
-		for (size_t p = 0; p < o->n_policies && plat.n_dev == 1; p++)
+				        base.name, o->param[i].key);
+		for (size_t p = 0; p < o->n_policies && base.n_dev == 1; p++)
 			if (strcmp(o->policies[p], "sync"))
 				fprintf(stderr, "ahasd-replay: warning: %s has one "
 				        "device, so policy %s runs every task "
 				        "on it in turn and cannot differ from "
-				        "sync\n", plat.name, o->policies[p]);
+				        "sync\n", base.name, o->policies[p]);
 	}
 	if (o->models) {
 		char dname[512];
@@ -506,57 +647,146 @@ static int check_setup(const struct options *o)
 	return 0;
 }
 
-/* A trace opened for a sweep: checked, hashed and (when it is small enough)
- * decoded once, then replayed by every run. */
-/* One run: trace x preset x policy x drafter. @return 0 or 1. */
-static int run_one(const struct options *o, struct db *db,
-                   const struct run_source *t, const char *preset,
-                   const char *policy_name, const char *drafter_name,
-                   struct summary *sum)
+static void plan_free(struct plan *pl)
+{
+	free(pl->run);
+	free(pl->vals);
+	memset(pl, 0, sizeof *pl);
+}
+
+/* Most runs a plan may hold, --yes or not. */
+#define PLAN_MAX 1000000
+
+static int plan_add(struct plan *pl, size_t *cap, size_t n_params,
+                    const struct planned *r, const size_t *idx)
+{
+	if (pl->n == PLAN_MAX)
+		return -E2BIG;
+	if (pl->n == *cap) {
+		const size_t c = *cap ? 2 * *cap : 64;
+		struct planned *nr = realloc(pl->run, c * sizeof *nr);
+		size_t *nv;
+
+		if (!nr)
+			return -ENOMEM;
+		pl->run = nr;
+		nv = realloc(pl->vals, c * (n_params ? n_params : 1) *
+		                               sizeof *nv);
+		if (!nv)
+			return -ENOMEM;
+		pl->vals = nv;
+		*cap = c;
+	}
+	pl->run[pl->n] = *r;
+	memcpy(pl->vals + pl->n * n_params, idx, n_params * sizeof *idx);
+	pl->n++;
+	return 0;
+}
+
+/* The runs of trace t on preset w at the point hidx of the hw.* keys:
+ * every policy x drafter, at every point of the keys that reach one of
+ * the two. @return 0, -E2BIG or -ENOMEM. */
+static int plan_point(const struct options *o, const struct plugins *pl,
+                      struct plan *out, size_t *cap, size_t t, size_t w,
+                      const size_t *hidx)
+{
+	size_t nv[MAX_PARAMS], idx[MAX_PARAMS];
+	unsigned char pmask[MAX_PARAMS];
+	int rc = 0;
+
+	for (size_t i = 0; i < o->n_params; i++)
+		nv[i] = o->param[i].n_val;
+	for (size_t p = 0; p < o->n_policies && rc == 0; p++) {
+		for (size_t d = 0; d < o->n_drafters && rc == 0; d++) {
+			const size_t kd = o->n_policies + d;
+			const struct planned r = { t, w, p, d, NULL };
+
+			for (size_t i = 0; i < o->n_params; i++)
+				pmask[i] = !o->param[i].hw &&
+				           (pl->reach[p][i] || pl->reach[kd][i]);
+			memcpy(idx, hidx, o->n_params * sizeof *idx);
+			do {
+				rc = plan_add(out, cap, o->n_params, &r, idx);
+			} while (rc == 0 &&
+			         sweep_next(idx, nv, pmask, o->n_params));
+		}
+	}
+	return rc;
+}
+
+/* Every run of the sweep, in the order they run: trace, preset, point of
+ * the hw.* keys, policy, drafter, point of the keys that reach that
+ * policy or drafter. A key reaching neither does not multiply their runs.
+ * @return 0 or 1. */
+static int plan_runs(const struct options *o, const struct plugins *pl,
+                     size_t n_traces, struct plan *out)
+{
+	size_t nv[MAX_PARAMS], hidx[MAX_PARAMS];
+	unsigned char hmask[MAX_PARAMS];
+	size_t cap = 0;
+	int rc = 0;
+
+	memset(out, 0, sizeof *out);
+	for (size_t i = 0; i < o->n_params; i++) {
+		nv[i] = o->param[i].n_val;
+		hmask[i] = (unsigned char)o->param[i].hw;
+	}
+	for (size_t t = 0; t < n_traces && rc == 0; t++) {
+		for (size_t w = 0; w < o->n_presets && rc == 0; w++) {
+			memset(hidx, 0, sizeof hidx);
+			do {
+				rc = plan_point(o, pl, out, &cap, t, w, hidx);
+			} while (rc == 0 &&
+			         sweep_next(hidx, nv, hmask, o->n_params));
+		}
+	}
+	if (rc < 0) {
+		fprintf(stderr, "ahasd-replay: %s\n", rc == -E2BIG
+		        ? "the sweep has more than 1000000 runs"
+		        : "out of memory planning the sweep");
+		plan_free(out);
+		return 1;
+	}
+	for (size_t i = 0; i < out->n; i++)
+		out->run[i].val = out->vals + i * o->n_params;
+	return 0;
+}
+
+/* One planned run. @return 0 or 1. */
+static int run_one(const struct options *o, const struct plugins *pl,
+                   struct db *db, const struct run_source *t,
+                   const struct planned *pr, struct summary *sum)
 {
 	char err[ERRLEN];
 	struct run_kv hw[MAX_PARAMS], pp[MAX_PARAMS], dp[MAX_PARAMS];
 	size_t n_hw = 0;
-	struct plugin pol = { 0 }, dr = { 0 };
 	struct run_result res;
 
 	for (size_t i = 0; i < o->n_params; i++)
-		if (!strncmp(o->param_key[i], "hw.", 3))
-			hw[n_hw++] = (struct run_kv){ o->param_key[i] + 3,
-			                              o->param_val[i] };
-	/* which --param keys go to which plugin needs their declarations */
-	int rc = plugin_open(&pol, policy_name, AHASD_PLUGIN_POLICY, err,
-	                     sizeof err);
-	if (rc == 0)
-		rc = plugin_open(&dr, drafter_name, AHASD_PLUGIN_DRAFTER, err,
-		                 sizeof err);
-	size_t np = 0, nd = 0;
-	if (rc == 0) {
-		np = params_for(o, &pol, pp);
-		nd = params_for(o, &dr, dp);
-	}
-	plugin_unload(&dr);
-	plugin_unload(&pol);
-	if (rc == 0) {
-		const struct run_spec spec = {
-			.label = o->label,
-			.preset = preset,
-			.hw = hw,
-			.n_hw = n_hw,
-			.policy = policy_name,
-			.drafter = drafter_name,
-			.policy_params = pp,
-			.n_policy_params = np,
-			.drafter_params = dp,
-			.n_drafter_params = nd,
-			.seed = o->seed,
-			.queue_capacity = o->queue_capacity,
-			.max_draft = o->max_draft,
-			.record_events = o->events,
-			.max_events = o->max_events,
-		};
-		rc = run_execute(&spec, &t->stream, db, &res, err, sizeof err);
-	}
+		if (o->param[i].hw)
+			hw[n_hw++] = (struct run_kv){ o->param[i].key + 3,
+			                              o->param[i].val[pr->val[i]] };
+	const size_t np = plugin_kv(o, pl, pr->policy, pr->val, pp);
+	const size_t nd = plugin_kv(o, pl, o->n_policies + pr->drafter,
+	                            pr->val, dp);
+	const struct run_spec spec = {
+		.label = o->label,
+		.preset = o->presets[pr->preset],
+		.hw = hw,
+		.n_hw = n_hw,
+		.policy = o->policies[pr->policy],
+		.drafter = o->drafters[pr->drafter],
+		.policy_params = pp,
+		.n_policy_params = np,
+		.drafter_params = dp,
+		.n_drafter_params = nd,
+		.seed = o->seed,
+		.queue_capacity = o->queue_capacity,
+		.max_draft = o->max_draft,
+		.record_events = o->events,
+		.max_events = o->max_events,
+	};
+	int rc = run_execute(&spec, &t->stream, db, &res, err, sizeof err);
 	if (rc < 0) {
 		fprintf(stderr, "ahasd-replay: %s\n", err);
 		return 1;
@@ -574,6 +804,8 @@ static int run_one(const struct options *o, struct db *db,
 	sum->tok_j = metric_value(m, "tokens_per_j");
 	sum->accept = metric_value(m, "acceptance_rate");
 	sum->draft_len = metric_value(m, "mean_draft_len");
+	sum->tok_s_lo = res.ci[STATS_TOKENS_PER_S].lo;
+	sum->tok_s_hi = res.ci[STATS_TOKENS_PER_S].hi;
 	if (!o->quiet) {
 		printf("run %lld: %s/%s on %s, %s: %llu tokens in %.4f s "
 		       "simulated = %.1f tok/s, %.3f J = %.1f tok/J, accept "
@@ -591,48 +823,166 @@ static int run_one(const struct options *o, struct db *db,
 	snprintf(sum->drafter, sizeof sum->drafter, "%s", res.drafter);
 	snprintf(sum->preset, sizeof sum->preset, "%s", res.preset);
 	snprintf(sum->trace, sizeof sum->trace, "%s", t->stream.path);
+	memcpy(sum->match_key, res.match_key, sizeof sum->match_key);
+	memcpy(sum->policy_key, res.policy_key, sizeof sum->policy_key);
 	sum->run_id = res.run_id;
 	return 0;
 }
 
-static void print_table(const struct summary *s, size_t n)
+/* Run i's speed-up over its baseline among the runs of this sweep (no
+ * database): the latest run of the baseline policy with the same
+ * match_key, none when such runs differ in their own parameters; the
+ * rule of db/SCHEMA.md, Baselines. NAN when there is none. */
+static double speedup_in_sweep(const struct summary *s, size_t n, size_t i,
+                               const char *baseline)
 {
-	printf("\n%-8s %-10s %-10s %12s %9s %10s %8s %7s\n", "policy",
-	       "drafter", "hw", "tok/s", "speedup", "tok/J", "accept",
-	       "len");
-	for (size_t i = 0; i < n; i++) {
-		/* speedup vs the sync run of the same trace, preset, drafter */
-		double base = 0;
-		for (size_t j = 0; j < n; j++)
-			if (!strcmp(s[j].policy, "sync") &&
-			    !strcmp(s[j].drafter, s[i].drafter) &&
-			    !strcmp(s[j].preset, s[i].preset) &&
-			    !strcmp(s[j].trace, s[i].trace))
-				base = s[j].tok_s;
-		char sp[16] = "-";
-		if (base > 0)
-			snprintf(sp, sizeof sp, "%.2fx", s[i].tok_s / base);
-		printf("%-8s %-10s %-10s %12.1f %9s %10.1f %8.3f %7.2f\n",
-		       s[i].policy, s[i].drafter, s[i].preset, s[i].tok_s, sp,
-		       s[i].tok_j, s[i].accept, s[i].draft_len);
+	const struct summary *b = NULL;
+
+	for (size_t j = 0; j < n; j++) {
+		if (strcmp(s[j].policy, baseline) ||
+		    strcmp(s[j].match_key, s[i].match_key))
+			continue;
+		if (b && strcmp(b->policy_key, s[j].policy_key))
+			return NAN;
+		b = &s[j];
 	}
+	return b && b->tok_s > 0 ? s[i].tok_s / b->tok_s : NAN;
+}
+
+/* Decimals that show a rate to about four digits (one at least). */
+static int decimals(double v)
+{
+	return v >= 1000 ? 1 : v >= 100 ? 2 : 3;
+}
+
+/* The comparison table: one row per run, a column for each swept key,
+ * the 95% interval of tokens/s, and the speed-up over the run's baseline
+ * matched on its whole configuration, with the paired 95% interval and
+ * '~' when that holds 1 (from the database when there is one: the
+ * comparisons view; without one, by the same rule over the sweep's runs,
+ * and no paired interval). */
+static void print_table(const struct options *o, const struct plugins *pl,
+                        const struct plan *plan, struct db *db,
+                        const struct summary *s, size_t n,
+                        const char *baseline)
+{
+	size_t swept[MAX_PARAMS], n_swept = 0;
+	int width[MAX_PARAMS], w_tci = 6, w_sci = 6;
+	char (*tci)[48] = calloc(n, sizeof *tci);
+	char (*sp)[16] = calloc(n, sizeof *sp);
+	char (*sci)[48] = calloc(n, sizeof *sci);
+	int not_distinct = 0;
+
+	if (!tci || !sp || !sci)
+		goto out;
+	for (size_t i = 0; i < o->n_params; i++)
+		if (o->param[i].n_val > 1) {
+			width[n_swept] = (int)strlen(o->param[i].key);
+			for (size_t v = 0; v < o->param[i].n_val; v++)
+				if ((int)strlen(o->param[i].val[v]) >
+				    width[n_swept])
+					width[n_swept] =
+					        (int)strlen(o->param[i].val[v]);
+			swept[n_swept++] = i;
+		}
+	for (size_t i = 0; i < n; i++) {
+		struct db_comparison c = { 0, NAN, NAN, NAN, NAN, NAN, NAN };
+		const int dt = decimals(s[i].tok_s);
+
+		if (isfinite(s[i].tok_s_lo))
+			snprintf(tci[i], sizeof tci[i], "[%.*f, %.*f]", dt,
+			         s[i].tok_s_lo, dt, s[i].tok_s_hi);
+		else
+			snprintf(tci[i], sizeof tci[i], "-");
+		if (db && s[i].run_id > 0) {
+			char err[ERRLEN];
+
+			if (db_compare(db, s[i].run_id, baseline, &c, err,
+			               sizeof err) < 0)
+				c.speedup = NAN;
+		} else {
+			c.speedup = speedup_in_sweep(s, n, i, baseline);
+		}
+		snprintf(sp[i], sizeof sp[i], "-");
+		snprintf(sci[i], sizeof sci[i], "%s", "");
+		if (isfinite(c.speedup))
+			snprintf(sp[i], sizeof sp[i], "%.2fx", c.speedup);
+		if (c.baseline_run_id != s[i].run_id &&
+		    isfinite(c.speedup_lo)) {
+			const struct stats_interval iv = { c.speedup,
+			                                   c.speedup_lo,
+			                                   c.speedup_hi };
+			const int same = stats_ratio_differs(&iv) == 0;
+
+			snprintf(sci[i], sizeof sci[i], "[%.3f, %.3f]%s",
+			         c.speedup_lo, c.speedup_hi, same ? " ~" : "");
+			not_distinct |= same;
+		}
+		if ((int)strlen(tci[i]) > w_tci)
+			w_tci = (int)strlen(tci[i]);
+		if ((int)strlen(sci[i]) > w_sci)
+			w_sci = (int)strlen(sci[i]);
+	}
+	printf("\n%-8s %-10s %-10s", "policy", "drafter", "hw");
+	for (size_t k = 0; k < n_swept; k++)
+		printf(" %*s", width[k], o->param[swept[k]].key);
+	printf(" %12s %-*s %9s %-*s %10s %8s %7s\n", "tok/s", w_tci, "95% CI",
+	       "speedup", w_sci, "95% CI", "tok/J", "accept", "len");
+	for (size_t i = 0; i < n; i++) {
+		const struct planned *pr = &plan->run[s[i].planned];
+
+		printf("%-8s %-10s %-10s", s[i].policy, s[i].drafter,
+		       s[i].preset);
+		for (size_t k = 0; k < n_swept; k++) {
+			const size_t q = swept[k];
+			const int applies = o->param[q].hw ||
+			        pl->reach[pr->policy][q] ||
+			        pl->reach[o->n_policies + pr->drafter][q];
+
+			printf(" %*s", width[k],
+			       applies ? o->param[q].val[pr->val[q]] : "-");
+		}
+		printf(" %12.*f %-*s %9s %-*s %10.*f %8.3f %7.2f\n",
+		       decimals(s[i].tok_s), s[i].tok_s, w_tci, tci[i], sp[i],
+		       w_sci, sci[i], decimals(s[i].tok_j), s[i].tok_j,
+		       s[i].accept, s[i].draft_len);
+	}
+	printf("\nspeedup: over the %s run of the same configuration; 95%% "
+	       "CI: bootstrap over sequences%s\n", baseline,
+	       db ? ", paired for the speed-up" : "");
+	if (not_distinct)
+		printf("~: the paired interval holds 1: not distinguishable from "
+		       "%s on these sequences\n", baseline);
+out:
+	free(tci);
+	free(sp);
+	free(sci);
 }
 
 int main(int argc, char **argv)
 {
 	struct options o = { .db_path = "results.db", .seed = 1,
 	                     .queue_capacity = 32, .max_draft = 64 };
-	int first;
+	struct plugins pl;
+	struct plan plan = { 0 };
+	char err[ERRLEN], baseline[64] = "sync";
+	struct db *db = NULL;
+	struct summary *sums = NULL;
+	size_t ns = 0;
+	int first, status = 0;
 	int rc = parse_args(argc, argv, &o, &first);
-	if (rc == 1)
-		return 0;
-	if (rc == 3)
-		return list_all();
-	if (rc)
+	if (rc == 1 || rc == 3) {
+		params_free(&o);
+		return rc == 3 ? list_all() : 0;
+	}
+	if (rc) {
+		params_free(&o);
 		return 2;
+	}
 	if (first >= argc) {
 		fprintf(stderr, "ahasd-replay: no trace given\n");
 		usage(stderr);
+		params_free(&o);
 		return 2;
 	}
 	if (!o.n_policies)
@@ -643,26 +993,51 @@ int main(int argc, char **argv)
 	if (!o.n_presets)
 		o.presets[o.n_presets++] = "npu-pim";
 
-	rc = check_params(&o);
-	if (rc == 0)
-		rc = check_setup(&o);
-	if (rc)
-		return rc;
-	char err[ERRLEN];
-	struct db *db = NULL;
+	/* everything is checked before the first run */
+	status = plugins_load(&o, &pl);
+	if (status == 0)
+		status = check_plugin_values(&o, &pl);
+	if (status == 0)
+		status = check_setup(&o);
+	if (status == 0 && o.baseline) {
+		struct plugin p;
+		if (plugin_open(&p, o.baseline, AHASD_PLUGIN_POLICY, err,
+		                sizeof err) < 0) {
+			fprintf(stderr, "ahasd-replay: --baseline: %s\n", err);
+			status = 1;
+		} else {
+			snprintf(baseline, sizeof baseline, "%s", p.desc->name);
+			plugin_unload(&p);
+		}
+	}
+	if (status == 0)
+		status = plan_runs(&o, &pl, (size_t)(argc - first), &plan);
+	if (status)
+		goto out;
+	if (plan.n > CONFIRM_RUNS && !o.yes) {
+		fprintf(stderr, "ahasd-replay: this sweep is %zu runs; give "
+		        "--yes to start more than %d\n", plan.n, CONFIRM_RUNS);
+		status = 2;
+		goto out;
+	}
+	if (!o.quiet && plan.n > 1)
+		fprintf(stderr, "ahasd-replay: %zu runs\n", plan.n);
 	if (!o.no_db && db_open(&db, o.db_path, err, sizeof err) < 0) {
 		fprintf(stderr, "ahasd-replay: %s\n", err);
-		return 1;
+		status = 1;
+		goto out;
 	}
-	size_t total = (size_t)(argc - first) * o.n_presets * o.n_policies *
-	               o.n_drafters;
-	struct summary *sums = calloc(total, sizeof *sums);
+	if (db && strcmp(baseline, "sync") &&
+	    db_add_baseline(db, baseline, err, sizeof err) < 0) {
+		fprintf(stderr, "ahasd-replay: %s\n", err);
+		status = 1;
+		goto out;
+	}
+	sums = calloc(plan.n ? plan.n : 1, sizeof *sums);
 	if (!sums) {
-		db_close(&db);
-		return 1;
+		status = 1;
+		goto out;
 	}
-	size_t ns = 0;
-	int status = 0;
 	for (int t = first; t < argc && !status; t++) {
 		struct run_source src;
 
@@ -671,25 +1046,26 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ahasd-replay: %s\n", err);
 			status = 1;
 		}
-		for (size_t w = 0; w < o.n_presets && !status; w++)
-			for (size_t p = 0; p < o.n_policies && !status; p++)
-				for (size_t d = 0; d < o.n_drafters && !status;
-				     d++) {
-					status = run_one(&o, db, &src,
-					                 o.presets[w],
-					                 o.policies[p],
-					                 o.drafters[d], &sums[ns]);
-					if (!status)
-						ns++;
-				}
+		for (size_t i = 0; i < plan.n && !status; i++) {
+			if (plan.run[i].trace != (size_t)(t - first))
+				continue;
+			sums[ns].planned = i;
+			status = run_one(&o, &pl, db, &src, &plan.run[i],
+			                 &sums[ns]);
+			if (!status)
+				ns++;
+		}
 		run_source_close(&src);
 	}
 	if (!o.quiet && ns > 1)
-		print_table(sums, ns);
+		print_table(&o, &pl, &plan, db, sums, ns, baseline);
 	if (db && !o.quiet && ns)
 		printf("\nresults: %s (sqlite3 %s 'select * from run_summary')\n",
 		       o.db_path, o.db_path);
+out:
 	free(sums);
+	plan_free(&plan);
 	db_close(&db);
+	params_free(&o);
 	return status;
 }

@@ -66,10 +66,34 @@ static int load_plugin(struct plugin *p, const char *name, uint32_t kind,
 	return plugin_load(p, name, kind, keys, vals, n, err, errlen);
 }
 
+/* Each sequence's share of the headline metrics, for their intervals. */
+struct shares {
+	struct stats_seq *s;
+	size_t n, cap;
+};
+
+static int shares_add(struct shares *sh, const struct replay_seq_result *sr,
+                      char *err, size_t errlen)
+{
+	if (sh->n == sh->cap) {
+		const size_t cap = sh->cap ? 2 * sh->cap : 256;
+		struct stats_seq *p = realloc(sh->s, cap * sizeof *p);
+
+		if (!p) {
+			util_set_err(err, errlen, "run: out of memory");
+			return -ENOMEM;
+		}
+		sh->s = p;
+		sh->cap = cap;
+	}
+	stats_seq_from(sr, &sh->s[sh->n++]);
+	return 0;
+}
+
 /* Replay every sequence of the stream, storing each one's row. */
 static int replay_stream(struct replay *rp, const struct run_stream *src,
                          struct db *db, int64_t run_id, struct sink *sink,
-                         char *err, size_t errlen)
+                         struct shares *sh, char *err, size_t errlen)
 {
 	struct replay_seq_result sr;
 	int rc;
@@ -82,6 +106,8 @@ static int replay_stream(struct replay *rp, const struct run_stream *src,
 				util_set_err(err, errlen, "%s", sink->err);
 				rc = -EIO;
 			}
+			if (rc == 0)
+				rc = shares_add(sh, &sr, err, errlen);
 			if (rc == 0 && db)
 				rc = db_run_sequence(db, run_id, &sr, err, errlen);
 			if (rc < 0)
@@ -99,6 +125,8 @@ static int replay_stream(struct replay *rp, const struct run_stream *src,
 			util_set_err(err, errlen, "%s", sink->err);
 			rc = -EIO;
 		}
+		if (rc == 0)
+			rc = shares_add(sh, &sr, err, errlen);
 		if (rc == 0 && db)
 			rc = db_run_sequence(db, run_id, &sr, err, errlen);
 		if (rc < 0)
@@ -116,6 +144,7 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 	struct plugin pol = { 0 }, dr = { 0 };
 	struct replay *rp = NULL;
 	struct sink sink = { .db = db, .run_id = -1 };
+	struct shares sh = { NULL, 0, 0 };
 	int in_run = 0, rc;
 
 	memset(out, 0, sizeof *out);
@@ -168,9 +197,11 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 	for (unsigned i = 0; i < plat.n_dev; i++)
 		snprintf(out->dev_name[i], sizeof out->dev_name[i], "%s",
 		         plat.dev[i].name);
-	if (db) {
-		char hwdesc[8192];
-		hw_platform_describe(&plat, hwdesc, sizeof hwdesc);
+	/* the run record, and the hashes its baseline is matched on (with or
+	 * without a database) */
+	char hwdesc[8192];
+	hw_platform_describe(&plat, hwdesc, sizeof hwdesc);
+	{
 		struct db_run_info info = {
 			.tool_version = AHASD_VERSION,
 			.label = spec->label,
@@ -198,14 +229,17 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 		};
 		for (unsigned i = 0; i < plat.n_dev; i++)
 			info.device_names[i] = plat.dev[i].name;
-		rc = db_set_max_events(db, spec->max_events
-		                                   ? spec->max_events
-		                                   : RUN_DEFAULT_MAX_EVENTS);
-		if (rc == 0)
+		rc = db_match_keys(&info, out->match_key, out->policy_key, err,
+		                   errlen);
+		if (rc == 0 && db)
+			rc = db_set_max_events(db, spec->max_events
+			                                   ? spec->max_events
+			                                   : RUN_DEFAULT_MAX_EVENTS);
+		if (rc == 0 && db)
 			rc = db_run_begin(db, &info, &out->run_id, err, errlen);
 		if (rc < 0)
 			goto out;
-		in_run = 1;
+		in_run = db != NULL;
 		sink.run_id = out->run_id;
 	}
 	struct replay_config cfg = {
@@ -233,9 +267,22 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 
 	struct timespec w0;
 	clock_gettime(CLOCK_MONOTONIC, &w0);
-	rc = replay_stream(rp, src, db, out->run_id, &sink, err, errlen);
+	rc = replay_stream(rp, src, db, out->run_id, &sink, &sh, err, errlen);
 	if (rc < 0)
 		goto out;
+	/* the headline metrics' bootstrap intervals over the sequences */
+	if (stats_intervals(sh.s, sh.n, out->ci) < 0) {
+		util_set_err(err, errlen, "run: out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (db) {
+		rc = db_run_intervals(db, out->run_id, out->ci, err, errlen);
+		if (rc < 0) {
+			in_run = 0;   /* rolled back */
+			goto out;
+		}
+	}
 	replay_finish(rp);
 	out->wall_s = seconds_since(&w0);
 	out->m = *replay_metrics(rp);
@@ -258,6 +305,7 @@ out:
 		db_run_rollback(db);
 	if (rc < 0)
 		out->run_id = -1;
+	free(sh.s);
 	replay_free(&rp);
 	plugin_unload(&dr);
 	plugin_unload(&pol);

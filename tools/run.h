@@ -14,6 +14,7 @@
 
 #include "db.h"
 #include "results.h"
+#include "stats.h"
 #include "trace.h"
 #include "trace_mem.h"
 
@@ -68,6 +69,12 @@ struct run_result {
 	char policy[64], drafter[64], preset[64];
 	unsigned n_dev;
 	char dev_name[RESULT_MAX_DEV][32];
+	/* what its baseline is matched on (db/SCHEMA.md, run_match): equal
+	 * match_key, the same configuration but for the policy */
+	char match_key[65], policy_key[65];
+	/* 95% bootstrap intervals of the headline metrics over the run's
+	 * sequences (stats.h, in enum stats_metric order) */
+	struct stats_interval ci[STATS_N_METRICS];
 	size_t n_counters;           /* plugin counters, "policy.x"/"drafter.y" */
 	char counter_name[RUN_MAX_COUNTERS][96];
 	double counter[RUN_MAX_COUNTERS];

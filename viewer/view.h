@@ -48,6 +48,13 @@ struct view_run {
 	double committed, time_s, tokens_per_s, energy_j, tokens_per_j;
 	double acceptance_rate, mean_draft_len, events_dropped;
 	double speedup, energy_gain;   /* vs the matching sync run, or NAN */
+	/* 95% intervals (db/SCHEMA.md, Intervals), NAN when not stored: of
+	 * the metrics over the run's sequences, and paired of the speed-up */
+	double tokens_per_s_lo, tokens_per_s_hi;
+	double tokens_per_j_lo, tokens_per_j_hi;
+	double acceptance_rate_lo, acceptance_rate_hi;
+	double speedup_lo, speedup_hi;
+	int64_t sync_run_id;           /* its sync baseline, 0 if none */
 	unsigned n_dev;                /* rows of the devices table */
 	struct view_dev dev[VIEW_MAX_DEV];
 	int64_t n_events;

@@ -83,7 +83,8 @@ static const char css[] =
 	"td small{color:#6e7781;display:block;white-space:normal;"
 	"max-width:220px;overflow-wrap:anywhere}"
 	"code{font-size:12px;background:#eef1f4;padding:0 4px;"
-	"border-radius:4px}";
+	"border-radius:4px}"
+	".errbar line{stroke:#1f2328;stroke-width:1.3}";
 
 /* ---- small formatting helpers ---- */
 
@@ -120,12 +121,51 @@ struct chart_col {
 	const char *title, *unit;
 	int kind; /* 0 value, 1 fraction, 2 utilisation per device */
 	double (*get)(const struct view_run *r);
+	/* its 95% interval (NAN ends: none), drawn as an error bar */
+	void (*ci)(const struct view_run *r, double *lo, double *hi);
 };
 
 static double get_tps(const struct view_run *r) { return r->tokens_per_s; }
 static double get_tpj(const struct view_run *r) { return r->tokens_per_j; }
 static double get_acc(const struct view_run *r) { return r->acceptance_rate; }
 static double get_speedup(const struct view_run *r) { return r->speedup; }
+
+static void ci_tps(const struct view_run *r, double *lo, double *hi)
+{
+	*lo = r->tokens_per_s_lo;
+	*hi = r->tokens_per_s_hi;
+}
+
+static void ci_tpj(const struct view_run *r, double *lo, double *hi)
+{
+	*lo = r->tokens_per_j_lo;
+	*hi = r->tokens_per_j_hi;
+}
+
+static void ci_acc(const struct view_run *r, double *lo, double *hi)
+{
+	*lo = r->acceptance_rate_lo;
+	*hi = r->acceptance_rate_hi;
+}
+
+/* The paired interval; none for the sync run the others are compared
+ * with (itself: exactly 1). */
+static void ci_speedup(const struct view_run *r, double *lo, double *hi)
+{
+	const int own = r->sync_run_id == r->id;
+
+	*lo = own ? NAN : r->speedup_lo;
+	*hi = own ? NAN : r->speedup_hi;
+}
+
+/* The speed-up's paired interval holds 1: not distinguishable from sync. */
+static int speedup_same(const struct view_run *r)
+{
+	double lo, hi;
+
+	ci_speedup(r, &lo, &hi);
+	return isfinite(lo) && isfinite(hi) && lo <= 1.0 && 1.0 <= hi;
+}
 
 
 static int models_cmp(const struct view_run *a, const struct view_run *b)
@@ -187,16 +227,51 @@ static int policies_collect(const struct view_runs *rs, struct policies *p)
 
 
 
+/* A 95% interval as an error bar across the end of a bar, centred on y,
+ * from x0 + xl to x0 + xh (clamped at the axis), with its numbers in a
+ * tooltip. @return where it ends, from x0. */
+static double put_errbar(FILE *f, size_t metric, double x0, double y,
+                         double xl, double xh, int fraction, double lo,
+                         double hi)
+{
+	if (xl < 0)
+		xl = 0;
+	if (xh < xl)
+		xh = xl;
+	fprintf(f, "<g class=\"errbar\" data-metric=\"%zu\" "
+	        "data-lo=\"%.17g\" data-hi=\"%.17g\"><title>95%% interval: ",
+	        metric, lo, hi);
+	if (fraction) {
+		put_pct(f, lo);
+		fputs(" to ", f);
+		put_pct(f, hi);
+	} else {
+		put_num(f, lo);
+		fputs(" to ", f);
+		put_num(f, hi);
+	}
+	fputs(metric == 4 ? " (paired with the sync run)" :
+	                    " (bootstrap over sequences)", f);
+	fprintf(f, "</title><line x1=\"%.2f\" x2=\"%.2f\" y1=\"%.1f\" "
+	        "y2=\"%.1f\"/><line x1=\"%.2f\" x2=\"%.2f\" y1=\"%.1f\" "
+	        "y2=\"%.1f\"/><line x1=\"%.2f\" x2=\"%.2f\" y1=\"%.1f\" "
+	        "y2=\"%.1f\"/></g>",
+	        x0 + xl, x0 + xh, y, y,
+	        x0 + xl, x0 + xl, y - 4, y + 4,
+	        x0 + xh, x0 + xh, y - 4, y + 4);
+	return xh;
+}
+
 static int write_charts(FILE *f, const struct view_runs *rs,
                         const struct policies *pol)
 {
 	const struct view_run **row = NULL;
 	struct chart_col cols[5] = {
-		{ "Throughput", "tokens/s", 0, get_tps },
-		{ "Energy efficiency", "tokens/J", 0, get_tpj },
-		{ "Acceptance rate", "accepted/drafted", 1, get_acc },
-		{ "Device utilisation", "busy/simulated time", 2, NULL },
-		{ "Speed-up", "vs sync run", 0, get_speedup },
+		{ "Throughput", "tokens/s", 0, get_tps, ci_tps },
+		{ "Energy efficiency", "tokens/J", 0, get_tpj, ci_tpj },
+		{ "Acceptance rate", "accepted/drafted", 1, get_acc, ci_acc },
+		{ "Device utilisation", "busy/simulated time", 2, NULL, NULL },
+		{ "Speed-up", "vs sync run", 0, get_speedup, ci_speedup },
 	};
 	size_t n_cols = 4, n_rows = rs->n, n_groups = 0;
 	unsigned max_dev = 0;
@@ -251,7 +326,10 @@ static int write_charts(FILE *f, const struct view_runs *rs,
 	fputs("<p class=\"note\">One row per run, grouped by model pair, "
 	      "hardware preset, drafter and trace; bar colour is the policy. "
 	      "Longer is better; throughput, efficiency and speed-up bars "
-	      "are scaled within each group.", f);
+	      "are scaled within each group. Error bars: 95% intervals by a "
+	      "bootstrap over the run's sequences; the speed-up's is paired "
+	      "with its sync run (the same sequences resampled for both), "
+	      "and <b>~</b> marks a speed-up it cannot tell from 1.", f);
 	if (rs->n > n_rows) {
 		fprintf(f, " <b>Showing %zu of %zu runs</b>; pick runs with "
 		        "<code>--run</code>.", n_rows, rs->n);
@@ -285,10 +363,15 @@ static int write_charts(FILE *f, const struct view_runs *rs,
 			for (size_t j = i; j < n_rows &&
 			                   group_cmp(row[j], r) == 0; j++) {
 				for (size_t c = 0; c < n_cols; c++) {
-					const double v = cols[c].get
-					                         ? cols[c].get(row[j])
-					                         : 1;
+					double v = cols[c].get
+					                   ? cols[c].get(row[j])
+					                   : 1, lo, hi;
 
+					if (cols[c].ci) {
+						cols[c].ci(row[j], &lo, &hi);
+						if (isfinite(hi) && hi > v)
+							v = hi;
+					}
 					if (isfinite(v) && v > colmax[c])
 						colmax[c] = v;
 				}
@@ -366,6 +449,7 @@ static int write_charts(FILE *f, const struct view_runs *rs,
 				                                 colmax[c] > 0
 				                         ? v / colmax[c] * bw
 				                         : 0;
+				double lo, hi, end = w;
 
 				fprintf(f, "<rect class=\"bar\" "
 				        "data-metric=\"%zu\" x=\"%.1f\" y=\"%.1f\" "
@@ -373,12 +457,23 @@ static int write_charts(FILE *f, const struct view_runs *rs,
 				        "fill=\"%s\"/>",
 				        c, x0, y + 3, w, row_h - 6,
 				        policy_col(pol, r->policy));
+				cols[c].ci(r, &lo, &hi);
+				if (isfinite(lo) && isfinite(hi) && colmax[c] > 0 &&
+				    isfinite(v)) {
+					end = put_errbar(f, c, x0, y + row_h / 2,
+					                 lo / colmax[c] * bw,
+					                 hi / colmax[c] * bw,
+					                 cols[c].kind, lo, hi);
+					if (end < w)
+						end = w;
+				}
 				fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">",
-				        x0 + w + 4, y + 14);
+				        x0 + end + 4, y + 14);
 				if (cols[c].kind == 1)
 					put_pct(f, v);
 				else if (c == 4 && isfinite(v))
-					fprintf(f, "%.2f\xc3\x97", v);
+					fprintf(f, "%.2f\xc3\x97%s", v,
+					        speedup_same(r) ? " ~" : "");
 				else
 					put_num(f, v);
 				fputs("</text>", f);
@@ -399,6 +494,23 @@ static void td_num(FILE *f, double v)
 	fputs("<td class=\"n\">", f);
 	put_num(f, v);
 	fputs("</td>", f);
+}
+
+/* An interval under a number in the table: [lo, hi] with decimals digits
+ * (0: as put_num), nothing when there is none. */
+static void put_ci_small(FILE *f, double lo, double hi, int decimals)
+{
+	if (!isfinite(lo) || !isfinite(hi))
+		return;
+	fputs("<small class=\"ci\">[", f);
+	if (decimals)
+		fprintf(f, "%.*f, %.*f", decimals, lo, decimals, hi);
+	else {
+		put_num(f, lo);
+		fputs(", ", f);
+		put_num(f, hi);
+	}
+	fputs("]</small>", f);
 }
 
 static void write_table(FILE *f, const struct view_runs *rs)
@@ -455,8 +567,10 @@ static void write_table(FILE *f, const struct view_runs *rs)
 		fputs("<td class=\"n\">", f);
 		put_time(f, r->time_s, 0);
 		fputs("</td>", f);
-		td_num(f, r->tokens_per_s);
 		fputs("<td class=\"n\">", f);
+		put_num(f, r->tokens_per_s);
+		put_ci_small(f, r->tokens_per_s_lo, r->tokens_per_s_hi, 0);
+		fputs("</td><td class=\"n\">", f);
 		put_num(f, r->energy_j);
 		fputs(" J</td>", f);
 		td_num(f, r->tokens_per_j);
@@ -466,9 +580,12 @@ static void write_table(FILE *f, const struct view_runs *rs)
 		td_num(f, r->mean_draft_len);
 		fputs("<td class=\"n\">", f);
 		if (isfinite(r->speedup))
-			fprintf(f, "%.2f\xc3\x97", r->speedup);
+			fprintf(f, "%.2f\xc3\x97%s", r->speedup,
+			        speedup_same(r) ? " ~" : "");
 		else
 			fputs("\xe2\x80\x93", f);
+		if (r->sync_run_id != r->id)
+			put_ci_small(f, r->speedup_lo, r->speedup_hi, 3);
 		fputs("</td><td class=\"n\">", f);
 		put_count(f, r->n_events);
 		if (r->events_dropped > 0) {
