@@ -86,6 +86,10 @@ struct replay {
 	struct replay_config cfg;
 	const struct ahasd_plugin *pol, *dr;
 	void *pol_st, *dr_st;
+	/* the plugins' where words (plugin.where, else where_none): set
+	 * around every hook call, see IN_POLICY */
+	volatile uint32_t *pw, *dw;
+	volatile uint32_t where_none;
 	uint32_t mode;
 	int dd, vd, shared;     /* draft and verify device indices */
 	unsigned n_dev;
@@ -127,6 +131,14 @@ struct replay {
 	uint32_t dcost_lo, dcost_hi, dcost_cap; /* [lo, hi) computed */
 	struct cost_slot *cc;   /* [CC_SLOTS] other tasks, direct-mapped */
 };
+
+/* Around every hook call: the hook in progress, for a watcher outside the
+ * process (plugin.h, plugin.where); LEFT after the call. */
+#define IN_POLICY(r, hook) \
+	(*(r)->pw = PLUGIN_WHERE(AHASD_PLUGIN_POLICY, PLUGIN_HOOK_##hook))
+#define IN_DRAFTER(r, hook) \
+	(*(r)->dw = PLUGIN_WHERE(AHASD_PLUGIN_DRAFTER, PLUGIN_HOOK_##hook))
+#define LEFT(w) (*(w) = 0)
 
 static uint64_t splitmix64(uint64_t x)
 {
@@ -392,7 +404,9 @@ static void drafter_result(struct replay *r, const struct batch *b,
 	struct ahasd_batch_result res = { sizeof res, b->id, b->len, accepted,
 	                                  committed, discarded,
 	                                  now - b->open_s, now };
+	IN_DRAFTER(r, BATCH_RESULT);
 	h->batch_result(r->dr_st, &res);
+	LEFT(r->dw);
 }
 
 /* Discard every batch after index keep-1 (keep batches [0, keep)) and
@@ -563,8 +577,11 @@ static struct batch *open_batch(struct replay *r, double now)
 			cap = r->cfg.queue_capacity - outstanding;
 		b->max_len = cap;
 		if (AHASD_HAS_HOOK(r->dr->drafter, struct ahasd_drafter_hooks,
-		                   begin_batch))
+		                   begin_batch)) {
+			IN_DRAFTER(r, BEGIN_BATCH);
 			r->dr->drafter->begin_batch(r->dr_st, b->id, cap);
+			LEFT(r->dw);
+		}
 	}
 	return b;
 }
@@ -677,7 +694,9 @@ static void close_batch(struct replay *r, struct batch *b, double now)
 			sizeof bi, b->id, b->len,
 			(float)(b->entropy_sum / b->len), b->lookahead
 		};
+		IN_POLICY(r, AFTER_BATCH);
 		h->after_batch(r->pol_st, &v, &bi, &d);
+		LEFT(r->pw);
 	}
 	switch (d.next) {
 	case AHASD_NEXT_WAIT:
@@ -755,14 +774,18 @@ static void finish_draft(struct replay *r, const struct draft_step *t,
 
 	struct ahasd_draft_token tok = { sizeof tok, b->id, b->len - 1, h,
 	                                 top1, now };
+	IN_DRAFTER(r, DRAFT_TOKEN);
 	int stop = r->dr->drafter->draft_token(r->dr_st, &tok);
+	LEFT(r->dw);
 	if (stop || b->len >= b->max_len || r->D >= r->N)
 		close_batch(r, b, now);
 policy:
 	if (AHASD_HAS_HOOK(r->pol->policy, struct ahasd_policy_hooks,
 	                   on_draft_step)) {
 		struct ahasd_task_info ti = { sizeof ti, 1, t->busy_s, 0 };
+		IN_POLICY(r, ON_DRAFT_STEP);
 		r->pol->policy->on_draft_step(r->pol_st, &ti);
+		LEFT(r->pw);
 	}
 }
 
@@ -841,7 +864,9 @@ static void finish_verify(struct replay *r, const struct task *t, double now)
 				t->busy_s, settles ? dropped : 0,
 				b->corrected, i, nb
 			};
+			IN_POLICY(r, ON_VERIFY);
 			h->on_verify(r->pol_st, &v, &vi);
+			LEFT(r->pw);
 		}
 	}
 	if (r->agent == AG_WAIT)
@@ -927,7 +952,9 @@ static void finish_preverify(struct replay *r, const struct task *t,
 	                   on_preverify)) {
 		struct ahasd_task_info ti = { sizeof ti, t->count,
 		                              t->busy_s - 2.0 * sw, dropped };
+		IN_POLICY(r, ON_PREVERIFY);
 		r->pol->policy->on_preverify(r->pol_st, &ti, rejected);
+		LEFT(r->pw);
 	}
 	if (r->agent == AG_WAIT || r->agent == AG_PREVERIFY)
 		r->agent = AG_DRAFT;
@@ -1194,7 +1221,11 @@ int replay_create(struct replay **out, const struct replay_config *cfg,
 	r->pol_st = cfg->policy->state;
 	r->dr = cfg->drafter->desc;
 	r->dr_st = cfg->drafter->state;
+	r->pw = cfg->policy->where ? cfg->policy->where : &r->where_none;
+	r->dw = cfg->drafter->where ? cfg->drafter->where : &r->where_none;
+	IN_POLICY(r, EXEC_MODE);
 	r->mode = r->pol->policy->exec_mode(r->pol_st);
+	LEFT(r->pw);
 	if (r->mode != AHASD_EXEC_OPERATOR_SYNC &&
 	    r->mode != AHASD_EXEC_TASK_ASYNC) {
 		snprintf(err, errlen, "policy %s: unknown execution mode %u",
@@ -1282,11 +1313,17 @@ int replay_sequence(struct replay *r, const struct trace_seq *seq,
 	struct ahasd_seq_info si = { sizeof si, seq->id, seq->prompt_len,
 	                             seq->n, r->cfg.seed };
 	if (AHASD_HAS_HOOK(r->pol->policy, struct ahasd_policy_hooks,
-	                   begin_sequence))
+	                   begin_sequence)) {
+		IN_POLICY(r, BEGIN_SEQUENCE);
 		r->pol->policy->begin_sequence(r->pol_st, &si);
+		LEFT(r->pw);
+	}
 	if (AHASD_HAS_HOOK(r->dr->drafter, struct ahasd_drafter_hooks,
-	                   begin_sequence))
+	                   begin_sequence)) {
+		IN_DRAFTER(r, BEGIN_SEQUENCE);
 		r->dr->drafter->begin_sequence(r->dr_st, &si);
+		LEFT(r->dw);
+	}
 
 	const double t0 = r->clock;
 	const uint64_t drafted0 = r->m.drafted, accepted0 = r->m.accepted,

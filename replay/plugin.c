@@ -13,6 +13,34 @@
 #include "plugin_compat.h"
 #include "util.h"
 
+const char *plugin_hook_name(uint32_t hook)
+{
+	static const char *const names[PLUGIN_N_HOOKS] = {
+		[PLUGIN_HOOK_NONE] = "none",
+		[PLUGIN_HOOK_LOAD] = "load",
+		[PLUGIN_HOOK_CREATE] = "create",
+		[PLUGIN_HOOK_DESTROY] = "destroy",
+		[PLUGIN_HOOK_COUNTER] = "counter",
+		[PLUGIN_HOOK_EXEC_MODE] = "exec_mode",
+		[PLUGIN_HOOK_BEGIN_SEQUENCE] = "begin_sequence",
+		[PLUGIN_HOOK_AFTER_BATCH] = "after_batch",
+		[PLUGIN_HOOK_ON_VERIFY] = "on_verify",
+		[PLUGIN_HOOK_ON_DRAFT_STEP] = "on_draft_step",
+		[PLUGIN_HOOK_ON_PREVERIFY] = "on_preverify",
+		[PLUGIN_HOOK_BEGIN_BATCH] = "begin_batch",
+		[PLUGIN_HOOK_DRAFT_TOKEN] = "draft_token",
+		[PLUGIN_HOOK_BATCH_RESULT] = "batch_result",
+	};
+	return hook < PLUGIN_N_HOOKS ? names[hook] : "?";
+}
+
+/* Mark the host inside hook of p (plugin.where), or outside (hook 0). */
+static void set_where(const struct plugin *p, uint32_t hook)
+{
+	if (p->where)
+		*p->where = hook ? PLUGIN_WHERE(p->desc->kind, hook) : 0;
+}
+
 static int file_exists(const char *path)
 {
 	return access(path, R_OK) == 0;
@@ -299,6 +327,7 @@ int plugin_create(struct plugin *p, const char *const *keys,
 		rc = m;
 		goto error;
 	}
+	set_where(p, PLUGIN_HOOK_CREATE);
 	if (p->compat) {
 		rc = plugin_compat_create(p->compat, &p->state, keys, values, n,
 		                          perr, sizeof perr);
@@ -315,6 +344,7 @@ int plugin_create(struct plugin *p, const char *const *keys,
 		rc = -EINVAL;
 		goto error;
 	}
+	set_where(p, 0);
 	format_params(p, ak, av, (size_t)m);
 	free(ak);
 	free(av);
@@ -340,8 +370,11 @@ void plugin_unload(struct plugin *p)
 {
 	if (!p)
 		return;
-	if (p->desc && p->state)
+	if (p->desc && p->state) {
+		set_where(p, PLUGIN_HOOK_DESTROY);
 		p->desc->destroy(p->state);
+		set_where(p, 0);
+	}
 	if (p->dl)
 		dlclose(p->dl);
 	plugin_compat_free(&p->compat);
@@ -356,7 +389,10 @@ size_t plugin_counters(const struct plugin *p, const char *prefix,
 	for (uint32_t i = 0; at < max; i++) {
 		const char *name = NULL;
 		double v = 0;
-		if (!p->desc->counter(p->state, i, &name, &v) || !name)
+		set_where(p, PLUGIN_HOOK_COUNTER);
+		const int more = p->desc->counter(p->state, i, &name, &v);
+		set_where(p, 0);
+		if (!more || !name)
 			break;
 		snprintf(names[at], sizeof names[at], "%s.%s", prefix, name);
 		vals[at++] = v;

@@ -10,6 +10,35 @@
 
 #define PLUGIN_PARAMS_MAX 32
 
+/* Where the host is in a plugin: PLUGIN_WHERE(kind, hook) while a call
+ * into it runs, 0 outside. Kept in a word that a watcher outside the
+ * process can read (plugin.where), so that a crash or a time-out can be
+ * put down to the plugin and the hook it was in. */
+enum plugin_hook {
+	PLUGIN_HOOK_NONE = 0,
+	PLUGIN_HOOK_LOAD,            /* dlopen: the plugin's constructors */
+	PLUGIN_HOOK_CREATE,
+	PLUGIN_HOOK_DESTROY,
+	PLUGIN_HOOK_COUNTER,
+	PLUGIN_HOOK_EXEC_MODE,       /* policy hooks */
+	PLUGIN_HOOK_BEGIN_SEQUENCE,  /* both kinds */
+	PLUGIN_HOOK_AFTER_BATCH,
+	PLUGIN_HOOK_ON_VERIFY,
+	PLUGIN_HOOK_ON_DRAFT_STEP,
+	PLUGIN_HOOK_ON_PREVERIFY,
+	PLUGIN_HOOK_BEGIN_BATCH,     /* drafter hooks */
+	PLUGIN_HOOK_DRAFT_TOKEN,
+	PLUGIN_HOOK_BATCH_RESULT,
+	PLUGIN_N_HOOKS
+};
+#define PLUGIN_WHERE(kind, hook) ((uint32_t)(kind) << 8 | (uint32_t)(hook))
+#define PLUGIN_WHERE_KIND(w) ((uint32_t)(w) >> 8)
+#define PLUGIN_WHERE_HOOK(w) ((uint32_t)(w) & 0xffu)
+
+/** The hook's name as ahasd_plugin.h spells it ("after_batch"), "load"
+ * for PLUGIN_HOOK_LOAD, "?" past the table. */
+const char *plugin_hook_name(uint32_t hook);
+
 struct plugin_compat;
 
 struct plugin {
@@ -24,6 +53,11 @@ struct plugin {
 	uint32_t abi_version;          /* the plugin's own */
 	struct plugin_compat *compat;  /* ABI 1 or 2 only */
 	int opened;                    /* descriptor checked */
+	/* optional, set after plugin_open: the word the host sets to
+	 * PLUGIN_WHERE(kind, hook) around every call into this plugin (here
+	 * and in the engine) and back to 0 after it. A call whose return
+	 * value is refused leaves it set. */
+	volatile uint32_t *where;
 };
 
 /** Resolve a plugin name as a user types it: a path (contains '/'), or a
