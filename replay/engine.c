@@ -24,6 +24,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,9 @@ struct replay {
 	 * around every hook call, see IN_POLICY */
 	volatile uint32_t *pw, *dw;
 	volatile uint32_t where_none;
+	/* a value a plugin returned outside the contract: the run stops */
+	int refused;
+	char refusal[400];
 	uint32_t mode;
 	int dd, vd, shared;     /* draft and verify device indices */
 	unsigned n_dev;
@@ -671,6 +675,37 @@ static void dispatch(struct replay *r, double now)
 
 /* ---- completions ---- */
 
+/* Refuse a value the policy returned: the run stops at the next event
+ * with the message (run_async), the where word left on the hook. */
+__attribute__((format(printf, 2, 3)))
+static int refuse(struct replay *r, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(r->refusal, sizeof r->refusal, "policy %s: ",
+	                 r->pol->name);
+	va_start(ap, fmt);
+	vsnprintf(r->refusal + n, sizeof r->refusal - (size_t)n, fmt, ap);
+	va_end(ap);
+	r->refused = 1;
+	r->agent = AG_WAIT;
+	return 0;
+}
+
+/* A decision within the contract (ahasd_plugin.h): a known action, and
+ * a pre-verification of 1 to queue-capacity tokens. */
+static int decision_ok(struct replay *r, const struct ahasd_decision *d)
+{
+	if (d->next > AHASD_NEXT_PREVERIFY)
+		return refuse(r, "after_batch returned next = %u; expected 0 "
+		              "(draft), 1 (wait) or 2 (pre-verify)", d->next);
+	if (d->next == AHASD_NEXT_PREVERIFY &&
+	    (d->count < 1 || d->count > r->cfg.queue_capacity))
+		return refuse(r, "after_batch returned pre-verify count = %u; "
+		              "expected an integer in [1, %u] (1 to the queue "
+		              "capacity)", d->count, r->cfg.queue_capacity);
+	return 1;
+}
+
 static void close_batch(struct replay *r, struct batch *b, double now)
 {
 	b->state = B_QUEUED;
@@ -696,6 +731,8 @@ static void close_batch(struct replay *r, struct batch *b, double now)
 		};
 		IN_POLICY(r, AFTER_BATCH);
 		h->after_batch(r->pol_st, &v, &bi, &d);
+		if (!decision_ok(r, &d))
+			return;
 		LEFT(r->pw);
 	}
 	switch (d.next) {
@@ -1009,6 +1046,8 @@ static int run_async(struct replay *r, char *err, size_t errlen)
 	double now = r->clock;
 	uint64_t steps = 0;
 	for (;;) {
+		if (r->refused)
+			break;
 		if (r->C < r->N)
 			dispatch(r, now);
 		const int next = next_task(r);
@@ -1070,6 +1109,10 @@ static int run_async(struct replay *r, char *err, size_t errlen)
 			break;
 		default: break;
 		}
+	}
+	if (r->refused) {
+		snprintf(err, errlen, "%s", r->refusal);
+		return -EPROTO;
 	}
 	/* Left over once C reached N: a look-ahead batch [N-1, N) whose token
 	 * the last pass's bonus committed (confirmed: accepted unless
@@ -1225,14 +1268,16 @@ int replay_create(struct replay **out, const struct replay_config *cfg,
 	r->dw = cfg->drafter->where ? cfg->drafter->where : &r->where_none;
 	IN_POLICY(r, EXEC_MODE);
 	r->mode = r->pol->policy->exec_mode(r->pol_st);
-	LEFT(r->pw);
 	if (r->mode != AHASD_EXEC_OPERATOR_SYNC &&
 	    r->mode != AHASD_EXEC_TASK_ASYNC) {
-		snprintf(err, errlen, "policy %s: unknown execution mode %u",
-		         r->pol->name, r->mode);
+		/* the where word stays on exec_mode */
+		snprintf(err, errlen, "policy %s: exec_mode returned mode = %u; "
+		         "expected 0 (operator-level sync) or 1 (task-level "
+		         "async)", r->pol->name, r->mode);
 		free(r);
-		return -EINVAL;
+		return -EPROTO;
 	}
+	LEFT(r->pw);
 	const struct hw_platform *p = hw_plan_platform(cfg->plan);
 	r->n_dev = p->n_dev;
 	r->dd = hw_task_device(cfg->plan, HW_TASK_DRAFT);

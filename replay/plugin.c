@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -381,21 +382,49 @@ void plugin_unload(struct plugin *p)
 	memset(p, 0, sizeof *p);
 }
 
-size_t plugin_counters(const struct plugin *p, const char *prefix,
-                       char names[][96], double *vals, size_t at, size_t max)
+int plugin_counters(const struct plugin *p, const char *prefix,
+                    char names[][96], double *vals, size_t *n, size_t max,
+                    char *err, size_t errlen)
 {
+	const char *kind = p->desc->kind == AHASD_PLUGIN_POLICY ? "policy"
+	                                                         : "drafter";
 	if (!AHASD_HAS_HOOK(p->desc, struct ahasd_plugin, counter))
-		return at;
-	for (uint32_t i = 0; at < max; i++) {
+		return 0;
+	for (uint32_t i = 0;; i++) {
 		const char *name = NULL;
 		double v = 0;
+		char num[UTIL_NUM_LEN];
 		set_where(p, PLUGIN_HOOK_COUNTER);
-		const int more = p->desc->counter(p->state, i, &name, &v);
-		set_where(p, 0);
-		if (!more || !name)
+		if (!p->desc->counter(p->state, i, &name, &v))
 			break;
-		snprintf(names[at], sizeof names[at], "%s.%s", prefix, name);
-		vals[at++] = v;
+		if (!name || !*name) {
+			snprintf(err, errlen, "%s %s: counter returned no name "
+			         "for counter %u", kind, p->desc->name, i);
+			return -EPROTO;
+		}
+		if (*n >= max) {
+			snprintf(err, errlen, "%s %s: counter returned more "
+			         "counters than the %zu the host keeps (at '%.64s')",
+			         kind, p->desc->name, max, name);
+			return -EPROTO;
+		}
+		int w = snprintf(names[*n], sizeof names[*n], "%s.%s", prefix,
+		                 name);
+		if (w < 0 || (size_t)w >= sizeof names[*n]) {
+			snprintf(err, errlen, "%s %s: counter returned the name "
+			         "'%.120s' of %zu bytes; expected at most %zu", kind,
+			         p->desc->name, name, strlen(name),
+			         sizeof names[*n] - strlen(prefix) - 2);
+			return -EPROTO;
+		}
+		if (!isfinite(v)) {
+			snprintf(err, errlen, "%s %s: counter returned %s = %s; "
+			         "expected a finite number", kind, p->desc->name,
+			         name, util_fmt_double(num, v));
+			return -EPROTO;
+		}
+		vals[(*n)++] = v;
 	}
-	return at;
+	set_where(p, 0);
+	return 0;
 }

@@ -99,9 +99,14 @@ int plugin_args(const struct plugin *p, const char *const *keys,
                 const char *const *values, size_t n,
                 const char ***out_keys, const char ***out_values);
 /** Append the plugin's own counters as "PREFIX.name" into names/vals from
- * index at, up to max. @return the new count. */
-size_t plugin_counters(const struct plugin *p, const char *prefix,
-                       char names[][96], double *vals, size_t at, size_t max);
+ * index *n on, up to max, and advance *n. Each must have a name, fit in
+ * 96 bytes with the prefix and have a finite value, and all of them must
+ * fit below max. @return 0, or -EPROTO with a message naming the plugin,
+ * the counter, the value and what was expected (plugin.where is left on
+ * counter). */
+int plugin_counters(const struct plugin *p, const char *prefix,
+                    char names[][96], double *vals, size_t *n, size_t max,
+                    char *err, size_t errlen);
 
 /** "scheduling policy", "drafting algorithm" or "unknown kind". */
 const char *plugin_kind_name(uint32_t kind);

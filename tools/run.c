@@ -226,10 +226,14 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 	out->m = *replay_metrics(rp);
 	out->m.events_dropped = sink.dropped;
 
-	size_t nc = plugin_counters(&pol, "policy", out->counter_name,
-	                            out->counter, 0, RUN_MAX_COUNTERS);
-	out->n_counters = plugin_counters(&dr, "drafter", out->counter_name,
-	                                  out->counter, nc, RUN_MAX_COUNTERS);
+	rc = plugin_counters(&pol, "policy", out->counter_name, out->counter,
+	                     &out->n_counters, RUN_MAX_COUNTERS, err, errlen);
+	if (rc == 0)
+		rc = plugin_counters(&dr, "drafter", out->counter_name,
+		                     out->counter, &out->n_counters,
+		                     RUN_MAX_COUNTERS, err, errlen);
+	if (rc < 0)
+		goto out;
 	if (db) {
 		const char *np[RUN_MAX_COUNTERS];
 		for (size_t i = 0; i < out->n_counters; i++)
