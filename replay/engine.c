@@ -91,8 +91,10 @@ struct replay {
 	 * around every hook call, see IN_POLICY */
 	volatile uint32_t *pw, *dw;
 	volatile uint32_t where_none;
-	/* a value a plugin returned outside the contract: the run stops */
+	/* a value a plugin returned outside the contract: the run stops,
+	 * the where word back on the hook that returned it */
 	int refused;
+	uint32_t refused_where;
 	char refusal[400];
 	uint32_t mode;
 	int dd, vd, shared;     /* draft and verify device indices */
@@ -676,7 +678,7 @@ static void dispatch(struct replay *r, double now)
 /* ---- completions ---- */
 
 /* Refuse a value the policy returned: the run stops at the next event
- * with the message (run_async), the where word left on the hook. */
+ * with the message, the where word on the hook (run_async). */
 __attribute__((format(printf, 2, 3)))
 static int refuse(struct replay *r, const char *fmt, ...)
 {
@@ -687,6 +689,7 @@ static int refuse(struct replay *r, const char *fmt, ...)
 	vsnprintf(r->refusal + n, sizeof r->refusal - (size_t)n, fmt, ap);
 	va_end(ap);
 	r->refused = 1;
+	r->refused_where = *r->pw;
 	r->agent = AG_WAIT;
 	return 0;
 }
@@ -1111,6 +1114,7 @@ static int run_async(struct replay *r, char *err, size_t errlen)
 		}
 	}
 	if (r->refused) {
+		*r->pw = r->refused_where;
 		snprintf(err, errlen, "%s", r->refusal);
 		return -EPROTO;
 	}

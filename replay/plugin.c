@@ -35,11 +35,22 @@ const char *plugin_hook_name(uint32_t hook)
 	return hook < PLUGIN_N_HOOKS ? names[hook] : "?";
 }
 
-/* Mark the host inside hook of p (plugin.where), or outside (hook 0). */
-static void set_where(const struct plugin *p, uint32_t hook)
+/* Mark the host inside hook of p (plugin.where). @return the word's
+ * value before, for leave(): a hook the engine refused a value of stays
+ * named while the failed run's plugins are destroyed. */
+static uint32_t enter(const struct plugin *p, uint32_t hook)
+{
+	if (!p->where)
+		return 0;
+	const uint32_t before = *p->where;
+	*p->where = PLUGIN_WHERE(p->desc->kind, hook);
+	return before;
+}
+
+static void leave(const struct plugin *p, uint32_t before)
 {
 	if (p->where)
-		*p->where = hook ? PLUGIN_WHERE(p->desc->kind, hook) : 0;
+		*p->where = before;
 }
 
 static int file_exists(const char *path)
@@ -328,7 +339,7 @@ int plugin_create(struct plugin *p, const char *const *keys,
 		rc = m;
 		goto error;
 	}
-	set_where(p, PLUGIN_HOOK_CREATE);
+	const uint32_t before = enter(p, PLUGIN_HOOK_CREATE);
 	if (p->compat) {
 		rc = plugin_compat_create(p->compat, &p->state, keys, values, n,
 		                          perr, sizeof perr);
@@ -345,7 +356,7 @@ int plugin_create(struct plugin *p, const char *const *keys,
 		rc = -EINVAL;
 		goto error;
 	}
-	set_where(p, 0);
+	leave(p, before);
 	format_params(p, ak, av, (size_t)m);
 	free(ak);
 	free(av);
@@ -372,9 +383,9 @@ void plugin_unload(struct plugin *p)
 	if (!p)
 		return;
 	if (p->desc && p->state) {
-		set_where(p, PLUGIN_HOOK_DESTROY);
+		const uint32_t before = enter(p, PLUGIN_HOOK_DESTROY);
 		p->desc->destroy(p->state);
-		set_where(p, 0);
+		leave(p, before);
 	}
 	if (p->dl)
 		dlclose(p->dl);
@@ -390,11 +401,11 @@ int plugin_counters(const struct plugin *p, const char *prefix,
 	                                                         : "drafter";
 	if (!AHASD_HAS_HOOK(p->desc, struct ahasd_plugin, counter))
 		return 0;
+	const uint32_t before = enter(p, PLUGIN_HOOK_COUNTER);
 	for (uint32_t i = 0;; i++) {
 		const char *name = NULL;
 		double v = 0;
 		char num[UTIL_NUM_LEN];
-		set_where(p, PLUGIN_HOOK_COUNTER);
 		if (!p->desc->counter(p->state, i, &name, &v))
 			break;
 		if (!name || !*name) {
@@ -425,6 +436,6 @@ int plugin_counters(const struct plugin *p, const char *prefix,
 		}
 		vals[(*n)++] = v;
 	}
-	set_where(p, 0);
+	leave(p, before);
 	return 0;
 }

@@ -55,8 +55,9 @@ struct plugin {
 	int opened;                    /* descriptor checked */
 	/* optional, set after plugin_open: the word the host sets to
 	 * PLUGIN_WHERE(kind, hook) around every call into this plugin (here
-	 * and in the engine) and back to 0 after it. A call whose return
-	 * value is refused leaves it set. */
+	 * and in the engine) and back after it (to 0, or for create, destroy
+	 * and counter to what it was). A call whose return value is refused
+	 * leaves it set, and destroying the plugins after that keeps it. */
 	volatile uint32_t *where;
 };
 
