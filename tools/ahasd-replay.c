@@ -15,6 +15,7 @@
 #include "plugin.h"
 #include "results.h"
 #include "run.h"
+#include "run_pool.h"
 #include "trace.h"
 #include "trace_mem.h"
 #include "util.h"
@@ -42,6 +43,7 @@ struct options {
 	uint64_t max_events;
 	const char *models;  /* --models DRAFT:TARGET or NULL */
 	int events, no_db, quiet;
+	double run_timeout;  /* seconds; 0: none */
 };
 
 /* One finished run, kept for the comparison table. */
@@ -82,6 +84,9 @@ static void usage(FILE *f)
 "      --max-draft N     hard cap on a draft batch (default 64)\n"
 "      --events          store every task of the run (for timelines)\n"
 "      --max-events N    bound on stored events per run (default 1000000)\n"
+"      --run-timeout S   bound on one run's wall time in seconds: a run\n"
+"                        past it is killed and recorded as failed\n"
+"                        (default 600; 0: no bound)\n"
 "  -q, --quiet           no per-run lines or table\n"
 "      --models D:T      retarget: replay the trace's token stream with\n"
 "                        the operator lists of model presets D and T\n"
@@ -127,7 +132,7 @@ static int add_list(const char **list, size_t *n, const char *v,
 static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 {
 	enum { O_DB = 256, O_NODB, O_LABEL, O_SEED, O_QCAP, O_MAXD, O_EVENTS,
-	       O_MAXEV, O_LIST, O_MODELS };
+	       O_MAXEV, O_LIST, O_MODELS, O_RUN_TIMEOUT };
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "drafter", required_argument, NULL, 'd' },
@@ -144,6 +149,7 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "list", no_argument, NULL, O_LIST },
 		{ "models", required_argument, NULL, O_MODELS },
+		{ "run-timeout", required_argument, NULL, O_RUN_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -214,6 +220,20 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 				return 2;
 			break;
 		case 'q': o->quiet = 1; break;
+		case O_RUN_TIMEOUT: {
+			char *end;
+			errno = 0;
+			double t = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(t >= 0) ||
+			    t > 1e9) {
+				fprintf(stderr, "ahasd-replay: --run-timeout: "
+				        "expected seconds in [0, 1e9] (0: no "
+				        "bound), got '%s'\n", optarg);
+				return 2;
+			}
+			o->run_timeout = t;
+			break;
+		}
 		case O_LIST: return 3;
 		case O_MODELS: {
 			const char *colon = strchr(optarg, ':');
@@ -496,19 +516,17 @@ static int check_setup(const struct options *o)
 	return 0;
 }
 
-/* A trace opened for a sweep: checked, hashed and (when it is small enough)
- * decoded once, then replayed by every run. */
-/* One run: trace x preset x policy x drafter. @return 0 or 1. */
+/* One run: trace x preset x policy x drafter, in a worker process (see
+ * struct sweep). @return 0, or negative with a message in err. */
 static int run_one(const struct options *o, struct db *db,
                    const struct run_source *t, const char *preset,
                    const char *policy_name, const char *drafter_name,
-                   struct summary *sum)
+                   struct run_watch *watch, struct run_result *res,
+                   char *err, size_t errlen)
 {
-	char err[ERRLEN];
 	struct run_kv hw[MAX_PARAMS], pp[MAX_PARAMS], dp[MAX_PARAMS];
 	size_t n_hw = 0;
 	struct plugin pol = { 0 }, dr = { 0 };
-	struct run_result res;
 
 	for (size_t i = 0; i < o->n_params; i++)
 		if (!strncmp(o->param_key[i], "hw.", 3))
@@ -516,10 +534,10 @@ static int run_one(const struct options *o, struct db *db,
 			                              o->param_val[i] };
 	/* which --param keys go to which plugin needs their declarations */
 	int rc = plugin_open(&pol, policy_name, AHASD_PLUGIN_POLICY, err,
-	                     sizeof err);
+	                     errlen);
 	if (rc == 0)
 		rc = plugin_open(&dr, drafter_name, AHASD_PLUGIN_DRAFTER, err,
-		                 sizeof err);
+		                 errlen);
 	size_t np = 0, nd = 0;
 	if (rc == 0) {
 		np = params_for(o, &pol, pp);
@@ -527,35 +545,38 @@ static int run_one(const struct options *o, struct db *db,
 	}
 	plugin_unload(&dr);
 	plugin_unload(&pol);
-	if (rc == 0) {
-		const struct run_spec spec = {
-			.label = o->label,
-			.preset = preset,
-			.hw = hw,
-			.n_hw = n_hw,
-			.policy = policy_name,
-			.drafter = drafter_name,
-			.policy_params = pp,
-			.n_policy_params = np,
-			.drafter_params = dp,
-			.n_drafter_params = nd,
-			.seed = o->seed,
-			.queue_capacity = o->queue_capacity,
-			.max_draft = o->max_draft,
-			.record_events = o->events,
-			.max_events = o->max_events,
-		};
-		rc = run_execute(&spec, &t->stream, db, &res, err, sizeof err);
-	}
-	if (rc < 0) {
-		fprintf(stderr, "ahasd-replay: %s\n", err);
-		return 1;
-	}
-	const struct replay_metrics *m = &res.m;
+	if (rc < 0)
+		return rc;
+	const struct run_spec spec = {
+		.label = o->label,
+		.preset = preset,
+		.hw = hw,
+		.n_hw = n_hw,
+		.policy = policy_name,
+		.drafter = drafter_name,
+		.policy_params = pp,
+		.n_policy_params = np,
+		.drafter_params = dp,
+		.n_drafter_params = nd,
+		.seed = o->seed,
+		.queue_capacity = o->queue_capacity,
+		.max_draft = o->max_draft,
+		.record_events = o->events,
+		.max_events = o->max_events,
+		.watch = watch,
+	};
+	return run_execute(&spec, &t->stream, db, res, err, errlen);
+}
+
+/* A finished run: its line on stdout, its row of the table. */
+static void report_one(const struct options *o, const struct run_source *t,
+                       const struct run_result *res, struct summary *sum)
+{
+	const struct replay_metrics *m = &res->m;
 	if (m->events_dropped)
 		fprintf(stderr, "ahasd-replay: run %lld: %llu events past the "
 		        "bound of %llu were not stored (metric events_dropped; "
-		        "raise --max-events)\n", (long long)res.run_id,
+		        "raise --max-events)\n", (long long)res->run_id,
 		        (unsigned long long)m->events_dropped,
 		        (unsigned long long)(o->max_events
 		                                     ? o->max_events
@@ -569,20 +590,118 @@ static int run_one(const struct options *o, struct db *db,
 		       "simulated = %.1f tok/s, %.3f J = %.1f tok/J, accept "
 		       "%.3f, draft len %.2f, wasted %llu, pre-verified %llu "
 		       "[%.3f s wall]\n",
-		       (long long)res.run_id, res.policy, res.drafter,
-		       res.preset, t->stream.path,
+		       (long long)res->run_id, res->policy, res->drafter,
+		       res->preset, t->stream.path,
 		       (unsigned long long)m->committed, m->time_s, sum->tok_s,
 		       m->energy_j, sum->tok_j, sum->accept, sum->draft_len,
 		       (unsigned long long)m->wasted,
-		       (unsigned long long)m->preverified, res.wall_s);
+		       (unsigned long long)m->preverified, res->wall_s);
 		fflush(stdout);
 	}
-	snprintf(sum->policy, sizeof sum->policy, "%s", res.policy);
-	snprintf(sum->drafter, sizeof sum->drafter, "%s", res.drafter);
-	snprintf(sum->preset, sizeof sum->preset, "%s", res.preset);
+	snprintf(sum->policy, sizeof sum->policy, "%s", res->policy);
+	snprintf(sum->drafter, sizeof sum->drafter, "%s", res->drafter);
+	snprintf(sum->preset, sizeof sum->preset, "%s", res->preset);
 	snprintf(sum->trace, sizeof sum->trace, "%s", t->stream.path);
-	sum->run_id = res.run_id;
-	return 0;
+	sum->run_id = res->run_id;
+}
+
+/* The runs of one trace, as jobs of a worker pool: job i is preset
+ * i / (policies x drafters), then policy, then drafter, the order of the
+ * loops before. */
+struct sweep {
+	const struct options *o;
+	const struct run_source *src;
+	const char *config;          /* the failures rows' config text */
+	struct summary *sums;
+	size_t ns;
+};
+
+static void sweep_at(const struct sweep *s, size_t i, const char **preset,
+                     const char **policy, const char **drafter)
+{
+	const struct options *o = s->o;
+	*drafter = o->drafters[i % o->n_drafters];
+	i /= o->n_drafters;
+	*policy = o->policies[i % o->n_policies];
+	*preset = o->presets[i / o->n_policies];
+}
+
+static int sweep_run(void *ctx, struct run_job *job)
+{
+	const struct sweep *s = ctx;
+	const char *preset, *policy, *drafter;
+	sweep_at(s, job->index, &preset, &policy, &drafter);
+	return run_one(s->o, job->db, s->src, preset, policy, drafter,
+	               job->watch, job->out, job->err, job->errlen);
+}
+
+static void sweep_describe(void *ctx, size_t i, struct db_failure *f)
+{
+	const struct sweep *s = ctx;
+	sweep_at(s, i, &f->hw_preset, &f->policy, &f->drafter);
+	f->label = s->o->label;
+	f->trace_path = s->src->stream.path;
+	f->config = s->config;
+}
+
+static void sweep_done(void *ctx, size_t i, const struct run_outcome *oc)
+{
+	struct sweep *s = ctx;
+	if (oc->ok) {
+		report_one(s->o, s->src, oc->out, &s->sums[s->ns++]);
+		return;
+	}
+	const char *preset, *policy, *drafter;
+	sweep_at(s, i, &preset, &policy, &drafter);
+	fprintf(stderr, "ahasd-replay: %s [%s, %s, %s, %s]\n", oc->message,
+	        s->src->stream.path, preset, policy, drafter);
+}
+
+/* The rest of a run's configuration, for the failures table. */
+static void config_text(const struct options *o, char *buf, size_t len)
+{
+	size_t off = (size_t)snprintf(buf, len, "seed=%llu queue_capacity=%u "
+	                              "max_draft=%u",
+	                              (unsigned long long)o->seed,
+	                              o->queue_capacity, o->max_draft);
+	if (o->models && off < len)
+		off += (size_t)snprintf(buf + off, len - off, " models=%s",
+		                        o->models);
+	for (size_t i = 0; i < o->n_params && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, " %s=%s",
+		                        o->param_key[i], o->param_val[i]);
+}
+
+/* A trace that cannot be read fails each of its runs: one failures row
+ * for each. @return the number of runs. */
+static size_t trace_failed(const struct options *o, const char *path,
+                           const char *config, const char *msg)
+{
+	size_t n = 0;
+	struct db *db = NULL;
+	char err[ERRLEN];
+	int rc = o->no_db ? 0 : db_open(&db, o->db_path, err, sizeof err);
+	for (size_t w = 0; w < o->n_presets; w++)
+		for (size_t p = 0; p < o->n_policies; p++)
+			for (size_t d = 0; d < o->n_drafters; d++, n++) {
+				const struct db_failure f = {
+					.label = o->label,
+					.trace_path = path,
+					.hw_preset = o->presets[w],
+					.policy = o->policies[p],
+					.drafter = o->drafters[d],
+					.config = config,
+					.message = msg,
+				};
+				if (db && rc == 0)
+					rc = db_record_failure(db, &f, err,
+					                       sizeof err);
+			}
+	db_close(&db);
+	if (rc < 0)
+		fprintf(stderr, "ahasd-replay: the failure is not recorded: "
+		        "%s\n", err);
+	return n;
 }
 
 static void print_table(const struct summary *s, size_t n)
@@ -611,7 +730,8 @@ static void print_table(const struct summary *s, size_t n)
 int main(int argc, char **argv)
 {
 	struct options o = { .db_path = "results.db", .seed = 1,
-	                     .queue_capacity = 32, .max_draft = 64 };
+	                     .queue_capacity = 32, .max_draft = 64,
+	                     .run_timeout = RUN_TIMEOUT_DEFAULT };
 	int first;
 	int rc = parse_args(argc, argv, &o, &first);
 	if (rc == 1)
@@ -639,19 +759,25 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc;
 	char err[ERRLEN];
-	struct db *db = NULL;
-	if (!o.no_db && db_open(&db, o.db_path, err, sizeof err) < 0) {
-		fprintf(stderr, "ahasd-replay: %s\n", err);
-		return 1;
-	}
-	size_t total = (size_t)(argc - first) * o.n_presets * o.n_policies *
-	               o.n_drafters;
-	struct summary *sums = calloc(total, sizeof *sums);
-	if (!sums) {
+	if (!o.no_db) {
+		/* made or upgraded, and checked, before the first run; each
+		 * run's worker process opens a connection of its own, so this
+		 * process holds none while they live (run_pool.h) */
+		struct db *db = NULL;
+		if (db_open(&db, o.db_path, err, sizeof err) < 0) {
+			fprintf(stderr, "ahasd-replay: %s\n", err);
+			return 1;
+		}
 		db_close(&db);
-		return 1;
 	}
-	size_t ns = 0;
+	const size_t per_trace = o.n_presets * o.n_policies * o.n_drafters;
+	const size_t total = (size_t)(argc - first) * per_trace;
+	struct summary *sums = calloc(total, sizeof *sums);
+	if (!sums)
+		return 1;
+	char config[2048];
+	config_text(&o, config, sizeof config);
+	size_t ns = 0, failed = 0;
 	int status = 0;
 	for (int t = first; t < argc && !status; t++) {
 		struct run_source src;
@@ -659,27 +785,43 @@ int main(int argc, char **argv)
 		if (run_source_open(&src, argv[t], run_mem_max(), o.models, err,
 		                    sizeof err) < 0) {
 			fprintf(stderr, "ahasd-replay: %s\n", err);
+			failed += trace_failed(&o, argv[t], config, err);
+			continue;
+		}
+		struct sweep sw = { &o, &src, config, sums + ns, 0 };
+		struct run_pool pool = {
+			.db_path = o.no_db ? NULL : o.db_path,
+			.timeout_s = o.run_timeout,
+			.out_size = sizeof(struct run_result),
+			.ctx = &sw,
+			.run = sweep_run,
+			.describe = sweep_describe,
+			.done = sweep_done,
+		};
+		if (run_pool_exec(&pool, per_trace, err, sizeof err) < 0) {
+			fprintf(stderr, "ahasd-replay: %s\n", err);
 			status = 1;
 		}
-		for (size_t w = 0; w < o.n_presets && !status; w++)
-			for (size_t p = 0; p < o.n_policies && !status; p++)
-				for (size_t d = 0; d < o.n_drafters && !status;
-				     d++) {
-					status = run_one(&o, db, &src,
-					                 o.presets[w],
-					                 o.policies[p],
-					                 o.drafters[d], &sums[ns]);
-					if (!status)
-						ns++;
-				}
+		ns += sw.ns;
+		failed += pool.failed;
 		run_source_close(&src);
 	}
 	if (!o.quiet && ns > 1)
 		print_table(sums, ns);
-	if (db && !o.quiet && ns)
+	if (!o.no_db && !o.quiet && ns)
 		printf("\nresults: %s (sqlite3 %s 'select * from run_summary')\n",
 		       o.db_path, o.db_path);
+	fflush(stdout);
+	if (failed) {
+		if (o.no_db)
+			fprintf(stderr, "ahasd-replay: %zu of %zu runs failed\n",
+			        failed, total);
+		else
+			fprintf(stderr, "ahasd-replay: %zu of %zu runs failed "
+			        "(sqlite3 %s 'select * from failures')\n", failed,
+			        total, o.db_path);
+		status = 1;
+	}
 	free(sums);
-	db_close(&db);
 	return status;
 }
