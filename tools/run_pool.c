@@ -1,12 +1,16 @@
 /* run_pool.c - see run_pool.h.
  *
- * The sweep and its worker talk over a socket pair (SOCK_SEQPACKET: one
- * message per send, and no SIGPIPE with MSG_NOSIGNAL when the worker is
- * gone): the sweep sends a job's index, the worker answers READY once
- * (its database open) and DONE with the job's return value after each
- * job. Everything else a job leaves (its result, its message, the watch)
- * is in one shared anonymous mapping, made before the worker is forked.
- * The worker dies with the sweep (PR_SET_PDEATHSIG) and leaves with
+ * A worker is forked for jobs i .. n-1 and runs them one after the
+ * other without waiting for the sweep: on a busy machine a round trip
+ * per job costs scheduling delays, not CPU. It reports over a socket
+ * pair (SOCK_SEQPACKET: one message per send, and no SIGPIPE with
+ * MSG_NOSIGNAL when the sweep is gone): READY once (its database open),
+ * then DONE with each job's index and return value. Each job's result
+ * has a slot of its own in one shared anonymous mapping, made before the
+ * worker is forked; the watch and the message of the job in progress sit
+ * at its head. A job's time-out counts from the DONE of the job before
+ * it (or from READY), as the sweep receives it. The worker stops after a
+ * job that fails, dies with the sweep (PR_SET_PDEATHSIG) and leaves with
  * _exit(): the sweep's stdio buffers and atexit handlers are not its own.
  */
 #include "run_pool.h"
@@ -32,14 +36,16 @@
 
 #define ERR_MAX 2048
 
-/* The mapping: this header, then the job's result at OUT_OFFSET. */
+/* The mapping: this header, then one result slot per job from
+ * OUT_OFFSET on, out_size bytes each (rounded up to 64). */
 struct shared {
-	struct run_watch watch;
-	char err[ERR_MAX];
+	struct run_watch watch;       /* of the job in progress */
+	char err[ERR_MAX];            /* the message of a failed job */
 };
-#define OUT_OFFSET ((sizeof(struct shared) + 63) & ~(size_t)63)
+#define ALIGN64(x) (((x) + 63) & ~(size_t)63)
+#define OUT_OFFSET ALIGN64(sizeof(struct shared))
 
-enum { MSG_JOB = 1, MSG_READY, MSG_NOSTART, MSG_DONE };
+enum { MSG_READY = 1, MSG_NOSTART, MSG_DONE };
 
 struct msg {
 	int32_t kind, rc;
@@ -58,9 +64,9 @@ static double now_s(void)
 	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static void *out_of(struct shared *sh)
+static void *out_of(const struct run_pool *p, struct shared *sh, size_t i)
 {
-	return (char *)sh + OUT_OFFSET;
+	return (char *)sh + OUT_OFFSET + i * ALIGN64(p->out_size);
 }
 
 static int send_msg(int fd, const struct msg *m)
@@ -111,10 +117,11 @@ static double deadline_of(const struct run_pool *p)
 	return p->timeout_s > 0 ? now_s() + p->timeout_s : 0;
 }
 
-/* In the worker, for good. */
+/* In the worker, for good: jobs first .. n-1, one after the other, until
+ * one fails. */
 __attribute__((noreturn))
 static void worker_main(const struct run_pool *p, int fd, struct shared *sh,
-                        pid_t sweep)
+                        pid_t sweep, size_t first, size_t n)
 {
 #ifdef __linux__
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -128,24 +135,25 @@ static void worker_main(const struct run_pool *p, int fd, struct shared *sh,
 		m.kind = MSG_NOSTART;
 	if (send_msg(fd, &m) < 0 || m.kind != MSG_READY)
 		_exit(1);
-	for (;;) {
-		ssize_t k = recv(fd, &m, sizeof m, 0);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k != (ssize_t)sizeof m || m.kind != MSG_JOB)
-			break;   /* the sweep is done (or gone) */
+	for (size_t i = first; i < n; i++) {
+		struct run_watch *w = &sh->watch;
+		w->where = 0;
+		w->run_id = -1;
+		w->policy[0] = w->drafter[0] = '\0';
+		sh->err[0] = '\0';
 		struct run_job job = {
-			.index = (size_t)m.index,
+			.index = i,
 			.db = db,
-			.watch = &sh->watch,
-			.out = out_of(sh),
+			.watch = w,
+			.out = out_of(p, sh, i),
 			.err = sh->err,
 			.errlen = sizeof sh->err,
 		};
-		m.kind = MSG_DONE;
+		memset(job.out, 0, p->out_size);
+		m = (struct msg){ .kind = MSG_DONE, .index = i };
 		m.rc = p->run(p->ctx, &job);
-		if (send_msg(fd, &m) < 0)
-			break;
+		if (send_msg(fd, &m) < 0 || m.rc != 0)
+			break;   /* the sweep is gone, or replaces this worker */
 	}
 	db_close(&db);
 	_exit(0);
@@ -178,9 +186,10 @@ static void describe_status(int st, char *buf, size_t len)
 		         WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
-/* Fork a worker and wait for it to be ready. */
+/* Fork a worker for jobs first .. n-1 and wait for it to be ready. */
 static int worker_start(const struct run_pool *p, struct shared *sh,
-                        struct worker *w, char *err, size_t errlen)
+                        size_t first, size_t n, struct worker *w,
+                        char *err, size_t errlen)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -202,7 +211,7 @@ static int worker_start(const struct run_pool *p, struct shared *sh,
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		worker_main(p, sv[1], sh, sweep);
+		worker_main(p, sv[1], sh, sweep, first, n);
 	}
 	close(sv[1]);
 	w->pid = pid;
@@ -243,7 +252,7 @@ static void record(struct run_pool *p, struct db_failure *f,
 
 int run_pool_exec(struct run_pool *p, size_t n, char *err, size_t errlen)
 {
-	const size_t size = OUT_OFFSET + p->out_size;
+	const size_t size = OUT_OFFSET + n * ALIGN64(p->out_size);
 	struct shared *sh = mmap(NULL, size, PROT_READ | PROT_WRITE,
 	                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED) {
@@ -252,30 +261,26 @@ int run_pool_exec(struct run_pool *p, size_t n, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	struct worker w = { -1, -1 };
+	double started = 0;   /* when the job in progress began, at most */
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
-		/* the worker waits for its next job: nothing else writes here */
-		memset(sh, 0, size);
-		sh->watch.run_id = -1;
-		const struct msg job = { .kind = MSG_JOB, .index = i };
-		if (w.pid >= 0 && send_msg(w.fd, &job) < 0)
-			worker_stop(&w, 1);   /* it left between jobs */
 		if (w.pid < 0) {
-			rc = worker_start(p, sh, &w, err, errlen);
-			if (rc == 0 && (rc = send_msg(w.fd, &job)) < 0)
-				util_set_err(err, errlen, "a worker process "
-				             "left before its first job");
+			rc = worker_start(p, sh, i, n, &w, err, errlen);
 			if (rc < 0)
 				break;
+			started = now_s();
 		}
+		/* the worker runs job i now (or has run it) */
 		struct msg m;
-		const int r = recv_msg(w.fd, &m, deadline_of(p));
+		const int r = recv_msg(w.fd, &m, p->timeout_s > 0
+		                       ? started + p->timeout_s : 0);
 		struct run_outcome o = { .run_id = -1 };
 		int st = 0;
 		if (r == 1 && m.kind == MSG_DONE && m.index == i) {
+			started = now_s();
 			o.ok = m.rc == 0;
 			if (!o.ok)
-				worker_stop(&w, 0);   /* not reused */
+				worker_stop(&w, 0);   /* it leaves: not reused */
 		} else {
 			o.timed_out = r == -ETIMEDOUT;
 			st = worker_stop(&w, 1);
@@ -283,7 +288,7 @@ int run_pool_exec(struct run_pool *p, size_t n, char *err, size_t errlen)
 		}
 		p->runs++;
 		if (o.ok) {
-			o.out = out_of(sh);
+			o.out = out_of(p, sh, i);
 			if (p->done)
 				p->done(p->ctx, i, &o);
 			continue;

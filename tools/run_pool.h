@@ -5,13 +5,12 @@
  *
  * run_pool_exec() forks one worker, which opens its own database
  * connection (never the sweep's: SQLite connections must not cross
- * fork(), and the sweep holds none while a worker lives) and runs jobs
- * by index, one at a time, in order, as the sweep sends them. A job
- * writes its result into memory shared with the sweep; the run's
- * struct run_watch lives there too, so when the worker dies or overruns
- * the time-out (then it is killed with SIGKILL) the sweep still reads
- * the hook it was in and the run's id. After a failed job the worker is
- * replaced by a new one.
+ * fork(), and the sweep holds none while a worker lives) and runs the
+ * jobs by index, one at a time, in order. A job writes its result into
+ * memory shared with the sweep; the run's struct run_watch lives there
+ * too, so when the worker dies or overruns the time-out (then it is
+ * killed with SIGKILL) the sweep still reads the hook it was in and the
+ * run's id. After a failed job a new worker takes the next one.
  *
  * The worker is a copy of the sweep's process as it was when the worker
  * was forked: a job finds its configuration through its index in data
