@@ -331,6 +331,74 @@ Test(isolation, an_exit_in_a_hook_fails_its_run)
 	cr_assert_not_null(strstr(f.message, "status 3"), "%s", f.message);
 }
 
+/* Every hook is named: a segfault in each fails the run with that hook
+ * (destroy and counter too: a run whose plugin dies there is not stored). */
+static const struct hook_case {
+	const char *plugin, *name, *hook;
+} hook_cases[] = {
+	{ "faulty_policy", "faulty", "exec_mode" },
+	{ "faulty_policy", "faulty", "begin_sequence" },
+	{ "faulty_policy", "faulty", "after_batch" },
+	{ "faulty_policy", "faulty", "on_verify" },
+	{ "faulty_policy", "faulty", "on_draft_step" },
+	{ "faulty_policy", "faulty", "counter" },
+	{ "faulty_policy", "faulty", "destroy" },
+	{ "faulty_drafter", "faultyd", "begin_sequence" },
+	{ "faulty_drafter", "faultyd", "begin_batch" },
+	{ "faulty_drafter", "faultyd", "draft_token" },
+	{ "faulty_drafter", "faultyd", "batch_result" },
+	{ "faulty_drafter", "faultyd", "counter" },
+	{ "faulty_drafter", "faultyd", "destroy" },
+};
+#define N_HOOKS (sizeof hook_cases / sizeof *hook_cases)
+
+ParameterizedTestParameters(isolation, every_hook_is_named)
+{
+	static int idx[N_HOOKS];
+	for (size_t i = 0; i < N_HOOKS; i++)
+		idx[i] = (int)i;
+	return cr_make_param_array(int, idx, N_HOOKS);
+}
+
+ParameterizedTest(int *i, isolation, every_hook_is_named)
+{
+	const struct hook_case *c = &hook_cases[*i];
+	const char *trace = make_trace(), *db = tpath("r.db");
+	const int policy = !strcmp(c->plugin, "faulty_policy");
+	char fault[64], hook[64];
+	snprintf(fault, sizeof fault, "%s.fault=segv", c->name);
+	snprintf(hook, sizeof hook, "%s.hook=%s", c->name, c->hook);
+	int rc = REPLAY(120, "--db", db, "-p", policy ? plugin(c->plugin)
+	                : "async", "-d", policy ? "fixed" : plugin(c->plugin),
+	                "-P", fault, "-P", hook, "-P", policy
+	                ? "faulty.after=1" : "faultyd.after=1", trace);
+	cr_assert_eq(rc, 1, "%s: exit %d:\n%s", c->hook, rc, err_text);
+	assert_runs(db, 0);
+	struct failure_row f;
+	failure_of(db, c->name, &f);
+	cr_assert_str_eq(f.hook, c->hook);
+	cr_assert_eq(f.signal, SIGSEGV, "%s", c->hook);
+}
+
+/* A trace that cannot be read fails its runs; the next trace runs. */
+Test(isolation, a_bad_trace_fails_its_runs_and_the_next_trace_runs)
+{
+	const char *trace = make_trace(), *db = tpath("r.db");
+	const char *bad = tpath("bad.msgpack");
+	FILE *f = fopen(bad, "wb");
+	cr_assert_not_null(f);
+	fputs("not a trace", f);
+	fclose(f);
+	int rc = REPLAY(120, "--db", db, "-p", "sync", "-p", "async", "-d",
+	                "fixed", bad, trace);
+	cr_assert_eq(rc, 1, "exit %d:\n%s", rc, err_text);
+	assert_runs(db, 2);
+	cr_assert_eq(q_int(db, "SELECT count(*) FROM failures WHERE "
+	                   "trace_path LIKE '%%bad.msgpack' AND plugin IS NULL "
+	                   "AND policy IN ('sync', 'async')"), 2);
+	assert_err_has("2 of 4 runs failed");
+}
+
 /* ---- a hang ---------------------------------------------------------- */
 
 /* defect 6: an endless loop hung the sweep for ever */
