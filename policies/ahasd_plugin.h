@@ -220,7 +220,12 @@ enum ahasd_next {
 };
 
 /* Filled in by after_batch; the host sets struct_size and the default
- * (DRAFT, 0) before the call. */
+ * (DRAFT, 0) before the call. The host checks what it gets back: a next
+ * that is no enum ahasd_next, or a PREVERIFY whose count lies outside
+ * [1, queue_capacity] (ahasd_host_view), fails the run with a message
+ * naming the plugin, the hook and the value. count is read only with
+ * PREVERIFY; fewer tokens than count may be pre-verified when fewer are
+ * queued and unsettled (preverifiable). */
 struct ahasd_decision {
 	uint32_t struct_size;
 	uint32_t next;            /* enum ahasd_next */
@@ -297,7 +302,8 @@ struct ahasd_task_info {
 
 struct ahasd_policy_hooks {
 	uint32_t struct_size;     /* sizeof(struct ahasd_policy_hooks) */
-	/* required: enum ahasd_exec_mode for this run */
+	/* required: enum ahasd_exec_mode for this run (any other value fails
+	 * the run) */
 	uint32_t (*exec_mode)(void *st);
 	/* optional */
 	void (*begin_sequence)(void *st, const struct ahasd_seq_info *seq);
@@ -340,7 +346,10 @@ struct ahasd_plugin {
 	/* required */
 	void (*destroy)(void *st);
 	/* optional: the plugin's own counters, enumerated by index; return 0
-	 * when i is past the last one. */
+	 * when i is past the last one. Each needs a name (stored as
+	 * "policy.NAME" or "drafter.NAME", at most 95 bytes in all) and a
+	 * finite value; the host keeps up to 64 counters of a run in all.
+	 * Anything else fails the run. */
 	int (*counter)(void *st, uint32_t i, const char **name, double *value);
 
 	const struct ahasd_policy_hooks *policy;   /* kind == POLICY */

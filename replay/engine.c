@@ -32,6 +32,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,15 @@ struct replay {
 	struct replay_config cfg;
 	const struct ahasd_plugin *pol, *dr;
 	void *pol_st, *dr_st;
+	/* the plugins' where words (plugin.where, else where_none): set
+	 * around every hook call, see IN_POLICY */
+	volatile uint32_t *pw, *dw;
+	volatile uint32_t where_none;
+	/* a value a plugin returned outside the contract: the run stops,
+	 * the where word back on the hook that returned it */
+	int refused;
+	uint32_t refused_where;
+	char refusal[400];
 	uint32_t mode;
 	int dd, vd, shared;     /* draft and verify device indices */
 	unsigned n_dev;
@@ -146,6 +156,14 @@ struct replay {
 	uint32_t dcost_lo, dcost_hi, dcost_cap; /* [lo, hi) computed */
 	struct cost_slot *cc;   /* [CC_SLOTS] other tasks, direct-mapped */
 };
+
+/* Around every hook call: the hook in progress, for a watcher outside the
+ * process (plugin.h, plugin.where); LEFT after the call. */
+#define IN_POLICY(r, hook) \
+	(*(r)->pw = PLUGIN_WHERE(AHASD_PLUGIN_POLICY, PLUGIN_HOOK_##hook))
+#define IN_DRAFTER(r, hook) \
+	(*(r)->dw = PLUGIN_WHERE(AHASD_PLUGIN_DRAFTER, PLUGIN_HOOK_##hook))
+#define LEFT(w) (*(w) = 0)
 
 static uint64_t splitmix64(uint64_t x)
 {
@@ -457,7 +475,9 @@ static void drafter_result(struct replay *r, const struct batch *b,
 	struct ahasd_batch_result res = { sizeof res, b->id, b->len, accepted,
 	                                  committed, discarded,
 	                                  now - b->open_s, now };
+	IN_DRAFTER(r, BATCH_RESULT);
 	h->batch_result(r->dr_st, &res);
+	LEFT(r->dw);
 }
 
 /* Discard every batch after index keep-1 (keep batches [0, keep)) and
@@ -629,8 +649,11 @@ static struct batch *open_batch(struct replay *r, double now)
 			cap = r->cfg.queue_capacity - outstanding;
 		b->max_len = cap;
 		if (AHASD_HAS_HOOK(r->dr->drafter, struct ahasd_drafter_hooks,
-		                   begin_batch))
+		                   begin_batch)) {
+			IN_DRAFTER(r, BEGIN_BATCH);
 			r->dr->drafter->begin_batch(r->dr_st, b->id, cap);
+			LEFT(r->dw);
+		}
 	}
 	return b;
 }
@@ -733,6 +756,38 @@ static void dispatch(struct replay *r, double now)
 
 /* ---- completions ---- */
 
+/* Refuse a value the policy returned: the run stops at the next event
+ * with the message, the where word on the hook (run_async). */
+__attribute__((format(printf, 2, 3)))
+static int refuse(struct replay *r, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(r->refusal, sizeof r->refusal, "policy %s: ",
+	                 r->pol->name);
+	va_start(ap, fmt);
+	vsnprintf(r->refusal + n, sizeof r->refusal - (size_t)n, fmt, ap);
+	va_end(ap);
+	r->refused = 1;
+	r->refused_where = *r->pw;
+	r->agent = AG_WAIT;
+	return 0;
+}
+
+/* A decision within the contract (ahasd_plugin.h): a known action, and
+ * a pre-verification of 1 to queue-capacity tokens. */
+static int decision_ok(struct replay *r, const struct ahasd_decision *d)
+{
+	if (d->next > AHASD_NEXT_PREVERIFY)
+		return refuse(r, "after_batch returned next = %u; expected 0 "
+		              "(draft), 1 (wait) or 2 (pre-verify)", d->next);
+	if (d->next == AHASD_NEXT_PREVERIFY &&
+	    (d->count < 1 || d->count > r->cfg.queue_capacity))
+		return refuse(r, "after_batch returned pre-verify count = %u; "
+		              "expected an integer in [1, %u] (1 to the queue "
+		              "capacity)", d->count, r->cfg.queue_capacity);
+	return 1;
+}
+
 static void close_batch(struct replay *r, struct batch *b, double now)
 {
 	b->state = B_QUEUED;
@@ -757,7 +812,11 @@ static void close_batch(struct replay *r, struct batch *b, double now)
 			sizeof bi, b->id, b->len,
 			(float)(b->entropy_sum / b->len), b->lookahead
 		};
+		IN_POLICY(r, AFTER_BATCH);
 		h->after_batch(r->pol_st, &v, &bi, &d);
+		if (!decision_ok(r, &d))
+			return;
+		LEFT(r->pw);
 	}
 	switch (d.next) {
 	case AHASD_NEXT_WAIT:
@@ -839,14 +898,18 @@ static void finish_draft(struct replay *r, const struct draft_step *t,
 
 	struct ahasd_draft_token tok = { sizeof tok, b->id, b->len - 1, h,
 	                                 top1, now };
+	IN_DRAFTER(r, DRAFT_TOKEN);
 	int stop = r->dr->drafter->draft_token(r->dr_st, &tok);
+	LEFT(r->dw);
 	if (stop || b->len >= b->max_len || r->D >= r->N)
 		close_batch(r, b, now);
 policy:
 	if (AHASD_HAS_HOOK(r->pol->policy, struct ahasd_policy_hooks,
 	                   on_draft_step)) {
 		struct ahasd_task_info ti = { sizeof ti, 1, t->busy_s, 0 };
+		IN_POLICY(r, ON_DRAFT_STEP);
 		r->pol->policy->on_draft_step(r->pol_st, &ti);
+		LEFT(r->pw);
 	}
 }
 
@@ -925,7 +988,9 @@ static void finish_verify(struct replay *r, const struct task *t, double now)
 				t->busy_s, settles ? dropped : 0,
 				b->corrected, i, nb
 			};
+			IN_POLICY(r, ON_VERIFY);
 			h->on_verify(r->pol_st, &v, &vi);
+			LEFT(r->pw);
 		}
 	}
 	if (r->agent == AG_WAIT)
@@ -1011,7 +1076,9 @@ static void finish_preverify(struct replay *r, const struct task *t,
 	                   on_preverify)) {
 		struct ahasd_task_info ti = { sizeof ti, t->count,
 		                              t->busy_s - 2.0 * sw, dropped };
+		IN_POLICY(r, ON_PREVERIFY);
 		r->pol->policy->on_preverify(r->pol_st, &ti, rejected);
+		LEFT(r->pw);
 	}
 	if (r->agent == AG_WAIT || r->agent == AG_PREVERIFY)
 		r->agent = AG_DRAFT;
@@ -1066,6 +1133,8 @@ static int run_async(struct replay *r, char *err, size_t errlen)
 	double now = r->clock;
 	uint64_t steps = 0;
 	for (;;) {
+		if (r->refused)
+			break;
 		if (r->C < r->N)
 			dispatch(r, now);
 		const int next = next_task(r);
@@ -1127,6 +1196,11 @@ static int run_async(struct replay *r, char *err, size_t errlen)
 			break;
 		default: break;
 		}
+	}
+	if (r->refused) {
+		*r->pw = r->refused_where;
+		snprintf(err, errlen, "%s", r->refusal);
+		return -EPROTO;
 	}
 	/* Left over once C reached N: a look-ahead batch [N-1, N) whose token
 	 * the last pass's bonus committed (confirmed: accepted unless
@@ -1330,14 +1404,20 @@ int replay_create(struct replay **out, const struct replay_config *cfg,
 		hw_lookup_cost(cfg->plan, 0, &r->lk[0]);
 		hw_lookup_cost(cfg->plan, 1, &r->lk[1]);
 	}
+	r->pw = cfg->policy->where ? cfg->policy->where : &r->where_none;
+	r->dw = cfg->drafter->where ? cfg->drafter->where : &r->where_none;
+	IN_POLICY(r, EXEC_MODE);
 	r->mode = r->pol->policy->exec_mode(r->pol_st);
 	if (r->mode != AHASD_EXEC_OPERATOR_SYNC &&
 	    r->mode != AHASD_EXEC_TASK_ASYNC) {
-		snprintf(err, errlen, "policy %s: unknown execution mode %u",
-		         r->pol->name, r->mode);
+		/* the where word stays on exec_mode */
+		snprintf(err, errlen, "policy %s: exec_mode returned mode = %u; "
+		         "expected 0 (operator-level sync) or 1 (task-level "
+		         "async)", r->pol->name, r->mode);
 		free(r);
-		return -EINVAL;
+		return -EPROTO;
 	}
+	LEFT(r->pw);
 	const struct hw_platform *p = hw_plan_platform(cfg->plan);
 	r->n_dev = p->n_dev;
 	r->dd = hw_task_device(cfg->plan, HW_TASK_DRAFT);
@@ -1430,11 +1510,17 @@ int replay_sequence(struct replay *r, const struct trace_seq *seq,
 	struct ahasd_seq_info si = { sizeof si, seq->id, seq->prompt_len,
 	                             seq->n, r->cfg.seed };
 	if (AHASD_HAS_HOOK(r->pol->policy, struct ahasd_policy_hooks,
-	                   begin_sequence))
+	                   begin_sequence)) {
+		IN_POLICY(r, BEGIN_SEQUENCE);
 		r->pol->policy->begin_sequence(r->pol_st, &si);
+		LEFT(r->pw);
+	}
 	if (AHASD_HAS_HOOK(r->dr->drafter, struct ahasd_drafter_hooks,
-	                   begin_sequence))
+	                   begin_sequence)) {
+		IN_DRAFTER(r, BEGIN_SEQUENCE);
 		r->dr->drafter->begin_sequence(r->dr_st, &si);
+		LEFT(r->dw);
+	}
 
 	const double t0 = r->clock;
 	const uint64_t drafted0 = r->m.drafted, accepted0 = r->m.accepted,

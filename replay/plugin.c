@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,45 @@
 #include "config.h"
 #include "plugin_compat.h"
 #include "util.h"
+
+const char *plugin_hook_name(uint32_t hook)
+{
+	static const char *const names[PLUGIN_N_HOOKS] = {
+		[PLUGIN_HOOK_NONE] = "none",
+		[PLUGIN_HOOK_LOAD] = "load",
+		[PLUGIN_HOOK_CREATE] = "create",
+		[PLUGIN_HOOK_DESTROY] = "destroy",
+		[PLUGIN_HOOK_COUNTER] = "counter",
+		[PLUGIN_HOOK_EXEC_MODE] = "exec_mode",
+		[PLUGIN_HOOK_BEGIN_SEQUENCE] = "begin_sequence",
+		[PLUGIN_HOOK_AFTER_BATCH] = "after_batch",
+		[PLUGIN_HOOK_ON_VERIFY] = "on_verify",
+		[PLUGIN_HOOK_ON_DRAFT_STEP] = "on_draft_step",
+		[PLUGIN_HOOK_ON_PREVERIFY] = "on_preverify",
+		[PLUGIN_HOOK_BEGIN_BATCH] = "begin_batch",
+		[PLUGIN_HOOK_DRAFT_TOKEN] = "draft_token",
+		[PLUGIN_HOOK_BATCH_RESULT] = "batch_result",
+	};
+	return hook < PLUGIN_N_HOOKS ? names[hook] : "?";
+}
+
+/* Mark the host inside hook of p (plugin.where). @return the word's
+ * value before, for leave(): a hook the engine refused a value of stays
+ * named while the failed run's plugins are destroyed. */
+static uint32_t enter(const struct plugin *p, uint32_t hook)
+{
+	if (!p->where)
+		return 0;
+	const uint32_t before = *p->where;
+	*p->where = PLUGIN_WHERE(p->desc->kind, hook);
+	return before;
+}
+
+static void leave(const struct plugin *p, uint32_t before)
+{
+	if (p->where)
+		*p->where = before;
+}
 
 static int file_exists(const char *path)
 {
@@ -310,6 +350,7 @@ int plugin_create(struct plugin *p, const char *const *keys,
 		rc = m;
 		goto error;
 	}
+	const uint32_t before = enter(p, PLUGIN_HOOK_CREATE);
 	if (p->compat) {
 		rc = plugin_compat_create(p->compat, &p->state, keys, values, n,
 		                          perr, sizeof perr);
@@ -326,6 +367,7 @@ int plugin_create(struct plugin *p, const char *const *keys,
 		rc = -EINVAL;
 		goto error;
 	}
+	leave(p, before);
 	format_params(p, ak, av, (size_t)m);
 	free(ak);
 	free(av);
@@ -351,26 +393,60 @@ void plugin_unload(struct plugin *p)
 {
 	if (!p)
 		return;
-	if (p->desc && p->state)
+	if (p->desc && p->state) {
+		const uint32_t before = enter(p, PLUGIN_HOOK_DESTROY);
 		p->desc->destroy(p->state);
+		leave(p, before);
+	}
 	if (p->dl)
 		dlclose(p->dl);
 	plugin_compat_free(&p->compat);
 	memset(p, 0, sizeof *p);
 }
 
-size_t plugin_counters(const struct plugin *p, const char *prefix,
-                       char names[][96], double *vals, size_t at, size_t max)
+int plugin_counters(const struct plugin *p, const char *prefix,
+                    char names[][96], double *vals, size_t *n, size_t max,
+                    char *err, size_t errlen)
 {
+	const char *kind = p->desc->kind == AHASD_PLUGIN_POLICY ? "policy"
+	                                                         : "drafter";
 	if (!AHASD_HAS_HOOK(p->desc, struct ahasd_plugin, counter))
-		return at;
-	for (uint32_t i = 0; at < max; i++) {
+		return 0;
+	const uint32_t before = enter(p, PLUGIN_HOOK_COUNTER);
+	for (uint32_t i = 0;; i++) {
 		const char *name = NULL;
 		double v = 0;
-		if (!p->desc->counter(p->state, i, &name, &v) || !name)
+		char num[UTIL_NUM_LEN];
+		if (!p->desc->counter(p->state, i, &name, &v))
 			break;
-		snprintf(names[at], sizeof names[at], "%s.%s", prefix, name);
-		vals[at++] = v;
+		if (!name || !*name) {
+			snprintf(err, errlen, "%s %s: counter returned no name "
+			         "for counter %u", kind, p->desc->name, i);
+			return -EPROTO;
+		}
+		if (*n >= max) {
+			snprintf(err, errlen, "%s %s: counter returned more "
+			         "counters than the %zu the host keeps (at '%.64s')",
+			         kind, p->desc->name, max, name);
+			return -EPROTO;
+		}
+		int w = snprintf(names[*n], sizeof names[*n], "%s.%s", prefix,
+		                 name);
+		if (w < 0 || (size_t)w >= sizeof names[*n]) {
+			snprintf(err, errlen, "%s %s: counter returned the name "
+			         "'%.120s' of %zu bytes; expected at most %zu", kind,
+			         p->desc->name, name, strlen(name),
+			         sizeof names[*n] - strlen(prefix) - 2);
+			return -EPROTO;
+		}
+		if (!isfinite(v)) {
+			snprintf(err, errlen, "%s %s: counter returned %s = %s; "
+			         "expected a finite number", kind, p->desc->name,
+			         name, util_fmt_double(num, v));
+			return -EPROTO;
+		}
+		vals[(*n)++] = v;
 	}
-	return at;
+	leave(p, before);
+	return 0;
 }

@@ -10,6 +10,35 @@
 
 #define PLUGIN_PARAMS_MAX 32
 
+/* Where the host is in a plugin: PLUGIN_WHERE(kind, hook) while a call
+ * into it runs, 0 outside. Kept in a word that a watcher outside the
+ * process can read (plugin.where), so that a crash or a time-out can be
+ * put down to the plugin and the hook it was in. */
+enum plugin_hook {
+	PLUGIN_HOOK_NONE = 0,
+	PLUGIN_HOOK_LOAD,            /* dlopen: the plugin's constructors */
+	PLUGIN_HOOK_CREATE,
+	PLUGIN_HOOK_DESTROY,
+	PLUGIN_HOOK_COUNTER,
+	PLUGIN_HOOK_EXEC_MODE,       /* policy hooks */
+	PLUGIN_HOOK_BEGIN_SEQUENCE,  /* both kinds */
+	PLUGIN_HOOK_AFTER_BATCH,
+	PLUGIN_HOOK_ON_VERIFY,
+	PLUGIN_HOOK_ON_DRAFT_STEP,
+	PLUGIN_HOOK_ON_PREVERIFY,
+	PLUGIN_HOOK_BEGIN_BATCH,     /* drafter hooks */
+	PLUGIN_HOOK_DRAFT_TOKEN,
+	PLUGIN_HOOK_BATCH_RESULT,
+	PLUGIN_N_HOOKS
+};
+#define PLUGIN_WHERE(kind, hook) ((uint32_t)(kind) << 8 | (uint32_t)(hook))
+#define PLUGIN_WHERE_KIND(w) ((uint32_t)(w) >> 8)
+#define PLUGIN_WHERE_HOOK(w) ((uint32_t)(w) & 0xffu)
+
+/** The hook's name as ahasd_plugin.h spells it ("after_batch"), "load"
+ * for PLUGIN_HOOK_LOAD, "?" past the table. */
+const char *plugin_hook_name(uint32_t hook);
+
 struct plugin_compat;
 
 struct plugin {
@@ -24,6 +53,12 @@ struct plugin {
 	uint32_t abi_version;          /* the plugin's own */
 	struct plugin_compat *compat;  /* ABI 1 or 2 only */
 	int opened;                    /* descriptor checked */
+	/* optional, set after plugin_open: the word the host sets to
+	 * PLUGIN_WHERE(kind, hook) around every call into this plugin (here
+	 * and in the engine) and back after it (to 0, or for create, destroy
+	 * and counter to what it was). A call whose return value is refused
+	 * leaves it set, and destroying the plugins after that keeps it. */
+	volatile uint32_t *where;
 };
 
 /** Resolve a plugin name as a user types it: a path (contains '/'), or a
@@ -65,9 +100,14 @@ int plugin_args(const struct plugin *p, const char *const *keys,
                 const char *const *values, size_t n,
                 const char ***out_keys, const char ***out_values);
 /** Append the plugin's own counters as "PREFIX.name" into names/vals from
- * index at, up to max. @return the new count. */
-size_t plugin_counters(const struct plugin *p, const char *prefix,
-                       char names[][96], double *vals, size_t at, size_t max);
+ * index *n on, up to max, and advance *n. Each must have a name, fit in
+ * 96 bytes with the prefix and have a finite value, and all of them must
+ * fit below max. @return 0, or -EPROTO with a message naming the plugin,
+ * the counter, the value and what was expected (plugin.where is left on
+ * counter). */
+int plugin_counters(const struct plugin *p, const char *prefix,
+                    char names[][96], double *vals, size_t *n, size_t max,
+                    char *err, size_t errlen);
 
 /** What the created plugin needs of a trace (AHASD_NEEDS_*): its
  * instance_needs(state) when it has that hook, else its descriptor's

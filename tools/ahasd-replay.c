@@ -23,6 +23,7 @@
 #include "plugin.h"
 #include "results.h"
 #include "run.h"
+#include "run_pool.h"
 #include "stats.h"
 #include "sweep.h"
 #include "trace.h"
@@ -64,6 +65,7 @@ struct options {
 	uint64_t max_events;
 	const char *models;  /* --models DRAFT:TARGET or NULL */
 	int events, no_db, quiet, yes;
+	double run_timeout;  /* seconds; 0: none */
 };
 
 /* The plugins of a sweep, policies then drafters: their names and which
@@ -128,6 +130,9 @@ static void usage(FILE *f)
 "      --yes             start a sweep of more than %d runs\n"
 "      --baseline P      policy the summary compares with (default sync;\n"
 "                        also a baseline in the database from then on)\n"
+"      --run-timeout S   bound on one run's wall time in seconds: a run\n"
+"                        past it is killed and recorded as failed\n"
+"                        (default 600; 0: no bound)\n"
 "      --db FILE         results database (default: results.db)\n"
 "      --no-db           do not write a database\n"
 "      --label TEXT      label stored with every run\n"
@@ -228,7 +233,8 @@ static int add_param(struct options *o, char *arg)
 static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 {
 	enum { O_DB = 256, O_NODB, O_LABEL, O_SEED, O_QCAP, O_MAXD, O_EVENTS,
-	       O_MAXEV, O_LIST, O_MODELS, O_YES, O_BASELINE };
+	       O_MAXEV, O_LIST, O_MODELS, O_YES, O_BASELINE,
+	       O_RUN_TIMEOUT };
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "drafter", required_argument, NULL, 'd' },
@@ -247,6 +253,7 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 		{ "models", required_argument, NULL, O_MODELS },
 		{ "yes", no_argument, NULL, O_YES },
 		{ "baseline", required_argument, NULL, O_BASELINE },
+		{ "run-timeout", required_argument, NULL, O_RUN_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -313,6 +320,20 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 		}
 		case O_YES: o->yes = 1; break;
 		case O_BASELINE: o->baseline = optarg; break;
+		case O_RUN_TIMEOUT: {
+			char *end;
+			errno = 0;
+			double t = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(t >= 0) ||
+			    t > 1e9) {
+				fprintf(stderr, "ahasd-replay: --run-timeout: "
+				        "expected seconds in [0, 1e9] (0: no "
+				        "bound), got '%s'\n", optarg);
+				return 2;
+			}
+			o->run_timeout = t;
+			break;
+		}
 		case 'h': usage(stdout); return 1;
 		default: {
 			const char *bad = argv[optind - 1];
@@ -752,15 +773,15 @@ static int plan_runs(const struct options *o, const struct plugins *pl,
 	return 0;
 }
 
-/* One planned run. @return 0 or 1. */
+/* One planned run, in a worker process (see struct sweep). @return 0, or
+ * negative with a message in err. */
 static int run_one(const struct options *o, const struct plugins *pl,
                    struct db *db, const struct run_source *t,
-                   const struct planned *pr, struct summary *sum)
+                   const struct planned *pr, struct run_watch *watch,
+                   struct run_result *res, char *err, size_t errlen)
 {
-	char err[ERRLEN];
 	struct run_kv hw[MAX_PARAMS], pp[MAX_PARAMS], dp[MAX_PARAMS];
 	size_t n_hw = 0;
-	struct run_result res;
 
 	for (size_t i = 0; i < o->n_params; i++)
 		if (o->param[i].hw)
@@ -785,17 +806,20 @@ static int run_one(const struct options *o, const struct plugins *pl,
 		.max_draft = o->max_draft,
 		.record_events = o->events,
 		.max_events = o->max_events,
+		.watch = watch,
 	};
-	int rc = run_execute(&spec, &t->stream, db, &res, err, sizeof err);
-	if (rc < 0) {
-		fprintf(stderr, "ahasd-replay: %s\n", err);
-		return 1;
-	}
-	const struct replay_metrics *m = &res.m;
+	return run_execute(&spec, &t->stream, db, res, err, errlen);
+}
+
+/* A finished run: its line on stdout, its row of the table. */
+static void report_one(const struct options *o, const struct run_source *t,
+                       const struct run_result *res, struct summary *sum)
+{
+	const struct replay_metrics *m = &res->m;
 	if (m->events_dropped)
 		fprintf(stderr, "ahasd-replay: run %lld: %llu events past the "
 		        "bound of %llu were not stored (metric events_dropped; "
-		        "raise --max-events)\n", (long long)res.run_id,
+		        "raise --max-events)\n", (long long)res->run_id,
 		        (unsigned long long)m->events_dropped,
 		        (unsigned long long)(o->max_events
 		                                     ? o->max_events
@@ -804,29 +828,133 @@ static int run_one(const struct options *o, const struct plugins *pl,
 	sum->tok_j = metric_value(m, "tokens_per_j");
 	sum->accept = metric_value(m, "acceptance_rate");
 	sum->draft_len = metric_value(m, "mean_draft_len");
-	sum->tok_s_lo = res.ci[STATS_TOKENS_PER_S].lo;
-	sum->tok_s_hi = res.ci[STATS_TOKENS_PER_S].hi;
+	sum->tok_s_lo = res->ci[STATS_TOKENS_PER_S].lo;
+	sum->tok_s_hi = res->ci[STATS_TOKENS_PER_S].hi;
 	if (!o->quiet) {
 		printf("run %lld: %s/%s on %s, %s: %llu tokens in %.4f s "
 		       "simulated = %.1f tok/s, %.3f J = %.1f tok/J, accept "
 		       "%.3f, draft len %.2f, wasted %llu, pre-verified %llu "
 		       "[%.3f s wall]\n",
-		       (long long)res.run_id, res.policy, res.drafter,
-		       res.preset, t->stream.path,
+		       (long long)res->run_id, res->policy, res->drafter,
+		       res->preset, t->stream.path,
 		       (unsigned long long)m->committed, m->time_s, sum->tok_s,
 		       m->energy_j, sum->tok_j, sum->accept, sum->draft_len,
 		       (unsigned long long)m->wasted,
-		       (unsigned long long)m->preverified, res.wall_s);
+		       (unsigned long long)m->preverified, res->wall_s);
 		fflush(stdout);
 	}
-	snprintf(sum->policy, sizeof sum->policy, "%s", res.policy);
-	snprintf(sum->drafter, sizeof sum->drafter, "%s", res.drafter);
-	snprintf(sum->preset, sizeof sum->preset, "%s", res.preset);
+	snprintf(sum->policy, sizeof sum->policy, "%s", res->policy);
+	snprintf(sum->drafter, sizeof sum->drafter, "%s", res->drafter);
+	snprintf(sum->preset, sizeof sum->preset, "%s", res->preset);
 	snprintf(sum->trace, sizeof sum->trace, "%s", t->stream.path);
-	memcpy(sum->match_key, res.match_key, sizeof sum->match_key);
-	memcpy(sum->policy_key, res.policy_key, sizeof sum->policy_key);
-	sum->run_id = res.run_id;
-	return 0;
+	memcpy(sum->match_key, res->match_key, sizeof sum->match_key);
+	memcpy(sum->policy_key, res->policy_key, sizeof sum->policy_key);
+	sum->run_id = res->run_id;
+}
+
+/* The runs of one trace, as jobs of a worker pool: job i is run
+ * first + i of the plan (the plan keeps a trace's runs together). */
+struct sweep {
+	const struct options *o;
+	const struct plugins *pl;
+	const struct plan *plan;
+	size_t first;                /* the trace's first run in the plan */
+	const struct run_source *src;
+	const char *path;            /* the trace's path as given */
+	char config[4096];           /* scratch: a failures row's config */
+	struct summary *sums;        /* the sweep's, at the next free slot */
+	size_t ns;
+};
+
+static int sweep_run(void *ctx, struct run_job *job)
+{
+	const struct sweep *s = ctx;
+	return run_one(s->o, s->pl, job->db, s->src,
+	               &s->plan->run[s->first + job->index], job->watch,
+	               job->out, job->err, job->errlen);
+}
+
+/* The configuration of planned run pr but for its trace, preset, policy
+ * and drafter, as text for the failures table: the fixed settings, then
+ * each -P key that applies to it with the value it had. */
+static void config_text(const struct options *o, const struct plugins *pl,
+                        const struct planned *pr, char *buf, size_t len)
+{
+	size_t off = (size_t)snprintf(buf, len, "seed=%llu queue_capacity=%u "
+	                              "max_draft=%u",
+	                              (unsigned long long)o->seed,
+	                              o->queue_capacity, o->max_draft);
+	if (o->models && off < len)
+		off += (size_t)snprintf(buf + off, len - off, " models=%s",
+		                        o->models);
+	for (size_t i = 0; i < o->n_params && off < len; i++) {
+		if (!o->param[i].hw && !pl->reach[pr->policy][i] &&
+		    !pl->reach[o->n_policies + pr->drafter][i])
+			continue;
+		off += (size_t)snprintf(buf + off, len - off, " %s=%s",
+		                        o->param[i].key,
+		                        o->param[i].val[pr->val[i]]);
+	}
+}
+
+static void describe_planned(const struct options *o,
+                             const struct plugins *pl,
+                             const struct planned *pr, const char *path,
+                             char *config, size_t len, struct db_failure *f)
+{
+	config_text(o, pl, pr, config, len);
+	f->label = o->label;
+	f->trace_path = path;
+	f->hw_preset = o->presets[pr->preset];
+	f->policy = o->policies[pr->policy];
+	f->drafter = o->drafters[pr->drafter];
+	f->config = config;
+}
+
+static void sweep_describe(void *ctx, size_t i, struct db_failure *f)
+{
+	struct sweep *s = ctx;
+	describe_planned(s->o, s->pl, &s->plan->run[s->first + i], s->path,
+	                 s->config, sizeof s->config, f);
+}
+
+static void sweep_done(void *ctx, size_t i, const struct run_outcome *oc)
+{
+	struct sweep *s = ctx;
+	const struct planned *pr = &s->plan->run[s->first + i];
+	if (oc->ok) {
+		s->sums[s->ns].planned = s->first + i;
+		report_one(s->o, s->src, oc->out, &s->sums[s->ns]);
+		s->ns++;
+		return;
+	}
+	config_text(s->o, s->pl, pr, s->config, sizeof s->config);
+	fprintf(stderr, "ahasd-replay: %s [%s, %s, %s, %s; %s]\n",
+	        oc->message, s->path, s->o->presets[pr->preset],
+	        s->o->policies[pr->policy], s->o->drafters[pr->drafter],
+	        s->config);
+}
+
+/* A trace that cannot be read fails each of its n runs from plan run
+ * first on: one failures row for each. */
+static void trace_failed(const struct options *o, const struct plugins *pl,
+                         const struct plan *plan, size_t first, size_t n,
+                         const char *path, const char *msg)
+{
+	struct db *db = NULL;
+	char err[ERRLEN], config[4096];
+	int rc = o->no_db ? 0 : db_open(&db, o->db_path, err, sizeof err);
+	for (size_t i = first; i < first + n && db && rc == 0; i++) {
+		struct db_failure f = { 0 };
+		describe_planned(o, pl, &plan->run[i], path, config,
+		                 sizeof config, &f);
+		f.message = msg;
+		rc = db_record_failure(db, &f, err, sizeof err);
+	}
+	db_close(&db);
+	if (rc < 0)
+		fprintf(stderr, "ahasd-replay: the failure is not recorded: "
+		        "%s\n", err);
 }
 
 /* Run i's speed-up over its baseline among the runs of this sweep (no
@@ -962,13 +1090,14 @@ out:
 int main(int argc, char **argv)
 {
 	struct options o = { .db_path = "results.db", .seed = 1,
-	                     .queue_capacity = 32, .max_draft = 64 };
+	                     .queue_capacity = 32, .max_draft = 64,
+	                     .run_timeout = RUN_TIMEOUT_DEFAULT };
 	struct plugins pl;
 	struct plan plan = { 0 };
 	char err[ERRLEN], baseline[64] = "sync";
 	struct db *db = NULL;
 	struct summary *sums = NULL;
-	size_t ns = 0;
+	size_t ns = 0, failed = 0;
 	int first, status = 0;
 	int rc = parse_args(argc, argv, &o, &first);
 	if (rc == 1 || rc == 3) {
@@ -1022,6 +1151,9 @@ int main(int argc, char **argv)
 	}
 	if (!o.quiet && plan.n > 1)
 		fprintf(stderr, "ahasd-replay: %zu runs\n", plan.n);
+	/* the database is made or upgraded, and checked, before the first
+	 * run; each run's worker process opens a connection of its own, so
+	 * this process holds none while they live (run_pool.h) */
 	if (!o.no_db && db_open(&db, o.db_path, err, sizeof err) < 0) {
 		fprintf(stderr, "ahasd-replay: %s\n", err);
 		status = 1;
@@ -1033,35 +1165,79 @@ int main(int argc, char **argv)
 		status = 1;
 		goto out;
 	}
+	db_close(&db);
 	sums = calloc(plan.n ? plan.n : 1, sizeof *sums);
 	if (!sums) {
 		status = 1;
 		goto out;
 	}
-	for (int t = first; t < argc && !status; t++) {
+	for (size_t i = 0; i < plan.n && !status;) {
+		/* the runs of one trace: plan runs i .. j-1 */
+		const size_t t = plan.run[i].trace;
+		const char *path = argv[first + (int)t];
+		size_t j = i;
 		struct run_source src;
 
-		if (run_source_open(&src, argv[t], run_mem_max(), o.models, err,
+		while (j < plan.n && plan.run[j].trace == t)
+			j++;
+		if (run_source_open(&src, path, run_mem_max(), o.models, err,
 		                    sizeof err) < 0) {
+			fprintf(stderr, "ahasd-replay: %s\n", err);
+			trace_failed(&o, &pl, &plan, i, j - i, path, err);
+			failed += j - i;
+			i = j;
+			continue;
+		}
+		struct sweep *sw = calloc(1, sizeof *sw);
+		if (!sw) {
+			run_source_close(&src);
+			status = 1;
+			break;
+		}
+		*sw = (struct sweep){ .o = &o, .pl = &pl, .plan = &plan,
+		                      .first = i, .src = &src, .path = path,
+		                      .sums = sums + ns };
+		struct run_pool pool = {
+			.db_path = o.no_db ? NULL : o.db_path,
+			.timeout_s = o.run_timeout,
+			.out_size = sizeof(struct run_result),
+			.ctx = sw,
+			.run = sweep_run,
+			.describe = sweep_describe,
+			.done = sweep_done,
+		};
+		if (run_pool_exec(&pool, j - i, err, sizeof err) < 0) {
 			fprintf(stderr, "ahasd-replay: %s\n", err);
 			status = 1;
 		}
-		for (size_t i = 0; i < plan.n && !status; i++) {
-			if (plan.run[i].trace != (size_t)(t - first))
-				continue;
-			sums[ns].planned = i;
-			status = run_one(&o, &pl, db, &src, &plan.run[i],
-			                 &sums[ns]);
-			if (!status)
-				ns++;
-		}
+		ns += sw->ns;
+		failed += pool.failed;
+		free(sw);
 		run_source_close(&src);
+		i = j;
+	}
+	/* the comparisons view, for the table */
+	if (!o.no_db && ns && !o.quiet &&
+	    db_open(&db, o.db_path, err, sizeof err) < 0) {
+		fprintf(stderr, "ahasd-replay: %s\n", err);
+		status = 1;
 	}
 	if (!o.quiet && ns > 1)
 		print_table(&o, &pl, &plan, db, sums, ns, baseline);
-	if (db && !o.quiet && ns)
+	if (!o.no_db && !o.quiet && ns)
 		printf("\nresults: %s (sqlite3 %s 'select * from run_summary')\n",
 		       o.db_path, o.db_path);
+	fflush(stdout);
+	if (failed) {
+		if (o.no_db)
+			fprintf(stderr, "ahasd-replay: %zu of %zu runs failed\n",
+			        failed, plan.n);
+		else
+			fprintf(stderr, "ahasd-replay: %zu of %zu runs failed "
+			        "(sqlite3 %s 'select * from failures')\n", failed,
+			        plan.n, o.db_path);
+		status = 1;
+	}
 out:
 	free(sums);
 	plan_free(&plan);

@@ -49,9 +49,11 @@ static double seconds_since(const struct timespec *t0)
 	       (double)(t1.tv_nsec - t0->tv_nsec) * 1e-9;
 }
 
+/* Load and create a plugin; with a watch, every call into it from now on
+ * is marked in watch->where (dlopen as "load"). */
 static int load_plugin(struct plugin *p, const char *name, uint32_t kind,
-                       const struct run_kv *kv, size_t n, char *err,
-                       size_t errlen)
+                       const struct run_kv *kv, size_t n,
+                       struct run_watch *watch, char *err, size_t errlen)
 {
 	const char *keys[RUN_MAX_PARAMS], *vals[RUN_MAX_PARAMS];
 	if (n > RUN_MAX_PARAMS) {
@@ -63,7 +65,19 @@ static int load_plugin(struct plugin *p, const char *name, uint32_t kind,
 		keys[i] = kv[i].key;
 		vals[i] = kv[i].value;
 	}
-	return plugin_load(p, name, kind, keys, vals, n, err, errlen);
+	if (watch)
+		watch->where = PLUGIN_WHERE(kind, PLUGIN_HOOK_LOAD);
+	int rc = plugin_open(p, name, kind, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (watch) {
+		watch->where = 0;
+		p->where = &watch->where;
+		char *to = kind == AHASD_PLUGIN_POLICY ? watch->policy
+		                                       : watch->drafter;
+		snprintf(to, sizeof watch->policy, "%s", p->desc->name);
+	}
+	return plugin_create(p, keys, vals, n, err, errlen);
 }
 
 /* Each sequence's share of the headline metrics, for their intervals. */
@@ -149,6 +163,11 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 
 	memset(out, 0, sizeof *out);
 	out->run_id = -1;
+	if (spec->watch) {
+		spec->watch->where = 0;
+		spec->watch->run_id = -1;
+		spec->watch->policy[0] = spec->watch->drafter[0] = '\0';
+	}
 	if (!src->mem == !src->reader) {
 		util_set_err(err, errlen, "run: the stream needs exactly one "
 		             "of a trace in memory and a reader");
@@ -180,13 +199,13 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 	if (rc < 0)
 		goto out;
 	rc = load_plugin(&pol, spec->policy, AHASD_PLUGIN_POLICY,
-	                 spec->policy_params, spec->n_policy_params, err,
-	                 errlen);
+	                 spec->policy_params, spec->n_policy_params,
+	                 spec->watch, err, errlen);
 	if (rc < 0)
 		goto out;
 	rc = load_plugin(&dr, spec->drafter, AHASD_PLUGIN_DRAFTER,
-	                 spec->drafter_params, spec->n_drafter_params, err,
-	                 errlen);
+	                 spec->drafter_params, spec->n_drafter_params,
+	                 spec->watch, err, errlen);
 	if (rc < 0)
 		goto out;
 
@@ -241,6 +260,8 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 			goto out;
 		in_run = db != NULL;
 		sink.run_id = out->run_id;
+		if (spec->watch)
+			spec->watch->run_id = out->run_id;
 	}
 	struct replay_config cfg = {
 		.plan = plan,
@@ -288,10 +309,19 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 	out->m = *replay_metrics(rp);
 	out->m.events_dropped = sink.dropped;
 
-	size_t nc = plugin_counters(&pol, "policy", out->counter_name,
-	                            out->counter, 0, RUN_MAX_COUNTERS);
-	out->n_counters = plugin_counters(&dr, "drafter", out->counter_name,
-	                                  out->counter, nc, RUN_MAX_COUNTERS);
+	rc = plugin_counters(&pol, "policy", out->counter_name, out->counter,
+	                     &out->n_counters, RUN_MAX_COUNTERS, err, errlen);
+	if (rc == 0)
+		rc = plugin_counters(&dr, "drafter", out->counter_name,
+		                     out->counter, &out->n_counters,
+		                     RUN_MAX_COUNTERS, err, errlen);
+	if (rc < 0)
+		goto out;
+	/* destroy before the commit: a run whose plugin fails there is not
+	 * stored */
+	replay_free(&rp);
+	plugin_unload(&dr);
+	plugin_unload(&pol);
 	if (db) {
 		const char *np[RUN_MAX_COUNTERS];
 		for (size_t i = 0; i < out->n_counters; i++)

@@ -22,6 +22,17 @@ struct run_kv {
 	const char *key, *value;
 };
 
+/* What another process can see of a run while it runs, from memory it
+ * shares with the run's process (run_pool.c maps it): which plugin hook
+ * is in progress, the run's id, the plugins' names. */
+struct run_watch {
+	/* PLUGIN_WHERE(kind, hook) while a plugin's code runs (plugin.h),
+	 * 0 outside; left set when the plugin's return value was refused */
+	volatile uint32_t where;
+	volatile int64_t run_id;     /* db_run_begin's id, -1 before */
+	char policy[64], drafter[64]; /* descriptor names, once loaded */
+};
+
 /* The token stream and what the run record says about it. */
 struct run_stream {
 	const char *path;            /* runs.trace_path */
@@ -58,6 +69,7 @@ struct run_spec {
 	uint32_t queue_capacity, max_draft;
 	int record_events;           /* store the timeline (with a db) */
 	uint64_t max_events;         /* bound on stored events; 0: default */
+	struct run_watch *watch;     /* optional: kept up to date */
 };
 
 #define RUN_MAX_COUNTERS 64
@@ -111,8 +123,9 @@ void run_source_close(struct run_source *s);
 #define RUN_DEFAULT_MAX_EVENTS 1000000
 
 /** Replay the stream under spec; store the run in db unless db is NULL.
- * On failure nothing of the run stays in db. @return 0, or negative with
- * a message in err. */
+ * On failure nothing of the run stays in db. The plugins are destroyed
+ * before the commit, so a run whose plugin fails in destroy is not
+ * stored either. @return 0, or negative with a message in err. */
 int run_execute(const struct run_spec *spec, const struct run_stream *src,
                 struct db *db, struct run_result *out, char *err,
                 size_t errlen);

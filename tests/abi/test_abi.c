@@ -110,10 +110,12 @@ static void run_loaded(struct plugin *pol, struct plugin *dr,
 	replay_finish(r);
 	memset(o, 0, sizeof *o);
 	o->m = *replay_metrics(r);
-	o->n = plugin_counters(pol, "policy", o->names, o->vals, 0,
-	                       MAX_COUNTERS);
-	o->n = plugin_counters(dr, "drafter", o->names, o->vals, o->n,
-	                       MAX_COUNTERS);
+	cr_assert_eq(plugin_counters(pol, "policy", o->names, o->vals, &o->n,
+	                             MAX_COUNTERS, err, sizeof err), 0, "%s",
+	             err);
+	cr_assert_eq(plugin_counters(dr, "drafter", o->names, o->vals, &o->n,
+	                             MAX_COUNTERS, err, sizeof err), 0, "%s",
+	             err);
 	replay_free(&r);
 	hw_plan_free(&plan);
 	trace_reader_close(&rd);

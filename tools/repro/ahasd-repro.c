@@ -32,6 +32,7 @@
 #include "outfile.h"
 #include "results.h"
 #include "run.h"
+#include "run_pool.h"
 #include "sha256.h"
 #include "trace.h"
 #include "trace_mem.h"
@@ -75,6 +76,9 @@ static void usage(FILE *f)
 "                       names them)\n"
 "      --db FILE        results database (default results.db)\n"
 "      --no-db          do not store runs\n"
+"      --run-timeout S  bound on one run's wall time in seconds: a run\n"
+"                       past it is killed and recorded as failed\n"
+"                       (default 600; 0: no bound)\n"
 "  -o, --out FILE       also write the tables as Markdown to FILE\n"
 "  -q, --quiet          do not print the tables\n"
 "      --list           list configurations and sweeps\n"
@@ -121,10 +125,11 @@ int main(int argc, char **argv)
 {
 	enum { O_DB = 256, O_NODB, O_PAIR, O_SWEEP, O_LIST, O_TDIR, O_FAMILY,
 	       O_WORKLOAD, O_NO_WORKLOAD, O_WSWEEP, O_WIT, O_WIT_RATIO,
-	       O_WIT_CONST };
+	       O_WIT_CONST, O_RUN_TIMEOUT };
 	static const struct option longopts[] = {
 		{ "db", required_argument, NULL, O_DB },
 		{ "no-db", no_argument, NULL, O_NODB },
+		{ "run-timeout", required_argument, NULL, O_RUN_TIMEOUT },
 		{ "pair", required_argument, NULL, O_PAIR },
 		{ "drafter", required_argument, NULL, 'd' },
 		{ "sweep", required_argument, NULL, O_SWEEP },
@@ -143,6 +148,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct repro r;
+	struct cell_job *jobs = NULL;
 	struct sweep_req req[MAX_SWEEPS * 4];
 	size_t n_req = 0;
 	const char *out_path = NULL, *tdir = NULL;
@@ -154,10 +160,24 @@ int main(int argc, char **argv)
 	unsigned fam_mask = 0;
 
 	r.db_path = "results.db";
+	r.run_timeout = RUN_TIMEOUT_DEFAULT;
 	while ((c = getopt_long(argc, argv, "d:o:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_DB: r.db_path = optarg; break;
 		case O_NODB: no_db = 1; break;
+		case O_RUN_TIMEOUT: {
+			char *end;
+			errno = 0;
+			r.run_timeout = strtod(optarg, &end);
+			if (errno || end == optarg || *end ||
+			    !(r.run_timeout >= 0) || r.run_timeout > 1e9) {
+				fprintf(stderr, "ahasd-repro: --run-timeout: "
+				        "expected seconds in [0, 1e9] (0: no "
+				        "bound), got '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		}
 		case O_TDIR: tdir = optarg; break;
 		case O_WORKLOAD:
 			if (r.n_workloads == MAX_WORKLOADS ||
@@ -325,10 +345,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ahasd-repro: no traces and no workload\n");
 		goto done;
 	}
+	/* made or upgraded and checked before the first run, then closed:
+	 * each run's worker process opens its own connection */
 	if (!no_db && db_open(&r.db, r.db_path, err, sizeof err) < 0) {
 		fprintf(stderr, "ahasd-repro: %s\n", err);
 		goto done;
 	}
+	db_close(&r.db);
 	if (no_db)
 		r.db_path = NULL;
 	if (!fam_mask)
@@ -404,27 +427,37 @@ int main(int argc, char **argv)
 
 	struct timespec w0, w1;
 	clock_gettime(CLOCK_MONOTONIC, &w0);
+	jobs = calloc(N_FAMILIES * cells(&r) * N_CONFIGS, sizeof *jobs);
+	if (!jobs) {
+		fprintf(stderr, "ahasd-repro: out of memory\n");
+		goto done;
+	}
+	size_t nj = 0;
 	for (r.fam = 0; r.fam < N_FAMILIES; r.fam++) {
 		if (!(fam_mask & (1u << r.fam)))
 			continue;
 		for (size_t t = 0; t < r.n_traces; t++)
 		for (size_t p = 0; p < r.n_pairs; p++)
 		for (size_t d = 0; d < r.n_drafters; d++)
-		for (size_t k = 0; k < N_CONFIGS; k++) {
+		for (size_t k = 0; k < N_CONFIGS; k++)
 			/* a configuration with its own drafter is one run per
 			 * (trace, pair), shared by the cell's drafters */
-			if (configs[k].drafter && d > 0) {
-				*grid_at(&r, t, p, d, k) = *grid_at(&r, t, p, 0, k);
-				continue;
-			}
-			if (run_cell(&r, t, p, d, &configs[k], NULL,
-			             grid_at(&r, t, p, d, k), err,
-			             sizeof err) < 0) {
-				fprintf(stderr, "ahasd-repro: %s\n", err);
-				goto done;
-			}
-		}
+			if (!configs[k].drafter || d == 0)
+				jobs[nj++] = (struct cell_job){
+					r.fam, t, p, d, k, NULL,
+					grid_at(&r, t, p, d, k) };
 	}
+	if (run_cells(&r, jobs, nj, err, sizeof err) < 0) {
+		fprintf(stderr, "ahasd-repro: %s\n", err);
+		goto done;
+	}
+	for (r.fam = 0; r.fam < N_FAMILIES; r.fam++)
+		for (size_t t = 0; t < r.n_traces; t++)
+		for (size_t p = 0; p < r.n_pairs; p++)
+		for (size_t d = 1; d < r.n_drafters; d++)
+		for (size_t k = 0; k < N_CONFIGS; k++)
+			if (configs[k].drafter && (fam_mask & (1u << r.fam)))
+				*grid_at(&r, t, p, d, k) = *grid_at(&r, t, p, 0, k);
 	clock_gettime(CLOCK_MONOTONIC, &w1);
 	double wall = (double)(w1.tv_sec - w0.tv_sec) +
 	              (double)(w1.tv_nsec - w0.tv_nsec) * 1e-9;
@@ -497,7 +530,19 @@ write:
 		}
 	}
 	status = 0;
+	if (r.failed) {
+		/* the tables above leave their cells out */
+		if (r.db_path)
+			fprintf(stderr, "ahasd-repro: %zu of %zu runs failed "
+			        "(sqlite3 %s 'select * from failures')\n",
+			        r.failed, r.tried, r.db_path);
+		else
+			fprintf(stderr, "ahasd-repro: %zu of %zu runs failed\n",
+			        r.failed, r.tried);
+		status = 1;
+	}
 done:
+	free(jobs);
 	if (r.md)
 		fclose(r.md);
 	free(mdbuf);

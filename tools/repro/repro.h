@@ -12,6 +12,7 @@
 
 #include "db.h"
 #include "hw.h"
+#include "run.h"
 #include "trace.h"
 #include "trace_mem.h"
 #include "workload.h"
@@ -121,8 +122,13 @@ struct workload {
 #define WL_SEED 1
 
 struct repro {
-	struct db *db;
+	/* where runs are stored (NULL: nowhere); each run's worker process
+	 * opens its own connection (run_pool.h), which db then is */
 	const char *db_path;
+	struct db *db;
+	struct run_watch *watch;   /* the worker's, for run_spec */
+	double run_timeout;        /* seconds; 0: none (--run-timeout) */
+	size_t failed, tried;      /* runs that failed, runs in all */
 	int quiet;
 	size_t n_traces, n_pairs, n_drafters;
 	struct trace_data traces[MAX_TRACES];
@@ -193,6 +199,21 @@ int discover_traces(struct repro *r, const char *dir, char *err,
 int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
                     const struct config *cf, const struct point *pt,
                     struct result *res, char *err, size_t errlen);
+/* One run of the study for run_cells(): its family, cell, configuration
+ * (index into configs), sweep point (NULL in the grid), and where its
+ * result goes. */
+struct cell_job {
+	int fam;
+	size_t t, p, d, k;
+	const struct point *pt;
+	struct result *res;
+};
+/* Run the jobs, each in a worker process (run_pool.h): a run that fails
+ * is printed, recorded in the failures table and counted in r->failed,
+ * its result left not done; the others' results go to their res.
+ * @return 0, or negative when no worker could be started. */
+int run_cells(struct repro *r, const struct cell_job *jobs, size_t n,
+              char *err, size_t errlen);
 int check_sweep(const struct sweep *sw, const char *values, char *err,
                 size_t errlen);
 int run_sweep(struct repro *r, const struct sweep *sw,

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "models.h"
 #include "run.h"
+#include "run_pool.h"
 #include "sha256.h"
 #include "util.h"
 
@@ -305,7 +306,22 @@ static size_t split_kv(const char *s, char *buf, size_t buflen,
 	return n;
 }
 
-/* The sweep point of a run, or NULL for the main grid. */
+/* The runs.label of a run of family fam. */
+static void cell_label(const struct repro *r, int fam,
+                       const struct config *cf, const struct point *pt,
+                       char *label, size_t len)
+{
+	if (pt)
+		snprintf(label, len, "repro-sweep %s=%s %s", pt->sw->name,
+		         pt->value, cf->name);
+	else if (r->label_prefix)
+		snprintf(label, len, "%s %s", r->label_prefix, cf->name);
+	else if (fam != F_PAPER)
+		snprintf(label, len, "repro %s %s", families[fam].name,
+		         cf->name);
+	else
+		snprintf(label, len, "repro %s", cf->name);
+}
 
 /* One run: trace x pair x drafter x configuration (x sweep point). */
 int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
@@ -350,15 +366,7 @@ int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
 	for (size_t i = 0; i < nd; i++)
 		dp[i] = (struct run_kv){ keys[i], vals[i] };
 
-	if (pt)
-		snprintf(label, sizeof label, "repro-sweep %s=%s %s",
-		         pt->sw->name, pt->value, cf->name);
-	else if (r->label_prefix)
-		snprintf(label, sizeof label, "%s %s", r->label_prefix, cf->name);
-	else if (r->fam != F_PAPER)
-		snprintf(label, sizeof label, "repro %s %s", fm->name, cf->name);
-	else
-		snprintf(label, sizeof label, "repro %s", cf->name);
+	cell_label(r, r->fam, cf, pt, label, sizeof label);
 	snprintf(retarget, sizeof retarget, "%s:%s", t->draft, t->target);
 
 	const struct run_spec spec = {
@@ -375,6 +383,7 @@ int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
 		.seed = SEED,
 		.queue_capacity = qcap,
 		.max_draft = cf->ahasd ? fm->max_draft_ahasd : fm->max_draft,
+		.watch = r->watch,
 	};
 	const struct run_stream src = {
 		.path = t->path,
@@ -414,8 +423,89 @@ int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
 		snprintf(res->dev[i], sizeof res->dev[i], "%s", rr.dev_name[i]);
 	}
 	res->run_id = rr.run_id;
-	r->runs++;
 	return 0;
+}
+
+/* ---- the runs, apart (run_pool.h) ---- */
+
+struct cells {
+	struct repro *r;
+	const struct cell_job *jobs;
+	char label[160], config[512];
+};
+
+/* In the worker: its copy of the study, as it was at the fork. */
+static int cells_run(void *ctx, struct run_job *job)
+{
+	struct cells *c = ctx;
+	const struct cell_job *j = &c->jobs[job->index];
+	struct repro *r = c->r;
+	r->fam = j->fam;
+	r->db = job->db;
+	r->watch = job->watch;
+	return run_cell(r, j->t, j->p, j->d, &configs[j->k], j->pt, job->out,
+	                job->err, job->errlen);
+}
+
+static void cells_describe(void *ctx, size_t i, struct db_failure *f)
+{
+	struct cells *c = ctx;
+	const struct cell_job *j = &c->jobs[i];
+	const struct repro *r = c->r;
+	const struct config *cf = &configs[j->k];
+	cell_label(r, j->fam, cf, j->pt, c->label, sizeof c->label);
+	snprintf(c->config, sizeof c->config, "pair=%s%s%s%s%s%s%s",
+	         r->pairs[j->p], *cf->params ? " " : "", cf->params,
+	         *cf->hw_params ? " hw." : "", cf->hw_params,
+	         j->pt ? " sweep " : "", j->pt ? j->pt->sw->key : "");
+	if (j->pt) {
+		size_t l = strlen(c->config);
+		snprintf(c->config + l, sizeof c->config - l, "=%s",
+		         j->pt->value);
+	}
+	f->label = c->label;
+	f->trace_path = r->traces[j->t].path;
+	f->hw_preset = cf->hw[j->fam];
+	f->policy = cf->policy;
+	f->drafter = cf->drafter ? cf->drafter : r->drafters[j->d];
+	f->config = c->config;
+}
+
+static void cells_done(void *ctx, size_t i, const struct run_outcome *o)
+{
+	struct cells *c = ctx;
+	const struct cell_job *j = &c->jobs[i];
+	struct repro *r = c->r;
+	r->tried++;
+	if (o->ok) {
+		*j->res = *(const struct result *)o->out;
+		r->runs++;
+		return;
+	}
+	memset(j->res, 0, sizeof *j->res);
+	r->failed++;
+	fprintf(stderr, "ahasd-repro: %s [%s, %s, %s, %s%s%s]\n", o->message,
+	        r->traces[j->t].name, r->pairs[j->p],
+	        configs[j->k].drafter ? configs[j->k].drafter
+	                              : r->drafters[j->d],
+	        configs[j->k].name, j->fam != F_PAPER ? ", " : "",
+	        j->fam != F_PAPER ? families[j->fam].name : "");
+}
+
+int run_cells(struct repro *r, const struct cell_job *jobs, size_t n,
+              char *err, size_t errlen)
+{
+	struct cells c = { .r = r, .jobs = jobs };
+	struct run_pool pool = {
+		.db_path = r->db_path,
+		.timeout_s = r->run_timeout,
+		.out_size = sizeof(struct result),
+		.ctx = &c,
+		.run = cells_run,
+		.describe = cells_describe,
+		.done = cells_done,
+	};
+	return run_pool_exec(&pool, n, err, errlen);
 }
 
 
@@ -434,31 +524,46 @@ int push_workload(struct repro *r, const struct workload *w, int g,
 }
 
 /* Every configuration on trace t (paper hardware), into res[p][d][k];
- * SpecPIM's fixed drafter once per pair. */
+ * SpecPIM's fixed drafter once per pair. A run that fails leaves its
+ * result not done (run_cells). */
 int run_trace_all(struct repro *r, size_t t, struct result *res,
                          const unsigned *only, size_t n_only, char *err,
                          size_t errlen)
 {
+	struct cell_job *jobs = calloc(r->n_pairs * r->n_drafters * N_CONFIGS,
+	                               sizeof *jobs);
+	size_t n = 0;
+	if (!jobs) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	for (size_t p = 0; p < r->n_pairs; p++)
 		for (size_t d = 0; d < r->n_drafters; d++)
 			for (size_t k = 0; k < N_CONFIGS; k++) {
 				int want = !n_only;
 				for (size_t i = 0; i < n_only; i++)
 					want |= only[i] == k;
-				struct result *x = &res[(p * r->n_drafters + d) *
-				                        N_CONFIGS + k];
-				if (!want)
-					continue;
-				if (configs[k].drafter && d > 0) {
-					*x = res[(p * r->n_drafters) * N_CONFIGS + k];
-					continue;
-				}
-				int rc = run_cell(r, t, p, d, &configs[k], NULL, x, err,
-				                  errlen);
-				if (rc < 0)
-					return rc;
+				if (want && !(configs[k].drafter && d > 0))
+					jobs[n++] = (struct cell_job){
+						r->fam, t, p, d, k, NULL,
+						&res[(p * r->n_drafters + d) *
+						     N_CONFIGS + k] };
 			}
-	return 0;
+	int rc = run_cells(r, jobs, n, err, errlen);
+	free(jobs);
+	/* a configuration with its own drafter: its run of drafter 0 */
+	for (size_t p = 0; p < r->n_pairs && rc == 0; p++)
+		for (size_t d = 1; d < r->n_drafters; d++)
+			for (size_t k = 0; k < N_CONFIGS; k++) {
+				int want = !n_only;
+				for (size_t i = 0; i < n_only; i++)
+					want |= only[i] == k;
+				if (want && configs[k].drafter)
+					res[(p * r->n_drafters + d) * N_CONFIGS +
+					    k] = res[(p * r->n_drafters) *
+					             N_CONFIGS + k];
+			}
+	return rc;
 }
 
 /* Mean over (pair, drafter) of res[num] / res[den] for a metric. */

@@ -88,20 +88,24 @@ int run_sweep(struct repro *r, const struct sweep *sw,
 	out(r, "--:|--:|\n");
 	size_t nc = r->n_traces * r->n_pairs * r->n_drafters;
 	struct result *res = calloc(nc, sizeof *res);
-	if (!res) {
+	struct cell_job *jobs = calloc(nc, sizeof *jobs);
+	if (!res || !jobs) {
+		free(res);
+		free(jobs);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	int rc = 0;
 	for (size_t v = 0; v < nv && !rc; v++) {
 		struct point pt = { sw, vals[v] };
-		for (size_t t = 0; t < r->n_traces && !rc; t++)
-			for (size_t p = 0; p < r->n_pairs && !rc && in_group(r, t);
-			     p++)
-				for (size_t d = 0; d < r->n_drafters && !rc; d++)
-					rc = run_cell(r, t, p, d, &configs[C_TVC],
-					              &pt, &res[cell(r, t, p, d)],
-					              err, errlen);
+		size_t nj = 0;
+		for (size_t t = 0; t < r->n_traces; t++)
+			for (size_t p = 0; p < r->n_pairs && in_group(r, t); p++)
+				for (size_t d = 0; d < r->n_drafters; d++)
+					jobs[nj++] = (struct cell_job){
+						r->fam, t, p, d, C_TVC, &pt,
+						&res[cell(r, t, p, d)] };
+		rc = run_cells(r, jobs, nj, err, errlen);
 		if (rc)
 			break;
 		double ts = 0, tj = 0, tabs = 0, acc = 0, pv = 0, dr = 0;
@@ -136,6 +140,7 @@ int run_sweep(struct repro *r, const struct sweep *sw,
 	}
 	out(r, "\n");
 	free(res);
+	free(jobs);
 	return rc;
 }
 
@@ -353,8 +358,8 @@ int run_what_it_takes(struct repro *r, const char *const *ratios,
 		return -EINVAL;
 	if (r->n_workloads)
 		w = r->workloads[0];
-	struct db *keep_db = r->db;
-	r->db = NULL;            /* thousands of probes: not stored */
+	const char *keep_db = r->db_path;
+	r->db_path = NULL;       /* thousands of probes: not stored */
 	int rc = push_workload(r, &w, 0, err, errlen);
 	if (rc)
 		goto out_db;
@@ -488,7 +493,7 @@ out_trace:
 	r->n_traces--;
 	trace_data_free(&r->traces[r->n_traces]);
 out_db:
-	r->db = keep_db;
+	r->db_path = keep_db;
 	return rc;
 }
 
