@@ -66,6 +66,7 @@ struct options {
 	const char *models;  /* --models DRAFT:TARGET or NULL */
 	int events, no_db, quiet, yes;
 	double run_timeout;  /* seconds; 0: none */
+	size_t workers;      /* -j */
 };
 
 /* The plugins of a sweep, policies then drafters: their names and which
@@ -133,6 +134,9 @@ static void usage(FILE *f)
 "      --run-timeout S   bound on one run's wall time in seconds: a run\n"
 "                        past it is killed and recorded as failed\n"
 "                        (default 600; 0: no bound)\n"
+"  -j, --jobs N          runs at once, each in a worker process of its\n"
+"                        own (default 1; 0: one per online CPU); the\n"
+"                        output and the database are the same for any N\n"
 "      --db FILE         results database (default: results.db)\n"
 "      --no-db           do not write a database\n"
 "      --label TEXT      label stored with every run\n"
@@ -254,12 +258,13 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 		{ "yes", no_argument, NULL, O_YES },
 		{ "baseline", required_argument, NULL, O_BASELINE },
 		{ "run-timeout", required_argument, NULL, O_RUN_TIMEOUT },
+		{ "jobs", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
 	int c;
-	while ((c = getopt_long(argc, argv, "p:d:w:P:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:d:w:P:j:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (add_list(o->policies, &o->n_policies, optarg,
@@ -304,6 +309,11 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 				return 2;
 			break;
 		case 'q': o->quiet = 1; break;
+		case 'j':
+			if (parse_u64("--jobs", optarg, 0, 1024, &v))
+				return 2;
+			o->workers = run_pool_workers(v);
+			break;
 		case O_LIST: return 3;
 		case O_MODELS: {
 			const char *colon = strchr(optarg, ':');
@@ -1091,7 +1101,8 @@ int main(int argc, char **argv)
 {
 	struct options o = { .db_path = "results.db", .seed = 1,
 	                     .queue_capacity = 32, .max_draft = 64,
-	                     .run_timeout = RUN_TIMEOUT_DEFAULT };
+	                     .run_timeout = RUN_TIMEOUT_DEFAULT,
+	                     .workers = 1 };
 	struct plugins pl;
 	struct plan plan = { 0 };
 	char err[ERRLEN], baseline[64] = "sync";
@@ -1200,6 +1211,7 @@ int main(int argc, char **argv)
 		struct run_pool pool = {
 			.db_path = o.no_db ? NULL : o.db_path,
 			.timeout_s = o.run_timeout,
+			.workers = o.workers,
 			.out_size = sizeof(struct run_result),
 			.ctx = sw,
 			.run = sweep_run,

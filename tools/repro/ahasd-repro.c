@@ -79,6 +79,9 @@ static void usage(FILE *f)
 "      --run-timeout S  bound on one run's wall time in seconds: a run\n"
 "                       past it is killed and recorded as failed\n"
 "                       (default 600; 0: no bound)\n"
+"  -j, --jobs N         runs at once, each in a worker process of its\n"
+"                       own (default 1; 0: one per online CPU); the\n"
+"                       tables and the database are the same for any N\n"
 "  -o, --out FILE       also write the tables as Markdown to FILE\n"
 "  -q, --quiet          do not print the tables\n"
 "      --list           list configurations and sweeps\n"
@@ -130,6 +133,7 @@ int main(int argc, char **argv)
 		{ "db", required_argument, NULL, O_DB },
 		{ "no-db", no_argument, NULL, O_NODB },
 		{ "run-timeout", required_argument, NULL, O_RUN_TIMEOUT },
+		{ "jobs", required_argument, NULL, 'j' },
 		{ "pair", required_argument, NULL, O_PAIR },
 		{ "drafter", required_argument, NULL, 'd' },
 		{ "sweep", required_argument, NULL, O_SWEEP },
@@ -161,7 +165,8 @@ int main(int argc, char **argv)
 
 	r.db_path = "results.db";
 	r.run_timeout = RUN_TIMEOUT_DEFAULT;
-	while ((c = getopt_long(argc, argv, "d:o:qh", longopts, NULL)) != -1) {
+	r.workers = 1;
+	while ((c = getopt_long(argc, argv, "d:o:j:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_DB: r.db_path = optarg; break;
 		case O_NODB: no_db = 1; break;
@@ -176,6 +181,20 @@ int main(int argc, char **argv)
 				        "bound), got '%s'\n", optarg);
 				return 2;
 			}
+			break;
+		}
+		case 'j': {
+			char *end;
+			errno = 0;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || *optarg == '-' ||
+			    v > 1024) {
+				fprintf(stderr, "ahasd-repro: --jobs: expected an "
+				        "integer in [0, 1024] (0: one per online "
+				        "CPU), got '%s'\n", optarg);
+				return 2;
+			}
+			r.workers = run_pool_workers(v);
 			break;
 		}
 		case O_TDIR: tdir = optarg; break;

@@ -128,6 +128,7 @@ struct repro {
 	struct db *db;
 	struct run_watch *watch;   /* the worker's, for run_spec */
 	double run_timeout;        /* seconds; 0: none (--run-timeout) */
+	size_t workers;            /* runs at once (-j) */
 	size_t failed, tried;      /* runs that failed, runs in all */
 	int quiet;
 	size_t n_traces, n_pairs, n_drafters;

@@ -499,6 +499,7 @@ int run_cells(struct repro *r, const struct cell_job *jobs, size_t n,
 	struct run_pool pool = {
 		.db_path = r->db_path,
 		.timeout_s = r->run_timeout,
+		.workers = r->workers,
 		.out_size = sizeof(struct result),
 		.ctx = &c,
 		.run = cells_run,
