@@ -282,3 +282,176 @@ Test(parallel, repro_j3_matches_j1)
 	}
 	assert_same_results(a, b);
 }
+
+/* ---- item 2: --shard and ahasd-db merge ------------------------------- */
+
+#define MERGE(...) prog_run("tools/ahasd-db", PROG_ARGS("merge", __VA_ARGS__))
+
+/* The sweep of the shard tests: 24 runs, 8 of which crash; the trace
+ * and any more options last. */
+#define SHARD_SWEEP(db, ...) \
+	REPLAY("--db", db, "-q", "-p", "sync", "-p", plugin("crasher"), \
+	       "-p", "ahasd", "-d", "fixed", "-d", "adaedl", \
+	       "-P", "fixed.k=2,4,6", "-P", "hw.aau=0,1", __VA_ARGS__)
+
+Test(parallel, shards_merged_equal_the_whole_sweep)
+{
+	const char *trace = make_trace("t.msgpack");
+	const char *all = prog_path("all.db"), *m = prog_path("merged.db");
+	const char *sh[3] = { prog_path("s1.db"), prog_path("s2.db"),
+	                      prog_path("s3.db") };
+	long long runs = 0, fails = 0;
+
+	cr_assert_eq(SHARD_SWEEP(all, trace), 1, "%s", prog_err);
+	for (int i = 0; i < 3; i++) {
+		char spec[16];
+		snprintf(spec, sizeof spec, "%d/3", i + 1);
+		/* with -j 2 too: shards and workers go together */
+		cr_assert_eq(SHARD_SWEEP(sh[i], "--shard", spec, "-j", "2",
+		                         trace), 1, "%s", prog_err);
+		const long long r = prog_q_int(sh[i], "SELECT count(*) FROM "
+		                               "runs");
+		const long long f = prog_q_int(sh[i], "SELECT count(*) FROM "
+		                               "failures");
+		/* 24 runs: 8 each */
+		cr_assert_eq(r + f, 8, "shard %d: %lld", i + 1, r + f);
+		runs += r;
+		fails += f;
+	}
+	cr_assert_eq(runs, prog_q_int(all, "SELECT count(*) FROM runs"));
+	cr_assert_eq(fails, prog_q_int(all, "SELECT count(*) FROM failures"));
+	cr_assert_eq(MERGE(m, sh[0], sh[1], sh[2]), 0, "%s", prog_err);
+	assert_out_has("s1.db: ");
+	/* one id each, after each other, none lost or shared */
+	cr_assert_eq(prog_q_int(m, "SELECT count(DISTINCT id) FROM runs"), runs);
+	cr_assert_eq(prog_q_int(m, "SELECT last FROM run_ids"),
+	             prog_q_int(m, "SELECT count(*) FROM runs") +
+	             prog_q_int(m, "SELECT count(*) FROM failures WHERE "
+	                        "run_id IS NOT NULL"));
+	cr_assert_eq(prog_q_int(m, "SELECT count(*) FROM failures f JOIN "
+	                        "runs r ON r.id = f.run_id"), 0);
+	/* provenance kept */
+	cr_assert_eq(prog_q_int(m, "SELECT count(*) FROM runs WHERE "
+	                        "trace_sha256 = (SELECT trace_sha256 FROM runs "
+	                        "LIMIT 1) AND tool_version <> '' AND created "
+	                        "<> ''"), runs);
+	/* the same results as the unsharded sweep: every row, pairs of a
+	 * run and its sync run from two shards included */
+	assert_same_results(all, m);
+	/* the comparisons view sees them */
+	cr_assert_eq(prog_q_int(m, "SELECT count(*) FROM speedup_vs_sync "
+	                        "WHERE speedup_lo IS NULL"), 0);
+	/* and run_table has the swept keys as columns */
+	cr_assert_eq(prog_q_int(m, "SELECT count(*) FROM run_table WHERE "
+	                        "\"hw.aau\" IS NOT NULL"), runs);
+}
+
+Test(parallel, shard_is_checked)
+{
+	const char *trace = make_trace("t.msgpack");
+	static const char *const bad[] = { "0/3", "4/3", "3", "a/b", "1/0",
+	                                   "-1/3", "1/3x", "2/-3", "" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		cr_assert_eq(REPLAY("--no-db", "--shard", bad[i], trace), 2,
+		             "--shard '%s' accepted", bad[i]);
+		assert_err_has("expected I/N");
+		cr_assert_eq(prog_run("tools/ahasd-repro", PROG_ARGS("--no-db",
+		             "--shard", bad[i], trace)), 2, "%s", bad[i]);
+		assert_err_has("expected I/N");
+	}
+	/* 1/1 is the whole sweep */
+	cr_assert_eq(REPLAY("--no-db", "-q", "--shard", "1/1", "-p", "sync",
+	                    "-d", "fixed", trace), 0, "%s", prog_err);
+	/* more shards than runs: the empty ones run nothing, and say so */
+	cr_assert_eq(REPLAY("--no-db", "--shard", "3/3", "-p", "sync", "-d",
+	                    "fixed", "-P", "fixed.k=2,4", trace), 0, "%s",
+	             prog_err);
+	assert_err_has("shard 3/3: 0 of the sweep's 2 runs");
+	/* ahasd-repro's shards store runs only */
+	cr_assert_eq(prog_run("tools/ahasd-repro", PROG_ARGS("--shard", "1/2",
+	             "--what-it-takes", trace)), 2);
+	assert_err_has("--what-it-takes");
+	cr_assert_eq(prog_run("tools/ahasd-repro", PROG_ARGS("--shard", "1/2",
+	             "-o", "x.md", trace)), 2);
+}
+
+/* Set a header field of a copy of a database. */
+static const char *copy_with(const char *src, const char *name,
+                             const char *pragma)
+{
+	const char *dst = prog_path(name);
+	sqlite3 *h = NULL;
+	char sql[256];
+	cr_assert_eq(sqlite3_open(src, &h), SQLITE_OK);
+	snprintf(sql, sizeof sql, "VACUUM INTO '%s'", dst);
+	cr_assert_eq(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK, "%s",
+	             sqlite3_errmsg(h));
+	sqlite3_close(h);
+	cr_assert_eq(sqlite3_open(dst, &h), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(h, pragma, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	return dst;
+}
+
+Test(parallel, merge_refuses_what_it_cannot_merge)
+{
+	const char *trace = make_trace("t.msgpack");
+	const char *a = prog_path("a.db"), *m = prog_path("m.db");
+	cr_assert_eq(REPLAY("--db", a, "-q", "-p", "sync", "-p", "ahasd", "-d",
+	                    "fixed", trace), 0, "%s", prog_err);
+	cr_assert_eq(MERGE(m, a), 0, "%s", prog_err);
+	cr_assert_eq(prog_q_int(m, "SELECT count(*) FROM runs"), 2);
+	/* the same input again: refused, nothing copied */
+	cr_assert_eq(MERGE(m, a), 1);
+	assert_err_has("merged before");
+	cr_assert_eq(prog_q_int(m, "SELECT count(*) FROM runs"), 2);
+	/* twice in one call, and the output itself */
+	const char *m2 = prog_path("m2.db");
+	cr_assert_eq(MERGE(m2, a, a), 1);
+	assert_err_has("given twice");
+	cr_assert_eq(prog_q_int(m2, "SELECT count(*) FROM runs"), 2);
+	cr_assert_eq(MERGE(m, m), 1);
+	assert_err_has("the output itself");
+	/* another schema version, newer or older; another application */
+	const char *newer = copy_with(a, "newer.db", "PRAGMA user_version = 99");
+	const char *older = copy_with(a, "older.db", "PRAGMA user_version = 2");
+	const char *other = copy_with(a, "other.db",
+	                              "PRAGMA application_id = 7");
+	const char *m3 = prog_path("m3.db");
+	cr_assert_eq(MERGE(m3, newer), 1);
+	assert_err_has("schema version 99 is newer");
+	cr_assert_eq(MERGE(m3, older), 1);
+	assert_err_has("schema version 2 is older");
+	cr_assert_eq(MERGE(m3, other), 1);
+	assert_err_has("not an ahasd-replay database");
+	cr_assert_eq(prog_q_int(m3, "SELECT count(*) FROM runs"), 0);
+	/* one bad input does not stop the others */
+	cr_assert_eq(MERGE(m3, other, a), 1);
+	assert_err_has("1 of 2 inputs merged");
+	cr_assert_eq(prog_q_int(m3, "SELECT count(*) FROM runs"), 2);
+	/* usage */
+	cr_assert_eq(MERGE(m3), 2);
+	assert_err_has("at least one input");
+}
+
+/* ahasd-repro's study as 3 shards, merged, equals it unsharded. */
+Test(parallel, repro_shards_merged_equal_the_whole_study)
+{
+	const char *trace = make_trace("t.msgpack");
+	const char *all = prog_path("all.db"), *m = prog_path("m.db");
+	const char *sh[3] = { prog_path("s1.db"), prog_path("s2.db"),
+	                      prog_path("s3.db") };
+#define STUDY(db, ...) prog_run("tools/ahasd-repro", PROG_ARGS("-q", "--db", \
+	db, "--family", "paper", "--pair", "opt-1.3b:opt-6.7b", "-d", \
+	"fixed", "--sweep", "tvc-size=2,8", __VA_ARGS__))
+	cr_assert_eq(STUDY(all, trace), 0, "%s", prog_err);
+	for (int i = 0; i < 3; i++) {
+		char spec[16];
+		snprintf(spec, sizeof spec, "%d/3", i + 1);
+		cr_assert_eq(STUDY(sh[i], "--shard", spec, trace), 0, "%s",
+		             prog_err);
+	}
+	cr_assert_eq(MERGE(m, sh[0], sh[1], sh[2]), 0, "%s", prog_err);
+	assert_same_results(all, m);
+#undef STUDY
+}
