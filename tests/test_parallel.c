@@ -455,3 +455,262 @@ Test(parallel, repro_shards_merged_equal_the_whole_study)
 	assert_same_results(all, m);
 #undef STUDY
 }
+
+/* ---- the Slurm job-array script, its logic run here ----------------- */
+
+/* A program of the build tree, by its path there. */
+static const char *prog_build_path(const char *rel)
+{
+	static char buf[1200];
+	snprintf(buf, sizeof buf, "%s/%s", prog_build, rel);
+	return buf;
+}
+
+/* Task id of an array 0..n-1 (SLURM_ARRAY_TASK_MIN 0), by hand. */
+static int slurm_task(const char *outdir, int id, int n, const char *trace)
+{
+	char ids[16], count[16];
+	snprintf(ids, sizeof ids, "%d", id);
+	snprintf(count, sizeof count, "%d", n);
+	setenv("SLURM_ARRAY_TASK_ID", ids, 1);
+	setenv("SLURM_ARRAY_TASK_COUNT", count, 1);
+	setenv("SLURM_ARRAY_TASK_MIN", "0", 1);
+	setenv("SLURM_CPUS_PER_TASK", "2", 1);
+	return prog_run("bash", PROG_ARGS(prog_src_path("tools/slurm/"
+	                "ahasd-sweep.sbatch"), "run", outdir, prog_build_path(
+	                "tools/ahasd-replay"), "-p", "sync", "-p",
+	                plugin("crasher"), "-p", "ahasd", "-d", "fixed", "-d",
+	                "adaedl", "-P", "fixed.k=2,4,6", "-P", "hw.aau=0,1",
+	                trace));
+}
+
+Test(parallel, slurm_script_runs_shards_and_merges)
+{
+	const char *trace = make_trace("t.msgpack");
+	const char *all = prog_path("all.db"), *out = prog_path("out");
+	char ahasd_db[1200], merged[700];
+
+	snprintf(ahasd_db, sizeof ahasd_db, "%s/tools/ahasd-db", prog_build);
+	setenv("AHASD_DB", ahasd_db, 1);
+	snprintf(merged, sizeof merged, "%s/merged.db", out);
+	cr_assert_eq(SHARD_SWEEP(all, trace), 1, "%s", prog_err);
+	/* two of three tasks: the merge waits for the third */
+	for (int id = 0; id < 2; id++)
+		cr_assert_eq(slurm_task(out, id, 3, trace), 1, "%s", prog_err);
+	const char *script = prog_src_path("tools/slurm/ahasd-sweep.sbatch");
+	cr_assert_eq(prog_run("bash", PROG_ARGS(script, "merge", out)), 1);
+	assert_err_has("not done: 3 (did not finish)");
+	cr_assert_eq(slurm_task(out, 2, 3, trace), 1, "%s", prog_err);
+	assert_err_has("shard 3/3");
+	cr_assert_eq(prog_run("bash", PROG_ARGS(script, "merge", out)), 0,
+	             "%s", prog_err);
+	assert_err_has("shards 1 2 3 of 3 exited 1");
+	assert_same_results(all, merged);
+	/* what the script sets is not given to it; outside an array it
+	 * refuses */
+	cr_assert_eq(prog_run("bash", PROG_ARGS(script, "run", out,
+	             "ahasd-replay", "--db", "x.db", trace)), 2);
+	assert_err_has("--db is set by this script");
+	unsetenv("SLURM_ARRAY_TASK_ID");
+	cr_assert_eq(prog_run("bash", PROG_ARGS(script, "run", out,
+	             "ahasd-replay", trace)), 2);
+	assert_err_has("not a task of a job array");
+}
+
+/* ---- ahasd-view over several databases ------------------------------ */
+
+Test(parallel, view_reads_several_databases_as_one)
+{
+	const char *trace = make_trace("t.msgpack");
+	const char *sh[3] = { prog_path("s1.db"), prog_path("s2.db"),
+	                      prog_path("s3.db") };
+	const char *m = prog_path("m.db");
+	static char h1[1 << 20], h2[1 << 20];
+	const char *tmp = prog_path("tmp");
+
+	cr_assert_eq(mkdir(tmp, 0755), 0);
+	setenv("TMPDIR", tmp, 1);
+
+	for (int i = 0; i < 3; i++) {
+		char spec[16];
+		snprintf(spec, sizeof spec, "%d/3", i + 1);
+		cr_assert_eq(SHARD_SWEEP(sh[i], "--shard", spec, trace), 1,
+		             "%s", prog_err);
+	}
+	cr_assert_eq(prog_run("viewer/ahasd-view", PROG_ARGS(sh[0], sh[1],
+	             sh[2], "-o", "three.html")), 0, "%s", prog_err);
+	assert_err_has("s2.db: ");
+	assert_err_has("16 runs -> three.html");
+	/* the same report as from the databases merged by ahasd-db, but for
+	 * the names in the title */
+	cr_assert_eq(MERGE(m, sh[0], sh[1], sh[2]), 0, "%s", prog_err);
+	cr_assert_eq(prog_run("viewer/ahasd-view", PROG_ARGS(m, "-o",
+	             "one.html")), 0, "%s", prog_err);
+	prog_read_text(prog_path("three.html"), h1, sizeof h1);
+	prog_read_text(prog_path("one.html"), h2, sizeof h2);
+	cr_assert_not_null(strstr(h1, "s1.db + s2.db + s3.db"));
+	char *p;
+	while ((p = strstr(h1, "s1.db + s2.db + s3.db")))
+		memmove(p + 4, p + 21, strlen(p + 21) + 1), memcpy(p, "m.db", 4);
+	cr_assert_str_eq(h1, h2);
+	/* a run picked by its id in the merged view, as listed */
+	char id[32];
+	snprintf(id, sizeof id, "%lld", prog_q_int(m, "SELECT max(id) FROM "
+	                                           "runs"));
+	cr_assert_eq(prog_run("viewer/ahasd-view", PROG_ARGS(sh[0], sh[1],
+	             sh[2], "--run", id, "-o", "r.html")), 0, "%s", prog_err);
+	assert_err_has("1 run -> r.html");
+	assert_err_has("s3.db: ");
+	assert_err_has(id);
+	/* the same database twice, or a missing one */
+	cr_assert_eq(prog_run("viewer/ahasd-view", PROG_ARGS(sh[0], sh[0],
+	             "-o", "x.html")), 1);
+	assert_err_has("given twice");
+	cr_assert_eq(prog_run("viewer/ahasd-view", PROG_ARGS(sh[0], "nope.db",
+	             "-o", "x.html")), 1);
+	assert_err_has("nope.db");
+	/* the temporary databases are gone */
+	cr_assert_eq(prog_run("sh", PROG_ARGS("-c", "ls -A \"$TMPDIR\"")), 0);
+	cr_assert_str_eq(prog_out, "", "left in TMPDIR: %s", prog_out);
+}
+
+/* ---- item 3: the progress line --------------------------------------- */
+
+#include "../tools/progress.c"
+
+Test(parallel, progress_line_reads_well)
+{
+	struct progress p;
+	char line[256];
+	progress_start(&p, "ahasd-replay", "runs", 48, 1);
+	cr_assert_eq(p.on, 0, "quiet: off");
+	p.done = 12;
+	p.failed = 2;
+	progress_format(&p, p.t0 + 10, line, sizeof line);
+	cr_assert_str_eq(line, "ahasd-replay: 12/48 runs, 2 failed, 10 s, "
+	                 "ETA 30 s");
+	p.done = 1;
+	p.failed = 0;
+	progress_format(&p, p.t0 + 100, line, sizeof line);
+	cr_assert_str_eq(line, "ahasd-replay: 1/48 runs, 1 min 40 s, ETA "
+	                 "1 h 18 min");
+	p.done = 48;
+	progress_format(&p, p.t0 + 3, line, sizeof line);
+	cr_assert_str_eq(line, "ahasd-replay: 48/48 runs, 3 s");
+	p.done = 0;
+	progress_format(&p, p.t0, line, sizeof line);
+	cr_assert_str_eq(line, "ahasd-replay: 0/48 runs, 0 s");
+	/* nothing to draw, nothing drawn; NULL is allowed */
+	progress_step(&p, 1, 0);
+	progress_step(NULL, 1, 0);
+	progress_clear(NULL);
+	progress_end(&p);
+}
+
+/* Run a program of the build tree with stderr on a terminal (a pty) and
+ * stdout in prog_out; what it wrote to the terminal in tty_text. */
+static char tty_text[1 << 17];
+
+static int prog_run_tty(const char *rel, const char *const *args)
+{
+	char bin[1200], opath[600];
+	const char *argv[96];
+	int n = 0, status;
+
+	snprintf(bin, sizeof bin, "%s/%s", prog_build, rel);
+	snprintf(opath, sizeof opath, "%s/.stdout", prog_dir);
+	argv[n++] = bin;
+	while (args && *args && n < 95)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	const int master = posix_openpt(O_RDWR | O_NOCTTY);
+	cr_assert_geq(master, 0);
+	cr_assert_eq(grantpt(master), 0);
+	cr_assert_eq(unlockpt(master), 0);
+	const char *slave = ptsname(master);
+	cr_assert_not_null(slave);
+	fflush(NULL);
+	const pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		const int o = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		const int e = open(slave, O_RDWR | O_NOCTTY);
+		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0 ||
+		    chdir(prog_dir) < 0)
+			_exit(127);
+		close(master);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	size_t len = 0;
+	for (;;) {
+		const ssize_t k = read(master, tty_text + len,
+		                       sizeof tty_text - 1 - len);
+		if (k <= 0)
+			break;   /* EIO: the last holder of the slave is gone */
+		len += (size_t)k;
+	}
+	tty_text[len] = '\0';
+	close(master);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	prog_read_text(opath, prog_out, sizeof prog_out);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* "\rPROG: " and a digit: a progress line drawn */
+static int has_progress(const char *text, const char *prog)
+{
+	char pat[64];
+	snprintf(pat, sizeof pat, "\r%s: ", prog);
+	for (const char *p = text; (p = strstr(p, pat)); p++)
+		if (p[strlen(pat)] >= '0' && p[strlen(pat)] <= '9')
+			return 1;
+	return 0;
+}
+
+Test(parallel, progress_only_on_a_terminal)
+{
+	const char *trace = make_trace("t.msgpack");
+	const char *a = prog_path("a.db"), *b = prog_path("b.db");
+
+	/* a terminal: the line, with failures and an ETA, erased at the end */
+	cr_assert_eq(prog_run_tty("tools/ahasd-replay", PROG_ARGS("--db", a,
+	             "-j", "2", "-p", "sync", "-p", plugin("crasher"), "-d",
+	             "fixed", "-P", "fixed.k=1:12:1", trace)), 1, "%s",
+	             tty_text);
+	cr_assert(has_progress(tty_text, "ahasd-replay"), "%s", tty_text);
+	cr_assert_not_null(strstr(tty_text, "/24 runs"), "%s", tty_text);
+	cr_assert_not_null(strstr(tty_text, " failed, "), "%s", tty_text);
+	cr_assert_not_null(strstr(tty_text, ", ETA "), "%s", tty_text);
+	cr_assert_not_null(strstr(tty_text, "\033[K"));
+	/* the run lines are on stdout, whole */
+	cr_assert_null(strstr(prog_out, "\033"));
+	/* -q on a terminal: none */
+	cr_assert_eq(prog_run_tty("tools/ahasd-replay", PROG_ARGS("--db", b,
+	             "-q", "-p", "sync", "-d", "fixed", "-P", "fixed.k=1:4:1",
+	             trace)), 0, "%s", tty_text);
+	cr_assert_null(strstr(tty_text, "\033[K"), "%s", tty_text);
+	/* not a terminal: none */
+	cr_assert_eq(REPLAY("--db", b, "-p", "sync", "-d", "fixed", "-P",
+	                    "fixed.k=5:8:1", trace), 0, "%s", prog_err);
+	cr_assert_null(strstr(prog_err, "\033[K"), "%s", prog_err);
+	cr_assert_null(strstr(prog_err, "\r"), "%s", prog_err);
+	/* ahasd-db merge and ahasd-repro draw it too */
+	cr_assert_eq(prog_run_tty("tools/ahasd-db", PROG_ARGS("merge",
+	             prog_path("m.db"), a, b)), 0, "%s", tty_text);
+	cr_assert(has_progress(tty_text, "ahasd-db merge"), "%s", tty_text);
+	cr_assert_not_null(strstr(tty_text, "/20 runs"), "%s", tty_text);
+	cr_assert_eq(prog_run_tty("tools/ahasd-db", PROG_ARGS("merge", "-q",
+	             prog_path("m2.db"), a)), 0, "%s", tty_text);
+	cr_assert_null(strstr(tty_text, "\033[K"), "%s", tty_text);
+	cr_assert_eq(prog_run_tty("tools/ahasd-repro", PROG_ARGS("--db",
+	             prog_path("r.db"), "--family", "paper", "--pair",
+	             "opt-1.3b:opt-6.7b", "-d", "fixed", trace)), 0, "%s",
+	             tty_text);
+	cr_assert(has_progress(tty_text, "ahasd-repro"), "%s", tty_text);
+	cr_assert_eq(prog_run_tty("tools/ahasd-repro", PROG_ARGS("-q", "--db",
+	             prog_path("r2.db"), "--family", "paper", "--pair",
+	             "opt-1.3b:opt-6.7b", "-d", "fixed", trace)), 0, "%s",
+	             tty_text);
+	cr_assert_null(strstr(tty_text, "\033[K"), "%s", tty_text);
+}

@@ -149,9 +149,20 @@ static int merge_inputs(char **dbs, int n, struct merged *m, char *err,
 			ret = -ENOENT;
 			break;
 		}
+		for (int j = 0; j < i && ret == 0; j++) {
+			struct stat sj;
+			if (stat(dbs[j], &sj) == 0 && sj.st_dev == st.st_dev &&
+			    sj.st_ino == st.st_ino) {
+				snprintf(err, errlen, "%s: given twice", dbs[i]);
+				ret = -EEXIST;
+			}
+		}
+		if (ret < 0)
+			break;
 		ret = db_merge(out, dbs[i], NULL, NULL, &r, err, errlen);
 		if (ret == 0 && r.runs)
-			fprintf(stderr, "ahasd-view: %s: %zu runs as %lld-%lld\n",
+			fprintf(stderr, "ahasd-view: %s: %zu runs, ids %lld to "
+			        "%lld\n",
 			        dbs[i], r.runs, (long long)r.first_id,
 			        (long long)r.last_id);
 		else if (ret == 0)
