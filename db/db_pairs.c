@@ -457,11 +457,15 @@ int dbc_pairs_prepare(sqlite3 *h, const char *path, int64_t run_id,
 	}
 	if (ret == 0 && rc != SQLITE_DONE)
 		ret = sql_fail(h, path, "finding baselines", err, errlen);
-	sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
 out:
 	sqlite3_finalize(pols);
 	sqlite3_finalize(base);
 	sqlite3_finalize(others);
+	/* the read transaction ends whatever happened: the commit's own
+	 * BEGIN IMMEDIATE follows on this connection */
+	if (!sqlite3_get_autocommit(h) &&
+	    sqlite3_exec(h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
 	if (ret < 0)
 		dbc_pairs_free(out);
 	return ret;
