@@ -1049,6 +1049,11 @@ struct sqlite3 *db_handle(struct db *d)
 	return d ? d->h : NULL;
 }
 
+const char *db_path(const struct db *d)
+{
+	return d ? d->path : NULL;
+}
+
 int db_set_max_events(struct db *d, uint64_t max_events)
 {
 	if (!d)

@@ -67,6 +67,8 @@ int db_open_readonly(struct db **out, const char *path, char *err,
 void db_close(struct db **d);
 /** Underlying handle, for readers such as the viewer. */
 struct sqlite3 *db_handle(struct db *d);
+/** The path the database was opened with. */
+const char *db_path(const struct db *d);
 
 /** Open a run: take its id (final, unique in the file, increasing in the
  * order runs begin) and copy the run info; nothing else is written until
@@ -148,6 +150,28 @@ struct db_failure {
 	const char *message;     /* what went wrong; required */
 	int64_t run_id;          /* the id db_run_begin gave it, 0 if none */
 };
+
+/* What db_merge brought in. */
+struct db_merge_result {
+	size_t runs, failures;
+	int64_t first_id, last_id;    /* the merged runs' new ids, 0 if none */
+};
+
+/** Merge every run of the results database at in_path, with every row
+ * that belongs to it (metrics, devices, sequences, events, configuration,
+ * intervals, failures, ...), into d, in one transaction: run ids are
+ * renumbered after d's last, all else kept as it is (provenance: created,
+ * tool version, trace path and SHA-256, plugin paths, wall time); then
+ * the merged runs get their paired intervals against their baselines in
+ * d. Refuses (nothing merged) a file that is not a results database of
+ * this schema version, and an input whose runs or failures d already
+ * holds (merged before). progress, when given, is called after each run's
+ * pairing with the count done and the input's runs. db/db_merge.c,
+ * db/SCHEMA.md ("Merging"). @return 0, or negative with a message. */
+int db_merge(struct db *d, const char *in_path,
+             void (*progress)(void *ctx, size_t done, size_t total),
+             void *ctx, struct db_merge_result *res, char *err,
+             size_t errlen);
 
 /** Add a row to the failures table, in a transaction of its own (a run
  * open on the same handle is not touched). @return 0 or negative. */

@@ -22,6 +22,7 @@
 #include "hw.h"
 #include "models.h"
 #include "plugin.h"
+#include "progress.h"
 #include "results.h"
 #include "run.h"
 #include "run_pool.h"
@@ -46,6 +47,8 @@ struct options {
 	uint64_t max_events;
 	int events, no_db, quiet, yes;
 	double run_timeout;  /* seconds; 0: none */
+	size_t workers;      /* -j */
+	struct sweep_shard shard;  /* --shard; 1/1: all */
 };
 
 /* One finished run, kept for the comparison table. */
@@ -91,6 +94,13 @@ static void usage(FILE *f)
 "      --run-timeout S   bound on one run's wall time in seconds: a run\n"
 "                        past it is killed and recorded as failed\n"
 "                        (default 600; 0: no bound)\n"
+"  -j, --jobs N          runs at once, each in a worker process of its\n"
+"                        own (default 1; 0: one per online CPU); the\n"
+"                        output and the database are the same for any N\n"
+"      --shard I/N       only shard I of N of the sweep: its runs k (from\n"
+"                        0, in the order they run) with k mod N = I-1;\n"
+"                        the N shards' databases merge into the whole\n"
+"                        sweep's (ahasd-db merge)\n"
 "      --db FILE         results database (default: results.db)\n"
 "      --no-db           do not write a database\n"
 "      --label TEXT      label stored with every run\n"
@@ -135,7 +145,7 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 {
 	enum { O_DB = 256, O_NODB, O_LABEL, O_SEED, O_QCAP, O_MAXD, O_EVENTS,
 	       O_MAXEV, O_LIST, O_MODELS, O_YES, O_BASELINE,
-	       O_RUN_TIMEOUT };
+	       O_RUN_TIMEOUT, O_SHARD };
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "drafter", required_argument, NULL, 'd' },
@@ -155,12 +165,14 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 		{ "yes", no_argument, NULL, O_YES },
 		{ "baseline", required_argument, NULL, O_BASELINE },
 		{ "run-timeout", required_argument, NULL, O_RUN_TIMEOUT },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "shard", required_argument, NULL, O_SHARD },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
 	int c;
-	while ((c = getopt_long(argc, argv, "p:d:w:P:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:d:w:P:j:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (sweep_grid_list_add(&o->g, o->g.policies,
@@ -209,6 +221,20 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 				return 2;
 			break;
 		case 'q': o->quiet = 1; break;
+		case 'j':
+			if (parse_u64("--jobs", optarg, 0, 1024, &v))
+				return 2;
+			o->workers = run_pool_workers(v);
+			break;
+		case O_SHARD: {
+			char err[ERRLEN];
+			if (sweep_shard_parse(optarg, &o->shard, err,
+			                      sizeof err) < 0) {
+				fprintf(stderr, "ahasd-replay: --shard %s\n", err);
+				return 2;
+			}
+			break;
+		}
 		case O_LIST: return 3;
 		case O_MODELS: {
 			const char *colon = strchr(optarg, ':');
@@ -441,6 +467,7 @@ struct sweep {
 	char config[4096];           /* scratch: a failures row's config */
 	struct summary *sums;        /* the sweep's, at the next free slot */
 	size_t ns;
+	struct progress *pr;
 };
 
 static int sweep_run(void *ctx, struct run_job *job)
@@ -476,16 +503,22 @@ static void sweep_done(void *ctx, size_t i, const struct run_outcome *oc)
 	struct sweep *s = ctx;
 	const struct sweep_run *pr = &s->plan->run[s->first + i];
 	if (oc->ok) {
+		const struct run_result *res = oc->out;
+		if (!s->o->quiet || res->m.events_dropped)
+			progress_clear(s->pr);
 		s->sums[s->ns].planned = s->first + i;
-		report_one(s->o, s->src, oc->out, &s->sums[s->ns]);
+		report_one(s->o, s->src, res, &s->sums[s->ns]);
 		s->ns++;
+		progress_step(s->pr, 1, 0);
 		return;
 	}
+	progress_clear(s->pr);
 	sweep_config_text(&s->o->g, pr, s->config, sizeof s->config);
 	fprintf(stderr, "ahasd-replay: %s [%s, %s, %s, %s; %s]\n",
 	        oc->message, s->path, s->o->g.presets[pr->preset],
 	        s->o->g.policies[pr->policy], s->o->g.drafters[pr->drafter],
 	        s->config);
+	progress_step(s->pr, 1, 1);
 }
 
 /* A trace that cannot be read fails each of its n runs from plan run
@@ -643,11 +676,13 @@ int main(int argc, char **argv)
 	struct options o = { .g = { .prog = "ahasd-replay", .seed = 1,
 	                            .queue_capacity = 32, .max_draft = 64 },
 	                     .db_path = "results.db",
-	                     .run_timeout = RUN_TIMEOUT_DEFAULT };
+	                     .run_timeout = RUN_TIMEOUT_DEFAULT,
+	                     .workers = 1, .shard = { 1, 1 } };
 	struct sweep_plan plan = { 0 };
 	char err[ERRLEN], baseline[64] = "sync";
 	struct db *db = NULL;
 	struct summary *sums = NULL;
+	struct progress prog;
 	size_t ns = 0, failed = 0;
 	int first, status = 0;
 	int rc = parse_args(argc, argv, &o, &first);
@@ -690,13 +725,27 @@ int main(int argc, char **argv)
 		status = sweep_plan_make(&o.g, (size_t)(argc - first), &plan);
 	if (status)
 		goto out;
+	const size_t n_all = plan.n;
+	if (o.shard.n > 1) {
+		/* this shard's runs, in the same order: their val pointers
+		 * stay where they were */
+		size_t k = 0;
+		for (size_t i = 0; i < plan.n; i++)
+			if (sweep_in_shard(&o.shard, i))
+				plan.run[k++] = plan.run[i];
+		plan.n = k;
+	}
 	if (plan.n > CONFIRM_RUNS && !o.yes) {
 		fprintf(stderr, "ahasd-replay: this sweep is %zu runs; give "
 		        "--yes to start more than %d\n", plan.n, CONFIRM_RUNS);
 		status = 2;
 		goto out;
 	}
-	if (!o.quiet && plan.n > 1)
+	if (!o.quiet && o.shard.n > 1)
+		fprintf(stderr, "ahasd-replay: shard %zu/%zu: %zu of the "
+		        "sweep's %zu runs\n", o.shard.i, o.shard.n, plan.n,
+		        n_all);
+	else if (!o.quiet && plan.n > 1)
 		fprintf(stderr, "ahasd-replay: %zu runs\n", plan.n);
 	/* the database is made or upgraded, and checked, before the first
 	 * run; each run's worker process opens a connection of its own, so
@@ -718,6 +767,7 @@ int main(int argc, char **argv)
 		status = 1;
 		goto out;
 	}
+	progress_start(&prog, "ahasd-replay", "runs", plan.n, o.quiet);
 	for (size_t i = 0; i < plan.n && !status;) {
 		/* the runs of one trace: plan runs i .. j-1 */
 		const size_t t = plan.run[i].trace;
@@ -729,8 +779,10 @@ int main(int argc, char **argv)
 			j++;
 		if (run_source_open(&src, path, run_mem_max(), o.g.models, err,
 		                    sizeof err) < 0) {
+			progress_clear(&prog);
 			fprintf(stderr, "ahasd-replay: %s\n", err);
 			trace_failed(&o, &plan, i, j - i, path, err);
+			progress_step(&prog, j - i, j - i);
 			failed += j - i;
 			i = j;
 			continue;
@@ -743,10 +795,11 @@ int main(int argc, char **argv)
 		}
 		*sw = (struct sweep){ .o = &o, .plan = &plan,
 		                      .first = i, .src = &src, .path = path,
-		                      .sums = sums + ns };
+		                      .sums = sums + ns, .pr = &prog };
 		struct run_pool pool = {
 			.db_path = o.no_db ? NULL : o.db_path,
 			.timeout_s = o.run_timeout,
+			.workers = o.workers,
 			.out_size = sizeof(struct run_result),
 			.ctx = sw,
 			.run = sweep_run,
@@ -754,6 +807,7 @@ int main(int argc, char **argv)
 			.done = sweep_done,
 		};
 		if (run_pool_exec(&pool, j - i, err, sizeof err) < 0) {
+			progress_clear(&prog);
 			fprintf(stderr, "ahasd-replay: %s\n", err);
 			status = 1;
 		}
@@ -763,6 +817,7 @@ int main(int argc, char **argv)
 		run_source_close(&src);
 		i = j;
 	}
+	progress_end(&prog);
 	/* the comparisons view, for the table */
 	if (!o.no_db && ns && !o.quiet &&
 	    db_open(&db, o.db_path, err, sizeof err) < 0) {

@@ -1,7 +1,11 @@
 /* ahasd-view - results database -> HTML report or Perfetto trace JSON.
  *
- *   ahasd-view DB [-o report.html] [--run ID ...] [--study LABEL]
- *   ahasd-view DB --perfetto RUN [-o run.json]
+ *   ahasd-view DB... [-o report.html] [--run ID ...] [--study LABEL]
+ *   ahasd-view DB... --perfetto RUN [-o run.json]
+ *
+ * Several databases (the shards of a sweep, say) are first merged into a
+ * temporary one (db_merge(), as `ahasd-db merge` does: run ids
+ * renumbered, listed on stderr), which is read as one and removed.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -10,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -21,14 +26,16 @@
 
 static void usage(FILE *f)
 {
-	fputs("usage: ahasd-view DB [-o report.html] [--run ID[,ID...]]...\n"
+	fputs("usage: ahasd-view DB... [-o report.html] [--run ID[,ID...]]...\n"
 	      "                  [--study LABEL]\n"
-	      "       ahasd-view DB --perfetto RUN [-o run.json]\n"
+	      "       ahasd-view DB... --perfetto RUN [-o run.json]\n"
 	      "\n"
 	      "Writes a self-contained HTML report of the runs in the results\n"
 	      "database DB (comparison charts, per-run timelines, run table),\n"
 	      "or one run's recorded events as Chrome trace-event JSON for\n"
-	      "ui.perfetto.dev and chrome://tracing.\n"
+	      "ui.perfetto.dev and chrome://tracing. Several databases are\n"
+	      "read as one (merged into a temporary database, as ahasd-db\n"
+	      "merge does: run ids are renumbered, and listed on stderr).\n"
 	      "\n"
 	      "  -o, --output FILE      output file ('-' for stdout); default\n"
 	      "                         report.html, or runRUN.json\n"
@@ -96,6 +103,80 @@ static int add_run_ids(const char *arg, int64_t *ids, size_t *n)
 	return 0;
 }
 
+/* Several databases as one: a temporary directory holding their merge. */
+struct merged {
+	char dir[4096];
+	char path[4200];
+};
+
+static void merged_remove(struct merged *m)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+	char p[4300];
+
+	if (!m->dir[0])
+		return;
+	for (size_t i = 0; i < sizeof sfx / sizeof *sfx; i++) {
+		snprintf(p, sizeof p, "%s%s", m->path, sfx[i]);
+		unlink(p);
+	}
+	rmdir(m->dir);
+	m->dir[0] = '\0';
+}
+
+/* Merge dbs[0 .. n-1] into a new temporary database, m->path; each
+ * input's runs and their new ids on stderr. */
+static int merge_inputs(char **dbs, int n, struct merged *m, char *err,
+                        size_t errlen)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct db *out = NULL;
+	int ret;
+
+	snprintf(m->dir, sizeof m->dir, "%s/ahasd-view-XXXXXX",
+	         tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(m->dir)) {
+		const int e = errno;
+		snprintf(err, errlen, "cannot make a temporary directory "
+		         "%.900s: %s", m->dir, strerror(e));
+		m->dir[0] = '\0';
+		return -e;
+	}
+	snprintf(m->path, sizeof m->path, "%s/merged.db", m->dir);
+	ret = db_open(&out, m->path, err, errlen);
+	for (int i = 0; ret == 0 && i < n; i++) {
+		struct db_merge_result r;
+		struct stat st;
+
+		/* db_merge checks the input; a missing one is not made */
+		if (stat(dbs[i], &st) != 0) {
+			snprintf(err, errlen, "%s: %s", dbs[i], strerror(errno));
+			ret = -ENOENT;
+			break;
+		}
+		for (int j = 0; j < i && ret == 0; j++) {
+			struct stat sj;
+			if (stat(dbs[j], &sj) == 0 && sj.st_dev == st.st_dev &&
+			    sj.st_ino == st.st_ino) {
+				snprintf(err, errlen, "%s: given twice", dbs[i]);
+				ret = -EEXIST;
+			}
+		}
+		if (ret < 0)
+			break;
+		ret = db_merge(out, dbs[i], NULL, NULL, &r, err, errlen);
+		if (ret == 0 && r.runs)
+			fprintf(stderr, "ahasd-view: %s: %zu runs, ids %lld to "
+			        "%lld\n",
+			        dbs[i], r.runs, (long long)r.first_id,
+			        (long long)r.last_id);
+		else if (ret == 0)
+			fprintf(stderr, "ahasd-view: %s: no runs\n", dbs[i]);
+	}
+	db_close(&out);
+	return ret;
+}
+
 /* Keep the runs labelled study. @return 0, or -ENOENT when none is. */
 static int keep_study(struct view_runs *runs, const char *study, char *err,
                       size_t errlen)
@@ -152,6 +233,8 @@ int main(int argc, char **argv)
 	static int64_t ids[MAX_RUN_IDS];
 	size_t n_ids = 0;
 	const char *out_path = NULL, *db_path;
+	struct merged merged = { "", "" };
+	char title[1024];
 	int64_t perfetto_run = 0;
 	int perfetto = 0, c, ret = 0;
 	struct db *db = NULL;
@@ -247,10 +330,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc - 1) {
-		fputs(optind >= argc ? "ahasd-view: no database given\n"
-		                     : "ahasd-view: one database only\n",
-		      stderr);
+	if (optind >= argc) {
+		fputs("ahasd-view: no database given\n", stderr);
 		usage(stderr);
 		return 2;
 	}
@@ -260,6 +341,24 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	db_path = argv[optind];
+	{
+		/* the title: the database's file name, or each one's */
+		size_t off = 0;
+		title[0] = '\0';
+		for (int i = optind; i < argc && off < sizeof title; i++) {
+			const char *slash = strrchr(argv[i], '/');
+			off += (size_t)snprintf(title + off, sizeof title - off,
+			                        "%s%s", i > optind ? " + " : "",
+			                        slash ? slash + 1 : argv[i]);
+		}
+	}
+	if (argc - optind > 1) {
+		ret = merge_inputs(argv + optind, argc - optind, &merged, err,
+		                   sizeof err);
+		if (ret < 0)
+			goto error;
+		db_path = merged.path;
+	}
 	if (perfetto) {
 		ids[0] = perfetto_run;
 		n_ids = 1;
@@ -297,9 +396,7 @@ int main(int argc, char **argv)
 		ret = view_write_perfetto(db_handle(db), &runs.v[0],
 		                          outfile_stream(out), err, sizeof err);
 	} else {
-		const char *slash = strrchr(db_path, '/');
-
-		ho.db_name = slash ? slash + 1 : db_path;
+		ho.db_name = title;
 		ret = view_write_html(db_handle(db), &runs, &ho,
 		                      outfile_stream(out), err, sizeof err);
 	}
@@ -329,5 +426,6 @@ error:
 		fprintf(stderr, "ahasd-view: %s\n", err);
 	view_runs_clear(&runs);
 	db_close(&db);
+	merged_remove(&merged);
 	return ret < 0 ? 1 : 0;
 }
