@@ -50,6 +50,8 @@ static void usage(FILE *f)
 	      "      --max-timelines N  runs drawn with a timeline (6)\n"
 	      "      --max-studies N    studies drawn in the trade-off (8)\n"
 	      "      --max-points N     points over all sweep charts (20000)\n"
+	      "      --metrics all|M,M  the sweep charts' metrics (default:\n"
+	      "                         the headline ones, device utilisation)\n"
 	      "  -h, --help             this text\n"
 	      "  -V, --version          print the version\n",
 	      f);
@@ -221,6 +223,7 @@ int main(int argc, char **argv)
 		{ "study", required_argument, NULL, 's' },
 		{ "max-studies", required_argument, NULL, 5 },
 		{ "max-points", required_argument, NULL, 6 },
+		{ "metrics", required_argument, NULL, 7 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -319,6 +322,14 @@ int main(int argc, char **argv)
 			ho.max_points = v;
 			break;
 		}
+		case 7:
+			if (!*optarg) {
+				fputs("ahasd-view: --metrics: expected all or "
+				      "metric names\n", stderr);
+				return 2;
+			}
+			ho.metrics = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;

@@ -84,6 +84,8 @@ struct view_html_opts {
 	unsigned max_timelines;    /* runs with a timeline (default 6) */
 	unsigned max_studies;      /* trade-off plots (default 8) */
 	size_t max_points;         /* points over all sweep charts (20000) */
+	const char *metrics;       /* sweep charts' metrics: NULL (headline
+	                            * and utilisation), "all", or a list */
 };
 
 /** Write the whole report for the runs given. */

@@ -704,7 +704,7 @@ int view_write_html(sqlite3 *h, const struct view_runs *rs,
 	}
 	fputs("</section>\n<section id=\"sweep\"><h2>Sweep: a metric over a "
 	      "swept key</h2>\n", f);
-	ret = write_sweep_charts(f, rs, &sw, o->max_points);
+	ret = write_sweep_charts(f, rs, &sw, o->metrics, o->max_points);
 	if (ret < 0) {
 		view_set_err(err, errlen, "out of memory");
 		goto error;

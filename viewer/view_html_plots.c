@@ -922,8 +922,42 @@ const char sweep_script[] =
 	"})();\n"
 	"</script>\n";
 
+/* The metrics a report draws by default: the headline ones, the waste,
+ * and each device's utilisation. */
+static const char *const default_metrics[] = {
+	"tokens_per_s", "tokens_per_j", "speedup", "acceptance_rate",
+	"mean_draft_len", "time_s", "energy_j", "energy_per_token_j",
+	"wasted", "preverified",
+};
+
+/* Whether metric name is drawn: list is NULL (the default set), "all",
+ * or names separated by commas. */
+static int metric_wanted(const char *name, const char *list)
+{
+	const size_t nl = strlen(name);
+
+	if (!list) {
+		for (size_t i = 0; i < sizeof default_metrics /
+		                               sizeof *default_metrics; i++)
+			if (!strcmp(default_metrics[i], name))
+				return 1;
+		return nl > 12 && !strcmp(name + nl - 12, ".utilisation");
+	}
+	if (!strcmp(list, "all"))
+		return 1;
+	for (const char *p = list; *p;) {
+		const size_t l = strcspn(p, ",");
+
+		if (l == nl && !strncmp(p, name, l))
+			return 1;
+		p += l + (p[l] == ',');
+	}
+	return 0;
+}
+
 int write_sweep_charts(FILE *f, const struct view_runs *rs,
-                       const struct view_sweep *sw, size_t max_points)
+                       const struct view_sweep *sw, const char *which,
+                       size_t max_points)
 {
 	size_t n_keys = sw->n_keys, n_metrics = 0, *metrics = NULL;
 	size_t def_metric = 0;
@@ -943,6 +977,8 @@ int write_sweep_charts(FILE *f, const struct view_runs *rs,
 	for (size_t m = 0; m < sw->n_metrics; m++) {
 		int any = 0;
 
+		if (!metric_wanted(sw->metric[m].name, which))
+			continue;
 		for (size_t i = 0; i < rs->n && !any; i++)
 			any = isfinite(sw->val[i * sw->n_metrics + m]);
 		if (any)
@@ -974,7 +1010,11 @@ int write_sweep_charts(FILE *f, const struct view_runs *rs,
 		      "(bootstrap over the run's sequences; paired with the sync "
 		      "run for the speed-up). A policy that does not take the "
 		      "key is drawn as a level line. Pick the metric and the "
-		      "key:</p>\n", f);
+		      "key", f);
+		fputs(which ? ":" : " (the headline metrics and device "
+		              "utilisation; every metric with <code>ahasd-view "
+		              "--metrics all</code>):", f);
+		fputs("</p>\n", f);
 		if (dropped_k || dropped_m)
 			fprintf(f, "<p class=\"warn\">Charts drawn for the first "
 			        "%zu metric%s and %zu key%s only (at most %zu "

@@ -63,11 +63,14 @@ int write_timeline(struct sqlite3 *h, FILE *f, const struct view_run *r,
 int write_tradeoff(FILE *f, const struct view_runs *rs,
                    const struct view_sweep *sw, unsigned max_studies);
 
-/** Sweep: any metric over any swept key, a line per policy (and per
- * value of the other swept keys) with its 95% intervals as a band; a
- * select picks the chart. */
+/** Sweep: a metric over a swept key, a line per policy (and per value
+ * of the other swept keys) with its 95% intervals as a band, for every
+ * metric of metrics (NULL: the headline ones and device utilisation;
+ * "all"; or names separated by commas) and every swept key, at most
+ * max_points points in all; a select picks the chart. */
 int write_sweep_charts(FILE *f, const struct view_runs *rs,
-                       const struct view_sweep *sw, size_t max_points);
+                       const struct view_sweep *sw, const char *metrics,
+                       size_t max_points);
 
 /** The small script that makes the selects of write_sweep_charts work
  * (the page shows the default chart without it). */
