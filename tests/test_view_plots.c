@@ -224,3 +224,43 @@ Test(view_plots, swept_keys_and_metrics_of_the_hand_db)
 	view_runs_clear(&rs);
 	sqlite3_close(h);
 }
+
+/* The report's front (view_pareto over each study's runs) is the pareto
+ * view's (db/schema.sql): the same runs, on the hand-chosen points. */
+Test(view_plots, report_front_is_the_pareto_view)
+{
+	const char *path = mkdb();
+	sqlite3 *h = prog_db(path);
+	struct view_runs rs;
+	char err[512];
+	const char *studies[] = { "front", "other" };
+
+	cr_assert_eq(view_runs_load(h, NULL, 0, &rs, err, sizeof err), 0,
+	             "%s", err);
+	for (size_t k = 0; k < 2; k++) {
+		double x[16], y[16];
+		int64_t id[16];
+		unsigned char on[16];
+		size_t n = 0;
+		sqlite3_stmt *s;
+
+		for (size_t i = 0; i < rs.n; i++)
+			if (!strcmp(rs.v[i].label, studies[k])) {
+				x[n] = rs.v[i].tokens_per_s;
+				y[n] = rs.v[i].tokens_per_j;
+				id[n++] = rs.v[i].id;
+			}
+		view_pareto(x, y, n, on);
+		s = prog_prep(h, "SELECT on_front FROM pareto WHERE run_id = ?1");
+		for (size_t i = 0; i < n; i++) {
+			sqlite3_reset(s);
+			sqlite3_bind_int64(s, 1, id[i]);
+			cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+			cr_expect_eq(on[i], sqlite3_column_int(s, 0),
+			             "run %lld", (long long)id[i]);
+		}
+		sqlite3_finalize(s);
+	}
+	view_runs_clear(&rs);
+	sqlite3_close(h);
+}

@@ -24,8 +24,15 @@
  *
  * Runs 10 and 11 would dominate every run of study front (none is as fast
  * as 45 tokens/s or as efficient as 95 tokens/J): the fronts are per
- * study. The area of a run (run_area, schema 4): none of these has
- * the AAU, EDC or TVC; async and ahasd have the queues, 0.01 mm^2.
+ * study.
+ *
+ * Area (run_area, from area_costs): async and ahasd have the queues,
+ * 0.01 mm^2; run 6 alone has the AAU too (hw.aau = 1), 1.26 in all;
+ * sync and mine nothing (no policy parameters are stored, so no EDC or
+ * TVC). With area as a third cost (on_front_area) the front gains run 7
+ * (35, 40, 0.01): the one run that beats it, 6 (40, 40), is larger. The
+ * others off the front stay off: 3 is beaten by 2, 5 by 4 and 8, 9 by 2,
+ * each no larger. Study front: 1, 2, 4, 6, 7, 8; study other: 10, 11.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,7 +95,8 @@ int main(int argc, char **argv)
 		struct stats_interval iv[STATS_N_METRICS];
 		int64_t id;
 
-		snprintf(hw, sizeof hw, "x = %d\n", p->x);
+		snprintf(hw, sizeof hw, "x = %d\n%s", p->x,
+		         i == 5 ? "aau = 1\n" : "");
 		for (int k = 0; k < STATS_N_METRICS; k++)
 			iv[k] = (struct stats_interval){ 0, 0, 0 };
 		/* the metrics as db.c will compute them from m */
