@@ -341,11 +341,28 @@ static int write_scatter(FILE *f, const struct view_runs *rs,
 	}
 	n_on = view_pareto(x, y, n, on);
 	nk = keys_varying(sw, sel, n, SIZE_MAX, keys);
-	/* a margin of 4% so no point sits on the frame */
-	axis_fit(&ax, xmn - 0.04 * (xmx - xmn), xmx + 0.04 * (xmx - xmn), 0,
-	         PL_LEFT, PL_W - PL_RIGHT);
-	axis_fit(&ay, ymn - 0.04 * (ymx - ymn), ymx + 0.04 * (ymx - ymn), 0,
-	         pb, PL_TOP);
+	{
+		/* the table has columns of their own for these */
+		size_t o = 0;
+
+		for (size_t k = 0; k < nk; k++)
+			if (strcmp(sw->key[keys[k]].name, "hw.preset") &&
+			    strcmp(sw->key[keys[k]].name, "drafter"))
+				keys[o++] = keys[k];
+		nk = o;
+	}
+	/* a margin of 4% so no point sits on the frame; decades (a log
+	 * scale) when the values span more than a factor of 20 */
+	if (xmn > 0 && xmx / xmn > 20)
+		axis_fit(&ax, xmn, xmx, 1, PL_LEFT, PL_W - PL_RIGHT);
+	else
+		axis_fit(&ax, xmn - 0.04 * (xmx - xmn),
+		         xmx + 0.04 * (xmx - xmn), 0, PL_LEFT, PL_W - PL_RIGHT);
+	if (ymn > 0 && ymx / ymn > 20)
+		axis_fit(&ay, ymn, ymx, 1, pb, PL_TOP);
+	else
+		axis_fit(&ay, ymn - 0.04 * (ymx - ymn),
+		         ymx + 0.04 * (ymx - ymn), 0, pb, PL_TOP);
 
 	fputs("<figure class=\"scatter\" data-study=\"", f);
 	view_put_html(f, study);
@@ -365,8 +382,13 @@ static int write_scatter(FILE *f, const struct view_runs *rs,
 	        PL_W, SC_H);
 	put_axis(f, &ay, 1, PL_LEFT, PL_W - PL_RIGHT);
 	put_axis(f, &ax, 0, PL_TOP, pb);
-	put_axis_titles(f, "throughput (tokens/s) \xe2\x86\x92",
-	                "energy efficiency (tokens/J) \xe2\x86\x92", SC_H);
+	put_axis_titles(f, ax.log ? "throughput (tokens/s, log scale) "
+	                            "\xe2\x86\x92"
+	                          : "throughput (tokens/s) \xe2\x86\x92",
+	                ay.log ? "energy efficiency (tokens/J, log scale) "
+	                         "\xe2\x86\x92"
+	                       : "energy efficiency (tokens/J) \xe2\x86\x92",
+	                SC_H);
 	/* the front as a staircase: the edge of what it dominates */
 	for (size_t j = 0; j < n; j++)
 		if (on[j]) {
@@ -546,6 +568,14 @@ static int lpoint_cmp(const void *pa, const void *pb)
 	return (a->run > b->run) - (a->run < b->run);
 }
 
+static int series_cmp(const void *pa, const void *pb)
+{
+	const struct series *a = pa, *b = pb;
+	const int c = strcmp(a->policy, b->policy);
+
+	return c ? c : (a->first > b->first) - (a->first < b->first);
+}
+
 static int cat_cmp(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -649,6 +679,8 @@ static int chart_build(struct chart *c)
 			s->pt[s->n++] = p;
 		}
 	}
+	/* a policy's lines together, in the order of their first runs */
+	qsort(c->ser, c->n_ser, sizeof *c->ser, series_cmp);
 	for (size_t j = 0; j < c->n_ser; j++) {
 		size_t d = 0;
 
@@ -764,7 +796,7 @@ static void write_chart(FILE *f, struct chart *c, int shown)
 	} else {
 		axis_fit(&ax, xmn, xmx, 1, PL_LEFT, PL_W - PL_RIGHT);
 	}
-	axis_fit(&ay, ymn, ymx, 0, pb, PL_TOP);
+	axis_fit(&ay, ymn, ymx, 1, pb, PL_TOP);
 
 	fputs("<figure class=\"lc-chart\" data-metric=\"", f);
 	view_put_html(f, metric);
@@ -798,9 +830,13 @@ static void write_chart(FILE *f, struct chart *c, int shown)
 	{
 		char xt[300];
 
+		char yt[300];
+
 		snprintf(xt, sizeof xt, "%s%s", key->name,
 		         ax.log ? " (log scale)" : "");
-		put_axis_titles(f, xt, metric, LC_H);
+		snprintf(yt, sizeof yt, "%s%s", metric,
+		         ay.log ? " (log scale)" : "");
+		put_axis_titles(f, xt, yt, LC_H);
 	}
 	for (size_t s = 0; s < c->n_ser; s++)
 		put_bands(f, c, &c->ser[s], &ax, &ay,
