@@ -1,5 +1,6 @@
 /* view_html.c - the HTML report: comparison charts, the trade-off and
- * sweep plots (view_html_plots.c), timelines, run table.
+ * sweep plots (view_html_tradeoff.c, view_html_sweep.c), timelines, run
+ * table.
  *
  * One self-contained file: inline CSS and SVG, one small inline script
  * (the sweep chart's selects; the page works without it), no network.

@@ -1,6 +1,9 @@
 /* view_page.h - what the HTML report's files share: layout constants,
- * colours and number formatting (view_page.c); the page, charts and run
- * table (view_html.c) and timelines (view_html_timeline.c) use them. */
+ * colours and number formatting (view_page.c) and the plots' axes
+ * (view_plot.c); the page, charts and run table (view_html.c), the
+ * timelines (view_html_timeline.c), the trade-off plots
+ * (view_html_tradeoff.c) and the sweep charts (view_html_sweep.c) use
+ * them. */
 #ifndef AHASD_VIEW_PAGE_H
 #define AHASD_VIEW_PAGE_H
 
@@ -56,7 +59,43 @@ void put_attr_num(FILE *f, double v);
 int write_timeline(struct sqlite3 *h, FILE *f, const struct view_run *r,
                    const struct view_html_opts *o, char *err, size_t errlen);
 
-/* ---- plots (view_html_plots.c) ---- */
+/* ---- what the plots share (view_plot.c) ---- */
+
+#define PLOT_W 1100.0           /* viewBox width, as the timelines */
+#define PLOT_LEFT 78.0
+#define PLOT_RIGHT 24.0
+#define PLOT_TOP 14.0
+#define PLOT_BOTTOM 46.0
+
+struct plot_axis {
+	double lo, hi;          /* the span drawn (log10 of it when log) */
+	int log;
+	double step;            /* between ticks (in log10 units when log) */
+	double p0, p1;          /* pixels of lo and hi */
+};
+
+/** A span holding [mn, mx] with about 5 ticks at round numbers, drawn
+ * from pixel p0 to p1; log when allow_log and the values span more than
+ * a factor of 20. */
+void plot_axis_fit(struct plot_axis *a, double mn, double mx, int allow_log,
+                   double p0, double p1);
+/** Where v falls, in pixels. */
+double plot_at(const struct plot_axis *a, double v);
+/** The grid lines and tick labels of a y axis (vertical, across other0
+ * .. other1) or an x axis (from other0 down to other1). */
+void plot_put_axis(FILE *f, const struct plot_axis *a, int vertical,
+                   double other0, double other1);
+/** The axes' titles, for a plot h high. */
+void plot_put_titles(FILE *f, const char *xt, const char *yt, double h);
+/** The swept keys (indices into sw->key) that take two values or more
+ * among the runs in sel (n of them), but for skip. @return how many. */
+size_t plot_keys_varying(const struct view_sweep *sw, const size_t *sel,
+                         size_t n, size_t skip, size_t *out);
+/** "k=v k=v" of run i over the keys given. */
+void plot_put_key_values(FILE *f, const struct view_sweep *sw, size_t i,
+                         const size_t *keys, size_t nk);
+
+/* ---- plots (view_html_tradeoff.c, view_html_sweep.c) ---- */
 
 /** Trade-off: per study (runs.label), tokens/s against tokens/J with
  * the Pareto front marked and its runs listed. */

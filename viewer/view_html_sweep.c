@@ -1,11 +1,10 @@
-/* view_html_plots.c - the report's plots: the trade-off of throughput and
- * energy efficiency with its Pareto front, per study, and line charts of
- * any metric over any swept key with 95% intervals as bands.
- *
- * Everything is inline SVG. Every point is <circle class="pt"
- * data-run=ID ...> carrying its numbers (data-x, data-y, data-lo,
- * data-hi, %.17g) so a test can hold the page to the database; every band
- * is <path class="band" data-runs="ID,ID,...">.
+/* view_html_sweep.c - the report's sweep charts: a metric over a swept
+ * key, one line per policy (and per value of the other swept keys) with
+ * the 95% intervals of its points as a band. Every chart is written, all
+ * but one hidden; two selects and a small script pick the one shown.
+ * Every point is <circle class="pt" data-run=ID data-x data-y data-lo
+ * data-hi> and every band <path class="band" data-runs="ID,...">, so a
+ * test can hold the page to the database.
  */
 #include <errno.h>
 #include <math.h>
@@ -16,501 +15,8 @@
 #include "view.h"
 #include "view_page.h"
 
-#define PL_W 1100.0             /* viewBox width, as the timelines */
-#define PL_LEFT 78.0
-#define PL_RIGHT 24.0
-#define PL_TOP 14.0
-#define PL_BOTTOM 46.0
-#define SC_H 420.0              /* trade-off chart height */
-#define LC_H 360.0              /* line chart height */
-#define MAX_SERIES 24           /* lines drawn per line chart */
-
-/* ---- axes ---- */
-
-struct axis {
-	double lo, hi;          /* the span drawn (log10 of it when log) */
-	int log;
-	double step;            /* between ticks (in log10 units when log) */
-	double p0, p1;          /* pixels of lo and hi */
-};
-
-/* A span holding [mn, mx] with about 5 ticks at round numbers; log when
- * allowed and the values span more than a factor of 20. */
-static void axis_fit(struct axis *a, double mn, double mx, int allow_log,
-                     double p0, double p1)
-{
-	a->p0 = p0;
-	a->p1 = p1;
-	a->log = allow_log && mn > 0 && mx / mn > 20;
-	if (a->log) {
-		a->lo = floor(log10(mn));
-		a->hi = ceil(log10(mx));
-		if (a->hi <= a->lo)
-			a->hi = a->lo + 1;
-		a->step = ceil((a->hi - a->lo) / 6);
-		return;
-	}
-	if (!isfinite(mn) || !isfinite(mx)) {
-		mn = 0;
-		mx = 1;
-	}
-	if (mx <= mn) {
-		const double d = mn != 0 ? fabs(mn) * 0.1 : 1;
-
-		mn -= d;
-		mx += d;
-	}
-	a->step = view_nice_ceil((mx - mn) / 5);
-	a->lo = floor(mn / a->step) * a->step;
-	a->hi = ceil(mx / a->step) * a->step;
-	if (a->hi <= a->lo)
-		a->hi = a->lo + a->step;
-}
-
-static double axis_at(const struct axis *a, double v)
-{
-	double t;
-
-	if (a->log)
-		t = (log10(v) - a->lo) / (a->hi - a->lo);
-	else
-		t = (v - a->lo) / (a->hi - a->lo);
-	return a->p0 + t * (a->p1 - a->p0);
-}
-
-/* A tick label: up to four significant digits; when the axis reaches
- * 10^4 (scale: its largest magnitude), every label of it takes the SI
- * prefix of that, so 9500 and 10000 read 9.5k and 10k. */
-static void put_tick(FILE *f, double v, double scale)
-{
-	static const struct { double mul; const char *p; } si[] = {
-		{ 1e12, "T" }, { 1e9, "G" }, { 1e6, "M" }, { 1e3, "k" },
-	};
-	const double av = fabs(v);
-
-	if (v == 0) {
-		fputs("0", f);
-		return;
-	}
-	if (scale >= 1e4)
-		for (size_t i = 0; i < sizeof si / sizeof *si; i++)
-			if (scale >= si[i].mul) {
-				fprintf(f, "%.4g%s", v / si[i].mul, si[i].p);
-				return;
-			}
-	fprintf(f, av >= 1 ? "%.4g" : av >= 1e-2 ? "%.3g" : "%.2g", v);
-}
-
-/* Grid lines and labels of the y axis (horizontal lines) or the x axis. */
-static void put_axis(FILE *f, const struct axis *a, int vertical,
-                     double other0, double other1)
-{
-	const double scale = a->log ? pow(10, a->hi)
-	                            : fmax(fabs(a->lo), fabs(a->hi));
-
-	for (double k = a->lo; k <= a->hi + a->step * 1e-6; k += a->step) {
-		const double v = a->log ? pow(10, k) : (fabs(k) < a->step * 1e-9
-		                                                ? 0 : k);
-		const double p = axis_at(a, v);
-
-		if (vertical) {
-			fprintf(f, "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" "
-			        "y1=\"%.1f\" y2=\"%.1f\"/><text class=\"muted\" "
-			        "x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
-			        other0, other1, p, p, other0 - 6, p + 4);
-		} else {
-			fprintf(f, "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" "
-			        "y1=\"%.1f\" y2=\"%.1f\"/><text class=\"muted\" "
-			        "x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
-			        p, p, other0, other1, p, other1 + 16);
-		}
-		put_tick(f, v, scale);
-		fputs("</text>", f);
-	}
-}
-
-static void put_axis_titles(FILE *f, const char *xt, const char *yt,
-                            double h)
-{
-	fprintf(f, "<text class=\"axt\" x=\"%.1f\" y=\"%.1f\" "
-	        "text-anchor=\"middle\">", PL_LEFT + (PL_W - PL_LEFT - PL_RIGHT)
-	        / 2, h - 6);
-	view_put_html(f, xt);
-	fprintf(f, "</text><text class=\"axt\" x=\"14\" y=\"%.1f\" "
-	        "text-anchor=\"middle\" transform=\"rotate(-90 14 %.1f)\">",
-	        (PL_TOP + h - PL_BOTTOM) / 2, (PL_TOP + h - PL_BOTTOM) / 2);
-	view_put_html(f, yt);
-	fputs("</text>", f);
-}
-
-/* ---- what the runs vary in ---- */
-
-/* The swept keys (indices into sw->key) that take two values or more
- * among the runs in sel (n of them), but for skip. @return how many. */
-static size_t keys_varying(const struct view_sweep *sw, const size_t *sel,
-                           size_t n, size_t skip, size_t *out)
-{
-	size_t m = 0;
-
-	for (size_t k = 0; k < sw->n_keys; k++) {
-		const char *first = NULL;
-		int varies = 0;
-
-		if (k == skip)
-			continue;
-		for (size_t j = 0; j < n && !varies; j++) {
-			const char *t = sw->text[sel[j] * sw->n_keys + k];
-
-			if (!t)
-				continue;
-			if (!first)
-				first = t;
-			else if (strcmp(first, t))
-				varies = 1;
-		}
-		if (varies)
-			out[m++] = k;
-	}
-	return m;
-}
-
-/* "k=v k=v" of run i over the keys given. */
-static void put_key_values(FILE *f, const struct view_sweep *sw, size_t i,
-                           const size_t *keys, size_t nk)
-{
-	int any = 0;
-
-	for (size_t j = 0; j < nk; j++) {
-		const char *t = sw->text[i * sw->n_keys + keys[j]];
-
-		if (!t)
-			continue;
-		if (any++)
-			fputs(" ", f);
-		view_put_html(f, sw->key[keys[j]].name);
-		fputs("=", f);
-		view_put_html(f, t);
-	}
-}
-
-/* ---- the trade-off: tokens/s against tokens/J, per study ---- */
-
-static void put_ci_cell(FILE *f, double v, double lo, double hi)
-{
-	fputs("<td class=\"n\">", f);
-	put_num(f, v);
-	if (isfinite(lo) && isfinite(hi)) {
-		fputs("<small class=\"ci\">[", f);
-		put_num(f, lo);
-		fputs(", ", f);
-		put_num(f, hi);
-		fputs("]</small>", f);
-	}
-	fputs("</td>", f);
-}
-
-/* The front's runs, fastest first. */
-static void write_front_table(FILE *f, const struct view_runs *rs,
-                              const struct view_sweep *sw, const char *study,
-                              const size_t *sel, size_t n,
-                              const unsigned char *on, const size_t *keys,
-                              size_t nk)
-{
-	size_t *fr = malloc((n ? n : 1) * sizeof *fr), nf = 0;
-	int area = 0;
-
-	if (!fr)
-		return;
-	for (size_t j = 0; j < n; j++)
-		if (on[j]) {
-			size_t p = nf++;
-
-			/* insertion by tokens/s, descending */
-			while (p > 0 && rs->v[sel[fr[p - 1]]].tokens_per_s <
-			                        rs->v[sel[j]].tokens_per_s) {
-				fr[p] = fr[p - 1];
-				p--;
-			}
-			fr[p] = j;
-			area |= isfinite(sw->area[sel[j]]);
-		}
-	fputs("<div class=\"tablewrap\"><table class=\"front\" data-study=\"", f);
-	view_put_html(f, study);
-	fputs("\"><thead><tr><th>Run</th><th>Policy</th><th>Drafter</th>"
-	      "<th>Preset</th>", f);
-	for (size_t j = 0; j < nk; j++) {
-		fputs("<th>", f);
-		view_put_html(f, sw->key[keys[j]].name);
-		fputs("</th>", f);
-	}
-	fputs("<th>Tokens/s</th><th>Tokens/J</th>", f);
-	if (area)
-		fputs("<th title=\"run_area: the AAU, EDC, TVC and queues the "
-		      "configuration has (db/SCHEMA.md)\">Area mm\xc2\xb2</th>",
-		      f);
-	fputs("</tr></thead><tbody>\n", f);
-	for (size_t q = 0; q < nf; q++) {
-		const size_t i = sel[fr[q]];
-		const struct view_run *r = &rs->v[i];
-
-		fprintf(f, "<tr data-run=\"%lld\"><td class=\"n\"><a href=\"#row-"
-		        "%lld\">%lld</a></td><td><b style=\"color:%s\">",
-		        (long long)r->id, (long long)r->id, (long long)r->id,
-		        policy_col(r->policy));
-		view_put_html(f, r->policy);
-		fputs("</b></td><td>", f);
-		view_put_html(f, r->drafter);
-		fputs("</td><td>", f);
-		view_put_html(f, r->hw_preset);
-		fputs("</td>", f);
-		for (size_t j = 0; j < nk; j++) {
-			const char *t = sw->text[i * sw->n_keys + keys[j]];
-
-			fputs("<td>", f);
-			view_put_html(f, t ? t : "\xe2\x80\x93");
-			fputs("</td>", f);
-		}
-		put_ci_cell(f, r->tokens_per_s, r->tokens_per_s_lo,
-		            r->tokens_per_s_hi);
-		put_ci_cell(f, r->tokens_per_j, r->tokens_per_j_lo,
-		            r->tokens_per_j_hi);
-		if (area) {
-			fputs("<td class=\"n\">", f);
-			if (isfinite(sw->area[i]))
-				fprintf(f, "%.2f", sw->area[i]);
-			else
-				fputs("\xe2\x80\x93", f);
-			fputs("</td>", f);
-		}
-		fputs("</tr>\n", f);
-	}
-	fputs("</tbody></table></div>\n", f);
-	free(fr);
-}
-
-/* The policies of the runs in sel, each once, in their colours. */
-static void put_policy_legend(FILE *f, const struct view_runs *rs,
-                              const size_t *sel, size_t n)
-{
-	fputs("<div class=\"legend\">", f);
-	for (size_t j = 0; j < n; j++) {
-		const char *p = rs->v[sel[j]].policy;
-		size_t q = 0;
-
-		while (q < j && strcmp(rs->v[sel[q]].policy, p))
-			q++;
-		if (q < j)
-			continue;
-		fprintf(f, "<span><i class=\"sw\" style=\"background:%s\"></i>",
-		        policy_col(p));
-		view_put_html(f, p);
-		fputs("</span>", f);
-	}
-	fputs("<span><svg class=\"key\" viewBox=\"0 0 28 10\"><circle "
-	      "cx=\"14\" cy=\"5\" r=\"4\" fill=\"#fff\" stroke=\"#111\" "
-	      "stroke-width=\"1.6\"/></svg>on the front</span></div>\n", f);
-}
-
-static int write_scatter(FILE *f, const struct view_runs *rs,
-                         const struct view_sweep *sw, const char *study,
-                         const size_t *sel, size_t n)
-{
-	double *x = malloc((n ? n : 1) * sizeof *x);
-	double *y = malloc((n ? n : 1) * sizeof *y);
-	unsigned char *on = malloc(n ? n : 1);
-	size_t *keys = malloc((sw->n_keys + 1) * sizeof *keys), nk, n_on;
-	size_t *fr = malloc((n ? n : 1) * sizeof *fr), nf = 0;
-	double xmn = INFINITY, xmx = -INFINITY, ymn = INFINITY, ymx = -INFINITY;
-	struct axis ax, ay;
-	const double pb = SC_H - PL_BOTTOM;
-	int ret = 0;
-
-	if (!x || !y || !on || !keys || !fr) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (size_t j = 0; j < n; j++) {
-		x[j] = rs->v[sel[j]].tokens_per_s;
-		y[j] = rs->v[sel[j]].tokens_per_j;
-		if (isfinite(x[j]) && isfinite(y[j])) {
-			xmn = fmin(xmn, x[j]);
-			xmx = fmax(xmx, x[j]);
-			ymn = fmin(ymn, y[j]);
-			ymx = fmax(ymx, y[j]);
-		}
-	}
-	n_on = view_pareto(x, y, n, on);
-	nk = keys_varying(sw, sel, n, SIZE_MAX, keys);
-	{
-		/* the table has columns of their own for these */
-		size_t o = 0;
-
-		for (size_t k = 0; k < nk; k++)
-			if (strcmp(sw->key[keys[k]].name, "hw.preset") &&
-			    strcmp(sw->key[keys[k]].name, "drafter"))
-				keys[o++] = keys[k];
-		nk = o;
-	}
-	/* a margin of 4% so no point sits on the frame; decades (a log
-	 * scale) when the values span more than a factor of 20 */
-	if (xmn > 0 && xmx / xmn > 20)
-		axis_fit(&ax, xmn, xmx, 1, PL_LEFT, PL_W - PL_RIGHT);
-	else
-		axis_fit(&ax, xmn - 0.04 * (xmx - xmn),
-		         xmx + 0.04 * (xmx - xmn), 0, PL_LEFT, PL_W - PL_RIGHT);
-	if (ymn > 0 && ymx / ymn > 20)
-		axis_fit(&ay, ymn, ymx, 1, pb, PL_TOP);
-	else
-		axis_fit(&ay, ymn - 0.04 * (ymx - ymn),
-		         ymx + 0.04 * (ymx - ymn), 0, pb, PL_TOP);
-
-	fputs("<figure class=\"scatter\" data-study=\"", f);
-	view_put_html(f, study);
-	fputs("\"><figcaption>", f);
-	if (*study) {
-		fputs("Study <b>", f);
-		view_put_html(f, study);
-		fputs("</b>", f);
-	} else {
-		fputs("Runs without a label", f);
-	}
-	fprintf(f, ": %zu run%s, %zu on the front</figcaption>\n", n,
-	        n == 1 ? "" : "s", n_on);
-	put_policy_legend(f, rs, sel, n);
-	fprintf(f, "<svg class=\"plot\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" "
-	        "aria-label=\"tokens per second against tokens per joule\">",
-	        PL_W, SC_H);
-	put_axis(f, &ay, 1, PL_LEFT, PL_W - PL_RIGHT);
-	put_axis(f, &ax, 0, PL_TOP, pb);
-	put_axis_titles(f, ax.log ? "throughput (tokens/s, log scale) "
-	                            "\xe2\x86\x92"
-	                          : "throughput (tokens/s) \xe2\x86\x92",
-	                ay.log ? "energy efficiency (tokens/J, log scale) "
-	                         "\xe2\x86\x92"
-	                       : "energy efficiency (tokens/J) \xe2\x86\x92",
-	                SC_H);
-	/* the front as a staircase: the edge of what it dominates */
-	for (size_t j = 0; j < n; j++)
-		if (on[j]) {
-			size_t p = nf++;
-
-			while (p > 0 && x[fr[p - 1]] > x[j]) {
-				fr[p] = fr[p - 1];
-				p--;
-			}
-			fr[p] = j;
-		}
-	if (nf) {
-		fputs("<path class=\"front\" d=\"", f);
-		for (size_t q = 0; q < nf; q++) {
-			const double px = axis_at(&ax, x[fr[q]]);
-			const double py = axis_at(&ay, y[fr[q]]);
-
-			if (q == 0)
-				fprintf(f, "M%.2f %.2f", px, py);
-			else
-				fprintf(f, "V%.2fH%.2f", py, px);
-		}
-		fputs("\"/>", f);
-	}
-	/* points off the front first, so the front is drawn on top */
-	for (int pass = 0; pass < 2; pass++)
-		for (size_t j = 0; j < n; j++) {
-			const struct view_run *r = &rs->v[sel[j]];
-
-			if (!isfinite(x[j]) || !isfinite(y[j]) || on[j] != pass)
-				continue;
-			fprintf(f, "<circle class=\"pt%s\" data-run=\"%lld\" "
-			        "data-front=\"%d\" data-x=\"%.17g\" "
-			        "data-y=\"%.17g\" cx=\"%.2f\" cy=\"%.2f\" "
-			        "r=\"%s\" fill=\"%s\"><title>run %lld: ",
-			        pass ? " on" : "", (long long)r->id, pass, x[j],
-			        y[j], axis_at(&ax, x[j]), axis_at(&ay, y[j]),
-			        pass ? "6" : "4", policy_col(r->policy),
-			        (long long)r->id);
-			view_put_html(f, r->policy);
-			fputs(" ", f);
-			put_key_values(f, sw, sel[j], keys, nk);
-			fputs(" \xc2\xb7 ", f);
-			put_num(f, x[j]);
-			fputs(" tok/s \xc2\xb7 ", f);
-			put_num(f, y[j]);
-			fputs(pass ? " tok/J \xc2\xb7 on the front</title>"
-			                   "</circle>\n"
-			           : " tok/J</title></circle>\n", f);
-		}
-	fputs("</svg></figure>\n", f);
-	write_front_table(f, rs, sw, study, sel, n, on, keys, nk);
-out:
-	free(x);
-	free(y);
-	free(on);
-	free(keys);
-	free(fr);
-	return ret;
-}
-
-static int label_eq(const char *a, const char *b)
-{
-	return !strcmp(a ? a : "", b ? b : "");
-}
-
-int write_tradeoff(FILE *f, const struct view_runs *rs,
-                   const struct view_sweep *sw, unsigned max_studies)
-{
-	size_t *sel = malloc((rs->n ? rs->n : 1) * sizeof *sel);
-	unsigned char *done = calloc(rs->n ? rs->n : 1, 1);
-	size_t drawn = 0, skipped = 0;
-	int ret = 0;
-
-	if (!sel || !done) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	fputs("<p class=\"note\">Each study (the runs of one label: "
-	      "<code>ahasd-search --study</code>, <code>ahasd-replay "
-	      "--label</code>) on its own. A run is <b>on the front</b> "
-	      "(outlined, joined by the dashed staircase, listed below) when "
-	      "no other run of its study is at least as fast and as "
-	      "efficient and better in one; up and right is better. The same "
-	      "front is in SQL: <code>SELECT * FROM pareto WHERE on_front</code>"
-	      ". Colour is the policy.</p>\n", f);
-	for (size_t i = 0; i < rs->n; i++) {
-		const char *study = rs->v[i].label ? rs->v[i].label : "";
-		size_t n = 0, with = 0;
-
-		if (done[i])
-			continue;
-		for (size_t j = i; j < rs->n; j++)
-			if (!done[j] && label_eq(rs->v[j].label, study)) {
-				done[j] = 1;
-				sel[n++] = j;
-				with += isfinite(rs->v[j].tokens_per_s) &&
-				        isfinite(rs->v[j].tokens_per_j);
-			}
-		if (with < 2)
-			continue;
-		if (drawn == max_studies) {
-			skipped++;
-			continue;
-		}
-		ret = write_scatter(f, rs, sw, study, sel, n);
-		if (ret < 0)
-			goto out;
-		drawn++;
-	}
-	if (!drawn)
-		fputs("<p class=\"note\">No study has two runs to compare."
-		      "</p>\n", f);
-	if (skipped)
-		fprintf(f, "<p class=\"warn\">%zu more stud%s not drawn (at most "
-		        "%u; pick one with <code>--study</code>).</p>\n",
-		        skipped, skipped == 1 ? "y" : "ies", max_studies);
-out:
-	free(sel);
-	free(done);
-	return ret;
-}
+#define LC_H 360.0              /* chart height */
+#define MAX_SERIES 24           /* lines drawn per chart */
 
 /* ---- line charts: a metric over a swept key ---- */
 
@@ -724,7 +230,7 @@ static void put_runs_attr(FILE *f, const struct chart *c,
  * (a level band across the chart for a flat series); a lone point's
  * band is a short bar. */
 static void put_bands(FILE *f, const struct chart *c, const struct series *s,
-                      const struct axis *ax, const struct axis *ay,
+                      const struct plot_axis *ax, const struct plot_axis *ay,
                       const char *col)
 {
 	for (size_t a = 0; a < s->n;) {
@@ -741,25 +247,25 @@ static void put_bands(FILE *f, const struct chart *c, const struct series *s,
 		put_runs_attr(f, c, s->pt + a, b - a);
 		fputs(" d=\"", f);
 		if (s->flat) {
-			const double y0 = axis_at(ay, s->pt[a].hi);
-			const double y1 = axis_at(ay, s->pt[a].lo);
+			const double y0 = plot_at(ay, s->pt[a].hi);
+			const double y1 = plot_at(ay, s->pt[a].lo);
 
 			fprintf(f, "M%.2f %.2fH%.2fV%.2fH%.2fZ", ax->p0, y0,
 			        ax->p1, y1, ax->p0);
 		} else if (b - a == 1) {
-			const double x = axis_at(ax, s->pt[a].x);
+			const double x = plot_at(ax, s->pt[a].x);
 
 			fprintf(f, "M%.2f %.2fH%.2fV%.2fH%.2fZ", x - 5,
-			        axis_at(ay, s->pt[a].hi), x + 5,
-			        axis_at(ay, s->pt[a].lo), x - 5);
+			        plot_at(ay, s->pt[a].hi), x + 5,
+			        plot_at(ay, s->pt[a].lo), x - 5);
 		} else {
 			for (size_t q = a; q < b; q++)
 				fprintf(f, "%s%.2f %.2f", q == a ? "M" : "L",
-				        axis_at(ax, s->pt[q].x),
-				        axis_at(ay, s->pt[q].hi));
+				        plot_at(ax, s->pt[q].x),
+				        plot_at(ay, s->pt[q].hi));
 			for (size_t q = b; q-- > a;)
-				fprintf(f, "L%.2f %.2f", axis_at(ax, s->pt[q].x),
-				        axis_at(ay, s->pt[q].lo));
+				fprintf(f, "L%.2f %.2f", plot_at(ax, s->pt[q].x),
+				        plot_at(ay, s->pt[q].lo));
 			fputs("Z", f);
 		}
 		fputs("\"/>", f);
@@ -772,9 +278,9 @@ static void write_chart(FILE *f, struct chart *c, int shown)
 	const struct view_sweep *sw = c->sw;
 	const struct view_key *key = &sw->key[c->key];
 	const char *metric = sw->metric[c->metric].name;
-	const double pb = LC_H - PL_BOTTOM;
+	const double pb = LC_H - PLOT_BOTTOM;
 	double xmn = INFINITY, xmx = -INFINITY, ymn = INFINITY, ymx = -INFINITY;
-	struct axis ax, ay;
+	struct plot_axis ax, ay;
 
 	for (size_t s = 0; s < c->n_ser; s++)
 		for (size_t q = 0; q < c->ser[s].n; q++) {
@@ -791,12 +297,12 @@ static void write_chart(FILE *f, struct chart *c, int shown)
 		}
 	if (!key->numeric) {
 		/* categories at 0 .. n-1, half a step of margin each side */
-		ax = (struct axis){ -0.5, (double)c->n_cat - 0.5, 0, 1, PL_LEFT,
-		                    PL_W - PL_RIGHT };
+		ax = (struct plot_axis){ -0.5, (double)c->n_cat - 0.5, 0, 1, PLOT_LEFT,
+		                    PLOT_W - PLOT_RIGHT };
 	} else {
-		axis_fit(&ax, xmn, xmx, 1, PL_LEFT, PL_W - PL_RIGHT);
+		plot_axis_fit(&ax, xmn, xmx, 1, PLOT_LEFT, PLOT_W - PLOT_RIGHT);
 	}
-	axis_fit(&ay, ymn, ymx, 1, pb, PL_TOP);
+	plot_axis_fit(&ay, ymn, ymx, 1, pb, PLOT_TOP);
 
 	fputs("<figure class=\"lc-chart\" data-metric=\"", f);
 	view_put_html(f, metric);
@@ -811,18 +317,18 @@ static void write_chart(FILE *f, struct chart *c, int shown)
 		fputs(" (no intervals for this metric)", f);
 	fputs("</figcaption>\n", f);
 	fprintf(f, "<svg class=\"plot\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">",
-	        PL_W, LC_H);
-	put_axis(f, &ay, 1, PL_LEFT, PL_W - PL_RIGHT);
+	        PLOT_W, LC_H);
+	plot_put_axis(f, &ay, 1, PLOT_LEFT, PLOT_W - PLOT_RIGHT);
 	if (key->numeric) {
-		put_axis(f, &ax, 0, PL_TOP, pb);
+		plot_put_axis(f, &ax, 0, PLOT_TOP, pb);
 	} else {
 		for (size_t j = 0; j < c->n_cat; j++) {
-			const double x = axis_at(&ax, (double)j);
+			const double x = plot_at(&ax, (double)j);
 
 			fprintf(f, "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" "
 			        "y1=\"%.1f\" y2=\"%.1f\"/><text class=\"muted\" "
 			        "x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
-			        x, x, PL_TOP, pb, x, pb + 16);
+			        x, x, PLOT_TOP, pb, x, pb + 16);
 			put_html_cut(f, view_base_name(c->cat[j]), 40);
 			fputs("</text>", f);
 		}
@@ -836,7 +342,7 @@ static void write_chart(FILE *f, struct chart *c, int shown)
 		         ax.log ? " (log scale)" : "");
 		snprintf(yt, sizeof yt, "%s%s", metric,
 		         ay.log ? " (log scale)" : "");
-		put_axis_titles(f, xt, yt, LC_H);
+		plot_put_titles(f, xt, yt, LC_H);
 	}
 	for (size_t s = 0; s < c->n_ser; s++)
 		put_bands(f, c, &c->ser[s], &ax, &ay,
@@ -852,14 +358,14 @@ static void write_chart(FILE *f, struct chart *c, int shown)
 		view_put_html(f, se->policy);
 		fputs("\" d=\"", f);
 		if (se->flat && se->n) {
-			const double y = axis_at(&ay, se->pt[0].v);
+			const double y = plot_at(&ay, se->pt[0].v);
 
 			fprintf(f, "M%.2f %.2fH%.2f", ax.p0, y, ax.p1);
 		} else {
 			for (size_t q = 0; q < se->n; q++)
 				fprintf(f, "%s%.2f %.2f", q ? "L" : "M",
-				        axis_at(&ax, se->pt[q].x),
-				        axis_at(&ay, se->pt[q].v));
+				        plot_at(&ax, se->pt[q].x),
+				        plot_at(&ay, se->pt[q].v));
 		}
 		fputs("\"/>\n", f);
 		for (size_t q = 0; q < se->n; q++) {
@@ -878,8 +384,8 @@ static void write_chart(FILE *f, struct chart *c, int shown)
 			put_attr_num(f, p->hi);
 			fprintf(f, "\" cx=\"%.2f\" cy=\"%.2f\" r=\"%s\" "
 			        "fill=\"%s\"><title>run %lld: ",
-			        se->flat ? ax.p0 + 6 : axis_at(&ax, p->x),
-			        axis_at(&ay, p->v), se->flat ? "2.5" : "3.5",
+			        se->flat ? ax.p0 + 6 : plot_at(&ax, p->x),
+			        plot_at(&ay, p->v), se->flat ? "2.5" : "3.5",
 			        col, (long long)r->id);
 			view_put_html(f, r->policy);
 			fputs(" ", f);
