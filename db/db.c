@@ -589,6 +589,15 @@ struct db {
 	FILE *spill;             /* older records, oldest first, or NULL */
 	struct stats_interval iv[STATS_N_METRICS]; /* db_run_intervals */
 	int has_iv;
+	/* the open run's sequences as the bootstrap takes them, for its
+	 * paired intervals before the commit's lock (dbc_pairs_prepare) */
+	struct own_seq *own;
+	size_t n_own, cap_own;
+};
+
+struct own_seq {
+	int64_t seq;
+	struct stats_seq s;
 };
 
 static int errno_of(int rc)
@@ -1096,6 +1105,9 @@ static void run_clear(struct db *d)
 		fclose(d->spill);
 	d->spill = NULL;
 	d->has_iv = 0;
+	free(d->own);
+	d->own = NULL;
+	d->n_own = d->cap_own = 0;
 }
 
 /* End a write transaction that failed half-way, if one is open. */
@@ -1515,6 +1527,31 @@ int db_run_sequence(struct db *d, int64_t run_id,
 	r = run_add(d, &rec, err, errlen);
 	if (r < 0)
 		goto error;
+	/* as load_seqs (db_config.c) will read it back: the columns only */
+	if (d->n_own == d->cap_own) {
+		const size_t c = d->cap_own ? 2 * d->cap_own : 64;
+		struct own_seq *o = realloc(d->own, c * sizeof *o);
+		if (!o) {
+			util_set_err(err, errlen, "%s: out of memory", d->path);
+			r = -ENOMEM;
+			goto error;
+		}
+		d->own = o;
+		d->cap_own = c;
+	}
+	{
+		struct replay_seq_result col = { 0 };
+		col.committed = q->committed;
+		col.time_s = q->time_s;
+		col.energy_j = q->energy_j;
+		col.drafted = q->drafted;
+		col.accepted = q->accepted;
+		col.batches = q->batches;
+		col.batch_tokens = q->batch_tokens;
+		d->own[d->n_own].seq = q->seq;
+		stats_seq_from(&col, &d->own[d->n_own].s);
+		d->n_own++;
+	}
 	return 0;
 
 error:
@@ -1881,6 +1918,45 @@ static int put_config(struct db *d, char *err, size_t errlen)
 	return r;
 }
 
+static int cmp_own(const void *a, const void *b)
+{
+	const int64_t x = ((const struct own_seq *)a)->seq;
+	const int64_t y = ((const struct own_seq *)b)->seq;
+	return (x > y) - (x < y);
+}
+
+/* The paired intervals the commit will store, worked out before it
+ * takes the write lock (dbc_pairs_prepare); empty when that fails: the
+ * commit computes them then. */
+static void prepare_pairs(struct db *d, struct dbc_pairs *pre)
+{
+	struct dbc_rows rows = { 0 };
+	char match[65], policy[65], err[256];
+	struct stats_seq *s = NULL;
+	int64_t *ids = NULL;
+
+	memset(pre, 0, sizeof *pre);
+	if (dbc_rows_make(&d->info, &rows, err, sizeof err) < 0)
+		goto out;
+	dbc_match_keys(&rows, match, policy);
+	if (d->n_own)
+		qsort(d->own, d->n_own, sizeof *d->own, cmp_own);
+	s = malloc((d->n_own ? d->n_own : 1) * sizeof *s);
+	ids = malloc((d->n_own ? d->n_own : 1) * sizeof *ids);
+	if (!s || !ids)
+		goto out;
+	for (size_t i = 0; i < d->n_own; i++) {
+		s[i] = d->own[i].s;
+		ids[i] = d->own[i].seq;
+	}
+	dbc_pairs_prepare(d->h, d->path, d->run_id, d->info.policy, match,
+	                  policy, s, ids, d->n_own, pre, err, sizeof err);
+out:
+	dbc_rows_free(&rows);
+	free(s);
+	free(ids);
+}
+
 int db_run_commit(struct db *d, int64_t run_id,
                   const struct replay_metrics *m, double wall_s,
                   const char *const *extra_names, const double *extra_values,
@@ -1896,11 +1972,16 @@ int db_run_commit(struct db *d, int64_t run_id,
 		r = -EINVAL;
 		goto error;
 	}
-	/* The run's one write transaction: everything buffered since
+	/* The bootstrap of its paired intervals first, without a lock; then
+	 * the run's one write transaction: everything buffered since
 	 * db_run_begin, then the metrics. */
+	struct dbc_pairs pre;
+	prepare_pairs(d, &pre);
 	r = step_done(d, ST_BEGIN, "committing the run", err, errlen);
-	if (r < 0)
+	if (r < 0) {
+		dbc_pairs_free(&pre);
 		goto error;
+	}
 	r = put_run(d, wall_s, err, errlen);
 	if (r == 0)
 		r = put_all_records(d, err, errlen);
@@ -1912,8 +1993,9 @@ int db_run_commit(struct db *d, int64_t run_id,
 	if (r == 0)
 		r = put_intervals(d, err, errlen);
 	if (r == 0)
-		r = dbc_compare_run(d->h, d->path, d->run_id, d->info.policy, err,
-		                    errlen);
+		r = dbc_compare_run(d->h, d->path, d->run_id, d->info.policy,
+		                    &pre, err, errlen);
+	dbc_pairs_free(&pre);
 	if (r == 0)
 		r = step_done(d, ST_COMMIT, "committing the run", err, errlen);
 	if (r < 0)

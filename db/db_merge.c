@@ -423,8 +423,8 @@ static int merge_attached(sqlite3 *h, const char *out_path,
 			const int64_t id = sqlite3_column_int64(s, 0);
 			snprintf(policy, sizeof policy, "%s",
 			         (const char *)sqlite3_column_text(s, 1));
-			ret = dbc_compare_run(h, out_path, id, policy, err,
-			                      errlen);
+			ret = dbc_compare_run(h, out_path, id, policy, NULL,
+			                      err, errlen);
 			if (ret == 0 && !res->first_id)
 				res->first_id = id;
 			res->last_id = id;

@@ -16,8 +16,19 @@
 
 #include <signal.h>
 
-TestSuite(parallel, .init = prog_setup, .fini = prog_teardown,
-          .timeout = 280);
+/* prog_setup, and a segfault in a child ends it with SIGSEGV, sanitizers
+ * or not (as in test_isolation.c) */
+static void setup(void)
+{
+	prog_setup();
+	const char *a = getenv("ASAN_OPTIONS");
+	char asan[1024];
+	snprintf(asan, sizeof asan, "%s%shandle_segv=0:handle_sigbus=0",
+	         a ? a : "", a && *a ? ":" : "");
+	setenv("ASAN_OPTIONS", asan, 1);
+}
+
+TestSuite(parallel, .init = setup, .fini = prog_teardown, .timeout = 280);
 
 /* ---- the digest -------------------------------------------------------- */
 
