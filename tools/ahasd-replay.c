@@ -37,8 +37,6 @@
 /** Runs a sweep may have without --yes. */
 #define CONFIRM_RUNS 200
 
-static const char *const default_policies[] = { "sync", "async", "ahasd" };
-
 struct options {
 	struct sweep_grid g;  /* plugins, presets, -P keys, fixed settings */
 	const char *db_path;
@@ -125,22 +123,6 @@ static void usage(FILE *f)
 	        CONFIRM_RUNS, AHASD_PLUGIN_DIR, AHASD_PRESET_DIR);
 }
 
-static int parse_u64(const char *opt, const char *s, uint64_t min,
-                     uint64_t max, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < min || v > max) {
-		fprintf(stderr, "ahasd-replay: %s: expected an integer in "
-		        "[%llu, %llu], got '%s'\n", opt,
-		        (unsigned long long)min, (unsigned long long)max, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 {
 	enum { O_DB = 256, O_NODB, O_LABEL, O_SEED, O_QCAP, O_MAXD, O_EVENTS,
@@ -175,54 +157,46 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 	while ((c = getopt_long(argc, argv, "p:d:w:P:j:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (sweep_grid_list_add(&o->g, o->g.policies,
-			                        &o->g.n_policies, optarg,
-			                        "policies"))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_POLICY, optarg))
 				return 2;
 			break;
 		case 'd':
-			if (sweep_grid_list_add(&o->g, o->g.drafters,
-			                        &o->g.n_drafters, optarg,
-			                        "drafters"))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_DRAFTER, optarg))
 				return 2;
 			break;
 		case 'w':
-			if (sweep_grid_list_add(&o->g, o->g.presets,
-			                        &o->g.n_presets, optarg,
-			                        "presets"))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_HW, optarg))
 				return 2;
 			break;
 		case 'P':
-			if (sweep_grid_param_add(&o->g, optarg))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_PARAM, optarg))
 				return 2;
 			break;
 		case O_DB: o->db_path = optarg; break;
 		case O_NODB: o->no_db = 1; break;
 		case O_LABEL: o->label = optarg; break;
 		case O_SEED:
-			if (parse_u64("--seed", optarg, 0, UINT64_MAX,
-			              &o->g.seed))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_SEED, optarg))
 				return 2;
 			break;
 		case O_QCAP:
-			if (parse_u64("--queue-capacity", optarg, 1, 4096, &v))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_QUEUE, optarg))
 				return 2;
-			o->g.queue_capacity = (uint32_t)v;
 			break;
 		case O_MAXD:
-			if (parse_u64("--max-draft", optarg, 1, HW_MAX_M - 1, &v))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_MAX_DRAFT, optarg))
 				return 2;
-			o->g.max_draft = (uint32_t)v;
 			break;
 		case O_EVENTS: o->events = 1; break;
 		case O_MAXEV:
-			if (parse_u64("--max-events", optarg, 1, UINT64_MAX,
-			              &o->max_events))
+			if (sweep_parse_u64(&o->g, "--max-events", optarg, 1,
+			                    UINT64_MAX, &o->max_events))
 				return 2;
 			break;
 		case 'q': o->quiet = 1; break;
 		case 'j':
-			if (parse_u64("--jobs", optarg, 0, 1024, &v))
+			if (sweep_parse_u64(&o->g, "--jobs", optarg, 0, 1024,
+			                    &v))
 				return 2;
 			o->workers = run_pool_workers(v);
 			break;
@@ -236,35 +210,16 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 			break;
 		}
 		case O_LIST: return 3;
-		case O_MODELS: {
-			const char *colon = strchr(optarg, ':');
-			/* ":TARGET" for a trace whose draft is a lookup
-			 * (checked against the trace when it is opened) */
-			if (!colon || !colon[1] || strchr(colon + 1, ':')) {
-				fprintf(stderr, "ahasd-replay: --models '%s': "
-				        "expected DRAFT:TARGET (or :TARGET for a "
-				        "trace whose draft is a lookup)\n", optarg);
+		case O_MODELS:
+			if (sweep_grid_option(&o->g, SWEEP_OPT_MODELS, optarg))
 				return 2;
-			}
-			o->g.models = optarg;
 			break;
-		}
 		case O_YES: o->yes = 1; break;
 		case O_BASELINE: o->baseline = optarg; break;
-		case O_RUN_TIMEOUT: {
-			char *end;
-			errno = 0;
-			double t = strtod(optarg, &end);
-			if (errno || end == optarg || *end || !(t >= 0) ||
-			    t > 1e9) {
-				fprintf(stderr, "ahasd-replay: --run-timeout: "
-				        "expected seconds in [0, 1e9] (0: no "
-				        "bound), got '%s'\n", optarg);
+		case O_RUN_TIMEOUT:
+			if (sweep_parse_timeout(&o->g, optarg, &o->run_timeout))
 				return 2;
-			}
-			o->run_timeout = t;
 			break;
-		}
 		case 'h': usage(stdout); return 1;
 		default: {
 			const char *bad = argv[optind - 1];
@@ -673,9 +628,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct options o = { .g = { .prog = "ahasd-replay", .seed = 1,
-	                            .queue_capacity = 32, .max_draft = 64 },
-	                     .db_path = "results.db",
+	struct options o = { .db_path = "results.db",
 	                     .run_timeout = RUN_TIMEOUT_DEFAULT,
 	                     .workers = 1, .shard = { 1, 1 } };
 	struct sweep_plan plan = { 0 };
@@ -685,6 +638,7 @@ int main(int argc, char **argv)
 	struct progress prog;
 	size_t ns = 0, failed = 0;
 	int first, status = 0;
+	sweep_grid_init(&o.g, "ahasd-replay");
 	int rc = parse_args(argc, argv, &o, &first);
 	if (rc == 1 || rc == 3) {
 		sweep_grid_free(&o.g);
@@ -700,13 +654,7 @@ int main(int argc, char **argv)
 		sweep_grid_free(&o.g);
 		return 2;
 	}
-	if (!o.g.n_policies)
-		for (size_t i = 0; i < 3; i++)
-			o.g.policies[o.g.n_policies++] = default_policies[i];
-	if (!o.g.n_drafters)
-		o.g.drafters[o.g.n_drafters++] = "adaedl";
-	if (!o.g.n_presets)
-		o.g.presets[o.g.n_presets++] = "npu-pim";
+	sweep_grid_defaults(&o.g);
 
 	/* everything is checked before the first run */
 	status = sweep_grid_check(&o.g);

@@ -17,7 +17,6 @@
 
 #include "config.h"
 #include "db.h"
-#include "hw.h"
 #include "progress.h"
 #include "run.h"
 #include "run_pool.h"
@@ -27,8 +26,6 @@
 #define ERRLEN 1024
 /** Runs a search may have without --yes. */
 #define CONFIRM_RUNS 2000
-
-static const char *const default_policies[] = { "sync", "async", "ahasd" };
 
 struct options {
 	struct sweep_grid g;
@@ -82,24 +79,6 @@ static void usage(FILE *f)
 	        CONFIRM_RUNS);
 }
 
-static int parse_u64(const char *opt, const char *s, uint64_t min,
-                     uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < min || v > max) {
-		fprintf(stderr, "ahasd-search: %s: expected an integer in "
-		        "[%llu, %llu], got '%s'\n", opt,
-		        (unsigned long long)min, (unsigned long long)max, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
 /* @return 0, 1 (--help) or 2 (usage error). */
 static int parse_args(int argc, char **argv, struct options *o,
                       int *first)
@@ -133,25 +112,19 @@ static int parse_args(int argc, char **argv, struct options *o,
 	                        NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (sweep_grid_list_add(&o->g, o->g.policies,
-			                        &o->g.n_policies, optarg,
-			                        "policies"))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_POLICY, optarg))
 				return 2;
 			break;
 		case 'd':
-			if (sweep_grid_list_add(&o->g, o->g.drafters,
-			                        &o->g.n_drafters, optarg,
-			                        "drafters"))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_DRAFTER, optarg))
 				return 2;
 			break;
 		case 'w':
-			if (sweep_grid_list_add(&o->g, o->g.presets,
-			                        &o->g.n_presets, optarg,
-			                        "presets"))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_HW, optarg))
 				return 2;
 			break;
 		case 'P':
-			if (sweep_grid_param_add(&o->g, optarg))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_PARAM, optarg))
 				return 2;
 			break;
 		case 's':
@@ -165,54 +138,33 @@ static int parse_args(int argc, char **argv, struct options *o,
 		case O_APPEND: o->append = 1; break;
 		case O_AREA: o->area = 1; break;
 		case 'j':
-			if (parse_u64("--jobs", optarg, 0, 1024, &v))
+			if (sweep_parse_u64(&o->g, "--jobs", optarg, 0, 1024,
+			                    &v))
 				return 2;
 			o->workers = run_pool_workers(v);
 			break;
 		case O_YES: o->yes = 1; break;
 		case O_DB: o->db_path = optarg; break;
 		case O_SEED:
-			if (parse_u64("--seed", optarg, 0, UINT64_MAX,
-			              &o->g.seed))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_SEED, optarg))
 				return 2;
 			break;
 		case O_QCAP:
-			if (parse_u64("--queue-capacity", optarg, 1, 4096, &v))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_QUEUE, optarg))
 				return 2;
-			o->g.queue_capacity = (uint32_t)v;
 			break;
 		case O_MAXD:
-			if (parse_u64("--max-draft", optarg, 1, HW_MAX_M - 1, &v))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_MAX_DRAFT, optarg))
 				return 2;
-			o->g.max_draft = (uint32_t)v;
 			break;
-		case O_MODELS: {
-			const char *colon = strchr(optarg, ':');
-
-			if (!colon || !colon[1] || strchr(colon + 1, ':')) {
-				fprintf(stderr, "ahasd-search: --models '%s': "
-				        "expected DRAFT:TARGET\n", optarg);
+		case O_MODELS:
+			if (sweep_grid_option(&o->g, SWEEP_OPT_MODELS, optarg))
 				return 2;
-			}
-			o->g.models = optarg;
 			break;
-		}
-		case O_TIMEOUT: {
-			char *end;
-			double t;
-
-			errno = 0;
-			t = strtod(optarg, &end);
-			if (errno || end == optarg || *end || !(t >= 0) ||
-			    t > 1e9) {
-				fprintf(stderr, "ahasd-search: --run-timeout: "
-				        "expected seconds in [0, 1e9], got "
-				        "'%s'\n", optarg);
+		case O_TIMEOUT:
+			if (sweep_parse_timeout(&o->g, optarg, &o->run_timeout))
 				return 2;
-			}
-			o->run_timeout = t;
 			break;
-		}
 		case 'q': o->quiet = 1; break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return 2;
@@ -445,8 +397,6 @@ out:
 int main(int argc, char **argv)
 {
 	struct options o = {
-		.g = { .prog = "ahasd-search", .seed = 1,
-		       .queue_capacity = 32, .max_draft = 64 },
 		.db_path = "results.db", .study = "search",
 		.run_timeout = RUN_TIMEOUT_DEFAULT, .workers = 1,
 	};
@@ -458,6 +408,7 @@ int main(int argc, char **argv)
 	int64_t existing = 0;
 	int first, status;
 
+	sweep_grid_init(&o.g, "ahasd-search");
 	status = parse_args(argc, argv, &o, &first);
 	if (status) {
 		sweep_grid_free(&o.g);
@@ -469,13 +420,7 @@ int main(int argc, char **argv)
 		sweep_grid_free(&o.g);
 		return 2;
 	}
-	if (!o.g.n_policies)
-		for (size_t i = 0; i < 3; i++)
-			o.g.policies[o.g.n_policies++] = default_policies[i];
-	if (!o.g.n_drafters)
-		o.g.drafters[o.g.n_drafters++] = "adaedl";
-	if (!o.g.n_presets)
-		o.g.presets[o.g.n_presets++] = "npu-pim";
+	sweep_grid_defaults(&o.g);
 
 	/* the whole grid is checked before the first run */
 	status = sweep_grid_check(&o.g);

@@ -29,8 +29,65 @@ static void say(const struct sweep_grid *g, const char *fmt, ...)
 	fputc('\n', f);
 }
 
-int sweep_grid_list_add(const struct sweep_grid *g, const char **list,
-                        size_t *n, const char *v, const char *what)
+void sweep_grid_init(struct sweep_grid *g, const char *prog)
+{
+	memset(g, 0, sizeof *g);
+	g->prog = prog;
+	g->seed = 1;
+	g->queue_capacity = 32;
+	g->max_draft = 64;
+}
+
+void sweep_grid_defaults(struct sweep_grid *g)
+{
+	static const char *const policies[] = { "sync", "async", "ahasd" };
+
+	if (!g->n_policies)
+		for (size_t i = 0; i < 3; i++)
+			g->policies[g->n_policies++] = policies[i];
+	if (!g->n_drafters)
+		g->drafters[g->n_drafters++] = "adaedl";
+	if (!g->n_presets)
+		g->presets[g->n_presets++] = "npu-pim";
+}
+
+int sweep_parse_u64(const struct sweep_grid *g, const char *opt,
+                    const char *s, uint64_t min, uint64_t max,
+                    uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < min || v > max) {
+		say(g, "%s: expected an integer in [%llu, %llu], got '%s'", opt,
+		    (unsigned long long)min, (unsigned long long)max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int sweep_parse_timeout(const struct sweep_grid *g, const char *s,
+                        double *out)
+{
+	char *end;
+	double t;
+
+	errno = 0;
+	t = strtod(s, &end);
+	if (errno || end == s || *end || !(t >= 0) || t > 1e9) {
+		say(g, "--run-timeout: expected seconds in [0, 1e9] (0: no "
+		    "bound), got '%s'", s);
+		return -1;
+	}
+	*out = t;
+	return 0;
+}
+
+static int list_add(const struct sweep_grid *g, const char **list,
+                    size_t *n, const char *v, const char *what)
 {
 	if (*n == SWEEP_MAX_LIST) {
 		say(g, "too many %s (max %d)", what, SWEEP_MAX_LIST);
@@ -47,7 +104,7 @@ void sweep_grid_free(struct sweep_grid *g)
 	g->n_params = 0;
 }
 
-int sweep_grid_param_add(struct sweep_grid *g, char *arg)
+static int param_add(struct sweep_grid *g, char *arg)
 {
 	char *eq = strchr(arg, '=');
 	char err[ERRLEN];
@@ -80,6 +137,52 @@ int sweep_grid_param_add(struct sweep_grid *g, char *arg)
 	}
 	g->n_params++;
 	return 0;
+}
+
+int sweep_grid_option(struct sweep_grid *g, enum sweep_opt opt, char *arg)
+{
+	uint64_t v;
+
+	switch (opt) {
+	case SWEEP_OPT_POLICY:
+		return list_add(g, g->policies, &g->n_policies, arg,
+		                "policies") ? 2 : 0;
+	case SWEEP_OPT_DRAFTER:
+		return list_add(g, g->drafters, &g->n_drafters, arg,
+		                "drafters") ? 2 : 0;
+	case SWEEP_OPT_HW:
+		return list_add(g, g->presets, &g->n_presets, arg,
+		                "presets") ? 2 : 0;
+	case SWEEP_OPT_PARAM:
+		return param_add(g, arg);
+	case SWEEP_OPT_SEED:
+		return sweep_parse_u64(g, "--seed", arg, 0, UINT64_MAX,
+		                       &g->seed) ? 2 : 0;
+	case SWEEP_OPT_QUEUE:
+		if (sweep_parse_u64(g, "--queue-capacity", arg, 1, 4096, &v))
+			return 2;
+		g->queue_capacity = (uint32_t)v;
+		return 0;
+	case SWEEP_OPT_MAX_DRAFT:
+		if (sweep_parse_u64(g, "--max-draft", arg, 1, HW_MAX_M - 1, &v))
+			return 2;
+		g->max_draft = (uint32_t)v;
+		return 0;
+	case SWEEP_OPT_MODELS: {
+		const char *colon = strchr(arg, ':');
+
+		/* ":TARGET" for a trace whose draft is a lookup (checked
+		 * against the trace when it is opened) */
+		if (!colon || !colon[1] || strchr(colon + 1, ':')) {
+			say(g, "--models '%s': expected DRAFT:TARGET (or :TARGET "
+			    "for a trace whose draft is a lookup)", arg);
+			return 2;
+		}
+		g->models = arg;
+		return 0;
+	}
+	}
+	return 2;
 }
 
 static uint32_t plugin_kind(const struct sweep_grid *g, size_t k)

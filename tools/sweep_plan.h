@@ -72,14 +72,43 @@ struct sweep_plan {
 	size_t *vals;        /* n x n_params */
 };
 
-/** Append v to a list of at most SWEEP_MAX_LIST (-p, -d, -w).
- * @return 0, or -1 with a message. */
-int sweep_grid_list_add(const struct sweep_grid *g, const char **list,
-                        size_t *n, const char *v, const char *what);
+/* The options every sweep takes, spelt the same in ahasd-replay and
+ * ahasd-search: which one sweep_grid_option() is given. */
+enum sweep_opt {
+	SWEEP_OPT_POLICY,       /* -p, --policy P (repeatable) */
+	SWEEP_OPT_DRAFTER,      /* -d, --drafter D (repeatable) */
+	SWEEP_OPT_HW,           /* -w, --hw PRESET (repeatable) */
+	SWEEP_OPT_PARAM,        /* -P, --param KEY=SPEC: each key once, its
+	                         * values expanded (sweep.h) */
+	SWEEP_OPT_SEED,         /* --seed N */
+	SWEEP_OPT_QUEUE,        /* --queue-capacity N, 1 to 4096 */
+	SWEEP_OPT_MAX_DRAFT,    /* --max-draft N, 1 to HW_MAX_M - 1 */
+	SWEEP_OPT_MODELS,       /* --models DRAFT:TARGET or :TARGET */
+};
 
-/** -P KEY=SPEC (arg is split in place): each key once, its values
- * expanded (sweep.h). @return 0, or 2 (a usage error) with a message. */
-int sweep_grid_param_add(struct sweep_grid *g, char *arg);
+/** An empty grid: messages prefixed with prog, seed 1, queue capacity
+ * 32, maximum draft 64. */
+void sweep_grid_init(struct sweep_grid *g, const char *prog);
+
+/** Take option opt with its argument (arg is split in place for -P and
+ * must live as long as the grid). @return 0, or 2 (a usage error) with a
+ * message. */
+int sweep_grid_option(struct sweep_grid *g, enum sweep_opt opt, char *arg);
+
+/** What was not given: policies sync, async and ahasd; drafter adaedl;
+ * preset npu-pim. */
+void sweep_grid_defaults(struct sweep_grid *g);
+
+/** An integer option in [min, max]. @return 0, or -1 with a message
+ * naming opt. */
+int sweep_parse_u64(const struct sweep_grid *g, const char *opt,
+                    const char *s, uint64_t min, uint64_t max,
+                    uint64_t *out);
+
+/** --run-timeout: seconds in [0, 1e9], 0 for no bound. @return 0, or -1
+ * with a message. */
+int sweep_parse_timeout(const struct sweep_grid *g, const char *s,
+                        double *out);
 
 /** Free the keys' values. */
 void sweep_grid_free(struct sweep_grid *g);
