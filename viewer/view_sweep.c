@@ -311,126 +311,90 @@ static int metric_cmp(const void *pa, const void *pb)
 	return ra != rb ? ra - rb : strcmp(a->name, b->name);
 }
 
-/* Every metric any of the runs has, its values and intervals; speedup
- * from the runs themselves (speedup_vs_sync). */
+/* A metric and its column among all the names, while they are sorted. */
+struct metric_col {
+	struct view_metric m;
+	size_t col;
+};
+
+static int metric_col_cmp(const void *a, const void *b)
+{
+	return metric_cmp(&((const struct metric_col *)a)->m,
+	                  &((const struct metric_col *)b)->m);
+}
+
+/* Every metric any of the runs has, with its values and intervals, read
+ * in one pass over the runs into a column per name of the database
+ * (speedup from the runs themselves: speedup_vs_sync), then the columns
+ * the runs have kept, headline metrics first. */
 static int load_metrics(sqlite3 *h, const struct view_runs *rs,
                         struct view_sweep *s, char *err, size_t errlen)
 {
 	char **names = NULL;
-	size_t n_names = 0, n_seen;
+	size_t n_names = 0;
+	double *val = NULL, *lo = NULL, *hi = NULL;
 	unsigned char *seen = NULL, *ci = NULL;
-	sqlite3_stmt *sm = NULL, *si = NULL;
+	struct metric_col *mc = NULL;
+	sqlite3_stmt *q[2] = { NULL, NULL };
+	long sp;
 	int ret;
 
 	ret = load_names(h, "SELECT DISTINCT name FROM metrics UNION "
 	                    "SELECT 'speedup'", &names, &n_names, err, errlen);
 	if (ret < 0)
 		goto out;
+	sp = find_name(names, n_names, "speedup");
 	seen = calloc(n_names + 1, 1);
 	ci = calloc(n_names + 1, 1);
-	if (!seen || !ci)
+	mc = calloc(n_names + 1, sizeof *mc);
+	val = malloc((rs->n * n_names + 1) * sizeof *val);
+	lo = malloc((rs->n * n_names + 1) * sizeof *lo);
+	hi = malloc((rs->n * n_names + 1) * sizeof *hi);
+	if (!seen || !ci || !mc || !val || !lo || !hi)
 		goto nomem;
-	if (sqlite3_prepare_v2(h, "SELECT name FROM metrics WHERE run_id = ?1",
-	                       -1, &sm, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(h, "SELECT name FROM intervals WHERE run_id = "
-	                          "?1", -1, &si, NULL) != SQLITE_OK) {
-		ret = sql_fail(h, "metrics", err, errlen);
-		goto out;
-	}
-	/* which names the runs shown have, and which have intervals */
-	for (size_t i = 0; i < rs->n; i++) {
-		const long sp = find_name(names, n_names, "speedup");
-
-		if (isfinite(rs->v[i].speedup))
-			seen[sp] = 1;
-		if (isfinite(rs->v[i].speedup_lo) &&
-		    rs->v[i].sync_run_id != rs->v[i].id)
-			ci[sp] = 1;
-		for (int pass = 0; pass < 2; pass++) {
-			sqlite3_stmt *q = pass ? si : sm;
-			int rc;
-
-			sqlite3_reset(q);
-			sqlite3_bind_int64(q, 1, rs->v[i].id);
-			while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-				const char *nm = (const char *)
-				        sqlite3_column_text(q, 0);
-				const long k = nm ? find_name(names, n_names, nm)
-				                  : -1;
-
-				if (k >= 0)
-					(pass ? ci : seen)[k] = 1;
-			}
-			if (rc != SQLITE_DONE) {
-				ret = sql_fail(h, "metrics", err, errlen);
-				goto out;
-			}
-		}
-	}
-	n_seen = 0;
-	for (size_t k = 0; k < n_names; k++)
-		n_seen += seen[k];
-	s->metric = calloc(n_seen + 1, sizeof *s->metric);
-	if (!s->metric)
-		goto nomem;
-	for (size_t k = 0; k < n_names; k++) {
-		if (!seen[k])
-			continue;
-		s->metric[s->n_metrics].name = names[k];
-		s->metric[s->n_metrics].has_ci = ci[k];
-		names[k] = NULL;
-		s->n_metrics++;
-	}
-	qsort(s->metric, s->n_metrics, sizeof *s->metric, metric_cmp);
-	s->val = malloc((rs->n * s->n_metrics + 1) * sizeof *s->val);
-	s->lo = malloc((rs->n * s->n_metrics + 1) * sizeof *s->lo);
-	s->hi = malloc((rs->n * s->n_metrics + 1) * sizeof *s->hi);
-	if (!s->val || !s->lo || !s->hi)
-		goto nomem;
-	for (size_t i = 0; i < rs->n * s->n_metrics; i++)
-		s->val[i] = s->lo[i] = s->hi[i] = NAN;
-	sqlite3_finalize(sm);
-	sqlite3_finalize(si);
-	sm = si = NULL;
+	for (size_t i = 0; i < rs->n * n_names; i++)
+		val[i] = lo[i] = hi[i] = NAN;
 	if (sqlite3_prepare_v2(h, "SELECT name, value FROM metrics WHERE "
-	                          "run_id = ?1", -1, &sm, NULL) != SQLITE_OK ||
+	                          "run_id = ?1", -1, &q[0], NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(h, "SELECT name, lo, hi FROM intervals WHERE "
-	                          "run_id = ?1", -1, &si, NULL) != SQLITE_OK) {
+	                          "run_id = ?1", -1, &q[1], NULL) != SQLITE_OK) {
 		ret = sql_fail(h, "metrics", err, errlen);
 		goto out;
 	}
 	for (size_t i = 0; i < rs->n; i++) {
 		const struct view_run *r = &rs->v[i];
-		const long sp = view_sweep_metric(s, "speedup");
-		double *val = s->val + i * s->n_metrics;
-		double *lo = s->lo + i * s->n_metrics;
-		double *hi = s->hi + i * s->n_metrics;
+		const size_t row = i * n_names;
 
-		if (sp >= 0) {
-			val[sp] = r->speedup;
-			if (r->sync_run_id != r->id) {
-				lo[sp] = r->speedup_lo;
-				hi[sp] = r->speedup_hi;
-			}
+		val[row + (size_t)sp] = r->speedup;
+		seen[sp] |= isfinite(r->speedup);
+		if (r->sync_run_id != r->id) {
+			lo[row + (size_t)sp] = r->speedup_lo;
+			hi[row + (size_t)sp] = r->speedup_hi;
+			ci[sp] |= isfinite(r->speedup_lo);
 		}
 		for (int pass = 0; pass < 2; pass++) {
-			sqlite3_stmt *q = pass ? si : sm;
 			int rc;
 
-			sqlite3_reset(q);
-			sqlite3_bind_int64(q, 1, r->id);
-			while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+			sqlite3_reset(q[pass]);
+			sqlite3_bind_int64(q[pass], 1, r->id);
+			while ((rc = sqlite3_step(q[pass])) == SQLITE_ROW) {
 				const char *nm = (const char *)
-				        sqlite3_column_text(q, 0);
-				const long m = nm ? view_sweep_metric(s, nm) : -1;
+				        sqlite3_column_text(q[pass], 0);
+				const long k = nm ? find_name(names, n_names, nm)
+				                  : -1;
 
-				if (m < 0)
+				if (k < 0)
 					continue;
 				if (!pass) {
-					val[m] = sqlite3_column_double(q, 1);
+					val[row + (size_t)k] =
+					        sqlite3_column_double(q[0], 1);
+					seen[k] = 1;
 				} else {
-					lo[m] = sqlite3_column_double(q, 1);
-					hi[m] = sqlite3_column_double(q, 2);
+					lo[row + (size_t)k] =
+					        sqlite3_column_double(q[1], 1);
+					hi[row + (size_t)k] =
+					        sqlite3_column_double(q[1], 2);
+					ci[k] = 1;
 				}
 			}
 			if (rc != SQLITE_DONE) {
@@ -439,16 +403,46 @@ static int load_metrics(sqlite3 *h, const struct view_runs *rs,
 			}
 		}
 	}
+	/* the names the runs have, in the order a chart offers them */
+	for (size_t k = 0; k < n_names; k++)
+		if (seen[k])
+			mc[s->n_metrics++] = (struct metric_col){
+				{ names[k], ci[k] }, k };
+	qsort(mc, s->n_metrics, sizeof *mc, metric_col_cmp);
+	s->metric = calloc(s->n_metrics + 1, sizeof *s->metric);
+	s->val = malloc((rs->n * s->n_metrics + 1) * sizeof *s->val);
+	s->lo = malloc((rs->n * s->n_metrics + 1) * sizeof *s->lo);
+	s->hi = malloc((rs->n * s->n_metrics + 1) * sizeof *s->hi);
+	if (!s->metric || !s->val || !s->lo || !s->hi) {
+		s->n_metrics = 0;
+		goto nomem;
+	}
+	for (size_t m = 0; m < s->n_metrics; m++) {
+		s->metric[m] = mc[m].m;
+		names[mc[m].col] = NULL;  /* the name is s->metric's now */
+		for (size_t i = 0; i < rs->n; i++) {
+			const size_t from = i * n_names + mc[m].col;
+			const size_t to = i * s->n_metrics + m;
+
+			s->val[to] = val[from];
+			s->lo[to] = lo[from];
+			s->hi[to] = hi[from];
+		}
+	}
 	ret = 0;
 	goto out;
 nomem:
 	view_set_err(err, errlen, "out of memory");
 	ret = -ENOMEM;
 out:
-	sqlite3_finalize(sm);
-	sqlite3_finalize(si);
+	sqlite3_finalize(q[0]);
+	sqlite3_finalize(q[1]);
 	free(seen);
 	free(ci);
+	free(mc);
+	free(val);
+	free(lo);
+	free(hi);
 	names_free(names, n_names);
 	return ret;
 }
