@@ -88,6 +88,20 @@ chrome_run() {
 		--user-data-dir="$profile" --enable-logging=stderr --v=0 "$@"
 }
 
+# with_probe PAGE OUT JS: a copy of PAGE with the script in file JS run at
+# the end of its body (it measures what Chromium drew and writes it into
+# the DOM, which --dump-dom then shows).
+with_probe() {
+	python3 - "$1" "$2" "$3" <<'EOF' || fail "probe page $2"
+import sys
+page = open(sys.argv[1], encoding="utf-8").read()
+probe = "<script>\n" + open(sys.argv[3], encoding="utf-8").read() + "</script>"
+assert page.count("</body>") == 1
+open(sys.argv[2], "w", encoding="utf-8").write(
+    page.replace("</body>", probe + "</body>"))
+EOF
+}
+
 # Can it start at all, and can the console check fail? A page that
 # throws must dump, and its error must show in the log.
 printf '%s\n' '<!DOCTYPE html><html><body><script>undefined_fn();</script></body></html>' \
@@ -181,10 +195,7 @@ cidb="$tmp/ci.db"
 	"$src/traces/aidreams260K-skip2-greedy.msgpack" || fail "ahasd-replay ci"
 "$view" "$cidb" -o "$tmp/ci.html" || fail "ahasd-view ci.db"
 # a copy with a script that measures what Chromium drew
-python3 - "$tmp/ci.html" "$tmp/ci-probe.html" <<'EOF' || fail "probe page"
-import sys
-page = open(sys.argv[1], encoding="utf-8").read()
-probe = """<script>
+cat >"$tmp/ci-probe.js" <<'EOF'
 const out = [];
 for (const row of document.querySelectorAll('g.row')) {
   for (const e of row.querySelectorAll('g.errbar')) {
@@ -201,11 +212,8 @@ const pre = document.createElement('pre');
 pre.id = 'probe';
 pre.textContent = JSON.stringify(out);
 document.body.appendChild(pre);
-</script>"""
-assert page.count("</body>") == 1
-open(sys.argv[2], "w", encoding="utf-8").write(
-    page.replace("</body>", probe + "</body>"))
 EOF
+with_probe "$tmp/ci.html" "$tmp/ci-probe.html" "$tmp/ci-probe.js"
 chrome_run --dump-dom "file://$tmp/ci-probe.html" >"$tmp/ci-dom.html" \
 	2>"$tmp/ci-dom.err" || fail "chromium --dump-dom (error bars) failed"
 if grep -E "CONSOLE|Uncaught|net::ERR" "$tmp/ci-dom.err" >&2; then
@@ -304,10 +312,7 @@ pdb="$tmp/plots.db"
 "$view" "$pdb" -o "$tmp/plots.html" || fail "ahasd-view plots.db"
 # a copy with a script that measures what Chromium drew, then picks
 # another metric in the select
-python3 - "$tmp/plots.html" "$tmp/plots-probe.html" <<'EOF' || fail "probe page"
-import sys
-page = open(sys.argv[1], encoding="utf-8").read()
-probe = """<script>
+cat >"$tmp/plots-probe.js" <<'EOF'
 const shown = () => [...document.querySelectorAll('figure.lc-chart')]
   .filter(f => f.offsetParent !== null)
   .map(f => f.dataset.metric + ' over ' + f.dataset.key);
@@ -331,11 +336,8 @@ const pre = document.createElement('pre');
 pre.id = 'probe';
 pre.textContent = JSON.stringify(out);
 document.body.appendChild(pre);
-</script>"""
-assert page.count("</body>") == 1
-open(sys.argv[2], "w", encoding="utf-8").write(
-    page.replace("</body>", probe + "</body>"))
 EOF
+with_probe "$tmp/plots.html" "$tmp/plots-probe.html" "$tmp/plots-probe.js"
 chrome_run --dump-dom "file://$tmp/plots-probe.html" >"$tmp/plots-dom.html" \
 	2>"$tmp/plots-dom.err" || fail "chromium --dump-dom (plots) failed"
 if grep -E "CONSOLE|Uncaught|net::ERR" "$tmp/plots-dom.err" >&2; then
@@ -491,10 +493,7 @@ ldb="$tmp/layout.db"
 for args in "" "--windows 6 --window-s 0.002"; do
 	# shellcheck disable=SC2086
 	"$view" "$ldb" $args -o "$tmp/layout.html" || fail "ahasd-view layout"
-	python3 - "$tmp/layout.html" "$tmp/layout-probe.html" <<'EOF' || fail "probe page"
-import sys
-page = open(sys.argv[1], encoding="utf-8").read()
-probe = """<script>
+	cat >"$tmp/layout-probe.js" <<'EOF'
 const out = {labels: [], broken: [], spans: 0};
 for (const svg of document.querySelectorAll('svg.overview')) {
   const boxes = [...svg.querySelectorAll('rect.winbox + text')]
@@ -509,10 +508,8 @@ const pre = document.createElement('pre');
 pre.id = 'probe';
 pre.textContent = JSON.stringify(out);
 document.body.appendChild(pre);
-</script>"""
-open(sys.argv[2], "w", encoding="utf-8").write(
-    page.replace("</body>", probe + "</body>"))
 EOF
+	with_probe "$tmp/layout.html" "$tmp/layout-probe.html" "$tmp/layout-probe.js"
 	chrome_run --window-size=1280,1500 --dump-dom \
 		"file://$tmp/layout-probe.html" >"$tmp/layout-dom.html" \
 		2>/dev/null || fail "chromium --dump-dom (layout) failed"
