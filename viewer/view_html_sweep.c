@@ -118,7 +118,6 @@ static int chart_build(struct chart *c)
 	const struct view_sweep *sw = c->sw;
 	const size_t nk = sw->n_keys, nm = sw->n_metrics;
 	const int numeric = sw->key[c->key].numeric;
-	int ret = -ENOMEM;
 
 	c->ser = calloc(c->rs->n + 1, sizeof *c->ser);
 	c->cat = calloc(c->rs->n + 1, sizeof *c->cat);
@@ -172,12 +171,11 @@ static int chart_build(struct chart *c)
 		} else {
 			free(rest);
 		}
-		/* one point per value: the latest run (the largest id) */
+		/* one point per value (a level line has one): the latest
+		 * run, the largest id */
 		size_t j = 0;
-		while (j < s->n && (s->flat ? 0 : s->pt[j].x != p.x))
+		while (!s->flat && j < s->n && s->pt[j].x != p.x)
 			j++;
-		if (s->flat && s->n)
-			j = 0;
 		if (j < s->n) {
 			if (c->rs->v[i].id > c->rs->v[s->pt[j].run].id)
 				s->pt[j] = p;
@@ -204,8 +202,7 @@ static int chart_build(struct chart *c)
 		}
 		c->n_ser = MAX_SERIES;
 	}
-	ret = 0;
-	return ret;
+	return 0;
 }
 
 static void put_metric_title(FILE *f, const char *name)

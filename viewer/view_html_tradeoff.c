@@ -54,7 +54,7 @@ static void write_front_table(FILE *f, const struct view_runs *rs,
 				p--;
 			}
 			fr[p] = j;
-			area |= isfinite(sw->area[sel[j]]);
+			area |= sw->area[sel[j]] > 0; /* NAN: no run_area */
 		}
 	fputs("<div class=\"tablewrap\"><table class=\"front\" data-study=\"", f);
 	view_put_html(f, study);
