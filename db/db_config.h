@@ -57,6 +57,8 @@ int dbc_rebuild_run_table(struct sqlite3 *h, const char *path, char *err,
 int dbc_backfill(struct sqlite3 *h, const char *path, char *err,
                  size_t errlen);
 
+/* ---- paired intervals (db_pairs.c) ---- */
+
 /* Paired intervals worked out before the write transaction that stores
  * them (dbc_pairs_prepare): the bootstrap is the costly part of a commit,
  * and other writers need not wait for it. */
