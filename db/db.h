@@ -26,7 +26,7 @@
 #include "results.h"
 #include "stats.h"
 
-#define DB_SCHEMA_VERSION 3
+#define DB_SCHEMA_VERSION 4
 #define DB_APPLICATION_ID 0x41485344 /* "AHSD" */
 
 struct db;
@@ -177,5 +177,37 @@ int db_merge(struct db *d, const char *in_path,
  * open on the same handle is not touched). @return 0 or negative. */
 int db_record_failure(struct db *d, const struct db_failure *f, char *err,
                       size_t errlen);
+
+/* ---- studies and their Pareto fronts (db/db_study.c; db/SCHEMA.md,
+ * "Pareto fronts") ---- */
+
+/* A run of the pareto view. */
+struct db_front_row {
+	int64_t run_id;
+	char policy[64], drafter[64], preset[64];
+	double tokens_per_s, tokens_per_j, area_mm2;
+	double tokens_per_s_lo, tokens_per_s_hi;   /* NAN: no interval */
+	double tokens_per_j_lo, tokens_per_j_hi;
+	int on_front;        /* of tokens/s against tokens/J */
+	int on_front_area;   /* with area as a third cost */
+};
+
+/** Runs labelled study (NULL: the runs without a label) in *n. */
+int db_study_runs(struct db *d, const char *study, int64_t *n, char *err,
+                  size_t errlen);
+
+/** The runs of study (NULL: without a label) on its front (and, with
+ * area, those on its front with area as a third cost), fastest first,
+ * in *rows (malloc'd, *n of them; free()). @return 0, or negative with a
+ * message. */
+int db_pareto_front(struct db *d, const char *study, int area,
+                    struct db_front_row **rows, size_t *n, char *err,
+                    size_t errlen);
+
+/** Run run_id's configuration value of key (the config table) as text
+ * in buf. @return 0, -ENOENT when the run has no such key, or negative
+ * with a message. */
+int db_config_value(struct db *d, int64_t run_id, const char *key,
+                    char *buf, size_t len, char *err, size_t errlen);
 
 #endif

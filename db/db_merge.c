@@ -12,8 +12,9 @@
  * last (run_ids), in the same order. Tables are copied by what their
  * columns say rather than by a list: a column run_id, or one ending in
  * _run_id (paired_intervals.baseline_run_id), is a run id and is
- * renumbered; runs.id is too; failures.id is given afresh; config_keys
- * and baselines are sets (union); run_ids is the counter. A table with
+ * renumbered; runs.id is too; failures.id is given afresh; config_keys,
+ * baselines and area_costs are sets (union; the output's area of a unit
+ * stays when the input's differs); run_ids is the counter. A table with
  * none of these that holds rows is refused by name (a table a later
  * schema adds must say how it merges). Every other column is copied as
  * it is: the provenance of a run (created, tool_version, trace_path,
@@ -122,7 +123,8 @@ static enum how how_of(const char *name, int has_run_col)
 		return AS_COUNTER;
 	if (!strcmp(name, "failures"))
 		return AS_FAILURES;
-	if (!strcmp(name, "config_keys") || !strcmp(name, "baselines"))
+	if (!strcmp(name, "config_keys") || !strcmp(name, "baselines") ||
+	    !strcmp(name, "area_costs"))
 		return AS_SET;
 	return has_run_col ? AS_RUN_ROWS : AS_UNKNOWN;
 }

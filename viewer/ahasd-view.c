@@ -1,6 +1,6 @@
 /* ahasd-view - results database -> HTML report or Perfetto trace JSON.
  *
- *   ahasd-view DB... [-o report.html] [--run ID ...]
+ *   ahasd-view DB... [-o report.html] [--run ID ...] [--study LABEL]
  *   ahasd-view DB... --perfetto RUN [-o run.json]
  *
  * Several databases (the shards of a sweep, say) are first merged into a
@@ -27,6 +27,7 @@
 static void usage(FILE *f)
 {
 	fputs("usage: ahasd-view DB... [-o report.html] [--run ID[,ID...]]...\n"
+	      "                  [--study LABEL]\n"
 	      "       ahasd-view DB... --perfetto RUN [-o run.json]\n"
 	      "\n"
 	      "Writes a self-contained HTML report of the runs in the results\n"
@@ -39,12 +40,18 @@ static void usage(FILE *f)
 	      "  -o, --output FILE      output file ('-' for stdout); default\n"
 	      "                         report.html, or runRUN.json\n"
 	      "  -r, --run ID[,ID...]   only these runs (repeatable)\n"
+	      "  -s, --study LABEL      only the runs of this label (a study:\n"
+	      "                         ahasd-search --study, --label)\n"
 	      "  -p, --perfetto RUN     export RUN's events as trace JSON\n"
 	      "      --windows N        timeline windows per run (default 4)\n"
 	      "      --window-s SEC     window length in simulated seconds\n"
 	      "                         (default: about 90 tasks per lane)\n"
 	      "      --max-tasks N      rectangles drawn per window (1500)\n"
 	      "      --max-timelines N  runs drawn with a timeline (6)\n"
+	      "      --max-studies N    studies drawn in the trade-off (8)\n"
+	      "      --max-points N     points over all sweep charts (20000)\n"
+	      "      --metrics all|M,M  the sweep charts' metrics (default:\n"
+	      "                         the headline ones, device utilisation)\n"
 	      "  -h, --help             this text\n"
 	      "  -V, --version          print the version\n",
 	      f);
@@ -172,6 +179,37 @@ static int merge_inputs(char **dbs, int n, struct merged *m, char *err,
 	return ret;
 }
 
+/* Keep the runs labelled study. @return 0, or -ENOENT when none is. */
+static int keep_study(struct view_runs *runs, const char *study, char *err,
+                      size_t errlen)
+{
+	struct view_runs drop = { runs->v, runs->n };
+	struct view_run *keep = calloc(runs->n ? runs->n : 1, sizeof *keep);
+	size_t n = 0;
+
+	if (!keep) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < runs->n; i++) {
+		struct view_run *r = &runs->v[i];
+
+		if (r->label && !strcmp(r->label, study)) {
+			keep[n++] = *r;
+			memset(r, 0, sizeof *r);  /* moved: not freed below */
+		}
+	}
+	view_runs_clear(&drop);
+	runs->v = keep;
+	runs->n = n;
+	if (!n) {
+		snprintf(err, errlen, "no run has the label '%s' (sqlite3 DB "
+		         "'select distinct label from runs')", study);
+		return -ENOENT;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -182,14 +220,19 @@ int main(int argc, char **argv)
 		{ "window-s", required_argument, NULL, 2 },
 		{ "max-tasks", required_argument, NULL, 3 },
 		{ "max-timelines", required_argument, NULL, 4 },
+		{ "study", required_argument, NULL, 's' },
+		{ "max-studies", required_argument, NULL, 5 },
+		{ "max-points", required_argument, NULL, 6 },
+		{ "metrics", required_argument, NULL, 7 },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct view_html_opts ho = {
 		.windows = 4, .window_s = 0, .max_tasks = 1500,
-		.max_timelines = 6,
+		.max_timelines = 6, .max_studies = 8, .max_points = 20000,
 	};
+	const char *study = NULL;
 	static int64_t ids[MAX_RUN_IDS];
 	size_t n_ids = 0;
 	const char *out_path = NULL, *db_path;
@@ -202,7 +245,7 @@ int main(int argc, char **argv)
 	struct outfile *out = NULL;
 	char err[1024] = "", pathbuf[64];
 
-	while ((c = getopt_long(argc, argv, "o:r:p:hV", longopts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "o:r:p:s:hV", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'o':
@@ -258,6 +301,35 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 's':
+			study = optarg;
+			break;
+		case 5:
+			if (parse_uint(optarg, 0, &ho.max_studies) < 0) {
+				fprintf(stderr, "ahasd-view: bad --max-studies "
+				        "'%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 6: {
+			unsigned v;
+
+			if (parse_uint(optarg, 1, &v) < 0) {
+				fprintf(stderr, "ahasd-view: bad --max-points "
+				        "'%s'\n", optarg);
+				return 2;
+			}
+			ho.max_points = v;
+			break;
+		}
+		case 7:
+			if (!*optarg) {
+				fputs("ahasd-view: --metrics: expected all or "
+				      "metric names\n", stderr);
+				return 2;
+			}
+			ho.metrics = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -274,9 +346,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (perfetto && n_ids) {
-		fputs("ahasd-view: --perfetto takes one run; drop --run\n",
-		      stderr);
+	if (perfetto && (n_ids || study)) {
+		fputs("ahasd-view: --perfetto takes one run; drop --run and "
+		      "--study\n", stderr);
 		return 2;
 	}
 	db_path = argv[optind];
@@ -317,6 +389,11 @@ int main(int argc, char **argv)
 	                     sizeof err);
 	if (ret < 0)
 		goto error;
+	if (study) {
+		ret = keep_study(&runs, study, err, sizeof err);
+		if (ret < 0)
+			goto error;
+	}
 	if (perfetto && runs.v[0].n_events == 0) {
 		ret = view_write_perfetto(db_handle(db), &runs.v[0], stdout,
 		                          err, sizeof err);
