@@ -165,11 +165,11 @@ struct db_merge_result {
  * the merged runs get their paired intervals against their baselines in
  * d. Refuses (nothing merged) a file that is not a results database of
  * this schema version, and an input whose runs or failures d already
- * holds (merged before). progress, when given, is called after each run's
+ * holds (merged before). on_run, when given, is called after each run's
  * pairing with the count done and the input's runs. db/db_merge.c,
  * db/SCHEMA.md ("Merging"). @return 0, or negative with a message. */
 int db_merge(struct db *d, const char *in_path,
-             void (*progress)(void *ctx, size_t done, size_t total),
+             void (*on_run)(void *ctx, size_t done, size_t total),
              void *ctx, struct db_merge_result *res, char *err,
              size_t errlen);
 

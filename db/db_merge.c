@@ -263,7 +263,7 @@ out:
 /* Everything of the input, attached as src, in the caller's transaction. */
 static int merge_attached(sqlite3 *h, const char *out_path,
                           const char *in_path, struct db_merge_result *res,
-                          void (*progress)(void *, size_t, size_t),
+                          void (*on_run)(void *, size_t, size_t),
                           void *ctx, char *err, size_t errlen)
 {
 	int64_t v = 0, n_runs = 0, n_fail = 0, last = 0, keys0 = 0, keys1 = 0;
@@ -428,8 +428,8 @@ static int merge_attached(sqlite3 *h, const char *out_path,
 			if (ret == 0 && !res->first_id)
 				res->first_id = id;
 			res->last_id = id;
-			if (progress)
-				progress(ctx, ++done, (size_t)n_runs);
+			if (on_run)
+				on_run(ctx, ++done, (size_t)n_runs);
 		}
 		sqlite3_finalize(s);
 		if (ret == 0 && rc != SQLITE_DONE)
@@ -443,7 +443,7 @@ static int merge_attached(sqlite3 *h, const char *out_path,
 }
 
 int db_merge(struct db *d, const char *in_path,
-             void (*progress)(void *ctx, size_t done, size_t total),
+             void (*on_run)(void *ctx, size_t done, size_t total),
              void *ctx, struct db_merge_result *res, char *err,
              size_t errlen)
 {
@@ -472,7 +472,7 @@ int db_merge(struct db *d, const char *in_path,
 	}
 	ret = exec(h, out_path, "BEGIN IMMEDIATE", "merging", err, errlen);
 	if (ret == 0)
-		ret = merge_attached(h, out_path, in_path, res, progress, ctx,
+		ret = merge_attached(h, out_path, in_path, res, on_run, ctx,
 		                     err, errlen);
 	if (ret == 0)
 		ret = exec(h, out_path, "COMMIT", "merging", err, errlen);
