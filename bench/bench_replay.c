@@ -43,6 +43,7 @@ struct bench_opts {
 	uint64_t budget;          /* run_source mem_max: 0 streams every replay */
 	uint64_t seed;
 	uint32_t queue_capacity, max_draft;
+	int no_intervals;         /* --no-intervals: the engine alone */
 };
 
 /* What a child sends back through its pipe. */
@@ -84,6 +85,7 @@ static int bench_replay_once(const struct bench_opts *o,
 		.seed = o->seed,
 		.queue_capacity = o->queue_capacity,
 		.max_draft = o->max_draft,
+		.no_intervals = o->no_intervals,
 	};
 	struct run_result rr;
 	const double c0 = bench_clock(CLOCK_PROCESS_CPUTIME_ID);
@@ -321,6 +323,8 @@ static void bench_usage(FILE *f)
 "      --seed N       seed of acceptance coins (default 1)\n"
 "      --stream       re-read the trace for every replay instead of\n"
 "                     decoding it once per measurement into memory\n"
+"      --no-intervals time the engine alone: skip the bootstrap\n"
+"                     intervals a run computes over its sequences\n"
 "      --cli PATH     ahasd-replay binary for the reference line with a\n"
 "                     SQLite database; 'none' to skip (default: the one\n"
 "                     built next to this program)\n"
@@ -344,7 +348,7 @@ int main(int argc, char **argv)
 	                        .repeat = 3, .budget = RUN_MEM_MAX_DEFAULT,
 	                        .seed = 1, .queue_capacity = 32,
 	                        .max_draft = 64 };
-	enum { O_SEED = 256, O_CLI, O_STREAM };
+	enum { O_SEED = 256, O_CLI, O_STREAM, O_NOCI };
 	static const struct option lo[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "drafter", required_argument, NULL, 'd' },
@@ -353,6 +357,7 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "cli", required_argument, NULL, O_CLI },
 		{ "stream", no_argument, NULL, O_STREAM },
+		{ "no-intervals", no_argument, NULL, O_NOCI },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -389,6 +394,7 @@ int main(int argc, char **argv)
 			o.cli = strcmp(optarg, "none") ? optarg : "";
 			break;
 		case O_STREAM: o.budget = 0; break;
+		case O_NOCI: o.no_intervals = 1; break;
 		case 'h': bench_usage(stdout); return 0;
 		default: bench_usage(stderr); return 2;
 		}

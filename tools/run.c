@@ -292,7 +292,10 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 	if (rc < 0)
 		goto out;
 	/* the headline metrics' bootstrap intervals over the sequences */
-	if (stats_intervals(sh.s, sh.n, out->ci) < 0) {
+	if (spec->no_intervals && !db) {
+		for (int i = 0; i < STATS_N_METRICS; i++)
+			out->ci[i] = (struct stats_interval){ NAN, NAN, NAN };
+	} else if (stats_intervals(sh.s, sh.n, out->ci) < 0) {
 		util_set_err(err, errlen, "run: out of memory");
 		rc = -ENOMEM;
 		goto out;

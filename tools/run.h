@@ -70,6 +70,8 @@ struct run_spec {
 	int record_events;           /* store the timeline (with a db) */
 	uint64_t max_events;         /* bound on stored events; 0: default */
 	struct run_watch *watch;     /* optional: kept up to date */
+	int no_intervals;            /* leave out.ci NAN (bench-replay's
+	                              * engine-only figures; never with a db) */
 };
 
 #define RUN_MAX_COUNTERS 64
