@@ -67,17 +67,11 @@ void fx_tmpdir_remove(void)
 	fx_dir[0] = '\0';
 }
 
-static char *rotating(void)
+const char *fx_path(const char *name)
 {
 	static char bufs[8][1024];
 	static unsigned i;
-
-	return bufs[i++ % 8];
-}
-
-const char *fx_path(const char *name)
-{
-	char *b = rotating();
+	char *b = bufs[i++ % 8];
 
 	cr_assert(fx_dir[0], "fx_path(%s) outside a test folder", name);
 	snprintf(b, 1024, "%s/%s", fx_dir, name);
@@ -150,10 +144,14 @@ void fx_write_text(const char *path, const char *text)
 
 /* ---- running programs ---- */
 
+/* (buffers of their own: a program's path must not overwrite the
+ * fx_path() results among its arguments) */
 static const char *under(const char *var, const char *rel)
 {
+	static char bufs[8][1024];
+	static unsigned i;
 	const char *root = getenv(var);
-	char *b = rotating();
+	char *b = bufs[i++ % 8];
 
 	cr_assert_not_null(root, "%s not set (run through meson test)", var);
 	snprintf(b, 1024, "%s/%s", root, rel);

@@ -38,8 +38,9 @@ void fx_write_file(const char *path, const void *data, size_t n);
 void fx_write_text(const char *path, const char *text);
 
 /* ---- running programs -------------------------------------------------- */
-/** $AHASD_BUILD_ROOT/rel and $AHASD_SOURCE_ROOT/rel (rotating buffers,
- * eight live at once; asserts the variable is set). */
+/** $AHASD_BUILD_ROOT/rel and $AHASD_SOURCE_ROOT/rel (rotating buffers
+ * apart from fx_path's, eight live at once; asserts the variable is
+ * set). */
 const char *fx_build_path(const char *rel);
 const char *fx_source_path(const char *rel);
 

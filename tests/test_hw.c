@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "hw.h"
 #include "trace.h"
 
@@ -86,17 +87,11 @@ static struct hw_plan *plan_for(const struct hw_platform *p,
 static void llama(struct trace_model *m, uint32_t dim, uint32_t hid,
                   uint32_t layers, uint32_t heads, uint32_t kvh)
 {
-	memset(m, 0, sizeof *m);
-	snprintf(m->name, sizeof m->name, "llama-%u", dim);
-	m->dim = dim;
-	m->hidden_dim = hid;
-	m->n_layers = layers;
-	m->n_heads = heads;
-	m->n_kv_heads = kvh;
-	m->vocab_size = 32000;
-	m->seq_len = 2048;
-	m->weight_bits = 8;
-	cr_assert_eq(trace_model_llama_ops(m), 0);
+	char name[32];
+
+	snprintf(name, sizeof name, "llama-%u", dim);
+	fx_llama_model(m, name, (struct fx_dims){ dim, hid, layers, heads, kvh,
+	                                          32000, 2048 });
 }
 
 TestSuite(hw, .init = build_small);
@@ -819,7 +814,6 @@ Test(hw, overrides)
 	cr_expect_eq(p.dev[p.compute].kind, HW_DEV_NPU);
 }
 
-static char tmpdir[256];
 static char written[32][512];
 static size_t n_written;
 
@@ -828,11 +822,9 @@ static const char *write_preset(const char *name, const char *text)
 	static char path[512];
 	FILE *f;
 
-	if (!tmpdir[0]) {
-		snprintf(tmpdir, sizeof tmpdir, "/tmp/test-hw-XXXXXX");
-		cr_assert_not_null(mkdtemp(tmpdir));
-	}
-	snprintf(path, sizeof path, "%s/%s.ini", tmpdir, name);
+	if (!fx_dir[0])
+		fx_tmpdir_make("hw");
+	snprintf(path, sizeof path, "%s/%s.ini", fx_dir, name);
 	f = fopen(path, "w");
 	cr_assert_not_null(f);
 	if (n_written < 32)
@@ -882,7 +874,7 @@ Test(hw, preset_file_errors)
 	cr_expect_str_eq(p.path, path);
 	/* a search path: each directory in order, then the built-in presets */
 	char search[600];
-	snprintf(search, sizeof search, "/nonexistent-ahasd:%s", tmpdir);
+	snprintf(search, sizeof search, "/nonexistent-ahasd:%s", fx_dir);
 	setenv("AHASD_PRESET_PATH", search, 1);
 	cr_assert_eq(hw_platform_load(&p, "good", err, sizeof err), 0, "%s", err);
 	cr_expect_str_eq(p.path, path);
@@ -896,7 +888,7 @@ Test(hw, preset_file_errors)
 	cr_expect_eq(p.dev[0].mem_bw, 51.2e9);
 	cr_expect_eq(hw_platform_load(&p, "absent", err, sizeof err), -ENOENT);
 	cr_expect_not_null(strstr(err, "'absent' not found"), "%s", err);
-	cr_expect_not_null(strstr(err, tmpdir), "%s", err);
+	cr_expect_not_null(strstr(err, fx_dir), "%s", err);
 
 	/* GOOD_PLATFORM is 13 lines, so the next line is 14 */
 	expect_load_error("unknown", GOOD_PLATFORM "bogus = 1\n" GOOD_DEVICE,
@@ -944,7 +936,9 @@ Test(hw, preset_file_errors)
 	unsetenv("AHASD_PRESET_PATH");
 	for (size_t i = 0; i < n_written; i++)
 		unlink(written[i]);
-	cr_expect_eq(rmdir(tmpdir), 0, "rmdir %s", tmpdir);
+	/* the loader left nothing beside the presets written */
+	cr_expect_eq(rmdir(fx_dir), 0, "rmdir %s", fx_dir);
+	fx_dir[0] = '\0';
 }
 
 Test(hw, plan_rejects_bad_models)
