@@ -76,6 +76,24 @@ void rig_run(struct rig *g)
 	replay_finish(g->r);
 }
 
+void rig_run_results(struct rig *g, struct replay_seq_result *res,
+                     size_t max, size_t *n)
+{
+	char err[1024];
+	struct trace_seq s;
+	int rc;
+	*n = 0;
+	while ((rc = trace_reader_next(g->rd, &s, err, sizeof err)) == 1) {
+		struct replay_seq_result q;
+		cr_assert_eq(replay_sequence(g->r, &s, &q, err, sizeof err), 0,
+		             "%s", err);
+		if (*n < max)
+			res[(*n)++] = q;
+	}
+	cr_assert_eq(rc, 0, "%s", err);
+	replay_finish(g->r);
+}
+
 void rig_close(struct rig *g)
 {
 	replay_free(&g->r);
@@ -97,6 +115,42 @@ double rig_task(struct rig *g, enum hw_task t, unsigned m, unsigned L)
 	struct hw_cost c;
 	hw_task_cost(g->plan, t, m, L, &c);
 	return c.time_s;
+}
+
+static double dyn_j(const struct rig *g, const struct hw_cost *c)
+{
+	double j = 0;
+	for (unsigned d = 0; d < g->plat.n_dev; d++)
+		j += c->energy_dev_j[d];
+	return j;
+}
+
+double rig_task_j(struct rig *g, enum hw_task t, unsigned m, unsigned L)
+{
+	struct hw_cost c;
+	hw_task_cost(g->plan, t, m, L, &c);
+	return dyn_j(g, &c);
+}
+
+double rig_step_j(struct rig *g, enum hw_task t, unsigned m, unsigned L)
+{
+	struct hw_cost c;
+	hw_step_cost(g->plan, t, m, L, &c);
+	return dyn_j(g, &c);
+}
+
+double rig_static_w(const struct rig *g, unsigned d)
+{
+	const struct hw_device *dv = &g->plat.dev[d];
+	return dv->static_w * (dv->kind == HW_DEV_GPU ? dv->count : 1);
+}
+
+double rig_static_w_all(const struct rig *g)
+{
+	double w = 0;
+	for (unsigned d = 0; d < g->plat.n_dev; d++)
+		w += rig_static_w(g, d);
+	return w;
 }
 
 void assert_within(double got, double want, double rel, const char *what)

@@ -60,12 +60,23 @@ void rig_open(struct rig *g, const struct rig_opts *o);
 #define RIG_OPEN(g, ...) rig_open((g), &(struct rig_opts){ __VA_ARGS__ })
 /** Replay every sequence (asserting each succeeds) and finish the run. */
 void rig_run(struct rig *g);
+/** The same, keeping the first max sequences' results; *n = how many. */
+void rig_run_results(struct rig *g, struct replay_seq_result *res,
+                     size_t max, size_t *n);
 void rig_close(struct rig *g);
 int rig_is_sync(const struct rig *g);
 
 /** The hardware model's cost of a whole task / a synchronous step. */
 double rig_task(struct rig *g, enum hw_task t, unsigned m, unsigned L);
 double rig_step(struct rig *g, enum hw_task t, unsigned m, unsigned L);
+/** Their dynamic energy, all devices (J). */
+double rig_task_j(struct rig *g, enum hw_task t, unsigned m, unsigned L);
+double rig_step_j(struct rig *g, enum hw_task t, unsigned m, unsigned L);
+/** Static power of device d from the preset's fields (a GPU entry stands
+ * for `count` GPUs), computed here rather than by hw_device_static_w(),
+ * and of all devices. */
+double rig_static_w(const struct rig *g, unsigned d);
+double rig_static_w_all(const struct rig *g);
 
 void assert_within(double got, double want, double rel, const char *what);
 /** Equal to 1e-12 relative. */

@@ -182,3 +182,169 @@ Test(invariants, coins_are_counter_based)
 	}
 	cr_assert(fabs(sum / 100000 - 0.5) < 0.01);
 }
+
+/* ---- conservation --------------------------------------------------------
+ * What a run reports must add up, whatever the schedule:
+ *   energy:  energy_j = dynamic_j + static_j; static_j = sum over devices
+ *            of static power x the run's time (a GPU entry stands for
+ *            `count` GPUs), whether a device is busy or not; the devices'
+ *            energies sum to energy_j, each at least its static share.
+ *   time:    the sequences' times sum to the run's; each device's busy
+ *            time lies within it and busy + idle is all of it.
+ *   tokens:  the sequences' counters sum to the run's; committed is the
+ *            trace's token count; drafted = accepted + wasted.
+ *   per sequence: energy = its dynamic energy + static power x its time,
+ *            and the dynamic parts sum to the run's dynamic_j.
+ *   waste:   every wasted token is one draft step thrown away, charged
+ *            that step's time and dynamic energy: wasted_draft_s and
+ *            wasted_draft_j lie between `wasted` times the cheapest and
+ *            the dearest draft step at the KV lengths the trace reaches.
+ * Static power is computed from the preset's fields (rig_static_w), not
+ * through hw_device_static_w(), so a wrong count there shows too. */
+static void assert_rel(double got, double want, double rel, const char *who,
+                       const char *what)
+{
+	cr_assert(fabs(got - want) <= rel * fabs(want) + 1e-300,
+	          "%s: %s: got %.17g, want %.17g", who, what, got, want);
+}
+
+/* The cheapest and the dearest draft step (time, dynamic energy) at KV
+ * lengths lo..hi, as the engine costs them in this mode. */
+static void draft_step_range(struct rig *g, unsigned lo, unsigned hi,
+                             double t[2], double j[2])
+{
+	t[0] = j[0] = INFINITY;
+	t[1] = j[1] = 0;
+	for (unsigned L = lo; L <= hi; L++) {
+		struct hw_cost c;
+		if (rig_is_sync(g))
+			hw_step_cost(g->plan, HW_TASK_DRAFT, 1, L, &c);
+		else
+			hw_task_cost(g->plan, HW_TASK_DRAFT, 1, L, &c);
+		double e = 0;
+		for (unsigned d = 0; d < g->plat.n_dev; d++)
+			e += c.energy_dev_j[d];
+		t[0] = fmin(t[0], c.time_s);
+		t[1] = fmax(t[1], c.time_s);
+		j[0] = fmin(j[0], e);
+		j[1] = fmax(j[1], e);
+	}
+}
+
+#define CONS_REL 1e-9
+
+ParameterizedTestParameters(invariants, conservation)
+{
+	size_t n;
+	struct cell *cells = grid(&n);
+	return FX_PARAMS(struct cell, cells, n);
+}
+
+ParameterizedTest(struct cell *c, invariants, conservation)
+{
+	char who[96], err[1024];
+	snprintf(who, sizeof who, "%s/%s/%s", c->preset, c->policy,
+	         c->drafter);
+	struct rig g;
+	RIG_OPEN(&g, .trace = rig_shipped(DEFAULT_TRACE), .preset = c->preset,
+	         .policy = c->policy, .drafter = c->drafter);
+	const double pw = rig_static_w_all(&g);
+	cr_assert_gt(pw, 0, "%s: every preset has static power", who);
+
+	struct replay_seq_result sum = { 0 };
+	double seq_time = 0, seq_energy = 0, seq_dynamic = 0;
+	uint64_t tokens = 0;
+	unsigned kv_lo = UINT32_MAX, kv_hi = 0;
+	struct trace_seq s;
+	int rc;
+	while ((rc = trace_reader_next(g.rd, &s, err, sizeof err)) == 1) {
+		struct replay_seq_result q;
+		cr_assert_eq(replay_sequence(g.r, &s, &q, err, sizeof err), 0,
+		             "%s: %s", who, err);
+		cr_assert_eq(q.seq, s.id, "%s", who);
+		cr_assert_eq(q.prompt_len, s.prompt_len, "%s", who);
+		cr_assert_eq(q.committed, s.n, "%s seq %u", who, s.id);
+		cr_assert_eq(q.drafted, q.accepted + q.wasted, "%s seq %u", who,
+		             s.id);
+		cr_assert_gt(q.time_s, 0, "%s seq %u", who, s.id);
+		/* its energy: its own dynamic part + static power x its time */
+		const double dyn = q.energy_j - pw * q.time_s;
+		cr_assert_geq(dyn, -CONS_REL * q.energy_j, "%s seq %u: energy "
+		              "%.17g below static %.17g", who, s.id, q.energy_j,
+		              pw * q.time_s);
+		seq_dynamic += dyn;
+		seq_time += q.time_s;
+		seq_energy += q.energy_j;
+		sum.committed += q.committed;
+		sum.drafted += q.drafted;
+		sum.accepted += q.accepted;
+		sum.wasted += q.wasted;
+		sum.preverified += q.preverified;
+		sum.batches += q.batches;
+		sum.verifications += q.verifications;
+		tokens += s.n;
+		kv_lo = s.prompt_len < kv_lo ? s.prompt_len : kv_lo;
+		kv_hi = s.prompt_len + s.n > kv_hi ? s.prompt_len + s.n : kv_hi;
+	}
+	cr_assert_eq(rc, 0, "%s", err);
+	replay_finish(g.r);
+	const struct replay_metrics *m = replay_metrics(g.r);
+
+	/* energy */
+	assert_rel(m->energy_j, m->dynamic_j + m->static_j, 1e-12, who,
+	           "energy = dynamic + static");
+	assert_rel(m->static_j, pw * m->time_s, 1e-12, who,
+	           "static = static power x time");
+	double dev_sum = 0;
+	for (unsigned d = 0; d < g.plat.n_dev; d++) {
+		const double st = rig_static_w(&g, d) * m->time_s;
+		cr_assert_geq(m->dev_energy_j[d], st * (1 - CONS_REL),
+		              "%s dev %u: energy %.17g below its static %.17g",
+		              who, d, m->dev_energy_j[d], st);
+		dev_sum += m->dev_energy_j[d];
+	}
+	assert_rel(dev_sum, m->energy_j, CONS_REL, who,
+	           "devices' energies sum to energy_j");
+	assert_rel(seq_energy, m->energy_j, CONS_REL, who,
+	           "sequences' energies sum to energy_j");
+	assert_rel(seq_dynamic, m->dynamic_j, 1e-6, who,
+	           "sequences' dynamic parts sum to dynamic_j");
+
+	/* time */
+	assert_rel(seq_time, m->time_s, CONS_REL, who,
+	           "sequences' times sum to time_s");
+	for (unsigned d = 0; d < g.plat.n_dev; d++) {
+		cr_assert_leq(m->busy_s[d], m->time_s * (1 + CONS_REL),
+		              "%s dev %u", who, d);
+		assert_rel(m->busy_s[d] + m->idle_s[d], m->time_s, CONS_REL, who,
+		           "busy + idle = time");
+	}
+
+	/* tokens */
+	cr_assert_eq(m->committed, tokens, "%s", who);
+	cr_assert_eq(sum.committed, m->committed, "%s", who);
+	cr_assert_eq(sum.drafted, m->drafted, "%s", who);
+	cr_assert_eq(sum.accepted, m->accepted, "%s", who);
+	cr_assert_eq(sum.wasted, m->wasted, "%s", who);
+	cr_assert_eq(sum.preverified, m->preverified, "%s", who);
+	cr_assert_eq(sum.batches, m->batches, "%s", who);
+	cr_assert_eq(sum.verifications, m->verifications, "%s", who);
+	cr_assert_eq(m->drafted, m->accepted + m->wasted, "%s", who);
+	cr_assert_eq(m->sequences, 64, "%s", who);
+
+	/* waste: one draft step each, in time and in joules */
+	double t[2], j[2];
+	draft_step_range(&g, kv_lo, kv_hi, t, j);
+	const double w = (double)m->wasted;
+	cr_assert_gt(w, 0, "%s: the capture has rejections", who);
+	cr_assert(m->wasted_draft_s >= w * t[0] * (1 - CONS_REL) &&
+	          m->wasted_draft_s <= w * t[1] * (1 + CONS_REL),
+	          "%s: wasted_draft_s %.17g for %g drafts of %.17g..%.17g s",
+	          who, m->wasted_draft_s, w, t[0], t[1]);
+	cr_assert(m->wasted_draft_j >= w * j[0] * (1 - CONS_REL) &&
+	          m->wasted_draft_j <= w * j[1] * (1 + CONS_REL),
+	          "%s: wasted_draft_j %.17g for %g drafts of %.17g..%.17g J",
+	          who, m->wasted_draft_j, w, j[0], j[1]);
+	cr_assert_leq(m->wasted_draft_j, m->dynamic_j, "%s", who);
+	rig_close(&g);
+}
