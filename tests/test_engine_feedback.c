@@ -149,6 +149,13 @@ ParameterizedTest(struct fb_case *c, feedback,
 	        rig_counter(&g.dr, "discarded_open_tokens");
 	const double trunc = rig_counter(&g.dr, "truncated_tokens");
 	cr_assert_eq(rig_counter(&g.dr, "unknown_results"), 0, "%s", who);
+	/* every token shows a probability as its top-1 (after a rejection
+	 * the stand-in e^-H); a draft whose chain was dropped while it ran is
+	 * never shown */
+	cr_assert_eq(rig_counter(&g.dr, "top1_out_of_range"), 0, "%s", who);
+	cr_assert_gt(rig_counter(&g.dr, "tokens"), 0, "%s", who);
+	cr_assert_leq(rig_counter(&g.dr, "tokens"), (double)m->drafted, "%s",
+	              who);
 	cr_assert_eq(rig_counter(&g.dr, "oom"), 0, "%s", who);
 	cr_assert_eq(rig_counter(&g.dr, "closed_batches"),
 	             (double)m->batches, "%s", who);

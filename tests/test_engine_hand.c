@@ -34,7 +34,17 @@ TestSuite(hand, .init = setup, .fini = fx_tmpdir_remove);
  *   batch 3 drafts p7..p10 (max_len = min(4, 12-7)); all on path; verify
  *     M=5 at KV 27: commits p7..p10 + bonus p11 -> C = 12 = N.
  * drafted 12 = accepted 9 + wasted 3; 3 batches, 3 verifications.
- * Draft step at position p runs at KV length P + p. */
+ * Draft step at position p runs at KV length P + p.
+ * Energy: each of the 15 steps spends its dynamic energy on each device as
+ * the hardware model splits it (e_d(step)); every device draws its static
+ * power W_d over the whole run, busy or idle:
+ *   dynamic_j = sum over steps and devices of e_d(step),
+ *   static_j = (W_npu + W_pim) x time, energy_j = dynamic_j + static_j,
+ *   dev_energy_j[d] = sum over steps of e_d(step) + W_d x time.
+ * The one sequence's result carries the same time and energy. The wasted
+ * drafts are the first drafts of p6, p7, p8 (KV P+6..P+8):
+ *   wasted_draft_s = their step times, wasted_draft_j = their dynamic
+ *   energies (joules, not seconds). */
 Test(hand, sync_fixed4_hand_computed)
 {
 	static const int acc[12] = { 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1 };
@@ -48,8 +58,11 @@ Test(hand, sync_fixed4_hand_computed)
 	RIG_OPEN(&g, .trace = path, .preset = "npu-pim", .policy = "sync",
 	         .drafter = "fixed", .dkey = "k", .dval = "4",
 	         .on_event = sum_event, .user = &l);
-	rig_run(&g);
+	struct replay_seq_result res;
+	size_t nres;
+	rig_run_results(&g, &res, 1, &nres);
 	const struct replay_metrics *m = replay_metrics(g.r);
+	cr_assert_eq(nres, 1);
 	cr_assert_eq(m->committed, 12);
 	cr_assert_eq(m->drafted, 12);
 	cr_assert_eq(m->accepted, 9);
@@ -62,7 +75,8 @@ Test(hand, sync_fixed4_hand_computed)
 	/* the same 15 steps give each device's busy time: its share of
 	 * every step (transfers are busy on neither device) */
 	static const unsigned verified_at[3] = { 4, 9, 11 };
-	double want = 0, busy[HW_MAX_DEV] = { 0 };
+	double want = 0, busy[HW_MAX_DEV] = { 0 }, dyn[HW_MAX_DEV] = { 0 };
+	double dyn_all = 0;
 	struct hw_cost c;
 	for (int i = 0; i < 15; i++) {
 		if (i < 12)
@@ -72,8 +86,11 @@ Test(hand, sync_fixed4_hand_computed)
 			hw_step_cost(g.plan, HW_TASK_VERIFY, 5,
 			                   P_LEN + verified_at[i - 12], &c);
 		want += c.time_s;
-		for (unsigned d = 0; d < g.plat.n_dev; d++)
+		for (unsigned d = 0; d < g.plat.n_dev; d++) {
 			busy[d] += c.busy_s[d];
+			dyn[d] += c.energy_dev_j[d];
+			dyn_all += c.energy_dev_j[d];
+		}
 	}
 	assert_close(m->time_s, want, "simulated time");
 	for (unsigned d = 0; d < g.plat.n_dev; d++) {
@@ -82,6 +99,34 @@ Test(hand, sync_fixed4_hand_computed)
 		assert_close(m->idle_s[d], want - busy[d], "idle per device");
 	}
 	check_events(&g, &l, "sync k=4");
+
+	/* energy */
+	const double st = rig_static_w_all(&g) * want;
+	cr_assert_gt(st, 0);
+	cr_assert_lt(busy[0], want, "the NPU idles: static is not on busy");
+	assert_close(m->dynamic_j, dyn_all, "dynamic_j");
+	assert_close(m->static_j, st, "static_j");
+	assert_close(m->energy_j, dyn_all + st, "energy_j");
+	for (unsigned d = 0; d < g.plat.n_dev; d++)
+		assert_close(m->dev_energy_j[d],
+		             dyn[d] + rig_static_w(&g, d) * want,
+		             "energy per device");
+	assert_close(res.time_s, want, "the sequence's time");
+	assert_close(res.energy_j, dyn_all + st, "the sequence's energy");
+	cr_assert_eq(res.committed, 12);
+	cr_assert_eq(res.drafted, 12);
+	cr_assert_eq(res.accepted, 9);
+	cr_assert_eq(res.wasted, 3);
+	cr_assert_eq(res.batches, 3);
+	cr_assert_eq(res.verifications, 3);
+	cr_assert_eq(res.preverified, 0);
+	double ws = 0, wj = 0;
+	for (unsigned p = 6; p <= 8; p++) {
+		ws += rig_step(&g, HW_TASK_DRAFT, 1, P_LEN + p);
+		wj += rig_step_j(&g, HW_TASK_DRAFT, 1, P_LEN + p);
+	}
+	assert_close(m->wasted_draft_s, ws, "wasted_draft_s");
+	assert_close(m->wasted_draft_j, wj, "wasted_draft_j");
 	rig_close(&g);
 }
 
@@ -95,7 +140,11 @@ Test(hand, sync_fixed4_hand_computed)
  *   PIM drafts p3 (KV P+3); the batch ends at N: T2 = E1 + d3.
  *   NPU verifies [3,4) with M = 2 at KV P+4: E2 = T2 + q + v(2,P+4) + q,
  *     commits p3 and clips the bonus at N -> C = 4.
- * drafted 3, accepted 3, wasted 0, two batches, no look-ahead batch. */
+ * drafted 3, accepted 3, wasted 0, two batches, no look-ahead batch.
+ * Energy: the five tasks' dynamic energies (three drafts, two
+ * verifications; a queue hand-off costs none), plus static power of both
+ * devices over all of E2: the PIM waits through both verifications and
+ * the NPU through every draft, and both draw static power meanwhile. */
 Test(hand, async_capacity_and_bonus_hand_computed)
 {
 	static const int acc[4] = { 1, 1, 1, 1 };
@@ -122,6 +171,17 @@ Test(hand, async_capacity_and_bonus_hand_computed)
 	cr_assert_eq(m->batches, 2);
 	cr_assert_eq(m->lookahead_batches, 0);
 	assert_close(m->time_s, e2, "simulated time");
+	const double dyn = rig_task_j(&g, HW_TASK_DRAFT, 1, P_LEN + 0) +
+	                   rig_task_j(&g, HW_TASK_DRAFT, 1, P_LEN + 1) +
+	                   rig_task_j(&g, HW_TASK_DRAFT, 1, P_LEN + 3) +
+	                   rig_task_j(&g, HW_TASK_VERIFY, 3, P_LEN + 2) +
+	                   rig_task_j(&g, HW_TASK_VERIFY, 2, P_LEN + 4);
+	assert_close(m->dynamic_j, dyn, "dynamic_j");
+	assert_close(m->static_j, rig_static_w_all(&g) * e2, "static_j");
+	assert_close(m->energy_j, dyn + rig_static_w_all(&g) * e2,
+	             "energy_j");
+	cr_assert_eq(m->wasted_draft_s, 0);
+	cr_assert_eq(m->wasted_draft_j, 0);
 	rig_close(&g);
 }
 
@@ -141,7 +201,8 @@ Test(hand, async_capacity_and_bonus_hand_computed)
  *     clipped at N.
  * drafted 8 = accepted 5 (p0, p2, p3, p4, p5) + wasted 3; batches 4 of
  * which 2 look-ahead (B, D). The test checks the PIM is the faster side,
- * which the hand schedule assumes. */
+ * which the hand schedule assumes. The wasted drafts (p1 and the first
+ * p2, p3) are charged their task time and dynamic energy. */
 Test(hand, async_lookahead_waste_hand_computed)
 {
 	static const int acc[6] = { 1, 0, 1, 1, 1, 1 };
@@ -179,6 +240,52 @@ Test(hand, async_lookahead_waste_hand_computed)
 	cr_assert_eq(m->lookahead_batches, 2);
 	cr_assert_eq(m->verifications, 3);
 	assert_close(m->time_s, e4, "simulated time");
+	/* the waste: the first drafts of p1, p2, p3 */
+	assert_close(m->wasted_draft_s, d[1] + d[2] + d[3], "wasted_draft_s");
+	assert_close(m->wasted_draft_j,
+	             rig_task_j(&g, HW_TASK_DRAFT, 1, P_LEN + 1) +
+	             rig_task_j(&g, HW_TASK_DRAFT, 1, P_LEN + 2) +
+	             rig_task_j(&g, HW_TASK_DRAFT, 1, P_LEN + 3),
+	             "wasted_draft_j");
+	rig_close(&g);
+}
+
+/* What the drafter is shown, token by token, in the schedule of
+ * async_lookahead_waste_hand_computed (the feedback drafter with k=2 in
+ * place of fixed): the trace's entropy and top-1 on the path, and after
+ * the rejection at F = 1 the draft's own continuation recorded at F,
+ * step j = p - F for chain position p, with e^-H standing in for top-1:
+ *   p0 (H .5, top-1 .9), p1 (2.5, .3)      batch A, F = 1
+ *   p2 (3.0, e^-3.0), p3 (3.1, e^-3.1)     look-ahead B, off path
+ *   p2, p3, p4, p5 (.5, .9 each)           C and D, redrafted on path
+ * 8 tokens: sum H = 11.1, sum top-1 = 4.8 + e^-3.0 + e^-3.1. */
+Test(hand, drafter_sees_the_continuation_after_a_rejection)
+{
+	static const int acc[6] = { 1, 0, 1, 1, 1, 1 };
+	struct fx_seq b;
+	fx_seq_greedy(&b, 0, acc, 6);
+	const char *path = fx_path("t.msgpack");
+	fx_write_trace(path, &b, 1, NULL);
+
+	struct rig g;
+	RIG_OPEN(&g, .trace = path,
+	         .preset = NPU_PIM_FREE "&pim.mem_bw=4096e9",
+	         .policy = "async", .drafter = rig_feedback_drafter(),
+	         .dkey = "k", .dval = "2", .qcap = 4);
+	rig_run(&g);
+	const struct replay_metrics *m = replay_metrics(g.r);
+	cr_assert_eq(m->drafted, 8);
+	cr_assert_eq(m->wasted, 3);
+	cr_assert_eq(rig_counter(&g.dr, "tokens"), 8);
+	cr_assert_eq(rig_counter(&g.dr, "top1_out_of_range"), 0);
+	/* the trace's values are float32 */
+	const double h = 0.5f + 2.5f + 3.0f + (3.0f + 0.1f) + 4 * 0.5f;
+	const double t1 = 0.9f + (0.9f - 0.6f) + expf(-3.0f) +
+	                  expf(-(3.0f + 0.1f)) + 4 * 0.9f;
+	assert_within(rig_counter(&g.dr, "entropy_sum"), h, 1e-6,
+	              "entropies shown");
+	assert_within(rig_counter(&g.dr, "top1_sum"), t1, 1e-6,
+	              "top-1 shown");
 	rig_close(&g);
 }
 
@@ -485,7 +592,7 @@ static void pv_event(void *user, const struct replay_event *ev)
  * A); 3 verifications; preverified 4 tokens in 2 tasks, 1 rejection,
  * 4 switches; time E3. PIM busy: its 11 draft steps + both
  * pre-verifications with their switches; NPU busy: 3 x (v + q). Wasted
- * draft time: the first drafts of p2..p5.
+ * draft time and energy: the first drafts of p2..p5.
  * The drafter's feedback: verified A (2 drafted, 2 accepted, committed
  * p0 p1 + bonus p2 = 3), B' (1 drafted: truncated from 2; accepted 0:
  * its draft was replaced; committed 0: p2 was A's bonus), D' (2, 2, 3
@@ -568,6 +675,10 @@ Test(hand, preverify_hand_computed)
 	assert_close(m->busy_s[vd], va + vb + vc + 3 * q, "NPU busy");
 	assert_close(m->wasted_draft_s, d[2] + d[3] + d[4] + d[5],
 	             "wasted draft time");
+	double wj = 0;
+	for (unsigned p = 2; p <= 5; p++)
+		wj += rig_task_j(&g, HW_TASK_DRAFT, 1, P_LEN + p);
+	assert_close(m->wasted_draft_j, wj, "wasted draft energy");
 
 	/* the timeline: PV1 rejected, PV2 clipped to nothing; each drawn
 	 * between its two switches */
@@ -599,12 +710,120 @@ Test(hand, preverify_hand_computed)
 	rig_close(&g);
 }
 
+/* The upper end of a pre-verification's range: it settles [a, a+m) and
+ * nothing past it, even when the first wrong draft is the very next
+ * position. The platform, policy and drafter of preverify_hand_computed,
+ * now with count=1 after the 3rd closed batch only, and p3 wrong
+ * (a_3 = 0), the rest right, N = 8.
+ *   T1 = d0 + d1: A [0,2) closes; the NPU verifies it from T1 + q:
+ *     E1 = T1 + q + v(3,P+2) + q.
+ *   PIM: p2 (on path), p3 (wrong: F = 3) -> B [2,4) closes at
+ *     T2 = T1 + d2 + d3; p4, p5 (off path) -> C [4,6) at T3 = T2 + d4 + d5:
+ *     6 unverified tokens = capacity.
+ *   PV after C: the earliest unsettled queued token is B's p2, m = 1:
+ *     [2,3), pv(1, P+3); it ends at T4 = T3 + sw + pv + sw < E1. F = 3 is
+ *     the first position past the range: not this pre-verification's to
+ *     find. It settles p2, outcome "accepted", no rejection, nothing
+ *     dropped. The queue is still full: the PIM waits for E1.
+ *   E1: A accepts p0, p1 and commits the bonus at 2, which p2's draft
+ *     matches (accepted) -> C = 3. The NPU takes B and C in one pass: it
+ *     feeds p2 (committed) and p3, p4, p5: M = 4 at KV P+6,
+ *     E2 = E1 + v(4,P+6) + q. The PIM drafts D [6,8) (p6, p7, off path,
+ *     look-ahead), done at T5 = E1 + d6 + d7 < E2.
+ *   E2: the pass finds p3 wrong: accepts none of [3,6), commits the
+ *     correction at 3 -> C = 4; D is dropped; p3, p4, p5, p6, p7 wasted.
+ *   PIM: E [4,6) (p4, p5, on path) closes at T6 = E2 + d4 + d5, then F
+ *     [6,8) (look-ahead) at T7 = T6 + d6 + d7 <= E3 - q.
+ *   NPU: E from T6 + q, M = 3 at KV P+6: E3 = T6 + q + v(3,P+6) + q:
+ *     accepts p4, p5, bonus at 6 equals F's p6 (accepted) -> C = 7. F: it
+ *     feeds p6 (committed) and p7: M = 2 at KV P+8, E4 = E3 + v(2,P+8) + q;
+ *     accepts p7 -> C = 8 = N.
+ * drafted 12 = accepted 7 (p0 p1 p2 p4 p5 p6 p7) + wasted 5 (the first
+ * p3..p7); batches 6 (A B C D E F), look-ahead 4 (B C D F: E was opened
+ * with nothing unverified); 4 verifications; pre-verified 1 token in 1
+ * task, no rejection, 2 switches; time E4. */
+Test(hand, preverify_range_ends_before_the_next_position)
+{
+	static const int acc[8] = { 1, 1, 1, 0, 1, 1, 1, 1 };
+	struct fx_seq b;
+	fx_seq_greedy(&b, 0, acc, 8);
+	const char *path = fx_path("pv-end.msgpack");
+	fx_write_trace(path, &b, 1, &(struct fx_trace_opts){
+	               .draft_layers = 1, .target_layers = 8 });
+
+	static const char *const pk[3] = { "count", "from", "times" };
+	static const char *const pv[3] = { "1", "3", "1" };
+	struct rig g;
+	struct pvlog l;
+	memset(&l, 0, sizeof l);
+	RIG_OPEN(&g, .trace = path,
+	         .preset = NPU_PIM_FREE "&verify_batches=0"
+	                   "&npu.op_overhead_s=5.5e-6",
+	         .policy_desc = &rig_script_policy, .pkeys = pk, .pvals = pv,
+	         .np = 3, .drafter = rig_feedback_drafter(), .dkey = "k",
+	         .dval = "2", .qcap = 6, .on_event = pv_event, .user = &l);
+	rig_run(&g);
+	const struct replay_metrics *m = replay_metrics(g.r);
+
+	const double q = g.plat.queue_latency_s;
+	const double sw = hw_switch_cost(g.plan, NULL);
+	double d[8];
+	for (unsigned p = 0; p < 8; p++)
+		d[p] = rig_task(&g, HW_TASK_DRAFT, 1, P_LEN + p);
+	const double pv1 = rig_task(&g, HW_TASK_PREVERIFY, 1, P_LEN + 3);
+	const double t1 = d[0] + d[1];
+	const double e1 = t1 + q + rig_task(&g, HW_TASK_VERIFY, 3, P_LEN + 2) + q;
+	const double t3 = t1 + d[2] + d[3] + d[4] + d[5];
+	const double t4 = t3 + sw + pv1 + sw;
+	const double e2 = e1 + rig_task(&g, HW_TASK_VERIFY, 4, P_LEN + 6) + q;
+	const double t5 = e1 + d[6] + d[7];
+	const double t6 = e2 + d[4] + d[5];
+	const double t7 = t6 + d[6] + d[7];
+	const double e3 = t6 + q + rig_task(&g, HW_TASK_VERIFY, 3, P_LEN + 6) + q;
+	const double e4 = e3 + rig_task(&g, HW_TASK_VERIFY, 2, P_LEN + 8) + q;
+	/* the order the hand schedule assumes */
+	cr_assert_lt(t4, e1, "the pre-verification ends before A's result");
+	cr_assert_lt(t5, e2, "D is drafted before the pass ends");
+	cr_assert_leq(t7 + q, e3, "F is ready when E's result comes");
+
+	cr_assert_eq(m->preverify_tasks, 1);
+	cr_assert_eq(m->preverified, 1);
+	cr_assert_eq(m->preverify_rejections, 0, "F = 3 lies past [2,3)");
+	cr_assert_eq(l.n_pv, 1);
+	cr_assert_eq(l.pv_tokens[0], 1);
+	cr_assert_eq(l.pv_out[0], REPLAY_OUT_ACCEPTED);
+	cr_assert_eq(m->switches, 2);
+	cr_assert_eq(m->committed, 8);
+	cr_assert_eq(m->drafted, 12);
+	cr_assert_eq(m->accepted, 7);
+	cr_assert_eq(m->wasted, 5);
+	cr_assert_eq(m->batches, 6);
+	cr_assert_eq(m->lookahead_batches, 4);
+	cr_assert_eq(m->verifications, 4);
+	assert_close(m->time_s, e4, "simulated time");
+	assert_close(l.pv_start[0], t3 + sw, "PV start");
+	assert_close(l.pv_end[0], t4 - sw, "PV end");
+	assert_close(m->wasted_draft_s, d[3] + d[4] + d[5] + d[6] + d[7],
+	             "wasted draft time");
+	check_events(&g, &l.sum, "pre-verify range end");
+	cr_assert_eq(rig_counter(&g.pol, "preverify_decisions"), 1);
+	rig_close(&g);
+}
+
 /* On a single-device preset the same async policy serialises drafting and
  * verification on one device: fixed k=2 over four on-path tokens is
  *   d0 + d1 + v(3, P+2)   (commits p0, p1, bonus p2)
  *   + d3 + v(2, P+4)      (commits p3)
- * with no queue latency (nothing crosses devices) and no idle time. */
-Test(hand, single_device_serialises)
+ * with no queue latency (nothing crosses devices) and no idle time. The
+ * gpu preset's queue latency is 0, so the run is repeated with it set to
+ * 1 ms: still nothing crosses devices, and nothing may change. */
+ParameterizedTestParameters(hand, single_device_serialises)
+{
+	static int ms[] = { 0, 1 };
+	return cr_make_param_array(int, ms, 2);
+}
+
+ParameterizedTest(int *queue_ms, hand, single_device_serialises)
 {
 	static const int acc[4] = { 1, 1, 1, 1 };
 	struct fx_seq b;
@@ -613,8 +832,10 @@ Test(hand, single_device_serialises)
 	fx_write_trace(path, &b, 1, NULL);
 
 	struct rig g;
-	RIG_OPEN(&g, .trace = path, .preset = "gpu", .policy = "async",
-	         .drafter = "fixed", .dkey = "k", .dval = "2");
+	RIG_OPEN(&g, .trace = path,
+	         .preset = *queue_ms ? "gpu?queue_latency_s=1e-3" : "gpu",
+	         .policy = "async", .drafter = "fixed", .dkey = "k",
+	         .dval = "2");
 	rig_run(&g);
 	const struct replay_metrics *m = replay_metrics(g.r);
 	double want = rig_task(&g, HW_TASK_DRAFT, 1, P_LEN + 0) +
@@ -623,6 +844,7 @@ Test(hand, single_device_serialises)
 	              rig_task(&g, HW_TASK_DRAFT, 1, P_LEN + 3) +
 	              rig_task(&g, HW_TASK_VERIFY, 2, P_LEN + 4);
 	cr_assert_eq(g.plat.n_dev, 1);
+	cr_assert_eq(g.plat.queue_latency_s, *queue_ms * 1e-3);
 	cr_assert_eq(m->committed, 4);
 	assert_close(m->time_s, want, "simulated time");
 	assert_close(m->busy_s[0], m->time_s, "device always busy");
