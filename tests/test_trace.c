@@ -1261,6 +1261,75 @@ Test(trace, model_dimension_bounds)
 	free(m.ops);
 }
 
+/* A name is at most 63 bytes: it lives in a char[64] with its NUL. The
+ * reader refuses 64 (and an op name too), the writer and the reader take
+ * 63 and give it back whole; trace_model_check refuses a name that fills
+ * all 64 bytes without a NUL (the writer packs it with strlen). */
+Test(bad, model_name_of_64_bytes)
+{
+	static const char name64[] = "0123456789abcdef0123456789abcdef"
+	                             "0123456789abcdef0123456789abcdef";
+	const struct edit e = { "header", 0, "models.draft.name", false,
+	                        o_str(name64) };
+	const struct edit o = { "header", 0, "models.target.ops.2.name", false,
+	                        o_str(name64) };
+
+	cr_assert_eq(strlen(name64), 64);
+	expect_bad(&e, false, 0, 0, "expected a string of at most 63 bytes, "
+	           "got 64 bytes");
+	expect_bad(&o, false, 0, 0, "expected a string of at most 63 bytes, "
+	           "got 64 bytes");
+}
+
+Test(trace, model_name_of_63_bytes_round_trips)
+{
+	static const char name63[] = "0123456789abcdef0123456789abcdef"
+	                             "0123456789abcdef0123456789abcde";
+	const char *path = fx_path("name63.msgpack");
+	struct trace_header h;
+	struct trace_writer *w = NULL;
+	struct trace_reader *r = NULL;
+	char err[512];
+
+	cr_assert_eq(strlen(name63), 63);
+	make_header(&h, 0);
+	memcpy(h.draft.name, name63, sizeof name63);
+	cr_assert_eq(trace_model_check(&h.draft, "draft", err, sizeof err), 0,
+	             "%s", err);
+	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), 0, "%s",
+	             err);
+	cr_assert_eq(trace_writer_close(&w, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0, "%s",
+	             err);
+	cr_assert_str_eq(trace_reader_header(r)->draft.name, name63);
+	trace_reader_close(&r);
+
+	/* all 64 bytes used, no NUL */
+	memset(h.draft.name, 'x', sizeof h.draft.name);
+	cr_assert_eq(trace_model_check(&h.draft, "draft", err, sizeof err),
+	             -EINVAL);
+	cr_assert_str_eq(err, "field 'models.draft.name': expected at most 63 "
+	                 "bytes");
+	trace_header_clear(&h);
+}
+
+/* weight_bits: 1..64 (a 64-bit weight is the widest a trace may claim). */
+Test(trace, model_weight_bits_bounds)
+{
+	struct trace_model m;
+	char err[512];
+
+	tiny_model(&m, "m");
+	m.weight_bits = 64;
+	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), 0, "%s",
+	             err);
+	m.weight_bits = 65;
+	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), -EINVAL);
+	cr_assert_str_eq(err, "field 'models.draft.weight_bits': expected a "
+	                 "value in [1, 64], got 65");
+	free(m.ops);
+}
+
 Test(bad, model_dimension_too_large)
 {
 	const struct edit e = { "header", 0, "models.target.hidden_dim", false,
