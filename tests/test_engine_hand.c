@@ -772,14 +772,16 @@ Test(hand, preverify_range_ends_before_the_next_position)
 		d[p] = rig_task(&g, HW_TASK_DRAFT, 1, P_LEN + p);
 	const double pv1 = rig_task(&g, HW_TASK_PREVERIFY, 1, P_LEN + 3);
 	const double t1 = d[0] + d[1];
-	const double e1 = t1 + q + rig_task(&g, HW_TASK_VERIFY, 3, P_LEN + 2) + q;
+	const double e1 = t1 + q + rig_task(&g, HW_TASK_VERIFY, 3, P_LEN + 2) +
+	                  q;
 	const double t3 = t1 + d[2] + d[3] + d[4] + d[5];
 	const double t4 = t3 + sw + pv1 + sw;
 	const double e2 = e1 + rig_task(&g, HW_TASK_VERIFY, 4, P_LEN + 6) + q;
 	const double t5 = e1 + d[6] + d[7];
 	const double t6 = e2 + d[4] + d[5];
 	const double t7 = t6 + d[6] + d[7];
-	const double e3 = t6 + q + rig_task(&g, HW_TASK_VERIFY, 3, P_LEN + 6) + q;
+	const double e3 = t6 + q + rig_task(&g, HW_TASK_VERIFY, 3, P_LEN + 6) +
+	                  q;
 	const double e4 = e3 + rig_task(&g, HW_TASK_VERIFY, 2, P_LEN + 8) + q;
 	/* the order the hand schedule assumes */
 	cr_assert_lt(t4, e1, "the pre-verification ends before A's result");
@@ -807,6 +809,103 @@ Test(hand, preverify_range_ends_before_the_next_position)
 	             "wasted draft time");
 	check_events(&g, &l.sum, "pre-verify range end");
 	cr_assert_eq(rig_counter(&g.pol, "preverify_decisions"), 1);
+	rig_close(&g);
+}
+
+/* A pre-verification keeps to the positions still queued when it ends:
+ * the NPU may have taken the batch it started in. The platform of
+ * preverify_hand_computed with NPU operators at 3 us (so A's result lands
+ * inside the second pre-verification), one batch per pass
+ * (verify_batches = 1), the script policy pre-verifying 1 token after the
+ * 2nd and the 3rd closed batch, k=2, capacity 6, p3 wrong, N = 8.
+ *   T1 = d0 + d1: A [0,2) closes; E1 = T1 + q + v(3,P+2) + q.
+ *   p2, p3 (F = 3) -> B [2,4) at T2 = T1 + d2 + d3. PV1: [2,3), pv(1,P+3),
+ *     done at T3 = T2 + sw + pv + sw: settles p2 (F lies past it).
+ *   p4, p5 -> C [4,6) at T4 = T3 + d4 + d5 (queue full). PV2: the earliest
+ *     unsettled queued token is B's p3: [3,4), pv(1,P+4), T4 to
+ *     T5 = T4 + sw + pv + sw.
+ *   E1 (T4 < E1 < T5): A accepts p0, p1, the bonus at 2 matches p2 -> C = 3.
+ *     The NPU takes B alone: it feeds p2 (committed) and p3: M = 2 at
+ *     KV P+4, E2 = E1 + v(2,P+4) + q.
+ *   T5: PV2's position 3 is verifying now; the first queued batch is C at
+ *     4, so its range clips to [4,4): it settles nothing and finds nothing
+ *     (outcome "none"), though p3 is the wrong draft. The PIM drafts
+ *     D [6,8) (p6, p7, look-ahead) by T6 = T5 + d6 + d7 < E2.
+ *   E2: B finds p3 wrong: C = 4; C and D dropped; p3..p7 wasted (5).
+ *   p4, p5 -> E [4,6) at T7 = E2 + d4 + d5; F [6,8) by T8 = T7 + d6 + d7.
+ *   E3 = T7 + q + v(3,P+6) + q: p4, p5 and the bonus at 6 (F's p6) -> C = 7;
+ *   F: M = 2 at KV P+8, E4 = E3 + v(2,P+8) + q -> C = 8.
+ * drafted 12 = accepted 7 + wasted 5; batches 6, look-ahead 4 (B C D F);
+ * verifications 4; 2 pre-verify tasks of 1 token, no rejection, 4
+ * switches; time E4. */
+Test(hand, preverify_clipped_to_the_queued_positions)
+{
+	static const int acc[8] = { 1, 1, 1, 0, 1, 1, 1, 1 };
+	struct fx_seq b;
+	fx_seq_greedy(&b, 0, acc, 8);
+	const char *path = fx_path("pv-clip.msgpack");
+	fx_write_trace(path, &b, 1, &(struct fx_trace_opts){
+	               .draft_layers = 1, .target_layers = 8 });
+
+	static const char *const pk[3] = { "count", "from", "times" };
+	static const char *const pv[3] = { "1", "2", "2" };
+	struct rig g;
+	struct pvlog l;
+	memset(&l, 0, sizeof l);
+	RIG_OPEN(&g, .trace = path,
+	         .preset = NPU_PIM_FREE "&verify_batches=1"
+	                   "&npu.op_overhead_s=3e-6",
+	         .policy_desc = &rig_script_policy, .pkeys = pk, .pvals = pv,
+	         .np = 3, .drafter = rig_feedback_drafter(), .dkey = "k",
+	         .dval = "2", .qcap = 6, .on_event = pv_event, .user = &l);
+	rig_run(&g);
+	const struct replay_metrics *m = replay_metrics(g.r);
+
+	const double q = g.plat.queue_latency_s;
+	const double sw = hw_switch_cost(g.plan, NULL);
+	double d[8];
+	for (unsigned p = 0; p < 8; p++)
+		d[p] = rig_task(&g, HW_TASK_DRAFT, 1, P_LEN + p);
+	const double t1 = d[0] + d[1];
+	const double e1 = t1 + q + rig_task(&g, HW_TASK_VERIFY, 3, P_LEN + 2) +
+	                  q;
+	const double t2 = t1 + d[2] + d[3];
+	const double t3 = t2 + sw + rig_task(&g, HW_TASK_PREVERIFY, 1,
+	                                     P_LEN + 3) + sw;
+	const double t4 = t3 + d[4] + d[5];
+	const double t5 = t4 + sw + rig_task(&g, HW_TASK_PREVERIFY, 1,
+	                                     P_LEN + 4) + sw;
+	const double e2 = e1 + rig_task(&g, HW_TASK_VERIFY, 2, P_LEN + 4) + q;
+	const double t6 = t5 + d[6] + d[7];
+	const double t7 = e2 + d[4] + d[5];
+	const double t8 = t7 + d[6] + d[7];
+	const double e3 = t7 + q + rig_task(&g, HW_TASK_VERIFY, 3, P_LEN + 6) +
+	                  q;
+	const double e4 = e3 + rig_task(&g, HW_TASK_VERIFY, 2, P_LEN + 8) + q;
+	/* the order the hand schedule assumes */
+	cr_assert_lt(t3, e1, "PV1 ends before A's result");
+	cr_assert(t4 < e1 && e1 < t5, "A's result lands inside PV2: %.9g < "
+	          "%.9g < %.9g", t4, e1, t5);
+	cr_assert_lt(t6, e2, "D is drafted before B's result");
+	cr_assert_leq(t8 + q, e3, "F is ready when E's result comes");
+
+	cr_assert_eq(m->preverify_tasks, 2);
+	cr_assert_eq(m->preverified, 2);
+	cr_assert_eq(m->preverify_rejections, 0);
+	cr_assert_eq(l.n_pv, 2);
+	cr_assert_eq(l.pv_out[0], REPLAY_OUT_ACCEPTED);
+	cr_assert_eq(l.pv_out[1], REPLAY_OUT_NONE, "clipped to [4,4)");
+	assert_close(l.pv_end[1], t5 - sw, "PV2 end");
+	cr_assert_eq(m->switches, 4);
+	cr_assert_eq(m->committed, 8);
+	cr_assert_eq(m->drafted, 12);
+	cr_assert_eq(m->accepted, 7);
+	cr_assert_eq(m->wasted, 5);
+	cr_assert_eq(m->batches, 6);
+	cr_assert_eq(m->lookahead_batches, 4);
+	cr_assert_eq(m->verifications, 4);
+	assert_close(m->time_s, e4, "simulated time");
+	check_events(&g, &l.sum, "pre-verify clipped");
 	rig_close(&g);
 }
 
