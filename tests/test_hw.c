@@ -690,7 +690,8 @@ Test(hw, verification_while_the_pim_works)
  * = 22.506 GB; resident are both KV caches and the draft, then 16 - 2.752
  * - 6.738 = 6.510 GB of the target; 6.506 GB streams on every target
  * pass: 6.506e9 / 25e9 + 10 us = 260.25 ms, which the overlapped pass
- * time cannot hide. A pair that fits streams nothing. */
+ * time cannot hide; the GPU is busy for all of it, and the streamed bits
+ * cost the host link's pJ/bit. A pair that fits streams nothing. */
 Test(hw, capacity_streams_the_target_overflow)
 {
 	struct trace_model d, t;
@@ -714,6 +715,9 @@ Test(hw, capacity_streams_the_target_overflow)
 	hw_task_cost(plan, HW_TASK_VERIFY, 5, 1000, &c);
 	expect_rel(c.offload_bytes, stream, 1e-12, "offload per pass");
 	expect_rel(c.time_s, stream / 25e9 + 10e-6, 1e-12, "stream-bound pass");
+	/* the GPU is occupied by the stream for the whole pass */
+	expect_rel(c.busy_s[p.compute], c.time_s, 1e-12, "busy streaming");
+	const double overlapped_j = c.energy_j;
 	hw_task_cost(plan, HW_TASK_DRAFT, 1, 1000, &c);
 	cr_expect_eq(c.offload_bytes, 0);
 	hw_plan_free(&plan);
@@ -731,6 +735,14 @@ Test(hw, capacity_streams_the_target_overflow)
 	hw_task_cost(plan, HW_TASK_VERIFY, 5, 1000, &c);
 	expect_rel(c.time_s, base.time_s + stream / 25e9 + 10e-6, 1e-12,
 	           "serial");
+	expect_rel(c.busy_s[p.compute], base.busy_s[p.compute] + stream / 25e9 +
+	           10e-6, 1e-12, "busy: the pass, then the stream");
+	/* the streamed bits cost the host link's energy, overlapped or not */
+	expect_rel(c.energy_j - base.energy_j,
+	           stream * 8 * p.host_link_pj_per_bit * 1e-12, 1e-9,
+	           "stream energy");
+	expect_rel(overlapped_j, c.energy_j, 1e-12, "overlap saves no energy");
+	cr_expect_gt(p.host_link_pj_per_bit, 0);
 	hw_plan_free(&plan);
 	/* a hard error instead, naming the sizes */
 	cr_assert_eq(hw_platform_set(&p, "capacity_policy", "error", err,
