@@ -388,3 +388,25 @@ Test(policy, nvct_one_sample_per_pass)
 	cr_assert_eq(d.count, 3);
 	ahasd_close(&a);
 }
+
+/* LLR counts the unverified batches of the sequence at hand: a new
+ * sequence starts it at 0 (the PHT is hardware and keeps its counters).
+ * EDC predicts "continue" everywhere (pht_init = 3), so each batch is
+ * one prediction at the LLR it leaves: three batches give 1, 2, 3; a new
+ * sequence and one batch give 1: edc_mean_llr = (1 + 2 + 3 + 1) / 4. */
+Test(policy, llr_starts_at_zero_each_sequence)
+{
+	struct policy a = ahasd_open("3");
+	const struct ahasd_host_view v = view(4000.0, 8);
+	const struct ahasd_seq_info seq = { 1, 16, 64, 1 };
+
+	a.p->policy->begin_sequence(a.st, &seq);
+	for (uint64_t id = 1; id <= 3; id++)
+		cr_assert_eq(decide(&a, id, &v).next, AHASD_NEXT_DRAFT);
+	cr_assert_float_eq(policy_counter(&a, "edc_mean_llr"), 2.0, 1e-12);
+	a.p->policy->begin_sequence(a.st, &seq);
+	decide(&a, 4, &v);
+	cr_assert_float_eq(policy_counter(&a, "edc_mean_llr"), 7.0 / 4, 1e-12);
+	cr_assert_eq(policy_counter(&a, "edc_predictions"), 4);
+	ahasd_close(&a);
+}
