@@ -64,11 +64,12 @@ int fx_run(const char *bin, const char *const *args,
 
 /* ---- parameterised tests ----------------------------------------------
  * Criterion runs each test in a fresh process (a new exec, so addresses
- * differ), where a static array that a ParameterizedTestParameters
- * function filled by code is still empty: such tables go to memory the
- * workers share, and hold their strings inline (char arrays), not as
- * pointers into the runner. FX_PARAMS(T, array, n) copies them there and
- * frees them after the run. */
+ * differ): a case must hold its strings inline (char arrays), never as
+ * pointers (they point nowhere in the test's process), and a static array
+ * that a ParameterizedTestParameters function fills by code is still
+ * empty there: such tables go to memory the workers share.
+ * FX_PARAMS(T, array, n) copies them there and frees them after the run;
+ * a table initialised statically can go to cr_make_param_array as is. */
 void *fx_params_dup(const void *p, size_t size);
 void fx_params_free(struct criterion_test_params *crp);
 #define FX_PARAMS(T, a, n) \

@@ -2,6 +2,7 @@
  * switch, overrides and preset errors. Presets come from AHASD_PRESET_PATH
  * (set by the test environment to replay/presets). */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -317,58 +318,69 @@ Test(hw, npu_gemm_follows_onnxim_tiles)
  * AAU. Fixed: the device's task overhead; a PIM task also enters and
  * leaves PIM mode (mode_cycles x F_ref / f); a GPU pair also synchronises
  * twice per layer. */
-Test(hw, task_cost_equals_breakdown_sum)
+/* One case per preset (an index into presets[]: parameters hold no
+ * pointers, fixtures.h says why). */
+ParameterizedTestParameters(hw, task_cost_equals_breakdown_sum)
+{
+	static size_t idx[N_PRESETS];
+	for (size_t i = 0; i < N_PRESETS; i++)
+		idx[i] = i;
+	return FX_PARAMS(size_t, idx, N_PRESETS);
+}
+
+ParameterizedTest(size_t *preset, hw, task_cost_equals_breakdown_sum)
 {
 	struct trace_model d, t;
 	const unsigned ms[] = { 1, 2, 5, 17, HW_MAX_M };
 	const unsigned ls[] = { 1, 100, 4097 };
+	const size_t i = *preset;
 
 	llama(&d, 512, 1376, 4, 8, 8);
 	llama(&t, 1024, 2752, 6, 16, 4);
-	for (size_t i = 0; i < N_PRESETS; i++) {
-		for (int aau = 0; aau < 2; aau++) {
-			struct hw_platform p;
-			struct hw_plan *plan;
-			char err[256];
+	for (int aau = 0; aau < 2; aau++) {
+		struct hw_platform p;
+		struct hw_plan *plan;
+		char err[256];
 
-			load(&p, presets[i]);
-			cr_assert_eq(hw_platform_set(&p, "aau", aau ? "1" : "0", err,
-			                             sizeof err), 0, "%s", err);
-			plan = plan_for(&p, &d, &t);
-			for (int task = 0; task < HW_TASK_COUNT; task++) {
-				const struct trace_model *mdl = task == HW_TASK_DRAFT ? &d : &t;
-				int dev = hw_task_device(plan, task);
-				double fixed = p.dev[dev].task_overhead_s;
-				if (dev == p.pim) {
-					const struct hw_device *pd = &p.dev[p.pim];
-					fixed += pd->mode_cycles *
-					         (1.0 + (double)(pd->t_rfc + pd->t_rp +
-					                         pd->t_rcd_rd) / pd->t_refi) /
-					         pd->freq_hz;
-				} else if (p.dev[dev].count > 1) {
-					fixed += 2.0 * 6 * p.dev[dev].tp_sync_s;
-				}
-				for (size_t a = 0; a < 3; a++) {
-					for (size_t b = 0; b < 5; b++) {
-						struct hw_op_cost rows[32];
-						struct hw_cost c;
-						double st = fixed, se = 0;
-						size_t n = hw_task_breakdown(plan, task, ms[b],
-						                             ls[a], rows, 32);
+		load(&p, presets[i]);
+		cr_assert_eq(hw_platform_set(&p, "aau", aau ? "1" : "0", err,
+		                             sizeof err), 0, "%s", err);
+		plan = plan_for(&p, &d, &t);
+		for (int task = 0; task < HW_TASK_COUNT; task++) {
+			const struct trace_model *mdl = task == HW_TASK_DRAFT ? &d
+			                                                      : &t;
+			int dev = hw_task_device(plan, task);
+			double fixed = p.dev[dev].task_overhead_s;
+			if (dev == p.pim) {
+				const struct hw_device *pd = &p.dev[p.pim];
+				fixed += pd->mode_cycles *
+				         (1.0 + (double)(pd->t_rfc + pd->t_rp +
+				                         pd->t_rcd_rd) / pd->t_refi) /
+				         pd->freq_hz;
+			} else if (p.dev[dev].count > 1) {
+				fixed += 2.0 * 6 * p.dev[dev].tp_sync_s;
+			}
+			for (size_t a = 0; a < 3; a++) {
+				for (size_t b = 0; b < 5; b++) {
+					struct hw_op_cost rows[32];
+					struct hw_cost c;
+					double st = fixed, se = 0;
+					size_t n = hw_task_breakdown(plan, task, ms[b],
+					                             ls[a], rows, 32);
 
-						cr_assert_eq(n, mdl->n_ops);
-						for (size_t r = 0; r < n; r++) {
-							st += rows[r].time_s;
-							se += rows[r].energy_j;
-						}
-						hw_task_cost(plan, task, ms[b], ls[a], &c);
-						expect_rel(c.time_s, st, 1e-12, "time = rows");
-						expect_rel(c.energy_j, se, 1e-12, "energy = rows");
+					cr_assert_eq(n, mdl->n_ops);
+					for (size_t r = 0; r < n; r++) {
+						st += rows[r].time_s;
+						se += rows[r].energy_j;
 					}
+					hw_task_cost(plan, task, ms[b], ls[a], &c);
+					expect_rel(c.time_s, st, 1e-12, "time = rows");
+					expect_rel(c.energy_j, se, 1e-12,
+					           "energy = rows");
 				}
 			}
-			hw_plan_free(&plan);
 		}
+		hw_plan_free(&plan);
 	}
 	free(d.ops);
 	free(t.ops);
@@ -397,44 +409,55 @@ Test(hw, pim_preverify_of_4_costs_about_4_of_1)
 	free(t.ops);
 }
 
-Test(hw, split_invariants)
+ParameterizedTestParameters(hw, split_invariants)
+{
+	static size_t idx[N_PRESETS];
+	for (size_t i = 0; i < N_PRESETS; i++)
+		idx[i] = i;
+	return FX_PARAMS(size_t, idx, N_PRESETS);
+}
+
+ParameterizedTest(size_t *preset, hw, split_invariants)
 {
 	struct trace_model d, t;
+	const size_t i = *preset;
 
 	llama(&d, 512, 1376, 4, 8, 8);
 	llama(&t, 1024, 2752, 6, 16, 4);
 	static const char *const placements[] = { "task", "specpim", "best" };
-	for (size_t i = 0; i < N_PRESETS; i++) {
-		for (int pl = 0; pl < 3; pl++) {
-			struct hw_platform p;
-			struct hw_plan *plan;
-			char err[256];
+	for (int pl = 0; pl < 3; pl++) {
+		struct hw_platform p;
+		struct hw_plan *plan;
+		char err[256];
 
-			load(&p, presets[i]);
-			cr_assert_eq(hw_platform_set(&p, "sync_placement",
-			                             placements[pl], err,
-			                             sizeof err), 0);
-			plan = plan_for(&p, &d, &t);
-			for (int task = 0; task < HW_TASK_COUNT; task++) {
-				for (unsigned m = 1; m <= 64; m *= 4) {
-					struct hw_cost s, c;
-					double esum = 0;
+		load(&p, presets[i]);
+		cr_assert_eq(hw_platform_set(&p, "sync_placement",
+		                             placements[pl], err,
+		                             sizeof err), 0);
+		plan = plan_for(&p, &d, &t);
+		for (int task = 0; task < HW_TASK_COUNT; task++) {
+			for (unsigned m = 1; m <= 64; m *= 4) {
+				struct hw_cost s, c;
+				double esum = 0;
 
-					hw_step_cost(plan, task, m, 700, &s);
-					hw_task_cost(plan, task, m, 700, &c);
-					for (unsigned dv = 0; dv < p.n_dev; dv++) {
-						cr_expect_geq(s.time_s, s.busy_s[dv] * (1 - 1e-12));
-						esum += s.energy_dev_j[dv];
-					}
-					expect_rel(s.energy_j, esum, 1e-12, "split energy sum");
-					if (p.n_dev == 1 || pl == 0) {
-						expect_rel(s.time_s, c.time_s, 1e-12, "task time");
-						expect_rel(s.energy_j, c.energy_j, 1e-12, "task energy");
-					}
+				hw_step_cost(plan, task, m, 700, &s);
+				hw_task_cost(plan, task, m, 700, &c);
+				for (unsigned dv = 0; dv < p.n_dev; dv++) {
+					cr_expect_geq(s.time_s,
+					              s.busy_s[dv] * (1 - 1e-12));
+					esum += s.energy_dev_j[dv];
+				}
+				expect_rel(s.energy_j, esum, 1e-12,
+				           "split energy sum");
+				if (p.n_dev == 1 || pl == 0) {
+					expect_rel(s.time_s, c.time_s, 1e-12,
+					           "task time");
+					expect_rel(s.energy_j, c.energy_j, 1e-12,
+					           "task energy");
 				}
 			}
-			hw_plan_free(&plan);
 		}
+		hw_plan_free(&plan);
 	}
 	free(d.ops);
 	free(t.ops);

@@ -4,6 +4,7 @@
  * calculation, the ablation ordering on a shipped trace, and
  * ahasd-replay --models end to end. */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <errno.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -53,23 +54,33 @@ static void load_model(struct trace_model *m, const char *name)
  *   palm-30b    30e9           the AHASD paper's nominal size
  * Our weight_bytes leave out biases and norm gains, so they sit a little
  * below; 3 % covers it. */
-Test(models, weight_bytes_match_published_counts)
+/* strings inline: each test runs in a fresh exec (fixtures.h) */
+struct published {
+	char name[16];
+	double params;
+};
+
+ParameterizedTestParameters(models, weight_bytes_match_published_counts)
 {
-	static const struct { const char *name; double params; } cases[] = {
+	static struct published cases[] = {
 		{ "opt-1.3b", 1315758080.0 }, { "opt-6.7b", 6658473984.0 },
 		{ "llama2-7b", 6738415616.0 }, { "llama2-13b", 13015864320.0 },
 		{ "palm-8b", 8.63e9 }, { "palm-30b", 30e9 },
 	};
-	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		struct trace_model m;
-		load_model(&m, cases[i].name);
-		cr_assert_str_eq(m.name, cases[i].name);
-		cr_assert_eq(m.weight_bits, 8, "%s: INT8", cases[i].name);
-		rel_eq((double)m.weight_bytes, cases[i].params, 0.03,
-		       cases[i].name);
-		model_preset_clear(&m);
-		cr_assert_null(m.ops);
-	}
+	return cr_make_param_array(struct published, cases,
+	                           sizeof cases / sizeof *cases);
+}
+
+ParameterizedTest(struct published *c, models,
+                  weight_bytes_match_published_counts)
+{
+	struct trace_model m;
+	load_model(&m, c->name);
+	cr_assert_str_eq(m.name, c->name);
+	cr_assert_eq(m.weight_bits, 8, "%s: INT8", c->name);
+	rel_eq((double)m.weight_bytes, c->params, 0.03, c->name);
+	model_preset_clear(&m);
+	cr_assert_null(m.ops);
 }
 
 static const struct trace_op *find_op(const struct trace_model *m,
