@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "fixtures.h"
 #include "hw.h"
 #include "models.h"
 #include "plugin.h"
@@ -472,6 +473,13 @@ Test(ablation, llama2_fixed4_steps_pinned, .timeout = 120)
 
 /* ---- ahasd-replay --models end to end ---- */
 
+static void cli_setup(void)
+{
+	fx_tmpdir_make("repro-cli");
+}
+
+TestSuite(cli, .init = cli_setup, .fini = fx_tmpdir_remove);
+
 static int run_cmd(const char *cmd)
 {
 	int st = system(cmd);
@@ -483,8 +491,7 @@ Test(cli, models_retargets_and_records_it, .timeout = 120)
 	const char *build = getenv("AHASD_BUILD_ROOT");
 	const char *src = getenv("AHASD_SOURCE_ROOT");
 	cr_assert(build && src);
-	char db[] = "/tmp/ahasd-repro-cli-XXXXXX";
-	cr_assert_not_null(mkdtemp(db));
+	const char *db = fx_dir;
 	char cmd[8192];
 	snprintf(cmd, sizeof cmd, "%s/replay/ahasd-replay -q --db %s/r.db "
 	         "-w npu-pim -p ahasd -d adaedl --models llama2-7b:llama2-13b "
@@ -534,8 +541,6 @@ Test(cli, models_retargets_and_records_it, .timeout = 120)
 	       "CLI --models vs library");
 	sqlite3_finalize(st);
 	sqlite3_close(h);
-	snprintf(cmd, sizeof cmd, "rm -rf %s", db);
-	run_cmd(cmd);
 }
 
 /* ---- ahasd-repro --what-it-takes on a baseline worked out by hand ----
@@ -552,8 +557,7 @@ Test(cli, what_it_takes_inverts_a_bandwidth_bound_baseline, .timeout = 300)
 {
 	const char *build = getenv("AHASD_BUILD_ROOT");
 	cr_assert(build);
-	char dir[] = "/tmp/ahasd-wit-XXXXXX";
-	cr_assert_not_null(mkdtemp(dir));
+	const char *dir = fx_dir;
 	char path[4200], cmd[8192];
 	snprintf(path, sizeof path, "%s/gpu.ini", dir);
 	FILE *f = fopen(path, "w");
@@ -603,6 +607,4 @@ Test(cli, what_it_takes_inverts_a_bandwidth_bound_baseline, .timeout = 300)
 	}
 	fclose(f);
 	cr_expect_eq(rows, 2, "one row per constant");
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	run_cmd(cmd);
 }
