@@ -1281,6 +1281,23 @@ Test(bad, model_name_of_64_bytes)
 	           "got 64 bytes");
 }
 
+/* A string with a NUL inside would be cut short by every C reader after
+ * this one (the model "ab" and the model "ab\0cd" would look alike): the
+ * reader refuses it, in a model name and in a provenance value. */
+Test(bad, string_with_a_nul_inside)
+{
+	msgpack_object v = o_str("ab-cd");
+
+	v.via.str.ptr = "ab\0cd";  /* 5 bytes, as o_str("ab-cd") sized it */
+	const struct edit bad = { "header", 0, "models.target.name", false, v };
+	const struct edit prov = { "header", 0, "provenance.tool", false, v };
+
+	expect_bad(&bad, false, 0, 0, "field 'models.target.name': expected a "
+	           "string without NUL bytes, got one with");
+	expect_bad(&prov, false, 0, 0, "field 'provenance[0]': expected "
+	           "strings without NUL bytes, got one with");
+}
+
 Test(trace, model_name_of_63_bytes_round_trips)
 {
 	static const char name63[] = "0123456789abcdef0123456789abcdef"
