@@ -21,9 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine.h"
-#include "hw.h"
-#include "plugin.h"
+#include "results.h"
+#include "run.h"
 #include "trace.h"
 
 #define BENCH_MAX_LIST 16
@@ -41,6 +40,7 @@ struct bench_opts {
 	const char *preset;
 	const char *cli;          /* ahasd-replay binary, "" to skip */
 	unsigned repeat;
+	uint64_t budget;          /* run_source mem_max: 0 streams every replay */
 	uint64_t seed;
 	uint32_t queue_capacity, max_draft;
 };
@@ -68,104 +68,78 @@ static double bench_now(void)
 	return bench_clock(CLOCK_MONOTONIC);
 }
 
-/* One full replay of path, timed from opening the trace to replay_finish().
- * @return 0 or negative with err filled. */
-static int bench_replay_once(const struct bench_opts *o, const char *path,
-                             const char *policy, const char *drafter,
-                             struct bench_result *res, double *wall,
-                             double *cpu)
+/* One full replay of the trace held by src through the run assembly (no
+ * database), timed from loading the preset to replay_finish(): the trace
+ * is decoded and checked once per child, as a sweep does it (streamed:
+ * each replay re-reads it). @return 0 or negative with err filled. */
+static int bench_replay_once(const struct bench_opts *o,
+                             const struct run_source *src, const char *policy,
+                             const char *drafter, struct bench_result *res,
+                             double *wall, double *cpu)
 {
-	char *err = res->err;
-	const size_t errlen = sizeof res->err;
-	struct trace_reader *rd = NULL;
-	struct hw_plan *plan = NULL;
-	struct plugin pol = { 0 }, dr = { 0 };
-	struct replay *rp = NULL;
-	struct hw_platform plat;
-	int rc;
-
-	const double c0 = bench_clock(CLOCK_PROCESS_CPUTIME_ID);
-	const double t0 = bench_now();
-	rc = trace_reader_open(&rd, path, err, errlen);
-	if (rc < 0)
-		goto out;
-	const struct trace_header *h = trace_reader_header(rd);
-	struct trace_seq seq;
-	if (!policy) {
-		/* reader only: the floor under every replay */
-		res->sequences = res->committed = res->events = 0;
-		while ((rc = trace_reader_next(rd, &seq, err, errlen)) == 1) {
-			res->sequences++;
-			res->committed += seq.n;
-		}
-		if (rc < 0)
-			goto out;
-		*wall = bench_now() - t0;
-		*cpu = bench_clock(CLOCK_PROCESS_CPUTIME_ID) - c0;
-		res->sim_time_s = 0;
-		goto out;
-	}
-	rc = hw_platform_load(&plat, o->preset, err, errlen);
-	if (rc < 0)
-		goto out;
-	rc = hw_plan_create(&plan, &plat, &h->draft, &h->target, err, errlen);
-	if (rc < 0)
-		goto out;
-	rc = plugin_load(&pol, policy, AHASD_PLUGIN_POLICY, NULL, NULL, 0, err,
-	                 errlen);
-	if (rc < 0)
-		goto out;
-	rc = plugin_load(&dr, drafter, AHASD_PLUGIN_DRAFTER, NULL, NULL, 0, err,
-	                 errlen);
-	if (rc < 0)
-		goto out;
-	const struct replay_config cfg = {
-		.plan = plan,
-		.policy = &pol,
-		.drafter = &dr,
+	const struct run_spec spec = {
+		.preset = o->preset,
+		.policy = policy,
+		.drafter = drafter,
 		.seed = o->seed,
-		.lookahead = h->lookahead,
 		.queue_capacity = o->queue_capacity,
 		.max_draft = o->max_draft,
 	};
-	rc = replay_create(&rp, &cfg, err, errlen);
-	if (rc < 0)
-		goto out;
-	while ((rc = trace_reader_next(rd, &seq, err, errlen)) == 1) {
-		struct replay_seq_result sr;
-		rc = replay_sequence(rp, &seq, &sr, err, errlen);
-		if (rc < 0)
-			goto out;
-	}
-	if (rc < 0)
-		goto out;
-	replay_finish(rp);
+	struct run_result rr;
+	const double c0 = bench_clock(CLOCK_PROCESS_CPUTIME_ID);
+	const double t0 = bench_now();
+	int rc = run_execute(&spec, &src->stream, NULL, &rr, res->err,
+	                     sizeof res->err);
 	*wall = bench_now() - t0;
 	*cpu = bench_clock(CLOCK_PROCESS_CPUTIME_ID) - c0;
-	const struct replay_metrics *m = replay_metrics(rp);
+	if (rc < 0)
+		return rc;
+	const struct replay_metrics *m = &rr.m;
 	res->sequences = m->sequences;
 	res->committed = m->committed;
 	res->events = m->drafted + m->verifications + m->preverify_tasks;
 	res->sim_time_s = m->time_s;
-	rc = 0;
-out:
-	replay_free(&rp);
-	plugin_unload(&dr);
-	plugin_unload(&pol);
-	hw_plan_free(&plan);
-	trace_reader_close(&rd);
-	return rc;
+	return 0;
+}
+
+/* Decode and check the trace (the (load) row times this alone).
+ * @return 0 or negative with err filled. */
+static int bench_load(const struct bench_opts *o, const char *path,
+                      struct run_source *src, struct bench_result *res,
+                      double *wall, double *cpu)
+{
+	const double c0 = bench_clock(CLOCK_PROCESS_CPUTIME_ID);
+	const double t0 = bench_now();
+	const int rc = run_source_open(src, path, o->budget, NULL, res->err,
+	                               sizeof res->err);
+	if (rc < 0)
+		return rc;
+	*wall = bench_now() - t0;
+	*cpu = bench_clock(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	trace_reader_totals(src->rd, &res->sequences, &res->committed);
+	res->events = 0;
+	res->sim_time_s = 0;
+	return 0;
 }
 
 static void bench_child(const struct bench_opts *o, const char *path,
                         const char *policy, const char *drafter, int fd)
 {
 	struct bench_result res = { 0 };
+	struct run_source src;
+	int open = 0;
 	double best = 0, best_cpu = 0, sum = 0;
 	for (unsigned i = 0; i < o->repeat; i++) {
 		double wall = 0, cpu = 0;
-		if (bench_replay_once(o, path, policy, drafter, &res, &wall,
-		                      &cpu) < 0)
+		if (!open || !policy) {
+			if (open)
+				run_source_close(&src);
+			open = bench_load(o, path, &src, &res, &wall, &cpu) == 0;
+			if (!open)
+				goto send;
+		}
+		if (policy && bench_replay_once(o, &src, policy, drafter, &res,
+		                                &wall, &cpu) < 0)
 			goto send;
 		if (i == 0 || wall < best)
 			best = wall;
@@ -177,7 +151,9 @@ static void bench_child(const struct bench_opts *o, const char *path,
 	res.best_wall_s = best;
 	res.best_cpu_s = best_cpu;
 	res.mean_wall_s = sum / o->repeat;
-send:;
+send:
+	if (open)
+		run_source_close(&src);
 	const char *p = (const char *)&res;
 	size_t left = sizeof res;
 	while (left) {
@@ -343,6 +319,8 @@ static void bench_usage(FILE *f)
 "  -w, --hw PRESET    hardware preset (default npu-pim)\n"
 "  -r, --repeat R     replays per measurement, best reported (default 3)\n"
 "      --seed N       seed of acceptance coins (default 1)\n"
+"      --stream       re-read the trace for every replay instead of\n"
+"                     decoding it once per measurement into memory\n"
 "      --cli PATH     ahasd-replay binary for the reference line with a\n"
 "                     SQLite database; 'none' to skip (default: the one\n"
 "                     built next to this program)\n"
@@ -363,9 +341,10 @@ static int bench_push(const char **list, size_t *n, const char *v)
 int main(int argc, char **argv)
 {
 	struct bench_opts o = { .preset = "npu-pim", .cli = BENCH_REPLAY_CLI,
-	                        .repeat = 3, .seed = 1, .queue_capacity = 32,
+	                        .repeat = 3, .budget = RUN_MEM_MAX_DEFAULT,
+	                        .seed = 1, .queue_capacity = 32,
 	                        .max_draft = 64 };
-	enum { O_SEED = 256, O_CLI };
+	enum { O_SEED = 256, O_CLI, O_STREAM };
 	static const struct option lo[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "drafter", required_argument, NULL, 'd' },
@@ -373,6 +352,7 @@ int main(int argc, char **argv)
 		{ "repeat", required_argument, NULL, 'r' },
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "cli", required_argument, NULL, O_CLI },
+		{ "stream", no_argument, NULL, O_STREAM },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -408,6 +388,7 @@ int main(int argc, char **argv)
 		case O_CLI:
 			o.cli = strcmp(optarg, "none") ? optarg : "";
 			break;
+		case O_STREAM: o.budget = 0; break;
 		case 'h': bench_usage(stdout); return 0;
 		default: bench_usage(stderr); return 2;
 		}
@@ -435,14 +416,16 @@ int main(int argc, char **argv)
 			        strerror(errno));
 			return 1;
 		}
-		printf("trace %s (%.1f MB), preset %s, best of %u\n", path,
-		       (double)sb.st_size / 1e6, o.preset, o.repeat);
+		printf("trace %s (%.1f MB), preset %s, best of %u, %s\n",
+		       path, (double)sb.st_size / 1e6, o.preset, o.repeat,
+		       o.budget ? "decoded once per row, replayed from memory"
+		                : "streamed: read again for every replay");
 		printf("%-8s %-8s %6s %9s %7s %7s %9s %7s %9s %6s %6s "
 		       "%7s\n", "policy", "drafter", "seqs", "committed",
 		       "best_s", "mean_s", "tok/s", "cpu_s", "tok/cpu_s",
 		       "ev/tok", "ns/ev", "rss_MiB");
 		uint64_t tokens = 0;   /* committed tokens of one replay */
-		/* row -1: the trace reader alone */
+		/* row -1: decoding and checking the trace alone */
 		const long rows = (long)(o.n_policies * o.n_drafters);
 		for (long row = -1; row < rows; row++) {
 			const char *pol = row < 0 ? NULL :
@@ -455,14 +438,14 @@ int main(int argc, char **argv)
 			                             &rss);
 			if (rc < 0 || !r.ok) {
 				fprintf(stderr, "bench-replay: %s/%s: %s\n",
-				        pol ? pol : "(read)", dra ? dra : "-",
+				        pol ? pol : "(load)", dra ? dra : "-",
 				        rc < 0 ? strerror(-rc) : r.err);
 				status = 1;
 				continue;
 			}
 			if (pol)
 				tokens = r.committed;
-			bench_print_row(pol ? pol : "(read)", dra ? dra : "-",
+			bench_print_row(pol ? pol : "(load)", dra ? dra : "-",
 			                &r, rss);
 		}
 		if (o.cli[0]) {

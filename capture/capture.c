@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ahasd_capture.h"
 #include "config.h"
 #include "json.h"
 #include "sha256.h"
@@ -306,10 +307,10 @@ double capture_overlap(const float *p, const float *q, int n)
 
 /* ---- provenance helpers ---- */
 
-static int prov(struct trace_header *h, const char *k, const char *fmt, ...)
+static int prov(struct ahasd_capture *c, const char *k, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static int prov(struct trace_header *h, const char *k, const char *fmt, ...)
+static int prov(struct ahasd_capture *c, const char *k, const char *fmt, ...)
 {
 	char buf[1024];
 	va_list ap;
@@ -317,7 +318,7 @@ static int prov(struct trace_header *h, const char *k, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	return trace_header_add_prov(h, k, buf);
+	return ahasd_capture_provenance(c, k, buf);
 }
 
 static int capture_date(const struct capture_opts *o, char *out, size_t n,
@@ -360,39 +361,6 @@ static double now_s(void)
 }
 
 /* ---- the loop ---- */
-
-struct seqbuf {
-	float *entropy, *top1, *accept, *cont;
-	uint32_t *tokens, *cont_pos;
-};
-
-static void seqbuf_free(struct seqbuf *b)
-{
-	free(b->entropy);
-	free(b->top1);
-	free(b->accept);
-	free(b->cont);
-	free(b->tokens);
-	free(b->cont_pos);
-	memset(b, 0, sizeof *b);
-}
-
-static int seqbuf_alloc(struct seqbuf *b, size_t n, size_t k)
-{
-	memset(b, 0, sizeof *b);
-	b->entropy = calloc(n, sizeof(float));
-	b->top1 = calloc(n, sizeof(float));
-	b->accept = calloc(n, sizeof(float));
-	b->tokens = calloc(n, sizeof(uint32_t));
-	b->cont_pos = calloc(n, sizeof(uint32_t));
-	b->cont = calloc(n * k, sizeof(float));
-	if (!b->entropy || !b->top1 || !b->accept || !b->tokens || !b->cont_pos ||
-	    !b->cont) {
-		seqbuf_free(b);
-		return -ENOMEM;
-	}
-	return 0;
-}
 
 /* RNG streams of one position */
 enum { RNG_TARGET = 0, RNG_DRAFT = 1, RNG_CONT = 2 };
@@ -441,76 +409,137 @@ static void continuation(struct capture_pair *pair, const struct capture_opts *o
 	}
 }
 
-static int build_header(struct trace_header *h, struct capture_pair *pair,
+/* The public description of a model as recorded: m->ops gets a new array
+ * in *ops whose names point into tm. */
+static int model_out(struct ahasd_capture_model *m,
+                     struct ahasd_capture_op **ops, const struct trace_model *tm)
+{
+	const struct ahasd_capture_model init = AHASD_CAPTURE_MODEL_INIT;
+
+	*m = init;
+	*ops = calloc(tm->n_ops, sizeof **ops);
+	if (!*ops)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < tm->n_ops; i++) {
+		const struct trace_op *t = &tm->ops[i];
+
+		(*ops)[i] = (struct ahasd_capture_op){
+			.name = t->name, .kind = trace_op_kind_name(t->kind),
+			.k = t->k, .n = t->n, .heads = t->heads,
+			.kv_heads = t->kv_heads, .head_dim = t->head_dim,
+			.repeat = t->repeat,
+		};
+	}
+	m->name = tm->name;
+	m->dim = tm->dim;
+	m->hidden_dim = tm->hidden_dim;
+	m->n_layers = tm->n_layers;
+	m->n_heads = tm->n_heads;
+	m->n_kv_heads = tm->n_kv_heads;
+	m->vocab_size = tm->vocab_size;
+	m->seq_len = tm->seq_len;
+	m->weight_bits = tm->weight_bits;
+	m->weight_bytes = tm->weight_bytes;
+	m->n_ops = tm->n_ops;
+	m->ops = *ops;
+	return 0;
+}
+
+/* Start the trace through the public capture API (ahasd_capture.h), as any
+ * runtime would: both models as executed, then the provenance. */
+static int open_capture(struct ahasd_capture **cap, struct capture_pair *pair,
                         const struct capture_opts *o, size_t n_prompts,
                         size_t n_capped, const char *date, char *err,
                         size_t errlen)
 {
-	int ret;
+	struct ahasd_capture_config cfg = AHASD_CAPTURE_CONFIG_INIT;
+	struct ahasd_capture_model mt, md;
+	struct ahasd_capture_op *ot = NULL, *od = NULL;
+	struct trace_model tt, td;
+	const int sampled = o->temperature > 0.0;
+	const double temperature = sampled ? o->temperature : 0.0;
+	const double top_p = sampled ? o->top_p : 1.0;
 	char psha[65];
+	int ret;
 
-	memset(h, 0, sizeof *h);
-	h->version = TRACE_FORMAT_VERSION;
-	h->lookahead = o->lookahead;
-	h->sampled = o->temperature > 0.0;
-	h->temperature = h->sampled ? o->temperature : 0.0;
-	h->top_p = h->sampled ? o->top_p : 1.0;
-	h->seed = o->seed;
-	h->synthetic = 0;
-	ret = llm_describe(pair->target, pair->target_name, &h->target, err, errlen);
+	memset(&tt, 0, sizeof tt);
+	memset(&td, 0, sizeof td);
+	ret = llm_describe(pair->target, pair->target_name, &tt, err, errlen);
 	if (ret)
-		return ret;
-	ret = llm_describe(pair->draft, pair->draft_name, &h->draft, err, errlen);
+		goto error;
+	ret = llm_describe(pair->draft, pair->draft_name, &td, err, errlen);
 	if (ret)
-		return ret;
+		goto error;
 	ret = sha256_file_hex(o->prompts, psha);
 	if (ret) {
 		snprintf(err, errlen, "%s: cannot hash: %s", o->prompts, strerror(-ret));
-		return ret;
+		goto error;
 	}
-	ret = prov(h, "tool", "ahasd-capture") ||
-	      prov(h, "tool_version", "%s", AHASD_VERSION) ||
-	      prov(h, "runtime", "%s", CAPTURE_RUNTIME) ||
-	      prov(h, "date", "%s", date) ||
-	      prov(h, "target_model", "%s", base_name(o->model)) ||
-	      prov(h, "target_model_sha256", "%s", pair->target_sha) ||
-	      prov(h, "tokenizer", "%s", base_name(pair->tokenizer_path)) ||
-	      prov(h, "tokenizer_sha256", "%s", pair->tok_sha) ||
-	      prov(h, "draft_model", "%s", base_name(o->draft ? o->draft : o->model)) ||
-	      prov(h, "draft_model_sha256", "%s", pair->draft_sha) ||
-	      prov(h, "draft_kind", "%s", o->draft ? "separate checkpoint" :
+	if ((ret = model_out(&mt, &ot, &tt)) || (ret = model_out(&md, &od, &td))) {
+		snprintf(err, errlen, "out of memory");
+		goto error;
+	}
+	cfg.lookahead = o->lookahead;
+	cfg.sampled = sampled;
+	cfg.temperature = temperature;
+	cfg.top_p = top_p;
+	cfg.seed = o->seed;
+	cfg.draft = &md;
+	cfg.target = &mt;
+	ret = ahasd_capture_open(cap, o->out, &cfg, err, errlen);
+	if (ret)
+		goto error;
+	ret = prov(*cap, "tool", "ahasd-capture") ||
+	      prov(*cap, "tool_version", "%s", AHASD_VERSION) ||
+	      prov(*cap, "runtime", "%s", CAPTURE_RUNTIME) ||
+	      prov(*cap, "date", "%s", date) ||
+	      prov(*cap, "target_model", "%s", base_name(o->model)) ||
+	      prov(*cap, "target_model_sha256", "%s", pair->target_sha) ||
+	      prov(*cap, "tokenizer", "%s", base_name(pair->tokenizer_path)) ||
+	      prov(*cap, "tokenizer_sha256", "%s", pair->tok_sha) ||
+	      prov(*cap, "draft_model", "%s", base_name(o->draft ? o->draft : o->model)) ||
+	      prov(*cap, "draft_model_sha256", "%s", pair->draft_sha) ||
+	      prov(*cap, "draft_kind", "%s", o->draft ? "separate checkpoint" :
 	           "self-speculative (derived from the target)") ||
-	      prov(h, "draft_skip_layers", "%s", o->skip_layers ? o->skip_layers : "none") ||
-	      prov(h, "draft_skip_layers_base", "1-based layer numbers") ||
-	      prov(h, "draft_quant", "%s", o->quant_bits == 8 ? "int8" :
+	      prov(*cap, "draft_skip_layers", "%s", o->skip_layers ? o->skip_layers : "none") ||
+	      prov(*cap, "draft_skip_layers_base", "1-based layer numbers") ||
+	      prov(*cap, "draft_quant", "%s", o->quant_bits == 8 ? "int8" :
 	           o->quant_bits == 4 ? "int4" : "none") ||
-	      prov(h, "draft_quant_scheme", "%s", o->quant_bits ?
+	      prov(*cap, "draft_quant_scheme", "%s", o->quant_bits ?
 	           "symmetric per group of 32 along rows, fp32 scale, dequantized "
 	           "to fp32; embedding, q/k/v/o, ffn and classifier; norms fp32" :
 	           "none") ||
-	      prov(h, "sampling", "%s", h->sampled ? "sampled" : "greedy") ||
-	      prov(h, "temperature", "%g", h->temperature) ||
-	      prov(h, "top_p", "%g", h->top_p) ||
-	      prov(h, "seed", "%" PRIu64, o->seed) ||
-	      prov(h, "entropy", "%s", h->sampled ?
+	      prov(*cap, "sampling", "%s", sampled ? "sampled" : "greedy") ||
+	      prov(*cap, "temperature", "%g", temperature) ||
+	      prov(*cap, "top_p", "%g", top_p) ||
+	      prov(*cap, "seed", "%" PRIu64, o->seed) ||
+	      prov(*cap, "entropy", "%s", sampled ?
 	           "nats, draft distribution after temperature and top-p, given "
 	           "the true prefix" :
 	           "nats, draft softmax (T=1) given the true prefix") ||
-	      prov(h, "prompt_source", "%s", o->prompts) ||
-	      prov(h, "prompt_source_sha256", "%s", psha) ||
-	      prov(h, "prompts", "%zu", n_prompts) ||
-	      prov(h, "prompt_len", "tokens including BOS") ||
-	      prov(h, "max_new_tokens", "%" PRIu32, o->max_new) ||
-	      prov(h, "generation_cap", "min(max_new_tokens, seq_len - prompt_len "
+	      prov(*cap, "prompt_source", "%s", o->prompts) ||
+	      prov(*cap, "prompt_source_sha256", "%s", psha) ||
+	      prov(*cap, "prompts", "%zu", n_prompts) ||
+	      prov(*cap, "prompt_len", "tokens including BOS") ||
+	      prov(*cap, "max_new_tokens", "%" PRIu32, o->max_new) ||
+	      prov(*cap, "generation_cap", "min(max_new_tokens, seq_len - prompt_len "
 	           "- lookahead + 1) with seq_len %d", pair->seq_len) ||
-	      prov(h, "capped_sequences", "%zu", n_capped) ||
-	      prov(h, "stop", "%s", o->no_stop ? "none (max_new_tokens)" :
+	      prov(*cap, "capped_sequences", "%zu", n_capped) ||
+	      prov(*cap, "stop", "%s", o->no_stop ? "none (max_new_tokens)" :
 	           "after the target emits BOS (1) or EOS (2)");
 	if (ret) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		/* keys non-empty, values non-NULL, far fewer than the limit:
+		 * only memory can run out */
+		snprintf(err, errlen, "%s", ahasd_capture_error(*cap));
+		ret = -ENOMEM;
+		ahasd_capture_abort(cap);
 	}
-	return 0;
+error:
+	free(ot);
+	free(od);
+	free(tt.ops);
+	free(td.ops);
+	return ret;
 }
 
 int capture_run(const struct capture_opts *o, struct capture_stats *st,
@@ -518,22 +547,19 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 {
 	int ret = 0;
 	struct capture_pair pair;
-	struct trace_header h;
-	struct trace_writer *w = NULL;
+	struct ahasd_capture *trace = NULL;
 	char **prompts = NULL;
 	size_t n_prompts = 0, n_read = 0, n_capped = 0;
 	int **ptoks = NULL;
 	int *plen = NULL;
 	struct capture_work wk = { 0 };
-	struct seqbuf b;
+	float *row = NULL;   /* one continuation row, K entropies */
 	char date[64];
 	int V, pair_open = 0;
 	const int sampled = o->temperature > 0.0;
 	const uint32_t K = o->lookahead;
 	double t0 = now_s();
 
-	memset(&h, 0, sizeof h);
-	memset(&b, 0, sizeof b);
 	memset(st, 0, sizeof *st);
 	if (K < 1 || K > 4096) {
 		snprintf(err, errlen, "--lookahead %" PRIu32 ": expected 1..4096", K);
@@ -604,21 +630,16 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 		if ((int64_t)pair.seq_len - n - K + 1 < (int64_t)o->max_new)
 			n_capped++;
 	}
-	ret = build_header(&h, &pair, o, n_prompts, n_capped, date, err, errlen);
-	if (ret)
-		goto error;
 	wk.pt = malloc((size_t)V * sizeof *wk.pt);
 	wk.pd = malloc((size_t)V * sizeof *wk.pd);
 	wk.next_ld = malloc((size_t)V * sizeof *wk.next_ld);
 	wk.idx = malloc((size_t)V * sizeof *wk.idx);
-	if (!wk.pt || !wk.pd || !wk.next_ld || !wk.idx) {
+	row = malloc((size_t)K * sizeof *row);
+	if (!wk.pt || !wk.pd || !wk.next_ld || !wk.idx || !row) {
 		ret = -ENOMEM;
 		goto nomem;
 	}
-	ret = seqbuf_alloc(&b, o->max_new, K);
-	if (ret)
-		goto nomem;
-	ret = trace_writer_open(&w, o->out, &h, err, errlen);
+	ret = open_capture(&trace, &pair, o, n_prompts, n_capped, date, err, errlen);
 	if (ret)
 		goto error;
 
@@ -626,9 +647,8 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 		const int P = plen[s];
 		int64_t cap64 = (int64_t)pair.seq_len - P - K + 1;
 		uint32_t N = cap64 < (int64_t)o->max_new ? (uint32_t)cap64 : o->max_new;
-		uint32_t n = 0, n_cont = 0;
+		uint32_t n = 0;
 		int tok;
-		struct trace_seq seq;
 
 		for (int a = 0; a + 1 < P; a++) {
 			(void)llm_forward(pair.target, ptoks[s][a], a);
@@ -636,6 +656,9 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 			st->forwards += 2;
 		}
 		tok = ptoks[s][P - 1];
+		ret = ahasd_capture_begin(trace, (uint32_t)s, (uint32_t)P);
+		if (ret)
+			goto api_error;
 		if (o->text)
 			fprintf(o->text, "[%zu] %s", s, prompts[s]);
 		wk.next_valid = 0;
@@ -645,6 +668,7 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 			const float *ld;
 			int y, d, top;
 			double acc;
+			float h, t1, a_p;
 
 			capture_dist(wk.pt, lt, V, o->temperature, o->top_p, wk.idx);
 			if (wk.next_valid) {
@@ -666,18 +690,19 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 				d = top;
 				acc = y == d ? 1.0 : 0.0;
 			}
-			b.entropy[i] = (float)llm_entropy(wk.pd, V);
-			b.top1[i] = wk.pd[top];
-			b.accept[i] = (float)acc;
-			b.tokens[i] = (uint32_t)y;
-			st->sum_accept += b.accept[i];
-			if (b.accept[i] >= 1.0f) {
+			/* before the continuation reuses wk.pd */
+			h = (float)llm_entropy(wk.pd, V);
+			t1 = wk.pd[top];
+			a_p = (float)acc;
+			st->sum_accept += a_p;
+			if (a_p >= 1.0f)
 				st->accepted_positions++;
-			} else {
-				continuation(&pair, o, &wk, s, i, a, d, y,
-				             b.cont + (size_t)n_cont * K, st);
-				b.cont_pos[n_cont++] = i;
-			}
+			else
+				continuation(&pair, o, &wk, s, i, a, d, y, row, st);
+			ret = ahasd_capture_pos(trace, h, t1, a_p, y,
+			                        a_p < 1.0f ? row : NULL);
+			if (ret)
+				goto api_error;
 			if (o->text)
 				fputs(llm_decode(pair.tok, tok, y), o->text);
 			tok = y;
@@ -687,20 +712,9 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 		}
 		if (o->text)
 			fputc('\n', o->text);
-		memset(&seq, 0, sizeof seq);
-		seq.id = (uint32_t)s;
-		seq.prompt_len = (uint32_t)P;
-		seq.n = n;
-		seq.entropy = b.entropy;
-		seq.top1 = b.top1;
-		seq.accept = b.accept;
-		seq.tokens = b.tokens;
-		seq.n_cont = n_cont;
-		seq.cont_pos = b.cont_pos;
-		seq.cont_entropy = b.cont;
-		ret = trace_writer_add(w, &seq, err, errlen);
+		ret = ahasd_capture_end(trace);
 		if (ret)
-			goto error;
+			goto api_error;
 		st->sequences++;
 		st->tokens += n;
 		if (o->progress) {
@@ -714,16 +728,19 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 	}
 	if (o->progress)
 		fputc('\n', stderr);
-	ret = trace_writer_close(&w, err, errlen);
+	ret = ahasd_capture_close(&trace, err, errlen);
 	if (ret)
 		goto error;
 	st->seconds = now_s() - t0;
 	goto error;
+api_error:
+	snprintf(err, errlen, "%s", ahasd_capture_error(trace));
+	goto error;
 nomem:
 	snprintf(err, errlen, "out of memory");
 error:
-	trace_writer_abort(&w);
-	seqbuf_free(&b);
+	ahasd_capture_abort(&trace);
+	free(row);
 	free(wk.pt);
 	free(wk.pd);
 	free(wk.next_ld);
@@ -734,7 +751,6 @@ error:
 	free(ptoks);
 	free(plen);
 	capture_free_prompts(&prompts, n_read);
-	trace_header_clear(&h);
 	if (pair_open)
 		capture_pair_close(&pair);
 	return ret;

@@ -1,4 +1,6 @@
-/* import.c - JSON-lines trace (capture/IMPORT.md) -> version-1 msgpack trace.
+/* import.c - JSON-lines trace (capture/IMPORT.md; version "1.1", the
+ * acceptance-length logs of capture/IMPORT-RUNS.md) -> msgpack trace
+ * (format 1.0, or 1.1 when the log uses a 1.1 feature).
  * Strict: unknown fields, wrong types, out-of-range values and mismatched
  * array lengths are errors naming the line and the field. */
 #include "capture.h"
@@ -285,35 +287,106 @@ static int parse_model(const struct ictx *c, const struct json_value *o,
 	return ret ? iprefix(c, ret) : 0;
 }
 
+/* The header fields of version "1.1" (capture/IMPORT-RUNS.md): which
+ * 1.1 features the log uses, and their parameters. */
+static int parse_header11(const struct ictx *c, const struct json_value *o,
+                          struct trace_header *h)
+{
+	const struct json_value *lk = json_get(o, "draft_lookup");
+	int ent = 0, ret;
+
+	if ((ret = get_bool(c, o, "", "entropy", 0, 0, &ent)))
+		return ret;
+	if (lk) {
+		if ((ret = get_name(c, o, "", "draft_lookup", h->draft_lookup,
+		                    sizeof h->draft_lookup)))
+			return ret;
+		h->features |= TRACE_F_DRAFT_LOOKUP;
+	}
+	if (!ent)
+		h->features |= TRACE_F_NO_ENTROPY;
+	if (json_get(o, "accept_run_max")) {
+		uint64_t t;
+
+		h->features |= TRACE_F_ACCEPT_RUNS;
+		if ((ret = get_u32(c, o, "", "accept_run_max", 1, 0,
+		                   &h->run_max)))
+			return ret;
+		if (h->run_max < 1 || h->run_max > TRACE_MAX_RUN)
+			return ierr(c, "accept_run_max", "expected a value in [1, "
+			            "%u], got %" PRIu32, TRACE_MAX_RUN, h->run_max);
+		/* the format's default (traces/FORMAT.md): a lookup proposes a
+		 * chain, a model's runs default to EAGLE-2's 10 nodes a level */
+		if ((ret = get_u64(c, o, "", "tree_tokens", 0,
+		                   lk ? h->run_max : (uint64_t)h->run_max * 10,
+		                   TRACE_MAX_TREE_TOKENS, &t)))
+			return ret;
+		h->tree_tokens = (uint32_t)t;
+		if (h->tree_tokens < h->run_max)
+			return ierr(c, "tree_tokens", "expected at least "
+			            "accept_run_max = %" PRIu32 " (T = R is a chain), "
+			            "got %" PRIu32, h->run_max, h->tree_tokens);
+	} else if (json_get(o, "tree_tokens")) {
+		return ierr(c, "tree_tokens", "needs accept_run_max (the runs' "
+		            "draft length)");
+	}
+	if (trace_header_entropy_full(h))
+		return get_u32(c, o, "", "lookahead", 1, 0, &h->lookahead);
+	if (json_get(o, "lookahead"))
+		return ierr(c, "lookahead", "not allowed without continuation rows "
+		            "(%s)", ent ? "accept_run_max is given"
+		                        : "\"entropy\" is false");
+	return 0;
+}
+
 static int parse_header(const struct ictx *c, const struct json_value *o,
-                        struct trace_header *h)
+                        struct trace_header *h, int *is11)
 {
 	static const char *const keys[] = {
 		"version", "lookahead", "sampled", "temperature", "top_p", "seed",
 		"synthetic", "models", "provenance", NULL,
 	};
+	static const char *const keys11[] = {
+		"version", "lookahead", "sampled", "temperature", "top_p", "seed",
+		"synthetic", "models", "provenance", "entropy", "accept_run_max",
+		"tree_tokens", "draft_lookup", NULL,
+	};
 	static const char *const model_keys[] = { "draft", "target", NULL };
-	const struct json_value *models, *prov;
+	static const char *const lookup_keys[] = { "target", NULL };
+	const struct json_value *models, *prov, *ver;
 	int ret;
 
 	if (o->type != JSON_OBJECT)
 		return ierr(c, "(header)", "expected the header object on the first "
 		            "line, got a %s", json_type_name(o->type));
-	if ((ret = check_keys(c, o, "", keys)) ||
-	    (ret = get_u32(c, o, "", "version", 1, 0, &h->version)))
-		return ret;
-	if (h->version != TRACE_FORMAT_VERSION)
-		return ierr(c, "version", "expected %d, got %" PRIu32,
-		            TRACE_FORMAT_VERSION, h->version);
-	if ((ret = get_u32(c, o, "", "lookahead", 1, 0, &h->lookahead)) ||
-	    (ret = get_bool(c, o, "", "sampled", 1, 0, &h->sampled)) ||
+	ver = json_get(o, "version");
+	if (ver && ver->type == JSON_STRING) {
+		if (strcmp(ver->str, "1.1") != 0)
+			return ierr(c, "version", "expected 1 or \"1.1\", got \"%s\"",
+			            ver->str);
+		h->version = TRACE_FORMAT_VERSION;
+		*is11 = 1;
+		if ((ret = check_keys(c, o, "", keys11)) ||
+		    (ret = parse_header11(c, o, h)))
+			return ret;
+	} else {
+		if ((ret = check_keys(c, o, "", keys)) ||
+		    (ret = get_u32(c, o, "", "version", 1, 0, &h->version)))
+			return ret;
+		if (h->version != TRACE_FORMAT_VERSION)
+			return ierr(c, "version", "expected %d, got %" PRIu32,
+			            TRACE_FORMAT_VERSION, h->version);
+		if ((ret = get_u32(c, o, "", "lookahead", 1, 0, &h->lookahead)))
+			return ret;
+	}
+	if ((ret = get_bool(c, o, "", "sampled", 1, 0, &h->sampled)) ||
 	    (ret = get_num(c, o, "", "temperature", h->sampled, 0.0, 0.0, 1e6,
 	                   &h->temperature)) ||
 	    (ret = get_num(c, o, "", "top_p", 0, 1.0, 0.0, 1.0, &h->top_p)) ||
 	    (ret = get_u64(c, o, "", "seed", 0, 0, UINT64_MAX, &h->seed)) ||
 	    (ret = get_bool(c, o, "", "synthetic", 0, 0, &h->synthetic)))
 		return ret;
-	if (h->lookahead < 1)
+	if (h->lookahead < 1 && trace_header_entropy_full(h))
 		return ierr(c, "lookahead", "expected >= 1, got 0");
 	models = json_get(o, "models");
 	if (!models)
@@ -322,9 +395,21 @@ static int parse_header(const struct ictx *c, const struct json_value *o,
 	if (models->type != JSON_OBJECT)
 		return ierr(c, "models", "expected an object, got a %s",
 		            json_type_name(models->type));
-	if ((ret = check_keys(c, models, "models", model_keys)) ||
-	    (ret = parse_model(c, json_get(models, "draft"), "draft", &h->draft)) ||
-	    (ret = parse_model(c, json_get(models, "target"), "target", &h->target)))
+	if (h->features & TRACE_F_DRAFT_LOOKUP) {
+		/* the draft is the lookup: it has no model */
+		if (json_get(models, "draft"))
+			return ierr(c, "models.draft", "not allowed with "
+			            "draft_lookup \"%s\" (a lookup has no model)",
+			            h->draft_lookup);
+		if ((ret = check_keys(c, models, "models", lookup_keys)))
+			return ret;
+	} else if ((ret = check_keys(c, models, "models", model_keys)) ||
+	           (ret = parse_model(c, json_get(models, "draft"), "draft",
+	                              &h->draft))) {
+		return ret;
+	}
+	if ((ret = parse_model(c, json_get(models, "target"), "target",
+	                       &h->target)))
 		return ret;
 	prov = json_get(o, "provenance");
 	if (prov) {
@@ -389,11 +474,12 @@ static int float_array(const struct ictx *c, const struct json_value *o,
 
 struct iseq {
 	float *entropy, *top1, *accept, *cont;
-	uint32_t *tokens, *cont_pos;
+	uint32_t *tokens, *cont_pos, *runs;
 };
 
 static void iseq_free(struct iseq *s)
 {
+	free(s->runs);
 	free(s->entropy);
 	free(s->top1);
 	free(s->accept);
@@ -403,57 +489,43 @@ static void iseq_free(struct iseq *s)
 	memset(s, 0, sizeof *s);
 }
 
-static int parse_seq(const struct ictx *c, const struct json_value *o,
-                     const struct trace_header *h, uint32_t index,
-                     struct trace_seq *seq, struct iseq *b)
+/* "tokens": n target token ids below the target's vocab_size. */
+static int parse_tokens(const struct ictx *c, const struct json_value *o,
+                        const struct trace_header *h, size_t n,
+                        struct iseq *b)
 {
-	static const char *const keys[] = {
-		"id", "prompt_len", "entropy", "top1", "accept", "tokens", "cont", NULL,
-	};
-	const struct json_value *tv, *cv;
-	size_t n = 0, n2 = 0, n3 = 0;
-	const uint32_t K = h->lookahead;
-	int ret;
+	const struct json_value *tv = json_get(o, "tokens");
 
-	memset(seq, 0, sizeof *seq);
-	if (o->type != JSON_OBJECT)
-		return ierr(c, "(sequence)", "expected a sequence object, got a %s",
-		            json_type_name(o->type));
-	if ((ret = check_keys(c, o, "", keys)) ||
-	    (ret = get_u32(c, o, "", "id", 0, index, &seq->id)) ||
-	    (ret = get_u32(c, o, "", "prompt_len", 1, 0, &seq->prompt_len)) ||
-	    (ret = float_array(c, o, "entropy", 1, 0.0, 1e6, &b->entropy, &n)) ||
-	    (ret = float_array(c, o, "top1", 1, 0.0, 1.0, &b->top1, &n2)) ||
-	    (ret = float_array(c, o, "accept", 1, 0.0, 1.0, &b->accept, &n3)))
-		return ret;
-	if (n2 != n)
-		return ierr(c, "top1", "expected %zu entries (as 'entropy'), got %zu",
-		            n, n2);
-	if (n3 != n)
-		return ierr(c, "accept", "expected %zu entries (as 'entropy'), got %zu",
-		            n, n3);
-	if (n > UINT32_MAX)
-		return ierr(c, "entropy", "too many positions");
-	seq->n = (uint32_t)n;
-	tv = json_get(o, "tokens");
-	if (tv) {
-		if (tv->type != JSON_ARRAY || tv->len != n)
-			return ierr(c, "tokens", "expected an array of %zu token ids", n);
-		b->tokens = calloc(n ? n : 1, sizeof *b->tokens);
-		if (!b->tokens)
-			return ienomem(c, "tokens");
-		for (size_t i = 0; i < n; i++) {
-			const struct json_value *e = &tv->items[i];
-			char f[64];
-			snprintf(f, sizeof f, "tokens[%zu]", i);
-			if (e->type != JSON_NUMBER || !e->is_uint ||
-			    e->u64 >= h->target.vocab_size)
-				return ierr(c, f, "expected a token id below vocab_size %"
-				            PRIu32, h->target.vocab_size);
-			b->tokens[i] = (uint32_t)e->u64;
-		}
+	if (!tv)
+		return 0;
+	if (tv->type != JSON_ARRAY || tv->len != n)
+		return ierr(c, "tokens", "expected an array of %zu token ids", n);
+	b->tokens = calloc(n ? n : 1, sizeof *b->tokens);
+	if (!b->tokens)
+		return ienomem(c, "tokens");
+	for (size_t i = 0; i < n; i++) {
+		const struct json_value *e = &tv->items[i];
+		char f[64];
+		snprintf(f, sizeof f, "tokens[%zu]", i);
+		if (e->type != JSON_NUMBER || !e->is_uint ||
+		    e->u64 >= h->target.vocab_size)
+			return ierr(c, f, "expected a token id below vocab_size %"
+			            PRIu32, h->target.vocab_size);
+		b->tokens[i] = (uint32_t)e->u64;
 	}
-	cv = json_get(o, "cont");
+	return 0;
+}
+
+/* "cont": the continuation rows of a chain with entropies, exactly for
+ * the positions with accept < 1 (seq->accept and seq->n are set). */
+static int parse_cont(const struct ictx *c, const struct json_value *o,
+                      const struct trace_header *h, struct trace_seq *seq,
+                      struct iseq *b)
+{
+	const struct json_value *cv = json_get(o, "cont");
+	const uint32_t K = h->lookahead;
+	const size_t n = seq->n;
+
 	if (cv) {
 		if (cv->type != JSON_ARRAY)
 			return ierr(c, "cont", "expected an array of [pos, [%" PRIu32
@@ -504,10 +576,6 @@ static int parse_seq(const struct ictx *c, const struct json_value *o,
 		}
 		seq->n_cont = (uint32_t)cv->len;
 	}
-	seq->entropy = b->entropy;
-	seq->top1 = b->top1;
-	seq->accept = b->accept;
-	seq->tokens = b->tokens;
 	seq->cont_pos = b->cont_pos;
 	seq->cont_entropy = b->cont;
 	/* rows must exist exactly for positions with a_p < 1 */
@@ -528,6 +596,141 @@ static int parse_seq(const struct ictx *c, const struct json_value *o,
 		}
 		r += has;
 	}
+	return 0;
+}
+
+static int parse_seq(const struct ictx *c, const struct json_value *o,
+                     const struct trace_header *h, uint32_t index,
+                     struct trace_seq *seq, struct iseq *b)
+{
+	static const char *const keys[] = {
+		"id", "prompt_len", "entropy", "top1", "accept", "tokens", "cont", NULL,
+	};
+	size_t n = 0, n2 = 0, n3 = 0;
+	int ret;
+
+	memset(seq, 0, sizeof *seq);
+	if (o->type != JSON_OBJECT)
+		return ierr(c, "(sequence)", "expected a sequence object, got a %s",
+		            json_type_name(o->type));
+	if ((ret = check_keys(c, o, "", keys)) ||
+	    (ret = get_u32(c, o, "", "id", 0, index, &seq->id)) ||
+	    (ret = get_u32(c, o, "", "prompt_len", 1, 0, &seq->prompt_len)) ||
+	    (ret = float_array(c, o, "entropy", 1, 0.0, 1e6, &b->entropy, &n)) ||
+	    (ret = float_array(c, o, "top1", 1, 0.0, 1.0, &b->top1, &n2)) ||
+	    (ret = float_array(c, o, "accept", 1, 0.0, 1.0, &b->accept, &n3)))
+		return ret;
+	if (n2 != n)
+		return ierr(c, "top1", "expected %zu entries (as 'entropy'), got %zu",
+		            n, n2);
+	if (n3 != n)
+		return ierr(c, "accept", "expected %zu entries (as 'entropy'), got %zu",
+		            n, n3);
+	if (n > UINT32_MAX)
+		return ierr(c, "entropy", "too many positions");
+	seq->n = (uint32_t)n;
+	seq->entropy = b->entropy;
+	seq->top1 = b->top1;
+	seq->accept = b->accept;
+	if ((ret = parse_tokens(c, o, h, n, b)))
+		return ret;
+	seq->tokens = b->tokens;
+	if ((ret = parse_cont(c, o, h, seq, b)))
+		return ret;
+	ret = trace_seq_check(h, seq, c->err, c->errlen);
+	return ret ? iprefix(c, ret) : 0;
+}
+
+/* A sequence of a version "1.1" log (capture/IMPORT-RUNS.md): n given,
+ * and the arrays the header's features call for, each of n entries. */
+static int parse_seq11(const struct ictx *c, const struct json_value *o,
+                       const struct trace_header *h, uint32_t index,
+                       struct trace_seq *seq, struct iseq *b)
+{
+	static const char *const keys[] = {
+		"id", "prompt_len", "n", "accept_run", "accept", "entropy", "top1",
+		"cont", "tokens", NULL,
+	};
+	const int runs = (h->features & TRACE_F_ACCEPT_RUNS) != 0;
+	const int ent = trace_header_has_entropy(h);
+	const struct { const char *key; int allowed; const char *why; } no[] = {
+		{ "accept", !runs, "accept_run_max is given: give accept_run" },
+		{ "accept_run", runs, "the header gives no accept_run_max" },
+		{ "entropy", ent, "the header's \"entropy\" is false" },
+		{ "top1", ent, "the header's \"entropy\" is false" },
+		{ "cont", trace_header_entropy_full(h), runs
+		  ? "a run-length log has no continuation rows"
+		  : "the header's \"entropy\" is false" },
+	};
+	const char *const fl[2] = { "entropy", "top1" };
+	float **fp[2] = { &b->entropy, &b->top1 };
+	size_t m;
+	int ret;
+
+	memset(seq, 0, sizeof *seq);
+	if (o->type != JSON_OBJECT)
+		return ierr(c, "(sequence)", "expected a sequence object, got a %s",
+		            json_type_name(o->type));
+	if ((ret = check_keys(c, o, "", keys)) ||
+	    (ret = get_u32(c, o, "", "id", 0, index, &seq->id)) ||
+	    (ret = get_u32(c, o, "", "prompt_len", 1, 0, &seq->prompt_len)) ||
+	    (ret = get_u32(c, o, "", "n", 1, 0, &seq->n)))
+		return ret;
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+		if (!no[i].allowed && json_get(o, no[i].key))
+			return ierr(c, no[i].key, "not allowed: %s", no[i].why);
+	for (int i = 0; ent && i < 2; i++) {
+		if ((ret = float_array(c, o, fl[i], 1, 0.0, i ? 1.0 : 1e6, fp[i],
+		                       &m)))
+			return ret;
+		if (m != seq->n)
+			return ierr(c, fl[i], "expected n = %" PRIu32 " entries, got "
+			            "%zu", seq->n, m);
+	}
+	if (runs) {
+		const struct json_value *v = json_get(o, "accept_run");
+
+		if (!v)
+			return ierr(c, "accept_run", "missing (expected %" PRIu32
+			            " integers)", seq->n);
+		if (v->type != JSON_ARRAY || v->len != seq->n)
+			return ierr(c, "accept_run", "expected an array of n = %"
+			            PRIu32 " integers, got %s of %zu", seq->n,
+			            v->type == JSON_ARRAY ? "an array" : "a value",
+			            v->type == JSON_ARRAY ? v->len : (size_t)1);
+		b->runs = calloc(seq->n ? seq->n : 1, sizeof *b->runs);
+		if (!b->runs)
+			return ienomem(c, "accept_run");
+		for (uint32_t i = 0; i < seq->n; i++) {
+			const struct json_value *e = &v->items[i];
+			char f[64];
+
+			snprintf(f, sizeof f, "accept_run[%" PRIu32 "]", i);
+			if (e->type != JSON_NUMBER || !e->is_uint)
+				return ierr(c, f, "expected a non-negative integer, got "
+				            "a %s", json_type_name(e->type));
+			if (e->u64 > h->run_max)
+				return ierr(c, f, "expected at most accept_run_max = %"
+				            PRIu32 ", got %" PRIu64, h->run_max, e->u64);
+			b->runs[i] = (uint32_t)e->u64;
+		}
+		seq->accept_run = b->runs;
+	} else {
+		if ((ret = float_array(c, o, "accept", 1, 0.0, 1.0, &b->accept,
+		                       &m)))
+			return ret;
+		if (m != seq->n)
+			return ierr(c, "accept", "expected n = %" PRIu32 " entries, "
+			            "got %zu", seq->n, m);
+		seq->accept = b->accept;
+	}
+	seq->entropy = b->entropy;
+	seq->top1 = b->top1;
+	if ((ret = parse_tokens(c, o, h, seq->n, b)))
+		return ret;
+	seq->tokens = b->tokens;
+	if (trace_header_entropy_full(h) && (ret = parse_cont(c, o, h, seq, b)))
+		return ret;
 	ret = trace_seq_check(h, seq, c->err, c->errlen);
 	return ret ? iprefix(c, ret) : 0;
 }
@@ -584,7 +787,7 @@ int capture_import(const char *in, const char *out, char *err, size_t errlen)
 	char *line = NULL, sha[65], jerr[256];
 	size_t cap = 0;
 	ssize_t got;
-	int ret = 0, have_header = 0;
+	int ret = 0, have_header = 0, is11 = 0;
 	uint32_t n_seq = 0;
 
 	memset(&h, 0, sizeof h);
@@ -614,7 +817,7 @@ int capture_import(const char *in, const char *out, char *err, size_t errlen)
 			goto error;
 		}
 		if (!have_header) {
-			ret = parse_header(&c, j, &h);
+			ret = parse_header(&c, j, &h, &is11);
 			if (ret)
 				goto error;
 			if (!trace_header_prov(&h, "import_source") &&
@@ -638,7 +841,8 @@ int capture_import(const char *in, const char *out, char *err, size_t errlen)
 		} else {
 			uint64_t first;
 
-			ret = parse_seq(&c, j, &h, n_seq, &seq, &b);
+			ret = is11 ? parse_seq11(&c, j, &h, n_seq, &seq, &b)
+			           : parse_seq(&c, j, &h, n_seq, &seq, &b);
 			if (ret)
 				goto error;
 			ret = trace_idset_add(&ids, seq.id, c.line, &first);

@@ -1,25 +1,37 @@
 /* drafter_adaedl.c - AdaEDL: early draft stopping on an entropy-based lower
- * bound of the token acceptance probability, with an adaptive threshold.
+ * bound of the token acceptance probability, with an adaptive threshold
+ * (Agrawal, Jeon and Lee, PMLR 262:355-369, 2024; section 3, Algorithm 1,
+ * Appendix B; defaults from section 4.4).
  *
  * Stopping rule, per drafted token with entropy H (nats):
  *
  *     stop after the token  iff  1 - sqrt(gamma * H) < lambda
  *
- * (batch length kept in [min_len, max_len] and within the host's cap).
+ * (batch length kept in [min_len, max_len] and within the host's cap). The
+ * paper does not draft the token whose bound fails (Appendix B); the plugin
+ * ABI can only end a batch after a token, so that token stays in the batch
+ * (as in Draft & Verify's code, which AdaEDL's update comes from).
  *
- * Threshold adaptation, after each verified (non-discarded) batch with
- * a = accepted / drafted:
+ * Threshold update, Algorithm 1, after each verified (non-discarded) batch
+ * with AR_i = accepted / drafted and L = max_len:
  *
- *     r      <- beta2 * r + (1 - beta2) * a           (r starts at target)
- *     lambda <- beta1 * lambda
- *               + (1 - beta1) * (lambda + eps * sign(target - r))
- *             = lambda + (1 - beta1) * eps * sign(target - r)
- *     lambda clamped to [0, 1]
+ *     AR      <- beta1 * AR + (1 - beta1) * AR_i      (line 8)
+ *     lambda' <- lambda + eps   if AR < target        (lines 9-10)
+ *                lambda - eps   else if n != L        (lines 11-12)
+ *                lambda         otherwise (hold)      (line 14)
+ *     lambda  <- beta2 * lambda + (1 - beta2) * lambda'   (line 16)
  *
- * Acceptance below target raises lambda (batches stop earlier); above it,
- * lambda falls (batches run longer). lambda and r persist across sequences
- * for the whole run, as they would in a serving process; per-batch there is
- * no other state.
+ * so lambda moves by (1 - beta2) * eps = 0.001 per batch. n is the batch's
+ * accepted count as printed on line 11 (hold=accepted), or its drafted
+ * count as in the comment on that line and in Draft & Verify's code
+ * (hold=drafted). lambda is not clamped (Algorithm 1 has no clamp); above
+ * 1 every batch stops at its first token, below 0 only max_len stops one.
+ *
+ * The paper leaves open lambda's initial value (lambda0), AR's initial
+ * value (ar0) and whether either carries over from one generation to the
+ * next (persist=none: both restart at every sequence; lambda: lambda
+ * carries over and AR restarts, as Draft & Verify's code and notebooks do;
+ * all: both carry over for the whole run). They are parameters.
  */
 #include <errno.h>
 #include <math.h>
@@ -30,9 +42,20 @@
 
 #include "ahasd_plugin.h"
 #include "ahasd_plugin_params.h"
-#include "drafter_counters.h"
+#include "drafter_common.h"
 
-#define ADAEDL_LEN_MAX 4096u
+/* what carries over from one sequence to the next */
+enum adaedl_persist {
+	ADAEDL_PERSIST_NONE = 0,    /* lambda and AR restart */
+	ADAEDL_PERSIST_LAMBDA = 1,  /* lambda carries over, AR restarts */
+	ADAEDL_PERSIST_ALL = 2,     /* both carry over */
+};
+
+/* which count the hold branch (Algorithm 1, line 11) compares with L */
+enum adaedl_hold {
+	ADAEDL_HOLD_ACCEPTED = 0,   /* n_acc == L, as printed */
+	ADAEDL_HOLD_DRAFTED = 1,    /* n_drafted == L, as Draft & Verify */
+};
 
 struct adaedl_state {
 	double gamma;
@@ -41,100 +64,90 @@ struct adaedl_state {
 	double beta1;
 	double beta2;
 	double eps;
-	uint32_t min_len;
-	uint32_t max_len;
+	double ar0;
+	struct drafter_len len;
+	int persist;           /* enum adaedl_persist */
+	int hold;              /* enum adaedl_hold */
 
-	double lambda;         /* current threshold (persists across seqs) */
-	double stop_sq;        /* (1 - lambda)^2, kept with lambda */
-	double r;              /* smoothed acceptance estimate (persists) */
-	uint32_t cap;          /* min(max_len, host cap) for this batch */
+	double lambda;         /* current threshold */
+	double margin;         /* 1 - lambda, kept with lambda */
+	double stop_sq;        /* margin^2 (if margin >= 0) */
+	double ar;             /* EMA of the per-batch acceptance rate */
 
-	uint64_t batches;
-	uint64_t tokens;
 	uint64_t rule_stops;
-	uint64_t cap_stops;
 	uint64_t updates;      /* batch results used for adaptation */
 	uint64_t discarded;    /* discarded batch results (ignored) */
 	uint64_t raises;       /* updates that raised lambda */
 	uint64_t lowers;       /* updates that lowered lambda */
+	uint64_t holds;        /* updates that held lambda */
+	uint64_t sequences;
 	double lambda_min;
 	double lambda_max;
+	double lambda_sum;     /* over batches begun, for the mean */
 };
 
-static int adaedl_create(void **st, const char *const *keys,
-                         const char *const *values, size_t n, char *err,
-                         size_t errlen)
+static void adaedl_set_lambda(struct adaedl_state *s, double lambda)
 {
-	struct adaedl_state *s = calloc(1, sizeof(*s));
-	int rc = 0;
+	s->lambda = lambda;
+	s->margin = 1.0 - lambda;
+	s->stop_sq = s->margin * s->margin;
+	if (lambda < s->lambda_min)
+		s->lambda_min = lambda;
+	if (lambda > s->lambda_max)
+		s->lambda_max = lambda;
+}
 
-	if (s == NULL) {
-		snprintf(err, errlen, "out of memory");
-		rc = -ENOMEM;
-		goto error;
-	}
-	s->gamma = 0.2;
-	s->lambda0 = 0.7;
-	s->target = 0.9;
-	s->beta1 = 0.5;
-	s->beta2 = 0.9;
-	s->eps = 0.01;
-	s->min_len = 1;
-	s->max_len = 64;
-	for (size_t i = 0; i < n; i++) {
-		const char *k = keys[i];
-		const char *v = values[i];
+static const char *const adaedl_persist_names[] = {"none", "lambda", "all"};
+static const char *const adaedl_hold_names[] = {"accepted", "drafted"};
 
-		if (strcmp(k, "gamma") == 0)
-			rc = ahasd_parse_double(k, v, 1e-9, 1e9, &s->gamma,
-			                        err, errlen);
-		else if (strcmp(k, "lambda0") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->lambda0,
-			                        err, errlen);
-		else if (strcmp(k, "target") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->target,
-			                        err, errlen);
-		else if (strcmp(k, "beta1") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->beta1,
-			                        err, errlen);
-		else if (strcmp(k, "beta2") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->beta2,
-			                        err, errlen);
-		else if (strcmp(k, "eps") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->eps, err,
-			                        errlen);
-		else if (strcmp(k, "min_len") == 0)
-			rc = ahasd_parse_u32(k, v, 1, ADAEDL_LEN_MAX,
-			                     &s->min_len, err, errlen);
-		else if (strcmp(k, "max_len") == 0)
-			rc = ahasd_parse_u32(k, v, 1, ADAEDL_LEN_MAX,
-			                     &s->max_len, err, errlen);
-		else {
-			snprintf(err, errlen, "unknown parameter %s",
-			         k);
-			rc = -EINVAL;
-		}
-		if (rc != 0)
-			goto error;
-	}
-	if (s->min_len > s->max_len) {
-		snprintf(err, errlen,
-		         "min_len=%u is larger than max_len=%u",
-		         (unsigned)s->min_len, (unsigned)s->max_len);
-		rc = -EINVAL;
-		goto error;
-	}
-	s->lambda = s->lambda0;
-	s->stop_sq = (1.0 - s->lambda) * (1.0 - s->lambda);
+static int adaedl_param(void *st, const char *k, const char *v, char *err,
+                        size_t errlen)
+{
+	struct adaedl_state *s = st;
+	double *unit = NULL;   /* the parameters in [0, 1] */
+
+	if (strcmp(k, "gamma") == 0)
+		return ahasd_parse_double(k, v, 1e-9, 1e9, &s->gamma, err,
+		                          errlen);
+	if (strcmp(k, "persist") == 0)
+		return drafter_param_choice(k, v, adaedl_persist_names, 3,
+		                            &s->persist, err, errlen);
+	if (strcmp(k, "hold") == 0)
+		return drafter_param_choice(k, v, adaedl_hold_names, 2,
+		                            &s->hold, err, errlen);
+	if (strcmp(k, "lambda0") == 0)
+		unit = &s->lambda0;
+	else if (strcmp(k, "target") == 0)
+		unit = &s->target;
+	else if (strcmp(k, "beta1") == 0)
+		unit = &s->beta1;
+	else if (strcmp(k, "beta2") == 0)
+		unit = &s->beta2;
+	else if (strcmp(k, "eps") == 0)
+		unit = &s->eps;
+	else if (strcmp(k, "ar0") == 0)
+		unit = &s->ar0;
+	if (unit != NULL)
+		return ahasd_parse_double(k, v, 0.0, 1.0, unit, err, errlen);
+	return drafter_len_param(&s->len, k, v, err, errlen);
+}
+
+static int adaedl_ready(void *st, char *err, size_t errlen)
+{
+	struct adaedl_state *s = st;
+
 	s->lambda_min = s->lambda0;
 	s->lambda_max = s->lambda0;
-	s->r = s->target;
-	s->cap = s->max_len;
-	*st = s;
-	return 0;
-error:
-	free(s);
-	return rc;
+	adaedl_set_lambda(s, s->lambda0);
+	s->ar = s->ar0;
+	return drafter_len_check(&s->len, err, errlen);
+}
+
+static int adaedl_create(void **st, const struct ahasd_create_args *args,
+                         char *err, size_t errlen)
+{
+	return drafter_create(st, sizeof(struct adaedl_state), args,
+	                      adaedl_param, adaedl_ready, err, errlen);
 }
 
 static void adaedl_destroy(void *st)
@@ -142,35 +155,42 @@ static void adaedl_destroy(void *st)
 	free(st);
 }
 
+static void adaedl_begin_sequence(void *st, const struct ahasd_seq_info *seq)
+{
+	struct adaedl_state *s = st;
+
+	(void)seq;
+	s->sequences++;
+	if (s->persist == ADAEDL_PERSIST_NONE)
+		adaedl_set_lambda(s, s->lambda0);
+	if (s->persist != ADAEDL_PERSIST_ALL)
+		s->ar = s->ar0;
+}
+
 static void adaedl_begin_batch(void *st, uint64_t batch_id, uint32_t max_len)
 {
 	struct adaedl_state *s = st;
 
 	(void)batch_id;
-	s->cap = s->max_len;
-	if (max_len != 0 && max_len < s->cap)
-		s->cap = max_len;
-	s->batches++;
+	drafter_len_begin(&s->len, max_len);
+	s->lambda_sum += s->lambda;
 }
 
 static int adaedl_draft_token(void *st, const struct ahasd_draft_token *tok)
 {
 	struct adaedl_state *s = st;
-	const uint32_t n = tok->index + 1;
+	const enum drafter_step step = drafter_len_token(&s->len,
+	                                                 tok->index + 1);
 	double h = (double)tok->entropy;
 
-	s->tokens++;
-	if (n >= s->cap) {
-		s->cap_stops++;
-		return 1;
-	}
-	if (n < s->min_len)
-		return 0;
+	if (step != DRAFTER_RULE)
+		return step == DRAFTER_STOP;
 	if (!(h > 0.0))   /* negative rounding noise or NaN: fully confident */
 		h = 0.0;
-	/* 1 - sqrt(gamma H) < lambda  <=>  gamma H > (1 - lambda)^2, as
-	 * gamma H >= 0 and 1 - lambda >= 0: no square root per token */
-	if (s->gamma * h > s->stop_sq) {
+	/* 1 - sqrt(gamma H) < lambda  <=>  sqrt(gamma H) > 1 - lambda: always
+	 * when lambda > 1, else gamma H > (1 - lambda)^2 (both sides >= 0),
+	 * with no square root per token */
+	if (s->margin < 0.0 || s->gamma * h > s->stop_sq) {
 		s->rule_stops++;
 		return 1;
 	}
@@ -180,7 +200,8 @@ static int adaedl_draft_token(void *st, const struct ahasd_draft_token *tok)
 static void adaedl_batch_result(void *st, const struct ahasd_batch_result *res)
 {
 	struct adaedl_state *s = st;
-	double a, step;
+	double a, next;
+	uint32_t n;
 
 	if (res->discarded) {
 		/* never verified: says nothing about the acceptance rate */
@@ -192,24 +213,19 @@ static void adaedl_batch_result(void *st, const struct ahasd_batch_result *res)
 	a = (double)res->accepted / (double)res->drafted;
 	if (a > 1.0)
 		a = 1.0;
-	s->r = s->beta2 * s->r + (1.0 - s->beta2) * a;
-	step = (1.0 - s->beta1) * s->eps;
-	if (s->r < s->target) {
-		s->lambda += step;
+	s->ar = s->beta1 * s->ar + (1.0 - s->beta1) * a;
+	n = s->hold == ADAEDL_HOLD_DRAFTED ? res->drafted : res->accepted;
+	if (s->ar < s->target) {
+		next = s->lambda + s->eps;
 		s->raises++;
-	} else if (s->r > s->target) {
-		s->lambda -= step;
+	} else if (n != s->len.max_len) {
+		next = s->lambda - s->eps;
 		s->lowers++;
+	} else {
+		next = s->lambda;
+		s->holds++;
 	}
-	if (s->lambda < 0.0)
-		s->lambda = 0.0;
-	if (s->lambda > 1.0)
-		s->lambda = 1.0;
-	s->stop_sq = (1.0 - s->lambda) * (1.0 - s->lambda);
-	if (s->lambda < s->lambda_min)
-		s->lambda_min = s->lambda;
-	if (s->lambda > s->lambda_max)
-		s->lambda_max = s->lambda;
+	adaedl_set_lambda(s, s->beta2 * s->lambda + (1.0 - s->beta2) * next);
 	s->updates++;
 }
 
@@ -219,8 +235,8 @@ static int adaedl_counter(void *st, uint32_t i, const char **name,
 	const struct adaedl_state *s = st;
 
 	if (i < DRAFTER_LEN_COUNTERS)
-		return drafter_len_counter(s->batches, s->tokens, i, name,
-		                           value);
+		return drafter_counter(s->len.batches, s->len.tokens, i, name,
+		                       value);
 	switch (i - DRAFTER_LEN_COUNTERS) {
 	case 0:
 		*name = "rule_stops";
@@ -228,7 +244,7 @@ static int adaedl_counter(void *st, uint32_t i, const char **name,
 		return 1;
 	case 1:
 		*name = "cap_stops";
-		*value = (double)s->cap_stops;
+		*value = (double)s->len.cap_stops;
 		return 1;
 	case 2:
 		*name = "lambda";
@@ -244,7 +260,7 @@ static int adaedl_counter(void *st, uint32_t i, const char **name,
 		return 1;
 	case 5:
 		*name = "acceptance_estimate";
-		*value = s->r;
+		*value = s->ar;
 		return 1;
 	case 6:
 		*name = "updates";
@@ -262,26 +278,59 @@ static int adaedl_counter(void *st, uint32_t i, const char **name,
 		*name = "discarded_results";
 		*value = (double)s->discarded;
 		return 1;
+	case 10:
+		*name = "lambda_holds";
+		*value = (double)s->holds;
+		return 1;
+	case 11:
+		*name = "lambda_mean";   /* over batches, at their start */
+		*value = s->len.batches
+		    ? s->lambda_sum / (double)s->len.batches : s->lambda;
+		return 1;
+	case 12:
+		*name = "sequences";
+		*value = (double)s->sequences;
+		return 1;
 	default:
 		return 0;
 	}
 }
 
+/* The defaults, with their sources (the host passes them to create()). */
 static const struct ahasd_param adaedl_params[] = {
+	/* section 4.4 */
 	{"gamma", "0.2", "entropy scale in the bound 1 - sqrt(gamma * H), > 0"},
-	{"lambda0", "0.7", "initial stopping threshold lambda, in [0, 1]"},
-	{"target", "0.9", "target acceptance rate (accepted / drafted)"},
-	{"beta1", "0.5", "lambda smoothing: step = (1 - beta1) * eps"},
-	{"beta2", "0.9", "EMA factor of the acceptance estimate, in [0, 1]"},
-	{"eps", "0.01", "lambda adjustment per verified batch, in [0, 1]"},
+	/* open: Fig. 6 sweeps 0.3 to 0.9 */
+	{"lambda0", "0.7",
+	 "initial stopping threshold lambda (not given by the paper), "
+	 "in [0, 1]"},
+	/* alpha, section 4.4 */
+	{"target", "0.9", "target acceptance rate alpha, in [0, 1]"},
+	/* section 4.4, Algorithm 1 line 8 */
+	{"beta1", "0.5", "EMA factor of the acceptance rate AR, in [0, 1]"},
+	/* section 4.4, Algorithm 1 line 16 */
+	{"beta2", "0.9", "EMA factor of lambda: it moves (1 - beta2) * eps "
+	 "per batch, in [0, 1]"},
+	/* section 4.4 */
+	{"eps", "0.01", "step of lambda' = lambda +- eps, in [0, 1]"},
+	/* open: Draft & Verify starts at 0 */
+	{"ar0", "0", "initial AR (not given by the paper), in [0, 1]"},
+	{"persist", "none",
+	 "what carries over between sequences: none, lambda (AR restarts) "
+	 "or all"},
+	{"hold", "accepted",
+	 "hold lambda when AR >= target and this count of the batch equals "
+	 "max_len: accepted (Algorithm 1 as printed) or drafted"},
 	{"min_len", "1", "never stop before this many tokens (>= 1)"},
-	{"max_len", "64", "always stop at this many tokens (>= min_len)"},
+	/* the largest of Table 1's 3, 7, 16 */
+	{"max_len", "16",
+	 "always stop at this many tokens (>= min_len); L of the hold branch"},
 	{NULL, NULL, NULL},
 };
 
 static const struct ahasd_drafter_hooks adaedl_hooks = {
 	.struct_size = sizeof(struct ahasd_drafter_hooks),
-	.begin_sequence = NULL,
+	.begin_sequence = adaedl_begin_sequence,
 	.begin_batch = adaedl_begin_batch,
 	.draft_token = adaedl_draft_token,
 	.batch_result = adaedl_batch_result,
@@ -292,7 +341,7 @@ AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
 	.struct_size = sizeof(struct ahasd_plugin),
 	.kind = AHASD_PLUGIN_DRAFTER,
 	.name = "adaedl",
-	.version = "1.0",
+	.version = "1.1",
 	.description = "AdaEDL: stop when the acceptance lower bound "
 	               "1 - sqrt(gamma * H) falls below an adaptive lambda",
 	.params = adaedl_params,
@@ -301,4 +350,6 @@ AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
 	.counter = adaedl_counter,
 	.policy = NULL,
 	.drafter = &adaedl_hooks,
+	/* its stopping rule reads every draft's entropy (or top-1) */
+	.needs = AHASD_NEEDS_ENTROPY,
 };

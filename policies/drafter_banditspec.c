@@ -1,5 +1,5 @@
 /* drafter_banditspec.c - BanditSpec: the draft length as a multi-armed
- * bandit, solved with UCB.
+ * bandit, solved with UCB (Hou et al., ICML 2025, arXiv 2505.15141).
  *
  * Each arm is a draft length (default 1,2,3,4). begin_batch picks the arm
  * for that batch; draft_token ends the batch at the arm's length (or the
@@ -9,21 +9,27 @@
  *     reward = committed / round_s   (tokens per second of round time;
  *                                      0 for a discarded batch)
  *
- * Choice: the first `warmup` batches go round-robin over the arms in
+ * Choice: the first `warmup` rounds go round-robin over the arms in
  * ascending length. After that, an arm without any result yet is tried
- * first; otherwise the arm with the highest
+ * first; otherwise the arm with the highest score wins, ties to the
+ * shorter length, no randomness. Two scores (`index`):
  *
- *     score_i = (mean_i / r_max) + sqrt(c * ln t / n_i)
- *
- * wins, with mean_i the arm's mean raw reward, r_max the largest single
- * reward seen so far (so the mean term lies in [0, 1] like the exploration
- * term), n_i the arm's results and t the results of all arms. Ties go to
- * the shorter length. No randomness.
+ *   code: score_i = mean_i + sqrt(c * ln t / N)
+ *         the authors' ucb_length_spec_generate (github.com/sail-sg/
+ *         BanditSpec @ 4e6dd86, generate_utils.py:180-191, 245-249):
+ *         mean_i the arm's mean raw reward, t the index of this round
+ *         (1-based), N the results of all arms. The exploration term is
+ *         the same for every arm, so the choice is greedy on the mean.
+ *   ucb1: score_i = mean_i / r_max + sqrt(c * ln t / n_i)
+ *         this project's earlier hybrid: n_i the arm's results, t the
+ *         results of all arms, r_max the largest single reward so far.
  *
  * Several batches can be in flight (task-level asynchronous execution), so
  * the arm of each open batch is remembered in a small ring keyed by
- * batch_id. The arm statistics persist across sequences for the whole run,
- * as a server would keep them; begin_sequence only forgets open batches.
+ * batch_id. With persist=none the statistics (and the warm-up) restart
+ * with every sequence, as the code's restart with every generate call;
+ * with persist=all they are kept for the whole run. begin_sequence always
+ * forgets open batches.
  */
 #include <errno.h>
 #include <math.h>
@@ -34,10 +40,9 @@
 
 #include "ahasd_plugin.h"
 #include "ahasd_plugin_params.h"
-#include "drafter_counters.h"
+#include "drafter_common.h"
 
 #define BANDIT_MAX_ARMS 16u
-#define BANDIT_LEN_MAX 4096u
 #define BANDIT_RING 64u          /* in-flight batches remembered */
 #define BANDIT_ARM_COUNTERS 3u   /* per arm: pulls, results, mean reward */
 #define BANDIT_FIXED_COUNTERS 9u
@@ -48,18 +53,34 @@ struct bandit_slot {
 	int used;
 };
 
+enum bandit_index {
+	BANDIT_INDEX_CODE = 0,
+	BANDIT_INDEX_UCB1 = 1,
+};
+
 struct bandit_state {
 	uint32_t arms[BANDIT_MAX_ARMS];   /* draft lengths, ascending */
 	uint32_t n_arms;
 	uint32_t warmup;
 	double c;
+	int index;                        /* enum bandit_index */
+	int persist_all;                  /* 1: statistics kept across seqs */
 
-	uint64_t pulls[BANDIT_MAX_ARMS];  /* batches drafted with the arm */
+	/* the statistics the choice is made from (reset per sequence
+	 * unless persist_all) */
 	uint64_t n[BANDIT_MAX_ARMS];      /* results credited to the arm */
 	double sum[BANDIT_MAX_ARMS];      /* sum of raw rewards */
 	uint64_t t;                       /* results of all arms */
 	double r_max;                     /* largest reward seen */
 	uint64_t rounds;                  /* arms chosen so far */
+
+	/* totals over the run, for the counters */
+	uint64_t pulls[BANDIT_MAX_ARMS];  /* batches drafted with the arm */
+	uint64_t run_n[BANDIT_MAX_ARMS];
+	double run_sum[BANDIT_MAX_ARMS];
+	uint64_t run_results;
+	uint64_t run_rounds;
+	double run_r_max;
 
 	struct bandit_slot ring[BANDIT_RING];
 	uint64_t cur_id;                  /* batch being drafted */
@@ -83,7 +104,7 @@ static int bandit_cmp_u32(const void *a, const void *b)
 }
 
 /* Parse "1,2,3,4" (or "1:2:3:4", for command lines that split parameters
- * on commas): 1..BANDIT_MAX_ARMS distinct lengths in [1, BANDIT_LEN_MAX],
+ * on commas): 1..BANDIT_MAX_ARMS distinct lengths in [1, DRAFTER_LEN_MAX],
  * stored ascending. */
 static int bandit_parse_arms(struct bandit_state *s, const char *val,
                              char *err, size_t errlen)
@@ -99,7 +120,7 @@ static int bandit_parse_arms(struct bandit_state *s, const char *val,
 
 		while (*p >= '0' && *p <= '9') {
 			v = v * 10u + (unsigned)(*p - '0');
-			if (v > BANDIT_LEN_MAX)
+			if (v > DRAFTER_LEN_MAX)
 				goto range;
 			p++;
 		}
@@ -132,7 +153,7 @@ static int bandit_parse_arms(struct bandit_state *s, const char *val,
 range:
 	snprintf(err, errlen,
 	         "arms=%s has a length outside [1, %u]", val,
-	         (unsigned)BANDIT_LEN_MAX);
+	         (unsigned)DRAFTER_LEN_MAX);
 	return -ERANGE;
 error:
 	snprintf(err, errlen,
@@ -141,43 +162,36 @@ error:
 	return -EINVAL;
 }
 
-static int bandit_create(void **st, const char *const *keys,
-                         const char *const *values, size_t n, char *err,
-                         size_t errlen)
+static const char *const bandit_index_names[] = {"code", "ucb1"};
+static const char *const bandit_persist_names[] = {"none", "all"};
+
+static int bandit_param(void *st, const char *k, const char *v, char *err,
+                        size_t errlen)
 {
-	struct bandit_state *s = calloc(1, sizeof(*s));
-	int rc = 0;
+	struct bandit_state *s = st;
 
-	if (s == NULL) {
-		snprintf(err, errlen, "out of memory");
-		rc = -ENOMEM;
-		goto error;
-	}
-	rc = bandit_parse_arms(s, "1,2,3,4", err, errlen);
-	if (rc != 0)
-		goto error;
-	s->warmup = 8;
-	s->c = 6.0;
-	for (size_t i = 0; i < n; i++) {
-		const char *k = keys[i];
-		const char *v = values[i];
+	if (strcmp(k, "arms") == 0)
+		return bandit_parse_arms(s, v, err, errlen);
+	if (strcmp(k, "warmup") == 0)
+		return ahasd_parse_u32(k, v, 0, 1000000, &s->warmup, err,
+		                       errlen);
+	if (strcmp(k, "c") == 0)
+		return ahasd_parse_double(k, v, 0.0, 1e9, &s->c, err, errlen);
+	if (strcmp(k, "index") == 0)
+		return drafter_param_choice(k, v, bandit_index_names, 2,
+		                            &s->index, err, errlen);
+	if (strcmp(k, "persist") == 0)
+		return drafter_param_choice(k, v, bandit_persist_names, 2,
+		                            &s->persist_all, err, errlen);
+	return drafter_param_unknown(k, err, errlen);
+}
 
-		if (strcmp(k, "arms") == 0)
-			rc = bandit_parse_arms(s, v, err, errlen);
-		else if (strcmp(k, "warmup") == 0)
-			rc = ahasd_parse_u32(k, v, 0, 1000000, &s->warmup, err,
-			                     errlen);
-		else if (strcmp(k, "c") == 0)
-			rc = ahasd_parse_double(k, v, 0.0, 1e9, &s->c, err,
-			                        errlen);
-		else {
-			snprintf(err, errlen,
-			         "unknown parameter %s", k);
-			rc = -EINVAL;
-		}
-		if (rc != 0)
-			goto error;
-	}
+static int bandit_ready(void *st, char *err, size_t errlen)
+{
+	struct bandit_state *s = st;
+
+	if (s->n_arms == 0)   /* arms never given: no arm to choose */
+		return bandit_parse_arms(s, NULL, err, errlen);
 	for (uint32_t a = 0; a < s->n_arms; a++) {
 		snprintf(s->names[a * 3 + 0], sizeof(s->names[0]),
 		         "arm%u_pulls", (unsigned)s->arms[a]);
@@ -186,16 +200,34 @@ static int bandit_create(void **st, const char *const *keys,
 		snprintf(s->names[a * 3 + 2], sizeof(s->names[0]),
 		         "arm%u_mean_reward", (unsigned)s->arms[a]);
 	}
-	*st = s;
 	return 0;
-error:
-	free(s);
-	return rc;
+}
+
+static int bandit_create(void **st, const struct ahasd_create_args *args,
+                         char *err, size_t errlen)
+{
+	return drafter_create(st, sizeof(struct bandit_state), args,
+	                      bandit_param, bandit_ready, err, errlen);
 }
 
 static void bandit_destroy(void *st)
 {
 	free(st);
+}
+
+/* The score of arm a (see the rule at the top); n[a] > 0. */
+static double bandit_score(const struct bandit_state *s, uint32_t a)
+{
+	const double mean = s->sum[a] / (double)s->n[a];
+
+	if (s->index == BANDIT_INDEX_CODE) {
+		/* ucb_mean + sqrt(w * log(out_index) / ucb_calltime.sum()),
+		 * out_index the 1-based index of this round */
+		return mean + sqrt(s->c * log((double)(s->rounds + 1)) /
+		                   (double)s->t);
+	}
+	return (s->r_max > 0.0 ? mean / s->r_max : 0.0) +
+	       sqrt(s->c * log((double)s->t) / (double)s->n[a]);
 }
 
 /* Pick the arm for the next batch (see the rule at the top). */
@@ -215,9 +247,7 @@ static uint32_t bandit_choose(struct bandit_state *s)
 			best = a;
 			goto done;
 		}
-		score = s->r_max > 0.0 ? s->sum[a] / (double)s->n[a] / s->r_max
-		                       : 0.0;
-		score += sqrt(s->c * log((double)s->t) / (double)s->n[a]);
+		score = bandit_score(s, a);
 		if (score > best_score) {
 			best_score = score;
 			best = a;
@@ -225,6 +255,7 @@ static uint32_t bandit_choose(struct bandit_state *s)
 	}
 done:
 	s->rounds++;
+	s->run_rounds++;
 	s->pulls[best]++;
 	return best;
 }
@@ -256,6 +287,13 @@ static void bandit_begin_sequence(void *st, const struct ahasd_seq_info *seq)
 	(void)seq;
 	memset(s->ring, 0, sizeof(s->ring));
 	s->cur_valid = 0;
+	if (!s->persist_all) {
+		memset(s->n, 0, sizeof(s->n));
+		memset(s->sum, 0, sizeof(s->sum));
+		s->t = 0;
+		s->r_max = 0.0;
+		s->rounds = 0;
+	}
 }
 
 static void bandit_begin_batch(void *st, uint64_t batch_id, uint32_t max_len)
@@ -265,9 +303,7 @@ static void bandit_begin_batch(void *st, uint64_t batch_id, uint32_t max_len)
 
 	bandit_remember(s, batch_id, arm);
 	s->cur_id = batch_id;
-	s->cur_len = s->arms[arm];
-	if (max_len != 0 && max_len < s->cur_len)
-		s->cur_len = max_len;
+	s->cur_len = drafter_cap(s->arms[arm], max_len);
 	s->cur_valid = 1;
 }
 
@@ -319,6 +355,11 @@ static void bandit_batch_result(void *st, const struct ahasd_batch_result *res)
 	s->t++;
 	if (reward > s->r_max)
 		s->r_max = reward;
+	s->run_n[arm]++;
+	s->run_sum[arm] += reward;
+	s->run_results++;
+	if (reward > s->run_r_max)
+		s->run_r_max = reward;
 }
 
 static int bandit_counter(void *st, uint32_t i, const char **name,
@@ -327,12 +368,12 @@ static int bandit_counter(void *st, uint32_t i, const char **name,
 	const struct bandit_state *s = st;
 
 	if (i < DRAFTER_LEN_COUNTERS)
-		return drafter_len_counter(s->rounds, s->tokens, i, name,
-		                           value);
+		return drafter_counter(s->run_rounds, s->tokens, i, name,
+		                       value);
 	switch (i - DRAFTER_LEN_COUNTERS) {
 	case 0:
 		*name = "results";
-		*value = (double)s->t;
+		*value = (double)s->run_results;
 		return 1;
 	case 1: {
 		/* arm with the highest mean reward so far, 0 if none */
@@ -341,10 +382,10 @@ static int bandit_counter(void *st, uint32_t i, const char **name,
 		*name = "best_arm";
 		*value = 0.0;
 		for (uint32_t a = 0; a < s->n_arms; a++) {
-			const double m =
-			    s->n[a] ? s->sum[a] / (double)s->n[a] : -1.0;
+			const double m = s->run_n[a]
+			    ? s->run_sum[a] / (double)s->run_n[a] : -1.0;
 
-			if (s->n[a] && m > best) {
+			if (s->run_n[a] && m > best) {
 				best = m;
 				*value = (double)s->arms[a];
 			}
@@ -353,7 +394,7 @@ static int bandit_counter(void *st, uint32_t i, const char **name,
 	}
 	case 2:
 		*name = "max_reward";
-		*value = s->r_max;
+		*value = s->run_r_max;
 		return 1;
 	case 3:
 		*name = "unknown_results";
@@ -382,22 +423,32 @@ static int bandit_counter(void *st, uint32_t i, const char **name,
 			*value = (double)s->pulls[a];
 			break;
 		case 1:
-			*value = (double)s->n[a];
+			*value = (double)s->run_n[a];
 			break;
 		default:
-			*value = s->n[a] ? s->sum[a] / (double)s->n[a] : 0.0;
+			*value = s->run_n[a]
+			    ? s->run_sum[a] / (double)s->run_n[a] : 0.0;
 			break;
 		}
 	}
 	return 1;
 }
 
+/* The defaults, with their sources (the host passes them to create()). */
 static const struct ahasd_param bandit_params[] = {
 	{"arms", "1,2,3,4",
 	 "draft lengths to choose from, separated by ',' or ':' (up to 16, "
 	 "distinct)"},
-	{"warmup", "8", "batches drafted round-robin over the arms first"},
-	{"c", "6", "UCB exploration: sqrt(c * ln t / n), >= 0"},
+	/* generate_utils.py:187-188: out_index < 4 * 2 */
+	{"warmup", "7", "batches drafted round-robin over the arms first"},
+	/* generate_utils.py:182 */
+	{"c", "6", "UCB exploration weight (sqrt(c * ln t / N)), >= 0"},
+	{"index", "code",
+	 "score: code (mean + sqrt(c ln t / N), the authors' code) or ucb1 "
+	 "(mean / r_max + sqrt(c ln t / n_i))"},
+	{"persist", "none",
+	 "statistics: none (restart every sequence, as the code per call) or "
+	 "all (kept for the run)"},
 	{NULL, NULL, NULL},
 };
 
@@ -414,7 +465,7 @@ AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
 	.struct_size = sizeof(struct ahasd_plugin),
 	.kind = AHASD_PLUGIN_DRAFTER,
 	.name = "banditspec",
-	.version = "1.0",
+	.version = "1.1",
 	.description = "BanditSpec: UCB over draft lengths, reward = committed "
 	               "tokens per second of round time",
 	.params = bandit_params,

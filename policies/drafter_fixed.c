@@ -1,5 +1,8 @@
 /* drafter_fixed.c - fixed draft length: every batch has exactly k tokens
  * (or fewer when the host's cap is lower). The non-adaptive baseline.
+ * k = 4 is Eagle-1's draft length, the fixed baseline BanditSpec compares
+ * with (arXiv 2505.15141, section 6.2); SVIP's constant baseline is 5
+ * (eval_specbench.py:26).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -9,49 +12,38 @@
 
 #include "ahasd_plugin.h"
 #include "ahasd_plugin_params.h"
-#include "drafter_counters.h"
+#include "drafter_common.h"
 
-#define FIXED_K_MAX 4096u
-
+/* k is both bounds of len: every batch stops at min(k, host cap). */
 struct fixed_state {
-	uint32_t k;
-	uint32_t max_len;      /* host cap of the current batch */
-	uint64_t batches;
-	uint64_t tokens;
+	struct drafter_len len;
 	uint64_t host_capped;  /* batches ended by the host cap before k */
 };
 
-static int fixed_create(void **st, const char *const *keys,
-                        const char *const *values, size_t n, char *err,
-                        size_t errlen)
+static int fixed_param(void *st, const char *k, const char *v, char *err,
+                       size_t errlen)
 {
-	struct fixed_state *s = calloc(1, sizeof(*s));
-	int rc = 0;
+	struct fixed_state *s = st;
 
-	if (s == NULL) {
-		snprintf(err, errlen, "out of memory");
-		rc = -ENOMEM;
-		goto error;
-	}
-	s->k = 4;
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(keys[i], "k") == 0) {
-			rc = ahasd_parse_u32(keys[i], values[i], 1, FIXED_K_MAX,
-			                     &s->k, err, errlen);
-			if (rc != 0)
-				goto error;
-		} else {
-			snprintf(err, errlen, "unknown parameter %s",
-			         keys[i]);
-			rc = -EINVAL;
-			goto error;
-		}
-	}
-	*st = s;
-	return 0;
-error:
-	free(s);
-	return rc;
+	if (strcmp(k, "k") == 0)
+		return ahasd_parse_u32(k, v, 1, DRAFTER_LEN_MAX,
+		                       &s->len.max_len, err, errlen);
+	return drafter_param_unknown(k, err, errlen);
+}
+
+static int fixed_ready(void *st, char *err, size_t errlen)
+{
+	struct fixed_state *s = st;
+
+	s->len.min_len = s->len.max_len;
+	return drafter_len_check(&s->len, err, errlen);
+}
+
+static int fixed_create(void **st, const struct ahasd_create_args *args,
+                        char *err, size_t errlen)
+{
+	return drafter_create(st, sizeof(struct fixed_state), args,
+	                      fixed_param, fixed_ready, err, errlen);
 }
 
 static void fixed_destroy(void *st)
@@ -64,23 +56,18 @@ static void fixed_begin_batch(void *st, uint64_t batch_id, uint32_t max_len)
 	struct fixed_state *s = st;
 
 	(void)batch_id;
-	s->max_len = max_len;
-	s->batches++;
+	drafter_len_begin(&s->len, max_len);
 }
 
 static int fixed_draft_token(void *st, const struct ahasd_draft_token *tok)
 {
 	struct fixed_state *s = st;
-	const uint32_t n = tok->index + 1;
 
-	s->tokens++;
-	if (n >= s->k)
-		return 1;
-	if (s->max_len != 0 && n >= s->max_len) {
+	if (drafter_len_token(&s->len, tok->index + 1) != DRAFTER_STOP)
+		return 0;
+	if (s->len.cap < s->len.max_len)
 		s->host_capped++;
-		return 1;
-	}
-	return 0;
+	return 1;
 }
 
 static int fixed_counter(void *st, uint32_t i, const char **name,
@@ -89,8 +76,8 @@ static int fixed_counter(void *st, uint32_t i, const char **name,
 	const struct fixed_state *s = st;
 
 	if (i < DRAFTER_LEN_COUNTERS)
-		return drafter_len_counter(s->batches, s->tokens, i, name,
-		                           value);
+		return drafter_counter(s->len.batches, s->len.tokens, i, name,
+		                       value);
 	switch (i - DRAFTER_LEN_COUNTERS) {
 	case 0:
 		*name = "host_capped";

@@ -1,17 +1,24 @@
 /* drafter_specdecpp.c - SpecDec++ stopping rule.
  *
- * SpecDec++ ends a draft batch once the probability that at least one of
- * its tokens is rejected exceeds h:
+ * SpecDec++ ends a draft batch once the predicted probability that at least
+ * one of its tokens is rejected exceeds h. The authors' code
+ * (github.com/Kaffaljidhmah2/SpecDec_pp @ 9c52edc, specdec_pp/
+ * hf_generation.py:715-722) multiplies in, at draft step k, the acceptance
+ * head's prediction for candidate k-1: the head reads the hidden state of
+ * the step's input token and is trained on the acceptance of that token
+ * (specdec_pp/train.py:176-184), and step 1 multiplies by 1. So after
+ * token n the rule is
  *
- *     stop after token i  iff  1 - prod_{j<=i} p_j > h
+ *     stop after token n  iff  1 - prod_{j<n} p_j > h
  *
- * where p_j is the predicted acceptance probability of token j. The paper
- * trains an acceptance head on the draft model; a replay has only the draft
+ * and token n itself is always kept: its prediction enters at step n+1.
+ * p_j is the predicted acceptance probability of token j. The paper trains
+ * an acceptance head on the draft model; a replay has only the draft
  * distribution, so p_j is the draft's top-1 probability (predictor=top1) or
  * exp(-H_j) (predictor=entropy). The batch length is kept in
- * [min_len, max_len], and never beyond the host's cap.
- * All state is per batch; nothing persists across batches or sequences
- * besides the counters.
+ * [min_len, max_len] (the code's bound, hf_generation.py:724-731), and
+ * never beyond the host's cap. All state is per batch; nothing persists
+ * across batches or sequences besides the counters.
  */
 #include <errno.h>
 #include <math.h>
@@ -22,93 +29,50 @@
 
 #include "ahasd_plugin.h"
 #include "ahasd_plugin_params.h"
-#include "drafter_counters.h"
-
-#define SDPP_LEN_MAX 4096u
+#include "drafter_common.h"
 
 enum sdpp_predictor {
 	SDPP_TOP1 = 0,
 	SDPP_ENTROPY = 1,
 };
+static const char *const sdpp_predictors[] = {"top1", "entropy"};
 
 struct sdpp_state {
 	double h;
-	uint32_t min_len;
-	uint32_t max_len;
 	int predictor;         /* enum sdpp_predictor */
+	struct drafter_len len;
 
-	double prod;           /* product of p_j so far in this batch */
-	uint32_t cap;          /* min(max_len, host cap) for this batch */
-
-	uint64_t batches;
-	uint64_t tokens;
+	double prod;           /* product of p_j over the batch's earlier
+	                        * tokens (j < n while token n is tested) */
 	uint64_t rule_stops;   /* batches ended by 1 - prod > h */
-	uint64_t cap_stops;    /* batches ended by max_len or the host cap */
 };
 
-static int sdpp_create(void **st, const char *const *keys,
-                       const char *const *values, size_t n, char *err,
-                       size_t errlen)
+static int sdpp_param(void *st, const char *k, const char *v, char *err,
+                      size_t errlen)
 {
-	struct sdpp_state *s = calloc(1, sizeof(*s));
-	int rc = 0;
+	struct sdpp_state *s = st;
 
-	if (s == NULL) {
-		snprintf(err, errlen, "out of memory");
-		rc = -ENOMEM;
-		goto error;
-	}
-	s->h = 0.3;
-	s->min_len = 2;
-	s->max_len = 20;
-	s->predictor = SDPP_TOP1;
-	for (size_t i = 0; i < n; i++) {
-		const char *k = keys[i];
-		const char *v = values[i];
+	if (strcmp(k, "h") == 0)
+		return ahasd_parse_double(k, v, 0.0, 1.0, &s->h, err, errlen);
+	if (strcmp(k, "predictor") == 0)
+		return drafter_param_choice(k, v, sdpp_predictors, 2,
+		                            &s->predictor, err, errlen);
+	return drafter_len_param(&s->len, k, v, err, errlen);
+}
 
-		if (strcmp(k, "h") == 0) {
-			rc = ahasd_parse_double(k, v, 0.0, 1.0, &s->h, err,
-			                        errlen);
-		} else if (strcmp(k, "min_len") == 0) {
-			rc = ahasd_parse_u32(k, v, 1, SDPP_LEN_MAX, &s->min_len,
-			                     err, errlen);
-		} else if (strcmp(k, "max_len") == 0) {
-			rc = ahasd_parse_u32(k, v, 1, SDPP_LEN_MAX, &s->max_len,
-			                     err, errlen);
-		} else if (strcmp(k, "predictor") == 0) {
-			if (v != NULL && strcmp(v, "top1") == 0) {
-				s->predictor = SDPP_TOP1;
-			} else if (v != NULL && strcmp(v, "entropy") == 0) {
-				s->predictor = SDPP_ENTROPY;
-			} else {
-				snprintf(err, errlen,
-				         "predictor=%s is not one of "
-				         "top1, entropy",
-				         v != NULL ? v : "(null)");
-				rc = -EINVAL;
-			}
-		} else {
-			snprintf(err, errlen, "unknown parameter %s",
-			         k);
-			rc = -EINVAL;
-		}
-		if (rc != 0)
-			goto error;
-	}
-	if (s->min_len > s->max_len) {
-		snprintf(err, errlen,
-		         "min_len=%u is larger than max_len=%u",
-		         (unsigned)s->min_len, (unsigned)s->max_len);
-		rc = -EINVAL;
-		goto error;
-	}
+static int sdpp_ready(void *st, char *err, size_t errlen)
+{
+	struct sdpp_state *s = st;
+
 	s->prod = 1.0;
-	s->cap = s->max_len;
-	*st = s;
-	return 0;
-error:
-	free(s);
-	return rc;
+	return drafter_len_check(&s->len, err, errlen);
+}
+
+static int sdpp_create(void **st, const struct ahasd_create_args *args,
+                       char *err, size_t errlen)
+{
+	return drafter_create(st, sizeof(struct sdpp_state), args, sdpp_param,
+	                      sdpp_ready, err, errlen);
 }
 
 static void sdpp_destroy(void *st)
@@ -122,10 +86,7 @@ static void sdpp_begin_batch(void *st, uint64_t batch_id, uint32_t max_len)
 
 	(void)batch_id;
 	s->prod = 1.0;
-	s->cap = s->max_len;
-	if (max_len != 0 && max_len < s->cap)
-		s->cap = max_len;
-	s->batches++;
+	drafter_len_begin(&s->len, max_len);
 }
 
 /* Predicted acceptance of one token, clamped to [0, 1]. */
@@ -146,23 +107,22 @@ static double sdpp_accept_prob(const struct sdpp_state *s,
 static int sdpp_draft_token(void *st, const struct ahasd_draft_token *tok)
 {
 	struct sdpp_state *s = st;
-	const uint32_t n = tok->index + 1;
+	enum drafter_step step;
+	int stop = 0;
 
 	if (tok->index == 0)
 		s->prod = 1.0;   /* robust even without begin_batch */
-	s->tokens++;
-	s->prod *= sdpp_accept_prob(s, tok);
-	if (n >= s->cap) {
-		s->cap_stops++;
-		return 1;
-	}
-	if (n < s->min_len)
-		return 0;
-	if (1.0 - s->prod > s->h) {
+	step = drafter_len_token(&s->len, tok->index + 1);
+	if (step == DRAFTER_STOP) {
+		stop = 1;
+	} else if (step == DRAFTER_RULE && 1.0 - s->prod > s->h) {
+		/* prod covers tokens 1..n-1 here (hf_generation.py:715-722) */
 		s->rule_stops++;
-		return 1;
+		stop = 1;
 	}
-	return 0;
+	/* token n's prediction only enters the test of token n+1 */
+	s->prod *= sdpp_accept_prob(s, tok);
+	return stop;
 }
 
 static int sdpp_counter(void *st, uint32_t i, const char **name,
@@ -171,8 +131,8 @@ static int sdpp_counter(void *st, uint32_t i, const char **name,
 	const struct sdpp_state *s = st;
 
 	if (i < DRAFTER_LEN_COUNTERS)
-		return drafter_len_counter(s->batches, s->tokens, i, name,
-		                           value);
+		return drafter_counter(s->len.batches, s->len.tokens, i, name,
+		                       value);
 	switch (i - DRAFTER_LEN_COUNTERS) {
 	case 0:
 		*name = "rule_stops";
@@ -180,7 +140,7 @@ static int sdpp_counter(void *st, uint32_t i, const char **name,
 		return 1;
 	case 1:
 		*name = "cap_stops";
-		*value = (double)s->cap_stops;
+		*value = (double)s->len.cap_stops;
 		return 1;
 	default:
 		return 0;
@@ -188,7 +148,8 @@ static int sdpp_counter(void *st, uint32_t i, const char **name,
 }
 
 static const struct ahasd_param sdpp_params[] = {
-	{"h", "0.3", "stop once 1 - prod(p_i) exceeds h, in [0, 1]"},
+	{"h", "0.3",
+	 "stop after token n once 1 - prod(p_j, j < n) exceeds h, in [0, 1]"},
 	{"predictor", "top1",
 	 "acceptance predictor p_i: top1 (draft top-1 probability) or "
 	 "entropy (exp(-H))"},
@@ -210,13 +171,16 @@ AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
 	.struct_size = sizeof(struct ahasd_plugin),
 	.kind = AHASD_PLUGIN_DRAFTER,
 	.name = "specdecpp",
-	.version = "1.0",
+	.version = "1.1",
 	.description = "SpecDec++: stop when the predicted chance of a "
-	               "rejection in the batch, 1 - prod(p_i), exceeds h",
+	               "rejection among the earlier tokens, 1 - prod(p_j), "
+	               "exceeds h",
 	.params = sdpp_params,
 	.create = sdpp_create,
 	.destroy = sdpp_destroy,
 	.counter = sdpp_counter,
 	.policy = NULL,
 	.drafter = &sdpp_hooks,
+	/* its stopping rule reads every draft's entropy (or top-1) */
+	.needs = AHASD_NEEDS_ENTROPY,
 };

@@ -1,14 +1,20 @@
-/* drafter_svip.c - SVIP stopping rule (self-verification length policy).
+/* drafter_svip.c - SVIP stopping rule (self-verification length policy;
+ * Zhang et al., "Draft Model Knows When to Stop", arXiv 2411.18462v2).
  *
- * SVIP bounds a token's rejection chance by sqrt(c * H), H the draft
- * entropy in nats, and ends the batch after the first token where
+ * SVIP bounds a token's acceptance below by 1 - sqrt(c * H), H the draft
+ * entropy in nats (eq. 6), and ends the batch after the first token where
  *
  *     sqrt(c * H) > threshold
  *
- * With the public code's c = 0.15 and threshold = 0.3 this is H > 0.6 nats.
- * A batch is at least min_len and at most max_len tokens (SVIP caps a round
- * at 40), and never longer than the host's cap. No state persists across
- * batches or sequences besides the counters.
+ * The token is kept (the rule is checked after the token is generated:
+ * section 2.2, Algorithm 1). This is the authors' code
+ * (github.com/Geralt-Targaryen/SVIP @ 0cd912e, vanilla-sd/eval_specbench.py:
+ * threshold 0.3 at :25, c = 0.15 at :164, the 40-token round cap at :138),
+ * which stops when H > 0.3^2 / 0.15 = 0.6 nats. The paper prints the rule
+ * as sqrt(H) > h with h = 0.3 (eq. 7, section 3.1), i.e. c = 1 here, which
+ * would stop at H > 0.09 nats. A batch is at least min_len and at most
+ * max_len tokens, and never longer than the host's cap. No state persists
+ * across batches or sequences besides the counters.
  */
 #include <errno.h>
 #include <math.h>
@@ -19,78 +25,42 @@
 
 #include "ahasd_plugin.h"
 #include "ahasd_plugin_params.h"
-#include "drafter_counters.h"
-
-#define SVIP_LEN_MAX 4096u
+#include "drafter_common.h"
 
 struct svip_state {
 	double c;
 	double threshold;
 	double threshold_sq;   /* threshold^2, set at create */
-	uint32_t min_len;
-	uint32_t max_len;
-
-	uint32_t cap;          /* min(max_len, host cap) for this batch */
-
-	uint64_t batches;
-	uint64_t tokens;
+	struct drafter_len len;
 	uint64_t rule_stops;
-	uint64_t cap_stops;
 };
 
-static int svip_create(void **st, const char *const *keys,
-                       const char *const *values, size_t n, char *err,
-                       size_t errlen)
+static int svip_param(void *st, const char *k, const char *v, char *err,
+                      size_t errlen)
 {
-	struct svip_state *s = calloc(1, sizeof(*s));
-	int rc = 0;
+	struct svip_state *s = st;
 
-	if (s == NULL) {
-		snprintf(err, errlen, "out of memory");
-		rc = -ENOMEM;
-		goto error;
-	}
-	s->c = 0.15;
-	s->threshold = 0.3;
-	s->min_len = 1;
-	s->max_len = 40;
-	for (size_t i = 0; i < n; i++) {
-		const char *k = keys[i];
-		const char *v = values[i];
+	if (strcmp(k, "c") == 0)
+		return ahasd_parse_double(k, v, 1e-9, 1e9, &s->c, err, errlen);
+	if (strcmp(k, "threshold") == 0)
+		return ahasd_parse_double(k, v, 0.0, 1e9, &s->threshold, err,
+		                          errlen);
+	return drafter_len_param(&s->len, k, v, err, errlen);
+}
 
-		if (strcmp(k, "c") == 0) {
-			rc = ahasd_parse_double(k, v, 1e-9, 1e9, &s->c, err,
-			                        errlen);
-		} else if (strcmp(k, "threshold") == 0) {
-			rc = ahasd_parse_double(k, v, 0.0, 1e9, &s->threshold,
-			                        err, errlen);
-		} else if (strcmp(k, "min_len") == 0) {
-			rc = ahasd_parse_u32(k, v, 1, SVIP_LEN_MAX, &s->min_len,
-			                     err, errlen);
-		} else if (strcmp(k, "max_len") == 0) {
-			rc = ahasd_parse_u32(k, v, 1, SVIP_LEN_MAX, &s->max_len,
-			                     err, errlen);
-		} else {
-			snprintf(err, errlen, "unknown parameter %s", k);
-			rc = -EINVAL;
-		}
-		if (rc != 0)
-			goto error;
-	}
-	if (s->min_len > s->max_len) {
-		snprintf(err, errlen,
-		         "min_len=%u is larger than max_len=%u",
-		         (unsigned)s->min_len, (unsigned)s->max_len);
-		rc = -EINVAL;
-		goto error;
-	}
-	s->cap = s->max_len;
+static int svip_ready(void *st, char *err, size_t errlen)
+{
+	struct svip_state *s = st;
+
 	s->threshold_sq = s->threshold * s->threshold;
-	*st = s;
-	return 0;
-error:
-	free(s);
-	return rc;
+	return drafter_len_check(&s->len, err, errlen);
+}
+
+static int svip_create(void **st, const struct ahasd_create_args *args,
+                       char *err, size_t errlen)
+{
+	return drafter_create(st, sizeof(struct svip_state), args, svip_param,
+	                      svip_ready, err, errlen);
 }
 
 static void svip_destroy(void *st)
@@ -103,25 +73,18 @@ static void svip_begin_batch(void *st, uint64_t batch_id, uint32_t max_len)
 	struct svip_state *s = st;
 
 	(void)batch_id;
-	s->cap = s->max_len;
-	if (max_len != 0 && max_len < s->cap)
-		s->cap = max_len;
-	s->batches++;
+	drafter_len_begin(&s->len, max_len);
 }
 
 static int svip_draft_token(void *st, const struct ahasd_draft_token *tok)
 {
 	struct svip_state *s = st;
-	const uint32_t n = tok->index + 1;
+	const enum drafter_step step = drafter_len_token(&s->len,
+	                                                 tok->index + 1);
 	double h = (double)tok->entropy;
 
-	s->tokens++;
-	if (n >= s->cap) {
-		s->cap_stops++;
-		return 1;
-	}
-	if (n < s->min_len)
-		return 0;
+	if (step != DRAFTER_RULE)
+		return step == DRAFTER_STOP;
 	if (!(h > 0.0))   /* negative rounding noise or NaN: fully confident */
 		h = 0.0;
 	/* sqrt(c H) > threshold  <=>  c H > threshold^2, both sides >= 0:
@@ -139,8 +102,8 @@ static int svip_counter(void *st, uint32_t i, const char **name,
 	const struct svip_state *s = st;
 
 	if (i < DRAFTER_LEN_COUNTERS)
-		return drafter_len_counter(s->batches, s->tokens, i, name,
-		                           value);
+		return drafter_counter(s->len.batches, s->len.tokens, i, name,
+		                       value);
 	switch (i - DRAFTER_LEN_COUNTERS) {
 	case 0:
 		*name = "rule_stops";
@@ -148,7 +111,7 @@ static int svip_counter(void *st, uint32_t i, const char **name,
 		return 1;
 	case 1:
 		*name = "cap_stops";
-		*value = (double)s->cap_stops;
+		*value = (double)s->len.cap_stops;
 		return 1;
 	default:
 		return 0;
@@ -185,4 +148,6 @@ AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
 	.counter = svip_counter,
 	.policy = NULL,
 	.drafter = &svip_hooks,
+	/* its stopping rule reads every draft's entropy (or top-1) */
+	.needs = AHASD_NEEDS_ENTROPY,
 };

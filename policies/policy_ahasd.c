@@ -52,39 +52,46 @@ static const struct ahasd_param ahasd_params[] = {
 	{ NULL, NULL, NULL },
 };
 
-static int ahasd_create(void **out, const char *const *keys,
-                        const char *const *values, size_t n, char *err,
-                        size_t errlen)
+static int ahasd_create(void **out, const struct ahasd_create_args *args,
+                        char *err, size_t errlen)
 {
 	struct ahasd *a = calloc(1, sizeof *a);
 	if (!a) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	double edc = 1, tvc = 1, h_max = 4.0, pht_init = 2, tvc_size = 4;
-	for (size_t i = 0; i < n; i++) {
+	/* every key of ahasd_params comes, with its default if not set */
+	double edc = 0, tvc = 0, h_max = 0, pht_init = 0, tvc_size = 0;
+	for (size_t i = 0; i < args->n; i++) {
+		const char *k = args->keys[i], *v = args->values[i];
 		int rc;
-		if (!strcmp(keys[i], "edc"))
-			rc = ahasd_parse_double(keys[i], values[i], 0, 1, &edc, err, errlen);
-		else if (!strcmp(keys[i], "tvc"))
-			rc = ahasd_parse_double(keys[i], values[i], 0, 1, &tvc, err, errlen);
-		else if (!strcmp(keys[i], "h_max"))
-			rc = ahasd_parse_double(keys[i], values[i], 1e-6, 1e3, &h_max, err,
-			               errlen);
-		else if (!strcmp(keys[i], "pht_init"))
-			rc = ahasd_parse_double(keys[i], values[i], 0, 3, &pht_init, err,
-			               errlen);
-		else if (!strcmp(keys[i], "tvc_size"))
-			rc = ahasd_parse_double(keys[i], values[i], 1, TVC_MAX_ENTRIES,
-			               &tvc_size, err, errlen);
+		if (!strcmp(k, "edc"))
+			rc = ahasd_parse_double(k, v, 0, 1, &edc, err, errlen);
+		else if (!strcmp(k, "tvc"))
+			rc = ahasd_parse_double(k, v, 0, 1, &tvc, err, errlen);
+		else if (!strcmp(k, "h_max"))
+			rc = ahasd_parse_double(k, v, 1e-6, 1e3, &h_max, err,
+			                        errlen);
+		else if (!strcmp(k, "pht_init"))
+			rc = ahasd_parse_double(k, v, 0, 3, &pht_init, err,
+			                        errlen);
+		else if (!strcmp(k, "tvc_size"))
+			rc = ahasd_parse_double(k, v, 1, TVC_MAX_ENTRIES,
+			                        &tvc_size, err, errlen);
 		else {
-			snprintf(err, errlen, "unknown parameter '%s'", keys[i]);
+			snprintf(err, errlen, "unknown parameter '%s'", k);
 			rc = -1;
 		}
 		if (rc) {
 			free(a);
 			return rc;
 		}
+	}
+	if (h_max <= 0 || tvc_size < 1) {
+		/* only if called without the host's defaults */
+		snprintf(err, errlen, "h_max and tvc_size need a value");
+		free(a);
+		return -1;
 	}
 	a->use_edc = edc != 0;
 	a->use_tvc = tvc != 0;
@@ -324,6 +331,14 @@ static const struct ahasd_policy_hooks ahasd_hooks = {
 	.on_preverify = ahasd_on_preverify,
 };
 
+/* EDC bins batch entropies; TVC and the rest need none, so edc=0 runs on
+ * a trace without entropies (the no-EDC rows of the ablation). */
+static uint32_t ahasd_instance_needs(void *st)
+{
+	const struct ahasd *a = st;
+	return a->use_edc ? AHASD_NEEDS_ENTROPY : 0;
+}
+
 AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
 	.abi_version = AHASD_PLUGIN_ABI_VERSION,
 	.struct_size = sizeof(struct ahasd_plugin),
@@ -337,4 +352,6 @@ AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
 	.destroy = ahasd_destroy,
 	.counter = ahasd_counter,
 	.policy = &ahasd_hooks,
+	.needs = AHASD_NEEDS_ENTROPY,            /* with edc=1, the default */
+	.instance_needs = ahasd_instance_needs,
 };

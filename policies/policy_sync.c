@@ -7,11 +7,10 @@
 
 #include "ahasd_plugin.h"
 
-static int sync_create(void **st, const char *const *keys,
-                       const char *const *values, size_t n, char *err,
-                       size_t errlen)
+static int sync_create(void **st, const struct ahasd_create_args *args,
+                       char *err, size_t errlen)
 {
-	(void)keys; (void)values; (void)n; (void)err; (void)errlen;
+	(void)args; (void)err; (void)errlen;
 	static const char token = 0;
 	*st = (void *)&token; /* stateless */
 	return 0;

@@ -15,6 +15,14 @@
  * on the draft device settles the earliest queued drafts early: a wrong one
  * is replaced by the target's token and the chain after it is dropped.
  *
+ * A format 1.1 trace with accepted-run lengths (traces/FORMAT.md) replaces
+ * the chain walk: a speculation is rooted where the drafter drafts on a
+ * prefix the target fixed (root, set by chain_root()), and its chain is on
+ * the path up to root_off, the first position its run leaves; F is found
+ * the same lazy way. A tree feeds the target ceil(d*T/R) draft tokens for
+ * d levels (levels_m). A lookup draft (no model) costs the plan's
+ * hw_lookup_cost per batch and leaves the PIM's state alone.
+ *
  * Accounting (checked at the end of every sequence): every draft step ends
  * up accepted (its position committed with it) or wasted; committed == N;
  * per device busy + idle == simulated time.
@@ -24,6 +32,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +53,15 @@ struct batch {
 	uint8_t state, lookahead, corrected;
 };
 
+/* A cached task or step cost (which of the two the engine's mode says):
+ * key = (task + 1) << 16 | m, 0 for an empty slot. */
+#define CC_BITS 14
+#define CC_SLOTS (1u << CC_BITS)
+struct cost_slot {
+	uint32_t key, kv;
+	struct hw_cost c;
+};
+
 enum agent { AG_DRAFT = 0, AG_WAIT, AG_PREVERIFY };
 enum task_kind { T_NONE = 0, T_DRAFT, T_VERIFY, T_PREVERIFY, T_OFFLOAD };
 
@@ -60,6 +78,13 @@ struct task {
 	double dur[3], rem, t_upd, nominal_s;
 };
 
+/* A draft step that ended: what finish_draft() needs of its task. */
+struct draft_step {
+	double start_s, busy_s, energy_j;
+	uint64_t epoch;
+	uint32_t pos;
+};
+
 /* Time and dynamic energy of the draft step that produced a chain token,
  * charged to wasted_draft_s/_j if the token is discarded. */
 struct pos_cost {
@@ -70,6 +95,15 @@ struct replay {
 	struct replay_config cfg;
 	const struct ahasd_plugin *pol, *dr;
 	void *pol_st, *dr_st;
+	/* the plugins' where words (plugin.where, else where_none): set
+	 * around every hook call, see IN_POLICY */
+	volatile uint32_t *pw, *dw;
+	volatile uint32_t where_none;
+	/* a value a plugin returned outside the contract: the run stops,
+	 * the where word back on the hook that returned it */
+	int refused;
+	uint32_t refused_where;
+	char refusal[400];
 	uint32_t mode;
 	int dd, vd, shared;     /* draft and verify device indices */
 	unsigned n_dev;
@@ -81,13 +115,25 @@ struct replay {
 	double clock;           /* absolute simulated time */
 	struct replay_metrics m;
 
+	/* format 1.1 */
+	int ent_full;           /* every draft has an entropy in the trace */
+	int tree;               /* T > R: levels_m scales tokens */
+	uint32_t run_r, run_t;  /* R and T of accept_runs */
+	unsigned draft_m;       /* tokens of one draft step (a tree level) */
+	int lookup;             /* the draft is a lookup: lk[] costs */
+	struct hw_cost lk[2];   /* a further token [0], a batch's first [1] */
+
 	/* per sequence */
 	const struct trace_seq *seq;
+	const uint32_t *runs;   /* accept_run, or NULL: the chain walk */
+	uint32_t root, root_off; /* runs: the speculation's first position
+	                         * and the first it leaves the path at */
 	uint32_t N, P, C, D, F;
 	uint64_t epoch, next_batch_id;
 	uint8_t *flags;
 	size_t flags_cap;
-	struct hw_cost *draft_cost; /* [N] draft step at each position */
+	const struct hw_cost *draft_cost; /* [N] draft step at each position:
+	                         * dcost + P */
 	struct pos_cost *pcost; /* [N] the step that drafted each chain token */
 	struct batch *bq;       /* ring of batches */
 	uint32_t bq_cap, bq_head, bq_count;
@@ -104,22 +150,20 @@ struct replay {
 	struct replay_seq_result sr;
 	double seq_dyn_j;
 	double sb_pim, sb_total; /* sync: the open batch's PIM and step time */
+
+	/* costs of the plan, kept across sequences (see cost_at) */
+	struct hw_cost *dcost;  /* [kv] a draft step at KV length kv */
+	uint32_t dcost_lo, dcost_hi, dcost_cap; /* [lo, hi) computed */
+	struct cost_slot *cc;   /* [CC_SLOTS] other tasks, direct-mapped */
 };
 
-const char *replay_event_kind_name(enum replay_event_kind k)
-{
-	static const char *const names[] = { "draft", "verify", "preverify",
-	                                     "switch", "transfer", "idle",
-	                                     "offload" };
-	return (unsigned)k < REPLAY_EV_KIND_COUNT ? names[k] : "?";
-}
-
-const char *replay_outcome_name(enum replay_outcome o)
-{
-	static const char *const names[] = { "none", "accepted", "rejected",
-	                                     "wasted" };
-	return (unsigned)o <= REPLAY_OUT_WASTED ? names[o] : "?";
-}
+/* Around every hook call: the hook in progress, for a watcher outside the
+ * process (plugin.h, plugin.where); LEFT after the call. */
+#define IN_POLICY(r, hook) \
+	(*(r)->pw = PLUGIN_WHERE(AHASD_PLUGIN_POLICY, PLUGIN_HOOK_##hook))
+#define IN_DRAFTER(r, hook) \
+	(*(r)->dw = PLUGIN_WHERE(AHASD_PLUGIN_DRAFTER, PLUGIN_HOOK_##hook))
+#define LEFT(w) (*(w) = 0)
 
 static uint64_t splitmix64(uint64_t x)
 {
@@ -133,6 +177,68 @@ double replay_coin(uint64_t seed, uint32_t seq, uint32_t pos)
 {
 	uint64_t h = splitmix64(seed ^ splitmix64(((uint64_t)seq << 32) | pos));
 	return (double)(h >> 11) * 0x1.0p-53;
+}
+
+/* ---- the plan's costs ----
+ *
+ * hw_task_cost() and hw_step_cost() are pure functions of the plan, the
+ * task, m and the KV length, and a replay asks for the same few thousand
+ * of them over and over: every sequence drafts at KV lengths P..P+N-1 and
+ * verifies at similar shapes. A draft step's cost is kept in a table by KV
+ * length, everything else in a direct-mapped table; a miss computes the
+ * cost and replaces the slot, so a hit returns the very bits a call would.
+ * Synchronous modes cost steps (hw_step_cost), asynchronous ones tasks. */
+
+static void cost_compute(const struct replay *r, enum hw_task kind,
+                         unsigned m, unsigned kv, struct hw_cost *c)
+{
+	if (r->mode == AHASD_EXEC_TASK_ASYNC)
+		hw_task_cost(r->cfg.plan, kind, m, kv, c);
+	else
+		hw_step_cost(r->cfg.plan, kind, m, kv, c);
+}
+
+static const struct hw_cost *cost_at(struct replay *r, enum hw_task kind,
+                                     unsigned m, unsigned kv)
+{
+	const uint32_t key = ((uint32_t)kind + 1) << 16 | m;
+	const uint32_t h = (kv * 0x9e3779b1u ^ m * 0x85ebca6bu ^
+	                    (uint32_t)kind * 0xc2b2ae35u) >> (32 - CC_BITS);
+	struct cost_slot *sl = &r->cc[h];
+	if (sl->key != key || sl->kv != kv) {
+		cost_compute(r, kind, m, kv, &sl->c);
+		sl->key = key;
+		sl->kv = kv;
+	}
+	return &sl->c;
+}
+
+/* Make draft costs for KV lengths [lo, hi) available in r->dcost.
+ * @return 0 or -ENOMEM. */
+static int dcost_cover(struct replay *r, uint32_t lo, uint32_t hi)
+{
+	if (hi > r->dcost_cap || !r->dcost) {
+		uint32_t cap = r->dcost_cap ? r->dcost_cap : 1024;
+		while (cap < hi)
+			cap = cap > UINT32_MAX / 2 ? hi : 2 * cap;
+		struct hw_cost *d = realloc(r->dcost, (size_t)cap * sizeof *d);
+		if (!d)
+			return -ENOMEM;
+		r->dcost = d;
+		r->dcost_cap = cap;
+	}
+	if (r->dcost_lo == r->dcost_hi)
+		r->dcost_lo = r->dcost_hi = lo;
+	/* keep [dcost_lo, dcost_hi) one computed range: fill the gaps */
+	for (uint32_t kv = lo; kv < r->dcost_lo; kv++)
+		cost_compute(r, HW_TASK_DRAFT, r->draft_m, kv, &r->dcost[kv]);
+	if (lo < r->dcost_lo)
+		r->dcost_lo = lo;
+	for (uint32_t kv = r->dcost_hi; kv < hi; kv++)
+		cost_compute(r, HW_TASK_DRAFT, r->draft_m, kv, &r->dcost[kv]);
+	if (hi > r->dcost_hi)
+		r->dcost_hi = hi;
+	return 0;
 }
 
 /* ---- small helpers ---- */
@@ -152,7 +258,7 @@ static void emit(struct replay *r, int dev, enum replay_event_kind kind,
 static void account_busy(struct replay *r, int dev, double start,
                          double busy)
 {
-	if (start > r->last_end[dev] + 1e-15)
+	if (r->cfg.on_event && start > r->last_end[dev] + 1e-15)
 		emit(r, dev, REPLAY_EV_IDLE, r->last_end[dev], start, 0, 0,
 		     REPLAY_OUT_NONE);
 	r->seq_busy[dev] += busy;
@@ -278,8 +384,54 @@ static void task_event(struct replay *r, int dev, enum replay_event_kind kind,
 		emit(r, dev, kind, start, end, tokens, batch, out);
 }
 
+/* Tokens a tree feeds for d draft levels: ceil(d*T/R), d for a chain. */
+static unsigned levels_m(const struct replay *r, uint32_t d)
+{
+	if (!r->tree)
+		return d;
+	const uint64_t m = ((uint64_t)d * r->run_t + r->run_r - 1) / r->run_r;
+	return m > HW_MAX_M ? HW_MAX_M : (unsigned)m;
+}
+
+/* Tokens a verification of d draft levels feeds: the last committed
+ * token and levels_m(d), within the largest step the plan supports (a
+ * tree wider than 255 nodes a level is cut there). */
+static unsigned verify_m(const struct replay *r, uint32_t d)
+{
+	const unsigned m = levels_m(r, d) + 1;
+	return r->tree && m > HW_MAX_M ? HW_MAX_M : m;
+}
+
+/* Runs: the first position a speculation started at q leaves the path at
+ * (FORMAT.md: min(k, run) up to R; past R, a fresh speculation at q + R);
+ * N or more when it is on the path to the end. */
+static uint32_t run_leaves(const struct replay *r, uint32_t q)
+{
+	for (;;) {
+		const uint32_t a = r->runs[q];
+		if (a < r->run_r)
+			return q + a;
+		q += r->run_r;
+		if (q >= r->N)
+			return q;
+	}
+}
+
+/* Runs: a draft at p either continues the speculation of the chain it
+ * extends, or, when the chain was cut or the target fixed p - 1, starts a
+ * new one at p. */
+static void chain_root(struct replay *r, uint32_t p)
+{
+	if (r->runs && (r->root == INF_POS || p != r->D)) {
+		r->root = p;
+		r->root_off = run_leaves(r, p);
+	}
+}
+
 static int on_path(const struct replay *r, uint32_t p)
 {
+	if (r->runs)
+		return p < r->root_off;
 	const float a = r->seq->accept[p];
 	if (a >= 1.0f)
 		return 1;
@@ -318,11 +470,14 @@ static void drafter_result(struct replay *r, const struct batch *b,
                            int discarded, double now)
 {
 	const struct ahasd_drafter_hooks *h = r->dr->drafter;
-	if (!h->batch_result)
+	if (!AHASD_HAS_HOOK(h, struct ahasd_drafter_hooks, batch_result))
 		return;
-	struct ahasd_batch_result res = { b->id, b->len, accepted, committed,
-	                                  discarded, now - b->open_s, now };
+	struct ahasd_batch_result res = { sizeof res, b->id, b->len, accepted,
+	                                  committed, discarded,
+	                                  now - b->open_s, now };
+	IN_DRAFTER(r, BATCH_RESULT);
 	h->batch_result(r->dr_st, &res);
+	LEFT(r->dw);
 }
 
 /* Discard every batch after index keep-1 (keep batches [0, keep)) and
@@ -347,6 +502,7 @@ static uint32_t discard_after(struct replay *r, uint32_t keep, uint32_t from,
 		drop_positions(r, from, r->D);
 	r->D = from;
 	r->F = INF_POS;
+	r->root = INF_POS;  /* the next draft starts a speculation */
 	r->epoch++;
 	if (r->agent != AG_DRAFT)
 		r->agent = AG_DRAFT;
@@ -356,6 +512,7 @@ static uint32_t discard_after(struct replay *r, uint32_t keep, uint32_t from,
 static void fill_view(struct replay *r, double now, struct ahasd_host_view *v)
 {
 	memset(v, 0, sizeof *v);
+	v->struct_size = sizeof *v;
 	const struct hw_platform *p = hw_plan_platform(r->cfg.plan);
 	v->now_s = now;
 	v->verify_freq_hz = p->dev[r->vd].freq_hz;
@@ -417,7 +574,7 @@ static void start_verify(struct replay *r, double now)
 	for (uint32_t i = 0; i < r->bq_count; i++) {
 		struct batch *x = bq_at(r, i);
 		if (x->state != B_QUEUED || x->ready_s > start ||
-		    (nb && tokens + x->len + 1 > HW_MAX_M) ||
+		    (nb && levels_m(r, tokens + x->len) + 1 > HW_MAX_M) ||
 		    (r->verify_batches && nb == r->verify_batches))
 			break;
 		mark_verifying(r, x);
@@ -431,23 +588,23 @@ static void start_verify(struct replay *r, double now)
 	 * one token fewer than its length + 1 */
 	const uint32_t s0 = b->start > r->C ? b->start : r->C;
 	r->v_kv = r->P + e;
-	r->v_tokens = e - s0 + 1;
-	struct hw_cost c;
-	hw_task_cost(r->cfg.plan, HW_TASK_VERIFY, r->v_tokens, r->v_kv, &c);
+	r->v_tokens = verify_m(r, e - s0);
+	const struct hw_cost *c = cost_at(r, HW_TASK_VERIFY, r->v_tokens,
+	                                  r->v_kv);
 	t->kind = T_VERIFY;
 	t->count = nb;
 	t->start_s = t->t_upd = start;
 	const double q = r->shared ? 0.0 : r->qlat;
-	t->nominal_s = c.time_s + q;
+	t->nominal_s = c->time_s + q;
 	t->dur[0] = t->nominal_s;
-	t->dur[1] = c.time_while_s[0] + q;
-	t->dur[2] = c.time_while_s[1] + q;
+	t->dur[1] = c->time_while_s[0] + q;
+	t->dur[2] = c->time_while_s[1] + q;
 	t->rem = 1;
 	t->epoch = r->epoch;
 	account_busy(r, r->vd, start, 0);
 	cd_retime(r);
-	t->energy_j = account_energy(r, &c);
-	r->m.offload_bytes += c.offload_bytes;
+	t->energy_j = account_energy(r, c);
+	r->m.offload_bytes += c->offload_bytes;
 }
 
 static void try_start_verify(struct replay *r, double now)
@@ -491,19 +648,35 @@ static struct batch *open_batch(struct replay *r, double now)
 		if (r->cfg.queue_capacity - outstanding < cap)
 			cap = r->cfg.queue_capacity - outstanding;
 		b->max_len = cap;
-		if (r->dr->drafter->begin_batch)
+		if (AHASD_HAS_HOOK(r->dr->drafter, struct ahasd_drafter_hooks,
+		                   begin_batch)) {
+			IN_DRAFTER(r, BEGIN_BATCH);
 			r->dr->drafter->begin_batch(r->dr_st, b->id, cap);
+			LEFT(r->dw);
+		}
 	}
 	return b;
 }
 
+/* The cost of the draft step at p that extends batch b. */
+static const struct hw_cost *draft_step_cost(const struct replay *r,
+                                             const struct batch *b,
+                                             uint32_t p)
+{
+	if (r->lookup)
+		return &r->lk[b->len == 0];
+	return &r->draft_cost[p];
+}
+
 static int start_draft(struct replay *r, double now)
 {
-	if (!open_batch(r, now))
+	const struct batch *b = open_batch(r, now);
+	if (!b)
 		return 0;
 	uint32_t p = next_pos(r);
+	chain_root(r, p);
 	struct task *t = &r->run[r->dd];
-	const struct hw_cost *c = &r->draft_cost[p];
+	const struct hw_cost *c = draft_step_cost(r, b, p);
 	t->kind = T_DRAFT;
 	t->start_s = now;
 	t->busy_s = c->time_s;
@@ -513,7 +686,7 @@ static int start_draft(struct replay *r, double now)
 	account_busy(r, r->dd, now, t->busy_s);
 	t->energy_j = account_energy(r, c);
 	r->m.offload_bytes += c->offload_bytes;
-	if (!r->shared) {
+	if (!r->shared && !r->lookup) {
 		set_pim_state(r, now, 1);
 		cd_add_work(r, now, c->busy_s[r->vd]);
 	}
@@ -542,8 +715,8 @@ static int start_preverify(struct replay *r, double now)
 	if (!m)
 		return 0;
 	struct task *t = &r->run[r->dd];
-	struct hw_cost c;
-	hw_task_cost(r->cfg.plan, HW_TASK_PREVERIFY, m, r->P + a + m, &c);
+	struct hw_cost c = *cost_at(r, HW_TASK_PREVERIFY, levels_m(r, m),
+	                            r->P + a + m);
 	double sw = r->switch_s;
 	t->kind = T_PREVERIFY;
 	t->start_s = now;
@@ -583,6 +756,38 @@ static void dispatch(struct replay *r, double now)
 
 /* ---- completions ---- */
 
+/* Refuse a value the policy returned: the run stops at the next event
+ * with the message, the where word on the hook (run_async). */
+__attribute__((format(printf, 2, 3)))
+static int refuse(struct replay *r, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(r->refusal, sizeof r->refusal, "policy %s: ",
+	                 r->pol->name);
+	va_start(ap, fmt);
+	vsnprintf(r->refusal + n, sizeof r->refusal - (size_t)n, fmt, ap);
+	va_end(ap);
+	r->refused = 1;
+	r->refused_where = *r->pw;
+	r->agent = AG_WAIT;
+	return 0;
+}
+
+/* A decision within the contract (ahasd_plugin.h): a known action, and
+ * a pre-verification of 1 to queue-capacity tokens. */
+static int decision_ok(struct replay *r, const struct ahasd_decision *d)
+{
+	if (d->next > AHASD_NEXT_PREVERIFY)
+		return refuse(r, "after_batch returned next = %u; expected 0 "
+		              "(draft), 1 (wait) or 2 (pre-verify)", d->next);
+	if (d->next == AHASD_NEXT_PREVERIFY &&
+	    (d->count < 1 || d->count > r->cfg.queue_capacity))
+		return refuse(r, "after_batch returned pre-verify count = %u; "
+		              "expected an integer in [1, %u] (1 to the queue "
+		              "capacity)", d->count, r->cfg.queue_capacity);
+	return 1;
+}
+
 static void close_batch(struct replay *r, struct batch *b, double now)
 {
 	b->state = B_QUEUED;
@@ -593,20 +798,25 @@ static void close_batch(struct replay *r, struct batch *b, double now)
 	r->m.batches++;
 	r->m.batch_tokens += b->len;
 	r->sr.batches++;
+	r->sr.batch_tokens += b->len;
 	r->m.lookahead_batches += b->lookahead;
 	if (r->mode != AHASD_EXEC_TASK_ASYNC)
 		return;
 	try_start_verify(r, now);
 	const struct ahasd_policy_hooks *h = r->pol->policy;
-	struct ahasd_decision d = { AHASD_NEXT_DRAFT, 0 };
-	if (h->after_batch) {
+	struct ahasd_decision d = { sizeof d, AHASD_NEXT_DRAFT, 0 };
+	if (AHASD_HAS_HOOK(h, struct ahasd_policy_hooks, after_batch)) {
 		struct ahasd_host_view v;
 		fill_view(r, now, &v);
 		struct ahasd_batch_info bi = {
-			b->id, b->len, (float)(b->entropy_sum / b->len),
-			b->lookahead
+			sizeof bi, b->id, b->len,
+			(float)(b->entropy_sum / b->len), b->lookahead
 		};
+		IN_POLICY(r, AFTER_BATCH);
 		h->after_batch(r->pol_st, &v, &bi, &d);
+		if (!decision_ok(r, &d))
+			return;
+		LEFT(r->pw);
 	}
 	switch (d.next) {
 	case AHASD_NEXT_WAIT:
@@ -625,7 +835,8 @@ static void close_batch(struct replay *r, struct batch *b, double now)
 	}
 }
 
-static void finish_draft(struct replay *r, const struct task *t, double now)
+static void finish_draft(struct replay *r, const struct draft_step *t,
+                         double now)
 {
 	const uint32_t p = t->pos;
 	const struct trace_seq *s = r->seq;
@@ -661,7 +872,11 @@ static void finish_draft(struct replay *r, const struct task *t, double now)
 		r->m.accepted++;
 	}
 	float h, top1;
-	if (r->F == INF_POS || p <= r->F) {
+	if (!r->ent_full) {
+		/* the trace has no entropy for every draft (FORMAT.md): a
+		 * plugin that reads them was refused in replay_create */
+		h = top1 = NAN;
+	} else if (r->F == INF_POS || p <= r->F) {
 		h = s->entropy[p];
 		top1 = s->top1[p];
 	} else {
@@ -681,14 +896,20 @@ static void finish_draft(struct replay *r, const struct task *t, double now)
 	b->entropy_sum += h;
 	task_event(r, r->dd, REPLAY_EV_DRAFT, t->start_s, now, 1, b->id, out);
 
-	struct ahasd_draft_token tok = { b->id, b->len - 1, h, top1, now };
+	struct ahasd_draft_token tok = { sizeof tok, b->id, b->len - 1, h,
+	                                 top1, now };
+	IN_DRAFTER(r, DRAFT_TOKEN);
 	int stop = r->dr->drafter->draft_token(r->dr_st, &tok);
+	LEFT(r->dw);
 	if (stop || b->len >= b->max_len || r->D >= r->N)
 		close_batch(r, b, now);
 policy:
-	if (r->pol->policy->on_draft_step) {
-		struct ahasd_task_info ti = { 1, t->busy_s, 0 };
+	if (AHASD_HAS_HOOK(r->pol->policy, struct ahasd_policy_hooks,
+	                   on_draft_step)) {
+		struct ahasd_task_info ti = { sizeof ti, 1, t->busy_s, 0 };
+		IN_POLICY(r, ON_DRAFT_STEP);
 		r->pol->policy->on_draft_step(r->pol_st, &ti);
+		LEFT(r->pw);
 	}
 }
 
@@ -736,8 +957,10 @@ static void finish_verify(struct replay *r, const struct task *t, double now)
 		dropped += rpos < r->grp[i].start;
 
 	const struct ahasd_policy_hooks *h = r->pol->policy;
+	const int on_verify = AHASD_HAS_HOOK(h, struct ahasd_policy_hooks,
+	                                     on_verify);
 	struct ahasd_host_view v;
-	if (h->on_verify)
+	if (on_verify)
 		fill_view(r, now, &v);
 	for (uint32_t i = 0; i < nb; i++) {
 		const struct batch *b = &r->grp[i];
@@ -758,14 +981,16 @@ static void finish_verify(struct replay *r, const struct task *t, double now)
 		if (b->corrected && b->corrected_at - bs < acc)
 			acc = b->corrected_at - bs;
 		drafter_result(r, b, acc, committed, 0, now);
-		if (h->on_verify) {
+		if (on_verify) {
 			struct ahasd_verify_info vi = {
-				b->id, b->len, acc,
+				sizeof vi, b->id, b->len, acc,
 				rpos >= be && !b->corrected, r->P + e,
 				t->busy_s, settles ? dropped : 0,
 				b->corrected, i, nb
 			};
+			IN_POLICY(r, ON_VERIFY);
 			h->on_verify(r->pol_st, &v, &vi);
+			LEFT(r->pw);
 		}
 	}
 	if (r->agent == AG_WAIT)
@@ -847,10 +1072,13 @@ static void finish_preverify(struct replay *r, const struct task *t,
 	if (sw > 0)
 		emit(r, r->dd, REPLAY_EV_SWITCH, now - sw, now, 0, 0,
 		     REPLAY_OUT_NONE);
-	if (r->pol->policy->on_preverify) {
-		struct ahasd_task_info ti = { t->count, t->busy_s - 2.0 * sw,
-		                              dropped };
+	if (AHASD_HAS_HOOK(r->pol->policy, struct ahasd_policy_hooks,
+	                   on_preverify)) {
+		struct ahasd_task_info ti = { sizeof ti, t->count,
+		                              t->busy_s - 2.0 * sw, dropped };
+		IN_POLICY(r, ON_PREVERIFY);
 		r->pol->policy->on_preverify(r->pol_st, &ti, rejected);
+		LEFT(r->pw);
 	}
 	if (r->agent == AG_WAIT || r->agent == AG_PREVERIFY)
 		r->agent = AG_DRAFT;
@@ -878,18 +1106,38 @@ static void dump_state(struct replay *r, char *err, size_t errlen,
 
 /* ---- the loops ---- */
 
+/* The running task that ends first (the lowest index on a tie), or -1. */
+static int next_task(const struct replay *r)
+{
+	const struct task *a = &r->run[0], *b = &r->run[1];
+	if (r->n_dev < 2 || b->kind == T_NONE)
+		return a->kind != T_NONE ? 0 : -1;
+	return a->kind != T_NONE && !(b->end_s < a->end_s) ? 0 : 1;
+}
+
+/* The draft that just ended on the draft device, now T_NONE there. */
+static struct draft_step draft_done(struct replay *r, double now)
+{
+	struct task *rt = &r->run[r->dd];
+	const struct draft_step d = { rt->start_s, rt->busy_s, rt->energy_j,
+	                              rt->epoch, rt->pos };
+	rt->kind = T_NONE;
+	r->last_end[r->dd] = now;
+	if (!r->shared)
+		set_pim_state(r, now, 0);
+	return d;
+}
+
 static int run_async(struct replay *r, char *err, size_t errlen)
 {
 	double now = r->clock;
 	uint64_t steps = 0;
 	for (;;) {
+		if (r->refused)
+			break;
 		if (r->C < r->N)
 			dispatch(r, now);
-		int next = -1;
-		for (unsigned i = 0; i < r->n_dev; i++)
-			if (r->run[i].kind != T_NONE &&
-			    (next < 0 || r->run[i].end_s < r->run[next].end_s))
-				next = (int)i;
+		const int next = next_task(r);
 		if (next < 0) {
 			if (r->C >= r->N)
 				break;
@@ -901,6 +1149,36 @@ static int run_async(struct replay *r, char *err, size_t errlen)
 			return -EDEADLK;
 		}
 		now = r->run[next].end_s;
+		if (next == r->dd && r->run[next].kind == T_DRAFT) {
+			/* A run of draft steps, each the next event: the draft
+			 * device drafts on while the other device's task ends
+			 * later. The same steps as the loop around it, without
+			 * its detours: dispatch() reduced to what can happen
+			 * after a draft, and the next event found by comparing
+			 * the two devices' ends (the lowest index on a tie). */
+			for (;;) {
+				const struct draft_step d = draft_done(r, now);
+				finish_draft(r, &d, now);
+				if (r->C >= r->N || r->agent != AG_DRAFT)
+					break;
+				try_start_verify(r, now);
+				if (r->run[r->dd].kind != T_NONE ||
+				    !start_draft(r, now))
+					break;
+				const struct task *o = &r->run[r->vd];
+				const double end = r->run[r->dd].end_s;
+				if (r->dd != r->vd && o->kind != T_NONE &&
+				    (r->vd < r->dd ? !(end < o->end_s)
+				                   : o->end_s < end))
+					break;
+				if (++steps > STUCK_LIMIT) {
+					dump_state(r, err, errlen, "no progress");
+					return -EDEADLK;
+				}
+				now = end;
+			}
+			continue;
+		}
 		if (next == r->vd && (r->run[next].kind == T_VERIFY ||
 		                      r->run[next].kind == T_OFFLOAD))
 			cd_finish(r, &r->run[next], now);
@@ -910,7 +1188,6 @@ static int run_async(struct replay *r, char *err, size_t errlen)
 		if (next != r->vd)
 			set_pim_state(r, now, 0);
 		switch (t.kind) {
-		case T_DRAFT: finish_draft(r, &t, now); break;
 		case T_VERIFY: finish_verify(r, &t, now); break;
 		case T_PREVERIFY: finish_preverify(r, &t, now); break;
 		case T_OFFLOAD:
@@ -919,6 +1196,11 @@ static int run_async(struct replay *r, char *err, size_t errlen)
 			break;
 		default: break;
 		}
+	}
+	if (r->refused) {
+		*r->pw = r->refused_where;
+		snprintf(err, errlen, "%s", r->refusal);
+		return -EPROTO;
 	}
 	/* Left over once C reached N: a look-ahead batch [N-1, N) whose token
 	 * the last pass's bonus committed (confirmed: accepted unless
@@ -949,39 +1231,35 @@ static double sync_step(struct replay *r, enum hw_task kind, unsigned m,
                         enum replay_outcome out, enum replay_event_kind ek,
                         const struct hw_cost *cached, double *energy_j)
 {
-	struct hw_cost c;
-	if (cached)
-		c = *cached;
-	else
-		hw_step_cost(r->cfg.plan, kind, m, kv, &c);
-	*energy_j = account_energy(r, &c);
-	r->m.offload_bytes += c.offload_bytes;
+	const struct hw_cost *c = cached ? cached : cost_at(r, kind, m, kv);
+	*energy_j = account_energy(r, c);
+	r->m.offload_bytes += c->offload_bytes;
 	const int pim = hw_plan_platform(r->cfg.plan)->pim;
 	if (pim >= 0) {
-		r->sb_pim += c.busy_s[pim];
-		r->sb_total += c.time_s;
+		r->sb_pim += c->busy_s[pim];
+		r->sb_total += c->time_s;
 	}
 	if (!r->split_sync) {
 		const int dev = hw_task_device(r->cfg.plan, kind);
-		account_busy(r, dev, now, c.time_s);
-		emit(r, dev, ek, now, now + c.time_s, m, batch, out);
-		if (dev != r->vd && c.busy_s[r->vd] > 0) {
-			account_busy(r, r->vd, now, c.busy_s[r->vd]);
+		account_busy(r, dev, now, c->time_s);
+		emit(r, dev, ek, now, now + c->time_s, m, batch, out);
+		if (dev != r->vd && c->busy_s[r->vd] > 0) {
+			account_busy(r, r->vd, now, c->busy_s[r->vd]);
 			emit(r, r->vd, REPLAY_EV_OFFLOAD, now,
-			     now + c.busy_s[r->vd], m, batch, REPLAY_OUT_NONE);
-			r->m.offload_s += c.busy_s[r->vd];
+			     now + c->busy_s[r->vd], m, batch, REPLAY_OUT_NONE);
+			r->m.offload_s += c->busy_s[r->vd];
 		}
-		return c.time_s;
+		return c->time_s;
 	}
 	double t = now;
 	for (unsigned i = 0; i < r->n_dev; i++) {
-		if (c.busy_s[i] <= 0)
+		if (c->busy_s[i] <= 0)
 			continue;
-		account_busy(r, (int)i, t, c.busy_s[i]);
-		emit(r, (int)i, ek, t, t + c.busy_s[i], m, batch, out);
-		t += c.busy_s[i];
+		account_busy(r, (int)i, t, c->busy_s[i]);
+		emit(r, (int)i, ek, t, t + c->busy_s[i], m, batch, out);
+		t += c->busy_s[i];
 	}
-	if (now + c.time_s > t + 1e-15) {
+	if (now + c->time_s > t + 1e-15) {
 		/* activations crossing devices: both wait; drawn on the verify
 		 * lane, counted as busy on neither. The verify lane is idle
 		 * while the other devices ran their shares. */
@@ -990,11 +1268,11 @@ static double sync_step(struct replay *r, enum hw_task kind, unsigned m,
 		else if (t > r->last_end[r->vd] + 1e-15)
 			emit(r, r->vd, REPLAY_EV_IDLE, r->last_end[r->vd], t, 0,
 			     0, REPLAY_OUT_NONE);
-		emit(r, r->vd, REPLAY_EV_TRANSFER, t, now + c.time_s, 0, batch,
+		emit(r, r->vd, REPLAY_EV_TRANSFER, t, now + c->time_s, 0, batch,
 		     REPLAY_OUT_NONE);
-		r->last_end[r->vd] = now + c.time_s;
+		r->last_end[r->vd] = now + c->time_s;
 	}
-	return c.time_s;
+	return c->time_s;
 }
 
 /* The PIM's share of a finished batch's latency (drafting + verifying). */
@@ -1023,12 +1301,14 @@ static int run_sync(struct replay *r, char *err, size_t errlen)
 			return -EDEADLK;
 		}
 		uint32_t p = next_pos(r);
+		chain_root(r, p);
 		int off = r->F != INF_POS || !on_path(r, p);
-		struct task t = { .kind = T_DRAFT, .start_s = now,
-		                  .epoch = r->epoch, .pos = p };
-		t.busy_s = sync_step(r, HW_TASK_DRAFT, 1, r->P + p, now, b->id,
+		struct draft_step t = { .start_s = now, .epoch = r->epoch,
+		                        .pos = p };
+		t.busy_s = sync_step(r, HW_TASK_DRAFT, r->draft_m, r->P + p, now,
+		                     b->id,
 		                     off ? REPLAY_OUT_WASTED : REPLAY_OUT_ACCEPTED,
-		                     REPLAY_EV_DRAFT, &r->draft_cost[p],
+		                     REPLAY_EV_DRAFT, draft_step_cost(r, b, p),
 		                     &t.energy_j);
 		now += t.busy_s;
 		finish_draft(r, &t, now);
@@ -1039,7 +1319,8 @@ static int run_sync(struct replay *r, char *err, size_t errlen)
 			struct task vt = { .kind = T_VERIFY, .start_s = now,
 			                   .epoch = r->epoch, .count = 1 };
 			mark_verifying(r, vb);
-			vt.busy_s = sync_step(r, HW_TASK_VERIFY, vb->len + 1,
+			vt.busy_s = sync_step(r, HW_TASK_VERIFY,
+			                      verify_m(r, vb->len),
 			                      r->P + e, now, vb->id,
 			                      rej ? REPLAY_OUT_REJECTED
 			                          : REPLAY_OUT_ACCEPTED,
@@ -1074,14 +1355,69 @@ int replay_create(struct replay **out, const struct replay_config *cfg,
 	r->pol_st = cfg->policy->state;
 	r->dr = cfg->drafter->desc;
 	r->dr_st = cfg->drafter->state;
+	const struct trace_header fh = { .features = cfg->trace_features };
+	r->ent_full = trace_header_entropy_full(&fh);
+	if (!r->ent_full) {
+		/* FORMAT.md, "Traces without entropies" */
+		const struct plugin *pl[2] = { cfg->drafter, cfg->policy };
+		for (int i = 0; i < 2; i++) {
+			if (!(plugin_needs(pl[i]) & AHASD_NEEDS_ENTROPY))
+				continue;
+			snprintf(err, errlen, "%s %s needs the draft's entropy and "
+			         "top-1 probability of every drafted token "
+			         "(AHASD_NEEDS_ENTROPY), which this trace does not "
+			         "have (format 1.1, %s); fixed-length drafting, "
+			         "BanditSpec and the sync and async policies run on "
+			         "it%s", i ? "policy" : "drafter", pl[i]->desc->name,
+			         cfg->trace_features & TRACE_F_NO_ENTROPY
+			                 ? "no_entropy"
+			                 : "accept_runs: no entropies of rejected "
+			                   "drafts",
+			         i && !strcmp(pl[i]->desc->name, "ahasd")
+			                 ? ", and so does ahasd with edc=0" : "");
+			free(r);
+			return -EINVAL;
+		}
+	}
+	if (cfg->trace_features & TRACE_F_ACCEPT_RUNS) {
+		if (cfg->run_max < 1 || cfg->tree_tokens < cfg->run_max) {
+			snprintf(err, errlen, "accepted runs: accept_run_max %u and "
+			         "tree_tokens %u (expected 1 <= R <= T)",
+			         cfg->run_max, cfg->tree_tokens);
+			free(r);
+			return -EINVAL;
+		}
+		r->run_r = cfg->run_max;
+		r->run_t = cfg->tree_tokens;
+		r->tree = r->run_t != r->run_r;
+	}
+	r->draft_m = levels_m(r, 1);
+	if (r->tree) {
+		/* one verification of d levels feeds 1 + ceil(d*T/R) <= 256 */
+		const uint64_t cap = (uint64_t)(HW_MAX_M - 1) * r->run_r /
+		                     r->run_t;
+		if (r->cfg.max_draft > cap)
+			r->cfg.max_draft = cap ? (uint32_t)cap : 1;
+	}
+	r->lookup = hw_plan_lookup(cfg->plan);
+	if (r->lookup) {
+		hw_lookup_cost(cfg->plan, 0, &r->lk[0]);
+		hw_lookup_cost(cfg->plan, 1, &r->lk[1]);
+	}
+	r->pw = cfg->policy->where ? cfg->policy->where : &r->where_none;
+	r->dw = cfg->drafter->where ? cfg->drafter->where : &r->where_none;
+	IN_POLICY(r, EXEC_MODE);
 	r->mode = r->pol->policy->exec_mode(r->pol_st);
 	if (r->mode != AHASD_EXEC_OPERATOR_SYNC &&
 	    r->mode != AHASD_EXEC_TASK_ASYNC) {
-		snprintf(err, errlen, "policy %s: unknown execution mode %u",
-		         r->pol->name, r->mode);
+		/* the where word stays on exec_mode */
+		snprintf(err, errlen, "policy %s: exec_mode returned mode = %u; "
+		         "expected 0 (operator-level sync) or 1 (task-level "
+		         "async)", r->pol->name, r->mode);
 		free(r);
-		return -EINVAL;
+		return -EPROTO;
 	}
+	LEFT(r->pw);
 	const struct hw_platform *p = hw_plan_platform(cfg->plan);
 	r->n_dev = p->n_dev;
 	r->dd = hw_task_device(cfg->plan, HW_TASK_DRAFT);
@@ -1095,19 +1431,21 @@ int replay_create(struct replay **out, const struct replay_config *cfg,
 	if (r->shared)
 		r->switch_s = 0, r->switch_j = 0;
 	struct hw_cost c;
-	hw_task_cost(cfg->plan, HW_TASK_VERIFY, 5, 1024, &c);
+	hw_task_cost(cfg->plan, HW_TASK_VERIFY, verify_m(r, 4), 1024, &c);
 	r->prof_verify = c.time_s / 1024.0;
-	hw_task_cost(cfg->plan, HW_TASK_DRAFT, 1, 1024, &c);
+	hw_task_cost(cfg->plan, HW_TASK_DRAFT, r->draft_m, 1024, &c);
 	r->prof_draft = c.time_s;
-	hw_task_cost(cfg->plan, HW_TASK_PREVERIFY, 4, 1024, &c);
+	hw_task_cost(cfg->plan, HW_TASK_PREVERIFY, levels_m(r, 4), 1024, &c);
 	r->prof_preverify = c.time_s / 4.0;
 	/* every batch holds >= 1 token, so capacity + the open one suffice */
 	r->bq_cap = r->cfg.queue_capacity + 2;
 	r->bq = calloc(r->bq_cap, sizeof *r->bq);
 	r->grp = calloc(r->bq_cap, sizeof *r->grp);
-	if (!r->bq || !r->grp) {
+	r->cc = calloc(CC_SLOTS, sizeof *r->cc);
+	if (!r->bq || !r->grp || !r->cc) {
 		free(r->bq);
 		free(r->grp);
+		free(r->cc);
 		free(r);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
@@ -1119,35 +1457,41 @@ int replay_create(struct replay **out, const struct replay_config *cfg,
 int replay_sequence(struct replay *r, const struct trace_seq *seq,
                     struct replay_seq_result *out, char *err, size_t errlen)
 {
+	if (!seq->accept_run != !(r->cfg.trace_features & TRACE_F_ACCEPT_RUNS) ||
+	    (r->ent_full && (!seq->entropy || !seq->top1))) {
+		snprintf(err, errlen, "sequence %u: %s, but the run was set up "
+		         "for a trace %s", seq->id,
+		         seq->accept_run ? "accepted-run lengths"
+		         : !seq->entropy ? "no entropies" : "no accepted runs",
+		         seq->accept_run || !seq->entropy
+		                 ? "without them" : "with them");
+		return -EINVAL;
+	}
 	if (seq->n > r->flags_cap) {
 		uint8_t *f = realloc(r->flags, seq->n);
 		if (f)
 			r->flags = f;
-		struct hw_cost *dc = realloc(r->draft_cost,
-		                             seq->n * sizeof *dc);
-		if (dc)
-			r->draft_cost = dc;
 		struct pos_cost *pc = realloc(r->pcost, seq->n * sizeof *pc);
 		if (pc)
 			r->pcost = pc;
-		if (!f || !dc || !pc) {
+		if (!f || !pc) {
 			snprintf(err, errlen, "out of memory");
 			return -ENOMEM;
 		}
 		r->flags_cap = seq->n;
 	}
 	/* a draft at position p always runs at KV length P + p: its cost is
-	 * computed once per sequence, however often p is redrafted */
-	for (uint32_t p = 0; p < seq->n; p++) {
-		if (r->mode == AHASD_EXEC_TASK_ASYNC)
-			hw_task_cost(r->cfg.plan, HW_TASK_DRAFT, 1,
-			             seq->prompt_len + p, &r->draft_cost[p]);
-		else
-			hw_step_cost(r->cfg.plan, HW_TASK_DRAFT, 1,
-			             seq->prompt_len + p, &r->draft_cost[p]);
+	 * computed once per run, however often p is redrafted */
+	if ((uint64_t)seq->prompt_len + seq->n > UINT32_MAX ||
+	    dcost_cover(r, seq->prompt_len, seq->prompt_len + seq->n) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
 	}
+	r->draft_cost = r->dcost + seq->prompt_len;
 	memset(r->flags, 0, seq->n);
 	r->seq = seq;
+	r->runs = seq->accept_run;
+	r->root = r->root_off = INF_POS;
 	r->N = seq->n;
 	r->P = seq->prompt_len;
 	r->C = r->D = 0;
@@ -1163,12 +1507,20 @@ int replay_sequence(struct replay *r, const struct trace_seq *seq,
 	for (unsigned i = 0; i < r->n_dev; i++)
 		r->last_end[i] = r->clock;
 
-	struct ahasd_seq_info si = { seq->id, seq->prompt_len, seq->n,
-	                             r->cfg.seed };
-	if (r->pol->policy->begin_sequence)
+	struct ahasd_seq_info si = { sizeof si, seq->id, seq->prompt_len,
+	                             seq->n, r->cfg.seed };
+	if (AHASD_HAS_HOOK(r->pol->policy, struct ahasd_policy_hooks,
+	                   begin_sequence)) {
+		IN_POLICY(r, BEGIN_SEQUENCE);
 		r->pol->policy->begin_sequence(r->pol_st, &si);
-	if (r->dr->drafter->begin_sequence)
+		LEFT(r->pw);
+	}
+	if (AHASD_HAS_HOOK(r->dr->drafter, struct ahasd_drafter_hooks,
+	                   begin_sequence)) {
+		IN_DRAFTER(r, BEGIN_SEQUENCE);
 		r->dr->drafter->begin_sequence(r->dr_st, &si);
+		LEFT(r->dw);
+	}
 
 	const double t0 = r->clock;
 	const uint64_t drafted0 = r->m.drafted, accepted0 = r->m.accepted,
@@ -1238,7 +1590,8 @@ void replay_free(struct replay **rp)
 	if (!rp || !*rp)
 		return;
 	free((*rp)->flags);
-	free((*rp)->draft_cost);
+	free((*rp)->dcost);
+	free((*rp)->cc);
 	free((*rp)->pcost);
 	free((*rp)->bq);
 	free((*rp)->grp);

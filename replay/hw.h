@@ -152,6 +152,10 @@ struct hw_platform {
 	double host_link_pj_per_bit;
 	int offload_overlap;     /* 1: streaming overlaps the pass */
 	int capacity_policy;     /* enum hw_capacity_policy */
+	/* a draft without a model (n-gram, prompt lookup; trace format 1.1
+	 * draft_lookup), on the device of the draft task */
+	double lookup_s;         /* one proposal: a batch's first token */
+	double lookup_token_s;   /* each further token of the batch */
 };
 
 /** Static power of a device entry (a GPU entry stands for `count`). */
@@ -175,7 +179,15 @@ int hw_platform_finish(struct hw_platform *p, char *why, size_t whylen);
  * $AHASD_PRESET_PATH (colon-separated): the source tree's replay/presets
  * when the executable is in the build tree, else the installed data dir. */
 const char *hw_preset_dir(void);
-/** Write the platform as "key = value" lines (for the run record). */
+/** The keys a preset may set: platform keys (device 0) or the keys of a
+ * [device NAME] section (device 1), with their defaults (NULL: required).
+ * @return how many, at most max. */
+size_t hw_key_names(int device, const char **names, const char **defaults,
+                    size_t max);
+/** 1 if a platform key only matters on a platform with a PIM device. */
+int hw_key_needs_pim(const char *key);
+/** Write the platform as "key = value" lines (for the run record); every
+ * number reads back as the value the platform holds. */
 int hw_platform_describe(const struct hw_platform *p, char *buf, size_t len);
 
 /* Cost of one task or synchronous step. */
@@ -193,7 +205,9 @@ struct hw_cost {
 
 struct hw_plan;
 
-/** Precompute a plan for the platform and the two models.
+/** Precompute a plan for the platform and the two models. draft may be
+ * NULL: a draft without a model (a lookup), which holds no weights, KV
+ * cache or ranks, and whose draft task costs hw_lookup_cost().
  * @return 0, or -EINVAL (e.g. the models do not fit and the platform
  * cannot stream) with a message in err. */
 int hw_plan_create(struct hw_plan **out, const struct hw_platform *p,
@@ -202,6 +216,15 @@ int hw_plan_create(struct hw_plan **out, const struct hw_platform *p,
                    char *err, size_t errlen);
 void hw_plan_free(struct hw_plan **plan);
 const struct hw_platform *hw_plan_platform(const struct hw_plan *plan);
+
+/** 1 if the plan's draft is a lookup (hw_plan_create with draft NULL). */
+int hw_plan_lookup(const struct hw_plan *plan);
+
+/** A lookup draft step: the batch's first token (first = 1, one proposal,
+ * lookup_s) or a further one (lookup_token_s), on the draft task's device,
+ * with no dynamic energy and no work on any other device. */
+void hw_lookup_cost(const struct hw_plan *plan, int first,
+                    struct hw_cost *out);
 
 /** Device index a whole task runs on in task-level placement: draft and
  * pre-verification on the PIM if there is one, verification on the

@@ -56,6 +56,8 @@ struct tplan {
 
 struct hw_plan {
 	struct hw_platform p;
+	int lookup;                      /* the draft is a lookup: models[0]
+	                                  * is empty */
 	struct trace_model models[2];    /* draft, target (ops copied) */
 	struct hw_plan_info info;
 	struct hw_dctx ctx[2][HW_MAX_DEV];
@@ -234,8 +236,8 @@ static int plan_memory(struct hw_plan *plan, char *err, size_t errlen)
 			                                 pd->rank_bytes);
 			unsigned rt = (unsigned)ceil((tres + in->target_kv_bytes) /
 			                             pd->rank_bytes);
-			if (need_d < 1)
-				need_d = 1;
+			if (need_d < 1 && !plan->lookup)
+				need_d = 1;  /* a lookup needs no rank */
 			if (rt < 1)
 				rt = 1;
 			unsigned rd = need_d;
@@ -606,9 +608,28 @@ static unsigned clamp_m(unsigned m)
 	return m < 1 ? 1 : m > HW_MAX_M ? HW_MAX_M : m;
 }
 
+int hw_plan_lookup(const struct hw_plan *plan)
+{
+	return plan->lookup;
+}
+
+void hw_lookup_cost(const struct hw_plan *plan, int first,
+                    struct hw_cost *out)
+{
+	const int dev = hw_task_device(plan, HW_TASK_DRAFT);
+	memset(out, 0, sizeof *out);
+	out->time_s = first ? plan->p.lookup_s : plan->p.lookup_token_s;
+	out->busy_s[dev] = out->time_s;
+	out->time_while_s[0] = out->time_while_s[1] = out->time_s;
+}
+
 void hw_task_cost(const struct hw_plan *plan, enum hw_task t, unsigned m,
                   unsigned kv_len, struct hw_cost *out)
 {
+	if (t == HW_TASK_DRAFT && plan->lookup) {
+		hw_lookup_cost(plan, 1, out);
+		return;
+	}
 	const struct tplan *tp = &plan->task[t];
 	const struct trace_model *mdl = &plan->models[tp->model];
 	m = clamp_m(m);
@@ -646,7 +667,7 @@ void hw_step_cost(const struct hw_plan *plan, enum hw_task t, unsigned m,
 {
 	const struct hw_platform *p = &plan->p;
 	const struct tplan *tp = &plan->task[t];
-	if (!tp->op_dev) {
+	if (!tp->op_dev || (t == HW_TASK_DRAFT && plan->lookup)) {
 		hw_task_cost(plan, t, m, kv_len, out);
 		return;
 	}
@@ -865,7 +886,13 @@ int hw_plan_create(struct hw_plan **out, const struct hw_platform *p,
 		util_set_err(err, errlen, "platform %s: %s", p->name, why);
 		goto error;
 	}
-	rc = copy_model(&plan->models[0], draft, "draft", err, errlen);
+	if (draft) {
+		rc = copy_model(&plan->models[0], draft, "draft", err, errlen);
+	} else {
+		plan->lookup = 1;
+		snprintf(plan->models[0].name, sizeof plan->models[0].name,
+		         "lookup");
+	}
 	if (!rc)
 		rc = copy_model(&plan->models[1], target, "target", err, errlen);
 	if (!rc)

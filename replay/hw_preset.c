@@ -87,6 +87,11 @@ static const struct key_desc platform_keys[] = {
 	PK(host_link_pj_per_bit, KT_DOUBLE, 0, HUGE_VAL, false, "0"),
 	PK(offload_overlap, KT_BOOL, 0, 1, false, "1"),
 	PE(capacity_policy, capacity_names, "stream"),
+	/* drafts without a model (HWMODEL.md, "Drafts without a model"):
+	 * 35 us per proposal is SpecDecode-Bench's fitted n-gram proposal
+	 * time, 0.5875 % of a 6.0 ms Llama-3.1-8B step on H100 */
+	PK(lookup_s, KT_DOUBLE, 0, HUGE_VAL, false, "35e-6"),
+	PK(lookup_token_s, KT_DOUBLE, 0, HUGE_VAL, false, "0"),
 };
 #undef PK
 #undef PE
@@ -151,6 +156,21 @@ static const struct key_desc *find_key(const struct key_desc *tab, size_t n,
 		if (strcmp(tab[i].name, name) == 0)
 			return &tab[i];
 	return NULL;
+}
+
+/* " (did you mean 'X'?)" for a key not in tab, or "". */
+static const char *key_hint(const struct key_desc *tab, size_t n,
+                            const char *name, char *buf, size_t len)
+{
+	const char *cands[64];
+	for (size_t i = 0; i < n && i < 64; i++)
+		cands[i] = tab[i].name;
+	const char *c = util_closest(name, cands, n < 64 ? n : 64);
+	if (c)
+		snprintf(buf, len, " (did you mean '%s'?)", c);
+	else
+		buf[0] = '\0';
+	return buf;
 }
 
 /* Parse a value for key kd into base+kd->off. @return 0 or -EINVAL with a
@@ -424,8 +444,10 @@ static int on_item(void *user, const struct ini_item *it, char *why,
 	uint64_t *seen = L->sect == 0 ? &L->pseen : &L->dseen[L->sect - 1];
 	void *base = L->sect == 0 ? (void *)p : (void *)&p->dev[L->sect - 1];
 	if (!kd) {
-		util_set_err(why, whylen, "unknown key in [%s]",
-		             L->sect == 0 ? "platform" : "device");
+		char hint[96];
+		util_set_err(why, whylen, "unknown key in [%s]%s",
+		             L->sect == 0 ? "platform" : "device",
+		             key_hint(tab, n, it->key, hint, sizeof hint));
 		return -1;
 	}
 	uint64_t bit = 1ull << (kd - tab);
@@ -553,8 +575,12 @@ static int load_preset(struct hw_platform *p, const char *name_or_path,
 		w = (int)strlen(path);
 	else {
 		const char *env = getenv("AHASD_PRESET_PATH");
-		util_set_err(err, errlen, "preset '%s' not found (looked in "
-		             "AHASD_PRESET_PATH=%s, %s)", name_or_path,
+		char sug[64], hint[96] = "";
+		if (util_suggest_file(name_or_path, env, hw_preset_dir(), ".ini",
+		                      sug))
+			snprintf(hint, sizeof hint, " (did you mean '%s'?)", sug);
+		util_set_err(err, errlen, "preset '%s' not found%s (looked in "
+		             "AHASD_PRESET_PATH=%s, %s)", name_or_path, hint,
 		             env && *env ? env : "(unset)", hw_preset_dir());
 		return -ENOENT;
 	}
@@ -612,7 +638,10 @@ int hw_platform_set(struct hw_platform *p, const char *key, const char *value,
 		}
 		kd = find_key(platform_keys, N_PKEYS, key);
 		if (!kd) {
-			util_set_err(err, errlen, "set %s: unknown platform key", key);
+			char hint[96];
+			util_set_err(err, errlen, "set %s: unknown platform key%s",
+			             key, key_hint(platform_keys, N_PKEYS, key,
+			                           hint, sizeof hint));
 			return -EINVAL;
 		}
 		base = &tmp;
@@ -631,8 +660,11 @@ int hw_platform_set(struct hw_platform *p, const char *key, const char *value,
 		}
 		kd = find_key(device_keys, N_DKEYS, dot + 1);
 		if (!kd) {
-			util_set_err(err, errlen, "set %s: unknown device key '%s'", key,
-			       dot + 1);
+			char hint[96];
+			util_set_err(err, errlen, "set %s: unknown device key "
+			             "'%s'%s", key, dot + 1,
+			             key_hint(device_keys, N_DKEYS, dot + 1, hint,
+			                      sizeof hint));
 			return -EINVAL;
 		}
 		if (kd->type == KT_KIND) {
@@ -667,10 +699,20 @@ static int describe_key(const struct key_desc *kd, const void *base,
 	if (*pos >= len)
 		return -ENOSPC;
 	switch (kd->type) {
-	case KT_DOUBLE:
-		w = snprintf(buf + *pos, len - *pos, "%s%s = %.12g\n", prefix,
-		             kd->name, *(const double *)(b + kd->off));
+	case KT_DOUBLE: {
+		/* 12 digits as the presets write them; all 17 when that would
+		 * not read back as the same double (a swept value such as
+		 * 1e11/3), so that the stored configuration is the one run */
+		const double v = *(const double *)(b + kd->off);
+		char num[32];
+
+		snprintf(num, sizeof num, "%.12g", v);
+		if (strtod(num, NULL) != v)
+			snprintf(num, sizeof num, "%.17g", v);
+		w = snprintf(buf + *pos, len - *pos, "%s%s = %s\n", prefix,
+		             kd->name, num);
 		break;
+	}
 	case KT_UINT:
 		w = snprintf(buf + *pos, len - *pos, "%s%s = %u\n", prefix,
 		             kd->name, *(const unsigned *)(b + kd->off));
@@ -723,4 +765,30 @@ int hw_platform_describe(const struct hw_platform *p, char *buf, size_t len)
 		}
 	}
 	return 0;
+}
+
+int hw_key_needs_pim(const char *key)
+{
+	static const char *const pim_only[] = {
+		"aau", "aau_offload", "gated_switch", "switch_gated_s",
+		"switch_slow_s", "pim_layout", "pim_draft_ranks",
+		"pim_rank_alloc", "pim_bus_block", "pim_blocking",
+	};
+	for (size_t i = 0; i < sizeof pim_only / sizeof *pim_only; i++)
+		if (!strcmp(key, pim_only[i]))
+			return 1;
+	return 0;
+}
+
+size_t hw_key_names(int device, const char **names, const char **defaults,
+                    size_t max)
+{
+	const struct key_desc *tab = device ? device_keys : platform_keys;
+	const size_t n = device ? N_DKEYS : N_PKEYS;
+	size_t i;
+	for (i = 0; i < n && i < max; i++) {
+		names[i] = tab[i].name;
+		defaults[i] = tab[i].def;
+	}
+	return i;
 }

@@ -15,6 +15,7 @@
  * once.
  */
 #include "models.h"
+#include "model_ops.h"
 #include "ini.h"
 #include "util.h"
 
@@ -225,82 +226,6 @@ static int check_spec(struct model_spec *s, const char *path, char *err,
 	return 0;
 }
 
-static void op_set(struct trace_op *op, const char *name,
-                   enum trace_op_kind kind, uint32_t k, uint32_t n,
-                   uint32_t repeat)
-{
-	memset(op, 0, sizeof *op);
-	snprintf(op->name, sizeof op->name, "%s", name);
-	op->kind = kind;
-	op->k = k;
-	op->n = n;
-	op->repeat = repeat;
-}
-
-static void op_attention(struct trace_op *op, const struct model_spec *s)
-{
-	op_set(op, "attention", TRACE_OP_ATTENTION, 0, 0, s->n_layers);
-	op->heads = s->n_heads;
-	op->kv_heads = s->n_kv_heads;
-	op->head_dim = s->head_dim;
-}
-
-/* OPT decoder (facebook/opt-*: do_layer_norm_before, relu). */
-static size_t build_opt(struct trace_op *o, const struct model_spec *s)
-{
-	const uint32_t d = s->dim, f = s->ffn_dim, L = s->n_layers;
-	const uint32_t q = s->n_heads * s->head_dim;
-	const uint32_t kv = s->n_kv_heads * s->head_dim;
-	struct trace_op *p = o;
-	op_set(p++, "tok_embedding", TRACE_OP_EMBED, s->vocab_size, d, 1);
-	op_set(p++, "pos_embedding", TRACE_OP_EMBED, s->max_positions + 2, d,
-	       1);
-	op_set(p++, "embed_add", TRACE_OP_ELEMENTWISE, 0, d, 1);
-	op_set(p++, "attn_layernorm", TRACE_OP_NORM, 0, d, L);
-	op_set(p++, "q_proj", TRACE_OP_GEMM, d, q, L);
-	op_set(p++, "k_proj", TRACE_OP_GEMM, d, kv, L);
-	op_set(p++, "v_proj", TRACE_OP_GEMM, d, kv, L);
-	op_attention(p++, s);
-	op_set(p++, "out_proj", TRACE_OP_GEMM, q, d, L);
-	op_set(p++, "attn_residual", TRACE_OP_ELEMENTWISE, 0, d, L);
-	op_set(p++, "ffn_layernorm", TRACE_OP_NORM, 0, d, L);
-	op_set(p++, "fc1", TRACE_OP_GEMM, d, f, L);
-	op_set(p++, "relu", TRACE_OP_NONLINEAR, 0, f, L);
-	op_set(p++, "fc2", TRACE_OP_GEMM, f, d, L);
-	op_set(p++, "ffn_residual", TRACE_OP_ELEMENTWISE, 0, d, L);
-	op_set(p++, "final_layernorm", TRACE_OP_NORM, 0, d, 1);
-	op_set(p++, "lm_head", TRACE_OP_GEMM, d, s->vocab_size, 1);
-	return (size_t)(p - o);
-}
-
-/* PaLM block (Chowdhery et al. 2022, Section 2): parallel attention and
- * FFN from one LayerNorm, multi-query K/V, RoPE, SwiGLU, no biases. */
-static size_t build_palm(struct trace_op *o, const struct model_spec *s)
-{
-	const uint32_t d = s->dim, f = s->ffn_dim, L = s->n_layers;
-	const uint32_t q = s->n_heads * s->head_dim;
-	const uint32_t kv = s->n_kv_heads * s->head_dim;
-	struct trace_op *p = o;
-	op_set(p++, "tok_embedding", TRACE_OP_EMBED, s->vocab_size, d, 1);
-	op_set(p++, "layernorm", TRACE_OP_NORM, 0, d, L);
-	op_set(p++, "wq", TRACE_OP_GEMM, d, q, L);
-	op_set(p++, "wk", TRACE_OP_GEMM, d, kv, L);
-	op_set(p++, "wv", TRACE_OP_GEMM, d, kv, L);
-	op_set(p++, "rope", TRACE_OP_ELEMENTWISE, 0, q + kv, L);
-	op_attention(p++, s);
-	op_set(p++, "wo", TRACE_OP_GEMM, q, d, L);
-	op_set(p++, "w1_gate", TRACE_OP_GEMM, d, f, L);
-	op_set(p++, "w3_up", TRACE_OP_GEMM, d, f, L);
-	op_set(p++, "swish", TRACE_OP_NONLINEAR, 0, f, L);
-	op_set(p++, "gate_mul", TRACE_OP_ELEMENTWISE, 0, f, L);
-	op_set(p++, "w2_down", TRACE_OP_GEMM, f, d, L);
-	/* x + attn + mlp: two adds of width d */
-	op_set(p++, "residual", TRACE_OP_ELEMENTWISE, 0, 2 * d, L);
-	op_set(p++, "final_layernorm", TRACE_OP_NORM, 0, d, 1);
-	op_set(p++, "lm_head", TRACE_OP_GEMM, d, s->vocab_size, 1);
-	return (size_t)(p - o);
-}
-
 /* Stored weight elements: every gemm/embed matrix once per repeat; a tied
  * LM head (the last op, reading the token embedding) is not stored again. */
 static uint64_t weight_elems(const struct trace_model *m, int tied)
@@ -339,8 +264,16 @@ static int build_model(struct trace_model *m, const struct model_spec *s)
 		m->ops = calloc(MAX_OPS, sizeof *m->ops);
 		if (!m->ops)
 			return -ENOMEM;
-		m->n_ops = (uint32_t)(s->arch == ARCH_OPT ? build_opt(m->ops, s)
-		                                          : build_palm(m->ops, s));
+		const struct model_shape sh = {
+			.dim = s->dim, .ffn_dim = s->ffn_dim,
+			.n_layers = s->n_layers, .n_heads = s->n_heads,
+			.n_kv_heads = s->n_kv_heads, .head_dim = s->head_dim,
+			.vocab_size = s->vocab_size,
+			.max_positions = s->max_positions,
+		};
+		m->n_ops = (uint32_t)(s->arch == ARCH_OPT
+		                              ? model_ops_opt(m->ops, &sh)
+		                              : model_ops_palm(m->ops, &sh));
 	}
 	m->weight_bytes = (weight_elems(m, s->tied) * m->weight_bits + 7) / 8;
 	return 0;
@@ -354,9 +287,12 @@ static int find_preset(const char *name, char *out, size_t outlen, char *err,
 	const char *dflt = model_preset_dir();
 	if (util_find_ini(env, dflt, name, out, outlen) == 0)
 		return 0;
-	util_set_err(err, errlen, "model preset '%s' not found (looked in "
-	       "AHASD_MODEL_PATH=%s, %s)", name, env && *env ? env : "(unset)",
-	       dflt);
+	char sug[64], hint[96] = "";
+	if (util_suggest_file(name, env, dflt, ".ini", sug))
+		snprintf(hint, sizeof hint, " (did you mean '%s'?)", sug);
+	util_set_err(err, errlen, "model preset '%s' not found%s (looked in "
+	       "AHASD_MODEL_PATH=%s, %s)", name, hint,
+	       env && *env ? env : "(unset)", dflt);
 	return -ENOENT;
 }
 

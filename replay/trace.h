@@ -1,4 +1,5 @@
-/* trace.h - ahasd trace format v1: records, streaming reader, writer.
+/* trace.h - ahasd trace format 1.0 and 1.1: records, streaming reader,
+ * writer.
  *
  * The on-disk format is documented in traces/FORMAT.md. This library is the
  * only code that touches msgpack; everything above it sees plain structs.
@@ -13,7 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRACE_FORMAT_VERSION 1
+#define TRACE_FORMAT_VERSION 1      /* the major version */
+#define TRACE_FORMAT_MINOR 1        /* the newest minor this library knows */
 #define TRACE_MAGIC "ahasd-trace"
 #define TRACE_NAME_MAX 64
 
@@ -38,6 +40,22 @@
 #define TRACE_MAX_WEIGHT_BYTES (1ull << 56)
 #define TRACE_MAX_DEPTH 32            /* msgpack nesting */
 #define TRACE_MAX_BIN 0xffffffffu     /* msgpack bin32: bytes per array */
+#define TRACE_MAX_RUN 65536u          /* accept_run_max R */
+#define TRACE_MAX_TREE_TOKENS 65536u  /* tree_tokens T */
+
+/* Format 1.1 features (traces/FORMAT.md, "Version 1.1"). A header with
+ * none is a 1.0 header and is written as version 1. */
+enum trace_feature {
+	TRACE_F_ACCEPT_RUNS = 1u << 0,  /* accept_run[] instead of accept[] */
+	TRACE_F_NO_ENTROPY = 1u << 1,   /* no entropy, top1, continuations */
+	TRACE_F_DRAFT_LOOKUP = 1u << 2, /* no draft model: a lookup */
+};
+#define TRACE_F_ALL (TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY | \
+                     TRACE_F_DRAFT_LOOKUP)
+/** The feature's name in the file ("accept_runs", ...), or NULL. */
+const char *trace_feature_name(enum trace_feature f);
+/** The bit of a feature name, or 0 if unknown. */
+uint32_t trace_feature_parse(const char *name, size_t len);
 
 enum trace_op_kind {
 	TRACE_OP_GEMM = 0,      /* [M x k] x [k x n] weights; MACs M*k*n */
@@ -77,14 +95,21 @@ struct trace_kv {
 };
 
 struct trace_header {
-	uint32_t version;
-	uint32_t lookahead;      /* K: continuation entropies per rejection */
+	uint32_t version;        /* 1 (the major version) */
+	uint32_t features;       /* TRACE_F_*: 0 is format 1.0, anything else
+	                          * is 1.1 (and is written as "1.1") */
+	uint32_t lookahead;      /* K: continuation entropies per rejection;
+	                          * 0 when the trace has no continuations */
+	uint32_t run_max;        /* accept_runs: R, the logged draft length */
+	uint32_t tree_tokens;    /* accept_runs: T, tokens a full-depth
+	                          * verification feeds besides the last one */
+	char draft_lookup[TRACE_NAME_MAX]; /* draft_lookup: the method */
 	int sampled;             /* 0 greedy, 1 sampled */
 	double temperature;
 	double top_p;
 	uint64_t seed;
 	int synthetic;           /* 1 if generated, not captured */
-	struct trace_model draft, target;
+	struct trace_model draft, target; /* draft unused with draft_lookup */
 	size_t n_prov;           /* provenance: free-form string pairs */
 	struct trace_kv *prov;
 };
@@ -96,15 +121,37 @@ struct trace_seq {
 	uint32_t id;
 	uint32_t prompt_len;
 	uint32_t n;              /* generated tokens */
-	float *entropy;          /* [n] draft entropy given the true prefix, nats */
-	float *top1;             /* [n] draft top-1 probability */
-	float *accept;           /* [n] acceptance probability a_p in [0,1] */
+	float *entropy;          /* [n] draft entropy given the true prefix,
+	                          * nats; NULL with no_entropy */
+	float *top1;             /* [n] draft top-1 probability; NULL with
+	                          * no_entropy */
+	float *accept;           /* [n] acceptance probability a_p in [0,1];
+	                          * with accept_runs the reader fills in
+	                          * min(1, accept_run[p]) and a writer ignores
+	                          * it */
+	uint32_t *accept_run;    /* [n] accept_runs: tokens a speculation
+	                          * started at p gets accepted (<= run_max);
+	                          * NULL otherwise */
 	uint32_t *tokens;        /* [n] target token ids, or NULL */
 	uint32_t n_cont;         /* positions with a continuation */
 	uint32_t *cont_pos;      /* [n_cont] ascending positions with a_p < 1 */
 	float *cont_entropy;     /* [n_cont * lookahead] row per cont_pos */
 	int32_t *cont_index;     /* reader only: [n] row in cont_entropy or -1 */
 };
+
+/** 1 if every draft the replay makes has an entropy and a top-1
+ * probability in the trace: true-prefix values and continuation rows (a
+ * format 1.0 trace; a 1.1 trace with neither no_entropy nor accept_runs). */
+static inline int trace_header_entropy_full(const struct trace_header *h)
+{
+	return !(h->features & (TRACE_F_NO_ENTROPY | TRACE_F_ACCEPT_RUNS));
+}
+
+/** 1 if sequences carry true-prefix entropy and top1 arrays. */
+static inline int trace_header_has_entropy(const struct trace_header *h)
+{
+	return !(h->features & TRACE_F_NO_ENTROPY);
+}
 
 /** Entropy of chain token drafted j steps (j >= 1) after a rejected
  * position p: the draft's free-running continuation; clamps to the last

@@ -49,10 +49,32 @@ static inline const char *util_fmt_float(char buf[UTIL_NUM_LEN], float v)
  * trees instead of the installed directories. */
 int util_exe_in_build_tree(void);
 
-/** Find NAME.ini: in each directory of the colon-separated search path
- * (may be NULL or empty), then in dflt. Writes the path into out.
- * @return 0, or -ENOENT when no directory has it. */
+/** The one lookup of data files by name: NAME+suffix (or NAME, when it
+ * already ends in suffix) in each directory of the colon-separated
+ * search path (may be NULL or empty), then in each of dirs (NULL entries
+ * skipped). Writes the path into out. @return 0, or -ENOENT. */
+int util_find_file(const char *search_path, const char *const *dirs,
+                   size_t n_dirs, const char *name, const char *suffix,
+                   char *out, size_t outlen);
+/** util_find_file for NAME.ini with one default directory. */
 int util_find_ini(const char *search_path, const char *dflt, const char *name,
                   char *out, size_t outlen);
+
+/** The candidate closest to word (edit distance at most a third of its
+ * length, and at least 2), or NULL: for "did you mean" in messages. */
+const char *util_closest(const char *word, const char *const *cands,
+                         size_t n);
+
+/** Names of the files in dir ending in suffix, suffix cut, at most max
+ * (names over 63 bytes skipped). @return how many. */
+size_t util_list_dir(const char *dir, const char *suffix, char names[][64],
+                     size_t max);
+
+/** util_closest over the NAMEsuffix files of each directory of a
+ * colon-separated search path and of dflt; the name (suffix cut) in out,
+ * or NULL. Not thread-safe. */
+const char *util_suggest_file(const char *word, const char *search_path,
+                              const char *dflt, const char *suffix,
+                              char out[64]);
 
 #endif

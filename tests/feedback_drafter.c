@@ -54,10 +54,11 @@ struct fb_state {
 	double entropy_sum, top1_sum;
 };
 
-static int fb_create(void **st, const char *const *keys,
-                     const char *const *values, size_t n, char *err,
-                     size_t errlen)
+static int fb_create(void **st, const struct ahasd_create_args *args,
+                     char *err, size_t errlen)
 {
+	const char *const *keys = args->keys, *const *values = args->values;
+	const size_t n = args->n; /* every key of fb_params, defaults in */
 	struct fb_state *s = calloc(1, sizeof *s);
 	int rc = 0;
 
@@ -66,7 +67,6 @@ static int fb_create(void **st, const char *const *keys,
 		rc = -ENOMEM;
 		goto error;
 	}
-	s->k = 4;
 	for (size_t i = 0; i < n; i++) {
 		char *end = NULL;
 		unsigned long v;

@@ -1,8 +1,10 @@
 #!/bin/sh
 # install-check.sh - meson install into a temporary DESTDIR and use the result
-# as a user and a plugin author would: the installed binaries, plugins,
-# presets, header and pkg-config file; build the example plugin with
-# `cc $(pkg-config --cflags ahasd-policy)`; run the INSTALLED ahasd-replay.
+# as a user, a plugin author and a runtime author would: the installed
+# binaries, plugins, presets, headers and pkg-config files; build the
+# example plugin with `cc $(pkg-config --cflags ahasd-policy)` and the
+# capture example with `pkg-config --cflags --libs ahasd-capture`; run the
+# INSTALLED ahasd-replay.
 # Needs AHASD_BUILD_ROOT and AHASD_SOURCE_ROOT (the meson test env).
 set -eu
 
@@ -90,6 +92,56 @@ done
 "$root/bin/ahasd-trace" synth -o "$tmp/t.msgpack" --sequences 4 --tokens 64 \
 	>/dev/null || fail "installed ahasd-trace synth"
 
+# The C capture API: its header beside the plugin header, its .pc, a
+# library that exports the API and nothing else; the example runtime
+# (capture/examples) built as a runtime author would, with
+# `pkg-config --cflags --libs ahasd-capture` only, run against the
+# INSTALLED library; its trace read by the installed tools below.
+[ -f "$(dirname "$hdr")/ahasd_capture.h" ] ||
+	fail "ahasd_capture.h not installed beside $hdr"
+[ -n "$(find "$dest" -name ahasd-capture.pc)" ] || fail "no ahasd-capture.pc installed"
+PKG_CONFIG_PATH=$pcdir:$(dirname "$(find "$dest" -name ahasd-capture.pc | head -n 1)")
+capflags=$(pkg-config --define-variable=prefix="$root" --cflags --libs ahasd-capture) ||
+	fail "pkg-config --cflags --libs ahasd-capture"
+caplibdir=$(pkg-config --define-variable=prefix="$root" --variable=libdir ahasd-capture)
+case "$caplibdir" in
+	"$root"/*) ;;
+	*) fail "ahasd-capture.pc's libdir is outside the DESTDIR: $caplibdir" ;;
+esac
+[ -f "$caplibdir/libahasd-capture.so.1" ] || fail "libahasd-capture.so.1 not in $caplibdir"
+exported=$(nm -D --defined-only "$caplibdir/libahasd-capture.so.1" |
+	awk '$2 == "T" { print $3 }' | grep -v '^ahasd_capture_' || true)
+[ -z "$exported" ] || fail "libahasd-capture exports more than the API: $exported"
+# A sanitizer build installs an instrumented library; a program that loads
+# it must be instrumented too (the sanitizer runtime has to come first).
+sans=
+libs=$(ldd "$caplibdir/libahasd-capture.so.1")
+case "$libs" in *libasan*) sans=address ;; esac
+case "$libs" in *libubsan*) sans=${sans:+$sans,}undefined ;; esac
+[ -z "$sans" ] || capflags="$capflags -fsanitize=$sans"
+# shellcheck disable=SC2086 # capflags is a word list
+cc -std=c17 -Wall -Wextra -Werror "$AHASD_SOURCE_ROOT/capture/examples/toy_runtime.c" \
+	$capflags -lm -o "$tmp/toy_runtime" || fail "building the capture example"
+printf '#include <ahasd_capture.h>\nint main(void) { return ahasd_capture_api_version() != AHASD_CAPTURE_API_VERSION; }\n' \
+	>"$tmp/capi.c"
+# shellcheck disable=SC2086
+cc -std=c11 -pedantic -Wall -Wextra -Werror "$tmp/capi.c" $capflags \
+	-o "$tmp/capi" || fail "ahasd_capture.h alone as C11"
+if command -v c++ >/dev/null 2>&1; then
+	cp "$tmp/capi.c" "$tmp/capi.cc"
+	# shellcheck disable=SC2086
+	c++ -std=c++17 -pedantic -Wall -Wextra -Werror "$tmp/capi.cc" $capflags \
+		-o "$tmp/capi-cxx" || fail "ahasd_capture.h as C++17"
+	LD_LIBRARY_PATH=$caplibdir "$tmp/capi-cxx" || fail "the C++ program's API version"
+fi
+LD_LIBRARY_PATH=$caplibdir "$tmp/capi" || fail "the installed library's API version"
+LD_LIBRARY_PATH=$caplibdir ldd "$tmp/toy_runtime" | grep -q "$caplibdir/libahasd-capture.so.1" ||
+	fail "the example does not load the installed library"
+LD_LIBRARY_PATH=$caplibdir "$tmp/toy_runtime" "$tmp/toy.msgpack" ||
+	fail "the capture example run against the installed library"
+"$root/bin/ahasd-trace" validate "$tmp/toy.msgpack" >/dev/null ||
+	fail "the capture example's trace does not validate"
+
 # The prefix is not really installed, so tell the installed binary where
 # its plugins and presets are.
 AHASD_PLUGIN_PATH=$dest$plugindir
@@ -118,6 +170,14 @@ grep -q "^run 1: greedy_lookahead/fixed on npu-pim, .*: 256 tokens" "$tmp/out.tx
 	fail "no run 1 line"
 grep -q "^run 2: ahasd/fixed on npu-pim, .*: 256 tokens" "$tmp/out.txt" ||
 	fail "no run 2 line"
+
+# the capture example's trace replays under the installed binary
+"$root/bin/ahasd-replay" --policy ahasd.so --drafter fixed --db "$tmp/toy.db" \
+	"$tmp/toy.msgpack" >"$tmp/toy.txt" 2>&1 ||
+	{ cat "$tmp/toy.txt" >&2; fail "installed ahasd-replay on the capture example's trace"; }
+grep -q "^run 1: ahasd/fixed on npu-pim, .*: 341 tokens" "$tmp/toy.txt" ||
+	{ cat "$tmp/toy.txt" >&2; fail "no run line for the capture example's trace"; }
+cat "$tmp/toy.txt"
 
 if command -v sqlite3 >/dev/null 2>&1; then
 	got=$(sqlite3 "$tmp/r.db" "SELECT group_concat(policy || '|' || policy_path || '|' || drafter_path, ' ') FROM (SELECT * FROM runs ORDER BY id)")

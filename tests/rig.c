@@ -266,18 +266,16 @@ struct script_policy {
 	uint64_t preverify_decisions;
 };
 
-static int script_create(void **st, const char *const *keys,
-                         const char *const *values, size_t n, char *err,
-                         size_t errlen)
+static int script_create(void **st, const struct ahasd_create_args *args,
+                         char *err, size_t errlen)
 {
+	const char *const *keys = args->keys, *const *values = args->values;
+	const size_t n = args->n; /* every key of script_params, defaults in */
 	struct script_policy *s = calloc(1, sizeof *s);
 	if (!s) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	s->count = 1;
-	s->from = 1;
-	s->times = UINT32_MAX;
 	for (size_t i = 0; i < n; i++) {
 		char *end = NULL;
 		unsigned long v = strtoul(values[i], &end, 10);

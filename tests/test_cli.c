@@ -1,6 +1,6 @@
 /* test_cli.c - the built ahasd-replay binary end to end.
  *
- * Every test runs the real $AHASD_BUILD_ROOT/replay/ahasd-replay (and
+ * Every test runs the real $AHASD_BUILD_ROOT/tools/ahasd-replay (and
  * ahasd-trace to make a small synthetic trace) as a child process with
  * stdout and stderr captured to files, checks the exit status and the
  * message text, and reads the results database back through the plain
@@ -11,6 +11,7 @@
  * outside the main build would.
  */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 
 #include "config.h"
 
@@ -43,10 +44,10 @@ static char replay_bin[1024], trace_bin[1024], hw_bin[1024], plugdir[1024],
 static void setup(void)
 {
 	snprintf(replay_bin, sizeof replay_bin, "%s",
-	         fx_build_path("replay/ahasd-replay"));
+	         fx_build_path("tools/ahasd-replay"));
 	snprintf(trace_bin, sizeof trace_bin, "%s",
-	         fx_build_path("replay/ahasd-trace"));
-	snprintf(hw_bin, sizeof hw_bin, "%s", fx_build_path("replay/ahasd-hw"));
+	         fx_build_path("tools/ahasd-trace"));
+	snprintf(hw_bin, sizeof hw_bin, "%s", fx_build_path("tools/ahasd-hw"));
 	snprintf(plugdir, sizeof plugdir, "%s", fx_build_path("policies"));
 	cr_assert_not_null(getenv("AHASD_SOURCE_ROOT"));
 	snprintf(srcroot, sizeof srcroot, "%s", getenv("AHASD_SOURCE_ROOT"));
@@ -267,6 +268,24 @@ Test(cli, help_and_list)
 		                   want, fx_out);
 	}
 	cr_assert_not_null(strstr(fx_out, "edc=1"));
+	/* presets, model presets and hardware keys too */
+	for (size_t i = 0; i < 5; i++) {
+		static const char *const more[] = {
+			" npu-pim ", " artifact-edge-ahasd ", " llama2-13b",
+			"pim_bus_block=", "mem_bw",
+		};
+		cr_assert_not_null(strstr(fx_out, more[i]),
+		                   "--list lacks '%s':\n%s", more[i], fx_out);
+	}
+	/* and a third-party plugin on AHASD_PLUGIN_PATH, with its kind */
+	const char *so = example_plugin();
+	char env[700];
+	snprintf(env, sizeof env, "AHASD_PLUGIN_PATH=%s", fx_dir);
+	const char *envs[] = { env, NULL };
+	cr_assert_eq(REPLAY_ENV(envs, "--list"), 0, "%s", fx_err);
+	snprintf(want, sizeof want, "greedy_lookahead policy   %s", so);
+	cr_assert_not_null(strstr(fx_out, want), "--list lacks %s:\n%s",
+	                   want, fx_out);
 }
 
 Test(cli, usage_errors_exit_2)
@@ -287,7 +306,7 @@ Test(cli, usage_errors_exit_2)
 	assert_err_has("usage: ahasd-replay");
 	/* none of these touched a database */
 	cr_assert_neq(access(fx_path("r.db"), F_OK), 0);
-	cr_assert_neq(access(fx_path("ahasd-results.db"), F_OK), 0);
+	cr_assert_neq(access(fx_path("results.db"), F_OK), 0);
 }
 
 /* ---- 1. the example plugin, built outside the main build --------------- */
@@ -576,11 +595,9 @@ Test(cli, abi_version_mismatch)
 	static const char code[] =
 		"#include <stdlib.h>\n"
 		"#include \"ahasd_plugin.h\"\n"
-		"static int mk(void **st, const char *const *k,\n"
-		"              const char *const *v, size_t n, char *e,\n"
-		"              size_t el)\n"
-		"{ (void)st; (void)k; (void)v; (void)n; (void)e; (void)el;\n"
-		"  abort(); }\n"
+		"static int mk(void **st, const struct ahasd_create_args *a,\n"
+		"              char *e, size_t el)\n"
+		"{ (void)st; (void)a; (void)e; (void)el; abort(); }\n"
 		"static void rm(void *st) { (void)st; abort(); }\n"
 		"static uint32_t mode(void *st) { (void)st; abort(); }\n"
 		"static const struct ahasd_policy_hooks hooks = {\n"
@@ -597,8 +614,9 @@ Test(cli, abi_version_mismatch)
 	cr_assert_eq(REPLAY("-q", "--policy", so, "--drafter", "fixed",
 	                    "--db", db, trace), 1);
 	snprintf(want, sizeof want, "ahasd-replay: %s: plugin ABI version 99, "
-	         "this host supports %u (rebuild the plugin against this "
-	         "ahasd_plugin.h)\n", so, AHASD_PLUGIN_ABI_VERSION);
+	         "this host supports %u to %u (rebuild the plugin against "
+	         "this ahasd_plugin.h)\n", so, AHASD_PLUGIN_ABI_MIN,
+	         AHASD_PLUGIN_ABI_VERSION);
 	cr_assert_str_eq(fx_err, want);
 	assert_db_intact(db, 2);
 }
@@ -724,7 +742,7 @@ Test(cli, newer_schema_refused_unchanged)
 	cr_assert_eq(REPLAY("-q", "--policy", "sync", "--drafter", "fixed",
 	                    "--db", db, trace), 1);
 	snprintf(wal, sizeof wal, "ahasd-replay: %s: schema version 99 is "
-	         "newer than this tool's (1); upgrade ahasd-replay\n", db);
+	         "newer than this tool's (3); upgrade ahasd-replay\n", db);
 	cr_assert_str_eq(fx_err, wal);
 	unsigned char *after = fx_slurp(db, &n1);
 	cr_assert_eq(n1, n0);
@@ -735,7 +753,7 @@ Test(cli, newer_schema_refused_unchanged)
 	free(before);
 	free(after);
 	/* what was there is still there */
-	db_exec(db, "PRAGMA user_version = 1");
+	db_exec(db, "PRAGMA user_version = 3");
 	assert_db_intact(db, 2);
 }
 
@@ -893,10 +911,11 @@ Test(cli, events_stored_and_bounded)
 	cr_assert_eq(REPLAY("--policy", "ahasd", "--drafter", "adaedl",
 	                    "--events", "--max-events", "10", "--db", db,
 	                    trace), 0, "%s", fx_err);
-	cr_assert_str_eq(fx_err, "ahasd-replay: run 2: event bound of 10 "
-	                 "reached; further events are counted in the "
-	                 "events_dropped metric, not stored (raise "
-	                 "--max-events)\n");
+	char want[256];
+	snprintf(want, sizeof want, "ahasd-replay: run 2: %lld events past "
+	         "the bound of 10 were not stored (metric events_dropped; "
+	         "raise --max-events)\n", n - 10);
+	cr_assert_str_eq(fx_err, want);
 	cr_assert_eq(check_events(db, 2), 10);
 	cr_assert_eq(q_int(db, "SELECT max(idx) - min(idx) FROM events WHERE "
 	                   "run_id = 2"), 9);
@@ -1110,4 +1129,112 @@ Test(cli, gpu_capacity_offload)
 	                    "hw.capacity_policy=error", "--models",
 	                    "palm-8b:palm-30b", trace), 1);
 	assert_err_has("memory_bytes");
+}
+
+/* A trace held in memory (the default for files up to 1 GiB) and one read
+ * again by every run (AHASD_TRACE_MEM_MAX=0) are the same stream: every
+ * run of a sweep gives the same numbers either way, and the sequences'
+ * rows match. */
+Test(cli, trace_in_memory_and_streamed_agree)
+{
+	const char *trace = make_trace("t.msgpack");
+	const char *mem = fx_path("mem.db");
+	cr_assert_eq(REPLAY("-q", "-p", "sync", "-p", "ahasd", "-d", "adaedl",
+	                    "--db", mem, trace), 0, "%s", fx_err);
+	const char *str = fx_path("stream.db");
+	const char *env[] = { "AHASD_TRACE_MEM_MAX=0", NULL };
+	cr_assert_eq(REPLAY_ENV(env, "-q", "-p", "sync", "-p", "ahasd", "-d",
+	                        "adaedl", "--db", str, trace), 0, "%s",
+	             fx_err);
+	static const char *const names[] = { "committed", "time_s",
+	                                     "energy_j", "drafted", "wasted",
+	                                     "preverified" };
+	for (long long run = 1; run <= 2; run++)
+		for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+			cr_expect_eq(metric(mem, run, names[i]),
+			             metric(str, run, names[i]), "run %lld %s",
+			             run, names[i]);
+	cr_expect_gt(metric(mem, 2, "drafted"), 0);
+	cr_expect_eq(q_int(mem, "SELECT count(*) FROM sequences"),
+	             2 * TRACE_SEQS);
+	cr_expect_eq(q_int(str, "SELECT count(*) FROM sequences"),
+	             2 * TRACE_SEQS);
+}
+
+/* Typos and contradictions fail before the first run, with the likely
+ * meaning: each case lists a second, valid choice first, so a check made
+ * run by run would have stored that run before failing. */
+struct typo_case {
+	const char *what;
+	const char *args[8];
+	int status;
+	const char *says;
+};
+
+static const struct typo_case typo_cases[] = {
+	{ "policy", { "-p", "sync", "-p", "ahsad" }, 1,
+	  "did you mean 'ahasd'?" },
+	{ "drafter", { "-p", "sync", "-d", "fixed", "-d", "adaedll" }, 1,
+	  "did you mean 'adaedl'?" },
+	{ "preset", { "-p", "sync", "-w", "npu-pim", "-w", "npu_pim" }, 1,
+	  "preset 'npu_pim' not found (did you mean 'npu-pim'?)" },
+	{ "hardware key", { "-p", "sync", "-P", "hw.pim.mem_bww=1e9" }, 1,
+	  "unknown device key 'mem_bww' (did you mean 'mem_bw'?)" },
+	{ "model preset", { "-p", "sync", "--models",
+	                    "llama2-7b:llama2-13B" }, 1,
+	  "model preset 'llama2-13B' not found (did you mean 'llama2-13b'?)" },
+	{ "option", { "-p", "sync", "--polcy", "async" }, 2,
+	  "did you mean --policy?" },
+	{ "repeated key", { "-p", "sync", "-d", "fixed", "-P", "k=4", "-P",
+	                    "k=5" }, 2,
+	  "--param k given twice (4 and 5)" },
+	{ "bad value", { "-p", "sync", "-d", "adaedl", "-d", "fixed", "-P",
+	                 "fixed.k=abc" }, 1,
+	  "k=abc is not an unsigned integer" },
+};
+
+/* Criterion passes parameters to a fresh process (another address
+ * space), so they are indices into the table, not pointers. */
+ParameterizedTestParameters(cli, typo_fails_before_any_run)
+{
+	static size_t idx[sizeof typo_cases / sizeof *typo_cases];
+	for (size_t i = 0; i < sizeof idx / sizeof *idx; i++)
+		idx[i] = i;
+	return cr_make_param_array(size_t, idx, sizeof idx / sizeof *idx);
+}
+
+ParameterizedTest(size_t *ci, cli, typo_fails_before_any_run,
+                  .init = setup, .fini = fx_tmpdir_remove)
+{
+	const struct typo_case *tc = &typo_cases[*ci];
+	const char *trace = make_trace("t.msgpack");
+	const char *db = fx_path("r.db");
+	const char *argv[16];
+	size_t n = 0;
+	argv[n++] = "-q";
+	argv[n++] = "--db";
+	argv[n++] = db;
+	for (size_t i = 0; i < 8 && tc->args[i]; i++)
+		argv[n++] = tc->args[i];
+	argv[n++] = trace;
+	argv[n] = NULL;
+	cr_assert_eq(run_prog(replay_bin, argv, NULL), tc->status,
+	             "%s: %s", tc->what, fx_err);
+	cr_expect_not_null(strstr(fx_err, tc->says), "%s: stderr is\n%s",
+	                   tc->what, fx_err);
+	/* no run stored: either no database at all, or an empty one */
+	if (access(db, F_OK) == 0)
+		cr_expect_eq(q_int(db, "SELECT count(*) FROM runs"), 0,
+		             "%s", tc->what);
+}
+
+/* A choice that cannot matter runs, and says so. */
+Test(cli, no_effect_is_warned)
+{
+	const char *trace = make_trace("t.msgpack");
+	cr_assert_eq(REPLAY("-q", "--no-db", "-p", "async", "-w", "gpu", "-P",
+	                    "hw.aau=1", trace), 0, "%s", fx_err);
+	assert_err_has("warning: gpu has no PIM, so hw.aau has no effect");
+	assert_err_has("gpu has one device, so policy async runs every task "
+	               "on it in turn and cannot differ from sync");
 }

@@ -3,6 +3,8 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 
+#include <dirent.h>
+
 #include <errno.h>
 #include <ftw.h>
 #include <math.h>
@@ -236,38 +238,158 @@ Test(db, create_and_reopen_keeps_runs)
 	sqlite3_close(h);
 }
 
-/* The migration in db.c is db/schema.sql: a database made by db_open and
- * one made by executing schema.sql hold exactly the same objects. */
-Test(db, migration_matches_schema_sql)
+/* Every object of the file, one "type|name|table|sql" line each; malloc'd. */
+static char *schema_list(sqlite3 *h)
+{
+	sqlite3_stmt *s = NULL;
+	char *out;
+
+	/* run_table's columns are the configuration keys its runs have (db.c
+	 * makes it again when one appears): only its presence counts */
+	cr_assert_eq(sqlite3_prepare_v2(h,
+	        "SELECT group_concat(type || '|' || name || '|' || tbl_name || "
+	        "'|' || ifnull(CASE name WHEN 'run_table' THEN '(by db.c)' "
+	        "ELSE sql END, ''), '\n') FROM (SELECT * FROM sqlite_master "
+	        "ORDER BY type, name)", -1, &s, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+	out = strdup((const char *)sqlite3_column_text(s, 0));
+	cr_assert_not_null(out);
+	sqlite3_finalize(s);
+	return out;
+}
+
+/* What executing db/schema.sql on an empty file makes. */
+static char *schema_sql_list(void)
 {
 	const char *root = getenv("AHASD_SOURCE_ROOT");
-	const char *list = "SELECT group_concat(type || '|' || name || '|' || "
-	                   "tbl_name || '|' || ifnull(sql, ''), '\n') FROM "
-	                   "(SELECT * FROM sqlite_master ORDER BY type, name)";
-	char sqlpath[512], *schema, *a, *b;
-	struct db *d = NULL;
+	char sqlpath[512], *schema, *list;
 	sqlite3 *h;
 	size_t len;
 
 	cr_assert_not_null(root, "AHASD_SOURCE_ROOT not set");
 	snprintf(sqlpath, sizeof sqlpath, "%s/db/schema.sql", root);
 	schema = slurp(sqlpath, &len);
+	h = raw_open(fx_path("schema-sql.db"));
+	raw_exec(h, schema);
+	list = schema_list(h);
+	sqlite3_close(h);
+	free(schema);
+	return list;
+}
+
+/* The migrations in db.c are db/schema.sql: a database made by db_open and
+ * one made by executing schema.sql hold exactly the same objects. */
+Test(db, migration_matches_schema_sql)
+{
+	struct db *d = NULL;
+	char *a, *b;
 
 	cr_assert_eq(db_open(&d, fx_path("a.db"), err, sizeof err), 0, "%s",
 	             err);
-	a = strdup(q_text(db_handle(d), list));
+	a = schema_list(db_handle(d));
 	db_close(&d);
+	b = schema_sql_list();
 
-	h = raw_open(fx_path("b.db"));
-	raw_exec(h, schema);
-	b = strdup(q_text(h, list));
-	sqlite3_close(h);
-
-	cr_assert_gt(strlen(a), 1000);
+	cr_assert_gt(strlen(a), 4000);
 	cr_assert_str_eq(a, b);
 	free(a);
 	free(b);
-	free(schema);
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	size_t n;
+	char *buf = slurp(from, &n);
+	FILE *f = fopen(to, "wb");
+
+	cr_assert_not_null(f, "%s", to);
+	cr_assert_eq(fwrite(buf, 1, n, f), n);
+	cr_assert_eq(fclose(f), 0);
+	free(buf);
+}
+
+/* A file the tool wrote at schema version 1
+ * (tests/data/results-schema-v1.sqlite: ahasd-replay 0.1.0, two runs, sync
+ * and ahasd with adaedl on traces/stories260K-skip3-greedy.msgpack with
+ * --events --max-events 40, label v1-fixture, then taken out of WAL and
+ * VACUUMed)
+ * is upgraded the first time it is opened read-write: every row is kept
+ * as it was, the new tables are there, and the objects are those of
+ * schema.sql. Ids go on from the last run's. */
+Test(db, upgrade_from_version_1)
+{
+	static const char *const tables[] = { "runs", "metrics", "devices",
+	                                      "sequences", "events" };
+	const char *root = getenv("AHASD_SOURCE_ROOT");
+	const char *p = fx_path("v1.db"), *orig = fx_path("v1-orig.db");
+	char fixture[512], sql[768], *a, *b;
+	struct db *d = NULL;
+	sqlite3 *h;
+	int64_t id;
+
+	cr_assert_not_null(root, "AHASD_SOURCE_ROOT not set");
+	snprintf(fixture, sizeof fixture,
+	         "%s/tests/data/results-schema-v1.sqlite", root);
+	copy_file(fixture, p);
+	copy_file(fixture, orig);
+	h = raw_open(p);
+	cr_assert_eq(q_int(h, "PRAGMA user_version"), 1);
+	cr_assert_eq(q_int(h, "SELECT count(*) FROM runs"), 2);
+	sqlite3_close(h);
+
+	/* the viewer asks for the upgrade, and changes nothing */
+	cr_assert_eq(db_open_readonly(&d, p, err, sizeof err),
+	             -EPROTONOSUPPORT, "%s", err);
+	cr_assert(strstr(err, "schema version 1 is older than this tool's (3)"),
+	          "%s", err);
+
+	cr_assert_eq(db_open(&d, p, err, sizeof err), 0, "%s", err);
+	h = db_handle(d);
+	cr_assert_eq(q_int(h, "PRAGMA user_version"), DB_SCHEMA_VERSION);
+	cr_assert_eq(q_int(h, "PRAGMA application_id"), DB_APPLICATION_ID);
+	cr_assert_str_eq(q_text(h, "PRAGMA integrity_check"), "ok");
+	cr_assert_eq(q_int(h, "SELECT last FROM run_ids"), 2);
+	cr_assert_eq(q_int(h, "SELECT count(*) FROM failures"), 0);
+	id = add_run(d, "sync", "pld", 10, 1.0, 1.0);
+	cr_assert_eq(id, 3);
+
+	/* the version 1 rows, unchanged, both ways */
+	snprintf(sql, sizeof sql, "ATTACH '%s' AS old", orig);
+	raw_exec(h, sql);
+	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+		const char *key = i ? "run_id" : "id";
+		/* sequences gained batch_tokens (NULL in these rows) */
+		const char *cols = strcmp(tables[i], "sequences") ? "*"
+		        : "run_id, seq, prompt_len, committed, time_s, "
+		          "energy_j, drafted, accepted, wasted, preverified, "
+		          "batches, verifications";
+
+		cr_assert_gt(q_int(h, (snprintf(sql, sizeof sql,
+		        "SELECT count(*) FROM old.%s", tables[i]), sql)), 0);
+		snprintf(sql, sizeof sql,
+		         "SELECT count(*) FROM (SELECT %s FROM main.%s WHERE "
+		         "%s <= 2 EXCEPT SELECT * FROM old.%s)",
+		         cols, tables[i], key, tables[i]);
+		cr_assert_eq(q_int(h, sql), 0, "%s", sql);
+		snprintf(sql, sizeof sql,
+		         "SELECT count(*) FROM (SELECT * FROM old.%s EXCEPT "
+		         "SELECT %s FROM main.%s)", tables[i], cols, tables[i]);
+		cr_assert_eq(q_int(h, sql), 0, "%s", sql);
+	}
+	cr_assert_eq(q_int(h, "SELECT count(*) FROM sequences WHERE run_id <= 2 "
+	                      "AND batch_tokens IS NOT NULL"), 0);
+	raw_exec(h, "DETACH old");
+	a = schema_list(h);
+	db_close(&d);
+	b = schema_sql_list();
+	cr_assert_str_eq(a, b);
+	free(a);
+	free(b);
+
+	/* and the upgraded file opens as it is, read-only too */
+	cr_assert_eq(db_open_readonly(&d, p, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(q_int(db_handle(d), "SELECT count(*) FROM runs"), 3);
+	db_close(&d);
 }
 
 /* A synchronous run on a platform with a PIM records the PIM's share of
@@ -303,9 +425,9 @@ Test(db, full_run_round_trip)
 	struct db_run_info in = make_info("ahasd", "edc");
 	const struct replay_metrics m = make_metrics();
 	const struct replay_seq_result seqs[3] = {
-		{ 0, 10, 100, 0.5, 1.5, 130, 80, 50, 20, 26, 23 },
-		{ 1, 12, 120, 0.75, 2.5, 160, 100, 60, 20, 32, 28 },
-		{ 2, 14, 80, 0.75, 2.0, 110, 60, 50, 10, 22, 19 },
+		{ 0, 10, 100, 0.5, 1.5, 130, 80, 50, 20, 26, 23, 120 },
+		{ 1, 12, 120, 0.75, 2.5, 160, 100, 60, 20, 32, 28, 150 },
+		{ 2, 14, 80, 0.75, 2.0, 110, 60, 50, 10, 22, 19, 90 },
 	};
 	const struct replay_event evs[4] = {
 		{ 0, REPLAY_EV_DRAFT, 0.0, 0.1, 1, 0, 1, REPLAY_OUT_NONE },
@@ -524,7 +646,7 @@ static void write_partial_run(struct db *d, int64_t *id)
 {
 	const struct db_run_info in = make_info("ahasd", "pld");
 	const struct replay_seq_result q = { 0, 5, 50, 0.1, 0.2, 60, 40,
-		                             20, 0, 12, 11 };
+		                             20, 0, 12, 11, 55 };
 	const struct replay_event ev = { 0, REPLAY_EV_DRAFT, 0.0, 0.1, 1, 0,
 		                         1, REPLAY_OUT_NONE };
 
@@ -642,7 +764,7 @@ ParameterizedTest(struct bad_case *c, db, error_rolls_back)
  *   id1 sync  pld  1000 tok, 10 s, 50 J -> 100 tok/s, 20 tok/J
  *   id2 ahasd pld  1000 tok,  4 s, 40 J -> 250 tok/s, 25 tok/J
  *   id3 ahasd pld  1000 tok,  5 s, 50 J -> 200 tok/s, 20 tok/J
- *   id4 ahasd other drafter               -> no sync baseline, no row
+ *   id4 ahasd other drafter               -> no sync baseline: NULL
  * speedup_vs_sync: id1 1.0 / 1.0, id2 250/100 = 2.5 / 25/20 = 1.25,
  *                  id3 200/100 = 2.0 / 20/20 = 1.0.
  * policy_summary (ahasd, pld): 2 runs, (250+200)/2 = 225 tok/s,
@@ -670,11 +792,12 @@ Test(db, views)
 	         (long long)id2);
 	cr_assert_float_eq(q_dbl(h, sql), 25.0, 1e-9);
 
-	cr_assert_eq(q_int(h, "SELECT count(*) FROM speedup_vs_sync"), 3);
+	cr_assert_eq(q_int(h, "SELECT count(*) FROM speedup_vs_sync"), 4);
 	snprintf(sql, sizeof sql,
-	         "SELECT count(*) FROM speedup_vs_sync WHERE run_id = %lld",
-	         (long long)id4);
-	cr_assert_eq(q_int(h, sql), 0);
+	         "SELECT count(*) FROM speedup_vs_sync WHERE run_id = %lld "
+	         "AND speedup IS NULL AND energy_gain IS NULL AND "
+	         "baseline_run_id IS NULL", (long long)id4);
+	cr_assert_eq(q_int(h, sql), 1);
 #define SPEEDUP(id, col, want)                                               \
 	do {                                                                 \
 		snprintf(sql, sizeof sql,                                    \
@@ -731,7 +854,7 @@ ParameterizedTestParameters(db, refuses_foreign_file)
 		  "not an ahasd-replay database (application_id 0, "
 		  "user_version 7", -EINVAL },
 		{ F_NEWER,
-		  "schema version 2 is newer than this tool's (1); upgrade "
+		  "schema version 4 is newer than this tool's (3); upgrade "
 		  "ahasd-replay", -EPROTONOSUPPORT },
 		/* issue 15, defect 7: was "table runs already exists" */
 		{ F_OURS_VERSION_0,
@@ -780,7 +903,7 @@ ParameterizedTest(struct foreign_case *c, db, refuses_foreign_file)
 		add_run(d, "sync", "pld", 1, 1.0, 1.0);
 		db_close(&d);
 		h = raw_open(p);
-		raw_exec(h, "PRAGMA user_version = 2");
+		raw_exec(h, "PRAGMA user_version = 4");
 		sqlite3_close(h);
 		break;
 	case F_OURS_VERSION_0:
@@ -1099,4 +1222,269 @@ Test(db, two_writers)
 	cr_assert_eq(count_path(p, "runs"), 40);
 	cr_assert_eq(count_path(p, "sequences"), 200);
 	cr_assert_eq(count_path(p, "metrics"), 40 * 36);
+}
+
+/* Run ids are taken at db_run_begin and never handed out twice: not after
+ * a rollback, not after the last run was deleted; and a run stored by
+ * other means (id 100, by hand) moves the next id past it. */
+Test(db, run_ids_never_repeat)
+{
+	const struct db_run_info in = make_info("ahasd", "pld");
+	struct db *d = NULL;
+	int64_t a, b, c, e;
+	char sql[128];
+
+	cr_assert_eq(db_open(&d, fx_path("ids.db"), err, sizeof err), 0, "%s",
+	             err);
+	cr_assert_eq(db_run_begin(d, &in, &a, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(a, 1);
+	db_run_rollback(d);
+	b = add_run(d, "sync", "pld", 1, 1.0, 1.0);
+	cr_assert_eq(b, 2);
+	snprintf(sql, sizeof sql, "DELETE FROM runs WHERE id = %lld",
+	         (long long)b);
+	raw_exec(db_handle(d), sql);
+	c = add_run(d, "sync", "pld", 1, 1.0, 1.0);
+	cr_assert_eq(c, 3);
+	raw_exec(db_handle(d), "INSERT INTO runs SELECT 100, created, "
+	         "tool_version, label, policy, policy_version, policy_params, "
+	         "policy_path, drafter, drafter_version, drafter_params, "
+	         "drafter_path, hw_preset, hw_config, trace_path, trace_sha256, "
+	         "draft_model, target_model, retargeted_from, sampled, seed, "
+	         "queue_capacity, max_draft, wall_s FROM runs WHERE id = 3");
+	e = add_run(d, "sync", "pld", 1, 1.0, 1.0);
+	cr_assert_eq(e, 101);
+	cr_assert_eq(q_int(db_handle(d), "SELECT last FROM run_ids"), 101);
+	db_close(&d);
+}
+
+/* Readlink of every open descriptor: how many name a spill file. */
+static int open_spill_files(void)
+{
+	char fd_path[64], target[1024];
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++) {
+		ssize_t len;
+
+		snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", fd);
+		len = readlink(fd_path, target, sizeof target - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		if (strstr(target, "ahasd-db-spill-")) {
+			cr_assert(strstr(target, "(deleted)"),
+			          "spill file %s not unlinked", target);
+			n++;
+		}
+	}
+	return n;
+}
+
+/* The rows of a run wait in memory up to the buffer's bound (here 2 kB,
+ * a couple of dozen rows) and in an unlinked temporary file past it, in
+ * $TMPDIR, or /tmp when that cannot be used; the commit stores all of them
+ * in recording order, and the event bound holds across the spill (600 of
+ * 1000 events kept, 400 counted in events_dropped). */
+Test(db, rows_spill_past_the_buffer)
+{
+	const struct db_run_info in = make_info("ahasd", "pld");
+	const struct replay_metrics m = make_metrics();
+	const char *p = fx_path("spill.db");
+	struct db *d = NULL;
+	int64_t id;
+	sqlite3 *h;
+	int stored = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		/* pass 0: TMPDIR in the test's folder; pass 1: missing */
+		const char *dir = pass ? fx_path("no-such-dir")
+		                       : fx_path("tmp");
+
+		if (!pass)
+			cr_assert_eq(mkdir(dir, 0700), 0);
+		cr_assert_eq(setenv("TMPDIR", dir, 1), 0);
+		cr_assert_eq(db_open(&d, p, err, sizeof err), 0, "%s", err);
+		cr_assert_eq(db_set_buffer_bytes(d, 2048), 0);
+		cr_assert_eq(db_set_max_events(d, 600), 0);
+		cr_assert_eq(db_run_begin(d, &in, &id, err, sizeof err), 0, "%s",
+		             err);
+		cr_assert_eq(db_set_buffer_bytes(d, 1 << 20), -EBUSY);
+		cr_assert_eq(open_spill_files(), 0);
+		stored = 0;
+		for (uint32_t s = 0; s < 10; s++) {
+			const struct replay_seq_result q = {
+				.seq = s, .prompt_len = s, .committed = 10 + s };
+
+			cr_assert_eq(db_run_sequence(d, id, &q, err, sizeof err),
+			             0, "%s", err);
+			for (uint32_t e = 0; e < 100; e++) {
+				const struct replay_event ev = {
+					(int)(e % 2), REPLAY_EV_DRAFT, s + e * 1e-3,
+					s + e * 1e-3 + 1e-4, e, s, 100 * s + e,
+					REPLAY_OUT_NONE };
+				const int r = db_run_event(d, id, &ev, err,
+				                           sizeof err);
+
+				cr_assert(r == 0 || r == 1, "%d %s", r, err);
+				stored += r;
+			}
+		}
+		cr_assert_eq(stored, 600);
+		cr_assert_eq(open_spill_files(), 1);
+		if (!pass) {
+			/* the file was made in $TMPDIR (and unlinked) */
+			DIR *dd = opendir(dir);
+			struct dirent *de;
+			int n = 0;
+
+			cr_assert_not_null(dd);
+			while ((de = readdir(dd)))
+				n += de->d_name[0] != '.';
+			closedir(dd);
+			cr_assert_eq(n, 0, "a spill file is left in %s", dir);
+		}
+		cr_assert_eq(count_path(p, "events"), pass ? 600 : 0,
+		             "rows stored before the commit");
+		cr_assert_eq(db_run_commit(d, id, &m, 0.5, NULL, NULL, 0, err,
+		                           sizeof err), 0, "%s", err);
+		cr_assert_eq(open_spill_files(), 0);
+		h = db_handle(d);
+		cr_assert_eq(q_int(h, "SELECT count(*) FROM sequences WHERE "
+		                      "run_id = (SELECT max(id) FROM runs)"), 10);
+		/* event idx i is the i-th kept: sequence i / 100, event
+		 * i % 100, batch = 100 * seq + e = i */
+		cr_assert_eq(q_int(h, "SELECT count(*) FROM events WHERE "
+		                      "run_id = (SELECT max(id) FROM runs) AND "
+		                      "batch = idx AND seq = idx / 100 AND "
+		                      "tokens = idx % 100 AND device = idx % 2"),
+		             600);
+		cr_assert_float_eq(q_dbl(h, "SELECT value FROM metrics WHERE "
+		                            "name = 'events_dropped' AND run_id "
+		                            "= (SELECT max(id) FROM runs)"),
+		                   400.0, 0);
+		db_close(&d);
+	}
+	unsetenv("TMPDIR");
+}
+
+/* A sequence number given twice fails the commit with a message naming
+ * it, and nothing of the run is stored. */
+Test(db, duplicate_sequence_fails_the_commit)
+{
+	const struct db_run_info in = make_info("ahasd", "pld");
+	const struct replay_metrics m = make_metrics();
+	const struct replay_seq_result q = { .seq = 7, .committed = 1 };
+	const char *p = fx_path("dup.db");
+	struct db *d = NULL;
+	int64_t id;
+
+	cr_assert_eq(db_open(&d, p, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(db_run_begin(d, &in, &id, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(db_run_sequence(d, id, &q, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(db_run_sequence(d, id, &q, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(db_run_commit(d, id, &m, 0, NULL, NULL, 0, err,
+	                           sizeof err), -EINVAL);
+	cr_assert(strstr(err, "sequence 7 given twice"), "%s", err);
+	cr_assert(strstr(err, p), "%s", err);
+	assert_empty(p);
+	add_run(d, "sync", "pld", 1, 1.0, 1.0);
+	db_close(&d);
+}
+
+/* A sweep records a failed run and goes on: db_record_failure writes one
+ * failures row in a transaction of its own, also while another run is
+ * open on the same handle (which then commits as usual). The message is
+ * required; everything else may be left out. */
+Test(db, record_failure)
+{
+	const struct db_run_info in = make_info("ahasd", "pld");
+	const char *p = fx_path("fail.db");
+	struct db *d = NULL;
+	int64_t bad_id, good_id;
+	sqlite3 *h;
+
+	cr_assert_eq(db_open(&d, p, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(db_run_begin(d, &in, &bad_id, err, sizeof err), 0, "%s",
+	             err);
+	db_run_rollback(d);
+	{
+		const struct db_failure f = {
+			.label = "grid-7",
+			.trace_path = "traces/t.msgpack",
+			.hw_preset = "npu-pim",
+			.policy = "ahasd",
+			.drafter = "/plugins/crashy.so",
+			.config = "ahasd.edc=0 hw.aau=0",
+			.plugin = "crashy",
+			.hook = "drafter.next",
+			.signal = 11,
+			.message = "killed by signal 11 (Segmentation fault)",
+			.run_id = bad_id,
+		};
+
+		cr_assert_eq(db_record_failure(d, &f, err, sizeof err), 0, "%s",
+		             err);
+	}
+	/* a run open on the handle is not touched */
+	cr_assert_eq(db_run_begin(d, &in, &good_id, err, sizeof err), 0, "%s",
+	             err);
+	{
+		const struct db_failure f = { .message = "trace unreadable" };
+		const struct db_failure none = { .label = "x" };
+
+		cr_assert_eq(db_record_failure(d, &f, err, sizeof err), 0, "%s",
+		             err);
+		cr_assert_eq(db_record_failure(d, &none, err, sizeof err),
+		             -EINVAL);
+		cr_assert(strstr(err, "message"), "%s", err);
+		cr_assert_eq(db_record_failure(d, NULL, err, sizeof err),
+		             -EINVAL);
+		cr_assert_eq(db_record_failure(NULL, &f, err, sizeof err),
+		             -EINVAL);
+	}
+	{
+		const struct replay_metrics m = make_metrics();
+
+		cr_assert_eq(db_run_commit(d, good_id, &m, 0, NULL, NULL, 0, err,
+		                           sizeof err), 0, "%s", err);
+	}
+	h = db_handle(d);
+	cr_assert_eq(q_int(h, "SELECT count(*) FROM failures"), 2);
+	cr_assert_str_eq(q_text(h, "SELECT label || '|' || trace_path || '|' "
+	                           "|| hw_preset || '|' || policy || '|' || "
+	                           "drafter || '|' || config || '|' || plugin "
+	                           "|| '|' || hook || '|' || signal || '|' || "
+	                           "message FROM failures ORDER BY id"),
+	                 "grid-7|traces/t.msgpack|npu-pim|ahasd|"
+	                 "/plugins/crashy.so|ahasd.edc=0 hw.aau=0|crashy|"
+	                 "drafter.next|11|killed by signal 11 (Segmentation "
+	                 "fault)");
+	cr_assert_eq(q_int(h, "SELECT run_id FROM failures ORDER BY id"),
+	             bad_id);
+	cr_assert_str_eq(q_text(h, "SELECT coalesce(label, trace_path, "
+	                           "hw_preset, policy, drafter, config, plugin, "
+	                           "hook, signal, run_id, 'all null') || '|' || "
+	                           "message FROM failures ORDER BY id DESC"),
+	                 "all null|trace unreadable");
+	/* created: "YYYY-MM-DDTHH:MM:SS.mmmZ" */
+	cr_assert_eq(q_int(h, "SELECT count(*) FROM failures WHERE created "
+	                      "GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+	                      "T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]"
+	                      "Z'"), 2);
+	/* the failed run left no row; the good one is whole */
+	cr_assert_eq(q_int(h, "SELECT count(*) FROM runs"), 1);
+	cr_assert_eq(q_int(h, "SELECT id FROM runs"), good_id);
+	cr_assert_gt(good_id, bad_id);
+	db_close(&d);
+
+	/* read-only: refused */
+	cr_assert_eq(db_open_readonly(&d, p, err, sizeof err), 0, "%s", err);
+	{
+		const struct db_failure f = { .message = "m" };
+
+		cr_assert_eq(db_record_failure(d, &f, err, sizeof err), -EROFS);
+	}
+	db_close(&d);
+	cr_assert_eq(count_path(p, "failures"), 2);
 }

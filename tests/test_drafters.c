@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ahasd_plugin.h"
 
@@ -33,14 +34,42 @@ static struct loaded load(const char *name)
 	return l;
 }
 
-/* Create with params; returns the create() result, error text in err. */
+/* Create with params; returns the create() result, error text in err.
+ * As the host does (plugin_args), create() gets every declared key, in
+ * the table's order, with the last value given here or its default; an
+ * undeclared key (which the host would refuse) follows them. */
 static int try_create(struct loaded *l, const char *const *keys,
                       const char *const *vals, size_t n, char *err,
                       size_t errlen)
 {
+	const char *ak[32], *av[32];
+	size_t m = 0;
+
+	for (const struct ahasd_param *q = l->p->params; q->key; q++, m++) {
+		cr_assert_lt(m, 32u);
+		ak[m] = q->key;
+		av[m] = q->default_value;
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(keys[i], q->key) == 0)
+				av[m] = vals[i];
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct ahasd_param *q = l->p->params;
+
+		while (q->key && strcmp(q->key, keys[i]) != 0)
+			q++;
+		if (q->key == NULL) {
+			cr_assert_lt(m, 32u);
+			ak[m] = keys[i];
+			av[m++] = vals[i];
+		}
+	}
+	const struct ahasd_create_args args = {
+		sizeof args, AHASD_PLUGIN_ABI_VERSION, m, ak, av
+	};
 	err[0] = '\0';
 	l->st = NULL;
-	return l->p->create(&l->st, keys, vals, n, err, errlen);
+	return l->p->create(&l->st, &args, err, errlen);
 }
 
 static struct loaded open_with(const char *name, const char *const *keys,
@@ -111,6 +140,7 @@ static uint32_t draft(const struct loaded *l, uint64_t id, uint32_t max_len,
 		d->begin_batch(l->st, id, max_len);
 	for (uint32_t i = 0; i < n; i++) {
 		const struct ahasd_draft_token tok = {
+			.struct_size = sizeof tok,
 			.batch_id = id,
 			.index = i,
 			.entropy = h != NULL ? h[i] : 0.5f,
@@ -142,6 +172,7 @@ static void result(const struct loaded *l, uint64_t id, uint32_t drafted,
                    double round_s)
 {
 	const struct ahasd_batch_result r = {
+		.struct_size = sizeof r,
 		.batch_id = id,
 		.drafted = drafted,
 		.accepted = accepted,
@@ -162,6 +193,11 @@ static void result(const struct loaded *l, uint64_t id, uint32_t drafted,
 static const char *const all_names[] = {
 	"fixed", "specdecpp", "svip", "adaedl", "banditspec",
 };
+/* plugin versions: the minor goes up when a drafter's behaviour changes
+ * (the run record keeps it, so old and new results stay apart) */
+static const char *const all_versions[] = {
+	"1.0", "1.1", "1.0", "1.1", "1.1",
+};
 
 Test(drafters, descriptors)
 {
@@ -180,7 +216,7 @@ Test(drafters, descriptors)
 		cr_expect_eq(p->struct_size, sizeof(struct ahasd_plugin));
 		cr_expect_eq(p->kind, AHASD_PLUGIN_DRAFTER);
 		cr_expect_str_eq(p->name, all_names[k]);
-		cr_expect_str_eq(p->version, "1.0");
+		cr_expect_str_eq(p->version, all_versions[k]);
 		cr_expect(p->description != NULL && p->description[0] != '\0');
 		cr_assert_not_null(p->create);
 		cr_assert_not_null(p->destroy);
@@ -285,23 +321,28 @@ Test(drafters, fixed_bad_params)
 /* SpecDec++                                                           */
 /* ------------------------------------------------------------------ */
 
+/* The product at token n covers tokens 1..n-1 (the authors' code,
+ * hf_generation.py:715-722: at draft step k the head predicts the
+ * acceptance of candidate k-1, and step 1 multiplies by 1). */
 Test(drafters, specdecpp_product_rule)
 {
 	struct loaded l = open_with("specdecpp", NULL, NULL, 0);
-	/* h = 0.3, predictor top1:
-	 *   n=1: 1 - 0.95             = 0.05
-	 *   n=2: 1 - 0.95*0.9 = 1-0.855 = 0.145
-	 *   n=3: 1 - 0.855*0.8 = 1-0.684 = 0.316 > 0.3  -> stop at index 2 */
+	/* h = 0.3, predictor top1, min_len 2:
+	 *   n=1: n < min_len (and the product is empty)  -> go on
+	 *   n=2: 1 - 0.95                  = 0.05        -> go on
+	 *   n=3: 1 - 0.95*0.9 = 1 - 0.855  = 0.145       -> go on
+	 *   n=4: 1 - 0.855*0.8 = 1 - 0.684 = 0.316 > 0.3 -> stop at index 3
+	 * (token 3's 0.8 decides at n=4; the old rule, with token n in its own
+	 * product, stopped one token earlier, at index 2) */
 	const float p1[] = {0.95f, 0.9f, 0.8f, 0.9f, 0.9f};
-	/* min_len = 2: n=1: 1-0.5 = 0.5 > 0.3 but n < 2, continue;
-	 *              n=2: 1-0.5*0.9 = 0.55 > 0.3 -> stop at index 1 */
+	/* n=1: go on; n=2: 1 - 0.5 = 0.5 > 0.3 -> stop at index 1 */
 	const float p2[] = {0.5f, 0.9f, 0.9f, 0.9f};
 	/* entropies are irrelevant with predictor=top1: very high ones */
 	const float hh[] = {5.0f, 5.0f, 5.0f, 5.0f, 5.0f};
 
-	cr_expect_eq(draft(&l, 0, 64, hh, p1, 5), 3u);
+	cr_expect_eq(draft(&l, 0, 64, hh, p1, 5), 4u);
 	/* a new batch starts from prod = 1 again: same answer */
-	cr_expect_eq(draft(&l, 1, 64, hh, p1, 5), 3u);
+	cr_expect_eq(draft(&l, 1, 64, hh, p1, 5), 4u);
 	cr_expect_eq(draft(&l, 2, 64, NULL, p2, 4), 2u);
 	/* all top1 = 1: 1 - prod = 0 never exceeds h -> max_len 20 */
 	cr_expect_eq(draft_const(&l, 3, 64, 0.0f, 1.0f, 64), 20u);
@@ -313,15 +354,32 @@ Test(drafters, specdecpp_product_rule)
 	cr_expect_eq(counter(&l, "cap_stops"), 3.0);
 	close_loaded(&l);
 
-	/* min_len = 1: p2 stops at once (0.5 > 0.3) */
+	/* min_len = 1: the first token still cannot stop the batch, since
+	 * its product is empty (1 - 1 = 0); p2 stops at n=2 as before */
 	{
 		const char *keys[] = {"min_len"};
 		const char *vals[] = {"1"};
 
 		l = open_with("specdecpp", keys, vals, 1);
-		cr_expect_eq(draft(&l, 0, 64, NULL, p2, 4), 1u);
+		cr_expect_eq(draft(&l, 0, 64, NULL, p2, 4), 2u);
 		close_loaded(&l);
 	}
+}
+
+/* The token whose own prediction is low is kept, and the batch ends after
+ * the next one: h = 0.3, min_len 2, p = 0.95, 0.2, 0.95, ...
+ *   n=2: 1 - 0.95        = 0.05 -> go on (token 2's 0.2 not yet in)
+ *   n=3: 1 - 0.95*0.2    = 0.81 -> stop at index 2.
+ * Had token n been in its own product, n=2 would give 1 - 0.19 = 0.81 and
+ * stop at index 1. */
+Test(drafters, specdecpp_current_token_not_in_product)
+{
+	struct loaded l = open_with("specdecpp", NULL, NULL, 0);
+	const float p[] = {0.95f, 0.2f, 0.95f, 0.95f, 0.95f};
+
+	cr_expect_eq(draft(&l, 0, 64, NULL, p, 5), 3u);
+	cr_expect_eq(counter(&l, "rule_stops"), 1.0);
+	close_loaded(&l);
 }
 
 Test(drafters, specdecpp_entropy_predictor)
@@ -329,14 +387,14 @@ Test(drafters, specdecpp_entropy_predictor)
 	const char *keys[] = {"predictor", "h"};
 	const char *vals[] = {"entropy", "0.3"};
 	struct loaded l = open_with("specdecpp", keys, vals, 2);
-	/* p_i = exp(-H_i), so 1 - prod = 1 - exp(-sum H):
-	 *   n=2: 1 - exp(-0.2) = 0.181
-	 *   n=3: 1 - exp(-0.4) = 0.3297 > 0.3 -> stop at index 2.
+	/* p_j = exp(-H_j), so at token n, 1 - prod = 1 - exp(-sum_{j<n} H_j):
+	 *   n=3: 1 - exp(-0.2) = 0.181
+	 *   n=4: 1 - exp(-0.4) = 0.3297 > 0.3 -> stop at index 3.
 	 * top1 = 1 everywhere, so predictor=top1 would never stop. */
 	const float h[] = {0.1f, 0.1f, 0.2f, 0.1f, 0.1f};
 	const float p[] = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
 
-	cr_expect_eq(draft(&l, 0, 64, h, p, 5), 3u);
+	cr_expect_eq(draft(&l, 0, 64, h, p, 5), 4u);
 	close_loaded(&l);
 
 	l = open_with("specdecpp", NULL, NULL, 0);
@@ -437,77 +495,243 @@ Test(drafters, svip_bad_params)
  * With lambda = 0.65: H > 0.6125: 0.6 -> 0.654 goes on, 0.7 -> 0.626 stops.*/
 static const float adaedl_h[] = {0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f};
 
-Test(drafters, adaedl_lambda_rises_on_low_acceptance)
+static void begin_seq(const struct loaded *l, uint32_t id)
+{
+	const struct ahasd_seq_info seq = {.struct_size = sizeof seq,
+	                                   .seq_id = id, .n_tokens = 256};
+
+	cr_assert_not_null(l->p->drafter->begin_sequence);
+	l->p->drafter->begin_sequence(l->st, &seq);
+}
+
+/* Algorithm 1 of the AdaEDL paper with its published values (section 4.4:
+ * beta1 = 0.5, beta2 = 0.9, eps = 0.01, alpha = 0.9), one round by hand.
+ * Start: lambda = lambda0 = 0.7, AR = ar0 = 0, L = max_len = 16.
+ * Round 1: 4 drafted, 1 accepted: AR_1 = 0.25,
+ *   AR      = 0.5 * 0 + 0.5 * 0.25        = 0.125 < 0.9 -> raise:
+ *   lambda' = 0.7 + 0.01                  = 0.71
+ *   lambda  = 0.9 * 0.7 + 0.1 * 0.71      = 0.701.
+ * The step is (1 - beta2) eps = 0.001; with the roles of the betas swapped
+ * (the old plugin) it was (1 - 0.5) * 0.01 = 0.005 and AR would have been
+ * 0.9 * AR + 0.1 * 0.25. */
+Test(drafters, adaedl_one_round_by_hand)
 {
 	struct loaded l = open_with("adaedl", NULL, NULL, 0);
 
+	begin_seq(&l, 0);
 	cr_expect_eq(draft(&l, 0, 64, adaedl_h, NULL, 6), 3u);
 	cr_expect_float_eq(counter(&l, "lambda"), 0.7, 1e-12);
-
-	/* a = 1/4: r = 0.9*0.9 + 0.1*0.25 = 0.835 < 0.9 -> lambda rises by
-	 * (1 - beta1) * eps = 0.5 * 0.01 = 0.005 */
 	result(&l, 0, 4, 1, 2, 0, 0.01);
-	cr_expect_float_eq(counter(&l, "acceptance_estimate"), 0.835, 1e-12);
-	cr_expect_float_eq(counter(&l, "lambda"), 0.705, 1e-12);
+	cr_expect_float_eq(counter(&l, "acceptance_estimate"), 0.125, 1e-12);
+	cr_expect_float_eq(counter(&l, "lambda"), 0.701, 1e-12);
+	cr_expect_eq(counter(&l, "lambda_raises"), 1.0);
 
 	/* discarded batches do not adapt */
 	result(&l, 1, 4, 0, 0, 1, 0.01);
-	cr_expect_float_eq(counter(&l, "lambda"), 0.705, 1e-12);
+	cr_expect_float_eq(counter(&l, "lambda"), 0.701, 1e-12);
+	cr_expect_eq(counter(&l, "discarded_results"), 1.0);
 
-	/* nine more low batches: r stays below 0.9, lambda = 0.75 */
-	for (int i = 0; i < 9; i++)
+	/* 49 more such rounds: AR = 0.25 (1 - 2^-50) stays below 0.9, each
+	 * adds exactly 0.001: lambda = 0.7 + 50 * 0.001 = 0.75, and the batch
+	 * now stops at H = 0.4 (index 1) */
+	for (int i = 0; i < 49; i++)
 		result(&l, 2 + (uint64_t)i, 4, 1, 2, 0, 0.01);
 	cr_expect_float_eq(counter(&l, "lambda"), 0.75, 1e-9);
-	cr_expect_eq(counter(&l, "updates"), 10.0);
-	cr_expect_eq(counter(&l, "lambda_raises"), 10.0);
-
-	/* higher lambda: the batch now stops at index 1 */
-	cr_expect_eq(draft(&l, 20, 64, adaedl_h, NULL, 6), 2u);
-
-	/* lambda persists across sequences */
-	if (l.p->drafter->begin_sequence != NULL) {
-		const struct ahasd_seq_info seq = {.seq_id = 1};
-
-		l.p->drafter->begin_sequence(l.st, &seq);
-	}
-	cr_expect_float_eq(counter(&l, "lambda"), 0.75, 1e-9);
-	cr_expect_eq(draft(&l, 21, 64, adaedl_h, NULL, 6), 2u);
+	cr_expect_eq(counter(&l, "updates"), 50.0);
+	cr_expect_eq(counter(&l, "lambda_raises"), 50.0);
+	cr_expect_eq(draft(&l, 100, 64, adaedl_h, NULL, 6), 2u);
 	close_loaded(&l);
 }
 
+/* Rounds that accept everything (3 of 3). AR starts at 0, so it needs
+ * four rounds to reach alpha:
+ *   round 1: AR = 0.5     < 0.9 -> raise, lambda 0.701
+ *   round 2: AR = 0.75    < 0.9 -> raise, lambda 0.702
+ *   round 3: AR = 0.875   < 0.9 -> raise, lambda 0.703
+ *   round 4: AR = 0.9375 >= 0.9 and n_acc = 3 != L = 16 -> lower, 0.702
+ *   rounds 5..54 lower too: lambda = 0.703 - 51 * 0.001 = 0.652.
+ * Then the bound stops only at H > (1 - 0.652)^2 / 0.2 = 0.6055: the batch
+ * runs past H = 0.6 and stops at H = 0.7 (index 4). */
 Test(drafters, adaedl_lambda_falls_on_high_acceptance)
 {
 	struct loaded l = open_with("adaedl", NULL, NULL, 0);
+	const double want[4] = {0.701, 0.702, 0.703, 0.702};
 
-	/* a = 1: r = 0.81 + 0.1 = 0.91 > 0.9 -> lambda 0.695; r keeps rising
-	 * toward 1, so ten such batches give 0.7 - 10 * 0.005 = 0.65 */
-	result(&l, 0, 3, 3, 4, 0, 0.01);
-	cr_expect_float_eq(counter(&l, "lambda"), 0.695, 1e-12);
-	for (int i = 1; i < 10; i++)
+	begin_seq(&l, 0);
+	for (int i = 0; i < 4; i++) {
 		result(&l, (uint64_t)i, 3, 3, 4, 0, 0.01);
-	cr_expect_float_eq(counter(&l, "lambda"), 0.65, 1e-9);
-	cr_expect_eq(counter(&l, "lambda_lowers"), 10.0);
-	/* lower lambda: the batch now runs to index 4 */
-	cr_expect_eq(draft(&l, 10, 64, adaedl_h, NULL, 6), 5u);
+		cr_expect_float_eq(counter(&l, "lambda"), want[i], 1e-12,
+		                   "round %d", i + 1);
+	}
+	cr_expect_float_eq(counter(&l, "acceptance_estimate"), 0.9375, 1e-12);
+	for (int i = 4; i < 54; i++)
+		result(&l, (uint64_t)i, 3, 3, 4, 0, 0.01);
+	cr_expect_float_eq(counter(&l, "lambda"), 0.652, 1e-9);
+	cr_expect_eq(counter(&l, "lambda_raises"), 3.0);
+	cr_expect_eq(counter(&l, "lambda_lowers"), 51.0);
+	cr_expect_eq(draft(&l, 100, 64, adaedl_h, NULL, 6), 5u);
 	/* host cap still applies */
-	cr_expect_eq(draft(&l, 11, 2, adaedl_h, NULL, 6), 2u);
+	cr_expect_eq(draft(&l, 101, 2, adaedl_h, NULL, 6), 2u);
 	close_loaded(&l);
 }
 
-Test(drafters, adaedl_clamp_and_cap)
+/* The hold branch (Algorithm 1, lines 11-14): with AR >= alpha, lambda is
+ * held when the round's count equals L. ar0 = 1 so that one round decides:
+ *   a 16-token batch, 15 accepted: AR = 0.5 + 0.5 * 15/16 = 0.96875;
+ *     hold=accepted (as printed): n_acc = 15 != 16 -> lower to 0.699;
+ *     hold=drafted (Draft & Verify): n_drafted = 16 = L -> hold at 0.7;
+ *   a 16-token batch, all accepted: held by both. */
+Test(drafters, adaedl_hold_branch)
 {
-	const char *keys[] = {"beta1", "eps", "max_len"};
+	static const char *const modes[2] = {"accepted", "drafted"};
+	static const double after_15[2] = {0.699, 0.7};
+	const char *keys[] = {"ar0", "hold"};
+
+	for (int m = 0; m < 2; m++) {
+		const char *vals[] = {"1", modes[m]};
+		struct loaded l = open_with("adaedl", keys, vals, 2);
+
+		begin_seq(&l, 0);
+		result(&l, 0, 16, 15, 16, 0, 0.01);
+		cr_expect_float_eq(counter(&l, "acceptance_estimate"), 0.96875,
+		                   1e-12);
+		cr_expect_float_eq(counter(&l, "lambda"), after_15[m], 1e-12,
+		                   "hold=%s", modes[m]);
+		result(&l, 1, 16, 16, 17, 0, 0.01);
+		cr_expect_float_eq(counter(&l, "lambda"), after_15[m], 1e-12,
+		                   "hold=%s, all accepted", modes[m]);
+		cr_expect_eq(counter(&l, "lambda_holds"), m == 0 ? 1.0 : 2.0);
+		close_loaded(&l);
+	}
+}
+
+/* persist: what carries over from one sequence to the next. After one
+ * round of 4 drafted / 1 accepted: lambda 0.701, AR 0.125 (as above). */
+Test(drafters, adaedl_persist)
+{
+	static const char *const modes[3] = {"none", "lambda", "all"};
+	static const double lambda[3] = {0.7, 0.701, 0.701};
+	static const double ar[3] = {0.0, 0.0, 0.125};
+	const char *keys[] = {"persist"};
+
+	for (int m = 0; m < 3; m++) {
+		const char *vals[] = {modes[m]};
+		struct loaded l = open_with("adaedl", keys, vals, 1);
+
+		begin_seq(&l, 0);
+		result(&l, 0, 4, 1, 2, 0, 0.01);
+		cr_expect_float_eq(counter(&l, "lambda"), 0.701, 1e-12);
+		begin_seq(&l, 1);
+		cr_expect_float_eq(counter(&l, "lambda"), lambda[m], 1e-12,
+		                   "persist=%s", modes[m]);
+		cr_expect_float_eq(counter(&l, "acceptance_estimate"), ar[m],
+		                   1e-12, "persist=%s", modes[m]);
+		cr_expect_eq(counter(&l, "sequences"), 2.0);
+		close_loaded(&l);
+	}
+}
+
+/* Algorithm 1 does not clamp lambda. beta2 = 0 and eps = 1 make one round
+ * move lambda by a whole step. */
+Test(drafters, adaedl_unclamped_lambda_and_cap)
+{
+	const char *keys[] = {"beta2", "eps", "max_len"};
 	const char *vals[] = {"0", "1", "5"};
 	struct loaded l = open_with("adaedl", keys, vals, 3);
 
-	/* step (1 - 0) * 1 = 1: 0.7 + 1 clamps to 1 */
+	/* AR = 0 < 0.9: lambda = 0.7 + 1 = 1.7. Above 1 the bound (at most 1)
+	 * is always below lambda: even H = 0 stops at once */
+	begin_seq(&l, 0);
 	result(&l, 0, 4, 0, 1, 0, 0.01);
-	cr_expect_float_eq(counter(&l, "lambda"), 1.0, 1e-12);
-	/* lambda = 1: any H > 0 stops at once (bound < 1) */
-	cr_expect_eq(draft(&l, 1, 64, adaedl_h, NULL, 6), 1u);
-	/* H = 0: bound 1 is not < 1, runs to max_len 5 */
-	cr_expect_eq(draft_const(&l, 2, 64, 0.0f, 1.0f, 10), 5u);
+	cr_expect_float_eq(counter(&l, "lambda"), 1.7, 1e-12);
+	cr_expect_eq(draft_const(&l, 1, 64, 0.0f, 1.0f, 10), 1u);
 	close_loaded(&l);
+
+	/* ar0 = 1, all accepted: AR = 1 >= 0.9 and n_acc 4 != L 5: lambda =
+	 * 0.7 - 1 = -0.3. The bound 1 - sqrt(0.2 H) < -0.3 needs H > 8.45:
+	 * H = 5 runs to max_len 5, H = 9 stops at once */
+	{
+		const char *k2[] = {"beta2", "eps", "max_len", "ar0"};
+		const char *v2[] = {"0", "1", "5", "1"};
+
+		l = open_with("adaedl", k2, v2, 4);
+		begin_seq(&l, 0);
+		result(&l, 0, 4, 4, 5, 0, 0.01);
+		cr_expect_float_eq(counter(&l, "lambda"), -0.3, 1e-12);
+		cr_expect_eq(draft_const(&l, 1, 64, 5.0f, 0.1f, 10), 5u);
+		cr_expect_eq(draft_const(&l, 2, 64, 9.0f, 0.1f, 10), 1u);
+		close_loaded(&l);
+	}
+}
+
+/* ---- AdaEDL on whole traces: the draft length follows the entropy ---- */
+
+/* Run `cmd` and return the first number after `key` in the output line
+ * that contains `line` (NULL: any line), or NAN. */
+static double run_and_read(const char *cmd, const char *line, const char *key)
+{
+	FILE *f = popen(cmd, "r");
+	char buf[4096];
+	double v = NAN;
+
+	cr_assert_not_null(f, "popen %s", cmd);
+	while (fgets(buf, sizeof(buf), f) != NULL) {
+		const char *k;
+
+		if (line != NULL && strstr(buf, line) == NULL)
+			continue;
+		k = strstr(buf, key);
+		if (k != NULL && isnan(v))
+			v = strtod(k + strlen(key), NULL);
+	}
+	cr_assert_eq(pclose(f), 0, "%s failed", cmd);
+	return v;
+}
+
+/* Two 7b-instruct profile traces with the same per-token acceptance, 0.7,
+ * and draft entropies whose median differs 20x (0.05 vs 1.0 nats). Fixed
+ * k = 4 drafts the same on both; AdaEDL, with its default parameters, must
+ * draft much longer batches where the draft is confident. Measured when
+ * the test was written: 4.83 vs 1.22 tokens per batch. */
+Test(drafters, adaedl_length_follows_entropy, .timeout = 120)
+{
+	const char *root = getenv("AHASD_BUILD_ROOT");
+	static const char *const hmed[2] = {"0.05", "1.0"};
+	double ada[2], fixed[2];
+	char dir[] = "/tmp/ahasd-drafters-XXXXXX";
+	char cmd[8192];
+
+	cr_assert_not_null(root, "AHASD_BUILD_ROOT is not set");
+	cr_assert_not_null(mkdtemp(dir));
+	for (int i = 0; i < 2; i++) {
+		double acc;
+
+		snprintf(cmd, sizeof(cmd),
+		         "%s/tools/ahasd-trace synth --profile 7b-instruct "
+		         "--set acceptance=0.7 --set h_median=%s "
+		         "--sequences 8 --tokens 512 -o %s/h%d.msgpack "
+		         ">/dev/null", root, hmed[i], dir, i);
+		cr_assert_eq(system(cmd), 0, "%s", cmd);
+		snprintf(cmd, sizeof(cmd),
+		         "%s/tools/ahasd-trace info %s/h%d.msgpack", root, dir,
+		         i);
+		acc = run_and_read(cmd, NULL, "mean acceptance:");
+		cr_assert(acc >= 0.6 && acc <= 0.8,
+		          "h_median %s: mean acceptance %g", hmed[i], acc);
+		snprintf(cmd, sizeof(cmd),
+		         "%s/tools/ahasd-replay --no-db -p sync -w npu-pim "
+		         "-d adaedl -d fixed %s/h%d.msgpack", root, dir, i);
+		ada[i] = run_and_read(cmd, "sync/adaedl", "draft len ");
+		fixed[i] = run_and_read(cmd, "sync/fixed", "draft len ");
+		snprintf(cmd, sizeof(cmd), "rm -f %s/h%d.msgpack", dir, i);
+		cr_assert_eq(system(cmd), 0);
+	}
+	rmdir(dir);
+	cr_expect_float_eq(fixed[0], fixed[1], 0.05, "fixed: %g vs %g",
+	                   fixed[0], fixed[1]);
+	cr_expect_gt(ada[0], 2.0 * ada[1], "adaedl: %g (H median 0.05) vs %g "
+	             "(1.0)", ada[0], ada[1]);
+	cr_expect_gt(ada[1], 1.0, "adaedl drafts more than 1 token a batch");
 }
 
 Test(drafters, adaedl_bad_params)
@@ -518,6 +742,9 @@ Test(drafters, adaedl_bad_params)
 	expect_bad("adaedl", "lambda0", "-0.1", "lambda0=-0.1");
 	expect_bad("adaedl", "eps", " 0.1", "eps= 0.1");
 	expect_bad("adaedl", "max_len", "0", "max_len=0");
+	expect_bad("adaedl", "ar0", "2", "ar0=2");
+	expect_bad("adaedl", "persist", "sometimes", "persist=sometimes");
+	expect_bad("adaedl", "hold", "", "hold=");
 }
 
 /* ------------------------------------------------------------------ */
@@ -534,9 +761,76 @@ static void bandit_feed(const struct loaded *l, uint64_t id, uint32_t len)
 		result(l, id, len, 0, 1, 0, 1.0);
 }
 
-Test(drafters, banditspec_warmup_then_best_arm)
+/* The authors' code (generate_utils.py:180-191): 7 warm-up rounds
+ * (out_index 1..7: lengths 1, 2, 3, 4, 1, 2, 3), then
+ * mean_i + sqrt(6 ln t / N) with t the round's index and N all results:
+ * the same bonus for every arm, so the choice is greedy on the mean.
+ * Rewards: arm 3 6 tok/s, the others 1 tok/s (bandit_feed).
+ *   round 8: t = 8, N = 7, bonus sqrt(6 ln 8 / 7) = 1.335 for all;
+ *            means 1, 1, 6, 1 -> arm 3.
+ * Arm 3 then earns 0.5 tok/s: after k such results its mean is
+ * (12 + 0.5 k) / (2 + k), above 1 for k <= 19 -> arm 3 for 20 rounds;
+ * at k = 20 it is exactly 1, tying arms 1, 2 and 4 -> arm 1 (ties go to
+ * the shorter length). (UCB1 with these numbers would explore again much
+ * sooner: see banditspec_ucb1_warmup_then_best_arm.) */
+Test(drafters, banditspec_code_index_by_hand)
 {
 	struct loaded l = open_with("banditspec", NULL, NULL, 0);
+	const uint32_t warm[7] = {1, 2, 3, 4, 1, 2, 3};
+	uint32_t threes = 0, got;
+
+	begin_seq(&l, 0);
+	for (uint32_t i = 0; i < 7; i++) {
+		got = draft_const(&l, i, 64, 0.1f, 0.9f, 64);
+		cr_expect_eq(got, warm[i], "warm-up batch %u", i);
+		bandit_feed(&l, i, got);
+	}
+	for (uint32_t i = 7; i < 27; i++) {
+		got = draft_const(&l, i, 64, 0.1f, 0.9f, 64);
+		threes += got == 3;
+		result(&l, i, 3, 1, 2, 0, 4.0);   /* 2 tokens in 4 s */
+	}
+	cr_expect_eq(threes, 20u);
+	cr_expect_float_eq(counter(&l, "arm3_mean_reward"), 22.0 / 22.0,
+	                   1e-12);
+	cr_expect_eq(draft_const(&l, 27, 64, 0.1f, 0.9f, 64), 1u);
+	close_loaded(&l);
+}
+
+/* persist=none (the default, as the code restarts its statistics with
+ * every generate call): a new sequence warms up again from length 1;
+ * persist=all keeps the statistics and goes on with the best arm. */
+Test(drafters, banditspec_persist)
+{
+	static const char *const modes[2] = {"none", "all"};
+	static const uint32_t next[2] = {1, 3};
+	const char *keys[] = {"persist"};
+
+	for (int m = 0; m < 2; m++) {
+		const char *vals[] = {modes[m]};
+		struct loaded l = open_with("banditspec", keys, vals, 1);
+
+		begin_seq(&l, 0);
+		for (uint32_t i = 0; i < 10; i++)
+			bandit_feed(&l, i,
+			            draft_const(&l, i, 64, 0.1f, 0.9f, 64));
+		cr_expect_eq(draft_const(&l, 10, 64, 0.1f, 0.9f, 64), 3u);
+		begin_seq(&l, 1);
+		cr_expect_eq(draft_const(&l, 11, 64, 0.1f, 0.9f, 64), next[m],
+		             "persist=%s", modes[m]);
+		/* the counters are run totals either way */
+		cr_expect_eq(counter(&l, "batches"), 12.0);
+		close_loaded(&l);
+	}
+}
+
+/* index=ucb1 with 8 warm-up rounds and persist=all: the plugin's earlier
+ * rule (mean / r_max + sqrt(c ln t / n_i), t = results). */
+Test(drafters, banditspec_ucb1_warmup_then_best_arm)
+{
+	const char *keys[] = {"index", "warmup", "persist"};
+	const char *vals[] = {"ucb1", "8", "all"};
+	struct loaded l = open_with("banditspec", keys, vals, 3);
 	const uint32_t warm[8] = {1, 2, 3, 4, 1, 2, 3, 4};
 	uint32_t len[8];
 
@@ -579,11 +873,11 @@ Test(drafters, banditspec_warmup_then_best_arm)
 	close_loaded(&l);
 }
 
-Test(drafters, banditspec_low_exploration_exploits)
+Test(drafters, banditspec_ucb1_low_exploration_exploits)
 {
-	const char *keys[] = {"c"};
-	const char *vals[] = {"0.5"};
-	struct loaded l = open_with("banditspec", keys, vals, 1);
+	const char *keys[] = {"c", "index", "warmup", "persist"};
+	const char *vals[] = {"0.5", "ucb1", "8", "all"};
+	struct loaded l = open_with("banditspec", keys, vals, 4);
 	uint32_t threes = 0;
 
 	for (uint32_t i = 0; i < 8; i++)
@@ -599,9 +893,11 @@ Test(drafters, banditspec_low_exploration_exploits)
 	}
 	cr_expect_eq(threes, 20u);
 
-	/* statistics persist across sequences: no second warm-up */
+	/* persist=all: statistics persist across sequences, no second
+	 * warm-up */
 	l.p->drafter->begin_sequence(l.st,
-	                             &(struct ahasd_seq_info){.seq_id = 2});
+	                             &(struct ahasd_seq_info){
+		.struct_size = sizeof(struct ahasd_seq_info), .seq_id = 2});
 	cr_expect_eq(draft_const(&l, 0, 64, 0.1f, 0.9f, 64), 3u);
 	close_loaded(&l);
 }
@@ -635,9 +931,9 @@ Test(drafters, banditspec_inflight_and_feedback)
 	/* warm-up over; arm 4 (batch 41) has no result yet, so it goes
 	 * first, ahead of arm 6's better score */
 	cr_expect_eq(draft_const(&l, 43, 64, 0.1f, 0.9f, 64), 4u);
-	/* give 41 a result: 1 token in 1 s. t = 3, r_max = 14:
-	 * arm2 0 + sqrt(6 ln3/1) = 2.567, arm4 1/14 + 2.567 = 2.639,
-	 * arm6 1 + 2.567 = 3.567 -> arm 6 */
+	/* give 41 a result: 1 token in 1 s. Round t = 5, N = 3 results:
+	 * means arm2 0, arm4 1, arm6 14, each plus sqrt(6 ln 5 / 3) = 1.794
+	 * -> arm 6 */
 	result(&l, 41, 4, 0, 1, 0, 1.0);
 	cr_expect_eq(draft_const(&l, 44, 64, 0.1f, 0.9f, 64), 6u);
 	close_loaded(&l);
@@ -692,6 +988,8 @@ Test(drafters, banditspec_bad_params)
 	           "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17", "arms=");
 	expect_bad("banditspec", "warmup", "-1", "warmup=-1");
 	expect_bad("banditspec", "c", "x", "c=x");
+	expect_bad("banditspec", "index", "ucb2", "index=ucb2");
+	expect_bad("banditspec", "persist", "lambda", "persist=lambda");
 }
 
 /* ---- the ahasd policy's EDC bookkeeping, driven by hand ---- */
@@ -704,7 +1002,7 @@ static struct loaded open_ahasd_edc(void)
 	static const char *const keys[] = { "tvc", "pht_init" };
 	static const char *const vals[] = { "0", "3" };
 	struct loaded l = open_with("ahasd", keys, vals, 2);
-	const struct ahasd_seq_info si = { 0, 16, 64, 1 };
+	const struct ahasd_seq_info si = { sizeof si, 0, 16, 64, 1 };
 	l.p->policy->begin_sequence(l.st, &si);
 	return l;
 }
@@ -713,9 +1011,10 @@ static void closed(const struct loaded *l, uint64_t id)
 {
 	struct ahasd_host_view v;
 	memset(&v, 0, sizeof v);
+	v.struct_size = sizeof v;
 	v.verify_freq_hz = v.draft_freq_hz = 1e9;
-	const struct ahasd_batch_info b = { id, 2, 1.0f, id > 1 };
-	struct ahasd_decision d = { 99, 99 };
+	const struct ahasd_batch_info b = { sizeof b, id, 2, 1.0f, id > 1 };
+	struct ahasd_decision d = { sizeof d, 99, 99 };
 	l->p->policy->after_batch(l->st, &v, &b, &d);
 	cr_assert_eq(d.next, AHASD_NEXT_DRAFT, "batch %llu",
 	             (unsigned long long)id);
@@ -726,8 +1025,10 @@ static void verified(const struct loaded *l, uint64_t id, int full,
 {
 	struct ahasd_host_view v;
 	memset(&v, 0, sizeof v);
+	v.struct_size = sizeof v;
 	const struct ahasd_verify_info r = {
-		id, 2, full ? 2 : 1, full, 100, 1e-3, discarded, corrected, 0, 1
+		sizeof r, id, 2, full ? 2 : 1, full, 100, 1e-3, discarded,
+		corrected, 0, 1
 	};
 	l->p->policy->on_verify(l->st, &v, &r);
 }
@@ -770,7 +1071,7 @@ Test(ahasd_policy, corrected_batch_keeps_later_batches)
 	closed(&l, 1);
 	closed(&l, 2);
 	closed(&l, 3);
-	const struct ahasd_task_info pv = { 2, 1e-4, 2 };
+	const struct ahasd_task_info pv = { sizeof pv, 2, 1e-4, 2 };
 	l.p->policy->on_preverify(l.st, &pv, 1);
 	closed(&l, 4);
 	verified(&l, 1, 0, 1, 0);
@@ -798,7 +1099,7 @@ Test(ahasd_policy, corrected_batch_that_drops_later_ones)
 	closed(&l, 1);
 	closed(&l, 2);
 	closed(&l, 3);
-	const struct ahasd_task_info pv = { 2, 1e-4, 2 };
+	const struct ahasd_task_info pv = { sizeof pv, 2, 1e-4, 2 };
 	l.p->policy->on_preverify(l.st, &pv, 1);
 	closed(&l, 4);
 	closed(&l, 5);

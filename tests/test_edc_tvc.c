@@ -237,8 +237,18 @@ static struct policy ahasd_open(const char *pht_init)
 	cr_assert_not_null(a.dl, "dlopen %s: %s", path, dlerror());
 	a.p = dlsym(a.dl, AHASD_PLUGIN_SYMBOL);
 	cr_assert_not_null(a.p);
-	cr_assert_eq(a.p->create(&a.st, keys, vals, 1, err, sizeof err), 0,
-	             "%s", err);
+	/* as the host does under ABI 3: every declared key, defaults in */
+	const char *ak[32], *av[32];
+	size_t m = 0;
+	for (const struct ahasd_param *q = a.p->params; q->key; q++, m++) {
+		cr_assert_lt(m, 32u);
+		ak[m] = q->key;
+		av[m] = !strcmp(q->key, keys[0]) ? vals[0] : q->default_value;
+	}
+	const struct ahasd_create_args args = {
+		sizeof args, AHASD_PLUGIN_ABI_VERSION, m, ak, av
+	};
+	cr_assert_eq(a.p->create(&a.st, &args, err, sizeof err), 0, "%s", err);
 	return a;
 }
 
@@ -263,7 +273,7 @@ static double policy_counter(const struct policy *a, const char *want)
 static struct ahasd_host_view view(double pv_per_token, uint32_t pvable)
 {
 	struct ahasd_host_view v = {
-		.now_s = 7.0, .verify_freq_hz = 1.0, .draft_freq_hz = 1.0,
+		.struct_size = sizeof v, .now_s = 7.0, .verify_freq_hz = 1.0, .draft_freq_hz = 1.0,
 		.verify_busy = 1, .verify_start_s = 7.0, .verify_kv_len = 10,
 		.verify_tokens = 3, .queued_batches = 1, .queued_tokens = pvable,
 		.preverifiable = pvable, .unverified_batches = 2,
@@ -277,8 +287,8 @@ static struct ahasd_host_view view(double pv_per_token, uint32_t pvable)
 static struct ahasd_decision decide(struct policy *a, uint64_t batch,
                                     const struct ahasd_host_view *v)
 {
-	const struct ahasd_batch_info b = { batch, 2, 0.5f, 1 };
-	struct ahasd_decision d = { AHASD_NEXT_WAIT, 99 };
+	const struct ahasd_batch_info b = { sizeof b, batch, 2, 0.5f, 1 };
+	struct ahasd_decision d = { sizeof d, AHASD_NEXT_WAIT, 99 };
 
 	a->p->policy->after_batch(a->st, v, &b, &d);
 	return d;
@@ -398,7 +408,10 @@ Test(policy, llr_starts_at_zero_each_sequence)
 {
 	struct policy a = ahasd_open("3");
 	const struct ahasd_host_view v = view(4000.0, 8);
-	const struct ahasd_seq_info seq = { 1, 16, 64, 1 };
+	const struct ahasd_seq_info seq = {
+		.struct_size = sizeof seq, .seq_id = 1, .prompt_len = 16,
+		.n_tokens = 64, .seed = 1,
+	};
 
 	a.p->policy->begin_sequence(a.st, &seq);
 	for (uint64_t id = 1; id <= 3; id++)

@@ -8,9 +8,10 @@
  *
  *   key | tokens_per_s tokens_per_j | sha256 of every stored result
  *
- * The hash covers every metric (name and value), every device row and
- * every per-sequence row, with reals printed as %.17g, so any change in
- * any result of any run changes its line. Configuration text (hw_config,
+ * The hash covers every metric (name and value), every device row, every
+ * per-sequence row, the run's bootstrap intervals and its paired ones
+ * (by the baseline's policy), with reals printed as %.17g, so any change
+ * in any result of any run changes its line. Configuration text (hw_config,
  * parameter strings) is not hashed: adding a key whose default keeps the
  * old behaviour does not move results, and the digest says exactly that.
  *
@@ -123,9 +124,16 @@ static void digest_db(const char *path, struct buf *out)
 	                         "FROM devices WHERE run_id = ?1 ORDER BY idx");
 	sqlite3_stmt *seq = prep(h, "SELECT seq, prompt_len, committed, time_s, "
 	                         "energy_j, drafted, accepted, wasted, "
-	                         "preverified, batches, verifications FROM "
-	                         "sequences WHERE run_id = ?1 ORDER BY seq");
-	sqlite3_stmt *parts[] = { met, dev, seq };
+	                         "preverified, batches, verifications, "
+	                         "batch_tokens FROM sequences WHERE run_id = ?1 "
+	                         "ORDER BY seq");
+	sqlite3_stmt *ci = prep(h, "SELECT name, lo, hi FROM intervals "
+	                        "WHERE run_id = ?1 ORDER BY name");
+	sqlite3_stmt *pci = prep(h, "SELECT b.policy, p.name, p.ratio, p.lo, "
+	                         "p.hi FROM paired_intervals p JOIN runs b ON "
+	                         "b.id = p.baseline_run_id WHERE p.run_id = ?1 "
+	                         "ORDER BY b.policy, p.name");
+	sqlite3_stmt *parts[] = { met, dev, seq, ci, pci };
 	const char *prev = NULL;
 	char *prevbuf = NULL;
 	while (sqlite3_step(runs) == SQLITE_ROW) {
@@ -213,13 +221,13 @@ Test(golden, every_result_of_the_study_is_unchanged, .timeout = 600)
 	cr_assert_not_null(mkdtemp(dir));
 	char cmd[8192], db[4200], path[4200];
 	snprintf(db, sizeof db, "%s/g.db", dir);
-	snprintf(cmd, sizeof cmd, "%s/replay/ahasd-repro -q --sweep all "
+	snprintf(cmd, sizeof cmd, "%s/tools/ahasd-repro -q --sweep all "
 	         /* as `ninja repro` (replay/meson.build) */
 	         "--workload-sweep acceptance=0.5,0.6,0.7,0.8,0.9 "
 	         "--workload-sweep h_sigma=0.75,1.5,3 "
 	         "--db %s --traces-dir %s/traces", build, db, src);
 	cr_assert_eq(run_cmd(cmd), 0, "%s", cmd);
-	snprintf(cmd, sizeof cmd, "%s/replay/ahasd-replay -q --db %s "
+	snprintf(cmd, sizeof cmd, "%s/tools/ahasd-replay -q --db %s "
 	         "-p sync -p async -p ahasd -d fixed -d specdecpp -d svip "
 	         "-d adaedl -d banditspec -w npu-pim -w npu-lpddr5 -w gpu "
 	         "-w gpu-pim %s/%s >/dev/null", build, db, src, NATIVE_TRACE);
@@ -228,7 +236,8 @@ Test(golden, every_result_of_the_study_is_unchanged, .timeout = 600)
 	struct buf now = { 0 };
 	buf_add(&now, "# golden digest of every stored result (tests/test_golden.c)\n"
 	        "# key (label | trace | models | preset | policy | drafter) | "
-	        "tokens/s tokens/J | sha256 of metrics, devices, sequences\n");
+	        "tokens/s tokens/J | sha256 of metrics, devices, sequences, "
+	        "intervals\n");
 	digest_db(db, &now);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	run_cmd(cmd);

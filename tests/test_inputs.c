@@ -30,7 +30,7 @@ static void setup(void)
 	fx_tmpdir_make("inputs");
 }
 
-/* Run build-tree binary rel (e.g. "replay/ahasd-trace") with args; stdout
+/* Run build-tree binary rel (e.g. "tools/ahasd-trace") with args; stdout
  * and stderr land in fx_out/fx_err. Killed after 30 s (a failure).
  * @return the exit status. */
 static int run(const char *rel, const char *const *args)
@@ -40,8 +40,8 @@ static int run(const char *rel, const char *const *args)
 }
 
 #define RUN(rel, ...) run(rel, (const char *const[]){ __VA_ARGS__, NULL })
-#define REPLAY(...) RUN("replay/ahasd-replay", __VA_ARGS__)
-#define TRACE(...) RUN("replay/ahasd-trace", __VA_ARGS__)
+#define REPLAY(...) RUN("tools/ahasd-replay", __VA_ARGS__)
+#define TRACE(...) RUN("tools/ahasd-trace", __VA_ARGS__)
 #define CAPTURE(...) RUN("capture/ahasd-capture", __VA_ARGS__)
 
 #define assert_err_has(s) \

@@ -493,16 +493,16 @@ Test(cli, models_retargets_and_records_it, .timeout = 120)
 	cr_assert(build && src);
 	const char *db = fx_dir;
 	char cmd[8192];
-	snprintf(cmd, sizeof cmd, "%s/replay/ahasd-replay -q --db %s/r.db "
+	snprintf(cmd, sizeof cmd, "%s/tools/ahasd-replay -q --db %s/r.db "
 	         "-w npu-pim -p ahasd -d adaedl --models llama2-7b:llama2-13b "
 	         "%s/%s", build, db, src, SHIPPED_TRACE);
 	cr_assert_eq(run_cmd(cmd), 0, "%s", cmd);
 	/* a bad pair and an unknown preset fail with a message */
-	snprintf(cmd, sizeof cmd, "%s/replay/ahasd-replay -q --no-db "
+	snprintf(cmd, sizeof cmd, "%s/tools/ahasd-replay -q --no-db "
 	         "--models llama2-7b %s/%s 2>%s/e1", build, src, SHIPPED_TRACE,
 	         db);
 	cr_assert_eq(run_cmd(cmd), 2);
-	snprintf(cmd, sizeof cmd, "%s/replay/ahasd-replay -q --no-db -p sync "
+	snprintf(cmd, sizeof cmd, "%s/tools/ahasd-replay -q --no-db -p sync "
 	         "--models llama2-7b:nonesuch %s/%s 2>%s/e2", build, src,
 	         SHIPPED_TRACE, db);
 	cr_assert_eq(run_cmd(cmd), 1);
@@ -572,7 +572,7 @@ Test(cli, what_it_takes_inverts_a_bandwidth_bound_baseline, .timeout = 300)
 	      "pj_per_vec_op = 3\npj_per_bit = 7.5\nstatic_w = 15\n", f);
 	cr_assert_eq(fclose(f), 0);
 	/* the other presets (npu-pim for AHASD) come from the source tree */
-	snprintf(cmd, sizeof cmd, "AHASD_PRESET_PATH=%s %s/replay/ahasd-repro "
+	snprintf(cmd, sizeof cmd, "AHASD_PRESET_PATH=%s %s/tools/ahasd-repro "
 	         "--what-it-takes -q --no-db --workload "
 	         "7b-instruct:sequences=2:tokens=128 --pair llama2-7b:llama2-13b "
 	         "--pair opt-1.3b:opt-6.7b -d adaedl -d specdecpp "
@@ -607,4 +607,52 @@ Test(cli, what_it_takes_inverts_a_bandwidth_bound_baseline, .timeout = 300)
 	}
 	fclose(f);
 	cr_expect_eq(rows, 2, "one row per constant");
+}
+
+/* A bad sweep value fails before the grid: nothing is stored, and the
+ * message names the sweep and the value. */
+Test(cli, repro_sweep_value_checked_first, .timeout = 60)
+{
+	const char *build = getenv("AHASD_BUILD_ROOT");
+	cr_assert(build);
+	char dir[] = "/tmp/ahasd-repro-sweep-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	static const char *const bad[][2] = {
+		{ "pim-bw=256e9,abc", "set pim.mem_bw: 'abc' is not a number" },
+		{ "tvc-size=4,0", "tvc_size=0 out of range [1, 64]" },
+		{ "queue-cap=x", "queue capacity 'x'" },
+	};
+	for (size_t i = 0; i < 3; i++) {
+		char cmd[8192], path[4200];
+		snprintf(cmd, sizeof cmd, "%s/tools/ahasd-repro -q --db %s/r.db "
+		         "--sweep %s 2>%s/err", build, dir, bad[i][0], dir);
+		cr_assert_eq(run_cmd(cmd), 1, "%s", cmd);
+		snprintf(path, sizeof path, "%s/err", dir);
+		FILE *f = fopen(path, "r");
+		cr_assert_not_null(f);
+		char msg[1024] = "";
+		size_t n = fread(msg, 1, sizeof msg - 1, f);
+		msg[n] = '\0';
+		fclose(f);
+		cr_expect_not_null(strstr(msg, bad[i][1]), "%s: %s", bad[i][0],
+		                   msg);
+		/* the database, if made at all, holds no run */
+		snprintf(path, sizeof path, "%s/r.db", dir);
+		sqlite3 *h;
+		if (access(path, F_OK) == 0 &&
+		    sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) ==
+		            SQLITE_OK) {
+			sqlite3_stmt *st;
+			if (sqlite3_prepare_v2(h, "SELECT count(*) FROM runs", -1,
+			                       &st, NULL) == SQLITE_OK) {
+				cr_expect_eq(sqlite3_step(st), SQLITE_ROW);
+				cr_expect_eq(sqlite3_column_int(st, 0), 0);
+				sqlite3_finalize(st);
+			}
+			sqlite3_close(h);
+		}
+	}
+	char cmd[4200];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	run_cmd(cmd);
 }

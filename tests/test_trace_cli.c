@@ -1,6 +1,6 @@
 /* test_trace_cli.c - the built ahasd-trace binary: validate, info, synth.
  *
- * Runs $AHASD_BUILD_ROOT/replay/ahasd-trace as a child process and checks
+ * Runs $AHASD_BUILD_ROOT/tools/ahasd-trace as a child process and checks
  * exit status (0 ok, 1 invalid trace, 2 usage) and its stdout/stderr text.
  */
 #include <criterion/criterion.h>
@@ -29,7 +29,7 @@ static void setup(void)
  * fx_out/fx_err. @return the exit status. */
 static int run(const char *const *args)
 {
-	return fx_run(fx_build_path("replay/ahasd-trace"), args, NULL);
+	return fx_run(fx_build_path("tools/ahasd-trace"), args, NULL);
 }
 
 #define RUN(...) run((const char *const[]){ __VA_ARGS__, NULL })

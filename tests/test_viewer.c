@@ -30,7 +30,7 @@ static void setup(void)
 
 	cr_assert_not_null(b, "AHASD_BUILD_ROOT not set (run through meson)");
 	snprintf(view_bin, sizeof view_bin, "%s/viewer/ahasd-view", b);
-	snprintf(replay_bin, sizeof replay_bin, "%s/replay/ahasd-replay", b);
+	snprintf(replay_bin, sizeof replay_bin, "%s/tools/ahasd-replay", b);
 	snprintf(mktrace_bin, sizeof mktrace_bin, "%s/tests/viewer-mktrace", b);
 	fx_tmpdir_make("viewer");
 }

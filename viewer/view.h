@@ -48,6 +48,13 @@ struct view_run {
 	double committed, time_s, tokens_per_s, energy_j, tokens_per_j;
 	double acceptance_rate, mean_draft_len, events_dropped;
 	double speedup, energy_gain;   /* vs the matching sync run, or NAN */
+	/* 95% intervals (db/SCHEMA.md, Intervals), NAN when not stored: of
+	 * the metrics over the run's sequences, and paired of the speed-up */
+	double tokens_per_s_lo, tokens_per_s_hi;
+	double tokens_per_j_lo, tokens_per_j_hi;
+	double acceptance_rate_lo, acceptance_rate_hi;
+	double speedup_lo, speedup_hi;
+	int64_t sync_run_id;           /* its sync baseline, 0 if none */
 	unsigned n_dev;                /* rows of the devices table */
 	struct view_dev dev[VIEW_MAX_DEV];
 	int64_t n_events;
@@ -86,6 +93,50 @@ int view_write_html(struct sqlite3 *h, const struct view_runs *runs,
  * no events. */
 int view_write_perfetto(struct sqlite3 *h, const struct view_run *run,
                         FILE *out, char *err, size_t errlen);
+
+/* ---- a run's timeline (view_timeline.c) ---- */
+#define VIEW_OV_BINS 550        /* overview columns */
+
+struct view_tl_ev {
+	double t0, t1;
+	int64_t seq, batch;
+	uint32_t tokens;
+	unsigned lane;
+	enum view_kind kind;
+	char kind_name[16];
+	char outcome[12];
+};
+
+struct view_tl_win {
+	double a, b;
+	struct view_tl_ev *ev;
+	size_t n, cap;
+	int64_t total;           /* tasks overlapping the window */
+};
+
+struct view_timeline {
+	const struct view_run *run;
+	unsigned n_lanes;
+	int64_t lane_events[VIEW_MAX_DEV];
+	int64_t off_lane;        /* events of devices past VIEW_MAX_DEV */
+	double t_end;
+	double win_s;
+	unsigned n_win;
+	struct view_tl_win *win;
+	double *ov;              /* [lane][bin][kind] busy seconds */
+	double *seq_start;       /* sequence start times, ascending */
+	size_t n_seq;
+	int64_t *seq_id;
+};
+
+/** Read run t->run's events (t zeroed, t->run set): lanes, the overview
+ * and up to `windows` windows of window_s seconds (0: chosen so the
+ * busiest lane has about 90 tasks in one), each holding at most max_tasks
+ * events. @return 0, -EIO or -ENOMEM (message in err). */
+int view_timeline_load(struct sqlite3 *h, struct view_timeline *t,
+                       unsigned windows, double window_s, unsigned max_tasks,
+                       char *err, size_t errlen);
+void view_timeline_free(struct view_timeline *t);
 
 /* ---- helpers shared by the writers (view_util.c) ---- */
 void view_put_html(FILE *f, const char *s);   /* escapes & < > " ' */

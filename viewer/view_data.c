@@ -94,9 +94,12 @@ static const char run_sql[] =
 	"   AND name = 'events_dropped'), "
 	"(SELECT count(*) FROM events WHERE run_id = r.id), "
 	"(SELECT count(*) FROM sequences WHERE run_id = r.id), "
-	"(SELECT speedup FROM speedup_vs_sync WHERE run_id = r.id), "
-	"(SELECT energy_gain FROM speedup_vs_sync WHERE run_id = r.id) "
-	"FROM runs r JOIN run_summary s ON s.run_id = r.id ";
+	"v.speedup, v.energy_gain, "
+	"s.tokens_per_s_lo, s.tokens_per_s_hi, s.tokens_per_j_lo, "
+	"s.tokens_per_j_hi, s.acceptance_rate_lo, s.acceptance_rate_hi, "
+	"v.speedup_lo, v.speedup_hi, v.baseline_run_id "
+	"FROM runs r JOIN run_summary s ON s.run_id = r.id "
+	"LEFT JOIN speedup_vs_sync v ON v.run_id = r.id ";
 
 static int fill_run(sqlite3_stmt *s, struct view_run *r)
 {
@@ -133,6 +136,15 @@ static int fill_run(sqlite3_stmt *s, struct view_run *r)
 	r->n_seq = sqlite3_column_int64(s, c++);
 	r->speedup = col_real(s, c++);
 	r->energy_gain = col_real(s, c++);
+	r->tokens_per_s_lo = col_real(s, c++);
+	r->tokens_per_s_hi = col_real(s, c++);
+	r->tokens_per_j_lo = col_real(s, c++);
+	r->tokens_per_j_hi = col_real(s, c++);
+	r->acceptance_rate_lo = col_real(s, c++);
+	r->acceptance_rate_hi = col_real(s, c++);
+	r->speedup_lo = col_real(s, c++);
+	r->speedup_hi = col_real(s, c++);
+	r->sync_run_id = sqlite3_column_int64(s, c++);
 	return e ? -ENOMEM : 0;
 }
 

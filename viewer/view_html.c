@@ -16,41 +16,16 @@
 
 #include "config.h"
 #include "view.h"
+#include "view_page.h"
 
-#define TL_WIDTH 1100.0         /* SVG user units */
-#define TL_GUTTER 72.0          /* lane labels */
-#define TL_RIGHT 12.0
-#define TL_LANE_H 30.0
-#define TL_LANE_GAP 8.0
-#define TL_TOP 18.0             /* sequence labels */
-#define TL_AXIS 24.0
-#define TL_TARGET 90            /* tasks per lane in an automatic window */
-#define OV_BINS 550             /* overview columns */
-#define OV_LANE_H 14.0
-#define MAX_SEQ_MARKS 24        /* sequence boundary labels per window */
 #define MAX_CHART_ROWS 240
 
-static const char *const kind_colour[VIEW_KIND_COUNT] = {
-	"#4e79a7", /* draft: blue */
-	"#f28e2b", /* verify: orange */
-	"#59a14f", /* preverify: green */
-	"#b07aa1", /* switch: purple */
-	"#e6b700", /* transfer: yellow */
-	"#c9ccd1", /* idle: light grey */
-	"#e15759", /* offload: red */
-	"#7f7f7f", /* other */
-};
 
 static const char *const kind_label[VIEW_KIND_COUNT] = {
 	"draft", "verify", "pre-verify", "switch", "transfer", "idle",
 	"offload", "other",
 };
 
-static const char *const policy_colour[] = {
-	"#1b9e77", "#d95f02", "#7570b3", "#e7298a",
-	"#66a61e", "#e6ab02", "#a6761d", "#666666",
-};
-#define N_POLICY_COLOURS (sizeof policy_colour / sizeof policy_colour[0])
 
 static const char *const dev_colour[VIEW_MAX_DEV] = {
 	"#3b5b92", "#2a9d8f", "#e76f51", "#8d6cab",
@@ -108,59 +83,14 @@ static const char css[] =
 	"td small{color:#6e7781;display:block;white-space:normal;"
 	"max-width:220px;overflow-wrap:anywhere}"
 	"code{font-size:12px;background:#eef1f4;padding:0 4px;"
-	"border-radius:4px}";
+	"border-radius:4px}"
+	".errbar line{stroke:#1f2328;stroke-width:1.3}";
 
 /* ---- small formatting helpers ---- */
 
-static void put_num(FILE *f, double v)
-{
-	if (!isfinite(v))
-		fputs("\xe2\x80\x93", f); /* en dash */
-	else if (fabs(v) >= 1000)
-		fprintf(f, "%.0f", v);
-	else if (fabs(v) >= 100)
-		fprintf(f, "%.1f", v);
-	else
-		fprintf(f, "%.3g", v);
-}
 
-static void put_pct(FILE *f, double v)
-{
-	if (!isfinite(v))
-		fputs("\xe2\x80\x93", f);
-	else
-		fprintf(f, "%.1f%%", 100 * v);
-}
 
-static void put_count(FILE *f, int64_t v)
-{
-	char buf[32], out[48];
-	size_t n, j = 0;
 
-	snprintf(buf, sizeof buf, "%lld", (long long)(v < 0 ? -v : v));
-	n = strlen(buf);
-	if (v < 0)
-		out[j++] = '-';
-	for (size_t i = 0; i < n; i++) {
-		if (i && (n - i) % 3 == 0)
-			out[j++] = ',';
-		out[j++] = buf[i];
-	}
-	out[j] = '\0';
-	fputs(out, f);
-}
-
-static void put_time(FILE *f, double s, double scale)
-{
-	char buf[48];
-
-	if (!isfinite(s)) {
-		fputs("\xe2\x80\x93", f);
-		return;
-	}
-	view_fmt_time(buf, sizeof buf, s, scale);
-	fputs(buf, f);
-}
 
 /* Escaped, cut to at most max bytes on a UTF-8 boundary, with an ellipsis. */
 static void put_html_cut(FILE *f, const char *s, size_t max)
@@ -183,21 +113,7 @@ static void put_html_cut(FILE *f, const char *s, size_t max)
 	fputs("\xe2\x80\xa6", f);
 }
 
-static const char *base_name(const char *p)
-{
-	const char *s = p ? strrchr(p, '/') : NULL;
 
-	return s ? s + 1 : (p ? p : "");
-}
-
-static const char *lane_name(const struct view_run *r, unsigned i,
-                             char *buf, size_t len)
-{
-	if (i < r->n_dev && r->dev[i].name && *r->dev[i].name)
-		return r->dev[i].name;
-	snprintf(buf, len, "dev %u", i);
-	return buf;
-}
 
 /* ---- the comparison chart ---- */
 
@@ -205,6 +121,8 @@ struct chart_col {
 	const char *title, *unit;
 	int kind; /* 0 value, 1 fraction, 2 utilisation per device */
 	double (*get)(const struct view_run *r);
+	/* its 95% interval (NAN ends: none), drawn as an error bar */
+	void (*ci)(const struct view_run *r, double *lo, double *hi);
 };
 
 static double get_tps(const struct view_run *r) { return r->tokens_per_s; }
@@ -212,12 +130,43 @@ static double get_tpj(const struct view_run *r) { return r->tokens_per_j; }
 static double get_acc(const struct view_run *r) { return r->acceptance_rate; }
 static double get_speedup(const struct view_run *r) { return r->speedup; }
 
-static double dev_util(const struct view_run *r, unsigned d)
+static void ci_tps(const struct view_run *r, double *lo, double *hi)
 {
-	if (d >= r->n_dev || !(r->time_s > 0) || !isfinite(r->dev[d].busy_s))
-		return NAN;
-	return r->dev[d].busy_s / r->time_s;
+	*lo = r->tokens_per_s_lo;
+	*hi = r->tokens_per_s_hi;
 }
+
+static void ci_tpj(const struct view_run *r, double *lo, double *hi)
+{
+	*lo = r->tokens_per_j_lo;
+	*hi = r->tokens_per_j_hi;
+}
+
+static void ci_acc(const struct view_run *r, double *lo, double *hi)
+{
+	*lo = r->acceptance_rate_lo;
+	*hi = r->acceptance_rate_hi;
+}
+
+/* The paired interval; none for the sync run the others are compared
+ * with (itself: exactly 1). */
+static void ci_speedup(const struct view_run *r, double *lo, double *hi)
+{
+	const int own = r->sync_run_id == r->id;
+
+	*lo = own ? NAN : r->speedup_lo;
+	*hi = own ? NAN : r->speedup_hi;
+}
+
+/* The speed-up's paired interval holds 1: not distinguishable from sync. */
+static int speedup_same(const struct view_run *r)
+{
+	double lo, hi;
+
+	ci_speedup(r, &lo, &hi);
+	return isfinite(lo) && isfinite(hi) && lo <= 1.0 && 1.0 <= hi;
+}
+
 
 static int models_cmp(const struct view_run *a, const struct view_run *b)
 {
@@ -235,7 +184,7 @@ static int group_cmp(const struct view_run *a, const struct view_run *b)
 	if (!c)
 		c = strcmp(a->drafter, b->drafter);
 	if (!c)
-		c = strcmp(base_name(a->trace_path), base_name(b->trace_path));
+		c = strcmp(view_base_name(a->trace_path), view_base_name(b->trace_path));
 	return c;
 }
 
@@ -252,10 +201,6 @@ static int row_cmp(const void *pa, const void *pb)
 	return c;
 }
 
-struct policies {
-	const char **name;
-	size_t n;
-};
 
 static int str_cmp(const void *a, const void *b)
 {
@@ -280,25 +225,41 @@ static int policies_collect(const struct view_runs *rs, struct policies *p)
 	return 0;
 }
 
-static const char *policy_col(const struct policies *p, const char *name)
-{
-	for (size_t i = 0; i < p->n; i++)
-		if (strcmp(p->name[i], name) == 0)
-			return policy_colour[i % N_POLICY_COLOURS];
-	return "#888";
-}
 
-static void put_group_title(FILE *f, const struct view_run *r)
+
+/* A 95% interval as an error bar across the end of a bar, centred on y,
+ * from x0 + xl to x0 + xh (clamped at the axis), with its numbers in a
+ * tooltip. @return where it ends, from x0. */
+static double put_errbar(FILE *f, size_t metric, double x0, double y,
+                         double xl, double xh, int fraction, double lo,
+                         double hi)
 {
-	view_put_html(f, r->draft_model);
-	fputs(" \xe2\x86\x92 ", f);
-	view_put_html(f, r->target_model);
-	fputs("  \xc2\xb7  ", f);
-	view_put_html(f, r->hw_preset);
-	fputs("  \xc2\xb7  drafter ", f);
-	view_put_html(f, r->drafter);
-	fputs("  \xc2\xb7  trace ", f);
-	view_put_html(f, base_name(r->trace_path));
+	if (xl < 0)
+		xl = 0;
+	if (xh < xl)
+		xh = xl;
+	fprintf(f, "<g class=\"errbar\" data-metric=\"%zu\" "
+	        "data-lo=\"%.17g\" data-hi=\"%.17g\"><title>95%% interval: ",
+	        metric, lo, hi);
+	if (fraction) {
+		put_pct(f, lo);
+		fputs(" to ", f);
+		put_pct(f, hi);
+	} else {
+		put_num(f, lo);
+		fputs(" to ", f);
+		put_num(f, hi);
+	}
+	fputs(metric == 4 ? " (paired with the sync run)" :
+	                    " (bootstrap over sequences)", f);
+	fprintf(f, "</title><line x1=\"%.2f\" x2=\"%.2f\" y1=\"%.1f\" "
+	        "y2=\"%.1f\"/><line x1=\"%.2f\" x2=\"%.2f\" y1=\"%.1f\" "
+	        "y2=\"%.1f\"/><line x1=\"%.2f\" x2=\"%.2f\" y1=\"%.1f\" "
+	        "y2=\"%.1f\"/></g>",
+	        x0 + xl, x0 + xh, y, y,
+	        x0 + xl, x0 + xl, y - 4, y + 4,
+	        x0 + xh, x0 + xh, y - 4, y + 4);
+	return xh;
 }
 
 static int write_charts(FILE *f, const struct view_runs *rs,
@@ -306,11 +267,11 @@ static int write_charts(FILE *f, const struct view_runs *rs,
 {
 	const struct view_run **row = NULL;
 	struct chart_col cols[5] = {
-		{ "Throughput", "tokens/s", 0, get_tps },
-		{ "Energy efficiency", "tokens/J", 0, get_tpj },
-		{ "Acceptance rate", "accepted/drafted", 1, get_acc },
-		{ "Device utilisation", "busy/simulated time", 2, NULL },
-		{ "Speed-up", "vs sync run", 0, get_speedup },
+		{ "Throughput", "tokens/s", 0, get_tps, ci_tps },
+		{ "Energy efficiency", "tokens/J", 0, get_tpj, ci_tpj },
+		{ "Acceptance rate", "accepted/drafted", 1, get_acc, ci_acc },
+		{ "Device utilisation", "busy/simulated time", 2, NULL, NULL },
+		{ "Speed-up", "vs sync run", 0, get_speedup, ci_speedup },
 	};
 	size_t n_cols = 4, n_rows = rs->n, n_groups = 0;
 	unsigned max_dev = 0;
@@ -365,7 +326,10 @@ static int write_charts(FILE *f, const struct view_runs *rs,
 	fputs("<p class=\"note\">One row per run, grouped by model pair, "
 	      "hardware preset, drafter and trace; bar colour is the policy. "
 	      "Longer is better; throughput, efficiency and speed-up bars "
-	      "are scaled within each group.", f);
+	      "are scaled within each group. Error bars: 95% intervals by a "
+	      "bootstrap over the run's sequences; the speed-up's is paired "
+	      "with its sync run (the same sequences resampled for both), "
+	      "and <b>~</b> marks a speed-up it cannot tell from 1.", f);
 	if (rs->n > n_rows) {
 		fprintf(f, " <b>Showing %zu of %zu runs</b>; pick runs with "
 		        "<code>--run</code>.", n_rows, rs->n);
@@ -399,10 +363,15 @@ static int write_charts(FILE *f, const struct view_runs *rs,
 			for (size_t j = i; j < n_rows &&
 			                   group_cmp(row[j], r) == 0; j++) {
 				for (size_t c = 0; c < n_cols; c++) {
-					const double v = cols[c].get
-					                         ? cols[c].get(row[j])
-					                         : 1;
+					double v = cols[c].get
+					                   ? cols[c].get(row[j])
+					                   : 1, lo, hi;
 
+					if (cols[c].ci) {
+						cols[c].ci(row[j], &lo, &hi);
+						if (isfinite(hi) && hi > v)
+							v = hi;
+					}
 					if (isfinite(v) && v > colmax[c])
 						colmax[c] = v;
 				}
@@ -480,6 +449,7 @@ static int write_charts(FILE *f, const struct view_runs *rs,
 				                                 colmax[c] > 0
 				                         ? v / colmax[c] * bw
 				                         : 0;
+				double lo, hi, end = w;
 
 				fprintf(f, "<rect class=\"bar\" "
 				        "data-metric=\"%zu\" x=\"%.1f\" y=\"%.1f\" "
@@ -487,12 +457,23 @@ static int write_charts(FILE *f, const struct view_runs *rs,
 				        "fill=\"%s\"/>",
 				        c, x0, y + 3, w, row_h - 6,
 				        policy_col(pol, r->policy));
+				cols[c].ci(r, &lo, &hi);
+				if (isfinite(lo) && isfinite(hi) && colmax[c] > 0 &&
+				    isfinite(v)) {
+					end = put_errbar(f, c, x0, y + row_h / 2,
+					                 lo / colmax[c] * bw,
+					                 hi / colmax[c] * bw,
+					                 cols[c].kind, lo, hi);
+					if (end < w)
+						end = w;
+				}
 				fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">",
-				        x0 + w + 4, y + 14);
+				        x0 + end + 4, y + 14);
 				if (cols[c].kind == 1)
 					put_pct(f, v);
 				else if (c == 4 && isfinite(v))
-					fprintf(f, "%.2f\xc3\x97", v);
+					fprintf(f, "%.2f\xc3\x97%s", v,
+					        speedup_same(r) ? " ~" : "");
 				else
 					put_num(f, v);
 				fputs("</text>", f);
@@ -513,6 +494,23 @@ static void td_num(FILE *f, double v)
 	fputs("<td class=\"n\">", f);
 	put_num(f, v);
 	fputs("</td>", f);
+}
+
+/* An interval under a number in the table: [lo, hi] with decimals digits
+ * (0: as put_num), nothing when there is none. */
+static void put_ci_small(FILE *f, double lo, double hi, int decimals)
+{
+	if (!isfinite(lo) || !isfinite(hi))
+		return;
+	fputs("<small class=\"ci\">[", f);
+	if (decimals)
+		fprintf(f, "%.*f, %.*f", decimals, lo, decimals, hi);
+	else {
+		put_num(f, lo);
+		fputs(", ", f);
+		put_num(f, hi);
+	}
+	fputs("]</small>", f);
 }
 
 static void write_table(FILE *f, const struct view_runs *rs)
@@ -558,7 +556,7 @@ static void write_table(FILE *f, const struct view_runs *rs)
 		fputs("</td><td title=\"", f);
 		view_put_html(f, r->trace_path);
 		fputs("\">", f);
-		view_put_html(f, base_name(r->trace_path));
+		view_put_html(f, view_base_name(r->trace_path));
 		fprintf(f, "</td><td>%s<small>seed %lld</small></td>",
 		        r->sampled ? "sampled" : "greedy", (long long)r->seed);
 		fprintf(f, "<td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
@@ -569,8 +567,10 @@ static void write_table(FILE *f, const struct view_runs *rs)
 		fputs("<td class=\"n\">", f);
 		put_time(f, r->time_s, 0);
 		fputs("</td>", f);
-		td_num(f, r->tokens_per_s);
 		fputs("<td class=\"n\">", f);
+		put_num(f, r->tokens_per_s);
+		put_ci_small(f, r->tokens_per_s_lo, r->tokens_per_s_hi, 0);
+		fputs("</td><td class=\"n\">", f);
 		put_num(f, r->energy_j);
 		fputs(" J</td>", f);
 		td_num(f, r->tokens_per_j);
@@ -580,9 +580,12 @@ static void write_table(FILE *f, const struct view_runs *rs)
 		td_num(f, r->mean_draft_len);
 		fputs("<td class=\"n\">", f);
 		if (isfinite(r->speedup))
-			fprintf(f, "%.2f\xc3\x97", r->speedup);
+			fprintf(f, "%.2f\xc3\x97%s", r->speedup,
+			        speedup_same(r) ? " ~" : "");
 		else
 			fputs("\xe2\x80\x93", f);
+		if (r->sync_run_id != r->id)
+			put_ci_small(f, r->speedup_lo, r->speedup_hi, 3);
 		fputs("</td><td class=\"n\">", f);
 		put_count(f, r->n_events);
 		if (r->events_dropped > 0) {
@@ -600,571 +603,6 @@ static void write_table(FILE *f, const struct view_runs *rs)
 }
 
 /* ---- timelines ---- */
-
-struct tl_ev {
-	double t0, t1;
-	int64_t seq, batch;
-	uint32_t tokens;
-	unsigned lane;
-	enum view_kind kind;
-	char kind_name[16];
-	char outcome[12];
-};
-
-struct tl_win {
-	double a, b;
-	struct tl_ev *ev;
-	size_t n, cap;
-	int64_t total;           /* tasks overlapping the window */
-};
-
-struct timeline {
-	const struct view_run *run;
-	unsigned n_lanes;
-	int64_t lane_events[VIEW_MAX_DEV];
-	int64_t off_lane;        /* events of devices past VIEW_MAX_DEV */
-	double t_end;
-	double win_s;
-	unsigned n_win;
-	struct tl_win *win;
-	double *ov;              /* [lane][bin][kind] busy seconds */
-	double *seq_start;       /* sequence start times, ascending */
-	size_t n_seq;
-	int64_t *seq_id;
-};
-
-static void timeline_free(struct timeline *t)
-{
-	for (unsigned w = 0; t->win && w < t->n_win; w++)
-		free(t->win[w].ev);
-	free(t->win);
-	free(t->ov);
-	free(t->seq_start);
-	free(t->seq_id);
-	memset(t, 0, sizeof *t);
-}
-
-static int sql_fail(sqlite3 *h, const struct view_run *r, char *err,
-                    size_t errlen)
-{
-	view_set_err(err, errlen, "reading events of run %lld: %s",
-	             (long long)r->id, sqlite3_errmsg(h));
-	return -EIO;
-}
-
-static int timeline_scan(sqlite3 *h, struct timeline *t,
-                         const struct view_html_opts *o, char *err,
-                         size_t errlen)
-{
-	const struct view_run *r = t->run;
-	sqlite3_stmt *s = NULL;
-	int64_t n_max = 0;
-	int rc, ret = 0;
-
-	/* Lanes, per-lane counts and the end of the run. */
-	rc = sqlite3_prepare_v2(h,
-	                        "SELECT device, count(*), max(end_s), "
-	                        "max(start_s) FROM events WHERE run_id = ?1 "
-	                        "GROUP BY device ORDER BY device",
-	                        -1, &s, NULL);
-	if (rc != SQLITE_OK)
-		goto sql_error;
-	sqlite3_bind_int64(s, 1, r->id);
-	t->n_lanes = r->n_dev;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const int64_t dev = sqlite3_column_int64(s, 0);
-		const int64_t cnt = sqlite3_column_int64(s, 1);
-		const double e = fmax(sqlite3_column_double(s, 2),
-		                      sqlite3_column_double(s, 3));
-
-		if (dev < 0 || dev >= VIEW_MAX_DEV) {
-			t->off_lane += cnt;
-			continue;
-		}
-		if ((unsigned)dev + 1 > t->n_lanes)
-			t->n_lanes = (unsigned)dev + 1;
-		t->lane_events[dev] = cnt;
-		if (cnt > n_max)
-			n_max = cnt;
-		if (e > t->t_end)
-			t->t_end = e;
-	}
-	if (rc != SQLITE_DONE)
-		goto sql_error;
-	sqlite3_finalize(s);
-	s = NULL;
-
-	/* Window length: about TL_TARGET tasks on the busiest lane. */
-	if (!(t->t_end > 0))
-		t->t_end = 1e-9;
-	if (o->window_s > 0) {
-		t->win_s = o->window_s;
-	} else {
-		const double raw = t->t_end * TL_TARGET / (double)(n_max ? n_max : 1);
-
-		t->win_s = raw >= t->t_end ? t->t_end : view_nice_ceil(raw);
-		if (t->win_s >= t->t_end)
-			t->win_s = t->t_end;
-	}
-	{
-		const double nw = ceil(t->t_end / t->win_s - 1e-9);
-
-		t->n_win = nw < 1 ? 1 : nw > o->windows ? o->windows
-		                                        : (unsigned)nw;
-	}
-	t->win = calloc(t->n_win, sizeof *t->win);
-	t->ov = calloc((size_t)(t->n_lanes ? t->n_lanes : 1) * OV_BINS *
-	                       VIEW_KIND_COUNT,
-	               sizeof *t->ov);
-	if (!t->win || !t->ov)
-		goto oom;
-	for (unsigned w = 0; w < t->n_win; w++) {
-		t->win[w].a = w * t->win_s;
-		t->win[w].b = (w + 1) * t->win_s;
-		t->win[w].cap = o->max_tasks;
-		t->win[w].ev = malloc((o->max_tasks ? o->max_tasks : 1) *
-		                      sizeof *t->win[w].ev);
-		if (!t->win[w].ev)
-			goto oom;
-	}
-
-	/* Sequence boundaries: sequences run back to back from 0. */
-	rc = sqlite3_prepare_v2(h,
-	                        "SELECT seq, time_s FROM sequences "
-	                        "WHERE run_id = ?1 ORDER BY seq",
-	                        -1, &s, NULL);
-	if (rc != SQLITE_OK)
-		goto sql_error;
-	sqlite3_bind_int64(s, 1, r->id);
-	{
-		double at = 0;
-		size_t cap = 0;
-
-		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-			if (at > t->win[t->n_win - 1].b)
-				continue;
-			if (t->n_seq == cap) {
-				const size_t nc = cap ? 2 * cap : 64;
-				double *ns = realloc(t->seq_start,
-				                     nc * sizeof *ns);
-				int64_t *ni;
-
-				if (!ns)
-					goto oom;
-				t->seq_start = ns;
-				ni = realloc(t->seq_id, nc * sizeof *ni);
-				if (!ni)
-					goto oom;
-				t->seq_id = ni;
-				cap = nc;
-			}
-			t->seq_start[t->n_seq] = at;
-			t->seq_id[t->n_seq] = sqlite3_column_int64(s, 0);
-			t->n_seq++;
-			at += sqlite3_column_double(s, 1);
-		}
-	}
-	if (rc != SQLITE_DONE)
-		goto sql_error;
-	sqlite3_finalize(s);
-	s = NULL;
-
-	/* One pass over the events: overview bins and window buffers. */
-	rc = sqlite3_prepare_v2(h,
-	                        "SELECT device, kind, start_s, end_s, tokens, "
-	                        "seq, batch, outcome FROM events "
-	                        "WHERE run_id = ?1 ORDER BY idx",
-	                        -1, &s, NULL);
-	if (rc != SQLITE_OK)
-		goto sql_error;
-	sqlite3_bind_int64(s, 1, r->id);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const int64_t dev = sqlite3_column_int64(s, 0);
-		const char *kind = (const char *)sqlite3_column_text(s, 1);
-		const double t0 = sqlite3_column_double(s, 2);
-		const double t1 = fmax(t0, sqlite3_column_double(s, 3));
-		const enum view_kind k = view_kind_parse(kind);
-		const char *outc = (const char *)sqlite3_column_text(s, 7);
-		const double bin_w = t->t_end / OV_BINS;
-
-		if (dev < 0 || dev >= VIEW_MAX_DEV)
-			continue;
-		if (k != VIEW_KIND_IDLE && t1 > t0) {
-			size_t b = (size_t)fmax(0, floor(t0 / bin_w));
-
-			for (; b < OV_BINS; b++) {
-				const double lo = fmax(t0, b * bin_w);
-				const double hi = fmin(t1, (b + 1) * bin_w);
-
-				if (hi <= lo) {
-					if (b * bin_w >= t1)
-						break;
-					continue;
-				}
-				t->ov[((size_t)dev * OV_BINS + b) *
-				              VIEW_KIND_COUNT + k] += hi - lo;
-			}
-		}
-		for (unsigned w = 0; w < t->n_win; w++) {
-			struct tl_win *win = &t->win[w];
-			const int in = t1 > t0 ? (t0 < win->b && t1 > win->a)
-			                       : (t0 >= win->a && t0 < win->b);
-			struct tl_ev *e;
-
-			if (!in)
-				continue;
-			win->total++;
-			if (win->n == win->cap)
-				continue;
-			e = &win->ev[win->n++];
-			e->t0 = t0;
-			e->t1 = t1;
-			e->lane = (unsigned)dev;
-			e->kind = k;
-			e->tokens = (uint32_t)sqlite3_column_int64(s, 4);
-			e->seq = sqlite3_column_int64(s, 5);
-			e->batch = sqlite3_column_int64(s, 6);
-			snprintf(e->kind_name, sizeof e->kind_name, "%s",
-			         kind ? kind : "");
-			snprintf(e->outcome, sizeof e->outcome, "%s",
-			         outc ? outc : "");
-		}
-	}
-	if (rc != SQLITE_DONE)
-		goto sql_error;
-	sqlite3_finalize(s);
-	return 0;
-
-oom:
-	view_set_err(err, errlen, "out of memory drawing run %lld",
-	             (long long)r->id);
-	ret = -ENOMEM;
-	sqlite3_finalize(s);
-	return ret;
-sql_error:
-	ret = sql_fail(h, r, err, errlen);
-	sqlite3_finalize(s);
-	return ret;
-}
-
-static void write_lane_labels(FILE *f, const struct timeline *t, double y0,
-                              double lane_h, double gap)
-{
-	for (unsigned l = 0; l < t->n_lanes; l++) {
-		char buf[32];
-
-		fprintf(f, "<text class=\"lane\" x=\"4\" y=\"%.1f\">",
-		        y0 + l * (lane_h + gap) + lane_h / 2 + 4);
-		view_put_html(f, lane_name(t->run, l, buf, sizeof buf));
-		fputs("</text>", f);
-	}
-}
-
-/* Whole run: per lane and column the dominant busy kind, shaded by how
- * busy the column is; detail windows outlined and numbered. */
-static void write_overview(FILE *f, const struct timeline *t)
-{
-	const double pw = TL_WIDTH - TL_GUTTER - TL_RIGHT;
-	const double gap = 4, top = 14;
-	const double h = top + t->n_lanes * (OV_LANE_H + gap) + 16;
-	const double bin_w = t->t_end / OV_BINS;
-	const double px = pw / OV_BINS;
-
-	fprintf(f, "<svg class=\"overview\" viewBox=\"0 0 %.0f %.0f\">",
-	        TL_WIDTH, h);
-	write_lane_labels(f, t, top, OV_LANE_H, gap);
-	for (unsigned l = 0; l < t->n_lanes; l++) {
-		const double y = top + l * (OV_LANE_H + gap);
-		int run_k = -1, run_q = 0;
-		size_t run_b = 0;
-
-		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-		        "height=\"%.0f\" fill=\"#f0f2f4\"/>", TL_GUTTER, y, pw,
-		        OV_LANE_H);
-		for (size_t b = 0; b <= OV_BINS; b++) {
-			int k = -1, q = 0;
-
-			if (b < OV_BINS) {
-				const double *v = &t->ov[((size_t)l * OV_BINS +
-				                          b) * VIEW_KIND_COUNT];
-				double busy = 0, best = 0;
-
-				for (int i = 0; i < VIEW_KIND_COUNT; i++) {
-					busy += v[i];
-					if (v[i] > best) {
-						best = v[i];
-						k = i;
-					}
-				}
-				q = (int)ceil(fmin(1, busy / bin_w) * 5);
-				if (q == 0)
-					k = -1;
-			}
-			if (b > 0 && (k != run_k || q != run_q)) {
-				if (run_k >= 0)
-					fprintf(f, "<rect class=\"ov\" "
-					        "x=\"%.2f\" y=\"%.1f\" "
-					        "width=\"%.2f\" height=\"%.0f\" "
-					        "fill=\"%s\" fill-opacity="
-					        "\"%.2f\"/>",
-					        TL_GUTTER + run_b * px, y,
-					        (b - run_b) * px, OV_LANE_H,
-					        kind_colour[run_k],
-					        0.25 + 0.15 * run_q);
-				run_b = b;
-			}
-			run_k = k;
-			run_q = q;
-		}
-	}
-	for (unsigned w = 0; w < t->n_win; w++) {
-		const double x0 = TL_GUTTER + t->win[w].a / t->t_end * pw;
-		const double x1 = TL_GUTTER +
-		                  fmin(t->win[w].b, t->t_end) / t->t_end * pw;
-		const double yb = top + t->n_lanes * (OV_LANE_H + gap) - gap;
-
-		if (t->n_win == 1 && t->win_s >= t->t_end)
-			break;
-		fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" "
-		        "height=\"%.1f\" fill=\"none\" stroke=\"#24292f\" "
-		        "stroke-width=\"1\"/>"
-		        "<text x=\"%.2f\" y=\"11\" class=\"muted\">%u</text>",
-		        x0, top - 2, fmax(x1 - x0, 1.5), yb - top + 4, x0 + 2,
-		        w + 1);
-	}
-	fprintf(f, "<text class=\"muted\" x=\"%.1f\" y=\"%.1f\" "
-	        "text-anchor=\"end\">", TL_WIDTH - TL_RIGHT, h - 3);
-	put_time(f, t->t_end, t->t_end);
-	fprintf(f, "</text><text class=\"muted\" x=\"%.1f\" y=\"%.1f\">0"
-	        "</text></svg>\n", TL_GUTTER, h - 3);
-}
-
-static void put_task_title(FILE *f, const struct tl_ev *e, double scale)
-{
-	fputs("<title>", f);
-	view_put_html(f, e->kind_name);
-	fprintf(f, " \xc2\xb7 %u token%s \xc2\xb7 seq %lld", e->tokens,
-	        e->tokens == 1 ? "" : "s", (long long)e->seq);
-	if (e->batch)
-		fprintf(f, " \xc2\xb7 batch %lld", (long long)e->batch);
-	if (strcmp(e->outcome, "none") != 0 && *e->outcome) {
-		fputs(" \xc2\xb7 ", f);
-		view_put_html(f, e->outcome);
-	}
-	fputs(" \xc2\xb7 ", f);
-	put_time(f, e->t0, scale);
-	fputs(" \xe2\x80\x93 ", f);
-	put_time(f, e->t1, scale);
-	fputs("</title>", f);
-}
-
-static void write_window(FILE *f, const struct timeline *t, unsigned w,
-                         const struct view_html_opts *o)
-{
-	const struct tl_win *win = &t->win[w];
-	const double pw = TL_WIDTH - TL_GUTTER - TL_RIGHT;
-	const double span = win->b - win->a;
-	const double lanes_h = t->n_lanes * (TL_LANE_H + TL_LANE_GAP);
-	const double h = TL_TOP + lanes_h + TL_AXIS;
-	const double step = view_nice_ceil(span / 8);
-	unsigned marks = 0;
-
-	fprintf(f, "<div class=\"win\" data-window=\"%u\"><h4>", w + 1);
-	if (t->n_win > 1 || t->win_s < t->t_end)
-		fprintf(f, "Window %u: ", w + 1);
-	put_time(f, win->a, span);
-	fputs(" \xe2\x80\x93 ", f);
-	put_time(f, win->b, span);
-	fputs(" \xc2\xb7 ", f);
-	put_count(f, win->total);
-	fputs(win->total == 1 ? " task</h4>\n" : " tasks</h4>\n", f);
-	if ((int64_t)win->n < win->total) {
-		fprintf(f, "<p class=\"warn\" data-capped=\"1\">Capped: showing "
-		        "the first %zu of ", win->n);
-		put_count(f, win->total);
-		fputs(" tasks in this window (<code>--max-tasks</code>, or a "
-		      "shorter <code>--window-s</code>).</p>\n", f);
-	}
-	fprintf(f, "<svg class=\"timeline\" viewBox=\"0 0 %.0f %.0f\">",
-	        TL_WIDTH, h);
-	write_lane_labels(f, t, TL_TOP, TL_LANE_H, TL_LANE_GAP);
-	for (unsigned l = 0; l < t->n_lanes; l++)
-		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-		        "height=\"%.0f\" fill=\"#f6f8fa\"/>", TL_GUTTER,
-		        TL_TOP + l * (TL_LANE_H + TL_LANE_GAP), pw, TL_LANE_H);
-	/* Axis ticks and grid. */
-	for (double k = ceil(win->a / step - 1e-9);; k++) {
-		const double at = fabs(k) < 0.5 ? 0 : k * step;
-		const double x = TL_GUTTER + (at - win->a) / span * pw;
-		const char *anchor = x < TL_GUTTER + 20     ? "start"
-		                     : x > TL_GUTTER + pw - 20 ? "end"
-		                                              : "middle";
-
-		if (at > win->b + step * 1e-6)
-			break;
-		fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.0f\" "
-		        "y2=\"%.1f\" stroke=\"#d8dee4\"/>"
-		        "<text class=\"muted\" x=\"%.1f\" y=\"%.1f\" "
-		        "text-anchor=\"%s\">",
-		        x, x, TL_TOP - 2, TL_TOP + lanes_h, x,
-		        TL_TOP + lanes_h + 12, anchor);
-		put_time(f, at, span);
-		fputs("</text>", f);
-	}
-	/* Sequence boundaries. */
-	for (size_t i = 0; i < t->n_seq && marks < MAX_SEQ_MARKS; i++) {
-		const double at = t->seq_start[i];
-		const double x = TL_GUTTER + (at - win->a) / span * pw;
-
-		if (at < win->a || at >= win->b)
-			continue;
-		marks++;
-		fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"2\" y2=\"%.1f\" "
-		        "stroke=\"#57606a\" stroke-dasharray=\"3 3\"/>"
-		        "<text class=\"muted\" x=\"%.1f\" y=\"11\">seq %lld"
-		        "</text>",
-		        x, x, TL_TOP + lanes_h, x + 3,
-		        (long long)t->seq_id[i]);
-	}
-	for (size_t i = 0; i < win->n; i++) {
-		const struct tl_ev *e = &win->ev[i];
-		const double t0 = fmax(e->t0, win->a), t1 = fmin(e->t1, win->b);
-		const double x = TL_GUTTER + (t0 - win->a) / span * pw;
-		const double wd = fmax((t1 - t0) / span * pw, 0.8);
-		double y = TL_TOP + e->lane * (TL_LANE_H + TL_LANE_GAP);
-		double hh = TL_LANE_H;
-
-		if (e->kind == VIEW_KIND_IDLE) {
-			y += TL_LANE_H * 0.35;
-			hh = TL_LANE_H * 0.3;
-		} else if (e->kind == VIEW_KIND_SWITCH ||
-		           e->kind == VIEW_KIND_TRANSFER) {
-			y += TL_LANE_H * 0.2;
-			hh = TL_LANE_H * 0.6;
-		}
-		fputs("<rect class=\"task\" data-kind=\"", f);
-		view_put_html(f, e->kind_name);
-		fputs("\" data-outcome=\"", f);
-		view_put_html(f, e->outcome);
-		fprintf(f, "\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" "
-		        "height=\"%.1f\" fill=\"%s\">",
-		        x, y, wd, hh, kind_colour[e->kind]);
-		put_task_title(f, e, span);
-		fputs("</rect>", f);
-		if (wd >= 16 && e->tokens && e->kind != VIEW_KIND_IDLE)
-			fprintf(f, "<text class=\"tl\" x=\"%.1f\" y=\"%.1f\" "
-			        "text-anchor=\"middle\">%u</text>",
-			        x + wd / 2, y + hh / 2 + 3, e->tokens);
-		fputc('\n', f);
-	}
-	(void)o;
-	fputs("</svg></div>\n", f);
-}
-
-static void put_chip_time(FILE *f, const char *name, double v)
-{
-	fprintf(f, "<span class=\"chip\">%s <b>", name);
-	put_time(f, v, 0);
-	fputs("</b></span>", f);
-}
-
-static void put_chip_num(FILE *f, const char *name, double v,
-                         const char *unit)
-{
-	fprintf(f, "<span class=\"chip\">%s <b>", name);
-	put_num(f, v);
-	fprintf(f, "%s</b></span>", unit);
-}
-
-static void write_run_head(FILE *f, const struct view_run *r,
-                           const struct policies *pol)
-{
-	fprintf(f, "<h3>Run #%lld: <span style=\"color:%s\">",
-	        (long long)r->id, policy_col(pol, r->policy));
-	view_put_html(f, r->policy);
-	fputs("</span>", f);
-	if (r->label && *r->label) {
-		fputs(" \xe2\x80\x94 ", f);
-		view_put_html(f, r->label);
-	}
-	fputs("</h3>\n<p class=\"note\">", f);
-	put_group_title(f, r);
-	fputs("</p>\n<div class=\"chips\">", f);
-	put_chip_num(f, "committed", r->committed, " tokens");
-	put_chip_time(f, "simulated", r->time_s);
-	put_chip_num(f, "throughput", r->tokens_per_s, " tok/s");
-	put_chip_num(f, "efficiency", r->tokens_per_j, " tok/J");
-	fputs("<span class=\"chip\">acceptance <b>", f);
-	put_pct(f, r->acceptance_rate);
-	fputs("</b></span>", f);
-	for (unsigned d = 0; d < r->n_dev; d++) {
-		char buf[32];
-
-		fputs("<span class=\"chip\">", f);
-		view_put_html(f, lane_name(r, d, buf, sizeof buf));
-		fputs(" busy <b>", f);
-		put_pct(f, dev_util(r, d));
-		fputs("</b></span>", f);
-	}
-	fputs("</div>\n", f);
-}
-
-static int write_timeline(sqlite3 *h, FILE *f, const struct view_run *r,
-                          const struct view_html_opts *o,
-                          const struct policies *pol, char *err,
-                          size_t errlen)
-{
-	struct timeline t;
-	int ret;
-
-	memset(&t, 0, sizeof t);
-	t.run = r;
-	fprintf(f, "<article class=\"run\" id=\"run-%lld\" data-run=\"%lld\">",
-	        (long long)r->id, (long long)r->id);
-	write_run_head(f, r, pol);
-	if (r->n_events == 0) {
-		fputs("<p class=\"warn\" data-no-events=\"1\">No events "
-		      "recorded; rerun with <code>ahasd-replay --events</code> "
-		      "to see this run's timeline.</p></article>\n", f);
-		return 0;
-	}
-	ret = timeline_scan(h, &t, o, err, errlen);
-	if (ret < 0)
-		goto error;
-	fputs("<p class=\"note\">Whole run (", f);
-	put_count(f, r->n_events);
-	fputs(" tasks): colour is the busiest task kind, shade how busy the "
-	      "device is", f);
-	if (t.n_win > 1 || t.win_s < t.t_end) {
-		fprintf(f, ". Below, the first %u window%s of ", t.n_win,
-		        t.n_win == 1 ? "" : "s");
-		put_time(f, t.win_s, t.win_s);
-		fprintf(f, " (boxes 1\xe2\x80\xa6%u above)", t.n_win);
-	}
-	fprintf(f, ". Hover a task for details. Whole run in Perfetto: "
-	        "<code>ahasd-view DB --perfetto %lld -o run%lld.json</code>."
-	        "</p>\n",
-	        (long long)r->id, (long long)r->id);
-	if (r->events_dropped > 0) {
-		fputs("<p class=\"warn\">The event bound was hit: ", f);
-		put_count(f, (int64_t)r->events_dropped);
-		fputs(" later events were not stored, so the timeline stops "
-		      "early.</p>\n", f);
-	}
-	if (t.off_lane > 0) {
-		fputs("<p class=\"warn\">", f);
-		put_count(f, t.off_lane);
-		fprintf(f, " events on devices past the first %d are not "
-		        "drawn.</p>\n", VIEW_MAX_DEV);
-	}
-	write_overview(f, &t);
-	for (unsigned w = 0; w < t.n_win; w++)
-		write_window(f, &t, w, o);
-	fputs("</article>\n", f);
-error:
-	timeline_free(&t);
-	return ret;
-}
 
 static void write_kind_legend(FILE *f)
 {

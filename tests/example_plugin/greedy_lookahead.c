@@ -35,20 +35,21 @@ static const struct ahasd_param greedy_params[] = {
 	{ NULL, NULL, NULL },
 };
 
-static int greedy_create(void **out, const char *const *keys,
-                         const char *const *values, size_t n, char *err,
-                         size_t errlen)
+static int greedy_create(void **out, const struct ahasd_create_args *args,
+                         char *err, size_t errlen)
 {
-	uint32_t max_unverified = 2;
+	uint32_t max_unverified = 0;
 	struct greedy *g;
 
-	/* the host passes only the keys declared in greedy_params */
-	for (size_t i = 0; i < n; i++) {
+	/* the host passes every key declared in greedy_params, in that
+	 * order, with the user's value or the default: no default here */
+	for (size_t i = 0; i < args->n; i++) {
+		const char *k = args->keys[i], *v = args->values[i];
 		int rc = 0;
 
-		if (strcmp(keys[i], "max_unverified") == 0)
-			rc = ahasd_parse_u32(keys[i], values[i], 1, 4096,
-			                     &max_unverified, err, errlen);
+		if (strcmp(k, "max_unverified") == 0)
+			rc = ahasd_parse_u32(k, v, 1, 4096, &max_unverified, err,
+			                     errlen);
 		if (rc != 0)
 			return rc;
 	}

@@ -1,6 +1,7 @@
 /* fuzz_params.c - plugin parameters: the public parsers of
  * policies/ahasd_plugin_params.h, checked against their contract, and the
- * create() hook of every built-in plugin fed the same key=value lines.
+ * create() hook of every built-in plugin fed the same key=value lines
+ * (with the defaults of the keys they lack, as the host fills them in).
  *
  * Input: lines "key=value" (a line without '=' is a value for the bare
  * parsers only). Built-in plugins are found through AHASD_PLUGIN_PATH or
@@ -119,20 +120,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		void *state = NULL;
 		size_t m = 0;
 
-		/* the host passes only declared keys (plugin_create) */
+		const char **ak = NULL, **av = NULL;
+		int na;
+
+		/* the host rejects undeclared keys, then passes every declared
+		 * one with its default filled in (plugin_create) */
 		for (size_t j = 0; j < n; j++) {
 			if (plugin_declares(&plugins[i], keys[j])) {
 				k[m] = keys[j];
 				v[m++] = vals[j];
 			}
 		}
+		na = plugin_args(&plugins[i], k, v, m, &ak, &av);
+		if (na < 0)
+			continue;
+		const struct ahasd_create_args args = {
+			sizeof args, AHASD_PLUGIN_ABI_VERSION, (size_t)na, ak, av
+		};
 		err[0] = '\0';
-		if (d->create(&state, k, v, m, err, sizeof err) == 0) {
+		if (d->create(&state, &args, err, sizeof err) == 0) {
 			fuzz_check(state != NULL || d->destroy != NULL);
 			d->destroy(state);
 		} else {
 			fuzz_check(memchr(err, '\0', sizeof err));
 		}
+		free(ak);
+		free(av);
 	}
 	free(buf);
 	return 0;

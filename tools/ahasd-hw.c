@@ -430,7 +430,8 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		h = trace_reader_header(rd);
-		dm = &h->draft;
+		/* a lookup draft (format 1.1) has no model */
+		dm = h->features & TRACE_F_DRAFT_LOOKUP ? NULL : &h->draft;
 		tm = &h->target;
 	}
 	if (hw_plan_create(&plan, &plat, dm, tm, err, sizeof err)) {
@@ -447,7 +448,18 @@ int main(int argc, char **argv)
 		printf("PIM switch: %.3f us\n", st * 1e6);
 	}
 	print_plan(plan);
-	if (print_task(plan, HW_TASK_DRAFT, "draft step", dm, 1, kv) ||
+	if (!dm) {
+		struct hw_cost c1, c2;
+
+		hw_lookup_cost(plan, 1, &c1);
+		hw_lookup_cost(plan, 0, &c2);
+		printf("\ndraft step: a lookup (no model), on %s: %.3f us for "
+		       "a batch's first token, %.3f us for each further one "
+		       "(lookup_s, lookup_token_s)\n",
+		       plat.dev[hw_task_device(plan, HW_TASK_DRAFT)].name,
+		       c1.time_s * 1e6, c2.time_s * 1e6);
+	}
+	if ((dm && print_task(plan, HW_TASK_DRAFT, "draft step", dm, 1, kv)) ||
 	    print_task(plan, HW_TASK_VERIFY, "verification", tm, m, kv) ||
 	    print_task(plan, HW_TASK_PREVERIFY, "pre-verification", tm, 2, kv)) {
 		fprintf(stderr, "ahasd-hw: out of memory\n");

@@ -93,7 +93,8 @@ static int cmd_info(int argc, char **argv)
 	struct trace_seq s;
 	struct mean acc = { 0 }, ent = { 0 }, ent_hi = { 0 }, ent_lo = { 0 };
 	struct mean len = { 0 }, plen = { 0 }, cent = { 0 }, top1 = { 0 };
-	uint64_t n_seq = 0, n_tok = 0, n_cont = 0;
+	struct mean run = { 0 };
+	uint64_t n_seq = 0, n_tok = 0, n_cont = 0, chain_n = 0, chain_bad = 0;
 	bool list_ops = false;
 	char err[1024];
 	int c, ret;
@@ -125,15 +126,44 @@ static int cmd_info(int argc, char **argv)
 	}
 	h = trace_reader_header(r);
 	printf("file: %s\n", argv[optind]);
-	printf("format version %" PRIu32 ", %s%s, temperature %g, top_p %g, "
-	       "seed %" PRIu64 ", lookahead K %" PRIu32 "\n", h->version,
-	       h->sampled ? "sampled" : "greedy",
-	       h->synthetic ? " (SYNTHETIC, not a model run)" : "",
-	       h->temperature, h->top_p, h->seed, h->lookahead);
+	if (!h->features) {
+		printf("format version %" PRIu32 ", %s%s, temperature %g, top_p "
+		       "%g, seed %" PRIu64 ", lookahead K %" PRIu32 "\n",
+		       h->version, h->sampled ? "sampled" : "greedy",
+		       h->synthetic ? " (SYNTHETIC, not a model run)" : "",
+		       h->temperature, h->top_p, h->seed, h->lookahead);
+	} else {
+		printf("format version %" PRIu32 ".1 (features:", h->version);
+		for (uint32_t b = 1; b & TRACE_F_ALL; b <<= 1)
+			if (h->features & b)
+				printf(" %s", trace_feature_name(
+				                      (enum trace_feature)b));
+		printf("), %s%s, temperature %g, top_p %g, seed %" PRIu64,
+		       h->sampled ? "sampled" : "greedy",
+		       h->synthetic ? " (SYNTHETIC, not a model run)" : "",
+		       h->temperature, h->top_p, h->seed);
+		if (trace_header_entropy_full(h))
+			printf(", lookahead K %" PRIu32, h->lookahead);
+		printf("\n");
+		if (h->features & TRACE_F_ACCEPT_RUNS)
+			printf("accepted runs: measured at draft length R %" PRIu32
+			       ", tree_tokens T %" PRIu32 " (%s: a verification "
+			       "of d levels feeds 1 + ceil(d*T/R) tokens)\n",
+			       h->run_max, h->tree_tokens,
+			       h->tree_tokens == h->run_max ? "a chain" : "a tree");
+		if (!trace_header_entropy_full(h))
+			printf("entropies: %s; plugins that need them are "
+			       "refused\n", trace_header_has_entropy(h)
+			       ? "true-prefix only (no continuations)" : "none");
+	}
 	printf("provenance:\n");
 	for (size_t i = 0; i < h->n_prov; i++)
 		printf("  %s: %s\n", h->prov[i].key, h->prov[i].value);
-	print_model("draft", &h->draft, list_ops);
+	if (h->features & TRACE_F_DRAFT_LOOKUP)
+		printf("draft: the lookup \"%s\" (no model: costs the "
+		       "preset's lookup_s per batch)\n", h->draft_lookup);
+	else
+		print_model("draft", &h->draft, list_ops);
 	print_model("target", &h->target, list_ops);
 
 	while ((ret = trace_reader_next(r, &s, err, sizeof err)) > 0) {
@@ -147,6 +177,23 @@ static int cmd_info(int argc, char **argv)
 			                           : s.accept[p] >= 1.0f;
 
 			mean_add(&acc, s.accept[p]);
+			if (s.accept_run) {
+				const uint32_t q = s.accept_run[p];
+
+				mean_add(&run, q);
+				/* a chain's run from p + 1 is q - 1 (R - 1 or R
+				 * after a full run) */
+				if (q > 0 && p + 1 < s.n) {
+					const uint32_t nx = s.accept_run[p + 1];
+
+					chain_n++;
+					chain_bad += q < h->run_max
+					                     ? nx != q - 1
+					                     : nx + 1 < q;
+				}
+			}
+			if (!s.entropy)
+				continue;
 			mean_add(&ent, s.entropy[p]);
 			mean_add(&top1, s.top1[p]);
 			mean_add(hi ? &ent_hi : &ent_lo, s.entropy[p]);
@@ -163,7 +210,22 @@ static int cmd_info(int argc, char **argv)
 	printf("tokens: %" PRIu64 "\n", n_tok);
 	printf("mean generated length: %.2f tokens (mean prompt length %.2f)\n",
 	       mean_get(&len), mean_get(&plen));
-	printf("mean acceptance: %.4f\n", mean_get(&acc));
+	if (h->features & TRACE_F_ACCEPT_RUNS) {
+		printf("mean accepted run: %.4f tokens (one-token acceptance "
+		       "%.4f)\n", mean_get(&run), mean_get(&acc));
+		printf("positions a chain would predict (run > 0): %" PRIu64
+		       ", the next run not what a chain gives: %" PRIu64
+		       " (%.1f%%)\n", chain_n, chain_bad,
+		       chain_n ? 100.0 * (double)chain_bad / (double)chain_n
+		               : 0.0);
+	} else {
+		printf("mean acceptance: %.4f\n", mean_get(&acc));
+	}
+	if (!trace_header_has_entropy(h)) {
+		printf("entropies: none\n");
+		trace_reader_close(&r);
+		return 0;
+	}
 	printf("mean draft top-1 probability: %.4f\n", mean_get(&top1));
 	printf("mean entropy: %.4f nats\n", mean_get(&ent));
 	printf("mean entropy where %s: %.4f nats (%" PRIu64 " positions)\n",
@@ -172,8 +234,9 @@ static int cmd_info(int argc, char **argv)
 	printf("mean entropy where %s: %.4f nats (%" PRIu64 " positions)\n",
 	       h->sampled ? "a_p < 0.5" : "a_p = 0", mean_get(&ent_lo),
 	       ent_lo.n);
-	printf("continuations: %" PRIu64 " (mean continuation entropy %.4f "
-	       "nats)\n", n_cont, mean_get(&cent));
+	if (trace_header_entropy_full(h))
+		printf("continuations: %" PRIu64 " (mean continuation entropy "
+		       "%.4f nats)\n", n_cont, mean_get(&cent));
 	trace_reader_close(&r);
 	return 0;
 }
@@ -221,7 +284,8 @@ static int cmd_validate(int argc, char **argv)
 		case 'h':
 			printf("usage: ahasd-trace validate FILE...\n"
 			       "Check every structural and range rule of format "
-			       "v1; print \"FILE: ok (N sequences, T tokens)\"\n"
+			       "1.0 and 1.1; print \"FILE: ok (N sequences, T "
+			       "tokens)\"\n"
 			       "or the first error of each file. Exit 0 if all "
 			       "are valid, 1 otherwise.\n");
 			return 0;
@@ -740,6 +804,17 @@ static int cmd_fit(int argc, char **argv)
 		return EXIT_INVALID;
 	}
 	const struct trace_header *h = trace_reader_header(rd);
+	if (!trace_header_entropy_full(h)) {
+		/* a profile is a chain with entropies and continuations */
+		fprintf(stderr, "ahasd-trace fit: %s: a workload profile needs "
+		        "per-position acceptance, entropies and continuation "
+		        "rows; this format 1.1 trace has %s\n", argv[1],
+		        h->features & TRACE_F_ACCEPT_RUNS
+		                ? "accepted-run lengths (not a chain) and no "
+		                  "continuations"
+		                : "no entropies");
+		goto out;
+	}
 	if (wl_fit_new(&f) < 0) {
 		fprintf(stderr, "ahasd-trace fit: out of memory\n");
 		goto out;
