@@ -34,8 +34,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 # The unit suites; golden (slow, whole-grid digest), browser (needs
-# Chromium), fuzz (corpora) and this list's own check are left out.
-SKIP_SUITES = ["browser", "golden", "fuzz", "mutants"]
+# Chromium), fuzz (corpora), torch (the PyTorch capture, not the core) and
+# this list's own check are left out.
+SKIP_SUITES = ["browser", "golden", "fuzz", "mutants", "torch"]
 
 
 class ListError(Exception):
