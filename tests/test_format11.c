@@ -356,6 +356,40 @@ Test(format11, trace_mem_keeps_the_new_arrays)
 	trace_mem_free(&mem);
 }
 
+/* The context bound of a 1.1 sequence without every draft's entropy
+ * (no_entropy, accept_runs: trace_seq_check's own branch) at both ends:
+ * the tiny target's seq_len is 512 and the sequence has n = 6, so
+ * prompt_len 506 fills the context exactly (506 + 6 = 512, accepted) and
+ * 507 is one past it (513, refused, naming the field). */
+Test(format11, context_bound_without_entropies)
+{
+	static const uint32_t feats[] = {
+		TRACE_F_NO_ENTROPY, TRACE_F_ACCEPT_RUNS,
+		TRACE_F_NO_ENTROPY | TRACE_F_ACCEPT_RUNS | TRACE_F_DRAFT_LOOKUP,
+	};
+
+	for (size_t i = 0; i < sizeof feats / sizeof *feats; i++) {
+		struct trace_header h;
+		struct trace_seq s;
+		char err[512] = "";
+
+		make_header(&h, feats[i]);
+		cr_assert(!trace_header_entropy_full(&h));
+		s = make_seq(&h);
+		s.prompt_len = 506;
+		cr_expect_eq(trace_seq_check(&h, &s, err, sizeof err), 0,
+		             "features %u: %s", feats[i], err);
+		s.prompt_len = 507;
+		cr_expect_eq(trace_seq_check(&h, &s, err, sizeof err), -EINVAL,
+		             "features %u", feats[i]);
+		cr_expect(strstr(err, "field 'prompt_len' (sequence 5): "
+		                 "expected prompt_len + n = 507 + 6 = 513 within "
+		                 "the target model's context (seq_len 512)"),
+		          "features %u: %s", feats[i], err);
+		trace_header_clear(&h);
+	}
+}
+
 /* A header without features is a 1.0 header: version 1, lookahead, both
  * models, and the reader gives features 0. */
 Test(format11, no_features_is_1_0)
