@@ -115,6 +115,7 @@ struct fx_trace_opts {
 	int sampled;              /* 0: greedy */
 	unsigned draft_layers;    /* 0: 3 */
 	unsigned target_layers;   /* 0: 5 */
+	uint32_t seq_len;         /* both models' context; 0: 512 */
 };
 /** Write seqs as a synthetic trace of the tiny pair, lookahead FX_K. */
 void fx_write_trace(const char *path, struct fx_seq *seqs, size_t n,

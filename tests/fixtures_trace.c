@@ -80,10 +80,13 @@ void fx_write_trace(const char *path, struct fx_seq *seqs, size_t n,
 	struct trace_writer *w = NULL;
 	char err[512];
 
-	fx_tiny_model(&h.draft, "tiny-draft",
-	              t->draft_layers ? t->draft_layers : 3);
-	fx_tiny_model(&h.target, "tiny-target",
-	              t->target_layers ? t->target_layers : 5);
+	const uint32_t ctx = t->seq_len ? t->seq_len : 512;
+
+	fx_llama_model(&h.draft, "tiny-draft", (struct fx_dims){ 64, 172,
+	               t->draft_layers ? t->draft_layers : 3, 8, 4, 512, ctx });
+	fx_llama_model(&h.target, "tiny-target", (struct fx_dims){ 64, 172,
+	               t->target_layers ? t->target_layers : 5, 8, 4, 512,
+	               ctx });
 	cr_assert_eq(trace_header_add_prov(&h, "tool", "tests/fixtures"), 0);
 	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), 0, "%s",
 	             err);

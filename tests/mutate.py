@@ -23,6 +23,7 @@ mutant tagged `survivor` is killed; 1 otherwise; 2 when the list is broken
 its own tests).
 """
 import argparse
+import filecmp
 import json
 import os
 import shutil
@@ -133,19 +134,22 @@ def tracked_files(root):
 
 
 def copy_tree(root, dst):
-    """Copy the tree's files (tracked and new, not ignored) to dst, with
-    their times, so a reused build directory rebuilds what changed."""
+    """Copy the tree's files (tracked and new, not ignored) to dst. A file
+    whose contents differ is written anew, with the current time: its
+    own time may be older than what a reused build directory built since
+    (a mutated header rebuilds objects after the edit), and ninja would
+    then keep the stale objects. Files that are the same keep their time,
+    so only what changed rebuilds."""
     for rel in tracked_files(root):
         src = os.path.join(root, rel)
         if not os.path.isfile(src) or os.path.islink(src):
             continue
         out = os.path.join(dst, rel)
         os.makedirs(os.path.dirname(out), exist_ok=True)
-        if (os.path.exists(out) and
-                os.path.getmtime(out) == os.path.getmtime(src) and
-                os.path.getsize(out) == os.path.getsize(src)):
+        if os.path.exists(out) and filecmp.cmp(src, out, shallow=False):
             continue
-        shutil.copy2(src, out)
+        shutil.copyfile(src, out)
+        shutil.copymode(src, out)
 
 
 def run(cmd, **kw):

@@ -348,3 +348,73 @@ ParameterizedTest(struct cell *c, invariants, conservation)
 	cr_assert_leq(m->wasted_draft_j, m->dynamic_j, "%s", who);
 	rig_close(&g);
 }
+
+/* ---- the cost cache ------------------------------------------------------
+ * The engine keeps task and step costs across sequences (cost_at: 16384
+ * slots, a slot picked by the top 14 bits of a hash of kind, tokens m and
+ * KV length). A slot must serve only the KV length it was computed at:
+ * a sequence replays the same after another as alone.
+ * Two sequences of one schedule, prompts 16 and 16 + 10946. 10946 (F21) x
+ * 0x9e3779b1 is 82466 mod 2^32, under the 2^18 a slot spans, so about
+ * 1 - 82466 / 2^18 = 69 % of the second sequence's KV lengths hash to the
+ * slot of the first's KV length 10946 below, with the same kind and m.
+ * The second sequence's costs are those of KV lengths near 11000 (the
+ * tiny models read 3.5 MB of KV cache there, against 100 kB of weights):
+ * a slot served at the wrong KV length shows in its time and energy. */
+/* sync (step costs) and async (task costs): no state of theirs or of
+ * fixed's outlives a sequence (AHASD's PHT and TVC tables do) */
+static const char *const cache_policies[] = { "sync", "async" };
+
+static void cache_setup(void)
+{
+	fx_tmpdir_make("cache");
+}
+
+ParameterizedTestParameters(invariants, cost_cache_serves_its_kv_length)
+{
+	static int idx[] = { 0, 1 };
+	return cr_make_param_array(int, idx, 2);
+}
+
+ParameterizedTest(int *pi, invariants, cost_cache_serves_its_kv_length,
+                  .init = cache_setup, .fini = fx_tmpdir_remove)
+{
+	static const int acc[24] = { 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 0,
+	                             1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1 };
+	const struct fx_trace_opts o = { .seq_len = 16384 };
+	const char *policy = cache_policies[*pi];
+	struct fx_seq b[2];
+	struct replay_seq_result both[2], alone[2];
+	size_t n;
+
+	fx_seq_greedy(&b[0], 0, acc, 24);
+	fx_seq_greedy(&b[1], 1, acc, 24);
+	b[1].s.prompt_len = FX_P_LEN + 10946;
+	fx_write_trace(fx_path("both.msgpack"), b, 2, &o);
+	fx_write_trace(fx_path("first.msgpack"), &b[0], 1, &o);
+	fx_write_trace(fx_path("second.msgpack"), &b[1], 1, &o);
+
+	const char *traces[3] = { fx_path("both.msgpack"),
+	                          fx_path("first.msgpack"),
+	                          fx_path("second.msgpack") };
+	for (int t = 0; t < 3; t++) {
+		struct rig g;
+		RIG_OPEN(&g, .trace = traces[t], .preset = "npu-pim",
+		         .policy = policy, .drafter = "fixed", .dkey = "k",
+		         .dval = "4");
+		rig_run_results(&g, t == 0 ? both : &alone[t - 1],
+		                t == 0 ? 2 : 1, &n);
+		cr_assert_eq(n, t == 0 ? 2u : 1u);
+		rig_close(&g);
+	}
+	for (int s = 0; s < 2; s++) {
+		char what[64];
+		snprintf(what, sizeof what, "%s, sequence %d time", policy, s);
+		assert_within(both[s].time_s, alone[s].time_s, 1e-9, what);
+		snprintf(what, sizeof what, "%s, sequence %d energy", policy, s);
+		assert_within(both[s].energy_j, alone[s].energy_j, 1e-9, what);
+		cr_expect_eq(both[s].verifications, alone[s].verifications);
+	}
+	/* and the KV lengths matter: the second sequence costs more */
+	cr_expect_gt(alone[1].time_s, 1.5 * alone[0].time_s, "%s", policy);
+}

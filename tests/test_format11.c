@@ -1117,6 +1117,32 @@ Test(runs, a_tree_feeds_the_target_its_nodes)
 		cr_expect_eq(lt.draft_tokens[i], 3u, "tree step %u", i);
 	cr_expect_gt(mt.time_s, mc.time_s);
 
+	/* T = 50 at R = 20: 2.5 nodes a level, rounded up. A draft step
+	 * expands ceil(50 / 20) = 3 nodes (not 2), and a pass of d levels
+	 * feeds 1 + ceil(50 d / 20): d = 3 -> 1 + ceil(7.5) = 9, d = 2 ->
+	 * 1 + 5 = 6, d = 1 -> 1 + ceil(2.5) = 4; d is read off the chain's
+	 * pass of the same schedule (1 + d tokens), with k = 3 */
+	const char *half = tpath("t50.msgpack");
+	struct evlog l3 = { 0 }, lh = { 0 };
+	write_runs(half, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY, 20, 50,
+	           ex_run, NULL, 20);
+	const struct rp o3 = { "sync", NULL, NULL, "fixed", 3, NULL, NULL, &l3 };
+	const struct rp oh = { "sync", NULL, NULL, "fixed", 3, NULL, NULL, &lh };
+	cr_assert_eq(replay_file(chain, &o3, &mc, err, sizeof err), 0, "%s",
+	             err);
+	cr_assert_eq(replay_file(half, &oh, &mt, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lh.n_verify, l3.n_verify);
+	cr_assert_gt(lh.n_verify, 0u);
+	for (uint32_t i = 0; i < lh.n_verify; i++) {
+		const uint32_t d = l3.verify_tokens[i] - 1;
+		cr_expect_eq(lh.verify_tokens[i], 1 + (50 * d + 19) / 20,
+		             "T = 50 pass %u (d = %u)", i, d);
+	}
+	cr_expect_eq(l3.verify_tokens[0], 4u, "first pass: 3 levels");
+	cr_expect_eq(lh.verify_tokens[0], 9u);
+	for (uint32_t i = 0; i < lh.n_draft; i++)
+		cr_expect_eq(lh.draft_tokens[i], 3u, "T = 50 step %u", i);
+
 	/* a tree wider than the hardware's step: drafts capped at one
 	 * level, every pass cut to the 256-token step, in both schedules */
 	static const uint32_t wide[6] = { 1, 0, 1, 1, 0, 1 };
