@@ -38,7 +38,7 @@
 #define DB_DEFAULT_BUFFER_BYTES (4u << 20)
 #define DB_MAX_DEV_NAME 63
 
-/* Migrations 1 to 3 are db/schema.sql verbatim, migrations 1 and 3 split
+/* Migrations 1 to 4 are db/schema.sql verbatim, migrations 1, 3 and 4 split
  * in parts only because ISO C limits a string literal to 4095 characters
  * (tests/test_db.c checks that a database made here, and one upgraded from
  * version 1, have exactly the objects schema.sql creates; run_table aside,
@@ -357,6 +357,98 @@ static const char *const schema_v3[] = {
 	NULL
 };
 
+/* Migration 4: area_costs, run_area and pareto (db/SCHEMA.md: Area,
+ * Pareto fronts); views over what is stored, so nothing to fill in. */
+static const char *const schema_v4[] = {
+	"\n"
+	"-- Schema version 4: the silicon area a configuration adds, and the\n"
+	"-- Pareto front of every study (db/SCHEMA.md: Area, Pareto fronts).\n"
+	"\n"
+	"-- What a configuration adds in area, by its configuration rows: a run\n"
+	"-- whose config has this key with this value counts mm2. The rows here\n"
+	"-- are AHASD's units at 28 nm as the paper gives them (Ma et al., \"AHASD\",\n"
+	"-- DAC 2026: EDC 0.05 mm2, TVC 0.03, queues 0.01, AAU 1.25; 2.68% of the\n"
+	"-- DRAM die): the AAU in the PIM, EDC and TVC when the policy has them on,\n"
+	"-- and the queues between the devices of the task-level policies. Rows\n"
+	"-- for units of one's own are added the same way.\n"
+	"CREATE TABLE area_costs (\n"
+	"  key    TEXT NOT NULL,       -- a configuration key (config.key)\n"
+	"  value  NOT NULL,            -- the value that costs, as config stores it\n"
+	"  unit   TEXT NOT NULL,       -- what the area is of\n"
+	"  mm2    REAL NOT NULL,\n"
+	"  source TEXT,                -- where the number comes from\n"
+	"  PRIMARY KEY (key, value)\n"
+	") WITHOUT ROWID;\n"
+	"INSERT INTO area_costs (key, value, unit, mm2, source) VALUES\n"
+	"  ('hw.aau', 1, 'AAU', 1.25, 'AHASD paper (DAC 2026), 28 nm'),\n"
+	"  ('policy.edc', 1, 'EDC', 0.05, 'AHASD paper (DAC 2026), 28 nm'),\n"
+	"  ('policy.tvc', 1, 'TVC', 0.03, 'AHASD paper (DAC 2026), 28 nm'),\n"
+	"  ('policy', 'ahasd', 'queues', 0.01, 'AHASD paper (DAC 2026), 28 nm'),\n"
+	"  ('policy', 'async', 'queues', 0.01, 'AHASD paper (DAC 2026), 28 nm');\n"
+	"\n"
+	"-- Every run's area: area_costs summed over its configuration rows (0\n"
+	"-- when none applies).\n"
+	"CREATE VIEW run_area AS\n"
+	"SELECT r.id AS run_id,\n"
+	"       (SELECT coalesce(sum(a.mm2), 0) FROM area_costs a\n"
+	"        JOIN config c ON c.run_id = r.id AND c.key = a.key\n"
+	"                     AND c.value = a.value) AS area_mm2\n"
+	"FROM runs r;\n"
+	"\n"
+	,
+	"-- The Pareto front of throughput against energy efficiency in every\n"
+	"-- study (the runs of one label; the runs without a label are one study\n"
+	"-- too). on_front is 1 when no run of the study has at least the run's\n"
+	"-- tokens_per_s and tokens_per_j and more of one of them (equal runs are\n"
+	"-- on it together); on_front_area is the same with area_mm2 as a third\n"
+	"-- cost, to be no larger (smaller counts as better too). Runs without\n"
+	"-- both metrics are left out.\n"
+	"CREATE VIEW pareto AS\n"
+	"WITH p AS (\n"
+	"  SELECT s.run_id, s.label AS study, s.policy, s.tokens_per_s,\n"
+	"         s.tokens_per_j, a.area_mm2\n"
+	"  FROM run_summary s JOIN run_area a ON a.run_id = s.run_id\n"
+	"  WHERE s.tokens_per_s IS NOT NULL AND s.tokens_per_j IS NOT NULL\n"
+	"),\n"
+	"-- by the best tokens_per_j of the runs faster than it and of the runs\n"
+	"-- as fast, in the study and in its runs of the same area\n"
+	"w AS (\n"
+	"  SELECT p.*,\n"
+	"         max(tokens_per_j) OVER (PARTITION BY study ORDER BY tokens_per_s DESC\n"
+	"           GROUPS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS faster_j,\n"
+	"         max(tokens_per_j) OVER (PARTITION BY study, tokens_per_s) AS same_j,\n"
+	"         max(tokens_per_j) OVER (PARTITION BY study, area_mm2\n"
+	"           ORDER BY tokens_per_s DESC\n"
+	"           GROUPS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS faster_j_a,\n"
+	"         max(tokens_per_j) OVER (PARTITION BY study, area_mm2, tokens_per_s)\n"
+	"           AS same_j_a\n"
+	"  FROM p\n"
+	"),\n"
+	"f AS (\n"
+	"  SELECT run_id, study, policy, tokens_per_s, tokens_per_j, area_mm2,\n"
+	"         (faster_j IS NULL OR tokens_per_j > faster_j)\n"
+	"           AND tokens_per_j = same_j AS on_front,\n"
+	"         (faster_j_a IS NULL OR tokens_per_j > faster_j_a)\n"
+	"           AND tokens_per_j = same_j_a AS in_class\n"
+	"  FROM w\n"
+	"),\n"
+	"-- a run beaten by a smaller one is beaten by one on the front of its\n"
+	"-- own area, so those are the only ones to look at\n"
+	"c AS (\n"
+	"  SELECT study, area_mm2, tokens_per_s, tokens_per_j FROM f WHERE in_class\n"
+	")\n"
+	"SELECT run_id, study, policy, tokens_per_s, tokens_per_j, area_mm2,\n"
+	"       on_front,\n"
+	"       in_class AND NOT EXISTS (\n"
+	"         SELECT 1 FROM c WHERE c.study IS f.study\n"
+	"           AND c.area_mm2 < f.area_mm2\n"
+	"           AND c.tokens_per_s >= f.tokens_per_s\n"
+	"           AND c.tokens_per_j >= f.tokens_per_j) AS on_front_area\n"
+	"FROM f;\n"
+	,
+	NULL
+};
+
 static int migrate_v3(struct db *d, char *err, size_t errlen);
 
 static const struct migration {
@@ -368,6 +460,7 @@ static const struct migration {
 	{ 1, schema_v1, NULL },
 	{ 2, schema_v2, NULL },
 	{ 3, schema_v3, migrate_v3 },
+	{ 4, schema_v4, NULL },
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == DB_SCHEMA_VERSION,
                "one migration per schema version, in order");
@@ -496,6 +589,15 @@ struct db {
 	FILE *spill;             /* older records, oldest first, or NULL */
 	struct stats_interval iv[STATS_N_METRICS]; /* db_run_intervals */
 	int has_iv;
+	/* the open run's sequences as the bootstrap takes them, for its
+	 * paired intervals before the commit's lock (dbc_pairs_prepare) */
+	struct own_seq *own;
+	size_t n_own, cap_own;
+};
+
+struct own_seq {
+	int64_t seq;
+	struct stats_seq s;
 };
 
 static int errno_of(int rc)
@@ -1003,6 +1105,9 @@ static void run_clear(struct db *d)
 		fclose(d->spill);
 	d->spill = NULL;
 	d->has_iv = 0;
+	free(d->own);
+	d->own = NULL;
+	d->n_own = d->cap_own = 0;
 }
 
 /* End a write transaction that failed half-way, if one is open. */
@@ -1047,6 +1152,11 @@ void db_close(struct db **pd)
 struct sqlite3 *db_handle(struct db *d)
 {
 	return d ? d->h : NULL;
+}
+
+const char *db_path(const struct db *d)
+{
+	return d ? d->path : NULL;
 }
 
 int db_set_max_events(struct db *d, uint64_t max_events)
@@ -1417,6 +1527,31 @@ int db_run_sequence(struct db *d, int64_t run_id,
 	r = run_add(d, &rec, err, errlen);
 	if (r < 0)
 		goto error;
+	/* as load_seqs (db_config.c) will read it back: the columns only */
+	if (d->n_own == d->cap_own) {
+		const size_t c = d->cap_own ? 2 * d->cap_own : 64;
+		struct own_seq *o = realloc(d->own, c * sizeof *o);
+		if (!o) {
+			util_set_err(err, errlen, "%s: out of memory", d->path);
+			r = -ENOMEM;
+			goto error;
+		}
+		d->own = o;
+		d->cap_own = c;
+	}
+	{
+		struct replay_seq_result col = { 0 };
+		col.committed = q->committed;
+		col.time_s = q->time_s;
+		col.energy_j = q->energy_j;
+		col.drafted = q->drafted;
+		col.accepted = q->accepted;
+		col.batches = q->batches;
+		col.batch_tokens = q->batch_tokens;
+		d->own[d->n_own].seq = q->seq;
+		stats_seq_from(&col, &d->own[d->n_own].s);
+		d->n_own++;
+	}
 	return 0;
 
 error:
@@ -1783,6 +1918,45 @@ static int put_config(struct db *d, char *err, size_t errlen)
 	return r;
 }
 
+static int cmp_own(const void *a, const void *b)
+{
+	const int64_t x = ((const struct own_seq *)a)->seq;
+	const int64_t y = ((const struct own_seq *)b)->seq;
+	return (x > y) - (x < y);
+}
+
+/* The paired intervals the commit will store, worked out before it
+ * takes the write lock (dbc_pairs_prepare); empty when that fails: the
+ * commit computes them then. */
+static void prepare_pairs(struct db *d, struct dbc_pairs *pre)
+{
+	struct dbc_rows rows = { 0 };
+	char match[65], policy[65], err[256];
+	struct stats_seq *s = NULL;
+	int64_t *ids = NULL;
+
+	memset(pre, 0, sizeof *pre);
+	if (dbc_rows_make(&d->info, &rows, err, sizeof err) < 0)
+		goto out;
+	dbc_match_keys(&rows, match, policy);
+	if (d->n_own)
+		qsort(d->own, d->n_own, sizeof *d->own, cmp_own);
+	s = malloc((d->n_own ? d->n_own : 1) * sizeof *s);
+	ids = malloc((d->n_own ? d->n_own : 1) * sizeof *ids);
+	if (!s || !ids)
+		goto out;
+	for (size_t i = 0; i < d->n_own; i++) {
+		s[i] = d->own[i].s;
+		ids[i] = d->own[i].seq;
+	}
+	dbc_pairs_prepare(d->h, d->path, d->run_id, d->info.policy, match,
+	                  policy, s, ids, d->n_own, pre, err, sizeof err);
+out:
+	dbc_rows_free(&rows);
+	free(s);
+	free(ids);
+}
+
 int db_run_commit(struct db *d, int64_t run_id,
                   const struct replay_metrics *m, double wall_s,
                   const char *const *extra_names, const double *extra_values,
@@ -1798,11 +1972,16 @@ int db_run_commit(struct db *d, int64_t run_id,
 		r = -EINVAL;
 		goto error;
 	}
-	/* The run's one write transaction: everything buffered since
+	/* The bootstrap of its paired intervals first, without a lock; then
+	 * the run's one write transaction: everything buffered since
 	 * db_run_begin, then the metrics. */
+	struct dbc_pairs pre;
+	prepare_pairs(d, &pre);
 	r = step_done(d, ST_BEGIN, "committing the run", err, errlen);
-	if (r < 0)
+	if (r < 0) {
+		dbc_pairs_free(&pre);
 		goto error;
+	}
 	r = put_run(d, wall_s, err, errlen);
 	if (r == 0)
 		r = put_all_records(d, err, errlen);
@@ -1814,8 +1993,9 @@ int db_run_commit(struct db *d, int64_t run_id,
 	if (r == 0)
 		r = put_intervals(d, err, errlen);
 	if (r == 0)
-		r = dbc_compare_run(d->h, d->path, d->run_id, d->info.policy, err,
-		                    errlen);
+		r = dbc_compare_run(d->h, d->path, d->run_id, d->info.policy,
+		                    &pre, err, errlen);
+	dbc_pairs_free(&pre);
 	if (r == 0)
 		r = step_done(d, ST_COMMIT, "committing the run", err, errlen);
 	if (r < 0)

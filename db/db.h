@@ -26,7 +26,7 @@
 #include "results.h"
 #include "stats.h"
 
-#define DB_SCHEMA_VERSION 3
+#define DB_SCHEMA_VERSION 4
 #define DB_APPLICATION_ID 0x41485344 /* "AHSD" */
 
 struct db;
@@ -67,6 +67,8 @@ int db_open_readonly(struct db **out, const char *path, char *err,
 void db_close(struct db **d);
 /** Underlying handle, for readers such as the viewer. */
 struct sqlite3 *db_handle(struct db *d);
+/** The path the database was opened with. */
+const char *db_path(const struct db *d);
 
 /** Open a run: take its id (final, unique in the file, increasing in the
  * order runs begin) and copy the run info; nothing else is written until
@@ -149,9 +151,63 @@ struct db_failure {
 	int64_t run_id;          /* the id db_run_begin gave it, 0 if none */
 };
 
+/* What db_merge brought in. */
+struct db_merge_result {
+	size_t runs, failures;
+	int64_t first_id, last_id;    /* the merged runs' new ids, 0 if none */
+};
+
+/** Merge every run of the results database at in_path, with every row
+ * that belongs to it (metrics, devices, sequences, events, configuration,
+ * intervals, failures, ...), into d, in one transaction: run ids are
+ * renumbered after d's last, all else kept as it is (provenance: created,
+ * tool version, trace path and SHA-256, plugin paths, wall time); then
+ * the merged runs get their paired intervals against their baselines in
+ * d. Refuses (nothing merged) a file that is not a results database of
+ * this schema version, and an input whose runs or failures d already
+ * holds (merged before). on_run, when given, is called after each run's
+ * pairing with the count done and the input's runs. db/db_merge.c,
+ * db/SCHEMA.md ("Merging"). @return 0, or negative with a message. */
+int db_merge(struct db *d, const char *in_path,
+             void (*on_run)(void *ctx, size_t done, size_t total),
+             void *ctx, struct db_merge_result *res, char *err,
+             size_t errlen);
+
 /** Add a row to the failures table, in a transaction of its own (a run
  * open on the same handle is not touched). @return 0 or negative. */
 int db_record_failure(struct db *d, const struct db_failure *f, char *err,
                       size_t errlen);
+
+/* ---- studies and their Pareto fronts (db/db_study.c; db/SCHEMA.md,
+ * "Pareto fronts") ---- */
+
+/* A run of the pareto view. */
+struct db_front_row {
+	int64_t run_id;
+	char policy[64], drafter[64], preset[64];
+	double tokens_per_s, tokens_per_j, area_mm2;
+	double tokens_per_s_lo, tokens_per_s_hi;   /* NAN: no interval */
+	double tokens_per_j_lo, tokens_per_j_hi;
+	int on_front;        /* of tokens/s against tokens/J */
+	int on_front_area;   /* with area as a third cost */
+};
+
+/** Runs labelled study (NULL: the runs without a label) in *n. */
+int db_study_runs(struct db *d, const char *study, int64_t *n, char *err,
+                  size_t errlen);
+
+/** The runs of study (NULL: without a label) on its front (and, with
+ * area, those on its front with area as a third cost), fastest first,
+ * in *rows (malloc'd, *n of them; free()). @return 0, or negative with a
+ * message. */
+int db_pareto_front(struct db *d, const char *study, int area,
+                    struct db_front_row **rows, size_t *n, char *err,
+                    size_t errlen);
+
+/** Run run_id's configuration value of key (the config table) as text
+ * in buf. @return 0, -ENOENT when the run has no such key, or negative
+ * with a message. */
+int db_config_value(struct db *d, int64_t run_id, const char *key,
+                    char *buf, size_t len, char *err, size_t errlen);
 
 #endif

@@ -57,11 +57,43 @@ int dbc_rebuild_run_table(struct sqlite3 *h, const char *path, char *err,
 int dbc_backfill(struct sqlite3 *h, const char *path, char *err,
                  size_t errlen);
 
+/* ---- paired intervals (db_pairs.c) ---- */
+
+/* Paired intervals worked out before the write transaction that stores
+ * them (dbc_pairs_prepare): the bootstrap is the costly part of a commit,
+ * and other writers need not wait for it. */
+struct dbc_pair {
+	int64_t a, b;                 /* run a over run b */
+	int none;                     /* not the same sequences: no rows */
+	struct stats_interval iv[STATS_N_METRICS];
+};
+struct dbc_pairs {
+	struct dbc_pair *v;
+	size_t n, cap;
+};
+
+/** Before run run_id (policy, match and policy keys as dbc_match_keys
+ * makes them; its sequences own[], numbered ids[], in seq order) is
+ * written: the pairs dbc_compare_run will want for it, as the file is
+ * now, computed outside any transaction. Whatever the file becomes in
+ * between, dbc_compare_run stores the same rows: a pair it finds here
+ * is the same two runs' sequences (runs never change), and one it does
+ * not find it computes. @return 0, or negative (out is then empty: an
+ * optimisation only). */
+int dbc_pairs_prepare(struct sqlite3 *h, const char *path, int64_t run_id,
+                      const char *policy, const char *match_key,
+                      const char *policy_key, const struct stats_seq *own,
+                      const int64_t *ids, size_t n, struct dbc_pairs *out,
+                      char *err, size_t errlen);
+void dbc_pairs_free(struct dbc_pairs *p);
+
 /** Paired intervals of run run_id (of policy policy, just stored) against
  * its baseline under every baseline policy, and of the runs of its
- * configuration against it when it is now their baseline. */
+ * configuration against it when it is now their baseline; those in pre
+ * (or NULL) are taken from there. */
 int dbc_compare_run(struct sqlite3 *h, const char *path, int64_t run_id,
-                    const char *policy, char *err, size_t errlen);
+                    const char *policy, const struct dbc_pairs *pre,
+                    char *err, size_t errlen);
 
 /** Paired intervals of every run against its baseline of policy policy
  * (a policy just made a baseline). */

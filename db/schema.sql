@@ -1,8 +1,8 @@
--- ahasd-replay results schema, version 3 (PRAGMA user_version = 3,
+-- ahasd-replay results schema, version 4 (PRAGMA user_version = 4,
 -- PRAGMA application_id = 0x41485344): what a new file holds. db.c makes
 -- it with migration 1 (everything up to the views), migration 2 (from
--- "Schema version 2") and migration 3 (from "Schema version 3" to the
--- end), each verbatim.
+-- "Schema version 2"), migration 3 (from "Schema version 3") and
+-- migration 4 (from "Schema version 4" to the end), each verbatim.
 -- Times in simulated seconds, energy in joules.
 
 CREATE TABLE runs (
@@ -307,3 +307,87 @@ SELECT r.id AS run_id, r.label, r.created,
 FROM runs r
 JOIN run_summary s ON s.run_id = r.id
 LEFT JOIN speedup_vs_sync v ON v.run_id = r.id;
+
+-- Schema version 4: the silicon area a configuration adds, and the
+-- Pareto front of every study (db/SCHEMA.md: Area, Pareto fronts).
+
+-- What a configuration adds in area, by its configuration rows: a run
+-- whose config has this key with this value counts mm2. The rows here
+-- are AHASD's units at 28 nm as the paper gives them (Ma et al., "AHASD",
+-- DAC 2026: EDC 0.05 mm2, TVC 0.03, queues 0.01, AAU 1.25; 2.68% of the
+-- DRAM die): the AAU in the PIM, EDC and TVC when the policy has them on,
+-- and the queues between the devices of the task-level policies. Rows
+-- for units of one's own are added the same way.
+CREATE TABLE area_costs (
+  key    TEXT NOT NULL,       -- a configuration key (config.key)
+  value  NOT NULL,            -- the value that costs, as config stores it
+  unit   TEXT NOT NULL,       -- what the area is of
+  mm2    REAL NOT NULL,
+  source TEXT,                -- where the number comes from
+  PRIMARY KEY (key, value)
+) WITHOUT ROWID;
+INSERT INTO area_costs (key, value, unit, mm2, source) VALUES
+  ('hw.aau', 1, 'AAU', 1.25, 'AHASD paper (DAC 2026), 28 nm'),
+  ('policy.edc', 1, 'EDC', 0.05, 'AHASD paper (DAC 2026), 28 nm'),
+  ('policy.tvc', 1, 'TVC', 0.03, 'AHASD paper (DAC 2026), 28 nm'),
+  ('policy', 'ahasd', 'queues', 0.01, 'AHASD paper (DAC 2026), 28 nm'),
+  ('policy', 'async', 'queues', 0.01, 'AHASD paper (DAC 2026), 28 nm');
+
+-- Every run's area: area_costs summed over its configuration rows (0
+-- when none applies).
+CREATE VIEW run_area AS
+SELECT r.id AS run_id,
+       (SELECT coalesce(sum(a.mm2), 0) FROM area_costs a
+        JOIN config c ON c.run_id = r.id AND c.key = a.key
+                     AND c.value = a.value) AS area_mm2
+FROM runs r;
+
+-- The Pareto front of throughput against energy efficiency in every
+-- study (the runs of one label; the runs without a label are one study
+-- too). on_front is 1 when no run of the study has at least the run's
+-- tokens_per_s and tokens_per_j and more of one of them (equal runs are
+-- on it together); on_front_area is the same with area_mm2 as a third
+-- cost, to be no larger (smaller counts as better too). Runs without
+-- both metrics are left out.
+CREATE VIEW pareto AS
+WITH p AS (
+  SELECT s.run_id, s.label AS study, s.policy, s.tokens_per_s,
+         s.tokens_per_j, a.area_mm2
+  FROM run_summary s JOIN run_area a ON a.run_id = s.run_id
+  WHERE s.tokens_per_s IS NOT NULL AND s.tokens_per_j IS NOT NULL
+),
+-- by the best tokens_per_j of the runs faster than it and of the runs
+-- as fast, in the study and in its runs of the same area
+w AS (
+  SELECT p.*,
+         max(tokens_per_j) OVER (PARTITION BY study ORDER BY tokens_per_s DESC
+           GROUPS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS faster_j,
+         max(tokens_per_j) OVER (PARTITION BY study, tokens_per_s) AS same_j,
+         max(tokens_per_j) OVER (PARTITION BY study, area_mm2
+           ORDER BY tokens_per_s DESC
+           GROUPS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS faster_j_a,
+         max(tokens_per_j) OVER (PARTITION BY study, area_mm2, tokens_per_s)
+           AS same_j_a
+  FROM p
+),
+f AS (
+  SELECT run_id, study, policy, tokens_per_s, tokens_per_j, area_mm2,
+         (faster_j IS NULL OR tokens_per_j > faster_j)
+           AND tokens_per_j = same_j AS on_front,
+         (faster_j_a IS NULL OR tokens_per_j > faster_j_a)
+           AND tokens_per_j = same_j_a AS in_class
+  FROM w
+),
+-- a run beaten by a smaller one is beaten by one on the front of its
+-- own area, so those are the only ones to look at
+c AS (
+  SELECT study, area_mm2, tokens_per_s, tokens_per_j FROM f WHERE in_class
+)
+SELECT run_id, study, policy, tokens_per_s, tokens_per_j, area_mm2,
+       on_front,
+       in_class AND NOT EXISTS (
+         SELECT 1 FROM c WHERE c.study IS f.study
+           AND c.area_mm2 < f.area_mm2
+           AND c.tokens_per_s >= f.tokens_per_s
+           AND c.tokens_per_j >= f.tokens_per_j) AS on_front_area
+FROM f;

@@ -109,15 +109,6 @@ uint32_t plugin_needs(const struct plugin *p)
 	return 0;
 }
 
-const char *plugin_kind_name(uint32_t kind)
-{
-	switch (kind) {
-	case AHASD_PLUGIN_POLICY: return "scheduling policy";
-	case AHASD_PLUGIN_DRAFTER: return "drafting algorithm";
-	default: return "unknown kind";
-	}
-}
-
 /* Check everything the host relies on before calling code of an ABI-3
  * plugin. The descriptor must hold every field of ABI 3 (later ones are
  * read only through AHASD_HAS_FIELD), each required hook must be present,

@@ -114,9 +114,6 @@ int plugin_counters(const struct plugin *p, const char *prefix,
  * needs; 0 for a plugin of ABI 1 to 3 (the fields came with ABI 4). */
 uint32_t plugin_needs(const struct plugin *p);
 
-/** "scheduling policy", "drafting algorithm" or "unknown kind". */
-const char *plugin_kind_name(uint32_t kind);
-
 /** 1 if the plugin declares parameter key. */
 int plugin_declares(const struct plugin *p, const char *key);
 

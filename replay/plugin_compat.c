@@ -2,11 +2,18 @@
  * layouts, frozen, and one translating hook per hook (see the header). */
 #include "plugin_compat.h"
 
-#include "plugin.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+const char *plugin_kind_name(uint32_t kind)
+{
+	switch (kind) {
+	case AHASD_PLUGIN_POLICY: return "scheduling policy";
+	case AHASD_PLUGIN_DRAFTER: return "drafting algorithm";
+	default: return "unknown kind";
+	}
+}
 
 /* ---- the layouts of tests/abi/v2/ahasd_plugin.h, field for field ---- */
 

@@ -21,6 +21,11 @@
 
 struct plugin_compat;
 
+/** "scheduling policy", "drafting algorithm" or "unknown kind" (for the
+ * messages of both loaders; here, below plugin.c, so that this file needs
+ * nothing of it). */
+const char *plugin_kind_name(uint32_t kind);
+
 /** Check the descriptor at sym, of abi_version 1 or 2 in its old layout
  * (size, kind, name, version, create, destroy, the required hook), and
  * build the ABI-3 descriptor the engine calls. @return 0, or a negative

@@ -141,7 +141,7 @@ Test(baseline, upgrade_from_version_2)
 	/* the viewer asks for the upgrade and changes nothing */
 	cr_assert_eq(db_open_readonly(&d, p, err, sizeof err),
 	             -EPROTONOSUPPORT, "%s", err);
-	cr_assert(strstr(err, "schema version 2 is older than this tool's (3)"),
+	cr_assert(strstr(err, "schema version 2 is older than this tool's (4)"),
 	          "%s", err);
 
 	cr_assert_eq(db_open(&d, p, err, sizeof err), 0, "%s", err);

@@ -742,7 +742,7 @@ Test(cli, newer_schema_refused_unchanged)
 	cr_assert_eq(REPLAY("-q", "--policy", "sync", "--drafter", "fixed",
 	                    "--db", db, trace), 1);
 	snprintf(wal, sizeof wal, "ahasd-replay: %s: schema version 99 is "
-	         "newer than this tool's (3); upgrade ahasd-replay\n", db);
+	         "newer than this tool's (4); upgrade ahasd-replay\n", db);
 	cr_assert_str_eq(fx_err, wal);
 	unsigned char *after = fx_slurp(db, &n1);
 	cr_assert_eq(n1, n0);
@@ -753,7 +753,7 @@ Test(cli, newer_schema_refused_unchanged)
 	free(before);
 	free(after);
 	/* what was there is still there */
-	db_exec(db, "PRAGMA user_version = 3");
+	db_exec(db, "PRAGMA user_version = 4");
 	assert_db_intact(db, 2);
 }
 

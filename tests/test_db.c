@@ -340,7 +340,7 @@ Test(db, upgrade_from_version_1)
 	/* the viewer asks for the upgrade, and changes nothing */
 	cr_assert_eq(db_open_readonly(&d, p, err, sizeof err),
 	             -EPROTONOSUPPORT, "%s", err);
-	cr_assert(strstr(err, "schema version 1 is older than this tool's (3)"),
+	cr_assert(strstr(err, "schema version 1 is older than this tool's (4)"),
 	          "%s", err);
 
 	cr_assert_eq(db_open(&d, p, err, sizeof err), 0, "%s", err);
@@ -854,7 +854,7 @@ ParameterizedTestParameters(db, refuses_foreign_file)
 		  "not an ahasd-replay database (application_id 0, "
 		  "user_version 7", -EINVAL },
 		{ F_NEWER,
-		  "schema version 4 is newer than this tool's (3); upgrade "
+		  "schema version 5 is newer than this tool's (4); upgrade "
 		  "ahasd-replay", -EPROTONOSUPPORT },
 		/* issue 15, defect 7: was "table runs already exists" */
 		{ F_OURS_VERSION_0,
@@ -903,7 +903,7 @@ ParameterizedTest(struct foreign_case *c, db, refuses_foreign_file)
 		add_run(d, "sync", "pld", 1, 1.0, 1.0);
 		db_close(&d);
 		h = raw_open(p);
-		raw_exec(h, "PRAGMA user_version = 4");
+		raw_exec(h, "PRAGMA user_version = 5");
 		sqlite3_close(h);
 		break;
 	case F_OURS_VERSION_0:

@@ -521,6 +521,34 @@ Test(isolation, sweep_with_a_crash_and_a_hang)
 	cr_assert_eq(lines, 4, "%s", out_text);
 }
 
+/* A -P list sweep: each point is a run of its own, so the point whose
+ * value makes the plugin crash fails alone, and its failures row carries
+ * the -P values of that point (and only the keys that reach its plugins:
+ * fixed.k reaches fixed, faulty.* reaches faulty; sync's runs take
+ * neither faulty key). 2 fault values x 2 k for faulty, 2 k for sync: 6
+ * runs, the 2 with fault=segv fail. */
+Test(isolation, a_swept_value_fails_its_point_alone)
+{
+	const char *trace = make_trace(), *db = tpath("points.db");
+	int rc = REPLAY(90, "--db", db, "-p", plugin("faulty_policy"), "-p",
+	                "sync", "-d", "fixed", "-P", "faulty.fault=none,segv",
+	                "-P", "faulty.hook=after_batch", "-P", "fixed.k=2,3",
+	                trace);
+	cr_assert_eq(rc, 1, "exit %d:\n%s", rc, err_text);
+	assert_runs(db, 4);
+	assert_err_has("2 of 6 runs failed");
+	cr_assert_eq(q_int(db, "SELECT count(*) FROM failures WHERE plugin = "
+	                   "'faulty' AND hook = 'after_batch' AND signal = 11"),
+	             2);
+	cr_assert_eq(q_int(db, "SELECT count(*) FROM failures WHERE config "
+	                   "LIKE '%%faulty.fault=segv faulty.hook=after_batch "
+	                   "fixed.k=2' OR config LIKE '%%faulty.fault=segv "
+	                   "faulty.hook=after_batch fixed.k=3'"), 2);
+	/* the good points of faulty are paired with sync at the same k */
+	cr_assert_eq(q_int(db, "SELECT count(*) FROM speedup_vs_sync WHERE "
+	                   "speedup IS NOT NULL AND policy <> 'sync'"), 2);
+}
+
 /* The reproduction's grid goes on past a failed run too, and records it. */
 Test(isolation, repro_grid_goes_on)
 {

@@ -9,6 +9,15 @@
  * array of objects, one per run, NULL as null. Numbers are written so
  * that they read back as the same double. The database is opened
  * read-only and never changed.
+ *
+ *   ahasd-db merge [-q] OUT IN...
+ *
+ * copies every run of each IN, with all its rows, into OUT (made when
+ * missing), one transaction per input, run ids renumbered (db_merge(),
+ * db/db_merge.c): the databases of a sharded sweep (--shard) become one.
+ * An input that cannot be merged (another schema, merged before, the
+ * output itself, given twice) is refused with the reason and the others
+ * go on; the exit status is then 1.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,12 +25,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sqlite3.h>
 
 #include "config.h"
 #include "db.h"
 #include "outfile.h"
+#include "progress.h"
 #include "util.h"
 
 #define ERRLEN 1024
@@ -30,14 +41,23 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: ahasd-db export (--csv | --json) [-o FILE] DB\n"
+"       ahasd-db merge [-q] OUT IN...\n"
 "\n"
-"Write the pivoted run table of a results database (the run_table view:\n"
-"one row per run, one column per configuration key, the headline metrics\n"
-"with their 95%% intervals, the speed-up over sync) as CSV or JSON.\n"
+"export: write the pivoted run table of a results database (the run_table\n"
+"view: one row per run, one column per configuration key, the headline\n"
+"metrics with their 95%% intervals, the speed-up over sync) as CSV or JSON.\n"
 "\n"
 "      --csv       comma-separated values with a header row\n"
 "      --json      an array of objects, one per run\n"
 "  -o, --output F  output file (default: standard output, '-')\n"
+"\n"
+"merge: copy every run of each IN, with all its rows (metrics, devices,\n"
+"sequences, events, configuration, intervals, failures), into OUT (made\n"
+"when missing), run ids renumbered, provenance kept, one transaction per\n"
+"input; then pair the merged runs with their baselines in OUT. Refuses\n"
+"an input of another schema version, or one merged before.\n"
+"\n"
+"  -q, --quiet     no line per input, no progress line\n"
 "  -h, --help      this text\n");
 }
 
@@ -172,6 +192,112 @@ static int export_table(sqlite3 *h, FILE *f, int json, char *err,
 	return 0;
 }
 
+/* The same file (or the two cannot be told apart). */
+static int same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	if (stat(a, &sa) != 0 || stat(b, &sb) != 0)
+		return !strcmp(a, b);
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static void merge_progress(void *ctx, size_t done, size_t total)
+{
+	(void)done;
+	(void)total;
+	progress_step(ctx, 1, 0);
+}
+
+/* ahasd-db merge [-q] OUT IN... */
+static int merge_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char err[ERRLEN];
+	struct db *out = NULL;
+	struct progress pr;
+	int quiet = 0, c, status = 0;
+	size_t merged = 0, total = 0;
+
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'q': quiet = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (argc - optind < 2) {
+		fprintf(stderr, "ahasd-db: merge needs the output database and "
+		        "at least one input: ahasd-db merge OUT IN...\n");
+		usage(stderr);
+		return 2;
+	}
+	const char *out_path = argv[optind];
+	char **in = argv + optind + 1;
+	const int n_in = argc - optind - 1;
+	/* the runs to go, for the progress line */
+	for (int i = 0; i < n_in; i++) {
+		struct db *d = NULL;
+		sqlite3_stmt *s = NULL;
+		if (db_open_readonly(&d, in[i], err, sizeof err) == 0 &&
+		    sqlite3_prepare_v2(db_handle(d), "SELECT count(*) FROM runs",
+		                       -1, &s, NULL) == SQLITE_OK &&
+		    sqlite3_step(s) == SQLITE_ROW)
+			total += (size_t)sqlite3_column_int64(s, 0);
+		sqlite3_finalize(s);
+		db_close(&d);
+	}
+	if (db_open(&out, out_path, err, sizeof err) < 0) {
+		fprintf(stderr, "ahasd-db: merge: %s\n", err);
+		return 1;
+	}
+	progress_start(&pr, "ahasd-db merge", "runs", total, quiet);
+	for (int i = 0; i < n_in; i++) {
+		struct db_merge_result res;
+		int twice = 0;
+		for (int j = 0; j < i && !twice; j++)
+			twice = same_file(in[i], in[j]);
+		if (same_file(in[i], out_path))
+			snprintf(err, sizeof err, "%s: is the output itself",
+			         in[i]);
+		else if (twice)
+			snprintf(err, sizeof err, "%s: given twice (merged once "
+			         "already)", in[i]);
+		if (twice || same_file(in[i], out_path) ||
+		    db_merge(out, in[i], merge_progress, &pr, &res, err,
+		             sizeof err) < 0) {
+			progress_clear(&pr);
+			fprintf(stderr, "ahasd-db: merge: %s\n", err);
+			status = 1;
+			continue;
+		}
+		merged++;
+		if (!quiet) {
+			progress_clear(&pr);
+			if (res.runs)
+				printf("%s: %zu runs (ids %lld-%lld in %s), %zu "
+				       "failures\n", in[i], res.runs,
+				       (long long)res.first_id,
+				       (long long)res.last_id, out_path,
+				       res.failures);
+			else
+				printf("%s: no runs, %zu failures\n", in[i],
+				       res.failures);
+			fflush(stdout);
+		}
+	}
+	progress_end(&pr);
+	db_close(&out);
+	if (status)
+		fprintf(stderr, "ahasd-db: merge: %zu of %d inputs merged into "
+		        "%s\n", merged, n_in, out_path);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -191,6 +317,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (argc >= 2 && !strcmp(argv[1], "merge"))
+		return merge_main(argc, argv);
 	if (argc < 2 || strcmp(argv[1], "export")) {
 		if (argc >= 2)
 			fprintf(stderr, "ahasd-db: unknown command '%s'\n",

@@ -6,7 +6,8 @@
  * multiplies only the runs of the plugins it reaches: a policy that does
  * not take `k` runs once for all values of `-P k=1,2,4`, so a baseline
  * policy in a sweep runs once at every point. Every run is planned, and
- * every value of every key checked, before the first one starts. */
+ * every value of every key checked, before the first one starts
+ * (tools/sweep_plan.h, shared with ahasd-search). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -21,73 +22,31 @@
 #include "hw.h"
 #include "models.h"
 #include "plugin.h"
+#include "progress.h"
 #include "results.h"
 #include "run.h"
 #include "run_pool.h"
 #include "stats.h"
 #include "sweep.h"
+#include "sweep_plan.h"
 #include "trace.h"
 #include "trace_mem.h"
 #include "util.h"
 
-#define MAX_LIST 16
-#define MAX_PARAMS 64
-#define MAX_PLUGINS (2 * MAX_LIST)
 #define ERRLEN 1024
 /** Runs a sweep may have without --yes. */
 #define CONFIRM_RUNS 200
 
-static const char *const default_policies[] = { "sync", "async", "ahasd" };
-
-/* One -P KEY=SPEC: its values (one unless swept). */
-struct param {
-	const char *key;
-	const char *spec;
-	char **val;
-	size_t n_val;
-	int hw;              /* hw.KEY or hw.DEV.KEY */
-};
-
 struct options {
-	const char *policies[MAX_LIST];
-	size_t n_policies;
-	const char *drafters[MAX_LIST];
-	size_t n_drafters;
-	const char *presets[MAX_LIST];
-	size_t n_presets;
-	struct param param[MAX_PARAMS];
-	size_t n_params;
+	struct sweep_grid g;  /* plugins, presets, -P keys, fixed settings */
 	const char *db_path;
 	const char *label;
 	const char *baseline;  /* --baseline, default sync */
-	uint64_t seed;
-	uint32_t queue_capacity, max_draft;
 	uint64_t max_events;
-	const char *models;  /* --models DRAFT:TARGET or NULL */
 	int events, no_db, quiet, yes;
 	double run_timeout;  /* seconds; 0: none */
-};
-
-/* The plugins of a sweep, policies then drafters: their names and which
- * -P keys reach each (reach[k][i]: 0 not, else 1 + the offset of the
- * name the plugin sees in the key, so "ahasd.edc" reaches ahasd as
- * "edc"). */
-struct plugins {
-	size_t n;
-	char name[MAX_PLUGINS][64];
-	unsigned char reach[MAX_PLUGINS][MAX_PARAMS];
-};
-
-/* One planned run: indices into the lists, and into each key's values. */
-struct planned {
-	size_t trace, preset, policy, drafter;
-	size_t *val;         /* n_params indices */
-};
-
-struct plan {
-	struct planned *run;
-	size_t n;
-	size_t *vals;        /* n x n_params */
+	size_t workers;      /* -j */
+	struct sweep_shard shard;  /* --shard; 1/1: all */
 };
 
 /* One finished run, kept for the comparison table. */
@@ -133,6 +92,13 @@ static void usage(FILE *f)
 "      --run-timeout S   bound on one run's wall time in seconds: a run\n"
 "                        past it is killed and recorded as failed\n"
 "                        (default 600; 0: no bound)\n"
+"  -j, --jobs N          runs at once, each in a worker process of its\n"
+"                        own (default 1; 0: one per online CPU); the\n"
+"                        output and the database are the same for any N\n"
+"      --shard I/N       only shard I of N of the sweep: its runs k (from\n"
+"                        0, in the order they run) with k mod N = I-1;\n"
+"                        the N shards' databases merge into the whole\n"
+"                        sweep's (ahasd-db merge)\n"
 "      --db FILE         results database (default: results.db)\n"
 "      --no-db           do not write a database\n"
 "      --label TEXT      label stored with every run\n"
@@ -157,84 +123,11 @@ static void usage(FILE *f)
 	        CONFIRM_RUNS, AHASD_PLUGIN_DIR, AHASD_PRESET_DIR);
 }
 
-static int parse_u64(const char *opt, const char *s, uint64_t min,
-                     uint64_t max, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < min || v > max) {
-		fprintf(stderr, "ahasd-replay: %s: expected an integer in "
-		        "[%llu, %llu], got '%s'\n", opt,
-		        (unsigned long long)min, (unsigned long long)max, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-static int add_list(const char **list, size_t *n, const char *v,
-                    const char *what)
-{
-	if (*n == MAX_LIST) {
-		fprintf(stderr, "ahasd-replay: too many %s (max %d)\n", what,
-		        MAX_LIST);
-		return -1;
-	}
-	list[(*n)++] = v;
-	return 0;
-}
-
-static void params_free(struct options *o)
-{
-	for (size_t i = 0; i < o->n_params; i++)
-		sweep_values_free(&o->param[i].val, &o->param[i].n_val);
-	o->n_params = 0;
-}
-
-/* -P KEY=SPEC: each key once, its values expanded (tools/sweep.h).
- * @return 0 or 2 (usage). */
-static int add_param(struct options *o, char *arg)
-{
-	char *eq = strchr(arg, '=');
-	char err[ERRLEN];
-	struct param *p;
-
-	if (!eq || eq == arg) {
-		fprintf(stderr, "ahasd-replay: --param '%s': expected KEY=VALUE\n",
-		        arg);
-		return 2;
-	}
-	if (o->n_params == MAX_PARAMS) {
-		fprintf(stderr, "ahasd-replay: too many --param\n");
-		return 2;
-	}
-	*eq = '\0';
-	for (size_t i = 0; i < o->n_params; i++)
-		if (!strcmp(o->param[i].key, arg)) {
-			fprintf(stderr, "ahasd-replay: --param %s given twice (%s "
-			        "and %s); give each key once (a list sweeps it: "
-			        "%s=%s,%s)\n", arg, o->param[i].spec, eq + 1,
-			        arg, o->param[i].spec, eq + 1);
-			return 2;
-		}
-	p = &o->param[o->n_params];
-	p->key = arg;
-	p->spec = eq + 1;
-	p->hw = !strncmp(arg, "hw.", 3);
-	if (sweep_values(p->spec, &p->val, &p->n_val, err, sizeof err) < 0) {
-		fprintf(stderr, "ahasd-replay: --param %s: %s\n", arg, err);
-		return 2;
-	}
-	o->n_params++;
-	return 0;
-}
-
 static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 {
 	enum { O_DB = 256, O_NODB, O_LABEL, O_SEED, O_QCAP, O_MAXD, O_EVENTS,
 	       O_MAXEV, O_LIST, O_MODELS, O_YES, O_BASELINE,
-	       O_RUN_TIMEOUT };
+	       O_RUN_TIMEOUT, O_SHARD };
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "drafter", required_argument, NULL, 'd' },
@@ -254,86 +147,79 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 		{ "yes", no_argument, NULL, O_YES },
 		{ "baseline", required_argument, NULL, O_BASELINE },
 		{ "run-timeout", required_argument, NULL, O_RUN_TIMEOUT },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "shard", required_argument, NULL, O_SHARD },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
 	int c;
-	while ((c = getopt_long(argc, argv, "p:d:w:P:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:d:w:P:j:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (add_list(o->policies, &o->n_policies, optarg,
-			             "policies"))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_POLICY, optarg))
 				return 2;
 			break;
 		case 'd':
-			if (add_list(o->drafters, &o->n_drafters, optarg,
-			             "drafters"))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_DRAFTER, optarg))
 				return 2;
 			break;
 		case 'w':
-			if (add_list(o->presets, &o->n_presets, optarg,
-			             "presets"))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_HW, optarg))
 				return 2;
 			break;
 		case 'P':
-			if (add_param(o, optarg))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_PARAM, optarg))
 				return 2;
 			break;
 		case O_DB: o->db_path = optarg; break;
 		case O_NODB: o->no_db = 1; break;
 		case O_LABEL: o->label = optarg; break;
 		case O_SEED:
-			if (parse_u64("--seed", optarg, 0, UINT64_MAX, &o->seed))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_SEED, optarg))
 				return 2;
 			break;
 		case O_QCAP:
-			if (parse_u64("--queue-capacity", optarg, 1, 4096, &v))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_QUEUE, optarg))
 				return 2;
-			o->queue_capacity = (uint32_t)v;
 			break;
 		case O_MAXD:
-			if (parse_u64("--max-draft", optarg, 1, HW_MAX_M - 1, &v))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_MAX_DRAFT, optarg))
 				return 2;
-			o->max_draft = (uint32_t)v;
 			break;
 		case O_EVENTS: o->events = 1; break;
 		case O_MAXEV:
-			if (parse_u64("--max-events", optarg, 1, UINT64_MAX,
-			              &o->max_events))
+			if (sweep_parse_u64(&o->g, "--max-events", optarg, 1,
+			                    UINT64_MAX, &o->max_events))
 				return 2;
 			break;
 		case 'q': o->quiet = 1; break;
-		case O_LIST: return 3;
-		case O_MODELS: {
-			const char *colon = strchr(optarg, ':');
-			/* ":TARGET" for a trace whose draft is a lookup
-			 * (checked against the trace when it is opened) */
-			if (!colon || !colon[1] || strchr(colon + 1, ':')) {
-				fprintf(stderr, "ahasd-replay: --models '%s': "
-				        "expected DRAFT:TARGET (or :TARGET for a "
-				        "trace whose draft is a lookup)\n", optarg);
+		case 'j':
+			if (sweep_parse_u64(&o->g, "--jobs", optarg, 0, 1024,
+			                    &v))
+				return 2;
+			o->workers = run_pool_workers(v);
+			break;
+		case O_SHARD: {
+			char err[ERRLEN];
+			if (sweep_shard_parse(optarg, &o->shard, err,
+			                      sizeof err) < 0) {
+				fprintf(stderr, "ahasd-replay: --shard %s\n", err);
 				return 2;
 			}
-			o->models = optarg;
 			break;
 		}
+		case O_LIST: return 3;
+		case O_MODELS:
+			if (sweep_grid_option(&o->g, SWEEP_OPT_MODELS, optarg))
+				return 2;
+			break;
 		case O_YES: o->yes = 1; break;
 		case O_BASELINE: o->baseline = optarg; break;
-		case O_RUN_TIMEOUT: {
-			char *end;
-			errno = 0;
-			double t = strtod(optarg, &end);
-			if (errno || end == optarg || *end || !(t >= 0) ||
-			    t > 1e9) {
-				fprintf(stderr, "ahasd-replay: --run-timeout: "
-				        "expected seconds in [0, 1e9] (0: no "
-				        "bound), got '%s'\n", optarg);
+		case O_RUN_TIMEOUT:
+			if (sweep_parse_timeout(&o->g, optarg, &o->run_timeout))
 				return 2;
-			}
-			o->run_timeout = t;
 			break;
-		}
 		case 'h': usage(stdout); return 1;
 		default: {
 			const char *bad = argv[optind - 1];
@@ -465,349 +351,22 @@ static int list_all(void)
 	return 0;
 }
 
-
-static uint32_t plugin_kind(const struct options *o, size_t k)
-{
-	return k < o->n_policies ? AHASD_PLUGIN_POLICY : AHASD_PLUGIN_DRAFTER;
-}
-
-static const char *plugin_arg(const struct options *o, size_t k)
-{
-	return k < o->n_policies ? o->policies[k]
-	                         : o->drafters[k - o->n_policies];
-}
-
-/* Open every selected plugin once: its name and which keys reach it;
- * every key but hw.* must reach one of them. @return 0, or 1 (a plugin
- * does not load, an unknown key). */
-static int plugins_load(const struct options *o, struct plugins *pl)
-{
-	char err[ERRLEN];
-	int used[MAX_PARAMS] = { 0 };
-
-	memset(pl, 0, sizeof *pl);
-	pl->n = o->n_policies + o->n_drafters;
-	for (size_t k = 0; k < pl->n; k++) {
-		const char *name = plugin_arg(o, k);
-		struct plugin p;
-
-		if (plugin_open(&p, name, plugin_kind(o, k), err,
-		                sizeof err) < 0) {
-			char sug[64];
-			fprintf(stderr, "ahasd-replay: %s\n", err);
-			if (!strchr(name, '/') &&
-			    util_suggest_file(name, getenv("AHASD_PLUGIN_PATH"),
-			                      plugin_builtin_dir(), ".so", sug))
-				fprintf(stderr, "ahasd-replay: did you mean "
-				        "'%s'?\n", sug);
-			return 1;
-		}
-		snprintf(pl->name[k], sizeof pl->name[k], "%s", p.desc->name);
-		const size_t nl = strlen(p.desc->name);
-		for (size_t i = 0; i < o->n_params; i++) {
-			const char *key = o->param[i].key;
-
-			if (o->param[i].hw)
-				continue;
-			if (!strncmp(key, p.desc->name, nl) && key[nl] == '.')
-				pl->reach[k][i] = (unsigned char)(nl + 2);
-			else if (!strchr(key, '.') && plugin_declares(&p, key))
-				pl->reach[k][i] = 1;
-			used[i] |= pl->reach[k][i] != 0;
-		}
-		plugin_unload(&p);
-	}
-	for (size_t i = 0; i < o->n_params; i++) {
-		if (used[i] || o->param[i].hw)
-			continue;
-		char sel[512];
-		size_t off = 0;
-		for (size_t k = 0; k < pl->n; k++) {
-			int w = snprintf(sel + off, sizeof sel - off, "%s%s",
-			                 k ? ", " : "", plugin_arg(o, k));
-			if (w < 0 || (size_t)w >= sizeof sel - off)
-				break;
-			off += (size_t)w;
-		}
-		fprintf(stderr, "ahasd-replay: unknown parameter '%s': no "
-		        "selected plugin (%s) declares it (see --list)\n",
-		        o->param[i].key, sel);
-		return 1;
-	}
-	return 0;
-}
-
-/* The keys, as plugin k sees them, and their values at point idx.
- * @return how many. */
-static size_t plugin_kv(const struct options *o, const struct plugins *pl,
-                        size_t k, const size_t *idx, struct run_kv *kv)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < o->n_params; i++)
-		if (pl->reach[k][i])
-			kv[n++] = (struct run_kv){
-				o->param[i].key + pl->reach[k][i] - 1,
-				o->param[i].val[idx[i]] };
-	return n;
-}
-
-/* Every value of every key a plugin takes, in every combination it will
- * run with, creates the plugin: a bad one fails here, before any run.
- * @return 0 or 1. */
-static int check_plugin_values(const struct options *o,
-                               const struct plugins *pl)
-{
-	size_t nv[MAX_PARAMS], idx[MAX_PARAMS] = { 0 };
-	unsigned char mask[MAX_PARAMS];
-	struct run_kv kv[MAX_PARAMS];
-	const char *keys[MAX_PARAMS], *vals[MAX_PARAMS];
-	char err[ERRLEN];
-
-	for (size_t i = 0; i < o->n_params; i++)
-		nv[i] = o->param[i].n_val;
-	for (size_t k = 0; k < pl->n; k++) {
-		struct plugin held;
-
-		/* keeps the object loaded while each point loads it again */
-		if (plugin_open(&held, plugin_arg(o, k), plugin_kind(o, k), err,
-		                sizeof err) < 0) {
-			fprintf(stderr, "ahasd-replay: %s\n", err);
-			return 1;
-		}
-		for (size_t i = 0; i < o->n_params; i++)
-			mask[i] = pl->reach[k][i] != 0;
-		memset(idx, 0, sizeof idx);
-		do {
-			struct plugin p;
-			const size_t n = plugin_kv(o, pl, k, idx, kv);
-
-			for (size_t j = 0; j < n; j++) {
-				keys[j] = kv[j].key;
-				vals[j] = kv[j].value;
-			}
-			if (plugin_load(&p, plugin_arg(o, k), plugin_kind(o, k),
-			                keys, vals, n, err, sizeof err) < 0) {
-				fprintf(stderr, "ahasd-replay: %s\n", err);
-				plugin_unload(&held);
-				return 1;
-			}
-			plugin_unload(&p);
-		} while (sweep_next(idx, nv, mask, o->n_params));
-		plugin_unload(&held);
-	}
-	return 0;
-}
-
-/* Every preset loads and takes every value of every hw.* key (in every
- * combination), and the model presets load, before any run; say when a
- * choice cannot matter. @return 0 or 1. */
-static int check_setup(const struct options *o)
-{
-	size_t nv[MAX_PARAMS], idx[MAX_PARAMS] = { 0 };
-	unsigned char mask[MAX_PARAMS];
-	char err[ERRLEN];
-
-	for (size_t i = 0; i < o->n_params; i++) {
-		nv[i] = o->param[i].n_val;
-		mask[i] = (unsigned char)o->param[i].hw;
-	}
-	for (size_t w = 0; w < o->n_presets; w++) {
-		struct hw_platform base;
-		if (hw_platform_load(&base, o->presets[w], err, sizeof err) < 0) {
-			fprintf(stderr, "ahasd-replay: %s\n", err);
-			return 1;
-		}
-		int has_pim = 0;
-		for (unsigned d = 0; d < base.n_dev; d++)
-			has_pim |= base.dev[d].kind == HW_DEV_PIM;
-		memset(idx, 0, sizeof idx);
-		do {
-			struct hw_platform plat = base;
-
-			for (size_t i = 0; i < o->n_params; i++) {
-				const struct param *q = &o->param[i];
-
-				if (!q->hw)
-					continue;
-				if (hw_platform_set(&plat, q->key + 3,
-				                    q->val[idx[i]], err,
-				                    sizeof err) < 0) {
-					fprintf(stderr, "ahasd-replay: preset %s: "
-					        "%s\n", plat.name, err);
-					return 1;
-				}
-			}
-		} while (sweep_next(idx, nv, mask, o->n_params));
-		for (size_t i = 0; i < o->n_params && !has_pim; i++)
-			if (o->param[i].hw && hw_key_needs_pim(o->param[i].key + 3))
-				fprintf(stderr, "ahasd-replay: warning: %s has "
-				        "no PIM, so %s has no effect on it\n",
-				        base.name, o->param[i].key);
-		for (size_t p = 0; p < o->n_policies && base.n_dev == 1; p++)
-			if (strcmp(o->policies[p], "sync"))
-				fprintf(stderr, "ahasd-replay: warning: %s has one "
-				        "device, so policy %s runs every task "
-				        "on it in turn and cannot differ from "
-				        "sync\n", base.name, o->policies[p]);
-	}
-	if (o->models) {
-		char dname[512];
-		struct trace_model m;
-		size_t dl = (size_t)(strchr(o->models, ':') - o->models);
-		snprintf(dname, sizeof dname, "%.*s", (int)dl, o->models);
-		for (int i = dl ? 0 : 1; i < 2; i++) {
-			if (model_preset_load(&m, i ? o->models + dl + 1 : dname,
-			                      err, sizeof err) < 0) {
-				fprintf(stderr, "ahasd-replay: %s\n", err);
-				return 1;
-			}
-			model_preset_clear(&m);
-		}
-	}
-	return 0;
-}
-
-static void plan_free(struct plan *pl)
-{
-	free(pl->run);
-	free(pl->vals);
-	memset(pl, 0, sizeof *pl);
-}
-
-/* Most runs a plan may hold, --yes or not. */
-#define PLAN_MAX 1000000
-
-static int plan_add(struct plan *pl, size_t *cap, size_t n_params,
-                    const struct planned *r, const size_t *idx)
-{
-	if (pl->n == PLAN_MAX)
-		return -E2BIG;
-	if (pl->n == *cap) {
-		const size_t c = *cap ? 2 * *cap : 64;
-		struct planned *nr = realloc(pl->run, c * sizeof *nr);
-		size_t *nv;
-
-		if (!nr)
-			return -ENOMEM;
-		pl->run = nr;
-		nv = realloc(pl->vals, c * (n_params ? n_params : 1) *
-		                               sizeof *nv);
-		if (!nv)
-			return -ENOMEM;
-		pl->vals = nv;
-		*cap = c;
-	}
-	pl->run[pl->n] = *r;
-	memcpy(pl->vals + pl->n * n_params, idx, n_params * sizeof *idx);
-	pl->n++;
-	return 0;
-}
-
-/* The runs of trace t on preset w at the point hidx of the hw.* keys:
- * every policy x drafter, at every point of the keys that reach one of
- * the two. @return 0, -E2BIG or -ENOMEM. */
-static int plan_point(const struct options *o, const struct plugins *pl,
-                      struct plan *out, size_t *cap, size_t t, size_t w,
-                      const size_t *hidx)
-{
-	size_t nv[MAX_PARAMS], idx[MAX_PARAMS];
-	unsigned char pmask[MAX_PARAMS];
-	int rc = 0;
-
-	for (size_t i = 0; i < o->n_params; i++)
-		nv[i] = o->param[i].n_val;
-	for (size_t p = 0; p < o->n_policies && rc == 0; p++) {
-		for (size_t d = 0; d < o->n_drafters && rc == 0; d++) {
-			const size_t kd = o->n_policies + d;
-			const struct planned r = { t, w, p, d, NULL };
-
-			for (size_t i = 0; i < o->n_params; i++)
-				pmask[i] = !o->param[i].hw &&
-				           (pl->reach[p][i] || pl->reach[kd][i]);
-			memcpy(idx, hidx, o->n_params * sizeof *idx);
-			do {
-				rc = plan_add(out, cap, o->n_params, &r, idx);
-			} while (rc == 0 &&
-			         sweep_next(idx, nv, pmask, o->n_params));
-		}
-	}
-	return rc;
-}
-
-/* Every run of the sweep, in the order they run: trace, preset, point of
- * the hw.* keys, policy, drafter, point of the keys that reach that
- * policy or drafter. A key reaching neither does not multiply their runs.
- * @return 0 or 1. */
-static int plan_runs(const struct options *o, const struct plugins *pl,
-                     size_t n_traces, struct plan *out)
-{
-	size_t nv[MAX_PARAMS], hidx[MAX_PARAMS];
-	unsigned char hmask[MAX_PARAMS];
-	size_t cap = 0;
-	int rc = 0;
-
-	memset(out, 0, sizeof *out);
-	for (size_t i = 0; i < o->n_params; i++) {
-		nv[i] = o->param[i].n_val;
-		hmask[i] = (unsigned char)o->param[i].hw;
-	}
-	for (size_t t = 0; t < n_traces && rc == 0; t++) {
-		for (size_t w = 0; w < o->n_presets && rc == 0; w++) {
-			memset(hidx, 0, sizeof hidx);
-			do {
-				rc = plan_point(o, pl, out, &cap, t, w, hidx);
-			} while (rc == 0 &&
-			         sweep_next(hidx, nv, hmask, o->n_params));
-		}
-	}
-	if (rc < 0) {
-		fprintf(stderr, "ahasd-replay: %s\n", rc == -E2BIG
-		        ? "the sweep has more than 1000000 runs"
-		        : "out of memory planning the sweep");
-		plan_free(out);
-		return 1;
-	}
-	for (size_t i = 0; i < out->n; i++)
-		out->run[i].val = out->vals + i * o->n_params;
-	return 0;
-}
-
 /* One planned run, in a worker process (see struct sweep). @return 0, or
  * negative with a message in err. */
-static int run_one(const struct options *o, const struct plugins *pl,
-                   struct db *db, const struct run_source *t,
-                   const struct planned *pr, struct run_watch *watch,
-                   struct run_result *res, char *err, size_t errlen)
+static int run_one(const struct options *o, struct db *db,
+                   const struct run_source *t, const struct sweep_run *pr,
+                   struct run_watch *watch, struct run_result *res,
+                   char *err, size_t errlen)
 {
-	struct run_kv hw[MAX_PARAMS], pp[MAX_PARAMS], dp[MAX_PARAMS];
-	size_t n_hw = 0;
-
-	for (size_t i = 0; i < o->n_params; i++)
-		if (o->param[i].hw)
-			hw[n_hw++] = (struct run_kv){ o->param[i].key + 3,
-			                              o->param[i].val[pr->val[i]] };
-	const size_t np = plugin_kv(o, pl, pr->policy, pr->val, pp);
-	const size_t nd = plugin_kv(o, pl, o->n_policies + pr->drafter,
-	                            pr->val, dp);
-	const struct run_spec spec = {
+	struct sweep_spec_kv kv;
+	struct run_spec spec = {
 		.label = o->label,
-		.preset = o->presets[pr->preset],
-		.hw = hw,
-		.n_hw = n_hw,
-		.policy = o->policies[pr->policy],
-		.drafter = o->drafters[pr->drafter],
-		.policy_params = pp,
-		.n_policy_params = np,
-		.drafter_params = dp,
-		.n_drafter_params = nd,
-		.seed = o->seed,
-		.queue_capacity = o->queue_capacity,
-		.max_draft = o->max_draft,
 		.record_events = o->events,
 		.max_events = o->max_events,
 		.watch = watch,
 	};
+
+	sweep_run_spec(&o->g, pr, &kv, &spec);
 	return run_execute(&spec, &t->stream, db, res, err, errlen);
 }
 
@@ -856,97 +415,79 @@ static void report_one(const struct options *o, const struct run_source *t,
  * first + i of the plan (the plan keeps a trace's runs together). */
 struct sweep {
 	const struct options *o;
-	const struct plugins *pl;
-	const struct plan *plan;
+	const struct sweep_plan *plan;
 	size_t first;                /* the trace's first run in the plan */
 	const struct run_source *src;
 	const char *path;            /* the trace's path as given */
 	char config[4096];           /* scratch: a failures row's config */
 	struct summary *sums;        /* the sweep's, at the next free slot */
 	size_t ns;
+	struct progress *pr;
 };
 
 static int sweep_run(void *ctx, struct run_job *job)
 {
 	const struct sweep *s = ctx;
-	return run_one(s->o, s->pl, job->db, s->src,
+	return run_one(s->o, job->db, s->src,
 	               &s->plan->run[s->first + job->index], job->watch,
 	               job->out, job->err, job->errlen);
 }
 
-/* The configuration of planned run pr but for its trace, preset, policy
- * and drafter, as text for the failures table: the fixed settings, then
- * each -P key that applies to it with the value it had. */
-static void config_text(const struct options *o, const struct plugins *pl,
-                        const struct planned *pr, char *buf, size_t len)
-{
-	size_t off = (size_t)snprintf(buf, len, "seed=%llu queue_capacity=%u "
-	                              "max_draft=%u",
-	                              (unsigned long long)o->seed,
-	                              o->queue_capacity, o->max_draft);
-	if (o->models && off < len)
-		off += (size_t)snprintf(buf + off, len - off, " models=%s",
-		                        o->models);
-	for (size_t i = 0; i < o->n_params && off < len; i++) {
-		if (!o->param[i].hw && !pl->reach[pr->policy][i] &&
-		    !pl->reach[o->n_policies + pr->drafter][i])
-			continue;
-		off += (size_t)snprintf(buf + off, len - off, " %s=%s",
-		                        o->param[i].key,
-		                        o->param[i].val[pr->val[i]]);
-	}
-}
-
 static void describe_planned(const struct options *o,
-                             const struct plugins *pl,
-                             const struct planned *pr, const char *path,
+                             const struct sweep_run *pr, const char *path,
                              char *config, size_t len, struct db_failure *f)
 {
-	config_text(o, pl, pr, config, len);
+	sweep_config_text(&o->g, pr, config, len);
 	f->label = o->label;
 	f->trace_path = path;
-	f->hw_preset = o->presets[pr->preset];
-	f->policy = o->policies[pr->policy];
-	f->drafter = o->drafters[pr->drafter];
+	f->hw_preset = o->g.presets[pr->preset];
+	f->policy = o->g.policies[pr->policy];
+	f->drafter = o->g.drafters[pr->drafter];
 	f->config = config;
 }
 
 static void sweep_describe(void *ctx, size_t i, struct db_failure *f)
 {
 	struct sweep *s = ctx;
-	describe_planned(s->o, s->pl, &s->plan->run[s->first + i], s->path,
+	describe_planned(s->o, &s->plan->run[s->first + i], s->path,
 	                 s->config, sizeof s->config, f);
 }
 
 static void sweep_done(void *ctx, size_t i, const struct run_outcome *oc)
 {
 	struct sweep *s = ctx;
-	const struct planned *pr = &s->plan->run[s->first + i];
+	const struct sweep_run *pr = &s->plan->run[s->first + i];
 	if (oc->ok) {
+		const struct run_result *res = oc->out;
+		if (!s->o->quiet || res->m.events_dropped)
+			progress_clear(s->pr);
 		s->sums[s->ns].planned = s->first + i;
-		report_one(s->o, s->src, oc->out, &s->sums[s->ns]);
+		report_one(s->o, s->src, res, &s->sums[s->ns]);
 		s->ns++;
+		progress_step(s->pr, 1, 0);
 		return;
 	}
-	config_text(s->o, s->pl, pr, s->config, sizeof s->config);
+	progress_clear(s->pr);
+	sweep_config_text(&s->o->g, pr, s->config, sizeof s->config);
 	fprintf(stderr, "ahasd-replay: %s [%s, %s, %s, %s; %s]\n",
-	        oc->message, s->path, s->o->presets[pr->preset],
-	        s->o->policies[pr->policy], s->o->drafters[pr->drafter],
+	        oc->message, s->path, s->o->g.presets[pr->preset],
+	        s->o->g.policies[pr->policy], s->o->g.drafters[pr->drafter],
 	        s->config);
+	progress_step(s->pr, 1, 1);
 }
 
 /* A trace that cannot be read fails each of its n runs from plan run
  * first on: one failures row for each. */
-static void trace_failed(const struct options *o, const struct plugins *pl,
-                         const struct plan *plan, size_t first, size_t n,
-                         const char *path, const char *msg)
+static void trace_failed(const struct options *o,
+                         const struct sweep_plan *plan, size_t first,
+                         size_t n, const char *path, const char *msg)
 {
 	struct db *db = NULL;
 	char err[ERRLEN], config[4096];
 	int rc = o->no_db ? 0 : db_open(&db, o->db_path, err, sizeof err);
 	for (size_t i = first; i < first + n && db && rc == 0; i++) {
 		struct db_failure f = { 0 };
-		describe_planned(o, pl, &plan->run[i], path, config,
+		describe_planned(o, &plan->run[i], path, config,
 		                 sizeof config, &f);
 		f.message = msg;
 		rc = db_record_failure(db, &f, err, sizeof err);
@@ -989,13 +530,14 @@ static int decimals(double v)
  * '~' when that holds 1 (from the database when there is one: the
  * comparisons view; without one, by the same rule over the sweep's runs,
  * and no paired interval). */
-static void print_table(const struct options *o, const struct plugins *pl,
-                        const struct plan *plan, struct db *db,
+static void print_table(const struct options *o,
+                        const struct sweep_plan *plan, struct db *db,
                         const struct summary *s, size_t n,
                         const char *baseline)
 {
-	size_t swept[MAX_PARAMS], n_swept = 0;
-	int width[MAX_PARAMS], w_tci = 6, w_sci = 6;
+	const struct sweep_grid *g = &o->g;
+	size_t swept[SWEEP_MAX_PARAMS], n_swept = 0;
+	int width[SWEEP_MAX_PARAMS], w_tci = 6, w_sci = 6;
 	char (*tci)[48] = calloc(n, sizeof *tci);
 	char (*sp)[16] = calloc(n, sizeof *sp);
 	char (*sci)[48] = calloc(n, sizeof *sci);
@@ -1003,14 +545,14 @@ static void print_table(const struct options *o, const struct plugins *pl,
 
 	if (!tci || !sp || !sci)
 		goto out;
-	for (size_t i = 0; i < o->n_params; i++)
-		if (o->param[i].n_val > 1) {
-			width[n_swept] = (int)strlen(o->param[i].key);
-			for (size_t v = 0; v < o->param[i].n_val; v++)
-				if ((int)strlen(o->param[i].val[v]) >
+	for (size_t i = 0; i < g->n_params; i++)
+		if (g->param[i].n_val > 1) {
+			width[n_swept] = (int)strlen(g->param[i].key);
+			for (size_t v = 0; v < g->param[i].n_val; v++)
+				if ((int)strlen(g->param[i].val[v]) >
 				    width[n_swept])
 					width[n_swept] =
-					        (int)strlen(o->param[i].val[v]);
+					        (int)strlen(g->param[i].val[v]);
 			swept[n_swept++] = i;
 		}
 	for (size_t i = 0; i < n; i++) {
@@ -1053,22 +595,19 @@ static void print_table(const struct options *o, const struct plugins *pl,
 	}
 	printf("\n%-8s %-10s %-10s", "policy", "drafter", "hw");
 	for (size_t k = 0; k < n_swept; k++)
-		printf(" %*s", width[k], o->param[swept[k]].key);
+		printf(" %*s", width[k], g->param[swept[k]].key);
 	printf(" %12s %-*s %9s %-*s %10s %8s %7s\n", "tok/s", w_tci, "95% CI",
 	       "speedup", w_sci, "95% CI", "tok/J", "accept", "len");
 	for (size_t i = 0; i < n; i++) {
-		const struct planned *pr = &plan->run[s[i].planned];
+		const struct sweep_run *pr = &plan->run[s[i].planned];
 
 		printf("%-8s %-10s %-10s", s[i].policy, s[i].drafter,
 		       s[i].preset);
 		for (size_t k = 0; k < n_swept; k++) {
 			const size_t q = swept[k];
-			const int applies = o->param[q].hw ||
-			        pl->reach[pr->policy][q] ||
-			        pl->reach[o->n_policies + pr->drafter][q];
-
-			printf(" %*s", width[k],
-			       applies ? o->param[q].val[pr->val[q]] : "-");
+			printf(" %*s", width[k], sweep_applies(g, pr, q)
+			                         ? g->param[q].val[pr->val[q]]
+			                         : "-");
 		}
 		printf(" %12.*f %-*s %9s %-*s %10.*f %8.3f %7.2f\n",
 		       decimals(s[i].tok_s), s[i].tok_s, w_tci, tci[i], sp[i],
@@ -1089,45 +628,36 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct options o = { .db_path = "results.db", .seed = 1,
-	                     .queue_capacity = 32, .max_draft = 64,
-	                     .run_timeout = RUN_TIMEOUT_DEFAULT };
-	struct plugins pl;
-	struct plan plan = { 0 };
+	struct options o = { .db_path = "results.db",
+	                     .run_timeout = RUN_TIMEOUT_DEFAULT,
+	                     .workers = 1, .shard = { 1, 1 } };
+	struct sweep_plan plan = { 0 };
 	char err[ERRLEN], baseline[64] = "sync";
 	struct db *db = NULL;
 	struct summary *sums = NULL;
+	struct progress prog;
 	size_t ns = 0, failed = 0;
 	int first, status = 0;
+	sweep_grid_init(&o.g, "ahasd-replay");
 	int rc = parse_args(argc, argv, &o, &first);
 	if (rc == 1 || rc == 3) {
-		params_free(&o);
+		sweep_grid_free(&o.g);
 		return rc == 3 ? list_all() : 0;
 	}
 	if (rc) {
-		params_free(&o);
+		sweep_grid_free(&o.g);
 		return 2;
 	}
 	if (first >= argc) {
 		fprintf(stderr, "ahasd-replay: no trace given\n");
 		usage(stderr);
-		params_free(&o);
+		sweep_grid_free(&o.g);
 		return 2;
 	}
-	if (!o.n_policies)
-		for (size_t i = 0; i < 3; i++)
-			o.policies[o.n_policies++] = default_policies[i];
-	if (!o.n_drafters)
-		o.drafters[o.n_drafters++] = "adaedl";
-	if (!o.n_presets)
-		o.presets[o.n_presets++] = "npu-pim";
+	sweep_grid_defaults(&o.g);
 
 	/* everything is checked before the first run */
-	status = plugins_load(&o, &pl);
-	if (status == 0)
-		status = check_plugin_values(&o, &pl);
-	if (status == 0)
-		status = check_setup(&o);
+	status = sweep_grid_check(&o.g);
 	if (status == 0 && o.baseline) {
 		struct plugin p;
 		if (plugin_open(&p, o.baseline, AHASD_PLUGIN_POLICY, err,
@@ -1140,16 +670,30 @@ int main(int argc, char **argv)
 		}
 	}
 	if (status == 0)
-		status = plan_runs(&o, &pl, (size_t)(argc - first), &plan);
+		status = sweep_plan_make(&o.g, (size_t)(argc - first), &plan);
 	if (status)
 		goto out;
+	const size_t n_all = plan.n;
+	if (o.shard.n > 1) {
+		/* this shard's runs, in the same order: their val pointers
+		 * stay where they were */
+		size_t k = 0;
+		for (size_t i = 0; i < plan.n; i++)
+			if (sweep_in_shard(&o.shard, i))
+				plan.run[k++] = plan.run[i];
+		plan.n = k;
+	}
 	if (plan.n > CONFIRM_RUNS && !o.yes) {
 		fprintf(stderr, "ahasd-replay: this sweep is %zu runs; give "
 		        "--yes to start more than %d\n", plan.n, CONFIRM_RUNS);
 		status = 2;
 		goto out;
 	}
-	if (!o.quiet && plan.n > 1)
+	if (!o.quiet && o.shard.n > 1)
+		fprintf(stderr, "ahasd-replay: shard %zu/%zu: %zu of the "
+		        "sweep's %zu runs\n", o.shard.i, o.shard.n, plan.n,
+		        n_all);
+	else if (!o.quiet && plan.n > 1)
 		fprintf(stderr, "ahasd-replay: %zu runs\n", plan.n);
 	/* the database is made or upgraded, and checked, before the first
 	 * run; each run's worker process opens a connection of its own, so
@@ -1171,6 +715,7 @@ int main(int argc, char **argv)
 		status = 1;
 		goto out;
 	}
+	progress_start(&prog, "ahasd-replay", "runs", plan.n, o.quiet);
 	for (size_t i = 0; i < plan.n && !status;) {
 		/* the runs of one trace: plan runs i .. j-1 */
 		const size_t t = plan.run[i].trace;
@@ -1180,10 +725,12 @@ int main(int argc, char **argv)
 
 		while (j < plan.n && plan.run[j].trace == t)
 			j++;
-		if (run_source_open(&src, path, run_mem_max(), o.models, err,
+		if (run_source_open(&src, path, run_mem_max(), o.g.models, err,
 		                    sizeof err) < 0) {
+			progress_clear(&prog);
 			fprintf(stderr, "ahasd-replay: %s\n", err);
-			trace_failed(&o, &pl, &plan, i, j - i, path, err);
+			trace_failed(&o, &plan, i, j - i, path, err);
+			progress_step(&prog, j - i, j - i);
 			failed += j - i;
 			i = j;
 			continue;
@@ -1194,12 +741,13 @@ int main(int argc, char **argv)
 			status = 1;
 			break;
 		}
-		*sw = (struct sweep){ .o = &o, .pl = &pl, .plan = &plan,
+		*sw = (struct sweep){ .o = &o, .plan = &plan,
 		                      .first = i, .src = &src, .path = path,
-		                      .sums = sums + ns };
+		                      .sums = sums + ns, .pr = &prog };
 		struct run_pool pool = {
 			.db_path = o.no_db ? NULL : o.db_path,
 			.timeout_s = o.run_timeout,
+			.workers = o.workers,
 			.out_size = sizeof(struct run_result),
 			.ctx = sw,
 			.run = sweep_run,
@@ -1207,6 +755,7 @@ int main(int argc, char **argv)
 			.done = sweep_done,
 		};
 		if (run_pool_exec(&pool, j - i, err, sizeof err) < 0) {
+			progress_clear(&prog);
 			fprintf(stderr, "ahasd-replay: %s\n", err);
 			status = 1;
 		}
@@ -1216,6 +765,7 @@ int main(int argc, char **argv)
 		run_source_close(&src);
 		i = j;
 	}
+	progress_end(&prog);
 	/* the comparisons view, for the table */
 	if (!o.no_db && ns && !o.quiet &&
 	    db_open(&db, o.db_path, err, sizeof err) < 0) {
@@ -1223,7 +773,7 @@ int main(int argc, char **argv)
 		status = 1;
 	}
 	if (!o.quiet && ns > 1)
-		print_table(&o, &pl, &plan, db, sums, ns, baseline);
+		print_table(&o, &plan, db, sums, ns, baseline);
 	if (!o.no_db && !o.quiet && ns)
 		printf("\nresults: %s (sqlite3 %s 'select * from run_summary')\n",
 		       o.db_path, o.db_path);
@@ -1240,8 +790,8 @@ int main(int argc, char **argv)
 	}
 out:
 	free(sums);
-	plan_free(&plan);
+	sweep_plan_free(&plan);
 	db_close(&db);
-	params_free(&o);
+	sweep_grid_free(&o.g);
 	return status;
 }

@@ -3,14 +3,20 @@
  * its own run, which is recorded in the failures table with the plugin
  * and the hook it was in, and the sweep goes on (issue 15, item 3).
  *
- * run_pool_exec() forks one worker, which opens its own database
- * connection (never the sweep's: SQLite connections must not cross
- * fork(), and the sweep holds none while a worker lives) and runs the
- * jobs by index, one at a time, in order. A job writes its result into
- * memory shared with the sweep; the run's struct run_watch lives there
- * too, so when the worker dies or overruns the time-out (then it is
- * killed with SIGKILL) the sweep still reads the hook it was in and the
- * run's id. After a failed job a new worker takes the next one.
+ * run_pool_exec() forks up to `workers` workers (-j), each of which
+ * opens its own database connection (never the sweep's: SQLite
+ * connections must not cross fork(), and the sweep holds none while a
+ * worker lives) and runs the jobs the sweep hands it, one at a time; the
+ * sweep hands them out by index, lowest first, to whichever worker is
+ * free. A job writes its result into memory shared with the sweep; each
+ * worker's struct run_watch lives there too, so when a worker dies or
+ * overruns the time-out (then it is killed with SIGKILL) the sweep still
+ * reads the hook it was in and the run's id. After a failed job a new
+ * worker takes that worker's place. done() sees every job in the order
+ * of the indices whatever the number of workers (results that arrive
+ * early wait), and a failure is recorded just before its done(): with
+ * one worker or many, the output and the failures rows come in the same
+ * order.
  *
  * The worker is a copy of the sweep's process as it was when the worker
  * was forked: a job finds its configuration through its index in data
@@ -55,6 +61,8 @@ struct run_pool {
 	const char *db_path;      /* the workers' database, where failures
 	                           * are recorded too; NULL: none */
 	double timeout_s;         /* bound on one job's wall time; 0: none */
+	size_t workers;           /* worker processes at once (-j); 0 or 1:
+	                           * one (never more than the jobs) */
 	size_t out_size;          /* bytes of a job's result */
 	void *ctx;
 	/* in the worker: run job->index. @return 0, or negative with a
@@ -69,6 +77,9 @@ struct run_pool {
 	/* counts, kept by run_pool_exec (added to) */
 	size_t runs, failed, unrecorded;
 };
+
+/** Workers for -j N: N, or the number of online CPUs when N is 0. */
+size_t run_pool_workers(uint64_t n);
 
 /** Run jobs 0 .. n-1 (see the top of this file). A job that fails, in
  * any way, is reported to done() and recorded (when there is a

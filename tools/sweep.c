@@ -223,3 +223,22 @@ int sweep_next(size_t *idx, const size_t *n_val, const unsigned char *mask,
 	}
 	return 0;
 }
+
+int sweep_shard_parse(const char *s, struct sweep_shard *out, char *err,
+                      size_t errlen)
+{
+	unsigned long long i = 0, n = 0;
+	int used = -1;
+	if (sscanf(s, "%llu/%llu%n", &i, &n, &used) != 2 || used < 0 ||
+	    s[used] || *s == '-' || strchr(s, ' ') || strchr(s, '+') ||
+	    strchr(strchr(s, '/') + 1, '-') || n < 1 || n > 1000000 ||
+	    i < 1 || i > n) {
+		util_set_err(err, errlen, "'%s': expected I/N, shard I of N "
+		             "with 1 <= I <= N (e.g. 1/4 ... 4/4; N at most "
+		             "1000000)", s);
+		return -EINVAL;
+	}
+	out->i = (size_t)i;
+	out->n = (size_t)n;
+	return 0;
+}

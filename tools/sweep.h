@@ -31,4 +31,23 @@ void sweep_values_free(char ***vals, size_t *n);
 int sweep_next(size_t *idx, const size_t *n_val, const unsigned char *mask,
                size_t n);
 
+/** One shard of a sweep (--shard I/N): run k of the expanded list (0,
+ * 1, ... in the order the sweep runs them) belongs to shard 1 + k mod N,
+ * so the shards are disjoint, together are the whole sweep, and differ in
+ * size by one run at most. */
+struct sweep_shard {
+	size_t i, n;   /* 1 <= i <= n; 1/1: the whole sweep */
+};
+
+/** Parse "I/N" (1 <= I <= N <= 1000000). @return 0, or -EINVAL with a
+ * message saying what is expected. */
+int sweep_shard_parse(const char *s, struct sweep_shard *out, char *err,
+                      size_t errlen);
+
+/** Does run k of the expanded list belong to the shard? */
+static inline int sweep_in_shard(const struct sweep_shard *sh, size_t k)
+{
+	return sh->n <= 1 || k % sh->n == sh->i - 1;
+}
+
 #endif

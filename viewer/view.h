@@ -82,6 +82,10 @@ struct view_html_opts {
 	double window_s;           /* window length; 0 = chosen from the data */
 	unsigned max_tasks;        /* rectangles per window (default 1500) */
 	unsigned max_timelines;    /* runs with a timeline (default 6) */
+	unsigned max_studies;      /* trade-off plots (default 8) */
+	size_t max_points;         /* points over all sweep charts (20000) */
+	const char *metrics;       /* sweep charts' metrics: NULL (headline
+	                            * and utilisation), "all", or a list */
 };
 
 /** Write the whole report for the runs given. */
@@ -137,6 +141,54 @@ int view_timeline_load(struct sqlite3 *h, struct view_timeline *t,
                        unsigned windows, double window_s, unsigned max_tasks,
                        char *err, size_t errlen);
 void view_timeline_free(struct view_timeline *t);
+
+/* ---- what the runs shown vary in, and what they measure (view_sweep.c) ---- */
+
+/* A configuration key (db/SCHEMA.md, config) whose value differs among
+ * the runs shown: a swept key. */
+struct view_key {
+	char *name;
+	int numeric;            /* every value it has is a number */
+	size_t n_values;        /* distinct values */
+};
+
+/* A metric (a name of the metrics table, or "speedup" over the sync run
+ * of the same configuration). */
+struct view_metric {
+	char *name;
+	int has_ci;             /* some run has a 95% interval of it */
+};
+
+struct view_sweep {
+	size_t n_runs;          /* as the runs given, in their order */
+	struct view_key *key;   /* swept keys, by name; policy is never one */
+	size_t n_keys;
+	char **text;            /* [run * n_keys + key]: the value as text,
+	                         * NULL when the run has no such key */
+	double *num;            /* the same as a number, NAN if not one */
+	struct view_metric *metric; /* headline metrics first, then by name */
+	size_t n_metrics;
+	double *val, *lo, *hi;  /* [run * n_metrics + metric], NAN: none */
+	double *area;           /* [run]: run_area.area_mm2, NAN if none */
+	size_t default_key;     /* the key a chart starts with */
+};
+
+/** What the runs vary in (swept keys: two values or more among them;
+ * keys that only follow hw.preset, trace.path or drafter are left out,
+ * and trace.sha256 always), their metrics and intervals.
+ * @return 0, -EIO or -ENOMEM with a message. */
+int view_sweep_load(struct sqlite3 *h, const struct view_runs *runs,
+                    struct view_sweep *out, char *err, size_t errlen);
+void view_sweep_free(struct view_sweep *s);
+/** Index of metric name, or -1. */
+long view_sweep_metric(const struct view_sweep *s, const char *name);
+
+/** Mark the points on the Pareto front of (x[i], y[i]), both maximised:
+ * those no other point is at least as large as in both and larger than
+ * in one. Equal points are on it together; a point with a NAN is never
+ * on it. @return how many are on it. */
+size_t view_pareto(const double *x, const double *y, size_t n,
+                   unsigned char *on);
 
 /* ---- helpers shared by the writers (view_util.c) ---- */
 void view_put_html(FILE *f, const char *s);   /* escapes & < > " ' */

@@ -1,6 +1,9 @@
-/* view_html.c - the HTML report: comparison charts, timelines, run table.
+/* view_html.c - the HTML report: comparison charts, the trade-off and
+ * sweep plots (view_html_tradeoff.c, view_html_sweep.c), timelines, run
+ * table.
  *
- * One self-contained file: inline CSS and SVG, no script, no network.
+ * One self-contained file: inline CSS and SVG, one small inline script
+ * (the sweep chart's selects; the page works without it), no network.
  * Every task drawn in a timeline is <rect class="task" data-kind=K ...>
  * with a <title> tooltip; output stays bounded by drawing at most
  * max_tasks rectangles per window and max_timelines timelines, and saying
@@ -27,10 +30,6 @@ static const char *const kind_label[VIEW_KIND_COUNT] = {
 };
 
 
-static const char *const dev_colour[VIEW_MAX_DEV] = {
-	"#3b5b92", "#2a9d8f", "#e76f51", "#8d6cab",
-	"#6c757d", "#b5838d", "#457b9d", "#a8a13a",
-};
 
 static const char css[] =
 	"*{box-sizing:border-box}"
@@ -84,36 +83,29 @@ static const char css[] =
 	"max-width:220px;overflow-wrap:anywhere}"
 	"code{font-size:12px;background:#eef1f4;padding:0 4px;"
 	"border-radius:4px}"
-	".errbar line{stroke:#1f2328;stroke-width:1.3}";
-
-/* ---- small formatting helpers ---- */
-
-
-
-
-
-/* Escaped, cut to at most max bytes on a UTF-8 boundary, with an ellipsis. */
-static void put_html_cut(FILE *f, const char *s, size_t max)
-{
-	char buf[256];
-	size_t n;
-
-	if (!s)
-		return;
-	n = strlen(s);
-	if (n <= max || max >= sizeof buf - 4) {
-		view_put_html(f, s);
-		return;
-	}
-	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-		max--;
-	memcpy(buf, s, max);
-	buf[max] = '\0';
-	view_put_html(f, buf);
-	fputs("\xe2\x80\xa6", f);
-}
-
-
+	".errbar line{stroke:#1f2328;stroke-width:1.3}"
+	"td:first-child,th:first-child{position:sticky;left:0;z-index:1}"
+	"td:first-child{background:#fff}"
+	"th{z-index:2}"
+	"td small.kv{display:block;white-space:normal;overflow-wrap:normal;"
+	"min-width:15em;max-width:24em}"
+	".kv span{white-space:nowrap}"
+	"figure{margin:10px 0 4px}"
+	"figcaption{font-size:13px;margin:0 0 2px}"
+	"svg .grid{stroke:#e5e8eb}"
+	"svg .axt{font-size:12px;fill:#57606a}"
+	"svg .pt{fill-opacity:.8;stroke:#fff;stroke-width:.8}"
+	"svg .pt.on{fill-opacity:1;stroke:#111;stroke-width:1.6}"
+	"svg .pt:hover{stroke:#000;stroke-width:2}"
+	"svg .front{fill:none;stroke:#111;stroke-width:1.2;"
+	"stroke-dasharray:5 4}"
+	"svg .band{fill-opacity:.16;stroke:none}"
+	"svg .line{fill:none;stroke-width:2}"
+	"svg .line.flat{stroke-width:1.4}"
+	"svg.key{display:inline-block;width:28px;height:10px}"
+	"table.front{width:auto;margin:2px 0 12px}"
+	".pick{margin:6px 0;font-size:13px}"
+	".pick select{font:inherit;margin:0 10px 0 4px;padding:1px 4px}";
 
 /* ---- the comparison chart ---- */
 
@@ -301,7 +293,7 @@ static int write_charts(FILE *f, const struct view_runs *rs,
 	fputs("<div class=\"legend\"><span><b>Policy:</b></span>", f);
 	for (size_t i = 0; i < pol->n; i++) {
 		fprintf(f, "<span><i class=\"sw\" style=\"background:%s\"></i>",
-		        policy_colour[i % N_POLICY_COLOURS]);
+		        policy_col(pol->name[i]));
 		view_put_html(f, pol->name[i]);
 		fputs("</span>", f);
 	}
@@ -396,7 +388,7 @@ static int write_charts(FILE *f, const struct view_runs *rs,
 		view_put_html(f, r->policy_params);
 		fputs("</title>", f);
 		fprintf(f, "<tspan font-weight=\"600\" fill=\"%s\">",
-		        policy_col(pol, r->policy));
+		        policy_col(r->policy));
 		put_html_cut(f, r->policy, 22);
 		fprintf(f, "</tspan> <tspan class=\"muted\">#%lld",
 		        (long long)r->id);
@@ -456,7 +448,7 @@ static int write_charts(FILE *f, const struct view_runs *rs,
 				        "width=\"%.1f\" height=\"%.1f\" "
 				        "fill=\"%s\"/>",
 				        c, x0, y + 3, w, row_h - 6,
-				        policy_col(pol, r->policy));
+				        policy_col(r->policy));
 				cols[c].ci(r, &lo, &hi);
 				if (isfinite(lo) && isfinite(hi) && colmax[c] > 0 &&
 				    isfinite(v)) {
@@ -513,22 +505,50 @@ static void put_ci_small(FILE *f, double lo, double hi, int decimals)
 	fputs("]</small>", f);
 }
 
-static void write_table(FILE *f, const struct view_runs *rs)
+/* "k=v;k=v" as a block that wraps between parameters, never inside one. */
+static void put_params(FILE *f, const char *params)
+{
+	if (!params || !*params)
+		return;
+	fputs("<small class=\"kv\">", f);
+	for (const char *p = params; *p;) {
+		const size_t l = strcspn(p, ";");
+		char buf[256];
+
+		if (l) {
+			snprintf(buf, sizeof buf, "%.*s", (int)l, p);
+			fputs(p == params ? "<span>" : " <span>", f);
+			view_put_html(f, buf);
+			fputs("</span>", f);
+		}
+		p += l + (p[l] == ';');
+	}
+	fputs("</small>", f);
+}
+
+/* Results first, then what produced them: the columns a reader compares
+ * stay in view when the table scrolls sideways. "Swept" is the run's
+ * value of every key the runs shown differ in (view_sweep.c). */
+static void write_table(FILE *f, const struct view_runs *rs,
+                        const struct view_sweep *sw)
 {
 	static const char *const head[] = {
-		"Run", "Label", "Policy", "Drafter", "Preset", "Models",
-		"Trace", "Mode", "Queue", "Max draft", "Seqs", "Committed",
-		"Sim time", "Tokens/s", "Energy", "Tokens/J", "Accept",
-		"Mean draft", "vs sync", "Events", "Wall", "Created",
+		"Run", "Label", "Policy", "Drafter", "Preset", "Swept",
+		"Tokens/s", "Tokens/J", "vs sync", "Accept", "Mean draft",
+		"Sim time", "Energy", "Committed", "Seqs", "Models", "Trace",
+		"Mode", "Queue", "Max draft", "Events", "Wall", "Created",
 	};
+	const int swept = sw && sw->n_keys && sw->n_runs == rs->n;
 
 	fputs("<div class=\"tablewrap\"><table id=\"runs-table\"><thead><tr>",
 	      f);
 	for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
-		fprintf(f, "<th>%s</th>", head[i]);
+		if (swept || strcmp(head[i], "Swept"))
+			fprintf(f, "<th>%s</th>", head[i]);
 	fputs("</tr></thead><tbody>\n", f);
 	for (size_t i = 0; i < rs->n; i++) {
 		const struct view_run *r = &rs->v[i];
+		int any = 0;
 
 		fprintf(f, "<tr id=\"row-%lld\" data-run=\"%lld\">"
 		        "<td class=\"n\">%lld</td><td>",
@@ -536,15 +556,51 @@ static void write_table(FILE *f, const struct view_runs *rs)
 		view_put_html(f, r->label ? r->label : "");
 		fputs("</td><td>", f);
 		view_put_html(f, r->policy);
-		fputs("<small>", f);
-		view_put_html(f, r->policy_params);
-		fputs("</small></td><td>", f);
-		view_put_html(f, r->drafter);
-		fputs("<small>", f);
-		view_put_html(f, r->drafter_params);
-		fputs("</small></td><td>", f);
-		view_put_html(f, r->hw_preset);
+		put_params(f, r->policy_params);
 		fputs("</td><td>", f);
+		view_put_html(f, r->drafter);
+		put_params(f, r->drafter_params);
+		fputs("</td><td>", f);
+		view_put_html(f, r->hw_preset);
+		if (swept)
+			fputs("</td><td><small class=\"kv\">", f);
+		for (size_t k = 0; swept && k < sw->n_keys; k++) {
+			const char *t = sw->text[i * sw->n_keys + k];
+
+			if (!t)
+				continue;
+			fputs(any++ ? " <span>" : "<span>", f);
+			view_put_html(f, sw->key[k].name);
+			fputs("=", f);
+			view_put_html(f, t);
+			fputs("</span>", f);
+		}
+		fputs(swept ? "</small></td><td class=\"n\">" : "</td><td class=\"n\">",
+		      f);
+		put_num(f, r->tokens_per_s);
+		put_ci_small(f, r->tokens_per_s_lo, r->tokens_per_s_hi, 0);
+		fputs("</td><td class=\"n\">", f);
+		put_num(f, r->tokens_per_j);
+		put_ci_small(f, r->tokens_per_j_lo, r->tokens_per_j_hi, 0);
+		fputs("</td><td class=\"n\">", f);
+		if (isfinite(r->speedup))
+			fprintf(f, "%.2f\xc3\x97%s", r->speedup,
+			        speedup_same(r) ? " ~" : "");
+		else
+			fputs("\xe2\x80\x93", f);
+		if (r->sync_run_id != r->id)
+			put_ci_small(f, r->speedup_lo, r->speedup_hi, 3);
+		fputs("</td><td class=\"n\">", f);
+		put_pct(f, r->acceptance_rate);
+		fputs("</td>", f);
+		td_num(f, r->mean_draft_len);
+		fputs("<td class=\"n\">", f);
+		put_time(f, r->time_s, 0);
+		fputs("</td><td class=\"n\">", f);
+		put_num(f, r->energy_j);
+		fputs(" J</td>", f);
+		td_num(f, r->committed);
+		fprintf(f, "<td class=\"n\">%lld</td><td>", (long long)r->n_seq);
 		view_put_html(f, r->draft_model);
 		fputs(" \xe2\x86\x92 ", f);
 		view_put_html(f, r->target_model);
@@ -559,34 +615,9 @@ static void write_table(FILE *f, const struct view_runs *rs)
 		view_put_html(f, view_base_name(r->trace_path));
 		fprintf(f, "</td><td>%s<small>seed %lld</small></td>",
 		        r->sampled ? "sampled" : "greedy", (long long)r->seed);
-		fprintf(f, "<td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
-		        "<td class=\"n\">%lld</td>",
-		        (long long)r->queue_capacity, (long long)r->max_draft,
-		        (long long)r->n_seq);
-		td_num(f, r->committed);
+		fprintf(f, "<td class=\"n\">%lld</td><td class=\"n\">%lld</td>",
+		        (long long)r->queue_capacity, (long long)r->max_draft);
 		fputs("<td class=\"n\">", f);
-		put_time(f, r->time_s, 0);
-		fputs("</td>", f);
-		fputs("<td class=\"n\">", f);
-		put_num(f, r->tokens_per_s);
-		put_ci_small(f, r->tokens_per_s_lo, r->tokens_per_s_hi, 0);
-		fputs("</td><td class=\"n\">", f);
-		put_num(f, r->energy_j);
-		fputs(" J</td>", f);
-		td_num(f, r->tokens_per_j);
-		fputs("<td class=\"n\">", f);
-		put_pct(f, r->acceptance_rate);
-		fputs("</td>", f);
-		td_num(f, r->mean_draft_len);
-		fputs("<td class=\"n\">", f);
-		if (isfinite(r->speedup))
-			fprintf(f, "%.2f\xc3\x97%s", r->speedup,
-			        speedup_same(r) ? " ~" : "");
-		else
-			fputs("\xe2\x80\x93", f);
-		if (r->sync_run_id != r->id)
-			put_ci_small(f, r->speedup_lo, r->speedup_hi, 3);
-		fputs("</td><td class=\"n\">", f);
 		put_count(f, r->n_events);
 		if (r->events_dropped > 0) {
 			fputs("<small>+", f);
@@ -622,14 +653,19 @@ int view_write_html(sqlite3 *h, const struct view_runs *rs,
                     size_t errlen)
 {
 	struct policies pol = { NULL, 0 };
+	struct view_sweep sw;
 	size_t with_events = 0, drawn = 0, skipped = 0;
 	int ret = 0;
 
+	memset(&sw, 0, sizeof sw);
 	ret = policies_collect(rs, &pol);
 	if (ret < 0) {
 		view_set_err(err, errlen, "out of memory");
 		goto error;
 	}
+	ret = view_sweep_load(h, rs, &sw, err, errlen);
+	if (ret < 0)
+		goto error;
 	for (size_t i = 0; i < rs->n; i++)
 		with_events += rs->v[i].n_events > 0;
 
@@ -643,7 +679,8 @@ int view_write_html(sqlite3 *h, const struct view_runs *rs,
 	fprintf(f, " \xc2\xb7 %zu run%s, %zu with timelines \xc2\xb7 "
 	        "ahasd-view " AHASD_VERSION "</p>\n", rs->n,
 	        rs->n == 1 ? "" : "s", with_events);
-	fputs("<nav><a href=\"#compare\">Comparison</a><a href=\"#timelines\">"
+	fputs("<nav><a href=\"#compare\">Comparison</a><a href=\"#tradeoff\">"
+	      "Trade-off</a><a href=\"#sweep\">Sweep</a><a href=\"#timelines\">"
 	      "Timelines</a><a href=\"#runs\">Runs</a></nav></header>\n", f);
 
 	if (rs->n == 0) {
@@ -653,6 +690,22 @@ int view_write_html(sqlite3 *h, const struct view_runs *rs,
 	}
 	fputs("<section id=\"compare\"><h2>Comparison</h2>\n", f);
 	ret = write_charts(f, rs, &pol);
+	if (ret < 0) {
+		view_set_err(err, errlen, "out of memory");
+		goto error;
+	}
+	fputs("</section>\n", f);
+
+	fputs("<section id=\"tradeoff\"><h2>Trade-off: throughput against "
+	      "energy efficiency</h2>\n", f);
+	ret = write_tradeoff(f, rs, &sw, o->max_studies);
+	if (ret < 0) {
+		view_set_err(err, errlen, "out of memory");
+		goto error;
+	}
+	fputs("</section>\n<section id=\"sweep\"><h2>Sweep: a metric over a "
+	      "swept key</h2>\n", f);
+	ret = write_sweep_charts(f, rs, &sw, o->metrics, o->max_points);
 	if (ret < 0) {
 		view_set_err(err, errlen, "out of memory");
 		goto error;
@@ -671,7 +724,7 @@ int view_write_html(sqlite3 *h, const struct view_runs *rs,
 			skipped += r->n_events > 0;
 			continue;
 		}
-		ret = write_timeline(h, f, r, o, &pol, err, errlen);
+		ret = write_timeline(h, f, r, o, err, errlen);
 		if (ret < 0)
 			goto error;
 		drawn++;
@@ -707,11 +760,13 @@ int view_write_html(sqlite3 *h, const struct view_runs *rs,
 	fputs("</section>\n", f);
 
 	fputs("<section id=\"runs\"><h2>Runs</h2>\n", f);
-	write_table(f, rs);
+	write_table(f, rs, &sw);
 	fputs("</section>\n", f);
+	fputs(sweep_script, f);
 done:
 	fputs("</main></body></html>\n", f);
 error:
+	view_sweep_free(&sw);
 	free(pol.name);
 	return ret;
 }

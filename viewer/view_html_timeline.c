@@ -82,20 +82,48 @@ static void write_overview(FILE *f, const struct view_timeline *t)
 			run_q = q;
 		}
 	}
-	for (unsigned w = 0; w < t->n_win; w++) {
-		const double x0 = TL_GUTTER + t->win[w].a / t->t_end * pw;
-		const double x1 = TL_GUTTER +
-		                  fmin(t->win[w].b, t->t_end) / t->t_end * pw;
+	/* The windows, outlined and numbered. Windows too narrow to tell
+	 * apart (their numbers would overlap) share one outline and one
+	 * label, "1-4". */
+	for (unsigned w = 0; w < t->n_win;) {
 		const double yb = top + t->n_lanes * (OV_LANE_H + gap) - gap;
+		const double x0 = TL_GUTTER + t->win[w].a / t->t_end * pw;
+		unsigned e = w + 1;
+		double x1;
 
 		if (t->n_win == 1 && t->win_s >= t->t_end)
 			break;
-		fprintf(f, "<rect x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" "
-		        "height=\"%.1f\" fill=\"none\" stroke=\"#24292f\" "
-		        "stroke-width=\"1\"/>"
-		        "<text x=\"%.2f\" y=\"11\" class=\"muted\">%u</text>",
-		        x0, top - 2, fmax(x1 - x0, 1.5), yb - top + 4, x0 + 2,
-		        w + 1);
+		/* the next window joins the group while its number would
+		 * start inside the group's label (about 8 units a
+		 * character, "1" or "1-3") */
+		while (e < t->n_win) {
+			const int chars = snprintf(NULL, 0, "%u", w + 1) +
+			        (e - w > 1 ? 1 + snprintf(NULL, 0, "%u", e) : 0);
+
+			if (TL_GUTTER + t->win[e].a / t->t_end * pw - x0 >=
+			    8.0 * chars + 6)
+				break;
+			e++;
+		}
+		x1 = TL_GUTTER + fmin(t->win[e - 1].b, t->t_end) / t->t_end * pw;
+		if (e - w == 1) {
+			fprintf(f, "<rect class=\"winbox\" x=\"%.2f\" y=\"%.1f\" "
+			        "width=\"%.2f\" height=\"%.1f\" fill=\"none\" "
+			        "stroke=\"#24292f\" stroke-width=\"1\"/>"
+			        "<text x=\"%.2f\" y=\"11\" class=\"muted\">%u"
+			        "</text>",
+			        x0, top - 2, fmax(x1 - x0, 1.5), yb - top + 4,
+			        x0 + 2, w + 1);
+		} else {
+			fprintf(f, "<rect class=\"winbox\" x=\"%.2f\" y=\"%.1f\" "
+			        "width=\"%.2f\" height=\"%.1f\" fill=\"none\" "
+			        "stroke=\"#24292f\" stroke-width=\"1\"/>"
+			        "<text x=\"%.2f\" y=\"11\" class=\"muted\">"
+			        "%u\xe2\x80\x93%u</text>",
+			        x0, top - 2, fmax(x1 - x0, 1.5), yb - top + 4,
+			        x0, w + 1, e);
+		}
+		w = e;
 	}
 	fprintf(f, "<text class=\"muted\" x=\"%.1f\" y=\"%.1f\" "
 	        "text-anchor=\"end\">", TL_WIDTH - TL_RIGHT, h - 3);
@@ -133,6 +161,7 @@ static void write_window(FILE *f, const struct view_timeline *t, unsigned w,
 	const double h = TL_TOP + lanes_h + TL_AXIS;
 	const double step = view_nice_ceil(span / 8);
 	unsigned marks = 0;
+	double label_end = -1;
 
 	fprintf(f, "<div class=\"win\" data-window=\"%u\"><h4>", w + 1);
 	if (t->n_win > 1 || t->win_s < t->t_end)
@@ -176,7 +205,8 @@ static void write_window(FILE *f, const struct view_timeline *t, unsigned w,
 		put_time(f, at, span);
 		fputs("</text>", f);
 	}
-	/* Sequence boundaries. */
+	/* Sequence boundaries; a label that would run into the one before
+	 * it is left out (the line stays). */
 	for (size_t i = 0; i < t->n_seq && marks < MAX_SEQ_MARKS; i++) {
 		const double at = t->seq_start[i];
 		const double x = TL_GUTTER + (at - win->a) / span * pw;
@@ -185,11 +215,14 @@ static void write_window(FILE *f, const struct view_timeline *t, unsigned w,
 			continue;
 		marks++;
 		fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"2\" y2=\"%.1f\" "
-		        "stroke=\"#57606a\" stroke-dasharray=\"3 3\"/>"
-		        "<text class=\"muted\" x=\"%.1f\" y=\"11\">seq %lld"
-		        "</text>",
-		        x, x, TL_TOP + lanes_h, x + 3,
-		        (long long)t->seq_id[i]);
+		        "stroke=\"#57606a\" stroke-dasharray=\"3 3\"/>",
+		        x, x, TL_TOP + lanes_h);
+		if (x < label_end)
+			continue;
+		fprintf(f, "<text class=\"muted\" x=\"%.1f\" y=\"11\">seq %lld"
+		        "</text>", x + 3, (long long)t->seq_id[i]);
+		label_end = x + 3 + 6.5 * (4 + snprintf(NULL, 0, "%lld",
+		                                         (long long)t->seq_id[i]));
 	}
 	for (size_t i = 0; i < win->n; i++) {
 		const struct view_tl_ev *e = &win->ev[i];
@@ -241,11 +274,10 @@ static void put_chip_num(FILE *f, const char *name, double v,
 	fprintf(f, "%s</b></span>", unit);
 }
 
-static void write_run_head(FILE *f, const struct view_run *r,
-                           const struct policies *pol)
+static void write_run_head(FILE *f, const struct view_run *r)
 {
 	fprintf(f, "<h3>Run #%lld: <span style=\"color:%s\">",
-	        (long long)r->id, policy_col(pol, r->policy));
+	        (long long)r->id, policy_col(r->policy));
 	view_put_html(f, r->policy);
 	fputs("</span>", f);
 	if (r->label && *r->label) {
@@ -275,9 +307,7 @@ static void write_run_head(FILE *f, const struct view_run *r,
 }
 
 int write_timeline(sqlite3 *h, FILE *f, const struct view_run *r,
-                          const struct view_html_opts *o,
-                          const struct policies *pol, char *err,
-                          size_t errlen)
+                   const struct view_html_opts *o, char *err, size_t errlen)
 {
 	struct view_timeline t;
 	int ret;
@@ -286,7 +316,7 @@ int write_timeline(sqlite3 *h, FILE *f, const struct view_run *r,
 	t.run = r;
 	fprintf(f, "<article class=\"run\" id=\"run-%lld\" data-run=\"%lld\">",
 	        (long long)r->id, (long long)r->id);
-	write_run_head(f, r, pol);
+	write_run_head(f, r);
 	if (r->n_events == 0) {
 		fputs("<p class=\"warn\" data-no-events=\"1\">No events "
 		      "recorded; rerun with <code>ahasd-replay --events</code> "

@@ -18,11 +18,46 @@ const char *const kind_colour[VIEW_KIND_COUNT] = {
 	"#7f7f7f", /* other */
 };
 
-const char *const policy_colour[] = {
-	"#1b9e77", "#d95f02", "#7570b3", "#e7298a",
-	"#66a61e", "#e6ab02", "#a6761d", "#666666",
+const char *const dev_colour[VIEW_MAX_DEV] = {
+	"#3b5b92", "#2a9d8f", "#e76f51", "#8d6cab",
+	"#6c757d", "#b5838d", "#457b9d", "#a8a13a",
 };
-const size_t n_policy_colours = sizeof policy_colour / sizeof *policy_colour;
+
+/* Chosen for a CIE76 distance of at least 30 from every device colour
+ * and from each other (tests/test_view_plots.c checks it). */
+const char *const policy_fixed_colour[][2] = {
+	{ "sync", "#8c510a" },  /* brown */
+	{ "async", "#f0a202" }, /* amber */
+	{ "ahasd", "#006d2c" }, /* green */
+};
+const size_t n_policy_fixed =
+	sizeof policy_fixed_colour / sizeof *policy_fixed_colour;
+
+const char *const policy_palette[] = {
+	"#e7298a", /* pink */
+	"#000080", /* navy */
+	"#252525", /* near black */
+	"#e41a1c", /* red */
+	"#9e0142", /* crimson */
+	"#40004b", /* aubergine */
+};
+const size_t n_policy_palette = sizeof policy_palette / sizeof *policy_palette;
+
+const char *policy_col(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	if (!name)
+		name = "";
+	for (size_t i = 0; i < n_policy_fixed; i++)
+		if (!strcmp(policy_fixed_colour[i][0], name))
+			return policy_fixed_colour[i][1];
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+		h ^= *p;
+		h *= 16777619u;
+	}
+	return policy_palette[h % n_policy_palette];
+}
 
 const char *view_base_name(const char *p)
 {
@@ -97,12 +132,30 @@ double dev_util(const struct view_run *r, unsigned d)
 	return r->dev[d].busy_s / r->time_s;
 }
 
-const char *policy_col(const struct policies *p, const char *name)
+void put_html_cut(FILE *f, const char *s, size_t max)
 {
-	for (size_t i = 0; i < p->n; i++)
-		if (strcmp(p->name[i], name) == 0)
-			return policy_colour[i % n_policy_colours];
-	return "#888";
+	char buf[256];
+	size_t n;
+
+	if (!s)
+		return;
+	n = strlen(s);
+	if (n <= max || max >= sizeof buf - 4) {
+		view_put_html(f, s);
+		return;
+	}
+	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+		max--;
+	memcpy(buf, s, max);
+	buf[max] = '\0';
+	view_put_html(f, buf);
+	fputs("\xe2\x80\xa6", f);
+}
+
+void put_attr_num(FILE *f, double v)
+{
+	if (isfinite(v))
+		fprintf(f, "%.17g", v);
 }
 
 void put_group_title(FILE *f, const struct view_run *r)

@@ -1,7 +1,7 @@
 #!/bin/bash
 # test_report.sh - render an ahasd-view report in headless Chromium.
 #
-#   test_report.sh AHASD_VIEW AHASD_REPLAY VIEWER_MKTRACE
+#   test_report.sh AHASD_VIEW AHASD_REPLAY VIEWER_MKTRACE VIEWER_MKDB
 #
 # Builds a results database with the real ahasd-replay from the hand-built
 # traces of viewer-mktrace, writes the report, and checks in the DOM that
@@ -18,14 +18,23 @@
 #     a script added to a copy of it measures them as Chromium laid them
 #     out: each is drawn (a stroke, a height) and spans the end of its
 #     bar, and the one speed-up whose paired interval holds 1 is marked
-#     '~'.
+#     '~';
+#   - plots, on a database of hand-chosen points (tests/view_mkdb.c, where
+#     the front of each study is worked out): the trade-off plot of each
+#     study marks exactly the runs on its front, lists exactly them, and
+#     puts every point at the database's numbers; the sweep charts hold
+#     every run at its metric and interval, with one band per line
+#     covering each run that has an interval, drawn with an area in
+#     Chromium; the select shows one chart, and another when changed;
+#   - layout: the numbers of the timeline windows in the overview do not
+#     overlap, and no parameter in the runs table is broken inside.
 # Takes a screenshot; with AHASD_UPDATE_SCREENSHOT=1 copies it to
 # docs/report.png in the source tree.
 # Exit 77 (meson: SKIP) when Chromium cannot be installed or started;
 # with AHASD_REQUIRE_BROWSER=1 (./run tests sets it) that is a failure.
 set -u
 
-view=$1 replay=$2 mktrace=$3
+view=$1 replay=$2 mktrace=$3 mkdb=$4
 src=${AHASD_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 
 skip() {
@@ -77,6 +86,20 @@ chrome_run() {
 		--disable-background-networking --disable-component-update \
 		--disable-sync --no-first-run --disable-extensions \
 		--user-data-dir="$profile" --enable-logging=stderr --v=0 "$@"
+}
+
+# with_probe PAGE OUT JS: a copy of PAGE with the script in file JS run at
+# the end of its body (it measures what Chromium drew and writes it into
+# the DOM, which --dump-dom then shows).
+with_probe() {
+	python3 - "$1" "$2" "$3" <<'EOF' || fail "probe page $2"
+import sys
+page = open(sys.argv[1], encoding="utf-8").read()
+probe = "<script>\n" + open(sys.argv[3], encoding="utf-8").read() + "</script>"
+assert page.count("</body>") == 1
+open(sys.argv[2], "w", encoding="utf-8").write(
+    page.replace("</body>", probe + "</body>"))
+EOF
 }
 
 # Can it start at all, and can the console check fail? A page that
@@ -172,10 +195,7 @@ cidb="$tmp/ci.db"
 	"$src/traces/aidreams260K-skip2-greedy.msgpack" || fail "ahasd-replay ci"
 "$view" "$cidb" -o "$tmp/ci.html" || fail "ahasd-view ci.db"
 # a copy with a script that measures what Chromium drew
-python3 - "$tmp/ci.html" "$tmp/ci-probe.html" <<'EOF' || fail "probe page"
-import sys
-page = open(sys.argv[1], encoding="utf-8").read()
-probe = """<script>
+cat >"$tmp/ci-probe.js" <<'EOF'
 const out = [];
 for (const row of document.querySelectorAll('g.row')) {
   for (const e of row.querySelectorAll('g.errbar')) {
@@ -192,11 +212,8 @@ const pre = document.createElement('pre');
 pre.id = 'probe';
 pre.textContent = JSON.stringify(out);
 document.body.appendChild(pre);
-</script>"""
-assert page.count("</body>") == 1
-open(sys.argv[2], "w", encoding="utf-8").write(
-    page.replace("</body>", probe + "</body>"))
 EOF
+with_probe "$tmp/ci.html" "$tmp/ci-probe.html" "$tmp/ci-probe.js"
 chrome_run --dump-dom "file://$tmp/ci-probe.html" >"$tmp/ci-dom.html" \
 	2>"$tmp/ci-dom.err" || fail "chromium --dump-dom (error bars) failed"
 if grep -E "CONSOLE|Uncaught|net::ERR" "$tmp/ci-dom.err" >&2; then
@@ -288,6 +305,231 @@ for r in runs:
     check(marked == (r in same), f"run {r}: speed-up marked '~': {marked}")
 sys.exit(0 if ok else 1)
 EOF
+
+# ---- plots, on hand-chosen points ----
+pdb="$tmp/plots.db"
+"$mkdb" "$pdb" || fail "viewer-mkdb"
+"$view" "$pdb" -o "$tmp/plots.html" || fail "ahasd-view plots.db"
+# a copy with a script that measures what Chromium drew, then picks
+# another metric in the select
+cat >"$tmp/plots-probe.js" <<'EOF'
+const shown = () => [...document.querySelectorAll('figure.lc-chart')]
+  .filter(f => f.offsetParent !== null)
+  .map(f => f.dataset.metric + ' over ' + f.dataset.key);
+const out = {form_shown: document.getElementById('lc-pick').offsetParent !== null,
+             shown: shown(), bands: [], points: []};
+for (const b of document.querySelectorAll('figure.lc-chart:not([hidden]) path.band')) {
+  const r = b.getBoundingClientRect();
+  out.bands.push({runs: b.dataset.runs, w: r.width, h: r.height,
+                  fill: getComputedStyle(b).fill,
+                  opacity: parseFloat(getComputedStyle(b).fillOpacity)});
+}
+for (const c of document.querySelectorAll('figure.scatter circle.pt')) {
+  const r = c.getBoundingClientRect();
+  out.points.push({run: +c.dataset.run, front: +c.dataset.front, w: r.width});
+}
+const m = document.querySelector('#lc-pick select[name=metric]');
+m.value = 'tokens_per_j';
+m.dispatchEvent(new Event('change'));
+out.after = shown();
+const pre = document.createElement('pre');
+pre.id = 'probe';
+pre.textContent = JSON.stringify(out);
+document.body.appendChild(pre);
+EOF
+with_probe "$tmp/plots.html" "$tmp/plots-probe.html" "$tmp/plots-probe.js"
+chrome_run --dump-dom "file://$tmp/plots-probe.html" >"$tmp/plots-dom.html" \
+	2>"$tmp/plots-dom.err" || fail "chromium --dump-dom (plots) failed"
+if grep -E "CONSOLE|Uncaught|net::ERR" "$tmp/plots-dom.err" >&2; then
+	fail "the plots page logged console errors"
+fi
+python3 - "$tmp/plots.html" "$tmp/plots-dom.html" "$pdb" <<'EOF' || fail "plot checks"
+import json, sqlite3, sys
+from html.parser import HTMLParser
+
+class Plots(HTMLParser):
+    """Trade-off points and front tables per study; sweep charts with
+    their points and bands; the probe's output."""
+    def __init__(self):
+        super().__init__()
+        self.study = self.chart = self.table = None
+        self.points = {}     # study -> {run: (front, x, y)}
+        self.listed = {}     # study -> [run]
+        self.charts = {}     # (metric, key) -> {hidden, points, bands}
+        self.probe = ""
+        self.in_probe = False
+    def handle_starttag(self, tag, a):
+        a = dict(a)
+        cls = (a.get("class") or "").split()
+        if tag == "figure" and "scatter" in cls:
+            self.study = a["data-study"]
+            self.points[self.study] = {}
+        elif tag == "figure" and "lc-chart" in cls:
+            self.chart = (a["data-metric"], a["data-key"])
+            self.charts[self.chart] = {"hidden": "hidden" in a,
+                                       "points": {}, "bands": []}
+        elif tag == "table" and "front" in cls:
+            self.table = a["data-study"]
+            self.listed[self.table] = []
+        elif tag == "tr" and self.table is not None and "data-run" in a:
+            self.listed[self.table].append(int(a["data-run"]))
+        elif tag == "circle" and "pt" in cls and self.study is not None:
+            self.points[self.study][int(a["data-run"])] = (
+                int(a["data-front"]), float(a["data-x"]), float(a["data-y"]))
+        elif tag == "circle" and "pt" in cls and self.chart is not None:
+            num = lambda v: float(v) if v else None
+            self.charts[self.chart]["points"][int(a["data-run"])] = (
+                num(a["data-y"]), num(a["data-lo"]), num(a["data-hi"]))
+        elif tag == "path" and "band" in cls and self.chart is not None:
+            self.charts[self.chart]["bands"].append(
+                tuple(int(r) for r in a["data-runs"].split(",")))
+        elif tag == "pre" and a.get("id") == "probe":
+            self.in_probe = True
+    def handle_endtag(self, tag):
+        if tag == "figure":
+            self.study = self.chart = None
+        elif tag == "table":
+            self.table = None
+        elif tag == "pre":
+            self.in_probe = False
+    def handle_data(self, data):
+        if self.in_probe:
+            self.probe += data
+
+def parse(path):
+    p = Plots()
+    p.feed(open(path, encoding="utf-8").read())
+    return p
+
+src, dom = parse(sys.argv[1]), parse(sys.argv[2])
+db = sqlite3.connect(sys.argv[3])
+ok = True
+def check(cond, msg):
+    global ok
+    print(("ok   " if cond else "FAIL ") + msg)
+    ok = ok and cond
+
+# the fronts worked out in tests/view_mkdb.c
+want_front = {"front": {1, 2, 4, 6, 8}, "other": {10, 11}}
+summary = {r: (s, j) for r, s, j in db.execute(
+    "SELECT run_id, tokens_per_s, tokens_per_j FROM run_summary")}
+study = {r: l for r, l in db.execute("SELECT id, label FROM runs")}
+for name, page in (("HTML", src), ("DOM", dom)):
+    check(set(page.points) == {"front", "other"},
+          f"{name}: one trade-off plot per study: {sorted(page.points)}")
+    for st, pts in page.points.items():
+        front = {r for r, (f, _, _) in pts.items() if f}
+        check(front == want_front.get(st),
+              f"{name}: study {st}: front {sorted(front)}, want "
+              f"{sorted(want_front.get(st, ()))}")
+        check(set(pts) == {r for r, l in study.items() if l == st},
+              f"{name}: study {st}: a point for each of its runs")
+        check(all((x, y) == summary[r] for r, (_, x, y) in pts.items()),
+              f"{name}: study {st}: every point at its tokens/s, tokens/J")
+        listed = page.listed.get(st, [])
+        check(set(listed) == want_front.get(st) and
+              [summary[r][0] for r in listed] ==
+              sorted((summary[r][0] for r in listed), reverse=True),
+              f"{name}: study {st}: front table lists {listed}, fastest "
+              "first")
+
+# sweep charts: hw.x is the one swept key; the default is tokens/s
+ivs = {}
+for r, n, lo, hi in db.execute("SELECT run_id, name, lo, hi FROM intervals"):
+    ivs[(r, n)] = (lo, hi)
+vals = {}
+for r, n, v in db.execute("SELECT run_id, name, value FROM metrics"):
+    vals[(r, n)] = v
+visible = [c for c, d in src.charts.items() if not d["hidden"]]
+check(visible == [("tokens_per_s", "hw.x")],
+      f"HTML: one chart shown without the script: {visible}")
+check({k for _, k in src.charts} == {"hw.x"}, "charts over hw.x only")
+for (metric, key), d in src.charts.items():
+    if metric == "speedup":
+        continue
+    bad = [r for r in summary if d["points"].get(r, (None,))[0] !=
+           vals.get((r, metric))]
+    check(not bad, f"{metric}: every run at its value ({bad} not)")
+    runs_ci = {r for (r, n) in ivs if n == metric}
+    cover = {}
+    for b in d["bands"]:
+        for r in b:
+            cover[r] = cover.get(r, 0) + 1
+    check(all(cover.get(r) == 1 for r in runs_ci) and
+          set(cover) <= runs_ci,
+          f"{metric}: each of the {len(runs_ci)} runs with an interval "
+          f"in exactly one band")
+    bad = [r for r in runs_ci if d["points"][r][1:] != ivs[(r, metric)]]
+    check(not bad, f"{metric}: every point carries its interval "
+          f"({bad} not)")
+d = src.charts[("tokens_per_s", "hw.x")]
+check(sorted(d["bands"]) == [(1, 2, 3), (4, 5, 6), (7, 8, 9), (10, 11)],
+      f"tokens_per_s: a band per policy: {sorted(d['bands'])}")
+
+probe = json.loads(dom.probe or "{}")
+check(probe.get("form_shown") is True, "the select is shown with the script")
+check(probe.get("shown") == ["tokens_per_s over hw.x"] and
+      probe.get("after") == ["tokens_per_j over hw.x"],
+      f"chart shown: {probe.get('shown')}, after picking tokens_per_j: "
+      f"{probe.get('after')}")
+bands = probe.get("bands", [])
+check(len(bands) == 4 and all(b["w"] > 50 and b["h"] > 2 and
+                              b["fill"] not in ("none", "") and
+                              0 < b["opacity"] < 1 for b in bands),
+      f"the 4 bands are drawn, with an area and a see-through fill: {bands}")
+pts = probe.get("points", [])
+check(len(pts) == 11 and all(p["w"] > 2 for p in pts) and
+      min(p["w"] for p in pts if p["front"]) >
+      max(p["w"] for p in pts if not p["front"]),
+      f"every trade-off point is drawn, the front's larger: {pts}")
+sys.exit(0 if ok else 1)
+EOF
+
+# ---- layout: window numbers in the overview, parameters in the table ----
+ldb="$tmp/layout.db"
+"$replay" -q --db "$ldb" --events --max-events 20000 -p async -d adaedl \
+	"$src/traces/stories260K-skip3-greedy.msgpack" 2>/dev/null ||
+	fail "ahasd-replay layout"
+for args in "" "--windows 6 --window-s 0.002"; do
+	# shellcheck disable=SC2086
+	"$view" "$ldb" $args -o "$tmp/layout.html" || fail "ahasd-view layout"
+	cat >"$tmp/layout-probe.js" <<'EOF'
+const out = {labels: [], broken: [], spans: 0};
+for (const svg of document.querySelectorAll('svg.overview')) {
+  const boxes = [...svg.querySelectorAll('rect.winbox + text')]
+    .map(t => t.getBoundingClientRect());
+  out.labels.push(boxes.map(b => [b.left, b.right]));
+}
+for (const s of document.querySelectorAll('#runs-table .kv span')) {
+  out.spans++;
+  if (s.getClientRects().length !== 1) out.broken.push(s.textContent);
+}
+const pre = document.createElement('pre');
+pre.id = 'probe';
+pre.textContent = JSON.stringify(out);
+document.body.appendChild(pre);
+EOF
+	with_probe "$tmp/layout.html" "$tmp/layout-probe.html" "$tmp/layout-probe.js"
+	chrome_run --window-size=1280,1500 --dump-dom \
+		"file://$tmp/layout-probe.html" >"$tmp/layout-dom.html" \
+		2>/dev/null || fail "chromium --dump-dom (layout) failed"
+	python3 - "$tmp/layout-dom.html" "$args" <<'EOF' || fail "layout checks"
+import json, re, sys
+m = re.search(r'<pre id="probe">(.*?)</pre>', open(sys.argv[1]).read(), re.S)
+out = json.loads(m.group(1)) if m else {}
+labels = out.get("labels", [])
+ok = len(labels) == 1 and len(labels[0]) >= 1
+for boxes in labels:
+    for a, b in zip(boxes, boxes[1:]):
+        ok = ok and a[1] <= b[0]
+print(("ok   " if ok else "FAIL ") + f"[{sys.argv[2]}] window numbers apart: "
+      f"{labels}")
+good = out.get("spans", 0) >= 10 and not out.get("broken", [1])
+print(("ok   " if good else "FAIL ") + f"none of {out.get('spans')} "
+      f"parameters broken inside: {out.get('broken')}")
+sys.exit(0 if ok and good else 1)
+EOF
+done
 
 chrome_run --hide-scrollbars --window-size=1280,1500 \
 	--screenshot="$tmp/report.png" "file://$tmp/report.html" \

@@ -79,6 +79,14 @@ static void usage(FILE *f)
 "      --run-timeout S  bound on one run's wall time in seconds: a run\n"
 "                       past it is killed and recorded as failed\n"
 "                       (default 600; 0: no bound)\n"
+"  -j, --jobs N         runs at once, each in a worker process of its\n"
+"                       own (default 1; 0: one per online CPU); the\n"
+"                       tables and the database are the same for any N\n"
+"      --shard I/N      only shard I of N of the study's runs (run k,\n"
+"                       from 0 in the order they are planned, when k mod\n"
+"                       N = I-1), into the database; no tables (they\n"
+"                       need every run); merge the N databases with\n"
+"                       ahasd-db merge\n"
 "  -o, --out FILE       also write the tables as Markdown to FILE\n"
 "  -q, --quiet          do not print the tables\n"
 "      --list           list configurations and sweeps\n"
@@ -125,11 +133,13 @@ int main(int argc, char **argv)
 {
 	enum { O_DB = 256, O_NODB, O_PAIR, O_SWEEP, O_LIST, O_TDIR, O_FAMILY,
 	       O_WORKLOAD, O_NO_WORKLOAD, O_WSWEEP, O_WIT, O_WIT_RATIO,
-	       O_WIT_CONST, O_RUN_TIMEOUT };
+	       O_WIT_CONST, O_RUN_TIMEOUT, O_SHARD };
 	static const struct option longopts[] = {
 		{ "db", required_argument, NULL, O_DB },
 		{ "no-db", no_argument, NULL, O_NODB },
 		{ "run-timeout", required_argument, NULL, O_RUN_TIMEOUT },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "shard", required_argument, NULL, O_SHARD },
 		{ "pair", required_argument, NULL, O_PAIR },
 		{ "drafter", required_argument, NULL, 'd' },
 		{ "sweep", required_argument, NULL, O_SWEEP },
@@ -161,7 +171,12 @@ int main(int argc, char **argv)
 
 	r.db_path = "results.db";
 	r.run_timeout = RUN_TIMEOUT_DEFAULT;
-	while ((c = getopt_long(argc, argv, "d:o:qh", longopts, NULL)) != -1) {
+	r.workers = 1;
+	r.shard = (struct sweep_shard){ 1, 1 };
+	struct progress prog;
+	progress_start(&prog, "ahasd-repro", "runs", 0, 1);
+	r.pr = &prog;
+	while ((c = getopt_long(argc, argv, "d:o:j:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_DB: r.db_path = optarg; break;
 		case O_NODB: no_db = 1; break;
@@ -178,6 +193,27 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
+		case 'j': {
+			char *end;
+			errno = 0;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || *optarg == '-' ||
+			    v > 1024) {
+				fprintf(stderr, "ahasd-repro: --jobs: expected an "
+				        "integer in [0, 1024] (0: one per online "
+				        "CPU), got '%s'\n", optarg);
+				return 2;
+			}
+			r.workers = run_pool_workers(v);
+			break;
+		}
+		case O_SHARD:
+			if (sweep_shard_parse(optarg, &r.shard, err,
+			                      sizeof err) < 0) {
+				fprintf(stderr, "ahasd-repro: --shard %s\n", err);
+				return 2;
+			}
+			break;
 		case O_TDIR: tdir = optarg; break;
 		case O_WORKLOAD:
 			if (r.n_workloads == MAX_WORKLOADS ||
@@ -266,6 +302,14 @@ int main(int argc, char **argv)
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
+	}
+	if (r.shard.n > 1 && (wit || out_path || no_db)) {
+		fprintf(stderr, "ahasd-repro: --shard runs part of the study into "
+		        "its database for ahasd-db merge: not with %s\n",
+		        wit ? "--what-it-takes (a search needs all its runs)"
+		            : out_path ? "--out (the tables need every run)"
+		                       : "--no-db");
+		return 2;
 	}
 	if (!r.n_pairs)
 		for (size_t i = 0; i < 3; i++)
@@ -427,6 +471,7 @@ int main(int argc, char **argv)
 
 	struct timespec w0, w1;
 	clock_gettime(CLOCK_MONOTONIC, &w0);
+	progress_start(&prog, "ahasd-repro", "runs", 0, r.quiet);
 	jobs = calloc(N_FAMILIES * cells(&r) * N_CONFIGS, sizeof *jobs);
 	if (!jobs) {
 		fprintf(stderr, "ahasd-repro: out of memory\n");
@@ -448,6 +493,7 @@ int main(int argc, char **argv)
 					grid_at(&r, t, p, d, k) };
 	}
 	if (run_cells(&r, jobs, nj, err, sizeof err) < 0) {
+		progress_clear(&prog);
 		fprintf(stderr, "ahasd-repro: %s\n", err);
 		goto done;
 	}
@@ -493,14 +539,16 @@ int main(int argc, char **argv)
 		out(&r, "# Sensitivity (paper hardware)\n\n");
 	for (size_t i = 0; i < n_req; i++)
 		if (run_sweep(&r, req[i].sw, req[i].values, err, sizeof err) < 0) {
-			fprintf(stderr, "ahasd-repro: %s\n", err);
+			progress_clear(&prog);
+		fprintf(stderr, "ahasd-repro: %s\n", err);
 			goto done;
 		}
 	if (n_wsweep)
 		out(&r, "# Workload sweeps (paper hardware)\n\n");
 	for (size_t i = 0; i < n_wsweep; i++)
 		if (run_workload_sweep(&r, wsweep[i], err, sizeof err) < 0) {
-			fprintf(stderr, "ahasd-repro: %s\n", err);
+			progress_clear(&prog);
+		fprintf(stderr, "ahasd-repro: %s\n", err);
 			goto done;
 		}
 	clock_gettime(CLOCK_MONOTONIC, &w1);
@@ -509,11 +557,19 @@ int main(int argc, char **argv)
 	out(&r, "Total: %llu runs in %.1f s.\n", (unsigned long long)r.runs,
 	    total);
 write:
+	progress_end(&prog);
 	if (fflush(r.md)) {
 		fprintf(stderr, "ahasd-repro: out of memory\n");
 		goto done;
 	}
-	if (!r.quiet)
+	if (r.shard.n > 1) {
+		if (!r.quiet)
+			fprintf(stderr, "ahasd-repro: shard %zu/%zu: %zu of the "
+			        "study's %zu runs, into %s; no tables (they need "
+			        "every run: merge the shards' databases with "
+			        "ahasd-db merge)\n", r.shard.i, r.shard.n,
+			        r.tried, r.job_seq, r.db_path);
+	} else if (!r.quiet)
 		fwrite(mdbuf, 1, mdlen, stdout);
 	if (out_path) {
 		struct outfile *of = NULL;
@@ -542,6 +598,7 @@ write:
 		status = 1;
 	}
 done:
+	progress_end(&prog);
 	free(jobs);
 	if (r.md)
 		fclose(r.md);

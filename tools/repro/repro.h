@@ -12,7 +12,9 @@
 
 #include "db.h"
 #include "hw.h"
+#include "progress.h"
 #include "run.h"
+#include "sweep.h"
 #include "trace.h"
 #include "trace_mem.h"
 #include "workload.h"
@@ -128,6 +130,10 @@ struct repro {
 	struct db *db;
 	struct run_watch *watch;   /* the worker's, for run_spec */
 	double run_timeout;        /* seconds; 0: none (--run-timeout) */
+	size_t workers;            /* runs at once (-j) */
+	struct sweep_shard shard;  /* --shard: the runs of this shard only */
+	size_t job_seq;            /* runs planned so far, every shard's */
+	struct progress *pr;       /* the progress line */
 	size_t failed, tried;      /* runs that failed, runs in all */
 	int quiet;
 	size_t n_traces, n_pairs, n_drafters;

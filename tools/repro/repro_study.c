@@ -480,32 +480,58 @@ static void cells_done(void *ctx, size_t i, const struct run_outcome *o)
 	if (o->ok) {
 		*j->res = *(const struct result *)o->out;
 		r->runs++;
+		progress_step(r->pr, 1, 0);
 		return;
 	}
 	memset(j->res, 0, sizeof *j->res);
 	r->failed++;
+	progress_clear(r->pr);
 	fprintf(stderr, "ahasd-repro: %s [%s, %s, %s, %s%s%s]\n", o->message,
 	        r->traces[j->t].name, r->pairs[j->p],
 	        configs[j->k].drafter ? configs[j->k].drafter
 	                              : r->drafters[j->d],
 	        configs[j->k].name, j->fam != F_PAPER ? ", " : "",
 	        j->fam != F_PAPER ? families[j->fam].name : "");
+	progress_step(r->pr, 1, 1);
 }
 
 int run_cells(struct repro *r, const struct cell_job *jobs, size_t n,
               char *err, size_t errlen)
 {
+	struct cell_job *mine = NULL;
+	if (r->shard.n > 1) {
+		/* this shard's runs: k counts every run the study plans, in
+		 * the order it plans them, whichever shard runs it */
+		size_t k = 0;
+		mine = calloc(n ? n : 1, sizeof *mine);
+		if (!mine) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (sweep_in_shard(&r->shard, r->job_seq++))
+				mine[k++] = jobs[i];
+		jobs = mine;
+		n = k;
+	} else {
+		r->job_seq += n;
+	}
+	if (r->pr)
+		progress_add(r->pr, n);
 	struct cells c = { .r = r, .jobs = jobs };
 	struct run_pool pool = {
 		.db_path = r->db_path,
 		.timeout_s = r->run_timeout,
+		.workers = r->workers,
 		.out_size = sizeof(struct result),
 		.ctx = &c,
 		.run = cells_run,
 		.describe = cells_describe,
 		.done = cells_done,
 	};
-	return run_pool_exec(&pool, n, err, errlen);
+	const int rc = run_pool_exec(&pool, n, err, errlen);
+	free(mine);
+	return rc;
 }
 
 
