@@ -65,11 +65,12 @@ int fx_run(const char *bin, const char *const *args,
 /* ---- parameterised tests ----------------------------------------------
  * Criterion runs each test in a fresh process (a new exec, so addresses
  * differ): a case must hold its strings inline (char arrays), never as
- * pointers (they point nowhere in the test's process), and a static array
- * that a ParameterizedTestParameters function fills by code is still
- * empty there: such tables go to memory the workers share.
- * FX_PARAMS(T, array, n) copies them there and frees them after the run;
- * a table initialised statically can go to cr_make_param_array as is. */
+ * pointers (they point nowhere in the test's process). A table on the
+ * ParameterizedTestParameters function's stack does not outlive it:
+ * FX_PARAMS(T, array, n) copies it to memory the workers share and frees
+ * it after the run. A static table, initialised or filled by code in that
+ * function (the worker runs it too, as cli/typo_fails_before_any_run
+ * shows), can go to cr_make_param_array as is. */
 void *fx_params_dup(const void *p, size_t size);
 void fx_params_free(struct criterion_test_params *crp);
 #define FX_PARAMS(T, a, n) \
