@@ -11,6 +11,9 @@
  * known closed (the host opens a batch only when none is open). A closed
  * batch that got no result by the next sequence (or by the time the
  * counters are read) is "unresolved".
+ *
+ * It also sums what each draft_token call shows it (entropy, top-1) and
+ * counts top-1 values that are no probability.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -46,6 +49,9 @@ struct fb_state {
 	/* the drafter's own view */
 	uint64_t begun, closed_batches, closed_tokens;
 	uint64_t unresolved_batches, unresolved_tokens; /* past sequences */
+	/* what draft_token was shown */
+	uint64_t tokens, top1_out_of_range;
+	double entropy_sum, top1_sum;
 };
 
 static int fb_create(void **st, const struct ahasd_create_args *args,
@@ -164,6 +170,10 @@ static int fb_draft_token(void *st, const struct ahasd_draft_token *tok)
 	struct fb_batch *b = fb_find(s, tok->batch_id, &at);
 	int stop = n >= s->k;
 
+	s->tokens++;
+	s->entropy_sum += tok->entropy;
+	s->top1_sum += tok->top1;
+	s->top1_out_of_range += !(tok->top1 >= 0.0f && tok->top1 <= 1.0f);
 	if (b) {
 		b->tokens++;
 		if (stop || (b->max_len && b->tokens >= b->max_len))
@@ -216,7 +226,7 @@ static int fb_counter(void *st, uint32_t i, const char **name, double *value)
 	}
 	const struct {
 		const char *name;
-		uint64_t v;
+		double v;
 	} c[] = {
 		{ "results", s->results },
 		{ "verified", s->verified },
@@ -234,12 +244,16 @@ static int fb_counter(void *st, uint32_t i, const char **name, double *value)
 		{ "closed_tokens", s->closed_tokens },
 		{ "unresolved_batches", ub },
 		{ "unresolved_tokens", ut },
-		{ "oom", (uint64_t)s->oom },
+		{ "oom", (double)s->oom },
+		{ "tokens", (double)s->tokens },
+		{ "top1_out_of_range", (double)s->top1_out_of_range },
+		{ "entropy_sum", s->entropy_sum },
+		{ "top1_sum", s->top1_sum },
 	};
 	if (i >= sizeof c / sizeof *c)
 		return 0;
 	*name = c[i].name;
-	*value = (double)c[i].v;
+	*value = c[i].v;
 	return 1;
 }
 

@@ -17,13 +17,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "capture.h"
 #include "json.h"
 #include "llm.h"
 #include "sha256.h"
 #include "trace.h"
 
-static char g_dir[256];
 static char g_model[300], g_tok[300], g_prompts[300];
 
 /* ---------------------------------------------------------------- */
@@ -47,7 +47,7 @@ static float grand(void)
 
 static void path_in(char *out, size_t n, const char *name)
 {
-	snprintf(out, n, "%s/%s", g_dir, name);
+	snprintf(out, n, "%s/%s", fx_dir, name);
 }
 
 static void put_i32(FILE *f, int32_t v)
@@ -163,8 +163,7 @@ static const int32_t g_hdr[7] = { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV,
 
 static void setup(void)
 {
-	snprintf(g_dir, sizeof g_dir, "/tmp/ahasd-test-capture-XXXXXX");
-	cr_assert_not_null(mkdtemp(g_dir));
+	fx_tmpdir_make("capture");
 	path_in(g_model, sizeof g_model, "rand.bin");
 	path_in(g_tok, sizeof g_tok, "tok512.bin");
 	path_in(g_prompts, sizeof g_prompts, "prompts.txt");
@@ -172,15 +171,6 @@ static void setup(void)
 	write_tokenizer(g_tok, R_VOCAB);
 	write_text(g_prompts, "the cat sat\nan ant ran\n{\"prompt\": \"here and there\"}\n"
 	           "a red hat\n");
-}
-
-static void teardown(void)
-{
-	char cmd[400];
-
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-	if (system(cmd) != 0)
-		cr_log_warn("could not remove %s", g_dir);
 }
 
 static const char *capture_bin(void)
@@ -346,7 +336,7 @@ static void do_capture(const struct capture_opts *o)
 	cr_assert_eq(ret, 0, "capture: %s", err);
 }
 
-TestSuite(capture, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(capture, .init = setup, .fini = fx_tmpdir_remove, .timeout = 120);
 
 /* ---------------------------------------------------------------- */
 /* building blocks */

@@ -30,141 +30,58 @@
 #include <sqlite3.h>
 
 #include "ahasd_plugin.h"
+#include "fixtures.h"
 
 /* Synthetic traces: 4 sequences x 64 tokens = 256 tokens each. */
 #define TRACE_SEQS 4
 #define TRACE_TOKENS 256
 
-static char tdir[256];
 static char replay_bin[1024], trace_bin[1024], hw_bin[1024], plugdir[1024],
             srcroot[1024];
-static char out_text[1 << 16], err_text[1 << 16];
 
 /* ---- fixture ----------------------------------------------------------- */
 
-static int rm_entry(const char *p, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	chmod(p, 0700);
-	return remove(p);
-}
-
 static void setup(void)
 {
-	const char *b = getenv("AHASD_BUILD_ROOT");
-	const char *s = getenv("AHASD_SOURCE_ROOT");
-
-	cr_assert(b && s, "AHASD_BUILD_ROOT and AHASD_SOURCE_ROOT must be set "
-	          "(run through meson test)");
-	snprintf(replay_bin, sizeof replay_bin, "%s/tools/ahasd-replay", b);
-	snprintf(trace_bin, sizeof trace_bin, "%s/tools/ahasd-trace", b);
-	snprintf(hw_bin, sizeof hw_bin, "%s/tools/ahasd-hw", b);
-	snprintf(plugdir, sizeof plugdir, "%s/policies", b);
-	snprintf(srcroot, sizeof srcroot, "%s", s);
-	strcpy(tdir, "/tmp/ahasd-test-cli-XXXXXX");
-	cr_assert_not_null(mkdtemp(tdir));
-}
-
-static void teardown(void)
-{
-	if (tdir[0])
-		nftw(tdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* A path inside the temporary directory; eight live at once. */
-static const char *tpath(const char *name)
-{
-	static char bufs[8][512];
-	static unsigned i;
-	char *b = bufs[i++ % 8];
-
-	snprintf(b, 512, "%s/%s", tdir, name);
-	return b;
+	snprintf(replay_bin, sizeof replay_bin, "%s",
+	         fx_build_path("tools/ahasd-replay"));
+	snprintf(trace_bin, sizeof trace_bin, "%s",
+	         fx_build_path("tools/ahasd-trace"));
+	snprintf(hw_bin, sizeof hw_bin, "%s", fx_build_path("tools/ahasd-hw"));
+	snprintf(plugdir, sizeof plugdir, "%s", fx_build_path("policies"));
+	cr_assert_not_null(getenv("AHASD_SOURCE_ROOT"));
+	snprintf(srcroot, sizeof srcroot, "%s", getenv("AHASD_SOURCE_ROOT"));
+	fx_tmpdir_make("cli");
 }
 
 /* ---- running programs -------------------------------------------------- */
 
-static void read_text(const char *path, char *buf, size_t cap)
-{
-	FILE *f = fopen(path, "rb");
-	size_t n;
-
-	cr_assert_not_null(f, "%s", path);
-	n = fread(buf, 1, cap - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-}
-
 /* Run bin with args (NULL-terminated) in the temporary directory. env
  * entries "K=V" are set and "K" unset in the child. stdout/stderr land in
- * out_text/err_text. @return the exit status. */
+ * fx_out/fx_err. @return the exit status. */
 static int run_prog(const char *bin, const char *const *args,
                     const char *const *env)
 {
-	char opath[600], epath[600];
-	const char *argv[64];
-	int n = 0, status;
-	pid_t pid;
-
-	snprintf(opath, sizeof opath, "%s/.stdout", tdir);
-	snprintf(epath, sizeof epath, "%s/.stderr", tdir);
-	argv[n++] = bin;
-	while (args && *args && n < 63)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	fflush(NULL);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int o = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int e = open(epath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0 ||
-		    chdir(tdir) < 0)
-			_exit(127);
-		for (; env && *env; env++) {
-			char kv[2048];
-			char *eq;
-
-			snprintf(kv, sizeof kv, "%s", *env);
-			eq = strchr(kv, '=');
-			if (eq) {
-				*eq = '\0';
-				setenv(kv, eq + 1, 1);
-			} else {
-				unsetenv(kv);
-			}
-		}
-		execvp(bin, (char *const *)argv);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status), "%s did not exit normally (signal %d)",
-	          bin, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-	read_text(opath, out_text, sizeof out_text);
-	read_text(epath, err_text, sizeof err_text);
-	return WEXITSTATUS(status);
+	return fx_run(bin, args, &(struct fx_run_opts){ .env = env,
+	                                               .in_dir = 1 });
 }
 
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define ARGS FX_ARGS
 #define REPLAY(...) run_prog(replay_bin, ARGS(__VA_ARGS__), NULL)
 #define REPLAY_ENV(env, ...) run_prog(replay_bin, ARGS(__VA_ARGS__), env)
 
 #define assert_err_has(s) \
-	cr_assert_not_null(strstr(err_text, (s)), \
-	                   "stderr lacks \"%s\":\n%s", (s), err_text)
+	cr_assert_not_null(strstr(fx_err, (s)), \
+	                   "stderr lacks \"%s\":\n%s", (s), fx_err)
 
-/* Synthetic trace of TRACE_SEQS x 64 tokens at tdir/name. */
+/* Synthetic trace of TRACE_SEQS x 64 tokens at fx_dir/name. */
 static const char *make_trace(const char *name)
 {
-	const char *p = tpath(name);
+	const char *p = fx_path(name);
 
 	cr_assert_eq(run_prog(trace_bin, ARGS("synth", "-o", p, "--sequences",
 	                                      "4", "--tokens", "64"), NULL),
-	             0, "ahasd-trace synth: %s", err_text);
+	             0, "ahasd-trace synth: %s", fx_err);
 	return p;
 }
 
@@ -178,47 +95,18 @@ static void compile_plugin(const char *src, const char *out)
 	cr_assert_eq(run_prog("cc", ARGS("-shared", "-fPIC", "-std=c17",
 	                                 "-Wall", "-Wextra", "-Werror", inc,
 	                                 src, "-o", out), NULL),
-	             0, "cc %s failed:\n%s", src, err_text);
+	             0, "cc %s failed:\n%s", src, fx_err);
 }
 
 static const char *example_plugin(void)
 {
 	static char src[1200];
-	const char *so = tpath("greedy_lookahead.so");
+	const char *so = fx_path("greedy_lookahead.so");
 
 	snprintf(src, sizeof src,
 	         "%s/tests/example_plugin/greedy_lookahead.c", srcroot);
 	compile_plugin(src, so);
 	return so;
-}
-
-static void write_file(const char *path, const void *data, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-
-	cr_assert_not_null(f, "%s", path);
-	cr_assert_eq(fwrite(data, 1, n, f), n);
-	cr_assert_eq(fclose(f), 0);
-}
-
-/* Whole file into a malloc'd buffer; *n its size. */
-static unsigned char *slurp(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *buf;
-	long len;
-
-	cr_assert_not_null(f, "%s", path);
-	cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-	len = ftell(f);
-	cr_assert_geq(len, 0);
-	rewind(f);
-	buf = malloc((size_t)len + 1);
-	cr_assert_not_null(buf);
-	cr_assert_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-	fclose(f);
-	*n = (size_t)len;
-	return buf;
 }
 
 /* ---- reading the database ---------------------------------------------- */
@@ -347,18 +235,18 @@ static void assert_db_intact(const char *db, long long n)
 /* A database with two complete runs (sync/fixed, ahasd/fixed). */
 static const char *seeded_db(const char *trace)
 {
-	const char *db = tpath("seeded.db");
+	const char *db = fx_path("seeded.db");
 
 	cr_assert_eq(REPLAY("-q", "--policy", "sync", "--policy", "ahasd",
 	                    "--drafter", "fixed", "--db", db, trace), 0,
-	             "%s", err_text);
+	             "%s", fx_err);
 	assert_db_intact(db, 2);
 	return db;
 }
 
 /* ---- basics ------------------------------------------------------------ */
 
-TestSuite(cli, .init = setup, .fini = teardown);
+TestSuite(cli, .init = setup, .fini = fx_tmpdir_remove);
 
 Test(cli, help_and_list)
 {
@@ -368,43 +256,43 @@ Test(cli, help_and_list)
 	char want[1200];
 
 	cr_assert_eq(REPLAY("--help"), 0);
-	cr_assert(!strncmp(out_text, "usage: ahasd-replay [options] TRACE...",
-	                   38), "%s", out_text);
-	cr_assert_str_empty(err_text);
+	cr_assert(!strncmp(fx_out, "usage: ahasd-replay [options] TRACE...",
+	                   38), "%s", fx_out);
+	cr_assert_str_empty(fx_err);
 
-	cr_assert_eq(REPLAY("--list"), 0, "%s", err_text);
-	cr_assert_str_empty(err_text);
+	cr_assert_eq(REPLAY("--list"), 0, "%s", fx_err);
+	cr_assert_str_empty(fx_err);
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 		snprintf(want, sizeof want, "%s/%s.so", plugdir, names[i]);
-		cr_assert_not_null(strstr(out_text, want), "--list lacks %s:\n%s",
-		                   want, out_text);
+		cr_assert_not_null(strstr(fx_out, want), "--list lacks %s:\n%s",
+		                   want, fx_out);
 	}
-	cr_assert_not_null(strstr(out_text, "edc=1"));
+	cr_assert_not_null(strstr(fx_out, "edc=1"));
 	/* presets, model presets and hardware keys too */
 	for (size_t i = 0; i < 5; i++) {
 		static const char *const more[] = {
 			" npu-pim ", " artifact-edge-ahasd ", " llama2-13b",
 			"pim_bus_block=", "mem_bw",
 		};
-		cr_assert_not_null(strstr(out_text, more[i]),
-		                   "--list lacks '%s':\n%s", more[i], out_text);
+		cr_assert_not_null(strstr(fx_out, more[i]),
+		                   "--list lacks '%s':\n%s", more[i], fx_out);
 	}
 	/* and a third-party plugin on AHASD_PLUGIN_PATH, with its kind */
 	const char *so = example_plugin();
 	char env[700];
-	snprintf(env, sizeof env, "AHASD_PLUGIN_PATH=%s", tdir);
+	snprintf(env, sizeof env, "AHASD_PLUGIN_PATH=%s", fx_dir);
 	const char *envs[] = { env, NULL };
-	cr_assert_eq(REPLAY_ENV(envs, "--list"), 0, "%s", err_text);
+	cr_assert_eq(REPLAY_ENV(envs, "--list"), 0, "%s", fx_err);
 	snprintf(want, sizeof want, "greedy_lookahead policy   %s", so);
-	cr_assert_not_null(strstr(out_text, want), "--list lacks %s:\n%s",
-	                   want, out_text);
+	cr_assert_not_null(strstr(fx_out, want), "--list lacks %s:\n%s",
+	                   want, fx_out);
 }
 
 Test(cli, usage_errors_exit_2)
 {
 	const char *trace = make_trace("t.msgpack");
 
-	cr_assert_eq(REPLAY("--db", tpath("r.db")), 2);
+	cr_assert_eq(REPLAY("--db", fx_path("r.db")), 2);
 	assert_err_has("ahasd-replay: no trace given");
 	cr_assert_eq(REPLAY("--param", "edc", trace), 2);
 	assert_err_has("--param 'edc': expected KEY=VALUE");
@@ -417,8 +305,8 @@ Test(cli, usage_errors_exit_2)
 	assert_err_has("unrecognized option '--no-such-option'");
 	assert_err_has("usage: ahasd-replay");
 	/* none of these touched a database */
-	cr_assert_neq(access(tpath("r.db"), F_OK), 0);
-	cr_assert_neq(access(tpath("results.db"), F_OK), 0);
+	cr_assert_neq(access(fx_path("r.db"), F_OK), 0);
+	cr_assert_neq(access(fx_path("results.db"), F_OK), 0);
 }
 
 /* ---- 1. the example plugin, built outside the main build --------------- */
@@ -427,16 +315,16 @@ Test(cli, example_plugin_by_path)
 {
 	const char *trace = make_trace("t.msgpack");
 	const char *so = example_plugin();
-	const char *db = tpath("r.db");
+	const char *db = fx_path("r.db");
 	char want[1200];
 
 	/* default max_unverified=2 */
 	cr_assert_eq(REPLAY("--policy", so, "--drafter", "fixed", "--db", db,
-	                    trace), 0, "%s", err_text);
+	                    trace), 0, "%s", fx_err);
 	snprintf(want, sizeof want, "run 1: greedy_lookahead/fixed on npu-pim, "
 	         "%s: 256 tokens in ", trace);
-	cr_assert(!strncmp(out_text, want, strlen(want)), "%s", out_text);
-	cr_assert_str_empty(err_text);
+	cr_assert(!strncmp(fx_out, want, strlen(want)), "%s", fx_out);
+	cr_assert_str_empty(fx_err);
 	assert_db_intact(db, 1);
 	cr_assert_str_eq(q_text(db, "SELECT policy FROM runs"),
 	                 "greedy_lookahead");
@@ -463,7 +351,7 @@ Test(cli, example_plugin_by_path)
 	 * decision is a wait and nothing is drafted ahead. */
 	cr_assert_eq(REPLAY("-q", "--policy", so, "--drafter", "fixed",
 	                    "--param", "max_unverified=1", "--db", db, trace),
-	             0, "%s", err_text);
+	             0, "%s", fx_err);
 	cr_assert_eq(metric(db, 2, "policy.max_unverified"), 1);
 	cr_assert_eq(metric(db, 2, "policy.drafts_ahead"), 0);
 	cr_assert_eq(metric(db, 2, "policy.waits"),
@@ -475,7 +363,7 @@ Test(cli, example_plugin_by_path)
 
 	cr_assert_eq(REPLAY("-q", "--policy", so, "--drafter", "fixed",
 	                    "--param", "greedy_lookahead.max_unverified=3",
-	                    "--db", db, trace), 0, "%s", err_text);
+	                    "--db", db, trace), 0, "%s", fx_err);
 	cr_assert_eq(metric(db, 3, "policy.max_unverified"), 3);
 	/* a looser bound drafts ahead more often than the default's */
 	cr_assert_gt(metric(db, 3, "policy.drafts_ahead"), ahead);
@@ -489,13 +377,13 @@ Test(cli, example_plugin_unbounded_is_async)
 {
 	const char *trace = make_trace("t.msgpack");
 	const char *so = example_plugin();
-	const char *db = tpath("r.db");
+	const char *db = fx_path("r.db");
 
 	cr_assert_eq(REPLAY("-q", "--policy", so, "--drafter", "fixed",
 	                    "--param", "max_unverified=4096", "--db", db,
-	                    trace), 0, "%s", err_text);
+	                    trace), 0, "%s", fx_err);
 	cr_assert_eq(REPLAY("-q", "--policy", "async", "--drafter", "fixed",
-	                    "--db", db, trace), 0, "%s", err_text);
+	                    "--db", db, trace), 0, "%s", fx_err);
 	assert_db_intact(db, 2);
 	cr_assert_eq(metric(db, 1, "policy.waits"), 0);
 	long long n1 = q_int(db, "SELECT count(*) FROM metrics WHERE run_id = 1 "
@@ -512,20 +400,20 @@ Test(cli, example_plugin_unbounded_is_async)
 Test(cli, example_plugin_by_name_and_bad_value)
 {
 	const char *trace = make_trace("t.msgpack");
-	const char *db = tpath("r.db");
+	const char *db = fx_path("r.db");
 	char env_path[1400];
 
 	example_plugin();
 	/* found by name in the first AHASD_PLUGIN_PATH entry */
-	snprintf(env_path, sizeof env_path, "AHASD_PLUGIN_PATH=%s:%s", tdir,
+	snprintf(env_path, sizeof env_path, "AHASD_PLUGIN_PATH=%s:%s", fx_dir,
 	         plugdir);
 	const char *env[] = { env_path, NULL };
 	cr_assert_eq(REPLAY_ENV(env, "-q", "--policy", "greedy_lookahead",
 	                        "--drafter", "fixed", "--db", db, trace),
-	             0, "%s", err_text);
+	             0, "%s", fx_err);
 	cr_assert_str_eq(q_text(db, "SELECT policy_path FROM runs"),
-	                 tpath("greedy_lookahead.so"));
-	/* fixed is not in tdir: the second entry */
+	                 fx_path("greedy_lookahead.so"));
+	/* fixed is not in fx_dir: the second entry */
 	char want[1200];
 	snprintf(want, sizeof want, "%s/fixed.so", plugdir);
 	cr_assert_str_eq(q_text(db, "SELECT drafter_path FROM runs"), want);
@@ -545,13 +433,13 @@ Test(cli, example_plugin_by_name_and_bad_value)
 Test(cli, policy_name_forms)
 {
 	const char *trace = make_trace("t.msgpack");
-	const char *db = tpath("r.db");
+	const char *db = fx_path("r.db");
 	char abs[1200];
 
 	snprintf(abs, sizeof abs, "%s/ahasd.so", plugdir);
 	cr_assert_eq(REPLAY("-q", "--policy", "ahasd.so", "--policy", "ahasd",
 	                    "--policy", abs, "--drafter", "fixed.so", "--db",
-	                    db, trace), 0, "%s", err_text);
+	                    db, trace), 0, "%s", fx_err);
 	assert_db_intact(db, 3);
 	/* all three are the same file */
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM runs WHERE policy = "
@@ -562,7 +450,7 @@ Test(cli, policy_name_forms)
 	const char *unset[] = { "AHASD_PLUGIN_PATH", NULL };
 	cr_assert_eq(REPLAY_ENV(unset, "-q", "--policy", "ahasd", "--drafter",
 	                        "fixed", "--db", db, trace), 0, "%s",
-	             err_text);
+	             fx_err);
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM runs WHERE id = 4 AND "
 	                   "policy_path = '%s'", abs), 1);
 }
@@ -570,7 +458,7 @@ Test(cli, policy_name_forms)
 Test(cli, unknown_plugin_names_places)
 {
 	const char *trace = make_trace("t.msgpack");
-	const char *db = tpath("r.db");
+	const char *db = fx_path("r.db");
 	char env_path[1400], want[3000];
 
 	snprintf(env_path, sizeof env_path,
@@ -583,7 +471,7 @@ Test(cli, unknown_plugin_names_places)
 	snprintf(want, sizeof want, "ahasd-replay: plugin 'nosuch' not found "
 	         "(looked in AHASD_PLUGIN_PATH=/nonexistent-ahasd:%s, %s, %s)\n",
 	         plugdir, plugdir, AHASD_PLUGIN_DIR);
-	cr_assert_str_eq(err_text, want);
+	cr_assert_str_eq(fx_err, want);
 
 	const char *unset[] = { "AHASD_PLUGIN_PATH", NULL };
 	cr_assert_eq(REPLAY_ENV(unset, "-q", "--drafter", "nosuch.so", "--db",
@@ -591,12 +479,12 @@ Test(cli, unknown_plugin_names_places)
 	snprintf(want, sizeof want, "ahasd-replay: plugin 'nosuch.so' not "
 	         "found (looked in AHASD_PLUGIN_PATH=(unset), %s, %s)\n", plugdir,
 	         AHASD_PLUGIN_DIR);
-	cr_assert_str_eq(err_text, want);
+	cr_assert_str_eq(fx_err, want);
 
 	/* a path is taken as it is, never searched */
 	cr_assert_eq(REPLAY("-q", "--policy", "./ahasd.so", "--db", db, trace),
 	             1);
-	cr_assert_str_eq(err_text, "ahasd-replay: plugin './ahasd.so': No such "
+	cr_assert_str_eq(fx_err, "ahasd-replay: plugin './ahasd.so': No such "
 	                 "file or directory\n");
 	/* plugins are checked before the database is opened: none created */
 	cr_assert_neq(access(db, F_OK), 0, "database created by a failed run");
@@ -608,19 +496,19 @@ Test(cli, truncated_trace_keeps_earlier_runs)
 {
 	const char *trace = make_trace("t.msgpack");
 	const char *db = seeded_db(trace);
-	const char *cut = tpath("cut.msgpack");
+	const char *cut = fx_path("cut.msgpack");
 	size_t n;
-	unsigned char *buf = slurp(trace, &n);
+	unsigned char *buf = fx_slurp(trace, &n);
 
 	/* keep the header and some sequences, cut inside a later record, so
 	 * the run has begun and stored sequences when the reader fails */
-	write_file(cut, buf, n * 3 / 5);
+	fx_write_file(cut, buf, n * 3 / 5);
 	free(buf);
 	cr_assert_eq(REPLAY("-q", "--policy", "sync", "--drafter", "fixed",
 	                    "--db", db, cut), 1);
 	assert_err_has(cut);
 	assert_err_has("truncated: the record starting here is incomplete");
-	cr_assert_str_empty(out_text);
+	cr_assert_str_empty(fx_out);
 	assert_db_intact(db, 2);
 	/* the rolled-back run's id is not visible anywhere */
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM runs WHERE trace_path = "
@@ -630,12 +518,12 @@ Test(cli, truncated_trace_keeps_earlier_runs)
 	 * reported, the second rolled back, exit 1 */
 	cr_assert_eq(REPLAY("--policy", "sync", "--drafter", "fixed", "--db",
 	                    db, trace, cut), 1);
-	cr_assert(!strncmp(out_text, "run 3: sync/fixed", 17), "%s", out_text);
+	cr_assert(!strncmp(fx_out, "run 3: sync/fixed", 17), "%s", fx_out);
 	assert_err_has("truncated: the record starting here is incomplete");
 	assert_db_intact(db, 3);
 
 	/* a trace file that does not exist */
-	cr_assert_eq(REPLAY("-q", "--db", db, tpath("missing.msgpack")), 1);
+	cr_assert_eq(REPLAY("-q", "--db", db, fx_path("missing.msgpack")), 1);
 	assert_err_has("missing.msgpack: No such file or directory");
 	assert_db_intact(db, 3);
 }
@@ -644,15 +532,15 @@ Test(cli, wrong_magic)
 {
 	const char *trace = make_trace("t.msgpack");
 	const char *db = seeded_db(trace);
-	const char *bad = tpath("magic.msgpack");
+	const char *bad = fx_path("magic.msgpack");
 	size_t n;
-	unsigned char *buf = slurp(trace, &n);
+	unsigned char *buf = fx_slurp(trace, &n);
 	unsigned char *m = memmem(buf, n, "ahasd-trace", 11);
 
 	/* same length, so the msgpack structure stays valid */
 	cr_assert_not_null(m, "synthetic trace lacks its magic");
 	memcpy(m, "ahasd-xxxxx", 11);
-	write_file(bad, buf, n);
+	fx_write_file(bad, buf, n);
 	free(buf);
 	cr_assert_eq(REPLAY("-q", "--policy", "sync", "--drafter", "fixed",
 	                    "--db", db, bad), 1);
@@ -662,7 +550,7 @@ Test(cli, wrong_magic)
 	assert_db_intact(db, 2);
 
 	/* not msgpack records at all */
-	write_file(bad, "hello, world\n", 13);
+	fx_write_file(bad, "hello, world\n", 13);
 	cr_assert_eq(REPLAY("-q", "--policy", "sync", "--drafter", "fixed",
 	                    "--db", db, bad), 1);
 	assert_err_has("magic.msgpack: offset 0: ");
@@ -673,23 +561,23 @@ Test(cli, not_a_plugin)
 {
 	const char *trace = make_trace("t.msgpack");
 	const char *db = seeded_db(trace);
-	const char *src = tpath("plain.c"), *so = tpath("plain.so");
-	const char *junk = tpath("junk.so");
+	const char *src = fx_path("plain.c"), *so = fx_path("plain.so");
+	const char *junk = fx_path("junk.so");
 	static const char code[] =
 		"int plain_answer(void);\n"
 		"int plain_answer(void) { return 42; }\n";
 	char want[1200];
 
-	write_file(src, code, sizeof code - 1);
+	fx_write_file(src, code, sizeof code - 1);
 	compile_plugin(src, so);
 	cr_assert_eq(REPLAY("-q", "--policy", so, "--drafter", "fixed",
 	                    "--db", db, trace), 1);
 	snprintf(want, sizeof want, "ahasd-replay: %s: not an ahasd-replay "
 	         "plugin (no 'ahasd_plugin' symbol)\n", so);
-	cr_assert_str_eq(err_text, want);
+	cr_assert_str_eq(fx_err, want);
 
 	/* not even a shared object: dlerror() text with the path */
-	write_file(junk, "not elf", 7);
+	fx_write_file(junk, "not elf", 7);
 	cr_assert_eq(REPLAY("-q", "--policy", junk, "--drafter", "fixed",
 	                    "--db", db, trace), 1);
 	snprintf(want, sizeof want, "ahasd-replay: %s: cannot load: ", junk);
@@ -701,7 +589,7 @@ Test(cli, abi_version_mismatch)
 {
 	const char *trace = make_trace("t.msgpack");
 	const char *db = seeded_db(trace);
-	const char *src = tpath("future.c"), *so = tpath("future.so");
+	const char *src = fx_path("future.c"), *so = fx_path("future.so");
 	/* A plugin from a future ABI. create() would abort the process if the
 	 * host called it: the host must refuse the descriptor first. */
 	static const char code[] =
@@ -721,7 +609,7 @@ Test(cli, abi_version_mismatch)
 		"  .policy = &hooks };\n";
 	char want[1200];
 
-	write_file(src, code, sizeof code - 1);
+	fx_write_file(src, code, sizeof code - 1);
 	compile_plugin(src, so);
 	cr_assert_eq(REPLAY("-q", "--policy", so, "--drafter", "fixed",
 	                    "--db", db, trace), 1);
@@ -729,7 +617,7 @@ Test(cli, abi_version_mismatch)
 	         "this host supports %u to %u (rebuild the plugin against "
 	         "this ahasd_plugin.h)\n", so, AHASD_PLUGIN_ABI_MIN,
 	         AHASD_PLUGIN_ABI_VERSION);
-	cr_assert_str_eq(err_text, want);
+	cr_assert_str_eq(fx_err, want);
 	assert_db_intact(db, 2);
 }
 
@@ -743,13 +631,13 @@ Test(cli, kind_mismatch)
 	                    "--db", db, trace), 1);
 	snprintf(want, sizeof want, "ahasd-replay: %s/fixed.so: is a drafting "
 	         "algorithm, expected a scheduling policy\n", plugdir);
-	cr_assert_str_eq(err_text, want);
+	cr_assert_str_eq(fx_err, want);
 
 	cr_assert_eq(REPLAY("-q", "--policy", "sync", "--drafter", "ahasd",
 	                    "--db", db, trace), 1);
 	snprintf(want, sizeof want, "ahasd-replay: %s/ahasd.so: is a "
 	         "scheduling policy, expected a drafting algorithm\n", plugdir);
-	cr_assert_str_eq(err_text, want);
+	cr_assert_str_eq(fx_err, want);
 	assert_db_intact(db, 2);
 }
 
@@ -761,7 +649,7 @@ Test(cli, parameter_errors)
 
 	cr_assert_eq(REPLAY("-q", "--policy", "ahasd", "--drafter", "fixed",
 	                    "--param", "nosuch=1", "--db", db, trace), 1);
-	cr_assert_str_eq(err_text, "ahasd-replay: unknown parameter 'nosuch': "
+	cr_assert_str_eq(fx_err, "ahasd-replay: unknown parameter 'nosuch': "
 	                 "no selected plugin (ahasd, fixed) declares it (see "
 	                 "--list)\n");
 
@@ -770,11 +658,11 @@ Test(cli, parameter_errors)
 	snprintf(want, sizeof want, "ahasd-replay: %s/ahasd.so: unknown "
 	         "parameter 'nosuch' for ahasd (known: edc tvc h_max pht_init "
 	         "tvc_size)\n", plugdir);
-	cr_assert_str_eq(err_text, want);
+	cr_assert_str_eq(fx_err, want);
 
 	cr_assert_eq(REPLAY("-q", "--policy", "ahasd", "--drafter", "fixed",
 	                    "--param", "ahasd.edc=7", "--db", db, trace), 1);
-	cr_assert_str_eq(err_text, "ahasd-replay: ahasd: edc=7 out of range "
+	cr_assert_str_eq(fx_err, "ahasd-replay: ahasd: edc=7 out of range "
 	                 "[0, 1]\n");
 
 	/* a parameter of a plugin that is not selected is unknown too */
@@ -790,17 +678,17 @@ Test(cli, parameter_errors)
 Test(cli, param_for_one_of_several_plugins)
 {
 	const char *trace = make_trace("t.msgpack");
-	const char *db = tpath("r.db");
+	const char *db = fx_path("r.db");
 
 	cr_assert_eq(REPLAY("-q", "--param", "ahasd.edc=0", "--db", db, trace),
-	             0, "%s", err_text);
+	             0, "%s", fx_err);
 	assert_db_intact(db, 3);
 	cr_assert_str_eq(q_text(db, "SELECT policy_params FROM runs WHERE "
 	                        "policy = 'ahasd'"),
 	                 "edc=0;tvc=1;h_max=4.0;pht_init=2;tvc_size=4");
 	cr_assert_eq(REPLAY("-q", "--param", "k=3", "--policy", "sync",
 	                    "--drafter", "fixed", "--drafter", "adaedl",
-	                    "--db", db, trace), 0, "%s", err_text);
+	                    "--db", db, trace), 0, "%s", fx_err);
 	assert_db_intact(db, 5);
 	cr_assert_str_eq(q_text(db, "SELECT drafter_params FROM runs WHERE "
 	                        "id = 4"), "k=3");
@@ -814,20 +702,20 @@ Test(cli, param_for_one_of_several_plugins)
 Test(cli, unwritable_database)
 {
 	const char *trace = make_trace("t.msgpack");
-	const char *file = tpath("plainfile");
+	const char *file = fx_path("plainfile");
 	char path[1200], want[3000];
 
 	/* a directory that does not exist */
-	snprintf(path, sizeof path, "%s/no/such/dir/r.db", tdir);
+	snprintf(path, sizeof path, "%s/no/such/dir/r.db", fx_dir);
 	cr_assert_eq(REPLAY("-q", "--db", path, trace), 1);
 	snprintf(want, sizeof want, "ahasd-replay: %s: cannot create "
 	         "database: directory '%s/no/such/dir' does not exist\n", path,
-	         tdir);
-	cr_assert_str_eq(err_text, want);
-	cr_assert_neq(access(tpath("no"), F_OK), 0, "created a directory");
+	         fx_dir);
+	cr_assert_str_eq(fx_err, want);
+	cr_assert_neq(access(fx_path("no"), F_OK), 0, "created a directory");
 
 	/* a parent that is a regular file (refused even for root) */
-	write_file(file, "x", 1);
+	fx_write_file(file, "x", 1);
 	snprintf(path, sizeof path, "%s/r.db", file);
 	cr_assert_eq(REPLAY("-q", "--db", path, trace), 1);
 	assert_err_has(path);
@@ -838,7 +726,7 @@ Test(cli, unwritable_database)
 	cr_assert_eq(REPLAY("-q", "--db", "/proc/ahasd-test.db", trace), 1);
 	assert_err_has("ahasd-replay: /proc/ahasd-test.db: cannot create "
 	               "database");
-	cr_assert_str_empty(out_text);
+	cr_assert_str_empty(fx_out);
 }
 
 Test(cli, newer_schema_refused_unchanged)
@@ -850,13 +738,13 @@ Test(cli, newer_schema_refused_unchanged)
 	struct stat st;
 
 	db_exec(db, "PRAGMA user_version = 99");
-	unsigned char *before = slurp(db, &n0);
+	unsigned char *before = fx_slurp(db, &n0);
 	cr_assert_eq(REPLAY("-q", "--policy", "sync", "--drafter", "fixed",
 	                    "--db", db, trace), 1);
 	snprintf(wal, sizeof wal, "ahasd-replay: %s: schema version 99 is "
 	         "newer than this tool's (4); upgrade ahasd-replay\n", db);
-	cr_assert_str_eq(err_text, wal);
-	unsigned char *after = slurp(db, &n1);
+	cr_assert_str_eq(fx_err, wal);
+	unsigned char *after = fx_slurp(db, &n1);
 	cr_assert_eq(n1, n0);
 	cr_assert(!memcmp(before, after, n0), "database file changed");
 	snprintf(wal, sizeof wal, "%s-wal", db);
@@ -890,7 +778,7 @@ Test(cli, foreign_database_refused_unchanged)
 	};
 
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		const char *db = tpath(cases[i].name);
+		const char *db = fx_path(cases[i].name);
 		sqlite3 *h = NULL;
 		size_t n0, n1;
 
@@ -898,12 +786,12 @@ Test(cli, foreign_database_refused_unchanged)
 		cr_assert_eq(sqlite3_exec(h, cases[i].sql, NULL, NULL, NULL),
 		             SQLITE_OK);
 		sqlite3_close(h);
-		unsigned char *before = slurp(db, &n0);
+		unsigned char *before = fx_slurp(db, &n0);
 		cr_assert_eq(REPLAY("-q", "--policy", "sync", "--drafter",
 		                    "fixed", "--db", db, trace), 1);
 		assert_err_has(db);
 		assert_err_has(cases[i].msg);
-		unsigned char *after = slurp(db, &n1);
+		unsigned char *after = fx_slurp(db, &n1);
 		cr_assert(n0 == n1 && !memcmp(before, after, n0),
 		          "%s changed", cases[i].name);
 		free(before);
@@ -911,12 +799,12 @@ Test(cli, foreign_database_refused_unchanged)
 	}
 
 	/* a text file named like a database */
-	const char *txt = tpath("notes.txt");
-	write_file(txt, "dear diary\n", 11);
+	const char *txt = fx_path("notes.txt");
+	fx_write_file(txt, "dear diary\n", 11);
 	cr_assert_eq(REPLAY("-q", "--db", txt, trace), 1);
 	assert_err_has(txt);
 	size_t n;
-	unsigned char *b = slurp(txt, &n);
+	unsigned char *b = fx_slurp(txt, &n);
 	cr_assert(n == 11 && !memcmp(b, "dear diary\n", 11));
 	free(b);
 }
@@ -938,7 +826,7 @@ Test(cli, locked_database)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	cr_assert_eq(sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(h);
-	cr_assert_eq(rc, 1, "%s", err_text);
+	cr_assert_eq(rc, 1, "%s", fx_err);
 	assert_err_has(db);
 	assert_err_has("database is locked by another connection (busy for "
 	               "longer than the 200 ms busy timeout)");
@@ -1002,10 +890,10 @@ static long long check_events(const char *db, long long run)
 Test(cli, events_stored_and_bounded)
 {
 	const char *trace = make_trace("t.msgpack");
-	const char *db = tpath("r.db");
+	const char *db = fx_path("r.db");
 
 	cr_assert_eq(REPLAY("-q", "--policy", "ahasd", "--drafter", "adaedl",
-	                    "--events", "--db", db, trace), 0, "%s", err_text);
+	                    "--events", "--db", db, trace), 0, "%s", fx_err);
 	long long n = check_events(db, 1);
 	cr_assert_gt(n, 10);
 	cr_assert_eq(metric(db, 1, "events_dropped"), 0);
@@ -1022,12 +910,12 @@ Test(cli, events_stored_and_bounded)
 	 * dropped equals the unbounded run's count) */
 	cr_assert_eq(REPLAY("--policy", "ahasd", "--drafter", "adaedl",
 	                    "--events", "--max-events", "10", "--db", db,
-	                    trace), 0, "%s", err_text);
+	                    trace), 0, "%s", fx_err);
 	char want[256];
 	snprintf(want, sizeof want, "ahasd-replay: run 2: %lld events past "
 	         "the bound of 10 were not stored (metric events_dropped; "
 	         "raise --max-events)\n", n - 10);
-	cr_assert_str_eq(err_text, want);
+	cr_assert_str_eq(fx_err, want);
 	cr_assert_eq(check_events(db, 2), 10);
 	cr_assert_eq(q_int(db, "SELECT max(idx) - min(idx) FROM events WHERE "
 	                   "run_id = 2"), 9);
@@ -1035,7 +923,7 @@ Test(cli, events_stored_and_bounded)
 
 	/* without --events nothing is stored */
 	cr_assert_eq(REPLAY("-q", "--policy", "ahasd", "--drafter", "adaedl",
-	                    "--db", db, trace), 0, "%s", err_text);
+	                    "--db", db, trace), 0, "%s", fx_err);
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM events WHERE run_id = 3"),
 	             0);
 	assert_db_intact(db, 3);
@@ -1046,11 +934,11 @@ Test(cli, events_stored_and_bounded)
 Test(cli, events_all_policies)
 {
 	const char *trace = make_trace("t.msgpack");
-	const char *db = tpath("r.db");
+	const char *db = fx_path("r.db");
 
 	cr_assert_eq(REPLAY("-q", "--hw", "npu-pim", "--hw", "gpu",
 	                    "--drafter", "specdecpp", "--events", "--db", db,
-	                    trace), 0, "%s", err_text);
+	                    trace), 0, "%s", fx_err);
 	assert_db_intact(db, 6);
 	for (long long r = 1; r <= 6; r++)
 		cr_assert_gt(check_events(db, r), 0, "run %lld", r);
@@ -1061,12 +949,12 @@ Test(cli, events_all_policies)
 Test(cli, same_command_same_results)
 {
 	const char *trace = make_trace("t.msgpack");
-	const char *db = tpath("r.db");
+	const char *db = fx_path("r.db");
 
 	/* default policies (sync, async, ahasd) x adaedl, twice */
 	for (int i = 0; i < 2; i++)
 		cr_assert_eq(REPLAY("-q", "--db", db, trace), 0, "%s",
-		             err_text);
+		             fx_err);
 	assert_db_intact(db, 6);
 	for (long long a = 1; a <= 3; a++) {
 		long long b = a + 3;
@@ -1118,14 +1006,14 @@ Test(cli, same_command_same_results)
 /* One line "name value" of ahasd-hw op's output. */
 static double op_value(const char *name)
 {
-	const char *p = out_text;
+	const char *p = fx_out;
 	size_t n = strlen(name);
 	while ((p = strstr(p, name))) {
-		if ((p == out_text || p[-1] == '\n') && p[n] == ' ')
+		if ((p == fx_out || p[-1] == '\n') && p[n] == ' ')
 			return strtod(p + n, NULL);
 		p += n;
 	}
-	cr_assert_fail("no '%s' in:\n%s", name, out_text);
+	cr_assert_fail("no '%s' in:\n%s", name, fx_out);
 	return 0;
 }
 
@@ -1141,26 +1029,26 @@ Test(cli, hw_op_prints_one_operator)
 {
 	cr_assert_eq(run_prog(hw_bin, ARGS("op", "-w", "npu-pim", "--device",
 	                                   "npu", "gemm", "5", "4096", "11008"),
-	                      NULL), 0, "%s", err_text);
+	                      NULL), 0, "%s", fx_err);
 	cr_assert_float_eq(op_value("time_us"),
 	                   46331648.0 / 43.52e9 * 1e6 + 4.290, 1e-5, "%s",
-	                   out_text);
-	cr_assert_not_null(strstr(out_text, "bound       memory"), "%s",
-	                   out_text);
+	                   fx_out);
+	cr_assert_not_null(strstr(fx_out, "bound       memory"), "%s",
+	                   fx_out);
 	cr_assert_float_eq(op_value("bytes"), 46331648.0, 0.5);
 	cr_assert_eq(run_prog(hw_bin, ARGS("op", "--hw", "npu-pim", "--device",
 	                                   "pim", "gemm", "4", "4096", "4096"),
-	                      NULL), 0, "%s", err_text);
+	                      NULL), 0, "%s", fx_err);
 	cr_assert_float_eq(op_value("time_us"), 4 * 16 * 8798 * 1.1 / 1.5e3,
-	                   1e-5, "%s", out_text);
-	cr_assert_not_null(strstr(out_text, "bound       command"));
+	                   1e-5, "%s", fx_out);
+	cr_assert_not_null(strstr(fx_out, "bound       command"));
 	cr_assert_eq(run_prog(hw_bin, ARGS("op", "-w", "npu-pim-total",
 	                                   "--device", "pim", "gemm", "1",
 	                                   "4096", "4096"), NULL), 0, "%s",
-	             err_text);
+	             fx_err);
 	cr_assert_float_eq(op_value("time_us"), 16 * 32990 * 1.1 / 1.5e3, 1e-5,
-	                   "%s", out_text);
-	cr_assert_not_null(strstr(out_text, "bound       compute"));
+	                   "%s", fx_out);
+	cr_assert_not_null(strstr(fx_out, "bound       compute"));
 	/* bad input: exit 2 with what was expected */
 	cr_assert_eq(run_prog(hw_bin, ARGS("op", "-w", "npu-pim", "--device",
 	                                   "tpu", "gemm", "1", "2", "3"), NULL),
@@ -1189,10 +1077,10 @@ Test(cli, paper_sync_baseline_on_npu_pim)
 	char trace[1200];
 	snprintf(trace, sizeof trace, "%s/traces/stories260K-skip3-greedy.msgpack",
 	         srcroot);
-	const char *db = tpath("sync.db");
+	const char *db = fx_path("sync.db");
 	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-d", "fixed", "-P",
 	                    "k=4", "-w", "npu-pim", "--models",
-	                    "llama2-7b:llama2-13b", trace), 0, "%s", err_text);
+	                    "llama2-7b:llama2-13b", trace), 0, "%s", fx_err);
 	const double npu = metric(db, 1, "npu.utilisation");
 	cr_assert_geq(npu, 0.20, "NPU busy %g", npu);
 	const double lo = metric(db, 1, "pim_share_min");
@@ -1207,7 +1095,7 @@ Test(cli, paper_sync_baseline_on_npu_pim)
 	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-d", "fixed", "-P",
 	                    "k=4", "-w", "npu-pim", "-P",
 	                    "hw.sync_placement=best", "--models",
-	                    "llama2-7b:llama2-13b", trace), 0, "%s", err_text);
+	                    "llama2-7b:llama2-13b", trace), 0, "%s", fx_err);
 	cr_assert_gt(metric(db, 2, "tokens_per_s"), metric(db, 1, "tokens_per_s"));
 }
 
@@ -1220,17 +1108,17 @@ Test(cli, gpu_capacity_offload)
 	char trace[1200];
 	snprintf(trace, sizeof trace, "%s/traces/aidreams260K-skip2-greedy.msgpack",
 	         srcroot);
-	const char *db = tpath("cap.db");
+	const char *db = fx_path("cap.db");
 	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-d", "fixed", "-P",
 	                    "k=4", "-w", "gpu", "--models", "palm-8b:palm-30b",
-	                    trace), 0, "%s", err_text);
+	                    trace), 0, "%s", fx_err);
 	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-d", "fixed", "-P",
 	                    "k=4", "-w", "gpu", "-P", "hw.memory_bytes=0",
 	                    "--models", "palm-8b:palm-30b", trace), 0, "%s",
-	             err_text);
+	             fx_err);
 	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-d", "fixed", "-P",
 	                    "k=4", "-w", "gpu", "--models", "opt-1.3b:opt-6.7b",
-	                    trace), 0, "%s", err_text);
+	                    trace), 0, "%s", fx_err);
 	cr_assert_gt(metric(db, 1, "offload_bytes_per_token"), 1e9);
 	cr_assert_eq(metric(db, 2, "offload_bytes"), 0);
 	cr_assert_lt(metric(db, 1, "tokens_per_s"),
@@ -1250,14 +1138,14 @@ Test(cli, gpu_capacity_offload)
 Test(cli, trace_in_memory_and_streamed_agree)
 {
 	const char *trace = make_trace("t.msgpack");
-	const char *mem = tpath("mem.db");
+	const char *mem = fx_path("mem.db");
 	cr_assert_eq(REPLAY("-q", "-p", "sync", "-p", "ahasd", "-d", "adaedl",
-	                    "--db", mem, trace), 0, "%s", err_text);
-	const char *str = tpath("stream.db");
+	                    "--db", mem, trace), 0, "%s", fx_err);
+	const char *str = fx_path("stream.db");
 	const char *env[] = { "AHASD_TRACE_MEM_MAX=0", NULL };
 	cr_assert_eq(REPLAY_ENV(env, "-q", "-p", "sync", "-p", "ahasd", "-d",
 	                        "adaedl", "--db", str, trace), 0, "%s",
-	             err_text);
+	             fx_err);
 	static const char *const names[] = { "committed", "time_s",
 	                                     "energy_j", "drafted", "wasted",
 	                                     "preverified" };
@@ -1316,11 +1204,11 @@ ParameterizedTestParameters(cli, typo_fails_before_any_run)
 }
 
 ParameterizedTest(size_t *ci, cli, typo_fails_before_any_run,
-                  .init = setup, .fini = teardown)
+                  .init = setup, .fini = fx_tmpdir_remove)
 {
 	const struct typo_case *tc = &typo_cases[*ci];
 	const char *trace = make_trace("t.msgpack");
-	const char *db = tpath("r.db");
+	const char *db = fx_path("r.db");
 	const char *argv[16];
 	size_t n = 0;
 	argv[n++] = "-q";
@@ -1331,9 +1219,9 @@ ParameterizedTest(size_t *ci, cli, typo_fails_before_any_run,
 	argv[n++] = trace;
 	argv[n] = NULL;
 	cr_assert_eq(run_prog(replay_bin, argv, NULL), tc->status,
-	             "%s: %s", tc->what, err_text);
-	cr_expect_not_null(strstr(err_text, tc->says), "%s: stderr is\n%s",
-	                   tc->what, err_text);
+	             "%s: %s", tc->what, fx_err);
+	cr_expect_not_null(strstr(fx_err, tc->says), "%s: stderr is\n%s",
+	                   tc->what, fx_err);
 	/* no run stored: either no database at all, or an empty one */
 	if (access(db, F_OK) == 0)
 		cr_expect_eq(q_int(db, "SELECT count(*) FROM runs"), 0,
@@ -1345,7 +1233,7 @@ Test(cli, no_effect_is_warned)
 {
 	const char *trace = make_trace("t.msgpack");
 	cr_assert_eq(REPLAY("-q", "--no-db", "-p", "async", "-w", "gpu", "-P",
-	                    "hw.aau=1", trace), 0, "%s", err_text);
+	                    "hw.aau=1", trace), 0, "%s", fx_err);
 	assert_err_has("warning: gpu has no PIM, so hw.aau has no effect");
 	assert_err_has("gpu has one device, so policy async runs every task "
 	               "on it in turn and cannot differ from sync");

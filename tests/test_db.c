@@ -19,41 +19,14 @@
 #include <sqlite3.h>
 
 #include "db.h"
+#include "fixtures.h"
 
-static char tmpdir[256];
-static char pathbuf[4][512];
 static char err[512];
-
-static int rm_entry(const char *p, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	chmod(p, 0700);
-	return remove(p);
-}
 
 static void setup(void)
 {
-	strcpy(tmpdir, "/tmp/ahasd-test-db-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmpdir));
+	fx_tmpdir_make("db");
 	err[0] = '\0';
-}
-
-static void teardown(void)
-{
-	if (tmpdir[0]) {
-		chmod(tmpdir, 0700);
-		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	}
-}
-
-/* A path inside the temporary directory; up to four live at once. */
-static const char *tpath(int slot, const char *name)
-{
-	snprintf(pathbuf[slot], sizeof pathbuf[slot], "%s/%s", tmpdir, name);
-	return pathbuf[slot];
 }
 
 static sqlite3 *raw_open(const char *path)
@@ -233,11 +206,11 @@ static int64_t add_run(struct db *d, const char *policy, const char *drafter,
 	return id;
 }
 
-TestSuite(db, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(db, .init = setup, .fini = fx_tmpdir_remove, .timeout = 60);
 
 Test(db, create_and_reopen_keeps_runs)
 {
-	const char *p = tpath(0, "results.db");
+	const char *p = fx_path("results.db");
 	struct db *d = NULL;
 	sqlite3 *h;
 	int64_t id1, id2;
@@ -296,7 +269,7 @@ static char *schema_sql_list(void)
 	cr_assert_not_null(root, "AHASD_SOURCE_ROOT not set");
 	snprintf(sqlpath, sizeof sqlpath, "%s/db/schema.sql", root);
 	schema = slurp(sqlpath, &len);
-	h = raw_open(tpath(3, "schema-sql.db"));
+	h = raw_open(fx_path("schema-sql.db"));
 	raw_exec(h, schema);
 	list = schema_list(h);
 	sqlite3_close(h);
@@ -311,7 +284,7 @@ Test(db, migration_matches_schema_sql)
 	struct db *d = NULL;
 	char *a, *b;
 
-	cr_assert_eq(db_open(&d, tpath(0, "a.db"), err, sizeof err), 0, "%s",
+	cr_assert_eq(db_open(&d, fx_path("a.db"), err, sizeof err), 0, "%s",
 	             err);
 	a = schema_list(db_handle(d));
 	db_close(&d);
@@ -348,7 +321,7 @@ Test(db, upgrade_from_version_1)
 	static const char *const tables[] = { "runs", "metrics", "devices",
 	                                      "sequences", "events" };
 	const char *root = getenv("AHASD_SOURCE_ROOT");
-	const char *p = tpath(0, "v1.db"), *orig = tpath(1, "v1-orig.db");
+	const char *p = fx_path("v1.db"), *orig = fx_path("v1-orig.db");
 	char fixture[512], sql[768], *a, *b;
 	struct db *d = NULL;
 	sqlite3 *h;
@@ -423,7 +396,7 @@ Test(db, upgrade_from_version_1)
  * each batch's latency: min, mean (sum / batches) and max. */
 Test(db, pim_share_metrics)
 {
-	const char *p = tpath(0, "share.db");
+	const char *p = fx_path("share.db");
 	struct db_run_info in = make_info("sync", "fixed");
 	struct replay_metrics m = make_metrics();
 	struct db *d = NULL;
@@ -448,7 +421,7 @@ Test(db, pim_share_metrics)
 
 Test(db, full_run_round_trip)
 {
-	const char *p = tpath(0, "results.db");
+	const char *p = fx_path("results.db");
 	struct db_run_info in = make_info("ahasd", "edc");
 	const struct replay_metrics m = make_metrics();
 	const struct replay_seq_result seqs[3] = {
@@ -643,7 +616,7 @@ Test(db, empty_run_ratios_are_zero)
 	sqlite3 *h;
 
 	in.n_dev = 1;
-	cr_assert_eq(db_open(&d, tpath(0, "r.db"), err, sizeof err), 0);
+	cr_assert_eq(db_open(&d, fx_path("r.db"), err, sizeof err), 0);
 	cr_assert_eq(db_run_begin(d, &in, &id, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(db_run_commit(d, id, &m, 0.0, NULL, NULL, 0, err,
 	                           sizeof err),
@@ -685,7 +658,7 @@ static void write_partial_run(struct db *d, int64_t *id)
 
 Test(db, rollback_leaves_no_rows)
 {
-	const char *p = tpath(0, "r.db");
+	const char *p = fx_path("r.db");
 	const struct replay_metrics m = make_metrics();
 	struct db *d = NULL;
 	int64_t id;
@@ -708,7 +681,7 @@ Test(db, rollback_leaves_no_rows)
 
 Test(db, close_with_open_run_rolls_back)
 {
-	const char *p = tpath(0, "r.db");
+	const char *p = fx_path("r.db");
 	struct db *d = NULL;
 	int64_t id;
 
@@ -742,7 +715,7 @@ ParameterizedTestParameters(db, error_rolls_back)
 
 ParameterizedTest(struct bad_case *c, db, error_rolls_back)
 {
-	const char *p = tpath(0, "r.db");
+	const char *p = fx_path("r.db");
 	const struct replay_metrics m = make_metrics();
 	struct replay_event ev = { 0, REPLAY_EV_VERIFY, 0.0, 0.1, 1, 0, 1,
 		                   REPLAY_OUT_NONE };
@@ -805,7 +778,7 @@ Test(db, views)
 	char sql[256];
 	sqlite3 *h;
 
-	cr_assert_eq(db_open(&d, tpath(0, "v.db"), err, sizeof err), 0, "%s",
+	cr_assert_eq(db_open(&d, fx_path("v.db"), err, sizeof err), 0, "%s",
 	             err);
 	id1 = add_run(d, "sync", "pld", 1000, 10.0, 50.0);
 	id2 = add_run(d, "ahasd", "pld", 1000, 4.0, 40.0);
@@ -893,7 +866,7 @@ ParameterizedTestParameters(db, refuses_foreign_file)
 
 ParameterizedTest(struct foreign_case *c, db, refuses_foreign_file)
 {
-	const char *p = tpath(0, "other.db");
+	const char *p = fx_path("other.db");
 	struct db *d = NULL;
 	char *before, *after;
 	size_t nb, na;
@@ -971,7 +944,7 @@ ParameterizedTest(struct foreign_case *c, db, refuses_foreign_file)
  * message after about that long, and earlier runs are intact. */
 Test(db, locked_database)
 {
-	const char *p = tpath(0, "l.db");
+	const char *p = fx_path("l.db");
 	const struct db_run_info in = make_info("ahasd", "pld");
 	struct timespec t0, t1;
 	struct db *d = NULL;
@@ -1013,7 +986,7 @@ Test(db, locked_database)
  * the write lock on it mid-creation: db_open fails cleanly. */
 Test(db, locked_during_migration)
 {
-	const char *p = tpath(0, "m.db");
+	const char *p = fx_path("m.db");
 	struct db *d = NULL;
 	sqlite3 *other;
 	int r;
@@ -1036,7 +1009,7 @@ Test(db, bad_busy_env)
 	struct db *d = NULL;
 
 	cr_assert_eq(setenv("AHASD_DB_BUSY_MS", "soon", 1), 0);
-	cr_assert_eq(db_open(&d, tpath(0, "x.db"), err, sizeof err), -EINVAL);
+	cr_assert_eq(db_open(&d, fx_path("x.db"), err, sizeof err), -EINVAL);
 	cr_assert(strstr(err, "AHASD_DB_BUSY_MS"), "%s", err);
 }
 
@@ -1046,26 +1019,29 @@ Test(db, unwritable_paths)
 	FILE *f;
 	int r;
 
+	const char *missing_dir = fx_path("no/such/dir/r.db");
+	const char *missing = fx_path("missing.db");
+
 	/* directory missing */
-	r = db_open(&d, tpath(0, "no/such/dir/r.db"), err, sizeof err);
+	r = db_open(&d, missing_dir, err, sizeof err);
 	cr_assert_eq(r, -ENOENT, "%d %s", r, err);
 	cr_assert(strstr(err, "does not exist"), "%s", err);
-	cr_assert(strstr(err, pathbuf[0]), "%s", err);
+	cr_assert(strstr(err, missing_dir), "%s", err);
 	cr_assert_null(d);
 
 	/* a file where the directory should be */
-	f = fopen(tpath(1, "plainfile"), "w");
+	f = fopen(fx_path("plainfile"), "w");
 	cr_assert_not_null(f);
 	fclose(f);
-	r = db_open(&d, tpath(0, "plainfile/r.db"), err, sizeof err);
+	r = db_open(&d, fx_path("plainfile/r.db"), err, sizeof err);
 	cr_assert_eq(r, -ENOTDIR, "%d %s", r, err);
 	cr_assert(strstr(err, "plainfile/r.db"), "%s", err);
 
 	/* read-only open of a file that does not exist */
-	r = db_open_readonly(&d, tpath(0, "missing.db"), err, sizeof err);
+	r = db_open_readonly(&d, missing, err, sizeof err);
 	cr_assert_eq(r, -ENOENT, "%d %s", r, err);
 	cr_assert(strstr(err, "missing.db"), "%s", err);
-	cr_assert_eq(access(pathbuf[0], F_OK), -1, "readonly open created it");
+	cr_assert_eq(access(missing, F_OK), -1, "readonly open created it");
 }
 
 /* A directory the process cannot write to. Root ignores permission bits,
@@ -1080,13 +1056,13 @@ Test(db, unwritable_directory)
 		struct stat st;
 
 		if (stat("/sys", &st) != 0 || !S_ISDIR(st.st_mode)) {
-			teardown(); /* .fini does not run after a skip */
+			fx_tmpdir_remove(); /* .fini does not run after a skip */
 			cr_skip_test("root and no /sys");
 		}
 		p = "/sys/ahasd-replay-test.db";
 	} else {
-		cr_assert_eq(mkdir(tpath(1, "ro"), 0555), 0);
-		p = tpath(0, "ro/r.db");
+		cr_assert_eq(mkdir(fx_path("ro"), 0555), 0);
+		p = fx_path("ro/r.db");
 	}
 	r = db_open(&d, p, err, sizeof err);
 	cr_assert_lt(r, 0);
@@ -1097,12 +1073,12 @@ Test(db, unwritable_directory)
 
 Test(db, readonly_file_for_non_root)
 {
-	const char *p = tpath(0, "ro.db");
+	const char *p = fx_path("ro.db");
 	struct db *d = NULL;
 	int r;
 
 	if (geteuid() == 0) {
-		teardown(); /* .fini does not run after a skip */
+		fx_tmpdir_remove(); /* .fini does not run after a skip */
 		cr_skip_test("root can write read-only files");
 	}
 	cr_assert_eq(db_open(&d, p, err, sizeof err), 0, "%s", err);
@@ -1118,7 +1094,7 @@ Test(db, readonly_file_for_non_root)
 
 Test(db, readonly_open)
 {
-	const char *p = tpath(0, "r.db");
+	const char *p = fx_path("r.db");
 	const struct db_run_info in = make_info("ahasd", "pld");
 	struct db *d = NULL;
 	int64_t id;
@@ -1155,7 +1131,7 @@ Test(db, readonly_open)
  * refused counted as events_dropped (the engine's own count is 0). */
 Test(db, event_bound)
 {
-	const char *p = tpath(0, "e.db");
+	const char *p = fx_path("e.db");
 	const struct db_run_info in = make_info("ahasd", "pld");
 	const struct replay_metrics m = make_metrics();
 	const int want[5] = { 1, 1, 1, 0, 0 };
@@ -1197,7 +1173,7 @@ Test(db, event_bound)
  * BEGIN IMMEDIATE and the busy timeout serialise them; nothing is lost. */
 Test(db, two_writers)
 {
-	const char *p = tpath(0, "w.db");
+	const char *p = fx_path("w.db");
 	struct db *d = NULL;
 	pid_t pid[2];
 
@@ -1258,7 +1234,7 @@ Test(db, run_ids_never_repeat)
 	int64_t a, b, c, e;
 	char sql[128];
 
-	cr_assert_eq(db_open(&d, tpath(0, "ids.db"), err, sizeof err), 0, "%s",
+	cr_assert_eq(db_open(&d, fx_path("ids.db"), err, sizeof err), 0, "%s",
 	             err);
 	cr_assert_eq(db_run_begin(d, &in, &a, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(a, 1);
@@ -1314,7 +1290,7 @@ Test(db, rows_spill_past_the_buffer)
 {
 	const struct db_run_info in = make_info("ahasd", "pld");
 	const struct replay_metrics m = make_metrics();
-	const char *p = tpath(0, "spill.db");
+	const char *p = fx_path("spill.db");
 	struct db *d = NULL;
 	int64_t id;
 	sqlite3 *h;
@@ -1322,8 +1298,8 @@ Test(db, rows_spill_past_the_buffer)
 
 	for (int pass = 0; pass < 2; pass++) {
 		/* pass 0: TMPDIR in the test's folder; pass 1: missing */
-		const char *dir = pass ? tpath(1, "no-such-dir")
-		                       : tpath(1, "tmp");
+		const char *dir = pass ? fx_path("no-such-dir")
+		                       : fx_path("tmp");
 
 		if (!pass)
 			cr_assert_eq(mkdir(dir, 0700), 0);
@@ -1399,7 +1375,7 @@ Test(db, duplicate_sequence_fails_the_commit)
 	const struct db_run_info in = make_info("ahasd", "pld");
 	const struct replay_metrics m = make_metrics();
 	const struct replay_seq_result q = { .seq = 7, .committed = 1 };
-	const char *p = tpath(0, "dup.db");
+	const char *p = fx_path("dup.db");
 	struct db *d = NULL;
 	int64_t id;
 
@@ -1423,7 +1399,7 @@ Test(db, duplicate_sequence_fails_the_commit)
 Test(db, record_failure)
 {
 	const struct db_run_info in = make_info("ahasd", "pld");
-	const char *p = tpath(0, "fail.db");
+	const char *p = fx_path("fail.db");
 	struct db *d = NULL;
 	int64_t bad_id, good_id;
 	sqlite3 *h;

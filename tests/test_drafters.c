@@ -291,6 +291,23 @@ Test(drafters, fixed_length)
 	close_loaded(&l);
 }
 
+/* The host's cap against k = 3: a cap of 2 ends the batch first and is
+ * counted (host_capped); a cap of 3 equals k, and k ends it; a cap of 4
+ * is never reached. */
+Test(drafters, fixed_host_cap_counted)
+{
+	const char *keys[] = {"k"};
+	const char *vals[] = {"3"};
+	struct loaded l = open_with("fixed", keys, vals, 1);
+
+	cr_expect_eq(draft_const(&l, 0, 2, 0.5f, 0.9f, 10), 2u);
+	cr_expect_eq(counter(&l, "host_capped"), 1.0);
+	cr_expect_eq(draft_const(&l, 1, 3, 0.5f, 0.9f, 10), 3u);
+	cr_expect_eq(draft_const(&l, 2, 4, 0.5f, 0.9f, 10), 3u);
+	cr_expect_eq(counter(&l, "host_capped"), 1.0);
+	close_loaded(&l);
+}
+
 Test(drafters, fixed_bad_params)
 {
 	expect_bad("fixed", "k", "0", "k=0");
@@ -431,6 +448,32 @@ Test(drafters, svip_entropy_rule)
 		cr_expect_eq(draft(&l, 0, 64, h3, NULL, 5), 4u);
 		close_loaded(&l);
 	}
+}
+
+/* The rule's two boundaries. threshold = 0: sqrt(c H) > 0 holds for any
+ * H > 0 (stop at once) and never for H = 0, a fully confident draft
+ * (on to the cap of 40); the comparison is strict. min_len = 2 with
+ * H = 1 everywhere (sqrt(0.15) = 0.387 > 0.3): the first token may not
+ * stop, the second is the first that may: length 2. */
+Test(drafters, svip_boundaries)
+{
+	const char *k1[] = {"threshold"}, *v1[] = {"0"};
+	const char *k2[] = {"min_len"}, *v2[] = {"2"};
+	struct loaded l = open_with("svip", k1, v1, 1);
+
+	cr_expect_eq(draft_const(&l, 0, 64, 0.0f, 1.0f, 64), 40u);
+	cr_expect_eq(draft_const(&l, 1, 64, 1e-6f, 1.0f, 64), 1u);
+	cr_expect_eq(counter(&l, "rule_stops"), 1.0);
+	cr_expect_eq(counter(&l, "cap_stops"), 1.0);
+	close_loaded(&l);
+
+	l = open_with("svip", k2, v2, 1);
+	cr_expect_eq(draft_const(&l, 0, 64, 1.0f, 0.5f, 64), 2u);
+	/* a host cap of 1 below min_len: the cap ends it */
+	cr_expect_eq(draft_const(&l, 1, 1, 1.0f, 0.5f, 64), 1u);
+	cr_expect_eq(counter(&l, "rule_stops"), 1.0);
+	cr_expect_eq(counter(&l, "cap_stops"), 1.0);
+	close_loaded(&l);
 }
 
 Test(drafters, svip_bad_params)

@@ -356,6 +356,40 @@ Test(format11, trace_mem_keeps_the_new_arrays)
 	trace_mem_free(&mem);
 }
 
+/* The context bound of a 1.1 sequence without every draft's entropy
+ * (no_entropy, accept_runs: trace_seq_check's own branch) at both ends:
+ * the tiny target's seq_len is 512 and the sequence has n = 6, so
+ * prompt_len 506 fills the context exactly (506 + 6 = 512, accepted) and
+ * 507 is one past it (513, refused, naming the field). */
+Test(format11, context_bound_without_entropies)
+{
+	static const uint32_t feats[] = {
+		TRACE_F_NO_ENTROPY, TRACE_F_ACCEPT_RUNS,
+		TRACE_F_NO_ENTROPY | TRACE_F_ACCEPT_RUNS | TRACE_F_DRAFT_LOOKUP,
+	};
+
+	for (size_t i = 0; i < sizeof feats / sizeof *feats; i++) {
+		struct trace_header h;
+		struct trace_seq s;
+		char err[512] = "";
+
+		make_header(&h, feats[i]);
+		cr_assert(!trace_header_entropy_full(&h));
+		s = make_seq(&h);
+		s.prompt_len = 506;
+		cr_expect_eq(trace_seq_check(&h, &s, err, sizeof err), 0,
+		             "features %u: %s", feats[i], err);
+		s.prompt_len = 507;
+		cr_expect_eq(trace_seq_check(&h, &s, err, sizeof err), -EINVAL,
+		             "features %u", feats[i]);
+		cr_expect(strstr(err, "field 'prompt_len' (sequence 5): "
+		                 "expected prompt_len + n = 507 + 6 = 513 within "
+		                 "the target model's context (seq_len 512)"),
+		          "features %u: %s", feats[i], err);
+		trace_header_clear(&h);
+	}
+}
+
 /* A header without features is a 1.0 header: version 1, lookahead, both
  * models, and the reader gives features 0. */
 Test(format11, no_features_is_1_0)
@@ -1082,6 +1116,32 @@ Test(runs, a_tree_feeds_the_target_its_nodes)
 	for (uint32_t i = 0; i < lt.n_draft; i++)
 		cr_expect_eq(lt.draft_tokens[i], 3u, "tree step %u", i);
 	cr_expect_gt(mt.time_s, mc.time_s);
+
+	/* T = 50 at R = 20: 2.5 nodes a level, rounded up. A draft step
+	 * expands ceil(50 / 20) = 3 nodes (not 2), and a pass of d levels
+	 * feeds 1 + ceil(50 d / 20): d = 3 -> 1 + ceil(7.5) = 9, d = 2 ->
+	 * 1 + 5 = 6, d = 1 -> 1 + ceil(2.5) = 4; d is read off the chain's
+	 * pass of the same schedule (1 + d tokens), with k = 3 */
+	const char *half = tpath("t50.msgpack");
+	struct evlog l3 = { 0 }, lh = { 0 };
+	write_runs(half, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY, 20, 50,
+	           ex_run, NULL, 20);
+	const struct rp o3 = { "sync", NULL, NULL, "fixed", 3, NULL, NULL, &l3 };
+	const struct rp oh = { "sync", NULL, NULL, "fixed", 3, NULL, NULL, &lh };
+	cr_assert_eq(replay_file(chain, &o3, &mc, err, sizeof err), 0, "%s",
+	             err);
+	cr_assert_eq(replay_file(half, &oh, &mt, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lh.n_verify, l3.n_verify);
+	cr_assert_gt(lh.n_verify, 0u);
+	for (uint32_t i = 0; i < lh.n_verify; i++) {
+		const uint32_t d = l3.verify_tokens[i] - 1;
+		cr_expect_eq(lh.verify_tokens[i], 1 + (50 * d + 19) / 20,
+		             "T = 50 pass %u (d = %u)", i, d);
+	}
+	cr_expect_eq(l3.verify_tokens[0], 4u, "first pass: 3 levels");
+	cr_expect_eq(lh.verify_tokens[0], 9u);
+	for (uint32_t i = 0; i < lh.n_draft; i++)
+		cr_expect_eq(lh.draft_tokens[i], 3u, "T = 50 step %u", i);
 
 	/* a tree wider than the hardware's step: drafts capped at one
 	 * level, every pass cut to the 256-token step, in both schedules */

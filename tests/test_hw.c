@@ -2,6 +2,7 @@
  * switch, overrides and preset errors. Presets come from AHASD_PRESET_PATH
  * (set by the test environment to replay/presets). */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "hw.h"
 #include "trace.h"
 
@@ -86,17 +88,11 @@ static struct hw_plan *plan_for(const struct hw_platform *p,
 static void llama(struct trace_model *m, uint32_t dim, uint32_t hid,
                   uint32_t layers, uint32_t heads, uint32_t kvh)
 {
-	memset(m, 0, sizeof *m);
-	snprintf(m->name, sizeof m->name, "llama-%u", dim);
-	m->dim = dim;
-	m->hidden_dim = hid;
-	m->n_layers = layers;
-	m->n_heads = heads;
-	m->n_kv_heads = kvh;
-	m->vocab_size = 32000;
-	m->seq_len = 2048;
-	m->weight_bits = 8;
-	cr_assert_eq(trace_model_llama_ops(m), 0);
+	char name[32];
+
+	snprintf(name, sizeof name, "llama-%u", dim);
+	fx_llama_model(m, name, (struct fx_dims){ dim, hid, layers, heads, kvh,
+	                                          32000, 2048 });
 }
 
 TestSuite(hw, .init = build_small);
@@ -322,58 +318,69 @@ Test(hw, npu_gemm_follows_onnxim_tiles)
  * AAU. Fixed: the device's task overhead; a PIM task also enters and
  * leaves PIM mode (mode_cycles x F_ref / f); a GPU pair also synchronises
  * twice per layer. */
-Test(hw, task_cost_equals_breakdown_sum)
+/* One case per preset (an index into presets[]: parameters hold no
+ * pointers, fixtures.h says why). */
+ParameterizedTestParameters(hw, task_cost_equals_breakdown_sum)
+{
+	static size_t idx[N_PRESETS];
+	for (size_t i = 0; i < N_PRESETS; i++)
+		idx[i] = i;
+	return FX_PARAMS(size_t, idx, N_PRESETS);
+}
+
+ParameterizedTest(size_t *preset, hw, task_cost_equals_breakdown_sum)
 {
 	struct trace_model d, t;
 	const unsigned ms[] = { 1, 2, 5, 17, HW_MAX_M };
 	const unsigned ls[] = { 1, 100, 4097 };
+	const size_t i = *preset;
 
 	llama(&d, 512, 1376, 4, 8, 8);
 	llama(&t, 1024, 2752, 6, 16, 4);
-	for (size_t i = 0; i < N_PRESETS; i++) {
-		for (int aau = 0; aau < 2; aau++) {
-			struct hw_platform p;
-			struct hw_plan *plan;
-			char err[256];
+	for (int aau = 0; aau < 2; aau++) {
+		struct hw_platform p;
+		struct hw_plan *plan;
+		char err[256];
 
-			load(&p, presets[i]);
-			cr_assert_eq(hw_platform_set(&p, "aau", aau ? "1" : "0", err,
-			                             sizeof err), 0, "%s", err);
-			plan = plan_for(&p, &d, &t);
-			for (int task = 0; task < HW_TASK_COUNT; task++) {
-				const struct trace_model *mdl = task == HW_TASK_DRAFT ? &d : &t;
-				int dev = hw_task_device(plan, task);
-				double fixed = p.dev[dev].task_overhead_s;
-				if (dev == p.pim) {
-					const struct hw_device *pd = &p.dev[p.pim];
-					fixed += pd->mode_cycles *
-					         (1.0 + (double)(pd->t_rfc + pd->t_rp +
-					                         pd->t_rcd_rd) / pd->t_refi) /
-					         pd->freq_hz;
-				} else if (p.dev[dev].count > 1) {
-					fixed += 2.0 * 6 * p.dev[dev].tp_sync_s;
-				}
-				for (size_t a = 0; a < 3; a++) {
-					for (size_t b = 0; b < 5; b++) {
-						struct hw_op_cost rows[32];
-						struct hw_cost c;
-						double st = fixed, se = 0;
-						size_t n = hw_task_breakdown(plan, task, ms[b],
-						                             ls[a], rows, 32);
+		load(&p, presets[i]);
+		cr_assert_eq(hw_platform_set(&p, "aau", aau ? "1" : "0", err,
+		                             sizeof err), 0, "%s", err);
+		plan = plan_for(&p, &d, &t);
+		for (int task = 0; task < HW_TASK_COUNT; task++) {
+			const struct trace_model *mdl = task == HW_TASK_DRAFT ? &d
+			                                                      : &t;
+			int dev = hw_task_device(plan, task);
+			double fixed = p.dev[dev].task_overhead_s;
+			if (dev == p.pim) {
+				const struct hw_device *pd = &p.dev[p.pim];
+				fixed += pd->mode_cycles *
+				         (1.0 + (double)(pd->t_rfc + pd->t_rp +
+				                         pd->t_rcd_rd) / pd->t_refi) /
+				         pd->freq_hz;
+			} else if (p.dev[dev].count > 1) {
+				fixed += 2.0 * 6 * p.dev[dev].tp_sync_s;
+			}
+			for (size_t a = 0; a < 3; a++) {
+				for (size_t b = 0; b < 5; b++) {
+					struct hw_op_cost rows[32];
+					struct hw_cost c;
+					double st = fixed, se = 0;
+					size_t n = hw_task_breakdown(plan, task, ms[b],
+					                             ls[a], rows, 32);
 
-						cr_assert_eq(n, mdl->n_ops);
-						for (size_t r = 0; r < n; r++) {
-							st += rows[r].time_s;
-							se += rows[r].energy_j;
-						}
-						hw_task_cost(plan, task, ms[b], ls[a], &c);
-						expect_rel(c.time_s, st, 1e-12, "time = rows");
-						expect_rel(c.energy_j, se, 1e-12, "energy = rows");
+					cr_assert_eq(n, mdl->n_ops);
+					for (size_t r = 0; r < n; r++) {
+						st += rows[r].time_s;
+						se += rows[r].energy_j;
 					}
+					hw_task_cost(plan, task, ms[b], ls[a], &c);
+					expect_rel(c.time_s, st, 1e-12, "time = rows");
+					expect_rel(c.energy_j, se, 1e-12,
+					           "energy = rows");
 				}
 			}
-			hw_plan_free(&plan);
 		}
+		hw_plan_free(&plan);
 	}
 	free(d.ops);
 	free(t.ops);
@@ -402,44 +409,55 @@ Test(hw, pim_preverify_of_4_costs_about_4_of_1)
 	free(t.ops);
 }
 
-Test(hw, split_invariants)
+ParameterizedTestParameters(hw, split_invariants)
+{
+	static size_t idx[N_PRESETS];
+	for (size_t i = 0; i < N_PRESETS; i++)
+		idx[i] = i;
+	return FX_PARAMS(size_t, idx, N_PRESETS);
+}
+
+ParameterizedTest(size_t *preset, hw, split_invariants)
 {
 	struct trace_model d, t;
+	const size_t i = *preset;
 
 	llama(&d, 512, 1376, 4, 8, 8);
 	llama(&t, 1024, 2752, 6, 16, 4);
 	static const char *const placements[] = { "task", "specpim", "best" };
-	for (size_t i = 0; i < N_PRESETS; i++) {
-		for (int pl = 0; pl < 3; pl++) {
-			struct hw_platform p;
-			struct hw_plan *plan;
-			char err[256];
+	for (int pl = 0; pl < 3; pl++) {
+		struct hw_platform p;
+		struct hw_plan *plan;
+		char err[256];
 
-			load(&p, presets[i]);
-			cr_assert_eq(hw_platform_set(&p, "sync_placement",
-			                             placements[pl], err,
-			                             sizeof err), 0);
-			plan = plan_for(&p, &d, &t);
-			for (int task = 0; task < HW_TASK_COUNT; task++) {
-				for (unsigned m = 1; m <= 64; m *= 4) {
-					struct hw_cost s, c;
-					double esum = 0;
+		load(&p, presets[i]);
+		cr_assert_eq(hw_platform_set(&p, "sync_placement",
+		                             placements[pl], err,
+		                             sizeof err), 0);
+		plan = plan_for(&p, &d, &t);
+		for (int task = 0; task < HW_TASK_COUNT; task++) {
+			for (unsigned m = 1; m <= 64; m *= 4) {
+				struct hw_cost s, c;
+				double esum = 0;
 
-					hw_step_cost(plan, task, m, 700, &s);
-					hw_task_cost(plan, task, m, 700, &c);
-					for (unsigned dv = 0; dv < p.n_dev; dv++) {
-						cr_expect_geq(s.time_s, s.busy_s[dv] * (1 - 1e-12));
-						esum += s.energy_dev_j[dv];
-					}
-					expect_rel(s.energy_j, esum, 1e-12, "split energy sum");
-					if (p.n_dev == 1 || pl == 0) {
-						expect_rel(s.time_s, c.time_s, 1e-12, "task time");
-						expect_rel(s.energy_j, c.energy_j, 1e-12, "task energy");
-					}
+				hw_step_cost(plan, task, m, 700, &s);
+				hw_task_cost(plan, task, m, 700, &c);
+				for (unsigned dv = 0; dv < p.n_dev; dv++) {
+					cr_expect_geq(s.time_s,
+					              s.busy_s[dv] * (1 - 1e-12));
+					esum += s.energy_dev_j[dv];
+				}
+				expect_rel(s.energy_j, esum, 1e-12,
+				           "split energy sum");
+				if (p.n_dev == 1 || pl == 0) {
+					expect_rel(s.time_s, c.time_s, 1e-12,
+					           "task time");
+					expect_rel(s.energy_j, c.energy_j, 1e-12,
+					           "task energy");
 				}
 			}
-			hw_plan_free(&plan);
 		}
+		hw_plan_free(&plan);
 	}
 	free(d.ops);
 	free(t.ops);
@@ -695,7 +713,8 @@ Test(hw, verification_while_the_pim_works)
  * = 22.506 GB; resident are both KV caches and the draft, then 16 - 2.752
  * - 6.738 = 6.510 GB of the target; 6.506 GB streams on every target
  * pass: 6.506e9 / 25e9 + 10 us = 260.25 ms, which the overlapped pass
- * time cannot hide. A pair that fits streams nothing. */
+ * time cannot hide; the GPU is busy for all of it, and the streamed bits
+ * cost the host link's pJ/bit. A pair that fits streams nothing. */
 Test(hw, capacity_streams_the_target_overflow)
 {
 	struct trace_model d, t;
@@ -719,6 +738,9 @@ Test(hw, capacity_streams_the_target_overflow)
 	hw_task_cost(plan, HW_TASK_VERIFY, 5, 1000, &c);
 	expect_rel(c.offload_bytes, stream, 1e-12, "offload per pass");
 	expect_rel(c.time_s, stream / 25e9 + 10e-6, 1e-12, "stream-bound pass");
+	/* the GPU is occupied by the stream for the whole pass */
+	expect_rel(c.busy_s[p.compute], c.time_s, 1e-12, "busy streaming");
+	const double overlapped_j = c.energy_j;
 	hw_task_cost(plan, HW_TASK_DRAFT, 1, 1000, &c);
 	cr_expect_eq(c.offload_bytes, 0);
 	hw_plan_free(&plan);
@@ -736,6 +758,14 @@ Test(hw, capacity_streams_the_target_overflow)
 	hw_task_cost(plan, HW_TASK_VERIFY, 5, 1000, &c);
 	expect_rel(c.time_s, base.time_s + stream / 25e9 + 10e-6, 1e-12,
 	           "serial");
+	expect_rel(c.busy_s[p.compute], base.busy_s[p.compute] + stream / 25e9 +
+	           10e-6, 1e-12, "busy: the pass, then the stream");
+	/* the streamed bits cost the host link's energy, overlapped or not */
+	expect_rel(c.energy_j - base.energy_j,
+	           stream * 8 * p.host_link_pj_per_bit * 1e-12, 1e-9,
+	           "stream energy");
+	expect_rel(overlapped_j, c.energy_j, 1e-12, "overlap saves no energy");
+	cr_expect_gt(p.host_link_pj_per_bit, 0);
 	hw_plan_free(&plan);
 	/* a hard error instead, naming the sizes */
 	cr_assert_eq(hw_platform_set(&p, "capacity_policy", "error", err,
@@ -819,7 +849,6 @@ Test(hw, overrides)
 	cr_expect_eq(p.dev[p.compute].kind, HW_DEV_NPU);
 }
 
-static char tmpdir[256];
 static char written[32][512];
 static size_t n_written;
 
@@ -828,11 +857,9 @@ static const char *write_preset(const char *name, const char *text)
 	static char path[512];
 	FILE *f;
 
-	if (!tmpdir[0]) {
-		snprintf(tmpdir, sizeof tmpdir, "/tmp/test-hw-XXXXXX");
-		cr_assert_not_null(mkdtemp(tmpdir));
-	}
-	snprintf(path, sizeof path, "%s/%s.ini", tmpdir, name);
+	if (!fx_dir[0])
+		fx_tmpdir_make("hw");
+	snprintf(path, sizeof path, "%s/%s.ini", fx_dir, name);
 	f = fopen(path, "w");
 	cr_assert_not_null(f);
 	if (n_written < 32)
@@ -882,7 +909,7 @@ Test(hw, preset_file_errors)
 	cr_expect_str_eq(p.path, path);
 	/* a search path: each directory in order, then the built-in presets */
 	char search[600];
-	snprintf(search, sizeof search, "/nonexistent-ahasd:%s", tmpdir);
+	snprintf(search, sizeof search, "/nonexistent-ahasd:%s", fx_dir);
 	setenv("AHASD_PRESET_PATH", search, 1);
 	cr_assert_eq(hw_platform_load(&p, "good", err, sizeof err), 0, "%s", err);
 	cr_expect_str_eq(p.path, path);
@@ -896,7 +923,7 @@ Test(hw, preset_file_errors)
 	cr_expect_eq(p.dev[0].mem_bw, 51.2e9);
 	cr_expect_eq(hw_platform_load(&p, "absent", err, sizeof err), -ENOENT);
 	cr_expect_not_null(strstr(err, "'absent' not found"), "%s", err);
-	cr_expect_not_null(strstr(err, tmpdir), "%s", err);
+	cr_expect_not_null(strstr(err, fx_dir), "%s", err);
 
 	/* GOOD_PLATFORM is 13 lines, so the next line is 14 */
 	expect_load_error("unknown", GOOD_PLATFORM "bogus = 1\n" GOOD_DEVICE,
@@ -944,7 +971,9 @@ Test(hw, preset_file_errors)
 	unsetenv("AHASD_PRESET_PATH");
 	for (size_t i = 0; i < n_written; i++)
 		unlink(written[i]);
-	cr_expect_eq(rmdir(tmpdir), 0, "rmdir %s", tmpdir);
+	/* the loader left nothing beside the presets written */
+	cr_expect_eq(rmdir(fx_dir), 0, "rmdir %s", fx_dir);
+	fx_dir[0] = '\0';
 }
 
 Test(hw, plan_rejects_bad_models)

@@ -22,104 +22,21 @@
 #include <msgpack.h>
 #include <sqlite3.h>
 
+#include "fixtures.h"
 #include "sha256.h"
-
-static char tdir[64];
-static char out_text[1 << 16], err_text[1 << 16];
 
 static void setup(void)
 {
-	snprintf(tdir, sizeof tdir, "/tmp/ahasd-test-inputs-XXXXXX");
-	cr_assert_not_null(mkdtemp(tdir));
+	fx_tmpdir_make("inputs");
 }
 
-static void teardown(void)
-{
-	DIR *d = opendir(tdir);
-	struct dirent *e;
-	char p[512];
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof p, "%s/%s", tdir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(tdir);
-}
-
-static const char *tpath(const char *name)
-{
-	static char bufs[8][512];
-	static int i;
-	char *b = bufs[i++ % 8];
-
-	snprintf(b, 512, "%s/%s", tdir, name);
-	return b;
-}
-
-static size_t read_file(const char *path, char *buf, size_t cap)
-{
-	FILE *f = fopen(path, "rb");
-	size_t n;
-
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	n = fread(buf, 1, cap - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return n;
-}
-
-/* Run build-tree binary rel with args; killed after 30 s (a failure).
+/* Run build-tree binary rel (e.g. "tools/ahasd-trace") with args; stdout
+ * and stderr land in fx_out/fx_err. Killed after 30 s (a failure).
  * @return the exit status. */
 static int run(const char *rel, const char *const *args)
 {
-	const char *root = getenv("AHASD_BUILD_ROOT");
-	char bin[1024], opath[600], epath[600];
-	const char *argv[32];
-	int n = 0, status = 0;
-	pid_t pid;
-
-	cr_assert_not_null(root, "AHASD_BUILD_ROOT not set");
-	snprintf(bin, sizeof bin, "%s/%s", root, rel);
-	snprintf(opath, sizeof opath, "%s/.stdout", tdir);
-	snprintf(epath, sizeof epath, "%s/.stderr", tdir);
-	argv[n++] = bin;
-	while (*args && n < 31)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	fflush(NULL);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int o = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int e = open(epath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-			_exit(127);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	for (int waited = 0;; waited++) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-
-		cr_assert_geq(w, 0);
-		if (w == pid)
-			break;
-		if (waited == 3000) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			cr_assert_fail("%s did not exit within 30 s (hangs)", rel);
-		}
-		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
-	}
-	cr_assert(WIFEXITED(status), "%s did not exit normally", rel);
-	read_file(opath, out_text, sizeof out_text);
-	read_file(epath, err_text, sizeof err_text);
-	return WEXITSTATUS(status);
+	return fx_run(fx_build_path(rel), args,
+	              &(struct fx_run_opts){ .timeout_s = 30 });
 }
 
 #define RUN(rel, ...) run(rel, (const char *const[]){ __VA_ARGS__, NULL })
@@ -128,16 +45,16 @@ static int run(const char *rel, const char *const *args)
 #define CAPTURE(...) RUN("capture/ahasd-capture", __VA_ARGS__)
 
 #define assert_err_has(s) \
-	cr_assert_not_null(strstr(err_text, (s)), \
-	                   "stderr lacks \"%s\":\n%s", (s), err_text)
+	cr_assert_not_null(strstr(fx_err, (s)), \
+	                   "stderr lacks \"%s\":\n%s", (s), fx_err)
 
 static const char *tiny_trace(const char *name)
 {
-	const char *p = tpath(name);
+	const char *p = fx_path(name);
 
 	cr_assert_eq(TRACE("synth", "--sequences", "3", "--tokens", "16",
 	                   "--draft-model", "tiny", "--target-model", "tiny",
-	                   "-o", p), 0, "%s", err_text);
+	                   "-o", p), 0, "%s", fx_err);
 	return p;
 }
 
@@ -184,7 +101,7 @@ static void reap(pid_t pid)
 	waitpid(pid, &status, 0);
 }
 
-TestSuite(inputs, .init = setup, .fini = teardown, .timeout = 300);
+TestSuite(inputs, .init = setup, .fini = fx_tmpdir_remove, .timeout = 300);
 
 /* ------------------------------------------------------------------------ */
 /* defect 9: the trace is hashed while it is parsed, in one pass; before,
@@ -192,7 +109,7 @@ TestSuite(inputs, .init = setup, .fini = teardown, .timeout = 300);
 
 Test(inputs, replay_huge_zero_file_fails_at_once)
 {
-	const char *p = tpath("zeros.msgpack");
+	const char *p = fx_path("zeros.msgpack");
 	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
 	/* 64 GiB of zeros, sparse: hashing it first takes minutes */
@@ -206,7 +123,7 @@ Test(inputs, replay_huge_zero_file_fails_at_once)
 
 Test(inputs, replay_endless_fifo_fails_at_once)
 {
-	const char *p = tpath("endless.fifo");
+	const char *p = fx_path("endless.fifo");
 	pid_t w;
 
 	cr_assert_eq(mkfifo(p, 0644), 0);
@@ -219,9 +136,9 @@ Test(inputs, replay_endless_fifo_fails_at_once)
 
 Test(inputs, replay_trace_through_fifo_does_not_hang)
 {
-	const char *trace = tiny_trace("t.msgpack"), *p = tpath("t.fifo");
+	const char *trace = tiny_trace("t.msgpack"), *p = fx_path("t.fifo");
 	static char buf[1 << 20];
-	const size_t n = read_file(trace, buf, sizeof buf);
+	const size_t n = fx_read_text(trace, buf, sizeof buf);
 	pid_t w;
 
 	cr_assert_eq(mkfifo(p, 0644), 0);
@@ -236,7 +153,7 @@ Test(inputs, replay_trace_through_fifo_does_not_hang)
 /* The hash stored with each run is the file's, from the one pass. */
 Test(inputs, replay_stores_the_files_hash)
 {
-	const char *trace = tiny_trace("h.msgpack"), *db = tpath("h.db");
+	const char *trace = tiny_trace("h.msgpack"), *db = fx_path("h.db");
 	char want[65];
 	sqlite3 *h;
 	sqlite3_stmt *st;
@@ -244,7 +161,7 @@ Test(inputs, replay_stores_the_files_hash)
 
 	cr_assert_eq(sha256_file_hex(trace, want), 0);
 	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-p", "async",
-	                    trace), 0, "%s", err_text);
+	                    trace), 0, "%s", fx_err);
 	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
 	cr_assert_eq(sqlite3_prepare_v2(h, "SELECT trace_sha256 FROM runs", -1,
 	                                &st, NULL), SQLITE_OK);
@@ -260,17 +177,17 @@ Test(inputs, replay_stores_the_files_hash)
 /* A bad last record fails the trace before any of its runs begins. */
 Test(inputs, replay_checks_the_whole_trace_first)
 {
-	const char *trace = tiny_trace("c.msgpack"), *cut = tpath("cut.msgpack");
+	const char *trace = tiny_trace("c.msgpack"), *cut = fx_path("cut.msgpack");
 	static char buf[1 << 20];
-	const size_t n = read_file(trace, buf, sizeof buf);
+	const size_t n = fx_read_text(trace, buf, sizeof buf);
 	FILE *f = fopen(cut, "wb");
 
 	cr_assert_not_null(f);
 	fwrite(buf, 1, n - 3, f);  /* inside the end record */
 	fclose(f);
-	cr_assert_eq(REPLAY("--db", tpath("c.db"), "-p", "sync", cut), 1);
+	cr_assert_eq(REPLAY("--db", fx_path("c.db"), "-p", "sync", cut), 1);
 	assert_err_has("truncated");
-	cr_assert_str_empty(out_text);  /* no run line */
+	cr_assert_str_empty(fx_out);  /* no run line */
 }
 
 /* ------------------------------------------------------------------------ */
@@ -286,7 +203,7 @@ static int file_write(void *data, const char *buf, size_t len)
 static void dup_id_copy(const char *src, const char *dst)
 {
 	static char buf[1 << 20];
-	const size_t len = read_file(src, buf, sizeof buf);
+	const size_t len = fx_read_text(src, buf, sizeof buf);
 	size_t off = 0;
 	FILE *f = fopen(dst, "wb");
 	msgpack_packer pk;
@@ -338,10 +255,10 @@ static void dup_id_copy(const char *src, const char *dst)
 Test(inputs, duplicate_sequence_ids_refused)
 {
 	const char *good = tiny_trace("good.msgpack");
-	const char *dup = tpath("dup.msgpack"), *db = tpath("r.db");
+	const char *dup = fx_path("dup.msgpack"), *db = fx_path("r.db");
 
 	dup_id_copy(good, dup);
-	cr_assert_eq(TRACE("validate", dup), 1, "%s%s", out_text, err_text);
+	cr_assert_eq(TRACE("validate", dup), 1, "%s%s", fx_out, fx_err);
 	assert_err_has(dup);
 	assert_err_has("field 'id': duplicate sequence id 0");
 
@@ -349,7 +266,7 @@ Test(inputs, duplicate_sequence_ids_refused)
 	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", dup), 1);
 	assert_err_has(dup);
 	assert_err_has("duplicate sequence id 0");
-	cr_assert_null(strstr(err_text, "UNIQUE"), "%s", err_text);
+	cr_assert_null(strstr(fx_err, "UNIQUE"), "%s", fx_err);
 }
 
 static const char *jsonl_header(const char *extra)
@@ -372,7 +289,7 @@ static const char *jsonl_header(const char *extra)
 static const char *write_jsonl(const char *name, const char *header,
                                const char *lines)
 {
-	const char *p = tpath(name);
+	const char *p = fx_path(name);
 	FILE *f = fopen(p, "w");
 
 	cr_assert_not_null(f);
@@ -389,7 +306,7 @@ Test(inputs, import_duplicate_sequence_ids_refused)
 	        "[0.5], \"accept\": [1]}\n"
 	        "{\"id\": 3, \"prompt_len\": 1, \"entropy\": [1], \"top1\": "
 	        "[0.5], \"accept\": [1]}\n");
-	const char *out = tpath("dup.msgpack");
+	const char *out = fx_path("dup.msgpack");
 
 	cr_assert_neq(CAPTURE("import", in, "-o", out), 0);
 	assert_err_has(":3: field 'id': duplicate sequence id 3 (also on "
@@ -402,7 +319,7 @@ Test(inputs, import_duplicate_sequence_ids_refused)
 
 Test(inputs, import_provenance_beyond_reader_limit)
 {
-	const char *in = tpath("prov.jsonl"), *out = tpath("prov.msgpack");
+	const char *in = fx_path("prov.jsonl"), *out = fx_path("prov.msgpack");
 	FILE *f = fopen(in, "w");
 	const char *h = jsonl_header(", \"provenance\": {PROV}");
 	const char *at = strstr(h, "PROV");
@@ -429,7 +346,7 @@ Test(inputs, import_huge_lookahead_is_not_out_of_memory)
 {
 	/* 100000 continuation rows of 1 entropy each under lookahead 65536:
 	 * the importer used to allocate 100000 x 65536 floats first */
-	const char *in = tpath("k.jsonl"), *out = tpath("k.msgpack");
+	const char *in = fx_path("k.jsonl"), *out = fx_path("k.msgpack");
 	FILE *f = fopen(in, "w");
 	const int n = 100000;
 	const char *h = jsonl_header("");
@@ -453,7 +370,7 @@ Test(inputs, import_huge_lookahead_is_not_out_of_memory)
 	fputs("]}\n", f);
 	fclose(f);
 	cr_assert_neq(CAPTURE("import", in, "-o", out), 0);
-	cr_assert_null(strstr(err_text, "out of memory"), "%s", err_text);
+	cr_assert_null(strstr(fx_err, "out of memory"), "%s", fx_err);
 	assert_err_has(in);
 	assert_err_has(":2: field 'cont[0]': expected 65536 entropies "
 	               "(lookahead), got 1");
@@ -464,15 +381,15 @@ Test(inputs, import_top_p_blamed_on_the_input)
 	const char *in = write_jsonl("topp.jsonl", jsonl_header(
 	        ", \"top_p\": 0"), "{\"prompt_len\": 1, \"entropy\": [1], "
 	        "\"top1\": [0.5], \"accept\": [1]}\n");
-	const char *out = tpath("topp.msgpack");
+	const char *out = fx_path("topp.msgpack");
 	char want[600];
 
 	cr_assert_neq(CAPTURE("import", in, "-o", out), 0);
 	snprintf(want, sizeof want, "%s:1: field 'top_p': expected a value in "
 	         "(0, 1], got 0", in);
 	assert_err_has(want);
-	cr_assert_null(strstr(err_text, out), "blames the output: %s",
-	               err_text);
+	cr_assert_null(strstr(fx_err, out), "blames the output: %s",
+	               fx_err);
 }
 
 Test(inputs, import_values_printed_in_full)
@@ -481,7 +398,7 @@ Test(inputs, import_values_printed_in_full)
 	        "{\"prompt_len\": 1, \"entropy\": [1], \"top1\": [0.5], "
 	        "\"accept\": [1.0000001]}\n");
 
-	cr_assert_neq(CAPTURE("import", in, "-o", tpath("d.msgpack")), 0);
+	cr_assert_neq(CAPTURE("import", in, "-o", fx_path("d.msgpack")), 0);
 	assert_err_has(":2: field 'accept[0]': expected a value in [0, 1], "
 	               "got 1.0000001");
 }
@@ -503,7 +420,7 @@ Test(inputs, import_bounds)
 	         "\"gemm\", \"k\": 64, \"n\": 64}]}}}\n", (int)(d - base), base);
 	in = write_jsonl("dims.jsonl", h, "{\"prompt_len\": 1, \"entropy\": "
 	                 "[1], \"top1\": [0.5], \"accept\": [1]}\n");
-	cr_assert_neq(CAPTURE("import", in, "-o", tpath("dims.msgpack")), 0);
+	cr_assert_neq(CAPTURE("import", in, "-o", fx_path("dims.msgpack")), 0);
 	assert_err_has(":1: field 'models.target.dim': expected a value in "
 	               "[1, 1048576], got 4294967295");
 
@@ -511,7 +428,7 @@ Test(inputs, import_bounds)
 	in = write_jsonl("ctx.jsonl", jsonl_header(""), "{\"prompt_len\": 63, "
 	                 "\"entropy\": [1, 1], \"top1\": [0.5, 0.5], "
 	                 "\"accept\": [1, 1]}\n");
-	cr_assert_neq(CAPTURE("import", in, "-o", tpath("ctx.msgpack")), 0);
+	cr_assert_neq(CAPTURE("import", in, "-o", fx_path("ctx.msgpack")), 0);
 	assert_err_has(":2: field 'prompt_len' (sequence 0): expected "
 	               "prompt_len + n = 63 + 2 = 65 within the target model's "
 	               "context (seq_len 64)");
@@ -533,7 +450,7 @@ Test(inputs, import_duplicate_key_in_large_object)
 	         strstr(jsonl_header(""), ", \"models\""));
 	in = write_jsonl("dupkey.jsonl", h, "{\"prompt_len\": 1, \"entropy\": "
 	                 "[1], \"top1\": [0.5], \"accept\": [1]}\n");
-	cr_assert_neq(CAPTURE("import", in, "-o", tpath("dk.msgpack")), 0);
+	cr_assert_neq(CAPTURE("import", in, "-o", fx_path("dk.msgpack")), 0);
 	assert_err_has(":1: invalid JSON: column");
 	assert_err_has("duplicate key \"k7\"");
 }
@@ -542,7 +459,7 @@ Test(inputs, import_duplicate_key_in_large_object)
  * hold every sequence too (prompt 32 + 16 tokens = 48 > 40) */
 Test(inputs, retarget_beyond_the_models_context)
 {
-	const char *trace = tiny_trace("r.msgpack"), *ini = tpath("short.ini");
+	const char *trace = tiny_trace("r.msgpack"), *ini = fx_path("short.ini");
 	const char *src = getenv("AHASD_SOURCE_ROOT");
 	char path[600], models[1400], line[256];
 	FILE *in, *out;
@@ -559,7 +476,7 @@ Test(inputs, retarget_beyond_the_models_context)
 	fclose(out);
 	snprintf(models, sizeof models, "llama2-7b:%s", ini);
 	cr_assert_eq(REPLAY("--no-db", "-p", "sync", "--models", models,
-	                    trace), 1, "%s", out_text);
+	                    trace), 1, "%s", fx_out);
 	assert_err_has(trace);
 	assert_err_has("prompt_len + n = 48");
 	assert_err_has("seq_len 40");

@@ -31,115 +31,20 @@
 #include <time.h>
 #include <unistd.h>
 
-static char tdir[64];
-static char out_text[1 << 20], err_text[1 << 16];
-static size_t out_len;
-
-static void rm_rf(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[1024];
-	struct stat st;
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-			rm_rf(p);
-		else
-			unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
+#include "fixtures.h"
 
 static void setup(void)
 {
-	snprintf(tdir, sizeof tdir, "/tmp/ahasd-test-outfile-XXXXXX");
-	cr_assert_not_null(mkdtemp(tdir));
-}
-
-static void teardown(void)
-{
-	rm_rf(tdir);
-}
-
-static const char *tpath(const char *name)
-{
-	static char bufs[8][512];
-	static int i;
-	char *b = bufs[i++ % 8];
-
-	snprintf(b, 512, "%s/%s", tdir, name);
-	return b;
-}
-
-static size_t read_file(const char *path, char *buf, size_t cap)
-{
-	FILE *f = fopen(path, "rb");
-	size_t n;
-
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	n = fread(buf, 1, cap - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return n;
+	fx_tmpdir_make("outfile");
 }
 
 /* Run build-tree binary rel (e.g. "tools/ahasd-trace") with args; stdout
- * and stderr land in out_text/err_text. Killed after 30 s (a failure).
+ * and stderr land in fx_out/fx_err. Killed after 30 s (a failure).
  * @return the exit status. */
 static int run(const char *rel, const char *const *args)
 {
-	const char *root = getenv("AHASD_BUILD_ROOT");
-	char bin[1024], opath[600], epath[600];
-	const char *argv[32];
-	int n = 0, status = 0;
-	pid_t pid;
-
-	cr_assert_not_null(root, "AHASD_BUILD_ROOT not set");
-	snprintf(bin, sizeof bin, "%s/%s", root, rel);
-	snprintf(opath, sizeof opath, "%s/.stdout", tdir);
-	snprintf(epath, sizeof epath, "%s/.stderr", tdir);
-	argv[n++] = bin;
-	while (*args && n < 31)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int o = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int e = open(epath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-			_exit(127);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	for (int waited = 0;; waited++) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-
-		cr_assert_geq(w, 0);
-		if (w == pid)
-			break;
-		if (waited == 3000) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			cr_assert_fail("%s did not exit within 30 s (blocked on "
-			               "an output node?)", rel);
-		}
-		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
-	}
-	cr_assert(WIFEXITED(status), "%s did not exit normally", rel);
-	out_len = read_file(opath, out_text, sizeof out_text);
-	read_file(epath, err_text, sizeof err_text);
-	unlink(opath);
-	unlink(epath);
-	return WEXITSTATUS(status);
+	return fx_run(fx_build_path(rel), args,
+	              &(struct fx_run_opts){ .timeout_s = 30 });
 }
 
 #define RUN(rel, ...) run(rel, (const char *const[]){ __VA_ARGS__, NULL })
@@ -161,7 +66,7 @@ static const char *import_input(void)
 	static char in[512];
 	FILE *f;
 
-	snprintf(in, sizeof in, "%s", tpath("in.jsonl"));
+	snprintf(in, sizeof in, "%s", fx_path("in.jsonl"));
 	f = fopen(in, "w");
 	cr_assert_not_null(f);
 	fputs("{\"version\": 1, \"lookahead\": 1, \"sampled\": false, "
@@ -188,14 +93,14 @@ static int import_to(const char *path)
 static const char *results_db(void)
 {
 	static char db[512];
-	const char *trace = tpath("for-view.msgpack");
+	const char *trace = fx_path("for-view.msgpack");
 
-	snprintf(db, sizeof db, "%s", tpath("results.db"));
+	snprintf(db, sizeof db, "%s", fx_path("results.db"));
 	if (access(db, F_OK) == 0)
 		return db;
-	cr_assert_eq(synth_to(trace), 0, "%s", err_text);
+	cr_assert_eq(synth_to(trace), 0, "%s", fx_err);
 	cr_assert_eq(RUN("tools/ahasd-replay", "-q", "--db", db, "-p", "sync",
-	                 trace), 0, "%s", err_text);
+	                 trace), 0, "%s", fx_err);
 	return db;
 }
 
@@ -246,19 +151,19 @@ static int count_entries(const char *dir)
 	return n;
 }
 
-TestSuite(outfile, .init = setup, .fini = teardown, .timeout = 240);
+TestSuite(outfile, .init = setup, .fini = fx_tmpdir_remove, .timeout = 240);
 
 Test(outfile, regular_file_replaced_in_place)
 {
 	for (size_t i = 0; i < N_WRITERS; i++) {
-		const char *p = tpath("out.file");
+		const char *p = fx_path("out.file");
 		struct stat st;
 		FILE *f = fopen(p, "w");
 
 		fputs("old contents", f);
 		fclose(f);
 		cr_assert_eq(writers[i].write(p), 0, "%s: %s", writers[i].name,
-		             err_text);
+		             fx_err);
 		cr_assert(lstat(p, &st) == 0 && S_ISREG(st.st_mode));
 		cr_assert(starts_with_file(p, writers[i].magic), "%s",
 		          writers[i].name);
@@ -270,10 +175,10 @@ Test(outfile, symlink_followed_link_kept)
 {
 	char sub[512], real[600], link_path[600], target[600];
 
-	snprintf(sub, sizeof sub, "%s", tpath("sub"));
+	snprintf(sub, sizeof sub, "%s", fx_path("sub"));
 	cr_assert_eq(mkdir(sub, 0755), 0);
 	snprintf(real, sizeof real, "%s/real.out", sub);
-	snprintf(link_path, sizeof link_path, "%s", tpath("link.out"));
+	snprintf(link_path, sizeof link_path, "%s", fx_path("link.out"));
 	/* relative link, resolved against the link's folder */
 	cr_assert_eq(symlink("sub/real.out", link_path), 0);
 	for (size_t i = 0; i < N_WRITERS; i++) {
@@ -284,7 +189,7 @@ Test(outfile, symlink_followed_link_kept)
 		fputs("old", f);
 		fclose(f);
 		cr_assert_eq(writers[i].write(link_path), 0, "%s: %s",
-		             writers[i].name, err_text);
+		             writers[i].name, fx_err);
 		cr_assert(lstat(link_path, &st) == 0 && S_ISLNK(st.st_mode),
 		          "%s replaced the symlink", writers[i].name);
 		n = readlink(link_path, target, sizeof target - 1);
@@ -302,14 +207,14 @@ Test(outfile, symlink_followed_link_kept)
 
 Test(outfile, dangling_symlink_and_chain)
 {
-	const char *a = tpath("a.out"), *b = tpath("b.out");
-	const char *real = tpath("new.out");
+	const char *a = fx_path("a.out"), *b = fx_path("b.out");
+	const char *real = fx_path("new.out");
 	struct stat st;
 
 	/* a -> b -> new.out (which does not exist yet) */
 	cr_assert_eq(symlink("new.out", b), 0);
 	cr_assert_eq(symlink(b, a), 0);
-	cr_assert_eq(synth_to(a), 0, "%s", err_text);
+	cr_assert_eq(synth_to(a), 0, "%s", fx_err);
 	cr_assert(lstat(a, &st) == 0 && S_ISLNK(st.st_mode));
 	cr_assert(lstat(b, &st) == 0 && S_ISLNK(st.st_mode));
 	cr_assert(lstat(real, &st) == 0 && S_ISREG(st.st_mode));
@@ -318,7 +223,7 @@ Test(outfile, dangling_symlink_and_chain)
 
 Test(outfile, fifo_refused_and_kept)
 {
-	const char *p = tpath("out.fifo");
+	const char *p = fx_path("out.fifo");
 
 	cr_assert_eq(mkfifo(p, 0644), 0);
 	for (size_t i = 0; i < N_WRITERS; i++) {
@@ -326,20 +231,20 @@ Test(outfile, fifo_refused_and_kept)
 		const int rc = writers[i].write(p);
 
 		cr_assert_neq(rc, 0, "%s accepted a FIFO", writers[i].name);
-		cr_assert(strstr(err_text, p) && strstr(err_text, "FIFO"),
-		          "%s: %s", writers[i].name, err_text);
+		cr_assert(strstr(fx_err, p) && strstr(fx_err, "FIFO"),
+		          "%s: %s", writers[i].name, fx_err);
 		cr_assert(lstat(p, &st) == 0 && S_ISFIFO(st.st_mode),
 		          "%s replaced the FIFO", writers[i].name);
 	}
 	/* a symlink to a FIFO is refused the same way */
-	cr_assert_eq(symlink("out.fifo", tpath("to-fifo")), 0);
-	cr_assert_neq(synth_to(tpath("to-fifo")), 0);
-	cr_assert(strstr(err_text, "FIFO"), "%s", err_text);
+	cr_assert_eq(symlink("out.fifo", fx_path("to-fifo")), 0);
+	cr_assert_neq(synth_to(fx_path("to-fifo")), 0);
+	cr_assert(strstr(fx_err, "FIFO"), "%s", fx_err);
 }
 
 Test(outfile, socket_and_directory_refused)
 {
-	const char *sock = tpath("out.sock"), *dir = tpath("adir");
+	const char *sock = fx_path("out.sock"), *dir = fx_path("adir");
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -350,12 +255,12 @@ Test(outfile, socket_and_directory_refused)
 	cr_assert_eq(mkdir(dir, 0755), 0);
 	for (size_t i = 0; i < N_WRITERS; i++) {
 		cr_assert_neq(writers[i].write(sock), 0, "%s", writers[i].name);
-		cr_assert(strstr(err_text, "socket"), "%s: %s", writers[i].name,
-		          err_text);
+		cr_assert(strstr(fx_err, "socket"), "%s: %s", writers[i].name,
+		          fx_err);
 		cr_assert(lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode));
 		cr_assert_neq(writers[i].write(dir), 0, "%s", writers[i].name);
-		cr_assert(strstr(err_text, "directory"), "%s: %s",
-		          writers[i].name, err_text);
+		cr_assert(strstr(fx_err, "directory"), "%s: %s",
+		          writers[i].name, fx_err);
 		cr_assert(lstat(dir, &st) == 0 && S_ISDIR(st.st_mode));
 	}
 	close(fd);
@@ -367,24 +272,24 @@ Test(outfile, dash_is_stdout)
 	 * writes a second apart differ (a flaky comparison) */
 	setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
 	for (size_t i = 0; i < N_WRITERS; i++) {
-		const char *p = tpath("ref.out");
+		const char *p = fx_path("ref.out");
 		static char ref[1 << 20];
 		size_t n;
 
 		cr_assert_eq(writers[i].write(p), 0, "%s: %s", writers[i].name,
-		             err_text);
-		n = read_file(p, ref, sizeof ref);
+		             fx_err);
+		n = fx_read_text(p, ref, sizeof ref);
 		cr_assert_eq(writers[i].write("-"), 0, "%s: %s",
-		             writers[i].name, err_text);
-		cr_assert(access(tpath("-"), F_OK) != 0,
+		             writers[i].name, fx_err);
+		cr_assert(access(fx_path("-"), F_OK) != 0,
 		          "%s wrote a file named '-'", writers[i].name);
-		cr_assert_eq(strncmp(out_text, writers[i].magic,
+		cr_assert_eq(strncmp(fx_out, writers[i].magic,
 		                     strlen(writers[i].magic)), 0, "%s",
 		             writers[i].name);
 		if (i < 2) {  /* traces are byte-identical */
-			cr_assert_eq(out_len, n, "%s: %zu bytes on stdout, %zu "
-			             "in the file", writers[i].name, out_len, n);
-			cr_assert_eq(memcmp(out_text, ref, n), 0, "%s",
+			cr_assert_eq(fx_out_len, n, "%s: %zu bytes on stdout, %zu "
+			             "in the file", writers[i].name, fx_out_len, n);
+			cr_assert_eq(memcmp(fx_out, ref, n), 0, "%s",
 			             writers[i].name);
 		}
 		unlink(p);
@@ -398,7 +303,7 @@ Test(outfile, dash_is_stdout)
 
 Test(outfile, abort_keeps_the_old_file_and_commit_keeps_its_mode)
 {
-	const char *p = tpath("kept.txt");
+	const char *p = fx_path("kept.txt");
 	struct outfile *o = NULL;
 	char err[512], buf[64];
 	struct stat st;
@@ -412,9 +317,9 @@ Test(outfile, abort_keeps_the_old_file_and_commit_keeps_its_mode)
 	outfile_abort(&o);
 	cr_assert_null(o);
 	outfile_abort(&o);  /* accepts NULL */
-	read_file(p, buf, sizeof buf);
+	fx_read_text(p, buf, sizeof buf);
 	cr_assert_str_eq(buf, "old");
-	cr_assert_eq(count_entries(tdir), 1, "the temporary file was left");
+	cr_assert_eq(count_entries(fx_dir), 1, "the temporary file was left");
 
 	cr_assert_eq(outfile_open(&o, p, err, sizeof err), 0, "%s", err);
 	cr_assert(!outfile_is_stdout(o));
@@ -422,16 +327,16 @@ Test(outfile, abort_keeps_the_old_file_and_commit_keeps_its_mode)
 	fputs("new", outfile_stream(o));
 	cr_assert_eq(outfile_commit(&o, err, sizeof err), 0, "%s", err);
 	cr_assert_null(o);
-	read_file(p, buf, sizeof buf);
+	fx_read_text(p, buf, sizeof buf);
 	cr_assert_str_eq(buf, "new");
 	cr_assert(stat(p, &st) == 0 && (st.st_mode & 07777) == 0640,
 	          "mode %o", st.st_mode & 07777);
-	cr_assert_eq(count_entries(tdir), 1);
+	cr_assert_eq(count_entries(fx_dir), 1);
 }
 
 Test(outfile, refused_nodes_and_missing_folder)
 {
-	const char *fifo = tpath("n.fifo");
+	const char *fifo = fx_path("n.fifo");
 	struct outfile *o = NULL;
 	char err[512], missing[600];
 
@@ -439,14 +344,14 @@ Test(outfile, refused_nodes_and_missing_folder)
 	cr_assert_eq(outfile_open(&o, fifo, err, sizeof err), -EINVAL);
 	cr_assert_null(o);
 	cr_assert(strstr(err, fifo) && strstr(err, "is a FIFO"), "%s", err);
-	cr_assert_eq(outfile_open(&o, tdir, err, sizeof err), -EINVAL);
+	cr_assert_eq(outfile_open(&o, fx_dir, err, sizeof err), -EINVAL);
 	cr_assert(strstr(err, "is a directory"), "%s", err);
-	snprintf(missing, sizeof missing, "%s/no/such/file", tdir);
+	snprintf(missing, sizeof missing, "%s/no/such/file", fx_dir);
 	cr_assert_eq(outfile_open(&o, missing, err, sizeof err), -ENOENT);
 	cr_assert(strstr(err, missing), "%s", err);
 	/* a symlink loop */
-	cr_assert_eq(symlink("loop2", tpath("loop1")), 0);
-	cr_assert_eq(symlink("loop1", tpath("loop2")), 0);
-	cr_assert_eq(outfile_open(&o, tpath("loop1"), err, sizeof err), -ELOOP);
-	cr_assert_eq(count_entries(tdir), 3);  /* fifo, loop1, loop2 */
+	cr_assert_eq(symlink("loop2", fx_path("loop1")), 0);
+	cr_assert_eq(symlink("loop1", fx_path("loop2")), 0);
+	cr_assert_eq(outfile_open(&o, fx_path("loop1"), err, sizeof err), -ELOOP);
+	cr_assert_eq(count_entries(fx_dir), 3);  /* fifo, loop1, loop2 */
 }

@@ -4,6 +4,7 @@
  * calculation, the ablation ordering on a shipped trace, and
  * ahasd-replay --models end to end. */
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <errno.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "fixtures.h"
 #include "hw.h"
 #include "models.h"
 #include "plugin.h"
@@ -53,23 +55,33 @@ static void load_model(struct trace_model *m, const char *name)
  *   palm-30b    30e9           the AHASD paper's nominal size
  * Our weight_bytes leave out biases and norm gains, so they sit a little
  * below; 3 % covers it. */
-Test(models, weight_bytes_match_published_counts)
+/* strings inline: each test runs in a fresh exec (fixtures.h) */
+struct published {
+	char name[16];
+	double params;
+};
+
+ParameterizedTestParameters(models, weight_bytes_match_published_counts)
 {
-	static const struct { const char *name; double params; } cases[] = {
+	static struct published cases[] = {
 		{ "opt-1.3b", 1315758080.0 }, { "opt-6.7b", 6658473984.0 },
 		{ "llama2-7b", 6738415616.0 }, { "llama2-13b", 13015864320.0 },
 		{ "palm-8b", 8.63e9 }, { "palm-30b", 30e9 },
 	};
-	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		struct trace_model m;
-		load_model(&m, cases[i].name);
-		cr_assert_str_eq(m.name, cases[i].name);
-		cr_assert_eq(m.weight_bits, 8, "%s: INT8", cases[i].name);
-		rel_eq((double)m.weight_bytes, cases[i].params, 0.03,
-		       cases[i].name);
-		model_preset_clear(&m);
-		cr_assert_null(m.ops);
-	}
+	return cr_make_param_array(struct published, cases,
+	                           sizeof cases / sizeof *cases);
+}
+
+ParameterizedTest(struct published *c, models,
+                  weight_bytes_match_published_counts)
+{
+	struct trace_model m;
+	load_model(&m, c->name);
+	cr_assert_str_eq(m.name, c->name);
+	cr_assert_eq(m.weight_bits, 8, "%s: INT8", c->name);
+	rel_eq((double)m.weight_bytes, c->params, 0.03, c->name);
+	model_preset_clear(&m);
+	cr_assert_null(m.ops);
 }
 
 static const struct trace_op *find_op(const struct trace_model *m,
@@ -461,6 +473,13 @@ Test(ablation, llama2_fixed4_steps_pinned, .timeout = 120)
 
 /* ---- ahasd-replay --models end to end ---- */
 
+static void cli_setup(void)
+{
+	fx_tmpdir_make("repro-cli");
+}
+
+TestSuite(cli, .init = cli_setup, .fini = fx_tmpdir_remove);
+
 static int run_cmd(const char *cmd)
 {
 	int st = system(cmd);
@@ -472,8 +491,7 @@ Test(cli, models_retargets_and_records_it, .timeout = 120)
 	const char *build = getenv("AHASD_BUILD_ROOT");
 	const char *src = getenv("AHASD_SOURCE_ROOT");
 	cr_assert(build && src);
-	char db[] = "/tmp/ahasd-repro-cli-XXXXXX";
-	cr_assert_not_null(mkdtemp(db));
+	const char *db = fx_dir;
 	char cmd[8192];
 	snprintf(cmd, sizeof cmd, "%s/tools/ahasd-replay -q --db %s/r.db "
 	         "-w npu-pim -p ahasd -d adaedl --models llama2-7b:llama2-13b "
@@ -523,8 +541,6 @@ Test(cli, models_retargets_and_records_it, .timeout = 120)
 	       "CLI --models vs library");
 	sqlite3_finalize(st);
 	sqlite3_close(h);
-	snprintf(cmd, sizeof cmd, "rm -rf %s", db);
-	run_cmd(cmd);
 }
 
 /* ---- ahasd-repro --what-it-takes on a baseline worked out by hand ----
@@ -541,8 +557,7 @@ Test(cli, what_it_takes_inverts_a_bandwidth_bound_baseline, .timeout = 300)
 {
 	const char *build = getenv("AHASD_BUILD_ROOT");
 	cr_assert(build);
-	char dir[] = "/tmp/ahasd-wit-XXXXXX";
-	cr_assert_not_null(mkdtemp(dir));
+	const char *dir = fx_dir;
 	char path[4200], cmd[8192];
 	snprintf(path, sizeof path, "%s/gpu.ini", dir);
 	FILE *f = fopen(path, "w");
@@ -592,8 +607,6 @@ Test(cli, what_it_takes_inverts_a_bandwidth_bound_baseline, .timeout = 300)
 	}
 	fclose(f);
 	cr_expect_eq(rows, 2, "one row per constant");
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	run_cmd(cmd);
 }
 
 /* A bad sweep value fails before the grid: nothing is stored, and the

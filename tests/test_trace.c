@@ -20,45 +20,15 @@
 
 #include <msgpack.h>
 
+#include "fixtures.h"
 #include "trace.h"
 
 /* ------------------------------------------------------------------------ */
 /* fixture: a fresh temp dir per test                                         */
 
-static char tdir[64];
-
 static void setup(void)
 {
-	snprintf(tdir, sizeof tdir, "/tmp/ahasd-test-trace-XXXXXX");
-	cr_assert_not_null(mkdtemp(tdir));
-}
-
-static void teardown(void)
-{
-	DIR *d = opendir(tdir);
-	struct dirent *e;
-	char p[512];
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof p, "%s/%s", tdir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(tdir);
-}
-
-static const char *tpath(const char *name)
-{
-	static char bufs[4][512];
-	static int i;
-	char *b = bufs[i++ % 4];
-
-	snprintf(b, 512, "%s/%s", tdir, name);
-	return b;
+	fx_tmpdir_make("trace");
 }
 
 static bool file_exists(const char *p)
@@ -71,7 +41,7 @@ static bool file_exists(const char *p)
 /* Temporary files of a writer of NAME in the test folder: NAME.*.tmp */
 static int count_tmp(const char *name)
 {
-	DIR *d = opendir(tdir);
+	DIR *d = opendir(fx_dir);
 	struct dirent *e;
 	const size_t n = strlen(name);
 	int count = 0;
@@ -93,19 +63,10 @@ static int count_tmp(const char *name)
 
 #define K 3
 
+/* the tiny pair's model (fixtures.h), 5 layers */
 static void tiny_model(struct trace_model *m, const char *name)
 {
-	memset(m, 0, sizeof *m);
-	snprintf(m->name, sizeof m->name, "%s", name);
-	m->dim = 64;
-	m->hidden_dim = 172;
-	m->n_layers = 5;
-	m->n_heads = 8;
-	m->n_kv_heads = 4;
-	m->vocab_size = 512;
-	m->seq_len = 512;
-	m->weight_bits = 8;
-	cr_assert_eq(trace_model_llama_ops(m), 0);
+	fx_tiny_model(m, name, 5);
 }
 
 static void make_header(struct trace_header *h, int sampled)
@@ -262,11 +223,11 @@ static int read_all(const char *path, char *err, size_t errlen, int *n_ok)
 /* ------------------------------------------------------------------------ */
 /* round trips                                                               */
 
-TestSuite(trace, .init = setup, .fini = teardown);
+TestSuite(trace, .init = setup, .fini = fx_tmpdir_remove);
 
 Test(trace, round_trip_greedy)
 {
-	const char *path = tpath("abc.msgpack");
+	const char *path = fx_path("abc.msgpack");
 	struct trace_header want;
 	const struct trace_header *h;
 	struct trace_reader *r = NULL;
@@ -349,7 +310,7 @@ Test(trace, round_trip_greedy)
 
 Test(trace, round_trip_sampled)
 {
-	const char *path = tpath("sampled.msgpack");
+	const char *path = fx_path("sampled.msgpack");
 	float ent[4] = { 0.5f, 1.25f, 0.0f, 3.0f }, top1[4] = { .5f, .4f, 1, .1f };
 	/* a_p < 1 at 0, 2, 3 -> three continuation rows */
 	float acc[4] = { 0.25f, 1.0f, 0.999f, 0.0f };
@@ -425,7 +386,7 @@ static struct trace_seq gen_seq(uint32_t i, struct gen_bufs *g)
 Test(trace, streaming_many_sequences)
 {
 	const uint32_t N = 2000;
-	const char *path = tpath("many.msgpack");
+	const char *path = fx_path("many.msgpack");
 	struct trace_header h;
 	struct trace_writer *w = NULL;
 	struct trace_reader *r = NULL;
@@ -582,7 +543,7 @@ Test(trace, model_check_errors)
 
 Test(trace, writer_rejects_invalid_and_abort_cleans_up)
 {
-	const char *path = tpath("w.msgpack");
+	const char *path = fx_path("w.msgpack");
 	struct trace_header h;
 	struct trace_writer *w = NULL;
 	float acc[5] = { 1, 0.5f, 0, 1, 0 };
@@ -662,40 +623,13 @@ Test(trace, seq_check_ranges)
 /* ------------------------------------------------------------------------ */
 /* malformed files, written with msgpack-c                                  */
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	cr_assert_not_null(f, "%s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	cr_assert_not_null(buf);
-	cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
-static void spit(const char *path, const char *buf, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-
-	cr_assert_not_null(f);
-	cr_assert_eq(fwrite(buf, 1, len, f), len);
-	fclose(f);
-}
-
 /* Start offsets of the top-level objects (plus, after the last, the offset
  * where parsing stopped), found with msgpack_unpack_next
  * over the whole file (independent of the reader's streaming path). */
 static int record_offsets(const char *path, uint64_t *offs, int max)
 {
 	size_t len, off = 0;
-	char *buf = slurp(path, &len);
+	char *buf = (char *)fx_slurp(path, &len);
 	msgpack_unpacked res;
 	int n = 0;
 
@@ -804,7 +738,7 @@ static void mutate(const char *src, const char *dst, const struct edit *e,
                    bool drop_end, const msgpack_object *extra)
 {
 	size_t len, off = 0;
-	char *buf = slurp(src, &len);
+	char *buf = (char *)fx_slurp(src, &len);
 	FILE *f = fopen(dst, "wb");
 	msgpack_packer pk;
 	msgpack_unpacked res;
@@ -875,7 +809,8 @@ static msgpack_object o_bin(const void *p, uint32_t size)
 static void expect_bad(const struct edit *e, bool drop_end, int n_ok_want,
                        int rec, const char *want)
 {
-	const char *good = tpath("good.msgpack"), *bad = tpath("bad.msgpack");
+	const char *good = fx_path("good.msgpack");
+	const char *bad = fx_path("bad.msgpack");
 	uint64_t offs[16];
 	char err[1024], prefix[600];
 	int n_ok, ret;
@@ -893,23 +828,25 @@ static void expect_bad(const struct edit *e, bool drop_end, int n_ok_want,
 	cr_assert(strstr(err, want), "want '%s' in '%s'", want, err);
 }
 
-TestSuite(bad, .init = setup, .fini = teardown);
+TestSuite(bad, .init = setup, .fini = fx_tmpdir_remove);
 
 Test(bad, unmodified_copy_is_valid)
 {
 	char err[512];
 	int n_ok;
 
-	write_abc(tpath("good.msgpack"));
-	mutate(tpath("good.msgpack"), tpath("copy.msgpack"), NULL, false, NULL);
-	cr_assert_eq(read_all(tpath("copy.msgpack"), err, sizeof err, &n_ok), 0,
+	write_abc(fx_path("good.msgpack"));
+	mutate(fx_path("good.msgpack"), fx_path("copy.msgpack"), NULL, false,
+	       NULL);
+	cr_assert_eq(read_all(fx_path("copy.msgpack"), err, sizeof err, &n_ok), 0,
 	             "%s", err);
 	cr_assert_eq(n_ok, 3);
 }
 
 Test(bad, truncated_mid_record)
 {
-	const char *good = tpath("good.msgpack"), *bad = tpath("cut.msgpack");
+	const char *good = fx_path("good.msgpack");
+	const char *bad = fx_path("cut.msgpack");
 	uint64_t offs[8];
 	size_t len;
 	char *buf, err[512], want[600];
@@ -917,8 +854,9 @@ Test(bad, truncated_mid_record)
 
 	write_abc(good);
 	cr_assert_eq(record_offsets(good, offs, 8), 5);  /* hdr, 3 seq, end */
-	buf = slurp(good, &len);
-	spit(bad, buf, offs[2] + 20);  /* 20 bytes into the second sequence */
+	buf = (char *)fx_slurp(good, &len);
+	/* 20 bytes into the second sequence */
+	fx_write_file(bad, buf, offs[2] + 20);
 	cr_assert_eq(read_all(bad, err, sizeof err, &n_ok), -EINVAL);
 	cr_assert_eq(n_ok, 1);
 	snprintf(want, sizeof want, "%s: offset %" PRIu64 ": truncated: the "
@@ -926,10 +864,10 @@ Test(bad, truncated_mid_record)
 	         "it)", bad, offs[2]);
 	cr_assert_str_eq(err, want);
 
-	spit(bad, buf, offs[1] - 1);  /* inside the header */
+	fx_write_file(bad, buf, offs[1] - 1);  /* inside the header */
 	cr_assert_eq(read_all(bad, err, sizeof err, &n_ok), -EINVAL);
 	cr_assert(strstr(err, ": offset 0: truncated"), "%s", err);
-	spit(bad, buf, 0);
+	fx_write_file(bad, buf, 0);
 	cr_assert_eq(read_all(bad, err, sizeof err, &n_ok), -EINVAL);
 	cr_assert(strstr(err, "offset 0: truncated: empty file"), "%s", err);
 	free(buf);
@@ -937,7 +875,8 @@ Test(bad, truncated_mid_record)
 
 Test(bad, truncated_at_record_boundary)
 {
-	const char *good = tpath("good.msgpack"), *bad = tpath("cut.msgpack");
+	const char *good = fx_path("good.msgpack");
+	const char *bad = fx_path("cut.msgpack");
 	uint64_t offs[8];
 	size_t len;
 	char *buf, err[512], want[600];
@@ -945,8 +884,8 @@ Test(bad, truncated_at_record_boundary)
 
 	write_abc(good);
 	cr_assert_eq(record_offsets(good, offs, 8), 5);
-	buf = slurp(good, &len);
-	spit(bad, buf, offs[4]);  /* everything but the end marker */
+	buf = (char *)fx_slurp(good, &len);
+	fx_write_file(bad, buf, offs[4]);  /* everything but the end marker */
 	cr_assert_eq(read_all(bad, err, sizeof err, &n_ok), -EINVAL);
 	cr_assert_eq(n_ok, 3);
 	snprintf(want, sizeof want, "%s: offset %" PRIu64 ": truncated: file "
@@ -1097,7 +1036,8 @@ Test(bad, model_dim_zero)
 
 Test(bad, trailing_data_after_end)
 {
-	const char *good = tpath("good.msgpack"), *bad = tpath("bad.msgpack");
+	const char *good = fx_path("good.msgpack");
+	const char *bad = fx_path("bad.msgpack");
 	const msgpack_object extra = o_uint(1);
 	uint64_t offs[8];
 	char err[512];
@@ -1113,25 +1053,26 @@ Test(bad, trailing_data_after_end)
 
 Test(bad, not_msgpack_and_missing_file)
 {
-	const char *bad = tpath("bad.msgpack");
+	const char *bad = fx_path("bad.msgpack");
 	char err[512];
 	int n_ok;
 
-	spit(bad, "\xc1\x00\x00", 3);  /* 0xc1 is never used in msgpack */
+	/* 0xc1 is never used in msgpack */
+	fx_write_file(bad, "\xc1\x00\x00", 3);
 	cr_assert_eq(read_all(bad, err, sizeof err, &n_ok), -EINVAL);
 	cr_assert(strstr(err, "offset 0: malformed msgpack"), "%s", err);
-	spit(bad, "hello", 5);  /* 'h' = positive fixint 104 */
+	fx_write_file(bad, "hello", 5);  /* 'h' = positive fixint 104 */
 	cr_assert_eq(read_all(bad, err, sizeof err, &n_ok), -EINVAL);
 	cr_assert(strstr(err, "offset 0: expected a record map with a \"type\" "
 	                 "key, got unsigned integer 104"), "%s", err);
-	cr_assert_eq(read_all(tpath("none.msgpack"), err, sizeof err, &n_ok),
+	cr_assert_eq(read_all(fx_path("none.msgpack"), err, sizeof err, &n_ok),
 	             -ENOENT);
 	cr_assert(strstr(err, "none.msgpack: No such file"), "%s", err);
 }
 
 Test(bad, unknown_keys_and_records_are_ignored)
 {
-	const char *good = tpath("good.msgpack"), *ok = tpath("fwd.msgpack");
+	const char *good = fx_path("good.msgpack"), *ok = fx_path("fwd.msgpack");
 	const struct edit e = { "seq", 0, "future_field", false, o_str("x") };
 	char err[512];
 	int n_ok;
@@ -1179,11 +1120,11 @@ Test(bad, duplicate_key_in_header_and_provenance)
 static void expect_claim(const char *bytes, size_t len, const char *want1,
                          const char *want2)
 {
-	const char *bad = tpath("claim.msgpack");
+	const char *bad = fx_path("claim.msgpack");
 	char err[1024];
 	int n_ok;
 
-	spit(bad, bytes, len);
+	fx_write_file(bad, bytes, len);
 	cr_assert_eq(read_all(bad, err, sizeof err, &n_ok), -EINVAL, "%s", err);
 	cr_assert(strstr(err, bad) && strstr(err, want1) && strstr(err, want2),
 	          "want '%s' and '%s' in '%s'", want1, want2, err);
@@ -1209,7 +1150,8 @@ Test(bad, claimed_size_larger_than_file)
 
 Test(bad, claimed_size_in_a_later_record)
 {
-	const char *good = tpath("good.msgpack"), *bad = tpath("bad.msgpack");
+	const char *good = fx_path("good.msgpack");
+	const char *bad = fx_path("bad.msgpack");
 	uint64_t offs[8];
 	size_t len;
 	char *buf, err[1024], want[600];
@@ -1217,10 +1159,10 @@ Test(bad, claimed_size_in_a_later_record)
 
 	write_abc(good);
 	cr_assert_eq(record_offsets(good, offs, 8), 5);
-	buf = slurp(good, &len);
+	buf = (char *)fx_slurp(good, &len);
 	/* header and sequence A, then a map claiming 2^31 entries */
 	memcpy(buf + offs[2], "\xdf\x80\x00\x00\x00\x00", 6);
-	spit(bad, buf, offs[2] + 6);
+	fx_write_file(bad, buf, offs[2] + 6);
 	cr_assert_eq(read_all(bad, err, sizeof err, &n_ok), -EINVAL);
 	cr_assert_eq(n_ok, 1);
 	snprintf(want, sizeof want, "%s: offset %" PRIu64 ": the map at byte "
@@ -1251,15 +1193,15 @@ Test(bad, duplicate_sequence_id)
 	const struct edit e = { "seq", 2, "id", false, o_uint(7) };
 	uint64_t offs[8];
 
-	write_abc(tpath("good.msgpack"));
-	cr_assert_eq(record_offsets(tpath("good.msgpack"), offs, 8), 5);
+	write_abc(fx_path("good.msgpack"));
+	cr_assert_eq(record_offsets(fx_path("good.msgpack"), offs, 8), 5);
 	expect_bad(&e, false, 2, 3, "field 'id': duplicate sequence id 7 "
 	           "(also the sequence at offset");
 }
 
 Test(trace, writer_rejects_duplicate_sequence_id)
 {
-	const char *path = tpath("dup.msgpack");
+	const char *path = fx_path("dup.msgpack");
 	struct trace_header h;
 	struct trace_writer *w = NULL;
 	struct trace_seq s = seq_a();
@@ -1319,6 +1261,92 @@ Test(trace, model_dimension_bounds)
 	free(m.ops);
 }
 
+/* A name is at most 63 bytes: it lives in a char[64] with its NUL. The
+ * reader refuses 64 (and an op name too), the writer and the reader take
+ * 63 and give it back whole; trace_model_check refuses a name that fills
+ * all 64 bytes without a NUL (the writer packs it with strlen). */
+Test(bad, model_name_of_64_bytes)
+{
+	static const char name64[] = "0123456789abcdef0123456789abcdef"
+	                             "0123456789abcdef0123456789abcdef";
+	const struct edit e = { "header", 0, "models.draft.name", false,
+	                        o_str(name64) };
+	const struct edit o = { "header", 0, "models.target.ops.2.name", false,
+	                        o_str(name64) };
+
+	cr_assert_eq(strlen(name64), 64);
+	expect_bad(&e, false, 0, 0, "expected a string of at most 63 bytes, "
+	           "got 64 bytes");
+	expect_bad(&o, false, 0, 0, "expected a string of at most 63 bytes, "
+	           "got 64 bytes");
+}
+
+/* A string with a NUL inside would be cut short by every C reader after
+ * this one (the model "ab" and the model "ab\0cd" would look alike): the
+ * reader refuses it, in a model name and in a provenance value. */
+Test(bad, string_with_a_nul_inside)
+{
+	msgpack_object v = o_str("ab-cd");
+
+	v.via.str.ptr = "ab\0cd";  /* 5 bytes, as o_str("ab-cd") sized it */
+	const struct edit bad = { "header", 0, "models.target.name", false, v };
+	const struct edit prov = { "header", 0, "provenance.tool", false, v };
+
+	expect_bad(&bad, false, 0, 0, "field 'models.target.name': expected a "
+	           "string without NUL bytes, got one with");
+	expect_bad(&prov, false, 0, 0, "field 'provenance[0]': expected "
+	           "strings without NUL bytes, got one with");
+}
+
+Test(trace, model_name_of_63_bytes_round_trips)
+{
+	static const char name63[] = "0123456789abcdef0123456789abcdef"
+	                             "0123456789abcdef0123456789abcde";
+	const char *path = fx_path("name63.msgpack");
+	struct trace_header h;
+	struct trace_writer *w = NULL;
+	struct trace_reader *r = NULL;
+	char err[512];
+
+	cr_assert_eq(strlen(name63), 63);
+	make_header(&h, 0);
+	memcpy(h.draft.name, name63, sizeof name63);
+	cr_assert_eq(trace_model_check(&h.draft, "draft", err, sizeof err), 0,
+	             "%s", err);
+	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), 0, "%s",
+	             err);
+	cr_assert_eq(trace_writer_close(&w, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0, "%s",
+	             err);
+	cr_assert_str_eq(trace_reader_header(r)->draft.name, name63);
+	trace_reader_close(&r);
+
+	/* all 64 bytes used, no NUL */
+	memset(h.draft.name, 'x', sizeof h.draft.name);
+	cr_assert_eq(trace_model_check(&h.draft, "draft", err, sizeof err),
+	             -EINVAL);
+	cr_assert_str_eq(err, "field 'models.draft.name': expected at most 63 "
+	                 "bytes");
+	trace_header_clear(&h);
+}
+
+/* weight_bits: 1..64 (a 64-bit weight is the widest a trace may claim). */
+Test(trace, model_weight_bits_bounds)
+{
+	struct trace_model m;
+	char err[512];
+
+	tiny_model(&m, "m");
+	m.weight_bits = 64;
+	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), 0, "%s",
+	             err);
+	m.weight_bits = 65;
+	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), -EINVAL);
+	cr_assert_str_eq(err, "field 'models.draft.weight_bits': expected a "
+	                 "value in [1, 64], got 65");
+	free(m.ops);
+}
+
 Test(bad, model_dimension_too_large)
 {
 	const struct edit e = { "header", 0, "models.target.hidden_dim", false,
@@ -1330,7 +1358,7 @@ Test(bad, model_dimension_too_large)
 
 Test(trace, sequence_within_context)
 {
-	const char *path = tpath("ctx.msgpack");
+	const char *path = fx_path("ctx.msgpack");
 	struct trace_header h;
 	struct trace_writer *w = NULL;
 	struct trace_seq s = seq_a();  /* n = 5 */
@@ -1366,7 +1394,7 @@ Test(bad, sequence_beyond_context)
 
 Test(trace, writer_enforces_reader_limits)
 {
-	const char *path = tpath("limits.msgpack");
+	const char *path = fx_path("limits.msgpack");
 	struct trace_header h;
 	struct trace_writer *w = NULL;
 	struct trace_kv *kv;

@@ -17,90 +17,19 @@
 
 #include <msgpack.h>
 
+#include "fixtures.h"
 #include "trace.h"
-
-static char tdir[64];
-static char out_text[1 << 16], err_text[1 << 16];
 
 static void setup(void)
 {
-	snprintf(tdir, sizeof tdir, "/tmp/ahasd-test-trace-cli-XXXXXX");
-	cr_assert_not_null(mkdtemp(tdir));
-}
-
-static void teardown(void)
-{
-	DIR *d = opendir(tdir);
-	struct dirent *e;
-	char p[512];
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof p, "%s/%s", tdir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(tdir);
-}
-
-static const char *tpath(const char *name)
-{
-	static char bufs[4][512];
-	static int i;
-	char *b = bufs[i++ % 4];
-
-	snprintf(b, 512, "%s/%s", tdir, name);
-	return b;
-}
-
-static void read_text(const char *path, char *buf, size_t cap)
-{
-	FILE *f = fopen(path, "rb");
-	size_t n;
-
-	cr_assert_not_null(f);
-	n = fread(buf, 1, cap - 1, f);
-	buf[n] = '\0';
-	fclose(f);
+	fx_tmpdir_make("trace-cli");
 }
 
 /* Run ahasd-trace with args (NULL-terminated); stdout/stderr land in
- * out_text/err_text. @return the exit status. */
+ * fx_out/fx_err. @return the exit status. */
 static int run(const char *const *args)
 {
-	const char *root = getenv("AHASD_BUILD_ROOT");
-	char bin[1024], opath[600], epath[600];
-	const char *argv[32];
-	int n = 0, status;
-	pid_t pid;
-
-	cr_assert_not_null(root, "AHASD_BUILD_ROOT not set");
-	snprintf(bin, sizeof bin, "%s/tools/ahasd-trace", root);
-	snprintf(opath, sizeof opath, "%s/stdout.txt", tdir);
-	snprintf(epath, sizeof epath, "%s/stderr.txt", tdir);
-	argv[n++] = bin;
-	while (*args && n < 31)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int o = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int e = open(epath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-			_exit(127);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status), "ahasd-trace did not exit normally");
-	read_text(opath, out_text, sizeof out_text);
-	read_text(epath, err_text, sizeof err_text);
-	return WEXITSTATUS(status);
+	return fx_run(fx_build_path("tools/ahasd-trace"), args, NULL);
 }
 
 #define RUN(...) run((const char *const[]){ __VA_ARGS__, NULL })
@@ -110,9 +39,9 @@ static int run(const char *const *args)
 static const char *default_trace(void)
 {
 	static char p[1024];
-	snprintf(p, sizeof p, "%s", tpath("synthetic.msgpack"));
+	snprintf(p, sizeof p, "%s", fx_path("synthetic.msgpack"));
 	if (access(p, R_OK) != 0)
-		cr_assert_eq(RUN("synth", "-o", p), 0, "%s", err_text);
+		cr_assert_eq(RUN("synth", "-o", p), 0, "%s", fx_err);
 	return p;
 }
 
@@ -133,22 +62,22 @@ static bool same_file(const char *a, const char *b)
 	return same;
 }
 
-TestSuite(cli, .init = setup, .fini = teardown);
+TestSuite(cli, .init = setup, .fini = fx_tmpdir_remove);
 
 Test(cli, validate_default_trace)
 {
 	char want[1200];
 
-	cr_assert_eq(RUN("validate", default_trace()), 0, "%s", err_text);
+	cr_assert_eq(RUN("validate", default_trace()), 0, "%s", fx_err);
 	snprintf(want, sizeof want, "%s: ok (32 sequences, 8192 tokens)\n",
 	         default_trace());
-	cr_assert_str_eq(out_text, want);
-	cr_assert_str_empty(err_text);
+	cr_assert_str_eq(fx_out, want);
+	cr_assert_str_empty(fx_err);
 }
 
 Test(cli, validate_bad_files)
 {
-	const char *bad = tpath("magic.msgpack");
+	const char *bad = fx_path("magic.msgpack");
 	FILE *f = fopen(bad, "wb");
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -173,51 +102,51 @@ Test(cli, validate_bad_files)
 	cr_assert_eq(RUN("validate", default_trace(), bad), 1);
 	snprintf(want, sizeof want, "%s: ok (32 sequences, 8192 tokens)\n",
 	         default_trace());
-	cr_assert_str_eq(out_text, want);
+	cr_assert_str_eq(fx_out, want);
 	snprintf(want, sizeof want, "%s: offset 0: field 'magic': expected "
 	         "\"ahasd-trace\", got str \"nope\"\n", bad);
-	cr_assert_str_eq(err_text, want);
+	cr_assert_str_eq(fx_err, want);
 }
 
 Test(cli, validate_truncated)
 {
-	const char *full = tpath("full.msgpack"), *cut = tpath("cut.msgpack");
+	const char *full = fx_path("full.msgpack"), *cut = fx_path("cut.msgpack");
 	struct stat st;
 
 	cr_assert_eq(RUN("synth", "--sequences", "3", "--tokens", "50",
 	                 "--draft-model", "tiny", "--target-model", "tiny",
-	                 "-o", full), 0, "%s", err_text);
+	                 "-o", full), 0, "%s", fx_err);
 	cr_assert_eq(stat(full, &st), 0);
 	cr_assert_eq(truncate(full, st.st_size - 3), 0);  /* cut the end marker */
 	cr_assert_eq(rename(full, cut), 0);
 	cr_assert_eq(RUN("validate", cut), 1);
-	cr_assert_str_empty(out_text);
-	cr_assert(strstr(err_text, "truncated: the record starting here is "
-	                 "incomplete"), "%s", err_text);
+	cr_assert_str_empty(fx_out);
+	cr_assert(strstr(fx_err, "truncated: the record starting here is "
+	                 "incomplete"), "%s", fx_err);
 }
 
 Test(cli, usage_errors)
 {
 	cr_assert_eq(RUN("validate"), 2);
-	cr_assert(strstr(err_text, "usage: ahasd-trace validate"));
+	cr_assert(strstr(fx_err, "usage: ahasd-trace validate"));
 	cr_assert_eq(RUN("frobnicate"), 2);
-	cr_assert(strstr(err_text, "unknown command 'frobnicate'"));
+	cr_assert(strstr(fx_err, "unknown command 'frobnicate'"));
 	cr_assert_eq(RUN("synth", "--sequences", "3"), 2);
-	cr_assert(strstr(err_text, "missing -o OUT"), "%s", err_text);
-	cr_assert_eq(RUN("synth", "--tokens", "0", "-o", tpath("x")), 2);
-	cr_assert(strstr(err_text, "--tokens: expected an integer in [1, "),
-	          "%s", err_text);
-	cr_assert_eq(RUN("synth", "--draft-model", "gpt5", "-o", tpath("x")), 2);
-	cr_assert(strstr(err_text, "unknown model 'gpt5'"), "%s", err_text);
-	cr_assert_eq(RUN("synth", "--bogus", "-o", tpath("x")), 2);
+	cr_assert(strstr(fx_err, "missing -o OUT"), "%s", fx_err);
+	cr_assert_eq(RUN("synth", "--tokens", "0", "-o", fx_path("x")), 2);
+	cr_assert(strstr(fx_err, "--tokens: expected an integer in [1, "),
+	          "%s", fx_err);
+	cr_assert_eq(RUN("synth", "--draft-model", "gpt5", "-o", fx_path("x")), 2);
+	cr_assert(strstr(fx_err, "unknown model 'gpt5'"), "%s", fx_err);
+	cr_assert_eq(RUN("synth", "--bogus", "-o", fx_path("x")), 2);
 	cr_assert_eq(RUN("info"), 2);
-	cr_assert_eq(RUN("info", tpath("missing.msgpack")), 1);
-	cr_assert(strstr(err_text, "No such file"), "%s", err_text);
+	cr_assert_eq(RUN("info", fx_path("missing.msgpack")), 1);
+	cr_assert(strstr(fx_err, "No such file"), "%s", fx_err);
 	cr_assert_eq(RUN("info", "--help"), 0);
-	cr_assert(strstr(out_text, "usage: ahasd-trace info"));
+	cr_assert(strstr(fx_out, "usage: ahasd-trace info"));
 	cr_assert_eq(RUN("validate", "--help"), 0);
 	cr_assert_eq(RUN("synth", "--help"), 0);
-	cr_assert(strstr(out_text, "--lookahead K"));
+	cr_assert(strstr(fx_out, "--lookahead K"));
 }
 
 Test(cli, info_default_trace)
@@ -225,30 +154,30 @@ Test(cli, info_default_trace)
 	const char *p;
 	double acc, hi, lo;
 
-	cr_assert_eq(RUN("info", default_trace()), 0, "%s", err_text);
-	cr_assert(strstr(out_text, "greedy (SYNTHETIC, not a model run)"));
-	cr_assert(strstr(out_text, "lookahead K 16"));
-	cr_assert(strstr(out_text, "note: synthetic: generated by ahasd-trace "
+	cr_assert_eq(RUN("info", default_trace()), 0, "%s", fx_err);
+	cr_assert(strstr(fx_out, "greedy (SYNTHETIC, not a model run)"));
+	cr_assert(strstr(fx_out, "lookahead K 16"));
+	cr_assert(strstr(fx_out, "note: synthetic: generated by ahasd-trace "
 	                 "synth, not a model run"));
-	cr_assert(strstr(out_text, "model draft: llama2-7b"));
-	cr_assert(strstr(out_text, "model target: llama2-13b"));
+	cr_assert(strstr(fx_out, "model draft: llama2-7b"));
+	cr_assert(strstr(fx_out, "model target: llama2-13b"));
 	/* llama2-7b at 8 bits: 6738149376 bytes (hand sum of the op list:
 	 * 32 * (4*4096^2 + 3*4096*11008) + 2*4096*32000) */
-	cr_assert(strstr(out_text, "weights: 6738149376 bytes"), "%s", out_text);
-	cr_assert(strstr(out_text, "ops: 18 (gemm 8, attention 1, nonlinear 1, "
+	cr_assert(strstr(fx_out, "weights: 6738149376 bytes"), "%s", fx_out);
+	cr_assert(strstr(fx_out, "ops: 18 (gemm 8, attention 1, nonlinear 1, "
 	                 "norm 3, elementwise 4, embed 1)"));
-	cr_assert(strstr(out_text, "sequences: 32\n"));
-	cr_assert(strstr(out_text, "tokens: 8192\n"));
-	cr_assert(strstr(out_text, "mean generated length: 256.00 tokens "
+	cr_assert(strstr(fx_out, "sequences: 32\n"));
+	cr_assert(strstr(fx_out, "tokens: 8192\n"));
+	cr_assert(strstr(fx_out, "mean generated length: 256.00 tokens "
 	                 "(mean prompt length 32.00)"));
-	p = strstr(out_text, "mean acceptance: ");
+	p = strstr(fx_out, "mean acceptance: ");
 	cr_assert_not_null(p);
 	acc = strtod(p + strlen("mean acceptance: "), NULL);
 	cr_assert(acc >= 0.65 && acc <= 0.75, "mean acceptance %g", acc);
-	p = strstr(out_text, "where a_p = 1: ");
+	p = strstr(fx_out, "where a_p = 1: ");
 	cr_assert_not_null(p);
 	hi = strtod(p + strlen("where a_p = 1: "), NULL);
-	p = strstr(out_text, "where a_p = 0: ");
+	p = strstr(fx_out, "where a_p = 0: ");
 	cr_assert_not_null(p);
 	lo = strtod(p + strlen("where a_p = 0: "), NULL);
 	cr_assert_lt(hi, lo, "accepted positions must have lower entropy");
@@ -256,8 +185,8 @@ Test(cli, info_default_trace)
 
 Test(cli, synth_is_deterministic_and_valid)
 {
-	const char *a = tpath("a.msgpack"), *b = tpath("b.msgpack");
-	const char *c = tpath("c.msgpack"), *s = tpath("s.msgpack");
+	const char *a = fx_path("a.msgpack"), *b = fx_path("b.msgpack");
+	const char *c = fx_path("c.msgpack"), *s = fx_path("s.msgpack");
 	struct trace_reader *r = NULL;
 	struct trace_seq seq;
 	char err[512];
@@ -265,19 +194,19 @@ Test(cli, synth_is_deterministic_and_valid)
 
 	setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
 	cr_assert_eq(RUN("synth", "--seed", "5", "--sequences", "4", "--tokens",
-	                 "64", "--lookahead", "4", "-o", a), 0, "%s", err_text);
+	                 "64", "--lookahead", "4", "-o", a), 0, "%s", fx_err);
 	cr_assert_eq(RUN("synth", "--seed", "5", "--sequences", "4", "--tokens",
-	                 "64", "--lookahead", "4", "-o", b), 0, "%s", err_text);
+	                 "64", "--lookahead", "4", "-o", b), 0, "%s", fx_err);
 	cr_assert_eq(RUN("synth", "--seed", "6", "--sequences", "4", "--tokens",
-	                 "64", "--lookahead", "4", "-o", c), 0, "%s", err_text);
+	                 "64", "--lookahead", "4", "-o", c), 0, "%s", fx_err);
 	cr_assert(same_file(a, b), "same seed must give the same bytes");
 	cr_assert(!same_file(a, c), "another seed must differ");
-	cr_assert_eq(RUN("validate", a, c), 0, "%s", err_text);
-	cr_assert(strstr(out_text, "ok (4 sequences, 256 tokens)"));
+	cr_assert_eq(RUN("validate", a, c), 0, "%s", fx_err);
+	cr_assert(strstr(fx_out, "ok (4 sequences, 256 tokens)"));
 
 	cr_assert_eq(RUN("synth", "--sampled", "--sequences", "2", "--tokens",
 	                 "100", "--prompt-len", "7", "-o", s), 0, "%s",
-	             err_text);
+	             fx_err);
 	cr_assert_eq(trace_reader_open(&r, s, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(trace_reader_header(r)->sampled, 1);
 	cr_assert_eq(trace_reader_header(r)->synthetic, 1);
@@ -302,12 +231,12 @@ Test(cli, synth_is_deterministic_and_valid)
  * 16 x 512 positions, acceptance within 0.03 of 0.6). */
 Test(cli, synth_profile_and_fit)
 {
-	const char *p = tpath("p.msgpack");
+	const char *p = fx_path("p.msgpack");
 	struct trace_reader *r = NULL;
 	char err[512];
 	cr_assert_eq(RUN("synth", "--profile", "7b-instruct", "--set",
 	                 "acceptance=0.6", "--sequences", "16", "--tokens", "512",
-	                 "-o", p), 0, "%s", err_text);
+	                 "-o", p), 0, "%s", fx_err);
 	cr_assert_eq(trace_reader_open(&r, p, err, sizeof err), 0, "%s", err);
 	const struct trace_header *h = trace_reader_header(r);
 	cr_assert_eq(h->synthetic, 1);
@@ -316,20 +245,20 @@ Test(cli, synth_profile_and_fit)
 	cr_assert_not_null(strstr(trace_header_prov(h, "workload_statistics"),
 	                          "acceptance=0.6 "));
 	trace_reader_close(&r);
-	cr_assert_eq(RUN("fit", p), 0, "%s", err_text);
-	const char *a = strstr(out_text, "\nacceptance");
-	cr_assert_not_null(a, "%s", out_text);
+	cr_assert_eq(RUN("fit", p), 0, "%s", fx_err);
+	const char *a = strstr(fx_out, "\nacceptance");
+	cr_assert_not_null(a, "%s", fx_out);
 	double acc = strtod(a + strlen("\nacceptance"), NULL);
-	cr_assert_float_eq(acc, 0.6, 0.03, "%s", out_text);
-	cr_assert_not_null(strstr(out_text, "--set sequences=16 --set "
-	                          "tokens=512"), "%s", out_text);
+	cr_assert_float_eq(acc, 0.6, 0.03, "%s", fx_out);
+	cr_assert_not_null(strstr(fx_out, "--set sequences=16 --set "
+	                          "tokens=512"), "%s", fx_out);
 	/* errors: unknown profile, unknown statistic, --set alone, no file */
 	cr_assert_eq(RUN("synth", "--profile", "8b", "-o", p), 2);
-	cr_assert_not_null(strstr(err_text, "7b-instruct"), "%s", err_text);
+	cr_assert_not_null(strstr(fx_err, "7b-instruct"), "%s", fx_err);
 	cr_assert_eq(RUN("synth", "--profile", "7b-instruct", "--set", "rh=0.1",
 	                 "-o", p), 2);
-	cr_assert_not_null(strstr(err_text, "'rh'"), "%s", err_text);
+	cr_assert_not_null(strstr(fx_err, "'rh'"), "%s", fx_err);
 	cr_assert_eq(RUN("synth", "--set", "rho=0.1", "-o", p), 2);
-	cr_assert_not_null(strstr(err_text, "--profile"), "%s", err_text);
-	cr_assert_neq(RUN("fit", tpath("absent.msgpack")), 0);
+	cr_assert_not_null(strstr(fx_err, "--profile"), "%s", fx_err);
+	cr_assert_neq(RUN("fit", fx_path("absent.msgpack")), 0);
 }

@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "fixtures.h"
 
-static char tmp[256];
 static char view_bin[1024], replay_bin[1024], mktrace_bin[1024];
 
 static void setup(void)
@@ -32,19 +32,10 @@ static void setup(void)
 	snprintf(view_bin, sizeof view_bin, "%s/viewer/ahasd-view", b);
 	snprintf(replay_bin, sizeof replay_bin, "%s/tools/ahasd-replay", b);
 	snprintf(mktrace_bin, sizeof mktrace_bin, "%s/tests/viewer-mktrace", b);
-	snprintf(tmp, sizeof tmp, "/tmp/ahasd-test-viewer-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmp));
+	fx_tmpdir_make("viewer");
 }
 
-static void teardown(void)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-	cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(viewer, .init = setup, .fini = teardown);
+TestSuite(viewer, .init = setup, .fini = fx_tmpdir_remove);
 
 /* ---- helpers ---- */
 
@@ -87,7 +78,7 @@ static int run(const char *fmt, ...)
 	vsnprintf(cmd, sizeof cmd, fmt, ap);
 	va_end(ap);
 	n = strlen(cmd);
-	snprintf(cmd + n, sizeof cmd - n, " 2>'%s/err.txt'", tmp);
+	snprintf(cmd + n, sizeof cmd - n, " 2>'%s/err.txt'", fx_dir);
 	st = system(cmd);
 	cr_assert_neq(st, -1);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
@@ -97,7 +88,7 @@ static char *err_text(void)
 {
 	char p[300];
 
-	snprintf(p, sizeof p, "%s/err.txt", tmp);
+	snprintf(p, sizeof p, "%s/err.txt", fx_dir);
 	return slurp(p);
 }
 
@@ -201,8 +192,8 @@ static char *report(const char *extra)
 {
 	char db[300], out[300];
 
-	snprintf(db, sizeof db, "%s/r.db", tmp);
-	snprintf(out, sizeof out, "%s/r.html", tmp);
+	snprintf(db, sizeof db, "%s/r.db", fx_dir);
+	snprintf(out, sizeof out, "%s/r.html", fx_dir);
 	if (!exists(db))
 		make_db(db);
 	cr_assert_eq(run("'%s' '%s' -o '%s' %s", view_bin, db, out, extra), 0,
@@ -338,9 +329,9 @@ static size_t perfetto(const char *db, int id, struct pf_ev *out, size_t max,
 	FILE *f;
 	size_t n = 0;
 
-	snprintf(js, sizeof js, "%s/run.json", tmp);
-	snprintf(py, sizeof py, "%s/check.py", tmp);
-	snprintf(txt, sizeof txt, "%s/run.txt", tmp);
+	snprintf(js, sizeof js, "%s/run.json", fx_dir);
+	snprintf(py, sizeof py, "%s/check.py", fx_dir);
+	snprintf(txt, sizeof txt, "%s/run.txt", fx_dir);
 	cr_assert_eq(run("'%s' '%s' --perfetto %d -o '%s'", view_bin, db, id,
 	                 js), 0, "export failed: %s", err_text());
 	f = fopen(py, "w");
@@ -395,7 +386,7 @@ Test(viewer, perfetto_matches_events)
 	struct pf_ev ev[32];
 	size_t n, np, nt;
 
-	snprintf(db, sizeof db, "%s/r.db", tmp);
+	snprintf(db, sizeof db, "%s/r.db", fx_dir);
 	make_db(db);
 	n = perfetto(db, 1, ev, 32, procs, &np, &nt);
 	cr_assert_eq(n, N_HAND);
@@ -426,7 +417,7 @@ static void assert_fails(const char *what, const char *needle,
 	char out[300];
 	char *e;
 
-	snprintf(out, sizeof out, "%s/out.file", tmp);
+	snprintf(out, sizeof out, "%s/out.file", fx_dir);
 	unlink(out);
 	cr_assert_eq(run("'%s' '%s' %s -o '%s'", view_bin, fmt_db, args, out),
 	             1, "%s: expected exit 1", what);
@@ -442,10 +433,10 @@ Test(viewer, errors)
 	char db[300], other[300], newer[300], missing[300];
 	sqlite3 *h;
 
-	snprintf(db, sizeof db, "%s/r.db", tmp);
-	snprintf(other, sizeof other, "%s/other.db", tmp);
-	snprintf(newer, sizeof newer, "%s/newer.db", tmp);
-	snprintf(missing, sizeof missing, "%s/missing.db", tmp);
+	snprintf(db, sizeof db, "%s/r.db", fx_dir);
+	snprintf(other, sizeof other, "%s/other.db", fx_dir);
+	snprintf(newer, sizeof newer, "%s/newer.db", fx_dir);
+	snprintf(missing, sizeof missing, "%s/missing.db", fx_dir);
 	make_db(db);
 
 	assert_fails("missing file", "missing.db", missing, "");
@@ -491,14 +482,14 @@ Test(viewer, replay_end_to_end)
 
 	if (!exists(replay_bin) || !exists(mktrace_bin))
 		cr_skip_test("ahasd-replay not built: end-to-end test SKIPPED");
-	snprintf(db, sizeof db, "%s/e2e.db", tmp);
-	snprintf(out, sizeof out, "%s/e2e.html", tmp);
-	cr_assert_eq(run("'%s' '%s'", mktrace_bin, tmp), 0, "%s", err_text());
+	snprintf(db, sizeof db, "%s/e2e.db", fx_dir);
+	snprintf(out, sizeof out, "%s/e2e.html", fx_dir);
+	cr_assert_eq(run("'%s' '%s'", mktrace_bin, fx_dir), 0, "%s", err_text());
 	/* async and sync, drafter fixed k=4, single-device preset gpu: see
 	 * viewer_mktrace.c for the 12 draft + 3 verify tasks of each */
 	cr_assert_eq(run("'%s' -q --db '%s' --events -w gpu -p async -p sync "
 	                 "-d fixed -P k=4 '%s/hand.trace'", replay_bin, db,
-	                 tmp), 0, "%s", err_text());
+	                 fx_dir), 0, "%s", err_text());
 	cr_assert_eq(run("'%s' '%s' -o '%s'", view_bin, db, out), 0, "%s",
 	             err_text());
 	html = slurp(out);

@@ -5,7 +5,7 @@
  * hand.trace: one greedy sequence of 12 tokens whose draft is right
  * everywhere except at position 6 (a_6 = 0). Replayed with drafter fixed
  * (k = 4) on the single-device preset gpu, under sync or async, the engine
- * runs (see replay/engine.c, and the same case in tests/test_engine.c):
+ * runs (see replay/engine.c, and the same case in tests/test_engine_hand.c):
  *   batch 1: drafts p0..p3 (accepted), verify accepts all     -> C = 5
  *   batch 2: drafts p5 (accepted), p6 (wrong), p7, p8 (wasted);
  *            verify rejects at p6                               -> C = 7
