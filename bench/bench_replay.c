@@ -26,7 +26,7 @@
 #include "trace.h"
 
 #define BENCH_MAX_LIST 16
-#define BENCH_ERRLEN 1024
+#define BENCH_ERRLEN   1024
 
 #ifndef BENCH_REPLAY_CLI
 #define BENCH_REPLAY_CLI ""
@@ -38,21 +38,21 @@ struct bench_opts {
 	const char *drafters[BENCH_MAX_LIST];
 	size_t n_drafters;
 	const char *preset;
-	const char *cli;          /* ahasd-replay binary, "" to skip */
+	const char *cli; /* ahasd-replay binary, "" to skip */
 	unsigned repeat;
-	uint64_t budget;          /* run_source mem_max: 0 streams every replay */
+	uint64_t budget; /* run_source mem_max: 0 streams every replay */
 	uint64_t seed;
 	uint32_t queue_capacity, max_draft;
-	int no_intervals;         /* --no-intervals: the engine alone */
+	int no_intervals; /* --no-intervals: the engine alone */
 };
 
 /* What a child sends back through its pipe. */
 struct bench_result {
 	int ok;
 	uint64_t sequences, committed;
-	uint64_t events;          /* draft steps + verifications + pre-verifies */
+	uint64_t events; /* draft steps + verifications + pre-verifies */
 	double best_wall_s, mean_wall_s;
-	double best_cpu_s;        /* CPU time of the best-CPU repeat */
+	double best_cpu_s; /* CPU time of the best-CPU repeat */
 	double sim_time_s;
 	char err[BENCH_ERRLEN];
 };
@@ -136,7 +136,8 @@ static void bench_child(const struct bench_opts *o, const char *path,
 		if (!open || !policy) {
 			if (open)
 				run_source_close(&src);
-			open = bench_load(o, path, &src, &res, &wall, &cpu) == 0;
+			open = bench_load(o, path, &src, &res, &wall, &cpu) ==
+			       0;
 			if (!open)
 				goto send;
 		}
@@ -219,10 +220,8 @@ static int bench_measure(const struct bench_opts *o, const char *path,
 }
 
 /* Time the whole ahasd-replay CLI with a database in a temp directory. */
-static int bench_cli(const struct bench_opts *o, const char *path,
-                     double *wall, double *cpu, long *maxrss_kb,
-                     char *cmdline,
-                     size_t cmdlen)
+static int bench_cli(const struct bench_opts *o, const char *path, double *wall,
+                     double *cpu, long *maxrss_kb, char *cmdline, size_t cmdlen)
 {
 	char dir[] = "/tmp/bench-replay-XXXXXX";
 	char db[sizeof dir + 16];
@@ -303,32 +302,41 @@ static void bench_print_row(const char *policy, const char *drafter,
 		         r->best_cpu_s * 1e9 / (double)r->events);
 	}
 	printf("%-8s %-8s %6llu %9llu %7.3f %7.3f %9.0f %7.3f %9.0f %6s %6s "
-	       "%7.1f\n", policy, drafter, (unsigned long long)r->sequences,
-	       (unsigned long long)r->committed, r->best_wall_s,
-	       r->mean_wall_s, (double)r->committed / r->best_wall_s,
-	       r->best_cpu_s, (double)r->committed / r->best_cpu_s, evtok,
-	       nsev, (double)rss_kb / 1024.0);
+	       "%7.1f\n",
+	       policy, drafter, (unsigned long long)r->sequences,
+	       (unsigned long long)r->committed, r->best_wall_s, r->mean_wall_s,
+	       (double)r->committed / r->best_wall_s, r->best_cpu_s,
+	       (double)r->committed / r->best_cpu_s, evtok, nsev,
+	       (double)rss_kb / 1024.0);
 }
 
 static void bench_usage(FILE *f)
 {
-	fprintf(f,
-"usage: bench-replay [options] TRACE...\n"
-"Replay speed of the engine and trace reader, no database.\n"
-"  -p, --policy P     policy to measure; repeatable (default sync, async,\n"
-"                     ahasd)\n"
-"  -d, --drafter D    drafter; repeatable (default adaedl and fixed)\n"
-"  -w, --hw PRESET    hardware preset (default npu-pim)\n"
-"  -r, --repeat R     replays per measurement, best reported (default 3)\n"
-"      --seed N       seed of acceptance coins (default 1)\n"
-"      --stream       re-read the trace for every replay instead of\n"
-"                     decoding it once per measurement into memory\n"
-"      --no-intervals time the engine alone: skip the bootstrap\n"
-"                     intervals a run computes over its sequences\n"
-"      --cli PATH     ahasd-replay binary for the reference line with a\n"
-"                     SQLite database; 'none' to skip (default: the one\n"
-"                     built next to this program)\n"
-"  -h, --help         this text\n");
+	fprintf(f, "usage: bench-replay [options] TRACE...\n"
+	           "Replay speed of the engine and trace reader, no database.\n"
+	           "  -p, --policy P     policy to measure; repeatable "
+	           "(default sync, async,\n"
+	           "                     ahasd)\n"
+	           "  -d, --drafter D    drafter; repeatable (default adaedl "
+	           "and fixed)\n"
+	           "  -w, --hw PRESET    hardware preset (default npu-pim)\n"
+	           "  -r, --repeat R     replays per measurement, best "
+	           "reported (default 3)\n"
+	           "      --seed N       seed of acceptance coins (default 1)\n"
+	           "      --stream       re-read the trace for every replay "
+	           "instead of\n"
+	           "                     decoding it once per measurement into "
+	           "memory\n"
+	           "      --no-intervals time the engine alone: skip the "
+	           "bootstrap\n"
+	           "                     intervals a run computes over its "
+	           "sequences\n"
+	           "      --cli PATH     ahasd-replay binary for the reference "
+	           "line with a\n"
+	           "                     SQLite database; 'none' to skip "
+	           "(default: the one\n"
+	           "                     built next to this program)\n"
+	           "  -h, --help         this text\n");
 }
 
 static int bench_push(const char **list, size_t *n, const char *v)
@@ -344,10 +352,13 @@ static int bench_push(const char **list, size_t *n, const char *v)
 
 int main(int argc, char **argv)
 {
-	struct bench_opts o = { .preset = "npu-pim", .cli = BENCH_REPLAY_CLI,
-	                        .repeat = 3, .budget = RUN_MEM_MAX_DEFAULT,
-	                        .seed = 1, .queue_capacity = 32,
-	                        .max_draft = 64 };
+	struct bench_opts o = { .preset = "npu-pim",
+		                .cli = BENCH_REPLAY_CLI,
+		                .repeat = 3,
+		                .budget = RUN_MEM_MAX_DEFAULT,
+		                .seed = 1,
+		                .queue_capacity = 32,
+		                .max_draft = 64 };
 	enum { O_SEED = 256, O_CLI, O_STREAM, O_NOCI };
 	static const struct option lo[] = {
 		{ "policy", required_argument, NULL, 'p' },
@@ -377,7 +388,8 @@ int main(int argc, char **argv)
 		case 'r': {
 			const unsigned long v = strtoul(optarg, &end, 10);
 			if (*end || end == optarg || v < 1 || v > 1000) {
-				fprintf(stderr, "bench-replay: --repeat: 1..1000\n");
+				fprintf(stderr,
+				        "bench-replay: --repeat: 1..1000\n");
 				return 2;
 			}
 			o.repeat = (unsigned)v;
@@ -386,13 +398,12 @@ int main(int argc, char **argv)
 		case O_SEED:
 			o.seed = strtoull(optarg, &end, 10);
 			if (*end || end == optarg) {
-				fprintf(stderr, "bench-replay: --seed: integer\n");
+				fprintf(stderr,
+				        "bench-replay: --seed: integer\n");
 				return 2;
 			}
 			break;
-		case O_CLI:
-			o.cli = strcmp(optarg, "none") ? optarg : "";
-			break;
+		case O_CLI: o.cli = strcmp(optarg, "none") ? optarg : ""; break;
 		case O_STREAM: o.budget = 0; break;
 		case O_NOCI: o.no_intervals = 1; break;
 		case 'h': bench_usage(stdout); return 0;
@@ -422,22 +433,25 @@ int main(int argc, char **argv)
 			        strerror(errno));
 			return 1;
 		}
-		printf("trace %s (%.1f MB), preset %s, best of %u, %s\n",
-		       path, (double)sb.st_size / 1e6, o.preset, o.repeat,
+		printf("trace %s (%.1f MB), preset %s, best of %u, %s\n", path,
+		       (double)sb.st_size / 1e6, o.preset, o.repeat,
 		       o.budget ? "decoded once per row, replayed from memory"
 		                : "streamed: read again for every replay");
 		printf("%-8s %-8s %6s %9s %7s %7s %9s %7s %9s %6s %6s "
-		       "%7s\n", "policy", "drafter", "seqs", "committed",
-		       "best_s", "mean_s", "tok/s", "cpu_s", "tok/cpu_s",
-		       "ev/tok", "ns/ev", "rss_MiB");
-		uint64_t tokens = 0;   /* committed tokens of one replay */
+		       "%7s\n",
+		       "policy", "drafter", "seqs", "committed", "best_s",
+		       "mean_s", "tok/s", "cpu_s", "tok/cpu_s", "ev/tok",
+		       "ns/ev", "rss_MiB");
+		uint64_t tokens = 0; /* committed tokens of one replay */
 		/* row -1: decoding and checking the trace alone */
 		const long rows = (long)(o.n_policies * o.n_drafters);
 		for (long row = -1; row < rows; row++) {
-			const char *pol = row < 0 ? NULL :
-			        o.policies[(size_t)row / o.n_drafters];
-			const char *dra = row < 0 ? NULL :
-			        o.drafters[(size_t)row % o.n_drafters];
+			const char *pol = row < 0 ? NULL
+			                          : o.policies[(size_t)row /
+			                                       o.n_drafters];
+			const char *dra = row < 0 ? NULL
+			                          : o.drafters[(size_t)row %
+			                                       o.n_drafters];
 			struct bench_result r;
 			long rss = 0;
 			const int rc = bench_measure(&o, path, pol, dra, &r,
@@ -461,8 +475,10 @@ int main(int argc, char **argv)
 			const int rc = bench_cli(&o, path, &wall, &cpu, &rss,
 			                         cmd, sizeof cmd);
 			if (rc < 0) {
-				fprintf(stderr, "bench-replay: cli: %s failed "
-				        "(%s)\n", cmd, strerror(-rc));
+				fprintf(stderr,
+				        "bench-replay: cli: %s failed "
+				        "(%s)\n",
+				        cmd, strerror(-rc));
 				status = 1;
 			} else {
 				const double all = (double)tokens *
@@ -471,9 +487,10 @@ int main(int argc, char **argv)
 				       "one pass each, with SQLite and the "
 				       "trace's sha256: %.3f s wall = %.0f "
 				       "tok/s, %.3f s cpu = %.0f tok/cpu_s, "
-				       "peak RSS %.1f MiB\n", cmd,
-				       o.n_policies, (unsigned long long)tokens,
-				       wall, wall > 0 ? all / wall : 0, cpu,
+				       "peak RSS %.1f MiB\n",
+				       cmd, o.n_policies,
+				       (unsigned long long)tokens, wall,
+				       wall > 0 ? all / wall : 0, cpu,
 				       cpu > 0 ? all / cpu : 0,
 				       (double)rss / 1024.0);
 			}

@@ -33,10 +33,10 @@
 
 #include <sqlite3.h>
 
-#define DB_DEFAULT_BUSY_MS 120000
-#define DB_DEFAULT_MAX_EVENTS 1000000u
+#define DB_DEFAULT_BUSY_MS      120000
+#define DB_DEFAULT_MAX_EVENTS   1000000u
 #define DB_DEFAULT_BUFFER_BYTES (4u << 20)
-#define DB_MAX_DEV_NAME 63
+#define DB_MAX_DEV_NAME         63
 
 /* Migrations 1 to 4 are db/schema.sql verbatim, migrations 1, 3 and 4 split
  * in parts only because ISO C limits a string literal to 4095 characters
@@ -46,7 +46,8 @@
  * migration is never edited. */
 static const char *const schema_v1[] = {
 	"-- ahasd-replay results schema, version 1 (PRAGMA user_version = 1,\n"
-	"-- PRAGMA application_id = 0x41485344). db.c applies this as migration 1.\n"
+	"-- PRAGMA application_id = 0x41485344). db.c applies this as "
+	"migration 1.\n"
 	"-- Times in simulated seconds, energy in joules.\n"
 	"\n"
 	"CREATE TABLE runs (\n"
@@ -56,35 +57,39 @@ static const char *const schema_v1[] = {
 	"  label           TEXT,               -- optional configuration name\n"
 	"  policy          TEXT NOT NULL,\n"
 	"  policy_version  TEXT NOT NULL,\n"
-	"  policy_params   TEXT NOT NULL,      -- \"k=v;k=v\", defaults filled in\n"
+	"  policy_params   TEXT NOT NULL,      -- \"k=v;k=v\", defaults filled "
+	"in\n"
 	"  policy_path     TEXT NOT NULL,\n"
 	"  drafter         TEXT NOT NULL,\n"
 	"  drafter_version TEXT NOT NULL,\n"
 	"  drafter_params  TEXT NOT NULL,\n"
 	"  drafter_path    TEXT NOT NULL,\n"
 	"  hw_preset       TEXT NOT NULL,\n"
-	"  hw_config       TEXT NOT NULL,      -- every constant, \"key = value\" lines\n"
+	"  hw_config       TEXT NOT NULL,      -- every constant, \"key = "
+	"value\" lines\n"
 	"  trace_path      TEXT NOT NULL,\n"
 	"  trace_sha256    TEXT NOT NULL,\n"
 	"  draft_model     TEXT NOT NULL,\n"
 	"  target_model    TEXT NOT NULL,\n"
-	"  retargeted_from TEXT,               -- \"draft:target\" of the trace, or NULL\n"
+	"  retargeted_from TEXT,               -- \"draft:target\" of the "
+	"trace, or NULL\n"
 	"  sampled         INTEGER NOT NULL,\n"
 	"  seed            INTEGER NOT NULL,\n"
 	"  queue_capacity  INTEGER NOT NULL,\n"
 	"  max_draft       INTEGER NOT NULL,\n"
-	"  wall_s          REAL                -- wall-clock seconds of the replay\n"
+	"  wall_s          REAL                -- wall-clock seconds of the "
+	"replay\n"
 	");\n"
 	"\n"
-	"-- Every metric of a run by name (standard ones and plugin counters).\n"
+	"-- Every metric of a run by name (standard ones and plugin "
+	"counters).\n"
 	"CREATE TABLE metrics (\n"
 	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
 	"  name   TEXT NOT NULL,\n"
 	"  value  REAL NOT NULL,\n"
 	"  PRIMARY KEY (run_id, name)\n"
 	") WITHOUT ROWID;\n"
-	"\n"
-	,
+	"\n",
 	"CREATE TABLE devices (\n"
 	"  run_id   INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
 	"  idx      INTEGER NOT NULL,\n"
@@ -96,7 +101,8 @@ static const char *const schema_v1[] = {
 	") WITHOUT ROWID;\n"
 	"\n"
 	"CREATE TABLE sequences (\n"
-	"  run_id        INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+	"  run_id        INTEGER NOT NULL REFERENCES runs(id) ON DELETE "
+	"CASCADE,\n"
 	"  seq           INTEGER NOT NULL,\n"
 	"  prompt_len    INTEGER NOT NULL,\n"
 	"  committed     INTEGER NOT NULL,\n"
@@ -116,32 +122,43 @@ static const char *const schema_v1[] = {
 	"  run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
 	"  idx     INTEGER NOT NULL,           -- order of recording\n"
 	"  device  INTEGER NOT NULL,           -- devices.idx\n"
-	"  kind    TEXT NOT NULL,              -- draft|verify|preverify|switch|transfer|idle\n"
+	"  kind    TEXT NOT NULL,              -- "
+	"draft|verify|preverify|switch|transfer|idle\n"
 	"  start_s REAL NOT NULL,\n"
 	"  end_s   REAL NOT NULL,\n"
 	"  tokens  INTEGER NOT NULL,\n"
 	"  seq     INTEGER NOT NULL,\n"
 	"  batch   INTEGER NOT NULL,\n"
-	"  outcome TEXT NOT NULL,              -- none|accepted|rejected|wasted\n"
+	"  outcome TEXT NOT NULL,              -- "
+	"none|accepted|rejected|wasted\n"
 	"  PRIMARY KEY (run_id, idx)\n"
 	") WITHOUT ROWID;\n"
-	"\n"
-	,
+	"\n",
 	"-- One row per run with the headline metrics as columns.\n"
 	"CREATE VIEW run_summary AS\n"
 	"SELECT r.id AS run_id, r.label, r.policy, r.drafter, r.hw_preset,\n"
-	"       r.draft_model || ':' || r.target_model AS models, r.trace_path,\n"
-	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'committed')    AS committed,\n"
-	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'time_s')       AS time_s,\n"
-	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'tokens_per_s') AS tokens_per_s,\n"
-	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'energy_j')     AS energy_j,\n"
-	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'tokens_per_j') AS tokens_per_j,\n"
-	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'acceptance_rate') AS acceptance_rate,\n"
-	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'mean_draft_len')  AS mean_draft_len\n"
+	"       r.draft_model || ':' || r.target_model AS models, "
+	"r.trace_path,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = "
+	"'committed')    AS committed,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = "
+	"'time_s')       AS time_s,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = "
+	"'tokens_per_s') AS tokens_per_s,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = "
+	"'energy_j')     AS energy_j,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = "
+	"'tokens_per_j') AS tokens_per_j,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = "
+	"'acceptance_rate') AS acceptance_rate,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = "
+	"'mean_draft_len')  AS mean_draft_len\n"
 	"FROM runs r;\n"
 	"\n"
-	"-- Throughput and energy efficiency of each run relative to the sync-policy\n"
-	"-- run on the same trace, drafter, models and hardware preset (most recent).\n"
+	"-- Throughput and energy efficiency of each run relative to the "
+	"sync-policy\n"
+	"-- run on the same trace, drafter, models and hardware preset (most "
+	"recent).\n"
 	"CREATE VIEW speedup_vs_sync AS\n"
 	"SELECT s.run_id, s.policy, s.drafter, s.hw_preset, s.models,\n"
 	"       s.tokens_per_s / b.tokens_per_s AS speedup,\n"
@@ -150,13 +167,15 @@ static const char *const schema_v1[] = {
 	"JOIN run_summary b\n"
 	"  ON b.run_id = (SELECT max(run_id) FROM run_summary x\n"
 	"                 WHERE x.policy = 'sync' AND x.drafter = s.drafter\n"
-	"                   AND x.hw_preset = s.hw_preset AND x.models = s.models\n"
+	"                   AND x.hw_preset = s.hw_preset AND x.models = "
+	"s.models\n"
 	"                   AND x.trace_path = s.trace_path);\n"
 	"\n"
 	"-- Mean per policy x drafter x preset.\n"
 	"CREATE VIEW policy_summary AS\n"
 	"SELECT policy, drafter, hw_preset, count(*) AS runs,\n"
-	"       avg(tokens_per_s) AS tokens_per_s, avg(tokens_per_j) AS tokens_per_j,\n"
+	"       avg(tokens_per_s) AS tokens_per_s, avg(tokens_per_j) AS "
+	"tokens_per_j,\n"
 	"       avg(acceptance_rate) AS acceptance_rate\n"
 	"FROM run_summary GROUP BY policy, drafter, hw_preset;\n",
 	NULL
@@ -166,33 +185,40 @@ static const char *const schema_v2[] = {
 	"-- Schema version 2: run ids handed out before a run is written, and\n"
 	"-- the runs that failed.\n"
 	"\n"
-	"-- The last run id db_run_begin handed out (one row, id 1). A run's rows\n"
-	"-- are written in one transaction when it ends; its id is taken here when\n"
-	"-- it begins, so ids never repeat, even for runs that were rolled back.\n"
+	"-- The last run id db_run_begin handed out (one row, id 1). A run's "
+	"rows\n"
+	"-- are written in one transaction when it ends; its id is taken here "
+	"when\n"
+	"-- it begins, so ids never repeat, even for runs that were rolled "
+	"back.\n"
 	"CREATE TABLE run_ids (\n"
 	"  id   INTEGER PRIMARY KEY CHECK (id = 1),\n"
 	"  last INTEGER NOT NULL\n"
 	");\n"
-	"INSERT INTO run_ids (id, last) VALUES (1, (SELECT coalesce(max(id), 0) FROM runs));\n"
+	"INSERT INTO run_ids (id, last) VALUES (1, (SELECT coalesce(max(id), "
+	"0) FROM runs));\n"
 	"\n"
-	"-- One row per run that failed (db_record_failure): a sweep records it and\n"
+	"-- One row per run that failed (db_record_failure): a sweep records "
+	"it and\n"
 	"-- goes on with the next configuration.\n"
 	"CREATE TABLE failures (\n"
 	"  id         INTEGER PRIMARY KEY,\n"
 	"  created    TEXT NOT NULL,         -- ISO-8601 UTC\n"
-	"  run_id     INTEGER,               -- id db_run_begin gave it, or NULL; never in runs\n"
+	"  run_id     INTEGER,               -- id db_run_begin gave it, or "
+	"NULL; never in runs\n"
 	"  label      TEXT,                  -- configuration name\n"
 	"  trace_path TEXT,\n"
 	"  hw_preset  TEXT,\n"
 	"  policy     TEXT,                  -- policy plugin (name or path)\n"
 	"  drafter    TEXT,                  -- drafter plugin (name or path)\n"
-	"  config     TEXT,                  -- the rest of the configuration, free text\n"
+	"  config     TEXT,                  -- the rest of the configuration, "
+	"free text\n"
 	"  plugin     TEXT,                  -- the plugin at fault, or NULL\n"
 	"  hook       TEXT,                  -- the hook it was in, or NULL\n"
-	"  signal     INTEGER,               -- the signal that ended the run, or NULL\n"
+	"  signal     INTEGER,               -- the signal that ended the run, "
+	"or NULL\n"
 	"  message    TEXT NOT NULL\n"
-	");\n"
-	,
+	");\n",
 	NULL
 };
 
@@ -205,13 +231,16 @@ static const char *const schema_v3[] = {
 	"-- baseline matched on all of it, and 95% bootstrap intervals\n"
 	"-- (db/SCHEMA.md: Configuration, Baselines, Intervals).\n"
 	"\n"
-	"-- A sequence's drafted tokens in the batches it closed; NULL in rows\n"
+	"-- A sequence's drafted tokens in the batches it closed; NULL in "
+	"rows\n"
 	"-- written before version 3.\n"
 	"ALTER TABLE sequences ADD COLUMN batch_tokens INTEGER;\n"
 	"\n"
-	"-- A run's resolved configuration, one row per key: policy, policy.K,\n"
+	"-- A run's resolved configuration, one row per key: policy, "
+	"policy.K,\n"
 	"-- drafter, drafter.K, hw.preset, hw.K, model.draft, model.target,\n"
-	"-- model.retargeted_from, trace.path, trace.sha256, seed, queue_capacity,\n"
+	"-- model.retargeted_from, trace.path, trace.sha256, seed, "
+	"queue_capacity,\n"
 	"-- max_draft. The value is INTEGER, REAL or TEXT, as it reads.\n"
 	"CREATE TABLE config (\n"
 	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
@@ -225,26 +254,32 @@ static const char *const schema_v3[] = {
 	"  key TEXT PRIMARY KEY\n"
 	") WITHOUT ROWID;\n"
 	"\n"
-	"-- What a baseline is matched on: SHA-256 of the run's \"key=value\" lines\n"
-	"-- in key order, of every row but policy and policy.* (match_key) and of\n"
+	"-- What a baseline is matched on: SHA-256 of the run's \"key=value\" "
+	"lines\n"
+	"-- in key order, of every row but policy and policy.* (match_key) and "
+	"of\n"
 	"-- those (policy_key).\n"
 	"CREATE TABLE run_match (\n"
-	"  run_id     INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,\n"
+	"  run_id     INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE "
+	"CASCADE,\n"
 	"  policy     TEXT NOT NULL,\n"
 	"  match_key  TEXT NOT NULL,\n"
 	"  policy_key TEXT NOT NULL\n"
 	");\n"
 	"CREATE INDEX run_match_by_key ON run_match (match_key, policy);\n"
 	"\n"
-	"-- The policies runs are compared with (the comparisons view); sync always\n"
+	"-- The policies runs are compared with (the comparisons view); sync "
+	"always\n"
 	"-- is. A policy added here gets paired intervals from then on.\n"
 	"CREATE TABLE baselines (\n"
 	"  policy TEXT PRIMARY KEY\n"
 	") WITHOUT ROWID;\n"
 	"INSERT INTO baselines (policy) VALUES ('sync');\n"
 	"\n"
-	"-- 95% bootstrap intervals of a run's headline metrics (tokens_per_s,\n"
-	"-- tokens_per_j, acceptance_rate, mean_draft_len), over its sequences.\n"
+	"-- 95% bootstrap intervals of a run's headline metrics "
+	"(tokens_per_s,\n"
+	"-- tokens_per_j, acceptance_rate, mean_draft_len), over its "
+	"sequences.\n"
 	"CREATE TABLE intervals (\n"
 	"  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
 	"  name   TEXT NOT NULL,\n"
@@ -253,75 +288,105 @@ static const char *const schema_v3[] = {
 	"  PRIMARY KEY (run_id, name)\n"
 	") WITHOUT ROWID;\n"
 	"\n"
-	"-- 95% paired bootstrap intervals of a run's metric over its baseline's,\n"
+	"-- 95% paired bootstrap intervals of a run's metric over its "
+	"baseline's,\n"
 	"-- the same sequences resampled for both.\n"
 	"CREATE TABLE paired_intervals (\n"
-	"  run_id          INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
-	"  baseline_run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+	"  run_id          INTEGER NOT NULL REFERENCES runs(id) ON DELETE "
+	"CASCADE,\n"
+	"  baseline_run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE "
+	"CASCADE,\n"
 	"  name            TEXT NOT NULL,\n"
 	"  ratio           REAL NOT NULL,\n"
 	"  lo              REAL NOT NULL,\n"
 	"  hi              REAL NOT NULL,\n"
 	"  PRIMARY KEY (run_id, baseline_run_id, name)\n"
 	") WITHOUT ROWID;\n"
-	"CREATE INDEX paired_intervals_by_baseline ON paired_intervals (baseline_run_id);\n"
+	"CREATE INDEX paired_intervals_by_baseline ON paired_intervals "
+	"(baseline_run_id);\n"
 	"\n"
 	"DROP VIEW speedup_vs_sync;\n"
 	"DROP VIEW policy_summary;\n"
-	"DROP VIEW run_summary;\n"
-	,
+	"DROP VIEW run_summary;\n",
 	"\n"
 	"-- One row per run with the headline metrics and their intervals.\n"
 	"CREATE VIEW run_summary AS\n"
 	"SELECT r.id AS run_id, r.label, r.policy, r.drafter, r.hw_preset,\n"
-	"       r.draft_model || ':' || r.target_model AS models, r.trace_path,\n"
-	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'committed')    AS committed,\n"
-	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'time_s')       AS time_s,\n"
-	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'tokens_per_s') AS tokens_per_s,\n"
-	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'energy_j')     AS energy_j,\n"
-	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'tokens_per_j') AS tokens_per_j,\n"
-	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'acceptance_rate') AS acceptance_rate,\n"
-	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = 'mean_draft_len')  AS mean_draft_len,\n"
-	"       (SELECT lo FROM intervals WHERE run_id = r.id AND name = 'tokens_per_s')    AS tokens_per_s_lo,\n"
-	"       (SELECT hi FROM intervals WHERE run_id = r.id AND name = 'tokens_per_s')    AS tokens_per_s_hi,\n"
-	"       (SELECT lo FROM intervals WHERE run_id = r.id AND name = 'tokens_per_j')    AS tokens_per_j_lo,\n"
-	"       (SELECT hi FROM intervals WHERE run_id = r.id AND name = 'tokens_per_j')    AS tokens_per_j_hi,\n"
-	"       (SELECT lo FROM intervals WHERE run_id = r.id AND name = 'acceptance_rate') AS acceptance_rate_lo,\n"
-	"       (SELECT hi FROM intervals WHERE run_id = r.id AND name = 'acceptance_rate') AS acceptance_rate_hi,\n"
-	"       (SELECT lo FROM intervals WHERE run_id = r.id AND name = 'mean_draft_len')  AS mean_draft_len_lo,\n"
-	"       (SELECT hi FROM intervals WHERE run_id = r.id AND name = 'mean_draft_len')  AS mean_draft_len_hi\n"
+	"       r.draft_model || ':' || r.target_model AS models, "
+	"r.trace_path,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = "
+	"'committed')    AS committed,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = "
+	"'time_s')       AS time_s,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = "
+	"'tokens_per_s') AS tokens_per_s,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = "
+	"'energy_j')     AS energy_j,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = "
+	"'tokens_per_j') AS tokens_per_j,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = "
+	"'acceptance_rate') AS acceptance_rate,\n"
+	"       (SELECT value FROM metrics WHERE run_id = r.id AND name = "
+	"'mean_draft_len')  AS mean_draft_len,\n"
+	"       (SELECT lo FROM intervals WHERE run_id = r.id AND name = "
+	"'tokens_per_s')    AS tokens_per_s_lo,\n"
+	"       (SELECT hi FROM intervals WHERE run_id = r.id AND name = "
+	"'tokens_per_s')    AS tokens_per_s_hi,\n"
+	"       (SELECT lo FROM intervals WHERE run_id = r.id AND name = "
+	"'tokens_per_j')    AS tokens_per_j_lo,\n"
+	"       (SELECT hi FROM intervals WHERE run_id = r.id AND name = "
+	"'tokens_per_j')    AS tokens_per_j_hi,\n"
+	"       (SELECT lo FROM intervals WHERE run_id = r.id AND name = "
+	"'acceptance_rate') AS acceptance_rate_lo,\n"
+	"       (SELECT hi FROM intervals WHERE run_id = r.id AND name = "
+	"'acceptance_rate') AS acceptance_rate_hi,\n"
+	"       (SELECT lo FROM intervals WHERE run_id = r.id AND name = "
+	"'mean_draft_len')  AS mean_draft_len_lo,\n"
+	"       (SELECT hi FROM intervals WHERE run_id = r.id AND name = "
+	"'mean_draft_len')  AS mean_draft_len_hi\n"
 	"FROM runs r;\n"
 	"\n"
 	"-- For every run and every baseline policy (the baselines table, and\n"
-	"-- sync), the run it is compared with: the latest run of that policy with\n"
-	"-- the same match_key, or NULL when there is none or when such runs differ\n"
-	"-- in the policy's own parameters (the answer would depend on which).\n"
+	"-- sync), the run it is compared with: the latest run of that policy "
+	"with\n"
+	"-- the same match_key, or NULL when there is none or when such runs "
+	"differ\n"
+	"-- in the policy's own parameters (the answer would depend on "
+	"which).\n"
 	"CREATE VIEW baseline_runs AS\n"
 	"SELECT m.run_id, b.policy AS baseline_policy,\n"
-	"       CASE WHEN (SELECT count(DISTINCT x.policy_key) FROM run_match x\n"
-	"                  WHERE x.match_key = m.match_key AND x.policy = b.policy) = 1\n"
+	"       CASE WHEN (SELECT count(DISTINCT x.policy_key) FROM run_match "
+	"x\n"
+	"                  WHERE x.match_key = m.match_key AND x.policy = "
+	"b.policy) = 1\n"
 	"            THEN (SELECT max(x.run_id) FROM run_match x\n"
-	"                  WHERE x.match_key = m.match_key AND x.policy = b.policy)\n"
+	"                  WHERE x.match_key = m.match_key AND x.policy = "
+	"b.policy)\n"
 	"       END AS baseline_run_id\n"
 	"FROM run_match m\n"
-	"CROSS JOIN (SELECT policy FROM baselines UNION SELECT 'sync') b;\n"
-	,
+	"CROSS JOIN (SELECT policy FROM baselines UNION SELECT 'sync') b;\n",
 	"\n"
-	"-- Every run against every baseline policy: ratios of tokens/s (speedup)\n"
-	"-- and tokens/J (energy_gain) with their paired 95% intervals; *_differs is\n"
-	"-- 1 when the interval excludes 1, 0 when the two are not distinguishable,\n"
-	"-- NULL without an interval. NULL throughout when there is no baseline.\n"
+	"-- Every run against every baseline policy: ratios of tokens/s "
+	"(speedup)\n"
+	"-- and tokens/J (energy_gain) with their paired 95% intervals; "
+	"*_differs is\n"
+	"-- 1 when the interval excludes 1, 0 when the two are not "
+	"distinguishable,\n"
+	"-- NULL without an interval. NULL throughout when there is no "
+	"baseline.\n"
 	"CREATE VIEW comparisons AS\n"
 	"SELECT s.run_id, s.policy, s.drafter, s.hw_preset, s.models,\n"
 	"       bp.policy AS baseline_policy, m.baseline_run_id,\n"
 	"       s.tokens_per_s / b.tokens_per_s AS speedup,\n"
 	"       ps.lo AS speedup_lo, ps.hi AS speedup_hi,\n"
 	"       CASE WHEN ps.lo IS NULL THEN NULL\n"
-	"            WHEN ps.lo > 1 OR ps.hi < 1 THEN 1 ELSE 0 END AS speedup_differs,\n"
+	"            WHEN ps.lo > 1 OR ps.hi < 1 THEN 1 ELSE 0 END AS "
+	"speedup_differs,\n"
 	"       s.tokens_per_j / b.tokens_per_j AS energy_gain,\n"
 	"       pe.lo AS energy_gain_lo, pe.hi AS energy_gain_hi,\n"
 	"       CASE WHEN pe.lo IS NULL THEN NULL\n"
-	"            WHEN pe.lo > 1 OR pe.hi < 1 THEN 1 ELSE 0 END AS energy_gain_differs\n"
+	"            WHEN pe.lo > 1 OR pe.hi < 1 THEN 1 ELSE 0 END AS "
+	"energy_gain_differs\n"
 	"FROM run_summary s\n"
 	"CROSS JOIN (SELECT policy FROM baselines UNION SELECT 'sync') bp\n"
 	"LEFT JOIN baseline_runs m\n"
@@ -336,7 +401,8 @@ static const char *const schema_v3[] = {
 	"\n"
 	"-- Every run against the sync run of the same configuration.\n"
 	"CREATE VIEW speedup_vs_sync AS\n"
-	"SELECT run_id, policy, drafter, hw_preset, models, speedup, energy_gain,\n"
+	"SELECT run_id, policy, drafter, hw_preset, models, speedup, "
+	"energy_gain,\n"
 	"       baseline_run_id, speedup_lo, speedup_hi, speedup_differs,\n"
 	"       energy_gain_lo, energy_gain_hi, energy_gain_differs\n"
 	"FROM comparisons WHERE baseline_policy = 'sync';\n"
@@ -344,16 +410,17 @@ static const char *const schema_v3[] = {
 	"-- Mean per policy x drafter x preset.\n"
 	"CREATE VIEW policy_summary AS\n"
 	"SELECT policy, drafter, hw_preset, count(*) AS runs,\n"
-	"       avg(tokens_per_s) AS tokens_per_s, avg(tokens_per_j) AS tokens_per_j,\n"
+	"       avg(tokens_per_s) AS tokens_per_s, avg(tokens_per_j) AS "
+	"tokens_per_j,\n"
 	"       avg(acceptance_rate) AS acceptance_rate\n"
 	"FROM run_summary GROUP BY policy, drafter, hw_preset;\n"
 	"\n"
-	"-- One row per run: its configuration keys as columns (db.c makes this\n"
-	"-- view again, one column per key of config_keys, whenever a run brings a\n"
+	"-- One row per run: its configuration keys as columns (db.c makes "
+	"this\n"
+	"-- view again, one column per key of config_keys, whenever a run "
+	"brings a\n"
 	"-- new key; here, with none), headline metrics, intervals and the\n"
-	"-- comparison with sync.\n"
-	DBC_RUN_TABLE_HEAD DBC_RUN_TABLE_TAIL
-	,
+	"-- comparison with sync.\n" DBC_RUN_TABLE_HEAD DBC_RUN_TABLE_TAIL,
 	NULL
 };
 
@@ -364,16 +431,23 @@ static const char *const schema_v4[] = {
 	"-- Schema version 4: the silicon area a configuration adds, and the\n"
 	"-- Pareto front of every study (db/SCHEMA.md: Area, Pareto fronts).\n"
 	"\n"
-	"-- What a configuration adds in area, by its configuration rows: a run\n"
-	"-- whose config has this key with this value counts mm2. The rows here\n"
-	"-- are AHASD's units at 28 nm as the paper gives them (Ma et al., \"AHASD\",\n"
-	"-- DAC 2026: EDC 0.05 mm2, TVC 0.03, queues 0.01, AAU 1.25; 2.68% of the\n"
-	"-- DRAM die): the AAU in the PIM, EDC and TVC when the policy has them on,\n"
-	"-- and the queues between the devices of the task-level policies. Rows\n"
+	"-- What a configuration adds in area, by its configuration rows: a "
+	"run\n"
+	"-- whose config has this key with this value counts mm2. The rows "
+	"here\n"
+	"-- are AHASD's units at 28 nm as the paper gives them (Ma et al., "
+	"\"AHASD\",\n"
+	"-- DAC 2026: EDC 0.05 mm2, TVC 0.03, queues 0.01, AAU 1.25; 2.68% of "
+	"the\n"
+	"-- DRAM die): the AAU in the PIM, EDC and TVC when the policy has "
+	"them on,\n"
+	"-- and the queues between the devices of the task-level policies. "
+	"Rows\n"
 	"-- for units of one's own are added the same way.\n"
 	"CREATE TABLE area_costs (\n"
 	"  key    TEXT NOT NULL,       -- a configuration key (config.key)\n"
-	"  value  NOT NULL,            -- the value that costs, as config stores it\n"
+	"  value  NOT NULL,            -- the value that costs, as config "
+	"stores it\n"
 	"  unit   TEXT NOT NULL,       -- what the area is of\n"
 	"  mm2    REAL NOT NULL,\n"
 	"  source TEXT,                -- where the number comes from\n"
@@ -383,10 +457,13 @@ static const char *const schema_v4[] = {
 	"  ('hw.aau', 1, 'AAU', 1.25, 'AHASD paper (DAC 2026), 28 nm'),\n"
 	"  ('policy.edc', 1, 'EDC', 0.05, 'AHASD paper (DAC 2026), 28 nm'),\n"
 	"  ('policy.tvc', 1, 'TVC', 0.03, 'AHASD paper (DAC 2026), 28 nm'),\n"
-	"  ('policy', 'ahasd', 'queues', 0.01, 'AHASD paper (DAC 2026), 28 nm'),\n"
-	"  ('policy', 'async', 'queues', 0.01, 'AHASD paper (DAC 2026), 28 nm');\n"
+	"  ('policy', 'ahasd', 'queues', 0.01, 'AHASD paper (DAC 2026), 28 "
+	"nm'),\n"
+	"  ('policy', 'async', 'queues', 0.01, 'AHASD paper (DAC 2026), 28 "
+	"nm');\n"
 	"\n"
-	"-- Every run's area: area_costs summed over its configuration rows (0\n"
+	"-- Every run's area: area_costs summed over its configuration rows "
+	"(0\n"
 	"-- when none applies).\n"
 	"CREATE VIEW run_area AS\n"
 	"SELECT r.id AS run_id,\n"
@@ -394,14 +471,18 @@ static const char *const schema_v4[] = {
 	"        JOIN config c ON c.run_id = r.id AND c.key = a.key\n"
 	"                     AND c.value = a.value) AS area_mm2\n"
 	"FROM runs r;\n"
-	"\n"
-	,
+	"\n",
 	"-- The Pareto front of throughput against energy efficiency in every\n"
-	"-- study (the runs of one label; the runs without a label are one study\n"
-	"-- too). on_front is 1 when no run of the study has at least the run's\n"
-	"-- tokens_per_s and tokens_per_j and more of one of them (equal runs are\n"
-	"-- on it together); on_front_area is the same with area_mm2 as a third\n"
-	"-- cost, to be no larger (smaller counts as better too). Runs without\n"
+	"-- study (the runs of one label; the runs without a label are one "
+	"study\n"
+	"-- too). on_front is 1 when no run of the study has at least the "
+	"run's\n"
+	"-- tokens_per_s and tokens_per_j and more of one of them (equal runs "
+	"are\n"
+	"-- on it together); on_front_area is the same with area_mm2 as a "
+	"third\n"
+	"-- cost, to be no larger (smaller counts as better too). Runs "
+	"without\n"
 	"-- both metrics are left out.\n"
 	"CREATE VIEW pareto AS\n"
 	"WITH p AS (\n"
@@ -410,32 +491,41 @@ static const char *const schema_v4[] = {
 	"  FROM run_summary s JOIN run_area a ON a.run_id = s.run_id\n"
 	"  WHERE s.tokens_per_s IS NOT NULL AND s.tokens_per_j IS NOT NULL\n"
 	"),\n"
-	"-- by the best tokens_per_j of the runs faster than it and of the runs\n"
+	"-- by the best tokens_per_j of the runs faster than it and of the "
+	"runs\n"
 	"-- as fast, in the study and in its runs of the same area\n"
 	"w AS (\n"
 	"  SELECT p.*,\n"
-	"         max(tokens_per_j) OVER (PARTITION BY study ORDER BY tokens_per_s DESC\n"
-	"           GROUPS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS faster_j,\n"
-	"         max(tokens_per_j) OVER (PARTITION BY study, tokens_per_s) AS same_j,\n"
+	"         max(tokens_per_j) OVER (PARTITION BY study ORDER BY "
+	"tokens_per_s DESC\n"
+	"           GROUPS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS "
+	"faster_j,\n"
+	"         max(tokens_per_j) OVER (PARTITION BY study, tokens_per_s) AS "
+	"same_j,\n"
 	"         max(tokens_per_j) OVER (PARTITION BY study, area_mm2\n"
 	"           ORDER BY tokens_per_s DESC\n"
-	"           GROUPS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS faster_j_a,\n"
-	"         max(tokens_per_j) OVER (PARTITION BY study, area_mm2, tokens_per_s)\n"
+	"           GROUPS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS "
+	"faster_j_a,\n"
+	"         max(tokens_per_j) OVER (PARTITION BY study, area_mm2, "
+	"tokens_per_s)\n"
 	"           AS same_j_a\n"
 	"  FROM p\n"
 	"),\n"
 	"f AS (\n"
-	"  SELECT run_id, study, policy, tokens_per_s, tokens_per_j, area_mm2,\n"
+	"  SELECT run_id, study, policy, tokens_per_s, tokens_per_j, "
+	"area_mm2,\n"
 	"         (faster_j IS NULL OR tokens_per_j > faster_j)\n"
 	"           AND tokens_per_j = same_j AS on_front,\n"
 	"         (faster_j_a IS NULL OR tokens_per_j > faster_j_a)\n"
 	"           AND tokens_per_j = same_j_a AS in_class\n"
 	"  FROM w\n"
 	"),\n"
-	"-- a run beaten by a smaller one is beaten by one on the front of its\n"
+	"-- a run beaten by a smaller one is beaten by one on the front of "
+	"its\n"
 	"-- own area, so those are the only ones to look at\n"
 	"c AS (\n"
-	"  SELECT study, area_mm2, tokens_per_s, tokens_per_j FROM f WHERE in_class\n"
+	"  SELECT study, area_mm2, tokens_per_s, tokens_per_j FROM f WHERE "
+	"in_class\n"
 	")\n"
 	"SELECT run_id, study, policy, tokens_per_s, tokens_per_j, area_mm2,\n"
 	"       on_front,\n"
@@ -444,8 +534,7 @@ static const char *const schema_v4[] = {
 	"           AND c.area_mm2 < f.area_mm2\n"
 	"           AND c.tokens_per_s >= f.tokens_per_s\n"
 	"           AND c.tokens_per_j >= f.tokens_per_j) AS on_front_area\n"
-	"FROM f;\n"
-	,
+	"FROM f;\n",
 	NULL
 };
 
@@ -472,7 +561,10 @@ static const char *const kind_names[] = {
 _Static_assert(sizeof kind_names / sizeof kind_names[0] == REPLAY_EV_KIND_COUNT,
                "one name per replay_event_kind");
 static const char *const outcome_names[] = {
-	"none", "accepted", "rejected", "wasted",
+	"none",
+	"accepted",
+	"rejected",
+	"wasted",
 };
 _Static_assert(sizeof outcome_names / sizeof outcome_names[0] ==
                        REPLAY_OUT_WASTED + 1,
@@ -499,40 +591,42 @@ static const char *const stmt_sql[ST_COUNT] = {
 	/* the next run id: one past the last handed out and past every run
 	 * stored (should a run have been inserted by other means) */
 	[ST_RESERVE] =
-		"INSERT INTO run_ids (id, last) "
-		"VALUES (1, (SELECT coalesce(max(id), 0) FROM runs) + 1) "
-		"ON CONFLICT (id) DO UPDATE SET last = "
-		"max(last, (SELECT coalesce(max(id), 0) FROM runs)) + 1 "
-		"RETURNING last",
+	        "INSERT INTO run_ids (id, last) "
+	        "VALUES (1, (SELECT coalesce(max(id), 0) FROM runs) + 1) "
+	        "ON CONFLICT (id) DO UPDATE SET last = "
+	        "max(last, (SELECT coalesce(max(id), 0) FROM runs)) + 1 "
+	        "RETURNING last",
 	[ST_RUN] =
-		"INSERT INTO runs (id, created, tool_version, label, policy, "
-		"policy_version, policy_params, policy_path, drafter, "
-		"drafter_version, drafter_params, drafter_path, hw_preset, "
-		"hw_config, trace_path, trace_sha256, draft_model, target_model, "
-		"retargeted_from, sampled, seed, queue_capacity, max_draft, "
-		"wall_s) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-		"?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+	        "INSERT INTO runs (id, created, tool_version, label, policy, "
+	        "policy_version, policy_params, policy_path, drafter, "
+	        "drafter_version, drafter_params, drafter_path, hw_preset, "
+	        "hw_config, trace_path, trace_sha256, draft_model, "
+	        "target_model, "
+	        "retargeted_from, sampled, seed, queue_capacity, max_draft, "
+	        "wall_s) "
+	        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+	        "?13, "
+	        "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
 	[ST_SEQUENCE] =
-		"INSERT INTO sequences (run_id, seq, prompt_len, committed, "
-		"time_s, energy_j, drafted, accepted, wasted, preverified, "
-		"batches, verifications, batch_tokens) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-		"?13)",
-	[ST_EVENT] =
-		"INSERT INTO events (run_id, idx, device, kind, start_s, end_s, "
-		"tokens, seq, batch, outcome) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	        "INSERT INTO sequences (run_id, seq, prompt_len, committed, "
+	        "time_s, energy_j, drafted, accepted, wasted, preverified, "
+	        "batches, verifications, batch_tokens) "
+	        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+	        "?13)",
+	[ST_EVENT] = "INSERT INTO events (run_id, idx, device, kind, start_s, "
+	             "end_s, "
+	             "tokens, seq, batch, outcome) "
+	             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[ST_METRIC] =
-		"INSERT INTO metrics (run_id, name, value) VALUES (?1, ?2, ?3)",
+	        "INSERT INTO metrics (run_id, name, value) VALUES (?1, ?2, ?3)",
 	[ST_DEVICE] =
-		("INSERT INTO devices (run_id, idx, name, busy_s, idle_s, "
-		 "energy_j) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+	        ("INSERT INTO devices (run_id, idx, name, busy_s, idle_s, "
+	         "energy_j) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
 	[ST_FAILURE] =
-		"INSERT INTO failures (created, run_id, label, trace_path, "
-		"hw_preset, policy, drafter, config, plugin, hook, signal, "
-		"message) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	        "INSERT INTO failures (created, run_id, label, trace_path, "
+	        "hw_preset, policy, drafter, config, plugin, hook, signal, "
+	        "message) "
+	        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 };
 
 /* One buffered row of the open run, a sequence or an event, in the order
@@ -574,7 +668,7 @@ struct db {
 	int busy_ms;
 	sqlite3_stmt *st[ST_COUNT];
 	uint64_t max_events;
-	size_t rec_max;          /* records held in memory before a spill */
+	size_t rec_max; /* records held in memory before a spill */
 	/* the open run, run_id 0 when none: nothing of it is in the file
 	 * until db_run_commit */
 	int64_t run_id;
@@ -584,9 +678,9 @@ struct db {
 	uint64_t n_events, dropped;
 	unsigned n_dev;
 	char dev_name[RESULT_MAX_DEV][DB_MAX_DEV_NAME + 1];
-	struct run_rec *rec;     /* newest records, n_rec of cap_rec */
+	struct run_rec *rec; /* newest records, n_rec of cap_rec */
 	size_t n_rec, cap_rec;
-	FILE *spill;             /* older records, oldest first, or NULL */
+	FILE *spill; /* older records, oldest first, or NULL */
 	struct stats_interval iv[STATS_N_METRICS]; /* db_run_intervals */
 	int has_iv;
 	/* the open run's sequences as the bootstrap takes them, for its
@@ -604,24 +698,17 @@ static int errno_of(int rc)
 {
 	switch (rc & 0xff) {
 	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EBUSY;
-	case SQLITE_READONLY:
-		return -EROFS;
-	case SQLITE_NOMEM:
-		return -ENOMEM;
-	case SQLITE_FULL:
-		return -ENOSPC;
+	case SQLITE_LOCKED: return -EBUSY;
+	case SQLITE_READONLY: return -EROFS;
+	case SQLITE_NOMEM: return -ENOMEM;
+	case SQLITE_FULL: return -ENOSPC;
 	case SQLITE_PERM:
-	case SQLITE_AUTH:
-		return -EACCES;
+	case SQLITE_AUTH: return -EACCES;
 	case SQLITE_NOTADB:
 	case SQLITE_CORRUPT:
 	case SQLITE_CONSTRAINT:
-	case SQLITE_MISMATCH:
-		return -EINVAL;
-	default:
-		return -EIO;
+	case SQLITE_MISMATCH: return -EINVAL;
+	default: return -EIO;
 	}
 }
 
@@ -635,20 +722,20 @@ static int sql_err(const struct db *d, int rc, const char *what, char *err,
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
 		util_set_err(err, errlen,
-		        "%s: %s: database is locked by another connection "
-		        "(busy for longer than the %d ms busy timeout)",
-		        d->path, what, d->busy_ms);
+		             "%s: %s: database is locked by another connection "
+		             "(busy for longer than the %d ms busy timeout)",
+		             d->path, what, d->busy_ms);
 		break;
 	case SQLITE_READONLY:
 		util_set_err(err, errlen, "%s: %s: database is read-only (%s)",
-		        d->path, what, msg);
+		             d->path, what, msg);
 		break;
 	case SQLITE_CANTOPEN:
 	case SQLITE_IOERR: {
 		const int sys = d->h ? sqlite3_system_errno(d->h) : 0;
 
 		util_set_err(err, errlen, "%s: %s: %s (%s)", d->path, what, msg,
-		        sys ? strerror(sys) : "no system error");
+		             sys ? strerror(sys) : "no system error");
 		break;
 	}
 	default:
@@ -678,9 +765,9 @@ static int read_header(struct db *d, struct header *hd, char *err,
                        size_t errlen)
 {
 	static const char sql[] =
-		"SELECT (SELECT application_id FROM pragma_application_id), "
-		"(SELECT user_version FROM pragma_user_version), "
-		"(SELECT count(*) FROM sqlite_master)";
+	        "SELECT (SELECT application_id FROM pragma_application_id), "
+	        "(SELECT user_version FROM pragma_user_version), "
+	        "(SELECT count(*) FROM sqlite_master)";
 	sqlite3_stmt *s = NULL;
 	int rc = sqlite3_prepare_v2(d->h, sql, -1, &s, NULL);
 
@@ -697,7 +784,8 @@ static int read_header(struct db *d, struct header *hd, char *err,
 	if (rc == SQLITE_OK)
 		return 0;
 	if ((rc & 0xff) == SQLITE_NOTADB) {
-		util_set_err(err, errlen,
+		util_set_err(
+		        err, errlen,
 		        "%s: not an SQLite database (file is not a database)",
 		        d->path);
 		return -EINVAL;
@@ -706,19 +794,20 @@ static int read_header(struct db *d, struct header *hd, char *err,
 }
 
 /* Refuse another application's database or a newer schema. */
-static int check_header(const struct db *d, const struct header *hd,
-                        char *err, size_t errlen)
+static int check_header(const struct db *d, const struct header *hd, char *err,
+                        size_t errlen)
 {
 	if (hd->app_id != 0 && hd->app_id != DB_APPLICATION_ID) {
 		util_set_err(err, errlen,
-		        "%s: not an ahasd-replay database (application_id "
-		        "0x%08llx, expected 0x%08x)",
-		        d->path, (unsigned long long)(uint32_t)hd->app_id,
-		        (unsigned)DB_APPLICATION_ID);
+		             "%s: not an ahasd-replay database (application_id "
+		             "0x%08llx, expected 0x%08x)",
+		             d->path, (unsigned long long)(uint32_t)hd->app_id,
+		             (unsigned)DB_APPLICATION_ID);
 		return -EINVAL;
 	}
 	if (hd->app_id == 0 && (hd->user_version != 0 || hd->objects != 0)) {
-		util_set_err(err, errlen,
+		util_set_err(
+		        err, errlen,
 		        "%s: not an ahasd-replay database (application_id 0, "
 		        "user_version %lld, %lld schema objects)",
 		        d->path, (long long)hd->user_version,
@@ -728,21 +817,27 @@ static int check_header(const struct db *d, const struct header *hd,
 	if (hd->app_id == DB_APPLICATION_ID && hd->user_version == 0 &&
 	    hd->objects != 0) {
 		/* migration 1 would fail with "table runs already exists" */
-		util_set_err(err, errlen,
+		util_set_err(
+		        err, errlen,
 		        "%s: an ahasd-replay database (application_id 0x%08x, "
 		        "%lld schema objects) with user_version 0: its schema "
 		        "version was reset, so its tables cannot be told apart "
-		        "from a half-made schema; set PRAGMA user_version to the "
-		        "version its tables have (%d for this tool's) or use a new "
-		        "file", d->path, (unsigned)DB_APPLICATION_ID,
+		        "from a half-made schema; set PRAGMA user_version to "
+		        "the "
+		        "version its tables have (%d for this tool's) or use a "
+		        "new "
+		        "file",
+		        d->path, (unsigned)DB_APPLICATION_ID,
 		        (long long)hd->objects, DB_SCHEMA_VERSION);
 		return -EINVAL;
 	}
 	if (hd->user_version > DB_SCHEMA_VERSION) {
 		util_set_err(err, errlen,
-		        "%s: schema version %lld is newer than this tool's (%d); "
-		        "upgrade ahasd-replay",
-		        d->path, (long long)hd->user_version, DB_SCHEMA_VERSION);
+		             "%s: schema version %lld is newer than this "
+		             "tool's (%d); "
+		             "upgrade ahasd-replay",
+		             d->path, (long long)hd->user_version,
+		             DB_SCHEMA_VERSION);
 		return -EPROTONOSUPPORT;
 	}
 	return 0;
@@ -828,14 +923,15 @@ static int set_wal(struct db *d, char *err, size_t errlen)
 
 	for (;;) {
 		sqlite3_stmt *s = NULL;
-		int rc = sqlite3_prepare_v2(d->h, "PRAGMA journal_mode = WAL", -1,
-		                            &s, NULL);
+		int rc = sqlite3_prepare_v2(d->h, "PRAGMA journal_mode = WAL",
+		                            -1, &s, NULL);
 		int wal = 0;
 
 		if (rc == SQLITE_OK) {
 			rc = sqlite3_step(s);
 			if (rc == SQLITE_ROW) {
-				const unsigned char *m = sqlite3_column_text(s, 0);
+				const unsigned char *m = sqlite3_column_text(s,
+				                                             0);
 
 				wal = m && strcmp((const char *)m, "wal") == 0;
 				rc = SQLITE_OK;
@@ -865,7 +961,8 @@ static int busy_ms_from_env(int *out, char *err, size_t errlen)
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno || *end || v < 0 || v > INT_MAX) {
-		util_set_err(err, errlen,
+		util_set_err(
+		        err, errlen,
 		        "AHASD_DB_BUSY_MS: '%s' is not a time in milliseconds",
 		        s);
 		return -EINVAL;
@@ -890,14 +987,16 @@ static int check_path(const char *path, int readonly, char *err, size_t errlen)
 		}
 		if (!readonly && access(path, R_OK | W_OK) != 0) {
 			r = -errno;
-			util_set_err(err, errlen, "%s: cannot open for writing: %s",
-			        path, strerror(errno));
+			util_set_err(err, errlen,
+			             "%s: cannot open for writing: %s", path,
+			             strerror(errno));
 			return r;
 		}
 		if (readonly && access(path, R_OK) != 0) {
 			r = -errno;
-			util_set_err(err, errlen, "%s: cannot open for reading: %s",
-			        path, strerror(errno));
+			util_set_err(err, errlen,
+			             "%s: cannot open for reading: %s", path,
+			             strerror(errno));
 			return r;
 		}
 	} else if (errno != ENOENT || readonly) {
@@ -925,17 +1024,21 @@ static int check_path(const char *path, int readonly, char *err, size_t errlen)
 	if (stat(dir, &st) != 0) {
 		r = -errno;
 		if (errno == ENOENT)
-			util_set_err(err, errlen,
+			util_set_err(
+			        err, errlen,
 			        "%s: cannot create database: directory '%s' "
-			        "does not exist", path, dir);
+			        "does not exist",
+			        path, dir);
 		else
 			util_set_err(err, errlen,
-			        "%s: cannot create database: directory '%s': %s",
-			        path, dir, strerror(errno));
+			             "%s: cannot create database: directory "
+			             "'%s': %s",
+			             path, dir, strerror(errno));
 		goto error;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		util_set_err(err, errlen,
+		util_set_err(
+		        err, errlen,
 		        "%s: cannot create database: '%s' is not a directory",
 		        path, dir);
 		r = -ENOTDIR;
@@ -943,7 +1046,8 @@ static int check_path(const char *path, int readonly, char *err, size_t errlen)
 	}
 	if (access(dir, W_OK | X_OK) != 0) {
 		r = -errno;
-		util_set_err(err, errlen,
+		util_set_err(
+		        err, errlen,
 		        "%s: cannot write: directory '%s' is not writable (%s)",
 		        path, dir, strerror(errno));
 		goto error;
@@ -1004,19 +1108,19 @@ static int open_common(struct db **out, const char *path, int readonly,
 	if (rc != SQLITE_OK) {
 		const int sys = d->h ? sqlite3_system_errno(d->h) : 0;
 
-		util_set_err(err, errlen, "%s: cannot %s database: %s%s%s%s", path,
-		        access(path, F_OK) == 0 ? "open" : "create",
-		        d->h ? sqlite3_errmsg(d->h) : sqlite3_errstr(rc),
-		        sys ? " (" : "", sys ? strerror(sys) : "",
-		        sys ? ")" : "");
+		util_set_err(err, errlen, "%s: cannot %s database: %s%s%s%s",
+		             path, access(path, F_OK) == 0 ? "open" : "create",
+		             d->h ? sqlite3_errmsg(d->h) : sqlite3_errstr(rc),
+		             sys ? " (" : "", sys ? strerror(sys) : "",
+		             sys ? ")" : "");
 		r = sys ? -sys : errno_of(rc);
 		goto error;
 	}
 	sqlite3_extended_result_codes(d->h, 1);
 	sqlite3_busy_timeout(d->h, d->busy_ms);
 	if (!readonly && sqlite3_db_readonly(d->h, "main") == 1) {
-		util_set_err(err, errlen, "%s: database can only be opened read-only",
-		        path);
+		util_set_err(err, errlen,
+		             "%s: database can only be opened read-only", path);
 		r = -EROFS;
 		goto error;
 	}
@@ -1030,14 +1134,16 @@ static int open_common(struct db **out, const char *path, int readonly,
 
 	if (readonly) {
 		if (hd.user_version == 0) {
-			util_set_err(err, errlen,
+			util_set_err(
+			        err, errlen,
 			        "%s: empty database, no ahasd-replay results",
 			        path);
 			r = -EINVAL;
 			goto error;
 		}
 		if (hd.user_version < DB_SCHEMA_VERSION) {
-			util_set_err(err, errlen,
+			util_set_err(
+			        err, errlen,
 			        "%s: schema version %lld is older than this "
 			        "tool's (%d); open it once read-write with "
 			        "ahasd-replay to upgrade",
@@ -1183,8 +1289,8 @@ int db_set_buffer_bytes(struct db *d, size_t bytes)
 }
 
 /* Step a prepared write statement to completion, then reset it. */
-static int step_done(struct db *d, enum stmt which, const char *what,
-                     char *err, size_t errlen)
+static int step_done(struct db *d, enum stmt which, const char *what, char *err,
+                     size_t errlen)
 {
 	sqlite3_stmt *s = d->st[which];
 	const int rc = sqlite3_step(s);
@@ -1212,13 +1318,16 @@ static int check_run(struct db *d, int64_t run_id, const char *fn, char *err,
 		return -EINVAL;
 	}
 	if (d->run_id == 0) {
-		util_set_err(err, errlen, "%s: %s: no run open (db_run_begin first)",
-		        d->path, fn);
+		util_set_err(err, errlen,
+		             "%s: %s: no run open (db_run_begin first)",
+		             d->path, fn);
 		return -EINVAL;
 	}
 	if (run_id != d->run_id) {
-		util_set_err(err, errlen, "%s: %s: run %lld is not the open run %lld",
-		        d->path, fn, (long long)run_id, (long long)d->run_id);
+		util_set_err(err, errlen,
+		             "%s: %s: run %lld is not the open run %lld",
+		             d->path, fn, (long long)run_id,
+		             (long long)d->run_id);
 		db_run_rollback(d);
 		return -EINVAL;
 	}
@@ -1251,29 +1360,34 @@ static int check_info(const struct db *d, const struct db_run_info *in,
 	for (size_t i = 0; i < sizeof req / sizeof req[0]; i++) {
 		if (!req[i].value) {
 			util_set_err(err, errlen, "%s: run info: %s is missing",
-			        d->path, req[i].name);
+			             d->path, req[i].name);
 			return -EINVAL;
 		}
 	}
 	if (in->n_dev > RESULT_MAX_DEV) {
-		util_set_err(err, errlen, "%s: run info: %u devices (at most %d)",
-		        d->path, in->n_dev, RESULT_MAX_DEV);
+		util_set_err(err, errlen,
+		             "%s: run info: %u devices (at most %d)", d->path,
+		             in->n_dev, RESULT_MAX_DEV);
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < in->n_dev; i++) {
 		const char *n = in->device_names[i];
 
 		if (!n || !*n || strlen(n) > DB_MAX_DEV_NAME) {
-			util_set_err(err, errlen,
+			util_set_err(
+			        err, errlen,
 			        "%s: run info: device %u needs a name of 1..%d "
-			        "characters", d->path, i, DB_MAX_DEV_NAME);
+			        "characters",
+			        d->path, i, DB_MAX_DEV_NAME);
 			return -EINVAL;
 		}
 		for (unsigned j = 0; j < i; j++) {
 			if (strcmp(n, in->device_names[j]) == 0) {
-				util_set_err(err, errlen,
+				util_set_err(
+				        err, errlen,
 				        "%s: run info: device name '%s' used "
-				        "twice", d->path, n);
+				        "twice",
+				        d->path, n);
 				return -EINVAL;
 			}
 		}
@@ -1305,7 +1419,7 @@ static int copy_info(struct db *d, const struct db_run_info *in, char *err,
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char **dst = (const char **)((char *)&d->info +
-		                                    info_strings[i]);
+		                                   info_strings[i]);
 		const size_t len = *dst ? strlen(*dst) + 1 : 0;
 
 		if (!*dst)
@@ -1333,8 +1447,7 @@ static void utc_now(char *buf, size_t len)
 
 /* Hand out the next run id in a transaction of its own: a moment's lock,
  * and the id is the run's for good, whether it is committed or not. */
-static int reserve_run_id(struct db *d, int64_t *id, char *err,
-                          size_t errlen)
+static int reserve_run_id(struct db *d, int64_t *id, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = d->st[ST_RESERVE];
 	int r, rc;
@@ -1357,8 +1470,8 @@ static int reserve_run_id(struct db *d, int64_t *id, char *err,
 	return r;
 }
 
-int db_run_begin(struct db *d, const struct db_run_info *info,
-                 int64_t *run_id, char *err, size_t errlen)
+int db_run_begin(struct db *d, const struct db_run_info *info, int64_t *run_id,
+                 char *err, size_t errlen)
 {
 	int64_t id = 0;
 	int r;
@@ -1373,7 +1486,7 @@ int db_run_begin(struct db *d, const struct db_run_info *info,
 	}
 	if (d->run_id != 0) {
 		util_set_err(err, errlen, "%s: run %lld is still open", d->path,
-		        (long long)d->run_id);
+		             (long long)d->run_id);
 		return -EBUSY;
 	}
 	r = check_info(d, info, err, errlen);
@@ -1444,7 +1557,8 @@ static int spill_open(struct db *d, char *err, size_t errlen)
 		}
 	}
 	if (!d->spill) {
-		util_set_err(err, errlen,
+		util_set_err(
+		        err, errlen,
 		        "%s: run %lld: cannot make a temporary file for the "
 		        "run's rows in $TMPDIR, /tmp or '%s': %s",
 		        d->path, (long long)d->run_id, dir,
@@ -1468,9 +1582,11 @@ static int spill_records(struct db *d, char *err, size_t errlen)
 	if (fwrite(d->rec, sizeof *d->rec, d->n_rec, d->spill) != d->n_rec) {
 		const int e = errno ? errno : EIO;
 
-		util_set_err(err, errlen,
+		util_set_err(
+		        err, errlen,
 		        "%s: run %lld: writing the run's rows to a temporary "
-		        "file: %s", d->path, (long long)d->run_id, strerror(e));
+		        "file: %s",
+		        d->path, (long long)d->run_id, strerror(e));
 		return -e;
 	}
 	d->n_rec = 0;
@@ -1508,8 +1624,7 @@ static int run_add(struct db *d, const struct run_rec *rec, char *err,
 }
 
 int db_run_sequence(struct db *d, int64_t run_id,
-                    const struct replay_seq_result *q, char *err,
-                    size_t errlen)
+                    const struct replay_seq_result *q, char *err, size_t errlen)
 {
 	struct run_rec rec;
 	int r = check_run(d, run_id, "db_run_sequence", err, errlen);
@@ -1517,7 +1632,8 @@ int db_run_sequence(struct db *d, int64_t run_id,
 	if (r < 0)
 		return r;
 	if (!q) {
-		util_set_err(err, errlen, "%s: db_run_sequence: no result", d->path);
+		util_set_err(err, errlen, "%s: db_run_sequence: no result",
+		             d->path);
 		r = -EINVAL;
 		goto error;
 	}
@@ -1568,7 +1684,8 @@ int db_run_event(struct db *d, int64_t run_id, const struct replay_event *ev,
 	if (r < 0)
 		return r;
 	if (!ev) {
-		util_set_err(err, errlen, "%s: db_run_event: no event", d->path);
+		util_set_err(err, errlen, "%s: db_run_event: no event",
+		             d->path);
 		r = -EINVAL;
 		goto error;
 	}
@@ -1579,7 +1696,8 @@ int db_run_event(struct db *d, int64_t run_id, const struct replay_event *ev,
 	if ((unsigned)ev->kind >= REPLAY_EV_KIND_COUNT ||
 	    (unsigned)ev->outcome > REPLAY_OUT_WASTED || ev->device < 0 ||
 	    (unsigned)ev->device >= d->n_dev) {
-		util_set_err(err, errlen,
+		util_set_err(
+		        err, errlen,
 		        "%s: db_run_event: invalid event (kind %d, outcome %d, "
 		        "device %d of %u)",
 		        d->path, (int)ev->kind, (int)ev->outcome, ev->device,
@@ -1623,8 +1741,8 @@ static int put_sequence(struct db *d, const struct replay_seq_result *q,
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
 		util_set_err(err, errlen,
-		        "%s: run %lld: sequence %u given twice", d->path,
-		        (long long)d->run_id, (unsigned)q->seq);
+		             "%s: run %lld: sequence %u given twice", d->path,
+		             (long long)d->run_id, (unsigned)q->seq);
 		r = -EINVAL;
 	} else if (rc != SQLITE_DONE) {
 		r = sql_err(d, rc, "inserting a sequence", err, errlen);
@@ -1658,9 +1776,10 @@ static int put_records(struct db *d, const struct run_rec *rec, size_t n,
 {
 	for (size_t i = 0; i < n; i++) {
 		const int r = rec[i].type == REC_SEQUENCE
-		                      ? put_sequence(d, &rec[i].u.seq, err, errlen)
-		                      : put_event(d, (*idx)++, &rec[i].u.ev, err,
-		                                  errlen);
+		                      ? put_sequence(d, &rec[i].u.seq, err,
+		                                     errlen)
+		                      : put_event(d, (*idx)++, &rec[i].u.ev,
+		                                  err, errlen);
 
 		if (r < 0)
 			return r;
@@ -1684,7 +1803,8 @@ static int put_all_records(struct db *d, char *err, size_t errlen)
 		return r;
 	if (fflush(d->spill) != 0 || fseek(d->spill, 0, SEEK_SET) != 0)
 		goto io_error;
-	while ((got = fread(d->rec, sizeof *d->rec, d->cap_rec, d->spill)) > 0) {
+	while ((got = fread(d->rec, sizeof *d->rec, d->cap_rec, d->spill)) >
+	       0) {
 		r = put_records(d, d->rec, got, &idx, err, errlen);
 		if (r < 0)
 			return r;
@@ -1695,9 +1815,11 @@ static int put_all_records(struct db *d, char *err, size_t errlen)
 
 io_error:
 	r = errno ? errno : EIO;
-	util_set_err(err, errlen,
+	util_set_err(
+	        err, errlen,
 	        "%s: run %lld: reading the run's rows back from a temporary "
-	        "file: %s", d->path, (long long)d->run_id, strerror(r));
+	        "file: %s",
+	        d->path, (long long)d->run_id, strerror(r));
 	return -r;
 }
 
@@ -1735,8 +1857,9 @@ static int put_run(struct db *d, double wall_s, char *err, size_t errlen)
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
 		util_set_err(err, errlen,
-		        "%s: run id %lld is taken by a run stored outside "
-		        "db_run_begin", d->path, (long long)d->run_id);
+		             "%s: run id %lld is taken by a run stored outside "
+		             "db_run_begin",
+		             d->path, (long long)d->run_id);
 		r = -EEXIST;
 	} else if (rc != SQLITE_DONE) {
 		r = sql_err(d, rc, "inserting the run", err, errlen);
@@ -1758,7 +1881,8 @@ static int put_metric(struct db *d, int64_t run_id, const char *name,
 	}
 	if (isnan(value)) {
 		/* SQLite would store NULL and fail the NOT NULL constraint. */
-		util_set_err(err, errlen, "%s: metric '%s' is NaN", d->path, name);
+		util_set_err(err, errlen, "%s: metric '%s' is NaN", d->path,
+		             name);
 		return -EINVAL;
 	}
 	sqlite3_bind_int64(s, 1, run_id);
@@ -1766,8 +1890,8 @@ static int put_metric(struct db *d, int64_t run_id, const char *name,
 	sqlite3_bind_double(s, 3, value);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
-		util_set_err(err, errlen, "%s: metric '%s' given twice", d->path,
-		        name);
+		util_set_err(err, errlen, "%s: metric '%s' given twice",
+		             d->path, name);
 		r = -EINVAL;
 	} else if (rc != SQLITE_DONE) {
 		r = sql_err(d, rc, "storing a metric", err, errlen);
@@ -1786,8 +1910,8 @@ static double ratio(double num, double den)
 static int put_metrics(struct db *d, int64_t run_id,
                        const struct replay_metrics *m,
                        const char *const *extra_names,
-                       const double *extra_values, size_t n_extra,
-                       char *err, size_t errlen)
+                       const double *extra_values, size_t n_extra, char *err,
+                       size_t errlen)
 {
 	/* the larger of the engine's count and ours */
 	struct replay_metrics mm = *m;
@@ -1799,16 +1923,16 @@ static int put_metrics(struct db *d, int64_t run_id,
 		const double v = metric_defs[i].value(&mm);
 
 		if (isnan(v))
-			continue;   /* does not apply to this run */
+			continue; /* does not apply to this run */
 		r = put_metric(d, run_id, metric_defs[i].name, v, err, errlen);
 		if (r < 0)
 			return r;
 	}
 	for (unsigned i = 0; i < d->n_dev; i++) {
 		static const char *const suffix[] = { "busy_s", "idle_s",
-		                                      "utilisation" };
+			                              "utilisation" };
 		const double v[] = { m->busy_s[i], m->idle_s[i],
-		                     ratio(m->busy_s[i], m->time_s) };
+			             ratio(m->busy_s[i], m->time_s) };
 		sqlite3_stmt *s = d->st[ST_DEVICE];
 		char name[DB_MAX_DEV_NAME + 16];
 
@@ -1851,8 +1975,8 @@ int db_match_keys(const struct db_run_info *info, char match[65],
 }
 
 int db_run_intervals(struct db *d, int64_t run_id,
-                     const struct stats_interval iv[STATS_N_METRICS],
-                     char *err, size_t errlen)
+                     const struct stats_interval iv[STATS_N_METRICS], char *err,
+                     size_t errlen)
 {
 	int r = check_run(d, run_id, "db_run_intervals", err, errlen);
 
@@ -1877,9 +2001,10 @@ static int put_intervals(struct db *d, char *err, size_t errlen)
 
 	if (!d->has_iv)
 		return 0;
-	if (sqlite3_prepare_v2(d->h, "INSERT INTO intervals (run_id, name, "
-	                       "lo, hi) VALUES (?1, ?2, ?3, ?4)", -1, &s,
-	                       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(d->h,
+	                       "INSERT INTO intervals (run_id, name, "
+	                       "lo, hi) VALUES (?1, ?2, ?3, ?4)",
+	                       -1, &s, NULL) != SQLITE_OK)
 		return sql_err(d, sqlite3_errcode(d->h), "storing intervals",
 		               err, errlen);
 	for (int m = 0; m < STATS_N_METRICS && r == 0; m++) {
@@ -1957,18 +2082,18 @@ out:
 	free(ids);
 }
 
-int db_run_commit(struct db *d, int64_t run_id,
-                  const struct replay_metrics *m, double wall_s,
-                  const char *const *extra_names, const double *extra_values,
-                  size_t n_extra, char *err, size_t errlen)
+int db_run_commit(struct db *d, int64_t run_id, const struct replay_metrics *m,
+                  double wall_s, const char *const *extra_names,
+                  const double *extra_values, size_t n_extra, char *err,
+                  size_t errlen)
 {
 	int r = check_run(d, run_id, "db_run_commit", err, errlen);
 
 	if (r < 0)
 		return r;
 	if (!m || (n_extra && (!extra_names || !extra_values))) {
-		util_set_err(err, errlen, "%s: db_run_commit: invalid arguments",
-		        d->path);
+		util_set_err(err, errlen,
+		             "%s: db_run_commit: invalid arguments", d->path);
 		r = -EINVAL;
 		goto error;
 	}
@@ -1986,8 +2111,8 @@ int db_run_commit(struct db *d, int64_t run_id,
 	if (r == 0)
 		r = put_all_records(d, err, errlen);
 	if (r == 0)
-		r = put_metrics(d, run_id, m, extra_names, extra_values, n_extra,
-		                err, errlen);
+		r = put_metrics(d, run_id, m, extra_names, extra_values,
+		                n_extra, err, errlen);
 	if (r == 0)
 		r = put_config(d, err, errlen);
 	if (r == 0)
@@ -2016,7 +2141,8 @@ int db_record_failure(struct db *d, const struct db_failure *f, char *err,
 	int r;
 
 	if (!d || !f || !f->message || !*f->message) {
-		util_set_err(err, errlen,
+		util_set_err(
+		        err, errlen,
 		        "db_record_failure: invalid arguments (a message is "
 		        "required)");
 		return -EINVAL;
@@ -2056,8 +2182,7 @@ int db_record_failure(struct db *d, const struct db_failure *f, char *err,
 	return r;
 }
 
-int db_add_baseline(struct db *d, const char *policy, char *err,
-                    size_t errlen)
+int db_add_baseline(struct db *d, const char *policy, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
 	int r, rc;
@@ -2073,8 +2198,10 @@ int db_add_baseline(struct db *d, const char *policy, char *err,
 	r = step_done(d, ST_BEGIN, "adding a baseline", err, errlen);
 	if (r < 0)
 		return r;
-	rc = sqlite3_prepare_v2(d->h, "INSERT OR IGNORE INTO baselines "
-	                        "(policy) VALUES (?1)", -1, &s, NULL);
+	rc = sqlite3_prepare_v2(d->h,
+	                        "INSERT OR IGNORE INTO baselines "
+	                        "(policy) VALUES (?1)",
+	                        -1, &s, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(s, 1, policy, -1, SQLITE_TRANSIENT);
 		rc = sqlite3_step(s);
@@ -2101,20 +2228,23 @@ int db_compare(struct db *d, int64_t run_id, const char *baseline,
 		util_set_err(err, errlen, "db_compare: invalid arguments");
 		return -EINVAL;
 	}
-	rc = sqlite3_prepare_v2(d->h,
+	rc = sqlite3_prepare_v2(
+	        d->h,
 	        "SELECT baseline_run_id, speedup, energy_gain, speedup_lo, "
 	        "speedup_hi, energy_gain_lo, energy_gain_hi FROM comparisons "
-	        "WHERE run_id = ?1 AND baseline_policy = ?2", -1, &s, NULL);
+	        "WHERE run_id = ?1 AND baseline_policy = ?2",
+	        -1, &s, NULL);
 	if (rc != SQLITE_OK)
 		return sql_err(d, rc, "reading a comparison", err, errlen);
 	sqlite3_bind_int64(s, 1, run_id);
 	sqlite3_bind_text(s, 2, baseline, -1, SQLITE_TRANSIENT);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		double *const v[] = { &out->speedup, &out->energy_gain,
-		                      &out->speedup_lo, &out->speedup_hi,
-		                      &out->energy_gain_lo,
-		                      &out->energy_gain_hi };
+		double *const v[] = {
+			&out->speedup,        &out->energy_gain,
+			&out->speedup_lo,     &out->speedup_hi,
+			&out->energy_gain_lo, &out->energy_gain_hi
+		};
 
 		out->baseline_run_id = sqlite3_column_int64(s, 0);
 		for (int i = 0; i < 6; i++)
@@ -2122,7 +2252,8 @@ int db_compare(struct db *d, int64_t run_id, const char *baseline,
 			                ? NAN
 			                : sqlite3_column_double(s, i + 1);
 	} else if (rc == SQLITE_DONE) {
-		util_set_err(err, errlen, "%s: run %lld has no comparison with "
+		util_set_err(err, errlen,
+		             "%s: run %lld has no comparison with "
 		             "'%s' (not a run, or not a baseline policy)",
 		             d->path, (long long)run_id, baseline);
 		r = -ENOENT;

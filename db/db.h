@@ -33,14 +33,14 @@ struct db;
 
 struct db_run_info {
 	const char *tool_version;
-	const char *label;            /* optional, e.g. a configuration name */
+	const char *label; /* optional, e.g. a configuration name */
 	const char *policy, *policy_version, *policy_params, *policy_path;
 	const char *drafter, *drafter_version, *drafter_params, *drafter_path;
-	const char *hw_preset;        /* platform name */
-	const char *hw_config;        /* full "key = value" dump */
+	const char *hw_preset; /* platform name */
+	const char *hw_config; /* full "key = value" dump */
 	const char *trace_path, *trace_sha256;
 	const char *draft_model, *target_model;
-	const char *retargeted_from;  /* NULL unless --models was used */
+	const char *retargeted_from; /* NULL unless --models was used */
 	int sampled;
 	uint64_t seed;
 	uint32_t queue_capacity, max_draft;
@@ -75,8 +75,8 @@ const char *db_path(const struct db *d);
  * db_run_commit. One run at a time per handle. @return 0, -EBUSY when the
  * file stays locked past the busy timeout or a run is already open,
  * -EROFS, -EINVAL. */
-int db_run_begin(struct db *d, const struct db_run_info *info,
-                 int64_t *run_id, char *err, size_t errlen);
+int db_run_begin(struct db *d, const struct db_run_info *info, int64_t *run_id,
+                 char *err, size_t errlen);
 /** Keep one sequence's result; stored at db_run_commit (a sequence number
  * given twice fails the commit). */
 int db_run_sequence(struct db *d, int64_t run_id,
@@ -99,8 +99,8 @@ int db_run_event(struct db *d, int64_t run_id, const struct replay_event *ev,
  * its sequences) for db_run_commit; an interval with a NAN end is not
  * stored. */
 int db_run_intervals(struct db *d, int64_t run_id,
-                     const struct stats_interval iv[STATS_N_METRICS],
-                     char *err, size_t errlen);
+                     const struct stats_interval iv[STATS_N_METRICS], char *err,
+                     size_t errlen);
 /** Write the run: its row, the kept sequences and events, metrics
  * (standard ones, per-device rows and extra named values such as plugin
  * counters), its configuration as rows with the hashes its baseline is
@@ -108,17 +108,16 @@ int db_run_intervals(struct db *d, int64_t run_id,
  * kept by db_run_intervals, and paired intervals against its baselines
  * (and of the runs it is the baseline of), in one BEGIN IMMEDIATE
  * transaction. */
-int db_run_commit(struct db *d, int64_t run_id,
-                  const struct replay_metrics *m, double wall_s,
-                  const char *const *extra_names, const double *extra_values,
-                  size_t n_extra, char *err, size_t errlen);
+int db_run_commit(struct db *d, int64_t run_id, const struct replay_metrics *m,
+                  double wall_s, const char *const *extra_names,
+                  const double *extra_values, size_t n_extra, char *err,
+                  size_t errlen);
 void db_run_rollback(struct db *d);
 
 /** Make policy a baseline (db/SCHEMA.md, Baselines): the comparisons
  * view covers it from now on, and the runs already stored get paired
  * intervals against it. sync always is one. @return 0 or negative. */
-int db_add_baseline(struct db *d, const char *policy, char *err,
-                    size_t errlen);
+int db_add_baseline(struct db *d, const char *policy, char *err, size_t errlen);
 
 /* A run against its baseline (the comparisons view). */
 struct db_comparison {
@@ -138,23 +137,23 @@ int db_compare(struct db *d, int64_t run_id, const char *baseline,
 /* A run that failed, for a sweep that records it and goes on. Every field
  * but message may be NULL (0 for the numbers). */
 struct db_failure {
-	const char *label;       /* configuration name */
+	const char *label; /* configuration name */
 	const char *trace_path;
 	const char *hw_preset;
-	const char *policy;      /* policy plugin, name or path */
-	const char *drafter;     /* drafter plugin, name or path */
-	const char *config;      /* the rest of the configuration, free text */
-	const char *plugin;      /* the plugin at fault */
-	const char *hook;        /* the hook it was in */
-	int signal;              /* the signal that ended the run, 0 if none */
-	const char *message;     /* what went wrong; required */
-	int64_t run_id;          /* the id db_run_begin gave it, 0 if none */
+	const char *policy;  /* policy plugin, name or path */
+	const char *drafter; /* drafter plugin, name or path */
+	const char *config;  /* the rest of the configuration, free text */
+	const char *plugin;  /* the plugin at fault */
+	const char *hook;    /* the hook it was in */
+	int signal;          /* the signal that ended the run, 0 if none */
+	const char *message; /* what went wrong; required */
+	int64_t run_id;      /* the id db_run_begin gave it, 0 if none */
 };
 
 /* What db_merge brought in. */
 struct db_merge_result {
 	size_t runs, failures;
-	int64_t first_id, last_id;    /* the merged runs' new ids, 0 if none */
+	int64_t first_id, last_id; /* the merged runs' new ids, 0 if none */
 };
 
 /** Merge every run of the results database at in_path, with every row
@@ -169,9 +168,8 @@ struct db_merge_result {
  * pairing with the count done and the input's runs. db/db_merge.c,
  * db/SCHEMA.md ("Merging"). @return 0, or negative with a message. */
 int db_merge(struct db *d, const char *in_path,
-             void (*on_run)(void *ctx, size_t done, size_t total),
-             void *ctx, struct db_merge_result *res, char *err,
-             size_t errlen);
+             void (*on_run)(void *ctx, size_t done, size_t total), void *ctx,
+             struct db_merge_result *res, char *err, size_t errlen);
 
 /** Add a row to the failures table, in a transaction of its own (a run
  * open on the same handle is not touched). @return 0 or negative. */
@@ -186,10 +184,10 @@ struct db_front_row {
 	int64_t run_id;
 	char policy[64], drafter[64], preset[64];
 	double tokens_per_s, tokens_per_j, area_mm2;
-	double tokens_per_s_lo, tokens_per_s_hi;   /* NAN: no interval */
+	double tokens_per_s_lo, tokens_per_s_hi; /* NAN: no interval */
 	double tokens_per_j_lo, tokens_per_j_hi;
-	int on_front;        /* of tokens/s against tokens/J */
-	int on_front_area;   /* with area as a third cost */
+	int on_front;      /* of tokens/s against tokens/J */
+	int on_front_area; /* with area as a third cost */
 };
 
 /** Runs labelled study (NULL: the runs without a label) in *n. */
@@ -207,7 +205,7 @@ int db_pareto_front(struct db *d, const char *study, int area,
 /** Run run_id's configuration value of key (the config table) as text
  * in buf. @return 0, -ENOENT when the run has no such key, or negative
  * with a message. */
-int db_config_value(struct db *d, int64_t run_id, const char *key,
-                    char *buf, size_t len, char *err, size_t errlen);
+int db_config_value(struct db *d, int64_t run_id, const char *key, char *buf,
+                    size_t len, char *err, size_t errlen);
 
 #endif

@@ -92,7 +92,8 @@ static int row_set(struct dbc_row *row, const char *v)
 	} else if (is_real_text(v)) {
 		const double x = strtod(v, NULL);
 
-		if (isfinite(x) && x == floor(x) && fabs(x) < 9007199254740992.0) {
+		if (isfinite(x) && x == floor(x) &&
+		    fabs(x) < 9007199254740992.0) {
 			row->type = DBC_INT;
 			row->i = (int64_t)x;
 		} else if (isfinite(x)) {
@@ -175,8 +176,8 @@ static int rows_add_params(struct dbc_rows *r, const char *prefix,
 		int rc = 0;
 
 		if (len)
-			rc = eq ? rows_add(r, prefix, p, (size_t)(eq - p), eq + 1,
-			                   len - (size_t)(eq - p) - 1)
+			rc = eq ? rows_add(r, prefix, p, (size_t)(eq - p),
+			                   eq + 1, len - (size_t)(eq - p) - 1)
 			        : rows_add(r, prefix, p, len, "", 0);
 		if (rc < 0)
 			return rc;
@@ -217,8 +218,8 @@ static int row_cmp(const void *a, const void *b)
 	              ((const struct dbc_row *)b)->key);
 }
 
-int dbc_rows_make(const struct db_run_info *in, struct dbc_rows *out,
-                  char *err, size_t errlen)
+int dbc_rows_make(const struct db_run_info *in, struct dbc_rows *out, char *err,
+                  size_t errlen)
 {
 	int rc;
 
@@ -259,8 +260,10 @@ int dbc_rows_make(const struct db_run_info *in, struct dbc_rows *out,
 	qsort(out->row, out->n, sizeof *out->row, row_cmp);
 	for (size_t i = 1; i < out->n; i++) {
 		if (strcmp(out->row[i - 1].key, out->row[i].key) == 0) {
-			util_set_err(err, errlen, "run configuration: key '%s' "
-			             "twice", out->row[i].key);
+			util_set_err(err, errlen,
+			             "run configuration: key '%s' "
+			             "twice",
+			             out->row[i].key);
 			dbc_rows_free(out);
 			return -EINVAL;
 		}
@@ -319,9 +322,10 @@ int dbc_store(sqlite3 *h, const char *path, int64_t run_id, const char *policy,
 
 	*new_keys = 0;
 	for (int i = 0; i < 3; i++)
-		if (sqlite3_prepare_v2(h, sql[i], -1, &st[i], NULL) != SQLITE_OK) {
-			ret = sql_fail(h, path, "storing the configuration", err,
-			               errlen);
+		if (sqlite3_prepare_v2(h, sql[i], -1, &st[i], NULL) !=
+		    SQLITE_OK) {
+			ret = sql_fail(h, path, "storing the configuration",
+			               err, errlen);
 			goto out;
 		}
 	for (size_t i = 0; i < r->n; i++) {
@@ -334,12 +338,13 @@ int dbc_store(sqlite3 *h, const char *path, int64_t run_id, const char *policy,
 		else if (row->type == DBC_REAL)
 			sqlite3_bind_double(st[0], 3, row->d);
 		else
-			sqlite3_bind_text(st[0], 3, row->text, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st[0], 3, row->text, -1,
+			                  SQLITE_STATIC);
 		sqlite3_bind_text(st[1], 1, row->key, -1, SQLITE_STATIC);
 		if (sqlite3_step(st[0]) != SQLITE_DONE ||
 		    sqlite3_step(st[1]) != SQLITE_DONE) {
-			ret = sql_fail(h, path, "storing the configuration", err,
-			               errlen);
+			ret = sql_fail(h, path, "storing the configuration",
+			               err, errlen);
 			goto out;
 		}
 		*new_keys += (unsigned)sqlite3_changes(h);
@@ -352,7 +357,8 @@ int dbc_store(sqlite3 *h, const char *path, int64_t run_id, const char *policy,
 	sqlite3_bind_text(st[2], 3, match, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st[2], 4, pol, -1, SQLITE_STATIC);
 	if (sqlite3_step(st[2]) != SQLITE_DONE)
-		ret = sql_fail(h, path, "storing the configuration", err, errlen);
+		ret = sql_fail(h, path, "storing the configuration", err,
+		               errlen);
 out:
 	for (int i = 0; i < 3; i++)
 		sqlite3_finalize(st[i]);
@@ -418,7 +424,8 @@ int dbc_rebuild_run_table(sqlite3 *h, const char *path, char *err,
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *key = (const char *)sqlite3_column_text(s, 0);
 
-		sb_str(&b, "       (SELECT value FROM config WHERE run_id = r.id "
+		sb_str(&b,
+		       "       (SELECT value FROM config WHERE run_id = r.id "
 		       "AND key = '");
 		sb_quoted(&b, key, '\'');
 		sb_str(&b, "') AS \"");
@@ -457,11 +464,15 @@ int dbc_backfill(sqlite3 *h, const char *path, char *err, size_t errlen)
 	unsigned added = 0;
 	int rc, ret = 0;
 
-	if (sqlite3_prepare_v2(h,
-	        "SELECT id, policy, policy_params, drafter, drafter_params, "
-	        "hw_preset, hw_config, trace_path, trace_sha256, draft_model, "
-	        "target_model, retargeted_from, seed, queue_capacity, "
-	        "max_draft FROM runs ORDER BY id", -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+	            h,
+	            "SELECT id, policy, policy_params, drafter, "
+	            "drafter_params, "
+	            "hw_preset, hw_config, trace_path, trace_sha256, "
+	            "draft_model, "
+	            "target_model, retargeted_from, seed, queue_capacity, "
+	            "max_draft FROM runs ORDER BY id",
+	            -1, &s, NULL) != SQLITE_OK)
 		return sql_fail(h, path, "migration 3", err, errlen);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const struct db_run_info in = {

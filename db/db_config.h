@@ -27,26 +27,25 @@ struct dbc_row {
 };
 
 struct dbc_rows {
-	struct dbc_row *row;   /* sorted by key */
+	struct dbc_row *row; /* sorted by key */
 	size_t n, cap;
 };
 
 /** The rows of the run info's configuration (the keys: db/SCHEMA.md).
  * @return 0, -ENOMEM or -EINVAL (a key twice) with a message. */
-int dbc_rows_make(const struct db_run_info *in, struct dbc_rows *out,
-                  char *err, size_t errlen);
+int dbc_rows_make(const struct db_run_info *in, struct dbc_rows *out, char *err,
+                  size_t errlen);
 void dbc_rows_free(struct dbc_rows *r);
 
 /** SHA-256 (hex) of the "key=text\n" lines, in key order: match over every
  * row except policy and policy.*, policy over those. */
-void dbc_match_keys(const struct dbc_rows *r, char match[65],
-                    char policy[65]);
+void dbc_match_keys(const struct dbc_rows *r, char match[65], char policy[65]);
 
 /** Store the rows and the hashes of run run_id; count the keys no run
  * had before in *new_keys. In the caller's transaction. */
 int dbc_store(struct sqlite3 *h, const char *path, int64_t run_id,
-              const char *policy, const struct dbc_rows *r,
-              unsigned *new_keys, char *err, size_t errlen);
+              const char *policy, const struct dbc_rows *r, unsigned *new_keys,
+              char *err, size_t errlen);
 
 /** Make run_table again with one column per key of config_keys. */
 int dbc_rebuild_run_table(struct sqlite3 *h, const char *path, char *err,
@@ -54,8 +53,7 @@ int dbc_rebuild_run_table(struct sqlite3 *h, const char *path, char *err,
 
 /** Migration 3: the rows and hashes of every run stored before it, from
  * the runs table's own columns, then run_table. */
-int dbc_backfill(struct sqlite3 *h, const char *path, char *err,
-                 size_t errlen);
+int dbc_backfill(struct sqlite3 *h, const char *path, char *err, size_t errlen);
 
 /* ---- paired intervals (db_pairs.c) ---- */
 
@@ -63,8 +61,8 @@ int dbc_backfill(struct sqlite3 *h, const char *path, char *err,
  * them (dbc_pairs_prepare): the bootstrap is the costly part of a commit,
  * and other writers need not wait for it. */
 struct dbc_pair {
-	int64_t a, b;                 /* run a over run b */
-	int none;                     /* not the same sequences: no rows */
+	int64_t a, b; /* run a over run b */
+	int none;     /* not the same sequences: no rows */
 	struct stats_interval iv[STATS_N_METRICS];
 };
 struct dbc_pairs {
@@ -92,8 +90,8 @@ void dbc_pairs_free(struct dbc_pairs *p);
  * configuration against it when it is now their baseline; those in pre
  * (or NULL) are taken from there. */
 int dbc_compare_run(struct sqlite3 *h, const char *path, int64_t run_id,
-                    const char *policy, const struct dbc_pairs *pre,
-                    char *err, size_t errlen);
+                    const char *policy, const struct dbc_pairs *pre, char *err,
+                    size_t errlen);
 
 /** Paired intervals of every run against its baseline of policy policy
  * (a policy just made a baseline). */
@@ -102,21 +100,23 @@ int dbc_add_baseline(struct sqlite3 *h, const char *path, const char *policy,
 
 /* The head and tail of run_table's definition; the config columns go
  * between them. Migration 3 creates it with none. */
-#define DBC_RUN_TABLE_HEAD \
+#define DBC_RUN_TABLE_HEAD           \
 	"CREATE VIEW run_table AS\n" \
 	"SELECT r.id AS run_id, r.label, r.created,\n"
-#define DBC_RUN_TABLE_TAIL \
-	"       s.committed, s.time_s,\n" \
-	"       s.tokens_per_s, s.tokens_per_s_lo, s.tokens_per_s_hi,\n" \
-	"       s.energy_j,\n" \
-	"       s.tokens_per_j, s.tokens_per_j_lo, s.tokens_per_j_hi,\n" \
-	"       s.acceptance_rate, s.acceptance_rate_lo, s.acceptance_rate_hi,\n" \
+#define DBC_RUN_TABLE_TAIL                                                     \
+	"       s.committed, s.time_s,\n"                                      \
+	"       s.tokens_per_s, s.tokens_per_s_lo, s.tokens_per_s_hi,\n"       \
+	"       s.energy_j,\n"                                                 \
+	"       s.tokens_per_j, s.tokens_per_j_lo, s.tokens_per_j_hi,\n"       \
+	"       s.acceptance_rate, s.acceptance_rate_lo, "                     \
+	"s.acceptance_rate_hi,\n"                                              \
 	"       s.mean_draft_len, s.mean_draft_len_lo, s.mean_draft_len_hi,\n" \
-	"       v.baseline_run_id AS sync_run_id,\n" \
-	"       v.speedup, v.speedup_lo, v.speedup_hi, v.speedup_differs,\n" \
-	"       v.energy_gain, v.energy_gain_lo, v.energy_gain_hi, v.energy_gain_differs\n" \
-	"FROM runs r\n" \
-	"JOIN run_summary s ON s.run_id = r.id\n" \
+	"       v.baseline_run_id AS sync_run_id,\n"                           \
+	"       v.speedup, v.speedup_lo, v.speedup_hi, v.speedup_differs,\n"   \
+	"       v.energy_gain, v.energy_gain_lo, v.energy_gain_hi, "           \
+	"v.energy_gain_differs\n"                                              \
+	"FROM runs r\n"                                                        \
+	"JOIN run_summary s ON s.run_id = r.id\n"                              \
 	"LEFT JOIN speedup_vs_sync v ON v.run_id = r.id;\n"
 
 #endif

@@ -50,17 +50,18 @@ static int fail(sqlite3 *h, const char *path, const char *what, char *err,
 	return (sqlite3_errcode(h) & 0xff) == SQLITE_BUSY ? -EBUSY : -EIO;
 }
 
-static int exec(sqlite3 *h, const char *path, const char *sql,
-                const char *what, char *err, size_t errlen)
+static int exec(sqlite3 *h, const char *path, const char *sql, const char *what,
+                char *err, size_t errlen)
 {
 	return sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK
-	               ? 0 : fail(h, path, what, err, errlen);
+	               ? 0
+	               : fail(h, path, what, err, errlen);
 }
 
 /* The first column of the first row of sql (an integer), ?1 bound to t
  * when given. */
-static int q_int(sqlite3 *h, const char *path, const char *sql,
-                 const char *t, int64_t *v, char *err, size_t errlen)
+static int q_int(sqlite3 *h, const char *path, const char *sql, const char *t,
+                 int64_t *v, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
 	if (sqlite3_prepare_v2(h, sql, -1, &s, NULL) != SQLITE_OK)
@@ -83,7 +84,7 @@ struct buf {
 };
 
 static void put(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 static void put(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
@@ -111,8 +112,14 @@ static void put(struct buf *b, const char *fmt, ...)
 	}
 }
 
-enum how { AS_RUN_TABLE, AS_COUNTER, AS_FAILURES, AS_SET, AS_RUN_ROWS,
-           AS_UNKNOWN };
+enum how {
+	AS_RUN_TABLE,
+	AS_COUNTER,
+	AS_FAILURES,
+	AS_SET,
+	AS_RUN_ROWS,
+	AS_UNKNOWN
+};
 
 /* How table name merges, from its name and columns (see the top). */
 static enum how how_of(const char *name, int has_run_col)
@@ -147,8 +154,10 @@ static int copy_table(sqlite3 *h, const char *out_path, const char *in_path,
 	int64_t rows = 0, n_cols_out = 0;
 
 	/* the columns of the input's table, each in the output's too */
-	if (sqlite3_prepare_v2(h, "SELECT name FROM pragma_table_info(?1, "
-	                       "'src')", -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(h,
+	                       "SELECT name FROM pragma_table_info(?1, "
+	                       "'src')",
+	                       -1, &s, NULL) != SQLITE_OK)
 		return fail(h, out_path, "reading the input's tables", err,
 		            errlen);
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
@@ -179,26 +188,31 @@ static int copy_table(sqlite3 *h, const char *out_path, const char *in_path,
 	if (rows == 0)
 		return 0;
 	if (how == AS_UNKNOWN) {
-		util_set_err(err, errlen, "%s: table %s (%lld rows) holds no run "
+		util_set_err(err, errlen,
+		             "%s: table %s (%lld rows) holds no run "
 		             "ids, and this version of ahasd-db does not know "
-		             "how to merge it", in_path, name, (long long)rows);
+		             "how to merge it",
+		             in_path, name, (long long)rows);
 		return -ENOTSUP;
 	}
-	if (sqlite3_prepare_v2(h, "SELECT name FROM pragma_table_info(?1, "
+	if (sqlite3_prepare_v2(h,
+	                       "SELECT name FROM pragma_table_info(?1, "
 	                       "'main') WHERE name IN (SELECT name FROM "
-	                       "pragma_table_info(?1, 'src'))", -1, &s,
-	                       NULL) != SQLITE_OK)
+	                       "pragma_table_info(?1, 'src'))",
+	                       -1, &s, NULL) != SQLITE_OK)
 		return fail(h, out_path, "reading the tables", err, errlen);
 	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *c = (const char *)sqlite3_column_text(s, 0);
 		n_out++;
 		if (how == AS_FAILURES && !strcmp(c, "id"))
-			continue;   /* a new one */
+			continue; /* a new one */
 		put(&cols, "%s\"%s\"", cols.n ? ", " : "", c);
 		if (is_run_col(name, c))
-			put(&vals, "%s(SELECT new FROM temp.merge_ids WHERE old "
-			    "= x.\"%s\")", vals.n ? ", " : "", c);
+			put(&vals,
+			    "%s(SELECT new FROM temp.merge_ids WHERE old "
+			    "= x.\"%s\")",
+			    vals.n ? ", " : "", c);
 		else
 			put(&vals, "%sx.\"%s\"", vals.n ? ", " : "", c);
 	}
@@ -219,7 +233,8 @@ static int copy_table(sqlite3 *h, const char *out_path, const char *in_path,
 			goto out;
 	}
 	if (n_out != n_in || n_cols_out != n_in) {
-		util_set_err(err, errlen, "%s: table %s has columns the output "
+		util_set_err(err, errlen,
+		             "%s: table %s has columns the output "
 		             "%s does not have, or lacks some of its own (the "
 		             "same schema version, yet not the same tables)",
 		             in_path, name, out_path);
@@ -248,23 +263,23 @@ out:
 }
 
 /* Runs and failures of the input already in the output. */
-#define ALREADY_RUNS \
-	"SELECT count(*) FROM src.runs r JOIN src.run_match m ON m.run_id = " \
+#define ALREADY_RUNS                                                           \
+	"SELECT count(*) FROM src.runs r JOIN src.run_match m ON m.run_id = "  \
 	"r.id WHERE EXISTS (SELECT 1 FROM main.run_match om JOIN main.runs o " \
-	"ON o.id = om.run_id WHERE om.match_key = m.match_key AND " \
-	"om.policy = m.policy AND om.policy_key = m.policy_key AND " \
+	"ON o.id = om.run_id WHERE om.match_key = m.match_key AND "            \
+	"om.policy = m.policy AND om.policy_key = m.policy_key AND "           \
 	"o.created = r.created AND o.wall_s IS r.wall_s)"
-#define ALREADY_FAILURES \
-	"SELECT count(*) FROM src.failures f WHERE EXISTS (SELECT 1 FROM " \
-	"main.failures o WHERE o.created = f.created AND o.message = " \
+#define ALREADY_FAILURES                                                     \
+	"SELECT count(*) FROM src.failures f WHERE EXISTS (SELECT 1 FROM "   \
+	"main.failures o WHERE o.created = f.created AND o.message = "       \
 	"f.message AND o.policy IS f.policy AND o.drafter IS f.drafter AND " \
 	"o.config IS f.config AND o.trace_path IS f.trace_path)"
 
 /* Everything of the input, attached as src, in the caller's transaction. */
-static int merge_attached(sqlite3 *h, const char *out_path,
-                          const char *in_path, struct db_merge_result *res,
-                          void (*on_run)(void *, size_t, size_t),
-                          void *ctx, char *err, size_t errlen)
+static int merge_attached(sqlite3 *h, const char *out_path, const char *in_path,
+                          struct db_merge_result *res,
+                          void (*on_run)(void *, size_t, size_t), void *ctx,
+                          char *err, size_t errlen)
 {
 	int64_t v = 0, n_runs = 0, n_fail = 0, last = 0, keys0 = 0, keys1 = 0;
 	int ret;
@@ -273,16 +288,18 @@ static int merge_attached(sqlite3 *h, const char *out_path,
 	ret = q_int(h, in_path, "PRAGMA src.application_id", NULL, &v, err,
 	            errlen);
 	if (ret == 0 && (uint32_t)v != DB_APPLICATION_ID) {
-		util_set_err(err, errlen, "%s: not an ahasd-replay database "
-		             "(application_id 0x%08llx)", in_path,
-		             (unsigned long long)(uint32_t)v);
+		util_set_err(err, errlen,
+		             "%s: not an ahasd-replay database "
+		             "(application_id 0x%08llx)",
+		             in_path, (unsigned long long)(uint32_t)v);
 		return -EINVAL;
 	}
 	if (ret == 0)
-		ret = q_int(h, in_path, "PRAGMA src.user_version", NULL, &v, err,
-		            errlen);
+		ret = q_int(h, in_path, "PRAGMA src.user_version", NULL, &v,
+		            err, errlen);
 	if (ret == 0 && v != DB_SCHEMA_VERSION) {
-		util_set_err(err, errlen, "%s: schema version %lld, the output's "
+		util_set_err(err, errlen,
+		             "%s: schema version %lld, the output's "
 		             "is %d: refused (a merge needs the same schema)",
 		             in_path, (long long)v, DB_SCHEMA_VERSION);
 		return -EPROTONOSUPPORT;
@@ -291,26 +308,31 @@ static int merge_attached(sqlite3 *h, const char *out_path,
 		ret = q_int(h, in_path, "SELECT count(*) FROM src.runs", NULL,
 		            &n_runs, err, errlen);
 	if (ret == 0)
-		ret = q_int(h, in_path, "SELECT count(*) FROM src.failures", NULL,
-		            &n_fail, err, errlen);
+		ret = q_int(h, in_path, "SELECT count(*) FROM src.failures",
+		            NULL, &n_fail, err, errlen);
 	if (ret < 0)
 		return ret;
 	/* merged before? */
 	ret = q_int(h, in_path, ALREADY_RUNS, NULL, &v, err, errlen);
 	if (ret == 0 && v > 0) {
-		util_set_err(err, errlen, "%s: %lld of its %lld runs are in %s "
-		             "already (the same configuration, creation time and "
-		             "wall time): it was merged before; nothing merged",
-		             in_path, (long long)v, (long long)n_runs, out_path);
+		util_set_err(
+		        err, errlen,
+		        "%s: %lld of its %lld runs are in %s "
+		        "already (the same configuration, creation time and "
+		        "wall time): it was merged before; nothing merged",
+		        in_path, (long long)v, (long long)n_runs, out_path);
 		return -EEXIST;
 	}
 	if (ret == 0)
-		ret = q_int(h, in_path, ALREADY_FAILURES, NULL, &v, err, errlen);
+		ret = q_int(h, in_path, ALREADY_FAILURES, NULL, &v, err,
+		            errlen);
 	if (ret == 0 && v > 0) {
-		util_set_err(err, errlen, "%s: %lld of its %lld failures are in "
+		util_set_err(err, errlen,
+		             "%s: %lld of its %lld failures are in "
 		             "%s already (the same time, configuration and "
 		             "message): it was merged before; nothing merged",
-		             in_path, (long long)v, (long long)n_fail, out_path);
+		             in_path, (long long)v, (long long)n_fail,
+		             out_path);
 		return -EEXIST;
 	}
 	if (ret < 0)
@@ -319,31 +341,42 @@ static int merge_attached(sqlite3 *h, const char *out_path,
 	ret = q_int(h, out_path, "SELECT last FROM main.run_ids WHERE id = 1",
 	            NULL, &last, err, errlen);
 	if (ret == 0)
-		ret = exec(h, out_path,
+		ret = exec(
+		        h, out_path,
 		        "CREATE TEMP TABLE merge_ids (old INTEGER PRIMARY KEY, "
-		        "new INTEGER NOT NULL)", "renumbering runs", err, errlen);
+		        "new INTEGER NOT NULL)",
+		        "renumbering runs", err, errlen);
 	if (ret < 0)
 		return ret;
 	{
 		sqlite3_stmt *s = NULL;
 		if (sqlite3_prepare_v2(h,
-		        "INSERT INTO temp.merge_ids (old, new) SELECT old, ?1 + "
-		        "row_number() OVER (ORDER BY old) FROM (SELECT id AS old "
-		        "FROM src.runs UNION SELECT run_id FROM src.failures "
-		        "WHERE run_id IS NOT NULL)", -1, &s, NULL) != SQLITE_OK)
-			return fail(h, out_path, "renumbering runs", err, errlen);
+		                       "INSERT INTO temp.merge_ids (old, new) "
+		                       "SELECT old, ?1 + "
+		                       "row_number() OVER (ORDER BY old) FROM "
+		                       "(SELECT id AS old "
+		                       "FROM src.runs UNION SELECT run_id FROM "
+		                       "src.failures "
+		                       "WHERE run_id IS NOT NULL)",
+		                       -1, &s, NULL) != SQLITE_OK)
+			return fail(h, out_path, "renumbering runs", err,
+			            errlen);
 		sqlite3_bind_int64(s, 1, last);
 		const int rc = sqlite3_step(s);
 		sqlite3_finalize(s);
 		if (rc != SQLITE_DONE)
-			return fail(h, out_path, "renumbering runs", err, errlen);
+			return fail(h, out_path, "renumbering runs", err,
+			            errlen);
 	}
-	ret = exec(h, out_path, "UPDATE main.run_ids SET last = max(last, "
+	ret = exec(h, out_path,
+	           "UPDATE main.run_ids SET last = max(last, "
 	           "(SELECT coalesce(max(new), 0) FROM temp.merge_ids)) "
-	           "WHERE id = 1", "renumbering runs", err, errlen);
+	           "WHERE id = 1",
+	           "renumbering runs", err, errlen);
 	if (ret == 0)
-		ret = q_int(h, out_path, "SELECT count(*) FROM main.config_keys",
-		            NULL, &keys0, err, errlen);
+		ret = q_int(h, out_path,
+		            "SELECT count(*) FROM main.config_keys", NULL,
+		            &keys0, err, errlen);
 	if (ret < 0)
 		return ret;
 	/* the new baseline policies, before the baselines table is merged */
@@ -351,16 +384,21 @@ static int merge_attached(sqlite3 *h, const char *out_path,
 	size_t n_newbase = 0;
 	{
 		sqlite3_stmt *s = NULL;
-		if (sqlite3_prepare_v2(h, "SELECT policy FROM src.baselines "
-		                       "WHERE policy NOT IN (SELECT policy FROM "
-		                       "main.baselines) ORDER BY policy", -1, &s,
-		                       NULL) != SQLITE_OK)
-			return fail(h, in_path, "reading baselines", err, errlen);
+		if (sqlite3_prepare_v2(
+		            h,
+		            "SELECT policy FROM src.baselines "
+		            "WHERE policy NOT IN (SELECT policy FROM "
+		            "main.baselines) ORDER BY policy",
+		            -1, &s, NULL) != SQLITE_OK)
+			return fail(h, in_path, "reading baselines", err,
+			            errlen);
 		int rc;
 		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-			char **p = realloc(newbase, (n_newbase + 1) * sizeof *p);
-			if (!p || !(p[n_newbase] = strdup((const char *)
-			                        sqlite3_column_text(s, 0)))) {
+			char **p = realloc(newbase,
+			                   (n_newbase + 1) * sizeof *p);
+			if (!p || !(p[n_newbase] = strdup(
+			                    (const char *)sqlite3_column_text(
+			                            s, 0)))) {
 				if (p)
 					newbase = p;
 				ret = -ENOMEM;
@@ -371,7 +409,8 @@ static int merge_attached(sqlite3 *h, const char *out_path,
 		}
 		sqlite3_finalize(s);
 		if (ret == 0 && rc != SQLITE_DONE)
-			ret = fail(h, in_path, "reading baselines", err, errlen);
+			ret = fail(h, in_path, "reading baselines", err,
+			           errlen);
 		if (ret == -ENOMEM)
 			util_set_err(err, errlen, "out of memory");
 	}
@@ -380,26 +419,32 @@ static int merge_attached(sqlite3 *h, const char *out_path,
 		ret = copy_table(h, out_path, in_path, "runs", err, errlen);
 	if (ret == 0) {
 		sqlite3_stmt *s = NULL;
-		if (sqlite3_prepare_v2(h, "SELECT name FROM src.sqlite_master "
+		if (sqlite3_prepare_v2(h,
+		                       "SELECT name FROM src.sqlite_master "
 		                       "WHERE type = 'table' AND name NOT LIKE "
 		                       "'sqlite_%' AND name <> 'runs' ORDER BY "
-		                       "name", -1, &s, NULL) != SQLITE_OK)
-			ret = fail(h, in_path, "reading its tables", err, errlen);
+		                       "name",
+		                       -1, &s, NULL) != SQLITE_OK)
+			ret = fail(h, in_path, "reading its tables", err,
+			           errlen);
 		int rc = SQLITE_DONE;
 		while (ret == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 			char name[256];
 			snprintf(name, sizeof name, "%s",
 			         (const char *)sqlite3_column_text(s, 0));
-			ret = copy_table(h, out_path, in_path, name, err, errlen);
+			ret = copy_table(h, out_path, in_path, name, err,
+			                 errlen);
 		}
 		sqlite3_finalize(s);
 		if (ret == 0 && rc != SQLITE_DONE)
-			ret = fail(h, in_path, "reading its tables", err, errlen);
+			ret = fail(h, in_path, "reading its tables", err,
+			           errlen);
 	}
 	/* run_table's columns, when a key is new */
 	if (ret == 0)
-		ret = q_int(h, out_path, "SELECT count(*) FROM main.config_keys",
-		            NULL, &keys1, err, errlen);
+		ret = q_int(h, out_path,
+		            "SELECT count(*) FROM main.config_keys", NULL,
+		            &keys1, err, errlen);
 	if (ret == 0 && keys1 != keys0)
 		ret = dbc_rebuild_run_table(h, out_path, err, errlen);
 	/* paired intervals: against a policy that is a baseline now, then
@@ -411,10 +456,11 @@ static int merge_attached(sqlite3 *h, const char *out_path,
 	free(newbase);
 	if (ret == 0) {
 		sqlite3_stmt *s = NULL;
-		if (sqlite3_prepare_v2(h, "SELECT m.new, r.policy FROM "
+		if (sqlite3_prepare_v2(h,
+		                       "SELECT m.new, r.policy FROM "
 		                       "temp.merge_ids m JOIN main.runs r ON "
-		                       "r.id = m.new ORDER BY m.new", -1, &s,
-		                       NULL) != SQLITE_OK)
+		                       "r.id = m.new ORDER BY m.new",
+		                       -1, &s, NULL) != SQLITE_OK)
 			ret = fail(h, out_path, "pairing runs", err, errlen);
 		int rc = SQLITE_DONE;
 		size_t done = 0;
@@ -443,9 +489,8 @@ static int merge_attached(sqlite3 *h, const char *out_path,
 }
 
 int db_merge(struct db *d, const char *in_path,
-             void (*on_run)(void *ctx, size_t done, size_t total),
-             void *ctx, struct db_merge_result *res, char *err,
-             size_t errlen)
+             void (*on_run)(void *ctx, size_t done, size_t total), void *ctx,
+             struct db_merge_result *res, char *err, size_t errlen)
 {
 	sqlite3 *h = db_handle(d);
 	const char *out_path = db_path(d);
@@ -459,8 +504,8 @@ int db_merge(struct db *d, const char *in_path,
 	db_close(&in);
 	if (ret < 0)
 		return ret;
-	if (sqlite3_prepare_v2(h, "ATTACH DATABASE ?1 AS src", -1, &s, NULL)
-	    != SQLITE_OK)
+	if (sqlite3_prepare_v2(h, "ATTACH DATABASE ?1 AS src", -1, &s, NULL) !=
+	    SQLITE_OK)
 		return fail(h, out_path, "attaching the input", err, errlen);
 	sqlite3_bind_text(s, 1, in_path, -1, SQLITE_STATIC);
 	const int rc = sqlite3_step(s);

@@ -40,10 +40,13 @@ static int load_seqs(sqlite3 *h, const char *path, int64_t run_id,
 	*out = NULL;
 	*ids = NULL;
 	*n = 0;
-	if (sqlite3_prepare_v2(h,
-	        "SELECT seq, committed, time_s, energy_j, drafted, accepted, "
-	        "batches, batch_tokens FROM sequences WHERE run_id = ?1 "
-	        "ORDER BY seq", -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+	            h,
+	            "SELECT seq, committed, time_s, energy_j, drafted, "
+	            "accepted, "
+	            "batches, batch_tokens FROM sequences WHERE run_id = ?1 "
+	            "ORDER BY seq",
+	            -1, &s, NULL) != SQLITE_OK)
 		return sql_fail(h, path, "reading sequences", err, errlen);
 	sqlite3_bind_int64(s, 1, run_id);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -98,8 +101,8 @@ static int pair_compute(const char *path, const struct stats_seq *sa,
                         const int64_t *ia, size_t na,
                         const struct stats_seq *sb, const int64_t *ib,
                         size_t nb, int *none,
-                        struct stats_interval iv[STATS_N_METRICS],
-                        char *err, size_t errlen)
+                        struct stats_interval iv[STATS_N_METRICS], char *err,
+                        size_t errlen)
 {
 	*none = na == 0 || na != nb || memcmp(ia, ib, na * sizeof *ia) != 0;
 	if (*none)
@@ -111,8 +114,8 @@ static int pair_compute(const char *path, const struct stats_seq *sa,
 	return 0;
 }
 
-static const struct dbc_pair *pair_find(const struct dbc_pairs *pre,
-                                        int64_t a, int64_t b)
+static const struct dbc_pair *pair_find(const struct dbc_pairs *pre, int64_t a,
+                                        int64_t b)
 {
 	for (size_t i = 0; pre && i < pre->n; i++)
 		if (pre->v[i].a == a && pre->v[i].b == b)
@@ -147,10 +150,11 @@ static int pair(sqlite3 *h, const char *path, int64_t a, int64_t b,
 	}
 	if (ret < 0 || none)
 		goto out;
-	if (sqlite3_prepare_v2(h, "INSERT OR REPLACE INTO paired_intervals "
+	if (sqlite3_prepare_v2(h,
+	                       "INSERT OR REPLACE INTO paired_intervals "
 	                       "(run_id, baseline_run_id, name, ratio, lo, hi) "
-	                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1, &s,
-	                       NULL) != SQLITE_OK) {
+	                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	                       -1, &s, NULL) != SQLITE_OK) {
 		ret = sql_fail(h, path, "storing paired intervals", err,
 		               errlen);
 		goto out;
@@ -223,14 +227,14 @@ static int query_ids(sqlite3 *h, const char *path, const char *sql,
 /* The baseline of policy P for the runs with run ?2's match_key (the rule
  * of baseline_runs): the latest run of P among them, none when such runs
  * differ in P's own parameters. */
-#define BASELINE_OF \
-	"SELECT CASE WHEN count(DISTINCT x.policy_key) = 1 " \
+#define BASELINE_OF                                                        \
+	"SELECT CASE WHEN count(DISTINCT x.policy_key) = 1 "               \
 	"THEN max(x.run_id) END FROM run_match x WHERE x.policy = ?1 AND " \
 	"x.match_key = (SELECT match_key FROM run_match WHERE run_id = ?2)"
 
 int dbc_compare_run(sqlite3 *h, const char *path, int64_t run_id,
-                    const char *policy, const struct dbc_pairs *pre,
-                    char *err, size_t errlen)
+                    const char *policy, const struct dbc_pairs *pre, char *err,
+                    size_t errlen)
 {
 	int64_t *ids = NULL, *base = NULL;
 	size_t n = 0, nb = 0;
@@ -240,14 +244,16 @@ int dbc_compare_run(sqlite3 *h, const char *path, int64_t run_id,
 	int rc, ret = 0;
 
 	/* the run against each baseline policy */
-	if (sqlite3_prepare_v2(h, "SELECT policy FROM baselines UNION "
-	                       "SELECT 'sync'", -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(h,
+	                       "SELECT policy FROM baselines UNION "
+	                       "SELECT 'sync'",
+	                       -1, &s, NULL) != SQLITE_OK)
 		return sql_fail(h, path, "finding baselines", err, errlen);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		char **p = realloc(pols, (npols + 1) * sizeof *p);
 
-		if (!p || !(p[npols] = strdup((const char *)
-		                              sqlite3_column_text(s, 0)))) {
+		if (!p || !(p[npols] = strdup(
+		                    (const char *)sqlite3_column_text(s, 0)))) {
 			if (p)
 				pols = p;
 			rc = SQLITE_NOMEM;
@@ -260,7 +266,8 @@ int dbc_compare_run(sqlite3 *h, const char *path, int64_t run_id,
 	if (rc != SQLITE_DONE) {
 		ret = rc == SQLITE_NOMEM
 		              ? (util_set_err(err, errlen, "%s: out of memory",
-		                              path), -ENOMEM)
+		                              path),
+		                 -ENOMEM)
 		              : sql_fail(h, path, "finding baselines", err,
 		                         errlen);
 		goto out;
@@ -284,11 +291,12 @@ int dbc_compare_run(sqlite3 *h, const char *path, int64_t run_id,
 		                &nb, err, errlen);
 		if (ret < 0 || nb != 1 || base[0] != run_id)
 			break;
-		ret = query_ids(h, path,
+		ret = query_ids(
+		        h, path,
 		        "SELECT run_id FROM run_match WHERE run_id <> ?2 AND "
 		        "match_key = (SELECT match_key FROM run_match WHERE "
-		        "run_id = ?2)", policy, run_id, &ids,
-		        &n, err, errlen);
+		        "run_id = ?2)",
+		        policy, run_id, &ids, &n, err, errlen);
 		for (size_t j = 0; ret == 0 && j < n; j++)
 			ret = pair(h, path, ids[j], run_id, pre, err, errlen);
 		break;
@@ -310,14 +318,16 @@ int dbc_add_baseline(sqlite3 *h, const char *path, const char *policy,
 	int ret;
 
 	/* every run that has a run of policy in its configuration */
-	ret = query_ids(h, path,
+	ret = query_ids(
+	        h, path,
 	        "SELECT x.run_id FROM run_match x WHERE EXISTS (SELECT 1 FROM "
-	        "run_match y WHERE y.match_key = x.match_key AND y.policy = ?1) "
-	        "ORDER BY x.run_id", policy, 0, &ids, &n, err,
-	        errlen);
+	        "run_match y WHERE y.match_key = x.match_key AND y.policy = "
+	        "?1) "
+	        "ORDER BY x.run_id",
+	        policy, 0, &ids, &n, err, errlen);
 	for (size_t i = 0; ret == 0 && i < n; i++) {
-		ret = query_ids(h, path, BASELINE_OF, policy, ids[i], &base, &nb,
-		                err, errlen);
+		ret = query_ids(h, path, BASELINE_OF, policy, ids[i], &base,
+		                &nb, err, errlen);
 		if (ret == 0 && nb == 1 && base[0] > 0)
 			ret = pair(h, path, ids[i], base[0], NULL, err, errlen);
 		free(base);
@@ -386,10 +396,10 @@ static int prepare_one(sqlite3 *h, const char *path, int64_t a, int64_t b,
 
 /* The baseline of policy P for a configuration once run self (policy,
  * policy_key) is in it: the rule of BASELINE_OF with the run counted. */
-#define BASELINE_WITH \
+#define BASELINE_WITH                                                     \
 	"SELECT CASE WHEN count(DISTINCT pk) = 1 THEN max(id) END FROM (" \
-	"SELECT policy_key AS pk, run_id AS id FROM run_match WHERE " \
-	"match_key = ?1 AND policy = ?2 AND run_id <> ?3 UNION ALL " \
+	"SELECT policy_key AS pk, run_id AS id FROM run_match WHERE "     \
+	"match_key = ?1 AND policy = ?2 AND run_id <> ?3 UNION ALL "      \
 	"SELECT ?4, ?3 WHERE ?5 = ?2)"
 
 int dbc_pairs_prepare(sqlite3 *h, const char *path, int64_t run_id,
@@ -402,13 +412,17 @@ int dbc_pairs_prepare(sqlite3 *h, const char *path, int64_t run_id,
 	int rc, ret = 0;
 
 	memset(out, 0, sizeof *out);
-	if (sqlite3_prepare_v2(h, "SELECT policy FROM baselines UNION SELECT "
-	                       "'sync'", -1, &pols, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(h,
+	                       "SELECT policy FROM baselines UNION SELECT "
+	                       "'sync'",
+	                       -1, &pols, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(h, BASELINE_WITH, -1, &base, NULL) !=
 	            SQLITE_OK ||
-	    sqlite3_prepare_v2(h, "SELECT run_id FROM run_match WHERE "
+	    sqlite3_prepare_v2(h,
+	                       "SELECT run_id FROM run_match WHERE "
 	                       "match_key = ?1 AND run_id <> ?2 ORDER BY "
-	                       "run_id", -1, &others, NULL) != SQLITE_OK) {
+	                       "run_id",
+	                       -1, &others, NULL) != SQLITE_OK) {
 		ret = sql_fail(h, path, "finding baselines", err, errlen);
 		goto out;
 	}
@@ -426,11 +440,13 @@ int dbc_pairs_prepare(sqlite3 *h, const char *path, int64_t run_id,
 		sqlite3_bind_text(base, 4, policy_key, -1, SQLITE_STATIC);
 		sqlite3_bind_text(base, 5, policy, -1, SQLITE_STATIC);
 		if (sqlite3_step(base) != SQLITE_ROW) {
-			ret = sql_fail(h, path, "finding baselines", err, errlen);
+			ret = sql_fail(h, path, "finding baselines", err,
+			               errlen);
 			break;
 		}
 		const int64_t b = sqlite3_column_type(base, 0) == SQLITE_NULL
-		                  ? 0 : sqlite3_column_int64(base, 0);
+		                          ? 0
+		                          : sqlite3_column_int64(base, 0);
 		if (b > 0 && b != run_id) {
 			/* the run against its baseline */
 			ret = prepare_one(h, path, run_id, b, run_id, own, ids,
@@ -444,15 +460,15 @@ int dbc_pairs_prepare(sqlite3 *h, const char *path, int64_t run_id,
 			sqlite3_bind_text(others, 1, match_key, -1,
 			                  SQLITE_STATIC);
 			sqlite3_bind_int64(others, 2, run_id);
-			while (ret == 0 && (rc = sqlite3_step(others)) ==
-			       SQLITE_ROW)
-				ret = prepare_one(h, path,
-				                  sqlite3_column_int64(others, 0),
-				                  run_id, run_id, own, ids, n, out,
-				                  err, errlen);
+			while (ret == 0 &&
+			       (rc = sqlite3_step(others)) == SQLITE_ROW)
+				ret = prepare_one(
+				        h, path,
+				        sqlite3_column_int64(others, 0), run_id,
+				        run_id, own, ids, n, out, err, errlen);
 			if (ret == 0 && rc != SQLITE_DONE)
-				ret = sql_fail(h, path, "finding baselines", err,
-				               errlen);
+				ret = sql_fail(h, path, "finding baselines",
+				               err, errlen);
 		}
 	}
 	if (ret == 0 && rc != SQLITE_DONE)

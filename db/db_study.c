@@ -21,7 +21,8 @@ static int fail(struct db *d, const char *what, char *err, size_t errlen)
 static double col_real(sqlite3_stmt *s, int i)
 {
 	return sqlite3_column_type(s, i) == SQLITE_NULL
-	               ? NAN : sqlite3_column_double(s, i);
+	               ? NAN
+	               : sqlite3_column_double(s, i);
 }
 
 static void col_text(sqlite3_stmt *s, int i, char *buf, size_t len)
@@ -37,16 +38,19 @@ int db_study_runs(struct db *d, const char *study, int64_t *n, char *err,
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(db_handle(d), "SELECT count(*) FROM runs "
-	                       "WHERE label IS ?1", -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db_handle(d),
+	                       "SELECT count(*) FROM runs "
+	                       "WHERE label IS ?1",
+	                       -1, &s, NULL) != SQLITE_OK)
 		return fail(d, "counting a study's runs", err, errlen);
 	if (study)
 		sqlite3_bind_text(s, 1, study, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	*n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
 	sqlite3_finalize(s);
-	return rc == SQLITE_ROW ? 0 : fail(d, "counting a study's runs", err,
-	                                   errlen);
+	return rc == SQLITE_ROW
+	               ? 0
+	               : fail(d, "counting a study's runs", err, errlen);
 }
 
 int db_pareto_front(struct db *d, const char *study, int area,
@@ -54,14 +58,15 @@ int db_pareto_front(struct db *d, const char *study, int area,
                     size_t errlen)
 {
 	static const char sql[] =
-		"SELECT p.run_id, r.policy, r.drafter, r.hw_preset, "
-		"p.tokens_per_s, p.tokens_per_j, p.area_mm2, p.on_front, "
-		"p.on_front_area, s.tokens_per_s_lo, s.tokens_per_s_hi, "
-		"s.tokens_per_j_lo, s.tokens_per_j_hi "
-		"FROM pareto p JOIN runs r ON r.id = p.run_id "
-		"JOIN run_summary s ON s.run_id = p.run_id "
-		"WHERE p.study IS ?1 AND (p.on_front OR (?2 AND p.on_front_area)) "
-		"ORDER BY p.tokens_per_s DESC, p.tokens_per_j DESC, p.run_id";
+	        "SELECT p.run_id, r.policy, r.drafter, r.hw_preset, "
+	        "p.tokens_per_s, p.tokens_per_j, p.area_mm2, p.on_front, "
+	        "p.on_front_area, s.tokens_per_s_lo, s.tokens_per_s_hi, "
+	        "s.tokens_per_j_lo, s.tokens_per_j_hi "
+	        "FROM pareto p JOIN runs r ON r.id = p.run_id "
+	        "JOIN run_summary s ON s.run_id = p.run_id "
+	        "WHERE p.study IS ?1 AND (p.on_front OR (?2 AND "
+	        "p.on_front_area)) "
+	        "ORDER BY p.tokens_per_s DESC, p.tokens_per_j DESC, p.run_id";
 	sqlite3_stmt *s = NULL;
 	size_t cap = 0;
 	int rc;
@@ -115,15 +120,16 @@ int db_pareto_front(struct db *d, const char *study, int area,
 	return 0;
 }
 
-int db_config_value(struct db *d, int64_t run_id, const char *key,
-                    char *buf, size_t len, char *err, size_t errlen)
+int db_config_value(struct db *d, int64_t run_id, const char *key, char *buf,
+                    size_t len, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
 	int rc;
 
-	if (sqlite3_prepare_v2(db_handle(d), "SELECT value FROM config WHERE "
-	                       "run_id = ?1 AND key = ?2", -1, &s,
-	                       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db_handle(d),
+	                       "SELECT value FROM config WHERE "
+	                       "run_id = ?1 AND key = ?2",
+	                       -1, &s, NULL) != SQLITE_OK)
 		return fail(d, "reading a run's configuration", err, errlen);
 	sqlite3_bind_int64(s, 1, run_id);
 	sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);

@@ -87,7 +87,7 @@ extern "C" {
 #define AHASD_PLUGIN_ABI_VERSION 4u
 /* the oldest abi_version a host built from this header loads (rule 1) */
 #define AHASD_PLUGIN_ABI_MIN 1u
-#define AHASD_PLUGIN_SYMBOL "ahasd_plugin"
+#define AHASD_PLUGIN_SYMBOL  "ahasd_plugin"
 
 #if defined(__GNUC__)
 #define AHASD_PLUGIN_VISIBLE __attribute__((visibility("default")))
@@ -123,7 +123,8 @@ enum ahasd_plugin_kind {
  * entropy and top-1 probability the host passes (ahasd_draft_token,
  * ahasd_batch_info.mean_entropy) is NaN, and the host refuses, before the
  * run, a plugin that declares AHASD_NEEDS_ENTROPY. */
-#define AHASD_NEEDS_ENTROPY 1u  /* the draft's entropy and top-1 probability
+#define AHASD_NEEDS_ENTROPY \
+	1u /* the draft's entropy and top-1 probability
                                  * of every drafted token */
 
 /* A parameter the plugin accepts, for --help, for create() and for the
@@ -149,8 +150,8 @@ struct ahasd_seq_info {
 	uint32_t struct_size;
 	uint32_t seq_id;
 	uint32_t prompt_len;
-	uint32_t n_tokens;      /* tokens this sequence will commit */
-	uint64_t seed;          /* run seed, for plugins that randomise */
+	uint32_t n_tokens; /* tokens this sequence will commit */
+	uint64_t seed;     /* run seed, for plugins that randomise */
 };
 
 /* ------------------------------------------------------------------ */
@@ -162,11 +163,11 @@ struct ahasd_seq_info {
 struct ahasd_draft_token {
 	uint32_t struct_size;
 	uint64_t batch_id;
-	uint32_t index;          /* 0-based position in the batch */
-	float entropy;           /* nats; NaN on a trace without entropies
+	uint32_t index; /* 0-based position in the batch */
+	float entropy;  /* nats; NaN on a trace without entropies
 	                          * (see AHASD_NEEDS_ENTROPY) */
-	float top1;              /* draft's top-1 probability; NaN likewise */
-	double now_s;            /* simulated time after this draft step */
+	float top1;     /* draft's top-1 probability; NaN likewise */
+	double now_s;   /* simulated time after this draft step */
 };
 
 /* Feedback when a batch has been verified (or discarded unverified). A
@@ -176,19 +177,19 @@ struct ahasd_draft_token {
 struct ahasd_batch_result {
 	uint32_t struct_size;
 	uint64_t batch_id;
-	uint32_t drafted;        /* tokens in the batch */
-	uint32_t accepted;       /* leading accepted run of the batch (stops
+	uint32_t drafted;   /* tokens in the batch */
+	uint32_t accepted;  /* leading accepted run of the batch (stops
 	                          * before a draft pre-verification replaced) */
-	uint32_t committed;      /* tokens the verification committed */
-	int discarded;           /* 1: dropped unverified (after a rejection,
+	uint32_t committed; /* tokens the verification committed */
+	int discarded;      /* 1: dropped unverified (after a rejection,
 	                          * a pre-verify correction, or a bonus that
 	                          * differs from the look-ahead token) */
-	double round_s;          /* batch start to verification result */
+	double round_s;     /* batch start to verification result */
 	double now_s;
 };
 
 struct ahasd_drafter_hooks {
-	uint32_t struct_size;    /* sizeof(struct ahasd_drafter_hooks) */
+	uint32_t struct_size; /* sizeof(struct ahasd_drafter_hooks) */
 	/* optional */
 	void (*begin_sequence)(void *st, const struct ahasd_seq_info *seq);
 	/* optional: a new batch starts; max_len is the host's hard cap. */
@@ -214,9 +215,10 @@ enum ahasd_exec_mode {
 };
 
 enum ahasd_next {
-	AHASD_NEXT_DRAFT = 0,     /* draft another batch ahead */
-	AHASD_NEXT_WAIT = 1,      /* idle until the next verification result */
-	AHASD_NEXT_PREVERIFY = 2, /* pre-verify `count` earliest queued drafts */
+	AHASD_NEXT_DRAFT = 0, /* draft another batch ahead */
+	AHASD_NEXT_WAIT = 1,  /* idle until the next verification result */
+	AHASD_NEXT_PREVERIFY =
+	        2, /* pre-verify `count` earliest queued drafts */
 };
 
 /* Filled in by after_batch; the host sets struct_size and the default
@@ -228,8 +230,8 @@ enum ahasd_next {
  * queued and unsettled (preverifiable). */
 struct ahasd_decision {
 	uint32_t struct_size;
-	uint32_t next;            /* enum ahasd_next */
-	uint32_t count;           /* tokens to pre-verify */
+	uint32_t next;  /* enum ahasd_next */
+	uint32_t count; /* tokens to pre-verify */
 };
 
 /* Read-only snapshot of the host when a policy hook runs. Times are
@@ -237,24 +239,24 @@ struct ahasd_decision {
 struct ahasd_host_view {
 	uint32_t struct_size;
 	double now_s;
-	double verify_freq_hz;    /* clock of the verify device (NPU) */
-	double draft_freq_hz;     /* clock of the draft device (PIM) */
-	int shared_device;        /* 1: draft and verify on one device */
-	int verify_busy;          /* a verification is running */
-	double verify_start_s;    /* its start time (if busy) */
-	uint32_t verify_kv_len;   /* its KV length (if busy) */
-	uint32_t verify_tokens;   /* its tokens M = drafts + 1 (if busy) */
-	uint32_t queued_batches;  /* submitted, waiting for the verify device */
+	double verify_freq_hz;   /* clock of the verify device (NPU) */
+	double draft_freq_hz;    /* clock of the draft device (PIM) */
+	int shared_device;       /* 1: draft and verify on one device */
+	int verify_busy;         /* a verification is running */
+	double verify_start_s;   /* its start time (if busy) */
+	uint32_t verify_kv_len;  /* its KV length (if busy) */
+	uint32_t verify_tokens;  /* its tokens M = drafts + 1 (if busy) */
+	uint32_t queued_batches; /* submitted, waiting for the verify device */
 	uint32_t queued_tokens;
-	uint32_t preverifiable;   /* queued tokens not yet pre-verified */
+	uint32_t preverifiable;      /* queued tokens not yet pre-verified */
 	uint32_t unverified_batches; /* queued + in verification */
-	uint32_t queue_capacity;  /* max unverified tokens */
-	uint32_t committed;       /* tokens committed so far in this sequence */
-	uint32_t kv_len;          /* prompt + committed */
+	uint32_t queue_capacity;     /* max unverified tokens */
+	uint32_t committed; /* tokens committed so far in this sequence */
+	uint32_t kv_len;    /* prompt + committed */
 	/* offline profile of this platform and model pair (the hardware
 	 * model's cost at KV length 1024), for time-aware policies */
-	double prof_verify_s_per_kv;     /* verify (4 drafts) time / KV length */
-	double prof_draft_s;             /* one draft step */
+	double prof_verify_s_per_kv; /* verify (4 drafts) time / KV length */
+	double prof_draft_s;         /* one draft step */
 	double prof_preverify_s_per_token; /* pre-verify of 4 tokens / 4 */
 };
 
@@ -263,8 +265,8 @@ struct ahasd_batch_info {
 	uint32_t struct_size;
 	uint64_t batch_id;
 	uint32_t length;
-	float mean_entropy;       /* nats; NaN on a trace without entropies */
-	uint32_t lookahead;       /* 1 if drafted on top of unverified batches */
+	float mean_entropy; /* nats; NaN on a trace without entropies */
+	uint32_t lookahead; /* 1 if drafted on top of unverified batches */
 };
 
 /* A verification result for one batch. */
@@ -272,21 +274,21 @@ struct ahasd_verify_info {
 	uint32_t struct_size;
 	uint64_t batch_id;
 	uint32_t length;
-	uint32_t accepted;        /* leading run of the batch's drafts the
+	uint32_t accepted;          /* leading run of the batch's drafts the
 	                           * target accepted (stops before a draft a
 	                           * pre-verification replaced) */
-	int full;                 /* accepted == length and no pre-verify
+	int full;                   /* accepted == length and no pre-verify
 	                           * correction shortened the batch */
-	uint32_t kv_len;          /* KV length the verification ran at */
-	double duration_s;        /* its time on the verify device (the whole
+	uint32_t kv_len;            /* KV length the verification ran at */
+	double duration_s;          /* its time on the verify device (the whole
 	                           * pass's, the same for each of its batches) */
 	uint32_t discarded_batches; /* batches dropped unverified by this
 	                           * result: every closed batch after it */
-	uint32_t corrected;       /* 1: a pre-verification replaced a draft of
+	uint32_t corrected;         /* 1: a pre-verification replaced a draft of
 	                           * this batch (its later batches were dropped
 	                           * then, and reported by on_preverify) */
-	uint32_t pass_index;      /* one pass may verify several queued */
-	uint32_t pass_batches;    /* batches: index of this one, 0-based, and
+	uint32_t pass_index;        /* one pass may verify several queued */
+	uint32_t pass_batches;      /* batches: index of this one, 0-based, and
 	                           * their number. Batches after a rejection get
 	                           * no on_verify; index 0 always does, so count
 	                           * per-pass figures there. */
@@ -301,7 +303,7 @@ struct ahasd_task_info {
 };
 
 struct ahasd_policy_hooks {
-	uint32_t struct_size;     /* sizeof(struct ahasd_policy_hooks) */
+	uint32_t struct_size; /* sizeof(struct ahasd_policy_hooks) */
 	/* required: enum ahasd_exec_mode for this run (any other value fails
 	 * the run) */
 	uint32_t (*exec_mode)(void *st);
@@ -329,9 +331,9 @@ struct ahasd_policy_hooks {
 /* ------------------------------------------------------------------ */
 
 struct ahasd_plugin {
-	uint32_t abi_version;     /* AHASD_PLUGIN_ABI_VERSION */
-	uint32_t struct_size;     /* sizeof(struct ahasd_plugin) */
-	uint32_t kind;            /* enum ahasd_plugin_kind */
+	uint32_t abi_version; /* AHASD_PLUGIN_ABI_VERSION */
+	uint32_t struct_size; /* sizeof(struct ahasd_plugin) */
+	uint32_t kind;        /* enum ahasd_plugin_kind */
 	const char *name;
 	const char *version;
 	const char *description;

@@ -58,9 +58,9 @@ error:
  * " 1", "1x" and "" are not unsigned integers; "4294967296" is out of
  * range). Return 0, -EINVAL (not an unsigned integer) or -ERANGE (out of
  * range). */
-static inline int ahasd_parse_u32(const char *key, const char *val,
-                                  uint32_t lo, uint32_t hi, uint32_t *out,
-                                  char *err, size_t errlen)
+static inline int ahasd_parse_u32(const char *key, const char *val, uint32_t lo,
+                                  uint32_t hi, uint32_t *out, char *err,
+                                  size_t errlen)
 {
 	char *end = NULL;
 	unsigned long long v;

@@ -46,15 +46,15 @@
 
 /* what carries over from one sequence to the next */
 enum adaedl_persist {
-	ADAEDL_PERSIST_NONE = 0,    /* lambda and AR restart */
-	ADAEDL_PERSIST_LAMBDA = 1,  /* lambda carries over, AR restarts */
-	ADAEDL_PERSIST_ALL = 2,     /* both carry over */
+	ADAEDL_PERSIST_NONE = 0,   /* lambda and AR restart */
+	ADAEDL_PERSIST_LAMBDA = 1, /* lambda carries over, AR restarts */
+	ADAEDL_PERSIST_ALL = 2,    /* both carry over */
 };
 
 /* which count the hold branch (Algorithm 1, line 11) compares with L */
 enum adaedl_hold {
-	ADAEDL_HOLD_ACCEPTED = 0,   /* n_acc == L, as printed */
-	ADAEDL_HOLD_DRAFTED = 1,    /* n_drafted == L, as Draft & Verify */
+	ADAEDL_HOLD_ACCEPTED = 0, /* n_acc == L, as printed */
+	ADAEDL_HOLD_DRAFTED = 1,  /* n_drafted == L, as Draft & Verify */
 };
 
 struct adaedl_state {
@@ -66,24 +66,24 @@ struct adaedl_state {
 	double eps;
 	double ar0;
 	struct drafter_len len;
-	int persist;           /* enum adaedl_persist */
-	int hold;              /* enum adaedl_hold */
+	int persist; /* enum adaedl_persist */
+	int hold;    /* enum adaedl_hold */
 
-	double lambda;         /* current threshold */
-	double margin;         /* 1 - lambda, kept with lambda */
-	double stop_sq;        /* margin^2 (if margin >= 0) */
-	double ar;             /* EMA of the per-batch acceptance rate */
+	double lambda;  /* current threshold */
+	double margin;  /* 1 - lambda, kept with lambda */
+	double stop_sq; /* margin^2 (if margin >= 0) */
+	double ar;      /* EMA of the per-batch acceptance rate */
 
 	uint64_t rule_stops;
-	uint64_t updates;      /* batch results used for adaptation */
-	uint64_t discarded;    /* discarded batch results (ignored) */
-	uint64_t raises;       /* updates that raised lambda */
-	uint64_t lowers;       /* updates that lowered lambda */
-	uint64_t holds;        /* updates that held lambda */
+	uint64_t updates;   /* batch results used for adaptation */
+	uint64_t discarded; /* discarded batch results (ignored) */
+	uint64_t raises;    /* updates that raised lambda */
+	uint64_t lowers;    /* updates that lowered lambda */
+	uint64_t holds;     /* updates that held lambda */
 	uint64_t sequences;
 	double lambda_min;
 	double lambda_max;
-	double lambda_sum;     /* over batches begun, for the mean */
+	double lambda_sum; /* over batches begun, for the mean */
 };
 
 static void adaedl_set_lambda(struct adaedl_state *s, double lambda)
@@ -97,14 +97,14 @@ static void adaedl_set_lambda(struct adaedl_state *s, double lambda)
 		s->lambda_max = lambda;
 }
 
-static const char *const adaedl_persist_names[] = {"none", "lambda", "all"};
-static const char *const adaedl_hold_names[] = {"accepted", "drafted"};
+static const char *const adaedl_persist_names[] = { "none", "lambda", "all" };
+static const char *const adaedl_hold_names[] = { "accepted", "drafted" };
 
 static int adaedl_param(void *st, const char *k, const char *v, char *err,
                         size_t errlen)
 {
 	struct adaedl_state *s = st;
-	double *unit = NULL;   /* the parameters in [0, 1] */
+	double *unit = NULL; /* the parameters in [0, 1] */
 
 	if (strcmp(k, "gamma") == 0)
 		return ahasd_parse_double(k, v, 1e-9, 1e9, &s->gamma, err,
@@ -185,7 +185,7 @@ static int adaedl_draft_token(void *st, const struct ahasd_draft_token *tok)
 
 	if (step != DRAFTER_RULE)
 		return step == DRAFTER_STOP;
-	if (!(h > 0.0))   /* negative rounding noise or NaN: fully confident */
+	if (!(h > 0.0)) /* negative rounding noise or NaN: fully confident */
 		h = 0.0;
 	/* 1 - sqrt(gamma H) < lambda  <=>  sqrt(gamma H) > 1 - lambda: always
 	 * when lambda > 1, else gamma H > (1 - lambda)^2 (both sides >= 0),
@@ -283,49 +283,51 @@ static int adaedl_counter(void *st, uint32_t i, const char **name,
 		*value = (double)s->holds;
 		return 1;
 	case 11:
-		*name = "lambda_mean";   /* over batches, at their start */
-		*value = s->len.batches
-		    ? s->lambda_sum / (double)s->len.batches : s->lambda;
+		*name = "lambda_mean"; /* over batches, at their start */
+		*value = s->len.batches ? s->lambda_sum / (double)s->len.batches
+		                        : s->lambda;
 		return 1;
 	case 12:
 		*name = "sequences";
 		*value = (double)s->sequences;
 		return 1;
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 
 /* The defaults, with their sources (the host passes them to create()). */
 static const struct ahasd_param adaedl_params[] = {
 	/* section 4.4 */
-	{"gamma", "0.2", "entropy scale in the bound 1 - sqrt(gamma * H), > 0"},
+	{ "gamma", "0.2",
+	  "entropy scale in the bound 1 - sqrt(gamma * H), > 0" },
 	/* open: Fig. 6 sweeps 0.3 to 0.9 */
-	{"lambda0", "0.7",
-	 "initial stopping threshold lambda (not given by the paper), "
-	 "in [0, 1]"},
+	{ "lambda0", "0.7",
+	  "initial stopping threshold lambda (not given by the paper), "
+	  "in [0, 1]" },
 	/* alpha, section 4.4 */
-	{"target", "0.9", "target acceptance rate alpha, in [0, 1]"},
+	{ "target", "0.9", "target acceptance rate alpha, in [0, 1]" },
 	/* section 4.4, Algorithm 1 line 8 */
-	{"beta1", "0.5", "EMA factor of the acceptance rate AR, in [0, 1]"},
+	{ "beta1", "0.5", "EMA factor of the acceptance rate AR, in [0, 1]" },
 	/* section 4.4, Algorithm 1 line 16 */
-	{"beta2", "0.9", "EMA factor of lambda: it moves (1 - beta2) * eps "
-	 "per batch, in [0, 1]"},
+	{ "beta2", "0.9",
+	  "EMA factor of lambda: it moves (1 - beta2) * eps "
+	  "per batch, in [0, 1]" },
 	/* section 4.4 */
-	{"eps", "0.01", "step of lambda' = lambda +- eps, in [0, 1]"},
+	{ "eps", "0.01", "step of lambda' = lambda +- eps, in [0, 1]" },
 	/* open: Draft & Verify starts at 0 */
-	{"ar0", "0", "initial AR (not given by the paper), in [0, 1]"},
-	{"persist", "none",
-	 "what carries over between sequences: none, lambda (AR restarts) "
-	 "or all"},
-	{"hold", "accepted",
-	 "hold lambda when AR >= target and this count of the batch equals "
-	 "max_len: accepted (Algorithm 1 as printed) or drafted"},
-	{"min_len", "1", "never stop before this many tokens (>= 1)"},
+	{ "ar0", "0", "initial AR (not given by the paper), in [0, 1]" },
+	{ "persist", "none",
+	  "what carries over between sequences: none, lambda (AR restarts) "
+	  "or all" },
+	{ "hold", "accepted",
+	  "hold lambda when AR >= target and this count of the batch equals "
+	  "max_len: accepted (Algorithm 1 as printed) or drafted" },
+	{ "min_len", "1", "never stop before this many tokens (>= 1)" },
 	/* the largest of Table 1's 3, 7, 16 */
-	{"max_len", "16",
-	 "always stop at this many tokens (>= min_len); L of the hold branch"},
-	{NULL, NULL, NULL},
+	{ "max_len", "16",
+	  "always stop at this many tokens (>= min_len); L of the hold "
+	  "branch" },
+	{ NULL, NULL, NULL },
 };
 
 static const struct ahasd_drafter_hooks adaedl_hooks = {

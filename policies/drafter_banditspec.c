@@ -42,9 +42,9 @@
 #include "ahasd_plugin_params.h"
 #include "drafter_common.h"
 
-#define BANDIT_MAX_ARMS 16u
-#define BANDIT_RING 64u          /* in-flight batches remembered */
-#define BANDIT_ARM_COUNTERS 3u   /* per arm: pulls, results, mean reward */
+#define BANDIT_MAX_ARMS       16u
+#define BANDIT_RING           64u /* in-flight batches remembered */
+#define BANDIT_ARM_COUNTERS   3u  /* per arm: pulls, results, mean reward */
 #define BANDIT_FIXED_COUNTERS 9u
 
 struct bandit_slot {
@@ -59,23 +59,23 @@ enum bandit_index {
 };
 
 struct bandit_state {
-	uint32_t arms[BANDIT_MAX_ARMS];   /* draft lengths, ascending */
+	uint32_t arms[BANDIT_MAX_ARMS]; /* draft lengths, ascending */
 	uint32_t n_arms;
 	uint32_t warmup;
 	double c;
-	int index;                        /* enum bandit_index */
-	int persist_all;                  /* 1: statistics kept across seqs */
+	int index;       /* enum bandit_index */
+	int persist_all; /* 1: statistics kept across seqs */
 
 	/* the statistics the choice is made from (reset per sequence
 	 * unless persist_all) */
-	uint64_t n[BANDIT_MAX_ARMS];      /* results credited to the arm */
-	double sum[BANDIT_MAX_ARMS];      /* sum of raw rewards */
-	uint64_t t;                       /* results of all arms */
-	double r_max;                     /* largest reward seen */
-	uint64_t rounds;                  /* arms chosen so far */
+	uint64_t n[BANDIT_MAX_ARMS]; /* results credited to the arm */
+	double sum[BANDIT_MAX_ARMS]; /* sum of raw rewards */
+	uint64_t t;                  /* results of all arms */
+	double r_max;                /* largest reward seen */
+	uint64_t rounds;             /* arms chosen so far */
 
 	/* totals over the run, for the counters */
-	uint64_t pulls[BANDIT_MAX_ARMS];  /* batches drafted with the arm */
+	uint64_t pulls[BANDIT_MAX_ARMS]; /* batches drafted with the arm */
 	uint64_t run_n[BANDIT_MAX_ARMS];
 	double run_sum[BANDIT_MAX_ARMS];
 	uint64_t run_results;
@@ -83,14 +83,14 @@ struct bandit_state {
 	double run_r_max;
 
 	struct bandit_slot ring[BANDIT_RING];
-	uint64_t cur_id;                  /* batch being drafted */
-	uint32_t cur_len;                 /* its length (arm, host-capped) */
+	uint64_t cur_id;  /* batch being drafted */
+	uint32_t cur_len; /* its length (arm, host-capped) */
 	int cur_valid;
 
 	uint64_t tokens;
-	uint64_t unknown_results;         /* results for no remembered batch */
-	uint64_t ring_overwrites;         /* open batch forgotten: ring full */
-	uint64_t bad_results;             /* round_s <= 0: ignored */
+	uint64_t unknown_results; /* results for no remembered batch */
+	uint64_t ring_overwrites; /* open batch forgotten: ring full */
+	uint64_t bad_results;     /* round_s <= 0: ignored */
 
 	char names[BANDIT_MAX_ARMS * BANDIT_ARM_COUNTERS][32];
 };
@@ -106,8 +106,8 @@ static int bandit_cmp_u32(const void *a, const void *b)
 /* Parse "1,2,3,4" (or "1:2:3:4", for command lines that split parameters
  * on commas): 1..BANDIT_MAX_ARMS distinct lengths in [1, DRAFTER_LEN_MAX],
  * stored ascending. */
-static int bandit_parse_arms(struct bandit_state *s, const char *val,
-                             char *err, size_t errlen)
+static int bandit_parse_arms(struct bandit_state *s, const char *val, char *err,
+                             size_t errlen)
 {
 	const char *p = val;
 	uint32_t k = 0;
@@ -129,9 +129,8 @@ static int bandit_parse_arms(struct bandit_state *s, const char *val,
 		if (v < 1)
 			goto range;
 		if (k == BANDIT_MAX_ARMS) {
-			snprintf(err, errlen,
-			         "arms=%s has more than %u arms", val,
-			         (unsigned)BANDIT_MAX_ARMS);
+			snprintf(err, errlen, "arms=%s has more than %u arms",
+			         val, (unsigned)BANDIT_MAX_ARMS);
 			return -EINVAL;
 		}
 		s->arms[k++] = (uint32_t)v;
@@ -142,8 +141,7 @@ static int bandit_parse_arms(struct bandit_state *s, const char *val,
 	qsort(s->arms, k, sizeof(s->arms[0]), bandit_cmp_u32);
 	for (uint32_t i = 1; i < k; i++) {
 		if (s->arms[i] == s->arms[i - 1]) {
-			snprintf(err, errlen,
-			         "arms=%s repeats length %u", val,
+			snprintf(err, errlen, "arms=%s repeats length %u", val,
 			         (unsigned)s->arms[i]);
 			return -EINVAL;
 		}
@@ -151,19 +149,17 @@ static int bandit_parse_arms(struct bandit_state *s, const char *val,
 	s->n_arms = k;
 	return 0;
 range:
-	snprintf(err, errlen,
-	         "arms=%s has a length outside [1, %u]", val,
+	snprintf(err, errlen, "arms=%s has a length outside [1, %u]", val,
 	         (unsigned)DRAFTER_LEN_MAX);
 	return -ERANGE;
 error:
-	snprintf(err, errlen,
-	         "arms=%s is not a list of lengths",
+	snprintf(err, errlen, "arms=%s is not a list of lengths",
 	         val != NULL ? val : "(null)");
 	return -EINVAL;
 }
 
-static const char *const bandit_index_names[] = {"code", "ucb1"};
-static const char *const bandit_persist_names[] = {"none", "all"};
+static const char *const bandit_index_names[] = { "code", "ucb1" };
+static const char *const bandit_persist_names[] = { "none", "all" };
 
 static int bandit_param(void *st, const char *k, const char *v, char *err,
                         size_t errlen)
@@ -190,7 +186,7 @@ static int bandit_ready(void *st, char *err, size_t errlen)
 {
 	struct bandit_state *s = st;
 
-	if (s->n_arms == 0)   /* arms never given: no arm to choose */
+	if (s->n_arms == 0) /* arms never given: no arm to choose */
 		return bandit_parse_arms(s, NULL, err, errlen);
 	for (uint32_t a = 0; a < s->n_arms; a++) {
 		snprintf(s->names[a * 3 + 0], sizeof(s->names[0]),
@@ -223,8 +219,8 @@ static double bandit_score(const struct bandit_state *s, uint32_t a)
 	if (s->index == BANDIT_INDEX_CODE) {
 		/* ucb_mean + sqrt(w * log(out_index) / ucb_calltime.sum()),
 		 * out_index the 1-based index of this round */
-		return mean + sqrt(s->c * log((double)(s->rounds + 1)) /
-		                   (double)s->t);
+		return mean +
+		       sqrt(s->c * log((double)(s->rounds + 1)) / (double)s->t);
 	}
 	return (s->r_max > 0.0 ? mean / s->r_max : 0.0) +
 	       sqrt(s->c * log((double)s->t) / (double)s->n[a]);
@@ -243,7 +239,7 @@ static uint32_t bandit_choose(struct bandit_state *s)
 	for (uint32_t a = 0; a < s->n_arms; a++) {
 		double score;
 
-		if (s->n[a] == 0) {   /* never rewarded: try it first */
+		if (s->n[a] == 0) { /* never rewarded: try it first */
 			best = a;
 			goto done;
 		}
@@ -313,7 +309,8 @@ static int bandit_draft_token(void *st, const struct ahasd_draft_token *tok)
 
 	if (!s->cur_valid || s->cur_id != tok->batch_id) {
 		/* no begin_batch for this batch: choose now, uncapped */
-		const struct bandit_slot *slot = bandit_lookup(s, tok->batch_id);
+		const struct bandit_slot *slot = bandit_lookup(s,
+		                                               tok->batch_id);
 		uint32_t arm;
 
 		if (slot != NULL) {
@@ -383,7 +380,9 @@ static int bandit_counter(void *st, uint32_t i, const char **name,
 		*value = 0.0;
 		for (uint32_t a = 0; a < s->n_arms; a++) {
 			const double m = s->run_n[a]
-			    ? s->run_sum[a] / (double)s->run_n[a] : -1.0;
+			                         ? s->run_sum[a] /
+			                                   (double)s->run_n[a]
+			                         : -1.0;
 
 			if (s->run_n[a] && m > best) {
 				best = m;
@@ -408,8 +407,7 @@ static int bandit_counter(void *st, uint32_t i, const char **name,
 		*name = "bad_results";
 		*value = (double)s->bad_results;
 		return 1;
-	default:
-		break;
+	default: break;
 	}
 	i -= BANDIT_FIXED_COUNTERS;
 	if (i >= s->n_arms * BANDIT_ARM_COUNTERS)
@@ -419,15 +417,12 @@ static int bandit_counter(void *st, uint32_t i, const char **name,
 		const uint32_t a = i / BANDIT_ARM_COUNTERS;
 
 		switch (i % BANDIT_ARM_COUNTERS) {
-		case 0:
-			*value = (double)s->pulls[a];
-			break;
-		case 1:
-			*value = (double)s->run_n[a];
-			break;
+		case 0: *value = (double)s->pulls[a]; break;
+		case 1: *value = (double)s->run_n[a]; break;
 		default:
 			*value = s->run_n[a]
-			    ? s->run_sum[a] / (double)s->run_n[a] : 0.0;
+			                 ? s->run_sum[a] / (double)s->run_n[a]
+			                 : 0.0;
 			break;
 		}
 	}
@@ -436,20 +431,20 @@ static int bandit_counter(void *st, uint32_t i, const char **name,
 
 /* The defaults, with their sources (the host passes them to create()). */
 static const struct ahasd_param bandit_params[] = {
-	{"arms", "1,2,3,4",
-	 "draft lengths to choose from, separated by ',' or ':' (up to 16, "
-	 "distinct)"},
+	{ "arms", "1,2,3,4",
+	  "draft lengths to choose from, separated by ',' or ':' (up to 16, "
+	  "distinct)" },
 	/* generate_utils.py:187-188: out_index < 4 * 2 */
-	{"warmup", "7", "batches drafted round-robin over the arms first"},
+	{ "warmup", "7", "batches drafted round-robin over the arms first" },
 	/* generate_utils.py:182 */
-	{"c", "6", "UCB exploration weight (sqrt(c * ln t / N)), >= 0"},
-	{"index", "code",
-	 "score: code (mean + sqrt(c ln t / N), the authors' code) or ucb1 "
-	 "(mean / r_max + sqrt(c ln t / n_i))"},
-	{"persist", "none",
-	 "statistics: none (restart every sequence, as the code per call) or "
-	 "all (kept for the run)"},
-	{NULL, NULL, NULL},
+	{ "c", "6", "UCB exploration weight (sqrt(c * ln t / N)), >= 0" },
+	{ "index", "code",
+	  "score: code (mean + sqrt(c ln t / N), the authors' code) or ucb1 "
+	  "(mean / r_max + sqrt(c ln t / n_i))" },
+	{ "persist", "none",
+	  "statistics: none (restart every sequence, as the code per call) or "
+	  "all (kept for the run)" },
+	{ NULL, NULL, NULL },
 };
 
 static const struct ahasd_drafter_hooks bandit_hooks = {

@@ -48,22 +48,22 @@
 #include "ahasd_plugin.h"
 #include "ahasd_plugin_params.h"
 
-#define DRAFTER_LEN_MAX 4096u   /* largest min_len, max_len or k */
+#define DRAFTER_LEN_MAX      4096u /* largest min_len, max_len or k */
 #define DRAFTER_LEN_COUNTERS 3u
 
 struct drafter_len {
-	uint32_t min_len;       /* parameters */
+	uint32_t min_len; /* parameters */
 	uint32_t max_len;
-	uint32_t cap;           /* min(max_len, host cap) for this batch */
-	uint64_t batches;       /* batches begun */
-	uint64_t tokens;        /* tokens drafted */
-	uint64_t cap_stops;     /* batches ended by max_len or the host cap */
+	uint32_t cap;       /* min(max_len, host cap) for this batch */
+	uint64_t batches;   /* batches begun */
+	uint64_t tokens;    /* tokens drafted */
+	uint64_t cap_stops; /* batches ended by max_len or the host cap */
 };
 
 enum drafter_step {
-	DRAFTER_STOP = 0,       /* at the cap: the batch ends here */
-	DRAFTER_GO = 1,         /* below min_len: the batch goes on */
-	DRAFTER_RULE = 2,       /* the drafter's own rule decides */
+	DRAFTER_STOP = 0, /* at the cap: the batch ends here */
+	DRAFTER_GO = 1,   /* below min_len: the batch goes on */
+	DRAFTER_RULE = 2, /* the drafter's own rule decides */
 };
 
 /* One parameter into the state s; return 0 or a negative code (message
@@ -76,9 +76,8 @@ typedef int (*drafter_ready_fn)(void *s, char *err, size_t errlen);
 /* create() of a drafter whose state is size bytes (see the top). */
 static inline int drafter_create(void **st, size_t size,
                                  const struct ahasd_create_args *args,
-                                 drafter_param_fn param,
-                                 drafter_ready_fn ready, char *err,
-                                 size_t errlen)
+                                 drafter_param_fn param, drafter_ready_fn ready,
+                                 char *err, size_t errlen)
 {
 	void *s = calloc(1, size);
 	int rc = 0;
@@ -138,8 +137,7 @@ static inline int drafter_param_choice(const char *key, const char *val,
 /* For param(): min_len or max_len, in [1, DRAFTER_LEN_MAX]; any other key
  * is unknown. Return 0 or the parser's negative code (message in err). */
 static inline int drafter_len_param(struct drafter_len *l, const char *key,
-                                    const char *val, char *err,
-                                    size_t errlen)
+                                    const char *val, char *err, size_t errlen)
 {
 	if (strcmp(key, "min_len") == 0)
 		return ahasd_parse_u32(key, val, 1, DRAFTER_LEN_MAX,
@@ -184,9 +182,8 @@ static inline enum drafter_step drafter_len_token(struct drafter_len *l,
 }
 
 /* The length counters (see the top), index i < DRAFTER_LEN_COUNTERS. */
-static inline int drafter_counter(uint64_t batches, uint64_t tokens,
-                                  uint32_t i, const char **name,
-                                  double *value)
+static inline int drafter_counter(uint64_t batches, uint64_t tokens, uint32_t i,
+                                  const char **name, double *value)
 {
 	switch (i) {
 	case 0:
@@ -201,8 +198,7 @@ static inline int drafter_counter(uint64_t batches, uint64_t tokens,
 		*name = "mean_length";
 		*value = batches ? (double)tokens / (double)batches : 0.0;
 		return 1;
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 

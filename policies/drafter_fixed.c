@@ -17,7 +17,7 @@
 /* k is both bounds of len: every batch stops at min(k, host cap). */
 struct fixed_state {
 	struct drafter_len len;
-	uint64_t host_capped;  /* batches ended by the host cap before k */
+	uint64_t host_capped; /* batches ended by the host cap before k */
 };
 
 static int fixed_param(void *st, const char *k, const char *v, char *err,
@@ -42,8 +42,8 @@ static int fixed_ready(void *st, char *err, size_t errlen)
 static int fixed_create(void **st, const struct ahasd_create_args *args,
                         char *err, size_t errlen)
 {
-	return drafter_create(st, sizeof(struct fixed_state), args,
-	                      fixed_param, fixed_ready, err, errlen);
+	return drafter_create(st, sizeof(struct fixed_state), args, fixed_param,
+	                      fixed_ready, err, errlen);
 }
 
 static void fixed_destroy(void *st)
@@ -70,8 +70,7 @@ static int fixed_draft_token(void *st, const struct ahasd_draft_token *tok)
 	return 1;
 }
 
-static int fixed_counter(void *st, uint32_t i, const char **name,
-                         double *value)
+static int fixed_counter(void *st, uint32_t i, const char **name, double *value)
 {
 	const struct fixed_state *s = st;
 
@@ -83,14 +82,13 @@ static int fixed_counter(void *st, uint32_t i, const char **name,
 		*name = "host_capped";
 		*value = (double)s->host_capped;
 		return 1;
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 
 static const struct ahasd_param fixed_params[] = {
-	{"k", "4", "draft length of every batch (>= 1)"},
-	{NULL, NULL, NULL},
+	{ "k", "4", "draft length of every batch (>= 1)" },
+	{ NULL, NULL, NULL },
 };
 
 static const struct ahasd_drafter_hooks fixed_hooks = {

@@ -35,16 +35,16 @@ enum sdpp_predictor {
 	SDPP_TOP1 = 0,
 	SDPP_ENTROPY = 1,
 };
-static const char *const sdpp_predictors[] = {"top1", "entropy"};
+static const char *const sdpp_predictors[] = { "top1", "entropy" };
 
 struct sdpp_state {
 	double h;
-	int predictor;         /* enum sdpp_predictor */
+	int predictor; /* enum sdpp_predictor */
 	struct drafter_len len;
 
-	double prod;           /* product of p_j over the batch's earlier
+	double prod;         /* product of p_j over the batch's earlier
 	                        * tokens (j < n while token n is tested) */
-	uint64_t rule_stops;   /* batches ended by 1 - prod > h */
+	uint64_t rule_stops; /* batches ended by 1 - prod > h */
 };
 
 static int sdpp_param(void *st, const char *k, const char *v, char *err,
@@ -99,7 +99,7 @@ static double sdpp_accept_prob(const struct sdpp_state *s,
 		p = exp(-(double)tok->entropy);
 	else
 		p = (double)tok->top1;
-	if (!(p > 0.0))   /* also catches NaN */
+	if (!(p > 0.0)) /* also catches NaN */
 		return 0.0;
 	return p > 1.0 ? 1.0 : p;
 }
@@ -111,7 +111,7 @@ static int sdpp_draft_token(void *st, const struct ahasd_draft_token *tok)
 	int stop = 0;
 
 	if (tok->index == 0)
-		s->prod = 1.0;   /* robust even without begin_batch */
+		s->prod = 1.0; /* robust even without begin_batch */
 	step = drafter_len_token(&s->len, tok->index + 1);
 	if (step == DRAFTER_STOP) {
 		stop = 1;
@@ -125,8 +125,7 @@ static int sdpp_draft_token(void *st, const struct ahasd_draft_token *tok)
 	return stop;
 }
 
-static int sdpp_counter(void *st, uint32_t i, const char **name,
-                        double *value)
+static int sdpp_counter(void *st, uint32_t i, const char **name, double *value)
 {
 	const struct sdpp_state *s = st;
 
@@ -142,20 +141,19 @@ static int sdpp_counter(void *st, uint32_t i, const char **name,
 		*name = "cap_stops";
 		*value = (double)s->len.cap_stops;
 		return 1;
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 
 static const struct ahasd_param sdpp_params[] = {
-	{"h", "0.3",
-	 "stop after token n once 1 - prod(p_j, j < n) exceeds h, in [0, 1]"},
-	{"predictor", "top1",
-	 "acceptance predictor p_i: top1 (draft top-1 probability) or "
-	 "entropy (exp(-H))"},
-	{"min_len", "2", "never stop before this many tokens (>= 1)"},
-	{"max_len", "20", "always stop at this many tokens (>= min_len)"},
-	{NULL, NULL, NULL},
+	{ "h", "0.3",
+	  "stop after token n once 1 - prod(p_j, j < n) exceeds h, in [0, 1]" },
+	{ "predictor", "top1",
+	  "acceptance predictor p_i: top1 (draft top-1 probability) or "
+	  "entropy (exp(-H))" },
+	{ "min_len", "2", "never stop before this many tokens (>= 1)" },
+	{ "max_len", "20", "always stop at this many tokens (>= min_len)" },
+	{ NULL, NULL, NULL },
 };
 
 static const struct ahasd_drafter_hooks sdpp_hooks = {

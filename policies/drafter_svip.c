@@ -30,7 +30,7 @@
 struct svip_state {
 	double c;
 	double threshold;
-	double threshold_sq;   /* threshold^2, set at create */
+	double threshold_sq; /* threshold^2, set at create */
 	struct drafter_len len;
 	uint64_t rule_stops;
 };
@@ -85,7 +85,7 @@ static int svip_draft_token(void *st, const struct ahasd_draft_token *tok)
 
 	if (step != DRAFTER_RULE)
 		return step == DRAFTER_STOP;
-	if (!(h > 0.0))   /* negative rounding noise or NaN: fully confident */
+	if (!(h > 0.0)) /* negative rounding noise or NaN: fully confident */
 		h = 0.0;
 	/* sqrt(c H) > threshold  <=>  c H > threshold^2, both sides >= 0:
 	 * no square root per token (as AdaEDL) */
@@ -96,8 +96,7 @@ static int svip_draft_token(void *st, const struct ahasd_draft_token *tok)
 	return 0;
 }
 
-static int svip_counter(void *st, uint32_t i, const char **name,
-                        double *value)
+static int svip_counter(void *st, uint32_t i, const char **name, double *value)
 {
 	const struct svip_state *s = st;
 
@@ -113,17 +112,16 @@ static int svip_counter(void *st, uint32_t i, const char **name,
 		*name = "cap_stops";
 		*value = (double)s->len.cap_stops;
 		return 1;
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 
 static const struct ahasd_param svip_params[] = {
-	{"c", "0.15", "entropy scale in the bound sqrt(c * H), > 0"},
-	{"threshold", "0.3", "stop once sqrt(c * H) exceeds this, >= 0"},
-	{"min_len", "1", "never stop before this many tokens (>= 1)"},
-	{"max_len", "40", "always stop at this many tokens (>= min_len)"},
-	{NULL, NULL, NULL},
+	{ "c", "0.15", "entropy scale in the bound sqrt(c * H), > 0" },
+	{ "threshold", "0.3", "stop once sqrt(c * H) exceeds this, >= 0" },
+	{ "min_len", "1", "never stop before this many tokens (>= 1)" },
+	{ "max_len", "40", "always stop at this many tokens (>= min_len)" },
+	{ NULL, NULL, NULL },
 };
 
 static const struct ahasd_drafter_hooks svip_hooks = {

@@ -16,16 +16,16 @@
 
 #include <stdint.h>
 
-#define EDC_HIST 8
+#define EDC_HIST     8
 #define EDC_PHT_SIZE 512
 
 struct edc_hist {
 	uint8_t bin[EDC_HIST];
-	uint8_t wp;              /* next slot to write */
+	uint8_t wp; /* next slot to write */
 };
 
 struct edc {
-	double h_max;            /* entropy range [0, h_max] in 8 bins */
+	double h_max; /* entropy range [0, h_max] in 8 bins */
 	struct edc_hist leht, lceht;
 	uint8_t llr;
 	uint8_t pht[EDC_PHT_SIZE];

@@ -36,11 +36,11 @@ struct ahasd {
 	double f_draft, f_verify; /* clocks, taken from the host at init */
 	struct inflight *fifo;    /* ring, capacity a power of two */
 	uint32_t fifo_cap, fifo_head, fifo_n;
-	int oom;                  /* the FIFO could not grow: EDC off */
+	int oom; /* the FIFO could not grow: EDC off */
 	/* counters */
 	double n_predictions, n_continue, n_stop, n_correct, n_scored;
 	double n_insertions, n_tokens, n_keep_drafting, n_waits, n_rollbacks;
-	double llr_sum;           /* LLR at each prediction, for the mean */
+	double llr_sum; /* LLR at each prediction, for the mean */
 };
 
 static const struct ahasd_param ahasd_params[] = {
@@ -245,7 +245,8 @@ static void ahasd_on_verify(void *st, const struct ahasd_host_view *v,
 	struct ahasd *a = st;
 	/* one NVCT sample per verification pass, however many batches */
 	if (a->tvc_ready && r->kv_len > 0 && r->pass_index == 0)
-		tvc_record(&a->tvc.nvct, r->duration_s * a->f_verify, r->kv_len);
+		tvc_record(&a->tvc.nvct, r->duration_s * a->f_verify,
+		           r->kv_len);
 	const struct inflight *slot = fifo_take(a, r->batch_id);
 	if (!slot)
 		return; /* not closed through after_batch */
@@ -295,28 +296,55 @@ static void ahasd_on_preverify(void *st, const struct ahasd_task_info *t,
 	}
 }
 
-static int ahasd_counter(void *st, uint32_t i, const char **name,
-                         double *value)
+static int ahasd_counter(void *st, uint32_t i, const char **name, double *value)
 {
 	const struct ahasd *a = st;
 	switch (i) {
-	case 0: *name = "edc_predictions"; *value = a->n_predictions; return 1;
-	case 1: *name = "edc_continue"; *value = a->n_continue; return 1;
-	case 2: *name = "edc_stop"; *value = a->n_stop; return 1;
-	case 3: *name = "edc_accuracy";
+	case 0:
+		*name = "edc_predictions";
+		*value = a->n_predictions;
+		return 1;
+	case 1:
+		*name = "edc_continue";
+		*value = a->n_continue;
+		return 1;
+	case 2:
+		*name = "edc_stop";
+		*value = a->n_stop;
+		return 1;
+	case 3:
+		*name = "edc_accuracy";
 		*value = a->n_scored > 0 ? a->n_correct / a->n_scored : 0;
 		return 1;
-	case 4: *name = "edc_rollbacks"; *value = a->n_rollbacks; return 1;
-	case 5: *name = "tvc_insertions"; *value = a->n_insertions; return 1;
-	case 6: *name = "tvc_tokens"; *value = a->n_tokens; return 1;
-	case 7: *name = "tvc_keep_drafting"; *value = a->n_keep_drafting;
+	case 4:
+		*name = "edc_rollbacks";
+		*value = a->n_rollbacks;
 		return 1;
-	case 8: *name = "waits"; *value = a->n_waits; return 1;
-	case 9: *name = "edc_mean_llr";
+	case 5:
+		*name = "tvc_insertions";
+		*value = a->n_insertions;
+		return 1;
+	case 6:
+		*name = "tvc_tokens";
+		*value = a->n_tokens;
+		return 1;
+	case 7:
+		*name = "tvc_keep_drafting";
+		*value = a->n_keep_drafting;
+		return 1;
+	case 8:
+		*name = "waits";
+		*value = a->n_waits;
+		return 1;
+	case 9:
+		*name = "edc_mean_llr";
 		*value = a->n_predictions > 0 ? a->llr_sum / a->n_predictions
 		                              : 0;
 		return 1;
-	case 10: *name = "edc_off_out_of_memory"; *value = a->oom; return 1;
+	case 10:
+		*name = "edc_off_out_of_memory";
+		*value = a->oom;
+		return 1;
 	default: return 0;
 	}
 }
@@ -345,13 +373,14 @@ AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {
 	.kind = AHASD_PLUGIN_POLICY,
 	.name = "ahasd",
 	.version = "1.0",
-	.description = "AHASD: task-level async with EDC look-ahead control and "
-	               "TVC pre-verification (edc=, tvc= for the ablation)",
+	.description =
+	        "AHASD: task-level async with EDC look-ahead control and "
+	        "TVC pre-verification (edc=, tvc= for the ablation)",
 	.params = ahasd_params,
 	.create = ahasd_create,
 	.destroy = ahasd_destroy,
 	.counter = ahasd_counter,
 	.policy = &ahasd_hooks,
-	.needs = AHASD_NEEDS_ENTROPY,            /* with edc=1, the default */
+	.needs = AHASD_NEEDS_ENTROPY, /* with edc=1, the default */
 	.instance_needs = ahasd_instance_needs,
 };

@@ -10,13 +10,18 @@
 static int async_create(void **st, const struct ahasd_create_args *args,
                         char *err, size_t errlen)
 {
-	(void)args; (void)err; (void)errlen;
+	(void)args;
+	(void)err;
+	(void)errlen;
 	static const char token = 0;
 	*st = (void *)&token; /* stateless */
 	return 0;
 }
 
-static void async_destroy(void *st) { (void)st; }
+static void async_destroy(void *st)
+{
+	(void)st;
+}
 
 static uint32_t async_mode(void *st)
 {

@@ -10,13 +10,18 @@
 static int sync_create(void **st, const struct ahasd_create_args *args,
                        char *err, size_t errlen)
 {
-	(void)args; (void)err; (void)errlen;
+	(void)args;
+	(void)err;
+	(void)errlen;
 	static const char token = 0;
 	*st = (void *)&token; /* stateless */
 	return 0;
 }
 
-static void sync_destroy(void *st) { (void)st; }
+static void sync_destroy(void *st)
+{
+	(void)st;
+}
 
 static uint32_t sync_mode(void *st)
 {

@@ -5,7 +5,9 @@
 
 static void table_init(struct tvc_table *tab, unsigned size, double per_unit)
 {
-	tab->size = size < 1 ? 1 : size > TVC_MAX_ENTRIES ? TVC_MAX_ENTRIES : size;
+	tab->size = size < 1                 ? 1
+	            : size > TVC_MAX_ENTRIES ? TVC_MAX_ENTRIES
+	                                     : size;
 	tab->wp = 0;
 	for (unsigned i = 0; i < tab->size; i++) {
 		tab->cycles[i] = per_unit;
@@ -38,8 +40,8 @@ double tvc_ratio(const struct tvc_table *tab)
 	return sum / tab->size;
 }
 
-double tvc_pim_left(const struct tvc *t, uint32_t kv_len,
-                    double npu_now_cycles, double freq_ratio)
+double tvc_pim_left(const struct tvc *t, uint32_t kv_len, double npu_now_cycles,
+                    double freq_ratio)
 {
 	double c_npu = tvc_ratio(&t->nvct) * kv_len * freq_ratio;
 	double c_now = npu_now_cycles * freq_ratio;

@@ -39,8 +39,8 @@ void tvc_record(struct tvc_table *tab, double cycles, double len);
 double tvc_ratio(const struct tvc_table *tab);
 /** C_PIM_Left in PIM cycles. npu_now_cycles: NPU cycles since the current
  * verification started; freq_ratio = f_PIM / f_NPU. */
-double tvc_pim_left(const struct tvc *t, uint32_t kv_len,
-                    double npu_now_cycles, double freq_ratio);
+double tvc_pim_left(const struct tvc *t, uint32_t kv_len, double npu_now_cycles,
+                    double freq_ratio);
 /** Pre-verify length for a C_PIM_Left (0 if it is below one token). */
 uint32_t tvc_preverify_len(const struct tvc *t, double pim_left);
 

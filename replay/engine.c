@@ -37,8 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define INF_POS UINT32_MAX
-#define POS_TARGET 1u  /* chain token is the target's (pre-verify fix) */
+#define INF_POS     UINT32_MAX
+#define POS_TARGET  1u /* chain token is the target's (pre-verify fix) */
 #define POS_SETTLED 2u /* pre-verified */
 #define STUCK_LIMIT 100000000ull
 
@@ -47,15 +47,15 @@ enum batch_state { B_OPEN = 0, B_QUEUED, B_VERIFYING };
 struct batch {
 	uint64_t id;
 	uint32_t start, len, max_len;
-	uint32_t settled;       /* positions pre-verified */
-	uint32_t corrected_at;  /* if corrected: the position pre-verify fixed */
+	uint32_t settled;      /* positions pre-verified */
+	uint32_t corrected_at; /* if corrected: the position pre-verify fixed */
 	double open_s, ready_s, entropy_sum;
 	uint8_t state, lookahead, corrected;
 };
 
 /* A cached task or step cost (which of the two the engine's mode says):
  * key = (task + 1) << 16 | m, 0 for an empty slot. */
-#define CC_BITS 14
+#define CC_BITS  14
 #define CC_SLOTS (1u << CC_BITS)
 struct cost_slot {
 	uint32_t key, kv;
@@ -68,9 +68,9 @@ enum task_kind { T_NONE = 0, T_DRAFT, T_VERIFY, T_PREVERIFY, T_OFFLOAD };
 struct task {
 	enum task_kind kind;
 	double start_s, end_s, busy_s;
-	double energy_j;       /* dynamic energy of the task */
+	double energy_j; /* dynamic energy of the task */
 	uint64_t epoch;
-	uint32_t pos, count;   /* draft: pos; preverify: [pos, pos+count);
+	uint32_t pos, count; /* draft: pos; preverify: [pos, pos+count);
 	                        * verify: count batches */
 	/* compute-device tasks while a PIM shares its channels: its whole
 	 * duration in each PIM state (idle, drafting, pre-verifying), the
@@ -105,27 +105,27 @@ struct replay {
 	uint32_t refused_where;
 	char refusal[400];
 	uint32_t mode;
-	int dd, vd, shared;     /* draft and verify device indices */
+	int dd, vd, shared; /* draft and verify device indices */
 	unsigned n_dev;
 	double qlat, switch_s, switch_j;
 	double prof_verify, prof_draft, prof_preverify;
-	int split_sync;         /* sync steps split operators across devices */
+	int split_sync;          /* sync steps split operators across devices */
 	uint32_t verify_batches; /* batches per pass (0: all ready) */
-	int pim_state;          /* 0 idle, 1 drafting, 2 pre-verifying */
-	double clock;           /* absolute simulated time */
+	int pim_state;           /* 0 idle, 1 drafting, 2 pre-verifying */
+	double clock;            /* absolute simulated time */
 	struct replay_metrics m;
 
 	/* format 1.1 */
-	int ent_full;           /* every draft has an entropy in the trace */
-	int tree;               /* T > R: levels_m scales tokens */
-	uint32_t run_r, run_t;  /* R and T of accept_runs */
-	unsigned draft_m;       /* tokens of one draft step (a tree level) */
-	int lookup;             /* the draft is a lookup: lk[] costs */
-	struct hw_cost lk[2];   /* a further token [0], a batch's first [1] */
+	int ent_full;          /* every draft has an entropy in the trace */
+	int tree;              /* T > R: levels_m scales tokens */
+	uint32_t run_r, run_t; /* R and T of accept_runs */
+	unsigned draft_m;      /* tokens of one draft step (a tree level) */
+	int lookup;            /* the draft is a lookup: lk[] costs */
+	struct hw_cost lk[2];  /* a further token [0], a batch's first [1] */
 
 	/* per sequence */
 	const struct trace_seq *seq;
-	const uint32_t *runs;   /* accept_run, or NULL: the chain walk */
+	const uint32_t *runs;    /* accept_run, or NULL: the chain walk */
 	uint32_t root, root_off; /* runs: the speculation's first position
 	                         * and the first it leaves the path at */
 	uint32_t N, P, C, D, F;
@@ -140,7 +140,7 @@ struct replay {
 	enum agent agent;
 	uint32_t agent_count;
 	struct task run[HW_MAX_DEV];
-	struct batch *grp;      /* batches of the finishing verification */
+	struct batch *grp;       /* batches of the finishing verification */
 	uint32_t v_kv, v_tokens; /* the running verification's shape */
 	/* queue counters kept as batches change state (checked against a
 	 * scan of the queue in debug builds) */
@@ -152,9 +152,9 @@ struct replay {
 	double sb_pim, sb_total; /* sync: the open batch's PIM and step time */
 
 	/* costs of the plan, kept across sequences (see cost_at) */
-	struct hw_cost *dcost;  /* [kv] a draft step at KV length kv */
+	struct hw_cost *dcost; /* [kv] a draft step at KV length kv */
 	uint32_t dcost_lo, dcost_hi, dcost_cap; /* [lo, hi) computed */
-	struct cost_slot *cc;   /* [CC_SLOTS] other tasks, direct-mapped */
+	struct cost_slot *cc; /* [CC_SLOTS] other tasks, direct-mapped */
 };
 
 /* Around every hook call: the hook in progress, for a watcher outside the
@@ -189,8 +189,8 @@ double replay_coin(uint64_t seed, uint32_t seq, uint32_t pos)
  * cost and replaces the slot, so a hit returns the very bits a call would.
  * Synchronous modes cost steps (hw_step_cost), asynchronous ones tasks. */
 
-static void cost_compute(const struct replay *r, enum hw_task kind,
-                         unsigned m, unsigned kv, struct hw_cost *c)
+static void cost_compute(const struct replay *r, enum hw_task kind, unsigned m,
+                         unsigned kv, struct hw_cost *c)
 {
 	if (r->mode == AHASD_EXEC_TASK_ASYNC)
 		hw_task_cost(r->cfg.plan, kind, m, kv, c);
@@ -203,7 +203,8 @@ static const struct hw_cost *cost_at(struct replay *r, enum hw_task kind,
 {
 	const uint32_t key = ((uint32_t)kind + 1) << 16 | m;
 	const uint32_t h = (kv * 0x9e3779b1u ^ m * 0x85ebca6bu ^
-	                    (uint32_t)kind * 0xc2b2ae35u) >> (32 - CC_BITS);
+	                    (uint32_t)kind * 0xc2b2ae35u) >>
+	                   (32 - CC_BITS);
 	struct cost_slot *sl = &r->cc[h];
 	if (sl->key != key || sl->kv != kv) {
 		cost_compute(r, kind, m, kv, &sl->c);
@@ -249,14 +250,13 @@ static void emit(struct replay *r, int dev, enum replay_event_kind kind,
 {
 	if (!r->cfg.on_event)
 		return;
-	struct replay_event ev = { dev, kind, start, end, tokens, r->seq->id,
-	                           batch, out };
+	struct replay_event ev = { dev,    kind,       start, end,
+		                   tokens, r->seq->id, batch, out };
 	r->cfg.on_event(r->cfg.event_user, &ev);
 }
 
 /* A device starts `busy` seconds of work at `start`. */
-static void account_busy(struct replay *r, int dev, double start,
-                         double busy)
+static void account_busy(struct replay *r, int dev, double start, double busy)
 {
 	if (r->cfg.on_event && start > r->last_end[dev] + 1e-15)
 		emit(r, dev, REPLAY_EV_IDLE, r->last_end[dev], start, 0, 0,
@@ -466,15 +466,15 @@ static void drop_positions(struct replay *r, uint32_t from, uint32_t to)
 }
 
 static void drafter_result(struct replay *r, const struct batch *b,
-                           uint32_t accepted, uint32_t committed,
-                           int discarded, double now)
+                           uint32_t accepted, uint32_t committed, int discarded,
+                           double now)
 {
 	const struct ahasd_drafter_hooks *h = r->dr->drafter;
 	if (!AHASD_HAS_HOOK(h, struct ahasd_drafter_hooks, batch_result))
 		return;
-	struct ahasd_batch_result res = { sizeof res, b->id, b->len, accepted,
-	                                  committed, discarded,
-	                                  now - b->open_s, now };
+	struct ahasd_batch_result res = { sizeof res,      b->id,     b->len,
+		                          accepted,        committed, discarded,
+		                          now - b->open_s, now };
 	IN_DRAFTER(r, BATCH_RESULT);
 	h->batch_result(r->dr_st, &res);
 	LEFT(r->dw);
@@ -502,7 +502,7 @@ static uint32_t discard_after(struct replay *r, uint32_t keep, uint32_t from,
 		drop_positions(r, from, r->D);
 	r->D = from;
 	r->F = INF_POS;
-	r->root = INF_POS;  /* the next draft starts a speculation */
+	r->root = INF_POS; /* the next draft starts a speculation */
 	r->epoch++;
 	if (r->agent != AG_DRAFT)
 		r->agent = AG_DRAFT;
@@ -540,8 +540,8 @@ static void fill_view(struct replay *r, double now, struct ahasd_host_view *v)
 		}
 		ub += b->state != B_OPEN;
 	}
-	assert(qb == r->q_batches && qt == r->q_tokens &&
-	       qs == r->q_settled && ub == r->unv_batches);
+	assert(qb == r->q_batches && qt == r->q_tokens && qs == r->q_settled &&
+	       ub == r->unv_batches);
 #endif
 	v->queue_capacity = r->cfg.queue_capacity;
 	v->committed = r->C;
@@ -660,8 +660,7 @@ static struct batch *open_batch(struct replay *r, double now)
 
 /* The cost of the draft step at p that extends batch b. */
 static const struct hw_cost *draft_step_cost(const struct replay *r,
-                                             const struct batch *b,
-                                             uint32_t p)
+                                             const struct batch *b, uint32_t p)
 {
 	if (r->lookup)
 		return &r->lk[b->len == 0];
@@ -758,12 +757,12 @@ static void dispatch(struct replay *r, double now)
 
 /* Refuse a value the policy returned: the run stops at the next event
  * with the message, the where word on the hook (run_async). */
-__attribute__((format(printf, 2, 3)))
-static int refuse(struct replay *r, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int refuse(struct replay *r,
+                                                        const char *fmt, ...)
 {
 	va_list ap;
-	int n = snprintf(r->refusal, sizeof r->refusal, "policy %s: ",
-	                 r->pol->name);
+	int n = snprintf(r->refusal, sizeof r->refusal,
+	                 "policy %s: ", r->pol->name);
 	va_start(ap, fmt);
 	vsnprintf(r->refusal + n, sizeof r->refusal - (size_t)n, fmt, ap);
 	va_end(ap);
@@ -778,13 +777,17 @@ static int refuse(struct replay *r, const char *fmt, ...)
 static int decision_ok(struct replay *r, const struct ahasd_decision *d)
 {
 	if (d->next > AHASD_NEXT_PREVERIFY)
-		return refuse(r, "after_batch returned next = %u; expected 0 "
-		              "(draft), 1 (wait) or 2 (pre-verify)", d->next);
+		return refuse(r,
+		              "after_batch returned next = %u; expected 0 "
+		              "(draft), 1 (wait) or 2 (pre-verify)",
+		              d->next);
 	if (d->next == AHASD_NEXT_PREVERIFY &&
 	    (d->count < 1 || d->count > r->cfg.queue_capacity))
-		return refuse(r, "after_batch returned pre-verify count = %u; "
+		return refuse(r,
+		              "after_batch returned pre-verify count = %u; "
 		              "expected an integer in [1, %u] (1 to the queue "
-		              "capacity)", d->count, r->cfg.queue_capacity);
+		              "capacity)",
+		              d->count, r->cfg.queue_capacity);
 	return 1;
 }
 
@@ -808,10 +811,9 @@ static void close_batch(struct replay *r, struct batch *b, double now)
 	if (AHASD_HAS_HOOK(h, struct ahasd_policy_hooks, after_batch)) {
 		struct ahasd_host_view v;
 		fill_view(r, now, &v);
-		struct ahasd_batch_info bi = {
-			sizeof bi, b->id, b->len,
-			(float)(b->entropy_sum / b->len), b->lookahead
-		};
+		struct ahasd_batch_info bi = { sizeof bi, b->id, b->len,
+			                       (float)(b->entropy_sum / b->len),
+			                       b->lookahead };
 		IN_POLICY(r, AFTER_BATCH);
 		h->after_batch(r->pol_st, &v, &bi, &d);
 		if (!decision_ok(r, &d))
@@ -830,8 +832,7 @@ static void close_batch(struct replay *r, struct batch *b, double now)
 			break;
 		}
 		/* fall through */
-	default:
-		r->agent = AG_DRAFT;
+	default: r->agent = AG_DRAFT;
 	}
 }
 
@@ -857,8 +858,8 @@ static void finish_draft(struct replay *r, const struct draft_step *t,
 		/* a bonus committed this position while it was drafted */
 		if (!ok) {
 			waste(r, t->busy_s, t->energy_j);
-			task_event(r, r->dd, REPLAY_EV_DRAFT, t->start_s, now, 1,
-			           b->id, REPLAY_OUT_WASTED);
+			task_event(r, r->dd, REPLAY_EV_DRAFT, t->start_s, now,
+			           1, b->id, REPLAY_OUT_WASTED);
 			if (b->len == 0) {
 				/* the batch's only draft was overtaken: drop it, and
 				 * the next draft opens a batch at C with its own cap
@@ -896,8 +897,8 @@ static void finish_draft(struct replay *r, const struct draft_step *t,
 	b->entropy_sum += h;
 	task_event(r, r->dd, REPLAY_EV_DRAFT, t->start_s, now, 1, b->id, out);
 
-	struct ahasd_draft_token tok = { sizeof tok, b->id, b->len - 1, h,
-	                                 top1, now };
+	struct ahasd_draft_token tok = { sizeof tok, b->id, b->len - 1,
+		                         h,          top1,  now };
 	IN_DRAFTER(r, DRAFT_TOKEN);
 	int stop = r->dr->drafter->draft_token(r->dr_st, &tok);
 	LEFT(r->dw);
@@ -982,12 +983,18 @@ static void finish_verify(struct replay *r, const struct task *t, double now)
 			acc = b->corrected_at - bs;
 		drafter_result(r, b, acc, committed, 0, now);
 		if (on_verify) {
-			struct ahasd_verify_info vi = {
-				sizeof vi, b->id, b->len, acc,
-				rpos >= be && !b->corrected, r->P + e,
-				t->busy_s, settles ? dropped : 0,
-				b->corrected, i, nb
-			};
+			struct ahasd_verify_info vi = { sizeof vi,
+				                        b->id,
+				                        b->len,
+				                        acc,
+				                        rpos >= be &&
+				                                !b->corrected,
+				                        r->P + e,
+				                        t->busy_s,
+				                        settles ? dropped : 0,
+				                        b->corrected,
+				                        i,
+				                        nb };
 			IN_POLICY(r, ON_VERIFY);
 			h->on_verify(r->pol_st, &v, &vi);
 			LEFT(r->pw);
@@ -1005,8 +1012,8 @@ static void settle(struct replay *r, uint32_t qi, uint32_t lo, uint32_t hi)
 		const uint32_t be = b->start + b->len;
 		if (b->start >= hi)
 			break;
-		for (uint32_t q = lo > b->start ? lo : b->start; q < be && q < hi;
-		     q++) {
+		for (uint32_t q = lo > b->start ? lo : b->start;
+		     q < be && q < hi; q++) {
 			if (!(r->flags[q] & POS_SETTLED)) {
 				r->flags[q] |= POS_SETTLED;
 				b->settled++;
@@ -1016,8 +1023,7 @@ static void settle(struct replay *r, uint32_t qi, uint32_t lo, uint32_t hi)
 	}
 }
 
-static void finish_preverify(struct replay *r, const struct task *t,
-                             double now)
+static void finish_preverify(struct replay *r, const struct task *t, double now)
 {
 	double sw = r->switch_s;
 	int rejected = 0;
@@ -1045,7 +1051,8 @@ static void finish_preverify(struct replay *r, const struct task *t,
 			if (r->F != INF_POS && r->F < hi) {
 				uint32_t f = r->F;
 				uint32_t i = qi;
-				while (bq_at(r, i)->start + bq_at(r, i)->len <= f)
+				while (bq_at(r, i)->start + bq_at(r, i)->len <=
+				       f)
 					i++;
 				struct batch *bf = bq_at(r, i);
 				settle(r, qi, lo, f + 1);
@@ -1067,15 +1074,15 @@ static void finish_preverify(struct replay *r, const struct task *t,
 			}
 		}
 	}
-	emit(r, r->dd, REPLAY_EV_PREVERIFY, t->start_s + sw, now - sw,
-	     t->count, 0, out);
+	emit(r, r->dd, REPLAY_EV_PREVERIFY, t->start_s + sw, now - sw, t->count,
+	     0, out);
 	if (sw > 0)
 		emit(r, r->dd, REPLAY_EV_SWITCH, now - sw, now, 0, 0,
 		     REPLAY_OUT_NONE);
 	if (AHASD_HAS_HOOK(r->pol->policy, struct ahasd_policy_hooks,
 	                   on_preverify)) {
 		struct ahasd_task_info ti = { sizeof ti, t->count,
-		                              t->busy_s - 2.0 * sw, dropped };
+			                      t->busy_s - 2.0 * sw, dropped };
 		IN_POLICY(r, ON_PREVERIFY);
 		r->pol->policy->on_preverify(r->pol_st, &ti, rejected);
 		LEFT(r->pw);
@@ -1087,10 +1094,12 @@ static void finish_preverify(struct replay *r, const struct task *t,
 static void dump_state(struct replay *r, char *err, size_t errlen,
                        const char *why)
 {
-	size_t off = (size_t)snprintf(err, errlen,
+	size_t off = (size_t)snprintf(
+	        err, errlen,
 	        "replay stuck (%s) in sequence %u: C=%u D=%u F=%u N=%u "
-	        "agent=%d batches=%u; devices:", why, r->seq->id, r->C, r->D,
-	        r->F == INF_POS ? 0 : r->F, r->N, (int)r->agent, r->bq_count);
+	        "agent=%d batches=%u; devices:",
+	        why, r->seq->id, r->C, r->D, r->F == INF_POS ? 0 : r->F, r->N,
+	        (int)r->agent, r->bq_count);
 	for (unsigned i = 0; i < r->n_dev && off < errlen; i++)
 		off += (size_t)snprintf(err + off, errlen - off,
 		                        " [%u: task %d until %.9g]", i,
@@ -1120,7 +1129,7 @@ static struct draft_step draft_done(struct replay *r, double now)
 {
 	struct task *rt = &r->run[r->dd];
 	const struct draft_step d = { rt->start_s, rt->busy_s, rt->energy_j,
-	                              rt->epoch, rt->pos };
+		                      rt->epoch, rt->pos };
 	rt->kind = T_NONE;
 	r->last_end[r->dd] = now;
 	if (!r->shared)
@@ -1172,7 +1181,8 @@ static int run_async(struct replay *r, char *err, size_t errlen)
 				                   : o->end_s < end))
 					break;
 				if (++steps > STUCK_LIMIT) {
-					dump_state(r, err, errlen, "no progress");
+					dump_state(r, err, errlen,
+					           "no progress");
 					return -EDEADLK;
 				}
 				now = end;
@@ -1208,7 +1218,8 @@ static int run_async(struct replay *r, char *err, size_t errlen)
 	 * left open (discarded, as discard_after does with open batches). */
 	while (r->bq_count) {
 		const struct batch *b = bq_at(r, 0);
-		uint32_t acc = b->corrected ? b->corrected_at - b->start : b->len;
+		uint32_t acc = b->corrected ? b->corrected_at - b->start
+		                            : b->len;
 		if (b->state == B_OPEN)
 			drafter_result(r, b, 0, 0, 1, now);
 		else
@@ -1303,28 +1314,29 @@ static int run_sync(struct replay *r, char *err, size_t errlen)
 		uint32_t p = next_pos(r);
 		chain_root(r, p);
 		int off = r->F != INF_POS || !on_path(r, p);
-		struct draft_step t = { .start_s = now, .epoch = r->epoch,
-		                        .pos = p };
-		t.busy_s = sync_step(r, HW_TASK_DRAFT, r->draft_m, r->P + p, now,
-		                     b->id,
-		                     off ? REPLAY_OUT_WASTED : REPLAY_OUT_ACCEPTED,
-		                     REPLAY_EV_DRAFT, draft_step_cost(r, b, p),
-		                     &t.energy_j);
+		struct draft_step t = { .start_s = now,
+			                .epoch = r->epoch,
+			                .pos = p };
+		t.busy_s = sync_step(
+		        r, HW_TASK_DRAFT, r->draft_m, r->P + p, now, b->id,
+		        off ? REPLAY_OUT_WASTED : REPLAY_OUT_ACCEPTED,
+		        REPLAY_EV_DRAFT, draft_step_cost(r, b, p), &t.energy_j);
 		now += t.busy_s;
 		finish_draft(r, &t, now);
 		if (r->bq_count && bq_at(r, 0)->state == B_QUEUED) {
 			struct batch *vb = bq_at(r, 0);
 			uint32_t e = vb->start + vb->len;
 			int rej = r->F != INF_POS && r->F < e;
-			struct task vt = { .kind = T_VERIFY, .start_s = now,
-			                   .epoch = r->epoch, .count = 1 };
+			struct task vt = { .kind = T_VERIFY,
+				           .start_s = now,
+				           .epoch = r->epoch,
+				           .count = 1 };
 			mark_verifying(r, vb);
-			vt.busy_s = sync_step(r, HW_TASK_VERIFY,
-			                      verify_m(r, vb->len),
-			                      r->P + e, now, vb->id,
-			                      rej ? REPLAY_OUT_REJECTED
-			                          : REPLAY_OUT_ACCEPTED,
-			                      REPLAY_EV_VERIFY, NULL, &vt.energy_j);
+			vt.busy_s = sync_step(
+			        r, HW_TASK_VERIFY, verify_m(r, vb->len),
+			        r->P + e, now, vb->id,
+			        rej ? REPLAY_OUT_REJECTED : REPLAY_OUT_ACCEPTED,
+			        REPLAY_EV_VERIFY, NULL, &vt.energy_j);
 			now += vt.busy_s;
 			finish_verify(r, &vt, now);
 			record_share(r);
@@ -1363,25 +1375,33 @@ int replay_create(struct replay **out, const struct replay_config *cfg,
 		for (int i = 0; i < 2; i++) {
 			if (!(plugin_needs(pl[i]) & AHASD_NEEDS_ENTROPY))
 				continue;
-			snprintf(err, errlen, "%s %s needs the draft's entropy and "
-			         "top-1 probability of every drafted token "
-			         "(AHASD_NEEDS_ENTROPY), which this trace does not "
-			         "have (format 1.1, %s); fixed-length drafting, "
-			         "BanditSpec and the sync and async policies run on "
-			         "it%s", i ? "policy" : "drafter", pl[i]->desc->name,
-			         cfg->trace_features & TRACE_F_NO_ENTROPY
-			                 ? "no_entropy"
-			                 : "accept_runs: no entropies of rejected "
-			                   "drafts",
-			         i && !strcmp(pl[i]->desc->name, "ahasd")
-			                 ? ", and so does ahasd with edc=0" : "");
+			snprintf(
+			        err, errlen,
+			        "%s %s needs the draft's entropy and "
+			        "top-1 probability of every drafted token "
+			        "(AHASD_NEEDS_ENTROPY), which this trace does "
+			        "not "
+			        "have (format 1.1, %s); fixed-length drafting, "
+			        "BanditSpec and the sync and async policies "
+			        "run on "
+			        "it%s",
+			        i ? "policy" : "drafter", pl[i]->desc->name,
+			        cfg->trace_features & TRACE_F_NO_ENTROPY
+			                ? "no_entropy"
+			                : "accept_runs: no entropies of "
+			                  "rejected "
+			                  "drafts",
+			        i && !strcmp(pl[i]->desc->name, "ahasd")
+			                ? ", and so does ahasd with edc=0"
+			                : "");
 			free(r);
 			return -EINVAL;
 		}
 	}
 	if (cfg->trace_features & TRACE_F_ACCEPT_RUNS) {
 		if (cfg->run_max < 1 || cfg->tree_tokens < cfg->run_max) {
-			snprintf(err, errlen, "accepted runs: accept_run_max %u and "
+			snprintf(err, errlen,
+			         "accepted runs: accept_run_max %u and "
 			         "tree_tokens %u (expected 1 <= R <= T)",
 			         cfg->run_max, cfg->tree_tokens);
 			free(r);
@@ -1411,9 +1431,11 @@ int replay_create(struct replay **out, const struct replay_config *cfg,
 	if (r->mode != AHASD_EXEC_OPERATOR_SYNC &&
 	    r->mode != AHASD_EXEC_TASK_ASYNC) {
 		/* the where word stays on exec_mode */
-		snprintf(err, errlen, "policy %s: exec_mode returned mode = %u; "
+		snprintf(err, errlen,
+		         "policy %s: exec_mode returned mode = %u; "
 		         "expected 0 (operator-level sync) or 1 (task-level "
-		         "async)", r->pol->name, r->mode);
+		         "async)",
+		         r->pol->name, r->mode);
 		free(r);
 		return -EPROTO;
 	}
@@ -1457,14 +1479,18 @@ int replay_create(struct replay **out, const struct replay_config *cfg,
 int replay_sequence(struct replay *r, const struct trace_seq *seq,
                     struct replay_seq_result *out, char *err, size_t errlen)
 {
-	if (!seq->accept_run != !(r->cfg.trace_features & TRACE_F_ACCEPT_RUNS) ||
+	if (!seq->accept_run !=
+	            !(r->cfg.trace_features & TRACE_F_ACCEPT_RUNS) ||
 	    (r->ent_full && (!seq->entropy || !seq->top1))) {
-		snprintf(err, errlen, "sequence %u: %s, but the run was set up "
-		         "for a trace %s", seq->id,
+		snprintf(err, errlen,
+		         "sequence %u: %s, but the run was set up "
+		         "for a trace %s",
+		         seq->id,
 		         seq->accept_run ? "accepted-run lengths"
-		         : !seq->entropy ? "no entropies" : "no accepted runs",
-		         seq->accept_run || !seq->entropy
-		                 ? "without them" : "with them");
+		         : !seq->entropy ? "no entropies"
+		                         : "no accepted runs",
+		         seq->accept_run || !seq->entropy ? "without them"
+		                                          : "with them");
 		return -EINVAL;
 	}
 	if (seq->n > r->flags_cap) {
@@ -1508,7 +1534,7 @@ int replay_sequence(struct replay *r, const struct trace_seq *seq,
 		r->last_end[i] = r->clock;
 
 	struct ahasd_seq_info si = { sizeof si, seq->id, seq->prompt_len,
-	                             seq->n, r->cfg.seed };
+		                     seq->n, r->cfg.seed };
 	if (AHASD_HAS_HOOK(r->pol->policy, struct ahasd_policy_hooks,
 	                   begin_sequence)) {
 		IN_POLICY(r, BEGIN_SEQUENCE);
@@ -1535,8 +1561,8 @@ int replay_sequence(struct replay *r, const struct trace_seq *seq,
 	double static_j = 0;
 	for (unsigned i = 0; i < r->n_dev; i++) {
 		if (r->clock > r->last_end[i] + 1e-15)
-			emit(r, (int)i, REPLAY_EV_IDLE, r->last_end[i], r->clock,
-			     0, 0, REPLAY_OUT_NONE);
+			emit(r, (int)i, REPLAY_EV_IDLE, r->last_end[i],
+			     r->clock, 0, 0, REPLAY_OUT_NONE);
 		r->m.busy_s[i] += r->seq_busy[i];
 		static_j += hw_device_static_w(&p->dev[i]) * dt;
 	}
@@ -1555,8 +1581,7 @@ int replay_sequence(struct replay *r, const struct trace_seq *seq,
 		snprintf(err, errlen,
 		         "sequence %u: accounting broken: committed %u of %u, "
 		         "drafted %llu != accepted %llu + wasted %llu",
-		         seq->id, r->C, r->N,
-		         (unsigned long long)r->sr.drafted,
+		         seq->id, r->C, r->N, (unsigned long long)r->sr.drafted,
 		         (unsigned long long)r->sr.accepted,
 		         (unsigned long long)r->sr.wasted);
 		return -EPROTO;

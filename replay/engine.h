@@ -21,17 +21,17 @@ _Static_assert(HW_MAX_DEV <= RESULT_MAX_DEV,
 
 struct replay_config {
 	const struct hw_plan *plan;
-	const struct plugin *policy;   /* loaded, with state */
+	const struct plugin *policy; /* loaded, with state */
 	const struct plugin *drafter;
-	uint64_t seed;                 /* counter RNG for sampled traces */
-	uint32_t lookahead;            /* trace K */
+	uint64_t seed;      /* counter RNG for sampled traces */
+	uint32_t lookahead; /* trace K */
 	/* format 1.1 (traces/FORMAT.md): the trace's TRACE_F_* features, and
 	 * with accept_runs its R and T; 0 for a 1.0 trace */
 	uint32_t trace_features;
 	uint32_t run_max, tree_tokens;
-	uint32_t queue_capacity;       /* max unverified drafted tokens */
-	uint32_t max_draft;            /* hard cap on a batch */
-	replay_event_fn on_event;      /* optional */
+	uint32_t queue_capacity;  /* max unverified drafted tokens */
+	uint32_t max_draft;       /* hard cap on a batch */
+	replay_event_fn on_event; /* optional */
 	void *event_user;
 };
 

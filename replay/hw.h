@@ -29,21 +29,21 @@
 #include "trace.h"
 
 #define HW_MAX_DEV 2
-#define HW_MAX_M 256   /* largest tokens-per-step a plan supports */
+#define HW_MAX_M   256 /* largest tokens-per-step a plan supports */
 
 enum hw_dev_kind { HW_DEV_NPU = 0, HW_DEV_GPU, HW_DEV_PIM };
 
 enum hw_task {
-	HW_TASK_DRAFT = 0,     /* DLM forward, M = 1 */
-	HW_TASK_VERIFY,        /* TLM forward, M = drafts + 1 */
-	HW_TASK_PREVERIFY,     /* TLM forward on the PIM, M = tokens */
+	HW_TASK_DRAFT = 0, /* DLM forward, M = 1 */
+	HW_TASK_VERIFY,    /* TLM forward, M = drafts + 1 */
+	HW_TASK_PREVERIFY, /* TLM forward on the PIM, M = tokens */
 	HW_TASK_COUNT
 };
 
 /* Without the AAU, what of a PIM task runs on the compute device. */
 enum hw_aau_offload {
-	HW_AAU_NONLINEAR = 0,  /* norms, activations, the attention softmax */
-	HW_AAU_ATTENTION,      /* those and all of attention (KV reads too) */
+	HW_AAU_NONLINEAR = 0, /* norms, activations, the attention softmax */
+	HW_AAU_ATTENTION,     /* those and all of attention (KV reads too) */
 };
 
 /* Where the two models' weights live among the PIM's ranks. */
@@ -54,108 +54,109 @@ enum hw_pim_layout {
 
 /* How many ranks each model gets under the partitioned layout. */
 enum hw_rank_alloc {
-	HW_RANKS_CAPACITY = 0,  /* as many as its weights and KV cache fill */
-	HW_RANKS_ALL,           /* every rank, split in proportion to bytes */
+	HW_RANKS_CAPACITY = 0, /* as many as its weights and KV cache fill */
+	HW_RANKS_ALL,          /* every rank, split in proportion to bytes */
 };
 
 /* Operator placement of the synchronous (`sync`) schedule. */
 enum hw_sync_placement {
-	HW_SYNC_TASK = 0,      /* draft model on the draft device (PIM), target
+	HW_SYNC_TASK = 0, /* draft model on the draft device (PIM), target
 	                        * on the compute device; one device: both */
-	HW_SYNC_SPECPIM,       /* SpecPIM: each operator whole on the device a
+	HW_SYNC_SPECPIM,  /* SpecPIM: each operator whole on the device a
 	                        * fixed offline mapping chose */
-	HW_SYNC_BEST,          /* each operator where it is fastest at every
+	HW_SYNC_BEST,     /* each operator where it is fastest at every
 	                        * step: an idealised best case */
 };
 
 /* What happens when the models and KV caches exceed memory_bytes. */
 enum hw_capacity_policy {
-	HW_CAP_STREAM = 0,     /* the overflow streams over the host link */
-	HW_CAP_ERROR,          /* the plan is refused */
+	HW_CAP_STREAM = 0, /* the overflow streams over the host link */
+	HW_CAP_ERROR,      /* the plan is refused */
 };
 
 struct hw_device {
-	char name[16];           /* "npu", "gpu", "pim" */
+	char name[16]; /* "npu", "gpu", "pim" */
 	enum hw_dev_kind kind;
-	double freq_hz;          /* PIM: derived (command clock, see mem_bw) */
-	double matrix_ops;       /* peak INT8 ops/s (2 ops per MAC) */
-	double vector_ops;       /* peak elementwise ops/s (PIM: the AAU) */
-	double util;             /* GPU: fraction of matrix peak; NPU, GPU:
+	double freq_hz;         /* PIM: derived (command clock, see mem_bw) */
+	double matrix_ops;      /* peak INT8 ops/s (2 ops per MAC) */
+	double vector_ops;      /* peak elementwise ops/s (PIM: the AAU) */
+	double util;            /* GPU: fraction of matrix peak; NPU, GPU:
 	                          * fraction of vector peak */
-	double mem_bw;           /* peak bytes/s to the weights (PIM: in-bank,
+	double mem_bw;          /* peak bytes/s to the weights (PIM: in-bank,
 	                          * all ranks) */
-	double bw_eff;           /* NPU, GPU: achieved fraction of mem_bw */
-	double op_overhead_s;    /* per operator launch (NPU: non-GEMM ops) */
-	double task_overhead_s;  /* per task (dispatch, completion) */
+	double bw_eff;          /* NPU, GPU: achieved fraction of mem_bw */
+	double op_overhead_s;   /* per operator launch (NPU: non-GEMM ops) */
+	double task_overhead_s; /* per task (dispatch, completion) */
 	double pj_per_mac;
 	double pj_per_vec_op;
-	double pj_per_bit;       /* weight/KV access energy on this device's path */
-	double static_w;         /* static power, watts (GPU: per GPU) */
+	double pj_per_bit; /* weight/KV access energy on this device's path */
+	double static_w;   /* static power, watts (GPU: per GPU) */
 	/* GPU */
-	unsigned count;          /* identical GPUs, tensor parallel */
-	double tp_sync_s;        /* one all-reduce between them */
+	unsigned count;   /* identical GPUs, tensor parallel */
+	double tp_sync_s; /* one all-reduce between them */
 	/* NPU: ONNXim weight-stationary array */
-	unsigned array_dim;      /* D of a D x D array */
-	double accum_bytes;      /* accumulator SRAM per core */
+	unsigned array_dim; /* D of a D x D array */
+	double accum_bytes; /* accumulator SRAM per core */
 	/* PIM: PIMSimulator all-bank dataflow */
-	unsigned ranks;          /* independent PIM command streams (units) */
-	double rank_bytes;       /* capacity of one rank */
-	unsigned channels;       /* off-chip channels the ranks sit on */
-	unsigned blocks;         /* PIM blocks per rank, in lockstep */
-	unsigned burst_bytes;    /* bytes per block per MAC command */
-	unsigned row_bytes;      /* DRAM row (page) size */
-	unsigned grf_a, grf_b;   /* input / output registers per block */
-	unsigned vector_buffers; /* input vectors a pass serves (1: none held) */
-	unsigned mode_cycles;    /* PIM-mode entry and exit per task */
+	unsigned ranks;        /* independent PIM command streams (units) */
+	double rank_bytes;     /* capacity of one rank */
+	unsigned channels;     /* off-chip channels the ranks sit on */
+	unsigned blocks;       /* PIM blocks per rank, in lockstep */
+	unsigned burst_bytes;  /* bytes per block per MAC command */
+	unsigned row_bytes;    /* DRAM row (page) size */
+	unsigned grf_a, grf_b; /* input / output registers per block */
+	unsigned
+	        vector_buffers; /* input vectors a pass serves (1: none held) */
+	unsigned mode_cycles;   /* PIM-mode entry and exit per task */
 	unsigned t_ccd_l, t_bl, t_rl, t_wl, t_wtr_l, t_rtp_l, t_rtrs, t_wr,
-	         t_rp, t_rcd_rd, t_rcd_wr, t_ras, t_rfc, t_refi; /* cycles */
+	        t_rp, t_rcd_rd, t_rcd_wr, t_ras, t_rfc, t_refi; /* cycles */
 };
 
 struct hw_platform {
 	char name[64];
-	char path[512];          /* file it was read from */
+	char path[512]; /* file it was read from */
 	unsigned n_dev;
 	struct hw_device dev[HW_MAX_DEV];
-	int compute;             /* index of NPU/GPU */
-	int pim;                 /* index of PIM or -1 */
-	unsigned weight_bits;    /* weights as deployed (8: INT8) */
-	unsigned kv_bits;        /* KV cache element bits */
-	unsigned act_bits;       /* activation element bits for transfers */
-	int aau;                 /* 1: the PIM does its own nonlinear work */
-	int aau_offload;         /* enum hw_aau_offload (aau = 0 only) */
-	int gated_switch;        /* 1: gated PIM rank switch */
-	double switch_gated_s;   /* PIM DLM<->TLM switch, gated */
-	double switch_slow_s;    /* the same without gating */
-	double link_bw;          /* bytes/s between devices (activations) */
-	double link_latency_s;   /* per transfer */
+	int compute;           /* index of NPU/GPU */
+	int pim;               /* index of PIM or -1 */
+	unsigned weight_bits;  /* weights as deployed (8: INT8) */
+	unsigned kv_bits;      /* KV cache element bits */
+	unsigned act_bits;     /* activation element bits for transfers */
+	int aau;               /* 1: the PIM does its own nonlinear work */
+	int aau_offload;       /* enum hw_aau_offload (aau = 0 only) */
+	int gated_switch;      /* 1: gated PIM rank switch */
+	double switch_gated_s; /* PIM DLM<->TLM switch, gated */
+	double switch_slow_s;  /* the same without gating */
+	double link_bw;        /* bytes/s between devices (activations) */
+	double link_latency_s; /* per transfer */
 	double link_pj_per_bit;
-	double queue_latency_s;  /* hand-off of a batch/feedback between devices */
-	unsigned verify_batches; /* queued batches one pass verifies (0: all
+	double queue_latency_s; /* hand-off of a batch/feedback between devices */
+	unsigned verify_batches;  /* queued batches one pass verifies (0: all
 	                          * that are ready) */
-	int sync_placement;      /* enum hw_sync_placement */
-	unsigned sync_ref_tokens;/* SpecPIM mapping: verification M */
-	unsigned sync_ref_kv;    /* SpecPIM mapping: KV length */
-	int pim_layout;          /* enum hw_pim_layout */
-	unsigned pim_draft_ranks;/* partitioned: ranks of the draft (0: by
+	int sync_placement;       /* enum hw_sync_placement */
+	unsigned sync_ref_tokens; /* SpecPIM mapping: verification M */
+	unsigned sync_ref_kv;     /* SpecPIM mapping: KV length */
+	int pim_layout;           /* enum hw_pim_layout */
+	unsigned pim_draft_ranks; /* partitioned: ranks of the draft (0: by
 	                          * pim_rank_alloc) */
-	int pim_rank_alloc;      /* enum hw_rank_alloc */
-	double pim_bus_block;    /* share of a channel's bandwidth the compute
+	int pim_rank_alloc;       /* enum hw_rank_alloc */
+	double pim_bus_block;     /* share of a channel's bandwidth the compute
 	                          * device loses while a PIM rank on it works */
-	int pim_blocking;        /* 1: a rank in PIM mode serves no normal
+	int pim_blocking;         /* 1: a rank in PIM mode serves no normal
 	                          * reads (existing PIMs); 0: it does, at the
 	                          * bus share left (NeuPIMs' dual row buffers) */
-	double memory_bytes;     /* DRAM holding weights and KV (0: no limit) */
+	double memory_bytes; /* DRAM holding weights and KV (0: no limit) */
 	unsigned kv_reserve_tokens; /* KV cache reserved per model, in tokens
 	                          * (0: the target's context length) */
-	double host_link_bw;     /* bytes/s of the link overflow streams over */
+	double host_link_bw; /* bytes/s of the link overflow streams over */
 	double host_link_latency_s;
 	double host_link_pj_per_bit;
-	int offload_overlap;     /* 1: streaming overlaps the pass */
-	int capacity_policy;     /* enum hw_capacity_policy */
+	int offload_overlap; /* 1: streaming overlaps the pass */
+	int capacity_policy; /* enum hw_capacity_policy */
 	/* a draft without a model (n-gram, prompt lookup; trace format 1.1
 	 * draft_lookup), on the device of the draft task */
-	double lookup_s;         /* one proposal: a batch's first token */
-	double lookup_token_s;   /* each further token of the batch */
+	double lookup_s;       /* one proposal: a batch's first token */
+	double lookup_token_s; /* each further token of the batch */
 };
 
 /** Static power of a device entry (a GPU entry stands for `count`). */
@@ -166,8 +167,8 @@ static inline double hw_device_static_w(const struct hw_device *d)
 
 /** Load a preset by name (looked up in the presets directory) or by path.
  * @return 0, -ENOENT, or -EINVAL with the file, line and key in err. */
-int hw_platform_load(struct hw_platform *p, const char *name_or_path,
-                     char *err, size_t errlen);
+int hw_platform_load(struct hw_platform *p, const char *name_or_path, char *err,
+                     size_t errlen);
 /** Override one constant, "key=value" or "device.key=value" (e.g.
  * "aau=0", "pim.mem_bw=512e9"). Unknown keys are an error. */
 int hw_platform_set(struct hw_platform *p, const char *key, const char *value,
@@ -192,15 +193,16 @@ int hw_platform_describe(const struct hw_platform *p, char *buf, size_t len);
 
 /* Cost of one task or synchronous step. */
 struct hw_cost {
-	double time_s;           /* start to end on its device */
+	double time_s;             /* start to end on its device */
 	double busy_s[HW_MAX_DEV]; /* work per device inside it */
-	double energy_j;         /* dynamic only, all devices */
-	double energy_dev_j[HW_MAX_DEV]; /* dynamic, per device it is spent on */
-	double time_while_s[2];  /* a verification's time if the PIM drafts
+	double energy_j;           /* dynamic only, all devices */
+	double energy_dev_j
+	        [HW_MAX_DEV];   /* dynamic, per device it is spent on */
+	double time_while_s[2]; /* a verification's time if the PIM drafts
 	                          * [0] or pre-verifies [1] all along: it then
 	                          * streams at hw_compute_bw_share (INFINITY
 	                          * if none is left); time_s otherwise */
-	double offload_bytes;    /* weights streamed over the host link */
+	double offload_bytes;   /* weights streamed over the host link */
 };
 
 struct hw_plan;
@@ -212,8 +214,7 @@ struct hw_plan;
  * cannot stream) with a message in err. */
 int hw_plan_create(struct hw_plan **out, const struct hw_platform *p,
                    const struct trace_model *draft,
-                   const struct trace_model *target,
-                   char *err, size_t errlen);
+                   const struct trace_model *target, char *err, size_t errlen);
 void hw_plan_free(struct hw_plan **plan);
 const struct hw_platform *hw_plan_platform(const struct hw_plan *plan);
 
@@ -223,8 +224,7 @@ int hw_plan_lookup(const struct hw_plan *plan);
 /** A lookup draft step: the batch's first token (first = 1, one proposal,
  * lookup_s) or a further one (lookup_token_s), on the draft task's device,
  * with no dynamic energy and no work on any other device. */
-void hw_lookup_cost(const struct hw_plan *plan, int first,
-                    struct hw_cost *out);
+void hw_lookup_cost(const struct hw_plan *plan, int first, struct hw_cost *out);
 
 /** Device index a whole task runs on in task-level placement: draft and
  * pre-verification on the PIM if there is one, verification on the
@@ -254,10 +254,10 @@ double hw_switch_cost(const struct hw_plan *plan, double *energy_j);
 
 /* What a plan decided about memory, for the run record and ahasd-hw. */
 struct hw_plan_info {
-	double draft_bytes, target_bytes;       /* weights */
-	double draft_kv_bytes, target_kv_bytes; /* KV caches reserved */
+	double draft_bytes, target_bytes;               /* weights */
+	double draft_kv_bytes, target_kv_bytes;         /* KV caches reserved */
 	double draft_stream_bytes, target_stream_bytes; /* per pass, streamed */
-	unsigned draft_ranks, target_ranks;     /* PIM ranks (0 without) */
+	unsigned draft_ranks, target_ranks;       /* PIM ranks (0 without) */
 	unsigned draft_channels, target_channels; /* channels they span */
 };
 void hw_plan_get_info(const struct hw_plan *plan, struct hw_plan_info *info);
@@ -266,8 +266,8 @@ void hw_plan_get_info(const struct hw_plan *plan, struct hw_plan_info *info);
 enum hw_bound { HW_BOUND_COMPUTE = 0, HW_BOUND_MEMORY, HW_BOUND_COMMAND };
 struct hw_op_cost {
 	const struct trace_op *op;
-	int device;              /* where it runs */
-	double time_s;           /* all `repeat` executions, with overheads,
+	int device;                 /* where it runs */
+	double time_s;              /* all `repeat` executions, with overheads,
 	                          * transfers and shipped work */
 	double compute_s, memory_s; /* the two sides, before overheads */
 	double macs, bytes, energy_j;
@@ -275,15 +275,13 @@ struct hw_op_cost {
 };
 /** Fill up to max rows for task t at (m, kv_len) in task-level placement.
  * @return number of rows (ops of the model for that task). */
-size_t hw_task_breakdown(const struct hw_plan *plan, enum hw_task t,
-                         unsigned m, unsigned kv_len,
-                         struct hw_op_cost *rows, size_t max);
+size_t hw_task_breakdown(const struct hw_plan *plan, enum hw_task t, unsigned m,
+                         unsigned kv_len, struct hw_op_cost *rows, size_t max);
 /** One operator alone on device dev of a platform (no task overhead, no
  * shipping), with `ranks` of the PIM's ranks working on it (0: all).
  * @return 0 or -EINVAL with a reason in err. */
-int hw_op_eval(const struct hw_platform *p, int dev,
-               const struct trace_op *op, unsigned m, unsigned kv_len,
-               unsigned ranks, struct hw_op_cost *out, char *err,
-               size_t errlen);
+int hw_op_eval(const struct hw_platform *p, int dev, const struct trace_op *op,
+               unsigned m, unsigned kv_len, unsigned ranks,
+               struct hw_op_cost *out, char *err, size_t errlen);
 
 #endif

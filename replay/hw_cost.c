@@ -63,11 +63,10 @@ void hw_pim_tiles(const struct hw_platform *p, const struct hw_device *d,
  * tiles) serving v vectors at once, K inputs wide. PIMKernel.cpp runs all
  * even input tiles (even bank) and then all odd ones (odd bank). */
 static double pim_pass_cycles(const struct hw_device *d,
-                              const struct hw_pim_tiles *t, double K,
-                              double v)
+                              const struct hw_pim_tiles *t, double K, double v)
 {
 	const double ni = cdiv(K, d->grf_a * t->lanes);
-	const double tm = max2(t->tccd, t->alu * v);   /* MAC command spacing */
+	const double tm = max2(t->tccd, t->alu * v); /* MAC command spacing */
 	const double t_grf = (d->grf_a * v - 1.0) * t->tccd;
 	const double t_mac = ((double)d->grf_a * d->grf_b - t->r_rows) * tm +
 	                     (t->r_rows - 1.0) * t->t_row;
@@ -78,10 +77,9 @@ static double pim_pass_cycles(const struct hw_device *d,
 	const double t_even = t_grf + g_in + t_mac + t->g_out;
 	/* odd tiles sit in the other bank of the pair: close the GRF row,
 	 * open the weight row, and the reverse after the MACs */
-	const double t_odd = t_grf + max2(t->w2p, (double)d->t_ras -
-	                                  d->t_rcd_wr - t_grf) +
-	                     d->t_rp + d->t_rcd_rd + t_mac + t->r2p + d->t_rp +
-	                     d->t_rcd_wr;
+	const double t_odd =
+	        t_grf + max2(t->w2p, (double)d->t_ras - d->t_rcd_wr - t_grf) +
+	        d->t_rp + d->t_rcd_rd + t_mac + t->r2p + d->t_rp + d->t_rcd_wr;
 	/* per pass: grf_b write-backs of GRF_B, then the GRF row reopens */
 	const double x = (d->grf_b * v - 1.0) * t->tccd + t->w2p + d->t_rp +
 	                 d->t_rcd_wr;
@@ -121,7 +119,7 @@ static int pim_gemv(const struct hw_dctx *dc, double K, double N, double nvec,
 /* NPU: a weight-stationary GEMM after ONNXim                          */
 
 struct npu_map {
-	double tile_i, tile_j;   /* tiles along tokens and output columns */
+	double tile_i, tile_j; /* tiles along tokens and output columns */
 };
 
 static double pad_d(double x, double D)
@@ -144,8 +142,8 @@ static void npu_mapping(const struct hw_device *d, double M, double N,
                         struct npu_map *mp)
 {
 	const double D = d->array_dim;
-	const double P = fmax(1.0, round(d->matrix_ops /
-	                                 (2.0 * D * D * d->freq_hz)));
+	const double P = fmax(
+	        1.0, round(d->matrix_ops / (2.0 * D * D * d->freq_hz)));
 	const double acc_rows = floor(d->accum_bytes / (D * 4.0 * 2.0));
 	double ij = floor(sqrt(floor(acc_rows / D)));
 	if (ij < 1)
@@ -203,12 +201,9 @@ static double npu_gemm(const struct hw_dctx *dc, double M, double K, double N,
 double hw_op_in_width(const struct trace_op *op)
 {
 	switch (op->kind) {
-	case TRACE_OP_GEMM:
-		return op->k;
-	case TRACE_OP_ATTENTION:
-		return (double)op->heads * op->head_dim;
-	default:
-		return op->n;
+	case TRACE_OP_GEMM: return op->k;
+	case TRACE_OP_ATTENTION: return (double)op->heads * op->head_dim;
+	default: return op->n;
 	}
 }
 
@@ -225,14 +220,11 @@ int hw_op_ships(const struct hw_platform *p, const struct trace_op *op,
 		return 0;
 	switch (op->kind) {
 	case TRACE_OP_NORM:
-	case TRACE_OP_NONLINEAR:
-		*whole = 1;
-		return 1;
+	case TRACE_OP_NONLINEAR: *whole = 1; return 1;
 	case TRACE_OP_ATTENTION:
 		*whole = p->aau_offload == HW_AAU_ATTENTION;
 		return 1;
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 
@@ -268,8 +260,9 @@ static void op_on_device(const struct hw_dctx *dc, const struct trace_op *op,
 	switch (op->kind) {
 	case TRACE_OP_GEMM:
 		if (d->kind == HW_DEV_NPU) {
-			tail = npu_gemm(dc, M, op->k, op->n, wb, ab, &o->compute_s,
-			                &o->memory_s, &o->bytes, &o->macs);
+			tail = npu_gemm(dc, M, op->k, op->n, wb, ab,
+			                &o->compute_s, &o->memory_s, &o->bytes,
+			                &o->macs);
 		} else if (d->kind == HW_DEV_PIM) {
 			double t = 0;
 			alu_bound = pim_gemv(dc, op->k, op->n, M, &t, &o->bytes,
@@ -282,18 +275,19 @@ static void op_on_device(const struct hw_dctx *dc, const struct trace_op *op,
 		}
 		break;
 	case TRACE_OP_ATTENTION: {
-		const double H = op->heads, hkv = op->kv_heads, hd = op->head_dim;
-		const double g = H / hkv;     /* query heads per K/V head */
+		const double H = op->heads, hkv = op->kv_heads,
+		             hd = op->head_dim;
+		const double g = H / hkv; /* query heads per K/V head */
 		elems = skip_softmax ? 0 : H * causal_keys(M, L);
 		if (d->kind == HW_DEV_NPU) {
 			/* per K/V head: Q K^T with the K cache stationary (K = hd,
 			 * N = L), then P V (K = L, N = hd); the heads form one
 			 * batched operation with one drain each */
 			double c = 0, mm = 0, by = 0, mac = 0;
-			double t1 = npu_gemm(dc, M * g, hd, L, kvb, ab, &c, &mm, &by,
-			                     &mac);
-			double t2 = npu_gemm(dc, M * g, L, hd, kvb, ab, &c, &mm, &by,
-			                     &mac);
+			double t1 = npu_gemm(dc, M * g, hd, L, kvb, ab, &c, &mm,
+			                     &by, &mac);
+			double t2 = npu_gemm(dc, M * g, L, hd, kvb, ab, &c, &mm,
+			                     &by, &mac);
 			o->compute_s = c * hkv;
 			o->memory_s = mm * hkv;
 			o->bytes = by * hkv;
@@ -314,7 +308,8 @@ static void op_on_device(const struct hw_dctx *dc, const struct trace_op *op,
 			o->macs = mac * hkv;
 		} else {
 			o->macs = 2.0 * H * hd * causal_keys(M, L);
-			o->bytes = 2.0 * L * hd * hkv * kvb + 2.0 * M * H * hd * ab;
+			o->bytes = 2.0 * L * hd * hkv * kvb +
+			           2.0 * M * H * hd * ab;
 		}
 		break;
 	}
@@ -333,12 +328,14 @@ static void op_on_device(const struct hw_dctx *dc, const struct trace_op *op,
 	}
 
 	/* the vector part (elementwise ops, softmax) */
-	const double share = d->kind == HW_DEV_PIM ? (double)dc->ranks / d->ranks
-	                                           : 1.0;
+	const double share = d->kind == HW_DEV_PIM
+	                             ? (double)dc->ranks / d->ranks
+	                             : 1.0;
 	const double vrate = d->kind == HW_DEV_PIM
 	                             ? d->vector_ops * share
 	                             : d->vector_ops * d->util *
-	                                       (d->kind == HW_DEV_GPU ? d->count : 1);
+	                                       (d->kind == HW_DEV_GPU ? d->count
+	                                                              : 1);
 	const double vbw = d->kind == HW_DEV_PIM ? d->mem_bw * share
 	                                         : dc->bw * d->bw_eff;
 	/* (a task stalled on channels the PIM holds has no bandwidth at all:
@@ -348,7 +345,8 @@ static void op_on_device(const struct hw_dctx *dc, const struct trace_op *op,
 
 	switch (d->kind) {
 	case HW_DEV_NPU:
-		if (op->kind == TRACE_OP_GEMM || op->kind == TRACE_OP_ATTENTION) {
+		if (op->kind == TRACE_OP_GEMM ||
+		    op->kind == TRACE_OP_ATTENTION) {
 			o->compute_s += vt_c;
 			o->time = max2(o->compute_s, o->memory_s) + tail;
 		} else {
@@ -360,26 +358,31 @@ static void op_on_device(const struct hw_dctx *dc, const struct trace_op *op,
 		break;
 	case HW_DEV_PIM:
 		o->compute_s = 2.0 * o->macs / (d->matrix_ops * share) + vt_c;
-		o->memory_s = (o->bytes - vec_bytes) / (d->mem_bw * share) + vt_m;
+		o->memory_s = (o->bytes - vec_bytes) / (d->mem_bw * share) +
+		              vt_m;
 		o->time += max2(vt_c, vt_m) + d->op_overhead_s;
 		if (op->kind == TRACE_OP_GEMM || op->kind == TRACE_OP_ATTENTION)
-			o->bound = alu_bound ? HW_BOUND_COMPUTE : HW_BOUND_COMMAND;
+			o->bound = alu_bound ? HW_BOUND_COMPUTE
+			                     : HW_BOUND_COMMAND;
 		else
 			set_bound(o);
 		break;
 	case HW_DEV_GPU:
 	default: {
 		const double n = d->count;
-		o->compute_s = 2.0 * o->macs / (d->matrix_ops * d->util * n) + vt_c;
-		o->memory_s = div0(o->bytes - vec_bytes, dc->bw * d->bw_eff) + vt_m;
+		o->compute_s = 2.0 * o->macs / (d->matrix_ops * d->util * n) +
+		               vt_c;
+		o->memory_s = div0(o->bytes - vec_bytes, dc->bw * d->bw_eff) +
+		              vt_m;
 		o->time = max2(o->compute_s, o->memory_s) + d->op_overhead_s;
 		set_bound(o);
 		break;
 	}
 	}
 	o->busy[dc->dev] = o->time;
-	o->e[dc->dev] = 1e-12 * (o->macs * d->pj_per_mac + elems * d->pj_per_vec_op +
-	                         o->bytes * 8.0 * d->pj_per_bit);
+	o->e[dc->dev] = 1e-12 *
+	                (o->macs * d->pj_per_mac + elems * d->pj_per_vec_op +
+	                 o->bytes * 8.0 * d->pj_per_bit);
 }
 
 static void scale(struct hw_opc *o, double r)

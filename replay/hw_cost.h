@@ -19,34 +19,34 @@
 struct hw_dctx {
 	const struct hw_platform *p;
 	int dev;
-	double bw;        /* NPU/GPU: peak bytes/s to this model's memory */
-	unsigned ranks;   /* PIM: ranks (command streams) working on it */
+	double bw;      /* NPU/GPU: peak bytes/s to this model's memory */
+	unsigned ranks; /* PIM: ranks (command streams) working on it */
 };
 
 /* One operator (all its `repeat` executions) on one device, shipped work
  * included. */
 struct hw_opc {
-	double time;                 /* wall time of the operator */
-	double busy[HW_MAX_DEV];     /* work per device */
-	double e[HW_MAX_DEV];        /* dynamic energy per device */
+	double time;             /* wall time of the operator */
+	double busy[HW_MAX_DEV]; /* work per device */
+	double e[HW_MAX_DEV];    /* dynamic energy per device */
 	/* for the breakdown */
 	double compute_s, memory_s, macs, bytes;
 	enum hw_bound bound;
-	int dev;                     /* device of the main work */
+	int dev; /* device of the main work */
 };
 
 /* Derived PIM constants (cycles), from the timing keys. */
 struct hw_pim_tiles {
-	double f;          /* command clock, Hz */
-	double tccd;       /* column command spacing, max(tCCD_L, BL/2) */
-	double lanes;      /* weights per burst */
-	double alu;        /* ALU cycles per MAC command (one vector) */
+	double f;     /* command clock, Hz */
+	double tccd;  /* column command spacing, max(tCCD_L, BL/2) */
+	double lanes; /* weights per burst */
+	double alu;   /* ALU cycles per MAC command (one vector) */
 	double r2w, w2r, r2p, w2p; /* read/write turnarounds (PIMSimulator's
 	                            * Configuration.h) */
-	double t_row;      /* row switch inside a tile */
-	double g_out;      /* last MAC -> first GRF write */
-	double f_ref;      /* refresh factor */
-	unsigned r_rows;   /* DRAM rows per tile */
+	double t_row;              /* row switch inside a tile */
+	double g_out;              /* last MAC -> first GRF write */
+	double f_ref;              /* refresh factor */
+	unsigned r_rows;           /* DRAM rows per tile */
 };
 void hw_pim_tiles(const struct hw_platform *p, const struct hw_device *d,
                   struct hw_pim_tiles *t);

@@ -19,46 +19,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HW_MAX_OPS 1024     /* operators per model a plan accepts */
-#define HW_MAX_LOPS 64      /* KV-dependent operators per model */
+#define HW_MAX_OPS      1024 /* operators per model a plan accepts */
+#define HW_MAX_LOPS     64   /* KV-dependent operators per model */
 #define HW_MAX_CHANNELS 64
 
 /* Sums of the KV-independent part of a task at one M. */
 struct mconst {
 	double time;
 	double busy[HW_MAX_DEV], e[HW_MAX_DEV];
-	double aux;              /* shipped work on the compute device */
-	unsigned devs;           /* devices whose task overhead is in time */
+	double aux;    /* shipped work on the compute device */
+	unsigned devs; /* devices whose task overhead is in time */
 };
 
 /* A transfer between two consecutive operators, for split placement. */
 struct trans {
-	uint32_t from, to;       /* op indices */
-	double count;            /* times per pass */
+	uint32_t from, to; /* op indices */
+	double count;      /* times per pass */
 };
 
 /* A task: its model, its device in task placement, and the synchronous
  * placement's per-operator devices. */
 struct tplan {
-	int model;               /* 0 draft, 1 target */
-	int dev;                 /* task placement */
+	int model; /* 0 draft, 1 target */
+	int dev;   /* task placement */
 	uint32_t lops[HW_MAX_LOPS], nlop;
-	struct mconst tc[HW_MAX_M + 1];  /* task placement */
+	struct mconst tc[HW_MAX_M + 1]; /* task placement */
 	/* verification on the compute device while the PIM drafts [0] or
 	 * pre-verifies [1]: the same at the bandwidth share left */
 	struct mconst (*tcw)[HW_MAX_M + 1];
 	/* synchronous split placement (specpim, best) */
 	struct mconst sc[HW_MAX_M + 1];
-	int8_t *op_dev;          /* [(HW_MAX_M + 1) * n_ops]; -1: chosen at L */
+	int8_t *op_dev; /* [(HW_MAX_M + 1) * n_ops]; -1: chosen at L */
 	struct trans *trs;
 	uint32_t ntr;
 };
 
 struct hw_plan {
 	struct hw_platform p;
-	int lookup;                      /* the draft is a lookup: models[0]
+	int lookup;                   /* the draft is a lookup: models[0]
 	                                  * is empty */
-	struct trace_model models[2];    /* draft, target (ops copied) */
+	struct trace_model models[2]; /* draft, target (ops copied) */
 	struct hw_plan_info info;
 	struct hw_dctx ctx[2][HW_MAX_DEV];
 	struct hw_dctx ctx_while[2];     /* the target on the compute device
@@ -102,7 +102,7 @@ double hw_switch_cost(const struct hw_plan *plan, double *energy_j)
 {
 	const struct hw_platform *p = &plan->p;
 	if (energy_j)
-		*energy_j = 0;  /* no published figure for the gating energy */
+		*energy_j = 0; /* no published figure for the gating energy */
 	if (p->pim < 0)
 		return 0;
 	return p->gated_switch ? p->switch_gated_s : p->switch_slow_s;
@@ -116,7 +116,8 @@ static double model_weight_bytes(const struct hw_platform *p,
 {
 	/* as captured (fp32, int4, ...), re-deployed at the platform's width */
 	if (m->weight_bytes && m->weight_bits)
-		return (double)m->weight_bytes * p->weight_bits / m->weight_bits;
+		return (double)m->weight_bytes * p->weight_bits /
+		       m->weight_bits;
 	/* a hand-built model: its matrices */
 	double e = 0;
 	for (uint32_t i = 0; i < m->n_ops; i++) {
@@ -185,36 +186,48 @@ static int plan_memory(struct hw_plan *plan, char *err, size_t errlen)
 		 * of the target as fits; the rest streams on every pass */
 		double avail = mem - in->draft_kv_bytes - in->target_kv_bytes;
 		if (avail < 0) {
-			util_set_err(err, errlen, "%s: the KV caches of %s and %s "
-			             "(%.3g GB at %.0f tokens) exceed memory_bytes "
-			             "%.3g GB", p->name, md->name, mt->name,
-			             (in->draft_kv_bytes + in->target_kv_bytes) / 1e9,
-			             tokens, mem / 1e9);
+			util_set_err(
+			        err, errlen,
+			        "%s: the KV caches of %s and %s "
+			        "(%.3g GB at %.0f tokens) exceed memory_bytes "
+			        "%.3g GB",
+			        p->name, md->name, mt->name,
+			        (in->draft_kv_bytes + in->target_kv_bytes) /
+			                1e9,
+			        tokens, mem / 1e9);
 			return -EINVAL;
 		}
 		dres = fmin(in->draft_bytes, avail);
 		tres = fmin(in->target_bytes, avail - dres);
 		in->draft_stream_bytes = in->draft_bytes - dres;
 		in->target_stream_bytes = in->target_bytes - tres;
-		if (p->capacity_policy == HW_CAP_ERROR || p->host_link_bw <= 0) {
-			util_set_err(err, errlen, "%s: %s + %s need %.3g GB (weights "
-			             "%.3g + %.3g, KV %.3g at %.0f tokens), memory_bytes "
-			             "is %.3g GB%s", p->name, md->name, mt->name,
-			             need / 1e9, in->draft_bytes / 1e9,
-			             in->target_bytes / 1e9,
-			             (in->draft_kv_bytes + in->target_kv_bytes) / 1e9,
-			             tokens, mem / 1e9,
-			             p->host_link_bw <= 0
-			                     ? " and the platform has no host link to "
-			                       "stream the rest (host_link_bw = 0)"
-			                     : " (capacity_policy = error)");
+		if (p->capacity_policy == HW_CAP_ERROR ||
+		    p->host_link_bw <= 0) {
+			util_set_err(
+			        err, errlen,
+			        "%s: %s + %s need %.3g GB (weights "
+			        "%.3g + %.3g, KV %.3g at %.0f tokens), "
+			        "memory_bytes "
+			        "is %.3g GB%s",
+			        p->name, md->name, mt->name, need / 1e9,
+			        in->draft_bytes / 1e9, in->target_bytes / 1e9,
+			        (in->draft_kv_bytes + in->target_kv_bytes) /
+			                1e9,
+			        tokens, mem / 1e9,
+			        p->host_link_bw <= 0
+			                ? " and the platform has no host link "
+			                  "to "
+			                  "stream the rest (host_link_bw = 0)"
+			                : " (capacity_policy = error)");
 			return -EINVAL;
 		}
 	}
 	for (int m = 0; m < 2; m++) {
-		const double b = m ? in->target_stream_bytes : in->draft_stream_bytes;
+		const double b = m ? in->target_stream_bytes
+		                   : in->draft_stream_bytes;
 		plan->stream_s[m] = b > 0 ? b / p->host_link_bw +
-		                            p->host_link_latency_s : 0;
+		                                    p->host_link_latency_s
+		                          : 0;
 		plan->stream_j[m] = b * 8.0 * p->host_link_pj_per_bit * 1e-12;
 		plan->tp_s[m] = p->dev[p->compute].kind == HW_DEV_GPU &&
 		                                p->dev[p->compute].count > 1
@@ -232,25 +245,27 @@ static int plan_memory(struct hw_plan *plan, char *err, size_t errlen)
 			in->draft_ranks = in->target_ranks = pd->ranks;
 			chans[0] = chans[1] = rank_channels(0, pd->ranks, nch);
 		} else {
-			unsigned need_d = (unsigned)ceil((dres + in->draft_kv_bytes) /
-			                                 pd->rank_bytes);
-			unsigned rt = (unsigned)ceil((tres + in->target_kv_bytes) /
-			                             pd->rank_bytes);
+			unsigned need_d = (unsigned)ceil(
+			        (dres + in->draft_kv_bytes) / pd->rank_bytes);
+			unsigned rt = (unsigned)ceil(
+			        (tres + in->target_kv_bytes) / pd->rank_bytes);
 			if (need_d < 1 && !plan->lookup)
-				need_d = 1;  /* a lookup needs no rank */
+				need_d = 1; /* a lookup needs no rank */
 			if (rt < 1)
 				rt = 1;
 			unsigned rd = need_d;
 			if (p->pim_draft_ranks) {
 				rd = p->pim_draft_ranks;
-				if (p->pim_rank_alloc == HW_RANKS_ALL && rd < pd->ranks)
+				if (p->pim_rank_alloc == HW_RANKS_ALL &&
+				    rd < pd->ranks)
 					rt = pd->ranks - rd;
 			} else if (p->pim_rank_alloc == HW_RANKS_ALL &&
 			           need_d + rt <= pd->ranks) {
 				/* every rank works: the draft's share in proportion to
 				 * its bytes, each model at least what it fills */
 				const double fd = (dres + in->draft_kv_bytes) /
-				                  (dres + tres + in->draft_kv_bytes +
+				                  (dres + tres +
+				                   in->draft_kv_bytes +
 				                   in->target_kv_bytes);
 				rd = (unsigned)lround(fd * pd->ranks);
 				if (rd < need_d)
@@ -260,12 +275,18 @@ static int plan_memory(struct hw_plan *plan, char *err, size_t errlen)
 				rt = pd->ranks - rd;
 			}
 			if (rd < need_d || rd + rt > pd->ranks) {
-				util_set_err(err, errlen, "%s: partitioned PIM layout: %s "
-				             "needs %u rank(s) and %s %u of %u (%.3g GB "
-				             "each)%s", p->name, md->name, need_d,
-				             mt->name, rt, pd->ranks, pd->rank_bytes / 1e9,
-				             rd < need_d ? ", pim_draft_ranks is too small"
-				                         : "; try pim_layout = striped");
+				util_set_err(
+				        err, errlen,
+				        "%s: partitioned PIM layout: %s "
+				        "needs %u rank(s) and %s %u of %u "
+				        "(%.3g GB "
+				        "each)%s",
+				        p->name, md->name, need_d, mt->name, rt,
+				        pd->ranks, pd->rank_bytes / 1e9,
+				        rd < need_d
+				                ? ", pim_draft_ranks is too "
+				                  "small"
+				                : "; try pim_layout = striped");
 				return -EINVAL;
 			}
 			in->draft_ranks = rd;
@@ -286,7 +307,8 @@ static int plan_memory(struct hw_plan *plan, char *err, size_t errlen)
 			c->p = p;
 			c->dev = (int)d;
 			c->ranks = m ? in->target_ranks : in->draft_ranks;
-			c->bw = dv->mem_bw * (dv->kind == HW_DEV_GPU ? dv->count : 1);
+			c->bw = dv->mem_bw *
+			        (dv->kind == HW_DEV_GPU ? dv->count : 1);
 			if (dv->kind != HW_DEV_PIM && pd)
 				c->bw *= (double)popcount64(chans[m]) / nch;
 		}
@@ -319,7 +341,8 @@ static int plan_memory(struct hw_plan *plan, char *err, size_t errlen)
 				mine_working |= r >= t0 && r < t0 + nt;
 			}
 			const double a = mine_working && p->pim_blocking ? 0.0
-			                 : working ? 1.0 - p->pim_bus_block : 1.0;
+			                 : working ? 1.0 - p->pim_bus_block
+			                           : 1.0;
 			if (a < beta)
 				beta = a;
 		}
@@ -327,8 +350,8 @@ static int plan_memory(struct hw_plan *plan, char *err, size_t errlen)
 	}
 	for (int k = 0; k < 2; k++) {
 		plan->ctx_while[k] = plan->ctx[1][p->compute];
-		plan->ctx_while[k].bw *= plan->beta[k ? HW_TASK_PREVERIFY
-		                                     : HW_TASK_DRAFT];
+		plan->ctx_while[k].bw *=
+		        plan->beta[k ? HW_TASK_PREVERIFY : HW_TASK_DRAFT];
 	}
 	if (pd) {
 		struct hw_pim_tiles tl;
@@ -467,8 +490,10 @@ static int plan_task(struct hw_plan *plan, enum hw_task t, char *err,
 		if (!hw_op_kv_dependent(&mdl->ops[i]) || !mdl->ops[i].repeat)
 			continue;
 		if (tp->nlop == HW_MAX_LOPS) {
-			util_set_err(err, errlen, "model %s: more than %d attention "
-			             "ops", mdl->name, HW_MAX_LOPS);
+			util_set_err(err, errlen,
+			             "model %s: more than %d attention "
+			             "ops",
+			             mdl->name, HW_MAX_LOPS);
 			return -E2BIG;
 		}
 		tp->lops[tp->nlop++] = i;
@@ -493,8 +518,8 @@ static int plan_task(struct hw_plan *plan, enum hw_task t, char *err,
 			op_cost_at(plan, tp->model, tp->dev, op, m, 0, &o);
 			add_opc(c, &o, cd, tp->dev);
 			for (int k = 0; tp->tcw && k < 2; k++) {
-				hw_op_cost(&plan->ctx_while[k], &plan->ctx_while[k], op,
-				           m, 0, &o);
+				hw_op_cost(&plan->ctx_while[k],
+				           &plan->ctx_while[k], op, m, 0, &o);
 				tp->tcw[k][m].time += o.time;
 			}
 		}
@@ -518,20 +543,23 @@ static int plan_task(struct hw_plan *plan, enum hw_task t, char *err,
 		/* SpecPIM maps each operator once, offline, for its draft
 		 * length: draft steps at M = 1, verification at
 		 * sync_ref_tokens, both at sync_ref_kv */
-		const unsigned mref = t == HW_TASK_DRAFT ? 1 : p->sync_ref_tokens;
+		const unsigned mref = t == HW_TASK_DRAFT ? 1
+		                                         : p->sync_ref_tokens;
 		for (uint32_t i = 0; i < n; i++) {
 			struct hw_opc o;
-			fixed[i] = (int8_t)(mdl->ops[i].repeat
-			                            ? fastest_dev(plan, tp->model,
-			                                          &mdl->ops[i], mref,
-			                                          p->sync_ref_kv, &o)
-			                            : -1);
+			fixed[i] =
+			        (int8_t)(mdl->ops[i].repeat
+			                         ? fastest_dev(
+			                                   plan, tp->model,
+			                                   &mdl->ops[i], mref,
+			                                   p->sync_ref_kv, &o)
+			                         : -1);
 		}
 	}
 	for (unsigned m = 1; m <= HW_MAX_M; m++) {
 		struct mconst *c = &tp->sc[m];
 		int8_t *od = tp->op_dev + (size_t)m * (n ? n : 1);
-		unsigned devs = 1u << cd;   /* the host issues every step */
+		unsigned devs = 1u << cd; /* the host issues every step */
 		memset(c, 0, sizeof *c);
 		for (uint32_t i = 0; i < n; i++) {
 			const struct trace_op *op = &mdl->ops[i];
@@ -542,16 +570,17 @@ static int plan_task(struct hw_plan *plan, enum hw_task t, char *err,
 			if (p->sync_placement == HW_SYNC_SPECPIM)
 				od[i] = fixed[i];
 			else if (hw_op_kv_dependent(op))
-				continue;            /* best: chosen at L */
+				continue; /* best: chosen at L */
 			if (hw_op_kv_dependent(op)) {
 				devs |= 1u << od[i];
 				continue;
 			}
 			if (p->sync_placement == HW_SYNC_SPECPIM)
-				op_cost_at(plan, tp->model, od[i], op, m, 0, &o);
+				op_cost_at(plan, tp->model, od[i], op, m, 0,
+				           &o);
 			else
-				od[i] = (int8_t)fastest_dev(plan, tp->model, op, m, 0,
-				                            &o);
+				od[i] = (int8_t)fastest_dev(plan, tp->model, op,
+				                            m, 0, &o);
 			devs |= 1u << od[i];
 			add_opc(c, &o, cd, od[i]);
 		}
@@ -561,7 +590,8 @@ static int plan_task(struct hw_plan *plan, enum hw_task t, char *err,
 			const struct trans *tr = &tp->trs[k];
 			if (od[tr->from] >= 0 && od[tr->to] >= 0 &&
 			    od[tr->from] != od[tr->to])
-				add_transfer(plan, &mdl->ops[tr->to], m, tr->count, c);
+				add_transfer(plan, &mdl->ops[tr->to], m,
+				             tr->count, c);
 		}
 	}
 	tp->ntr = ntr;
@@ -613,8 +643,7 @@ int hw_plan_lookup(const struct hw_plan *plan)
 	return plan->lookup;
 }
 
-void hw_lookup_cost(const struct hw_plan *plan, int first,
-                    struct hw_cost *out)
+void hw_lookup_cost(const struct hw_plan *plan, int first, struct hw_cost *out)
 {
 	const int dev = hw_task_device(plan, HW_TASK_DRAFT);
 	memset(out, 0, sizeof *out);
@@ -643,8 +672,8 @@ void hw_task_cost(const struct hw_plan *plan, enum hw_task t, unsigned m,
 		op_cost_at(plan, tp->model, tp->dev, op, m, kv_len, &o);
 		add_op(out, &o);
 		for (int k = 0; tp->tcw && k < 2; k++) {
-			hw_op_cost(&plan->ctx_while[k], &plan->ctx_while[k], op, m,
-			           kv_len, &o);
+			hw_op_cost(&plan->ctx_while[k], &plan->ctx_while[k], op,
+			           m, kv_len, &o);
 			tw[k] += o.time;
 		}
 	}
@@ -657,8 +686,9 @@ void hw_task_cost(const struct hw_plan *plan, enum hw_task t, unsigned m,
 		/* the same overlap with host streaming as the full-speed pass */
 		const double s = plan->stream_s[tp->model];
 		out->time_while_s[k] = s <= 0 ? tw[k]
-		                       : plan->p.offload_overlap ? fmax(tw[k], s)
-		                                                 : tw[k] + s;
+		                       : plan->p.offload_overlap
+		                               ? fmax(tw[k], s)
+		                               : tw[k] + s;
 	}
 }
 
@@ -712,7 +742,8 @@ void hw_step_cost(const struct hw_plan *plan, enum hw_task t, unsigned m,
 					db = ldev[i];
 			}
 			if (da != db)
-				add_transfer(plan, &mdl->ops[tr->to], m, tr->count, &x);
+				add_transfer(plan, &mdl->ops[tr->to], m,
+				             tr->count, &x);
 		}
 		out->time_s += x.time;
 		for (int d = 0; d < HW_MAX_DEV; d++)
@@ -729,9 +760,8 @@ void hw_step_cost(const struct hw_plan *plan, enum hw_task t, unsigned m,
 /* ------------------------------------------------------------------ */
 /* Breakdown and single operators                                      */
 
-size_t hw_task_breakdown(const struct hw_plan *plan, enum hw_task t,
-                         unsigned m, unsigned kv_len,
-                         struct hw_op_cost *rows, size_t max)
+size_t hw_task_breakdown(const struct hw_plan *plan, enum hw_task t, unsigned m,
+                         unsigned kv_len, struct hw_op_cost *rows, size_t max)
 {
 	const struct tplan *tp = &plan->task[t];
 	const struct trace_model *mdl = &plan->models[tp->model];
@@ -769,7 +799,8 @@ int hw_op_eval(const struct hw_platform *p, int dev, const struct trace_op *op,
 		return -EINVAL;
 	}
 	if (m < 1 || m > HW_MAX_M) {
-		util_set_err(err, errlen, "M = %u: expected 1..%d", m, HW_MAX_M);
+		util_set_err(err, errlen, "M = %u: expected 1..%d", m,
+		             HW_MAX_M);
 		return -EINVAL;
 	}
 	const struct hw_device *d = &p->dev[dev];
@@ -782,7 +813,7 @@ int hw_op_eval(const struct hw_platform *p, int dev, const struct trace_op *op,
 	if (d->kind == HW_DEV_GPU)
 		dc.bw *= d->count;
 	struct hw_dctx cc = { p, p->compute, p->dev[p->compute].mem_bw,
-	                      dc.ranks };
+		              dc.ranks };
 	struct trace_op one = *op;
 	one.repeat = 1;
 	struct hw_opc o;
@@ -831,29 +862,34 @@ static int copy_model(struct trace_model *dst, const struct trace_model *src,
 		return -EINVAL;
 	}
 	if (src->n_ops > HW_MAX_OPS) {
-		util_set_err(err, errlen, "%s model %s: %u operators (max %d)", which,
-		             src->name, src->n_ops, HW_MAX_OPS);
+		util_set_err(err, errlen, "%s model %s: %u operators (max %d)",
+		             which, src->name, src->n_ops, HW_MAX_OPS);
 		return -E2BIG;
 	}
 	for (uint32_t i = 0; i < src->n_ops; i++) {
 		const struct trace_op *op = &src->ops[i];
 		if ((unsigned)op->kind >= TRACE_OP_KIND_COUNT) {
-			util_set_err(err, errlen, "%s model %s op %u (%s): bad kind %d",
-			             which, src->name, i, op->name, (int)op->kind);
+			util_set_err(err, errlen,
+			             "%s model %s op %u (%s): bad kind %d",
+			             which, src->name, i, op->name,
+			             (int)op->kind);
 			return -EINVAL;
 		}
 		if (op->kind == TRACE_OP_ATTENTION &&
 		    (!op->heads || !op->kv_heads || !op->head_dim)) {
 			util_set_err(err, errlen,
-			             "%s model %s op %u (%s): attention needs heads, "
-			             "kv_heads, head_dim", which, src->name, i,
-			             op->name);
+			             "%s model %s op %u (%s): attention needs "
+			             "heads, "
+			             "kv_heads, head_dim",
+			             which, src->name, i, op->name);
 			return -EINVAL;
 		}
 		if ((op->kind == TRACE_OP_GEMM || op->kind == TRACE_OP_EMBED) &&
 		    (!op->k || !op->n)) {
-			util_set_err(err, errlen, "%s model %s op %u (%s): needs k and "
-			             "n", which, src->name, i, op->name);
+			util_set_err(err, errlen,
+			             "%s model %s op %u (%s): needs k and "
+			             "n",
+			             which, src->name, i, op->name);
 			return -EINVAL;
 		}
 	}
@@ -868,8 +904,7 @@ static int copy_model(struct trace_model *dst, const struct trace_model *src,
 
 int hw_plan_create(struct hw_plan **out, const struct hw_platform *p,
                    const struct trace_model *draft,
-                   const struct trace_model *target, char *err,
-                   size_t errlen)
+                   const struct trace_model *target, char *err, size_t errlen)
 {
 	char why[256];
 	int rc;
@@ -894,7 +929,8 @@ int hw_plan_create(struct hw_plan **out, const struct hw_platform *p,
 		         "lookup");
 	}
 	if (!rc)
-		rc = copy_model(&plan->models[1], target, "target", err, errlen);
+		rc = copy_model(&plan->models[1], target, "target", err,
+		                errlen);
 	if (!rc)
 		rc = plan_memory(plan, err, errlen);
 	for (int t = 0; !rc && t < HW_TASK_COUNT; t++)

@@ -38,26 +38,32 @@ struct key_desc {
 	const char *name;
 	enum key_type type;
 	size_t off;
-	double lo, hi;      /* valid range, inclusive unless lo_open */
+	double lo, hi; /* valid range, inclusive unless lo_open */
 	bool lo_open;
-	const char *def;    /* default value, NULL: required */
-	unsigned kinds;     /* device keys: kinds it applies to */
+	const char *def;          /* default value, NULL: required */
+	unsigned kinds;           /* device keys: kinds it applies to */
 	const char *const *names; /* KT_ENUM: value names, NULL-terminated */
 };
 
 static const char *const aau_offload_names[] = { "nonlinear", "attention",
-                                                 NULL };
+	                                         NULL };
 static const char *const pim_layout_names[] = { "partitioned", "striped",
-                                                NULL };
-static const char *const sync_placement_names[] = { "task", "specpim",
-                                                    "best", NULL };
+	                                        NULL };
+static const char *const sync_placement_names[] = { "task", "specpim", "best",
+	                                            NULL };
 static const char *const capacity_names[] = { "stream", "error", NULL };
 static const char *const rank_alloc_names[] = { "capacity", "all", NULL };
 
-#define PK(n, t, lo, hi, open, def) \
-	{ #n, t, offsetof(struct hw_platform, n), lo, hi, open, def, 0, NULL }
-#define PE(n, names, def) \
-	{ #n, KT_ENUM, offsetof(struct hw_platform, n), 0, 0, false, def, 0, names }
+#define PK(n, t, lo, hi, open, def)                                           \
+	{                                                                     \
+#n, t, offsetof(struct hw_platform, n), lo, hi, open, def, 0, \
+		        NULL                                                  \
+	}
+#define PE(n, names, def)                                                  \
+	{                                                                  \
+#n, KT_ENUM, offsetof(struct hw_platform, n), 0, 0, false, \
+		        def, 0, names                                      \
+	}
 static const struct key_desc platform_keys[] = {
 	PK(weight_bits, KT_UINT, 1, 32, false, NULL),
 	PK(kv_bits, KT_UINT, 1, 32, false, NULL),
@@ -96,8 +102,11 @@ static const struct key_desc platform_keys[] = {
 #undef PK
 #undef PE
 
-#define DK(n, t, lo, hi, open, def, kinds) \
-	{ #n, t, offsetof(struct hw_device, n), lo, hi, open, def, kinds, NULL }
+#define DK(n, t, lo, hi, open, def, kinds)                               \
+	{                                                                \
+#n, t, offsetof(struct hw_device, n), lo, hi, open, def, \
+		        kinds, NULL                                      \
+	}
 static const struct key_desc device_keys[] = {
 	DK(kind, KT_KIND, 0, 0, false, NULL, K_ALL),
 	DK(freq_hz, KT_DOUBLE, 0, HUGE_VAL, true, NULL, K_NPU | K_GPU),
@@ -185,11 +194,12 @@ static int parse_value(const struct key_desc *kd, void *base, const char *s,
 		for (size_t i = 0; i < 3; i++) {
 			if (strcmp(s, kind_names[i]) == 0) {
 				*(enum hw_dev_kind *)((char *)base + kd->off) =
-					(enum hw_dev_kind)i;
+				        (enum hw_dev_kind)i;
 				return 0;
 			}
 		}
-		util_set_err(why, whylen, "'%s' is not a device kind (npu, gpu, pim)", s);
+		util_set_err(why, whylen,
+		             "'%s' is not a device kind (npu, gpu, pim)", s);
 		return -EINVAL;
 	}
 	if (kd->type == KT_ENUM) {
@@ -200,8 +210,9 @@ static int parse_value(const struct key_desc *kd, void *base, const char *s,
 				*(int *)((char *)base + kd->off) = (int)i;
 				return 0;
 			}
-			pos += (size_t)snprintf(list + pos, sizeof list - pos, "%s%s",
-			                        i ? ", " : "", kd->names[i]);
+			pos += (size_t)snprintf(list + pos, sizeof list - pos,
+			                        "%s%s", i ? ", " : "",
+			                        kd->names[i]);
 		}
 		util_set_err(why, whylen, "'%s' is not one of %s", s, list);
 		return -EINVAL;
@@ -215,16 +226,14 @@ static int parse_value(const struct key_desc *kd, void *base, const char *s,
 	if (v < kd->lo || v > kd->hi || (kd->lo_open && v == kd->lo)) {
 		if (kd->hi == HUGE_VAL)
 			util_set_err(why, whylen, "%s must be %s %g", s,
-			       kd->lo_open ? ">" : ">=", kd->lo);
+			             kd->lo_open ? ">" : ">=", kd->lo);
 		else
 			util_set_err(why, whylen, "%s must be in %c%g, %g]", s,
-			       kd->lo_open ? '(' : '[', kd->lo, kd->hi);
+			             kd->lo_open ? '(' : '[', kd->lo, kd->hi);
 		return -EINVAL;
 	}
 	switch (kd->type) {
-	case KT_DOUBLE:
-		*(double *)((char *)base + kd->off) = v;
-		break;
+	case KT_DOUBLE: *(double *)((char *)base + kd->off) = v; break;
 	case KT_UINT:
 		if (v != floor(v)) {
 			util_set_err(why, whylen, "%s must be an integer", s);
@@ -240,8 +249,7 @@ static int parse_value(const struct key_desc *kd, void *base, const char *s,
 		*(int *)((char *)base + kd->off) = (int)v;
 		break;
 	case KT_KIND:
-	case KT_ENUM:
-		break;
+	case KT_ENUM: break;
 	}
 	return 0;
 }
@@ -251,21 +259,24 @@ int hw_platform_finish(struct hw_platform *p, char *why, size_t whylen)
 	p->compute = -1;
 	p->pim = -1;
 	if (p->n_dev < 1 || p->n_dev > HW_MAX_DEV) {
-		util_set_err(why, whylen, "need 1 or 2 [device NAME] sections, found %u",
-		       p->n_dev);
+		util_set_err(why, whylen,
+		             "need 1 or 2 [device NAME] sections, found %u",
+		             p->n_dev);
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < p->n_dev; i++) {
 		if (p->dev[i].kind == HW_DEV_PIM) {
 			if (p->pim >= 0) {
-				util_set_err(why, whylen, "more than one pim device");
+				util_set_err(why, whylen,
+				             "more than one pim device");
 				return -EINVAL;
 			}
 			p->pim = (int)i;
 		} else {
 			if (p->compute >= 0) {
 				util_set_err(why, whylen,
-				       "more than one compute (npu/gpu) device");
+				             "more than one compute (npu/gpu) "
+				             "device");
 				return -EINVAL;
 			}
 			p->compute = (int)i;
@@ -280,15 +291,18 @@ int hw_platform_finish(struct hw_platform *p, char *why, size_t whylen)
 		if (d->kind != HW_DEV_PIM)
 			continue;
 		if (d->burst_bytes * 8 < p->weight_bits) {
-			util_set_err(why, whylen, "%s: a burst of %u bytes holds no "
-			             "%u-bit weight", d->name, d->burst_bytes,
-			             p->weight_bits);
+			util_set_err(why, whylen,
+			             "%s: a burst of %u bytes holds no "
+			             "%u-bit weight",
+			             d->name, d->burst_bytes, p->weight_bits);
 			return -EINVAL;
 		}
 		if (d->row_bytes < d->burst_bytes || d->channels > d->ranks ||
 		    d->channels > 64) {
-			util_set_err(why, whylen, "%s: need burst_bytes <= row_bytes "
-			             "and channels <= ranks, channels <= 64", d->name);
+			util_set_err(why, whylen,
+			             "%s: need burst_bytes <= row_bytes "
+			             "and channels <= ranks, channels <= 64",
+			             d->name);
 			return -EINVAL;
 		}
 		/* the command clock that gives mem_bw: every rank's blocks read
@@ -308,7 +322,7 @@ int hw_platform_finish(struct hw_platform *p, char *why, size_t whylen)
 struct loader {
 	struct hw_platform *p;
 	struct chain *chain;
-	int sect;               /* -1 none, 0 platform, d + 1 device d */
+	int sect; /* -1 none, 0 platform, d + 1 device d */
 	bool have_platform, have_name, keys_seen;
 	unsigned platform_line;
 	unsigned dev_line[HW_MAX_DEV];
@@ -332,7 +346,8 @@ static int load_base(struct loader *L, const char *name, char *why,
 	struct hw_platform b;
 	char berr[512];
 	if (L->chain->depth >= MAX_BASE_DEPTH) {
-		util_set_err(why, whylen, "presets inherit more than %d levels deep",
+		util_set_err(why, whylen,
+		             "presets inherit more than %d levels deep",
 		             MAX_BASE_DEPTH);
 		return -1;
 	}
@@ -364,7 +379,8 @@ static int on_item(void *user, const struct ini_item *it, char *why,
 	if (!it->key) {
 		if (!strcmp(it->section, "platform") && !*it->name) {
 			if (L->have_platform) {
-				util_set_err(why, whylen, "duplicate [platform]");
+				util_set_err(why, whylen,
+				             "duplicate [platform]");
 				return -1;
 			}
 			L->have_platform = true;
@@ -374,7 +390,8 @@ static int on_item(void *user, const struct ini_item *it, char *why,
 		}
 		if (!strcmp(it->section, "device") && *it->name) {
 			if (strlen(it->name) >= sizeof p->dev[0].name) {
-				util_set_err(why, whylen, "device name longer than %zu",
+				util_set_err(why, whylen,
+				             "device name longer than %zu",
 				             sizeof p->dev[0].name - 1);
 				return -1;
 			}
@@ -382,7 +399,8 @@ static int on_item(void *user, const struct ini_item *it, char *why,
 				if (strcmp(p->dev[i].name, it->name))
 					continue;
 				if (L->dev_line[i]) {
-					util_set_err(why, whylen, "duplicate device '%s'",
+					util_set_err(why, whylen,
+					             "duplicate device '%s'",
 					             it->name);
 					return -1;
 				}
@@ -392,7 +410,8 @@ static int on_item(void *user, const struct ini_item *it, char *why,
 				return 0;
 			}
 			if (p->n_dev == HW_MAX_DEV) {
-				util_set_err(why, whylen, "more than %d devices",
+				util_set_err(why, whylen,
+				             "more than %d devices",
 				             HW_MAX_DEV);
 				return -1;
 			}
@@ -405,9 +424,10 @@ static int on_item(void *user, const struct ini_item *it, char *why,
 			L->sect = (int)p->n_dev;
 			return 0;
 		}
-		util_set_err(why, whylen, "unknown section [%s%s%s] (want [platform] "
-		             "or [device NAME])", it->section, *it->name ? " " : "",
-		             it->name);
+		util_set_err(why, whylen,
+		             "unknown section [%s%s%s] (want [platform] "
+		             "or [device NAME])",
+		             it->section, *it->name ? " " : "", it->name);
 		return -1;
 	}
 	if (L->sect < 0) {
@@ -416,7 +436,8 @@ static int on_item(void *user, const struct ini_item *it, char *why,
 	}
 	if (L->sect == 0 && !strcmp(it->key, "base")) {
 		if (L->keys_seen || p->n_dev) {
-			util_set_err(why, whylen, "base must be the first key of the "
+			util_set_err(why, whylen,
+			             "base must be the first key of the "
 			             "file");
 			return -1;
 		}
@@ -459,13 +480,17 @@ static int on_item(void *user, const struct ini_item *it, char *why,
 		const struct hw_device *d = &p->dev[L->sect - 1];
 		const bool kind_set = (*set & 1ull) != 0;
 		if (kd->type == KT_KIND && kind_set) {
-			util_set_err(why, whylen, "the kind of inherited device '%s' "
-			             "cannot change", d->name);
+			util_set_err(why, whylen,
+			             "the kind of inherited device '%s' "
+			             "cannot change",
+			             d->name);
 			return -1;
 		}
 		if (kd->type != KT_KIND && !kind_set) {
-			util_set_err(why, whylen, "kind must be the first key of "
-			             "[device %s]", d->name);
+			util_set_err(why, whylen,
+			             "kind must be the first key of "
+			             "[device %s]",
+			             d->name);
 			return -1;
 		}
 		if (kd->type != KT_KIND && !(kd->kinds & (1u << d->kind))) {
@@ -485,8 +510,8 @@ static int on_item(void *user, const struct ini_item *it, char *why,
 	return 0;
 }
 
-static int load_file(struct hw_platform *p, const char *path,
-                     struct chain *ch, char *err, size_t errlen)
+static int load_file(struct hw_platform *p, const char *path, struct chain *ch,
+                     char *err, size_t errlen)
 {
 	struct loader L = { .p = p, .chain = ch, .sect = -1 };
 	char why[256];
@@ -509,8 +534,9 @@ static int load_file(struct hw_platform *p, const char *path,
 		return -EINVAL;
 	}
 	if (!L.have_name) {
-		util_set_err(err, errlen, "%s:%u:name: missing key in [platform]",
-		             path, L.platform_line);
+		util_set_err(err, errlen,
+		             "%s:%u:name: missing key in [platform]", path,
+		             L.platform_line);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < N_PKEYS; i++) {
@@ -518,7 +544,8 @@ static int load_file(struct hw_platform *p, const char *path,
 		if (L.pset & (1ull << i))
 			continue;
 		if (!kd->def) {
-			util_set_err(err, errlen, "%s:%u:%s: missing key in [platform]",
+			util_set_err(err, errlen,
+			             "%s:%u:%s: missing key in [platform]",
 			             path, L.platform_line, kd->name);
 			return -EINVAL;
 		}
@@ -533,12 +560,15 @@ static int load_file(struct hw_platform *p, const char *path,
 			if (i > 0 && !(kd->kinds & (1u << p->dev[d].kind)))
 				continue;
 			if (!kd->def) {
-				util_set_err(err, errlen,
-				             "%s:%u:%s: missing key in [device %s]", path,
-				             L.dev_line[d], kd->name, p->dev[d].name);
+				util_set_err(
+				        err, errlen,
+				        "%s:%u:%s: missing key in [device %s]",
+				        path, L.dev_line[d], kd->name,
+				        p->dev[d].name);
 				return -EINVAL;
 			}
-			rc = parse_value(kd, &p->dev[d], kd->def, why, sizeof why);
+			rc = parse_value(kd, &p->dev[d], kd->def, why,
+			                 sizeof why);
 			assert(rc == 0);
 		}
 	}
@@ -576,31 +606,37 @@ static int load_preset(struct hw_platform *p, const char *name_or_path,
 	else {
 		const char *env = getenv("AHASD_PRESET_PATH");
 		char sug[64], hint[96] = "";
-		if (util_suggest_file(name_or_path, env, hw_preset_dir(), ".ini",
-		                      sug))
-			snprintf(hint, sizeof hint, " (did you mean '%s'?)", sug);
-		util_set_err(err, errlen, "preset '%s' not found%s (looked in "
-		             "AHASD_PRESET_PATH=%s, %s)", name_or_path, hint,
-		             env && *env ? env : "(unset)", hw_preset_dir());
+		if (util_suggest_file(name_or_path, env, hw_preset_dir(),
+		                      ".ini", sug))
+			snprintf(hint, sizeof hint, " (did you mean '%s'?)",
+			         sug);
+		util_set_err(err, errlen,
+		             "preset '%s' not found%s (looked in "
+		             "AHASD_PRESET_PATH=%s, %s)",
+		             name_or_path, hint, env && *env ? env : "(unset)",
+		             hw_preset_dir());
 		return -ENOENT;
 	}
 	if (w < 0 || (size_t)w >= sizeof path) {
-		util_set_err(err, errlen, "preset path too long: %s", name_or_path);
+		util_set_err(err, errlen, "preset path too long: %s",
+		             name_or_path);
 		return -ENAMETOOLONG;
 	}
 	if (access(path, R_OK) != 0) {
 		int e = errno;
 
-		util_set_err(err, errlen, "preset '%s': %s: %s", name_or_path, path,
-		       strerror(e));
+		util_set_err(err, errlen, "preset '%s': %s: %s", name_or_path,
+		             path, strerror(e));
 		return e == ENOENT ? -ENOENT : -e;
 	}
 	if (!realpath(path, real))
 		snprintf(real, sizeof real, "%s", path);
 	for (int i = 0; i < ch->depth; i++) {
 		if (strcmp(ch->path[i], real) == 0) {
-			util_set_err(err, errlen, "preset %s inherits from itself "
-			             "(base chain of %d files)", path, ch->depth);
+			util_set_err(err, errlen,
+			             "preset %s inherits from itself "
+			             "(base chain of %d files)",
+			             path, ch->depth);
 			return -ELOOP;
 		}
 	}
@@ -610,8 +646,8 @@ static int load_preset(struct hw_platform *p, const char *name_or_path,
 	return rc;
 }
 
-int hw_platform_load(struct hw_platform *p, const char *name_or_path,
-                     char *err, size_t errlen)
+int hw_platform_load(struct hw_platform *p, const char *name_or_path, char *err,
+                     size_t errlen)
 {
 	struct chain ch = { .depth = 0 };
 	return load_preset(p, name_or_path, &ch, err, errlen);
@@ -630,7 +666,8 @@ int hw_platform_set(struct hw_platform *p, const char *key, const char *value,
 	if (!dot) {
 		if (strcmp(key, "name") == 0) {
 			if (strlen(value) >= sizeof p->name || !*value) {
-				util_set_err(err, errlen, "set name: empty or too long");
+				util_set_err(err, errlen,
+				             "set name: empty or too long");
 				return -EINVAL;
 			}
 			snprintf(p->name, sizeof p->name, "%s", value);
@@ -639,9 +676,10 @@ int hw_platform_set(struct hw_platform *p, const char *key, const char *value,
 		kd = find_key(platform_keys, N_PKEYS, key);
 		if (!kd) {
 			char hint[96];
-			util_set_err(err, errlen, "set %s: unknown platform key%s",
-			             key, key_hint(platform_keys, N_PKEYS, key,
-			                           hint, sizeof hint));
+			util_set_err(err, errlen,
+			             "set %s: unknown platform key%s", key,
+			             key_hint(platform_keys, N_PKEYS, key, hint,
+			                      sizeof hint));
 			return -EINVAL;
 		}
 		base = &tmp;
@@ -654,27 +692,33 @@ int hw_platform_set(struct hw_platform *p, const char *key, const char *value,
 			    strncmp(tmp.dev[i].name, key, dl) == 0)
 				di = (int)i;
 		if (di < 0) {
-			util_set_err(err, errlen, "set %s: no device '%.*s' in preset %s",
-			       key, (int)dl, key, p->name);
+			util_set_err(err, errlen,
+			             "set %s: no device '%.*s' in preset %s",
+			             key, (int)dl, key, p->name);
 			return -EINVAL;
 		}
 		kd = find_key(device_keys, N_DKEYS, dot + 1);
 		if (!kd) {
 			char hint[96];
-			util_set_err(err, errlen, "set %s: unknown device key "
-			             "'%s'%s", key, dot + 1,
-			             key_hint(device_keys, N_DKEYS, dot + 1, hint,
-			                      sizeof hint));
+			util_set_err(err, errlen,
+			             "set %s: unknown device key "
+			             "'%s'%s",
+			             key, dot + 1,
+			             key_hint(device_keys, N_DKEYS, dot + 1,
+			                      hint, sizeof hint));
 			return -EINVAL;
 		}
 		if (kd->type == KT_KIND) {
-			util_set_err(err, errlen, "set %s: a device's kind cannot be "
-			             "changed by an override", key);
+			util_set_err(err, errlen,
+			             "set %s: a device's kind cannot be "
+			             "changed by an override",
+			             key);
 			return -EINVAL;
 		}
 		if (!(kd->kinds & (1u << tmp.dev[di].kind))) {
-			util_set_err(err, errlen, "set %s: not a key of %s devices",
-			             key, kind_names[tmp.dev[di].kind]);
+			util_set_err(err, errlen,
+			             "set %s: not a key of %s devices", key,
+			             kind_names[tmp.dev[di].kind]);
 			return -EINVAL;
 		}
 		base = &tmp.dev[di];
@@ -727,9 +771,9 @@ static int describe_key(const struct key_desc *kd, const void *base,
 		break;
 	case KT_KIND:
 	default:
-		w = snprintf(buf + *pos, len - *pos, "%s%s = %s\n", prefix,
-		             kd->name,
-		             kind_names[*(const enum hw_dev_kind *)(b + kd->off)]);
+		w = snprintf(
+		        buf + *pos, len - *pos, "%s%s = %s\n", prefix, kd->name,
+		        kind_names[*(const enum hw_dev_kind *)(b + kd->off)]);
 		break;
 	}
 	if (w < 0 || (size_t)w >= len - *pos)
@@ -759,8 +803,8 @@ int hw_platform_describe(const struct hw_platform *p, char *buf, size_t len)
 		for (size_t i = 0; i < N_DKEYS; i++) {
 			if (!(device_keys[i].kinds & (1u << p->dev[d].kind)))
 				continue;
-			if (describe_key(&device_keys[i], &p->dev[d], prefix, buf,
-			                 len, &pos))
+			if (describe_key(&device_keys[i], &p->dev[d], prefix,
+			                 buf, len, &pos))
 				return -ENOSPC;
 		}
 	}
@@ -770,9 +814,16 @@ int hw_platform_describe(const struct hw_platform *p, char *buf, size_t len)
 int hw_key_needs_pim(const char *key)
 {
 	static const char *const pim_only[] = {
-		"aau", "aau_offload", "gated_switch", "switch_gated_s",
-		"switch_slow_s", "pim_layout", "pim_draft_ranks",
-		"pim_rank_alloc", "pim_bus_block", "pim_blocking",
+		"aau",
+		"aau_offload",
+		"gated_switch",
+		"switch_gated_s",
+		"switch_slow_s",
+		"pim_layout",
+		"pim_draft_ranks",
+		"pim_rank_alloc",
+		"pim_bus_block",
+		"pim_blocking",
 	};
 	for (size_t i = 0; i < sizeof pim_only / sizeof *pim_only; i++)
 		if (!strcmp(key, pim_only[i]))

@@ -52,20 +52,25 @@ int ini_parse_file(const char *path, ini_fn fn, void *user, char *err,
 	while (fgets(line, sizeof line, f)) {
 		lineno++;
 		if (!strchr(line, '\n') && !feof(f)) {
-			util_set_err(err, errlen, "%s:%u: line longer than %zu bytes",
-			             path, lineno, sizeof line - 2);
+			util_set_err(err, errlen,
+			             "%s:%u: line longer than %zu bytes", path,
+			             lineno, sizeof line - 2);
 			rc = -EINVAL;
 			goto out;
 		}
 		char *s = trim(line);
 		if (*s == '\0' || *s == '#' || *s == ';')
 			continue;
-		struct ini_item it = { path, lineno, section, name, NULL, NULL };
+		struct ini_item it = {
+			path, lineno, section, name, NULL, NULL
+		};
 		if (*s == '[') {
 			char *sec, *nm;
-			if (parse_header(s, &sec, &nm) || strlen(sec) >= sizeof section ||
+			if (parse_header(s, &sec, &nm) ||
+			    strlen(sec) >= sizeof section ||
 			    strlen(nm) >= sizeof name) {
-				util_set_err(err, errlen, "%s:%u: malformed section header",
+				util_set_err(err, errlen,
+				             "%s:%u: malformed section header",
 				             path, lineno);
 				rc = -EINVAL;
 				goto out;
@@ -74,7 +79,8 @@ int ini_parse_file(const char *path, ini_fn fn, void *user, char *err,
 			snprintf(name, sizeof name, "%s", nm);
 			why[0] = '\0';
 			if (fn(user, &it, why, sizeof why)) {
-				util_set_err(err, errlen, "%s:%u: %s", path, lineno, why);
+				util_set_err(err, errlen, "%s:%u: %s", path,
+				             lineno, why);
 				rc = -EINVAL;
 				goto out;
 			}
@@ -82,27 +88,28 @@ int ini_parse_file(const char *path, ini_fn fn, void *user, char *err,
 		}
 		char *eq = strchr(s, '=');
 		if (!eq) {
-			util_set_err(err, errlen, "%s:%u: expected key = value", path,
-			             lineno);
+			util_set_err(err, errlen, "%s:%u: expected key = value",
+			             path, lineno);
 			rc = -EINVAL;
 			goto out;
 		}
 		*eq = '\0';
-		char *hash = strchr(eq + 1, '#');   /* trailing comment */
+		char *hash = strchr(eq + 1, '#'); /* trailing comment */
 		if (hash)
 			*hash = '\0';
 		it.key = trim(s);
 		it.value = trim(eq + 1);
 		if (!*section) {
-			util_set_err(err, errlen, "%s:%u:%s: key outside a section",
-			             path, lineno, it.key);
+			util_set_err(err, errlen,
+			             "%s:%u:%s: key outside a section", path,
+			             lineno, it.key);
 			rc = -EINVAL;
 			goto out;
 		}
 		why[0] = '\0';
 		if (fn(user, &it, why, sizeof why)) {
-			util_set_err(err, errlen, "%s:%u:%s: %s", path, lineno, it.key,
-			             why);
+			util_set_err(err, errlen, "%s:%u:%s: %s", path, lineno,
+			             it.key, why);
 			rc = -EINVAL;
 			goto out;
 		}

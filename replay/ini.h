@@ -17,10 +17,10 @@
 struct ini_item {
 	const char *path;
 	unsigned line;
-	const char *section;   /* "platform", "device", "model", ... */
-	const char *name;      /* "npu" of "[device npu]", or "" */
-	const char *key;       /* NULL on a section header */
-	const char *value;     /* NULL on a section header */
+	const char *section; /* "platform", "device", "model", ... */
+	const char *name;    /* "npu" of "[device npu]", or "" */
+	const char *key;     /* NULL on a section header */
+	const char *value;   /* NULL on a section header */
 };
 
 /** Called for each section header (key == NULL) and each key. Return 0 to

@@ -34,17 +34,16 @@ enum model_arch { ARCH_LLAMA = 0, ARCH_OPT, ARCH_PALM };
 
 struct model_spec {
 	char name[TRACE_NAME_MAX];
-	int arch;                  /* -1 until set */
+	int arch; /* -1 until set */
 	uint32_t dim, ffn_dim, n_layers, n_heads, n_kv_heads, head_dim;
 	uint32_t vocab_size, max_positions, weight_bits;
-	int tied;                  /* -1 until set */
+	int tied; /* -1 until set */
 };
-
-
 
 const char *model_preset_dir(void)
 {
-	return util_exe_in_build_tree() ? AHASD_BUILD_MODEL_DIR : AHASD_MODEL_DIR;
+	return util_exe_in_build_tree() ? AHASD_BUILD_MODEL_DIR
+	                                : AHASD_MODEL_DIR;
 }
 
 static int parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -68,8 +67,7 @@ static const struct {
 	  TRACE_MAX_HIDDEN_DIM },
 	{ "n_layers", offsetof(struct model_spec, n_layers), 1,
 	  TRACE_MAX_LAYERS },
-	{ "n_heads", offsetof(struct model_spec, n_heads), 1,
-	  TRACE_MAX_HEADS },
+	{ "n_heads", offsetof(struct model_spec, n_heads), 1, TRACE_MAX_HEADS },
 	{ "n_kv_heads", offsetof(struct model_spec, n_kv_heads), 1,
 	  TRACE_MAX_HEADS },
 	{ "head_dim", offsetof(struct model_spec, head_dim), 1,
@@ -86,8 +84,10 @@ static int set_key(struct model_spec *s, const char *k, const char *v,
 {
 	if (!strcmp(k, "name")) {
 		if (!*v || strlen(v) >= sizeof s->name) {
-			snprintf(why, whylen, "expected a name of 1..%zu "
-			         "characters", sizeof s->name - 1);
+			snprintf(why, whylen,
+			         "expected a name of 1..%zu "
+			         "characters",
+			         sizeof s->name - 1);
 			return -1;
 		}
 		snprintf(s->name, sizeof s->name, "%s", v);
@@ -138,9 +138,10 @@ static int on_item(void *user, const struct ini_item *it, char *why,
 	if (!it->key) {
 		R->in_model = !strcmp(it->section, "model") && !*it->name;
 		if (!R->in_model) {
-			snprintf(why, whylen, "unknown section [%s%s%s] (expected "
-			         "[model])", it->section, *it->name ? " " : "",
-			         it->name);
+			snprintf(why, whylen,
+			         "unknown section [%s%s%s] (expected "
+			         "[model])",
+			         it->section, *it->name ? " " : "", it->name);
 			return -1;
 		}
 		return 0;
@@ -175,12 +176,13 @@ static int parse_file(struct model_spec *s, const char *path, char *err,
 static int check_spec(struct model_spec *s, const char *path, char *err,
                       size_t errlen)
 {
-	static const char *const req[] = { "dim", "ffn_dim", "n_layers",
-	                                   "n_heads", "n_kv_heads",
-	                                   "vocab_size", "max_positions" };
-	const uint32_t vals[] = { s->dim, s->ffn_dim, s->n_layers, s->n_heads,
-	                          s->n_kv_heads, s->vocab_size,
-	                          s->max_positions };
+	static const char *const req[] = { "dim",          "ffn_dim",
+		                           "n_layers",     "n_heads",
+		                           "n_kv_heads",   "vocab_size",
+		                           "max_positions" };
+	const uint32_t vals[] = { s->dim,          s->ffn_dim,    s->n_layers,
+		                  s->n_heads,      s->n_kv_heads, s->vocab_size,
+		                  s->max_positions };
 	if (!s->name[0]) {
 		util_set_err(err, errlen, "%s: missing key 'name'", path);
 		return -EINVAL;
@@ -191,36 +193,44 @@ static int check_spec(struct model_spec *s, const char *path, char *err,
 	}
 	for (size_t i = 0; i < sizeof req / sizeof *req; i++)
 		if (!vals[i]) {
-			util_set_err(err, errlen, "%s: missing key '%s'", path, req[i]);
+			util_set_err(err, errlen, "%s: missing key '%s'", path,
+			             req[i]);
 			return -EINVAL;
 		}
 	if (s->tied < 0) {
-		util_set_err(err, errlen, "%s: missing key 'tied_embeddings'", path);
+		util_set_err(err, errlen, "%s: missing key 'tied_embeddings'",
+		             path);
 		return -EINVAL;
 	}
 	if (!s->weight_bits)
 		s->weight_bits = 8;
 	if (!s->head_dim) {
 		if (s->dim % s->n_heads) {
-			util_set_err(err, errlen, "%s: dim %u is not a multiple of "
-			       "n_heads %u (give head_dim)", path, s->dim,
-			       s->n_heads);
+			util_set_err(err, errlen,
+			             "%s: dim %u is not a multiple of "
+			             "n_heads %u (give head_dim)",
+			             path, s->dim, s->n_heads);
 			return -EINVAL;
 		}
 		s->head_dim = s->dim / s->n_heads;
 	}
 	if (s->n_heads % s->n_kv_heads) {
-		util_set_err(err, errlen, "%s: n_heads %u is not a multiple of "
-		       "n_kv_heads %u", path, s->n_heads, s->n_kv_heads);
+		util_set_err(err, errlen,
+		             "%s: n_heads %u is not a multiple of "
+		             "n_kv_heads %u",
+		             path, s->n_heads, s->n_kv_heads);
 		return -EINVAL;
 	}
 	if (s->arch == ARCH_LLAMA && s->head_dim * s->n_heads != s->dim) {
-		util_set_err(err, errlen, "%s: arch llama needs head_dim x n_heads "
-		       "== dim", path);
+		util_set_err(err, errlen,
+		             "%s: arch llama needs head_dim x n_heads "
+		             "== dim",
+		             path);
 		return -EINVAL;
 	}
 	if ((uint64_t)s->n_heads * s->head_dim > UINT32_MAX / 2) {
-		util_set_err(err, errlen, "%s: n_heads x head_dim too large", path);
+		util_set_err(err, errlen, "%s: n_heads x head_dim too large",
+		             path);
 		return -EINVAL;
 	}
 	return 0;
@@ -265,9 +275,12 @@ static int build_model(struct trace_model *m, const struct model_spec *s)
 		if (!m->ops)
 			return -ENOMEM;
 		const struct model_shape sh = {
-			.dim = s->dim, .ffn_dim = s->ffn_dim,
-			.n_layers = s->n_layers, .n_heads = s->n_heads,
-			.n_kv_heads = s->n_kv_heads, .head_dim = s->head_dim,
+			.dim = s->dim,
+			.ffn_dim = s->ffn_dim,
+			.n_layers = s->n_layers,
+			.n_heads = s->n_heads,
+			.n_kv_heads = s->n_kv_heads,
+			.head_dim = s->head_dim,
 			.vocab_size = s->vocab_size,
 			.max_positions = s->max_positions,
 		};
@@ -290,9 +303,10 @@ static int find_preset(const char *name, char *out, size_t outlen, char *err,
 	char sug[64], hint[96] = "";
 	if (util_suggest_file(name, env, dflt, ".ini", sug))
 		snprintf(hint, sizeof hint, " (did you mean '%s'?)", sug);
-	util_set_err(err, errlen, "model preset '%s' not found%s (looked in "
-	       "AHASD_MODEL_PATH=%s, %s)", name, hint,
-	       env && *env ? env : "(unset)", dflt);
+	util_set_err(err, errlen,
+	             "model preset '%s' not found%s (looked in "
+	             "AHASD_MODEL_PATH=%s, %s)",
+	             name, hint, env && *env ? env : "(unset)", dflt);
 	return -ENOENT;
 }
 
@@ -329,8 +343,9 @@ int model_preset_load(struct trace_model *m, const char *name_or_path,
 		return rc;
 	rc = build_model(m, &s);
 	if (rc < 0) {
-		util_set_err(err, errlen, "%s: cannot build the operator list: %s",
-		       path, strerror(-rc));
+		util_set_err(err, errlen,
+		             "%s: cannot build the operator list: %s", path,
+		             strerror(-rc));
 		model_preset_clear(m);
 		return rc;
 	}

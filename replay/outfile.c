@@ -10,17 +10,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define OUTFILE_MAX_LINKS 40  /* as the kernel's ELOOP limit */
+#define OUTFILE_MAX_LINKS 40 /* as the kernel's ELOOP limit */
 
 struct outfile {
-	char *path;    /* as given */
-	char *target;  /* final target after following symlinks */
-	char *tmp;     /* temporary file beside target, NULL for stdout */
+	char *path;   /* as given */
+	char *target; /* final target after following symlinks */
+	char *tmp;    /* temporary file beside target, NULL for stdout */
 	FILE *f;
 };
 
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void set_err(char *err,
+                                                          size_t errlen,
+                                                          const char *fmt, ...)
 {
 	va_list ap;
 
@@ -82,7 +83,7 @@ static int resolve(const char *path, char **final, int *exists, mode_t *mode,
 
 		if (lstat(cur, &st) != 0) {
 			if (errno == ENOENT)
-				break;  /* a new file */
+				break; /* a new file */
 			ret = -errno;
 			set_err(err, errlen, "%s: %s", path, strerror(errno));
 			goto error;
@@ -95,14 +96,19 @@ static int resolve(const char *path, char **final, int *exists, mode_t *mode,
 		if (!S_ISLNK(st.st_mode)) {
 			ret = -EINVAL;
 			if (strcmp(cur, path) == 0)
-				set_err(err, errlen, "%s: is %s; output goes to "
-				        "regular files only (use - for standard "
-				        "output)", path, node_kind(st.st_mode));
+				set_err(err, errlen,
+				        "%s: is %s; output goes to "
+				        "regular files only (use - for "
+				        "standard "
+				        "output)",
+				        path, node_kind(st.st_mode));
 			else
-				set_err(err, errlen, "%s: links to %s, which is %s; "
-				        "output goes to regular files only (use - "
-				        "for standard output)", path, cur,
-				        node_kind(st.st_mode));
+				set_err(err, errlen,
+				        "%s: links to %s, which is %s; "
+				        "output goes to regular files only "
+				        "(use - "
+				        "for standard output)",
+				        path, cur, node_kind(st.st_mode));
 			goto error;
 		}
 		if (hops == OUTFILE_MAX_LINKS) {
@@ -187,8 +193,10 @@ int outfile_open(struct outfile **out, const char *path, char *err,
 	fd = mkostemps(o->tmp, 4, O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		set_err(err, errlen, "%s: cannot create a temporary file beside "
-		        "%s: %s", path, o->target, strerror(errno));
+		set_err(err, errlen,
+		        "%s: cannot create a temporary file beside "
+		        "%s: %s",
+		        path, o->target, strerror(errno));
 		free(o->tmp);
 		o->tmp = NULL;
 		goto error;
@@ -198,7 +206,7 @@ int outfile_open(struct outfile **out, const char *path, char *err,
 		umask(mask);
 		mode = 0666 & ~mask;
 	}
-	(void)fchmod(fd, mode);  /* mkstemp made it 0600 */
+	(void)fchmod(fd, mode); /* mkstemp made it 0600 */
 	o->f = fdopen(fd, "wb");
 	if (!o->f) {
 		ret = -errno;

@@ -92,7 +92,8 @@ int plugin_resolve(const char *name, char *out, size_t outlen, char *err,
 	if (util_find_file(env, dirs, 2, name, ".so", out, outlen) == 0)
 		return 0;
 	snprintf(err, errlen,
-	         "plugin '%s' not found (looked in AHASD_PLUGIN_PATH=%s, %s%s%s)",
+	         "plugin '%s' not found (looked in AHASD_PLUGIN_PATH=%s, "
+	         "%s%s%s)",
 	         name, env ? env : "(unset)", builtin, installed ? ", " : "",
 	         installed ? installed : "");
 	return -ENOENT;
@@ -130,9 +131,10 @@ static int check_descriptor(const struct ahasd_plugin *d, const char *path,
 		return -EINVAL;
 	}
 	if (!d->name || !d->version || !d->create || !d->destroy) {
-		snprintf(err, errlen,
-		         "%s: descriptor lacks name, version, create or destroy",
-		         path);
+		snprintf(
+		        err, errlen,
+		        "%s: descriptor lacks name, version, create or destroy",
+		        path);
 		return -EINVAL;
 	}
 	for (const struct ahasd_param *q = d->params; q && q->key; q++) {
@@ -145,10 +147,11 @@ static int check_descriptor(const struct ahasd_plugin *d, const char *path,
 	}
 	if (kind == AHASD_PLUGIN_POLICY) {
 		const struct ahasd_policy_hooks *h = d->policy;
-		if (!h || !AHASD_HAS_HOOK(h, struct ahasd_policy_hooks,
-		                          exec_mode)) {
+		if (!h ||
+		    !AHASD_HAS_HOOK(h, struct ahasd_policy_hooks, exec_mode)) {
 			snprintf(err, errlen,
-			         "%s: policy hook table missing or lacks exec_mode",
+			         "%s: policy hook table missing or lacks "
+			         "exec_mode",
 			         path);
 			return -EINVAL;
 		}
@@ -157,7 +160,8 @@ static int check_descriptor(const struct ahasd_plugin *d, const char *path,
 		if (!h || !AHASD_HAS_HOOK(h, struct ahasd_drafter_hooks,
 		                          draft_token)) {
 			snprintf(err, errlen,
-			         "%s: drafter hook table missing or lacks draft_token",
+			         "%s: drafter hook table missing or lacks "
+			         "draft_token",
 			         path);
 			return -EINVAL;
 		}
@@ -168,16 +172,16 @@ static int check_descriptor(const struct ahasd_plugin *d, const char *path,
 /* Check the descriptor at sym, of any ABI this host supports, and set
  * p->desc to what the engine will call. The ABI version is the first
  * field in every version's layout. */
-static int adopt_descriptor(struct plugin *p, const void *sym,
-                            const char *path, uint32_t kind, char *err,
-                            size_t errlen)
+static int adopt_descriptor(struct plugin *p, const void *sym, const char *path,
+                            uint32_t kind, char *err, size_t errlen)
 {
 	const uint32_t abi = *(const uint32_t *)sym;
 	int rc;
 
 	if (abi < AHASD_PLUGIN_ABI_MIN || abi > AHASD_PLUGIN_ABI_VERSION) {
 		snprintf(err, errlen,
-		         "%s: plugin ABI version %u, this host supports %u to %u "
+		         "%s: plugin ABI version %u, this host supports %u to "
+		         "%u "
 		         "(rebuild the plugin against this ahasd_plugin.h)",
 		         path, abi, AHASD_PLUGIN_ABI_MIN,
 		         AHASD_PLUGIN_ABI_VERSION);
@@ -210,8 +214,8 @@ static const struct ahasd_param *find_param(const struct ahasd_plugin *d,
 }
 
 int plugin_args(const struct plugin *p, const char *const *keys,
-                const char *const *values, size_t n,
-                const char ***out_keys, const char ***out_values)
+                const char *const *values, size_t n, const char ***out_keys,
+                const char ***out_values)
 {
 	size_t m = 0;
 	for (const struct ahasd_param *d = p->desc->params; d && d->key; d++)
@@ -264,7 +268,8 @@ int plugin_open(struct plugin *p, const char *name_or_path, uint32_t kind,
 
 	p->dl = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
 	if (!p->dl) {
-		snprintf(err, errlen, "%s: cannot load: %s", p->path, dlerror());
+		snprintf(err, errlen, "%s: cannot load: %s", p->path,
+		         dlerror());
 		rc = -ENOEXEC;
 		goto error;
 	}
@@ -286,8 +291,7 @@ error:
 }
 
 int plugin_open_desc(struct plugin *p, const struct ahasd_plugin *desc,
-                     const char *label, uint32_t kind, char *err,
-                     size_t errlen)
+                     const char *label, uint32_t kind, char *err, size_t errlen)
 {
 	int rc;
 	memset(p, 0, sizeof *p);
@@ -304,8 +308,7 @@ int plugin_declares(const struct plugin *p, const char *key)
 }
 
 int plugin_create(struct plugin *p, const char *const *keys,
-                  const char *const *values, size_t n, char *err,
-                  size_t errlen)
+                  const char *const *values, size_t n, char *err, size_t errlen)
 {
 	const char **ak = NULL, **av = NULL;
 	char perr[512] = "";
@@ -322,7 +325,8 @@ int plugin_create(struct plugin *p, const char *const *keys,
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!find_param(p->desc, keys[i])) {
-			size_t off = (size_t)snprintf(err, errlen,
+			size_t off = (size_t)snprintf(
+			        err, errlen,
 			        "%s: unknown parameter '%s' for %s (known:",
 			        p->path, keys[i], p->desc->name);
 			for (const struct ahasd_param *d = p->desc->params;
@@ -400,7 +404,7 @@ int plugin_counters(const struct plugin *p, const char *prefix,
                     char *err, size_t errlen)
 {
 	const char *kind = p->desc->kind == AHASD_PLUGIN_POLICY ? "policy"
-	                                                         : "drafter";
+	                                                        : "drafter";
 	if (!AHASD_HAS_HOOK(p->desc, struct ahasd_plugin, counter))
 		return 0;
 	const uint32_t before = enter(p, PLUGIN_HOOK_COUNTER);
@@ -411,29 +415,36 @@ int plugin_counters(const struct plugin *p, const char *prefix,
 		if (!p->desc->counter(p->state, i, &name, &v))
 			break;
 		if (!name || !*name) {
-			snprintf(err, errlen, "%s %s: counter returned no name "
-			         "for counter %u", kind, p->desc->name, i);
+			snprintf(err, errlen,
+			         "%s %s: counter returned no name "
+			         "for counter %u",
+			         kind, p->desc->name, i);
 			return -EPROTO;
 		}
 		if (*n >= max) {
-			snprintf(err, errlen, "%s %s: counter returned more "
-			         "counters than the %zu the host keeps (at '%.64s')",
+			snprintf(err, errlen,
+			         "%s %s: counter returned more "
+			         "counters than the %zu the host keeps (at "
+			         "'%.64s')",
 			         kind, p->desc->name, max, name);
 			return -EPROTO;
 		}
 		int w = snprintf(names[*n], sizeof names[*n], "%s.%s", prefix,
 		                 name);
 		if (w < 0 || (size_t)w >= sizeof names[*n]) {
-			snprintf(err, errlen, "%s %s: counter returned the name "
-			         "'%.120s' of %zu bytes; expected at most %zu", kind,
-			         p->desc->name, name, strlen(name),
+			snprintf(err, errlen,
+			         "%s %s: counter returned the name "
+			         "'%.120s' of %zu bytes; expected at most %zu",
+			         kind, p->desc->name, name, strlen(name),
 			         sizeof names[*n] - strlen(prefix) - 2);
 			return -EPROTO;
 		}
 		if (!isfinite(v)) {
-			snprintf(err, errlen, "%s %s: counter returned %s = %s; "
-			         "expected a finite number", kind, p->desc->name,
-			         name, util_fmt_double(num, v));
+			snprintf(err, errlen,
+			         "%s %s: counter returned %s = %s; "
+			         "expected a finite number",
+			         kind, p->desc->name, name,
+			         util_fmt_double(num, v));
 			return -EPROTO;
 		}
 		vals[(*n)++] = v;

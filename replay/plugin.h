@@ -16,24 +16,24 @@
  * put down to the plugin and the hook it was in. */
 enum plugin_hook {
 	PLUGIN_HOOK_NONE = 0,
-	PLUGIN_HOOK_LOAD,            /* dlopen: the plugin's constructors */
+	PLUGIN_HOOK_LOAD, /* dlopen: the plugin's constructors */
 	PLUGIN_HOOK_CREATE,
 	PLUGIN_HOOK_DESTROY,
 	PLUGIN_HOOK_COUNTER,
-	PLUGIN_HOOK_EXEC_MODE,       /* policy hooks */
-	PLUGIN_HOOK_BEGIN_SEQUENCE,  /* both kinds */
+	PLUGIN_HOOK_EXEC_MODE,      /* policy hooks */
+	PLUGIN_HOOK_BEGIN_SEQUENCE, /* both kinds */
 	PLUGIN_HOOK_AFTER_BATCH,
 	PLUGIN_HOOK_ON_VERIFY,
 	PLUGIN_HOOK_ON_DRAFT_STEP,
 	PLUGIN_HOOK_ON_PREVERIFY,
-	PLUGIN_HOOK_BEGIN_BATCH,     /* drafter hooks */
+	PLUGIN_HOOK_BEGIN_BATCH, /* drafter hooks */
 	PLUGIN_HOOK_DRAFT_TOKEN,
 	PLUGIN_HOOK_BATCH_RESULT,
 	PLUGIN_N_HOOKS
 };
 #define PLUGIN_WHERE(kind, hook) ((uint32_t)(kind) << 8 | (uint32_t)(hook))
-#define PLUGIN_WHERE_KIND(w) ((uint32_t)(w) >> 8)
-#define PLUGIN_WHERE_HOOK(w) ((uint32_t)(w) & 0xffu)
+#define PLUGIN_WHERE_KIND(w)     ((uint32_t)(w) >> 8)
+#define PLUGIN_WHERE_HOOK(w)     ((uint32_t)(w)&0xffu)
 
 /** The hook's name as ahasd_plugin.h spells it ("after_batch"), "load"
  * for PLUGIN_HOOK_LOAD, "?" past the table. */
@@ -50,9 +50,9 @@ struct plugin {
 	char path[1024];
 	/* effective parameters, defaults filled in: "k=v;k=v" in declared order */
 	char params[1024];
-	uint32_t abi_version;          /* the plugin's own */
-	struct plugin_compat *compat;  /* ABI 1 or 2 only */
-	int opened;                    /* descriptor checked */
+	uint32_t abi_version;         /* the plugin's own */
+	struct plugin_compat *compat; /* ABI 1 or 2 only */
+	int opened;                   /* descriptor checked */
 	/* optional, set after plugin_open: the word the host sets to
 	 * PLUGIN_WHERE(kind, hook) around every call into this plugin (here
 	 * and in the engine) and back after it (to 0, or for create, destroy
@@ -65,8 +65,8 @@ struct plugin {
  * bare name with or without ".so" looked up in $AHASD_PLUGIN_PATH
  * (colon-separated), then the build tree when running from it, then the
  * installed plugin directory. @return 0 or -ENOENT with the places tried. */
-int plugin_resolve(const char *name, char *out, size_t outlen,
-                   char *err, size_t errlen);
+int plugin_resolve(const char *name, char *out, size_t outlen, char *err,
+                   size_t errlen);
 
 /** Load, check the descriptor (ABI version within AHASD_PLUGIN_ABI_MIN to
  * AHASD_PLUGIN_ABI_VERSION, struct size, kind, required hooks), validate
@@ -97,8 +97,8 @@ int plugin_open_desc(struct plugin *p, const struct ahasd_plugin *desc,
  * @return their number (0 if the plugin declares none), or -ENOMEM; on
  * success *out_keys and *out_values are malloc'd arrays for free(). */
 int plugin_args(const struct plugin *p, const char *const *keys,
-                const char *const *values, size_t n,
-                const char ***out_keys, const char ***out_values);
+                const char *const *values, size_t n, const char ***out_keys,
+                const char ***out_values);
 /** Append the plugin's own counters as "PREFIX.name" into names/vals from
  * index *n on, up to max, and advance *n. Each must have a name, fit in
  * 96 bytes with the prefix and have a finite value, and all of them must

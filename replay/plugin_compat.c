@@ -129,8 +129,7 @@ struct abi2_plugin {
 	              const char *const *values, size_t n, char *err,
 	              size_t errlen);
 	void (*destroy)(void *st);
-	int (*counter)(void *st, uint32_t i, const char **name,
-	               double *value);
+	int (*counter)(void *st, uint32_t i, const char **name, double *value);
 	const struct abi2_policy_hooks *policy;
 	const struct abi2_drafter_hooks *drafter;
 };
@@ -138,11 +137,11 @@ struct abi2_plugin {
 /* ---- the translation ---- */
 
 struct plugin_compat {
-	struct ahasd_plugin desc;          /* ABI 3: what the engine calls */
+	struct ahasd_plugin desc; /* ABI 3: what the engine calls */
 	struct ahasd_policy_hooks policy;
 	struct ahasd_drafter_hooks drafter;
-	const struct abi2_plugin *old;     /* the plugin's own descriptor */
-	void *st;                          /* the plugin's own state */
+	const struct abi2_plugin *old; /* the plugin's own descriptor */
+	void *st;                      /* the plugin's own state */
 };
 
 /* Every hook below gets the struct plugin_compat as its state. */
@@ -151,26 +150,28 @@ struct plugin_compat {
 static struct abi2_seq_info seq_info(const struct ahasd_seq_info *q)
 {
 	return (struct abi2_seq_info){ q->seq_id, q->prompt_len, q->n_tokens,
-	                               q->seed };
+		                       q->seed };
 }
 
 static struct abi2_host_view host_view(const struct ahasd_host_view *v)
 {
 	return (struct abi2_host_view){
-		v->now_s, v->verify_freq_hz, v->draft_freq_hz,
-		v->shared_device, v->verify_busy, v->verify_start_s,
-		v->verify_kv_len, v->verify_tokens, v->queued_batches,
-		v->queued_tokens, v->preverifiable, v->unverified_batches,
-		v->queue_capacity, v->committed, v->kv_len,
-		v->prof_verify_s_per_kv, v->prof_draft_s,
-		v->prof_preverify_s_per_token
+		v->now_s,          v->verify_freq_hz,
+		v->draft_freq_hz,  v->shared_device,
+		v->verify_busy,    v->verify_start_s,
+		v->verify_kv_len,  v->verify_tokens,
+		v->queued_batches, v->queued_tokens,
+		v->preverifiable,  v->unverified_batches,
+		v->queue_capacity, v->committed,
+		v->kv_len,         v->prof_verify_s_per_kv,
+		v->prof_draft_s,   v->prof_preverify_s_per_token
 	};
 }
 
 static struct abi2_task_info task_info(const struct ahasd_task_info *t)
 {
 	return (struct abi2_task_info){ t->tokens, t->duration_s,
-	                                t->discarded_batches };
+		                        t->discarded_batches };
 }
 
 static int compat_create(void **st, const struct ahasd_create_args *args,
@@ -178,8 +179,10 @@ static int compat_create(void **st, const struct ahasd_create_args *args,
 {
 	(void)st;
 	(void)args;
-	snprintf(err, errlen, "internal: an ABI-%u plugin is created through "
-	         "plugin_compat_create()", PLUGIN_COMPAT_ABI_MAX);
+	snprintf(err, errlen,
+	         "internal: an ABI-%u plugin is created through "
+	         "plugin_compat_create()",
+	         PLUGIN_COMPAT_ABI_MAX);
 	return -ENOTSUP;
 }
 
@@ -217,7 +220,7 @@ static void compat_after_batch(void *st, const struct ahasd_host_view *v,
 {
 	const struct abi2_host_view ov = host_view(v);
 	const struct abi2_batch_info ob = { b->batch_id, b->length,
-	                                    b->mean_entropy, b->lookahead };
+		                            b->mean_entropy, b->lookahead };
 	struct abi2_decision od = { d->next, d->count };
 
 	OLD(st)->old->policy->after_batch(OLD(st)->st, &ov, &ob, &od);
@@ -229,11 +232,16 @@ static void compat_on_verify(void *st, const struct ahasd_host_view *v,
                              const struct ahasd_verify_info *r)
 {
 	const struct abi2_host_view ov = host_view(v);
-	const struct abi2_verify_info o = {
-		r->batch_id, r->length, r->accepted, r->full, r->kv_len,
-		r->duration_s, r->discarded_batches, r->corrected,
-		r->pass_index, r->pass_batches
-	};
+	const struct abi2_verify_info o = { r->batch_id,
+		                            r->length,
+		                            r->accepted,
+		                            r->full,
+		                            r->kv_len,
+		                            r->duration_s,
+		                            r->discarded_batches,
+		                            r->corrected,
+		                            r->pass_index,
+		                            r->pass_batches };
 
 	OLD(st)->old->policy->on_verify(OLD(st)->st, &ov, &o);
 }
@@ -269,18 +277,18 @@ static void compat_begin_batch(void *st, uint64_t batch_id, uint32_t max_len)
 static int compat_draft_token(void *st, const struct ahasd_draft_token *tok)
 {
 	const struct abi2_draft_token o = { tok->batch_id, tok->index,
-	                                    tok->entropy, tok->top1,
-	                                    tok->now_s };
+		                            tok->entropy, tok->top1,
+		                            tok->now_s };
 
 	return OLD(st)->old->drafter->draft_token(OLD(st)->st, &o);
 }
 
 static void compat_batch_result(void *st, const struct ahasd_batch_result *r)
 {
-	const struct abi2_batch_result o = { r->batch_id, r->drafted,
-	                                     r->accepted, r->committed,
-	                                     r->discarded, r->round_s,
-	                                     r->now_s };
+	const struct abi2_batch_result o = { r->batch_id,  r->drafted,
+		                             r->accepted,  r->committed,
+		                             r->discarded, r->round_s,
+		                             r->now_s };
 
 	OLD(st)->old->drafter->batch_result(OLD(st)->st, &o);
 }
@@ -300,9 +308,10 @@ int plugin_compat_open(struct plugin_compat **out, const void *sym,
 	if (d->abi_version < AHASD_PLUGIN_ABI_MIN ||
 	    d->abi_version > PLUGIN_COMPAT_ABI_MAX ||
 	    d->struct_size < sizeof *d) {
-		snprintf(err, errlen, "%s: descriptor of ABI %u is %u bytes, "
-		         "expected at least %zu", path, d->abi_version,
-		         d->struct_size, sizeof *d);
+		snprintf(err, errlen,
+		         "%s: descriptor of ABI %u is %u bytes, "
+		         "expected at least %zu",
+		         path, d->abi_version, d->struct_size, sizeof *d);
 		return -EPROTO;
 	}
 	if (d->kind != kind) {
@@ -311,9 +320,10 @@ int plugin_compat_open(struct plugin_compat **out, const void *sym,
 		return -EINVAL;
 	}
 	if (!d->name || !d->version || !d->create || !d->destroy) {
-		snprintf(err, errlen,
-		         "%s: descriptor lacks name, version, create or destroy",
-		         path);
+		snprintf(
+		        err, errlen,
+		        "%s: descriptor lacks name, version, create or destroy",
+		        path);
 		return -EINVAL;
 	}
 	c = calloc(1, sizeof *c);
@@ -336,10 +346,11 @@ int plugin_compat_open(struct plugin_compat **out, const void *sym,
 	};
 	if (kind == AHASD_PLUGIN_POLICY) {
 		const struct abi2_policy_hooks *h = d->policy;
-		if (!h || !AHASD_HAS_HOOK(h, struct abi2_policy_hooks,
-		                          exec_mode)) {
+		if (!h ||
+		    !AHASD_HAS_HOOK(h, struct abi2_policy_hooks, exec_mode)) {
 			snprintf(err, errlen,
-			         "%s: policy hook table missing or lacks exec_mode",
+			         "%s: policy hook table missing or lacks "
+			         "exec_mode",
 			         path);
 			rc = -EINVAL;
 			goto error;
@@ -348,15 +359,17 @@ int plugin_compat_open(struct plugin_compat **out, const void *sym,
 			.struct_size = sizeof c->policy,
 			.exec_mode = compat_exec_mode,
 			.begin_sequence = PICK(h, struct abi2_policy_hooks,
-			        begin_sequence, compat_policy_begin_sequence),
+			                       begin_sequence,
+			                       compat_policy_begin_sequence),
 			.after_batch = PICK(h, struct abi2_policy_hooks,
-			        after_batch, compat_after_batch),
+			                    after_batch, compat_after_batch),
 			.on_verify = PICK(h, struct abi2_policy_hooks,
-			        on_verify, compat_on_verify),
+			                  on_verify, compat_on_verify),
 			.on_draft_step = PICK(h, struct abi2_policy_hooks,
-			        on_draft_step, compat_on_draft_step),
+			                      on_draft_step,
+			                      compat_on_draft_step),
 			.on_preverify = PICK(h, struct abi2_policy_hooks,
-			        on_preverify, compat_on_preverify),
+			                     on_preverify, compat_on_preverify),
 		};
 		c->desc.policy = &c->policy;
 	} else {
@@ -364,7 +377,8 @@ int plugin_compat_open(struct plugin_compat **out, const void *sym,
 		if (!h || !AHASD_HAS_HOOK(h, struct abi2_drafter_hooks,
 		                          draft_token)) {
 			snprintf(err, errlen,
-			         "%s: drafter hook table missing or lacks draft_token",
+			         "%s: drafter hook table missing or lacks "
+			         "draft_token",
 			         path);
 			rc = -EINVAL;
 			goto error;
@@ -372,12 +386,13 @@ int plugin_compat_open(struct plugin_compat **out, const void *sym,
 		c->drafter = (struct ahasd_drafter_hooks){
 			.struct_size = sizeof c->drafter,
 			.begin_sequence = PICK(h, struct abi2_drafter_hooks,
-			        begin_sequence, compat_drafter_begin_sequence),
+			                       begin_sequence,
+			                       compat_drafter_begin_sequence),
 			.begin_batch = PICK(h, struct abi2_drafter_hooks,
-			        begin_batch, compat_begin_batch),
+			                    begin_batch, compat_begin_batch),
 			.draft_token = compat_draft_token,
 			.batch_result = PICK(h, struct abi2_drafter_hooks,
-			        batch_result, compat_batch_result),
+			                     batch_result, compat_batch_result),
 		};
 		c->desc.drafter = &c->drafter;
 	}

@@ -7,16 +7,16 @@
 
 const char *replay_event_kind_name(enum replay_event_kind k)
 {
-	static const char *const names[] = { "draft", "verify", "preverify",
-	                                     "switch", "transfer", "idle",
-	                                     "offload" };
+	static const char *const names[] = { "draft",  "verify",   "preverify",
+		                             "switch", "transfer", "idle",
+		                             "offload" };
 	return (unsigned)k < REPLAY_EV_KIND_COUNT ? names[k] : "?";
 }
 
 const char *replay_outcome_name(enum replay_outcome o)
 {
 	static const char *const names[] = { "none", "accepted", "rejected",
-	                                     "wasted" };
+		                             "wasted" };
 	return (unsigned)o <= REPLAY_OUT_WASTED ? names[o] : "?";
 }
 
@@ -27,43 +27,139 @@ static double ratio(double num, double den)
 }
 
 #define M(fn) static double fn(const struct replay_metrics *m)
-M(m_sequences) { return (double)m->sequences; }
-M(m_committed) { return (double)m->committed; }
-M(m_time) { return m->time_s; }
-M(m_tok_s) { return ratio((double)m->committed, m->time_s); }
-M(m_energy) { return m->energy_j; }
-M(m_dynamic) { return m->dynamic_j; }
-M(m_static) { return m->static_j; }
-M(m_tok_j) { return ratio((double)m->committed, m->energy_j); }
-M(m_j_tok) { return ratio(m->energy_j, (double)m->committed); }
-M(m_drafted) { return (double)m->drafted; }
-M(m_accepted) { return (double)m->accepted; }
-M(m_wasted) { return (double)m->wasted; }
-M(m_wasted_s) { return m->wasted_draft_s; }
-M(m_wasted_j) { return m->wasted_draft_j; }
-M(m_preverified) { return (double)m->preverified; }
-M(m_pv_tasks) { return (double)m->preverify_tasks; }
-M(m_pv_rej) { return (double)m->preverify_rejections; }
-M(m_batches) { return (double)m->batches; }
-M(m_batch_tokens) { return (double)m->batch_tokens; }
-M(m_la_batches) { return (double)m->lookahead_batches; }
-M(m_verifications) { return (double)m->verifications; }
-M(m_switches) { return (double)m->switches; }
-M(m_waits) { return (double)m->waits; }
-M(m_dropped) { return (double)m->events_dropped; }
-M(m_acceptance) { return ratio((double)m->accepted, (double)m->drafted); }
-M(m_draft_len) { return ratio((double)m->batch_tokens, (double)m->batches); }
-M(m_offload_s) { return m->offload_s; }
-M(m_contention) { return m->contention_s; }
-M(m_offload_b) { return m->offload_bytes; }
-M(m_offload_bt) { return ratio(m->offload_bytes, (double)m->committed); }
-M(m_share_min) { return m->share_batches ? m->pim_share_min : NAN; }
+M(m_sequences)
+{
+	return (double)m->sequences;
+}
+M(m_committed)
+{
+	return (double)m->committed;
+}
+M(m_time)
+{
+	return m->time_s;
+}
+M(m_tok_s)
+{
+	return ratio((double)m->committed, m->time_s);
+}
+M(m_energy)
+{
+	return m->energy_j;
+}
+M(m_dynamic)
+{
+	return m->dynamic_j;
+}
+M(m_static)
+{
+	return m->static_j;
+}
+M(m_tok_j)
+{
+	return ratio((double)m->committed, m->energy_j);
+}
+M(m_j_tok)
+{
+	return ratio(m->energy_j, (double)m->committed);
+}
+M(m_drafted)
+{
+	return (double)m->drafted;
+}
+M(m_accepted)
+{
+	return (double)m->accepted;
+}
+M(m_wasted)
+{
+	return (double)m->wasted;
+}
+M(m_wasted_s)
+{
+	return m->wasted_draft_s;
+}
+M(m_wasted_j)
+{
+	return m->wasted_draft_j;
+}
+M(m_preverified)
+{
+	return (double)m->preverified;
+}
+M(m_pv_tasks)
+{
+	return (double)m->preverify_tasks;
+}
+M(m_pv_rej)
+{
+	return (double)m->preverify_rejections;
+}
+M(m_batches)
+{
+	return (double)m->batches;
+}
+M(m_batch_tokens)
+{
+	return (double)m->batch_tokens;
+}
+M(m_la_batches)
+{
+	return (double)m->lookahead_batches;
+}
+M(m_verifications)
+{
+	return (double)m->verifications;
+}
+M(m_switches)
+{
+	return (double)m->switches;
+}
+M(m_waits)
+{
+	return (double)m->waits;
+}
+M(m_dropped)
+{
+	return (double)m->events_dropped;
+}
+M(m_acceptance)
+{
+	return ratio((double)m->accepted, (double)m->drafted);
+}
+M(m_draft_len)
+{
+	return ratio((double)m->batch_tokens, (double)m->batches);
+}
+M(m_offload_s)
+{
+	return m->offload_s;
+}
+M(m_contention)
+{
+	return m->contention_s;
+}
+M(m_offload_b)
+{
+	return m->offload_bytes;
+}
+M(m_offload_bt)
+{
+	return ratio(m->offload_bytes, (double)m->committed);
+}
+M(m_share_min)
+{
+	return m->share_batches ? m->pim_share_min : NAN;
+}
 M(m_share_mean)
 {
 	return m->share_batches ? m->pim_share_sum / (double)m->share_batches
 	                        : NAN;
 }
-M(m_share_max) { return m->share_batches ? m->pim_share_max : NAN; }
+M(m_share_max)
+{
+	return m->share_batches ? m->pim_share_max : NAN;
+}
 #undef M
 
 const struct metric_def metric_defs[] = {
@@ -71,8 +167,8 @@ const struct metric_def metric_defs[] = {
 	{ "committed", "tokens", "tokens committed (the traces' lengths)",
 	  "committed", m_committed },
 	{ "time_s", "s", "simulated time of the run", "time_s", m_time },
-	{ "tokens_per_s", "tokens/s", "throughput",
-	  "committed / time_s", m_tok_s },
+	{ "tokens_per_s", "tokens/s", "throughput", "committed / time_s",
+	  m_tok_s },
 	{ "energy_j", "J", "energy, dynamic + static", "energy_j", m_energy },
 	{ "dynamic_j", "J", "dynamic energy of every task", "dynamic_j",
 	  m_dynamic },
@@ -102,9 +198,8 @@ const struct metric_def metric_defs[] = {
 	{ "batches", "", "draft batches closed", "batches", m_batches },
 	{ "batch_tokens", "tokens", "tokens in the batches when they closed",
 	  "batch_tokens", m_batch_tokens },
-	{ "lookahead_batches", "",
-	  "batches drafted on top of unverified ones", "lookahead_batches",
-	  m_la_batches },
+	{ "lookahead_batches", "", "batches drafted on top of unverified ones",
+	  "lookahead_batches", m_la_batches },
 	{ "verifications", "", "verification tasks", "verifications",
 	  m_verifications },
 	{ "switches", "", "PIM mode switches", "switches", m_switches },
@@ -116,8 +211,8 @@ const struct metric_def metric_defs[] = {
 	{ "mean_draft_len", "tokens", "tokens per closed batch",
 	  "batch_tokens / batches", m_draft_len },
 	{ "offload_s", "s",
-	  "compute-device time on PIM work shipped to it (no AAU)",
-	  "offload_s", m_offload_s },
+	  "compute-device time on PIM work shipped to it (no AAU)", "offload_s",
+	  m_offload_s },
 	{ "contention_s", "s",
 	  "time verifications lost to the PIM holding shared channels",
 	  "contention_s", m_contention },
@@ -125,8 +220,8 @@ const struct metric_def metric_defs[] = {
 	  "weights streamed over the host link (models past memory_bytes)",
 	  "offload_bytes", m_offload_b },
 	{ "offload_bytes_per_token", "B/token",
-	  "host-link bytes per committed token",
-	  "offload_bytes / committed", m_offload_bt },
+	  "host-link bytes per committed token", "offload_bytes / committed",
+	  m_offload_bt },
 	{ "pim_share_min", "",
 	  "smallest PIM share of a batch's latency (sync with a PIM)",
 	  "min over batches", m_share_min },

@@ -7,7 +7,7 @@
 
 struct sha256_ctx {
 	uint32_t h[8];
-	uint64_t len;        /* bytes hashed */
+	uint64_t len; /* bytes hashed */
 	unsigned char buf[64];
 	size_t fill;
 };

@@ -7,7 +7,10 @@
 #include <string.h>
 
 const char *const stats_metric_name[STATS_N_METRICS] = {
-	"tokens_per_s", "tokens_per_j", "acceptance_rate", "mean_draft_len",
+	"tokens_per_s",
+	"tokens_per_j",
+	"acceptance_rate",
+	"mean_draft_len",
 };
 
 void stats_seq_from(const struct replay_seq_result *r, struct stats_seq *s)
@@ -107,7 +110,8 @@ static void resample(const struct stats_seq *a, const struct stats_seq *b,
 			/* the top 32 bits scaled to [0, n): a multiply, not a
 			 * division (n < 2^32, bias below n / 2^32) */
 			const size_t k = (size_t)(((splitmix64(&state) >> 32) *
-			                           (uint64_t)n) >> 32);
+			                           (uint64_t)n) >>
+			                          32);
 
 			for (int m = 0; m < STATS_N_METRICS; m++) {
 				na[m] += a[k].num[m];
@@ -188,8 +192,7 @@ static int bootstrap(const struct stats_seq *a, const struct stats_seq *b,
 			out[m] = (struct stats_interval){ NAN, NAN, NAN };
 		return 0;
 	}
-	dist = malloc((size_t)STATS_N_METRICS * STATS_RESAMPLES *
-	              sizeof *dist);
+	dist = malloc((size_t)STATS_N_METRICS * STATS_RESAMPLES * sizeof *dist);
 	if (!dist)
 		return -ENOMEM;
 	estimate(a, b, n, out);
@@ -205,8 +208,8 @@ int stats_intervals(const struct stats_seq *s, size_t n,
 	return bootstrap(s, NULL, n, out);
 }
 
-int stats_paired(const struct stats_seq *a, const struct stats_seq *b,
-                 size_t n, struct stats_interval out[STATS_N_METRICS])
+int stats_paired(const struct stats_seq *a, const struct stats_seq *b, size_t n,
+                 struct stats_interval out[STATS_N_METRICS])
 {
 	return bootstrap(a, b, n, out);
 }

@@ -20,10 +20,10 @@
 #include "results.h"
 
 enum stats_metric {
-	STATS_TOKENS_PER_S = 0,    /* committed / time_s */
-	STATS_TOKENS_PER_J,        /* committed / energy_j */
-	STATS_ACCEPTANCE_RATE,     /* accepted / drafted */
-	STATS_MEAN_DRAFT_LEN,      /* batch_tokens / batches */
+	STATS_TOKENS_PER_S = 0, /* committed / time_s */
+	STATS_TOKENS_PER_J,     /* committed / energy_j */
+	STATS_ACCEPTANCE_RATE,  /* accepted / drafted */
+	STATS_MEAN_DRAFT_LEN,   /* batch_tokens / batches */
 	STATS_N_METRICS
 };
 
@@ -31,8 +31,8 @@ enum stats_metric {
 extern const char *const stats_metric_name[STATS_N_METRICS];
 
 #define STATS_RESAMPLES 2000
-#define STATS_SEED UINT64_C(0x41485344) /* "AHSD" */
-#define STATS_LEVEL 0.95
+#define STATS_SEED      UINT64_C(0x41485344) /* "AHSD" */
+#define STATS_LEVEL     0.95
 
 /* What one sequence adds to each metric's numerator and denominator. */
 struct stats_seq {
@@ -57,8 +57,8 @@ int stats_intervals(const struct stats_seq *s, size_t n,
  * sequence): each resample draws the same sequences for both. NAN where
  * b's metric is 0 in the estimate (value) or in any resample (lo, hi).
  * @return 0 or -ENOMEM. */
-int stats_paired(const struct stats_seq *a, const struct stats_seq *b,
-                 size_t n, struct stats_interval out[STATS_N_METRICS]);
+int stats_paired(const struct stats_seq *a, const struct stats_seq *b, size_t n,
+                 struct stats_interval out[STATS_N_METRICS]);
 
 /** 1 if the interval of a ratio excludes 1 (the two runs differ), 0 if
  * it holds 1 (not distinguishable), -1 without an interval. */

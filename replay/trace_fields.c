@@ -10,17 +10,17 @@
 /* ------------------------------------------------------------------------ */
 /* reader: msgpack object access                                             */
 
-
 int tf_perr(const struct pctx *c, const char *pre, const char *field,
-                const char *fmt, ...)
+            const char *fmt, ...)
 {
 	va_list ap;
 	int n;
 
 	if (!c->err || c->errlen == 0)
 		return -EINVAL;
-	n = snprintf(c->err, c->errlen, "%s: offset %" PRIu64 ": field '%s%s': ",
-	             c->path, c->off, pre, field);
+	n = snprintf(c->err, c->errlen,
+	             "%s: offset %" PRIu64 ": field '%s%s': ", c->path, c->off,
+	             pre, field);
 	if (n >= 0 && (size_t)n < c->errlen) {
 		va_start(ap, fmt);
 		vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
@@ -42,11 +42,10 @@ void tf_prefix_loc(const struct pctx *c)
 const char *tf_describe(const msgpack_object *o, char *buf, size_t len)
 {
 	switch (o->type) {
-	case MSGPACK_OBJECT_NIL:
-		snprintf(buf, len, "nil");
-		break;
+	case MSGPACK_OBJECT_NIL: snprintf(buf, len, "nil"); break;
 	case MSGPACK_OBJECT_BOOLEAN:
-		snprintf(buf, len, "bool %s", o->via.boolean ? "true" : "false");
+		snprintf(buf, len, "bool %s",
+		         o->via.boolean ? "true" : "false");
 		break;
 	case MSGPACK_OBJECT_POSITIVE_INTEGER:
 		snprintf(buf, len, "unsigned integer %" PRIu64, o->via.u64);
@@ -58,7 +57,8 @@ const char *tf_describe(const msgpack_object *o, char *buf, size_t len)
 	case MSGPACK_OBJECT_FLOAT64: {
 		char num[UTIL_NUM_LEN];
 
-		snprintf(buf, len, "float %s", util_fmt_double(num, o->via.f64));
+		snprintf(buf, len, "float %s",
+		         util_fmt_double(num, o->via.f64));
 		break;
 	}
 	case MSGPACK_OBJECT_STR: {
@@ -75,17 +75,15 @@ const char *tf_describe(const msgpack_object *o, char *buf, size_t len)
 		snprintf(buf, len, "array of %" PRIu32, o->via.array.size);
 		break;
 	case MSGPACK_OBJECT_MAP:
-		snprintf(buf, len, "map of %" PRIu32 " entries", o->via.map.size);
+		snprintf(buf, len, "map of %" PRIu32 " entries",
+		         o->via.map.size);
 		break;
-	default:
-		snprintf(buf, len, "ext type");
-		break;
+	default: snprintf(buf, len, "ext type"); break;
 	}
 	return buf;
 }
 
-const msgpack_object *tf_map_find(const msgpack_object *map,
-                                      const char *key)
+const msgpack_object *tf_map_find(const msgpack_object *map, const char *key)
 {
 	const size_t klen = strlen(key);
 	const msgpack_object_kv *kv = map->via.map.ptr;
@@ -108,20 +106,18 @@ bool tf_str_eq(const msgpack_object *o, const char *s)
 }
 
 /* Find key or fail with "expected WHAT, got nothing (missing)". */
-int tf_need(const struct pctx *c, const char *pre,
-                const msgpack_object *map, const char *key, const char *what,
-                const msgpack_object **out)
+int tf_need(const struct pctx *c, const char *pre, const msgpack_object *map,
+            const char *key, const char *what, const msgpack_object **out)
 {
 	*out = tf_map_find(map, key);
 	if (!*out)
-		return tf_perr(c, pre, key, "expected %s, got nothing (missing)",
-		            what);
+		return tf_perr(c, pre, key,
+		               "expected %s, got nothing (missing)", what);
 	return 0;
 }
 
-int tf_get_u64(const struct pctx *c, const char *pre,
-                   const msgpack_object *map, const char *key, uint64_t max,
-                   uint64_t *out)
+int tf_get_u64(const struct pctx *c, const char *pre, const msgpack_object *map,
+               const char *key, uint64_t max, uint64_t *out)
 {
 	const msgpack_object *v;
 	char d[256];
@@ -130,17 +126,20 @@ int tf_get_u64(const struct pctx *c, const char *pre,
 	if (ret < 0)
 		return ret;
 	if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-		return tf_perr(c, pre, key, "expected an unsigned integer, got %s",
-		            tf_describe(v, d, sizeof d));
+		return tf_perr(c, pre, key,
+		               "expected an unsigned integer, got %s",
+		               tf_describe(v, d, sizeof d));
 	if (v->via.u64 > max)
-		return tf_perr(c, pre, key, "expected an unsigned integer <= %"
-		            PRIu64 ", got %" PRIu64, max, v->via.u64);
+		return tf_perr(c, pre, key,
+		               "expected an unsigned integer <= %" PRIu64
+		               ", got %" PRIu64,
+		               max, v->via.u64);
 	*out = v->via.u64;
 	return 0;
 }
 
-int tf_get_u32(const struct pctx *c, const char *pre,
-                   const msgpack_object *map, const char *key, uint32_t *out)
+int tf_get_u32(const struct pctx *c, const char *pre, const msgpack_object *map,
+               const char *key, uint32_t *out)
 {
 	uint64_t v;
 	int ret = tf_get_u64(c, pre, map, key, UINT32_MAX, &v);
@@ -150,8 +149,8 @@ int tf_get_u32(const struct pctx *c, const char *pre,
 	return ret;
 }
 
-int tf_get_f64(const struct pctx *c, const char *pre,
-                   const msgpack_object *map, const char *key, double *out)
+int tf_get_f64(const struct pctx *c, const char *pre, const msgpack_object *map,
+               const char *key, double *out)
 {
 	const msgpack_object *v;
 	char d[256];
@@ -161,9 +160,7 @@ int tf_get_f64(const struct pctx *c, const char *pre,
 		return ret;
 	switch (v->type) {
 	case MSGPACK_OBJECT_FLOAT32:
-	case MSGPACK_OBJECT_FLOAT64:
-		*out = v->via.f64;
-		return 0;
+	case MSGPACK_OBJECT_FLOAT64: *out = v->via.f64; return 0;
 	case MSGPACK_OBJECT_POSITIVE_INTEGER:
 		*out = (double)v->via.u64;
 		return 0;
@@ -172,12 +169,12 @@ int tf_get_f64(const struct pctx *c, const char *pre,
 		return 0;
 	default:
 		return tf_perr(c, pre, key, "expected a number, got %s",
-		            tf_describe(v, d, sizeof d));
+		               tf_describe(v, d, sizeof d));
 	}
 }
 
 int tf_get_bool(const struct pctx *c, const char *pre,
-                    const msgpack_object *map, const char *key, int *out)
+                const msgpack_object *map, const char *key, int *out)
 {
 	const msgpack_object *v;
 	char d[256];
@@ -187,34 +184,36 @@ int tf_get_bool(const struct pctx *c, const char *pre,
 		return ret;
 	if (v->type != MSGPACK_OBJECT_BOOLEAN)
 		return tf_perr(c, pre, key, "expected a bool, got %s",
-		            tf_describe(v, d, sizeof d));
+		               tf_describe(v, d, sizeof d));
 	*out = v->via.boolean ? 1 : 0;
 	return 0;
 }
 
 /* Copy a str object into buf (NUL-terminated, no embedded NUL). */
 int tf_copy_str(const struct pctx *c, const char *pre, const char *key,
-                    const msgpack_object *v, char *buf, size_t cap)
+                const msgpack_object *v, char *buf, size_t cap)
 {
 	char d[256];
 
 	if (v->type != MSGPACK_OBJECT_STR)
 		return tf_perr(c, pre, key, "expected a string, got %s",
-		            tf_describe(v, d, sizeof d));
+		               tf_describe(v, d, sizeof d));
 	if (v->via.str.size >= cap)
-		return tf_perr(c, pre, key, "expected a string of at most %zu bytes, "
-		            "got %" PRIu32 " bytes", cap - 1, v->via.str.size);
+		return tf_perr(c, pre, key,
+		               "expected a string of at most %zu bytes, "
+		               "got %" PRIu32 " bytes",
+		               cap - 1, v->via.str.size);
 	if (memchr(v->via.str.ptr, '\0', v->via.str.size))
-		return tf_perr(c, pre, key, "expected a string without NUL bytes, "
-		            "got one with");
+		return tf_perr(c, pre, key,
+		               "expected a string without NUL bytes, "
+		               "got one with");
 	memcpy(buf, v->via.str.ptr, v->via.str.size);
 	buf[v->via.str.size] = '\0';
 	return 0;
 }
 
-int tf_get_str(const struct pctx *c, const char *pre,
-                   const msgpack_object *map, const char *key, char *buf,
-                   size_t cap)
+int tf_get_str(const struct pctx *c, const char *pre, const msgpack_object *map,
+               const char *key, char *buf, size_t cap)
 {
 	const msgpack_object *v;
 	int ret = tf_need(c, pre, map, key, "a string", &v);
@@ -235,13 +234,11 @@ char *tf_alloc_str(const msgpack_object *v)
 	return s;
 }
 
-
 /* A bin of exactly `want` bytes (BIN_U32_ANY: any multiple of 4); a and b
  * are n, or n_cont and lookahead, for the error text only. */
-int tf_get_bin(const struct pctx *c, const char *pre,
-                   const msgpack_object *map, const char *key, size_t want,
-                   enum bin_shape shape, uint32_t a, uint32_t b,
-                   bool optional, const msgpack_object_bin **out)
+int tf_get_bin(const struct pctx *c, const char *pre, const msgpack_object *map,
+               const char *key, size_t want, enum bin_shape shape, uint32_t a,
+               uint32_t b, bool optional, const msgpack_object_bin **out)
 {
 	const msgpack_object *v = tf_map_find(map, key);
 	char d[256], what[96];
@@ -251,36 +248,41 @@ int tf_get_bin(const struct pctx *c, const char *pre,
 	    (shape == BIN_U32_ANY ? v->via.bin.size % 4 == 0
 	                          : v->via.bin.size == want)) {
 		*out = &v->via.bin;
-		return 0;  /* the common case, no formatting */
+		return 0; /* the common case, no formatting */
 	}
 	if (optional && (!v || v->type == MSGPACK_OBJECT_NIL))
 		return 0;
 	switch (shape) {
 	case BIN_F32_N:
-		snprintf(what, sizeof what, "%zu bytes (n = %" PRIu32
-		         " float32)", want, a);
+		snprintf(what, sizeof what,
+		         "%zu bytes (n = %" PRIu32 " float32)", want, a);
 		break;
 	case BIN_U32_N:
-		snprintf(what, sizeof what, "%zu bytes (n = %" PRIu32
-		         " uint32)", want, a);
+		snprintf(what, sizeof what,
+		         "%zu bytes (n = %" PRIu32 " uint32)", want, a);
 		break;
 	case BIN_U32_ANY:
 		snprintf(what, sizeof what, "uint32 (a multiple of 4 bytes)");
 		break;
 	default:
-		snprintf(what, sizeof what, "%zu bytes (n_cont %" PRIu32
-		         " x lookahead %" PRIu32 " float32)", want, a, b);
+		snprintf(what, sizeof what,
+		         "%zu bytes (n_cont %" PRIu32 " x lookahead %" PRIu32
+		         " float32)",
+		         want, a, b);
 		break;
 	}
 	if (!v) {
-		return tf_perr(c, pre, key, "expected a bin of %s, got nothing "
-		            "(missing)", what);
+		return tf_perr(c, pre, key,
+		               "expected a bin of %s, got nothing "
+		               "(missing)",
+		               what);
 	}
 	if (v->type != MSGPACK_OBJECT_BIN)
-		return tf_perr(c, pre, key, "expected a bin of %s, got %s", what,
-		            tf_describe(v, d, sizeof d));
-	return tf_perr(c, pre, key, "expected a bin of %s, got %" PRIu32 " bytes",
-	            what, v->via.bin.size);
+		return tf_perr(c, pre, key, "expected a bin of %s, got %s",
+		               what, tf_describe(v, d, sizeof d));
+	return tf_perr(c, pre, key,
+	               "expected a bin of %s, got %" PRIu32 " bytes", what,
+	               v->via.bin.size);
 }
 
 /* The first string key a map gives twice, or NULL. Maps of records and
@@ -339,20 +341,21 @@ int tf_map_find_dup(const msgpack_object *map, const msgpack_object **dup)
 
 /* Refuse a map that gives a key twice: "field 'PRE KEY': duplicate key". */
 int tf_check_unique(const struct pctx *c, const char *pre,
-                        const msgpack_object *map)
+                    const msgpack_object *map)
 {
 	const msgpack_object *dup;
 	char e[200];
 
 	if (tf_map_find_dup(map, &dup) < 0) {
-		util_set_err(c->err, c->errlen, "%s: offset %" PRIu64 ": out of "
-		        "memory checking a map of %" PRIu32 " entries", c->path,
-		        c->off, map->via.map.size);
+		util_set_err(c->err, c->errlen,
+		             "%s: offset %" PRIu64 ": out of "
+		             "memory checking a map of %" PRIu32 " entries",
+		             c->path, c->off, map->via.map.size);
 		return -ENOMEM;
 	}
 	if (!dup)
 		return 0;
-	return tf_perr(c, pre, escape(dup->via.str.ptr, dup->via.str.size, e,
-	                           sizeof e),
-	            "duplicate key (the map gives it twice)");
+	return tf_perr(c, pre,
+	               escape(dup->via.str.ptr, dup->via.str.size, e, sizeof e),
+	               "duplicate key (the map gives it twice)");
 }

@@ -59,8 +59,8 @@ static inline void swap32_array(void *p, size_t count)
 
 	for (size_t i = 0; i < count; i++) {
 		uint32_t v = u[i];
-		u[i] = (v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) |
-		       (v << 24);
+		u[i] = (v >> 24) | ((v >> 8) & 0xff00u) |
+		       ((v << 8) & 0xff0000u) | (v << 24);
 	}
 }
 
@@ -114,7 +114,6 @@ static inline const char *escape(const char *p, size_t n, char *buf, size_t len)
 	return buf;
 }
 
-
 /* Which dims scale per step: "ML" for attention (M queries over L keys),
  * "M" (rows scale with tokens per step) for every other kind. */
 static inline const char *kind_scales(enum trace_op_kind kind)
@@ -133,44 +132,39 @@ struct pctx {
 };
 
 enum bin_shape {
-	BIN_F32_N,      /* n float32 */
-	BIN_U32_N,      /* n uint32 */
-	BIN_U32_ANY,    /* any number of uint32 */
-	BIN_F32_CONT,   /* n_cont x lookahead float32 */
+	BIN_F32_N,    /* n float32 */
+	BIN_U32_N,    /* n uint32 */
+	BIN_U32_ANY,  /* any number of uint32 */
+	BIN_F32_CONT, /* n_cont x lookahead float32 */
 };
 
 int tf_perr(const struct pctx *c, const char *pre, const char *field,
             const char *fmt, ...) TRACE_PRINTF(4, 5);
 void tf_prefix_loc(const struct pctx *c);
 const char *tf_describe(const msgpack_object *o, char *buf, size_t len);
-const msgpack_object *tf_map_find(const msgpack_object *map,
-                                      const char *key);
+const msgpack_object *tf_map_find(const msgpack_object *map, const char *key);
 bool tf_str_eq(const msgpack_object *o, const char *s);
-int tf_need(const struct pctx *c, const char *pre,
-                const msgpack_object *map, const char *key, const char *what,
-                const msgpack_object **out);
-int tf_get_u64(const struct pctx *c, const char *pre,
-                   const msgpack_object *map, const char *key, uint64_t max,
-                   uint64_t *out);
-int tf_get_u32(const struct pctx *c, const char *pre,
-                   const msgpack_object *map, const char *key, uint32_t *out);
-int tf_get_f64(const struct pctx *c, const char *pre,
-                   const msgpack_object *map, const char *key, double *out);
+int tf_need(const struct pctx *c, const char *pre, const msgpack_object *map,
+            const char *key, const char *what, const msgpack_object **out);
+int tf_get_u64(const struct pctx *c, const char *pre, const msgpack_object *map,
+               const char *key, uint64_t max, uint64_t *out);
+int tf_get_u32(const struct pctx *c, const char *pre, const msgpack_object *map,
+               const char *key, uint32_t *out);
+int tf_get_f64(const struct pctx *c, const char *pre, const msgpack_object *map,
+               const char *key, double *out);
 int tf_get_bool(const struct pctx *c, const char *pre,
-                    const msgpack_object *map, const char *key, int *out);
+                const msgpack_object *map, const char *key, int *out);
 int tf_copy_str(const struct pctx *c, const char *pre, const char *key,
-                    const msgpack_object *v, char *buf, size_t cap);
-int tf_get_str(const struct pctx *c, const char *pre,
-                   const msgpack_object *map, const char *key, char *buf,
-                   size_t cap);
+                const msgpack_object *v, char *buf, size_t cap);
+int tf_get_str(const struct pctx *c, const char *pre, const msgpack_object *map,
+               const char *key, char *buf, size_t cap);
 char *tf_alloc_str(const msgpack_object *v);
-int tf_get_bin(const struct pctx *c, const char *pre,
-                   const msgpack_object *map, const char *key, size_t want,
-                   enum bin_shape shape, uint32_t a, uint32_t b,
-                   bool optional, const msgpack_object_bin **out);
+int tf_get_bin(const struct pctx *c, const char *pre, const msgpack_object *map,
+               const char *key, size_t want, enum bin_shape shape, uint32_t a,
+               uint32_t b, bool optional, const msgpack_object_bin **out);
 int tf_map_find_dup(const msgpack_object *map, const msgpack_object **dup);
 int tf_check_unique(const struct pctx *c, const char *pre,
-                        const msgpack_object *map);
+                    const msgpack_object *map);
 
 /* ---- framing (trace_scan.c) ---- */
 
@@ -181,15 +175,15 @@ struct scan {
 	 * known yet (a stream not at its end) */
 	uint64_t limit;
 	/* out */
-	size_t size;        /* SCAN_DONE: bytes of the object */
-	size_t need;        /* SCAN_MORE: at least this many bytes */
-	size_t at;          /* SCAN_BAD, SCAN_CLAIM: offset in p */
-	const char *what;   /* SCAN_BAD: why; SCAN_CLAIM: "map", "bin", ... */
-	uint64_t claim;     /* SCAN_CLAIM: entries, elements or bytes claimed */
-	uint64_t left;      /* SCAN_CLAIM: bytes after the header */
+	size_t size;      /* SCAN_DONE: bytes of the object */
+	size_t need;      /* SCAN_MORE: at least this many bytes */
+	size_t at;        /* SCAN_BAD, SCAN_CLAIM: offset in p */
+	const char *what; /* SCAN_BAD: why; SCAN_CLAIM: "map", "bin", ... */
+	uint64_t claim;   /* SCAN_CLAIM: entries, elements or bytes claimed */
+	uint64_t left;    /* SCAN_CLAIM: bytes after the header */
 };
 
 enum scan_status tf_scan_object(const unsigned char *p, size_t n,
-                                    struct scan *sc);
+                                struct scan *sc);
 
 #endif

@@ -77,9 +77,10 @@ int trace_mem_read(struct trace_mem *t, struct trace_reader *rd, char *err,
 	int rc;
 	while ((rc = trace_reader_next(rd, &s, err, errlen)) == 1)
 		if (trace_mem_add(t, &s) < 0) {
-			util_set_err(err, errlen, "out of memory holding the "
-			             "trace's sequence %u (%zu read)", s.id,
-			             t->n_seq);
+			util_set_err(err, errlen,
+			             "out of memory holding the "
+			             "trace's sequence %u (%zu read)",
+			             s.id, t->n_seq);
 			return -ENOMEM;
 		}
 	return rc;

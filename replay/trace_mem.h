@@ -9,7 +9,7 @@
 #include "trace.h"
 
 struct trace_mem {
-	struct trace_seq *seq;   /* each with its arrays in one block */
+	struct trace_seq *seq; /* each with its arrays in one block */
 	size_t n_seq, cap;
 	uint32_t lookahead;      /* K of the continuation rows */
 	uint64_t tokens;         /* sum of the sequences' n */

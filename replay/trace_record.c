@@ -111,31 +111,35 @@ static bool seq_ok_fast(const struct trace_header *h, const struct trace_seq *s)
 /* The checks of a sequence of a trace without continuation rows (a 1.1
  * trace with no_entropy or accept_runs): what it has instead of them. */
 static int seq_check_nocont(const struct trace_header *h,
-                            const struct trace_seq *s, char *err,
-                            size_t errlen)
+                            const struct trace_seq *s, char *err, size_t errlen)
 {
 	const int ent = trace_header_has_entropy(h);
 	const int runs = (h->features & TRACE_F_ACCEPT_RUNS) != 0;
 	char num[UTIL_NUM_LEN];
 
 	if (s->n_cont > 0) {
-		util_set_err(err, errlen, "field 'cont_pos' (sequence %" PRIu32 "): "
+		util_set_err(
+		        err, errlen,
+		        "field 'cont_pos' (sequence %" PRIu32 "): "
 		        "expected no continuations in a trace with feature %s, "
-		        "got %" PRIu32, s->id, runs ? "accept_runs" : "no_entropy",
-		        s->n_cont);
+		        "got %" PRIu32,
+		        s->id, runs ? "accept_runs" : "no_entropy", s->n_cont);
 		return -EINVAL;
 	}
 	if (ent && (!s->entropy || !s->top1)) {
-		util_set_err(err, errlen, "field '%s' (sequence %" PRIu32 "): "
-		        "expected an array of %" PRIu32 " floats, got NULL",
-		        !s->entropy ? "entropy" : "top1", s->id, s->n);
+		util_set_err(err, errlen,
+		             "field '%s' (sequence %" PRIu32 "): "
+		             "expected an array of %" PRIu32
+		             " floats, got NULL",
+		             !s->entropy ? "entropy" : "top1", s->id, s->n);
 		return -EINVAL;
 	}
 	if (runs ? !s->accept_run : !s->accept) {
-		util_set_err(err, errlen, "field '%s' (sequence %" PRIu32 "): "
-		        "expected an array of %" PRIu32 " %s, got NULL",
-		        runs ? "accept_run" : "accept", s->id, s->n,
-		        runs ? "uint32" : "floats");
+		util_set_err(err, errlen,
+		             "field '%s' (sequence %" PRIu32 "): "
+		             "expected an array of %" PRIu32 " %s, got NULL",
+		             runs ? "accept_run" : "accept", s->id, s->n,
+		             runs ? "uint32" : "floats");
 		return -EINVAL;
 	}
 	for (uint32_t p = 0; p < s->n; p++) {
@@ -143,41 +147,55 @@ static int seq_check_nocont(const struct trace_header *h,
 			const float e = s->entropy[p], t = s->top1[p];
 
 			if (!isfinite(e) || e < 0.0f) {
-				util_set_err(err, errlen, "field 'entropy[%" PRIu32 "]' "
-				        "(sequence %" PRIu32 "): expected a finite "
-				        "value >= 0 nats, got %s", p, s->id,
-				        util_fmt_float(num, e));
+				util_set_err(err, errlen,
+				             "field 'entropy[%" PRIu32 "]' "
+				             "(sequence %" PRIu32
+				             "): expected a finite "
+				             "value >= 0 nats, got %s",
+				             p, s->id, util_fmt_float(num, e));
 				return -EINVAL;
 			}
 			if (!isfinite(t) || t < 0.0f || t > 1.0f) {
-				util_set_err(err, errlen, "field 'top1[%" PRIu32 "]' "
-				        "(sequence %" PRIu32 "): expected a probability "
-				        "in [0, 1], got %s", p, s->id,
-				        util_fmt_float(num, t));
+				util_set_err(err, errlen,
+				             "field 'top1[%" PRIu32 "]' "
+				             "(sequence %" PRIu32
+				             "): expected a probability "
+				             "in [0, 1], got %s",
+				             p, s->id, util_fmt_float(num, t));
 				return -EINVAL;
 			}
 		}
 		if (runs) {
 			if (s->accept_run[p] > h->run_max) {
-				util_set_err(err, errlen, "field 'accept_run[%" PRIu32
-				        "]' (sequence %" PRIu32 "): expected at most "
-				        "accept_run_max = %" PRIu32 ", got %" PRIu32, p,
-				        s->id, h->run_max, s->accept_run[p]);
+				util_set_err(err, errlen,
+				             "field 'accept_run[%" PRIu32
+				             "]' (sequence %" PRIu32
+				             "): expected at most "
+				             "accept_run_max = %" PRIu32
+				             ", got %" PRIu32,
+				             p, s->id, h->run_max,
+				             s->accept_run[p]);
 				return -EINVAL;
 			}
 			continue;
 		}
 		const float a = s->accept[p];
 		if (!isfinite(a) || a < 0.0f || a > 1.0f) {
-			util_set_err(err, errlen, "field 'accept[%" PRIu32 "]' (sequence "
-			        "%" PRIu32 "): expected a probability in [0, 1], "
-			        "got %s", p, s->id, util_fmt_float(num, a));
+			util_set_err(err, errlen,
+			             "field 'accept[%" PRIu32 "]' (sequence "
+			             "%" PRIu32
+			             "): expected a probability in [0, 1], "
+			             "got %s",
+			             p, s->id, util_fmt_float(num, a));
 			return -EINVAL;
 		}
 		if (!h->sampled && a != 0.0f && a != 1.0f) {
-			util_set_err(err, errlen, "field 'accept[%" PRIu32 "]' (sequence "
-			        "%" PRIu32 "): expected 0 or 1 in a greedy trace, "
-			        "got %s", p, s->id, util_fmt_float(num, a));
+			util_set_err(err, errlen,
+			             "field 'accept[%" PRIu32 "]' (sequence "
+			             "%" PRIu32
+			             "): expected 0 or 1 in a greedy trace, "
+			             "got %s",
+			             p, s->id, util_fmt_float(num, a));
 			return -EINVAL;
 		}
 	}
@@ -195,64 +213,85 @@ int trace_seq_check(const struct trace_header *h, const struct trace_seq *s,
 	}
 	if (!trace_header_entropy_full(h)) {
 		if (s->n < 1) {
-			util_set_err(err, errlen, "field 'n' (sequence %" PRIu32 "): "
-			        "expected >= 1 generated tokens, got 0", s->id);
+			util_set_err(err, errlen,
+			             "field 'n' (sequence %" PRIu32 "): "
+			             "expected >= 1 generated tokens, got 0",
+			             s->id);
 			return -EINVAL;
 		}
 		if ((uint64_t)s->prompt_len + s->n > h->target.seq_len) {
-			util_set_err(err, errlen, "field 'prompt_len' (sequence %"
-			        PRIu32 "): expected prompt_len + n = %" PRIu32 " + %"
-			        PRIu32 " = %" PRIu64 " within the target model's "
-			        "context (seq_len %" PRIu32 ")", s->id, s->prompt_len,
-			        s->n, (uint64_t)s->prompt_len + s->n,
-			        h->target.seq_len);
+			util_set_err(err, errlen,
+			             "field 'prompt_len' (sequence %" PRIu32
+			             "): expected prompt_len + n = %" PRIu32
+			             " + %" PRIu32 " = %" PRIu64
+			             " within the target model's "
+			             "context (seq_len %" PRIu32 ")",
+			             s->id, s->prompt_len, s->n,
+			             (uint64_t)s->prompt_len + s->n,
+			             h->target.seq_len);
 			return -EINVAL;
 		}
 		return seq_check_nocont(h, s, err, errlen);
 	}
 	K = h->lookahead;
 	if (K < 1) {
-		util_set_err(err, errlen, "field 'lookahead': expected >= 1, got 0");
+		util_set_err(err, errlen,
+		             "field 'lookahead': expected >= 1, got 0");
 		return -EINVAL;
 	}
 	if (s->n < 1) {
-		util_set_err(err, errlen, "field 'n' (sequence %" PRIu32 "): "
-		        "expected >= 1 generated tokens, got 0", s->id);
+		util_set_err(err, errlen,
+		             "field 'n' (sequence %" PRIu32 "): "
+		             "expected >= 1 generated tokens, got 0",
+		             s->id);
 		return -EINVAL;
 	}
 	if (!s->entropy || !s->top1 || !s->accept) {
-		util_set_err(err, errlen, "field '%s' (sequence %" PRIu32 "): "
-		        "expected an array of %" PRIu32 " floats, got NULL",
-		        !s->entropy ? "entropy" : !s->top1 ? "top1" : "accept",
-		        s->id, s->n);
+		util_set_err(err, errlen,
+		             "field '%s' (sequence %" PRIu32 "): "
+		             "expected an array of %" PRIu32
+		             " floats, got NULL",
+		             !s->entropy ? "entropy"
+		             : !s->top1  ? "top1"
+		                         : "accept",
+		             s->id, s->n);
 		return -EINVAL;
 	}
 	if (s->n_cont > s->n) {
-		util_set_err(err, errlen, "field 'cont_pos' (sequence %" PRIu32 "): "
-		        "expected at most n = %" PRIu32 " positions, got %" PRIu32,
-		        s->id, s->n, s->n_cont);
+		util_set_err(err, errlen,
+		             "field 'cont_pos' (sequence %" PRIu32 "): "
+		             "expected at most n = %" PRIu32
+		             " positions, got %" PRIu32,
+		             s->id, s->n, s->n_cont);
 		return -EINVAL;
 	}
 	if ((uint64_t)s->n_cont * K * 4 > TRACE_MAX_BIN) {
-		util_set_err(err, errlen, "field 'cont_entropy' (sequence %" PRIu32
-		        "): expected at most %u bytes (a msgpack bin), got n_cont "
-		        "%" PRIu32 " x lookahead %" PRIu32 " float32", s->id,
-		        TRACE_MAX_BIN, s->n_cont, K);
+		util_set_err(err, errlen,
+		             "field 'cont_entropy' (sequence %" PRIu32
+		             "): expected at most %u bytes (a msgpack bin), "
+		             "got n_cont "
+		             "%" PRIu32 " x lookahead %" PRIu32 " float32",
+		             s->id, TRACE_MAX_BIN, s->n_cont, K);
 		return -EINVAL;
 	}
 	if ((uint64_t)s->prompt_len + s->n > h->target.seq_len) {
-		util_set_err(err, errlen, "field 'prompt_len' (sequence %" PRIu32
-		        "): expected prompt_len + n = %" PRIu32 " + %" PRIu32
-		        " = %" PRIu64 " within the target model's context "
-		        "(seq_len %" PRIu32 ")", s->id, s->prompt_len, s->n,
-		        (uint64_t)s->prompt_len + s->n, h->target.seq_len);
+		util_set_err(err, errlen,
+		             "field 'prompt_len' (sequence %" PRIu32
+		             "): expected prompt_len + n = %" PRIu32
+		             " + %" PRIu32 " = %" PRIu64
+		             " within the target model's context "
+		             "(seq_len %" PRIu32 ")",
+		             s->id, s->prompt_len, s->n,
+		             (uint64_t)s->prompt_len + s->n, h->target.seq_len);
 		return -EINVAL;
 	}
 	if (s->n_cont > 0 && (!s->cont_pos || !s->cont_entropy)) {
-		util_set_err(err, errlen, "field '%s' (sequence %" PRIu32 "): "
-		        "expected an array for %" PRIu32 " continuations, got NULL",
-		        !s->cont_pos ? "cont_pos" : "cont_entropy", s->id,
-		        s->n_cont);
+		util_set_err(err, errlen,
+		             "field '%s' (sequence %" PRIu32 "): "
+		             "expected an array for %" PRIu32
+		             " continuations, got NULL",
+		             !s->cont_pos ? "cont_pos" : "cont_entropy", s->id,
+		             s->n_cont);
 		return -EINVAL;
 	}
 	if (seq_ok_fast(h, s))
@@ -260,17 +299,22 @@ int trace_seq_check(const struct trace_header *h, const struct trace_seq *s,
 	/* something is wrong: find the first violation and describe it */
 	for (uint32_t i = 0; i < s->n_cont; i++) {
 		if (s->cont_pos[i] >= s->n) {
-			util_set_err(err, errlen, "field 'cont_pos[%" PRIu32 "]' "
-			        "(sequence %" PRIu32 "): expected a position < n = "
-			        "%" PRIu32 ", got %" PRIu32, i, s->id, s->n,
-			        s->cont_pos[i]);
+			util_set_err(err, errlen,
+			             "field 'cont_pos[%" PRIu32 "]' "
+			             "(sequence %" PRIu32
+			             "): expected a position < n = "
+			             "%" PRIu32 ", got %" PRIu32,
+			             i, s->id, s->n, s->cont_pos[i]);
 			return -EINVAL;
 		}
 		if (i > 0 && s->cont_pos[i] <= s->cont_pos[i - 1]) {
-			util_set_err(err, errlen, "field 'cont_pos[%" PRIu32 "]' "
-			        "(sequence %" PRIu32 "): expected strictly ascending "
-			        "positions (> %" PRIu32 "), got %" PRIu32, i, s->id,
-			        s->cont_pos[i - 1], s->cont_pos[i]);
+			util_set_err(err, errlen,
+			             "field 'cont_pos[%" PRIu32 "]' "
+			             "(sequence %" PRIu32
+			             "): expected strictly ascending "
+			             "positions (> %" PRIu32 "), got %" PRIu32,
+			             i, s->id, s->cont_pos[i - 1],
+			             s->cont_pos[i]);
 			return -EINVAL;
 		}
 	}
@@ -280,41 +324,57 @@ int trace_seq_check(const struct trace_header *h, const struct trace_seq *s,
 		char num[UTIL_NUM_LEN];
 
 		if (!isfinite(e) || e < 0.0f) {
-			util_set_err(err, errlen, "field 'entropy[%" PRIu32 "]' (sequence "
-			        "%" PRIu32 "): expected a finite value >= 0 nats, "
-			        "got %s", p, s->id, util_fmt_float(num, e));
+			util_set_err(err, errlen,
+			             "field 'entropy[%" PRIu32 "]' (sequence "
+			             "%" PRIu32
+			             "): expected a finite value >= 0 nats, "
+			             "got %s",
+			             p, s->id, util_fmt_float(num, e));
 			return -EINVAL;
 		}
 		if (!isfinite(t) || t < 0.0f || t > 1.0f) {
-			util_set_err(err, errlen, "field 'top1[%" PRIu32 "]' (sequence "
-			        "%" PRIu32 "): expected a probability in [0, 1], "
-			        "got %s", p, s->id, util_fmt_float(num, t));
+			util_set_err(err, errlen,
+			             "field 'top1[%" PRIu32 "]' (sequence "
+			             "%" PRIu32
+			             "): expected a probability in [0, 1], "
+			             "got %s",
+			             p, s->id, util_fmt_float(num, t));
 			return -EINVAL;
 		}
 		if (!isfinite(a) || a < 0.0f || a > 1.0f) {
-			util_set_err(err, errlen, "field 'accept[%" PRIu32 "]' (sequence "
-			        "%" PRIu32 "): expected a probability in [0, 1], "
-			        "got %s", p, s->id, util_fmt_float(num, a));
+			util_set_err(err, errlen,
+			             "field 'accept[%" PRIu32 "]' (sequence "
+			             "%" PRIu32
+			             "): expected a probability in [0, 1], "
+			             "got %s",
+			             p, s->id, util_fmt_float(num, a));
 			return -EINVAL;
 		}
 		if (!h->sampled && a != 0.0f && a != 1.0f) {
-			util_set_err(err, errlen, "field 'accept[%" PRIu32 "]' (sequence "
-			        "%" PRIu32 "): expected 0 or 1 in a greedy trace, "
-			        "got %s", p, s->id, util_fmt_float(num, a));
+			util_set_err(err, errlen,
+			             "field 'accept[%" PRIu32 "]' (sequence "
+			             "%" PRIu32
+			             "): expected 0 or 1 in a greedy trace, "
+			             "got %s",
+			             p, s->id, util_fmt_float(num, a));
 			return -EINVAL;
 		}
 		if (a < 1.0f && !has_cont) {
-			util_set_err(err, errlen, "field 'cont_pos' (sequence %" PRIu32
-			        "): expected a continuation for position %" PRIu32
-			        " (accept %s < 1), got none", s->id, p,
-			        util_fmt_float(num, a));
+			util_set_err(err, errlen,
+			             "field 'cont_pos' (sequence %" PRIu32
+			             "): expected a continuation for position "
+			             "%" PRIu32 " (accept %s < 1), got none",
+			             s->id, p, util_fmt_float(num, a));
 			return -EINVAL;
 		}
 		if (a >= 1.0f && has_cont) {
-			util_set_err(err, errlen, "field 'cont_pos[%" PRIu32 "]' (sequence "
-			        "%" PRIu32 "): expected only positions with accept "
-			        "< 1, got position %" PRIu32 " with accept 1", c,
-			        s->id, p);
+			util_set_err(err, errlen,
+			             "field 'cont_pos[%" PRIu32 "]' (sequence "
+			             "%" PRIu32
+			             "): expected only positions with accept "
+			             "< 1, got position %" PRIu32
+			             " with accept 1",
+			             c, s->id, p);
 			return -EINVAL;
 		}
 		if (has_cont)
@@ -325,21 +385,27 @@ int trace_seq_check(const struct trace_header *h, const struct trace_seq *s,
 		char num[UTIL_NUM_LEN];
 
 		if (!isfinite(e) || e < 0.0f) {
-			util_set_err(err, errlen, "field 'cont_entropy[%zu][%zu]' "
-			        "(sequence %" PRIu32 "): expected a finite value "
-			        ">= 0 nats, got %s", i / K, i % K, s->id,
-			        util_fmt_float(num, e));
+			util_set_err(err, errlen,
+			             "field 'cont_entropy[%zu][%zu]' "
+			             "(sequence %" PRIu32
+			             "): expected a finite value "
+			             ">= 0 nats, got %s",
+			             i / K, i % K, s->id,
+			             util_fmt_float(num, e));
 			return -EINVAL;
 		}
 	}
 	return 0;
 }
 
-int trace_model_check(const struct trace_model *m, const char *which,
-                      char *err, size_t errlen)
+int trace_model_check(const struct trace_model *m, const char *which, char *err,
+                      size_t errlen)
 {
 	const char *w = which ? which : "model";
-	const struct { const char *name; uint32_t v, max; } dims[] = {
+	const struct {
+		const char *name;
+		uint32_t v, max;
+	} dims[] = {
 		{ "dim", m->dim, TRACE_MAX_DIM },
 		{ "hidden_dim", m->hidden_dim, TRACE_MAX_HIDDEN_DIM },
 		{ "n_layers", m->n_layers, TRACE_MAX_LAYERS },
@@ -350,56 +416,76 @@ int trace_model_check(const struct trace_model *m, const char *which,
 	};
 
 	if (m->name[0] == '\0') {
-		util_set_err(err, errlen, "field 'models.%s.name': expected a "
-		        "non-empty string, got \"\"", w);
+		util_set_err(err, errlen,
+		             "field 'models.%s.name': expected a "
+		             "non-empty string, got \"\"",
+		             w);
 		return -EINVAL;
 	}
 	if (memchr(m->name, '\0', sizeof m->name) == NULL) {
-		util_set_err(err, errlen, "field 'models.%s.name': expected at "
-		        "most %d bytes", w, TRACE_NAME_MAX - 1);
+		util_set_err(err, errlen,
+		             "field 'models.%s.name': expected at "
+		             "most %d bytes",
+		             w, TRACE_NAME_MAX - 1);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
 		if (dims[i].v == 0) {
-			util_set_err(err, errlen, "field 'models.%s.%s': expected a "
-			        "value > 0, got 0", w, dims[i].name);
+			util_set_err(err, errlen,
+			             "field 'models.%s.%s': expected a "
+			             "value > 0, got 0",
+			             w, dims[i].name);
 			return -EINVAL;
 		}
 		if (dims[i].v > dims[i].max) {
-			util_set_err(err, errlen, "field 'models.%s.%s': expected a "
-			        "value in [1, %" PRIu32 "]%s, got %" PRIu32, w,
-			        dims[i].name, dims[i].max,
-			        dims[i].max == m->n_heads && i == 4 ? " (n_heads)"
-			                                            : "",
-			        dims[i].v);
+			util_set_err(err, errlen,
+			             "field 'models.%s.%s': expected a "
+			             "value in [1, %" PRIu32
+			             "]%s, got %" PRIu32,
+			             w, dims[i].name, dims[i].max,
+			             dims[i].max == m->n_heads && i == 4
+			                     ? " (n_heads)"
+			                     : "",
+			             dims[i].v);
 			return -EINVAL;
 		}
 	}
 	if (m->weight_bits < 1 || m->weight_bits > 64) {
-		util_set_err(err, errlen, "field 'models.%s.weight_bits': expected a "
-		        "value in [1, 64], got %" PRIu32, w, m->weight_bits);
+		util_set_err(err, errlen,
+		             "field 'models.%s.weight_bits': expected a "
+		             "value in [1, 64], got %" PRIu32,
+		             w, m->weight_bits);
 		return -EINVAL;
 	}
 	if (m->weight_bytes > TRACE_MAX_WEIGHT_BYTES) {
-		util_set_err(err, errlen, "field 'models.%s.weight_bytes': expected "
-		        "at most %llu, got %" PRIu64, w,
-		        (unsigned long long)TRACE_MAX_WEIGHT_BYTES, m->weight_bytes);
+		util_set_err(err, errlen,
+		             "field 'models.%s.weight_bytes': expected "
+		             "at most %llu, got %" PRIu64,
+		             w, (unsigned long long)TRACE_MAX_WEIGHT_BYTES,
+		             m->weight_bytes);
 		return -EINVAL;
 	}
 	if (m->n_ops < 1 || !m->ops) {
-		util_set_err(err, errlen, "field 'models.%s.ops': expected at least "
-		        "one op, got none", w);
+		util_set_err(err, errlen,
+		             "field 'models.%s.ops': expected at least "
+		             "one op, got none",
+		             w);
 		return -EINVAL;
 	}
 	if (m->n_ops > TRACE_MAX_OPS) {
-		util_set_err(err, errlen, "field 'models.%s.ops': expected at most "
-		        "%u ops, got %" PRIu32, w, TRACE_MAX_OPS, m->n_ops);
+		util_set_err(err, errlen,
+		             "field 'models.%s.ops': expected at most "
+		             "%u ops, got %" PRIu32,
+		             w, TRACE_MAX_OPS, m->n_ops);
 		return -EINVAL;
 	}
 	for (uint32_t i = 0; i < m->n_ops; i++) {
 		const struct trace_op *op = &m->ops[i];
 		const char *bad = NULL;
-		const struct { const char *name; uint32_t v, max; } od[] = {
+		const struct {
+			const char *name;
+			uint32_t v, max;
+		} od[] = {
 			{ "k", op->k, TRACE_MAX_OP_DIM },
 			{ "n", op->n, TRACE_MAX_OP_DIM },
 			{ "heads", op->heads, TRACE_MAX_HEADS },
@@ -408,16 +494,20 @@ int trace_model_check(const struct trace_model *m, const char *which,
 		};
 
 		if ((unsigned)op->kind >= TRACE_OP_KIND_COUNT) {
-			util_set_err(err, errlen, "field 'models.%s.ops[%" PRIu32
+			util_set_err(
+			        err, errlen,
+			        "field 'models.%s.ops[%" PRIu32
 			        "].kind': expected one of gemm, attention, "
-			        "nonlinear, norm, elementwise, embed, got kind %d",
+			        "nonlinear, norm, elementwise, embed, got kind "
+			        "%d",
 			        w, i, (int)op->kind);
 			return -EINVAL;
 		}
 		if (memchr(op->name, '\0', sizeof op->name) == NULL) {
-			util_set_err(err, errlen, "field 'models.%s.ops[%" PRIu32
-			        "].name': expected at most %d bytes", w, i,
-			        TRACE_NAME_MAX - 1);
+			util_set_err(err, errlen,
+			             "field 'models.%s.ops[%" PRIu32
+			             "].name': expected at most %d bytes",
+			             w, i, TRACE_NAME_MAX - 1);
 			return -EINVAL;
 		}
 		switch (op->kind) {
@@ -426,46 +516,54 @@ int trace_model_check(const struct trace_model *m, const char *which,
 			bad = op->k == 0 ? "k" : op->n == 0 ? "n" : NULL;
 			break;
 		case TRACE_OP_ATTENTION:
-			bad = op->heads == 0 ? "heads" :
-			      op->kv_heads == 0 ? "kv_heads" :
-			      op->head_dim == 0 ? "head_dim" : NULL;
+			bad = op->heads == 0      ? "heads"
+			      : op->kv_heads == 0 ? "kv_heads"
+			      : op->head_dim == 0 ? "head_dim"
+			                          : NULL;
 			break;
-		default:
-			bad = op->n == 0 ? "n" : NULL;
-			break;
+		default: bad = op->n == 0 ? "n" : NULL; break;
 		}
 		if (bad) {
-			util_set_err(err, errlen, "field 'models.%s.ops[%" PRIu32 "].%s'"
-			        ": expected a value > 0 for kind '%s', got 0", w, i,
-			        bad, kind_names[op->kind]);
+			util_set_err(
+			        err, errlen,
+			        "field 'models.%s.ops[%" PRIu32 "].%s'"
+			        ": expected a value > 0 for kind '%s', got 0",
+			        w, i, bad, kind_names[op->kind]);
 			return -EINVAL;
 		}
 		for (size_t j = 0; j < sizeof od / sizeof od[0]; j++) {
 			if (od[j].v > od[j].max) {
-				util_set_err(err, errlen, "field 'models.%s.ops[%"
-				        PRIu32 "].%s': expected at most %" PRIu32
-				        ", got %" PRIu32, w, i, od[j].name,
-				        od[j].max, od[j].v);
+				util_set_err(err, errlen,
+				             "field 'models.%s.ops[%" PRIu32
+				             "].%s': expected at most %" PRIu32
+				             ", got %" PRIu32,
+				             w, i, od[j].name, od[j].max,
+				             od[j].v);
 				return -EINVAL;
 			}
 		}
 		if (op->kind == TRACE_OP_ATTENTION &&
 		    op->heads % op->kv_heads != 0) {
-			util_set_err(err, errlen, "field 'models.%s.ops[%" PRIu32
-			        "].kv_heads': expected a divisor of heads = %"
-			        PRIu32 ", got %" PRIu32, w, i, op->heads,
-			        op->kv_heads);
+			util_set_err(err, errlen,
+			             "field 'models.%s.ops[%" PRIu32
+			             "].kv_heads': expected a divisor of heads "
+			             "= %" PRIu32 ", got %" PRIu32,
+			             w, i, op->heads, op->kv_heads);
 			return -EINVAL;
 		}
 		if (op->repeat < 1) {
-			util_set_err(err, errlen, "field 'models.%s.ops[%" PRIu32
-			        "].repeat': expected >= 1, got 0", w, i);
+			util_set_err(err, errlen,
+			             "field 'models.%s.ops[%" PRIu32
+			             "].repeat': expected >= 1, got 0",
+			             w, i);
 			return -EINVAL;
 		}
 		if (op->repeat > TRACE_MAX_REPEAT) {
-			util_set_err(err, errlen, "field 'models.%s.ops[%" PRIu32
-			        "].repeat': expected a value in [1, %u], got %"
-			        PRIu32, w, i, TRACE_MAX_REPEAT, op->repeat);
+			util_set_err(err, errlen,
+			             "field 'models.%s.ops[%" PRIu32
+			             "].repeat': expected a value in [1, %u], "
+			             "got %" PRIu32,
+			             w, i, TRACE_MAX_REPEAT, op->repeat);
 			return -EINVAL;
 		}
 	}
@@ -490,7 +588,8 @@ static int prov_find_dup(const struct trace_header *h, const char **dup)
 	if (h->n_prov <= 16) {
 		for (size_t i = 1; i < h->n_prov; i++)
 			for (size_t j = 0; j < i; j++)
-				if (strcmp(h->prov[i].key, h->prov[j].key) == 0) {
+				if (strcmp(h->prov[i].key, h->prov[j].key) ==
+				    0) {
 					*dup = h->prov[i].key;
 					return 0;
 				}
@@ -509,109 +608,140 @@ static int prov_find_dup(const struct trace_header *h, const char **dup)
 	return 0;
 }
 
-int trace_header_check(const struct trace_header *h, char *err,
-                       size_t errlen)
+int trace_header_check(const struct trace_header *h, char *err, size_t errlen)
 {
 	char num[UTIL_NUM_LEN];
 	const char *dup;
 	int ret;
 
 	if (h->features & ~TRACE_F_ALL) {
-		util_set_err(err, errlen, "field 'features': expected a set of "
-		        "accept_runs, no_entropy, draft_lookup, got unknown bits "
-		        "0x%" PRIx32, h->features & ~TRACE_F_ALL);
+		util_set_err(err, errlen,
+		             "field 'features': expected a set of "
+		             "accept_runs, no_entropy, draft_lookup, got "
+		             "unknown bits "
+		             "0x%" PRIx32,
+		             h->features & ~TRACE_F_ALL);
 		return -EINVAL;
 	}
 	if (!trace_header_entropy_full(h)) {
 		if (h->lookahead != 0) {
-			util_set_err(err, errlen, "field 'lookahead': expected none "
-			        "in a trace without continuation rows (feature %s), "
-			        "got %" PRIu32, h->features & TRACE_F_ACCEPT_RUNS
-			                        ? "accept_runs" : "no_entropy",
-			        h->lookahead);
+			util_set_err(err, errlen,
+			             "field 'lookahead': expected none "
+			             "in a trace without continuation rows "
+			             "(feature %s), "
+			             "got %" PRIu32,
+			             h->features & TRACE_F_ACCEPT_RUNS
+			                     ? "accept_runs"
+			                     : "no_entropy",
+			             h->lookahead);
 			return -EINVAL;
 		}
 	} else if (h->lookahead < 1) {
-		util_set_err(err, errlen, "field 'lookahead': expected >= 1, got 0");
+		util_set_err(err, errlen,
+		             "field 'lookahead': expected >= 1, got 0");
 		return -EINVAL;
 	} else if (h->lookahead > TRACE_MAX_LOOKAHEAD) {
-		util_set_err(err, errlen, "field 'lookahead': expected a value in "
-		        "[1, %u], got %" PRIu32, TRACE_MAX_LOOKAHEAD, h->lookahead);
+		util_set_err(err, errlen,
+		             "field 'lookahead': expected a value in "
+		             "[1, %u], got %" PRIu32,
+		             TRACE_MAX_LOOKAHEAD, h->lookahead);
 		return -EINVAL;
 	}
 	if (h->features & TRACE_F_ACCEPT_RUNS) {
 		if (h->run_max < 1 || h->run_max > TRACE_MAX_RUN) {
-			util_set_err(err, errlen, "field 'accept_run_max': expected a "
-			        "value in [1, %u], got %" PRIu32, TRACE_MAX_RUN,
-			        h->run_max);
+			util_set_err(err, errlen,
+			             "field 'accept_run_max': expected a "
+			             "value in [1, %u], got %" PRIu32,
+			             TRACE_MAX_RUN, h->run_max);
 			return -EINVAL;
 		}
 		if (h->tree_tokens < h->run_max ||
 		    h->tree_tokens > TRACE_MAX_TREE_TOKENS) {
-			util_set_err(err, errlen, "field 'tree_tokens': expected a "
-			        "value in [accept_run_max = %" PRIu32 ", %u], got %"
-			        PRIu32, h->run_max, TRACE_MAX_TREE_TOKENS,
-			        h->tree_tokens);
+			util_set_err(err, errlen,
+			             "field 'tree_tokens': expected a "
+			             "value in [accept_run_max = %" PRIu32
+			             ", %u], got %" PRIu32,
+			             h->run_max, TRACE_MAX_TREE_TOKENS,
+			             h->tree_tokens);
 			return -EINVAL;
 		}
 	} else if (h->run_max || h->tree_tokens) {
-		util_set_err(err, errlen, "field '%s': expected none without "
-		        "feature accept_runs, got %" PRIu32,
-		        h->run_max ? "accept_run_max" : "tree_tokens",
-		        h->run_max ? h->run_max : h->tree_tokens);
+		util_set_err(err, errlen,
+		             "field '%s': expected none without "
+		             "feature accept_runs, got %" PRIu32,
+		             h->run_max ? "accept_run_max" : "tree_tokens",
+		             h->run_max ? h->run_max : h->tree_tokens);
 		return -EINVAL;
 	}
 	if (memchr(h->draft_lookup, '\0', sizeof h->draft_lookup) == NULL) {
-		util_set_err(err, errlen, "field 'draft_lookup': expected at most "
-		        "%d bytes", TRACE_NAME_MAX - 1);
+		util_set_err(err, errlen,
+		             "field 'draft_lookup': expected at most "
+		             "%d bytes",
+		             TRACE_NAME_MAX - 1);
 		return -EINVAL;
 	}
 	if ((h->features & TRACE_F_DRAFT_LOOKUP) && !h->draft_lookup[0]) {
-		util_set_err(err, errlen, "field 'draft_lookup': expected the "
-		        "method's name (feature draft_lookup), got \"\"");
+		util_set_err(err, errlen,
+		             "field 'draft_lookup': expected the "
+		             "method's name (feature draft_lookup), got \"\"");
 		return -EINVAL;
 	}
 	if (!(h->features & TRACE_F_DRAFT_LOOKUP) && h->draft_lookup[0]) {
-		util_set_err(err, errlen, "field 'draft_lookup': expected none "
+		util_set_err(
+		        err, errlen,
+		        "field 'draft_lookup': expected none "
 		        "without feature draft_lookup (the draft is a model)");
 		return -EINVAL;
 	}
 	if (!isfinite(h->temperature) || h->temperature < 0.0) {
-		util_set_err(err, errlen, "field 'temperature': expected a finite "
-		        "value >= 0, got %s", util_fmt_double(num, h->temperature));
+		util_set_err(err, errlen,
+		             "field 'temperature': expected a finite "
+		             "value >= 0, got %s",
+		             util_fmt_double(num, h->temperature));
 		return -EINVAL;
 	}
 	if (!isfinite(h->top_p) || h->top_p <= 0.0 || h->top_p > 1.0) {
-		util_set_err(err, errlen, "field 'top_p': expected a value in (0, 1], "
-		        "got %s", util_fmt_double(num, h->top_p));
+		util_set_err(err, errlen,
+		             "field 'top_p': expected a value in (0, 1], "
+		             "got %s",
+		             util_fmt_double(num, h->top_p));
 		return -EINVAL;
 	}
 	if (h->n_prov > TRACE_MAX_PROV) {
-		util_set_err(err, errlen, "field 'provenance': expected at most %u "
-		        "entries, got %zu", TRACE_MAX_PROV, h->n_prov);
+		util_set_err(err, errlen,
+		             "field 'provenance': expected at most %u "
+		             "entries, got %zu",
+		             TRACE_MAX_PROV, h->n_prov);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < h->n_prov; i++) {
 		if (!h->prov[i].key || !h->prov[i].value) {
-			util_set_err(err, errlen, "field 'provenance': expected string "
-			        "pairs, got NULL at entry %zu", i);
+			util_set_err(err, errlen,
+			             "field 'provenance': expected string "
+			             "pairs, got NULL at entry %zu",
+			             i);
 			return -EINVAL;
 		}
 	}
 	if (prov_find_dup(h, &dup) < 0) {
-		util_set_err(err, errlen, "field 'provenance': out of memory "
-		        "checking %zu keys", h->n_prov);
+		util_set_err(err, errlen,
+		             "field 'provenance': out of memory "
+		             "checking %zu keys",
+		             h->n_prov);
 		return -ENOMEM;
 	}
 	if (dup) {
 		char e[200];
 
-		util_set_err(err, errlen, "field 'provenance.%s': duplicate key "
-		        "(given twice)", escape(dup, strlen(dup), e, sizeof e));
+		util_set_err(err, errlen,
+		             "field 'provenance.%s': duplicate key "
+		             "(given twice)",
+		             escape(dup, strlen(dup), e, sizeof e));
 		return -EINVAL;
 	}
 	ret = h->features & TRACE_F_DRAFT_LOOKUP
-	              ? 0 : trace_model_check(&h->draft, "draft", err, errlen);
+	              ? 0
+	              : trace_model_check(&h->draft, "draft", err, errlen);
 	if (ret == 0)
 		ret = trace_model_check(&h->target, "target", err, errlen);
 	return ret;
@@ -632,7 +762,7 @@ int trace_header_add_prov(struct trace_header *h, const char *key,
 	if (!v)
 		return -ENOMEM;
 	for (size_t i = 0; i < h->n_prov; i++) {
-		if (strcmp(h->prov[i].key, key) == 0) {  /* replace */
+		if (strcmp(h->prov[i].key, key) == 0) { /* replace */
 			free(h->prov[i].value);
 			h->prov[i].value = v;
 			return 0;

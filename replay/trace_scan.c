@@ -5,8 +5,6 @@
 
 /* ---- framing: the extent of the next object, before msgpack-c sees it */
 
-
-
 static uint64_t be_uint(const unsigned char *p, int n)
 {
 	uint64_t v = 0;
@@ -23,17 +21,17 @@ static uint64_t be_uint(const unsigned char *p, int n)
  * or allocate for it; a smaller shortfall is an ordinary truncation
  * (SCAN_MORE at the end of the file). */
 enum scan_status tf_scan_object(const unsigned char *p, size_t n,
-                                    struct scan *sc)
+                                struct scan *sc)
 {
 	uint64_t stack[TRACE_MAX_DEPTH];
-	uint64_t pending = 1;  /* objects still to walk at this level */
+	uint64_t pending = 1; /* objects still to walk at this level */
 	int depth = 0;
 	size_t pos = 0;
 
 	for (;;) {
-		size_t hl;           /* header length */
-		uint64_t body = 0;   /* payload bytes after the header */
-		uint64_t items = 0;  /* child objects (arrays, maps) */
+		size_t hl;          /* header length */
+		uint64_t body = 0;  /* payload bytes after the header */
+		uint64_t items = 0; /* child objects (arrays, maps) */
 		const char *kind = NULL;
 		unsigned b;
 
@@ -52,29 +50,45 @@ enum scan_status tf_scan_object(const unsigned char *p, size_t n,
 		} else if (b <= 0xbf) {
 			hl = 1, body = b & 0x1f, kind = "str";
 		} else {
-			static const struct { unsigned char hl, len, fixed;
-			                      const char *kind; } t[32] = {
-				[0x04] = { 2, 1, 0, "bin" }, [0x05] = { 3, 2, 0, "bin" },
-				[0x06] = { 5, 4, 0, "bin" }, [0x07] = { 3, 1, 0, "ext" },
-				[0x08] = { 4, 2, 0, "ext" }, [0x09] = { 6, 4, 0, "ext" },
-				[0x0a] = { 1, 0, 4, NULL }, [0x0b] = { 1, 0, 8, NULL },
-				[0x0c] = { 1, 0, 1, NULL }, [0x0d] = { 1, 0, 2, NULL },
-				[0x0e] = { 1, 0, 4, NULL }, [0x0f] = { 1, 0, 8, NULL },
-				[0x10] = { 1, 0, 1, NULL }, [0x11] = { 1, 0, 2, NULL },
-				[0x12] = { 1, 0, 4, NULL }, [0x13] = { 1, 0, 8, NULL },
-				[0x14] = { 1, 0, 2, NULL }, [0x15] = { 1, 0, 3, NULL },
-				[0x16] = { 1, 0, 5, NULL }, [0x17] = { 1, 0, 9, NULL },
-				[0x18] = { 1, 0, 17, NULL }, [0x19] = { 2, 1, 0, "str" },
-				[0x1a] = { 3, 2, 0, "str" }, [0x1b] = { 5, 4, 0, "str" },
+			static const struct {
+				unsigned char hl, len, fixed;
+				const char *kind;
+			} t[32] = {
+				[0x04] = { 2, 1, 0, "bin" },
+				[0x05] = { 3, 2, 0, "bin" },
+				[0x06] = { 5, 4, 0, "bin" },
+				[0x07] = { 3, 1, 0, "ext" },
+				[0x08] = { 4, 2, 0, "ext" },
+				[0x09] = { 6, 4, 0, "ext" },
+				[0x0a] = { 1, 0, 4, NULL },
+				[0x0b] = { 1, 0, 8, NULL },
+				[0x0c] = { 1, 0, 1, NULL },
+				[0x0d] = { 1, 0, 2, NULL },
+				[0x0e] = { 1, 0, 4, NULL },
+				[0x0f] = { 1, 0, 8, NULL },
+				[0x10] = { 1, 0, 1, NULL },
+				[0x11] = { 1, 0, 2, NULL },
+				[0x12] = { 1, 0, 4, NULL },
+				[0x13] = { 1, 0, 8, NULL },
+				[0x14] = { 1, 0, 2, NULL },
+				[0x15] = { 1, 0, 3, NULL },
+				[0x16] = { 1, 0, 5, NULL },
+				[0x17] = { 1, 0, 9, NULL },
+				[0x18] = { 1, 0, 17, NULL },
+				[0x19] = { 2, 1, 0, "str" },
+				[0x1a] = { 3, 2, 0, "str" },
+				[0x1b] = { 5, 4, 0, "str" },
 				[0x1c] = { 3, 2, 0, "array" },
 				[0x1d] = { 5, 4, 0, "array" },
-				[0x1e] = { 3, 2, 0, "map" }, [0x1f] = { 5, 4, 0, "map" },
+				[0x1e] = { 3, 2, 0, "map" },
+				[0x1f] = { 5, 4, 0, "map" },
 			};
 			const unsigned x = b - 0xc0;
 
-			if (t[x].hl == 0) {  /* 0xc1: never used */
+			if (t[x].hl == 0) { /* 0xc1: never used */
 				sc->at = pos;
-				sc->what = "byte 0xc1, which msgpack never uses";
+				sc->what =
+				        "byte 0xc1, which msgpack never uses";
 				return SCAN_BAD;
 			}
 			hl = t[x].hl;
@@ -99,13 +113,14 @@ enum scan_status tf_scan_object(const unsigned char *p, size_t n,
 		/* every child takes at least one byte */
 		if (kind && (body | items) >= TRACE_CHUNK &&
 		    sc->limit != UINT64_MAX &&
-		    body + items > (sc->limit > pos + hl ? sc->limit - pos - hl
-		                                         : 0)) {
+		    body + items >
+		            (sc->limit > pos + hl ? sc->limit - pos - hl : 0)) {
 			sc->at = pos;
 			sc->what = kind;
 			sc->claim = items ? (kind[0] == 'm' ? items / 2 : items)
 			                  : body;
-			sc->left = sc->limit > pos + hl ? sc->limit - pos - hl : 0;
+			sc->left = sc->limit > pos + hl ? sc->limit - pos - hl
+			                                : 0;
 			return SCAN_CLAIM;
 		}
 		if (items) {
@@ -121,7 +136,8 @@ enum scan_status tf_scan_object(const unsigned char *p, size_t n,
 		}
 		if (body > n - pos - hl) {
 			sc->need = pos + hl + body < (uint64_t)SIZE_MAX
-			           ? (size_t)(pos + hl + body) : SIZE_MAX;
+			                   ? (size_t)(pos + hl + body)
+			                   : SIZE_MAX;
 			return SCAN_MORE;
 		}
 		pos += hl + (size_t)body;

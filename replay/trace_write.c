@@ -14,14 +14,14 @@
 /* writer                                                                    */
 
 struct trace_writer {
-	struct outfile *out;       /* -o semantics: outfile.h */
+	struct outfile *out; /* -o semantics: outfile.h */
 	FILE *f;
-	int io_err;                /* first write errno, 0 if none */
+	int io_err; /* first write errno, 0 if none */
 	msgpack_packer pk;
-	struct trace_header h;     /* scalars only (no ops, no provenance) */
+	struct trace_header h; /* scalars only (no ops, no provenance) */
 	uint64_t n_seq, n_tok;
-	struct trace_idset ids;          /* sequence id -> its ordinal */
-	uint32_t *scratch;         /* byte-swap buffer on big-endian hosts */
+	struct trace_idset ids; /* sequence id -> its ordinal */
+	uint32_t *scratch;      /* byte-swap buffer on big-endian hosts */
 	size_t cap_scratch;
 };
 
@@ -65,8 +65,8 @@ static void pk_key_f64(msgpack_packer *pk, const char *k, double v)
 }
 
 /* bin of count little-endian 32-bit values */
-static void pk_key_le32(struct trace_writer *w, const char *k,
-                        const void *src, size_t count)
+static void pk_key_le32(struct trace_writer *w, const char *k, const void *src,
+                        size_t count)
 {
 	pk_str(&w->pk, k);
 	msgpack_pack_bin(&w->pk, count * 4);
@@ -123,7 +123,7 @@ static int wr_status(struct trace_writer *w, char *err, size_t errlen)
 		w->io_err = EIO;
 	if (w->io_err) {
 		util_set_err(err, errlen, "%s: write: %s", outfile_path(w->out),
-		        strerror(w->io_err));
+		             strerror(w->io_err));
 		return -w->io_err;
 	}
 	return 0;
@@ -163,7 +163,7 @@ int trace_writer_open(struct trace_writer **out, const char *path,
 	w->h = *h;
 	memset(&w->h.draft, 0, sizeof w->h.draft);
 	memset(&w->h.target, 0, sizeof w->h.target);
-	w->h.target.seq_len = h->target.seq_len;  /* trace_seq_check uses it */
+	w->h.target.seq_len = h->target.seq_len; /* trace_seq_check uses it */
 	w->h.n_prov = 0;
 	w->h.prov = NULL;
 	w->h.version = TRACE_FORMAT_VERSION;
@@ -187,7 +187,7 @@ int trace_writer_open(struct trace_writer **out, const char *path,
 			nf += (h->features & b) != 0;
 		/* the ten keys of every header, features, then each feature's */
 		msgpack_pack_map(pk, 11u + (cont ? 1u : 0u) + (runs ? 2u : 0u) +
-		                         (lookup ? 1u : 0u));
+		                             (lookup ? 1u : 0u));
 		pk_key_str(pk, "type", "header");
 		pk_key_str(pk, "magic", TRACE_MAGIC);
 		pk_key_str(pk, "version", "1.1");
@@ -195,7 +195,8 @@ int trace_writer_open(struct trace_writer **out, const char *path,
 		msgpack_pack_array(pk, nf);
 		for (uint32_t b = 1; b & TRACE_F_ALL; b <<= 1)
 			if (h->features & b)
-				pk_str(pk, trace_feature_name((enum trace_feature)b));
+				pk_str(pk, trace_feature_name(
+				                   (enum trace_feature)b));
 		if (cont)
 			pk_key_u64(pk, "lookahead", h->lookahead);
 		if (runs) {
@@ -263,15 +264,19 @@ int trace_writer_add(struct trace_writer *w, const struct trace_seq *s,
 
 		ret = trace_idset_add(&w->ids, s->id, w->n_seq, &first);
 		if (ret < 0) {
-			util_set_err(err, errlen, "%s: out of memory remembering "
-			        "sequence ids", outfile_path(w->out));
+			util_set_err(err, errlen,
+			             "%s: out of memory remembering "
+			             "sequence ids",
+			             outfile_path(w->out));
 			return ret;
 		}
 		if (ret > 0) {
-			util_set_err(err, errlen, "%s: field 'id': duplicate "
-			        "sequence id %" PRIu32 " (also sequence number %"
-			        PRIu64 " written)", outfile_path(w->out), s->id,
-			        first + 1);
+			util_set_err(err, errlen,
+			             "%s: field 'id': duplicate "
+			             "sequence id %" PRIu32
+			             " (also sequence number %" PRIu64
+			             " written)",
+			             outfile_path(w->out), s->id, first + 1);
 			return -EINVAL;
 		}
 	}
@@ -280,7 +285,7 @@ int trace_writer_add(struct trace_writer *w, const struct trace_seq *s,
 	const int cont = trace_header_entropy_full(&w->h);
 	const int runs = (w->h.features & TRACE_F_ACCEPT_RUNS) != 0;
 	msgpack_pack_map(pk, 5 + (s->tokens ? 1u : 0u) + (ent ? 2u : 0u) +
-	                         (cont ? 2u : 0u));
+	                             (cont ? 2u : 0u));
 	pk_key_str(pk, "type", "seq");
 	pk_key_u64(pk, "id", s->id);
 	pk_key_u64(pk, "prompt_len", s->prompt_len);

@@ -14,7 +14,8 @@
 int util_exe_in_build_tree(void)
 {
 	char exe[PATH_MAX], root[PATH_MAX];
-	if (!realpath("/proc/self/exe", exe) || !realpath(AHASD_BUILD_ROOT, root))
+	if (!realpath("/proc/self/exe", exe) ||
+	    !realpath(AHASD_BUILD_ROOT, root))
 		return 0;
 	size_t n = strlen(root);
 	return strncmp(exe, root, n) == 0 && exe[n] == '/';
@@ -34,7 +35,7 @@ int util_find_file(const char *search_path, const char *const *dirs,
 {
 	const size_t nl = strlen(name), sl = strlen(suffix);
 	if (nl > sl && !strcmp(name + nl - sl, suffix))
-		suffix = "";   /* the name already has it */
+		suffix = ""; /* the name already has it */
 	const char *d = search_path ? search_path : "";
 	while (*d) {
 		size_t n = strcspn(d, ":");
@@ -81,8 +82,7 @@ static size_t edit_distance(const char *a, const char *b)
 	return row[nb];
 }
 
-const char *util_closest(const char *word, const char *const *cands,
-                         size_t n)
+const char *util_closest(const char *word, const char *const *cands, size_t n)
 {
 	const char *best = NULL;
 	size_t best_d = SIZE_MAX;

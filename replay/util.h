@@ -9,9 +9,8 @@
 
 /** printf into a caller's error buffer (ignored when err is NULL or
  * errlen is 0). Header-only so db/ can use it without linking replay/. */
-__attribute__((format(printf, 3, 4)))
-static inline void util_set_err(char *err, size_t errlen, const char *fmt,
-                                ...)
+__attribute__((format(printf, 3, 4))) static inline void util_set_err(
+        char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 	if (!err || !errlen)
@@ -62,8 +61,7 @@ int util_find_ini(const char *search_path, const char *dflt, const char *name,
 
 /** The candidate closest to word (edit distance at most a third of its
  * length, and at least 2), or NULL: for "did you mean" in messages. */
-const char *util_closest(const char *word, const char *const *cands,
-                         size_t n);
+const char *util_closest(const char *word, const char *const *cands, size_t n);
 
 /** Names of the files in dir ending in suffix, suffix cut, at most max
  * (names over 63 bytes skipped). @return how many. */

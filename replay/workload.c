@@ -66,8 +66,14 @@ struct wl_key {
 	const char *what;
 };
 
-#define WD(n, lo, hi, w) { #n, offsetof(struct wl_profile, n), 0, lo, hi, w }
-#define WU(n, lo, hi, w) { #n, offsetof(struct wl_profile, n), 1, lo, hi, w }
+#define WD(n, lo, hi, w)                                         \
+	{                                                        \
+#n, offsetof(struct wl_profile, n), 0, lo, hi, w \
+	}
+#define WU(n, lo, hi, w)                                         \
+	{                                                        \
+#n, offsetof(struct wl_profile, n), 1, lo, hi, w \
+	}
 static const struct wl_key keys[] = {
 	WD(acceptance, 1e-6, 1 - 1e-6, "mean acceptance of a draft token"),
 	WD(h_median, 1e-9, 20, "median draft entropy, nats"),
@@ -96,12 +102,14 @@ int wl_profile_set(struct wl_profile *p, const char *key, const char *value,
 		char *end;
 		errno = 0;
 		const double v = strtod(value, &end);
-		if (end == value || *end || errno || !isfinite(v) || v < k->lo ||
-		    v > k->hi || (k->is_uint && v != floor(v))) {
-			util_set_err(err, errlen, "workload %s = '%s': expected %s "
-			             "in [%.9g, %.9g]", key, value,
-			             k->is_uint ? "an integer" : "a number", k->lo,
-			             k->hi);
+		if (end == value || *end || errno || !isfinite(v) ||
+		    v < k->lo || v > k->hi || (k->is_uint && v != floor(v))) {
+			util_set_err(err, errlen,
+			             "workload %s = '%s': expected %s "
+			             "in [%.9g, %.9g]",
+			             key, value,
+			             k->is_uint ? "an integer" : "a number",
+			             k->lo, k->hi);
 			return -EINVAL;
 		}
 		if (k->is_uint)
@@ -112,22 +120,25 @@ int wl_profile_set(struct wl_profile *p, const char *key, const char *value,
 			*(double *)((char *)p + k->off) = v;
 		return 0;
 	}
-	util_set_err(err, errlen, "unknown workload statistic '%s' (acceptance, "
+	util_set_err(err, errlen,
+	             "unknown workload statistic '%s' (acceptance, "
 	             "h_median, h_sigma, coupling, rho, cont_shift, top1_k, "
 	             "sequences, tokens, prompt_min, prompt_max, lookahead, "
-	             "sampled)", key);
+	             "sampled)",
+	             key);
 	return -EINVAL;
 }
 
 void wl_profile_describe(const struct wl_profile *p, char *buf, size_t len)
 {
-	snprintf(buf, len, "acceptance=%.9g h_median=%.9g h_sigma=%.9g "
+	snprintf(buf, len,
+	         "acceptance=%.9g h_median=%.9g h_sigma=%.9g "
 	         "coupling=%.9g rho=%.9g cont_shift=%.9g top1_k=%.9g "
 	         "sequences=%u tokens=%u prompt_min=%u prompt_max=%u "
-	         "lookahead=%u sampled=%d", p->acceptance, p->h_median,
-	         p->h_sigma, p->coupling, p->rho, p->cont_shift, p->top1_k,
-	         p->sequences, p->tokens, p->prompt_min, p->prompt_max,
-	         p->lookahead, p->sampled);
+	         "lookahead=%u sampled=%d",
+	         p->acceptance, p->h_median, p->h_sigma, p->coupling, p->rho,
+	         p->cont_shift, p->top1_k, p->sequences, p->tokens,
+	         p->prompt_min, p->prompt_max, p->lookahead, p->sampled);
 }
 
 static double logistic(double x)
@@ -144,7 +155,8 @@ static double mean_accept(const struct wl_profile *p, double a0)
 	double sum = 0, wsum = 0;
 	for (int i = 0; i <= n; i++) {
 		const double z = lo + i * h;
-		const double w = exp(-0.5 * z * z) * (i == 0 || i == n ? 0.5 : 1);
+		const double w = exp(-0.5 * z * z) *
+		                 (i == 0 || i == n ? 0.5 : 1);
 		sum += w * logistic(a0 - p->coupling * (mu + p->h_sigma * z));
 		wsum += w;
 	}
@@ -154,8 +166,10 @@ static double mean_accept(const struct wl_profile *p, double a0)
 int wl_profile_finish(struct wl_profile *p, char *err, size_t errlen)
 {
 	if (p->prompt_min > p->prompt_max) {
-		util_set_err(err, errlen, "workload: prompt_min %u > prompt_max "
-		             "%u", p->prompt_min, p->prompt_max);
+		util_set_err(err, errlen,
+		             "workload: prompt_min %u > prompt_max "
+		             "%u",
+		             p->prompt_min, p->prompt_max);
 		return -EINVAL;
 	}
 	/* mean_accept is increasing in a0: bisect */
@@ -169,9 +183,10 @@ int wl_profile_finish(struct wl_profile *p, char *err, size_t errlen)
 	}
 	p->a0 = 0.5 * (lo + hi);
 	if (fabs(mean_accept(p, p->a0) - p->acceptance) > 1e-6) {
-		util_set_err(err, errlen, "workload: acceptance %.9g is out of "
-		             "reach with coupling %.9g", p->acceptance,
-		             p->coupling);
+		util_set_err(err, errlen,
+		             "workload: acceptance %.9g is out of "
+		             "reach with coupling %.9g",
+		             p->acceptance, p->coupling);
 		return -EINVAL;
 	}
 	return 0;
@@ -348,8 +363,7 @@ void wl_fit_free(struct wl_fit **f)
 	*f = NULL;
 }
 
-void wl_fit_add(struct wl_fit *f, const struct trace_seq *s,
-                uint32_t lookahead)
+void wl_fit_add(struct wl_fit *f, const struct trace_seq *s, uint32_t lookahead)
 {
 	if (f->n + s->n > (double)f->cap) {
 		size_t cap = f->cap ? f->cap : 4096;
@@ -362,7 +376,7 @@ void wl_fit_add(struct wl_fit *f, const struct trace_seq *s,
 		if (a)
 			f->a = a;
 		if (!l || !a) {
-			f->oom = 1;   /* wl_fit_result reports it */
+			f->oom = 1; /* wl_fit_result reports it */
 			return;
 		}
 		f->cap = cap;
@@ -394,7 +408,8 @@ void wl_fit_add(struct wl_fit *f, const struct trace_seq *s,
 	}
 	for (uint32_t c = 0; c < s->n_cont; c++)
 		for (uint32_t j = 0; j < lookahead; j++) {
-			const double h = s->cont_entropy[(size_t)c * lookahead + j];
+			const double h =
+			        s->cont_entropy[(size_t)c * lookahead + j];
 			f->cont_l += log(h > WL_H_FLOOR ? h : WL_H_FLOOR);
 			f->cont_n += 1;
 		}
@@ -489,7 +504,7 @@ int wl_fit_result(struct wl_fit *f, int sampled, uint32_t lookahead,
 	/* standard errors */
 	const double acc = est->acceptance;
 	se->acceptance = sqrt(acc * (1 - acc) / n_eff);
-	se->h_median = est->h_median * sd / sqrt(n_eff);   /* delta method */
+	se->h_median = est->h_median * sd / sqrt(n_eff); /* delta method */
 	se->h_sigma = sd * sqrt((1 + rho * rho) / (1 - rho * rho) / (2 * n));
 	se->rho = sqrt((1 - rho * rho) / n);
 	if (f->cont_n > 0)

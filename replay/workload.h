@@ -24,15 +24,15 @@
 
 struct wl_profile {
 	char name[64];
-	double acceptance;     /* mean a_p */
-	double h_median;       /* nats */
-	double h_sigma;        /* std of ln H */
-	double coupling;       /* slope of logit P(accept) in -ln H */
-	double rho;            /* lag-1 correlation of ln H */
-	double cont_shift;     /* ln H shift of off-path continuations */
-	double top1_k;         /* top1 = exp(-top1_k H) */
+	double acceptance; /* mean a_p */
+	double h_median;   /* nats */
+	double h_sigma;    /* std of ln H */
+	double coupling;   /* slope of logit P(accept) in -ln H */
+	double rho;        /* lag-1 correlation of ln H */
+	double cont_shift; /* ln H shift of off-path continuations */
+	double top1_k;     /* top1 = exp(-top1_k H) */
 	uint32_t sequences, tokens, prompt_min, prompt_max, lookahead;
-	int sampled;           /* 1: a_p is the probability */
+	int sampled; /* 1: a_p is the probability */
 	/* derived by wl_profile_finish */
 	double a0;
 };

@@ -23,8 +23,8 @@
 
 #include "trace.h"
 
-#define SEM_L 16u          /* max_len: the hold branch's L */
-#define SEM_QUEUE_CAP 32u  /* the host's default --queue-capacity */
+#define SEM_L         16u /* max_len: the hold branch's L */
+#define SEM_QUEUE_CAP 32u /* the host's default --queue-capacity */
 
 struct sem_cfg {
 	int exclude;
@@ -43,8 +43,8 @@ struct sem_totals {
 /* One round from committed position c: returns the tokens drafted and
  * their leading accepted run in *acc. */
 static unsigned sem_round(const struct trace_header *h,
-                          const struct trace_seq *s, unsigned c,
-                          double lambda, int exclude, unsigned *acc)
+                          const struct trace_seq *s, unsigned c, double lambda,
+                          int exclude, unsigned *acc)
 {
 	const double gamma = 0.2;
 	unsigned cap = SEM_L, n = 0, rej_pos = 0;
@@ -57,16 +57,17 @@ static unsigned sem_round(const struct trace_header *h,
 	*acc = 0;
 	for (;;) {
 		const unsigned p = c + n;
-		double e = rejected
-		    ? trace_seq_cont_entropy(s, h->lookahead, rej_pos, p - rej_pos)
-		    : s->entropy[p];
+		double e = rejected ? trace_seq_cont_entropy(s, h->lookahead,
+		                                             rej_pos,
+		                                             p - rej_pos)
+		                    : s->entropy[p];
 		int fails;
 
 		if (!(e > 0.0))
 			e = 0.0;
 		fails = 1.0 - sqrt(gamma * e) < lambda;
 		if (exclude && fails && n >= 1)
-			break;         /* not drafted (App. B) */
+			break; /* not drafted (App. B) */
 		n++;
 		if (!rejected) {
 			if (s->accept[p] >= 0.5f)
@@ -77,7 +78,7 @@ static unsigned sem_round(const struct trace_header *h,
 			}
 		}
 		if (n >= cap || (!exclude && fails))
-			break;         /* kept, then the batch ends */
+			break; /* kept, then the batch ends */
 	}
 	return n;
 }
@@ -96,7 +97,8 @@ static int sem_run(const char *path, const struct sem_cfg *cfg,
 	if (rc != 0)
 		goto error;
 	if (trace_reader_header(r)->sampled) {
-		snprintf(err, sizeof(err), "%s: a greedy trace is needed", path);
+		snprintf(err, sizeof(err), "%s: a greedy trace is needed",
+		         path);
 		rc = -1;
 		goto error;
 	}
@@ -142,15 +144,15 @@ error:
 
 int main(int argc, char **argv)
 {
-	struct sem_cfg cfg = {0, 0, 0.7, 0.9};
-	struct sem_totals t = {0, 0, 0.0, 0.0};
+	struct sem_cfg cfg = { 0, 0, 0.7, 0.9 };
+	struct sem_totals t = { 0, 0, 0.0, 0.0 };
 	double mean;
 
 	if (argc < 5 || argc > 6 ||
 	    (strcmp(argv[2], "keep") != 0 && strcmp(argv[2], "exclude") != 0) ||
 	    (strcmp(argv[3], "none") != 0 && strcmp(argv[3], "lambda") != 0)) {
 		fprintf(stderr, "usage: adaedl-semantics TRACE keep|exclude "
-		        "none|lambda LAMBDA0 [TARGET]\n");
+		                "none|lambda LAMBDA0 [TARGET]\n");
 		return 2;
 	}
 	cfg.exclude = strcmp(argv[2], "exclude") == 0;
@@ -162,8 +164,8 @@ int main(int argc, char **argv)
 		return 1;
 	mean = (double)t.drafted / (double)t.batches;
 	printf("%s persist=%s lambda0=%g target=%g: %llu batches, mean %.2f, "
-	       "std %.2f, final lambda %.3f\n", argv[2], argv[3], cfg.lambda0,
-	       cfg.target, t.batches, mean,
+	       "std %.2f, final lambda %.3f\n",
+	       argv[2], argv[3], cfg.lambda0, cfg.target, t.batches, mean,
 	       sqrt(t.sum_sq / (double)t.batches - mean * mean), t.lambda);
 	return 0;
 }

@@ -57,8 +57,7 @@ static inline struct replay_event stress_event(unsigned w, unsigned r,
 }
 
 /* committed over all sequences of a run of n_seq sequences */
-static inline uint64_t stress_committed(unsigned w, unsigned r,
-                                        unsigned n_seq)
+static inline uint64_t stress_committed(unsigned w, unsigned r, unsigned n_seq)
 {
 	uint64_t c = 0;
 

@@ -52,18 +52,28 @@
 #endif
 #endif
 
-enum fault { F_NONE, F_SEGV, F_ABORT, F_HANG, F_EXIT, F_NEXT, F_COUNT,
-             F_MODE, F_NAN, F_INF };
+enum fault {
+	F_NONE,
+	F_SEGV,
+	F_ABORT,
+	F_HANG,
+	F_EXIT,
+	F_NEXT,
+	F_COUNT,
+	F_MODE,
+	F_NAN,
+	F_INF
+};
 static const char *const fault_names[] = { "none", "segv", "abort", "hang",
-                                           "exit", "next", "count", "mode",
-                                           "nan", "inf" };
+	                                   "exit", "next", "count", "mode",
+	                                   "nan",  "inf" };
 
 struct faulty {
 	enum fault fault;
 	char hook[32];
 	unsigned long after, value;
-	unsigned long calls;   /* of the faulting hook so far */
-	int ran;               /* a sequence began */
+	unsigned long calls; /* of the faulting hook so far */
+	int ran;             /* a sequence began */
 	uint64_t batches;
 };
 
@@ -130,8 +140,8 @@ static int faulty_create(void **st, const struct ahasd_create_args *args,
 			char *end;
 			unsigned long n = strtoul(v, &end, 10);
 			if (end == v || *end) {
-				snprintf(err, errlen, "%s: '%s' is not a number",
-				         k, v);
+				snprintf(err, errlen,
+				         "%s: '%s' is not a number", k, v);
 				free(s);
 				return -EINVAL;
 			}
@@ -161,8 +171,9 @@ static int faulty_counter(void *st, uint32_t i, const char **name,
 		return 0;
 	maybe_fault(s, "counter");
 	*name = "batches";
-	*value = s->fault == F_NAN ? NAN
-	         : s->fault == F_INF ? INFINITY : (double)s->batches;
+	*value = s->fault == F_NAN   ? NAN
+	         : s->fault == F_INF ? INFINITY
+	                             : (double)s->batches;
 	return 1;
 }
 
@@ -270,9 +281,11 @@ static const struct ahasd_policy_hooks faulty_hooks = {
 #endif
 
 static const struct ahasd_param faulty_params[] = {
-	{ "fault", FAULTY_FAULT, "none, segv, abort, hang, exit, next, "
+	{ "fault", FAULTY_FAULT,
+	  "none, segv, abort, hang, exit, next, "
 	  "count, mode, nan or inf" },
-	{ "hook", FAULTY_HOOK, "the hook that faults (segv, abort, hang, "
+	{ "hook", FAULTY_HOOK,
+	  "the hook that faults (segv, abort, hang, "
 	  "exit)" },
 	{ "after", "3", "the call of the hook that faults, from 1" },
 	{ "value", "7", "the value of next, count or mode" },

@@ -28,7 +28,7 @@
 /* A batch begun and not yet given a result. */
 struct fb_batch {
 	uint64_t id;
-	uint32_t tokens;      /* draft_token calls for it */
+	uint32_t tokens; /* draft_token calls for it */
 	uint32_t max_len;
 	int closed;
 };
@@ -37,7 +37,7 @@ struct fb_state {
 	uint32_t k;
 	struct fb_batch *pend; /* oldest first */
 	size_t n_pend, cap_pend;
-	int oom;               /* bookkeeping lost (reported as a counter) */
+	int oom; /* bookkeeping lost (reported as a counter) */
 	/* sums over batch_result */
 	uint64_t results;
 	uint64_t verified, verified_accepted, verified_drafted;
@@ -54,8 +54,8 @@ struct fb_state {
 	double entropy_sum, top1_sum;
 };
 
-static int fb_create(void **st, const struct ahasd_create_args *args,
-                     char *err, size_t errlen)
+static int fb_create(void **st, const struct ahasd_create_args *args, char *err,
+                     size_t errlen)
 {
 	const char *const *keys = args->keys, *const *values = args->values;
 	const size_t n = args->n; /* every key of fb_params, defaults in */
@@ -77,9 +77,12 @@ static int fb_create(void **st, const struct ahasd_create_args *args,
 		}
 		errno = 0;
 		v = strtoul(values[i], &end, 10);
-		if (errno || end == values[i] || *end || v < 1 || v > FB_K_MAX) {
-			snprintf(err, errlen, "k: '%s' is not an integer in "
-			         "[1, %u]", values[i], FB_K_MAX);
+		if (errno || end == values[i] || *end || v < 1 ||
+		    v > FB_K_MAX) {
+			snprintf(err, errlen,
+			         "k: '%s' is not an integer in "
+			         "[1, %u]",
+			         values[i], FB_K_MAX);
 			rc = -EINVAL;
 			goto error;
 		}
@@ -102,8 +105,7 @@ static void fb_destroy(void *st)
 	free(s);
 }
 
-static struct fb_batch *fb_find(struct fb_state *s, uint64_t id,
-                                size_t *at)
+static struct fb_batch *fb_find(struct fb_state *s, uint64_t id, size_t *at)
 {
 	for (size_t i = 0; i < s->n_pend; i++) {
 		if (s->pend[i].id == id) {

@@ -233,7 +233,8 @@ int fx_run(const char *bin, const char *const *args,
 			unlink(opath);
 			unlink(epath);
 			cr_assert_fail("%s did not exit within %d s (hangs, or "
-			               "is blocked on a node?)", bin, timeout);
+			               "is blocked on a node?)",
+			               bin, timeout);
 		}
 		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
 	}

@@ -73,7 +73,7 @@ int fx_run(const char *bin, const char *const *args,
  * shows), can go to cr_make_param_array as is. */
 void *fx_params_dup(const void *p, size_t size);
 void fx_params_free(struct criterion_test_params *crp);
-#define FX_PARAMS(T, a, n) \
+#define FX_PARAMS(T, a, n)                                               \
 	cr_make_param_array(T, fx_params_dup((a), sizeof(T) * (n)), (n), \
 	                    fx_params_free)
 
@@ -82,41 +82,39 @@ void fx_params_free(struct criterion_test_params *crp);
 /** A llama-shaped model with weights INT8 and its operator list. */
 struct fx_dims {
 	uint32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size,
-	         seq_len;
+	        seq_len;
 };
-void fx_llama_model(struct trace_model *m, const char *name,
-                    struct fx_dims d);
+void fx_llama_model(struct trace_model *m, const char *name, struct fx_dims d);
 /** The tiny pair of the hand-built traces: dim 64, hidden 172, 8 heads,
  * 4 K/V heads, vocab 512, context 512, `layers` layers. */
 void fx_tiny_model(struct trace_model *m, const char *name, uint32_t layers);
 
-#define FX_P_LEN 16   /* prompt length of the hand-built sequences */
-#define FX_K 4        /* their continuation length (trace lookahead) */
-#define FX_MAX_N 64   /* their longest sequence */
+#define FX_P_LEN 16 /* prompt length of the hand-built sequences */
+#define FX_K     4  /* their continuation length (trace lookahead) */
+#define FX_MAX_N 64 /* their longest sequence */
 
 /* The arrays of one hand-built sequence. */
 struct fx_seq {
 	float ent[FX_MAX_N], top1[FX_MAX_N], acc[FX_MAX_N];
 	float cont[FX_MAX_N * FX_K];
 	uint32_t cpos[FX_MAX_N];
-	struct trace_seq s;     /* pointing into the arrays above */
+	struct trace_seq s; /* pointing into the arrays above */
 };
 
 /** A sequence with acceptance a_p as given: entropy 0.5 + 2 (1 - a_p)
  * nats and top-1 0.9 - 0.6 (1 - a_p) (low entropy where the draft is
  * right), a continuation row 3.0, 3.1, ... where a_p < 1. */
-void fx_seq_sampled(struct fx_seq *b, uint32_t id, const float *a,
-                    uint32_t n);
+void fx_seq_sampled(struct fx_seq *b, uint32_t id, const float *a, uint32_t n);
 /** A greedy sequence: a_p = accept[p] (0 or 1); entropy 0.5 / 2.5 nats
  * and top-1 0.9 / 0.3 on accepted / rejected positions. */
 void fx_seq_greedy(struct fx_seq *b, uint32_t id, const int *accept,
                    uint32_t n);
 
 struct fx_trace_opts {
-	int sampled;              /* 0: greedy */
-	unsigned draft_layers;    /* 0: 3 */
-	unsigned target_layers;   /* 0: 5 */
-	uint32_t seq_len;         /* both models' context; 0: 512 */
+	int sampled;            /* 0: greedy */
+	unsigned draft_layers;  /* 0: 3 */
+	unsigned target_layers; /* 0: 5 */
+	uint32_t seq_len;       /* both models' context; 0: 512 */
 };
 /** Write seqs as a synthetic trace of the tiny pair, lookahead FX_K. */
 void fx_write_trace(const char *path, struct fx_seq *seqs, size_t n,

@@ -9,8 +9,7 @@
 
 #include "trace.h"
 
-void fx_llama_model(struct trace_model *m, const char *name,
-                    struct fx_dims d)
+void fx_llama_model(struct trace_model *m, const char *name, struct fx_dims d)
 {
 	memset(m, 0, sizeof *m);
 	snprintf(m->name, sizeof m->name, "%s", name);
@@ -27,12 +26,11 @@ void fx_llama_model(struct trace_model *m, const char *name,
 
 void fx_tiny_model(struct trace_model *m, const char *name, uint32_t layers)
 {
-	fx_llama_model(m, name, (struct fx_dims){ 64, 172, layers, 8, 4, 512,
-	                                          512 });
+	fx_llama_model(m, name,
+	               (struct fx_dims){ 64, 172, layers, 8, 4, 512, 512 });
 }
 
-void fx_seq_sampled(struct fx_seq *b, uint32_t id, const float *a,
-                    uint32_t n)
+void fx_seq_sampled(struct fx_seq *b, uint32_t id, const float *a, uint32_t n)
 {
 	uint32_t nc = 0;
 
@@ -49,15 +47,18 @@ void fx_seq_sampled(struct fx_seq *b, uint32_t id, const float *a,
 			nc++;
 		}
 	}
-	b->s = (struct trace_seq){ .id = id, .prompt_len = FX_P_LEN, .n = n,
-	                           .entropy = b->ent, .top1 = b->top1,
-	                           .accept = b->acc, .n_cont = nc,
-	                           .cont_pos = b->cpos,
-	                           .cont_entropy = b->cont };
+	b->s = (struct trace_seq){ .id = id,
+		                   .prompt_len = FX_P_LEN,
+		                   .n = n,
+		                   .entropy = b->ent,
+		                   .top1 = b->top1,
+		                   .accept = b->acc,
+		                   .n_cont = nc,
+		                   .cont_pos = b->cpos,
+		                   .cont_entropy = b->cont };
 }
 
-void fx_seq_greedy(struct fx_seq *b, uint32_t id, const int *accept,
-                   uint32_t n)
+void fx_seq_greedy(struct fx_seq *b, uint32_t id, const int *accept, uint32_t n)
 {
 	float a[FX_MAX_N];
 
@@ -73,26 +74,30 @@ void fx_write_trace(const char *path, struct fx_seq *seqs, size_t n,
 	static const struct fx_trace_opts greedy;
 	const struct fx_trace_opts *t = o ? o : &greedy;
 	struct trace_header h = { .version = TRACE_FORMAT_VERSION,
-	                          .lookahead = FX_K, .top_p = 1.0,
-	                          .sampled = t->sampled,
-	                          .temperature = t->sampled ? 1.0 : 0.0,
-	                          .synthetic = 1 };
+		                  .lookahead = FX_K,
+		                  .top_p = 1.0,
+		                  .sampled = t->sampled,
+		                  .temperature = t->sampled ? 1.0 : 0.0,
+		                  .synthetic = 1 };
 	struct trace_writer *w = NULL;
 	char err[512];
 
 	const uint32_t ctx = t->seq_len ? t->seq_len : 512;
 
-	fx_llama_model(&h.draft, "tiny-draft", (struct fx_dims){ 64, 172,
-	               t->draft_layers ? t->draft_layers : 3, 8, 4, 512, ctx });
-	fx_llama_model(&h.target, "tiny-target", (struct fx_dims){ 64, 172,
-	               t->target_layers ? t->target_layers : 5, 8, 4, 512,
-	               ctx });
+	fx_llama_model(&h.draft, "tiny-draft",
+	               (struct fx_dims){ 64, 172,
+	                                 t->draft_layers ? t->draft_layers : 3,
+	                                 8, 4, 512, ctx });
+	fx_llama_model(&h.target, "tiny-target",
+	               (struct fx_dims){
+	                       64, 172, t->target_layers ? t->target_layers : 5,
+	                       8, 4, 512, ctx });
 	cr_assert_eq(trace_header_add_prov(&h, "tool", "tests/fixtures"), 0);
 	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), 0, "%s",
 	             err);
 	for (size_t i = 0; i < n; i++)
-		cr_assert_eq(trace_writer_add(w, &seqs[i].s, err, sizeof err), 0,
-		             "%s", err);
+		cr_assert_eq(trace_writer_add(w, &seqs[i].s, err, sizeof err),
+		             0, "%s", err);
 	cr_assert_eq(trace_writer_close(&w, err, sizeof err), 0, "%s", err);
 	trace_header_clear(&h);
 }

@@ -43,7 +43,7 @@ static inline void prog_setup(void)
 	const char *s = getenv("AHASD_SOURCE_ROOT");
 
 	cr_assert(b && s, "AHASD_BUILD_ROOT and AHASD_SOURCE_ROOT must be set "
-	          "(run through meson test)");
+	                  "(run through meson test)");
 	snprintf(prog_build, sizeof prog_build, "%s", b);
 	snprintf(prog_src, sizeof prog_src, "%s", s);
 	strcpy(prog_dir, "/tmp/ahasd-test-prog-XXXXXX");
@@ -131,14 +131,14 @@ static inline int prog_run(const char *rel, const char *const *args)
 }
 
 #define PROG_ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
-#define REPLAY(...) prog_run("tools/ahasd-replay", PROG_ARGS(__VA_ARGS__))
+#define REPLAY(...)    prog_run("tools/ahasd-replay", PROG_ARGS(__VA_ARGS__))
 
-#define assert_err_has(s) \
-	cr_assert_not_null(strstr(prog_err, (s)), \
-	                   "stderr lacks \"%s\":\n%s", (s), prog_err)
-#define assert_out_has(s) \
-	cr_assert_not_null(strstr(prog_out, (s)), \
-	                   "stdout lacks \"%s\":\n%s", (s), prog_out)
+#define assert_err_has(s)                                                     \
+	cr_assert_not_null(strstr(prog_err, (s)), "stderr lacks \"%s\":\n%s", \
+	                   (s), prog_err)
+#define assert_out_has(s)                                                     \
+	cr_assert_not_null(strstr(prog_out, (s)), "stdout lacks \"%s\":\n%s", \
+	                   (s), prog_out)
 
 /* ---- the database, through the plain sqlite3 API ---- */
 
@@ -163,7 +163,7 @@ static inline sqlite3_stmt *prog_prep(sqlite3 *h, const char *sql)
 /* First column of the first row of a printf-formatted query; NAN for
  * NULL. */
 static inline double prog_q_dbl(const char *db, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 static inline double prog_q_dbl(const char *db, const char *fmt, ...)
 {
 	char sql[4096];
@@ -186,7 +186,7 @@ static inline double prog_q_dbl(const char *db, const char *fmt, ...)
 }
 
 static inline long long prog_q_int(const char *db, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 static inline long long prog_q_int(const char *db, const char *fmt, ...)
 {
 	char sql[4096];

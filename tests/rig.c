@@ -21,40 +21,45 @@ void rig_open(struct rig *g, const struct rig_opts *o)
 	char *ovr = strchr(pbuf, '?');
 	if (ovr)
 		*ovr++ = '\0';
-	cr_assert_eq(hw_platform_load(&g->plat, pbuf, err, sizeof err), 0,
-	             "%s", err);
+	cr_assert_eq(hw_platform_load(&g->plat, pbuf, err, sizeof err), 0, "%s",
+	             err);
 	for (char *kv = ovr ? strtok(ovr, "&") : NULL; kv;
 	     kv = strtok(NULL, "&")) {
 		char *eq = strchr(kv, '=');
 		cr_assert_not_null(eq, "%s", kv);
 		*eq = '\0';
-		cr_assert_eq(hw_platform_set(&g->plat, kv, eq + 1, err,
-		                             sizeof err), 0, "%s", err);
+		cr_assert_eq(
+		        hw_platform_set(&g->plat, kv, eq + 1, err, sizeof err),
+		        0, "%s", err);
 	}
 	cr_assert_eq(hw_plan_create(&g->plan, &g->plat, &h->draft, &h->target,
-	                            err, sizeof err), 0, "%s", err);
+	                            err, sizeof err),
+	             0, "%s", err);
 	if (o->policy_desc) {
 		g->pol.desc = o->policy_desc;
 		snprintf(g->pol.path, sizeof g->pol.path, "(tests/rig.c)");
 		cr_assert_eq(plugin_create(&g->pol, o->pkeys, o->pvals, o->np,
-		                           err, sizeof err), 0, "%s", err);
+		                           err, sizeof err),
+		             0, "%s", err);
 	} else {
-		cr_assert_eq(plugin_load(&g->pol, o->policy, AHASD_PLUGIN_POLICY,
-		                         o->pkeys, o->pvals, o->np, err,
-		                         sizeof err), 0, "%s", err);
+		cr_assert_eq(plugin_load(&g->pol, o->policy,
+		                         AHASD_PLUGIN_POLICY, o->pkeys,
+		                         o->pvals, o->np, err, sizeof err),
+		             0, "%s", err);
 	}
 	const char *k[1] = { o->dkey }, *v[1] = { o->dval };
 	cr_assert_eq(plugin_load(&g->dr, o->drafter, AHASD_PLUGIN_DRAFTER, k, v,
-	                         o->dkey ? 1 : 0, err, sizeof err), 0, "%s",
-	             err);
-	struct replay_config cfg = { .plan = g->plan, .policy = &g->pol,
-	                             .drafter = &g->dr,
-	                             .seed = o->seed ? o->seed : 1,
-	                             .lookahead = h->lookahead,
-	                             .queue_capacity = o->qcap ? o->qcap : 32,
-	                             .max_draft = 64,
-	                             .on_event = o->on_event,
-	                             .event_user = o->user };
+	                         o->dkey ? 1 : 0, err, sizeof err),
+	             0, "%s", err);
+	struct replay_config cfg = { .plan = g->plan,
+		                     .policy = &g->pol,
+		                     .drafter = &g->dr,
+		                     .seed = o->seed ? o->seed : 1,
+		                     .lookahead = h->lookahead,
+		                     .queue_capacity = o->qcap ? o->qcap : 32,
+		                     .max_draft = 64,
+		                     .on_event = o->on_event,
+		                     .event_user = o->user };
 	cr_assert_eq(replay_create(&g->r, &cfg, err, sizeof err), 0, "%s", err);
 }
 
@@ -70,14 +75,14 @@ void rig_run(struct rig *g)
 	struct trace_seq s;
 	int rc;
 	while ((rc = trace_reader_next(g->rd, &s, err, sizeof err)) == 1)
-		cr_assert_eq(replay_sequence(g->r, &s, NULL, err, sizeof err), 0,
-		             "%s", err);
+		cr_assert_eq(replay_sequence(g->r, &s, NULL, err, sizeof err),
+		             0, "%s", err);
 	cr_assert_eq(rc, 0, "%s", err);
 	replay_finish(g->r);
 }
 
-void rig_run_results(struct rig *g, struct replay_seq_result *res,
-                     size_t max, size_t *n)
+void rig_run_results(struct rig *g, struct replay_seq_result *res, size_t max,
+                     size_t *n)
 {
 	char err[1024];
 	struct trace_seq s;
@@ -187,22 +192,14 @@ void sum_event(void *user, const struct replay_event *ev)
 	case REPLAY_EV_VERIFY:
 	case REPLAY_EV_PREVERIFY:
 	case REPLAY_EV_SWITCH:
-	case REPLAY_EV_OFFLOAD:
-		l->busy[ev->device] += len;
-		break;
-	case REPLAY_EV_TRANSFER:
-		l->xfer[ev->device] += len;
-		break;
-	case REPLAY_EV_IDLE:
-		l->idle[ev->device] += len;
-		break;
-	default:
-		l->bad_kind = 1;
+	case REPLAY_EV_OFFLOAD: l->busy[ev->device] += len; break;
+	case REPLAY_EV_TRANSFER: l->xfer[ev->device] += len; break;
+	case REPLAY_EV_IDLE: l->idle[ev->device] += len; break;
+	default: l->bad_kind = 1;
 	}
 }
 
-void check_events(const struct rig *g, const struct evsum *l,
-                  const char *who)
+void check_events(const struct rig *g, const struct evsum *l, const char *who)
 {
 	const struct replay_metrics *m = replay_metrics(g->r);
 	const int sync = rig_is_sync(g);
@@ -216,13 +213,15 @@ void check_events(const struct rig *g, const struct evsum *l,
 	 * the wasted tokens, and their time is wasted_draft_s. (Sync draws a
 	 * step as one event per device share, without its transfer.) */
 	if (!sync) {
-		cr_assert_eq(l->wasted_n, m->wasted, "%s: wasted draft events "
-		             "%llu, wasted %llu", who,
-		             (unsigned long long)l->wasted_n,
+		cr_assert_eq(l->wasted_n, m->wasted,
+		             "%s: wasted draft events "
+		             "%llu, wasted %llu",
+		             who, (unsigned long long)l->wasted_n,
 		             (unsigned long long)m->wasted);
 		cr_assert(fabs(l->wasted_s - m->wasted_draft_s) <= tol,
 		          "%s: wasted draft events %.17g s, wasted_draft_s "
-		          "%.17g", who, l->wasted_s, m->wasted_draft_s);
+		          "%.17g",
+		          who, l->wasted_s, m->wasted_draft_s);
 	}
 	cr_assert_geq(m->wasted_draft_j, 0.0);
 	cr_assert((m->wasted > 0) == (m->wasted_draft_s > 0),
@@ -230,26 +229,31 @@ void check_events(const struct rig *g, const struct evsum *l,
 	          (unsigned long long)m->wasted, m->wasted_draft_s);
 	for (unsigned d = 0; d < g->plat.n_dev; d++) {
 		const double ev_time = l->busy[d] + l->idle[d] + l->xfer[d];
-		cr_assert_geq(m->idle_s[d], -tol, "%s dev %u: idle < 0", who, d);
+		cr_assert_geq(m->idle_s[d], -tol, "%s dev %u: idle < 0", who,
+		              d);
 		cr_assert(fabs(l->busy[d] - m->busy_s[d]) <= tol,
 		          "%s dev %u: busy events %.17g, busy_s %.17g", who, d,
 		          l->busy[d], m->busy_s[d]);
 		cr_assert(fabs(l->last_end[d] - m->time_s) <= tol,
-		          "%s dev %u: last event ends at %.17g, time %.17g", who,
-		          d, l->last_end[d], m->time_s);
+		          "%s dev %u: last event ends at %.17g, time %.17g",
+		          who, d, l->last_end[d], m->time_s);
 		if (sync && d == (unsigned)vd) {
 			/* transfers are busy on no device: idle_s holds them */
-			cr_assert(fabs(l->idle[d] + l->xfer[d] - m->idle_s[d])
-			          <= tol, "%s dev %u: idle+transfer events "
-			          "%.17g, idle_s %.17g", who, d,
-			          l->idle[d] + l->xfer[d], m->idle_s[d]);
+			cr_assert(fabs(l->idle[d] + l->xfer[d] -
+			               m->idle_s[d]) <= tol,
+			          "%s dev %u: idle+transfer events "
+			          "%.17g, idle_s %.17g",
+			          who, d, l->idle[d] + l->xfer[d],
+			          m->idle_s[d]);
 			cr_assert(fabs(ev_time - m->time_s) <= tol,
-			          "%s dev %u: events cover %.17g of %.17g s", who,
-			          d, ev_time, m->time_s);
+			          "%s dev %u: events cover %.17g of %.17g s",
+			          who, d, ev_time, m->time_s);
 			continue;
 		}
-		cr_assert(l->xfer[d] == 0, "%s dev %u: transfer event off the "
-		          "verify lane or in a task-level run", who, d);
+		cr_assert(l->xfer[d] == 0,
+		          "%s dev %u: transfer event off the "
+		          "verify lane or in a task-level run",
+		          who, d);
 		cr_assert(fabs(l->idle[d] - m->idle_s[d]) <= tol,
 		          "%s dev %u: idle events %.17g, idle_s %.17g", who, d,
 		          l->idle[d], m->idle_s[d]);

@@ -42,8 +42,8 @@ struct rig {
 
 struct rig_opts {
 	const char *trace;
-	const char *preset;      /* "NAME" or "NAME?key=value&key=value" */
-	const char *policy;      /* a built-in name or a path, or: */
+	const char *preset; /* "NAME" or "NAME?key=value&key=value" */
+	const char *policy; /* a built-in name or a path, or: */
 	const struct ahasd_plugin *policy_desc; /* a descriptor made through
 	                          * the host's plugin_create with np params */
 	const char *const *pkeys, *const *pvals;
@@ -61,8 +61,8 @@ void rig_open(struct rig *g, const struct rig_opts *o);
 /** Replay every sequence (asserting each succeeds) and finish the run. */
 void rig_run(struct rig *g);
 /** The same, keeping the first max sequences' results; *n = how many. */
-void rig_run_results(struct rig *g, struct replay_seq_result *res,
-                     size_t max, size_t *n);
+void rig_run_results(struct rig *g, struct replay_seq_result *res, size_t max,
+                     size_t *n);
 void rig_close(struct rig *g);
 int rig_is_sync(const struct rig *g);
 
@@ -104,15 +104,14 @@ void assert_close(double got, double want, const char *what);
 struct evsum {
 	double last_end[HW_MAX_DEV];
 	double busy[HW_MAX_DEV], idle[HW_MAX_DEV], xfer[HW_MAX_DEV];
-	double wasted_s;         /* draft events whose outcome is wasted */
+	double wasted_s; /* draft events whose outcome is wasted */
 	uint64_t wasted_n;
 	unsigned n;
 	int overlap, bad_kind;
 };
 void sum_event(void *user, const struct replay_event *ev);
 #define EV_REL 1e-9
-void check_events(const struct rig *g, const struct evsum *l,
-                  const char *who);
+void check_events(const struct rig *g, const struct evsum *l, const char *who);
 
 /* ---- plugins ---- */
 

@@ -19,17 +19,18 @@
 static const char *const bandwidths[] = { "128e9", "256e9", "512e9" };
 #define N_BW (sizeof bandwidths / sizeof *bandwidths)
 
-TestSuite(baseline, .init = prog_setup, .fini = prog_teardown,
-          .timeout = 120);
+TestSuite(baseline, .init = prog_setup, .fini = prog_teardown, .timeout = 120);
 
 /* ahasd's tokens/s over sync's, both of the invocation labelled label:
  * the pairing a user would make by hand. */
 static double paired_by_label(const char *db, const char *label)
 {
-	return prog_q_dbl(db,
+	return prog_q_dbl(
+	        db,
 	        "SELECT a.tokens_per_s / s.tokens_per_s FROM run_summary a "
 	        "JOIN run_summary s ON s.label = a.label AND s.policy = 'sync' "
-	        "WHERE a.policy = 'ahasd' AND a.label = '%s'", label);
+	        "WHERE a.policy = 'ahasd' AND a.label = '%s'",
+	        label);
 }
 
 static double sign(double x)
@@ -51,18 +52,22 @@ Test(baseline, pim_bandwidth_trend_of_a_shell_loop)
 	for (size_t i = 0; i < N_BW; i++) {
 		char param[64], label[64];
 
-		snprintf(param, sizeof param, "hw.pim.mem_bw=%s", bandwidths[i]);
+		snprintf(param, sizeof param, "hw.pim.mem_bw=%s",
+		         bandwidths[i]);
 		snprintf(label, sizeof label, "bw=%s", bandwidths[i]);
-		cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-p", "ahasd",
-		                    "-d", "adaedl", "--models",
+		cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-p",
+		                    "ahasd", "-d", "adaedl", "--models",
 		                    "llama2-7b:llama2-13b", "-P", param,
 		                    "--label", label, prog_src_path(TRACE)),
 		             0, "%s", prog_err);
 		hand[i] = paired_by_label(db, label);
 		view[i] = prog_q_dbl(db,
-		        "SELECT v.speedup FROM speedup_vs_sync v JOIN runs r ON "
-		        "r.id = v.run_id WHERE r.policy = 'ahasd' AND r.label = "
-		        "'%s'", label);
+		                     "SELECT v.speedup FROM speedup_vs_sync v "
+		                     "JOIN runs r ON "
+		                     "r.id = v.run_id WHERE r.policy = 'ahasd' "
+		                     "AND r.label = "
+		                     "'%s'",
+		                     label);
 	}
 	/* after the whole loop: later sync runs must not move earlier
 	 * answers */
@@ -71,19 +76,22 @@ Test(baseline, pim_bandwidth_trend_of_a_shell_loop)
 
 		snprintf(label, sizeof label, "bw=%s", bandwidths[i]);
 		view[i] = prog_q_dbl(db,
-		        "SELECT v.speedup FROM speedup_vs_sync v JOIN runs r ON "
-		        "r.id = v.run_id WHERE r.policy = 'ahasd' AND r.label = "
-		        "'%s'", label);
+		                     "SELECT v.speedup FROM speedup_vs_sync v "
+		                     "JOIN runs r ON "
+		                     "r.id = v.run_id WHERE r.policy = 'ahasd' "
+		                     "AND r.label = "
+		                     "'%s'",
+		                     label);
 		cr_expect(fabs(view[i] - hand[i]) <= 1e-12 * hand[i],
 		          "%s: speedup_vs_sync %.6f, paired by hand %.6f",
 		          label, view[i], hand[i]);
 	}
 	cr_assert_neq(sign(hand[N_BW - 1] - hand[0]), 0);
-	cr_assert_eq(sign(view[N_BW - 1] - view[0]),
-	             sign(hand[N_BW - 1] - hand[0]),
-	             "trend from 128 to 512 GB/s: speedup_vs_sync %.3f -> %.3f, "
-	             "paired by hand %.3f -> %.3f", view[0], view[N_BW - 1],
-	             hand[0], hand[N_BW - 1]);
+	cr_assert_eq(
+	        sign(view[N_BW - 1] - view[0]), sign(hand[N_BW - 1] - hand[0]),
+	        "trend from 128 to 512 GB/s: speedup_vs_sync %.3f -> %.3f, "
+	        "paired by hand %.3f -> %.3f",
+	        view[0], view[N_BW - 1], hand[0], hand[N_BW - 1]);
 }
 
 /* ---- a version-2 file ------------------------------------------------ */
@@ -104,7 +112,8 @@ static void copy_file(const char *from, const char *to)
 /* Every schema object but run_table's text, as test_db.c compares them. */
 static char *objects(sqlite3 *h)
 {
-	sqlite3_stmt *s = prog_prep(h,
+	sqlite3_stmt *s = prog_prep(
+	        h,
 	        "SELECT group_concat(type || '|' || name || '|' || "
 	        "ifnull(CASE name WHEN 'run_table' THEN '' ELSE sql END, ''), "
 	        "'\n') FROM (SELECT * FROM sqlite_master ORDER BY type, name)");
@@ -129,7 +138,7 @@ Test(baseline, upgrade_from_version_2)
 {
 	const char *p = prog_path("v2.db"), *orig = prog_path("v2-orig.db");
 	static const char *const tables[] = { "runs", "metrics", "devices",
-	                                      "failures", "run_ids" };
+		                              "failures", "run_ids" };
 	char err[512], sql[1024];
 	struct db *d = NULL;
 	sqlite3 *h;
@@ -139,16 +148,18 @@ Test(baseline, upgrade_from_version_2)
 	cr_assert_eq(prog_q_int(p, "PRAGMA user_version"), 2);
 
 	/* the viewer asks for the upgrade and changes nothing */
-	cr_assert_eq(db_open_readonly(&d, p, err, sizeof err),
-	             -EPROTONOSUPPORT, "%s", err);
+	cr_assert_eq(db_open_readonly(&d, p, err, sizeof err), -EPROTONOSUPPORT,
+	             "%s", err);
 	cr_assert(strstr(err, "schema version 2 is older than this tool's (4)"),
 	          "%s", err);
 
 	cr_assert_eq(db_open(&d, p, err, sizeof err), 0, "%s", err);
 	h = db_handle(d);
 	cr_assert_eq(prog_q_int(p, "PRAGMA user_version"), DB_SCHEMA_VERSION);
-	cr_assert_eq(prog_q_int(p, "SELECT count(*) FROM pragma_integrity_check "
-	                           "WHERE integrity_check <> 'ok'"), 0);
+	cr_assert_eq(prog_q_int(p,
+	                        "SELECT count(*) FROM pragma_integrity_check "
+	                        "WHERE integrity_check <> 'ok'"),
+	             0);
 
 	/* the old rows, unchanged both ways */
 	snprintf(sql, sizeof sql, "ATTACH '%s' AS old", orig);
@@ -156,19 +167,22 @@ Test(baseline, upgrade_from_version_2)
 	for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
 		sqlite3_stmt *s;
 
-		snprintf(sql, sizeof sql,
-		         "SELECT (SELECT count(*) FROM (SELECT * FROM main.%s "
-		         "EXCEPT SELECT * FROM old.%s)) + (SELECT count(*) FROM "
-		         "(SELECT * FROM old.%s EXCEPT SELECT * FROM main.%s))",
-		         tables[i], tables[i], tables[i], tables[i]);
+		snprintf(
+		        sql, sizeof sql,
+		        "SELECT (SELECT count(*) FROM (SELECT * FROM main.%s "
+		        "EXCEPT SELECT * FROM old.%s)) + (SELECT count(*) FROM "
+		        "(SELECT * FROM old.%s EXCEPT SELECT * FROM main.%s))",
+		        tables[i], tables[i], tables[i], tables[i]);
 		s = prog_prep(h, sql);
 		cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
 		cr_expect_eq(sqlite3_column_int(s, 0), 0, "%s", sql);
 		sqlite3_finalize(s);
 	}
-	cr_assert_eq(sqlite3_exec(h, "DETACH old", NULL, NULL, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(h, "DETACH old", NULL, NULL, NULL),
+	             SQLITE_OK);
 	cr_assert_eq(prog_q_int(p, "SELECT count(*) FROM sequences WHERE "
-	                           "batch_tokens IS NOT NULL"), 0);
+	                           "batch_tokens IS NOT NULL"),
+	             0);
 	db_close(&d);
 
 	/* every run has its configuration rows; the swept key as a number */
@@ -176,12 +190,16 @@ Test(baseline, upgrade_from_version_2)
 	             7);
 	cr_assert_eq(prog_q_int(p, "SELECT count(*) FROM run_match"), 7);
 	cr_assert_eq(prog_q_int(p, "SELECT value FROM config WHERE run_id = 1 "
-	                           "AND key = 'hw.pim.mem_bw'"), 128000000000LL);
+	                           "AND key = 'hw.pim.mem_bw'"),
+	             128000000000LL);
 	cr_assert_eq(prog_q_int(p, "SELECT count(*) FROM config WHERE "
 	                           "key = 'hw.pim.mem_bw' AND "
-	                           "typeof(value) = 'integer'"), 7);
-	cr_assert_eq(prog_q_int(p, "SELECT count(*) FROM config WHERE run_id = 2 "
-	                           "AND key = 'model.retargeted_from'"), 1);
+	                           "typeof(value) = 'integer'"),
+	             7);
+	cr_assert_eq(prog_q_int(p,
+	                        "SELECT count(*) FROM config WHERE run_id = 2 "
+	                        "AND key = 'model.retargeted_from'"),
+	             1);
 
 	/* matched: each ahasd run against the sync run of its own bandwidth,
 	 * run 7 (async with fixed: no sync run with fixed) against none */
@@ -192,31 +210,45 @@ Test(baseline, upgrade_from_version_2)
 		snprintf(label, sizeof label, "bw=%s", bandwidths[i]);
 		hand = paired_by_label(p, label);
 		view = prog_q_dbl(p,
-		        "SELECT v.speedup FROM speedup_vs_sync v JOIN runs r ON "
-		        "r.id = v.run_id WHERE r.policy = 'ahasd' AND r.label = "
-		        "'%s'", label);
+		                  "SELECT v.speedup FROM speedup_vs_sync v "
+		                  "JOIN runs r ON "
+		                  "r.id = v.run_id WHERE r.policy = 'ahasd' "
+		                  "AND r.label = "
+		                  "'%s'",
+		                  label);
 		cr_expect(fabs(view - hand) <= 1e-12 * hand,
-		          "%s: speedup_vs_sync %.6f, paired by hand %.6f", label,
-		          view, hand);
+		          "%s: speedup_vs_sync %.6f, paired by hand %.6f",
+		          label, view, hand);
 		cr_expect_eq(prog_q_int(p,
-		        "SELECT v.baseline_run_id FROM speedup_vs_sync v JOIN "
-		        "runs r ON r.id = v.run_id WHERE r.policy = 'ahasd' AND "
-		        "r.label = '%s'", label), 2 * (long long)i + 1);
+		                        "SELECT v.baseline_run_id FROM "
+		                        "speedup_vs_sync v JOIN "
+		                        "runs r ON r.id = v.run_id WHERE "
+		                        "r.policy = 'ahasd' AND "
+		                        "r.label = '%s'",
+		                        label),
+		             2 * (long long)i + 1);
 	}
 	cr_expect(isnan(prog_q_dbl(p, "SELECT speedup FROM speedup_vs_sync "
 	                              "WHERE run_id = 7")));
 	cr_expect_eq(prog_q_int(p, "SELECT count(*) FROM speedup_vs_sync"), 7);
 
 	/* the question as one query over the pivoted view */
-	cr_expect_eq(prog_q_int(p,
-	        "SELECT count(*) FROM run_table WHERE policy = 'ahasd' AND "
-	        "\"hw.pim.mem_bw\" BETWEEN 128e9 AND 512e9 AND speedup IS NOT "
-	        "NULL"), 3);
-	cr_expect_lt(prog_q_dbl(p,
-	        "SELECT (SELECT speedup FROM run_table WHERE policy = 'ahasd' "
-	        "AND \"hw.pim.mem_bw\" = 512e9) - (SELECT speedup FROM "
-	        "run_table WHERE policy = 'ahasd' AND \"hw.pim.mem_bw\" = "
-	        "128e9)"), 0, "the advantage shrinks with bandwidth");
+	cr_expect_eq(prog_q_int(p, "SELECT count(*) FROM run_table WHERE "
+	                           "policy = 'ahasd' AND "
+	                           "\"hw.pim.mem_bw\" BETWEEN 128e9 AND 512e9 "
+	                           "AND speedup IS NOT "
+	                           "NULL"),
+	             3);
+	cr_expect_lt(
+	        prog_q_dbl(
+	                p,
+	                "SELECT (SELECT speedup FROM run_table WHERE policy = "
+	                "'ahasd' "
+	                "AND \"hw.pim.mem_bw\" = 512e9) - (SELECT speedup FROM "
+	                "run_table WHERE policy = 'ahasd' AND "
+	                "\"hw.pim.mem_bw\" = "
+	                "128e9)"),
+	        0, "the advantage shrinks with bandwidth");
 
 	/* the same objects as a new file's */
 	{
@@ -251,11 +283,13 @@ Test(baseline, pim_bandwidth_trend_of_one_sweep)
 
 	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-p", "ahasd", "-d",
 	                    "adaedl", "--models", "llama2-7b:llama2-13b", "-P",
-	                    "hw.pim.mem_bw=128e9:512e9:x2", prog_src_path(TRACE)),
+	                    "hw.pim.mem_bw=128e9:512e9:x2",
+	                    prog_src_path(TRACE)),
 	             0, "%s", prog_err);
 	h = prog_db(db);
-	s = prog_prep(h, "SELECT \"hw.pim.mem_bw\" / 1e9, speedup FROM run_table "
-	                 "WHERE policy = 'ahasd' ORDER BY 1");
+	s = prog_prep(h,
+	              "SELECT \"hw.pim.mem_bw\" / 1e9, speedup FROM run_table "
+	              "WHERE policy = 'ahasd' ORDER BY 1");
 	int rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		cr_assert_lt(n, N_BW, "more ahasd runs than bandwidths");
@@ -271,24 +305,29 @@ Test(baseline, pim_bandwidth_trend_of_one_sweep)
 		char param[64], name[32];
 		const char *one;
 
-		snprintf(param, sizeof param, "hw.pim.mem_bw=%s", bandwidths[i]);
+		snprintf(param, sizeof param, "hw.pim.mem_bw=%s",
+		         bandwidths[i]);
 		snprintf(name, sizeof name, "alone%zu.db", i);
 		one = prog_path(name);
 		cr_assert_eq(REPLAY("-q", "--db", one, "-p", "sync", "-p",
 		                    "ahasd", "-d", "adaedl", "--models",
 		                    "llama2-7b:llama2-13b", "-P", param,
-		                    prog_src_path(TRACE)), 0, "%s", prog_err);
-		alone[i] = prog_q_dbl(one,
-		        "SELECT a.tokens_per_s / s.tokens_per_s FROM run_summary "
-		        "a, run_summary s WHERE a.policy = 'ahasd' AND s.policy = "
-		        "'sync'");
-		cr_expect_eq(view[i], alone[i], "%s GB/s: %.6f in the sweep, "
-		             "%.6f alone", bandwidths[i], view[i], alone[i]);
+		                    prog_src_path(TRACE)),
+		             0, "%s", prog_err);
+		alone[i] = prog_q_dbl(one, "SELECT a.tokens_per_s / "
+		                           "s.tokens_per_s FROM run_summary "
+		                           "a, run_summary s WHERE a.policy = "
+		                           "'ahasd' AND s.policy = "
+		                           "'sync'");
+		cr_expect_eq(view[i], alone[i],
+		             "%s GB/s: %.6f in the sweep, "
+		             "%.6f alone",
+		             bandwidths[i], view[i], alone[i]);
 	}
 	cr_assert_neq(sign(alone[N_BW - 1] - alone[0]), 0);
 	cr_assert_eq(sign(view[N_BW - 1] - view[0]),
 	             sign(alone[N_BW - 1] - alone[0]),
 	             "trend from 128 to 512 GB/s: %.3f -> %.3f in the sweep, "
-	             "%.3f -> %.3f alone", view[0], view[N_BW - 1], alone[0],
-	             alone[N_BW - 1]);
+	             "%.3f -> %.3f alone",
+	             view[0], view[N_BW - 1], alone[0], alone[N_BW - 1]);
 }

@@ -42,7 +42,8 @@ static double urand(void)
 
 static float grand(void)
 {
-	return (float)(sqrt(-2.0 * log(urand())) * cos(6.283185307179586 * urand()));
+	return (float)(sqrt(-2.0 * log(urand())) *
+	               cos(6.283185307179586 * urand()));
 }
 
 static void path_in(char *out, size_t n, const char *name)
@@ -62,8 +63,15 @@ static void put_f32(FILE *f, float v)
 
 /* dims of the random model: vocab 300 (3 specials, 256 bytes, 27 letters,
  * 14 merges), unshared classifier (negative vocab in the header) */
-enum { R_DIM = 32, R_HID = 48, R_LAYERS = 3, R_HEADS = 4, R_KV = 2,
-       R_VOCAB = 300, R_SEQ = 96 };
+enum {
+	R_DIM = 32,
+	R_HID = 48,
+	R_LAYERS = 3,
+	R_HEADS = 4,
+	R_KV = 2,
+	R_VOCAB = 300,
+	R_SEQ = 96
+};
 
 static void write_model(const char *path, const int32_t hdr[7], uint64_t seed)
 {
@@ -85,23 +93,23 @@ static void write_model(const char *path, const int32_t hdr[7], uint64_t seed)
 	for (int64_t i = 0; i < (int64_t)L * dim; i++)
 		put_f32(f, 1.0f + 0.1f * grand());
 	for (int64_t i = 0; i < (int64_t)L * dim * dim; i++)
-		put_f32(f, ls * grand());                 /* wq */
+		put_f32(f, ls * grand()); /* wq */
 	for (int64_t i = 0; i < (int64_t)L * dim * kvd * 2; i++)
-		put_f32(f, ls * grand());                 /* wk, wv */
+		put_f32(f, ls * grand()); /* wk, wv */
 	for (int64_t i = 0; i < (int64_t)L * dim * dim; i++)
-		put_f32(f, ls * grand());                 /* wo */
+		put_f32(f, ls * grand()); /* wo */
 	for (int64_t i = 0; i < (int64_t)L * dim; i++)
 		put_f32(f, 1.0f + 0.1f * grand());
 	for (int64_t i = 0; i < (int64_t)L * hid * dim; i++)
-		put_f32(f, ls * grand());                 /* w1 */
+		put_f32(f, ls * grand()); /* w1 */
 	for (int64_t i = 0; i < (int64_t)L * hid * dim; i++)
-		put_f32(f, lh * grand());                 /* w2 */
+		put_f32(f, lh * grand()); /* w2 */
 	for (int64_t i = 0; i < (int64_t)L * hid * dim; i++)
-		put_f32(f, ls * grand());                 /* w3 */
+		put_f32(f, ls * grand()); /* w3 */
 	for (int i = 0; i < dim; i++)
 		put_f32(f, 1.0f);
 	for (int64_t i = 0; i < (int64_t)seq * hs; i++)
-		put_f32(f, 0.0f);                         /* freq_cis (unused) */
+		put_f32(f, 0.0f); /* freq_cis (unused) */
 	if (hdr[5] < 0)
 		for (int64_t i = 0; i < (int64_t)V * dim; i++)
 			put_f32(f, 2.0f / sqrtf((float)dim) * grand());
@@ -117,8 +125,9 @@ static void put_token(FILE *f, float score, const char *s)
 
 static void write_tokenizer(const char *path, int vocab)
 {
-	static const char *merges[] = { "th", "he", "in", " t", " a", "an", "er",
-	                                "on", "re", "at", "en", "nd", "ed", "es" };
+	static const char *merges[] = { "th", "he", "in", " t", " a",
+		                        "an", "er", "on", "re", "at",
+		                        "en", "nd", "ed", "es" };
 	FILE *f = fopen(path, "wb");
 	char buf[16];
 	int n = 0;
@@ -140,7 +149,8 @@ static void write_tokenizer(const char *path, int vocab)
 		buf[1] = '\0';
 		put_token(f, 0, buf);
 	}
-	for (size_t i = 0; i < sizeof merges / sizeof merges[0] && n < vocab; i++, n++)
+	for (size_t i = 0; i < sizeof merges / sizeof merges[0] && n < vocab;
+	     i++, n++)
 		put_token(f, (float)(-(int)i), merges[i]);
 	for (; n < vocab; n++) {
 		snprintf(buf, sizeof buf, "x%d", n);
@@ -158,8 +168,8 @@ static void write_text(const char *path, const char *text)
 	cr_assert_eq(fclose(f), 0);
 }
 
-static const int32_t g_hdr[7] = { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV,
-                                  -R_VOCAB, R_SEQ };
+static const int32_t g_hdr[7] = { R_DIM, R_HID,    R_LAYERS, R_HEADS,
+	                          R_KV,  -R_VOCAB, R_SEQ };
 
 static void setup(void)
 {
@@ -169,7 +179,8 @@ static void setup(void)
 	path_in(g_prompts, sizeof g_prompts, "prompts.txt");
 	write_model(g_model, g_hdr, 42);
 	write_tokenizer(g_tok, R_VOCAB);
-	write_text(g_prompts, "the cat sat\nan ant ran\n{\"prompt\": \"here and there\"}\n"
+	write_text(g_prompts,
+	           "the cat sat\nan ant ran\n{\"prompt\": \"here and there\"}\n"
 	           "a red hat\n");
 }
 
@@ -276,7 +287,9 @@ static struct rseq *read_trace(const char *path, struct trace_header *h,
 	cr_assert_eq(trace_model_copy(&h->draft, &rh->draft), 0);
 	cr_assert_eq(trace_model_copy(&h->target, &rh->target), 0);
 	for (size_t i = 0; i < rh->n_prov; i++)
-		cr_assert_eq(trace_header_add_prov(h, rh->prov[i].key, rh->prov[i].value), 0);
+		cr_assert_eq(trace_header_add_prov(h, rh->prov[i].key,
+		                                   rh->prov[i].value),
+		             0);
 	while ((ret = trace_reader_next(r, &s, err, sizeof err)) == 1) {
 		struct rseq *q;
 		v = realloc(v, (n + 1) * sizeof *v);
@@ -288,9 +301,12 @@ static struct rseq *read_trace(const char *path, struct trace_header *h,
 		q->entropy = dup_mem(s.entropy, s.n * sizeof(float));
 		q->top1 = dup_mem(s.top1, s.n * sizeof(float));
 		q->accept = dup_mem(s.accept, s.n * sizeof(float));
-		q->tokens = s.tokens ? dup_mem(s.tokens, s.n * sizeof(uint32_t)) : NULL;
+		q->tokens = s.tokens ? dup_mem(s.tokens, s.n * sizeof(uint32_t))
+		                     : NULL;
 		q->cont_pos = dup_mem(s.cont_pos, s.n_cont * sizeof(uint32_t));
-		q->cont = dup_mem(s.cont_entropy, (size_t)s.n_cont * rh->lookahead * sizeof(float));
+		q->cont = dup_mem(s.cont_entropy, (size_t)s.n_cont *
+		                                          rh->lookahead *
+		                                          sizeof(float));
 		q->cont_index = dup_mem(s.cont_index, s.n * sizeof(int32_t));
 	}
 	cr_assert_eq(ret, 0, "%s", err);
@@ -347,11 +363,15 @@ Test(capture, sha256_vectors)
 
 	/* FIPS 180-2 examples */
 	sha256_hex("abc", 3, hex);
-	cr_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	cr_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9c"
+	                      "b410ff61f20015ad");
 	sha256_hex("", 0, hex);
-	cr_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-	sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, hex);
-	cr_assert_str_eq(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	cr_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934c"
+	                      "a495991b7852b855");
+	sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+	           56, hex);
+	cr_assert_str_eq(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167"
+	                      "f6ecedd419db06c1");
 }
 
 Test(capture, json_strict)
@@ -359,15 +379,25 @@ Test(capture, json_strict)
 	struct json_value *v = NULL;
 	char err[256];
 	static const char *bad[] = {
-		"{\"a\": 1,}", "[1 2]", "{\"a\": 1, \"a\": 2}", "\"\\x\"", "01",
-		"{\"a\": NaN}", "[1] x", "\"\\ud800\"", "{'a': 1}", "",
+		"{\"a\": 1,}",
+		"[1 2]",
+		"{\"a\": 1, \"a\": 2}",
+		"\"\\x\"",
+		"01",
+		"{\"a\": NaN}",
+		"[1] x",
+		"\"\\ud800\"",
+		"{'a': 1}",
+		"",
 	};
 	const struct json_value *a;
 
-	static const char good[] = "{\"a\": [1, 2.5e1, -3], \"b\": \"\\u00e9\\n\", "
-	                           "\"c\": 18446744073709551615, \"d\": null}";
+	static const char good[] =
+	        "{\"a\": [1, 2.5e1, -3], \"b\": \"\\u00e9\\n\", "
+	        "\"c\": 18446744073709551615, \"d\": null}";
 
-	cr_assert_eq(json_parse(good, strlen(good), &v, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(json_parse(good, strlen(good), &v, err, sizeof err), 0,
+	             "%s", err);
 	a = json_get(v, "a");
 	cr_assert_eq(a->type, JSON_ARRAY);
 	cr_assert_eq(a->len, 3);
@@ -378,8 +408,9 @@ Test(capture, json_strict)
 	cr_assert_eq(json_get(v, "c")->u64, UINT64_MAX);
 	json_free(&v);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		cr_assert_neq(json_parse(bad[i], strlen(bad[i]), &v, err, sizeof err), 0,
-		              "accepted %s", bad[i]);
+		cr_assert_neq(
+		        json_parse(bad[i], strlen(bad[i]), &v, err, sizeof err),
+		        0, "accepted %s", bad[i]);
 		cr_assert_null(v);
 		cr_assert(strstr(err, "column") != NULL, "%s", err);
 	}
@@ -391,7 +422,8 @@ Test(capture, tokenizer_roundtrip)
 	char err[256], out[256] = "";
 	int toks[64], n;
 
-	cr_assert_eq(llm_tokenizer_load(&t, g_tok, R_VOCAB, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(llm_tokenizer_load(&t, g_tok, R_VOCAB, err, sizeof err), 0,
+	             "%s", err);
 	n = llm_encode(t, "the end!", toks, 64);
 	/* BOS, then " the end!" merges: " t"+"he"? best score first: "th" (0)
 	 * beats " t" (-3): " ","th","e"... then no merge of "th"+"e"; "en" (-10)
@@ -413,7 +445,8 @@ Test(capture, tokenizer_roundtrip)
 Test(capture, stories260k_known_output)
 {
 	const char *dir = getenv("AHASD_MODELS_DIR");
-	char model[600], tok[600], err[512], text[4096] = "", out[300], prompts[300];
+	char model[600], tok[600], err[512], text[4096] = "", out[300],
+	                                     prompts[300];
 	struct llm_model *m = NULL;
 	struct llm_tokenizer *t = NULL;
 	struct capture_opts o;
@@ -423,24 +456,31 @@ Test(capture, stories260k_known_output)
 	int toks[32], n, cur;
 	/* llama2.c README: ./run stories260K.bin -z tok512.bin -t 0.0 */
 	static const char expect[] =
-		"Once upon a time, there was a little girl named Lily. She loved to "
-		"play outside in the park. One day, she saw a big, red ball. She "
-		"wanted to play with it, but it was too high.";
+	        "Once upon a time, there was a little girl named Lily. She "
+	        "loved to "
+	        "play outside in the park. One day, she saw a big, red ball. "
+	        "She "
+	        "wanted to play with it, but it was too high.";
 
-	snprintf(model, sizeof model, "%s/stories260K/stories260K.bin", dir ? dir : "");
+	snprintf(model, sizeof model, "%s/stories260K/stories260K.bin",
+	         dir ? dir : "");
 	snprintf(tok, sizeof tok, "%s/stories260K/tok512.bin", dir ? dir : "");
 	if (!dir || access(model, R_OK) != 0 || access(tok, R_OK) != 0)
-		cr_skip_test("stories260K not found under AHASD_MODELS_DIR (%s): "
-		             "known-output test skipped", dir ? dir : "unset");
+		cr_skip_test(
+		        "stories260K not found under AHASD_MODELS_DIR (%s): "
+		        "known-output test skipped",
+		        dir ? dir : "unset");
 	cr_assert_eq(llm_load(&m, model, err, sizeof err), 0, "%s", err);
-	cr_assert_eq(llm_tokenizer_load(&t, tok, m->cfg.vocab_size, err, sizeof err), 0,
-	             "%s", err);
+	cr_assert_eq(
+	        llm_tokenizer_load(&t, tok, m->cfg.vocab_size, err, sizeof err),
+	        0, "%s", err);
 	n = llm_encode(t, "Once upon a time", toks, 32);
 	cr_assert_gt(n, 1);
 	cur = toks[0];
 	for (int pos = 0; pos < 80; pos++) {
 		const float *lg = llm_forward(m, cur, pos);
-		int next = pos + 1 < n ? toks[pos + 1] : llm_argmax(lg, m->cfg.vocab_size);
+		int next = pos + 1 < n ? toks[pos + 1]
+		                       : llm_argmax(lg, m->cfg.vocab_size);
 		strcat(text, llm_decode(t, cur, next));
 		cur = next;
 	}
@@ -469,7 +509,8 @@ Test(capture, stories260k_known_output)
 	}
 	cr_assert(strncmp(text, expect, strlen(expect)) == 0, "got: %s", text);
 	cr_assert_str_eq(trace_header_prov(&h, "target_model_sha256"),
-	                 "b0a507e7ad0f626624f17112325e66691f9076d622e1d3274d103d00299f2696");
+	                 "b0a507e7ad0f626624f17112325e66691f9076d622e1d3274d103"
+	                 "d00299f2696");
 	free_trace(seqs, ns, &h);
 	llm_free(&m);
 	llm_tokenizer_free(&t);
@@ -601,7 +642,8 @@ Test(capture, continuation_independent_and_exact)
 	}
 
 	/* recompute the rows of sequence 0 from scratch */
-	cr_assert_eq(capture_pair_open(&pair, &o, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(capture_pair_open(&pair, &o, err, sizeof err), 0, "%s",
+	             err);
 	{
 		int toks[64], P = llm_encode(pair.tok, "the cat sat", toks, 64);
 		int V = R_VOCAB;
@@ -615,16 +657,22 @@ Test(capture, continuation_independent_and_exact)
 			for (int t = 0; t < P; t++)
 				lg = llm_forward(pair.draft, toks[t], t);
 			for (uint32_t t = 0; t < i; t++)
-				lg = llm_forward(pair.draft, (int)b[0].tokens[t], P + (int)t);
+				lg = llm_forward(pair.draft,
+				                 (int)b[0].tokens[t],
+				                 P + (int)t);
 			c = llm_argmax(lg, V);
-			cr_assert_neq((uint32_t)c, b[0].tokens[i], "greedy a_p=0 means "
-			              "the draft's argmax differs from the target token");
+			cr_assert_neq((uint32_t)c, b[0].tokens[i],
+			              "greedy a_p=0 means "
+			              "the draft's argmax differs from the "
+			              "target token");
 			for (uint32_t j = 0; j < 8; j++) {
-				lg = llm_forward(pair.draft, c, P + (int)i + (int)j);
+				lg = llm_forward(pair.draft, c,
+				                 P + (int)i + (int)j);
 				llm_softmax(q, lg, V, 1.0);
 				cr_assert_float_eq(b[0].cont[(size_t)r * 8 + j],
-				                   (float)llm_entropy(q, V), 1e-5,
-				                   "row %u step %u", r, j);
+				                   (float)llm_entropy(q, V),
+				                   1e-5, "row %u step %u", r,
+				                   j);
 				c = llm_argmax(q, V);
 			}
 		}
@@ -665,8 +713,8 @@ static void ref_alloc(struct ref_run *r, const struct llm_config *c)
 	r->logits = calloc(c->vocab_size, sizeof(float));
 	r->kc = calloc(cache, sizeof(float));
 	r->vc = calloc(cache, sizeof(float));
-	cr_assert(r->x && r->xb && r->xb2 && r->hb && r->hb2 && r->q && r->att &&
-	          r->logits && r->kc && r->vc);
+	cr_assert(r->x && r->xb && r->xb2 && r->hb && r->hb2 && r->q &&
+	          r->att && r->logits && r->kc && r->vc);
 }
 
 static void ref_free(struct ref_run *r)
@@ -711,7 +759,8 @@ static void ref_softmax(float *x, int n)
 		x[i] /= sum;
 }
 
-static void ref_matmul(float *xout, const float *x, const float *w, int n, int d)
+static void ref_matmul(float *xout, const float *x, const float *w, int n,
+                       int d)
 {
 	for (int i = 0; i < d; i++) {
 		float val = 0.0f;
@@ -733,7 +782,8 @@ static const float *ref_forward(struct ref_run *r, const struct llm_model *m,
 
 	memcpy(x, w->tok_emb + (size_t)token * dim, dim * sizeof(float));
 	for (int l = 0; l < p->n_layers; l++) {
-		size_t loff = (size_t)l * p->seq_len * kv_dim, ld = (size_t)l * dim;
+		size_t loff = (size_t)l * p->seq_len * kv_dim,
+		       ld = (size_t)l * dim;
 		float *kc = r->kc + loff + (size_t)pos * kv_dim;
 		float *vc = r->vc + loff + (size_t)pos * kv_dim;
 
@@ -741,11 +791,14 @@ static const float *ref_forward(struct ref_run *r, const struct llm_model *m,
 			continue;
 		ref_rmsnorm(r->xb, x, w->rms_att + ld, dim);
 		ref_matmul(r->q, r->xb, w->wq + ld * dim, dim, dim);
-		ref_matmul(kc, r->xb, w->wk + (size_t)l * dim * kv_dim, dim, kv_dim);
-		ref_matmul(vc, r->xb, w->wv + (size_t)l * dim * kv_dim, dim, kv_dim);
+		ref_matmul(kc, r->xb, w->wk + (size_t)l * dim * kv_dim, dim,
+		           kv_dim);
+		ref_matmul(vc, r->xb, w->wv + (size_t)l * dim * kv_dim, dim,
+		           kv_dim);
 		for (int i = 0; i < dim; i += 2) {
 			int hd = i % hs;
-			float freq = 1.0f / powf(10000.0f, (float)hd / (float)hs);
+			float freq = 1.0f /
+			             powf(10000.0f, (float)hd / (float)hs);
 			float val = (float)pos * freq;
 			float fcr = cosf(val), fci = sinf(val);
 			for (int v = 0; v < (i < kv_dim ? 2 : 1); v++) {
@@ -757,10 +810,12 @@ static const float *ref_forward(struct ref_run *r, const struct llm_model *m,
 		}
 		for (int h = 0; h < p->n_heads; h++) {
 			const float *q = r->q + h * hs;
-			float *att = r->att + (size_t)h * p->seq_len, *xb = r->xb + h * hs;
+			float *att = r->att + (size_t)h * p->seq_len,
+			      *xb = r->xb + h * hs;
 			size_t hoff = (size_t)(h / kv_mul) * hs;
 			for (int t = 0; t <= pos; t++) {
-				const float *k = r->kc + loff + (size_t)t * kv_dim + hoff;
+				const float *k = r->kc + loff +
+				                 (size_t)t * kv_dim + hoff;
 				float score = 0.0f;
 				for (int i = 0; i < hs; i++)
 					score += q[i] * k[i];
@@ -769,7 +824,8 @@ static const float *ref_forward(struct ref_run *r, const struct llm_model *m,
 			ref_softmax(att, pos + 1);
 			memset(xb, 0, hs * sizeof(float));
 			for (int t = 0; t <= pos; t++) {
-				const float *v = r->vc + loff + (size_t)t * kv_dim + hoff;
+				const float *v = r->vc + loff +
+				                 (size_t)t * kv_dim + hoff;
 				for (int i = 0; i < hs; i++)
 					xb[i] += att[t] * v[i];
 			}
@@ -778,14 +834,17 @@ static const float *ref_forward(struct ref_run *r, const struct llm_model *m,
 		for (int i = 0; i < dim; i++)
 			x[i] += r->xb2[i];
 		ref_rmsnorm(r->xb, x, w->rms_ffn + ld, dim);
-		ref_matmul(r->hb, r->xb, w->w1 + (size_t)l * dim * hid, dim, hid);
-		ref_matmul(r->hb2, r->xb, w->w3 + (size_t)l * dim * hid, dim, hid);
+		ref_matmul(r->hb, r->xb, w->w1 + (size_t)l * dim * hid, dim,
+		           hid);
+		ref_matmul(r->hb2, r->xb, w->w3 + (size_t)l * dim * hid, dim,
+		           hid);
 		for (int i = 0; i < hid; i++) {
 			float val = r->hb[i];
 			val *= 1.0f / (1.0f + expf(-val));
 			r->hb[i] = val * r->hb2[i];
 		}
-		ref_matmul(r->xb, r->hb, w->w2 + (size_t)l * dim * hid, hid, dim);
+		ref_matmul(r->xb, r->hb, w->w2 + (size_t)l * dim * hid, hid,
+		           dim);
 		for (int i = 0; i < dim; i++)
 			x[i] += r->xb[i];
 	}
@@ -802,19 +861,31 @@ static int walk_token(int pos, int vocab)
 
 struct fwd_case {
 	const char *what;
-	int32_t hdr[7];         /* dim hid layers heads kv vocab seq */
-	const char *skip;       /* NULL or a layer list */
-	int quant;              /* 0, 8 or 4 */
+	int32_t hdr[7];   /* dim hid layers heads kv vocab seq */
+	const char *skip; /* NULL or a layer list */
+	int quant;        /* 0, 8 or 4 */
 };
 
 /* shapes that take every path: 16-, 32-row and ragged matmul blocks, head
  * sizes 6 (no 4-float value slices), 8 and 16, GQA 2:1 and 3:1, contexts
  * that are not a whole number of 32-position blocks, shared classifier */
 static const struct fwd_case fwd_cases[] = {
-	{ "random model", { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV, -R_VOCAB, R_SEQ }, NULL, 0 },
-	{ "skip layer 2", { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV, -R_VOCAB, R_SEQ }, "2", 0 },
-	{ "int8", { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV, -R_VOCAB, R_SEQ }, NULL, 8 },
-	{ "int4, skip 1,3", { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV, -R_VOCAB, R_SEQ }, "1,3", 4 },
+	{ "random model",
+	  { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV, -R_VOCAB, R_SEQ },
+	  NULL,
+	  0 },
+	{ "skip layer 2",
+	  { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV, -R_VOCAB, R_SEQ },
+	  "2",
+	  0 },
+	{ "int8",
+	  { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV, -R_VOCAB, R_SEQ },
+	  NULL,
+	  8 },
+	{ "int4, skip 1,3",
+	  { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV, -R_VOCAB, R_SEQ },
+	  "1,3",
+	  4 },
 	{ "head size 6", { 24, 40, 2, 4, 2, -R_VOCAB, 50 }, NULL, 0 },
 	{ "head size 16, GQA 3:1", { 48, 72, 2, 3, 1, R_VOCAB, 41 }, NULL, 0 },
 };
@@ -829,17 +900,20 @@ static void check_forward(const struct fwd_case *fc)
 	write_model(path, fc->hdr, 5);
 	cr_assert_eq(llm_load(&m, path, err, sizeof err), 0, "%s", err);
 	if (fc->skip)
-		cr_assert_eq(llm_skip_layers(m, fc->skip, err, sizeof err), 0, "%s", err);
+		cr_assert_eq(llm_skip_layers(m, fc->skip, err, sizeof err), 0,
+		             "%s", err);
 	if (fc->quant)
-		cr_assert_eq(llm_quantize(m, fc->quant, err, sizeof err), 0, "%s", err);
+		cr_assert_eq(llm_quantize(m, fc->quant, err, sizeof err), 0,
+		             "%s", err);
 	ref_alloc(&r, &m->cfg);
 	for (int pos = 0; pos < m->cfg.seq_len; pos++) {
 		int tok = walk_token(pos, m->cfg.vocab_size);
 		const float *want = ref_forward(&r, m, tok, pos);
 		const float *got = llm_forward(m, tok, pos);
-		cr_assert_eq(memcmp(got, want, m->cfg.vocab_size * sizeof(float)), 0,
-		             "%s: logits differ from the reference at position %d",
-		             fc->what, pos);
+		cr_assert_eq(
+		        memcmp(got, want, m->cfg.vocab_size * sizeof(float)), 0,
+		        "%s: logits differ from the reference at position %d",
+		        fc->what, pos);
 	}
 	ref_free(&r);
 	llm_free(&m);
@@ -867,8 +941,10 @@ static void check_shared_draft(const char *skip, int quant, int want_shared)
 	cr_assert_eq(llm_skip_layers(d, skip, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(llm_skip_layers(ref, skip, err, sizeof err), 0, "%s", err);
 	if (quant) {
-		cr_assert_eq(llm_quantize(d, quant, err, sizeof err), 0, "%s", err);
-		cr_assert_eq(llm_quantize(ref, quant, err, sizeof err), 0, "%s", err);
+		cr_assert_eq(llm_quantize(d, quant, err, sizeof err), 0, "%s",
+		             err);
+		cr_assert_eq(llm_quantize(ref, quant, err, sizeof err), 0, "%s",
+		             err);
 	}
 	cr_assert_eq(llm_share_prefix(t, d), want_shared, "skip %s int%d", skip,
 	             quant);
@@ -880,11 +956,14 @@ static void check_shared_draft(const char *skip, int quant, int want_shared)
 		got = llm_forward_after(d, t);
 		want = llm_forward(ref, tok, pos);
 		cr_assert_eq(memcmp(got, want, V * sizeof(float)), 0,
-		             "skip %s: draft logits differ at position %d", skip, pos);
+		             "skip %s: draft logits differ at position %d",
+		             skip, pos);
 		/* a continuation every third position: rows pos+1 .. pos+3 */
 		if (pos % 3 == 0)
 			for (int j = 1; j <= 3; j++)
-				(void)llm_forward(d, walk_token(pos + 100 * j, V), pos + j);
+				(void)llm_forward(d,
+				                  walk_token(pos + 100 * j, V),
+				                  pos + j);
 	}
 	llm_free(&t);
 	llm_free(&d);
@@ -893,23 +972,55 @@ static void check_shared_draft(const char *skip, int quant, int want_shared)
 
 Test(capture, shared_draft_layers_bit_identical)
 {
-	check_shared_draft("2", 0, 1);   /* layer 1 shared */
-	check_shared_draft("3", 0, 2);   /* layers 1-2 */
-	check_shared_draft("1", 0, 0);   /* nothing before the first skip */
-	check_shared_draft("3", 8, 0);   /* quantized: other weights */
+	check_shared_draft("2", 0, 1); /* layer 1 shared */
+	check_shared_draft("3", 0, 2); /* layers 1-2 */
+	check_shared_draft("1", 0, 0); /* nothing before the first skip */
+	check_shared_draft("3", 8, 0); /* quantized: other weights */
 }
 
 Test(capture, deterministic_byte_identical)
 {
 	char out1[300], out2[300], e[2048];
-	const char *args1[] = { "-m", g_model, "-p", g_prompts, "-o", out1,
-	                        "--draft-quant", "int8", "--draft-skip-layers", "3",
-	                        "--temperature", "0.9", "--top-p", "0.95",
-	                        "--seed", "7", "--max-new-tokens", "20", "-q", NULL };
-	const char *args2[] = { "-m", g_model, "-p", g_prompts, "-o", out2,
-	                        "--draft-quant", "int8", "--draft-skip-layers", "3",
-	                        "--temperature", "0.9", "--top-p", "0.95",
-	                        "--seed", "7", "--max-new-tokens", "20", "-q", NULL };
+	const char *args1[] = { "-m",
+		                g_model,
+		                "-p",
+		                g_prompts,
+		                "-o",
+		                out1,
+		                "--draft-quant",
+		                "int8",
+		                "--draft-skip-layers",
+		                "3",
+		                "--temperature",
+		                "0.9",
+		                "--top-p",
+		                "0.95",
+		                "--seed",
+		                "7",
+		                "--max-new-tokens",
+		                "20",
+		                "-q",
+		                NULL };
+	const char *args2[] = { "-m",
+		                g_model,
+		                "-p",
+		                g_prompts,
+		                "-o",
+		                out2,
+		                "--draft-quant",
+		                "int8",
+		                "--draft-skip-layers",
+		                "3",
+		                "--temperature",
+		                "0.9",
+		                "--top-p",
+		                "0.95",
+		                "--seed",
+		                "7",
+		                "--max-new-tokens",
+		                "20",
+		                "-q",
+		                NULL };
 
 	path_in(out1, sizeof out1, "d1.msgpack");
 	path_in(out2, sizeof out2, "d2.msgpack");
@@ -922,7 +1033,8 @@ Test(capture, deterministic_byte_identical)
 		struct trace_header h;
 		size_t ns;
 		struct rseq *s = read_trace(out1, &h, &ns);
-		cr_assert_str_eq(trace_header_prov(&h, "date"), "2023-11-14T22:13:20Z");
+		cr_assert_str_eq(trace_header_prov(&h, "date"),
+		                 "2023-11-14T22:13:20Z");
 		cr_assert_eq(h.sampled, 1);
 		cr_assert_eq(h.seed, 7);
 		free_trace(s, ns, &h);
@@ -992,10 +1104,12 @@ static void spec_greedy(struct capture_pair *p, const int *toks, int P,
 		/* the draft catches up on committed tokens it has not seen (the
 		 * last drafted token of a fully accepted batch) */
 		for (; dvalid < base; dvalid++)
-			(void)llm_forward(p->draft, (int)out[dvalid - P], dvalid);
+			(void)llm_forward(p->draft, (int)out[dvalid - P],
+			                  dvalid);
 		/* the draft proposes k tokens at positions base+1 .. base+k */
 		for (uint32_t j = 0; j < k; j++) {
-			c = llm_argmax(llm_forward(p->draft, c, base + (int)j), V);
+			c = llm_argmax(llm_forward(p->draft, c, base + (int)j),
+			               V);
 			draft[j] = c;
 		}
 		/* the target verifies: one forward per position (the same logits
@@ -1004,7 +1118,8 @@ static void spec_greedy(struct capture_pair *p, const int *toks, int P,
 		 * accepts its bonus token */
 		c = last;
 		for (uint32_t j = 0; j <= k && t + j < n; j++) {
-			int y = llm_argmax(llm_forward(p->target, c, base + (int)j), V);
+			int y = llm_argmax(
+			        llm_forward(p->target, c, base + (int)j), V);
 			out[t + j] = (uint32_t)y;
 			if (j == k || y != draft[j])
 				break;
@@ -1028,8 +1143,8 @@ Test(capture, greedy_relation_vs_real_spec_decoding)
 	struct rseq *seqs;
 	size_t ns;
 	struct capture_pair pair;
-	static const char *prompts[] = { "the cat sat", "an ant ran", "here and there",
-	                                 "a red hat" };
+	static const char *prompts[] = { "the cat sat", "an ant ran",
+		                         "here and there", "a red hat" };
 	uint64_t total_acc1 = 0, adjacent = 0;
 
 	path_in(out, sizeof out, "g.msgpack");
@@ -1037,26 +1152,36 @@ Test(capture, greedy_relation_vs_real_spec_decoding)
 	do_capture(&o);
 	seqs = read_trace(out, &h, &ns);
 	cr_assert_eq(ns, 4);
-	cr_assert_eq(capture_pair_open(&pair, &o, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(capture_pair_open(&pair, &o, err, sizeof err), 0, "%s",
+	             err);
 	for (size_t s = 0; s < ns; s++) {
 		int toks[64], P = llm_encode(pair.tok, prompts[s], toks, 64);
 		uint32_t *gen = calloc(seqs[s].n + 8, sizeof *gen);
 		cr_assert_eq((uint32_t)P, seqs[s].prompt_len);
 		for (uint32_t i = 0; i < seqs[s].n; i++) {
-			cr_assert(seqs[s].accept[i] == 0.0f || seqs[s].accept[i] == 1.0f);
-			if (i > 0 && seqs[s].accept[i] == 1.0f && seqs[s].accept[i - 1] == 1.0f)
+			cr_assert(seqs[s].accept[i] == 0.0f ||
+			          seqs[s].accept[i] == 1.0f);
+			if (i > 0 && seqs[s].accept[i] == 1.0f &&
+			    seqs[s].accept[i - 1] == 1.0f)
 				adjacent++;
 		}
 		for (uint32_t k = 1; k <= 4; k++) {
 			uint64_t wa, wv, ra, rv;
 			walk(&seqs[s], k, &wa, &wv);
-			spec_greedy(&pair, toks, P, seqs[s].n, k, &ra, &rv, gen);
-			cr_assert_eq(wa, ra, "seq %zu k %u: trace walk accepted %lu, "
-			             "real run %lu", s, k, (unsigned long)wa,
+			spec_greedy(&pair, toks, P, seqs[s].n, k, &ra, &rv,
+			            gen);
+			cr_assert_eq(wa, ra,
+			             "seq %zu k %u: trace walk accepted %lu, "
+			             "real run %lu",
+			             s, k, (unsigned long)wa,
 			             (unsigned long)ra);
-			cr_assert_eq(wv, rv, "seq %zu k %u: verifications", s, k);
-			cr_assert_eq(memcmp(gen, seqs[s].tokens, seqs[s].n * 4), 0,
-			             "seq %zu k %u: spec decoding changed the tokens", s, k);
+			cr_assert_eq(wv, rv, "seq %zu k %u: verifications", s,
+			             k);
+			cr_assert_eq(memcmp(gen, seqs[s].tokens, seqs[s].n * 4),
+			             0,
+			             "seq %zu k %u: spec decoding changed the "
+			             "tokens",
+			             s, k);
 			if (k == 1)
 				total_acc1 += wa;
 		}
@@ -1064,7 +1189,8 @@ Test(capture, greedy_relation_vs_real_spec_decoding)
 	}
 	/* the random pair must exercise both outcomes */
 	cr_assert_gt(total_acc1, 0);
-	cr_assert_gt(adjacent, 0, "want adjacent accepts, where the k=1 walk "
+	cr_assert_gt(adjacent, 0,
+	             "want adjacent accepts, where the k=1 walk "
 	             "differs from the plain count");
 	capture_pair_close(&pair);
 	free_trace(seqs, ns, &h);
@@ -1095,14 +1221,15 @@ Test(capture, sampled_mean_accept_matches_spec_sampling)
 	struct capture_pair pair;
 	enum { NS = 64, NT = 24 };
 	double mc[NS], mr[NS], sc = 0, sr = 0, vc = 0, vr = 0, diff, se;
-	static const char *words[] = { "the", "cat", "an", "ant", "red", "hat",
-	                               "sat", "ran", "here", "there" };
+	static const char *words[] = { "the", "cat", "an",  "ant",  "red",
+		                       "hat", "sat", "ran", "here", "there" };
 	FILE *f;
 
 	path_in(pfile, sizeof pfile, "many.txt");
 	f = fopen(pfile, "w");
 	for (int s = 0; s < NS; s++)
-		fprintf(f, "%s %s\n", words[s % 10], words[(s / 10 + 3 * s) % 10]);
+		fprintf(f, "%s %s\n", words[s % 10],
+		        words[(s / 10 + 3 * s) % 10]);
 	fclose(f);
 	path_in(out, sizeof out, "samp.msgpack");
 	base_opts(&o, out);
@@ -1114,7 +1241,8 @@ Test(capture, sampled_mean_accept_matches_spec_sampling)
 	do_capture(&o);
 	seqs = read_trace(out, &h, &ns);
 	cr_assert_eq(ns, NS);
-	cr_assert_eq(capture_pair_open(&pair, &o, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(capture_pair_open(&pair, &o, err, sizeof err), 0, "%s",
+	             err);
 	{
 		int V = R_VOCAB;
 		float *p = malloc(V * sizeof *p), *q = malloc(V * sizeof *q);
@@ -1131,7 +1259,8 @@ Test(capture, sampled_mean_accept_matches_spec_sampling)
 			P = llm_encode(pair.tok, line, toks, 64);
 			cr_assert_eq(seqs[s].n, NT);
 			for (uint32_t i = 0; i < NT; i++) {
-				cr_assert(seqs[s].accept[i] >= 0.0f && seqs[s].accept[i] <= 1.0f);
+				cr_assert(seqs[s].accept[i] >= 0.0f &&
+				          seqs[s].accept[i] <= 1.0f);
 				sum += seqs[s].accept[i];
 			}
 			mc[s] = sum / NT;
@@ -1143,13 +1272,20 @@ Test(capture, sampled_mean_accept_matches_spec_sampling)
 			for (uint32_t i = 0; i < NT; i++) {
 				int pos = P - 1 + (int)i, x;
 				double u;
-				capture_dist(p, llm_forward(pair.target, tok, pos), V, 1.0, 1.0, idx);
-				capture_dist(q, llm_forward(pair.draft, tok, pos), V, 1.0, 1.0, idx);
+				capture_dist(p,
+				             llm_forward(pair.target, tok, pos),
+				             V, 1.0, 1.0, idx);
+				capture_dist(q,
+				             llm_forward(pair.draft, tok, pos),
+				             V, 1.0, 1.0, idx);
 				/* a seed unrelated to the capture's (11) */
-				x = llm_sample(q, V, llm_rng_uniform(999, (uint64_t)s, i, 0));
+				x = llm_sample(q, V,
+				               llm_rng_uniform(999, (uint64_t)s,
+				                               i, 0));
 				u = llm_rng_uniform(999, (uint64_t)s, i, 1);
 				draws++;
-				if (u < fmin(1.0, (double)p[x] / (double)q[x])) {
+				if (u <
+				    fmin(1.0, (double)p[x] / (double)q[x])) {
 					acc++;
 					tok = x;
 				} else {
@@ -1160,7 +1296,11 @@ Test(capture, sampled_mean_accept_matches_spec_sampling)
 					}
 					for (int v = 0; v < V; v++)
 						p[v] = (float)(p[v] / z);
-					tok = llm_sample(p, V, llm_rng_uniform(999, (uint64_t)s, i, 2));
+					tok = llm_sample(
+					        p, V,
+					        llm_rng_uniform(999,
+					                        (uint64_t)s, i,
+					                        2));
 				}
 			}
 			mr[s] = (double)acc / NT;
@@ -1186,16 +1326,20 @@ Test(capture, sampled_mean_accept_matches_spec_sampling)
 	diff = sc - sr;
 	se = sqrt(vc / NS + vr / NS);
 	cr_log_info("sampled: mean a_p %.4f, spec-sampling acceptance %.4f, "
-	            "SE %.4f", sc, sr, se);
+	            "SE %.4f",
+	            sc, sr, se);
 	cr_assert_lt(se, 0.03);
 	cr_assert_gt(sc, 0.05);
 	cr_assert_lt(sc, 0.98);
-	cr_assert_lt(fabs(diff), 4.0 * se, "mean a_p %.4f vs empirical %.4f "
-	             "(SE %.4f)", sc, sr, se);
+	cr_assert_lt(fabs(diff), 4.0 * se,
+	             "mean a_p %.4f vs empirical %.4f "
+	             "(SE %.4f)",
+	             sc, sr, se);
 	/* every a_p < 1 position has a continuation row */
 	for (size_t s = 0; s < ns; s++)
 		for (uint32_t i = 0; i < seqs[s].n; i++)
-			cr_assert_eq(seqs[s].accept[i] < 1.0f, seqs[s].cont_index[i] >= 0);
+			cr_assert_eq(seqs[s].accept[i] < 1.0f,
+			             seqs[s].cont_index[i] >= 0);
 	capture_pair_close(&pair);
 	free_trace(seqs, ns, &h);
 }
@@ -1204,17 +1348,23 @@ Test(capture, sampled_mean_accept_matches_spec_sampling)
 /* importer */
 
 static const char *import_header =
-	"{\"version\": 1, \"lookahead\": 2, \"sampled\": true, \"temperature\": 0.8,"
-	" \"seed\": 5, \"models\": {\"draft\": {\"name\": \"d\", \"dim\": 64, "
-	"\"hidden_dim\": 172, \"n_layers\": 4, \"n_heads\": 8, \"n_kv_heads\": 4, "
-	"\"vocab_size\": 512, \"seq_len\": 512, \"weight_bits\": 4, \"ops\": "
-	"\"llama\"}, \"target\": {\"name\": \"t\", \"dim\": 64, \"hidden_dim\": "
-	"172, \"n_layers\": 5, \"n_heads\": 8, \"n_kv_heads\": 4, \"vocab_size\": "
-	"512, \"seq_len\": 512, \"weight_bits\": 32, \"weight_bytes\": 1000, "
-	"\"ops\": [{\"name\": \"wq\", \"kind\": \"gemm\", \"k\": 64, \"n\": 64, "
-	"\"repeat\": 5}, {\"name\": \"att\", \"kind\": \"attention\", \"heads\": 8,"
-	" \"kv_heads\": 4, \"head_dim\": 8, \"repeat\": 5}]}}, \"provenance\": "
-	"{\"runtime\": \"vllm\"}}\n";
+        "{\"version\": 1, \"lookahead\": 2, \"sampled\": true, "
+        "\"temperature\": 0.8,"
+        " \"seed\": 5, \"models\": {\"draft\": {\"name\": \"d\", \"dim\": 64, "
+        "\"hidden_dim\": 172, \"n_layers\": 4, \"n_heads\": 8, \"n_kv_heads\": "
+        "4, "
+        "\"vocab_size\": 512, \"seq_len\": 512, \"weight_bits\": 4, \"ops\": "
+        "\"llama\"}, \"target\": {\"name\": \"t\", \"dim\": 64, "
+        "\"hidden_dim\": "
+        "172, \"n_layers\": 5, \"n_heads\": 8, \"n_kv_heads\": 4, "
+        "\"vocab_size\": "
+        "512, \"seq_len\": 512, \"weight_bits\": 32, \"weight_bytes\": 1000, "
+        "\"ops\": [{\"name\": \"wq\", \"kind\": \"gemm\", \"k\": 64, \"n\": "
+        "64, "
+        "\"repeat\": 5}, {\"name\": \"att\", \"kind\": \"attention\", "
+        "\"heads\": 8,"
+        " \"kv_heads\": 4, \"head_dim\": 8, \"repeat\": 5}]}}, \"provenance\": "
+        "{\"runtime\": \"vllm\"}}\n";
 
 Test(capture, import_roundtrip)
 {
@@ -1229,11 +1379,16 @@ Test(capture, import_roundtrip)
 	path_in(out, sizeof out, "imp.msgpack");
 	f = fopen(in, "w");
 	fputs(import_header, f);
-	fputs("{\"prompt_len\": 4, \"entropy\": [0.5, 2.25, 1], \"top1\": [0.9, 0.2, "
-	      "0.5], \"accept\": [1, 0.25, 0.5], \"tokens\": [7, 8, 9], \"cont\": "
-	      "[[1, [3.5, 4]], [2, [1.5, 0.75]]]}\n\n", f);
-	fputs("{\"id\": 9, \"prompt_len\": 2, \"entropy\": [1.5], \"top1\": [0.6], "
-	      "\"accept\": [1]}\n", f);
+	fputs("{\"prompt_len\": 4, \"entropy\": [0.5, 2.25, 1], \"top1\": "
+	      "[0.9, 0.2, "
+	      "0.5], \"accept\": [1, 0.25, 0.5], \"tokens\": [7, 8, 9], "
+	      "\"cont\": "
+	      "[[1, [3.5, 4]], [2, [1.5, 0.75]]]}\n\n",
+	      f);
+	fputs("{\"id\": 9, \"prompt_len\": 2, \"entropy\": [1.5], \"top1\": "
+	      "[0.6], "
+	      "\"accept\": [1]}\n",
+	      f);
 	fclose(f);
 	cr_assert_eq(run_bin(e, sizeof e, args), 0, "%s", e);
 	s = read_trace(out, &h, &ns);
@@ -1260,29 +1415,47 @@ Test(capture, import_roundtrip)
 }
 
 struct import_case {
-	const char *seq_line;   /* NULL: header replaced by bad_header */
+	const char *seq_line; /* NULL: header replaced by bad_header */
 	const char *bad_header;
-	const char *expect[2];  /* substrings of the message */
+	const char *expect[2]; /* substrings of the message */
 };
 
 static const struct import_case import_cases[] = {
-	{ "{\"prompt_len\": 4, \"entropy\": [0.5], \"top1\": [0.9], \"accept\": [0.5]}",
-	  NULL, { ":2:", "position 0 has accept 0.5 < 1 but no continuation" } },
-	{ "{\"prompt_len\": 4, \"entropy\": [0.5, 1], \"top1\": [0.9], \"accept\": [1, 1]}",
-	  NULL, { ":2:", "field 'top1'" } },
-	{ "{\"prompt_len\": 4, \"entropy\": [\"x\"], \"top1\": [0.9], \"accept\": [1]}",
-	  NULL, { ":2:", "field 'entropy[0]': expected a number" } },
-	{ "{\"prompt_len\": 4, \"entropy\": [1], \"top1\": [0.9], \"accept\": [1.5]}",
-	  NULL, { ":2:", "field 'accept[0]'" } },
-	{ "{\"prompt_len\": 4, \"entropy\": [1], \"top1\": [0.9], \"accept\": [0], "
-	  "\"cont\": [[0, [1]]]}", NULL, { ":2:", "expected 2 entropies" } },
-	{ "{\"prompt_len\": 4, \"entropy\": [1], \"top1\": [0.9], \"accept\": [1], "
-	  "\"extra\": 1}", NULL, { ":2:", "field 'extra': unknown field" } },
-	{ "{\"prompt_len\": 4, \"entropy\": [1], \"top1\": [0.9], \"accept\": [1],}",
-	  NULL, { ":2: invalid JSON", "column" } },
+	{ "{\"prompt_len\": 4, \"entropy\": [0.5], \"top1\": [0.9], "
+	  "\"accept\": [0.5]}",
+	  NULL,
+	  { ":2:", "position 0 has accept 0.5 < 1 but no continuation" } },
+	{ "{\"prompt_len\": 4, \"entropy\": [0.5, 1], \"top1\": [0.9], "
+	  "\"accept\": [1, 1]}",
+	  NULL,
+	  { ":2:", "field 'top1'" } },
+	{ "{\"prompt_len\": 4, \"entropy\": [\"x\"], \"top1\": [0.9], "
+	  "\"accept\": [1]}",
+	  NULL,
+	  { ":2:", "field 'entropy[0]': expected a number" } },
+	{ "{\"prompt_len\": 4, \"entropy\": [1], \"top1\": [0.9], \"accept\": "
+	  "[1.5]}",
+	  NULL,
+	  { ":2:", "field 'accept[0]'" } },
+	{ "{\"prompt_len\": 4, \"entropy\": [1], \"top1\": [0.9], \"accept\": "
+	  "[0], "
+	  "\"cont\": [[0, [1]]]}",
+	  NULL,
+	  { ":2:", "expected 2 entropies" } },
+	{ "{\"prompt_len\": 4, \"entropy\": [1], \"top1\": [0.9], \"accept\": "
+	  "[1], "
+	  "\"extra\": 1}",
+	  NULL,
+	  { ":2:", "field 'extra': unknown field" } },
+	{ "{\"prompt_len\": 4, \"entropy\": [1], \"top1\": [0.9], \"accept\": "
+	  "[1],}",
+	  NULL,
+	  { ":2: invalid JSON", "column" } },
 	{ NULL, "{\"version\": 2}", { ":1:", "field 'version'" } },
-	{ NULL, "{\"version\": 1, \"lookahead\": 2, \"sampled\": false, \"models\": "
-	  "{\"draft\": {\"name\": \"d\"}}}", { ":1:", "field 'models.draft.dim'" } },
+	{ NULL,
+	  "{\"version\": 1, \"lookahead\": 2, \"sampled\": false, \"models\": "
+	  "{\"draft\": {\"name\": \"d\"}}}",
+	  { ":1:", "field 'models.draft.dim'" } },
 	{ NULL, "[1, 2]", { ":1:", "header object" } },
 };
 
@@ -1293,7 +1466,8 @@ Test(capture, import_errors_name_line_and_field)
 
 	path_in(in, sizeof in, "bad.jsonl");
 	path_in(out, sizeof out, "bad.msgpack");
-	for (size_t i = 0; i < sizeof import_cases / sizeof import_cases[0]; i++) {
+	for (size_t i = 0; i < sizeof import_cases / sizeof import_cases[0];
+	     i++) {
 		const struct import_case *c = &import_cases[i];
 		FILE *f = fopen(in, "w");
 		if (c->seq_line) {
@@ -1303,11 +1477,14 @@ Test(capture, import_errors_name_line_and_field)
 			fprintf(f, "%s\n{}\n", c->bad_header);
 		}
 		fclose(f);
-		cr_assert_neq(run_bin(e, sizeof e, args), 0, "case %zu accepted", i);
+		cr_assert_neq(run_bin(e, sizeof e, args), 0,
+		              "case %zu accepted", i);
 		for (int j = 0; j < 2; j++)
 			cr_assert(strstr(e, c->expect[j]) != NULL,
-			          "case %zu: want \"%s\" in: %s", i, c->expect[j], e);
-		cr_assert_neq(access(out, F_OK), 0, "case %zu left an output", i);
+			          "case %zu: want \"%s\" in: %s", i,
+			          c->expect[j], e);
+		cr_assert_neq(access(out, F_OK), 0, "case %zu left an output",
+		              i);
 	}
 }
 
@@ -1316,8 +1493,8 @@ Test(capture, import_errors_name_line_and_field)
 
 struct bad_case {
 	const char *what;
-	const char *model;      /* file name in the test dir */
-	const char *prompts;    /* file name in the test dir */
+	const char *model;   /* file name in the test dir */
+	const char *prompts; /* file name in the test dir */
 	const char *extra[4];
 	const char *expect;
 };
@@ -1329,7 +1506,8 @@ static void make_bad_files(void)
 	unsigned char *buf;
 	size_t n;
 	int32_t ak[2] = { 0x616b3432, 2 };
-	int32_t big_vocab[7] = { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV, 320, R_SEQ };
+	int32_t big_vocab[7] = { R_DIM, R_HID, R_LAYERS, R_HEADS,
+		                 R_KV,  320,   R_SEQ };
 	int32_t garbage[7] = { -5, 0, 1 << 30, 7, 9, 0, -1 };
 	char d2[300];
 
@@ -1369,7 +1547,7 @@ static void make_bad_files(void)
 	path_in(p, sizeof p, "other/tok512.bin");
 	write_tokenizer(p, R_VOCAB);
 	f = fopen(p, "ab");
-	fputc(0, f);     /* one extra byte: same vocab, different file */
+	fputc(0, f); /* one extra byte: same vocab, different file */
 	fclose(f);
 	path_in(p, sizeof p, "empty.txt");
 	write_text(p, "\n\n");
@@ -1382,39 +1560,79 @@ static void make_bad_files(void)
 	path_in(p, sizeof p, "near.txt");
 	f = fopen(p, "w");
 	for (int i = 0; i < 30; i++)
-		fputs("zq ", f); /* ~91 tokens: fits 96 but not with lookahead 16 */
+		fputs("zq ",
+		      f); /* ~91 tokens: fits 96 but not with lookahead 16 */
 	fputc('\n', f);
 	fclose(f);
 }
 
 static const struct bad_case bad_cases[] = {
-	{ "missing checkpoint", "nope.bin", "prompts.txt", { NULL },
+	{ "missing checkpoint",
+	  "nope.bin",
+	  "prompts.txt",
+	  { NULL },
 	  "nope.bin: cannot open" },
-	{ "truncated checkpoint", "trunc.bin", "prompts.txt", { NULL },
+	{ "truncated checkpoint",
+	  "trunc.bin",
+	  "prompts.txt",
+	  { NULL },
 	  "truncated checkpoint" },
-	{ "version-2 header", "v2.bin", "prompts.txt", { NULL },
+	{ "version-2 header",
+	  "v2.bin",
+	  "prompts.txt",
+	  { NULL },
 	  "version 2 (magic \"ak42\") is not supported" },
-	{ "unknown header", "garbage.bin", "prompts.txt", { NULL },
+	{ "unknown header",
+	  "garbage.bin",
+	  "prompts.txt",
+	  { NULL },
 	  "unknown checkpoint header version" },
-	{ "tokenizer/model vocab mismatch", "v320.bin", "prompts.txt", { NULL },
+	{ "tokenizer/model vocab mismatch",
+	  "v320.bin",
+	  "prompts.txt",
+	  { NULL },
 	  "tokenizer holds 300 tokens but the model's vocab_size is 320" },
-	{ "empty prompt file", "rand.bin", "empty.txt", { NULL },
+	{ "empty prompt file",
+	  "rand.bin",
+	  "empty.txt",
+	  { NULL },
 	  "prompt file holds no prompts" },
-	{ "missing prompt file", "rand.bin", "nope.txt", { NULL },
+	{ "missing prompt file",
+	  "rand.bin",
+	  "nope.txt",
+	  { NULL },
 	  "cannot open prompt file" },
-	{ "prompt longer than context", "rand.bin", "long.txt", { NULL },
+	{ "prompt longer than context",
+	  "rand.bin",
+	  "long.txt",
+	  { NULL },
 	  "longer than the model's context (seq_len 96)" },
-	{ "prompt + lookahead beyond context", "rand.bin", "near.txt",
-	  { "--lookahead", "16", NULL }, "leaves no room to generate" },
-	{ "draft vocab mismatch", "rand.bin", "prompts.txt",
-	  { "--draft", "v320.bin", NULL }, "a speculative pair must share one "
+	{ "prompt + lookahead beyond context",
+	  "rand.bin",
+	  "near.txt",
+	  { "--lookahead", "16", NULL },
+	  "leaves no room to generate" },
+	{ "draft vocab mismatch",
+	  "rand.bin",
+	  "prompts.txt",
+	  { "--draft", "v320.bin", NULL },
+	  "a speculative pair must share one "
 	  "vocabulary" },
-	{ "draft tokenizer differs", "rand.bin", "prompts.txt",
-	  { "--draft", "other/rand.bin", NULL }, "must share one tokenizer" },
-	{ "bad skip list", "rand.bin", "prompts.txt",
-	  { "--draft-skip-layers", "4", NULL }, "layers are 1-based numbers "
+	{ "draft tokenizer differs",
+	  "rand.bin",
+	  "prompts.txt",
+	  { "--draft", "other/rand.bin", NULL },
+	  "must share one tokenizer" },
+	{ "bad skip list",
+	  "rand.bin",
+	  "prompts.txt",
+	  { "--draft-skip-layers", "4", NULL },
+	  "layers are 1-based numbers "
 	  "from 1 to 3" },
-	{ "no draft", "rand.bin", "prompts.txt", { "--seed", "1", NULL },
+	{ "no draft",
+	  "rand.bin",
+	  "prompts.txt",
+	  { "--seed", "1", NULL },
 	  "no draft model" },
 };
 
@@ -1441,7 +1659,8 @@ Test(capture, bad_input_clear_errors)
 		args[n++] = "-o";
 		args[n++] = out;
 		if (!c->extra[0] || strcmp(c->extra[0], "--seed") != 0) {
-			if (!c->extra[0] || strncmp(c->extra[0], "--draft-skip", 12) != 0) {
+			if (!c->extra[0] ||
+			    strncmp(c->extra[0], "--draft-skip", 12) != 0) {
 				args[n++] = "--draft-skip-layers";
 				args[n++] = "2";
 			}
@@ -1459,9 +1678,10 @@ Test(capture, bad_input_clear_errors)
 		args[n] = NULL;
 		rc = run_bin(e, sizeof e, args);
 		cr_assert_eq(rc, 1, "%s: exit %d: %s", c->what, rc, e);
-		cr_assert(strstr(e, c->expect) != NULL, "%s: want \"%s\" in: %s",
-		          c->what, c->expect, e);
-		cr_assert_neq(access(out, F_OK), 0, "%s: left an output", c->what);
+		cr_assert(strstr(e, c->expect) != NULL,
+		          "%s: want \"%s\" in: %s", c->what, c->expect, e);
+		cr_assert_neq(access(out, F_OK), 0, "%s: left an output",
+		              c->what);
 	}
 }
 
@@ -1477,5 +1697,6 @@ Test(capture, usage_errors_exit_2)
 	cr_assert_eq(run_bin(e, sizeof e, a2), 2);
 	cr_assert(strstr(e, "unknown command") != NULL, "%s", e);
 	cr_assert_eq(run_bin(e, sizeof e, a3), 2);
-	cr_assert(strstr(e, "need -m MODEL, -p PROMPTS and -o OUT") != NULL, "%s", e);
+	cr_assert(strstr(e, "need -m MODEL, -p PROMPTS and -o OUT") != NULL,
+	          "%s", e);
 }

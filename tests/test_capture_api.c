@@ -140,7 +140,8 @@ static const float s7_ent[] = { 0.5f, 2.25f, 0.125f, 1.0f, 3.5f };
 static const float s7_top[] = { 0.9f, 0.3f, 0.99f, 0.5f, 0.125f };
 static const float s7_acc[] = { 1, 0, 1, 1, 0 };
 static const int32_t s7_tok[] = { 5, 6, 31, 0, 2 };
-static const float s7_cont[2][3] = { { 2.5f, 2.75f, 3.0f }, { 0.25f, 0.5f, 0.75f } };
+static const float s7_cont[2][3] = { { 2.5f, 2.75f, 3.0f },
+	                             { 0.25f, 0.5f, 0.75f } };
 static const float s3_ent[] = { 1.5f, 0.75f };
 static const float s3_top[] = { 0.4f, 0.8f };
 static const float s3_acc[] = { 0, 1 };
@@ -154,16 +155,19 @@ static void write_api(const char *path, const struct pair *p)
 	cr_assert_eq(ahasd_capture_open(&c, path, &p->cfg, err, sizeof err), 0,
 	             "%s", err);
 	cr_assert_eq(ahasd_capture_provenance(c, "runtime", "unit test"), 0);
-	cr_assert_eq(ahasd_capture_provenance(c, "date", "2026-01-02T03:04:05Z"), 0);
-	cr_assert_eq(ahasd_capture_begin(c, 7, 4), 0, "%s", ahasd_capture_error(c));
+	cr_assert_eq(
+	        ahasd_capture_provenance(c, "date", "2026-01-02T03:04:05Z"), 0);
+	cr_assert_eq(ahasd_capture_begin(c, 7, 4), 0, "%s",
+	             ahasd_capture_error(c));
 	for (int i = 0, r = 0; i < 5; i++) {
 		const float *cont = s7_acc[i] < 1 ? s7_cont[r++] : NULL;
-		cr_assert_eq(ahasd_capture_pos(c, s7_ent[i], s7_top[i], s7_acc[i],
-		                               s7_tok[i], cont), 0, "%s",
-		             ahasd_capture_error(c));
+		cr_assert_eq(ahasd_capture_pos(c, s7_ent[i], s7_top[i],
+		                               s7_acc[i], s7_tok[i], cont),
+		             0, "%s", ahasd_capture_error(c));
 	}
 	cr_assert_eq(ahasd_capture_end(c), 0, "%s", ahasd_capture_error(c));
-	cr_assert_eq(ahasd_capture_begin(c, 3, 30), 0, "%s", ahasd_capture_error(c));
+	cr_assert_eq(ahasd_capture_begin(c, 3, 30), 0, "%s",
+	             ahasd_capture_error(c));
 	for (int i = 0; i < 2; i++) {
 		struct ahasd_capture_position pos = AHASD_CAPTURE_POSITION_INIT;
 		pos.entropy = s3_ent[i];
@@ -192,7 +196,8 @@ Test(capture_api, roundtrip_through_the_reader)
 	pair_init(&p, 0);
 	path_in(path, sizeof path, "rt.msgpack");
 	write_api(path, &p);
-	cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0, "%s",
+	             err);
 	h = trace_reader_header(r);
 	cr_assert_eq(h->version, 1);
 	cr_assert_eq(h->lookahead, 3);
@@ -217,8 +222,8 @@ Test(capture_api, roundtrip_through_the_reader)
 	cr_assert_eq(h->target.ops[2].kind, TRACE_OP_ATTENTION);
 	cr_assert_eq(h->target.ops[2].kv_heads, 2);
 	cr_assert_eq(h->target.weight_bits, 32);
-	cr_assert_eq(h->target.weight_bytes, (32 * 16 + 16 * 48 * 2 +
-	             16 * 64 * 2 + 16 * 32) * 4);
+	cr_assert_eq(h->target.weight_bytes,
+	             (32 * 16 + 16 * 48 * 2 + 16 * 64 * 2 + 16 * 32) * 4);
 	/* draft: the llama op list of its dims at 8 bits */
 	cr_assert_str_eq(h->draft.name, "drf");
 	cr_assert_eq(h->draft.n_layers, 1);
@@ -280,26 +285,42 @@ Test(capture_api, same_bytes_as_the_trace_writer)
 	h = *trace_reader_header(r);
 	h.n_prov = 0;
 	h.prov = NULL;
-	cr_assert_eq(trace_model_copy(&h.draft, &trace_reader_header(r)->draft), 0);
-	cr_assert_eq(trace_model_copy(&h.target, &trace_reader_header(r)->target), 0);
+	cr_assert_eq(trace_model_copy(&h.draft, &trace_reader_header(r)->draft),
+	             0);
+	cr_assert_eq(
+	        trace_model_copy(&h.target, &trace_reader_header(r)->target),
+	        0);
 	trace_reader_close(&r);
 	cr_assert_eq(trace_header_add_prov(&h, "tool", "libahasd-capture"), 0);
-	cr_assert_eq(trace_header_add_prov(&h, "tool_version",
-	             AHASD_VERSION), 0);
+	cr_assert_eq(trace_header_add_prov(&h, "tool_version", AHASD_VERSION),
+	             0);
 	cr_assert_eq(trace_header_add_prov(&h, "runtime", "unit test"), 0);
-	cr_assert_eq(trace_header_add_prov(&h, "date", "2026-01-02T03:04:05Z"), 0);
-	cr_assert_eq(trace_writer_open(&w, b, &h, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_header_add_prov(&h, "date", "2026-01-02T03:04:05Z"),
+	             0);
+	cr_assert_eq(trace_writer_open(&w, b, &h, err, sizeof err), 0, "%s",
+	             err);
 	for (int i = 0; i < 5; i++)
 		tok[i] = (uint32_t)s7_tok[i];
-	s = (struct trace_seq){ .id = 7, .prompt_len = 4, .n = 5,
-		.entropy = (float *)s7_ent, .top1 = (float *)s7_top,
-		.accept = (float *)s7_acc, .tokens = tok, .n_cont = 2,
-		.cont_pos = cp7, .cont_entropy = (float *)s7_cont };
+	s = (struct trace_seq){ .id = 7,
+		                .prompt_len = 4,
+		                .n = 5,
+		                .entropy = (float *)s7_ent,
+		                .top1 = (float *)s7_top,
+		                .accept = (float *)s7_acc,
+		                .tokens = tok,
+		                .n_cont = 2,
+		                .cont_pos = cp7,
+		                .cont_entropy = (float *)s7_cont };
 	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), 0, "%s", err);
-	s = (struct trace_seq){ .id = 3, .prompt_len = 30, .n = 2,
-		.entropy = (float *)s3_ent, .top1 = (float *)s3_top,
-		.accept = (float *)s3_acc, .n_cont = 1, .cont_pos = cp3,
-		.cont_entropy = (float *)s3_cont };
+	s = (struct trace_seq){ .id = 3,
+		                .prompt_len = 30,
+		                .n = 2,
+		                .entropy = (float *)s3_ent,
+		                .top1 = (float *)s3_top,
+		                .accept = (float *)s3_acc,
+		                .n_cont = 1,
+		                .cont_pos = cp3,
+		                .cont_entropy = (float *)s3_cont };
 	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(trace_writer_close(&w, err, sizeof err), 0, "%s", err);
 	trace_header_clear(&h);
@@ -326,7 +347,8 @@ Test(capture_api, sampled_empty_and_dated)
 	pair_init(&p, 1);
 	path_in(path, sizeof path, "s.msgpack");
 	setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
-	cr_assert_eq(ahasd_capture_open(&c, path, &p.cfg, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(ahasd_capture_open(&c, path, &p.cfg, err, sizeof err), 0,
+	             "%s", err);
 	cr_assert_eq(ahasd_capture_begin(c, 0, 1), 0);
 	cr_assert_eq(ahasd_capture_pos(c, 1.0f, 0.5f, 0.625f, 4, cont), 0, "%s",
 	             ahasd_capture_error(c));
@@ -335,7 +357,8 @@ Test(capture_api, sampled_empty_and_dated)
 	cr_assert_eq(ahasd_capture_end(c), 0);
 	cr_assert_eq(ahasd_capture_close(&c, err, sizeof err), 0, "%s", err);
 	unsetenv("SOURCE_DATE_EPOCH");
-	cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0, "%s",
+	             err);
 	cr_assert_eq(trace_reader_header(r)->sampled, 1);
 	cr_assert_float_eq(trace_reader_header(r)->temperature, 0.7, 0);
 	cr_assert_float_eq(trace_reader_header(r)->top_p, 0.9, 0);
@@ -347,9 +370,11 @@ Test(capture_api, sampled_empty_and_dated)
 	trace_reader_close(&r);
 
 	path_in(path, sizeof path, "empty.msgpack");
-	cr_assert_eq(ahasd_capture_open(&c, path, &p.cfg, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(ahasd_capture_open(&c, path, &p.cfg, err, sizeof err), 0,
+	             "%s", err);
 	cr_assert_eq(ahasd_capture_close(&c, err, sizeof err), 0, "%s", err);
-	cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0, "%s",
+	             err);
 	cr_assert_eq(trace_reader_next(r, &s, err, sizeof err), 0, "%s", err);
 	trace_reader_close(&r);
 }
@@ -362,9 +387,9 @@ enum step { OPEN_SEQ, NO_SEQ };
 struct misuse {
 	const char *what;
 	int sampled;
-	enum step start;           /* with sequence 5 (prompt 36) begun, or not */
+	enum step start; /* with sequence 5 (prompt 36) begun, or not */
 	int (*act)(struct ahasd_capture *c);
-	const char *msg;           /* in ahasd_capture_error() */
+	const char *msg; /* in ahasd_capture_error() */
 };
 
 static const float g_cont[3] = { 1, 1, 1 };
@@ -481,7 +506,8 @@ static int m_close_open(struct ahasd_capture *c)
 
 static const struct misuse g_misuses[] = {
 	{ "NaN entropy", 0, OPEN_SEQ, m_nan_entropy,
-	  "sequence 5, position 0: field 'entropy': expected a finite value >= 0 nats, got nan" },
+	  "sequence 5, position 0: field 'entropy': expected a finite value >= "
+	  "0 nats, got nan" },
 	{ "top1 > 1", 0, OPEN_SEQ, m_top1,
 	  "field 'top1': expected a probability in [0, 1], got 1.5" },
 	{ "accept < 0", 1, OPEN_SEQ, m_accept,
@@ -489,21 +515,27 @@ static const struct misuse g_misuses[] = {
 	{ "greedy accept 0.5", 0, OPEN_SEQ, m_greedy_half,
 	  "field 'accept': expected 0 or 1 in a greedy capture, got 0.5" },
 	{ "rejection without continuation", 0, OPEN_SEQ, m_no_cont,
-	  "field 'cont': accept 0 < 1 needs the draft's continuation (3 entropies), got NULL" },
+	  "field 'cont': accept 0 < 1 needs the draft's continuation (3 "
+	  "entropies), got NULL" },
 	{ "continuation where accepted", 0, OPEN_SEQ, m_extra_cont,
 	  "field 'cont': expected NULL where accept is 1" },
 	{ "infinite continuation entropy", 0, OPEN_SEQ, m_bad_cont,
 	  "field 'cont[1]': expected a finite entropy >= 0 nats, got inf" },
 	{ "token past the vocabulary", 0, OPEN_SEQ, m_token_range,
-	  "field 'token': expected a token id in [0, 32) or AHASD_CAPTURE_NO_TOKEN, got 32" },
+	  "field 'token': expected a token id in [0, 32) or "
+	  "AHASD_CAPTURE_NO_TOKEN, got 32" },
 	{ "tokens on some positions only", 0, OPEN_SEQ, m_token_mix,
-	  "sequence 5, position 1: field 'token': no token, but the earlier positions of this sequence have one" },
+	  "sequence 5, position 1: field 'token': no token, but the earlier "
+	  "positions of this sequence have one" },
 	{ "past the context", 0, OPEN_SEQ, m_past_context,
-	  "sequence 5, position 4: past the target's context: prompt_len 36 + 4 positions reach seq_len 40" },
+	  "sequence 5, position 4: past the target's context: prompt_len 36 + "
+	  "4 positions reach seq_len 40" },
 	{ "position from a newer header", 0, OPEN_SEQ, m_pos_size,
-	  "position: struct_size 40 is larger than this library's 32: the program was built against a newer ahasd_capture.h" },
+	  "position: struct_size 40 is larger than this library's 32: the "
+	  "program was built against a newer ahasd_capture.h" },
 	{ "position without begin", 0, NO_SEQ, m_no_begin,
-	  "position given with no open sequence: call ahasd_capture_begin() first" },
+	  "position given with no open sequence: call ahasd_capture_begin() "
+	  "first" },
 	{ "begin while open", 0, OPEN_SEQ, m_begin_twice,
 	  "sequence 6 begun while sequence 5 is open: end it first" },
 	{ "duplicate id", 0, OPEN_SEQ, m_dup_id,
@@ -513,11 +545,13 @@ static const struct misuse g_misuses[] = {
 	{ "end without begin", 0, NO_SEQ, m_end_no_seq,
 	  "ahasd_capture_end() with no open sequence" },
 	{ "prompt fills the context", 0, NO_SEQ, m_long_prompt,
-	  "sequence 1: prompt_len 40 leaves no position within the target's context (seq_len 40)" },
+	  "sequence 1: prompt_len 40 leaves no position within the target's "
+	  "context (seq_len 40)" },
 	{ "provenance after begin", 0, OPEN_SEQ, m_prov_late,
 	  "provenance 'runtime' given after the first sequence began" },
 	{ "close with a sequence open", 0, OPEN_SEQ, m_close_open,
-	  "closed while sequence 5 is open (0 positions): end it, or abort the capture" },
+	  "closed while sequence 5 is open (0 positions): end it, or abort the "
+	  "capture" },
 };
 
 Test(capture_api, misuses_fail_the_capture_and_leave_no_file)
@@ -538,27 +572,35 @@ Test(capture_api, misuses_fail_the_capture_and_leave_no_file)
 			fputs("old", f);
 			fclose(f);
 		}
-		cr_assert_eq(ahasd_capture_open(&c, path, &p.cfg, err, sizeof err), 0,
-		             "%s: %s", m->what, err);
+		cr_assert_eq(
+		        ahasd_capture_open(&c, path, &p.cfg, err, sizeof err),
+		        0, "%s: %s", m->what, err);
 		if (m->start == OPEN_SEQ)
-			cr_assert_eq(ahasd_capture_begin(c, 5, 36), 0, "%s", m->what);
+			cr_assert_eq(ahasd_capture_begin(c, 5, 36), 0, "%s",
+			             m->what);
 		ret = m->act(c);
 		if (m->act != m_close_open) {
 			cr_assert_eq(ret, -EINVAL, "%s: got %d", m->what, ret);
-			cr_assert(strstr(ahasd_capture_error(c), m->msg), "%s: got '%s'",
-			          m->what, ahasd_capture_error(c));
-			cr_assert(strncmp(ahasd_capture_error(c), path, strlen(path)) == 0,
-			          "%s: the message names the file: '%s'", m->what,
+			cr_assert(strstr(ahasd_capture_error(c), m->msg),
+			          "%s: got '%s'", m->what,
 			          ahasd_capture_error(c));
+			cr_assert(strncmp(ahasd_capture_error(c), path,
+			                  strlen(path)) == 0,
+			          "%s: the message names the file: '%s'",
+			          m->what, ahasd_capture_error(c));
 			/* sticky: nothing works after an error */
 			cr_assert_eq(pos_ok(c), -EINVAL, "%s", m->what);
-			cr_assert_eq(ahasd_capture_end(c), -EINVAL, "%s", m->what);
-			cr_assert_eq(ahasd_capture_begin(c, 99, 1), -EINVAL, "%s", m->what);
-			cr_assert(strstr(ahasd_capture_error(c), m->msg), "%s", m->what);
+			cr_assert_eq(ahasd_capture_end(c), -EINVAL, "%s",
+			             m->what);
+			cr_assert_eq(ahasd_capture_begin(c, 99, 1), -EINVAL,
+			             "%s", m->what);
+			cr_assert(strstr(ahasd_capture_error(c), m->msg), "%s",
+			          m->what);
 		}
 		ret = ahasd_capture_close(&c, err, sizeof err);
 		cr_assert_eq(ret, -EINVAL, "%s: close gave %d", m->what, ret);
-		cr_assert(strstr(err, m->msg), "%s: close said '%s'", m->what, err);
+		cr_assert(strstr(err, m->msg), "%s: close said '%s'", m->what,
+		          err);
 		cr_assert_null(c);
 		{
 			size_t len;
@@ -582,17 +624,32 @@ Test(capture_api, bad_configurations_refused_at_open)
 		const char *msg;
 	} cases[] = {
 		{ "lookahead 0", 0, "field 'lookahead': expected >= 1, got 0" },
-		{ "sampled at T 0", 1, "field 'temperature': expected a finite value > 0 for a sampled capture, got 0" },
-		{ "top_p 1.5", 2, "field 'top_p': expected a value in (0, 1], got 1.5" },
-		{ "no draft", 3, "field 'models.draft': expected a model, got NULL" },
-		{ "vocab mismatch", 4, "field 'models.draft.vocab_size': expected the target's 32 (a speculative pair shares one vocabulary), got 33" },
-		{ "unknown op kind", 5, "field 'models.target.ops[1].kind': expected one of gemm, attention, nonlinear, norm, elementwise, embed, got \"matmul\"" },
-		{ "long name", 6, "field 'models.target.name': expected a name of 1..63 bytes, got 64 bytes" },
-		{ "zero dim", 7, "field 'models.draft.ops': n_ops 0 asks for the llama op list, which needs dim divisible by n_heads" },
+		{ "sampled at T 0", 1,
+		  "field 'temperature': expected a finite value > 0 for a "
+		  "sampled capture, got 0" },
+		{ "top_p 1.5", 2,
+		  "field 'top_p': expected a value in (0, 1], got 1.5" },
+		{ "no draft", 3,
+		  "field 'models.draft': expected a model, got NULL" },
+		{ "vocab mismatch", 4,
+		  "field 'models.draft.vocab_size': expected the target's 32 "
+		  "(a speculative pair shares one vocabulary), got 33" },
+		{ "unknown op kind", 5,
+		  "field 'models.target.ops[1].kind': expected one of gemm, "
+		  "attention, nonlinear, norm, elementwise, embed, got "
+		  "\"matmul\"" },
+		{ "long name", 6,
+		  "field 'models.target.name': expected a name of 1..63 bytes, "
+		  "got 64 bytes" },
+		{ "zero dim", 7,
+		  "field 'models.draft.ops': n_ops 0 asks for the llama op "
+		  "list, which needs dim divisible by n_heads" },
 		{ "config from a newer header", 8, "config: struct_size" },
-		{ "model from an older header", 9, "models.target: struct_size 8 is smaller than API 1's" },
+		{ "model from an older header", 9,
+		  "models.target: struct_size 8 is smaller than API 1's" },
 		{ "a folder as output", 10, "is a directory" },
-		{ "zero repeat", 11, "field 'models.target.ops[0].repeat': expected >= 1, got 0" },
+		{ "zero repeat", 11,
+		  "field 'models.target.ops[0].repeat': expected >= 1, got 0" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char path[300], err[1024] = "", longname[65];
@@ -608,8 +665,15 @@ Test(capture_api, bad_configurations_refused_at_open)
 		path_in(path, sizeof path, "bad.msgpack");
 		switch (cases[i].field) {
 		case 0: p.cfg.lookahead = 0; break;
-		case 1: p.cfg.sampled = 1; p.cfg.temperature = 0; break;
-		case 2: p.cfg.sampled = 1; p.cfg.temperature = 1; p.cfg.top_p = 1.5; break;
+		case 1:
+			p.cfg.sampled = 1;
+			p.cfg.temperature = 0;
+			break;
+		case 2:
+			p.cfg.sampled = 1;
+			p.cfg.temperature = 1;
+			p.cfg.top_p = 1.5;
+			break;
 		case 3: p.cfg.draft = NULL; break;
 		case 4: p.draft.vocab_size = 33; break;
 		case 5: ops[1].kind = "matmul"; break;
@@ -627,8 +691,10 @@ Test(capture_api, bad_configurations_refused_at_open)
 		ret = ahasd_capture_open(&c, path, &p.cfg, err, sizeof err);
 		cr_assert_lt(ret, 0, "%s: accepted", cases[i].what);
 		cr_assert_null(c, "%s", cases[i].what);
-		cr_assert(strstr(err, cases[i].msg), "%s: got '%s'", cases[i].what, err);
-		cr_assert_eq(dir_entries(), 0, "%s: left a file", cases[i].what);
+		cr_assert(strstr(err, cases[i].msg), "%s: got '%s'",
+		          cases[i].what, err);
+		cr_assert_eq(dir_entries(), 0, "%s: left a file",
+		             cases[i].what);
 	}
 }
 
@@ -649,7 +715,8 @@ Test(capture_api, abort_and_null_are_harmless)
 	cr_assert_eq(ahasd_capture_provenance(NULL, "a", "b"), -EINVAL);
 	pair_init(&p, 0);
 	path_in(path, sizeof path, "aborted.msgpack");
-	cr_assert_eq(ahasd_capture_open(&c, path, &p.cfg, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(ahasd_capture_open(&c, path, &p.cfg, err, sizeof err), 0,
+	             "%s", err);
 	cr_assert_eq(ahasd_capture_begin(c, 0, 1), 0);
 	cr_assert_eq(pos_ok(c), 0);
 	cr_assert_eq(ahasd_capture_end(c), 0);
@@ -694,7 +761,8 @@ static const char *build_path(char *buf, size_t n, const char *rel)
 {
 	const char *root = getenv("AHASD_BUILD_ROOT");
 
-	cr_assert_not_null(root, "AHASD_BUILD_ROOT unset: run through meson test");
+	cr_assert_not_null(root,
+	                   "AHASD_BUILD_ROOT unset: run through meson test");
 	snprintf(buf, n, "%s/%s", root, rel);
 	return buf;
 }
@@ -715,13 +783,16 @@ Test(capture_api, example_runtime_writes_valid_traces)
 		double acc = 0;
 		int ret;
 
-		path_in(out, sizeof out, m ? "toy-sampled.msgpack" : "toy.msgpack");
+		path_in(out, sizeof out,
+		        m ? "toy-sampled.msgpack" : "toy.msgpack");
 		cr_assert_eq(run(argv, log, sizeof log), 0, "%s", log);
 		cr_assert_eq(run(val, log, sizeof log), 0, "%s", log);
-		cr_assert_eq(trace_reader_open(&r, out, err, sizeof err), 0, "%s", err);
+		cr_assert_eq(trace_reader_open(&r, out, err, sizeof err), 0,
+		             "%s", err);
 		cr_assert_eq(trace_reader_header(r)->sampled, m);
-		cr_assert_str_eq(trace_header_prov(trace_reader_header(r), "runtime"),
-		                 "toy_runtime (capture/examples)");
+		cr_assert_str_eq(
+		        trace_header_prov(trace_reader_header(r), "runtime"),
+		        "toy_runtime (capture/examples)");
 		while ((ret = trace_reader_next(r, &s, err, sizeof err)) == 1)
 			for (uint32_t i = 0; i < s.n; i++)
 				acc += s.accept[i];
@@ -729,7 +800,8 @@ Test(capture_api, example_runtime_writes_valid_traces)
 		trace_reader_totals(r, &ns, &nt);
 		cr_assert_eq(ns, 4);
 		/* the toy draft agrees with the target on most, not all, tokens */
-		cr_assert(nt > 100 && acc > 0.25 * (double)nt && acc < 0.9 * (double)nt,
+		cr_assert(nt > 100 && acc > 0.25 * (double)nt &&
+		                  acc < 0.9 * (double)nt,
 		          "mean a_p %g of %llu positions", acc / (double)nt,
 		          (unsigned long long)nt);
 		trace_reader_close(&r);
@@ -760,29 +832,45 @@ Test(capture_api, ahasd_capture_reproduces_a_shipped_trace)
 	snprintf(model, sizeof model, "%s/stories260K/stories260K.bin",
 	         models ? models : "");
 	if (!models || !exists(model)) {
-		fprintf(stderr, "SKIP ahasd_capture_reproduces_a_shipped_trace: %s "
-		        "not found (the real models are in ../shared/models)\n", model);
+		fprintf(stderr,
+		        "SKIP ahasd_capture_reproduces_a_shipped_trace: %s "
+		        "not found (the real models are in ../shared/models)\n",
+		        model);
 		cr_skip_test("real models absent");
 	}
-	snprintf(prompts, sizeof prompts, "%s/capture/prompts/stories.txt", src);
+	snprintf(prompts, sizeof prompts, "%s/capture/prompts/stories.txt",
+	         src);
 	snprintf(shipped, sizeof shipped,
 	         "%s/traces/stories260K-skip3-greedy.msgpack", src);
 	build_path(bin, sizeof bin, "capture/ahasd-capture");
 	path_in(out, sizeof out, "skip3.msgpack");
 	{
-		const char *argv[] = { bin, "-q", "-m", model, "--draft-skip-layers",
-		                       "3", "-p", prompts, "-o", out, "--date",
-		                       "2026-11-25T00:00:00Z", "--max-prompts", "4",
-		                       NULL };
+		const char *argv[] = { bin,
+			               "-q",
+			               "-m",
+			               model,
+			               "--draft-skip-layers",
+			               "3",
+			               "-p",
+			               prompts,
+			               "-o",
+			               out,
+			               "--date",
+			               "2026-11-25T00:00:00Z",
+			               "--max-prompts",
+			               "4",
+			               NULL };
 		cr_assert_eq(run(argv, log, sizeof log), 0, "%s", log);
 	}
 	cr_assert_eq(trace_reader_open(&a, out, err, sizeof err), 0, "%s", err);
-	cr_assert_eq(trace_reader_open(&b, shipped, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_reader_open(&b, shipped, err, sizeof err), 0, "%s",
+	             err);
 	cr_assert_eq(trace_reader_header(a)->target.weight_bytes,
 	             trace_reader_header(b)->target.weight_bytes);
 	cr_assert_eq(trace_reader_header(a)->draft.n_ops,
 	             trace_reader_header(b)->draft.n_ops);
-	cr_assert_eq(trace_reader_header(a)->n_prov, trace_reader_header(b)->n_prov);
+	cr_assert_eq(trace_reader_header(a)->n_prov,
+	             trace_reader_header(b)->n_prov);
 	for (size_t i = 0; i < trace_reader_header(a)->n_prov; i++) {
 		const struct trace_kv *x = &trace_reader_header(a)->prov[i];
 		const struct trace_kv *y = &trace_reader_header(b)->prov[i];
@@ -791,11 +879,14 @@ Test(capture_api, ahasd_capture_reproduces_a_shipped_trace)
 		if (strcmp(x->key, "prompts") != 0 &&
 		    strcmp(x->key, "prompt_source") != 0 &&
 		    strcmp(x->key, "capped_sequences") != 0)
-			cr_assert_str_eq(x->value, y->value, "provenance '%s'", x->key);
+			cr_assert_str_eq(x->value, y->value, "provenance '%s'",
+			                 x->key);
 	}
 	for (int i = 0; i < 4; i++) {
-		cr_assert_eq(trace_reader_next(a, &sa, err, sizeof err), 1, "%s", err);
-		cr_assert_eq(trace_reader_next(b, &sb, err, sizeof err), 1, "%s", err);
+		cr_assert_eq(trace_reader_next(a, &sa, err, sizeof err), 1,
+		             "%s", err);
+		cr_assert_eq(trace_reader_next(b, &sb, err, sizeof err), 1,
+		             "%s", err);
 		cr_assert_eq(sa.id, sb.id);
 		cr_assert_eq(sa.prompt_len, sb.prompt_len);
 		cr_assert_eq(sa.n, sb.n);
@@ -804,7 +895,8 @@ Test(capture_api, ahasd_capture_reproduces_a_shipped_trace)
 		cr_assert_arr_eq(sa.top1, sb.top1, sa.n * sizeof(float));
 		cr_assert_arr_eq(sa.accept, sb.accept, sa.n * sizeof(float));
 		cr_assert_arr_eq(sa.tokens, sb.tokens, sa.n * sizeof(uint32_t));
-		cr_assert_arr_eq(sa.cont_pos, sb.cont_pos, sa.n_cont * sizeof(uint32_t));
+		cr_assert_arr_eq(sa.cont_pos, sb.cont_pos,
+		                 sa.n_cont * sizeof(uint32_t));
 		cr_assert_arr_eq(sa.cont_entropy, sb.cont_entropy,
 		                 (size_t)sa.n_cont * K * sizeof(float));
 	}

@@ -33,11 +33,11 @@
 #include "fixtures.h"
 
 /* Synthetic traces: 4 sequences x 64 tokens = 256 tokens each. */
-#define TRACE_SEQS 4
+#define TRACE_SEQS   4
 #define TRACE_TOKENS 256
 
 static char replay_bin[1024], trace_bin[1024], hw_bin[1024], plugdir[1024],
-            srcroot[1024];
+        srcroot[1024];
 
 /* ---- fixture ----------------------------------------------------------- */
 
@@ -62,25 +62,27 @@ static void setup(void)
 static int run_prog(const char *bin, const char *const *args,
                     const char *const *env)
 {
-	return fx_run(bin, args, &(struct fx_run_opts){ .env = env,
-	                                               .in_dir = 1 });
+	return fx_run(bin, args,
+	              &(struct fx_run_opts){ .env = env, .in_dir = 1 });
 }
 
-#define ARGS FX_ARGS
-#define REPLAY(...) run_prog(replay_bin, ARGS(__VA_ARGS__), NULL)
+#define ARGS                 FX_ARGS
+#define REPLAY(...)          run_prog(replay_bin, ARGS(__VA_ARGS__), NULL)
 #define REPLAY_ENV(env, ...) run_prog(replay_bin, ARGS(__VA_ARGS__), env)
 
-#define assert_err_has(s) \
-	cr_assert_not_null(strstr(fx_err, (s)), \
-	                   "stderr lacks \"%s\":\n%s", (s), fx_err)
+#define assert_err_has(s)                                                   \
+	cr_assert_not_null(strstr(fx_err, (s)), "stderr lacks \"%s\":\n%s", \
+	                   (s), fx_err)
 
 /* Synthetic trace of TRACE_SEQS x 64 tokens at fx_dir/name. */
 static const char *make_trace(const char *name)
 {
 	const char *p = fx_path(name);
 
-	cr_assert_eq(run_prog(trace_bin, ARGS("synth", "-o", p, "--sequences",
-	                                      "4", "--tokens", "64"), NULL),
+	cr_assert_eq(run_prog(trace_bin,
+	                      ARGS("synth", "-o", p, "--sequences", "4",
+	                           "--tokens", "64"),
+	                      NULL),
 	             0, "ahasd-trace synth: %s", fx_err);
 	return p;
 }
@@ -92,9 +94,10 @@ static void compile_plugin(const char *src, const char *out)
 	char inc[1100];
 
 	snprintf(inc, sizeof inc, "-I%s/policies", srcroot);
-	cr_assert_eq(run_prog("cc", ARGS("-shared", "-fPIC", "-std=c17",
-	                                 "-Wall", "-Wextra", "-Werror", inc,
-	                                 src, "-o", out), NULL),
+	cr_assert_eq(run_prog("cc",
+	                      ARGS("-shared", "-fPIC", "-std=c17", "-Wall",
+	                           "-Wextra", "-Werror", inc, src, "-o", out),
+	                      NULL),
 	             0, "cc %s failed:\n%s", src, fx_err);
 }
 
@@ -103,8 +106,8 @@ static const char *example_plugin(void)
 	static char src[1200];
 	const char *so = fx_path("greedy_lookahead.so");
 
-	snprintf(src, sizeof src,
-	         "%s/tests/example_plugin/greedy_lookahead.c", srcroot);
+	snprintf(src, sizeof src, "%s/tests/example_plugin/greedy_lookahead.c",
+	         srcroot);
 	compile_plugin(src, so);
 	return so;
 }
@@ -193,8 +196,10 @@ static const char *q_text(const char *path, const char *fmt, ...)
 
 static double metric(const char *db, long long run, const char *name)
 {
-	return q_double(db, "SELECT value FROM metrics WHERE run_id = %lld "
-	                "AND name = '%s'", run, name);
+	return q_double(db,
+	                "SELECT value FROM metrics WHERE run_id = %lld "
+	                "AND name = '%s'",
+	                run, name);
 }
 
 static void db_exec(const char *path, const char *sql)
@@ -214,22 +219,30 @@ static void assert_db_intact(const char *db, long long n)
 {
 	cr_assert_str_eq(q_text(db, "PRAGMA integrity_check"), "ok");
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM runs"), n);
-	cr_assert_eq(q_int(db, "SELECT count(*) FROM runs r WHERE "
+	cr_assert_eq(q_int(db,
+	                   "SELECT count(*) FROM runs r WHERE "
 	                   "(SELECT count(*) FROM sequences s WHERE "
-	                   "s.run_id = r.id) != %d", TRACE_SEQS), 0,
-	             "a run lacks sequence rows");
-	cr_assert_eq(q_int(db, "SELECT count(*) FROM runs r WHERE "
+	                   "s.run_id = r.id) != %d",
+	                   TRACE_SEQS),
+	             0, "a run lacks sequence rows");
+	cr_assert_eq(q_int(db,
+	                   "SELECT count(*) FROM runs r WHERE "
 	                   "(SELECT value FROM metrics m WHERE m.run_id = r.id "
-	                   "AND m.name = 'committed') IS NOT %d", TRACE_TOKENS),
+	                   "AND m.name = 'committed') IS NOT %d",
+	                   TRACE_TOKENS),
 	             0, "a run lacks metrics or committed != %d", TRACE_TOKENS);
-	cr_assert_eq(q_int(db, "SELECT count(*) FROM runs r WHERE NOT EXISTS "
-	                   "(SELECT 1 FROM devices d WHERE d.run_id = r.id)"), 0);
-	static const char *const tables[] = { "metrics", "devices",
-	                                      "sequences", "events" };
+	cr_assert_eq(q_int(db,
+	                   "SELECT count(*) FROM runs r WHERE NOT EXISTS "
+	                   "(SELECT 1 FROM devices d WHERE d.run_id = r.id)"),
+	             0);
+	static const char *const tables[] = { "metrics", "devices", "sequences",
+		                              "events" };
 	for (size_t i = 0; i < 4; i++)
-		cr_assert_eq(q_int(db, "SELECT count(*) FROM %s WHERE run_id "
-		                   "NOT IN (SELECT id FROM runs)", tables[i]), 0,
-		             "orphan rows in %s", tables[i]);
+		cr_assert_eq(q_int(db,
+		                   "SELECT count(*) FROM %s WHERE run_id "
+		                   "NOT IN (SELECT id FROM runs)",
+		                   tables[i]),
+		             0, "orphan rows in %s", tables[i]);
 }
 
 /* A database with two complete runs (sync/fixed, ahasd/fixed). */
@@ -238,8 +251,8 @@ static const char *seeded_db(const char *trace)
 	const char *db = fx_path("seeded.db");
 
 	cr_assert_eq(REPLAY("-q", "--policy", "sync", "--policy", "ahasd",
-	                    "--drafter", "fixed", "--db", db, trace), 0,
-	             "%s", fx_err);
+	                    "--drafter", "fixed", "--db", db, trace),
+	             0, "%s", fx_err);
 	assert_db_intact(db, 2);
 	return db;
 }
@@ -250,14 +263,15 @@ TestSuite(cli, .init = setup, .fini = fx_tmpdir_remove);
 
 Test(cli, help_and_list)
 {
-	static const char *const names[] = { "sync", "async", "ahasd",
-	                                     "fixed", "specdecpp", "svip",
-	                                     "adaedl", "banditspec" };
+	static const char *const names[] = { "sync",   "async",     "ahasd",
+		                             "fixed",  "specdecpp", "svip",
+		                             "adaedl", "banditspec" };
 	char want[1200];
 
 	cr_assert_eq(REPLAY("--help"), 0);
-	cr_assert(!strncmp(fx_out, "usage: ahasd-replay [options] TRACE...",
-	                   38), "%s", fx_out);
+	cr_assert(
+	        !strncmp(fx_out, "usage: ahasd-replay [options] TRACE...", 38),
+	        "%s", fx_out);
 	cr_assert_str_empty(fx_err);
 
 	cr_assert_eq(REPLAY("--list"), 0, "%s", fx_err);
@@ -271,8 +285,9 @@ Test(cli, help_and_list)
 	/* presets, model presets and hardware keys too */
 	for (size_t i = 0; i < 5; i++) {
 		static const char *const more[] = {
-			" npu-pim ", " artifact-edge-ahasd ", " llama2-13b",
-			"pim_bus_block=", "mem_bw",
+			" npu-pim ",   " artifact-edge-ahasd ",
+			" llama2-13b", "pim_bus_block=",
+			"mem_bw",
 		};
 		cr_assert_not_null(strstr(fx_out, more[i]),
 		                   "--list lacks '%s':\n%s", more[i], fx_out);
@@ -284,8 +299,8 @@ Test(cli, help_and_list)
 	const char *envs[] = { env, NULL };
 	cr_assert_eq(REPLAY_ENV(envs, "--list"), 0, "%s", fx_err);
 	snprintf(want, sizeof want, "greedy_lookahead policy   %s", so);
-	cr_assert_not_null(strstr(fx_out, want), "--list lacks %s:\n%s",
-	                   want, fx_out);
+	cr_assert_not_null(strstr(fx_out, want), "--list lacks %s:\n%s", want,
+	                   fx_out);
 }
 
 Test(cli, usage_errors_exit_2)
@@ -319,10 +334,13 @@ Test(cli, example_plugin_by_path)
 	char want[1200];
 
 	/* default max_unverified=2 */
-	cr_assert_eq(REPLAY("--policy", so, "--drafter", "fixed", "--db", db,
-	                    trace), 0, "%s", fx_err);
-	snprintf(want, sizeof want, "run 1: greedy_lookahead/fixed on npu-pim, "
-	         "%s: 256 tokens in ", trace);
+	cr_assert_eq(
+	        REPLAY("--policy", so, "--drafter", "fixed", "--db", db, trace),
+	        0, "%s", fx_err);
+	snprintf(want, sizeof want,
+	         "run 1: greedy_lookahead/fixed on npu-pim, "
+	         "%s: 256 tokens in ",
+	         trace);
 	cr_assert(!strncmp(fx_out, want, strlen(want)), "%s", fx_out);
 	cr_assert_str_empty(fx_err);
 	assert_db_intact(db, 1);
@@ -359,11 +377,13 @@ Test(cli, example_plugin_by_path)
 	cr_assert_eq(metric(db, 2, "waits"), metric(db, 2, "batches"));
 	cr_assert_eq(metric(db, 2, "lookahead_batches"), 0);
 	cr_assert_str_eq(q_text(db, "SELECT policy_params FROM runs WHERE "
-	                        "id = 2"), "max_unverified=1");
+	                            "id = 2"),
+	                 "max_unverified=1");
 
 	cr_assert_eq(REPLAY("-q", "--policy", so, "--drafter", "fixed",
 	                    "--param", "greedy_lookahead.max_unverified=3",
-	                    "--db", db, trace), 0, "%s", fx_err);
+	                    "--db", db, trace),
+	             0, "%s", fx_err);
 	cr_assert_eq(metric(db, 3, "policy.max_unverified"), 3);
 	/* a looser bound drafts ahead more often than the default's */
 	cr_assert_gt(metric(db, 3, "policy.drafts_ahead"), ahead);
@@ -381,14 +401,18 @@ Test(cli, example_plugin_unbounded_is_async)
 
 	cr_assert_eq(REPLAY("-q", "--policy", so, "--drafter", "fixed",
 	                    "--param", "max_unverified=4096", "--db", db,
-	                    trace), 0, "%s", fx_err);
+	                    trace),
+	             0, "%s", fx_err);
 	cr_assert_eq(REPLAY("-q", "--policy", "async", "--drafter", "fixed",
-	                    "--db", db, trace), 0, "%s", fx_err);
+	                    "--db", db, trace),
+	             0, "%s", fx_err);
 	assert_db_intact(db, 2);
 	cr_assert_eq(metric(db, 1, "policy.waits"), 0);
-	long long n1 = q_int(db, "SELECT count(*) FROM metrics WHERE run_id = 1 "
+	long long n1 = q_int(db,
+	                     "SELECT count(*) FROM metrics WHERE run_id = 1 "
 	                     "AND name NOT LIKE 'policy.%%'");
-	long long same = q_int(db, "SELECT count(*) FROM metrics a JOIN metrics "
+	long long same = q_int(db,
+	                       "SELECT count(*) FROM metrics a JOIN metrics "
 	                       "b ON a.name = b.name WHERE a.run_id = 1 AND "
 	                       "b.run_id = 2 AND a.value = b.value AND a.name "
 	                       "NOT LIKE 'policy.%%'");
@@ -422,7 +446,8 @@ Test(cli, example_plugin_by_name_and_bad_value)
 	 * prefixed with the plugin name, and nothing is stored */
 	cr_assert_eq(REPLAY_ENV(env, "-q", "--policy", "greedy_lookahead",
 	                        "--drafter", "fixed", "--param",
-	                        "max_unverified=0", "--db", db, trace), 1);
+	                        "max_unverified=0", "--db", db, trace),
+	             1);
 	assert_err_has("ahasd-replay: greedy_lookahead: max_unverified=0 "
 	               "out of range [1, 4096]");
 	assert_db_intact(db, 1);
@@ -439,20 +464,27 @@ Test(cli, policy_name_forms)
 	snprintf(abs, sizeof abs, "%s/ahasd.so", plugdir);
 	cr_assert_eq(REPLAY("-q", "--policy", "ahasd.so", "--policy", "ahasd",
 	                    "--policy", abs, "--drafter", "fixed.so", "--db",
-	                    db, trace), 0, "%s", fx_err);
+	                    db, trace),
+	             0, "%s", fx_err);
 	assert_db_intact(db, 3);
 	/* all three are the same file */
-	cr_assert_eq(q_int(db, "SELECT count(*) FROM runs WHERE policy = "
-	                   "'ahasd' AND policy_path = '%s'", abs), 3);
+	cr_assert_eq(q_int(db,
+	                   "SELECT count(*) FROM runs WHERE policy = "
+	                   "'ahasd' AND policy_path = '%s'",
+	                   abs),
+	             3);
 
 	/* without AHASD_PLUGIN_PATH a binary run from the build tree finds
 	 * the build tree's plugins */
 	const char *unset[] = { "AHASD_PLUGIN_PATH", NULL };
 	cr_assert_eq(REPLAY_ENV(unset, "-q", "--policy", "ahasd", "--drafter",
-	                        "fixed", "--db", db, trace), 0, "%s",
-	             fx_err);
-	cr_assert_eq(q_int(db, "SELECT count(*) FROM runs WHERE id = 4 AND "
-	                   "policy_path = '%s'", abs), 1);
+	                        "fixed", "--db", db, trace),
+	             0, "%s", fx_err);
+	cr_assert_eq(q_int(db,
+	                   "SELECT count(*) FROM runs WHERE id = 4 AND "
+	                   "policy_path = '%s'",
+	                   abs),
+	             1);
 }
 
 Test(cli, unknown_plugin_names_places)
@@ -465,27 +497,32 @@ Test(cli, unknown_plugin_names_places)
 	         "AHASD_PLUGIN_PATH=/nonexistent-ahasd:%s", plugdir);
 	const char *env[] = { env_path, NULL };
 	cr_assert_eq(REPLAY_ENV(env, "-q", "--policy", "nosuch", "--drafter",
-	                        "fixed", "--db", db, trace), 1);
+	                        "fixed", "--db", db, trace),
+	             1);
 	/* from the build tree: the variable, the build tree, then the
 	 * installed plugin directory (AHASD_PLUGIN_DIR from config.h) */
-	snprintf(want, sizeof want, "ahasd-replay: plugin 'nosuch' not found "
-	         "(looked in AHASD_PLUGIN_PATH=/nonexistent-ahasd:%s, %s, %s)\n",
-	         plugdir, plugdir, AHASD_PLUGIN_DIR);
+	snprintf(
+	        want, sizeof want,
+	        "ahasd-replay: plugin 'nosuch' not found "
+	        "(looked in AHASD_PLUGIN_PATH=/nonexistent-ahasd:%s, %s, %s)\n",
+	        plugdir, plugdir, AHASD_PLUGIN_DIR);
 	cr_assert_str_eq(fx_err, want);
 
 	const char *unset[] = { "AHASD_PLUGIN_PATH", NULL };
 	cr_assert_eq(REPLAY_ENV(unset, "-q", "--drafter", "nosuch.so", "--db",
-	                        db, trace), 1);
-	snprintf(want, sizeof want, "ahasd-replay: plugin 'nosuch.so' not "
-	         "found (looked in AHASD_PLUGIN_PATH=(unset), %s, %s)\n", plugdir,
-	         AHASD_PLUGIN_DIR);
+	                        db, trace),
+	             1);
+	snprintf(want, sizeof want,
+	         "ahasd-replay: plugin 'nosuch.so' not "
+	         "found (looked in AHASD_PLUGIN_PATH=(unset), %s, %s)\n",
+	         plugdir, AHASD_PLUGIN_DIR);
 	cr_assert_str_eq(fx_err, want);
 
 	/* a path is taken as it is, never searched */
 	cr_assert_eq(REPLAY("-q", "--policy", "./ahasd.so", "--db", db, trace),
 	             1);
 	cr_assert_str_eq(fx_err, "ahasd-replay: plugin './ahasd.so': No such "
-	                 "file or directory\n");
+	                         "file or directory\n");
 	/* plugins are checked before the database is opened: none created */
 	cr_assert_neq(access(db, F_OK), 0, "database created by a failed run");
 }
@@ -505,19 +542,24 @@ Test(cli, truncated_trace_keeps_earlier_runs)
 	fx_write_file(cut, buf, n * 3 / 5);
 	free(buf);
 	cr_assert_eq(REPLAY("-q", "--policy", "sync", "--drafter", "fixed",
-	                    "--db", db, cut), 1);
+	                    "--db", db, cut),
+	             1);
 	assert_err_has(cut);
 	assert_err_has("truncated: the record starting here is incomplete");
 	cr_assert_str_empty(fx_out);
 	assert_db_intact(db, 2);
 	/* the rolled-back run's id is not visible anywhere */
-	cr_assert_eq(q_int(db, "SELECT count(*) FROM runs WHERE trace_path = "
-	                   "'%s'", cut), 0);
+	cr_assert_eq(q_int(db,
+	                   "SELECT count(*) FROM runs WHERE trace_path = "
+	                   "'%s'",
+	                   cut),
+	             0);
 
 	/* a good trace, then the cut one: the first run is stored and
 	 * reported, the second rolled back, exit 1 */
 	cr_assert_eq(REPLAY("--policy", "sync", "--drafter", "fixed", "--db",
-	                    db, trace, cut), 1);
+	                    db, trace, cut),
+	             1);
 	cr_assert(!strncmp(fx_out, "run 3: sync/fixed", 17), "%s", fx_out);
 	assert_err_has("truncated: the record starting here is incomplete");
 	assert_db_intact(db, 3);
@@ -543,7 +585,8 @@ Test(cli, wrong_magic)
 	fx_write_file(bad, buf, n);
 	free(buf);
 	cr_assert_eq(REPLAY("-q", "--policy", "sync", "--drafter", "fixed",
-	                    "--db", db, bad), 1);
+	                    "--db", db, bad),
+	             1);
 	assert_err_has("field 'magic': expected \"ahasd-trace\", got str "
 	               "\"ahasd-xxxxx\"");
 	assert_err_has(bad);
@@ -552,7 +595,8 @@ Test(cli, wrong_magic)
 	/* not msgpack records at all */
 	fx_write_file(bad, "hello, world\n", 13);
 	cr_assert_eq(REPLAY("-q", "--policy", "sync", "--drafter", "fixed",
-	                    "--db", db, bad), 1);
+	                    "--db", db, bad),
+	             1);
 	assert_err_has("magic.msgpack: offset 0: ");
 	assert_db_intact(db, 2);
 }
@@ -563,23 +607,26 @@ Test(cli, not_a_plugin)
 	const char *db = seeded_db(trace);
 	const char *src = fx_path("plain.c"), *so = fx_path("plain.so");
 	const char *junk = fx_path("junk.so");
-	static const char code[] =
-		"int plain_answer(void);\n"
-		"int plain_answer(void) { return 42; }\n";
+	static const char code[] = "int plain_answer(void);\n"
+	                           "int plain_answer(void) { return 42; }\n";
 	char want[1200];
 
 	fx_write_file(src, code, sizeof code - 1);
 	compile_plugin(src, so);
-	cr_assert_eq(REPLAY("-q", "--policy", so, "--drafter", "fixed",
-	                    "--db", db, trace), 1);
-	snprintf(want, sizeof want, "ahasd-replay: %s: not an ahasd-replay "
-	         "plugin (no 'ahasd_plugin' symbol)\n", so);
+	cr_assert_eq(REPLAY("-q", "--policy", so, "--drafter", "fixed", "--db",
+	                    db, trace),
+	             1);
+	snprintf(want, sizeof want,
+	         "ahasd-replay: %s: not an ahasd-replay "
+	         "plugin (no 'ahasd_plugin' symbol)\n",
+	         so);
 	cr_assert_str_eq(fx_err, want);
 
 	/* not even a shared object: dlerror() text with the path */
 	fx_write_file(junk, "not elf", 7);
 	cr_assert_eq(REPLAY("-q", "--policy", junk, "--drafter", "fixed",
-	                    "--db", db, trace), 1);
+	                    "--db", db, trace),
+	             1);
 	snprintf(want, sizeof want, "ahasd-replay: %s: cannot load: ", junk);
 	assert_err_has(want);
 	assert_db_intact(db, 2);
@@ -593,30 +640,33 @@ Test(cli, abi_version_mismatch)
 	/* A plugin from a future ABI. create() would abort the process if the
 	 * host called it: the host must refuse the descriptor first. */
 	static const char code[] =
-		"#include <stdlib.h>\n"
-		"#include \"ahasd_plugin.h\"\n"
-		"static int mk(void **st, const struct ahasd_create_args *a,\n"
-		"              char *e, size_t el)\n"
-		"{ (void)st; (void)a; (void)e; (void)el; abort(); }\n"
-		"static void rm(void *st) { (void)st; abort(); }\n"
-		"static uint32_t mode(void *st) { (void)st; abort(); }\n"
-		"static const struct ahasd_policy_hooks hooks = {\n"
-		"  .struct_size = sizeof hooks, .exec_mode = mode };\n"
-		"AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = {\n"
-		"  .abi_version = 99, .struct_size = sizeof ahasd_plugin,\n"
-		"  .kind = AHASD_PLUGIN_POLICY, .name = \"future\",\n"
-		"  .version = \"9\", .create = mk, .destroy = rm,\n"
-		"  .policy = &hooks };\n";
+	        "#include <stdlib.h>\n"
+	        "#include \"ahasd_plugin.h\"\n"
+	        "static int mk(void **st, const struct ahasd_create_args *a,\n"
+	        "              char *e, size_t el)\n"
+	        "{ (void)st; (void)a; (void)e; (void)el; abort(); }\n"
+	        "static void rm(void *st) { (void)st; abort(); }\n"
+	        "static uint32_t mode(void *st) { (void)st; abort(); }\n"
+	        "static const struct ahasd_policy_hooks hooks = {\n"
+	        "  .struct_size = sizeof hooks, .exec_mode = mode };\n"
+	        "AHASD_PLUGIN_EXPORT const struct ahasd_plugin ahasd_plugin = "
+	        "{\n"
+	        "  .abi_version = 99, .struct_size = sizeof ahasd_plugin,\n"
+	        "  .kind = AHASD_PLUGIN_POLICY, .name = \"future\",\n"
+	        "  .version = \"9\", .create = mk, .destroy = rm,\n"
+	        "  .policy = &hooks };\n";
 	char want[1200];
 
 	fx_write_file(src, code, sizeof code - 1);
 	compile_plugin(src, so);
-	cr_assert_eq(REPLAY("-q", "--policy", so, "--drafter", "fixed",
-	                    "--db", db, trace), 1);
-	snprintf(want, sizeof want, "ahasd-replay: %s: plugin ABI version 99, "
+	cr_assert_eq(REPLAY("-q", "--policy", so, "--drafter", "fixed", "--db",
+	                    db, trace),
+	             1);
+	snprintf(want, sizeof want,
+	         "ahasd-replay: %s: plugin ABI version 99, "
 	         "this host supports %u to %u (rebuild the plugin against "
-	         "this ahasd_plugin.h)\n", so, AHASD_PLUGIN_ABI_MIN,
-	         AHASD_PLUGIN_ABI_VERSION);
+	         "this ahasd_plugin.h)\n",
+	         so, AHASD_PLUGIN_ABI_MIN, AHASD_PLUGIN_ABI_VERSION);
 	cr_assert_str_eq(fx_err, want);
 	assert_db_intact(db, 2);
 }
@@ -628,15 +678,21 @@ Test(cli, kind_mismatch)
 	char want[1200];
 
 	cr_assert_eq(REPLAY("-q", "--policy", "fixed", "--drafter", "fixed",
-	                    "--db", db, trace), 1);
-	snprintf(want, sizeof want, "ahasd-replay: %s/fixed.so: is a drafting "
-	         "algorithm, expected a scheduling policy\n", plugdir);
+	                    "--db", db, trace),
+	             1);
+	snprintf(want, sizeof want,
+	         "ahasd-replay: %s/fixed.so: is a drafting "
+	         "algorithm, expected a scheduling policy\n",
+	         plugdir);
 	cr_assert_str_eq(fx_err, want);
 
 	cr_assert_eq(REPLAY("-q", "--policy", "sync", "--drafter", "ahasd",
-	                    "--db", db, trace), 1);
-	snprintf(want, sizeof want, "ahasd-replay: %s/ahasd.so: is a "
-	         "scheduling policy, expected a drafting algorithm\n", plugdir);
+	                    "--db", db, trace),
+	             1);
+	snprintf(want, sizeof want,
+	         "ahasd-replay: %s/ahasd.so: is a "
+	         "scheduling policy, expected a drafting algorithm\n",
+	         plugdir);
 	cr_assert_str_eq(fx_err, want);
 	assert_db_intact(db, 2);
 }
@@ -648,26 +704,33 @@ Test(cli, parameter_errors)
 	char want[1200];
 
 	cr_assert_eq(REPLAY("-q", "--policy", "ahasd", "--drafter", "fixed",
-	                    "--param", "nosuch=1", "--db", db, trace), 1);
-	cr_assert_str_eq(fx_err, "ahasd-replay: unknown parameter 'nosuch': "
+	                    "--param", "nosuch=1", "--db", db, trace),
+	             1);
+	cr_assert_str_eq(fx_err,
+	                 "ahasd-replay: unknown parameter 'nosuch': "
 	                 "no selected plugin (ahasd, fixed) declares it (see "
 	                 "--list)\n");
 
 	cr_assert_eq(REPLAY("-q", "--policy", "ahasd", "--drafter", "fixed",
-	                    "--param", "ahasd.nosuch=1", "--db", db, trace), 1);
-	snprintf(want, sizeof want, "ahasd-replay: %s/ahasd.so: unknown "
+	                    "--param", "ahasd.nosuch=1", "--db", db, trace),
+	             1);
+	snprintf(want, sizeof want,
+	         "ahasd-replay: %s/ahasd.so: unknown "
 	         "parameter 'nosuch' for ahasd (known: edc tvc h_max pht_init "
-	         "tvc_size)\n", plugdir);
+	         "tvc_size)\n",
+	         plugdir);
 	cr_assert_str_eq(fx_err, want);
 
 	cr_assert_eq(REPLAY("-q", "--policy", "ahasd", "--drafter", "fixed",
-	                    "--param", "ahasd.edc=7", "--db", db, trace), 1);
+	                    "--param", "ahasd.edc=7", "--db", db, trace),
+	             1);
 	cr_assert_str_eq(fx_err, "ahasd-replay: ahasd: edc=7 out of range "
-	                 "[0, 1]\n");
+	                         "[0, 1]\n");
 
 	/* a parameter of a plugin that is not selected is unknown too */
 	cr_assert_eq(REPLAY("-q", "--policy", "sync", "--drafter", "fixed",
-	                    "--param", "edc=0", "--db", db, trace), 1);
+	                    "--param", "edc=0", "--db", db, trace),
+	             1);
 	assert_err_has("unknown parameter 'edc': no selected plugin (sync, "
 	               "fixed)");
 	assert_db_intact(db, 2);
@@ -684,14 +747,16 @@ Test(cli, param_for_one_of_several_plugins)
 	             0, "%s", fx_err);
 	assert_db_intact(db, 3);
 	cr_assert_str_eq(q_text(db, "SELECT policy_params FROM runs WHERE "
-	                        "policy = 'ahasd'"),
+	                            "policy = 'ahasd'"),
 	                 "edc=0;tvc=1;h_max=4.0;pht_init=2;tvc_size=4");
 	cr_assert_eq(REPLAY("-q", "--param", "k=3", "--policy", "sync",
-	                    "--drafter", "fixed", "--drafter", "adaedl",
-	                    "--db", db, trace), 0, "%s", fx_err);
+	                    "--drafter", "fixed", "--drafter", "adaedl", "--db",
+	                    db, trace),
+	             0, "%s", fx_err);
 	assert_db_intact(db, 5);
 	cr_assert_str_eq(q_text(db, "SELECT drafter_params FROM runs WHERE "
-	                        "id = 4"), "k=3");
+	                            "id = 4"),
+	                 "k=3");
 	/* a key no selected plugin declares is still refused */
 	cr_assert_eq(REPLAY("-q", "--param", "ahsd.edc=0", "--db", db, trace),
 	             1);
@@ -708,9 +773,10 @@ Test(cli, unwritable_database)
 	/* a directory that does not exist */
 	snprintf(path, sizeof path, "%s/no/such/dir/r.db", fx_dir);
 	cr_assert_eq(REPLAY("-q", "--db", path, trace), 1);
-	snprintf(want, sizeof want, "ahasd-replay: %s: cannot create "
-	         "database: directory '%s/no/such/dir' does not exist\n", path,
-	         fx_dir);
+	snprintf(want, sizeof want,
+	         "ahasd-replay: %s: cannot create "
+	         "database: directory '%s/no/such/dir' does not exist\n",
+	         path, fx_dir);
 	cr_assert_str_eq(fx_err, want);
 	cr_assert_neq(access(fx_path("no"), F_OK), 0, "created a directory");
 
@@ -740,9 +806,12 @@ Test(cli, newer_schema_refused_unchanged)
 	db_exec(db, "PRAGMA user_version = 99");
 	unsigned char *before = fx_slurp(db, &n0);
 	cr_assert_eq(REPLAY("-q", "--policy", "sync", "--drafter", "fixed",
-	                    "--db", db, trace), 1);
-	snprintf(wal, sizeof wal, "ahasd-replay: %s: schema version 99 is "
-	         "newer than this tool's (4); upgrade ahasd-replay\n", db);
+	                    "--db", db, trace),
+	             1);
+	snprintf(wal, sizeof wal,
+	         "ahasd-replay: %s: schema version 99 is "
+	         "newer than this tool's (4); upgrade ahasd-replay\n",
+	         db);
 	cr_assert_str_eq(fx_err, wal);
 	unsigned char *after = fx_slurp(db, &n1);
 	cr_assert_eq(n1, n0);
@@ -788,12 +857,13 @@ Test(cli, foreign_database_refused_unchanged)
 		sqlite3_close(h);
 		unsigned char *before = fx_slurp(db, &n0);
 		cr_assert_eq(REPLAY("-q", "--policy", "sync", "--drafter",
-		                    "fixed", "--db", db, trace), 1);
+		                    "fixed", "--db", db, trace),
+		             1);
 		assert_err_has(db);
 		assert_err_has(cases[i].msg);
 		unsigned char *after = fx_slurp(db, &n1);
-		cr_assert(n0 == n1 && !memcmp(before, after, n0),
-		          "%s changed", cases[i].name);
+		cr_assert(n0 == n1 && !memcmp(before, after, n0), "%s changed",
+		          cases[i].name);
 		free(before);
 		free(after);
 	}
@@ -821,8 +891,8 @@ Test(cli, locked_database)
 	cr_assert_eq(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL),
 	             SQLITE_OK);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int rc = REPLAY_ENV(env, "-q", "--policy", "sync", "--drafter",
-	                    "fixed", "--db", db, trace);
+	int rc = REPLAY_ENV(env, "-q", "--policy", "sync", "--drafter", "fixed",
+	                    "--db", db, trace);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	cr_assert_eq(sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(h);
@@ -852,12 +922,16 @@ static long long check_events(const char *db, long long run)
 {
 	sqlite3 *h = db_rw(db);
 	char sql[256];
-	snprintf(sql, sizeof sql, "SELECT device, start_s, end_s, kind, idx "
+	snprintf(sql, sizeof sql,
+	         "SELECT device, start_s, end_s, kind, idx "
 	         "FROM events WHERE run_id = %lld ORDER BY device, start_s, "
-	         "end_s", run);
+	         "end_s",
+	         run);
 	sqlite3_stmt *s = prep(h, sql);
-	long long n = 0, ndev = q_int(db, "SELECT count(*) FROM devices "
-	                              "WHERE run_id = %lld", run);
+	long long n = 0, ndev = q_int(db,
+	                              "SELECT count(*) FROM devices "
+	                              "WHERE run_id = %lld",
+	                              run);
 	int prev_dev = -1;
 	double prev_end = 0;
 
@@ -873,9 +947,11 @@ static long long check_events(const char *db, long long run)
 		              sqlite3_column_int(s, 4),
 		              (const char *)sqlite3_column_text(s, 3));
 		if (dev == prev_dev)
-			cr_assert_geq(a, prev_end, "event %d (%s) on device %d "
+			cr_assert_geq(a, prev_end,
+			              "event %d (%s) on device %d "
 			              "starts at %.9g before the previous ends "
-			              "at %.9g", sqlite3_column_int(s, 4),
+			              "at %.9g",
+			              sqlite3_column_int(s, 4),
 			              (const char *)sqlite3_column_text(s, 3),
 			              dev, a, prev_end);
 		prev_dev = dev;
@@ -893,7 +969,8 @@ Test(cli, events_stored_and_bounded)
 	const char *db = fx_path("r.db");
 
 	cr_assert_eq(REPLAY("-q", "--policy", "ahasd", "--drafter", "adaedl",
-	                    "--events", "--db", db, trace), 0, "%s", fx_err);
+	                    "--events", "--db", db, trace),
+	             0, "%s", fx_err);
 	long long n = check_events(db, 1);
 	cr_assert_gt(n, 10);
 	cr_assert_eq(metric(db, 1, "events_dropped"), 0);
@@ -902,28 +979,33 @@ Test(cli, events_stored_and_bounded)
 	              metric(db, 1, "time_s"));
 	/* verifications each leave one verify event */
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM events WHERE kind = "
-	                   "'verify'"), (long long)metric(db, 1,
-	                                                  "verifications"));
+	                       "'verify'"),
+	             (long long)metric(db, 1, "verifications"));
 
 	/* the same run with a bound of 10: exactly 10 stored, the message,
 	 * and the rest counted (the runs are deterministic, so stored +
 	 * dropped equals the unbounded run's count) */
 	cr_assert_eq(REPLAY("--policy", "ahasd", "--drafter", "adaedl",
 	                    "--events", "--max-events", "10", "--db", db,
-	                    trace), 0, "%s", fx_err);
+	                    trace),
+	             0, "%s", fx_err);
 	char want[256];
-	snprintf(want, sizeof want, "ahasd-replay: run 2: %lld events past "
+	snprintf(want, sizeof want,
+	         "ahasd-replay: run 2: %lld events past "
 	         "the bound of 10 were not stored (metric events_dropped; "
-	         "raise --max-events)\n", n - 10);
+	         "raise --max-events)\n",
+	         n - 10);
 	cr_assert_str_eq(fx_err, want);
 	cr_assert_eq(check_events(db, 2), 10);
 	cr_assert_eq(q_int(db, "SELECT max(idx) - min(idx) FROM events WHERE "
-	                   "run_id = 2"), 9);
+	                       "run_id = 2"),
+	             9);
 	cr_assert_eq(metric(db, 2, "events_dropped"), (double)(n - 10));
 
 	/* without --events nothing is stored */
 	cr_assert_eq(REPLAY("-q", "--policy", "ahasd", "--drafter", "adaedl",
-	                    "--db", db, trace), 0, "%s", fx_err);
+	                    "--db", db, trace),
+	             0, "%s", fx_err);
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM events WHERE run_id = 3"),
 	             0);
 	assert_db_intact(db, 3);
@@ -936,9 +1018,9 @@ Test(cli, events_all_policies)
 	const char *trace = make_trace("t.msgpack");
 	const char *db = fx_path("r.db");
 
-	cr_assert_eq(REPLAY("-q", "--hw", "npu-pim", "--hw", "gpu",
-	                    "--drafter", "specdecpp", "--events", "--db", db,
-	                    trace), 0, "%s", fx_err);
+	cr_assert_eq(REPLAY("-q", "--hw", "npu-pim", "--hw", "gpu", "--drafter",
+	                    "specdecpp", "--events", "--db", db, trace),
+	             0, "%s", fx_err);
 	assert_db_intact(db, 6);
 	for (long long r = 1; r <= 6; r++)
 		cr_assert_gt(check_events(db, r), 0, "run %lld", r);
@@ -953,46 +1035,62 @@ Test(cli, same_command_same_results)
 
 	/* default policies (sync, async, ahasd) x adaedl, twice */
 	for (int i = 0; i < 2; i++)
-		cr_assert_eq(REPLAY("-q", "--db", db, trace), 0, "%s",
-		             fx_err);
+		cr_assert_eq(REPLAY("-q", "--db", db, trace), 0, "%s", fx_err);
 	assert_db_intact(db, 6);
 	for (long long a = 1; a <= 3; a++) {
 		long long b = a + 3;
-		long long na = q_int(db, "SELECT count(*) FROM metrics WHERE "
-		                     "run_id = %lld", a);
-		long long nb = q_int(db, "SELECT count(*) FROM metrics WHERE "
-		                     "run_id = %lld", b);
-		long long same = q_int(db, "SELECT count(*) FROM metrics x JOIN "
-		                       "metrics y ON x.name = y.name WHERE "
-		                       "x.run_id = %lld AND y.run_id = %lld AND "
-		                       "x.value = y.value", a, b);
+		long long na = q_int(db,
+		                     "SELECT count(*) FROM metrics WHERE "
+		                     "run_id = %lld",
+		                     a);
+		long long nb = q_int(db,
+		                     "SELECT count(*) FROM metrics WHERE "
+		                     "run_id = %lld",
+		                     b);
+		long long same = q_int(
+		        db,
+		        "SELECT count(*) FROM metrics x JOIN "
+		        "metrics y ON x.name = y.name WHERE "
+		        "x.run_id = %lld AND y.run_id = %lld AND "
+		        "x.value = y.value",
+		        a, b);
 		cr_assert_gt(na, 20);
 		cr_assert_eq(na, nb);
 		cr_assert_eq(same, na, "run %lld vs %lld: %lld metrics differ",
 		             a, b, na - same);
 		/* per-sequence and per-device rows too */
-		cr_assert_eq(q_int(db, "SELECT count(*) FROM (SELECT seq, "
-		                   "prompt_len, committed, time_s, energy_j, "
-		                   "drafted, accepted, wasted, preverified, "
-		                   "batches, verifications FROM sequences WHERE "
-		                   "run_id = %lld EXCEPT SELECT seq, prompt_len, "
-		                   "committed, time_s, energy_j, drafted, "
-		                   "accepted, wasted, preverified, batches, "
-		                   "verifications FROM sequences WHERE run_id = "
-		                   "%lld)", a, b), 0);
-		cr_assert_eq(q_int(db, "SELECT count(*) FROM (SELECT idx, name, "
-		                   "busy_s, idle_s, energy_j FROM devices WHERE "
-		                   "run_id = %lld EXCEPT SELECT idx, name, busy_s, "
-		                   "idle_s, energy_j FROM devices WHERE run_id = "
-		                   "%lld)", a, b), 0);
+		cr_assert_eq(
+		        q_int(db,
+		              "SELECT count(*) FROM (SELECT seq, "
+		              "prompt_len, committed, time_s, energy_j, "
+		              "drafted, accepted, wasted, preverified, "
+		              "batches, verifications FROM sequences WHERE "
+		              "run_id = %lld EXCEPT SELECT seq, prompt_len, "
+		              "committed, time_s, energy_j, drafted, "
+		              "accepted, wasted, preverified, batches, "
+		              "verifications FROM sequences WHERE run_id = "
+		              "%lld)",
+		              a, b),
+		        0);
+		cr_assert_eq(
+		        q_int(db,
+		              "SELECT count(*) FROM (SELECT idx, name, "
+		              "busy_s, idle_s, energy_j FROM devices WHERE "
+		              "run_id = %lld EXCEPT SELECT idx, name, busy_s, "
+		              "idle_s, energy_j FROM devices WHERE run_id = "
+		              "%lld)",
+		              a, b),
+		        0);
 		/* and the run records, apart from id, time of day and wall */
-		cr_assert_eq(q_int(db, "SELECT count(*) FROM runs x JOIN runs y "
+		cr_assert_eq(q_int(db,
+		                   "SELECT count(*) FROM runs x JOIN runs y "
 		                   "WHERE x.id = %lld AND y.id = %lld AND "
 		                   "x.policy = y.policy AND x.policy_params = "
 		                   "y.policy_params AND x.drafter_params = "
 		                   "y.drafter_params AND x.hw_config = "
 		                   "y.hw_config AND x.trace_sha256 = "
-		                   "y.trace_sha256 AND x.seed = y.seed", a, b),
+		                   "y.trace_sha256 AND x.seed = y.seed",
+		                   a, b),
 		             1);
 	}
 	/* the three policies differ from each other (the comparison above
@@ -1027,42 +1125,56 @@ static double op_value(const char *name)
  *     16 x 32990 x 1.1 / 1.5 GHz = 387.0827 us, bound by the ALUs. */
 Test(cli, hw_op_prints_one_operator)
 {
-	cr_assert_eq(run_prog(hw_bin, ARGS("op", "-w", "npu-pim", "--device",
-	                                   "npu", "gemm", "5", "4096", "11008"),
-	                      NULL), 0, "%s", fx_err);
+	cr_assert_eq(run_prog(hw_bin,
+	                      ARGS("op", "-w", "npu-pim", "--device", "npu",
+	                           "gemm", "5", "4096", "11008"),
+	                      NULL),
+	             0, "%s", fx_err);
 	cr_assert_float_eq(op_value("time_us"),
 	                   46331648.0 / 43.52e9 * 1e6 + 4.290, 1e-5, "%s",
 	                   fx_out);
-	cr_assert_not_null(strstr(fx_out, "bound       memory"), "%s",
-	                   fx_out);
+	cr_assert_not_null(strstr(fx_out, "bound       memory"), "%s", fx_out);
 	cr_assert_float_eq(op_value("bytes"), 46331648.0, 0.5);
-	cr_assert_eq(run_prog(hw_bin, ARGS("op", "--hw", "npu-pim", "--device",
-	                                   "pim", "gemm", "4", "4096", "4096"),
-	                      NULL), 0, "%s", fx_err);
+	cr_assert_eq(run_prog(hw_bin,
+	                      ARGS("op", "--hw", "npu-pim", "--device", "pim",
+	                           "gemm", "4", "4096", "4096"),
+	                      NULL),
+	             0, "%s", fx_err);
 	cr_assert_float_eq(op_value("time_us"), 4 * 16 * 8798 * 1.1 / 1.5e3,
 	                   1e-5, "%s", fx_out);
 	cr_assert_not_null(strstr(fx_out, "bound       command"));
-	cr_assert_eq(run_prog(hw_bin, ARGS("op", "-w", "npu-pim-total",
-	                                   "--device", "pim", "gemm", "1",
-	                                   "4096", "4096"), NULL), 0, "%s",
-	             fx_err);
+	cr_assert_eq(run_prog(hw_bin,
+	                      ARGS("op", "-w", "npu-pim-total", "--device",
+	                           "pim", "gemm", "1", "4096", "4096"),
+	                      NULL),
+	             0, "%s", fx_err);
 	cr_assert_float_eq(op_value("time_us"), 16 * 32990 * 1.1 / 1.5e3, 1e-5,
 	                   "%s", fx_out);
 	cr_assert_not_null(strstr(fx_out, "bound       compute"));
 	/* bad input: exit 2 with what was expected */
-	cr_assert_eq(run_prog(hw_bin, ARGS("op", "-w", "npu-pim", "--device",
-	                                   "tpu", "gemm", "1", "2", "3"), NULL),
+	cr_assert_eq(run_prog(hw_bin,
+	                      ARGS("op", "-w", "npu-pim", "--device", "tpu",
+	                           "gemm", "1", "2", "3"),
+	                      NULL),
 	             2);
 	assert_err_has("not a device of npu-pim (npu, pim)");
-	cr_assert_eq(run_prog(hw_bin, ARGS("op", "-w", "npu-pim", "--device",
-	                                   "pim", "gemm", "1", "2"), NULL), 2);
+	cr_assert_eq(run_prog(hw_bin,
+	                      ARGS("op", "-w", "npu-pim", "--device", "pim",
+	                           "gemm", "1", "2"),
+	                      NULL),
+	             2);
 	assert_err_has("gemm wants M K N");
-	cr_assert_eq(run_prog(hw_bin, ARGS("op", "-w", "npu-pim", "--device",
-	                                   "npu", "gemm", "0", "2", "3"), NULL),
+	cr_assert_eq(run_prog(hw_bin,
+	                      ARGS("op", "-w", "npu-pim", "--device", "npu",
+	                           "gemm", "0", "2", "3"),
+	                      NULL),
 	             2);
 	assert_err_has("'0' is not a dimension");
-	cr_assert_eq(run_prog(hw_bin, ARGS("op", "-w", "npu-pim", "--device",
-	                                   "npu", "conv", "1", "2"), NULL), 2);
+	cr_assert_eq(run_prog(hw_bin,
+	                      ARGS("op", "-w", "npu-pim", "--device", "npu",
+	                           "conv", "1", "2"),
+	                      NULL),
+	             2);
 	assert_err_has("unknown KIND 'conv'");
 }
 
@@ -1075,12 +1187,13 @@ Test(cli, hw_op_prints_one_operator)
 Test(cli, paper_sync_baseline_on_npu_pim)
 {
 	char trace[1200];
-	snprintf(trace, sizeof trace, "%s/traces/stories260K-skip3-greedy.msgpack",
-	         srcroot);
+	snprintf(trace, sizeof trace,
+	         "%s/traces/stories260K-skip3-greedy.msgpack", srcroot);
 	const char *db = fx_path("sync.db");
 	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-d", "fixed", "-P",
 	                    "k=4", "-w", "npu-pim", "--models",
-	                    "llama2-7b:llama2-13b", trace), 0, "%s", fx_err);
+	                    "llama2-7b:llama2-13b", trace),
+	             0, "%s", fx_err);
 	const double npu = metric(db, 1, "npu.utilisation");
 	cr_assert_geq(npu, 0.20, "NPU busy %g", npu);
 	const double lo = metric(db, 1, "pim_share_min");
@@ -1095,8 +1208,10 @@ Test(cli, paper_sync_baseline_on_npu_pim)
 	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-d", "fixed", "-P",
 	                    "k=4", "-w", "npu-pim", "-P",
 	                    "hw.sync_placement=best", "--models",
-	                    "llama2-7b:llama2-13b", trace), 0, "%s", fx_err);
-	cr_assert_gt(metric(db, 2, "tokens_per_s"), metric(db, 1, "tokens_per_s"));
+	                    "llama2-7b:llama2-13b", trace),
+	             0, "%s", fx_err);
+	cr_assert_gt(metric(db, 2, "tokens_per_s"),
+	             metric(db, 1, "tokens_per_s"));
 }
 
 /* Memory capacity on the GPU (16 GB): the PaLM-like 8B + 30B pair (39 GB)
@@ -1106,19 +1221,21 @@ Test(cli, paper_sync_baseline_on_npu_pim)
 Test(cli, gpu_capacity_offload)
 {
 	char trace[1200];
-	snprintf(trace, sizeof trace, "%s/traces/aidreams260K-skip2-greedy.msgpack",
-	         srcroot);
+	snprintf(trace, sizeof trace,
+	         "%s/traces/aidreams260K-skip2-greedy.msgpack", srcroot);
 	const char *db = fx_path("cap.db");
 	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-d", "fixed", "-P",
 	                    "k=4", "-w", "gpu", "--models", "palm-8b:palm-30b",
-	                    trace), 0, "%s", fx_err);
+	                    trace),
+	             0, "%s", fx_err);
 	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-d", "fixed", "-P",
 	                    "k=4", "-w", "gpu", "-P", "hw.memory_bytes=0",
-	                    "--models", "palm-8b:palm-30b", trace), 0, "%s",
-	             fx_err);
+	                    "--models", "palm-8b:palm-30b", trace),
+	             0, "%s", fx_err);
 	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-d", "fixed", "-P",
 	                    "k=4", "-w", "gpu", "--models", "opt-1.3b:opt-6.7b",
-	                    trace), 0, "%s", fx_err);
+	                    trace),
+	             0, "%s", fx_err);
 	cr_assert_gt(metric(db, 1, "offload_bytes_per_token"), 1e9);
 	cr_assert_eq(metric(db, 2, "offload_bytes"), 0);
 	cr_assert_lt(metric(db, 1, "tokens_per_s"),
@@ -1127,7 +1244,8 @@ Test(cli, gpu_capacity_offload)
 	/* a hard error instead, when asked */
 	cr_assert_eq(REPLAY("-q", "--no-db", "-p", "sync", "-w", "gpu", "-P",
 	                    "hw.capacity_policy=error", "--models",
-	                    "palm-8b:palm-30b", trace), 1);
+	                    "palm-8b:palm-30b", trace),
+	             1);
 	assert_err_has("memory_bytes");
 }
 
@@ -1140,15 +1258,16 @@ Test(cli, trace_in_memory_and_streamed_agree)
 	const char *trace = make_trace("t.msgpack");
 	const char *mem = fx_path("mem.db");
 	cr_assert_eq(REPLAY("-q", "-p", "sync", "-p", "ahasd", "-d", "adaedl",
-	                    "--db", mem, trace), 0, "%s", fx_err);
+	                    "--db", mem, trace),
+	             0, "%s", fx_err);
 	const char *str = fx_path("stream.db");
 	const char *env[] = { "AHASD_TRACE_MEM_MAX=0", NULL };
 	cr_assert_eq(REPLAY_ENV(env, "-q", "-p", "sync", "-p", "ahasd", "-d",
-	                        "adaedl", "--db", str, trace), 0, "%s",
-	             fx_err);
+	                        "adaedl", "--db", str, trace),
+	             0, "%s", fx_err);
 	static const char *const names[] = { "committed", "time_s",
-	                                     "energy_j", "drafted", "wasted",
-	                                     "preverified" };
+		                             "energy_j",  "drafted",
+		                             "wasted",    "preverified" };
 	for (long long run = 1; run <= 2; run++)
 		for (size_t i = 0; i < sizeof names / sizeof *names; i++)
 			cr_expect_eq(metric(mem, run, names[i]),
@@ -1172,24 +1291,37 @@ struct typo_case {
 };
 
 static const struct typo_case typo_cases[] = {
-	{ "policy", { "-p", "sync", "-p", "ahsad" }, 1,
+	{ "policy",
+	  { "-p", "sync", "-p", "ahsad" },
+	  1,
 	  "did you mean 'ahasd'?" },
-	{ "drafter", { "-p", "sync", "-d", "fixed", "-d", "adaedll" }, 1,
+	{ "drafter",
+	  { "-p", "sync", "-d", "fixed", "-d", "adaedll" },
+	  1,
 	  "did you mean 'adaedl'?" },
-	{ "preset", { "-p", "sync", "-w", "npu-pim", "-w", "npu_pim" }, 1,
+	{ "preset",
+	  { "-p", "sync", "-w", "npu-pim", "-w", "npu_pim" },
+	  1,
 	  "preset 'npu_pim' not found (did you mean 'npu-pim'?)" },
-	{ "hardware key", { "-p", "sync", "-P", "hw.pim.mem_bww=1e9" }, 1,
+	{ "hardware key",
+	  { "-p", "sync", "-P", "hw.pim.mem_bww=1e9" },
+	  1,
 	  "unknown device key 'mem_bww' (did you mean 'mem_bw'?)" },
-	{ "model preset", { "-p", "sync", "--models",
-	                    "llama2-7b:llama2-13B" }, 1,
+	{ "model preset",
+	  { "-p", "sync", "--models", "llama2-7b:llama2-13B" },
+	  1,
 	  "model preset 'llama2-13B' not found (did you mean 'llama2-13b'?)" },
-	{ "option", { "-p", "sync", "--polcy", "async" }, 2,
+	{ "option",
+	  { "-p", "sync", "--polcy", "async" },
+	  2,
 	  "did you mean --policy?" },
-	{ "repeated key", { "-p", "sync", "-d", "fixed", "-P", "k=4", "-P",
-	                    "k=5" }, 2,
+	{ "repeated key",
+	  { "-p", "sync", "-d", "fixed", "-P", "k=4", "-P", "k=5" },
+	  2,
 	  "--param k given twice (4 and 5)" },
-	{ "bad value", { "-p", "sync", "-d", "adaedl", "-d", "fixed", "-P",
-	                 "fixed.k=abc" }, 1,
+	{ "bad value",
+	  { "-p", "sync", "-d", "adaedl", "-d", "fixed", "-P", "fixed.k=abc" },
+	  1,
 	  "k=abc is not an unsigned integer" },
 };
 
@@ -1203,8 +1335,8 @@ ParameterizedTestParameters(cli, typo_fails_before_any_run)
 	return cr_make_param_array(size_t, idx, sizeof idx / sizeof *idx);
 }
 
-ParameterizedTest(size_t *ci, cli, typo_fails_before_any_run,
-                  .init = setup, .fini = fx_tmpdir_remove)
+ParameterizedTest(size_t *ci, cli, typo_fails_before_any_run, .init = setup,
+                  .fini = fx_tmpdir_remove)
 {
 	const struct typo_case *tc = &typo_cases[*ci];
 	const char *trace = make_trace("t.msgpack");
@@ -1218,14 +1350,14 @@ ParameterizedTest(size_t *ci, cli, typo_fails_before_any_run,
 		argv[n++] = tc->args[i];
 	argv[n++] = trace;
 	argv[n] = NULL;
-	cr_assert_eq(run_prog(replay_bin, argv, NULL), tc->status,
-	             "%s: %s", tc->what, fx_err);
+	cr_assert_eq(run_prog(replay_bin, argv, NULL), tc->status, "%s: %s",
+	             tc->what, fx_err);
 	cr_expect_not_null(strstr(fx_err, tc->says), "%s: stderr is\n%s",
 	                   tc->what, fx_err);
 	/* no run stored: either no database at all, or an empty one */
 	if (access(db, F_OK) == 0)
-		cr_expect_eq(q_int(db, "SELECT count(*) FROM runs"), 0,
-		             "%s", tc->what);
+		cr_expect_eq(q_int(db, "SELECT count(*) FROM runs"), 0, "%s",
+		             tc->what);
 }
 
 /* A choice that cannot matter runs, and says so. */
@@ -1233,7 +1365,8 @@ Test(cli, no_effect_is_warned)
 {
 	const char *trace = make_trace("t.msgpack");
 	cr_assert_eq(REPLAY("-q", "--no-db", "-p", "async", "-w", "gpu", "-P",
-	                    "hw.aau=1", trace), 0, "%s", fx_err);
+	                    "hw.aau=1", trace),
+	             0, "%s", fx_err);
 	assert_err_has("warning: gpu has no PIM, so hw.aau has no effect");
 	assert_err_has("gpu has one device, so policy async runs every task "
 	               "on it in turn and cannot differ from sync");

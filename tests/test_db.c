@@ -33,8 +33,8 @@ static sqlite3 *raw_open(const char *path)
 {
 	sqlite3 *h = NULL;
 
-	cr_assert_eq(sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE |
-	                                               SQLITE_OPEN_CREATE,
+	cr_assert_eq(sqlite3_open_v2(path, &h,
+	                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
 	                             NULL),
 	             SQLITE_OK, "open %s", path);
 	return h;
@@ -175,7 +175,8 @@ static struct replay_metrics make_metrics(void)
 		.preverify_tasks = 10,
 		.preverify_rejections = 4,
 		.batches = 80,
-		.batch_tokens = 360, /* 40 drafted in chains dropped while open */
+		.batch_tokens =
+		        360, /* 40 drafted in chains dropped while open */
 		.lookahead_batches = 20,
 		.verifications = 70,
 		.switches = 2,
@@ -200,9 +201,9 @@ static int64_t add_run(struct db *d, const char *policy, const char *drafter,
 	m.time_s = time_s;
 	m.energy_j = energy_j;
 	cr_assert_eq(db_run_begin(d, &in, &id, err, sizeof err), 0, "%s", err);
-	cr_assert_eq(db_run_commit(d, id, &m, 0.01, NULL, NULL, 0, err,
-	                           sizeof err),
-	             0, "%s", err);
+	cr_assert_eq(
+	        db_run_commit(d, id, &m, 0.01, NULL, NULL, 0, err, sizeof err),
+	        0, "%s", err);
 	return id;
 }
 
@@ -247,10 +248,15 @@ static char *schema_list(sqlite3 *h)
 	/* run_table's columns are the configuration keys its runs have (db.c
 	 * makes it again when one appears): only its presence counts */
 	cr_assert_eq(sqlite3_prepare_v2(h,
-	        "SELECT group_concat(type || '|' || name || '|' || tbl_name || "
-	        "'|' || ifnull(CASE name WHEN 'run_table' THEN '(by db.c)' "
-	        "ELSE sql END, ''), '\n') FROM (SELECT * FROM sqlite_master "
-	        "ORDER BY type, name)", -1, &s, NULL), SQLITE_OK);
+	                                "SELECT group_concat(type || '|' || "
+	                                "name || '|' || tbl_name || "
+	                                "'|' || ifnull(CASE name WHEN "
+	                                "'run_table' THEN '(by db.c)' "
+	                                "ELSE sql END, ''), '\n') FROM (SELECT "
+	                                "* FROM sqlite_master "
+	                                "ORDER BY type, name)",
+	                                -1, &s, NULL),
+	             SQLITE_OK);
 	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
 	out = strdup((const char *)sqlite3_column_text(s, 0));
 	cr_assert_not_null(out);
@@ -319,7 +325,7 @@ static void copy_file(const char *from, const char *to)
 Test(db, upgrade_from_version_1)
 {
 	static const char *const tables[] = { "runs", "metrics", "devices",
-	                                      "sequences", "events" };
+		                              "sequences", "events" };
 	const char *root = getenv("AHASD_SOURCE_ROOT");
 	const char *p = fx_path("v1.db"), *orig = fx_path("v1-orig.db");
 	char fixture[512], sql[768], *a, *b;
@@ -338,8 +344,8 @@ Test(db, upgrade_from_version_1)
 	sqlite3_close(h);
 
 	/* the viewer asks for the upgrade, and changes nothing */
-	cr_assert_eq(db_open_readonly(&d, p, err, sizeof err),
-	             -EPROTONOSUPPORT, "%s", err);
+	cr_assert_eq(db_open_readonly(&d, p, err, sizeof err), -EPROTONOSUPPORT,
+	             "%s", err);
 	cr_assert(strstr(err, "schema version 1 is older than this tool's (4)"),
 	          "%s", err);
 
@@ -359,13 +365,19 @@ Test(db, upgrade_from_version_1)
 	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
 		const char *key = i ? "run_id" : "id";
 		/* sequences gained batch_tokens (NULL in these rows) */
-		const char *cols = strcmp(tables[i], "sequences") ? "*"
-		        : "run_id, seq, prompt_len, committed, time_s, "
-		          "energy_j, drafted, accepted, wasted, preverified, "
-		          "batches, verifications";
+		const char *cols =
+		        strcmp(tables[i], "sequences")
+		                ? "*"
+		                : "run_id, seq, prompt_len, committed, time_s, "
+		                  "energy_j, drafted, accepted, wasted, "
+		                  "preverified, "
+		                  "batches, verifications";
 
 		cr_assert_gt(q_int(h, (snprintf(sql, sizeof sql,
-		        "SELECT count(*) FROM old.%s", tables[i]), sql)), 0);
+		                                "SELECT count(*) FROM old.%s",
+		                                tables[i]),
+		                       sql)),
+		             0);
 		snprintf(sql, sizeof sql,
 		         "SELECT count(*) FROM (SELECT %s FROM main.%s WHERE "
 		         "%s <= 2 EXCEPT SELECT * FROM old.%s)",
@@ -373,11 +385,14 @@ Test(db, upgrade_from_version_1)
 		cr_assert_eq(q_int(h, sql), 0, "%s", sql);
 		snprintf(sql, sizeof sql,
 		         "SELECT count(*) FROM (SELECT * FROM old.%s EXCEPT "
-		         "SELECT %s FROM main.%s)", tables[i], cols, tables[i]);
+		         "SELECT %s FROM main.%s)",
+		         tables[i], cols, tables[i]);
 		cr_assert_eq(q_int(h, sql), 0, "%s", sql);
 	}
-	cr_assert_eq(q_int(h, "SELECT count(*) FROM sequences WHERE run_id <= 2 "
-	                      "AND batch_tokens IS NOT NULL"), 0);
+	cr_assert_eq(q_int(h,
+	                   "SELECT count(*) FROM sequences WHERE run_id <= 2 "
+	                   "AND batch_tokens IS NOT NULL"),
+	             0);
 	raw_exec(h, "DETACH old");
 	a = schema_list(h);
 	db_close(&d);
@@ -407,15 +422,19 @@ Test(db, pim_share_metrics)
 	m.pim_share_sum = 1.5;
 	cr_assert_eq(db_open(&d, p, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(db_run_begin(d, &in, &id, err, sizeof err), 0, "%s", err);
-	cr_assert_eq(db_run_commit(d, id, &m, 0.01, NULL, NULL, 0, err,
-	                           sizeof err), 0, "%s", err);
+	cr_assert_eq(
+	        db_run_commit(d, id, &m, 0.01, NULL, NULL, 0, err, sizeof err),
+	        0, "%s", err);
 	sqlite3 *h = db_handle(d);
 	cr_assert_float_eq(q_dbl(h, "SELECT value FROM metrics WHERE name = "
-	                            "'pim_share_min'"), 0.125, 1e-15);
+	                            "'pim_share_min'"),
+	                   0.125, 1e-15);
 	cr_assert_float_eq(q_dbl(h, "SELECT value FROM metrics WHERE name = "
-	                            "'pim_share_mean'"), 0.375, 1e-15);
+	                            "'pim_share_mean'"),
+	                   0.375, 1e-15);
 	cr_assert_float_eq(q_dbl(h, "SELECT value FROM metrics WHERE name = "
-	                            "'pim_share_max'"), 0.75, 1e-15);
+	                            "'pim_share_max'"),
+	                   0.75, 1e-15);
 	db_close(&d);
 }
 
@@ -437,7 +456,7 @@ Test(db, full_run_round_trip)
 		{ 1, REPLAY_EV_IDLE, 0.3, 0.5, 0, 2, 0, REPLAY_OUT_WASTED },
 	};
 	const char *extra_names[] = { "policy.edc_predictions",
-	                              "drafter.stops" };
+		                      "drafter.stops" };
 	const double extra_values[] = { 17.0, 3.5 };
 	struct db *d = NULL;
 	int64_t id = 0;
@@ -474,10 +493,11 @@ Test(db, full_run_round_trip)
 	                 "npu.freq_hz = 1e9\npim.freq_hz = 5e8\n");
 	cr_assert_str_eq(q_text(h, "SELECT retargeted_from FROM runs"),
 	                 "tinyA:tinyB");
-	cr_assert_str_eq(q_text(h, "SELECT label || ' ' || tool_version || ' ' "
-	                           "|| trace_path || ' ' || trace_sha256 || ' ' "
-	                           "|| draft_model || ':' || target_model "
-	                           "FROM runs"),
+	cr_assert_str_eq(q_text(h,
+	                        "SELECT label || ' ' || tool_version || ' ' "
+	                        "|| trace_path || ' ' || trace_sha256 || ' ' "
+	                        "|| draft_model || ':' || target_model "
+	                        "FROM runs"),
 	                 "unit 0.1.0-test traces/t.msgpack ab12 "
 	                 "stories15M:stories110M");
 	cr_assert_eq(q_int(h, "SELECT seed FROM runs"), 123456789012345ll);
@@ -489,8 +509,8 @@ Test(db, full_run_round_trip)
 	{
 		const char *c = q_text(h, "SELECT created FROM runs");
 		const double age = (double)q_int(
-			h, "SELECT strftime('%s','now') - "
-			   "strftime('%s', created) FROM runs");
+		        h, "SELECT strftime('%s','now') - "
+		           "strftime('%s', created) FROM runs");
 
 		cr_assert_eq(strlen(c), 24, "%s", c);
 		cr_assert_eq(c[10], 'T');
@@ -546,20 +566,21 @@ Test(db, full_run_round_trip)
 	 * a case of its own below) */
 	cr_assert_eq(q_int(h, "SELECT count(*) FROM metrics"), 38);
 	cr_assert_eq(q_int(h, "SELECT count(*) FROM metrics WHERE name LIKE "
-	                      "'pim_share%'"), 0);
-#define METRIC(name, want)                                                   \
-	cr_assert_float_eq(q_dbl(h, "SELECT value FROM metrics WHERE name = '" \
-	                            name "'"),                                 \
-	                   (want), 1e-12, "metric %s", name)
+	                      "'pim_share%'"),
+	             0);
+#define METRIC(name, want)                                                     \
+	cr_assert_float_eq(                                                    \
+	        q_dbl(h, "SELECT value FROM metrics WHERE name = '" name "'"), \
+	        (want), 1e-12, "metric %s", name)
 	METRIC("sequences", 3.0);
 	METRIC("committed", 300.0);
 	METRIC("time_s", 2.0);
-	METRIC("tokens_per_s", 150.0);        /* 300 / 2 s */
+	METRIC("tokens_per_s", 150.0); /* 300 / 2 s */
 	METRIC("energy_j", 6.0);
 	METRIC("dynamic_j", 4.5);
 	METRIC("static_j", 1.5);
-	METRIC("tokens_per_j", 50.0);         /* 300 / 6 J */
-	METRIC("energy_per_token_j", 0.02);   /* 6 J / 300 */
+	METRIC("tokens_per_j", 50.0);       /* 300 / 6 J */
+	METRIC("energy_per_token_j", 0.02); /* 6 J / 300 */
 	METRIC("drafted", 400.0);
 	METRIC("accepted", 240.0);
 	METRIC("wasted", 160.0);
@@ -575,18 +596,18 @@ Test(db, full_run_round_trip)
 	METRIC("switches", 2.0);
 	METRIC("waits", 5.0);
 	METRIC("events_dropped", 0.0);
-	METRIC("acceptance_rate", 0.6);       /* 240 / 400 */
-	METRIC("mean_draft_len", 4.5);        /* 360 / 80, not drafted */
+	METRIC("acceptance_rate", 0.6); /* 240 / 400 */
+	METRIC("mean_draft_len", 4.5);  /* 360 / 80, not drafted */
 	METRIC("offload_s", 0.125);
 	METRIC("contention_s", 0.375);
 	METRIC("offload_bytes", 600.0);
-	METRIC("offload_bytes_per_token", 2.0);  /* 600 / 300 */
+	METRIC("offload_bytes_per_token", 2.0); /* 600 / 300 */
 	METRIC("npu.busy_s", 1.5);
 	METRIC("npu.idle_s", 0.5);
-	METRIC("npu.utilisation", 0.75);      /* 1.5 / 2 */
+	METRIC("npu.utilisation", 0.75); /* 1.5 / 2 */
 	METRIC("pim.busy_s", 0.5);
 	METRIC("pim.idle_s", 1.5);
-	METRIC("pim.utilisation", 0.25);      /* 0.5 / 2 */
+	METRIC("pim.utilisation", 0.25); /* 0.5 / 2 */
 	METRIC("policy.edc_predictions", 17.0);
 	METRIC("drafter.stops", 3.5);
 #undef METRIC
@@ -618,9 +639,9 @@ Test(db, empty_run_ratios_are_zero)
 	in.n_dev = 1;
 	cr_assert_eq(db_open(&d, fx_path("r.db"), err, sizeof err), 0);
 	cr_assert_eq(db_run_begin(d, &in, &id, err, sizeof err), 0, "%s", err);
-	cr_assert_eq(db_run_commit(d, id, &m, 0.0, NULL, NULL, 0, err,
-	                           sizeof err),
-	             0, "%s", err);
+	cr_assert_eq(
+	        db_run_commit(d, id, &m, 0.0, NULL, NULL, 0, err, sizeof err),
+	        0, "%s", err);
 	h = db_handle(d);
 	cr_assert_eq(q_int(h, "SELECT count(*) FROM metrics WHERE name IN "
 	                      "('tokens_per_s', 'tokens_per_j', "
@@ -635,7 +656,7 @@ Test(db, empty_run_ratios_are_zero)
 static void assert_empty(const char *p)
 {
 	static const char *const tables[] = { "runs", "metrics", "devices",
-	                                      "sequences", "events" };
+		                              "sequences", "events" };
 
 	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
 		cr_assert_eq(count_path(p, tables[i]), 0, "%s not empty",
@@ -645,8 +666,8 @@ static void assert_empty(const char *p)
 static void write_partial_run(struct db *d, int64_t *id)
 {
 	const struct db_run_info in = make_info("ahasd", "pld");
-	const struct replay_seq_result q = { 0, 5, 50, 0.1, 0.2, 60, 40,
-		                             20, 0, 12, 11, 55 };
+	const struct replay_seq_result q = { 0,  5,  50, 0.1, 0.2, 60,
+		                             40, 20, 0,  12,  11,  55 };
 	const struct replay_event ev = { 0, REPLAY_EV_DRAFT, 0.0, 0.1, 1, 0,
 		                         1, REPLAY_OUT_NONE };
 
@@ -671,9 +692,9 @@ Test(db, rollback_leaves_no_rows)
 	db_run_rollback(d); /* nothing open: harmless */
 	assert_empty(p);
 	/* the run is gone: later calls on it are refused */
-	cr_assert_eq(db_run_commit(d, id, &m, 0, NULL, NULL, 0, err,
-	                           sizeof err),
-	             -EINVAL);
+	cr_assert_eq(
+	        db_run_commit(d, id, &m, 0, NULL, NULL, 0, err, sizeof err),
+	        -EINVAL);
 	cr_assert(strstr(err, "no run open"), "%s", err);
 	db_close(&d);
 	assert_empty(p);
@@ -693,8 +714,13 @@ Test(db, close_with_open_run_rolls_back)
 
 /* Errors inside a run roll it back: a metric named twice (a plugin counter
  * clashing with a standard name), a NaN value, a bad event, a wrong id. */
-enum bad_kind { BAD_DUP_NAME, BAD_NAN, BAD_EVENT_KIND, BAD_EVENT_DEVICE,
-                BAD_RUN_ID };
+enum bad_kind {
+	BAD_DUP_NAME,
+	BAD_NAN,
+	BAD_EVENT_KIND,
+	BAD_EVENT_DEVICE,
+	BAD_RUN_ID
+};
 struct bad_case {
 	enum bad_kind kind;
 	char want[64];
@@ -717,8 +743,8 @@ ParameterizedTest(struct bad_case *c, db, error_rolls_back)
 {
 	const char *p = fx_path("r.db");
 	const struct replay_metrics m = make_metrics();
-	struct replay_event ev = { 0, REPLAY_EV_VERIFY, 0.0, 0.1, 1, 0, 1,
-		                   REPLAY_OUT_NONE };
+	struct replay_event ev = { 0, REPLAY_EV_VERIFY, 0.0, 0.1, 1, 0,
+		                   1, REPLAY_OUT_NONE };
 	const char *names[1] = { "time_s" };
 	double values[1] = { 1.0 };
 	struct db *d = NULL;
@@ -796,14 +822,16 @@ Test(db, views)
 	snprintf(sql, sizeof sql,
 	         "SELECT count(*) FROM speedup_vs_sync WHERE run_id = %lld "
 	         "AND speedup IS NULL AND energy_gain IS NULL AND "
-	         "baseline_run_id IS NULL", (long long)id4);
+	         "baseline_run_id IS NULL",
+	         (long long)id4);
 	cr_assert_eq(q_int(h, sql), 1);
-#define SPEEDUP(id, col, want)                                               \
-	do {                                                                 \
-		snprintf(sql, sizeof sql,                                    \
+#define SPEEDUP(id, col, want)                                                 \
+	do {                                                                   \
+		snprintf(sql, sizeof sql,                                      \
 		         "SELECT " col " FROM speedup_vs_sync WHERE run_id = " \
-		         "%lld", (long long)(id));                           \
-		cr_assert_float_eq(q_dbl(h, sql), (want), 1e-9, "%s", sql);  \
+		         "%lld",                                               \
+		         (long long)(id));                                     \
+		cr_assert_float_eq(q_dbl(h, sql), (want), 1e-9, "%s", sql);    \
 	} while (0)
 	SPEEDUP(id1, "speedup", 1.0);
 	SPEEDUP(id1, "energy_gain", 1.0);
@@ -833,8 +861,14 @@ Test(db, views)
 }
 
 /* Files that must be refused, byte-for-byte unchanged. */
-enum foreign_kind { F_NOT_SQLITE, F_OTHER_TABLES, F_OTHER_APP_ID,
-                    F_USER_VERSION_ONLY, F_NEWER, F_OURS_VERSION_0 };
+enum foreign_kind {
+	F_NOT_SQLITE,
+	F_OTHER_TABLES,
+	F_OTHER_APP_ID,
+	F_USER_VERSION_ONLY,
+	F_NEWER,
+	F_OURS_VERSION_0
+};
 struct foreign_case {
 	enum foreign_kind kind;
 	char want[96];
@@ -852,10 +886,12 @@ ParameterizedTestParameters(db, refuses_foreign_file)
 		  -EINVAL },
 		{ F_USER_VERSION_ONLY,
 		  "not an ahasd-replay database (application_id 0, "
-		  "user_version 7", -EINVAL },
+		  "user_version 7",
+		  -EINVAL },
 		{ F_NEWER,
 		  "schema version 5 is newer than this tool's (4); upgrade "
-		  "ahasd-replay", -EPROTONOSUPPORT },
+		  "ahasd-replay",
+		  -EPROTONOSUPPORT },
 		/* issue 15, defect 7: was "table runs already exists" */
 		{ F_OURS_VERSION_0,
 		  "ahasd-replay database (application_id 0x41485344", -EINVAL },
@@ -890,7 +926,8 @@ ParameterizedTest(struct foreign_case *c, db, refuses_foreign_file)
 		break;
 	case F_OTHER_APP_ID:
 		h = raw_open(p);
-		raw_exec(h, "PRAGMA application_id = 305419896"); /* 0x12345678 */
+		raw_exec(h,
+		         "PRAGMA application_id = 305419896"); /* 0x12345678 */
 		sqlite3_close(h);
 		break;
 	case F_USER_VERSION_ONLY:
@@ -1116,8 +1153,8 @@ Test(db, readonly_open)
 	             1);
 	cr_assert_eq(db_run_begin(d, &in, &id, err, sizeof err), -EROFS);
 	cr_assert(strstr(err, "read-only"), "%s", err);
-	cr_assert_neq(sqlite3_exec(db_handle(d), "DELETE FROM runs", NULL,
-	                           NULL, NULL),
+	cr_assert_neq(sqlite3_exec(db_handle(d), "DELETE FROM runs", NULL, NULL,
+	                           NULL),
 	              SQLITE_OK);
 	db_close(&d);
 	after = slurp(p, &na);
@@ -1144,16 +1181,17 @@ Test(db, event_bound)
 	cr_assert_eq(db_set_max_events(NULL, 3), -EINVAL);
 	cr_assert_eq(db_run_begin(d, &in, &id, err, sizeof err), 0, "%s", err);
 	for (uint32_t i = 0; i < 5; i++) {
-		const struct replay_event ev = { 0, REPLAY_EV_DRAFT, i * 0.1,
-			                         i * 0.1 + 0.1, 1, 0, i,
-			                         REPLAY_OUT_NONE };
+		const struct replay_event ev = { 0,       REPLAY_EV_DRAFT,
+			                         i * 0.1, i * 0.1 + 0.1,
+			                         1,       0,
+			                         i,       REPLAY_OUT_NONE };
 
-		cr_assert_eq(db_run_event(d, id, &ev, err, sizeof err),
-		             want[i], "event %u", i);
+		cr_assert_eq(db_run_event(d, id, &ev, err, sizeof err), want[i],
+		             "event %u", i);
 	}
-	cr_assert_eq(db_run_commit(d, id, &m, 0.5, NULL, NULL, 0, err,
-	                           sizeof err),
-	             0, "%s", err);
+	cr_assert_eq(
+	        db_run_commit(d, id, &m, 0.5, NULL, NULL, 0, err, sizeof err),
+	        0, "%s", err);
 	/* the bound is per run: the next run stores events from idx 0 */
 	add_run(d, "sync", "pld", 1, 1.0, 1.0);
 	h = db_handle(d);
@@ -1196,7 +1234,8 @@ Test(db, two_writers)
 				bad |= db_run_begin(d, &in, &id, e, sizeof e);
 				for (uint32_t s = 0; s < 5 && !bad; s++) {
 					const struct replay_seq_result q = {
-						.seq = s, .committed = 10 };
+						.seq = s, .committed = 10
+					};
 
 					bad |= db_run_sequence(d, id, &q, e,
 					                       sizeof e);
@@ -1246,12 +1285,14 @@ Test(db, run_ids_never_repeat)
 	raw_exec(db_handle(d), sql);
 	c = add_run(d, "sync", "pld", 1, 1.0, 1.0);
 	cr_assert_eq(c, 3);
-	raw_exec(db_handle(d), "INSERT INTO runs SELECT 100, created, "
-	         "tool_version, label, policy, policy_version, policy_params, "
-	         "policy_path, drafter, drafter_version, drafter_params, "
-	         "drafter_path, hw_preset, hw_config, trace_path, trace_sha256, "
-	         "draft_model, target_model, retargeted_from, sampled, seed, "
-	         "queue_capacity, max_draft, wall_s FROM runs WHERE id = 3");
+	raw_exec(
+	        db_handle(d),
+	        "INSERT INTO runs SELECT 100, created, "
+	        "tool_version, label, policy, policy_version, policy_params, "
+	        "policy_path, drafter, drafter_version, drafter_params, "
+	        "drafter_path, hw_preset, hw_config, trace_path, trace_sha256, "
+	        "draft_model, target_model, retargeted_from, sampled, seed, "
+	        "queue_capacity, max_draft, wall_s FROM runs WHERE id = 3");
 	e = add_run(d, "sync", "pld", 1, 1.0, 1.0);
 	cr_assert_eq(e, 101);
 	cr_assert_eq(q_int(db_handle(d), "SELECT last FROM run_ids"), 101);
@@ -1307,22 +1348,30 @@ Test(db, rows_spill_past_the_buffer)
 		cr_assert_eq(db_open(&d, p, err, sizeof err), 0, "%s", err);
 		cr_assert_eq(db_set_buffer_bytes(d, 2048), 0);
 		cr_assert_eq(db_set_max_events(d, 600), 0);
-		cr_assert_eq(db_run_begin(d, &in, &id, err, sizeof err), 0, "%s",
-		             err);
+		cr_assert_eq(db_run_begin(d, &in, &id, err, sizeof err), 0,
+		             "%s", err);
 		cr_assert_eq(db_set_buffer_bytes(d, 1 << 20), -EBUSY);
 		cr_assert_eq(open_spill_files(), 0);
 		stored = 0;
 		for (uint32_t s = 0; s < 10; s++) {
 			const struct replay_seq_result q = {
-				.seq = s, .prompt_len = s, .committed = 10 + s };
+				.seq = s, .prompt_len = s, .committed = 10 + s
+			};
 
-			cr_assert_eq(db_run_sequence(d, id, &q, err, sizeof err),
-			             0, "%s", err);
+			cr_assert_eq(
+			        db_run_sequence(d, id, &q, err, sizeof err), 0,
+			        "%s", err);
 			for (uint32_t e = 0; e < 100; e++) {
 				const struct replay_event ev = {
-					(int)(e % 2), REPLAY_EV_DRAFT, s + e * 1e-3,
-					s + e * 1e-3 + 1e-4, e, s, 100 * s + e,
-					REPLAY_OUT_NONE };
+					(int)(e % 2),
+					REPLAY_EV_DRAFT,
+					s + e * 1e-3,
+					s + e * 1e-3 + 1e-4,
+					e,
+					s,
+					100 * s + e,
+					REPLAY_OUT_NONE
+				};
 				const int r = db_run_event(d, id, &ev, err,
 				                           sizeof err);
 
@@ -1347,21 +1396,25 @@ Test(db, rows_spill_past_the_buffer)
 		cr_assert_eq(count_path(p, "events"), pass ? 600 : 0,
 		             "rows stored before the commit");
 		cr_assert_eq(db_run_commit(d, id, &m, 0.5, NULL, NULL, 0, err,
-		                           sizeof err), 0, "%s", err);
+		                           sizeof err),
+		             0, "%s", err);
 		cr_assert_eq(open_spill_files(), 0);
 		h = db_handle(d);
 		cr_assert_eq(q_int(h, "SELECT count(*) FROM sequences WHERE "
-		                      "run_id = (SELECT max(id) FROM runs)"), 10);
+		                      "run_id = (SELECT max(id) FROM runs)"),
+		             10);
 		/* event idx i is the i-th kept: sequence i / 100, event
 		 * i % 100, batch = 100 * seq + e = i */
-		cr_assert_eq(q_int(h, "SELECT count(*) FROM events WHERE "
-		                      "run_id = (SELECT max(id) FROM runs) AND "
-		                      "batch = idx AND seq = idx / 100 AND "
-		                      "tokens = idx % 100 AND device = idx % 2"),
+		cr_assert_eq(q_int(h,
+		                   "SELECT count(*) FROM events WHERE "
+		                   "run_id = (SELECT max(id) FROM runs) AND "
+		                   "batch = idx AND seq = idx / 100 AND "
+		                   "tokens = idx % 100 AND device = idx % 2"),
 		             600);
-		cr_assert_float_eq(q_dbl(h, "SELECT value FROM metrics WHERE "
-		                            "name = 'events_dropped' AND run_id "
-		                            "= (SELECT max(id) FROM runs)"),
+		cr_assert_float_eq(q_dbl(h,
+		                         "SELECT value FROM metrics WHERE "
+		                         "name = 'events_dropped' AND run_id "
+		                         "= (SELECT max(id) FROM runs)"),
 		                   400.0, 0);
 		db_close(&d);
 	}
@@ -1383,8 +1436,9 @@ Test(db, duplicate_sequence_fails_the_commit)
 	cr_assert_eq(db_run_begin(d, &in, &id, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(db_run_sequence(d, id, &q, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(db_run_sequence(d, id, &q, err, sizeof err), 0, "%s", err);
-	cr_assert_eq(db_run_commit(d, id, &m, 0, NULL, NULL, 0, err,
-	                           sizeof err), -EINVAL);
+	cr_assert_eq(
+	        db_run_commit(d, id, &m, 0, NULL, NULL, 0, err, sizeof err),
+	        -EINVAL);
 	cr_assert(strstr(err, "sequence 7 given twice"), "%s", err);
 	cr_assert(strstr(err, p), "%s", err);
 	assert_empty(p);
@@ -1446,8 +1500,9 @@ Test(db, record_failure)
 	{
 		const struct replay_metrics m = make_metrics();
 
-		cr_assert_eq(db_run_commit(d, good_id, &m, 0, NULL, NULL, 0, err,
-		                           sizeof err), 0, "%s", err);
+		cr_assert_eq(db_run_commit(d, good_id, &m, 0, NULL, NULL, 0,
+		                           err, sizeof err),
+		             0, "%s", err);
 	}
 	h = db_handle(d);
 	cr_assert_eq(q_int(h, "SELECT count(*) FROM failures"), 2);
@@ -1462,16 +1517,19 @@ Test(db, record_failure)
 	                 "fault)");
 	cr_assert_eq(q_int(h, "SELECT run_id FROM failures ORDER BY id"),
 	             bad_id);
-	cr_assert_str_eq(q_text(h, "SELECT coalesce(label, trace_path, "
-	                           "hw_preset, policy, drafter, config, plugin, "
-	                           "hook, signal, run_id, 'all null') || '|' || "
-	                           "message FROM failures ORDER BY id DESC"),
+	cr_assert_str_eq(q_text(h,
+	                        "SELECT coalesce(label, trace_path, "
+	                        "hw_preset, policy, drafter, config, plugin, "
+	                        "hook, signal, run_id, 'all null') || '|' || "
+	                        "message FROM failures ORDER BY id DESC"),
 	                 "all null|trace unreadable");
 	/* created: "YYYY-MM-DDTHH:MM:SS.mmmZ" */
-	cr_assert_eq(q_int(h, "SELECT count(*) FROM failures WHERE created "
-	                      "GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
-	                      "T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]"
-	                      "Z'"), 2);
+	cr_assert_eq(q_int(h,
+	                   "SELECT count(*) FROM failures WHERE created "
+	                   "GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+	                   "T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]"
+	                   "Z'"),
+	             2);
 	/* the failed run left no row; the good one is whole */
 	cr_assert_eq(q_int(h, "SELECT count(*) FROM runs"), 1);
 	cr_assert_eq(q_int(h, "SELECT id FROM runs"), good_id);

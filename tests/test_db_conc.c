@@ -148,11 +148,13 @@ Test(db_conc, fresh_database_concurrent_opens, .timeout = 3600)
 		/* and the schema is whole, made once (read-write: a WAL
 		 * that no closing writer could checkpoint is left for the
 		 * next opener, which a read-only handle may not be) */
-		cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL),
-		             SQLITE_OK);
+		cr_assert_eq(
+		        sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL),
+		        SQLITE_OK);
 		sqlite3_busy_timeout(h, 5000);
-		cr_assert_eq(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &s,
-		                                NULL), SQLITE_OK);
+		cr_assert_eq(sqlite3_prepare_v2(h, "PRAGMA user_version", -1,
+		                                &s, NULL),
+		             SQLITE_OK);
 		cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "%s: %s", db,
 		             sqlite3_errmsg(h));
 		cr_assert_eq(sqlite3_column_int(s, 0), DB_SCHEMA_VERSION);
@@ -236,16 +238,20 @@ Test(db_conc, open_run_holds_no_lock)
 	cr_assert_eq(db_run_begin(b, &b_in, &b_id, err, sizeof err), 0,
 	             "a second writer cannot begin while a run is open: %s",
 	             err);
-	cr_assert_eq(db_run_sequence(b, b_id, &(struct replay_seq_result){
+	cr_assert_eq(db_run_sequence(b, b_id,
+	                             &(struct replay_seq_result){
 	                                     .seq = 0, .committed = 1 },
-	                             err, sizeof err), 0, "%s", err);
-	cr_assert_eq(db_run_commit(b, b_id, &m, 0, NULL, NULL, 0, err,
-	                           sizeof err), 0, "%s", err);
+	                             err, sizeof err),
+	             0, "%s", err);
+	cr_assert_eq(
+	        db_run_commit(b, b_id, &m, 0, NULL, NULL, 0, err, sizeof err),
+	        0, "%s", err);
 	db_close(&b);
 	cr_assert_neq(a_id, b_id);
 
-	cr_assert_eq(db_run_commit(a, a_id, &m, 0, NULL, NULL, 0, err,
-	                           sizeof err), 0, "%s", err);
+	cr_assert_eq(
+	        db_run_commit(a, a_id, &m, 0, NULL, NULL, 0, err, sizeof err),
+	        0, "%s", err);
 	db_close(&a);
 
 	cr_assert_eq(sqlite3_open_v2(p, &h, SQLITE_OPEN_READWRITE, NULL),
@@ -253,12 +259,17 @@ Test(db_conc, open_run_holds_no_lock)
 	{
 		sqlite3_stmt *s = NULL;
 
-		cr_assert_eq(sqlite3_prepare_v2(h,
-		        "SELECT (SELECT count(*) FROM runs), "
-		        "(SELECT count(*) FROM sequences WHERE run_id = ?1), "
-		        "(SELECT count(*) FROM events WHERE run_id = ?1), "
-		        "(SELECT count(*) FROM sequences WHERE run_id = ?2)",
-		        -1, &s, NULL), SQLITE_OK);
+		cr_assert_eq(sqlite3_prepare_v2(
+		                     h,
+		                     "SELECT (SELECT count(*) FROM runs), "
+		                     "(SELECT count(*) FROM sequences WHERE "
+		                     "run_id = ?1), "
+		                     "(SELECT count(*) FROM events WHERE "
+		                     "run_id = ?1), "
+		                     "(SELECT count(*) FROM sequences WHERE "
+		                     "run_id = ?2)",
+		                     -1, &s, NULL),
+		             SQLITE_OK);
 		sqlite3_bind_int64(s, 1, a_id);
 		sqlite3_bind_int64(s, 2, b_id);
 		cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
@@ -273,15 +284,16 @@ Test(db_conc, open_run_holds_no_lock)
 
 /* --- the 8-writer stress test with kill -9 --- */
 
-#define RUNS 5       /* per writer */
-#define SEQS 10      /* per run */
-#define SEQ_MS 40    /* "replay" time per sequence: 0.4 s a run, 2 s a
+#define RUNS 5  /* per writer */
+#define SEQS 10 /* per run */
+#define SEQ_MS \
+	40        /* "replay" time per sequence: 0.4 s a run, 2 s a
                       * writer */
-#define EVENTS 20    /* per sequence */
+#define EVENTS 20 /* per sequence */
 
 struct writer {
 	pid_t pid;
-	int fd;             /* its standard output, -1 at EOF */
+	int fd; /* its standard output, -1 at EOF */
 	char buf[4096];
 	size_t len;
 	int status;
@@ -335,7 +347,8 @@ static int check_run(sqlite3 *h, long long id, unsigned w, unsigned r,
 	            "ORDER BY seq");
 	sqlite3_bind_int64(s, 1, id);
 	for (n = 0; sqlite3_step(s) == SQLITE_ROW; n++) {
-		const struct replay_seq_result q = stress_seq(w, r, (unsigned)n);
+		const struct replay_seq_result q = stress_seq(w, r,
+		                                              (unsigned)n);
 
 		if (sqlite3_column_int64(s, 0) != n ||
 		    sqlite3_column_int64(s, 1) != q.prompt_len ||
@@ -348,8 +361,8 @@ static int check_run(sqlite3 *h, long long id, unsigned w, unsigned r,
 		    sqlite3_column_int64(s, 8) != (int64_t)q.preverified ||
 		    sqlite3_column_int64(s, 9) != (int64_t)q.batches ||
 		    sqlite3_column_int64(s, 10) != (int64_t)q.verifications) {
-			fprintf(stderr, "run %lld: sequence row %d differs\n", id,
-			        n);
+			fprintf(stderr, "run %lld: sequence row %d differs\n",
+			        id, n);
 			bad = 1;
 		}
 	}
@@ -365,13 +378,14 @@ static int check_run(sqlite3 *h, long long id, unsigned w, unsigned r,
 	            "ORDER BY idx");
 	sqlite3_bind_int64(s, 1, id);
 	for (n = 0; sqlite3_step(s) == SQLITE_ROW; n++) {
-		static const char *const kinds[] = {
-			"draft", "verify", "preverify", "switch", "transfer",
-			"idle", "offload" };
-		static const char *const outcomes[] = {
-			"none", "accepted", "rejected", "wasted" };
+		static const char *const kinds[] = { "draft",     "verify",
+			                             "preverify", "switch",
+			                             "transfer",  "idle",
+			                             "offload" };
+		static const char *const outcomes[] = { "none", "accepted",
+			                                "rejected", "wasted" };
 		const struct replay_event ev = stress_event(
-			w, r, (unsigned)(n / n_ev), (unsigned)(n % n_ev));
+		        w, r, (unsigned)(n / n_ev), (unsigned)(n % n_ev));
 
 		if (sqlite3_column_int64(s, 0) != n ||
 		    sqlite3_column_int(s, 1) != ev.device ||
@@ -412,9 +426,10 @@ static int check_run(sqlite3 *h, long long id, unsigned w, unsigned r,
 	    sqlite3_column_int(s, 1) != 1 || sqlite3_column_int(s, 2) != 1 ||
 	    sqlite3_column_int(s, 3) != 1 ||
 	    sqlite3_column_int(s, 4) != STRESS_N_DEV) {
-		fprintf(stderr, "run %lld: %d metrics (want %d), committed/"
-		        "writer/run matched %d/%d/%d, %d devices\n", id,
-		        sqlite3_column_int(s, 0), STRESS_METRICS,
+		fprintf(stderr,
+		        "run %lld: %d metrics (want %d), committed/"
+		        "writer/run matched %d/%d/%d, %d devices\n",
+		        id, sqlite3_column_int(s, 0), STRESS_METRICS,
 		        sqlite3_column_int(s, 1), sqlite3_column_int(s, 2),
 		        sqlite3_column_int(s, 3), sqlite3_column_int(s, 4));
 		bad = 1;
@@ -426,8 +441,8 @@ static int check_run(sqlite3 *h, long long id, unsigned w, unsigned r,
 /* No row of run id in any table. Returns 0, or 1 with a message. */
 static int check_empty_run(sqlite3 *h, long long id)
 {
-	static const char *const tables[] = { "sequences", "events",
-	                                      "metrics", "devices" };
+	static const char *const tables[] = { "sequences", "events", "metrics",
+		                              "devices" };
 	int bad = 0;
 
 	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
@@ -435,13 +450,16 @@ static int check_empty_run(sqlite3 *h, long long id)
 		sqlite3_stmt *s;
 
 		snprintf(sql, sizeof sql,
-		         "SELECT count(*) FROM %s WHERE run_id = ?1", tables[i]);
+		         "SELECT count(*) FROM %s WHERE run_id = ?1",
+		         tables[i]);
 		s = prep(h, sql);
 		sqlite3_bind_int64(s, 1, id);
 		cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
 		if (sqlite3_column_int(s, 0) != 0) {
-			fprintf(stderr, "run %lld: no runs row, but %d rows in "
-			        "%s\n", id, sqlite3_column_int(s, 0), tables[i]);
+			fprintf(stderr,
+			        "run %lld: no runs row, but %d rows in "
+			        "%s\n",
+			        id, sqlite3_column_int(s, 0), tables[i]);
 			bad = 1;
 		}
 		sqlite3_finalize(s);
@@ -466,7 +484,7 @@ static void collect(struct writer *wr, double t0, int victim, double kill_at,
 			*killed = 1;
 		}
 		cr_assert(now_s() < deadline, "writers still running after "
-		          "120 s");
+		                              "120 s");
 		for (int k = 0; k < WRITERS; k++) {
 			if (wr[k].fd < 0)
 				continue;
@@ -507,8 +525,8 @@ static void collect(struct writer *wr, double t0, int victim, double kill_at,
 /* Parse "done ID W R" lines ("commit" lines say a commit began), whole
  * lines only (a killed writer may leave
  * half of one, which does not count as reported). */
-static size_t parse_done(const struct writer *x, unsigned w,
-                         struct done *out, size_t n)
+static size_t parse_done(const struct writer *x, unsigned w, struct done *out,
+                         size_t n)
 {
 	const char *p = x->buf, *end = x->buf + x->len;
 
@@ -555,8 +573,8 @@ static void stress_round(unsigned round, int victim, double kill_at)
 	cr_assert_eq(setenv("AHASD_DB_BUSY_MS", "3000", 1), 0);
 	cr_assert_eq(pipe2(start, O_CLOEXEC), 0);
 	for (int k = 0; k < WRITERS; k++) {
-		char *argv[] = { writer_path, db, wbuf, rbuf, sbuf, mbuf, ebuf,
-			         NULL };
+		char *argv[] = { writer_path, db,   wbuf, rbuf,
+			         sbuf,        mbuf, ebuf, NULL };
 
 		snprintf(wbuf, sizeof wbuf, "%d", k);
 		memset(&wr[k], 0, sizeof wr[k]);
@@ -575,18 +593,21 @@ static void stress_round(unsigned round, int victim, double kill_at)
 		if (k == victim) {
 			if (!WIFSIGNALED(wr[k].status) ||
 			    WTERMSIG(wr[k].status) != SIGKILL) {
-				fprintf(stderr, "round %u: writer %d ended before "
-				        "its kill\n", round, k);
+				fprintf(stderr,
+				        "round %u: writer %d ended before "
+				        "its kill\n",
+				        round, k);
 				bad = 1;
 			}
 			continue;
 		}
 		if (!WIFEXITED(wr[k].status) || WEXITSTATUS(wr[k].status) ||
 		    n_done - before != RUNS) {
-			fprintf(stderr, "round %u: writer %d: status 0x%x, %zu "
+			fprintf(stderr,
+			        "round %u: writer %d: status 0x%x, %zu "
 			        "of %d runs finished (its message above)\n",
-			        round, k, (unsigned)wr[k].status, n_done - before,
-			        RUNS);
+			        round, k, (unsigned)wr[k].status,
+			        n_done - before, RUNS);
 			bad = 1;
 		}
 	}
@@ -604,8 +625,10 @@ static void stress_round(unsigned round, int victim, double kill_at)
 	sqlite3_finalize(s);
 	s = prep(h, "PRAGMA foreign_key_check");
 	if (sqlite3_step(s) == SQLITE_ROW) {
-		fprintf(stderr, "round %u: foreign_key_check: a row of %s has "
-		        "no run\n", round, sqlite3_column_text(s, 0));
+		fprintf(stderr,
+		        "round %u: foreign_key_check: a row of %s has "
+		        "no run\n",
+		        round, sqlite3_column_text(s, 0));
 		bad = 1;
 	}
 	sqlite3_finalize(s);
@@ -639,8 +662,10 @@ static void stress_round(unsigned round, int victim, double kill_at)
 			if (!seen) {
 				unreported++;
 				if ((int)w != victim) {
-					fprintf(stderr, "run %lld: w%u r%u stored "
-					        "but never reported\n", id, w, r);
+					fprintf(stderr,
+					        "run %lld: w%u r%u stored "
+					        "but never reported\n",
+					        id, w, r);
 					bad = 1;
 				}
 				bad |= check_run(h, id, w, r, SEQS, EVENTS);
@@ -648,13 +673,15 @@ static void stress_round(unsigned round, int victim, double kill_at)
 		}
 		sqlite3_finalize(s);
 		if (unreported > 1) {
-			fprintf(stderr, "round %u: %zu runs stored unreported\n",
-			        round, unreported);
+			fprintf(stderr,
+			        "round %u: %zu runs stored unreported\n", round,
+			        unreported);
 			bad = 1;
 		}
-		fprintf(stderr, "round %u: %zu runs finished and stored (%zu "
-		        "rows), writer %d killed at %.2f s\n", round, n_done,
-		        n_rows, victim, kill_at);
+		fprintf(stderr,
+		        "round %u: %zu runs finished and stored (%zu "
+		        "rows), writer %d killed at %.2f s\n",
+		        round, n_done, n_rows, victim, kill_at);
 	}
 	sqlite3_close(h);
 	cr_assert_eq(bad, 0, "round %u: runs lost or incomplete (above)",
@@ -696,10 +723,11 @@ Test(db_conc, kill9_during_commit)
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	for (unsigned i = 0; i < n; i++) {
 		char db[512];
-		char *argv[] = { writer_path, db, "0", "50", "10", "0", "2000",
-			         NULL };
-		char *argv2[] = { writer_path, db, "1", "1", "1", "0", "1",
-			          NULL };
+		char *argv[] = { writer_path, db,  "0",    "50",
+			         "10",        "0", "2000", NULL };
+		char *argv2[] = {
+			writer_path, db, "1", "1", "1", "0", "1", NULL
+		};
 		const double delay = 0.12 * (double)rand() / RAND_MAX;
 		struct writer x = { 0 };
 		int start[2], st, bad = 0, second_stored;
@@ -717,7 +745,8 @@ Test(db_conc, kill9_during_commit)
 			ssize_t got = read(x.fd, x.buf + x.len,
 			                   sizeof x.buf - 1 - x.len);
 
-			cr_assert_gt(got, 0, "writer ended before its second "
+			cr_assert_gt(got, 0,
+			             "writer ended before its second "
 			             "commit");
 			x.len += (size_t)got;
 			x.buf[x.len] = '\0';
@@ -734,8 +763,9 @@ Test(db_conc, kill9_during_commit)
 		          "the writer ended by itself, status 0x%x", st);
 		close(x.fd);
 
-		cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL),
-		             SQLITE_OK);
+		cr_assert_eq(
+		        sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL),
+		        SQLITE_OK);
 		s = prep(h, "PRAGMA integrity_check");
 		cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
 		cr_assert_str_eq((const char *)sqlite3_column_text(s, 0), "ok");
@@ -751,8 +781,10 @@ Test(db_conc, kill9_during_commit)
 			bad |= check_empty_run(h, 2);
 		stored += (unsigned)second_stored;
 		sqlite3_close(h);
-		cr_assert_eq(bad, 0, "kill %u, %.0f ms into the commit: run 2 "
-		             "incomplete (above)", i, delay * 1e3);
+		cr_assert_eq(bad, 0,
+		             "kill %u, %.0f ms into the commit: run 2 "
+		             "incomplete (above)",
+		             i, delay * 1e3);
 
 		/* the next writer finds the file in order */
 		cr_assert_eq(pipe2(start, O_CLOEXEC), 0);
@@ -763,7 +795,8 @@ Test(db_conc, kill9_during_commit)
 		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		          "a writer after the kill failed");
 	}
-	fprintf(stderr, "kill9_during_commit: %u kills, the run being "
-	        "committed stored whole %u times, absent %u times\n", n,
-	        stored, n - stored);
+	fprintf(stderr,
+	        "kill9_during_commit: %u kills, the run being "
+	        "committed stored whole %u times, absent %u times\n",
+	        n, stored, n - stored);
 }

@@ -21,7 +21,7 @@ struct loaded {
 
 static struct loaded load(const char *name)
 {
-	struct loaded l = {0};
+	struct loaded l = { 0 };
 	const char *dir = getenv("AHASD_PLUGIN_PATH");
 	char path[4096];
 
@@ -64,9 +64,9 @@ static int try_create(struct loaded *l, const char *const *keys,
 			av[m++] = vals[i];
 		}
 	}
-	const struct ahasd_create_args args = {
-		sizeof args, AHASD_PLUGIN_ABI_VERSION, m, ak, av
-	};
+	const struct ahasd_create_args args = { sizeof args,
+		                                AHASD_PLUGIN_ABI_VERSION, m, ak,
+		                                av };
 	err[0] = '\0';
 	l->st = NULL;
 	return l->p->create(&l->st, &args, err, errlen);
@@ -99,8 +99,8 @@ static void expect_bad(const char *name, const char *key, const char *val,
                        const char *needle)
 {
 	struct loaded l = load(name);
-	const char *keys[1] = {key};
-	const char *vals[1] = {val};
+	const char *keys[1] = { key };
+	const char *vals[1] = { val };
 	char err[256];
 	const int rc = try_create(&l, keys, vals, 1, err, sizeof(err));
 
@@ -253,13 +253,15 @@ Test(drafters, descriptors)
 
 		/* unknown keys rejected defensively */
 		{
-			const char *bk[1] = {"no_such_key"};
-			const char *bv[1] = {"1"};
+			const char *bk[1] = { "no_such_key" };
+			const char *bv[1] = { "1" };
 			struct loaded m = l;
 
-			cr_expect_neq(try_create(&m, bk, bv, 1, err, sizeof(err)),
-			              0, "%s took an unknown key", p->name);
-			cr_expect_not_null(strstr(err, "no_such_key"), "%s", err);
+			cr_expect_neq(
+			        try_create(&m, bk, bv, 1, err, sizeof(err)), 0,
+			        "%s took an unknown key", p->name);
+			cr_expect_not_null(strstr(err, "no_such_key"), "%s",
+			                   err);
 		}
 		close_loaded(&l);
 	}
@@ -271,8 +273,8 @@ Test(drafters, descriptors)
 
 Test(drafters, fixed_length)
 {
-	const char *keys[] = {"k"};
-	const char *vals[] = {"3"};
+	const char *keys[] = { "k" };
+	const char *vals[] = { "3" };
 	struct loaded l = open_with("fixed", keys, vals, 1);
 
 	/* k = 3: stop at index 2 whatever the entropy */
@@ -296,8 +298,8 @@ Test(drafters, fixed_length)
  * is never reached. */
 Test(drafters, fixed_host_cap_counted)
 {
-	const char *keys[] = {"k"};
-	const char *vals[] = {"3"};
+	const char *keys[] = { "k" };
+	const char *vals[] = { "3" };
 	struct loaded l = open_with("fixed", keys, vals, 1);
 
 	cr_expect_eq(draft_const(&l, 0, 2, 0.5f, 0.9f, 10), 2u);
@@ -334,11 +336,11 @@ Test(drafters, specdecpp_product_rule)
 	 *   n=4: 1 - 0.855*0.8 = 1 - 0.684 = 0.316 > 0.3 -> stop at index 3
 	 * (token 3's 0.8 decides at n=4; the old rule, with token n in its own
 	 * product, stopped one token earlier, at index 2) */
-	const float p1[] = {0.95f, 0.9f, 0.8f, 0.9f, 0.9f};
+	const float p1[] = { 0.95f, 0.9f, 0.8f, 0.9f, 0.9f };
 	/* n=1: go on; n=2: 1 - 0.5 = 0.5 > 0.3 -> stop at index 1 */
-	const float p2[] = {0.5f, 0.9f, 0.9f, 0.9f};
+	const float p2[] = { 0.5f, 0.9f, 0.9f, 0.9f };
 	/* entropies are irrelevant with predictor=top1: very high ones */
-	const float hh[] = {5.0f, 5.0f, 5.0f, 5.0f, 5.0f};
+	const float hh[] = { 5.0f, 5.0f, 5.0f, 5.0f, 5.0f };
 
 	cr_expect_eq(draft(&l, 0, 64, hh, p1, 5), 4u);
 	/* a new batch starts from prod = 1 again: same answer */
@@ -357,8 +359,8 @@ Test(drafters, specdecpp_product_rule)
 	/* min_len = 1: the first token still cannot stop the batch, since
 	 * its product is empty (1 - 1 = 0); p2 stops at n=2 as before */
 	{
-		const char *keys[] = {"min_len"};
-		const char *vals[] = {"1"};
+		const char *keys[] = { "min_len" };
+		const char *vals[] = { "1" };
 
 		l = open_with("specdecpp", keys, vals, 1);
 		cr_expect_eq(draft(&l, 0, 64, NULL, p2, 4), 2u);
@@ -375,7 +377,7 @@ Test(drafters, specdecpp_product_rule)
 Test(drafters, specdecpp_current_token_not_in_product)
 {
 	struct loaded l = open_with("specdecpp", NULL, NULL, 0);
-	const float p[] = {0.95f, 0.2f, 0.95f, 0.95f, 0.95f};
+	const float p[] = { 0.95f, 0.2f, 0.95f, 0.95f, 0.95f };
 
 	cr_expect_eq(draft(&l, 0, 64, NULL, p, 5), 3u);
 	cr_expect_eq(counter(&l, "rule_stops"), 1.0);
@@ -384,15 +386,15 @@ Test(drafters, specdecpp_current_token_not_in_product)
 
 Test(drafters, specdecpp_entropy_predictor)
 {
-	const char *keys[] = {"predictor", "h"};
-	const char *vals[] = {"entropy", "0.3"};
+	const char *keys[] = { "predictor", "h" };
+	const char *vals[] = { "entropy", "0.3" };
 	struct loaded l = open_with("specdecpp", keys, vals, 2);
 	/* p_j = exp(-H_j), so at token n, 1 - prod = 1 - exp(-sum_{j<n} H_j):
 	 *   n=3: 1 - exp(-0.2) = 0.181
 	 *   n=4: 1 - exp(-0.4) = 0.3297 > 0.3 -> stop at index 3.
 	 * top1 = 1 everywhere, so predictor=top1 would never stop. */
-	const float h[] = {0.1f, 0.1f, 0.2f, 0.1f, 0.1f};
-	const float p[] = {1.0f, 1.0f, 1.0f, 1.0f, 1.0f};
+	const float h[] = { 0.1f, 0.1f, 0.2f, 0.1f, 0.1f };
+	const float p[] = { 1.0f, 1.0f, 1.0f, 1.0f, 1.0f };
 
 	cr_expect_eq(draft(&l, 0, 64, h, p, 5), 4u);
 	close_loaded(&l);
@@ -422,9 +424,9 @@ Test(drafters, svip_entropy_rule)
 	/* c = 0.15, threshold 0.3:
 	 *   sqrt(0.15*0.2) = 0.173, sqrt(0.15*0.5) = 0.274,
 	 *   sqrt(0.15*0.7) = 0.324 > 0.3 -> stop at index 2 */
-	const float h1[] = {0.2f, 0.5f, 0.7f, 0.1f};
+	const float h1[] = { 0.2f, 0.5f, 0.7f, 0.1f };
 	/* first token already uncertain: sqrt(0.15*0.9) = 0.367 -> index 0 */
-	const float h2[] = {0.9f, 0.1f};
+	const float h2[] = { 0.9f, 0.1f };
 
 	cr_expect_eq(draft(&l, 0, 64, h1, NULL, 4), 3u);
 	cr_expect_eq(draft(&l, 1, 64, h2, NULL, 2), 1u);
@@ -438,9 +440,9 @@ Test(drafters, svip_entropy_rule)
 	{
 		/* threshold 0.5: H must exceed 0.25 / 0.15 = 1.667 nats;
 		 * min_len 3 holds back the early stop at index 0 */
-		const char *keys[] = {"threshold", "min_len"};
-		const char *vals[] = {"0.5", "3"};
-		const float h3[] = {2.0f, 0.7f, 1.5f, 1.7f, 0.1f};
+		const char *keys[] = { "threshold", "min_len" };
+		const char *vals[] = { "0.5", "3" };
+		const float h3[] = { 2.0f, 0.7f, 1.5f, 1.7f, 0.1f };
 
 		l = open_with("svip", keys, vals, 2);
 		/* n=1: 2.0 would stop but n < 3; n=3: 1.5 < 1.667 goes on;
@@ -457,8 +459,8 @@ Test(drafters, svip_entropy_rule)
  * stop, the second is the first that may: length 2. */
 Test(drafters, svip_boundaries)
 {
-	const char *k1[] = {"threshold"}, *v1[] = {"0"};
-	const char *k2[] = {"min_len"}, *v2[] = {"2"};
+	const char *k1[] = { "threshold" }, *v1[] = { "0" };
+	const char *k2[] = { "min_len" }, *v2[] = { "2" };
 	struct loaded l = open_with("svip", k1, v1, 1);
 
 	cr_expect_eq(draft_const(&l, 0, 64, 0.0f, 1.0f, 64), 40u);
@@ -493,12 +495,13 @@ Test(drafters, svip_bad_params)
  *   0.3 -> 1 - 0.245 = 0.755, 0.4 -> 0.717, 0.5 -> 0.684 < 0.7 stop.
  * With lambda = 0.75: H > 0.3125, so 0.4 (0.717 < 0.75) already stops.
  * With lambda = 0.65: H > 0.6125: 0.6 -> 0.654 goes on, 0.7 -> 0.626 stops.*/
-static const float adaedl_h[] = {0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f};
+static const float adaedl_h[] = { 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f };
 
 static void begin_seq(const struct loaded *l, uint32_t id)
 {
-	const struct ahasd_seq_info seq = {.struct_size = sizeof seq,
-	                                   .seq_id = id, .n_tokens = 256};
+	const struct ahasd_seq_info seq = { .struct_size = sizeof seq,
+		                            .seq_id = id,
+		                            .n_tokens = 256 };
 
 	cr_assert_not_null(l->p->drafter->begin_sequence);
 	l->p->drafter->begin_sequence(l->st, &seq);
@@ -555,7 +558,7 @@ Test(drafters, adaedl_one_round_by_hand)
 Test(drafters, adaedl_lambda_falls_on_high_acceptance)
 {
 	struct loaded l = open_with("adaedl", NULL, NULL, 0);
-	const double want[4] = {0.701, 0.702, 0.703, 0.702};
+	const double want[4] = { 0.701, 0.702, 0.703, 0.702 };
 
 	begin_seq(&l, 0);
 	for (int i = 0; i < 4; i++) {
@@ -583,12 +586,12 @@ Test(drafters, adaedl_lambda_falls_on_high_acceptance)
  *   a 16-token batch, all accepted: held by both. */
 Test(drafters, adaedl_hold_branch)
 {
-	static const char *const modes[2] = {"accepted", "drafted"};
-	static const double after_15[2] = {0.699, 0.7};
-	const char *keys[] = {"ar0", "hold"};
+	static const char *const modes[2] = { "accepted", "drafted" };
+	static const double after_15[2] = { 0.699, 0.7 };
+	const char *keys[] = { "ar0", "hold" };
 
 	for (int m = 0; m < 2; m++) {
-		const char *vals[] = {"1", modes[m]};
+		const char *vals[] = { "1", modes[m] };
 		struct loaded l = open_with("adaedl", keys, vals, 2);
 
 		begin_seq(&l, 0);
@@ -609,13 +612,13 @@ Test(drafters, adaedl_hold_branch)
  * round of 4 drafted / 1 accepted: lambda 0.701, AR 0.125 (as above). */
 Test(drafters, adaedl_persist)
 {
-	static const char *const modes[3] = {"none", "lambda", "all"};
-	static const double lambda[3] = {0.7, 0.701, 0.701};
-	static const double ar[3] = {0.0, 0.0, 0.125};
-	const char *keys[] = {"persist"};
+	static const char *const modes[3] = { "none", "lambda", "all" };
+	static const double lambda[3] = { 0.7, 0.701, 0.701 };
+	static const double ar[3] = { 0.0, 0.0, 0.125 };
+	const char *keys[] = { "persist" };
 
 	for (int m = 0; m < 3; m++) {
-		const char *vals[] = {modes[m]};
+		const char *vals[] = { modes[m] };
 		struct loaded l = open_with("adaedl", keys, vals, 1);
 
 		begin_seq(&l, 0);
@@ -635,8 +638,8 @@ Test(drafters, adaedl_persist)
  * move lambda by a whole step. */
 Test(drafters, adaedl_unclamped_lambda_and_cap)
 {
-	const char *keys[] = {"beta2", "eps", "max_len"};
-	const char *vals[] = {"0", "1", "5"};
+	const char *keys[] = { "beta2", "eps", "max_len" };
+	const char *vals[] = { "0", "1", "5" };
 	struct loaded l = open_with("adaedl", keys, vals, 3);
 
 	/* AR = 0 < 0.9: lambda = 0.7 + 1 = 1.7. Above 1 the bound (at most 1)
@@ -651,8 +654,8 @@ Test(drafters, adaedl_unclamped_lambda_and_cap)
 	 * 0.7 - 1 = -0.3. The bound 1 - sqrt(0.2 H) < -0.3 needs H > 8.45:
 	 * H = 5 runs to max_len 5, H = 9 stops at once */
 	{
-		const char *k2[] = {"beta2", "eps", "max_len", "ar0"};
-		const char *v2[] = {"0", "1", "5", "1"};
+		const char *k2[] = { "beta2", "eps", "max_len", "ar0" };
+		const char *v2[] = { "0", "1", "5", "1" };
 
 		l = open_with("adaedl", k2, v2, 4);
 		begin_seq(&l, 0);
@@ -696,7 +699,7 @@ static double run_and_read(const char *cmd, const char *line, const char *key)
 Test(drafters, adaedl_length_follows_entropy, .timeout = 120)
 {
 	const char *root = getenv("AHASD_BUILD_ROOT");
-	static const char *const hmed[2] = {"0.05", "1.0"};
+	static const char *const hmed[2] = { "0.05", "1.0" };
 	double ada[2], fixed[2];
 	char dir[] = "/tmp/ahasd-drafters-XXXXXX";
 	char cmd[8192];
@@ -710,7 +713,8 @@ Test(drafters, adaedl_length_follows_entropy, .timeout = 120)
 		         "%s/tools/ahasd-trace synth --profile 7b-instruct "
 		         "--set acceptance=0.7 --set h_median=%s "
 		         "--sequences 8 --tokens 512 -o %s/h%d.msgpack "
-		         ">/dev/null", root, hmed[i], dir, i);
+		         ">/dev/null",
+		         root, hmed[i], dir, i);
 		cr_assert_eq(system(cmd), 0, "%s", cmd);
 		snprintf(cmd, sizeof(cmd),
 		         "%s/tools/ahasd-trace info %s/h%d.msgpack", root, dir,
@@ -720,7 +724,8 @@ Test(drafters, adaedl_length_follows_entropy, .timeout = 120)
 		          "h_median %s: mean acceptance %g", hmed[i], acc);
 		snprintf(cmd, sizeof(cmd),
 		         "%s/tools/ahasd-replay --no-db -p sync -w npu-pim "
-		         "-d adaedl -d fixed %s/h%d.msgpack", root, dir, i);
+		         "-d adaedl -d fixed %s/h%d.msgpack",
+		         root, dir, i);
 		ada[i] = run_and_read(cmd, "sync/adaedl", "draft len ");
 		fixed[i] = run_and_read(cmd, "sync/fixed", "draft len ");
 		snprintf(cmd, sizeof(cmd), "rm -f %s/h%d.msgpack", dir, i);
@@ -729,8 +734,10 @@ Test(drafters, adaedl_length_follows_entropy, .timeout = 120)
 	rmdir(dir);
 	cr_expect_float_eq(fixed[0], fixed[1], 0.05, "fixed: %g vs %g",
 	                   fixed[0], fixed[1]);
-	cr_expect_gt(ada[0], 2.0 * ada[1], "adaedl: %g (H median 0.05) vs %g "
-	             "(1.0)", ada[0], ada[1]);
+	cr_expect_gt(ada[0], 2.0 * ada[1],
+	             "adaedl: %g (H median 0.05) vs %g "
+	             "(1.0)",
+	             ada[0], ada[1]);
 	cr_expect_gt(ada[1], 1.0, "adaedl drafts more than 1 token a batch");
 }
 
@@ -776,7 +783,7 @@ static void bandit_feed(const struct loaded *l, uint64_t id, uint32_t len)
 Test(drafters, banditspec_code_index_by_hand)
 {
 	struct loaded l = open_with("banditspec", NULL, NULL, 0);
-	const uint32_t warm[7] = {1, 2, 3, 4, 1, 2, 3};
+	const uint32_t warm[7] = { 1, 2, 3, 4, 1, 2, 3 };
 	uint32_t threes = 0, got;
 
 	begin_seq(&l, 0);
@@ -788,11 +795,10 @@ Test(drafters, banditspec_code_index_by_hand)
 	for (uint32_t i = 7; i < 27; i++) {
 		got = draft_const(&l, i, 64, 0.1f, 0.9f, 64);
 		threes += got == 3;
-		result(&l, i, 3, 1, 2, 0, 4.0);   /* 2 tokens in 4 s */
+		result(&l, i, 3, 1, 2, 0, 4.0); /* 2 tokens in 4 s */
 	}
 	cr_expect_eq(threes, 20u);
-	cr_expect_float_eq(counter(&l, "arm3_mean_reward"), 22.0 / 22.0,
-	                   1e-12);
+	cr_expect_float_eq(counter(&l, "arm3_mean_reward"), 22.0 / 22.0, 1e-12);
 	cr_expect_eq(draft_const(&l, 27, 64, 0.1f, 0.9f, 64), 1u);
 	close_loaded(&l);
 }
@@ -802,12 +808,12 @@ Test(drafters, banditspec_code_index_by_hand)
  * persist=all keeps the statistics and goes on with the best arm. */
 Test(drafters, banditspec_persist)
 {
-	static const char *const modes[2] = {"none", "all"};
-	static const uint32_t next[2] = {1, 3};
-	const char *keys[] = {"persist"};
+	static const char *const modes[2] = { "none", "all" };
+	static const uint32_t next[2] = { 1, 3 };
+	const char *keys[] = { "persist" };
 
 	for (int m = 0; m < 2; m++) {
-		const char *vals[] = {modes[m]};
+		const char *vals[] = { modes[m] };
 		struct loaded l = open_with("banditspec", keys, vals, 1);
 
 		begin_seq(&l, 0);
@@ -828,10 +834,10 @@ Test(drafters, banditspec_persist)
  * rule (mean / r_max + sqrt(c ln t / n_i), t = results). */
 Test(drafters, banditspec_ucb1_warmup_then_best_arm)
 {
-	const char *keys[] = {"index", "warmup", "persist"};
-	const char *vals[] = {"ucb1", "8", "all"};
+	const char *keys[] = { "index", "warmup", "persist" };
+	const char *vals[] = { "ucb1", "8", "all" };
 	struct loaded l = open_with("banditspec", keys, vals, 3);
-	const uint32_t warm[8] = {1, 2, 3, 4, 1, 2, 3, 4};
+	const uint32_t warm[8] = { 1, 2, 3, 4, 1, 2, 3, 4 };
 	uint32_t len[8];
 
 	/* warm-up: 8 batches round-robin over the arms, all in flight */
@@ -855,12 +861,12 @@ Test(drafters, banditspec_ucb1_warmup_then_best_arm)
 	 * t=11, n3=5: others 0.167+2.682=2.849, arm3 1+1.696=2.696
 	 *             -> exploration wins; arms 1,2,4 tie -> arm 1 */
 	{
-		const uint32_t want[4] = {3, 3, 3, 1};
+		const uint32_t want[4] = { 3, 3, 3, 1 };
 
 		for (uint32_t k = 0; k < 4; k++) {
 			const uint64_t id = 100 + k;
-			const uint32_t got =
-			    draft_const(&l, id, 64, 0.1f, 0.9f, 64);
+			const uint32_t got = draft_const(&l, id, 64, 0.1f, 0.9f,
+			                                 64);
 
 			cr_expect_eq(got, want[k], "post warm-up pick %u: %u",
 			             k, got);
@@ -875,8 +881,8 @@ Test(drafters, banditspec_ucb1_warmup_then_best_arm)
 
 Test(drafters, banditspec_ucb1_low_exploration_exploits)
 {
-	const char *keys[] = {"c", "index", "warmup", "persist"};
-	const char *vals[] = {"0.5", "ucb1", "8", "all"};
+	const char *keys[] = { "c", "index", "warmup", "persist" };
+	const char *vals[] = { "0.5", "ucb1", "8", "all" };
 	struct loaded l = open_with("banditspec", keys, vals, 4);
 	uint32_t threes = 0;
 
@@ -895,17 +901,18 @@ Test(drafters, banditspec_ucb1_low_exploration_exploits)
 
 	/* persist=all: statistics persist across sequences, no second
 	 * warm-up */
-	l.p->drafter->begin_sequence(l.st,
-	                             &(struct ahasd_seq_info){
-		.struct_size = sizeof(struct ahasd_seq_info), .seq_id = 2});
+	l.p->drafter->begin_sequence(
+	        l.st, &(struct ahasd_seq_info){
+	                      .struct_size = sizeof(struct ahasd_seq_info),
+	                      .seq_id = 2 });
 	cr_expect_eq(draft_const(&l, 0, 64, 0.1f, 0.9f, 64), 3u);
 	close_loaded(&l);
 }
 
 Test(drafters, banditspec_inflight_and_feedback)
 {
-	const char *keys[] = {"arms", "warmup"};
-	const char *vals[] = {"6,2,4", "3"};   /* sorted: 2, 4, 6 */
+	const char *keys[] = { "arms", "warmup" };
+	const char *vals[] = { "6,2,4", "3" }; /* sorted: 2, 4, 6 */
 	struct loaded l = open_with("banditspec", keys, vals, 2);
 
 	/* three batches in flight before any result; the third is host-capped
@@ -964,8 +971,8 @@ Test(drafters, banditspec_deterministic)
 
 Test(drafters, banditspec_colon_separated_arms)
 {
-	const char *keys[] = {"arms", "warmup"};
-	const char *vals[] = {"4:1", "4"};   /* sorted: 1, 4 */
+	const char *keys[] = { "arms", "warmup" };
+	const char *vals[] = { "4:1", "4" }; /* sorted: 1, 4 */
 	struct loaded l = open_with("banditspec", keys, vals, 2);
 
 	/* warm-up round-robin over lengths 1, 4 */
@@ -1026,10 +1033,9 @@ static void verified(const struct loaded *l, uint64_t id, int full,
 	struct ahasd_host_view v;
 	memset(&v, 0, sizeof v);
 	v.struct_size = sizeof v;
-	const struct ahasd_verify_info r = {
-		sizeof r, id, 2, full ? 2 : 1, full, 100, 1e-3, discarded,
-		corrected, 0, 1
-	};
+	const struct ahasd_verify_info r = { sizeof r,  id,  2,    full ? 2 : 1,
+		                             full,      100, 1e-3, discarded,
+		                             corrected, 0,   1 };
 	l->p->policy->on_verify(l->st, &v, &r);
 }
 

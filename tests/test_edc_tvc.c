@@ -245,9 +245,9 @@ static struct policy ahasd_open(const char *pht_init)
 		ak[m] = q->key;
 		av[m] = !strcmp(q->key, keys[0]) ? vals[0] : q->default_value;
 	}
-	const struct ahasd_create_args args = {
-		sizeof args, AHASD_PLUGIN_ABI_VERSION, m, ak, av
-	};
+	const struct ahasd_create_args args = { sizeof args,
+		                                AHASD_PLUGIN_ABI_VERSION, m, ak,
+		                                av };
 	cr_assert_eq(a.p->create(&a.st, &args, err, sizeof err), 0, "%s", err);
 	return a;
 }
@@ -273,12 +273,23 @@ static double policy_counter(const struct policy *a, const char *want)
 static struct ahasd_host_view view(double pv_per_token, uint32_t pvable)
 {
 	struct ahasd_host_view v = {
-		.struct_size = sizeof v, .now_s = 7.0, .verify_freq_hz = 1.0, .draft_freq_hz = 1.0,
-		.verify_busy = 1, .verify_start_s = 7.0, .verify_kv_len = 10,
-		.verify_tokens = 3, .queued_batches = 1, .queued_tokens = pvable,
-		.preverifiable = pvable, .unverified_batches = 2,
-		.queue_capacity = 32, .committed = 4, .kv_len = 20,
-		.prof_verify_s_per_kv = 1000.0, .prof_draft_s = 5000.0,
+		.struct_size = sizeof v,
+		.now_s = 7.0,
+		.verify_freq_hz = 1.0,
+		.draft_freq_hz = 1.0,
+		.verify_busy = 1,
+		.verify_start_s = 7.0,
+		.verify_kv_len = 10,
+		.verify_tokens = 3,
+		.queued_batches = 1,
+		.queued_tokens = pvable,
+		.preverifiable = pvable,
+		.unverified_batches = 2,
+		.queue_capacity = 32,
+		.committed = 4,
+		.kv_len = 20,
+		.prof_verify_s_per_kv = 1000.0,
+		.prof_draft_s = 5000.0,
 		.prof_preverify_s_per_token = pv_per_token,
 	};
 	return v;
@@ -303,7 +314,7 @@ static struct ahasd_decision decide(struct policy *a, uint64_t batch,
 struct tvc_case {
 	double p;
 	uint32_t pvable;
-	int next;          /* enum ahasd_next */
+	int next; /* enum ahasd_next */
 	uint32_t count;
 };
 
@@ -387,9 +398,15 @@ Test(policy, nvct_one_sample_per_pass)
 	decide(&a, 2, &v);
 	for (uint32_t i = 0; i < 2; i++) {
 		const struct ahasd_verify_info r = {
-			.batch_id = 1 + i, .length = 2, .accepted = 1, .full = 0,
-			.kv_len = 10, .duration_s = 40000.0, .corrected = 1,
-			.pass_index = i, .pass_batches = 2,
+			.batch_id = 1 + i,
+			.length = 2,
+			.accepted = 1,
+			.full = 0,
+			.kv_len = 10,
+			.duration_s = 40000.0,
+			.corrected = 1,
+			.pass_index = i,
+			.pass_batches = 2,
 		};
 		a.p->policy->on_verify(a.st, &v, &r);
 	}
@@ -409,8 +426,11 @@ Test(policy, llr_starts_at_zero_each_sequence)
 	struct policy a = ahasd_open("3");
 	const struct ahasd_host_view v = view(4000.0, 8);
 	const struct ahasd_seq_info seq = {
-		.struct_size = sizeof seq, .seq_id = 1, .prompt_len = 16,
-		.n_tokens = 64, .seed = 1,
+		.struct_size = sizeof seq,
+		.seq_id = 1,
+		.prompt_len = 16,
+		.n_tokens = 64,
+		.seed = 1,
 	};
 
 	a.p->policy->begin_sequence(a.st, &seq);

@@ -70,9 +70,9 @@ struct fb_case {
 ParameterizedTestParameters(feedback, drafter_feedback_matches_metrics)
 {
 	static const char *const policies[] = { "sync", "async", "ahasd",
-	                                        "script" };
+		                                "script" };
 	static const char *const presets[] = { "npu-pim", "gpu", "npu-lpddr5",
-	                                       "gpu-pim" };
+		                               "gpu-pim" };
 	static const char *const traces[] = {
 		"stories260K-skip3-greedy.msgpack",
 		"stories260K-skip3-sampled.msgpack",
@@ -93,8 +93,7 @@ ParameterizedTestParameters(feedback, drafter_feedback_matches_metrics)
 	return FX_PARAMS(struct fb_case, cases, n);
 }
 
-ParameterizedTest(struct fb_case *c, feedback,
-                  drafter_feedback_matches_metrics)
+ParameterizedTest(struct fb_case *c, feedback, drafter_feedback_matches_metrics)
 {
 	static const char *const pk[2] = { "count", "from" };
 	static const char *const pv[2] = { "1", "1" };
@@ -104,38 +103,41 @@ ParameterizedTest(struct fb_case *c, feedback,
 	struct rig g;
 	RIG_OPEN(&g, .trace = rig_shipped(c->trace), .preset = c->preset,
 	         .policy = script ? NULL : c->policy,
-	         .policy_desc = script ? &rig_script_policy : NULL,
-	         .pkeys = pk, .pvals = pv, .np = script ? 2 : 0,
+	         .policy_desc = script ? &rig_script_policy : NULL, .pkeys = pk,
+	         .pvals = pv, .np = script ? 2 : 0,
 	         .drafter = rig_feedback_drafter(), .dkey = "k", .dval = "3");
 	struct replay_metrics m0 = *replay_metrics(g.r);
 	double vacc = 0, vcom = 0, ut = 0, ub = 0;
 	struct trace_seq s;
 	int rc;
 	while ((rc = trace_reader_next(g.rd, &s, err, sizeof err)) == 1) {
-		cr_assert_eq(replay_sequence(g.r, &s, NULL, err,
-		                             sizeof err), 0, "%s", err);
+		cr_assert_eq(replay_sequence(g.r, &s, NULL, err, sizeof err), 0,
+		             "%s", err);
 		const struct replay_metrics *m = replay_metrics(g.r);
 		const double dacc = (double)(m->accepted - m0.accepted);
 		const double dcom = (double)(m->committed - m0.committed);
 		const uint64_t drej = m->preverify_rejections -
 		                      m0.preverify_rejections;
-		const double dvacc = counter_delta(&g.dr,
-		        "verified_accepted", &vacc);
-		const double dvcom = counter_delta(&g.dr,
-		        "verified_committed", &vcom);
-		const double dut = counter_delta(&g.dr,
-		        "unresolved_tokens", &ut);
-		const double dub = counter_delta(&g.dr,
-		        "unresolved_batches", &ub);
-		cr_assert_eq(dvcom, dcom, "%s seq %u: committed %g, in "
-		             "results %g", who, s.id, dcom, dvcom);
-		cr_assert(dub == 0 && dut == 0, "%s seq %u: %g "
-		          "unresolved batches, %g tokens", who, s.id,
-		          dub, dut);
-		cr_assert_eq(dacc, dvacc, "%s seq %u: accepted %g, in "
+		const double dvacc = counter_delta(&g.dr, "verified_accepted",
+		                                   &vacc);
+		const double dvcom = counter_delta(&g.dr, "verified_committed",
+		                                   &vcom);
+		const double dut = counter_delta(&g.dr, "unresolved_tokens",
+		                                 &ut);
+		const double dub = counter_delta(&g.dr, "unresolved_batches",
+		                                 &ub);
+		cr_assert_eq(dvcom, dcom,
+		             "%s seq %u: committed %g, in "
+		             "results %g",
+		             who, s.id, dcom, dvcom);
+		cr_assert(dub == 0 && dut == 0,
+		          "%s seq %u: %g "
+		          "unresolved batches, %g tokens",
+		          who, s.id, dub, dut);
+		cr_assert_eq(dacc, dvacc,
+		             "%s seq %u: accepted %g, in "
 		             "results %g (pre-verify rejections %llu)",
-		             who, s.id, dacc, dvacc,
-		             (unsigned long long)drej);
+		             who, s.id, dacc, dvacc, (unsigned long long)drej);
 		m0 = *m;
 	}
 	cr_assert_eq(rc, 0, "%s", err);
@@ -143,10 +145,10 @@ ParameterizedTest(struct fb_case *c, feedback,
 	const struct replay_metrics *m = replay_metrics(g.r);
 	const double verified = rig_counter(&g.dr, "verified");
 	const double closed_disc = rig_counter(&g.dr, "discarded_batches") -
-	        rig_counter(&g.dr, "discarded_open_batches");
-	const double closed_disc_tok =
-	        rig_counter(&g.dr, "discarded_tokens") -
-	        rig_counter(&g.dr, "discarded_open_tokens");
+	                           rig_counter(&g.dr, "discarded_open_batches");
+	const double closed_disc_tok = rig_counter(&g.dr, "discarded_tokens") -
+	                               rig_counter(&g.dr,
+	                                           "discarded_open_tokens");
 	const double trunc = rig_counter(&g.dr, "truncated_tokens");
 	cr_assert_eq(rig_counter(&g.dr, "unknown_results"), 0, "%s", who);
 	/* every token shows a probability as its top-1 (after a rejection
@@ -157,26 +159,26 @@ ParameterizedTest(struct fb_case *c, feedback,
 	cr_assert_leq(rig_counter(&g.dr, "tokens"), (double)m->drafted, "%s",
 	              who);
 	cr_assert_eq(rig_counter(&g.dr, "oom"), 0, "%s", who);
-	cr_assert_eq(rig_counter(&g.dr, "closed_batches"),
-	             (double)m->batches, "%s", who);
+	cr_assert_eq(rig_counter(&g.dr, "closed_batches"), (double)m->batches,
+	             "%s", who);
 	cr_assert_eq(rig_counter(&g.dr, "closed_tokens"),
 	             (double)m->batch_tokens, "%s", who);
 	cr_assert_eq((double)m->batches, verified + closed_disc + ub,
 	             "%s: batches %llu, verified %g, discarded %g, "
-	             "unresolved %g", who,
-	             (unsigned long long)m->batches, verified,
-	             closed_disc, ub);
+	             "unresolved %g",
+	             who, (unsigned long long)m->batches, verified, closed_disc,
+	             ub);
 	cr_assert_eq((double)m->batch_tokens,
-	             rig_counter(&g.dr, "verified_drafted") +
-	             closed_disc_tok + trunc + ut, "%s", who);
+	             rig_counter(&g.dr, "verified_drafted") + closed_disc_tok +
+	                     trunc + ut,
+	             "%s", who);
 	cr_assert_geq(verified, (double)m->verifications, "%s", who);
 	cr_assert_leq(ub, (double)m->sequences, "%s", who);
 	if (rig_is_sync(&g)) {
-		cr_assert_eq(verified, (double)m->verifications, "%s",
-		             who);
+		cr_assert_eq(verified, (double)m->verifications, "%s", who);
 		cr_assert_eq(verified, (double)m->batches, "%s", who);
-		cr_assert_eq(rig_counter(&g.dr, "discarded_batches"), 0,
-		             "%s", who);
+		cr_assert_eq(rig_counter(&g.dr, "discarded_batches"), 0, "%s",
+		             who);
 		cr_assert_eq(ub, 0, "%s", who);
 	}
 	rig_close(&g);

@@ -25,7 +25,6 @@ static void setup(void)
 
 TestSuite(hand, .init = setup, .fini = fx_tmpdir_remove);
 
-
 /* fixed k=4, sync, 12 greedy tokens, a_6 = 0:
  *   batch 1 drafts p0..p3 (KV 16..19), all on path; verify M=5 at KV 20:
  *     commits p0..p3 + bonus p4 -> C = 5, accepted 4.
@@ -70,8 +69,8 @@ Test(hand, sync_fixed4_hand_computed)
 	cr_assert_eq(m->batches, 3);
 	cr_assert_eq(m->verifications, 3);
 
-	static const unsigned drafted_at[12] = { 0, 1, 2, 3, 5, 6, 7, 8,
-	                                         7, 8, 9, 10 };
+	static const unsigned drafted_at[12] = { 0, 1, 2, 3, 5, 6,
+		                                 7, 8, 7, 8, 9, 10 };
 	/* the same 15 steps give each device's busy time: its share of
 	 * every step (transfers are busy on neither device) */
 	static const unsigned verified_at[3] = { 4, 9, 11 };
@@ -81,10 +80,10 @@ Test(hand, sync_fixed4_hand_computed)
 	for (int i = 0; i < 15; i++) {
 		if (i < 12)
 			hw_step_cost(g.plan, HW_TASK_DRAFT, 1,
-			                   P_LEN + drafted_at[i], &c);
+			             P_LEN + drafted_at[i], &c);
 		else
 			hw_step_cost(g.plan, HW_TASK_VERIFY, 5,
-			                   P_LEN + verified_at[i - 12], &c);
+			             P_LEN + verified_at[i - 12], &c);
 		want += c.time_s;
 		for (unsigned d = 0; d < g.plat.n_dev; d++) {
 			busy[d] += c.busy_s[d];
@@ -178,8 +177,7 @@ Test(hand, async_capacity_and_bonus_hand_computed)
 	                   rig_task_j(&g, HW_TASK_VERIFY, 2, P_LEN + 4);
 	assert_close(m->dynamic_j, dyn, "dynamic_j");
 	assert_close(m->static_j, rig_static_w_all(&g) * e2, "static_j");
-	assert_close(m->energy_j, dyn + rig_static_w_all(&g) * e2,
-	             "energy_j");
+	assert_close(m->energy_j, dyn + rig_static_w_all(&g) * e2, "energy_j");
 	cr_assert_eq(m->wasted_draft_s, 0);
 	cr_assert_eq(m->wasted_draft_j, 0);
 	rig_close(&g);
@@ -212,8 +210,7 @@ Test(hand, async_lookahead_waste_hand_computed)
 	fx_write_trace(path, &b, 1, NULL);
 
 	struct rig g;
-	RIG_OPEN(&g, .trace = path,
-	         .preset = NPU_PIM_FREE "&pim.mem_bw=4096e9",
+	RIG_OPEN(&g, .trace = path, .preset = NPU_PIM_FREE "&pim.mem_bw=4096e9",
 	         .policy = "async", .drafter = "fixed", .dkey = "k",
 	         .dval = "2", .qcap = 4);
 	rig_run(&g);
@@ -244,8 +241,8 @@ Test(hand, async_lookahead_waste_hand_computed)
 	assert_close(m->wasted_draft_s, d[1] + d[2] + d[3], "wasted_draft_s");
 	assert_close(m->wasted_draft_j,
 	             rig_task_j(&g, HW_TASK_DRAFT, 1, P_LEN + 1) +
-	             rig_task_j(&g, HW_TASK_DRAFT, 1, P_LEN + 2) +
-	             rig_task_j(&g, HW_TASK_DRAFT, 1, P_LEN + 3),
+	                     rig_task_j(&g, HW_TASK_DRAFT, 1, P_LEN + 2) +
+	                     rig_task_j(&g, HW_TASK_DRAFT, 1, P_LEN + 3),
 	             "wasted_draft_j");
 	rig_close(&g);
 }
@@ -268,8 +265,7 @@ Test(hand, drafter_sees_the_continuation_after_a_rejection)
 	fx_write_trace(path, &b, 1, NULL);
 
 	struct rig g;
-	RIG_OPEN(&g, .trace = path,
-	         .preset = NPU_PIM_FREE "&pim.mem_bw=4096e9",
+	RIG_OPEN(&g, .trace = path, .preset = NPU_PIM_FREE "&pim.mem_bw=4096e9",
 	         .policy = "async", .drafter = rig_feedback_drafter(),
 	         .dkey = "k", .dval = "2", .qcap = 4);
 	rig_run(&g);
@@ -284,8 +280,7 @@ Test(hand, drafter_sees_the_continuation_after_a_rejection)
 	                  expf(-(3.0f + 0.1f)) + 4 * 0.9f;
 	assert_within(rig_counter(&g.dr, "entropy_sum"), h, 1e-6,
 	              "entropies shown");
-	assert_within(rig_counter(&g.dr, "top1_sum"), t1, 1e-6,
-	              "top-1 shown");
+	assert_within(rig_counter(&g.dr, "top1_sum"), t1, 1e-6, "top-1 shown");
 	rig_close(&g);
 }
 
@@ -339,12 +334,13 @@ ParameterizedTest(int *with_aau, hand, aau_offload_occupies_the_npu)
 	struct rig g;
 	struct evsum l;
 	memset(&l, 0, sizeof l);
-	RIG_OPEN(&g, .trace = path,
-	         .preset = aau ? NPU_PIM_FREE "&pim.mem_bw=4096e9&npu.mem_bw=1e9"
-	                       : NPU_PIM_FREE "&pim.mem_bw=4096e9&npu.mem_bw=1e9"
-	                                      "&aau=0",
-	         .policy = "async", .drafter = "fixed", .dkey = "k",
-	         .dval = "2", .qcap = 4, .on_event = sum_event, .user = &l);
+	RIG_OPEN(
+	        &g, .trace = path,
+	        .preset = aau ? NPU_PIM_FREE "&pim.mem_bw=4096e9&npu.mem_bw=1e9"
+	                      : NPU_PIM_FREE "&pim.mem_bw=4096e9&npu.mem_bw=1e9"
+	                                     "&aau=0",
+	        .policy = "async", .drafter = "fixed", .dkey = "k", .dval = "2",
+	        .qcap = 4, .on_event = sum_event, .user = &l);
 	rig_run(&g);
 	const struct replay_metrics *m = replay_metrics(g.r);
 	const double q = g.plat.queue_latency_s;
@@ -370,8 +366,8 @@ ParameterizedTest(int *with_aau, hand, aau_offload_occupies_the_npu)
 	cr_assert_eq(m->wasted, 0);
 	assert_close(m->time_s, e2, "simulated time");
 	const int vd = hw_task_device(g.plan, HW_TASK_VERIFY);
-	assert_close(m->busy_s[vd], a[0] + a[1] + a[2] + a[3] + va + vb +
-	             2 * q, "NPU busy");
+	assert_close(m->busy_s[vd], a[0] + a[1] + a[2] + a[3] + va + vb + 2 * q,
+	             "NPU busy");
 	assert_close(m->offload_s, a[0] + a[1] + a[2] + a[3], "offload_s");
 	check_events(&g, &l, aau ? "aau" : "no aau");
 	rig_close(&g);
@@ -460,9 +456,9 @@ ParameterizedTest(int *every_ready, hand, verify_grouping_option)
 	const double e1 = t1 + q + rig_task(&g, HW_TASK_VERIFY, 2, P_LEN + 1) +
 	                  q;
 	cr_assert_lt(t1 + rig_task(&g, HW_TASK_DRAFT, 1, P_LEN + 1) +
-	             rig_task(&g, HW_TASK_DRAFT, 1, P_LEN + 2) +
-	             rig_task(&g, HW_TASK_DRAFT, 1, P_LEN + 3) + q, e1,
-	             "schedule assumption");
+	                     rig_task(&g, HW_TASK_DRAFT, 1, P_LEN + 2) +
+	                     rig_task(&g, HW_TASK_DRAFT, 1, P_LEN + 3) + q,
+	             e1, "schedule assumption");
 	double want;
 	if (all)
 		want = e1 + rig_task(&g, HW_TASK_VERIFY, 3, P_LEN + 4) + q;
@@ -604,8 +600,9 @@ Test(hand, preverify_hand_computed)
 	struct fx_seq b;
 	fx_seq_greedy(&b, 0, acc, 8);
 	const char *path = fx_path("pv.msgpack");
-	fx_write_trace(path, &b, 1, &(struct fx_trace_opts){
-	               .draft_layers = 1, .target_layers = 8 });
+	fx_write_trace(path, &b, 1,
+	               &(struct fx_trace_opts){ .draft_layers = 1,
+	                                        .target_layers = 8 });
 
 	static const char *const pk[3] = { "count", "from", "times" };
 	static const char *const pv[3] = { "2", "3", "2" };
@@ -614,7 +611,7 @@ Test(hand, preverify_hand_computed)
 	memset(&l, 0, sizeof l);
 	RIG_OPEN(&g, .trace = path,
 	         .preset = NPU_PIM_FREE "&verify_batches=0"
-	                   "&npu.op_overhead_s=5.5e-6",
+	                                "&npu.op_overhead_s=5.5e-6",
 	         .policy_desc = &rig_script_policy, .pkeys = pk, .pvals = pv,
 	         .np = 3, .drafter = rig_feedback_drafter(), .dkey = "k",
 	         .dval = "2", .qcap = 6, .on_event = pv_event, .user = &l);
@@ -667,8 +664,9 @@ Test(hand, preverify_hand_computed)
 	const int dd = hw_task_device(g.plan, HW_TASK_DRAFT);
 	const int vd = hw_task_device(g.plan, HW_TASK_VERIFY);
 	cr_assert_neq(dd, vd);
-	static const unsigned drafted_at[11] = { 0, 1, 2, 3, 4, 5,
-	                                         3, 4, 5, 6, 7 };
+	static const unsigned drafted_at[11] = {
+		0, 1, 2, 3, 4, 5, 3, 4, 5, 6, 7
+	};
 	for (int i = 0; i < 11; i++)
 		dsum += d[drafted_at[i]];
 	assert_close(m->busy_s[dd], dsum + pv1 + pv2 + 4 * sw, "PIM busy");
@@ -748,8 +746,9 @@ Test(hand, preverify_range_ends_before_the_next_position)
 	struct fx_seq b;
 	fx_seq_greedy(&b, 0, acc, 8);
 	const char *path = fx_path("pv-end.msgpack");
-	fx_write_trace(path, &b, 1, &(struct fx_trace_opts){
-	               .draft_layers = 1, .target_layers = 8 });
+	fx_write_trace(path, &b, 1,
+	               &(struct fx_trace_opts){ .draft_layers = 1,
+	                                        .target_layers = 8 });
 
 	static const char *const pk[3] = { "count", "from", "times" };
 	static const char *const pv[3] = { "1", "3", "1" };
@@ -758,7 +757,7 @@ Test(hand, preverify_range_ends_before_the_next_position)
 	memset(&l, 0, sizeof l);
 	RIG_OPEN(&g, .trace = path,
 	         .preset = NPU_PIM_FREE "&verify_batches=0"
-	                   "&npu.op_overhead_s=5.5e-6",
+	                                "&npu.op_overhead_s=5.5e-6",
 	         .policy_desc = &rig_script_policy, .pkeys = pk, .pvals = pv,
 	         .np = 3, .drafter = rig_feedback_drafter(), .dkey = "k",
 	         .dval = "2", .qcap = 6, .on_event = pv_event, .user = &l);
@@ -844,8 +843,9 @@ Test(hand, preverify_clipped_to_the_queued_positions)
 	struct fx_seq b;
 	fx_seq_greedy(&b, 0, acc, 8);
 	const char *path = fx_path("pv-clip.msgpack");
-	fx_write_trace(path, &b, 1, &(struct fx_trace_opts){
-	               .draft_layers = 1, .target_layers = 8 });
+	fx_write_trace(path, &b, 1,
+	               &(struct fx_trace_opts){ .draft_layers = 1,
+	                                        .target_layers = 8 });
 
 	static const char *const pk[3] = { "count", "from", "times" };
 	static const char *const pv[3] = { "1", "2", "2" };
@@ -854,7 +854,7 @@ Test(hand, preverify_clipped_to_the_queued_positions)
 	memset(&l, 0, sizeof l);
 	RIG_OPEN(&g, .trace = path,
 	         .preset = NPU_PIM_FREE "&verify_batches=1"
-	                   "&npu.op_overhead_s=3e-6",
+	                                "&npu.op_overhead_s=3e-6",
 	         .policy_desc = &rig_script_policy, .pkeys = pk, .pvals = pv,
 	         .np = 3, .drafter = rig_feedback_drafter(), .dkey = "k",
 	         .dval = "2", .qcap = 6, .on_event = pv_event, .user = &l);
@@ -870,11 +870,11 @@ Test(hand, preverify_clipped_to_the_queued_positions)
 	const double e1 = t1 + q + rig_task(&g, HW_TASK_VERIFY, 3, P_LEN + 2) +
 	                  q;
 	const double t2 = t1 + d[2] + d[3];
-	const double t3 = t2 + sw + rig_task(&g, HW_TASK_PREVERIFY, 1,
-	                                     P_LEN + 3) + sw;
+	const double t3 = t2 + sw +
+	                  rig_task(&g, HW_TASK_PREVERIFY, 1, P_LEN + 3) + sw;
 	const double t4 = t3 + d[4] + d[5];
-	const double t5 = t4 + sw + rig_task(&g, HW_TASK_PREVERIFY, 1,
-	                                     P_LEN + 4) + sw;
+	const double t5 = t4 + sw +
+	                  rig_task(&g, HW_TASK_PREVERIFY, 1, P_LEN + 4) + sw;
 	const double e2 = e1 + rig_task(&g, HW_TASK_VERIFY, 2, P_LEN + 4) + q;
 	const double t6 = t5 + d[6] + d[7];
 	const double t7 = e2 + d[4] + d[5];
@@ -884,8 +884,10 @@ Test(hand, preverify_clipped_to_the_queued_positions)
 	const double e4 = e3 + rig_task(&g, HW_TASK_VERIFY, 2, P_LEN + 8) + q;
 	/* the order the hand schedule assumes */
 	cr_assert_lt(t3, e1, "PV1 ends before A's result");
-	cr_assert(t4 < e1 && e1 < t5, "A's result lands inside PV2: %.9g < "
-	          "%.9g < %.9g", t4, e1, t5);
+	cr_assert(t4 < e1 && e1 < t5,
+	          "A's result lands inside PV2: %.9g < "
+	          "%.9g < %.9g",
+	          t4, e1, t5);
 	cr_assert_lt(t6, e2, "D is drafted before B's result");
 	cr_assert_leq(t8 + q, e3, "F is ready when E's result comes");
 
@@ -984,7 +986,7 @@ ParameterizedTest(int *queue_ms, hand, single_device_serialises)
 Test(hand, sampled_hand_computed)
 {
 	static const float a[8] = { 0.5f, 0.75f, 0.8f, 1.0f,
-	                            0.7f, 0.9f, 0.0f, 0.3f };
+		                    0.7f, 0.9f,  0.0f, 0.3f };
 	static const int on1[8] = { 1, 0, 0, 1, 0, 1, 0, 1 };
 	static const int on2[8] = { 0, 1, 1, 1, 1, 1, 0, 1 };
 	for (uint32_t p = 0; p < 8; p++) {
@@ -999,8 +1001,7 @@ Test(hand, sampled_hand_computed)
 	struct fx_seq b;
 	fx_seq_sampled(&b, 0, a, 8);
 	const char *path = fx_path("s.msgpack");
-	fx_write_trace(path, &b, 1,
-	               &(struct fx_trace_opts){ .sampled = 1 });
+	fx_write_trace(path, &b, 1, &(struct fx_trace_opts){ .sampled = 1 });
 
 	struct rig g;
 	RIG_OPEN(&g, .trace = path, .preset = "npu-pim", .policy = "sync",
@@ -1051,7 +1052,8 @@ Test(hand, sampled_hand_computed)
 	want = 0;
 	for (int i = 0; i < 5; i++)
 		want += rig_task(&g, HW_TASK_DRAFT, 1, P_LEN + steps[i]) + q +
-		        rig_task(&g, HW_TASK_VERIFY, 2, P_LEN + steps[i] + 1) + q;
+		        rig_task(&g, HW_TASK_VERIFY, 2, P_LEN + steps[i] + 1) +
+		        q;
 	assert_close(m->time_s, want, "async seed 1 time");
 	rig_close(&g);
 }
@@ -1082,8 +1084,9 @@ ParameterizedTest(int *a4, hand, draft_slower_than_verification)
 	struct fx_seq b;
 	fx_seq_greedy(&b, 0, acc, 5);
 	const char *path = fx_path("slow.msgpack");
-	fx_write_trace(path, &b, 1, &(struct fx_trace_opts){
-	               .draft_layers = 24, .target_layers = 1 });
+	fx_write_trace(path, &b, 1,
+	               &(struct fx_trace_opts){ .draft_layers = 24,
+	                                        .target_layers = 1 });
 	struct rig g;
 	RIG_OPEN(&g, .trace = path, .preset = "npu-pim", .policy = "async",
 	         .drafter = rig_feedback_drafter(), .dkey = "k", .dval = "4");
@@ -1094,8 +1097,8 @@ ParameterizedTest(int *a4, hand, draft_slower_than_verification)
 	for (unsigned p = 0; p < 5; p++)
 		d[p] = rig_task(&g, HW_TASK_DRAFT, 1, P_LEN + p);
 	const double t1 = d[0] + d[1] + d[2] + d[3];
-	const double e1 = t1 + q + rig_task(&g, HW_TASK_VERIFY, 5,
-	                                    P_LEN + 4) + q;
+	const double e1 = t1 + q + rig_task(&g, HW_TASK_VERIFY, 5, P_LEN + 4) +
+	                  q;
 	cr_assert_lt(e1, t1 + d[4], "schedule assumption");
 	cr_assert_eq(m->committed, 5);
 	cr_assert_eq(m->verifications, 1, "a_4 = %d", last);
@@ -1105,10 +1108,8 @@ ParameterizedTest(int *a4, hand, draft_slower_than_verification)
 	cr_assert_eq(m->batches, last ? 2u : 1u);
 	assert_close(m->time_s, t1 + d[4], "simulated time");
 	cr_assert_eq(rig_counter(&g.dr, "verified"), last ? 2.0 : 1.0);
-	cr_assert_eq(rig_counter(&g.dr, "verified_accepted"),
-	             last ? 5.0 : 4.0);
-	cr_assert_eq(rig_counter(&g.dr, "discarded_batches"),
-	             last ? 0.0 : 1.0);
+	cr_assert_eq(rig_counter(&g.dr, "verified_accepted"), last ? 5.0 : 4.0);
+	cr_assert_eq(rig_counter(&g.dr, "discarded_batches"), last ? 0.0 : 1.0);
 	cr_assert_eq(rig_counter(&g.dr, "discarded_open_batches"),
 	             last ? 0.0 : 1.0);
 	cr_assert_eq(rig_counter(&g.dr, "unresolved_batches"), 0);

@@ -13,13 +13,13 @@
 #include "rig.h"
 
 static const char *const policies[] = { "sync", "async", "ahasd" };
-static const char *const drafters[] = { "fixed", "specdecpp", "svip",
-                                        "adaedl", "banditspec" };
+static const char *const drafters[] = { "fixed", "specdecpp", "svip", "adaedl",
+	                                "banditspec" };
 static const char *const presets[] = { "npu-pim", "npu-lpddr5", "gpu",
-                                       "gpu-pim" };
+	                               "gpu-pim" };
 #define N_POLICIES (sizeof policies / sizeof *policies)
 #define N_DRAFTERS (sizeof drafters / sizeof *drafters)
-#define N_PRESETS (sizeof presets / sizeof *presets)
+#define N_PRESETS  (sizeof presets / sizeof *presets)
 
 /* One run of the grid (strings inline: fixtures.h, FX_PARAMS). */
 struct cell {
@@ -91,10 +91,11 @@ static void check_counts(const struct replay_metrics *m, int sync,
                          const char *who)
 {
 	cr_assert_leq(m->accepted, m->committed, "%s", who);
-	cr_assert_leq(m->committed, m->accepted + m->verifications +
-	              m->preverify_rejections, "%s: committed %llu, accepted "
-	              "%llu, verifications %llu", who,
-	              (unsigned long long)m->committed,
+	cr_assert_leq(m->committed,
+	              m->accepted + m->verifications + m->preverify_rejections,
+	              "%s: committed %llu, accepted "
+	              "%llu, verifications %llu",
+	              who, (unsigned long long)m->committed,
 	              (unsigned long long)m->accepted,
 	              (unsigned long long)m->verifications);
 	cr_assert_leq(m->verifications, m->batches, "%s", who);
@@ -139,8 +140,7 @@ ParameterizedTest(struct cell *c, invariants, every_policy_drafter_preset)
 	const char *trace = rig_shipped(DEFAULT_TRACE);
 	const uint64_t tokens = trace_tokens(trace);
 	char who[96];
-	snprintf(who, sizeof who, "%s/%s/%s", c->preset, c->policy,
-	         c->drafter);
+	snprintf(who, sizeof who, "%s/%s/%s", c->preset, c->policy, c->drafter);
 	struct replay_metrics first = { 0 };
 	for (int rep = 0; rep < 2; rep++) {
 		struct rig g;
@@ -243,8 +243,7 @@ ParameterizedTestParameters(invariants, conservation)
 ParameterizedTest(struct cell *c, invariants, conservation)
 {
 	char who[96], err[1024];
-	snprintf(who, sizeof who, "%s/%s/%s", c->preset, c->policy,
-	         c->drafter);
+	snprintf(who, sizeof who, "%s/%s/%s", c->preset, c->policy, c->drafter);
 	struct rig g;
 	RIG_OPEN(&g, .trace = rig_shipped(DEFAULT_TRACE), .preset = c->preset,
 	         .policy = c->policy, .drafter = c->drafter);
@@ -269,9 +268,10 @@ ParameterizedTest(struct cell *c, invariants, conservation)
 		cr_assert_gt(q.time_s, 0, "%s seq %u", who, s.id);
 		/* its energy: its own dynamic part + static power x its time */
 		const double dyn = q.energy_j - pw * q.time_s;
-		cr_assert_geq(dyn, -CONS_REL * q.energy_j, "%s seq %u: energy "
-		              "%.17g below static %.17g", who, s.id, q.energy_j,
-		              pw * q.time_s);
+		cr_assert_geq(dyn, -CONS_REL * q.energy_j,
+		              "%s seq %u: energy "
+		              "%.17g below static %.17g",
+		              who, s.id, q.energy_j, pw * q.time_s);
 		seq_dynamic += dyn;
 		seq_time += q.time_s;
 		seq_energy += q.energy_j;
@@ -316,8 +316,8 @@ ParameterizedTest(struct cell *c, invariants, conservation)
 	for (unsigned d = 0; d < g.plat.n_dev; d++) {
 		cr_assert_leq(m->busy_s[d], m->time_s * (1 + CONS_REL),
 		              "%s dev %u", who, d);
-		assert_rel(m->busy_s[d] + m->idle_s[d], m->time_s, CONS_REL, who,
-		           "busy + idle = time");
+		assert_rel(m->busy_s[d] + m->idle_s[d], m->time_s, CONS_REL,
+		           who, "busy + idle = time");
 	}
 
 	/* tokens */
@@ -338,11 +338,11 @@ ParameterizedTest(struct cell *c, invariants, conservation)
 	const double w = (double)m->wasted;
 	cr_assert_gt(w, 0, "%s: the capture has rejections", who);
 	cr_assert(m->wasted_draft_s >= w * t[0] * (1 - CONS_REL) &&
-	          m->wasted_draft_s <= w * t[1] * (1 + CONS_REL),
+	                  m->wasted_draft_s <= w * t[1] * (1 + CONS_REL),
 	          "%s: wasted_draft_s %.17g for %g drafts of %.17g..%.17g s",
 	          who, m->wasted_draft_s, w, t[0], t[1]);
 	cr_assert(m->wasted_draft_j >= w * j[0] * (1 - CONS_REL) &&
-	          m->wasted_draft_j <= w * j[1] * (1 + CONS_REL),
+	                  m->wasted_draft_j <= w * j[1] * (1 + CONS_REL),
 	          "%s: wasted_draft_j %.17g for %g drafts of %.17g..%.17g J",
 	          who, m->wasted_draft_j, w, j[0], j[1]);
 	cr_assert_leq(m->wasted_draft_j, m->dynamic_j, "%s", who);
@@ -380,7 +380,7 @@ ParameterizedTest(int *pi, invariants, cost_cache_serves_its_kv_length,
                   .init = cache_setup, .fini = fx_tmpdir_remove)
 {
 	static const int acc[24] = { 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 0,
-	                             1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1 };
+		                     1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1 };
 	const struct fx_trace_opts o = { .seq_len = 16384 };
 	const char *policy = cache_policies[*pi];
 	struct fx_seq b[2];
@@ -395,8 +395,8 @@ ParameterizedTest(int *pi, invariants, cost_cache_serves_its_kv_length,
 	fx_write_trace(fx_path("second.msgpack"), &b[1], 1, &o);
 
 	const char *traces[3] = { fx_path("both.msgpack"),
-	                          fx_path("first.msgpack"),
-	                          fx_path("second.msgpack") };
+		                  fx_path("first.msgpack"),
+		                  fx_path("second.msgpack") };
 	for (int t = 0; t < 3; t++) {
 		struct rig g;
 		RIG_OPEN(&g, .trace = traces[t], .preset = "npu-pim",
@@ -411,7 +411,8 @@ ParameterizedTest(int *pi, invariants, cost_cache_serves_its_kv_length,
 		char what[64];
 		snprintf(what, sizeof what, "%s, sequence %d time", policy, s);
 		assert_within(both[s].time_s, alone[s].time_s, 1e-9, what);
-		snprintf(what, sizeof what, "%s, sequence %d energy", policy, s);
+		snprintf(what, sizeof what, "%s, sequence %d energy", policy,
+		         s);
 		assert_within(both[s].energy_j, alone[s].energy_j, 1e-9, what);
 		cr_expect_eq(both[s].verifications, alone[s].verifications);
 	}

@@ -28,8 +28,7 @@ struct walk {
 	uint64_t drafted, accepted, wasted, verifications, committed;
 };
 
-static int walk_on_path(const struct trace_seq *s, uint64_t seed,
-                        uint32_t p)
+static int walk_on_path(const struct trace_seq *s, uint64_t seed, uint32_t p)
 {
 	if (s->accept[p] >= 1.0f)
 		return 1;
@@ -71,8 +70,7 @@ ParameterizedTestParameters(walks, greedy_captures_follow_the_walk)
 	struct greedy_case cases[3 * 4];
 	size_t n = 0;
 	for (size_t i = 0; i < 3; i++)
-		for (uint32_t k = 1; k <= 4; k++)
-		{
+		for (uint32_t k = 1; k <= 4; k++) {
 			snprintf(cases[n].trace, sizeof cases[n].trace, "%s",
 			         traces[i]);
 			cases[n++].k = k;
@@ -80,8 +78,7 @@ ParameterizedTestParameters(walks, greedy_captures_follow_the_walk)
 	return FX_PARAMS(struct greedy_case, cases, n);
 }
 
-ParameterizedTest(struct greedy_case *c, walks,
-                  greedy_captures_follow_the_walk)
+ParameterizedTest(struct greedy_case *c, walks, greedy_captures_follow_the_walk)
 {
 	const char *path = rig_shipped(c->trace);
 	const uint32_t k = c->k;
@@ -103,12 +100,13 @@ ParameterizedTest(struct greedy_case *c, walks,
 	rig_run(&g);
 	const struct replay_metrics *m = replay_metrics(g.r);
 	cr_assert_eq(m->committed, w.committed, "%s k=%u", c->trace, k);
-	cr_assert_eq(m->accepted, w.accepted, "%s k=%u: accepted %llu, walk "
-	             "%llu", c->trace, k, (unsigned long long)m->accepted,
+	cr_assert_eq(m->accepted, w.accepted,
+	             "%s k=%u: accepted %llu, walk "
+	             "%llu",
+	             c->trace, k, (unsigned long long)m->accepted,
 	             (unsigned long long)w.accepted);
 	cr_assert_eq(m->drafted, w.drafted, "%s k=%u", c->trace, k);
-	cr_assert_eq(m->verifications, w.verifications, "%s k=%u", c->trace,
-	             k);
+	cr_assert_eq(m->verifications, w.verifications, "%s k=%u", c->trace, k);
 	rig_close(&g);
 }
 
@@ -158,14 +156,17 @@ static void replay_against_walk(const char *path, const char *policy,
 			out->fractional += s.accept[p] > 0.0f &&
 			                   s.accept[p] < 1.0f;
 		cr_assert_eq(res.seq, s.id, "%s", who);
-		cr_assert_eq(res.committed, w.committed, "%s seq %u", who, s.id);
-		cr_assert_eq(res.drafted, w.drafted, "%s seq %u: drafted %llu, "
-		             "walk %llu", who, s.id,
-		             (unsigned long long)res.drafted,
+		cr_assert_eq(res.committed, w.committed, "%s seq %u", who,
+		             s.id);
+		cr_assert_eq(res.drafted, w.drafted,
+		             "%s seq %u: drafted %llu, "
+		             "walk %llu",
+		             who, s.id, (unsigned long long)res.drafted,
 		             (unsigned long long)w.drafted);
-		cr_assert_eq(res.accepted, w.accepted, "%s seq %u: accepted "
-		             "%llu, walk %llu", who, s.id,
-		             (unsigned long long)res.accepted,
+		cr_assert_eq(res.accepted, w.accepted,
+		             "%s seq %u: accepted "
+		             "%llu, walk %llu",
+		             who, s.id, (unsigned long long)res.accepted,
 		             (unsigned long long)w.accepted);
 		cr_assert_eq(res.wasted, w.wasted, "%s seq %u", who, s.id);
 		cr_assert_eq(res.verifications, w.verifications, "%s seq %u",
@@ -234,8 +235,10 @@ ParameterizedTest(struct sampled_case *c, walks,
 	replay_against_walk(path, c->policy, c->k, c->qcap, 2, &s2);
 	replay_against_walk(path, c->policy, c->k, c->qcap, 1, &again);
 	cr_assert_gt(s1.fractional, 0, "%s: no 0 < a_p < 1", c->trace);
-	cr_assert_neq(s1.digest, s2.digest, "%s %s k=%u: seeds 1 and 2 replay "
-	              "alike", c->trace, c->policy, c->k);
+	cr_assert_neq(s1.digest, s2.digest,
+	              "%s %s k=%u: seeds 1 and 2 replay "
+	              "alike",
+	              c->trace, c->policy, c->k);
 	cr_assert_neq(s1.m.time_s, s2.m.time_s, "%s %s k=%u", c->trace,
 	              c->policy, c->k);
 	cr_assert_eq(s1.digest, again.digest);

@@ -17,10 +17,12 @@ static const char *sweep_db(void)
 
 	cr_assert_eq(prog_run("tools/ahasd-trace",
 	                      PROG_ARGS("synth", "-o", t, "--sequences", "6",
-	                                "--tokens", "48")), 0, "%s", prog_err);
-	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-p", "ahasd",
-	                    "-d", "fixed", "-P", "hw.pim.mem_bw=128e9,512e9",
-	                    "--label", "a \"b\", c", t), 0, "%s", prog_err);
+	                                "--tokens", "48")),
+	             0, "%s", prog_err);
+	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-p", "ahasd", "-d",
+	                    "fixed", "-P", "hw.pim.mem_bw=128e9,512e9",
+	                    "--label", "a \"b\", c", t),
+	             0, "%s", prog_err);
 	return db;
 }
 
@@ -104,15 +106,20 @@ Test(export, csv_is_the_pivoted_run_table)
 		cr_expect_eq(atoll(row[0]), run);
 		cr_expect_str_eq(row[label], "a \"b\", c");
 		cr_expect_eq(strtod(row[bw], NULL),
-		             prog_q_dbl(db, "SELECT \"hw.pim.mem_bw\" FROM "
-		                            "run_table WHERE run_id = %lld", run));
-		const double lo = prog_q_dbl(db, "SELECT speedup_lo FROM "
-		                                 "run_table WHERE run_id = %lld",
+		             prog_q_dbl(db,
+		                        "SELECT \"hw.pim.mem_bw\" FROM "
+		                        "run_table WHERE run_id = %lld",
+		                        run));
+		const double lo = prog_q_dbl(db,
+		                             "SELECT speedup_lo FROM "
+		                             "run_table WHERE run_id = %lld",
 		                             run);
 		cr_expect_eq(strtod(row[sp], NULL), lo, "exact: %s", row[sp]);
-		cr_expect_eq(atoll(row[sync]), prog_q_int(db,
-		        "SELECT sync_run_id FROM run_table WHERE run_id = %lld",
-		        run));
+		cr_expect_eq(atoll(row[sync]),
+		             prog_q_int(db,
+		                        "SELECT sync_run_id FROM run_table "
+		                        "WHERE run_id = %lld",
+		                        run));
 		for (size_t i = 0; i < nr; i++)
 			free(row[i]);
 	}
@@ -143,9 +150,10 @@ Test(export, json_reads_back)
 	         "assert rows == want, (rows[0], want[0])\n"
 	         "assert rows[1]['hw.pim.mem_bw'] == 128e9\n"
 	         "assert rows[0]['speedup'] == 1.0\n"
-	         "print(len(rows))\n", out, db);
-	cr_assert_eq(prog_run("python3",
-	                      PROG_ARGS("-c", script)), 0, "%s", prog_err);
+	         "print(len(rows))\n",
+	         out, db);
+	cr_assert_eq(prog_run("python3", PROG_ARGS("-c", script)), 0, "%s",
+	             prog_err);
 	cr_expect_str_eq(prog_out, "4\n");
 }
 
@@ -185,8 +193,7 @@ Test(export, schema_md_python_example_runs)
 	cr_assert_not_null(f);
 	fwrite(start, 1, (size_t)(end - start), f);
 	fclose(f);
-	cr_assert_eq(prog_run("python3", PROG_ARGS(py, db)),
-	             0, "%s", prog_err);
+	cr_assert_eq(prog_run("python3", PROG_ARGS(py, db)), 0, "%s", prog_err);
 	cr_expect_not_null(strstr(prog_out, "128 GB/s"), "%s", prog_out);
 	cr_expect_not_null(strstr(prog_out, "512 GB/s"), "%s", prog_out);
 }

@@ -153,7 +153,7 @@ static void make_header(struct trace_header *h, uint32_t features)
 static float s_ent[6] = { 0.5f, 1.0f, 2.0f, 0.25f, 0.75f, 3.0f };
 static float s_top1[6] = { 0.9f, 0.6f, 0.3f, 0.95f, 0.7f, 0.1f };
 static uint32_t s_run[6] = { 3, 1, 0, 4, 2, 1 };
-static float s_acc[6] = { 1, 1, 0, 1, 1, 1 };  /* chain a_p, greedy */
+static float s_acc[6] = { 1, 1, 0, 1, 1, 1 }; /* chain a_p, greedy */
 static uint32_t s_cpos[1] = { 2 };
 static float s_cent[2] = { 1.5f, 2.5f };
 
@@ -203,7 +203,8 @@ static void check_trace(const char *path, uint32_t features)
 	char err[512] = "";
 	int n = 0, rc;
 
-	cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0, "%s",
+	             err);
 	const struct trace_header *h = trace_reader_header(r);
 	cr_assert_eq(h->features, features);
 	cr_assert_eq(h->version, 1u);
@@ -227,7 +228,8 @@ static void check_trace(const char *path, uint32_t features)
 				cr_assert_not_null(s.accept_run);
 				cr_assert_eq(s.accept_run[p], s_run[p]);
 				/* derived: a one-token speculation from p */
-				cr_assert_eq(s.accept[p], s_run[p] ? 1.0f : 0.0f);
+				cr_assert_eq(s.accept[p],
+				             s_run[p] ? 1.0f : 0.0f);
 			} else {
 				cr_assert_null(s.accept_run);
 				cr_assert_eq(s.accept[p], s_acc[p]);
@@ -290,19 +292,23 @@ Test(format11, header_says_1_1)
 	for (uint32_t i = 0; i < m->size; i++) {
 		const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
 
-		if (k->via.str.size == 7 && !memcmp(k->via.str.ptr, "version", 7)) {
+		if (k->via.str.size == 7 &&
+		    !memcmp(k->via.str.ptr, "version", 7)) {
 			cr_assert_eq(v->type, MSGPACK_OBJECT_STR);
 			cr_assert_eq(v->via.str.size, 3u);
 			cr_assert_eq(memcmp(v->via.str.ptr, "1.1", 3), 0);
 			seen |= 1;
 		}
-		if (k->via.str.size == 8 && !memcmp(k->via.str.ptr, "features", 8)) {
+		if (k->via.str.size == 8 &&
+		    !memcmp(k->via.str.ptr, "features", 8)) {
 			cr_assert_eq(v->type, MSGPACK_OBJECT_ARRAY);
 			cr_assert_eq(v->via.array.size, 2u);
 			cr_assert_eq(memcmp(v->via.array.ptr[0].via.str.ptr,
-			                    "accept_runs", 11), 0);
+			                    "accept_runs", 11),
+			             0);
 			cr_assert_eq(memcmp(v->via.array.ptr[1].via.str.ptr,
-			                    "draft_lookup", 12), 0);
+			                    "draft_lookup", 12),
+			             0);
 			seen |= 2;
 		}
 		cr_assert(!(k->via.str.size == 9 &&
@@ -322,7 +328,7 @@ Test(format11, trace_mem_keeps_the_new_arrays)
 	char err[512] = "";
 
 	write_trace(p, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY |
-	               TRACE_F_DRAFT_LOOKUP);
+	                       TRACE_F_DRAFT_LOOKUP);
 	cr_assert_eq(trace_reader_open(&r, p, err, sizeof err), 0, "%s", err);
 	trace_mem_init(&mem, trace_reader_header(r)->lookahead);
 	cr_assert_eq(trace_mem_read(&mem, r, err, sizeof err), 0, "%s", err);
@@ -364,7 +370,8 @@ Test(format11, trace_mem_keeps_the_new_arrays)
 Test(format11, context_bound_without_entropies)
 {
 	static const uint32_t feats[] = {
-		TRACE_F_NO_ENTROPY, TRACE_F_ACCEPT_RUNS,
+		TRACE_F_NO_ENTROPY,
+		TRACE_F_ACCEPT_RUNS,
 		TRACE_F_NO_ENTROPY | TRACE_F_ACCEPT_RUNS | TRACE_F_DRAFT_LOOKUP,
 	};
 
@@ -382,10 +389,12 @@ Test(format11, context_bound_without_entropies)
 		s.prompt_len = 507;
 		cr_expect_eq(trace_seq_check(&h, &s, err, sizeof err), -EINVAL,
 		             "features %u", feats[i]);
-		cr_expect(strstr(err, "field 'prompt_len' (sequence 5): "
-		                 "expected prompt_len + n = 507 + 6 = 513 within "
-		                 "the target model's context (seq_len 512)"),
-		          "features %u: %s", feats[i], err);
+		cr_expect(
+		        strstr(err,
+		               "field 'prompt_len' (sequence 5): "
+		               "expected prompt_len + n = 507 + 6 = 513 within "
+		               "the target model's context (seq_len 512)"),
+		        "features %u: %s", feats[i], err);
 		trace_header_clear(&h);
 	}
 }
@@ -408,10 +417,10 @@ Test(format11, no_features_is_1_0)
 /* ---- refusals: rewrite one key of the first header or seq record ------ */
 
 struct edit {
-	const char *rtype;       /* "header" or "seq" */
-	const char *key;         /* top-level key, or "models.draft" */
-	int drop;                /* 1: remove the key */
-	msgpack_object val;      /* else: set (or add) it to this */
+	const char *rtype;  /* "header" or "seq" */
+	const char *key;    /* top-level key, or "models.draft" */
+	int drop;           /* 1: remove the key */
+	msgpack_object val; /* else: set (or add) it to this */
 };
 
 static int key_is(const msgpack_object *k, const char *s)
@@ -433,8 +442,8 @@ static void pack_map_edited(msgpack_packer *pk, const msgpack_object *o,
 	uint32_t count = o->via.map.size;
 	int found = 0;
 
-	snprintf(head, sizeof head, "%.*s", dot ? (int)(dot - key)
-	                                        : (int)strlen(key), key);
+	snprintf(head, sizeof head, "%.*s",
+	         dot ? (int)(dot - key) : (int)strlen(key), key);
 	for (uint32_t i = 0; i < o->via.map.size; i++)
 		found |= key_is(&o->via.map.ptr[i].key, head);
 	if (!dot)
@@ -554,7 +563,8 @@ Test(format11, unknown_feature_refused)
 	arr.via.array.size = 2;
 	arr.via.array.ptr = names;
 	const struct edit e = { "header", "features", 0, arr };
-	edit_refused(TRACE_F_ACCEPT_RUNS, &e, "field 'features[1]': feature "
+	edit_refused(TRACE_F_ACCEPT_RUNS, &e,
+	             "field 'features[1]': feature "
 	             "\"tree_v2\" is not known to this reader (it knows "
 	             "accept_runs, no_entropy, draft_lookup)");
 }
@@ -567,10 +577,12 @@ Test(format11, repeated_or_empty_features_refused)
 	arr.via.array.size = 2;
 	arr.via.array.ptr = names;
 	struct edit e = { "header", "features", 0, arr };
-	edit_refused(TRACE_F_NO_ENTROPY, &e, "field 'features[1]': feature "
+	edit_refused(TRACE_F_NO_ENTROPY, &e,
+	             "field 'features[1]': feature "
 	             "\"no_entropy\" is listed twice");
 	e.val.via.array.size = 0;
-	edit_refused(TRACE_F_NO_ENTROPY, &e, "field 'features': expected a "
+	edit_refused(TRACE_F_NO_ENTROPY, &e,
+	             "field 'features': expected a "
 	             "non-empty array of feature names, got array of 0");
 }
 
@@ -578,16 +590,19 @@ Test(format11, other_versions_refused)
 {
 	struct edit e = { "header", "version", 0, o_str("1.2") };
 
-	edit_refused(TRACE_F_NO_ENTROPY, &e, "field 'version': expected "
+	edit_refused(TRACE_F_NO_ENTROPY, &e,
+	             "field 'version': expected "
 	             "\"1.1\" (or the unsigned integer 1), got str \"1.2\"");
 	/* a 1.1 header needs its features */
 	const struct edit drop = { "header", "features", 1, { 0 } };
-	edit_refused(TRACE_F_NO_ENTROPY, &drop, "field 'features': expected an "
+	edit_refused(TRACE_F_NO_ENTROPY, &drop,
+	             "field 'features': expected an "
 	             "array of feature names (version \"1.1\"), got nothing "
 	             "(missing)");
 	/* and version 1 cannot have any */
 	e.val = o_uint(1);
-	edit_refused(TRACE_F_NO_ENTROPY, &e, "field 'features': expected none "
+	edit_refused(TRACE_F_NO_ENTROPY, &e,
+	             "field 'features': expected none "
 	             "in a version 1 header");
 }
 
@@ -597,33 +612,42 @@ Test(format11, replaced_fields_refused)
 	static uint32_t run[6] = { 3, 1, 0, 5, 2, 1 };
 	struct edit e = { "seq", "accept", 0, o_bin(acc, sizeof acc) };
 
-	edit_refused(TRACE_F_ACCEPT_RUNS, &e, "field 'accept': not allowed with "
+	edit_refused(TRACE_F_ACCEPT_RUNS, &e,
+	             "field 'accept': not allowed with "
 	             "feature accept_runs (accept_run replaces it)");
 	e = (struct edit){ "seq", "accept_run", 1, { 0 } };
-	edit_refused(TRACE_F_ACCEPT_RUNS, &e, "field 'accept_run': expected a "
+	edit_refused(TRACE_F_ACCEPT_RUNS, &e,
+	             "field 'accept_run': expected a "
 	             "bin of 24 bytes (n = 6 uint32), got nothing (missing)");
 	e = (struct edit){ "seq", "accept_run", 0, o_bin(run, sizeof run) };
-	edit_refused(TRACE_F_ACCEPT_RUNS, &e, "field 'accept_run[3]' (sequence "
+	edit_refused(TRACE_F_ACCEPT_RUNS, &e,
+	             "field 'accept_run[3]' (sequence "
 	             "5): expected at most accept_run_max = 4, got 5");
 	e = (struct edit){ "seq", "accept_run", 0, o_bin(run, sizeof run) };
 	/* a 1.0 file must not carry runs a 1.0 reader would ignore */
-	edit_refused(0, &e, "field 'accept_run': not allowed without feature "
+	edit_refused(0, &e,
+	             "field 'accept_run': not allowed without feature "
 	             "accept_runs (a version \"1.1\" header lists it)");
 	e = (struct edit){ "seq", "entropy", 0, o_bin(s_ent, sizeof s_ent) };
-	edit_refused(TRACE_F_NO_ENTROPY, &e, "field 'entropy': not allowed with "
+	edit_refused(TRACE_F_NO_ENTROPY, &e,
+	             "field 'entropy': not allowed with "
 	             "feature no_entropy");
 	e = (struct edit){ "seq", "cont_pos", 0, o_bin(s_cpos, 4) };
-	edit_refused(TRACE_F_ACCEPT_RUNS, &e, "field 'cont_pos': not allowed "
+	edit_refused(TRACE_F_ACCEPT_RUNS, &e,
+	             "field 'cont_pos': not allowed "
 	             "with feature accept_runs");
 	e = (struct edit){ "header", "lookahead", 0, o_uint(2) };
-	edit_refused(TRACE_F_ACCEPT_RUNS, &e, "field 'lookahead': expected none "
+	edit_refused(TRACE_F_ACCEPT_RUNS, &e,
+	             "field 'lookahead': expected none "
 	             "in a trace without continuation rows (feature "
 	             "accept_runs)");
 	e = (struct edit){ "header", "accept_run_max", 0, o_uint(4) };
-	edit_refused(TRACE_F_NO_ENTROPY, &e, "field 'accept_run_max': expected "
+	edit_refused(TRACE_F_NO_ENTROPY, &e,
+	             "field 'accept_run_max': expected "
 	             "none without feature accept_runs");
 	e = (struct edit){ "header", "tree_tokens", 0, o_uint(3) };
-	edit_refused(TRACE_F_ACCEPT_RUNS, &e, "field 'tree_tokens': expected a "
+	edit_refused(TRACE_F_ACCEPT_RUNS, &e,
+	             "field 'tree_tokens': expected a "
 	             "value in [accept_run_max = 4, 65536], got 3");
 }
 
@@ -635,43 +659,45 @@ Test(format11, replaced_fields_refused)
  * path, writes every record it read there (through that library's
  * writer). Prints "ok N" or "refused: MESSAGE". */
 static const char old_driver[] =
-	"#include <stdio.h>\n"
-	"#include \"trace.h\"\n"
-	"int main(int argc, char **argv)\n"
-	"{\n"
-	"	char err[1024] = \"\";\n"
-	"	struct trace_reader *r = NULL;\n"
-	"	struct trace_writer *w = NULL;\n"
-	"	struct trace_seq s;\n"
-	"	int rc, n = 0;\n"
-	"	if (trace_reader_open(&r, argv[1], err, sizeof err) < 0) {\n"
-	"		printf(\"refused: %s\\n\", err);\n"
-	"		return 0;\n"
-	"	}\n"
-	"	if (argc > 2 && trace_writer_open(&w, argv[2],\n"
-	"	        trace_reader_header(r), err, sizeof err) < 0) {\n"
-	"		printf(\"write: %s\\n\", err);\n"
-	"		return 1;\n"
-	"	}\n"
-	"	while ((rc = trace_reader_next(r, &s, err, sizeof err)) == 1) {\n"
-	"		n++;\n"
-	"		if (w && trace_writer_add(w, &s, err, sizeof err) < 0) {\n"
-	"			printf(\"write: %s\\n\", err);\n"
-	"			return 1;\n"
-	"		}\n"
-	"	}\n"
-	"	if (rc < 0) {\n"
-	"		printf(\"refused: %s\\n\", err);\n"
-	"		return 0;\n"
-	"	}\n"
-	"	if (w && trace_writer_close(&w, err, sizeof err) < 0) {\n"
-	"		printf(\"write: %s\\n\", err);\n"
-	"		return 1;\n"
-	"	}\n"
-	"	printf(\"ok %d\\n\", n);\n"
-	"	trace_reader_close(&r);\n"
-	"	return 0;\n"
-	"}\n";
+        "#include <stdio.h>\n"
+        "#include \"trace.h\"\n"
+        "int main(int argc, char **argv)\n"
+        "{\n"
+        "	char err[1024] = \"\";\n"
+        "	struct trace_reader *r = NULL;\n"
+        "	struct trace_writer *w = NULL;\n"
+        "	struct trace_seq s;\n"
+        "	int rc, n = 0;\n"
+        "	if (trace_reader_open(&r, argv[1], err, sizeof err) < 0) {\n"
+        "		printf(\"refused: %s\\n\", err);\n"
+        "		return 0;\n"
+        "	}\n"
+        "	if (argc > 2 && trace_writer_open(&w, argv[2],\n"
+        "	        trace_reader_header(r), err, sizeof err) < 0) {\n"
+        "		printf(\"write: %s\\n\", err);\n"
+        "		return 1;\n"
+        "	}\n"
+        "	while ((rc = trace_reader_next(r, &s, err, sizeof err)) == 1) "
+        "{\n"
+        "		n++;\n"
+        "		if (w && trace_writer_add(w, &s, err, sizeof err) < 0) "
+        "{\n"
+        "			printf(\"write: %s\\n\", err);\n"
+        "			return 1;\n"
+        "		}\n"
+        "	}\n"
+        "	if (rc < 0) {\n"
+        "		printf(\"refused: %s\\n\", err);\n"
+        "		return 0;\n"
+        "	}\n"
+        "	if (w && trace_writer_close(&w, err, sizeof err) < 0) {\n"
+        "		printf(\"write: %s\\n\", err);\n"
+        "		return 1;\n"
+        "	}\n"
+        "	printf(\"ok %d\\n\", n);\n"
+        "	trace_reader_close(&r);\n"
+        "	return 0;\n"
+        "}\n";
 
 static int run_cmd(const char *cmd)
 {
@@ -690,22 +716,28 @@ static void build_old_reader(const char *dir, char *exe, size_t len)
 	FILE *f;
 
 	cr_assert_not_null(src, "AHASD_SOURCE_ROOT is not set (run through "
-	                   "meson test)");
-	snprintf(cmd, sizeof cmd, "git -C '%s' cat-file -e " OLD_COMMIT
-	         ":replay/trace.c 2>/dev/null", src);
+	                        "meson test)");
+	snprintf(cmd, sizeof cmd,
+	         "git -C '%s' cat-file -e " OLD_COMMIT
+	         ":replay/trace.c 2>/dev/null",
+	         src);
 	if (run_cmd(cmd) != 0) {
-		fprintf(stderr, "oldreader: %s is not a git checkout with commit "
-		        OLD_COMMIT "; the previous reader's refusal is argued "
-		        "in traces/FORMAT.md instead\n", src);
+		fprintf(stderr,
+		        "oldreader: %s is not a git checkout with "
+		        "commit " OLD_COMMIT
+		        "; the previous reader's refusal is argued "
+		        "in traces/FORMAT.md instead\n",
+		        src);
 		cr_skip_test("no git history of " OLD_COMMIT);
 	}
 	cr_assert_eq(mkdir(dir, 0700), 0);
 	for (int i = 0; i < 3; i++) {
 		static const char *const files[] = { "trace.c", "trace.h",
-		                                     "util.h" };
+			                             "util.h" };
 
-		snprintf(cmd, sizeof cmd, "git -C '%s' show " OLD_COMMIT
-		         ":replay/%s > '%s/%s'", src, files[i], dir, files[i]);
+		snprintf(cmd, sizeof cmd,
+		         "git -C '%s' show " OLD_COMMIT ":replay/%s > '%s/%s'",
+		         src, files[i], dir, files[i]);
 		cr_assert_eq(run_cmd(cmd), 0, "%s", cmd);
 	}
 	snprintf(path, sizeof path, "%s/driver.c", dir);
@@ -715,16 +747,21 @@ static void build_old_reader(const char *dir, char *exe, size_t len)
 	cr_assert_eq(fclose(f), 0);
 	snprintf(exe, len, "%s/oldread", dir);
 	for (int i = 0; i < 2; i++) {
-		static const char *const libs[] = { "-lmsgpackc", "-lmsgpack-c" };
+		static const char *const libs[] = { "-lmsgpackc",
+			                            "-lmsgpack-c" };
 
-		snprintf(cmd, sizeof cmd, "cc -std=c17 -D_GNU_SOURCE -w -I'%s' "
+		snprintf(cmd, sizeof cmd,
+		         "cc -std=c17 -D_GNU_SOURCE -w -I'%s' "
 		         "'%s/trace.c' '%s/driver.c' -o '%s' %s -lm "
-		         "2>'%s/cc.log'", dir, dir, dir, exe, libs[i], dir);
+		         "2>'%s/cc.log'",
+		         dir, dir, dir, exe, libs[i], dir);
 		if (run_cmd(cmd) == 0)
 			return;
 	}
-	fprintf(stderr, "oldreader: cannot compile the reader of " OLD_COMMIT
-	        " with cc and msgpack-c (see %s/cc.log)\n", dir);
+	fprintf(stderr,
+	        "oldreader: cannot compile the reader of " OLD_COMMIT
+	        " with cc and msgpack-c (see %s/cc.log)\n",
+	        dir);
 	cr_skip_test("no C compiler linking msgpack-c");
 }
 
@@ -735,8 +772,8 @@ static void run_old(const char *exe, const char *in, const char *copy,
 	char cmd[4096];
 	FILE *p;
 
-	snprintf(cmd, sizeof cmd, "'%s' '%s'%s%s%s", exe, in,
-	         copy ? " '" : "", copy ? copy : "", copy ? "'" : "");
+	snprintf(cmd, sizeof cmd, "'%s' '%s'%s%s%s", exe, in, copy ? " '" : "",
+	         copy ? copy : "", copy ? "'" : "");
 	p = popen(cmd, "r");
 	cr_assert_not_null(p);
 	out[0] = '\0';
@@ -755,7 +792,8 @@ static void copy_new(const char *in, const char *out)
 
 	cr_assert_eq(trace_reader_open(&r, in, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(trace_writer_open(&w, out, trace_reader_header(r), err,
-	                               sizeof err), 0, "%s", err);
+	                               sizeof err),
+	             0, "%s", err);
 	while ((rc = trace_reader_next(r, &s, err, sizeof err)) == 1)
 		cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), 0, "%s",
 		             err);
@@ -794,8 +832,9 @@ Test(oldreader, previous_release_refuses_1_1_and_reads_1_0)
 		write_trace(tpath(name), f);
 		run_old(exe, tpath(name), NULL, out, sizeof out);
 		cr_assert(strstr(out, "refused: ") == out, "%s", out);
-		cr_assert(strstr(out, ": offset 0: field 'version': expected an "
-		                      "unsigned integer, got str \"1.1\""),
+		cr_assert(strstr(out,
+		                 ": offset 0: field 'version': expected an "
+		                 "unsigned integer, got str \"1.1\""),
 		          "features %u: %s", f, out);
 	}
 
@@ -852,10 +891,12 @@ static void write_runs(const char *path, uint32_t features, uint32_t R,
 		s.accept_run = (uint32_t *)runs;
 	} else {
 		s.accept = (float *)acc;
-		for (uint32_t p = 0; trace_header_entropy_full(&h) && p < n; p++)
+		for (uint32_t p = 0; trace_header_entropy_full(&h) && p < n;
+		     p++)
 			if (acc[p] < 1.0f) {
 				cpos[s.n_cont] = p;
-				cent[2 * s.n_cont] = cent[2 * s.n_cont + 1] = 2.0f;
+				cent[2 * s.n_cont] = cent[2 * s.n_cont + 1] =
+				        2.0f;
 				s.n_cont++;
 			}
 		s.cont_pos = cpos;
@@ -888,10 +929,10 @@ static void on_ev(void *user, const struct replay_event *ev)
 }
 
 struct rp {
-	const char *policy, *pkey, *pval;  /* one policy parameter or NULL */
+	const char *policy, *pkey, *pval; /* one policy parameter or NULL */
 	const char *drafter;
-	unsigned k;                        /* fixed: k */
-	const char *hw_key, *hw_val;       /* one preset override or NULL */
+	unsigned k;                  /* fixed: k */
+	const char *hw_key, *hw_val; /* one preset override or NULL */
 	struct evlog *log;
 };
 
@@ -918,28 +959,40 @@ static int replay_file(const char *path, const struct rp *o,
 	             err);
 	if (o->hw_key)
 		cr_assert_eq(hw_platform_set(&plat, o->hw_key, o->hw_val, err,
-		                             errlen), 0, "%s", err);
+		                             errlen),
+		             0, "%s", err);
 	cr_assert_eq(hw_plan_create(&plan, &plat,
 	                            h->features & TRACE_F_DRAFT_LOOKUP
-	                                    ? NULL : &h->draft,
-	                            &h->target, err, errlen), 0, "%s", err);
+	                                    ? NULL
+	                                    : &h->draft,
+	                            &h->target, err, errlen),
+	             0, "%s", err);
 	cr_assert_eq(plugin_load(&pol, o->policy, AHASD_PLUGIN_POLICY, pk, pv,
-	                         o->pkey ? 1 : 0, err, errlen), 0, "%s", err);
+	                         o->pkey ? 1 : 0, err, errlen),
+	             0, "%s", err);
 	cr_assert_eq(plugin_load(&dr, o->drafter, AHASD_PLUGIN_DRAFTER, dk, dv,
 	                         strcmp(o->drafter, "fixed") ? 0 : 1, err,
-	                         errlen), 0, "%s", err);
+	                         errlen),
+	             0, "%s", err);
 	const struct replay_config cfg = {
-		.plan = plan, .policy = &pol, .drafter = &dr, .seed = 1,
-		.lookahead = h->lookahead, .trace_features = h->features,
-		.run_max = h->run_max, .tree_tokens = h->tree_tokens,
-		.queue_capacity = 32, .max_draft = 64,
-		.on_event = o->log ? on_ev : NULL, .event_user = o->log,
+		.plan = plan,
+		.policy = &pol,
+		.drafter = &dr,
+		.seed = 1,
+		.lookahead = h->lookahead,
+		.trace_features = h->features,
+		.run_max = h->run_max,
+		.tree_tokens = h->tree_tokens,
+		.queue_capacity = 32,
+		.max_draft = 64,
+		.on_event = o->log ? on_ev : NULL,
+		.event_user = o->log,
 	};
 	rc = replay_create(&r, &cfg, err, errlen);
 	if (rc == 0) {
 		while ((rc = trace_reader_next(rd, &s, err, errlen)) == 1)
-			cr_assert_eq(replay_sequence(r, &s, NULL, err, errlen), 0,
-			             "%s", err);
+			cr_assert_eq(replay_sequence(r, &s, NULL, err, errlen),
+			             0, "%s", err);
 		cr_assert_eq(rc, 0, "%s", err);
 		replay_finish(r);
 		*m = *replay_metrics(r);
@@ -981,9 +1034,11 @@ static int replay_file(const char *path, const struct rp *o,
  * C = 0 1 6 8 10 14 16 with a = 0 4 1 1 3 1 4: 7 verifications, 28
  * drafted, 14 accepted, 14 wasted. */
 static const uint32_t ex_run[20] = { 0, 4, 3, 2, 1, 0, 2, 0, 3, 0,
-                                     1, 2, 1, 0, 1, 0, 4, 4, 3, 2 };
-static const struct { unsigned k; uint64_t verif, drafted, accepted,
-                      wasted; } ex_oracle[] = {
+	                             1, 2, 1, 0, 1, 0, 4, 4, 3, 2 };
+static const struct {
+	unsigned k;
+	uint64_t verif, drafted, accepted, wasted;
+} ex_oracle[] = {
 	{ 1, 11, 11, 9, 2 },
 	{ 2, 10, 19, 11, 8 },
 	{ 3, 9, 27, 11, 16 },
@@ -991,8 +1046,8 @@ static const struct { unsigned k; uint64_t verif, drafted, accepted,
 };
 
 static void expect_counts(const struct replay_metrics *m, uint64_t verif,
-                          uint64_t drafted, uint64_t accepted,
-                          uint64_t wasted, uint64_t n, const char *what)
+                          uint64_t drafted, uint64_t accepted, uint64_t wasted,
+                          uint64_t n, const char *what)
 {
 	cr_expect_eq(m->committed, n, "%s: committed %llu", what,
 	             (unsigned long long)m->committed);
@@ -1019,14 +1074,15 @@ Test(runs, fixed_k_sync_matches_the_hand_oracle)
 	write_runs(p, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY, 20, 20, ex_run,
 	           NULL, 20);
 	for (size_t i = 0; i < sizeof ex_oracle / sizeof ex_oracle[0]; i++) {
-		const struct rp o = { "sync", NULL, NULL, "fixed",
-		                      ex_oracle[i].k, NULL, NULL, NULL };
+		const struct rp o = { "sync",         NULL, NULL, "fixed",
+			              ex_oracle[i].k, NULL, NULL, NULL };
 
 		cr_assert_eq(replay_file(p, &o, &m, err, sizeof err), 0, "%s",
 		             err);
 		snprintf(what, sizeof what, "runs, k = %u", ex_oracle[i].k);
 		expect_counts(&m, ex_oracle[i].verif, ex_oracle[i].drafted,
-		              ex_oracle[i].accepted, ex_oracle[i].wasted, 20, what);
+		              ex_oracle[i].accepted, ex_oracle[i].wasted, 20,
+		              what);
 	}
 }
 
@@ -1035,7 +1091,9 @@ Test(runs, fixed_k_sync_matches_the_hand_oracle)
 Test(runs, the_same_trace_as_a_chain_walks_the_chain)
 {
 	const char *p = tpath("chain.msgpack");
-	const struct rp o = { "sync", NULL, NULL, "fixed", 4, NULL, NULL, NULL };
+	const struct rp o = {
+		"sync", NULL, NULL, "fixed", 4, NULL, NULL, NULL
+	};
 	struct replay_metrics m;
 	float acc[20];
 	char err[1024] = "";
@@ -1066,8 +1124,13 @@ Test(runs, the_same_trace_as_a_chain_walks_the_chain)
 Test(runs, drafts_past_R_renew_and_the_end_takes_no_bonus)
 {
 	static const uint32_t run[7] = { 2, 2, 1, 0, 2, 2, 2 };
-	static const struct { unsigned k; uint64_t v, d, a, w; } want[] = {
-		{ 5, 2, 8, 6, 2 }, { 3, 2, 6, 6, 0 }, { 2, 3, 6, 4, 2 },
+	static const struct {
+		unsigned k;
+		uint64_t v, d, a, w;
+	} want[] = {
+		{ 5, 2, 8, 6, 2 },
+		{ 3, 2, 6, 6, 0 },
+		{ 2, 3, 6, 4, 2 },
 	};
 	const char *p = tpath("renew.msgpack");
 	struct replay_metrics m;
@@ -1076,8 +1139,8 @@ Test(runs, drafts_past_R_renew_and_the_end_takes_no_bonus)
 	write_runs(p, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY, 2, 2, run, NULL,
 	           7);
 	for (size_t i = 0; i < 3; i++) {
-		const struct rp o = { "sync", NULL, NULL, "fixed", want[i].k,
-		                      NULL, NULL, NULL };
+		const struct rp o = { "sync",    NULL, NULL, "fixed",
+			              want[i].k, NULL, NULL, NULL };
 
 		cr_assert_eq(replay_file(p, &o, &m, err, sizeof err), 0, "%s",
 		             err);
@@ -1101,11 +1164,16 @@ Test(runs, a_tree_feeds_the_target_its_nodes)
 	           ex_run, NULL, 20);
 	write_runs(tree, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY, 20, 60,
 	           ex_run, NULL, 20);
-	const struct rp oc = { "sync", NULL, NULL, "fixed", 4, NULL, NULL, &lc };
-	const struct rp ot = { "sync", NULL, NULL, "fixed", 4, NULL, NULL, &lt };
+	const struct rp oc = {
+		"sync", NULL, NULL, "fixed", 4, NULL, NULL, &lc
+	};
+	const struct rp ot = {
+		"sync", NULL, NULL, "fixed", 4, NULL, NULL, &lt
+	};
 	cr_assert_eq(replay_file(chain, &oc, &mc, err, sizeof err), 0, "%s",
 	             err);
-	cr_assert_eq(replay_file(tree, &ot, &mt, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(replay_file(tree, &ot, &mt, err, sizeof err), 0, "%s",
+	             err);
 	expect_counts(&mt, 8, 32, 13, 19, 20, "tree, k = 4");
 	cr_assert_eq(lc.n_verify, 8u);
 	cr_assert_eq(lt.n_verify, 8u);
@@ -1126,11 +1194,16 @@ Test(runs, a_tree_feeds_the_target_its_nodes)
 	struct evlog l3 = { 0 }, lh = { 0 };
 	write_runs(half, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY, 20, 50,
 	           ex_run, NULL, 20);
-	const struct rp o3 = { "sync", NULL, NULL, "fixed", 3, NULL, NULL, &l3 };
-	const struct rp oh = { "sync", NULL, NULL, "fixed", 3, NULL, NULL, &lh };
+	const struct rp o3 = {
+		"sync", NULL, NULL, "fixed", 3, NULL, NULL, &l3
+	};
+	const struct rp oh = {
+		"sync", NULL, NULL, "fixed", 3, NULL, NULL, &lh
+	};
 	cr_assert_eq(replay_file(chain, &o3, &mc, err, sizeof err), 0, "%s",
 	             err);
-	cr_assert_eq(replay_file(half, &oh, &mt, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(replay_file(half, &oh, &mt, err, sizeof err), 0, "%s",
+	             err);
 	cr_assert_eq(lh.n_verify, l3.n_verify);
 	cr_assert_gt(lh.n_verify, 0u);
 	for (uint32_t i = 0; i < lh.n_verify; i++) {
@@ -1150,13 +1223,16 @@ Test(runs, a_tree_feeds_the_target_its_nodes)
 	struct evlog lw = { 0 };
 	write_runs(w, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY, 1, 65536, wide,
 	           NULL, 6);
-	const struct rp ow = { "sync", NULL, NULL, "fixed", 4, NULL, NULL, &lw };
+	const struct rp ow = {
+		"sync", NULL, NULL, "fixed", 4, NULL, NULL, &lw
+	};
 	cr_assert_eq(replay_file(w, &ow, &mt, err, sizeof err), 0, "%s", err);
 	cr_expect_eq(mt.committed, 6u);
 	for (uint32_t i = 0; i < lw.n_verify; i++)
 		cr_expect_eq(lw.verify_tokens[i], 256u, "wide pass %u", i);
-	const struct rp oa = { "async", NULL, NULL, "fixed", 4, NULL, NULL,
-	                       NULL };
+	const struct rp oa = {
+		"async", NULL, NULL, "fixed", 4, NULL, NULL, NULL
+	};
 	cr_assert_eq(replay_file(w, &oa, &mt, err, sizeof err), 0, "%s", err);
 	cr_expect_eq(mt.committed, 6u);
 }
@@ -1170,18 +1246,21 @@ Test(runs, a_lookup_costs_the_presets_lookup)
 	struct replay_metrics m;
 	char err[1024] = "";
 
-	write_runs(p, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY |
-	              TRACE_F_DRAFT_LOOKUP, 20, 20, ex_run, NULL, 20);
+	write_runs(p,
+	           TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY |
+	                   TRACE_F_DRAFT_LOOKUP,
+	           20, 20, ex_run, NULL, 20);
 	const struct rp o = { "sync", NULL, NULL, "fixed", 3, NULL, NULL, &l };
 	cr_assert_eq(replay_file(p, &o, &m, err, sizeof err), 0, "%s", err);
 	expect_counts(&m, 9, 27, 11, 16, 20, "lookup, k = 3");
 	cr_assert_eq(l.n_draft, 27u);
 	/* (durations are differences of absolute times: 1e-12 s slack) */
 	for (uint32_t i = 0; i < l.n_draft; i++)
-		cr_expect(fabs(l.draft_s[i] - (i % 3 == 0 ? 35e-6 : 0.0)) < 1e-12,
+		cr_expect(fabs(l.draft_s[i] - (i % 3 == 0 ? 35e-6 : 0.0)) <
+		                  1e-12,
 		          "draft step %u: %.17g s", i, l.draft_s[i]);
-	const struct rp o2 = { "sync", NULL, NULL, "fixed", 3, "lookup_s",
-	                       "1e-4", &l2 };
+	const struct rp o2 = { "sync", NULL,       NULL,   "fixed",
+		               3,      "lookup_s", "1e-4", &l2 };
 	cr_assert_eq(replay_file(p, &o2, &m, err, sizeof err), 0, "%s", err);
 	cr_expect(fabs(l2.draft_s[0] - 1e-4) < 1e-12);
 	cr_expect(fabs(l2.draft_s[3] - 1e-4) < 1e-12);
@@ -1199,18 +1278,20 @@ Test(runs, async_and_ahasd_without_edc_run)
 
 	write_runs(p, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY, 20, 20, ex_run,
 	           NULL, 20);
-	const struct rp a = { "async", NULL, NULL, "fixed", 4, NULL, NULL,
-	                      NULL };
+	const struct rp a = {
+		"async", NULL, NULL, "fixed", 4, NULL, NULL, NULL
+	};
 	cr_assert_eq(replay_file(p, &a, &m, err, sizeof err), 0, "%s", err);
 	cr_expect_eq(m.committed, 20u);
 	cr_expect_eq(m.drafted, m.accepted + m.wasted);
 	cr_expect_gt(m.lookahead_batches, 0u);
-	const struct rp b = { "ahasd", "edc", "0", "fixed", 4, NULL, NULL,
-	                      NULL };
+	const struct rp b = {
+		"ahasd", "edc", "0", "fixed", 4, NULL, NULL, NULL
+	};
 	cr_assert_eq(replay_file(p, &b, &m, err, sizeof err), 0, "%s", err);
 	cr_expect_eq(m.committed, 20u);
-	const struct rp c = { "sync", NULL, NULL, "banditspec", 0, NULL, NULL,
-	                      NULL };
+	const struct rp c = { "sync", NULL, NULL, "banditspec",
+		              0,      NULL, NULL, NULL };
 	cr_assert_eq(replay_file(p, &c, &m, err, sizeof err), 0, "%s", err);
 	cr_expect_eq(m.committed, 20u);
 }
@@ -1230,7 +1311,7 @@ Test(runs, preverification_restarts_the_speculation)
 
 	for (int q = 0; q < 64; q++) {
 		x = x * 1103515245u + 12345u;
-		run[q] = (x >> 16) % 7;  /* 0..6, R = 6 */
+		run[q] = (x >> 16) % 7; /* 0..6, R = 6 */
 	}
 	write_runs(p, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY, 6, 6, run, NULL,
 	           64);
@@ -1240,8 +1321,8 @@ Test(runs, preverification_restarts_the_speculation)
 	             policy);
 	uint64_t pv = 0, rej = 0;
 	for (unsigned k = 1; k <= 8; k++) {
-		const struct rp o = { policy, NULL, NULL, "fixed", k, NULL, NULL,
-		                      NULL };
+		const struct rp o = { policy, NULL, NULL, "fixed",
+			              k,      NULL, NULL, NULL };
 
 		cr_assert_eq(replay_file(p, &o, &m, err, sizeof err), 0, "%s",
 		             err);
@@ -1257,13 +1338,16 @@ Test(runs, preverification_restarts_the_speculation)
 /* Entropy-driven plugins are refused, by name, before any sequence. */
 Test(runs, entropy_plugins_are_refused)
 {
-	static const struct { const char *policy, *pkey, *pval, *drafter,
-	                      *want; } cases[] = {
-		{ "sync", NULL, NULL, "adaedl", "drafter adaedl needs the "
+	static const struct {
+		const char *policy, *pkey, *pval, *drafter, *want;
+	} cases[] = {
+		{ "sync", NULL, NULL, "adaedl",
+		  "drafter adaedl needs the "
 		  "draft's entropy" },
 		{ "sync", NULL, NULL, "svip", "drafter svip needs" },
 		{ "sync", NULL, NULL, "specdecpp", "drafter specdecpp needs" },
-		{ "ahasd", NULL, NULL, "fixed", "policy ahasd needs the draft's "
+		{ "ahasd", NULL, NULL, "fixed",
+		  "policy ahasd needs the draft's "
 		  "entropy and top-1 probability of every drafted token "
 		  "(AHASD_NEEDS_ENTROPY), which this trace does not have" },
 	};
@@ -1277,9 +1361,14 @@ Test(runs, entropy_plugins_are_refused)
 	 * rejected drafts */
 	write_runs(q, TRACE_F_ACCEPT_RUNS, 20, 20, ex_run, NULL, 20);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		const struct rp o = { cases[i].policy, cases[i].pkey,
-		                      cases[i].pval, cases[i].drafter, 4, NULL,
-		                      NULL, NULL };
+		const struct rp o = { cases[i].policy,
+			              cases[i].pkey,
+			              cases[i].pval,
+			              cases[i].drafter,
+			              4,
+			              NULL,
+			              NULL,
+			              NULL };
 
 		err[0] = '\0';
 		cr_expect_eq(replay_file(p, &o, &m, err, sizeof err), -EINVAL);
@@ -1322,7 +1411,8 @@ Test(acclog, worked_example_replays_the_hand_oracle)
 
 	cr_assert_eq(capture_import(src_file("capture/acclogs/"
 	                                     "gsm8k-134-eagle.jsonl"),
-	                            out, err, sizeof err), 0, "%s", err);
+	                            out, err, sizeof err),
+	             0, "%s", err);
 	cr_assert_eq(trace_reader_open(&r, out, err, sizeof err), 0, "%s", err);
 	const struct trace_header *h = trace_reader_header(r);
 	cr_assert_eq(h->features, TRACE_F_ACCEPT_RUNS | TRACE_F_NO_ENTROPY);
@@ -1332,21 +1422,22 @@ Test(acclog, worked_example_replays_the_hand_oracle)
 	cr_assert_str_eq(h->target.name, "llama-3.1-8b-instruct");
 	cr_assert_eq(trace_reader_next(r, &s, err, sizeof err), 1, "%s", err);
 	cr_assert_eq(s.id, 134u);
-	cr_assert_eq(s.prompt_len, 104u);  /* 103 prompt tokens + the first */
+	cr_assert_eq(s.prompt_len, 104u); /* 103 prompt tokens + the first */
 	cr_assert_eq(s.n, 20u);
 	for (uint32_t q = 0; q < 20; q++)
 		cr_assert_eq(s.accept_run[q], ex_run[q], "position %u", q);
 	trace_reader_close(&r);
 
 	for (size_t i = 0; i < sizeof ex_oracle / sizeof ex_oracle[0]; i++) {
-		const struct rp o = { "sync", NULL, NULL, "fixed", ex_oracle[i].k,
-		                      NULL, NULL, NULL };
+		const struct rp o = { "sync",         NULL, NULL, "fixed",
+			              ex_oracle[i].k, NULL, NULL, NULL };
 
 		cr_assert_eq(replay_file(out, &o, &m, err, sizeof err), 0, "%s",
 		             err);
 		snprintf(what, sizeof what, "example, k = %u", ex_oracle[i].k);
 		expect_counts(&m, ex_oracle[i].verif, ex_oracle[i].drafted,
-		              ex_oracle[i].accepted, ex_oracle[i].wasted, 20, what);
+		              ex_oracle[i].accepted, ex_oracle[i].wasted, 20,
+		              what);
 	}
 }
 
@@ -1364,7 +1455,8 @@ Test(acclog, ngram_example_is_a_lookup)
 
 	cr_assert_eq(capture_import(src_file("capture/acclogs/"
 	                                     "gsm8k-134-ngram.jsonl"),
-	                            out, err, sizeof err), 0, "%s", err);
+	                            out, err, sizeof err),
+	             0, "%s", err);
 	const struct rp o = { "sync", NULL, NULL, "fixed", 3, NULL, NULL, &l };
 	cr_assert_eq(replay_file(out, &o, &m, err, sizeof err), 0, "%s", err);
 	expect_counts(&m, 20, 57, 0, 57, 20, "ngram, k = 3");
@@ -1382,14 +1474,16 @@ Test(acclog, converter_reproduces_the_example)
 	char cmd[4096];
 
 	if (run_cmd("python3 -c 'import json' 2>/dev/null") != 0) {
-		fprintf(stderr, "acclog: no python3; the converter is not run\n");
+		fprintf(stderr,
+		        "acclog: no python3; the converter is not run\n");
 		cr_skip_test("no python3");
 	}
 	for (int i = 0; i < 2; i++) {
 		char name[64], rel[128];
 
 		snprintf(name, sizeof name, "%s.jsonl", methods[i]);
-		snprintf(cmd, sizeof cmd, "python3 '%s' '%s' --method %s > '%s'",
+		snprintf(cmd, sizeof cmd,
+		         "python3 '%s' '%s' --method %s > '%s'",
 		         src_file("capture/acclogs/specbench_to_jsonl.py"),
 		         src_file("capture/acclogs/"
 		                  "specdecode-bench-gsm8k-134.jsonl"),
@@ -1410,45 +1504,62 @@ static void write_text(const char *path, const char *text)
 	cr_assert_eq(fclose(f), 0);
 }
 
-#define M_LLAMA(name) "{\"name\": \"" name "\", \"dim\": 64, " \
-	"\"hidden_dim\": 172, \"n_layers\": 2, \"n_heads\": 8, " \
+#define M_LLAMA(name)                                                \
+	"{\"name\": \"" name "\", \"dim\": 64, "                     \
+	"\"hidden_dim\": 172, \"n_layers\": 2, \"n_heads\": 8, "     \
 	"\"n_kv_heads\": 4, \"vocab_size\": 512, \"seq_len\": 512, " \
 	"\"weight_bits\": 8, \"ops\": \"llama\"}"
-#define H_RUNS "{\"version\": \"1.1\", \"accept_run_max\": 4, " \
-	"\"sampled\": false, \"models\": {\"draft\": " M_LLAMA("d") \
-	", \"target\": " M_LLAMA("t") "}}\n"
+#define H_RUNS                                                  \
+	"{\"version\": \"1.1\", \"accept_run_max\": 4, "        \
+	"\"sampled\": false, \"models\": {\"draft\": " M_LLAMA( \
+	        "d") ", \"target\": " M_LLAMA("t") "}}\n"
 
 Test(acclog, importer_refuses_what_the_schema_does_not_allow)
 {
-	static const struct { const char *text, *want; } cases[] = {
-		{ H_RUNS "{\"prompt_len\": 3, \"n\": 2, \"accept_run\": [1, 5]}\n",
-		  ":2: field 'accept_run[1]': expected at most accept_run_max = "
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+		{ H_RUNS
+		  "{\"prompt_len\": 3, \"n\": 2, \"accept_run\": [1, 5]}\n",
+		  ":2: field 'accept_run[1]': expected at most accept_run_max "
+		  "= "
 		  "4, got 5" },
-		{ H_RUNS "{\"prompt_len\": 3, \"n\": 3, \"accept_run\": [1, 0]}\n",
-		  ":2: field 'accept_run': expected an array of n = 3 integers, "
+		{ H_RUNS
+		  "{\"prompt_len\": 3, \"n\": 3, \"accept_run\": [1, 0]}\n",
+		  ":2: field 'accept_run': expected an array of n = 3 "
+		  "integers, "
 		  "got an array of 2" },
-		{ H_RUNS "{\"prompt_len\": 3, \"n\": 2, \"accept_run\": [1, 0], "
+		{ H_RUNS
+		  "{\"prompt_len\": 3, \"n\": 2, \"accept_run\": [1, 0], "
 		  "\"accept\": [1, 0]}\n",
 		  ":2: field 'accept': not allowed: accept_run_max is given" },
-		{ H_RUNS "{\"prompt_len\": 3, \"n\": 2, \"accept_run\": [1, 0], "
+		{ H_RUNS
+		  "{\"prompt_len\": 3, \"n\": 2, \"accept_run\": [1, 0], "
 		  "\"entropy\": [1, 1]}\n",
-		  ":2: field 'entropy': not allowed: the header's \"entropy\" is "
+		  ":2: field 'entropy': not allowed: the header's \"entropy\" "
+		  "is "
 		  "false" },
 		{ H_RUNS "{\"prompt_len\": 3, \"accept_run\": [1, 0]}\n",
 		  ":2: field 'n': missing" },
-		{ "{\"version\": \"1.1\", \"accept_run_max\": 4, \"lookahead\": 2, "
-		  "\"sampled\": false, \"models\": {\"target\": " M_LLAMA("t")
-		  "}, \"draft_lookup\": \"ngram\"}\n",
-		  ":1: field 'lookahead': not allowed without continuation rows" },
-		{ "{\"version\": \"1.1\", \"accept_run_max\": 4, \"sampled\": false, "
-		  "\"draft_lookup\": \"ngram\", \"models\": {\"draft\": "
-		  M_LLAMA("d") ", \"target\": " M_LLAMA("t") "}}\n",
+		{ "{\"version\": \"1.1\", \"accept_run_max\": 4, "
+		  "\"lookahead\": 2, "
+		  "\"sampled\": false, \"models\": {\"target\": " M_LLAMA(
+		          "t") "}, \"draft_lookup\": \"ngram\"}\n",
+		  ":1: field 'lookahead': not allowed without continuation "
+		  "rows" },
+		{ "{\"version\": \"1.1\", \"accept_run_max\": 4, \"sampled\": "
+		  "false, "
+		  "\"draft_lookup\": \"ngram\", \"models\": "
+		  "{\"draft\": " M_LLAMA("d") ", \"target\": " M_LLAMA(
+		          "t") "}}\n",
 		  ":1: field 'models.draft': not allowed with draft_lookup "
 		  "\"ngram\"" },
-		{ "{\"version\": \"1.1\", \"accept_run_max\": 4, \"tree_tokens\": 3, "
-		  "\"sampled\": false, \"models\": {\"draft\": " M_LLAMA("d")
-		  ", \"target\": " M_LLAMA("t") "}}\n",
-		  ":1: field 'tree_tokens': expected at least accept_run_max = 4" },
+		{ "{\"version\": \"1.1\", \"accept_run_max\": 4, "
+		  "\"tree_tokens\": 3, "
+		  "\"sampled\": false, \"models\": {\"draft\": " M_LLAMA(
+		          "d") ", \"target\": " M_LLAMA("t") "}}\n",
+		  ":1: field 'tree_tokens': expected at least accept_run_max = "
+		  "4" },
 		{ "{\"version\": \"1.2\"}\n",
 		  ":1: field 'version': expected 1 or \"1.1\", got \"1.2\"" },
 		{ "{\"version\": 1, \"accept_run_max\": 4}\n",
@@ -1462,8 +1573,10 @@ Test(acclog, importer_refuses_what_the_schema_does_not_allow)
 		err[0] = '\0';
 		cr_expect_lt(capture_import(in, out, err, sizeof err), 0,
 		             "case %zu imported", i);
-		cr_expect(strstr(err, cases[i].want), "case %zu: want '%s' in "
-		          "'%s'", i, cases[i].want, err);
+		cr_expect(strstr(err, cases[i].want),
+		          "case %zu: want '%s' in "
+		          "'%s'",
+		          i, cases[i].want, err);
 		cr_expect(access(out, F_OK) != 0, "case %zu left a file", i);
 	}
 }
@@ -1479,11 +1592,14 @@ Test(acclog, entropies_optional_and_tree_tokens_default)
 	struct trace_seq s;
 	char err[1024] = "";
 
-	write_text(in, "{\"version\": \"1.1\", \"accept_run_max\": 4, "
-	           "\"entropy\": true, \"sampled\": false, \"models\": "
-	           "{\"draft\": " M_LLAMA("d") ", \"target\": " M_LLAMA("t")
-	           "}}\n{\"prompt_len\": 3, \"n\": 2, \"accept_run\": [4, 0], "
-	           "\"entropy\": [0.5, 2], \"top1\": [0.9, 0.2]}\n");
+	write_text(
+	        in,
+	        "{\"version\": \"1.1\", \"accept_run_max\": 4, "
+	        "\"entropy\": true, \"sampled\": false, \"models\": "
+	        "{\"draft\": " M_LLAMA("d") ", \"target\": " M_LLAMA(
+	                "t") "}}\n{\"prompt_len\": 3, \"n\": 2, "
+	                     "\"accept_run\": [4, 0], "
+	                     "\"entropy\": [0.5, 2], \"top1\": [0.9, 0.2]}\n");
 	cr_assert_eq(capture_import(in, out, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(trace_reader_open(&r, out, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(trace_reader_header(r)->features, TRACE_F_ACCEPT_RUNS);
@@ -1494,10 +1610,13 @@ Test(acclog, entropies_optional_and_tree_tokens_default)
 	cr_assert_eq(s.accept_run[0], 4u);
 	trace_reader_close(&r);
 
-	write_text(in, "{\"version\": \"1.1\", \"accept_run_max\": 4, "
+	write_text(in,
+	           "{\"version\": \"1.1\", \"accept_run_max\": 4, "
 	           "\"draft_lookup\": \"prompt_lookup\", \"sampled\": false, "
-	           "\"models\": {\"target\": " M_LLAMA("t") "}}\n"
-	           "{\"prompt_len\": 3, \"n\": 2, \"accept_run\": [4, 0]}\n");
+	           "\"models\": {\"target\": " M_LLAMA(
+	                   "t") "}}\n"
+	                        "{\"prompt_len\": 3, \"n\": 2, \"accept_run\": "
+	                        "[4, 0]}\n");
 	cr_assert_eq(capture_import(in, out, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(trace_reader_open(&r, out, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(trace_reader_header(r)->tree_tokens, 4u);

@@ -32,7 +32,7 @@
 
 #include "sha256.h"
 
-#define DIGEST_REL "tests/golden/results.digest"
+#define DIGEST_REL   "tests/golden/results.digest"
 #define NATIVE_TRACE "traces/stories260K-skip3-sampled.msgpack"
 
 struct buf {
@@ -41,7 +41,7 @@ struct buf {
 };
 
 static void buf_add(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 static void buf_add(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
@@ -86,16 +86,16 @@ static void add_row(struct buf *b, sqlite3_stmt *st)
 	for (int i = 0; i < nc; i++) {
 		switch (sqlite3_column_type(st, i)) {
 		case SQLITE_INTEGER:
-			buf_add(b, "%lld", (long long)sqlite3_column_int64(st, i));
+			buf_add(b, "%lld",
+			        (long long)sqlite3_column_int64(st, i));
 			break;
 		case SQLITE_FLOAT:
 			buf_add(b, "%.17g", sqlite3_column_double(st, i));
 			break;
-		case SQLITE_NULL:
-			buf_add(b, "NULL");
-			break;
+		case SQLITE_NULL: buf_add(b, "NULL"); break;
 		default:
-			buf_add(b, "%s", (const char *)sqlite3_column_text(st, i));
+			buf_add(b, "%s",
+			        (const char *)sqlite3_column_text(st, i));
 			break;
 		}
 		buf_add(b, i + 1 < nc ? "," : "\n");
@@ -110,26 +110,32 @@ static void digest_db(const char *path, struct buf *out)
 	             SQLITE_OK, "%s", path);
 	/* the trace by its file name: the checkout's location must not
 	 * matter */
-	sqlite3_stmt *runs = prep(h,
-		"SELECT id, coalesce(label, '-') || ' | ' || "
-		"replace(trace_path, rtrim(trace_path, replace(trace_path, '/', '')), '') "
-		"|| ' | ' || draft_model || ':' || target_model || ' | ' || "
-		"hw_preset || ' | ' || policy || ' | ' || drafter, "
-		"(SELECT value FROM metrics WHERE run_id = runs.id AND name = 'tokens_per_s'), "
-		"(SELECT value FROM metrics WHERE run_id = runs.id AND name = 'tokens_per_j') "
-		"FROM runs ORDER BY 2");
+	sqlite3_stmt *runs = prep(
+	        h, "SELECT id, coalesce(label, '-') || ' | ' || "
+	           "replace(trace_path, rtrim(trace_path, replace(trace_path, "
+	           "'/', '')), '') "
+	           "|| ' | ' || draft_model || ':' || target_model || ' | ' || "
+	           "hw_preset || ' | ' || policy || ' | ' || drafter, "
+	           "(SELECT value FROM metrics WHERE run_id = runs.id AND name "
+	           "= 'tokens_per_s'), "
+	           "(SELECT value FROM metrics WHERE run_id = runs.id AND name "
+	           "= 'tokens_per_j') "
+	           "FROM runs ORDER BY 2");
 	sqlite3_stmt *met = prep(h, "SELECT name, value FROM metrics "
-	                         "WHERE run_id = ?1 ORDER BY name");
-	sqlite3_stmt *dev = prep(h, "SELECT idx, name, busy_s, idle_s, energy_j "
+	                            "WHERE run_id = ?1 ORDER BY name");
+	sqlite3_stmt *dev = prep(h,
+	                         "SELECT idx, name, busy_s, idle_s, energy_j "
 	                         "FROM devices WHERE run_id = ?1 ORDER BY idx");
-	sqlite3_stmt *seq = prep(h, "SELECT seq, prompt_len, committed, time_s, "
-	                         "energy_j, drafted, accepted, wasted, "
-	                         "preverified, batches, verifications, "
-	                         "batch_tokens FROM sequences WHERE run_id = ?1 "
-	                         "ORDER BY seq");
+	sqlite3_stmt *seq = prep(
+	        h, "SELECT seq, prompt_len, committed, time_s, "
+	           "energy_j, drafted, accepted, wasted, "
+	           "preverified, batches, verifications, "
+	           "batch_tokens FROM sequences WHERE run_id = ?1 "
+	           "ORDER BY seq");
 	sqlite3_stmt *ci = prep(h, "SELECT name, lo, hi FROM intervals "
-	                        "WHERE run_id = ?1 ORDER BY name");
-	sqlite3_stmt *pci = prep(h, "SELECT b.policy, p.name, p.ratio, p.lo, "
+	                           "WHERE run_id = ?1 ORDER BY name");
+	sqlite3_stmt *pci = prep(h,
+	                         "SELECT b.policy, p.name, p.ratio, p.lo, "
 	                         "p.hi FROM paired_intervals p JOIN runs b ON "
 	                         "b.id = p.baseline_run_id WHERE p.run_id = ?1 "
 	                         "ORDER BY b.policy, p.name");
@@ -177,7 +183,8 @@ static size_t split_lines(char *text, char ***lines)
 			*nl = '\0';
 		if (*s && *s != '#') {
 			if (n == cap)
-				*lines = realloc(*lines, (cap *= 2) * sizeof **lines);
+				*lines = realloc(*lines,
+				                 (cap *= 2) * sizeof **lines);
 			(*lines)[n++] = s;
 		}
 		s = nl ? nl + 1 : NULL;
@@ -221,20 +228,25 @@ Test(golden, every_result_of_the_study_is_unchanged, .timeout = 600)
 	cr_assert_not_null(mkdtemp(dir));
 	char cmd[8192], db[4200], path[4200];
 	snprintf(db, sizeof db, "%s/g.db", dir);
-	snprintf(cmd, sizeof cmd, "%s/tools/ahasd-repro -q --sweep all "
+	snprintf(cmd, sizeof cmd,
+	         "%s/tools/ahasd-repro -q --sweep all "
 	         /* as `ninja repro` (replay/meson.build) */
 	         "--workload-sweep acceptance=0.5,0.6,0.7,0.8,0.9 "
 	         "--workload-sweep h_sigma=0.75,1.5,3 "
-	         "--db %s --traces-dir %s/traces", build, db, src);
+	         "--db %s --traces-dir %s/traces",
+	         build, db, src);
 	cr_assert_eq(run_cmd(cmd), 0, "%s", cmd);
-	snprintf(cmd, sizeof cmd, "%s/tools/ahasd-replay -q --db %s "
+	snprintf(cmd, sizeof cmd,
+	         "%s/tools/ahasd-replay -q --db %s "
 	         "-p sync -p async -p ahasd -d fixed -d specdecpp -d svip "
 	         "-d adaedl -d banditspec -w npu-pim -w npu-lpddr5 -w gpu "
-	         "-w gpu-pim %s/%s >/dev/null", build, db, src, NATIVE_TRACE);
+	         "-w gpu-pim %s/%s >/dev/null",
+	         build, db, src, NATIVE_TRACE);
 	cr_assert_eq(run_cmd(cmd), 0, "%s", cmd);
 
 	struct buf now = { 0 };
-	buf_add(&now, "# golden digest of every stored result (tests/test_golden.c)\n"
+	buf_add(&now,
+	        "# golden digest of every stored result (tests/test_golden.c)\n"
 	        "# key (label | trace | models | preset | policy | drafter) | "
 	        "tokens/s tokens/J | sha256 of metrics, devices, sequences, "
 	        "intervals\n");
@@ -254,8 +266,10 @@ Test(golden, every_result_of_the_study_is_unchanged, .timeout = 600)
 		return;
 	}
 	char *old = slurp(path);
-	cr_assert_not_null(old, "%s missing; create it with "
-	                   "AHASD_UPDATE_GOLDEN=1", path);
+	cr_assert_not_null(old,
+	                   "%s missing; create it with "
+	                   "AHASD_UPDATE_GOLDEN=1",
+	                   path);
 	char **ol, **nl;
 	size_t no = split_lines(old, &ol), nn = split_lines(now.p, &nl);
 	/* both sorted by key: merge */
@@ -286,17 +300,20 @@ Test(golden, every_result_of_the_study_is_unchanged, .timeout = 600)
 			if (strcmp(ol[i], nl[j]) != 0) {
 				moved++;
 				if (shown++ < 40)
-					cr_log_error("moved:   %s\n   now:   %s",
-					             ol[i], nl[j]);
+					cr_log_error(
+					        "moved:   %s\n   now:   %s",
+					        ol[i], nl[j]);
 			}
 			i++, j++;
 		}
 	}
-	cr_assert(moved + added + removed == 0,
-	          "golden digest: %zu of %zu runs moved, %zu added, %zu removed "
-	          "(%s). If the change is intended, regenerate it with "
-	          "AHASD_UPDATE_GOLDEN=1 meson test -C build golden and say why "
-	          "in the commit message.", moved, no, added, removed, path);
+	cr_assert(
+	        moved + added + removed == 0,
+	        "golden digest: %zu of %zu runs moved, %zu added, %zu removed "
+	        "(%s). If the change is intended, regenerate it with "
+	        "AHASD_UPDATE_GOLDEN=1 meson test -C build golden and say why "
+	        "in the commit message.",
+	        moved, no, added, removed, path);
 	free(ol);
 	free(nl);
 	free(old);

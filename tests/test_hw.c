@@ -15,11 +15,20 @@
 #include "trace.h"
 
 static const char *const presets[] = {
-	"npu-pim", "npu-lpddr5", "gpu", "gpu-pim", "npu-pim-total",
+	"npu-pim",
+	"npu-lpddr5",
+	"gpu",
+	"gpu-pim",
+	"npu-pim-total",
 	/* the AHASD authors' released configurations */
-	"artifact-npu-only", "artifact-gpu-only", "artifact-ahasd",
-	"artifact-specpim", "artifact-edge-npu-only", "artifact-edge-gpu",
-	"artifact-edge-ahasd", "artifact-edge-specpim",
+	"artifact-npu-only",
+	"artifact-gpu-only",
+	"artifact-ahasd",
+	"artifact-specpim",
+	"artifact-edge-npu-only",
+	"artifact-edge-gpu",
+	"artifact-edge-ahasd",
+	"artifact-edge-specpim",
 };
 #define N_PRESETS (sizeof presets / sizeof presets[0])
 
@@ -27,8 +36,8 @@ static void expect_rel(double got, double want, double tol, const char *what)
 {
 	double d = fabs(got - want), s = fabs(want) > 0 ? fabs(want) : 1;
 
-	cr_expect(d <= tol * s, "%s: got %.17g want %.17g (rel %.3g)", what, got,
-	          want, d / s);
+	cr_expect(d <= tol * s, "%s: got %.17g want %.17g (rel %.3g)", what,
+	          got, want, d / s);
 }
 
 static struct trace_op mkop(const char *name, enum trace_op_kind kind,
@@ -91,8 +100,9 @@ static void llama(struct trace_model *m, uint32_t dim, uint32_t hid,
 	char name[32];
 
 	snprintf(name, sizeof name, "llama-%u", dim);
-	fx_llama_model(m, name, (struct fx_dims){ dim, hid, layers, heads, kvh,
-	                                          32000, 2048 });
+	fx_llama_model(
+	        m, name,
+	        (struct fx_dims){ dim, hid, layers, heads, kvh, 32000, 2048 });
 }
 
 TestSuite(hw, .init = build_small);
@@ -151,7 +161,8 @@ Test(hw, sync_placement_per_preset)
 			/* the target's step is the compute device's alone */
 			cr_expect_gt(s.busy_s[p.compute], 0, "%s", presets[i]);
 			if (p.pim >= 0)
-				cr_expect_eq(s.busy_s[p.pim], 0, "%s", presets[i]);
+				cr_expect_eq(s.busy_s[p.pim], 0, "%s",
+				             presets[i]);
 			hw_step_cost(plan, HW_TASK_DRAFT, 1, 300, &s);
 			const int dd = p.pim >= 0 ? p.pim : p.compute;
 			expect_rel(s.busy_s[dd], s.time_s, 1e-12, presets[i]);
@@ -186,7 +197,7 @@ Test(hw, sync_placement_per_preset)
  *   T_pass = 150 + 8 x 479 + 8 x 602 = 8798; cycles = 16 x 8798 x 1.1.
  * These are the per-tile constants PIMSimulator itself shows with these
  * timings (479, 602, 150). */
-#define PIM_F 1.5e9
+#define PIM_F       1.5e9
 #define PIM_GEMV_4K (16 * 8798 * 1.1 / PIM_F)
 
 static struct hw_op_cost op_on(const char *preset, const char *dev_name,
@@ -198,8 +209,9 @@ static struct hw_op_cost op_on(const char *preset, const char *dev_name,
 	char err[256] = "";
 	load(&p, preset);
 	int dev = !strcmp(dev_name, "pim") ? p.pim : p.compute;
-	cr_assert_eq(hw_op_eval(&p, dev, &op, m, kv, ranks, &r, err, sizeof err),
-	             0, "%s", err);
+	cr_assert_eq(
+	        hw_op_eval(&p, dev, &op, m, kv, ranks, &r, err, sizeof err), 0,
+	        "%s", err);
 	return r;
 }
 
@@ -217,9 +229,9 @@ Test(hw, pim_gemv_follows_pimsimulator_tiles)
 	 * 8 GRF_A loads per tile: 1024 x (16384 + 2048) */
 	expect_rel(r1.bytes, 1024.0 * (16384 + 2048), 1e-12, "bytes");
 	/* energy: 0.46 pJ per MAC (4096 x 4096, no padding) + 0.8 pJ/bit */
-	expect_rel(r1.energy_j, (4096.0 * 4096 * 0.46 +
-	                         1024.0 * 18432 * 8 * 0.8) * 1e-12, 1e-12,
-	           "energy");
+	expect_rel(r1.energy_j,
+	           (4096.0 * 4096 * 0.46 + 1024.0 * 18432 * 8 * 0.8) * 1e-12,
+	           1e-12, "energy");
 	/* M vectors: PIMKernel.cpp loops over vectors inside each output
 	 * tile and re-reads every weight: exactly M GEMVs */
 	struct hw_op_cost r4 = op_on("npu-pim", "pim", g, 4, 1, 0);
@@ -257,12 +269,15 @@ Test(hw, pim_vector_buffers_share_a_pass)
 	char err[256];
 	struct trace_op g = mkop("g", TRACE_OP_GEMM, 4096, 4096, 1);
 	load(&p, "npu-pim");
-	cr_assert_eq(hw_platform_set(&p, "pim.vector_buffers", "4", err,
-	                             sizeof err), 0, "%s", err);
-	cr_assert_eq(hw_op_eval(&p, p.pim, &g, 4, 1, 0, &r, err, sizeof err), 0);
+	cr_assert_eq(
+	        hw_platform_set(&p, "pim.vector_buffers", "4", err, sizeof err),
+	        0, "%s", err);
+	cr_assert_eq(hw_op_eval(&p, p.pim, &g, 4, 1, 0, &r, err, sizeof err),
+	             0);
 	expect_rel(r.time_s, 16 * 12758 * 1.1 / PIM_F, 1e-12, "4 held");
 	/* 5 vectors: a pass of 4 and a pass of 1 */
-	cr_assert_eq(hw_op_eval(&p, p.pim, &g, 5, 1, 0, &r, err, sizeof err), 0);
+	cr_assert_eq(hw_op_eval(&p, p.pim, &g, 5, 1, 0, &r, err, sizeof err),
+	             0);
 	expect_rel(r.time_s, 16 * (12758 + 8798) * 1.1 / PIM_F, 1e-12, "4 + 1");
 }
 
@@ -344,18 +359,21 @@ ParameterizedTest(size_t *preset, hw, task_cost_equals_breakdown_sum)
 
 		load(&p, presets[i]);
 		cr_assert_eq(hw_platform_set(&p, "aau", aau ? "1" : "0", err,
-		                             sizeof err), 0, "%s", err);
+		                             sizeof err),
+		             0, "%s", err);
 		plan = plan_for(&p, &d, &t);
 		for (int task = 0; task < HW_TASK_COUNT; task++) {
-			const struct trace_model *mdl = task == HW_TASK_DRAFT ? &d
-			                                                      : &t;
+			const struct trace_model *mdl = task == HW_TASK_DRAFT
+			                                        ? &d
+			                                        : &t;
 			int dev = hw_task_device(plan, task);
 			double fixed = p.dev[dev].task_overhead_s;
 			if (dev == p.pim) {
 				const struct hw_device *pd = &p.dev[p.pim];
 				fixed += pd->mode_cycles *
 				         (1.0 + (double)(pd->t_rfc + pd->t_rp +
-				                         pd->t_rcd_rd) / pd->t_refi) /
+				                         pd->t_rcd_rd) /
+				                        pd->t_refi) /
 				         pd->freq_hz;
 			} else if (p.dev[dev].count > 1) {
 				fixed += 2.0 * 6 * p.dev[dev].tp_sync_s;
@@ -365,16 +383,19 @@ ParameterizedTest(size_t *preset, hw, task_cost_equals_breakdown_sum)
 					struct hw_op_cost rows[32];
 					struct hw_cost c;
 					double st = fixed, se = 0;
-					size_t n = hw_task_breakdown(plan, task, ms[b],
-					                             ls[a], rows, 32);
+					size_t n = hw_task_breakdown(
+					        plan, task, ms[b], ls[a], rows,
+					        32);
 
 					cr_assert_eq(n, mdl->n_ops);
 					for (size_t r = 0; r < n; r++) {
 						st += rows[r].time_s;
 						se += rows[r].energy_j;
 					}
-					hw_task_cost(plan, task, ms[b], ls[a], &c);
-					expect_rel(c.time_s, st, 1e-12, "time = rows");
+					hw_task_cost(plan, task, ms[b], ls[a],
+					             &c);
+					expect_rel(c.time_s, st, 1e-12,
+					           "time = rows");
 					expect_rel(c.energy_j, se, 1e-12,
 					           "energy = rows");
 				}
@@ -432,8 +453,8 @@ ParameterizedTest(size_t *preset, hw, split_invariants)
 
 		load(&p, presets[i]);
 		cr_assert_eq(hw_platform_set(&p, "sync_placement",
-		                             placements[pl], err,
-		                             sizeof err), 0);
+		                             placements[pl], err, sizeof err),
+		             0);
 		plan = plan_for(&p, &d, &t);
 		for (int task = 0; task < HW_TASK_COUNT; task++) {
 			for (unsigned m = 1; m <= 64; m *= 4) {
@@ -444,7 +465,8 @@ ParameterizedTest(size_t *preset, hw, split_invariants)
 				hw_task_cost(plan, task, m, 700, &c);
 				for (unsigned dv = 0; dv < p.n_dev; dv++) {
 					cr_expect_geq(s.time_s,
-					              s.busy_s[dv] * (1 - 1e-12));
+					              s.busy_s[dv] *
+					                      (1 - 1e-12));
 					esum += s.energy_dev_j[dv];
 				}
 				expect_rel(s.energy_j, esum, 1e-12,
@@ -452,8 +474,8 @@ ParameterizedTest(size_t *preset, hw, split_invariants)
 				if (p.n_dev == 1 || pl == 0) {
 					expect_rel(s.time_s, c.time_s, 1e-12,
 					           "task time");
-					expect_rel(s.energy_j, c.energy_j, 1e-12,
-					           "task energy");
+					expect_rel(s.energy_j, c.energy_j,
+					           1e-12, "task energy");
 				}
 			}
 		}
@@ -492,8 +514,9 @@ Test(hw, split_hand_calculation_transfers)
 	const double xfer = 2 * (32 / 51.2e9 + 1e-6) + (64 / 51.2e9 + 1e-6);
 
 	load(&p, "npu-pim");
-	cr_assert_eq(hw_platform_set(&p, "sync_placement", "best", err,
-	                             sizeof err), 0);
+	cr_assert_eq(
+	        hw_platform_set(&p, "sync_placement", "best", err, sizeof err),
+	        0);
 	plan = plan_for(&p, &m, &m);
 	hw_step_cost(plan, HW_TASK_DRAFT, 1, 10, &s);
 	expect_rel(s.busy_s[p.pim], pim_busy, 1e-9, "pim busy");
@@ -501,8 +524,9 @@ Test(hw, split_hand_calculation_transfers)
 	expect_rel(s.time_s, pim_busy + npu_busy + xfer, 1e-9, "time");
 	hw_plan_free(&plan);
 	/* task placement: the draft model on the PIM, nothing crosses */
-	cr_assert_eq(hw_platform_set(&p, "sync_placement", "task", err,
-	                             sizeof err), 0);
+	cr_assert_eq(
+	        hw_platform_set(&p, "sync_placement", "task", err, sizeof err),
+	        0);
 	plan = plan_for(&p, &m, &m);
 	hw_step_cost(plan, HW_TASK_DRAFT, 1, 10, &s);
 	cr_expect_eq(s.busy_s[p.compute], 0);
@@ -523,8 +547,9 @@ Test(hw, specpim_mapping_is_fixed)
 	load(&p, "gpu-pim");
 	cr_expect_eq(p.sync_placement, HW_SYNC_SPECPIM);
 	struct hw_plan *sp = plan_for(&p, &d, &t);
-	cr_assert_eq(hw_platform_set(&p, "sync_placement", "best", err,
-	                             sizeof err), 0);
+	cr_assert_eq(
+	        hw_platform_set(&p, "sync_placement", "best", err, sizeof err),
+	        0);
 	struct hw_plan *best = plan_for(&p, &d, &t);
 	struct hw_cost a, b;
 	hw_step_cost(sp, HW_TASK_VERIFY, 9, 1024, &a);
@@ -578,7 +603,8 @@ Test(hw, aau_off_ships_work_to_the_npu)
 	cr_expect_gt(b.energy_dev_j[p.compute], 0);
 	/* the "attention" reading moves the KV reads too: more NPU work */
 	cr_assert_eq(hw_platform_set(&p, "aau_offload", "attention", err,
-	                             sizeof err), 0);
+	                             sizeof err),
+	             0);
 	struct hw_plan *att = plan_for(&p, &small, &small);
 	struct hw_cost c;
 	hw_task_cost(att, HW_TASK_DRAFT, 1, 100, &c);
@@ -623,8 +649,13 @@ Test(hw, pim_ranks_and_contention)
 		{ { "pim_rank_alloc=all", NULL }, 6, 10, 4, 4, 1.0 / 3, 0 },
 		{ { "pim_layout=striped", NULL }, 16, 16, 4, 4, 0, 0 },
 		{ { "pim_bus_block=0", NULL }, 6, 10, 4, 4, 1, 0 },
-		{ { "pim_rank_alloc=capacity", "pim_draft_ranks=1" }, 1, 4, 1, 4,
-		  0, 0 },
+		{ { "pim_rank_alloc=capacity", "pim_draft_ranks=1" },
+		  1,
+		  4,
+		  1,
+		  4,
+		  0,
+		  0 },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		struct hw_platform p;
@@ -637,20 +668,23 @@ Test(hw, pim_ranks_and_contention)
 			snprintf(kv, sizeof kv, "%s", cases[i].set[k]);
 			char *eq = strchr(kv, '=');
 			*eq = '\0';
-			cr_assert_eq(hw_platform_set(&p, kv, eq + 1, err, sizeof err),
+			cr_assert_eq(hw_platform_set(&p, kv, eq + 1, err,
+			                             sizeof err),
 			             0, "%s", err);
 		}
 		int rc = hw_plan_create(&plan, &p, &d, &t, err, sizeof err);
 		if (i == 4) {
 			/* one rank cannot hold 7.8 GB */
 			cr_expect_eq(rc, -EINVAL);
-			cr_expect_not_null(strstr(err, "pim_draft_ranks"), "%s", err);
+			cr_expect_not_null(strstr(err, "pim_draft_ranks"), "%s",
+			                   err);
 			continue;
 		}
 		cr_assert_eq(rc, 0, "%s", err);
 		hw_plan_get_info(plan, &in);
 		expect_rel(in.draft_kv_bytes, 262144.0 * 4096, 1e-12, "7B KV");
-		expect_rel(in.target_kv_bytes, 409600.0 * 4096, 1e-12, "13B KV");
+		expect_rel(in.target_kv_bytes, 409600.0 * 4096, 1e-12,
+		           "13B KV");
 		cr_expect_eq(in.draft_ranks, cases[i].rd, "case %zu", i);
 		cr_expect_eq(in.target_ranks, cases[i].rt, "case %zu", i);
 		cr_expect_eq(in.draft_channels, cases[i].cd, "case %zu", i);
@@ -747,19 +781,22 @@ Test(hw, capacity_streams_the_target_overflow)
 	/* not overlapped: the pass plus the stream */
 	struct hw_cost base;
 	struct hw_platform q = p;
-	cr_assert_eq(hw_platform_set(&q, "memory_bytes", "0", err, sizeof err), 0);
+	cr_assert_eq(hw_platform_set(&q, "memory_bytes", "0", err, sizeof err),
+	             0);
 	plan = plan_for(&q, &d, &t);
 	hw_task_cost(plan, HW_TASK_VERIFY, 5, 1000, &base);
 	cr_expect_eq(base.offload_bytes, 0);
 	hw_plan_free(&plan);
-	cr_assert_eq(hw_platform_set(&p, "offload_overlap", "0", err, sizeof err),
-	             0);
+	cr_assert_eq(
+	        hw_platform_set(&p, "offload_overlap", "0", err, sizeof err),
+	        0);
 	plan = plan_for(&p, &d, &t);
 	hw_task_cost(plan, HW_TASK_VERIFY, 5, 1000, &c);
 	expect_rel(c.time_s, base.time_s + stream / 25e9 + 10e-6, 1e-12,
 	           "serial");
-	expect_rel(c.busy_s[p.compute], base.busy_s[p.compute] + stream / 25e9 +
-	           10e-6, 1e-12, "busy: the pass, then the stream");
+	expect_rel(c.busy_s[p.compute],
+	           base.busy_s[p.compute] + stream / 25e9 + 10e-6, 1e-12,
+	           "busy: the pass, then the stream");
 	/* the streamed bits cost the host link's energy, overlapped or not */
 	expect_rel(c.energy_j - base.energy_j,
 	           stream * 8 * p.host_link_pj_per_bit * 1e-12, 1e-9,
@@ -769,14 +806,18 @@ Test(hw, capacity_streams_the_target_overflow)
 	hw_plan_free(&plan);
 	/* a hard error instead, naming the sizes */
 	cr_assert_eq(hw_platform_set(&p, "capacity_policy", "error", err,
-	                             sizeof err), 0);
-	cr_expect_eq(hw_plan_create(&plan, &p, &d, &t, err, sizeof err), -EINVAL);
+	                             sizeof err),
+	             0);
+	cr_expect_eq(hw_plan_create(&plan, &p, &d, &t, err, sizeof err),
+	             -EINVAL);
 	cr_expect_not_null(strstr(err, "22.5 GB"), "%s", err);
 	/* npu-pim has no host link: the same pair fits its 64 GB, but not 16 */
 	load(&p, "npu-pim");
-	cr_assert_eq(hw_platform_set(&p, "memory_bytes", "16e9", err, sizeof err),
-	             0);
-	cr_expect_eq(hw_plan_create(&plan, &p, &d, &t, err, sizeof err), -EINVAL);
+	cr_assert_eq(
+	        hw_platform_set(&p, "memory_bytes", "16e9", err, sizeof err),
+	        0);
+	cr_expect_eq(hw_plan_create(&plan, &p, &d, &t, err, sizeof err),
+	             -EINVAL);
 	cr_expect_not_null(strstr(err, "host link"), "%s", err);
 	free(d.ops);
 	free(t.ops);
@@ -794,11 +835,14 @@ Test(hw, gated_and_slow_switch)
 	expect_rel(hw_switch_cost(plan, &e), 0.5e-6, 1e-15, "gated");
 	cr_expect_eq(e, 0);
 	hw_plan_free(&plan);
-	cr_assert_eq(hw_platform_set(&p, "gated_switch", "0", err, sizeof err), 0);
+	cr_assert_eq(hw_platform_set(&p, "gated_switch", "0", err, sizeof err),
+	             0);
 	plan = plan_for(&p, &small, &small);
 	expect_rel(hw_switch_cost(plan, NULL), 10e-6, 1e-15, "slow");
 	hw_plan_free(&plan);
-	cr_assert_eq(hw_platform_set(&p, "switch_slow_s", "3e-5", err, sizeof err), 0);
+	cr_assert_eq(
+	        hw_platform_set(&p, "switch_slow_s", "3e-5", err, sizeof err),
+	        0);
 	plan = plan_for(&p, &small, &small);
 	expect_rel(hw_switch_cost(plan, NULL), 30e-6, 1e-15, "slow override");
 	hw_plan_free(&plan);
@@ -821,29 +865,37 @@ Test(hw, overrides)
 	plan = plan_for(&p, &small, &small);
 	hw_task_cost(plan, HW_TASK_DRAFT, 1, 4000, &a);
 	hw_plan_free(&plan);
-	cr_assert_eq(hw_platform_set(&p, "pim.mem_bw", "512e9", err, sizeof err), 0,
-	             "%s", err);
+	cr_assert_eq(
+	        hw_platform_set(&p, "pim.mem_bw", "512e9", err, sizeof err), 0,
+	        "%s", err);
 	cr_expect_eq(p.dev[p.pim].mem_bw, 512e9);
 	plan = plan_for(&p, &small, &small);
 	hw_task_cost(plan, HW_TASK_DRAFT, 1, 4000, &b);
 	cr_expect_lt(b.time_s, a.time_s);
 	hw_plan_free(&plan);
 	cr_assert_eq(hw_platform_describe(&p, desc, sizeof desc), 0);
-	cr_expect_not_null(strstr(desc, "pim.mem_bw = 512000000000\n"), "%s", desc);
+	cr_expect_not_null(strstr(desc, "pim.mem_bw = 512000000000\n"), "%s",
+	                   desc);
 	cr_expect_not_null(strstr(desc, "npu.kind = npu\n"));
 	cr_expect_not_null(strstr(desc, "aau = 1\n"));
 	cr_expect_eq(hw_platform_describe(&p, desc, 16), -ENOSPC);
 
-	cr_expect_eq(hw_platform_set(&p, "nosuchkey", "1", err, sizeof err), -EINVAL);
+	cr_expect_eq(hw_platform_set(&p, "nosuchkey", "1", err, sizeof err),
+	             -EINVAL);
 	cr_expect_not_null(strstr(err, "nosuchkey"), "%s", err);
-	cr_expect_eq(hw_platform_set(&p, "npu.nosuch", "1", err, sizeof err), -EINVAL);
+	cr_expect_eq(hw_platform_set(&p, "npu.nosuch", "1", err, sizeof err),
+	             -EINVAL);
 	cr_expect_not_null(strstr(err, "nosuch"), "%s", err);
-	cr_expect_eq(hw_platform_set(&p, "tpu.util", "1", err, sizeof err), -EINVAL);
+	cr_expect_eq(hw_platform_set(&p, "tpu.util", "1", err, sizeof err),
+	             -EINVAL);
 	cr_expect_not_null(strstr(err, "tpu"), "%s", err);
-	cr_expect_eq(hw_platform_set(&p, "npu.util", "1.5", err, sizeof err), -EINVAL);
-	cr_expect_eq(hw_platform_set(&p, "npu.util", "x", err, sizeof err), -EINVAL);
+	cr_expect_eq(hw_platform_set(&p, "npu.util", "1.5", err, sizeof err),
+	             -EINVAL);
+	cr_expect_eq(hw_platform_set(&p, "npu.util", "x", err, sizeof err),
+	             -EINVAL);
 	cr_expect_eq(hw_platform_set(&p, "aau", "2", err, sizeof err), -EINVAL);
-	cr_expect_eq(hw_platform_set(&p, "npu.kind", "pim", err, sizeof err), -EINVAL);
+	cr_expect_eq(hw_platform_set(&p, "npu.kind", "pim", err, sizeof err),
+	             -EINVAL);
 	/* failed sets leave the platform untouched */
 	cr_expect_eq(p.dev[p.compute].util, 0.5);
 	cr_expect_eq(p.dev[p.compute].kind, HW_DEV_NPU);
@@ -869,16 +921,17 @@ static const char *write_preset(const char *name, const char *text)
 	return path;
 }
 
-#define GOOD_PLATFORM \
+#define GOOD_PLATFORM                                                        \
 	"[platform]\nname = t\nweight_bits = 8\nkv_bits = 8\nact_bits = 8\n" \
-	"aau = 1\ngated_switch = 1\nswitch_gated_s = 5e-7\nswitch_slow_s = 1e-5\n" \
-	"link_bw = 51.2e9\nlink_latency_s = 1e-6\nlink_pj_per_bit = 4\n" \
+	"aau = 1\ngated_switch = 1\nswitch_gated_s = 5e-7\nswitch_slow_s = " \
+	"1e-5\n"                                                             \
+	"link_bw = 51.2e9\nlink_latency_s = 1e-6\nlink_pj_per_bit = 4\n"     \
 	"queue_latency_s = 0\n"
-#define GOOD_DEVICE \
-	"[device npu]\nkind = npu\nfreq_hz = 1e9\nmatrix_ops = 16e12\n" \
-	"vector_ops = 8.2e12\nutil = 0.5\nmem_bw = 51.2e9\nbw_eff = 0.8\n" \
+#define GOOD_DEVICE                                                         \
+	"[device npu]\nkind = npu\nfreq_hz = 1e9\nmatrix_ops = 16e12\n"     \
+	"vector_ops = 8.2e12\nutil = 0.5\nmem_bw = 51.2e9\nbw_eff = 0.8\n"  \
 	"op_overhead_s = 1e-6\ntask_overhead_s = 5e-6\npj_per_mac = 0.23\n" \
-	"pj_per_vec_op = 1.5\npj_per_bit = 4\nstatic_w = 0.6\n" \
+	"pj_per_vec_op = 1.5\npj_per_bit = 4\nstatic_w = 0.6\n"             \
 	"array_dim = 64\naccum_bytes = 524288\n"
 
 static void expect_load_error(const char *name, const char *text,
@@ -911,14 +964,17 @@ Test(hw, preset_file_errors)
 	char search[600];
 	snprintf(search, sizeof search, "/nonexistent-ahasd:%s", fx_dir);
 	setenv("AHASD_PRESET_PATH", search, 1);
-	cr_assert_eq(hw_platform_load(&p, "good", err, sizeof err), 0, "%s", err);
+	cr_assert_eq(hw_platform_load(&p, "good", err, sizeof err), 0, "%s",
+	             err);
 	cr_expect_str_eq(p.path, path);
 	/* a name only the built-in directory has falls through to it */
-	cr_assert_eq(hw_platform_load(&p, "gpu", err, sizeof err), 0, "%s", err);
+	cr_assert_eq(hw_platform_load(&p, "gpu", err, sizeof err), 0, "%s",
+	             err);
 	cr_expect_not_null(strstr(p.path, hw_preset_dir()), "%s", p.path);
 	/* a file in the search path shadows the built-in one of that name */
 	const char *shadow = write_preset("gpu", GOOD_PLATFORM GOOD_DEVICE);
-	cr_assert_eq(hw_platform_load(&p, "gpu", err, sizeof err), 0, "%s", err);
+	cr_assert_eq(hw_platform_load(&p, "gpu", err, sizeof err), 0, "%s",
+	             err);
 	cr_expect_str_eq(p.path, shadow);
 	cr_expect_eq(p.dev[0].mem_bw, 51.2e9);
 	cr_expect_eq(hw_platform_load(&p, "absent", err, sizeof err), -ENOENT);
@@ -930,21 +986,27 @@ Test(hw, preset_file_errors)
 	                  "14:bogus");
 	/* bad number: [device] on 14, kind 15, freq_hz 16 */
 	expect_load_error("badnum",
-	                  GOOD_PLATFORM "[device npu]\nkind = npu\nfreq_hz = 1e9x\n",
+	                  GOOD_PLATFORM
+	                  "[device npu]\nkind = npu\nfreq_hz = 1e9x\n",
 	                  "16:freq_hz");
 	/* missing key: reported at the section header's line */
 	expect_load_error("missing",
-	                  GOOD_PLATFORM "[device npu]\nkind = npu\nfreq_hz = 1e9\n",
+	                  GOOD_PLATFORM
+	                  "[device npu]\nkind = npu\nfreq_hz = 1e9\n",
 	                  "14:matrix_ops");
 	expect_load_error("missing_platform",
 	                  "[platform]\nname = t\nweight_bits = 8\n" GOOD_DEVICE,
 	                  "1:kv_bits");
-	expect_load_error("range", GOOD_PLATFORM "[device npu]\nkind = npu\n"
+	expect_load_error("range",
+	                  GOOD_PLATFORM
+	                  "[device npu]\nkind = npu\n"
 	                  "freq_hz = 1e9\nmatrix_ops = 16e12\nvector_ops = 1\n"
-	                  "util = 0\n", "19:util");
+	                  "util = 0\n",
+	                  "19:util");
 	expect_load_error("kind", GOOD_PLATFORM "[device npu]\nkind = tpu\n",
 	                  "15:kind");
-	expect_load_error("dup", GOOD_PLATFORM "aau = 0\n" GOOD_DEVICE, "14:aau");
+	expect_load_error("dup", GOOD_PLATFORM "aau = 0\n" GOOD_DEVICE,
+	                  "14:aau");
 	expect_load_error("section", GOOD_PLATFORM "[devices]\n", "14:");
 	expect_load_error("noeq", GOOD_PLATFORM "link_bw 5\n", "14:");
 	expect_load_error("nodevice", GOOD_PLATFORM, "");
@@ -953,19 +1015,21 @@ Test(hw, preset_file_errors)
 	 * it and overrides one key of a device the base defined. Line 3 is
 	 * the override. */
 	path = write_preset("derived", "[platform]\nbase = good\nname = d\n"
-	                    "[device npu]\nmem_bw = 102.4e9\n");
+	                               "[device npu]\nmem_bw = 102.4e9\n");
 	cr_assert_eq(hw_platform_load(&p, path, err, sizeof err), 0, "%s", err);
 	cr_expect_str_eq(p.name, "d");
 	cr_expect_str_eq(p.path, path);
 	cr_expect_eq(p.n_dev, 1);
 	cr_expect_eq(p.dev[0].mem_bw, 102.4e9);
-	cr_expect_eq(p.dev[0].freq_hz, 1e9);   /* inherited */
+	cr_expect_eq(p.dev[0].freq_hz, 1e9); /* inherited */
 	expect_load_error("late_base", "[platform]\nname = d\nbase = good\n",
 	                  "3:base");
 	expect_load_error("bad_base", "[platform]\nbase = absent\n",
 	                  "2:base: base preset");
-	expect_load_error("dup_override", "[platform]\nbase = good\nname = d\n"
-	                  "[device npu]\nutil = 0.4\nutil = 0.3\n", "6:util");
+	expect_load_error("dup_override",
+	                  "[platform]\nbase = good\nname = d\n"
+	                  "[device npu]\nutil = 0.4\nutil = 0.3\n",
+	                  "6:util");
 	expect_load_error("self", "[platform]\nbase = self\n",
 	                  "2:base: preset");
 	unsetenv("AHASD_PRESET_PATH");

@@ -40,13 +40,13 @@ static int run(const char *rel, const char *const *args)
 }
 
 #define RUN(rel, ...) run(rel, (const char *const[]){ __VA_ARGS__, NULL })
-#define REPLAY(...) RUN("tools/ahasd-replay", __VA_ARGS__)
-#define TRACE(...) RUN("tools/ahasd-trace", __VA_ARGS__)
-#define CAPTURE(...) RUN("capture/ahasd-capture", __VA_ARGS__)
+#define REPLAY(...)   RUN("tools/ahasd-replay", __VA_ARGS__)
+#define TRACE(...)    RUN("tools/ahasd-trace", __VA_ARGS__)
+#define CAPTURE(...)  RUN("capture/ahasd-capture", __VA_ARGS__)
 
-#define assert_err_has(s) \
-	cr_assert_not_null(strstr(fx_err, (s)), \
-	                   "stderr lacks \"%s\":\n%s", (s), fx_err)
+#define assert_err_has(s)                                                   \
+	cr_assert_not_null(strstr(fx_err, (s)), "stderr lacks \"%s\":\n%s", \
+	                   (s), fx_err)
 
 static const char *tiny_trace(const char *name)
 {
@@ -54,7 +54,8 @@ static const char *tiny_trace(const char *name)
 
 	cr_assert_eq(TRACE("synth", "--sequences", "3", "--tokens", "16",
 	                   "--draft-model", "tiny", "--target-model", "tiny",
-	                   "-o", p), 0, "%s", fx_err);
+	                   "-o", p),
+	             0, "%s", fx_err);
 	return p;
 }
 
@@ -69,7 +70,7 @@ static pid_t fifo_writer(const char *fifo, const char *data, size_t len)
 		static char zeros[65536];
 		int fd;
 
-		alarm(60);  /* never outlive a test that failed before reading */
+		alarm(60); /* never outlive a test that failed before reading */
 		fd = open(fifo, O_WRONLY);
 
 		if (fd < 0)
@@ -160,13 +161,16 @@ Test(inputs, replay_stores_the_files_hash)
 	int rows = 0;
 
 	cr_assert_eq(sha256_file_hex(trace, want), 0);
-	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-p", "async",
-	                    trace), 0, "%s", fx_err);
+	cr_assert_eq(
+	        REPLAY("-q", "--db", db, "-p", "sync", "-p", "async", trace), 0,
+	        "%s", fx_err);
 	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
 	cr_assert_eq(sqlite3_prepare_v2(h, "SELECT trace_sha256 FROM runs", -1,
-	                                &st, NULL), SQLITE_OK);
+	                                &st, NULL),
+	             SQLITE_OK);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), want);
+		cr_assert_str_eq((const char *)sqlite3_column_text(st, 0),
+		                 want);
 		rows++;
 	}
 	sqlite3_finalize(st);
@@ -177,17 +181,18 @@ Test(inputs, replay_stores_the_files_hash)
 /* A bad last record fails the trace before any of its runs begins. */
 Test(inputs, replay_checks_the_whole_trace_first)
 {
-	const char *trace = tiny_trace("c.msgpack"), *cut = fx_path("cut.msgpack");
+	const char *trace = tiny_trace("c.msgpack"),
+	           *cut = fx_path("cut.msgpack");
 	static char buf[1 << 20];
 	const size_t n = fx_read_text(trace, buf, sizeof buf);
 	FILE *f = fopen(cut, "wb");
 
 	cr_assert_not_null(f);
-	fwrite(buf, 1, n - 3, f);  /* inside the end record */
+	fwrite(buf, 1, n - 3, f); /* inside the end record */
 	fclose(f);
 	cr_assert_eq(REPLAY("--db", fx_path("c.db"), "-p", "sync", cut), 1);
 	assert_err_has("truncated");
-	cr_assert_str_empty(fx_out);  /* no run line */
+	cr_assert_str_empty(fx_out); /* no run line */
 }
 
 /* ------------------------------------------------------------------------ */
@@ -279,10 +284,12 @@ static const char *jsonl_header(const char *extra)
 	         "\"d\", \"dim\": 32, \"hidden_dim\": 64, \"n_layers\": 1, "
 	         "\"n_heads\": 4, \"n_kv_heads\": 4, \"vocab_size\": 64, "
 	         "\"seq_len\": 64, \"weight_bits\": 8, \"ops\": \"llama\"}, "
-	         "\"target\": {\"name\": \"t\", \"dim\": 32, \"hidden_dim\": 64, "
+	         "\"target\": {\"name\": \"t\", \"dim\": 32, \"hidden_dim\": "
+	         "64, "
 	         "\"n_layers\": 2, \"n_heads\": 4, \"n_kv_heads\": 4, "
 	         "\"vocab_size\": 64, \"seq_len\": 64, \"weight_bits\": 8, "
-	         "\"ops\": \"llama\"}}}\n", extra);
+	         "\"ops\": \"llama\"}}}\n",
+	         extra);
 	return h;
 }
 
@@ -301,7 +308,8 @@ static const char *write_jsonl(const char *name, const char *header,
 
 Test(inputs, import_duplicate_sequence_ids_refused)
 {
-	const char *in = write_jsonl("dup.jsonl", jsonl_header(""),
+	const char *in = write_jsonl(
+	        "dup.jsonl", jsonl_header(""),
 	        "{\"id\": 3, \"prompt_len\": 1, \"entropy\": [1], \"top1\": "
 	        "[0.5], \"accept\": [1]}\n"
 	        "{\"id\": 3, \"prompt_len\": 1, \"entropy\": [1], \"top1\": "
@@ -330,7 +338,8 @@ Test(inputs, import_provenance_beyond_reader_limit)
 		fprintf(f, "%s\"k%d\": \"v\"", i ? ", " : "", i);
 	fputs(at + 4, f);
 	fputs("{\"prompt_len\": 1, \"entropy\": [1], \"top1\": [0.5], "
-	      "\"accept\": [1]}\n", f);
+	      "\"accept\": [1]}\n",
+	      f);
 	fclose(f);
 	cr_assert_neq(CAPTURE("import", in, "-o", out), 0);
 	assert_err_has(":1: field 'provenance': expected at most 65536 "
@@ -378,23 +387,26 @@ Test(inputs, import_huge_lookahead_is_not_out_of_memory)
 
 Test(inputs, import_top_p_blamed_on_the_input)
 {
-	const char *in = write_jsonl("topp.jsonl", jsonl_header(
-	        ", \"top_p\": 0"), "{\"prompt_len\": 1, \"entropy\": [1], "
-	        "\"top1\": [0.5], \"accept\": [1]}\n");
+	const char *in = write_jsonl("topp.jsonl",
+	                             jsonl_header(", \"top_p\": 0"),
+	                             "{\"prompt_len\": 1, \"entropy\": [1], "
+	                             "\"top1\": [0.5], \"accept\": [1]}\n");
 	const char *out = fx_path("topp.msgpack");
 	char want[600];
 
 	cr_assert_neq(CAPTURE("import", in, "-o", out), 0);
-	snprintf(want, sizeof want, "%s:1: field 'top_p': expected a value in "
-	         "(0, 1], got 0", in);
+	snprintf(want, sizeof want,
+	         "%s:1: field 'top_p': expected a value in "
+	         "(0, 1], got 0",
+	         in);
 	assert_err_has(want);
-	cr_assert_null(strstr(fx_err, out), "blames the output: %s",
-	               fx_err);
+	cr_assert_null(strstr(fx_err, out), "blames the output: %s", fx_err);
 }
 
 Test(inputs, import_values_printed_in_full)
 {
-	const char *in = write_jsonl("digits.jsonl", jsonl_header(""),
+	const char *in = write_jsonl(
+	        "digits.jsonl", jsonl_header(""),
 	        "{\"prompt_len\": 1, \"entropy\": [1], \"top1\": [0.5], "
 	        "\"accept\": [1.0000001]}\n");
 
@@ -410,22 +422,28 @@ Test(inputs, import_bounds)
 {
 	char h[4096];
 	const char *in, *base = jsonl_header("");
-	const char *d = strstr(base, "\"target\": {\"name\": \"t\", \"dim\": 32");
+	const char *d = strstr(base,
+	                       "\"target\": {\"name\": \"t\", \"dim\": 32");
 
 	/* the target's dim 2^32 - 1, with an explicit op list */
-	snprintf(h, sizeof h, "%.*s\"target\": {\"name\": \"t\", \"dim\": "
-	         "4294967295, \"hidden_dim\": 64, \"n_layers\": 2, \"n_heads\": "
-	         "4, \"n_kv_heads\": 4, \"vocab_size\": 64, \"seq_len\": 64, "
-	         "\"weight_bits\": 8, \"ops\": [{\"name\": \"wq\", \"kind\": "
-	         "\"gemm\", \"k\": 64, \"n\": 64}]}}}\n", (int)(d - base), base);
-	in = write_jsonl("dims.jsonl", h, "{\"prompt_len\": 1, \"entropy\": "
+	snprintf(
+	        h, sizeof h,
+	        "%.*s\"target\": {\"name\": \"t\", \"dim\": "
+	        "4294967295, \"hidden_dim\": 64, \"n_layers\": 2, \"n_heads\": "
+	        "4, \"n_kv_heads\": 4, \"vocab_size\": 64, \"seq_len\": 64, "
+	        "\"weight_bits\": 8, \"ops\": [{\"name\": \"wq\", \"kind\": "
+	        "\"gemm\", \"k\": 64, \"n\": 64}]}}}\n",
+	        (int)(d - base), base);
+	in = write_jsonl("dims.jsonl", h,
+	                 "{\"prompt_len\": 1, \"entropy\": "
 	                 "[1], \"top1\": [0.5], \"accept\": [1]}\n");
 	cr_assert_neq(CAPTURE("import", in, "-o", fx_path("dims.msgpack")), 0);
 	assert_err_has(":1: field 'models.target.dim': expected a value in "
 	               "[1, 1048576], got 4294967295");
 
 	/* 63 + 2 tokens in a context of 64 */
-	in = write_jsonl("ctx.jsonl", jsonl_header(""), "{\"prompt_len\": 63, "
+	in = write_jsonl("ctx.jsonl", jsonl_header(""),
+	                 "{\"prompt_len\": 63, "
 	                 "\"entropy\": [1, 1], \"top1\": [0.5, 0.5], "
 	                 "\"accept\": [1, 1]}\n");
 	cr_assert_neq(CAPTURE("import", in, "-o", fx_path("ctx.msgpack")), 0);
@@ -442,13 +460,15 @@ Test(inputs, import_duplicate_key_in_large_object)
 	const char *in;
 
 	for (int i = 0; i < 40; i++)
-		o += (size_t)snprintf(prov + o, sizeof prov - o, "%s\"k%d\": \"v\"",
-		                      i ? ", " : "", i == 33 ? 7 : i);
+		o += (size_t)snprintf(prov + o, sizeof prov - o,
+		                      "%s\"k%d\": \"v\"", i ? ", " : "",
+		                      i == 33 ? 7 : i);
 	snprintf(h, sizeof h, "%s", jsonl_header(""));
 	snprintf(strstr(h, ", \"models\""), sizeof h - 200,
 	         ", \"provenance\": {%s}%s", prov,
 	         strstr(jsonl_header(""), ", \"models\""));
-	in = write_jsonl("dupkey.jsonl", h, "{\"prompt_len\": 1, \"entropy\": "
+	in = write_jsonl("dupkey.jsonl", h,
+	                 "{\"prompt_len\": 1, \"entropy\": "
 	                 "[1], \"top1\": [0.5], \"accept\": [1]}\n");
 	cr_assert_neq(CAPTURE("import", in, "-o", fx_path("dk.msgpack")), 0);
 	assert_err_has(":1: invalid JSON: column");
@@ -459,7 +479,8 @@ Test(inputs, import_duplicate_key_in_large_object)
  * hold every sequence too (prompt 32 + 16 tokens = 48 > 40) */
 Test(inputs, retarget_beyond_the_models_context)
 {
-	const char *trace = tiny_trace("r.msgpack"), *ini = fx_path("short.ini");
+	const char *trace = tiny_trace("r.msgpack"),
+	           *ini = fx_path("short.ini");
 	const char *src = getenv("AHASD_SOURCE_ROOT");
 	char path[600], models[1400], line[256];
 	FILE *in, *out;
@@ -471,12 +492,14 @@ Test(inputs, retarget_beyond_the_models_context)
 	cr_assert(in && out);
 	while (fgets(line, sizeof line, in))
 		fputs(strncmp(line, "max_positions", 13) == 0
-		      ? "max_positions = 40\n" : line, out);
+		              ? "max_positions = 40\n"
+		              : line,
+		      out);
 	fclose(in);
 	fclose(out);
 	snprintf(models, sizeof models, "llama2-7b:%s", ini);
-	cr_assert_eq(REPLAY("--no-db", "-p", "sync", "--models", models,
-	                    trace), 1, "%s", fx_out);
+	cr_assert_eq(REPLAY("--no-db", "-p", "sync", "--models", models, trace),
+	             1, "%s", fx_out);
 	assert_err_has(trace);
 	assert_err_has("prompt_len + n = 48");
 	assert_err_has("seq_len 40");

@@ -99,7 +99,7 @@ Test(intervals, paired_interval_matches_the_delta_method)
 	enum { N = 80 };
 	struct stats_seq a[N], b[N];
 	struct stats_interval pa[STATS_N_METRICS], ia[STATS_N_METRICS],
-	                      ib[STATS_N_METRICS];
+	        ib[STATS_N_METRICS];
 	double sa = 0, sb = 0, ss = 0;
 
 	for (size_t i = 0; i < N; i++) {
@@ -193,8 +193,13 @@ Test(intervals, edge_cases)
 Test(intervals, sequence_shares)
 {
 	const struct replay_seq_result r = {
-		.committed = 100, .time_s = 2, .energy_j = 4, .drafted = 50,
-		.accepted = 30, .batches = 10, .batch_tokens = 45,
+		.committed = 100,
+		.time_s = 2,
+		.energy_j = 4,
+		.drafted = 50,
+		.accepted = 30,
+		.batches = 10,
+		.batch_tokens = 45,
 	};
 	struct stats_seq s;
 	struct stats_interval iv[STATS_N_METRICS];
@@ -226,9 +231,11 @@ static void recompute(const char *db, long long run,
 	size_t n = 0;
 	sqlite3_stmt *st;
 
-	snprintf(sql, sizeof sql, "SELECT committed, time_s, energy_j, "
+	snprintf(sql, sizeof sql,
+	         "SELECT committed, time_s, energy_j, "
 	         "drafted, accepted, batches, batch_tokens FROM sequences "
-	         "WHERE run_id = %lld ORDER BY seq", run);
+	         "WHERE run_id = %lld ORDER BY seq",
+	         run);
 	st = prog_prep(h, sql);
 	while (sqlite3_step(st) == SQLITE_ROW && n < 512) {
 		const struct replay_seq_result r = {
@@ -255,56 +262,73 @@ Test(intervals_cli, stored_beside_the_metrics)
 {
 	const char *db = prog_path("r.db");
 
-	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-p", "async",
-	                    "-p", "ahasd", "-d", "adaedl",
-	                    prog_src_path(GREEDY)), 0, "%s", prog_err);
+	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-p", "async", "-p",
+	                    "ahasd", "-d", "adaedl", prog_src_path(GREEDY)),
+	             0, "%s", prog_err);
 	cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM intervals"), 12);
-	cr_expect_eq(prog_q_int(db,
-	        "SELECT count(*) FROM intervals i JOIN metrics m ON m.run_id = "
-	        "i.run_id AND m.name = i.name WHERE NOT (i.lo <= m.value AND "
-	        "m.value <= i.hi AND i.lo < i.hi)"), 0);
-	cr_expect_eq(prog_q_int(db,
-	        "SELECT count(*) FROM runs r WHERE (SELECT sum(batch_tokens) "
-	        "FROM sequences WHERE run_id = r.id) IS NOT (SELECT value FROM "
-	        "metrics WHERE run_id = r.id AND name = 'batch_tokens')"), 0);
+	cr_expect_eq(prog_q_int(db, "SELECT count(*) FROM intervals i JOIN "
+	                            "metrics m ON m.run_id = "
+	                            "i.run_id AND m.name = i.name WHERE NOT "
+	                            "(i.lo <= m.value AND "
+	                            "m.value <= i.hi AND i.lo < i.hi)"),
+	             0);
+	cr_expect_eq(prog_q_int(db, "SELECT count(*) FROM runs r WHERE (SELECT "
+	                            "sum(batch_tokens) "
+	                            "FROM sequences WHERE run_id = r.id) IS "
+	                            "NOT (SELECT value FROM "
+	                            "metrics WHERE run_id = r.id AND name = "
+	                            "'batch_tokens')"),
+	             0);
 	for (long long run = 1; run <= 3; run++) {
 		struct stats_interval iv[STATS_N_METRICS];
 
 		recompute(db, run, iv);
 		for (int m = 0; m < STATS_N_METRICS; m++) {
-			cr_expect_float_eq(prog_q_dbl(db, "SELECT lo FROM "
-			        "intervals WHERE run_id = %lld AND name = '%s'",
-			        run, stats_metric_name[m]), iv[m].lo,
-			        1e-9 * iv[m].lo, "run %lld %s", run,
+			cr_expect_float_eq(
+			        prog_q_dbl(db,
+			                   "SELECT lo FROM "
+			                   "intervals WHERE run_id = %lld AND "
+			                   "name = '%s'",
+			                   run, stats_metric_name[m]),
+			        iv[m].lo, 1e-9 * iv[m].lo, "run %lld %s", run,
 			        stats_metric_name[m]);
-			cr_expect_float_eq(prog_q_dbl(db, "SELECT hi FROM "
-			        "intervals WHERE run_id = %lld AND name = '%s'",
-			        run, stats_metric_name[m]), iv[m].hi,
-			        1e-9 * iv[m].hi, "run %lld %s", run,
+			cr_expect_float_eq(
+			        prog_q_dbl(db,
+			                   "SELECT hi FROM "
+			                   "intervals WHERE run_id = %lld AND "
+			                   "name = '%s'",
+			                   run, stats_metric_name[m]),
+			        iv[m].hi, 1e-9 * iv[m].hi, "run %lld %s", run,
 			        stats_metric_name[m]);
 		}
 	}
 	/* and in run_summary and run_table */
 	cr_expect_eq(prog_q_int(db, "SELECT count(*) FROM run_table WHERE "
 	                            "tokens_per_s_lo IS NULL OR "
-	                            "mean_draft_len_hi IS NULL"), 0);
+	                            "mean_draft_len_hi IS NULL"),
+	             0);
 	/* paired: async and ahasd against sync, around their speed-up, and
 	 * narrower than the runs' own intervals would make it */
-	cr_expect_eq(prog_q_int(db, "SELECT count(*) FROM speedup_vs_sync WHERE "
-	                            "run_id > 1 AND speedup_lo <= speedup AND "
-	                            "speedup <= speedup_hi AND "
-	                            "speedup_differs = 1"), 2);
-	cr_expect_lt(prog_q_dbl(db,
-	        "SELECT v.speedup_hi - v.speedup_lo FROM speedup_vs_sync v "
-	        "WHERE run_id = 3"),
-	        prog_q_dbl(db, "SELECT (a.tokens_per_s_hi / b.tokens_per_s_lo) "
-	                       "- (a.tokens_per_s_lo / b.tokens_per_s_hi) FROM "
-	                       "run_summary a, run_summary b WHERE a.run_id = 3 "
-	                       "AND b.run_id = 1") / 3);
+	cr_expect_eq(prog_q_int(db,
+	                        "SELECT count(*) FROM speedup_vs_sync WHERE "
+	                        "run_id > 1 AND speedup_lo <= speedup AND "
+	                        "speedup <= speedup_hi AND "
+	                        "speedup_differs = 1"),
+	             2);
+	cr_expect_lt(
+	        prog_q_dbl(db, "SELECT v.speedup_hi - v.speedup_lo FROM "
+	                       "speedup_vs_sync v "
+	                       "WHERE run_id = 3"),
+	        prog_q_dbl(db,
+	                   "SELECT (a.tokens_per_s_hi / b.tokens_per_s_lo) "
+	                   "- (a.tokens_per_s_lo / b.tokens_per_s_hi) FROM "
+	                   "run_summary a, run_summary b WHERE a.run_id = 3 "
+	                   "AND b.run_id = 1") /
+	                3);
 	/* the summary shows them */
 	cr_assert_eq(REPLAY("--no-db", "-p", "sync", "-p", "ahasd", "-d",
-	                    "adaedl", prog_src_path(GREEDY)), 0, "%s",
-	             prog_err);
+	                    "adaedl", prog_src_path(GREEDY)),
+	             0, "%s", prog_err);
 	assert_out_has("95% CI");
 }
 
@@ -320,20 +344,24 @@ Test(intervals_cli, paired_whichever_run_comes_first)
 	             0, "%s", prog_err);
 	cr_expect(isnan(prog_q_dbl(db, "SELECT speedup FROM speedup_vs_sync")));
 	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-p", "async", "-d",
-	                    "fixed", t), 0, "%s", prog_err);
+	                    "fixed", t),
+	             0, "%s", prog_err);
 	cr_expect_eq(prog_q_int(db, "SELECT count(*) FROM speedup_vs_sync "
-	                            "WHERE speedup_lo IS NOT NULL"), 3);
+	                            "WHERE speedup_lo IS NOT NULL"),
+	             3);
 	cr_expect_eq(prog_q_int(db, "SELECT count(*) FROM comparisons WHERE "
-	                            "baseline_policy = 'async'"), 0);
+	                            "baseline_policy = 'async'"),
+	             0);
 	cr_assert_eq(REPLAY("-q", "--db", db, "--baseline", "async", "-p",
-	                    "ahasd", "-d", "fixed", "-w", "gpu", t), 0, "%s",
-	             prog_err);
+	                    "ahasd", "-d", "fixed", "-w", "gpu", t),
+	             0, "%s", prog_err);
 	/* runs 1-3 on npu-pim against async (run 3), run 4 on gpu has no
 	 * async run */
 	cr_expect_eq(prog_q_int(db, "SELECT count(*) FROM comparisons WHERE "
 	                            "baseline_policy = 'async' AND "
 	                            "baseline_run_id = 3 AND speedup_lo IS NOT "
-	                            "NULL"), 3);
+	                            "NULL"),
+	             3);
 	cr_expect(isnan(prog_q_dbl(db, "SELECT speedup FROM comparisons WHERE "
 	                               "baseline_policy = 'async' AND run_id = "
 	                               "4")));
@@ -351,7 +379,8 @@ Test(intervals_cli, a_difference_inside_the_interval_is_reported)
 	cr_assert_eq(REPLAY("--db", db, "-p", "sync", "-p", "ahasd", "-d",
 	                    "fixed", "-w", "gpu-pim",
 	                    prog_src_path("traces/aidreams260K-skip2-greedy."
-	                                  "msgpack")), 0, "%s", prog_err);
+	                                  "msgpack")),
+	             0, "%s", prog_err);
 	const double sp = prog_q_dbl(db, "SELECT speedup FROM speedup_vs_sync "
 	                                 "WHERE policy = 'ahasd'");
 	cr_expect(fabs(sp - 1) > 0.01, "speed-up %.4f", sp);
@@ -359,9 +388,11 @@ Test(intervals_cli, a_difference_inside_the_interval_is_reported)
 	                            "speedup_vs_sync WHERE policy = 'ahasd'"),
 	             0);
 	cr_expect_lt(prog_q_dbl(db, "SELECT speedup_lo FROM speedup_vs_sync "
-	                            "WHERE policy = 'ahasd'"), 1);
+	                            "WHERE policy = 'ahasd'"),
+	             1);
 	cr_expect_gt(prog_q_dbl(db, "SELECT speedup_hi FROM speedup_vs_sync "
-	                            "WHERE policy = 'ahasd'"), 1);
+	                            "WHERE policy = 'ahasd'"),
+	             1);
 	assert_out_has(" ~ ");
 	assert_out_has("~: the paired interval holds 1: not distinguishable "
 	               "from sync on these sequences");
@@ -369,7 +400,8 @@ Test(intervals_cli, a_difference_inside_the_interval_is_reported)
 	cr_assert_eq(REPLAY("--db", prog_path("s.db"), "-p", "sync", "-p",
 	                    "ahasd", "-d", "adaedl", prog_src_path(GREEDY)),
 	             0, "%s", prog_err);
-	cr_expect_eq(prog_q_int(prog_path("s.db"), "SELECT speedup_differs "
+	cr_expect_eq(prog_q_int(prog_path("s.db"),
+	                        "SELECT speedup_differs "
 	                        "FROM speedup_vs_sync WHERE policy = 'ahasd'"),
 	             1);
 	cr_expect_null(strstr(prog_out, "not distinguishable"), "%s", prog_out);

@@ -113,8 +113,7 @@ static double last_wall;
  * out_text and err_text. After limit_s seconds the whole group is
  * killed and the test fails. @return the exit status, or 128 + the
  * signal that ended it. */
-static int run_prog(const char *prog, double limit_s,
-                    const char *const *args)
+static int run_prog(const char *prog, double limit_s, const char *const *args)
 {
 	char bin[1200], opath[600], epath[600];
 	const char *argv[64];
@@ -152,8 +151,8 @@ static int run_prog(const char *prog, double limit_s,
 			waitpid(pid, &status, 0);
 			read_text(epath, err_text, sizeof err_text);
 			cr_assert_fail("%s still ran after %.0f s (killed): a "
-			               "plugin holds the sweep\n%s", prog,
-			               limit_s, err_text);
+			               "plugin holds the sweep\n%s",
+			               prog, limit_s, err_text);
 		}
 		const struct timespec nap = { 0, 20 * 1000 * 1000 };
 		nanosleep(&nap, NULL);
@@ -163,24 +162,24 @@ static int run_prog(const char *prog, double limit_s,
 	kill(-pid, SIGKILL);
 	read_text(opath, out_text, sizeof out_text);
 	read_text(epath, err_text, sizeof err_text);
-	return WIFEXITED(status) ? WEXITSTATUS(status)
-	                         : 128 + WTERMSIG(status);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define ARGS(...)          ((const char *const[]){ __VA_ARGS__, NULL })
 #define REPLAY(limit, ...) run_prog("ahasd-replay", limit, ARGS(__VA_ARGS__))
 
-#define assert_err_has(s) \
-	cr_assert_not_null(strstr(err_text, (s)), \
-	                   "stderr lacks \"%s\":\n%s", (s), err_text)
+#define assert_err_has(s)                                                     \
+	cr_assert_not_null(strstr(err_text, (s)), "stderr lacks \"%s\":\n%s", \
+	                   (s), err_text)
 
 /* A synthetic trace of 4 sequences x 64 tokens. */
 static const char *make_trace(void)
 {
 	const char *p = tpath("t.msgpack");
-	cr_assert_eq(run_prog("ahasd-trace", 60, ARGS("synth", "-o", p,
-	             "--sequences", "4", "--tokens", "64")), 0, "%s",
-	             err_text);
+	cr_assert_eq(run_prog("ahasd-trace", 60,
+	                      ARGS("synth", "-o", p, "--sequences", "4",
+	                           "--tokens", "64")),
+	             0, "%s", err_text);
 	return p;
 }
 
@@ -224,12 +223,16 @@ static void failure_of(const char *db, const char *plugin_name,
 	memset(f, 0, sizeof *f);
 	cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL),
 	             SQLITE_OK, "%s", db);
-	cr_assert_eq(sqlite3_prepare_v2(h,
-	             "SELECT coalesce(policy, ''), coalesce(drafter, ''), "
-	             "coalesce(plugin, ''), coalesce(hook, ''), signal, "
-	             "message, coalesce(trace_path, ''), coalesce(run_id, 0) "
-	             "FROM failures WHERE plugin = ?1", -1, &s, NULL),
-	             SQLITE_OK, "%s", sqlite3_errmsg(h));
+	cr_assert_eq(
+	        sqlite3_prepare_v2(
+	                h,
+	                "SELECT coalesce(policy, ''), coalesce(drafter, ''), "
+	                "coalesce(plugin, ''), coalesce(hook, ''), signal, "
+	                "message, coalesce(trace_path, ''), coalesce(run_id, "
+	                "0) "
+	                "FROM failures WHERE plugin = ?1",
+	                -1, &s, NULL),
+	        SQLITE_OK, "%s", sqlite3_errmsg(h));
 	sqlite3_bind_text(s, 1, plugin_name, -1, SQLITE_STATIC);
 	cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "no failures row for %s",
 	             plugin_name);
@@ -255,12 +258,15 @@ static void assert_runs(const char *db, long long n)
 {
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM runs"), n,
 	             "runs stored:\n%s", err_text);
-	cr_assert_eq(q_int(db, "SELECT count(*) FROM runs r WHERE (SELECT "
+	cr_assert_eq(q_int(db,
+	                   "SELECT count(*) FROM runs r WHERE (SELECT "
 	                   "count(*) FROM sequences s WHERE s.run_id = r.id) "
-	                   "!= 4"), 0, "a run lacks sequence rows");
+	                   "!= 4"),
+	             0, "a run lacks sequence rows");
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM runs r WHERE (SELECT "
-	                   "value FROM metrics m WHERE m.run_id = r.id AND "
-	                   "m.name = 'committed') IS NOT 256"), 0);
+	                       "value FROM metrics m WHERE m.run_id = r.id AND "
+	                       "m.name = 'committed') IS NOT 256"),
+	             0);
 }
 
 /* ---- a crash, an abort, an exit ------------------------------------ */
@@ -270,14 +276,14 @@ static void assert_runs(const char *db, long long n)
 Test(isolation, a_segfault_fails_its_run_and_the_sweep_goes_on)
 {
 	const char *trace = make_trace(), *db = tpath("r.db");
-	int rc = REPLAY(120, "--db", db, "-p", "sync", "-p",
-	                plugin("crasher"), "-p", "async", "-d", "fixed",
-	                trace);
+	int rc = REPLAY(120, "--db", db, "-p", "sync", "-p", plugin("crasher"),
+	                "-p", "async", "-d", "fixed", trace);
 	cr_assert_eq(rc, 1, "exit %d (128 + signal when killed):\n%s", rc,
 	             err_text);
 	assert_runs(db, 2);
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM runs WHERE policy IN "
-	                   "('sync', 'async')"), 2);
+	                       "('sync', 'async')"),
+	             2);
 	struct failure_row f;
 	failure_of(db, "crasher", &f);
 	cr_assert_str_eq(f.hook, "after_batch");
@@ -287,7 +293,8 @@ Test(isolation, a_segfault_fails_its_run_and_the_sweep_goes_on)
 	cr_assert_not_null(strstr(f.trace, "t.msgpack"), "%s", f.trace);
 	cr_assert_gt(f.run_id, 0, "the run's id is recorded");
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM runs WHERE id = %lld",
-	                   f.run_id), 0);
+	                   f.run_id),
+	             0);
 	/* the message names the plugin, the hook and the signal */
 	assert_err_has("crasher");
 	assert_err_has("after_batch");
@@ -320,8 +327,8 @@ Test(isolation, an_exit_in_a_hook_fails_its_run)
 {
 	const char *trace = make_trace(), *db = tpath("r.db");
 	int rc = REPLAY(120, "--db", db, "-p", plugin("faulty_policy"), "-p",
-	                "sync", "-d", "fixed", "-P", "faulty.fault=exit",
-	                "-P", "faulty.hook=on_verify", trace);
+	                "sync", "-d", "fixed", "-P", "faulty.fault=exit", "-P",
+	                "faulty.hook=on_verify", trace);
 	cr_assert_eq(rc, 1, "exit %d:\n%s", rc, err_text);
 	assert_runs(db, 1);
 	struct failure_row f;
@@ -368,10 +375,11 @@ ParameterizedTest(int *i, isolation, every_hook_is_named)
 	char fault[64], hook[64];
 	snprintf(fault, sizeof fault, "%s.fault=segv", c->name);
 	snprintf(hook, sizeof hook, "%s.hook=%s", c->name, c->hook);
-	int rc = REPLAY(120, "--db", db, "-p", policy ? plugin(c->plugin)
-	                : "async", "-d", policy ? "fixed" : plugin(c->plugin),
-	                "-P", fault, "-P", hook, "-P", policy
-	                ? "faulty.after=1" : "faultyd.after=1", trace);
+	int rc = REPLAY(120, "--db", db, "-p",
+	                policy ? plugin(c->plugin) : "async", "-d",
+	                policy ? "fixed" : plugin(c->plugin), "-P", fault, "-P",
+	                hook, "-P",
+	                policy ? "faulty.after=1" : "faultyd.after=1", trace);
 	cr_assert_eq(rc, 1, "%s: exit %d:\n%s", c->hook, rc, err_text);
 	assert_runs(db, 0);
 	struct failure_row f;
@@ -393,9 +401,11 @@ Test(isolation, a_bad_trace_fails_its_runs_and_the_next_trace_runs)
 	                "fixed", bad, trace);
 	cr_assert_eq(rc, 1, "exit %d:\n%s", rc, err_text);
 	assert_runs(db, 2);
-	cr_assert_eq(q_int(db, "SELECT count(*) FROM failures WHERE "
+	cr_assert_eq(q_int(db,
+	                   "SELECT count(*) FROM failures WHERE "
 	                   "trace_path LIKE '%%bad.msgpack' AND plugin IS NULL "
-	                   "AND policy IN ('sync', 'async')"), 2);
+	                   "AND policy IN ('sync', 'async')"),
+	             2);
 	assert_err_has("2 of 4 runs failed");
 }
 
@@ -427,7 +437,8 @@ Test(isolation, run_timeout_is_checked)
 	cr_assert_eq(REPLAY(60, "--no-db", "--run-timeout", "-1", trace), 2);
 	/* 0: no bound */
 	cr_assert_eq(REPLAY(60, "--no-db", "--run-timeout", "0", "-p", "sync",
-	                    "-d", "fixed", trace), 0, "%s", err_text);
+	                    "-d", "fixed", trace),
+	             0, "%s", err_text);
 }
 
 /* ---- values outside the contract ------------------------------------- */
@@ -438,20 +449,38 @@ Test(isolation, run_timeout_is_checked)
 static const struct bad_case {
 	const char *what;
 	const char *fault, *value, *hook;
-	const char *expect[3];   /* pieces of the message */
+	const char *expect[3]; /* pieces of the message */
 } bad_cases[] = {
-	{ "next 7", "next", "7", "after_batch",
+	{ "next 7",
+	  "next",
+	  "7",
+	  "after_batch",
 	  { "next = 7", "0 (draft), 1 (wait) or 2 (pre-verify)", "faulty" } },
-	{ "pre-verify count 0", "count", "0", "after_batch",
+	{ "pre-verify count 0",
+	  "count",
+	  "0",
+	  "after_batch",
 	  { "count = 0", "[1, 32]", "faulty" } },
-	{ "pre-verify count 100000", "count", "100000", "after_batch",
+	{ "pre-verify count 100000",
+	  "count",
+	  "100000",
+	  "after_batch",
 	  { "count = 100000", "[1, 32]", "faulty" } },
-	{ "exec mode 7", "mode", "7", "exec_mode",
+	{ "exec mode 7",
+	  "mode",
+	  "7",
+	  "exec_mode",
 	  { "= 7", "0 (operator-level sync) or 1 (task-level async)",
 	    "faulty" } },
-	{ "NaN counter", "nan", "0", "counter",
+	{ "NaN counter",
+	  "nan",
+	  "0",
+	  "counter",
 	  { "batches = nan", "a finite number", "faulty" } },
-	{ "infinite counter", "inf", "0", "counter",
+	{ "infinite counter",
+	  "inf",
+	  "0",
+	  "counter",
 	  { "batches = inf", "a finite number", "faulty" } },
 };
 #define N_BAD (sizeof bad_cases / sizeof *bad_cases)
@@ -503,12 +532,16 @@ Test(isolation, sweep_with_a_crash_and_a_hang)
 	cr_assert_eq(rc, 1, "exit %d:\n%s", rc, err_text);
 	assert_runs(db, 4);
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM runs WHERE policy IN "
-	                   "('sync', 'ahasd')"), 4);
+	                       "('sync', 'ahasd')"),
+	             4);
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM failures"), 4);
-	cr_assert_eq(q_int(db, "SELECT count(*) FROM failures WHERE plugin = "
+	cr_assert_eq(q_int(db,
+	                   "SELECT count(*) FROM failures WHERE plugin = "
 	                   "'crasher' AND hook = 'after_batch' AND signal = "
-	                   "11"), 2);
-	cr_assert_eq(q_int(db, "SELECT count(*) FROM failures WHERE plugin = "
+	                   "11"),
+	             2);
+	cr_assert_eq(q_int(db,
+	                   "SELECT count(*) FROM failures WHERE plugin = "
 	                   "'hanger' AND hook = 'on_verify' AND signal = 9"),
 	             2);
 	cr_assert_eq(q_int(db, "SELECT count(DISTINCT drafter) FROM failures"),
@@ -537,35 +570,42 @@ Test(isolation, a_swept_value_fails_its_point_alone)
 	cr_assert_eq(rc, 1, "exit %d:\n%s", rc, err_text);
 	assert_runs(db, 4);
 	assert_err_has("2 of 6 runs failed");
-	cr_assert_eq(q_int(db, "SELECT count(*) FROM failures WHERE plugin = "
+	cr_assert_eq(q_int(db,
+	                   "SELECT count(*) FROM failures WHERE plugin = "
 	                   "'faulty' AND hook = 'after_batch' AND signal = 11"),
 	             2);
-	cr_assert_eq(q_int(db, "SELECT count(*) FROM failures WHERE config "
+	cr_assert_eq(q_int(db,
+	                   "SELECT count(*) FROM failures WHERE config "
 	                   "LIKE '%%faulty.fault=segv faulty.hook=after_batch "
 	                   "fixed.k=2' OR config LIKE '%%faulty.fault=segv "
-	                   "faulty.hook=after_batch fixed.k=3'"), 2);
+	                   "faulty.hook=after_batch fixed.k=3'"),
+	             2);
 	/* the good points of faulty are paired with sync at the same k */
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM speedup_vs_sync WHERE "
-	                   "speedup IS NOT NULL AND policy <> 'sync'"), 2);
+	                       "speedup IS NOT NULL AND policy <> 'sync'"),
+	             2);
 }
 
 /* The reproduction's grid goes on past a failed run too, and records it. */
 Test(isolation, repro_grid_goes_on)
 {
 	const char *trace = make_trace(), *db = tpath("repro.db");
-	int rc = run_prog("ahasd-repro", 180, ARGS("-q", "--db", db,
-	                  "--family", "paper", "--pair", "opt-1.3b:opt-6.7b",
-	                  "-d", "fixed", "-d", plugin("crash_drafter"), trace));
+	int rc = run_prog("ahasd-repro", 180,
+	                  ARGS("-q", "--db", db, "--family", "paper", "--pair",
+	                       "opt-1.3b:opt-6.7b", "-d", "fixed", "-d",
+	                       plugin("crash_drafter"), trace));
 	cr_assert_eq(rc, 1, "exit %d:\n%s", rc, err_text);
 	long long good = q_int(db, "SELECT count(*) FROM runs");
 	long long bad = q_int(db, "SELECT count(*) FROM failures");
 	cr_assert_gt(good, 0);
 	cr_assert_gt(bad, 0);
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM failures WHERE plugin = "
-	                   "'crashd' AND hook = 'draft_token' AND signal = "
-	                   "11"), bad);
+	                       "'crashd' AND hook = 'draft_token' AND signal = "
+	                       "11"),
+	             bad);
 	cr_assert_eq(q_int(db, "SELECT count(*) FROM runs WHERE drafter = "
-	                   "'crashd'"), 0);
+	                       "'crashd'"),
+	             0);
 	char want[64];
 	snprintf(want, sizeof want, "%lld of %lld runs failed", bad,
 	         good + bad);

@@ -56,9 +56,9 @@ typedef int (*writer_fn)(const char *path);
 
 static int synth_to(const char *path)
 {
-	return RUN("tools/ahasd-trace", "synth", "--sequences", "2",
-	           "--tokens", "8", "--draft-model", "tiny", "--target-model",
-	           "tiny", "-o", path);
+	return RUN("tools/ahasd-trace", "synth", "--sequences", "2", "--tokens",
+	           "8", "--draft-model", "tiny", "--target-model", "tiny", "-o",
+	           path);
 }
 
 static const char *import_input(void)
@@ -77,8 +77,10 @@ static const char *import_input(void)
 	      "\"t\", \"dim\": 32, \"hidden_dim\": 64, \"n_layers\": 2, "
 	      "\"n_heads\": 4, \"n_kv_heads\": 4, \"vocab_size\": 64, "
 	      "\"seq_len\": 64, \"weight_bits\": 8, \"ops\": \"llama\"}}}\n"
-	      "{\"prompt_len\": 2, \"entropy\": [0.5, 1], \"top1\": [0.9, 0.5], "
-	      "\"accept\": [1, 0], \"cont\": [[1, [2]]]}\n", f);
+	      "{\"prompt_len\": 2, \"entropy\": [0.5, 1], \"top1\": [0.9, "
+	      "0.5], "
+	      "\"accept\": [1, 0], \"cont\": [[1, [2]]]}\n",
+	      f);
 	fclose(f);
 	return in;
 }
@@ -100,7 +102,8 @@ static const char *results_db(void)
 		return db;
 	cr_assert_eq(synth_to(trace), 0, "%s", fx_err);
 	cr_assert_eq(RUN("tools/ahasd-replay", "-q", "--db", db, "-p", "sync",
-	                 trace), 0, "%s", fx_err);
+	                 trace),
+	             0, "%s", fx_err);
 	return db;
 }
 
@@ -114,7 +117,7 @@ static int view_to(const char *path)
 static const struct {
 	const char *name;
 	writer_fn write;
-	const char *magic;  /* how the output starts */
+	const char *magic; /* how the output starts */
 } writers[] = {
 	{ "ahasd-trace synth", synth_to, "\x8b\xa4type" },
 	{ "ahasd-capture import", import_to, "\x8b\xa4type" },
@@ -198,7 +201,8 @@ Test(outfile, symlink_followed_link_kept)
 		cr_assert_str_eq(target, "sub/real.out");
 		cr_assert(lstat(real, &st) == 0 && S_ISREG(st.st_mode));
 		cr_assert(starts_with_file(real, writers[i].magic),
-		          "%s did not write the link's target", writers[i].name);
+		          "%s did not write the link's target",
+		          writers[i].name);
 		/* nothing left beside the link or the target */
 		cr_assert_eq(count_entries(sub), 1, "%s left a file in sub/",
 		             writers[i].name);
@@ -231,8 +235,8 @@ Test(outfile, fifo_refused_and_kept)
 		const int rc = writers[i].write(p);
 
 		cr_assert_neq(rc, 0, "%s accepted a FIFO", writers[i].name);
-		cr_assert(strstr(fx_err, p) && strstr(fx_err, "FIFO"),
-		          "%s: %s", writers[i].name, fx_err);
+		cr_assert(strstr(fx_err, p) && strstr(fx_err, "FIFO"), "%s: %s",
+		          writers[i].name, fx_err);
 		cr_assert(lstat(p, &st) == 0 && S_ISFIFO(st.st_mode),
 		          "%s replaced the FIFO", writers[i].name);
 	}
@@ -284,11 +288,13 @@ Test(outfile, dash_is_stdout)
 		cr_assert(access(fx_path("-"), F_OK) != 0,
 		          "%s wrote a file named '-'", writers[i].name);
 		cr_assert_eq(strncmp(fx_out, writers[i].magic,
-		                     strlen(writers[i].magic)), 0, "%s",
-		             writers[i].name);
-		if (i < 2) {  /* traces are byte-identical */
-			cr_assert_eq(fx_out_len, n, "%s: %zu bytes on stdout, %zu "
-			             "in the file", writers[i].name, fx_out_len, n);
+		                     strlen(writers[i].magic)),
+		             0, "%s", writers[i].name);
+		if (i < 2) { /* traces are byte-identical */
+			cr_assert_eq(fx_out_len, n,
+			             "%s: %zu bytes on stdout, %zu "
+			             "in the file",
+			             writers[i].name, fx_out_len, n);
 			cr_assert_eq(memcmp(fx_out, ref, n), 0, "%s",
 			             writers[i].name);
 		}
@@ -316,7 +322,7 @@ Test(outfile, abort_keeps_the_old_file_and_commit_keeps_its_mode)
 	fputs("new", outfile_stream(o));
 	outfile_abort(&o);
 	cr_assert_null(o);
-	outfile_abort(&o);  /* accepts NULL */
+	outfile_abort(&o); /* accepts NULL */
 	fx_read_text(p, buf, sizeof buf);
 	cr_assert_str_eq(buf, "old");
 	cr_assert_eq(count_entries(fx_dir), 1, "the temporary file was left");
@@ -329,8 +335,8 @@ Test(outfile, abort_keeps_the_old_file_and_commit_keeps_its_mode)
 	cr_assert_null(o);
 	fx_read_text(p, buf, sizeof buf);
 	cr_assert_str_eq(buf, "new");
-	cr_assert(stat(p, &st) == 0 && (st.st_mode & 07777) == 0640,
-	          "mode %o", st.st_mode & 07777);
+	cr_assert(stat(p, &st) == 0 && (st.st_mode & 07777) == 0640, "mode %o",
+	          st.st_mode & 07777);
 	cr_assert_eq(count_entries(fx_dir), 1);
 }
 
@@ -352,6 +358,7 @@ Test(outfile, refused_nodes_and_missing_folder)
 	/* a symlink loop */
 	cr_assert_eq(symlink("loop2", fx_path("loop1")), 0);
 	cr_assert_eq(symlink("loop1", fx_path("loop2")), 0);
-	cr_assert_eq(outfile_open(&o, fx_path("loop1"), err, sizeof err), -ELOOP);
-	cr_assert_eq(count_entries(fx_dir), 3);  /* fifo, loop1, loop2 */
+	cr_assert_eq(outfile_open(&o, fx_path("loop1"), err, sizeof err),
+	             -ELOOP);
+	cr_assert_eq(count_entries(fx_dir), 3); /* fifo, loop1, loop2 */
 }

@@ -32,8 +32,9 @@ TestSuite(parallel, .init = setup, .fini = prog_teardown, .timeout = 280);
 
 /* ---- the digest -------------------------------------------------------- */
 
-#define KEY "(SELECT match_key || '/' || policy_key FROM run_match m " \
-            "WHERE m.run_id = %s)"
+#define KEY                                                        \
+	"(SELECT match_key || '/' || policy_key FROM run_match m " \
+	"WHERE m.run_id = %s)"
 
 static const char *const digest_sql[] = {
 	"SELECT " KEY " || ' run ' || json_array(label, tool_version, policy, "
@@ -90,8 +91,10 @@ static char *digest(const char *db)
 		int rc;
 		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 			const char *t = (const char *)sqlite3_column_text(s, 0);
-			cr_assert_not_null(t, "%s: a row without its run's "
-			                   "configuration key", sql);
+			cr_assert_not_null(t,
+			                   "%s: a row without its run's "
+			                   "configuration key",
+			                   sql);
 			if (n == cap) {
 				cap = cap ? 2 * cap : 1024;
 				lines = realloc(lines, cap * sizeof *lines);
@@ -135,8 +138,8 @@ static void assert_same_results(const char *a, const char *b)
 			i++;
 		}
 		cr_assert_fail("%s and %s differ at digest line %zu:\n  %.300s"
-		               "\n  %.300s", a, b, line, da + start,
-		               db + start);
+		               "\n  %.300s",
+		               a, b, line, da + start, db + start);
 	}
 	free(da);
 	free(db);
@@ -157,9 +160,10 @@ static const char *plugin(const char *name)
 static const char *make_trace(const char *name)
 {
 	const char *p = prog_path(name);
-	cr_assert_eq(prog_run("tools/ahasd-trace", PROG_ARGS("synth", "-o", p,
-	             "--sequences", "4", "--tokens", "64")), 0, "%s",
-	             prog_err);
+	cr_assert_eq(prog_run("tools/ahasd-trace",
+	                      PROG_ARGS("synth", "-o", p, "--sequences", "4",
+	                                "--tokens", "64")),
+	             0, "%s", prog_err);
 	return p;
 }
 
@@ -169,12 +173,12 @@ static const char *make_trace(const char *name)
  * abort in a plugin, at -j 1 and at -j 4: every good run stored once,
  * every failure recorded once, the same results in both databases, and
  * the same lines on stdout but for run ids and wall times. */
-#define SWEEP(db, j) \
-	REPLAY("--db", db, "-j", j, "-p", "sync", "-p", plugin("crasher"), \
+#define SWEEP(db, j)                                                        \
+	REPLAY("--db", db, "-j", j, "-p", "sync", "-p", plugin("crasher"),  \
 	       "-p", "async", "-p", "ahasd", "-p", plugin("faulty_policy"), \
-	       "-d", "fixed", "-d", "adaedl", "-P", "fixed.k=2,4,6", \
-	       "-P", "faulty.fault=abort", "-P", "faulty.hook=on_verify", \
-	       "-P", "hw.aau=0,1", trace)
+	       "-d", "fixed", "-d", "adaedl", "-P", "fixed.k=2,4,6", "-P",  \
+	       "faulty.fault=abort", "-P", "faulty.hook=on_verify", "-P",   \
+	       "hw.aau=0,1", trace)
 
 /* stdout without what may differ between runs: run ids, wall times and
  * the line naming the database */
@@ -220,26 +224,45 @@ Test(parallel, j4_loses_nothing_and_matches_j1)
 		const char *db = k ? b : a;
 		/* sync, async, ahasd: 3 x (3 fixed.k + adaedl) x 2 hw.aau */
 		cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM runs"), 24);
-		cr_assert_eq(prog_q_int(db, "SELECT count(DISTINCT match_key || "
-		                        "policy_key) FROM run_match"), 24);
+		cr_assert_eq(prog_q_int(db,
+		                        "SELECT count(DISTINCT match_key || "
+		                        "policy_key) FROM run_match"),
+		             24);
 		cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM runs r WHERE "
-		             "(SELECT count(*) FROM sequences s WHERE s.run_id "
-		             "= r.id) != 4"), 0);
-		cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM failures"), 16);
+		                            "(SELECT count(*) FROM sequences s "
+		                            "WHERE s.run_id "
+		                            "= r.id) != 4"),
+		             0);
+		cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM failures"),
+		             16);
 		cr_assert_eq(prog_q_int(db, "SELECT count(DISTINCT config || "
-		             "policy || drafter) FROM failures"), 16);
-		cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM failures WHERE "
-		             "plugin = 'crasher' AND hook = 'after_batch' AND "
-		             "signal = %d", SIGSEGV), 8);
-		cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM failures WHERE "
-		             "plugin = 'faulty' AND hook = 'on_verify' AND "
-		             "signal = %d", SIGABRT), 8);
+		                            "policy || drafter) FROM failures"),
+		             16);
+		cr_assert_eq(prog_q_int(db,
+		                        "SELECT count(*) FROM failures WHERE "
+		                        "plugin = 'crasher' AND hook = "
+		                        "'after_batch' AND "
+		                        "signal = %d",
+		                        SIGSEGV),
+		             8);
+		cr_assert_eq(
+		        prog_q_int(
+		                db,
+		                "SELECT count(*) FROM failures WHERE "
+		                "plugin = 'faulty' AND hook = 'on_verify' AND "
+		                "signal = %d",
+		                SIGABRT),
+		        8);
 		/* a failed run's id is never a stored run's */
 		cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM failures f "
-		             "JOIN runs r ON r.id = f.run_id"), 0);
+		                            "JOIN runs r ON r.id = f.run_id"),
+		             0);
 		/* every run compared with its sync run, paired */
-		cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM "
-		             "speedup_vs_sync WHERE speedup_lo IS NULL"), 0);
+		cr_assert_eq(
+		        prog_q_int(db,
+		                   "SELECT count(*) FROM "
+		                   "speedup_vs_sync WHERE speedup_lo IS NULL"),
+		        0);
 	}
 	assert_same_results(a, b);
 	cr_assert_str_eq(out1, out4, "stdout differs between -j 1 and -j 4");
@@ -250,15 +273,17 @@ Test(parallel, j4_loses_nothing_and_matches_j1)
 Test(parallel, j2_with_hangs_times_out_each)
 {
 	const char *trace = make_trace("t.msgpack"), *db = prog_path("h.db");
-	cr_assert_eq(REPLAY("--db", db, "-j", "2", "--run-timeout", "2",
-	                    "-p", plugin("hanger"), "-p", "sync", "-d",
-	                    "fixed", "-P", "fixed.k=2,3,4", trace), 1, "%s",
-	             prog_err);
+	cr_assert_eq(REPLAY("--db", db, "-j", "2", "--run-timeout", "2", "-p",
+	                    plugin("hanger"), "-p", "sync", "-d", "fixed", "-P",
+	                    "fixed.k=2,3,4", trace),
+	             1, "%s", prog_err);
 	cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM runs"), 3);
-	cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM failures WHERE "
+	cr_assert_eq(prog_q_int(db,
+	                        "SELECT count(*) FROM failures WHERE "
 	                        "plugin = 'hanger' AND hook = 'on_verify' AND "
 	                        "signal = %d AND message LIKE '%%timed out%%'",
-	                        SIGKILL), 3);
+	                        SIGKILL),
+	             3);
 	assert_err_has("3 of 6 runs failed");
 }
 
@@ -271,7 +296,8 @@ Test(parallel, jobs_is_checked)
 	cr_assert_eq(REPLAY("--no-db", "-j", "2000", trace), 2);
 	/* 0: one per online CPU */
 	cr_assert_eq(REPLAY("--no-db", "-j", "0", "-p", "sync", "-d", "fixed",
-	                    trace), 0, "%s", prog_err);
+	                    trace),
+	             0, "%s", prog_err);
 }
 
 /* ahasd-repro -j 3 stores what -j 1 does, a crashing drafter included. */
@@ -281,15 +307,21 @@ Test(parallel, repro_j3_matches_j1)
 	const char *a = prog_path("r1.db"), *b = prog_path("r3.db");
 	for (int k = 0; k < 2; k++) {
 		const char *db = k ? b : a;
-		cr_assert_eq(prog_run("tools/ahasd-repro", PROG_ARGS("-q",
-		             "--db", db, "-j", k ? "3" : "1", "--family",
-		             "paper", "--pair", "opt-1.3b:opt-6.7b", "-d",
-		             "fixed", "-d", plugin("crash_drafter"), trace)), 1,
-		             "%s", prog_err);
+		cr_assert_eq(
+		        prog_run("tools/ahasd-repro",
+		                 PROG_ARGS("-q", "--db", db, "-j",
+		                           k ? "3" : "1", "--family", "paper",
+		                           "--pair", "opt-1.3b:opt-6.7b", "-d",
+		                           "fixed", "-d",
+		                           plugin("crash_drafter"), trace)),
+		        1, "%s", prog_err);
 		cr_assert_gt(prog_q_int(db, "SELECT count(*) FROM runs"), 5);
-		cr_assert_gt(prog_q_int(db, "SELECT count(*) FROM failures"), 0);
-		cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM failures WHERE "
-		             "plugin IS NOT 'crashd'"), 0);
+		cr_assert_gt(prog_q_int(db, "SELECT count(*) FROM failures"),
+		             0);
+		cr_assert_eq(prog_q_int(db,
+		                        "SELECT count(*) FROM failures WHERE "
+		                        "plugin IS NOT 'crashd'"),
+		             0);
 	}
 	assert_same_results(a, b);
 }
@@ -300,17 +332,17 @@ Test(parallel, repro_j3_matches_j1)
 
 /* The sweep of the shard tests: 24 runs, 8 of which crash; the trace
  * and any more options last. */
-#define SHARD_SWEEP(db, ...) \
-	REPLAY("--db", db, "-q", "-p", "sync", "-p", plugin("crasher"), \
-	       "-p", "ahasd", "-d", "fixed", "-d", "adaedl", \
-	       "-P", "fixed.k=2,4,6", "-P", "hw.aau=0,1", __VA_ARGS__)
+#define SHARD_SWEEP(db, ...)                                                  \
+	REPLAY("--db", db, "-q", "-p", "sync", "-p", plugin("crasher"), "-p", \
+	       "ahasd", "-d", "fixed", "-d", "adaedl", "-P", "fixed.k=2,4,6", \
+	       "-P", "hw.aau=0,1", __VA_ARGS__)
 
 Test(parallel, shards_merged_equal_the_whole_sweep)
 {
 	const char *trace = make_trace("t.msgpack");
 	const char *all = prog_path("all.db"), *m = prog_path("merged.db");
 	const char *sh[3] = { prog_path("s1.db"), prog_path("s2.db"),
-	                      prog_path("s3.db") };
+		              prog_path("s3.db") };
 	long long runs = 0, fails = 0;
 
 	cr_assert_eq(SHARD_SWEEP(all, trace), 1, "%s", prog_err);
@@ -318,12 +350,13 @@ Test(parallel, shards_merged_equal_the_whole_sweep)
 		char spec[16];
 		snprintf(spec, sizeof spec, "%d/3", i + 1);
 		/* with -j 2 too: shards and workers go together */
-		cr_assert_eq(SHARD_SWEEP(sh[i], "--shard", spec, "-j", "2",
-		                         trace), 1, "%s", prog_err);
+		cr_assert_eq(
+		        SHARD_SWEEP(sh[i], "--shard", spec, "-j", "2", trace),
+		        1, "%s", prog_err);
 		const long long r = prog_q_int(sh[i], "SELECT count(*) FROM "
-		                               "runs");
+		                                      "runs");
 		const long long f = prog_q_int(sh[i], "SELECT count(*) FROM "
-		                               "failures");
+		                                      "failures");
 		/* 24 runs: 8 each */
 		cr_assert_eq(r + f, 8, "shard %d: %lld", i + 1, r + f);
 		runs += r;
@@ -334,56 +367,69 @@ Test(parallel, shards_merged_equal_the_whole_sweep)
 	cr_assert_eq(MERGE(m, sh[0], sh[1], sh[2]), 0, "%s", prog_err);
 	assert_out_has("s1.db: ");
 	/* one id each, after each other, none lost or shared */
-	cr_assert_eq(prog_q_int(m, "SELECT count(DISTINCT id) FROM runs"), runs);
+	cr_assert_eq(prog_q_int(m, "SELECT count(DISTINCT id) FROM runs"),
+	             runs);
 	cr_assert_eq(prog_q_int(m, "SELECT last FROM run_ids"),
 	             prog_q_int(m, "SELECT count(*) FROM runs") +
-	             prog_q_int(m, "SELECT count(*) FROM failures WHERE "
-	                        "run_id IS NOT NULL"));
+	                     prog_q_int(m,
+	                                "SELECT count(*) FROM failures WHERE "
+	                                "run_id IS NOT NULL"));
 	cr_assert_eq(prog_q_int(m, "SELECT count(*) FROM failures f JOIN "
-	                        "runs r ON r.id = f.run_id"), 0);
+	                           "runs r ON r.id = f.run_id"),
+	             0);
 	/* provenance kept */
-	cr_assert_eq(prog_q_int(m, "SELECT count(*) FROM runs WHERE "
+	cr_assert_eq(prog_q_int(m,
+	                        "SELECT count(*) FROM runs WHERE "
 	                        "trace_sha256 = (SELECT trace_sha256 FROM runs "
 	                        "LIMIT 1) AND tool_version <> '' AND created "
-	                        "<> ''"), runs);
+	                        "<> ''"),
+	             runs);
 	/* the same results as the unsharded sweep: every row, pairs of a
 	 * run and its sync run from two shards included */
 	assert_same_results(all, m);
 	/* the comparisons view sees them */
 	cr_assert_eq(prog_q_int(m, "SELECT count(*) FROM speedup_vs_sync "
-	                        "WHERE speedup_lo IS NULL"), 0);
+	                           "WHERE speedup_lo IS NULL"),
+	             0);
 	/* and run_table has the swept keys as columns */
 	cr_assert_eq(prog_q_int(m, "SELECT count(*) FROM run_table WHERE "
-	                        "\"hw.aau\" IS NOT NULL"), runs);
+	                           "\"hw.aau\" IS NOT NULL"),
+	             runs);
 }
 
 Test(parallel, shard_is_checked)
 {
 	const char *trace = make_trace("t.msgpack");
-	static const char *const bad[] = { "0/3", "4/3", "3", "a/b", "1/0",
-	                                   "-1/3", "1/3x", "2/-3", "" };
+	static const char *const bad[] = { "0/3",  "4/3",  "3",    "a/b", "1/0",
+		                           "-1/3", "1/3x", "2/-3", "" };
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		cr_assert_eq(REPLAY("--no-db", "--shard", bad[i], trace), 2,
 		             "--shard '%s' accepted", bad[i]);
 		assert_err_has("expected I/N");
-		cr_assert_eq(prog_run("tools/ahasd-repro", PROG_ARGS("--no-db",
-		             "--shard", bad[i], trace)), 2, "%s", bad[i]);
+		cr_assert_eq(prog_run("tools/ahasd-repro",
+		                      PROG_ARGS("--no-db", "--shard", bad[i],
+		                                trace)),
+		             2, "%s", bad[i]);
 		assert_err_has("expected I/N");
 	}
 	/* 1/1 is the whole sweep */
 	cr_assert_eq(REPLAY("--no-db", "-q", "--shard", "1/1", "-p", "sync",
-	                    "-d", "fixed", trace), 0, "%s", prog_err);
+	                    "-d", "fixed", trace),
+	             0, "%s", prog_err);
 	/* more shards than runs: the empty ones run nothing, and say so */
 	cr_assert_eq(REPLAY("--no-db", "--shard", "3/3", "-p", "sync", "-d",
-	                    "fixed", "-P", "fixed.k=2,4", trace), 0, "%s",
-	             prog_err);
+	                    "fixed", "-P", "fixed.k=2,4", trace),
+	             0, "%s", prog_err);
 	assert_err_has("shard 3/3: 0 of the sweep's 2 runs");
 	/* ahasd-repro's shards store runs only */
-	cr_assert_eq(prog_run("tools/ahasd-repro", PROG_ARGS("--shard", "1/2",
-	             "--what-it-takes", trace)), 2);
+	cr_assert_eq(
+	        prog_run("tools/ahasd-repro",
+	                 PROG_ARGS("--shard", "1/2", "--what-it-takes", trace)),
+	        2);
 	assert_err_has("--what-it-takes");
-	cr_assert_eq(prog_run("tools/ahasd-repro", PROG_ARGS("--shard", "1/2",
-	             "-o", "x.md", trace)), 2);
+	cr_assert_eq(prog_run("tools/ahasd-repro",
+	                      PROG_ARGS("--shard", "1/2", "-o", "x.md", trace)),
+	             2);
 }
 
 /* Set a header field of a copy of a database. */
@@ -409,7 +455,8 @@ Test(parallel, merge_refuses_what_it_cannot_merge)
 	const char *trace = make_trace("t.msgpack");
 	const char *a = prog_path("a.db"), *m = prog_path("m.db");
 	cr_assert_eq(REPLAY("--db", a, "-q", "-p", "sync", "-p", "ahasd", "-d",
-	                    "fixed", trace), 0, "%s", prog_err);
+	                    "fixed", trace),
+	             0, "%s", prog_err);
 	cr_assert_eq(MERGE(m, a), 0, "%s", prog_err);
 	cr_assert_eq(prog_q_int(m, "SELECT count(*) FROM runs"), 2);
 	/* the same input again: refused, nothing copied */
@@ -424,7 +471,8 @@ Test(parallel, merge_refuses_what_it_cannot_merge)
 	cr_assert_eq(MERGE(m, m), 1);
 	assert_err_has("the output itself");
 	/* another schema version, newer or older; another application */
-	const char *newer = copy_with(a, "newer.db", "PRAGMA user_version = 99");
+	const char *newer = copy_with(a, "newer.db",
+	                              "PRAGMA user_version = 99");
 	const char *older = copy_with(a, "older.db", "PRAGMA user_version = 2");
 	const char *other = copy_with(a, "other.db",
 	                              "PRAGMA application_id = 7");
@@ -451,10 +499,12 @@ Test(parallel, repro_shards_merged_equal_the_whole_study)
 	const char *trace = make_trace("t.msgpack");
 	const char *all = prog_path("all.db"), *m = prog_path("m.db");
 	const char *sh[3] = { prog_path("s1.db"), prog_path("s2.db"),
-	                      prog_path("s3.db") };
-#define STUDY(db, ...) prog_run("tools/ahasd-repro", PROG_ARGS("-q", "--db", \
-	db, "--family", "paper", "--pair", "opt-1.3b:opt-6.7b", "-d", \
-	"fixed", "--sweep", "tvc-size=2,8", __VA_ARGS__))
+		              prog_path("s3.db") };
+#define STUDY(db, ...)                                                      \
+	prog_run("tools/ahasd-repro",                                       \
+	         PROG_ARGS("-q", "--db", db, "--family", "paper", "--pair", \
+	                   "opt-1.3b:opt-6.7b", "-d", "fixed", "--sweep",   \
+	                   "tvc-size=2,8", __VA_ARGS__))
 	cr_assert_eq(STUDY(all, trace), 0, "%s", prog_err);
 	for (int i = 0; i < 3; i++) {
 		char spec[16];
@@ -487,12 +537,14 @@ static int slurm_task(const char *outdir, int id, int n, const char *trace)
 	setenv("SLURM_ARRAY_TASK_COUNT", count, 1);
 	setenv("SLURM_ARRAY_TASK_MIN", "0", 1);
 	setenv("SLURM_CPUS_PER_TASK", "2", 1);
-	return prog_run("bash", PROG_ARGS(prog_src_path("tools/slurm/"
-	                "ahasd-sweep.sbatch"), "run", outdir, prog_build_path(
-	                "tools/ahasd-replay"), "-p", "sync", "-p",
-	                plugin("crasher"), "-p", "ahasd", "-d", "fixed", "-d",
-	                "adaedl", "-P", "fixed.k=2,4,6", "-P", "hw.aau=0,1",
-	                trace));
+	return prog_run("bash",
+	                PROG_ARGS(prog_src_path("tools/slurm/"
+	                                        "ahasd-sweep.sbatch"),
+	                          "run", outdir,
+	                          prog_build_path("tools/ahasd-replay"), "-p",
+	                          "sync", "-p", plugin("crasher"), "-p",
+	                          "ahasd", "-d", "fixed", "-d", "adaedl", "-P",
+	                          "fixed.k=2,4,6", "-P", "hw.aau=0,1", trace));
 }
 
 Test(parallel, slurm_script_runs_shards_and_merges)
@@ -513,18 +565,21 @@ Test(parallel, slurm_script_runs_shards_and_merges)
 	assert_err_has("not done: 3 (did not finish)");
 	cr_assert_eq(slurm_task(out, 2, 3, trace), 1, "%s", prog_err);
 	assert_err_has("shard 3/3");
-	cr_assert_eq(prog_run("bash", PROG_ARGS(script, "merge", out)), 0,
-	             "%s", prog_err);
+	cr_assert_eq(prog_run("bash", PROG_ARGS(script, "merge", out)), 0, "%s",
+	             prog_err);
 	assert_err_has("shards 1 2 3 of 3 exited 1");
 	assert_same_results(all, merged);
 	/* what the script sets is not given to it; outside an array it
 	 * refuses */
-	cr_assert_eq(prog_run("bash", PROG_ARGS(script, "run", out,
-	             "ahasd-replay", "--db", "x.db", trace)), 2);
+	cr_assert_eq(
+	        prog_run("bash", PROG_ARGS(script, "run", out, "ahasd-replay",
+	                                   "--db", "x.db", trace)),
+	        2);
 	assert_err_has("--db is set by this script");
 	unsetenv("SLURM_ARRAY_TASK_ID");
 	cr_assert_eq(prog_run("bash", PROG_ARGS(script, "run", out,
-	             "ahasd-replay", trace)), 2);
+	                                        "ahasd-replay", trace)),
+	             2);
 	assert_err_has("not a task of a job array");
 }
 
@@ -534,7 +589,7 @@ Test(parallel, view_reads_several_databases_as_one)
 {
 	const char *trace = make_trace("t.msgpack");
 	const char *sh[3] = { prog_path("s1.db"), prog_path("s2.db"),
-	                      prog_path("s3.db") };
+		              prog_path("s3.db") };
 	const char *m = prog_path("m.db");
 	static char h1[1 << 20], h2[1 << 20];
 	const char *tmp = prog_path("tmp");
@@ -548,37 +603,46 @@ Test(parallel, view_reads_several_databases_as_one)
 		cr_assert_eq(SHARD_SWEEP(sh[i], "--shard", spec, trace), 1,
 		             "%s", prog_err);
 	}
-	cr_assert_eq(prog_run("viewer/ahasd-view", PROG_ARGS(sh[0], sh[1],
-	             sh[2], "-o", "three.html")), 0, "%s", prog_err);
+	cr_assert_eq(
+	        prog_run("viewer/ahasd-view",
+	                 PROG_ARGS(sh[0], sh[1], sh[2], "-o", "three.html")),
+	        0, "%s", prog_err);
 	assert_err_has("s2.db: ");
 	assert_err_has("16 runs -> three.html");
 	/* the same report as from the databases merged by ahasd-db, but for
 	 * the names in the title */
 	cr_assert_eq(MERGE(m, sh[0], sh[1], sh[2]), 0, "%s", prog_err);
-	cr_assert_eq(prog_run("viewer/ahasd-view", PROG_ARGS(m, "-o",
-	             "one.html")), 0, "%s", prog_err);
+	cr_assert_eq(
+	        prog_run("viewer/ahasd-view", PROG_ARGS(m, "-o", "one.html")),
+	        0, "%s", prog_err);
 	prog_read_text(prog_path("three.html"), h1, sizeof h1);
 	prog_read_text(prog_path("one.html"), h2, sizeof h2);
 	cr_assert_not_null(strstr(h1, "s1.db + s2.db + s3.db"));
 	char *p;
 	while ((p = strstr(h1, "s1.db + s2.db + s3.db")))
-		memmove(p + 4, p + 21, strlen(p + 21) + 1), memcpy(p, "m.db", 4);
+		memmove(p + 4, p + 21, strlen(p + 21) + 1),
+		        memcpy(p, "m.db", 4);
 	cr_assert_str_eq(h1, h2);
 	/* a run picked by its id in the merged view, as listed */
 	char id[32];
-	snprintf(id, sizeof id, "%lld", prog_q_int(m, "SELECT max(id) FROM "
-	                                           "runs"));
-	cr_assert_eq(prog_run("viewer/ahasd-view", PROG_ARGS(sh[0], sh[1],
-	             sh[2], "--run", id, "-o", "r.html")), 0, "%s", prog_err);
+	snprintf(id, sizeof id, "%lld",
+	         prog_q_int(m, "SELECT max(id) FROM "
+	                       "runs"));
+	cr_assert_eq(prog_run("viewer/ahasd-view",
+	                      PROG_ARGS(sh[0], sh[1], sh[2], "--run", id, "-o",
+	                                "r.html")),
+	             0, "%s", prog_err);
 	assert_err_has("1 run -> r.html");
 	assert_err_has("s3.db: ");
 	assert_err_has(id);
 	/* the same database twice, or a missing one */
-	cr_assert_eq(prog_run("viewer/ahasd-view", PROG_ARGS(sh[0], sh[0],
-	             "-o", "x.html")), 1);
+	cr_assert_eq(prog_run("viewer/ahasd-view",
+	                      PROG_ARGS(sh[0], sh[0], "-o", "x.html")),
+	             1);
 	assert_err_has("given twice");
-	cr_assert_eq(prog_run("viewer/ahasd-view", PROG_ARGS(sh[0], "nope.db",
-	             "-o", "x.html")), 1);
+	cr_assert_eq(prog_run("viewer/ahasd-view",
+	                      PROG_ARGS(sh[0], "nope.db", "-o", "x.html")),
+	             1);
 	assert_err_has("nope.db");
 	/* the temporary databases are gone */
 	cr_assert_eq(prog_run("sh", PROG_ARGS("-c", "ls -A \"$TMPDIR\"")), 0);
@@ -599,12 +663,12 @@ Test(parallel, progress_line_reads_well)
 	p.failed = 2;
 	progress_format(&p, p.t0 + 10, line, sizeof line);
 	cr_assert_str_eq(line, "ahasd-replay: 12/48 runs, 2 failed, 10 s, "
-	                 "ETA 30 s");
+	                       "ETA 30 s");
 	p.done = 1;
 	p.failed = 0;
 	progress_format(&p, p.t0 + 100, line, sizeof line);
 	cr_assert_str_eq(line, "ahasd-replay: 1/48 runs, 1 min 40 s, ETA "
-	                 "1 h 18 min");
+	                       "1 h 18 min");
 	p.done = 48;
 	progress_format(&p, p.t0 + 3, line, sizeof line);
 	cr_assert_str_eq(line, "ahasd-replay: 48/48 runs, 3 s");
@@ -658,7 +722,7 @@ static int prog_run_tty(const char *rel, const char *const *args)
 		const ssize_t k = read(master, tty_text + len,
 		                       sizeof tty_text - 1 - len);
 		if (k <= 0)
-			break;   /* EIO: the last holder of the slave is gone */
+			break; /* EIO: the last holder of the slave is gone */
 		len += (size_t)k;
 	}
 	tty_text[len] = '\0';
@@ -685,10 +749,12 @@ Test(parallel, progress_only_on_a_terminal)
 	const char *a = prog_path("a.db"), *b = prog_path("b.db");
 
 	/* a terminal: the line, with failures and an ETA, erased at the end */
-	cr_assert_eq(prog_run_tty("tools/ahasd-replay", PROG_ARGS("--db", a,
-	             "-j", "2", "-p", "sync", "-p", plugin("crasher"), "-d",
-	             "fixed", "-P", "fixed.k=1:12:1", trace)), 1, "%s",
-	             tty_text);
+	cr_assert_eq(
+	        prog_run_tty("tools/ahasd-replay",
+	                     PROG_ARGS("--db", a, "-j", "2", "-p", "sync", "-p",
+	                               plugin("crasher"), "-d", "fixed", "-P",
+	                               "fixed.k=1:12:1", trace)),
+	        1, "%s", tty_text);
 	cr_assert(has_progress(tty_text, "ahasd-replay"), "%s", tty_text);
 	cr_assert_not_null(strstr(tty_text, "/24 runs"), "%s", tty_text);
 	cr_assert_not_null(strstr(tty_text, " failed, "), "%s", tty_text);
@@ -697,31 +763,41 @@ Test(parallel, progress_only_on_a_terminal)
 	/* the run lines are on stdout, whole */
 	cr_assert_null(strstr(prog_out, "\033"));
 	/* -q on a terminal: none */
-	cr_assert_eq(prog_run_tty("tools/ahasd-replay", PROG_ARGS("--db", b,
-	             "-q", "-p", "sync", "-d", "fixed", "-P", "fixed.k=1:4:1",
-	             trace)), 0, "%s", tty_text);
+	cr_assert_eq(
+	        prog_run_tty("tools/ahasd-replay",
+	                     PROG_ARGS("--db", b, "-q", "-p", "sync", "-d",
+	                               "fixed", "-P", "fixed.k=1:4:1", trace)),
+	        0, "%s", tty_text);
 	cr_assert_null(strstr(tty_text, "\033[K"), "%s", tty_text);
 	/* not a terminal: none */
 	cr_assert_eq(REPLAY("--db", b, "-p", "sync", "-d", "fixed", "-P",
-	                    "fixed.k=5:8:1", trace), 0, "%s", prog_err);
+	                    "fixed.k=5:8:1", trace),
+	             0, "%s", prog_err);
 	cr_assert_null(strstr(prog_err, "\033[K"), "%s", prog_err);
 	cr_assert_null(strstr(prog_err, "\r"), "%s", prog_err);
 	/* ahasd-db merge and ahasd-repro draw it too */
-	cr_assert_eq(prog_run_tty("tools/ahasd-db", PROG_ARGS("merge",
-	             prog_path("m.db"), a, b)), 0, "%s", tty_text);
+	cr_assert_eq(prog_run_tty("tools/ahasd-db",
+	                          PROG_ARGS("merge", prog_path("m.db"), a, b)),
+	             0, "%s", tty_text);
 	cr_assert(has_progress(tty_text, "ahasd-db merge"), "%s", tty_text);
 	cr_assert_not_null(strstr(tty_text, "/20 runs"), "%s", tty_text);
-	cr_assert_eq(prog_run_tty("tools/ahasd-db", PROG_ARGS("merge", "-q",
-	             prog_path("m2.db"), a)), 0, "%s", tty_text);
+	cr_assert_eq(
+	        prog_run_tty("tools/ahasd-db",
+	                     PROG_ARGS("merge", "-q", prog_path("m2.db"), a)),
+	        0, "%s", tty_text);
 	cr_assert_null(strstr(tty_text, "\033[K"), "%s", tty_text);
-	cr_assert_eq(prog_run_tty("tools/ahasd-repro", PROG_ARGS("--db",
-	             prog_path("r.db"), "--family", "paper", "--pair",
-	             "opt-1.3b:opt-6.7b", "-d", "fixed", trace)), 0, "%s",
-	             tty_text);
+	cr_assert_eq(
+	        prog_run_tty("tools/ahasd-repro",
+	                     PROG_ARGS("--db", prog_path("r.db"), "--family",
+	                               "paper", "--pair", "opt-1.3b:opt-6.7b",
+	                               "-d", "fixed", trace)),
+	        0, "%s", tty_text);
 	cr_assert(has_progress(tty_text, "ahasd-repro"), "%s", tty_text);
-	cr_assert_eq(prog_run_tty("tools/ahasd-repro", PROG_ARGS("-q", "--db",
-	             prog_path("r2.db"), "--family", "paper", "--pair",
-	             "opt-1.3b:opt-6.7b", "-d", "fixed", trace)), 0, "%s",
-	             tty_text);
+	cr_assert_eq(prog_run_tty("tools/ahasd-repro",
+	                          PROG_ARGS("-q", "--db", prog_path("r2.db"),
+	                                    "--family", "paper", "--pair",
+	                                    "opt-1.3b:opt-6.7b", "-d", "fixed",
+	                                    trace)),
+	             0, "%s", tty_text);
 	cr_assert_null(strstr(tty_text, "\033[K"), "%s", tty_text);
 }

@@ -15,21 +15,21 @@
 struct dcase {
 	const char *val;
 	double lo, hi;
-	int rc;            /* 0, -EINVAL or -ERANGE */
-	double want;       /* value when rc == 0 */
-	const char *msg;   /* error text when rc != 0 */
+	int rc;          /* 0, -EINVAL or -ERANGE */
+	double want;     /* value when rc == 0 */
+	const char *msg; /* error text when rc != 0 */
 };
 
 /* %g prints 1e-9 as "1e-09" and 1e9 as "1e+09". */
 static const struct dcase dcases[] = {
 	{ "0.5", 0.0, 1.0, 0, 0.5, NULL },
-	{ "0", 0.0, 1.0, 0, 0.0, NULL },                  /* lo inclusive */
-	{ "1", 0.0, 1.0, 0, 1.0, NULL },                  /* hi inclusive */
-	{ "1e-9", 1e-9, 1e9, 0, 1e-9, NULL },             /* same rounding */
+	{ "0", 0.0, 1.0, 0, 0.0, NULL },      /* lo inclusive */
+	{ "1", 0.0, 1.0, 0, 1.0, NULL },      /* hi inclusive */
+	{ "1e-9", 1e-9, 1e9, 0, 1e-9, NULL }, /* same rounding */
 	{ "1e9", 1e-9, 1e9, 0, 1e9, NULL },
 	{ "+.25", 0.0, 1.0, 0, 0.25, NULL },
 	{ "-0.5", -1.0, 0.0, 0, -0.5, NULL },
-	{ "0x1p-2", 0.0, 1.0, 0, 0.25, NULL },            /* strtod hex form */
+	{ "0x1p-2", 0.0, 1.0, 0, 0.25, NULL }, /* strtod hex form */
 	{ "1.5", 0.0, 1.0, -ERANGE, 0, "c=1.5 out of range [0, 1]" },
 	{ "-0.001", 0.0, 1.0, -ERANGE, 0, "c=-0.001 out of range [0, 1]" },
 	{ "-2", 1e-9, 1e9, -ERANGE, 0, "c=-2 out of range [1e-09, 1e+09]" },
@@ -55,9 +55,9 @@ struct ucase {
 
 static const struct ucase ucases[] = {
 	{ "4", 1, 4096, 0, 4, NULL },
-	{ "1", 1, 4096, 0, 1, NULL },                     /* lo inclusive */
-	{ "4096", 1, 4096, 0, 4096, NULL },               /* hi inclusive */
-	{ "007", 1, 4096, 0, 7, NULL },                   /* decimal, not octal */
+	{ "1", 1, 4096, 0, 1, NULL },       /* lo inclusive */
+	{ "4096", 1, 4096, 0, 4096, NULL }, /* hi inclusive */
+	{ "007", 1, 4096, 0, 7, NULL },     /* decimal, not octal */
 	{ "0", 0, 10, 0, 0, NULL },
 	{ "4294967295", 0, UINT32_MAX, 0, UINT32_MAX, NULL },
 	{ "0", 1, 4096, -ERANGE, 0, "k=0 out of range [1, 4096]" },
@@ -160,10 +160,10 @@ Test(params, short_error_buffer)
 		cr_assert_eq(buf[i], '#', "byte %zu written", i);
 
 	memset(buf, '#', sizeof buf);
-	cr_assert_eq(ahasd_parse_double("c", "2", 0, 1, &(double){0}, buf,
-	                                len0), -ERANGE);
-	cr_assert_eq(ahasd_parse_u32("k", "-1", 0, 9, &u, buf, len0),
-	             -EINVAL);
+	cr_assert_eq(
+	        ahasd_parse_double("c", "2", 0, 1, &(double){ 0 }, buf, len0),
+	        -ERANGE);
+	cr_assert_eq(ahasd_parse_u32("k", "-1", 0, 9, &u, buf, len0), -EINVAL);
 	cr_assert_eq(buf[0], '#');
 	cr_assert_eq(u, SENTINEL_U);
 }

@@ -25,10 +25,10 @@
 /* pinned values of our model (the ablation tests; a change of the model
  * that moves them must update them and say why) */
 #define PIN_ASYNC_TOK_S 1.733539082066003
-#define PIN_AAU_TOK_S 1.7402035071559048
-#define PIN_EDC_TOK_S 3.1058369049889811
-#define PIN_TVC_TOK_S 3.0574673721363008
-#define PIN_TVC_TOK_J 1.1954085643166228
+#define PIN_AAU_TOK_S   1.7402035071559048
+#define PIN_EDC_TOK_S   3.1058369049889811
+#define PIN_TVC_TOK_S   3.0574673721363008
+#define PIN_TVC_TOK_J   1.1954085643166228
 
 static void rel_eq(double got, double want, double tol, const char *what)
 {
@@ -64,9 +64,9 @@ struct published {
 ParameterizedTestParameters(models, weight_bytes_match_published_counts)
 {
 	static struct published cases[] = {
-		{ "opt-1.3b", 1315758080.0 }, { "opt-6.7b", 6658473984.0 },
+		{ "opt-1.3b", 1315758080.0 },  { "opt-6.7b", 6658473984.0 },
 		{ "llama2-7b", 6738415616.0 }, { "llama2-13b", 13015864320.0 },
-		{ "palm-8b", 8.63e9 }, { "palm-30b", 30e9 },
+		{ "palm-8b", 8.63e9 },         { "palm-30b", 30e9 },
 	};
 	return cr_make_param_array(struct published, cases,
 	                           sizeof cases / sizeof *cases);
@@ -137,7 +137,8 @@ Test(models, errors_name_the_problem)
 	int fd = mkstemps(path, 4);
 	cr_assert_geq(fd, 0);
 	const char body[] = "[model]\nname = x\narch = gpt\n";
-	cr_assert_eq(write(fd, body, sizeof body - 1), (ssize_t)sizeof body - 1);
+	cr_assert_eq(write(fd, body, sizeof body - 1),
+	             (ssize_t)sizeof body - 1);
 	close(fd);
 	rc = model_preset_load(&m, path, err, sizeof err);
 	unlink(path);
@@ -277,8 +278,9 @@ Test(hwops, llama2_7b_draft_on_pim)
 
 	const struct hw_op_cost *at = row(rows, n, "attention");
 	cr_assert_eq(at->device, pim, "attention stays in the PIM (AAU)");
-	rel_eq(at->time_s, 32 * (32 * (11 * 629 + 2 * 2312) * 1.1 / f +
-	                         32 * 1024 / (409.6e9 * 6 / 16)),
+	rel_eq(at->time_s,
+	       32 * (32 * (11 * 629 + 2 * 2312) * 1.1 / f +
+	             32 * 1024 / (409.6e9 * 6 / 16)),
 	       1e-12, "attention time");
 
 	double sum = 2e-6 + 579 * 1.1 / f;
@@ -322,15 +324,21 @@ static struct ablation_run run_drafter(const char *hwp, const char *aau,
 	             "%s", err);
 	const char *keys[] = { "edc", "tvc" }, *vals[] = { edc, tvc };
 	struct plugin pol = { 0 }, dr = { 0 };
-	cr_assert_eq(plugin_load(&pol, "ahasd", AHASD_PLUGIN_POLICY, keys,
-	                         vals, 2, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(plugin_load(&pol, "ahasd", AHASD_PLUGIN_POLICY, keys, vals,
+	                         2, err, sizeof err),
+	             0, "%s", err);
 	const char *dks[1] = { dk }, *dvs[1] = { dv };
 	cr_assert_eq(plugin_load(&dr, drafter, AHASD_PLUGIN_DRAFTER, dks, dvs,
-	                         dk ? 1 : 0, err, sizeof err), 0, "%s", err);
+	                         dk ? 1 : 0, err, sizeof err),
+	             0, "%s", err);
 	struct replay_config cfg = {
-		.plan = plan, .policy = &pol, .drafter = &dr, .seed = 1,
+		.plan = plan,
+		.policy = &pol,
+		.drafter = &dr,
+		.seed = 1,
 		.lookahead = trace_reader_header(rd)->lookahead,
-		.queue_capacity = 32, .max_draft = 64,
+		.queue_capacity = 32,
+		.max_draft = 64,
 	};
 	struct replay *rp = NULL;
 	cr_assert_eq(replay_create(&rp, &cfg, err, sizeof err), 0, "%s", err);
@@ -347,7 +355,9 @@ static struct ablation_run run_drafter(const char *hwp, const char *aau,
 		(double)m->committed / m->time_s,
 		(double)m->committed / m->energy_j,
 		(double)m->accepted / (double)m->drafted,
-		m->time_s, (double)m->drafted, m->busy_s[pim] / m->time_s,
+		m->time_s,
+		(double)m->drafted,
+		m->busy_s[pim] / m->time_s,
 		m->offload_s,
 	};
 	replay_free(&rp);
@@ -390,7 +400,8 @@ static struct ablation_run run_config(const char *hwp, const char *aau,
  * ablation are pinned. */
 static double aau_delta(double L)
 {
-	return 65 * (1e-6 + 8192 / 43.52e9 + 2e-6 + 8192 / 51.2e9 - 8192 / 96e9) +
+	return 65 * (1e-6 + 8192 / 43.52e9 + 2e-6 + 8192 / 51.2e9 -
+	             8192 / 96e9) +
 	       32 * (1e-6 + 22016 / 43.52e9 + 2e-6 + 22016 / 51.2e9 -
 	             22016 / 96e9) +
 	       32 * (1e-6 + 32 * L / 4.1e12 + 2e-6 + 64 * L / 51.2e9 -
@@ -422,8 +433,8 @@ Test(ablation, aau_step_from_the_work_the_npu_gains, .timeout = 120)
 
 	struct ablation_run no = run_drafter("npu-pim", "0", "0", "0", "fixed",
 	                                     "k", "4");
-	struct ablation_run yes = run_drafter("npu-pim", "1", "0", "0",
-	                                      "fixed", "k", "4");
+	struct ablation_run yes = run_drafter("npu-pim", "1", "0", "0", "fixed",
+	                                      "k", "4");
 	cr_log_info("AAU step: %.17g -> %.17g tok/s (x%.6f), drafted %g / %g",
 	            no.tok_s, yes.tok_s, yes.tok_s / no.tok_s, no.drafted,
 	            yes.drafted);
@@ -460,10 +471,10 @@ Test(ablation, llama2_fixed4_steps_pinned, .timeout = 120)
 	                                      "k", "4");
 	struct ablation_run tvc = run_drafter("npu-pim", "1", "1", "1", "fixed",
 	                                      "k", "4");
-	cr_log_info("tok/s: aau %.17g edc %.17g tvc %.17g", aau.tok_s, edc.tok_s,
-	            tvc.tok_s);
-	cr_log_info("tok/J: aau %.17g edc %.17g tvc %.17g", aau.tok_j, edc.tok_j,
-	            tvc.tok_j);
+	cr_log_info("tok/s: aau %.17g edc %.17g tvc %.17g", aau.tok_s,
+	            edc.tok_s, tvc.tok_s);
+	cr_log_info("tok/J: aau %.17g edc %.17g tvc %.17g", aau.tok_j,
+	            edc.tok_j, tvc.tok_j);
 	cr_assert_gt(edc.accept, aau.accept);
 	cr_assert_gt(edc.tok_s, aau.tok_s);
 	rel_eq(edc.tok_s, PIN_EDC_TOK_S, 1e-9, "+EDC tok/s (pinned)");
@@ -493,18 +504,22 @@ Test(cli, models_retargets_and_records_it, .timeout = 120)
 	cr_assert(build && src);
 	const char *db = fx_dir;
 	char cmd[8192];
-	snprintf(cmd, sizeof cmd, "%s/tools/ahasd-replay -q --db %s/r.db "
+	snprintf(cmd, sizeof cmd,
+	         "%s/tools/ahasd-replay -q --db %s/r.db "
 	         "-w npu-pim -p ahasd -d adaedl --models llama2-7b:llama2-13b "
-	         "%s/%s", build, db, src, SHIPPED_TRACE);
+	         "%s/%s",
+	         build, db, src, SHIPPED_TRACE);
 	cr_assert_eq(run_cmd(cmd), 0, "%s", cmd);
 	/* a bad pair and an unknown preset fail with a message */
-	snprintf(cmd, sizeof cmd, "%s/tools/ahasd-replay -q --no-db "
-	         "--models llama2-7b %s/%s 2>%s/e1", build, src, SHIPPED_TRACE,
-	         db);
+	snprintf(cmd, sizeof cmd,
+	         "%s/tools/ahasd-replay -q --no-db "
+	         "--models llama2-7b %s/%s 2>%s/e1",
+	         build, src, SHIPPED_TRACE, db);
 	cr_assert_eq(run_cmd(cmd), 2);
-	snprintf(cmd, sizeof cmd, "%s/tools/ahasd-replay -q --no-db -p sync "
-	         "--models llama2-7b:nonesuch %s/%s 2>%s/e2", build, src,
-	         SHIPPED_TRACE, db);
+	snprintf(cmd, sizeof cmd,
+	         "%s/tools/ahasd-replay -q --no-db -p sync "
+	         "--models llama2-7b:nonesuch %s/%s 2>%s/e2",
+	         build, src, SHIPPED_TRACE, db);
 	cr_assert_eq(run_cmd(cmd), 1);
 
 	char path[4200];
@@ -513,10 +528,15 @@ Test(cli, models_retargets_and_records_it, .timeout = 120)
 	cr_assert_eq(sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL),
 	             SQLITE_OK);
 	sqlite3_stmt *st;
-	cr_assert_eq(sqlite3_prepare_v2(h, "SELECT retargeted_from, "
-	             "draft_model, target_model, (SELECT value FROM metrics "
-	             "WHERE run_id = runs.id AND name = 'committed') FROM runs",
-	             -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
+	cr_assert_eq(
+	        sqlite3_prepare_v2(
+	                h,
+	                "SELECT retargeted_from, "
+	                "draft_model, target_model, (SELECT value FROM metrics "
+	                "WHERE run_id = runs.id AND name = 'committed') FROM "
+	                "runs",
+	                -1, &st, NULL),
+	        SQLITE_OK, "%s", sqlite3_errmsg(h));
 	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
 	cr_assert_str_eq((const char *)sqlite3_column_text(st, 0),
 	                 "stories260K-skip3:stories260K");
@@ -534,8 +554,11 @@ Test(cli, models_retargets_and_records_it, .timeout = 120)
 	struct ablation_run lib = run_config("npu-pim", "1", "1", "1");
 	cr_assert_eq(sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL),
 	             SQLITE_OK);
-	cr_assert_eq(sqlite3_prepare_v2(h, "SELECT value FROM metrics WHERE "
-	             "name = 'tokens_per_s'", -1, &st, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(h,
+	                                "SELECT value FROM metrics WHERE "
+	                                "name = 'tokens_per_s'",
+	                                -1, &st, NULL),
+	             SQLITE_OK);
 	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
 	rel_eq(sqlite3_column_double(st, 0), lib.tok_s, 1e-9,
 	       "CLI --models vs library");
@@ -569,15 +592,19 @@ Test(cli, what_it_takes_inverts_a_bandwidth_bound_baseline, .timeout = 300)
 	      "[device gpu]\nkind = gpu\nfreq_hz = 1e12\nmatrix_ops = 1e20\n"
 	      "vector_ops = 1e20\nutil = 1\nmem_bw = 100e9\nbw_eff = 1\n"
 	      "op_overhead_s = 0\ntask_overhead_s = 0\npj_per_mac = 0.4\n"
-	      "pj_per_vec_op = 3\npj_per_bit = 7.5\nstatic_w = 15\n", f);
+	      "pj_per_vec_op = 3\npj_per_bit = 7.5\nstatic_w = 15\n",
+	      f);
 	cr_assert_eq(fclose(f), 0);
 	/* the other presets (npu-pim for AHASD) come from the source tree */
-	snprintf(cmd, sizeof cmd, "AHASD_PRESET_PATH=%s %s/tools/ahasd-repro "
+	snprintf(cmd, sizeof cmd,
+	         "AHASD_PRESET_PATH=%s %s/tools/ahasd-repro "
 	         "--what-it-takes -q --no-db --workload "
-	         "7b-instruct:sequences=2:tokens=128 --pair llama2-7b:llama2-13b "
+	         "7b-instruct:sequences=2:tokens=128 --pair "
+	         "llama2-7b:llama2-13b "
 	         "--pair opt-1.3b:opt-6.7b -d adaedl -d specdecpp "
 	         "--wit-ratio 'GPU-only, throughput' --wit-constant gpu-bw "
-	         "--wit-constant host-link -o %s/wit.md", dir, build, dir);
+	         "--wit-constant host-link -o %s/wit.md",
+	         dir, build, dir);
 	cr_assert_eq(run_cmd(cmd), 0, "%s", cmd);
 	snprintf(path, sizeof path, "%s/wit.md", dir);
 	f = fopen(path, "r");
@@ -590,19 +617,26 @@ Test(cli, what_it_takes_inverts_a_bandwidth_bound_baseline, .timeout = 300)
 		rows++;
 		double now, paper, stated, needed, factor;
 		if (strstr(line, "| gpu-bw ")) {
-			cr_assert_eq(sscanf(line, "| AHASD vs GPU-only, throughput | "
-			             "%lfx | %lfx | gpu-bw (%*[^)])) | %lf | %lf | "
-			             "%lfx |", &now, &paper, &stated, &needed,
-			             &factor), 5, "%s", line);
+			cr_assert_eq(sscanf(line,
+			                    "| AHASD vs GPU-only, throughput | "
+			                    "%lfx | %lfx | gpu-bw (%*[^)])) | "
+			                    "%lf | %lf | "
+			                    "%lfx |",
+			                    &now, &paper, &stated, &needed,
+			                    &factor),
+			             5, "%s", line);
 			cr_expect_eq(paper, 3.8);
 			cr_expect_eq(stated, 100e9, "%s", line);
 			cr_assert_gt(now, 0.01, "%s", line);
 			/* now and needed are printed to 4 significant digits */
-			rel_eq(needed / stated, now / 3.8, 2e-3, "needed factor");
-			cr_expect(strstr(line, "monotone: bisection"), "%s", line);
+			rel_eq(needed / stated, now / 3.8, 2e-3,
+			       "needed factor");
+			cr_expect(strstr(line, "monotone: bisection"), "%s",
+			          line);
 		} else {
 			cr_expect(strstr(line, "| host-link (") &&
-			          strstr(line, "no effect"), "%s", line);
+			                  strstr(line, "no effect"),
+			          "%s", line);
 		}
 	}
 	fclose(f);
@@ -624,8 +658,10 @@ Test(cli, repro_sweep_value_checked_first, .timeout = 60)
 	};
 	for (size_t i = 0; i < 3; i++) {
 		char cmd[8192], path[4200];
-		snprintf(cmd, sizeof cmd, "%s/tools/ahasd-repro -q --db %s/r.db "
-		         "--sweep %s 2>%s/err", build, dir, bad[i][0], dir);
+		snprintf(cmd, sizeof cmd,
+		         "%s/tools/ahasd-repro -q --db %s/r.db "
+		         "--sweep %s 2>%s/err",
+		         build, dir, bad[i][0], dir);
 		cr_assert_eq(run_cmd(cmd), 1, "%s", cmd);
 		snprintf(path, sizeof path, "%s/err", dir);
 		FILE *f = fopen(path, "r");
@@ -643,8 +679,8 @@ Test(cli, repro_sweep_value_checked_first, .timeout = 60)
 		    sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY, NULL) ==
 		            SQLITE_OK) {
 			sqlite3_stmt *st;
-			if (sqlite3_prepare_v2(h, "SELECT count(*) FROM runs", -1,
-			                       &st, NULL) == SQLITE_OK) {
+			if (sqlite3_prepare_v2(h, "SELECT count(*) FROM runs",
+			                       -1, &st, NULL) == SQLITE_OK) {
 				cr_expect_eq(sqlite3_step(st), SQLITE_ROW);
 				cr_expect_eq(sqlite3_column_int(st, 0), 0);
 				sqlite3_finalize(st);

@@ -36,8 +36,7 @@ static const char *ids(const char *db, const char *sql)
 /* The runs of study that nothing in it dominates, by the definition:
  * brute force over run_summary and run_area (area: with area as a third
  * cost), in run id order. */
-static const char *by_definition(const char *db, const char *study,
-                                 int area)
+static const char *by_definition(const char *db, const char *study, int area)
 {
 	char sql[1536];
 
@@ -56,9 +55,10 @@ static const char *front(const char *db, const char *study, int area)
 {
 	char sql[512];
 
-	snprintf(sql, sizeof sql, "SELECT run_id FROM pareto WHERE study = "
-	         "'%s' AND %s ORDER BY run_id", study,
-	         area ? "on_front_area" : "on_front");
+	snprintf(sql, sizeof sql,
+	         "SELECT run_id FROM pareto WHERE study = "
+	         "'%s' AND %s ORDER BY run_id",
+	         study, area ? "on_front_area" : "on_front");
 	return ids(db, sql);
 }
 
@@ -81,12 +81,15 @@ Test(search, pareto_view_on_hand_points)
 	cr_expect_str_eq(front(db, "front", 1), by_definition(db, "front", 1));
 	/* areas: queues for async and ahasd, the AAU for run 6 */
 	cr_expect_str_eq(ids(db, "SELECT run_id FROM run_area WHERE area_mm2 "
-	                         "= 0 ORDER BY run_id"), "1,2,3,10,11");
+	                         "= 0 ORDER BY run_id"),
+	                 "1,2,3,10,11");
 	cr_expect_str_eq(ids(db, "SELECT run_id FROM run_area WHERE "
 	                         "abs(area_mm2 - 0.01) < 1e-12 ORDER BY "
-	                         "run_id"), "4,5,7,8,9");
+	                         "run_id"),
+	                 "4,5,7,8,9");
 	cr_expect_float_eq(prog_q_dbl(db, "SELECT area_mm2 FROM run_area "
-	                                  "WHERE run_id = 6"), 1.26, 1e-12);
+	                                  "WHERE run_id = 6"),
+	                   1.26, 1e-12);
 	/* every run with both metrics is in the view */
 	cr_expect_eq(prog_q_int(db, "SELECT count(*) FROM pareto"), 11);
 }
@@ -106,12 +109,15 @@ Test(search, area_costs_are_rows)
 	cr_assert_eq(prog_run("tests/viewer-mkdb", PROG_ARGS(db)), 0, "%s",
 	             prog_err);
 	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
-	cr_assert_eq(sqlite3_exec(h, "UPDATE area_costs SET mm2 = 2 WHERE key "
-	                             "= 'policy' AND value = 'async'", NULL,
-	                          NULL, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(h,
+	                          "UPDATE area_costs SET mm2 = 2 WHERE key "
+	                          "= 'policy' AND value = 'async'",
+	                          NULL, NULL, NULL),
+	             SQLITE_OK);
 	sqlite3_close(h);
 	cr_expect_float_eq(prog_q_dbl(db, "SELECT area_mm2 FROM run_area "
-	                                  "WHERE run_id = 7"), 2.0, 1e-12);
+	                                  "WHERE run_id = 7"),
+	                   2.0, 1e-12);
 	cr_expect_str_eq(front(db, "front", 0), "1,2,4,6,8");
 	cr_expect_str_eq(front(db, "front", 1), "1,2,4,6");
 	cr_expect_str_eq(front(db, "front", 1), by_definition(db, "front", 1));
@@ -135,8 +141,8 @@ Test(search, upgrade_from_version_3)
 	         prog_path("v3-orig.db"));
 	cr_assert_eq(system(cmd), 0);
 	cr_assert_eq(prog_q_int(p, "PRAGMA user_version"), 3);
-	cr_assert_eq(db_open_readonly(&d, p, err, sizeof err),
-	             -EPROTONOSUPPORT, "%s", err);
+	cr_assert_eq(db_open_readonly(&d, p, err, sizeof err), -EPROTONOSUPPORT,
+	             "%s", err);
 	cr_assert(strstr(err, "schema version 3 is older than this tool's (4)"),
 	          "%s", err);
 	cr_assert_eq(db_open(&d, p, err, sizeof err), 0, "%s", err);
@@ -172,9 +178,11 @@ static const char *who(const char *db, long long id)
 	sqlite3_stmt *s;
 	char sql[256];
 
-	snprintf(sql, sizeof sql, "SELECT r.policy || '/' || c.value FROM runs "
+	snprintf(sql, sizeof sql,
+	         "SELECT r.policy || '/' || c.value FROM runs "
 	         "r JOIN config c ON c.run_id = r.id AND c.key = 'hw.aau' "
-	         "WHERE r.id = %lld", id);
+	         "WHERE r.id = %lld",
+	         id);
 	s = prog_prep(h, sql);
 	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
 	snprintf(o, 64, "%s", (const char *)sqlite3_column_text(s, 0));
@@ -230,18 +238,24 @@ Test(search, front_of_a_small_grid)
 	const char *db = prog_path("s.db");
 
 	cr_assert_eq(SEARCH("--db", db, "-q", "--area", "-d", "fixed", "-P",
-	                    "hw.aau=0,1", trace), 0, "%s", prog_err);
+	                    "hw.aau=0,1", trace),
+	             0, "%s", prog_err);
 	/* every point of the grid stored, under the study's label */
 	cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM runs WHERE label = "
-	                            "'search'"), 6);
-	cr_assert_eq(prog_q_int(db, "SELECT count(DISTINCT r.policy || c.value) "
-	                            "FROM runs r JOIN config c ON c.run_id = "
-	                            "r.id AND c.key = 'hw.aau'"), 6);
+	                            "'search'"),
+	             6);
+	cr_assert_eq(prog_q_int(db,
+	                        "SELECT count(DISTINCT r.policy || c.value) "
+	                        "FROM runs r JOIN config c ON c.run_id = "
+	                        "r.id AND c.key = 'hw.aau'"),
+	             6);
 	/* the front as worked out above, and by the definition */
 	cr_expect_str_eq(front_who(db, "search", 0), "sync/1");
 	cr_expect_str_eq(front_who(db, "search", 1), "sync/0,sync/1");
-	cr_expect_str_eq(front(db, "search", 0), by_definition(db, "search", 0));
-	cr_expect_str_eq(front(db, "search", 1), by_definition(db, "search", 1));
+	cr_expect_str_eq(front(db, "search", 0),
+	                 by_definition(db, "search", 0));
+	cr_expect_str_eq(front(db, "search", 1),
+	                 by_definition(db, "search", 1));
 	/* the table printed: the front's runs, fastest first, marked */
 	assert_out_has("study 'search' in ");
 	assert_out_has(": 6 runs (6 new); on the front of tokens/s against "
@@ -250,12 +264,13 @@ Test(search, front_of_a_small_grid)
 	{
 		char want[128];
 		const long long s1 = prog_q_int(db, "SELECT run_id FROM pareto "
-		                                "WHERE on_front");
+		                                    "WHERE on_front");
 
 		snprintf(want, sizeof want, "%5lld  sync", s1);
 		assert_out_has(want);
 		cr_expect(strstr(prog_out, "1.25  both") &&
-		          strstr(prog_out, "0.00  with area"), "%s", prog_out);
+		                  strstr(prog_out, "0.00  with area"),
+		          "%s", prog_out);
 		cr_expect_lt(strstr(prog_out, "1.25  both"),
 		             strstr(prog_out, "0.00  with area"));
 	}
@@ -268,23 +283,26 @@ Test(search, parallel_gives_the_same_front)
 	const char *trace = prog_src_path("traces/stories260K-skip3-greedy."
 	                                  "msgpack");
 	const char *a = prog_path("a.db"), *b = prog_path("b.db");
-	const char *q = "SELECT group_concat(x, ';') FROM (SELECT r.policy || "
-	                "'/' || c.value || '/' || s.tokens_per_s || '/' || "
-	                "s.tokens_per_j || '/' || p.on_front || p.on_front_area "
-	                "AS x FROM runs r JOIN config c ON c.run_id = r.id AND "
-	                "c.key = 'hw.pim.mem_bw' JOIN run_summary s ON s.run_id "
-	                "= r.id JOIN pareto p ON p.run_id = r.id ORDER BY x)";
+	const char *q =
+	        "SELECT group_concat(x, ';') FROM (SELECT r.policy || "
+	        "'/' || c.value || '/' || s.tokens_per_s || '/' || "
+	        "s.tokens_per_j || '/' || p.on_front || p.on_front_area "
+	        "AS x FROM runs r JOIN config c ON c.run_id = r.id AND "
+	        "c.key = 'hw.pim.mem_bw' JOIN run_summary s ON s.run_id "
+	        "= r.id JOIN pareto p ON p.run_id = r.id ORDER BY x)";
 	sqlite3 *ha, *hb;
 	sqlite3_stmt *sa, *sb;
 
 	cr_assert_eq(SEARCH("--db", a, "-q", "-j", "1", "-p", "sync", "-p",
 	                    "ahasd", "-d", "adaedl", "-P",
 	                    "hw.pim.mem_bw=128e9:512e9:x2", "-P", "edc=0,1",
-	                    trace), 0, "%s", prog_err);
+	                    trace),
+	             0, "%s", prog_err);
 	cr_assert_eq(SEARCH("--db", b, "-q", "-j", "2", "-p", "sync", "-p",
 	                    "ahasd", "-d", "adaedl", "-P",
 	                    "hw.pim.mem_bw=128e9:512e9:x2", "-P", "edc=0,1",
-	                    trace), 0, "%s", prog_err);
+	                    trace),
+	             0, "%s", prog_err);
 	/* sync once per bandwidth, ahasd at each edc: 3 + 6 */
 	cr_assert_eq(prog_q_int(a, "SELECT count(*) FROM runs"), 9);
 	ha = prog_db(a);
@@ -312,18 +330,22 @@ Test(search, a_study_is_not_mixed_by_accident)
 	const char *db = prog_path("s.db");
 
 	cr_assert_eq(SEARCH("--db", db, "-q", "-s", "one", "-p", "sync", "-d",
-	                    "fixed", trace), 0, "%s", prog_err);
-	cr_assert_eq(SEARCH("--db", db, "-q", "-s", "one", "-p", "async",
-	                    "-d", "fixed", trace), 1);
+	                    "fixed", trace),
+	             0, "%s", prog_err);
+	cr_assert_eq(SEARCH("--db", db, "-q", "-s", "one", "-p", "async", "-d",
+	                    "fixed", trace),
+	             1);
 	assert_err_has("already holds 1 runs of study 'one'");
 	cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM runs"), 1);
 	cr_assert_eq(SEARCH("--db", db, "-q", "-s", "one", "--append", "-p",
-	                    "async", "-d", "fixed", trace), 0, "%s", prog_err);
+	                    "async", "-d", "fixed", trace),
+	             0, "%s", prog_err);
 	assert_out_has(": 2 runs (1 new)");
 	cr_expect_str_eq(front(db, "one", 0), by_definition(db, "one", 0));
 	/* another study beside it has a front of its own */
 	cr_assert_eq(SEARCH("--db", db, "-q", "-s", "two", "-p", "ahasd", "-d",
-	                    "fixed", trace), 0, "%s", prog_err);
+	                    "fixed", trace),
+	             0, "%s", prog_err);
 	cr_expect_str_eq(front(db, "two", 0), "3");
 }
 
@@ -343,8 +365,9 @@ Test(search, grid_errors_before_any_run)
 	assert_err_has("the range runs backwards");
 	cr_assert_eq(SEARCH("--db", db, "-P", "ahasd.edc=0:7:1", trace), 1);
 	assert_err_has("edc=2 out of range");
-	cr_assert_eq(SEARCH("--db", db, trace, "-P", "k=1:3000:1", "-d",
-	                    "fixed"), 2);
+	cr_assert_eq(
+	        SEARCH("--db", db, trace, "-P", "k=1:3000:1", "-d", "fixed"),
+	        2);
 	assert_err_has("give --yes");
 	cr_assert_eq(access(db, F_OK), -1, "a database was made");
 }

@@ -15,8 +15,8 @@
 
 struct spec_case {
 	const char *spec;
-	const char *want;    /* values joined with '|', or NULL: an error */
-	const char *says;    /* in the error */
+	const char *want; /* values joined with '|', or NULL: an error */
+	const char *says; /* in the error */
 };
 
 static const struct spec_case spec_cases[] = {
@@ -31,8 +31,8 @@ static const struct spec_case spec_cases[] = {
 	{ "1:2:*2", "1|2", NULL },
 	{ "1,3:5:1,9", "1|3|4|5|9", NULL },
 	{ "task,best", "task|best", NULL },
-	{ "a:b:c", "a:b:c", NULL },             /* not numbers: one value */
-	{ "1:2", "1:2", NULL },                 /* two parts: one value */
+	{ "a:b:c", "a:b:c", NULL }, /* not numbers: one value */
+	{ "1:2", "1:2", NULL },     /* two parts: one value */
 	{ "5:1:1", NULL, "the range runs backwards (5 > 1)" },
 	{ "1:5:0", NULL, "needs a STEP > 0" },
 	{ "1:5:-1", NULL, "needs a STEP > 0" },
@@ -95,8 +95,7 @@ Test(sweep, odometer_visits_every_point_of_the_masked_keys)
 
 /* ---- ahasd-replay end to end ------------------------------------------ */
 
-TestSuite(sweep_cli, .init = prog_setup, .fini = prog_teardown,
-          .timeout = 120);
+TestSuite(sweep_cli, .init = prog_setup, .fini = prog_teardown, .timeout = 120);
 
 /* Synthetic trace of 4 sequences x 64 tokens. */
 static const char *make_trace(void)
@@ -105,8 +104,8 @@ static const char *make_trace(void)
 
 	cr_assert_eq(prog_run("tools/ahasd-trace",
 	                      PROG_ARGS("synth", "-o", p, "--sequences", "4",
-	                                "--tokens", "64")), 0,
-	             "ahasd-trace synth: %s", prog_err);
+	                                "--tokens", "64")),
+	             0, "ahasd-trace synth: %s", prog_err);
 	return p;
 }
 
@@ -120,24 +119,33 @@ Test(sweep_cli, a_key_multiplies_only_the_plugins_it_reaches)
 	const char *db = prog_path("r.db");
 
 	cr_assert_eq(REPLAY("--db", db, "-p", "sync", "-p", "ahasd", "-d",
-	                    "fixed", "-P", "fixed.k=2,4", "-P",
-	                    "ahasd.edc=0,1", trace), 0, "%s", prog_err);
+	                    "fixed", "-P", "fixed.k=2,4", "-P", "ahasd.edc=0,1",
+	                    trace),
+	             0, "%s", prog_err);
 	assert_err_has("ahasd-replay: 6 runs\n");
 	cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM runs"), 6);
 	cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM runs WHERE policy = "
-	                            "'sync'"), 2);
+	                            "'sync'"),
+	             2);
 	cr_assert_eq(prog_q_int(db, "SELECT count(DISTINCT \"drafter.k\") FROM "
-	                            "run_table WHERE policy = 'sync'"), 2);
-	cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM (SELECT DISTINCT "
-	                            "\"drafter.k\", \"policy.edc\" FROM run_table "
-	                            "WHERE policy = 'ahasd')"), 4);
-	/* matched on k, whatever edc */
+	                            "run_table WHERE policy = 'sync'"),
+	             2);
 	cr_assert_eq(prog_q_int(db,
-	        "SELECT count(*) FROM run_table a JOIN run_table s ON "
-	        "s.run_id = a.sync_run_id WHERE s.policy = 'sync' AND "
-	        "s.\"drafter.k\" = a.\"drafter.k\""), 6);
+	                        "SELECT count(*) FROM (SELECT DISTINCT "
+	                        "\"drafter.k\", \"policy.edc\" FROM run_table "
+	                        "WHERE policy = 'ahasd')"),
+	             4);
+	/* matched on k, whatever edc */
+	cr_assert_eq(
+	        prog_q_int(
+	                db,
+	                "SELECT count(*) FROM run_table a JOIN run_table s ON "
+	                "s.run_id = a.sync_run_id WHERE s.policy = 'sync' AND "
+	                "s.\"drafter.k\" = a.\"drafter.k\""),
+	        6);
 	cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM speedup_vs_sync "
-	                            "WHERE speedup IS NULL"), 0);
+	                            "WHERE speedup IS NULL"),
+	             0);
 	/* the summary shows the swept keys, '-' where one does not apply */
 	assert_out_has("fixed.k ahasd.edc");
 	assert_out_has("sync     fixed      npu-pim          2         -");
@@ -149,13 +157,15 @@ Test(sweep_cli, a_key_of_one_drafter)
 	const char *trace = make_trace();
 	const char *db = prog_path("r.db");
 
-	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-d", "fixed",
-	                    "-d", "adaedl", "-P", "k=1:3:1", trace), 0, "%s",
-	             prog_err);
+	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "sync", "-d", "fixed", "-d",
+	                    "adaedl", "-P", "k=1:3:1", trace),
+	             0, "%s", prog_err);
 	cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM runs WHERE "
-	                            "drafter = 'fixed'"), 3);
+	                            "drafter = 'fixed'"),
+	             3);
 	cr_assert_eq(prog_q_int(db, "SELECT count(*) FROM runs WHERE "
-	                            "drafter = 'adaedl'"), 1);
+	                            "drafter = 'adaedl'"),
+	             1);
 }
 
 /* An invalid value anywhere in a sweep fails before the first run, and
@@ -168,23 +178,36 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-	{ "plugin value", { "-d", "fixed", "-P", "fixed.k=2,abc,4" }, 1,
+	{ "plugin value",
+	  { "-d", "fixed", "-P", "fixed.k=2,abc,4" },
+	  1,
 	  "k=abc is not an unsigned integer" },
-	{ "hardware value", { "-P", "hw.pim.mem_bw=128e9,fast" }, 1,
+	{ "hardware value",
+	  { "-P", "hw.pim.mem_bw=128e9,fast" },
+	  1,
 	  "preset npu-pim: " },
-	{ "hardware value in a range", { "-P", "hw.aau=0:3:1" }, 1,
+	{ "hardware value in a range",
+	  { "-P", "hw.aau=0:3:1" },
+	  1,
 	  "preset npu-pim: " },
-	{ "backwards range", { "-P", "hw.pim.mem_bw=512e9:128e9:x2" }, 2,
+	{ "backwards range",
+	  { "-P", "hw.pim.mem_bw=512e9:128e9:x2" },
+	  2,
 	  "--param hw.pim.mem_bw: '512e9:128e9:x2': the range runs backwards" },
-	{ "repeated value", { "-d", "fixed", "-P", "k=2,4,2" }, 2,
+	{ "repeated value",
+	  { "-d", "fixed", "-P", "k=2,4,2" },
+	  2,
 	  "--param k: '2,4,2': value 2 given twice" },
-	{ "repeated key", { "-d", "fixed", "-P", "k=2", "-P", "k=3,4" }, 2,
+	{ "repeated key",
+	  { "-d", "fixed", "-P", "k=2", "-P", "k=3,4" },
+	  2,
 	  "--param k given twice (2 and 3,4); give each key once (a list "
 	  "sweeps it: k=2,3,4)" },
-	{ "too many runs", { "-d", "fixed", "-P", "k=1:201:1" }, 2,
+	{ "too many runs",
+	  { "-d", "fixed", "-P", "k=1:201:1" },
+	  2,
 	  "this sweep is 201 runs; give --yes to start more than 200" },
-	{ "unknown baseline", { "--baseline", "synk" }, 1,
-	  "--baseline: " },
+	{ "unknown baseline", { "--baseline", "synk" }, 1, "--baseline: " },
 };
 
 ParameterizedTestParameters(sweep_cli, bad_sweep_fails_before_any_run)
@@ -212,13 +235,12 @@ ParameterizedTest(size_t *ci, sweep_cli, bad_sweep_fails_before_any_run,
 		argv[n++] = c->args[i];
 	argv[n++] = trace;
 	argv[n] = NULL;
-	cr_assert_eq(prog_run("tools/ahasd-replay", argv), c->status,
-	             "%s: %s", c->what, prog_err);
+	cr_assert_eq(prog_run("tools/ahasd-replay", argv), c->status, "%s: %s",
+	             c->what, prog_err);
 	cr_expect_not_null(strstr(prog_err, c->says), "%s: stderr is\n%s",
 	                   c->what, prog_err);
 	cr_expect_str_empty(prog_out, "%s", c->what);
-	cr_expect_neq(access(db, F_OK), 0, "%s: a database was made",
-	              c->what);
+	cr_expect_neq(access(db, F_OK), 0, "%s: a database was made", c->what);
 }
 
 /* Over the threshold, --yes starts it. */
@@ -227,7 +249,8 @@ Test(sweep_cli, yes_starts_a_large_sweep)
 	const char *trace = make_trace();
 
 	cr_assert_eq(REPLAY("--no-db", "--yes", "-p", "sync", "-d", "fixed",
-	                    "-P", "k=1:201:1", trace), 0, "%s", prog_err);
+	                    "-P", "k=1:201:1", trace),
+	             0, "%s", prog_err);
 	assert_err_has("ahasd-replay: 201 runs\n");
 	assert_out_has("run -1: sync/fixed");
 }
@@ -243,47 +266,73 @@ Test(sweep_cli, configuration_rows)
 	const char *db = prog_path("r.db");
 
 	cr_assert_eq(REPLAY("-q", "--db", db, "-p", "ahasd", "-d", "adaedl",
-	                    "-P", "hw.pim.mem_bw=33333333333.333332",
-	                    "--seed", "7", "--queue-capacity", "12",
-	                    "--max-draft", "9", trace), 0, "%s", prog_err);
-#define ROW(key) "(SELECT value FROM config WHERE run_id = 1 AND key = '" \
-	         key "')"
+	                    "-P", "hw.pim.mem_bw=33333333333.333332", "--seed",
+	                    "7", "--queue-capacity", "12", "--max-draft", "9",
+	                    trace),
+	             0, "%s", prog_err);
+#define ROW(key) \
+	"(SELECT value FROM config WHERE run_id = 1 AND key = '" key "')"
 	cr_expect_str_eq(prog_out, "");
 	cr_expect_eq(prog_q_int(db, "SELECT " ROW("seed")), 7);
 	cr_expect_eq(prog_q_int(db, "SELECT " ROW("queue_capacity")), 12);
 	cr_expect_eq(prog_q_int(db, "SELECT " ROW("max_draft")), 9);
-	cr_expect_eq(prog_q_int(db, "SELECT " ROW("policy") " = 'ahasd' AND "
-	                            ROW("drafter") " = 'adaedl' AND "
-	                            ROW("hw.preset") " = 'npu-pim'"), 1);
+	cr_expect_eq(
+	        prog_q_int(
+	                db,
+	                "SELECT " ROW("policy") " = 'ahasd' AND " ROW(
+	                        "drafter") " = 'adaedl' AND " ROW("hw."
+	                                                          "prese"
+	                                                          "t") " = "
+	                                                               "'npu-"
+	                                                               "pim'"),
+	        1);
 	/* defaults filled in, typed */
 	cr_expect_eq(prog_q_int(db, "SELECT " ROW("policy.edc")), 1);
-	cr_expect_eq(prog_q_int(db, "SELECT typeof(" ROW("drafter.gamma")
-	                            ") = 'real'"), 1);
-	cr_expect_eq(prog_q_int(db, "SELECT " ROW("hw.aau_offload")
-	                            " = 'nonlinear'"), 1);
+	cr_expect_eq(prog_q_int(db, "SELECT typeof(" ROW(
+	                                    "drafter.gamma") ") = 'real'"),
+	             1);
+	cr_expect_eq(prog_q_int(db, "SELECT " ROW(
+	                                    "hw.aau_offload") " = 'nonlinear'"),
+	             1);
 	cr_expect_eq(prog_q_dbl(db, "SELECT " ROW("hw.pim.mem_bw")),
 	             33333333333.333332);
 	cr_expect_eq(prog_q_int(db, "SELECT " ROW("hw.npu.mem_bw")),
 	             51200000000LL);
-	cr_expect_eq(prog_q_int(db, "SELECT " ROW("trace.sha256") " = "
-	                            "(SELECT trace_sha256 FROM runs)"), 1);
-	cr_expect_eq(prog_q_int(db, "SELECT " ROW("trace.path") " = "
-	                            "(SELECT trace_path FROM runs)"), 1);
-	cr_expect_eq(prog_q_int(db, "SELECT " ROW("model.draft") " = "
-	                            "(SELECT draft_model FROM runs)"), 1);
+	cr_expect_eq(
+	        prog_q_int(db,
+	                   "SELECT " ROW("trace.sha256") " = "
+	                                                 "(SELECT trace_sha256 "
+	                                                 "FROM runs)"),
+	        1);
+	cr_expect_eq(
+	        prog_q_int(
+	                db,
+	                "SELECT " ROW(
+	                        "trace.path") " = "
+	                                      "(SELECT trace_path FROM runs)"),
+	        1);
+	cr_expect_eq(
+	        prog_q_int(db,
+	                   "SELECT " ROW("model.draft") " = "
+	                                                "(SELECT draft_model "
+	                                                "FROM runs)"),
+	        1);
 	cr_expect_eq(prog_q_int(db, "SELECT count(*) FROM config WHERE "
-	                            "key = 'model.retargeted_from'"), 0);
+	                            "key = 'model.retargeted_from'"),
+	             0);
 	/* no metadata */
 	cr_expect_eq(prog_q_int(db, "SELECT count(*) FROM config WHERE key IN "
-	                            "('label', 'created', 'wall_s', 'id')"), 0);
+	                            "('label', 'created', 'wall_s', 'id')"),
+	             0);
 	/* every hardware constant of hw_config, one row each */
 	cr_expect_eq(prog_q_int(db, "SELECT count(*) FROM config WHERE key "
 	                            "LIKE 'hw.%%' AND key <> 'hw.preset'"),
-	             prog_q_int(db, "WITH RECURSIVE l(rest, n) AS (SELECT "
-	                            "hw_config, 0 FROM runs UNION ALL SELECT "
-	                            "substr(rest, instr(rest, char(10)) + 1), "
-	                            "n + 1 FROM l WHERE instr(rest, char(10)) > "
-	                            "0) SELECT max(n) - 1 FROM l"));
+	             prog_q_int(db,
+	                        "WITH RECURSIVE l(rest, n) AS (SELECT "
+	                        "hw_config, 0 FROM runs UNION ALL SELECT "
+	                        "substr(rest, instr(rest, char(10)) + 1), "
+	                        "n + 1 FROM l WHERE instr(rest, char(10)) > "
+	                        "0) SELECT max(n) - 1 FROM l"));
 	/* a column of run_table per key */
 	cr_expect_eq(prog_q_int(db, "SELECT count(*) FROM pragma_table_info"
 	                            "('run_table') WHERE name IN (SELECT key "
@@ -300,19 +349,22 @@ Test(sweep_cli, repro_runs_have_configuration_rows, .timeout = 300)
 {
 	const char *db = prog_path("repro.db");
 
-	cr_assert_eq(prog_run("tools/ahasd-repro",
-	                      PROG_ARGS("-q", "--db", db, "--pair",
-	                                "llama2-7b:llama2-13b", "-d", "adaedl",
-	                                "--family", "paper", "--no-workload",
-	                                prog_src_path("traces/stories260K-skip3-"
-	                                              "greedy.msgpack"))),
-	             0, "%s", prog_err);
+	cr_assert_eq(
+	        prog_run("tools/ahasd-repro",
+	                 PROG_ARGS("-q", "--db", db, "--pair",
+	                           "llama2-7b:llama2-13b", "-d", "adaedl",
+	                           "--family", "paper", "--no-workload",
+	                           prog_src_path("traces/stories260K-skip3-"
+	                                         "greedy.msgpack"))),
+	        0, "%s", prog_err);
 	cr_assert_gt(prog_q_int(db, "SELECT count(*) FROM runs"), 1);
 	cr_expect_eq(prog_q_int(db, "SELECT count(*) FROM runs WHERE id NOT IN "
-	                            "(SELECT run_id FROM run_match)"), 0);
+	                            "(SELECT run_id FROM run_match)"),
+	             0);
 	cr_expect_eq(prog_q_int(db, "SELECT count(*) FROM runs r WHERE (SELECT "
 	                            "count(*) FROM config WHERE run_id = r.id) "
-	                            "< 50"), 0);
+	                            "< 50"),
+	             0);
 }
 
 /* The speed-ups of a table, "0.92x 1.00x ...", in row order. */
@@ -342,8 +394,8 @@ Test(sweep_cli, summary_speedup_with_and_without_a_database)
 
 	cr_assert_eq(REPLAY("--db", prog_path("r.db"), "-p", "sync", "-p",
 	                    "ahasd", "-d", "fixed", "-P",
-	                    "hw.pim.mem_bw=64e9,512e9", trace), 0, "%s",
-	             prog_err);
+	                    "hw.pim.mem_bw=64e9,512e9", trace),
+	             0, "%s", prog_err);
 	speedups(prog_out, with, sizeof with);
 	assert_out_has("paired for the speed-up");
 	cr_assert_eq(REPLAY("--no-db", "-p", "sync", "-p", "ahasd", "-d",

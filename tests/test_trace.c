@@ -81,10 +81,11 @@ static void make_header(struct trace_header *h, int sampled)
 	h->synthetic = 0;
 	tiny_model(&h->draft, "tiny-draft");
 	tiny_model(&h->target, "tiny-target");
-	h->target.n_layers = 6;  /* differ from the draft */
+	h->target.n_layers = 6; /* differ from the draft */
 	cr_assert_eq(trace_model_llama_ops(&h->target), 0);
 	cr_assert_eq(trace_header_add_prov(h, "tool", "test_trace"), 0);
-	cr_assert_eq(trace_header_add_prov(h, "prompt_source", "hand-built"), 0);
+	cr_assert_eq(trace_header_add_prov(h, "prompt_source", "hand-built"),
+	             0);
 	cr_assert_eq(trace_header_add_prov(h, "draft_sha256", "00ff"), 0);
 }
 
@@ -107,23 +108,39 @@ static float c_cent[3 * K] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
 
 static struct trace_seq seq_a(void)
 {
-	return (struct trace_seq){ .id = 7, .prompt_len = 11, .n = 5,
-		.entropy = a_ent, .top1 = a_top1, .accept = a_acc,
-		.tokens = a_tok, .n_cont = 2, .cont_pos = a_cpos,
-		.cont_entropy = a_cent };
+	return (struct trace_seq){ .id = 7,
+		                   .prompt_len = 11,
+		                   .n = 5,
+		                   .entropy = a_ent,
+		                   .top1 = a_top1,
+		                   .accept = a_acc,
+		                   .tokens = a_tok,
+		                   .n_cont = 2,
+		                   .cont_pos = a_cpos,
+		                   .cont_entropy = a_cent };
 }
 
 static struct trace_seq seq_b(void)
 {
-	return (struct trace_seq){ .id = 8, .prompt_len = 0, .n = 1,
-		.entropy = b_ent, .top1 = b_top1, .accept = b_acc };
+	return (struct trace_seq){ .id = 8,
+		                   .prompt_len = 0,
+		                   .n = 1,
+		                   .entropy = b_ent,
+		                   .top1 = b_top1,
+		                   .accept = b_acc };
 }
 
 static struct trace_seq seq_c(void)
 {
-	return (struct trace_seq){ .id = 9, .prompt_len = 3, .n = 3,
-		.entropy = c_ent, .top1 = c_top1, .accept = c_acc,
-		.n_cont = 3, .cont_pos = c_cpos, .cont_entropy = c_cent };
+	return (struct trace_seq){ .id = 9,
+		                   .prompt_len = 3,
+		                   .n = 3,
+		                   .entropy = c_ent,
+		                   .top1 = c_top1,
+		                   .accept = c_acc,
+		                   .n_cont = 3,
+		                   .cont_pos = c_cpos,
+		                   .cont_entropy = c_cent };
 }
 
 /* Writes A, B, C (greedy, K = 3): 3 sequences, 9 tokens. */
@@ -166,10 +183,12 @@ static void assert_seq_eq(const struct trace_seq *got,
 		cr_assert_null(got->tokens);
 	}
 	if (want->n_cont) {
-		cr_assert_eq(memcmp(got->cont_pos, want->cont_pos,
-		                    want->n_cont * 4), 0);
+		cr_assert_eq(
+		        memcmp(got->cont_pos, want->cont_pos, want->n_cont * 4),
+		        0);
 		cr_assert_eq(memcmp(got->cont_entropy, want->cont_entropy,
-		                    (size_t)want->n_cont * K * 4), 0);
+		                    (size_t)want->n_cont * K * 4),
+		             0);
 	}
 }
 
@@ -238,7 +257,8 @@ Test(trace, round_trip_greedy)
 	write_abc(path);
 	cr_assert_eq(count_tmp("abc.msgpack"), 0);
 	make_header(&want, 0);
-	cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0, "%s",
+	             err);
 	h = trace_reader_header(r);
 	cr_assert_eq(h->version, 1);
 	cr_assert_eq(h->lookahead, K);
@@ -304,21 +324,29 @@ Test(trace, round_trip_greedy)
 	cr_assert_eq(n_tok, 9);
 	trace_reader_close(&r);
 	cr_assert_null(r);
-	trace_reader_close(&r);  /* accepts NULL */
+	trace_reader_close(&r); /* accepts NULL */
 	trace_header_clear(&want);
 }
 
 Test(trace, round_trip_sampled)
 {
 	const char *path = fx_path("sampled.msgpack");
-	float ent[4] = { 0.5f, 1.25f, 0.0f, 3.0f }, top1[4] = { .5f, .4f, 1, .1f };
+	float ent[4] = { 0.5f, 1.25f, 0.0f, 3.0f },
+	      top1[4] = { .5f, .4f, 1, .1f };
 	/* a_p < 1 at 0, 2, 3 -> three continuation rows */
 	float acc[4] = { 0.25f, 1.0f, 0.999f, 0.0f };
 	uint32_t cpos[3] = { 0, 2, 3 };
 	float cent[3 * K] = { 1, 1.5f, 2, 2.5f, 3, 3.5f, 4, 4.5f, 5 };
-	struct trace_seq in = { .id = 0, .prompt_len = 4, .n = 4, .entropy = ent,
-		.top1 = top1, .accept = acc, .n_cont = 3, .cont_pos = cpos,
-		.cont_entropy = cent }, out;
+	struct trace_seq in = { .id = 0,
+		                .prompt_len = 4,
+		                .n = 4,
+		                .entropy = ent,
+		                .top1 = top1,
+		                .accept = acc,
+		                .n_cont = 3,
+		                .cont_pos = cpos,
+		                .cont_entropy = cent },
+	                 out;
 	struct trace_header h;
 	struct trace_writer *w = NULL;
 	struct trace_reader *r = NULL;
@@ -329,7 +357,8 @@ Test(trace, round_trip_sampled)
 	             err);
 	cr_assert_eq(trace_writer_add(w, &in, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(trace_writer_close(&w, err, sizeof err), 0, "%s", err);
-	cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0, "%s",
+	             err);
 	cr_assert_eq(trace_reader_header(r)->sampled, 1);
 	cr_assert_eq(trace_reader_header(r)->temperature, 0.7);
 	cr_assert_eq(trace_reader_header(r)->top_p, 0.95);
@@ -362,10 +391,15 @@ struct gen_bufs {
 
 static struct trace_seq gen_seq(uint32_t i, struct gen_bufs *g)
 {
-	struct trace_seq s = { .id = i, .prompt_len = i % 17,
-		.n = 1 + (i * 37) % 200, .entropy = g->ent, .top1 = g->top1,
-		.accept = g->acc, .tokens = (i % 3) ? g->tok : NULL,
-		.cont_pos = g->cpos, .cont_entropy = g->cent };
+	struct trace_seq s = { .id = i,
+		               .prompt_len = i % 17,
+		               .n = 1 + (i * 37) % 200,
+		               .entropy = g->ent,
+		               .top1 = g->top1,
+		               .accept = g->acc,
+		               .tokens = (i % 3) ? g->tok : NULL,
+		               .cont_pos = g->cpos,
+		               .cont_entropy = g->cent };
 
 	for (uint32_t p = 0; p < s.n; p++) {
 		const uint32_t x = hash32(i * 1000003u + p);
@@ -376,7 +410,8 @@ static struct trace_seq gen_seq(uint32_t i, struct gen_bufs *g)
 		g->tok[p] = x;
 		if (g->acc[p] < 1.0f) {
 			for (uint32_t j = 0; j < K; j++)
-				g->cent[s.n_cont * K + j] = (float)(j + p) * 0.5f;
+				g->cent[s.n_cont * K + j] = (float)(j + p) *
+				                            0.5f;
 			g->cpos[s.n_cont++] = p;
 		}
 	}
@@ -402,12 +437,13 @@ Test(trace, streaming_many_sequences)
 	for (uint32_t i = 0; i < N; i++) {
 		want = gen_seq(i, &g);
 		tokens += want.n;
-		cr_assert_eq(trace_writer_add(w, &want, err, sizeof err), 0, "%s",
-		             err);
+		cr_assert_eq(trace_writer_add(w, &want, err, sizeof err), 0,
+		             "%s", err);
 	}
 	cr_assert_eq(trace_writer_close(&w, err, sizeof err), 0, "%s", err);
 
-	cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0, "%s",
+	             err);
 	for (int pass = 0; pass < 2; pass++) {
 		uint32_t i = 0;
 
@@ -415,7 +451,8 @@ Test(trace, streaming_many_sequences)
 			want = gen_seq(i, &g);
 			assert_seq_eq(&s, &want);
 			for (uint32_t c = 0; c < s.n_cont; c++)
-				cr_assert_eq(s.cont_index[s.cont_pos[c]], (int32_t)c);
+				cr_assert_eq(s.cont_index[s.cont_pos[c]],
+				             (int32_t)c);
 			i++;
 		}
 		cr_assert_eq(ret, 0, "%s", err);
@@ -423,7 +460,8 @@ Test(trace, streaming_many_sequences)
 		trace_reader_totals(r, &n_seq, &n_tok);
 		cr_assert_eq(n_seq, N);
 		cr_assert_eq(n_tok, tokens);
-		cr_assert_eq(trace_reader_rewind(r, err, sizeof err), 0, "%s", err);
+		cr_assert_eq(trace_reader_rewind(r, err, sizeof err), 0, "%s",
+		             err);
 	}
 	trace_reader_close(&r);
 	trace_header_clear(&h);
@@ -516,20 +554,22 @@ Test(trace, model_check_errors)
 	tiny_model(&m, "tiny");
 	cr_assert_eq(trace_model_copy(&c, &m), 0);
 	cr_assert_neq(c.ops, m.ops);
-	c.ops[2].k = 0;  /* wq */
+	c.ops[2].k = 0; /* wq */
 	cr_assert_eq(trace_model_check(&c, "draft", err, sizeof err), -EINVAL);
 	cr_assert_str_eq(err, "field 'models.draft.ops[2].k': expected a value "
-	                 "> 0 for kind 'gemm', got 0");
+	                      "> 0 for kind 'gemm', got 0");
 	cr_assert_eq(m.ops[2].k, 64, "copy must be deep");
 	c.ops[2].k = 64;
-	c.ops[6].kv_heads = 3;  /* attention: 8 heads */
+	c.ops[6].kv_heads = 3; /* attention: 8 heads */
 	cr_assert_eq(trace_model_check(&c, "target", err, sizeof err), -EINVAL);
 	cr_assert(strstr(err, "ops[6].kv_heads': expected a divisor of heads "
-	                 "= 8, got 3"), "%s", err);
+	                      "= 8, got 3"),
+	          "%s", err);
 	c.ops[6].kv_heads = 4;
 	c.ops[5].repeat = 0;
 	cr_assert_eq(trace_model_check(&c, "draft", err, sizeof err), -EINVAL);
-	cr_assert(strstr(err, "ops[5].repeat': expected >= 1, got 0"), "%s", err);
+	cr_assert(strstr(err, "ops[5].repeat': expected >= 1, got 0"), "%s",
+	          err);
 	c.ops[5].repeat = 1;
 	c.ops[1].kind = (enum trace_op_kind)17;
 	cr_assert_eq(trace_model_check(&c, "draft", err, sizeof err), -EINVAL);
@@ -554,12 +594,13 @@ Test(trace, writer_rejects_invalid_and_abort_cleans_up)
 	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), 0, "%s",
 	             err);
 	cr_assert_eq(count_tmp("w.msgpack"), 1);
-	s.accept = acc;  /* 0.5 in a greedy trace */
+	s.accept = acc; /* 0.5 in a greedy trace */
 	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), -EINVAL);
 	cr_assert(strstr(err, "field 'accept[1]' (sequence 7): expected 0 or 1 "
-	                 "in a greedy trace, got 0.5"), "%s", err);
+	                      "in a greedy trace, got 0.5"),
+	          "%s", err);
 	acc[1] = 1;
-	s.n_cont = 1;  /* position 4 rejected without continuation */
+	s.n_cont = 1; /* position 4 rejected without continuation */
 	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), -EINVAL);
 	cr_assert(strstr(err, "expected a continuation for position 4"), "%s",
 	          err);
@@ -567,7 +608,7 @@ Test(trace, writer_rejects_invalid_and_abort_cleans_up)
 	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), 0, "%s", err);
 	trace_writer_abort(&w);
 	cr_assert_null(w);
-	trace_writer_abort(&w);  /* accepts NULL */
+	trace_writer_abort(&w); /* accepts NULL */
 	cr_assert_eq(count_tmp("w.msgpack"), 0);
 	cr_assert(!file_exists(path));
 
@@ -603,10 +644,11 @@ Test(trace, seq_check_ranges)
 	cr_assert_eq(trace_seq_check(&h, &s, err, sizeof err), -EINVAL);
 	cr_assert(strstr(err, "field 'top1[0]'"), "%s", err);
 	s.top1 = a_top1;
-	s.cont_pos = cpos;  /* not ascending */
+	s.cont_pos = cpos; /* not ascending */
 	cr_assert_eq(trace_seq_check(&h, &s, err, sizeof err), -EINVAL);
 	cr_assert(strstr(err, "field 'cont_pos[1]' (sequence 7): expected "
-	                 "strictly ascending"), "%s", err);
+	                      "strictly ascending"),
+	          "%s", err);
 	s.cont_pos = a_cpos;
 	memcpy(cent, a_cent, sizeof cent);
 	cent[4] = INFINITY;
@@ -616,7 +658,8 @@ Test(trace, seq_check_ranges)
 	s.cont_entropy = a_cent;
 	s.n = 0;
 	cr_assert_eq(trace_seq_check(&h, &s, err, sizeof err), -EINVAL);
-	cr_assert(strstr(err, "field 'n' (sequence 7): expected >= 1"), "%s", err);
+	cr_assert(strstr(err, "field 'n' (sequence 7): expected >= 1"), "%s",
+	          err);
 	trace_header_clear(&h);
 }
 
@@ -643,7 +686,7 @@ static int record_offsets(const char *path, uint64_t *offs, int max)
 		offs[n++] = start;
 	}
 	if (n < max)
-		offs[n] = off;  /* sentinel: where parsing stopped */
+		offs[n] = off; /* sentinel: where parsing stopped */
 	msgpack_unpacked_destroy(&res);
 	free(buf);
 	return n;
@@ -680,7 +723,8 @@ static void pack_edited(msgpack_packer *pk, const msgpack_object *o,
 		msgpack_pack_array(pk, o->via.array.size);
 		for (uint32_t i = 0; i < o->via.array.size; i++) {
 			if (i == idx)
-				pack_edited(pk, &o->via.array.ptr[i], dot + 1, e);
+				pack_edited(pk, &o->via.array.ptr[i], dot + 1,
+				            e);
 			else
 				msgpack_pack_object(pk, o->via.array.ptr[i]);
 		}
@@ -757,8 +801,8 @@ static void mutate(const char *src, const char *dst, const struct edit *e,
 		for (uint32_t i = 0; i < o->via.map.size; i++)
 			if (key_is(&o->via.map.ptr[i].key, "type", 4))
 				for (int j = 0; j < 3; j++)
-					if (key_is(&o->via.map.ptr[i].val, types[j],
-					           strlen(types[j])))
+					if (key_is(&o->via.map.ptr[i].val,
+					           types[j], strlen(types[j])))
 						t = j;
 		cr_assert_geq(t, 0);
 		if (t == 2 && drop_end)
@@ -838,8 +882,8 @@ Test(bad, unmodified_copy_is_valid)
 	write_abc(fx_path("good.msgpack"));
 	mutate(fx_path("good.msgpack"), fx_path("copy.msgpack"), NULL, false,
 	       NULL);
-	cr_assert_eq(read_all(fx_path("copy.msgpack"), err, sizeof err, &n_ok), 0,
-	             "%s", err);
+	cr_assert_eq(read_all(fx_path("copy.msgpack"), err, sizeof err, &n_ok),
+	             0, "%s", err);
 	cr_assert_eq(n_ok, 3);
 }
 
@@ -853,18 +897,20 @@ Test(bad, truncated_mid_record)
 	int n_ok;
 
 	write_abc(good);
-	cr_assert_eq(record_offsets(good, offs, 8), 5);  /* hdr, 3 seq, end */
+	cr_assert_eq(record_offsets(good, offs, 8), 5); /* hdr, 3 seq, end */
 	buf = (char *)fx_slurp(good, &len);
 	/* 20 bytes into the second sequence */
 	fx_write_file(bad, buf, offs[2] + 20);
 	cr_assert_eq(read_all(bad, err, sizeof err, &n_ok), -EINVAL);
 	cr_assert_eq(n_ok, 1);
-	snprintf(want, sizeof want, "%s: offset %" PRIu64 ": truncated: the "
+	snprintf(want, sizeof want,
+	         "%s: offset %" PRIu64 ": truncated: the "
 	         "record starting here is incomplete (file ends 20 bytes into "
-	         "it)", bad, offs[2]);
+	         "it)",
+	         bad, offs[2]);
 	cr_assert_str_eq(err, want);
 
-	fx_write_file(bad, buf, offs[1] - 1);  /* inside the header */
+	fx_write_file(bad, buf, offs[1] - 1); /* inside the header */
 	cr_assert_eq(read_all(bad, err, sizeof err, &n_ok), -EINVAL);
 	cr_assert(strstr(err, ": offset 0: truncated"), "%s", err);
 	fx_write_file(bad, buf, 0);
@@ -885,16 +931,19 @@ Test(bad, truncated_at_record_boundary)
 	write_abc(good);
 	cr_assert_eq(record_offsets(good, offs, 8), 5);
 	buf = (char *)fx_slurp(good, &len);
-	fx_write_file(bad, buf, offs[4]);  /* everything but the end marker */
+	fx_write_file(bad, buf, offs[4]); /* everything but the end marker */
 	cr_assert_eq(read_all(bad, err, sizeof err, &n_ok), -EINVAL);
 	cr_assert_eq(n_ok, 3);
-	snprintf(want, sizeof want, "%s: offset %" PRIu64 ": truncated: file "
-	         "ends without an end marker (after 3 sequences)", bad, offs[4]);
+	snprintf(want, sizeof want,
+	         "%s: offset %" PRIu64 ": truncated: file "
+	         "ends without an end marker (after 3 sequences)",
+	         bad, offs[4]);
 	cr_assert_str_eq(err, want);
 	free(buf);
 
 	/* the same through mutate (end record dropped) */
-	expect_bad(NULL, true, 3, 4, "truncated: file ends without an end "
+	expect_bad(NULL, true, 3, 4,
+	           "truncated: file ends without an end "
 	           "marker");
 }
 
@@ -902,7 +951,8 @@ Test(bad, wrong_magic)
 {
 	const struct edit e = { "header", 0, "magic", false, o_str("nope") };
 
-	expect_bad(&e, false, 0, 0, "field 'magic': expected \"ahasd-trace\", "
+	expect_bad(&e, false, 0, 0,
+	           "field 'magic': expected \"ahasd-trace\", "
 	           "got str \"nope\"");
 }
 
@@ -910,7 +960,8 @@ Test(bad, wrong_version)
 {
 	const struct edit e = { "header", 0, "version", false, o_uint(2) };
 
-	expect_bad(&e, false, 0, 0, "field 'version': expected 1 (the only "
+	expect_bad(&e, false, 0, 0,
+	           "field 'version': expected 1 (the only "
 	           "version this reader supports), got 2");
 }
 
@@ -918,7 +969,8 @@ Test(bad, n_as_string)
 {
 	const struct edit e = { "seq", 0, "n", false, o_str("5") };
 
-	expect_bad(&e, false, 0, 1, "field 'n': expected an unsigned integer, "
+	expect_bad(&e, false, 0, 1,
+	           "field 'n': expected an unsigned integer, "
 	           "got str \"5\"");
 }
 
@@ -927,7 +979,8 @@ Test(bad, accept_out_of_range)
 	static float acc[5] = { 1, 1.5f, 0, 1, 0 };
 	const struct edit e = { "seq", 0, "accept", false, o_bin(acc, 20) };
 
-	expect_bad(&e, false, 0, 1, "field 'accept[1]' (sequence 7): expected "
+	expect_bad(&e, false, 0, 1,
+	           "field 'accept[1]' (sequence 7): expected "
 	           "a probability in [0, 1], got 1.5");
 }
 
@@ -936,7 +989,8 @@ Test(bad, negative_entropy)
 	static float ent[3] = { 3.0f, 2.0f, -0.25f };
 	const struct edit e = { "seq", 2, "entropy", false, o_bin(ent, 12) };
 
-	expect_bad(&e, false, 2, 3, "field 'entropy[2]' (sequence 9): expected "
+	expect_bad(&e, false, 2, 3,
+	           "field 'entropy[2]' (sequence 9): expected "
 	           "a finite value >= 0 nats, got -0.25");
 }
 
@@ -946,7 +1000,8 @@ Test(bad, missing_continuation)
 	static float acc[1] = { 0 };
 	const struct edit e = { "seq", 1, "accept", false, o_bin(acc, 4) };
 
-	expect_bad(&e, false, 1, 2, "field 'cont_pos' (sequence 8): expected a "
+	expect_bad(&e, false, 1, 2,
+	           "field 'cont_pos' (sequence 8): expected a "
 	           "continuation for position 0 (accept 0 < 1), got none");
 }
 
@@ -955,7 +1010,8 @@ Test(bad, bin_length_mismatch)
 	static float top1[4] = { 1, 1, 1, 1 };
 	const struct edit e = { "seq", 0, "top1", false, o_bin(top1, 16) };
 
-	expect_bad(&e, false, 0, 1, "field 'top1': expected a bin of 20 bytes "
+	expect_bad(&e, false, 0, 1,
+	           "field 'top1': expected a bin of 20 bytes "
 	           "(n = 5 float32), got 16 bytes");
 }
 
@@ -963,9 +1019,10 @@ Test(bad, cont_entropy_length_mismatch)
 {
 	static const float cent[4] = { 1, 2, 3, 4 };
 	const struct edit e = { "seq", 0, "cont_entropy", false,
-	                        o_bin(cent, 16) };
+		                o_bin(cent, 16) };
 
-	expect_bad(&e, false, 0, 1, "field 'cont_entropy': expected a bin of 24 "
+	expect_bad(&e, false, 0, 1,
+	           "field 'cont_entropy': expected a bin of 24 "
 	           "bytes (n_cont 2 x lookahead 3 float32), got 16 bytes");
 }
 
@@ -973,7 +1030,8 @@ Test(bad, missing_field)
 {
 	const struct edit e = { "seq", 1, "entropy", true, { 0 } };
 
-	expect_bad(&e, false, 1, 2, "field 'entropy': expected a bin of 4 bytes "
+	expect_bad(&e, false, 1, 2,
+	           "field 'entropy': expected a bin of 4 bytes "
 	           "(n = 1 float32), got nothing (missing)");
 }
 
@@ -982,9 +1040,11 @@ Test(bad, end_count_mismatch)
 	const struct edit e1 = { "end", 0, "n_tokens", false, o_uint(8) };
 	const struct edit e2 = { "end", 0, "n_sequences", false, o_uint(4) };
 
-	expect_bad(&e1, false, 3, 4, "field 'n_tokens': expected 9 (the tokens "
+	expect_bad(&e1, false, 3, 4,
+	           "field 'n_tokens': expected 9 (the tokens "
 	           "read), got 8");
-	expect_bad(&e2, false, 3, 4, "field 'n_sequences': expected 3 (the "
+	expect_bad(&e2, false, 3, 4,
+	           "field 'n_sequences': expected 3 (the "
 	           "sequences read), got 4");
 }
 
@@ -993,7 +1053,8 @@ Test(bad, greedy_fractional_accept)
 	static float acc[1] = { 0.5f };
 	const struct edit e = { "seq", 1, "accept", false, o_bin(acc, 4) };
 
-	expect_bad(&e, false, 1, 2, "field 'accept[0]' (sequence 8): expected 0 "
+	expect_bad(&e, false, 1, 2,
+	           "field 'accept[0]' (sequence 8): expected 0 "
 	           "or 1 in a greedy trace, got 0.5");
 }
 
@@ -1001,36 +1062,41 @@ Test(bad, sampling_unknown)
 {
 	const struct edit e = { "header", 0, "sampling", false, o_str("beam") };
 
-	expect_bad(&e, false, 0, 0, "field 'sampling': expected \"greedy\" or "
+	expect_bad(&e, false, 0, 0,
+	           "field 'sampling': expected \"greedy\" or "
 	           "\"sampled\", got \"beam\"");
 }
 
 Test(bad, op_scales_mismatch)
 {
 	/* op 6 of the llama list is the attention op: scales must be ML */
-	const struct edit e = { "header", 0, "models.target.ops.6.scales", false,
-	                        o_str("M") };
+	const struct edit e = { "header", 0, "models.target.ops.6.scales",
+		                false, o_str("M") };
 
-	expect_bad(&e, false, 0, 0, "field 'models.target.ops[6].scales': "
+	expect_bad(&e, false, 0, 0,
+	           "field 'models.target.ops[6].scales': "
 	           "expected \"ML\" for kind 'attention', got str \"M\"");
 }
 
 Test(bad, op_kind_unknown)
 {
 	const struct edit e = { "header", 0, "models.draft.ops.2.kind", false,
-	                        o_str("conv") };
+		                o_str("conv") };
 
-	expect_bad(&e, false, 0, 0, "field 'models.draft.ops[2].kind': expected "
-	           "one of gemm, attention, nonlinear, norm, elementwise, embed, "
-	           "got \"conv\"");
+	expect_bad(
+	        &e, false, 0, 0,
+	        "field 'models.draft.ops[2].kind': expected "
+	        "one of gemm, attention, nonlinear, norm, elementwise, embed, "
+	        "got \"conv\"");
 }
 
 Test(bad, model_dim_zero)
 {
 	const struct edit e = { "header", 0, "models.draft.ops.3.n", false,
-	                        o_uint(0) };
+		                o_uint(0) };
 
-	expect_bad(&e, false, 0, 0, "field 'models.draft.ops[3].n': expected a "
+	expect_bad(&e, false, 0, 0,
+	           "field 'models.draft.ops[3].n': expected a "
 	           "value > 0 for kind 'gemm', got 0");
 }
 
@@ -1061,10 +1127,11 @@ Test(bad, not_msgpack_and_missing_file)
 	fx_write_file(bad, "\xc1\x00\x00", 3);
 	cr_assert_eq(read_all(bad, err, sizeof err, &n_ok), -EINVAL);
 	cr_assert(strstr(err, "offset 0: malformed msgpack"), "%s", err);
-	fx_write_file(bad, "hello", 5);  /* 'h' = positive fixint 104 */
+	fx_write_file(bad, "hello", 5); /* 'h' = positive fixint 104 */
 	cr_assert_eq(read_all(bad, err, sizeof err, &n_ok), -EINVAL);
 	cr_assert(strstr(err, "offset 0: expected a record map with a \"type\" "
-	                 "key, got unsigned integer 104"), "%s", err);
+	                      "key, got unsigned integer 104"),
+	          "%s", err);
 	cr_assert_eq(read_all(fx_path("none.msgpack"), err, sizeof err, &n_ok),
 	             -ENOENT);
 	cr_assert(strstr(err, "none.msgpack: No such file"), "%s", err);
@@ -1072,7 +1139,8 @@ Test(bad, not_msgpack_and_missing_file)
 
 Test(bad, unknown_keys_and_records_are_ignored)
 {
-	const char *good = fx_path("good.msgpack"), *ok = fx_path("fwd.msgpack");
+	const char *good = fx_path("good.msgpack"),
+	           *ok = fx_path("fwd.msgpack");
 	const struct edit e = { "seq", 0, "future_field", false, o_str("x") };
 	char err[512];
 	int n_ok;
@@ -1091,23 +1159,25 @@ Test(bad, duplicate_key_in_sequence)
 {
 	const struct edit e = { "seq", 1, "n", EDIT_DUP, o_uint(1) };
 
-	expect_bad(&e, false, 1, 2, "field 'n': duplicate key (the map gives "
+	expect_bad(&e, false, 1, 2,
+	           "field 'n': duplicate key (the map gives "
 	           "it twice)");
 }
 
 Test(bad, duplicate_key_in_header_and_provenance)
 {
 	const struct edit e1 = { "header", 0, "lookahead", EDIT_DUP,
-	                         o_uint(3) };
+		                 o_uint(3) };
 	const struct edit e2 = { "header", 0, "provenance.tool", EDIT_DUP,
-	                         o_str("other") };
-	const struct edit e3 = { "header", 0, "models.target.ops.2.k",
-	                         EDIT_DUP, o_uint(64) };
+		                 o_str("other") };
+	const struct edit e3 = { "header", 0, "models.target.ops.2.k", EDIT_DUP,
+		                 o_uint(64) };
 	const struct edit e4 = { "end", 0, "n_tokens", EDIT_DUP, o_uint(9) };
 
 	expect_bad(&e1, false, 0, 0, "field 'lookahead': duplicate key");
 	expect_bad(&e2, false, 0, 0, "field 'provenance.tool': duplicate key");
-	expect_bad(&e3, false, 0, 0, "field 'models.target.ops[2].k': "
+	expect_bad(&e3, false, 0, 0,
+	           "field 'models.target.ops[2].k': "
 	           "duplicate key");
 	expect_bad(&e4, false, 3, 4, "field 'n_tokens': duplicate key");
 }
@@ -1134,18 +1204,25 @@ static void expect_claim(const char *bytes, size_t len, const char *want1,
 Test(bad, claimed_size_larger_than_file)
 {
 	/* map32 of 2^32 - 1 entries and nothing after it */
-	expect_claim("\xdf\xff\xff\xff\xff", 5, "offset 0: the map at byte 0 "
-	             "claims 4294967295 entries", "only 0 bytes follow");
+	expect_claim("\xdf\xff\xff\xff\xff", 5,
+	             "offset 0: the map at byte 0 "
+	             "claims 4294967295 entries",
+	             "only 0 bytes follow");
 	/* array32 */
-	expect_claim("\xdd\x00\x10\x00\x00\x01\x02", 7, "the array at byte 0 "
-	             "claims 1048576 elements", "only 2 bytes follow");
+	expect_claim("\xdd\x00\x10\x00\x00\x01\x02", 7,
+	             "the array at byte 0 "
+	             "claims 1048576 elements",
+	             "only 2 bytes follow");
 	/* a record whose bin claims 4 GiB, 3 bytes of it present */
-	expect_claim("\x81\xa4type\xc6\xff\xff\xff\xff" "abc", 14,
-	             "the bin at byte 6 claims 4294967295 bytes",
+	expect_claim("\x81\xa4type\xc6\xff\xff\xff\xff"
+	             "abc",
+	             14, "the bin at byte 6 claims 4294967295 bytes",
 	             "only 3 bytes follow");
 	/* str32 */
-	expect_claim("\x81\xdb\x7f\xff\xff\xff", 6, "the str at byte 1 claims "
-	             "2147483647 bytes", "only 0 bytes follow");
+	expect_claim("\x81\xdb\x7f\xff\xff\xff", 6,
+	             "the str at byte 1 claims "
+	             "2147483647 bytes",
+	             "only 0 bytes follow");
 }
 
 Test(bad, claimed_size_in_a_later_record)
@@ -1165,8 +1242,10 @@ Test(bad, claimed_size_in_a_later_record)
 	fx_write_file(bad, buf, offs[2] + 6);
 	cr_assert_eq(read_all(bad, err, sizeof err, &n_ok), -EINVAL);
 	cr_assert_eq(n_ok, 1);
-	snprintf(want, sizeof want, "%s: offset %" PRIu64 ": the map at byte "
-	         "%" PRIu64 " claims 2147483648 entries", bad, offs[2], offs[2]);
+	snprintf(want, sizeof want,
+	         "%s: offset %" PRIu64 ": the map at byte "
+	         "%" PRIu64 " claims 2147483648 entries",
+	         bad, offs[2], offs[2]);
 	cr_assert(strstr(err, want), "want '%s' in '%s'", want, err);
 	cr_assert(strstr(err, "only 1 bytes follow"), "%s", err);
 	free(buf);
@@ -1179,7 +1258,8 @@ Test(bad, values_printed_with_enough_digits)
 	static float acc[5] = { 1, 1.00000012f, 0, 1, 0 };
 	const struct edit e = { "seq", 0, "accept", false, o_bin(acc, 20) };
 
-	expect_bad(&e, false, 0, 1, "field 'accept[1]' (sequence 7): expected "
+	expect_bad(&e, false, 0, 1,
+	           "field 'accept[1]' (sequence 7): expected "
 	           "a probability in [0, 1], got 1.00000012");
 }
 
@@ -1195,7 +1275,8 @@ Test(bad, duplicate_sequence_id)
 
 	write_abc(fx_path("good.msgpack"));
 	cr_assert_eq(record_offsets(fx_path("good.msgpack"), offs, 8), 5);
-	expect_bad(&e, false, 2, 3, "field 'id': duplicate sequence id 7 "
+	expect_bad(&e, false, 2, 3,
+	           "field 'id': duplicate sequence id 7 "
 	           "(also the sequence at offset");
 }
 
@@ -1216,7 +1297,8 @@ Test(trace, writer_rejects_duplicate_sequence_id)
 	s = seq_a();
 	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), -EINVAL);
 	cr_assert(strstr(err, path) && strstr(err, "field 'id': duplicate "
-	                 "sequence id 7"), "%s", err);
+	                                           "sequence id 7"),
+	          "%s", err);
 	trace_writer_abort(&w);
 	trace_header_clear(&h);
 }
@@ -1234,27 +1316,31 @@ Test(trace, model_dimension_bounds)
 	m.dim = UINT32_MAX;
 	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), -EINVAL);
 	cr_assert_str_eq(err, "field 'models.draft.dim': expected a value in "
-	                 "[1, 1048576], got 4294967295");
+	                      "[1, 1048576], got 4294967295");
 	m.dim = 64;
 	m.seq_len = (1u << 24) + 1;
 	cr_assert_eq(trace_model_check(&m, "target", err, sizeof err), -EINVAL);
 	cr_assert(strstr(err, "field 'models.target.seq_len': expected a value "
-	                 "in [1, 16777216], got 16777217"), "%s", err);
+	                      "in [1, 16777216], got 16777217"),
+	          "%s", err);
 	m.seq_len = 512;
-	m.n_kv_heads = 16;  /* more than n_heads = 8 */
+	m.n_kv_heads = 16; /* more than n_heads = 8 */
 	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), -EINVAL);
 	cr_assert(strstr(err, "field 'models.draft.n_kv_heads': expected a "
-	                 "value in [1, 8] (n_heads), got 16"), "%s", err);
+	                      "value in [1, 8] (n_heads), got 16"),
+	          "%s", err);
 	m.n_kv_heads = 4;
 	m.ops[2].k = UINT32_MAX;
 	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), -EINVAL);
 	cr_assert(strstr(err, "field 'models.draft.ops[2].k': expected at most "
-	                 "33554432, got 4294967295"), "%s", err);
+	                      "33554432, got 4294967295"),
+	          "%s", err);
 	m.ops[2].k = 64;
 	m.ops[2].repeat = 65537;
 	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), -EINVAL);
 	cr_assert(strstr(err, "field 'models.draft.ops[2].repeat': expected a "
-	                 "value in [1, 65536], got 65537"), "%s", err);
+	                      "value in [1, 65536], got 65537"),
+	          "%s", err);
 	m.ops[2].repeat = 5;
 	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), 0, "%s",
 	             err);
@@ -1270,14 +1356,16 @@ Test(bad, model_name_of_64_bytes)
 	static const char name64[] = "0123456789abcdef0123456789abcdef"
 	                             "0123456789abcdef0123456789abcdef";
 	const struct edit e = { "header", 0, "models.draft.name", false,
-	                        o_str(name64) };
+		                o_str(name64) };
 	const struct edit o = { "header", 0, "models.target.ops.2.name", false,
-	                        o_str(name64) };
+		                o_str(name64) };
 
 	cr_assert_eq(strlen(name64), 64);
-	expect_bad(&e, false, 0, 0, "expected a string of at most 63 bytes, "
+	expect_bad(&e, false, 0, 0,
+	           "expected a string of at most 63 bytes, "
 	           "got 64 bytes");
-	expect_bad(&o, false, 0, 0, "expected a string of at most 63 bytes, "
+	expect_bad(&o, false, 0, 0,
+	           "expected a string of at most 63 bytes, "
 	           "got 64 bytes");
 }
 
@@ -1288,13 +1376,15 @@ Test(bad, string_with_a_nul_inside)
 {
 	msgpack_object v = o_str("ab-cd");
 
-	v.via.str.ptr = "ab\0cd";  /* 5 bytes, as o_str("ab-cd") sized it */
+	v.via.str.ptr = "ab\0cd"; /* 5 bytes, as o_str("ab-cd") sized it */
 	const struct edit bad = { "header", 0, "models.target.name", false, v };
 	const struct edit prov = { "header", 0, "provenance.tool", false, v };
 
-	expect_bad(&bad, false, 0, 0, "field 'models.target.name': expected a "
+	expect_bad(&bad, false, 0, 0,
+	           "field 'models.target.name': expected a "
 	           "string without NUL bytes, got one with");
-	expect_bad(&prov, false, 0, 0, "field 'provenance[0]': expected "
+	expect_bad(&prov, false, 0, 0,
+	           "field 'provenance[0]': expected "
 	           "strings without NUL bytes, got one with");
 }
 
@@ -1326,7 +1416,7 @@ Test(trace, model_name_of_63_bytes_round_trips)
 	cr_assert_eq(trace_model_check(&h.draft, "draft", err, sizeof err),
 	             -EINVAL);
 	cr_assert_str_eq(err, "field 'models.draft.name': expected at most 63 "
-	                 "bytes");
+	                      "bytes");
 	trace_header_clear(&h);
 }
 
@@ -1343,16 +1433,17 @@ Test(trace, model_weight_bits_bounds)
 	m.weight_bits = 65;
 	cr_assert_eq(trace_model_check(&m, "draft", err, sizeof err), -EINVAL);
 	cr_assert_str_eq(err, "field 'models.draft.weight_bits': expected a "
-	                 "value in [1, 64], got 65");
+	                      "value in [1, 64], got 65");
 	free(m.ops);
 }
 
 Test(bad, model_dimension_too_large)
 {
 	const struct edit e = { "header", 0, "models.target.hidden_dim", false,
-	                        o_uint(UINT32_MAX) };
+		                o_uint(UINT32_MAX) };
 
-	expect_bad(&e, false, 0, 0, "field 'models.target.hidden_dim': expected "
+	expect_bad(&e, false, 0, 0,
+	           "field 'models.target.hidden_dim': expected "
 	           "a value in [1, 4194304], got 4294967295");
 }
 
@@ -1361,20 +1452,22 @@ Test(trace, sequence_within_context)
 	const char *path = fx_path("ctx.msgpack");
 	struct trace_header h;
 	struct trace_writer *w = NULL;
-	struct trace_seq s = seq_a();  /* n = 5 */
+	struct trace_seq s = seq_a(); /* n = 5 */
 	char err[512] = "";
 
-	make_header(&h, 0);  /* target seq_len 512 */
+	make_header(&h, 0); /* target seq_len 512 */
 	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), 0, "%s",
 	             err);
-	s.prompt_len = 507;  /* 507 + 5 = 512: fits exactly */
+	s.prompt_len = 507; /* 507 + 5 = 512: fits exactly */
 	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), 0, "%s", err);
 	s = seq_b();
-	s.prompt_len = 512;  /* 512 + 1 */
+	s.prompt_len = 512; /* 512 + 1 */
 	cr_assert_eq(trace_writer_add(w, &s, err, sizeof err), -EINVAL);
-	cr_assert(strstr(err, "field 'prompt_len' (sequence 8): expected "
+	cr_assert(strstr(err,
+	                 "field 'prompt_len' (sequence 8): expected "
 	                 "prompt_len + n = 512 + 1 = 513 within the target "
-	                 "model's context (seq_len 512)"), "%s", err);
+	                 "model's context (seq_len 512)"),
+	          "%s", err);
 	trace_writer_abort(&w);
 	trace_header_clear(&h);
 }
@@ -1383,7 +1476,8 @@ Test(bad, sequence_beyond_context)
 {
 	const struct edit e = { "seq", 2, "prompt_len", false, o_uint(510) };
 
-	expect_bad(&e, false, 2, 3, "field 'prompt_len' (sequence 9): expected "
+	expect_bad(&e, false, 2, 3,
+	           "field 'prompt_len' (sequence 9): expected "
 	           "prompt_len + n = 510 + 3 = 513 within the target model's "
 	           "context (seq_len 512)");
 }
@@ -1415,7 +1509,8 @@ Test(trace, writer_enforces_reader_limits)
 	h.n_prov = n;
 	cr_assert_eq(trace_writer_open(&w, path, &h, err, sizeof err), -EINVAL);
 	cr_assert(strstr(err, "field 'provenance': expected at most 65536 "
-	                 "entries, got 65537"), "%s", err);
+	                      "entries, got 65537"),
+	          "%s", err);
 	cr_assert(!file_exists(path));
 
 	/* a key given twice */

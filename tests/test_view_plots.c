@@ -10,8 +10,7 @@
 #include "../viewer/view.h"
 #include "../viewer/view_page.h"
 
-TestSuite(view_plots, .init = prog_setup, .fini = prog_teardown,
-          .timeout = 60);
+TestSuite(view_plots, .init = prog_setup, .fini = prog_teardown, .timeout = 60);
 
 static size_t front_of(const double *x, const double *y, size_t n,
                        unsigned char *on)
@@ -93,7 +92,7 @@ static void lab(const char *hex, double out[3])
 {
 	unsigned v = (unsigned)strtoul(hex + 1, NULL, 16);
 	double c[3] = { (v >> 16 & 255) / 255.0, (v >> 8 & 255) / 255.0,
-	                (v & 255) / 255.0 };
+		        (v & 255) / 255.0 };
 	double xyz[3], f[3];
 
 	for (int i = 0; i < 3; i++)
@@ -149,8 +148,10 @@ Test(view_plots, policy_colours_apart_from_devices_and_each_other)
  * known ones, else by the name's hash, never one of the fixed three. */
 Test(view_plots, policy_colours_stable)
 {
-	const char *names[] = { "mine", "specpim", "x", "policy-with-a-long"
-	                        "-name", "" };
+	const char *names[] = { "mine", "specpim", "x",
+		                "policy-with-a-long"
+		                "-name",
+		                "" };
 
 	cr_assert_str_eq(policy_col("sync"), "#8c510a");
 	cr_assert_str_eq(policy_col("async"), "#f0a202");
@@ -189,8 +190,8 @@ Test(view_plots, swept_keys_and_metrics_of_the_hand_db)
 	char err[512];
 	long tps;
 
-	cr_assert_eq(view_runs_load(h, NULL, 0, &rs, err, sizeof err), 0,
-	             "%s", err);
+	cr_assert_eq(view_runs_load(h, NULL, 0, &rs, err, sizeof err), 0, "%s",
+	             err);
 	cr_assert_eq(rs.n, 11);
 	cr_assert_eq(view_sweep_load(h, &rs, &sw, err, sizeof err), 0, "%s",
 	             err);
@@ -217,8 +218,9 @@ Test(view_plots, swept_keys_and_metrics_of_the_hand_db)
 		             rs.v[i].tokens_per_s_lo);
 		cr_expect_eq(sw.hi[i * sw.n_metrics + (size_t)tps],
 		             rs.v[i].tokens_per_s_hi);
-		cr_expect_lt(fabs(sw.lo[i * sw.n_metrics + (size_t)tps] -
-		                  0.9 * v), 1e-9 * v);
+		cr_expect_lt(
+		        fabs(sw.lo[i * sw.n_metrics + (size_t)tps] - 0.9 * v),
+		        1e-9 * v);
 	}
 	view_sweep_free(&sw);
 	view_runs_clear(&rs);
@@ -235,8 +237,8 @@ Test(view_plots, report_front_is_the_pareto_view)
 	char err[512];
 	const char *studies[] = { "front", "other" };
 
-	cr_assert_eq(view_runs_load(h, NULL, 0, &rs, err, sizeof err), 0,
-	             "%s", err);
+	cr_assert_eq(view_runs_load(h, NULL, 0, &rs, err, sizeof err), 0, "%s",
+	             err);
 	for (size_t k = 0; k < 2; k++) {
 		double x[16], y[16];
 		int64_t id[16];
@@ -251,7 +253,8 @@ Test(view_plots, report_front_is_the_pareto_view)
 				id[n++] = rs.v[i].id;
 			}
 		view_pareto(x, y, n, on);
-		s = prog_prep(h, "SELECT on_front FROM pareto WHERE run_id = ?1");
+		s = prog_prep(h,
+		              "SELECT on_front FROM pareto WHERE run_id = ?1");
 		for (size_t i = 0; i < n; i++) {
 			sqlite3_reset(s);
 			sqlite3_bind_int64(s, 1, id[i]);

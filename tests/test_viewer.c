@@ -105,7 +105,8 @@ static size_t count_kind(const char *html, const char *kind)
 {
 	char needle[96];
 
-	snprintf(needle, sizeof needle, "class=\"task\" data-kind=\"%s\"", kind);
+	snprintf(needle, sizeof needle, "class=\"task\" data-kind=\"%s\"",
+	         kind);
 	return count_str(html, needle);
 }
 
@@ -129,16 +130,17 @@ static const struct replay_event hand_ev[] = {
 	{ 0, REPLAY_EV_IDLE, 0 * MS, 2 * MS, 0, 0, 0, REPLAY_OUT_NONE },
 	{ 0, REPLAY_EV_VERIFY, 2 * MS, 5 * MS, 3, 0, 1, REPLAY_OUT_ACCEPTED },
 	{ 1, REPLAY_EV_DRAFT, 2 * MS, 3 * MS, 1, 0, 2, REPLAY_OUT_WASTED },
-	{ 1, REPLAY_EV_PREVERIFY, 3 * MS, 4 * MS, 1, 0, 0, REPLAY_OUT_REJECTED },
+	{ 1, REPLAY_EV_PREVERIFY, 3 * MS, 4 * MS, 1, 0, 0,
+	  REPLAY_OUT_REJECTED },
 	{ 1, REPLAY_EV_SWITCH, 4 * MS, 4.5 * MS, 0, 0, 0, REPLAY_OUT_NONE },
 };
 #define N_HAND (sizeof hand_ev / sizeof hand_ev[0])
 
 /* The names the schema stores (db/schema.sql). */
-static const char *const kind_name[] = { "draft", "verify", "preverify",
-                                         "switch", "transfer", "idle" };
+static const char *const kind_name[] = { "draft",  "verify",   "preverify",
+	                                 "switch", "transfer", "idle" };
 static const char *const outcome_name[] = { "none", "accepted", "rejected",
-                                            "wasted" };
+	                                    "wasted" };
 
 static const char nasty_label[] = "<script>alert(\"x\")</script> & 'q'";
 
@@ -146,23 +148,41 @@ static void add_run(struct db *d, const char *policy, int events)
 {
 	char err[512];
 	struct db_run_info in = {
-		.tool_version = "0.1.0-test", .label = nasty_label,
-		.policy = policy, .policy_version = "1.0",
-		.policy_params = "a=1", .policy_path = "/p/policy.so",
-		.drafter = "fixed", .drafter_version = "1.0",
-		.drafter_params = "k=2", .drafter_path = "/p/fixed.so",
-		.hw_preset = "npu-pim", .hw_config = "x = 1\n",
-		.trace_path = "/t/hand.trace", .trace_sha256 = "00",
-		.draft_model = "d<1>", .target_model = "t&2",
-		.sampled = 0, .seed = 1, .queue_capacity = 16, .max_draft = 8,
-		.device_names = { "npu", "pim" }, .n_dev = 2,
+		.tool_version = "0.1.0-test",
+		.label = nasty_label,
+		.policy = policy,
+		.policy_version = "1.0",
+		.policy_params = "a=1",
+		.policy_path = "/p/policy.so",
+		.drafter = "fixed",
+		.drafter_version = "1.0",
+		.drafter_params = "k=2",
+		.drafter_path = "/p/fixed.so",
+		.hw_preset = "npu-pim",
+		.hw_config = "x = 1\n",
+		.trace_path = "/t/hand.trace",
+		.trace_sha256 = "00",
+		.draft_model = "d<1>",
+		.target_model = "t&2",
+		.sampled = 0,
+		.seed = 1,
+		.queue_capacity = 16,
+		.max_draft = 8,
+		.device_names = { "npu", "pim" },
+		.n_dev = 2,
 	};
-	struct replay_seq_result sr = { .seq = 0, .prompt_len = 4,
-	                                .committed = 3, .time_s = 5 * MS };
-	struct replay_metrics m = { .sequences = 1, .committed = 3,
-	                            .time_s = 5 * MS, .energy_j = 0.01,
-	                            .drafted = 3, .accepted = 2, .wasted = 1,
-	                            .batches = 2, .verifications = 1 };
+	struct replay_seq_result sr = {
+		.seq = 0, .prompt_len = 4, .committed = 3, .time_s = 5 * MS
+	};
+	struct replay_metrics m = { .sequences = 1,
+		                    .committed = 3,
+		                    .time_s = 5 * MS,
+		                    .energy_j = 0.01,
+		                    .drafted = 3,
+		                    .accepted = 2,
+		                    .wasted = 1,
+		                    .batches = 2,
+		                    .verifications = 1 };
 	int64_t id;
 
 	m.busy_s[0] = 3 * MS;
@@ -173,8 +193,9 @@ static void add_run(struct db *d, const char *policy, int events)
 	for (size_t i = 0; events && i < N_HAND; i++)
 		cr_assert_eq(db_run_event(d, id, &hand_ev[i], err, sizeof err),
 		             1, "%s", err);
-	cr_assert_eq(db_run_commit(d, id, &m, 0.001, NULL, NULL, 0, err,
-	                           sizeof err), 0, "%s", err);
+	cr_assert_eq(
+	        db_run_commit(d, id, &m, 0.001, NULL, NULL, 0, err, sizeof err),
+	        0, "%s", err);
 }
 
 static void make_db(const char *path)
@@ -297,22 +318,22 @@ Test(viewer, html_run_selection)
 /* python3 parses the JSON (any syntax error fails) and prints one line per
  * complete event, in recording order, then one per process name. */
 static const char pyscript[] =
-	"import json,sys\n"
-	"d=json.load(open(sys.argv[1]))\n"
-	"ev=d['traceEvents']\n"
-	"x=[e for e in ev if e['ph']=='X']\n"
-	"x.sort(key=lambda e:e['args']['idx'])\n"
-	"for e in x:\n"
-	"  a=e['args']\n"
-	"  print('X',e['name'],e['pid'],e['tid'],repr(float(e['ts'])),"
-	"repr(float(e['dur'])),a['tokens'],a['seq'],a['batch'],a['outcome'])\n"
-	"for e in ev:\n"
-	"  if e['ph']=='M' and e['name']=='process_name':\n"
-	"    print('P',e['pid'],e['args']['name'])\n"
-	"  elif e['ph']=='M' and e['name']=='thread_name':\n"
-	"    print('T',e['pid'],e['tid'],e['args']['name'])\n"
-	"  elif e['ph'] not in 'MX':\n"
-	"    print('?',e['ph'])\n";
+        "import json,sys\n"
+        "d=json.load(open(sys.argv[1]))\n"
+        "ev=d['traceEvents']\n"
+        "x=[e for e in ev if e['ph']=='X']\n"
+        "x.sort(key=lambda e:e['args']['idx'])\n"
+        "for e in x:\n"
+        "  a=e['args']\n"
+        "  print('X',e['name'],e['pid'],e['tid'],repr(float(e['ts'])),"
+        "repr(float(e['dur'])),a['tokens'],a['seq'],a['batch'],a['outcome'])\n"
+        "for e in ev:\n"
+        "  if e['ph']=='M' and e['name']=='process_name':\n"
+        "    print('P',e['pid'],e['args']['name'])\n"
+        "  elif e['ph']=='M' and e['name']=='thread_name':\n"
+        "    print('T',e['pid'],e['tid'],e['args']['name'])\n"
+        "  elif e['ph'] not in 'MX':\n"
+        "    print('?',e['ph'])\n";
 
 struct pf_ev {
 	char kind[32], outcome[32];
@@ -332,8 +353,9 @@ static size_t perfetto(const char *db, int id, struct pf_ev *out, size_t max,
 	snprintf(js, sizeof js, "%s/run.json", fx_dir);
 	snprintf(py, sizeof py, "%s/check.py", fx_dir);
 	snprintf(txt, sizeof txt, "%s/run.txt", fx_dir);
-	cr_assert_eq(run("'%s' '%s' --perfetto %d -o '%s'", view_bin, db, id,
-	                 js), 0, "export failed: %s", err_text());
+	cr_assert_eq(
+	        run("'%s' '%s' --perfetto %d -o '%s'", view_bin, db, id, js), 0,
+	        "export failed: %s", err_text());
 	f = fopen(py, "w");
 	cr_assert_not_null(f);
 	fputs(pyscript, f);
@@ -348,10 +370,12 @@ static size_t perfetto(const char *db, int id, struct pf_ev *out, size_t max,
 			struct pf_ev *e = &out[n];
 
 			cr_assert_lt(n, max);
-			cr_assert_eq(sscanf(line, "X %31s %d %d %lf %lf %lld "
-			                    "%lld %lld %31s", e->kind, &e->pid,
-			                    &e->tid, &e->ts, &e->dur, &e->tokens,
-			                    &e->seq, &e->batch, e->outcome),
+			cr_assert_eq(sscanf(line,
+			                    "X %31s %d %d %lf %lf %lld "
+			                    "%lld %lld %31s",
+			                    e->kind, &e->pid, &e->tid, &e->ts,
+			                    &e->dur, &e->tokens, &e->seq,
+			                    &e->batch, e->outcome),
 			             9, "bad line %s", line);
 			n++;
 		} else if (line[0] == 'P') {
@@ -448,18 +472,21 @@ Test(viewer, errors)
 
 	/* SQLite, but another application's */
 	cr_assert_eq(sqlite3_open(other, &h), SQLITE_OK);
-	cr_assert_eq(sqlite3_exec(h, "PRAGMA application_id = 1234; "
-	                             "CREATE TABLE t(x);", NULL, NULL, NULL),
+	cr_assert_eq(sqlite3_exec(h,
+	                          "PRAGMA application_id = 1234; "
+	                          "CREATE TABLE t(x);",
+	                          NULL, NULL, NULL),
 	             SQLITE_OK);
 	sqlite3_close(h);
-	assert_fails("other application", "not an ahasd-replay database",
-	             other, "");
+	assert_fails("other application", "not an ahasd-replay database", other,
+	             "");
 
 	/* ours, from a newer schema */
 	cr_assert_eq(run("cp '%s' '%s'", db, newer), 0);
 	cr_assert_eq(sqlite3_open(newer, &h), SQLITE_OK);
-	cr_assert_eq(sqlite3_exec(h, "PRAGMA user_version = 99", NULL, NULL,
-	                          NULL), SQLITE_OK);
+	cr_assert_eq(
+	        sqlite3_exec(h, "PRAGMA user_version = 99", NULL, NULL, NULL),
+	        SQLITE_OK);
 	sqlite3_close(h);
 	assert_fails("newer schema", "newer", newer, "");
 
@@ -484,12 +511,14 @@ Test(viewer, replay_end_to_end)
 		cr_skip_test("ahasd-replay not built: end-to-end test SKIPPED");
 	snprintf(db, sizeof db, "%s/e2e.db", fx_dir);
 	snprintf(out, sizeof out, "%s/e2e.html", fx_dir);
-	cr_assert_eq(run("'%s' '%s'", mktrace_bin, fx_dir), 0, "%s", err_text());
+	cr_assert_eq(run("'%s' '%s'", mktrace_bin, fx_dir), 0, "%s",
+	             err_text());
 	/* async and sync, drafter fixed k=4, single-device preset gpu: see
 	 * viewer_mktrace.c for the 12 draft + 3 verify tasks of each */
 	cr_assert_eq(run("'%s' -q --db '%s' --events -w gpu -p async -p sync "
-	                 "-d fixed -P k=4 '%s/hand.trace'", replay_bin, db,
-	                 fx_dir), 0, "%s", err_text());
+	                 "-d fixed -P k=4 '%s/hand.trace'",
+	                 replay_bin, db, fx_dir),
+	             0, "%s", err_text());
 	cr_assert_eq(run("'%s' '%s' -o '%s'", view_bin, db, out), 0, "%s",
 	             err_text());
 	html = slurp(out);
@@ -509,16 +538,19 @@ Test(viewer, replay_end_to_end)
 	cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL),
 	             SQLITE_OK);
 	cr_assert_eq(sqlite3_prepare_v2(h,
-	             "SELECT kind, start_s, end_s, tokens, outcome FROM events"
-	             " WHERE run_id = 1 ORDER BY idx", -1, &st, NULL),
+	                                "SELECT kind, start_s, end_s, tokens, "
+	                                "outcome FROM events"
+	                                " WHERE run_id = 1 ORDER BY idx",
+	                                -1, &st, NULL),
 	             SQLITE_OK);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		cr_assert_lt(i, n);
 		cr_assert_str_eq(ev[i].kind,
 		                 (const char *)sqlite3_column_text(st, 0));
 		assert_us(ev[i].ts, sqlite3_column_double(st, 1), "ts");
-		assert_us(ev[i].dur, sqlite3_column_double(st, 2) -
-		                             sqlite3_column_double(st, 1),
+		assert_us(ev[i].dur,
+		          sqlite3_column_double(st, 2) -
+		                  sqlite3_column_double(st, 1),
 		          "dur");
 		cr_assert_eq(ev[i].tokens, sqlite3_column_int64(st, 3));
 		cr_assert_str_eq(ev[i].outcome,

@@ -32,13 +32,14 @@ static void fit_profile(const struct wl_profile *p, uint64_t seed,
 		wl_seq_free(&s);
 	}
 	cr_assert_eq(wl_fit_result(f, p->sampled, p->lookahead, est, se, err,
-	                           sizeof err), 0, "%s", err);
+	                           sizeof err),
+	             0, "%s", err);
 	wl_fit_free(&f);
 }
 
-#define WITHIN(got, want, se, what)                                         \
-	cr_expect(fabs((got) - (want)) <= 4.0 * (se),                          \
-	          "%s: fitted %.6g, profile %.6g, 4 SE = %.3g", what,          \
+#define WITHIN(got, want, se, what)                                   \
+	cr_expect(fabs((got) - (want)) <= 4.0 * (se),                 \
+	          "%s: fitted %.6g, profile %.6g, 4 SE = %.3g", what, \
 	          (double)(got), (double)(want), 4.0 * (se))
 
 /* Round trip: synthesise 64 x 1024 positions from each shipped profile,
@@ -53,13 +54,15 @@ Test(workload, fit_recovers_the_profile)
 		struct wl_profile p = get(wl_profile_at(i)->name), est, se;
 		p.sequences = 64;
 		fit_profile(&p, 7, &est, &se);
-		WITHIN(est.acceptance, p.acceptance, se.acceptance, "acceptance");
+		WITHIN(est.acceptance, p.acceptance, se.acceptance,
+		       "acceptance");
 		WITHIN(log(est.h_median), log(p.h_median),
 		       se.h_median / est.h_median, "ln h_median");
 		WITHIN(est.h_sigma, p.h_sigma, se.h_sigma, "h_sigma");
 		WITHIN(est.rho, p.rho, se.rho, "rho");
 		WITHIN(est.coupling, p.coupling, se.coupling, "coupling");
-		WITHIN(est.cont_shift, p.cont_shift, se.cont_shift, "cont_shift");
+		WITHIN(est.cont_shift, p.cont_shift, se.cont_shift,
+		       "cont_shift");
 		cr_expect_float_eq(est.top1_k, p.top1_k, 1e-4, "top1_k %g",
 		                   est.top1_k);
 		cr_expect_eq(est.tokens, p.tokens);

@@ -47,11 +47,11 @@ struct point {
 };
 
 static const struct point points[] = {
-	{ "front", "sync", 1, 10, 90 },   { "front", "sync", 2, 20, 80 },
-	{ "front", "sync", 3, 20, 70 },   { "front", "ahasd", 1, 30, 60 },
-	{ "front", "ahasd", 2, 25, 60 },  { "front", "ahasd", 3, 40, 40 },
-	{ "front", "async", 1, 35, 40 },  { "front", "async", 2, 30, 60 },
-	{ "front", "async", 3, 15, 50 },  { "other", "mine", 1, 45, 100 },
+	{ "front", "sync", 1, 10, 90 },  { "front", "sync", 2, 20, 80 },
+	{ "front", "sync", 3, 20, 70 },  { "front", "ahasd", 1, 30, 60 },
+	{ "front", "ahasd", 2, 25, 60 }, { "front", "ahasd", 3, 40, 40 },
+	{ "front", "async", 1, 35, 40 }, { "front", "async", 2, 30, 60 },
+	{ "front", "async", 3, 15, 50 }, { "other", "mine", 1, 45, 100 },
 	{ "other", "mine", 2, 50, 95 },
 };
 
@@ -70,26 +70,44 @@ int main(int argc, char **argv)
 		const struct point *p = &points[i];
 		char hw[64];
 		struct db_run_info in = {
-			.tool_version = "0.1.0-test", .label = p->study,
-			.policy = p->policy, .policy_version = "1.0",
-			.policy_params = "", .policy_path = "/p/policy.so",
-			.drafter = "fixed", .drafter_version = "1.0",
-			.drafter_params = "k=2", .drafter_path = "/p/fixed.so",
-			.hw_preset = "hand", .hw_config = hw,
-			.trace_path = "/t/hand.trace", .trace_sha256 = "00",
-			.draft_model = "d", .target_model = "t",
-			.sampled = 0, .seed = 1, .queue_capacity = 16,
-			.max_draft = 8, .device_names = { "npu", "pim" },
+			.tool_version = "0.1.0-test",
+			.label = p->study,
+			.policy = p->policy,
+			.policy_version = "1.0",
+			.policy_params = "",
+			.policy_path = "/p/policy.so",
+			.drafter = "fixed",
+			.drafter_version = "1.0",
+			.drafter_params = "k=2",
+			.drafter_path = "/p/fixed.so",
+			.hw_preset = "hand",
+			.hw_config = hw,
+			.trace_path = "/t/hand.trace",
+			.trace_sha256 = "00",
+			.draft_model = "d",
+			.target_model = "t",
+			.sampled = 0,
+			.seed = 1,
+			.queue_capacity = 16,
+			.max_draft = 8,
+			.device_names = { "npu", "pim" },
 			.n_dev = 2,
 		};
 		struct replay_seq_result sr = {
-			.seq = 0, .prompt_len = 4, .committed = 1000,
-			.time_s = 1000 / p->tps, .energy_j = 1000 / p->tpj,
+			.seq = 0,
+			.prompt_len = 4,
+			.committed = 1000,
+			.time_s = 1000 / p->tps,
+			.energy_j = 1000 / p->tpj,
 		};
 		struct replay_metrics m = {
-			.sequences = 1, .committed = 1000,
-			.time_s = 1000 / p->tps, .energy_j = 1000 / p->tpj,
-			.drafted = 10, .accepted = 5, .batches = 2,
+			.sequences = 1,
+			.committed = 1000,
+			.time_s = 1000 / p->tps,
+			.energy_j = 1000 / p->tpj,
+			.drafted = 10,
+			.accepted = 5,
+			.batches = 2,
 			.verifications = 2,
 		};
 		struct stats_interval iv[STATS_N_METRICS];
@@ -107,7 +125,7 @@ int main(int argc, char **argv)
 			iv[k].hi = 1.1 * iv[k].value;
 		}
 		iv[STATS_ACCEPTANCE_RATE] = (struct stats_interval){ 0.5, 0.4,
-		                                                     0.6 };
+			                                             0.6 };
 		iv[STATS_MEAN_DRAFT_LEN] = (struct stats_interval){ 5, 4, 6 };
 		m.busy_s[0] = 0.5 * m.time_s;
 		m.busy_s[1] = 0.25 * m.time_s;

@@ -25,7 +25,7 @@
 #include "trace.h"
 
 #define LOOKAHEAD 4
-#define MAX_N 64
+#define MAX_N     64
 
 struct seqbuf {
 	float ent[MAX_N], top1[MAX_N], acc[MAX_N], cont[MAX_N * LOOKAHEAD];
@@ -46,16 +46,20 @@ static void make_seq(struct seqbuf *b, uint32_t id, uint32_t prompt,
 		if (!accept[p]) {
 			b->cpos[nc] = p;
 			for (uint32_t j = 0; j < LOOKAHEAD; j++)
-				b->cont[nc * LOOKAHEAD + j] =
-				        3.0f + 0.1f * (float)j;
+				b->cont[nc * LOOKAHEAD + j] = 3.0f +
+				                              0.1f * (float)j;
 			nc++;
 		}
 	}
-	b->s = (struct trace_seq){ .id = id, .prompt_len = prompt, .n = n,
-	                           .entropy = b->ent, .top1 = b->top1,
-	                           .accept = b->acc, .n_cont = nc,
-	                           .cont_pos = b->cpos,
-	                           .cont_entropy = b->cont };
+	b->s = (struct trace_seq){ .id = id,
+		                   .prompt_len = prompt,
+		                   .n = n,
+		                   .entropy = b->ent,
+		                   .top1 = b->top1,
+		                   .accept = b->acc,
+		                   .n_cont = nc,
+		                   .cont_pos = b->cpos,
+		                   .cont_entropy = b->cont };
 }
 
 static int model(struct trace_model *m, const char *name, uint32_t dim,

@@ -40,25 +40,33 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: ahasd-db export (--csv | --json) [-o FILE] DB\n"
-"       ahasd-db merge [-q] OUT IN...\n"
-"\n"
-"export: write the pivoted run table of a results database (the run_table\n"
-"view: one row per run, one column per configuration key, the headline\n"
-"metrics with their 95%% intervals, the speed-up over sync) as CSV or JSON.\n"
-"\n"
-"      --csv       comma-separated values with a header row\n"
-"      --json      an array of objects, one per run\n"
-"  -o, --output F  output file (default: standard output, '-')\n"
-"\n"
-"merge: copy every run of each IN, with all its rows (metrics, devices,\n"
-"sequences, events, configuration, intervals, failures), into OUT (made\n"
-"when missing), run ids renumbered, provenance kept, one transaction per\n"
-"input; then pair the merged runs with their baselines in OUT. Refuses\n"
-"an input of another schema version, or one merged before.\n"
-"\n"
-"  -q, --quiet     no line per input, no progress line\n"
-"  -h, --help      this text\n");
+	        "usage: ahasd-db export (--csv | --json) [-o FILE] DB\n"
+	        "       ahasd-db merge [-q] OUT IN...\n"
+	        "\n"
+	        "export: write the pivoted run table of a results database "
+	        "(the run_table\n"
+	        "view: one row per run, one column per configuration key, the "
+	        "headline\n"
+	        "metrics with their 95%% intervals, the speed-up over sync) as "
+	        "CSV or JSON.\n"
+	        "\n"
+	        "      --csv       comma-separated values with a header row\n"
+	        "      --json      an array of objects, one per run\n"
+	        "  -o, --output F  output file (default: standard output, "
+	        "'-')\n"
+	        "\n"
+	        "merge: copy every run of each IN, with all its rows (metrics, "
+	        "devices,\n"
+	        "sequences, events, configuration, intervals, failures), into "
+	        "OUT (made\n"
+	        "when missing), run ids renumbered, provenance kept, one "
+	        "transaction per\n"
+	        "input; then pair the merged runs with their baselines in OUT. "
+	        "Refuses\n"
+	        "an input of another schema version, or one merged before.\n"
+	        "\n"
+	        "  -q, --quiet     no line per input, no progress line\n"
+	        "  -h, --help      this text\n");
 }
 
 /* A number as the fewest digits that read back as it. */
@@ -75,7 +83,8 @@ static void put_csv_text(FILE *f, const char *s)
 {
 	const size_t n = strlen(s);
 
-	if (!strpbrk(s, ",\"\r\n") && !(n && (s[0] == ' ' || s[n - 1] == ' '))) {
+	if (!strpbrk(s, ",\"\r\n") &&
+	    !(n && (s[0] == ' ' || s[n - 1] == ' '))) {
 		fputs(s, f);
 		return;
 	}
@@ -140,8 +149,7 @@ static void put_value(FILE *f, sqlite3_stmt *s, int i, int json)
 	}
 }
 
-static int export_table(sqlite3 *h, FILE *f, int json, char *err,
-                        size_t errlen)
+static int export_table(sqlite3 *h, FILE *f, int json, char *err, size_t errlen)
 {
 	sqlite3_stmt *s = NULL;
 	int rc, nc, rows = 0;
@@ -231,7 +239,8 @@ static int merge_main(int argc, char **argv)
 		}
 	}
 	if (argc - optind < 2) {
-		fprintf(stderr, "ahasd-db: merge needs the output database and "
+		fprintf(stderr,
+		        "ahasd-db: merge needs the output database and "
 		        "at least one input: ahasd-db merge OUT IN...\n");
 		usage(stderr);
 		return 2;
@@ -244,8 +253,9 @@ static int merge_main(int argc, char **argv)
 		struct db *d = NULL;
 		sqlite3_stmt *s = NULL;
 		if (db_open_readonly(&d, in[i], err, sizeof err) == 0 &&
-		    sqlite3_prepare_v2(db_handle(d), "SELECT count(*) FROM runs",
-		                       -1, &s, NULL) == SQLITE_OK &&
+		    sqlite3_prepare_v2(db_handle(d),
+		                       "SELECT count(*) FROM runs", -1, &s,
+		                       NULL) == SQLITE_OK &&
 		    sqlite3_step(s) == SQLITE_ROW)
 			total += (size_t)sqlite3_column_int64(s, 0);
 		sqlite3_finalize(s);
@@ -265,8 +275,10 @@ static int merge_main(int argc, char **argv)
 			snprintf(err, sizeof err, "%s: is the output itself",
 			         in[i]);
 		else if (twice)
-			snprintf(err, sizeof err, "%s: given twice (merged once "
-			         "already)", in[i]);
+			snprintf(err, sizeof err,
+			         "%s: given twice (merged once "
+			         "already)",
+			         in[i]);
 		if (twice || same_file(in[i], out_path) ||
 		    db_merge(out, in[i], merge_progress, &pr, &res, err,
 		             sizeof err) < 0) {
@@ -279,9 +291,10 @@ static int merge_main(int argc, char **argv)
 		if (!quiet) {
 			progress_clear(&pr);
 			if (res.runs)
-				printf("%s: %zu runs (ids %lld-%lld in %s), %zu "
-				       "failures\n", in[i], res.runs,
-				       (long long)res.first_id,
+				printf("%s: %zu runs (ids %lld-%lld in %s), "
+				       "%zu "
+				       "failures\n",
+				       in[i], res.runs, (long long)res.first_id,
 				       (long long)res.last_id, out_path,
 				       res.failures);
 			else
@@ -293,8 +306,10 @@ static int merge_main(int argc, char **argv)
 	progress_end(&pr);
 	db_close(&out);
 	if (status)
-		fprintf(stderr, "ahasd-db: merge: %zu of %d inputs merged into "
-		        "%s\n", merged, n_in, out_path);
+		fprintf(stderr,
+		        "ahasd-db: merge: %zu of %d inputs merged into "
+		        "%s\n",
+		        merged, n_in, out_path);
 	return status;
 }
 
@@ -313,7 +328,8 @@ int main(int argc, char **argv)
 	struct outfile *out = NULL;
 	int format = 0, c, rc;
 
-	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+	if (argc > 1 &&
+	    (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		usage(stdout);
 		return 0;
 	}
@@ -332,7 +348,8 @@ int main(int argc, char **argv)
 		case 'c':
 		case 'j':
 			if (format && format != c) {
-				fprintf(stderr, "ahasd-db: --csv or --json, not "
+				fprintf(stderr,
+				        "ahasd-db: --csv or --json, not "
 				        "both\n");
 				return 2;
 			}
@@ -344,7 +361,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!format || optind != argc - 1) {
-		fprintf(stderr, "ahasd-db: export needs --csv or --json and one "
+		fprintf(stderr,
+		        "ahasd-db: export needs --csv or --json and one "
 		        "database\n");
 		usage(stderr);
 		return 2;

@@ -29,18 +29,24 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: ahasd-hw [--hw PRESET] [--set key=value ...] [--m M] [--kv L] TRACE\n"
+	        "usage: ahasd-hw [--hw PRESET] [--set key=value ...] [--m M] "
+	        "[--kv L] TRACE\n"
 	        "       ahasd-hw [--hw PRESET] [...] --models DRAFT:TARGET\n"
-	        "       ahasd-hw op [--hw PRESET] [--set key=value ...] --device NAME\n"
+	        "       ahasd-hw op [--hw PRESET] [--set key=value ...] "
+	        "--device NAME\n"
 	        "                   [--ranks R] [--kv L] KIND DIMS...\n"
-	        "  -w, --hw PRESET  preset name (in %s) or path (default npu-pim)\n"
-	        "  --set key=value  override a constant: key or device.key (repeatable)\n"
+	        "  -w, --hw PRESET  preset name (in %s) or path (default "
+	        "npu-pim)\n"
+	        "  --set key=value  override a constant: key or device.key "
+	        "(repeatable)\n"
 	        "  --m M            verification tokens per step (default 5)\n"
-	        "  --kv L           KV length the last token attends to (default 1024)\n"
+	        "  --kv L           KV length the last token attends to "
+	        "(default 1024)\n"
 	        "  --models D:T     model presets (in %s) or .ini paths\n"
 	        "                   instead of a trace\n"
 	        "  op: one operator on one device (no task overhead):\n"
-	        "    gemm M K N                     M tokens through a K x N matrix\n"
+	        "    gemm M K N                     M tokens through a K x N "
+	        "matrix\n"
 	        "    attention M HEADS KV_HEADS HEAD_DIM   at KV length --kv\n"
 	        "    norm|nonlinear|elementwise M N\n"
 	        "    embed M ROWS N\n"
@@ -63,8 +69,9 @@ static void fmt_count(char *buf, size_t n, double v)
 
 static const char *bound_name(enum hw_bound b)
 {
-	return b == HW_BOUND_COMMAND ? "command"
-	       : b == HW_BOUND_MEMORY ? "memory" : "compute";
+	return b == HW_BOUND_COMMAND  ? "command"
+	       : b == HW_BOUND_MEMORY ? "memory"
+	                              : "compute";
 }
 
 static int print_task(const struct hw_plan *plan, enum hw_task t,
@@ -93,19 +100,22 @@ static int print_task(const struct hw_plan *plan, enum hw_task t,
 
 		fmt_count(macs, sizeof macs, r->macs);
 		fmt_count(bytes, sizeof bytes, r->bytes);
-		if (r->device != dev)   /* shipped whole to the compute device */
-			snprintf(devname, sizeof devname, "%s", p->dev[r->device].name);
+		if (r->device != dev) /* shipped whole to the compute device */
+			snprintf(devname, sizeof devname, "%s",
+			         p->dev[r->device].name);
 		else if (dev == p->pim && !p->aau &&
 		         r->op->kind == TRACE_OP_ATTENTION)
-			snprintf(devname, sizeof devname, "%s+", p->dev[dev].name);
+			snprintf(devname, sizeof devname, "%s+",
+			         p->dev[dev].name);
 		else
-			snprintf(devname, sizeof devname, "%s", p->dev[dev].name);
-		printf("%-16s %-11s %-4s %5u %10s %10s %11.3f %11.3f %-7s %11.3f %10.3f\n",
+			snprintf(devname, sizeof devname, "%s",
+			         p->dev[dev].name);
+		printf("%-16s %-11s %-4s %5u %10s %10s %11.3f %11.3f %-7s "
+		       "%11.3f %10.3f\n",
 		       r->op->name, trace_op_kind_name(r->op->kind), devname,
 		       r->op->repeat, macs, bytes, r->compute_s * 1e6,
-		       r->memory_s * 1e6,
-		       bound_name(r->bound),
-		       r->time_s * 1e6, r->energy_j * 1e6);
+		       r->memory_s * 1e6, bound_name(r->bound), r->time_s * 1e6,
+		       r->energy_j * 1e6);
 		sum_t += r->time_s;
 		sum_e += r->energy_j;
 		sum_macs += r->macs;
@@ -118,7 +128,8 @@ static int print_task(const struct hw_plan *plan, enum hw_task t,
 
 		fmt_count(macs, sizeof macs, sum_macs);
 		fmt_count(bytes, sizeof bytes, sum_bytes);
-		printf("%-16s %-11s %-4s %5s %10s %10s %11s %11s %-7s %11.3f %10.3f\n",
+		printf("%-16s %-11s %-4s %5s %10s %10s %11s %11s %-7s %11.3f "
+		       "%10.3f\n",
 		       "ops total", "", "", "", macs, bytes, "", "", "",
 		       sum_t * 1e6, sum_e * 1e6);
 	}
@@ -128,7 +139,8 @@ static int print_task(const struct hw_plan *plan, enum hw_task t,
 	       c.time_s * 1e6 / m, c.energy_j * 1e6, c.energy_j * 1e6 / m);
 	for (unsigned d = 0; d < p->n_dev; d++)
 		printf("  %s: busy %.3f us, energy %.3f uJ, static %.3f uJ\n",
-		       p->dev[d].name, c.busy_s[d] * 1e6, c.energy_dev_j[d] * 1e6,
+		       p->dev[d].name, c.busy_s[d] * 1e6,
+		       c.energy_dev_j[d] * 1e6,
 		       hw_device_static_w(&p->dev[d]) * c.time_s * 1e6);
 	if (c.offload_bytes > 0)
 		printf("  streams %.3f GB over the host link\n",
@@ -167,7 +179,8 @@ static int cmd_op(const struct hw_platform *p, const char *dev_name,
 		const char *dims;
 	} kinds[] = {
 		{ "gemm", TRACE_OP_GEMM, 3, "M K N" },
-		{ "attention", TRACE_OP_ATTENTION, 4, "M HEADS KV_HEADS HEAD_DIM" },
+		{ "attention", TRACE_OP_ATTENTION, 4,
+		  "M HEADS KV_HEADS HEAD_DIM" },
 		{ "norm", TRACE_OP_NORM, 2, "M N" },
 		{ "nonlinear", TRACE_OP_NONLINEAR, 2, "M N" },
 		{ "elementwise", TRACE_OP_ELEMENTWISE, 2, "M N" },
@@ -179,24 +192,30 @@ static int cmd_op(const struct hw_platform *p, const char *dev_name,
 		if (dev_name && !strcmp(p->dev[i].name, dev_name))
 			dev = (int)i;
 	if (dev < 0) {
-		fprintf(stderr, "ahasd-hw op: --device %s: not a device of %s "
-		        "(", dev_name ? dev_name : "(none)", p->name);
+		fprintf(stderr,
+		        "ahasd-hw op: --device %s: not a device of %s "
+		        "(",
+		        dev_name ? dev_name : "(none)", p->name);
 		for (unsigned i = 0; i < p->n_dev; i++)
 			fprintf(stderr, "%s%s", i ? ", " : "", p->dev[i].name);
 		fprintf(stderr, ")\n");
 		return 2;
 	}
 	if (argc < 1) {
-		fprintf(stderr, "ahasd-hw op: missing KIND (gemm, attention, norm, "
+		fprintf(stderr,
+		        "ahasd-hw op: missing KIND (gemm, attention, norm, "
 		        "nonlinear, elementwise, embed)\n");
 		return 2;
 	}
 	size_t k = 0;
-	while (k < sizeof kinds / sizeof *kinds && strcmp(kinds[k].name, argv[0]))
+	while (k < sizeof kinds / sizeof *kinds &&
+	       strcmp(kinds[k].name, argv[0]))
 		k++;
 	if (k == sizeof kinds / sizeof *kinds) {
-		fprintf(stderr, "ahasd-hw op: unknown KIND '%s' (gemm, attention, "
-		        "norm, nonlinear, elementwise, embed)\n", argv[0]);
+		fprintf(stderr,
+		        "ahasd-hw op: unknown KIND '%s' (gemm, attention, "
+		        "norm, nonlinear, elementwise, embed)\n",
+		        argv[0]);
 		return 2;
 	}
 	if (argc - 1 != kinds[k].ndim) {
@@ -206,9 +225,12 @@ static int cmd_op(const struct hw_platform *p, const char *dev_name,
 	}
 	unsigned d[4] = { 0 };
 	for (int i = 0; i < kinds[k].ndim; i++) {
-		if (parse_dim(argv[1 + i], i == 0 ? HW_MAX_M : 1u << 30, &d[i])) {
-			fprintf(stderr, "ahasd-hw op: %s: '%s' is not a dimension "
-			        "(1..%u)\n", kinds[k].name, argv[1 + i],
+		if (parse_dim(argv[1 + i], i == 0 ? HW_MAX_M : 1u << 30,
+		              &d[i])) {
+			fprintf(stderr,
+			        "ahasd-hw op: %s: '%s' is not a dimension "
+			        "(1..%u)\n",
+			        kinds[k].name, argv[1 + i],
 			        i == 0 ? HW_MAX_M : 1u << 30);
 			return 2;
 		}
@@ -229,14 +251,14 @@ static int cmd_op(const struct hw_platform *p, const char *dev_name,
 		op.kv_heads = d[2];
 		op.head_dim = d[3];
 		if (op.heads % op.kv_heads) {
-			fprintf(stderr, "ahasd-hw op: HEADS %u is not a multiple of "
-			        "KV_HEADS %u\n", op.heads, op.kv_heads);
+			fprintf(stderr,
+			        "ahasd-hw op: HEADS %u is not a multiple of "
+			        "KV_HEADS %u\n",
+			        op.heads, op.kv_heads);
 			return 2;
 		}
 		break;
-	default:
-		op.n = d[1];
-		break;
+	default: op.n = d[1]; break;
 	}
 	struct hw_op_cost r;
 	if (hw_op_eval(p, dev, &op, d[0], kv, ranks, &r, err, sizeof err)) {
@@ -244,8 +266,10 @@ static int cmd_op(const struct hw_platform *p, const char *dev_name,
 		return 2;
 	}
 	printf("preset %s, device %s (%s), %s", p->name, p->dev[dev].name,
-	       p->dev[dev].kind == HW_DEV_PIM ? "pim"
-	       : p->dev[dev].kind == HW_DEV_GPU ? "gpu" : "npu", kinds[k].name);
+	       p->dev[dev].kind == HW_DEV_PIM   ? "pim"
+	       : p->dev[dev].kind == HW_DEV_GPU ? "gpu"
+	                                        : "npu",
+	       kinds[k].name);
 	for (int i = 0; i < kinds[k].ndim; i++)
 		printf(" %u", d[i]);
 	if (op.kind == TRACE_OP_ATTENTION)
@@ -270,20 +294,24 @@ static void print_plan(const struct hw_plan *plan)
 	struct hw_plan_info in;
 	hw_plan_get_info(plan, &in);
 	printf("weights: draft %.3f GB, target %.3f GB; KV reserved: draft "
-	       "%.3f GB, target %.3f GB\n", in.draft_bytes / 1e9,
-	       in.target_bytes / 1e9, in.draft_kv_bytes / 1e9,
-	       in.target_kv_bytes / 1e9);
+	       "%.3f GB, target %.3f GB\n",
+	       in.draft_bytes / 1e9, in.target_bytes / 1e9,
+	       in.draft_kv_bytes / 1e9, in.target_kv_bytes / 1e9);
 	if (in.draft_stream_bytes > 0 || in.target_stream_bytes > 0)
 		printf("streamed every pass: draft %.3f GB, target %.3f GB "
-		       "(memory %.3g GB)\n", in.draft_stream_bytes / 1e9,
+		       "(memory %.3g GB)\n",
+		       in.draft_stream_bytes / 1e9,
 		       in.target_stream_bytes / 1e9, p->memory_bytes / 1e9);
 	if (p->pim >= 0) {
 		const struct hw_device *pd = &p->dev[p->pim];
-		printf("PIM: %.4g GHz command clock; draft on %u rank(s) over %u "
-		       "channel(s), target on %u over %u; the %s keeps %.3f of its "
+		printf("PIM: %.4g GHz command clock; draft on %u rank(s) over "
+		       "%u "
+		       "channel(s), target on %u over %u; the %s keeps %.3f of "
+		       "its "
 		       "bandwidth while the PIM drafts, %.3f while it "
-		       "pre-verifies\n", pd->freq_hz / 1e9, in.draft_ranks,
-		       in.draft_channels, in.target_ranks, in.target_channels,
+		       "pre-verifies\n",
+		       pd->freq_hz / 1e9, in.draft_ranks, in.draft_channels,
+		       in.target_ranks, in.target_channels,
 		       p->dev[p->compute].name,
 		       hw_compute_bw_share(plan, HW_TASK_DRAFT),
 		       hw_compute_bw_share(plan, HW_TASK_PREVERIFY));
@@ -331,15 +359,12 @@ int main(int argc, char **argv)
 
 		switch (c) {
 		case 'h':
-		case 'w':
-			preset = optarg;
-			break;
-		case 'D':
-			device = optarg;
-			break;
+		case 'w': preset = optarg; break;
+		case 'D': device = optarg; break;
 		case 'R':
 			if (parse_dim(optarg, 1u << 16, &ranks)) {
-				fprintf(stderr, "ahasd-hw: bad --ranks '%s'\n", optarg);
+				fprintf(stderr, "ahasd-hw: bad --ranks '%s'\n",
+				        optarg);
 				return 2;
 			}
 			break;
@@ -366,15 +391,9 @@ int main(int argc, char **argv)
 			else
 				kv = (unsigned)v;
 			break;
-		case 'M':
-			models = optarg;
-			break;
-		case 'H':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
+		case 'M': models = optarg; break;
+		case 'H': usage(stdout); return 0;
+		default: usage(stderr); return 2;
 		}
 	}
 	if (!op_mode && ((models == NULL) == (optind >= argc) ||
@@ -391,7 +410,8 @@ int main(int argc, char **argv)
 		const char *eq = strchr(sets[i], '=');
 
 		if (!eq || (size_t)(eq - sets[i]) >= sizeof key) {
-			fprintf(stderr, "ahasd-hw: --set wants key=value, got '%s'\n",
+			fprintf(stderr,
+			        "ahasd-hw: --set wants key=value, got '%s'\n",
 			        sets[i]);
 			return 2;
 		}
@@ -410,7 +430,8 @@ int main(int argc, char **argv)
 		const char *colon = strchr(models, ':');
 
 		if (!colon || (size_t)(colon - models) >= sizeof dname) {
-			fprintf(stderr, "ahasd-hw: --models wants DRAFT:TARGET\n");
+			fprintf(stderr,
+			        "ahasd-hw: --models wants DRAFT:TARGET\n");
 			return 2;
 		}
 		memcpy(dname, models, (size_t)(colon - models));
@@ -461,7 +482,8 @@ int main(int argc, char **argv)
 	}
 	if ((dm && print_task(plan, HW_TASK_DRAFT, "draft step", dm, 1, kv)) ||
 	    print_task(plan, HW_TASK_VERIFY, "verification", tm, m, kv) ||
-	    print_task(plan, HW_TASK_PREVERIFY, "pre-verification", tm, 2, kv)) {
+	    print_task(plan, HW_TASK_PREVERIFY, "pre-verification", tm, 2,
+	               kv)) {
 		fprintf(stderr, "ahasd-hw: out of memory\n");
 		goto out;
 	}

@@ -38,96 +38,148 @@
 #define CONFIRM_RUNS 200
 
 struct options {
-	struct sweep_grid g;  /* plugins, presets, -P keys, fixed settings */
+	struct sweep_grid g; /* plugins, presets, -P keys, fixed settings */
 	const char *db_path;
 	const char *label;
-	const char *baseline;  /* --baseline, default sync */
+	const char *baseline; /* --baseline, default sync */
 	uint64_t max_events;
 	int events, no_db, quiet, yes;
-	double run_timeout;  /* seconds; 0: none */
-	size_t workers;      /* -j */
-	struct sweep_shard shard;  /* --shard; 1/1: all */
+	double run_timeout;       /* seconds; 0: none */
+	size_t workers;           /* -j */
+	struct sweep_shard shard; /* --shard; 1/1: all */
 };
 
 /* One finished run, kept for the comparison table. */
 struct summary {
-	size_t planned;      /* its index in the plan */
+	size_t planned; /* its index in the plan */
 	char policy[64], drafter[64], preset[64], trace[256];
 	char match_key[65], policy_key[65];
 	double tok_s, tok_j, accept, draft_len;
-	double tok_s_lo, tok_s_hi;   /* 95% interval, NAN if none */
+	double tok_s_lo, tok_s_hi; /* 95% interval, NAN if none */
 	int64_t run_id;
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: ahasd-replay [options] TRACE...\n"
-"\n"
-"Replay speculative-decoding traces against a hardware model under\n"
-"scheduling policies and drafting algorithms (plugins); every run is\n"
-"written to a SQLite database.\n"
-"\n"
-"  -p, --policy P        scheduling policy plugin: a name (sync), a file\n"
-"                        name (sync.so) or a path (./my.so); repeatable;\n"
-"                        default: sync, async and ahasd\n"
-"  -d, --drafter D       drafting algorithm plugin (fixed, specdecpp, svip,\n"
-"                        adaedl, banditspec, or a path); repeatable;\n"
-"                        default: adaedl\n"
-"  -w, --hw PRESET       hardware preset name or .ini path; repeatable;\n"
-"                        default: npu-pim\n"
-"  -P, --param K=V       plugin or hardware parameter. K is a parameter of\n"
-"                        the selected plugins (given to each that declares\n"
-"                        it), NAME.K for one plugin (ahasd.edc=0), or\n"
-"                        hw.K / hw.DEV.K for a hardware constant\n"
-"                        (hw.aau=0, hw.pim.mem_bw=512e9); each key once.\n"
-"                        V sweeps as a list (k=1,2,4), a range LO:HI:STEP\n"
-"                        (k=1:8:1) or a geometric range LO:HI:xF\n"
-"                        (hw.pim.mem_bw=128e9:512e9:x2), or a list of\n"
-"                        those; every list multiplies the runs of the\n"
-"                        plugins it reaches\n"
-"      --yes             start a sweep of more than %d runs\n"
-"      --baseline P      policy the summary compares with (default sync;\n"
-"                        also a baseline in the database from then on)\n"
-"      --run-timeout S   bound on one run's wall time in seconds: a run\n"
-"                        past it is killed and recorded as failed\n"
-"                        (default 600; 0: no bound)\n"
-"  -j, --jobs N          runs at once, each in a worker process of its\n"
-"                        own (default 1; 0: one per online CPU); the\n"
-"                        output and the database are the same for any N\n"
-"      --shard I/N       only shard I of N of the sweep: its runs k (from\n"
-"                        0, in the order they run) with k mod N = I-1;\n"
-"                        the N shards' databases merge into the whole\n"
-"                        sweep's (ahasd-db merge)\n"
-"      --db FILE         results database (default: results.db)\n"
-"      --no-db           do not write a database\n"
-"      --label TEXT      label stored with every run\n"
-"      --seed N          seed of the acceptance coins of sampled traces\n"
-"                        (default 1)\n"
-"      --queue-capacity N  max unverified drafted tokens (default 32)\n"
-"      --max-draft N     hard cap on a draft batch (default 64)\n"
-"      --events          store every task of the run (for timelines)\n"
-"      --max-events N    bound on stored events per run (default 1000000)\n"
-"  -q, --quiet           no per-run lines or table\n"
-"      --models D:T      retarget: replay the trace's token stream with\n"
-"                        the operator lists of model presets D and T\n"
-"                        (replay/models/NAME.ini or paths); :T for a\n"
-"                        trace whose draft is a lookup (no model)\n"
-"      --list            list built-in plugins and their parameters\n"
-"  -h, --help            this text\n"
-"\n"
-"Plugins are looked up in $AHASD_PLUGIN_PATH, then the build tree (when\n"
-"run from it), then %s.\n"
-"Presets are looked up in $AHASD_PRESET_PATH, then the source tree (when\n"
-"run from the build tree), then %s.\n",
+	        "usage: ahasd-replay [options] TRACE...\n"
+	        "\n"
+	        "Replay speculative-decoding traces against a hardware model "
+	        "under\n"
+	        "scheduling policies and drafting algorithms (plugins); every "
+	        "run is\n"
+	        "written to a SQLite database.\n"
+	        "\n"
+	        "  -p, --policy P        scheduling policy plugin: a name "
+	        "(sync), a file\n"
+	        "                        name (sync.so) or a path (./my.so); "
+	        "repeatable;\n"
+	        "                        default: sync, async and ahasd\n"
+	        "  -d, --drafter D       drafting algorithm plugin (fixed, "
+	        "specdecpp, svip,\n"
+	        "                        adaedl, banditspec, or a path); "
+	        "repeatable;\n"
+	        "                        default: adaedl\n"
+	        "  -w, --hw PRESET       hardware preset name or .ini path; "
+	        "repeatable;\n"
+	        "                        default: npu-pim\n"
+	        "  -P, --param K=V       plugin or hardware parameter. K is a "
+	        "parameter of\n"
+	        "                        the selected plugins (given to each "
+	        "that declares\n"
+	        "                        it), NAME.K for one plugin "
+	        "(ahasd.edc=0), or\n"
+	        "                        hw.K / hw.DEV.K for a hardware "
+	        "constant\n"
+	        "                        (hw.aau=0, hw.pim.mem_bw=512e9); each "
+	        "key once.\n"
+	        "                        V sweeps as a list (k=1,2,4), a range "
+	        "LO:HI:STEP\n"
+	        "                        (k=1:8:1) or a geometric range "
+	        "LO:HI:xF\n"
+	        "                        (hw.pim.mem_bw=128e9:512e9:x2), or a "
+	        "list of\n"
+	        "                        those; every list multiplies the runs "
+	        "of the\n"
+	        "                        plugins it reaches\n"
+	        "      --yes             start a sweep of more than %d runs\n"
+	        "      --baseline P      policy the summary compares with "
+	        "(default sync;\n"
+	        "                        also a baseline in the database from "
+	        "then on)\n"
+	        "      --run-timeout S   bound on one run's wall time in "
+	        "seconds: a run\n"
+	        "                        past it is killed and recorded as "
+	        "failed\n"
+	        "                        (default 600; 0: no bound)\n"
+	        "  -j, --jobs N          runs at once, each in a worker "
+	        "process of its\n"
+	        "                        own (default 1; 0: one per online "
+	        "CPU); the\n"
+	        "                        output and the database are the same "
+	        "for any N\n"
+	        "      --shard I/N       only shard I of N of the sweep: its "
+	        "runs k (from\n"
+	        "                        0, in the order they run) with k mod "
+	        "N = I-1;\n"
+	        "                        the N shards' databases merge into "
+	        "the whole\n"
+	        "                        sweep's (ahasd-db merge)\n"
+	        "      --db FILE         results database (default: "
+	        "results.db)\n"
+	        "      --no-db           do not write a database\n"
+	        "      --label TEXT      label stored with every run\n"
+	        "      --seed N          seed of the acceptance coins of "
+	        "sampled traces\n"
+	        "                        (default 1)\n"
+	        "      --queue-capacity N  max unverified drafted tokens "
+	        "(default 32)\n"
+	        "      --max-draft N     hard cap on a draft batch (default "
+	        "64)\n"
+	        "      --events          store every task of the run (for "
+	        "timelines)\n"
+	        "      --max-events N    bound on stored events per run "
+	        "(default 1000000)\n"
+	        "  -q, --quiet           no per-run lines or table\n"
+	        "      --models D:T      retarget: replay the trace's token "
+	        "stream with\n"
+	        "                        the operator lists of model presets D "
+	        "and T\n"
+	        "                        (replay/models/NAME.ini or paths); :T "
+	        "for a\n"
+	        "                        trace whose draft is a lookup (no "
+	        "model)\n"
+	        "      --list            list built-in plugins and their "
+	        "parameters\n"
+	        "  -h, --help            this text\n"
+	        "\n"
+	        "Plugins are looked up in $AHASD_PLUGIN_PATH, then the build "
+	        "tree (when\n"
+	        "run from it), then %s.\n"
+	        "Presets are looked up in $AHASD_PRESET_PATH, then the source "
+	        "tree (when\n"
+	        "run from the build tree), then %s.\n",
 	        CONFIRM_RUNS, AHASD_PLUGIN_DIR, AHASD_PRESET_DIR);
 }
 
 static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 {
-	enum { O_DB = 256, O_NODB, O_LABEL, O_SEED, O_QCAP, O_MAXD, O_EVENTS,
-	       O_MAXEV, O_LIST, O_MODELS, O_YES, O_BASELINE,
-	       O_RUN_TIMEOUT, O_SHARD };
+	enum {
+		O_DB = 256,
+		O_NODB,
+		O_LABEL,
+		O_SEED,
+		O_QCAP,
+		O_MAXD,
+		O_EVENTS,
+		O_MAXEV,
+		O_LIST,
+		O_MODELS,
+		O_YES,
+		O_BASELINE,
+		O_RUN_TIMEOUT,
+		O_SHARD
+	};
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "drafter", required_argument, NULL, 'd' },
@@ -154,7 +206,8 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 	};
 	uint64_t v;
 	int c;
-	while ((c = getopt_long(argc, argv, "p:d:w:P:j:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:d:w:P:j:qh", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'p':
 			if (sweep_grid_option(&o->g, SWEEP_OPT_POLICY, optarg))
@@ -184,7 +237,8 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 				return 2;
 			break;
 		case O_MAXD:
-			if (sweep_grid_option(&o->g, SWEEP_OPT_MAX_DRAFT, optarg))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_MAX_DRAFT,
+			                      optarg))
 				return 2;
 			break;
 		case O_EVENTS: o->events = 1; break;
@@ -204,7 +258,8 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 			char err[ERRLEN];
 			if (sweep_shard_parse(optarg, &o->shard, err,
 			                      sizeof err) < 0) {
-				fprintf(stderr, "ahasd-replay: --shard %s\n", err);
+				fprintf(stderr, "ahasd-replay: --shard %s\n",
+				        err);
 				return 2;
 			}
 			break;
@@ -235,8 +290,10 @@ static int parse_args(int argc, char **argv, struct options *o, int *optind_out)
 				near = util_closest(word, cands, nc);
 			}
 			if (near)
-				fprintf(stderr, "ahasd-replay: did you mean "
-				        "--%s?\n", near);
+				fprintf(stderr,
+				        "ahasd-replay: did you mean "
+				        "--%s?\n",
+				        near);
 			usage(stderr);
 			return 2;
 		}
@@ -258,7 +315,8 @@ static void list_one_plugin(const struct plugin *p, uint32_t kind)
 		       "trace without them)\n",
 		       AHASD_HAS_HOOK(p->desc, struct ahasd_plugin,
 		                      instance_needs)
-		               ? " with some parameters" : "");
+		               ? " with some parameters"
+		               : "");
 	for (const struct ahasd_param *q = p->desc->params; q && q->key; q++)
 		printf("           %s=%s  %s\n", q->key,
 		       q->default_value ? q->default_value : "",
@@ -267,8 +325,8 @@ static void list_one_plugin(const struct plugin *p, uint32_t kind)
 
 /* Names of the files with suffix in each directory of a search path and
  * in dflt, each once. */
-static size_t names_in(const char *search, const char *dflt,
-                       const char *suffix, char names[][64], size_t max)
+static size_t names_in(const char *search, const char *dflt, const char *suffix,
+                       char names[][64], size_t max)
 {
 	char dir[4096];
 	size_t n = 0;
@@ -317,8 +375,9 @@ static int list_all(void)
 		                           : AHASD_PLUGIN_POLICY;
 		for (size_t i = 0; i < n; i++) {
 			struct plugin p;
-			if (plugin_open(&p, names[i], kind, err, sizeof err) < 0)
-				continue;   /* the other kind, or not a plugin */
+			if (plugin_open(&p, names[i], kind, err, sizeof err) <
+			    0)
+				continue; /* the other kind, or not a plugin */
 			list_one_plugin(&p, kind);
 			plugin_unload(&p);
 		}
@@ -334,7 +393,8 @@ static int list_all(void)
 	             names, 256);
 	qsort(names, n, sizeof names[0], cmp_name);
 	printf("\n\nmodel presets (--models D:T; AHASD_MODEL_PATH, then %s):"
-	       "\n ", model_preset_dir());
+	       "\n ",
+	       model_preset_dir());
 	for (size_t i = 0; i < n; i++)
 		printf(" %s", names[i]);
 	printf("\n\nhardware keys (-P hw.KEY=V, -P hw.DEVICE.KEY=V; "
@@ -355,8 +415,8 @@ static int list_all(void)
  * negative with a message in err. */
 static int run_one(const struct options *o, struct db *db,
                    const struct run_source *t, const struct sweep_run *pr,
-                   struct run_watch *watch, struct run_result *res,
-                   char *err, size_t errlen)
+                   struct run_watch *watch, struct run_result *res, char *err,
+                   size_t errlen)
 {
 	struct sweep_spec_kv kv;
 	struct run_spec spec = {
@@ -376,9 +436,11 @@ static void report_one(const struct options *o, const struct run_source *t,
 {
 	const struct replay_metrics *m = &res->m;
 	if (m->events_dropped)
-		fprintf(stderr, "ahasd-replay: run %lld: %llu events past the "
+		fprintf(stderr,
+		        "ahasd-replay: run %lld: %llu events past the "
 		        "bound of %llu were not stored (metric events_dropped; "
-		        "raise --max-events)\n", (long long)res->run_id,
+		        "raise --max-events)\n",
+		        (long long)res->run_id,
 		        (unsigned long long)m->events_dropped,
 		        (unsigned long long)(o->max_events
 		                                     ? o->max_events
@@ -416,11 +478,11 @@ static void report_one(const struct options *o, const struct run_source *t,
 struct sweep {
 	const struct options *o;
 	const struct sweep_plan *plan;
-	size_t first;                /* the trace's first run in the plan */
+	size_t first; /* the trace's first run in the plan */
 	const struct run_source *src;
-	const char *path;            /* the trace's path as given */
-	char config[4096];           /* scratch: a failures row's config */
-	struct summary *sums;        /* the sweep's, at the next free slot */
+	const char *path;     /* the trace's path as given */
+	char config[4096];    /* scratch: a failures row's config */
+	struct summary *sums; /* the sweep's, at the next free slot */
 	size_t ns;
 	struct progress *pr;
 };
@@ -449,8 +511,8 @@ static void describe_planned(const struct options *o,
 static void sweep_describe(void *ctx, size_t i, struct db_failure *f)
 {
 	struct sweep *s = ctx;
-	describe_planned(s->o, &s->plan->run[s->first + i], s->path,
-	                 s->config, sizeof s->config, f);
+	describe_planned(s->o, &s->plan->run[s->first + i], s->path, s->config,
+	                 sizeof s->config, f);
 }
 
 static void sweep_done(void *ctx, size_t i, const struct run_outcome *oc)
@@ -469,8 +531,8 @@ static void sweep_done(void *ctx, size_t i, const struct run_outcome *oc)
 	}
 	progress_clear(s->pr);
 	sweep_config_text(&s->o->g, pr, s->config, sizeof s->config);
-	fprintf(stderr, "ahasd-replay: %s [%s, %s, %s, %s; %s]\n",
-	        oc->message, s->path, s->o->g.presets[pr->preset],
+	fprintf(stderr, "ahasd-replay: %s [%s, %s, %s, %s; %s]\n", oc->message,
+	        s->path, s->o->g.presets[pr->preset],
 	        s->o->g.policies[pr->policy], s->o->g.drafters[pr->drafter],
 	        s->config);
 	progress_step(s->pr, 1, 1);
@@ -478,24 +540,26 @@ static void sweep_done(void *ctx, size_t i, const struct run_outcome *oc)
 
 /* A trace that cannot be read fails each of its n runs from plan run
  * first on: one failures row for each. */
-static void trace_failed(const struct options *o,
-                         const struct sweep_plan *plan, size_t first,
-                         size_t n, const char *path, const char *msg)
+static void trace_failed(const struct options *o, const struct sweep_plan *plan,
+                         size_t first, size_t n, const char *path,
+                         const char *msg)
 {
 	struct db *db = NULL;
 	char err[ERRLEN], config[4096];
 	int rc = o->no_db ? 0 : db_open(&db, o->db_path, err, sizeof err);
 	for (size_t i = first; i < first + n && db && rc == 0; i++) {
 		struct db_failure f = { 0 };
-		describe_planned(o, &plan->run[i], path, config,
-		                 sizeof config, &f);
+		describe_planned(o, &plan->run[i], path, config, sizeof config,
+		                 &f);
 		f.message = msg;
 		rc = db_record_failure(db, &f, err, sizeof err);
 	}
 	db_close(&db);
 	if (rc < 0)
-		fprintf(stderr, "ahasd-replay: the failure is not recorded: "
-		        "%s\n", err);
+		fprintf(stderr,
+		        "ahasd-replay: the failure is not recorded: "
+		        "%s\n",
+		        err);
 }
 
 /* Run i's speed-up over its baseline among the runs of this sweep (no
@@ -530,17 +594,16 @@ static int decimals(double v)
  * '~' when that holds 1 (from the database when there is one: the
  * comparisons view; without one, by the same rule over the sweep's runs,
  * and no paired interval). */
-static void print_table(const struct options *o,
-                        const struct sweep_plan *plan, struct db *db,
-                        const struct summary *s, size_t n,
+static void print_table(const struct options *o, const struct sweep_plan *plan,
+                        struct db *db, const struct summary *s, size_t n,
                         const char *baseline)
 {
 	const struct sweep_grid *g = &o->g;
 	size_t swept[SWEEP_MAX_PARAMS], n_swept = 0;
 	int width[SWEEP_MAX_PARAMS], w_tci = 6, w_sci = 6;
-	char (*tci)[48] = calloc(n, sizeof *tci);
-	char (*sp)[16] = calloc(n, sizeof *sp);
-	char (*sci)[48] = calloc(n, sizeof *sci);
+	char(*tci)[48] = calloc(n, sizeof *tci);
+	char(*sp)[16] = calloc(n, sizeof *sp);
+	char(*sci)[48] = calloc(n, sizeof *sci);
 	int not_distinct = 0;
 
 	if (!tci || !sp || !sci)
@@ -551,8 +614,8 @@ static void print_table(const struct options *o,
 			for (size_t v = 0; v < g->param[i].n_val; v++)
 				if ((int)strlen(g->param[i].val[v]) >
 				    width[n_swept])
-					width[n_swept] =
-					        (int)strlen(g->param[i].val[v]);
+					width[n_swept] = (int)strlen(
+					        g->param[i].val[v]);
 			swept[n_swept++] = i;
 		}
 	for (size_t i = 0; i < n; i++) {
@@ -580,8 +643,8 @@ static void print_table(const struct options *o,
 		if (c.baseline_run_id != s[i].run_id &&
 		    isfinite(c.speedup_lo)) {
 			const struct stats_interval iv = { c.speedup,
-			                                   c.speedup_lo,
-			                                   c.speedup_hi };
+				                           c.speedup_lo,
+				                           c.speedup_hi };
 			const int same = stats_ratio_differs(&iv) == 0;
 
 			snprintf(sci[i], sizeof sci[i], "[%.3f, %.3f]%s",
@@ -605,9 +668,10 @@ static void print_table(const struct options *o,
 		       s[i].preset);
 		for (size_t k = 0; k < n_swept; k++) {
 			const size_t q = swept[k];
-			printf(" %*s", width[k], sweep_applies(g, pr, q)
-			                         ? g->param[q].val[pr->val[q]]
-			                         : "-");
+			printf(" %*s", width[k],
+			       sweep_applies(g, pr, q)
+			               ? g->param[q].val[pr->val[q]]
+			               : "-");
 		}
 		printf(" %12.*f %-*s %9s %-*s %10.*f %8.3f %7.2f\n",
 		       decimals(s[i].tok_s), s[i].tok_s, w_tci, tci[i], sp[i],
@@ -615,11 +679,13 @@ static void print_table(const struct options *o,
 		       s[i].accept, s[i].draft_len);
 	}
 	printf("\nspeedup: over the %s run of the same configuration; 95%% "
-	       "CI: bootstrap over sequences%s\n", baseline,
-	       db ? ", paired for the speed-up" : "");
+	       "CI: bootstrap over sequences%s\n",
+	       baseline, db ? ", paired for the speed-up" : "");
 	if (not_distinct)
-		printf("~: the paired interval holds 1: not distinguishable from "
-		       "%s on these sequences\n", baseline);
+		printf("~: the paired interval holds 1: not distinguishable "
+		       "from "
+		       "%s on these sequences\n",
+		       baseline);
 out:
 	free(tci);
 	free(sp);
@@ -629,8 +695,9 @@ out:
 int main(int argc, char **argv)
 {
 	struct options o = { .db_path = "results.db",
-	                     .run_timeout = RUN_TIMEOUT_DEFAULT,
-	                     .workers = 1, .shard = { 1, 1 } };
+		             .run_timeout = RUN_TIMEOUT_DEFAULT,
+		             .workers = 1,
+		             .shard = { 1, 1 } };
 	struct sweep_plan plan = { 0 };
 	char err[ERRLEN], baseline[64] = "sync";
 	struct db *db = NULL;
@@ -684,15 +751,18 @@ int main(int argc, char **argv)
 		plan.n = k;
 	}
 	if (plan.n > CONFIRM_RUNS && !o.yes) {
-		fprintf(stderr, "ahasd-replay: this sweep is %zu runs; give "
-		        "--yes to start more than %d\n", plan.n, CONFIRM_RUNS);
+		fprintf(stderr,
+		        "ahasd-replay: this sweep is %zu runs; give "
+		        "--yes to start more than %d\n",
+		        plan.n, CONFIRM_RUNS);
 		status = 2;
 		goto out;
 	}
 	if (!o.quiet && o.shard.n > 1)
-		fprintf(stderr, "ahasd-replay: shard %zu/%zu: %zu of the "
-		        "sweep's %zu runs\n", o.shard.i, o.shard.n, plan.n,
-		        n_all);
+		fprintf(stderr,
+		        "ahasd-replay: shard %zu/%zu: %zu of the "
+		        "sweep's %zu runs\n",
+		        o.shard.i, o.shard.n, plan.n, n_all);
 	else if (!o.quiet && plan.n > 1)
 		fprintf(stderr, "ahasd-replay: %zu runs\n", plan.n);
 	/* the database is made or upgraded, and checked, before the first
@@ -741,9 +811,13 @@ int main(int argc, char **argv)
 			status = 1;
 			break;
 		}
-		*sw = (struct sweep){ .o = &o, .plan = &plan,
-		                      .first = i, .src = &src, .path = path,
-		                      .sums = sums + ns, .pr = &prog };
+		*sw = (struct sweep){ .o = &o,
+			              .plan = &plan,
+			              .first = i,
+			              .src = &src,
+			              .path = path,
+			              .sums = sums + ns,
+			              .pr = &prog };
 		struct run_pool pool = {
 			.db_path = o.no_db ? NULL : o.db_path,
 			.timeout_s = o.run_timeout,
@@ -775,17 +849,20 @@ int main(int argc, char **argv)
 	if (!o.quiet && ns > 1)
 		print_table(&o, &plan, db, sums, ns, baseline);
 	if (!o.no_db && !o.quiet && ns)
-		printf("\nresults: %s (sqlite3 %s 'select * from run_summary')\n",
+		printf("\nresults: %s (sqlite3 %s 'select * from "
+		       "run_summary')\n",
 		       o.db_path, o.db_path);
 	fflush(stdout);
 	if (failed) {
 		if (o.no_db)
-			fprintf(stderr, "ahasd-replay: %zu of %zu runs failed\n",
+			fprintf(stderr,
+			        "ahasd-replay: %zu of %zu runs failed\n",
 			        failed, plan.n);
 		else
-			fprintf(stderr, "ahasd-replay: %zu of %zu runs failed "
-			        "(sqlite3 %s 'select * from failures')\n", failed,
-			        plan.n, o.db_path);
+			fprintf(stderr,
+			        "ahasd-replay: %zu of %zu runs failed "
+			        "(sqlite3 %s 'select * from failures')\n",
+			        failed, plan.n, o.db_path);
 		status = 1;
 	}
 out:

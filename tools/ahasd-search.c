@@ -39,52 +39,84 @@ struct options {
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: ahasd-search [options] TRACE...\n"
-"\n"
-"Search a design space: replay every point of the grid of presets,\n"
-"policies, drafters and -P values (as ahasd-replay takes them), store each\n"
-"run in the database under the study's label, and print the study's\n"
-"Pareto front of throughput (tokens/s) against energy efficiency\n"
-"(tokens/J): the runs no other run of the study beats in both. The same\n"
-"front is in SQL: SELECT * FROM pareto WHERE study = 'NAME' AND on_front.\n"
-"\n"
-"  -p, --policy P        scheduling policy plugin (repeatable; default:\n"
-"                        sync, async and ahasd)\n"
-"  -d, --drafter D       drafting algorithm plugin (repeatable; default:\n"
-"                        adaedl)\n"
-"  -w, --hw PRESET       hardware preset (repeatable; default: npu-pim)\n"
-"  -P, --param K=V       a plugin parameter (K, NAME.K) or hardware\n"
-"                        constant (hw.K, hw.DEV.K); V a list (1,2,4), a\n"
-"                        range LO:HI:STEP or a geometric range LO:HI:xF,\n"
-"                        or a list of those: the grid's axes\n"
-"  -s, --study NAME      label of the runs and the study whose front is\n"
-"                        printed (default: search)\n"
-"      --append          add runs to a study the database already has\n"
-"                        (its front is then over all of them)\n"
-"      --area            also the front with area as a third cost: the\n"
-"                        AAU, EDC, TVC and queues a configuration has, at\n"
-"                        the paper's 28 nm figures (the area_costs table)\n"
-"  -j, --jobs N          runs at once, each in a worker process (default\n"
-"                        1; 0: one per online CPU)\n"
-"      --yes             start a search of more than %d runs\n"
-"      --db FILE         results database (default: results.db)\n"
-"      --seed N          seed of the acceptance coins (default 1)\n"
-"      --queue-capacity N  max unverified drafted tokens (default 32)\n"
-"      --max-draft N     hard cap on a draft batch (default 64)\n"
-"      --models D:T      retarget the traces to model presets D and T\n"
-"      --run-timeout S   bound on one run's wall time (default 600; 0:\n"
-"                        none)\n"
-"  -q, --quiet           no progress line; the front only\n"
-"  -h, --help            this text\n",
+	        "usage: ahasd-search [options] TRACE...\n"
+	        "\n"
+	        "Search a design space: replay every point of the grid of "
+	        "presets,\n"
+	        "policies, drafters and -P values (as ahasd-replay takes "
+	        "them), store each\n"
+	        "run in the database under the study's label, and print the "
+	        "study's\n"
+	        "Pareto front of throughput (tokens/s) against energy "
+	        "efficiency\n"
+	        "(tokens/J): the runs no other run of the study beats in both. "
+	        "The same\n"
+	        "front is in SQL: SELECT * FROM pareto WHERE study = 'NAME' "
+	        "AND on_front.\n"
+	        "\n"
+	        "  -p, --policy P        scheduling policy plugin (repeatable; "
+	        "default:\n"
+	        "                        sync, async and ahasd)\n"
+	        "  -d, --drafter D       drafting algorithm plugin "
+	        "(repeatable; default:\n"
+	        "                        adaedl)\n"
+	        "  -w, --hw PRESET       hardware preset (repeatable; default: "
+	        "npu-pim)\n"
+	        "  -P, --param K=V       a plugin parameter (K, NAME.K) or "
+	        "hardware\n"
+	        "                        constant (hw.K, hw.DEV.K); V a list "
+	        "(1,2,4), a\n"
+	        "                        range LO:HI:STEP or a geometric range "
+	        "LO:HI:xF,\n"
+	        "                        or a list of those: the grid's axes\n"
+	        "  -s, --study NAME      label of the runs and the study whose "
+	        "front is\n"
+	        "                        printed (default: search)\n"
+	        "      --append          add runs to a study the database "
+	        "already has\n"
+	        "                        (its front is then over all of them)\n"
+	        "      --area            also the front with area as a third "
+	        "cost: the\n"
+	        "                        AAU, EDC, TVC and queues a "
+	        "configuration has, at\n"
+	        "                        the paper's 28 nm figures (the "
+	        "area_costs table)\n"
+	        "  -j, --jobs N          runs at once, each in a worker "
+	        "process (default\n"
+	        "                        1; 0: one per online CPU)\n"
+	        "      --yes             start a search of more than %d runs\n"
+	        "      --db FILE         results database (default: "
+	        "results.db)\n"
+	        "      --seed N          seed of the acceptance coins (default "
+	        "1)\n"
+	        "      --queue-capacity N  max unverified drafted tokens "
+	        "(default 32)\n"
+	        "      --max-draft N     hard cap on a draft batch (default "
+	        "64)\n"
+	        "      --models D:T      retarget the traces to model presets "
+	        "D and T\n"
+	        "      --run-timeout S   bound on one run's wall time (default "
+	        "600; 0:\n"
+	        "                        none)\n"
+	        "  -q, --quiet           no progress line; the front only\n"
+	        "  -h, --help            this text\n",
 	        CONFIRM_RUNS);
 }
 
 /* @return 0, 1 (--help) or 2 (usage error). */
-static int parse_args(int argc, char **argv, struct options *o,
-                      int *first)
+static int parse_args(int argc, char **argv, struct options *o, int *first)
 {
-	enum { O_DB = 256, O_APPEND, O_AREA, O_YES, O_SEED, O_QCAP, O_MAXD,
-	       O_MODELS, O_TIMEOUT };
+	enum {
+		O_DB = 256,
+		O_APPEND,
+		O_AREA,
+		O_YES,
+		O_SEED,
+		O_QCAP,
+		O_MAXD,
+		O_MODELS,
+		O_TIMEOUT
+	};
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "drafter", required_argument, NULL, 'd' },
@@ -129,7 +161,8 @@ static int parse_args(int argc, char **argv, struct options *o,
 			break;
 		case 's':
 			if (!*optarg) {
-				fputs("ahasd-search: --study: expected a name\n",
+				fputs("ahasd-search: --study: expected a "
+				      "name\n",
 				      stderr);
 				return 2;
 			}
@@ -154,7 +187,8 @@ static int parse_args(int argc, char **argv, struct options *o,
 				return 2;
 			break;
 		case O_MAXD:
-			if (sweep_grid_option(&o->g, SWEEP_OPT_MAX_DRAFT, optarg))
+			if (sweep_grid_option(&o->g, SWEEP_OPT_MAX_DRAFT,
+			                      optarg))
 				return 2;
 			break;
 		case O_MODELS:
@@ -195,8 +229,8 @@ static int search_run(void *ctx, struct run_job *job)
 
 	sweep_run_spec(&s->o->g, &s->plan->run[s->first + job->index], &kv,
 	               &spec);
-	return run_execute(&spec, &s->src->stream, job->db, job->out,
-	                   job->err, job->errlen);
+	return run_execute(&spec, &s->src->stream, job->db, job->out, job->err,
+	                   job->errlen);
 }
 
 static void search_describe(void *ctx, size_t i, struct db_failure *f)
@@ -226,8 +260,8 @@ static void search_done(void *ctx, size_t i, const struct run_outcome *oc)
 	s->failed++;
 	progress_clear(s->pr);
 	sweep_config_text(&s->o->g, r, s->config, sizeof s->config);
-	fprintf(stderr, "ahasd-search: %s [%s, %s, %s, %s; %s]\n",
-	        oc->message, s->path, s->o->g.presets[r->preset],
+	fprintf(stderr, "ahasd-search: %s [%s, %s, %s, %s; %s]\n", oc->message,
+	        s->path, s->o->g.presets[r->preset],
 	        s->o->g.policies[r->policy], s->o->g.drafters[r->drafter],
 	        s->config);
 	progress_step(s->pr, 1, 1);
@@ -251,8 +285,7 @@ static void key_value(struct db *db, const struct sweep_grid *g, size_t i,
 		const size_t nl = (size_t)(dot - key);
 		const char *kind = NULL;
 
-		if (strlen(row->policy) == nl &&
-		    !strncmp(row->policy, key, nl))
+		if (strlen(row->policy) == nl && !strncmp(row->policy, key, nl))
 			kind = "policy";
 		else if (strlen(row->drafter) == nl &&
 		         !strncmp(row->drafter, key, nl))
@@ -298,13 +331,13 @@ static int print_front(const struct options *o, size_t n_runs)
 	size_t n = 0, swept[SWEEP_MAX_PARAMS], ns = 0, n2 = 0, n3 = 0;
 	int wk[SWEEP_MAX_PARAMS], wp = 6, wd = 7, ww = 6, wt = 5, wj = 5;
 	char err[ERRLEN], (*cell)[SWEEP_MAX_PARAMS][96] = NULL;
-	char (*tps)[64] = NULL, (*tpj)[64] = NULL;
+	char(*tps)[64] = NULL, (*tpj)[64] = NULL;
 	int64_t total = 0;
 	int status = 0;
 
 	if (db_open_readonly(&db, o->db_path, err, sizeof err) < 0 ||
-	    db_pareto_front(db, o->study, o->area, &rows, &n, err,
-	                    sizeof err) < 0 ||
+	    db_pareto_front(db, o->study, o->area, &rows, &n, err, sizeof err) <
+	            0 ||
 	    db_study_runs(db, o->study, &total, err, sizeof err) < 0) {
 		fprintf(stderr, "ahasd-search: %s\n", err);
 		status = 1;
@@ -350,8 +383,8 @@ static int print_front(const struct options *o, size_t n_runs)
 			wj = (int)strlen(tpj[r]);
 	}
 	printf("study '%s' in %s: %lld runs (%zu new); on the front of "
-	       "tokens/s against tokens/J: %zu", o->study, o->db_path,
-	       (long long)total, n_runs, n2);
+	       "tokens/s against tokens/J: %zu",
+	       o->study, o->db_path, (long long)total, n_runs, n2);
 	if (o->area)
 		printf("; with area as a third cost: %zu", n3);
 	printf("\n\n%5s  %-*s %-*s %-*s", "run", wp, "policy", wd, "drafter",
@@ -373,18 +406,19 @@ static int print_front(const struct options *o, size_t n_runs)
 		if (o->area)
 			printf("  %8.2f  %s", f->area_mm2,
 			       f->on_front && f->on_front_area ? "both"
-			       : f->on_front ? "tok/s-tok/J"
-			                     : "with area");
+			       : f->on_front                   ? "tok/s-tok/J"
+			                                       : "with area");
 		printf("\n");
 	}
 	printf("\nfront: no other run of the study has at least its tokens/s "
 	       "and tokens/J and more of one%s.\n",
 	       o->area ? "; with area: and no more area (area_costs: AAU "
 	                 "1.25, EDC 0.05, TVC 0.03, queues 0.01 mm2 at 28 "
-	                 "nm)" : "");
+	                 "nm)"
+	               : "");
 	printf("sqlite3 %s \"select * from pareto where study = '%s' and "
-	       "on_front%s\"\n", o->db_path, o->study,
-	       o->area ? "_area" : "");
+	       "on_front%s\"\n",
+	       o->db_path, o->study, o->area ? "_area" : "");
 out:
 	free(cell);
 	free(tps);
@@ -397,8 +431,10 @@ out:
 int main(int argc, char **argv)
 {
 	struct options o = {
-		.db_path = "results.db", .study = "search",
-		.run_timeout = RUN_TIMEOUT_DEFAULT, .workers = 1,
+		.db_path = "results.db",
+		.study = "search",
+		.run_timeout = RUN_TIMEOUT_DEFAULT,
+		.workers = 1,
 	};
 	struct sweep_plan plan = { 0 };
 	struct progress prog;
@@ -429,8 +465,10 @@ int main(int argc, char **argv)
 	if (status)
 		goto out;
 	if (plan.n > CONFIRM_RUNS && !o.yes) {
-		fprintf(stderr, "ahasd-search: this search is %zu runs; give "
-		        "--yes to start more than %d\n", plan.n, CONFIRM_RUNS);
+		fprintf(stderr,
+		        "ahasd-search: this search is %zu runs; give "
+		        "--yes to start more than %d\n",
+		        plan.n, CONFIRM_RUNS);
 		status = 2;
 		goto out;
 	}
@@ -444,10 +482,11 @@ int main(int argc, char **argv)
 	}
 	db_close(&db);
 	if (existing && !o.append) {
-		fprintf(stderr, "ahasd-search: %s already holds %lld runs of "
+		fprintf(stderr,
+		        "ahasd-search: %s already holds %lld runs of "
 		        "study '%s'; give another --study, or --append to add "
-		        "these to it\n", o.db_path, (long long)existing,
-		        o.study);
+		        "these to it\n",
+		        o.db_path, (long long)existing, o.study);
 		status = 1;
 		goto out;
 	}
@@ -476,8 +515,12 @@ int main(int argc, char **argv)
 			status = 1;
 			break;
 		}
-		*s = (struct search){ .o = &o, .plan = &plan, .first = i,
-		                      .src = &src, .path = path, .pr = &prog };
+		*s = (struct search){ .o = &o,
+			              .plan = &plan,
+			              .first = i,
+			              .src = &src,
+			              .path = path,
+			              .pr = &prog };
 		struct run_pool pool = {
 			.db_path = o.db_path,
 			.timeout_s = o.run_timeout,
@@ -503,9 +546,10 @@ int main(int argc, char **argv)
 	if (status == 0 && done)
 		status = print_front(&o, done);
 	if (failed) {
-		fprintf(stderr, "ahasd-search: %zu of %zu runs failed (sqlite3 "
-		        "%s 'select * from failures')\n", failed, plan.n,
-		        o.db_path);
+		fprintf(stderr,
+		        "ahasd-search: %zu of %zu runs failed (sqlite3 "
+		        "%s 'select * from failures')\n",
+		        failed, plan.n, o.db_path);
 		status = 1;
 	}
 out:

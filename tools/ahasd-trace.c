@@ -22,7 +22,6 @@
 #include <string.h>
 #include <time.h>
 
-
 /* ------------------------------------------------------------------------ */
 /* info                                                                      */
 
@@ -41,12 +40,12 @@ static void print_model(const char *role, const struct trace_model *m,
 	}
 	printf("model %s: %s\n", role, m->name);
 	printf("  dim %" PRIu32 ", hidden_dim %" PRIu32 ", n_layers %" PRIu32
-	       ", n_heads %" PRIu32 ", n_kv_heads %" PRIu32 ", vocab_size %"
-	       PRIu32 ", seq_len %" PRIu32 "\n", m->dim, m->hidden_dim,
-	       m->n_layers, m->n_heads, m->n_kv_heads, m->vocab_size,
-	       m->seq_len);
-	printf("  weights: %" PRIu64 " bytes (%.1f MiB) at %" PRIu32
-	       " bits\n", m->weight_bytes, (double)m->weight_bytes / 1048576.0,
+	       ", n_heads %" PRIu32 ", n_kv_heads %" PRIu32
+	       ", vocab_size %" PRIu32 ", seq_len %" PRIu32 "\n",
+	       m->dim, m->hidden_dim, m->n_layers, m->n_heads, m->n_kv_heads,
+	       m->vocab_size, m->seq_len);
+	printf("  weights: %" PRIu64 " bytes (%.1f MiB) at %" PRIu32 " bits\n",
+	       m->weight_bytes, (double)m->weight_bytes / 1048576.0,
 	       m->weight_bits);
 	printf("  ops: %" PRIu32 " (", m->n_ops);
 	for (int k = 0; k < TRACE_OP_KIND_COUNT; k++)
@@ -58,8 +57,9 @@ static void print_model(const char *role, const struct trace_model *m,
 	for (uint32_t i = 0; i < m->n_ops; i++) {
 		const struct trace_op *op = &m->ops[i];
 
-		printf("    %-16s %-11s k %-6" PRIu32 " n %-6" PRIu32 " heads %"
-		       PRIu32 "/%" PRIu32 " head_dim %" PRIu32 " x%" PRIu32 "\n",
+		printf("    %-16s %-11s k %-6" PRIu32 " n %-6" PRIu32
+		       " heads %" PRIu32 "/%" PRIu32 " head_dim %" PRIu32
+		       " x%" PRIu32 "\n",
 		       op->name, trace_op_kind_name(op->kind), op->k, op->n,
 		       op->heads, op->kv_heads, op->head_dim, op->repeat);
 	}
@@ -102,17 +102,16 @@ static int cmd_info(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'O':
-			list_ops = true;
-			break;
+		case 'O': list_ops = true; break;
 		case 'h':
 			printf("usage: ahasd-trace info [--ops] FILE\n"
-			       "Print a trace's header (provenance, models) and "
+			       "Print a trace's header (provenance, models) "
+			       "and "
 			       "statistics over its sequences.\n"
-			       "  --ops   list every operator of both models\n");
+			       "  --ops   list every operator of both "
+			       "models\n");
 			return 0;
-		default:
-			return EXIT_USAGE;
+		default: return EXIT_USAGE;
 		}
 	}
 	if (argc - optind != 1) {
@@ -127,7 +126,8 @@ static int cmd_info(int argc, char **argv)
 	h = trace_reader_header(r);
 	printf("file: %s\n", argv[optind]);
 	if (!h->features) {
-		printf("format version %" PRIu32 ", %s%s, temperature %g, top_p "
+		printf("format version %" PRIu32
+		       ", %s%s, temperature %g, top_p "
 		       "%g, seed %" PRIu64 ", lookahead K %" PRIu32 "\n",
 		       h->version, h->sampled ? "sampled" : "greedy",
 		       h->synthetic ? " (SYNTHETIC, not a model run)" : "",
@@ -146,22 +146,27 @@ static int cmd_info(int argc, char **argv)
 			printf(", lookahead K %" PRIu32, h->lookahead);
 		printf("\n");
 		if (h->features & TRACE_F_ACCEPT_RUNS)
-			printf("accepted runs: measured at draft length R %" PRIu32
-			       ", tree_tokens T %" PRIu32 " (%s: a verification "
+			printf("accepted runs: measured at draft length R "
+			       "%" PRIu32 ", tree_tokens T %" PRIu32
+			       " (%s: a verification "
 			       "of d levels feeds 1 + ceil(d*T/R) tokens)\n",
 			       h->run_max, h->tree_tokens,
-			       h->tree_tokens == h->run_max ? "a chain" : "a tree");
+			       h->tree_tokens == h->run_max ? "a chain"
+			                                    : "a tree");
 		if (!trace_header_entropy_full(h))
 			printf("entropies: %s; plugins that need them are "
-			       "refused\n", trace_header_has_entropy(h)
-			       ? "true-prefix only (no continuations)" : "none");
+			       "refused\n",
+			       trace_header_has_entropy(h)
+			               ? "true-prefix only (no continuations)"
+			               : "none");
 	}
 	printf("provenance:\n");
 	for (size_t i = 0; i < h->n_prov; i++)
 		printf("  %s: %s\n", h->prov[i].key, h->prov[i].value);
 	if (h->features & TRACE_F_DRAFT_LOOKUP)
 		printf("draft: the lookup \"%s\" (no model: costs the "
-		       "preset's lookup_s per batch)\n", h->draft_lookup);
+		       "preset's lookup_s per batch)\n",
+		       h->draft_lookup);
 	else
 		print_model("draft", &h->draft, list_ops);
 	print_model("target", &h->target, list_ops);
@@ -212,10 +217,12 @@ static int cmd_info(int argc, char **argv)
 	       mean_get(&len), mean_get(&plen));
 	if (h->features & TRACE_F_ACCEPT_RUNS) {
 		printf("mean accepted run: %.4f tokens (one-token acceptance "
-		       "%.4f)\n", mean_get(&run), mean_get(&acc));
+		       "%.4f)\n",
+		       mean_get(&run), mean_get(&acc));
 		printf("positions a chain would predict (run > 0): %" PRIu64
 		       ", the next run not what a chain gives: %" PRIu64
-		       " (%.1f%%)\n", chain_n, chain_bad,
+		       " (%.1f%%)\n",
+		       chain_n, chain_bad,
 		       chain_n ? 100.0 * (double)chain_bad / (double)chain_n
 		               : 0.0);
 	} else {
@@ -236,7 +243,8 @@ static int cmd_info(int argc, char **argv)
 	       ent_lo.n);
 	if (trace_header_entropy_full(h))
 		printf("continuations: %" PRIu64 " (mean continuation entropy "
-		       "%.4f nats)\n", n_cont, mean_get(&cent));
+		       "%.4f nats)\n",
+		       n_cont, mean_get(&cent));
 	trace_reader_close(&r);
 	return 0;
 }
@@ -283,14 +291,14 @@ static int cmd_validate(int argc, char **argv)
 		switch (c) {
 		case 'h':
 			printf("usage: ahasd-trace validate FILE...\n"
-			       "Check every structural and range rule of format "
+			       "Check every structural and range rule of "
+			       "format "
 			       "1.0 and 1.1; print \"FILE: ok (N sequences, T "
 			       "tokens)\"\n"
 			       "or the first error of each file. Exit 0 if all "
 			       "are valid, 1 otherwise.\n");
 			return 0;
-		default:
-			return EXIT_USAGE;
+		default: return EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
@@ -310,9 +318,11 @@ static int cmd_fit(int argc, char **argv)
 {
 	if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		FILE *f = argc == 2 ? stdout : stderr;
-		fprintf(f, "usage: ahasd-trace fit TRACE\n"
+		fprintf(f,
+		        "usage: ahasd-trace fit TRACE\n"
 		        "Estimate a workload profile's statistics from a trace "
-		        "(traces/WORKLOADS.md), with\nstandard errors, and print "
+		        "(traces/WORKLOADS.md), with\nstandard errors, and "
+		        "print "
 		        "them as ahasd-trace synth --set options.\n");
 		return argc == 2 ? 0 : EXIT_USAGE;
 	}
@@ -329,9 +339,11 @@ static int cmd_fit(int argc, char **argv)
 	const struct trace_header *h = trace_reader_header(rd);
 	if (!trace_header_entropy_full(h)) {
 		/* a profile is a chain with entropies and continuations */
-		fprintf(stderr, "ahasd-trace fit: %s: a workload profile needs "
+		fprintf(stderr,
+		        "ahasd-trace fit: %s: a workload profile needs "
 		        "per-position acceptance, entropies and continuation "
-		        "rows; this format 1.1 trace has %s\n", argv[1],
+		        "rows; this format 1.1 trace has %s\n",
+		        argv[1],
 		        h->features & TRACE_F_ACCEPT_RUNS
 		                ? "accepted-run lengths (not a chain) and no "
 		                  "continuations"
@@ -383,13 +395,16 @@ out:
 static void usage(FILE *f)
 {
 	fprintf(f,
-	  "usage: ahasd-trace COMMAND [options]\n"
-	  "  info [--ops] FILE        header, provenance, models, statistics\n"
-	  "  validate FILE...         check every structural and range rule\n"
-	  "  synth [options] -o OUT   write a synthetic trace\n"
-	  "  fit TRACE                a workload profile's statistics of a trace\n"
-	  "  --version                print the version\n"
-	  "Run 'ahasd-trace COMMAND --help' for a command's options.\n");
+	        "usage: ahasd-trace COMMAND [options]\n"
+	        "  info [--ops] FILE        header, provenance, models, "
+	        "statistics\n"
+	        "  validate FILE...         check every structural and range "
+	        "rule\n"
+	        "  synth [options] -o OUT   write a synthetic trace\n"
+	        "  fit TRACE                a workload profile's statistics of "
+	        "a trace\n"
+	        "  --version                print the version\n"
+	        "Run 'ahasd-trace COMMAND --help' for a command's options.\n");
 }
 
 int main(int argc, char **argv)

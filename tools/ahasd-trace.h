@@ -3,7 +3,7 @@
 #define AHASD_TOOLS_AHASD_TRACE_H
 
 #define EXIT_INVALID 1
-#define EXIT_USAGE 2
+#define EXIT_USAGE   2
 
 /** ahasd-trace synth (tools/trace_synth.c): argv[0] is "synth".
  * @return the exit status. */

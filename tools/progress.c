@@ -61,7 +61,8 @@ void progress_format(const struct progress *p, double now, char *buf,
 		off += (size_t)snprintf(buf + off, len - off, ", %s", el);
 	if (p->done && p->done < p->total && off < len) {
 		fmt_time(elapsed / (double)p->done *
-		         (double)(p->total - p->done), eta, sizeof eta);
+		                 (double)(p->total - p->done),
+		         eta, sizeof eta);
 		snprintf(buf + off, len - off, ", ETA %s", eta);
 	}
 }

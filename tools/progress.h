@@ -18,12 +18,12 @@
 #include <stddef.h>
 
 struct progress {
-	const char *prog;        /* "ahasd-replay" */
-	const char *what;        /* "runs" */
+	const char *prog; /* "ahasd-replay" */
+	const char *what; /* "runs" */
 	size_t total, done, failed;
-	int on;                  /* drawing at all */
-	int shown;               /* a line is up */
-	double t0, drawn;        /* monotonic seconds: start, last draw */
+	int on;           /* drawing at all */
+	int shown;        /* a line is up */
+	double t0, drawn; /* monotonic seconds: start, last draw */
 };
 
 /** Start: total items (more may be added); on only when stderr is a tty

@@ -123,7 +123,8 @@ static int replay_stream(struct replay *rp, const struct run_stream *src,
 			if (rc == 0)
 				rc = shares_add(sh, &sr, err, errlen);
 			if (rc == 0 && db)
-				rc = db_run_sequence(db, run_id, &sr, err, errlen);
+				rc = db_run_sequence(db, run_id, &sr, err,
+				                     errlen);
 			if (rc < 0)
 				return rc;
 		}
@@ -150,8 +151,7 @@ static int replay_stream(struct replay *rp, const struct run_stream *src,
 }
 
 int run_execute(const struct run_spec *spec, const struct run_stream *src,
-                struct db *db, struct run_result *out, char *err,
-                size_t errlen)
+                struct db *db, struct run_result *out, char *err, size_t errlen)
 {
 	struct hw_platform plat;
 	struct hw_plan *plan = NULL;
@@ -169,7 +169,8 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 		spec->watch->policy[0] = spec->watch->drafter[0] = '\0';
 	}
 	if (!src->mem == !src->reader) {
-		util_set_err(err, errlen, "run: the stream needs exactly one "
+		util_set_err(err, errlen,
+		             "run: the stream needs exactly one "
 		             "of a trace in memory and a reader");
 		return -EINVAL;
 	}
@@ -180,10 +181,12 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 	if (rc < 0)
 		goto out;
 	if (src->max_context > src->target->seq_len) {
-		util_set_err(err, errlen, "%s: sequence %" PRIu32 ": prompt_len "
-		             "+ n = %" PRIu64 " exceeds the context of the target "
-		             "model %s (seq_len %" PRIu32 ")", src->path,
-		             src->max_context_id, src->max_context,
+		util_set_err(err, errlen,
+		             "%s: sequence %" PRIu32 ": prompt_len "
+		             "+ n = %" PRIu64
+		             " exceeds the context of the target "
+		             "model %s (seq_len %" PRIu32 ")",
+		             src->path, src->max_context_id, src->max_context,
 		             src->target->name, src->target->seq_len);
 		rc = -EINVAL;
 		goto out;
@@ -251,9 +254,9 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 		rc = db_match_keys(&info, out->match_key, out->policy_key, err,
 		                   errlen);
 		if (rc == 0 && db)
-			rc = db_set_max_events(db, spec->max_events
-			                                   ? spec->max_events
-			                                   : RUN_DEFAULT_MAX_EVENTS);
+			rc = db_set_max_events(
+			        db, spec->max_events ? spec->max_events
+			                             : RUN_DEFAULT_MAX_EVENTS);
 		if (rc == 0 && db)
 			rc = db_run_begin(db, &info, &out->run_id, err, errlen);
 		if (rc < 0)
@@ -303,7 +306,7 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 	if (db) {
 		rc = db_run_intervals(db, out->run_id, out->ci, err, errlen);
 		if (rc < 0) {
-			in_run = 0;   /* rolled back */
+			in_run = 0; /* rolled back */
 			goto out;
 		}
 	}
@@ -329,7 +332,7 @@ int run_execute(const struct run_spec *spec, const struct run_stream *src,
 		const char *np[RUN_MAX_COUNTERS];
 		for (size_t i = 0; i < out->n_counters; i++)
 			np[i] = out->counter_name[i];
-		in_run = 0;   /* a failed commit rolls itself back */
+		in_run = 0; /* a failed commit rolls itself back */
 		rc = db_run_commit(db, out->run_id, &out->m, out->wall_s, np,
 		                   out->counter, out->n_counters, err, errlen);
 	}
@@ -374,9 +377,8 @@ void run_source_close(struct run_source *s)
 	model_preset_clear(&s->models[1]);
 }
 
-int run_source_open(struct run_source *s, const char *path,
-                    uint64_t mem_max, const char *models, char *err,
-                    size_t errlen)
+int run_source_open(struct run_source *s, const char *path, uint64_t mem_max,
+                    const char *models, char *err, size_t errlen)
 {
 	struct stat st;
 	memset(s, 0, sizeof *s);
@@ -395,8 +397,8 @@ int run_source_open(struct run_source *s, const char *path,
 		while ((rc = trace_reader_next(s->rd, &seq, err, errlen)) == 1)
 			if ((uint64_t)seq.prompt_len + seq.n >
 			    s->mem.max_context) {
-				s->mem.max_context =
-				        (uint64_t)seq.prompt_len + seq.n;
+				s->mem.max_context = (uint64_t)seq.prompt_len +
+				                     seq.n;
 				s->mem.max_context_id = seq.id;
 			}
 	}
@@ -412,25 +414,32 @@ int run_source_open(struct run_source *s, const char *path,
 		const char *colon = strchr(models, ':');
 		char dname[512];
 		if (!colon) {
-			util_set_err(err, errlen, "models '%s': expected "
-			             "DRAFT:TARGET", models);
+			util_set_err(err, errlen,
+			             "models '%s': expected "
+			             "DRAFT:TARGET",
+			             models);
 			rc = -EINVAL;
 		} else {
 			snprintf(dname, sizeof dname, "%.*s",
 			         (int)(colon - models), models);
 			if (lookup && dname[0]) {
-				util_set_err(err, errlen, "models '%s': the draft "
-				             "of %s is the lookup '%s', which has no "
-				             "model to retarget; give ':TARGET'",
-				             models, path, h->draft_lookup);
+				util_set_err(
+				        err, errlen,
+				        "models '%s': the draft "
+				        "of %s is the lookup '%s', which has "
+				        "no "
+				        "model to retarget; give ':TARGET'",
+				        models, path, h->draft_lookup);
 				rc = -EINVAL;
 			} else if (!lookup && !dname[0]) {
-				util_set_err(err, errlen, "models '%s': expected "
-				             "DRAFT:TARGET", models);
+				util_set_err(err, errlen,
+				             "models '%s': expected "
+				             "DRAFT:TARGET",
+				             models);
 				rc = -EINVAL;
 			} else if (!lookup) {
-				rc = model_preset_load(&s->models[0], dname, err,
-				                       errlen);
+				rc = model_preset_load(&s->models[0], dname,
+				                       err, errlen);
 			}
 			if (rc == 0)
 				rc = model_preset_load(&s->models[1], colon + 1,

@@ -29,14 +29,14 @@ struct run_watch {
 	/* PLUGIN_WHERE(kind, hook) while a plugin's code runs (plugin.h),
 	 * 0 outside; left set when the plugin's return value was refused */
 	volatile uint32_t where;
-	volatile int64_t run_id;     /* db_run_begin's id, -1 before */
+	volatile int64_t run_id;      /* db_run_begin's id, -1 before */
 	char policy[64], drafter[64]; /* descriptor names, once loaded */
 };
 
 /* The token stream and what the run record says about it. */
 struct run_stream {
-	const char *path;            /* runs.trace_path */
-	const char *sha256;          /* runs.trace_sha256 */
+	const char *path;   /* runs.trace_path */
+	const char *sha256; /* runs.trace_sha256 */
 	int sampled;
 	uint32_t lookahead;
 	/* format 1.1: TRACE_F_* of the trace; accept_runs' R and T; the
@@ -58,28 +58,28 @@ struct run_stream {
 };
 
 struct run_spec {
-	const char *label;           /* runs.label, or NULL */
-	const char *preset;          /* hardware preset: name or path */
-	const struct run_kv *hw;     /* preset overrides, applied in order */
+	const char *label;       /* runs.label, or NULL */
+	const char *preset;      /* hardware preset: name or path */
+	const struct run_kv *hw; /* preset overrides, applied in order */
 	size_t n_hw;
 	const char *policy, *drafter; /* plugins: name or path */
 	const struct run_kv *policy_params, *drafter_params;
 	size_t n_policy_params, n_drafter_params;
 	uint64_t seed;
 	uint32_t queue_capacity, max_draft;
-	int record_events;           /* store the timeline (with a db) */
-	uint64_t max_events;         /* bound on stored events; 0: default */
-	struct run_watch *watch;     /* optional: kept up to date */
-	int no_intervals;            /* leave out.ci NAN (bench-replay's
+	int record_events;       /* store the timeline (with a db) */
+	uint64_t max_events;     /* bound on stored events; 0: default */
+	struct run_watch *watch; /* optional: kept up to date */
+	int no_intervals;        /* leave out.ci NAN (bench-replay's
 	                              * engine-only figures; never with a db) */
 };
 
 #define RUN_MAX_COUNTERS 64
 
 struct run_result {
-	int64_t run_id;              /* -1 when not stored */
-	struct replay_metrics m;     /* m.events_dropped: events past the bound */
-	double wall_s;               /* the replay loop's wall time */
+	int64_t run_id;          /* -1 when not stored */
+	struct replay_metrics m; /* m.events_dropped: events past the bound */
+	double wall_s;           /* the replay loop's wall time */
 	char policy[64], drafter[64], preset[64];
 	unsigned n_dev;
 	char dev_name[RESULT_MAX_DEV][32];
@@ -89,7 +89,7 @@ struct run_result {
 	/* 95% bootstrap intervals of the headline metrics over the run's
 	 * sequences (stats.h, in enum stats_metric order) */
 	struct stats_interval ci[STATS_N_METRICS];
-	size_t n_counters;           /* plugin counters, "policy.x"/"drafter.y" */
+	size_t n_counters; /* plugin counters, "policy.x"/"drafter.y" */
 	char counter_name[RUN_MAX_COUNTERS][96];
 	double counter[RUN_MAX_COUNTERS];
 };
@@ -99,13 +99,13 @@ struct run_result {
  * in memory when the file is at most mem_max bytes, else read again by
  * each run; optionally retargeted to model presets. */
 struct run_source {
-	struct trace_reader *rd;       /* its header, or the stream */
-	struct trace_mem mem;          /* the sequences, when held */
+	struct trace_reader *rd; /* its header, or the stream */
+	struct trace_mem mem;    /* the sequences, when held */
 	int in_memory;
 	char sha[65];
-	struct trace_model models[2];  /* retarget presets */
+	struct trace_model models[2]; /* retarget presets */
 	char retarget[2 * TRACE_NAME_MAX + 2];
-	struct run_stream stream;      /* what run_execute takes */
+	struct run_stream stream; /* what run_execute takes */
 };
 
 /** Traces up to this size are held in memory by default. */
@@ -116,9 +116,8 @@ uint64_t run_mem_max(void);
 /** Open path; models is "DRAFT:TARGET" (model presets the token stream is
  * costed on; ":TARGET" for a trace whose draft is a lookup) or NULL.
  * @return 0, or negative with a message (s is then closed). */
-int run_source_open(struct run_source *s, const char *path,
-                    uint64_t mem_max, const char *models, char *err,
-                    size_t errlen);
+int run_source_open(struct run_source *s, const char *path, uint64_t mem_max,
+                    const char *models, char *err, size_t errlen);
 void run_source_close(struct run_source *s);
 
 /** Default bound on stored events per run. */

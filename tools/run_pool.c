@@ -49,11 +49,11 @@
 /* A worker's slot at the head of the mapping; then one result slot per
  * job, out_size bytes each (rounded up to 64). */
 struct shared {
-	struct run_watch watch;       /* of the job in progress */
-	char err[ERR_MAX];            /* the message of a failed job */
+	struct run_watch watch; /* of the job in progress */
+	char err[ERR_MAX];      /* the message of a failed job */
 };
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
-#define SLOT_SIZE ALIGN64(sizeof(struct shared))
+#define SLOT_SIZE  ALIGN64(sizeof(struct shared))
 
 enum { MSG_READY = 1, MSG_NOSTART, MSG_DONE, MSG_RUN };
 
@@ -63,20 +63,20 @@ struct msg {
 };
 
 struct worker {
-	pid_t pid;                    /* -1: none */
+	pid_t pid; /* -1: none */
 	int fd;
-	size_t q[QUEUE], nq;          /* jobs handed to it, oldest first:
+	size_t q[QUEUE], nq; /* jobs handed to it, oldest first:
 	                               * q[0] is in progress */
-	double started;               /* when q[0] began, at most */
+	double started;      /* when q[0] began, at most */
 };
 
 /* How a failed job ended, kept until its turn for done(). */
 enum { END_RC = 1, END_TIMEOUT, END_DIED };
 struct ending {
 	int how;
-	int status;                   /* the worker's wait status */
-	struct run_watch watch;       /* as the job left it */
-	char err[ERR_MAX];            /* END_RC: the job's message */
+	int status;             /* the worker's wait status */
+	struct run_watch watch; /* as the job left it */
+	char err[ERR_MAX];      /* END_RC: the job's message */
 };
 
 enum { JOB_WAITING = 0, JOB_HANDED, JOB_ENDED };
@@ -84,15 +84,15 @@ enum { JOB_WAITING = 0, JOB_HANDED, JOB_ENDED };
 /* The pool while run_pool_exec() runs. */
 struct pool {
 	struct run_pool *p;
-	size_t n, nw;                 /* jobs, worker slots */
+	size_t n, nw; /* jobs, worker slots */
 	char *map;
 	size_t map_size;
 	struct worker *w;
-	unsigned char *state;         /* JOB_* of each job */
-	struct ending **ending;       /* of each failed job not yet done() */
-	size_t next;                  /* the lowest job never handed out */
-	size_t *back, nback;          /* jobs handed back by a failed worker */
-	size_t deliver;               /* the next job for done() */
+	unsigned char *state;   /* JOB_* of each job */
+	struct ending **ending; /* of each failed job not yet done() */
+	size_t next;            /* the lowest job never handed out */
+	size_t *back, nback;    /* jobs handed back by a failed worker */
+	size_t deliver;         /* the next job for done() */
 };
 
 static double now_s(void)
@@ -136,7 +136,8 @@ static int recv_msg(int fd, struct msg *m, double deadline)
 			if (left <= 0)
 				return -ETIMEDOUT;
 			ms = left * 1e3 + 1 < (double)INT_MAX
-			             ? (int)(left * 1e3 + 1) : INT_MAX;
+			             ? (int)(left * 1e3 + 1)
+			             : INT_MAX;
 		}
 		struct pollfd pf = { .fd = fd, .events = POLLIN };
 		int r = poll(&pf, 1, ms);
@@ -162,15 +163,15 @@ static double deadline_of(const struct run_pool *p)
 
 /* In worker slot `self`, for good: the jobs the sweep hands over, one
  * after the other, until one fails or the sweep closes the socket. */
-__attribute__((noreturn))
-static void worker_main(const struct pool *P, size_t self, int fd,
-                        pid_t sweep)
+__attribute__((noreturn)) static void worker_main(const struct pool *P,
+                                                  size_t self, int fd,
+                                                  pid_t sweep)
 {
 #ifdef __linux__
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 #endif
 	if (getppid() != sweep)
-		_exit(1);  /* the sweep is gone already */
+		_exit(1); /* the sweep is gone already */
 	/* the sweep's ends of the other workers' sockets: a copy held here
 	 * would keep them from seeing the sweep close theirs */
 	for (size_t k = 0; k < P->nw; k++)
@@ -180,8 +181,7 @@ static void worker_main(const struct pool *P, size_t self, int fd,
 	struct shared *sh = slot_of(P, self);
 	struct db *db = NULL;
 	struct msg m = { .kind = MSG_READY };
-	if (p->db_path && db_open(&db, p->db_path, sh->err,
-	                          sizeof sh->err) < 0)
+	if (p->db_path && db_open(&db, p->db_path, sh->err, sizeof sh->err) < 0)
 		m.kind = MSG_NOSTART;
 	if (send_msg(fd, &m) < 0 || m.kind != MSG_READY)
 		_exit(1);
@@ -205,7 +205,7 @@ static void worker_main(const struct pool *P, size_t self, int fd,
 		m = (struct msg){ .kind = MSG_DONE, .index = i };
 		m.rc = p->run(p->ctx, &job);
 		if (send_msg(fd, &m) < 0 || m.rc != 0)
-			break;   /* the sweep is gone, or replaces this worker */
+			break; /* the sweep is gone, or replaces this worker */
 	}
 	db_close(&db);
 	_exit(0);
@@ -252,7 +252,7 @@ static int worker_start(struct pool *P, size_t k, char *err, size_t errlen)
 	}
 	const pid_t sweep = getpid();
 	sh->err[0] = '\0';
-	fflush(NULL);   /* or the worker's copy of the buffers could print */
+	fflush(NULL); /* or the worker's copy of the buffers could print */
 	const pid_t pid = fork();
 	if (pid < 0) {
 		const int e = errno;
@@ -277,8 +277,10 @@ static int worker_start(struct pool *P, size_t k, char *err, size_t errlen)
 	if (r == 1 && m.kind == MSG_NOSTART) {
 		util_set_err(err, errlen, "%s", sh->err);
 	} else if (r == -ETIMEDOUT) {
-		util_set_err(err, errlen, "a worker process did not start "
-		             "within %g s", p->timeout_s);
+		util_set_err(err, errlen,
+		             "a worker process did not start "
+		             "within %g s",
+		             p->timeout_s);
 	} else {
 		char how[128];
 		describe_status(st, how, sizeof how);
@@ -320,7 +322,8 @@ static void deliver(struct pool *P, size_t i)
 	p->failed++;
 	o.timed_out = e->how == END_TIMEOUT;
 	o.signal = e->how != END_RC && WIFSIGNALED(e->status)
-	           ? WTERMSIG(e->status) : 0;
+	                   ? WTERMSIG(e->status)
+	                   : 0;
 	struct db_failure f = { 0 };
 	if (p->describe)
 		p->describe(p->ctx, i, &f);
@@ -331,8 +334,9 @@ static void deliver(struct pool *P, size_t i)
 	const char *kname = kind == AHASD_PLUGIN_POLICY ? "policy" : "drafter";
 	if (where) {
 		snprintf(pname, sizeof pname, "%s",
-		         kind == AHASD_PLUGIN_POLICY ? wa->policy : wa->drafter);
-		if (!pname[0])  /* not loaded yet: as the sweep named it */
+		         kind == AHASD_PLUGIN_POLICY ? wa->policy
+		                                     : wa->drafter);
+		if (!pname[0]) /* not loaded yet: as the sweep named it */
 			snprintf(pname, sizeof pname, "%s",
 			         kind == AHASD_PLUGIN_POLICY
 			                 ? (f.policy ? f.policy : "?")
@@ -349,11 +353,14 @@ static void deliver(struct pool *P, size_t i)
 	if (where)
 		snprintf(in, sizeof in, "in %s", o.hook);
 	if (e->how == END_RC)
-		snprintf(msg, sizeof msg, "%s", e->err[0] ? e->err
-		         : "the run failed without a message");
+		snprintf(msg, sizeof msg, "%s",
+		         e->err[0] ? e->err
+		                   : "the run failed without a message");
 	else if (o.timed_out)
-		snprintf(msg, sizeof msg, "%sthe run timed out after %g s %s "
-		         "(killed; --run-timeout)", at, p->timeout_s, in);
+		snprintf(msg, sizeof msg,
+		         "%sthe run timed out after %g s %s "
+		         "(killed; --run-timeout)",
+		         at, p->timeout_s, in);
 	else {
 		describe_status(e->status, how, sizeof how);
 		snprintf(msg, sizeof msg, "%sthe run's process %s %s", at, how,
@@ -398,7 +405,8 @@ static int job_ended(struct pool *P, size_t k, int how, int status)
 		e->status = status;
 		e->watch.where = sh->watch.where;
 		e->watch.run_id = sh->watch.run_id;
-		memcpy(e->watch.policy, sh->watch.policy, sizeof e->watch.policy);
+		memcpy(e->watch.policy, sh->watch.policy,
+		       sizeof e->watch.policy);
 		memcpy(e->watch.drafter, sh->watch.drafter,
 		       sizeof e->watch.drafter);
 		e->watch.policy[sizeof e->watch.policy - 1] = '\0';
@@ -475,7 +483,7 @@ static int from_worker(struct pool *P, size_t k)
 	if (r == (ssize_t)sizeof m && m.kind == MSG_DONE &&
 	    m.index == w->q[0]) {
 		const int rc = job_ended(P, k, m.rc ? END_RC : 0, 0);
-		if (m.rc) {      /* it leaves: not reused */
+		if (m.rc) { /* it leaves: not reused */
 			worker_stop(w, 0);
 			hand_back(P, k);
 		}
@@ -512,8 +520,10 @@ int run_pool_exec(struct run_pool *p, size_t n, char *err, size_t errlen)
 	P.map = mmap(NULL, P.map_size, PROT_READ | PROT_WRITE,
 	             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (P.map == MAP_FAILED) {
-		util_set_err(err, errlen, "cannot map memory for the workers: "
-		             "%s", strerror(errno));
+		util_set_err(err, errlen,
+		             "cannot map memory for the workers: "
+		             "%s",
+		             strerror(errno));
 		return -ENOMEM;
 	}
 	P.w = calloc(P.nw, sizeof *P.w);
@@ -529,7 +539,7 @@ int run_pool_exec(struct run_pool *p, size_t n, char *err, size_t errlen)
 	}
 	for (size_t k = 0; k < P.nw; k++)
 		P.w[k] = (struct worker){ .pid = -1, .fd = -1 };
-	int stopping = 0;   /* a worker could not start: no more jobs out */
+	int stopping = 0; /* a worker could not start: no more jobs out */
 	for (;;) {
 		/* workers for the jobs waiting, then up to QUEUE jobs each,
 		 * one round at a time so that every worker gets one first */
@@ -537,7 +547,8 @@ int run_pool_exec(struct run_pool *p, size_t n, char *err, size_t errlen)
 		for (size_t k = 0; k < P.nw; k++)
 			if (P.w[k].pid >= 0)
 				waiting -= waiting < QUEUE - P.w[k].nq
-				           ? waiting : QUEUE - P.w[k].nq;
+				                   ? waiting
+				                   : QUEUE - P.w[k].nq;
 		for (size_t k = 0; k < P.nw && !stopping && waiting; k++) {
 			if (P.w[k].pid >= 0)
 				continue;
@@ -561,19 +572,23 @@ int run_pool_exec(struct run_pool *p, size_t n, char *err, size_t errlen)
 			if (w->pid < 0 || w->nq == 0)
 				continue;
 			alive++;
-			pf[np] = (struct pollfd){ .fd = w->fd, .events = POLLIN };
+			pf[np] = (struct pollfd){ .fd = w->fd,
+				                  .events = POLLIN };
 			pk[np++] = k;
-			if (p->timeout_s > 0 && (deadline == 0 ||
-			    w->started + p->timeout_s < deadline))
+			if (p->timeout_s > 0 &&
+			    (deadline == 0 ||
+			     w->started + p->timeout_s < deadline))
 				deadline = w->started + p->timeout_s;
 		}
 		if (!alive)
-			break;  /* all done, or stopping with nothing running */
+			break; /* all done, or stopping with nothing running */
 		int ms = -1;
 		if (deadline > 0) {
 			const double left = deadline - now_s();
-			ms = left <= 0 ? 0 : left * 1e3 + 1 < (double)INT_MAX
-			             ? (int)(left * 1e3 + 1) : INT_MAX;
+			ms = left <= 0 ? 0
+			     : left * 1e3 + 1 < (double)INT_MAX
+			             ? (int)(left * 1e3 + 1)
+			             : INT_MAX;
 		}
 		const int r = poll(pf, np, ms);
 		if (r < 0 && errno != EINTR) {

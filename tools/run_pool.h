@@ -37,33 +37,33 @@
 /* What a job gets, in the worker. */
 struct run_job {
 	size_t index;
-	struct db *db;            /* the worker's connection, or NULL */
-	struct run_watch *watch;  /* for its run_spec */
-	void *out;                /* out_size bytes, zeroed: its result */
-	char *err;                /* its message when it fails */
+	struct db *db;           /* the worker's connection, or NULL */
+	struct run_watch *watch; /* for its run_spec */
+	void *out;               /* out_size bytes, zeroed: its result */
+	char *err;               /* its message when it fails */
 	size_t errlen;
 };
 
 /* How a job ended, in the sweep's process (valid during done()). */
 struct run_outcome {
-	int ok;                   /* the job returned 0 */
-	const void *out;          /* its result (when ok) */
-	const char *message;      /* when not ok: what went wrong and where */
-	const char *plugin;       /* the plugin at fault, or NULL */
-	const char *hook;         /* the hook it was in, or NULL */
-	int signal;               /* the signal that ended the worker, or 0 */
-	int timed_out;            /* it ran past the time-out (SIGKILL) */
-	int64_t run_id;           /* the run's id, -1 if it got none */
-	int recorded;             /* the failure is in the failures table */
+	int ok;              /* the job returned 0 */
+	const void *out;     /* its result (when ok) */
+	const char *message; /* when not ok: what went wrong and where */
+	const char *plugin;  /* the plugin at fault, or NULL */
+	const char *hook;    /* the hook it was in, or NULL */
+	int signal;          /* the signal that ended the worker, or 0 */
+	int timed_out;       /* it ran past the time-out (SIGKILL) */
+	int64_t run_id;      /* the run's id, -1 if it got none */
+	int recorded;        /* the failure is in the failures table */
 };
 
 struct run_pool {
-	const char *db_path;      /* the workers' database, where failures
+	const char *db_path; /* the workers' database, where failures
 	                           * are recorded too; NULL: none */
-	double timeout_s;         /* bound on one job's wall time; 0: none */
-	size_t workers;           /* worker processes at once (-j); 0 or 1:
+	double timeout_s;    /* bound on one job's wall time; 0: none */
+	size_t workers;      /* worker processes at once (-j); 0 or 1:
 	                           * one (never more than the jobs) */
-	size_t out_size;          /* bytes of a job's result */
+	size_t out_size;     /* bytes of a job's result */
 	void *ctx;
 	/* in the worker: run job->index. @return 0, or negative with a
 	 * message in job->err */

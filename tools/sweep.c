@@ -68,8 +68,7 @@ static void fmt15(char *buf, size_t len, double v)
 
 /* One item: a range when it has exactly three ':'-separated numbers (the
  * last one may start with x or * for a factor), else the value itself. */
-static int add_item(struct vals *vs, const char *item, char *err,
-                    size_t errlen)
+static int add_item(struct vals *vs, const char *item, char *err, size_t errlen)
 {
 	char part[3][128], buf[64];
 	const char *p = item;
@@ -96,18 +95,24 @@ static int add_item(struct vals *vs, const char *item, char *err,
 	    !num(part[2] + geo, &step))
 		return vals_add(vs, item, strlen(item));
 	if (hi < lo) {
-		util_set_err(err, errlen, "'%s': the range runs backwards "
-		             "(%s > %s)", item, part[0], part[1]);
+		util_set_err(err, errlen,
+		             "'%s': the range runs backwards "
+		             "(%s > %s)",
+		             item, part[0], part[1]);
 		return -EINVAL;
 	}
 	if (geo && (!(step > 1) || !(lo > 0))) {
-		util_set_err(err, errlen, "'%s': a geometric range LO:HI:xF "
-		             "needs LO > 0 and F > 1", item);
+		util_set_err(err, errlen,
+		             "'%s': a geometric range LO:HI:xF "
+		             "needs LO > 0 and F > 1",
+		             item);
 		return -EINVAL;
 	}
 	if (!geo && !(step > 0)) {
-		util_set_err(err, errlen, "'%s': a range LO:HI:STEP needs a "
-		             "STEP > 0", item);
+		util_set_err(err, errlen,
+		             "'%s': a range LO:HI:STEP needs a "
+		             "STEP > 0",
+		             item);
 		return -EINVAL;
 	}
 	if (!geo && integer(part[0], &ilo) && integer(part[1], &ihi) &&
@@ -117,7 +122,8 @@ static int add_item(struct vals *vs, const char *item, char *err,
 			goto too_many;
 		const long long cnt = (long long)(((unsigned long long)ihi -
 		                                   (unsigned long long)ilo) /
-		                                  (unsigned long long)istep) + 1;
+		                                  (unsigned long long)istep) +
+		                      1;
 		for (long long i = 0; i < cnt; i++) {
 			snprintf(buf, sizeof buf, "%lld", ilo + i * istep);
 			if (vals_add(vs, buf, strlen(buf)) < 0)
@@ -167,8 +173,10 @@ int sweep_values(const char *spec, char ***vals, size_t *n, char *err,
 		char *item;
 
 		if (l == 0 && strchr(spec, ',')) {
-			util_set_err(err, errlen, "'%s': an empty value in the "
-			             "list", spec);
+			util_set_err(err, errlen,
+			             "'%s': an empty value in the "
+			             "list",
+			             spec);
 			rc = -EINVAL;
 			goto error;
 		}
@@ -196,8 +204,10 @@ int sweep_values(const char *spec, char ***vals, size_t *n, char *err,
 	for (size_t i = 0; i < vs.n; i++)
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(vs.v[i], vs.v[j])) {
-				util_set_err(err, errlen, "'%s': value %s given "
-				             "twice", spec, vs.v[i]);
+				util_set_err(err, errlen,
+				             "'%s': value %s given "
+				             "twice",
+				             spec, vs.v[i]);
 				rc = -EINVAL;
 				goto error;
 			}
@@ -231,11 +241,13 @@ int sweep_shard_parse(const char *s, struct sweep_shard *out, char *err,
 	int used = -1;
 	if (sscanf(s, "%llu/%llu%n", &i, &n, &used) != 2 || used < 0 ||
 	    s[used] || *s == '-' || strchr(s, ' ') || strchr(s, '+') ||
-	    strchr(strchr(s, '/') + 1, '-') || n < 1 || n > 1000000 ||
-	    i < 1 || i > n) {
-		util_set_err(err, errlen, "'%s': expected I/N, shard I of N "
+	    strchr(strchr(s, '/') + 1, '-') || n < 1 || n > 1000000 || i < 1 ||
+	    i > n) {
+		util_set_err(err, errlen,
+		             "'%s': expected I/N, shard I of N "
 		             "with 1 <= I <= N (e.g. 1/4 ... 4/4; N at most "
-		             "1000000)", s);
+		             "1000000)",
+		             s);
 		return -EINVAL;
 	}
 	out->i = (size_t)i;

@@ -36,7 +36,7 @@ int sweep_next(size_t *idx, const size_t *n_val, const unsigned char *mask,
  * so the shards are disjoint, together are the whole sweep, and differ in
  * size by one run at most. */
 struct sweep_shard {
-	size_t i, n;   /* 1 <= i <= n; 1/1: the whole sweep */
+	size_t i, n; /* 1 <= i <= n; 1/1: the whole sweep */
 };
 
 /** Parse "I/N" (1 <= I <= N <= 1000000). @return 0, or -EINVAL with a

@@ -15,7 +15,7 @@
 #define ERRLEN 1024
 
 static void say(const struct sweep_grid *g, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 
 static void say(const struct sweep_grid *g, const char *fmt, ...)
 {
@@ -51,9 +51,8 @@ void sweep_grid_defaults(struct sweep_grid *g)
 		g->presets[g->n_presets++] = "npu-pim";
 }
 
-int sweep_parse_u64(const struct sweep_grid *g, const char *opt,
-                    const char *s, uint64_t min, uint64_t max,
-                    uint64_t *out)
+int sweep_parse_u64(const struct sweep_grid *g, const char *opt, const char *s,
+                    uint64_t min, uint64_t max, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
@@ -69,8 +68,7 @@ int sweep_parse_u64(const struct sweep_grid *g, const char *opt,
 	return 0;
 }
 
-int sweep_parse_timeout(const struct sweep_grid *g, const char *s,
-                        double *out)
+int sweep_parse_timeout(const struct sweep_grid *g, const char *s, double *out)
 {
 	char *end;
 	double t;
@@ -78,16 +76,18 @@ int sweep_parse_timeout(const struct sweep_grid *g, const char *s,
 	errno = 0;
 	t = strtod(s, &end);
 	if (errno || end == s || *end || !(t >= 0) || t > 1e9) {
-		say(g, "--run-timeout: expected seconds in [0, 1e9] (0: no "
-		    "bound), got '%s'", s);
+		say(g,
+		    "--run-timeout: expected seconds in [0, 1e9] (0: no "
+		    "bound), got '%s'",
+		    s);
 		return -1;
 	}
 	*out = t;
 	return 0;
 }
 
-static int list_add(const struct sweep_grid *g, const char **list,
-                    size_t *n, const char *v, const char *what)
+static int list_add(const struct sweep_grid *g, const char **list, size_t *n,
+                    const char *v, const char *what)
 {
 	if (*n == SWEEP_MAX_LIST) {
 		say(g, "too many %s (max %d)", what, SWEEP_MAX_LIST);
@@ -121,10 +121,11 @@ static int param_add(struct sweep_grid *g, char *arg)
 	*eq = '\0';
 	for (size_t i = 0; i < g->n_params; i++)
 		if (!strcmp(g->param[i].key, arg)) {
-			say(g, "--param %s given twice (%s and %s); give each "
-			    "key once (a list sweeps it: %s=%s,%s)", arg,
-			    g->param[i].spec, eq + 1, arg, g->param[i].spec,
-			    eq + 1);
+			say(g,
+			    "--param %s given twice (%s and %s); give each "
+			    "key once (a list sweeps it: %s=%s,%s)",
+			    arg, g->param[i].spec, eq + 1, arg,
+			    g->param[i].spec, eq + 1);
 			return 2;
 		}
 	p = &g->param[g->n_params];
@@ -145,19 +146,23 @@ int sweep_grid_option(struct sweep_grid *g, enum sweep_opt opt, char *arg)
 
 	switch (opt) {
 	case SWEEP_OPT_POLICY:
-		return list_add(g, g->policies, &g->n_policies, arg,
-		                "policies") ? 2 : 0;
+		return list_add(g, g->policies, &g->n_policies, arg, "policies")
+		               ? 2
+		               : 0;
 	case SWEEP_OPT_DRAFTER:
-		return list_add(g, g->drafters, &g->n_drafters, arg,
-		                "drafters") ? 2 : 0;
+		return list_add(g, g->drafters, &g->n_drafters, arg, "drafters")
+		               ? 2
+		               : 0;
 	case SWEEP_OPT_HW:
-		return list_add(g, g->presets, &g->n_presets, arg,
-		                "presets") ? 2 : 0;
-	case SWEEP_OPT_PARAM:
-		return param_add(g, arg);
+		return list_add(g, g->presets, &g->n_presets, arg, "presets")
+		               ? 2
+		               : 0;
+	case SWEEP_OPT_PARAM: return param_add(g, arg);
 	case SWEEP_OPT_SEED:
 		return sweep_parse_u64(g, "--seed", arg, 0, UINT64_MAX,
-		                       &g->seed) ? 2 : 0;
+		                       &g->seed)
+		               ? 2
+		               : 0;
 	case SWEEP_OPT_QUEUE:
 		if (sweep_parse_u64(g, "--queue-capacity", arg, 1, 4096, &v))
 			return 2;
@@ -174,8 +179,10 @@ int sweep_grid_option(struct sweep_grid *g, enum sweep_opt opt, char *arg)
 		/* ":TARGET" for a trace whose draft is a lookup (checked
 		 * against the trace when it is opened) */
 		if (!colon || !colon[1] || strchr(colon + 1, ':')) {
-			say(g, "--models '%s': expected DRAFT:TARGET (or :TARGET "
-			    "for a trace whose draft is a lookup)", arg);
+			say(g,
+			    "--models '%s': expected DRAFT:TARGET (or :TARGET "
+			    "for a trace whose draft is a lookup)",
+			    arg);
 			return 2;
 		}
 		g->models = arg;
@@ -210,8 +217,8 @@ static int plugins_load(struct sweep_grid *g)
 		const char *name = plugin_arg(g, k);
 		struct plugin p;
 
-		if (plugin_open(&p, name, plugin_kind(g, k), err,
-		                sizeof err) < 0) {
+		if (plugin_open(&p, name, plugin_kind(g, k), err, sizeof err) <
+		    0) {
 			char sug[64];
 			say(g, "%s", err);
 			if (!strchr(name, '/') &&
@@ -248,8 +255,10 @@ static int plugins_load(struct sweep_grid *g)
 				break;
 			off += (size_t)w;
 		}
-		say(g, "unknown parameter '%s': no selected plugin (%s) "
-		    "declares it (see --list)", g->param[i].key, sel);
+		say(g,
+		    "unknown parameter '%s': no selected plugin (%s) "
+		    "declares it (see --list)",
+		    g->param[i].key, sel);
 		return 1;
 	}
 	return 0;
@@ -257,16 +266,16 @@ static int plugins_load(struct sweep_grid *g)
 
 /* The keys, as plugin k sees them, and their values at point idx.
  * @return how many. */
-static size_t plugin_kv(const struct sweep_grid *g, size_t k,
-                        const size_t *idx, struct run_kv *kv)
+static size_t plugin_kv(const struct sweep_grid *g, size_t k, const size_t *idx,
+                        struct run_kv *kv)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < g->n_params; i++)
 		if (g->reach[k][i])
-			kv[n++] = (struct run_kv){
-				g->param[i].key + g->reach[k][i] - 1,
-				g->param[i].val[idx[i]] };
+			kv[n++] = (struct run_kv){ g->param[i].key +
+				                           g->reach[k][i] - 1,
+				                   g->param[i].val[idx[i]] };
 	return n;
 }
 
@@ -331,7 +340,8 @@ static int check_setup(const struct sweep_grid *g)
 	}
 	for (size_t w = 0; w < g->n_presets; w++) {
 		struct hw_platform base;
-		if (hw_platform_load(&base, g->presets[w], err, sizeof err) < 0) {
+		if (hw_platform_load(&base, g->presets[w], err, sizeof err) <
+		    0) {
 			say(g, "%s", err);
 			return 1;
 		}
@@ -356,14 +366,19 @@ static int check_setup(const struct sweep_grid *g)
 			}
 		} while (sweep_next(idx, nv, mask, g->n_params));
 		for (size_t i = 0; i < g->n_params && !has_pim; i++)
-			if (g->param[i].hw && hw_key_needs_pim(g->param[i].key + 3))
-				say(g, "warning: %s has no PIM, so %s has no "
-				    "effect on it", base.name, g->param[i].key);
+			if (g->param[i].hw &&
+			    hw_key_needs_pim(g->param[i].key + 3))
+				say(g,
+				    "warning: %s has no PIM, so %s has no "
+				    "effect on it",
+				    base.name, g->param[i].key);
 		for (size_t p = 0; p < g->n_policies && base.n_dev == 1; p++)
 			if (strcmp(g->policies[p], "sync"))
-				say(g, "warning: %s has one device, so policy %s "
+				say(g,
+				    "warning: %s has one device, so policy %s "
 				    "runs every task on it in turn and cannot "
-				    "differ from sync", base.name, g->policies[p]);
+				    "differ from sync",
+				    base.name, g->policies[p]);
 	}
 	if (g->models) {
 		char dname[512];
@@ -371,7 +386,8 @@ static int check_setup(const struct sweep_grid *g)
 		size_t dl = (size_t)(strchr(g->models, ':') - g->models);
 		snprintf(dname, sizeof dname, "%.*s", (int)dl, g->models);
 		for (int i = dl ? 0 : 1; i < 2; i++) {
-			if (model_preset_load(&m, i ? g->models + dl + 1 : dname,
+			if (model_preset_load(&m,
+			                      i ? g->models + dl + 1 : dname,
 			                      err, sizeof err) < 0) {
 				say(g, "%s", err);
 				return 1;
@@ -413,8 +429,8 @@ static int plan_add(struct sweep_plan *pl, size_t *cap, size_t n_params,
 		if (!nr)
 			return -ENOMEM;
 		pl->run = nr;
-		nv = realloc(pl->vals, c * (n_params ? n_params : 1) *
-		                               sizeof *nv);
+		nv = realloc(pl->vals,
+		             c * (n_params ? n_params : 1) * sizeof *nv);
 		if (!nv)
 			return -ENOMEM;
 		pl->vals = nv;
@@ -507,8 +523,8 @@ void sweep_run_spec(const struct sweep_grid *g, const struct sweep_run *r,
 	for (size_t i = 0; i < g->n_params; i++)
 		if (g->param[i].hw)
 			kv->hw[n_hw++] = (struct run_kv){
-				g->param[i].key + 3,
-				g->param[i].val[r->val[i]] };
+				g->param[i].key + 3, g->param[i].val[r->val[i]]
+			};
 	spec->preset = g->presets[r->preset];
 	spec->hw = kv->hw;
 	spec->n_hw = n_hw;
@@ -527,7 +543,8 @@ void sweep_run_spec(const struct sweep_grid *g, const struct sweep_run *r,
 void sweep_config_text(const struct sweep_grid *g, const struct sweep_run *r,
                        char *buf, size_t len)
 {
-	size_t off = (size_t)snprintf(buf, len, "seed=%llu queue_capacity=%u "
+	size_t off = (size_t)snprintf(buf, len,
+	                              "seed=%llu queue_capacity=%u "
 	                              "max_draft=%u",
 	                              (unsigned long long)g->seed,
 	                              g->queue_capacity, g->max_draft);

@@ -22,8 +22,8 @@
 
 #include "run.h"
 
-#define SWEEP_MAX_LIST 16
-#define SWEEP_MAX_PARAMS 64
+#define SWEEP_MAX_LIST    16
+#define SWEEP_MAX_PARAMS  64
 #define SWEEP_MAX_PLUGINS (2 * SWEEP_MAX_LIST)
 /** Most runs a plan may hold. */
 #define SWEEP_PLAN_MAX 1000000
@@ -34,12 +34,12 @@ struct sweep_param {
 	const char *spec;
 	char **val;
 	size_t n_val;
-	int hw;              /* hw.KEY or hw.DEV.KEY */
+	int hw; /* hw.KEY or hw.DEV.KEY */
 };
 
 struct sweep_grid {
-	const char *prog;    /* prefix of messages */
-	FILE *diag;          /* where they go (stderr when NULL) */
+	const char *prog; /* prefix of messages */
+	FILE *diag;       /* where they go (stderr when NULL) */
 	const char *policies[SWEEP_MAX_LIST];
 	size_t n_policies;
 	const char *drafters[SWEEP_MAX_LIST];
@@ -48,7 +48,7 @@ struct sweep_grid {
 	size_t n_presets;
 	struct sweep_param param[SWEEP_MAX_PARAMS];
 	size_t n_params;
-	const char *models;  /* --models DRAFT:TARGET or NULL */
+	const char *models; /* --models DRAFT:TARGET or NULL */
 	uint64_t seed;
 	uint32_t queue_capacity, max_draft;
 	/* Filled by sweep_grid_check: the plugins, policies then drafters,
@@ -63,27 +63,27 @@ struct sweep_grid {
 /* One planned run: indices into the lists, and into each key's values. */
 struct sweep_run {
 	size_t trace, preset, policy, drafter;
-	size_t *val;         /* n_params indices */
+	size_t *val; /* n_params indices */
 };
 
 struct sweep_plan {
 	struct sweep_run *run;
 	size_t n;
-	size_t *vals;        /* n x n_params */
+	size_t *vals; /* n x n_params */
 };
 
 /* The options every sweep takes, spelt the same in ahasd-replay and
  * ahasd-search: which one sweep_grid_option() is given. */
 enum sweep_opt {
-	SWEEP_OPT_POLICY,       /* -p, --policy P (repeatable) */
-	SWEEP_OPT_DRAFTER,      /* -d, --drafter D (repeatable) */
-	SWEEP_OPT_HW,           /* -w, --hw PRESET (repeatable) */
-	SWEEP_OPT_PARAM,        /* -P, --param KEY=SPEC: each key once, its
+	SWEEP_OPT_POLICY,    /* -p, --policy P (repeatable) */
+	SWEEP_OPT_DRAFTER,   /* -d, --drafter D (repeatable) */
+	SWEEP_OPT_HW,        /* -w, --hw PRESET (repeatable) */
+	SWEEP_OPT_PARAM,     /* -P, --param KEY=SPEC: each key once, its
 	                         * values expanded (sweep.h) */
-	SWEEP_OPT_SEED,         /* --seed N */
-	SWEEP_OPT_QUEUE,        /* --queue-capacity N, 1 to 4096 */
-	SWEEP_OPT_MAX_DRAFT,    /* --max-draft N, 1 to HW_MAX_M - 1 */
-	SWEEP_OPT_MODELS,       /* --models DRAFT:TARGET or :TARGET */
+	SWEEP_OPT_SEED,      /* --seed N */
+	SWEEP_OPT_QUEUE,     /* --queue-capacity N, 1 to 4096 */
+	SWEEP_OPT_MAX_DRAFT, /* --max-draft N, 1 to HW_MAX_M - 1 */
+	SWEEP_OPT_MODELS,    /* --models DRAFT:TARGET or :TARGET */
 };
 
 /** An empty grid: messages prefixed with prog, seed 1, queue capacity
@@ -101,14 +101,12 @@ void sweep_grid_defaults(struct sweep_grid *g);
 
 /** An integer option in [min, max]. @return 0, or -1 with a message
  * naming opt. */
-int sweep_parse_u64(const struct sweep_grid *g, const char *opt,
-                    const char *s, uint64_t min, uint64_t max,
-                    uint64_t *out);
+int sweep_parse_u64(const struct sweep_grid *g, const char *opt, const char *s,
+                    uint64_t min, uint64_t max, uint64_t *out);
 
 /** --run-timeout: seconds in [0, 1e9], 0 for no bound. @return 0, or -1
  * with a message. */
-int sweep_parse_timeout(const struct sweep_grid *g, const char *s,
-                        double *out);
+int sweep_parse_timeout(const struct sweep_grid *g, const char *s, double *out);
 
 /** Free the keys' values. */
 void sweep_grid_free(struct sweep_grid *g);

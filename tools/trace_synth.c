@@ -98,15 +98,16 @@ struct synth_params {
 /* Generator constants (documented in traces/FORMAT.md). */
 #define SYN_P_EASY_TO_HARD 0.15
 #define SYN_P_HARD_TO_EASY 0.35
-#define SYN_H_EASY 0.8      /* mean entropy, nats */
-#define SYN_H_HARD 2.4
-#define SYN_ACC_MID 1.7     /* logistic midpoint, nats */
-#define SYN_ACC_SCALE 0.35  /* logistic width, nats */
-#define SYN_ACC_MAX 0.97
+#define SYN_H_EASY         0.8 /* mean entropy, nats */
+#define SYN_H_HARD         2.4
+#define SYN_ACC_MID        1.7  /* logistic midpoint, nats */
+#define SYN_ACC_SCALE      0.35 /* logistic width, nats */
+#define SYN_ACC_MAX        0.97
 
 static float synth_entropy(struct rng *r, bool hard, double h_max)
 {
-	double h = hard ? rng_gamma(r, 4, SYN_H_HARD) : rng_gamma(r, 3, SYN_H_EASY);
+	double h = hard ? rng_gamma(r, 4, SYN_H_HARD)
+	                : rng_gamma(r, 3, SYN_H_EASY);
 
 	return (float)(h > h_max ? h_max : h);
 }
@@ -118,8 +119,8 @@ static void synth_seq(const struct synth_params *P, uint32_t id,
 	bool hard;
 
 	rng_seed(&r, P->seed, id + 1);
-	hard = rng_unit(&r) < SYN_P_EASY_TO_HARD /
-	                      (SYN_P_EASY_TO_HARD + SYN_P_HARD_TO_EASY);
+	hard = rng_unit(&r) <
+	       SYN_P_EASY_TO_HARD / (SYN_P_EASY_TO_HARD + SYN_P_HARD_TO_EASY);
 	s->id = id;
 	s->prompt_len = P->prompt_len;
 	s->n = P->tokens;
@@ -128,8 +129,8 @@ static void synth_seq(const struct synth_params *P, uint32_t id,
 	for (uint32_t p = 0; p < s->n; p++) {
 		const float h = synth_entropy(&r, hard, h_max);
 		double top1 = exp(-0.9 * h) * (0.85 + 0.3 * rng_unit(&r));
-		const double pa = SYN_ACC_MAX /
-		                  (1.0 + exp((h - SYN_ACC_MID) / SYN_ACC_SCALE));
+		const double pa = SYN_ACC_MAX / (1.0 + exp((h - SYN_ACC_MID) /
+		                                           SYN_ACC_SCALE));
 		float a;
 
 		if (top1 > 1.0)
@@ -145,8 +146,9 @@ static void synth_seq(const struct synth_params *P, uint32_t id,
 			/* off the true path the draft is confused: hard-state
 			 * entropies, slowly relaxing over the look-ahead */
 			for (uint32_t j = 0; j < P->lookahead; j++)
-				row[j] = synth_entropy(&r, rng_unit(&r) <
-				                       0.9 - 0.01 * j, h_max);
+				row[j] = synth_entropy(
+				        &r, rng_unit(&r) < 0.9 - 0.01 * j,
+				        h_max);
 			s->cont_pos[s->n_cont++] = p;
 		}
 		if (hard)
@@ -156,8 +158,7 @@ static void synth_seq(const struct synth_params *P, uint32_t id,
 	}
 }
 
-static int synth_model_fill(struct trace_model *m,
-                            const struct synth_model *sm)
+static int synth_model_fill(struct trace_model *m, const struct synth_model *sm)
 {
 	memset(m, 0, sizeof *m);
 	snprintf(m->name, sizeof m->name, "%s", sm->name);
@@ -174,14 +175,15 @@ static int synth_model_fill(struct trace_model *m,
 
 static const struct synth_model *synth_model_find(const char *name)
 {
-	for (size_t i = 0; i < sizeof synth_models / sizeof synth_models[0]; i++)
+	for (size_t i = 0; i < sizeof synth_models / sizeof synth_models[0];
+	     i++)
 		if (strcmp(synth_models[i].name, name) == 0)
 			return &synth_models[i];
 	return NULL;
 }
 
-static int parse_u64(const char *opt, const char *s, uint64_t min,
-                     uint64_t max, uint64_t *out)
+static int parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
+                     uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
@@ -189,8 +191,10 @@ static int parse_u64(const char *opt, const char *s, uint64_t min,
 	errno = 0;
 	v = strtoull(s, &end, 0);
 	if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
-		fprintf(stderr, "ahasd-trace synth: %s: expected an integer in "
-		        "[%" PRIu64 ", %" PRIu64 "], got '%s'\n", opt, min, max, s);
+		fprintf(stderr,
+		        "ahasd-trace synth: %s: expected an integer in "
+		        "[%" PRIu64 ", %" PRIu64 "], got '%s'\n",
+		        opt, min, max, s);
 		return -EINVAL;
 	}
 	*out = v;
@@ -200,33 +204,52 @@ static int parse_u64(const char *opt, const char *s, uint64_t min,
 static void synth_usage(FILE *f)
 {
 	fprintf(f,
-	  "usage: ahasd-trace synth [options] -o OUT\n"
-	  "Write a SYNTHETIC trace (marked synthetic in its header): a two-state\n"
-	  "easy/hard Markov chain drives draft entropies and acceptance.\n"
-	  "  -o, --output FILE      output trace (required)\n"
-	  "  --sequences N          sequences (default 32)\n"
-	  "  --tokens N             generated tokens per sequence (default 256)\n"
-	  "  --prompt-len N         prompt length (default 32)\n"
-	  "  --seed N               generator seed (default 1)\n"
-	  "  --sampled              sampled acceptance probabilities a_p "
-	  "(default greedy 0/1)\n"
-	  "  --lookahead K          continuation entropies per rejection "
-	  "(default 16)\n"
-	  "  --draft-model NAME     draft model dims (default llama2-7b)\n"
-	  "  --target-model NAME    target model dims (default llama2-13b)\n"
-	  "  --profile NAME         a workload profile's statistics instead of\n"
-	  "                         the easy/hard chain (traces/WORKLOADS.md);\n"
-	  "                         its sequences, tokens, prompts, lookahead and\n"
-	  "                         sampling unless given as options\n"
-	  "  --set KEY=VALUE        one of the profile's statistics (repeatable;\n"
-	  "                         `ahasd-trace fit` prints them)\n"
-	  "models: llama2-7b, llama2-13b, tiny\n");
+	        "usage: ahasd-trace synth [options] -o OUT\n"
+	        "Write a SYNTHETIC trace (marked synthetic in its header): a "
+	        "two-state\n"
+	        "easy/hard Markov chain drives draft entropies and "
+	        "acceptance.\n"
+	        "  -o, --output FILE      output trace (required)\n"
+	        "  --sequences N          sequences (default 32)\n"
+	        "  --tokens N             generated tokens per sequence "
+	        "(default 256)\n"
+	        "  --prompt-len N         prompt length (default 32)\n"
+	        "  --seed N               generator seed (default 1)\n"
+	        "  --sampled              sampled acceptance probabilities a_p "
+	        "(default greedy 0/1)\n"
+	        "  --lookahead K          continuation entropies per rejection "
+	        "(default 16)\n"
+	        "  --draft-model NAME     draft model dims (default "
+	        "llama2-7b)\n"
+	        "  --target-model NAME    target model dims (default "
+	        "llama2-13b)\n"
+	        "  --profile NAME         a workload profile's statistics "
+	        "instead of\n"
+	        "                         the easy/hard chain "
+	        "(traces/WORKLOADS.md);\n"
+	        "                         its sequences, tokens, prompts, "
+	        "lookahead and\n"
+	        "                         sampling unless given as options\n"
+	        "  --set KEY=VALUE        one of the profile's statistics "
+	        "(repeatable;\n"
+	        "                         `ahasd-trace fit` prints them)\n"
+	        "models: llama2-7b, llama2-13b, tiny\n");
 }
 
 int cmd_synth(int argc, char **argv)
 {
-	enum { O_SEQ = 256, O_TOK, O_PROMPT, O_SEED, O_SAMPLED, O_K, O_DRAFT,
-	       O_TARGET, O_PROFILE, O_SET };
+	enum {
+		O_SEQ = 256,
+		O_TOK,
+		O_PROMPT,
+		O_SEED,
+		O_SAMPLED,
+		O_K,
+		O_DRAFT,
+		O_TARGET,
+		O_PROFILE,
+		O_SET
+	};
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "sequences", required_argument, NULL, O_SEQ },
@@ -243,9 +266,14 @@ int cmd_synth(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct synth_params P = {
-		.sequences = 32, .tokens = 256, .prompt_len = 32, .lookahead = 16,
-		.seed = 1, .sampled = false,
-		.draft = &synth_models[0], .target = &synth_models[1],
+		.sequences = 32,
+		.tokens = 256,
+		.prompt_len = 32,
+		.lookahead = 16,
+		.seed = 1,
+		.sampled = false,
+		.draft = &synth_models[0],
+		.target = &synth_models[1],
 	};
 	struct trace_header h = { 0 };
 	struct trace_writer *w = NULL;
@@ -258,23 +286,21 @@ int cmd_synth(int argc, char **argv)
 	int have_prof = 0;
 	const char *sets[64];
 	size_t nsets = 0;
-	unsigned given = 0;   /* options that override the profile */
+	unsigned given = 0; /* options that override the profile */
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'o':
-			out = optarg;
-			break;
+		case 'o': out = optarg; break;
 		case O_SEQ:
 		case O_TOK:
 		case O_PROMPT:
 		case O_K:
-			if (parse_u64(c == O_SEQ ? "--sequences" :
-			              c == O_TOK ? "--tokens" :
-			              c == O_PROMPT ? "--prompt-len" : "--lookahead",
-			              optarg,
-			              c == O_PROMPT ? 0 : 1,
+			if (parse_u64(c == O_SEQ      ? "--sequences"
+			              : c == O_TOK    ? "--tokens"
+			              : c == O_PROMPT ? "--prompt-len"
+			                              : "--lookahead",
+			              optarg, c == O_PROMPT ? 0 : 1,
 			              c == O_K ? 1024 : 1u << 24, &v) < 0)
 				return EXIT_USAGE;
 			if (c == O_SEQ)
@@ -288,7 +314,8 @@ int cmd_synth(int argc, char **argv)
 			given |= 1u << (c - O_SEQ);
 			break;
 		case O_PROFILE:
-			if (wl_profile_find(optarg, &prof, err, sizeof err) < 0) {
+			if (wl_profile_find(optarg, &prof, err, sizeof err) <
+			    0) {
 				fprintf(stderr, "ahasd-trace synth: %s\n", err);
 				return EXIT_USAGE;
 			}
@@ -296,13 +323,15 @@ int cmd_synth(int argc, char **argv)
 			break;
 		case O_SET:
 			if (nsets == sizeof sets / sizeof *sets) {
-				fprintf(stderr, "ahasd-trace synth: too many --set\n");
+				fprintf(stderr,
+				        "ahasd-trace synth: too many --set\n");
 				return EXIT_USAGE;
 			}
 			sets[nsets++] = optarg;
 			break;
 		case O_SEED:
-			if (parse_u64("--seed", optarg, 0, UINT64_MAX, &P.seed) < 0)
+			if (parse_u64("--seed", optarg, 0, UINT64_MAX,
+			              &P.seed) < 0)
 				return EXIT_USAGE;
 			break;
 		case O_SAMPLED:
@@ -314,8 +343,10 @@ int cmd_synth(int argc, char **argv)
 			const struct synth_model *m = synth_model_find(optarg);
 
 			if (!m) {
-				fprintf(stderr, "ahasd-trace synth: unknown model "
-				        "'%s' (known: llama2-7b, llama2-13b, tiny)\n",
+				fprintf(stderr,
+				        "ahasd-trace synth: unknown model "
+				        "'%s' (known: llama2-7b, llama2-13b, "
+				        "tiny)\n",
 				        optarg);
 				return EXIT_USAGE;
 			}
@@ -325,17 +356,13 @@ int cmd_synth(int argc, char **argv)
 				P.target = m;
 			break;
 		}
-		case 'h':
-			synth_usage(stdout);
-			return 0;
-		default:
-			synth_usage(stderr);
-			return EXIT_USAGE;
+		case 'h': synth_usage(stdout); return 0;
+		default: synth_usage(stderr); return EXIT_USAGE;
 		}
 	}
 	if (!out || optind != argc) {
-		fprintf(stderr, "ahasd-trace synth: %s\n", !out ?
-		        "missing -o OUT" : "unexpected argument");
+		fprintf(stderr, "ahasd-trace synth: %s\n",
+		        !out ? "missing -o OUT" : "unexpected argument");
 		synth_usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -359,13 +386,16 @@ int cmd_synth(int argc, char **argv)
 			char key[64];
 			const char *eq = strchr(sets[i], '=');
 			if (!eq || (size_t)(eq - sets[i]) >= sizeof key) {
-				fprintf(stderr, "ahasd-trace synth: --set wants "
-				        "KEY=VALUE, got '%s'\n", sets[i]);
+				fprintf(stderr,
+				        "ahasd-trace synth: --set wants "
+				        "KEY=VALUE, got '%s'\n",
+				        sets[i]);
 				return EXIT_USAGE;
 			}
 			memcpy(key, sets[i], (size_t)(eq - sets[i]));
 			key[eq - sets[i]] = '\0';
-			if (wl_profile_set(&prof, key, eq + 1, err, sizeof err) < 0) {
+			if (wl_profile_set(&prof, key, eq + 1, err,
+			                   sizeof err) < 0) {
 				fprintf(stderr, "ahasd-trace synth: %s\n", err);
 				return EXIT_USAGE;
 			}
@@ -400,17 +430,20 @@ int cmd_synth(int argc, char **argv)
 		gmtime_r(&now, &tm);
 		strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	}
-	snprintf(buf, sizeof buf, "sequences=%" PRIu32 " tokens=%" PRIu32
-	         " prompt_len=%" PRIu32 " lookahead=%" PRIu32 " seed=%" PRIu64
-	         " %s", P.sequences, P.tokens, P.prompt_len, P.lookahead,
-	         P.seed, P.sampled ? "sampled" : "greedy");
+	snprintf(buf, sizeof buf,
+	         "sequences=%" PRIu32 " tokens=%" PRIu32 " prompt_len=%" PRIu32
+	         " lookahead=%" PRIu32 " seed=%" PRIu64 " %s",
+	         P.sequences, P.tokens, P.prompt_len, P.lookahead, P.seed,
+	         P.sampled ? "sampled" : "greedy");
 	if (trace_header_add_prov(&h, "tool", "ahasd-trace synth") < 0 ||
 	    trace_header_add_prov(&h, "tool_version", AHASD_VERSION) < 0 ||
 	    trace_header_add_prov(&h, "date", date) < 0 ||
-	    trace_header_add_prov(&h, "note", "synthetic: generated by "
+	    trace_header_add_prov(&h, "note",
+	                          "synthetic: generated by "
 	                          "ahasd-trace synth, not a model run") < 0 ||
 	    trace_header_add_prov(&h, "runtime", "none (synthetic)") < 0 ||
-	    trace_header_add_prov(&h, "prompt_source", "none (synthetic)") < 0 ||
+	    trace_header_add_prov(&h, "prompt_source", "none (synthetic)") <
+	            0 ||
 	    trace_header_add_prov(&h, "draft_model", P.draft->name) < 0 ||
 	    trace_header_add_prov(&h, "target_model", P.target->name) < 0 ||
 	    trace_header_add_prov(&h, "synth_params", buf) < 0) {
@@ -420,16 +453,20 @@ int cmd_synth(int argc, char **argv)
 	if (have_prof) {
 		char pd[512];
 		wl_profile_describe(&prof, pd, sizeof pd);
-		if (trace_header_add_prov(&h, "workload_profile", prof.name) < 0 ||
+		if (trace_header_add_prov(&h, "workload_profile", prof.name) <
+		            0 ||
 		    trace_header_add_prov(&h, "workload_statistics", pd) < 0 ||
-		    trace_header_add_prov(&h, "synth_generator", "workload "
-		                          "profile (traces/WORKLOADS.md): ln H "
-		                          "AR(1) normal, logistic acceptance in "
-		                          "ln H") < 0) {
+		    trace_header_add_prov(
+		            &h, "synth_generator",
+		            "workload "
+		            "profile (traces/WORKLOADS.md): ln H "
+		            "AR(1) normal, logistic acceptance in "
+		            "ln H") < 0) {
 			fprintf(stderr, "ahasd-trace synth: out of memory\n");
 			goto out;
 		}
-	} else if (trace_header_add_prov(&h, "synth_generator", "two-state "
+	} else if (trace_header_add_prov(&h, "synth_generator",
+	                                 "two-state "
 	                                 "Markov easy/hard; entropy gamma(3, "
 	                                 "mean 0.8) easy, gamma(4, mean 2.4) "
 	                                 "hard; P(accept) = 0.97 / (1 + exp((H "
@@ -457,7 +494,8 @@ int cmd_synth(int argc, char **argv)
 		struct trace_seq g;
 		if (have_prof) {
 			if (wl_generate(&prof, P.seed, i, &g) < 0) {
-				fprintf(stderr, "ahasd-trace synth: out of memory\n");
+				fprintf(stderr,
+				        "ahasd-trace synth: out of memory\n");
 				trace_writer_abort(&w);
 				goto out;
 			}

@@ -51,7 +51,8 @@ static void usage(FILE *f)
 	      "      --max-studies N    studies drawn in the trade-off (8)\n"
 	      "      --max-points N     points over all sweep charts (20000)\n"
 	      "      --metrics all|M,M  the sweep charts' metrics (default:\n"
-	      "                         the headline ones, device utilisation)\n"
+	      "                         the headline ones, device "
+	      "utilisation)\n"
 	      "  -h, --help             this text\n"
 	      "  -V, --version          print the version\n",
 	      f);
@@ -139,8 +140,10 @@ static int merge_inputs(char **dbs, int n, struct merged *m, char *err,
 	         tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(m->dir)) {
 		const int e = errno;
-		snprintf(err, errlen, "cannot make a temporary directory "
-		         "%.900s: %s", m->dir, strerror(e));
+		snprintf(err, errlen,
+		         "cannot make a temporary directory "
+		         "%.900s: %s",
+		         m->dir, strerror(e));
 		m->dir[0] = '\0';
 		return -e;
 	}
@@ -152,7 +155,8 @@ static int merge_inputs(char **dbs, int n, struct merged *m, char *err,
 
 		/* db_merge checks the input; a missing one is not made */
 		if (stat(dbs[i], &st) != 0) {
-			snprintf(err, errlen, "%s: %s", dbs[i], strerror(errno));
+			snprintf(err, errlen, "%s: %s", dbs[i],
+			         strerror(errno));
 			ret = -ENOENT;
 			break;
 		}
@@ -160,7 +164,8 @@ static int merge_inputs(char **dbs, int n, struct merged *m, char *err,
 			struct stat sj;
 			if (stat(dbs[j], &sj) == 0 && sj.st_dev == st.st_dev &&
 			    sj.st_ino == st.st_ino) {
-				snprintf(err, errlen, "%s: given twice", dbs[i]);
+				snprintf(err, errlen, "%s: given twice",
+				         dbs[i]);
 				ret = -EEXIST;
 			}
 		}
@@ -168,7 +173,8 @@ static int merge_inputs(char **dbs, int n, struct merged *m, char *err,
 			break;
 		ret = db_merge(out, dbs[i], NULL, NULL, &r, err, errlen);
 		if (ret == 0 && r.runs)
-			fprintf(stderr, "ahasd-view: %s: %zu runs, ids %lld to "
+			fprintf(stderr,
+			        "ahasd-view: %s: %zu runs, ids %lld to "
 			        "%lld\n",
 			        dbs[i], r.runs, (long long)r.first_id,
 			        (long long)r.last_id);
@@ -196,15 +202,17 @@ static int keep_study(struct view_runs *runs, const char *study, char *err,
 
 		if (r->label && !strcmp(r->label, study)) {
 			keep[n++] = *r;
-			memset(r, 0, sizeof *r);  /* moved: not freed below */
+			memset(r, 0, sizeof *r); /* moved: not freed below */
 		}
 	}
 	view_runs_clear(&drop);
 	runs->v = keep;
 	runs->n = n;
 	if (!n) {
-		snprintf(err, errlen, "no run has the label '%s' (sqlite3 DB "
-		         "'select distinct label from runs')", study);
+		snprintf(err, errlen,
+		         "no run has the label '%s' (sqlite3 DB "
+		         "'select distinct label from runs')",
+		         study);
 		return -ENOENT;
 	}
 	return 0;
@@ -229,8 +237,12 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct view_html_opts ho = {
-		.windows = 4, .window_s = 0, .max_tasks = 1500,
-		.max_timelines = 6, .max_studies = 8, .max_points = 20000,
+		.windows = 4,
+		.window_s = 0,
+		.max_tasks = 1500,
+		.max_timelines = 6,
+		.max_studies = 8,
+		.max_points = 20000,
 	};
 	const char *study = NULL;
 	static int64_t ids[MAX_RUN_IDS];
@@ -248,12 +260,11 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "o:r:p:s:hV", longopts, NULL)) !=
 	       -1) {
 		switch (c) {
-		case 'o':
-			out_path = optarg;
-			break;
+		case 'o': out_path = optarg; break;
 		case 'r':
 			if (add_run_ids(optarg, ids, &n_ids) < 0) {
-				fprintf(stderr, "ahasd-view: bad --run '%s': "
+				fprintf(stderr,
+				        "ahasd-view: bad --run '%s': "
 				        "expected run ids like 3 or 3,4,7\n",
 				        optarg);
 				return 2;
@@ -261,16 +272,20 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			if (parse_i64(optarg, &perfetto_run) < 0) {
-				fprintf(stderr, "ahasd-view: bad --perfetto "
-				        "'%s': expected a run id\n", optarg);
+				fprintf(stderr,
+				        "ahasd-view: bad --perfetto "
+				        "'%s': expected a run id\n",
+				        optarg);
 				return 2;
 			}
 			perfetto = 1;
 			break;
 		case 1:
 			if (parse_uint(optarg, 1, &ho.windows) < 0) {
-				fprintf(stderr, "ahasd-view: bad --windows "
-				        "'%s'\n", optarg);
+				fprintf(stderr,
+				        "ahasd-view: bad --windows "
+				        "'%s'\n",
+				        optarg);
 				return 2;
 			}
 			break;
@@ -281,33 +296,39 @@ int main(int argc, char **argv)
 			ho.window_s = strtod(optarg, &end);
 			if (errno || end == optarg || *end ||
 			    !(ho.window_s > 0) || ho.window_s > 1e9) {
-				fprintf(stderr, "ahasd-view: bad --window-s "
-				        "'%s': expected seconds > 0\n", optarg);
+				fprintf(stderr,
+				        "ahasd-view: bad --window-s "
+				        "'%s': expected seconds > 0\n",
+				        optarg);
 				return 2;
 			}
 			break;
 		}
 		case 3:
 			if (parse_uint(optarg, 1, &ho.max_tasks) < 0) {
-				fprintf(stderr, "ahasd-view: bad --max-tasks "
-				        "'%s'\n", optarg);
+				fprintf(stderr,
+				        "ahasd-view: bad --max-tasks "
+				        "'%s'\n",
+				        optarg);
 				return 2;
 			}
 			break;
 		case 4:
 			if (parse_uint(optarg, 0, &ho.max_timelines) < 0) {
-				fprintf(stderr, "ahasd-view: bad "
-				        "--max-timelines '%s'\n", optarg);
+				fprintf(stderr,
+				        "ahasd-view: bad "
+				        "--max-timelines '%s'\n",
+				        optarg);
 				return 2;
 			}
 			break;
-		case 's':
-			study = optarg;
-			break;
+		case 's': study = optarg; break;
 		case 5:
 			if (parse_uint(optarg, 0, &ho.max_studies) < 0) {
-				fprintf(stderr, "ahasd-view: bad --max-studies "
-				        "'%s'\n", optarg);
+				fprintf(stderr,
+				        "ahasd-view: bad --max-studies "
+				        "'%s'\n",
+				        optarg);
 				return 2;
 			}
 			break;
@@ -315,8 +336,10 @@ int main(int argc, char **argv)
 			unsigned v;
 
 			if (parse_uint(optarg, 1, &v) < 0) {
-				fprintf(stderr, "ahasd-view: bad --max-points "
-				        "'%s'\n", optarg);
+				fprintf(stderr,
+				        "ahasd-view: bad --max-points "
+				        "'%s'\n",
+				        optarg);
 				return 2;
 			}
 			ho.max_points = v;
@@ -325,20 +348,15 @@ int main(int argc, char **argv)
 		case 7:
 			if (!*optarg) {
 				fputs("ahasd-view: --metrics: expected all or "
-				      "metric names\n", stderr);
+				      "metric names\n",
+				      stderr);
 				return 2;
 			}
 			ho.metrics = optarg;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			puts("ahasd-view " AHASD_VERSION);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
+		case 'h': usage(stdout); return 0;
+		case 'V': puts("ahasd-view " AHASD_VERSION); return 0;
+		default: usage(stderr); return 2;
 		}
 	}
 	if (optind >= argc) {
@@ -348,7 +366,8 @@ int main(int argc, char **argv)
 	}
 	if (perfetto && (n_ids || study)) {
 		fputs("ahasd-view: --perfetto takes one run; drop --run and "
-		      "--study\n", stderr);
+		      "--study\n",
+		      stderr);
 		return 2;
 	}
 	db_path = argv[optind];
@@ -385,8 +404,7 @@ int main(int argc, char **argv)
 	ret = db_open_readonly(&db, db_path, err, sizeof err);
 	if (ret < 0)
 		goto error;
-	ret = view_runs_load(db_handle(db), ids, n_ids, &runs, err,
-	                     sizeof err);
+	ret = view_runs_load(db_handle(db), ids, n_ids, &runs, err, sizeof err);
 	if (ret < 0)
 		goto error;
 	if (study) {
@@ -419,18 +437,20 @@ int main(int argc, char **argv)
 		goto error;
 	if (strcmp(out_path, "-") != 0) {
 		if (perfetto)
-			fprintf(stderr, "ahasd-view: run %" PRId64 ": %" PRId64
-			        " events -> %s\n", runs.v[0].id,
-			        runs.v[0].n_events, out_path);
+			fprintf(stderr,
+			        "ahasd-view: run %" PRId64 ": %" PRId64
+			        " events -> %s\n",
+			        runs.v[0].id, runs.v[0].n_events, out_path);
 		else
-			fprintf(stderr, "ahasd-view: %zu run%s -> %s\n",
-			        runs.n, runs.n == 1 ? "" : "s", out_path);
+			fprintf(stderr, "ahasd-view: %zu run%s -> %s\n", runs.n,
+			        runs.n == 1 ? "" : "s", out_path);
 	}
 	if (perfetto && runs.v[0].events_dropped > 0)
-		fprintf(stderr, "ahasd-view: warning: run %" PRId64 " dropped "
+		fprintf(stderr,
+		        "ahasd-view: warning: run %" PRId64 " dropped "
 		        "%.0f events past the recording bound; the trace "
-		        "stops early\n", runs.v[0].id,
-		        runs.v[0].events_dropped);
+		        "stops early\n",
+		        runs.v[0].id, runs.v[0].events_dropped);
 
 error:
 	if (ret < 0)

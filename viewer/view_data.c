@@ -9,8 +9,8 @@
 #include "view.h"
 
 static const char *const kind_names[VIEW_KIND_COUNT] = {
-	"draft", "verify", "preverify", "switch", "transfer", "idle", "offload",
-	"other",
+	"draft",    "verify", "preverify", "switch",
+	"transfer", "idle",   "offload",   "other",
 };
 
 enum view_kind view_kind_parse(const char *name)
@@ -55,10 +55,10 @@ static double col_real(sqlite3_stmt *s, int i)
 static void run_free(struct view_run *r)
 {
 	char **strs[] = {
-		&r->created, &r->tool_version, &r->label, &r->policy,
-		&r->policy_params, &r->drafter, &r->drafter_params,
-		&r->hw_preset, &r->draft_model, &r->target_model,
-		&r->retargeted_from, &r->trace_path,
+		&r->created,        &r->tool_version,    &r->label,
+		&r->policy,         &r->policy_params,   &r->drafter,
+		&r->drafter_params, &r->hw_preset,       &r->draft_model,
+		&r->target_model,   &r->retargeted_from, &r->trace_path,
 	};
 
 	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
@@ -84,22 +84,22 @@ void view_runs_clear(struct view_runs *rs)
 }
 
 static const char run_sql[] =
-	"SELECT r.id, r.created, r.tool_version, r.label, r.policy, "
-	"r.policy_params, r.drafter, r.drafter_params, r.hw_preset, "
-	"r.draft_model, r.target_model, r.retargeted_from, r.trace_path, "
-	"r.sampled, r.seed, r.queue_capacity, r.max_draft, r.wall_s, "
-	"s.committed, s.time_s, s.tokens_per_s, s.energy_j, s.tokens_per_j, "
-	"s.acceptance_rate, s.mean_draft_len, "
-	"(SELECT value FROM metrics WHERE run_id = r.id "
-	"   AND name = 'events_dropped'), "
-	"(SELECT count(*) FROM events WHERE run_id = r.id), "
-	"(SELECT count(*) FROM sequences WHERE run_id = r.id), "
-	"v.speedup, v.energy_gain, "
-	"s.tokens_per_s_lo, s.tokens_per_s_hi, s.tokens_per_j_lo, "
-	"s.tokens_per_j_hi, s.acceptance_rate_lo, s.acceptance_rate_hi, "
-	"v.speedup_lo, v.speedup_hi, v.baseline_run_id "
-	"FROM runs r JOIN run_summary s ON s.run_id = r.id "
-	"LEFT JOIN speedup_vs_sync v ON v.run_id = r.id ";
+        "SELECT r.id, r.created, r.tool_version, r.label, r.policy, "
+        "r.policy_params, r.drafter, r.drafter_params, r.hw_preset, "
+        "r.draft_model, r.target_model, r.retargeted_from, r.trace_path, "
+        "r.sampled, r.seed, r.queue_capacity, r.max_draft, r.wall_s, "
+        "s.committed, s.time_s, s.tokens_per_s, s.energy_j, s.tokens_per_j, "
+        "s.acceptance_rate, s.mean_draft_len, "
+        "(SELECT value FROM metrics WHERE run_id = r.id "
+        "   AND name = 'events_dropped'), "
+        "(SELECT count(*) FROM events WHERE run_id = r.id), "
+        "(SELECT count(*) FROM sequences WHERE run_id = r.id), "
+        "v.speedup, v.energy_gain, "
+        "s.tokens_per_s_lo, s.tokens_per_s_hi, s.tokens_per_j_lo, "
+        "s.tokens_per_j_hi, s.acceptance_rate_lo, s.acceptance_rate_hi, "
+        "v.speedup_lo, v.speedup_hi, v.baseline_run_id "
+        "FROM runs r JOIN run_summary s ON s.run_id = r.id "
+        "LEFT JOIN speedup_vs_sync v ON v.run_id = r.id ";
 
 static int fill_run(sqlite3_stmt *s, struct view_run *r)
 {

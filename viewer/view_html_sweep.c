@@ -15,29 +15,30 @@
 #include "view.h"
 #include "view_page.h"
 
-#define LC_H 360.0              /* chart height */
-#define MAX_SERIES 24           /* lines drawn per chart */
+#define LC_H       360.0 /* chart height */
+#define MAX_SERIES 24    /* lines drawn per chart */
 
 /* ---- line charts: a metric over a swept key ---- */
 
 struct lpoint {
-	size_t run;             /* index into the runs */
-	double x;               /* position on the axis (a category's index) */
+	size_t run; /* index into the runs */
+	double x;   /* position on the axis (a category's index) */
 	double v, lo, hi;
 };
 
 struct series {
 	const char *policy;
-	char *rest;             /* the other swept keys' values, "" if none */
-	size_t first;           /* index of its first run */
-	int flat;               /* the runs lack the key: a level line */
-	size_t dash;            /* which of the policy's series it is */
+	char *rest;   /* the other swept keys' values, "" if none */
+	size_t first; /* index of its first run */
+	int flat;     /* the runs lack the key: a level line */
+	size_t dash;  /* which of the policy's series it is */
 	struct lpoint *pt;
 	size_t n;
 };
 
-static const char *const dashes[] = { "", "7 4", "2 3", "10 3 2 3", "4 4",
-                                      "1 2" };
+static const char *const dashes[] = {
+	"", "7 4", "2 3", "10 3 2 3", "4 4", "1 2"
+};
 #define N_DASHES (sizeof dashes / sizeof *dashes)
 
 /* The text of run i's values of every swept key but skip. */
@@ -91,7 +92,7 @@ struct chart {
 	const struct view_runs *rs;
 	const struct view_sweep *sw;
 	size_t key, metric;
-	const char **cat;       /* categories in order, when not numeric */
+	const char **cat; /* categories in order, when not numeric */
 	size_t n_cat;
 	struct series *ser;
 	size_t n_ser, n_dropped;
@@ -140,7 +141,7 @@ static int chart_build(struct chart *c)
 		char *rest;
 		struct series *s = NULL;
 		struct lpoint p = { i, 0, v, sw->lo[i * nm + c->metric],
-		                    sw->hi[i * nm + c->metric] };
+			            sw->hi[i * nm + c->metric] };
 
 		if (!isfinite(v))
 			continue;
@@ -261,7 +262,8 @@ static void put_bands(FILE *f, const struct chart *c, const struct series *s,
 				        plot_at(ax, s->pt[q].x),
 				        plot_at(ay, s->pt[q].hi));
 			for (size_t q = b; q-- > a;)
-				fprintf(f, "L%.2f %.2f", plot_at(ax, s->pt[q].x),
+				fprintf(f, "L%.2f %.2f",
+				        plot_at(ax, s->pt[q].x),
 				        plot_at(ay, s->pt[q].lo));
 			fputs("Z", f);
 		}
@@ -287,15 +289,16 @@ static void write_chart(FILE *f, struct chart *c, int shown)
 				xmn = fmin(xmn, p->x);
 				xmx = fmax(xmx, p->x);
 			}
-			ymn = fmin(ymn, fmin(p->v, isfinite(p->lo) ? p->lo
-			                                           : p->v));
-			ymx = fmax(ymx, fmax(p->v, isfinite(p->hi) ? p->hi
-			                                           : p->v));
+			ymn = fmin(ymn,
+			           fmin(p->v, isfinite(p->lo) ? p->lo : p->v));
+			ymx = fmax(ymx,
+			           fmax(p->v, isfinite(p->hi) ? p->hi : p->v));
 		}
 	if (!key->numeric) {
 		/* categories at 0 .. n-1, half a step of margin each side */
-		ax = (struct plot_axis){ -0.5, (double)c->n_cat - 0.5, 0, 1, PLOT_LEFT,
-		                    PLOT_W - PLOT_RIGHT };
+		ax = (struct plot_axis){ -0.5,      (double)c->n_cat - 0.5,
+			                 0,         1,
+			                 PLOT_LEFT, PLOT_W - PLOT_RIGHT };
 	} else {
 		plot_axis_fit(&ax, xmn, xmx, 1, PLOT_LEFT, PLOT_W - PLOT_RIGHT);
 	}
@@ -313,7 +316,8 @@ static void write_chart(FILE *f, struct chart *c, int shown)
 	if (!sw->metric[c->metric].has_ci)
 		fputs(" (no intervals for this metric)", f);
 	fputs("</figcaption>\n", f);
-	fprintf(f, "<svg class=\"plot\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">",
+	fprintf(f,
+	        "<svg class=\"plot\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">",
 	        PLOT_W, LC_H);
 	plot_put_axis(f, &ay, 1, PLOT_LEFT, PLOT_W - PLOT_RIGHT);
 	if (key->numeric) {
@@ -322,8 +326,10 @@ static void write_chart(FILE *f, struct chart *c, int shown)
 		for (size_t j = 0; j < c->n_cat; j++) {
 			const double x = plot_at(&ax, (double)j);
 
-			fprintf(f, "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" "
-			        "y1=\"%.1f\" y2=\"%.1f\"/><text class=\"muted\" "
+			fprintf(f,
+			        "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" "
+			        "y1=\"%.1f\" y2=\"%.1f\"/><text "
+			        "class=\"muted\" "
 			        "x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
 			        x, x, PLOT_TOP, pb, x, pb + 16);
 			put_html_cut(f, view_base_name(c->cat[j]), 40);
@@ -348,7 +354,8 @@ static void write_chart(FILE *f, struct chart *c, int shown)
 		const struct series *se = &c->ser[s];
 		const char *col = policy_col(se->policy);
 
-		fprintf(f, "<path class=\"line%s\" stroke=\"%s\" "
+		fprintf(f,
+		        "<path class=\"line%s\" stroke=\"%s\" "
 		        "stroke-dasharray=\"%s\" data-policy=\"",
 		        se->flat ? " flat" : "", col,
 		        se->flat ? "3 3" : dashes[se->dash % N_DASHES]);
@@ -370,8 +377,10 @@ static void write_chart(FILE *f, struct chart *c, int shown)
 			const struct view_run *r = &c->rs->v[p->run];
 			const char *xv = sw->text[p->run * sw->n_keys + c->key];
 
-			fprintf(f, "<circle class=\"pt\" data-run=\"%lld\" "
-			        "data-x=\"", (long long)r->id);
+			fprintf(f,
+			        "<circle class=\"pt\" data-run=\"%lld\" "
+			        "data-x=\"",
+			        (long long)r->id);
 			view_put_html(f, xv ? xv : "");
 			fputs("\" data-y=\"", f);
 			put_attr_num(f, p->v);
@@ -379,7 +388,8 @@ static void write_chart(FILE *f, struct chart *c, int shown)
 			put_attr_num(f, p->lo);
 			fputs("\" data-hi=\"", f);
 			put_attr_num(f, p->hi);
-			fprintf(f, "\" cx=\"%.2f\" cy=\"%.2f\" r=\"%s\" "
+			fprintf(f,
+			        "\" cx=\"%.2f\" cy=\"%.2f\" r=\"%s\" "
 			        "fill=\"%s\"><title>run %lld: ",
 			        se->flat ? ax.p0 + 6 : plot_at(&ax, p->x),
 			        plot_at(&ay, p->v), se->flat ? "2.5" : "3.5",
@@ -416,8 +426,10 @@ static void write_chart(FILE *f, struct chart *c, int shown)
 	for (size_t s = 0; s < c->n_ser; s++) {
 		const struct series *se = &c->ser[s];
 
-		fprintf(f, "<span><svg class=\"key\" viewBox=\"0 0 28 10\">"
-		        "<line x1=\"1\" x2=\"27\" y1=\"5\" y2=\"5\" stroke=\"%s\" "
+		fprintf(f,
+		        "<span><svg class=\"key\" viewBox=\"0 0 28 10\">"
+		        "<line x1=\"1\" x2=\"27\" y1=\"5\" y2=\"5\" "
+		        "stroke=\"%s\" "
 		        "stroke-width=\"2.2\" stroke-dasharray=\"%s\"/></svg>",
 		        policy_col(se->policy),
 		        se->flat ? "3 3" : dashes[se->dash % N_DASHES]);
@@ -436,37 +448,38 @@ static void write_chart(FILE *f, struct chart *c, int shown)
 	}
 	fputs("</div>\n", f);
 	if (c->n_dropped)
-		fprintf(f, "<p class=\"warn\">%zu more line%s not drawn (at most "
-		        "%d per chart).</p>\n", c->n_dropped,
-		        c->n_dropped == 1 ? "" : "s", MAX_SERIES);
+		fprintf(f,
+		        "<p class=\"warn\">%zu more line%s not drawn (at most "
+		        "%d per chart).</p>\n",
+		        c->n_dropped, c->n_dropped == 1 ? "" : "s", MAX_SERIES);
 	fputs("</figure>\n", f);
 }
 
 const char sweep_script[] =
-	"<script>\n"
-	"(function () {\n"
-	"  var form = document.getElementById('lc-pick');\n"
-	"  if (!form) return;\n"
-	"  var m = form.elements.metric, k = form.elements.key;\n"
-	"  function show() {\n"
-	"    var charts = document.querySelectorAll('.lc-chart');\n"
-	"    for (var i = 0; i < charts.length; i++)\n"
-	"      charts[i].hidden = !(charts[i].dataset.metric === m.value &&\n"
-	"                           charts[i].dataset.key === k.value);\n"
-	"  }\n"
-	"  m.addEventListener('change', show);\n"
-	"  k.addEventListener('change', show);\n"
-	"  form.hidden = false;\n"
-	"  show();\n"
-	"})();\n"
-	"</script>\n";
+        "<script>\n"
+        "(function () {\n"
+        "  var form = document.getElementById('lc-pick');\n"
+        "  if (!form) return;\n"
+        "  var m = form.elements.metric, k = form.elements.key;\n"
+        "  function show() {\n"
+        "    var charts = document.querySelectorAll('.lc-chart');\n"
+        "    for (var i = 0; i < charts.length; i++)\n"
+        "      charts[i].hidden = !(charts[i].dataset.metric === m.value &&\n"
+        "                           charts[i].dataset.key === k.value);\n"
+        "  }\n"
+        "  m.addEventListener('change', show);\n"
+        "  k.addEventListener('change', show);\n"
+        "  form.hidden = false;\n"
+        "  show();\n"
+        "})();\n"
+        "</script>\n";
 
 /* The metrics a report draws by default: the headline ones, the waste,
  * and each device's utilisation. */
 static const char *const default_metrics[] = {
-	"tokens_per_s", "tokens_per_j", "speedup", "acceptance_rate",
-	"mean_draft_len", "time_s", "energy_j", "energy_per_token_j",
-	"wasted", "preverified",
+	"tokens_per_s",   "tokens_per_j", "speedup",  "acceptance_rate",
+	"mean_draft_len", "time_s",       "energy_j", "energy_per_token_j",
+	"wasted",         "preverified",
 };
 
 /* Whether metric name is drawn: list is NULL (the default set), "all",
@@ -476,8 +489,8 @@ static int metric_wanted(const char *name, const char *list)
 	const size_t nl = strlen(name);
 
 	if (!list) {
-		for (size_t i = 0; i < sizeof default_metrics /
-		                               sizeof *default_metrics; i++)
+		for (size_t i = 0;
+		     i < sizeof default_metrics / sizeof *default_metrics; i++)
 			if (!strcmp(default_metrics[i], name))
 				return 1;
 		return nl > 12 && !strcmp(name + nl - 12, ".utilisation");
@@ -504,10 +517,12 @@ int write_sweep_charts(FILE *f, const struct view_runs *rs,
 
 	if (!sw->n_keys) {
 		fputs("<p class=\"note\">The runs shown differ in no "
-		      "configuration key but the policy, so there is nothing to "
+		      "configuration key but the policy, so there is nothing "
+		      "to "
 		      "draw a line over. Sweep one: <code>ahasd-replay -P "
 		      "hw.pim.mem_bw=128e9:512e9:x2 ...</code> or "
-		      "<code>ahasd-search</code>.</p>\n", f);
+		      "<code>ahasd-search</code>.</p>\n",
+		      f);
 		return 0;
 	}
 	metrics = malloc((sw->n_metrics + 1) * sizeof *metrics);
@@ -529,7 +544,8 @@ int write_sweep_charts(FILE *f, const struct view_runs *rs,
 		size_t dropped_m = 0, dropped_k = 0;
 
 		if (n_keys * per > max_points) {
-			const size_t k = max_points / per ? max_points / per : 1;
+			const size_t k = max_points / per ? max_points / per
+			                                  : 1;
 
 			dropped_k = n_keys - k;
 			n_keys = k;
@@ -546,21 +562,27 @@ int write_sweep_charts(FILE *f, const struct view_runs *rs,
 		      "apart, per value of the other swept keys), over a "
 		      "configuration key whose value differs between the runs "
 		      "shown; the band is the 95% interval of each point "
-		      "(bootstrap over the run's sequences; paired with the sync "
+		      "(bootstrap over the run's sequences; paired with the "
+		      "sync "
 		      "run for the speed-up). A policy that does not take the "
 		      "key is drawn as a level line. Pick the metric and the "
-		      "key", f);
-		fputs(which ? ":" : " (the headline metrics and device "
+		      "key",
+		      f);
+		fputs(which ? ":"
+		            : " (the headline metrics and device "
 		              "utilisation; every metric with <code>ahasd-view "
-		              "--metrics all</code>):", f);
+		              "--metrics all</code>):",
+		      f);
 		fputs("</p>\n", f);
 		if (dropped_k || dropped_m)
-			fprintf(f, "<p class=\"warn\">Charts drawn for the first "
+			fprintf(f,
+			        "<p class=\"warn\">Charts drawn for the first "
 			        "%zu metric%s and %zu key%s only (at most %zu "
 			        "points in all); pick fewer runs with "
 			        "<code>--run</code> or <code>--study</code>."
-			        "</p>\n", n_metrics, n_metrics == 1 ? "" : "s",
-			        n_keys, n_keys == 1 ? "" : "s", max_points);
+			        "</p>\n",
+			        n_metrics, n_metrics == 1 ? "" : "s", n_keys,
+			        n_keys == 1 ? "" : "s", max_points);
 	}
 	if (!n_metrics) {
 		fputs("<p class=\"note\">No metric to draw.</p>\n", f);
@@ -570,7 +592,8 @@ int write_sweep_charts(FILE *f, const struct view_runs *rs,
 		if (!strcmp(sw->metric[metrics[j]].name, "tokens_per_s"))
 			def_metric = j;
 	fputs("<form id=\"lc-pick\" class=\"pick\" hidden><label>metric "
-	      "<select name=\"metric\">", f);
+	      "<select name=\"metric\">",
+	      f);
 	for (size_t j = 0; j < n_metrics; j++) {
 		fputs("<option value=\"", f);
 		view_put_html(f, sw->metric[metrics[j]].name);
@@ -580,7 +603,8 @@ int write_sweep_charts(FILE *f, const struct view_runs *rs,
 	}
 	fputs("</select></label> <label>over <select name=\"key\">", f);
 	{
-		const size_t dk = sw->default_key < n_keys ? sw->default_key : 0;
+		const size_t dk = sw->default_key < n_keys ? sw->default_key
+		                                           : 0;
 
 		for (size_t k = 0; k < n_keys; k++) {
 			fputs("<option value=\"", f);
@@ -592,13 +616,15 @@ int write_sweep_charts(FILE *f, const struct view_runs *rs,
 		fputs("</select></label></form>\n", f);
 		for (size_t k = 0; k < n_keys; k++)
 			for (size_t j = 0; j < n_metrics; j++) {
-				struct chart c = { .rs = rs, .sw = sw, .key = k,
-				                   .metric = metrics[j] };
+				struct chart c = { .rs = rs,
+					           .sw = sw,
+					           .key = k,
+					           .metric = metrics[j] };
 
 				ret = chart_build(&c);
 				if (ret == 0)
-					write_chart(f, &c, k == dk &&
-					                           j == def_metric);
+					write_chart(f, &c,
+					            k == dk && j == def_metric);
 				chart_free(&c);
 				if (ret < 0)
 					goto out;

@@ -43,15 +43,17 @@ static void write_overview(FILE *f, const struct view_timeline *t)
 		int run_k = -1, run_q = 0;
 		size_t run_b = 0;
 
-		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-		        "height=\"%.0f\" fill=\"#f0f2f4\"/>", TL_GUTTER, y, pw,
-		        OV_LANE_H);
+		fprintf(f,
+		        "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+		        "height=\"%.0f\" fill=\"#f0f2f4\"/>",
+		        TL_GUTTER, y, pw, OV_LANE_H);
 		for (size_t b = 0; b <= VIEW_OV_BINS; b++) {
 			int k = -1, q = 0;
 
 			if (b < VIEW_OV_BINS) {
-				const double *v = &t->ov[((size_t)l * VIEW_OV_BINS +
-				                          b) * VIEW_KIND_COUNT];
+				const double *v =
+				        &t->ov[((size_t)l * VIEW_OV_BINS + b) *
+				               VIEW_KIND_COUNT];
 				double busy = 0, best = 0;
 
 				for (int i = 0; i < VIEW_KIND_COUNT; i++) {
@@ -67,9 +69,11 @@ static void write_overview(FILE *f, const struct view_timeline *t)
 			}
 			if (b > 0 && (k != run_k || q != run_q)) {
 				if (run_k >= 0)
-					fprintf(f, "<rect class=\"ov\" "
+					fprintf(f,
+					        "<rect class=\"ov\" "
 					        "x=\"%.2f\" y=\"%.1f\" "
-					        "width=\"%.2f\" height=\"%.0f\" "
+					        "width=\"%.2f\" "
+					        "height=\"%.0f\" "
 					        "fill=\"%s\" fill-opacity="
 					        "\"%.2f\"/>",
 					        TL_GUTTER + run_b * px, y,
@@ -97,17 +101,21 @@ static void write_overview(FILE *f, const struct view_timeline *t)
 		 * start inside the group's label (about 8 units a
 		 * character, "1" or "1-3") */
 		while (e < t->n_win) {
-			const int chars = snprintf(NULL, 0, "%u", w + 1) +
-			        (e - w > 1 ? 1 + snprintf(NULL, 0, "%u", e) : 0);
+			const int chars =
+			        snprintf(NULL, 0, "%u", w + 1) +
+			        (e - w > 1 ? 1 + snprintf(NULL, 0, "%u", e)
+			                   : 0);
 
 			if (TL_GUTTER + t->win[e].a / t->t_end * pw - x0 >=
 			    8.0 * chars + 6)
 				break;
 			e++;
 		}
-		x1 = TL_GUTTER + fmin(t->win[e - 1].b, t->t_end) / t->t_end * pw;
+		x1 = TL_GUTTER +
+		     fmin(t->win[e - 1].b, t->t_end) / t->t_end * pw;
 		if (e - w == 1) {
-			fprintf(f, "<rect class=\"winbox\" x=\"%.2f\" y=\"%.1f\" "
+			fprintf(f,
+			        "<rect class=\"winbox\" x=\"%.2f\" y=\"%.1f\" "
 			        "width=\"%.2f\" height=\"%.1f\" fill=\"none\" "
 			        "stroke=\"#24292f\" stroke-width=\"1\"/>"
 			        "<text x=\"%.2f\" y=\"11\" class=\"muted\">%u"
@@ -115,7 +123,8 @@ static void write_overview(FILE *f, const struct view_timeline *t)
 			        x0, top - 2, fmax(x1 - x0, 1.5), yb - top + 4,
 			        x0 + 2, w + 1);
 		} else {
-			fprintf(f, "<rect class=\"winbox\" x=\"%.2f\" y=\"%.1f\" "
+			fprintf(f,
+			        "<rect class=\"winbox\" x=\"%.2f\" y=\"%.1f\" "
 			        "width=\"%.2f\" height=\"%.1f\" fill=\"none\" "
 			        "stroke=\"#24292f\" stroke-width=\"1\"/>"
 			        "<text x=\"%.2f\" y=\"11\" class=\"muted\">"
@@ -125,11 +134,15 @@ static void write_overview(FILE *f, const struct view_timeline *t)
 		}
 		w = e;
 	}
-	fprintf(f, "<text class=\"muted\" x=\"%.1f\" y=\"%.1f\" "
-	        "text-anchor=\"end\">", TL_WIDTH - TL_RIGHT, h - 3);
+	fprintf(f,
+	        "<text class=\"muted\" x=\"%.1f\" y=\"%.1f\" "
+	        "text-anchor=\"end\">",
+	        TL_WIDTH - TL_RIGHT, h - 3);
 	put_time(f, t->t_end, t->t_end);
-	fprintf(f, "</text><text class=\"muted\" x=\"%.1f\" y=\"%.1f\">0"
-	        "</text></svg>\n", TL_GUTTER, h - 3);
+	fprintf(f,
+	        "</text><text class=\"muted\" x=\"%.1f\" y=\"%.1f\">0"
+	        "</text></svg>\n",
+	        TL_GUTTER, h - 3);
 }
 
 static void put_task_title(FILE *f, const struct view_tl_ev *e, double scale)
@@ -173,30 +186,36 @@ static void write_window(FILE *f, const struct view_timeline *t, unsigned w,
 	put_count(f, win->total);
 	fputs(win->total == 1 ? " task</h4>\n" : " tasks</h4>\n", f);
 	if ((int64_t)win->n < win->total) {
-		fprintf(f, "<p class=\"warn\" data-capped=\"1\">Capped: showing "
-		        "the first %zu of ", win->n);
+		fprintf(f,
+		        "<p class=\"warn\" data-capped=\"1\">Capped: showing "
+		        "the first %zu of ",
+		        win->n);
 		put_count(f, win->total);
 		fputs(" tasks in this window (<code>--max-tasks</code>, or a "
-		      "shorter <code>--window-s</code>).</p>\n", f);
+		      "shorter <code>--window-s</code>).</p>\n",
+		      f);
 	}
 	fprintf(f, "<svg class=\"timeline\" viewBox=\"0 0 %.0f %.0f\">",
 	        TL_WIDTH, h);
 	write_lane_labels(f, t, TL_TOP, TL_LANE_H, TL_LANE_GAP);
 	for (unsigned l = 0; l < t->n_lanes; l++)
-		fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-		        "height=\"%.0f\" fill=\"#f6f8fa\"/>", TL_GUTTER,
-		        TL_TOP + l * (TL_LANE_H + TL_LANE_GAP), pw, TL_LANE_H);
+		fprintf(f,
+		        "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+		        "height=\"%.0f\" fill=\"#f6f8fa\"/>",
+		        TL_GUTTER, TL_TOP + l * (TL_LANE_H + TL_LANE_GAP), pw,
+		        TL_LANE_H);
 	/* Axis ticks and grid. */
 	for (double k = ceil(win->a / step - 1e-9);; k++) {
 		const double at = fabs(k) < 0.5 ? 0 : k * step;
 		const double x = TL_GUTTER + (at - win->a) / span * pw;
-		const char *anchor = x < TL_GUTTER + 20     ? "start"
+		const char *anchor = x < TL_GUTTER + 20        ? "start"
 		                     : x > TL_GUTTER + pw - 20 ? "end"
-		                                              : "middle";
+		                                               : "middle";
 
 		if (at > win->b + step * 1e-6)
 			break;
-		fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.0f\" "
+		fprintf(f,
+		        "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.0f\" "
 		        "y2=\"%.1f\" stroke=\"#d8dee4\"/>"
 		        "<text class=\"muted\" x=\"%.1f\" y=\"%.1f\" "
 		        "text-anchor=\"%s\">",
@@ -214,15 +233,19 @@ static void write_window(FILE *f, const struct view_timeline *t, unsigned w,
 		if (at < win->a || at >= win->b)
 			continue;
 		marks++;
-		fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"2\" y2=\"%.1f\" "
+		fprintf(f,
+		        "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"2\" y2=\"%.1f\" "
 		        "stroke=\"#57606a\" stroke-dasharray=\"3 3\"/>",
 		        x, x, TL_TOP + lanes_h);
 		if (x < label_end)
 			continue;
-		fprintf(f, "<text class=\"muted\" x=\"%.1f\" y=\"11\">seq %lld"
-		        "</text>", x + 3, (long long)t->seq_id[i]);
-		label_end = x + 3 + 6.5 * (4 + snprintf(NULL, 0, "%lld",
-		                                         (long long)t->seq_id[i]));
+		fprintf(f,
+		        "<text class=\"muted\" x=\"%.1f\" y=\"11\">seq %lld"
+		        "</text>",
+		        x + 3, (long long)t->seq_id[i]);
+		label_end = x + 3 +
+		            6.5 * (4 + snprintf(NULL, 0, "%lld",
+		                                (long long)t->seq_id[i]));
 	}
 	for (size_t i = 0; i < win->n; i++) {
 		const struct view_tl_ev *e = &win->ev[i];
@@ -244,13 +267,15 @@ static void write_window(FILE *f, const struct view_timeline *t, unsigned w,
 		view_put_html(f, e->kind_name);
 		fputs("\" data-outcome=\"", f);
 		view_put_html(f, e->outcome);
-		fprintf(f, "\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" "
+		fprintf(f,
+		        "\" x=\"%.2f\" y=\"%.1f\" width=\"%.2f\" "
 		        "height=\"%.1f\" fill=\"%s\">",
 		        x, y, wd, hh, kind_colour[e->kind]);
 		put_task_title(f, e, span);
 		fputs("</rect>", f);
 		if (wd >= 16 && e->tokens && e->kind != VIEW_KIND_IDLE)
-			fprintf(f, "<text class=\"tl\" x=\"%.1f\" y=\"%.1f\" "
+			fprintf(f,
+			        "<text class=\"tl\" x=\"%.1f\" y=\"%.1f\" "
 			        "text-anchor=\"middle\">%u</text>",
 			        x + wd / 2, y + hh / 2 + 3, e->tokens);
 		fputc('\n', f);
@@ -266,8 +291,7 @@ static void put_chip_time(FILE *f, const char *name, double v)
 	fputs("</b></span>", f);
 }
 
-static void put_chip_num(FILE *f, const char *name, double v,
-                         const char *unit)
+static void put_chip_num(FILE *f, const char *name, double v, const char *unit)
 {
 	fprintf(f, "<span class=\"chip\">%s <b>", name);
 	put_num(f, v);
@@ -276,8 +300,8 @@ static void put_chip_num(FILE *f, const char *name, double v,
 
 static void write_run_head(FILE *f, const struct view_run *r)
 {
-	fprintf(f, "<h3>Run #%lld: <span style=\"color:%s\">",
-	        (long long)r->id, policy_col(r->policy));
+	fprintf(f, "<h3>Run #%lld: <span style=\"color:%s\">", (long long)r->id,
+	        policy_col(r->policy));
 	view_put_html(f, r->policy);
 	fputs("</span>", f);
 	if (r->label && *r->label) {
@@ -320,7 +344,8 @@ int write_timeline(sqlite3 *h, FILE *f, const struct view_run *r,
 	if (r->n_events == 0) {
 		fputs("<p class=\"warn\" data-no-events=\"1\">No events "
 		      "recorded; rerun with <code>ahasd-replay --events</code> "
-		      "to see this run's timeline.</p></article>\n", f);
+		      "to see this run's timeline.</p></article>\n",
+		      f);
 		return 0;
 	}
 	ret = view_timeline_load(h, &t, o->windows, o->window_s, o->max_tasks,
@@ -330,14 +355,16 @@ int write_timeline(sqlite3 *h, FILE *f, const struct view_run *r,
 	fputs("<p class=\"note\">Whole run (", f);
 	put_count(f, r->n_events);
 	fputs(" tasks): colour is the busiest task kind, shade how busy the "
-	      "device is", f);
+	      "device is",
+	      f);
 	if (t.n_win > 1 || t.win_s < t.t_end) {
 		fprintf(f, ". Below, the first %u window%s of ", t.n_win,
 		        t.n_win == 1 ? "" : "s");
 		put_time(f, t.win_s, t.win_s);
 		fprintf(f, " (boxes 1\xe2\x80\xa6%u above)", t.n_win);
 	}
-	fprintf(f, ". Hover a task for details. Whole run in Perfetto: "
+	fprintf(f,
+	        ". Hover a task for details. Whole run in Perfetto: "
 	        "<code>ahasd-view DB --perfetto %lld -o run%lld.json</code>."
 	        "</p>\n",
 	        (long long)r->id, (long long)r->id);
@@ -345,13 +372,16 @@ int write_timeline(sqlite3 *h, FILE *f, const struct view_run *r,
 		fputs("<p class=\"warn\">The event bound was hit: ", f);
 		put_count(f, (int64_t)r->events_dropped);
 		fputs(" later events were not stored, so the timeline stops "
-		      "early.</p>\n", f);
+		      "early.</p>\n",
+		      f);
 	}
 	if (t.off_lane > 0) {
 		fputs("<p class=\"warn\">", f);
 		put_count(f, t.off_lane);
-		fprintf(f, " events on devices past the first %d are not "
-		        "drawn.</p>\n", VIEW_MAX_DEV);
+		fprintf(f,
+		        " events on devices past the first %d are not "
+		        "drawn.</p>\n",
+		        VIEW_MAX_DEV);
 	}
 	write_overview(f, &t);
 	for (unsigned w = 0; w < t.n_win; w++)

@@ -13,7 +13,7 @@
 #include "view.h"
 #include "view_page.h"
 
-#define SC_H 420.0              /* plot height */
+#define SC_H 420.0 /* plot height */
 
 /* ---- the trade-off: tokens/s against tokens/J, per study ---- */
 
@@ -56,10 +56,12 @@ static void write_front_table(FILE *f, const struct view_runs *rs,
 			fr[p] = j;
 			area |= sw->area[sel[j]] > 0; /* NAN: no run_area */
 		}
-	fputs("<div class=\"tablewrap\"><table class=\"front\" data-study=\"", f);
+	fputs("<div class=\"tablewrap\"><table class=\"front\" data-study=\"",
+	      f);
 	view_put_html(f, study);
 	fputs("\"><thead><tr><th>Run</th><th>Policy</th><th>Drafter</th>"
-	      "<th>Preset</th>", f);
+	      "<th>Preset</th>",
+	      f);
 	for (size_t j = 0; j < nk; j++) {
 		fputs("<th>", f);
 		view_put_html(f, sw->key[keys[j]].name);
@@ -75,7 +77,8 @@ static void write_front_table(FILE *f, const struct view_runs *rs,
 		const size_t i = sel[fr[q]];
 		const struct view_run *r = &rs->v[i];
 
-		fprintf(f, "<tr data-run=\"%lld\"><td class=\"n\"><a href=\"#row-"
+		fprintf(f,
+		        "<tr data-run=\"%lld\"><td class=\"n\"><a href=\"#row-"
 		        "%lld\">%lld</a></td><td><b style=\"color:%s\">",
 		        (long long)r->id, (long long)r->id, (long long)r->id,
 		        policy_col(r->policy));
@@ -130,7 +133,8 @@ static void put_policy_legend(FILE *f, const struct view_runs *rs,
 	}
 	fputs("<span><svg class=\"key\" viewBox=\"0 0 28 10\"><circle "
 	      "cx=\"14\" cy=\"5\" r=\"4\" fill=\"#fff\" stroke=\"#111\" "
-	      "stroke-width=\"1.6\"/></svg>on the front</span></div>\n", f);
+	      "stroke-width=\"1.6\"/></svg>on the front</span></div>\n",
+	      f);
 }
 
 static int write_scatter(FILE *f, const struct view_runs *rs,
@@ -179,12 +183,13 @@ static int write_scatter(FILE *f, const struct view_runs *rs,
 		plot_axis_fit(&ax, xmn, xmx, 1, PLOT_LEFT, PLOT_W - PLOT_RIGHT);
 	else
 		plot_axis_fit(&ax, xmn - 0.04 * (xmx - xmn),
-		         xmx + 0.04 * (xmx - xmn), 0, PLOT_LEFT, PLOT_W - PLOT_RIGHT);
+		              xmx + 0.04 * (xmx - xmn), 0, PLOT_LEFT,
+		              PLOT_W - PLOT_RIGHT);
 	if (ymn > 0 && ymx / ymn > 20)
 		plot_axis_fit(&ay, ymn, ymx, 1, pb, PLOT_TOP);
 	else
 		plot_axis_fit(&ay, ymn - 0.04 * (ymx - ymn),
-		         ymx + 0.04 * (ymx - ymn), 0, pb, PLOT_TOP);
+		              ymx + 0.04 * (ymx - ymn), 0, pb, PLOT_TOP);
 
 	fputs("<figure class=\"scatter\" data-study=\"", f);
 	view_put_html(f, study);
@@ -199,14 +204,16 @@ static int write_scatter(FILE *f, const struct view_runs *rs,
 	fprintf(f, ": %zu run%s, %zu on the front</figcaption>\n", n,
 	        n == 1 ? "" : "s", n_on);
 	put_policy_legend(f, rs, sel, n);
-	fprintf(f, "<svg class=\"plot\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" "
+	fprintf(f,
+	        "<svg class=\"plot\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" "
 	        "aria-label=\"tokens per second against tokens per joule\">",
 	        PLOT_W, SC_H);
 	plot_put_axis(f, &ay, 1, PLOT_LEFT, PLOT_W - PLOT_RIGHT);
 	plot_put_axis(f, &ax, 0, PLOT_TOP, pb);
-	plot_put_titles(f, ax.log ? "throughput (tokens/s, log scale) "
-	                            "\xe2\x86\x92"
-	                          : "throughput (tokens/s) \xe2\x86\x92",
+	plot_put_titles(f,
+	                ax.log ? "throughput (tokens/s, log scale) "
+	                         "\xe2\x86\x92"
+	                       : "throughput (tokens/s) \xe2\x86\x92",
 	                ay.log ? "energy efficiency (tokens/J, log scale) "
 	                         "\xe2\x86\x92"
 	                       : "energy efficiency (tokens/J) \xe2\x86\x92",
@@ -242,7 +249,8 @@ static int write_scatter(FILE *f, const struct view_runs *rs,
 
 			if (!isfinite(x[j]) || !isfinite(y[j]) || on[j] != pass)
 				continue;
-			fprintf(f, "<circle class=\"pt%s\" data-run=\"%lld\" "
+			fprintf(f,
+			        "<circle class=\"pt%s\" data-run=\"%lld\" "
 			        "data-front=\"%d\" data-x=\"%.17g\" "
 			        "data-y=\"%.17g\" cx=\"%.2f\" cy=\"%.2f\" "
 			        "r=\"%s\" fill=\"%s\"><title>run %lld: ",
@@ -258,8 +266,9 @@ static int write_scatter(FILE *f, const struct view_runs *rs,
 			fputs(" tok/s \xc2\xb7 ", f);
 			put_num(f, y[j]);
 			fputs(pass ? " tok/J \xc2\xb7 on the front</title>"
-			                   "</circle>\n"
-			           : " tok/J</title></circle>\n", f);
+			             "</circle>\n"
+			           : " tok/J</title></circle>\n",
+			      f);
 		}
 	fputs("</svg></figure>\n", f);
 	write_front_table(f, rs, sw, study, sel, n, on, keys, nk);
@@ -295,8 +304,10 @@ int write_tradeoff(FILE *f, const struct view_runs *rs,
 	      "(outlined, joined by the dashed staircase, listed below) when "
 	      "no other run of its study is at least as fast and as "
 	      "efficient and better in one; up and right is better. The same "
-	      "front is in SQL: <code>SELECT * FROM pareto WHERE on_front</code>"
-	      ". Colour is the policy.</p>\n", f);
+	      "front is in SQL: <code>SELECT * FROM pareto WHERE "
+	      "on_front</code>"
+	      ". Colour is the policy.</p>\n",
+	      f);
 	for (size_t i = 0; i < rs->n; i++) {
 		const char *study = rs->v[i].label ? rs->v[i].label : "";
 		size_t n = 0, with = 0;
@@ -323,9 +334,11 @@ int write_tradeoff(FILE *f, const struct view_runs *rs,
 	}
 	if (!drawn)
 		fputs("<p class=\"note\">No study has two runs to compare."
-		      "</p>\n", f);
+		      "</p>\n",
+		      f);
 	if (skipped)
-		fprintf(f, "<p class=\"warn\">%zu more stud%s not drawn (at most "
+		fprintf(f,
+		        "<p class=\"warn\">%zu more stud%s not drawn (at most "
 		        "%u; pick one with <code>--study</code>).</p>\n",
 		        skipped, skipped == 1 ? "y" : "ies", max_studies);
 out:

@@ -30,8 +30,8 @@ const char *const policy_fixed_colour[][2] = {
 	{ "async", "#f0a202" }, /* amber */
 	{ "ahasd", "#006d2c" }, /* green */
 };
-const size_t n_policy_fixed =
-	sizeof policy_fixed_colour / sizeof *policy_fixed_colour;
+const size_t n_policy_fixed = sizeof policy_fixed_colour /
+                              sizeof *policy_fixed_colour;
 
 const char *const policy_palette[] = {
 	"#e7298a", /* pink */
@@ -116,8 +116,8 @@ void put_time(FILE *f, double s, double scale)
 	fputs(buf, f);
 }
 
-const char *lane_name(const struct view_run *r, unsigned i,
-                             char *buf, size_t len)
+const char *lane_name(const struct view_run *r, unsigned i, char *buf,
+                      size_t len)
 {
 	if (i < r->n_dev && r->dev[i].name && *r->dev[i].name)
 		return r->dev[i].name;

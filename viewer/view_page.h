@@ -12,15 +12,15 @@
 
 #include "view.h"
 
-#define TL_WIDTH 1100.0         /* SVG user units */
-#define TL_GUTTER 72.0          /* lane labels */
-#define TL_RIGHT 12.0
-#define TL_LANE_H 30.0
-#define TL_LANE_GAP 8.0
-#define TL_TOP 18.0             /* sequence labels */
-#define TL_AXIS 24.0
-#define OV_LANE_H 14.0
-#define MAX_SEQ_MARKS 24        /* sequence boundary labels per window */
+#define TL_WIDTH      1100.0 /* SVG user units */
+#define TL_GUTTER     72.0   /* lane labels */
+#define TL_RIGHT      12.0
+#define TL_LANE_H     30.0
+#define TL_LANE_GAP   8.0
+#define TL_TOP        18.0 /* sequence labels */
+#define TL_AXIS       24.0
+#define OV_LANE_H     14.0
+#define MAX_SEQ_MARKS 24 /* sequence boundary labels per window */
 
 extern const char *const kind_colour[VIEW_KIND_COUNT];
 /* Utilisation bars: one colour per device lane. */
@@ -28,7 +28,7 @@ extern const char *const dev_colour[VIEW_MAX_DEV];
 /* Policies: sync, async and ahasd have their own colours; any other
  * policy takes one of the palette by a hash of its name (FNV-1a), so a
  * policy has the same colour in every report. None is near a device's. */
-extern const char *const policy_fixed_colour[][2];   /* {name, colour} */
+extern const char *const policy_fixed_colour[][2]; /* {name, colour} */
 extern const size_t n_policy_fixed;
 extern const char *const policy_palette[];
 extern const size_t n_policy_palette;
@@ -45,8 +45,8 @@ void put_num(FILE *f, double v);
 void put_pct(FILE *f, double v);
 void put_count(FILE *f, int64_t v);
 void put_time(FILE *f, double s, double scale);
-const char *lane_name(const struct view_run *r, unsigned i,
-                             char *buf, size_t len);
+const char *lane_name(const struct view_run *r, unsigned i, char *buf,
+                      size_t len);
 double dev_util(const struct view_run *r, unsigned d);
 void put_group_title(FILE *f, const struct view_run *r);
 /** Escaped, cut to at most max bytes on a UTF-8 boundary, with an
@@ -61,17 +61,17 @@ int write_timeline(struct sqlite3 *h, FILE *f, const struct view_run *r,
 
 /* ---- what the plots share (view_plot.c) ---- */
 
-#define PLOT_W 1100.0           /* viewBox width, as the timelines */
-#define PLOT_LEFT 78.0
-#define PLOT_RIGHT 24.0
-#define PLOT_TOP 14.0
+#define PLOT_W      1100.0 /* viewBox width, as the timelines */
+#define PLOT_LEFT   78.0
+#define PLOT_RIGHT  24.0
+#define PLOT_TOP    14.0
 #define PLOT_BOTTOM 46.0
 
 struct plot_axis {
-	double lo, hi;          /* the span drawn (log10 of it when log) */
+	double lo, hi; /* the span drawn (log10 of it when log) */
 	int log;
-	double step;            /* between ticks (in log10 units when log) */
-	double p0, p1;          /* pixels of lo and hi */
+	double step;   /* between ticks (in log10 units when log) */
+	double p0, p1; /* pixels of lo and hi */
 };
 
 /** A span holding [mn, mx] with about 5 ticks at round numbers, drawn

@@ -20,8 +20,8 @@ static void put_num(FILE *f, double v)
 	fprintf(f, "%.15g", isfinite(v) ? v : 0.0);
 }
 
-static const char *dev_name(const struct view_run *run, int64_t dev,
-                            char *buf, size_t len)
+static const char *dev_name(const struct view_run *run, int64_t dev, char *buf,
+                            size_t len)
 {
 	if (dev >= 0 && dev < (int64_t)run->n_dev && run->dev[dev].name)
 		return run->dev[dev].name;
@@ -147,8 +147,9 @@ int view_write_perfetto(sqlite3 *h, const struct view_run *run, FILE *out,
 		view_put_json(out, kind);
 		fputs(",\"cat\":", out);
 		view_put_json(out, kind);
-		fprintf(out, ",\"pid\":%lld,\"tid\":%d,\"ts\":",
-		        (long long)dev + 1, (int)view_kind_parse(kind) + 1);
+		fprintf(out,
+		        ",\"pid\":%lld,\"tid\":%d,\"ts\":", (long long)dev + 1,
+		        (int)view_kind_parse(kind) + 1);
 		put_num(out, t0 * 1e6);
 		fputs(",\"dur\":", out);
 		put_num(out, (t1 > t0 ? t1 - t0 : 0.0) * 1e6);

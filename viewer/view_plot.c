@@ -58,8 +58,14 @@ double plot_at(const struct plot_axis *a, double v)
  * prefix of that, so 9500 and 10000 read 9.5k and 10k. */
 static void put_tick(FILE *f, double v, double scale)
 {
-	static const struct { double mul; const char *p; } si[] = {
-		{ 1e12, "T" }, { 1e9, "G" }, { 1e6, "M" }, { 1e3, "k" },
+	static const struct {
+		double mul;
+		const char *p;
+	} si[] = {
+		{ 1e12, "T" },
+		{ 1e9, "G" },
+		{ 1e6, "M" },
+		{ 1e3, "k" },
 	};
 	const double av = fabs(v);
 
@@ -84,18 +90,22 @@ void plot_put_axis(FILE *f, const struct plot_axis *a, int vertical,
 	                            : fmax(fabs(a->lo), fabs(a->hi));
 
 	for (double k = a->lo; k <= a->hi + a->step * 1e-6; k += a->step) {
-		const double v = a->log ? pow(10, k) : (fabs(k) < a->step * 1e-9
-		                                                ? 0 : k);
+		const double v = a->log ? pow(10, k)
+		                        : (fabs(k) < a->step * 1e-9 ? 0 : k);
 		const double p = plot_at(a, v);
 
 		if (vertical) {
-			fprintf(f, "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" "
-			        "y1=\"%.1f\" y2=\"%.1f\"/><text class=\"muted\" "
+			fprintf(f,
+			        "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" "
+			        "y1=\"%.1f\" y2=\"%.1f\"/><text "
+			        "class=\"muted\" "
 			        "x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
 			        other0, other1, p, p, other0 - 6, p + 4);
 		} else {
-			fprintf(f, "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" "
-			        "y1=\"%.1f\" y2=\"%.1f\"/><text class=\"muted\" "
+			fprintf(f,
+			        "<line class=\"grid\" x1=\"%.1f\" x2=\"%.1f\" "
+			        "y1=\"%.1f\" y2=\"%.1f\"/><text "
+			        "class=\"muted\" "
 			        "x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">",
 			        p, p, other0, other1, p, other1 + 16);
 		}
@@ -106,13 +116,16 @@ void plot_put_axis(FILE *f, const struct plot_axis *a, int vertical,
 
 void plot_put_titles(FILE *f, const char *xt, const char *yt, double h)
 {
-	fprintf(f, "<text class=\"axt\" x=\"%.1f\" y=\"%.1f\" "
-	        "text-anchor=\"middle\">", PLOT_LEFT + (PLOT_W - PLOT_LEFT - PLOT_RIGHT)
-	        / 2, h - 6);
+	fprintf(f,
+	        "<text class=\"axt\" x=\"%.1f\" y=\"%.1f\" "
+	        "text-anchor=\"middle\">",
+	        PLOT_LEFT + (PLOT_W - PLOT_LEFT - PLOT_RIGHT) / 2, h - 6);
 	view_put_html(f, xt);
-	fprintf(f, "</text><text class=\"axt\" x=\"14\" y=\"%.1f\" "
+	fprintf(f,
+	        "</text><text class=\"axt\" x=\"14\" y=\"%.1f\" "
 	        "text-anchor=\"middle\" transform=\"rotate(-90 14 %.1f)\">",
-	        (PLOT_TOP + h - PLOT_BOTTOM) / 2, (PLOT_TOP + h - PLOT_BOTTOM) / 2);
+	        (PLOT_TOP + h - PLOT_BOTTOM) / 2,
+	        (PLOT_TOP + h - PLOT_BOTTOM) / 2);
 	view_put_html(f, yt);
 	fputs("</text>", f);
 }

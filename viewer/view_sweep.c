@@ -12,16 +12,15 @@
 
 /* Metrics a chart offers first, in this order; the rest follow by name. */
 static const char *const headline[] = {
-	"tokens_per_s", "tokens_per_j", "speedup", "acceptance_rate",
-	"mean_draft_len", "time_s", "energy_j", "energy_per_token_j",
+	"tokens_per_s",   "tokens_per_j", "speedup",  "acceptance_rate",
+	"mean_draft_len", "time_s",       "energy_j", "energy_per_token_j",
 };
 #define N_HEADLINE (sizeof headline / sizeof *headline)
 
 /* Keys a swept key may merely follow (one value of the key for each of
  * theirs): then it is left out, as the choice of preset, trace or drafter
  * says it already. */
-static const char *const primaries[] = { "hw.preset", "trace.path",
-                                         "drafter" };
+static const char *const primaries[] = { "hw.preset", "trace.path", "drafter" };
 #define N_PRIMARIES (sizeof primaries / sizeof *primaries)
 
 static int sql_fail(sqlite3 *h, const char *what, char *err, size_t errlen)
@@ -82,8 +81,8 @@ static int load_names(sqlite3 *h, const char *sql, char ***names, size_t *n,
 		if (!t)
 			continue;
 		if (*n == cap) {
-			char **p = realloc(*names, (cap ? 2 * cap : 64) *
-			                                   sizeof *p);
+			char **p = realloc(*names,
+			                   (cap ? 2 * cap : 64) * sizeof *p);
 			if (!p)
 				goto nomem;
 			*names = p;
@@ -174,9 +173,10 @@ static int load_config(sqlite3 *h, const struct view_runs *rs,
 		goto nomem;
 	for (size_t i = 0; i < rs->n * n_names; i++)
 		num[i] = NAN;
-	if (sqlite3_prepare_v2(h, "SELECT key, value FROM config "
-	                          "WHERE run_id = ?1", -1, &st,
-	                       NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(h,
+	                       "SELECT key, value FROM config "
+	                       "WHERE run_id = ?1",
+	                       -1, &st, NULL) != SQLITE_OK) {
 		ret = sql_fail(h, "config", err, errlen);
 		goto out;
 	}
@@ -186,18 +186,20 @@ static int load_config(sqlite3 *h, const struct view_runs *rs,
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, rs->v[i].id);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			const char *key = (const char *)sqlite3_column_text(st, 0);
+			const char *key = (const char *)sqlite3_column_text(st,
+			                                                    0);
 			const unsigned char *v = sqlite3_column_text(st, 1);
 			const int type = sqlite3_column_type(st, 1);
-			const long k = key ? find_name(names, n_names, key) : -1;
+			const long k = key ? find_name(names, n_names, key)
+			                   : -1;
 
 			if (k < 0 || !v)
 				continue;
 			if (!(text[i * n_names + k] = strdup((const char *)v)))
 				goto nomem;
 			if (type == SQLITE_INTEGER || type == SQLITE_FLOAT)
-				num[i * n_names + k] =
-				        sqlite3_column_double(st, 1);
+				num[i * n_names + k] = sqlite3_column_double(st,
+				                                             1);
 		}
 		if (rc != SQLITE_DONE) {
 			ret = sql_fail(h, "config", err, errlen);
@@ -237,7 +239,8 @@ static int load_config(sqlite3 *h, const struct view_runs *rs,
 		for (size_t i = 0; i < rs->n; i++)
 			if (text[i * n_names + pk])
 				ord[n++] = (struct by_text){
-					text[i * n_names + pk], i };
+					text[i * n_names + pk], i
+				};
 		qsort(ord, n, sizeof *ord, by_text_cmp);
 		for (size_t k = 0; k < n_names; k++)
 			if (keep[k] && k != (size_t)pk &&
@@ -339,8 +342,10 @@ static int load_metrics(sqlite3 *h, const struct view_runs *rs,
 	long sp;
 	int ret;
 
-	ret = load_names(h, "SELECT DISTINCT name FROM metrics UNION "
-	                    "SELECT 'speedup'", &names, &n_names, err, errlen);
+	ret = load_names(h,
+	                 "SELECT DISTINCT name FROM metrics UNION "
+	                 "SELECT 'speedup'",
+	                 &names, &n_names, err, errlen);
 	if (ret < 0)
 		goto out;
 	sp = find_name(names, n_names, "speedup");
@@ -354,10 +359,14 @@ static int load_metrics(sqlite3 *h, const struct view_runs *rs,
 		goto nomem;
 	for (size_t i = 0; i < rs->n * n_names; i++)
 		val[i] = lo[i] = hi[i] = NAN;
-	if (sqlite3_prepare_v2(h, "SELECT name, value FROM metrics WHERE "
-	                          "run_id = ?1", -1, &q[0], NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(h, "SELECT name, lo, hi FROM intervals WHERE "
-	                          "run_id = ?1", -1, &q[1], NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(h,
+	                       "SELECT name, value FROM metrics WHERE "
+	                       "run_id = ?1",
+	                       -1, &q[0], NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(h,
+	                       "SELECT name, lo, hi FROM intervals WHERE "
+	                       "run_id = ?1",
+	                       -1, &q[1], NULL) != SQLITE_OK) {
 		ret = sql_fail(h, "metrics", err, errlen);
 		goto out;
 	}
@@ -380,8 +389,8 @@ static int load_metrics(sqlite3 *h, const struct view_runs *rs,
 			while ((rc = sqlite3_step(q[pass])) == SQLITE_ROW) {
 				const char *nm = (const char *)
 				        sqlite3_column_text(q[pass], 0);
-				const long k = nm ? find_name(names, n_names, nm)
-				                  : -1;
+				const long k =
+				        nm ? find_name(names, n_names, nm) : -1;
 
 				if (k < 0)
 					continue;
@@ -406,8 +415,8 @@ static int load_metrics(sqlite3 *h, const struct view_runs *rs,
 	/* the names the runs have, in the order a chart offers them */
 	for (size_t k = 0; k < n_names; k++)
 		if (seen[k])
-			mc[s->n_metrics++] = (struct metric_col){
-				{ names[k], ci[k] }, k };
+			mc[s->n_metrics++] =
+			        (struct metric_col){ { names[k], ci[k] }, k };
 	qsort(mc, s->n_metrics, sizeof *mc, metric_col_cmp);
 	s->metric = calloc(s->n_metrics + 1, sizeof *s->metric);
 	s->val = malloc((rs->n * s->n_metrics + 1) * sizeof *s->val);
@@ -419,7 +428,7 @@ static int load_metrics(sqlite3 *h, const struct view_runs *rs,
 	}
 	for (size_t m = 0; m < s->n_metrics; m++) {
 		s->metric[m] = mc[m].m;
-		names[mc[m].col] = NULL;  /* the name is s->metric's now */
+		names[mc[m].col] = NULL; /* the name is s->metric's now */
 		for (size_t i = 0; i < rs->n; i++) {
 			const size_t from = i * n_names + mc[m].col;
 			const size_t to = i * s->n_metrics + m;
@@ -460,8 +469,10 @@ static int load_area(sqlite3 *h, const struct view_runs *rs,
 	}
 	for (size_t i = 0; i < rs->n; i++)
 		s->area[i] = NAN;
-	if (sqlite3_prepare_v2(h, "SELECT area_mm2 FROM run_area WHERE "
-	                          "run_id = ?1", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(h,
+	                       "SELECT area_mm2 FROM run_area WHERE "
+	                       "run_id = ?1",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return 0; /* an older schema: no area */
 	for (size_t i = 0; i < rs->n; i++) {
 		int rc;

@@ -26,7 +26,7 @@ void view_timeline_free(struct view_timeline *t)
 }
 
 static int events_fail(sqlite3 *h, const struct view_run *r, char *err,
-                    size_t errlen)
+                       size_t errlen)
 {
 	view_set_err(err, errlen, "reading events of run %lld: %s",
 	             (long long)r->id, sqlite3_errmsg(h));
@@ -81,7 +81,8 @@ int view_timeline_load(sqlite3 *h, struct view_timeline *t, unsigned windows,
 	if (window_s > 0) {
 		t->win_s = window_s;
 	} else {
-		const double raw = t->t_end * TL_TARGET / (double)(n_max ? n_max : 1);
+		const double raw = t->t_end * TL_TARGET /
+		                   (double)(n_max ? n_max : 1);
 
 		t->win_s = raw >= t->t_end ? t->t_end : view_nice_ceil(raw);
 		if (t->win_s >= t->t_end)
@@ -90,8 +91,7 @@ int view_timeline_load(sqlite3 *h, struct view_timeline *t, unsigned windows,
 	{
 		const double nw = ceil(t->t_end / t->win_s - 1e-9);
 
-		t->n_win = nw < 1 ? 1 : nw > windows ? windows
-		                                        : (unsigned)nw;
+		t->n_win = nw < 1 ? 1 : nw > windows ? windows : (unsigned)nw;
 	}
 	t->win = calloc(t->n_win, sizeof *t->win);
 	t->ov = calloc((size_t)(t->n_lanes ? t->n_lanes : 1) * VIEW_OV_BINS *
@@ -183,7 +183,8 @@ int view_timeline_load(sqlite3 *h, struct view_timeline *t, unsigned windows,
 					continue;
 				}
 				t->ov[((size_t)dev * VIEW_OV_BINS + b) *
-				              VIEW_KIND_COUNT + k] += hi - lo;
+				              VIEW_KIND_COUNT +
+				      k] += hi - lo;
 			}
 		}
 		for (unsigned w = 0; w < t->n_win; w++) {

@@ -73,8 +73,14 @@ double view_nice_ceil(double x)
 
 void view_fmt_time(char *buf, size_t len, double s, double scale)
 {
-	static const struct { double mul; const char *unit; } u[] = {
-		{ 1, "s" }, { 1e3, "ms" }, { 1e6, "\xc2\xb5s" }, { 1e9, "ns" },
+	static const struct {
+		double mul;
+		const char *unit;
+	} u[] = {
+		{ 1, "s" },
+		{ 1e3, "ms" },
+		{ 1e6, "\xc2\xb5s" },
+		{ 1e9, "ns" },
 	};
 	size_t i = 0;
 	double v;

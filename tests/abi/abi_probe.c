@@ -33,21 +33,28 @@
 #include "ahasd_plugin.h"
 
 #if AHASD_PLUGIN_ABI_VERSION >= 3
-#define PROBE_SIZED 1   /* structs begin with struct_size; create(args) */
+#define PROBE_SIZED 1 /* structs begin with struct_size; create(args) */
 #else
 #define PROBE_SIZED 0
 #endif
 
 enum probe_hook {
-	H_CREATE, H_BEGIN_SEQUENCE, H_AFTER_BATCH, H_ON_VERIFY,
-	H_ON_DRAFT_STEP, H_ON_PREVERIFY, H_BEGIN_BATCH, H_DRAFT_TOKEN,
-	H_BATCH_RESULT, H_COUNT
+	H_CREATE,
+	H_BEGIN_SEQUENCE,
+	H_AFTER_BATCH,
+	H_ON_VERIFY,
+	H_ON_DRAFT_STEP,
+	H_ON_PREVERIFY,
+	H_BEGIN_BATCH,
+	H_DRAFT_TOKEN,
+	H_BATCH_RESULT,
+	H_COUNT
 };
 
 static const char *const probe_hook_names[H_COUNT] = {
-	"create", "begin_sequence", "after_batch", "on_verify",
-	"on_draft_step", "on_preverify", "begin_batch", "draft_token",
-	"batch_result",
+	"create",      "begin_sequence", "after_batch",
+	"on_verify",   "on_draft_step",  "on_preverify",
+	"begin_batch", "draft_token",    "batch_result",
 };
 
 struct probe {
@@ -57,13 +64,13 @@ struct probe {
 	/* what the host passed */
 	uint64_t hash_a, hash_b;
 	uint64_t calls[H_COUNT];
-	uint64_t decisions[3];     /* DRAFT, WAIT, PREVERIFY */
-	uint64_t discarded;        /* batch results with discarded set */
-	uint64_t short_structs;    /* ABI 3: struct_size below this header's */
-	uint32_t host_abi;         /* ABI 3: args->host_abi_version */
-	uint32_t n_args;           /* keys create() got */
-	uint32_t args_in_order;    /* ABI 3: keys[i] == params[i].key */
-	uint32_t cap;              /* drafter: the host's cap of this batch */
+	uint64_t decisions[3];  /* DRAFT, WAIT, PREVERIFY */
+	uint64_t discarded;     /* batch results with discarded set */
+	uint64_t short_structs; /* ABI 3: struct_size below this header's */
+	uint32_t host_abi;      /* ABI 3: args->host_abi_version */
+	uint32_t n_args;        /* keys create() got */
+	uint32_t args_in_order; /* ABI 3: keys[i] == params[i].key */
+	uint32_t cap;           /* drafter: the host's cap of this batch */
 };
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -99,8 +106,8 @@ static int probe_u32(const char *v, uint32_t *out)
 	return 0;
 }
 
-static int probe_set(struct probe *s, const char *k, const char *v,
-                     char *err, size_t errlen)
+static int probe_set(struct probe *s, const char *k, const char *v, char *err,
+                     size_t errlen)
 {
 	int rc = 0;
 
@@ -143,8 +150,8 @@ static int probe_create(void **st, const struct ahasd_create_args *args,
 		if (probe_params[i].key == NULL ||
 		    strcmp(args->keys[i], probe_params[i].key) != 0)
 			s->args_in_order = 0;
-		if (probe_set(s, args->keys[i], args->values[i], err,
-		              errlen) != 0) {
+		if (probe_set(s, args->keys[i], args->values[i], err, errlen) !=
+		    0) {
 			free(s);
 			return -1;
 		}
@@ -162,7 +169,7 @@ static int probe_create(void **st, const char *const *keys,
 
 	if (!s)
 		return -1;
-	s->max_unverified = 3;   /* the defaults, again, as then */
+	s->max_unverified = 3; /* the defaults, again, as then */
 	s->pv_count = 2;
 	s->len = 6;
 	s->h_stop = 1.5;
@@ -196,23 +203,24 @@ static void probe_begin_sequence(void *st, const struct ahasd_seq_info *q)
 	A(s, q->seed);
 }
 
-static int probe_counter(void *st, uint32_t i, const char **name,
-                         double *value)
+static int probe_counter(void *st, uint32_t i, const char **name, double *value)
 {
 	const struct probe *s = (const struct probe *)st;
 	static const char *const fixed[] = {
-		"hash_a_hi", "hash_a_lo", "hash_b_hi", "hash_b_lo",
-		"decide_draft", "decide_wait", "decide_preverify",
-		"discarded_results", "short_structs", "host_abi", "n_args",
-		"args_in_order",
+		"hash_a_hi",        "hash_a_lo",
+		"hash_b_hi",        "hash_b_lo",
+		"decide_draft",     "decide_wait",
+		"decide_preverify", "discarded_results",
+		"short_structs",    "host_abi",
+		"n_args",           "args_in_order",
 	};
 	const double v[] = {
 		(double)(s->hash_a >> 32), (double)(s->hash_a & 0xffffffffu),
 		(double)(s->hash_b >> 32), (double)(s->hash_b & 0xffffffffu),
-		(double)s->decisions[0], (double)s->decisions[1],
-		(double)s->decisions[2], (double)s->discarded,
-		(double)s->short_structs, (double)s->host_abi,
-		(double)s->n_args, (double)s->args_in_order,
+		(double)s->decisions[0],   (double)s->decisions[1],
+		(double)s->decisions[2],   (double)s->discarded,
+		(double)s->short_structs,  (double)s->host_abi,
+		(double)s->n_args,         (double)s->args_in_order,
 	};
 	const uint32_t nf = sizeof fixed / sizeof fixed[0];
 
@@ -274,7 +282,7 @@ static void probe_after_batch(void *st, const struct ahasd_host_view *v,
 	A(s, b->length);
 	A(s, b->mean_entropy);
 	A(s, b->lookahead);
-	A(s, d->next);   /* the host's default */
+	A(s, d->next); /* the host's default */
 	A(s, d->count);
 	if (v->verify_busy && v->preverifiable >= s->pv_count &&
 	    b->batch_id % 3 == 0) {

@@ -44,7 +44,7 @@
 #include "plugin.h"
 #include "trace.h"
 
-#define TRACE "traces/stories260K-skip3-sampled.msgpack"
+#define TRACE        "traces/stories260K-skip3-sampled.msgpack"
 #define MAX_COUNTERS 128
 
 /* ---- running a replay ------------------------------------------------ */
@@ -77,8 +77,7 @@ static const char *build_path(const char *name)
 
 /* Replay TRACE on npu-pim with two loaded plugins; their counters land in
  * o as "policy.NAME" and "drafter.NAME". */
-static void run_loaded(struct plugin *pol, struct plugin *dr,
-                       struct outcome *o)
+static void run_loaded(struct plugin *pol, struct plugin *dr, struct outcome *o)
 {
 	char err[1024], trace[1024];
 	struct trace_reader *rd = NULL;
@@ -88,18 +87,22 @@ static void run_loaded(struct plugin *pol, struct plugin *dr,
 	struct trace_seq s;
 	int rc;
 
-	snprintf(trace, sizeof trace, "%s/" TRACE,
-	         getenv("AHASD_SOURCE_ROOT"));
+	snprintf(trace, sizeof trace, "%s/" TRACE, getenv("AHASD_SOURCE_ROOT"));
 	cr_assert_eq(trace_reader_open(&rd, trace, err, sizeof err), 0, "%s",
 	             err);
 	const struct trace_header *h = trace_reader_header(rd);
 	cr_assert_eq(hw_platform_load(&plat, "npu-pim", err, sizeof err), 0,
 	             "%s", err);
 	cr_assert_eq(hw_plan_create(&plan, &plat, &h->draft, &h->target, err,
-	                            sizeof err), 0, "%s", err);
+	                            sizeof err),
+	             0, "%s", err);
 	const struct replay_config cfg = {
-		.plan = plan, .policy = pol, .drafter = dr, .seed = 1,
-		.lookahead = h->lookahead, .queue_capacity = 32,
+		.plan = plan,
+		.policy = pol,
+		.drafter = dr,
+		.seed = 1,
+		.lookahead = h->lookahead,
+		.queue_capacity = 32,
 		.max_draft = 64,
 	};
 	cr_assert_eq(replay_create(&r, &cfg, err, sizeof err), 0, "%s", err);
@@ -111,19 +114,18 @@ static void run_loaded(struct plugin *pol, struct plugin *dr,
 	memset(o, 0, sizeof *o);
 	o->m = *replay_metrics(r);
 	cr_assert_eq(plugin_counters(pol, "policy", o->names, o->vals, &o->n,
-	                             MAX_COUNTERS, err, sizeof err), 0, "%s",
-	             err);
+	                             MAX_COUNTERS, err, sizeof err),
+	             0, "%s", err);
 	cr_assert_eq(plugin_counters(dr, "drafter", o->names, o->vals, &o->n,
-	                             MAX_COUNTERS, err, sizeof err), 0, "%s",
-	             err);
+	                             MAX_COUNTERS, err, sizeof err),
+	             0, "%s", err);
 	replay_free(&r);
 	hw_plan_free(&plan);
 	trace_reader_close(&rd);
 }
 
 static void run(const char *policy, const struct params *pp,
-                const char *drafter, const struct params *dp,
-                struct outcome *o)
+                const char *drafter, const struct params *dp, struct outcome *o)
 {
 	static const struct params none;
 	struct plugin pol, dr;
@@ -134,10 +136,10 @@ static void run(const char *policy, const struct params *pp,
 	if (!dp)
 		dp = &none;
 	cr_assert_eq(plugin_load(&pol, policy, AHASD_PLUGIN_POLICY, pp->keys,
-	                         pp->vals, pp->n, err, sizeof err), 0, "%s",
-	             err);
-	cr_assert_eq(plugin_load(&dr, drafter, AHASD_PLUGIN_DRAFTER,
-	                         dp->keys, dp->vals, dp->n, err, sizeof err),
+	                         pp->vals, pp->n, err, sizeof err),
+	             0, "%s", err);
+	cr_assert_eq(plugin_load(&dr, drafter, AHASD_PLUGIN_DRAFTER, dp->keys,
+	                         dp->vals, dp->n, err, sizeof err),
 	             0, "%s", err);
 	run_loaded(&pol, &dr, o);
 	plugin_unload(&dr);
@@ -165,7 +167,10 @@ static int is_counter(const char *name, const char *const *which, size_t n)
 	return 0;
 }
 static const char *const how_called[] = {
-	"short_structs", "host_abi", "n_args", "args_in_order",
+	"short_structs",
+	"host_abi",
+	"n_args",
+	"args_in_order",
 };
 static const char *const abi2_hash[] = { "hash_b_hi", "hash_b_lo" };
 
@@ -176,14 +181,29 @@ static void expect_same(const struct outcome *a, const struct outcome *b,
 {
 	const struct replay_metrics *x = &a->m, *y = &b->m;
 
-#define SAME(f) cr_expect(x->f == y->f, "%s: " #f " %.17g != %.17g", what, \
-	                  (double)x->f, (double)y->f)
-	SAME(sequences); SAME(committed); SAME(time_s); SAME(energy_j);
-	SAME(dynamic_j); SAME(static_j); SAME(drafted); SAME(accepted);
-	SAME(wasted); SAME(wasted_draft_s); SAME(wasted_draft_j);
-	SAME(preverified); SAME(preverify_tasks); SAME(preverify_rejections);
-	SAME(batches); SAME(batch_tokens); SAME(lookahead_batches);
-	SAME(verifications); SAME(switches); SAME(waits);
+#define SAME(f)                                                    \
+	cr_expect(x->f == y->f, "%s: " #f " %.17g != %.17g", what, \
+	          (double)x->f, (double)y->f)
+	SAME(sequences);
+	SAME(committed);
+	SAME(time_s);
+	SAME(energy_j);
+	SAME(dynamic_j);
+	SAME(static_j);
+	SAME(drafted);
+	SAME(accepted);
+	SAME(wasted);
+	SAME(wasted_draft_s);
+	SAME(wasted_draft_j);
+	SAME(preverified);
+	SAME(preverify_tasks);
+	SAME(preverify_rejections);
+	SAME(batches);
+	SAME(batch_tokens);
+	SAME(lookahead_batches);
+	SAME(verifications);
+	SAME(switches);
+	SAME(waits);
 	for (unsigned d = 0; d < HW_MAX_DEV; d++) {
 		SAME(busy_s[d]);
 		SAME(idle_s[d]);
@@ -232,8 +252,10 @@ static void expect_build(const struct outcome *o, const char *ver,
 		cr_expect_eq(C("args_in_order"), v3 ? 1.0 : 0.0, "%s %s", ver,
 		             kinds[k]);
 		/* ABI 3 gets all four keys; ABI 1 and 2 the user's */
-		cr_expect_eq(C("n_args"), v3 ? 4.0 : k ? drafter_args
-		                                       : policy_args,
+		cr_expect_eq(C("n_args"),
+		             v3  ? 4.0
+		             : k ? drafter_args
+		                 : policy_args,
 		             "%s %s", ver, kinds[k]);
 #undef C
 	}
@@ -243,17 +265,18 @@ static void expect_build(const struct outcome *o, const char *ver,
 static void expect_exercised(const struct outcome *o)
 {
 	static const char *const nonzero[] = {
-		"policy.begin_sequence", "policy.after_batch",
-		"policy.on_verify", "policy.on_draft_step",
-		"policy.on_preverify", "policy.decide_draft",
-		"policy.decide_wait", "policy.decide_preverify",
-		"drafter.begin_sequence", "drafter.begin_batch",
-		"drafter.draft_token", "drafter.batch_result",
+		"policy.begin_sequence",     "policy.after_batch",
+		"policy.on_verify",          "policy.on_draft_step",
+		"policy.on_preverify",       "policy.decide_draft",
+		"policy.decide_wait",        "policy.decide_preverify",
+		"drafter.begin_sequence",    "drafter.begin_batch",
+		"drafter.draft_token",       "drafter.batch_result",
 		"drafter.discarded_results",
 	};
 
 	for (size_t i = 0; i < sizeof nonzero / sizeof nonzero[0]; i++)
-		cr_expect_gt(counter(o, nonzero[i]), 0.0, "%s never", nonzero[i]);
+		cr_expect_gt(counter(o, nonzero[i]), 0.0, "%s never",
+		             nonzero[i]);
 	cr_expect_gt(o->m.preverify_rejections, 0u);
 	cr_expect_gt(o->m.waits, 0u);
 }
@@ -290,17 +313,18 @@ Test(abi, old_builds_run_as_new)
 Test(abi, old_builds_with_user_params)
 {
 	static struct outcome ref, o;
-	static const struct params pp = {
-		{ "max_unverified", "pv_count" }, { "4", "1" }, 2
-	};
+	static const struct params pp = { { "max_unverified", "pv_count" },
+		                          { "4", "1" },
+		                          2 };
 	static const struct params dp = { { "h_stop", "len", "len" },
-	                                   { "1.25", "9", "5" }, 3 };
+		                          { "1.25", "9", "5" },
+		                          3 };
 
 	run(probe("policy", "v4"), &pp, probe("drafter", "v4"), &dp, &ref);
 	expect_exercised(&ref);
 	for (size_t b = 0; b < N_BUILDS; b++) {
-		run(probe("policy", builds[b]), &pp, probe("drafter", builds[b]),
-		    &dp, &o);
+		run(probe("policy", builds[b]), &pp,
+		    probe("drafter", builds[b]), &dp, &o);
 		expect_same(&ref, &o, b > 0, builds[b]);
 		expect_build(&o, builds[b], 2, 3);
 	}
@@ -350,11 +374,11 @@ struct tiny {
 	uint64_t sequences, batches, tokens, results;
 	uint32_t host_abi;
 	size_t n;
-	char got[256];             /* "k=v;..." as create() got them */
+	char got[256]; /* "k=v;..." as create() got them */
 };
 
-static int tiny_create(void **st, const struct ahasd_create_args *a,
-                       char *err, size_t errlen)
+static int tiny_create(void **st, const struct ahasd_create_args *a, char *err,
+                       size_t errlen)
 {
 	struct tiny *t = calloc(1, sizeof *t);
 	size_t off = 0;
@@ -416,7 +440,9 @@ static void tiny_on_draft_step(void *st, const struct ahasd_task_info *t)
 }
 
 static const struct ahasd_param tiny_params[] = {
-	{ "a", "1", "first" }, { "b", "2", "second" }, { "c", "3", "third" },
+	{ "a", "1", "first" },
+	{ "b", "2", "second" },
+	{ "c", "3", "third" },
 	{ NULL, NULL, NULL },
 };
 
@@ -459,7 +485,8 @@ static struct ahasd_plugin tiny_desc(uint32_t kind)
 		.params = tiny_params,
 		.create = tiny_create,
 		.destroy = tiny_destroy,
-		.policy = kind == AHASD_PLUGIN_POLICY ? &tiny_policy_full : NULL,
+		.policy = kind == AHASD_PLUGIN_POLICY ? &tiny_policy_full
+		                                      : NULL,
 		.drafter = kind == AHASD_PLUGIN_DRAFTER ? &tiny_full : NULL,
 	};
 }
@@ -473,15 +500,18 @@ static const struct tiny *run_tiny(const struct ahasd_plugin *d,
 	struct plugin *mine = d->kind == AHASD_PLUGIN_DRAFTER ? dr : pol;
 
 	cr_assert_eq(plugin_open_desc(mine, d, "(test_abi.c)", d->kind, err,
-	                              sizeof err), 0, "%s", err);
+	                              sizeof err),
+	             0, "%s", err);
 	cr_assert_eq(plugin_create(mine, NULL, NULL, 0, err, sizeof err), 0,
 	             "%s", err);
 	if (mine == dr)
-		cr_assert_eq(plugin_load(pol, "async", AHASD_PLUGIN_POLICY, NULL,
-		                         NULL, 0, err, sizeof err), 0, "%s", err);
+		cr_assert_eq(plugin_load(pol, "async", AHASD_PLUGIN_POLICY,
+		                         NULL, NULL, 0, err, sizeof err),
+		             0, "%s", err);
 	else
-		cr_assert_eq(plugin_load(dr, "fixed", AHASD_PLUGIN_DRAFTER, NULL,
-		                         NULL, 0, err, sizeof err), 0, "%s", err);
+		cr_assert_eq(plugin_load(dr, "fixed", AHASD_PLUGIN_DRAFTER,
+		                         NULL, NULL, 0, err, sizeof err),
+		             0, "%s", err);
 	run_loaded(pol, dr, o);
 	return mine->state;
 }
@@ -528,9 +558,9 @@ static void expect_refused(const struct ahasd_plugin *d, uint32_t kind,
 	struct plugin p;
 	char err[1024] = "";
 
-	cr_expect_lt(plugin_open_desc(&p, d, "(test_abi.c)", kind, err,
-	                              sizeof err), 0, "accepted; wanted: %s",
-	             needle);
+	cr_expect_lt(
+	        plugin_open_desc(&p, d, "(test_abi.c)", kind, err, sizeof err),
+	        0, "accepted; wanted: %s", needle);
 	cr_expect_not_null(strstr(err, needle), "\"%s\" lacks \"%s\"", err,
 	                   needle);
 	cr_expect_null(p.desc, "left loaded");
@@ -541,10 +571,12 @@ Test(abi, descriptor_checks)
 	struct ahasd_plugin d = tiny_desc(AHASD_PLUGIN_DRAFTER);
 	char want[128];
 	static const struct ahasd_param no_default[] = {
-		{ "a", NULL, "no default" }, { NULL, NULL, NULL },
+		{ "a", NULL, "no default" },
+		{ NULL, NULL, NULL },
 	};
 	static const struct ahasd_drafter_hooks no_draft_token = {
-		.struct_size = offsetof(struct ahasd_drafter_hooks, draft_token),
+		.struct_size = offsetof(struct ahasd_drafter_hooks,
+		                        draft_token),
 		.draft_token = tiny_draft_token, /* past struct_size */
 	};
 
@@ -582,8 +614,8 @@ Test(abi, create_gets_version_and_every_key)
 	cr_assert_eq(plugin_open_desc(&p, &d, "(test_abi.c)",
 	                              AHASD_PLUGIN_DRAFTER, err, sizeof err),
 	             0, "%s", err);
-	cr_assert_eq(plugin_create(&p, keys, vals, 3, err, sizeof err), 0,
-	             "%s", err);
+	cr_assert_eq(plugin_create(&p, keys, vals, 3, err, sizeof err), 0, "%s",
+	             err);
 	const struct tiny *t = p.state;
 	cr_expect_eq(t->host_abi, AHASD_PLUGIN_ABI_VERSION);
 	cr_expect_eq(t->n, 3u);
@@ -603,8 +635,9 @@ Test(abi, create_gets_version_and_every_key)
 }
 
 /* Rule 2: each struct the host passes begins with its size. */
-#define HEAD(type) _Static_assert(offsetof(struct type, struct_size) == 0, \
-                                  #type " does not begin with struct_size")
+#define HEAD(type)                                              \
+	_Static_assert(offsetof(struct type, struct_size) == 0, \
+	               #type " does not begin with struct_size")
 HEAD(ahasd_create_args);
 HEAD(ahasd_seq_info);
 HEAD(ahasd_draft_token);
@@ -617,7 +650,7 @@ HEAD(ahasd_verify_info);
 HEAD(ahasd_task_info);
 HEAD(ahasd_policy_hooks);
 _Static_assert(offsetof(struct ahasd_plugin, abi_version) == 0 &&
-               offsetof(struct ahasd_plugin, struct_size) == 4,
+                       offsetof(struct ahasd_plugin, struct_size) == 4,
                "the descriptor begins with abi_version, struct_size");
 /* an array element, frozen */
 _Static_assert(sizeof(struct ahasd_param) == 3 * sizeof(const char *),
@@ -640,7 +673,8 @@ static uint32_t needs_of(const char *name, uint32_t kind, const char *key,
 	uint32_t n;
 
 	cr_assert_eq(plugin_load(&p, name, kind, keys, vals, key ? 1 : 0, err,
-	                         sizeof err), 0, "%s", err);
+	                         sizeof err),
+	             0, "%s", err);
 	n = plugin_needs(&p);
 	plugin_unload(&p);
 	return n;
@@ -652,14 +686,15 @@ Test(abi, needs_since_abi_4)
 		/* the probe declares nothing; an old descriptor ends before
 		 * the field, and the host must not read past it */
 		cr_expect_eq(needs_of(probe("policy", builds[b]),
-		                      AHASD_PLUGIN_POLICY, NULL, NULL), 0u, "%s",
-		             builds[b]);
+		                      AHASD_PLUGIN_POLICY, NULL, NULL),
+		             0u, "%s", builds[b]);
 		cr_expect_eq(needs_of(probe("drafter", builds[b]),
-		                      AHASD_PLUGIN_DRAFTER, NULL, NULL), 0u, "%s",
-		             builds[b]);
+		                      AHASD_PLUGIN_DRAFTER, NULL, NULL),
+		             0u, "%s", builds[b]);
 	}
 	cr_expect_eq(needs_of(build_path("greedy_v2"), AHASD_PLUGIN_POLICY,
-	                      NULL, NULL), 0u);
+	                      NULL, NULL),
+	             0u);
 	cr_expect_eq(needs_of("adaedl", AHASD_PLUGIN_DRAFTER, NULL, NULL),
 	             AHASD_NEEDS_ENTROPY);
 	cr_expect_eq(needs_of("svip", AHASD_PLUGIN_DRAFTER, NULL, NULL),

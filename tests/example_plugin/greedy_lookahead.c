@@ -48,8 +48,8 @@ static int greedy_create(void **out, const struct ahasd_create_args *args,
 		int rc = 0;
 
 		if (strcmp(k, "max_unverified") == 0)
-			rc = ahasd_parse_u32(k, v, 1, 4096, &max_unverified, err,
-			                     errlen);
+			rc = ahasd_parse_u32(k, v, 1, 4096, &max_unverified,
+			                     err, errlen);
 		if (rc != 0)
 			return rc;
 	}
@@ -98,11 +98,22 @@ static int greedy_counter(void *st, uint32_t i, const char **name,
 	const struct greedy *g = st;
 
 	switch (i) {
-	case 0: *name = "decisions"; *value = (double)g->decisions; return 1;
-	case 1: *name = "waits"; *value = (double)g->waits; return 1;
-	case 2: *name = "drafts_ahead"; *value = (double)g->drafts_ahead;
+	case 0:
+		*name = "decisions";
+		*value = (double)g->decisions;
 		return 1;
-	case 3: *name = "max_unverified"; *value = g->max_unverified; return 1;
+	case 1:
+		*name = "waits";
+		*value = (double)g->waits;
+		return 1;
+	case 2:
+		*name = "drafts_ahead";
+		*value = (double)g->drafts_ahead;
+		return 1;
+	case 3:
+		*name = "max_unverified";
+		*value = g->max_unverified;
+		return 1;
 	default: return 0;
 	}
 }

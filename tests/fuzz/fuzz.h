@@ -18,13 +18,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* An invariant of the code under test: abort (a finding) when false, in
  * every build type (assert() would vanish under NDEBUG). */
-#define fuzz_check(cond)                                                    \
-	do {                                                                \
-		if (!(cond)) {                                              \
-			fprintf(stderr, "%s:%d: check failed: %s\n",        \
-			        __FILE__, __LINE__, #cond);                 \
-			abort();                                            \
-		}                                                           \
+#define fuzz_check(cond)                                                       \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
+			        __LINE__, #cond);                              \
+			abort();                                               \
+		}                                                              \
 	} while (0)
 
 #endif

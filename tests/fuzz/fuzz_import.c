@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	err[0] = '\0';
 	if (capture_import(in, out, err, sizeof err) != 0) {
 		fuzz_check(memchr(err, '\0', sizeof err) && err[0] != '\0');
-		fuzz_check(access(out, F_OK) != 0);  /* nothing left behind */
+		fuzz_check(access(out, F_OK) != 0); /* nothing left behind */
 		return 0;
 	}
 	fuzz_check(trace_reader_open(&r, out, err, sizeof err) == 0);

@@ -19,9 +19,9 @@
 
 #define MAX_LINES 32
 
-static const char *const names[] = { "sync", "async", "ahasd", "fixed",
-                                     "specdecpp", "svip", "adaedl",
-                                     "banditspec" };
+static const char *const names[] = { "sync",   "async",     "ahasd",
+	                             "fixed",  "specdecpp", "svip",
+	                             "adaedl", "banditspec" };
 static struct plugin plugins[sizeof names / sizeof names[0]];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -31,10 +31,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		if (plugin_open(&plugins[i], names[i], i < 3 ? AHASD_PLUGIN_POLICY
-		                                             : AHASD_PLUGIN_DRAFTER,
+		if (plugin_open(&plugins[i], names[i],
+		                i < 3 ? AHASD_PLUGIN_POLICY
+		                      : AHASD_PLUGIN_DRAFTER,
 		                err, sizeof err) < 0) {
-			fprintf(stderr, "fuzz-params: %s (set AHASD_PLUGIN_PATH)\n",
+			fprintf(stderr,
+			        "fuzz-params: %s (set AHASD_PLUGIN_PATH)\n",
 			        err);
 			return 1;
 		}
@@ -47,11 +49,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
  * NUL-terminated message that starts with "key=". */
 static void check_parsers(const char *key, const char *val)
 {
-	static const struct { double lo, hi; } dr[] = {
-		{ 0.0, 1.0 }, { -1e9, 1e9 }, { 1e-9, 1e9 },
+	static const struct {
+		double lo, hi;
+	} dr[] = {
+		{ 0.0, 1.0 },
+		{ -1e9, 1e9 },
+		{ 1e-9, 1e9 },
 	};
-	static const struct { uint32_t lo, hi; } ur[] = {
-		{ 0, UINT32_MAX }, { 1, 64 }, { 1, 4096 },
+	static const struct {
+		uint32_t lo, hi;
+	} ur[] = {
+		{ 0, UINT32_MAX },
+		{ 1, 64 },
+		{ 1, 4096 },
 	};
 	char err[64];
 
@@ -63,7 +73,8 @@ static void check_parsers(const char *key, const char *val)
 		rc = ahasd_parse_double(key, val, dr[i].lo, dr[i].hi, &v, err,
 		                        sizeof err);
 		if (rc == 0) {
-			fuzz_check(isfinite(v) && v >= dr[i].lo && v <= dr[i].hi);
+			fuzz_check(isfinite(v) && v >= dr[i].lo &&
+			           v <= dr[i].hi);
 		} else {
 			fuzz_check(rc == -EINVAL || rc == -ERANGE);
 			fuzz_check(v == 12345.5);
@@ -135,7 +146,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (na < 0)
 			continue;
 		const struct ahasd_create_args args = {
-			sizeof args, AHASD_PLUGIN_ABI_VERSION, (size_t)na, ak, av
+			sizeof args, AHASD_PLUGIN_ABI_VERSION, (size_t)na, ak,
+			av
 		};
 		err[0] = '\0';
 		if (d->create(&state, &args, err, sizeof err) == 0) {

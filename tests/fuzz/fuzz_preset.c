@@ -25,7 +25,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	if (hw_platform_load(&base_platform, "npu-pim", err, sizeof err) < 0) {
-		fprintf(stderr, "fuzz-preset: %s (set AHASD_PRESET_PATH)\n", err);
+		fprintf(stderr, "fuzz-preset: %s (set AHASD_PRESET_PATH)\n",
+		        err);
 		return 1;
 	}
 	memset(&tiny, 0, sizeof tiny);
@@ -63,10 +64,11 @@ static void cost_plan(const struct hw_platform *p,
 		for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
 			struct hw_cost c;
 
-			hw_task_cost(plan, (enum hw_task)t, ms[i], ms[i] + 100, &c);
+			hw_task_cost(plan, (enum hw_task)t, ms[i], ms[i] + 100,
+			             &c);
 			check_cost(&c);
-			hw_step_cost(plan, (enum hw_task)t, ms[i],
-			             ms[i] + 100, &c);
+			hw_step_cost(plan, (enum hw_task)t, ms[i], ms[i] + 100,
+			             &c);
 			check_cost(&c);
 		}
 	}
@@ -90,7 +92,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (model_preset_load(&m, path, err, sizeof err) == 0) {
 		char why[512];
 
-		fuzz_check(trace_model_check(&m, "preset", why, sizeof why) == 0);
+		fuzz_check(trace_model_check(&m, "preset", why, sizeof why) ==
+		           0);
 		cost_plan(&base_platform, &m, &m);
 		model_preset_clear(&m);
 	} else {

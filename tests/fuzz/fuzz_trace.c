@@ -28,8 +28,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* A sequence has exactly the arrays its header's 1.1 features say
  * (traces/FORMAT.md, "Version 1.1"), and the runs' derived accept. */
-static void check_shape(const struct trace_header *h,
-                        const struct trace_seq *s)
+static void check_shape(const struct trace_header *h, const struct trace_seq *s)
 {
 	const int runs = (h->features & TRACE_F_ACCEPT_RUNS) != 0;
 
@@ -44,8 +43,8 @@ static void check_shape(const struct trace_header *h,
 }
 
 /* Read every sequence; @return the reader's final status. */
-static int read_rest(struct trace_reader *r, uint64_t *n_seq,
-                     uint64_t *n_tok, struct trace_writer *w)
+static int read_rest(struct trace_reader *r, uint64_t *n_seq, uint64_t *n_tok,
+                     struct trace_writer *w)
 {
 	struct trace_seq s;
 	char err[1024];
@@ -60,7 +59,8 @@ static int read_rest(struct trace_reader *r, uint64_t *n_seq,
 		if (w) {
 			char werr[1024];
 
-			fuzz_check(trace_writer_add(w, &s, werr, sizeof werr) == 0);
+			fuzz_check(trace_writer_add(w, &s, werr, sizeof werr) ==
+			           0);
 		}
 	}
 	if (ret < 0)

@@ -29,7 +29,8 @@ static inline const char *fuzz_input_file(const uint8_t *data, size_t size)
 		abort();
 	}
 	for (size_t off = 0; off < size;) {
-		const ssize_t w = pwrite(fd, data + off, size - off, (off_t)off);
+		const ssize_t w = pwrite(fd, data + off, size - off,
+		                         (off_t)off);
 
 		if (w <= 0) {
 			perror("pwrite");

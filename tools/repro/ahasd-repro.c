@@ -45,52 +45,81 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: ahasd-repro [options] [TRACE...]\n"
-"\n"
-"Reproduce the AHASD paper's study: every captured trace x model pair x\n"
-"drafter x configuration, each run stored in one results database; print\n"
-"the paper's tables with our values next to the paper's.\n"
-"\n"
-"  TRACE...             traces to use (default: every captured, non-\n"
-"                       synthetic *.msgpack in --traces-dir)\n"
-"      --traces-dir D   default: the source tree's traces/ when run from\n"
-"                       the build tree\n"
-"      --pair D:T       model-preset pair, repeatable (default:\n"
-"                       opt-1.3b:opt-6.7b, llama2-7b:llama2-13b,\n"
-"                       palm-8b:palm-30b)\n"
-"  -d, --drafter NAME   drafter plugin, repeatable (default: specdecpp,\n"
-"                       svip, adaedl, banditspec)\n"
-"      --workload P[:k=v...]  a workload profile's synthetic stream as\n"
-"                       traces of their own (repeatable; default, with\n"
-"                       discovered traces: 7b-instruct); --no-workload\n"
-"      --workload-sweep KEY=V,V..  also the study on the (first) workload\n"
-"                       with one statistic at each value (repeatable)\n"
-"      --what-it-takes  instead of the grid: for each of the paper's\n"
-"                       ratios, the value of each hardware constant at\n"
-"                       which the model reaches it (--wit-ratio TEXT,\n"
-"                       --wit-constant NAME narrow it; see --list)\n"
-"      --family F       paper, artifact or edge (repeatable; default all\n"
-"                       three): the hardware the grid runs on\n"
-"      --sweep NAME[=V,V..]  also run a sensitivity sweep of +tvc\n"
-"                       (repeatable; 'all' for every sweep; --list\n"
-"                       names them)\n"
-"      --db FILE        results database (default results.db)\n"
-"      --no-db          do not store runs\n"
-"      --run-timeout S  bound on one run's wall time in seconds: a run\n"
-"                       past it is killed and recorded as failed\n"
-"                       (default 600; 0: no bound)\n"
-"  -j, --jobs N         runs at once, each in a worker process of its\n"
-"                       own (default 1; 0: one per online CPU); the\n"
-"                       tables and the database are the same for any N\n"
-"      --shard I/N      only shard I of N of the study's runs (run k,\n"
-"                       from 0 in the order they are planned, when k mod\n"
-"                       N = I-1), into the database; no tables (they\n"
-"                       need every run); merge the N databases with\n"
-"                       ahasd-db merge\n"
-"  -o, --out FILE       also write the tables as Markdown to FILE\n"
-"  -q, --quiet          do not print the tables\n"
-"      --list           list configurations and sweeps\n"
-"  -h, --help           this text\n");
+	        "usage: ahasd-repro [options] [TRACE...]\n"
+	        "\n"
+	        "Reproduce the AHASD paper's study: every captured trace x "
+	        "model pair x\n"
+	        "drafter x configuration, each run stored in one results "
+	        "database; print\n"
+	        "the paper's tables with our values next to the paper's.\n"
+	        "\n"
+	        "  TRACE...             traces to use (default: every "
+	        "captured, non-\n"
+	        "                       synthetic *.msgpack in --traces-dir)\n"
+	        "      --traces-dir D   default: the source tree's traces/ "
+	        "when run from\n"
+	        "                       the build tree\n"
+	        "      --pair D:T       model-preset pair, repeatable "
+	        "(default:\n"
+	        "                       opt-1.3b:opt-6.7b, "
+	        "llama2-7b:llama2-13b,\n"
+	        "                       palm-8b:palm-30b)\n"
+	        "  -d, --drafter NAME   drafter plugin, repeatable (default: "
+	        "specdecpp,\n"
+	        "                       svip, adaedl, banditspec)\n"
+	        "      --workload P[:k=v...]  a workload profile's synthetic "
+	        "stream as\n"
+	        "                       traces of their own (repeatable; "
+	        "default, with\n"
+	        "                       discovered traces: 7b-instruct); "
+	        "--no-workload\n"
+	        "      --workload-sweep KEY=V,V..  also the study on the "
+	        "(first) workload\n"
+	        "                       with one statistic at each value "
+	        "(repeatable)\n"
+	        "      --what-it-takes  instead of the grid: for each of the "
+	        "paper's\n"
+	        "                       ratios, the value of each hardware "
+	        "constant at\n"
+	        "                       which the model reaches it "
+	        "(--wit-ratio TEXT,\n"
+	        "                       --wit-constant NAME narrow it; see "
+	        "--list)\n"
+	        "      --family F       paper, artifact or edge (repeatable; "
+	        "default all\n"
+	        "                       three): the hardware the grid runs on\n"
+	        "      --sweep NAME[=V,V..]  also run a sensitivity sweep of "
+	        "+tvc\n"
+	        "                       (repeatable; 'all' for every sweep; "
+	        "--list\n"
+	        "                       names them)\n"
+	        "      --db FILE        results database (default results.db)\n"
+	        "      --no-db          do not store runs\n"
+	        "      --run-timeout S  bound on one run's wall time in "
+	        "seconds: a run\n"
+	        "                       past it is killed and recorded as "
+	        "failed\n"
+	        "                       (default 600; 0: no bound)\n"
+	        "  -j, --jobs N         runs at once, each in a worker process "
+	        "of its\n"
+	        "                       own (default 1; 0: one per online "
+	        "CPU); the\n"
+	        "                       tables and the database are the same "
+	        "for any N\n"
+	        "      --shard I/N      only shard I of N of the study's runs "
+	        "(run k,\n"
+	        "                       from 0 in the order they are planned, "
+	        "when k mod\n"
+	        "                       N = I-1), into the database; no tables "
+	        "(they\n"
+	        "                       need every run); merge the N databases "
+	        "with\n"
+	        "                       ahasd-db merge\n"
+	        "  -o, --out FILE       also write the tables as Markdown to "
+	        "FILE\n"
+	        "  -q, --quiet          do not print the tables\n"
+	        "      --list           list configurations and sweeps\n"
+	        "  -h, --help           this text\n");
 }
 
 static void list_all(void)
@@ -102,8 +131,7 @@ static void list_all(void)
 		       configs[c].hw[F_ARTIFACT], configs[c].hw[F_EDGE],
 		       configs[c].policy, configs[c].params,
 		       *configs[c].params ? " " : "",
-		       *configs[c].hw_params ? "hw." : "",
-		       configs[c].hw_params,
+		       *configs[c].hw_params ? "hw." : "", configs[c].hw_params,
 		       configs[c].drafter ? " drafter=" : "",
 		       configs[c].drafter ? configs[c].drafter : "",
 		       configs[c].what);
@@ -123,7 +151,6 @@ static void list_all(void)
 		       sweeps[s].key, sweeps[s].values, sweeps[s].what);
 }
 
-
 struct sweep_req {
 	const struct sweep *sw;
 	const char *values;
@@ -131,9 +158,23 @@ struct sweep_req {
 
 int main(int argc, char **argv)
 {
-	enum { O_DB = 256, O_NODB, O_PAIR, O_SWEEP, O_LIST, O_TDIR, O_FAMILY,
-	       O_WORKLOAD, O_NO_WORKLOAD, O_WSWEEP, O_WIT, O_WIT_RATIO,
-	       O_WIT_CONST, O_RUN_TIMEOUT, O_SHARD };
+	enum {
+		O_DB = 256,
+		O_NODB,
+		O_PAIR,
+		O_SWEEP,
+		O_LIST,
+		O_TDIR,
+		O_FAMILY,
+		O_WORKLOAD,
+		O_NO_WORKLOAD,
+		O_WSWEEP,
+		O_WIT,
+		O_WIT_RATIO,
+		O_WIT_CONST,
+		O_RUN_TIMEOUT,
+		O_SHARD
+	};
 	static const struct option longopts[] = {
 		{ "db", required_argument, NULL, O_DB },
 		{ "no-db", no_argument, NULL, O_NODB },
@@ -176,7 +217,8 @@ int main(int argc, char **argv)
 	struct progress prog;
 	progress_start(&prog, "ahasd-repro", "runs", 0, 1);
 	r.pr = &prog;
-	while ((c = getopt_long(argc, argv, "d:o:j:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:o:j:qh", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case O_DB: r.db_path = optarg; break;
 		case O_NODB: no_db = 1; break;
@@ -186,9 +228,11 @@ int main(int argc, char **argv)
 			r.run_timeout = strtod(optarg, &end);
 			if (errno || end == optarg || *end ||
 			    !(r.run_timeout >= 0) || r.run_timeout > 1e9) {
-				fprintf(stderr, "ahasd-repro: --run-timeout: "
+				fprintf(stderr,
+				        "ahasd-repro: --run-timeout: "
 				        "expected seconds in [0, 1e9] (0: no "
-				        "bound), got '%s'\n", optarg);
+				        "bound), got '%s'\n",
+				        optarg);
 				return 2;
 			}
 			break;
@@ -199,9 +243,12 @@ int main(int argc, char **argv)
 			unsigned long long v = strtoull(optarg, &end, 10);
 			if (errno || end == optarg || *end || *optarg == '-' ||
 			    v > 1024) {
-				fprintf(stderr, "ahasd-repro: --jobs: expected an "
-				        "integer in [0, 1024] (0: one per online "
-				        "CPU), got '%s'\n", optarg);
+				fprintf(stderr,
+				        "ahasd-repro: --jobs: expected an "
+				        "integer in [0, 1024] (0: one per "
+				        "online "
+				        "CPU), got '%s'\n",
+				        optarg);
 				return 2;
 			}
 			r.workers = run_pool_workers(v);
@@ -210,18 +257,22 @@ int main(int argc, char **argv)
 		case O_SHARD:
 			if (sweep_shard_parse(optarg, &r.shard, err,
 			                      sizeof err) < 0) {
-				fprintf(stderr, "ahasd-repro: --shard %s\n", err);
+				fprintf(stderr, "ahasd-repro: --shard %s\n",
+				        err);
 				return 2;
 			}
 			break;
 		case O_TDIR: tdir = optarg; break;
 		case O_WORKLOAD:
 			if (r.n_workloads == MAX_WORKLOADS ||
-			    parse_workload(&r.workloads[r.n_workloads], optarg, err,
-			                   sizeof err) < 0) {
-				fprintf(stderr, "ahasd-repro: --workload %s: %s\n",
-				        optarg, r.n_workloads == MAX_WORKLOADS
-				                 ? "too many" : err);
+			    parse_workload(&r.workloads[r.n_workloads], optarg,
+			                   err, sizeof err) < 0) {
+				fprintf(stderr,
+				        "ahasd-repro: --workload %s: %s\n",
+				        optarg,
+				        r.n_workloads == MAX_WORKLOADS
+				                ? "too many"
+				                : err);
 				return 2;
 			}
 			r.n_workloads++;
@@ -230,7 +281,7 @@ int main(int argc, char **argv)
 		case O_WSWEEP:
 			if (n_wsweep == MAX_SWEEP_VALUES) {
 				fprintf(stderr, "ahasd-repro: too many "
-				        "--workload-sweep\n");
+				                "--workload-sweep\n");
 				return 2;
 			}
 			wsweep[n_wsweep++] = optarg;
@@ -239,7 +290,8 @@ int main(int argc, char **argv)
 		case O_WIT_RATIO:
 		case O_WIT_CONST:
 			if ((c == O_WIT_RATIO ? n_wit_r : n_wit_c) == 16) {
-				fprintf(stderr, "ahasd-repro: too many filters\n");
+				fprintf(stderr,
+				        "ahasd-repro: too many filters\n");
 				return 2;
 			}
 			if (c == O_WIT_RATIO)
@@ -249,11 +301,14 @@ int main(int argc, char **argv)
 			break;
 		case O_FAMILY: {
 			int f = 0;
-			while (f < N_FAMILIES && strcmp(families[f].name, optarg))
+			while (f < N_FAMILIES &&
+			       strcmp(families[f].name, optarg))
 				f++;
 			if (f == N_FAMILIES) {
-				fprintf(stderr, "ahasd-repro: --family '%s': expected "
-				        "paper, artifact or edge\n", optarg);
+				fprintf(stderr,
+				        "ahasd-repro: --family '%s': expected "
+				        "paper, artifact or edge\n",
+				        optarg);
 				return 2;
 			}
 			fam_mask |= 1u << f;
@@ -261,7 +316,8 @@ int main(int argc, char **argv)
 		}
 		case O_PAIR:
 			if (r.n_pairs == MAX_PAIRS || !strchr(optarg, ':')) {
-				fprintf(stderr, "ahasd-repro: --pair '%s': "
+				fprintf(stderr,
+				        "ahasd-repro: --pair '%s': "
 				        "expected DRAFT:TARGET (max %d)\n",
 				        optarg, MAX_PAIRS);
 				return 2;
@@ -270,7 +326,8 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			if (r.n_drafters == MAX_DRAFTERS) {
-				fprintf(stderr, "ahasd-repro: too many drafters\n");
+				fprintf(stderr,
+				        "ahasd-repro: too many drafters\n");
 				return 2;
 			}
 			r.drafters[r.n_drafters++] = optarg;
@@ -280,18 +337,22 @@ int main(int argc, char **argv)
 			size_t nl = eq ? (size_t)(eq - optarg) : strlen(optarg);
 			int all = !strcmp(optarg, "all"), found = 0;
 			for (size_t s = 0; s < N_SWEEPS; s++) {
-				if (!all && (strlen(sweeps[s].name) != nl ||
-				             strncmp(sweeps[s].name, optarg, nl)))
+				if (!all &&
+				    (strlen(sweeps[s].name) != nl ||
+				     strncmp(sweeps[s].name, optarg, nl)))
 					continue;
 				found = 1;
 				if (n_req < sizeof req / sizeof *req)
 					req[n_req++] = (struct sweep_req){
 						&sweeps[s],
-						eq ? eq + 1 : sweeps[s].values };
+						eq ? eq + 1 : sweeps[s].values
+					};
 			}
 			if (!found) {
-				fprintf(stderr, "ahasd-repro: unknown sweep "
-				        "'%s' (see --list)\n", optarg);
+				fprintf(stderr,
+				        "ahasd-repro: unknown sweep "
+				        "'%s' (see --list)\n",
+				        optarg);
 				return 2;
 			}
 			break;
@@ -304,11 +365,12 @@ int main(int argc, char **argv)
 		}
 	}
 	if (r.shard.n > 1 && (wit || out_path || no_db)) {
-		fprintf(stderr, "ahasd-repro: --shard runs part of the study into "
+		fprintf(stderr,
+		        "ahasd-repro: --shard runs part of the study into "
 		        "its database for ahasd-db merge: not with %s\n",
 		        wit ? "--what-it-takes (a search needs all its runs)"
-		            : out_path ? "--out (the tables need every run)"
-		                       : "--no-db");
+		        : out_path ? "--out (the tables need every run)"
+		                   : "--no-db");
 		return 2;
 	}
 	if (!r.n_pairs)
@@ -324,7 +386,8 @@ int main(int argc, char **argv)
 		const char *colon = strchr(r.pairs[p], ':');
 		snprintf(name, sizeof name, "%.*s", (int)(colon - r.pairs[p]),
 		         r.pairs[p]);
-		if (model_preset_load(&r.models[p][0], name, err, sizeof err) < 0 ||
+		if (model_preset_load(&r.models[p][0], name, err, sizeof err) <
+		            0 ||
 		    model_preset_load(&r.models[p][1], colon + 1, err,
 		                      sizeof err) < 0) {
 			fprintf(stderr, "ahasd-repro: %s\n", err);
@@ -335,7 +398,8 @@ int main(int argc, char **argv)
 	if (optind < argc) {
 		for (int i = optind; i < argc; i++) {
 			if (r.n_traces == MAX_TRACES) {
-				fprintf(stderr, "ahasd-repro: too many traces\n");
+				fprintf(stderr,
+				        "ahasd-repro: too many traces\n");
 				goto done;
 			}
 			if (trace_data_load(&r.traces[r.n_traces], argv[i], 0,
@@ -350,10 +414,11 @@ int main(int argc, char **argv)
 		if (!tdir) {
 			if (!util_exe_in_build_tree()) {
 				fprintf(stderr, "ahasd-repro: give traces or "
-				        "--traces-dir\n");
+				                "--traces-dir\n");
 				goto done;
 			}
-			snprintf(dir, sizeof dir, "%s/traces", AHASD_SOURCE_ROOT);
+			snprintf(dir, sizeof dir, "%s/traces",
+			         AHASD_SOURCE_ROOT);
 			tdir = dir;
 		}
 		if (discover_traces(&r, tdir, err, sizeof err) < 0) {
@@ -402,7 +467,7 @@ int main(int argc, char **argv)
 		fam_mask = (1u << N_FAMILIES) - 1;
 	if (!(fam_mask & 1u)) {
 		fprintf(stderr, "ahasd-repro: the paper family is always run "
-		        "(the tables compare with it)\n");
+		                "(the tables compare with it)\n");
 		fam_mask |= 1u;
 	}
 	r.n_fam = 0;
@@ -414,8 +479,10 @@ int main(int argc, char **argv)
 		while (k < N_WIT_CONSTS && strcmp(wit_consts[k].name, wit_c[i]))
 			k++;
 		if (k == N_WIT_CONSTS) {
-			fprintf(stderr, "ahasd-repro: --wit-constant %s: unknown "
-			        "(see --list)\n", wit_c[i]);
+			fprintf(stderr,
+			        "ahasd-repro: --wit-constant %s: unknown "
+			        "(see --list)\n",
+			        wit_c[i]);
 			goto done;
 		}
 	}
@@ -425,8 +492,10 @@ int main(int argc, char **argv)
 		struct wl_profile pp = r.n_workloads ? r.workloads[0].prof
 		                                     : *wl_profile_at(0);
 		if (!eq || (size_t)(eq - wsweep[i]) >= sizeof key) {
-			fprintf(stderr, "ahasd-repro: --workload-sweep %s: expected "
-			        "KEY=V,V,...\n", wsweep[i]);
+			fprintf(stderr,
+			        "ahasd-repro: --workload-sweep %s: expected "
+			        "KEY=V,V,...\n",
+			        wsweep[i]);
 			goto done;
 		}
 		memcpy(key, wsweep[i], (size_t)(eq - wsweep[i]));
@@ -436,14 +505,16 @@ int main(int argc, char **argv)
 			struct wl_profile q = pp;
 			if (wl_profile_set(&q, key, v, err, sizeof err) < 0 ||
 			    wl_profile_finish(&q, err, sizeof err) < 0) {
-				fprintf(stderr, "ahasd-repro: --workload-sweep: %s\n",
+				fprintf(stderr,
+				        "ahasd-repro: --workload-sweep: %s\n",
 				        err);
 				goto done;
 			}
 		}
 	}
 	for (size_t i = 0; i < n_req; i++)
-		if (check_sweep(req[i].sw, req[i].values, err, sizeof err) < 0) {
+		if (check_sweep(req[i].sw, req[i].values, err, sizeof err) <
+		    0) {
 			fprintf(stderr, "ahasd-repro: --sweep %s: %s\n",
 			        req[i].sw->name, err);
 			goto done;
@@ -456,7 +527,8 @@ int main(int argc, char **argv)
 	}
 	if (wit) {
 		/* the search alone */
-		out(&r, "# AHASD reproduction: what it would take\n\nGenerated "
+		out(&r,
+		    "# AHASD reproduction: what it would take\n\nGenerated "
 		    "by `ahasd-repro --what-it-takes` (ahasd-replay %s); read "
 		    "with [REPRODUCTION.md](REPRODUCTION.md).\n\n",
 		    AHASD_VERSION);
@@ -482,15 +554,23 @@ int main(int argc, char **argv)
 		if (!(fam_mask & (1u << r.fam)))
 			continue;
 		for (size_t t = 0; t < r.n_traces; t++)
-		for (size_t p = 0; p < r.n_pairs; p++)
-		for (size_t d = 0; d < r.n_drafters; d++)
-		for (size_t k = 0; k < N_CONFIGS; k++)
-			/* a configuration with its own drafter is one run per
+			for (size_t p = 0; p < r.n_pairs; p++)
+				for (size_t d = 0; d < r.n_drafters; d++)
+					for (size_t k = 0; k < N_CONFIGS; k++)
+						/* a configuration with its own drafter is one run per
 			 * (trace, pair), shared by the cell's drafters */
-			if (!configs[k].drafter || d == 0)
-				jobs[nj++] = (struct cell_job){
-					r.fam, t, p, d, k, NULL,
-					grid_at(&r, t, p, d, k) };
+						if (!configs[k].drafter ||
+						    d == 0)
+							jobs[nj++] = (struct
+							              cell_job){
+								r.fam,
+								t,
+								p,
+								d,
+								k,
+								NULL,
+								grid_at(&r, t, p, d, k)
+							};
 	}
 	if (run_cells(&r, jobs, nj, err, sizeof err) < 0) {
 		progress_clear(&prog);
@@ -499,19 +579,26 @@ int main(int argc, char **argv)
 	}
 	for (r.fam = 0; r.fam < N_FAMILIES; r.fam++)
 		for (size_t t = 0; t < r.n_traces; t++)
-		for (size_t p = 0; p < r.n_pairs; p++)
-		for (size_t d = 1; d < r.n_drafters; d++)
-		for (size_t k = 0; k < N_CONFIGS; k++)
-			if (configs[k].drafter && (fam_mask & (1u << r.fam)))
-				*grid_at(&r, t, p, d, k) = *grid_at(&r, t, p, 0, k);
+			for (size_t p = 0; p < r.n_pairs; p++)
+				for (size_t d = 1; d < r.n_drafters; d++)
+					for (size_t k = 0; k < N_CONFIGS; k++)
+						if (configs[k].drafter &&
+						    (fam_mask & (1u << r.fam)))
+							*grid_at(&r, t, p, d,
+							         k) =
+							        *grid_at(&r, t,
+							                 p, 0,
+							                 k);
 	clock_gettime(CLOCK_MONOTONIC, &w1);
 	double wall = (double)(w1.tv_sec - w0.tv_sec) +
 	              (double)(w1.tv_nsec - w0.tv_nsec) * 1e-9;
 
-	out(&r, "# AHASD reproduction: tables\n\n"
+	out(&r,
+	    "# AHASD reproduction: tables\n\n"
 	    "Generated by `ahasd-repro` (ahasd-replay %s); how the numbers "
 	    "are obtained and why they differ from the paper: "
-	    "[REPRODUCTION.md](REPRODUCTION.md).\n\n", AHASD_VERSION);
+	    "[REPRODUCTION.md](REPRODUCTION.md).\n\n",
+	    AHASD_VERSION);
 	table_setup(&r, wall);
 	table_families(&r, fam_mask);
 	const unsigned gm = groups_present(&r);
@@ -538,9 +625,10 @@ int main(int argc, char **argv)
 	if (n_req)
 		out(&r, "# Sensitivity (paper hardware)\n\n");
 	for (size_t i = 0; i < n_req; i++)
-		if (run_sweep(&r, req[i].sw, req[i].values, err, sizeof err) < 0) {
+		if (run_sweep(&r, req[i].sw, req[i].values, err, sizeof err) <
+		    0) {
 			progress_clear(&prog);
-		fprintf(stderr, "ahasd-repro: %s\n", err);
+			fprintf(stderr, "ahasd-repro: %s\n", err);
 			goto done;
 		}
 	if (n_wsweep)
@@ -548,7 +636,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < n_wsweep; i++)
 		if (run_workload_sweep(&r, wsweep[i], err, sizeof err) < 0) {
 			progress_clear(&prog);
-		fprintf(stderr, "ahasd-repro: %s\n", err);
+			fprintf(stderr, "ahasd-repro: %s\n", err);
 			goto done;
 		}
 	clock_gettime(CLOCK_MONOTONIC, &w1);
@@ -564,11 +652,14 @@ write:
 	}
 	if (r.shard.n > 1) {
 		if (!r.quiet)
-			fprintf(stderr, "ahasd-repro: shard %zu/%zu: %zu of the "
-			        "study's %zu runs, into %s; no tables (they need "
+			fprintf(stderr,
+			        "ahasd-repro: shard %zu/%zu: %zu of the "
+			        "study's %zu runs, into %s; no tables (they "
+			        "need "
 			        "every run: merge the shards' databases with "
-			        "ahasd-db merge)\n", r.shard.i, r.shard.n,
-			        r.tried, r.job_seq, r.db_path);
+			        "ahasd-db merge)\n",
+			        r.shard.i, r.shard.n, r.tried, r.job_seq,
+			        r.db_path);
 	} else if (!r.quiet)
 		fwrite(mdbuf, 1, mdlen, stdout);
 	if (out_path) {
@@ -589,7 +680,8 @@ write:
 	if (r.failed) {
 		/* the tables above leave their cells out */
 		if (r.db_path)
-			fprintf(stderr, "ahasd-repro: %zu of %zu runs failed "
+			fprintf(stderr,
+			        "ahasd-repro: %zu of %zu runs failed "
 			        "(sqlite3 %s 'select * from failures')\n",
 			        r.failed, r.tried, r.db_path);
 		else
@@ -613,4 +705,3 @@ done:
 	}
 	return status;
 }
-

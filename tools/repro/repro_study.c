@@ -20,61 +20,137 @@
 #include "util.h"
 
 const struct family families[N_FAMILIES] = {
-	{ "paper", "the paper's stated hardware (npu-pim, npu-lpddr5, gpu, "
-	  "gpu-pim)", DEFAULT_MAXD, DEFAULT_MAXD, "" },
-	{ "artifact", "the authors' released main-family configuration "
+	{ "paper",
+	  "the paper's stated hardware (npu-pim, npu-lpddr5, gpu, "
+	  "gpu-pim)",
+	  DEFAULT_MAXD, DEFAULT_MAXD, "" },
+	{ "artifact",
+	  "the authors' released main-family configuration "
 	  "(artifact-*: a 4 x 128^2 NPU on HBM2, PIM on every second channel; "
-	  "max_draft_length 4)", 4, 4, "" },
-	{ "edge", "the authors' released edge family (artifact-edge-*: one "
+	  "max_draft_length 4)",
+	  4, 4, "" },
+	{ "edge",
+	  "the authors' released edge family (artifact-edge-*: one "
 	  "NPU channel and one PIM channel; max_draft_length 4, 6 for AHASD; "
-	  "edc_h_max 6)", 4, 6, "h_max=6" },
+	  "edc_h_max 6)",
+	  4, 6, "h_max=6" },
 };
 
-
-#define PIM_HW { "npu-pim", "artifact-ahasd", "artifact-edge-ahasd" }
-#define PIM_HW { "npu-pim", "artifact-ahasd", "artifact-edge-ahasd" }
+#define PIM_HW                                                     \
+	{                                                          \
+		"npu-pim", "artifact-ahasd", "artifact-edge-ahasd" \
+	}
+#define PIM_HW                                                     \
+	{                                                          \
+		"npu-pim", "artifact-ahasd", "artifact-edge-ahasd" \
+	}
 const struct config configs[N_CONFIGS] = {
-	{ "gpu-only", { "gpu", "artifact-gpu-only", "artifact-edge-gpu" },
-	  "sync", "", "", NULL, { NULL }, 0,
+	{ "gpu-only",
+	  { "gpu", "artifact-gpu-only", "artifact-edge-gpu" },
+	  "sync",
+	  "",
+	  "",
+	  NULL,
+	  { NULL },
+	  0,
 	  "GPU-only: RTX 4090 Laptop, drafting and verification alternate" },
-	{ "npu-lpddr5", { "npu-lpddr5", "artifact-npu-only",
-	                  "artifact-edge-npu-only" },
-	  "sync", "", "", NULL, { NULL }, 0,
+	{ "npu-lpddr5",
+	  { "npu-lpddr5", "artifact-npu-only", "artifact-edge-npu-only" },
+	  "sync",
+	  "",
+	  "",
+	  NULL,
+	  { NULL },
+	  0,
 	  "NPU + plain LPDDR5: both models on the NPU, alternating" },
-	{ "specpim", { "gpu-pim", "artifact-specpim", "artifact-edge-specpim" },
-	  "sync", "", "", "fixed", { "k=8", "k=4", "k=4" }, 0,
+	{ "specpim",
+	  { "gpu-pim", "artifact-specpim", "artifact-edge-specpim" },
+	  "sync",
+	  "",
+	  "",
+	  "fixed",
+	  { "k=8", "k=4", "k=4" },
+	  0,
 	  "SpecPIM: GPU + PIM, each operator on one device (a fixed mapping), "
 	  "fixed draft length (8: the AHASD authors' SpecPIM; 4 in their "
 	  "released files)" },
-	{ "npu-pim-sync", PIM_HW, "sync", "", "", NULL, { NULL }, 0,
+	{ "npu-pim-sync",
+	  PIM_HW,
+	  "sync",
+	  "",
+	  "",
+	  NULL,
+	  { NULL },
+	  0,
 	  "NPU + PIM operator-level synchronous (Fig. 3): draft model on the "
 	  "PIM, target on the NPU, each waiting" },
-	{ "best-case-split", PIM_HW, "sync", "", "sync_placement=best", NULL,
-	  { NULL }, 0,
+	{ "best-case-split",
+	  PIM_HW,
+	  "sync",
+	  "",
+	  "sync_placement=best",
+	  NULL,
+	  { NULL },
+	  0,
 	  "best-case split (not the paper's): every operator where it is "
 	  "fastest at every step" },
-	{ "npu-pim-async", PIM_HW, "ahasd", "edc=0 tvc=0", "aau=0", NULL,
-	  { NULL }, 1,
+	{ "npu-pim-async",
+	  PIM_HW,
+	  "ahasd",
+	  "edc=0 tvc=0",
+	  "aau=0",
+	  NULL,
+	  { NULL },
+	  1,
 	  "NPU + LPDDR5-PIM, task-level async (naive look-ahead), no AAU" },
-	{ "+aau", PIM_HW, "ahasd", "edc=0 tvc=0", "aau=1", NULL, { NULL }, 1,
+	{ "+aau",
+	  PIM_HW,
+	  "ahasd",
+	  "edc=0 tvc=0",
+	  "aau=1",
+	  NULL,
+	  { NULL },
+	  1,
 	  "+ Attention Algorithm Unit in the PIM" },
-	{ "+edc", PIM_HW, "ahasd", "edc=1 tvc=0", "aau=1", NULL, { NULL }, 1,
+	{ "+edc",
+	  PIM_HW,
+	  "ahasd",
+	  "edc=1 tvc=0",
+	  "aau=1",
+	  NULL,
+	  { NULL },
+	  1,
 	  "+ entropy-history-aware drafting control" },
-	{ "+tvc", PIM_HW, "ahasd", "edc=1 tvc=1", "aau=1", NULL, { NULL }, 1,
+	{ "+tvc",
+	  PIM_HW,
+	  "ahasd",
+	  "edc=1 tvc=1",
+	  "aau=1",
+	  NULL,
+	  { NULL },
+	  1,
 	  "+ time-aware pre-verification control (full AHASD)" },
 };
 #undef PIM_HW
 
 /* The paper's ablation (GPU-only = 1.0): throughput, energy efficiency. */
 const double paper_ablation[4][2] = {
-	{ 2.2, 1.9 }, { 2.7, 2.6 }, { 3.4, 4.5 }, { 3.8, 5.2 },
+	{ 2.2, 1.9 },
+	{ 2.7, 2.6 },
+	{ 3.4, 4.5 },
+	{ 3.8, 5.2 },
 };
 
 const char *const default_pairs[3] = {
-	"opt-1.3b:opt-6.7b", "llama2-7b:llama2-13b", "palm-8b:palm-30b",
+	"opt-1.3b:opt-6.7b",
+	"llama2-7b:llama2-13b",
+	"palm-8b:palm-30b",
 };
 const char *const default_drafters[4] = {
-	"specdecpp", "svip", "adaedl", "banditspec",
+	"specdecpp",
+	"svip",
+	"adaedl",
+	"banditspec",
 };
 
 const struct sweep sweeps[] = {
@@ -125,11 +201,11 @@ size_t cells(const struct repro *r)
 }
 
 /* A result of the current family (r->fam). */
-struct result *grid_at(struct repro *r, size_t t, size_t p, size_t d,
-                              size_t c)
+struct result *grid_at(struct repro *r, size_t t, size_t p, size_t d, size_t c)
 {
 	return &r->grid[((size_t)r->fam * cells(r) + cell(r, t, p, d)) *
-	                N_CONFIGS + c];
+	                        N_CONFIGS +
+	                c];
 }
 
 void trace_data_free(struct trace_data *t)
@@ -139,7 +215,7 @@ void trace_data_free(struct trace_data *t)
 
 /* A workload's sequences, generated into memory. */
 int trace_data_profile(struct trace_data *t, const struct workload *w,
-                              int group, char *err, size_t errlen)
+                       int group, char *err, size_t errlen)
 {
 	char desc[512];
 	memset(t, 0, sizeof *t);
@@ -171,7 +247,7 @@ int trace_data_profile(struct trace_data *t, const struct workload *w,
 
 /* "NAME" or "NAME:key=value:key=value" */
 int parse_workload(struct workload *w, const char *spec, char *err,
-                          size_t errlen)
+                   size_t errlen)
 {
 	char buf[256], *save = NULL;
 	snprintf(buf, sizeof buf, "%s", spec);
@@ -186,22 +262,25 @@ int parse_workload(struct workload *w, const char *spec, char *err,
 	     kv = strtok_r(NULL, ":", &save)) {
 		char *eq = strchr(kv, '=');
 		if (!eq) {
-			snprintf(err, errlen, "workload '%s': '%s' is not "
-			         "key=value", spec, kv);
+			snprintf(err, errlen,
+			         "workload '%s': '%s' is not "
+			         "key=value",
+			         spec, kv);
 			return -EINVAL;
 		}
 		*eq = '\0';
 		if (wl_profile_set(&w->prof, kv, eq + 1, err, errlen) < 0)
 			return -EINVAL;
 		if (pos < sizeof w->label)
-			pos += (size_t)snprintf(w->label + pos, sizeof w->label - pos,
-			                        " %s=%s", kv, eq + 1);
+			pos += (size_t)snprintf(w->label + pos,
+			                        sizeof w->label - pos, " %s=%s",
+			                        kv, eq + 1);
 	}
 	return wl_profile_finish(&w->prof, err, errlen);
 }
 
-int trace_data_load(struct trace_data *t, const char *path,
-                           int skip_synthetic, char *err, size_t errlen)
+int trace_data_load(struct trace_data *t, const char *path, int skip_synthetic,
+                    char *err, size_t errlen)
 {
 	struct trace_reader *rd = NULL;
 	int rc;
@@ -243,8 +322,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Every captured (non-synthetic) *.msgpack in dir, sorted by name. */
-int discover_traces(struct repro *r, const char *dir, char *err,
-                           size_t errlen)
+int discover_traces(struct repro *r, const char *dir, char *err, size_t errlen)
 {
 	char *names[MAX_TRACES * 4];
 	size_t n = 0;
@@ -307,9 +385,8 @@ static size_t split_kv(const char *s, char *buf, size_t buflen,
 }
 
 /* The runs.label of a run of family fam. */
-static void cell_label(const struct repro *r, int fam,
-                       const struct config *cf, const struct point *pt,
-                       char *label, size_t len)
+static void cell_label(const struct repro *r, int fam, const struct config *cf,
+                       const struct point *pt, char *label, size_t len)
 {
 	if (pt)
 		snprintf(label, len, "repro-sweep %s=%s %s", pt->sw->name,
@@ -325,8 +402,8 @@ static void cell_label(const struct repro *r, int fam,
 
 /* One run: trace x pair x drafter x configuration (x sweep point). */
 int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
-                    const struct config *cf, const struct point *pt,
-                    struct result *res, char *err, size_t errlen)
+             const struct config *cf, const struct point *pt,
+             struct result *res, char *err, size_t errlen)
 {
 	const struct trace_data *t = &r->traces[ti];
 	const struct family *fm = &families[r->fam];
@@ -350,7 +427,7 @@ int run_cell(struct repro *r, size_t ti, size_t pi, size_t di,
 	for (size_t i = 0; i < r->n_ovr; i++)
 		if (!strcmp(r->ovr[i].preset, cf->hw[r->fam]))
 			hw[nh++] = (struct run_kv){ r->ovr[i].key,
-			                            r->ovr[i].value };
+				                    r->ovr[i].value };
 	snprintf(pbuf, sizeof pbuf, "%s%s%s", cf->params,
 	         cf->ahasd && *fm->ahasd_params ? " " : "",
 	         cf->ahasd ? fm->ahasd_params : "");
@@ -495,8 +572,8 @@ static void cells_done(void *ctx, size_t i, const struct run_outcome *o)
 	progress_step(r->pr, 1, 1);
 }
 
-int run_cells(struct repro *r, const struct cell_job *jobs, size_t n,
-              char *err, size_t errlen)
+int run_cells(struct repro *r, const struct cell_job *jobs, size_t n, char *err,
+              size_t errlen)
 {
 	struct cell_job *mine = NULL;
 	if (r->shard.n > 1) {
@@ -534,10 +611,9 @@ int run_cells(struct repro *r, const struct cell_job *jobs, size_t n,
 	return rc;
 }
 
-
 /* Append a workload's generated trace as trace r->n_traces (group g). */
-int push_workload(struct repro *r, const struct workload *w, int g,
-                         char *err, size_t errlen)
+int push_workload(struct repro *r, const struct workload *w, int g, char *err,
+                  size_t errlen)
 {
 	if (r->n_traces == MAX_TRACES) {
 		snprintf(err, errlen, "too many traces");
@@ -553,8 +629,7 @@ int push_workload(struct repro *r, const struct workload *w, int g,
  * SpecPIM's fixed drafter once per pair. A run that fails leaves its
  * result not done (run_cells). */
 int run_trace_all(struct repro *r, size_t t, struct result *res,
-                         const unsigned *only, size_t n_only, char *err,
-                         size_t errlen)
+                  const unsigned *only, size_t n_only, char *err, size_t errlen)
 {
 	struct cell_job *jobs = calloc(r->n_pairs * r->n_drafters * N_CONFIGS,
 	                               sizeof *jobs);
@@ -571,9 +646,14 @@ int run_trace_all(struct repro *r, size_t t, struct result *res,
 					want |= only[i] == k;
 				if (want && !(configs[k].drafter && d > 0))
 					jobs[n++] = (struct cell_job){
-						r->fam, t, p, d, k, NULL,
-						&res[(p * r->n_drafters + d) *
-						     N_CONFIGS + k] };
+						r->fam,
+						t,
+						p,
+						d,
+						k,
+						NULL,
+						&res[(p * r->n_drafters + d) * N_CONFIGS + k]
+					};
 			}
 	int rc = run_cells(r, jobs, n, err, errlen);
 	free(jobs);
@@ -585,16 +665,18 @@ int run_trace_all(struct repro *r, size_t t, struct result *res,
 				for (size_t i = 0; i < n_only; i++)
 					want |= only[i] == k;
 				if (want && configs[k].drafter)
-					res[(p * r->n_drafters + d) * N_CONFIGS +
+					res[(p * r->n_drafters + d) *
+					            N_CONFIGS +
 					    k] = res[(p * r->n_drafters) *
-					             N_CONFIGS + k];
+					                     N_CONFIGS +
+					             k];
 			}
 	return rc;
 }
 
 /* Mean over (pair, drafter) of res[num] / res[den] for a metric. */
-double mean_ratio(const struct repro *r, const struct result *res,
-                         size_t num, size_t den, enum metric m)
+double mean_ratio(const struct repro *r, const struct result *res, size_t num,
+                  size_t den, enum metric m)
 {
 	double s = 0;
 	size_t n = 0;
@@ -622,7 +704,7 @@ double metric_of(const struct result *x, enum metric m)
 
 /* Ratio num/den of a metric for one cell; NaN if missing. */
 double cell_ratio(const struct result *num, const struct result *den,
-                         enum metric m)
+                  enum metric m)
 {
 	if (!num->done || !den->done || metric_of(den, m) <= 0)
 		return NAN;

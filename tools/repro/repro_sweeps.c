@@ -41,7 +41,8 @@ int check_sweep(const struct sweep *sw, const char *values, char *err,
 			rc = hw_platform_load(&p, configs[C_TVC].hw[F_PAPER],
 			                      err, errlen);
 			if (rc == 0)
-				rc = hw_platform_set(&p, sw->key, v, err, errlen);
+				rc = hw_platform_set(&p, sw->key, v, err,
+				                     errlen);
 		} else if (sw->kind == SW_POLICY) {
 			struct plugin pl = { 0 };
 			const char *k = sw->key, *val = v;
@@ -53,8 +54,10 @@ int check_sweep(const struct sweep *sw, const char *values, char *err,
 			char *end;
 			unsigned long q = strtoul(v, &end, 10);
 			if (*end || end == v || q < 1 || q > 4096) {
-				snprintf(err, errlen, "queue capacity '%s': "
-				         "expected an integer in [1, 4096]", v);
+				snprintf(err, errlen,
+				         "queue capacity '%s': "
+				         "expected an integer in [1, 4096]",
+				         v);
 				rc = -EINVAL;
 			}
 		}
@@ -66,8 +69,8 @@ int check_sweep(const struct sweep *sw, const char *values, char *err,
 	return rc < 0 ? -EINVAL : 0;
 }
 
-int run_sweep(struct repro *r, const struct sweep *sw,
-                     const char *values, char *err, size_t errlen)
+int run_sweep(struct repro *r, const struct sweep *sw, const char *values,
+              char *err, size_t errlen)
 {
 	char buf[512], *vals[MAX_SWEEP_VALUES];
 	size_t nv = 0;
@@ -75,11 +78,12 @@ int run_sweep(struct repro *r, const struct sweep *sw,
 	for (char *tok = strtok(buf, ","); tok && nv < MAX_SWEEP_VALUES;
 	     tok = strtok(NULL, ","))
 		vals[nv++] = tok;
-	out(r, "## Sensitivity: %s\n\n%s. Configuration +tvc (full AHASD) on "
+	out(r,
+	    "## Sensitivity: %s\n\n%s. Configuration +tvc (full AHASD) on "
 	    "the %s workload, every pair and drafter; ratios against the "
 	    "grid's GPU-only runs.\n\n| %s | throughput vs GPU-only | energy "
-	    "eff. vs GPU-only | tokens/s |", sw->name, sw->what,
-	    group_name(r, r->wgroup), sw->key);
+	    "eff. vs GPU-only | tokens/s |",
+	    sw->name, sw->what, group_name(r, r->wgroup), sw->key);
 	for (size_t p = 0; p < r->n_pairs; p++)
 		out(r, " %s tput |", r->pairs[p]);
 	out(r, " acceptance | pre-verified / drafted |\n|---|--:|--:|--:|");
@@ -100,11 +104,18 @@ int run_sweep(struct repro *r, const struct sweep *sw,
 		struct point pt = { sw, vals[v] };
 		size_t nj = 0;
 		for (size_t t = 0; t < r->n_traces; t++)
-			for (size_t p = 0; p < r->n_pairs && in_group(r, t); p++)
+			for (size_t p = 0; p < r->n_pairs && in_group(r, t);
+			     p++)
 				for (size_t d = 0; d < r->n_drafters; d++)
 					jobs[nj++] = (struct cell_job){
-						r->fam, t, p, d, C_TVC, &pt,
-						&res[cell(r, t, p, d)] };
+						r->fam,
+						t,
+						p,
+						d,
+						C_TVC,
+						&pt,
+						&res[cell(r, t, p, d)]
+					};
 		rc = run_cells(r, jobs, nj, err, errlen);
 		if (rc)
 			break;
@@ -112,11 +123,13 @@ int run_sweep(struct repro *r, const struct sweep *sw,
 		double pp[MAX_PAIRS] = { 0 };
 		size_t n = 0, pn[MAX_PAIRS] = { 0 };
 		for (size_t t = 0; t < r->n_traces; t++)
-			for (size_t p = 0; p < r->n_pairs && in_group(r, t); p++)
+			for (size_t p = 0; p < r->n_pairs && in_group(r, t);
+			     p++)
 				for (size_t d = 0; d < r->n_drafters; d++) {
-					const struct result *x = &res[cell(r, t, p, d)];
-					const struct result *g = grid_at(r, t, p, d,
-					                                 C_GPU);
+					const struct result *x =
+					        &res[cell(r, t, p, d)];
+					const struct result *g = grid_at(
+					        r, t, p, d, C_GPU);
 					double a = cell_ratio(x, g, M_TOK_S);
 					double b = cell_ratio(x, g, M_TOK_J);
 					if (isnan(a) || isnan(b))
@@ -147,13 +160,13 @@ int run_sweep(struct repro *r, const struct sweep *sw,
 /* ---- workload sweeps: the study on a profile whose statistic varies ---- */
 
 int run_workload_sweep(struct repro *r, const char *spec, char *err,
-                              size_t errlen)
+                       size_t errlen)
 {
 	char key[64], buf[256], *vals[MAX_SWEEP_VALUES];
 	const char *eq = strchr(spec, '=');
 	if (!eq || (size_t)(eq - spec) >= sizeof key) {
-		snprintf(err, errlen, "--workload-sweep %s: expected KEY=V,V,...",
-		         spec);
+		snprintf(err, errlen,
+		         "--workload-sweep %s: expected KEY=V,V,...", spec);
 		return -EINVAL;
 	}
 	memcpy(key, spec, (size_t)(eq - spec));
@@ -177,10 +190,12 @@ int run_workload_sweep(struct repro *r, const char *spec, char *err,
 		    wl_profile_finish(&p, err, errlen) < 0)
 			return -EINVAL;
 	}
-	out(r, "## Workload: %s from %s to %s\n\nThe %s profile, every "
+	out(r,
+	    "## Workload: %s from %s to %s\n\nThe %s profile, every "
 	    "configuration on the paper's hardware, every pair and drafter; "
 	    "throughput / energy efficiency against GPU-only on the same "
-	    "stream.\n\n| %s |", key, vals[0], vals[nv - 1], base->label, key);
+	    "stream.\n\n| %s |",
+	    key, vals[0], vals[nv - 1], base->label, key);
 	for (size_t k = 1; k < N_CONFIGS; k++)
 		out(r, " %s |", configs[k].name);
 	out(r, " +tvc vs SpecPIM | +tvc vs npu-pim-sync |\n|---|");
@@ -202,11 +217,14 @@ int run_workload_sweep(struct repro *r, const char *spec, char *err,
 		rc = wl_profile_set(&w.prof, key, vals[v], err, errlen);
 		if (!rc)
 			rc = wl_profile_finish(&w.prof, err, errlen);
-		if (!rc && (size_t)snprintf(w.label, sizeof w.label, "%.*s %s=%s",
-		                            (int)(sizeof w.label / 2), base->label,
-		                            key, vals[v]) >= sizeof w.label) {
-			snprintf(err, errlen, "--workload-sweep %s=%s: label too "
-			         "long", key, vals[v]);
+		if (!rc &&
+		    (size_t)snprintf(w.label, sizeof w.label, "%.*s %s=%s",
+		                     (int)(sizeof w.label / 2), base->label,
+		                     key, vals[v]) >= sizeof w.label) {
+			snprintf(err, errlen,
+			         "--workload-sweep %s=%s: label too "
+			         "long",
+			         key, vals[v]);
 			rc = -EINVAL;
 		}
 		if (!rc)
@@ -217,7 +235,8 @@ int run_workload_sweep(struct repro *r, const char *spec, char *err,
 		         vals[v]);
 		r->label_prefix = label;
 		memset(res, 0, ncell * sizeof *res);
-		rc = run_trace_all(r, r->n_traces - 1, res, NULL, 0, err, errlen);
+		rc = run_trace_all(r, r->n_traces - 1, res, NULL, 0, err,
+		                   errlen);
 		r->label_prefix = NULL;
 		r->n_traces--;
 		trace_data_free(&r->traces[r->n_traces]);
@@ -227,18 +246,21 @@ int run_workload_sweep(struct repro *r, const char *spec, char *err,
 		out(r, "| %s |", vals[v]);
 		for (size_t k = 1; k < N_CONFIGS; k++)
 			out(r, " %s / %s |",
-			    fx(a, sizeof a, mean_ratio(r, res, k, C_GPU, M_TOK_S)),
-			    fx(b, sizeof b, mean_ratio(r, res, k, C_GPU, M_TOK_J)));
+			    fx(a, sizeof a,
+			       mean_ratio(r, res, k, C_GPU, M_TOK_S)),
+			    fx(b, sizeof b,
+			       mean_ratio(r, res, k, C_GPU, M_TOK_J)));
 		out(r, " %s | %s |\n",
-		    fx(a, sizeof a, mean_ratio(r, res, C_TVC, C_SPECPIM, M_TOK_S)),
-		    fx(b, sizeof b, mean_ratio(r, res, C_TVC, C_SYNC, M_TOK_S)));
+		    fx(a, sizeof a,
+		       mean_ratio(r, res, C_TVC, C_SPECPIM, M_TOK_S)),
+		    fx(b, sizeof b,
+		       mean_ratio(r, res, C_TVC, C_SYNC, M_TOK_S)));
 	}
 	r->fam = keep_fam;
 	out(r, "\n");
 	free(res);
 	return rc;
 }
-
 
 /* ---- what it would take: the hardware constant values at which the
  * model reaches each of the paper's ratios ---- */
@@ -260,24 +282,36 @@ const struct wit_const wit_consts[] = {
 	{ "npu-bw", "NPU off-chip bandwidth", { "npu-pim" }, { "npu.mem_bw" } },
 	{ "npu-ops", "NPU compute", { "npu-pim" }, { "npu.matrix_ops" } },
 	{ "gpu-bw", "GPU bandwidth (GPU-only)", { "gpu" }, { "gpu.mem_bw" } },
-	{ "host-link", "GPU host link (GPU-only)", { "gpu" },
+	{ "host-link",
+	  "GPU host link (GPU-only)",
+	  { "gpu" },
 	  { "host_link_bw" } },
-	{ "static-w", "static power (NPU + PIM)", { "npu-pim", "npu-pim" },
+	{ "static-w",
+	  "static power (NPU + PIM)",
+	  { "npu-pim", "npu-pim" },
 	  { "npu.static_w", "pim.static_w" } },
-	{ "pj-bit", "DRAM pJ/bit (NPU + PIM)", { "npu-pim", "npu-pim" },
+	{ "pj-bit",
+	  "DRAM pJ/bit (NPU + PIM)",
+	  { "npu-pim", "npu-pim" },
 	  { "npu.pj_per_bit", "pim.pj_per_bit" } },
 	/* two constants at once */
-	{ "pim-bw+npu-bw", "PIM and NPU bandwidth together",
-	  { "npu-pim", "npu-pim" }, { "pim.mem_bw", "npu.mem_bw" } },
-	{ "pim-bw+pim-ops", "PIM bandwidth and compute together",
-	  { "npu-pim", "npu-pim" }, { "pim.mem_bw", "pim.matrix_ops" } },
-	{ "npu-bw+gpu-bw", "NPU bandwidth up, GPU's down by as much",
-	  { "npu-pim", "gpu" }, { "npu.mem_bw", "gpu.mem_bw" } },
+	{ "pim-bw+npu-bw",
+	  "PIM and NPU bandwidth together",
+	  { "npu-pim", "npu-pim" },
+	  { "pim.mem_bw", "npu.mem_bw" } },
+	{ "pim-bw+pim-ops",
+	  "PIM bandwidth and compute together",
+	  { "npu-pim", "npu-pim" },
+	  { "pim.mem_bw", "pim.matrix_ops" } },
+	{ "npu-bw+gpu-bw",
+	  "NPU bandwidth up, GPU's down by as much",
+	  { "npu-pim", "gpu" },
+	  { "npu.mem_bw", "gpu.mem_bw" } },
 };
 const size_t n_wit_consts = sizeof wit_consts / sizeof *wit_consts;
-#define WIT_RANGE 64.0     /* factors searched: [1/64, 64] */
+#define WIT_RANGE   64.0 /* factors searched: [1/64, 64] */
 #define WIT_SAMPLES 9
-#define WIT_STEPS 14
+#define WIT_STEPS   14
 
 /* A preset key's stated value. */
 static int stated_value(const char *preset, const char *key, double *v,
@@ -304,9 +338,9 @@ struct wit_eval {
 	const struct wit_ratio *ra;
 	const struct wit_const *co;
 	double stated[2];
-	int inverse[2];            /* the second key moves the other way */
+	int inverse[2]; /* the second key moves the other way */
 	struct result *res;
-	int cached[2];             /* numerator, denominator runs current */
+	int cached[2]; /* numerator, denominator runs current */
 	uint64_t runs;
 };
 
@@ -336,8 +370,8 @@ static double wit_ratio_at(struct wit_eval *e, double f, char *err,
 		if (moves[k] || !e->cached[k])
 			only[n_only++] = (unsigned)side[k];
 	const uint64_t runs0 = r->runs;
-	int rc = n_only ? run_trace_all(r, e->trace, e->res, only, n_only,
-	                                err, errlen)
+	int rc = n_only ? run_trace_all(r, e->trace, e->res, only, n_only, err,
+	                                errlen)
 	                : 0;
 	r->n_ovr = 0;
 	e->runs += r->runs - runs0;
@@ -349,8 +383,8 @@ static double wit_ratio_at(struct wit_eval *e, double f, char *err,
 }
 
 int run_what_it_takes(struct repro *r, const char *const *ratios,
-                             size_t n_ratios, const char *const *consts,
-                             size_t n_consts, char *err, size_t errlen)
+                      size_t n_ratios, const char *const *consts,
+                      size_t n_consts, char *err, size_t errlen)
 {
 	struct workload w;
 	if (parse_workload(&w, "7b-instruct:sequences=8:tokens=512", err,
@@ -359,7 +393,7 @@ int run_what_it_takes(struct repro *r, const char *const *ratios,
 	if (r->n_workloads)
 		w = r->workloads[0];
 	const char *keep_db = r->db_path;
-	r->db_path = NULL;       /* thousands of probes: not stored */
+	r->db_path = NULL; /* thousands of probes: not stored */
 	int rc = push_workload(r, &w, 0, err, errlen);
 	if (rc)
 		goto out_db;
@@ -374,18 +408,22 @@ int run_what_it_takes(struct repro *r, const char *const *ratios,
 	struct timespec w0, w1;
 	clock_gettime(CLOCK_MONOTONIC, &w0);
 	uint64_t probes = 0;
-	out(r, "## What it would take\n\nFor each of the paper's ratios, the "
+	out(r,
+	    "## What it would take\n\nFor each of the paper's ratios, the "
 	    "value each hardware constant of the paper's platform would need, "
 	    "changed alone (or two at once, last rows), for the model to reach "
-	    "the paper's figure. Workload: %s; pairs: ", w.label);
+	    "the paper's figure. Workload: %s; pairs: ",
+	    w.label);
 	for (size_t p = 0; p < r->n_pairs; p++)
 		out(r, "%s%s", p ? ", " : "", r->pairs[p]);
-	out(r, "; every drafter; ratios are means over them. Factors searched "
+	out(r,
+	    "; every drafter; ratios are means over them. Factors searched "
 	    "in [1/%g, %g] of the stated value, %d log-spaced samples, then "
 	    "bisection where the response is monotone between the bracketing "
 	    "samples. Where two constants move, both scale by the factor "
 	    "(npu-bw+gpu-bw: the GPU's by its inverse); stated and needed "
-	    "are the first one's.\n\n| ratio | now | paper | constant | stated | needed | "
+	    "are the first one's.\n\n| ratio | now | paper | constant | stated "
+	    "| needed | "
 	    "factor | note |\n|---|--:|--:|---|--:|--:|--:|---|\n",
 	    WIT_RANGE, WIT_RANGE, WIT_SAMPLES);
 	for (size_t i = 0; i < N_WIT_RATIOS && !rc; i++) {
@@ -402,19 +440,22 @@ int run_what_it_takes(struct repro *r, const char *const *ratios,
 				want |= !strcmp(co->name, consts[k]);
 			if (!want)
 				continue;
-			struct wit_eval e = { r, t, ra, co, { 0, 0 }, { 0, 0 }, res,
-			                      { 0, 0 }, 0 };
+			struct wit_eval e = { r,   t,        ra,
+				              co,  { 0, 0 }, { 0, 0 },
+				              res, { 0, 0 }, 0 };
 			for (int k = 0; k < 2 && co->key[k]; k++) {
 				rc = stated_value(co->preset[k], co->key[k],
 				                  &e.stated[k], err, errlen);
-				e.inverse[k] = k == 1 && !strcmp(co->name,
-				                                 "npu-bw+gpu-bw");
+				e.inverse[k] = k == 1 &&
+				               !strcmp(co->name,
+				                       "npu-bw+gpu-bw");
 			}
 			if (rc)
 				break;
 			double fs[WIT_SAMPLES], vs[WIT_SAMPLES];
 			for (int k = 0; k < WIT_SAMPLES && !rc; k++) {
-				fs[k] = pow(WIT_RANGE, 2.0 * k / (WIT_SAMPLES - 1) - 1);
+				fs[k] = pow(WIT_RANGE,
+				            2.0 * k / (WIT_SAMPLES - 1) - 1);
 				vs[k] = wit_ratio_at(&e, fs[k], err, errlen);
 				if (isnan(vs[k]) && err[0])
 					rc = -EINVAL;
@@ -430,10 +471,12 @@ int run_what_it_takes(struct repro *r, const char *const *ratios,
 			/* the first bracket of the target */
 			int b = -1;
 			for (int k = 1; k < WIT_SAMPLES && b < 0; k++)
-				if ((vs[k - 1] - ra->paper) * (vs[k] - ra->paper) <= 0)
+				if ((vs[k - 1] - ra->paper) *
+				            (vs[k] - ra->paper) <=
+				    0)
 					b = k;
 			char stated[32], needed[32] = "-", factor[32] = "-",
-			     note[160];
+			                 note[160];
 			snprintf(stated, sizeof stated, "%.4g", e.stated[0]);
 			if (b < 0) {
 				double lo = vs[0], hi = vs[0];
@@ -442,24 +485,30 @@ int run_what_it_takes(struct repro *r, const char *const *ratios,
 					hi = fmax(hi, vs[k]);
 				}
 				if (!up && !down)
-					snprintf(note, sizeof note, "no effect (%.3g "
-					         "throughout)", now);
+					snprintf(note, sizeof note,
+					         "no effect (%.3g "
+					         "throughout)",
+					         now);
 				else
-					snprintf(note, sizeof note, "not reachable in "
-					         "[1/%g, %g]x: %.3g to %.3g", WIT_RANGE,
-					         WIT_RANGE, lo, hi);
+					snprintf(note, sizeof note,
+					         "not reachable in "
+					         "[1/%g, %g]x: %.3g to %.3g",
+					         WIT_RANGE, WIT_RANGE, lo, hi);
 			} else {
 				/* bisect in log space between the samples */
-				double fl = fs[b - 1], fh = fs[b], vl = vs[b - 1];
+				double fl = fs[b - 1], fh = fs[b],
+				       vl = vs[b - 1];
 				for (int it = 0; it < WIT_STEPS && !rc; it++) {
 					const double fm = sqrt(fl * fh);
-					const double vm = wit_ratio_at(&e, fm, err,
-					                               errlen);
+					const double vm = wit_ratio_at(
+					        &e, fm, err, errlen);
 					if (isnan(vm) && err[0]) {
 						rc = -EINVAL;
 						break;
 					}
-					if ((vl - ra->paper) * (vm - ra->paper) <= 0) {
+					if ((vl - ra->paper) *
+					            (vm - ra->paper) <=
+					    0) {
 						fh = fm;
 					} else {
 						fl = fm;
@@ -470,17 +519,19 @@ int run_what_it_takes(struct repro *r, const char *const *ratios,
 				snprintf(needed, sizeof needed, "%.4g",
 				         e.stated[0] * f);
 				snprintf(factor, sizeof factor, "%.3gx", f);
-				snprintf(note, sizeof note, "%s",
-				         up && down ? "not monotone: first crossing"
-				                    : "monotone: bisection");
+				snprintf(
+				        note, sizeof note, "%s",
+				        up && down
+				                ? "not monotone: first crossing"
+				                : "monotone: bisection");
 			}
 			probes += e.runs;
 			char nw[24], pp[16];
 			snprintf(nw, sizeof nw, "%.4gx", now);
-			out(r, "| %s | %s | %s | %s (%s) | %s | %s | %s | %s |\n",
-			    ra->name, nw,
-			    fx(pp, sizeof pp, ra->paper), co->name, co->what, stated,
-			    needed, factor, note);
+			out(r,
+			    "| %s | %s | %s | %s (%s) | %s | %s | %s | %s |\n",
+			    ra->name, nw, fx(pp, sizeof pp, ra->paper),
+			    co->name, co->what, stated, needed, factor, note);
 			fflush(r->md);
 		}
 	}
@@ -496,4 +547,3 @@ out_db:
 	r->db_path = keep_db;
 	return rc;
 }
-

@@ -23,8 +23,8 @@ struct agg {
 /* Mean over all cells of config c relative to config base (base < 0: the
  * absolute metric); max over (pair, drafter) after averaging over traces.
  * Only pair p (or all when p < 0). */
-static struct agg aggregate(struct repro *r, size_t c, int base,
-                            enum metric m, int p_only)
+static struct agg aggregate(struct repro *r, size_t c, int base, enum metric m,
+                            int p_only)
 {
 	struct agg a = { NAN, NAN, NULL, NULL };
 	double sum = 0;
@@ -39,10 +39,15 @@ static struct agg aggregate(struct repro *r, size_t c, int base,
 				if (!in_group(r, t))
 					continue;
 				const struct result *x = grid_at(r, t, p, d, c);
-				double v = base < 0
-				        ? (x->done ? metric_of(x, m) : NAN)
-				        : cell_ratio(x, grid_at(r, t, p, d,
-				                                (size_t)base), m);
+				double v =
+				        base < 0
+				                ? (x->done ? metric_of(x, m)
+				                           : NAN)
+				                : cell_ratio(
+				                          x,
+				                          grid_at(r, t, p, d,
+				                                  (size_t)base),
+				                          m);
 				if (isnan(v))
 					continue;
 				ps += v;
@@ -64,7 +69,6 @@ static struct agg aggregate(struct repro *r, size_t c, int base,
 		a.mean = sum / (double)cnt;
 	return a;
 }
-
 
 /* ---- output ---- */
 
@@ -96,18 +100,19 @@ static const char *flag(double ours, double paper)
 
 void table_setup(struct repro *r, double wall)
 {
-	out(r, "Grid: %zu traces (captured and synthetic) x %zu model pairs x "
+	out(r,
+	    "Grid: %zu traces (captured and synthetic) x %zu model pairs x "
 	    "%zu drafters x %zu configurations x %d hardware families = %llu "
 	    "runs in %.1f s (database %s).\n\n",
 	    r->n_traces, r->n_pairs, r->n_drafters, N_CONFIGS, r->n_fam,
 	    (unsigned long long)r->runs, wall,
-	    !r->db_path ? "none"
+	    !r->db_path                ? "none"
 	    : strrchr(r->db_path, '/') ? strrchr(r->db_path, '/') + 1
 	                               : r->db_path);
 	out(r, "Workloads: token streams of captured traces, and of workload "
-	    "profiles (synthetic, traces/WORKLOADS.md), retargeted to the "
-	    "model presets:\n\n| workload | trace | source | sequences | "
-	    "tokens | sampling |\n|---|---|---|--:|--:|---|\n");
+	       "profiles (synthetic, traces/WORKLOADS.md), retargeted to the "
+	       "model presets:\n\n| workload | trace | source | sequences | "
+	       "tokens | sampling |\n|---|---|---|--:|--:|---|\n");
 	for (size_t t = 0; t < r->n_traces; t++)
 		out(r, "| %s | %s | %s:%s | %zu | %llu | %s |\n",
 		    group_name(r, r->traces[t].group), r->traces[t].name,
@@ -116,9 +121,9 @@ void table_setup(struct repro *r, double wall)
 		    (unsigned long long)r->traces[t].mem.tokens,
 		    r->traces[t].sampled ? "sampled" : "greedy");
 	out(r, "\nConfigurations (hardware preset per family: paper / "
-	    "artifact / edge):\n\n| name | hw presets | policy | "
-	    "parameters | hw overrides | drafter | paper's row |\n"
-	    "|---|---|---|---|---|---|---|\n");
+	       "artifact / edge):\n\n| name | hw presets | policy | "
+	       "parameters | hw overrides | drafter | paper's row |\n"
+	       "|---|---|---|---|---|---|---|\n");
 	for (size_t c = 0; c < N_CONFIGS; c++)
 		out(r, "| %s | %s / %s / %s | %s | %s | %s | %s%s%s | %s |\n",
 		    configs[c].name, configs[c].hw[F_PAPER],
@@ -128,22 +133,23 @@ void table_setup(struct repro *r, double wall)
 		    *configs[c].hw_params ? configs[c].hw_params : "-",
 		    configs[c].drafter ? configs[c].drafter : "the cell's",
 		    configs[c].drafter ? " " : "",
-		    configs[c].drafter ? configs[c].drafter_params[F_PAPER] : "",
+		    configs[c].drafter ? configs[c].drafter_params[F_PAPER]
+		                       : "",
 		    configs[c].what);
 	out(r, "\nFamilies:\n\n");
 	for (int f = 0; f < N_FAMILIES; f++)
 		out(r, "- **%s**: %s.\n", families[f].name, families[f].what);
 	out(r, "\nCells marked ** differ from the paper by more than 20 %%; "
-	    "docs/REPRODUCTION.md gives the reasons.\n\n");
+	       "docs/REPRODUCTION.md gives the reasons.\n\n");
 }
 
 void table_ablation(struct repro *r)
 {
 	char a[16], b[16], c[16], d[16];
 	out(r, "## Ablation (GPU-only = 1.0, mean over all cells)\n\n"
-	    "| configuration | throughput (ours) | throughput (paper) | "
-	    "energy eff. (ours) | energy eff. (paper) |\n"
-	    "|---|--:|--:|--:|--:|\n");
+	       "| configuration | throughput (ours) | throughput (paper) | "
+	       "energy eff. (ours) | energy eff. (paper) |\n"
+	       "|---|--:|--:|--:|--:|\n");
 	for (size_t k = 0; k < N_CONFIGS; k++) {
 		struct agg ts = aggregate(r, k, C_GPU, M_TOK_S, -1);
 		struct agg tj = aggregate(r, k, C_GPU, M_TOK_J, -1);
@@ -160,7 +166,8 @@ void table_ablation(struct repro *r)
 		    fx(c, sizeof c, tj.mean), flag(tj.mean, pe),
 		    isnan(pe) ? "-" : fx(d, sizeof d, pe));
 	}
-	out(r, "\nPer model pair (throughput / energy efficiency vs "
+	out(r,
+	    "\nPer model pair (throughput / energy efficiency vs "
 	    "GPU-only, mean over drafters and traces):\n\n| configuration |");
 	for (size_t p = 0; p < r->n_pairs; p++)
 		out(r, " %s |", r->pairs[p]);
@@ -179,7 +186,7 @@ void table_ablation(struct repro *r)
 		out(r, "\n");
 	}
 	out(r, "\nAbsolute throughput (tokens/s, mean over drafters and "
-	    "traces):\n\n| configuration |");
+	       "traces):\n\n| configuration |");
 	for (size_t p = 0; p < r->n_pairs; p++)
 		out(r, " %s |", r->pairs[p]);
 	out(r, "\n|---|");
@@ -202,20 +209,20 @@ static void headline_row(struct repro *r, const char *what, size_t base,
 	char a[16], b[16], c[16];
 	struct agg g = aggregate(r, C_TVC, (int)base, m, -1);
 	out(r, "| %s | %s%s | %s | %s | %s (%s) |\n", what,
-	    fx(a, sizeof a, g.max), flag(g.max, paper),
-	    fx(b, sizeof b, g.mean), g.max_pair ? g.max_pair : "-",
-	    fx(c, sizeof c, paper), pnote);
+	    fx(a, sizeof a, g.max), flag(g.max, paper), fx(b, sizeof b, g.mean),
+	    g.max_pair ? g.max_pair : "-", fx(c, sizeof c, paper), pnote);
 	(void)c;
 }
 
 void table_headline(struct repro *r)
 {
 	out(r, "## AHASD (+tvc) against GPU-only and SpecPIM\n\n"
-	    "Max: the best (pair, drafter) after averaging over traces.\n\n"
-	    "| ratio | max (ours) | mean (ours) | max at | paper |\n"
-	    "|---|--:|--:|---|--:|\n");
+	       "Max: the best (pair, drafter) after averaging over traces.\n\n"
+	       "| ratio | max (ours) | mean (ours) | max at | paper |\n"
+	       "|---|--:|--:|---|--:|\n");
 	headline_row(r, "throughput vs GPU-only", C_GPU, M_TOK_S, 4.2, "up to");
-	headline_row(r, "energy eff. vs GPU-only", C_GPU, M_TOK_J, 5.6, "up to");
+	headline_row(r, "energy eff. vs GPU-only", C_GPU, M_TOK_J, 5.6,
+	             "up to");
 	headline_row(r, "throughput vs SpecPIM", C_SPECPIM, M_TOK_S, 1.5,
 	             "up to");
 	headline_row(r, "energy eff. vs SpecPIM", C_SPECPIM, M_TOK_J, 1.24,
@@ -254,7 +261,8 @@ void table_lpddr5(struct repro *r)
 	};
 	char a[16], b[16], c[16], e[16];
 	double base_npu = mean_power(r, C_LPDDR5, "npu");
-	out(r, "## Against NPU + plain LPDDR5 (= 1.0)\n\n"
+	out(r,
+	    "## Against NPU + plain LPDDR5 (= 1.0)\n\n"
 	    "Energy/token is the inverse of energy efficiency, per cell. "
 	    "Power: mean device power (dynamic + static over the run). The "
 	    "baseline's single `npu` device carries its LPDDR5 (background "
@@ -272,7 +280,8 @@ void table_lpddr5(struct repro *r)
 		double ept = 0;
 		size_t n = 0;
 		for (size_t t = 0; t < r->n_traces; t++)
-			for (size_t p = 0; p < r->n_pairs && in_group(r, t); p++)
+			for (size_t p = 0; p < r->n_pairs && in_group(r, t);
+			     p++)
 				for (size_t d = 0; d < r->n_drafters; d++) {
 					double v = cell_ratio(
 					        grid_at(r, t, p, d, rows[i].c),
@@ -287,12 +296,14 @@ void table_lpddr5(struct repro *r)
 		(void)tj;
 		double npu = mean_power(r, rows[i].c, "npu") / base_npu;
 		double pim = mean_power(r, rows[i].c, "pim") / base_npu;
-		out(r, "| %s | %s%s | %.2fx | %s%s | %.2fx | %s%s | %.2fx | "
-		    "%s | %.2fx |\n", rows[i].name,
-		    fx(a, sizeof a, ts.mean), flag(ts.mean, rows[i].tput),
-		    rows[i].tput, fx(b, sizeof b, ept), flag(ept, rows[i].ept),
-		    rows[i].ept, fx(c, sizeof c, npu), flag(npu, rows[i].npu),
-		    rows[i].npu, fx(e, sizeof e, pim), rows[i].mem);
+		out(r,
+		    "| %s | %s%s | %.2fx | %s%s | %.2fx | %s%s | %.2fx | "
+		    "%s | %.2fx |\n",
+		    rows[i].name, fx(a, sizeof a, ts.mean),
+		    flag(ts.mean, rows[i].tput), rows[i].tput,
+		    fx(b, sizeof b, ept), flag(ept, rows[i].ept), rows[i].ept,
+		    fx(c, sizeof c, npu), flag(npu, rows[i].npu), rows[i].npu,
+		    fx(e, sizeof e, pim), rows[i].mem);
 	}
 	out(r, "\n");
 }
@@ -301,7 +312,7 @@ void table_acceptance(struct repro *r)
 {
 	char a[16], b[16];
 	out(r, "## Acceptance rate (accepted / drafted tokens, mean over "
-	    "cells)\n\n| configuration | acceptance |\n|---|--:|\n");
+	       "cells)\n\n| configuration | acceptance |\n|---|--:|\n");
 	for (size_t k = 0; k < N_CONFIGS; k++)
 		out(r, "| %s | %.3f |\n", configs[k].name,
 		    aggregate(r, k, -1, M_ACCEPT, -1).mean);
@@ -309,14 +320,15 @@ void table_acceptance(struct repro *r)
 	double naive = aggregate(r, C_AAU, -1, M_ACCEPT, -1).mean;
 	double edc = aggregate(r, C_EDC, -1, M_ACCEPT, -1).mean;
 	double d1 = (naive / sync - 1) * 100, d2 = (edc / naive - 1) * 100;
-	out(r, "\n| change | ours | paper |\n|---|--:|--:|\n"
+	out(r,
+	    "\n| change | ours | paper |\n|---|--:|--:|\n"
 	    "| synchronous -> naive async (+aau) | %+.1f %%%s | -25.1 %% |\n"
 	    "| naive async (+aau) -> +EDC | %+.1f %%%s | +24.6 %% |\n",
 	    d1, flag(d1, -25.1), d2, flag(d2, 24.6));
 	/* EDC's throughput gain over +AAU by pair and for LLaMA2 + AdaEDL */
 	out(r, "\n+EDC throughput over +AAU (paper: LLaMA2 + AdaEDL +33 %%, "
-	    "OPT under 10 %%):\n\n| pair | all drafters | adaedl |\n"
-	    "|---|--:|--:|\n");
+	       "OPT under 10 %%):\n\n| pair | all drafters | adaedl |\n"
+	       "|---|--:|--:|\n");
 	int ada = -1;
 	for (size_t d = 0; d < r->n_drafters; d++)
 		if (!strcmp(r->drafters[d], "adaedl"))
@@ -365,13 +377,14 @@ void table_families(struct repro *r, unsigned mask)
 	const int keep = r->fam, keep_g = r->wgroup;
 	const unsigned gm = groups_present(r);
 	out(r, "## The paper's hardware and the authors' released "
-	    "configurations, on each workload, side by side\n\nThroughput / "
-	    "energy efficiency against the GPU-only run of the same family "
-	    "and workload, mean over its cells.\n\n| configuration |");
+	       "configurations, on each workload, side by side\n\nThroughput / "
+	       "energy efficiency against the GPU-only run of the same family "
+	       "and workload, mean over its cells.\n\n| configuration |");
 	for (int f = 0; f < N_FAMILIES; f++)
 		for (int g = 0; g < 32; g++)
 			if ((mask & (1u << f)) && (gm & (1u << g)))
-				out(r, " %s, %s |", families[f].name, group_name(r, g));
+				out(r, " %s, %s |", families[f].name,
+				    group_name(r, g));
 	out(r, " paper |\n|---|");
 	for (int f = 0; f < N_FAMILIES; f++)
 		for (int g = 0; g < 32; g++)
@@ -386,8 +399,10 @@ void table_families(struct repro *r, unsigned mask)
 					continue;
 				r->fam = f;
 				r->wgroup = g;
-				struct agg ts = aggregate(r, k, C_GPU, M_TOK_S, -1);
-				struct agg tj = aggregate(r, k, C_GPU, M_TOK_J, -1);
+				struct agg ts = aggregate(r, k, C_GPU, M_TOK_S,
+				                          -1);
+				struct agg tj = aggregate(r, k, C_GPU, M_TOK_J,
+				                          -1);
 				out(r, " %s / %s |", fx(a, sizeof a, ts.mean),
 				    fx(b, sizeof b, tj.mean));
 			}
@@ -403,7 +418,8 @@ void table_families(struct repro *r, unsigned mask)
 	for (int f = 0; f < N_FAMILIES; f++)
 		for (int g = 0; g < 32; g++)
 			if ((mask & (1u << f)) && (gm & (1u << g)))
-				out(r, " %s, %s |", families[f].name, group_name(r, g));
+				out(r, " %s, %s |", families[f].name,
+				    group_name(r, g));
 	out(r, " paper |\n|---|");
 	for (int f = 0; f < N_FAMILIES; f++)
 		for (int g = 0; g < 32; g++)
@@ -435,14 +451,15 @@ void table_families(struct repro *r, unsigned mask)
 					continue;
 				r->fam = f;
 				r->wgroup = g;
-				struct agg ag = aggregate(r, num, (int)hl[i].base,
-				                          hl[i].m, -1);
-				const double v = strstr(hl[i].what, "(mean)") ? ag.mean
-				                                              : ag.max;
+				struct agg ag = aggregate(
+				        r, num, (int)hl[i].base, hl[i].m, -1);
+				const double v = strstr(hl[i].what, "(mean)")
+				                         ? ag.mean
+				                         : ag.max;
 				out(r, " %s |", fx(a, sizeof a, v));
 			}
-		out(r, " %s |\n", isnan(hl[i].paper) ? "-"
-		                   : fx(pt, sizeof pt, hl[i].paper));
+		out(r, " %s |\n",
+		    isnan(hl[i].paper) ? "-" : fx(pt, sizeof pt, hl[i].paper));
 	}
 	out(r, "\n");
 	r->fam = keep;
@@ -453,7 +470,8 @@ void table_families(struct repro *r, unsigned mask)
  * schedule (the paper's Fig. 3: 12.3 % to 84.2 % with AdaEDL on LLaMA2). */
 void table_share(struct repro *r)
 {
-	out(r, "## PIM share of step latency, synchronous NPU + PIM "
+	out(r,
+	    "## PIM share of step latency, synchronous NPU + PIM "
 	    "(npu-pim-sync)\n\nPer cell the minimum, mean and maximum over "
 	    "its batches; here their extremes and mean over traces.\n\n"
 	    "| pair | drafter | min | mean | max |\n|---|---|--:|--:|--:|\n");
@@ -464,7 +482,8 @@ void table_share(struct repro *r)
 			for (size_t t = 0; t < r->n_traces; t++) {
 				if (!in_group(r, t))
 					continue;
-				const struct result *x = grid_at(r, t, p, d, C_SYNC);
+				const struct result *x = grid_at(r, t, p, d,
+				                                 C_SYNC);
 				if (!x->done || isnan(x->share_mean))
 					continue;
 				lo = fmin(lo, x->share_min);
@@ -480,4 +499,3 @@ void table_share(struct repro *r)
 		}
 	out(r, "\nPaper (Fig. 3, LLaMA2, AdaEDL): 12.3 %% to 84.2 %%.\n\n");
 }
-
