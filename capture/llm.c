@@ -914,6 +914,31 @@ static int same_layer(const struct llm_model *a, const struct llm_model *b,
 	       same_floats(a->w.w3 + l * dh, b->w.w3 + l * dh, dh);
 }
 
+/* When every layer the draft runs, and its classifier, hold the target's
+ * weights (a skip-layer draft of the same checkpoint), the draft reads the
+ * target's packed matrices and frees its own copy: the two models then
+ * stream one set of weights through the cache instead of two. Called with
+ * the shared prefix already established (n > 0: same shapes and
+ * embedding). */
+static void share_packed(struct llm_model *target, struct llm_model *draft,
+                         int n)
+{
+	const struct llm_config *c = &draft->cfg;
+
+	if (n == 0 || draft->packed == NULL || target->cfg.n_layers != c->n_layers ||
+	    target->cfg.shared_classifier != c->shared_classifier)
+		return;
+	for (size_t l = 0; l < (size_t)c->n_layers; l++)
+		if (draft->active[l] && !same_layer(target, draft, l))
+			return;
+	if (!same_floats(target->w.wcls, draft->w.wcls,
+	                 (size_t)c->vocab_size * (size_t)c->dim))
+		return;
+	free(draft->packed);
+	draft->packed = NULL;
+	draft->pk = target->pk;
+}
+
 int llm_share_prefix(struct llm_model *target, struct llm_model *draft)
 {
 	const struct llm_config *a = &target->cfg, *b = &draft->cfg;
@@ -930,6 +955,7 @@ int llm_share_prefix(struct llm_model *target, struct llm_model *draft)
 			n++;
 	target->snap_layers = n;
 	draft->n_shared = n;
+	share_packed(target, draft, n);
 	return n;
 }
 

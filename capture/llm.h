@@ -55,7 +55,9 @@ struct llm_model {
 	struct llm_weights w;
 	float *data;            /* owned: all weights (fp32) */
 	size_t n_floats;
-	float *packed;          /* owned: the matrices of w as llm_packed */
+	float *packed;          /* owned: the matrices of w as llm_packed; NULL
+	                         * when pk points into another model's (see
+	                         * llm_share_prefix()) */
 	struct llm_packed pk;
 	unsigned char active[LLM_MAX_LAYERS]; /* 1 = layer executed */
 	int n_active;
@@ -102,6 +104,10 @@ const float *llm_forward(struct llm_model *m, int token, int pos);
  * before the first skipped one. Counts those leading layers (both models
  * run them, same shapes, same embedding and weights by memcmp) and links
  * the two so that llm_forward_after() copies them instead.
+ * When every layer the draft runs and its classifier hold the target's
+ * weights, the draft also drops its packed copy of the matrices and reads
+ * the target's (one copy in the cache instead of two): the target must then
+ * outlive the draft's forwards.
  * @return the number of shared layers; 0 (quantized or other weights)
  * makes llm_forward_after() a plain llm_forward(). */
 int llm_share_prefix(struct llm_model *target, struct llm_model *draft);

@@ -882,6 +882,12 @@ static void check_shared_draft(const char *skip, int quant, int want_shared)
 	}
 	cr_assert_eq(llm_share_prefix(t, d), want_shared, "skip %s int%d", skip,
 	             quant);
+	/* same weights in every layer it runs: it reads the target's packed
+	 * matrices (and computes the same logits, below) */
+	cr_assert_eq(d->packed == NULL, want_shared > 0, "skip %s int%d: packed "
+	             "weights %sshared", skip, quant, d->packed ? "not " : "");
+	if (d->packed == NULL)
+		cr_assert_eq(d->pk.wcls, t->pk.wcls);
 	for (int pos = 0; pos + 4 < R_SEQ; pos++) {
 		int tok = walk_token(pos, V);
 		const float *got, *want;
