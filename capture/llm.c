@@ -3,6 +3,7 @@
  * llama2.c project: rmsnorm, RoPE on q and k, grouped-query attention,
  * SwiGLU feed-forward, optional unshared classifier. */
 #include "llm.h"
+#include "vexpf.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -214,6 +215,7 @@ static int alloc_state(struct llm_model *m)
 	m->xb2 = calloc((size_t)c->dim, sizeof(float));
 	m->hb = calloc((size_t)c->hidden_dim, sizeof(float));
 	m->hb2 = calloc((size_t)c->hidden_dim, sizeof(float));
+	m->hexp = calloc((size_t)c->hidden_dim, sizeof(float));
 	m->q = calloc((size_t)c->dim, sizeof(float));
 	m->k = calloc(kvd, sizeof(float));
 	m->att = calloc((size_t)c->n_heads * (size_t)c->seq_len, sizeof(float));
@@ -225,7 +227,7 @@ static int alloc_state(struct llm_model *m)
 	m->value_cache = calloc(cache, sizeof(float));
 	m->rope = malloc((size_t)c->seq_len * (size_t)(c->dim / c->n_heads) *
 	                 sizeof(float));
-	if (!m->x || !m->x_snap || !m->xb || !m->xb2 || !m->hb || !m->hb2 || !m->q || !m->k ||
+	if (!m->x || !m->x_snap || !m->xb || !m->xb2 || !m->hb || !m->hb2 || !m->hexp || !m->q || !m->k ||
 	    !m->att || !m->logits || !m->key_cache || !m->value_cache || !m->rope)
 		return -ENOMEM;
 	rope_table_init(m);
@@ -325,6 +327,7 @@ int llm_load(struct llm_model **out, const char *path, char *err, size_t errlen)
 	m->n_active = c.n_layers;
 	m->weight_bits = 32;
 	m->last_pos = -1;
+	(void)vexpf_select();
 	ret = alloc_state(m);
 	if (ret)
 		goto nomem;
@@ -354,6 +357,7 @@ void llm_free(struct llm_model **pm)
 	free(m->xb2);
 	free(m->hb);
 	free(m->hb2);
+	free(m->hexp);
 	free(m->q);
 	free(m->k);
 	free(m->att);
@@ -560,10 +564,9 @@ static void softmax_inplace(float *x, int n)
 {
 	float max = max_of(x, n), sum = 0.0f;
 
-	for (int i = 0; i < n; i++) {
-		x[i] = expf(x[i] - max);
+	vexpf_sub(x, x, max, n);
+	for (int i = 0; i < n; i++)
 		sum += x[i];
-	}
 	for (int i = 0; i < n; i++)
 		x[i] /= sum;
 }
@@ -837,11 +840,10 @@ static void layer_forward(struct llm_model *m, size_t l, int pos)
 	matmul(m->hb2, m->xb, pk->w3 + l * packed_floats((size_t)hid, (size_t)dim),
 	       dim, hid);
 	rec_op(m, "w3", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)hid, 0, 0, 0);
-	for (int i = 0; i < hid; i++) {
-		float val = m->hb[i];
-		val *= 1.0f / (1.0f + expf(-val));
-		m->hb[i] = val;
-	}
+	/* SiLU: val * (1 / (1 + expf(-val))), the reference's roundings */
+	vexpf_neg(m->hexp, m->hb, hid);
+	for (int i = 0; i < hid; i++)
+		m->hb[i] *= 1.0f / (1.0f + m->hexp[i]);
 	rec_op(m, "silu", TRACE_OP_NONLINEAR, 0, (uint32_t)hid, 0, 0, 0);
 	for (int i = 0; i < hid; i++)
 		m->hb[i] *= m->hb2[i];

@@ -64,6 +64,7 @@ struct llm_model {
 	int weight_bits;        /* 32, 8 or 4 */
 	/* run state */
 	float *x, *xb, *xb2, *hb, *hb2, *q, *k, *att, *logits;
+	float *hexp;            /* hidden_dim: expf(-hb) for SiLU */
 	/* keys n_layers x n_kv_heads x head_size x kv_stride (transposed: one
 	 * column per position, kv_stride = seq_len rounded up to a whole
 	 * LLM_BLOCK_ROWS), values n_layers x seq_len x kv_dim */

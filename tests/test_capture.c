@@ -22,6 +22,7 @@
 #include "llm.h"
 #include "sha256.h"
 #include "trace.h"
+#include "vexpf.h"
 
 static char g_dir[256];
 static char g_model[300], g_tok[300], g_prompts[300];
@@ -859,6 +860,98 @@ Test(capture, forward_bit_identical_to_reference)
 {
 	for (size_t i = 0; i < sizeof fwd_cases / sizeof fwd_cases[0]; i++)
 		check_forward(&fwd_cases[i]);
+}
+
+/* vexpf_sub/vexpf_neg against expf over every 512th float of either sign
+ * up to the overflow limit (6.4 million values, the special paths
+ * included), odd lengths and in place: the replica vexpf_select() picks
+ * must agree on every one. glibc's two builds of expf differ on two
+ * floats (included), so the other replica may differ there and nowhere
+ * else. (Exhaustively, over all 2^32 floats, each replica agrees with its
+ * build of glibc 2.36 everywhere.) */
+static const float exp_split[] = { -0x1.f8cbb2p+5f, 0x1.04845ep+5f };
+
+static size_t exp_mismatches(int neg, float sub, int *only_split)
+{
+	enum { N = 4099 };  /* not a multiple of 4: every tail length */
+	static float in[N], got[N];
+	size_t bad = 0;
+	uint32_t u = 0;
+	int n = 0, done = 0;
+
+	*only_split = 1;
+	while (!done) {
+		float x;
+		uint32_t v = u;
+
+		memcpy(&x, &v, sizeof x);
+		if (x > 88.75f) {
+			done = 1;
+			in[n++] = exp_split[0];
+			in[n++] = exp_split[1];
+		} else {
+			in[n++] = neg ? -x : x + sub;
+			v = u | 0x80000000u;
+			memcpy(&x, &v, sizeof x);
+			in[n++] = neg ? -x : x + sub;
+			in[n++] = x - 20.0f;
+			u += 512;
+		}
+		if (n + 3 > N || done) {
+			int len = n - (int)(u / 512 % 5);  /* lengths vary */
+			if (len < 1)
+				len = n;
+			memcpy(got, in, (size_t)n * sizeof *got);
+			if (neg)
+				vexpf_neg(got, got, len);    /* in place */
+			else
+				vexpf_sub(got, got, sub, len);
+			for (int i = 0; i < len; i++) {
+				float want = neg ? expf(-in[i]) : expf(in[i] - sub);
+				if (memcmp(&got[i], &want, sizeof want)) {
+					float a = neg ? -in[i] : in[i] - sub;
+					bad++;
+					if (memcmp(&a, &exp_split[0], 4) &&
+					    memcmp(&a, &exp_split[1], 4))
+						*only_split = 0;
+				}
+			}
+			memmove(in, in + len, (size_t)(n - len) * sizeof *in);
+			n -= len;
+		}
+	}
+	return bad;
+}
+
+Test(capture, vexpf_bit_identical_to_expf)
+{
+	const char *sel = vexpf_select();
+	static const char *names[] = { "glibc-fma", "glibc", "libm" };
+
+	cr_log_info("vexpf: %s", sel);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 27)
+	/* glibc's expf is the algorithm the replicas copy: one must agree */
+	cr_expect_neq(strcmp(sel, "libm"), 0, "no replica agrees with glibc's "
+	              "expf: the forward pass calls it value by value");
+#endif
+	for (size_t k = 0; k < 3; k++) {
+		int only_split[3];
+		size_t bad;
+
+		if (vexpf_use(names[k]) != 0)
+			continue;
+		bad = exp_mismatches(0, 0.0f, &only_split[0]) +
+		      exp_mismatches(0, 3.25f, &only_split[1]) +
+		      exp_mismatches(1, 0.0f, &only_split[2]);
+		if (strcmp(names[k], sel) == 0 || strcmp(names[k], "libm") == 0)
+			cr_expect_eq(bad, 0, "vexpf %s (selected: %s): %zu values "
+			             "differ from expf", names[k], sel, bad);
+		else if (strcmp(sel, "libm") != 0)
+			cr_expect(only_split[0] && only_split[1] && only_split[2],
+			          "vexpf %s differs from expf (%s) beyond the two "
+			          "floats glibc's builds disagree on", names[k], sel);
+	}
+	cr_assert_eq(vexpf_use(sel), 0);
 }
 
 /* The draft of a capture takes its leading layers from the target
