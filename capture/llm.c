@@ -540,7 +540,7 @@ static void rmsnorm(float *o, const float *x, const float *w, int n)
  * one chain of dependent compares. A maximum does not depend on the order
  * of the compares (a NaN is skipped by every compare, as in the reference,
  * unless it is x[0], which then wins in both); only which of +0 and -0 wins
- * a tie can differ, and softmax_inplace's x - max then differs at most in
+ * a tie can differ, and the softmax's x - max then differs at most in
  * the sign of a zero, which expf maps to 1 either way. */
 static float max_of(const float *x, int n)
 {
@@ -560,15 +560,42 @@ static float max_of(const float *x, int n)
 	return m3 > m0 ? m3 : m0;
 }
 
-static void softmax_inplace(float *x, int n)
-{
-	float max = max_of(x, n), sum = 0.0f;
 
-	vexpf_sub(x, x, max, n);
-	for (int i = 0; i < n; i++)
-		sum += x[i];
-	for (int i = 0; i < n; i++)
-		x[i] /= sum;
+/* The rest of the softmax for the n_heads rows of att (row h at
+ * att + h * stride, expf already applied): each row's sum, from 0.0f in
+ * the order of the row, then each value divided by it. A row's sum is one
+ * chain of dependent adds; four rows advance together so that their
+ * chains overlap. */
+static void softmax_normalize(float *att, size_t stride, int n_heads, int n)
+{
+	int h = 0;
+
+	for (; h + 4 <= n_heads; h += 4) {
+		float *r0 = att + (size_t)h * stride, *r1 = r0 + stride;
+		float *r2 = r1 + stride, *r3 = r2 + stride;
+		float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+
+		for (int i = 0; i < n; i++) {
+			s0 += r0[i];
+			s1 += r1[i];
+			s2 += r2[i];
+			s3 += r3[i];
+		}
+		for (int i = 0; i < n; i++) {
+			r0[i] /= s0;
+			r1[i] /= s1;
+			r2[i] /= s2;
+			r3[i] /= s3;
+		}
+	}
+	for (; h < n_heads; h++) {
+		float *r = att + (size_t)h * stride, sum = 0.0f;
+
+		for (int i = 0; i < n; i++)
+			sum += r[i];
+		for (int i = 0; i < n; i++)
+			r[i] /= sum;
+	}
 }
 
 /* Four floats side by side (GNU C vector extension: SSE on x86-64, NEON on
@@ -703,16 +730,60 @@ static void value_slice(const struct llm_model *m, int k, const float **att,
 	        (size_t)(4 * k % hs);
 }
 
+/* Heads h0 .. h0 + G - 1, S slices of 4 floats each (head_size = 4 S):
+ * 8 / S heads at once keep eight chains of adds going, and each weight
+ * att_h[t] is broadcast once for the S slices of its head. */
+static inline __attribute__((always_inline)) void
+values_group(struct llm_model *m, const float *vc, int pos, int h0, int S)
+{
+	const struct llm_config *c = &m->cfg;
+	const size_t kv_dim = kv_dim_of(c);
+	const int hs = 4 * S, kv_mul = c->n_heads / c->n_kv_heads, G = 8 / S;
+	const float *att[8];
+	size_t off[8];
+	llm_f4 acc[8];
+
+	for (int g = 0; g < G; g++) {
+		att[g] = m->att + (size_t)(h0 + g) * (size_t)c->seq_len;
+		off[g] = (size_t)((h0 + g) / kv_mul) * (size_t)hs;
+	}
+	for (int k = 0; k < 8; k++)
+		acc[k] = (llm_f4){ 0 };
+	for (int t = 0; t <= pos; t++) {
+		const float *v = vc + (size_t)t * kv_dim;
+
+		for (int g = 0; g < G; g++) {
+			const float a = att[g][t];
+
+			for (int k = 0; k < S; k++)
+				acc[g * S + k] += load_f4(v + off[g] + 4 * k) * a;
+		}
+	}
+	memcpy(m->xb + (size_t)h0 * (size_t)hs, acc, sizeof acc);
+}
+
 /* m->xb[h * hs + i] = sum over t = 0 .. pos of att_h[t] * v_t[i] (v_t: the
  * value row of head h's kv head), added in the order of t from 0.0f, as the
- * reference does per output. Four slices, of any heads, advance together
- * so that their chains of dependent adds overlap. Needs head_size % 4 == 0. */
+ * reference does per output. Needs head_size % 4 == 0: head sizes 4, 8
+ * and 16 go 8 / S heads at a time through values_group(), the rest (and
+ * the heads left over) four 4-float slices, of any heads, at a time. */
 static void attention_values(struct llm_model *m, const float *vc, int pos)
 {
 	const size_t kv_dim = kv_dim_of(&m->cfg);
-	const int nv = m->cfg.dim / 4;
+	const int nv = m->cfg.dim / 4, hs = m->cfg.dim / m->cfg.n_heads;
+	const int S = hs / 4;
 	int k = 0;
 
+	if (S == 1 || S == 2 || S == 4) {
+		for (; k + 8 <= nv; k += 8) {
+			if (S == 1)
+				values_group(m, vc, pos, k, 1);
+			else if (S == 2)
+				values_group(m, vc, pos, k / 2, 2);
+			else
+				values_group(m, vc, pos, k / 4, 4);
+		}
+	}
 	for (; k + 4 <= nv; k += 4) {
 		const float *p0, *p1, *p2, *p3;
 		size_t o0, o1, o2, o3;
@@ -781,8 +852,9 @@ static void attention(struct llm_model *m, size_t l, int pos)
 
 		attention_scores(att, key_rows(m, l, h / kv_mul), m->kv_stride,
 		                 m->q + h * hs, hs, pos);
-		softmax_inplace(att, pos + 1);
+		vexpf_sub(att, att, max_of(att, pos + 1), pos + 1);
 	}
+	softmax_normalize(m->att, (size_t)c->seq_len, c->n_heads, pos + 1);
 	if (hs % 4 == 0)
 		attention_values(m, vc, pos);
 	else
