@@ -3,6 +3,7 @@
  * llama2.c project: rmsnorm, RoPE on q and k, grouped-query attention,
  * SwiGLU feed-forward, optional unshared classifier. */
 #include "llm.h"
+#include "llm_kern.h"
 #include "vexpf.h"
 
 #include <assert.h>
@@ -73,6 +74,38 @@ static float rd_f32(const unsigned char *p)
 	float r;
 	memcpy(&r, &v, sizeof r);
 	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* kernels */
+
+static const struct llm_kern *g_kern = &llm_kern_base;
+static int g_kern_chosen;
+
+const struct llm_kern *llm_kern_select(void)
+{
+	const char *env = getenv("AHASD_CAPTURE_KERNELS");
+
+	if (g_kern_chosen)
+		return g_kern;
+	g_kern_chosen = 1;
+	(void)vexpf_select();
+	g_kern = &llm_kern_base;
+#ifdef LLM_KERN_AVX2
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2") &&
+	    !(env && strcmp(env, "baseline") == 0))
+		g_kern = &llm_kern_avx2;
+#else
+	(void)env;
+#endif
+	return g_kern;
+}
+
+void llm_kern_use(const struct llm_kern *k)
+{
+	g_kern_chosen = 1;
+	g_kern = k;
 }
 
 /* ------------------------------------------------------------------ */
@@ -327,7 +360,7 @@ int llm_load(struct llm_model **out, const char *path, char *err, size_t errlen)
 	m->n_active = c.n_layers;
 	m->weight_bits = 32;
 	m->last_pos = -1;
-	(void)vexpf_select();
+	(void)llm_kern_select();
 	ret = alloc_state(m);
 	if (ret)
 		goto nomem;
@@ -536,130 +569,6 @@ static void rmsnorm(float *o, const float *x, const float *w, int n)
 		o[j] = w[j] * (ss * x[j]);
 }
 
-/* The largest of x[0 .. n), in four independent running maxima rather than
- * one chain of dependent compares. A maximum does not depend on the order
- * of the compares (a NaN is skipped by every compare, as in the reference,
- * unless it is x[0], which then wins in both); only which of +0 and -0 wins
- * a tie can differ, and the softmax's x - max then differs at most in
- * the sign of a zero, which expf maps to 1 either way. */
-static float max_of(const float *x, int n)
-{
-	float m0 = x[0], m1 = x[0], m2 = x[0], m3 = x[0];
-	int i = 1;
-
-	for (; i + 4 <= n; i += 4) {
-		m0 = x[i] > m0 ? x[i] : m0;
-		m1 = x[i + 1] > m1 ? x[i + 1] : m1;
-		m2 = x[i + 2] > m2 ? x[i + 2] : m2;
-		m3 = x[i + 3] > m3 ? x[i + 3] : m3;
-	}
-	for (; i < n; i++)
-		m0 = x[i] > m0 ? x[i] : m0;
-	m0 = m1 > m0 ? m1 : m0;
-	m0 = m2 > m0 ? m2 : m0;
-	return m3 > m0 ? m3 : m0;
-}
-
-
-/* The rest of the softmax for the n_heads rows of att (row h at
- * att + h * stride, expf already applied): each row's sum, from 0.0f in
- * the order of the row, then each value divided by it. A row's sum is one
- * chain of dependent adds; four rows advance together so that their
- * chains overlap. */
-static void softmax_normalize(float *att, size_t stride, int n_heads, int n)
-{
-	int h = 0;
-
-	for (; h + 4 <= n_heads; h += 4) {
-		float *r0 = att + (size_t)h * stride, *r1 = r0 + stride;
-		float *r2 = r1 + stride, *r3 = r2 + stride;
-		float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-
-		for (int i = 0; i < n; i++) {
-			s0 += r0[i];
-			s1 += r1[i];
-			s2 += r2[i];
-			s3 += r3[i];
-		}
-		for (int i = 0; i < n; i++) {
-			r0[i] /= s0;
-			r1[i] /= s1;
-			r2[i] /= s2;
-			r3[i] /= s3;
-		}
-	}
-	for (; h < n_heads; h++) {
-		float *r = att + (size_t)h * stride, sum = 0.0f;
-
-		for (int i = 0; i < n; i++)
-			sum += r[i];
-		for (int i = 0; i < n; i++)
-			r[i] /= sum;
-	}
-}
-
-/* Four floats side by side (GNU C vector extension: SSE on x86-64, NEON on
- * arm64). Lane-wise + and * round each lane exactly as the scalar
- * operators do; nothing is reassociated across lanes. */
-typedef float llm_f4 __attribute__((vector_size(4 * sizeof(float))));
-
-static llm_f4 load_f4(const float *p)
-{
-	llm_f4 v;
-
-	memcpy(&v, p, sizeof v);
-	return v;
-}
-
-/* out[r] = sum_j w[j * stride + r] * x[j] for r < LLM_BLOCK_ROWS: that many
- * dot products side by side, one per lane. Each is summed from 0.0f in
- * the order j = 0 .. n - 1, one rounded product then one rounded add per
- * term, as the reference's scalar loop does, so results are bit-identical;
- * the lanes only remove the wait on one long chain of dependent adds. */
-static void dot_block(float *out, const float *w, size_t stride,
-                      const float *x, int n)
-{
-	llm_f4 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
-	llm_f4 a4 = { 0 }, a5 = { 0 }, a6 = { 0 }, a7 = { 0 };
-
-	_Static_assert(LLM_BLOCK_ROWS == 32, "dot_block keeps 8 x 4 lanes");
-	for (int j = 0; j < n; j++) {
-		const float *wj = w + (size_t)j * stride;
-		const float xj = x[j];
-
-		a0 += load_f4(wj) * xj;
-		a1 += load_f4(wj + 4) * xj;
-		a2 += load_f4(wj + 8) * xj;
-		a3 += load_f4(wj + 12) * xj;
-		a4 += load_f4(wj + 16) * xj;
-		a5 += load_f4(wj + 20) * xj;
-		a6 += load_f4(wj + 24) * xj;
-		a7 += load_f4(wj + 28) * xj;
-	}
-	memcpy(out, &a0, sizeof a0);
-	memcpy(out + 4, &a1, sizeof a1);
-	memcpy(out + 8, &a2, sizeof a2);
-	memcpy(out + 12, &a3, sizeof a3);
-	memcpy(out + 16, &a4, sizeof a4);
-	memcpy(out + 20, &a5, sizeof a5);
-	memcpy(out + 24, &a6, sizeof a6);
-	memcpy(out + 28, &a7, sizeof a7);
-}
-
-/* W (d, n) @ x (n) -> xout (d), W packed (llm_packed); xout must not
- * overlap x */
-static void matmul(float *xout, const float *x, const float *wp, int n, int d)
-{
-	float acc[LLM_BLOCK_ROWS];
-
-	for (int b = 0; b < d; b += LLM_BLOCK_ROWS) {
-		int rows = d - b < LLM_BLOCK_ROWS ? d - b : LLM_BLOCK_ROWS;
-
-		dot_block(acc, wp + (size_t)b * (size_t)n, LLM_BLOCK_ROWS, x, n);
-		memcpy(xout + b, acc, (size_t)rows * sizeof(float));
-	}
-}
-
 /* ---- forward pass ---- */
 
 /* rotate the pairs (i, i + 1) of vec[0 .. n) by the angles of one position
@@ -698,167 +607,19 @@ static void key_store(struct llm_model *m, size_t l, int pos)
 	}
 }
 
-/* att[t] = (q . k_t) / sqrt(head_size) for t = 0 .. pos, kt: key_rows().
- * dot_block scores LLM_BLOCK_ROWS positions at once, each summed over i in
- * order like the reference's loop (kv_stride is a multiple of the block,
- * so the last block stays inside the cache). */
-static void attention_scores(float *att, const float *kt, size_t stride,
-                             const float *q, int head_size, int pos)
-{
-	const float scale = sqrtf((float)head_size);
-	float acc[LLM_BLOCK_ROWS];
-
-	for (int t0 = 0; t0 <= pos; t0 += LLM_BLOCK_ROWS) {
-		int n = pos + 1 - t0 < LLM_BLOCK_ROWS ? pos + 1 - t0 : LLM_BLOCK_ROWS;
-
-		dot_block(acc, kt + t0, stride, q, head_size);
-		for (int r = 0; r < n; r++)
-			att[t0 + r] = acc[r] / scale;
-	}
-}
-
-/* Where the 4-float slice k of the attention output (floats 4k .. 4k+3,
- * within one head as head_size % 4 == 0) takes its weights and values. */
-static void value_slice(const struct llm_model *m, int k, const float **att,
-                        size_t *voff)
-{
-	const struct llm_config *c = &m->cfg;
-	const int hs = c->dim / c->n_heads, h = 4 * k / hs;
-
-	*att = m->att + (size_t)h * (size_t)c->seq_len;
-	*voff = (size_t)(h / (c->n_heads / c->n_kv_heads)) * (size_t)hs +
-	        (size_t)(4 * k % hs);
-}
-
-/* Heads h0 .. h0 + G - 1, S slices of 4 floats each (head_size = 4 S):
- * 8 / S heads at once keep eight chains of adds going, and each weight
- * att_h[t] is broadcast once for the S slices of its head. */
-static inline __attribute__((always_inline)) void
-values_group(struct llm_model *m, const float *vc, int pos, int h0, int S)
-{
-	const struct llm_config *c = &m->cfg;
-	const size_t kv_dim = kv_dim_of(c);
-	const int hs = 4 * S, kv_mul = c->n_heads / c->n_kv_heads, G = 8 / S;
-	const float *att[8];
-	size_t off[8];
-	llm_f4 acc[8];
-
-	for (int g = 0; g < G; g++) {
-		att[g] = m->att + (size_t)(h0 + g) * (size_t)c->seq_len;
-		off[g] = (size_t)((h0 + g) / kv_mul) * (size_t)hs;
-	}
-	for (int k = 0; k < 8; k++)
-		acc[k] = (llm_f4){ 0 };
-	for (int t = 0; t <= pos; t++) {
-		const float *v = vc + (size_t)t * kv_dim;
-
-		for (int g = 0; g < G; g++) {
-			const float a = att[g][t];
-
-			for (int k = 0; k < S; k++)
-				acc[g * S + k] += load_f4(v + off[g] + 4 * k) * a;
-		}
-	}
-	memcpy(m->xb + (size_t)h0 * (size_t)hs, acc, sizeof acc);
-}
-
-/* m->xb[h * hs + i] = sum over t = 0 .. pos of att_h[t] * v_t[i] (v_t: the
- * value row of head h's kv head), added in the order of t from 0.0f, as the
- * reference does per output. Needs head_size % 4 == 0: head sizes 4, 8
- * and 16 go 8 / S heads at a time through values_group(), the rest (and
- * the heads left over) four 4-float slices, of any heads, at a time. */
-static void attention_values(struct llm_model *m, const float *vc, int pos)
-{
-	const size_t kv_dim = kv_dim_of(&m->cfg);
-	const int nv = m->cfg.dim / 4, hs = m->cfg.dim / m->cfg.n_heads;
-	const int S = hs / 4;
-	int k = 0;
-
-	if (S == 1 || S == 2 || S == 4) {
-		for (; k + 8 <= nv; k += 8) {
-			if (S == 1)
-				values_group(m, vc, pos, k, 1);
-			else if (S == 2)
-				values_group(m, vc, pos, k / 2, 2);
-			else
-				values_group(m, vc, pos, k / 4, 4);
-		}
-	}
-	for (; k + 4 <= nv; k += 4) {
-		const float *p0, *p1, *p2, *p3;
-		size_t o0, o1, o2, o3;
-		llm_f4 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
-
-		value_slice(m, k, &p0, &o0);
-		value_slice(m, k + 1, &p1, &o1);
-		value_slice(m, k + 2, &p2, &o2);
-		value_slice(m, k + 3, &p3, &o3);
-		for (int t = 0; t <= pos; t++) {
-			const float *v = vc + (size_t)t * kv_dim;
-			a0 += load_f4(v + o0) * p0[t];
-			a1 += load_f4(v + o1) * p1[t];
-			a2 += load_f4(v + o2) * p2[t];
-			a3 += load_f4(v + o3) * p3[t];
-		}
-		memcpy(m->xb + 4 * k, &a0, sizeof a0);
-		memcpy(m->xb + 4 * k + 4, &a1, sizeof a1);
-		memcpy(m->xb + 4 * k + 8, &a2, sizeof a2);
-		memcpy(m->xb + 4 * k + 12, &a3, sizeof a3);
-	}
-	for (; k < nv; k++) {
-		const float *p0;
-		size_t o0;
-		llm_f4 a0 = { 0 };
-
-		value_slice(m, k, &p0, &o0);
-		for (int t = 0; t <= pos; t++)
-			a0 += load_f4(vc + (size_t)t * kv_dim + o0) * p0[t];
-		memcpy(m->xb + 4 * k, &a0, sizeof a0);
-	}
-}
-
-/* the reference's loop, for head sizes that are not a multiple of 4 */
-static void attention_values_scalar(struct llm_model *m, const float *vc,
-                                    int pos)
-{
-	const struct llm_config *c = &m->cfg;
-	const size_t kv_dim = kv_dim_of(c);
-	const int hs = c->dim / c->n_heads, kv_mul = c->n_heads / c->n_kv_heads;
-
-	for (int h = 0; h < c->n_heads; h++) {
-		const float *att = m->att + (size_t)h * (size_t)c->seq_len;
-		float *xb = m->xb + h * hs;
-		size_t hoff = (size_t)(h / kv_mul) * (size_t)hs;
-
-		memset(xb, 0, (size_t)hs * sizeof(float));
-		for (int t = 0; t <= pos; t++) {
-			const float *v = vc + (size_t)t * kv_dim + hoff;
-			float a = att[t];
-			for (int i = 0; i < hs; i++)
-				xb[i] += a * v[i];
-		}
-	}
-}
-
 /* multi-head attention of m->q over the rows 0 .. pos of layer l -> m->xb */
 static void attention(struct llm_model *m, size_t l, int pos)
 {
 	const struct llm_config *c = &m->cfg;
-	const int hs = c->dim / c->n_heads, kv_mul = c->n_heads / c->n_kv_heads;
-	const float *vc = m->value_cache + l * (size_t)c->seq_len * kv_dim_of(c);
+	const struct llm_attn a = {
+		.q = m->q, .keys = key_rows(m, l, 0), .kv_stride = m->kv_stride,
+		.values = m->value_cache + l * (size_t)c->seq_len * kv_dim_of(c),
+		.att = m->att, .att_stride = (size_t)c->seq_len, .out = m->xb,
+		.n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
+		.head_size = c->dim / c->n_heads, .pos = pos,
+	};
 
-	for (int h = 0; h < c->n_heads; h++) {
-		float *att = m->att + (size_t)h * (size_t)c->seq_len;
-
-		attention_scores(att, key_rows(m, l, h / kv_mul), m->kv_stride,
-		                 m->q + h * hs, hs, pos);
-		vexpf_sub(att, att, max_of(att, pos + 1), pos + 1);
-	}
-	softmax_normalize(m->att, (size_t)c->seq_len, c->n_heads, pos + 1);
-	if (hs % 4 == 0)
-		attention_values(m, vc, pos);
-	else
-		attention_values_scalar(m, vc, pos);
+	g_kern->attention(&a);
 }
 
 /* one decoder layer on m->x at pos: attention, then the SwiGLU FFN */
@@ -878,13 +639,13 @@ static void layer_forward(struct llm_model *m, size_t l, int pos)
 
 	rmsnorm(m->xb, x, w->rms_att + ld, dim);
 	rec_op(m, "attn_norm", TRACE_OP_NORM, 0, (uint32_t)dim, 0, 0, 0);
-	matmul(m->q, m->xb, pk->wq + l * packed_floats((size_t)dim, (size_t)dim),
+	g_kern->matmul(m->q, m->xb, pk->wq + l * packed_floats((size_t)dim, (size_t)dim),
 	       dim, dim);
 	rec_op(m, "wq", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)dim, 0, 0, 0);
-	matmul(m->k, m->xb, pk->wk + l * packed_floats((size_t)kv_dim, (size_t)dim),
+	g_kern->matmul(m->k, m->xb, pk->wk + l * packed_floats((size_t)kv_dim, (size_t)dim),
 	       dim, kv_dim);
 	rec_op(m, "wk", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)kv_dim, 0, 0, 0);
-	matmul(vc, m->xb, pk->wv + l * packed_floats((size_t)kv_dim, (size_t)dim),
+	g_kern->matmul(vc, m->xb, pk->wv + l * packed_floats((size_t)kv_dim, (size_t)dim),
 	       dim, kv_dim);
 	rec_op(m, "wv", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)kv_dim, 0, 0, 0);
 
@@ -897,7 +658,7 @@ static void layer_forward(struct llm_model *m, size_t l, int pos)
 	rec_op(m, "attention", TRACE_OP_ATTENTION, 0, 0,
 	       (uint32_t)p->n_heads, (uint32_t)p->n_kv_heads, (uint32_t)head_size);
 
-	matmul(m->xb2, m->xb, pk->wo + l * packed_floats((size_t)dim, (size_t)dim),
+	g_kern->matmul(m->xb2, m->xb, pk->wo + l * packed_floats((size_t)dim, (size_t)dim),
 	       dim, dim);
 	rec_op(m, "wo", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)dim, 0, 0, 0);
 	for (int i = 0; i < dim; i++)
@@ -906,10 +667,10 @@ static void layer_forward(struct llm_model *m, size_t l, int pos)
 
 	rmsnorm(m->xb, x, w->rms_ffn + ld, dim);
 	rec_op(m, "ffn_norm", TRACE_OP_NORM, 0, (uint32_t)dim, 0, 0, 0);
-	matmul(m->hb, m->xb, pk->w1 + l * packed_floats((size_t)hid, (size_t)dim),
+	g_kern->matmul(m->hb, m->xb, pk->w1 + l * packed_floats((size_t)hid, (size_t)dim),
 	       dim, hid);
 	rec_op(m, "w1", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)hid, 0, 0, 0);
-	matmul(m->hb2, m->xb, pk->w3 + l * packed_floats((size_t)hid, (size_t)dim),
+	g_kern->matmul(m->hb2, m->xb, pk->w3 + l * packed_floats((size_t)hid, (size_t)dim),
 	       dim, hid);
 	rec_op(m, "w3", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)hid, 0, 0, 0);
 	/* SiLU: val * (1 / (1 + expf(-val))), the reference's roundings */
@@ -920,7 +681,7 @@ static void layer_forward(struct llm_model *m, size_t l, int pos)
 	for (int i = 0; i < hid; i++)
 		m->hb[i] *= m->hb2[i];
 	rec_op(m, "gate_mul", TRACE_OP_ELEMENTWISE, 0, (uint32_t)hid, 0, 0, 0);
-	matmul(m->xb, m->hb, pk->w2 + l * packed_floats((size_t)dim, (size_t)hid),
+	g_kern->matmul(m->xb, m->hb, pk->w2 + l * packed_floats((size_t)dim, (size_t)hid),
 	       hid, dim);
 	rec_op(m, "w2", TRACE_OP_GEMM, (uint32_t)hid, (uint32_t)dim, 0, 0, 0);
 	for (int i = 0; i < dim; i++)
@@ -936,7 +697,7 @@ static const float *classify(struct llm_model *m)
 
 	rmsnorm(m->x, m->x, m->w.rms_final, dim);
 	rec_op(m, "final_norm", TRACE_OP_NORM, 0, (uint32_t)dim, 0, 0, 0);
-	matmul(m->logits, m->x, m->pk.wcls, dim, p->vocab_size);
+	g_kern->matmul(m->logits, m->x, m->pk.wcls, dim, p->vocab_size);
 	rec_op(m, "classifier", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)p->vocab_size, 0, 0, 0);
 	/* the capture turns logits into a distribution after every step */
 	rec_op(m, "softmax_vocab", TRACE_OP_NONLINEAR, 0, (uint32_t)p->vocab_size, 0, 0, 0);

@@ -20,6 +20,7 @@
 #include "capture.h"
 #include "json.h"
 #include "llm.h"
+#include "llm_kern.h"
 #include "sha256.h"
 #include "trace.h"
 #include "vexpf.h"
@@ -818,9 +819,10 @@ struct fwd_case {
 	int quant;              /* 0, 8 or 4 */
 };
 
-/* shapes that take every path: 16-, 32-row and ragged matmul blocks, head
- * sizes 6 (no 4-float value slices), 8 and 16, GQA 2:1 and 3:1, contexts
- * that are not a whole number of 32-position blocks, shared classifier */
+/* shapes that take every path: 16-, 32-row and ragged matmul blocks, odd
+ * and even numbers of blocks, head sizes 4, 6 (no 4-float value slices),
+ * 8 and 16, GQA 2:1 and 3:1, contexts that are not a whole number of
+ * 32-position blocks, shared classifier */
 static const struct fwd_case fwd_cases[] = {
 	{ "random model", { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV, -R_VOCAB, R_SEQ }, NULL, 0 },
 	{ "skip layer 2", { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV, -R_VOCAB, R_SEQ }, "2", 0 },
@@ -828,6 +830,11 @@ static const struct fwd_case fwd_cases[] = {
 	{ "int4, skip 1,3", { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV, -R_VOCAB, R_SEQ }, "1,3", 4 },
 	{ "head size 6", { 24, 40, 2, 4, 2, -R_VOCAB, 50 }, NULL, 0 },
 	{ "head size 16, GQA 3:1", { 48, 72, 2, 3, 1, R_VOCAB, 41 }, NULL, 0 },
+	/* eight heads of 8 (stories260K's shape: one 8-float lane a head),
+	 * eight of 4, four of 16: every grouping of the value sums */
+	{ "8 heads of 8, GQA 2:1", { 64, 172, 2, 8, 4, -R_VOCAB, 70 }, NULL, 0 },
+	{ "8 heads of 4", { 32, 40, 2, 8, 8, R_VOCAB, 40 }, NULL, 0 },
+	{ "4 heads of 16, GQA 2:1", { 64, 64, 2, 4, 2, -R_VOCAB, 45 }, NULL, 0 },
 };
 
 static void check_forward(const struct fwd_case *fc)
@@ -856,10 +863,35 @@ static void check_forward(const struct fwd_case *fc)
 	llm_free(&m);
 }
 
-Test(capture, forward_bit_identical_to_reference)
+/* every kernel set this CPU can run: each must match the reference */
+static void for_each_kernel_set(void (*fn)(const char *))
 {
+	const struct llm_kern *chosen = llm_kern_select();
+
+	llm_kern_use(&llm_kern_base);
+	fn(llm_kern_base.name);
+#ifdef LLM_KERN_AVX2
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2")) {
+		llm_kern_use(&llm_kern_avx2);
+		fn(llm_kern_avx2.name);
+	} else {
+		cr_log_warn("no AVX2 here: the avx2 kernels are not tested");
+	}
+#endif
+	llm_kern_use(chosen);
+}
+
+static void check_forward_all(const char *kern)
+{
+	cr_log_info("forward vs reference: kernels %s", kern);
 	for (size_t i = 0; i < sizeof fwd_cases / sizeof fwd_cases[0]; i++)
 		check_forward(&fwd_cases[i]);
+}
+
+Test(capture, forward_bit_identical_to_reference)
+{
+	for_each_kernel_set(check_forward_all);
 }
 
 /* vexpf_sub/vexpf_neg against expf over every 512th float of either sign
