@@ -365,47 +365,132 @@ static double now_s(void)
 /* RNG streams of one position */
 enum { RNG_TARGET = 0, RNG_DRAFT = 1, RNG_CONT = 2 };
 
-/* Distributions and scratch of the capture loop, V entries each. */
-struct capture_work {
-	float *pt, *pd;
-	float *next_ld;   /* the draft's logits for the next position, kept by
-	                   * continuation() when valid (next_valid) */
-	int *idx;
-	int next_valid;
+/* Continuations, stepped together (llm_forward_batch): up to this many
+ * at once, each in a slot of the batch, a slot refilled as its
+ * continuation ends. */
+#define CAPTURE_BATCH 8
+
+/* A rejection (a_p < 1) at position i (absolute a) of a sequence: the
+ * draft drafted d there where the target emitted y. */
+struct cont_job {
+	uint32_t i;
+	int a, d, y;
+	int reuse;    /* d == y and the draft's main step at i + 1 ran: that
+	               * step fed y at a after the true prefix, exactly the
+	               * continuation's first forward (sampled captures) */
 };
 
-/* The draft's free-running continuation after a rejection at position i
- * (absolute a): from its own token d it drafts K steps, recording the
- * entropy of each step's distribution in row. Its forwards overwrite draft
- * KV rows a .. a+K-1, which the main pass rewrites before it reads them
- * (attention reads rows <= pos and row pos is written first), so no copy
- * is needed. The first step feeds d at a after the true prefix: when d is
- * the target's token y, that is exactly the draft's main step at the next
- * position, so its logits are kept for it (sampled captures, where
- * continuations run at almost every position). */
-static void continuation(struct capture_pair *pair, const struct capture_opts *o,
-                         struct capture_work *wk, size_t s, uint32_t i, int a,
-                         int d, int y, float *row, struct capture_stats *st)
+/* Distributions and scratch of the capture loop (V entries each), and
+ * what one sequence's first pass leaves for its continuations. */
+struct capture_work {
+	float *pt, *pd;
+	int *idx;
+	/* per generated position i < cap */
+	float *h, *t1, *ap;
+	uint32_t *y;
+	float *next_ld;          /* cap x V: the draft's logits at i + 1, kept
+	                          * for a job at i that reuses them */
+	struct cont_job *jobs;   /* the sequence's rejections, in order */
+	uint32_t n_jobs;
+	float *rows;             /* n_jobs x K continuation entropies */
+	struct llm_batch batch;
+};
+
+/* One continuation's state in a slot of the batch */
+struct cont_slot {
+	int job;       /* index into jobs, -1 when free */
+	uint32_t j;    /* its next step (0 .. K - 1) */
+	int c;         /* the token it feeds at a + j */
+	int prefix;    /* positions below it come from the draft's cache */
+};
+
+/* Record step j of a continuation from its logits: the entropy of its
+ * distribution, and (before the last step) the token it drafts next.
+ * @return 1 when that was the last step */
+static int cont_record(const struct capture_opts *o, struct capture_work *wk,
+                       int V, size_t s, struct cont_slot *sl, const float *lc)
+{
+	const struct cont_job *jb = &wk->jobs[sl->job];
+	const int sampled = o->temperature > 0.0;
+
+	capture_dist(wk->pd, lc, V, o->temperature, o->top_p, wk->idx);
+	wk->rows[(size_t)sl->job * o->lookahead + sl->j] =
+		(float)llm_entropy(wk->pd, V);
+	if (sl->j + 1 == o->lookahead)
+		return 1; /* the last step's token is never fed */
+	sl->c = sampled ? llm_sample(wk->pd, V, llm_rng_uniform(o->seed, s, jb->i,
+	                                                      RNG_CONT + sl->j)) :
+	                  llm_argmax(wk->pd, V);
+	sl->j++;
+	return 0;
+}
+
+/* Put the next job that needs a forward into a free slot (a job whose
+ * every step reuses the main pass's logits ends here). @return 0 when
+ * none is left */
+static int cont_start(const struct capture_opts *o, struct capture_work *wk,
+                      int V, size_t s, struct cont_slot *sl, uint32_t *next)
+{
+	while (*next < wk->n_jobs) {
+		const struct cont_job *jb = &wk->jobs[*next];
+
+		sl->job = (int)(*next)++;
+		sl->j = 0;
+		sl->c = jb->d;
+		sl->prefix = jb->a;
+		if (!jb->reuse)
+			return 1;
+		/* its first step is the main pass's step at i + 1, whose KV row
+		 * a the draft's cache holds */
+		sl->prefix = jb->a + 1;
+		if (!cont_record(o, wk, V, s, sl,
+		                 wk->next_ld + (size_t)jb->i * (size_t)V))
+			return 1;
+	}
+	sl->job = -1;
+	return 0;
+}
+
+/* The draft's free-running continuations after each rejection of
+ * sequence s (wk->jobs, found by the first pass over the sequence): from
+ * its own token d at position a it drafts K steps, recording the entropy
+ * of each step's distribution in the job's row. They read the true prefix
+ * from the draft's cache, which the first pass filled, and keep their own
+ * rows after it, so any number run side by side. */
+static void continuations(struct capture_pair *pair,
+                          const struct capture_opts *o,
+                          struct capture_work *wk, size_t s,
+                          struct capture_stats *st)
 {
 	const int V = pair->target->cfg.vocab_size;
-	const int sampled = o->temperature > 0.0;
-	int c = d;
+	struct cont_slot sl[CAPTURE_BATCH];
+	uint32_t next = 0;
+	int live = 0;
 
-	for (uint32_t j = 0; j < o->lookahead; j++) {
-		const float *lc = llm_forward(pair->draft, c, a + (int)j);
+	for (int k = 0; k < CAPTURE_BATCH; k++)
+		live += cont_start(o, wk, V, s, &sl[k], &next);
+	while (live > 0) {
+		struct llm_step step[CAPTURE_BATCH];
+		int slot[CAPTURE_BATCH], n = 0;
 
-		st->forwards++;
-		if (j == 0 && d == y) {
-			memcpy(wk->next_ld, lc, (size_t)V * sizeof *lc);
-			wk->next_valid = 1;
+		for (int k = 0; k < CAPTURE_BATCH; k++) {
+			if (sl[k].job < 0)
+				continue;
+			step[n] = (struct llm_step){
+				k, sl[k].c, wk->jobs[sl[k].job].a + (int)sl[k].j,
+				sl[k].prefix,
+			};
+			slot[n++] = k;
 		}
-		capture_dist(wk->pd, lc, V, o->temperature, o->top_p, wk->idx);
-		row[j] = (float)llm_entropy(wk->pd, V);
-		if (j + 1 == o->lookahead)
-			break; /* the last step's token is never fed */
-		c = sampled ? llm_sample(wk->pd, V, llm_rng_uniform(o->seed, s, i,
-		                                                    RNG_CONT + j)) :
-		              llm_argmax(wk->pd, V);
+		llm_forward_batch(pair->draft, &wk->batch, step, n);
+		st->forwards += (uint64_t)n;
+		for (int e = 0; e < n; e++) {
+			struct cont_slot *c = &sl[slot[e]];
+
+			if (cont_record(o, wk, V, s, c,
+			                wk->batch.logits + (size_t)e * (size_t)V))
+				live -= 1 - cont_start(o, wk, V, s, c, &next);
+		}
 	}
 }
 
@@ -553,7 +638,7 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 	int **ptoks = NULL;
 	int *plen = NULL;
 	struct capture_work wk = { 0 };
-	float *row = NULL;   /* one continuation row, K entropies */
+	uint32_t max_n = 0;  /* the most positions a sequence generates */
 	char date[64];
 	int V, pair_open = 0;
 	const int sampled = o->temperature > 0.0;
@@ -629,13 +714,27 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 		}
 		if ((int64_t)pair.seq_len - n - K + 1 < (int64_t)o->max_new)
 			n_capped++;
+		{
+			int64_t cap64 = (int64_t)pair.seq_len - n - K + 1;
+			uint32_t N = cap64 < (int64_t)o->max_new ? (uint32_t)cap64 :
+			             o->max_new;
+			if (N > max_n)
+				max_n = N;
+		}
 	}
 	wk.pt = malloc((size_t)V * sizeof *wk.pt);
 	wk.pd = malloc((size_t)V * sizeof *wk.pd);
-	wk.next_ld = malloc((size_t)V * sizeof *wk.next_ld);
 	wk.idx = malloc((size_t)V * sizeof *wk.idx);
-	row = malloc((size_t)K * sizeof *row);
-	if (!wk.pt || !wk.pd || !wk.next_ld || !wk.idx || !row) {
+	wk.h = malloc((size_t)max_n * sizeof *wk.h);
+	wk.t1 = malloc((size_t)max_n * sizeof *wk.t1);
+	wk.ap = malloc((size_t)max_n * sizeof *wk.ap);
+	wk.y = malloc((size_t)max_n * sizeof *wk.y);
+	wk.next_ld = malloc((size_t)max_n * (size_t)V * sizeof *wk.next_ld);
+	wk.jobs = malloc((size_t)max_n * sizeof *wk.jobs);
+	wk.rows = malloc((size_t)max_n * (size_t)K * sizeof *wk.rows);
+	if (!wk.pt || !wk.pd || !wk.idx || !wk.h || !wk.t1 || !wk.ap || !wk.y ||
+	    !wk.next_ld || !wk.jobs || !wk.rows ||
+	    llm_batch_init(&wk.batch, pair.draft, CAPTURE_BATCH, (int)K) != 0) {
 		ret = -ENOMEM;
 		goto nomem;
 	}
@@ -656,29 +755,25 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 			st->forwards += 2;
 		}
 		tok = ptoks[s][P - 1];
-		ret = ahasd_capture_begin(trace, (uint32_t)s, (uint32_t)P);
-		if (ret)
-			goto api_error;
 		if (o->text)
 			fprintf(o->text, "[%zu] %s", s, prompts[s]);
-		wk.next_valid = 0;
+		/* first pass: target and draft on the true prefix, position by
+		 * position; the rejections are kept for the continuations */
+		wk.n_jobs = 0;
 		for (uint32_t i = 0; i < N; i++) {
 			const int a = P + (int)i; /* absolute position generated */
 			const float *lt = llm_forward(pair.target, tok, a - 1);
 			const float *ld;
 			int y, d, top;
 			double acc;
-			float h, t1, a_p;
 
 			capture_dist(wk.pt, lt, V, o->temperature, o->top_p, wk.idx);
-			if (wk.next_valid) {
-				ld = wk.next_ld;
-				wk.next_valid = 0;
-			} else {
-				ld = llm_forward_after(pair.draft, pair.target);
-				st->forwards++;
-			}
-			st->forwards++;
+			ld = llm_forward_after(pair.draft, pair.target);
+			st->forwards += 2;
+			if (wk.n_jobs > 0 && wk.jobs[wk.n_jobs - 1].i + 1 == i &&
+			    wk.jobs[wk.n_jobs - 1].reuse)
+				memcpy(wk.next_ld + (size_t)(i - 1) * (size_t)V, ld,
+				       (size_t)V * sizeof *ld);
 			capture_dist(wk.pd, ld, V, o->temperature, o->top_p, wk.idx);
 			top = llm_argmax(wk.pd, V);
 			if (sampled) {
@@ -690,19 +785,15 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 				d = top;
 				acc = y == d ? 1.0 : 0.0;
 			}
-			/* before the continuation reuses wk.pd */
-			h = (float)llm_entropy(wk.pd, V);
-			t1 = wk.pd[top];
-			a_p = (float)acc;
-			st->sum_accept += a_p;
-			if (a_p >= 1.0f)
+			wk.h[i] = (float)llm_entropy(wk.pd, V);
+			wk.t1[i] = wk.pd[top];
+			wk.ap[i] = (float)acc;
+			wk.y[i] = (uint32_t)y;
+			st->sum_accept += wk.ap[i];
+			if (wk.ap[i] >= 1.0f)
 				st->accepted_positions++;
 			else
-				continuation(&pair, o, &wk, s, i, a, d, y, row, st);
-			ret = ahasd_capture_pos(trace, h, t1, a_p, y,
-			                        a_p < 1.0f ? row : NULL);
-			if (ret)
-				goto api_error;
+				wk.jobs[wk.n_jobs++] = (struct cont_job){ i, a, d, y, d == y };
 			if (o->text)
 				fputs(llm_decode(pair.tok, tok, y), o->text);
 			tok = y;
@@ -710,9 +801,23 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 			if (!o->no_stop && (y == 1 || y == 2))
 				break;
 		}
+		/* the main step at n does not run: nothing to reuse after it */
+		if (wk.n_jobs > 0 && wk.jobs[wk.n_jobs - 1].i + 1 == n)
+			wk.jobs[wk.n_jobs - 1].reuse = 0;
+		continuations(&pair, o, &wk, s, st);
 		if (o->text)
 			fputc('\n', o->text);
-		ret = ahasd_capture_end(trace);
+		ret = ahasd_capture_begin(trace, (uint32_t)s, (uint32_t)P);
+		for (uint32_t i = 0, jx = 0; ret == 0 && i < n; i++) {
+			const float *row = NULL;
+
+			if (wk.ap[i] < 1.0f)
+				row = wk.rows + (size_t)jx++ * K;
+			ret = ahasd_capture_pos(trace, wk.h[i], wk.t1[i], wk.ap[i],
+			                        wk.y[i], row);
+		}
+		if (ret == 0)
+			ret = ahasd_capture_end(trace);
 		if (ret)
 			goto api_error;
 		st->sequences++;
@@ -740,11 +845,17 @@ nomem:
 	snprintf(err, errlen, "out of memory");
 error:
 	ahasd_capture_abort(&trace);
-	free(row);
 	free(wk.pt);
 	free(wk.pd);
-	free(wk.next_ld);
 	free(wk.idx);
+	free(wk.h);
+	free(wk.t1);
+	free(wk.ap);
+	free(wk.y);
+	free(wk.next_ld);
+	free(wk.jobs);
+	free(wk.rows);
+	llm_batch_free(&wk.batch);
 	if (ptoks)
 		for (size_t s = 0; s < n_prompts; s++)
 			free(ptoks[s]);

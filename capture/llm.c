@@ -612,11 +612,13 @@ static void attention(struct llm_model *m, size_t l, int pos)
 {
 	const struct llm_config *c = &m->cfg;
 	const struct llm_attn a = {
-		.q = m->q, .keys = key_rows(m, l, 0), .kv_stride = m->kv_stride,
-		.values = m->value_cache + l * (size_t)c->seq_len * kv_dim_of(c),
+		.q = m->q,
+		.seg = { { key_rows(m, l, 0), m->kv_stride,
+		           m->value_cache + l * (size_t)c->seq_len * kv_dim_of(c),
+		           pos + 1 } },
 		.att = m->att, .att_stride = (size_t)c->seq_len, .out = m->xb,
 		.n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
-		.head_size = c->dim / c->n_heads, .pos = pos,
+		.head_size = c->dim / c->n_heads,
 	};
 
 	g_kern->attention(&a);
@@ -720,6 +722,170 @@ const float *llm_forward(struct llm_model *m, int token, int pos)
 	m->last_token = token;
 	m->last_pos = pos;
 	return classify(m);
+}
+
+/* ---- free-running streams stepped together ---- */
+
+void llm_batch_free(struct llm_batch *b)
+{
+	free(b->x);
+	free(b->xb);
+	free(b->xb2);
+	free(b->hb);
+	free(b->hb2);
+	free(b->hexp);
+	free(b->q);
+	free(b->k);
+	free(b->v);
+	free(b->att);
+	free(b->logits);
+	free(b->keys);
+	free(b->values);
+	memset(b, 0, sizeof *b);
+}
+
+int llm_batch_init(struct llm_batch *b, const struct llm_model *m, int cap,
+                   int rows)
+{
+	const struct llm_config *c = &m->cfg;
+	const size_t n = (size_t)cap, dim = (size_t)c->dim;
+	const size_t hid = (size_t)c->hidden_dim, kvd = kv_dim_of(c);
+	const size_t L = (size_t)c->n_layers;
+
+	memset(b, 0, sizeof *b);
+	if (cap < 1 || rows < 1)
+		return -EINVAL;
+	b->cap = cap;
+	b->rows = rows;
+	b->kstride = ((size_t)rows + LLM_BLOCK_ROWS - 1) / LLM_BLOCK_ROWS *
+	             LLM_BLOCK_ROWS;
+	b->x = calloc(n * dim, sizeof(float));
+	b->xb = calloc(n * dim, sizeof(float));
+	b->xb2 = calloc(n * dim, sizeof(float));
+	b->hb = calloc(n * hid, sizeof(float));
+	b->hb2 = calloc(n * hid, sizeof(float));
+	b->hexp = calloc(n * hid, sizeof(float));
+	b->q = calloc(n * dim, sizeof(float));
+	b->k = calloc(n * kvd, sizeof(float));
+	b->v = calloc(n * kvd, sizeof(float));
+	b->att = calloc((size_t)c->n_heads * (size_t)c->seq_len, sizeof(float));
+	b->logits = calloc(n * (size_t)c->vocab_size, sizeof(float));
+	b->keys = calloc(n * L * kvd * b->kstride, sizeof(float));
+	b->values = calloc(n * L * (size_t)rows * kvd, sizeof(float));
+	if (!b->x || !b->xb || !b->xb2 || !b->hb || !b->hb2 || !b->hexp ||
+	    !b->q || !b->k || !b->v || !b->att || !b->logits || !b->keys ||
+	    !b->values) {
+		llm_batch_free(b);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* the private key rows of a slot in layer l (kv head 0; kv head g starts
+ * g * head_size rows further on), and its value rows */
+static float *slot_keys(const struct llm_batch *b, const struct llm_model *m,
+                        int slot, size_t l)
+{
+	return b->keys + ((size_t)slot * (size_t)m->cfg.n_layers + l) *
+	       kv_dim_of(&m->cfg) * b->kstride;
+}
+
+static float *slot_values(const struct llm_batch *b, const struct llm_model *m,
+                          int slot, size_t l)
+{
+	return b->values + ((size_t)slot * (size_t)m->cfg.n_layers + l) *
+	       (size_t)b->rows * kv_dim_of(&m->cfg);
+}
+
+/* layer l for the n streams of one llm_forward_batch() call: what
+ * layer_forward() does for one, each matrix read once for all */
+static void layer_forward_batch(struct llm_model *m, struct llm_batch *b,
+                                size_t l, const struct llm_step *st, int n)
+{
+	const struct llm_config *p = &m->cfg;
+	const struct llm_weights *w = &m->w;
+	const struct llm_packed *pk = &m->pk;
+	const int dim = p->dim, hid = p->hidden_dim;
+	const int kv_dim = (int)kv_dim_of(p), hs = dim / p->n_heads;
+	const size_t ld = l * (size_t)dim, d = (size_t)dim, kd = (size_t)kv_dim;
+	const size_t h = (size_t)hid;
+
+	for (int e = 0; e < n; e++)
+		rmsnorm(b->xb + e * d, b->x + e * d, w->rms_att + ld, dim);
+	g_kern->matmul_n(b->q, d, b->xb, d,
+	                 pk->wq + l * packed_floats(d, d), dim, dim, n);
+	g_kern->matmul_n(b->k, kd, b->xb, d,
+	                 pk->wk + l * packed_floats(kd, d), dim, kv_dim, n);
+	g_kern->matmul_n(b->v, kd, b->xb, d,
+	                 pk->wv + l * packed_floats(kd, d), dim, kv_dim, n);
+	for (int e = 0; e < n; e++) {
+		const float *rope = m->rope + (size_t)st[e].pos * (size_t)hs;
+		const int r = st[e].pos - st[e].prefix;
+		float *kt = slot_keys(b, m, st[e].slot, l);
+		const struct llm_attn a = {
+			.q = b->q + e * d,
+			.seg = {
+				{ key_rows(m, l, 0), m->kv_stride,
+				  m->value_cache + l * (size_t)p->seq_len * kd,
+				  st[e].prefix },
+				{ kt, b->kstride, slot_values(b, m, st[e].slot, l), r + 1 },
+			},
+			.att = b->att, .att_stride = (size_t)p->seq_len,
+			.out = b->xb + e * d,
+			.n_heads = p->n_heads, .n_kv_heads = p->n_kv_heads,
+			.head_size = hs,
+		};
+
+		rope_rotate(b->q + e * d, dim, rope, hs);
+		rope_rotate(b->k + e * kd, kv_dim, rope, hs);
+		for (size_t i = 0; i < kd; i++)
+			kt[i * b->kstride + (size_t)r] = b->k[e * kd + i];
+		memcpy(slot_values(b, m, st[e].slot, l) + (size_t)r * kd,
+		       b->v + e * kd, kd * sizeof(float));
+		g_kern->attention(&a);
+	}
+	g_kern->matmul_n(b->xb2, d, b->xb, d,
+	                 pk->wo + l * packed_floats(d, d), dim, dim, n);
+	for (size_t i = 0; i < (size_t)n * d; i++)
+		b->x[i] += b->xb2[i];
+	for (int e = 0; e < n; e++)
+		rmsnorm(b->xb + e * d, b->x + e * d, w->rms_ffn + ld, dim);
+	g_kern->matmul_n(b->hb, h, b->xb, d,
+	                 pk->w1 + l * packed_floats(h, d), dim, hid, n);
+	g_kern->matmul_n(b->hb2, h, b->xb, d,
+	                 pk->w3 + l * packed_floats(h, d), dim, hid, n);
+	vexpf_neg(b->hexp, b->hb, n * hid);
+	for (size_t i = 0; i < (size_t)n * h; i++) {
+		b->hb[i] *= 1.0f / (1.0f + b->hexp[i]);
+		b->hb[i] *= b->hb2[i];
+	}
+	g_kern->matmul_n(b->xb, d, b->hb, h,
+	                 pk->w2 + l * packed_floats(d, h), hid, dim, n);
+	for (size_t i = 0; i < (size_t)n * d; i++)
+		b->x[i] += b->xb[i];
+}
+
+void llm_forward_batch(struct llm_model *m, struct llm_batch *b,
+                       const struct llm_step *st, int n)
+{
+	const struct llm_config *p = &m->cfg;
+	const size_t dim = (size_t)p->dim;
+
+	assert(n >= 1 && n <= b->cap);
+	for (int e = 0; e < n; e++) {
+		assert(st[e].slot >= 0 && st[e].slot < b->cap);
+		assert(st[e].prefix >= 0 && st[e].pos >= st[e].prefix &&
+		       st[e].pos - st[e].prefix < b->rows && st[e].pos < p->seq_len);
+		memcpy(b->x + e * dim, m->w.tok_emb + (size_t)st[e].token * dim,
+		       dim * sizeof(float));
+	}
+	for (size_t l = 0; l < (size_t)p->n_layers; l++)
+		if (m->active[l])
+			layer_forward_batch(m, b, l, st, n);
+	for (int e = 0; e < n; e++)
+		rmsnorm(b->x + e * dim, b->x + e * dim, m->w.rms_final, p->dim);
+	g_kern->matmul_n(b->logits, (size_t)p->vocab_size, b->x, dim, m->pk.wcls,
+	                 p->dim, p->vocab_size, n);
 }
 
 /* ---- a draft that reuses the target's leading layers ---- */

@@ -124,6 +124,41 @@ int llm_share_prefix(struct llm_model *target, struct llm_model *draft);
 const float *llm_forward_after(struct llm_model *draft,
                                const struct llm_model *target);
 
+/* ---- free-running streams stepped together ----
+ *
+ * A continuation is the draft running on its own tokens from a position
+ * of the true prefix. Many of them (from different positions) step
+ * together: each layer's matrices are read once for all of them. Stream
+ * e of a step reads the positions before its prefix from the model's own
+ * KV cache (the true prefix, which a batch never writes) and keeps its
+ * rows from the prefix on in its slot of the batch (at most `rows`).
+ * Every stream's logits are bit-identical to llm_forward() of the same
+ * tokens at the same positions over the same cache rows. */
+struct llm_batch {
+	int cap, rows;          /* slots, private KV rows per slot */
+	size_t kstride;         /* private keys: rows rounded up to a block */
+	float *x, *xb, *xb2, *hb, *hb2, *hexp, *q, *k, *v; /* cap x each */
+	float *att;             /* scratch of one stream's attention */
+	float *logits;          /* cap x vocab_size: stream e's at e * V */
+	float *keys, *values;   /* cap x n_layers x private rows */
+};
+
+/* stream e of a step: feed token at pos; positions < prefix come from the
+ * model's cache, prefix .. pos from the slot's rows (pos - prefix < rows;
+ * rows prefix .. pos - 1 written by the slot's earlier steps) */
+struct llm_step {
+	int slot, token, pos, prefix;
+};
+
+/** @return 0, -EINVAL (cap or rows < 1) or -ENOMEM. */
+int llm_batch_init(struct llm_batch *b, const struct llm_model *m, int cap,
+                   int rows);
+void llm_batch_free(struct llm_batch *b);
+/** One forward of each of the n (1 .. cap) streams; their slots must be
+ * distinct. Logits of stream e at b->logits + e * vocab_size. */
+void llm_forward_batch(struct llm_model *m, struct llm_batch *b,
+                       const struct llm_step *st, int n);
+
 /** Bytes of weights the executed forward reads as stored (quantized weights
  * at their bit width plus one fp32 scale per group; norms fp32). */
 uint64_t llm_weight_bytes(const struct llm_model *m);

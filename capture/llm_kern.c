@@ -109,6 +109,63 @@ static void matmul(float *xout, const float *x, const float *wp, int n, int d)
 	}
 }
 
+/* Rows r0 .. r0 + 2 VW - 1 of one block for ns <= 4 vectors: two lanes
+ * of rows times ns vectors keep eight chains going, and each load of
+ * weights serves every vector. Every output summed as in dot_blocks. */
+ALWAYS_INLINE void dot_rows_n(float *out, const float *wb, int r0,
+                              const float *x, size_t xstride, int n, int ns)
+{
+	vf acc[4][2];
+
+	for (int s = 0; s < ns; s++)
+		acc[s][0] = acc[s][1] = (vf){ 0 };
+	for (int j = 0; j < n; j++) {
+		const float *wj = wb + (size_t)j * LLM_BLOCK_ROWS + r0;
+		const vf w0 = load_vf(wj), w1 = load_vf(wj + VW);
+
+		for (int s = 0; s < ns; s++) {
+			const float xs = x[(size_t)s * xstride + (size_t)j];
+
+			acc[s][0] += w0 * xs;
+			acc[s][1] += w1 * xs;
+		}
+	}
+	for (int s = 0; s < ns; s++)
+		memcpy(out + s * 2 * VW, acc[s], 2 * sizeof(vf));
+}
+
+static void matmul_n(float *xout, size_t ostride, const float *x,
+                     size_t xstride, const float *wp, int n, int d, int count)
+{
+	float acc[4 * 2 * VW];
+
+	_Static_assert(LLM_BLOCK_ROWS % (2 * VW) == 0, "whole row groups");
+	for (int b = 0; b < d; b += LLM_BLOCK_ROWS) {
+		const float *wb = wp + (size_t)b * (size_t)n;
+
+		for (int r0 = 0; r0 < LLM_BLOCK_ROWS && b + r0 < d; r0 += 2 * VW) {
+			const int rows = d - b - r0 < 2 * VW ? d - b - r0 : 2 * VW;
+
+			for (int s0 = 0; s0 < count; s0 += 4) {
+				const float *xs = x + (size_t)s0 * xstride;
+				const int ns = count - s0 < 4 ? count - s0 : 4;
+
+				if (ns == 4)
+					dot_rows_n(acc, wb, r0, xs, xstride, n, 4);
+				else if (ns == 3)
+					dot_rows_n(acc, wb, r0, xs, xstride, n, 3);
+				else if (ns == 2)
+					dot_rows_n(acc, wb, r0, xs, xstride, n, 2);
+				else
+					dot_rows_n(acc, wb, r0, xs, xstride, n, 1);
+				for (int s = 0; s < ns; s++)
+					memcpy(xout + (size_t)(s0 + s) * ostride + b + r0,
+					       acc + s * 2 * VW, (size_t)rows * sizeof(float));
+			}
+		}
+	}
+}
+
 /* ---- attention ---- */
 
 /* att[t] = (q . k_t) / sqrt(head_size) for t = 0 .. pos, kt: the key
@@ -205,9 +262,10 @@ static void softmax_normalize(float *att, size_t stride, int n_heads, int n)
 	}
 }
 
-/* out[h * hs + i] = sum over t = 0 .. pos of att_h[t] * v_t[i] (v_t: the
- * value row of head h's kv head), added in the order of t from 0.0f, as
- * the reference does per output. Heads h0 .. h0 + 8/S - 1, S slices of W
+/* out[h * hs + i] = sum over every position t of att_h[t] * v_t[i] (v_t:
+ * the value row of head h's kv head; the rows of seg[0], then those of
+ * seg[1]), added in the order of t from 0.0f, as the reference does per
+ * output. Heads h0 .. h0 + 8/S - 1, S slices of W
  * floats each (head_size = W S): eight chains of adds, and each weight
  * att_h[t] is taken once for the S slices of its head. */
 #define VALUES_GROUP(NAME, T, W, LOAD)                                       \
@@ -227,8 +285,10 @@ static void softmax_normalize(float *att, size_t stride, int n_heads, int n)
 		}                                                            \
 		for (int k = 0; k < 8; k++)                                  \
 			acc[k] = (T){ 0 };                                   \
-		for (int t = 0; t <= a->pos; t++) {                          \
-			const float *v = a->values + (size_t)t * kv_dim;     \
+		for (int sg = 0, t = 0; sg < 2; sg++)                        \
+		for (int u = 0; u < a->seg[sg].n; u++, t++) {                \
+			const float *v = a->seg[sg].values +                 \
+			                 (size_t)u * kv_dim;                 \
                                                                              \
 			for (int g = 0; g < G; g++) {                        \
 				const float w = att[g][t];                   \
@@ -272,12 +332,14 @@ static void values_scalar(const struct llm_attn *a)
 		size_t hoff = (size_t)(h / kv_mul) * (size_t)hs;
 
 		memset(xb, 0, (size_t)hs * sizeof(float));
-		for (int t = 0; t <= a->pos; t++) {
-			const float *v = a->values + (size_t)t * kv_dim + hoff;
-			float w = att[t];
-			for (int i = 0; i < hs; i++)
-				xb[i] += w * v[i];
-		}
+		for (int sg = 0, t = 0; sg < 2; sg++)
+			for (int u = 0; u < a->seg[sg].n; u++, t++) {
+				const float *v = a->seg[sg].values + (size_t)u * kv_dim +
+				                 hoff;
+				float w = att[t];
+				for (int i = 0; i < hs; i++)
+					xb[i] += w * v[i];
+			}
 	}
 }
 
@@ -325,13 +387,14 @@ static void values(const struct llm_attn *a)
 		value_slice(a, k + 1, &p1, &o1);
 		value_slice(a, k + 2, &p2, &o2);
 		value_slice(a, k + 3, &p3, &o3);
-		for (int t = 0; t <= a->pos; t++) {
-			const float *v = a->values + (size_t)t * kv_dim;
-			a0 += load_f4(v + o0) * p0[t];
-			a1 += load_f4(v + o1) * p1[t];
-			a2 += load_f4(v + o2) * p2[t];
-			a3 += load_f4(v + o3) * p3[t];
-		}
+		for (int sg = 0, t = 0; sg < 2; sg++)
+			for (int u = 0; u < a->seg[sg].n; u++, t++) {
+				const float *v = a->seg[sg].values + (size_t)u * kv_dim;
+				a0 += load_f4(v + o0) * p0[t];
+				a1 += load_f4(v + o1) * p1[t];
+				a2 += load_f4(v + o2) * p2[t];
+				a3 += load_f4(v + o3) * p3[t];
+			}
 		memcpy(a->out + 4 * k, &a0, sizeof a0);
 		memcpy(a->out + 4 * k + 4, &a1, sizeof a1);
 		memcpy(a->out + 4 * k + 8, &a2, sizeof a2);
@@ -343,8 +406,10 @@ static void values(const struct llm_attn *a)
 		f4 a0 = { 0 };
 
 		value_slice(a, k, &p0, &o0);
-		for (int t = 0; t <= a->pos; t++)
-			a0 += load_f4(a->values + (size_t)t * kv_dim + o0) * p0[t];
+		for (int sg = 0, t = 0; sg < 2; sg++)
+			for (int u = 0; u < a->seg[sg].n; u++, t++)
+				a0 += load_f4(a->seg[sg].values + (size_t)u * kv_dim + o0) *
+				      p0[t];
 		memcpy(a->out + 4 * k, &a0, sizeof a0);
 	}
 }
@@ -352,13 +417,17 @@ static void values(const struct llm_attn *a)
 static void attention(const struct llm_attn *a)
 {
 	const int hs = a->head_size, kv_mul = a->n_heads / a->n_kv_heads;
-	const int n = a->pos + 1;
+	const int n = a->seg[0].n + a->seg[1].n;
 
 	for (int h = 0; h < a->n_heads; h++) {
 		float *att = a->att + (size_t)h * a->att_stride;
+		const size_t koff = (size_t)(h / kv_mul) * (size_t)hs;
 
-		scores(att, a->keys + (size_t)(h / kv_mul) * (size_t)hs * a->kv_stride,
-		       a->kv_stride, a->q + h * hs, hs, a->pos);
+		for (int k = 0, off = 0; k < 2; off += a->seg[k].n, k++)
+			if (a->seg[k].n > 0)
+				scores(att + off, a->seg[k].keys + koff * a->seg[k].kv_stride,
+				       a->seg[k].kv_stride, a->q + h * hs, hs,
+				       a->seg[k].n - 1);
 		vexpf_sub(att, att, max_of(att, n), n);
 	}
 	softmax_normalize(a->att, a->att_stride, a->n_heads, n);
@@ -374,5 +443,6 @@ static void attention(const struct llm_attn *a)
 const struct llm_kern KERN_NAME(LLM_KERN_VARIANT) = {
 	.name = KERN_STR(LLM_KERN_VARIANT),
 	.matmul = matmul,
+	.matmul_n = matmul_n,
 	.attention = attention,
 };

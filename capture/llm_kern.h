@@ -13,17 +13,28 @@
 
 #include <stddef.h>
 
-/* One query's attention over positions 0 .. pos of one layer. */
+/* Rows of a KV cache: keys transposed (n_kv_heads x head_size rows of
+ * kv_stride floats, one column per position; kv_stride a multiple of
+ * LLM_BLOCK_ROWS), values one row of n_kv_heads x head_size floats per
+ * position; n positions. */
+struct llm_kv_seg {
+	const float *keys;
+	size_t kv_stride;
+	const float *values;
+	int n;
+};
+
+/* One query's attention over the positions of seg[0], then those of
+ * seg[1] (positions seg[0].n .. seg[0].n + seg[1].n - 1: a stream that
+ * reads a shared prefix and keeps its own rows after it; seg[1].n = 0 for
+ * a plain cache). */
 struct llm_attn {
 	const float *q;        /* n_heads x head_size, RoPE applied */
-	const float *keys;     /* n_kv_heads x head_size rows of kv_stride
-	                        * floats, one column per position */
-	size_t kv_stride;      /* a multiple of LLM_BLOCK_ROWS */
-	const float *values;   /* (pos + 1) rows of n_kv_heads x head_size */
+	struct llm_kv_seg seg[2];
 	float *att;            /* scratch: n_heads rows of att_stride floats */
 	size_t att_stride;
 	float *out;            /* n_heads x head_size */
-	int n_heads, n_kv_heads, head_size, pos;
+	int n_heads, n_kv_heads, head_size;
 };
 
 struct llm_kern {
@@ -32,6 +43,11 @@ struct llm_kern {
 	 * rows stored column by column; xout must not overlap x. Each output
 	 * is summed from 0.0f over j = 0 .. n - 1 in order. */
 	void (*matmul)(float *xout, const float *x, const float *wp, int n, int d);
+	/** The same for count vectors at once, x_s = x + s * xstride ->
+	 * xout + s * ostride: one pass over W serves them all; each output
+	 * as matmul computes it. */
+	void (*matmul_n)(float *xout, size_t ostride, const float *x,
+	                 size_t xstride, const float *wp, int n, int d, int count);
 	/** out = softmax(q . k / sqrt(head_size)) v per head, as the
 	 * reference: scores summed over i in order and divided by the scale,
 	 * expf(score - max) (vexpf_sub()), the sum in the order of t, each

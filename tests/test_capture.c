@@ -986,6 +986,96 @@ Test(capture, vexpf_bit_identical_to_expf)
 	cr_assert_eq(vexpf_use(sel), 0);
 }
 
+/* llm_forward_batch: streams from different prefixes of one true prefix,
+ * stepped together, slots refilled as streams end, must give each
+ * stream's logits bit for bit as a model that runs the true prefix and
+ * then the stream's tokens one llm_forward() at a time. */
+static void check_batch_case(const struct fwd_case *fc)
+{
+	enum { CAP = 5, ROWS = 7, STREAMS = 13 };
+	char path[300], err[256];
+	struct llm_model *m = NULL, *ref = NULL;
+	struct llm_batch b;
+	int V, T, prefix[STREAMS], len[STREAMS], done[STREAMS] = { 0 };
+	int slot_of[CAP], next = 0, checked = 0;
+
+	path_in(path, sizeof path, "batch.bin");
+	write_model(path, fc->hdr, 11);
+	cr_assert_eq(llm_load(&m, path, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(llm_load(&ref, path, err, sizeof err), 0, "%s", err);
+	if (fc->skip) {
+		cr_assert_eq(llm_skip_layers(m, fc->skip, err, sizeof err), 0);
+		cr_assert_eq(llm_skip_layers(ref, fc->skip, err, sizeof err), 0);
+	}
+	if (fc->quant) {
+		cr_assert_eq(llm_quantize(m, fc->quant, err, sizeof err), 0);
+		cr_assert_eq(llm_quantize(ref, fc->quant, err, sizeof err), 0);
+	}
+	V = m->cfg.vocab_size;
+	T = m->cfg.seq_len - ROWS;  /* the true prefix */
+	for (int t = 0; t < T; t++)
+		(void)llm_forward(m, walk_token(t, V), t);
+	for (int e = 0; e < STREAMS; e++) {
+		prefix[e] = e == 0 ? 0 : (e * 37) % T;  /* the first from 0 */
+		len[e] = 1 + (e * 5) % ROWS;           /* 1 .. ROWS steps */
+	}
+	cr_assert_eq(llm_batch_init(&b, m, CAP, ROWS), 0);
+	for (int k = 0; k < CAP; k++)
+		slot_of[k] = -1;
+	for (;;) {
+		struct llm_step st[CAP];
+		int who[CAP], n = 0;
+
+		for (int k = 0; k < CAP; k++) {
+			if (slot_of[k] < 0 && next < STREAMS)
+				slot_of[k] = next++;
+			if (slot_of[k] >= 0) {
+				int e = slot_of[k];
+				st[n] = (struct llm_step){ k, walk_token(1000 + 7 * e + done[e], V),
+				                           prefix[e] + done[e], prefix[e] };
+				who[n++] = e;
+			}
+		}
+		if (n == 0)
+			break;
+		llm_forward_batch(m, &b, st, n);
+		for (int i = 0; i < n; i++) {
+			int e = who[i];
+			const float *want = NULL;
+
+			/* the reference: true prefix, then the stream's tokens */
+			for (int t = 0; t < prefix[e]; t++)
+				want = llm_forward(ref, walk_token(t, V), t);
+			for (int j = 0; j <= done[e]; j++)
+				want = llm_forward(ref, walk_token(1000 + 7 * e + j, V),
+				                   prefix[e] + j);
+			cr_assert_eq(memcmp(b.logits + (size_t)i * V, want,
+			                    (size_t)V * sizeof(float)), 0,
+			             "%s: stream %d (prefix %d) step %d differs", fc->what,
+			             e, prefix[e], done[e]);
+			checked++;
+			if (++done[e] == len[e])
+				slot_of[st[i].slot] = -1;
+		}
+	}
+	cr_assert_gt(checked, STREAMS);
+	llm_batch_free(&b);
+	llm_free(&m);
+	llm_free(&ref);
+}
+
+static void check_batch_all(const char *kern)
+{
+	cr_log_info("batched streams vs one at a time: kernels %s", kern);
+	for (size_t i = 0; i < sizeof fwd_cases / sizeof fwd_cases[0]; i++)
+		check_batch_case(&fwd_cases[i]);
+}
+
+Test(capture, batched_streams_bit_identical)
+{
+	for_each_kernel_set(check_batch_all);
+}
+
 /* The draft of a capture takes its leading layers from the target
  * (llm_forward_after) while free-running continuations scribble on its
  * KV rows past the position: its logits must still equal a draft that
