@@ -197,29 +197,40 @@ static void scores(float *att, const float *kt, size_t stride, const float *q,
 	}
 }
 
-/* The largest of x[0 .. n), in VW independent running maxima rather than
+/* The largest of x[0 .. n), in 4 VW independent running maxima rather than
  * one chain of dependent compares. A maximum does not depend on the order
  * of the compares (a NaN is skipped by every compare, as in the reference,
  * unless it is x[0], which then wins in both); only which of +0 and -0 wins
  * a tie can differ, and the softmax's x - max then differs at most in the
  * sign of a zero, which expf maps to 1 either way. */
+ALWAYS_INLINE vf max_vf(vf m, vf v)
+{
+	const vi gt = v > m;
+
+	return (vf)((gt & (vi)v) | (~gt & (vi)m));
+}
+
 static float max_of(const float *x, int n)
 {
-	vf m;
+	vf m0, m1, m2, m3;
 	float best;
 	int i = 1;
 
 	for (int k = 0; k < VW; k++)
-		m[k] = x[0];
-	for (; i + VW <= n; i += VW) {
-		const vf v = load_vf(x + i);
-		const vi gt = v > m;
-
-		m = (vf)((gt & (vi)v) | (~gt & (vi)m));
+		m0[k] = x[0];
+	m1 = m2 = m3 = m0;
+	for (; i + 4 * VW <= n; i += 4 * VW) {
+		m0 = max_vf(m0, load_vf(x + i));
+		m1 = max_vf(m1, load_vf(x + i + VW));
+		m2 = max_vf(m2, load_vf(x + i + 2 * VW));
+		m3 = max_vf(m3, load_vf(x + i + 3 * VW));
 	}
-	best = m[0];
+	for (; i + VW <= n; i += VW)
+		m0 = max_vf(m0, load_vf(x + i));
+	m0 = max_vf(max_vf(m0, m1), max_vf(m2, m3));
+	best = m0[0];
 	for (int k = 1; k < VW; k++)
-		best = m[k] > best ? m[k] : best;
+		best = m0[k] > best ? m0[k] : best;
 	for (; i < n; i++)
 		best = x[i] > best ? x[i] : best;
 	return best;
