@@ -4,7 +4,7 @@
  * SwiGLU feed-forward, optional unshared classifier. */
 #include "llm.h"
 #include "llm_kern.h"
-#include "vexpf.h"
+#include "vmath.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -89,7 +89,7 @@ const struct llm_kern *llm_kern_select(void)
 	if (g_kern_chosen)
 		return g_kern;
 	g_kern_chosen = 1;
-	(void)vexpf_select();
+	vmath_select();
 	g_kern = &llm_kern_base;
 #ifdef LLM_KERN_AVX2
 	__builtin_cpu_init();
@@ -1246,17 +1246,26 @@ const char *llm_decode(const struct llm_tokenizer *t, int prev, int token)
 /* ------------------------------------------------------------------ */
 /* distributions */
 
+/* exp and log a chunk at a time (vmath.h: the C library's values) */
+#define LLM_CHUNK 256
+
 void llm_softmax(float *probs, const float *logits, int n, double temperature)
 {
-	double max = logits[0], sum = 0.0;
+	double max = logits[0], sum = 0.0, e[LLM_CHUNK];
 
 	for (int i = 1; i < n; i++)
 		if (logits[i] > max)
 			max = logits[i];
-	for (int i = 0; i < n; i++) {
-		double e = exp(((double)logits[i] - max) / temperature);
-		probs[i] = (float)e;
-		sum += e;
+	for (int i0 = 0; i0 < n; i0 += LLM_CHUNK) {
+		const int m = n - i0 < LLM_CHUNK ? n - i0 : LLM_CHUNK;
+
+		for (int k = 0; k < m; k++)
+			e[k] = ((double)logits[i0 + k] - max) / temperature;
+		vexp(e, e, m);
+		for (int k = 0; k < m; k++) {
+			probs[i0 + k] = (float)e[k];
+			sum += e[k];
+		}
 	}
 	for (int i = 0; i < n; i++)
 		probs[i] = (float)((double)probs[i] / sum);
@@ -1313,11 +1322,16 @@ int llm_argmax(const float *v, int n)
 
 double llm_entropy(const float *p, int n)
 {
-	double h = 0.0;
+	double h = 0.0, lg[LLM_CHUNK];
 
-	for (int i = 0; i < n; i++)
-		if (p[i] > 0.0f)
-			h -= (double)p[i] * log((double)p[i]);
+	for (int i0 = 0; i0 < n; i0 += LLM_CHUNK) {
+		const int m = n - i0 < LLM_CHUNK ? n - i0 : LLM_CHUNK;
+
+		vlogf(lg, p + i0, m);
+		for (int k = 0; k < m; k++)
+			if (p[i0 + k] > 0.0f)
+				h -= (double)p[i0 + k] * lg[k];
+	}
 	return h;
 }
 

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "llm.h"
-#include "vexpf.h"
+#include "vmath.h"
 
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF

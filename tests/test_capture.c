@@ -23,7 +23,7 @@
 #include "llm_kern.h"
 #include "sha256.h"
 #include "trace.h"
-#include "vexpf.h"
+#include "vmath.h"
 
 static char g_dir[256];
 static char g_model[300], g_tok[300], g_prompts[300];
@@ -896,7 +896,7 @@ Test(capture, forward_bit_identical_to_reference)
 
 /* vexpf_sub/vexpf_neg against expf over every 512th float of either sign
  * up to the overflow limit (6.4 million values, the special paths
- * included), odd lengths and in place: the replica vexpf_select() picks
+ * included), odd lengths and in place: the replica vmath_select() picks
  * must agree on every one. glibc's two builds of expf differ on two
  * floats (included), so the other replica may differ there and nowhere
  * else. (Exhaustively, over all 2^32 floats, each replica agrees with its
@@ -957,7 +957,7 @@ static size_t exp_mismatches(int neg, float sub, int *only_split)
 
 Test(capture, vexpf_bit_identical_to_expf)
 {
-	const char *sel = vexpf_select();
+	const char *sel = vmath_which(0);
 	static const char *names[] = { "glibc-fma", "glibc", "libm" };
 
 	cr_log_info("vexpf: %s", sel);
@@ -970,7 +970,7 @@ Test(capture, vexpf_bit_identical_to_expf)
 		int only_split[3];
 		size_t bad;
 
-		if (vexpf_use(names[k]) != 0)
+		if (vmath_use(names[k]) != 0)
 			continue;
 		bad = exp_mismatches(0, 0.0f, &only_split[0]) +
 		      exp_mismatches(0, 3.25f, &only_split[1]) +
@@ -983,7 +983,73 @@ Test(capture, vexpf_bit_identical_to_expf)
 			          "vexpf %s differs from expf (%s) beyond the two "
 			          "floats glibc's builds disagree on", names[k], sel);
 	}
-	cr_assert_eq(vexpf_use(sel), 0);
+	vmath_reset();
+}
+
+/* vexp against exp over 2 million doubles of either sign spread by their
+ * bits over magnitudes from 2^-60 to 2^10 (the special paths included),
+ * and vlogf against log over every 1024th positive float (2 million), in
+ * chunks of odd lengths, vexp in place: the replicas vmath_select()
+ * picks must agree on every one (glibc's two builds differ on 0.07% of
+ * exp's and on 7116 of log's inputs, so only the chosen one can). */
+static size_t exp_log_mismatches(size_t *bad_log)
+{
+	enum { N = 1027 };
+	static double x[N], y[N];
+	static float f[N];
+	size_t bad = 0;
+
+	*bad_log = 0;
+	for (uint64_t c = 0; c < 2048; c++) {
+		for (int i = 0; i < N; i++) {
+			uint64_t u = 0x3c30000000000000ull +
+			             (c * N + (uint64_t)i) * 0x000055e2c0d6b7a1ull;
+			memcpy(&x[i], &u, sizeof x[i]);
+			if (i & 1)
+				x[i] = -x[i];
+			y[i] = x[i];
+		}
+		vexp(y, y, N - (int)(c % 7));
+		for (int i = 0; i < N - (int)(c % 7); i++) {
+			double want = exp(x[i]);
+			bad += memcmp(&y[i], &want, sizeof want) != 0;
+		}
+	}
+	for (uint32_t u = 1; u < 0x7f800000u; ) {
+		int n = 0;
+
+		for (; n < N - 5 && u < 0x7f800000u; n++, u += 1024)
+			memcpy(&f[n], &u, sizeof f[n]);
+		vlogf(y, f, n);
+		for (int i = 0; i < n; i++) {
+			double want = log((double)f[i]);
+			*bad_log += memcmp(&y[i], &want, sizeof want) != 0;
+		}
+	}
+	return bad;
+}
+
+Test(capture, vexp_vlogf_bit_identical_to_exp_log)
+{
+	size_t bad_exp, bad_log;
+
+	cr_log_info("vexp: %s, vlogf: %s", vmath_which(1), vmath_which(2));
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 28)
+	cr_expect_neq(strcmp(vmath_which(1), "libm"), 0, "no replica agrees "
+	              "with glibc's exp");
+	cr_expect_neq(strcmp(vmath_which(2), "libm"), 0, "no replica agrees "
+	              "with glibc's log");
+#endif
+	bad_exp = exp_log_mismatches(&bad_log);
+	cr_expect_eq(bad_exp, 0, "vexp (%s): %zu values differ from exp",
+	             vmath_which(1), bad_exp);
+	cr_expect_eq(bad_log, 0, "vlogf (%s): %zu values differ from log",
+	             vmath_which(2), bad_log);
+	/* the library's own, value by value, through the same entry points */
+	cr_assert_eq(vmath_use("libm"), 0);
+	bad_exp = exp_log_mismatches(&bad_log);
+	cr_expect_eq(bad_exp + bad_log, 0);
+	vmath_reset();
 }
 
 /* llm_forward_batch: streams from different prefixes of one true prefix,
