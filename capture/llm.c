@@ -1310,14 +1310,31 @@ void llm_top_p(float *probs, int n, double top_p, int *idx)
 		probs[idx[i]] = (float)((double)probs[idx[i]] / sum);
 }
 
+/* The first index of the largest value, as the loop "v[i] > v[best]
+ * replaces best" finds it: the largest value first, in four running
+ * maxima (a NaN never wins unless it is v[0], which then stays best), then
+ * the first index that holds it (equal values, +0 and -0 included, never
+ * replace the first of them). */
 int llm_argmax(const float *v, int n)
 {
-	int best = 0;
+	float m0 = v[0], m1 = v[0], m2 = v[0], m3 = v[0];
+	int i = 1;
 
-	for (int i = 1; i < n; i++)
-		if (v[i] > v[best])
-			best = i;
-	return best;
+	for (; i + 4 <= n; i += 4) {
+		m0 = v[i] > m0 ? v[i] : m0;
+		m1 = v[i + 1] > m1 ? v[i + 1] : m1;
+		m2 = v[i + 2] > m2 ? v[i + 2] : m2;
+		m3 = v[i + 3] > m3 ? v[i + 3] : m3;
+	}
+	for (; i < n; i++)
+		m0 = v[i] > m0 ? v[i] : m0;
+	m0 = m1 > m0 ? m1 : m0;
+	m0 = m2 > m0 ? m2 : m0;
+	m0 = m3 > m0 ? m3 : m0;
+	for (i = 0; i < n; i++)
+		if (v[i] == m0)
+			return i;
+	return 0; /* v[0] is NaN */
 }
 
 double llm_entropy(const float *p, int n)

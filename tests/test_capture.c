@@ -1052,7 +1052,39 @@ Test(capture, vexp_vlogf_bit_identical_to_exp_log)
 	vmath_reset();
 }
 
-/* llm_forward_batch: streams from different prefixes of one true prefix,
+/* llm_argmax finds the largest value first, then its first index: the
+ * same index as the reference loop on ties, +0/-0, NaN and odd lengths */
+static int ref_argmax(const float *v, int n)
+{
+	int best = 0;
+
+	for (int i = 1; i < n; i++)
+		if (v[i] > v[best])
+			best = i;
+	return best;
+}
+
+Test(capture, argmax_as_reference_loop)
+{
+	float v[67];
+
+	rng_state = 99;
+	for (int trial = 0; trial < 4000; trial++) {
+		const int n = 1 + trial % 67;
+
+		for (int i = 0; i < n; i++) {
+			/* few distinct values: many ties */
+			int r = (int)(urand() * 7.0);
+			v[i] = r == 0 ? 0.0f : r == 1 ? -0.0f : r == 2 ? NAN :
+			       (float)(r - 4);
+		}
+		if (trial % 5 == 0)
+			v[0] = NAN;
+		cr_assert_eq(llm_argmax(v, n), ref_argmax(v, n), "trial %d", trial);
+	}
+}
+
+/* llm_forward_batch: streams/* llm_forward_batch: streams from different prefixes of one true prefix,
  * stepped together, slots refilled as streams end, must give each
  * stream's logits bit for bit as a model that runs the true prefix and
  * then the stream's tokens one llm_forward() at a time. */
