@@ -1084,7 +1084,7 @@ Test(capture, argmax_as_reference_loop)
 	}
 }
 
-/* llm_forward_batch: streams/* llm_forward_batch: streams from different prefixes of one true prefix,
+/* llm_forward_batch: streams from different prefixes of one true prefix,
  * stepped together, slots refilled as streams end, must give each
  * stream's logits bit for bit as a model that runs the true prefix and
  * then the stream's tokens one llm_forward() at a time. */
