@@ -116,6 +116,13 @@ static size_t kv_dim_of(const struct llm_config *c)
 	return (size_t)c->dim * (size_t)c->n_kv_heads / (size_t)c->n_heads;
 }
 
+/* a row of attention weights: the positions rounded up to a whole 4
+ * (llm_kern.h) */
+static size_t att_stride(const struct llm_config *c)
+{
+	return ((size_t)c->seq_len + 3) & ~(size_t)3;
+}
+
 /* floats in the file after the header, excluding nothing */
 static size_t checkpoint_floats(const struct llm_config *c)
 {
@@ -251,7 +258,7 @@ static int alloc_state(struct llm_model *m)
 	m->hexp = calloc((size_t)c->hidden_dim, sizeof(float));
 	m->q = calloc((size_t)c->dim, sizeof(float));
 	m->k = calloc(kvd, sizeof(float));
-	m->att = calloc((size_t)c->n_heads * (size_t)c->seq_len, sizeof(float));
+	m->att = calloc((size_t)c->n_heads * att_stride(c), sizeof(float));
 	m->logits = calloc((size_t)c->vocab_size, sizeof(float));
 	/* keys transposed, positions padded to whole blocks: see key_rows() */
 	m->kv_stride = blocks * LLM_BLOCK_ROWS;
@@ -616,7 +623,7 @@ static void attention(struct llm_model *m, size_t l, int pos)
 		.seg = { { key_rows(m, l, 0), m->kv_stride,
 		           m->value_cache + l * (size_t)c->seq_len * kv_dim_of(c),
 		           pos + 1 } },
-		.att = m->att, .att_stride = (size_t)c->seq_len, .out = m->xb,
+		.att = m->att, .att_stride = att_stride(c), .out = m->xb,
 		.n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
 		.head_size = c->dim / c->n_heads,
 	};
@@ -768,7 +775,7 @@ int llm_batch_init(struct llm_batch *b, const struct llm_model *m, int cap,
 	b->q = calloc(n * dim, sizeof(float));
 	b->k = calloc(n * kvd, sizeof(float));
 	b->v = calloc(n * kvd, sizeof(float));
-	b->att = calloc((size_t)c->n_heads * (size_t)c->seq_len, sizeof(float));
+	b->att = calloc((size_t)c->n_heads * att_stride(c), sizeof(float));
 	b->logits = calloc(n * (size_t)c->vocab_size, sizeof(float));
 	b->keys = calloc(n * L * kvd * b->kstride, sizeof(float));
 	b->values = calloc(n * L * (size_t)rows * kvd, sizeof(float));
@@ -830,7 +837,7 @@ static void layer_forward_batch(struct llm_model *m, struct llm_batch *b,
 				  st[e].prefix },
 				{ kt, b->kstride, slot_values(b, m, st[e].slot, l), r + 1 },
 			},
-			.att = b->att, .att_stride = (size_t)p->seq_len,
+			.att = b->att, .att_stride = att_stride(p),
 			.out = b->xb + e * d,
 			.n_heads = p->n_heads, .n_kv_heads = p->n_kv_heads,
 			.head_size = hs,

@@ -430,16 +430,29 @@ static void attention(const struct llm_attn *a)
 	const int hs = a->head_size, kv_mul = a->n_heads / a->n_kv_heads;
 	const int n = a->seg[0].n + a->seg[1].n;
 
-	for (int h = 0; h < a->n_heads; h++) {
-		float *att = a->att + (size_t)h * a->att_stride;
-		const size_t koff = (size_t)(h / kv_mul) * (size_t)hs;
+	const int n4 = (n + 3) & ~3;
+	float max[64];
 
-		for (int k = 0, off = 0; k < 2; off += a->seg[k].n, k++)
-			if (a->seg[k].n > 0)
-				scores(att + off, a->seg[k].keys + koff * a->seg[k].kv_stride,
-				       a->seg[k].kv_stride, a->q + h * hs, hs,
-				       a->seg[k].n - 1);
-		vexpf_sub(att, att, max_of(att, n), n);
+	for (int h0 = 0; h0 < a->n_heads; h0 += 64) {
+		const int nh = a->n_heads - h0 < 64 ? a->n_heads - h0 : 64;
+
+		for (int h = h0; h < h0 + nh; h++) {
+			float *att = a->att + (size_t)h * a->att_stride;
+			const size_t koff = (size_t)(h / kv_mul) * (size_t)hs;
+
+			for (int k = 0, off = 0; k < 2; off += a->seg[k].n, k++)
+				if (a->seg[k].n > 0)
+					scores(att + off,
+					       a->seg[k].keys + koff * a->seg[k].kv_stride,
+					       a->seg[k].kv_stride, a->q + h * hs, hs,
+					       a->seg[k].n - 1);
+			max[h - h0] = max_of(att, n);
+			/* up to a whole 4: expf(max - max) = 1, never read */
+			for (int t = n; t < n4; t++)
+				att[t] = max[h - h0];
+		}
+		vexpf_rows(a->att + (size_t)h0 * a->att_stride, a->att_stride, max,
+		           nh, n4);
 	}
 	softmax_normalize(a->att, a->att_stride, a->n_heads, n);
 	if (hs % 4 == 0)

@@ -31,7 +31,8 @@ struct llm_kv_seg {
 struct llm_attn {
 	const float *q;        /* n_heads x head_size, RoPE applied */
 	struct llm_kv_seg seg[2];
-	float *att;            /* scratch: n_heads rows of att_stride floats */
+	float *att;            /* scratch: n_heads rows of att_stride floats,
+	                        * att_stride >= positions rounded up to 4 */
 	size_t att_stride;
 	float *out;            /* n_heads x head_size */
 	int n_heads, n_kv_heads, head_size;

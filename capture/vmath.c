@@ -91,6 +91,23 @@ static int special(float x)
 	return (u & 0x7fffffffu) >= SPECIAL;
 }
 
+/* expf(x) for a lane that special() flags, given v, what the main path
+ * computed for it: as glibc's branches, without its calls where the
+ * result is a constant (x < -0x1.9fe368p6 underflows to 0; below
+ * -0x1.9d1d9ep6 glibc returns 0x1.4p-75f squared, 0x1p-149) or the main
+ * path's (the rest of -103.28 .. 88.72); infinities, NaN and overflow go
+ * to expf itself. */
+static float special_lane(float x, float v)
+{
+	if (x != x || x == -INFINITY || x > 0x1.62e42ep6f)
+		return expf(x);
+	if (x < -0x1.9fe368p6f)
+		return 0.0f;
+	if (x < -0x1.9d1d9ep6f)
+		return 0x1p-149f;
+	return v;
+}
+
 /* glibc's expf without FMA, one value (the main path) */
 static float expf_plain(float x)
 {
@@ -143,12 +160,12 @@ static void exp_plain_n(float *y, const float *x, float sub, int neg, int n)
 		v = c2 * r + one;
 		v = p * r2 + v;
 		v *= s;
-		y[i] = special(a) ? expf(a) : (float)v[0];
-		y[i + 1] = special(b) ? expf(b) : (float)v[1];
+		y[i] = special(a) ? special_lane(a, (float)v[0]) : (float)v[0];
+		y[i + 1] = special(b) ? special_lane(b, (float)v[1]) : (float)v[1];
 	}
 	for (; i < n; i++) {
 		const float a = neg ? -x[i] : x[i] - sub;
-		y[i] = special(a) ? expf(a) : expf_plain(a);
+		y[i] = special(a) ? special_lane(a, expf_plain(a)) : expf_plain(a);
 	}
 }
 
@@ -205,7 +222,7 @@ static void exp_fma_n(float *y, const float *x, float sub, int neg, int n)
 			_mm_storeu_ps(av, a);
 			for (int k = 0; k < 4; k++)
 				if (special(av[k]))
-					y[i + k] = expf(av[k]);
+					y[i + k] = special_lane(av[k], y[i + k]);
 		}
 	}
 	if (i < n) {
@@ -219,6 +236,59 @@ static void exp_fma_n(float *y, const float *x, float sub, int neg, int n)
 		exp_fma_n(out, in, sub, neg, 4);
 		for (int k = 0; k < m; k++)
 			y[i + k] = out[k];
+	}
+}
+
+/* exp_fma_n over rows of n (a multiple of 4) in place, row r less subs[r],
+ * the constants set up once */
+__attribute__((target("avx2,fma")))
+static void exp_fma_rows(float *x, size_t stride, const float *subs, int rows,
+                         int n)
+{
+	const __m256d invln2n = _mm256_set1_pd(as_double(INVLN2N));
+	const __m256d shift = _mm256_set1_pd(as_double(SHIFT));
+	const __m256d c0 = _mm256_set1_pd(as_double(C0));
+	const __m256d c1 = _mm256_set1_pd(as_double(C1));
+	const __m256d c2 = _mm256_set1_pd(as_double(C2));
+	const __m256d one = _mm256_set1_pd(1.0);
+	const __m128i absmask = _mm_set1_epi32(0x7fffffff);
+	const __m128i limit = _mm_set1_epi32((int)(SPECIAL - 1));
+	const __m256i idxmask = _mm256_set1_epi64x(31);
+
+	for (int row = 0; row < rows; row++) {
+		float *y = x + (size_t)row * stride;
+		const __m128 vsub = _mm_set1_ps(subs[row]);
+
+		for (int i = 0; i < n; i += 4) {
+			const __m128 a = _mm_sub_ps(_mm_loadu_ps(y + i), vsub);
+			const __m256d xd = _mm256_cvtps_pd(a);
+			__m256d kd = _mm256_fmadd_pd(invln2n, xd, shift), r, s, p, r2, v;
+			const __m256i ki = _mm256_castpd_si256(kd);
+			const __m256i t = _mm256_add_epi64(
+				_mm256_i64gather_epi64((const long long *)tab,
+				                       _mm256_and_si256(ki, idxmask), 8),
+				_mm256_slli_epi64(ki, 47));
+			const __m128i big = _mm_cmpgt_epi32(
+				_mm_and_si128(_mm_castps_si128(a), absmask), limit);
+
+			kd = _mm256_sub_pd(kd, shift);
+			r = _mm256_fmsub_pd(invln2n, xd, kd);
+			s = _mm256_castsi256_pd(t);
+			p = _mm256_fmadd_pd(r, c0, c1);
+			r2 = _mm256_mul_pd(r, r);
+			v = _mm256_fmadd_pd(r, c2, one);
+			v = _mm256_fmadd_pd(p, r2, v);
+			v = _mm256_mul_pd(v, s);
+			_mm_storeu_ps(y + i, _mm256_cvtpd_ps(v));
+			if (_mm_movemask_ps(_mm_castsi128_ps(big))) {
+				float av[4];
+
+				_mm_storeu_ps(av, a);
+				for (int k = 0; k < 4; k++)
+					if (special(av[k]))
+						y[i + k] = special_lane(av[k], y[i + k]);
+			}
+		}
 	}
 }
 
@@ -479,7 +549,20 @@ typedef void expf_fn(float *y, const float *x, float sub, int neg, int n);
 typedef void exp_fn(double *y, const double *x, int n);
 typedef void log_fn(double *y, const float *x, int n);
 
+typedef void expf_rows_fn(float *x, size_t stride, const float *subs, int rows,
+                          int n);
+
+/* rows through the function of one row */
 static expf_fn *g_expf = exp_libm_n;
+
+static void exp_rows_generic(float *x, size_t stride, const float *subs,
+                             int rows, int n)
+{
+	for (int r = 0; r < rows; r++)
+		g_expf(x + (size_t)r * stride, x + (size_t)r * stride, subs[r], 0, n);
+}
+
+static expf_rows_fn *g_expf_rows = exp_rows_generic;
 static exp_fn *g_exp = exp_libm_d;
 static log_fn *g_log = log_libm_f;
 static const char *g_which[3] = { "libm", "libm", "libm" };
@@ -613,8 +696,20 @@ static int have_fma(void)
 }
 #endif
 
+static void set_rows(void)
+{
+#if VEXPF_X86
+	if (g_expf == exp_fma_n) {
+		g_expf_rows = exp_fma_rows;
+		return;
+	}
+#endif
+	g_expf_rows = exp_rows_generic;
+}
+
 static int set_all(const char *name)
 {
+	set_rows();
 	g_which[0] = g_which[1] = g_which[2] = name;
 	g_selected = 1;
 	return 0;
@@ -683,6 +778,7 @@ void vmath_select(void)
 	g_expf = ef;
 	g_exp = ed;
 	g_log = lf;
+	set_rows();
 	memcpy(g_which, which, sizeof which);
 	g_selected = 1;
 }
@@ -702,6 +798,11 @@ const char *vmath_which(int fn)
 void vexpf_sub(float *y, const float *x, float sub, int n)
 {
 	g_expf(y, x, sub, 0, n);
+}
+
+void vexpf_rows(float *x, size_t stride, const float *subs, int rows, int n)
+{
+	g_expf_rows(x, stride, subs, rows, n);
 }
 
 void vexpf_neg(float *y, const float *x, int n)

@@ -3,6 +3,8 @@
 #ifndef AHASD_VMATH_H
 #define AHASD_VMATH_H
 
+#include <stddef.h>
+
 /** Choose, once per process (later calls return at once), how each
  * function below computes: a replica of the C library's function that
  * agrees with it on a set of test inputs, else the function itself, value
@@ -24,6 +26,10 @@ void vmath_reset(void);
 
 /** y[i] = expf(x[i] - sub) for i < n, bit for bit; y may be x. */
 void vexpf_sub(float *y, const float *x, float sub, int n);
+
+/** x_r[i] = expf(x_r[i] - subs[r]) in place for the rows x_r = x + r *
+ * stride, r < rows, i < n, bit for bit; n a multiple of 4. */
+void vexpf_rows(float *x, size_t stride, const float *subs, int rows, int n);
 
 /** y[i] = expf(-x[i]) for i < n, bit for bit; y may be x. */
 void vexpf_neg(float *y, const float *x, int n);
