@@ -71,6 +71,18 @@ static void sibling(char *out, size_t n, const char *path, const char *name)
 	out[dl + nl] = '\0';
 }
 
+/* the sha256 of path into out, copied from known when path names the file
+ * known was hashed from (the same path) */
+static int same_file_hash(const char *path, const char *known_path,
+                          const char known[65], char out[65])
+{
+	if (strcmp(path, known_path) == 0) {
+		memcpy(out, known, 65);
+		return 0;
+	}
+	return sha256_file_hex(path, out);
+}
+
 /* ---- pair ---- */
 
 int capture_pair_open(struct capture_pair *p, const struct capture_opts *o,
@@ -132,10 +144,13 @@ int capture_pair_open(struct capture_pair *p, const struct capture_opts *o,
 			snprintf(p->draft_tokenizer_path, sizeof p->draft_tokenizer_path,
 			         "%s", p->tokenizer_path);
 	}
+	/* a draft derived from the target reads the same files: hashed once */
 	if ((ret = sha256_file_hex(o->model, p->target_sha)) != 0 ||
-	    (ret = sha256_file_hex(draft_path, p->draft_sha)) != 0 ||
+	    (ret = same_file_hash(draft_path, o->model, p->target_sha,
+	                          p->draft_sha)) != 0 ||
 	    (ret = sha256_file_hex(p->tokenizer_path, p->tok_sha)) != 0 ||
-	    (ret = sha256_file_hex(p->draft_tokenizer_path, p->draft_tok_sha)) != 0) {
+	    (ret = same_file_hash(p->draft_tokenizer_path, p->tokenizer_path,
+	                          p->tok_sha, p->draft_tok_sha)) != 0) {
 		snprintf(err, errlen, "cannot hash the model files: %s", strerror(-ret));
 		goto error;
 	}
