@@ -782,7 +782,9 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 			int y, d, top;
 			double acc;
 
-			capture_dist(wk.pt, lt, V, o->temperature, o->top_p, wk.idx);
+			/* greedy: only the target's argmax is wanted, below */
+			if (sampled)
+				capture_dist(wk.pt, lt, V, o->temperature, o->top_p, wk.idx);
 			ld = llm_forward_after(pair.draft, pair.target);
 			st->forwards += 2;
 			if (wk.n_jobs > 0 && wk.jobs[wk.n_jobs - 1].i + 1 == i &&
@@ -796,7 +798,7 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 				d = llm_sample(wk.pd, V, llm_rng_uniform(o->seed, s, i, RNG_DRAFT));
 				acc = capture_overlap(wk.pt, wk.pd, V);
 			} else {
-				y = llm_argmax(wk.pt, V);
+				y = llm_greedy_token(lt, V, wk.pt);
 				d = top;
 				acc = y == d ? 1.0 : 0.0;
 			}

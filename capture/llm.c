@@ -1278,6 +1278,33 @@ void llm_softmax(float *probs, const float *logits, int n, double temperature)
 		probs[i] = (float)((double)probs[i] / sum);
 }
 
+int llm_greedy_token(const float *logits, int n, float *probs)
+{
+	float best = logits[0], second = -INFINITY;
+	int bi = 0, nan = logits[0] != logits[0];
+
+	for (int i = 1; i < n; i++) {
+		const float l = logits[i];
+
+		if (l > best) {
+			second = best;
+			best = l;
+			bi = i;
+		} else if (l < best && l > second) {
+			second = l;
+		}
+		nan |= l != l;
+	}
+	/* l* - l2 > 2^-20: exp(l2 - l*) < 1 - 2^-20 rounds to a float at
+	 * least 2^-21 below the 1 of the largest, and after the division by
+	 * the sum (>= 1, <= n) at least four float steps remain between the
+	 * two probabilities: the largest is l*'s alone */
+	if (!nan && isfinite(best) && (double)best - (double)second > 0x1p-20)
+		return bi;
+	llm_softmax(probs, logits, n, 1.0);
+	return llm_argmax(probs, n);
+}
+
 static const float *g_sort_probs; /* qsort has no context argument */
 
 static int cmp_prob_desc(const void *a, const void *b)

@@ -199,6 +199,11 @@ void llm_softmax(float *probs, const float *logits, int n, double temperature);
  * idx: scratch of n ints. No-op when top_p >= 1. */
 void llm_top_p(float *probs, int n, double top_p, int *idx);
 int llm_argmax(const float *v, int n);
+/** llm_argmax(llm_softmax(logits, n, 1)): the greedy token, without the
+ * softmax where the largest logit leads the next by more than 2^-20 (the
+ * probabilities keep the order of the logits, and then no other can round
+ * to the largest); probs: scratch of n floats. */
+int llm_greedy_token(const float *logits, int n, float *probs);
 /** Entropy in nats. */
 double llm_entropy(const float *p, int n);
 /** Sample index from probs with u in [0,1). */

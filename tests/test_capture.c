@@ -1092,6 +1092,39 @@ Test(capture, argmax_as_reference_loop)
 	}
 }
 
+/* llm_greedy_token is the argmax of the softmax, near-ties, equal
+ * maxima, infinities and NaN included */
+Test(capture, greedy_token_as_argmax_of_softmax)
+{
+	enum { V = 97 };
+	float lg[V], p[V], scratch[V];
+
+	rng_state = 5;
+	for (int trial = 0; trial < 20000; trial++) {
+		const int kind = trial % 8;
+
+		for (int i = 0; i < V; i++)
+			lg[i] = (float)(4.0 * (urand() - 0.5));
+		if (kind == 1 || kind == 2) { /* a near-tie at the top */
+			int a = (int)(urand() * V), b = (int)(urand() * V);
+			lg[a] = 3.0f;
+			lg[b] = kind == 1 ? nextafterf(3.0f, 0.0f) :
+			        3.0f - (float)(urand() * 0x1p-18);
+		}
+		if (kind == 3) /* equal maxima */
+			lg[(int)(urand() * V)] = lg[(int)(urand() * V)] = 5.0f;
+		if (kind == 4)
+			lg[(int)(urand() * V)] = NAN;
+		if (kind == 5)
+			lg[(int)(urand() * V)] = INFINITY;
+		if (kind == 6)
+			lg[(int)(urand() * V)] = -INFINITY;
+		llm_softmax(p, lg, V, 1.0);
+		cr_assert_eq(llm_greedy_token(lg, V, scratch), llm_argmax(p, V),
+		             "trial %d", trial);
+	}
+}
+
 /* llm_forward_batch: streams from different prefixes of one true prefix,
  * stepped together, slots refilled as streams end, must give each
  * stream's logits bit for bit as a model that runs the true prefix and
