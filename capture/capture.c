@@ -384,6 +384,9 @@ enum { RNG_TARGET = 0, RNG_DRAFT = 1, RNG_CONT = 2 };
  * at once, each in a slot of the batch, a slot refilled as its
  * continuation ends. */
 #define CAPTURE_BATCH 8
+/* Sequences whose first passes step together, each on its own clone of
+ * the target and of the draft (one pass over each matrix for all). */
+#define CAPTURE_GROUP 4
 
 /* A rejection (a_p < 1) at position i (absolute a) of a sequence: the
  * draft drafted d there where the target emitted y. */
@@ -395,25 +398,57 @@ struct cont_job {
 	               * continuation's first forward (sampled captures) */
 };
 
-/* Distributions and scratch of the capture loop (V entries each), and
- * what one sequence's first pass leaves for its continuations. */
+/* One sequence of a group: its first pass, then its continuations. */
+struct seq_state {
+	size_t s;                /* the prompt's index */
+	int P;                   /* prompt length */
+	uint32_t N, n;           /* the generation cap, positions generated */
+	int pos, tok, live;      /* the next step feeds tok at pos */
+	struct llm_model *target, *draft; /* its own KV caches */
+	/* per generated position i < N */
+	float *h, *t1, *ap;
+	uint32_t *y;
+	float *next_ld;          /* N x V: the draft's logits at i + 1, kept
+	                          * for a job at i that reuses them */
+	struct cont_job *jobs;   /* the rejections, in order */
+	uint32_t n_jobs;
+	float *rows;             /* n_jobs x K continuation entropies */
+	char *text;              /* --print-text, until the sequence is out */
+	size_t text_len, text_cap;
+};
+
+/* Distributions and scratch of the capture loop (V entries each), the
+ * sequences of a group, and the batches: the targets' steps; the drafts'
+ * steps and the continuations. */
 struct capture_work {
 	float *pt, *pd;
 	int *idx;
-	/* per generated position i < cap */
-	float *h, *t1, *ap;
-	uint32_t *y;
-	float *next_ld;          /* cap x V: the draft's logits at i + 1, kept
-	                          * for a job at i that reuses them */
-	struct cont_job *jobs;   /* the sequence's rejections, in order */
-	uint32_t n_jobs;
-	float *rows;             /* n_jobs x K continuation entropies */
-	struct llm_batch batch;
+	struct seq_state seq[CAPTURE_GROUP];
+	int n_seq;
+	struct llm_batch tb, db;
 };
+
+static int text_add(struct seq_state *q, const char *piece)
+{
+	size_t len = strlen(piece);
+
+	if (q->text_len + len + 1 > q->text_cap) {
+		size_t cap = (q->text_len + len + 1) * 2;
+		char *t = realloc(q->text, cap);
+
+		if (!t)
+			return -ENOMEM;
+		q->text = t;
+		q->text_cap = cap;
+	}
+	memcpy(q->text + q->text_len, piece, len + 1);
+	q->text_len += len;
+	return 0;
+}
 
 /* One continuation's state in a slot of the batch */
 struct cont_slot {
-	int job;       /* index into jobs, -1 when free */
+	int seq, job;  /* its sequence and job, job -1 when free */
 	uint32_t j;    /* its next step (0 .. K - 1) */
 	int c;         /* the token it feeds at a + j */
 	int prefix;    /* positions below it come from the draft's cache */
@@ -423,33 +458,44 @@ struct cont_slot {
  * distribution, and (before the last step) the token it drafts next.
  * @return 1 when that was the last step */
 static int cont_record(const struct capture_opts *o, struct capture_work *wk,
-                       int V, size_t s, struct cont_slot *sl, const float *lc)
+                       int V, struct cont_slot *sl, const float *lc)
 {
-	const struct cont_job *jb = &wk->jobs[sl->job];
+	struct seq_state *q = &wk->seq[sl->seq];
+	const struct cont_job *jb = &q->jobs[sl->job];
 	const int sampled = o->temperature > 0.0;
 
 	capture_dist(wk->pd, lc, V, o->temperature, o->top_p, wk->idx);
-	wk->rows[(size_t)sl->job * o->lookahead + sl->j] =
+	q->rows[(size_t)sl->job * o->lookahead + sl->j] =
 		(float)llm_entropy(wk->pd, V);
 	if (sl->j + 1 == o->lookahead)
 		return 1; /* the last step's token is never fed */
-	sl->c = sampled ? llm_sample(wk->pd, V, llm_rng_uniform(o->seed, s, jb->i,
+	sl->c = sampled ? llm_sample(wk->pd, V, llm_rng_uniform(o->seed, q->s,
+	                                                      jb->i,
 	                                                      RNG_CONT + sl->j)) :
 	                  llm_argmax(wk->pd, V);
 	sl->j++;
 	return 0;
 }
 
-/* Put the next job that needs a forward into a free slot (a job whose
- * every step reuses the main pass's logits ends here). @return 0 when
- * none is left */
+/* Put the next job (of the group's sequences, in order) that needs a
+ * forward into a free slot (a job whose every step reuses the main pass's
+ * logits ends here). @return 0 when none is left */
 static int cont_start(const struct capture_opts *o, struct capture_work *wk,
-                      int V, size_t s, struct cont_slot *sl, uint32_t *next)
+                      int V, struct cont_slot *sl, int *next_seq,
+                      uint32_t *next_job)
 {
-	while (*next < wk->n_jobs) {
-		const struct cont_job *jb = &wk->jobs[*next];
+	while (*next_seq < wk->n_seq) {
+		struct seq_state *q = &wk->seq[*next_seq];
+		const struct cont_job *jb;
 
-		sl->job = (int)(*next)++;
+		if (*next_job >= q->n_jobs) {
+			++*next_seq;
+			*next_job = 0;
+			continue;
+		}
+		jb = &q->jobs[*next_job];
+		sl->seq = *next_seq;
+		sl->job = (int)(*next_job)++;
 		sl->j = 0;
 		sl->c = jb->d;
 		sl->prefix = jb->a;
@@ -458,55 +504,100 @@ static int cont_start(const struct capture_opts *o, struct capture_work *wk,
 		/* its first step is the main pass's step at i + 1, whose KV row
 		 * a the draft's cache holds */
 		sl->prefix = jb->a + 1;
-		if (!cont_record(o, wk, V, s, sl,
-		                 wk->next_ld + (size_t)jb->i * (size_t)V))
+		if (!cont_record(o, wk, V, sl,
+		                 q->next_ld + (size_t)jb->i * (size_t)V))
 			return 1;
 	}
 	sl->job = -1;
 	return 0;
 }
 
-/* The draft's free-running continuations after each rejection of
- * sequence s (wk->jobs, found by the first pass over the sequence): from
- * its own token d at position a it drafts K steps, recording the entropy
- * of each step's distribution in the job's row. They read the true prefix
- * from the draft's cache, which the first pass filled, and keep their own
- * rows after it, so any number run side by side. */
+/* The draft's free-running continuations after each rejection of the
+ * group's sequences (their jobs, found by their first passes): from its
+ * own token d at position a it drafts K steps, recording the entropy of
+ * each step's distribution in the job's row. They read the true prefix
+ * from the sequence's draft cache, which the first pass filled, and keep
+ * their own rows after it, so any number run side by side. */
 static void continuations(struct capture_pair *pair,
                           const struct capture_opts *o,
-                          struct capture_work *wk, size_t s,
-                          struct capture_stats *st)
+                          struct capture_work *wk, struct capture_stats *st)
 {
 	const int V = pair->target->cfg.vocab_size;
 	struct cont_slot sl[CAPTURE_BATCH];
-	uint32_t next = 0;
-	int live = 0;
+	int next_seq = 0, live = 0;
+	uint32_t next_job = 0;
 
 	for (int k = 0; k < CAPTURE_BATCH; k++)
-		live += cont_start(o, wk, V, s, &sl[k], &next);
+		live += cont_start(o, wk, V, &sl[k], &next_seq, &next_job);
 	while (live > 0) {
 		struct llm_step step[CAPTURE_BATCH];
 		int slot[CAPTURE_BATCH], n = 0;
 
 		for (int k = 0; k < CAPTURE_BATCH; k++) {
+			const struct seq_state *q = &wk->seq[sl[k].seq];
+
 			if (sl[k].job < 0)
 				continue;
 			step[n] = (struct llm_step){
-				k, sl[k].c, wk->jobs[sl[k].job].a + (int)sl[k].j,
-				sl[k].prefix,
+				.slot = k, .token = sl[k].c,
+				.pos = q->jobs[sl[k].job].a + (int)sl[k].j,
+				.prefix = sl[k].prefix, .kv = q->draft,
 			};
 			slot[n++] = k;
 		}
-		llm_forward_batch(pair->draft, &wk->batch, step, n);
+		llm_forward_batch(pair->draft, &wk->db, step, n);
 		st->forwards += (uint64_t)n;
 		for (int e = 0; e < n; e++) {
 			struct cont_slot *c = &sl[slot[e]];
 
-			if (cont_record(o, wk, V, s, c,
-			                wk->batch.logits + (size_t)e * (size_t)V))
-				live -= 1 - cont_start(o, wk, V, s, c, &next);
+			if (cont_record(o, wk, V, c,
+			                wk->db.logits + (size_t)e * (size_t)V))
+				live -= 1 - cont_start(o, wk, V, c, &next_seq, &next_job);
 		}
 	}
+}
+
+/* What the first pass records at generated position i of q: the target's
+ * token, the draft's entropy, top-1 and acceptance, and the rejection.
+ * @return the target's token */
+static int first_pass_pos(const struct capture_opts *o, struct capture_work *wk,
+                          struct seq_state *q, int V, uint32_t i,
+                          const float *lt, const float *ld,
+                          struct capture_stats *st)
+{
+	const int sampled = o->temperature > 0.0;
+	int y, d, top;
+	double acc;
+
+	/* greedy: only the target's argmax is wanted, below */
+	if (sampled)
+		capture_dist(wk->pt, lt, V, o->temperature, o->top_p, wk->idx);
+	if (q->n_jobs > 0 && q->jobs[q->n_jobs - 1].i + 1 == i &&
+	    q->jobs[q->n_jobs - 1].reuse)
+		memcpy(q->next_ld + (size_t)(i - 1) * (size_t)V, ld,
+		       (size_t)V * sizeof *ld);
+	capture_dist(wk->pd, ld, V, o->temperature, o->top_p, wk->idx);
+	top = llm_argmax(wk->pd, V);
+	if (sampled) {
+		y = llm_sample(wk->pt, V, llm_rng_uniform(o->seed, q->s, i, RNG_TARGET));
+		d = llm_sample(wk->pd, V, llm_rng_uniform(o->seed, q->s, i, RNG_DRAFT));
+		acc = capture_overlap(wk->pt, wk->pd, V);
+	} else {
+		y = llm_greedy_token(lt, V, wk->pt);
+		d = top;
+		acc = y == d ? 1.0 : 0.0;
+	}
+	q->h[i] = (float)llm_entropy(wk->pd, V);
+	q->t1[i] = wk->pd[top];
+	q->ap[i] = (float)acc;
+	q->y[i] = (uint32_t)y;
+	st->sum_accept += q->ap[i];
+	if (q->ap[i] >= 1.0f)
+		st->accepted_positions++;
+	else
+		q->jobs[q->n_jobs++] = (struct cont_job){ i, q->P + (int)i, d, y,
+		                                          d == y };
+	return y;
 }
 
 /* The public description of a model as recorded: m->ops gets a new array
@@ -740,111 +831,153 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 	wk.pt = malloc((size_t)V * sizeof *wk.pt);
 	wk.pd = malloc((size_t)V * sizeof *wk.pd);
 	wk.idx = malloc((size_t)V * sizeof *wk.idx);
-	wk.h = malloc((size_t)max_n * sizeof *wk.h);
-	wk.t1 = malloc((size_t)max_n * sizeof *wk.t1);
-	wk.ap = malloc((size_t)max_n * sizeof *wk.ap);
-	wk.y = malloc((size_t)max_n * sizeof *wk.y);
-	wk.next_ld = malloc((size_t)max_n * (size_t)V * sizeof *wk.next_ld);
-	wk.jobs = malloc((size_t)max_n * sizeof *wk.jobs);
-	wk.rows = malloc((size_t)max_n * (size_t)K * sizeof *wk.rows);
-	if (!wk.pt || !wk.pd || !wk.idx || !wk.h || !wk.t1 || !wk.ap || !wk.y ||
-	    !wk.next_ld || !wk.jobs || !wk.rows ||
-	    llm_batch_init(&wk.batch, pair.draft, CAPTURE_BATCH, (int)K) != 0) {
+	if (!wk.pt || !wk.pd || !wk.idx ||
+	    llm_batch_init(&wk.tb, pair.target, CAPTURE_GROUP, 1) != 0 ||
+	    llm_batch_init(&wk.db, pair.draft,
+	                   CAPTURE_BATCH > CAPTURE_GROUP ? CAPTURE_BATCH :
+	                   CAPTURE_GROUP, (int)K) != 0) {
 		ret = -ENOMEM;
 		goto nomem;
+	}
+	for (int m = 0; m < CAPTURE_GROUP; m++) {
+		struct seq_state *q = &wk.seq[m];
+
+		q->h = malloc((size_t)max_n * sizeof *q->h);
+		q->t1 = malloc((size_t)max_n * sizeof *q->t1);
+		q->ap = malloc((size_t)max_n * sizeof *q->ap);
+		q->y = malloc((size_t)max_n * sizeof *q->y);
+		q->next_ld = malloc((size_t)max_n * (size_t)V * sizeof *q->next_ld);
+		q->jobs = malloc((size_t)max_n * sizeof *q->jobs);
+		q->rows = malloc((size_t)max_n * (size_t)K * sizeof *q->rows);
+		if (!q->h || !q->t1 || !q->ap || !q->y || !q->next_ld || !q->jobs ||
+		    !q->rows) {
+			ret = -ENOMEM;
+			goto nomem;
+		}
+		if (m == 0) {
+			q->target = pair.target;
+			q->draft = pair.draft;
+		} else if (llm_clone(&q->target, pair.target) != 0 ||
+		           llm_clone(&q->draft, pair.draft) != 0) {
+			ret = -ENOMEM;
+			goto nomem;
+		}
 	}
 	ret = open_capture(&trace, &pair, o, n_prompts, n_capped, date, err, errlen);
 	if (ret)
 		goto error;
 
-	for (size_t s = 0; s < n_prompts; s++) {
-		const int P = plen[s];
-		int64_t cap64 = (int64_t)pair.seq_len - P - K + 1;
-		uint32_t N = cap64 < (int64_t)o->max_new ? (uint32_t)cap64 : o->max_new;
-		uint32_t n = 0;
-		int tok;
+	for (size_t s0 = 0; s0 < n_prompts; s0 += CAPTURE_GROUP) {
+		wk.n_seq = n_prompts - s0 < CAPTURE_GROUP ? (int)(n_prompts - s0) :
+		           CAPTURE_GROUP;
+		for (int m = 0; m < wk.n_seq; m++) {
+			struct seq_state *q = &wk.seq[m];
+			const size_t s = s0 + (size_t)m;
+			const int64_t cap64 = (int64_t)pair.seq_len - plen[s] - K + 1;
 
-		for (int a = 0; a + 1 < P; a++) {
-			(void)llm_forward(pair.target, ptoks[s][a], a);
-			(void)llm_forward_after(pair.draft, pair.target);
-			st->forwards += 2;
-		}
-		tok = ptoks[s][P - 1];
-		if (o->text)
-			fprintf(o->text, "[%zu] %s", s, prompts[s]);
-		/* first pass: target and draft on the true prefix, position by
-		 * position; the rejections are kept for the continuations */
-		wk.n_jobs = 0;
-		for (uint32_t i = 0; i < N; i++) {
-			const int a = P + (int)i; /* absolute position generated */
-			const float *lt = llm_forward(pair.target, tok, a - 1);
-			const float *ld;
-			int y, d, top;
-			double acc;
+			q->s = s;
+			q->P = plen[s];
+			q->N = cap64 < (int64_t)o->max_new ? (uint32_t)cap64 : o->max_new;
+			q->n = 0;
+			q->pos = 0;
+			q->tok = ptoks[s][0];
+			q->live = 1;
+			q->n_jobs = 0;
+			q->text_len = 0;
+			if (o->text) {
+				char head[32];
 
-			/* greedy: only the target's argmax is wanted, below */
-			if (sampled)
-				capture_dist(wk.pt, lt, V, o->temperature, o->top_p, wk.idx);
-			ld = llm_forward_after(pair.draft, pair.target);
-			st->forwards += 2;
-			if (wk.n_jobs > 0 && wk.jobs[wk.n_jobs - 1].i + 1 == i &&
-			    wk.jobs[wk.n_jobs - 1].reuse)
-				memcpy(wk.next_ld + (size_t)(i - 1) * (size_t)V, ld,
-				       (size_t)V * sizeof *ld);
-			capture_dist(wk.pd, ld, V, o->temperature, o->top_p, wk.idx);
-			top = llm_argmax(wk.pd, V);
-			if (sampled) {
-				y = llm_sample(wk.pt, V, llm_rng_uniform(o->seed, s, i, RNG_TARGET));
-				d = llm_sample(wk.pd, V, llm_rng_uniform(o->seed, s, i, RNG_DRAFT));
-				acc = capture_overlap(wk.pt, wk.pd, V);
-			} else {
-				y = llm_greedy_token(lt, V, wk.pt);
-				d = top;
-				acc = y == d ? 1.0 : 0.0;
+				snprintf(head, sizeof head, "[%zu] ", s);
+				if (text_add(q, head) || text_add(q, prompts[s])) {
+					ret = -ENOMEM;
+					goto nomem;
+				}
 			}
-			wk.h[i] = (float)llm_entropy(wk.pd, V);
-			wk.t1[i] = wk.pd[top];
-			wk.ap[i] = (float)acc;
-			wk.y[i] = (uint32_t)y;
-			st->sum_accept += wk.ap[i];
-			if (wk.ap[i] >= 1.0f)
-				st->accepted_positions++;
-			else
-				wk.jobs[wk.n_jobs++] = (struct cont_job){ i, a, d, y, d == y };
-			if (o->text)
-				fputs(llm_decode(pair.tok, tok, y), o->text);
-			tok = y;
-			n = i + 1;
-			if (!o->no_stop && (y == 1 || y == 2))
-				break;
 		}
-		/* the main step at n does not run: nothing to reuse after it */
-		if (wk.n_jobs > 0 && wk.jobs[wk.n_jobs - 1].i + 1 == n)
-			wk.jobs[wk.n_jobs - 1].reuse = 0;
-		continuations(&pair, o, &wk, s, st);
-		if (o->text)
-			fputc('\n', o->text);
-		ret = ahasd_capture_begin(trace, (uint32_t)s, (uint32_t)P);
-		for (uint32_t i = 0, jx = 0; ret == 0 && i < n; i++) {
-			const float *row = NULL;
+		/* first passes, side by side: target and draft on each true
+		 * prefix, position by position (the prompt's, then the generated
+		 * ones, which are recorded); the rejections are kept for the
+		 * continuations */
+		for (;;) {
+			struct llm_step ts[CAPTURE_GROUP], ds[CAPTURE_GROUP];
+			int who[CAPTURE_GROUP], ne = 0;
 
-			if (wk.ap[i] < 1.0f)
-				row = wk.rows + (size_t)jx++ * K;
-			ret = ahasd_capture_pos(trace, wk.h[i], wk.t1[i], wk.ap[i],
-			                        wk.y[i], row);
+			for (int m = 0; m < wk.n_seq; m++) {
+				struct seq_state *q = &wk.seq[m];
+
+				if (!q->live)
+					continue;
+				ts[ne] = (struct llm_step){ .slot = -1, .token = q->tok,
+				                            .pos = q->pos, .kv = q->target };
+				ds[ne] = ts[ne];
+				ds[ne].kv = q->draft;
+				ds[ne].after = q->target;
+				who[ne++] = m;
+			}
+			if (ne == 0)
+				break;
+			llm_forward_batch(pair.target, &wk.tb, ts, ne);
+			llm_forward_batch(pair.draft, &wk.db, ds, ne);
+			st->forwards += 2 * (uint64_t)ne;
+			for (int e = 0; e < ne; e++) {
+				struct seq_state *q = &wk.seq[who[e]];
+				uint32_t i;
+				int y;
+
+				if (q->pos + 1 < q->P) { /* the prompt */
+					q->pos++;
+					q->tok = ptoks[q->s][q->pos];
+					continue;
+				}
+				i = (uint32_t)(q->pos + 1 - q->P);
+				y = first_pass_pos(o, &wk, q, V, i,
+				                   wk.tb.logits + (size_t)e * (size_t)V,
+				                   wk.db.logits + (size_t)e * (size_t)V, st);
+				if (o->text && text_add(q, llm_decode(pair.tok, q->tok, y))) {
+					ret = -ENOMEM;
+					goto nomem;
+				}
+				q->pos++;
+				q->tok = y;
+				q->n = i + 1;
+				if (q->n == q->N || (!o->no_stop && (y == 1 || y == 2))) {
+					q->live = 0;
+					/* the main step at n does not run: nothing to reuse
+					 * after it */
+					if (q->n_jobs > 0 && q->jobs[q->n_jobs - 1].i + 1 == q->n)
+						q->jobs[q->n_jobs - 1].reuse = 0;
+				}
+			}
 		}
-		if (ret == 0)
-			ret = ahasd_capture_end(trace);
-		if (ret)
-			goto api_error;
-		st->sequences++;
-		st->tokens += n;
+		continuations(&pair, o, &wk, st);
+		for (int m = 0; m < wk.n_seq; m++) {
+			struct seq_state *q = &wk.seq[m];
+
+			if (o->text)
+				fprintf(o->text, "%s\n", q->text);
+			ret = ahasd_capture_begin(trace, (uint32_t)q->s, (uint32_t)q->P);
+			for (uint32_t i = 0, jx = 0; ret == 0 && i < q->n; i++) {
+				const float *row = NULL;
+
+				if (q->ap[i] < 1.0f)
+					row = q->rows + (size_t)jx++ * K;
+				ret = ahasd_capture_pos(trace, q->h[i], q->t1[i], q->ap[i],
+				                        q->y[i], row);
+			}
+			if (ret == 0)
+				ret = ahasd_capture_end(trace);
+			if (ret)
+				goto api_error;
+			st->sequences++;
+			st->tokens += q->n;
+		}
 		if (o->progress) {
+			const size_t done = s0 + (size_t)wk.n_seq;
 			double el = now_s() - t0;
 			double rate = el > 0 ? (double)st->tokens / el : 0.0;
-			double eta = (double)(n_prompts - s - 1) * el / (double)(s + 1);
+			double eta = (double)(n_prompts - done) * el / (double)done;
 			fprintf(stderr, "\rcapture: %zu/%zu prompts, %" PRIu64 " tokens, "
-			        "%.0f tok/s, ETA %.0f s   ", s + 1, n_prompts, st->tokens,
+			        "%.0f tok/s, ETA %.0f s   ", done, n_prompts, st->tokens,
 			        rate, eta);
 		}
 	}
@@ -865,14 +998,24 @@ error:
 	free(wk.pt);
 	free(wk.pd);
 	free(wk.idx);
-	free(wk.h);
-	free(wk.t1);
-	free(wk.ap);
-	free(wk.y);
-	free(wk.next_ld);
-	free(wk.jobs);
-	free(wk.rows);
-	llm_batch_free(&wk.batch);
+	for (int m = 0; m < CAPTURE_GROUP; m++) {
+		struct seq_state *q = &wk.seq[m];
+
+		free(q->h);
+		free(q->t1);
+		free(q->ap);
+		free(q->y);
+		free(q->next_ld);
+		free(q->jobs);
+		free(q->rows);
+		free(q->text);
+		if (m > 0) {
+			llm_free(&q->target);
+			llm_free(&q->draft);
+		}
+	}
+	llm_batch_free(&wk.tb);
+	llm_batch_free(&wk.db);
 	if (ptoks)
 		for (size_t s = 0; s < n_prompts; s++)
 			free(ptoks[s]);

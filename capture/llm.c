@@ -409,6 +409,32 @@ void llm_free(struct llm_model **pm)
 	*pm = NULL;
 }
 
+int llm_clone(struct llm_model **out, const struct llm_model *src)
+{
+	struct llm_model *m = calloc(1, sizeof *m);
+	int ret;
+
+	*out = NULL;
+	if (!m)
+		return -ENOMEM;
+	m->cfg = src->cfg;
+	m->w = src->w;
+	m->pk = src->pk;
+	memcpy(m->active, src->active, sizeof m->active);
+	m->n_active = src->n_active;
+	m->weight_bits = src->weight_bits;
+	m->n_shared = src->n_shared;
+	m->snap_layers = src->snap_layers;
+	m->last_pos = -1;
+	ret = alloc_state(m);
+	if (ret) {
+		llm_free(&m);
+		return ret;
+	}
+	*out = m;
+	return 0;
+}
+
 int llm_skip_layers(struct llm_model *m, const char *list, char *err,
                     size_t errlen)
 {
@@ -733,6 +759,9 @@ const float *llm_forward(struct llm_model *m, int token, int pos)
 
 /* ---- free-running streams stepped together ---- */
 
+static void kv_copy_row(struct llm_model *draft, const struct llm_model *target,
+                        size_t l, int pos);
+
 void llm_batch_free(struct llm_batch *b)
 {
 	free(b->x);
@@ -827,16 +856,10 @@ static void layer_forward_batch(struct llm_model *m, struct llm_batch *b,
 	                 pk->wv + l * packed_floats(kd, d), dim, kv_dim, n);
 	for (int e = 0; e < n; e++) {
 		const float *rope = m->rope + (size_t)st[e].pos * (size_t)hs;
-		const int r = st[e].pos - st[e].prefix;
-		float *kt = slot_keys(b, m, st[e].slot, l);
-		const struct llm_attn a = {
+		struct llm_model *km = st[e].kv ? st[e].kv : m;
+		const float *vc = km->value_cache + l * (size_t)p->seq_len * kd;
+		struct llm_attn a = {
 			.q = b->q + e * d,
-			.seg = {
-				{ key_rows(m, l, 0), m->kv_stride,
-				  m->value_cache + l * (size_t)p->seq_len * kd,
-				  st[e].prefix },
-				{ kt, b->kstride, slot_values(b, m, st[e].slot, l), r + 1 },
-			},
 			.att = b->att, .att_stride = att_stride(p),
 			.out = b->xb + e * d,
 			.n_heads = p->n_heads, .n_kv_heads = p->n_kv_heads,
@@ -845,10 +868,31 @@ static void layer_forward_batch(struct llm_model *m, struct llm_batch *b,
 
 		rope_rotate(b->q + e * d, dim, rope, hs);
 		rope_rotate(b->k + e * kd, kv_dim, rope, hs);
-		for (size_t i = 0; i < kd; i++)
-			kt[i * b->kstride + (size_t)r] = b->k[e * kd + i];
-		memcpy(slot_values(b, m, st[e].slot, l) + (size_t)r * kd,
-		       b->v + e * kd, kd * sizeof(float));
+		if (st[e].slot < 0) {
+			/* teacher-forced: the row at pos of its own cache */
+			float *kt = key_rows(km, l, 0) + st[e].pos;
+
+			for (size_t i = 0; i < kd; i++)
+				kt[i * km->kv_stride] = b->k[e * kd + i];
+			memcpy(km->value_cache + (l * (size_t)p->seq_len +
+			                          (size_t)st[e].pos) * kd,
+			       b->v + e * kd, kd * sizeof(float));
+			a.seg[0] = (struct llm_kv_seg){ key_rows(km, l, 0),
+			                                km->kv_stride, vc,
+			                                st[e].pos + 1 };
+		} else {
+			const int r = st[e].pos - st[e].prefix;
+			float *kt = slot_keys(b, m, st[e].slot, l);
+			float *vt = slot_values(b, m, st[e].slot, l);
+
+			for (size_t i = 0; i < kd; i++)
+				kt[i * b->kstride + (size_t)r] = b->k[e * kd + i];
+			memcpy(vt + (size_t)r * kd, b->v + e * kd, kd * sizeof(float));
+			a.seg[0] = (struct llm_kv_seg){ key_rows(km, l, 0),
+			                                km->kv_stride, vc,
+			                                st[e].prefix };
+			a.seg[1] = (struct llm_kv_seg){ kt, b->kstride, vt, r + 1 };
+		}
 		g_kern->attention(&a);
 	}
 	g_kern->matmul_n(b->xb2, d, b->xb, d,
@@ -877,20 +921,51 @@ void llm_forward_batch(struct llm_model *m, struct llm_batch *b,
 {
 	const struct llm_config *p = &m->cfg;
 	const size_t dim = (size_t)p->dim;
+	const int after = st[0].after != NULL;
+	const size_t first = after ? (size_t)m->n_shared : 0;
 
 	assert(n >= 1 && n <= b->cap);
 	for (int e = 0; e < n; e++) {
-		assert(st[e].slot >= 0 && st[e].slot < b->cap);
-		assert(st[e].prefix >= 0 && st[e].pos >= st[e].prefix &&
-		       st[e].pos - st[e].prefix < b->rows && st[e].pos < p->seq_len);
-		memcpy(b->x + e * dim, m->w.tok_emb + (size_t)st[e].token * dim,
-		       dim * sizeof(float));
+		struct llm_model *km = st[e].kv ? st[e].kv : m;
+
+		assert(st[e].pos >= 0 && st[e].pos < p->seq_len);
+		assert((st[e].after != NULL) == after);
+		if (st[e].slot < 0) {
+			assert(km->pk.wq == m->pk.wq && km->n_shared == m->n_shared);
+		} else {
+			assert(st[e].slot < b->cap && !after);
+			assert(st[e].prefix >= 0 && st[e].pos >= st[e].prefix &&
+			       st[e].pos - st[e].prefix < b->rows);
+		}
+		if (after && first > 0) {
+			/* as llm_forward_after(): the shared layers' output and KV
+			 * rows are the target's of this token and position */
+			assert(st[e].slot < 0 && st[e].after->last_pos == st[e].pos &&
+			       st[e].after->snap_layers == m->n_shared);
+			memcpy(b->x + e * dim, st[e].after->x_snap, dim * sizeof(float));
+			for (size_t l = 0; l < first; l++)
+				kv_copy_row(km, st[e].after, l, st[e].pos);
+		} else {
+			memcpy(b->x + e * dim, m->w.tok_emb + (size_t)st[e].token * dim,
+			       dim * sizeof(float));
+		}
 	}
-	for (size_t l = 0; l < (size_t)p->n_layers; l++)
+	for (size_t l = first; l < (size_t)p->n_layers; l++) {
 		if (m->active[l])
 			layer_forward_batch(m, b, l, st, n);
-	for (int e = 0; e < n; e++)
+		for (int e = 0; e < n; e++)
+			if (st[e].slot < 0 && st[e].kv &&
+			    l + 1 == (size_t)st[e].kv->snap_layers)
+				memcpy(st[e].kv->x_snap, b->x + e * dim,
+				       dim * sizeof(float));
+	}
+	for (int e = 0; e < n; e++) {
 		rmsnorm(b->x + e * dim, b->x + e * dim, m->w.rms_final, p->dim);
+		if (st[e].slot < 0 && st[e].kv) {
+			st[e].kv->last_token = st[e].token;
+			st[e].kv->last_pos = st[e].pos;
+		}
+	}
 	g_kern->matmul_n(b->logits, (size_t)p->vocab_size, b->x, dim, m->pk.wcls,
 	                 p->dim, p->vocab_size, n);
 }

@@ -85,6 +85,13 @@ struct llm_model {
 int llm_load(struct llm_model **out, const char *path, char *err, size_t errlen);
 void llm_free(struct llm_model **m);
 
+/** A model with m's weights (read from m's, which must outlive it: the
+ * same dims, layers, quantization and shared prefix) and a state of its
+ * own: KV cache, activations, logits. For several sequences side by side
+ * (llm_forward_batch with slot -1).
+ * @return 0 or -ENOMEM. */
+int llm_clone(struct llm_model **out, const struct llm_model *m);
+
 /** Skip layers: list of 1-based layer numbers, e.g. "3" or "2,4".
  * @return 0 or -EINVAL (bad list, out-of-range layer, all layers skipped). */
 int llm_skip_layers(struct llm_model *m, const char *list, char *err,
@@ -143,11 +150,20 @@ struct llm_batch {
 	float *keys, *values;   /* cap x n_layers x private rows */
 };
 
-/* stream e of a step: feed token at pos; positions < prefix come from the
- * model's cache, prefix .. pos from the slot's rows (pos - prefix < rows;
- * rows prefix .. pos - 1 written by the slot's earlier steps) */
+/* Stream e of a step: feed token at pos.
+ * - slot >= 0, a free-running stream: positions < prefix come from the
+ *   cache of kv (NULL: the model stepped), prefix .. pos from the slot's
+ *   rows (pos - prefix < rows; rows prefix .. pos - 1 written by the
+ *   slot's earlier steps).
+ * - slot = -1, a teacher-forced stream: the step is llm_forward(kv,
+ *   token, pos) (kv a clone of the model stepped, llm_clone()): it writes
+ *   the row pos of kv's cache and reads rows 0 .. pos; with after, it is
+ *   llm_forward_after(kv, after), after's last forward being of this
+ *   token and position (every stream of the step then has one). */
 struct llm_step {
 	int slot, token, pos, prefix;
+	struct llm_model *kv;
+	const struct llm_model *after;
 };
 
 /** @return 0, -EINVAL (cap or rows < 1) or -ENOMEM. */

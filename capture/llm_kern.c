@@ -109,59 +109,89 @@ static void matmul(float *xout, const float *x, const float *wp, int n, int d)
 	}
 }
 
-/* Rows r0 .. r0 + 2 VW - 1 of one block for ns <= 4 vectors: two lanes
- * of rows times ns vectors keep eight chains going, and each load of
- * weights serves every vector. Every output summed as in dot_blocks. */
+/* Rows r0 .. r0 + R VW - 1 of one block for ns vectors (R ns <= 8): R
+ * lanes of rows times ns vectors keep up to eight chains going, and each
+ * load of weights serves every vector. Every output summed as in
+ * dot_blocks. */
 ALWAYS_INLINE void dot_rows_n(float *out, const float *wb, int r0,
-                              const float *x, size_t xstride, int n, int ns)
+                              const float *x, size_t xstride, int n, int R,
+                              int ns)
 {
-	vf acc[4][2];
+	vf acc[8];
 
-	for (int s = 0; s < ns; s++)
-		acc[s][0] = acc[s][1] = (vf){ 0 };
+	for (int k = 0; k < R * ns; k++)
+		acc[k] = (vf){ 0 };
 	for (int j = 0; j < n; j++) {
 		const float *wj = wb + (size_t)j * LLM_BLOCK_ROWS + r0;
-		const vf w0 = load_vf(wj), w1 = load_vf(wj + VW);
+		vf w[4];
 
+		for (int r = 0; r < R; r++)
+			w[r] = load_vf(wj + r * VW);
 		for (int s = 0; s < ns; s++) {
 			const float xs = x[(size_t)s * xstride + (size_t)j];
 
-			acc[s][0] += w0 * xs;
-			acc[s][1] += w1 * xs;
+			for (int r = 0; r < R; r++)
+				acc[s * R + r] += w[r] * xs;
 		}
 	}
-	for (int s = 0; s < ns; s++)
-		memcpy(out + s * 2 * VW, acc[s], 2 * sizeof(vf));
+	memcpy(out, acc, (size_t)(R * ns) * sizeof(vf));
+}
+
+/* ns (1 .. 4) vectors through one block: 4 or 3 vectors two lanes of rows
+ * at a time, 2 vectors four lanes (when the block holds that many), one
+ * vector a block at a time (dot_blocks) */
+static void block_n(float *xout, size_t ostride, const float *x,
+                    size_t xstride, const float *wb, int n, int b, int d,
+                    int ns)
+{
+	float acc[8 * VW];
+	int R = ns >= 3 ? 2 : ns == 2 ? 4 : 0;
+
+	if (R * VW > LLM_BLOCK_ROWS)
+		R = LLM_BLOCK_ROWS / VW;
+	if (R == 0) {
+		const int rows = d - b < LLM_BLOCK_ROWS ? d - b : LLM_BLOCK_ROWS;
+
+		dot_blocks(acc, wb, 0, LLM_BLOCK_ROWS, x, n, 1);
+		memcpy(xout + b, acc, (size_t)rows * sizeof(float));
+		return;
+	}
+	for (int r0 = 0; r0 < LLM_BLOCK_ROWS && b + r0 < d; r0 += R * VW) {
+		const int rows = d - b - r0 < R * VW ? d - b - r0 : R * VW;
+
+		if (ns == 4)
+			dot_rows_n(acc, wb, r0, x, xstride, n, 2, 4);
+		else if (ns == 3)
+			dot_rows_n(acc, wb, r0, x, xstride, n, 2, 3);
+		else if (R == 4)
+			dot_rows_n(acc, wb, r0, x, xstride, n, 4, 2);
+		else
+			dot_rows_n(acc, wb, r0, x, xstride, n, R, 2);
+		for (int s = 0; s < ns; s++)
+			memcpy(xout + (size_t)s * ostride + b + r0, acc + s * R * VW,
+			       (size_t)rows * sizeof(float));
+	}
 }
 
 static void matmul_n(float *xout, size_t ostride, const float *x,
                      size_t xstride, const float *wp, int n, int d, int count)
 {
-	float acc[4 * 2 * VW];
-
 	_Static_assert(LLM_BLOCK_ROWS % (2 * VW) == 0, "whole row groups");
+	if (count == 1) {
+		matmul(xout, x, wp, n, d);
+		return;
+	}
 	for (int b = 0; b < d; b += LLM_BLOCK_ROWS) {
 		const float *wb = wp + (size_t)b * (size_t)n;
 
-		for (int r0 = 0; r0 < LLM_BLOCK_ROWS && b + r0 < d; r0 += 2 * VW) {
-			const int rows = d - b - r0 < 2 * VW ? d - b - r0 : 2 * VW;
+		/* groups of 4, the last two groups balanced (5 = 3 + 2) */
+		for (int s0 = 0; s0 < count;) {
+			const int left = count - s0;
+			const int ns = left == 5 ? 3 : left > 4 ? 4 : left;
 
-			for (int s0 = 0; s0 < count; s0 += 4) {
-				const float *xs = x + (size_t)s0 * xstride;
-				const int ns = count - s0 < 4 ? count - s0 : 4;
-
-				if (ns == 4)
-					dot_rows_n(acc, wb, r0, xs, xstride, n, 4);
-				else if (ns == 3)
-					dot_rows_n(acc, wb, r0, xs, xstride, n, 3);
-				else if (ns == 2)
-					dot_rows_n(acc, wb, r0, xs, xstride, n, 2);
-				else
-					dot_rows_n(acc, wb, r0, xs, xstride, n, 1);
-				for (int s = 0; s < ns; s++)
-					memcpy(xout + (size_t)(s0 + s) * ostride + b + r0,
-					       acc + s * 2 * VW, (size_t)rows * sizeof(float));
-			}
+			block_n(xout + (size_t)s0 * ostride, ostride,
+			        x + (size_t)s0 * xstride, xstride, wb, n, b, d, ns);
+			s0 += ns;
 		}
 	}
 }

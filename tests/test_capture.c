@@ -1170,8 +1170,9 @@ static void check_batch_case(const struct fwd_case *fc)
 				slot_of[k] = next++;
 			if (slot_of[k] >= 0) {
 				int e = slot_of[k];
-				st[n] = (struct llm_step){ k, walk_token(1000 + 7 * e + done[e], V),
-				                           prefix[e] + done[e], prefix[e] };
+				st[n] = (struct llm_step){
+					.slot = k, .token = walk_token(1000 + 7 * e + done[e], V),
+					.pos = prefix[e] + done[e], .prefix = prefix[e] };
 				who[n++] = e;
 			}
 		}
@@ -1213,6 +1214,95 @@ static void check_batch_all(const char *kern)
 Test(capture, batched_streams_bit_identical)
 {
 	for_each_kernel_set(check_batch_all);
+}
+
+/* Teacher-forced streams side by side (llm_forward_batch, slot -1): S
+ * clones of a target and S of its skip-layer draft, each on its own
+ * sequence with its own start, the drafts after their targets: every
+ * logit bit for bit as llm_forward / llm_forward_after on separate
+ * models. */
+static void check_teacher_forced_q(int quant)
+{
+	enum { S = 3 };
+	char err[256];
+	struct llm_model *t0 = NULL, *d0 = NULL, *t[S], *d[S], *rt[S], *rd[S];
+	struct llm_batch bt, bd;
+	const int V = R_VOCAB, shared = quant ? 0 : 2;
+
+	cr_assert_eq(llm_load(&t0, g_model, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(llm_load(&d0, g_model, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(llm_skip_layers(d0, "3", err, sizeof err), 0);
+	if (quant)
+		cr_assert_eq(llm_quantize(d0, quant, err, sizeof err), 0);
+	cr_assert_eq(llm_share_prefix(t0, d0), shared);
+	for (int k = 0; k < S; k++) {
+		cr_assert_eq(llm_clone(&t[k], t0), 0);
+		cr_assert_eq(llm_clone(&d[k], d0), 0);
+		cr_assert_eq(llm_load(&rt[k], g_model, err, sizeof err), 0);
+		cr_assert_eq(llm_load(&rd[k], g_model, err, sizeof err), 0);
+		cr_assert_eq(llm_skip_layers(rd[k], "3", err, sizeof err), 0);
+		if (quant)
+			cr_assert_eq(llm_quantize(rd[k], quant, err, sizeof err), 0);
+		cr_assert_eq(llm_share_prefix(rt[k], rd[k]), shared);
+	}
+	cr_assert_eq(llm_batch_init(&bt, t0, S, 1), 0);
+	cr_assert_eq(llm_batch_init(&bd, d0, S, 1), 0);
+	for (int step = 0; step < R_SEQ + 2 * S; step++) {
+		struct llm_step st[S], sd[S];
+		int who[S], n = 0;
+
+		for (int k = 0; k < S; k++) {
+			int pos = step - 2 * k; /* stream k starts 2k steps later */
+
+			if (pos < 0 || pos >= R_SEQ)
+				continue;
+			st[n] = (struct llm_step){ .slot = -1,
+			                           .token = walk_token(pos + 13 * k, V),
+			                           .pos = pos, .kv = t[k] };
+			sd[n] = st[n];
+			sd[n].kv = d[k];
+			sd[n].after = t[k];
+			who[n++] = k;
+		}
+		if (n == 0)
+			continue;
+		llm_forward_batch(t0, &bt, st, n);
+		llm_forward_batch(d0, &bd, sd, n);
+		for (int e = 0; e < n; e++) {
+			const int k = who[e];
+			const float *want = llm_forward(rt[k], st[e].token, st[e].pos);
+
+			cr_assert_eq(memcmp(bt.logits + (size_t)e * V, want,
+			                    V * sizeof(float)), 0,
+			             "target %d at %d", k, st[e].pos);
+			want = llm_forward_after(rd[k], rt[k]);
+			cr_assert_eq(memcmp(bd.logits + (size_t)e * V, want,
+			                    V * sizeof(float)), 0,
+			             "draft %d at %d", k, st[e].pos);
+		}
+	}
+	llm_batch_free(&bt);
+	llm_batch_free(&bd);
+	for (int k = 0; k < S; k++) {
+		llm_free(&t[k]);
+		llm_free(&d[k]);
+		llm_free(&rt[k]);
+		llm_free(&rd[k]);
+	}
+	llm_free(&t0);
+	llm_free(&d0);
+}
+
+static void check_teacher_forced(const char *kern)
+{
+	cr_log_info("teacher-forced streams: kernels %s", kern);
+	check_teacher_forced_q(0);  /* layers 1-2 from the target */
+	check_teacher_forced_q(8);  /* int8: nothing shared */
+}
+
+Test(capture, teacher_forced_streams_bit_identical)
+{
+	for_each_kernel_set(check_teacher_forced);
 }
 
 /* The draft of a capture takes its leading layers from the target
