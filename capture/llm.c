@@ -1331,18 +1331,110 @@ const char *llm_decode(const struct llm_tokenizer *t, int prev, int token)
 /* exp and log a chunk at a time (vmath.h: the C library's values) */
 #define LLM_CHUNK 256
 
+/* the largest of x[0 .. n) as a double, as llm_softmax's loop "x[i] >
+ * max replaces it" finds it (a NaN wins only as x[0]), in four running
+ * maxima: only which of +0 and -0 wins a tie can differ, and x - max then
+ * differs at most in the sign of a zero, which exp maps to 1 either way */
+static double max_double(const float *x, int n)
+{
+	double m0 = x[0], m1 = x[0], m2 = x[0], m3 = x[0];
+	int i = 1;
+
+	for (; i + 4 <= n; i += 4) {
+		m0 = x[i] > m0 ? x[i] : m0;
+		m1 = x[i + 1] > m1 ? x[i + 1] : m1;
+		m2 = x[i + 2] > m2 ? x[i + 2] : m2;
+		m3 = x[i + 3] > m3 ? x[i + 3] : m3;
+	}
+	for (; i < n; i++)
+		m0 = x[i] > m0 ? x[i] : m0;
+	m0 = m1 > m0 ? m1 : m0;
+	m0 = m2 > m0 ? m2 : m0;
+	return m3 > m0 ? m3 : m0;
+}
+
+void llm_softmax_n(float *const *probs, const float *const *logits, int V,
+                   int n, double temperature, double *scratch)
+{
+	for (int d = 0; d < n; d++) {
+		double *e = scratch + (size_t)d * (size_t)V;
+		const double max = max_double(logits[d], V);
+
+		if (temperature == 1.0) /* x / 1.0 is x, bit for bit */
+			for (int i = 0; i < V; i++)
+				e[i] = (double)logits[d][i] - max;
+		else
+			for (int i = 0; i < V; i++)
+				e[i] = ((double)logits[d][i] - max) / temperature;
+		vexp(e, e, V);
+		for (int i = 0; i < V; i++)
+			probs[d][i] = (float)e[i];
+	}
+	/* each sum in the order of i, up to eight distributions side by side
+	 * (the other chains repeat the first) */
+	for (int d0 = 0; d0 < n; d0 += 8) {
+		const int k = n - d0 < 8 ? n - d0 : 8;
+		const double *e[8];
+		double sum[8];
+
+		for (int j = 0; j < 8; j++) {
+			e[j] = scratch + (size_t)(d0 + (j < k ? j : 0)) * (size_t)V;
+			sum[j] = 0.0;
+		}
+		for (int i = 0; i < V; i++)
+			for (int j = 0; j < 8; j++)
+				sum[j] += e[j][i];
+		for (int j = 0; j < k; j++) {
+			float *p = probs[d0 + j];
+
+			for (int i = 0; i < V; i++)
+				p[i] = (float)((double)p[i] / sum[j]);
+		}
+	}
+}
+
+void llm_entropy_n(double *h, const float *const *probs, int V, int n,
+                   double *scratch)
+{
+	for (int d = 0; d < n; d++)
+		vlogf(scratch + (size_t)d * (size_t)V, probs[d], V);
+	/* llm_entropy's sums, up to eight side by side; a term with p <= 0
+	 * (or NaN), which llm_entropy skips, subtracts +0.0 here, which
+	 * leaves any sum as it was */
+	for (int d0 = 0; d0 < n; d0 += 8) {
+		const int k = n - d0 < 8 ? n - d0 : 8;
+		const float *p[8];
+		const double *lg[8];
+		double s[8];
+
+		for (int j = 0; j < 8; j++) {
+			const int d = d0 + (j < k ? j : 0);
+
+			p[j] = probs[d];
+			lg[j] = scratch + (size_t)d * (size_t)V;
+			s[j] = 0.0;
+		}
+		for (int i = 0; i < V; i++)
+			for (int j = 0; j < 8; j++)
+				s[j] -= p[j][i] > 0.0f ? (double)p[j][i] * lg[j][i] : 0.0;
+		for (int j = 0; j < k; j++)
+			h[d0 + j] = s[j];
+	}
+}
+
 void llm_softmax(float *probs, const float *logits, int n, double temperature)
 {
-	double max = logits[0], sum = 0.0, e[LLM_CHUNK];
+	double max = max_double(logits, n), sum = 0.0, e[LLM_CHUNK];
 
-	for (int i = 1; i < n; i++)
-		if (logits[i] > max)
-			max = logits[i];
 	for (int i0 = 0; i0 < n; i0 += LLM_CHUNK) {
 		const int m = n - i0 < LLM_CHUNK ? n - i0 : LLM_CHUNK;
 
-		for (int k = 0; k < m; k++)
-			e[k] = ((double)logits[i0 + k] - max) / temperature;
+		if (temperature == 1.0) /* x / 1.0 is x, bit for bit */
+			for (int k = 0; k < m; k++)
+				e[k] = (double)logits[i0 + k] - max;
+		else
+			for (int k = 0; k < m; k++)
+				e[k] = ((double)logits[i0 + k] - max) / temperature;
 		vexp(e, e, m);
 		for (int k = 0; k < m; k++) {
 			probs[i0 + k] = (float)e[k];

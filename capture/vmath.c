@@ -440,8 +440,18 @@ static void exp_fma_d(double *y, const double *x, int n)
 		t = _mm256_fmadd_pd(p23, r2, t);
 		r2 = _mm256_mul_pd(r2, r2);
 		t = _mm256_fmadd_pd(r2, p45, t);
-		for (int k = 0; k < 4; k++)
-			spec |= exp_special(x[i + k]) << k;
+		{
+			/* exp_special() of the four: the exponent outside
+			 * 0x3c9 .. 0x407 */
+			const __m256i top = _mm256_and_si256(
+				_mm256_srli_epi64(_mm256_castpd_si256(xv), 52),
+				_mm256_set1_epi64x(0x7ff));
+			const __m256i out = _mm256_or_si256(
+				_mm256_cmpgt_epi64(top, _mm256_set1_epi64x(0x407)),
+				_mm256_cmpgt_epi64(_mm256_set1_epi64x(0x3c9), top));
+
+			spec = _mm256_movemask_pd(_mm256_castsi256_pd(out));
+		}
 		if (spec) {
 			double in[4]; /* y may be x */
 
@@ -522,8 +532,22 @@ static void log_fma_f(double *y, const float *x, int n)
 		p12 = _mm256_fmadd_pd(p34, r2, p12);
 		v = _mm256_fmadd_pd(r3, p12, lo);
 		_mm256_storeu_pd(y + i, _mm256_add_pd(v, hi));
-		for (int q = 0; q < 4; q++)
-			spec |= log_special((double)x[i + q]) << q;
+		{
+			/* log_special() of the four: within 1/16 of 1, or the
+			 * top 16 bits outside 0x0010 .. 0x7fef (subnormal, zero,
+			 * negative, infinite, NaN) */
+			const __m256i top16 = _mm256_srli_epi64(ix, 48);
+			const __m256i near1 = _mm256_andnot_si256(
+				_mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)LOG_LO), ix),
+				_mm256_cmpgt_epi64(_mm256_set1_epi64x(
+					(long long)(LOG_LO + LOG_NEAR1)), ix));
+			const __m256i outside = _mm256_or_si256(
+				_mm256_cmpgt_epi64(_mm256_set1_epi64x(0x10), top16),
+				_mm256_cmpgt_epi64(top16, _mm256_set1_epi64x(0x7fef)));
+
+			spec = _mm256_movemask_pd(_mm256_castsi256_pd(
+				_mm256_or_si256(near1, outside)));
+		}
 		if (spec)
 			for (int q = 0; q < 4; q++)
 				if (spec >> q & 1)
