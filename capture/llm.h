@@ -210,15 +210,6 @@ const char *llm_decode(const struct llm_tokenizer *t, int prev, int token);
 /** probs = softmax(logits / T) (T > 0), in place-safe (probs may == logits
  * copy); n entries. */
 void llm_softmax(float *probs, const float *logits, int n, double temperature);
-/** llm_softmax() of n distributions at once (probs[d] from logits[d], V
- * entries each), bit for bit; their sums, each a chain of dependent adds
- * in its own order, advance side by side. scratch: n x V doubles. */
-void llm_softmax_n(float *const *probs, const float *const *logits, int V,
-                   int n, double temperature, double *scratch);
-/** h[d] = llm_entropy(probs[d], V) for d < n, bit for bit, the sums side
- * by side. scratch: n x V doubles. */
-void llm_entropy_n(double *h, const float *const *probs, int V, int n,
-                   double *scratch);
 /** Keep the smallest set of most likely tokens whose mass reaches top_p
  * (ties broken by lower token id), zero the rest and renormalize.
  * idx: scratch of n ints. No-op when top_p >= 1. */
