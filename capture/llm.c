@@ -93,9 +93,12 @@ const struct llm_kern *llm_kern_select(void)
 	g_kern = &llm_kern_base;
 #ifdef LLM_KERN_AVX2
 	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx2") &&
-	    !(env && strcmp(env, "baseline") == 0))
+	if (env && strcmp(env, "baseline") == 0)
+		return g_kern;
+	if (__builtin_cpu_supports("avx2"))
 		g_kern = &llm_kern_avx2;
+	if (__builtin_cpu_supports("avx512f") && !(env && strcmp(env, "avx2") == 0))
+		g_kern = &llm_kern_avx512;
 #else
 	(void)env;
 #endif

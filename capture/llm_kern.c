@@ -24,7 +24,9 @@
 #define KERN_CAT(a, b) a##b
 #define KERN_NAME(v) KERN_CAT(llm_kern_, v)
 
-#ifdef __AVX2__
+#if defined(__AVX512F__)
+#define VW 16
+#elif defined(__AVX2__)
 #define VW 8
 #else
 #define VW 4
@@ -68,9 +70,10 @@ ALWAYS_INLINE void dot_blocks(float *out, const float *w, size_t bstride,
                               size_t stride, const float *x, int n, int nb)
 {
 	enum { PER = LLM_BLOCK_ROWS / VW };
-	vf acc[2 * PER];
+	vf acc[8];
 
 	_Static_assert(LLM_BLOCK_ROWS % VW == 0, "whole lanes per block");
+	_Static_assert((VW / 4) * PER <= 8, "at most eight accumulators");
 	for (int k = 0; k < nb * PER; k++)
 		acc[k] = (vf){ 0 };
 	for (int j = 0; j < n; j++) {
@@ -86,26 +89,39 @@ ALWAYS_INLINE void dot_blocks(float *out, const float *w, size_t bstride,
 	memcpy(out, acc, (size_t)nb * PER * sizeof(vf));
 }
 
-/* 2 blocks at a time where lanes are 8 wide (eight chains), 1 where 4 */
+/* up to NB blocks at a time: eight chains where lanes are 8 (NB 2) or 16
+ * (NB 4) wide and there are that many blocks, 1 block where lanes are 4 */
 #define NB (VW / 4)
+
+/* dot_blocks for nb (1 .. NB) blocks, nb made a constant */
+ALWAYS_INLINE void dot_blocks_nb(float *out, const float *w, size_t bstride,
+                                 size_t stride, const float *x, int n, int nb)
+{
+	if (NB >= 4 && nb >= 4)
+		dot_blocks(out, w, bstride, stride, x, n, 4);
+	else if (NB >= 3 && nb == 3)
+		dot_blocks(out, w, bstride, stride, x, n, 3);
+	else if (NB >= 2 && nb >= 2)
+		dot_blocks(out, w, bstride, stride, x, n, 2);
+	else
+		dot_blocks(out, w, bstride, stride, x, n, 1);
+}
 
 static void matmul(float *xout, const float *x, const float *wp, int n, int d)
 {
 	float acc[NB * LLM_BLOCK_ROWS];
 	const size_t bs = (size_t)LLM_BLOCK_ROWS * (size_t)n;
-	int b = 0;
 
-	for (; b + NB * LLM_BLOCK_ROWS <= d; b += NB * LLM_BLOCK_ROWS) {
-		dot_blocks(acc, wp + (size_t)b * (size_t)n, bs, LLM_BLOCK_ROWS, x,
-		           n, NB);
-		memcpy(xout + b, acc, sizeof acc);
-	}
-	for (; b < d; b += LLM_BLOCK_ROWS) {
-		int rows = d - b < LLM_BLOCK_ROWS ? d - b : LLM_BLOCK_ROWS;
+	for (int b = 0; b < d;) {
+		const int left = (d - b + LLM_BLOCK_ROWS - 1) / LLM_BLOCK_ROWS;
+		const int nb = left < NB ? left : NB;
+		const int rows = d - b < nb * LLM_BLOCK_ROWS ? d - b :
+		                 nb * LLM_BLOCK_ROWS;
 
-		dot_blocks(acc, wp + (size_t)b * (size_t)n, bs, LLM_BLOCK_ROWS, x,
-		           n, 1);
+		dot_blocks_nb(acc, wp + (size_t)b * (size_t)n, bs, LLM_BLOCK_ROWS,
+		              x, n, nb);
 		memcpy(xout + b, acc, (size_t)rows * sizeof(float));
+		b += nb * LLM_BLOCK_ROWS;
 	}
 }
 
@@ -208,22 +224,17 @@ static void scores(float *att, const float *kt, size_t stride, const float *q,
 {
 	const float scale = sqrtf((float)head_size);
 	float acc[NB * LLM_BLOCK_ROWS];
-	int t0 = 0;
 
-	for (; t0 + (NB - 1) * LLM_BLOCK_ROWS <= pos; t0 += NB * LLM_BLOCK_ROWS) {
-		int n = pos + 1 - t0 < NB * LLM_BLOCK_ROWS ? pos + 1 - t0 :
-		        NB * LLM_BLOCK_ROWS;
+	for (int t0 = 0; t0 <= pos;) {
+		const int left = (pos - t0) / LLM_BLOCK_ROWS + 1;
+		const int nb = left < NB ? left : NB;
+		const int n = pos + 1 - t0 < nb * LLM_BLOCK_ROWS ? pos + 1 - t0 :
+		              nb * LLM_BLOCK_ROWS;
 
-		dot_blocks(acc, kt + t0, LLM_BLOCK_ROWS, stride, q, head_size, NB);
+		dot_blocks_nb(acc, kt + t0, LLM_BLOCK_ROWS, stride, q, head_size, nb);
 		for (int r = 0; r < n; r++)
 			att[t0 + r] = acc[r] / scale;
-	}
-	for (; t0 <= pos; t0 += LLM_BLOCK_ROWS) {
-		int n = pos + 1 - t0 < LLM_BLOCK_ROWS ? pos + 1 - t0 : LLM_BLOCK_ROWS;
-
-		dot_blocks(acc, kt + t0, LLM_BLOCK_ROWS, stride, q, head_size, 1);
-		for (int r = 0; r < n; r++)
-			att[t0 + r] = acc[r] / scale;
+		t0 += nb * LLM_BLOCK_ROWS;
 	}
 }
 
@@ -347,6 +358,19 @@ VALUES_GROUP(values_group_vf, vf, VW, load_vf)
 #if VW != 4
 VALUES_GROUP(values_group_f4, f4, 4, load_f4)
 #endif
+#if VW == 16
+typedef float f8 __attribute__((vector_size(8 * sizeof(float))));
+
+ALWAYS_INLINE f8 load_f8(const float *p)
+{
+	f8 v;
+
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+VALUES_GROUP(values_group_f8, f8, 8, load_f8)
+#endif
 
 /* Where the 4-float slice k of the output (floats 4k .. 4k+3, within one
  * head as head_size % 4 == 0) takes its weights and values. */
@@ -405,6 +429,20 @@ static void values(const struct llm_attn *a)
 				values_group_vf(a, h, 4);
 		}
 	}
+#if VW == 16
+	else if (hs == 8 || hs == 16 || hs == 32) {
+		const int S = hs / 8, G = 8 / S;
+
+		for (int h = 0; h + G <= a->n_heads; h += G, k += G * hs / 4) {
+			if (S == 1)
+				values_group_f8(a, h, 1);
+			else if (S == 2)
+				values_group_f8(a, h, 2);
+			else
+				values_group_f8(a, h, 4);
+		}
+	}
+#endif
 #if VW != 4
 	else if (hs % 4 == 0 && (hs == 4 || hs == 8 || hs == 16)) {
 		const int S = hs / 4, G = 8 / S;

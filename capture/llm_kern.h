@@ -2,8 +2,8 @@
  * matrix-vector products over packed weights and multi-head attention.
  *
  * llm_kern.c is compiled once for the baseline instruction set and, on
- * x86-64, once more for AVX2 (wider lanes); llm_kern_select() picks one
- * when the process starts. Both compute every value with the same
+ * x86-64, once more for AVX2 and once for AVX-512 (wider lanes);
+ * llm_kern_select() picks one when the process starts. Both compute every value with the same
  * roundings in the same order as the reference's scalar loops (a lane
  * holds one dot product, or one output of a sum; nothing is reassociated
  * and nothing is fused into a multiply-add), so their results are
@@ -60,12 +60,13 @@ extern const struct llm_kern llm_kern_base;
 #if defined(__x86_64__) && defined(__GNUC__)
 #define LLM_KERN_AVX2 1
 extern const struct llm_kern llm_kern_avx2;
+extern const struct llm_kern llm_kern_avx512;
 #endif
 
-/** The kernels this process uses: AVX2 where the CPU has it, else the
- * baseline; the environment variable AHASD_CAPTURE_KERNELS=baseline (or
- * avx2, if the CPU has it) overrides the choice. Chosen once; also
- * chooses vexpf's replica (vexpf_select()). */
+/** The kernels this process uses: AVX-512 (F) where the CPU has it, else
+ * AVX2 where it has that, else the baseline; the environment variable
+ * AHASD_CAPTURE_KERNELS=baseline or avx2 caps the choice. Chosen once;
+ * also chooses the replicas of vmath.h (vmath_select()). */
 const struct llm_kern *llm_kern_select(void);
 
 /** For tests: use these kernels from now on. */
