@@ -71,6 +71,18 @@ static void sibling(char *out, size_t n, const char *path, const char *name)
 	out[dl + nl] = '\0';
 }
 
+/* the sha256 of path into out, copied from known when path names the file
+ * known was hashed from (the same path) */
+static int same_file_hash(const char *path, const char *known_path,
+                          const char known[65], char out[65])
+{
+	if (strcmp(path, known_path) == 0) {
+		memcpy(out, known, 65);
+		return 0;
+	}
+	return sha256_file_hex(path, out);
+}
+
 /* ---- pair ---- */
 
 int capture_pair_open(struct capture_pair *p, const struct capture_opts *o,
@@ -132,10 +144,13 @@ int capture_pair_open(struct capture_pair *p, const struct capture_opts *o,
 			snprintf(p->draft_tokenizer_path, sizeof p->draft_tokenizer_path,
 			         "%s", p->tokenizer_path);
 	}
+	/* a draft derived from the target reads the same files: hashed once */
 	if ((ret = sha256_file_hex(o->model, p->target_sha)) != 0 ||
-	    (ret = sha256_file_hex(draft_path, p->draft_sha)) != 0 ||
+	    (ret = same_file_hash(draft_path, o->model, p->target_sha,
+	                          p->draft_sha)) != 0 ||
 	    (ret = sha256_file_hex(p->tokenizer_path, p->tok_sha)) != 0 ||
-	    (ret = sha256_file_hex(p->draft_tokenizer_path, p->draft_tok_sha)) != 0) {
+	    (ret = same_file_hash(p->draft_tokenizer_path, p->tokenizer_path,
+	                          p->tok_sha, p->draft_tok_sha)) != 0) {
 		snprintf(err, errlen, "cannot hash the model files: %s", strerror(-ret));
 		goto error;
 	}
@@ -365,48 +380,224 @@ static double now_s(void)
 /* RNG streams of one position */
 enum { RNG_TARGET = 0, RNG_DRAFT = 1, RNG_CONT = 2 };
 
-/* Distributions and scratch of the capture loop, V entries each. */
-struct capture_work {
-	float *pt, *pd;
-	float *next_ld;   /* the draft's logits for the next position, kept by
-	                   * continuation() when valid (next_valid) */
-	int *idx;
-	int next_valid;
+/* Continuations, stepped together (llm_forward_batch): up to this many
+ * at once, each in a slot of the batch, a slot refilled as its
+ * continuation ends. */
+#define CAPTURE_BATCH 8
+/* Sequences whose first passes step together, each on its own clone of
+ * the target and of the draft (one pass over each matrix for all). */
+#define CAPTURE_GROUP 4
+
+/* A rejection (a_p < 1) at position i (absolute a) of a sequence: the
+ * draft drafted d there where the target emitted y. */
+struct cont_job {
+	uint32_t i;
+	int a, d, y;
+	int reuse;    /* d == y and the draft's main step at i + 1 ran: that
+	               * step fed y at a after the true prefix, exactly the
+	               * continuation's first forward (sampled captures) */
 };
 
-/* The draft's free-running continuation after a rejection at position i
- * (absolute a): from its own token d it drafts K steps, recording the
- * entropy of each step's distribution in row. Its forwards overwrite draft
- * KV rows a .. a+K-1, which the main pass rewrites before it reads them
- * (attention reads rows <= pos and row pos is written first), so no copy
- * is needed. The first step feeds d at a after the true prefix: when d is
- * the target's token y, that is exactly the draft's main step at the next
- * position, so its logits are kept for it (sampled captures, where
- * continuations run at almost every position). */
-static void continuation(struct capture_pair *pair, const struct capture_opts *o,
-                         struct capture_work *wk, size_t s, uint32_t i, int a,
-                         int d, int y, float *row, struct capture_stats *st)
+/* One sequence of a group: its first pass, then its continuations. */
+struct seq_state {
+	size_t s;                /* the prompt's index */
+	int P;                   /* prompt length */
+	uint32_t N, n;           /* the generation cap, positions generated */
+	int pos, tok, live;      /* the next step feeds tok at pos */
+	struct llm_model *target, *draft; /* its own KV caches */
+	/* per generated position i < N */
+	float *h, *t1, *ap;
+	uint32_t *y;
+	float *next_ld;          /* N x V: the draft's logits at i + 1, kept
+	                          * for a job at i that reuses them */
+	struct cont_job *jobs;   /* the rejections, in order */
+	uint32_t n_jobs;
+	float *rows;             /* n_jobs x K continuation entropies */
+	char *text;              /* --print-text, until the sequence is out */
+	size_t text_len, text_cap;
+};
+
+/* Distributions and scratch of the capture loop (V entries each), the
+ * sequences of a group, and the batches: the targets' steps; the drafts'
+ * steps and the continuations. */
+struct capture_work {
+	float *pt, *pd;
+	int *idx;
+	struct seq_state seq[CAPTURE_GROUP];
+	int n_seq;
+	struct llm_batch tb, db;
+};
+
+static int text_add(struct seq_state *q, const char *piece)
+{
+	size_t len = strlen(piece);
+
+	if (q->text_len + len + 1 > q->text_cap) {
+		size_t cap = (q->text_len + len + 1) * 2;
+		char *t = realloc(q->text, cap);
+
+		if (!t)
+			return -ENOMEM;
+		q->text = t;
+		q->text_cap = cap;
+	}
+	memcpy(q->text + q->text_len, piece, len + 1);
+	q->text_len += len;
+	return 0;
+}
+
+/* One continuation's state in a slot of the batch */
+struct cont_slot {
+	int seq, job;  /* its sequence and job, job -1 when free */
+	uint32_t j;    /* its next step (0 .. K - 1) */
+	int c;         /* the token it feeds at a + j */
+	int prefix;    /* positions below it come from the draft's cache */
+};
+
+/* Record step j of a continuation from its logits: the entropy of its
+ * distribution, and (before the last step) the token it drafts next.
+ * @return 1 when that was the last step */
+static int cont_record(const struct capture_opts *o, struct capture_work *wk,
+                       int V, struct cont_slot *sl, const float *lc)
+{
+	struct seq_state *q = &wk->seq[sl->seq];
+	const struct cont_job *jb = &q->jobs[sl->job];
+	const int sampled = o->temperature > 0.0;
+
+	capture_dist(wk->pd, lc, V, o->temperature, o->top_p, wk->idx);
+	q->rows[(size_t)sl->job * o->lookahead + sl->j] =
+		(float)llm_entropy(wk->pd, V);
+	if (sl->j + 1 == o->lookahead)
+		return 1; /* the last step's token is never fed */
+	sl->c = sampled ? llm_sample(wk->pd, V, llm_rng_uniform(o->seed, q->s,
+	                                                      jb->i,
+	                                                      RNG_CONT + sl->j)) :
+	                  llm_argmax(wk->pd, V);
+	sl->j++;
+	return 0;
+}
+
+/* Put the next job (of the group's sequences, in order) that needs a
+ * forward into a free slot (a job whose every step reuses the main pass's
+ * logits ends here). @return 0 when none is left */
+static int cont_start(const struct capture_opts *o, struct capture_work *wk,
+                      int V, struct cont_slot *sl, int *next_seq,
+                      uint32_t *next_job)
+{
+	while (*next_seq < wk->n_seq) {
+		struct seq_state *q = &wk->seq[*next_seq];
+		const struct cont_job *jb;
+
+		if (*next_job >= q->n_jobs) {
+			++*next_seq;
+			*next_job = 0;
+			continue;
+		}
+		jb = &q->jobs[*next_job];
+		sl->seq = *next_seq;
+		sl->job = (int)(*next_job)++;
+		sl->j = 0;
+		sl->c = jb->d;
+		sl->prefix = jb->a;
+		if (!jb->reuse)
+			return 1;
+		/* its first step is the main pass's step at i + 1, whose KV row
+		 * a the draft's cache holds */
+		sl->prefix = jb->a + 1;
+		if (!cont_record(o, wk, V, sl,
+		                 q->next_ld + (size_t)jb->i * (size_t)V))
+			return 1;
+	}
+	sl->job = -1;
+	return 0;
+}
+
+/* The draft's free-running continuations after each rejection of the
+ * group's sequences (their jobs, found by their first passes): from its
+ * own token d at position a it drafts K steps, recording the entropy of
+ * each step's distribution in the job's row. They read the true prefix
+ * from the sequence's draft cache, which the first pass filled, and keep
+ * their own rows after it, so any number run side by side. */
+static void continuations(struct capture_pair *pair,
+                          const struct capture_opts *o,
+                          struct capture_work *wk, struct capture_stats *st)
 {
 	const int V = pair->target->cfg.vocab_size;
-	const int sampled = o->temperature > 0.0;
-	int c = d;
+	struct cont_slot sl[CAPTURE_BATCH];
+	int next_seq = 0, live = 0;
+	uint32_t next_job = 0;
 
-	for (uint32_t j = 0; j < o->lookahead; j++) {
-		const float *lc = llm_forward(pair->draft, c, a + (int)j);
+	for (int k = 0; k < CAPTURE_BATCH; k++)
+		live += cont_start(o, wk, V, &sl[k], &next_seq, &next_job);
+	while (live > 0) {
+		struct llm_step step[CAPTURE_BATCH];
+		int slot[CAPTURE_BATCH], n = 0;
 
-		st->forwards++;
-		if (j == 0 && d == y) {
-			memcpy(wk->next_ld, lc, (size_t)V * sizeof *lc);
-			wk->next_valid = 1;
+		for (int k = 0; k < CAPTURE_BATCH; k++) {
+			const struct seq_state *q = &wk->seq[sl[k].seq];
+
+			if (sl[k].job < 0)
+				continue;
+			step[n] = (struct llm_step){
+				.slot = k, .token = sl[k].c,
+				.pos = q->jobs[sl[k].job].a + (int)sl[k].j,
+				.prefix = sl[k].prefix, .kv = q->draft,
+			};
+			slot[n++] = k;
 		}
-		capture_dist(wk->pd, lc, V, o->temperature, o->top_p, wk->idx);
-		row[j] = (float)llm_entropy(wk->pd, V);
-		if (j + 1 == o->lookahead)
-			break; /* the last step's token is never fed */
-		c = sampled ? llm_sample(wk->pd, V, llm_rng_uniform(o->seed, s, i,
-		                                                    RNG_CONT + j)) :
-		              llm_argmax(wk->pd, V);
+		llm_forward_batch(pair->draft, &wk->db, step, n);
+		st->forwards += (uint64_t)n;
+		for (int e = 0; e < n; e++) {
+			struct cont_slot *c = &sl[slot[e]];
+
+			if (cont_record(o, wk, V, c,
+			                wk->db.logits + (size_t)e * (size_t)V))
+				live -= 1 - cont_start(o, wk, V, c, &next_seq, &next_job);
+		}
 	}
+}
+
+/* What the first pass records at generated position i of q: the target's
+ * token, the draft's entropy, top-1 and acceptance, and the rejection.
+ * @return the target's token */
+static int first_pass_pos(const struct capture_opts *o, struct capture_work *wk,
+                          struct seq_state *q, int V, uint32_t i,
+                          const float *lt, const float *ld,
+                          struct capture_stats *st)
+{
+	const int sampled = o->temperature > 0.0;
+	int y, d, top;
+	double acc;
+
+	/* greedy: only the target's argmax is wanted, below */
+	if (sampled)
+		capture_dist(wk->pt, lt, V, o->temperature, o->top_p, wk->idx);
+	if (q->n_jobs > 0 && q->jobs[q->n_jobs - 1].i + 1 == i &&
+	    q->jobs[q->n_jobs - 1].reuse)
+		memcpy(q->next_ld + (size_t)(i - 1) * (size_t)V, ld,
+		       (size_t)V * sizeof *ld);
+	capture_dist(wk->pd, ld, V, o->temperature, o->top_p, wk->idx);
+	top = llm_argmax(wk->pd, V);
+	if (sampled) {
+		y = llm_sample(wk->pt, V, llm_rng_uniform(o->seed, q->s, i, RNG_TARGET));
+		d = llm_sample(wk->pd, V, llm_rng_uniform(o->seed, q->s, i, RNG_DRAFT));
+		acc = capture_overlap(wk->pt, wk->pd, V);
+	} else {
+		y = llm_greedy_token(lt, V, wk->pt);
+		d = top;
+		acc = y == d ? 1.0 : 0.0;
+	}
+	q->h[i] = (float)llm_entropy(wk->pd, V);
+	q->t1[i] = wk->pd[top];
+	q->ap[i] = (float)acc;
+	q->y[i] = (uint32_t)y;
+	st->sum_accept += q->ap[i];
+	if (q->ap[i] >= 1.0f)
+		st->accepted_positions++;
+	else
+		q->jobs[q->n_jobs++] = (struct cont_job){ i, q->P + (int)i, d, y,
+		                                          d == y };
+	return y;
 }
 
 /* The public description of a model as recorded: m->ops gets a new array
@@ -553,7 +744,7 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 	int **ptoks = NULL;
 	int *plen = NULL;
 	struct capture_work wk = { 0 };
-	float *row = NULL;   /* one continuation row, K entropies */
+	uint32_t max_n = 0;  /* the most positions a sequence generates */
 	char date[64];
 	int V, pair_open = 0;
 	const int sampled = o->temperature > 0.0;
@@ -629,100 +820,164 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 		}
 		if ((int64_t)pair.seq_len - n - K + 1 < (int64_t)o->max_new)
 			n_capped++;
+		{
+			int64_t cap64 = (int64_t)pair.seq_len - n - K + 1;
+			uint32_t N = cap64 < (int64_t)o->max_new ? (uint32_t)cap64 :
+			             o->max_new;
+			if (N > max_n)
+				max_n = N;
+		}
 	}
 	wk.pt = malloc((size_t)V * sizeof *wk.pt);
 	wk.pd = malloc((size_t)V * sizeof *wk.pd);
-	wk.next_ld = malloc((size_t)V * sizeof *wk.next_ld);
 	wk.idx = malloc((size_t)V * sizeof *wk.idx);
-	row = malloc((size_t)K * sizeof *row);
-	if (!wk.pt || !wk.pd || !wk.next_ld || !wk.idx || !row) {
+	if (!wk.pt || !wk.pd || !wk.idx ||
+	    llm_batch_init(&wk.tb, pair.target, CAPTURE_GROUP, 1) != 0 ||
+	    llm_batch_init(&wk.db, pair.draft,
+	                   CAPTURE_BATCH > CAPTURE_GROUP ? CAPTURE_BATCH :
+	                   CAPTURE_GROUP, (int)K) != 0) {
 		ret = -ENOMEM;
 		goto nomem;
+	}
+	for (int m = 0; m < CAPTURE_GROUP; m++) {
+		struct seq_state *q = &wk.seq[m];
+
+		q->h = malloc((size_t)max_n * sizeof *q->h);
+		q->t1 = malloc((size_t)max_n * sizeof *q->t1);
+		q->ap = malloc((size_t)max_n * sizeof *q->ap);
+		q->y = malloc((size_t)max_n * sizeof *q->y);
+		q->next_ld = malloc((size_t)max_n * (size_t)V * sizeof *q->next_ld);
+		q->jobs = malloc((size_t)max_n * sizeof *q->jobs);
+		q->rows = malloc((size_t)max_n * (size_t)K * sizeof *q->rows);
+		if (!q->h || !q->t1 || !q->ap || !q->y || !q->next_ld || !q->jobs ||
+		    !q->rows) {
+			ret = -ENOMEM;
+			goto nomem;
+		}
+		if (m == 0) {
+			q->target = pair.target;
+			q->draft = pair.draft;
+		} else if (llm_clone(&q->target, pair.target) != 0 ||
+		           llm_clone(&q->draft, pair.draft) != 0) {
+			ret = -ENOMEM;
+			goto nomem;
+		}
 	}
 	ret = open_capture(&trace, &pair, o, n_prompts, n_capped, date, err, errlen);
 	if (ret)
 		goto error;
 
-	for (size_t s = 0; s < n_prompts; s++) {
-		const int P = plen[s];
-		int64_t cap64 = (int64_t)pair.seq_len - P - K + 1;
-		uint32_t N = cap64 < (int64_t)o->max_new ? (uint32_t)cap64 : o->max_new;
-		uint32_t n = 0;
-		int tok;
+	for (size_t s0 = 0; s0 < n_prompts; s0 += CAPTURE_GROUP) {
+		wk.n_seq = n_prompts - s0 < CAPTURE_GROUP ? (int)(n_prompts - s0) :
+		           CAPTURE_GROUP;
+		for (int m = 0; m < wk.n_seq; m++) {
+			struct seq_state *q = &wk.seq[m];
+			const size_t s = s0 + (size_t)m;
+			const int64_t cap64 = (int64_t)pair.seq_len - plen[s] - K + 1;
 
-		for (int a = 0; a + 1 < P; a++) {
-			(void)llm_forward(pair.target, ptoks[s][a], a);
-			(void)llm_forward_after(pair.draft, pair.target);
-			st->forwards += 2;
+			q->s = s;
+			q->P = plen[s];
+			q->N = cap64 < (int64_t)o->max_new ? (uint32_t)cap64 : o->max_new;
+			q->n = 0;
+			q->pos = 0;
+			q->tok = ptoks[s][0];
+			q->live = 1;
+			q->n_jobs = 0;
+			q->text_len = 0;
+			if (o->text) {
+				char head[32];
+
+				snprintf(head, sizeof head, "[%zu] ", s);
+				if (text_add(q, head) || text_add(q, prompts[s])) {
+					ret = -ENOMEM;
+					goto nomem;
+				}
+			}
 		}
-		tok = ptoks[s][P - 1];
-		ret = ahasd_capture_begin(trace, (uint32_t)s, (uint32_t)P);
-		if (ret)
-			goto api_error;
-		if (o->text)
-			fprintf(o->text, "[%zu] %s", s, prompts[s]);
-		wk.next_valid = 0;
-		for (uint32_t i = 0; i < N; i++) {
-			const int a = P + (int)i; /* absolute position generated */
-			const float *lt = llm_forward(pair.target, tok, a - 1);
-			const float *ld;
-			int y, d, top;
-			double acc;
-			float h, t1, a_p;
+		/* first passes, side by side: target and draft on each true
+		 * prefix, position by position (the prompt's, then the generated
+		 * ones, which are recorded); the rejections are kept for the
+		 * continuations */
+		for (;;) {
+			struct llm_step ts[CAPTURE_GROUP], ds[CAPTURE_GROUP];
+			int who[CAPTURE_GROUP], ne = 0;
 
-			capture_dist(wk.pt, lt, V, o->temperature, o->top_p, wk.idx);
-			if (wk.next_valid) {
-				ld = wk.next_ld;
-				wk.next_valid = 0;
-			} else {
-				ld = llm_forward_after(pair.draft, pair.target);
-				st->forwards++;
+			for (int m = 0; m < wk.n_seq; m++) {
+				struct seq_state *q = &wk.seq[m];
+
+				if (!q->live)
+					continue;
+				ts[ne] = (struct llm_step){ .slot = -1, .token = q->tok,
+				                            .pos = q->pos, .kv = q->target };
+				ds[ne] = ts[ne];
+				ds[ne].kv = q->draft;
+				ds[ne].after = q->target;
+				who[ne++] = m;
 			}
-			st->forwards++;
-			capture_dist(wk.pd, ld, V, o->temperature, o->top_p, wk.idx);
-			top = llm_argmax(wk.pd, V);
-			if (sampled) {
-				y = llm_sample(wk.pt, V, llm_rng_uniform(o->seed, s, i, RNG_TARGET));
-				d = llm_sample(wk.pd, V, llm_rng_uniform(o->seed, s, i, RNG_DRAFT));
-				acc = capture_overlap(wk.pt, wk.pd, V);
-			} else {
-				y = llm_argmax(wk.pt, V);
-				d = top;
-				acc = y == d ? 1.0 : 0.0;
+			if (ne == 0)
+				break;
+			llm_forward_batch(pair.target, &wk.tb, ts, ne);
+			llm_forward_batch(pair.draft, &wk.db, ds, ne);
+			st->forwards += 2 * (uint64_t)ne;
+			for (int e = 0; e < ne; e++) {
+				struct seq_state *q = &wk.seq[who[e]];
+				uint32_t i;
+				int y;
+
+				if (q->pos + 1 < q->P) { /* the prompt */
+					q->pos++;
+					q->tok = ptoks[q->s][q->pos];
+					continue;
+				}
+				i = (uint32_t)(q->pos + 1 - q->P);
+				y = first_pass_pos(o, &wk, q, V, i,
+				                   wk.tb.logits + (size_t)e * (size_t)V,
+				                   wk.db.logits + (size_t)e * (size_t)V, st);
+				if (o->text && text_add(q, llm_decode(pair.tok, q->tok, y))) {
+					ret = -ENOMEM;
+					goto nomem;
+				}
+				q->pos++;
+				q->tok = y;
+				q->n = i + 1;
+				if (q->n == q->N || (!o->no_stop && (y == 1 || y == 2))) {
+					q->live = 0;
+					/* the main step at n does not run: nothing to reuse
+					 * after it */
+					if (q->n_jobs > 0 && q->jobs[q->n_jobs - 1].i + 1 == q->n)
+						q->jobs[q->n_jobs - 1].reuse = 0;
+				}
 			}
-			/* before the continuation reuses wk.pd */
-			h = (float)llm_entropy(wk.pd, V);
-			t1 = wk.pd[top];
-			a_p = (float)acc;
-			st->sum_accept += a_p;
-			if (a_p >= 1.0f)
-				st->accepted_positions++;
-			else
-				continuation(&pair, o, &wk, s, i, a, d, y, row, st);
-			ret = ahasd_capture_pos(trace, h, t1, a_p, y,
-			                        a_p < 1.0f ? row : NULL);
+		}
+		continuations(&pair, o, &wk, st);
+		for (int m = 0; m < wk.n_seq; m++) {
+			struct seq_state *q = &wk.seq[m];
+
+			if (o->text)
+				fprintf(o->text, "%s\n", q->text);
+			ret = ahasd_capture_begin(trace, (uint32_t)q->s, (uint32_t)q->P);
+			for (uint32_t i = 0, jx = 0; ret == 0 && i < q->n; i++) {
+				const float *row = NULL;
+
+				if (q->ap[i] < 1.0f)
+					row = q->rows + (size_t)jx++ * K;
+				ret = ahasd_capture_pos(trace, q->h[i], q->t1[i], q->ap[i],
+				                        q->y[i], row);
+			}
+			if (ret == 0)
+				ret = ahasd_capture_end(trace);
 			if (ret)
 				goto api_error;
-			if (o->text)
-				fputs(llm_decode(pair.tok, tok, y), o->text);
-			tok = y;
-			n = i + 1;
-			if (!o->no_stop && (y == 1 || y == 2))
-				break;
+			st->sequences++;
+			st->tokens += q->n;
 		}
-		if (o->text)
-			fputc('\n', o->text);
-		ret = ahasd_capture_end(trace);
-		if (ret)
-			goto api_error;
-		st->sequences++;
-		st->tokens += n;
 		if (o->progress) {
+			const size_t done = s0 + (size_t)wk.n_seq;
 			double el = now_s() - t0;
 			double rate = el > 0 ? (double)st->tokens / el : 0.0;
-			double eta = (double)(n_prompts - s - 1) * el / (double)(s + 1);
+			double eta = (double)(n_prompts - done) * el / (double)done;
 			fprintf(stderr, "\rcapture: %zu/%zu prompts, %" PRIu64 " tokens, "
-			        "%.0f tok/s, ETA %.0f s   ", s + 1, n_prompts, st->tokens,
+			        "%.0f tok/s, ETA %.0f s   ", done, n_prompts, st->tokens,
 			        rate, eta);
 		}
 	}
@@ -740,11 +995,27 @@ nomem:
 	snprintf(err, errlen, "out of memory");
 error:
 	ahasd_capture_abort(&trace);
-	free(row);
 	free(wk.pt);
 	free(wk.pd);
-	free(wk.next_ld);
 	free(wk.idx);
+	for (int m = 0; m < CAPTURE_GROUP; m++) {
+		struct seq_state *q = &wk.seq[m];
+
+		free(q->h);
+		free(q->t1);
+		free(q->ap);
+		free(q->y);
+		free(q->next_ld);
+		free(q->jobs);
+		free(q->rows);
+		free(q->text);
+		if (m > 0) {
+			llm_free(&q->target);
+			llm_free(&q->draft);
+		}
+	}
+	llm_batch_free(&wk.tb);
+	llm_batch_free(&wk.db);
 	if (ptoks)
 		for (size_t s = 0; s < n_prompts; s++)
 			free(ptoks[s]);

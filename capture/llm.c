@@ -3,6 +3,8 @@
  * llama2.c project: rmsnorm, RoPE on q and k, grouped-query attention,
  * SwiGLU feed-forward, optional unshared classifier. */
 #include "llm.h"
+#include "llm_kern.h"
+#include "vmath.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -75,11 +77,53 @@ static float rd_f32(const unsigned char *p)
 }
 
 /* ------------------------------------------------------------------ */
+/* kernels */
+
+static const struct llm_kern *g_kern = &llm_kern_base;
+static int g_kern_chosen;
+
+const struct llm_kern *llm_kern_select(void)
+{
+	const char *env = getenv("AHASD_CAPTURE_KERNELS");
+
+	if (g_kern_chosen)
+		return g_kern;
+	g_kern_chosen = 1;
+	vmath_select();
+	g_kern = &llm_kern_base;
+#ifdef LLM_KERN_AVX2
+	__builtin_cpu_init();
+	if (env && strcmp(env, "baseline") == 0)
+		return g_kern;
+	if (__builtin_cpu_supports("avx2"))
+		g_kern = &llm_kern_avx2;
+	if (__builtin_cpu_supports("avx512f") && !(env && strcmp(env, "avx2") == 0))
+		g_kern = &llm_kern_avx512;
+#else
+	(void)env;
+#endif
+	return g_kern;
+}
+
+void llm_kern_use(const struct llm_kern *k)
+{
+	g_kern_chosen = 1;
+	g_kern = k;
+}
+
+/* ------------------------------------------------------------------ */
 /* model */
 
 static size_t kv_dim_of(const struct llm_config *c)
 {
 	return (size_t)c->dim * (size_t)c->n_kv_heads / (size_t)c->n_heads;
+}
+
+/* a row of attention weights: the positions rounded up to a whole 4
+ * (llm_kern.h) */
+static size_t att_stride(const struct llm_config *c)
+{
+	return ((size_t)c->seq_len + 3) & ~(size_t)3;
 }
 
 /* floats in the file after the header, excluding nothing */
@@ -214,9 +258,10 @@ static int alloc_state(struct llm_model *m)
 	m->xb2 = calloc((size_t)c->dim, sizeof(float));
 	m->hb = calloc((size_t)c->hidden_dim, sizeof(float));
 	m->hb2 = calloc((size_t)c->hidden_dim, sizeof(float));
+	m->hexp = calloc((size_t)c->hidden_dim, sizeof(float));
 	m->q = calloc((size_t)c->dim, sizeof(float));
 	m->k = calloc(kvd, sizeof(float));
-	m->att = calloc((size_t)c->n_heads * (size_t)c->seq_len, sizeof(float));
+	m->att = calloc((size_t)c->n_heads * att_stride(c), sizeof(float));
 	m->logits = calloc((size_t)c->vocab_size, sizeof(float));
 	/* keys transposed, positions padded to whole blocks: see key_rows() */
 	m->kv_stride = blocks * LLM_BLOCK_ROWS;
@@ -225,7 +270,7 @@ static int alloc_state(struct llm_model *m)
 	m->value_cache = calloc(cache, sizeof(float));
 	m->rope = malloc((size_t)c->seq_len * (size_t)(c->dim / c->n_heads) *
 	                 sizeof(float));
-	if (!m->x || !m->x_snap || !m->xb || !m->xb2 || !m->hb || !m->hb2 || !m->q || !m->k ||
+	if (!m->x || !m->x_snap || !m->xb || !m->xb2 || !m->hb || !m->hb2 || !m->hexp || !m->q || !m->k ||
 	    !m->att || !m->logits || !m->key_cache || !m->value_cache || !m->rope)
 		return -ENOMEM;
 	rope_table_init(m);
@@ -325,6 +370,7 @@ int llm_load(struct llm_model **out, const char *path, char *err, size_t errlen)
 	m->n_active = c.n_layers;
 	m->weight_bits = 32;
 	m->last_pos = -1;
+	(void)llm_kern_select();
 	ret = alloc_state(m);
 	if (ret)
 		goto nomem;
@@ -354,6 +400,7 @@ void llm_free(struct llm_model **pm)
 	free(m->xb2);
 	free(m->hb);
 	free(m->hb2);
+	free(m->hexp);
 	free(m->q);
 	free(m->k);
 	free(m->att);
@@ -363,6 +410,32 @@ void llm_free(struct llm_model **pm)
 	free(m->rope);
 	free(m);
 	*pm = NULL;
+}
+
+int llm_clone(struct llm_model **out, const struct llm_model *src)
+{
+	struct llm_model *m = calloc(1, sizeof *m);
+	int ret;
+
+	*out = NULL;
+	if (!m)
+		return -ENOMEM;
+	m->cfg = src->cfg;
+	m->w = src->w;
+	m->pk = src->pk;
+	memcpy(m->active, src->active, sizeof m->active);
+	m->n_active = src->n_active;
+	m->weight_bits = src->weight_bits;
+	m->n_shared = src->n_shared;
+	m->snap_layers = src->snap_layers;
+	m->last_pos = -1;
+	ret = alloc_state(m);
+	if (ret) {
+		llm_free(&m);
+		return ret;
+	}
+	*out = m;
+	return 0;
 }
 
 int llm_skip_layers(struct llm_model *m, const char *list, char *err,
@@ -532,104 +605,6 @@ static void rmsnorm(float *o, const float *x, const float *w, int n)
 		o[j] = w[j] * (ss * x[j]);
 }
 
-/* The largest of x[0 .. n), in four independent running maxima rather than
- * one chain of dependent compares. A maximum does not depend on the order
- * of the compares (a NaN is skipped by every compare, as in the reference,
- * unless it is x[0], which then wins in both); only which of +0 and -0 wins
- * a tie can differ, and softmax_inplace's x - max then differs at most in
- * the sign of a zero, which expf maps to 1 either way. */
-static float max_of(const float *x, int n)
-{
-	float m0 = x[0], m1 = x[0], m2 = x[0], m3 = x[0];
-	int i = 1;
-
-	for (; i + 4 <= n; i += 4) {
-		m0 = x[i] > m0 ? x[i] : m0;
-		m1 = x[i + 1] > m1 ? x[i + 1] : m1;
-		m2 = x[i + 2] > m2 ? x[i + 2] : m2;
-		m3 = x[i + 3] > m3 ? x[i + 3] : m3;
-	}
-	for (; i < n; i++)
-		m0 = x[i] > m0 ? x[i] : m0;
-	m0 = m1 > m0 ? m1 : m0;
-	m0 = m2 > m0 ? m2 : m0;
-	return m3 > m0 ? m3 : m0;
-}
-
-static void softmax_inplace(float *x, int n)
-{
-	float max = max_of(x, n), sum = 0.0f;
-
-	for (int i = 0; i < n; i++) {
-		x[i] = expf(x[i] - max);
-		sum += x[i];
-	}
-	for (int i = 0; i < n; i++)
-		x[i] /= sum;
-}
-
-/* Four floats side by side (GNU C vector extension: SSE on x86-64, NEON on
- * arm64). Lane-wise + and * round each lane exactly as the scalar
- * operators do; nothing is reassociated across lanes. */
-typedef float llm_f4 __attribute__((vector_size(4 * sizeof(float))));
-
-static llm_f4 load_f4(const float *p)
-{
-	llm_f4 v;
-
-	memcpy(&v, p, sizeof v);
-	return v;
-}
-
-/* out[r] = sum_j w[j * stride + r] * x[j] for r < LLM_BLOCK_ROWS: that many
- * dot products side by side, one per lane. Each is summed from 0.0f in
- * the order j = 0 .. n - 1, one rounded product then one rounded add per
- * term, as the reference's scalar loop does, so results are bit-identical;
- * the lanes only remove the wait on one long chain of dependent adds. */
-static void dot_block(float *out, const float *w, size_t stride,
-                      const float *x, int n)
-{
-	llm_f4 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
-	llm_f4 a4 = { 0 }, a5 = { 0 }, a6 = { 0 }, a7 = { 0 };
-
-	_Static_assert(LLM_BLOCK_ROWS == 32, "dot_block keeps 8 x 4 lanes");
-	for (int j = 0; j < n; j++) {
-		const float *wj = w + (size_t)j * stride;
-		const float xj = x[j];
-
-		a0 += load_f4(wj) * xj;
-		a1 += load_f4(wj + 4) * xj;
-		a2 += load_f4(wj + 8) * xj;
-		a3 += load_f4(wj + 12) * xj;
-		a4 += load_f4(wj + 16) * xj;
-		a5 += load_f4(wj + 20) * xj;
-		a6 += load_f4(wj + 24) * xj;
-		a7 += load_f4(wj + 28) * xj;
-	}
-	memcpy(out, &a0, sizeof a0);
-	memcpy(out + 4, &a1, sizeof a1);
-	memcpy(out + 8, &a2, sizeof a2);
-	memcpy(out + 12, &a3, sizeof a3);
-	memcpy(out + 16, &a4, sizeof a4);
-	memcpy(out + 20, &a5, sizeof a5);
-	memcpy(out + 24, &a6, sizeof a6);
-	memcpy(out + 28, &a7, sizeof a7);
-}
-
-/* W (d, n) @ x (n) -> xout (d), W packed (llm_packed); xout must not
- * overlap x */
-static void matmul(float *xout, const float *x, const float *wp, int n, int d)
-{
-	float acc[LLM_BLOCK_ROWS];
-
-	for (int b = 0; b < d; b += LLM_BLOCK_ROWS) {
-		int rows = d - b < LLM_BLOCK_ROWS ? d - b : LLM_BLOCK_ROWS;
-
-		dot_block(acc, wp + (size_t)b * (size_t)n, LLM_BLOCK_ROWS, x, n);
-		memcpy(xout + b, acc, (size_t)rows * sizeof(float));
-	}
-}
-
 /* ---- forward pass ---- */
 
 /* rotate the pairs (i, i + 1) of vec[0 .. n) by the angles of one position
@@ -668,122 +643,21 @@ static void key_store(struct llm_model *m, size_t l, int pos)
 	}
 }
 
-/* att[t] = (q . k_t) / sqrt(head_size) for t = 0 .. pos, kt: key_rows().
- * dot_block scores LLM_BLOCK_ROWS positions at once, each summed over i in
- * order like the reference's loop (kv_stride is a multiple of the block,
- * so the last block stays inside the cache). */
-static void attention_scores(float *att, const float *kt, size_t stride,
-                             const float *q, int head_size, int pos)
-{
-	const float scale = sqrtf((float)head_size);
-	float acc[LLM_BLOCK_ROWS];
-
-	for (int t0 = 0; t0 <= pos; t0 += LLM_BLOCK_ROWS) {
-		int n = pos + 1 - t0 < LLM_BLOCK_ROWS ? pos + 1 - t0 : LLM_BLOCK_ROWS;
-
-		dot_block(acc, kt + t0, stride, q, head_size);
-		for (int r = 0; r < n; r++)
-			att[t0 + r] = acc[r] / scale;
-	}
-}
-
-/* Where the 4-float slice k of the attention output (floats 4k .. 4k+3,
- * within one head as head_size % 4 == 0) takes its weights and values. */
-static void value_slice(const struct llm_model *m, int k, const float **att,
-                        size_t *voff)
-{
-	const struct llm_config *c = &m->cfg;
-	const int hs = c->dim / c->n_heads, h = 4 * k / hs;
-
-	*att = m->att + (size_t)h * (size_t)c->seq_len;
-	*voff = (size_t)(h / (c->n_heads / c->n_kv_heads)) * (size_t)hs +
-	        (size_t)(4 * k % hs);
-}
-
-/* m->xb[h * hs + i] = sum over t = 0 .. pos of att_h[t] * v_t[i] (v_t: the
- * value row of head h's kv head), added in the order of t from 0.0f, as the
- * reference does per output. Four slices, of any heads, advance together
- * so that their chains of dependent adds overlap. Needs head_size % 4 == 0. */
-static void attention_values(struct llm_model *m, const float *vc, int pos)
-{
-	const size_t kv_dim = kv_dim_of(&m->cfg);
-	const int nv = m->cfg.dim / 4;
-	int k = 0;
-
-	for (; k + 4 <= nv; k += 4) {
-		const float *p0, *p1, *p2, *p3;
-		size_t o0, o1, o2, o3;
-		llm_f4 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
-
-		value_slice(m, k, &p0, &o0);
-		value_slice(m, k + 1, &p1, &o1);
-		value_slice(m, k + 2, &p2, &o2);
-		value_slice(m, k + 3, &p3, &o3);
-		for (int t = 0; t <= pos; t++) {
-			const float *v = vc + (size_t)t * kv_dim;
-			a0 += load_f4(v + o0) * p0[t];
-			a1 += load_f4(v + o1) * p1[t];
-			a2 += load_f4(v + o2) * p2[t];
-			a3 += load_f4(v + o3) * p3[t];
-		}
-		memcpy(m->xb + 4 * k, &a0, sizeof a0);
-		memcpy(m->xb + 4 * k + 4, &a1, sizeof a1);
-		memcpy(m->xb + 4 * k + 8, &a2, sizeof a2);
-		memcpy(m->xb + 4 * k + 12, &a3, sizeof a3);
-	}
-	for (; k < nv; k++) {
-		const float *p0;
-		size_t o0;
-		llm_f4 a0 = { 0 };
-
-		value_slice(m, k, &p0, &o0);
-		for (int t = 0; t <= pos; t++)
-			a0 += load_f4(vc + (size_t)t * kv_dim + o0) * p0[t];
-		memcpy(m->xb + 4 * k, &a0, sizeof a0);
-	}
-}
-
-/* the reference's loop, for head sizes that are not a multiple of 4 */
-static void attention_values_scalar(struct llm_model *m, const float *vc,
-                                    int pos)
-{
-	const struct llm_config *c = &m->cfg;
-	const size_t kv_dim = kv_dim_of(c);
-	const int hs = c->dim / c->n_heads, kv_mul = c->n_heads / c->n_kv_heads;
-
-	for (int h = 0; h < c->n_heads; h++) {
-		const float *att = m->att + (size_t)h * (size_t)c->seq_len;
-		float *xb = m->xb + h * hs;
-		size_t hoff = (size_t)(h / kv_mul) * (size_t)hs;
-
-		memset(xb, 0, (size_t)hs * sizeof(float));
-		for (int t = 0; t <= pos; t++) {
-			const float *v = vc + (size_t)t * kv_dim + hoff;
-			float a = att[t];
-			for (int i = 0; i < hs; i++)
-				xb[i] += a * v[i];
-		}
-	}
-}
-
 /* multi-head attention of m->q over the rows 0 .. pos of layer l -> m->xb */
 static void attention(struct llm_model *m, size_t l, int pos)
 {
 	const struct llm_config *c = &m->cfg;
-	const int hs = c->dim / c->n_heads, kv_mul = c->n_heads / c->n_kv_heads;
-	const float *vc = m->value_cache + l * (size_t)c->seq_len * kv_dim_of(c);
+	const struct llm_attn a = {
+		.q = m->q,
+		.seg = { { key_rows(m, l, 0), m->kv_stride,
+		           m->value_cache + l * (size_t)c->seq_len * kv_dim_of(c),
+		           pos + 1 } },
+		.att = m->att, .att_stride = att_stride(c), .out = m->xb,
+		.n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
+		.head_size = c->dim / c->n_heads,
+	};
 
-	for (int h = 0; h < c->n_heads; h++) {
-		float *att = m->att + (size_t)h * (size_t)c->seq_len;
-
-		attention_scores(att, key_rows(m, l, h / kv_mul), m->kv_stride,
-		                 m->q + h * hs, hs, pos);
-		softmax_inplace(att, pos + 1);
-	}
-	if (hs % 4 == 0)
-		attention_values(m, vc, pos);
-	else
-		attention_values_scalar(m, vc, pos);
+	g_kern->attention(&a);
 }
 
 /* one decoder layer on m->x at pos: attention, then the SwiGLU FFN */
@@ -803,13 +677,13 @@ static void layer_forward(struct llm_model *m, size_t l, int pos)
 
 	rmsnorm(m->xb, x, w->rms_att + ld, dim);
 	rec_op(m, "attn_norm", TRACE_OP_NORM, 0, (uint32_t)dim, 0, 0, 0);
-	matmul(m->q, m->xb, pk->wq + l * packed_floats((size_t)dim, (size_t)dim),
+	g_kern->matmul(m->q, m->xb, pk->wq + l * packed_floats((size_t)dim, (size_t)dim),
 	       dim, dim);
 	rec_op(m, "wq", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)dim, 0, 0, 0);
-	matmul(m->k, m->xb, pk->wk + l * packed_floats((size_t)kv_dim, (size_t)dim),
+	g_kern->matmul(m->k, m->xb, pk->wk + l * packed_floats((size_t)kv_dim, (size_t)dim),
 	       dim, kv_dim);
 	rec_op(m, "wk", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)kv_dim, 0, 0, 0);
-	matmul(vc, m->xb, pk->wv + l * packed_floats((size_t)kv_dim, (size_t)dim),
+	g_kern->matmul(vc, m->xb, pk->wv + l * packed_floats((size_t)kv_dim, (size_t)dim),
 	       dim, kv_dim);
 	rec_op(m, "wv", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)kv_dim, 0, 0, 0);
 
@@ -822,7 +696,7 @@ static void layer_forward(struct llm_model *m, size_t l, int pos)
 	rec_op(m, "attention", TRACE_OP_ATTENTION, 0, 0,
 	       (uint32_t)p->n_heads, (uint32_t)p->n_kv_heads, (uint32_t)head_size);
 
-	matmul(m->xb2, m->xb, pk->wo + l * packed_floats((size_t)dim, (size_t)dim),
+	g_kern->matmul(m->xb2, m->xb, pk->wo + l * packed_floats((size_t)dim, (size_t)dim),
 	       dim, dim);
 	rec_op(m, "wo", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)dim, 0, 0, 0);
 	for (int i = 0; i < dim; i++)
@@ -831,22 +705,21 @@ static void layer_forward(struct llm_model *m, size_t l, int pos)
 
 	rmsnorm(m->xb, x, w->rms_ffn + ld, dim);
 	rec_op(m, "ffn_norm", TRACE_OP_NORM, 0, (uint32_t)dim, 0, 0, 0);
-	matmul(m->hb, m->xb, pk->w1 + l * packed_floats((size_t)hid, (size_t)dim),
+	g_kern->matmul(m->hb, m->xb, pk->w1 + l * packed_floats((size_t)hid, (size_t)dim),
 	       dim, hid);
 	rec_op(m, "w1", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)hid, 0, 0, 0);
-	matmul(m->hb2, m->xb, pk->w3 + l * packed_floats((size_t)hid, (size_t)dim),
+	g_kern->matmul(m->hb2, m->xb, pk->w3 + l * packed_floats((size_t)hid, (size_t)dim),
 	       dim, hid);
 	rec_op(m, "w3", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)hid, 0, 0, 0);
-	for (int i = 0; i < hid; i++) {
-		float val = m->hb[i];
-		val *= 1.0f / (1.0f + expf(-val));
-		m->hb[i] = val;
-	}
+	/* SiLU: val * (1 / (1 + expf(-val))), the reference's roundings */
+	vexpf_neg(m->hexp, m->hb, hid);
+	for (int i = 0; i < hid; i++)
+		m->hb[i] *= 1.0f / (1.0f + m->hexp[i]);
 	rec_op(m, "silu", TRACE_OP_NONLINEAR, 0, (uint32_t)hid, 0, 0, 0);
 	for (int i = 0; i < hid; i++)
 		m->hb[i] *= m->hb2[i];
 	rec_op(m, "gate_mul", TRACE_OP_ELEMENTWISE, 0, (uint32_t)hid, 0, 0, 0);
-	matmul(m->xb, m->hb, pk->w2 + l * packed_floats((size_t)dim, (size_t)hid),
+	g_kern->matmul(m->xb, m->hb, pk->w2 + l * packed_floats((size_t)dim, (size_t)hid),
 	       hid, dim);
 	rec_op(m, "w2", TRACE_OP_GEMM, (uint32_t)hid, (uint32_t)dim, 0, 0, 0);
 	for (int i = 0; i < dim; i++)
@@ -862,7 +735,7 @@ static const float *classify(struct llm_model *m)
 
 	rmsnorm(m->x, m->x, m->w.rms_final, dim);
 	rec_op(m, "final_norm", TRACE_OP_NORM, 0, (uint32_t)dim, 0, 0, 0);
-	matmul(m->logits, m->x, m->pk.wcls, dim, p->vocab_size);
+	g_kern->matmul(m->logits, m->x, m->pk.wcls, dim, p->vocab_size);
 	rec_op(m, "classifier", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)p->vocab_size, 0, 0, 0);
 	/* the capture turns logits into a distribution after every step */
 	rec_op(m, "softmax_vocab", TRACE_OP_NONLINEAR, 0, (uint32_t)p->vocab_size, 0, 0, 0);
@@ -885,6 +758,219 @@ const float *llm_forward(struct llm_model *m, int token, int pos)
 	m->last_token = token;
 	m->last_pos = pos;
 	return classify(m);
+}
+
+/* ---- free-running streams stepped together ---- */
+
+static void kv_copy_row(struct llm_model *draft, const struct llm_model *target,
+                        size_t l, int pos);
+
+void llm_batch_free(struct llm_batch *b)
+{
+	free(b->x);
+	free(b->xb);
+	free(b->xb2);
+	free(b->hb);
+	free(b->hb2);
+	free(b->hexp);
+	free(b->q);
+	free(b->k);
+	free(b->v);
+	free(b->att);
+	free(b->logits);
+	free(b->keys);
+	free(b->values);
+	memset(b, 0, sizeof *b);
+}
+
+int llm_batch_init(struct llm_batch *b, const struct llm_model *m, int cap,
+                   int rows)
+{
+	const struct llm_config *c = &m->cfg;
+	const size_t n = (size_t)cap, dim = (size_t)c->dim;
+	const size_t hid = (size_t)c->hidden_dim, kvd = kv_dim_of(c);
+	const size_t L = (size_t)c->n_layers;
+
+	memset(b, 0, sizeof *b);
+	if (cap < 1 || rows < 1)
+		return -EINVAL;
+	b->cap = cap;
+	b->rows = rows;
+	b->kstride = ((size_t)rows + LLM_BLOCK_ROWS - 1) / LLM_BLOCK_ROWS *
+	             LLM_BLOCK_ROWS;
+	b->x = calloc(n * dim, sizeof(float));
+	b->xb = calloc(n * dim, sizeof(float));
+	b->xb2 = calloc(n * dim, sizeof(float));
+	b->hb = calloc(n * hid, sizeof(float));
+	b->hb2 = calloc(n * hid, sizeof(float));
+	b->hexp = calloc(n * hid, sizeof(float));
+	b->q = calloc(n * dim, sizeof(float));
+	b->k = calloc(n * kvd, sizeof(float));
+	b->v = calloc(n * kvd, sizeof(float));
+	b->att = calloc((size_t)c->n_heads * att_stride(c), sizeof(float));
+	b->logits = calloc(n * (size_t)c->vocab_size, sizeof(float));
+	b->keys = calloc(n * L * kvd * b->kstride, sizeof(float));
+	b->values = calloc(n * L * (size_t)rows * kvd, sizeof(float));
+	if (!b->x || !b->xb || !b->xb2 || !b->hb || !b->hb2 || !b->hexp ||
+	    !b->q || !b->k || !b->v || !b->att || !b->logits || !b->keys ||
+	    !b->values) {
+		llm_batch_free(b);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* the private key rows of a slot in layer l (kv head 0; kv head g starts
+ * g * head_size rows further on), and its value rows */
+static float *slot_keys(const struct llm_batch *b, const struct llm_model *m,
+                        int slot, size_t l)
+{
+	return b->keys + ((size_t)slot * (size_t)m->cfg.n_layers + l) *
+	       kv_dim_of(&m->cfg) * b->kstride;
+}
+
+static float *slot_values(const struct llm_batch *b, const struct llm_model *m,
+                          int slot, size_t l)
+{
+	return b->values + ((size_t)slot * (size_t)m->cfg.n_layers + l) *
+	       (size_t)b->rows * kv_dim_of(&m->cfg);
+}
+
+/* layer l for the n streams of one llm_forward_batch() call: what
+ * layer_forward() does for one, each matrix read once for all */
+static void layer_forward_batch(struct llm_model *m, struct llm_batch *b,
+                                size_t l, const struct llm_step *st, int n)
+{
+	const struct llm_config *p = &m->cfg;
+	const struct llm_weights *w = &m->w;
+	const struct llm_packed *pk = &m->pk;
+	const int dim = p->dim, hid = p->hidden_dim;
+	const int kv_dim = (int)kv_dim_of(p), hs = dim / p->n_heads;
+	const size_t ld = l * (size_t)dim, d = (size_t)dim, kd = (size_t)kv_dim;
+	const size_t h = (size_t)hid;
+
+	for (int e = 0; e < n; e++)
+		rmsnorm(b->xb + e * d, b->x + e * d, w->rms_att + ld, dim);
+	g_kern->matmul_n(b->q, d, b->xb, d,
+	                 pk->wq + l * packed_floats(d, d), dim, dim, n);
+	g_kern->matmul_n(b->k, kd, b->xb, d,
+	                 pk->wk + l * packed_floats(kd, d), dim, kv_dim, n);
+	g_kern->matmul_n(b->v, kd, b->xb, d,
+	                 pk->wv + l * packed_floats(kd, d), dim, kv_dim, n);
+	for (int e = 0; e < n; e++) {
+		const float *rope = m->rope + (size_t)st[e].pos * (size_t)hs;
+		struct llm_model *km = st[e].kv ? st[e].kv : m;
+		const float *vc = km->value_cache + l * (size_t)p->seq_len * kd;
+		struct llm_attn a = {
+			.q = b->q + e * d,
+			.att = b->att, .att_stride = att_stride(p),
+			.out = b->xb + e * d,
+			.n_heads = p->n_heads, .n_kv_heads = p->n_kv_heads,
+			.head_size = hs,
+		};
+
+		rope_rotate(b->q + e * d, dim, rope, hs);
+		rope_rotate(b->k + e * kd, kv_dim, rope, hs);
+		if (st[e].slot < 0) {
+			/* teacher-forced: the row at pos of its own cache */
+			float *kt = key_rows(km, l, 0) + st[e].pos;
+
+			for (size_t i = 0; i < kd; i++)
+				kt[i * km->kv_stride] = b->k[e * kd + i];
+			memcpy(km->value_cache + (l * (size_t)p->seq_len +
+			                          (size_t)st[e].pos) * kd,
+			       b->v + e * kd, kd * sizeof(float));
+			a.seg[0] = (struct llm_kv_seg){ key_rows(km, l, 0),
+			                                km->kv_stride, vc,
+			                                st[e].pos + 1 };
+		} else {
+			const int r = st[e].pos - st[e].prefix;
+			float *kt = slot_keys(b, m, st[e].slot, l);
+			float *vt = slot_values(b, m, st[e].slot, l);
+
+			for (size_t i = 0; i < kd; i++)
+				kt[i * b->kstride + (size_t)r] = b->k[e * kd + i];
+			memcpy(vt + (size_t)r * kd, b->v + e * kd, kd * sizeof(float));
+			a.seg[0] = (struct llm_kv_seg){ key_rows(km, l, 0),
+			                                km->kv_stride, vc,
+			                                st[e].prefix };
+			a.seg[1] = (struct llm_kv_seg){ kt, b->kstride, vt, r + 1 };
+		}
+		g_kern->attention(&a);
+	}
+	g_kern->matmul_n(b->xb2, d, b->xb, d,
+	                 pk->wo + l * packed_floats(d, d), dim, dim, n);
+	for (size_t i = 0; i < (size_t)n * d; i++)
+		b->x[i] += b->xb2[i];
+	for (int e = 0; e < n; e++)
+		rmsnorm(b->xb + e * d, b->x + e * d, w->rms_ffn + ld, dim);
+	g_kern->matmul_n(b->hb, h, b->xb, d,
+	                 pk->w1 + l * packed_floats(h, d), dim, hid, n);
+	g_kern->matmul_n(b->hb2, h, b->xb, d,
+	                 pk->w3 + l * packed_floats(h, d), dim, hid, n);
+	vexpf_neg(b->hexp, b->hb, n * hid);
+	for (size_t i = 0; i < (size_t)n * h; i++) {
+		b->hb[i] *= 1.0f / (1.0f + b->hexp[i]);
+		b->hb[i] *= b->hb2[i];
+	}
+	g_kern->matmul_n(b->xb, d, b->hb, h,
+	                 pk->w2 + l * packed_floats(d, h), hid, dim, n);
+	for (size_t i = 0; i < (size_t)n * d; i++)
+		b->x[i] += b->xb[i];
+}
+
+void llm_forward_batch(struct llm_model *m, struct llm_batch *b,
+                       const struct llm_step *st, int n)
+{
+	const struct llm_config *p = &m->cfg;
+	const size_t dim = (size_t)p->dim;
+	const int after = st[0].after != NULL;
+	const size_t first = after ? (size_t)m->n_shared : 0;
+
+	assert(n >= 1 && n <= b->cap);
+	for (int e = 0; e < n; e++) {
+		struct llm_model *km = st[e].kv ? st[e].kv : m;
+
+		assert(st[e].pos >= 0 && st[e].pos < p->seq_len);
+		assert((st[e].after != NULL) == after);
+		if (st[e].slot < 0) {
+			assert(km->pk.wq == m->pk.wq && km->n_shared == m->n_shared);
+		} else {
+			assert(st[e].slot < b->cap && !after);
+			assert(st[e].prefix >= 0 && st[e].pos >= st[e].prefix &&
+			       st[e].pos - st[e].prefix < b->rows);
+		}
+		if (after && first > 0) {
+			/* as llm_forward_after(): the shared layers' output and KV
+			 * rows are the target's of this token and position */
+			assert(st[e].slot < 0 && st[e].after->last_pos == st[e].pos &&
+			       st[e].after->snap_layers == m->n_shared);
+			memcpy(b->x + e * dim, st[e].after->x_snap, dim * sizeof(float));
+			for (size_t l = 0; l < first; l++)
+				kv_copy_row(km, st[e].after, l, st[e].pos);
+		} else {
+			memcpy(b->x + e * dim, m->w.tok_emb + (size_t)st[e].token * dim,
+			       dim * sizeof(float));
+		}
+	}
+	for (size_t l = first; l < (size_t)p->n_layers; l++) {
+		if (m->active[l])
+			layer_forward_batch(m, b, l, st, n);
+		for (int e = 0; e < n; e++)
+			if (st[e].slot < 0 && st[e].kv &&
+			    l + 1 == (size_t)st[e].kv->snap_layers)
+				memcpy(st[e].kv->x_snap, b->x + e * dim,
+				       dim * sizeof(float));
+	}
+	for (int e = 0; e < n; e++) {
+		rmsnorm(b->x + e * dim, b->x + e * dim, m->w.rms_final, p->dim);
+		if (st[e].slot < 0 && st[e].kv) {
+			st[e].kv->last_token = st[e].token;
+			st[e].kv->last_pos = st[e].pos;
+		}
+	}
+	g_kern->matmul_n(b->logits, (size_t)p->vocab_size, b->x, dim, m->pk.wcls,
+	                 p->dim, p->vocab_size, n);
 }
 
 /* ---- a draft that reuses the target's leading layers ---- */
@@ -914,6 +1000,31 @@ static int same_layer(const struct llm_model *a, const struct llm_model *b,
 	       same_floats(a->w.w3 + l * dh, b->w.w3 + l * dh, dh);
 }
 
+/* When every layer the draft runs, and its classifier, hold the target's
+ * weights (a skip-layer draft of the same checkpoint), the draft reads the
+ * target's packed matrices and frees its own copy: the two models then
+ * stream one set of weights through the cache instead of two. Called with
+ * the shared prefix already established (n > 0: same shapes and
+ * embedding). */
+static void share_packed(struct llm_model *target, struct llm_model *draft,
+                         int n)
+{
+	const struct llm_config *c = &draft->cfg;
+
+	if (n == 0 || draft->packed == NULL || target->cfg.n_layers != c->n_layers ||
+	    target->cfg.shared_classifier != c->shared_classifier)
+		return;
+	for (size_t l = 0; l < (size_t)c->n_layers; l++)
+		if (draft->active[l] && !same_layer(target, draft, l))
+			return;
+	if (!same_floats(target->w.wcls, draft->w.wcls,
+	                 (size_t)c->vocab_size * (size_t)c->dim))
+		return;
+	free(draft->packed);
+	draft->packed = NULL;
+	draft->pk = target->pk;
+}
+
 int llm_share_prefix(struct llm_model *target, struct llm_model *draft)
 {
 	const struct llm_config *a = &target->cfg, *b = &draft->cfg;
@@ -930,6 +1041,7 @@ int llm_share_prefix(struct llm_model *target, struct llm_model *draft)
 			n++;
 	target->snap_layers = n;
 	draft->n_shared = n;
+	share_packed(target, draft, n);
 	return n;
 }
 
@@ -1219,20 +1331,79 @@ const char *llm_decode(const struct llm_tokenizer *t, int prev, int token)
 /* ------------------------------------------------------------------ */
 /* distributions */
 
+/* exp and log a chunk at a time (vmath.h: the C library's values) */
+#define LLM_CHUNK 256
+
+/* the largest of x[0 .. n) as a double, as llm_softmax's loop "x[i] >
+ * max replaces it" finds it (a NaN wins only as x[0]), in four running
+ * maxima: only which of +0 and -0 wins a tie can differ, and x - max then
+ * differs at most in the sign of a zero, which exp maps to 1 either way */
+static double max_double(const float *x, int n)
+{
+	double m0 = x[0], m1 = x[0], m2 = x[0], m3 = x[0];
+	int i = 1;
+
+	for (; i + 4 <= n; i += 4) {
+		m0 = x[i] > m0 ? x[i] : m0;
+		m1 = x[i + 1] > m1 ? x[i + 1] : m1;
+		m2 = x[i + 2] > m2 ? x[i + 2] : m2;
+		m3 = x[i + 3] > m3 ? x[i + 3] : m3;
+	}
+	for (; i < n; i++)
+		m0 = x[i] > m0 ? x[i] : m0;
+	m0 = m1 > m0 ? m1 : m0;
+	m0 = m2 > m0 ? m2 : m0;
+	return m3 > m0 ? m3 : m0;
+}
+
 void llm_softmax(float *probs, const float *logits, int n, double temperature)
 {
-	double max = logits[0], sum = 0.0;
+	double max = max_double(logits, n), sum = 0.0, e[LLM_CHUNK];
 
-	for (int i = 1; i < n; i++)
-		if (logits[i] > max)
-			max = logits[i];
-	for (int i = 0; i < n; i++) {
-		double e = exp(((double)logits[i] - max) / temperature);
-		probs[i] = (float)e;
-		sum += e;
+	for (int i0 = 0; i0 < n; i0 += LLM_CHUNK) {
+		const int m = n - i0 < LLM_CHUNK ? n - i0 : LLM_CHUNK;
+
+		if (temperature == 1.0) /* x / 1.0 is x, bit for bit */
+			for (int k = 0; k < m; k++)
+				e[k] = (double)logits[i0 + k] - max;
+		else
+			for (int k = 0; k < m; k++)
+				e[k] = ((double)logits[i0 + k] - max) / temperature;
+		vexp(e, e, m);
+		for (int k = 0; k < m; k++) {
+			probs[i0 + k] = (float)e[k];
+			sum += e[k];
+		}
 	}
 	for (int i = 0; i < n; i++)
 		probs[i] = (float)((double)probs[i] / sum);
+}
+
+int llm_greedy_token(const float *logits, int n, float *probs)
+{
+	float best = logits[0], second = -INFINITY;
+	int bi = 0, nan = logits[0] != logits[0];
+
+	for (int i = 1; i < n; i++) {
+		const float l = logits[i];
+
+		if (l > best) {
+			second = best;
+			best = l;
+			bi = i;
+		} else if (l < best && l > second) {
+			second = l;
+		}
+		nan |= l != l;
+	}
+	/* l* - l2 > 2^-20: exp(l2 - l*) < 1 - 2^-20 rounds to a float at
+	 * least 2^-21 below the 1 of the largest, and after the division by
+	 * the sum (>= 1, <= n) at least four float steps remain between the
+	 * two probabilities: the largest is l*'s alone */
+	if (!nan && isfinite(best) && (double)best - (double)second > 0x1p-20)
+		return bi;
+	llm_softmax(probs, logits, n, 1.0);
+	return llm_argmax(probs, n);
 }
 
 static const float *g_sort_probs; /* qsort has no context argument */
@@ -1274,23 +1445,45 @@ void llm_top_p(float *probs, int n, double top_p, int *idx)
 		probs[idx[i]] = (float)((double)probs[idx[i]] / sum);
 }
 
+/* The first index of the largest value, as the loop "v[i] > v[best]
+ * replaces best" finds it: the largest value first, in four running
+ * maxima (a NaN never wins unless it is v[0], which then stays best), then
+ * the first index that holds it (equal values, +0 and -0 included, never
+ * replace the first of them). */
 int llm_argmax(const float *v, int n)
 {
-	int best = 0;
+	float m0 = v[0], m1 = v[0], m2 = v[0], m3 = v[0];
+	int i = 1;
 
-	for (int i = 1; i < n; i++)
-		if (v[i] > v[best])
-			best = i;
-	return best;
+	for (; i + 4 <= n; i += 4) {
+		m0 = v[i] > m0 ? v[i] : m0;
+		m1 = v[i + 1] > m1 ? v[i + 1] : m1;
+		m2 = v[i + 2] > m2 ? v[i + 2] : m2;
+		m3 = v[i + 3] > m3 ? v[i + 3] : m3;
+	}
+	for (; i < n; i++)
+		m0 = v[i] > m0 ? v[i] : m0;
+	m0 = m1 > m0 ? m1 : m0;
+	m0 = m2 > m0 ? m2 : m0;
+	m0 = m3 > m0 ? m3 : m0;
+	for (i = 0; i < n; i++)
+		if (v[i] == m0)
+			return i;
+	return 0; /* v[0] is NaN */
 }
 
 double llm_entropy(const float *p, int n)
 {
-	double h = 0.0;
+	double h = 0.0, lg[LLM_CHUNK];
 
-	for (int i = 0; i < n; i++)
-		if (p[i] > 0.0f)
-			h -= (double)p[i] * log((double)p[i]);
+	for (int i0 = 0; i0 < n; i0 += LLM_CHUNK) {
+		const int m = n - i0 < LLM_CHUNK ? n - i0 : LLM_CHUNK;
+
+		vlogf(lg, p + i0, m);
+		for (int k = 0; k < m; k++)
+			if (p[i0 + k] > 0.0f)
+				h -= (double)p[i0 + k] * lg[k];
+	}
 	return h;
 }
 

@@ -55,13 +55,16 @@ struct llm_model {
 	struct llm_weights w;
 	float *data;            /* owned: all weights (fp32) */
 	size_t n_floats;
-	float *packed;          /* owned: the matrices of w as llm_packed */
+	float *packed;          /* owned: the matrices of w as llm_packed; NULL
+	                         * when pk points into another model's (see
+	                         * llm_share_prefix()) */
 	struct llm_packed pk;
 	unsigned char active[LLM_MAX_LAYERS]; /* 1 = layer executed */
 	int n_active;
 	int weight_bits;        /* 32, 8 or 4 */
 	/* run state */
 	float *x, *xb, *xb2, *hb, *hb2, *q, *k, *att, *logits;
+	float *hexp;            /* hidden_dim: expf(-hb) for SiLU */
 	/* keys n_layers x n_kv_heads x head_size x kv_stride (transposed: one
 	 * column per position, kv_stride = seq_len rounded up to a whole
 	 * LLM_BLOCK_ROWS), values n_layers x seq_len x kv_dim */
@@ -81,6 +84,13 @@ struct llm_model {
  * header or a truncated/oversized file. */
 int llm_load(struct llm_model **out, const char *path, char *err, size_t errlen);
 void llm_free(struct llm_model **m);
+
+/** A model with m's weights (read from m's, which must outlive it: the
+ * same dims, layers, quantization and shared prefix) and a state of its
+ * own: KV cache, activations, logits. For several sequences side by side
+ * (llm_forward_batch with slot -1).
+ * @return 0 or -ENOMEM. */
+int llm_clone(struct llm_model **out, const struct llm_model *m);
 
 /** Skip layers: list of 1-based layer numbers, e.g. "3" or "2,4".
  * @return 0 or -EINVAL (bad list, out-of-range layer, all layers skipped). */
@@ -102,6 +112,10 @@ const float *llm_forward(struct llm_model *m, int token, int pos);
  * before the first skipped one. Counts those leading layers (both models
  * run them, same shapes, same embedding and weights by memcmp) and links
  * the two so that llm_forward_after() copies them instead.
+ * When every layer the draft runs and its classifier hold the target's
+ * weights, the draft also drops its packed copy of the matrices and reads
+ * the target's (one copy in the cache instead of two): the target must then
+ * outlive the draft's forwards.
  * @return the number of shared layers; 0 (quantized or other weights)
  * makes llm_forward_after() a plain llm_forward(). */
 int llm_share_prefix(struct llm_model *target, struct llm_model *draft);
@@ -116,6 +130,50 @@ int llm_share_prefix(struct llm_model *target, struct llm_model *draft);
  * they are read, as with llm_forward(). */
 const float *llm_forward_after(struct llm_model *draft,
                                const struct llm_model *target);
+
+/* ---- free-running streams stepped together ----
+ *
+ * A continuation is the draft running on its own tokens from a position
+ * of the true prefix. Many of them (from different positions) step
+ * together: each layer's matrices are read once for all of them. Stream
+ * e of a step reads the positions before its prefix from the model's own
+ * KV cache (the true prefix, which a batch never writes) and keeps its
+ * rows from the prefix on in its slot of the batch (at most `rows`).
+ * Every stream's logits are bit-identical to llm_forward() of the same
+ * tokens at the same positions over the same cache rows. */
+struct llm_batch {
+	int cap, rows;          /* slots, private KV rows per slot */
+	size_t kstride;         /* private keys: rows rounded up to a block */
+	float *x, *xb, *xb2, *hb, *hb2, *hexp, *q, *k, *v; /* cap x each */
+	float *att;             /* scratch of one stream's attention */
+	float *logits;          /* cap x vocab_size: stream e's at e * V */
+	float *keys, *values;   /* cap x n_layers x private rows */
+};
+
+/* Stream e of a step: feed token at pos.
+ * - slot >= 0, a free-running stream: positions < prefix come from the
+ *   cache of kv (NULL: the model stepped), prefix .. pos from the slot's
+ *   rows (pos - prefix < rows; rows prefix .. pos - 1 written by the
+ *   slot's earlier steps).
+ * - slot = -1, a teacher-forced stream: the step is llm_forward(kv,
+ *   token, pos) (kv a clone of the model stepped, llm_clone()): it writes
+ *   the row pos of kv's cache and reads rows 0 .. pos; with after, it is
+ *   llm_forward_after(kv, after), after's last forward being of this
+ *   token and position (every stream of the step then has one). */
+struct llm_step {
+	int slot, token, pos, prefix;
+	struct llm_model *kv;
+	const struct llm_model *after;
+};
+
+/** @return 0, -EINVAL (cap or rows < 1) or -ENOMEM. */
+int llm_batch_init(struct llm_batch *b, const struct llm_model *m, int cap,
+                   int rows);
+void llm_batch_free(struct llm_batch *b);
+/** One forward of each of the n (1 .. cap) streams; their slots must be
+ * distinct. Logits of stream e at b->logits + e * vocab_size. */
+void llm_forward_batch(struct llm_model *m, struct llm_batch *b,
+                       const struct llm_step *st, int n);
 
 /** Bytes of weights the executed forward reads as stored (quantized weights
  * at their bit width plus one fp32 scale per group; norms fp32). */
@@ -157,6 +215,11 @@ void llm_softmax(float *probs, const float *logits, int n, double temperature);
  * idx: scratch of n ints. No-op when top_p >= 1. */
 void llm_top_p(float *probs, int n, double top_p, int *idx);
 int llm_argmax(const float *v, int n);
+/** llm_argmax(llm_softmax(logits, n, 1)): the greedy token, without the
+ * softmax where the largest logit leads the next by more than 2^-20 (the
+ * probabilities keep the order of the logits, and then no other can round
+ * to the largest); probs: scratch of n floats. */
+int llm_greedy_token(const float *logits, int n, float *probs);
 /** Entropy in nats. */
 double llm_entropy(const float *p, int n);
 /** Sample index from probs with u in [0,1). */

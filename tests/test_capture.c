@@ -21,8 +21,10 @@
 #include "capture.h"
 #include "json.h"
 #include "llm.h"
+#include "llm_kern.h"
 #include "sha256.h"
 #include "trace.h"
+#include "vmath.h"
 
 static char g_model[300], g_tok[300], g_prompts[300];
 
@@ -866,9 +868,10 @@ struct fwd_case {
 	int quant;        /* 0, 8 or 4 */
 };
 
-/* shapes that take every path: 16-, 32-row and ragged matmul blocks, head
- * sizes 6 (no 4-float value slices), 8 and 16, GQA 2:1 and 3:1, contexts
- * that are not a whole number of 32-position blocks, shared classifier */
+/* shapes that take every path: 16-, 32-row and ragged matmul blocks, odd
+ * and even numbers of blocks, head sizes 4, 6 (no 4-float value slices),
+ * 8 and 16, GQA 2:1 and 3:1, contexts that are not a whole number of
+ * 32-position blocks, shared classifier */
 static const struct fwd_case fwd_cases[] = {
 	{ "random model",
 	  { R_DIM, R_HID, R_LAYERS, R_HEADS, R_KV, -R_VOCAB, R_SEQ },
@@ -888,6 +891,11 @@ static const struct fwd_case fwd_cases[] = {
 	  4 },
 	{ "head size 6", { 24, 40, 2, 4, 2, -R_VOCAB, 50 }, NULL, 0 },
 	{ "head size 16, GQA 3:1", { 48, 72, 2, 3, 1, R_VOCAB, 41 }, NULL, 0 },
+	/* eight heads of 8 (stories260K's shape: one 8-float lane a head),
+	 * eight of 4, four of 16: every grouping of the value sums */
+	{ "8 heads of 8, GQA 2:1", { 64, 172, 2, 8, 4, -R_VOCAB, 70 }, NULL, 0 },
+	{ "8 heads of 4", { 32, 40, 2, 8, 8, R_VOCAB, 40 }, NULL, 0 },
+	{ "4 heads of 16, GQA 2:1", { 64, 64, 2, 4, 2, -R_VOCAB, 45 }, NULL, 0 },
 };
 
 static void check_forward(const struct fwd_case *fc)
@@ -919,10 +927,452 @@ static void check_forward(const struct fwd_case *fc)
 	llm_free(&m);
 }
 
-Test(capture, forward_bit_identical_to_reference)
+/* every kernel set this CPU can run: each must match the reference */
+static void for_each_kernel_set(void (*fn)(const char *))
 {
+	const struct llm_kern *chosen = llm_kern_select();
+
+	llm_kern_use(&llm_kern_base);
+	fn(llm_kern_base.name);
+#ifdef LLM_KERN_AVX2
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2")) {
+		llm_kern_use(&llm_kern_avx2);
+		fn(llm_kern_avx2.name);
+	} else {
+		cr_log_warn("no AVX2 here: the avx2 kernels are not tested");
+	}
+	if (__builtin_cpu_supports("avx512f")) {
+		llm_kern_use(&llm_kern_avx512);
+		fn(llm_kern_avx512.name);
+	} else {
+		cr_log_warn("no AVX-512 here: the avx512 kernels are not tested");
+	}
+#endif
+	llm_kern_use(chosen);
+}
+
+static void check_forward_all(const char *kern)
+{
+	cr_log_info("forward vs reference: kernels %s", kern);
 	for (size_t i = 0; i < sizeof fwd_cases / sizeof fwd_cases[0]; i++)
 		check_forward(&fwd_cases[i]);
+}
+
+Test(capture, forward_bit_identical_to_reference)
+{
+	for_each_kernel_set(check_forward_all);
+}
+
+/* vexpf_sub/vexpf_rows/vexpf_neg against expf over every 512th float of
+ * either sign up to the overflow limit (6.4 million values, the special
+ * paths included), odd lengths and in place: the replica vmath_select()
+ * picks must agree on every one. glibc's two builds of expf differ on two
+ * floats (included), so the other replica may differ there and nowhere
+ * else. (Exhaustively, over all 2^32 floats, each replica agrees with its
+ * build of glibc 2.36.) */
+static const float exp_split[] = { -0x1.f8cbb2p+5f, 0x1.04845ep+5f };
+
+static size_t exp_mismatches(int neg, float sub, int *only_split)
+{
+	enum { N = 4099 };  /* not a multiple of 4: every tail length */
+	static float in[N], got[N];
+	size_t bad = 0;
+	uint32_t u = 0;
+	int n = 0, done = 0;
+
+	*only_split = 1;
+	while (!done) {
+		float x;
+		uint32_t v = u;
+
+		memcpy(&x, &v, sizeof x);
+		if (x > 88.75f) {
+			done = 1;
+			in[n++] = exp_split[0];
+			in[n++] = exp_split[1];
+		} else {
+			in[n++] = neg ? -x : x + sub;
+			v = u | 0x80000000u;
+			memcpy(&x, &v, sizeof x);
+			in[n++] = neg ? -x : x + sub;
+			in[n++] = x - 20.0f;
+			u += 512;
+		}
+		if (n + 3 > N || done) {
+			int len = n - (int)(u / 512 % 5);  /* lengths vary */
+			if (len < 1)
+				len = n;
+			memcpy(got, in, (size_t)n * sizeof *got);
+			if (neg) {
+				vexpf_neg(got, got, len);    /* in place */
+			} else if (u / 512 % 3 == 0 && len >= 8) {
+				/* two rows of a multiple of 4, the rest one by one */
+				const int h = (len / 2) & ~3;
+				const float subs[2] = { sub, sub };
+
+				vexpf_rows(got, (size_t)h, subs, 2, h);
+				vexpf_sub(got + 2 * h, got + 2 * h, sub, len - 2 * h);
+			} else {
+				vexpf_sub(got, got, sub, len);
+			}
+			for (int i = 0; i < len; i++) {
+				float want = neg ? expf(-in[i]) : expf(in[i] - sub);
+				if (memcmp(&got[i], &want, sizeof want)) {
+					float a = neg ? -in[i] : in[i] - sub;
+					bad++;
+					if (memcmp(&a, &exp_split[0], 4) &&
+					    memcmp(&a, &exp_split[1], 4))
+						*only_split = 0;
+				}
+			}
+			memmove(in, in + len, (size_t)(n - len) * sizeof *in);
+			n -= len;
+		}
+	}
+	return bad;
+}
+
+Test(capture, vexpf_bit_identical_to_expf)
+{
+	const char *sel = vmath_which(0);
+	static const char *names[] = { "glibc-fma", "glibc", "libm" };
+
+	cr_log_info("vexpf: %s", sel);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 27)
+	/* glibc's expf is the algorithm the replicas copy: one must agree */
+	cr_expect_neq(strcmp(sel, "libm"), 0, "no replica agrees with glibc's "
+	              "expf: the forward pass calls it value by value");
+#endif
+	for (size_t k = 0; k < 3; k++) {
+		int only_split[3];
+		size_t bad;
+
+		if (vmath_use(names[k]) != 0)
+			continue;
+		bad = exp_mismatches(0, 0.0f, &only_split[0]) +
+		      exp_mismatches(0, 3.25f, &only_split[1]) +
+		      exp_mismatches(1, 0.0f, &only_split[2]);
+		if (strcmp(names[k], sel) == 0 || strcmp(names[k], "libm") == 0)
+			cr_expect_eq(bad, 0, "vexpf %s (selected: %s): %zu values "
+			             "differ from expf", names[k], sel, bad);
+		else if (strcmp(sel, "libm") != 0)
+			cr_expect(only_split[0] && only_split[1] && only_split[2],
+			          "vexpf %s differs from expf (%s) beyond the two "
+			          "floats glibc's builds disagree on", names[k], sel);
+	}
+	vmath_reset();
+}
+
+/* vexp against exp over 2 million doubles of either sign spread by their
+ * bits over magnitudes from 2^-60 to 2^10 (the special paths included),
+ * and vlogf against log over every 1024th positive float (2 million), in
+ * chunks of odd lengths, vexp in place: the replicas vmath_select()
+ * picks must agree on every one (glibc's two builds differ on 0.07% of
+ * exp's and on 7116 of log's inputs, so only the chosen one can). */
+static size_t exp_log_mismatches(size_t *bad_log)
+{
+	enum { N = 1027 };
+	static double x[N], y[N];
+	static float f[N];
+	size_t bad = 0;
+
+	*bad_log = 0;
+	for (uint64_t c = 0; c < 2048; c++) {
+		for (int i = 0; i < N; i++) {
+			uint64_t u = 0x3c30000000000000ull +
+			             (c * N + (uint64_t)i) * 0x000055e2c0d6b7a1ull;
+			memcpy(&x[i], &u, sizeof x[i]);
+			if (i & 1)
+				x[i] = -x[i];
+			y[i] = x[i];
+		}
+		vexp(y, y, N - (int)(c % 7));
+		for (int i = 0; i < N - (int)(c % 7); i++) {
+			double want = exp(x[i]);
+			bad += memcmp(&y[i], &want, sizeof want) != 0;
+		}
+	}
+	for (uint32_t u = 1; u < 0x7f800000u; ) {
+		int n = 0;
+
+		for (; n < N - 5 && u < 0x7f800000u; n++, u += 1024)
+			memcpy(&f[n], &u, sizeof f[n]);
+		vlogf(y, f, n);
+		for (int i = 0; i < n; i++) {
+			double want = log((double)f[i]);
+			*bad_log += memcmp(&y[i], &want, sizeof want) != 0;
+		}
+	}
+	return bad;
+}
+
+Test(capture, vexp_vlogf_bit_identical_to_exp_log)
+{
+	size_t bad_exp, bad_log;
+
+	cr_log_info("vexp: %s, vlogf: %s", vmath_which(1), vmath_which(2));
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 28)
+	cr_expect_neq(strcmp(vmath_which(1), "libm"), 0, "no replica agrees "
+	              "with glibc's exp");
+	cr_expect_neq(strcmp(vmath_which(2), "libm"), 0, "no replica agrees "
+	              "with glibc's log");
+#endif
+	bad_exp = exp_log_mismatches(&bad_log);
+	cr_expect_eq(bad_exp, 0, "vexp (%s): %zu values differ from exp",
+	             vmath_which(1), bad_exp);
+	cr_expect_eq(bad_log, 0, "vlogf (%s): %zu values differ from log",
+	             vmath_which(2), bad_log);
+	/* the library's own, value by value, through the same entry points */
+	cr_assert_eq(vmath_use("libm"), 0);
+	bad_exp = exp_log_mismatches(&bad_log);
+	cr_expect_eq(bad_exp + bad_log, 0);
+	vmath_reset();
+}
+
+/* llm_argmax finds the largest value first, then its first index: the
+ * same index as the reference loop on ties, +0/-0, NaN and odd lengths */
+static int ref_argmax(const float *v, int n)
+{
+	int best = 0;
+
+	for (int i = 1; i < n; i++)
+		if (v[i] > v[best])
+			best = i;
+	return best;
+}
+
+Test(capture, argmax_as_reference_loop)
+{
+	float v[67];
+
+	rng_state = 99;
+	for (int trial = 0; trial < 4000; trial++) {
+		const int n = 1 + trial % 67;
+
+		for (int i = 0; i < n; i++) {
+			/* few distinct values: many ties */
+			int r = (int)(urand() * 7.0);
+			v[i] = r == 0 ? 0.0f : r == 1 ? -0.0f : r == 2 ? NAN :
+			       (float)(r - 4);
+		}
+		if (trial % 5 == 0)
+			v[0] = NAN;
+		cr_assert_eq(llm_argmax(v, n), ref_argmax(v, n), "trial %d", trial);
+	}
+}
+
+/* llm_greedy_token is the argmax of the softmax, near-ties, equal
+ * maxima, infinities and NaN included */
+Test(capture, greedy_token_as_argmax_of_softmax)
+{
+	enum { V = 97 };
+	float lg[V], p[V], scratch[V];
+
+	rng_state = 5;
+	for (int trial = 0; trial < 20000; trial++) {
+		const int kind = trial % 8;
+
+		for (int i = 0; i < V; i++)
+			lg[i] = (float)(4.0 * (urand() - 0.5));
+		if (kind == 1 || kind == 2) { /* a near-tie at the top */
+			int a = (int)(urand() * V), b = (int)(urand() * V);
+			lg[a] = 3.0f;
+			lg[b] = kind == 1 ? nextafterf(3.0f, 0.0f) :
+			        3.0f - (float)(urand() * 0x1p-18);
+		}
+		if (kind == 3) /* equal maxima */
+			lg[(int)(urand() * V)] = lg[(int)(urand() * V)] = 5.0f;
+		if (kind == 4)
+			lg[(int)(urand() * V)] = NAN;
+		if (kind == 5)
+			lg[(int)(urand() * V)] = INFINITY;
+		if (kind == 6)
+			lg[(int)(urand() * V)] = -INFINITY;
+		llm_softmax(p, lg, V, 1.0);
+		cr_assert_eq(llm_greedy_token(lg, V, scratch), llm_argmax(p, V),
+		             "trial %d", trial);
+	}
+}
+
+/* llm_forward_batch: streams from different prefixes of one true prefix,
+ * stepped together, slots refilled as streams end, must give each
+ * stream's logits bit for bit as a model that runs the true prefix and
+ * then the stream's tokens one llm_forward() at a time. */
+static void check_batch_case(const struct fwd_case *fc)
+{
+	enum { CAP = 5, ROWS = 7, STREAMS = 13 };
+	char path[300], err[256];
+	struct llm_model *m = NULL, *ref = NULL;
+	struct llm_batch b;
+	int V, T, prefix[STREAMS], len[STREAMS], done[STREAMS] = { 0 };
+	int slot_of[CAP], next = 0, checked = 0;
+
+	path_in(path, sizeof path, "batch.bin");
+	write_model(path, fc->hdr, 11);
+	cr_assert_eq(llm_load(&m, path, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(llm_load(&ref, path, err, sizeof err), 0, "%s", err);
+	if (fc->skip) {
+		cr_assert_eq(llm_skip_layers(m, fc->skip, err, sizeof err), 0);
+		cr_assert_eq(llm_skip_layers(ref, fc->skip, err, sizeof err), 0);
+	}
+	if (fc->quant) {
+		cr_assert_eq(llm_quantize(m, fc->quant, err, sizeof err), 0);
+		cr_assert_eq(llm_quantize(ref, fc->quant, err, sizeof err), 0);
+	}
+	V = m->cfg.vocab_size;
+	T = m->cfg.seq_len - ROWS;  /* the true prefix */
+	for (int t = 0; t < T; t++)
+		(void)llm_forward(m, walk_token(t, V), t);
+	for (int e = 0; e < STREAMS; e++) {
+		prefix[e] = e == 0 ? 0 : (e * 37) % T;  /* the first from 0 */
+		len[e] = 1 + (e * 5) % ROWS;           /* 1 .. ROWS steps */
+	}
+	cr_assert_eq(llm_batch_init(&b, m, CAP, ROWS), 0);
+	for (int k = 0; k < CAP; k++)
+		slot_of[k] = -1;
+	for (;;) {
+		struct llm_step st[CAP];
+		int who[CAP], n = 0;
+
+		for (int k = 0; k < CAP; k++) {
+			if (slot_of[k] < 0 && next < STREAMS)
+				slot_of[k] = next++;
+			if (slot_of[k] >= 0) {
+				int e = slot_of[k];
+				st[n] = (struct llm_step){
+					.slot = k, .token = walk_token(1000 + 7 * e + done[e], V),
+					.pos = prefix[e] + done[e], .prefix = prefix[e] };
+				who[n++] = e;
+			}
+		}
+		if (n == 0)
+			break;
+		llm_forward_batch(m, &b, st, n);
+		for (int i = 0; i < n; i++) {
+			int e = who[i];
+			const float *want = NULL;
+
+			/* the reference: true prefix, then the stream's tokens */
+			for (int t = 0; t < prefix[e]; t++)
+				want = llm_forward(ref, walk_token(t, V), t);
+			for (int j = 0; j <= done[e]; j++)
+				want = llm_forward(ref, walk_token(1000 + 7 * e + j, V),
+				                   prefix[e] + j);
+			cr_assert_eq(memcmp(b.logits + (size_t)i * V, want,
+			                    (size_t)V * sizeof(float)), 0,
+			             "%s: stream %d (prefix %d) step %d differs", fc->what,
+			             e, prefix[e], done[e]);
+			checked++;
+			if (++done[e] == len[e])
+				slot_of[st[i].slot] = -1;
+		}
+	}
+	cr_assert_gt(checked, STREAMS);
+	llm_batch_free(&b);
+	llm_free(&m);
+	llm_free(&ref);
+}
+
+static void check_batch_all(const char *kern)
+{
+	cr_log_info("batched streams vs one at a time: kernels %s", kern);
+	for (size_t i = 0; i < sizeof fwd_cases / sizeof fwd_cases[0]; i++)
+		check_batch_case(&fwd_cases[i]);
+}
+
+Test(capture, batched_streams_bit_identical)
+{
+	for_each_kernel_set(check_batch_all);
+}
+
+/* Teacher-forced streams side by side (llm_forward_batch, slot -1): S
+ * clones of a target and S of its skip-layer draft, each on its own
+ * sequence with its own start, the drafts after their targets: every
+ * logit bit for bit as llm_forward / llm_forward_after on separate
+ * models. */
+static void check_teacher_forced_q(int quant)
+{
+	enum { S = 3 };
+	char err[256];
+	struct llm_model *t0 = NULL, *d0 = NULL, *t[S], *d[S], *rt[S], *rd[S];
+	struct llm_batch bt, bd;
+	const int V = R_VOCAB, shared = quant ? 0 : 2;
+
+	cr_assert_eq(llm_load(&t0, g_model, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(llm_load(&d0, g_model, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(llm_skip_layers(d0, "3", err, sizeof err), 0);
+	if (quant)
+		cr_assert_eq(llm_quantize(d0, quant, err, sizeof err), 0);
+	cr_assert_eq(llm_share_prefix(t0, d0), shared);
+	for (int k = 0; k < S; k++) {
+		cr_assert_eq(llm_clone(&t[k], t0), 0);
+		cr_assert_eq(llm_clone(&d[k], d0), 0);
+		cr_assert_eq(llm_load(&rt[k], g_model, err, sizeof err), 0);
+		cr_assert_eq(llm_load(&rd[k], g_model, err, sizeof err), 0);
+		cr_assert_eq(llm_skip_layers(rd[k], "3", err, sizeof err), 0);
+		if (quant)
+			cr_assert_eq(llm_quantize(rd[k], quant, err, sizeof err), 0);
+		cr_assert_eq(llm_share_prefix(rt[k], rd[k]), shared);
+	}
+	cr_assert_eq(llm_batch_init(&bt, t0, S, 1), 0);
+	cr_assert_eq(llm_batch_init(&bd, d0, S, 1), 0);
+	for (int step = 0; step < R_SEQ + 2 * S; step++) {
+		struct llm_step st[S], sd[S];
+		int who[S], n = 0;
+
+		for (int k = 0; k < S; k++) {
+			int pos = step - 2 * k; /* stream k starts 2k steps later */
+
+			if (pos < 0 || pos >= R_SEQ)
+				continue;
+			st[n] = (struct llm_step){ .slot = -1,
+			                           .token = walk_token(pos + 13 * k, V),
+			                           .pos = pos, .kv = t[k] };
+			sd[n] = st[n];
+			sd[n].kv = d[k];
+			sd[n].after = t[k];
+			who[n++] = k;
+		}
+		if (n == 0)
+			continue;
+		llm_forward_batch(t0, &bt, st, n);
+		llm_forward_batch(d0, &bd, sd, n);
+		for (int e = 0; e < n; e++) {
+			const int k = who[e];
+			const float *want = llm_forward(rt[k], st[e].token, st[e].pos);
+
+			cr_assert_eq(memcmp(bt.logits + (size_t)e * V, want,
+			                    V * sizeof(float)), 0,
+			             "target %d at %d", k, st[e].pos);
+			want = llm_forward_after(rd[k], rt[k]);
+			cr_assert_eq(memcmp(bd.logits + (size_t)e * V, want,
+			                    V * sizeof(float)), 0,
+			             "draft %d at %d", k, st[e].pos);
+		}
+	}
+	llm_batch_free(&bt);
+	llm_batch_free(&bd);
+	for (int k = 0; k < S; k++) {
+		llm_free(&t[k]);
+		llm_free(&d[k]);
+		llm_free(&rt[k]);
+		llm_free(&rd[k]);
+	}
+	llm_free(&t0);
+	llm_free(&d0);
+}
+
+static void check_teacher_forced(const char *kern)
+{
+	cr_log_info("teacher-forced streams: kernels %s", kern);
+	check_teacher_forced_q(0);  /* layers 1-2 from the target */
+	check_teacher_forced_q(8);  /* int8: nothing shared */
+}
+
+Test(capture, teacher_forced_streams_bit_identical)
+{
+	for_each_kernel_set(check_teacher_forced);
 }
 
 /* The draft of a capture takes its leading layers from the target
@@ -948,6 +1398,12 @@ static void check_shared_draft(const char *skip, int quant, int want_shared)
 	}
 	cr_assert_eq(llm_share_prefix(t, d), want_shared, "skip %s int%d", skip,
 	             quant);
+	/* same weights in every layer it runs: it reads the target's packed
+	 * matrices (and computes the same logits, below) */
+	cr_assert_eq(d->packed == NULL, want_shared > 0, "skip %s int%d: packed "
+	             "weights %sshared", skip, quant, d->packed ? "not " : "");
+	if (d->packed == NULL)
+		cr_assert_eq(d->pk.wcls, t->pk.wcls);
 	for (int pos = 0; pos + 4 < R_SEQ; pos++) {
 		int tok = walk_token(pos, V);
 		const float *got, *want;
