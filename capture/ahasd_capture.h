@@ -87,48 +87,52 @@ extern "C" {
 /* An operator of one forward pass, as executed (traces/FORMAT.md, "OP").
  * An array element: frozen. */
 struct ahasd_capture_op {
-	const char *name;       /* e.g. "wq", "attention" (< 64 bytes) */
-	const char *kind;       /* "gemm", "attention", "nonlinear", "norm",
+	const char *name; /* e.g. "wq", "attention" (< 64 bytes) */
+	const char *kind; /* "gemm", "attention", "nonlinear", "norm",
 	                         * "elementwise" or "embed" */
-	uint32_t k, n;          /* gemm/embed: weight k x n; others: n elements */
+	uint32_t k, n;    /* gemm/embed: weight k x n; others: n elements */
 	uint32_t heads, kv_heads, head_dim; /* attention only, else 0 */
-	uint32_t repeat;        /* executions per forward pass (layers), >= 1 */
+	uint32_t repeat; /* executions per forward pass (layers), >= 1 */
 };
 
 /* One model of the pair. */
 struct ahasd_capture_model {
 	uint32_t struct_size;
-	const char *name;       /* < 64 bytes */
+	const char *name; /* < 64 bytes */
 	uint32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads;
 	uint32_t vocab_size, seq_len;
-	uint32_t weight_bits;   /* bits per weight as run: 32 fp32, 16, 8, 4 */
-	uint64_t weight_bytes;  /* 0: the gemm and embed weights of the op list
+	uint32_t weight_bits;  /* bits per weight as run: 32 fp32, 16, 8, 4 */
+	uint64_t weight_bytes; /* 0: the gemm and embed weights of the op list
 	                         * at weight_bits */
-	uint32_t n_ops;         /* 0: the standard llama decoder op list derived
+	uint32_t n_ops;        /* 0: the standard llama decoder op list derived
 	                         * from the dims (n_layers = layers executed) */
 	const struct ahasd_capture_op *ops; /* [n_ops], copied at open */
 };
 
-#define AHASD_CAPTURE_MODEL_INIT \
-	{ (uint32_t)sizeof(struct ahasd_capture_model), NULL, 0, 0, 0, 0, 0, \
-	  0, 0, 32, 0, 0, NULL }
+#define AHASD_CAPTURE_MODEL_INIT                                             \
+	{                                                                    \
+		(uint32_t)sizeof(struct ahasd_capture_model), NULL, 0, 0, 0, \
+		        0, 0, 0, 0, 32, 0, 0, NULL                           \
+	}
 
 /* What the whole trace shares. */
 struct ahasd_capture_config {
 	uint32_t struct_size;
-	uint32_t lookahead;     /* K >= 1: continuation entropies per position
+	uint32_t lookahead; /* K >= 1: continuation entropies per position
 	                         * with a_p < 1 */
-	int sampled;            /* 0 greedy (a_p is 0 or 1), 1 sampled */
-	double temperature;     /* sampled: > 0; greedy: ignored (0 recorded) */
-	double top_p;           /* sampled: (0, 1]; greedy: ignored (1) */
-	uint64_t seed;          /* the runtime's sampling seed; replays key
+	int sampled;        /* 0 greedy (a_p is 0 or 1), 1 sampled */
+	double temperature; /* sampled: > 0; greedy: ignored (0 recorded) */
+	double top_p;       /* sampled: (0, 1]; greedy: ignored (1) */
+	uint64_t seed;      /* the runtime's sampling seed; replays key
 	                         * their coin flips on it */
 	const struct ahasd_capture_model *draft, *target; /* copied at open */
 };
 
-#define AHASD_CAPTURE_CONFIG_INIT \
-	{ (uint32_t)sizeof(struct ahasd_capture_config), 16, 0, 0.0, 1.0, 0, \
-	  NULL, NULL }
+#define AHASD_CAPTURE_CONFIG_INIT                                          \
+	{                                                                  \
+		(uint32_t)sizeof(struct ahasd_capture_config), 16, 0, 0.0, \
+		        1.0, 0, NULL, NULL                                 \
+	}
 
 #define AHASD_CAPTURE_NO_TOKEN (-1)
 
@@ -136,24 +140,26 @@ struct ahasd_capture_config {
  * before p). */
 struct ahasd_capture_position {
 	uint32_t struct_size;
-	float entropy;          /* the draft's entropy at p, nats, finite >= 0
+	float entropy;     /* the draft's entropy at p, nats, finite >= 0
 	                         * (of its sampling distribution when sampled) */
-	float top1;             /* the draft's top-1 probability at p, [0, 1] */
-	float accept;           /* a_p in [0, 1]: greedy 1 if the draft's token
+	float top1;        /* the draft's top-1 probability at p, [0, 1] */
+	float accept;      /* a_p in [0, 1]: greedy 1 if the draft's token
 	                         * is the target's, else 0; sampled
 	                         * sum_x min(p_target(x), p_draft(x)) */
-	int32_t token;          /* the target's token at p, or
+	int32_t token;     /* the target's token at p, or
 	                         * AHASD_CAPTURE_NO_TOKEN; either every position
 	                         * of a sequence has one or none has */
-	const float *cont;      /* accept < 1: K entropies of the draft's own
+	const float *cont; /* accept < 1: K entropies of the draft's own
 	                         * continuation after it drafted its token at p
 	                         * (positions p+1 .. p+K), copied; accept == 1:
 	                         * NULL */
 };
 
-#define AHASD_CAPTURE_POSITION_INIT \
-	{ (uint32_t)sizeof(struct ahasd_capture_position), 0.0f, 0.0f, 0.0f, \
-	  AHASD_CAPTURE_NO_TOKEN, NULL }
+#define AHASD_CAPTURE_POSITION_INIT                                          \
+	{                                                                    \
+		(uint32_t)sizeof(struct ahasd_capture_position), 0.0f, 0.0f, \
+		        0.0f, AHASD_CAPTURE_NO_TOKEN, NULL                   \
+	}
 
 struct ahasd_capture;
 
@@ -165,8 +171,9 @@ AHASD_CAPTURE_API uint32_t ahasd_capture_api_version(void);
  * @return 0, or a negative errno-style code with the message in err
  * (-EINVAL for a bad configuration, naming the field). */
 AHASD_CAPTURE_API int ahasd_capture_open(struct ahasd_capture **out,
-		const char *path, const struct ahasd_capture_config *cfg,
-		char *err, size_t errlen);
+                                         const char *path,
+                                         const struct ahasd_capture_config *cfg,
+                                         char *err, size_t errlen);
 
 /** Add (or replace) a free-form provenance pair: "runtime", "date" (UTC
  * ISO-8601), "target_model", "tokenizer", "prompt_source", each model
@@ -175,30 +182,32 @@ AHASD_CAPTURE_API int ahasd_capture_open(struct ahasd_capture **out,
  * "tool_version" to the library's version, "date" to the time of the
  * first begin (or SOURCE_DATE_EPOCH). */
 AHASD_CAPTURE_API int ahasd_capture_provenance(struct ahasd_capture *c,
-		const char *key, const char *value);
+                                               const char *key,
+                                               const char *value);
 
 /** Start sequence (prompt) id, unique within the trace, after prompt_len
  * prompt tokens (the KV length before position 0, BOS included). */
-AHASD_CAPTURE_API int ahasd_capture_begin(struct ahasd_capture *c,
-		uint32_t id, uint32_t prompt_len);
+AHASD_CAPTURE_API int ahasd_capture_begin(struct ahasd_capture *c, uint32_t id,
+                                          uint32_t prompt_len);
 
 /** Record the next generated position of the open sequence. At most the
  * target's seq_len - prompt_len positions. */
-AHASD_CAPTURE_API int ahasd_capture_position(struct ahasd_capture *c,
-		const struct ahasd_capture_position *pos);
+AHASD_CAPTURE_API int ahasd_capture_position(
+        struct ahasd_capture *c, const struct ahasd_capture_position *pos);
 
 /** Close the open sequence (at least one position) and write it. */
 AHASD_CAPTURE_API int ahasd_capture_end(struct ahasd_capture *c);
 
 /** The message of the error that failed the capture, or "" while none
  * has. Valid until the capture is closed. */
-AHASD_CAPTURE_API const char *ahasd_capture_error(const struct ahasd_capture *c);
+AHASD_CAPTURE_API const char *ahasd_capture_error(
+        const struct ahasd_capture *c);
 
 /** Write the end record and put the file in place. A sequence still open
  * is an error. Frees *c and sets it to NULL whatever happens; accepts
  * NULL. @return 0, or the capture's first error (message in err). */
-AHASD_CAPTURE_API int ahasd_capture_close(struct ahasd_capture **c,
-		char *err, size_t errlen);
+AHASD_CAPTURE_API int ahasd_capture_close(struct ahasd_capture **c, char *err,
+                                          size_t errlen);
 
 /** Abandon: no file is written (an old file at the path is left as it
  * was). Frees *c and sets it to NULL; accepts NULL. */
@@ -206,7 +215,8 @@ AHASD_CAPTURE_API void ahasd_capture_abort(struct ahasd_capture **c);
 
 /** ahasd_capture_position() with the fields of this API version. */
 static inline int ahasd_capture_pos(struct ahasd_capture *c, float entropy,
-		float top1, float accept, int32_t token, const float *cont)
+                                    float top1, float accept, int32_t token,
+                                    const float *cont)
 {
 	struct ahasd_capture_position p = AHASD_CAPTURE_POSITION_INIT;
 

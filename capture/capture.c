@@ -98,7 +98,8 @@ int capture_pair_open(struct capture_pair *p, const struct capture_opts *o,
 		return -EINVAL;
 	}
 	if (!o->draft && !o->skip_layers && !o->quant_bits) {
-		snprintf(err, errlen, "no draft model: give --draft FILE, "
+		snprintf(err, errlen,
+		         "no draft model: give --draft FILE, "
 		         "--draft-skip-layers LIST or --draft-quant int8|int4");
 		return -EINVAL;
 	}
@@ -106,21 +107,25 @@ int capture_pair_open(struct capture_pair *p, const struct capture_opts *o,
 	if (ret)
 		goto error;
 	if (o->tokenizer) {
-		snprintf(p->tokenizer_path, sizeof p->tokenizer_path, "%s", o->tokenizer);
+		snprintf(p->tokenizer_path, sizeof p->tokenizer_path, "%s",
+		         o->tokenizer);
 	} else {
-		sibling(p->tokenizer_path, sizeof p->tokenizer_path, o->model, "tok512.bin");
+		sibling(p->tokenizer_path, sizeof p->tokenizer_path, o->model,
+		        "tok512.bin");
 		if (!file_exists(p->tokenizer_path))
-			sibling(p->tokenizer_path, sizeof p->tokenizer_path, o->model,
-			        "tokenizer.bin");
+			sibling(p->tokenizer_path, sizeof p->tokenizer_path,
+			        o->model, "tokenizer.bin");
 		if (!file_exists(p->tokenizer_path)) {
 			ret = -ENOENT;
-			snprintf(err, errlen, "%s: no tok512.bin or tokenizer.bin beside "
-			         "the model; give -z TOKENIZER", o->model);
+			snprintf(err, errlen,
+			         "%s: no tok512.bin or tokenizer.bin beside "
+			         "the model; give -z TOKENIZER",
+			         o->model);
 			goto error;
 		}
 	}
-	ret = llm_tokenizer_load(&p->tok, p->tokenizer_path, p->target->cfg.vocab_size,
-	                         err, errlen);
+	ret = llm_tokenizer_load(&p->tok, p->tokenizer_path,
+	                         p->target->cfg.vocab_size, err, errlen);
 	if (ret)
 		goto error;
 	ret = llm_load(&p->draft, draft_path, err, errlen);
@@ -128,21 +133,25 @@ int capture_pair_open(struct capture_pair *p, const struct capture_opts *o,
 		goto error;
 	if (p->draft->cfg.vocab_size != p->target->cfg.vocab_size) {
 		ret = -EINVAL;
-		snprintf(err, errlen, "draft %s has vocab_size %d but target %s has "
-		         "%d: a speculative pair must share one vocabulary", draft_path,
-		         p->draft->cfg.vocab_size, o->model, p->target->cfg.vocab_size);
+		snprintf(err, errlen,
+		         "draft %s has vocab_size %d but target %s has "
+		         "%d: a speculative pair must share one vocabulary",
+		         draft_path, p->draft->cfg.vocab_size, o->model,
+		         p->target->cfg.vocab_size);
 		goto error;
 	}
 	/* tokenizer of the draft: explicit, or the same-named file beside it */
 	if (o->draft_tokenizer) {
-		snprintf(p->draft_tokenizer_path, sizeof p->draft_tokenizer_path, "%s",
+		snprintf(p->draft_tokenizer_path,
+		         sizeof p->draft_tokenizer_path, "%s",
 		         o->draft_tokenizer);
 	} else {
 		sibling(p->draft_tokenizer_path, sizeof p->draft_tokenizer_path,
 		        draft_path, base_name(p->tokenizer_path));
 		if (!file_exists(p->draft_tokenizer_path))
-			snprintf(p->draft_tokenizer_path, sizeof p->draft_tokenizer_path,
-			         "%s", p->tokenizer_path);
+			snprintf(p->draft_tokenizer_path,
+			         sizeof p->draft_tokenizer_path, "%s",
+			         p->tokenizer_path);
 	}
 	/* a draft derived from the target reads the same files: hashed once */
 	if ((ret = sha256_file_hex(o->model, p->target_sha)) != 0 ||
@@ -151,15 +160,19 @@ int capture_pair_open(struct capture_pair *p, const struct capture_opts *o,
 	    (ret = sha256_file_hex(p->tokenizer_path, p->tok_sha)) != 0 ||
 	    (ret = same_file_hash(p->draft_tokenizer_path, p->tokenizer_path,
 	                          p->tok_sha, p->draft_tok_sha)) != 0) {
-		snprintf(err, errlen, "cannot hash the model files: %s", strerror(-ret));
+		snprintf(err, errlen, "cannot hash the model files: %s",
+		         strerror(-ret));
 		goto error;
 	}
 	if (strcmp(p->tok_sha, p->draft_tok_sha) != 0) {
 		ret = -EINVAL;
-		snprintf(err, errlen, "draft tokenizer %s (sha256 %.12s...) differs "
-		         "from the target tokenizer %s (sha256 %.12s...): a speculative "
-		         "pair must share one tokenizer", p->draft_tokenizer_path,
-		         p->draft_tok_sha, p->tokenizer_path, p->tok_sha);
+		snprintf(err, errlen,
+		         "draft tokenizer %s (sha256 %.12s...) differs "
+		         "from the target tokenizer %s (sha256 %.12s...): a "
+		         "speculative "
+		         "pair must share one tokenizer",
+		         p->draft_tokenizer_path, p->draft_tok_sha,
+		         p->tokenizer_path, p->tok_sha);
 		goto error;
 	}
 	if (o->skip_layers) {
@@ -176,18 +189,21 @@ int capture_pair_open(struct capture_pair *p, const struct capture_opts *o,
 		ret = llm_quantize(p->draft, o->quant_bits, err, errlen);
 		if (ret)
 			goto error;
-		snprintf(suffix + l, sizeof suffix - l, "-int%d", o->quant_bits);
+		snprintf(suffix + l, sizeof suffix - l, "-int%d",
+		         o->quant_bits);
 	}
 	stem(p->target_name, sizeof p->target_name, o->model);
 	{
 		char dstem[TRACE_NAME_MAX];
 		stem(dstem, sizeof dstem, draft_path);
-		snprintf(p->draft_name, sizeof p->draft_name, "%.30s%.32s", dstem, suffix);
+		snprintf(p->draft_name, sizeof p->draft_name, "%.30s%.32s",
+		         dstem, suffix);
 	}
 	/* a skip-layer draft shares the layers before its first skipped one */
 	(void)llm_share_prefix(p->target, p->draft);
-	p->seq_len = p->target->cfg.seq_len < p->draft->cfg.seq_len ?
-	             p->target->cfg.seq_len : p->draft->cfg.seq_len;
+	p->seq_len = p->target->cfg.seq_len < p->draft->cfg.seq_len
+	                     ? p->target->cfg.seq_len
+	                     : p->draft->cfg.seq_len;
 	return 0;
 error:
 	capture_pair_close(p);
@@ -213,8 +229,8 @@ void capture_free_prompts(char ***prompts, size_t n)
 	*prompts = NULL;
 }
 
-int capture_read_prompts(const char *path, char ***out, size_t *nout,
-                         char *err, size_t errlen)
+int capture_read_prompts(const char *path, char ***out, size_t *nout, char *err,
+                         size_t errlen)
 {
 	FILE *f = fopen(path, "r");
 	char *line = NULL, **v = NULL;
@@ -235,7 +251,8 @@ int capture_read_prompts(const char *path, char ***out, size_t *nout,
 		size_t len = (size_t)got;
 
 		lineno++;
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		while (len > 0 &&
+		       (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = '\0';
 		if (len == 0)
 			continue;
@@ -246,16 +263,20 @@ int capture_read_prompts(const char *path, char ***out, size_t *nout,
 
 			ret = json_parse(line, len, &j, jerr, sizeof jerr);
 			if (ret) {
-				snprintf(err, errlen, "%s:%zu: bad JSON line: %s", path,
+				snprintf(err, errlen,
+				         "%s:%zu: bad JSON line: %s", path,
 				         lineno, jerr);
 				goto error;
 			}
 			pv = json_get(j, "prompt");
-			if (!pv || pv->type != JSON_STRING || strlen(pv->str) != pv->len) {
+			if (!pv || pv->type != JSON_STRING ||
+			    strlen(pv->str) != pv->len) {
 				json_free(&j);
 				ret = -EINVAL;
-				snprintf(err, errlen, "%s:%zu: field 'prompt': expected a "
-				         "string without NUL bytes", path, lineno);
+				snprintf(err, errlen,
+				         "%s:%zu: field 'prompt': expected a "
+				         "string without NUL bytes",
+				         path, lineno);
 				goto error;
 			}
 			text = strdup(pv->str);
@@ -284,8 +305,10 @@ int capture_read_prompts(const char *path, char ***out, size_t *nout,
 	}
 	if (n == 0) {
 		ret = -EINVAL;
-		snprintf(err, errlen, "%s: prompt file holds no prompts (one per "
-		         "line, or JSON lines {\"prompt\": \"...\"})", path);
+		snprintf(err, errlen,
+		         "%s: prompt file holds no prompts (one per "
+		         "line, or JSON lines {\"prompt\": \"...\"})",
+		         path);
 		goto error;
 	}
 	*out = v;
@@ -323,7 +346,7 @@ double capture_overlap(const float *p, const float *q, int n)
 /* ---- provenance helpers ---- */
 
 static int prov(struct ahasd_capture *c, const char *k, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 static int prov(struct ahasd_capture *c, const char *k, const char *fmt, ...)
 {
@@ -351,8 +374,10 @@ static int capture_date(const struct capture_opts *o, char *out, size_t n,
 		char *end;
 		long long v = strtoll(sde, &end, 10);
 		if (*end || v < 0) {
-			snprintf(err, errlen, "SOURCE_DATE_EPOCH=\"%s\": expected seconds "
-			         "since the epoch", sde);
+			snprintf(err, errlen,
+			         "SOURCE_DATE_EPOCH=\"%s\": expected seconds "
+			         "since the epoch",
+			         sde);
 			return -EINVAL;
 		}
 		t = (time_t)v;
@@ -393,27 +418,27 @@ enum { RNG_TARGET = 0, RNG_DRAFT = 1, RNG_CONT = 2 };
 struct cont_job {
 	uint32_t i;
 	int a, d, y;
-	int reuse;    /* d == y and the draft's main step at i + 1 ran: that
+	int reuse; /* d == y and the draft's main step at i + 1 ran: that
 	               * step fed y at a after the true prefix, exactly the
 	               * continuation's first forward (sampled captures) */
 };
 
 /* One sequence of a group: its first pass, then its continuations. */
 struct seq_state {
-	size_t s;                /* the prompt's index */
-	int P;                   /* prompt length */
-	uint32_t N, n;           /* the generation cap, positions generated */
-	int pos, tok, live;      /* the next step feeds tok at pos */
+	size_t s;           /* the prompt's index */
+	int P;              /* prompt length */
+	uint32_t N, n;      /* the generation cap, positions generated */
+	int pos, tok, live; /* the next step feeds tok at pos */
 	struct llm_model *target, *draft; /* its own KV caches */
 	/* per generated position i < N */
 	float *h, *t1, *ap;
 	uint32_t *y;
-	float *next_ld;          /* N x V: the draft's logits at i + 1, kept
+	float *next_ld;        /* N x V: the draft's logits at i + 1, kept
 	                          * for a job at i that reuses them */
-	struct cont_job *jobs;   /* the rejections, in order */
+	struct cont_job *jobs; /* the rejections, in order */
 	uint32_t n_jobs;
-	float *rows;             /* n_jobs x K continuation entropies */
-	char *text;              /* --print-text, until the sequence is out */
+	float *rows; /* n_jobs x K continuation entropies */
+	char *text;  /* --print-text, until the sequence is out */
 	size_t text_len, text_cap;
 };
 
@@ -448,10 +473,10 @@ static int text_add(struct seq_state *q, const char *piece)
 
 /* One continuation's state in a slot of the batch */
 struct cont_slot {
-	int seq, job;  /* its sequence and job, job -1 when free */
-	uint32_t j;    /* its next step (0 .. K - 1) */
-	int c;         /* the token it feeds at a + j */
-	int prefix;    /* positions below it come from the draft's cache */
+	int seq, job; /* its sequence and job, job -1 when free */
+	uint32_t j;   /* its next step (0 .. K - 1) */
+	int c;        /* the token it feeds at a + j */
+	int prefix;   /* positions below it come from the draft's cache */
 };
 
 /* Record step j of a continuation from its logits: the entropy of its
@@ -465,14 +490,14 @@ static int cont_record(const struct capture_opts *o, struct capture_work *wk,
 	const int sampled = o->temperature > 0.0;
 
 	capture_dist(wk->pd, lc, V, o->temperature, o->top_p, wk->idx);
-	q->rows[(size_t)sl->job * o->lookahead + sl->j] =
-		(float)llm_entropy(wk->pd, V);
+	q->rows[(size_t)sl->job * o->lookahead + sl->j] = (float)llm_entropy(
+	        wk->pd, V);
 	if (sl->j + 1 == o->lookahead)
 		return 1; /* the last step's token is never fed */
-	sl->c = sampled ? llm_sample(wk->pd, V, llm_rng_uniform(o->seed, q->s,
-	                                                      jb->i,
-	                                                      RNG_CONT + sl->j)) :
-	                  llm_argmax(wk->pd, V);
+	sl->c = sampled ? llm_sample(wk->pd, V,
+	                             llm_rng_uniform(o->seed, q->s, jb->i,
+	                                             RNG_CONT + sl->j))
+	                : llm_argmax(wk->pd, V);
 	sl->j++;
 	return 0;
 }
@@ -519,8 +544,8 @@ static int cont_start(const struct capture_opts *o, struct capture_work *wk,
  * from the sequence's draft cache, which the first pass filled, and keep
  * their own rows after it, so any number run side by side. */
 static void continuations(struct capture_pair *pair,
-                          const struct capture_opts *o,
-                          struct capture_work *wk, struct capture_stats *st)
+                          const struct capture_opts *o, struct capture_work *wk,
+                          struct capture_stats *st)
 {
 	const int V = pair->target->cfg.vocab_size;
 	struct cont_slot sl[CAPTURE_BATCH];
@@ -539,9 +564,11 @@ static void continuations(struct capture_pair *pair,
 			if (sl[k].job < 0)
 				continue;
 			step[n] = (struct llm_step){
-				.slot = k, .token = sl[k].c,
+				.slot = k,
+				.token = sl[k].c,
 				.pos = q->jobs[sl[k].job].a + (int)sl[k].j,
-				.prefix = sl[k].prefix, .kv = q->draft,
+				.prefix = sl[k].prefix,
+				.kv = q->draft,
 			};
 			slot[n++] = k;
 		}
@@ -552,7 +579,8 @@ static void continuations(struct capture_pair *pair,
 
 			if (cont_record(o, wk, V, c,
 			                wk->db.logits + (size_t)e * (size_t)V))
-				live -= 1 - cont_start(o, wk, V, c, &next_seq, &next_job);
+				live -= 1 - cont_start(o, wk, V, c, &next_seq,
+				                       &next_job);
 		}
 	}
 }
@@ -579,8 +607,10 @@ static int first_pass_pos(const struct capture_opts *o, struct capture_work *wk,
 	capture_dist(wk->pd, ld, V, o->temperature, o->top_p, wk->idx);
 	top = llm_argmax(wk->pd, V);
 	if (sampled) {
-		y = llm_sample(wk->pt, V, llm_rng_uniform(o->seed, q->s, i, RNG_TARGET));
-		d = llm_sample(wk->pd, V, llm_rng_uniform(o->seed, q->s, i, RNG_DRAFT));
+		y = llm_sample(wk->pt, V,
+		               llm_rng_uniform(o->seed, q->s, i, RNG_TARGET));
+		d = llm_sample(wk->pd, V,
+		               llm_rng_uniform(o->seed, q->s, i, RNG_DRAFT));
 		acc = capture_overlap(wk->pt, wk->pd, V);
 	} else {
 		y = llm_greedy_token(lt, V, wk->pt);
@@ -595,15 +625,16 @@ static int first_pass_pos(const struct capture_opts *o, struct capture_work *wk,
 	if (q->ap[i] >= 1.0f)
 		st->accepted_positions++;
 	else
-		q->jobs[q->n_jobs++] = (struct cont_job){ i, q->P + (int)i, d, y,
-		                                          d == y };
+		q->jobs[q->n_jobs++] = (struct cont_job){ i, q->P + (int)i, d,
+			                                  y, d == y };
 	return y;
 }
 
 /* The public description of a model as recorded: m->ops gets a new array
  * in *ops whose names point into tm. */
 static int model_out(struct ahasd_capture_model *m,
-                     struct ahasd_capture_op **ops, const struct trace_model *tm)
+                     struct ahasd_capture_op **ops,
+                     const struct trace_model *tm)
 {
 	const struct ahasd_capture_model init = AHASD_CAPTURE_MODEL_INIT;
 
@@ -615,9 +646,13 @@ static int model_out(struct ahasd_capture_model *m,
 		const struct trace_op *t = &tm->ops[i];
 
 		(*ops)[i] = (struct ahasd_capture_op){
-			.name = t->name, .kind = trace_op_kind_name(t->kind),
-			.k = t->k, .n = t->n, .heads = t->heads,
-			.kv_heads = t->kv_heads, .head_dim = t->head_dim,
+			.name = t->name,
+			.kind = trace_op_kind_name(t->kind),
+			.k = t->k,
+			.n = t->n,
+			.heads = t->heads,
+			.kv_heads = t->kv_heads,
+			.head_dim = t->head_dim,
 			.repeat = t->repeat,
 		};
 	}
@@ -663,10 +698,12 @@ static int open_capture(struct ahasd_capture **cap, struct capture_pair *pair,
 		goto error;
 	ret = sha256_file_hex(o->prompts, psha);
 	if (ret) {
-		snprintf(err, errlen, "%s: cannot hash: %s", o->prompts, strerror(-ret));
+		snprintf(err, errlen, "%s: cannot hash: %s", o->prompts,
+		         strerror(-ret));
 		goto error;
 	}
-	if ((ret = model_out(&mt, &ot, &tt)) || (ret = model_out(&md, &od, &td))) {
+	if ((ret = model_out(&mt, &ot, &tt)) ||
+	    (ret = model_out(&md, &od, &td))) {
 		snprintf(err, errlen, "out of memory");
 		goto error;
 	}
@@ -688,36 +725,48 @@ static int open_capture(struct ahasd_capture **cap, struct capture_pair *pair,
 	      prov(*cap, "target_model_sha256", "%s", pair->target_sha) ||
 	      prov(*cap, "tokenizer", "%s", base_name(pair->tokenizer_path)) ||
 	      prov(*cap, "tokenizer_sha256", "%s", pair->tok_sha) ||
-	      prov(*cap, "draft_model", "%s", base_name(o->draft ? o->draft : o->model)) ||
+	      prov(*cap, "draft_model", "%s",
+	           base_name(o->draft ? o->draft : o->model)) ||
 	      prov(*cap, "draft_model_sha256", "%s", pair->draft_sha) ||
-	      prov(*cap, "draft_kind", "%s", o->draft ? "separate checkpoint" :
-	           "self-speculative (derived from the target)") ||
-	      prov(*cap, "draft_skip_layers", "%s", o->skip_layers ? o->skip_layers : "none") ||
+	      prov(*cap, "draft_kind", "%s",
+	           o->draft ? "separate checkpoint"
+	                    : "self-speculative (derived from the target)") ||
+	      prov(*cap, "draft_skip_layers", "%s",
+	           o->skip_layers ? o->skip_layers : "none") ||
 	      prov(*cap, "draft_skip_layers_base", "1-based layer numbers") ||
-	      prov(*cap, "draft_quant", "%s", o->quant_bits == 8 ? "int8" :
-	           o->quant_bits == 4 ? "int4" : "none") ||
-	      prov(*cap, "draft_quant_scheme", "%s", o->quant_bits ?
-	           "symmetric per group of 32 along rows, fp32 scale, dequantized "
-	           "to fp32; embedding, q/k/v/o, ffn and classifier; norms fp32" :
-	           "none") ||
+	      prov(*cap, "draft_quant", "%s",
+	           o->quant_bits == 8   ? "int8"
+	           : o->quant_bits == 4 ? "int4"
+	                                : "none") ||
+	      prov(*cap, "draft_quant_scheme", "%s",
+	           o->quant_bits ? "symmetric per group of 32 along rows, fp32 "
+	                           "scale, dequantized "
+	                           "to fp32; embedding, q/k/v/o, ffn and "
+	                           "classifier; norms fp32"
+	                         : "none") ||
 	      prov(*cap, "sampling", "%s", sampled ? "sampled" : "greedy") ||
 	      prov(*cap, "temperature", "%g", temperature) ||
 	      prov(*cap, "top_p", "%g", top_p) ||
 	      prov(*cap, "seed", "%" PRIu64, o->seed) ||
-	      prov(*cap, "entropy", "%s", sampled ?
-	           "nats, draft distribution after temperature and top-p, given "
-	           "the true prefix" :
-	           "nats, draft softmax (T=1) given the true prefix") ||
+	      prov(*cap, "entropy", "%s",
+	           sampled ? "nats, draft distribution after temperature and "
+	                     "top-p, given "
+	                     "the true prefix"
+	                   : "nats, draft softmax (T=1) given the true "
+	                     "prefix") ||
 	      prov(*cap, "prompt_source", "%s", o->prompts) ||
 	      prov(*cap, "prompt_source_sha256", "%s", psha) ||
 	      prov(*cap, "prompts", "%zu", n_prompts) ||
 	      prov(*cap, "prompt_len", "tokens including BOS") ||
 	      prov(*cap, "max_new_tokens", "%" PRIu32, o->max_new) ||
-	      prov(*cap, "generation_cap", "min(max_new_tokens, seq_len - prompt_len "
-	           "- lookahead + 1) with seq_len %d", pair->seq_len) ||
+	      prov(*cap, "generation_cap",
+	           "min(max_new_tokens, seq_len - prompt_len "
+	           "- lookahead + 1) with seq_len %d",
+	           pair->seq_len) ||
 	      prov(*cap, "capped_sequences", "%zu", n_capped) ||
-	      prov(*cap, "stop", "%s", o->no_stop ? "none (max_new_tokens)" :
-	           "after the target emits BOS (1) or EOS (2)");
+	      prov(*cap, "stop", "%s",
+	           o->no_stop ? "none (max_new_tokens)"
+	                      : "after the target emits BOS (1) or EOS (2)");
 	if (ret) {
 		/* keys non-empty, values non-NULL, far fewer than the limit:
 		 * only memory can run out */
@@ -744,7 +793,7 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 	int **ptoks = NULL;
 	int *plen = NULL;
 	struct capture_work wk = { 0 };
-	uint32_t max_n = 0;  /* the most positions a sequence generates */
+	uint32_t max_n = 0; /* the most positions a sequence generates */
 	char date[64];
 	int V, pair_open = 0;
 	const int sampled = o->temperature > 0.0;
@@ -753,7 +802,8 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 
 	memset(st, 0, sizeof *st);
 	if (K < 1 || K > 4096) {
-		snprintf(err, errlen, "--lookahead %" PRIu32 ": expected 1..4096", K);
+		snprintf(err, errlen,
+		         "--lookahead %" PRIu32 ": expected 1..4096", K);
 		return -EINVAL;
 	}
 	if (o->max_new < 1) {
@@ -761,11 +811,13 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 		return -EINVAL;
 	}
 	if (sampled && (o->top_p <= 0.0 || o->top_p > 1.0)) {
-		snprintf(err, errlen, "--top-p %g: expected a value in (0, 1]", o->top_p);
+		snprintf(err, errlen, "--top-p %g: expected a value in (0, 1]",
+		         o->top_p);
 		return -EINVAL;
 	}
 	if (!o->prompts || !o->out) {
-		snprintf(err, errlen, "need a prompt file (-p) and an output (-o)");
+		snprintf(err, errlen,
+		         "need a prompt file (-p) and an output (-o)");
 		return -EINVAL;
 	}
 	ret = capture_date(o, date, sizeof date, err, errlen);
@@ -805,25 +857,29 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 		plen[s] = n;
 		if (n > pair.seq_len) {
 			ret = -EINVAL;
-			snprintf(err, errlen, "%s: prompt %zu is %d tokens, longer than "
-			         "the model's context (seq_len %d)", o->prompts, s + 1, n,
-			         pair.seq_len);
+			snprintf(err, errlen,
+			         "%s: prompt %zu is %d tokens, longer than "
+			         "the model's context (seq_len %d)",
+			         o->prompts, s + 1, n, pair.seq_len);
 			goto error;
 		}
 		if ((int64_t)n + (int64_t)K > pair.seq_len) {
 			ret = -EINVAL;
-			snprintf(err, errlen, "%s: prompt %zu is %d tokens: with lookahead "
-			         "%" PRIu32 " it leaves no room to generate within the "
-			         "model's context (seq_len %d)", o->prompts, s + 1, n, K,
-			         pair.seq_len);
+			snprintf(err, errlen,
+			         "%s: prompt %zu is %d tokens: with lookahead "
+			         "%" PRIu32
+			         " it leaves no room to generate within the "
+			         "model's context (seq_len %d)",
+			         o->prompts, s + 1, n, K, pair.seq_len);
 			goto error;
 		}
 		if ((int64_t)pair.seq_len - n - K + 1 < (int64_t)o->max_new)
 			n_capped++;
 		{
 			int64_t cap64 = (int64_t)pair.seq_len - n - K + 1;
-			uint32_t N = cap64 < (int64_t)o->max_new ? (uint32_t)cap64 :
-			             o->max_new;
+			uint32_t N = cap64 < (int64_t)o->max_new
+			                     ? (uint32_t)cap64
+			                     : o->max_new;
 			if (N > max_n)
 				max_n = N;
 		}
@@ -834,8 +890,9 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 	if (!wk.pt || !wk.pd || !wk.idx ||
 	    llm_batch_init(&wk.tb, pair.target, CAPTURE_GROUP, 1) != 0 ||
 	    llm_batch_init(&wk.db, pair.draft,
-	                   CAPTURE_BATCH > CAPTURE_GROUP ? CAPTURE_BATCH :
-	                   CAPTURE_GROUP, (int)K) != 0) {
+	                   CAPTURE_BATCH > CAPTURE_GROUP ? CAPTURE_BATCH
+	                                                 : CAPTURE_GROUP,
+	                   (int)K) != 0) {
 		ret = -ENOMEM;
 		goto nomem;
 	}
@@ -846,11 +903,12 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 		q->t1 = malloc((size_t)max_n * sizeof *q->t1);
 		q->ap = malloc((size_t)max_n * sizeof *q->ap);
 		q->y = malloc((size_t)max_n * sizeof *q->y);
-		q->next_ld = malloc((size_t)max_n * (size_t)V * sizeof *q->next_ld);
+		q->next_ld = malloc((size_t)max_n * (size_t)V *
+		                    sizeof *q->next_ld);
 		q->jobs = malloc((size_t)max_n * sizeof *q->jobs);
 		q->rows = malloc((size_t)max_n * (size_t)K * sizeof *q->rows);
-		if (!q->h || !q->t1 || !q->ap || !q->y || !q->next_ld || !q->jobs ||
-		    !q->rows) {
+		if (!q->h || !q->t1 || !q->ap || !q->y || !q->next_ld ||
+		    !q->jobs || !q->rows) {
 			ret = -ENOMEM;
 			goto nomem;
 		}
@@ -863,21 +921,25 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 			goto nomem;
 		}
 	}
-	ret = open_capture(&trace, &pair, o, n_prompts, n_capped, date, err, errlen);
+	ret = open_capture(&trace, &pair, o, n_prompts, n_capped, date, err,
+	                   errlen);
 	if (ret)
 		goto error;
 
 	for (size_t s0 = 0; s0 < n_prompts; s0 += CAPTURE_GROUP) {
-		wk.n_seq = n_prompts - s0 < CAPTURE_GROUP ? (int)(n_prompts - s0) :
-		           CAPTURE_GROUP;
+		wk.n_seq = n_prompts - s0 < CAPTURE_GROUP
+		                   ? (int)(n_prompts - s0)
+		                   : CAPTURE_GROUP;
 		for (int m = 0; m < wk.n_seq; m++) {
 			struct seq_state *q = &wk.seq[m];
 			const size_t s = s0 + (size_t)m;
-			const int64_t cap64 = (int64_t)pair.seq_len - plen[s] - K + 1;
+			const int64_t cap64 = (int64_t)pair.seq_len - plen[s] -
+			                      K + 1;
 
 			q->s = s;
 			q->P = plen[s];
-			q->N = cap64 < (int64_t)o->max_new ? (uint32_t)cap64 : o->max_new;
+			q->N = cap64 < (int64_t)o->max_new ? (uint32_t)cap64
+			                                   : o->max_new;
 			q->n = 0;
 			q->pos = 0;
 			q->tok = ptoks[s][0];
@@ -888,7 +950,8 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 				char head[32];
 
 				snprintf(head, sizeof head, "[%zu] ", s);
-				if (text_add(q, head) || text_add(q, prompts[s])) {
+				if (text_add(q, head) ||
+				    text_add(q, prompts[s])) {
 					ret = -ENOMEM;
 					goto nomem;
 				}
@@ -907,8 +970,10 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 
 				if (!q->live)
 					continue;
-				ts[ne] = (struct llm_step){ .slot = -1, .token = q->tok,
-				                            .pos = q->pos, .kv = q->target };
+				ts[ne] = (struct llm_step){ .slot = -1,
+					                    .token = q->tok,
+					                    .pos = q->pos,
+					                    .kv = q->target };
 				ds[ne] = ts[ne];
 				ds[ne].kv = q->draft;
 				ds[ne].after = q->target;
@@ -930,22 +995,30 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 					continue;
 				}
 				i = (uint32_t)(q->pos + 1 - q->P);
-				y = first_pass_pos(o, &wk, q, V, i,
-				                   wk.tb.logits + (size_t)e * (size_t)V,
-				                   wk.db.logits + (size_t)e * (size_t)V, st);
-				if (o->text && text_add(q, llm_decode(pair.tok, q->tok, y))) {
+				y = first_pass_pos(
+				        o, &wk, q, V, i,
+				        wk.tb.logits + (size_t)e * (size_t)V,
+				        wk.db.logits + (size_t)e * (size_t)V,
+				        st);
+				if (o->text &&
+				    text_add(q,
+				             llm_decode(pair.tok, q->tok, y))) {
 					ret = -ENOMEM;
 					goto nomem;
 				}
 				q->pos++;
 				q->tok = y;
 				q->n = i + 1;
-				if (q->n == q->N || (!o->no_stop && (y == 1 || y == 2))) {
+				if (q->n == q->N ||
+				    (!o->no_stop && (y == 1 || y == 2))) {
 					q->live = 0;
 					/* the main step at n does not run: nothing to reuse
 					 * after it */
-					if (q->n_jobs > 0 && q->jobs[q->n_jobs - 1].i + 1 == q->n)
-						q->jobs[q->n_jobs - 1].reuse = 0;
+					if (q->n_jobs > 0 &&
+					    q->jobs[q->n_jobs - 1].i + 1 ==
+					            q->n)
+						q->jobs[q->n_jobs - 1].reuse =
+						        0;
 				}
 			}
 		}
@@ -955,13 +1028,16 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 
 			if (o->text)
 				fprintf(o->text, "%s\n", q->text);
-			ret = ahasd_capture_begin(trace, (uint32_t)q->s, (uint32_t)q->P);
-			for (uint32_t i = 0, jx = 0; ret == 0 && i < q->n; i++) {
+			ret = ahasd_capture_begin(trace, (uint32_t)q->s,
+			                          (uint32_t)q->P);
+			for (uint32_t i = 0, jx = 0; ret == 0 && i < q->n;
+			     i++) {
 				const float *row = NULL;
 
 				if (q->ap[i] < 1.0f)
 					row = q->rows + (size_t)jx++ * K;
-				ret = ahasd_capture_pos(trace, q->h[i], q->t1[i], q->ap[i],
+				ret = ahasd_capture_pos(trace, q->h[i],
+				                        q->t1[i], q->ap[i],
 				                        q->y[i], row);
 			}
 			if (ret == 0)
@@ -975,10 +1051,13 @@ int capture_run(const struct capture_opts *o, struct capture_stats *st,
 			const size_t done = s0 + (size_t)wk.n_seq;
 			double el = now_s() - t0;
 			double rate = el > 0 ? (double)st->tokens / el : 0.0;
-			double eta = (double)(n_prompts - done) * el / (double)done;
-			fprintf(stderr, "\rcapture: %zu/%zu prompts, %" PRIu64 " tokens, "
-			        "%.0f tok/s, ETA %.0f s   ", done, n_prompts, st->tokens,
-			        rate, eta);
+			double eta = (double)(n_prompts - done) * el /
+			             (double)done;
+			fprintf(stderr,
+			        "\rcapture: %zu/%zu prompts, %" PRIu64
+			        " tokens, "
+			        "%.0f tok/s, ETA %.0f s   ",
+			        done, n_prompts, st->tokens, rate, eta);
 		}
 	}
 	if (o->progress)

@@ -12,29 +12,30 @@
 
 #include "llm.h"
 
-#define CAPTURE_RUNTIME "ahasd-capture (C, fp32, 1 thread)"
+#define CAPTURE_RUNTIME           "ahasd-capture (C, fp32, 1 thread)"
 #define CAPTURE_DEFAULT_LOOKAHEAD 16
-#define CAPTURE_DEFAULT_MAX_NEW 256
+#define CAPTURE_DEFAULT_MAX_NEW   256
 
 struct capture_opts {
-	const char *model;           /* target checkpoint */
-	const char *tokenizer;       /* NULL: tok512.bin/tokenizer.bin beside model */
-	const char *draft;           /* separate draft checkpoint, or NULL */
-	const char *draft_tokenizer; /* NULL: same-named file beside draft, else target's */
-	const char *skip_layers;     /* 1-based list, or NULL */
-	int quant_bits;              /* 0, 8 or 4 */
-	const char *prompts;         /* prompt file */
-	const char *out;             /* trace path */
-	double temperature;          /* 0: greedy */
-	double top_p;                /* 1: off */
+	const char *model;     /* target checkpoint */
+	const char *tokenizer; /* NULL: tok512.bin/tokenizer.bin beside model */
+	const char *draft;     /* separate draft checkpoint, or NULL */
+	const char *
+	        draft_tokenizer; /* NULL: same-named file beside draft, else target's */
+	const char *skip_layers; /* 1-based list, or NULL */
+	int quant_bits;          /* 0, 8 or 4 */
+	const char *prompts;     /* prompt file */
+	const char *out;         /* trace path */
+	double temperature;      /* 0: greedy */
+	double top_p;            /* 1: off */
 	uint64_t seed;
-	uint32_t lookahead;          /* K */
-	uint32_t max_new;            /* per prompt */
-	uint32_t max_prompts;        /* 0: all */
-	int no_stop;                 /* 1: do not stop at BOS/EOS */
-	const char *date;            /* NULL: SOURCE_DATE_EPOCH or now */
-	int progress;                /* progress line on stderr */
-	FILE *text;                  /* when set, generated text is printed here */
+	uint32_t lookahead;   /* K */
+	uint32_t max_new;     /* per prompt */
+	uint32_t max_prompts; /* 0: all */
+	int no_stop;          /* 1: do not stop at BOS/EOS */
+	const char *date;     /* NULL: SOURCE_DATE_EPOCH or now */
+	int progress;         /* progress line on stderr */
+	FILE *text;           /* when set, generated text is printed here */
 };
 
 void capture_opts_init(struct capture_opts *o);
@@ -46,7 +47,7 @@ struct capture_pair {
 	char target_name[TRACE_NAME_MAX], draft_name[TRACE_NAME_MAX];
 	char tokenizer_path[4096], draft_tokenizer_path[4096];
 	char target_sha[65], draft_sha[65], tok_sha[65], draft_tok_sha[65];
-	int seq_len;                 /* min of the two models' contexts */
+	int seq_len; /* min of the two models' contexts */
 };
 
 /** Open target, tokenizer and draft as the options say (checks that the
@@ -71,7 +72,7 @@ double capture_overlap(const float *p, const float *q, int n);
 
 struct capture_stats {
 	uint64_t sequences, tokens, forwards;
-	uint64_t accepted_positions;  /* a_p == 1 */
+	uint64_t accepted_positions; /* a_p == 1 */
 	double sum_accept;
 	double seconds;
 };

@@ -34,23 +34,23 @@
 
 struct ahasd_capture {
 	char *path;
-	struct trace_header h;      /* models and provenance, owned */
-	struct trace_writer *w;     /* NULL until the header is written */
-	int ret;                    /* the first error, 0 while none */
-	char msg[1024];             /* its message */
-	struct trace_idset ids;     /* sequence ids begun */
+	struct trace_header h;  /* models and provenance, owned */
+	struct trace_writer *w; /* NULL until the header is written */
+	int ret;                /* the first error, 0 while none */
+	char msg[1024];         /* its message */
+	struct trace_idset ids; /* sequence ids begun */
 	uint64_t n_seq;
 
 	/* the open sequence */
 	bool open;
 	uint32_t id, prompt_len, max_n;
-	int tokens;                 /* -1 undecided, 0 none, 1 every position */
-	uint32_t n, cap;            /* positions, capacity */
+	int tokens;      /* -1 undecided, 0 none, 1 every position */
+	uint32_t n, cap; /* positions, capacity */
 	float *entropy, *top1, *accept;
 	uint32_t *token;
-	uint32_t n_cont, cap_cont;  /* continuation rows, capacity */
+	uint32_t n_cont, cap_cont; /* continuation rows, capacity */
 	uint32_t *cont_pos;
-	float *cont;                /* [cap_cont * lookahead] */
+	float *cont; /* [cap_cont * lookahead] */
 };
 
 uint32_t ahasd_capture_api_version(void)
@@ -60,8 +60,9 @@ uint32_t ahasd_capture_api_version(void)
 
 /* ---- errors ---- */
 
-__attribute__((format(printf, 3, 4)))
-static int fail(struct ahasd_capture *c, int ret, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct ahasd_capture *c,
+                                                      int ret, const char *fmt,
+                                                      ...)
 {
 	va_list ap;
 	int n;
@@ -97,27 +98,33 @@ static int check_size(uint32_t got, size_t min, size_t max, const char *what,
 	if (got >= min && got <= max)
 		return 0;
 	if (got > max)
-		util_set_err(err, errlen, "%s: struct_size %" PRIu32 " is larger "
-		        "than this library's %zu: the program was built against "
-		        "a newer ahasd_capture.h (API %u here); link it with the "
-		        "library of that version", what, got, max,
-		        AHASD_CAPTURE_API_VERSION);
+		util_set_err(err, errlen,
+		             "%s: struct_size %" PRIu32 " is larger "
+		             "than this library's %zu: the program was built "
+		             "against "
+		             "a newer ahasd_capture.h (API %u here); link it "
+		             "with the "
+		             "library of that version",
+		             what, got, max, AHASD_CAPTURE_API_VERSION);
 	else
-		util_set_err(err, errlen, "%s: struct_size %" PRIu32 " is smaller "
-		        "than API 1's %zu: set it with the _INIT macro", what, got,
-		        min);
+		util_set_err(err, errlen,
+		             "%s: struct_size %" PRIu32 " is smaller "
+		             "than API 1's %zu: set it with the _INIT macro",
+		             what, got, min);
 	return -EINVAL;
 }
 
-static int copy_name(char *dst, const char *src, const char *field,
-                     char *err, size_t errlen)
+static int copy_name(char *dst, const char *src, const char *field, char *err,
+                     size_t errlen)
 {
 	size_t len = src ? strlen(src) : 0;
 
 	if (!src || len == 0 || len >= TRACE_NAME_MAX) {
-		util_set_err(err, errlen, "field '%s': expected a name of 1..%d "
-		        "bytes, got %s%zu bytes", field, TRACE_NAME_MAX - 1,
-		        src ? "" : "NULL, ", len);
+		util_set_err(err, errlen,
+		             "field '%s': expected a name of 1..%d "
+		             "bytes, got %s%zu bytes",
+		             field, TRACE_NAME_MAX - 1, src ? "" : "NULL, ",
+		             len);
 		return -EINVAL;
 	}
 	memcpy(dst, src, len + 1);
@@ -132,13 +139,16 @@ static int model_in(struct trace_model *m, const struct ahasd_capture_model *in,
 	int ret;
 
 	if (!in) {
-		util_set_err(err, errlen, "field 'models.%s': expected a model, got "
-		        "NULL", which);
+		util_set_err(err, errlen,
+		             "field 'models.%s': expected a model, got "
+		             "NULL",
+		             which);
 		return -EINVAL;
 	}
 	snprintf(field, sizeof field, "models.%s", which);
 	ret = check_size(in->struct_size, MODEL_SIZE_V1,
-	                 sizeof(struct ahasd_capture_model), field, err, errlen);
+	                 sizeof(struct ahasd_capture_model), field, err,
+	                 errlen);
 	if (ret)
 		return ret;
 	snprintf(field, sizeof field, "models.%s.name", which);
@@ -156,31 +166,40 @@ static int model_in(struct trace_model *m, const struct ahasd_capture_model *in,
 	if (in->n_ops == 0) {
 		if (m->dim == 0 || m->n_heads == 0 || m->n_kv_heads == 0 ||
 		    m->dim % m->n_heads || m->n_heads % m->n_kv_heads) {
-			util_set_err(err, errlen, "field 'models.%s.ops': n_ops 0 asks "
-			        "for the llama op list, which needs dim divisible by "
-			        "n_heads and n_heads by n_kv_heads (dim %" PRIu32
-			        ", n_heads %" PRIu32 ", n_kv_heads %" PRIu32 ")", which,
-			        m->dim, m->n_heads, m->n_kv_heads);
+			util_set_err(err, errlen,
+			             "field 'models.%s.ops': n_ops 0 asks "
+			             "for the llama op list, which needs dim "
+			             "divisible by "
+			             "n_heads and n_heads by n_kv_heads (dim "
+			             "%" PRIu32 ", n_heads %" PRIu32
+			             ", n_kv_heads %" PRIu32 ")",
+			             which, m->dim, m->n_heads, m->n_kv_heads);
 			return -EINVAL;
 		}
 		if (m->weight_bits == 0) {
-			util_set_err(err, errlen, "field 'models.%s.weight_bits': "
-			        "expected a value in [1, 64], got 0", which);
+			util_set_err(err, errlen,
+			             "field 'models.%s.weight_bits': "
+			             "expected a value in [1, 64], got 0",
+			             which);
 			return -EINVAL;
 		}
 		ret = trace_model_llama_ops(m);
 		if (ret) {
-			util_set_err(err, errlen, "field 'models.%s.ops': cannot derive "
-			        "the llama op list: %s", which, strerror(-ret));
+			util_set_err(err, errlen,
+			             "field 'models.%s.ops': cannot derive "
+			             "the llama op list: %s",
+			             which, strerror(-ret));
 			return ret;
 		}
 	} else {
 		uint64_t w = 0;
 
 		if (!in->ops || in->n_ops > TRACE_MAX_OPS) {
-			util_set_err(err, errlen, "field 'models.%s.ops': expected an "
-			        "array of 1..%u ops, got %s", which, TRACE_MAX_OPS,
-			        in->ops ? "more" : "NULL");
+			util_set_err(err, errlen,
+			             "field 'models.%s.ops': expected an "
+			             "array of 1..%u ops, got %s",
+			             which, TRACE_MAX_OPS,
+			             in->ops ? "more" : "NULL");
 			return -EINVAL;
 		}
 		m->ops = calloc(in->n_ops, sizeof *m->ops);
@@ -194,17 +213,21 @@ static int model_in(struct trace_model *m, const struct ahasd_capture_model *in,
 			struct trace_op *t = &m->ops[i];
 			int kind = trace_op_kind_parse(o->kind);
 
-			snprintf(field, sizeof field, "models.%s.ops[%" PRIu32 "].name",
-			         which, i);
+			snprintf(field, sizeof field,
+			         "models.%s.ops[%" PRIu32 "].name", which, i);
 			ret = copy_name(t->name, o->name, field, err, errlen);
 			if (ret)
 				return ret;
 			if (kind < 0) {
-				util_set_err(err, errlen, "field 'models.%s.ops[%" PRIu32
-				        "].kind': expected one of gemm, attention, "
-				        "nonlinear, norm, elementwise, embed, got %s%s%s",
-				        which, i, o->kind ? "\"" : "",
-				        o->kind ? o->kind : "NULL", o->kind ? "\"" : "");
+				util_set_err(err, errlen,
+				             "field 'models.%s.ops[%" PRIu32
+				             "].kind': expected one of gemm, "
+				             "attention, "
+				             "nonlinear, norm, elementwise, "
+				             "embed, got %s%s%s",
+				             which, i, o->kind ? "\"" : "",
+				             o->kind ? o->kind : "NULL",
+				             o->kind ? "\"" : "");
 				return -EINVAL;
 			}
 			t->kind = (enum trace_op_kind)kind;
@@ -214,7 +237,8 @@ static int model_in(struct trace_model *m, const struct ahasd_capture_model *in,
 			t->kv_heads = o->kv_heads;
 			t->head_dim = o->head_dim;
 			t->repeat = o->repeat;
-			if (t->kind == TRACE_OP_GEMM || t->kind == TRACE_OP_EMBED)
+			if (t->kind == TRACE_OP_GEMM ||
+			    t->kind == TRACE_OP_EMBED)
 				w += (uint64_t)t->k * t->n * t->repeat;
 		}
 		/* the importer's default (capture/IMPORT.md) */
@@ -244,20 +268,24 @@ static int header_in(struct trace_header *h,
 	h->top_p = h->sampled ? cfg->top_p : 1.0;
 	h->seed = cfg->seed;
 	h->synthetic = 0;
-	if (h->sampled && !(cfg->temperature > 0.0 && isfinite(cfg->temperature))) {
-		util_set_err(err, errlen, "field 'temperature': expected a finite "
-		        "value > 0 for a sampled capture, got %s",
-		        util_fmt_double(num, cfg->temperature));
+	if (h->sampled &&
+	    !(cfg->temperature > 0.0 && isfinite(cfg->temperature))) {
+		util_set_err(err, errlen,
+		             "field 'temperature': expected a finite "
+		             "value > 0 for a sampled capture, got %s",
+		             util_fmt_double(num, cfg->temperature));
 		return -EINVAL;
 	}
 	if ((ret = model_in(&h->draft, cfg->draft, "draft", err, errlen)) ||
 	    (ret = model_in(&h->target, cfg->target, "target", err, errlen)))
 		return ret;
 	if (h->draft.vocab_size != h->target.vocab_size) {
-		util_set_err(err, errlen, "field 'models.draft.vocab_size': expected "
-		        "the target's %" PRIu32 " (a speculative pair shares one "
-		        "vocabulary), got %" PRIu32, h->target.vocab_size,
-		        h->draft.vocab_size);
+		util_set_err(err, errlen,
+		             "field 'models.draft.vocab_size': expected "
+		             "the target's %" PRIu32
+		             " (a speculative pair shares one "
+		             "vocabulary), got %" PRIu32,
+		             h->target.vocab_size, h->draft.vocab_size);
 		return -EINVAL;
 	}
 	if ((ret = trace_header_add_prov(h, "tool", "libahasd-capture")) ||
@@ -277,8 +305,10 @@ int ahasd_capture_open(struct ahasd_capture **out, const char *path,
 	int ret;
 
 	if (!out || !path || !*path || !cfg) {
-		util_set_err(err, errlen, "ahasd_capture_open: %s", !out ?
-		        "NULL result pointer" : !cfg ? "NULL config" : "no path");
+		util_set_err(err, errlen, "ahasd_capture_open: %s",
+		             !out   ? "NULL result pointer"
+		             : !cfg ? "NULL config"
+		                    : "no path");
 		return -EINVAL;
 	}
 	*out = NULL;
@@ -326,11 +356,15 @@ int ahasd_capture_provenance(struct ahasd_capture *c, const char *key,
 		return fail(c, -EINVAL, "ahasd_capture_provenance: %s",
 		            !key || !*key ? "no key" : "NULL value");
 	if (c->w)
-		return fail(c, -EINVAL, "provenance '%s' given after the first "
-		            "sequence began: the header is written by then", key);
+		return fail(c, -EINVAL,
+		            "provenance '%s' given after the first "
+		            "sequence began: the header is written by then",
+		            key);
 	if (c->h.n_prov >= TRACE_MAX_PROV && !trace_header_prov(&c->h, key))
-		return fail(c, -EINVAL, "field 'provenance': expected at most %u "
-		            "entries", TRACE_MAX_PROV);
+		return fail(c, -EINVAL,
+		            "field 'provenance': expected at most %u "
+		            "entries",
+		            TRACE_MAX_PROV);
 	ret = trace_header_add_prov(&c->h, key, value);
 	if (ret)
 		return fail(c, ret, "out of memory");
@@ -384,19 +418,24 @@ int ahasd_capture_begin(struct ahasd_capture *c, uint32_t id,
 	if (c->ret)
 		return c->ret;
 	if (c->open)
-		return fail(c, -EINVAL, "sequence %" PRIu32 " begun while sequence "
-		            "%" PRIu32 " is open: end it first", id, c->id);
+		return fail(c, -EINVAL,
+		            "sequence %" PRIu32 " begun while sequence "
+		            "%" PRIu32 " is open: end it first",
+		            id, c->id);
 	if (prompt_len >= c->h.target.seq_len)
-		return fail(c, -EINVAL, "sequence %" PRIu32 ": prompt_len %" PRIu32
+		return fail(c, -EINVAL,
+		            "sequence %" PRIu32 ": prompt_len %" PRIu32
 		            " leaves no position within the target's context "
-		            "(seq_len %" PRIu32 ")", id, prompt_len,
-		            c->h.target.seq_len);
+		            "(seq_len %" PRIu32 ")",
+		            id, prompt_len, c->h.target.seq_len);
 	ret = trace_idset_add(&c->ids, id, c->n_seq, &first);
 	if (ret < 0)
 		return fail(c, ret, "out of memory");
 	if (ret > 0)
-		return fail(c, -EINVAL, "sequence %" PRIu32 ": duplicate id (also "
-		            "sequence number %" PRIu64 " begun)", id, first + 1);
+		return fail(c, -EINVAL,
+		            "sequence %" PRIu32 ": duplicate id (also "
+		            "sequence number %" PRIu64 " begun)",
+		            id, first + 1);
 	if (!c->w && (ret = write_header(c)) != 0)
 		return ret;
 	c->n_seq++;
@@ -453,8 +492,8 @@ static int reserve(struct ahasd_capture *c, bool cont)
 }
 
 /* fail() naming the open sequence and the position being given */
-__attribute__((format(printf, 2, 3)))
-static int pos_fail(struct ahasd_capture *c, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int pos_fail(
+        struct ahasd_capture *c, const char *fmt, ...)
 {
 	char what[768];
 	va_list ap;
@@ -462,8 +501,9 @@ static int pos_fail(struct ahasd_capture *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
-	return fail(c, -EINVAL, "sequence %" PRIu32 ", position %" PRIu32 ": %s",
-	            c->id, c->n, what);
+	return fail(c, -EINVAL,
+	            "sequence %" PRIu32 ", position %" PRIu32 ": %s", c->id,
+	            c->n, what);
 }
 
 int ahasd_capture_position(struct ahasd_capture *c,
@@ -479,10 +519,12 @@ int ahasd_capture_position(struct ahasd_capture *c,
 	if (c->ret)
 		return c->ret;
 	if (!c->open)
-		return fail(c, -EINVAL, "position given with no open sequence: "
+		return fail(c, -EINVAL,
+		            "position given with no open sequence: "
 		            "call ahasd_capture_begin() first");
 	if (!pos)
-		return fail(c, -EINVAL, "ahasd_capture_position: NULL position");
+		return fail(c, -EINVAL,
+		            "ahasd_capture_position: NULL position");
 	if (check_size(pos->struct_size, POSITION_SIZE_V1,
 	               sizeof(struct ahasd_capture_position), "position", sz,
 	               sizeof sz))
@@ -492,43 +534,65 @@ int ahasd_capture_position(struct ahasd_capture *c,
 	a = pos->accept;
 	has_cont = a < 1.0f;
 	if (c->n >= c->max_n)
-		return pos_fail(c, "past the target's context: prompt_len %" PRIu32
-		                " + %" PRIu32 " positions reach seq_len %" PRIu32,
+		return pos_fail(c,
+		                "past the target's context: prompt_len %" PRIu32
+		                " + %" PRIu32
+		                " positions reach seq_len %" PRIu32,
 		                c->prompt_len, c->n, c->h.target.seq_len);
 	if (!(e >= 0.0f && isfinite(e)))
-		return pos_fail(c, "field 'entropy': expected a finite value >= 0 "
-		                "nats, got %s", util_fmt_float(num, e));
+		return pos_fail(c,
+		                "field 'entropy': expected a finite value >= 0 "
+		                "nats, got %s",
+		                util_fmt_float(num, e));
 	if (!(t >= 0.0f && t <= 1.0f))
-		return pos_fail(c, "field 'top1': expected a probability in [0, 1], "
-		                "got %s", util_fmt_float(num, t));
+		return pos_fail(
+		        c,
+		        "field 'top1': expected a probability in [0, 1], "
+		        "got %s",
+		        util_fmt_float(num, t));
 	if (!(a >= 0.0f && a <= 1.0f))
-		return pos_fail(c, "field 'accept': expected a probability in [0, 1], "
-		                "got %s", util_fmt_float(num, a));
+		return pos_fail(
+		        c,
+		        "field 'accept': expected a probability in [0, 1], "
+		        "got %s",
+		        util_fmt_float(num, a));
 	if (!c->h.sampled && a != 0.0f && a != 1.0f)
-		return pos_fail(c, "field 'accept': expected 0 or 1 in a greedy "
-		                "capture, got %s", util_fmt_float(num, a));
+		return pos_fail(c,
+		                "field 'accept': expected 0 or 1 in a greedy "
+		                "capture, got %s",
+		                util_fmt_float(num, a));
 	if (has_cont && !pos->cont)
-		return pos_fail(c, "field 'cont': accept %s < 1 needs the draft's "
-		                "continuation (%" PRIu32 " entropies), got NULL",
+		return pos_fail(c,
+		                "field 'cont': accept %s < 1 needs the draft's "
+		                "continuation (%" PRIu32
+		                " entropies), got NULL",
 		                util_fmt_float(num, a), K);
 	if (!has_cont && pos->cont)
-		return pos_fail(c, "field 'cont': expected NULL where accept is 1 (no "
-		                "rejection, no continuation)");
+		return pos_fail(
+		        c, "field 'cont': expected NULL where accept is 1 (no "
+		           "rejection, no continuation)");
 	if (pos->token < AHASD_CAPTURE_NO_TOKEN ||
 	    (pos->token >= 0 && (uint32_t)pos->token >= c->h.target.vocab_size))
-		return pos_fail(c, "field 'token': expected a token id in [0, %" PRIu32
-		                ") or AHASD_CAPTURE_NO_TOKEN, got %" PRId32,
-		                c->h.target.vocab_size, pos->token);
+		return pos_fail(
+		        c,
+		        "field 'token': expected a token id in [0, %" PRIu32
+		        ") or AHASD_CAPTURE_NO_TOKEN, got %" PRId32,
+		        c->h.target.vocab_size, pos->token);
 	if (c->tokens >= 0 && c->tokens != (pos->token >= 0))
-		return pos_fail(c, "field 'token': %s, but the earlier positions of "
-		                "this sequence %s", pos->token >= 0 ? "a token id" :
-		                "no token", c->tokens ? "have one" : "have none");
+		return pos_fail(
+		        c,
+		        "field 'token': %s, but the earlier positions of "
+		        "this sequence %s",
+		        pos->token >= 0 ? "a token id" : "no token",
+		        c->tokens ? "have one" : "have none");
 	if (has_cont)
 		for (uint32_t j = 0; j < K; j++)
 			if (!(pos->cont[j] >= 0.0f && isfinite(pos->cont[j])))
-				return pos_fail(c, "field 'cont[%" PRIu32 "]': expected a "
-				                "finite entropy >= 0 nats, got %s", j,
-				                util_fmt_float(num, pos->cont[j]));
+				return pos_fail(
+				        c,
+				        "field 'cont[%" PRIu32 "]': expected a "
+				        "finite entropy >= 0 nats, got %s",
+				        j, util_fmt_float(num, pos->cont[j]));
 	if (reserve(c, has_cont))
 		return fail(c, -ENOMEM, "out of memory");
 	c->tokens = pos->token >= 0;
@@ -556,11 +620,14 @@ int ahasd_capture_end(struct ahasd_capture *c)
 	if (c->ret)
 		return c->ret;
 	if (!c->open)
-		return fail(c, -EINVAL, "ahasd_capture_end() with no open sequence");
+		return fail(c, -EINVAL,
+		            "ahasd_capture_end() with no open sequence");
 	if (c->n == 0)
-		return fail(c, -EINVAL, "sequence %" PRIu32 ": ended with no "
-		            "position (a sequence generates at least one token)",
-		            c->id);
+		return fail(
+		        c, -EINVAL,
+		        "sequence %" PRIu32 ": ended with no "
+		        "position (a sequence generates at least one token)",
+		        c->id);
 	memset(&s, 0, sizeof s);
 	s.id = c->id;
 	s.prompt_len = c->prompt_len;
@@ -606,8 +673,10 @@ int ahasd_capture_close(struct ahasd_capture **cp, char *err, size_t errlen)
 	c = *cp;
 	*cp = NULL;
 	if (!c->ret && c->open)
-		(void)fail(c, -EINVAL, "closed while sequence %" PRIu32 " is open "
-		           "(%" PRIu32 " positions): end it, or abort the capture",
+		(void)fail(c, -EINVAL,
+		           "closed while sequence %" PRIu32 " is open "
+		           "(%" PRIu32
+		           " positions): end it, or abort the capture",
 		           c->id, c->n);
 	if (!c->ret && !c->w)
 		(void)write_header(c);

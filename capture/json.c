@@ -25,8 +25,9 @@ static int fail(struct jp *p, const char *what)
 
 static void skip_ws(struct jp *p)
 {
-	while (p->pos < p->len && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' ||
-	                           p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
+	while (p->pos < p->len &&
+	       (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' ||
+	        p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
 		p->pos++;
 }
 
@@ -124,7 +125,8 @@ static int parse_string(struct jp *p, char **out, size_t *outlen)
 			break;
 		if (c < 0x20) {
 			p->pos--;
-			ret = fail(p, "control character in string (escape it)");
+			ret = fail(p,
+			           "control character in string (escape it)");
 			goto error;
 		}
 		if (c != '\\') {
@@ -151,9 +153,11 @@ static int parse_string(struct jp *p, char **out, size_t *outlen)
 			if (ret)
 				goto error;
 			if (cp >= 0xD800 && cp <= 0xDBFF) {
-				if (p->len - p->pos < 2 || p->s[p->pos] != '\\' ||
+				if (p->len - p->pos < 2 ||
+				    p->s[p->pos] != '\\' ||
 				    p->s[p->pos + 1] != 'u') {
-					ret = fail(p, "unpaired surrogate in \\u escape");
+					ret = fail(p, "unpaired surrogate in "
+					              "\\u escape");
 					goto error;
 				}
 				p->pos += 2;
@@ -161,12 +165,15 @@ static int parse_string(struct jp *p, char **out, size_t *outlen)
 				if (ret)
 					goto error;
 				if (lo < 0xDC00 || lo > 0xDFFF) {
-					ret = fail(p, "bad low surrogate in \\u escape");
+					ret = fail(p, "bad low surrogate in "
+					              "\\u escape");
 					goto error;
 				}
-				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+				cp = 0x10000 + ((cp - 0xD800) << 10) +
+				     (lo - 0xDC00);
 			} else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-				ret = fail(p, "unpaired surrogate in \\u escape");
+				ret = fail(p,
+				           "unpaired surrogate in \\u escape");
 				goto error;
 			}
 			n += put_utf8(b + n, cp);
@@ -200,27 +207,32 @@ static int parse_number(struct jp *p, struct json_value *v)
 	}
 	if (p->pos >= p->len || p->s[p->pos] < '0' || p->s[p->pos] > '9')
 		return fail(p, "bad number");
-	if (p->s[p->pos] == '0' && p->pos + 1 < p->len && p->s[p->pos + 1] >= '0' &&
-	    p->s[p->pos + 1] <= '9')
+	if (p->s[p->pos] == '0' && p->pos + 1 < p->len &&
+	    p->s[p->pos + 1] >= '0' && p->s[p->pos + 1] <= '9')
 		return fail(p, "leading zero in number");
 	while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
 		p->pos++;
 	if (p->pos < p->len && p->s[p->pos] == '.') {
 		digits_only = 0;
 		p->pos++;
-		if (p->pos >= p->len || p->s[p->pos] < '0' || p->s[p->pos] > '9')
+		if (p->pos >= p->len || p->s[p->pos] < '0' ||
+		    p->s[p->pos] > '9')
 			return fail(p, "digit expected after '.'");
-		while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
+		while (p->pos < p->len && p->s[p->pos] >= '0' &&
+		       p->s[p->pos] <= '9')
 			p->pos++;
 	}
 	if (p->pos < p->len && (p->s[p->pos] == 'e' || p->s[p->pos] == 'E')) {
 		digits_only = 0;
 		p->pos++;
-		if (p->pos < p->len && (p->s[p->pos] == '+' || p->s[p->pos] == '-'))
+		if (p->pos < p->len &&
+		    (p->s[p->pos] == '+' || p->s[p->pos] == '-'))
 			p->pos++;
-		if (p->pos >= p->len || p->s[p->pos] < '0' || p->s[p->pos] > '9')
+		if (p->pos >= p->len || p->s[p->pos] < '0' ||
+		    p->s[p->pos] > '9')
 			return fail(p, "digit expected in exponent");
-		while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9')
+		while (p->pos < p->len && p->s[p->pos] >= '0' &&
+		       p->s[p->pos] <= '9')
 			p->pos++;
 	}
 	if (p->pos - start >= sizeof buf)
@@ -245,8 +257,8 @@ static int parse_value(struct jp *p, struct json_value *v);
  * open-addressing index of member numbers (an object of 200k keys took
  * minutes with the scan alone). */
 struct key_index {
-	size_t *slot;   /* member number + 1, 0 = empty */
-	size_t cap;     /* 0 or a power of two */
+	size_t *slot; /* member number + 1, 0 = empty */
+	size_t cap;   /* 0 or a power of two */
 };
 
 static size_t key_hash(const char *k)
@@ -281,7 +293,7 @@ static int key_index_add(struct key_index *ix, const struct json_value *v,
 		free(ix->slot);
 		ix->slot = ns;
 		ix->cap = nc;
-		for (size_t j = 0; j < i; j++) {  /* keys before i are unique */
+		for (size_t j = 0; j < i; j++) { /* keys before i are unique */
 			for (s = key_hash(v->members[j].key) & (nc - 1); ns[s];
 			     s = (s + 1) & (nc - 1))
 				;
@@ -311,7 +323,8 @@ static int parse_array(struct jp *p, struct json_value *v)
 	for (;;) {
 		if (v->len == cap) {
 			size_t nc = cap ? cap * 2 : 8;
-			struct json_value *ni = realloc(v->items, nc * sizeof *ni);
+			struct json_value *ni = realloc(v->items,
+			                                nc * sizeof *ni);
 			if (!ni)
 				return -ENOMEM;
 			v->items = ni;
@@ -372,7 +385,8 @@ static int parse_object_members(struct jp *p, struct json_value *v,
 			return fail(p, "expected a string key in object");
 		if (v->len == cap) {
 			size_t nc = cap ? cap * 2 : 8;
-			struct json_member *nm = realloc(v->members, nc * sizeof *nm);
+			struct json_member *nm = realloc(v->members,
+			                                 nc * sizeof *nm);
 			if (!nm)
 				return -ENOMEM;
 			v->members = nm;
@@ -389,7 +403,8 @@ static int parse_object_members(struct jp *p, struct json_value *v,
 			return ret;
 		if (ret > 0) {
 			char msg[128];
-			snprintf(msg, sizeof msg, "duplicate key \"%.64s\"", m->key);
+			snprintf(msg, sizeof msg, "duplicate key \"%.64s\"",
+			         m->key);
 			return fail(p, msg);
 		}
 		skip_ws(p);
@@ -436,12 +451,8 @@ static int parse_value(struct jp *p, struct json_value *v)
 		return fail(p, "nesting too deep");
 	c = p->s[p->pos];
 	switch (c) {
-	case '{':
-		ret = parse_object(p, v);
-		break;
-	case '[':
-		ret = parse_array(p, v);
-		break;
+	case '{': ret = parse_object(p, v); break;
+	case '[': ret = parse_array(p, v); break;
 	case '"':
 		v->type = JSON_STRING;
 		ret = parse_string(p, &v->str, &v->len);
@@ -470,8 +481,8 @@ static int parse_value(struct jp *p, struct json_value *v)
 	return ret;
 }
 
-int json_parse(const char *text, size_t len, struct json_value **out,
-               char *err, size_t errlen)
+int json_parse(const char *text, size_t len, struct json_value **out, char *err,
+               size_t errlen)
 {
 	struct jp p = { .s = text, .len = len, .err = err, .errlen = errlen };
 	struct json_value *v = calloc(1, sizeof *v);

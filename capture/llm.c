@@ -28,7 +28,8 @@ static int read_file(const char *path, unsigned char **buf, size_t *len,
 
 	if (!f) {
 		ret = -errno;
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+		         strerror(errno));
 		goto error;
 	}
 	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 ||
@@ -60,8 +61,8 @@ error:
 
 static int32_t rd_i32(const unsigned char *p)
 {
-	uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	             (uint32_t)p[3] << 24;
+	uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 |
+	             (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 	int32_t r;
 	memcpy(&r, &v, sizeof r);
 	return r;
@@ -69,8 +70,8 @@ static int32_t rd_i32(const unsigned char *p)
 
 static float rd_f32(const unsigned char *p)
 {
-	uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	             (uint32_t)p[3] << 24;
+	uint32_t v = (uint32_t)p[0] | (uint32_t)p[1] << 8 |
+	             (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 	float r;
 	memcpy(&r, &v, sizeof r);
 	return r;
@@ -97,7 +98,8 @@ const struct llm_kern *llm_kern_select(void)
 		return g_kern;
 	if (__builtin_cpu_supports("avx2"))
 		g_kern = &llm_kern_avx2;
-	if (__builtin_cpu_supports("avx512f") && !(env && strcmp(env, "avx2") == 0))
+	if (__builtin_cpu_supports("avx512f") &&
+	    !(env && strcmp(env, "avx2") == 0))
 		g_kern = &llm_kern_avx512;
 #else
 	(void)env;
@@ -132,14 +134,14 @@ static size_t checkpoint_floats(const struct llm_config *c)
 	size_t dim = (size_t)c->dim, hid = (size_t)c->hidden_dim;
 	size_t L = (size_t)c->n_layers, V = (size_t)c->vocab_size;
 	size_t kvd = kv_dim_of(c), hs = dim / (size_t)c->n_heads;
-	size_t n = V * dim;                     /* token embedding */
-	n += L * dim;                           /* rms_att */
-	n += L * dim * dim * 2;                 /* wq, wo */
-	n += L * dim * kvd * 2;                 /* wk, wv */
-	n += L * dim;                           /* rms_ffn */
-	n += L * hid * dim * 3;                 /* w1, w2, w3 */
-	n += dim;                               /* rms_final */
-	n += (size_t)c->seq_len * hs;           /* freq_cis real + imag (unused) */
+	size_t n = V * dim;           /* token embedding */
+	n += L * dim;                 /* rms_att */
+	n += L * dim * dim * 2;       /* wq, wo */
+	n += L * dim * kvd * 2;       /* wk, wv */
+	n += L * dim;                 /* rms_ffn */
+	n += L * hid * dim * 3;       /* w1, w2, w3 */
+	n += dim;                     /* rms_final */
+	n += (size_t)c->seq_len * hs; /* freq_cis real + imag (unused) */
 	if (!c->shared_classifier)
 		n += V * dim;
 	return n;
@@ -153,17 +155,28 @@ static void map_weights(struct llm_model *m)
 	size_t hs = dim / (size_t)c->n_heads;
 	const float *p = m->data;
 
-	m->w.tok_emb = p; p += (size_t)c->vocab_size * dim;
-	m->w.rms_att = p; p += L * dim;
-	m->w.wq = p; p += L * dim * dim;
-	m->w.wk = p; p += L * dim * kvd;
-	m->w.wv = p; p += L * dim * kvd;
-	m->w.wo = p; p += L * dim * dim;
-	m->w.rms_ffn = p; p += L * dim;
-	m->w.w1 = p; p += L * dim * hid;
-	m->w.w2 = p; p += L * hid * dim;
-	m->w.w3 = p; p += L * dim * hid;
-	m->w.rms_final = p; p += dim;
+	m->w.tok_emb = p;
+	p += (size_t)c->vocab_size * dim;
+	m->w.rms_att = p;
+	p += L * dim;
+	m->w.wq = p;
+	p += L * dim * dim;
+	m->w.wk = p;
+	p += L * dim * kvd;
+	m->w.wv = p;
+	p += L * dim * kvd;
+	m->w.wo = p;
+	p += L * dim * dim;
+	m->w.rms_ffn = p;
+	p += L * dim;
+	m->w.w1 = p;
+	p += L * dim * hid;
+	m->w.w2 = p;
+	p += L * hid * dim;
+	m->w.w3 = p;
+	p += L * dim * hid;
+	m->w.rms_final = p;
+	p += dim;
 	p += (size_t)c->seq_len * hs; /* skip freq_cis_real and freq_cis_imag */
 	m->w.wcls = c->shared_classifier ? m->w.tok_emb : p;
 }
@@ -204,7 +217,8 @@ static int pack_weights(struct llm_model *m)
 	size_t dim = (size_t)c->dim, hid = (size_t)c->hidden_dim;
 	size_t L = (size_t)c->n_layers, kvd = kv_dim_of(c);
 	size_t V = (size_t)c->vocab_size;
-	size_t n = L * (2 * packed_floats(dim, dim) + 2 * packed_floats(kvd, dim) +
+	size_t n = L * (2 * packed_floats(dim, dim) +
+	                2 * packed_floats(kvd, dim) +
 	                2 * packed_floats(hid, dim) + packed_floats(dim, hid)) +
 	           packed_floats(V, dim);
 	float *p;
@@ -237,7 +251,8 @@ static void rope_table_init(struct llm_model *m)
 
 	for (int pos = 0; pos < c->seq_len; pos++) {
 		for (int hd = 0; hd < head_size; hd += 2) {
-			float freq = 1.0f / powf(10000.0f, (float)hd / (float)head_size);
+			float freq = 1.0f / powf(10000.0f,
+			                         (float)hd / (float)head_size);
 			float val = (float)pos * freq;
 			*r++ = cosf(val);
 			*r++ = sinf(val);
@@ -250,7 +265,8 @@ static int alloc_state(struct llm_model *m)
 	const struct llm_config *c = &m->cfg;
 	size_t kvd = kv_dim_of(c);
 	size_t cache = (size_t)c->n_layers * (size_t)c->seq_len * kvd;
-	size_t blocks = ((size_t)c->seq_len + LLM_BLOCK_ROWS - 1) / LLM_BLOCK_ROWS;
+	size_t blocks = ((size_t)c->seq_len + LLM_BLOCK_ROWS - 1) /
+	                LLM_BLOCK_ROWS;
 
 	m->x = calloc((size_t)c->dim, sizeof(float));
 	m->x_snap = calloc((size_t)c->dim, sizeof(float));
@@ -270,8 +286,9 @@ static int alloc_state(struct llm_model *m)
 	m->value_cache = calloc(cache, sizeof(float));
 	m->rope = malloc((size_t)c->seq_len * (size_t)(c->dim / c->n_heads) *
 	                 sizeof(float));
-	if (!m->x || !m->x_snap || !m->xb || !m->xb2 || !m->hb || !m->hb2 || !m->hexp || !m->q || !m->k ||
-	    !m->att || !m->logits || !m->key_cache || !m->value_cache || !m->rope)
+	if (!m->x || !m->x_snap || !m->xb || !m->xb2 || !m->hb || !m->hb2 ||
+	    !m->hexp || !m->q || !m->k || !m->att || !m->logits ||
+	    !m->key_cache || !m->value_cache || !m->rope)
 		return -ENOMEM;
 	rope_table_init(m);
 	return 0;
@@ -293,16 +310,21 @@ int llm_load(struct llm_model **out, const char *path, char *err, size_t errlen)
 	if (len >= 4 && (uint32_t)rd_i32(buf) == LLM_AK42_MAGIC) {
 		ret = -EINVAL;
 		snprintf(err, errlen,
-		         "%s: llama2.c checkpoint version %d (magic \"ak42\") is not "
-		         "supported; only the legacy version-0 header (7 int32, fp32 "
-		         "weights) is: re-export with llama2.c export.py --version 0",
+		         "%s: llama2.c checkpoint version %d (magic \"ak42\") "
+		         "is not "
+		         "supported; only the legacy version-0 header (7 "
+		         "int32, fp32 "
+		         "weights) is: re-export with llama2.c export.py "
+		         "--version 0",
 		         path, len >= 8 ? rd_i32(buf + 4) : -1);
 		goto error;
 	}
 	if (len < sizeof h) {
 		ret = -EINVAL;
-		snprintf(err, errlen, "%s: truncated checkpoint: %zu bytes, the "
-		         "header alone needs 28", path, len);
+		snprintf(err, errlen,
+		         "%s: truncated checkpoint: %zu bytes, the "
+		         "header alone needs 28",
+		         path, len);
 		goto error;
 	}
 	for (int i = 0; i < 7; i++)
@@ -317,33 +339,39 @@ int llm_load(struct llm_model **out, const char *path, char *err, size_t errlen)
 	c.seq_len = h[6];
 	if (c.dim <= 0 || c.dim > 65536 || c.hidden_dim <= 0 ||
 	    c.hidden_dim > 1 << 20 || c.n_layers <= 0 ||
-	    c.n_layers > LLM_MAX_LAYERS || c.n_heads <= 0 || c.n_kv_heads <= 0 ||
-	    c.n_kv_heads > c.n_heads || c.n_heads % c.n_kv_heads != 0 ||
-	    c.dim % c.n_heads != 0 || (c.dim / c.n_heads) % 2 != 0 ||
-	    c.vocab_size <= 0 || c.vocab_size > 1 << 20 || c.seq_len <= 0 ||
-	    c.seq_len > 1 << 20) {
+	    c.n_layers > LLM_MAX_LAYERS || c.n_heads <= 0 ||
+	    c.n_kv_heads <= 0 || c.n_kv_heads > c.n_heads ||
+	    c.n_heads % c.n_kv_heads != 0 || c.dim % c.n_heads != 0 ||
+	    (c.dim / c.n_heads) % 2 != 0 || c.vocab_size <= 0 ||
+	    c.vocab_size > 1 << 20 || c.seq_len <= 0 || c.seq_len > 1 << 20) {
 		ret = -EINVAL;
-		snprintf(err, errlen,
-		         "%s: unknown checkpoint header version or corrupt header "
-		         "(dim=%d hidden_dim=%d n_layers=%d n_heads=%d n_kv_heads=%d "
-		         "vocab_size=%d seq_len=%d); expected a llama2.c legacy "
-		         "version-0 checkpoint", path, h[0], h[1], h[2], h[3], h[4],
-		         h[5], h[6]);
+		snprintf(
+		        err, errlen,
+		        "%s: unknown checkpoint header version or corrupt "
+		        "header "
+		        "(dim=%d hidden_dim=%d n_layers=%d n_heads=%d "
+		        "n_kv_heads=%d "
+		        "vocab_size=%d seq_len=%d); expected a llama2.c legacy "
+		        "version-0 checkpoint",
+		        path, h[0], h[1], h[2], h[3], h[4], h[5], h[6]);
 		goto error;
 	}
 	need = checkpoint_floats(&c);
 	if (len - sizeof h < need * sizeof(float)) {
 		ret = -EINVAL;
-		snprintf(err, errlen, "%s: truncated checkpoint: header (dim %d, %d "
-		         "layers, vocab %d) needs %zu bytes, file has %zu", path,
-		         c.dim, c.n_layers, c.vocab_size, sizeof h + need * sizeof(float),
-		         len);
+		snprintf(err, errlen,
+		         "%s: truncated checkpoint: header (dim %d, %d "
+		         "layers, vocab %d) needs %zu bytes, file has %zu",
+		         path, c.dim, c.n_layers, c.vocab_size,
+		         sizeof h + need * sizeof(float), len);
 		goto error;
 	}
 	if (len - sizeof h > need * sizeof(float)) {
 		ret = -EINVAL;
-		snprintf(err, errlen, "%s: %zu bytes more than a legacy version-0 "
-		         "checkpoint with this header holds (unknown header version?)",
+		snprintf(err, errlen,
+		         "%s: %zu bytes more than a legacy version-0 "
+		         "checkpoint with this header holds (unknown header "
+		         "version?)",
 		         path, len - sizeof h - need * sizeof(float));
 		goto error;
 	}
@@ -453,9 +481,11 @@ int llm_skip_layers(struct llm_model *m, const char *list, char *err,
 		long v = strtol(p, &end, 10);
 
 		if (end == p || v < 1 || v > m->cfg.n_layers) {
-			snprintf(err, errlen, "--draft-skip-layers \"%s\": layers are "
-			         "1-based numbers from 1 to %d, comma-separated", list,
-			         m->cfg.n_layers);
+			snprintf(
+			        err, errlen,
+			        "--draft-skip-layers \"%s\": layers are "
+			        "1-based numbers from 1 to %d, comma-separated",
+			        list, m->cfg.n_layers);
 			return -EINVAL;
 		}
 		if (m->active[v - 1]) {
@@ -466,14 +496,16 @@ int llm_skip_layers(struct llm_model *m, const char *list, char *err,
 		if (*p == ',')
 			p++;
 		else if (*p) {
-			snprintf(err, errlen, "--draft-skip-layers \"%s\": unexpected "
-			         "'%c'", list, *p);
+			snprintf(err, errlen,
+			         "--draft-skip-layers \"%s\": unexpected "
+			         "'%c'",
+			         list, *p);
 			return -EINVAL;
 		}
 	}
 	if (m->n_active - n <= 0) {
-		snprintf(err, errlen, "--draft-skip-layers \"%s\": skips every layer",
-		         list);
+		snprintf(err, errlen,
+		         "--draft-skip-layers \"%s\": skips every layer", list);
 		return -EINVAL;
 	}
 	m->n_active -= n;
@@ -488,13 +520,16 @@ static void quantize_matrix(float *w, size_t rows, size_t cols, int bits)
 	for (size_t r = 0; r < rows; r++) {
 		float *row = w + r * cols;
 		for (size_t g = 0; g < cols; g += LLM_QUANT_GROUP) {
-			size_t end = g + LLM_QUANT_GROUP < cols ? g + LLM_QUANT_GROUP : cols;
+			size_t end = g + LLM_QUANT_GROUP < cols
+			                     ? g + LLM_QUANT_GROUP
+			                     : cols;
 			float amax = 0.0f, scale;
 			for (size_t i = g; i < end; i++)
 				amax = fmaxf(amax, fabsf(row[i]));
 			scale = amax / qmax;
 			for (size_t i = g; i < end; i++) {
-				float q = scale > 0.0f ? roundf(row[i] / scale) : 0.0f;
+				float q = scale > 0.0f ? roundf(row[i] / scale)
+				                       : 0.0f;
 				q = fminf(qmax, fmaxf(-qmax, q));
 				row[i] = q * scale;
 			}
@@ -510,8 +545,10 @@ int llm_quantize(struct llm_model *m, int bits, char *err, size_t errlen)
 	size_t V = (size_t)c->vocab_size;
 
 	if (bits != 8 && bits != 4) {
-		snprintf(err, errlen, "--draft-quant: %d bits unsupported (int8 or "
-		         "int4)", bits);
+		snprintf(err, errlen,
+		         "--draft-quant: %d bits unsupported (int8 or "
+		         "int4)",
+		         bits);
 		return -EINVAL;
 	}
 	if (m->weight_bits != 32) {
@@ -550,11 +587,12 @@ uint64_t llm_weight_bytes(const struct llm_model *m)
 	uint64_t kvd = kv_dim_of(c), V = (uint64_t)c->vocab_size;
 	uint64_t La = (uint64_t)m->n_active;
 	int b = m->weight_bits;
-	uint64_t n = matrix_bytes(V, dim, b);                 /* embedding */
-	n += La * (2 * dim * 4);                              /* two norms */
-	n += La * (2 * matrix_bytes(dim, dim, b) + 2 * matrix_bytes(kvd, dim, b));
+	uint64_t n = matrix_bytes(V, dim, b); /* embedding */
+	n += La * (2 * dim * 4);              /* two norms */
+	n += La *
+	     (2 * matrix_bytes(dim, dim, b) + 2 * matrix_bytes(kvd, dim, b));
 	n += La * (2 * matrix_bytes(hid, dim, b) + matrix_bytes(dim, hid, b));
-	n += dim * 4;                                         /* final norm */
+	n += dim * 4; /* final norm */
 	if (!c->shared_classifier)
 		n += matrix_bytes(V, dim, b);
 	return n;
@@ -627,8 +665,8 @@ static float *key_rows(const struct llm_model *m, size_t l, int g)
 	const struct llm_config *c = &m->cfg;
 	size_t hs = (size_t)(c->dim / c->n_heads);
 
-	return m->key_cache + ((l * (size_t)c->n_kv_heads + (size_t)g) * hs) *
-	       m->kv_stride;
+	return m->key_cache +
+	       ((l * (size_t)c->n_kv_heads + (size_t)g) * hs) * m->kv_stride;
 }
 
 /* store m->k (kv_dim floats) as the keys of position pos in layer l */
@@ -650,10 +688,14 @@ static void attention(struct llm_model *m, size_t l, int pos)
 	const struct llm_attn a = {
 		.q = m->q,
 		.seg = { { key_rows(m, l, 0), m->kv_stride,
-		           m->value_cache + l * (size_t)c->seq_len * kv_dim_of(c),
+		           m->value_cache +
+		                   l * (size_t)c->seq_len * kv_dim_of(c),
 		           pos + 1 } },
-		.att = m->att, .att_stride = att_stride(c), .out = m->xb,
-		.n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
+		.att = m->att,
+		.att_stride = att_stride(c),
+		.out = m->xb,
+		.n_heads = c->n_heads,
+		.n_kv_heads = c->n_kv_heads,
 		.head_size = c->dim / c->n_heads,
 	};
 
@@ -671,45 +713,55 @@ static void layer_forward(struct llm_model *m, size_t l, int pos)
 	const int head_size = dim / p->n_heads;
 	const size_t ld = l * (size_t)dim;
 	const float *rope = m->rope + (size_t)pos * (size_t)head_size;
-	float *vc = m->value_cache + (l * (size_t)p->seq_len + (size_t)pos) *
-	            (size_t)kv_dim;
+	float *vc = m->value_cache +
+	            (l * (size_t)p->seq_len + (size_t)pos) * (size_t)kv_dim;
 	float *x = m->x;
 
 	rmsnorm(m->xb, x, w->rms_att + ld, dim);
 	rec_op(m, "attn_norm", TRACE_OP_NORM, 0, (uint32_t)dim, 0, 0, 0);
-	g_kern->matmul(m->q, m->xb, pk->wq + l * packed_floats((size_t)dim, (size_t)dim),
-	       dim, dim);
+	g_kern->matmul(m->q, m->xb,
+	               pk->wq + l * packed_floats((size_t)dim, (size_t)dim),
+	               dim, dim);
 	rec_op(m, "wq", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)dim, 0, 0, 0);
-	g_kern->matmul(m->k, m->xb, pk->wk + l * packed_floats((size_t)kv_dim, (size_t)dim),
-	       dim, kv_dim);
-	rec_op(m, "wk", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)kv_dim, 0, 0, 0);
-	g_kern->matmul(vc, m->xb, pk->wv + l * packed_floats((size_t)kv_dim, (size_t)dim),
-	       dim, kv_dim);
-	rec_op(m, "wv", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)kv_dim, 0, 0, 0);
+	g_kern->matmul(m->k, m->xb,
+	               pk->wk + l * packed_floats((size_t)kv_dim, (size_t)dim),
+	               dim, kv_dim);
+	rec_op(m, "wk", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)kv_dim, 0, 0,
+	       0);
+	g_kern->matmul(vc, m->xb,
+	               pk->wv + l * packed_floats((size_t)kv_dim, (size_t)dim),
+	               dim, kv_dim);
+	rec_op(m, "wv", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)kv_dim, 0, 0,
+	       0);
 
 	rope_rotate(m->q, dim, rope, head_size);
 	rope_rotate(m->k, kv_dim, rope, head_size);
 	key_store(m, l, pos);
-	rec_op(m, "rope", TRACE_OP_ELEMENTWISE, 0, (uint32_t)(dim + kv_dim), 0, 0, 0);
+	rec_op(m, "rope", TRACE_OP_ELEMENTWISE, 0, (uint32_t)(dim + kv_dim), 0,
+	       0, 0);
 
 	attention(m, l, pos);
-	rec_op(m, "attention", TRACE_OP_ATTENTION, 0, 0,
-	       (uint32_t)p->n_heads, (uint32_t)p->n_kv_heads, (uint32_t)head_size);
+	rec_op(m, "attention", TRACE_OP_ATTENTION, 0, 0, (uint32_t)p->n_heads,
+	       (uint32_t)p->n_kv_heads, (uint32_t)head_size);
 
-	g_kern->matmul(m->xb2, m->xb, pk->wo + l * packed_floats((size_t)dim, (size_t)dim),
-	       dim, dim);
+	g_kern->matmul(m->xb2, m->xb,
+	               pk->wo + l * packed_floats((size_t)dim, (size_t)dim),
+	               dim, dim);
 	rec_op(m, "wo", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)dim, 0, 0, 0);
 	for (int i = 0; i < dim; i++)
 		x[i] += m->xb2[i];
-	rec_op(m, "attn_residual", TRACE_OP_ELEMENTWISE, 0, (uint32_t)dim, 0, 0, 0);
+	rec_op(m, "attn_residual", TRACE_OP_ELEMENTWISE, 0, (uint32_t)dim, 0, 0,
+	       0);
 
 	rmsnorm(m->xb, x, w->rms_ffn + ld, dim);
 	rec_op(m, "ffn_norm", TRACE_OP_NORM, 0, (uint32_t)dim, 0, 0, 0);
-	g_kern->matmul(m->hb, m->xb, pk->w1 + l * packed_floats((size_t)hid, (size_t)dim),
-	       dim, hid);
+	g_kern->matmul(m->hb, m->xb,
+	               pk->w1 + l * packed_floats((size_t)hid, (size_t)dim),
+	               dim, hid);
 	rec_op(m, "w1", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)hid, 0, 0, 0);
-	g_kern->matmul(m->hb2, m->xb, pk->w3 + l * packed_floats((size_t)hid, (size_t)dim),
-	       dim, hid);
+	g_kern->matmul(m->hb2, m->xb,
+	               pk->w3 + l * packed_floats((size_t)hid, (size_t)dim),
+	               dim, hid);
 	rec_op(m, "w3", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)hid, 0, 0, 0);
 	/* SiLU: val * (1 / (1 + expf(-val))), the reference's roundings */
 	vexpf_neg(m->hexp, m->hb, hid);
@@ -719,12 +771,14 @@ static void layer_forward(struct llm_model *m, size_t l, int pos)
 	for (int i = 0; i < hid; i++)
 		m->hb[i] *= m->hb2[i];
 	rec_op(m, "gate_mul", TRACE_OP_ELEMENTWISE, 0, (uint32_t)hid, 0, 0, 0);
-	g_kern->matmul(m->xb, m->hb, pk->w2 + l * packed_floats((size_t)dim, (size_t)hid),
-	       hid, dim);
+	g_kern->matmul(m->xb, m->hb,
+	               pk->w2 + l * packed_floats((size_t)dim, (size_t)hid),
+	               hid, dim);
 	rec_op(m, "w2", TRACE_OP_GEMM, (uint32_t)hid, (uint32_t)dim, 0, 0, 0);
 	for (int i = 0; i < dim; i++)
 		x[i] += m->xb[i];
-	rec_op(m, "ffn_residual", TRACE_OP_ELEMENTWISE, 0, (uint32_t)dim, 0, 0, 0);
+	rec_op(m, "ffn_residual", TRACE_OP_ELEMENTWISE, 0, (uint32_t)dim, 0, 0,
+	       0);
 }
 
 /* final norm and classifier on m->x -> m->logits */
@@ -736,9 +790,11 @@ static const float *classify(struct llm_model *m)
 	rmsnorm(m->x, m->x, m->w.rms_final, dim);
 	rec_op(m, "final_norm", TRACE_OP_NORM, 0, (uint32_t)dim, 0, 0, 0);
 	g_kern->matmul(m->logits, m->x, m->pk.wcls, dim, p->vocab_size);
-	rec_op(m, "classifier", TRACE_OP_GEMM, (uint32_t)dim, (uint32_t)p->vocab_size, 0, 0, 0);
+	rec_op(m, "classifier", TRACE_OP_GEMM, (uint32_t)dim,
+	       (uint32_t)p->vocab_size, 0, 0, 0);
 	/* the capture turns logits into a distribution after every step */
-	rec_op(m, "softmax_vocab", TRACE_OP_NONLINEAR, 0, (uint32_t)p->vocab_size, 0, 0, 0);
+	rec_op(m, "softmax_vocab", TRACE_OP_NONLINEAR, 0,
+	       (uint32_t)p->vocab_size, 0, 0, 0);
 	return m->logits;
 }
 
@@ -748,7 +804,8 @@ const float *llm_forward(struct llm_model *m, int token, int pos)
 	const size_t dim = (size_t)p->dim;
 
 	memcpy(m->x, m->w.tok_emb + (size_t)token * dim, dim * sizeof(float));
-	rec_op(m, "tok_embedding", TRACE_OP_EMBED, (uint32_t)p->vocab_size, (uint32_t)dim, 0, 0, 0);
+	rec_op(m, "tok_embedding", TRACE_OP_EMBED, (uint32_t)p->vocab_size,
+	       (uint32_t)dim, 0, 0, 0);
 	for (size_t l = 0; l < (size_t)p->n_layers; l++) {
 		if (m->active[l])
 			layer_forward(m, l, pos);
@@ -826,14 +883,14 @@ static float *slot_keys(const struct llm_batch *b, const struct llm_model *m,
                         int slot, size_t l)
 {
 	return b->keys + ((size_t)slot * (size_t)m->cfg.n_layers + l) *
-	       kv_dim_of(&m->cfg) * b->kstride;
+	                         kv_dim_of(&m->cfg) * b->kstride;
 }
 
 static float *slot_values(const struct llm_batch *b, const struct llm_model *m,
                           int slot, size_t l)
 {
 	return b->values + ((size_t)slot * (size_t)m->cfg.n_layers + l) *
-	       (size_t)b->rows * kv_dim_of(&m->cfg);
+	                           (size_t)b->rows * kv_dim_of(&m->cfg);
 }
 
 /* layer l for the n streams of one llm_forward_batch() call: what
@@ -851,21 +908,23 @@ static void layer_forward_batch(struct llm_model *m, struct llm_batch *b,
 
 	for (int e = 0; e < n; e++)
 		rmsnorm(b->xb + e * d, b->x + e * d, w->rms_att + ld, dim);
-	g_kern->matmul_n(b->q, d, b->xb, d,
-	                 pk->wq + l * packed_floats(d, d), dim, dim, n);
-	g_kern->matmul_n(b->k, kd, b->xb, d,
-	                 pk->wk + l * packed_floats(kd, d), dim, kv_dim, n);
-	g_kern->matmul_n(b->v, kd, b->xb, d,
-	                 pk->wv + l * packed_floats(kd, d), dim, kv_dim, n);
+	g_kern->matmul_n(b->q, d, b->xb, d, pk->wq + l * packed_floats(d, d),
+	                 dim, dim, n);
+	g_kern->matmul_n(b->k, kd, b->xb, d, pk->wk + l * packed_floats(kd, d),
+	                 dim, kv_dim, n);
+	g_kern->matmul_n(b->v, kd, b->xb, d, pk->wv + l * packed_floats(kd, d),
+	                 dim, kv_dim, n);
 	for (int e = 0; e < n; e++) {
 		const float *rope = m->rope + (size_t)st[e].pos * (size_t)hs;
 		struct llm_model *km = st[e].kv ? st[e].kv : m;
 		const float *vc = km->value_cache + l * (size_t)p->seq_len * kd;
 		struct llm_attn a = {
 			.q = b->q + e * d,
-			.att = b->att, .att_stride = att_stride(p),
+			.att = b->att,
+			.att_stride = att_stride(p),
 			.out = b->xb + e * d,
-			.n_heads = p->n_heads, .n_kv_heads = p->n_kv_heads,
+			.n_heads = p->n_heads,
+			.n_kv_heads = p->n_kv_heads,
 			.head_size = hs,
 		};
 
@@ -878,43 +937,47 @@ static void layer_forward_batch(struct llm_model *m, struct llm_batch *b,
 			for (size_t i = 0; i < kd; i++)
 				kt[i * km->kv_stride] = b->k[e * kd + i];
 			memcpy(km->value_cache + (l * (size_t)p->seq_len +
-			                          (size_t)st[e].pos) * kd,
+			                          (size_t)st[e].pos) *
+			                                 kd,
 			       b->v + e * kd, kd * sizeof(float));
 			a.seg[0] = (struct llm_kv_seg){ key_rows(km, l, 0),
-			                                km->kv_stride, vc,
-			                                st[e].pos + 1 };
+				                        km->kv_stride, vc,
+				                        st[e].pos + 1 };
 		} else {
 			const int r = st[e].pos - st[e].prefix;
 			float *kt = slot_keys(b, m, st[e].slot, l);
 			float *vt = slot_values(b, m, st[e].slot, l);
 
 			for (size_t i = 0; i < kd; i++)
-				kt[i * b->kstride + (size_t)r] = b->k[e * kd + i];
-			memcpy(vt + (size_t)r * kd, b->v + e * kd, kd * sizeof(float));
+				kt[i * b->kstride + (size_t)r] =
+				        b->k[e * kd + i];
+			memcpy(vt + (size_t)r * kd, b->v + e * kd,
+			       kd * sizeof(float));
 			a.seg[0] = (struct llm_kv_seg){ key_rows(km, l, 0),
-			                                km->kv_stride, vc,
-			                                st[e].prefix };
-			a.seg[1] = (struct llm_kv_seg){ kt, b->kstride, vt, r + 1 };
+				                        km->kv_stride, vc,
+				                        st[e].prefix };
+			a.seg[1] = (struct llm_kv_seg){ kt, b->kstride, vt,
+				                        r + 1 };
 		}
 		g_kern->attention(&a);
 	}
-	g_kern->matmul_n(b->xb2, d, b->xb, d,
-	                 pk->wo + l * packed_floats(d, d), dim, dim, n);
+	g_kern->matmul_n(b->xb2, d, b->xb, d, pk->wo + l * packed_floats(d, d),
+	                 dim, dim, n);
 	for (size_t i = 0; i < (size_t)n * d; i++)
 		b->x[i] += b->xb2[i];
 	for (int e = 0; e < n; e++)
 		rmsnorm(b->xb + e * d, b->x + e * d, w->rms_ffn + ld, dim);
-	g_kern->matmul_n(b->hb, h, b->xb, d,
-	                 pk->w1 + l * packed_floats(h, d), dim, hid, n);
-	g_kern->matmul_n(b->hb2, h, b->xb, d,
-	                 pk->w3 + l * packed_floats(h, d), dim, hid, n);
+	g_kern->matmul_n(b->hb, h, b->xb, d, pk->w1 + l * packed_floats(h, d),
+	                 dim, hid, n);
+	g_kern->matmul_n(b->hb2, h, b->xb, d, pk->w3 + l * packed_floats(h, d),
+	                 dim, hid, n);
 	vexpf_neg(b->hexp, b->hb, n * hid);
 	for (size_t i = 0; i < (size_t)n * h; i++) {
 		b->hb[i] *= 1.0f / (1.0f + b->hexp[i]);
 		b->hb[i] *= b->hb2[i];
 	}
-	g_kern->matmul_n(b->xb, d, b->hb, h,
-	                 pk->w2 + l * packed_floats(d, h), hid, dim, n);
+	g_kern->matmul_n(b->xb, d, b->hb, h, pk->w2 + l * packed_floats(d, h),
+	                 hid, dim, n);
 	for (size_t i = 0; i < (size_t)n * d; i++)
 		b->x[i] += b->xb[i];
 }
@@ -934,7 +997,8 @@ void llm_forward_batch(struct llm_model *m, struct llm_batch *b,
 		assert(st[e].pos >= 0 && st[e].pos < p->seq_len);
 		assert((st[e].after != NULL) == after);
 		if (st[e].slot < 0) {
-			assert(km->pk.wq == m->pk.wq && km->n_shared == m->n_shared);
+			assert(km->pk.wq == m->pk.wq &&
+			       km->n_shared == m->n_shared);
 		} else {
 			assert(st[e].slot < b->cap && !after);
 			assert(st[e].prefix >= 0 && st[e].pos >= st[e].prefix &&
@@ -943,13 +1007,16 @@ void llm_forward_batch(struct llm_model *m, struct llm_batch *b,
 		if (after && first > 0) {
 			/* as llm_forward_after(): the shared layers' output and KV
 			 * rows are the target's of this token and position */
-			assert(st[e].slot < 0 && st[e].after->last_pos == st[e].pos &&
+			assert(st[e].slot < 0 &&
+			       st[e].after->last_pos == st[e].pos &&
 			       st[e].after->snap_layers == m->n_shared);
-			memcpy(b->x + e * dim, st[e].after->x_snap, dim * sizeof(float));
+			memcpy(b->x + e * dim, st[e].after->x_snap,
+			       dim * sizeof(float));
 			for (size_t l = 0; l < first; l++)
 				kv_copy_row(km, st[e].after, l, st[e].pos);
 		} else {
-			memcpy(b->x + e * dim, m->w.tok_emb + (size_t)st[e].token * dim,
+			memcpy(b->x + e * dim,
+			       m->w.tok_emb + (size_t)st[e].token * dim,
 			       dim * sizeof(float));
 		}
 	}
@@ -969,8 +1036,8 @@ void llm_forward_batch(struct llm_model *m, struct llm_batch *b,
 			st[e].kv->last_pos = st[e].pos;
 		}
 	}
-	g_kern->matmul_n(b->logits, (size_t)p->vocab_size, b->x, dim, m->pk.wcls,
-	                 p->dim, p->vocab_size, n);
+	g_kern->matmul_n(b->logits, (size_t)p->vocab_size, b->x, dim,
+	                 m->pk.wcls, p->dim, p->vocab_size, n);
 }
 
 /* ---- a draft that reuses the target's leading layers ---- */
@@ -989,12 +1056,14 @@ static int same_layer(const struct llm_model *a, const struct llm_model *b,
 	const size_t kvd = kv_dim_of(c), dd = dim * dim, dk = dim * kvd;
 	const size_t dh = dim * hid;
 
-	return same_floats(a->w.rms_att + l * dim, b->w.rms_att + l * dim, dim) &&
+	return same_floats(a->w.rms_att + l * dim, b->w.rms_att + l * dim,
+	                   dim) &&
 	       same_floats(a->w.wq + l * dd, b->w.wq + l * dd, dd) &&
 	       same_floats(a->w.wk + l * dk, b->w.wk + l * dk, dk) &&
 	       same_floats(a->w.wv + l * dk, b->w.wv + l * dk, dk) &&
 	       same_floats(a->w.wo + l * dd, b->w.wo + l * dd, dd) &&
-	       same_floats(a->w.rms_ffn + l * dim, b->w.rms_ffn + l * dim, dim) &&
+	       same_floats(a->w.rms_ffn + l * dim, b->w.rms_ffn + l * dim,
+	                   dim) &&
 	       same_floats(a->w.w1 + l * dh, b->w.w1 + l * dh, dh) &&
 	       same_floats(a->w.w2 + l * dh, b->w.w2 + l * dh, dh) &&
 	       same_floats(a->w.w3 + l * dh, b->w.w3 + l * dh, dh);
@@ -1011,7 +1080,8 @@ static void share_packed(struct llm_model *target, struct llm_model *draft,
 {
 	const struct llm_config *c = &draft->cfg;
 
-	if (n == 0 || draft->packed == NULL || target->cfg.n_layers != c->n_layers ||
+	if (n == 0 || draft->packed == NULL ||
+	    target->cfg.n_layers != c->n_layers ||
 	    target->cfg.shared_classifier != c->shared_classifier)
 		return;
 	for (size_t l = 0; l < (size_t)c->n_layers; l++)
@@ -1028,7 +1098,8 @@ static void share_packed(struct llm_model *target, struct llm_model *draft,
 int llm_share_prefix(struct llm_model *target, struct llm_model *draft)
 {
 	const struct llm_config *a = &target->cfg, *b = &draft->cfg;
-	const int layers = a->n_layers < b->n_layers ? a->n_layers : b->n_layers;
+	const int layers = a->n_layers < b->n_layers ? a->n_layers
+	                                             : b->n_layers;
 	int n = 0;
 
 	if (a->dim == b->dim && a->hidden_dim == b->hidden_dim &&
@@ -1058,9 +1129,10 @@ static void kv_copy_row(struct llm_model *draft, const struct llm_model *target,
 		for (size_t i = 0; i < hs; i++)
 			dst[i * draft->kv_stride] = src[i * target->kv_stride];
 	}
-	memcpy(draft->value_cache + (l * (size_t)c->seq_len + (size_t)pos) * kvd,
-	       target->value_cache + (l * (size_t)target->cfg.seq_len +
-	                              (size_t)pos) * kvd,
+	memcpy(draft->value_cache +
+	               (l * (size_t)c->seq_len + (size_t)pos) * kvd,
+	       target->value_cache +
+	               (l * (size_t)target->cfg.seq_len + (size_t)pos) * kvd,
 	       kvd * sizeof(float));
 }
 
@@ -1078,7 +1150,8 @@ const float *llm_forward_after(struct llm_model *draft,
 	 * (all copied here, step by step, or computed by the draft itself from
 	 * identical inputs), through the same code: their outputs are the
 	 * target's, bit for bit. */
-	memcpy(draft->x, target->x_snap, (size_t)draft->cfg.dim * sizeof(float));
+	memcpy(draft->x, target->x_snap,
+	       (size_t)draft->cfg.dim * sizeof(float));
 	for (size_t l = 0; l < n; l++)
 		kv_copy_row(draft, target, l, pos);
 	for (size_t l = n; l < (size_t)draft->cfg.n_layers; l++)
@@ -1151,7 +1224,8 @@ int llm_tokenizer_load(struct llm_tokenizer **out, const char *path,
 		goto error;
 	if (len < 4) {
 		ret = -EINVAL;
-		snprintf(err, errlen, "%s: truncated tokenizer (%zu bytes)", path, len);
+		snprintf(err, errlen, "%s: truncated tokenizer (%zu bytes)",
+		         path, len);
 		goto error;
 	}
 	/* count entries: float score, int32 length, bytes */
@@ -1159,15 +1233,19 @@ int llm_tokenizer_load(struct llm_tokenizer **out, const char *path,
 		int32_t l;
 		if (len - off < 8) {
 			ret = -EINVAL;
-			snprintf(err, errlen, "%s: truncated tokenizer entry %zu at byte "
-			         "%zu", path, count, off);
+			snprintf(err, errlen,
+			         "%s: truncated tokenizer entry %zu at byte "
+			         "%zu",
+			         path, count, off);
 			goto error;
 		}
 		l = rd_i32(buf + off + 4);
 		if (l < 0 || (size_t)l > len - off - 8) {
 			ret = -EINVAL;
-			snprintf(err, errlen, "%s: tokenizer entry %zu at byte %zu has "
-			         "bad length %d (truncated or not a llama2.c tokenizer)",
+			snprintf(err, errlen,
+			         "%s: tokenizer entry %zu at byte %zu has "
+			         "bad length %d (truncated or not a llama2.c "
+			         "tokenizer)",
 			         path, count, off, l);
 			goto error;
 		}
@@ -1175,9 +1253,10 @@ int llm_tokenizer_load(struct llm_tokenizer **out, const char *path,
 	}
 	if (count != (size_t)vocab_size) {
 		ret = -EINVAL;
-		snprintf(err, errlen, "%s: tokenizer holds %zu tokens but the model's "
-		         "vocab_size is %d (tokenizer of another model?)", path, count,
-		         vocab_size);
+		snprintf(err, errlen,
+		         "%s: tokenizer holds %zu tokens but the model's "
+		         "vocab_size is %d (tokenizer of another model?)",
+		         path, count, vocab_size);
 		goto error;
 	}
 	t = calloc(1, sizeof *t);
@@ -1246,7 +1325,8 @@ void llm_tokenizer_free(struct llm_tokenizer **pt)
 static int lookup(const struct llm_tokenizer *t, const char *s)
 {
 	struct tok_index key = { .str = s, .id = 0 };
-	const struct tok_index *r = bsearch(&key, t->sorted, (size_t)t->vocab_size,
+	const struct tok_index *r = bsearch(&key, t->sorted,
+	                                    (size_t)t->vocab_size,
 	                                    sizeof *t->sorted, cmp_tok);
 	return r ? r->id : -1;
 }
@@ -1287,7 +1367,8 @@ int llm_encode(const struct llm_tokenizer *t, const char *text, int *tokens,
 			tokens[n++] = id;
 		else
 			for (size_t i = 0; i < slen; i++)
-				tokens[n++] = byte_token(t, (unsigned char)sb[i]);
+				tokens[n++] = byte_token(t,
+				                         (unsigned char)sb[i]);
 		slen = 0;
 	}
 	for (;;) {
@@ -1296,8 +1377,9 @@ int llm_encode(const struct llm_tokenizer *t, const char *text, int *tokens,
 		size_t best_i = 0;
 		for (size_t i = 0; i + 1 < n; i++) {
 			int id;
-			snprintf(sb, 2 * (size_t)t->max_token_length + 8, "%s%s",
-			         t->vocab[tokens[i]], t->vocab[tokens[i + 1]]);
+			snprintf(sb, 2 * (size_t)t->max_token_length + 8,
+			         "%s%s", t->vocab[tokens[i]],
+			         t->vocab[tokens[i + 1]]);
 			id = lookup(t, sb);
 			if (id >= 0 && t->scores[id] > best) {
 				best = t->scores[id];
@@ -1368,7 +1450,8 @@ void llm_softmax(float *probs, const float *logits, int n, double temperature)
 				e[k] = (double)logits[i0 + k] - max;
 		else
 			for (int k = 0; k < m; k++)
-				e[k] = ((double)logits[i0 + k] - max) / temperature;
+				e[k] = ((double)logits[i0 + k] - max) /
+				       temperature;
 		vexp(e, e, m);
 		for (int k = 0; k < m; k++) {
 			probs[i0 + k] = (float)e[k];

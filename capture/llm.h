@@ -13,25 +13,26 @@
 
 #include "trace.h"
 
-#define LLM_MAX_LAYERS 256
-#define LLM_QUANT_GROUP 32   /* elements per quantization group (along rows) */
-#define LLM_BOS 1
-#define LLM_BLOCK_ROWS 32    /* output rows a matmul computes side by side */
+#define LLM_MAX_LAYERS  256
+#define LLM_QUANT_GROUP 32 /* elements per quantization group (along rows) */
+#define LLM_BOS         1
+#define LLM_BLOCK_ROWS  32 /* output rows a matmul computes side by side */
 
 struct llm_config {
-	int32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
+	int32_t dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size,
+	        seq_len;
 	int shared_classifier;
 };
 
 /* Weights point into one owned fp32 buffer (file copy, or dequantized copy). */
 struct llm_weights {
-	const float *tok_emb;   /* vocab x dim */
-	const float *rms_att;   /* L x dim */
+	const float *tok_emb; /* vocab x dim */
+	const float *rms_att; /* L x dim */
 	const float *wq, *wk, *wv, *wo;
 	const float *rms_ffn;
 	const float *w1, *w2, *w3;
 	const float *rms_final;
-	const float *wcls;      /* vocab x dim */
+	const float *wcls; /* vocab x dim */
 };
 
 /* The matrices again, each as blocks of LLM_BLOCK_ROWS rows stored column
@@ -53,36 +54,37 @@ struct llm_oprec {
 struct llm_model {
 	struct llm_config cfg;
 	struct llm_weights w;
-	float *data;            /* owned: all weights (fp32) */
+	float *data; /* owned: all weights (fp32) */
 	size_t n_floats;
-	float *packed;          /* owned: the matrices of w as llm_packed; NULL
+	float *packed; /* owned: the matrices of w as llm_packed; NULL
 	                         * when pk points into another model's (see
 	                         * llm_share_prefix()) */
 	struct llm_packed pk;
 	unsigned char active[LLM_MAX_LAYERS]; /* 1 = layer executed */
 	int n_active;
-	int weight_bits;        /* 32, 8 or 4 */
+	int weight_bits; /* 32, 8 or 4 */
 	/* run state */
 	float *x, *xb, *xb2, *hb, *hb2, *q, *k, *att, *logits;
-	float *hexp;            /* hidden_dim: expf(-hb) for SiLU */
+	float *hexp; /* hidden_dim: expf(-hb) for SiLU */
 	/* keys n_layers x n_kv_heads x head_size x kv_stride (transposed: one
 	 * column per position, kv_stride = seq_len rounded up to a whole
 	 * LLM_BLOCK_ROWS), values n_layers x seq_len x kv_dim */
 	float *key_cache, *value_cache;
 	size_t kv_stride;
-	float *rope;            /* seq_len x head_size/2 x {cos, sin} */
+	float *rope; /* seq_len x head_size/2 x {cos, sin} */
 	/* teacher-forced reuse, see llm_share_prefix() */
-	int n_shared;           /* draft: leading layers taken from the target */
-	int snap_layers;        /* target: x is kept after this many layers */
-	float *x_snap;          /* target: ... here */
+	int n_shared;    /* draft: leading layers taken from the target */
+	int snap_layers; /* target: x is kept after this many layers */
+	float *x_snap;   /* target: ... here */
 	int last_token, last_pos; /* of the last forward (pos -1: none yet) */
-	struct llm_oprec *rec;  /* when non-NULL, the next forward records ops */
+	struct llm_oprec *rec; /* when non-NULL, the next forward records ops */
 };
 
 /** Load a llama2.c checkpoint (legacy 7-int32 header only).
  * @return 0, -ENOENT/-EIO for file errors, -EINVAL for a bad or unsupported
  * header or a truncated/oversized file. */
-int llm_load(struct llm_model **out, const char *path, char *err, size_t errlen);
+int llm_load(struct llm_model **out, const char *path, char *err,
+             size_t errlen);
 void llm_free(struct llm_model **m);
 
 /** A model with m's weights (read from m's, which must outlive it: the
@@ -142,12 +144,12 @@ const float *llm_forward_after(struct llm_model *draft,
  * Every stream's logits are bit-identical to llm_forward() of the same
  * tokens at the same positions over the same cache rows. */
 struct llm_batch {
-	int cap, rows;          /* slots, private KV rows per slot */
-	size_t kstride;         /* private keys: rows rounded up to a block */
+	int cap, rows;  /* slots, private KV rows per slot */
+	size_t kstride; /* private keys: rows rounded up to a block */
 	float *x, *xb, *xb2, *hb, *hb2, *hexp, *q, *k, *v; /* cap x each */
-	float *att;             /* scratch of one stream's attention */
-	float *logits;          /* cap x vocab_size: stream e's at e * V */
-	float *keys, *values;   /* cap x n_layers x private rows */
+	float *att;           /* scratch of one stream's attention */
+	float *logits;        /* cap x vocab_size: stream e's at e * V */
+	float *keys, *values; /* cap x n_layers x private rows */
 };
 
 /* Stream e of a step: feed token at pos.

@@ -22,7 +22,7 @@
 #define LLM_KERN_VARIANT base
 #endif
 #define KERN_CAT(a, b) a##b
-#define KERN_NAME(v) KERN_CAT(llm_kern_, v)
+#define KERN_NAME(v)   KERN_CAT(llm_kern_, v)
 
 #if defined(__AVX512F__)
 #define VW 16
@@ -80,7 +80,8 @@ ALWAYS_INLINE void dot_blocks(float *out, const float *w, size_t bstride,
 		const float xj = x[j];
 
 		for (int b = 0; b < nb; b++) {
-			const float *wj = w + (size_t)b * bstride + (size_t)j * stride;
+			const float *wj = w + (size_t)b * bstride +
+			                  (size_t)j * stride;
 
 			for (int k = 0; k < PER; k++)
 				acc[b * PER + k] += load_vf(wj + k * VW) * xj;
@@ -115,11 +116,12 @@ static void matmul(float *xout, const float *x, const float *wp, int n, int d)
 	for (int b = 0; b < d;) {
 		const int left = (d - b + LLM_BLOCK_ROWS - 1) / LLM_BLOCK_ROWS;
 		const int nb = left < NB ? left : NB;
-		const int rows = d - b < nb * LLM_BLOCK_ROWS ? d - b :
-		                 nb * LLM_BLOCK_ROWS;
+		const int rows = d - b < nb * LLM_BLOCK_ROWS
+		                         ? d - b
+		                         : nb * LLM_BLOCK_ROWS;
 
-		dot_blocks_nb(acc, wp + (size_t)b * (size_t)n, bs, LLM_BLOCK_ROWS,
-		              x, n, nb);
+		dot_blocks_nb(acc, wp + (size_t)b * (size_t)n, bs,
+		              LLM_BLOCK_ROWS, x, n, nb);
 		memcpy(xout + b, acc, (size_t)rows * sizeof(float));
 		b += nb * LLM_BLOCK_ROWS;
 	}
@@ -156,9 +158,8 @@ ALWAYS_INLINE void dot_rows_n(float *out, const float *wb, int r0,
 /* ns (1 .. 4) vectors through one block: 4 or 3 vectors two lanes of rows
  * at a time, 2 vectors four lanes (when the block holds that many), one
  * vector a block at a time (dot_blocks) */
-static void block_n(float *xout, size_t ostride, const float *x,
-                    size_t xstride, const float *wb, int n, int b, int d,
-                    int ns)
+static void block_n(float *xout, size_t ostride, const float *x, size_t xstride,
+                    const float *wb, int n, int b, int d, int ns)
 {
 	float acc[8 * VW];
 	int R = ns >= 3 ? 2 : ns == 2 ? 4 : 0;
@@ -166,7 +167,8 @@ static void block_n(float *xout, size_t ostride, const float *x,
 	if (R * VW > LLM_BLOCK_ROWS)
 		R = LLM_BLOCK_ROWS / VW;
 	if (R == 0) {
-		const int rows = d - b < LLM_BLOCK_ROWS ? d - b : LLM_BLOCK_ROWS;
+		const int rows = d - b < LLM_BLOCK_ROWS ? d - b
+		                                        : LLM_BLOCK_ROWS;
 
 		dot_blocks(acc, wb, 0, LLM_BLOCK_ROWS, x, n, 1);
 		memcpy(xout + b, acc, (size_t)rows * sizeof(float));
@@ -184,8 +186,8 @@ static void block_n(float *xout, size_t ostride, const float *x,
 		else
 			dot_rows_n(acc, wb, r0, x, xstride, n, R, 2);
 		for (int s = 0; s < ns; s++)
-			memcpy(xout + (size_t)s * ostride + b + r0, acc + s * R * VW,
-			       (size_t)rows * sizeof(float));
+			memcpy(xout + (size_t)s * ostride + b + r0,
+			       acc + s * R * VW, (size_t)rows * sizeof(float));
 	}
 }
 
@@ -206,7 +208,8 @@ static void matmul_n(float *xout, size_t ostride, const float *x,
 			const int ns = left == 5 ? 3 : left > 4 ? 4 : left;
 
 			block_n(xout + (size_t)s0 * ostride, ostride,
-			        x + (size_t)s0 * xstride, xstride, wb, n, b, d, ns);
+			        x + (size_t)s0 * xstride, xstride, wb, n, b, d,
+			        ns);
 			s0 += ns;
 		}
 	}
@@ -228,10 +231,12 @@ static void scores(float *att, const float *kt, size_t stride, const float *q,
 	for (int t0 = 0; t0 <= pos;) {
 		const int left = (pos - t0) / LLM_BLOCK_ROWS + 1;
 		const int nb = left < NB ? left : NB;
-		const int n = pos + 1 - t0 < nb * LLM_BLOCK_ROWS ? pos + 1 - t0 :
-		              nb * LLM_BLOCK_ROWS;
+		const int n = pos + 1 - t0 < nb * LLM_BLOCK_ROWS
+		                      ? pos + 1 - t0
+		                      : nb * LLM_BLOCK_ROWS;
 
-		dot_blocks_nb(acc, kt + t0, LLM_BLOCK_ROWS, stride, q, head_size, nb);
+		dot_blocks_nb(acc, kt + t0, LLM_BLOCK_ROWS, stride, q,
+		              head_size, nb);
 		for (int r = 0; r < n; r++)
 			att[t0 + r] = acc[r] / scale;
 		t0 += nb * LLM_BLOCK_ROWS;
@@ -320,38 +325,40 @@ static void softmax_normalize(float *att, size_t stride, int n_heads, int n)
  * output. Heads h0 .. h0 + 8/S - 1, S slices of W
  * floats each (head_size = W S): eight chains of adds, and each weight
  * att_h[t] is taken once for the S slices of its head. */
-#define VALUES_GROUP(NAME, T, W, LOAD)                                       \
-	ALWAYS_INLINE void NAME(const struct llm_attn *a, int h0, int S)     \
-	{                                                                    \
-		const size_t kv_dim = (size_t)a->n_kv_heads *                \
-		                      (size_t)a->head_size;                  \
-		const int kv_mul = a->n_heads / a->n_kv_heads, G = 8 / S;    \
-		const float *att[8];                                         \
-		size_t off[8];                                               \
-		T acc[8];                                                    \
-                                                                             \
-		for (int g = 0; g < G; g++) {                                \
-			att[g] = a->att + (size_t)(h0 + g) * a->att_stride;  \
-			off[g] = (size_t)((h0 + g) / kv_mul) *               \
-			         (size_t)a->head_size;                       \
-		}                                                            \
-		for (int k = 0; k < 8; k++)                                  \
-			acc[k] = (T){ 0 };                                   \
-		for (int sg = 0, t = 0; sg < 2; sg++)                        \
-		for (int u = 0; u < a->seg[sg].n; u++, t++) {                \
-			const float *v = a->seg[sg].values +                 \
-			                 (size_t)u * kv_dim;                 \
-                                                                             \
-			for (int g = 0; g < G; g++) {                        \
-				const float w = att[g][t];                   \
-                                                                             \
-				for (int k = 0; k < S; k++)                  \
-					acc[g * S + k] +=                    \
-						LOAD(v + off[g] + W * k) * w; \
-			}                                                    \
-		}                                                            \
-		memcpy(a->out + (size_t)h0 * (size_t)a->head_size, acc,      \
-		       sizeof acc);                                          \
+#define VALUES_GROUP(NAME, T, W, LOAD)                                      \
+	ALWAYS_INLINE void NAME(const struct llm_attn *a, int h0, int S)    \
+	{                                                                   \
+		const size_t kv_dim = (size_t)a->n_kv_heads *               \
+		                      (size_t)a->head_size;                 \
+		const int kv_mul = a->n_heads / a->n_kv_heads, G = 8 / S;   \
+		const float *att[8];                                        \
+		size_t off[8];                                              \
+		T acc[8];                                                   \
+                                                                            \
+		for (int g = 0; g < G; g++) {                               \
+			att[g] = a->att + (size_t)(h0 + g) * a->att_stride; \
+			off[g] = (size_t)((h0 + g) / kv_mul) *              \
+			         (size_t)a->head_size;                      \
+		}                                                           \
+		for (int k = 0; k < 8; k++)                                 \
+			acc[k] = (T){ 0 };                                  \
+		for (int sg = 0, t = 0; sg < 2; sg++)                       \
+			for (int u = 0; u < a->seg[sg].n; u++, t++) {       \
+				const float *v = a->seg[sg].values +        \
+				                 (size_t)u * kv_dim;        \
+                                                                            \
+				for (int g = 0; g < G; g++) {               \
+					const float w = att[g][t];          \
+                                                                            \
+					for (int k = 0; k < S; k++)         \
+						acc[g * S + k] +=           \
+						        LOAD(v + off[g] +   \
+						             W * k) *       \
+						        w;                  \
+				}                                           \
+			}                                                   \
+		memcpy(a->out + (size_t)h0 * (size_t)a->head_size, acc,     \
+		       sizeof acc);                                         \
 	}
 
 VALUES_GROUP(values_group_vf, vf, VW, load_vf)
@@ -399,8 +406,8 @@ static void values_scalar(const struct llm_attn *a)
 		memset(xb, 0, (size_t)hs * sizeof(float));
 		for (int sg = 0, t = 0; sg < 2; sg++)
 			for (int u = 0; u < a->seg[sg].n; u++, t++) {
-				const float *v = a->seg[sg].values + (size_t)u * kv_dim +
-				                 hoff;
+				const float *v = a->seg[sg].values +
+				                 (size_t)u * kv_dim + hoff;
 				float w = att[t];
 				for (int i = 0; i < hs; i++)
 					xb[i] += w * v[i];
@@ -468,7 +475,8 @@ static void values(const struct llm_attn *a)
 		value_slice(a, k + 3, &p3, &o3);
 		for (int sg = 0, t = 0; sg < 2; sg++)
 			for (int u = 0; u < a->seg[sg].n; u++, t++) {
-				const float *v = a->seg[sg].values + (size_t)u * kv_dim;
+				const float *v = a->seg[sg].values +
+				                 (size_t)u * kv_dim;
 				a0 += load_f4(v + o0) * p0[t];
 				a1 += load_f4(v + o1) * p1[t];
 				a2 += load_f4(v + o2) * p2[t];
@@ -487,7 +495,8 @@ static void values(const struct llm_attn *a)
 		value_slice(a, k, &p0, &o0);
 		for (int sg = 0, t = 0; sg < 2; sg++)
 			for (int u = 0; u < a->seg[sg].n; u++, t++)
-				a0 += load_f4(a->seg[sg].values + (size_t)u * kv_dim + o0) *
+				a0 += load_f4(a->seg[sg].values +
+				              (size_t)u * kv_dim + o0) *
 				      p0[t];
 		memcpy(a->out + 4 * k, &a0, sizeof a0);
 	}
@@ -511,16 +520,18 @@ static void attention(const struct llm_attn *a)
 			for (int k = 0, off = 0; k < 2; off += a->seg[k].n, k++)
 				if (a->seg[k].n > 0)
 					scores(att + off,
-					       a->seg[k].keys + koff * a->seg[k].kv_stride,
-					       a->seg[k].kv_stride, a->q + h * hs, hs,
+					       a->seg[k].keys +
+					               koff * a->seg[k].kv_stride,
+					       a->seg[k].kv_stride,
+					       a->q + h * hs, hs,
 					       a->seg[k].n - 1);
 			max[h - h0] = max_of(att, n);
 			/* up to a whole 4: expf(max - max) = 1, never read */
 			for (int t = n; t < n4; t++)
 				att[t] = max[h - h0];
 		}
-		vexpf_rows(a->att + (size_t)h0 * a->att_stride, a->att_stride, max,
-		           nh, n4);
+		vexpf_rows(a->att + (size_t)h0 * a->att_stride, a->att_stride,
+		           max, nh, n4);
 	}
 	softmax_normalize(a->att, a->att_stride, a->n_heads, n);
 	if (hs % 4 == 0)
@@ -530,7 +541,7 @@ static void attention(const struct llm_attn *a)
 }
 
 #define KERN_STR2(v) #v
-#define KERN_STR(v) KERN_STR2(v)
+#define KERN_STR(v)  KERN_STR2(v)
 
 const struct llm_kern KERN_NAME(LLM_KERN_VARIANT) = {
 	.name = KERN_STR(LLM_KERN_VARIANT),

@@ -29,12 +29,12 @@ struct llm_kv_seg {
  * reads a shared prefix and keeps its own rows after it; seg[1].n = 0 for
  * a plain cache). */
 struct llm_attn {
-	const float *q;        /* n_heads x head_size, RoPE applied */
+	const float *q; /* n_heads x head_size, RoPE applied */
 	struct llm_kv_seg seg[2];
-	float *att;            /* scratch: n_heads rows of att_stride floats,
+	float *att; /* scratch: n_heads rows of att_stride floats,
 	                        * att_stride >= positions rounded up to 4 */
 	size_t att_stride;
-	float *out;            /* n_heads x head_size */
+	float *out; /* n_heads x head_size */
 	int n_heads, n_kv_heads, head_size;
 };
 
@@ -43,12 +43,14 @@ struct llm_kern {
 	/** xout (d) = W (d x n) x (n), W packed in blocks of LLM_BLOCK_ROWS
 	 * rows stored column by column; xout must not overlap x. Each output
 	 * is summed from 0.0f over j = 0 .. n - 1 in order. */
-	void (*matmul)(float *xout, const float *x, const float *wp, int n, int d);
+	void (*matmul)(float *xout, const float *x, const float *wp, int n,
+	               int d);
 	/** The same for count vectors at once, x_s = x + s * xstride ->
 	 * xout + s * ostride: one pass over W serves them all; each output
 	 * as matmul computes it. */
 	void (*matmul_n)(float *xout, size_t ostride, const float *x,
-	                 size_t xstride, const float *wp, int n, int d, int count);
+	                 size_t xstride, const float *wp, int n, int d,
+	                 int count);
 	/** out = softmax(q . k / sqrt(head_size)) v per head, as the
 	 * reference: scores summed over i in order and divided by the scale,
 	 * expf(score - max) (vexpf_sub()), the sum in the order of t, each

@@ -13,39 +13,63 @@
 
 static void usage(FILE *f)
 {
-	fputs(
-"usage: ahasd-capture [run] -m MODEL.bin -p PROMPTS -o OUT.msgpack DRAFT [options]\n"
-"       ahasd-capture generate -m MODEL.bin [-z TOK] [-n N] [--temperature T]\n"
-"                              [--top-p P] [--seed S] PROMPT\n"
-"       ahasd-capture import IN.jsonl -o OUT.msgpack\n"
-"\n"
-"DRAFT (one or more; skip and quant apply to --draft FILE or to the target):\n"
-"  --draft FILE              separate draft checkpoint (same vocabulary)\n"
-"  --draft-tokenizer FILE    its tokenizer (default: same-named file beside it,\n"
-"                            else the target's); must equal the target's\n"
-"  --draft-skip-layers LIST  skip these 1-based layers, e.g. 3 or 2,4\n"
-"  --draft-quant int8|int4   group-wise symmetric weight quantization\n"
-"options:\n"
-"  -z, --tokenizer FILE      default: tok512.bin or tokenizer.bin beside MODEL\n"
-"  -p, --prompts FILE        one prompt per line, or JSON lines {\"prompt\": ...}\n"
-"  -o, --output FILE         trace to write\n"
-"  --temperature T           0 = greedy (default); > 0 sampled\n"
-"  --top-p P                 nucleus sampling, (0, 1], default 1\n"
-"  --seed N                  sampling seed (default 0)\n"
-"  --lookahead K             continuation entropies per rejection (default 16)\n"
-"  --max-new-tokens N        per prompt (default 256)\n"
-"  --max-prompts N           use the first N prompts only\n"
-"  --no-stop                 do not stop a sequence at BOS/EOS\n"
-"  --date ISO8601            date recorded in provenance (default:\n"
-"                            SOURCE_DATE_EPOCH, else now)\n"
-"  --print-text              print each generated sequence on stdout\n"
-"  -q, --quiet               no progress line\n"
-"  -V, --version, -h, --help\n", f);
+	fputs("usage: ahasd-capture [run] -m MODEL.bin -p PROMPTS -o "
+	      "OUT.msgpack DRAFT [options]\n"
+	      "       ahasd-capture generate -m MODEL.bin [-z TOK] [-n N] "
+	      "[--temperature T]\n"
+	      "                              [--top-p P] [--seed S] PROMPT\n"
+	      "       ahasd-capture import IN.jsonl -o OUT.msgpack\n"
+	      "\n"
+	      "DRAFT (one or more; skip and quant apply to --draft FILE or to "
+	      "the target):\n"
+	      "  --draft FILE              separate draft checkpoint (same "
+	      "vocabulary)\n"
+	      "  --draft-tokenizer FILE    its tokenizer (default: same-named "
+	      "file beside it,\n"
+	      "                            else the target's); must equal the "
+	      "target's\n"
+	      "  --draft-skip-layers LIST  skip these 1-based layers, e.g. 3 "
+	      "or 2,4\n"
+	      "  --draft-quant int8|int4   group-wise symmetric weight "
+	      "quantization\n"
+	      "options:\n"
+	      "  -z, --tokenizer FILE      default: tok512.bin or "
+	      "tokenizer.bin beside MODEL\n"
+	      "  -p, --prompts FILE        one prompt per line, or JSON lines "
+	      "{\"prompt\": ...}\n"
+	      "  -o, --output FILE         trace to write\n"
+	      "  --temperature T           0 = greedy (default); > 0 sampled\n"
+	      "  --top-p P                 nucleus sampling, (0, 1], default "
+	      "1\n"
+	      "  --seed N                  sampling seed (default 0)\n"
+	      "  --lookahead K             continuation entropies per "
+	      "rejection (default 16)\n"
+	      "  --max-new-tokens N        per prompt (default 256)\n"
+	      "  --max-prompts N           use the first N prompts only\n"
+	      "  --no-stop                 do not stop a sequence at BOS/EOS\n"
+	      "  --date ISO8601            date recorded in provenance "
+	      "(default:\n"
+	      "                            SOURCE_DATE_EPOCH, else now)\n"
+	      "  --print-text              print each generated sequence on "
+	      "stdout\n"
+	      "  -q, --quiet               no progress line\n"
+	      "  -V, --version, -h, --help\n",
+	      f);
 }
 
 enum {
-	OPT_DRAFT = 256, OPT_DRAFT_TOK, OPT_SKIP, OPT_QUANT, OPT_TEMP, OPT_TOPP,
-	OPT_SEED, OPT_LOOKAHEAD, OPT_MAXNEW, OPT_MAXPROMPTS, OPT_NOSTOP, OPT_DATE,
+	OPT_DRAFT = 256,
+	OPT_DRAFT_TOK,
+	OPT_SKIP,
+	OPT_QUANT,
+	OPT_TEMP,
+	OPT_TOPP,
+	OPT_SEED,
+	OPT_LOOKAHEAD,
+	OPT_MAXNEW,
+	OPT_MAXPROMPTS,
+	OPT_NOSTOP,
+	OPT_DATE,
 	OPT_TEXT,
 };
 
@@ -74,7 +98,8 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out)
+static int parse_u64(const char *opt, const char *s, uint64_t max,
+                     uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
@@ -82,8 +107,10 @@ static int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno || end == s || *end || s[0] == '-' || v > max) {
-		fprintf(stderr, "ahasd-capture: %s \"%s\": expected an integer in "
-		        "0..%" PRIu64 "\n", opt, s, max);
+		fprintf(stderr,
+		        "ahasd-capture: %s \"%s\": expected an integer in "
+		        "0..%" PRIu64 "\n",
+		        opt, s, max);
 		return -EINVAL;
 	}
 	*out = v;
@@ -97,7 +124,8 @@ static int parse_double(const char *opt, const char *s, double *out)
 	errno = 0;
 	*out = strtod(s, &end);
 	if (errno || end == s || *end || *out < 0.0) {
-		fprintf(stderr, "ahasd-capture: %s \"%s\": expected a number >= 0\n",
+		fprintf(stderr,
+		        "ahasd-capture: %s \"%s\": expected a number >= 0\n",
 		        opt, s);
 		return -EINVAL;
 	}
@@ -132,8 +160,10 @@ static int cmd_generate(const struct capture_opts *o, uint64_t steps,
 	}
 	n = llm_encode(p.tok, prompt, toks, cap);
 	if (n < 0 || n > p.target->cfg.seq_len) {
-		fprintf(stderr, "ahasd-capture: prompt is %d tokens, longer than the "
-		        "model's context (seq_len %d)\n", n, p.target->cfg.seq_len);
+		fprintf(stderr,
+		        "ahasd-capture: prompt is %d tokens, longer than the "
+		        "model's context (seq_len %d)\n",
+		        n, p.target->cfg.seq_len);
 		goto error;
 	}
 	{
@@ -149,9 +179,12 @@ static int cmd_generate(const struct capture_opts *o, uint64_t steps,
 			} else if (o->temperature <= 0.0) {
 				next = llm_argmax(lg, V);
 			} else {
-				capture_dist(probs, lg, V, o->temperature, o->top_p, idx);
-				next = llm_sample(probs, V, llm_rng_uniform(o->seed, 0,
-				                                            (uint64_t)pos, 0));
+				capture_dist(probs, lg, V, o->temperature,
+				             o->top_p, idx);
+				next = llm_sample(probs, V,
+				                  llm_rng_uniform(o->seed, 0,
+				                                  (uint64_t)pos,
+				                                  0));
 			}
 			fputs(llm_decode(p.tok, tok, next), stdout);
 			tok = next;
@@ -182,12 +215,14 @@ int main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	if (strcmp(cmd, "run") && strcmp(cmd, "generate") && strcmp(cmd, "import")) {
+	if (strcmp(cmd, "run") && strcmp(cmd, "generate") &&
+	    strcmp(cmd, "import")) {
 		fprintf(stderr, "ahasd-capture: unknown command \"%s\"\n", cmd);
 		usage(stderr);
 		return 2;
 	}
-	while ((c = getopt_long(argc, argv, "m:z:p:o:n:qVh", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:z:p:o:n:qVh", long_opts,
+	                        NULL)) != -1) {
 		switch (c) {
 		case 'm': o.model = optarg; break;
 		case 'z': o.tokenizer = optarg; break;
@@ -206,13 +241,17 @@ int main(int argc, char **argv)
 			} else if (strcmp(optarg, "int4") == 0) {
 				o.quant_bits = 4;
 			} else {
-				fprintf(stderr, "ahasd-capture: --draft-quant \"%s\": expected "
-				        "int8 or int4\n", optarg);
+				fprintf(stderr,
+				        "ahasd-capture: --draft-quant \"%s\": "
+				        "expected "
+				        "int8 or int4\n",
+				        optarg);
 				return 2;
 			}
 			break;
 		case OPT_TEMP:
-			if (parse_double("--temperature", optarg, &o.temperature))
+			if (parse_double("--temperature", optarg,
+			                 &o.temperature))
 				return 2;
 			break;
 		case OPT_TOPP:
@@ -242,20 +281,15 @@ int main(int argc, char **argv)
 		case OPT_DATE: o.date = optarg; break;
 		case OPT_TEXT: text = 1; break;
 		case 'q': quiet = 1; break;
-		case 'V':
-			printf("ahasd-capture %s\n", AHASD_VERSION);
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
+		case 'V': printf("ahasd-capture %s\n", AHASD_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
 		}
 	}
 	if (strcmp(cmd, "import") == 0) {
 		if (optind != argc - 1 || !o.out) {
-			fprintf(stderr, "ahasd-capture import: expected IN.jsonl and "
+			fprintf(stderr,
+			        "ahasd-capture import: expected IN.jsonl and "
 			        "-o OUT.msgpack\n");
 			return 2;
 		}
@@ -267,7 +301,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "generate") == 0) {
 		if (optind != argc - 1 || !o.model) {
-			fprintf(stderr, "ahasd-capture generate: expected -m MODEL and "
+			fprintf(stderr,
+			        "ahasd-capture generate: expected -m MODEL and "
 			        "one PROMPT argument\n");
 			return 2;
 		}
@@ -279,13 +314,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!o.model || !o.prompts || !o.out) {
-		fprintf(stderr, "ahasd-capture: need -m MODEL, -p PROMPTS and -o OUT\n");
+		fprintf(stderr, "ahasd-capture: need -m MODEL, -p PROMPTS and "
+		                "-o OUT\n");
 		usage(stderr);
 		return 2;
 	}
 	if (text && strcmp(o.out, "-") == 0) {
 		/* both would go to standard output, mixed */
-		fprintf(stderr, "ahasd-capture: --print-text and -o - both write "
+		fprintf(stderr,
+		        "ahasd-capture: --print-text and -o - both write "
 		        "to standard output; pick one\n");
 		return 2;
 	}
@@ -296,10 +333,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (!quiet)
-		fprintf(stderr, "ahasd-capture: %s: %" PRIu64 " sequences, %" PRIu64
-		        " tokens, mean a_p %.4f, %.1f s (%.0f target tok/s)\n", o.out,
-		        st.sequences, st.tokens,
-		        st.tokens ? st.sum_accept / (double)st.tokens : 0.0, st.seconds,
+		fprintf(stderr,
+		        "ahasd-capture: %s: %" PRIu64 " sequences, %" PRIu64
+		        " tokens, mean a_p %.4f, %.1f s (%.0f target tok/s)\n",
+		        o.out, st.sequences, st.tokens,
+		        st.tokens ? st.sum_accept / (double)st.tokens : 0.0,
+		        st.seconds,
 		        st.seconds > 0 ? (double)st.tokens / st.seconds : 0.0);
 	return 0;
 }

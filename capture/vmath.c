@@ -161,11 +161,13 @@ static void exp_plain_n(float *y, const float *x, float sub, int neg, int n)
 		v = p * r2 + v;
 		v *= s;
 		y[i] = special(a) ? special_lane(a, (float)v[0]) : (float)v[0];
-		y[i + 1] = special(b) ? special_lane(b, (float)v[1]) : (float)v[1];
+		y[i + 1] = special(b) ? special_lane(b, (float)v[1])
+		                      : (float)v[1];
 	}
 	for (; i < n; i++) {
 		const float a = neg ? -x[i] : x[i] - sub;
-		y[i] = special(a) ? special_lane(a, expf_plain(a)) : expf_plain(a);
+		y[i] = special(a) ? special_lane(a, expf_plain(a))
+		                  : expf_plain(a);
 	}
 }
 
@@ -179,8 +181,10 @@ static void exp_libm_n(float *y, const float *x, float sub, int neg, int n)
 /* glibc's expf built with FMA: the first rounding step and the three
  * multiply-adds of the cubic are fused (its __expf_fma), four values at a
  * time. */
-__attribute__((target("avx2,fma")))
-static void exp_fma_n(float *y, const float *x, float sub, int neg, int n)
+__attribute__((target("avx2,fma"))) static void exp_fma_n(float *y,
+                                                          const float *x,
+                                                          float sub, int neg,
+                                                          int n)
 {
 	const __m256d invln2n = _mm256_set1_pd(as_double(INVLN2N));
 	const __m256d shift = _mm256_set1_pd(as_double(SHIFT));
@@ -196,16 +200,19 @@ static void exp_fma_n(float *y, const float *x, float sub, int neg, int n)
 
 	for (; i + 4 <= n; i += 4) {
 		const __m128 xi = _mm_loadu_ps(x + i);
-		const __m128 a = neg ? _mm_xor_ps(xi, sign) : _mm_sub_ps(xi, vsub);
+		const __m128 a = neg ? _mm_xor_ps(xi, sign)
+		                     : _mm_sub_ps(xi, vsub);
 		const __m256d xd = _mm256_cvtps_pd(a);
-		__m256d kd = _mm256_fmadd_pd(invln2n, xd, shift), r, s, p, r2, v;
+		__m256d kd = _mm256_fmadd_pd(invln2n, xd, shift), r, s, p, r2,
+		        v;
 		const __m256i ki = _mm256_castpd_si256(kd);
 		const __m256i t = _mm256_add_epi64(
-			_mm256_i64gather_epi64((const long long *)tab,
-			                       _mm256_and_si256(ki, idxmask), 8),
-			_mm256_slli_epi64(ki, 47));
+		        _mm256_i64gather_epi64((const long long *)tab,
+		                               _mm256_and_si256(ki, idxmask),
+		                               8),
+		        _mm256_slli_epi64(ki, 47));
 		const __m128i big = _mm_cmpgt_epi32(
-			_mm_and_si128(_mm_castps_si128(a), absmask), limit);
+		        _mm_and_si128(_mm_castps_si128(a), absmask), limit);
 
 		kd = _mm256_sub_pd(kd, shift);
 		r = _mm256_fmsub_pd(invln2n, xd, kd);
@@ -222,7 +229,8 @@ static void exp_fma_n(float *y, const float *x, float sub, int neg, int n)
 			_mm_storeu_ps(av, a);
 			for (int k = 0; k < 4; k++)
 				if (special(av[k]))
-					y[i + k] = special_lane(av[k], y[i + k]);
+					y[i + k] = special_lane(av[k],
+					                        y[i + k]);
 		}
 	}
 	if (i < n) {
@@ -241,9 +249,10 @@ static void exp_fma_n(float *y, const float *x, float sub, int neg, int n)
 
 /* exp_fma_n over rows of n (a multiple of 4) in place, row r less subs[r],
  * the constants set up once */
-__attribute__((target("avx2,fma")))
-static void exp_fma_rows(float *x, size_t stride, const float *subs, int rows,
-                         int n)
+__attribute__((target("avx2,fma"))) static void exp_fma_rows(float *x,
+                                                             size_t stride,
+                                                             const float *subs,
+                                                             int rows, int n)
 {
 	const __m256d invln2n = _mm256_set1_pd(as_double(INVLN2N));
 	const __m256d shift = _mm256_set1_pd(as_double(SHIFT));
@@ -262,14 +271,17 @@ static void exp_fma_rows(float *x, size_t stride, const float *subs, int rows,
 		for (int i = 0; i < n; i += 4) {
 			const __m128 a = _mm_sub_ps(_mm_loadu_ps(y + i), vsub);
 			const __m256d xd = _mm256_cvtps_pd(a);
-			__m256d kd = _mm256_fmadd_pd(invln2n, xd, shift), r, s, p, r2, v;
+			__m256d kd = _mm256_fmadd_pd(invln2n, xd, shift), r, s,
+			        p, r2, v;
 			const __m256i ki = _mm256_castpd_si256(kd);
 			const __m256i t = _mm256_add_epi64(
-				_mm256_i64gather_epi64((const long long *)tab,
-				                       _mm256_and_si256(ki, idxmask), 8),
-				_mm256_slli_epi64(ki, 47));
+			        _mm256_i64gather_epi64(
+			                (const long long *)tab,
+			                _mm256_and_si256(ki, idxmask), 8),
+			        _mm256_slli_epi64(ki, 47));
 			const __m128i big = _mm_cmpgt_epi32(
-				_mm_and_si128(_mm_castps_si128(a), absmask), limit);
+			        _mm_and_si128(_mm_castps_si128(a), absmask),
+			        limit);
 
 			kd = _mm256_sub_pd(kd, shift);
 			r = _mm256_fmsub_pd(invln2n, xd, kd);
@@ -286,7 +298,8 @@ static void exp_fma_rows(float *x, size_t stride, const float *subs, int rows,
 				_mm_storeu_ps(av, a);
 				for (int k = 0; k < 4; k++)
 					if (special(av[k]))
-						y[i + k] = special_lane(av[k], y[i + k]);
+						y[i + k] = special_lane(
+						        av[k], y[i + k]);
 			}
 		}
 	}
@@ -307,10 +320,10 @@ static void exp_fma_rows(float *x, size_t stride, const float *subs, int rows,
  * x within 1/16 of 1 (at most one value of a distribution), subnormals,
  * zero, negatives, infinities and NaN. */
 
-#define EXP_SPECIAL(top) ((uint32_t)(top) - 0x3c9u > 0x3eu)
-#define LOG_LO 0x3fee000000000000ull  /* 1 - 2^-4 */
-#define LOG_NEAR1 0x0003090000000000ull /* (1 + 0x1.09p-4) - LO */
-#define LOG_OFF 0x3fe6000000000000ull
+#define EXP_SPECIAL(top) ((uint32_t)(top)-0x3c9u > 0x3eu)
+#define LOG_LO           0x3fee000000000000ull /* 1 - 2^-4 */
+#define LOG_NEAR1        0x0003090000000000ull /* (1 + 0x1.09p-4) - LO */
+#define LOG_OFF          0x3fe6000000000000ull
 
 static int exp_special(double x)
 {
@@ -338,7 +351,8 @@ static double exp_plain(double x)
 	tail = as_double(exp_tab[idx]);
 	scale = as_double(exp_tab[idx + 1] + (ki << 45));
 	r2 = r * r;
-	tmp = tail + r + r2 * (as_double(exp_const[3]) + r * as_double(exp_const[4])) +
+	tmp = tail + r +
+	      r2 * (as_double(exp_const[3]) + r * as_double(exp_const[4])) +
 	      r2 * r2 * (as_double(exp_const[5]) + r * as_double(exp_const[6]));
 	return scale + scale * tmp;
 }
@@ -353,16 +367,19 @@ static double log_plain(double x)
 	const double invc = as_double(log_tab[2 * i]);
 	const double logc = as_double(log_tab[2 * i + 1]);
 	const double r = (z - as_double(log_tab2[2 * i]) -
-	                  as_double(log_tab2[2 * i + 1])) * invc;
+	                  as_double(log_tab2[2 * i + 1])) *
+	                 invc;
 	const double w = kd * as_double(log_const[0]) + logc;
 	const double hi = w + r;
 	const double lo = w - hi + r + kd * as_double(log_const[1]);
 	const double r2 = r * r;
 
 	return lo + r2 * as_double(log_const[2]) +
-	       r * r2 * (as_double(log_const[3]) + r * as_double(log_const[4]) +
-	                 r2 * (as_double(log_const[5]) +
-	                       r * as_double(log_const[6]))) + hi;
+	       r * r2 *
+	               (as_double(log_const[3]) + r * as_double(log_const[4]) +
+	                r2 * (as_double(log_const[5]) +
+	                      r * as_double(log_const[6]))) +
+	       hi;
 }
 
 static void exp_plain_d(double *y, const double *x, int n)
@@ -401,8 +418,9 @@ static void log_libm_f(double *y, const float *x, int n)
 
 #if VEXPF_X86
 /* glibc's exp built with FMA (its __exp_fma), four values at a time */
-__attribute__((target("avx2,fma")))
-static void exp_fma_d(double *y, const double *x, int n)
+__attribute__((target("avx2,fma"))) static void exp_fma_d(double *y,
+                                                          const double *x,
+                                                          int n)
 {
 	const __m256d invln2n = _mm256_set1_pd(as_double(exp_const[0]));
 	const __m256d nln2hi = _mm256_set1_pd(as_double(exp_const[1]));
@@ -417,16 +435,19 @@ static void exp_fma_d(double *y, const double *x, int n)
 
 	for (; i + 4 <= n; i += 4) {
 		const __m256d xv = _mm256_loadu_pd(x + i);
-		__m256d kd = _mm256_fmadd_pd(xv, invln2n, shift), r, r2, t, p23, p45;
+		__m256d kd = _mm256_fmadd_pd(xv, invln2n, shift), r, r2, t, p23,
+		        p45;
 		const __m256i ki = _mm256_castpd_si256(kd);
-		const __m256i idx = _mm256_slli_epi64(_mm256_and_si256(ki, m127), 1);
+		const __m256i idx = _mm256_slli_epi64(
+		        _mm256_and_si256(ki, m127), 1);
 		const __m256d tail = _mm256_i64gather_pd(
-			(const double *)(const void *)exp_tab, idx, 8);
+		        (const double *)(const void *)exp_tab, idx, 8);
 		const __m256i sb = _mm256_add_epi64(
-			_mm256_i64gather_epi64((const long long *)exp_tab,
-			                       _mm256_add_epi64(idx, _mm256_set1_epi64x(1)),
-			                       8),
-			_mm256_slli_epi64(ki, 45));
+		        _mm256_i64gather_epi64(
+		                (const long long *)exp_tab,
+		                _mm256_add_epi64(idx, _mm256_set1_epi64x(1)),
+		                8),
+		        _mm256_slli_epi64(ki, 45));
 		const __m256d scale = _mm256_castsi256_pd(sb);
 		int spec = 0;
 
@@ -444,11 +465,13 @@ static void exp_fma_d(double *y, const double *x, int n)
 			/* exp_special() of the four: the exponent outside
 			 * 0x3c9 .. 0x407 */
 			const __m256i top = _mm256_and_si256(
-				_mm256_srli_epi64(_mm256_castpd_si256(xv), 52),
-				_mm256_set1_epi64x(0x7ff));
+			        _mm256_srli_epi64(_mm256_castpd_si256(xv), 52),
+			        _mm256_set1_epi64x(0x7ff));
 			const __m256i out = _mm256_or_si256(
-				_mm256_cmpgt_epi64(top, _mm256_set1_epi64x(0x407)),
-				_mm256_cmpgt_epi64(_mm256_set1_epi64x(0x3c9), top));
+			        _mm256_cmpgt_epi64(top,
+			                           _mm256_set1_epi64x(0x407)),
+			        _mm256_cmpgt_epi64(_mm256_set1_epi64x(0x3c9),
+			                           top));
 
 			spec = _mm256_movemask_pd(_mm256_castsi256_pd(out));
 		}
@@ -456,12 +479,14 @@ static void exp_fma_d(double *y, const double *x, int n)
 			double in[4]; /* y may be x */
 
 			_mm256_storeu_pd(in, xv);
-			_mm256_storeu_pd(y + i, _mm256_fmadd_pd(scale, t, scale));
+			_mm256_storeu_pd(y + i,
+			                 _mm256_fmadd_pd(scale, t, scale));
 			for (int k = 0; k < 4; k++)
 				if (spec >> k & 1)
 					y[i + k] = exp(in[k]);
 		} else {
-			_mm256_storeu_pd(y + i, _mm256_fmadd_pd(scale, t, scale));
+			_mm256_storeu_pd(y + i,
+			                 _mm256_fmadd_pd(scale, t, scale));
 		}
 	}
 	if (i < n) {
@@ -477,8 +502,8 @@ static void exp_fma_d(double *y, const double *x, int n)
 }
 
 /* glibc's log built with FMA (its __log_fma), four values at a time */
-__attribute__((target("avx2,fma")))
-static void log_fma_f(double *y, const float *x, int n)
+__attribute__((target("avx2,fma"))) static void log_fma_f(double *y,
+                                                          const float *x, int n)
 {
 	const __m256d ln2hi = _mm256_set1_pd(as_double(log_const[0]));
 	const __m256d ln2lo = _mm256_set1_pd(as_double(log_const[1]));
@@ -500,22 +525,27 @@ static void log_fma_f(double *y, const float *x, int n)
 		const __m256i ix = _mm256_castpd_si256(xv);
 		const __m256i tmp = _mm256_sub_epi64(ix, off);
 		const __m256i idx = _mm256_slli_epi64(
-			_mm256_and_si256(_mm256_srli_epi64(tmp, 45), m127), 1);
+		        _mm256_and_si256(_mm256_srli_epi64(tmp, 45), m127), 1);
 		/* k = tmp >> 52 (arithmetic), |k| < 2^11: as a double through
 		 * the bits of 1.5 * 2^52 + k, exactly (double)(int)k */
 		const __m256i k = _mm256_sub_epi64(
-			_mm256_srli_epi64(_mm256_add_epi64(tmp, _mm256_set1_epi64x(
-				(long long)(0x800ull << 52))), 52),
-			_mm256_set1_epi64x(0x800));
+		        _mm256_srli_epi64(
+		                _mm256_add_epi64(
+		                        tmp,
+		                        _mm256_set1_epi64x(
+		                                (long long)(0x800ull << 52))),
+		                52),
+		        _mm256_set1_epi64x(0x800));
 		const __m256d kd = _mm256_sub_pd(
-			_mm256_castsi256_pd(_mm256_add_epi64(k, magic)), magicd);
+		        _mm256_castsi256_pd(_mm256_add_epi64(k, magic)),
+		        magicd);
 		const __m256d z = _mm256_castsi256_pd(
-			_mm256_sub_epi64(ix, _mm256_and_si256(tmp, topmask)));
+		        _mm256_sub_epi64(ix, _mm256_and_si256(tmp, topmask)));
 		const __m256d invc = _mm256_i64gather_pd(
-			(const double *)(const void *)log_tab, idx, 8);
+		        (const double *)(const void *)log_tab, idx, 8);
 		const __m256d logc = _mm256_i64gather_pd(
-			(const double *)(const void *)log_tab,
-			_mm256_add_epi64(idx, _mm256_set1_epi64x(1)), 8);
+		        (const double *)(const void *)log_tab,
+		        _mm256_add_epi64(idx, _mm256_set1_epi64x(1)), 8);
 		__m256d r, w, hi, lo, r2, r3, p12, p34, v;
 		int spec = 0;
 
@@ -538,15 +568,21 @@ static void log_fma_f(double *y, const float *x, int n)
 			 * negative, infinite, NaN) */
 			const __m256i top16 = _mm256_srli_epi64(ix, 48);
 			const __m256i near1 = _mm256_andnot_si256(
-				_mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)LOG_LO), ix),
-				_mm256_cmpgt_epi64(_mm256_set1_epi64x(
-					(long long)(LOG_LO + LOG_NEAR1)), ix));
+			        _mm256_cmpgt_epi64(
+			                _mm256_set1_epi64x((long long)LOG_LO),
+			                ix),
+			        _mm256_cmpgt_epi64(
+			                _mm256_set1_epi64x((
+			                        long long)(LOG_LO + LOG_NEAR1)),
+			                ix));
 			const __m256i outside = _mm256_or_si256(
-				_mm256_cmpgt_epi64(_mm256_set1_epi64x(0x10), top16),
-				_mm256_cmpgt_epi64(top16, _mm256_set1_epi64x(0x7fef)));
+			        _mm256_cmpgt_epi64(_mm256_set1_epi64x(0x10),
+			                           top16),
+			        _mm256_cmpgt_epi64(top16,
+			                           _mm256_set1_epi64x(0x7fef)));
 
 			spec = _mm256_movemask_pd(_mm256_castsi256_pd(
-				_mm256_or_si256(near1, outside)));
+			        _mm256_or_si256(near1, outside)));
 		}
 		if (spec)
 			for (int q = 0; q < 4; q++)
@@ -583,7 +619,8 @@ static void exp_rows_generic(float *x, size_t stride, const float *subs,
                              int rows, int n)
 {
 	for (int r = 0; r < rows; r++)
-		g_expf(x + (size_t)r * stride, x + (size_t)r * stride, subs[r], 0, n);
+		g_expf(x + (size_t)r * stride, x + (size_t)r * stride, subs[r],
+		       0, n);
 }
 
 static expf_rows_fn *g_expf_rows = exp_rows_generic;
@@ -610,9 +647,11 @@ static int agrees_expf(expf_fn *fn)
 {
 	enum { CHUNK = 256 };
 	static const float extra[] = {
-		-0x1.f8cbb2p+5f, 0x1.04845ep+5f, 0.0f, -0.0f, -88.0f, 88.0f,
-		-0x1.5fffffp+6f, 0x1.5fffffp+6f, -103.5f, -104.0f, -1.0e-30f,
-		1.0e-30f, -0x1p-126f, -0x1p-149f,
+		-0x1.f8cbb2p+5f, 0x1.04845ep+5f, 0.0f,
+		-0.0f,           -88.0f,         88.0f,
+		-0x1.5fffffp+6f, 0x1.5fffffp+6f, -103.5f,
+		-104.0f,         -1.0e-30f,      1.0e-30f,
+		-0x1p-126f,      -0x1p-149f,
 	};
 	float in[CHUNK], got[CHUNK];
 	int n = 0;
@@ -652,10 +691,23 @@ static int agrees_exp(exp_fn *fn)
 {
 	enum { N = 256 };
 	static const double extra[] = {
-		0.0, -0.0, 0x1p-54, -0x1p-54, 0x1.fffffffffffffp-55, 511.9, -511.9,
-		512.0, -512.0, -745.0, -0x1.7ffffffffffffp+5, 1.0, -1.0,
+		0.0,
+		-0.0,
+		0x1p-54,
+		-0x1p-54,
+		0x1.fffffffffffffp-55,
+		511.9,
+		-511.9,
+		512.0,
+		-512.0,
+		-745.0,
+		-0x1.7ffffffffffffp+5,
+		1.0,
+		-1.0,
 		/* glibc's two builds differ here */
-		-0x1.838796b8a1774p+0, -0x1.8ecde048337ap-6, -0x1.a2d175e96b93ap+2,
+		-0x1.838796b8a1774p+0,
+		-0x1.8ecde048337ap-6,
+		-0x1.a2d175e96b93ap+2,
 		-0x1.a67003159fbc8p+3,
 	};
 	double in[N], got[N];
@@ -664,7 +716,8 @@ static int agrees_exp(exp_fn *fn)
 		for (int i = 0; i < N; i++) {
 			/* |x| from 2^-60 to 2^10, both signs */
 			uint64_t u = 0x3c30000000000000ull +
-			             (uint64_t)(c * N + i) * 0x0000d8d8d8d8d8d9ull;
+			             (uint64_t)(c * N + i) *
+			                     0x0000d8d8d8d8d8d9ull;
 			in[i] = as_double(u) * (i & 1 ? -1.0 : 1.0);
 		}
 		fn(got, in, N);
@@ -687,10 +740,22 @@ static int agrees_log(log_fn *fn)
 {
 	enum { N = 256 };
 	static const float extra[] = {
-		1.0f, 0.9375f, 0x1.dfffffp-1f, 1.0625f, 0x1.10ap+0f, 0x1p-149f,
-		0x1p-126f, 0.5f, 0.25f, 0.1f, 3.0f,
+		1.0f,
+		0.9375f,
+		0x1.dfffffp-1f,
+		1.0625f,
+		0x1.10ap+0f,
+		0x1p-149f,
+		0x1p-126f,
+		0.5f,
+		0.25f,
+		0.1f,
+		3.0f,
 		/* glibc's two builds differ here */
-		0x1.2a21a4p-1f, 0x1.d3ce62p-3f, 0x1.a198e6p-6f, 0x1.db836ep-9f,
+		0x1.2a21a4p-1f,
+		0x1.d3ce62p-3f,
+		0x1.a198e6p-6f,
+		0x1.db836ep-9f,
 	};
 	float in[N];
 	double got[N];

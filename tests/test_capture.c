@@ -893,9 +893,15 @@ static const struct fwd_case fwd_cases[] = {
 	{ "head size 16, GQA 3:1", { 48, 72, 2, 3, 1, R_VOCAB, 41 }, NULL, 0 },
 	/* eight heads of 8 (stories260K's shape: one 8-float lane a head),
 	 * eight of 4, four of 16: every grouping of the value sums */
-	{ "8 heads of 8, GQA 2:1", { 64, 172, 2, 8, 4, -R_VOCAB, 70 }, NULL, 0 },
+	{ "8 heads of 8, GQA 2:1",
+	  { 64, 172, 2, 8, 4, -R_VOCAB, 70 },
+	  NULL,
+	  0 },
 	{ "8 heads of 4", { 32, 40, 2, 8, 8, R_VOCAB, 40 }, NULL, 0 },
-	{ "4 heads of 16, GQA 2:1", { 64, 64, 2, 4, 2, -R_VOCAB, 45 }, NULL, 0 },
+	{ "4 heads of 16, GQA 2:1",
+	  { 64, 64, 2, 4, 2, -R_VOCAB, 45 },
+	  NULL,
+	  0 },
 };
 
 static void check_forward(const struct fwd_case *fc)
@@ -946,7 +952,8 @@ static void for_each_kernel_set(void (*fn)(const char *))
 		llm_kern_use(&llm_kern_avx512);
 		fn(llm_kern_avx512.name);
 	} else {
-		cr_log_warn("no AVX-512 here: the avx512 kernels are not tested");
+		cr_log_warn(
+		        "no AVX-512 here: the avx512 kernels are not tested");
 	}
 #endif
 	llm_kern_use(chosen);
@@ -975,7 +982,7 @@ static const float exp_split[] = { -0x1.f8cbb2p+5f, 0x1.04845ep+5f };
 
 static size_t exp_mismatches(int neg, float sub, int *only_split)
 {
-	enum { N = 4099 };  /* not a multiple of 4: every tail length */
+	enum { N = 4099 }; /* not a multiple of 4: every tail length */
 	static float in[N], got[N];
 	size_t bad = 0;
 	uint32_t u = 0;
@@ -1000,24 +1007,26 @@ static size_t exp_mismatches(int neg, float sub, int *only_split)
 			u += 512;
 		}
 		if (n + 3 > N || done) {
-			int len = n - (int)(u / 512 % 5);  /* lengths vary */
+			int len = n - (int)(u / 512 % 5); /* lengths vary */
 			if (len < 1)
 				len = n;
 			memcpy(got, in, (size_t)n * sizeof *got);
 			if (neg) {
-				vexpf_neg(got, got, len);    /* in place */
+				vexpf_neg(got, got, len); /* in place */
 			} else if (u / 512 % 3 == 0 && len >= 8) {
 				/* two rows of a multiple of 4, the rest one by one */
 				const int h = (len / 2) & ~3;
 				const float subs[2] = { sub, sub };
 
 				vexpf_rows(got, (size_t)h, subs, 2, h);
-				vexpf_sub(got + 2 * h, got + 2 * h, sub, len - 2 * h);
+				vexpf_sub(got + 2 * h, got + 2 * h, sub,
+				          len - 2 * h);
 			} else {
 				vexpf_sub(got, got, sub, len);
 			}
 			for (int i = 0; i < len; i++) {
-				float want = neg ? expf(-in[i]) : expf(in[i] - sub);
+				float want = neg ? expf(-in[i])
+				                 : expf(in[i] - sub);
 				if (memcmp(&got[i], &want, sizeof want)) {
 					float a = neg ? -in[i] : in[i] - sub;
 					bad++;
@@ -1041,7 +1050,8 @@ Test(capture, vexpf_bit_identical_to_expf)
 	cr_log_info("vexpf: %s", sel);
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 27)
 	/* glibc's expf is the algorithm the replicas copy: one must agree */
-	cr_expect_neq(strcmp(sel, "libm"), 0, "no replica agrees with glibc's "
+	cr_expect_neq(strcmp(sel, "libm"), 0,
+	              "no replica agrees with glibc's "
 	              "expf: the forward pass calls it value by value");
 #endif
 	for (size_t k = 0; k < 3; k++) {
@@ -1054,12 +1064,17 @@ Test(capture, vexpf_bit_identical_to_expf)
 		      exp_mismatches(0, 3.25f, &only_split[1]) +
 		      exp_mismatches(1, 0.0f, &only_split[2]);
 		if (strcmp(names[k], sel) == 0 || strcmp(names[k], "libm") == 0)
-			cr_expect_eq(bad, 0, "vexpf %s (selected: %s): %zu values "
-			             "differ from expf", names[k], sel, bad);
+			cr_expect_eq(bad, 0,
+			             "vexpf %s (selected: %s): %zu values "
+			             "differ from expf",
+			             names[k], sel, bad);
 		else if (strcmp(sel, "libm") != 0)
-			cr_expect(only_split[0] && only_split[1] && only_split[2],
-			          "vexpf %s differs from expf (%s) beyond the two "
-			          "floats glibc's builds disagree on", names[k], sel);
+			cr_expect(only_split[0] && only_split[1] &&
+			                  only_split[2],
+			          "vexpf %s differs from expf (%s) beyond the "
+			          "two "
+			          "floats glibc's builds disagree on",
+			          names[k], sel);
 	}
 	vmath_reset();
 }
@@ -1081,7 +1096,8 @@ static size_t exp_log_mismatches(size_t *bad_log)
 	for (uint64_t c = 0; c < 2048; c++) {
 		for (int i = 0; i < N; i++) {
 			uint64_t u = 0x3c30000000000000ull +
-			             (c * N + (uint64_t)i) * 0x000055e2c0d6b7a1ull;
+			             (c * N + (uint64_t)i) *
+			                     0x000055e2c0d6b7a1ull;
 			memcpy(&x[i], &u, sizeof x[i]);
 			if (i & 1)
 				x[i] = -x[i];
@@ -1093,7 +1109,7 @@ static size_t exp_log_mismatches(size_t *bad_log)
 			bad += memcmp(&y[i], &want, sizeof want) != 0;
 		}
 	}
-	for (uint32_t u = 1; u < 0x7f800000u; ) {
+	for (uint32_t u = 1; u < 0x7f800000u;) {
 		int n = 0;
 
 		for (; n < N - 5 && u < 0x7f800000u; n++, u += 1024)
@@ -1113,9 +1129,11 @@ Test(capture, vexp_vlogf_bit_identical_to_exp_log)
 
 	cr_log_info("vexp: %s, vlogf: %s", vmath_which(1), vmath_which(2));
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 28)
-	cr_expect_neq(strcmp(vmath_which(1), "libm"), 0, "no replica agrees "
+	cr_expect_neq(strcmp(vmath_which(1), "libm"), 0,
+	              "no replica agrees "
 	              "with glibc's exp");
-	cr_expect_neq(strcmp(vmath_which(2), "libm"), 0, "no replica agrees "
+	cr_expect_neq(strcmp(vmath_which(2), "libm"), 0,
+	              "no replica agrees "
 	              "with glibc's log");
 #endif
 	bad_exp = exp_log_mismatches(&bad_log);
@@ -1153,12 +1171,15 @@ Test(capture, argmax_as_reference_loop)
 		for (int i = 0; i < n; i++) {
 			/* few distinct values: many ties */
 			int r = (int)(urand() * 7.0);
-			v[i] = r == 0 ? 0.0f : r == 1 ? -0.0f : r == 2 ? NAN :
-			       (float)(r - 4);
+			v[i] = r == 0   ? 0.0f
+			       : r == 1 ? -0.0f
+			       : r == 2 ? NAN
+			                : (float)(r - 4);
 		}
 		if (trial % 5 == 0)
 			v[0] = NAN;
-		cr_assert_eq(llm_argmax(v, n), ref_argmax(v, n), "trial %d", trial);
+		cr_assert_eq(llm_argmax(v, n), ref_argmax(v, n), "trial %d",
+		             trial);
 	}
 }
 
@@ -1178,8 +1199,8 @@ Test(capture, greedy_token_as_argmax_of_softmax)
 		if (kind == 1 || kind == 2) { /* a near-tie at the top */
 			int a = (int)(urand() * V), b = (int)(urand() * V);
 			lg[a] = 3.0f;
-			lg[b] = kind == 1 ? nextafterf(3.0f, 0.0f) :
-			        3.0f - (float)(urand() * 0x1p-18);
+			lg[b] = kind == 1 ? nextafterf(3.0f, 0.0f)
+			                  : 3.0f - (float)(urand() * 0x1p-18);
 		}
 		if (kind == 3) /* equal maxima */
 			lg[(int)(urand() * V)] = lg[(int)(urand() * V)] = 5.0f;
@@ -1214,18 +1235,19 @@ static void check_batch_case(const struct fwd_case *fc)
 	cr_assert_eq(llm_load(&ref, path, err, sizeof err), 0, "%s", err);
 	if (fc->skip) {
 		cr_assert_eq(llm_skip_layers(m, fc->skip, err, sizeof err), 0);
-		cr_assert_eq(llm_skip_layers(ref, fc->skip, err, sizeof err), 0);
+		cr_assert_eq(llm_skip_layers(ref, fc->skip, err, sizeof err),
+		             0);
 	}
 	if (fc->quant) {
 		cr_assert_eq(llm_quantize(m, fc->quant, err, sizeof err), 0);
 		cr_assert_eq(llm_quantize(ref, fc->quant, err, sizeof err), 0);
 	}
 	V = m->cfg.vocab_size;
-	T = m->cfg.seq_len - ROWS;  /* the true prefix */
+	T = m->cfg.seq_len - ROWS; /* the true prefix */
 	for (int t = 0; t < T; t++)
 		(void)llm_forward(m, walk_token(t, V), t);
 	for (int e = 0; e < STREAMS; e++) {
-		prefix[e] = e == 0 ? 0 : (e * 37) % T;  /* the first from 0 */
+		prefix[e] = e == 0 ? 0 : (e * 37) % T; /* the first from 0 */
 		len[e] = 1 + (e * 5) % ROWS;           /* 1 .. ROWS steps */
 	}
 	cr_assert_eq(llm_batch_init(&b, m, CAP, ROWS), 0);
@@ -1241,8 +1263,12 @@ static void check_batch_case(const struct fwd_case *fc)
 			if (slot_of[k] >= 0) {
 				int e = slot_of[k];
 				st[n] = (struct llm_step){
-					.slot = k, .token = walk_token(1000 + 7 * e + done[e], V),
-					.pos = prefix[e] + done[e], .prefix = prefix[e] };
+					.slot = k,
+					.token = walk_token(
+					        1000 + 7 * e + done[e], V),
+					.pos = prefix[e] + done[e],
+					.prefix = prefix[e]
+				};
 				who[n++] = e;
 			}
 		}
@@ -1257,12 +1283,14 @@ static void check_batch_case(const struct fwd_case *fc)
 			for (int t = 0; t < prefix[e]; t++)
 				want = llm_forward(ref, walk_token(t, V), t);
 			for (int j = 0; j <= done[e]; j++)
-				want = llm_forward(ref, walk_token(1000 + 7 * e + j, V),
-				                   prefix[e] + j);
-			cr_assert_eq(memcmp(b.logits + (size_t)i * V, want,
-			                    (size_t)V * sizeof(float)), 0,
-			             "%s: stream %d (prefix %d) step %d differs", fc->what,
-			             e, prefix[e], done[e]);
+				want = llm_forward(
+				        ref, walk_token(1000 + 7 * e + j, V),
+				        prefix[e] + j);
+			cr_assert_eq(
+			        memcmp(b.logits + (size_t)i * V, want,
+			               (size_t)V * sizeof(float)),
+			        0, "%s: stream %d (prefix %d) step %d differs",
+			        fc->what, e, prefix[e], done[e]);
 			checked++;
 			if (++done[e] == len[e])
 				slot_of[st[i].slot] = -1;
@@ -1312,7 +1340,8 @@ static void check_teacher_forced_q(int quant)
 		cr_assert_eq(llm_load(&rd[k], g_model, err, sizeof err), 0);
 		cr_assert_eq(llm_skip_layers(rd[k], "3", err, sizeof err), 0);
 		if (quant)
-			cr_assert_eq(llm_quantize(rd[k], quant, err, sizeof err), 0);
+			cr_assert_eq(
+			        llm_quantize(rd[k], quant, err, sizeof err), 0);
 		cr_assert_eq(llm_share_prefix(rt[k], rd[k]), shared);
 	}
 	cr_assert_eq(llm_batch_init(&bt, t0, S, 1), 0);
@@ -1322,13 +1351,16 @@ static void check_teacher_forced_q(int quant)
 		int who[S], n = 0;
 
 		for (int k = 0; k < S; k++) {
-			int pos = step - 2 * k; /* stream k starts 2k steps later */
+			int pos = step -
+			          2 * k; /* stream k starts 2k steps later */
 
 			if (pos < 0 || pos >= R_SEQ)
 				continue;
 			st[n] = (struct llm_step){ .slot = -1,
-			                           .token = walk_token(pos + 13 * k, V),
-			                           .pos = pos, .kv = t[k] };
+				                   .token = walk_token(
+				                           pos + 13 * k, V),
+				                   .pos = pos,
+				                   .kv = t[k] };
 			sd[n] = st[n];
 			sd[n].kv = d[k];
 			sd[n].after = t[k];
@@ -1340,15 +1372,16 @@ static void check_teacher_forced_q(int quant)
 		llm_forward_batch(d0, &bd, sd, n);
 		for (int e = 0; e < n; e++) {
 			const int k = who[e];
-			const float *want = llm_forward(rt[k], st[e].token, st[e].pos);
+			const float *want = llm_forward(rt[k], st[e].token,
+			                                st[e].pos);
 
 			cr_assert_eq(memcmp(bt.logits + (size_t)e * V, want,
-			                    V * sizeof(float)), 0,
-			             "target %d at %d", k, st[e].pos);
+			                    V * sizeof(float)),
+			             0, "target %d at %d", k, st[e].pos);
 			want = llm_forward_after(rd[k], rt[k]);
 			cr_assert_eq(memcmp(bd.logits + (size_t)e * V, want,
-			                    V * sizeof(float)), 0,
-			             "draft %d at %d", k, st[e].pos);
+			                    V * sizeof(float)),
+			             0, "draft %d at %d", k, st[e].pos);
 		}
 	}
 	llm_batch_free(&bt);
@@ -1366,8 +1399,8 @@ static void check_teacher_forced_q(int quant)
 static void check_teacher_forced(const char *kern)
 {
 	cr_log_info("teacher-forced streams: kernels %s", kern);
-	check_teacher_forced_q(0);  /* layers 1-2 from the target */
-	check_teacher_forced_q(8);  /* int8: nothing shared */
+	check_teacher_forced_q(0); /* layers 1-2 from the target */
+	check_teacher_forced_q(8); /* int8: nothing shared */
 }
 
 Test(capture, teacher_forced_streams_bit_identical)
@@ -1400,8 +1433,10 @@ static void check_shared_draft(const char *skip, int quant, int want_shared)
 	             quant);
 	/* same weights in every layer it runs: it reads the target's packed
 	 * matrices (and computes the same logits, below) */
-	cr_assert_eq(d->packed == NULL, want_shared > 0, "skip %s int%d: packed "
-	             "weights %sshared", skip, quant, d->packed ? "not " : "");
+	cr_assert_eq(d->packed == NULL, want_shared > 0,
+	             "skip %s int%d: packed "
+	             "weights %sshared",
+	             skip, quant, d->packed ? "not " : "");
 	if (d->packed == NULL)
 		cr_assert_eq(d->pk.wcls, t->pk.wcls);
 	for (int pos = 0; pos + 4 < R_SEQ; pos++) {

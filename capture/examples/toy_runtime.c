@@ -20,11 +20,11 @@
 #include <string.h>
 
 enum {
-	VOCAB = 64,      /* token ids 0..63; 2 is EOS */
+	VOCAB = 64, /* token ids 0..63; 2 is EOS */
 	EOS = 2,
-	CONTEXT = 256,   /* the models' seq_len */
-	LOOKAHEAD = 8,   /* K: continuation entropies per rejection */
-	MAX_NEW = 96,    /* tokens generated per prompt at most */
+	CONTEXT = 256, /* the models' seq_len */
+	LOOKAHEAD = 8, /* K: continuation entropies per rejection */
+	MAX_NEW = 96,  /* tokens generated per prompt at most */
 };
 
 /* ---- the toy models ---------------------------------------------------- */
@@ -34,8 +34,8 @@ enum {
  * draft model does. */
 struct toy_model {
 	const char *name;
-	uint64_t salt;      /* which hash: the target and the draft differ */
-	float noise;        /* the draft's distance from the target */
+	uint64_t salt; /* which hash: the target and the draft differ */
+	float noise;   /* the draft's distance from the target */
 };
 
 static double hash_unit(uint64_t x) /* splitmix64 -> [-1, 1) */
@@ -61,8 +61,9 @@ static void toy_forward(const struct toy_model *m, const int *ctx, int n,
 
 	for (int x = 0; x < VOCAB; x++) {
 		double t = 2.0 * hash_unit(ab * VOCAB + (uint64_t)x);
-		double d = m->noise * hash_unit(m->salt ^ ((b * VOCAB + (uint64_t)x) *
-		                                         0x100000001b3ull));
+		double d = m->noise *
+		           hash_unit(m->salt ^ ((b * VOCAB + (uint64_t)x) *
+		                                0x100000001b3ull));
 		logits[x] = (float)(t + d + (x == likely ? margin : 0.0));
 	}
 	logits[EOS] -= 3.0f; /* sequences run for a while */
@@ -131,8 +132,10 @@ static int fail(const char *what, const char *msg)
 int main(int argc, char **argv)
 {
 	static const int prompts[][6] = {
-		{ 1, 17, 40, 5, 9, 33 }, { 1, 8, 8, 60, 12, 3 },
-		{ 1, 50, 21, 44, 7, 19 }, { 1, 30, 2, 11, 11, 58 },
+		{ 1, 17, 40, 5, 9, 33 },
+		{ 1, 8, 8, 60, 12, 3 },
+		{ 1, 50, 21, 44, 7, 19 },
+		{ 1, 30, 2, 11, 11, 58 },
 	};
 	const struct toy_model target = { "toy-target", 0, 0.0f };
 	const struct toy_model draft = { "toy-draft", 0x5eed, 1.0f };
@@ -155,9 +158,13 @@ int main(int argc, char **argv)
 	 * op list derived from them; a real runtime lists the operators it
 	 * executed in ops[]) and weights as run. */
 	tm.name = target.name;
-	tm.dim = 256; tm.hidden_dim = 768; tm.n_layers = 8;
-	tm.n_heads = 8; tm.n_kv_heads = 4;
-	tm.vocab_size = VOCAB; tm.seq_len = CONTEXT;
+	tm.dim = 256;
+	tm.hidden_dim = 768;
+	tm.n_layers = 8;
+	tm.n_heads = 8;
+	tm.n_kv_heads = 4;
+	tm.vocab_size = VOCAB;
+	tm.seq_len = CONTEXT;
 	tm.weight_bits = 16;
 	dm = tm;
 	dm.name = draft.name;
@@ -173,10 +180,12 @@ int main(int argc, char **argv)
 		return fail("open", err);
 	/* Provenance, free-form: say what ran and how. The library adds tool,
 	 * tool_version and date unless given. */
-	ahasd_capture_provenance(cap, "runtime", "toy_runtime (capture/examples)");
+	ahasd_capture_provenance(cap, "runtime",
+	                         "toy_runtime (capture/examples)");
 	ahasd_capture_provenance(cap, "target_model", target.name);
 	ahasd_capture_provenance(cap, "draft_model", draft.name);
-	ahasd_capture_provenance(cap, "prompt_source", "four built-in token lists");
+	ahasd_capture_provenance(cap, "prompt_source",
+	                         "four built-in token lists");
 
 	for (size_t s = 0; s < sizeof prompts / sizeof prompts[0]; s++) {
 		const int P = (int)(sizeof prompts[s] / sizeof prompts[s][0]);
@@ -186,7 +195,8 @@ int main(int argc, char **argv)
 
 		memcpy(ctx, prompts[s], sizeof prompts[s]);
 		ahasd_capture_begin(cap, (uint32_t)s, (uint32_t)P);
-		for (int n = P; n < P + MAX_NEW && n + LOOKAHEAD <= CONTEXT; n++) {
+		for (int n = P; n < P + MAX_NEW && n + LOOKAHEAD <= CONTEXT;
+		     n++) {
 			int y, d;
 			float a;
 
@@ -220,14 +230,16 @@ int main(int argc, char **argv)
 					float l[VOCAB], p[VOCAB];
 
 					cont_ctx[n + j] = c;
-					toy_forward(&draft, cont_ctx, n + j + 1, l);
+					toy_forward(&draft, cont_ctx, n + j + 1,
+					            l);
 					softmax(p, l, T);
 					cont[j] = entropy(p);
-					c = sampled ? sample(p, uniform(&rng)) : argmax(p);
+					c = sampled ? sample(p, uniform(&rng))
+					            : argmax(p);
 				}
 			}
-			ahasd_capture_pos(cap, entropy(pd), pd[argmax(pd)], a, y,
-			                  a < 1.0f ? cont : NULL);
+			ahasd_capture_pos(cap, entropy(pd), pd[argmax(pd)], a,
+			                  y, a < 1.0f ? cont : NULL);
 			ctx[n] = y;
 			if (y == EOS)
 				break;
