@@ -118,6 +118,8 @@ static void usage(FILE *f)
 	        "CPU); the\n"
 	        "                        output and the database are the same "
 	        "for any N\n"
+	        "                        but for run ids, creation and wall "
+	        "times\n"
 	        "      --shard I/N       only shard I of N of the sweep: its "
 	        "runs k (from\n"
 	        "                        0, in the order they run) with k mod "
@@ -832,6 +834,14 @@ int main(int argc, char **argv)
 			progress_clear(&prog);
 			fprintf(stderr, "ahasd-replay: %s\n", err);
 			status = 1;
+			/* no worker: the runs not handed out, of this trace and
+			 * the ones after it, fail with that message, recorded */
+			for (size_t k = i + pool.runs; k < plan.n; k++) {
+				trace_failed(&o, &plan, k, 1,
+				             argv[first + (int)plan.run[k].trace],
+				             err);
+				failed++;
+			}
 		}
 		ns += sw->ns;
 		failed += pool.failed;
