@@ -429,6 +429,23 @@ Test(isolation, a_hang_is_killed_at_the_run_timeout)
 	assert_err_has("timed out");
 }
 
+/* When no worker can even start (here: a time-out of 0.1 ms, shorter than
+ * a fork and a database open), no run is lost without a trace: the runs
+ * the pool did hand out fail with their time-out, every later run of the
+ * sweep (the second trace's too) with the pool's message, and all
+ * 2 policies x 2 traces = 4 are in the failures table and the count. */
+Test(isolation, no_worker_no_run_unrecorded)
+{
+	const char *trace = make_trace(), *db = tpath("nw.db");
+	int rc = REPLAY(60, "--db", db, "--run-timeout", "0.0001", "-p", "sync",
+	                "-p", "ahasd", "-d", "fixed", trace, trace);
+	cr_assert_eq(rc, 1, "exit %d:\n%s", rc, err_text);
+	assert_runs(db, 0);
+	cr_assert_eq(q_int(db, "SELECT count(*) FROM failures"), 4, "%s",
+	             err_text);
+	assert_err_has("4 of 4 runs failed");
+}
+
 Test(isolation, run_timeout_is_checked)
 {
 	const char *trace = make_trace();

@@ -837,9 +837,10 @@ int main(int argc, char **argv)
 			/* no worker: the runs not handed out, of this trace and
 			 * the ones after it, fail with that message, recorded */
 			for (size_t k = i + pool.runs; k < plan.n; k++) {
-				trace_failed(&o, &plan, k, 1,
-				             argv[first + (int)plan.run[k].trace],
-				             err);
+				trace_failed(
+				        &o, &plan, k, 1,
+				        argv[first + (int)plan.run[k].trace],
+				        err);
 				failed++;
 			}
 		}
