@@ -876,13 +876,13 @@ static void for_each_kernel_set(void (*fn)(const char *))
 		llm_kern_use(&llm_kern_avx2);
 		fn(llm_kern_avx2.name);
 	} else {
-		cr_log_warn("no AVX2 here: the avx2 kernels are not tested");
+		fprintf(stderr, "no AVX2 here: the avx2 kernels are not tested\n");
 	}
 	if (__builtin_cpu_supports("avx512f")) {
 		llm_kern_use(&llm_kern_avx512);
 		fn(llm_kern_avx512.name);
 	} else {
-		cr_log_warn("no AVX-512 here: the avx512 kernels are not tested");
+		fprintf(stderr, "no AVX-512 here: the avx512 kernels are not tested\n");
 	}
 #endif
 	llm_kern_use(chosen);
