@@ -6,7 +6,10 @@
  * TRUE prefix (the target's tokens): its entropy and top-1 probability, the
  * acceptance probability a_p of its token at p, and wherever a_p < 1 the
  * entropies of its own free-running continuation for the next K steps.
- * The runtime runs the models; this library checks and writes.
+ * Since API 2 it also writes format 1.1: accepted-run lengths instead of
+ * a_p (tree drafters, logged runs), no entropies, a draft that is a lookup
+ * (see FORMAT 1.1 below). The runtime runs the models; this library
+ * checks and writes.
  *
  *     struct ahasd_capture *c;
  *     struct ahasd_capture_model draft = AHASD_CAPTURE_MODEL_INIT, target = ...;
@@ -59,12 +62,31 @@
  *    the library knows (a program built against a newer header) is
  *    refused with a message naming both sizes. struct ahasd_capture_op is
  *    an array element and is frozen.
- * 3. Planned for trace format 1.1 (not in this version): a per-position
- *    accepted-run length (appended to ahasd_capture_position, with its
- *    maximum draft length appended to the config), traces without
- *    entropies (a config flag; entropy and top1 are then not read), and a
- *    draft without a model (n-gram, prompt lookup: a field of the config).
- *    A trace that uses none of them stays a version-1 trace, byte for byte.
+ * 3. API 2 writes trace format 1.1 (FORMAT.md, "Version 1.1") where the
+ *    config asks for one of its features, each a field appended to the
+ *    config (defaults: off): per-position accepted-run lengths
+ *    (accept_run_max, and accept_run appended to ahasd_capture_position),
+ *    traces without entropies (no_entropy), a draft without a model
+ *    (draft_lookup). A trace that uses none of them stays a version-1
+ *    trace, byte for byte, and a program built against API 1 writes one.
+ *
+ * FORMAT 1.1 FROM THE API (the same semantics as traces/FORMAT.md)
+ * - accept_run_max = R >= 1 (feature accept_runs): each position gives
+ *   accept_run, the number of drafted tokens a speculation started at p
+ *   (drafting R tokens on the true prefix) had accepted, 0..R; accept and
+ *   cont are not read, and the trace has no continuation rows (lookahead
+ *   is not read). tree_tokens T (>= R) is what one verification of a
+ *   full-depth speculation feeds the target besides the last committed
+ *   token: R for a chain, more for a tree; 0 takes the format's default,
+ *   R with a lookup draft, else 10 R. entropy and top1 are still read
+ *   (the true-prefix draft's, for statistics) unless no_entropy is set.
+ * - no_entropy = 1 (feature no_entropy): entropy, top1 and cont are not
+ *   read, lookahead neither; a replay refuses the drafters and policies
+ *   that need entropies (AdaEDL, SVIP, SpecDec++, AHASD with EDC) and
+ *   runs fixed-length drafting, sync and async.
+ * - draft_lookup = "ngram", "prompt_lookup", ... (feature draft_lookup):
+ *   the draft has no model (draft must be NULL); a replay costs a draft
+ *   batch what the hardware preset says a lookup costs.
  */
 #ifndef AHASD_CAPTURE_PUBLIC_H
 #define AHASD_CAPTURE_PUBLIC_H
@@ -76,7 +98,7 @@
 extern "C" {
 #endif
 
-#define AHASD_CAPTURE_API_VERSION 1u
+#define AHASD_CAPTURE_API_VERSION 2u
 
 #if defined(__GNUC__)
 #define AHASD_CAPTURE_API __attribute__((visibility("default")))
@@ -125,19 +147,30 @@ struct ahasd_capture_config {
 	double top_p;       /* sampled: (0, 1]; greedy: ignored (1) */
 	uint64_t seed;      /* the runtime's sampling seed; replays key
 	                         * their coin flips on it */
-	const struct ahasd_capture_model *draft, *target; /* copied at open */
+	const struct ahasd_capture_model *draft, *target; /* copied at open;
+	                         * draft NULL with draft_lookup */
+	/* since API 2: trace format 1.1 (see FORMAT 1.1 above) */
+	uint32_t accept_run_max;  /* 0: positions give accept (a_p); R in
+	                         * [1, 65536]: they give accept_run in [0, R] */
+	uint32_t tree_tokens;     /* with accept_run_max: T in [R, 65536], or 0
+	                         * for the default (R with draft_lookup, else
+	                         * 10 R) */
+	int no_entropy;           /* 1: no entropy, top1 or continuations */
+	const char *draft_lookup; /* NULL: the draft is a model; else the
+	                         * lookup method, 1..63 bytes */
 };
 
 #define AHASD_CAPTURE_CONFIG_INIT                                          \
 	{                                                                  \
 		(uint32_t)sizeof(struct ahasd_capture_config), 16, 0, 0.0, \
-		        1.0, 0, NULL, NULL                                 \
+		        1.0, 0, NULL, NULL, 0, 0, 0, NULL                  \
 	}
 
 #define AHASD_CAPTURE_NO_TOKEN (-1)
 
 /* One generated position p, given the true prefix (the target's tokens
- * before p). */
+ * before p). With no_entropy, entropy, top1 and cont are not read; with
+ * accept_run_max, accept and cont are not read (FORMAT 1.1 above). */
 struct ahasd_capture_position {
 	uint32_t struct_size;
 	float entropy;     /* the draft's entropy at p, nats, finite >= 0
@@ -153,12 +186,16 @@ struct ahasd_capture_position {
 	                         * continuation after it drafted its token at p
 	                         * (positions p+1 .. p+K), copied; accept == 1:
 	                         * NULL */
+	/* since API 2 */
+	uint32_t accept_run; /* with accept_run_max R: tokens a speculation
+	                         * started at p had accepted, 0..R (may run
+	                         * past the end of the sequence) */
 };
 
 #define AHASD_CAPTURE_POSITION_INIT                                          \
 	{                                                                    \
 		(uint32_t)sizeof(struct ahasd_capture_position), 0.0f, 0.0f, \
-		        0.0f, AHASD_CAPTURE_NO_TOKEN, NULL                   \
+		        0.0f, AHASD_CAPTURE_NO_TOKEN, NULL, 0                \
 	}
 
 struct ahasd_capture;
@@ -213,7 +250,7 @@ AHASD_CAPTURE_API int ahasd_capture_close(struct ahasd_capture **c, char *err,
  * was). Frees *c and sets it to NULL; accepts NULL. */
 AHASD_CAPTURE_API void ahasd_capture_abort(struct ahasd_capture **c);
 
-/** ahasd_capture_position() with the fields of this API version. */
+/** ahasd_capture_position() with the fields of API 1. */
 static inline int ahasd_capture_pos(struct ahasd_capture *c, float entropy,
                                     float top1, float accept, int32_t token,
                                     const float *cont)
@@ -225,6 +262,21 @@ static inline int ahasd_capture_pos(struct ahasd_capture *c, float entropy,
 	p.accept = accept;
 	p.token = token;
 	p.cont = cont;
+	return ahasd_capture_position(c, &p);
+}
+
+/** ahasd_capture_position() of a trace with accepted-run lengths (since
+ * API 2): entropy and top1 are not read with no_entropy. */
+static inline int ahasd_capture_pos_run(struct ahasd_capture *c, float entropy,
+                                        float top1, uint32_t accept_run,
+                                        int32_t token)
+{
+	struct ahasd_capture_position p = AHASD_CAPTURE_POSITION_INIT;
+
+	p.entropy = entropy;
+	p.top1 = top1;
+	p.accept_run = accept_run;
+	p.token = token;
 	return ahasd_capture_position(c, &p);
 }
 

@@ -408,7 +408,7 @@ enum { RNG_TARGET = 0, RNG_DRAFT = 1, RNG_CONT = 2 };
 /* Continuations, stepped together (llm_forward_batch): up to this many
  * at once, each in a slot of the batch, a slot refilled as its
  * continuation ends. */
-#define CAPTURE_BATCH 8
+#define CAPTURE_BATCH 16
 /* Sequences whose first passes step together, each on its own clone of
  * the target and of the draft (one pass over each matrix for all). */
 #define CAPTURE_GROUP 4

@@ -20,7 +20,8 @@
 
 /* 1 if the struct at p, which begins with uint32_t struct_size, holds
  * member m (ahasd_capture.h, rule 2). Every field of API 1 is required, so
- * this is for the fields later versions append. */
+ * this is for the fields later versions append (API 2: the config's
+ * accept_run_max .. draft_lookup, the position's accept_run). */
 #define CAP_HAS(p, type, m) \
 	((p)->struct_size >= offsetof(type, m) + sizeof(((const type *)0)->m))
 
@@ -48,6 +49,7 @@ struct ahasd_capture {
 	uint32_t n, cap; /* positions, capacity */
 	float *entropy, *top1, *accept;
 	uint32_t *token;
+	uint32_t *run;             /* accept_runs: accept_run[] */
 	uint32_t n_cont, cap_cont; /* continuation rows, capacity */
 	uint32_t *cont_pos;
 	float *cont; /* [cap_cont * lookahead] */
@@ -249,6 +251,85 @@ static int model_in(struct trace_model *m, const struct ahasd_capture_model *in,
 	return trace_model_check(m, which, err, errlen);
 }
 
+/* The format 1.1 fields of the config (API 2; absent from an API-1
+ * config: format 1.0) into the header's features. */
+static int features_in(struct trace_header *h,
+                       const struct ahasd_capture_config *cfg, char *err,
+                       size_t errlen)
+{
+	typedef struct ahasd_capture_config C;
+	const uint32_t R = CAP_HAS(cfg, C, accept_run_max) ? cfg->accept_run_max
+	                                                   : 0;
+	const uint32_t T = CAP_HAS(cfg, C, tree_tokens) ? cfg->tree_tokens : 0;
+	const int noent = CAP_HAS(cfg, C, no_entropy) ? cfg->no_entropy : 0;
+	const char *lookup = CAP_HAS(cfg, C, draft_lookup) ? cfg->draft_lookup
+	                                                   : NULL;
+	int ret;
+
+	if (noent != 0 && noent != 1) {
+		util_set_err(err, errlen,
+		             "field 'no_entropy': expected 0 or 1, got "
+		             "%d",
+		             noent);
+		return -EINVAL;
+	}
+	if (noent)
+		h->features |= TRACE_F_NO_ENTROPY;
+	if (lookup) {
+		ret = copy_name(h->draft_lookup, lookup, "draft_lookup", err,
+		                errlen);
+		if (ret)
+			return ret;
+		if (cfg->draft) {
+			util_set_err(
+			        err, errlen,
+			        "field 'draft': expected NULL with "
+			        "draft_lookup \"%s\" (a lookup has no model)",
+			        lookup);
+			return -EINVAL;
+		}
+		h->features |= TRACE_F_DRAFT_LOOKUP;
+	}
+	if (R == 0) {
+		if (T != 0) {
+			util_set_err(
+			        err, errlen,
+			        "field 'tree_tokens': needs "
+			        "accept_run_max (the runs' draft length), got "
+			        "tree_tokens %" PRIu32 " without it",
+			        T);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (R > TRACE_MAX_RUN) {
+		util_set_err(err, errlen,
+		             "field 'accept_run_max': expected 0 or a "
+		             "value in [1, %u], got %" PRIu32,
+		             TRACE_MAX_RUN, R);
+		return -EINVAL;
+	}
+	if (T != 0 && (T < R || T > TRACE_MAX_TREE_TOKENS)) {
+		util_set_err(err, errlen,
+		             "field 'tree_tokens': expected 0 (the "
+		             "default) or a value in [accept_run_max = %" PRIu32
+		             ", %u], "
+		             "got %" PRIu32,
+		             R, TRACE_MAX_TREE_TOKENS, T);
+		return -EINVAL;
+	}
+	h->features |= TRACE_F_ACCEPT_RUNS;
+	h->run_max = R;
+	/* traces/FORMAT.md's default: a lookup proposes a chain, a model's
+	 * runs are taken for EAGLE-2's trees of 10 nodes a level */
+	h->tree_tokens = T        ? T
+	                 : lookup ? R
+	                          : (R * 10 > TRACE_MAX_TREE_TOKENS
+	                                     ? TRACE_MAX_TREE_TOKENS
+	                                     : R * 10);
+	return 0;
+}
+
 static int header_in(struct trace_header *h,
                      const struct ahasd_capture_config *cfg, char *err,
                      size_t errlen)
@@ -262,7 +343,11 @@ static int header_in(struct trace_header *h,
 	if (ret)
 		return ret;
 	h->version = TRACE_FORMAT_VERSION;
-	h->lookahead = cfg->lookahead;
+	ret = features_in(h, cfg, err, errlen);
+	if (ret)
+		return ret;
+	/* no continuation rows with runs or without entropies: K not read */
+	h->lookahead = trace_header_entropy_full(h) ? cfg->lookahead : 0;
 	h->sampled = cfg->sampled != 0;
 	h->temperature = h->sampled ? cfg->temperature : 0.0;
 	h->top_p = h->sampled ? cfg->top_p : 1.0;
@@ -276,10 +361,12 @@ static int header_in(struct trace_header *h,
 		             util_fmt_double(num, cfg->temperature));
 		return -EINVAL;
 	}
-	if ((ret = model_in(&h->draft, cfg->draft, "draft", err, errlen)) ||
+	if ((!(h->features & TRACE_F_DRAFT_LOOKUP) &&
+	     (ret = model_in(&h->draft, cfg->draft, "draft", err, errlen))) ||
 	    (ret = model_in(&h->target, cfg->target, "target", err, errlen)))
 		return ret;
-	if (h->draft.vocab_size != h->target.vocab_size) {
+	if (!(h->features & TRACE_F_DRAFT_LOOKUP) &&
+	    h->draft.vocab_size != h->target.vocab_size) {
 		util_set_err(err, errlen,
 		             "field 'models.draft.vocab_size': expected "
 		             "the target's %" PRIu32
@@ -475,6 +562,7 @@ static int reserve(struct ahasd_capture *c, bool cont)
 		    resize(&c->top1, cap, sizeof(float)) ||
 		    resize(&c->accept, cap, sizeof(float)) ||
 		    resize(&c->token, cap, sizeof(uint32_t)) ||
+		    resize(&c->run, cap, sizeof(uint32_t)) ||
 		    resize(&c->cont_pos, cap, sizeof(uint32_t)))
 			return -ENOMEM;
 		c->cap = cap;
@@ -512,7 +600,8 @@ int ahasd_capture_position(struct ahasd_capture *c,
 	const uint32_t K = c ? c->h.lookahead : 0;
 	char num[UTIL_NUM_LEN], sz[256];
 	float e, t, a;
-	bool has_cont;
+	uint32_t run = 0;
+	bool has_cont, ent, runs;
 
 	if (!c)
 		return -EINVAL;
@@ -529,10 +618,17 @@ int ahasd_capture_position(struct ahasd_capture *c,
 	               sizeof(struct ahasd_capture_position), "position", sz,
 	               sizeof sz))
 		return fail(c, -EINVAL, "%s", sz);
-	e = pos->entropy;
-	t = pos->top1;
-	a = pos->accept;
-	has_cont = a < 1.0f;
+	/* what the trace has (FORMAT 1.1 of the header): the fields a feature
+	 * takes away are not read */
+	ent = trace_header_has_entropy(&c->h);
+	runs = (c->h.features & TRACE_F_ACCEPT_RUNS) != 0;
+	e = ent ? pos->entropy : 0.0f;
+	t = ent ? pos->top1 : 0.0f;
+	if (runs && CAP_HAS(pos, struct ahasd_capture_position, accept_run))
+		run = pos->accept_run;
+	/* a run's a_p for statistics, as a reader fills it in */
+	a = runs ? (run > 0 ? 1.0f : 0.0f) : pos->accept;
+	has_cont = trace_header_entropy_full(&c->h) && a < 1.0f;
 	if (c->n >= c->max_n)
 		return pos_fail(c,
 		                "past the target's context: prompt_len %" PRIu32
@@ -550,13 +646,18 @@ int ahasd_capture_position(struct ahasd_capture *c,
 		        "field 'top1': expected a probability in [0, 1], "
 		        "got %s",
 		        util_fmt_float(num, t));
+	if (runs && run > c->h.run_max)
+		return pos_fail(c,
+		                "field 'accept_run': expected at most "
+		                "accept_run_max = %" PRIu32 ", got %" PRIu32,
+		                c->h.run_max, run);
 	if (!(a >= 0.0f && a <= 1.0f))
 		return pos_fail(
 		        c,
 		        "field 'accept': expected a probability in [0, 1], "
 		        "got %s",
 		        util_fmt_float(num, a));
-	if (!c->h.sampled && a != 0.0f && a != 1.0f)
+	if (!runs && !c->h.sampled && a != 0.0f && a != 1.0f)
 		return pos_fail(c,
 		                "field 'accept': expected 0 or 1 in a greedy "
 		                "capture, got %s",
@@ -567,7 +668,7 @@ int ahasd_capture_position(struct ahasd_capture *c,
 		                "continuation (%" PRIu32
 		                " entropies), got NULL",
 		                util_fmt_float(num, a), K);
-	if (!has_cont && pos->cont)
+	if (trace_header_entropy_full(&c->h) && !has_cont && pos->cont)
 		return pos_fail(
 		        c, "field 'cont': expected NULL where accept is 1 (no "
 		           "rejection, no continuation)");
@@ -599,6 +700,7 @@ int ahasd_capture_position(struct ahasd_capture *c,
 	c->entropy[c->n] = e;
 	c->top1[c->n] = t;
 	c->accept[c->n] = a;
+	c->run[c->n] = run;
 	c->token[c->n] = pos->token >= 0 ? (uint32_t)pos->token : 0;
 	if (has_cont) {
 		memcpy(c->cont + (size_t)c->n_cont * K, pos->cont,
@@ -632,9 +734,10 @@ int ahasd_capture_end(struct ahasd_capture *c)
 	s.id = c->id;
 	s.prompt_len = c->prompt_len;
 	s.n = c->n;
-	s.entropy = c->entropy;
-	s.top1 = c->top1;
+	s.entropy = trace_header_has_entropy(&c->h) ? c->entropy : NULL;
+	s.top1 = trace_header_has_entropy(&c->h) ? c->top1 : NULL;
 	s.accept = c->accept;
+	s.accept_run = c->h.features & TRACE_F_ACCEPT_RUNS ? c->run : NULL;
 	s.tokens = c->tokens == 1 ? c->token : NULL;
 	s.n_cont = c->n_cont;
 	s.cont_pos = c->cont_pos;
@@ -657,6 +760,7 @@ static void capture_free(struct ahasd_capture *c)
 	free(c->top1);
 	free(c->accept);
 	free(c->token);
+	free(c->run);
 	free(c->cont_pos);
 	free(c->cont);
 	free(c->path);

@@ -178,60 +178,63 @@ static void exp_libm_n(float *y, const float *x, float sub, int neg, int n)
 }
 
 #if VEXPF_X86
-/* glibc's expf built with FMA: the first rounding step and the three
- * multiply-adds of the cubic are fused (its __expf_fma), four values at a
- * time. */
+/* glibc's expf built with FMA (its __expf_fma) of four values: the first
+ * rounding step and the three multiply-adds of the cubic are fused */
+__attribute__((target("avx2,fma"), always_inline)) static inline __m128
+exp_fma4(__m128 a)
+{
+	const __m256d invln2n = _mm256_set1_pd(as_double(INVLN2N));
+	const __m256d shift = _mm256_set1_pd(as_double(SHIFT));
+	const __m256d xd = _mm256_cvtps_pd(a);
+	__m256d kd = _mm256_fmadd_pd(invln2n, xd, shift), r, p, r2, v;
+	const __m256i ki = _mm256_castpd_si256(kd);
+	const __m256i t = _mm256_add_epi64(
+	        _mm256_i64gather_epi64(
+	                (const long long *)tab,
+	                _mm256_and_si256(ki, _mm256_set1_epi64x(31)), 8),
+	        _mm256_slli_epi64(ki, 47));
+	const __m128i big = _mm_cmpgt_epi32(
+	        _mm_and_si128(_mm_castps_si128(a), _mm_set1_epi32(0x7fffffff)),
+	        _mm_set1_epi32((int)(SPECIAL - 1)));
+	__m128 y;
+
+	kd = _mm256_sub_pd(kd, shift);
+	r = _mm256_fmsub_pd(invln2n, xd, kd);
+	p = _mm256_fmadd_pd(r, _mm256_set1_pd(as_double(C0)),
+	                    _mm256_set1_pd(as_double(C1)));
+	r2 = _mm256_mul_pd(r, r);
+	v = _mm256_fmadd_pd(r, _mm256_set1_pd(as_double(C2)),
+	                    _mm256_set1_pd(1.0));
+	v = _mm256_fmadd_pd(p, r2, v);
+	v = _mm256_mul_pd(v, _mm256_castsi256_pd(t));
+	y = _mm256_cvtpd_ps(v);
+	if (_mm_movemask_ps(_mm_castsi128_ps(big))) {
+		float av[4], yv[4];
+
+		_mm_storeu_ps(av, a);
+		_mm_storeu_ps(yv, y);
+		for (int k = 0; k < 4; k++)
+			if (special(av[k]))
+				yv[k] = special_lane(av[k], yv[k]);
+		y = _mm_loadu_ps(yv);
+	}
+	return y;
+}
+
+/* y[i] = expf(x[i] - sub) (or expf(-x[i])), four at a time */
 __attribute__((target("avx2,fma"))) static void exp_fma_n(float *y,
                                                           const float *x,
                                                           float sub, int neg,
                                                           int n)
 {
-	const __m256d invln2n = _mm256_set1_pd(as_double(INVLN2N));
-	const __m256d shift = _mm256_set1_pd(as_double(SHIFT));
-	const __m256d c0 = _mm256_set1_pd(as_double(C0));
-	const __m256d c1 = _mm256_set1_pd(as_double(C1));
-	const __m256d c2 = _mm256_set1_pd(as_double(C2));
-	const __m256d one = _mm256_set1_pd(1.0);
 	const __m128 vsub = _mm_set1_ps(sub), sign = _mm_set1_ps(-0.0f);
-	const __m128i absmask = _mm_set1_epi32(0x7fffffff);
-	const __m128i limit = _mm_set1_epi32((int)(SPECIAL - 1));
-	const __m256i idxmask = _mm256_set1_epi64x(31);
 	int i = 0;
 
 	for (; i + 4 <= n; i += 4) {
 		const __m128 xi = _mm_loadu_ps(x + i);
-		const __m128 a = neg ? _mm_xor_ps(xi, sign)
-		                     : _mm_sub_ps(xi, vsub);
-		const __m256d xd = _mm256_cvtps_pd(a);
-		__m256d kd = _mm256_fmadd_pd(invln2n, xd, shift), r, s, p, r2,
-		        v;
-		const __m256i ki = _mm256_castpd_si256(kd);
-		const __m256i t = _mm256_add_epi64(
-		        _mm256_i64gather_epi64((const long long *)tab,
-		                               _mm256_and_si256(ki, idxmask),
-		                               8),
-		        _mm256_slli_epi64(ki, 47));
-		const __m128i big = _mm_cmpgt_epi32(
-		        _mm_and_si128(_mm_castps_si128(a), absmask), limit);
 
-		kd = _mm256_sub_pd(kd, shift);
-		r = _mm256_fmsub_pd(invln2n, xd, kd);
-		s = _mm256_castsi256_pd(t);
-		p = _mm256_fmadd_pd(r, c0, c1);
-		r2 = _mm256_mul_pd(r, r);
-		v = _mm256_fmadd_pd(r, c2, one);
-		v = _mm256_fmadd_pd(p, r2, v);
-		v = _mm256_mul_pd(v, s);
-		_mm_storeu_ps(y + i, _mm256_cvtpd_ps(v));
-		if (_mm_movemask_ps(_mm_castsi128_ps(big))) {
-			float av[4];
-
-			_mm_storeu_ps(av, a);
-			for (int k = 0; k < 4; k++)
-				if (special(av[k]))
-					y[i + k] = special_lane(av[k],
-					                        y[i + k]);
-		}
+		_mm_storeu_ps(y + i, exp_fma4(neg ? _mm_xor_ps(xi, sign)
+		                                  : _mm_sub_ps(xi, vsub)));
 	}
 	if (i < n) {
 		/* the last 1-3 through the same lanes, so every value takes the
@@ -247,64 +250,95 @@ __attribute__((target("avx2,fma"))) static void exp_fma_n(float *y,
 	}
 }
 
-/* exp_fma_n over rows of n (a multiple of 4) in place, row r less subs[r],
- * the constants set up once */
+/* exp_fma_n over rows of n (a multiple of 4) in place, row r less subs[r] */
 __attribute__((target("avx2,fma"))) static void exp_fma_rows(float *x,
                                                              size_t stride,
                                                              const float *subs,
                                                              int rows, int n)
 {
-	const __m256d invln2n = _mm256_set1_pd(as_double(INVLN2N));
-	const __m256d shift = _mm256_set1_pd(as_double(SHIFT));
-	const __m256d c0 = _mm256_set1_pd(as_double(C0));
-	const __m256d c1 = _mm256_set1_pd(as_double(C1));
-	const __m256d c2 = _mm256_set1_pd(as_double(C2));
-	const __m256d one = _mm256_set1_pd(1.0);
-	const __m128i absmask = _mm_set1_epi32(0x7fffffff);
-	const __m128i limit = _mm_set1_epi32((int)(SPECIAL - 1));
-	const __m256i idxmask = _mm256_set1_epi64x(31);
-
 	for (int row = 0; row < rows; row++) {
 		float *y = x + (size_t)row * stride;
 		const __m128 vsub = _mm_set1_ps(subs[row]);
 
-		for (int i = 0; i < n; i += 4) {
-			const __m128 a = _mm_sub_ps(_mm_loadu_ps(y + i), vsub);
-			const __m256d xd = _mm256_cvtps_pd(a);
-			__m256d kd = _mm256_fmadd_pd(invln2n, xd, shift), r, s,
-			        p, r2, v;
-			const __m256i ki = _mm256_castpd_si256(kd);
-			const __m256i t = _mm256_add_epi64(
-			        _mm256_i64gather_epi64(
-			                (const long long *)tab,
-			                _mm256_and_si256(ki, idxmask), 8),
-			        _mm256_slli_epi64(ki, 47));
-			const __m128i big = _mm_cmpgt_epi32(
-			        _mm_and_si128(_mm_castps_si128(a), absmask),
+		for (int i = 0; i < n; i += 4)
+			_mm_storeu_ps(y + i,
+			              exp_fma4(_mm_sub_ps(_mm_loadu_ps(y + i),
+			                                  vsub)));
+	}
+}
+
+/* exp_fma_rows eight values at a time with AVX-512: the same operations
+ * on each value, the table lookup two permutes of the table held in
+ * registers instead of a gather */
+__attribute__((target("avx512f,avx2,fma"))) static void exp_fma_rows16(
+        float *x, size_t stride, const float *subs, int rows, int n)
+{
+	const __m512d invln2n = _mm512_set1_pd(as_double(INVLN2N));
+	const __m512d shift = _mm512_set1_pd(as_double(SHIFT));
+	const __m512d c0 = _mm512_set1_pd(as_double(C0));
+	const __m512d c1 = _mm512_set1_pd(as_double(C1));
+	const __m512d c2 = _mm512_set1_pd(as_double(C2));
+	const __m512d one = _mm512_set1_pd(1.0);
+	const __m512i t0 = _mm512_loadu_si512(tab),
+	              t1 = _mm512_loadu_si512(tab + 8);
+	const __m512i t2 = _mm512_loadu_si512(tab + 16);
+	const __m512i t3 = _mm512_loadu_si512(tab + 24);
+	const __m512i m31 = _mm512_set1_epi64(31), b16 = _mm512_set1_epi64(16);
+	const __m256i absmask = _mm256_set1_epi32(0x7fffffff);
+	const __m256i limit = _mm256_set1_epi32((int)(SPECIAL - 1));
+
+	for (int row = 0; row < rows; row++) {
+		float *y = x + (size_t)row * stride;
+		const __m256 vsub = _mm256_set1_ps(subs[row]);
+		int i = 0;
+
+		for (; i + 8 <= n; i += 8) {
+			const __m256 a = _mm256_sub_ps(_mm256_loadu_ps(y + i),
+			                               vsub);
+			const __m512d xd = _mm512_cvtps_pd(a);
+			__m512d kd = _mm512_fmadd_pd(invln2n, xd, shift), r, p,
+			        r2, v;
+			const __m512i ki = _mm512_castpd_si512(kd);
+			const __m512i idx = _mm512_and_si512(ki, m31);
+			const __m512i t = _mm512_add_epi64(
+			        _mm512_mask_blend_epi64(
+			                _mm512_test_epi64_mask(idx, b16),
+			                _mm512_permutex2var_epi64(t0, idx, t1),
+			                _mm512_permutex2var_epi64(t2, idx, t3)),
+			        _mm512_slli_epi64(ki, 47));
+			const __m256i big = _mm256_cmpgt_epi32(
+			        _mm256_and_si256(_mm256_castps_si256(a),
+			                         absmask),
 			        limit);
 
-			kd = _mm256_sub_pd(kd, shift);
-			r = _mm256_fmsub_pd(invln2n, xd, kd);
-			s = _mm256_castsi256_pd(t);
-			p = _mm256_fmadd_pd(r, c0, c1);
-			r2 = _mm256_mul_pd(r, r);
-			v = _mm256_fmadd_pd(r, c2, one);
-			v = _mm256_fmadd_pd(p, r2, v);
-			v = _mm256_mul_pd(v, s);
-			_mm_storeu_ps(y + i, _mm256_cvtpd_ps(v));
-			if (_mm_movemask_ps(_mm_castsi128_ps(big))) {
-				float av[4];
+			kd = _mm512_sub_pd(kd, shift);
+			r = _mm512_fmsub_pd(invln2n, xd, kd);
+			p = _mm512_fmadd_pd(r, c0, c1);
+			r2 = _mm512_mul_pd(r, r);
+			v = _mm512_fmadd_pd(r, c2, one);
+			v = _mm512_fmadd_pd(p, r2, v);
+			v = _mm512_mul_pd(v, _mm512_castsi512_pd(t));
+			_mm256_storeu_ps(y + i, _mm512_cvtpd_ps(v));
+			if (_mm256_movemask_ps(_mm256_castsi256_ps(big))) {
+				float av[8];
 
-				_mm_storeu_ps(av, a);
-				for (int k = 0; k < 4; k++)
+				_mm256_storeu_ps(av, a);
+				for (int k = 0; k < 8; k++)
 					if (special(av[k]))
 						y[i + k] = special_lane(
 						        av[k], y[i + k]);
 			}
 		}
+		if (i < n) /* the last 4 */
+			exp_fma_rows(y + i, stride, subs + row, 1, n - i);
 	}
 }
 
+static int have_avx512(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx512f");
+}
 #endif
 
 /* ---- exp and log (double) ----
@@ -785,11 +819,14 @@ static int have_fma(void)
 }
 #endif
 
+static int g_no512; /* for tests: the AVX2 rows where AVX-512 is here */
+
 static void set_rows(void)
 {
 #if VEXPF_X86
 	if (g_expf == exp_fma_n) {
-		g_expf_rows = exp_fma_rows;
+		g_expf_rows = have_avx512() && !g_no512 ? exp_fma_rows16
+		                                        : exp_fma_rows;
 		return;
 	}
 #endif
@@ -807,6 +844,9 @@ static int set_all(const char *name)
 int vmath_use(const char *name)
 {
 #if VEXPF_X86
+	g_no512 = strcmp(name, "glibc-fma-avx2") == 0;
+	if (g_no512)
+		name = "glibc-fma";
 	if (strcmp(name, "glibc-fma") == 0) {
 		if (!have_fma())
 			return -1;

@@ -16,9 +16,10 @@ void vmath_select(void);
 const char *vmath_which(int fn);
 
 /** For tests: use the replicas of that name ("glibc-fma", "glibc",
- * "libm") whether or not they agree with the library. @return 0, or -1
- * when they do not exist here (FMA on a CPU without it, any name on
- * another machine). */
+ * "libm"; "glibc-fma-avx2": the FMA replicas without their AVX-512 forms)
+ * whether or not they agree with the library. @return 0, or -1 when they
+ * do not exist here (FMA on a CPU without it, any name on another
+ * machine). */
 int vmath_use(const char *name);
 
 /** For tests: choose again, as vmath_select() does the first time. */

@@ -141,6 +141,11 @@ LD_LIBRARY_PATH=$caplibdir "$tmp/toy_runtime" "$tmp/toy.msgpack" ||
 	fail "the capture example run against the installed library"
 "$root/bin/ahasd-trace" validate "$tmp/toy.msgpack" >/dev/null ||
 	fail "the capture example's trace does not validate"
+# its draft without a model: format 1.1 (accepted runs, no entropies)
+LD_LIBRARY_PATH=$caplibdir "$tmp/toy_runtime" "$tmp/toy-lookup.msgpack" --lookup ||
+	fail "the capture example --lookup run against the installed library"
+"$root/bin/ahasd-trace" validate "$tmp/toy-lookup.msgpack" >/dev/null ||
+	fail "the capture example's --lookup trace does not validate"
 
 # The prefix is not really installed, so tell the installed binary where
 # its plugins and presets are.
@@ -177,6 +182,12 @@ grep -q "^run 2: ahasd/fixed on npu-pim, .*: 256 tokens" "$tmp/out.txt" ||
 	{ cat "$tmp/toy.txt" >&2; fail "installed ahasd-replay on the capture example's trace"; }
 grep -q "^run 1: ahasd/fixed on npu-pim, .*: 341 tokens" "$tmp/toy.txt" ||
 	{ cat "$tmp/toy.txt" >&2; fail "no run line for the capture example's trace"; }
+cat "$tmp/toy.txt"
+"$root/bin/ahasd-replay" --policy sync.so --drafter fixed --db "$tmp/toy.db" \
+	"$tmp/toy-lookup.msgpack" >"$tmp/toy.txt" 2>&1 ||
+	{ cat "$tmp/toy.txt" >&2; fail "installed ahasd-replay on the --lookup trace"; }
+grep -q "^run 2: sync/fixed on npu-pim, .*: 384 tokens" "$tmp/toy.txt" ||
+	{ cat "$tmp/toy.txt" >&2; fail "no run line for the --lookup trace"; }
 cat "$tmp/toy.txt"
 
 if command -v sqlite3 >/dev/null 2>&1; then

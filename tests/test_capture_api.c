@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ahasd_capture.h"
+#include "capture_abi/api1_records.h"
 #include "config.h"
 #include "trace.h"
 
@@ -531,7 +532,8 @@ static const struct misuse g_misuses[] = {
 	  "sequence 5, position 4: past the target's context: prompt_len 36 + "
 	  "4 positions reach seq_len 40" },
 	{ "position from a newer header", 0, OPEN_SEQ, m_pos_size,
-	  "position: struct_size 40 is larger than this library's 32: the "
+	  /* API 2's position is 40 bytes on LP64 (API 1's: 32) */
+	  "position: struct_size 48 is larger than this library's 40: the "
 	  "program was built against a newer ahasd_capture.h" },
 	{ "position without begin", 0, NO_SEQ, m_no_begin,
 	  "position given with no open sequence: call ahasd_capture_begin() "
@@ -811,6 +813,265 @@ Test(capture_api, example_runtime_writes_valid_traces)
 		cr_assert_eq(run(argv, log, sizeof log), 2, "%s", log);
 		cr_assert(strstr(log, "usage: toy_runtime"), "%s", log);
 	}
+	/* --lookup: a draft without a model, format 1.1 */
+	{
+		const char *argv[] = { exe, out, "--lookup", NULL };
+		const char *val[] = { trace_bin, "validate", out, NULL };
+		struct trace_reader *r = NULL;
+		const struct trace_header *h;
+		struct trace_seq s;
+		uint64_t runs = 0, nt = 0;
+		int ret;
+
+		path_in(out, sizeof out, "toy-lookup.msgpack");
+		cr_assert_eq(run(argv, log, sizeof log), 0, "%s", log);
+		cr_assert_eq(run(val, log, sizeof log), 0, "%s", log);
+		cr_assert_eq(trace_reader_open(&r, out, err, sizeof err), 0,
+		             "%s", err);
+		h = trace_reader_header(r);
+		cr_assert_eq(h->features, TRACE_F_ACCEPT_RUNS |
+		                                  TRACE_F_NO_ENTROPY |
+		                                  TRACE_F_DRAFT_LOOKUP);
+		cr_assert_str_eq(h->draft_lookup, "prompt_lookup");
+		cr_assert_eq(h->run_max, 4);
+		cr_assert_eq(h->tree_tokens, 4);
+		while ((ret = trace_reader_next(r, &s, err, sizeof err)) == 1) {
+			cr_assert_null(s.entropy);
+			for (uint32_t i = 0; i < s.n; i++)
+				runs += s.accept_run[i];
+			nt += s.n;
+		}
+		cr_assert_eq(ret, 0, "%s", err);
+		/* the toy target repeats itself: the lookup is often right */
+		cr_assert(nt > 100 && runs > nt / 2,
+		          "%llu run tokens over %llu "
+		          "positions",
+		          (unsigned long long)runs, (unsigned long long)nt);
+		trace_reader_close(&r);
+	}
+}
+
+/* A runtime built against API 1 (tests/capture_abi: the frozen header,
+ * nothing else) runs under this library: it writes the version-1 trace
+ * the same calls make through the current header, byte for byte. */
+Test(capture_api, api1_program_runs_unchanged)
+{
+	char exe[512], a[300], b[300], log[2048], want[128], err[1024];
+	const char *argv[] = { exe, a, NULL };
+	struct trace_reader *r = NULL;
+	void *da, *db;
+	size_t na, nb;
+
+	build_path(exe, sizeof exe, "tests/capture_abi/capture-api1-writer");
+	path_in(a, sizeof a, "api1.msgpack");
+	path_in(b, sizeof b, "api2.msgpack");
+	cr_assert_eq(run(argv, log, sizeof log), 0, "%s", log);
+	snprintf(want, sizeof want, "header API 1, library API %u",
+	         AHASD_CAPTURE_API_VERSION);
+	cr_assert(strstr(log, want), "want '%s' in '%s'", want, log);
+	cr_assert_eq(AHASD_CAPTURE_API_VERSION, 2);
+	cr_assert_eq(api1_write(b), 0);
+	da = slurp(a, &na);
+	db = slurp(b, &nb);
+	cr_assert_eq(na, nb, "sizes %zu and %zu", na, nb);
+	cr_assert_eq(memcmp(da, db, na), 0,
+	             "the API-1 program's trace differs");
+	free(da);
+	free(db);
+	cr_assert_eq(trace_reader_open(&r, a, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(trace_reader_header(r)->version, 1);
+	cr_assert_eq(trace_reader_header(r)->features, 0);
+	cr_assert_eq(trace_reader_header(r)->lookahead, 3);
+	trace_reader_close(&r);
+}
+
+/* ---------------------------------------------------------------- */
+/* format 1.1 from the API (API 2) */
+
+/* the pair of pair_init() as a lookup draft, or with runs of up to R,
+ * or without entropies */
+static void pair11(struct pair *p, uint32_t R, uint32_t T, int noent,
+                   const char *lookup)
+{
+	pair_init(p, 0);
+	p->cfg.accept_run_max = R;
+	p->cfg.tree_tokens = T;
+	p->cfg.no_entropy = noent;
+	p->cfg.draft_lookup = lookup;
+	if (lookup)
+		p->cfg.draft = NULL;
+}
+
+/* Each feature alone and together, read back: the header's version
+ * string, features, R and T (given, or the format's defaults), no
+ * lookahead where there are no continuations; per position what the
+ * feature keeps (runs; true-prefix entropies unless no_entropy; a_p
+ * without runs) and nothing it takes away, whatever the position gave. */
+Test(capture_api, format11_round_trip)
+{
+	static const struct {
+		uint32_t R, T;
+		int noent;
+		const char *lookup;
+		uint32_t want_T;
+	} cases[] = {
+		{ 4, 0, 0, NULL, 40 },   /* runs of a model: a tree, 10 R */
+		{ 4, 6, 1, NULL, 6 },    /* T given, no entropies */
+		{ 4, 0, 1, "ngram", 4 }, /* a lookup: a chain, R */
+		{ 0, 0, 1, NULL, 0 },    /* a_p without entropies */
+		{ 0, 0, 0, "prompt_lookup", 0 }, /* a lookup with a_p and H */
+	};
+	static const uint32_t run[] = { 3, 0, 4, 1 };
+	static const float acc[] = { 1, 0, 1, 1 };
+
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		char path[300], err[1024];
+		struct ahasd_capture *c = NULL;
+		struct trace_reader *r = NULL;
+		const struct trace_header *h;
+		struct trace_seq s;
+		struct pair p;
+		const uint32_t R = cases[k].R;
+
+		pair11(&p, R, cases[k].T, cases[k].noent, cases[k].lookup);
+		path_in(path, sizeof path, "f11.msgpack");
+		cr_assert_eq(
+		        ahasd_capture_open(&c, path, &p.cfg, err, sizeof err),
+		        0, "case %zu: %s", k, err);
+		cr_assert_eq(ahasd_capture_begin(c, 1, 4), 0);
+		for (int i = 0; i < 4; i++) {
+			struct ahasd_capture_position pos =
+			        AHASD_CAPTURE_POSITION_INIT;
+			static const float cont[3] = { 1, 2, 3 };
+
+			pos.entropy = cases[k].noent ? NAN : 0.5f + (float)i;
+			pos.top1 = cases[k].noent ? -1.0f : 0.25f;
+			pos.accept = R ? 7.0f : acc[i]; /* runs: not read */
+			pos.accept_run = run[i];
+			pos.token = 10 + i;
+			/* read only where the trace has continuations */
+			pos.cont = R || cases[k].noent || acc[i] < 1 ? cont
+			                                             : NULL;
+			cr_assert_eq(ahasd_capture_position(c, &pos), 0,
+			             "case %zu: %s", k, ahasd_capture_error(c));
+		}
+		cr_assert_eq(ahasd_capture_end(c), 0, "%s",
+		             ahasd_capture_error(c));
+		cr_assert_eq(ahasd_capture_close(&c, err, sizeof err), 0, "%s",
+		             err);
+
+		cr_assert_eq(trace_reader_open(&r, path, err, sizeof err), 0,
+		             "case %zu: %s", k, err);
+		h = trace_reader_header(r);
+		cr_assert_eq(
+		        h->features,
+		        (R ? TRACE_F_ACCEPT_RUNS : 0u) |
+		                (cases[k].noent ? TRACE_F_NO_ENTROPY : 0u) |
+		                (cases[k].lookup ? TRACE_F_DRAFT_LOOKUP : 0u),
+		        "case %zu", k);
+		cr_assert_eq(h->run_max, R);
+		cr_assert_eq(h->tree_tokens, cases[k].want_T, "case %zu: T %u",
+		             k, h->tree_tokens);
+		cr_assert_eq(h->lookahead, R || cases[k].noent ? 0u : 3u);
+		if (cases[k].lookup)
+			cr_assert_str_eq(h->draft_lookup, cases[k].lookup);
+		cr_assert_eq(trace_reader_next(r, &s, err, sizeof err), 1, "%s",
+		             err);
+		cr_assert_eq(s.n, 4);
+		for (int i = 0; i < 4; i++) {
+			cr_assert_eq(s.tokens[i], 10u + (uint32_t)i);
+			if (R) {
+				cr_assert_eq(s.accept_run[i], run[i]);
+				cr_assert_eq(s.accept[i], run[i] ? 1.0f : 0.0f);
+			} else {
+				cr_assert_null(s.accept_run);
+				cr_assert_eq(s.accept[i], acc[i]);
+			}
+			if (cases[k].noent)
+				cr_assert_null(s.entropy);
+			else
+				cr_assert_eq(s.entropy[i], 0.5f + (float)i);
+		}
+		cr_assert_eq(s.n_cont, R || cases[k].noent ? 0u : 1u);
+		trace_reader_close(&r);
+	}
+}
+
+/* The 1.1 fields are checked where given, with the field's name. */
+Test(capture_api, format11_bad_values_refused)
+{
+	static const struct {
+		uint32_t R, T;
+		int noent;
+		const char *lookup;
+		int keep_draft;
+		const char *msg;
+	} open_cases[] = {
+		{ 65537, 0, 0, NULL, 1,
+		  "field 'accept_run_max': expected 0 or a "
+		  "value in [1, 65536], got 65537" },
+		{ 4, 3, 0, NULL, 1,
+		  "field 'tree_tokens': expected 0 (the default) "
+		  "or a value in [accept_run_max = 4, 65536], got 3" },
+		{ 0, 8, 0, NULL, 1,
+		  "field 'tree_tokens': needs accept_run_max" },
+		{ 0, 0, 2, NULL, 1,
+		  "field 'no_entropy': expected 0 or 1, got 2" },
+		{ 4, 0, 0, "ngram", 1,
+		  "field 'draft': expected NULL with "
+		  "draft_lookup \"ngram\" (a lookup has no model)" },
+		{ 4, 0, 0, "", 0,
+		  "field 'draft_lookup': expected a name of "
+		  "1..63 bytes" },
+		{ 4, 0, 0, NULL, 0,
+		  "field 'models.draft': expected a model, got "
+		  "NULL" },
+	};
+	char path[300], err[1024];
+	struct ahasd_capture *c = NULL;
+	struct pair p;
+
+	path_in(path, sizeof path, "bad11.msgpack");
+	for (size_t k = 0; k < sizeof open_cases / sizeof open_cases[0]; k++) {
+		pair11(&p, open_cases[k].R, open_cases[k].T,
+		       open_cases[k].noent, open_cases[k].lookup);
+		if (open_cases[k].keep_draft)
+			p.cfg.draft = &p.draft;
+		else if (!open_cases[k].lookup)
+			p.cfg.draft = NULL;
+		err[0] = '\0';
+		cr_assert_eq(
+		        ahasd_capture_open(&c, path, &p.cfg, err, sizeof err),
+		        -EINVAL, "case %zu", k);
+		cr_assert(strstr(err, open_cases[k].msg),
+		          "case %zu: want '%s' in "
+		          "'%s'",
+		          k, open_cases[k].msg, err);
+		cr_assert_null(c);
+	}
+	/* a run past R, named with its sequence and position */
+	pair11(&p, 4, 0, 1, NULL);
+	cr_assert_eq(ahasd_capture_open(&c, path, &p.cfg, err, sizeof err), 0,
+	             "%s", err);
+	cr_assert_eq(ahasd_capture_begin(c, 2, 4), 0);
+	cr_assert_eq(ahasd_capture_pos_run(c, 0, 0, 4, 1), 0);
+	cr_assert_eq(ahasd_capture_pos_run(c, 0, 0, 5, 1), -EINVAL);
+	cr_assert(
+	        strstr(ahasd_capture_error(c),
+	               "sequence 2, position 1: field "
+	               "'accept_run': expected at most accept_run_max = 4, got "
+	               "5"),
+	        "%s", ahasd_capture_error(c));
+	cr_assert_eq(ahasd_capture_close(&c, err, sizeof err), -EINVAL);
+	/* true-prefix entropies with runs are still checked */
+	pair11(&p, 4, 0, 0, NULL);
+	cr_assert_eq(ahasd_capture_open(&c, path, &p.cfg, err, sizeof err), 0,
+	             "%s", err);
+	cr_assert_eq(ahasd_capture_begin(c, 2, 4), 0);
+	cr_assert_eq(ahasd_capture_pos_run(c, -1.0f, 0.5f, 1, 1), -EINVAL);
+	cr_assert(strstr(ahasd_capture_error(c), "field 'entropy'"), "%s",
+	          ahasd_capture_error(c));
+	ahasd_capture_abort(&c);
 }
 
 /* ahasd-capture writes through the API; with the settings of the shipped

@@ -19,6 +19,10 @@
  *    replay gives the hand oracle above; the converter reproduces the
  *    committed files; the importer refuses, by line and field, what the
  *    schema does not allow.
+ *  - api: traces written through the C capture API (ahasd_capture.h,
+ *    API 2): accepted runs of a lookup draft replay the fixed-k counts
+ *    worked out by hand at the suite; a capture without entropies is
+ *    refused for AdaEDL and replays fixed-k as its chain of a_p.
  *  - oldreader: the previous release's reader (replay/trace.c at cf1ab2d,
  *    taken from git and compiled here) refuses a 1.1 trace at its version
  *    check, reads a 1.0 trace this release writes, and its writer writes
@@ -37,6 +41,7 @@
 
 #include <msgpack.h>
 
+#include "ahasd_capture.h"
 #include "capture.h"
 #include "engine.h"
 #include "hw.h"
@@ -1622,4 +1627,152 @@ Test(acclog, entropies_optional_and_tree_tokens_default)
 	cr_assert_eq(trace_reader_header(r)->tree_tokens, 4u);
 	cr_assert_str_eq(trace_reader_header(r)->draft_lookup, "prompt_lookup");
 	trace_reader_close(&r);
+}
+
+/* ---- format 1.1 written through the C capture API --------------------- */
+
+/* A lookup runtime's log as it would write it through ahasd_capture.h
+ * (API 2): an n-gram lookup drafting chains of up to R = 4 tokens, the
+ * accepted run of a speculation started at each position, no entropies
+ * (a lookup has no distribution), target tokens 0..9 of a 12-token
+ * context after a 2-token prompt.
+ *
+ *   q     0 1 2 3 4 5 6 7 8 9
+ *   run   2 0 3 1 4 0 4 1 0 3
+ *
+ * Fixed k under sync drafts k' = min(k, 10 - C) tokens at C, accepts
+ * a = min(k', run[C]) and commits a + 1 (the correction or bonus), or a
+ * alone when the batch accepts through position 9:
+ *
+ * k = 1: C = 0 2 4 6 8 9, a = 1 1 1 1 0 1 (9 drafts one token, accepted
+ *        through the end): 6 verifications, 6 drafted, 5 accepted,
+ *        1 wasted.
+ * k = 2: C = 0 3 5 6 9, a = 2 1 0 2 1 (9: k' = 1): 5 verifications,
+ *        9 drafted, 6 accepted, 3 wasted.
+ * k = 3: C = 0 3 5 6, a = 2 1 0 3 (6 accepts 6..8, the bonus is 9):
+ *        4 verifications, 12 drafted, 6 accepted, 6 wasted.
+ * k = 4: C = 0 3 5 6, a = 2 1 0 4 (6 drafts 6..9, all accepted, no
+ *        bonus): 4 verifications, 16 drafted, 7 accepted, 9 wasted. */
+static const uint32_t api_run[10] = { 2, 0, 3, 1, 4, 0, 4, 1, 0, 3 };
+static const struct {
+	unsigned k;
+	uint64_t verif, drafted, accepted, wasted;
+} api_oracle[] = {
+	{ 1, 6, 6, 5, 1 },
+	{ 2, 5, 9, 6, 3 },
+	{ 3, 4, 12, 6, 6 },
+	{ 4, 4, 16, 7, 9 },
+};
+
+/* the target of the API traces below: llama dims (the op list derived) */
+static void api_target(struct ahasd_capture_model *t)
+{
+	const struct ahasd_capture_model init = AHASD_CAPTURE_MODEL_INIT;
+
+	*t = init;
+	t->name = "api-target";
+	t->dim = 64;
+	t->hidden_dim = 172;
+	t->n_layers = 5;
+	t->n_heads = 8;
+	t->n_kv_heads = 4;
+	t->vocab_size = 512;
+	t->seq_len = 12;
+}
+
+TestSuite(api, .init = setup, .fini = teardown);
+
+Test(api, lookup_runs_replay_the_hand_oracle)
+{
+	const char *p = tpath("api-runs.msgpack");
+	struct ahasd_capture_model target;
+	struct ahasd_capture_config cfg = AHASD_CAPTURE_CONFIG_INIT;
+	struct ahasd_capture *c = NULL;
+	struct replay_metrics m;
+	char err[1024] = "", what[64];
+
+	api_target(&target);
+	cfg.target = &target;
+	cfg.draft = NULL;
+	cfg.draft_lookup = "ngram";
+	cfg.accept_run_max = 4; /* tree_tokens 0: a lookup's chain, T = R */
+	cfg.no_entropy = 1;
+	cr_assert_eq(ahasd_capture_open(&c, p, &cfg, err, sizeof err), 0, "%s",
+	             err);
+	cr_assert_eq(ahasd_capture_begin(c, 0, 2), 0);
+	for (int q = 0; q < 10; q++)
+		cr_assert_eq(ahasd_capture_pos_run(c, 0.0f, 0.0f, api_run[q],
+		                                   100 + q),
+		             0, "%s", ahasd_capture_error(c));
+	cr_assert_eq(ahasd_capture_end(c), 0);
+	cr_assert_eq(ahasd_capture_close(&c, err, sizeof err), 0, "%s", err);
+	for (size_t i = 0; i < sizeof api_oracle / sizeof api_oracle[0]; i++) {
+		const struct rp o = { "sync",          NULL, NULL, "fixed",
+			              api_oracle[i].k, NULL, NULL, NULL };
+
+		cr_assert_eq(replay_file(p, &o, &m, err, sizeof err), 0, "%s",
+		             err);
+		snprintf(what, sizeof what, "API runs, k = %u",
+		         api_oracle[i].k);
+		expect_counts(&m, api_oracle[i].verif, api_oracle[i].drafted,
+		              api_oracle[i].accepted, api_oracle[i].wasted, 10,
+		              what);
+	}
+}
+
+/* A capture without entropies (a_p greedy, no entropy, top-1 or
+ * continuations: feature no_entropy) written through the API: AdaEDL,
+ * which needs the draft's entropy, is refused with the trace's feature
+ * named; fixed-length drafting runs, walking the chain of a_p:
+ *
+ *   q     0 1 2 3 4 5 6 7 8 9
+ *   a_p   1 1 0 1 0 0 1 1 1 0
+ *
+ * k = 2: C = 0 3 5 6 9, a = 2 1 0 2 0 (9: k' = 1, rejected, the
+ * correction is 9): 5 verifications, 9 drafted, 5 accepted, 4 wasted. */
+Test(api, no_entropy_refuses_adaedl_and_runs_fixed)
+{
+	static const float ap[10] = { 1, 1, 0, 1, 0, 0, 1, 1, 1, 0 };
+	const char *p = tpath("api-noent.msgpack");
+	struct ahasd_capture_model target, draft;
+	struct ahasd_capture_config cfg = AHASD_CAPTURE_CONFIG_INIT;
+	struct ahasd_capture *c = NULL;
+	struct replay_metrics m;
+	char err[1024] = "";
+
+	api_target(&target);
+	draft = target;
+	draft.name = "api-draft";
+	draft.n_layers = 1;
+	cfg.target = &target;
+	cfg.draft = &draft;
+	cfg.no_entropy = 1;
+	cr_assert_eq(ahasd_capture_open(&c, p, &cfg, err, sizeof err), 0, "%s",
+	             err);
+	cr_assert_eq(ahasd_capture_begin(c, 0, 2), 0);
+	for (int q = 0; q < 10; q++)
+		/* entropy, top-1 and cont are not read: NaN and NULL pass */
+		cr_assert_eq(ahasd_capture_pos(c, NAN, NAN, ap[q], 7, NULL), 0,
+		             "%s", ahasd_capture_error(c));
+	cr_assert_eq(ahasd_capture_end(c), 0);
+	cr_assert_eq(ahasd_capture_close(&c, err, sizeof err), 0, "%s", err);
+	{
+		const struct rp o = { "sync", NULL, NULL, "adaedl",
+			              4,      NULL, NULL, NULL };
+
+		err[0] = '\0';
+		cr_assert_eq(replay_file(p, &o, &m, err, sizeof err), -EINVAL);
+		cr_assert(
+		        strstr(err, "drafter adaedl needs the draft's entropy"),
+		        "%s", err);
+		cr_assert(strstr(err, "no_entropy"), "%s", err);
+	}
+	{
+		const struct rp o = { "sync", NULL, NULL, "fixed",
+			              2,      NULL, NULL, NULL };
+
+		cr_assert_eq(replay_file(p, &o, &m, err, sizeof err), 0, "%s",
+		             err);
+		expect_counts(&m, 5, 9, 5, 4, 10, "API no_entropy, k = 2");
+	}
 }

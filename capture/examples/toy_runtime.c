@@ -8,8 +8,17 @@
  *
  *     cc toy_runtime.c $(pkg-config --cflags --libs ahasd-capture) -lm
  *
- * and run  ./toy_runtime OUT.msgpack [--sampled]. The trace replays as is:
+ * and run  ./toy_runtime OUT.msgpack [--sampled | --lookup]. The trace
+ * replays as is:
  *     ahasd-replay --policy ahasd --drafter adaedl OUT.msgpack
+ *
+ * --lookup writes what a runtime with a draft that has no model writes
+ * (trace format 1.1, API 2): a prompt-lookup drafter proposes the tokens
+ * that followed the last earlier occurrence of the token before the
+ * position, up to R of them, and the trace records how many of them the
+ * target confirmed (accepted-run lengths), without entropies. It replays
+ * with fixed-length drafting (AdaEDL, which needs entropies, is refused):
+ *     ahasd-replay --policy sync --drafter fixed OUT.msgpack
  */
 #include <ahasd_capture.h>
 
@@ -25,6 +34,7 @@ enum {
 	CONTEXT = 256, /* the models' seq_len */
 	LOOKAHEAD = 8, /* K: continuation entropies per rejection */
 	MAX_NEW = 96,  /* tokens generated per prompt at most */
+	LOOKUP_R = 4,  /* --lookup: tokens a lookup proposes at most */
 };
 
 /* ---- the toy models ---------------------------------------------------- */
@@ -129,17 +139,105 @@ static int fail(const char *what, const char *msg)
 	return 1;
 }
 
+static const int prompts[][6] = {
+	{ 1, 17, 40, 5, 9, 33 },
+	{ 1, 8, 8, 60, 12, 3 },
+	{ 1, 50, 21, 44, 7, 19 },
+	{ 1, 30, 2, 11, 11, 58 },
+};
+
+/* What the models are, for the hardware model of the replay: their shapes
+ * (here: pretend llama-style dims, n_ops 0 = the standard llama op list
+ * derived from them; a real runtime lists the operators it executed in
+ * ops[]) and weights as run. */
+static void describe(struct ahasd_capture_model *m, const char *name,
+                     uint32_t n_layers)
+{
+	m->name = name;
+	m->dim = 256;
+	m->hidden_dim = 768;
+	m->n_layers = n_layers;
+	m->n_heads = 8;
+	m->n_kv_heads = 4;
+	m->vocab_size = VOCAB;
+	m->seq_len = CONTEXT;
+	m->weight_bits = 16;
+}
+
+/* --lookup: the target generates greedily; at each generated position p
+ * the lookup proposes the LOOKUP_R tokens after the last earlier
+ * occurrence of ctx[p-1], and the run is how many of them, in order, the
+ * target's tokens p, p+1, ... are (those the sequence holds). */
+static int run_lookup(const char *out, const struct toy_model *target)
+{
+	struct ahasd_capture_model tm = AHASD_CAPTURE_MODEL_INIT;
+	struct ahasd_capture_config cfg = AHASD_CAPTURE_CONFIG_INIT;
+	struct ahasd_capture *cap = NULL;
+	char err[1024];
+
+	describe(&tm, target->name, 8);
+	cfg.target = &tm;
+	cfg.draft = NULL;                   /* no draft model ... */
+	cfg.draft_lookup = "prompt_lookup"; /* ... a lookup */
+	cfg.accept_run_max = LOOKUP_R;      /* runs of up to R drafted tokens;
+	                                     * tree_tokens 0: a chain, T = R */
+	cfg.no_entropy = 1;                 /* a lookup has no distribution */
+	if (ahasd_capture_open(&cap, out, &cfg, err, sizeof err) < 0)
+		return fail("open", err);
+	ahasd_capture_provenance(cap, "runtime",
+	                         "toy_runtime --lookup (capture/examples)");
+	ahasd_capture_provenance(cap, "target_model", target->name);
+	for (size_t s = 0; s < sizeof prompts / sizeof prompts[0]; s++) {
+		const int P = (int)(sizeof prompts[s] / sizeof prompts[s][0]);
+		int ctx[CONTEXT], end = P;
+		float lt[VOCAB], pt[VOCAB];
+
+		memcpy(ctx, prompts[s], sizeof prompts[s]);
+		while (end < P + MAX_NEW && end < CONTEXT) {
+			toy_forward(target, ctx, end, lt);
+			/* text repeats itself: the target leans towards what
+			 * followed the last earlier occurrence of its last token
+			 * (an "induction head"), which is what a lookup bets on */
+			for (int q = end - 2; q >= 0; q--)
+				if (ctx[q] == ctx[end - 1]) {
+					lt[ctx[q + 1]] += 2.0f;
+					break;
+				}
+			softmax(pt, lt, 1.0);
+			ctx[end] = argmax(pt);
+			if (ctx[end++] == EOS)
+				break;
+		}
+		ahasd_capture_begin(cap, (uint32_t)s, (uint32_t)P);
+		for (int p = P; p < end; p++) {
+			uint32_t run = 0;
+
+			for (int q = p - 1; q >= 1; q--) {
+				if (ctx[q - 1] != ctx[p - 1])
+					continue;
+				/* proposal: ctx[q], ctx[q+1], ... (before p) */
+				while (run < LOOKUP_R && q + (int)run < p &&
+				       p + (int)run < end &&
+				       ctx[q + (int)run] == ctx[p + (int)run])
+					run++;
+				break;
+			}
+			/* entropy and top-1 are not read without entropies */
+			ahasd_capture_pos_run(cap, 0.0f, 0.0f, run, ctx[p]);
+		}
+		ahasd_capture_end(cap);
+	}
+	if (ahasd_capture_close(&cap, err, sizeof err) < 0)
+		return fail("capture", err);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	static const int prompts[][6] = {
-		{ 1, 17, 40, 5, 9, 33 },
-		{ 1, 8, 8, 60, 12, 3 },
-		{ 1, 50, 21, 44, 7, 19 },
-		{ 1, 30, 2, 11, 11, 58 },
-	};
 	const struct toy_model target = { "toy-target", 0, 0.0f };
 	const struct toy_model draft = { "toy-draft", 0x5eed, 1.0f };
 	const int sampled = argc > 2 && strcmp(argv[2], "--sampled") == 0;
+	const int lookup = argc > 2 && strcmp(argv[2], "--lookup") == 0;
 	const double T = sampled ? 0.8 : 1.0;
 	struct ahasd_capture_model tm = AHASD_CAPTURE_MODEL_INIT;
 	struct ahasd_capture_model dm = AHASD_CAPTURE_MODEL_INIT;
@@ -148,27 +246,16 @@ int main(int argc, char **argv)
 	uint64_t rng = 42;
 	char err[1024];
 
-	if (argc < 2 || (argc > 2 && !sampled) || argc > 3) {
-		fprintf(stderr, "usage: toy_runtime OUT.msgpack [--sampled]\n");
+	if (argc < 2 || (argc > 2 && !sampled && !lookup) || argc > 3) {
+		fprintf(stderr, "usage: toy_runtime OUT.msgpack [--sampled | "
+		                "--lookup]\n");
 		return 2;
 	}
+	if (lookup)
+		return run_lookup(argv[1], &target);
 
-	/* What the models are, for the hardware model of the replay: their
-	 * shapes (here: pretend llama-style dims, n_ops 0 = the standard llama
-	 * op list derived from them; a real runtime lists the operators it
-	 * executed in ops[]) and weights as run. */
-	tm.name = target.name;
-	tm.dim = 256;
-	tm.hidden_dim = 768;
-	tm.n_layers = 8;
-	tm.n_heads = 8;
-	tm.n_kv_heads = 4;
-	tm.vocab_size = VOCAB;
-	tm.seq_len = CONTEXT;
-	tm.weight_bits = 16;
-	dm = tm;
-	dm.name = draft.name;
-	dm.n_layers = 2;
+	describe(&tm, target.name, 8);
+	describe(&dm, draft.name, 2);
 	cfg.lookahead = LOOKAHEAD;
 	cfg.sampled = sampled;
 	cfg.temperature = T;
