@@ -836,12 +836,18 @@ int main(int argc, char **argv)
 			status = 1;
 			/* no worker: the runs not handed out, of this trace and
 			 * the ones after it, fail with that message, recorded */
-			for (size_t k = i + pool.runs; k < plan.n; k++) {
+			for (size_t k = i + pool.runs, e; k < plan.n; k = e) {
+				/* one trace's runs at a time: one db open */
+				for (e = k;
+				     e < plan.n &&
+				     plan.run[e].trace == plan.run[k].trace;
+				     e++)
+					;
 				trace_failed(
-				        &o, &plan, k, 1,
+				        &o, &plan, k, e - k,
 				        argv[first + (int)plan.run[k].trace],
 				        err);
-				failed++;
+				failed += e - k;
 			}
 		}
 		ns += sw->ns;
